@@ -1265,3 +1265,23 @@ def test_a_multi_label_check_is_scored_by_its_loss_not_its_subset_accuracy():
     result = find_lr(model, nn.BCEWithLogitsLoss(), batches, held_out=held, check_steps=60, steps=60)
     assert result.metric == "loss" and result.suggestion is not None
     assert all(c.score == c.held_out_loss for c in result.candidates)
+
+
+@pytest.mark.parametrize("off_by", [1e-5, 1.0])
+def test_a_model_that_already_fits_its_targets_is_said_to_fit(off_by):
+    """A linear model at the noise-free solution but for off_by (its loss ~1e-10 of the targets' spread):
+    the check suggested an lr, 'held-out loss 0', and said nothing of the model fitting already. Truth:
+    the model's MSE against predicting the targets' mean, computed here; at off_by 1 it is far from fit."""
+    x, y, _ = isotropic_regression()
+    solution = torch.linalg.lstsq(x.double(), y.double()).solution.float()
+    model = nn.Linear(8, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(
+            solution.T + off_by * torch.randn(1, 8, generator=torch.Generator().manual_seed(0))
+        )
+        share = (nn.functional.mse_loss(model(x), y) / y.var(unbiased=False)).item()
+    found = find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.01), **QUICK)
+    assert found.suggestion is not None and found.trains is True
+    said = "the model already fits: its training loss at the sweep's start, " in found.reason
+    assert said is (share < 1e-6), (share, found.reason)
+    assert said is (off_by < 1)

@@ -182,6 +182,9 @@ REPLANS = 2  # checks planned again from their own probe, the last one then run 
 # Candidates checked below the ladder's floor where the check chose the floor (:func:`_below_lowest`):
 # half a decade at the ladder's spacing, as far as Lion's best grid lr on the digits MLP lay below it.
 BELOW_LOWEST = 4
+# A regression's loss at the range test's start below this share of predicting the targets' mean (R^2
+# above 1 - 1e-6, predictions within 0.1% of the targets' spread): the model already fits, said so.
+ALREADY_FITS = 1e-6
 CHANCE_ERRORS = 3.0  # standard errors above the most frequent class's share: a candidate beats chance
 # The one-sided level of CHANCE_ERRORS standard errors, P(Z >= 3) = 0.00135: the chance test's level.
 CHANCE_LEVEL = 0.5 * math.erfc(CHANCE_ERRORS / math.sqrt(2))
@@ -664,6 +667,7 @@ def _decided(
     living = [c for c, _ in alive]
     labels = None
     undecided = None  # why the held-out labels cannot tell whether any candidate beat chance
+    spread = None
     if metric == "val_accuracy":
         counts = _label_counts(folds)
         labels = max(1, counts.total())
@@ -692,6 +696,13 @@ def _decided(
             f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g})",
             spread.mean().item(),
         )
+    fits = ""  # where the model fits the targets all but exactly already, said before the choice
+    if spread is not None and result.losses and result.losses[0] < ALREADY_FITS * spread.mean().item():
+        fits = (
+            f"the model already fits: its training loss at the sweep's start, {result.losses[0]:.3g}, is "
+            f"below {ALREADY_FITS:g} of predicting the targets' mean ({spread.mean().item():.4g}): little is "
+            "left to learn; "
+        )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
     # How much the check told apart: where every candidate ties, the choice is the middle of the
@@ -719,6 +730,7 @@ def _decided(
         trains=True if undecided is None else None,
         reason=(
             ("" if undecided is None else f"{undecided}; ")
+            + fits
             + f"{evidence} after {check_steps} steps each: lr {best.lr:.3g} ({best.source}"
             f"{_at_edge(best, scored)}), held-out {metric[4:]} {best.score:.4g}; the curve alone: {result.reason}"
         ),

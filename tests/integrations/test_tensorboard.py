@@ -254,6 +254,18 @@ def test_a_text_logged_before_a_resumed_fit_goes_on_in_the_resumed_run(tmp_path)
     assert [step for step, _ in served(again.log_dir)["train_loss"]] == list(range(1, 9))
 
 
+def test_a_text_to_a_tracker_whose_run_is_known_is_read_back_at_once(tmp_path):
+    """A text logged to a tracker of a given folder (its run known: nothing to wait for) is in its event
+    file before the run starts or ends, as TensorBoard's reader shows it (a script's notes, read by a
+    TensorBoard already serving the folder); 2cf5730 held it until then."""
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+
+    tracker = TensorBoardTracker(tmp_path / "tensorboard" / "r", params={"lr": 0.1})
+    tracker.log_text("notes", "lr halved")
+    (event,) = accumulated(tmp_path / "tensorboard" / "r").Tensors("notes")
+    assert event.tensor_proto.string_val == [b"lr halved"]
+
+
 def test_a_tracker_never_started_leaves_no_run_and_the_next_keeps_the_name(tmp_path):
     """open_tracker('tensorboard', ...) in a script that ends (or is killed, or fails) before its run starts
     left an empty event file, which TensorBoard lists as run 'r': the next run of the name was 'r-2'. It

@@ -306,11 +306,11 @@ class TensorBoardTracker(Tracker):
         file.flush()
 
     def log_text(self, name: str, text: str, *, step: int = 0) -> None:
-        """Before the first event, held (the run it goes in is chosen as training starts: a resume's) and
-        written after the session's start; once the run has ended (a doctor's findings after training),
-        its event file appended to."""
+        """Written at once, also once the run has ended (a doctor's findings after training); by a tracker
+        :attr:`apart` before its first event, held until it (its run is chosen as training starts: a
+        resumed one's) and written after the session's start, or as it finishes."""
         self._held.append((name, text, step))
-        if self._file is not None:
+        if self._file is not None or not self.apart:
             self.write([])
             if self.closed:
                 self._file.close()

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from doctor.setups import digits, mlp, pixels, standardized
+from doctor.setups import digits, mlp, pixels, standardized, trained_held_out
 from optimlab.doctor import diagnose
 
 
@@ -169,3 +169,47 @@ def test_the_data_behind_a_frozen_backbone_is_judged_and_its_features_are_not_ta
         assert scale[0].recipe_changes == {"data.scaling": "standardize"}
         seen = torch.tensor(scale[0].evidence["feature_max"])  # over the rows the run drew: within the data's
         assert seen.shape == (64,) and (seen <= x.max(0).values).all() and seen.max() == x.max() == 255
+
+
+def pixel_tokens_at(std: float | None) -> PixelTokens:
+    """:class:`PixelTokens`, its embedding drawn from N(0, std) (torch's N(0, 1) where None)."""
+    model = PixelTokens()
+    if std is not None:
+        nn.init.normal_(model.embed.weight, std=std)
+    return model
+
+
+def held_out_pixel_tokens_loss(std: float | None) -> float:
+    """Independent truth: :func:`pixel_tokens_at` trained by torch's Adam 1e-3 (300 steps of 64 of the
+    1,078 rows the doctor sees), its cross-entropy on the 719 digits those rows leave out."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x, y = torch.tensor(x)[order].long(), torch.tensor(y)[order]
+    model = pixel_tokens_at(std)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    data = ((x[:1078], y[:1078]), (x[1078:], y[1078:]))
+    return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 300, 64)
+
+
+@pytest.mark.parametrize(("std", "told"), [(100.0, True), (3.0, False), (0.02, False)])
+def test_an_embedding_drawn_too_large_is_told_its_scale_though_its_net_fits_the_rows_it_sees(std, told):
+    """At std 100 the net fits its training rows (loss under a tenth of its start) on vectors that
+    barely move, and its held-out loss is over 3x torch's init's and 5x that at std 0.02, the init
+    advised: told, the embedding named with its std. At 3 (held-out loss within 1.2x torch's) and at
+    0.02, quiet; torch's own N(0, 1) is quiet in the healthy table above."""
+    model = pixel_tokens_at(std)
+    x, y = digits()
+    found = diagnose(model, (x.long(), y), CE, torch.optim.Adam(model.parameters(), 1e-3))
+    if not told:
+        assert not found.findings, [(f.rule, f.title) for f in found.findings]
+        assert held_out_pixel_tokens_loss(std) < 1.2 * held_out_pixel_tokens_loss(None)
+        return
+    first = found.findings[0]
+    assert first.rule == "init_scale" and first.evidence["embedding"] == "embed", found.findings
+    assert first.evidence["embedding_std"] == pytest.approx(std, rel=0.1)
+    start, end = first.evidence["loss"]
+    assert end < 0.1 * start and "std=0.02" in first.recommendation
+    at_std, torchs, advised = (held_out_pixel_tokens_loss(s) for s in (std, None, 0.02))
+    assert at_std > 3 * torchs and at_std > 5 * advised

@@ -72,20 +72,31 @@ def init_scale(
     found = _weights_constant(stats) or _signal_changed(stats, first, off_by, warn_change, error_change)
     if found is None:
         found = _scores_too_large(stats, first, off_by, output_std)
-    return found or _embedding_too_large(stats, first) or _recurrent_too_large(stats, recurrent_scale)
+    return (
+        found
+        or _embedding_too_large(stats, first, output_std)
+        or _recurrent_too_large(stats, recurrent_scale)
+    )
 
 
-def _embedding_too_large(stats: RunStatistics, first: int) -> Finding | None:
+def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) -> Finding | None:
     """An embedding whose vectors have a std over :data:`LARGE_EMBEDDING_STD` at the first step, in a run
-    that did not fit its data, driving no sigmoid or tanh onto its tails (there the saturation rule
-    names it). The layers it feeds are drawn for inputs of unit scale, and each step of Adam moves a
-    vector by about the lr, a small fraction of its size: measured here, a bag of 20 of
-    500 tokens (embedding 8, mean-pooled, ReLU MLP, 300 steps of Adam 1e-3) ends at a loss of 0.68
-    (chance 0.69) at std 30, 10 or 3, 0.65 at torch's std 1, 0.32 at 0.1 and 0.29 at BERT's and
-    GPT-2's 0.02; with a LayerNorm after the embedding, 0.68 at std 3 or more, 0.16 at 0.1 or 0.02."""
+    that did not fit its data or whose output layer's scores have a std of ``output_std`` or more at the
+    first step, driving no sigmoid or tanh onto its tails (there the saturation rule names it). The
+    layers it feeds are drawn for inputs of unit scale, and each step of Adam moves a vector by about
+    the lr, a small fraction of its size: measured here, a bag of 20 of 500 tokens (embedding 8,
+    mean-pooled, ReLU MLP, 300 steps of Adam 1e-3) ends at a loss of 0.68 (chance 0.69) at std 30, 10
+    or 3, 0.65 at torch's std 1, 0.32 at 0.1 and 0.29 at BERT's and GPT-2's 0.02; with a LayerNorm
+    after the embedding, 0.68 at std 3 or more, 0.16 at 0.1 or 0.02. A net that fits its rows all the
+    same does so on vectors that barely moved, its scores' scale set by them: digits' 64 grey levels
+    as tokens (embedding 16, flattened, ReLU MLP; tests/doctor/test_user_models.py), 300 steps of Adam
+    1e-3, end at a held-out loss of 1.20 at std 100 (scores' std 18.8 at the first step), 0.54 at 30
+    (5.7), 0.35 at 10 (1.9), 0.29 at 3 (0.57), 0.27 at torch's 1 (0.19), 0.11 at 0.02 (0.05)."""
     embedding = _large_embedding(stats)
     start, end = _loss_levels(stats)
-    if embedding is None or end <= FIT_FRACTION * start:
+    scores = _first_scores_std(stats, first)
+    fits = end <= FIT_FRACTION * start
+    if embedding is None or (fits and not scores >= output_std):
         return None
     saturating = [  # a tanh behind norm layers (BERT's pooler) may not saturate: then it is named here
         feeding
@@ -104,13 +115,26 @@ def _embedding_too_large(stats: RunStatistics, first: int) -> Finding | None:
             f"At step {first} the vectors {_label(stats, name)} gives have std {_g(std)}. The layers "
             f"reading them are drawn for inputs of unit scale, and each step moves a vector by about the "
             f"lr, a small fraction of its size: the embedding barely learns. The loss went from "
-            f"{_g(start)} to {_g(end)}."
+            f"{_g(start)} to {_g(end)}"
+            + (
+                f" on the rows it trained on, fitted on vectors that barely moved, which set the "
+                f"scale of the first step's scores (std {_g(scores)}): what it learned of them does not "
+                "carry to rows it has not seen."
+                if fits
+                else "."
+            )
         ),
         recommendation=(
             f"init: {_label(stats, name)}'s vectors at std 1 or less (torch's nn.Embedding draws "
             f"N(0, 1), BERT and GPT-2 N(0, 0.02): nn.init.normal_(weight, std=0.02))"
         ),
-        evidence={"embedding": name, "embedding_std": std, "step": first, "loss": [start, end]},
+        evidence={
+            "embedding": name,
+            "embedding_std": std,
+            "step": first,
+            "loss": [start, end],
+            "output_std": scores,
+        },
         score=_score(std / LARGE_EMBEDDING_STD),
         explains=("plateau", "no_learning", "lr_too_low", "saturation", "dead_units"),
     )
@@ -234,19 +258,17 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     problem = _init_problem(layers, off_by) or _init_problem(
         [dataclasses.replace(layer, activation="identity") for layer in layers[:-1]], off_by
     )
-    output = layers[-1] if layers else None
-    record = stats.outputs.get(output.name, {}).get(first) if output is not None else None
-    if problem is None or problem[0] < 1 or record is None or output.activation is not None:
+    std = _first_scores_std(stats, first)
+    if problem is None or problem[0] < 1 or not std >= output_std:
         return None  # too small: the norms bring the signal back to scale
-    if not record.std >= output_std:
-        return None
+    output = layers[-1]
     mean, activation, scheme = problem
     if not stats.norms and activation in ("sigmoid", "tanh"):
         return None  # their units saturate first: the saturation rule names these weights, same advice
     needs, layers_of = (
         ("a linear layer", "") if activation == "identity" else (activation, f" for {activation} layers")
     )
-    scores = f"the scores of {_label(stats, output.name)} (std {_g(record.std)})"
+    scores = f"the scores of {_label(stats, output.name)} (std {_g(std)})"
     hidden, why = (
         (
             f"norm layers hide it from the signal, not from {scores}",
@@ -261,7 +283,7 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
         title=f"Init scale off: weights are {_g(mean)}x the scale {needs} needs; {hidden}",
         explanation=(
             f"std(W) sqrt(fan_in) / gain({activation}) averages {_g(mean)} over the layers (1 keeps the "
-            f"signal's scale). {why}: at step {first} the output layer's scores have std {_g(record.std)}, "
+            f"signal's scale). {why}: at step {first} the output layer's scores have std {_g(std)}, "
             f"confident guesses the steps must first unlearn (a cross-entropy far above chance), with "
             f"softmaxes (attention) saturated on the way; and each step moves weights this large by a "
             f"small fraction of their size."
@@ -271,12 +293,20 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
         evidence={
             "init_ratio": mean,
             "output_layer": output.name,
-            "output_std": record.std,
+            "output_std": std,
             "step": first,
         },
-        score=_score(record.std / output_std),
+        score=_score(std / output_std),
         explains=("plateau", "no_learning", "lr_too_low", "saturation", "exploding_gradients"),
     )
+
+
+def _first_scores_std(stats: RunStatistics, first: int) -> float:
+    """The std of the output layer's scores at step ``first`` (the last weight layer's, with no
+    activation after it); NaN where unknown."""
+    layers = [layer for _, layer in _weight_layers(stats)]
+    record = stats.outputs.get(layers[-1].name, {}).get(first) if layers else None
+    return record.std if record is not None and layers[-1].activation is None else float("nan")
 
 
 def _recurrent_too_large(stats: RunStatistics, recurrent_scale: float) -> Finding | None:

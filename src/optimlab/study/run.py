@@ -58,6 +58,7 @@ __all__ = [
     "check_backend",
     "check_same_data",
     "check_same_models",
+    "check_same_spaces",
     "counted",
     "load_specs",
     "open_studies",
@@ -308,6 +309,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     )
     if existing:
         check_same_models(storage, spec, data)
+        check_same_spaces(storage, spec)
     data.clear()  # not held through the trials
     folders = code_folders()
     for method in spec.methods:
@@ -498,6 +500,36 @@ def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any
                 "since the study's trials trained, and the study would compare two models as one; run "
                 "it as a new study (another output folder or study name), or restore the model's code"
             )
+
+
+def check_same_spaces(storage: BaseStorage, spec: StudySpec) -> None:
+    """Refuse to resume ``spec`` where a method now searches another space than its study stored
+    (:data:`SPACE_ATTR`) with trials finished: without a space, the lr range is measured on the optimizer
+    (:func:`~optimlab.study.protocols.lr_range`, its default lr x 100 either way), so an optimizer whose
+    default lr changed in its code since would tune over another range, its new trials ranked beside the
+    old as one grid. Studies stored without a space (before 2026-12-05) are not checked."""
+    for method in spec.methods:
+        study_id = storage.get_study_id_from_name(spec.study_name(method))
+        stored = storage.get_study_user_attrs(study_id).get(SPACE_ATTR)
+        now = spec.space_for(method).to_dict()
+        if stored is None or stored == now or not counted_trials(storage, study_id):
+            continue
+        raise OptimlabError(
+            f"cannot resume study {spec.name!r}: method {method.name!r} searches {_space_said(now)} now, "
+            f"where its trials searched {_space_said(stored)}: its optimizer's default learning rate (the "
+            "centre of the range tuned) changed in its code since; run it as a new study (another output "
+            "folder or study name), or restore the code"
+        )
+
+
+def _space_said(space: Mapping[str, Any]) -> str:
+    """A search space as :meth:`SearchSpace.to_dict` writes it, in words: ``optimizer.lr 1e-05 to 0.1``."""
+    return "; ".join(
+        f"{field} {', '.join(map(str, d['choices']))}"
+        if "choices" in d
+        else f"{field} {d['low']:g} to {d['high']:g}"
+        for field, d in space.items()
+    )
 
 
 def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRecord]) -> list[PlannedTrial]:

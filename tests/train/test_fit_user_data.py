@@ -461,6 +461,13 @@ def test_epochs_train_as_many_passes_as_a_hand_written_loop():
     [
         ([{"features": torch.zeros(4, 3)}], {"loss_fn": nn.CrossEntropyLoss()}, "one of labels, label"),
         ([(torch.zeros(4, 5), torch.zeros(4).long())], {"loss_fn": nn.CrossEntropyLoss()}, "the first batch"),
+        # (x, y, weight) items: the model was given (x, y) and the refusal told only torch's 'takes 2
+        # positional arguments but 3 were given'
+        (
+            [(torch.zeros(4, 3), torch.zeros(4).long(), torch.ones(4))],
+            {"loss_fn": nn.CrossEntropyLoss()},
+            "compute_loss=",
+        ),
         # uint64 labels: the refusal's own look at the lowest label raised NotImplementedError ('"min_all"
         # not implemented for 'UInt64''), a traceback
         (

@@ -174,6 +174,18 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             "num_embeddings - 1 (a Hugging Face model's config.vocab_size - 1)"
             + (f"; the batch's ids run {held}" if held else "")
         )
+    given = (
+        re.search(r"positional arguments? but (\d+) were given", reason)
+        if isinstance(error, TypeError)
+        else None
+    )
+    if given and isinstance(batch, (tuple, list)) and len(batch) >= 3 and int(given[1]) == len(batch):
+        # self and all parts but the last: a loss_fn's inputs, read as (x1, x2, y), of (x, y, weight) items
+        needs = (
+            f": its last part is read as the target and the other {len(batch) - 1} as the model's inputs; "
+            "for a weight or a mask beside the target, give compute_loss=lambda model, batch: ... (the "
+            "batch whole) instead of loss_fn"
+        )
     if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
         needs = (
             ": cross-entropy read the labels as class probabilities, the model's outputs having their shape; "

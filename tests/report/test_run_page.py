@@ -79,7 +79,7 @@ def test_runs_overlaid_show_only_the_differing_fields(tmp_path, page_reader):
     runs = [read_run(fake_run(tmp_path / name, lr=lr)) for name, lr in (("a", 1e-3), ("b", 3e-2))]
     page = run_page(runs).render()
     assert "<td>optimizer.lr</td>" in page and "<td>optimizer.name</td>" not in page
-    assert "1 field(s) differ" in page
+    assert "1 field differs; every other field" in page
     assert page.count("<figure>") == 3 + 3  # loss, val loss, val accuracy by step; the three by time
     assert (
         "Learning rate: constant, a 0.001, b 0.03." in page_reader(page).paragraphs

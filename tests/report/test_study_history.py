@@ -99,6 +99,7 @@ def test_a_bench_stopped_between_workloads_or_before_its_report_shows_what_is_le
 
     (folder / "report.html").unlink()  # stopped while writing the report
     no_report = _text(write_history_report([folder], tmp_path / "no-report.html"))
+    assert "1 storage; the first study of each workload is the baseline" in no_report  # not 'storage(s)'
     assert (
         f"The bench in {folder} was interrupted: 1 of its 1 planned workload finished (two_spirals_mlp); "
         "no report (report.html) yet."

@@ -418,7 +418,8 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     else:
         page.section(
             "What differs between the recipes",
-            f"{len(differing)} field(s) differ; every other field of the recipes is the same.",
+            f"{count_of(len(differing), 'field')} {'differs' if len(differing) == 1 else 'differ'}; "
+            "every other field of the recipes is the same.",
         )
         page.table(
             ("field", *(run.name for run in runs)),

@@ -268,7 +268,8 @@ def _significance(
     page.paragraph(
         verdict
         + (
-            f" Welch's t-test, two-sided, Holm-adjusted over the {tested} test(s) of this table, at {ALPHA:g}."
+            f" Welch's t-test, two-sided, Holm-adjusted over the {count_of(tested, 'test')} of this table, "
+            f"at {ALPHA:g}."
             if tested
             else ""
         )
@@ -307,7 +308,7 @@ def write_history_report(
         benches.append(_bench_status(location, kept))
     page = Page(
         "optimlab report: studies over time",
-        f"{len(locations)} storage(s); the first study of each workload is the baseline.",
+        f"{count_of(len(locations), 'storage')}; the first study of each workload is the baseline.",
     )
     for status in filter(None, benches):
         page.paragraph(status)

@@ -570,6 +570,43 @@ def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted
         assert torch.equal(got, want)
 
 
+@pytest.mark.slow
+def test_a_dataloaders_workers_augmenting_with_numpy_resumed_mid_epoch_give_the_uninterrupted_runs_weights(
+    tmp_path,
+):
+    """fit's docstring says a DataLoader's workers (not persistent) draw as an uninterrupted run's: torch
+    seeds NumPy in each worker from the base seed it draws as the epoch starts, which the resumed run draws
+    again from the states kept then, and the workers read again the batches before the step. Truth: the
+    uninterrupted run (torch.equal), stopped within the second epoch."""
+
+    def setup():
+        loader = DataLoader(AugmentedByNumpyOrPython("numpy"), batch_size=20, shuffle=True, num_workers=1)
+        model = network()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), loader
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=12)
+    torch.manual_seed(0)
+    model, optimizer, loader = setup()
+    fit(model, optimizer, loader, **common)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            if state.step == 7:
+                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+                state.stop_reason = "interrupted"
+
+    torch.manual_seed(0)
+    model, optimizer, loader = setup()
+    fit(model, optimizer, loader, callbacks=[StopAt()], **common)
+    model, optimizer, loader = setup()
+    torch.manual_seed(999)  # a new process
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    fit(model, optimizer, loader, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
 @pytest.mark.parametrize("data", ["loader", "dataset"])
 def test_a_checkpoint_kept_before_numpys_and_pythons_states_were_resumes_exactly(tmp_path, data):
     """Checkpoints written before NumPy's and Python's global states were kept (torch's alone, at the

@@ -47,8 +47,8 @@ def kept_states(kept: torch.Tensor | dict[str, Any] | None) -> dict[str, Any] | 
 
 
 def set_global_states(states: dict[str, Any]) -> None:
-    """Set the global generators to ``states`` (:func:`global_states`); a generator a state of before its
-    key was kept lacks (a checkpoint's of torch alone) is left as it is."""
+    """Set the global generators to ``states`` (:func:`global_states`); one they hold no state of (a
+    checkpoint written before NumPy's and Python's were kept) is left as it is."""
     if (state := states.get("torch")) is not None:
         torch.set_rng_state(state)
     if (state := states.get("numpy")) is not None:

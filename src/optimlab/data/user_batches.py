@@ -607,10 +607,10 @@ class UserBatches:
             epoch, start = epoch + 1, 0
 
     def _drawn(self, epoch: int, rng: dict[str, Any] | None) -> dict[str, Any] | None:
-        """What :attr:`drawn` keeps as ``epoch`` starts: for a DataLoader, the global RNGs' states ``rng``
-        (None: as the run leaves them at the epoch's first step) and the loader's own generators; for a Dataset
-        batched here, the epoch alone (its order is (seed, epoch)'s; its reads may draw); None for
-        data that draws nothing."""
+        """What :attr:`drawn` keeps as ``epoch`` starts: for a DataLoader, the global RNGs' states
+        ``rng`` (None: as the run leaves them at the epoch's first step) and the loader's own generators;
+        for a Dataset batched here, the epoch alone (its order is (seed, epoch)'s; its reads may draw);
+        None for data that draws nothing."""
         if self._loader is not None:
             return {"epoch": epoch, "rng": rng, "generators": _states(_loader_generators(self._loader))}
         return {"epoch": epoch} if self._epoch == self._dataset_epoch else None

@@ -1,7 +1,9 @@
 """The doctor on model kinds users bring that no other test names: a GRU classifier, an embedding of
 integer inputs, a model returning a tuple, a multi-label head under BCEWithLogitsLoss, a 95/5
-imbalanced set, label smoothing, weight norm and spectral norm. Each healthy one at a good lr gets no
-finding (a false alarm is a defect); each planted fault is found, and its fix makes it go."""
+imbalanced set, label smoothing, weight norm and spectral norm, a TransformerEncoder classifier, a
+pre-norm residual MLP, a dilated 1-d CNN, tied embedding and output weights, a mixture of experts,
+a frozen backbone. Each healthy one at a good lr gets no finding (a false alarm is a defect); each
+planted fault is found, and its fix makes it go."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from doctor.setups import digits, mlp, pixels, standardized, trained_held_out
+from doctor.setups import digits, markov_tokens, mlp, pixels, standardized, trained_held_out
 from optimlab.doctor import diagnose
 
 
@@ -78,6 +80,91 @@ def first_of(outputs: Any, targets: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(outputs[0], targets)
 
 
+class EncoderClassifier(nn.Module):
+    """A digit's 8 rows as 8 tokens: Linear 8 -> 32, a learnt position, torch's TransformerEncoder (2
+    layers, 4 heads), mean-pooled, a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.position = nn.Linear(8, 32), nn.Parameter(torch.zeros(1, 8, 32))
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x.reshape(-1, 8, 8)) + self.position).mean(1))
+
+
+class PreNormBlock(nn.Module):
+    """h + W2 GELU(W1 LayerNorm(h)): a pre-norm residual MLP block."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm, self.fc1, self.act, self.fc2 = (
+            nn.LayerNorm(width), nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+        )  # fmt: skip
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.fc2(self.act(self.fc1(self.norm(h))))
+
+
+def residual_mlp() -> nn.Sequential:
+    """Linear 64 -> 64, four pre-norm residual blocks, a final LayerNorm, a Linear head."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(64, 64), *(PreNormBlock(64) for _ in range(4)), nn.LayerNorm(64), nn.Linear(64, 10)
+    )
+
+
+class DilatedConv(nn.Module):
+    """A digit's 64 pixels as one channel: four Conv1d (32 channels, kernel 3, dilation 1, 2, 4, 8) with
+    ReLUs, averaged over positions, a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        layers: list[nn.Module] = []
+        for i, dilation in enumerate((1, 2, 4, 8)):
+            layers += [nn.Conv1d(1 if i == 0 else 32, 32, 3, dilation=dilation, padding=dilation), nn.ReLU()]
+        self.body, self.head = nn.Sequential(*layers), nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x[:, None, :]).mean(-1))
+
+
+class TiedNextToken(nn.Module):
+    """Token ids -> an embedding -> a GRU -> scores by the embedding's own matrix (tied weights, Press &
+    Wolf 2017, arXiv:1608.05859), (N, 32, T)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.rnn = nn.Embedding(32, 64), nn.GRU(64, 64, batch_first=True)
+        self.head = nn.Linear(64, 32, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(self.embed(ids))[0]).transpose(1, 2)
+
+
+class GatedExperts(nn.Module):
+    """A softmax gate over 4 expert MLPs, their scores mixed by it (a dense mixture of experts; Jacobs
+    et al. 1991, Adaptive Mixtures of Local Experts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.gate = nn.Linear(64, 4)
+        self.experts = nn.ModuleList(
+            nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)) for _ in range(4)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.gate(x).softmax(-1)
+        return torch.einsum("be,bec->bc", weights, torch.stack([expert(x) for expert in self.experts], 1))
+
+
 CE = nn.CrossEntropyLoss()
 HEALTHY = {  # model, data, loss, Adam's lr
     "gru": (LastStepGRU, lambda: (standardized()[0].reshape(-1, 8, 8), digits()[1]), CE, 1e-2),
@@ -93,6 +180,11 @@ HEALTHY = {  # model, data, loss, Adam's lr
     "label smoothing": (mlp, standardized, nn.CrossEntropyLoss(label_smoothing=0.1), 3e-3),
     "weight norm": (lambda: normed(weight_norm), standardized, CE, 3e-3),
     "spectral norm": (lambda: normed(spectral_norm), standardized, CE, 1e-2),
+    "transformer encoder": (EncoderClassifier, standardized, CE, 1e-3),
+    "residual MLP, LayerNorm": (residual_mlp, standardized, CE, 6e-4),
+    "dilated 1-d CNN": (DilatedConv, standardized, CE, 3e-3),
+    "tied embedding and output": (TiedNextToken, markov_tokens, CE, 7e-4),
+    "mixture of experts": (GatedExperts, standardized, CE, 1e-3),
 }
 
 
@@ -101,7 +193,9 @@ def test_a_healthy_model_of_each_kind_gets_no_finding(name):
     """With the lr check on, as ``optimlab doctor`` runs: no error, warning or note. The check's
     suggestions measured for these (Adam): GRU 0.0188, embedding 0.0019, tuple outputs 0.0049,
     multi-label 0.0056, imbalanced 0.042, label smoothing 0.0085, weight norm 0.012, spectral norm
-    0.0188; each lr here lies at or below its suggestion, as a tuned user's does."""
+    0.0188, transformer encoder 0.0089, residual MLP 0.00068, dilated CNN 0.0255, tied embedding
+    0.00074, mixture of experts 0.0085; each lr here lies at or below its suggestion, as a tuned
+    user's does."""
     build, data, loss, lr = HEALTHY[name]
     model = build()
     found = diagnose(model, data(), loss, torch.optim.Adam(model.parameters(), lr))
@@ -119,6 +213,10 @@ def test_a_healthy_model_of_each_kind_gets_no_finding(name):
          (torch.optim.SGD, 10.0), "lr_too_high"),
         ("label smoothing, Adam 0.05", mlp, standardized, None, nn.CrossEntropyLoss(label_smoothing=0.1),
          (torch.optim.Adam, 0.05), "lr_too_high"),
+        ("dilated 1-d CNN, pixels 0..255", DilatedConv, pixels, standardized, CE, (torch.optim.Adam, 3e-3),
+         "input_scale"),
+        ("residual MLP with LayerNorm, Adam 0.1", residual_mlp, standardized, None, CE, (torch.optim.Adam, 0.1),
+         "lr_too_high"),
     ],
 )  # fmt: skip
 def test_a_planted_fault_is_found_and_its_fix_makes_it_go(name, build, broken, fixed, loss, optimizer, rule):

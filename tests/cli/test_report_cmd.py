@@ -64,3 +64,16 @@ def test_the_page_keeps_the_command_as_typed_and_quoted_to_paste_back(
     tables = page_reader((folder / "report.html").read_text()).tables
     rows = dict(next(t for t in tables if t.header == ["setting", "value"]).rows)
     assert shlex.split(rows["command that wrote this page"]) == ["optimlab", *typed]
+
+
+def test_a_run_folder_whose_page_cannot_be_written_there_is_refused_naming_out(cli, tmp_path):
+    """report on a run folder whose report.html could not be written (a folder of that name; a read-only
+    disk) did all its work, then failed naming its temporary file ('.report.html.1a2b.partial' -> ...)."""
+    folder = fake_run(tmp_path / "r")
+    (folder / "report.html").mkdir()
+    code, out, err = cli("report", str(folder))
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert f"'--out': {str(folder / 'report.html')!r} is a folder; give a file (the default page" in err
+    assert ".partial" not in err and [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+    code, _, err = cli("report", str(folder), "--out", str(tmp_path / "r.html"))
+    assert code == 0 and (tmp_path / "r.html").is_file(), err

@@ -62,7 +62,14 @@ def report(
 
         check_trackers(log)  # before any work
     command = typed_command()
-    default = fresh_path("report", ".html")
+    page = out or (Path(paths[0]) / "report.html" if len(runs) == 1 else fresh_path("report", ".html"))
+    if out is None:  # a run folder on a read-only disk failed after the work, naming a temporary file
+        try:
+            checks.writable_file(".html")(str(page))
+        except typer.BadParameter as error:
+            raise typer.BadParameter(
+                f"{error.message} (the default page; give --out)", param_hint="'--out'"
+            ) from None
     if runs:
         from optimlab.report.run_page import write_run_report
 
@@ -70,9 +77,7 @@ def report(
         for path in paths:
             with o.file_named("run folder", path):
                 folders.append(read_run(path, name=_name(path, paths)))
-        page = write_run_report(
-            folders, out or (Path(paths[0]) / "report.html" if len(paths) == 1 else default), command=command
-        )
+        page = write_run_report(folders, page, command=command)
     else:
         from optimlab.bench import is_bench, resume_command
         from optimlab.report.study_history import write_history_report
@@ -92,7 +97,7 @@ def report(
                     f"(a folder with {JOURNAL_NAME}, or a storage URL)"
                 )
 
-        page = write_history_report(paths, out or default, command=command)
+        page = write_history_report(paths, page, command=command)
     sent = _send(paths, runs=bool(runs), trackers=log or [], page=page)
     Output(fmt).result(
         f"report: {page}" + "".join(f"\n{tracker}: {where}" for tracker, where in sent.items()),

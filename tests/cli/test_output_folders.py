@@ -4,6 +4,8 @@ import json
 import shlex
 import types
 
+import pytest
+
 TINY = ["--epochs", "1", "--budget", "1", "--seeds", "1", "--no-progress", "--format", "json"]
 
 
@@ -22,6 +24,30 @@ def test_a_comparison_into_a_folder_that_holds_another_is_refused_with_its_files
     assert (code, doc) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert "'--out'" in err and f"continue it with `optimlab compare --resume '{out}'`" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["train", "--dataset", "iris", "--steps", "2", "--html"],
+        ["compare", "--workload", "two_spirals_mlp", "--optimizers", "sgd", *TINY],
+        ["bench", "--workloads", "two_spirals_mlp", "--optimizers", "sgd", "--budget", "1", "--seeds", "1"],
+    ],
+)
+def test_an_out_folder_of_other_files_is_refused_with_its_files_kept(cli, tmp_path, verb):
+    """train --out on a folder holding the user's own model.pt and report.html (no run in it) wrote its
+    weights and page over them without a word; compare and bench likewise wrote report.html over theirs."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "model.pt").write_text("my weights")
+    (out / "report.html").write_text("my page")
+    code, doc, err = cli(*verb, "--out", str(out))
+    assert (code, doc) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert f"'--out': {str(out)!r} holds other files (model.pt, report.html): give a new or empty" in err
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "model.pt": "my weights",
+        "report.html": "my page",
+    }
 
 
 def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole(cli, tmp_path, monkeypatch):

@@ -140,12 +140,17 @@ def _holds_study(folder: Path) -> bool:
     return is_bench(folder) or (folder / JOURNAL_NAME).is_file()
 
 
-def _own_folder(text: str, holds: Callable[[Path], bool], what: str) -> Path:
+def _own_folder(text: str, holds: Callable[[Path], bool], what: str, own: Callable[[Path], bool]) -> Path:
     """An output folder to write that holds no ``what``: a run and a study in one folder each wrote their
-    page as report.html over the other's, and ``optimlab report`` read the folder as one of them."""
+    page as report.html over the other's, and ``optimlab report`` read the folder as one of them. A folder
+    of other files, not the verb's ``own`` work, is refused too: a user's model.pt or report.html there
+    was written over without a word."""
     path = writable_folder(text)
     if path.is_dir() and holds(path):
         raise typer.BadParameter(f"{text!r} holds {what}: give a folder of its own")
+    if path.is_dir() and not own(path) and (files := sorted(p.name for p in path.iterdir())):
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise typer.BadParameter(f"{text!r} holds other files ({shown}): give a new or empty folder")
     return path
 
 
@@ -153,7 +158,7 @@ def study_folder(text: str) -> Path:
     """compare's and bench's output folder, which holds no run and no study yet: a second comparison's
     report and tables were written over the first's (a bench's settings over the first's), while
     --resume continued both."""
-    path = _own_folder(text, _holds_run, "a training run")
+    path = _own_folder(text, _holds_run, "a training run", _holds_study)
     if path.is_dir() and _holds_study(path):
         from optimlab.bench.settings import resume_command
 
@@ -165,8 +170,8 @@ def study_folder(text: str) -> Path:
 
 
 def run_folder(text: str) -> Path:
-    """train's output folder."""
-    return _own_folder(text, _holds_study, "a study (of compare or bench)")
+    """train's output folder: new, empty, or a run's (which train goes on with or refuses)."""
+    return _own_folder(text, _holds_study, "a study (of compare or bench)", _holds_run)
 
 
 def writable_file(*suffixes: str) -> Callable[[str], Path]:

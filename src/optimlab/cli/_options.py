@@ -362,7 +362,9 @@ def check_budget(seconds: float | None) -> float | None:
 
 StudyOutOpt = Annotated[
     Path | None,
-    typer.Option("--out", parser=checks.study_folder, help="Output folder (default runs/VERB-NAME-TIME)."),
+    typer.Option(
+        "--out", parser=checks.study_folder, help="Output folder, new or empty (default runs/VERB-NAME-TIME)."
+    ),
 ]
 ResumeOpt = Annotated[
     Path | None,

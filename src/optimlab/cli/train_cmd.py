@@ -69,7 +69,11 @@ def train(
     threads: o.ThreadsOpt = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", parser=checks.run_folder, help="Output folder (default runs/train-ID-TIME)."),
+        typer.Option(
+            "--out",
+            parser=checks.run_folder,
+            help="Output folder, new or empty (default runs/train-ID-TIME).",
+        ),
     ] = None,
     resume: Annotated[
         Path | None,

@@ -142,6 +142,14 @@ def test_a_runs_progress_bar_is_on_stderr(cli, tmp_path):
     assert "━" not in out and out.startswith("completed after 3 steps")
 
 
+def test_a_count_of_one_reads_in_the_singular(cli, tmp_path):
+    """train --steps 1 said 'completed after 1 steps', the doctor 'Findings after 1 steps'."""
+    code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(tmp_path / "run"))
+    assert code == 0 and out.startswith("completed after 1 step in"), err
+    code, out, err = cli("doctor", "--dataset", "iris", "--steps", "1", "--no-lr-find")
+    assert code == 0 and ("Findings after 1 step," in out or "No findings after 1 step:" in out), err
+
+
 def test_a_table_to_a_pipe_keeps_every_column_whole(capsys):
     """Piped (no terminal: rich assumes 80 columns), a table whose unbroken columns passed the 80th was cut
     there: a long --optimizer-path name pushed the seeds, failures and scores off the line. The table is

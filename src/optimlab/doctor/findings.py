@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from optimlab.number_text import count_of
+
 if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
 
@@ -122,9 +124,9 @@ def summary(diagnosis: Diagnosis) -> Summary:
         return f"{f.title} (consequence of {causes})" if causes else f.title
 
     if diagnosis.findings:
-        heading = f"Findings after {steps_seen} steps, root cause first"
+        heading = f"Findings after {count_of(steps_seen, 'step')}, root cause first"
     else:
-        heading = f"No findings after {steps_seen} steps: the run looks healthy."
+        heading = f"No findings after {count_of(steps_seen, 'step')}: the run looks healthy."
     notes = [f"Watched run: {diagnosis.watch_cut}"] if diagnosis.watch_cut else []
     found = diagnosis.lr_range
     if found is not None:

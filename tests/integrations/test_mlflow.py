@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from integrations import logged_metrics, train_three_sessions, train_with_tracker
-from optimlab.errors import OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import mlflow_name
 from optimlab.recipe import Recipe
 from optimlab.report.recipes import default_values, flat_fields
@@ -254,6 +254,35 @@ def _train_refused(cli, tmp_path) -> str:
     (line,) = err.splitlines()
     assert code == 2 and not (out / "model.pt").exists()
     return line
+
+
+def test_an_experiment_id_the_store_lacks_is_one_line_exit_2_before_training(
+    tmp_path, monkeypatch, cli, capsys, sqlite_uri
+):
+    """MLFLOW_EXPERIMENT_ID=999 at a store that has no such experiment: `train --log mlflow` trained to
+    its end, then exited 2 with MLflow's refusal, the run lost (its writer opened it after training had
+    begun). Refused as the tracker opens, naming the value, the variable and the ids the store has, on
+    either path, where MLflow's own client refuses it too; an id it has is taken."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    with pytest.raises(MlflowException, match="No Experiment with id=999 exists"):
+        client.create_run("999")  # MLflow's own refusal
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "999")
+    capsys.readouterr()  # MLflow's own log lines, before the command's
+    refusal = "invalid value '999' for MLFLOW_EXPERIMENT_ID: accepted the id of an active experiment at"
+    assert _train_refused(cli, tmp_path).startswith(f"error: {refusal}")
+    for background in (False, True):
+        with pytest.raises(InvalidValueError, match=f"^{refusal} .*: 0 \\(Default\\), 1 \\(optimlab\\);"):
+            MLflowTracker(run_name="r", background=background)
+    kept = mlflow.MlflowClient(sqlite_uri).create_experiment("kept")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", kept)
+    tracker = MLflowTracker(run_name="r", background=False)
+    tracker.finish()
+    assert client.get_run(tracker.run_id).info.experiment_id == kept
 
 
 def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_training(
@@ -956,11 +985,16 @@ def test_a_renamed_metrics_name_is_the_same_in_every_process_and_resume(tmp_path
 
 
 @pytest.mark.parametrize("direct", [True, False])
-def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tmp_path, sqlite_uri, direct):
+@pytest.mark.parametrize("background", [False, True])
+def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(
+    tmp_path, sqlite_uri, direct, background
+):
     """A parameter `f1@5` or `/a` (a user's own params) lost the whole run through MLflow's client (its
     log_batch refused the key: the tracker raised, or a background run was dropped) and was stored as it
     was in a SQLite store; now both log it under mlflow_name's name, which MLflow's own check takes (a
-    hash of the key beside metric_key's name: `f1@5` and `f1_5` in one run were refused as one key twice)."""
+    hash of the key beside metric_key's name: `f1@5` and `f1_5` in one run were refused as one key twice).
+    A tracker whose writer process logs them (background, the default) said nothing: the writer's warning
+    stayed in that process. Each renaming and cut value is said as the tracker opens, on every path."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.validation import _validate_param_name
 
@@ -968,16 +1002,21 @@ def test_a_parameter_key_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(
 
     uri = sqlite_uri + ("" if direct else "?timeout=20")
     client = MlflowClient(tracking_uri=uri)
-    params = {"f1@5": 1, "/a": 2, "optimizer.lr": 0.1, "f1_5": 4}
+    params = {"f1@5": 1, "/a": 2, "optimizer.lr": 0.1, "f1_5": 4, "notes": "n" * 6500}
     with pytest.raises(MlflowException):
         _validate_param_name("f1@5")  # MLflow's own refusal of the key
-    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
-        tracker = MLflowTracker(run_name="run", params=params, tracking_uri=uri, background=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", OptimlabWarning)
+        tracker = MLflowTracker(run_name="run", params=params, tracking_uri=uri, background=background)
+    text = [str(w.message) for w in said if issubclass(w.category, OptimlabWarning)]
+    assert len(text) == 2 and "'f1@5' as 'f1_5-" in text[0] and "'notes' (6500 characters)" in text[1]
     tracker.log(1, 1.7e9, {"train_loss": 0.5})
     tracker.finish()
+    tracker.wait()
     run = client.get_run(tracker.run_id)
     renamed, slash = mlflow_name("f1@5"), mlflow_name("/a")
-    assert run.data.params == {renamed: "1", slash: "2", "optimizer.lr": "0.1", "f1_5": "4"}
+    notes = {"notes": "n" * 6000}  # MLflow's client cuts a value there too
+    assert run.data.params == {renamed: "1", slash: "2", "optimizer.lr": "0.1", "f1_5": "4", **notes}
     assert renamed.startswith("f1_5-") and slash.startswith("_a-") and run.info.status == "FINISHED"
     for key in run.data.params:
         _validate_param_name(key)

@@ -35,8 +35,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import OptimlabError, OptimlabWarning
-from optimlab.integrations.mlflow_sqlite import SqliteRun, mlflow_name, sqlite_path
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.integrations.mlflow_sqlite import (
+    SqliteRun,
+    active_experiments,
+    mlflow_name,
+    param_entries,
+    sqlite_path,
+)
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
     RUN_FILE,
@@ -205,6 +211,29 @@ def _unopenable(path: Path) -> str | None:
     return None
 
 
+def _check_experiment_id(tracking_uri: str | None) -> None:
+    """Refuse, in one line naming it and the ids the store has, an ``MLFLOW_EXPERIMENT_ID`` (where no
+    ``MLFLOW_EXPERIMENT_NAME`` is set) that a SQLite store has not, or has deleted, before any training:
+    MLflow refused it as the run opened, in the writer process, said after training (the run lost).
+    Another store is left to MLflow."""
+    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if os.environ.get("MLFLOW_EXPERIMENT_NAME") or not experiment_id:
+        return
+    experiments = active_experiments(tracking_uri)
+    if experiments is not None and experiment_id not in experiments:
+        ids = ", ".join(
+            f"{key} ({name})"
+            for key, name in sorted(experiments.items(), key=lambda item: (len(item[0]), item[0]))
+        )
+        where = f"{tracking_uri!r}" if tracking_uri else "MLflow's default store (mlflow.db here)"
+        raise InvalidValueError(
+            "MLFLOW_EXPERIMENT_ID",
+            experiment_id,
+            f"the id of an active experiment at {where}: {ids or 'none'}; or set MLFLOW_EXPERIMENT_NAME "
+            "(created if need be)",
+        )
+
+
 def _active_run() -> tuple[str, str] | None:
     """(run id, experiment name) of the run ``mlflow.start_run()`` made active in this process, if any."""
     mlflow = sys.modules.get("mlflow")
@@ -220,7 +249,7 @@ class MLflowTracker(Tracker):
     Opened inside ``mlflow.start_run()``, the run is a child of the active run (its
     ``mlflow.parentRunId`` tag), in the active run's experiment unless ``experiment`` is given; else in
     the experiment ``mlflow.start_run()`` would use: ``MLFLOW_EXPERIMENT_NAME`` (created if need be),
-    else ``MLFLOW_EXPERIMENT_ID``, else ``optimlab``.
+    else ``MLFLOW_EXPERIMENT_ID`` (one a SQLite store lacks refused as the tracker opens), else ``optimlab``.
 
     ``background`` (the default): the calls are made by this process's writer process, so training
     pays a pickle and a pipe write per batch of records (``benchmarks/tracker_overhead.py``).
@@ -232,7 +261,8 @@ class MLflowTracker(Tracker):
     (SIGKILL), with every record it sent, ended by the writer (were the writer killed too, MLflow would
     show it ``RUNNING`` until it resumes). ``background=False``: the calls are made here (runs and trials
     sent after training). A metric name MLflow refuses (``f1@5``) is logged as
-    :func:`~.mlflow_sqlite.mlflow_name` renames it (``f1_5-<hash>``), with a warning, on either path.
+    :func:`~.mlflow_sqlite.mlflow_name` renames it (``f1_5-<hash>``), with a warning, on either path;
+    so is a parameter key, and a parameter value past MLflow's length is cut, said as the tracker opens.
 
     ``run_folder`` (a training run's output folder): the run opens as training starts there, its id kept
     in the folder's ``mlflow.json``, and a run resumed there (``train --resume``) continues that MLflow
@@ -263,14 +293,19 @@ class MLflowTracker(Tracker):
             raise OptimlabError(
                 "logging to MLflow needs the mlflow package: pip install 'optimlab[trackers]'"
             )
-        _check_store(_tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI"))
+        store = _tracking_uri(tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI")
+        _check_store(store)
         self.run_name, self.wait_seconds = run_name, wait_seconds
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI
+        if experiment is None and parent is None:
+            _check_experiment_id(store)
         self._settings = {
             "run_name": run_name,
-            "params": plain_values(params or {}),
+            # Within MLflow's limits here, where a renamed key or a cut value is said (a writer process's
+            # warning stayed in that process): the writer's run is given them as they are logged.
+            "params": dict(param_entries(plain_values(params or {}))),
             "experiment": experiment or (parent[1] if parent else None),  # None: MLFLOW_EXPERIMENT_*
             "parent_run_id": parent[0] if parent else None,
             "tracking_uri": _tracking_uri(tracking_uri),

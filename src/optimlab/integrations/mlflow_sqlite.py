@@ -31,6 +31,7 @@ both, so the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -98,6 +99,23 @@ def sqlite_store(tracking_uri: str | None) -> Path | None:
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     path = sqlite_path(uri) if uri is not None else None if _file_store_here() else Path("mlflow.db")
     return path.resolve() if path is not None and path.is_file() else None
+
+
+def active_experiments(tracking_uri: str | None) -> dict[str, str] | None:
+    """``id -> name`` of the active experiments of the SQLite store at ``tracking_uri`` (None: the one
+    :func:`sqlite_store` finds), read straight (MLflow's import: 4 s); None for any other store, or a
+    file that holds no MLflow tables yet."""
+    path = sqlite_store(tracking_uri)
+    if path is None:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            rows = connection.execute(
+                "SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'"
+            ).fetchall()
+    except sqlite3.Error:
+        return None
+    return {str(experiment_id): name for experiment_id, name in rows}
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:

@@ -265,6 +265,19 @@ def test_an_over_fitting_run_shows_its_best_step_and_how_much_worse_it_ended(tmp
     assert by_step == "validation loss: best 0.2 at 300" and by_time == "validation loss: best 0.2 at 3"
 
 
+def test_a_run_best_at_its_last_step_is_not_said_to_have_saved_other_weights(tmp_path, page_reader):
+    """A regression run whose validation loss and RMSE were best at its last step (the weights model.pt
+    holds) was captioned 'model.pt holds the last step's weights, not the best's'."""
+    folder = fake_run(tmp_path / "better", val_loss=lambda step: 1 / step)
+    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    kept = [{k: v for k, v in line.items() if k != "val_accuracy"} for line in lines]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in kept))
+    page = run_page([read_run(folder)]).render()
+    assert best_rows(page_reader, page)["val_loss"]["at step"] == "100"
+    (caption,) = [t.caption for t in page_reader(page).tables if t.caption.startswith("Best value")]
+    assert caption.endswith("epochs counted from 1. model.pt holds the last step's weights")
+
+
 def test_a_run_that_diverged_shows_its_best_finite_value_and_that_it_stopped(tmp_path, page_reader):
     folder = fake_run(tmp_path / "div", val_loss=lambda step: None if step == 100 else 1 - step / 1000)
     (folder / "result.json").write_text(json.dumps({"status": "diverged", "steps": 100, "metrics": {}}))

@@ -312,6 +312,7 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
     """Each evaluated metric with a direction: its best value along the way, where, and its last; a row
     that ended worse than its best (over-fitting, a divergence) is marked."""
     rows, classes = [], []
+    best_at_end = True  # every best at its run's last step: the weights train saved are the best's
     for run in runs:
         for metric in _order(run.metrics):
             best = _best(run, metric)
@@ -319,6 +320,7 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
                 continue
             steps = run.series[metric][0]
             step, last_step = steps[best.index], steps[-1]
+            best_at_end &= step == run.result.get("steps", _last_logged(run)[0])
             epoch = run.epochs.get(step)
             if _status(run) not in _FINISHED:
                 stop = run.result.get("steps", _last_logged(run)[0])
@@ -361,7 +363,9 @@ def _best_table(page: Page, runs: Sequence[RunFolder]) -> None:
         row_classes=classes,
         # train saves model.pt at the end; a killed run has none (its checkpoint is where it resumes)
         caption="Best value along the way (ringed on the curves), and the last evaluation's; epochs counted "
-        "from 1." + (" model.pt holds the last step's weights, not the best's" if _saved(runs) else ""),
+        "from 1."
+        + (" model.pt holds the last step's weights" if _saved(runs) else "")
+        + (", not the best's" if _saved(runs) and not best_at_end else ""),
     )
 
 

@@ -198,3 +198,14 @@ def test_the_same_figure_gives_the_same_svg_in_a_page_and_in_a_file(tmp_path):
     assert first == second and "<dc:date>" not in first and 'clip-path="url(#' in first
     files = [figures.save(figure, tmp_path / f"{i}.svg").read_text() for i, figure in enumerate(made)]
     assert files[0] == files[1] and "<dc:date>" not in files[0]
+
+
+@pytest.mark.parametrize("profiles", [{"adam": [0, 0], "sgd": [0, 0]}, {"adam": [0.5, 1]}])
+def test_a_performance_profile_of_one_line_names_its_methods(profiles):
+    """A bench where no method reached the target gave every method the same profile, drawn as one line
+    'adam, sgd (the same profile)' with no legend: the figure named no method. Likewise a bench of one."""
+    from optimlab.study.report import profiles_figure
+
+    legend = profiles_figure([1.0, 2.0], profiles, "steps").axes[0].get_legend()
+    names = ", ".join(profiles) + (" (the same profile)" if len(profiles) > 1 else "")
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == [names]

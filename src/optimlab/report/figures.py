@@ -214,6 +214,7 @@ def lines(
     ylim: tuple[float, float] | None = None,
     colours: Mapping[str, str] | None = None,
     linestyles: Mapping[str, str] | None = None,
+    legend: bool = False,
 ) -> Figure:
     """One line per series over ``x`` (shared, or one sequence per series).
 
@@ -224,6 +225,8 @@ def lines(
     leave gaps; a log axis skips values that are not positive. Long series are thinned (:data:`MAX_POINTS`).
     ``colours`` gives a series its colour (a method keeps one in every figure of a page, whichever series
     a figure lacks), else matplotlib's cycle in turn; ``linestyles`` its line style (``"--"``), else solid.
+    ``legend``: beside the axes even for one series, whose name the title does not say (a performance
+    profile of methods sharing one line); else only where there are several.
     """
     figure = new_figure(constrained=False)
     axes = figure.subplots()
@@ -306,7 +309,7 @@ def lines(
         axes.set_ylim(*ylim)
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
-    if len(series) > 1:
+    if legend or len(series) > 1:
         _legend(axes)
     _place_axes(figure, axes)
     return figure

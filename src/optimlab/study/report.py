@@ -306,6 +306,7 @@ def profiles_figure(taus: Sequence[float], profiles: Mapping[str, Sequence[float
         title=f"Performance profiles (time to target in {unit})",
         xlabel="tau: time to target / fastest method's",
         ylabel="fraction of workloads",
+        legend=True,  # one line may stand for every method (none reached the target): it is named
     )
 
 

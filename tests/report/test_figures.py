@@ -209,3 +209,14 @@ def test_a_performance_profile_of_one_line_names_its_methods(profiles):
     legend = profiles_figure([1.0, 2.0], profiles, "steps").axes[0].get_legend()
     names = ", ".join(profiles) + (" (the same profile)" if len(profiles) > 1 else "")
     assert legend is not None and [t.get_text() for t in legend.get_texts()] == [names]
+
+
+def test_a_band_stops_at_the_bounds_its_series_can_take():
+    """A bench's accuracy curves drew mean + std bars to 1.03 (two_spirals_mlp, adam, 2 seeds): an
+    accuracy is at most 1, as the leaderboard's intervals already keep it. Truth: [0, 1]."""
+    figure = figures.lines(
+        [1, 2, 3], {"adam": [0.9, 0.95, 0.5]}, bands={"adam": [0.2, 0.1, 0.1]}, bounds=(0.0, 1.0)
+    )
+    (bars,) = [c for c in figure.axes[0].collections if len(c.get_segments()) == 3]
+    tops = [max(y for _, y in segment) for segment in bars.get_segments()]
+    assert tops == pytest.approx([1.0, 1.0, 0.6])

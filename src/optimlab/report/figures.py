@@ -215,6 +215,7 @@ def lines(
     colours: Mapping[str, str] | None = None,
     linestyles: Mapping[str, str] | None = None,
     legend: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> Figure:
     """One line per series over ``x`` (shared, or one sequence per series).
 
@@ -226,7 +227,8 @@ def lines(
     ``colours`` gives a series its colour (a method keeps one in every figure of a page, whichever series
     a figure lacks), else matplotlib's cycle in turn; ``linestyles`` its line style (``"--"``), else solid.
     ``legend``: beside the axes even for one series, whose name the title does not say (a performance
-    profile of methods sharing one line); else only where there are several.
+    profile of methods sharing one line); else only where there are several. ``bounds``: the values the
+    series can take (an accuracy's [0, 1]), where the bands are cut; else at zero for a series never negative.
     """
     figure = new_figure(constrained=False)
     axes = figure.subplots()
@@ -247,9 +249,10 @@ def lines(
         )
         if bands is not None and label in bands:
             floor = 0.0 if all(v >= 0 for v in ys if math.isfinite(v)) else -math.inf
+            floor, ceiling = bounds or (floor, math.inf)
             spread = [(ys[i], bands[label][i]) for i in keep]
             low = [_plottable(max(floor, v - b), log_y) for v, b in spread]
-            high = [_plottable(v + b, log_y) for v, b in spread]
+            high = [_plottable(min(ceiling, v + b), log_y) for v, b in spread]
             if len(keep) < SPARSE:  # a band between a few points hides them; bars show each one's spread
                 below = [v - lo if math.isfinite(lo) else 0.0 for (v, _), lo in zip(spread, low)]
                 above = [hi - v if math.isfinite(hi) else 0.0 for (v, _), hi in zip(spread, high)]

@@ -23,6 +23,7 @@ from optimlab.study.analysis import (
     LeaderboardRow,
     Summary,
     leaderboard,
+    metric_bounds,
     performance_profiles,
     ranks,
     scored,
@@ -239,6 +240,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         x,
         means,
         bands=stds,
+        bounds=metric_bounds(spec.metric),  # an accuracy's spread stops at 1
         levels=levels or None,
         log_y=kind == "loss" and figures.spans_decades(values),
         xlabel="step (optimizer steps)",

@@ -140,6 +140,8 @@ def test_set_gives_any_recipe_field_and_a_techniques_hyperparameters_reach_its_t
     ("given", "named"),
     [
         (["--set", "gain=2"], "'gain=2' is not FIELD=VALUE"),
+        (["--set", "optimizer..lr=1"], "'optimizer..lr=1' is not FIELD=VALUE with a dotted recipe field"),
+        (["--set", "optimizer.lr.=1"], "'optimizer.lr.=1' is not FIELD=VALUE with a dotted recipe field"),
         (["--set", "model.init.gain="], "'model.init.gain=' for --set: accepted a value YAML reads"),
         (["--set", "model.init.gain=[1,"], "'model.init.gain=[1,' for --set: accepted a value YAML reads"),
         (["--set", "optimizer.betas=&a [0.9, *a]"], "accepted a value that does not hold itself"),

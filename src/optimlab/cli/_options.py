@@ -257,7 +257,8 @@ DoctorLogOpt = _log("./tensorboard/doctor-<recipe id>", what="the findings")
 def field_value(text: str) -> str:
     """One ``--set FIELD=VALUE``: a dotted recipe field and a value (read as YAML when applied)."""
     field, equals, _ = text.partition("=")
-    if not equals or "." not in field.strip(".") or " " in field.strip():
+    parts = field.strip().split(".")  # 'optimizer..lr' and 'optimizer.lr.' name no field
+    if not equals or len(parts) < 2 or not all(parts) or " " in field.strip():
         raise typer.BadParameter(
             f"{text!r} is not FIELD=VALUE with a dotted recipe field, e.g. model.init.gain=2 or "
             "optimizer.betas=[0.9,0.95]"

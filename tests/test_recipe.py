@@ -749,3 +749,11 @@ def test_a_recipe_of_a_large_integer_loads_back(tmp_path):
     recipe = Recipe.from_dict({"training": {"steps": 99999999999999999999}})
     again = Recipe.load(recipe.save(tmp_path / "recipe.yaml"))
     assert again == recipe and again.id == recipe.id and again.training.steps == int("99999999999999999999")
+
+
+@pytest.mark.parametrize("dotted", ["optimizer..lr", "optimizer.lr.", ".optimizer.lr", ""])
+def test_a_dotted_field_with_an_empty_part_is_refused_naming_it(dotted):
+    """compare --compare optimizer..lr=0.1,0.2 and --space were told 'unknown recipe section 'optimizer.'
+    in 'optimizer..lr'. Sections there: options.', naming a section no one typed."""
+    with pytest.raises(RecipeError, match=re.escape(f"{dotted!r} is no recipe field: a part of it is empty")):
+        Recipe.from_dict({}).with_updates({dotted: 0.1})

@@ -706,6 +706,10 @@ class Recipe(_Spec):
         technique's hyperparameter too, ``{"model.norm.momentum": 0.01}`` (a search space's dimension).
         A technique set by the name it already holds keeps its hyperparameters."""
         data = self.to_dict()
+        if (blank := next((dotted for dotted in updates if not all(dotted.split("."))), None)) is not None:
+            raise RecipeError(
+                f"{blank!r} is no recipe field: a part of it is empty (fields read optimizer.lr)"
+            )
         updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
             for field, own in architecture_techniques(self.model.name).items():

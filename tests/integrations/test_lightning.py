@@ -29,6 +29,7 @@ from optimlab.integrations.lightning import (
     configure_optimizers,
     lr_range_test,
 )
+from optimlab.integrations.trainer_doctor import unwrapped
 
 
 class Classifier(lightning.LightningModule):
@@ -2065,6 +2066,74 @@ def test_under_manual_optimization_the_gradients_read_are_those_before_the_modul
     assert min(norms) > 1  # every step clipped, 20x and more
     assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-5)
     assert all(torch.equal(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+class ClipsThenRaises(ClipsItsGradients):
+    """Clips as Lightning's docs show, then raises at its ``fails_at``-th batch: a bug of the user's."""
+
+    def __init__(self, net, loss, make_optimizer, clip, fails_at):
+        super().__init__(net, loss, make_optimizer, clip)
+        self.fails_at = fails_at
+
+    def training_step(self, batch, batch_idx):
+        if batch_idx == self.fails_at:
+            raise ValueError("a bug in training_step")
+        super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("fails_at", [0, 3])
+def test_a_training_step_that_raises_gets_its_own_error_alone_and_lightnings_clipping_back(fails_at):
+    """A training_step raising at its first batch got, beside the user's error, a warning that the
+    optimizer 'stepped outside the trainer's wrapper': false, pointing away from the bug. Truth: the
+    ValueError raised, nothing else said; the precision plugin's own clip_gradients back however the
+    fit ends (the doctor's reading of it taken off in on_exception as in on_train_end)."""
+    x, y = standardized()
+    module = ClipsThenRaises(
+        nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.05, fails_at
+    )
+    doctor = DoctorCallback(print_findings=False)
+    trainer = None
+    with (
+        warnings.catch_warnings(record=True) as said,
+        pytest.raises(ValueError, match="a bug in training_step"),
+    ):
+        warnings.simplefilter("always")
+        trainer = lightning.Trainer(
+            max_epochs=1,
+            callbacks=[doctor],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(module, DataLoader(TensorDataset(x[:320], y[:320]), batch_size=32))
+    assert [w for w in said if issubclass(w.category, OptimlabWarning)] == []
+    assert "clip_gradients" not in vars(trainer.precision_plugin)
+    assert (doctor.diagnosis is None) == (fails_at == 0)  # the steps seen before are diagnosed, unsaid
+
+
+def test_only_lightnings_own_wrapper_classes_are_unwrapped_not_whatever_inherits_a_wrappers_name():
+    """Unwrapping any class with a wrapper's name anywhere in its MRO took accelerate's
+    DeepSpeedOptimizerWrapper (a subclass of AcceleratedOptimizer) apart, to DeepSpeed's own optimizer,
+    which is no torch optimizer: refused at on_train_begin. Truth: the real classes; Lightning's
+    LightningSGD (type('Lightning' + name, (LightningOptimizer, SGD))) and accelerate's
+    AcceleratedOptimizer are unwrapped, a subclass of AcceleratedOptimizer is kept as it is."""
+    from accelerate.optimizer import AcceleratedOptimizer
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    sgd = torch.optim.SGD([nn.Parameter(torch.zeros(2))], lr=0.1)
+    assert unwrapped(LightningOptimizer._to_lightning_optimizer(sgd, lightning.LightningModule())) is sgd
+    # built bare: accelerate's constructor wants an Accelerator set up, which unwrapping does not read
+    accelerated = object.__new__(AcceleratedOptimizer)
+    accelerated.optimizer = sgd
+    assert unwrapped(accelerated) is sgd
+
+    class DeepSpeedLike(AcceleratedOptimizer):  # accelerate's DeepSpeedOptimizerWrapper's place
+        pass
+
+    inner = object.__new__(DeepSpeedLike)
+    inner.optimizer = object()  # DeepSpeed's ZeRO optimizer: no torch one
+    assert unwrapped(inner) is inner
 
 
 class TogglingGAN(lightning.LightningModule):

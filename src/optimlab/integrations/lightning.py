@@ -216,7 +216,10 @@ class DoctorCallback(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._clipping_read_off()
-        self.doctor.finish(report=trainer.is_global_zero)
+        self.doctor.finish(
+            report=trainer.is_global_zero,
+            unstepped=": trainer.optimizers[0].step() in place of Lightning's self.optimizers()",
+        )
 
     def _clipping_read_off(self) -> None:
         if self._clipping_read is not None:

@@ -36,14 +36,21 @@ __all__ = ["TrainerDoctor", "summary", "unwrapped"]
 
 # Trainers' wrappers around the user's optimizer, each keeping it as ``.optimizer``; the optimizer's
 # own step hooks fire inside the wrapper's step. Lightning's is of a class it makes for each optimizer's
-# (LightningSGD, a subclass of LightningOptimizer and SGD): the wrappers are found among the bases.
+# (LightningSGD, a direct subclass of LightningOptimizer and SGD), so it is found among the direct bases;
+# not the whole MRO, where accelerate's DeepSpeed and Megatron wrappers (subclasses of
+# AcceleratedOptimizer) hold an optimizer that is no torch one.
 _WRAPPERS = ("AcceleratedOptimizer", "LightningOptimizer")
+
+
+def _is_wrapper(optimizer: Any) -> bool:
+    kind = type(optimizer)
+    return kind.__name__ in _WRAPPERS or any(base.__name__ == "LightningOptimizer" for base in kind.__bases__)
 
 
 def unwrapped(optimizer: Any) -> torch.optim.Optimizer:
     """The user's optimizer inside a trainer's wrapper (accelerate's, Lightning's): the one whose step
     hooks fire."""
-    while any(base.__name__ in _WRAPPERS for base in type(optimizer).__mro__):
+    while _is_wrapper(optimizer):
         optimizer = optimizer.optimizer
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise InvalidValueError(
@@ -223,9 +230,11 @@ class TrainerDoctor:
             with self._watching():
                 self.instruments.record_targets(step, target, inputs)
 
-    def finish(self, *, report: bool = True) -> Diagnosis | None:
+    def finish(self, *, report: bool = True, unstepped: str = "") -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;
-        False on all but the first process of a distributed run)."""
+        False on all but the first process of a distributed run, and where training raised). A run
+        without a step seen is said in one warning where it reports, ``unstepped`` the trainer's own
+        way to step outside its wrapper."""
         if self.instruments is None:
             return None
         with self._watching():
@@ -234,13 +243,14 @@ class TrainerDoctor:
             instruments, self.instruments = self.instruments, None
             if not stats.steps and instruments.parameters_changed is None:  # that one said why itself
                 # diagnosed, 0 steps read 'No findings after 0 steps: the run looks healthy.'
-                warnings.warn(
-                    "optimlab doctor: no optimizer step was seen in the trainer's run (every batch skipped, "
-                    "or the optimizer stepped outside the trainer's wrapper: trainer.optimizers[0].step() "
-                    "in place of Lightning's self.optimizers()); no diagnosis",
-                    OptimlabWarning,
-                    stacklevel=2,
-                )
+                if report:  # not where training raised: the user's error is the news
+                    warnings.warn(
+                        "optimlab doctor: no optimizer step was seen in the trainer's run (every batch "
+                        f"skipped, or the optimizer stepped outside the trainer's wrapper{unstepped}); "
+                        "no diagnosis",
+                        OptimlabWarning,
+                        stacklevel=2,
+                    )
                 return None
             findings = run_rules(stats, None, options=self.rule_options)
             self.diagnosis = Diagnosis(findings=findings, statistics=stats)

@@ -256,13 +256,14 @@ def _train_refused(cli, tmp_path) -> str:
     return line
 
 
-def test_an_experiment_id_the_store_lacks_is_one_line_exit_2_before_training(
+def test_an_experiment_the_store_lacks_or_deleted_is_one_line_exit_2_before_training(
     tmp_path, monkeypatch, cli, capsys, sqlite_uri
 ):
-    """MLFLOW_EXPERIMENT_ID=999 at a store that has no such experiment: `train --log mlflow` trained to
-    its end, then exited 2 with MLflow's refusal, the run lost (its writer opened it after training had
-    begun). Refused as the tracker opens, naming the value, the variable and the ids the store has, on
-    either path, where MLflow's own client refuses it too; an id it has is taken."""
+    """MLFLOW_EXPERIMENT_ID=999 at a store that has no such experiment, or MLFLOW_EXPERIMENT_NAME naming
+    one it has deleted: `train --log mlflow` trained to its end, then exited 2 with MLflow's refusal, the
+    run lost (its writer opened it after training had begun). Refused as the tracker opens, naming the
+    value, the variable and the ids the store has (or the restore command), on either path, where MLflow's
+    own client refuses it too; an id it has is taken."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -283,6 +284,20 @@ def test_an_experiment_id_the_store_lacks_is_one_line_exit_2_before_training(
     tracker = MLflowTracker(run_name="r", background=False)
     tracker.finish()
     assert client.get_run(tracker.run_id).info.experiment_id == kept
+    # an experiment name the store has deleted: MLflow's client refuses a run in it, as it did id 999
+    client.delete_experiment(kept)
+    with pytest.raises(MlflowException, match="must be in the 'active' state"):
+        client.create_run(kept)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "kept")
+    deleted = (
+        "invalid value 'kept' for MLFLOW_EXPERIMENT_NAME: accepted an active experiment, or a new name: "
+    )
+    assert _train_refused(cli, tmp_path).startswith(f"error: {deleted}")
+    for background in (False, True):
+        with pytest.raises(
+            InvalidValueError, match=f"^{deleted}'kept' is deleted at .*--experiment-id {kept},"
+        ):
+            MLflowTracker(run_name="r", background=background)
 
 
 def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_training(

@@ -38,7 +38,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
     SqliteRun,
-    active_experiments,
+    experiments,
     mlflow_name,
     param_entries,
     sqlite_path,
@@ -211,26 +211,49 @@ def _unopenable(path: Path) -> str | None:
     return None
 
 
-def _check_experiment_id(tracking_uri: str | None) -> None:
-    """Refuse, in one line naming it and the ids the store has, an ``MLFLOW_EXPERIMENT_ID`` (where no
-    ``MLFLOW_EXPERIMENT_NAME`` is set) that a SQLite store has not, or has deleted, before any training:
-    MLflow refused it as the run opened, in the writer process, said after training (the run lost).
-    Another store is left to MLflow."""
-    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
-    if os.environ.get("MLFLOW_EXPERIMENT_NAME") or not experiment_id:
+def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:
+    """Refuse, in one line naming it, the experiment a new run goes to where a SQLite store has it
+    deleted (``experiment``, else ``MLFLOW_EXPERIMENT_NAME``, else :data:`EXPERIMENT`), or lacks an
+    ``MLFLOW_EXPERIMENT_ID`` (listing the ids it has), before any training: MLflow refused either as the
+    run opened, in the writer process, said after training (the run lost). Another store is left to
+    MLflow."""
+    known = experiments(tracking_uri)
+    if known is None:
         return
-    experiments = active_experiments(tracking_uri)
-    if experiments is not None and experiment_id not in experiments:
-        ids = ", ".join(
-            f"{key} ({name})"
-            for key, name in sorted(experiments.items(), key=lambda item: (len(item[0]), item[0]))
+    where = f"{tracking_uri!r}" if tracking_uri else "MLflow's default store (mlflow.db here)"
+    name, experiment_id = (
+        experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME"),
+        os.environ.get("MLFLOW_EXPERIMENT_ID"),
+    )
+    if name is None and experiment_id:
+        if not known.get(experiment_id, ("", False))[1]:
+            ids = ", ".join(
+                f"{key} ({named})"
+                for key, (named, active) in sorted(known.items(), key=lambda item: (len(item[0]), item[0]))
+                if active
+            )
+            raise InvalidValueError(
+                "MLFLOW_EXPERIMENT_ID",
+                experiment_id,
+                f"the id of an active experiment at {where}: {ids or 'none'}; or set MLFLOW_EXPERIMENT_NAME "
+                "(created if need be)",
+            )
+        return
+    name = name or EXPERIMENT
+    deleted = [key for key, (named, active) in known.items() if named == name and not active]
+    if deleted and not any(named == name and active for named, active in known.values()):
+        field = (
+            "experiment"
+            if experiment
+            else "MLFLOW_EXPERIMENT_NAME"
+            if name != EXPERIMENT
+            else "MLflow's experiment (MLFLOW_EXPERIMENT_NAME unset)"
         )
-        where = f"{tracking_uri!r}" if tracking_uri else "MLflow's default store (mlflow.db here)"
         raise InvalidValueError(
-            "MLFLOW_EXPERIMENT_ID",
-            experiment_id,
-            f"the id of an active experiment at {where}: {ids or 'none'}; or set MLFLOW_EXPERIMENT_NAME "
-            "(created if need be)",
+            field,
+            name,
+            f"an active experiment, or a new name: {name!r} is deleted at {where} (restore it: mlflow "
+            f"experiments restore --experiment-id {deleted[0]}, or name another)",
         )
 
 
@@ -299,8 +322,8 @@ class MLflowTracker(Tracker):
         self.run_folder = None if run_folder is None else Path(run_folder).resolve()
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
         parent = _active_run() if tracking_uri is None else None  # at the active run's URI
-        if experiment is None and parent is None:
-            _check_experiment_id(store)
+        if parent is None:
+            _check_experiment(store, experiment)
         self._settings = {
             "run_name": run_name,
             # Within MLflow's limits here, where a renamed key or a cut value is said (a writer process's

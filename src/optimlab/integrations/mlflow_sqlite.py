@@ -101,8 +101,8 @@ def sqlite_store(tracking_uri: str | None) -> Path | None:
     return path.resolve() if path is not None and path.is_file() else None
 
 
-def active_experiments(tracking_uri: str | None) -> dict[str, str] | None:
-    """``id -> name`` of the active experiments of the SQLite store at ``tracking_uri`` (None: the one
+def experiments(tracking_uri: str | None) -> dict[str, tuple[str, bool]] | None:
+    """``id -> (name, active)`` of the experiments of the SQLite store at ``tracking_uri`` (None: the one
     :func:`sqlite_store` finds), read straight (MLflow's import: 4 s); None for any other store, or a
     file that holds no MLflow tables yet."""
     path = sqlite_store(tracking_uri)
@@ -111,11 +111,11 @@ def active_experiments(tracking_uri: str | None) -> dict[str, str] | None:
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
             rows = connection.execute(
-                "SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active'"
+                "SELECT experiment_id, name, lifecycle_stage FROM experiments"
             ).fetchall()
     except sqlite3.Error:
         return None
-    return {str(experiment_id): name for experiment_id, name in rows}
+    return {str(experiment_id): (name, stage == "active") for experiment_id, name, stage in rows}
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:

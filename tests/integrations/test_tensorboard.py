@@ -644,27 +644,26 @@ def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):
 @pytest.mark.parametrize("blocking", ["tensorboard", "tensorboard/run"])
 def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training(tmp_path, cli, blocking):
     """A file at run/tensorboard (or at its run's folder in it): train --log tensorboard ended with the
-    bare OSError, "'run/tensorboard/run': Not a directory", naming neither the file nor a fix."""
+    bare OSError, "'run/tensorboard/run': Not a directory", naming neither the file nor a fix. The tracker
+    names the file and the fix (open_tracker, as a user's script or doctor --log opens it); train refuses
+    such an --out in one line before any training (since f77b2d0, for the files it holds)."""
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations import open_tracker
+
     out = tmp_path / "run"
     (out / blocking).parent.mkdir(parents=True, exist_ok=True)
     (out / blocking).write_text("")
     with pytest.raises(OSError):  # what the file system says, making that folder
         (out / "tensorboard" / "run").mkdir(parents=True, exist_ok=True)
-    code, _, err = cli(
-        "train",
-        "--dataset",
-        "iris",
-        "--steps",
-        "3",
-        "--out",
-        str(out),
-        "--no-progress",
-        "--log",
-        "tensorboard",
-    )
-    (line,) = err.splitlines()
-    assert code == 2 and not (out / "model.pt").exists()
-    assert line == (
-        f"error: TensorBoard's event folder '{out / 'tensorboard' / 'run'}' cannot be made: "
+    said = (
+        f"TensorBoard's event folder '{out / 'tensorboard' / 'run'}' cannot be made: "
         f"'{out / blocking}' is a file; move it, or log to another folder"
     )
+    with pytest.raises(OptimlabError) as raised:
+        open_tracker("tensorboard", folder=out, run_name="run")
+    assert str(raised.value) == said
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "tensorboard"
+    )  # fmt: skip
+    (line,) = err.splitlines()
+    assert code == 2 and not (out / "model.pt").exists() and line.startswith("error: ")

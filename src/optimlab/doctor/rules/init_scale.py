@@ -136,7 +136,9 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
             "output_std": scores,
         },
         score=_score(std / LARGE_EMBEDDING_STD),
-        explains=("plateau", "no_learning", "lr_too_low", "saturation", "dead_units"),
+        # scores of a scale set by the vectors (a tied output layer's weights are them) give gradients
+        # of that scale, as _scores_too_large's do
+        explains=("plateau", "no_learning", "lr_too_low", "saturation", "dead_units", "exploding_gradients"),
     )
 
 

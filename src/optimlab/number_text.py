@@ -34,10 +34,9 @@ def read_number(text: str, *, integer: bool = False) -> int | float | None:
     return float(text) if _REAL.fullmatch(text) else None
 
 
-def count_of(count: int, noun: str, plural: str | None = None) -> str:
-    """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``; ``plural`` where
-    it is not ``noun`` + s (``1 axis``, ``2 axes``)."""
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+def count_of(count: int, noun: str) -> str:
+    """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``."""
+    return f"{count:,} {noun if count == 1 else noun + 's'}"
 
 
 def python_only_number(text: str) -> bool:

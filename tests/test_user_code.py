@@ -12,7 +12,7 @@ from optimlab.errors import OptimlabError
 from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import get_registry
 from optimlab.train import train
-from optimlab.user_code import is_import_path
+from optimlab.user_code import defined_at, is_import_path
 
 NETS = '''
 import torch
@@ -646,3 +646,35 @@ def test_a_factory_returning_a_class_or_a_function_is_told_which(tmp_path, monke
         OptimlabError, match=r"^invalid value a function nested.<locals>.inner for what model"
     ):
         build(Recipe.from_dict({"model": {"name": "uc_uncalled:nested"}}))
+
+
+def test_a_factory_returning_a_callable_object_is_named_by_its_type_on_one_line(tmp_path, monkeypatch):
+    """A factory returning a callable object (a tokenizer, a transforms pipeline) put its repr, lines of
+    it, into the refusal. The truth: one line naming its type."""
+    (tmp_path / "uc_callable.py").write_text(
+        "class Tok:\n    def __call__(self, text):\n        return text\n\n"
+        "    def __repr__(self):\n        return 'Tok(\\n  vocab_size=50257,\\n)'\n\n"
+        "def build(input_shape, num_outputs):\n    return Tok()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError) as refused:
+        build(Recipe.from_dict({"model": {"name": "uc_callable:build"}}))
+    assert str(refused.value) == (
+        "invalid value 'a Tok' for what model 'uc_callable:build' returned (uc_callable.py, line 8): "
+        "accepted an nn.Module."
+    )
+
+
+def test_a_factory_of_an_installed_package_is_not_sent_to_its_file_and_a_wrapper_loop_is_no_crash():
+    """defined_at named torch's own file ('torch.nn:Linear' (linear.py, line 53)) as the one to mend, and
+    raised inspect.unwrap's ValueError on a function wrapping itself. The truth: the user cannot mend an
+    installed package's file; Python's inspect cannot follow the loop."""
+    with pytest.raises(OptimlabError) as refused:
+        build(Recipe.from_dict({"model": {"name": "torch.nn:Linear"}}))
+    assert "'torch.nn:Linear':" in str(refused.value) and "line" not in str(refused.value)
+
+    def looped():
+        return None
+
+    looped.__wrapped__ = looped
+    assert defined_at(looped) == ""

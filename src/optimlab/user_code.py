@@ -127,7 +127,12 @@ def _where(error: BaseException, *, or_last: bool = False) -> str:
     own = [f for f in frames if _users(f.filename)]
     others = [f for f in frames if not f.filename.startswith(_OPTIMLAB)] if or_last else []
     where = (own or others or [None])[-1]
-    return f" ({os.path.basename(where.filename)}, line {where.lineno})" if where is not None else ""
+    return _at(where.filename, where.lineno) if where is not None else ""
+
+
+def _at(filename: str, line: int) -> str:
+    """`` (nets.py, line 12)``: a line of code as a refusal names it."""
+    return f" ({os.path.basename(filename)}, line {line})"
 
 
 def _users(filename: str) -> bool:
@@ -229,15 +234,16 @@ def factory_signature(path: str, what: str, target: Callable[..., Any]) -> inspe
 def defined_at(target: Any) -> str:
     """`` (nets.py, line 3)``: where the user's factory ``target`` (a function or class, or a partial of
     one) is defined, as :func:`_where` names a line: a package may re-export it from a file its import
-    path does not name. '' where Python cannot say (a C type, a callable object)."""
+    path does not name. '' where Python cannot say (a C type, a callable object, a wrapper loop) or it is
+    no user's code (``torch.nn:Linear``: torch's file is not the one to mend)."""
     while isinstance(target, functools.partial):
         target = target.func
     try:
         target = inspect.unwrap(target)
         file, (_, line) = inspect.getsourcefile(target), inspect.getsourcelines(target)
-        return f" ({os.path.basename(file)}, line {line})" if file else ""
-    except (TypeError, OSError):
+    except (TypeError, OSError, ValueError):  # ValueError: inspect.unwrap's wrapper loop
         return ""
+    return _at(file, line) if file and _users(file) else ""
 
 
 def positional_only(signature: inspect.Signature, keywords: dict[str, Any]) -> list[Any]:

@@ -7,6 +7,7 @@ One home for both kinds, below the layers that register them (``models/user.py``
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -42,10 +43,11 @@ def module_factory(
         positional = positional_only(signature, keywords)
         built = call_user(what, path, target, *positional, **keywords)
         if not isinstance(built, nn.Module):
-            # a class or function it meant to call is named (shown); another value by its type alone
-            given = built if callable(built) else a_type(built)
+            # a class or function it meant to call is named (shown); another value (a callable object
+            # too, whose repr may run over lines) by its type alone
+            shown_as = built if isinstance(built, type) or inspect.isroutine(built) else a_type(built)
             raise InvalidValueError(
-                f"what {what} {path!r} returned{defined_at(target)}", given, "an nn.Module"
+                f"what {what} {path!r} returned{defined_at(target)}", shown_as, "an nn.Module"
             )
         if check is not None:
             check(built)

@@ -248,3 +248,10 @@ def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(tmp_
         assert {r["method"] for r in together if r["study"].split("/")[0] == "b"} == {"adam"}, table
     headings = page_reader((tmp_path / "report.html").read_text()).headings
     assert headings[:2] == ["a", "b"], headings
+    # run apart, their methods never side by side: no performance profile across them, as across the
+    # workloads of one comparison; each leaderboard row names the metric of its test_mean
+    assert "Across workloads" not in headings, headings
+    assert {(r["study"], r["metric"]) for r in rows("leaderboard.csv")} == {
+        ("a", "test_accuracy"),
+        ("b", "test_accuracy"),
+    }

@@ -595,5 +595,5 @@ def compare(
 
     shown = with_stored(results, location) if storage is None else results  # the folder's own journal
     tables = write_tables(shown, folder)
-    report = write_report(shown, folder / "report.html", command=command)
+    report = write_report(shown, folder / "report.html", command=command, across=results)
     return Comparison(results, location, report, tables)

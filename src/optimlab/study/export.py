@@ -1,7 +1,8 @@
 """A study's trials and leaderboard as flat tables: CSV always, Parquet when pyarrow is installed.
 
 One row per trial (``trials.csv``: plan, outcome, searched fields as ``param.<field>``, final metrics as
-``metric.<name>``) and one per method (``leaderboard.csv``), for pandas, spreadsheets and notebooks.
+``metric.<name>``) and one per method (``leaderboard.csv``: ``metric`` names the test metric of its
+``test_mean``), for pandas, spreadsheets and notebooks.
 Curves stay in the Optuna storage (user attribute ``curve``), where they are one query away. Each file is
 written whole or not at all (:mod:`optimlab.atomic`).
 """
@@ -112,7 +113,7 @@ def write_tables(results: Sequence[StudyResult], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     trials = [row for result in results for row in trial_rows(result.records)]
     boards = [
-        row
+        {"study": result.spec.name, "metric": result.spec.test_metric} | row  # whose test_mean it is
         for result in results
         for row in leaderboard_rows(leaderboard(result.spec, result.records), result.spec.name)
     ]

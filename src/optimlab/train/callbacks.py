@@ -43,6 +43,8 @@ class MetricsLog(Callback):
     callbacks took after it (its checkpoint).
     """
 
+    writes_checkpoints = False
+
     def __init__(self, path: str | Path, *, every: int = 1) -> None:
         every = whole_number(every, "MetricsLog every", POSITIVE_INT)  # 0 raised ZeroDivisionError at step 1
         self.path, self.every = Path(path), every
@@ -128,6 +130,8 @@ class EarlyStopping(Callback):
     """Stops when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations; ``mode``
     (``"min"`` or ``"max"``) by default the way its name says is better (``val_loss`` min,
     ``val_accuracy`` max; :func:`~optimlab.workloads.workload.metric_goal`), to be given for any other."""
+
+    writes_checkpoints = False
 
     def __init__(
         self,
@@ -283,6 +287,8 @@ WIDE_LOG = 200  # columns of the progress bar's line written to a file or a pipe
 class ProgressBar(Callback):
     """A rich progress bar with the latest loss and validation metrics (for the CLI), on stderr: stdout
     holds the results alone (the bar's last frame was the first line of a run's output sent to a file)."""
+
+    writes_checkpoints = False
 
     def __init__(self, description: str = "training") -> None:
         self.description = description

@@ -146,9 +146,13 @@ class TrainState:
 class Callback:
     """Hooks into :func:`fit`. Every hook is optional; a callback with state to resume keeps it in
     ``state_dict``/``load_state_dict``. ``metrics_read``: the metrics its ``on_evaluate`` reads, each as
-    (the field that names it, its name), checked against the evaluation's before training."""
+    (the field that names it, its name), checked against the evaluation's before training.
+    ``writes_checkpoints``: whether it may save the state to resume from (a user's may); where no
+    callback may, fit keeps torch's RNG alone before each read of a Dataset or a DataLoader, not NumPy's
+    and Python's beside it (:meth:`~optimlab.data.user_batches.UserBatches.from_step`)."""
 
     metrics_read: Sequence[tuple[str, str]] = ()
+    writes_checkpoints: bool = True
 
     def on_train_start(self, state: TrainState) -> None: ...
     # The step's gradients are whole (unscaled under float16) and not yet clipped; called wherever its
@@ -243,7 +247,10 @@ def fit(
             shuffled order and its Dataset's draws from torch's, NumPy's and Python's global generators
             included (in its workers too), except a DataLoader's with ``persistent_workers``, whose
             workers' generators go on from epoch to epoch in processes a checkpoint cannot read: resumed
-            past its first epoch, its workers draw from a new seed.
+            past its first epoch, its workers draw from a new seed. NumPy's and Python's draws as a
+            batch is read are kept where a callback may write that checkpoint (``writes_checkpoints``,
+            as :class:`~optimlab.train.callbacks.Checkpointing` and a user's own callback); a state
+            saved after a fit without one resumes them from the states at its end.
         loss_fn: ``loss_fn(outputs, targets)``; None when the model returns its own loss
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
         total_steps, epochs: how long to train, one of the two (epochs: a known number of batches
@@ -459,6 +466,9 @@ def fit(
     from optimlab.train.callbacks import Checkpointing  # callbacks imports this module
 
     check_weights = _weights_check(optimizer)
+    # NumPy's and Python's states before each read serve a checkpoint alone: 45 us a batch on an idle
+    # core (np.random.get_state 33, random.getstate 8.6; torch's 0.9), kept where one may be written
+    every_rng = any(getattr(callback, "writes_checkpoints", True) for callback in callbacks)
     checkpoints = [callback for callback in callbacks if isinstance(callback, Checkpointing)]
     for checkpoint in checkpoints:
         checkpoint.check_weights = check_weights
@@ -489,7 +499,7 @@ def fit(
             # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
             # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
             stream = batches_read(
-                batches.from_step(position, device, drawn=state.data_drawn),
+                batches.from_step(position, device, drawn=state.data_drawn, every_rng=every_rng),
                 batches,
                 "data",
                 lambda: f", read after {state.step} steps",  # a refusal names where in training it came

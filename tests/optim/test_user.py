@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 
 import pytest
 import torch
 
 from optim.problem import loss, max_difference, train
+from optimlab.errors import OptimlabError
 from optimlab.optim import create
 from optimlab.optim.user import load_optimizer
+from optimlab.registry import get_registry
 
 
 @pytest.mark.parametrize("path", ["torch.optim:Adam", "torch.optim:SGD"])
@@ -214,3 +217,132 @@ def _lbfgs_by_hand(model, optimizer, x, y, steps: int) -> None:
 
     for _ in range(steps):
         optimizer.step(closure)
+
+
+def fixed_betas(params, lr=0.01, weight_decay=0.1):
+    """AdamW with the betas fixed, as a user's factory builds it (GPT training's 0.95)."""
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
+
+
+def halved(params, lr=0.01, decay=0.1):
+    """A factory mapping its keywords: the optimizer's lr is half its own, its weight decay named apart."""
+    return torch.optim.AdamW(params, lr=lr / 2, betas=(0.8, 0.9), weight_decay=decay)
+
+
+def by_ndim(params, lr=0.01):
+    """Weight decay on matrices only: two param groups."""
+    params = list(params)
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0},
+        ],
+        lr=lr,
+    )
+
+
+def lbfgs(params, lr=1.0):
+    return torch.optim.LBFGS(params, lr=lr)
+
+
+def not_an_optimizer(params, lr=0.01):
+    return {"params": params, "lr": lr}
+
+
+FACTORIES = {f"{__name__}:{f.__name__}": f for f in (fixed_betas, halved)}
+
+
+@pytest.mark.parametrize("path", sorted(FACTORIES))
+def test_a_factory_of_a_torch_optimizer_steps_as_the_optimizer_it_builds(path, float64):
+    """A factory ``def make(params, lr=..., weight_decay=...)`` returning a torch optimizer was refused
+    ("argument 'params' has no default ... give each argument a default", which cannot work). It is
+    wrapped as a subclass is: its keywords are the hyperparameters, what it fixes (betas) stays, and what
+    it maps (half the lr) is mapped at each value a schedule gives; the weights end where the hand loop
+    with the factory's own optimizer ends, with a parameter skipped, under a schedule."""
+    make = FACTORIES[path]
+    name = load_optimizer(path)
+    entry_names = set(get_registry("optimizer").get(name).hyperparameter_names)
+    assert entry_names == set(list(inspect.signature(make).parameters)[1:])
+    halving = lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 5, gamma=0.5)  # noqa: E731
+    ours = train(lambda p: create(name, p, lr=0.02), steps=30, skipping=True, scheduler=halving)
+    reference = train(lambda p: make(p, lr=0.02), steps=30, skipping=True, scheduler=halving)
+    assert max_difference(ours, reference) <= 1e-12
+    assert max_difference(ours, train(lambda p: make(p, lr=0.02), steps=30, skipping=True)) > 1e-3
+
+
+@pytest.mark.parametrize("path", sorted(FACTORIES))
+@pytest.mark.parametrize("stop", [7, 13], ids=["a-late-parameter-not-started", "w1-without-gradient"])
+def test_a_factory_of_a_torch_optimizer_resumes_from_a_weights_only_checkpoint(path, stop, float64):
+    """Saved mid-run and read back with ``torch.load(weights_only=True)`` into a new optimizer over new
+    parameters, the run ends where the factory's own optimizer, never interrupted, ends."""
+    make = FACTORIES[path]
+    name = load_optimizer(path)
+    resumed = resumed_run(lambda p: create(name, p, lr=0.02), stop)
+    reference = train(lambda p: make(p, lr=0.02), steps=30, skipping=True)
+    assert max_difference(resumed, reference) <= 1e-12
+
+
+@pytest.mark.parametrize(
+    "attribute, message",
+    [
+        ("not_an_optimizer", r"test_user:not_an_optimizer returned a dict, not a torch.optim.Optimizer: name a "
+         r"torch.optim.Optimizer subclass, a factory `def f\(params, lr=..., ...\)` returning one, or"),
+        ("by_ndim", r"test_user:by_ndim built AdamW with param groups of 2, 2 of the 4 parameters it was given"),
+        ("lbfgs", r"closure; in Python, optimlab.fit\(model, LBFGS\(...\), ...\) gives it one"),
+    ],
+)  # fmt: skip
+def test_what_a_factory_of_a_torch_optimizer_builds_is_checked_at_its_first_build(
+    attribute, message, float64
+):
+    """What the factory returns is known only once it is given the parameters: an object that is no
+    optimizer (stepped, an AttributeError), one that steps by a closure (a TypeError), or several param
+    groups (each stepped under the first's hyperparameters, weight decay put on the biases) is refused
+    in one line at the first step, naming the path and the forms accepted."""
+    name = load_optimizer(f"{__name__}:{attribute}")
+    with pytest.raises(OptimlabError, match=message) as refused:
+        train(lambda p: create(name, p), steps=1)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_factory_of_a_torch_optimizer_without_a_default_is_told_which(tmp_path, monkeypatch):
+    """``def make(params, lr)``: its ``lr`` is named, not ``params``, which takes the parameters."""
+    (tmp_path / "needs_lr.py").write_text(
+        "import torch\ndef make(params, lr):\n    return torch.optim.SGD(params, lr)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(OptimlabError, match="argument 'lr' has no default"):
+        load_optimizer("needs_lr:make")
+
+
+FACTORY_MODULE = """
+import torch
+
+
+def make(params, lr=1e-3, weight_decay=0.1):
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
+
+
+class Made(torch.optim.AdamW):
+    def __init__(self, params, lr=1e-3, weight_decay=0.1):
+        super().__init__(params, lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
+"""
+
+
+def test_train_runs_a_factory_of_a_torch_optimizer_from_the_folder_of_its_module(cli, tmp_path, monkeypatch):
+    """``optimlab train --optimizer factories:make`` from the folder of factories.py trains, and its model
+    is the one the same AdamW as a subclass (the path tested against torch above) trains."""
+    (tmp_path / "factories.py").write_text(FACTORY_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    models = []
+    for attribute in ("make", "Made"):
+        out = tmp_path / attribute
+        code, _, err = cli("train", "--dataset", "iris", "--optimizer", f"factories:{attribute}", "--lr", "0.01",
+                           "--steps", "20", "--seed", "0", "--out", str(out), "--no-progress")  # fmt: skip
+        assert code == 0, err
+        saved = torch.load(out / "model.pt", weights_only=True)
+        assert saved["recipe"]["optimizer"]["name"] == f"factories:{attribute}"
+        models.append(saved["model"])
+    by_factory, by_class = models
+    assert by_factory.keys() == by_class.keys()
+    assert all(torch.equal(by_factory[k], by_class[k]) for k in by_factory)

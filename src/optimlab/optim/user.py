@@ -1,18 +1,23 @@
 """A user's own optimizer, named by its import path, without editing optimlab.
 
-``package.module:Name`` names either
+``package.module:Name`` names one of
 
 - a ``torch.optim.Optimizer`` subclass: its keyword arguments with defaults (``lr=...``, ...) become
-  the hyperparameters a recipe sets and a comparison tunes; or
+  the hyperparameters a recipe sets and a comparison tunes;
+- a factory of a torch optimizer, ``def make(params, lr=1e-3, weight_decay=0.1): return
+  torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)``: its first parameter
+  takes the parameters, its others (``lr`` among them) have defaults and are the hyperparameters, as a
+  subclass's are; what it fixes (``betas`` here) stays fixed. It must build one param group over the
+  parameters it is given, and an optimizer that steps without a closure; or
 - a factory of optimlab transforms, ``def my_opt(*, lr=1e-3, ...) -> GradientTransformation`` (a
   :func:`~optimlab.optim.chain`), exactly like optimlab's own named optimizers.
 
-Either is registered in the ``optimizer`` registry under its import path on first lookup
+Each is registered in the ``optimizer`` registry under its import path on first lookup
 (:mod:`optimlab.user_code`), so recipes, studies and the CLI name it like any built-in optimizer. A
-torch optimizer runs as a gradient transformation (:func:`torch_optimizer_transform`): it steps a
-private copy of the parameters and returns the change as the update, so it goes through the same
-shell, schedules and study engine as every other optimizer, at the cost of one copy of the parameters
-and two passes over them a step.
+torch optimizer, a subclass's or a factory's, runs as a gradient transformation
+(:func:`torch_optimizer_transform`): it steps a private copy of the parameters and returns the change
+as the update, so it goes through the same shell, schedules and study engine as every other
+optimizer, at the cost of one copy of the parameters and two passes over them a step.
 
 A recipe stores the path, so a worker process that validates it imports the same code.
 
@@ -39,6 +44,12 @@ from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
 
 __all__ = ["TorchOptimizerState", "adapt_optimizer", "load_optimizer", "torch_optimizer_transform"]
 
+# The forms an optimizer named by its path may take, as a refusal lists them.
+_FORMS = (
+    "a torch.optim.Optimizer subclass, a factory `def f(params, lr=..., ...)` returning one, or a factory "
+    "`def f(*, lr=..., ...) -> GradientTransformation`"
+)
+
 
 def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> inspect.Signature:
     """The keyword hyperparameters of ``target`` after its first ``skip`` parameters, all with defaults."""
@@ -46,8 +57,7 @@ def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> ins
         parameters = list(inspect.signature(target).parameters.values())[skip:]
     except (TypeError, ValueError):  # a builtin (torch:tensor) has none Python can read
         raise OptimlabError(
-            f"{owner}: its arguments cannot be read (no Python signature): name a torch.optim.Optimizer "
-            "subclass or a factory `def f(*, lr=..., ...) -> GradientTransformation`"
+            f"{owner}: its arguments cannot be read (no Python signature): name {_FORMS}"
         ) from None
     keywords = []
     for p in parameters:
@@ -102,20 +112,36 @@ class TorchOptimizerState(NamedTuple):
 
 
 def torch_optimizer_transform(
-    optimizer_class: type[torch.optim.Optimizer], **hyperparameters: Any
+    optimizer_class: Callable[..., torch.optim.Optimizer], **hyperparameters: Any
 ) -> GradientTransformation:
     """``optimizer_class`` as a gradient transformation: update = its step applied to a copy of the params.
 
-    Each update copies the parameters into the shadows, gives them the gradients, steps the wrapped
-    optimizer (its param group set to ``hyperparameters``, so a schedule's lr reaches it) and returns
-    ``shadow - param``. Its internal state (momentum buffers, step counts) lives in the wrapped optimizer,
-    and is saved through its ``state_dict()``.
+    ``optimizer_class`` is a ``torch.optim.Optimizer`` subclass or a factory ``f(params, **hyperparameters)``
+    returning one (one param group over the ``params`` given, a step without a closure). Each update
+    copies the parameters into the shadows, gives them the gradients, steps the wrapped optimizer (its
+    param group set to ``hyperparameters``, or for a factory to the group the factory builds from them,
+    so a schedule's lr reaches it and what the factory fixes stays) and returns ``shadow - param``. Its
+    internal state (momentum buffers, step counts) lives in the wrapped optimizer, and is saved through
+    its ``state_dict()``.
     """
 
-    path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}"
+    path = f"{getattr(optimizer_class, '__module__', '?')}:{getattr(optimizer_class, '__qualname__', '?')}"
 
     def build(tensors: list[Tensor]) -> torch.optim.Optimizer:
-        return call_user("optimizer", path, optimizer_class, tensors, **hyperparameters)
+        optimizer = call_user("optimizer", path, optimizer_class, tensors, **hyperparameters)
+        _check_built(path, optimizer, tensors)
+        return optimizer
+
+    # The hyperparameters of the wrapped optimizer's group: a class's keywords are its group's; a factory
+    # maps its own (scales lr, fixes betas), so its group is read off an optimizer it builds, once a
+    # transform (the shell builds one a change of hyperparameters).
+    settings: dict[str, Any] | None = hyperparameters if inspect.isclass(optimizer_class) else None
+
+    def group_settings(tensors: list[Tensor]) -> dict[str, Any]:
+        nonlocal settings
+        if settings is None:
+            settings = {k: v for k, v in build(tensors).param_groups[0].items() if k != "params"}
+        return settings
 
     def init(params: Params) -> TorchOptimizerState:
         # No optimizer yet: the first update gives the parameters one, or adds them to the one their
@@ -175,7 +201,7 @@ def torch_optimizer_transform(
             shadow.grad = gradient
         for optimizer in dict.fromkeys(optimizers):
             group = optimizer.param_groups[0]
-            group.update(hyperparameters)
+            group.update(group_settings(group["params"]))
             call_user("optimizer", path, optimizer.step)  # LBFGS wants a closure: one line, not a traceback
             group[_UPDATES_TAKEN] = group.get(_UPDATES_TAKEN, 0) + 1
         for shadow in state.shadows:
@@ -190,13 +216,15 @@ def torch_optimizer_transform(
 
 
 def _torch_factory(
-    optimizer_class: type[torch.optim.Optimizer], path: str
+    optimizer_class: Callable[..., torch.optim.Optimizer], path: str
 ) -> Callable[..., GradientTransformation]:
+    """The transform factory of a torch optimizer class or factory: its keywords after the parameters."""
+
     def factory(**hyperparameters: Any) -> GradientTransformation:
         return torch_optimizer_transform(optimizer_class, **hyperparameters)
 
     factory.__signature__ = _keyword_signature(optimizer_class, 1, path)  # type: ignore[attr-defined]
-    factory.__name__ = optimizer_class.__name__
+    factory.__name__ = getattr(optimizer_class, "__name__", path.rpartition(":")[2])
     factory.__doc__ = optimizer_class.__doc__
     return factory
 
@@ -212,33 +240,75 @@ def step_requires_closure(optimizer_class: type) -> bool:
     return closure is not None and closure.default is inspect.Parameter.empty
 
 
+def _refuse_closure(path: str, optimizer_class: type) -> None:
+    """Raise where the step of ``optimizer_class`` evaluates the loss again through a closure."""
+    if step_requires_closure(optimizer_class):
+        raise InvalidValueError(
+            "optimizer",
+            path,
+            "an optimizer that steps on the gradients already taken: this one's step evaluates the "
+            f"loss again through a closure; in Python, optimlab.fit(model, {optimizer_class.__name__}(...), "
+            "...) gives it one",
+        )
+
+
+def _check_built(path: str, optimizer: object, tensors: list[Tensor]) -> None:
+    """Refuse what a torch optimizer factory built where the wrapper cannot step it as the factory's own
+    loop would: not an optimizer; a step that needs a closure; other than one param group holding the
+    ``tensors`` given, in order (the wrapper addresses a parameter by its index in ``param_groups[0]``,
+    the layout its saved state keeps, so a factory's several groups would be stepped under the first
+    group's hyperparameters, or a parameter it left out not at all)."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise OptimlabError(
+            f"{path} returned {a_type(optimizer)}, not a torch.optim.Optimizer: name {_FORMS}"
+        )
+    _refuse_closure(path, type(optimizer))
+    groups = optimizer.param_groups
+    if (
+        len(groups) != 1
+        or len(groups[0]["params"]) != len(tensors)
+        or any(a is not b for a, b in zip(groups[0]["params"], tensors))
+    ):
+        held = ", ".join(str(len(g["params"])) for g in groups)
+        raise OptimlabError(
+            f"{path} built {type(optimizer).__name__} with param groups of {held} of the {len(tensors)} "
+            "parameters it was given: optimlab steps one param group over all of them, in the order given; "
+            "give per-parameter rules as param groups of optimlab.optim.create (Python), or one group here"
+        )
+
+
+def _takes_params_first(target: Callable[..., Any]) -> bool:
+    """Whether ``target``'s first parameter is positional without a default: the parameters a factory of
+    a torch optimizer takes (a factory of transforms takes keywords only)."""
+    try:
+        first = next(iter(inspect.signature(target).parameters.values()), None)
+    except (TypeError, ValueError):  # no signature: _keyword_signature says so
+        return False
+    return (
+        first is not None
+        and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+        and first.default is inspect.Parameter.empty
+    )
+
+
 def adapt_optimizer(path: str, target: Any) -> Callable[..., GradientTransformation]:
-    """The factory to register for the object at ``path``: a torch optimizer class wrapped, or a factory
-    of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``, or its
+    """The factory to register for the object at ``path``: a torch optimizer class or factory wrapped, or
+    a factory of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``, or its
     step evaluates the loss again (a transform steps on the gradients already taken)."""
     if inspect.isclass(target) and issubclass(target, torch.optim.Optimizer):
-        if step_requires_closure(target):
-            raise InvalidValueError(
-                "optimizer",
-                path,
-                "an optimizer that steps on the gradients already taken: this one's step evaluates the "
-                f"loss again through a closure; in Python, optimlab.fit(model, {target.__name__}(...), "
-                "...) gives it one",
-            )
+        _refuse_closure(path, target)
+        return _torch_factory(target, path)
+    if callable(target) and _takes_params_first(target):
         return _torch_factory(target, path)
     if callable(target):
         _keyword_signature(target, 0, path)  # every keyword has a default, lr among them
         built = call_user("optimizer", path, target)
         if not isinstance(built, GradientTransformation):
             raise OptimlabError(
-                f"{path} returned {type(built).__name__}, not a GradientTransformation: name a "
-                "torch.optim.Optimizer subclass or a factory of optimlab transforms"
+                f"{path} returned {type(built).__name__}, not a GradientTransformation: name {_FORMS}"
             )
         return target
-    raise OptimlabError(
-        f"{path} is {a_type(target)}: name a torch.optim.Optimizer subclass or a "
-        "factory `def f(*, lr=..., ...) -> GradientTransformation`"
-    )
+    raise OptimlabError(f"{path} is {a_type(target)}: name {_FORMS}")
 
 
 def load_optimizer(path: str) -> str:

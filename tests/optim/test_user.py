@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 
@@ -245,11 +246,17 @@ def lbfgs(params, lr=1.0):
     return torch.optim.LBFGS(params, lr=lr)
 
 
+partial_lbfgs = functools.partial(torch.optim.LBFGS, history_size=5)
+
+
 def not_an_optimizer(params, lr=0.01):
     return {"params": params, "lr": lr}
 
 
-FACTORIES = {f"{__name__}:{f.__name__}": f for f in (fixed_betas, halved)}
+# a partial's keyword is a default of its signature, so a hyperparameter like the others
+partial_adamw = functools.partial(torch.optim.AdamW, betas=(0.9, 0.95))
+
+FACTORIES = {f"{__name__}:{name}": globals()[name] for name in ("fixed_betas", "halved", "partial_adamw")}
 
 
 @pytest.mark.parametrize("path", sorted(FACTORIES))
@@ -261,8 +268,8 @@ def test_a_factory_of_a_torch_optimizer_steps_as_the_optimizer_it_builds(path, f
     with the factory's own optimizer ends, with a parameter skipped, under a schedule."""
     make = FACTORIES[path]
     name = load_optimizer(path)
-    entry_names = set(get_registry("optimizer").get(name).hyperparameter_names)
-    assert entry_names == set(list(inspect.signature(make).parameters)[1:])
+    entry = get_registry("optimizer").get(name)
+    assert set(entry.hyperparameter_names) == set(list(inspect.signature(make).parameters)[1:])
     halving = lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 5, gamma=0.5)  # noqa: E731
     ours = train(lambda p: create(name, p, lr=0.02), steps=30, skipping=True, scheduler=halving)
     reference = train(lambda p: make(p, lr=0.02), steps=30, skipping=True, scheduler=halving)
@@ -289,6 +296,7 @@ def test_a_factory_of_a_torch_optimizer_resumes_from_a_weights_only_checkpoint(p
          r"torch.optim.Optimizer subclass, a factory `def f\(params, lr=..., ...\)` returning one, or"),
         ("by_ndim", r"test_user:by_ndim built AdamW with param groups of 2, 2 of the 4 parameters it was given"),
         ("lbfgs", r"closure; in Python, optimlab.fit\(model, LBFGS\(...\), ...\) gives it one"),
+        ("partial_lbfgs", r"invalid value '[\w.]*test_user:partial_lbfgs' for optimizer: accepted an optimizer that steps on"),
     ],
 )  # fmt: skip
 def test_what_a_factory_of_a_torch_optimizer_builds_is_checked_at_its_first_build(

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from optimlab.errors import InvalidValueError, OptimlabError, a_type
+from optimlab.errors import InvalidValueError, OptimlabError, a_type, shown
 from optimlab.optim.base import GradientTransformation, Params, Updates
 from optimlab.registry import get_registry
 from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
@@ -124,8 +124,15 @@ def torch_optimizer_transform(
     internal state (momentum buffers, step counts) lives in the wrapped optimizer, and is saved through
     its ``state_dict()``.
     """
+    named = inspect.isclass(optimizer_class) or inspect.isfunction(optimizer_class)
+    path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}" if named else shown(optimizer_class)
+    return _transform(optimizer_class, path, hyperparameters)
 
-    path = f"{getattr(optimizer_class, '__module__', '?')}:{getattr(optimizer_class, '__qualname__', '?')}"
+
+def _transform(
+    optimizer_class: Callable[..., torch.optim.Optimizer], path: str, hyperparameters: dict[str, Any]
+) -> GradientTransformation:
+    """:func:`torch_optimizer_transform`, its messages naming the optimizer by ``path`` (its import path)."""
 
     def build(tensors: list[Tensor]) -> torch.optim.Optimizer:
         optimizer = call_user("optimizer", path, optimizer_class, tensors, **hyperparameters)
@@ -221,10 +228,10 @@ def _torch_factory(
     """The transform factory of a torch optimizer class or factory: its keywords after the parameters."""
 
     def factory(**hyperparameters: Any) -> GradientTransformation:
-        return torch_optimizer_transform(optimizer_class, **hyperparameters)
+        return _transform(optimizer_class, path, hyperparameters)
 
     factory.__signature__ = _keyword_signature(optimizer_class, 1, path)  # type: ignore[attr-defined]
-    factory.__name__ = getattr(optimizer_class, "__name__", path.rpartition(":")[2])
+    factory.__name__ = path.rpartition(":")[2]
     factory.__doc__ = optimizer_class.__doc__
     return factory
 

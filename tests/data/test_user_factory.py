@@ -366,6 +366,39 @@ def test_what_reading_a_factorys_data_raises_is_said_in_one_line(tmp_path, monke
         assert f"reading dataset 'broken_data:{factory}' raised {said}" in err
 
 
+@pytest.mark.parametrize(
+    "factory, said",
+    [
+        ("number", "invalid value 42 for what dataset 'uc_data_pkg:number' returned (loads.py, line 1)"),
+        ("named", "for what dataset 'uc_data_pkg:named' returned (loads.py, line 3): accepted the splits"),
+        ("listed", "for what dataset 'uc_data_pkg:listed' returned (loads.py, line 5): accepted a Dataset"),
+    ],
+)
+def test_a_dataset_factory_returning_no_data_is_named_with_the_file_and_line_it_is_defined_at(
+    tmp_path, monkeypatch, cli, factory, said
+):
+    """A data set factory returning no data (a number; a dict of named splits; a list of dict batches to
+    split) was named by its import path alone, where a model or loss factory's refusal names the file and
+    line of its def (24bd740): re-exported by a package (uc_data_pkg/__init__.py), the file to mend was
+    never said. Truth: the line of the def in the file written here."""
+    (tmp_path / "uc_data_pkg").mkdir()
+    (tmp_path / "uc_data_pkg" / "__init__.py").write_text("from .loads import listed, named, number\n")
+    (tmp_path / "uc_data_pkg" / "loads.py").write_text(
+        "def number():\n"
+        "    return 42\n"
+        "def named():\n"
+        "    return {'train': [], 'test': []}\n"
+        "def listed():\n"
+        "    return [{'input_ids': [1], 'labels': [0]}]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = cli(
+        "train", "--dataset", f"uc_data_pkg:{factory}", "--steps", "1", "--out", str(tmp_path / "run")
+    )
+    assert (code, out, len(err.strip().splitlines())) == (2, "", 1), err
+    assert said in err
+
+
 def test_a_loader_over_an_endless_stream_is_refused_by_its_rows_not_read_forever(monkeypatch):
     """A DataLoader over an endless IterableDataset hung reading it; it is refused once its batches hold
     over MOST_STREAMED rows (batches of 8 count 8 each), and a loader of exactly that many is read."""

@@ -679,7 +679,8 @@ def test_a_dict_of_named_splits_is_refused_saying_which_goes_where(
                        "--steps", "2", "--out", str(tmp_path / "run"))  # fmt: skip
     assert code == 2 and "Traceback" not in err, err
     assert (
-        f"for what dataset '{module}:named' returned: accepted the splits in order, (train, val) or "
+        f"for what dataset '{module}:named' returned ({module}.py, line {ENDLESS_SPLITS.count(chr(10)) + 3}): "
+        "accepted the splits in order, (train, val) or "
         f"(train, val, test), told apart by their place, not their names: return {named}."
     ) in " ".join(err.split())
     assert not (tmp_path / "run").exists()

@@ -59,7 +59,7 @@ from optimlab.data.user_batches import (
     target_key,
 )
 from optimlab.errors import InvalidValueError, a_type
-from optimlab.user_code import call_user, check_required, factory_signature, positional_only
+from optimlab.user_code import call_user, check_required, defined_at, factory_signature, positional_only
 
 __all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
 
@@ -161,12 +161,13 @@ def _task(data: Any) -> str:
     return "classification" if _one_class_each(data) else "batches"
 
 
-def _dict_batches(value: Any, name: str) -> BatchSplits | BatchDataset | None:
-    """``value`` as the user's dict batches, or None when it holds none."""
+def _dict_batches(value: Any, name: str, returned: str) -> BatchSplits | BatchDataset | None:
+    """``value`` as the user's dict batches, or None when it holds none; ``returned`` names ``value`` in a
+    refusal (:func:`as_data`)."""
     if _holds_dicts(value):
         if not is_map_dataset(value):
             raise InvalidValueError(
-                f"what dataset {name!r} returned",
+                returned,
                 f"{describe(value)} of dict batches, to split",
                 "a Dataset of dict items (split by the recipe's fractions), or your own splits "
                 "(train, val[, test]) each a Dataset, DataLoader or list of dict batches",
@@ -336,20 +337,20 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
         ) from None
 
 
-def _pandas_as_arrays(value: Any, name: str) -> Any:
+def _pandas_as_arrays(value: Any, name: str, returned: str) -> Any:
     """``(frame[features], frame[target])``, or splits of such pairs, with each pandas frame and Series as
     its array, read as numpy pairs are. A whole frame, which does not say which column is the target
-    (read by index, ``frame[0]`` was a KeyError), is refused."""
+    (read by index, ``frame[0]`` was a KeyError), is refused, ``returned`` naming it (:func:`as_data`)."""
     whole = f"its inputs and target apart, (frame[features], frame[target]), or {ACCEPTED_RETURNS}"
     if is_pandas(value):
-        raise InvalidValueError(f"what dataset {name!r} returned", f"{a_type(value)} alone", whole)
+        raise InvalidValueError(returned, f"{a_type(value)} alone", whole)
     if not isinstance(value, (tuple, list)):
         return value
     if len(value) == 2 and any(map(is_pandas, value)):
         target = value[1]
         if is_pandas(target) and target.ndim == 2 and target.shape[1] > 1:  # two whole frames
             raise InvalidValueError(
-                f"what dataset {name!r} returned",
+                returned,
                 f"a pair of frames, the second of {target.shape[1]} columns (no target)",
                 whole,
             )
@@ -361,7 +362,7 @@ def _pandas_as_arrays(value: Any, name: str) -> Any:
                 raise InvalidValueError(f"feature columns of {name}", ", ".join(odd), _NUMBERS)
         return tuple(pandas_values(v) if is_pandas(v) else v for v in value)
     return type(value)(
-        _pandas_as_arrays(part, name) if isinstance(part, (tuple, list)) else part for part in value
+        _pandas_as_arrays(part, name, returned) if isinstance(part, (tuple, list)) else part for part in value
     )
 
 
@@ -394,13 +395,17 @@ def _check_alike(parts: list[TensorPair], name: str) -> None:
             )
 
 
-def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDataset:
+def as_data(
+    value: Any, name: str, *, returned: str | None = None
+) -> Examples | Splits | BatchSplits | BatchDataset:
     """What the user's factory returned, as optimlab's examples to split or fixed splits, or as the user's
-    dict batches (kept as they are)."""
+    dict batches (kept as they are). ``returned`` names ``value`` in a refusal (default: what dataset
+    ``name`` returned; a factory's adds where it is defined, :func:`~optimlab.user_code.defined_at`)."""
     if isinstance(value, (Examples, Splits, BatchSplits, BatchDataset)):
         return value
-    value = _pandas_as_arrays(value, name)
-    batches = _dict_batches(value, name)
+    returned = returned or f"what dataset {name!r} returned"
+    value = _pandas_as_arrays(value, name, returned)
+    batches = _dict_batches(value, name, returned)
     if batches is not None:
         return batches
     whole = _pair(value, name)
@@ -423,7 +428,7 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
     if _rows_apart(value):
         raise InvalidValueError(
-            f"what dataset {name!r} returned",
+            returned,
             describe(value),
             f"(x, y): inputs and targets of one row per example; {MORE_THAN_PAIRS}",
         )
@@ -431,12 +436,12 @@ def as_data(value: Any, name: str) -> Examples | Splits | BatchSplits | BatchDat
         val = next((key for key in ("validation", "val", "valid", "dev") if key in value), None)
         order = ["d['train']", f"d[{val!r}]" if val else "a val split", *(["d['test']"] * ("test" in value))]
         raise InvalidValueError(
-            f"what dataset {name!r} returned",
+            returned,
             f"{a_type(value)} of the splits {', '.join(map(repr, value))}",
             f"the splits in order, (train, val) or (train, val, test), told apart by their place, not their "
             f"names: return ({', '.join(order)})",
         )
-    raise InvalidValueError(f"what dataset {name!r} returned", describe(value), ACCEPTED_RETURNS)
+    raise InvalidValueError(returned, describe(value), ACCEPTED_RETURNS)
 
 
 def _loader_reading(train: Any) -> str | None:
@@ -492,6 +497,7 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
     signature = factory_signature(path, "dataset", target)
     takes_seed = "seed" in signature.parameters
     check_required(path, "dataset", target, signature, {"seed"})  # at lookup, as a model factory's
+    said = f"what dataset {path!r} returned{defined_at(target)}"  # a refusal of what it returned
 
     def factory(seed: int, **options: Any) -> Any:
         with _global_generators_seeded(seed):
@@ -500,7 +506,7 @@ def adapt_dataset(path: str, target: Any) -> Callable[..., Any]:
             returned = call_user("dataset", path, target, *positional, **keywords)
             # Reading what it returned runs the user's code too (a Dataset's __getitem__, a DataLoader's
             # collate): what that raises is said in one line as well, not as a traceback.
-            return call_user("reading dataset", path, as_data, returned, path)
+            return call_user("reading dataset", path, as_data, returned, path, returned=said)
 
     factory.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p for p in signature.parameters.values() if p.name != "seed"]

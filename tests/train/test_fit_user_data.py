@@ -138,6 +138,48 @@ def test_a_loss_of_a_models_heads_gets_its_outputs_whole_as_a_hand_written_loop_
         assert all(torch.equal(a, b) for a, b in zip(got, model.parameters()))
 
 
+class LogitsOnly(nn.Module):
+    """Hugging Face style outputs: a dict holding the logits, which nn.CrossEntropyLoss cannot take whole."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = network()
+
+    def forward(self, x):
+        return {"logits": self.net(x)}
+
+
+@pytest.mark.parametrize(
+    "model, loss_fn",
+    [
+        (lambda: TwoHeads(False), two_losses),
+        (lambda: TwoHeads(True), two_losses),
+        (LogitsOnly, nn.CrossEntropyLoss()),
+    ],
+    ids=["namedtuple heads", "dict of heads", "logits alone"],
+)
+@pytest.mark.parametrize("tensors", [False, True], ids=["loader", "tensors"])
+def test_a_bad_label_at_the_first_batch_is_named_whatever_form_of_the_outputs_the_loss_takes(
+    model, loss_fn, tensors
+):
+    """A label past the model's classes (2, of classes 0-1) at the first batch, beside a loss of a model's
+    heads (04a2d4d: the outputs whole, else their logits): both forms failed, and the refusal named the
+    second, the logits' ('too many values to unpack', of a tensor), not the label. Truth: torch's own
+    cross-entropy of those logits and labels ('Target 2 is out of bounds'); a Hugging Face style output
+    given to nn.CrossEntropyLoss is still refused by its label."""
+    x, y = problem()
+    y[3] = 2
+    data = (x, y) if tensors else DataLoader(TensorDataset(x, y), batch_size=16)
+    options = {"batch_size": 16, "shuffle": False} if tensors else {}
+    with pytest.raises(IndexError, match="Target 2 is out of bounds"):
+        nn.functional.cross_entropy(network()(x[:16]), y[:16])
+    with pytest.raises(InvalidValueError) as refused:
+        trained(model(), data, 1, loss_fn=loss_fn, **options)
+    said = str(refused.value)
+    assert "IndexError: Target 2 is out of bounds" in said and "needs 3 or more class scores" in said, said
+    assert len(said.splitlines()) == 1
+
+
 def test_a_dataset_and_tensors_are_drawn_in_the_same_seeded_order():
     x, y = problem()
     order = [epoch_permutation(3, e, 40) for e in range(2)]

@@ -795,7 +795,9 @@ class UserBatches:
         """``loss_fn`` of ``outputs`` whole, as a hand-written loop gives them, or of their logits
         ``predicted`` where they hold some (:func:`prediction`) and the loss cannot take them whole (raises
         one of :data:`UNUSABLE_BATCH`): a Hugging Face output to ``nn.CrossEntropyLoss``. Decided at the
-        first batch, kept after."""
+        first batch, kept after. Where both raise (a label past the classes), the error raised is the one
+        not of the outputs' form (:func:`_of_their_form`): the whole's, but where the loss cannot take them
+        whole and their logits' names another fault."""
         assert self.loss_fn is not None
         if predicted is outputs or self._whole_outputs is False:
             return self.loss_fn(predicted, target)
@@ -803,12 +805,24 @@ class UserBatches:
             return self.loss_fn(outputs, target)
         try:
             loss = self.loss_fn(outputs, target)
-        except UNUSABLE_BATCH:
-            loss = self.loss_fn(predicted, target)
+        except UNUSABLE_BATCH as whole:
+            try:
+                loss = self.loss_fn(predicted, target)
+            except UNUSABLE_BATCH as of_logits:
+                if _of_their_form(whole, outputs) and not _of_their_form(of_logits, predicted):
+                    raise
+                raise whole from None
             self._whole_outputs = False
         else:
             self._whole_outputs = True
         return loss
+
+
+def _of_their_form(error: BaseException, outputs: Any) -> bool:
+    """Whether ``error``, raised by a loss given ``outputs``, is of their form rather than of the batch:
+    a TypeError or AttributeError (cross-entropy of a dict: 'must be Tensor, not dict'; ``.aux_logits``
+    of a tensor), or one naming their type ('Tensor' object ...)."""
+    return isinstance(error, (TypeError, AttributeError)) or type(outputs).__name__ in str(error)
 
 
 def target_key(batch: Mapping[str, Any]) -> str | None:

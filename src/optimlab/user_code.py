@@ -140,15 +140,16 @@ def _users(filename: str) -> bool:
     return not filename.startswith(_NOT_USERS) and "site-packages" not in filename
 
 
-def raised_in_user_code(error: BaseException) -> str | None:
-    """``error`` in one line with the line of the user's code that raised it (``RuntimeError: boom
-    (mynets.py, line 12)``), where its traceback ends in the user's code: the user's model or loss raised
-    it, rather than torch refusing what it was given (a batch of another shape, a label past the classes,
-    raised in torch's own lines); None otherwise."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames or not _users(frames[-1].filename):
+def raised_in_user_code(error: BaseException, *, told: str | None = None) -> str | None:
+    """``error`` in one line (``told``: the words of optimlab's refusal that wraps it, kept) with the
+    innermost line of the user's code in its traceback (``RuntimeError: boom (mynets.py, line 12)``);
+    None where it holds none. Which side is at fault is not guessed from where it stopped: a typo in the
+    user's forward (``self.lienar``) raises in torch's ``Module.__getattr__``, a batch of the wrong shape
+    in the user's ``x @ self.w``."""
+    where = _where(error)
+    if not where:
         return None
-    return f"{type(error).__name__}: {_reason(str(error))}{_where(error)}"
+    return f"{told or f'{type(error).__name__}: {_reason(str(error))}'}{where}"
 
 
 def extend_sys_path(folders: Sequence[str]) -> None:

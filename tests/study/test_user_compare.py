@@ -1,5 +1,6 @@
 """optimlab.compare: the user's objects in, the CLI's comparison out (same studies, same numbers)."""
 
+import csv
 import re
 import warnings
 from pathlib import Path
@@ -140,7 +141,8 @@ def test_a_resumed_comparison_refuses_a_new_plan_and_takes_more_seeds(tmp_path):
     more = optimlab.compare(data=(x, y), out=tmp_path, resume=True, seeds=3)
     [row] = more.leaderboard
     assert row.test.n == 3 and more.results[0].spec.seeds == 3
-    assert (tmp_path / "leaderboard.csv").read_text().splitlines()[1].split(",")[7] == "3"  # seeds column
+    with open(tmp_path / "leaderboard.csv", newline="") as table:
+        assert [row["seeds"] for row in csv.DictReader(table)] == ["3"]
 
 
 def test_a_resumed_comparison_refuses_data_this_session_named_otherwise(tmp_path):
@@ -942,37 +944,46 @@ class Buggy(nn.Module):
         return self.linear(x)
 
 
-def _bug_line() -> int:
-    """The line of Buggy's raise, read from this file: the truth a trial's record names."""
+def _line(mark: str) -> int:
+    """The line of this file marked ``mark``: the truth a refusal names."""
     lines = Path(__file__).read_text().splitlines()
-    return next(i for i, line in enumerate(lines, 1) if "# the line each refusal names" in line)
+    return next(i for i, line in enumerate(lines, 1) if line.endswith(f"# {mark}"))
 
 
 @pytest.mark.parametrize("error", [RuntimeError, ZeroDivisionError])
-def test_an_exception_of_the_users_model_is_named_as_raised_not_blamed_on_the_data(error, tmp_path):
-    """A forward that raised was told as bad data: 'invalid value <a tuple of 2 ...> for the first batch:
-    accepted a batch the model and the loss can use (RuntimeError: ...)', in a trial's record and, raised
-    on the first step, as the whole comparison's refusal (a ZeroDivisionError there: a traceback). Truth:
-    the exception the model raised and the line of this file that raised it. A trial raising is recorded
-    as failed, and the study goes on; a first step raising stops it in one line before any trial."""
+def test_an_exception_of_the_users_model_is_named_with_its_line(error, tmp_path):
+    """A forward that raised was told as bad data alone: 'invalid value <a tuple of 2 ...> for the first
+    batch: accepted a batch the model and the loss can use (RuntimeError: ...)', in a trial's record and,
+    raised on the first step, as the whole comparison's refusal (a ZeroDivisionError there: a traceback).
+    Truth: the exception the model raised and the line of this file that raised it. A trial raising is
+    recorded as failed, and the study goes on; a first step raising stops it in one line before any
+    trial. The batch's shapes stay beside it where the batch was refused: a forward raising and a batch
+    it cannot take both raise in the user's lines."""
     x, y = torch.randn(48, 3, generator=torch.Generator().manual_seed(0)), torch.arange(48) % 2
-    said = f"{error.__name__}: the model's own bug (test_user_compare.py, line {_bug_line()})"
+    said = f"{error.__name__}: the model's own bug"
+    line = f" (test_user_compare.py, line {_line('the line each refusal names')})"
+    batch = r"invalid value 'a tuple of 2 \(float32 \(\d+, 3\), int64 \(\d+,\)\)' for the first batch"
+    told = (
+        f"InvalidValueError: {batch}: .*\\({re.escape(said)}\\)" if error is RuntimeError else re.escape(said)
+    )
     # past the check before any trial (4 calls: its step, evaluations): from the first trial's first step on
     late = type("Late", (Buggy,), {"calls": 5, "error": error})
     result = optimlab.compare(["sgd"], model=late, data=(x, y), out=tmp_path / "late", **SMALL)
     records = result.results[0].records
     assert len(records) == SMALL["budget"]  # each tuning trial ran (none to rerun on fresh seeds): failed
-    assert {(r.state, r.status, r.message) for r in records} == {("fail", "error", said)}
+    assert {(r.state, r.status) for r in records} == {("fail", "error")}
+    for record in records:
+        assert re.fullmatch(told + re.escape(line), record.message), record.message
     first = type("First", (Buggy,), {"calls": 1, "error": error})
     with pytest.raises(
-        OptimlabError, match=re.escape(f"first training step raised {said}, in the user's code")
+        OptimlabError, match=f"first training step raised {told}{re.escape(line)}, a line of the user's code"
     ) as refused:
         optimlab.compare(["sgd"], model=first, data=(x, y), out=tmp_path / "first", **SMALL)
-    assert not isinstance(refused.value, InvalidValueError) and "\n" not in str(refused.value)
-    # Torch refusing what the model was given is still the batch's refusal: 3 features into a Linear(4, 2).
+    assert "\n" not in str(refused.value)
+    # Torch refusing what the model was given, with no line of the user's code: the batch's refusal alone.
     with pytest.raises(
         InvalidValueError, match="for the first batch: accepted a batch the model and the loss"
-    ):
+    ) as refused:
         optimlab.compare(
             ["sgd"],
             model=lambda input_shape, num_outputs: nn.Linear(4, num_outputs),
@@ -980,3 +991,51 @@ def test_an_exception_of_the_users_model_is_named_as_raised_not_blamed_on_the_da
             out=tmp_path / "mismatch",
             **SMALL,
         )
+    assert "test_user_compare.py" not in str(refused.value)
+
+
+class Misspelt(nn.Module):
+    """A typo in the user's forward: torch's ``Module.__getattr__`` raises it, in torch's lines."""
+
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.linear = nn.Linear(input_shape[0], num_outputs)
+
+    def forward(self, x):
+        return self.lienar(x)  # the misspelt line
+
+
+class Four(nn.Module):
+    """A forward taking 4 features, given a batch of 3: the matrix product raises in the user's line."""
+
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(4, num_outputs))
+
+    def forward(self, x):
+        return x @ self.w  # the product's line
+
+
+@pytest.mark.parametrize(
+    ("model", "mark", "reason"),
+    [
+        (Misspelt, "the misspelt line", "'Misspelt' object has no attribute 'lienar'"),
+        (Four, "the product's line", "mat1 and mat2 shapes cannot be multiplied"),
+    ],
+)
+def test_a_first_step_refused_names_the_batch_and_the_users_line_alike(model, mark, reason, tmp_path):
+    """Where the traceback stopped chose a side, wrong both ways: a typo in the user's forward (raised in
+    torch's Module.__getattr__) was the batch's refusal with no line of the user's, a wrong-shaped batch
+    in the user's ``x @ self.w`` was 'RuntimeError: mat1 and mat2 ... (file, line)', the batch's shapes
+    gone. Truth: the batch as given (3 features) and the line of this file it went through, both said."""
+    x, y = torch.randn(48, 3, generator=torch.Generator().manual_seed(0)), torch.arange(48) % 2
+    with pytest.raises(OptimlabError) as refused:
+        optimlab.compare(["sgd"], model=model, data=(x, y), out=tmp_path, **SMALL)
+    said = str(refused.value)
+    assert re.search(
+        r"for the first batch: .*float32 \(\d+, 3\)|float32 \(\d+, 3\).* for the first batch", said
+    ), said
+    assert reason in said and said.endswith(
+        f"(test_user_compare.py, line {_line(mark)}), a line of the user's code (its model, loss, data or "
+        "optimizer); every trial would fail alike: mend that line or the batches it is given, and run again"
+    ), said

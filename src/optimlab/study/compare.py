@@ -410,19 +410,20 @@ def check_trains(spec: StudySpec) -> None:
     comparison with one error naming it, instead of failing every trial the same way. An error of a
     method after the first, which trained, is its own: it is named (``--compare model.name=a,b`` with a
     ``b`` that does not build ran every trial of ``b`` into the same error, and ranked it last). An
-    exception the user's code raised is named as raised, with its line (:func:`raised_by_user`), not as a
-    batch the model cannot take."""
-    for first, method in zip((True, *[False] * (len(spec.methods) - 1)), spec.methods):
+    exception that went through the user's code is named with its line there (:func:`raised_by_user`),
+    a refused batch's shapes kept beside it."""
+    for i, method in enumerate(spec.methods):
         try:
             _check_method_trains(spec, method)
         except Exception as error:
             raised = raised_by_user(error)
             if raised is not None:
                 raise OptimlabError(
-                    f"{method.name}'s first training step raised {raised}, in the user's code (its model, "
-                    "loss, data or optimizer); every trial would fail alike: mend it and run again"
+                    f"{method.name}'s first training step raised {raised}, a line of the user's code (its "
+                    "model, loss, data or optimizer); every trial would fail alike: mend that line or the "
+                    "batches it is given, and run again"
                 ) from error
-            if first or not isinstance(error, OptimlabError):
+            if i == 0 or not isinstance(error, OptimlabError):
                 raise
             described = ", ".join(f"{field}={value}" for field, value in method.updates.items())
             raise OptimlabError(f"the compared {described} does not train: {error}") from None

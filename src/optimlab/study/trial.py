@@ -174,12 +174,13 @@ def record_outcome(
 
 
 def raised_by_user(error: BaseException) -> str | None:
-    """``error`` as the user's model or loss raised it (:func:`~optimlab.user_code.raised_in_user_code`),
-    also where optimlab's refusal of a batch wraps it (its ``__cause__``): a bug of the user's code is no
-    fault of the data, which the refusal ('invalid value <batch> for the first batch') blamed. None where
-    the user's code did not raise it."""
-    wrapped = error.__cause__ if isinstance(error, InvalidValueError) else None
-    return next((said for e in (error, wrapped) if e is not None and (said := raised_in_user_code(e))), None)
+    """``error`` with the line of the user's code it went through (:func:`~optimlab.user_code.
+    raised_in_user_code`), also where optimlab's refusal of a batch wraps it (its ``__cause__``): the
+    refusal's words (the batch's shapes) kept, the line added, for a wrong batch and a bug of the user's
+    forward raise alike. None where no line of the user's code is in it."""
+    cause = error.__cause__ if isinstance(error, InvalidValueError) else None
+    told = f"{type(error).__name__}: {str(error).removesuffix('.')}"
+    return (cause is not None and raised_in_user_code(cause, told=told)) or raised_in_user_code(error)
 
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, spec: StudySpec, method: Method) -> None:

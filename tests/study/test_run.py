@@ -485,3 +485,29 @@ def test_a_study_stored_with_a_choice_given_twice_still_loads_resumes_and_report
     assert code == 0 and (tmp_path / "r.html").exists(), err
     with pytest.raises(InvalidValueError, match=r"distinct values \(0.1 is given twice\)"):
         SearchSpace.from_flags(["optimizer.lr=0.1,0.1,0.01"])
+
+
+def test_a_random_study_stored_before_distinct_draws_resumes_with_its_own_draws(tmp_path):
+    """d23a05d draws again a random draw that repeats an earlier one, which changed the plan of every
+    study: one stored before it, resumed, re-planned its keys not yet run over new draws (tune/3..7 here),
+    beside trials of the old ones. A study stored without ``distinct`` plans as it did. Truth: the 8
+    independent draws the planner before d23a05d made of this space at sampler seed 0, listed."""
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import SPEC_ATTR
+
+    space = SearchSpace(
+        (
+            Dimension("optimizer.weight_decay", choices=(0.0, 1e-4, 1e-3)),
+            Dimension("training.batch_size", choices=(32, 64, 128)),
+        )
+    )
+    spec = tiny(optimizers=("sgd",), protocol="random", budget=8, seeds=0, space=space)
+    open_studies(spec, tmp_path)
+    study = plain_optuna(tmp_path, "t/sgd")
+    study.set_user_attr(SPEC_ATTR, {k: v for k, v in study.user_attrs[SPEC_ATTR].items() if k != "distinct"})
+    run_study(spec, tmp_path, resume=True)
+    old = [(1e-4, 64), (0.0, 64), (1e-3, 64), (1e-4, 64), (1e-4, 64), (1e-3, 32), (1e-3, 32), (1e-4, 32)]
+    trials = sorted(plain_optuna(tmp_path, "t/sgd").get_trials(), key=lambda t: int(t.user_attrs["key"][5:]))
+    assert [t.user_attrs["key"] for t in trials] == [f"tune/{i}" for i in range(8)]
+    assert [(t.params["optimizer.weight_decay"], t.params["training.batch_size"]) for t in trials] == old
+    assert not plain_optuna(tmp_path, "t/sgd").user_attrs[SPEC_ATTR].get("distinct", False)  # kept old

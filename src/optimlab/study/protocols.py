@@ -174,6 +174,9 @@ class StudySpec:
     test_metric: str = "test_accuracy"
     target: float | None = None
     sampler_seed: int = 0
+    # One trial per distinct configuration (random draws drawn again where they repeat, a small space tried
+    # whole): True for studies created since 2026-12-06; a study stored without it resumes with its plan.
+    distinct: bool = True
     # Method name -> its default search space as its stored study holds it (run.SPACE_ATTR), for a report
     # of a study whose optimizer is the user's object of another session; not part of the spec's identity.
     stored_spaces: Mapping[str, SearchSpace] = dataclasses.field(default_factory=dict, compare=False)
@@ -326,8 +329,10 @@ class StudySpec:
         space, seed = self.space_for(method), self.recipe.training.seed
         if self.protocol == "grid":
             configs: list[Mapping[str, Any] | None] = list(space.grid(space.grid_shape(self.budget)))
-        elif self.protocol == "random" or (space.size is not None and space.size <= self.budget):
-            configs = list(space.sample(self.budget, seed=self.sampler_seed))
+        elif self.protocol == "random" or (
+            self.distinct and space.size is not None and space.size <= self.budget
+        ):
+            configs = list(space.sample(self.budget, seed=self.sampler_seed, distinct=self.distinct))
         else:
             configs = [None] * self.budget
         return [PlannedTrial(f"{TUNE}/{i}", TUNE, config, seed) for i, config in enumerate(configs)]
@@ -361,6 +366,7 @@ class StudySpec:
             "test_metric": self.test_metric,
             "target": self.target,
             "sampler_seed": self.sampler_seed,
+            "distinct": self.distinct,
         }
 
     @classmethod
@@ -371,7 +377,7 @@ class StudySpec:
         (a key missing or unknown, a value of another shape: a stored spec edited by hand) is refused
         naming what is wrong."""
         try:
-            fields = {**data, "stored_spaces": dict(stored_spaces or {})}
+            fields = {"distinct": False, **data, "stored_spaces": dict(stored_spaces or {})}  # absent: older
             fields["recipe"] = Recipe.from_dict(fields["recipe"])
             fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
             fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])

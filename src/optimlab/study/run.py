@@ -268,6 +268,13 @@ def _stand_in(category: str, name: str, why: str) -> None:
         get_registry(category).adopt(name, absent)
 
 
+def _as_planned(spec: StudySpec, stored: Mapping[str, Any]) -> StudySpec:
+    """``spec`` planning its trials as the study stored as ``stored`` (its spec's dict) did: a study
+    stored before :attr:`~optimlab.study.protocols.StudySpec.distinct` resumes over its own draws, the
+    repeats among them kept, not over new ones beside the trials it ran."""
+    return dataclasses.replace(spec, distinct=bool(stored.get("distinct", False)))
+
+
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
     """Create ``spec``'s Optuna studies at ``location`` (or, with ``resume``, check the stored ones).
 
@@ -286,7 +293,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
     extended = False
     if existing:
-        stored = existing[0].user_attrs[SPEC_ATTR]
+        stored = {"distinct": False, **existing[0].user_attrs[SPEC_ATTR]}  # absent: stored before it
+        spec = _as_planned(spec, stored)
         changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
         if changed == ["seeds"] and spec.seeds < stored["seeds"]:
             raise InvalidValueError(
@@ -626,6 +634,9 @@ def run_study(
     location = str(location)
     storage = open_studies(spec, location, resume=resume)
     names = [spec.study_name(m) for m in spec.methods]
+    spec = _as_planned(
+        spec, storage.get_study_user_attrs(storage.get_study_id_from_name(names[0]))[SPEC_ATTR]
+    )
     targets = [(spec, m) for m in spec.methods]
 
     def poll() -> None:

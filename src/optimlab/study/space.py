@@ -225,13 +225,16 @@ class SearchSpace:
         sizes = [d.size for d in self.dimensions]
         return None if None in sizes else math.prod(sizes)  # type: ignore[arg-type]
 
-    def sample(self, count: int, seed: int) -> list[dict[str, Any]]:
+    def sample(self, count: int, seed: int, *, distinct: bool = True) -> list[dict[str, Any]]:
         """``count`` distinct configurations drawn at random, reproducible from ``seed``: each draws every
         dimension independently, and a draw that repeats an earlier one is drawn again (it would train the
         same configuration twice at one seed); all of them, in the order drawn, where the space holds no
         more than ``count``. A range of reals narrower than its 4 significant digits may hold fewer values
-        than it seems: the draws stop after ``_DRAWS_PER_CONFIGURATION`` per configuration asked."""
+        than it seems: the draws stop after ``_DRAWS_PER_CONFIGURATION`` per configuration asked. Not
+        ``distinct``: ``count`` independent draws, repeats kept (the plan of a study stored before)."""
         rng = random.Random(seed)
+        if not distinct:
+            return [{d.field: d.sample(rng) for d in self.dimensions} for _ in range(count)]
         wanted = count if self.size is None else min(count, self.size)
         drawn: list[dict[str, Any]] = []
         for _ in range(wanted * _DRAWS_PER_CONFIGURATION):

@@ -575,7 +575,8 @@ def _check_as_stored(
     for spec in plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"}):
         if spec.name not in stored:
             raise OptimlabError(f"nothing to resume: no study {spec.name!r} at {str(location)!r}")
-        changed = sorted(k for k, v in spec.to_dict().items() if k != "seeds" and stored[spec.name][k] != v)
+        kept = ("seeds", "distinct")  # more seeds extend it; a study stored before distinct plans as it did
+        changed = sorted(k for k, v in spec.to_dict().items() if k not in kept and stored[spec.name][k] != v)
         if changed:
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} would change from the stored "

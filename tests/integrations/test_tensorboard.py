@@ -666,4 +666,7 @@ def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training
         "train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "tensorboard"
     )  # fmt: skip
     (line,) = err.splitlines()
-    assert code == 2 and not (out / "model.pt").exists() and line.startswith("error: ")
+    assert code == 2 and not (out / "model.pt").exists()
+    assert (
+        line.startswith("error: ") and f"'{out}' holds other files (tensorboard): give a new or empty" in line
+    )

@@ -50,6 +50,18 @@ def test_an_out_folder_of_other_files_is_refused_with_its_files_kept(cli, tmp_pa
     }
 
 
+def test_an_out_folder_holding_only_hidden_files_is_taken_as_empty(cli, tmp_path):
+    """A results/ folder kept in git by an empty .gitkeep (or a .DS_Store beside it) was refused as
+    holding 'other files (.gitkeep)'. The truth: hidden files are no one's work; the run is written beside
+    them and they are kept."""
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / ".gitkeep").write_text("")
+    code, _, err = cli("train", "--dataset", "iris", "--steps", "2", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    assert (out / ".gitkeep").read_text() == "" and (out / "model.pt").is_file()
+
+
 def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole(cli, tmp_path, monkeypatch):
     """The command that continues `gallery run all --out 'my gallery'` split the folder at its space."""
     import optimlab.gallery

@@ -79,8 +79,12 @@ def test_spans_decades_says_when_a_log_axis_helps():
     assert figures.spans_decades([2.3, 0.05]) and not figures.spans_decades([2.3, 0.5, math.nan, -1.0])
 
 
-def test_a_band_around_a_quantity_that_is_never_negative_stops_at_zero():
-    figure = figures.lines(list(range(40)), {"loss": [0.1] * 40}, bands={"loss": [0.5] * 40})
+@pytest.mark.parametrize("bounds", [None, (-math.inf, math.inf)], ids=["none given", "unbounded"])
+def test_a_band_around_a_quantity_that_is_never_negative_stops_at_zero(bounds):
+    """Given unbounded bounds (a val_mae, a user's metric: metric_bounds' UNBOUNDED), the band of a
+    series that is never negative dipped below 0 (-0.4). Truth: a quantity never negative has no spread
+    below 0 to show."""
+    figure = figures.lines(list(range(40)), {"loss": [0.1] * 40}, bands={"loss": [0.5] * 40}, bounds=bounds)
     (band,) = figure.axes[0].collections
     assert min(v[1] for path in band.get_paths() for v in path.vertices) == 0.0  # not 0.1 - 0.5
 

@@ -148,7 +148,9 @@ def _own_folder(text: str, holds: Callable[[Path], bool], what: str, own: Callab
     path = writable_folder(text)
     if path.is_dir() and holds(path):
         raise typer.BadParameter(f"{text!r} holds {what}: give a folder of its own")
-    if path.is_dir() and not own(path) and (files := sorted(p.name for p in path.iterdir())):
+    # hidden files (.gitkeep keeping an empty results/ in git, .DS_Store) are no one's work
+    files = sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) if path.is_dir() else []
+    if files and not own(path):
         shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         raise typer.BadParameter(f"{text!r} holds other files ({shown}): give a new or empty folder")
     return path

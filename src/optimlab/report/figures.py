@@ -249,7 +249,8 @@ def lines(
         )
         if bands is not None and label in bands:
             floor = 0.0 if all(v >= 0 for v in ys if math.isfinite(v)) else -math.inf
-            floor, ceiling = bounds or (floor, math.inf)
+            lowest, ceiling = bounds or (-math.inf, math.inf)  # a metric's own bounds, else none
+            floor = max(floor, lowest)
             spread = [(ys[i], bands[label][i]) for i in keep]
             low = [_plottable(max(floor, v - b), log_y) for v, b in spread]
             high = [_plottable(min(ceiling, v + b), log_y) for v, b in spread]

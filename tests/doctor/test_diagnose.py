@@ -565,3 +565,38 @@ def test_a_layer_frozen_mid_fit_ends_the_record_before_its_step_in_one_warning()
     found = [(f.rule, f.title) for f in changed.diagnosis().findings]
     assert found == [(f.rule, f.title) for f in unchanged.diagnosis().findings]
     assert "vanishing_gradients" not in [rule for rule, _ in found]
+
+
+@pytest.mark.parametrize(("head_lr", "rule"), [(3.0, "lr_too_high"), (1e-8, "lr_too_low")])
+def test_a_backbone_frozen_by_lr_0_leaves_the_lr_rules_reading_the_head_the_range_test_swept(head_lr, rule):
+    """A backbone at lr 0 before a head (torch's way to freeze by the optimizer): the run recorded group
+    0's lr, 0, while the range test swept group 1's. At a head lr of 3 lr_too_high's target, a tenth of
+    0, raised ZeroDivisionError, and at 1e-8 lr_too_low's ratio to 0 did. Truth: the head's lr, which
+    torch's SGD steps it by, and the check's suggestion."""
+    x = torch.randn(256, 4, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.randn(4, 1, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.0}, {"params": model[1].parameters(), "lr": head_lr}]
+    )
+    diagnosis = diagnose(model, (x, y), nn.MSELoss(), optimizer, steps=60, batch_size=256)
+    assert set(diagnosis.statistics.lrs) == {head_lr}
+    suggestion = diagnosis.lr_range.suggestion
+    assert suggestion is not None and 0.1 < suggestion < 1.0  # where the range test trained the head
+    (found,) = [f for f in diagnosis.findings if f.rule in ("lr_too_high", "lr_too_low")]
+    assert found.rule == rule and found.recommendation == f"lr: {suggestion:.3g}, from the range test"
+
+
+def test_an_optimizer_with_every_group_at_lr_0_gets_no_lr_advice_and_no_crash():
+    """Every group at lr 0: the optimizer trains nothing, and no lr scales 0. lr_too_low advised 'lr: 0,
+    its peak, over the whole run'; lr_too_high, where a batch's noise reads as a rise, divided by its
+    target, a tenth of 0."""
+    x = torch.randn(256, 4, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.randn(4, 1, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    diagnosis = diagnose(model, (x, y), nn.MSELoss(), optimizer, steps=60, lr_find=False)
+    assert set(diagnosis.statistics.lrs) == {0.0}
+    assert not [f for f in diagnosis.findings if f.rule in ("lr_too_high", "lr_too_low")]

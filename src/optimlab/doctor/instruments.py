@@ -561,8 +561,9 @@ class Instruments:
             loss = loss_fn(model(x), y)
             optimizer.zero_grad()
             loss.backward()
+            lr = optimizer.param_groups[swept_group(optimizer)]["lr"]  # lr_find's: the one it sweeps
             optimizer.step()
-            instruments.record_step(step, loss.item(), optimizer.param_groups[0]["lr"])
+            instruments.record_step(step, loss.item(), lr)
         instruments.stop()
         instruments.statistics.layer_grad_norms()  # (steps, layers)
     """

@@ -79,7 +79,7 @@ def lr_too_high(
     """
     lr = _lr(stats)
     start, end = _loss_levels(stats)
-    if math.isnan(lr) or math.isnan(start):
+    if not lr > 0 or math.isnan(start):  # an lr of 0 (NaN too) takes no step too large: no lower lr to give
         return None
     losses = _finite(stats.losses)
     classes = _classes(stats)
@@ -319,6 +319,8 @@ def lr_too_low(
     # An lr of 0 over most of the run: a schedule that ended before it (its total_steps shorter than the
     # run's) stops every later step; ten times 0 is no advice, its peak is.
     peak = max(_finite(stats.lrs), default=0.0)
+    if not peak > 0:  # every group at lr 0 all run: the optimizer trains nothing, and no lr scales 0
+        return None
     if not lr > 0:
         seen.append(
             f"the lr is 0 over most of the run, after a peak of {_g(peak)}: a schedule shorter than the run"

@@ -455,3 +455,19 @@ def test_an_lr_that_is_a_schedule_is_refused_in_one_line(verb):
         InvalidValueError, match=r"^invalid value a function .* for lr of param group 0: accepted a number"
     ):
         verb(model, nn.MSELoss(), x, y, optimizer)
+
+
+def test_a_loss_that_starts_at_zero_is_no_divergence_baseline_and_is_not_said_to_stay_there():
+    """A model scored against its own outputs (a loss of exactly 0) under SGD's weight decay, which pulls
+    the fitted weights off: a loss of 3.7e-15 after 8 steps counted as divergence against a best of 0
+    (4 x 0), ending the sweep at step 8 of 100, and the reason said the loss was 0 throughout."""
+    x, _ = linear_regression()
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    with torch.no_grad():
+        y = model(x)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, weight_decay=0.1)
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer)
+    assert result.losses[0] == 0.0 and max(result.losses[:20]) < 1e-12  # rounding, then decay's pull
+    assert len(result.lrs) == 100 and result.stopped_at is None and result.suggestion is None
+    assert result.reason == "the loss starts at 0: the model already fits, nothing left to learn"

@@ -197,12 +197,12 @@ def suggest_lr(
     start = values[: max(3, len(smoothed) // 10)].median().item()
     drop = start - values[i_min].item()
     details["min_loss_lr"] = lrs[i_min]
-    if start == 0.0 and drop == 0.0:
+    if start == 0.0:
         # A loss of 0 (a model that already fits its targets exactly) gives no gradient: nothing to learn
-        # at any lr, and no edge where the loss turns up for candidates around it.
-        details["reason"] = (
-            "the loss is 0 throughout the sweep: the model already fits, nothing left to learn"
-        )
+        # at any lr, and no edge where the loss turns up for candidates around it. What moves it later
+        # is no descent (weight decay pulling the fit weights off), so no drop is read from it.
+        zero = "is 0 throughout the sweep" if not any(losses) else "starts at 0"
+        details["reason"] = f"the loss {zero}: the model already fits, nothing left to learn"
         return None, details
     if drop < min_drop * abs(start):
         # The curve's minimum is then noise; where the loss turns up is still known, and a slow task
@@ -426,7 +426,8 @@ def lr_range_test(
                 losses.append(value)
                 ema = value if math.isnan(ema) else 0.9 * ema + 0.1 * value
                 best = min(best, ema)
-                if not math.isfinite(value) or (i > 5 and ema > diverge_factor * best):
+                # a best of 0 (a model that fits exactly) is no baseline: any rounding error is x inf of it
+                if not math.isfinite(value) or (i > 5 and best > 0 and ema > diverge_factor * best):
                     stopped_at = taken
                     break
                 taken = None

@@ -1282,6 +1282,10 @@ def test_a_model_that_already_fits_its_targets_is_said_to_fit(off_by):
         share = (nn.functional.mse_loss(model(x), y) / y.var(unbiased=False)).item()
     found = find_lr(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=0.01), **QUICK)
     assert found.suggestion is not None and found.trains is True
-    said = "the model already fits: its training loss at the sweep's start, " in found.reason
+    # the sweep's first loss is measured after its first step, at start_lr: not at the start
+    said = (
+        f"the model already fits: its training loss after the sweep's first step, {found.losses[0]:.3g}, is"
+        in found.reason
+    )
     assert said is (share < 1e-6), (share, found.reason)
     assert said is (off_by < 1)

@@ -699,9 +699,9 @@ def _decided(
     fits = ""  # where the model fits the targets all but exactly already, said before the choice
     if spread is not None and result.losses and result.losses[0] < ALREADY_FITS * spread.mean().item():
         fits = (
-            f"the model already fits: its training loss at the sweep's start, {result.losses[0]:.3g}, is "
-            f"below {ALREADY_FITS:g} of predicting the targets' mean ({spread.mean().item():.4g}): little is "
-            "left to learn; "
+            "the model already fits: its training loss after the sweep's first step, "
+            f"{result.losses[0]:.3g}, is below {ALREADY_FITS:g} of predicting the targets' mean "
+            f"({spread.mean().item():.4g}): little is left to learn; "
         )
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)

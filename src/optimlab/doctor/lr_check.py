@@ -1160,6 +1160,7 @@ def _check(
             model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, probe
         )
     checked: list[_Checked] = []
+    _, ratios = lr_ratios(optimizer)
     last = 0.0  # seconds the last candidate took: the machine's speed now
     for i, lr in enumerate(lrs, 1):
         if probe is not None and checked:  # the machine may slow after the first steps were timed
@@ -1168,7 +1169,17 @@ def _check(
         phase = f"lr check: candidate {i} of {len(lrs)} (lr {lr:.3g}){fold}"
         checked.append(  # the first one's steps time them all
             _check_one(
-                model, optimizer, lr, train, held_out, steps, seed, by_row, phase, probe if i == 1 else None
+                model,
+                optimizer,
+                lr,
+                ratios,
+                train,
+                held_out,
+                steps,
+                seed,
+                by_row,
+                phase,
+                probe if i == 1 else None,
             )
         )
         last = time.perf_counter() - started
@@ -1179,6 +1190,7 @@ def _check_one(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     lr: float,
+    ratios: Sequence[float],
     train: UserBatches,
     held_out: UserBatches,
     steps: int,
@@ -1187,15 +1199,15 @@ def _check_one(
     phase: str,
     probe: _Probe | None = None,
 ) -> _Checked:
-    """One candidate's check, trained alone from a copy; ``probe``: times its first steps
-    (:class:`_Probe`)."""
+    """One candidate's check, trained alone from a copy, each param group at ``lr`` times its ratio
+    (:func:`~optimlab.doctor.lr_find.lr_ratios`); ``probe``: times its first steps (:class:`_Probe`)."""
     with preserved(model, optimizer):  # the random state: dropout draws
         # One deepcopy of both keeps the optimizer's references to the copied parameters.
         member, member_optimizer = copy.deepcopy((model, optimizer))
     # An lr scheduler wraps its optimizer's step in an instance attribute, which deepcopy keeps as it is
     # (functions are not copied): the copy's step would step the original. The class's step it is.
     vars(member_optimizer).pop("step", None)
-    for group, ratio in zip(member_optimizer.param_groups, lr_ratios(optimizer)[1], strict=True):
+    for group, ratio in zip(member_optimizer.param_groups, ratios, strict=True):
         group["lr"] = lr * ratio
     torch.manual_seed(seed)
     units: list[Tensor | None] = []

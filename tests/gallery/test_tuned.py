@@ -78,3 +78,14 @@ def test_the_ranking_pages_say_which_optimizer_was_tuned_to_the_edge(monkeypatch
     monkeypatch.setattr(optimizer_ranking, "tuned_table", lambda size: ({}, [], [edge]))
     setup = optimizer_ranking._evidence("small", "adam_best").setup
     assert f"Best learning rate at the edge of the grid: {edge};" in setup
+
+
+def test_a_tiny_gallery_page_counts_in_the_singular(monkeypatch):
+    """At --size tiny (1 epoch, a budget of 1) the ranking page's setup read '1 epochs' and '1 learning
+    rates'. Truth: English agreement, one home for it (number_text.count_of)."""
+    from optimlab.gallery.claims import optimizer_ranking
+
+    monkeypatch.setattr(optimizer_ranking, "tuned_table", lambda size: ({}, [], []))
+    setup = optimizer_ranking._evidence("tiny", "adam_best").setup
+    assert "1 epoch of" in setup and "1 learning rate on" in setup, setup
+    assert "1 epochs" not in setup and "1 learning rates" not in setup

@@ -29,6 +29,7 @@ from optimlab.gallery.plots import curve_figure, sensitivity_figure
 from optimlab.gallery.probes import log10
 from optimlab.gallery.tuned import reruns, run_tuned, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import Dimension, SearchSpace, StudyResult, StudySpec, methods_from
@@ -109,9 +110,11 @@ def measure(size: str) -> Evidence:
         "Multiclass logistic regression (optimlab's mlp with depth 0: one Linear layer, softmax "
         "cross-entropy) "
         "on the digits, standardized, L2 penalty 1e-4, minibatches of 32, "
-        f"{scale.epochs} epochs, step size decayed as alpha / sqrt(t) (schedule inverse_sqrt), as in the "
+        f"{count_of(scale.epochs, 'epoch')}, step size decayed as alpha / sqrt(t) (schedule inverse_sqrt), "
+        "as in the "
         "paper. "
-        f"The study engine gives each optimizer the same {scale.budget} values of alpha on a log grid from "
+        f"The study engine gives each optimizer the same {count_of(scale.budget, 'value')} of alpha on a "
+        "log grid from "
         "1e-4 "
         f"to 1 (best final validation loss on the tuning seed), then reruns the best on {scale.seeds} fresh "
         "seeds, paired across optimizers. Speed is the mean validation loss over the run's evaluations; the "

@@ -29,6 +29,7 @@ from optimlab.gallery.plots import curve_figure, sensitivity_figure
 from optimlab.gallery.probes import log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, tune_then_rerun
 from optimlab.gallery.verdict import ACCURACY, Check, Verdict, decide, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
@@ -177,7 +178,8 @@ def measure(size: str) -> Evidence:
     setup = (
         "An MLP with 3 hidden layers of 100 sigmoid units (as in the paper) on the digits (standardized), "
         "weights N(0, 0.01^2) and biases zero, without and with batch normalization before each sigmoid; SGD "
-        f"on minibatches of 60 for {scale.epochs} epochs. Each arm's learning rate is the best of "
+        f"on minibatches of 60 for {count_of(scale.epochs, 'epoch')}. Each arm's learning rate is the best "
+        "of "
         f"{len(scale.grid)} values from {scale.grid[0]:g} to {scale.grid[-1]:g} by final validation accuracy "
         f"on seed 0; then seeds 1..{scale.seeds}, recording at each epoch's end the 15th, 50th and 85th "
         "percentiles of the last sigmoid's inputs over the latest training batch (the paper's Figure 1(b, c))."

@@ -27,6 +27,7 @@ from optimlab.gallery.plots import curve_figure, sensitivity_figures
 from optimlab.gallery.probes import log10
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from
@@ -128,8 +129,10 @@ def measure(size: str) -> Evidence:
         "1] "
         "and 10 in [30, 60], theta starting at ones; samples x ~ N(0, noise^2 I), noise 0 (a deterministic, "
         "ill-conditioned problem: every step sees the exact gradient) and 0.6 (DeepOBS). SGD, momentum SGD "
-        f"(0.9) and Adam each get {scale.budget} learning rates on a log grid from 1e-4 to 1 (the best by "
-        f"validation loss), then rerun on {scale.seeds} seeds; {scale.steps} steps of batch 32."
+        f"(0.9) and Adam each get {count_of(scale.budget, 'learning rate')} on a log grid from 1e-4 to 1 "
+        "(the best by "
+        f"validation loss), then rerun on {count_of(scale.seeds, 'seed')}; {count_of(scale.steps, 'step')} "
+        "of batch 32."
     )
     runs = [record for p, r in results.items() for record in trial_records(r, prefix=f"{p}: ")]
     return Evidence(numbers=numbers, series=series, runs=runs, setup=setup)

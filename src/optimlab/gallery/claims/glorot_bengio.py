@@ -32,6 +32,7 @@ from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
@@ -150,7 +151,8 @@ def measure(size: str) -> Evidence:
         },
     }
     setup = (
-        f"Tanh MLPs with {TANH_DEPTH} hidden layers of {scale.width} units, with the standard init "
+        f"Tanh MLPs with {TANH_DEPTH} hidden layers of {count_of(scale.width, 'unit')}, with the standard "
+        "init "
         "(U(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights, biases zero: kaiming_uniform with gain 1/sqrt(3)) or "
         "the normalized init (Xavier uniform with gain 1, biases zero), as in the paper, and "
         "a "
@@ -158,7 +160,8 @@ def measure(size: str) -> Evidence:
         f"(standardized); {scale.seeds} "
         "seeds each. Gradients are measured at initialization on 256 training rows; then each network "
         "trains "
-        f"{scale.epochs} epochs of plain SGD on minibatches of 10 (lr 0.05 for tanh, 0.1 for sigmoid), the "
+        f"{count_of(scale.epochs, 'epoch')} of plain SGD on minibatches of 10 (lr 0.05 for tanh, 0.1 for "
+        "sigmoid), the "
         "sigmoid network with the doctor's instruments recording each hidden layer's mean activation."
     )
     runs = [r.record("test_accuracy") for r in [*tanh, *sigmoid]]

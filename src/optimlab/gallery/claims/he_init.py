@@ -22,6 +22,7 @@ from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import NetSize, Run, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 
@@ -79,12 +80,15 @@ def measure(size: str) -> Evidence:
         "val_accuracy": {arm: mean_curve(rs, "val_accuracy") for arm, rs in grouped.items()},
     }
     setup = (
-        f"An MLP with {scale.depth} ReLU hidden layers of {scale.width} units on the digits (standardized), "
+        f"An MLP with {scale.depth} ReLU hidden layers of {count_of(scale.width, 'unit')} on the digits "
+        "(standardized), "
         "initialized with Xavier normal (gain 1: Var(w) = 2 / (fan_in + fan_out)) or He normal "
         "(Var(w) = 2 / fan_in), biases zero; "
-        f"{scale.seeds} seeds each. Gradients and signal are measured at initialization on 256 training "
+        f"{count_of(scale.seeds, 'seed')} each. Gradients and signal are measured at initialization on 256 "
+        "training "
         "rows, "
-        f"then each network trains {scale.epochs} epochs with momentum SGD (lr 0.003, momentum 0.9)."
+        f"then each network trains {count_of(scale.epochs, 'epoch')} with momentum SGD (lr 0.003, momentum "
+        "0.9)."
     )
     return Evidence(
         numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup

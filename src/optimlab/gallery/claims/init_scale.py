@@ -24,6 +24,7 @@ from optimlab.gallery.plots import curve_figure, layer_profile_figures
 from optimlab.gallery.probes import geometric_mean_profile, log10
 from optimlab.gallery.runs import PROBE_ROWS, NetSize, Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import ACCURACY, Check, Verdict, decide, paired_check, rate_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 
@@ -105,11 +106,13 @@ def measure_small_init(size: str) -> Evidence:
         "val_accuracy": {arm: mean_curve(rs, "val_accuracy") for arm, rs in grouped.items()},
     }
     setup = (
-        f"A tanh MLP with {scale.depth} hidden layers of {scale.width} units on the digits (standardized), "
+        f"A tanh MLP with {count_of(scale.depth, 'hidden layer')} of {count_of(scale.width, 'unit')} on the "
+        "digits (standardized), "
         f"initialized with N(0, 0.01^2) weights (a common 'small random numbers' choice) or with Xavier "
-        f"normal with the tanh's gain 5/3 (variance-preserving for tanh), biases zero. Per seed ({scale.seeds} seeds), the gradients "
+        "normal with the tanh's gain 5/3 (variance-preserving for tanh), biases zero. Per seed "
+        f"({count_of(scale.seeds, 'seed')}), the gradients "
         f"are measured at initialization on {PROBE_ROWS} training rows, then each network trains "
-        f"{scale.epochs} epochs with SGD, momentum 0.9, lr 0.01 (the same for both arms)."
+        f"{count_of(scale.epochs, 'epoch')} with SGD, momentum 0.9, lr 0.01 (the same for both arms)."
     )
     return Evidence(
         numbers=numbers, series=series, runs=[r.record("test_accuracy") for r in results], setup=setup
@@ -246,11 +249,14 @@ def measure_large_init(size: str) -> Evidence:
         },
     }
     setup = (
-        f"A ReLU MLP with {scale.depth} hidden layers of {scale.width} units on the digits (standardized), "
+        f"A ReLU MLP with {count_of(scale.depth, 'hidden layer')} of {count_of(scale.width, 'unit')} on the "
+        "digits (standardized), "
         f"initialized with He normal weights (std sqrt(2 / fan_in)) times {', '.join(map(str, MULTIPLIERS))} "
         f"(the init's gain: model.init: {{name: kaiming_normal, gain: ...}}), biases zero. Per seed "
-        f"({scale.seeds} seeds) the gradients are measured at initialization, then each network trains "
-        f"{scale.epochs} epochs with momentum SGD (lr 0.01) and, separately, with Adam (lr 1e-3): learning "
+        f"({count_of(scale.seeds, 'seed')}) the gradients are measured at initialization, then each network "
+        "trains "
+        f"{count_of(scale.epochs, 'epoch')} with momentum SGD (lr 0.01) and, separately, with Adam (lr "
+        "1e-3): learning "
         "rates that train the He-initialized network well. A run whose loss becomes NaN or infinite stops "
         "there and counts as diverged."
     )

@@ -25,6 +25,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check, summarize
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -94,12 +95,14 @@ def measure(size: str) -> Evidence:
     setup = (
         f"The breast-cancer data ({DATASET}: 30 features, 343 training rows, 2 classes) with an MLP of 2 "
         "hidden "
-        f"ReLU layers of {scale.width} units, trained {scale.epochs} epochs (batch 32) on raw features "
+        f"ReLU layers of {count_of(scale.width, 'unit')}, trained {count_of(scale.epochs, 'epoch')} (batch "
+        "32) on raw features "
         "(scaling none), on features min-max scaled to [0, 1], and on standardized features. For each "
         "optimizer (momentum SGD, Adam) and scaling, the study engine tunes the learning rate "
         f"({scale.budget} "
         "values on a log grid of 4 decades, best validation accuracy), then reruns the best on "
-        f"{scale.seeds} fresh seeds (seed = data split and initialization), paired across scalings."
+        f"{count_of(scale.seeds, 'fresh seed')} (seed = data split and initialization), paired across "
+        "scalings."
     )
     series = {"sensitivity": {o: sensitivity_curves(r) for o, r in results.items()}}
     runs = [record for o, r in results.items() for record in trial_records(r, prefix=f"{o}, scaling ")]

@@ -23,6 +23,7 @@ from optimlab.gallery.experiment import Evidence, Experiment, device_for, regist
 from optimlab.gallery.plots import interval_figure, sensitivity_figures
 from optimlab.gallery.tuned import run_tuned, seed_values, sensitivity_curves, trial_records
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -100,11 +101,13 @@ def measure(size: str) -> Evidence:
     setup = (
         f"Two workloads: the digits (MLP 2 x {scale.width}, momentum SGD, {2 * scale.epochs} epochs) and "
         "MNIST-1D "
-        f"(MLP 2 x {scale.width}, Adam, {scale.epochs} epochs), batch 32, standardized inputs. Schedules: "
+        f"(MLP 2 x {scale.width}, Adam, {count_of(scale.epochs, 'epoch')}), batch 32, standardized inputs. "
+        "Schedules: "
         "constant, cosine to 0, and warmup-stable-decay (constant, then a 1-sqrt decay to 0 over the last "
         "20% of "
         f"the steps), all without warmup. For each schedule the study engine tunes the peak learning rate "
-        f"({scale.budget} values on a log grid of 4 decades), then reruns the best on {scale.seeds} fresh "
+        f"({count_of(scale.budget, 'value')} on a log grid of 4 decades), then reruns the best on "
+        f"{scale.seeds} fresh "
         "seeds, "
         "paired across schedules."
     )

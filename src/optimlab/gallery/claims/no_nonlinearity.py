@@ -26,6 +26,7 @@ from optimlab.gallery.plots import curve_figure, interval_figure
 from optimlab.gallery.probes import log10
 from optimlab.gallery.runs import NetSize, Run, RunResult, by_arm, mean_curve, train_run
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check, summarize
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study.analysis import difference_bounds
@@ -114,8 +115,10 @@ def measure(size: str) -> Evidence:
     }
     setup = (
         f"Two interleaved spirals (600 training points, 2 features, standardized). An MLP with {scale.depth} "
-        f"hidden layers of {scale.width} units, with the identity activation and with ReLU, and logistic "
-        f"regression (the mlp with depth 0: one Linear layer); {scale.seeds} seeds each, {scale.epochs} "
+        f"hidden layers of {count_of(scale.width, 'unit')}, with the identity activation and with ReLU, and "
+        "logistic "
+        f"regression (the mlp with depth 0: one Linear layer); {count_of(scale.seeds, 'seed')} each, "
+        f"{scale.epochs} "
         "epochs of Adam (lr 3e-3, batch 32). After "
         "training, the identity network's Linear layers are multiplied into one matrix and bias, and their "
         "output on the test points is compared with the network's."

@@ -38,6 +38,7 @@ from optimlab.gallery.verdict import (
     ranked,
     ranking_text,
 )
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
@@ -122,8 +123,10 @@ def _evidence(size: str, experiment: str) -> Evidence:
     setup = (
         f"Four workloads: the digits and MNIST-1D ({scale.mnist1d_rows} sequences), each with optimlab's "
         "default "
-        f"MLP and CNN, {scale.epochs} epochs of batch 32, standardized inputs. For each workload, "
-        f"{', '.join(OPTIMIZERS)} get the same tuning budget: {scale.budget} learning rates on a log grid of "
+        f"MLP and CNN, {count_of(scale.epochs, 'epoch')} of batch 32, standardized inputs. For each "
+        "workload, "
+        f"{', '.join(OPTIMIZERS)} get the same tuning budget: {count_of(scale.budget, 'learning rate')} on "
+        "a log grid of "
         "4 "
         f"decades around each optimizer's scale; the best by validation accuracy reruns on {scale.seeds} "
         "fresh "

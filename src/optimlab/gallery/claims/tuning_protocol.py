@@ -36,6 +36,7 @@ from optimlab.gallery.verdict import (
     paired_difference,
     ranking_text,
 )
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import Dimension, Method, SearchSpace, StudySpec, methods_from
@@ -131,13 +132,16 @@ def measure(size: str) -> Evidence:
         for o, space in FULL_SPACES.items()
     )
     setup = (
-        f"The digits with an MLP of 2 x 128 (standardized inputs, {scale.epochs} epochs, batch 32). Protocol "
-        f"'{LR_ONLY}': {scale.lr_budget} learning rates on a log grid of 4 decades around each optimizer's "
+        f"The digits with an MLP of 2 x 128 (standardized inputs, {count_of(scale.epochs, 'epoch')}, batch "
+        "32). Protocol "
+        f"'{LR_ONLY}': {count_of(scale.lr_budget, 'learning rate')} on a log grid of 4 decades around each "
+        "optimizer's "
         "scale, "
-        f"other hyperparameters at their defaults. Protocol '{FULL}': {scale.full_budget} random draws from "
+        f"other hyperparameters at their defaults. Protocol '{FULL}': "
+        f"{count_of(scale.full_budget, 'random draw')} from "
         f"{spaces}; Adam's betas stay at (0.9, 0.999), which Choi et al. tune too (a search dimension "
         "draws one number, not the pair). Each protocol's best configuration by validation accuracy reruns "
-        f"on the same {scale.seeds} fresh seeds."
+        f"on the same {count_of(scale.seeds, 'fresh seed')}."
     )
     runs = [
         *trial_records(lr_only, prefix=f"{LR_ONLY}: "),

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from optimlab.gallery.experiment import Evidence, Experiment, device_for, register
 from optimlab.gallery.runs import Run, RunResult, by_arm, train_run
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, paired_check
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
@@ -144,7 +145,8 @@ def measure(size: str) -> Evidence:
     setup = (
         "The digits with a quarter of the training split (270 rows), standardized; an MLP of 2 hidden "
         "layers of "
-        f"{scale.width}, {scale.epochs} epochs of batch 32, constant learning rate. Adam with an L2 term "
+        f"{scale.width}, {count_of(scale.epochs, 'epoch')} of batch 32, constant learning rate. Adam with "
+        "an L2 term "
         "lambda * p in the gradient, and AdamW with the decoupled decay lambda * p per step, on the same "
         "grid: "
         f"alpha in {', '.join(f'{v:g}' for v in scale.lrs)} x lambda in "

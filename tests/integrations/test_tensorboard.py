@@ -206,6 +206,33 @@ def test_a_users_loop_resumed_from_a_checkpoint_goes_on_in_its_run_each_step_onc
     assert [step for step, _ in served(tmp_path / "tensorboard" / "r")["train_loss"]] == list(range(1, 9))
 
 
+def test_a_resume_goes_on_in_the_last_run_of_its_name_not_a_finished_one(tmp_path):
+    """A script run to its end (run 'r', steps 1 to 10), run again (so 'r-2'), killed at step 6 with a
+    checkpoint at 3, resumed with fit(state=...): the resume went into 'r', which TensorBoard's reader then
+    showed as the first run's steps 1 to 3 and the second's 4 to 8, 'r-2' stopping at 6. It goes on in the
+    last run of the name, 'r-2' (steps 1 to 8), 'r' kept whole, said in a warning naming it, at the user's
+    call (this file), as the second run's warning is."""
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+
+    finished = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    for step in range(1, 11):
+        finished.log(step, float(step), {"train_loss": 1.0})
+    finished.finish()
+    with pytest.warns(OptimlabWarning, match="this run is 'r-2'") as second:
+        go_on = _killed_at_step_6_checkpointed_at_3(tmp_path)
+    with pytest.warns(
+        OptimlabWarning, match=r"has 2 runs \('r', 'r-2'\): .* goes on in the last, 'r-2'"
+    ) as said:
+        again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+        go_on(again, 8)
+    assert again.log_dir.name == "r-2"
+    assert [Path(w.filename).name for w in (*second, *said)] == [Path(__file__).name] * 2
+    runs = {run: accumulated(tmp_path / "tensorboard" / run) for run in ("r", "r-2")}
+    assert [e.step for e in runs["r"].Scalars("train_loss")] == list(range(1, 11))
+    assert [e.step for e in runs["r-2"].Scalars("train_loss")] == list(range(1, 9))
+
+
 def test_a_run_trained_on_by_a_second_fit_with_its_tracker_holds_every_step(tmp_path):
     """fit(..., total_steps=4, callbacks=[tracker]) then fit(..., total_steps=8, state=state, callbacks=
     [tracker]) (training on in the same process): the first fit's end closed the tracker's event file,
@@ -264,6 +291,30 @@ def test_a_text_to_a_tracker_whose_run_is_known_is_read_back_at_once(tmp_path):
     tracker.log_text("notes", "lr halved")
     (event,) = accumulated(tmp_path / "tensorboard" / "r").Tensors("notes")
     assert event.tensor_proto.string_val == [b"lr halved"]
+
+
+def test_a_text_to_a_tracker_apart_is_written_at_once_where_its_run_is_sure_else_said_if_lost(tmp_path):
+    """open_tracker('tensorboard', folder=f, run_name='notes') and log_text, with no fit and no finish: the
+    text was held for a run never started, and no file was left. Where no run of the name is there, the
+    run is 'notes' whether it starts at step 0 or goes on from a checkpoint: the text is written at once,
+    as TensorBoard's reader shows it. Where one is (its run undecided till it starts), a tracker dropped
+    holding the text says that it was never written."""
+    import gc
+
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+
+    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="notes")
+    tracker.log_text("notes", "lr halved")
+    (event,) = accumulated(tmp_path / "tensorboard" / "notes").Tensors("notes")
+    assert event.tensor_proto.string_val == [b"lr halved"]
+    tracker.finish()
+    undecided = open_tracker("tensorboard", folder=tmp_path, run_name="notes")
+    undecided.log_text("later", "never started")
+    with pytest.warns(OptimlabWarning, match="texts 'later' for run 'notes' .* were never written"):
+        del undecided
+        gc.collect()
+    assert [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["notes"]
 
 
 def test_a_tracker_never_started_leaves_no_run_and_the_next_keeps_the_name(tmp_path):

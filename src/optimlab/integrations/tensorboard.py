@@ -17,8 +17,10 @@ import math
 import os
 import socket
 import struct
+import sys
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -191,8 +193,9 @@ class TensorBoardTracker(Tracker):
     ) -> None:
         super().__init__(every=every)
         # Set by open_tracker outside a training run's folder, where a run of log_dir's name may be another's
-        # (a script run twice): chosen at the first event (:meth:`_events`), this one is that run going on
-        # where its training starts past step 0 (fit(state=...) from a checkpoint), else a run of its own.
+        # (a script run twice): chosen at the first event (:meth:`_events`), this one is the last run of the
+        # name going on where its training starts past step 0 (fit(state=...) from a checkpoint), else a
+        # run of its own.
         self.apart = False
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
@@ -200,6 +203,7 @@ class TensorBoardTracker(Tracker):
         self.log_dir, self.path = _made(Path(log_dir)), None  # the event file: named at the first event
         self._file: BinaryIO | None = None
         self._held: list[tuple[str, str, int]] = []  # texts logged before the first event: (name, text, step)
+        weakref.finalize(self, _warn_unwritten, self._held, self.log_dir)  # dropped before its run was chosen
         self._recipe: Summary | None = None
         self._earlier = False  # whether earlier sessions of the run wrote here
 
@@ -219,8 +223,7 @@ class TensorBoardTracker(Tracker):
         killed before) leaves no file: a later one keeps the name."""
         if self._file is None:
             if self.apart:
-                going_on = step > 0 and holds_events(self.log_dir)
-                self.log_dir = self.log_dir if going_on else _made(_unused_event_folder(self.log_dir))
+                self.log_dir = _made(_event_folder(self.log_dir, going_on=step > 0))
             # The file name TensorBoard's reader expects of an event file. Events are written here, a batch
             # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
@@ -307,10 +310,11 @@ class TensorBoardTracker(Tracker):
 
     def log_text(self, name: str, text: str, *, step: int = 0) -> None:
         """Written at once, also once the run has ended (a doctor's findings after training); by a tracker
-        :attr:`apart` before its first event, held until it (its run is chosen as training starts: a
-        resumed one's) and written after the session's start, or as it finishes."""
+        :attr:`apart` before its first event where a run of its name is there already, held until it (its
+        run is chosen as training starts: a resumed one's) and written after the session's start, or as it
+        finishes; a tracker dropped holding texts warns that they were never written."""
         self._held.append((name, text, step))
-        if self._file is not None or not self.apart:
+        if self._file is not None or not (self.apart and holds_events(self.log_dir)):
             self.write([])
             if self.closed:
                 self._file.close()
@@ -322,7 +326,7 @@ class TensorBoardTracker(Tracker):
         file = self._events()
         for name, text, step in self._held:
             self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
-        self._held = []
+        self._held.clear()
         for step, wall_time, metrics in records:
             values = [
                 Summary.Value(tag=name, simple_value=value if value is not None else math.nan)
@@ -348,17 +352,51 @@ def _made(log_dir: Path) -> Path:
     return log_dir
 
 
-def _unused_event_folder(log_dir: Path) -> Path:
-    """``log_dir``, or where it holds another run's event files, the first of ``NAME-2``, ``NAME-3``, ...
-    beside it that holds none, with a warning naming it."""
+def _event_folder(log_dir: Path, *, going_on: bool) -> Path:
+    """The run of ``log_dir``'s name a tracker logs to: of ``NAME``, ``NAME-2``, ``NAME-3``, ... beside it,
+    the first that holds no event files (a run of its own), with a warning where it is not ``NAME``; or,
+    ``going_on`` (a fit from a checkpoint), the last that holds some (the latest run of the name, which
+    a checkpoint of a script run again comes from), with a warning where it is not ``NAME``."""
     names = itertools.chain([log_dir.name], (f"{log_dir.name}-{n}" for n in itertools.count(2)))
-    free = next(log_dir.with_name(name) for name in names if not holds_events(log_dir.with_name(name)))
-    if free != log_dir:
+    held = list(itertools.takewhile(holds_events, (log_dir.with_name(name) for name in names)))
+    where = f"TensorBoard run {log_dir.name!r} in {str(log_dir.parent)!r}"
+    if going_on and held:
+        if len(held) > 1:
+            warnings.warn(
+                f"{where} has {len(held)} runs ({', '.join(repr(p.name) for p in held)}): this fit from a "
+                f"checkpoint goes on in the last, {held[-1].name!r}",
+                OptimlabWarning,
+                stacklevel=_user_stacklevel(),
+            )
+        return held[-1]
+    free = log_dir.with_name(log_dir.name if not held else f"{log_dir.name}-{len(held) + 1}")
+    if held:
         warnings.warn(
-            f"TensorBoard run {log_dir.name!r} in {str(log_dir.parent)!r} holds another run already: this "
-            f"run is {free.name!r} (TensorBoard showed the two as one, their steps interleaved); a fit "
-            f"from a checkpoint of {log_dir.name!r} goes on in it",
+            f"{where} holds another run already: this run is {free.name!r} (TensorBoard showed the two as "
+            f"one, their steps interleaved); a fit from a checkpoint goes on in the last run of the name",
             OptimlabWarning,
-            stacklevel=2,
+            stacklevel=_user_stacklevel(),
         )
     return free
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` at which a warning given by this function's caller names the first call from
+    outside optimlab (the user's ``fit(...)``, a script's ``flush()``), however deep in optimlab it is."""
+    package = str(Path(__file__).parents[1]) + os.sep
+    frame, level = sys._getframe(2), 2  # the warning's caller (level 1) is in optimlab
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_unwritten(held: list[tuple[str, str, int]], log_dir: Path) -> None:
+    """Warn of the texts ``held`` for ``log_dir``'s run by a tracker dropped before it chose its run."""
+    if held:
+        warnings.warn(
+            f"TensorBoard texts {', '.join(repr(name) for name, _, _ in held)} for run {log_dir.name!r} in "
+            f"{str(log_dir.parent)!r} were never written: the tracker was dropped before its run started; "
+            "fit with it, or call its finish()",
+            OptimlabWarning,
+            stacklevel=1,  # called by the garbage collector or at exit: no user's line to name
+        )

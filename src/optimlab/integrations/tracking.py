@@ -219,7 +219,10 @@ def open_tracker(
     run twice) it is a run of its own, ``run_name-2`` (the first name free as it starts), with a warning:
     TensorBoard showed the two as one run, their steps interleaved (an MLflow run of one name is another
     run); unless its training starts past step 0 (``fit(state=...)`` from a checkpoint): it goes on in
-    ``run_name``. A TensorBoard tracker that never starts nor finishes leaves no run."""
+    the last run of the name (of ``run_name``, ``run_name-2``, ... those holding events; said in a warning
+    where there are several). Its texts are written at once, but where a run of the name is there already:
+    then as its run starts, or as it finishes (a tracker dropped before either warns that they were not
+    written). A TensorBoard tracker that never starts nor finishes (nor logs a text) leaves no run."""
     return _open(
         name, folder=folder, run_name=run_name, params=params, background=background, resumable=resumable
     )

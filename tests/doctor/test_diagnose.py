@@ -600,3 +600,34 @@ def test_an_optimizer_with_every_group_at_lr_0_gets_no_lr_advice_and_no_crash():
     diagnosis = diagnose(model, (x, y), nn.MSELoss(), optimizer, steps=60, lr_find=False)
     assert set(diagnosis.statistics.lrs) == {0.0}
     assert not [f for f in diagnosis.findings if f.rule in ("lr_too_high", "lr_too_low")]
+
+
+def test_the_callback_records_the_lr_of_the_group_fit_trains_not_a_frozen_group_0():
+    """DoctorCallback recorded fit's state.lr, param group 0's: a backbone frozen at lr 0 before a head
+    at lr 3 read as an lr of 0, so the head's divergence got no lr advice (and lr_too_high divided by a
+    tenth of 0). Truth: the head's lr, which torch's SGD steps it by, and the same run with both groups
+    at lr 3, whose advice it is."""
+    x = torch.randn(256, 4, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.randn(4, 1, generator=torch.Generator().manual_seed(1))
+
+    def advice(backbone_lr: float) -> tuple[set[float], list[tuple[str, str]]]:
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+        optimizer = torch.optim.SGD(
+            [
+                {"params": model[0].parameters(), "lr": backbone_lr},
+                {"params": model[1].parameters(), "lr": 3.0},
+            ]
+        )
+        doctor = DoctorCallback(model, optimizer)
+        fit(model, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=60, batch_size=256, callbacks=[doctor])
+        lr = [(f.rule, f.recommendation) for f in doctor.diagnosis().findings if f.rule.startswith("lr_")]
+        return set(doctor.statistics.lrs), lr
+
+    frozen, both = advice(0.0), advice(3.0)
+    assert frozen[0] == both[0] == {3.0}
+    assert (
+        frozen[1]
+        == both[1]
+        == [("lr_too_high", "lr: 0.3, a tenth of now (optimlab lr-find gives a better estimate)")]
+    )

@@ -279,6 +279,10 @@ def test_an_experiment_the_store_lacks_or_deleted_is_one_line_exit_2_before_trai
     for background in (False, True):
         with pytest.raises(InvalidValueError, match=f"^{refusal} .*: 0 \\(Default\\), 1 \\(optimlab\\);"):
             MLflowTracker(run_name="r", background=background)
+    # an empty MLFLOW_EXPERIMENT_NAME, unset to the writer, which opens the run in id 999 after training
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "")
+    assert _train_refused(cli, tmp_path).startswith(f"error: {refusal}")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME")
     kept = mlflow.MlflowClient(sqlite_uri).create_experiment("kept")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", kept)
     tracker = MLflowTracker(run_name="r", background=False)

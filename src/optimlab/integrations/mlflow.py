@@ -49,6 +49,7 @@ from optimlab.integrations.mlflow_writer import (
     WAIT_SECONDS,
     MLflowRun,
     end_run,
+    environment_experiment,
     kept_run,
     open_run,
     writer_process,
@@ -221,11 +222,9 @@ def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:
     if known is None:
         return
     where = f"{tracking_uri!r}" if tracking_uri else "MLflow's default store (mlflow.db here)"
-    name, experiment_id = (
-        experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME"),
-        os.environ.get("MLFLOW_EXPERIMENT_ID"),
-    )
-    if name is None and experiment_id:
+    chosen = {"experiment": experiment} if experiment else environment_experiment()  # as the writer's
+    name, experiment_id = chosen["experiment"], chosen.get("experiment_id")
+    if experiment_id:
         if not known.get(experiment_id, ("", False))[1]:
             ids = ", ".join(
                 f"{key} ({named})"
@@ -239,7 +238,6 @@ def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:
                 "(created if need be)",
             )
         return
-    name = name or EXPERIMENT
     deleted = [key for key, (named, active) in known.items() if named == name and not active]
     if deleted and not any(named == name and active for named, active in known.values()):
         field = (

@@ -75,6 +75,7 @@ __all__ = [
     "WriterProcess",
     "end_run",
     "end_writer",
+    "environment_experiment",
     "kept_run",
     "main",
     "open_run",
@@ -339,7 +340,7 @@ def open_run(
     once), and this session goes on in that run.
     """
     if settings.get("experiment") is None:
-        settings.update(_environment_experiment())
+        settings.update(environment_experiment())
     if run_folder is None:
         return SqliteRun.open(**settings) or MLflowRun(**settings)
     path = Path(run_folder, RUN_FILE)
@@ -381,7 +382,7 @@ def open_run(
     return run
 
 
-def _environment_experiment() -> dict[str, str]:
+def environment_experiment() -> dict[str, str]:
     """The experiment ``mlflow.start_run()`` would use, by this process's environment:
     ``MLFLOW_EXPERIMENT_NAME`` (created if need be), else ``MLFLOW_EXPERIMENT_ID`` (one that exists),
     else :data:`EXPERIMENT`."""

@@ -58,7 +58,6 @@ __all__ = [
     "check_backend",
     "check_same_data",
     "check_same_models",
-    "check_same_spaces",
     "counted",
     "load_specs",
     "open_studies",
@@ -216,11 +215,11 @@ def stored_spec(
     """A stored study's spec, the user's code it names searched in the folders its driver found it in
     too (after ``sys.path``): a worker, a report or a resume started from another folder imports it.
 
+    Each method searches the space its study stored (``spaces``: method name -> :data:`SPACE_ATTR`), as
+    it started: the default one is measured on the optimizer, whose default lr may have moved since.
     The user's objects (``optimlab.compare(data=loader)``) live in the session that ran the study: where
     the spec names some this process lacks, a study only ``reading`` it (a report of its trials) gets
-    stand-ins that refuse to be built, and each method's search space from ``spaces`` (method name ->
-    the space its study stored, :data:`SPACE_ATTR`), since the default one is measured on the optimizer;
-    any other use is refused, naming them."""
+    stand-ins that refuse to be built; any other use is refused, naming them."""
     extend_sys_path([f for f in study.user_attrs.get(IMPORT_FROM_ATTR, ()) if Path(f).is_dir()])
     stored = study.user_attrs[SPEC_ATTR]
     absent = _objects_of_another_session(stored)
@@ -238,13 +237,12 @@ def stored_spec(
         _stand_in(category, name, why)
     try:
         return StudySpec.from_dict(
-            stored, stored_spaces={m: SearchSpace.from_dict(s) for m, s in spaces.items()} if absent else {}
+            stored, stored_spaces={m: SearchSpace.from_dict(s) for m, s in spaces.items()}
         )
     except OptimlabError as error:  # edited by hand, or naming what this version no longer has
         # named as optimlab names it: the Optuna study read is one method's ('t/adam'), perhaps not the one
         # whose optimizer is gone
-        named = stored.get("name", study.study_name)
-        raise OptimlabError(f"the stored study {named!r} cannot be read: {error}") from None
+        raise OptimlabError(f"the stored study {stored['name']!r} cannot be read: {error}") from None
 
 
 def _stand_in(category: str, name: str, why: str) -> None:
@@ -268,11 +266,21 @@ def _stand_in(category: str, name: str, why: str) -> None:
         get_registry(category).adopt(name, absent)
 
 
-def _as_planned(spec: StudySpec, stored: Mapping[str, Any]) -> StudySpec:
-    """``spec`` planning its trials as the study stored as ``stored`` (its spec's dict) did: a study
-    stored before :attr:`~optimlab.study.protocols.StudySpec.distinct` resumes over its own draws, the
-    repeats among them kept, not over new ones beside the trials it ran."""
-    return dataclasses.replace(spec, distinct=bool(stored.get("distinct", False)))
+def _as_planned(spec: StudySpec, studies: Sequence[optuna.study.FrozenStudy]) -> StudySpec:
+    """``spec`` planning its trials as its stored ``studies`` did: each method over the search space its
+    study started with (:data:`SPACE_ATTR`; without a space, the lr range measured on its optimizer then,
+    whose default lr may have moved in its code since), and a study stored before
+    :attr:`~optimlab.study.protocols.StudySpec.distinct` over its own draws, repeats kept."""
+    spaces = {
+        s.user_attrs[METHOD_ATTR]: SearchSpace.from_dict(s.user_attrs[SPACE_ATTR])
+        for s in studies
+        if SPACE_ATTR in s.user_attrs
+    }
+    return dataclasses.replace(
+        spec,
+        distinct=bool(studies[0].user_attrs[SPEC_ATTR].get("distinct", False)),
+        stored_spaces={**spec.stored_spaces, **spaces},
+    )
 
 
 def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
@@ -294,7 +302,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     extended = False
     if existing:
         stored = {"distinct": False, **existing[0].user_attrs[SPEC_ATTR]}  # absent: stored before it
-        spec = _as_planned(spec, stored)
+        spec = _as_planned(spec, existing)
         changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
         if changed == ["seeds"] and spec.seeds < stored["seeds"]:
             raise InvalidValueError(
@@ -317,7 +325,6 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     )
     if existing:
         check_same_models(storage, spec, data)
-        check_same_spaces(storage, spec)
     data.clear()  # not held through the trials
     folders = code_folders()
     for method in spec.methods:
@@ -510,36 +517,6 @@ def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any
             )
 
 
-def check_same_spaces(storage: BaseStorage, spec: StudySpec) -> None:
-    """Refuse to resume ``spec`` where a method now searches another space than its study stored
-    (:data:`SPACE_ATTR`) with trials finished: without a space, the lr range is measured on the optimizer
-    (:func:`~optimlab.study.protocols.lr_range`, its default lr x 100 either way), so an optimizer whose
-    default lr changed in its code since would tune over another range, its new trials ranked beside the
-    old as one grid. Studies stored without a space (before 2026-12-05) are not checked."""
-    for method in spec.methods:
-        study_id = storage.get_study_id_from_name(spec.study_name(method))
-        stored = storage.get_study_user_attrs(study_id).get(SPACE_ATTR)
-        now = spec.space_for(method).to_dict()
-        if stored is None or stored == now or not counted_trials(storage, study_id):
-            continue
-        raise OptimlabError(
-            f"cannot resume study {spec.name!r}: method {method.name!r} searches {_space_said(now)} now, "
-            f"where its trials searched {_space_said(stored)}: its optimizer's default learning rate (the "
-            "centre of the range tuned) changed in its code since; run it as a new study (another output "
-            "folder or study name), or restore the code"
-        )
-
-
-def _space_said(space: Mapping[str, Any]) -> str:
-    """A search space as :meth:`SearchSpace.to_dict` writes it, in words: ``optimizer.lr 1e-05 to 0.1``."""
-    return "; ".join(
-        f"{field} {', '.join(map(str, d['choices']))}"
-        if "choices" in d
-        else f"{field} {d['low']:g} to {d['high']:g}"
-        for field, d in space.items()
-    )
-
-
 def _plan(spec: StudySpec, method: Method, phase: str, records: Sequence[TrialRecord]) -> list[PlannedTrial]:
     if phase == TUNE:
         return spec.tune_plan(method)
@@ -634,9 +611,7 @@ def run_study(
     location = str(location)
     storage = open_studies(spec, location, resume=resume)
     names = [spec.study_name(m) for m in spec.methods]
-    spec = _as_planned(
-        spec, storage.get_study_user_attrs(storage.get_study_id_from_name(names[0]))[SPEC_ATTR]
-    )
+    spec = _as_planned(spec, optimlab_studies(storage, spec.name))
     targets = [(spec, m) for m in spec.methods]
 
     def poll() -> None:

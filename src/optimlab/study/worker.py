@@ -25,6 +25,7 @@ from optimlab.study.storage import (
     DONE_ATTR,
     JOURNAL_NAME,
     METHOD_ATTR,
+    SPACE_ATTR,
     SPEC_ATTR,
     is_url,
     open_storage,
@@ -42,7 +43,10 @@ def method_targets(
     """``(spec, method, done)`` of every method study in ``storage`` (of study ``name``, or all)."""
     targets = []
     for study in optimlab_studies(storage, name):
-        spec = stored_spec(study)
+        attrs = study.user_attrs  # the space it started with (a TPE trial suggests from it)
+        spec = stored_spec(
+            study, spaces={attrs[METHOD_ATTR]: attrs[SPACE_ATTR]} if SPACE_ATTR in attrs else {}
+        )
         method = next(m for m in spec.methods if m.name == study.user_attrs[METHOD_ATTR])
         targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))
     return _of_methods(targets, methods)

@@ -255,3 +255,32 @@ def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(tmp_
         ("a", "test_accuracy"),
         ("b", "test_accuracy"),
     }
+
+
+def test_a_study_of_the_folder_that_no_longer_reads_leaves_out_itself_alone(tmp_path):
+    """with_stored read the folder's studies together: one of them no longer reading (its optimizer's
+    class renamed in the code since) left every other out of the tables and the page written after, the
+    last comparison's rows alone, without a word. Truth: the readable study's rows as its own run wrote
+    them, beside the new study's; the unreadable one named in a warning."""
+    import csv
+
+    from optimlab.errors import OptimlabWarning
+    from optimlab.study.storage import JOURNAL_NAME
+
+    def rows():
+        with open(tmp_path / "leaderboard.csv", newline="") as table:
+            return list(csv.DictReader(table))
+
+    small = {"budget": 1, "seeds": 1, "epochs": 1}
+    compare(["torch.optim:SGD"], out=tmp_path, name="a", **small)
+    compare(["adam"], out=tmp_path, name="b", **small)
+    kept = [row for row in rows() if row["study"] == "b"]
+    journal = tmp_path / JOURNAL_NAME
+    journal.write_text(journal.read_text().replace("torch.optim:SGD", "torch.optim:SGDOld"))
+    with pytest.warns(
+        OptimlabWarning, match="(?s)study 'a' is left out of the tables and the page: .*'SGDOld'"
+    ):
+        compare(["adam"], out=tmp_path, name="c", **small)
+    together = rows()
+    assert [row for row in together if row["study"] == "b"] == kept
+    assert [row["study"] for row in together] == ["b", "c"]

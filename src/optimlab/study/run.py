@@ -94,20 +94,23 @@ def with_stored(results: Sequence[StudyResult], location: str) -> list[StudyResu
     """``results`` among every study stored at ``location`` (oldest first, the others read as stored): a
     folder whose journal holds studies of several names (``--name``) keeps each one's rows in the tables
     and the report a comparison writes whole there, where the last comparison's alone replaced them.
-    Where another study no longer reads (objects of another session), ``results`` alone."""
+    A study that no longer reads (its optimizer's class renamed since) is left out with a warning
+    naming it, the others kept."""
     ran = {result.spec.name: result for result in results}
-    try:
-        specs = load_specs(location, reading=True)
-    except OptimlabError:
-        return list(results)
     storage = open_storage(location, create=False)
-    stored = [
-        ran.pop(spec.name, None)
-        or StudyResult(
-            spec, location, counted(load_records(storage, [spec.study_name(m) for m in spec.methods]))
-        )
-        for spec in specs
-    ]
+    stored = []
+    for name in dict.fromkeys(s.user_attrs[SPEC_ATTR]["name"] for s in optimlab_studies(storage)):
+        if name in ran:
+            stored.append(ran.pop(name))
+            continue
+        try:
+            [spec] = load_specs(location, name, reading=True)
+        except OptimlabError as error:
+            said = f"study {name!r} is left out of the tables and the page: {error}"
+            warnings.warn(said, OptimlabWarning, stacklevel=3)  # where compare was called
+            continue
+        records = load_records(storage, [spec.study_name(m) for m in spec.methods])
+        stored.append(StudyResult(spec, location, counted(records)))
     return stored + list(ran.values())
 
 

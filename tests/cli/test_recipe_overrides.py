@@ -197,3 +197,20 @@ def test_a_leading_zero_integer_reads_as_its_number_by_set_and_by_file_alike(
     assert by_set.id == by_file.id
     again = Recipe.load(by_set.save(tmp_path / "again.yaml"))
     assert again == by_set and again.id == by_set.id
+
+
+def test_a_run_folders_own_recipe_given_to_a_verb_reads_as_it_was_written(tmp_path, user_package):
+    """A run folder written before 250722a holds ``n: 08`` (its dumper's text '08', YAML 1.1's reading);
+    the run page's "train again" command (`optimlab train RUN/recipe.yaml`) read it as the number 8, so
+    the user's factory got another value than the run trained with. Truth: the recipe as the run read
+    it, the stored recipe's id; a recipe file outside a run folder still reads 08 as 8."""
+    data = "optimlab_userpkg.data:blobs"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.yaml").write_text(f"data:\n  name: '{data}'\n  options:\n    n: 08\n")
+    (run / "metrics.jsonl").write_text("")
+    again = recipe_from_options(run / "recipe.yaml", {})
+    assert again.data.options["n"] == "08"
+    assert again.id == Recipe.load(run / "recipe.yaml", stored=True).id
+    (tmp_path / "recipe.yaml").write_text((run / "recipe.yaml").read_text())
+    assert recipe_from_options(tmp_path / "recipe.yaml", {}).data.options["n"] == 8

@@ -127,7 +127,8 @@ def existing_folder(text: str) -> Path:
     return path
 
 
-def _holds_run(folder: Path) -> bool:
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` is a training run's (its recipe and metrics log)."""
     from optimlab.report.run_folder import is_run_folder
 
     return is_run_folder(folder)
@@ -160,7 +161,7 @@ def study_folder(text: str) -> Path:
     """compare's and bench's output folder, which holds no run and no study yet: a second comparison's
     report and tables were written over the first's (a bench's settings over the first's), while
     --resume continued both."""
-    path = _own_folder(text, _holds_run, "a training run", _holds_study)
+    path = _own_folder(text, holds_run, "a training run", _holds_study)
     if path.is_dir() and _holds_study(path):
         from optimlab.bench.settings import resume_command
 
@@ -173,7 +174,7 @@ def study_folder(text: str) -> Path:
 
 def run_folder(text: str) -> Path:
     """train's output folder: new, empty, or a run's (which train goes on with or refuses)."""
-    return _own_folder(text, _holds_study, "a study (of compare or bench)", _holds_run)
+    return _own_folder(text, _holds_study, "a study (of compare or bench)", holds_run)
 
 
 def writable_file(*suffixes: str) -> Callable[[str], Path]:

@@ -23,6 +23,7 @@ from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.number_text import read_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
+from optimlab.runs_folder import RECIPE_NAME
 from optimlab.study.backends import BACKENDS
 
 if TYPE_CHECKING:
@@ -608,10 +609,15 @@ def recipe_from_options(
 ) -> Recipe:
     """The recipe file (or the default recipe) with every recipe flag in ``params`` applied on top;
     an error names the flag typed (:func:`flags_named`). ``data_replaced``: the verb replaces the
-    recipe's data itself (compare's --dataset); ``stored``: the file is a run folder's (``--resume``)."""
+    recipe's data itself (compare's --dataset); ``stored``: the file is a run folder's (``--resume``), as a run folder's own
+    recipe.yaml is read anyway: as it was written (``Recipe.load(stored=True)``)."""
     from optimlab.recipe import Recipe
 
     given = recipe_flags(params)
+    # a run folder's own recipe (the run page's "train again" command) is read as it was written too
+    stored = stored or (
+        recipe_path is not None and recipe_path.name == RECIPE_NAME and checks.holds_run(recipe_path.parent)
+    )
     try:
         recipe = Recipe.load(recipe_path, stored=stored) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:

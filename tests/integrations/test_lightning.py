@@ -2068,6 +2068,19 @@ def test_under_manual_optimization_the_gradients_read_are_those_before_the_modul
     assert all(torch.equal(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
 
 
+def test_the_lr_recorded_is_the_trained_groups_not_a_frozen_backbones_zero():
+    """A backbone frozen at lr 0 in the first param group, the head at 0.05: the doctor recorded group 0's
+    lr, 0, at every step, so the lr rules read an lr the run never trained at (the range test sweeps the
+    head's). Truth: the head group's lr as the optimizer holds it, each step."""
+    x, y = standardized()
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    groups = [{"params": net[0].parameters(), "lr": 0.0}, {"params": net[2].parameters(), "lr": 0.05}]
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda _: torch.optim.SGD(groups))
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x[:160], y[:160]), 5, [doctor])
+    assert doctor.diagnosis.statistics.lrs == [0.05] * 5
+
+
 class ClipsThenRaises(ClipsItsGradients):
     """Clips as Lightning's docs show, then raises at its ``fails_at``-th batch: a bug of the user's."""
 

@@ -27,6 +27,7 @@ from optimlab.data.user_batches import batch_parts
 from optimlab.doctor import findings
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
+from optimlab.doctor.lr_find import swept_group
 from optimlab.doctor.rules import run_rules
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.registry import get_registry
@@ -196,8 +197,9 @@ class TrainerDoctor:
         )
 
     def before_optimizer_step(self, optimizer: Any) -> None:
-        """The optimizer is about to step: its lr is the step's."""
-        self._lr = optimizer.param_groups[0]["lr"]
+        """The optimizer is about to step: its lr is the step's (the swept group's, as the range test and
+        the lr rules read it: not a frozen backbone's 0 before the head)."""
+        self._lr = optimizer.param_groups[swept_group(optimizer)]["lr"]
 
     def gradients_ready(self) -> None:
         """The step's gradients are whole and the weights have not moved yet (after

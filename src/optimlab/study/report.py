@@ -13,6 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from optimlab.number_text import count_of
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
@@ -152,7 +153,7 @@ def searched(spec: StudySpec) -> str:
 
 def fresh_seeds(spec: StudySpec) -> str:
     """``3 fresh seeds``, ``1 fresh seed``: the seed reruns of each method's best configuration."""
-    return f"{spec.seeds} fresh seed{'' if spec.seeds == 1 else 's'}"
+    return count_of(spec.seeds, "fresh seed")
 
 
 def tuning_trials(spec: StudySpec) -> str:
@@ -228,7 +229,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         runs = [r for r in result.records if r.method == method and r.phase == SEEDS]
         failed = sum(not scored(spec, r) for r in runs)
         # the band is of the completed runs: the legend says how many others diverged or failed
-        label = f"{method} ({failed} of {len(runs)} seed runs failed)" if failed else method
+        label = f"{method} ({failed} of {count_of(len(runs), 'seed run')} failed)" if failed else method
         if steps or failed:  # every run failed: no line, but a legend entry that says so
             x[label], means[label], stds[label], styles[label] = steps, mean, std, style
     levels = {f"target {spec.target:g}": spec.target} if spec.target is not None else {}

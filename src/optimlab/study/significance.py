@@ -20,6 +20,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 
+from optimlab.number_text import count_of
 from optimlab.study.analysis import failed_share, same_mean
 
 __all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "ranking_note"]
@@ -143,5 +144,5 @@ def ranking_note(
         return f"Ranking: {'' if tied else f'{leader} first; '}{'; '.join(said)}."
     return (
         f"Ranking: {'; '.join(said)}. Welch's t-test of the first against each other, two-sided, "
-        f"Holm-adjusted over {tested} test(s), at {ALPHA:g} (the first's mean minus each other's: {details})."
+        f"Holm-adjusted over {count_of(tested, 'test')}, at {ALPHA:g} (the first's mean minus each other's: {details})."
     )

@@ -235,3 +235,26 @@ def test_a_space_file_number_read_otherwise_is_refused(tmp_path):
     path.write_text("training.steps: [010, 20]\n")
     with pytest.raises(yaml.YAMLError, match="'010' would read otherwise"):
         SearchSpace.load(path)
+
+
+def test_a_space_written_in_the_recipes_nested_sections_is_the_dotted_one(tmp_path):
+    """A --space-file written as a recipe is, optimizer: {lr: {low, high, log}}, was refused with
+    "unknown key of the range of 'optimizer' 'lr'". Truth: the same space as its dotted fields, the same
+    dimensions in the same order; a field given nested and dotted is refused, and a bad value is named
+    by its whole field."""
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(
+        "optimizer:\n  lr: {low: 1.0e-4, high: 0.1, log: true}\n  momentum: [0.0, 0.9]\n"
+        "model: {activation: [relu, tanh]}\n"
+    )
+    dotted = tmp_path / "dotted.yaml"
+    dotted.write_text(
+        "optimizer.lr: {low: 1.0e-4, high: 0.1, log: true}\noptimizer.momentum: [0.0, 0.9]\n"
+        "model.activation: [relu, tanh]\n"
+    )
+    assert SearchSpace.load(nested) == SearchSpace.load(dotted)
+    assert SearchSpace.load(nested).fields == ("optimizer.lr", "optimizer.momentum", "model.activation")
+    with pytest.raises(InvalidValueError, match="'optimizer.lr' for search space field: accepted each"):
+        SearchSpace.from_dict({"optimizer": {"lr": [0.1]}, "optimizer.lr": [0.2]})
+    with pytest.raises(InvalidValueError, match="invalid value 3 for search dimension 'optimizer.lr'"):
+        SearchSpace.from_dict({"optimizer": {"lr": 3}})

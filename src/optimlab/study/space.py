@@ -253,14 +253,15 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
-        """Fields mapped to a list of choices or a ``{low, high, log, integer}`` range."""
+        """Fields mapped to a list of choices or a ``{low, high, log, integer}`` range; fields written in
+        the recipe's nested sections (``optimizer: {lr: ...}``) are read as dotted ones."""
         if not isinstance(data, Mapping) or not data:
             raise OptimlabError(
                 "a search space maps recipe fields to choices or ranges, "
                 "e.g. {optimizer.lr: {low: 1e-4, high: 1e-1, log: true}}"
             )
         dimensions = []
-        for field, spec in data.items():
+        for field, spec in _sections_flattened(data).items():
             if isinstance(spec, Mapping) and "choices" in spec:
                 spec = spec["choices"]
             if isinstance(spec, Sequence) and not isinstance(spec, str):
@@ -318,6 +319,21 @@ class SearchSpace:
         if not path.is_file():
             raise OptimlabError(f"search space file {str(path)!r} does not exist")
         return cls.from_dict(load_yaml(path.read_text()) or {}).distinct()
+
+
+def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A space written in the recipe's nested sections, ``{optimizer: {lr: RANGE}}``, as its fields,
+    ``{optimizer.lr: RANGE}``: a mapping with none of a range's keys is a section. A field given twice
+    (nested and dotted) is refused."""
+    flat: dict[str, Any] = {}
+    for key, spec in data.items():
+        field = f"{prefix}{key}"
+        section = isinstance(spec, Mapping) and spec and not {"choices", *_RANGE_KEYS} & set(spec)
+        for name, value in (_sections_flattened(spec, f"{field}.") if section else {field: spec}).items():
+            if name in flat:
+                raise InvalidValueError("search space field", name, "each field once, nested or dotted")
+            flat[name] = value
+    return flat
 
 
 def _number(field: str, value: Any) -> float:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import NextTokenLSTM, markov_tokens, mlp, standardized
+from doctor.setups import NextTokenLSTM, markov_tokens, mlp, pixels, standardized
 from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule, diagnose
 from optimlab.doctor.instruments import SATURATION_DERIVATIVE, FeatureStats
 from optimlab.errors import InvalidValueError, OptimlabWarning
@@ -362,3 +362,68 @@ def test_parameters_frozen_or_unfrozen_mid_run_end_the_record_before_that_step(c
         torch.stack(changed.statistics.grad_norms), torch.stack(unchanged.statistics.grad_norms)
     )
     assert changed._pending_norms is None  # step 5's gradients were not read
+
+
+def _frozen_first(norm: bool) -> nn.Sequential:
+    """A frozen Linear(64, 128), then (``norm``) a batch norm in training, a ReLU and a trained head."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(64, 128), *([nn.BatchNorm1d(128)] if norm else []), nn.ReLU(), nn.Linear(128, 10)
+    )
+    model[0].requires_grad_(False)
+    return model
+
+
+def test_a_batch_norm_after_a_frozen_first_layer_normalizes_the_data_it_reads():
+    """Training only the batch norms and a head (Frankle et al. 2021, "Training BatchNorm and only
+    BatchNorm") on 0..255 pixels: the batch norm takes the frozen layer's outputs to its batch's
+    statistics, so the data's scale is no fault; without it the frozen layer passes the scale on."""
+    x, y = pixels()
+    found = {}
+    for norm in (True, False):
+        model = _frozen_first(norm)
+        trained = [p for p in model.parameters() if p.requires_grad]
+        diagnosis = diagnose(
+            model,
+            (x, y),
+            nn.functional.cross_entropy,
+            torch.optim.Adam(trained, 1e-2),
+            steps=200,
+            lr_find=False,
+        )
+        found[norm] = diagnosis
+        assert diagnosis.statistics.input_reader == "0"
+    statistics = found[True].statistics
+    assert statistics.forward_order[:2] == ["0", "1"]
+    assert sum(statistics.losses[-20:]) / 20 < 0.1  # it learns the pixels as they are (2.3 at chance)
+    assert "input_scale" not in {f.rule for f in found[True].findings}
+    assert "input_scale" in {f.rule for f in found[False].findings}
+
+
+class _Scaled(nn.Module):
+    """Scales 0..255 pixels to 0..1 in its forward, by a frozen parameter or a buffer of its own."""
+
+    def __init__(self, frozen_parameter: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        scale = torch.tensor(1 / 255)
+        if frozen_parameter:
+            self.scale = nn.Parameter(scale, requires_grad=False)
+        else:
+            self.register_buffer("scale", scale)
+        self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * self.scale)
+
+
+@pytest.mark.parametrize("frozen_parameter", [True, False])
+def test_a_model_holding_a_frozen_constant_is_read_after_its_forward_uses_it(frozen_parameter):
+    """The data is what the first layer reads: the pixels over 255, whichever way the model keeps its
+    constant; not the raw input the model itself is called with."""
+    x, y = pixels()
+    model = _Scaled(frozen_parameter)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+    stats = manual_steps(model, optimizer, x, y, 2, Instruments(model, optimizer))
+    assert stats.input_reader == "net.0"
+    assert torch.allclose(stats.input_features.maximum, (x * (1 / 255)).amax(0), atol=1e-6)

@@ -632,17 +632,15 @@ class Instruments:
             name: p for name, p in model.named_parameters() if p.requires_grad and id(p) not in self._trained
         }
         self._outside_ungraded = dict(self._outside)  # left once one has a gradient: looked at no more
-        # Layers with weights, none of them trained (a frozen pretrained backbone), but norms (which set
-        # their inputs' scale): where one runs first it reads the data, and the first trained layer reads
-        # its features, which no data scaling reaches.
-        self._untrained = [
-            m
+        # Linear/Conv layers none of whose weights are trained (a frozen pretrained backbone): where one
+        # runs first it reads the data, and the first trained layer reads its features, which no data
+        # scaling reaches. Not a container or the model holding a frozen constant: it reads its inputs
+        # before its own forward has scaled them.
+        self._untrained = {
+            self._module_names[m]: m
             for m in model.modules()
-            if (own := list(m.parameters(recurse=False)))
-            and not any(id(p) in self._trained for p in own)
-            and "Norm" not in type(m).__name__
-            and m not in (*self._embeddings, *self._recurrent)
-        ]
+            if _fan_in(m) is not None and not any(id(p) in self._trained for p in m.parameters(recurse=False))
+        }
         self._outside_norms: Tensor | None = None
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
@@ -695,7 +693,7 @@ class Instruments:
         # (register, hook) pairs, built once: a detailed step only registers them.
         self._hook_plan: list[tuple[Callable[[Callable[..., None]], Any], Callable[..., None]]] = [
             (module.register_forward_pre_hook, self._record_inputs)
-            for module in (*self._embeddings, *self._recurrent, *self._untrained)
+            for module in (*self._embeddings, *self._recurrent, *self._untrained.values())
         ]
         for layer in layers:
             module = self._layer_modules[layer.name]
@@ -704,10 +702,11 @@ class Instruments:
             self._hook_plan.append((module.register_forward_hook, self._layer_hook(layer)))
         for name, module in self._activation_modules.items():
             self._hook_plan.append((module.register_forward_hook, self._activation_hook(name)))
-        # Norms without trained parameters have no layer hook: this one places them in the forward order.
+        # Norms without trained parameters and untrained layers have no layer hook: this one places them
+        # in the forward order (a batch norm after a frozen first layer normalizes the data it read).
         self._hook_plan += [
             (module.register_forward_hook, lambda *_, name=name: self._ran(name))
-            for name, module in norms.items()
+            for name, module in (*norms.items(), *self._untrained.items())
             if name not in self._layer_modules
         ]
         self._batch_norm_hooks = [
@@ -1042,6 +1041,8 @@ class Instruments:
             elif name in stats.norms:
                 if previous is not None and previous.activation is None:
                     previous.normalized = True
+            elif name in self._untrained:
+                previous = None  # an untrained layer's outputs: what follows reads them, not previous'
             elif (layer := stats.layers[stats.layer_index(name)]).has_weight_matrix:
                 previous = layer
         order = sorted(
@@ -1069,7 +1070,9 @@ class Instruments:
         plan = (
             [
                 (module.register_forward_pre_hook, self._record_inputs)
-                for module in dict.fromkeys((*self._embeddings, *self._recurrent, *self._untrained, *readers))
+                for module in dict.fromkeys(
+                    (*self._embeddings, *self._recurrent, *self._untrained.values(), *readers)
+                )
             ]
             if inputs_wanted
             else []

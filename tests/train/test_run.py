@@ -831,3 +831,41 @@ def test_a_run_on_items_augmented_by_numpy_and_python_gives_the_same_weights_eac
         assert result.steps == 6
         weights.append(torch.load(tmp_path / f"run{process_seed}" / CHECKPOINT_NAME)["model"])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_loop_of_trials_drawing_lrs_from_numpy_and_python_draws_on_after_each_train(write_modules):
+    """The user's loop ``np.random.seed(1); for _ in range(3): lr = 10**np.random.uniform(-4, -1);
+    train(...)``: train seeded NumPy's and Python's global generators (for a Dataset's np.random
+    augmentations) and left them so, so every trial after the first drew the same lr (0.001783, 0.00443,
+    0.00443). Truth: the draws of the same loop without train in between; a run's numbers are unchanged
+    by the caller's global states (the augmented run's loss equals a run started from other states)."""
+    write_modules(optimlab_dict_net=DICT_NET, optimlab_noisy_items=AUGMENTED_ITEMS)
+
+    def draws(run) -> list[tuple[float, float]]:
+        np.random.seed(1), random.seed(1)
+        drawn = []
+        for _ in range(3):
+            drawn.append((10 ** np.random.uniform(-4, -1), random.random()))
+            run(drawn[-1][0])
+        return drawn
+
+    digits = {"data": {"name": "digits"}, "training": {"steps": 2, "batch_size": 32}}
+    without = draws(lambda lr: None)
+    assert len(set(without)) == 3
+    assert (
+        draws(lambda lr: train(Recipe.from_dict({**digits, "optimizer": {"name": "sgd", "lr": lr}})))
+        == without
+    )
+
+    augmented = Recipe.from_dict(
+        {
+            "model": {"name": "optimlab_dict_net:build"},
+            "data": {"name": "optimlab_noisy_items:splits"},
+            "training": {"steps": 4, "batch_size": 8},
+        }
+    )
+    losses = []
+    for process_seed in (3, 4):
+        np.random.seed(process_seed), random.seed(process_seed)
+        losses.append(train(augmented).metrics)
+    assert losses[0] == losses[1] and "val_loss" in losses[0]

@@ -16,12 +16,21 @@ True
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["global_states", "kept_states", "seed_numpy_and_python", "set_global_states", "torch_state"]
+__all__ = [
+    "global_states",
+    "kept_states",
+    "numpy_and_python_given_back",
+    "seed_numpy_and_python",
+    "set_global_states",
+    "torch_state",
+]
 
 
 def global_states() -> dict[str, Any]:
@@ -72,3 +81,16 @@ def seed_numpy_and_python(seed: int) -> None:
     augmentations) then draws the same numbers at each run of one seed."""
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+@contextmanager
+def numpy_and_python_given_back() -> Iterator[None]:
+    """NumPy's and Python's global generators as they were before the block, whatever it drew or seeded
+    (:func:`seed_numpy_and_python`, a package's ``np.random.seed``): the caller's own draws after it go on
+    from where they were, not from the block's seed."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)

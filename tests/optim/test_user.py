@@ -322,6 +322,22 @@ def test_a_factory_of_a_torch_optimizer_without_a_default_is_told_which(tmp_path
         load_optimizer("needs_lr:make")
 
 
+def test_a_factory_of_transforms_whose_lr_has_no_default_is_told_so(tmp_path, monkeypatch):
+    """``def my_opt(lr, b1=0.9)`` returning transforms: its first parameter, positional without a default,
+    was taken for a torch optimizer's params (035a538), so it was told it 'takes no 'lr' keyword', which
+    it does. Truth: its signature, whose lr is there without a default; the refusal says so, in one line."""
+    (tmp_path / "transforms_lr.py").write_text(
+        "from optimlab.optim import transforms\n"
+        "def my_opt(lr, b1=0.9):\n    return transforms.scale_by_learning_rate(lr)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        OptimlabError, match="argument 'lr' has no default.*give each argument a default"
+    ) as refused:
+        load_optimizer("transforms_lr:my_opt")
+    assert "\n" not in str(refused.value)
+
+
 FACTORY_MODULE = """
 import torch
 

@@ -287,8 +287,9 @@ def _check_built(path: str, optimizer: object, tensors: list[Tensor]) -> None:
 
 
 def _takes_params_first(target: Callable[..., Any]) -> bool:
-    """Whether ``target``'s first parameter is positional without a default: the parameters a factory of
-    a torch optimizer takes (a factory of transforms takes keywords only)."""
+    """Whether ``target``'s first parameter is positional without a default, and not ``lr``: the parameters
+    a factory of a torch optimizer takes (a factory of transforms takes keywords only; ``def f(lr, b1=0.9)``
+    is one whose lr lacks its default)."""
     try:
         first = next(iter(inspect.signature(target).parameters.values()), None)
     except (TypeError, ValueError):  # no signature: _keyword_signature says so
@@ -297,6 +298,7 @@ def _takes_params_first(target: Callable[..., Any]) -> bool:
         first is not None
         and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
         and first.default is inspect.Parameter.empty
+        and first.name != "lr"
     )
 
 

@@ -613,6 +613,73 @@ def test_a_fit_that_writes_no_checkpoint_reads_numpys_and_pythons_states_at_no_b
     assert len(calls) == 1  # once, as the run continues (the states it goes on from), not a batch
 
 
+def _optimlabs_callbacks_that_write_no_checkpoint(model, optimizer):
+    from optimlab.doctor.diagnose import DoctorCallback
+    from optimlab.doctor.lr_check import _Probe, _Progress, _Recorder
+    from optimlab.integrations.tracking import Tracker
+    from optimlab.study.trial import CurveRecorder
+    from optimlab.train.callbacks import StopOnSignal
+
+    class Listed(Tracker):  # a tracker's writer: the records kept in a list
+        run_name, written = "listed", []
+
+        def write(self, records):
+            self.written.extend(records)
+
+        def close(self, *, failed=False, interrupted=False): ...
+
+    return {
+        "CurveRecorder": CurveRecorder(None, "val_loss"),
+        "StopOnSignal": StopOnSignal(),
+        "Tracker": Listed(),
+        "DoctorCallback": DoctorCallback(model, optimizer),
+        "lr_check._Recorder": _Recorder(20, []),
+        "lr_check._Progress": _Progress("check", 20),
+        "lr_check._Probe": _Probe(math.inf, 20),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CurveRecorder",
+        "StopOnSignal",
+        "Tracker",
+        "DoctorCallback",
+        "lr_check._Recorder",
+        "lr_check._Progress",
+        "lr_check._Probe",
+    ],
+)
+def test_optimlabs_own_callbacks_that_save_nothing_keep_no_numpy_or_python_state_a_batch(monkeypatch, name):
+    """Callback.writes_checkpoints defaults True (a user's callback may save), and optimlab's own callbacks
+    that save nothing inherited it: a fit of 20 steps on a Dataset with [CurveRecorder] (every study
+    trial's) or [StopOnSignal] called global_states 23 times (46 us a batch), with no callback 0. Truth:
+    the calls counted, 0 as with no callback; each callback saves no state (it calls no save)."""
+    import optimlab.data.user_batches as user_batches
+
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return global_states()
+
+    monkeypatch.setattr(user_batches, "global_states", counted)
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    callback = _optimlabs_callbacks_that_write_no_checkpoint(model, optimizer)[name]
+    fit(
+        model,
+        optimizer,
+        Augmented(),
+        loss_fn=nn.CrossEntropyLoss(),
+        batch_size=20,
+        total_steps=20,
+        callbacks=[callback],
+    )
+    assert calls == []
+
+
 @pytest.mark.parametrize("data", ["loader", "dataset"])
 def test_a_run_checkpointed_by_checkpointing_beside_a_metrics_log_resumes_numpys_draws_exactly(
     tmp_path, data

@@ -138,6 +138,8 @@ class DoctorCallback(Callback):
         print(finding.title, "->", finding.recommendation)
     """
 
+    writes_checkpoints = False
+
     def __init__(
         self,
         model: nn.Module,

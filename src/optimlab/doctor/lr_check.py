@@ -1069,6 +1069,8 @@ class _Recorder(Callback):
     """Keeps the evaluations of :func:`fit` that :func:`~optimlab.doctor.check_plan.evaluated_after` selects, with their steps and
     the unit losses the evaluation left in ``units``."""
 
+    writes_checkpoints = False
+
     def __init__(self, steps: int, units: list[Tensor | None]) -> None:
         self.steps, self.units, self.records = steps, units, []
 
@@ -1079,6 +1081,8 @@ class _Recorder(Callback):
 
 class _Progress(Callback):
     """Reports each step of :func:`fit` as ``phase`` (:mod:`optimlab.doctor.progress`)."""
+
+    writes_checkpoints = False
 
     def __init__(self, phase: str, steps: int) -> None:
         self.phase, self.steps = phase, steps
@@ -1092,6 +1096,8 @@ class _Probe(Callback):
     :data:`PROBE_STEPS`-th after it, raises where ``runs`` checks of ``steps`` steps at their mean time,
     and their held-out evaluations of ``evaluation`` seconds each, would end after ``ends`` (a
     :func:`time.perf_counter` time); ``members``: the models of a stacked step, which share its time."""
+
+    writes_checkpoints = False
 
     def __init__(
         self, ends: float, steps: int, evaluation: float = 0.0, *, runs: int = 1, members: int = 1

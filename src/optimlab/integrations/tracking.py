@@ -64,6 +64,8 @@ class Tracker(Callback):
     passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
     """
 
+    writes_checkpoints = False
+
     kind = "tracker"  # its name in messages: TensorBoard, MLflow
     run_name: str
 

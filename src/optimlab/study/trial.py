@@ -88,6 +88,8 @@ class CurveRecorder(Callback):
     With ``prune``, asks the study's pruner after each report and stops a hopeless trial.
     """
 
+    writes_checkpoints = False
+
     def __init__(self, trial: optuna.Trial | None, metric: str, *, prune: bool = False) -> None:
         self.trial, self.metric, self.prune = trial, metric, prune
         self.curve: dict[str, list[float | None]] = {"step": [], "seconds": [], "train_loss": []}

@@ -251,6 +251,8 @@ class StopOnSignal(Callback):
     is finished first (:func:`~optimlab.train.checkpoint.save_checkpoint`).
     """
 
+    writes_checkpoints = False
+
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:

@@ -220,3 +220,28 @@ def test_a_wrapped_optimizer_is_unstackable_before_training(optimizer, options):
         train_members(recipes, recorders)
     assert refused.value.reason == not_batchable(recipes[0])  # the batched backend's own words
     assert all(recorder.curve["step"] == [] for recorder in recorders)
+
+
+def test_a_loop_drawing_from_numpy_and_python_draws_on_after_train_members():
+    """As train's (f9b669e): train_members builds each seed's model, which seeds NumPy's and Python's
+    global generators from training.seed, and left them so: a caller's loop drawing its next lrs from
+    np.random after it drew the same numbers each time. Truth: the loop's draws without train_members."""
+    import random
+
+    import numpy as np
+
+    def draws(run):
+        np.random.seed(1), random.seed(1)
+        drawn = []
+        for _ in range(2):
+            drawn.append((10 ** np.random.uniform(-4, -1), random.random()))
+            run(drawn[-1][0])
+        return drawn
+
+    short = BASE.with_updates({"training.epochs": 1, "optimizer.name": "sgd"})
+
+    def members(lr):
+        recipes = [short.with_updates({"optimizer.lr": lr, "training.seed": seed}) for seed in (0, 1)]
+        train_members(recipes, [CurveRecorder(None, "val_accuracy") for _ in recipes])
+
+    assert draws(members) == draws(lambda lr: None)

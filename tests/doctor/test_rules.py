@@ -1385,3 +1385,69 @@ def test_a_deep_bert_that_fits_its_data_is_told_no_vanishing_gradients_nor_its_o
     assert _init_problem(hidden) is None  # at its scheme's scale
     drawn_large = [dataclasses.replace(layer, weight_std=(layer.weight_std or 0) * 50) for layer in hidden]
     assert _init_problem(drawn_large)[2] == "truncated_normal"  # std 1: still told BERT's
+
+
+def test_an_embedding_on_scale_is_not_told_large_for_an_output_bias_set_to_the_class_priors():
+    """The digits' grey levels as tokens at embedding std 3 (quiet: held-out loss within 1.2x torch's
+    init's), on long-tailed classes (up to 400 x 0.4^k of sklearn's rows of class k) with the head's bias at their log priors
+    (a good init): the bias spreads the scores' means, not how they vary across examples, which is what
+    the vectors set. Truth: a per-unit constant leaves each unit's std across examples as it is."""
+    from sklearn.datasets import load_digits
+
+    from doctor.test_user_models import PixelTokens
+
+    x, y = (torch.tensor(a) for a in load_digits(return_X_y=True))
+    x = x.long()
+    keep = torch.cat([(y == k).nonzero().flatten()[: max(2, int(400 * 0.4**k))] for k in range(10)])
+    keep = keep[torch.randperm(len(keep), generator=torch.Generator().manual_seed(0))]
+    x, y = x[keep], y[keep]
+    prior = torch.bincount(y, minlength=10).float() / len(y)
+    found = {}
+    for biased in (True, False):
+        model = PixelTokens()
+        nn.init.normal_(model.embed.weight, std=3.0)
+        if biased:
+            with torch.no_grad():
+                model.net[2].bias.copy_(prior.log())
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        found[biased] = diagnose(
+            model, (x, y), nn.functional.cross_entropy, optimizer, steps=300, lr_find=False
+        )
+    scores = {b: d.statistics.outputs["net.2"][d.statistics.detailed_steps[0]] for b, d in found.items()}
+    assert scores[True].std >= 2.0 > scores[False].std  # the bias alone takes the scores' std past 2
+    assert scores[True].spread == pytest.approx(scores[False].spread, rel=1e-4)
+    assert all(f.rule != "init_scale" for d in found.values() for f in d.findings), found[True].findings
+
+
+class _NormedTokens(nn.Module):
+    """Token ids -> an embedding -> a LayerNorm -> a ReLU MLP scoring the next token (untied), (N, 32, T)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.norm = nn.Embedding(32, 64), nn.LayerNorm(64)
+        self.net = nn.Sequential(
+            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 32)
+        )
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(self.embed(ids))).transpose(1, 2)
+
+
+def test_a_large_embedding_behind_a_layer_norm_does_not_explain_gradients_an_lr_blows_up():
+    """An embedding at std 5 behind a LayerNorm and an untied head: the scores it starts with are on
+    scale, so gradients exploding under SGD at lr 3 (momentum 0.9) are the lr's, a cause of their own.
+    Truth: the same model at torch's std 1 explodes at that lr too."""
+    tokens = markov_tokens()
+    found = {}
+    for std in (5.0, 1.0):
+        model = _NormedTokens()
+        nn.init.normal_(model.embed.weight, std=std)
+        optimizer = torch.optim.SGD(model.parameters(), 3.0, momentum=0.9)
+        found[std] = {
+            f.rule: f
+            for f in diagnose(model, tokens, nn.functional.cross_entropy, optimizer, lr_find=False).findings
+        }
+    assert "exploding_gradients" in found[1.0]
+    assert found[5.0]["init_scale"].evidence["embedding"] == "embed"
+    assert "init_scale" not in found[5.0]["exploding_gradients"].consequence_of

@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 
 from optimlab.doctor.findings import Finding
-from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.instruments import OutputStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
@@ -81,22 +81,25 @@ def init_scale(
 
 def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) -> Finding | None:
     """An embedding whose vectors have a std over :data:`LARGE_EMBEDDING_STD` at the first step, in a run
-    that did not fit its data or whose output layer's scores have a std of ``output_std`` or more at the
-    first step, driving no sigmoid or tanh onto its tails (there the saturation rule names it). The
-    layers it feeds are drawn for inputs of unit scale, and each step of Adam moves a vector by about
-    the lr, a small fraction of its size: measured here, a bag of 20 of 500 tokens (embedding 8,
+    that did not fit its data or whose output layer's scores vary across examples by a std of
+    ``output_std`` or more at the first step (their spread, which the vectors set and an output bias,
+    such as log class priors, does not), driving no sigmoid or tanh onto its tails (there the
+    saturation rule names it). The layers it feeds are drawn for inputs of unit scale, and each step of
+    Adam moves a vector by about the lr, a small fraction of its size: measured here, a bag of 20 of 500 tokens (embedding 8,
     mean-pooled, ReLU MLP, 300 steps of Adam 1e-3) ends at a loss of 0.68 (chance 0.69) at std 30, 10
     or 3, 0.65 at torch's std 1, 0.32 at 0.1 and 0.29 at BERT's and GPT-2's 0.02; with a LayerNorm
     after the embedding, 0.68 at std 3 or more, 0.16 at 0.1 or 0.02. A net that fits its rows all the
     same does so on vectors that barely moved, its scores' scale set by them: digits' 64 grey levels
     as tokens (embedding 16, flattened, ReLU MLP; tests/doctor/test_user_models.py), 300 steps of Adam
-    1e-3, end at a held-out loss of 1.20 at std 100 (scores' std 18.8 at the first step), 0.54 at 30
-    (5.7), 0.35 at 10 (1.9), 0.29 at 3 (0.57), 0.27 at torch's 1 (0.19), 0.11 at 0.02 (0.05)."""
+    1e-3, end at a held-out loss of 1.20 at std 100 (scores' spread 13.8 at the first step), 0.54 at 30
+    (4.1), 0.35 at 10 (1.4), 0.29 at 3 (0.41), 0.27 at torch's 1, 0.11 at 0.02."""
     embedding = _large_embedding(stats)
     start, end = _loss_levels(stats)
-    scores = _first_scores_std(stats, first)
+    record = _first_scores(stats, first)
+    # the spread across examples, which the vectors set and an output bias (log class priors) cannot
+    spread, scores = (record.spread, record.std) if record is not None else (float("nan"),) * 2
     fits = end <= FIT_FRACTION * start
-    if embedding is None or (fits and not scores >= output_std):
+    if embedding is None or (fits and not spread >= output_std):
         return None
     saturating = [  # a tanh behind norm layers (BERT's pooler) may not saturate: then it is named here
         feeding
@@ -118,8 +121,8 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
             f"{_g(start)} to {_g(end)}"
             + (
                 f" on the rows it trained on, fitted on vectors that barely moved, which set the "
-                f"scale of the first step's scores (std {_g(scores)}): what it learned of them does not "
-                "carry to rows it has not seen."
+                f"spread of the first step's scores across examples (std {_g(spread)}): what it learned of "
+                "them does not carry to rows it has not seen."
                 if fits
                 else "."
             )
@@ -134,11 +137,13 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
             "step": first,
             "loss": [start, end],
             "output_std": scores,
+            "output_spread": spread,
         },
         score=_score(std / LARGE_EMBEDDING_STD),
         # scores of a scale set by the vectors (a tied output layer's weights are them) give gradients
-        # of that scale, as _scores_too_large's do
-        explains=("plateau", "no_learning", "lr_too_low", "saturation", "dead_units", "exploding_gradients"),
+        # of that scale, as _scores_too_large's do; scores of a small spread do not, nor explain them
+        explains=("plateau", "no_learning", "lr_too_low", "saturation", "dead_units")
+        + (("exploding_gradients",) if spread >= output_std else ()),
     )
 
 
@@ -260,7 +265,8 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     problem = _init_problem(layers, off_by) or _init_problem(
         [dataclasses.replace(layer, activation="identity") for layer in layers[:-1]], off_by
     )
-    std = _first_scores_std(stats, first)
+    record = _first_scores(stats, first)
+    std = record.std if record is not None else float("nan")
     if problem is None or problem[0] < 1 or not std >= output_std:
         return None  # too small: the norms bring the signal back to scale
     output = layers[-1]
@@ -303,12 +309,12 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     )
 
 
-def _first_scores_std(stats: RunStatistics, first: int) -> float:
-    """The std of the output layer's scores at step ``first`` (the last weight layer's, with no
-    activation after it); NaN where unknown."""
+def _first_scores(stats: RunStatistics, first: int) -> OutputStats | None:
+    """The output layer's scores at step ``first`` (the last weight layer's, with no activation after
+    it); None where unknown."""
     layers = [layer for _, layer in _weight_layers(stats)]
     record = stats.outputs.get(layers[-1].name, {}).get(first) if layers else None
-    return record.std if record is not None and layers[-1].activation is None else float("nan")
+    return record if layers and layers[-1].activation is None else None
 
 
 def _recurrent_too_large(stats: RunStatistics, recurrent_scale: float) -> Finding | None:

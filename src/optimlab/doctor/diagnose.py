@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.data.global_rng import numpy_and_python_given_back
 from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
@@ -360,6 +361,7 @@ def _step_rows(recipe: Any) -> int:
     return recipe.training.batch_size * recipe.training.accumulate_grad_batches
 
 
+@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
 def diagnose_recipe(
     recipe: Any,
     *,
@@ -424,6 +426,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     )
 
 
+@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
 def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
     """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
     training split, its candidates checked on its validation split, with its batch size and seed;

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 __all__ = [
+    "global_generators_given_back",
     "global_states",
     "kept_states",
-    "numpy_and_python_given_back",
     "seed_numpy_and_python",
     "set_global_states",
     "torch_state",
@@ -84,13 +84,13 @@ def seed_numpy_and_python(seed: int) -> None:
 
 
 @contextmanager
-def numpy_and_python_given_back() -> Iterator[None]:
-    """NumPy's and Python's global generators as they were before the block, whatever it drew or seeded
-    (:func:`seed_numpy_and_python`, a package's ``np.random.seed``): the caller's own draws after it go on
-    from where they were, not from the block's seed."""
-    numpy_state, python_state = np.random.get_state(), random.getstate()
+def global_generators_given_back() -> Iterator[None]:
+    """The global generators (:func:`global_states`: torch's CPU one, NumPy's, Python's) as they were
+    before the block, whatever it drew or seeded (``torch.manual_seed`` and :func:`seed_numpy_and_python`
+    as a recipe builds, a package's ``np.random.seed``): the caller's own draws after it go on from where
+    they were, not from the block's seed."""
+    states = global_states()
     try:
         yield
     finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
+        set_global_states(states)

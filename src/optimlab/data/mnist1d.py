@@ -25,7 +25,7 @@ import torch
 
 from optimlab.data.cache import cached_arrays
 from optimlab.data.examples import Examples
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.registry import Capability, Interval, new_registry
 
 __all__ = ["SIZES", "mnist1d"]
@@ -75,6 +75,6 @@ def _generated(args: Any) -> dict[str, np.ndarray]:
     """The package's ``make_dataset(args)`` arrays, the global random state left as it was."""
     from mnist1d.data import make_dataset
 
-    with numpy_and_python_given_back():  # make_dataset seeds NumPy's and Python's global generators
+    with global_generators_given_back():  # make_dataset seeds NumPy's and Python's global generators
         made = make_dataset(args)
     return {k: made[k] for k in ("x", "y", "x_test", "y_test")}

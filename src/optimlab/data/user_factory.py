@@ -44,7 +44,7 @@ from optimlab.data.examples import (
     labels_as_given,
     zero_one,
 )
-from optimlab.data.global_rng import numpy_and_python_given_back, seed_numpy_and_python
+from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
 from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import Splits, check_fractions, no_training_rows, rounded, say_empty
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
@@ -478,8 +478,8 @@ def _global_generators_seeded(seed: int) -> Iterator[None]:
     returned other data at each call, so two identical ``optimlab train`` commands, or one study's seed
     reruns of two optimizers, trained on different data; now the seed decides them, and the caller's
     own draws (the model's initial weights) are not shifted by the factory's."""
-    with torch.random.fork_rng(devices=[]), numpy_and_python_given_back():
-        torch.default_generator.manual_seed(seed)  # the CPU one, which fork_rng gives back: not the GPUs'
+    with global_generators_given_back():
+        torch.default_generator.manual_seed(seed)  # the CPU one, which the block gives back: not the GPUs'
         seed_numpy_and_python(seed)
         yield
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.findings import Finding
@@ -361,7 +361,7 @@ def _step_rows(recipe: Any) -> int:
     return recipe.training.batch_size * recipe.training.accumulate_grad_batches
 
 
-@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
+@global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def diagnose_recipe(
     recipe: Any,
     *,
@@ -399,6 +399,7 @@ def diagnose_recipe(
     )
 
 
+@global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     """``sweep`` (:func:`find_lr` or :func:`lr_range_test`) of ``recipe``'s model and optimizer at its
     peak lr, on its training split, with its batch size and seed."""
@@ -426,7 +427,6 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     )
 
 
-@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
 def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:
     """:func:`optimlab.doctor.find_lr` of ``recipe``'s model and optimizer: the range test on its
     training split, its candidates checked on its validation split, with its batch size and seed;

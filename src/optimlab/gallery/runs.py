@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from optimlab.build import Built, build
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.gallery.experiment import RunRecord
 from optimlab.gallery.probes import LayerGradients, layer_gradients
 from optimlab.number_text import count_of
@@ -77,7 +77,7 @@ class RunResult:
         return RunRecord(arm=self.run.arm, spec=self.run.spec(), status=self.status, result=result)
 
 
-@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
+@global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def train_run(
     run: Run,
     *,

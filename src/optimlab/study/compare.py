@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
@@ -519,7 +519,7 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
-@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
+@global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def compare(
     values: Sequence[str] | None = None,
     *,

@@ -22,7 +22,7 @@ import torch
 from optuna.storages import BaseStorage
 
 from optimlab.data.digest import data_digest
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.models.structure import describe_change, structure
 from optimlab.study.analysis import best_tuning_trial
@@ -587,7 +587,7 @@ def check_backend(spec: StudySpec, backend: str) -> None:
         )
 
 
-@numpy_and_python_given_back()  # building seeds them for the run; the caller's draws go on after
+@global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def run_study(
     spec: StudySpec,
     location: str | Path,

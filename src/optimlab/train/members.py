@@ -50,7 +50,7 @@ from optimlab.build import (
     total_steps,
 )
 from optimlab.data.batches import RECIPE_BATCHING, epoch_order, steps_per_epoch
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.splits import Splits
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError
@@ -77,7 +77,7 @@ class Unstackable(OptimlabError):
         self.reason = reason
 
 
-@numpy_and_python_given_back()  # building a seed's model seeds them; the caller's draws go on after
+@global_generators_given_back()  # building a seed's model seeds them; the caller's draws go on after
 def train_members(
     recipes: Sequence[Recipe], callbacks: Sequence[Callback], *, stacks: int | None = None
 ) -> list[TrainResult]:

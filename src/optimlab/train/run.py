@@ -27,7 +27,7 @@ from optimlab.atomic import atomic_path, write_atomically
 from optimlab.build import Built, build
 from optimlab.data.digest import data_digest
 from optimlab.data.examples import TASKS
-from optimlab.data.global_rng import numpy_and_python_given_back
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -220,9 +220,9 @@ def train(
     :data:`RESUMABLE_FIELDS`, whose changes are applied and recorded in ``recipe_changes``.
     """
     resume = boolean(resume, "resume")  # "no" was truthy: it resumed
-    # The run draws from the recipe's seed (build seeds NumPy and Python for a Dataset's np.random); the
+    # The run draws from the recipe's seed (build seeds torch, NumPy and Python: a Dataset's np.random); the
     # caller's own draws after it (a loop of trials drawing lrs) go on from where they were.
-    with numpy_and_python_given_back():
+    with global_generators_given_back():
         if out_dir is None:
             return _train(recipe, None, None, [], callbacks)
         out = Path(out_dir)

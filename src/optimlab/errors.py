@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -17,6 +20,7 @@ __all__ = [
     "close_matches",
     "forwarded_keywords_checked",
     "keywords_checked",
+    "user_stacklevel",
     "with_article",
 ]
 
@@ -28,6 +32,21 @@ class OptimlabError(ValueError):
 class OptimlabWarning(UserWarning):
     """Something repaired or set aside on the way (a damaged checkpoint or journal record): the work
     goes on, and the user should know."""
+
+
+# Frames a warning walks past to the user's line: optimlab's own, and contextlib's, which a context manager
+# used as a decorator (global_generators_given_back on compare) puts between optimlab's frames.
+_NOT_USERS = (os.path.dirname(os.path.abspath(__file__)) + os.sep, contextlib.__file__)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` at which a warning given by this function's caller names the first call from
+    outside optimlab (the user's ``fit(...)``, ``compare(...)``, a script's ``flush()``), however deep in
+    optimlab it is."""
+    frame, level = sys._getframe(2), 2  # the warning's caller (level 1) is in optimlab
+    while frame is not None and frame.f_code.co_filename.startswith(_NOT_USERS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -279,8 +279,10 @@ def test_a_study_of_the_folder_that_no_longer_reads_leaves_out_itself_alone(tmp_
     journal.write_text(journal.read_text().replace("torch.optim:SGD", "torch.optim:SGDOld"))
     with pytest.warns(
         OptimlabWarning, match="(?s)study 'a' is left out of the tables and the page: .*'SGDOld'"
-    ):
+    ) as said:
         compare(["adam"], out=tmp_path, name="c", **small)
+    # named at the user's call, not in contextlib (compare runs under a context manager as a decorator)
+    assert [w.filename for w in said if w.category is OptimlabWarning] == [__file__]
     together = rows()
     assert [row for row in together if row["study"] == "b"] == kept
     assert [row["study"] for row in together] == ["b", "c"]

@@ -17,7 +17,6 @@ import math
 import os
 import socket
 import struct
-import sys
 import time
 import warnings
 import weakref
@@ -34,7 +33,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, Sessi
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
 from optimlab.atomic import write_atomically
-from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.errors import OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.integrations.tracking import (
     Record,
     Tracker,
@@ -366,7 +365,7 @@ def _event_folder(log_dir: Path, *, going_on: bool) -> Path:
                 f"{where} has {len(held)} runs ({', '.join(repr(p.name) for p in held)}): this fit from a "
                 f"checkpoint goes on in the last, {held[-1].name!r}",
                 OptimlabWarning,
-                stacklevel=_user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )
         return held[-1]
     free = log_dir.with_name(log_dir.name if not held else f"{log_dir.name}-{len(held) + 1}")
@@ -375,19 +374,9 @@ def _event_folder(log_dir: Path, *, going_on: bool) -> Path:
             f"{where} holds another run already: this run is {free.name!r} (TensorBoard showed the two as "
             f"one, their steps interleaved); a fit from a checkpoint goes on in the last run of the name",
             OptimlabWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
     return free
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` at which a warning given by this function's caller names the first call from
-    outside optimlab (the user's ``fit(...)``, a script's ``flush()``), however deep in optimlab it is."""
-    package = str(Path(__file__).parents[1]) + os.sep
-    frame, level = sys._getframe(2), 2  # the warning's caller (level 1) is in optimlab
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _warn_unwritten(held: list[tuple[str, str, int]], log_dir: Path) -> None:

@@ -23,7 +23,7 @@ from optuna.storages import BaseStorage
 
 from optimlab.data.digest import data_digest
 from optimlab.data.global_rng import global_generators_given_back
-from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.models.structure import describe_change, structure
 from optimlab.study.analysis import best_tuning_trial
 from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, execute
@@ -108,7 +108,7 @@ def with_stored(results: Sequence[StudyResult], location: str) -> list[StudyResu
             [spec] = load_specs(location, name, reading=True)
         except OptimlabError as error:
             said = f"study {name!r} is left out of the tables and the page: {error}"
-            warnings.warn(said, OptimlabWarning, stacklevel=3)  # where compare was called
+            warnings.warn(said, OptimlabWarning, stacklevel=user_stacklevel())  # where compare was called
             continue
         records = load_records(storage, [spec.study_name(m) for m in spec.methods])
         stored.append(StudyResult(spec, location, counted(records)))

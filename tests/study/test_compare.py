@@ -255,6 +255,9 @@ def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(tmp_
         ("a", "test_accuracy"),
         ("b", "test_accuracy"),
     }
+    # resumed without --name, both studies are loaded and run again: still no profile across them
+    compare(resume=True, out=tmp_path)
+    assert "Across workloads" not in page_reader((tmp_path / "report.html").read_text()).headings
 
 
 def test_a_study_of_the_folder_that_no_longer_reads_leaves_out_itself_alone(tmp_path):

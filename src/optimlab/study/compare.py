@@ -598,5 +598,5 @@ def compare(
 
     shown = with_stored(results, location) if storage is None else results  # the folder's own journal
     tables = write_tables(shown, folder)
-    report = write_report(shown, folder / "report.html", command=command, across=results)
+    report = write_report(shown, folder / "report.html", command=command)
     return Comparison(results, location, report, tables)

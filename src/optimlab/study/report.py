@@ -429,19 +429,27 @@ def _add_study(
     )
 
 
+def _of_one_method_set(results: Sequence[StudyResult]) -> set[str]:
+    """The names of the studies whose methods are the most common set among ``results`` (the first on a
+    tie): the workloads a performance profile compares those methods on."""
+    sets = [tuple(m.name for m in r.spec.methods) for r in results]
+    common = max(dict.fromkeys(sets), key=sets.count, default=())
+    return {r.spec.name for r, methods in zip(results, sets) if methods == common}
+
+
 def write_report(
     results: Sequence[StudyResult],
     path: str | Path,
     *,
     command: str | None = None,
-    across: Sequence[StudyResult] | None = None,
 ) -> Path:
     """Write the HTML report of one study, or of several (one per workload, with profiles); ``command``
     is the command line that ran them, shown with the machine and library versions. The profiles are
-    drawn over ``across`` (default ``results``): the workloads whose methods ran side by side, not
-    studies of one folder run apart (their methods and metrics need not be shared)."""
+    drawn over the studies of one set of methods (the most of them share; the first such set on a tie):
+    a profile compares methods on every workload, so studies of one folder run apart with other
+    methods (compare --name a, then --name b) are not drawn as its workloads."""
     boards = [leaderboard(r.spec, r.records) for r in results]
-    together = {r.spec.name for r in (results if across is None else across)}
+    together = _of_one_method_set(results)
     page = Page(
         "optimlab compare: " + ", ".join(r.spec.name for r in results),
         "Each method gets the same tuning budget; its best configuration reruns on fresh seeds.",

@@ -1451,3 +1451,29 @@ def test_a_callback_that_fails_to_start_stops_those_started_before_it():
             total_steps=2, callbacks=[recorder, bar, FailingToStart()])  # fmt: skip
     assert len(told) == 1 and isinstance(told[0], OSError)
     assert not bar._progress.live.is_started and bar._progress.live._refresh_thread is None
+
+
+def test_every_callback_of_optimlabs_but_checkpointing_says_it_writes_no_checkpoint():
+    """The callbacks that save nothing were listed by hand (793330e), and the gallery's SigmoidInputs was
+    missed: a new one would be too. Truth: every subclass of Callback optimlab defines, found by importing
+    each of its modules, says writes_checkpoints False, but Checkpointing, which saves."""
+    import contextlib
+    import importlib
+    import pkgutil
+
+    import optimlab
+    from optimlab.train.callbacks import Checkpointing
+
+    for module in pkgutil.walk_packages(optimlab.__path__, "optimlab."):
+        with contextlib.suppress(ImportError):  # an optional integration not installed here
+            importlib.import_module(module.name)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    ours = {c for c in subclasses(Callback) if c.__module__.startswith("optimlab.")}
+    assert len(ours) > 10, ours  # the walk found them
+    saying_yes = {c.__qualname__ for c in ours if c.writes_checkpoints and not issubclass(c, Checkpointing)}
+    assert saying_yes == set()

@@ -96,6 +96,8 @@ class SigmoidInputs(Callback):
     """At each evaluation, the :data:`PERCENTILES` of the inputs of the model's last sigmoid over the latest
     training batch (its units and rows): the paper's Figure 1(b, c), read during training, not after."""
 
+    writes_checkpoints = False
+
     def __init__(self, built: Built) -> None:
         last = [m for m in built.model.modules() if isinstance(m, nn.Sigmoid)][-1]
         last.register_forward_pre_hook(self._keep)

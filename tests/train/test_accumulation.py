@@ -9,7 +9,8 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from optimlab.errors import InvalidValueError
 from optimlab.train import Callback, fit
-from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from optimlab.train.checkpoint import load_checkpoint, read_checkpoint
+from tests.train.stops import CheckpointAt
 
 
 def problem(n: int, seed: int = 0, dtype: torch.dtype = torch.float32):
@@ -192,15 +193,17 @@ def test_a_run_accumulating_resumed_from_a_checkpoint_gives_the_uninterrupted_ru
     assert state.steps_per_epoch == 4 and state.batches_per_epoch == 13
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == stop_at:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=scheduler, state=state)
-                state.stop_reason = "interrupted"
-
     args, options = DATA[data]()
     model, optimizer, scheduler = setup()
-    fit(model, optimizer, *args, scheduler=scheduler, callbacks=[StopAt()], **options, **common)
+    fit(
+        model,
+        optimizer,
+        *args,
+        scheduler=scheduler,
+        callbacks=[CheckpointAt(stop_at, tmp_path, model, optimizer, scheduler)],
+        **options,
+        **common,
+    )
     args, options = DATA[data]()
     model, optimizer, scheduler = setup()
     torch.manual_seed(999)  # a new process

@@ -15,6 +15,7 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Callback, EarlyStopping, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.loop import clip_grad_norm_, epoch_permutation
+from tests.train.stops import CheckpointAt
 
 
 def problem(seed: int = 0, n: int = 96):
@@ -283,15 +284,17 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path, order):
     fit(model, optimizer, x, y, scheduler=scheduler, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 17:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=scheduler, state=state)
-                state.stop_reason = "interrupted"
-
     torch.manual_seed(123)  # the interrupted process leaves the global RNG elsewhere: must not matter
     model, optimizer, scheduler = setup()
-    fit(model, optimizer, x, y, scheduler=scheduler, callbacks=[StopAt()], **common)
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        scheduler=scheduler,
+        callbacks=[CheckpointAt(17, tmp_path, model, optimizer, scheduler)],
+        **common,
+    )
     model, optimizer, scheduler = setup()
     torch.manual_seed(999)
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=scheduler)
@@ -323,14 +326,15 @@ def test_a_shuffling_dataloader_resumed_from_a_checkpoint_gives_the_uninterrupte
     fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=30)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == stop_at:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     model, optimizer, loader = setup()
-    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=30, callbacks=[StopAt()])
+    fit(
+        model,
+        optimizer,
+        loader,
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=30,
+        callbacks=[CheckpointAt(stop_at, tmp_path, model, optimizer)],
+    )
     torch.manual_seed(999)  # a new process
     model, optimizer, loader = setup()
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
@@ -354,12 +358,6 @@ def test_a_run_with_dropout_on_a_gpu_resumed_from_a_checkpoint_gives_the_uninter
     fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=20, batch_size=20)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 7:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     torch.cuda.manual_seed_all(0)
     model, optimizer = setup()
     fit(
@@ -370,7 +368,7 @@ def test_a_run_with_dropout_on_a_gpu_resumed_from_a_checkpoint_gives_the_uninter
         loss_fn=nn.CrossEntropyLoss(),
         total_steps=20,
         batch_size=20,
-        callbacks=[StopAt()],
+        callbacks=[CheckpointAt(7, tmp_path, model, optimizer)],
     )
     model, optimizer = setup()
     torch.cuda.manual_seed_all(999)  # a new process
@@ -405,14 +403,8 @@ def test_a_stream_of_unknown_length_resumed_from_a_checkpoint_gives_the_uninterr
     fit(model, optimizer, data, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 8:  # within the second epoch of 5 batches
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     model, optimizer = setup()
-    fit(model, optimizer, data, callbacks=[StopAt()], **common)
+    fit(model, optimizer, data, callbacks=[CheckpointAt(8, tmp_path, model, optimizer)], **common)
     model, optimizer = setup()
     torch.manual_seed(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
@@ -469,15 +461,9 @@ def test_data_drawing_from_torchs_rng_as_it_is_read_resumed_mid_epoch_gives_the_
     fit(model, optimizer, read, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == stop_at:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     torch.manual_seed(0)
     model, optimizer, read = setup()
-    fit(model, optimizer, read, callbacks=[StopAt()], **common)
+    fit(model, optimizer, read, callbacks=[CheckpointAt(stop_at, tmp_path, model, optimizer)], **common)
     model, optimizer, read = setup()
     torch.manual_seed(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
@@ -554,15 +540,9 @@ def test_data_drawing_from_numpys_or_pythons_rng_resumed_gives_the_uninterrupted
     fit(model, optimizer, read, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == stop_at:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     seed_all(0)
     model, optimizer, read = setup()
-    fit(model, optimizer, read, callbacks=[StopAt()], **common)
+    fit(model, optimizer, read, callbacks=[CheckpointAt(stop_at, tmp_path, model, optimizer)], **common)
     model, optimizer, read = setup()
     seed_all(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
@@ -745,15 +725,9 @@ def test_a_dataloaders_workers_augmenting_with_numpy_resumed_mid_epoch_give_the_
     fit(model, optimizer, loader, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 7:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     torch.manual_seed(0)
     model, optimizer, loader = setup()
-    fit(model, optimizer, loader, callbacks=[StopAt()], **common)
+    fit(model, optimizer, loader, callbacks=[CheckpointAt(7, tmp_path, model, optimizer)], **common)
     model, optimizer, loader = setup()
     torch.manual_seed(999)  # a new process
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
@@ -780,15 +754,9 @@ def test_a_checkpoint_kept_before_numpys_and_pythons_states_were_resumes_exactly
     fit(model, optimizer, read, **common)
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 7:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     torch.manual_seed(0)
     model, optimizer, read = setup()
-    fit(model, optimizer, read, callbacks=[StopAt()], **common)
+    fit(model, optimizer, read, callbacks=[CheckpointAt(7, tmp_path, model, optimizer)], **common)
     payload = read_checkpoint(tmp_path)
     old = {k: v for k, v in payload.items() if k not in ("numpy_rng", "python_rng")}
     drawn = old["state"]["data_drawn"]
@@ -811,14 +779,15 @@ def test_a_run_on_a_dataset_resumed_on_a_dataloader_of_its_rows_trains_on(tmp_pa
     model = network()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 2:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     common = dict(loss_fn=nn.CrossEntropyLoss(), total_steps=6)
-    fit(model, optimizer, TensorDataset(x, y), batch_size=20, callbacks=[StopAt()], **common)
+    fit(
+        model,
+        optimizer,
+        TensorDataset(x, y),
+        batch_size=20,
+        callbacks=[CheckpointAt(2, tmp_path, model, optimizer)],
+        **common,
+    )
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
     loader = DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True)
     assert fit(model, optimizer, loader, state=state, **common).step == 6
@@ -1098,14 +1067,8 @@ def test_a_float16_run_resumed_from_a_checkpoint_keeps_its_loss_scale(tmp_path):
     assert state.grad_scaler["scale"] < 65536.0
     reference = [p.detach().clone() for p in model.parameters()]
 
-    class StopAt(Callback):
-        def on_step_end(self, state):
-            if state.step == 5:
-                save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
-                state.stop_reason = "interrupted"
-
     model, optimizer = setup()
-    fit(model, optimizer, x * 30, y, callbacks=[StopAt()], **common)
+    fit(model, optimizer, x * 30, y, callbacks=[CheckpointAt(5, tmp_path, model, optimizer)], **common)
     model, optimizer = setup()
     state = load_checkpoint(read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None)
     assert state.grad_scaler["scale"] < 65536.0

@@ -721,3 +721,26 @@ def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training
     assert (
         line.startswith("error: ") and f"'{out}' holds other files (tensorboard): give a new or empty" in line
     )
+
+
+def test_a_start_that_fails_before_training_leaves_no_event_folder_a_rerun_trips_on(
+    tmp_path, cli, monkeypatch
+):
+    """train --log tensorboard whose model raised as it was built left OUT/tensorboard/OUT (the tracker made
+    its folder as it was opened), and the corrected command into the same --out was refused: "'OUT' holds
+    other files (tensorboard)". A run that failed before its first step leaves nothing there; the
+    tracker makes its folder at its first event."""
+    (tmp_path / "nets_at_build.py").write_text(
+        "import torch\n"
+        "def broken(**kwargs):\n    raise RuntimeError('no such layer')\n"
+        "def fixed(**kwargs):\n    return torch.nn.Linear(4, 3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    command = ["train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "tensorboard"]  # fmt: skip
+    code, _, err = cli(*command, "--model", "nets_at_build:broken")
+    assert code == 2 and "no such layer" in err
+    assert not (out / "tensorboard").exists()
+    code, _, err = cli(*command, "--model", "nets_at_build:fixed")
+    assert code == 0, err
+    assert [e.step for e in accumulated(out / "tensorboard" / "run").Scalars("train_loss")] == [1, 2, 3]

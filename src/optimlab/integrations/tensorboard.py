@@ -199,7 +199,9 @@ class TensorBoardTracker(Tracker):
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
         self._params = plain_values(params or {})
-        self.log_dir, self.path = _made(Path(log_dir)), None  # the event file: named at the first event
+        # made at the first event, as the event file is: a start that failed before it (the model raised as
+        # it was built) left OUT/tensorboard/NAME, and the corrected command was refused that --out
+        self.log_dir, self.path = _makeable(Path(log_dir)), None
         self._file: BinaryIO | None = None
         self._held: list[tuple[str, str, int]] = []  # texts logged before the first event: (name, text, step)
         weakref.finalize(self, _warn_unwritten, self._held, self.log_dir)  # dropped before its run was chosen
@@ -221,8 +223,9 @@ class TensorBoardTracker(Tracker):
         is opened again to append. A tracker never started nor finished (dropped, its process ended or
         killed before) leaves no file: a later one keeps the name."""
         if self._file is None:
-            if self.apart:
-                self.log_dir = _made(_event_folder(self.log_dir, going_on=step > 0))
+            self.log_dir = _made(
+                _event_folder(self.log_dir, going_on=step > 0) if self.apart else self.log_dir
+            )
             # The file name TensorBoard's reader expects of an event file. Events are written here, a batch
             # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
@@ -339,16 +342,27 @@ class TensorBoardTracker(Tracker):
         self._file.close()
 
 
+def _makeable(log_dir: Path) -> Path:
+    """``log_dir``, where it can be made (as a tracker opens, before training): a file in its way is named,
+    with the fix."""
+    file = next((p for p in (log_dir, *log_dir.parents) if p.exists() and not p.is_dir()), None)
+    if file is not None:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
+        raise _unmade(log_dir, f"{str(file)!r} is a file; move it, or log to another folder")
+    return log_dir
+
+
 def _made(log_dir: Path) -> Path:
-    """``log_dir``, made where it is not: a file in its way is named, with the fix."""
+    """``log_dir``, made where it is not."""
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
-        paths = (log_dir, *log_dir.parents)
-        file = next((str(p) for p in paths if p.exists() and not p.is_dir()), None)
-        why = f"{file!r} is a file; move it, or log to another folder" if file else error.strerror
-        raise OptimlabError(f"TensorBoard's event folder {str(log_dir)!r} cannot be made: {why}") from None
+    except OSError as error:
+        _makeable(log_dir)  # a file put in its way since the tracker opened
+        raise _unmade(log_dir, error.strerror) from None
     return log_dir
+
+
+def _unmade(log_dir: Path, why: str) -> OptimlabError:
+    return OptimlabError(f"TensorBoard's event folder {str(log_dir)!r} cannot be made: {why}")
 
 
 def _event_folder(log_dir: Path, *, going_on: bool) -> Path:

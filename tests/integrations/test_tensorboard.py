@@ -225,6 +225,7 @@ def test_a_resume_goes_on_in_the_last_run_of_its_name_not_a_finished_one(tmp_pat
         OptimlabWarning, match=r"has 2 runs \('r', 'r-2'\): .* goes on in the last, 'r-2'"
     ) as said:
         again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+        again.load_state_dict({})  # a checkpoint written before the tracker's run was kept: as without one
         go_on(again, 8)
     assert again.log_dir.name == "r-2"
     assert [Path(w.filename).name for w in (*second, *said)] == [Path(__file__).name] * 2
@@ -744,3 +745,59 @@ def test_a_start_that_fails_before_training_leaves_no_event_folder_a_rerun_trips
     code, _, err = cli(*command, "--model", "nets_at_build:fixed")
     assert code == 0, err
     assert [e.step for e in accumulated(out / "tensorboard" / "run").Scalars("train_loss")] == [1, 2, 3]
+
+
+def test_a_resume_goes_on_in_the_run_its_checkpoint_was_logged_to_where_two_scripts_interleave(tmp_path):
+    """Script A logs run 'r' and is stopped at step 6, its checkpoint (save_checkpoint with its tracker)
+    at 3; script B, started meanwhile, logs 'r-2' to its end. A resumed from its checkpoint went on in the
+    last run of the name, 'r-2' (B's steps 4 to 10 replaced by A's), and 'r' stopped at 6. The checkpoint
+    keeps the run its tracker logged to: TensorBoard's reader shows A's steps 1 to 8 in 'r', continuous,
+    and B's 1 to 10 in 'r-2' as B wrote them."""
+    from optimlab.errors import OptimlabWarning
+    from optimlab.integrations import open_tracker
+    from optimlab.train import fit
+    from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
+
+    class CheckpointAt3StopAt6(Callback):
+        def __init__(self, model, optimizer, trackers):
+            self.model, self.optimizer, self.trackers = model, optimizer, trackers
+
+        def on_step_end(self, state):
+            if state.step == 3:
+                save_checkpoint(
+                    tmp_path / "a", model=self.model, optimizer=self.optimizer, scheduler=None, state=state,
+                    callbacks=self.trackers,
+                )  # fmt: skip
+            if state.step == 6:
+                state.stop_reason = "interrupted"
+
+    (tmp_path / "a").mkdir()
+    model_a = torch.nn.Linear(3, 1)
+    optimizer_a = torch.optim.SGD(model_a.parameters(), lr=0.1)
+    tracker_a = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    stop = CheckpointAt3StopAt6(model_a, optimizer_a, [tracker_a])
+    fit(model_a, optimizer_a, x, x.sum(1, keepdim=True), total_steps=8, callbacks=[tracker_a, stop], **common)
+    model_b = torch.nn.Linear(3, 1)
+    tracker_b = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    with pytest.warns(OptimlabWarning, match="this run is 'r-2'"):
+        fit(model_b, torch.optim.SGD(model_b.parameters(), lr=0.1), x, x.sum(1, keepdim=True), total_steps=10, callbacks=[tracker_b], **common)  # fmt: skip
+
+    again = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    state = load_checkpoint(
+        read_checkpoint(tmp_path / "a"),
+        model=model_a,
+        optimizer=optimizer_a,
+        scheduler=None,
+        callbacks=[again],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)  # its own run, no guess said
+        fit(model_a, optimizer_a, x, x.sum(1, keepdim=True), total_steps=8, state=state, callbacks=[again], **common)  # fmt: skip
+    assert again.log_dir == tmp_path / "tensorboard" / "r"
+    runs = {run: accumulated(tmp_path / "tensorboard" / run) for run in ("r", "r-2")}
+    assert [e.step for e in runs["r"].Scalars("train_loss")] == list(range(1, 9))
+    assert [e.step for e in runs["r-2"].Scalars("train_loss")] == list(range(1, 11))
+    assert [step for step, _ in served(tmp_path / "tensorboard" / "r")["train_loss"]] == list(range(1, 9))

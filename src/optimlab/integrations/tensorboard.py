@@ -196,6 +196,7 @@ class TensorBoardTracker(Tracker):
         # name going on where its training starts past step 0 (fit(state=...) from a checkpoint), else a
         # run of its own.
         self.apart = False
+        self._resumed_run: str | None = None  # the run a checkpoint's tracker logged to (load_state_dict)
         self.run_folder = None if run_folder is None else Path(run_folder)
         self._ended = ended_sessions(run_folder) if run_folder is not None else []  # before a resume's start
         self._params = plain_values(params or {})
@@ -223,9 +224,11 @@ class TensorBoardTracker(Tracker):
         is opened again to append. A tracker never started nor finished (dropped, its process ended or
         killed before) leaves no file: a later one keeps the name."""
         if self._file is None:
-            self.log_dir = _made(
-                _event_folder(self.log_dir, going_on=step > 0) if self.apart else self.log_dir
-            )
+            if self.apart and self._resumed_run is not None:  # the run its checkpoint was logged to
+                self.log_dir = self.log_dir.with_name(self._resumed_run)
+            elif self.apart:
+                self.log_dir = _event_folder(self.log_dir, going_on=step > 0)
+            self.log_dir = _made(self.log_dir)
             # The file name TensorBoard's reader expects of an event file. Events are written here, a batch
             # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
@@ -275,6 +278,17 @@ class TensorBoardTracker(Tracker):
     def _write_recipe(self, step: int) -> None:
         self._write_event(Event(wall_time=time.time(), step=step, summary=self._recipe))
         self._recipe = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The name of the run it logs to, once chosen, kept in a checkpoint
+        (:func:`~optimlab.train.checkpoint.save_checkpoint` given the tracker among its callbacks)."""
+        return {} if self.path is None else {"run": self.log_dir.name}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A tracker :attr:`apart` given a checkpoint's state goes on in the run of the name it keeps, not
+        in the last run of its name (another script's, where two ran at once); one of a checkpoint written
+        before the name was kept (``{}``) still takes the last."""
+        self._resumed_run = state.get("run")
 
     def on_train_start(self, state: TrainState) -> None:
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused

@@ -256,6 +256,43 @@ def _train_refused(cli, tmp_path) -> str:
     return line
 
 
+EMPTY_NAME_REFUSAL = (
+    "invalid value '' for MLFLOW_EXPERIMENT_NAME: accepted an experiment's name (MLflow refuses an empty "
+    "one), or the variable unset."
+)
+
+
+@pytest.mark.parametrize("experiment_id", [None, "0"])
+@pytest.mark.parametrize("store", ["sqlite", "file"])
+def test_an_empty_experiment_name_is_refused_as_mlflow_refuses_it_in_one_line_before_training(
+    tmp_path, monkeypatch, cli, capsys, store, experiment_id
+):
+    """MLFLOW_EXPERIMENT_NAME set to '' was read as unset: the run went to experiment 'optimlab' (or
+    MLFLOW_EXPERIMENT_ID's), where mlflow.start_run() refuses it ("Invalid experiment name: ''": MLflow
+    reads a variable that is set, empty or not, and refuses an empty name). Refused alike, in one line
+    naming the value and the variable, as the tracker opens, at any store, before any training."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from optimlab.integrations.mlflow import MLflowTracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" if store == "sqlite" else (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3.7+ refuses a file store without it
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "")
+    if experiment_id is not None:
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
+    with pytest.raises(MlflowException, match="Invalid experiment name: ''"), mlflow.start_run():
+        pass  # MLflow's own refusal
+    capsys.readouterr()  # MLflow's own log lines, before the command's
+    assert _train_refused(cli, tmp_path) == f"error: {EMPTY_NAME_REFUSAL}"
+    for background in (False, True):
+        with pytest.raises(InvalidValueError) as raised:
+            MLflowTracker(run_name="r", background=background)
+        assert str(raised.value) == EMPTY_NAME_REFUSAL
+
+
 def test_an_experiment_the_store_lacks_or_deleted_is_one_line_exit_2_before_training(
     tmp_path, monkeypatch, cli, capsys, sqlite_uri
 ):
@@ -279,9 +316,8 @@ def test_an_experiment_the_store_lacks_or_deleted_is_one_line_exit_2_before_trai
     for background in (False, True):
         with pytest.raises(InvalidValueError, match=f"^{refusal} .*: 0 \\(Default\\), 1 \\(optimlab\\);"):
             MLflowTracker(run_name="r", background=background)
-    # an empty MLFLOW_EXPERIMENT_NAME, unset to the writer, which opens the run in id 999 after training
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "")
-    assert _train_refused(cli, tmp_path).startswith(f"error: {refusal}")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "")  # refused as MLflow refuses it, not read as unset
+    assert _train_refused(cli, tmp_path).startswith(f"error: {EMPTY_NAME_REFUSAL}")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME")
     kept = mlflow.MlflowClient(sqlite_uri).create_experiment("kept")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", kept)

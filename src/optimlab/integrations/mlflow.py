@@ -218,11 +218,11 @@ def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:
     ``MLFLOW_EXPERIMENT_ID`` (listing the ids it has), before any training: MLflow refused either as the
     run opened, in the writer process, said after training (the run lost). Another store is left to
     MLflow."""
+    chosen = {"experiment": experiment} if experiment else environment_experiment()  # as the writer's
     known = experiments(tracking_uri)
     if known is None:
         return
     where = f"{tracking_uri!r}" if tracking_uri else "MLflow's default store (mlflow.db here)"
-    chosen = {"experiment": experiment} if experiment else environment_experiment()  # as the writer's
     name, experiment_id = chosen["experiment"], chosen.get("experiment_id")
     if experiment_id:
         if not known.get(experiment_id, ("", False))[1]:

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import optimlab
-from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
     PARENT_TAG,
     RunNotFound,
@@ -385,9 +385,16 @@ def open_run(
 def environment_experiment() -> dict[str, str]:
     """The experiment ``mlflow.start_run()`` would use, by this process's environment:
     ``MLFLOW_EXPERIMENT_NAME`` (created if need be), else ``MLFLOW_EXPERIMENT_ID`` (one that exists),
-    else :data:`EXPERIMENT`."""
+    else :data:`EXPERIMENT`. An empty name is refused, as MLflow refuses it (``Invalid experiment name: ''``:
+    mlflow.environment_variables reads a variable that is set, empty or not); it was read as unset."""
     name, experiment_id = os.environ.get("MLFLOW_EXPERIMENT_NAME"), os.environ.get("MLFLOW_EXPERIMENT_ID")
-    if name:
+    if name == "":
+        raise InvalidValueError(
+            "MLFLOW_EXPERIMENT_NAME",
+            name,
+            "an experiment's name (MLflow refuses an empty one), or the variable unset",
+        )
+    if name is not None:
         return {"experiment": name}
     if experiment_id:
         return {"experiment": EXPERIMENT, "experiment_id": experiment_id}

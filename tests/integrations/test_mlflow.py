@@ -1113,7 +1113,10 @@ def test_numpy_and_torch_values_of_the_params_are_logged_as_the_numbers_they_hol
 def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(tmp_path, sqlite_uri):
     """`optimlab report STUDY --log mlflow` made a new MLflow run of every trial each time it was called (4
     runs of 2 trials after two calls; after compare --resume, every trial again): each trial's run is now
-    kept as a training run's is, and sending again adds only what it lacks."""
+    kept as a training run's is, and sending again adds only what it lacks. The trials' runs were flat,
+    no run of the study: they are the children of the study's run (named as the study; tag
+    mlflow.parentRunId, as mlflow.start_run(nested=True) marks a child), one parent however often sent,
+    found by MLflow's own search on that tag."""
     from optimlab.integrations import log_study
     from optimlab.study import StudySpec, methods_from, run_study
     from optimlab.workloads import get_workload
@@ -1126,11 +1129,14 @@ def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(t
         assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "study") == len(result.records) == 2
     client = MlflowClient(tracking_uri=sqlite_uri)
     experiment = client.get_experiment_by_name("optimlab").experiment_id
-    found = client.search_runs([experiment], "attributes.run_name != 'first'")
+    (parent,) = client.search_runs([experiment], "attributes.run_name = 's'")
+    assert "mlflow.parentRunId" not in parent.data.tags and parent.info.status == "FINISHED"
+    found = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     runs = {r.info.run_name: r for r in found}
     assert sorted(r.info.run_name for r in found) == sorted(
         f"{r.study}-{r.key}".replace("/", "-") for r in result.records
     )
+    assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 3  # no other run
     for record in result.records:
         run = runs[f"{record.study}-{record.key}".replace("/", "-")]
         history = sorted(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
@@ -1142,7 +1148,12 @@ def test_a_study_sent_twice_is_one_mlflow_run_per_trial_holding_its_curve_once(t
             assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [record.steps]
     (tmp_path / "not-a-folder").write_text("")  # where no run can be kept: sent, as new runs
     assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "not-a-folder") == 2
-    assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 4
+    assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 6
+    parents = client.search_runs([experiment], "attributes.run_name = 's'")
+    assert len(parents) == 2 and all(
+        len(client.search_runs([experiment], f"tags.mlflow.parentRunId = '{p.info.run_id}'")) == 2
+        for p in parents
+    )
 
 
 def test_a_tracking_uri_of_a_scheme_mlflow_has_no_store_for_is_one_line_exit_2_before_training(

@@ -17,7 +17,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -430,9 +430,12 @@ def log_findings(diagnosis: Diagnosis, tracker: Tracker, *, step: int = 0) -> No
 def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) -> int:
     """Send every finished trial of the studies at ``location`` to a tracker: one run per trial, named
     ``study/key``, with the trial's recipe (or searched fields) as parameters and its curve (one record
-    per evaluation) as metrics. Sent again (after ``compare --resume``), each trial's run is the one it
-    had, holding its curve once: TensorBoard's event files in ``folder/tensorboard``, MLflow's run kept
-    in ``folder/mlflow-runs/<run name>/mlflow.json``. Returns the number of trials sent."""
+    per evaluation) as metrics; in MLflow, each the child of a run of its study, named as the study (tag
+    ``mlflow.parentRunId``, as ``mlflow.start_run(nested=True)`` marks a child; itself the child of the
+    run active in this process, if any). Sent again (after ``compare --resume``), each trial's run is
+    the one it had, holding its curve once, under its study's run of before: TensorBoard's event files
+    in ``folder/tensorboard``, MLflow's runs kept in ``folder/mlflow-runs/<run name>/mlflow.json``.
+    Returns the number of trials sent."""
     from optimlab.study.run import load_specs
     from optimlab.study.storage import load_records, open_storage
 
@@ -441,37 +444,68 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
     now = time.time()
     for spec in load_specs(location, reading=True):  # sends what is stored, builds nothing
         names = [spec.study_name(method) for method in spec.methods]
-        for record in load_records(storage, names):
-            if not record.finished:
-                continue
-            params = dict(record.recipe or record.params)
-            run_name = f"{record.study}/{record.key}".replace("/", "-")
-            kept = Path(folder, STUDY_MLFLOW_RUNS, run_name)  # the trial's MLflow run, as a training run's
-            if tracker_name == "mlflow":  # each call made new runs of the trials sent before
-                with contextlib.suppress(OSError):  # a study that cannot be written: a new run each time
-                    kept.mkdir(parents=True, exist_ok=True)
-            resumable = tracker_name == "mlflow" and os.access(kept, os.W_OK)
-            tracker = _open(
-                tracker_name,
-                folder=kept if resumable else folder,
-                run_name=run_name,
-                params={**params, "method": record.method, "phase": record.phase, "seed": record.seed},
-                background=False,
-                resumable=resumable,
-                replacing=True,  # the trial's run, holding its curve once
-            )
-            curve = record.curve
-            metrics = [k for k in curve if k not in ("step", "seconds")]
-            records = [
-                (
-                    int(step),
-                    now + float(curve["seconds"][i]),
-                    {k: curve[k][i] for k in metrics if i < len(curve[k]) and curve[k][i] is not None},
+        records = [record for record in load_records(storage, names) if record.finished]
+        if not records:
+            continue
+        with _study_run(spec.name, tracker_name, folder):
+            for record in records:
+                params = dict(record.recipe or record.params)
+                tracker = _sent_run(
+                    tracker_name,
+                    folder,
+                    f"{record.study}/{record.key}",
+                    {**params, "method": record.method, "phase": record.phase, "seed": record.seed},
                 )
-                for i, step in enumerate(curve.get("step", []))
-            ]
-            records.sort(key=lambda record: record[0])
-            tracker.send(_with_final_scores(records, [{"steps": record.steps, "metrics": record.metrics}]))
-            tracker.finish(failed=record.state != "complete")
-            sent += 1
+                curve = record.curve
+                metrics = [k for k in curve if k not in ("step", "seconds")]
+                sent_records = [
+                    (
+                        int(step),
+                        now + float(curve["seconds"][i]),
+                        {k: curve[k][i] for k in metrics if i < len(curve[k]) and curve[k][i] is not None},
+                    )
+                    for i, step in enumerate(curve.get("step", []))
+                ]
+                sent_records.sort(key=lambda sent_record: sent_record[0])
+                scores = [{"steps": record.steps, "metrics": record.metrics}]
+                tracker.send(_with_final_scores(sent_records, scores))
+                tracker.finish(failed=record.state != "complete")
+                sent += 1
     return sent
+
+
+def _sent_run(tracker_name: str, folder: str | Path, name: str, params: Mapping[str, Any]) -> Tracker:
+    """The tracker of run ``name`` (``/`` as ``-``) of a study sent after the fact from ``folder``: its
+    MLflow run kept in ``folder/mlflow-runs/<run name>``, as a training run's, where that can be written."""
+    run_name = name.replace("/", "-")
+    kept = Path(folder, STUDY_MLFLOW_RUNS, run_name)
+    if tracker_name == "mlflow":  # each call made new runs of the trials sent before
+        with contextlib.suppress(OSError):  # a study that cannot be written: a new run each time
+            kept.mkdir(parents=True, exist_ok=True)
+    resumable = tracker_name == "mlflow" and os.access(kept, os.W_OK)
+    return _open(
+        tracker_name,
+        folder=kept if resumable else folder,
+        run_name=run_name,
+        params=params,
+        background=False,
+        resumable=resumable,
+        replacing=True,  # the run sent before, holding its curve once
+    )
+
+
+@contextlib.contextmanager
+def _study_run(name: str, tracker_name: str, folder: str | Path) -> Iterator[None]:
+    """MLflow's run of study ``name``, active (``mlflow.start_run``) while its trials are sent, so that
+    their runs are its children (:class:`~.mlflow.MLflowTracker` opened inside an active run); nothing
+    for TensorBoard, whose runs do not nest."""
+    if tracker_name != "mlflow":
+        yield
+        return
+    import mlflow
+
+    parent = _sent_run(tracker_name, folder, name, {})
+    parent.send([])  # opened: a new run, or the one kept
+    with mlflow.start_run(run_id=parent.run_id, nested=True):
+        yield
+    parent.finish()

@@ -357,11 +357,13 @@ class TensorBoardTracker(Tracker):
 
 
 def _makeable(log_dir: Path) -> Path:
-    """``log_dir``, where it can be made (as a tracker opens, before training): a file in its way is named,
-    with the fix."""
-    file = next((p for p in (log_dir, *log_dir.parents) if p.exists() and not p.is_dir()), None)
-    if file is not None:  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
-        raise _unmade(log_dir, f"{str(file)!r} is a file; move it, or log to another folder")
+    """``log_dir``, where it can be made (as a tracker opens, before training): a file in its way, or a
+    folder this user cannot write, is named, with the fix."""
+    existing = next(p for p in (log_dir, *log_dir.parents) if p.exists())  # the file system's root exists
+    if not existing.is_dir():  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
+        raise _unmade(log_dir, f"{str(existing)!r} is a file; move it, or log to another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):  # refused as it opens, not at its first event
+        raise _unmade(log_dir, f"{str(existing)!r} cannot be written; log to another folder")
     return log_dir
 
 

@@ -2242,3 +2242,96 @@ def test_a_run_whose_steps_the_doctor_never_saw_is_said_in_one_warning_not_told_
         "Lightning's self.optimizers()); no diagnosis"
     ]
     assert doctor.diagnosis is None and "looks healthy" not in capsys.readouterr().out
+
+
+class ClipsEachBatchStepsEvery(ClipsItsGradients):
+    """:class:`ClipsItsGradients` accumulating its own gradients: ``manual_backward(loss / n)`` and
+    ``self.clip_gradients`` on every batch, the optimizer stepping (then zeroed) on every n-th."""
+
+    def __init__(self, net, loss, make_optimizer, clip, every):
+        super().__init__(net, loss, make_optimizer, clip)
+        self.every = every
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        optimizer = self.optimizers()
+        self.manual_backward(self.loss(self(x), y) / self.every)
+        self.clip_gradients(optimizer, gradient_clip_val=self.clip, gradient_clip_algorithm="norm")
+        if (batch_idx + 1) % self.every == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+
+
+def _clipped_by_hand(net, x, y, clip, every, steps, scaler=None):
+    """The hand-written loop of :class:`ClipsEachBatchStepsEvery` (batches of 32 in order), and the norm
+    of each step's gradient before it is clipped on the batch that steps (after ``scaler.unscale_``
+    under float16; Lightning's module clips the scaled gradient there, to ``clip`` over the scale once
+    unscaled)."""
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    norms = []
+    for batch in range(steps * every):
+        rows = slice(batch * 32, batch * 32 + 32)
+        with torch.autocast("cpu", dtype=torch.float16, enabled=scaler is not None):
+            loss = nn.functional.cross_entropy(net(x[rows]), y[rows]) / every
+        if scaler is None:
+            loss.backward()
+            if (batch + 1) % every:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+                continue
+            norms.append(torch.nn.utils.clip_grad_norm_(net.parameters(), clip).item())
+            optimizer.step()
+        else:
+            scale = scaler.get_scale()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            norms.append(torch.nn.utils.clip_grad_norm_(net.parameters(), clip / scale).item())
+            scaler.step(optimizer)
+            scaler.update()
+        optimizer.zero_grad()
+    return norms
+
+
+def _clipping_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def test_a_module_clipping_the_batches_it_does_not_step_on_is_read_before_the_clip_of_the_one_it_does():
+    """The doctor read a step's gradients as the module first clipped them, on the first of its two
+    batches: the norm of the half-accumulated gradient. Truth: a hand-written loop of the same
+    accumulation, the norm clip_grad_norm_ returns on the batch that steps, stepping the same weights."""
+    x, y = standardized()
+    x, y = x[:320] * 10, y[:320]
+    hand = _clipping_net()
+    norms = _clipped_by_hand(hand, x, y, 0.5, every=2, steps=5)
+    module = ClipsEachBatchStepsEvery(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.5, every=2
+    )
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x, y), -1, [doctor], shuffle=False, max_epochs=1)  # 10 batches, 5 steps
+    assert min(norms) > 1  # each step clipped
+    assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-5)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+def test_under_float16_a_module_clipping_its_gradients_is_read_unscaled_before_its_clip():
+    """Under float16 mixed precision the doctor read a step's gradients at the optimizer's step, after
+    the module clipped them: the clip's norm, unscaled. Truth: a hand-written loop with torch's
+    GradScaler, the norm clip_grad_norm_ returns after scaler.unscale_, stepping the same weights.
+    (Trainer(precision='16-mixed') on CPU is bf16-mixed, which has no scaler: the plugin is given.)"""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    x, y = x[:192], y[:192]
+    hand = _clipping_net()
+    norms = _clipped_by_hand(hand, x, y, 0.05, every=1, steps=6, scaler=torch.amp.GradScaler("cpu"))
+    module = ClipsItsGradients(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.05
+    )
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    trainer = fit(module, (x, y), -1, [doctor], shuffle=False, max_epochs=1, plugins=[precision])
+    assert "clip_gradients" not in vars(trainer.precision_plugin)
+    assert min(norms) > 0.5  # far above the clip's 0.05 / 65536 once unscaled
+    assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))

@@ -843,14 +843,20 @@ class Instruments:
         if module.training:
             self._last_input, self._last_kwargs = args, kwargs
 
-    def gradients_ready(self) -> None:
+    def gradients_ready(self, scale: float = 1.0) -> None:
         """Read the gradients of this step now, before ``optimizer.step`` (after
         ``start(gradients_at_step=False)``, or before a loop clips them): a step's first reading is
         its own, the step pre-hook's or a second loss evaluation's (SAM's, at perturbed weights) then
-        left out."""
-        self._before_optimizer_step(self.optimizer, (), {})
+        left out. ``scale``: the gradients are that multiple of the step's (float16's GradScaler's
+        scale, before ``unscale_``)."""
+        self._before_optimizer_step(self.optimizer, (), {}, scale)
 
-    def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def gradients_unread(self) -> None:
+        """Forget this step's reading: the optimizer did not step on the gradients read (a micro-batch
+        of accumulation, which a loop clipped before the next one added to them)."""
+        self._pending_norms = None
+
+    def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any, scale: float = 1.0) -> None:
         # read already this step (:meth:`gradients_ready`), or the record ended
         if self._pending_norms is not None or self.parameters_changed is not None:
             return
@@ -867,7 +873,7 @@ class Instruments:
                 del self._outside_ungraded[name]
         if self._forward_in_eval:  # the gradient came from a forward pass in eval mode
             self._note_eval_mode()
-        norms = torch.stack(torch._foreach_norm(grads))
+        norms = torch.stack(torch._foreach_norm(grads)) / scale
         self._pending_norms = norms
         step = self._step + 1
         finite = math.isfinite(norms.sum().item())

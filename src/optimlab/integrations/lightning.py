@@ -71,7 +71,8 @@ class DoctorCallback(pl.Callback):
     gradient it takes (a critic's loss stepped by a second optimizer is not it; under accumulation,
     ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
     in which the first optimizer stepped, and its gradients are read before ``self.clip_gradients`` clips
-    them (as before the Trainer's own clipping; not under float16, whose gradients are scaled there).
+    them in that batch (as before the Trainer's own clipping; under float16, divided by the GradScaler's
+    scale, as ``unscale_`` leaves them), not in a batch in which it does not step.
     Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
@@ -126,21 +127,22 @@ class DoctorCallback(pl.Callback):
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
         self.doctor.start(pl_module, trainer.optimizers[0], step, gradients_at_step=False)
-        if not pl_module.automatic_optimization and getattr(trainer.precision_plugin, "scaler", None) is None:
+        if not pl_module.automatic_optimization:
             self._read_before_clipping(trainer)
 
     def _read_before_clipping(self, trainer: pl.Trainer) -> None:
         """Under manual optimization the module clips before it steps (``self.clip_gradients``, which
         calls the precision plugin's): the first optimizer's gradients are read before, as they are read
-        before the Trainer's own clipping, or every step's norm would be the clip's. Not under float16
-        (its gradients are still scaled there)."""
+        before the Trainer's own clipping, or every step's norm would be the clip's. Under float16 they
+        are still scaled there (Lightning unscales them in the optimizer's step): read divided by the
+        scale."""
         plugin, first = trainer.precision_plugin, trainer.optimizers[0]
-        clip = plugin.clip_gradients
+        clip, scaler = plugin.clip_gradients, getattr(plugin, "scaler", None)
 
         def read(optimizer: Any) -> None:
             if unwrapped(optimizer) is first:
                 self.doctor.before_optimizer_step(first)
-                self.doctor.gradients_ready()
+                self.doctor.gradients_ready(1.0 if scaler is None else scaler.get_scale())
 
         guarded = self.doctor.guarded(read)
 
@@ -200,6 +202,8 @@ class DoctorCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         manual = not pl_module.automatic_optimization  # its losses were kept as they were backpropagated
+        if manual and not self._stepped:  # clipped, not stepped: the step's gradients are not whole yet
+            self.doctor.gradients_unread()
         if not manual and self._batch_loss is not None:  # None: training_step skipped the batch
             # The loss backpropagated is divided by accumulate_grad_batches.
             self._losses.append(self._batch_loss * trainer.accumulate_grad_batches)

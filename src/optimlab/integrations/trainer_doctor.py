@@ -201,12 +201,19 @@ class TrainerDoctor:
         the lr rules read it: not a frozen backbone's 0 before the head)."""
         self._lr = optimizer.param_groups[swept_group(optimizer)]["lr"]
 
-    def gradients_ready(self) -> None:
+    def gradients_ready(self, scale: float = 1.0) -> None:
         """The step's gradients are whole and the weights have not moved yet (after
-        ``start(gradients_at_step=False)``)."""
+        ``start(gradients_at_step=False)``); ``scale``: they are that multiple of the step's (float16's
+        GradScaler's scale, before ``unscale_``)."""
         if self.instruments is not None and not self._diverged:
             with self._watching():
-                self.instruments.gradients_ready()
+                self.instruments.gradients_ready(scale)
+
+    def gradients_unread(self) -> None:
+        """The gradients read since the last step were not stepped on (a micro-batch of accumulation
+        clipped before the next one adds to it): the step reads its own."""
+        if self.instruments is not None:
+            self.instruments.gradients_unread()
 
     def step_ended(self, step: int, loss: float) -> None:
         """Record optimizer step ``step`` (1-based) and its loss; a repeated step (a micro-batch of

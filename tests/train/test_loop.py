@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Tens
 
 from optimlab.data.global_rng import global_states
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.train import Callback, EarlyStopping, TrainState, fit
+from optimlab.train import Callback, EarlyStopping, MetricsLog, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.loop import clip_grad_norm_, epoch_permutation
 from tests.train.stops import CheckpointAt
@@ -1440,3 +1440,50 @@ def test_every_callback_of_optimlabs_but_checkpointing_says_it_writes_no_checkpo
     assert len(ours) > 10, ours  # the walk found them
     saying_yes = {c.__qualname__ for c in ours if c.writes_checkpoints and not issubclass(c, Checkpointing)}
     assert saying_yes == set()
+
+
+class LrAtStep(Callback):
+    """Each step's lr of param group ``index``, read from the optimizer before it steps."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, index: int) -> None:
+        self.optimizer, self.index, self.lrs = optimizer, index, {}
+
+    def on_before_optimizer_step(self, state):
+        self.lrs[state.step + 1] = self.optimizer.param_groups[self.index]["lr"]
+
+
+def logged_lrs(path) -> dict[int, float]:
+    return {r["step"]: r["lr"] for r in map(json.loads, path.read_text().splitlines()) if "lr" in r}
+
+
+def test_a_frozen_backbone_at_lr_0_in_group_0_logs_and_blames_the_heads_lr(tmp_path):
+    """fit's lr read param group 0: with a backbone frozen at lr 0 there and the head in group 1, the
+    metrics log's lr column read 0 and a divergence said "(lr 0); lower the learning rate". Truth: torch
+    steps a group at lr 0 by nothing, so the run's lr is the head's, read from its group before each
+    step (a per-step scheduler moves it); the head's lr of 10 sends the loss to inf."""
+    torch.manual_seed(0)
+    backbone, head = nn.Linear(4, 8), nn.Linear(8, 1)
+    model = nn.Sequential(backbone, nn.Tanh(), head)
+    optimizer = torch.optim.SGD([{"params": backbone.parameters(), "lr": 0.0}, {"params": head.parameters()}],
+                                lr=10.0)  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.9)
+    x, y = torch.randn(64, 4), 100 * torch.randn(64, 1)
+    truth = LrAtStep(optimizer, 1)
+    state = fit(model, optimizer, x, y, loss_fn=nn.MSELoss(), batch_size=16, total_steps=50, scheduler=scheduler,
+                callbacks=[truth, MetricsLog(tmp_path / "m.jsonl")])  # fmt: skip
+    assert state.diverged and 2 < state.step < 50
+    assert logged_lrs(tmp_path / "m.jsonl") == truth.lrs and 0.0 not in truth.lrs.values()
+    assert f"(lr {truth.lrs[state.step]:.3g}); lower the learning rate" in state.stop_reason
+
+
+def test_a_one_group_run_logs_group_0s_lr_at_each_step(tmp_path):
+    """The lr column of a run whose group 0 trains is its lr, as before: each step's, read from group 0
+    before it steps, under a per-step scheduler."""
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    truth = LrAtStep(optimizer, 0)
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=32, total_steps=12,
+        scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.8),
+        callbacks=[truth, MetricsLog(tmp_path / "m.jsonl")])  # fmt: skip
+    assert logged_lrs(tmp_path / "m.jsonl") == truth.lrs and len(set(truth.lrs.values())) == 12

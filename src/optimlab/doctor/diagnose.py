@@ -37,7 +37,6 @@ from optimlab.doctor.lr_find import (
     json_ready,
     lr_range_test,
     sweep_batches,
-    swept_group,
 )
 from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
@@ -151,13 +150,11 @@ class DoctorCallback(Callback):
         check_optimizer(optimizer)  # the one the loop steps: no default here
         self._optimizer = optimizer
         self.instruments = Instruments(model, examined_optimizer(model, optimizer), schedule)
-        self._lr = math.nan  # the step's lr: the swept group's (swept_group), not state.lr's group 0
 
     def on_train_start(self, state: TrainState) -> None:
         self.instruments.start(state.step)
 
     def on_before_optimizer_step(self, state: TrainState) -> None:
-        self._lr = self._optimizer.param_groups[swept_group(self._optimizer)]["lr"]  # before the step
         # The gradients before clipping (a clipped norm hides an explosion); at the step, where the
         # loss is scaled: float16's scaler skips the steps whose gradients overflowed, as intended.
         if not state.scales_loss:
@@ -165,7 +162,7 @@ class DoctorCallback(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         if not state.skipped:  # no loss, no update: its batches held no target the loss scores
-            self.instruments.record_step(state.step, state.train_loss, self._lr)
+            self.instruments.record_step(state.step, state.train_loss, state.lr)
 
     def on_train_end(self, state: TrainState) -> None:
         self.instruments.stop()

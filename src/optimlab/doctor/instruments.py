@@ -429,8 +429,9 @@ class RunStatistics:
         to the rest of the step u = w_before - w_after, whatever moved it (Adam's direction, the
         gradient): |u - c w|^2 = |u|^2 - 2 c <u, w> + c^2 |w|^2 with c = lr wd. Exact for decoupled
         decay (Loshchilov & Hutter 2019) and for SGD's L2 without momentum; momentum spreads the decay
-        over later steps. The lr is the one recorded, the swept param group's (lr_find.swept_group): a
-        layer in a group at another lr is off by its ratio to it."""
+        over later steps. The lr is the one recorded, the swept param group's
+        (:func:`~optimlab.optim.learning_rate.lr_group`): a layer in a group at another lr is off by its
+        ratio to it."""
         steps = sorted(set(self.update_dots) & set(self.update_norms) & set(self.weight_norms))
         if not steps or not self.weight_decays:
             return [], torch.zeros(0, len(self.layers), dtype=torch.float64)
@@ -562,7 +563,7 @@ class Instruments:
             loss = loss_fn(model(x), y)
             optimizer.zero_grad()
             loss.backward()
-            lr = optimizer.param_groups[swept_group(optimizer)]["lr"]  # lr_find's: the one it sweeps
+            lr = optimizer_lr(optimizer)  # optimlab.optim.learning_rate: the one lr_find sweeps
             optimizer.step()
             instruments.record_step(step, loss.item(), lr)
         instruments.stop()

@@ -49,6 +49,7 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
+from optimlab.optim.learning_rate import lr_group
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, whole_number
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import (
@@ -74,7 +75,6 @@ __all__ = [
     "smooth",
     "suggest_lr",
     "sweep_batches",
-    "swept_group",
     "with_notes",
 ]
 
@@ -469,10 +469,10 @@ def _skipped_note(skipped: int) -> str:
 
 
 def lr_ratios(optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
-    """The param group whose lr a sweep or a candidate sets (:func:`swept_group`), and each group's lr as
-    a multiple of its: a group at lr 0 stays frozen at x0; every group at x1 where all are at 0. An lr
-    that is a schedule (optimlab's optimizers take one) is refused: the sweep and the check set the lr
-    themselves, a number."""
+    """The param group whose lr a sweep or a candidate sets (:func:`~optimlab.optim.learning_rate.lr_group`:
+    the first not at lr 0), and each group's lr as a multiple of its: a group at lr 0 stays frozen at x0;
+    every group at x1 where all are at 0. An lr that is a schedule (optimlab's optimizers take one) is
+    refused: the sweep and the check set the lr themselves, a number."""
     lrs = [group["lr"] for group in optimizer.param_groups]
     scheduled = next((i for i, lr in enumerate(lrs) if callable(lr)), None)
     if scheduled is not None:
@@ -482,18 +482,10 @@ def lr_ratios(optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
             "a number: the range test sets the lr itself; give the optimizer a number lr and the schedule "
             "to the training after it (optimlab.schedules.as_lr_scheduler)",
         )
-    swept = swept_group(optimizer)
+    swept = lr_group(optimizer)
     if not lrs[swept]:
         return swept, [1.0] * len(lrs)
     return swept, [lr / lrs[swept] for lr in lrs]
-
-
-def swept_group(optimizer: torch.optim.Optimizer) -> int:
-    """The index of the param group whose lr is the optimizer's lr: the one a sweep or a check's
-    candidate sets (:func:`lr_ratios`) and a watched run records, so the lr rules and the range test read
-    the same group. The first group whose lr is not 0, since a group at lr 0 is frozen (torch steps it by
-    nothing); group 0 where all are at 0."""
-    return next((i for i, group in enumerate(optimizer.param_groups) if group["lr"]), 0)
 
 
 def _groups_note(swept: int, ratios: Sequence[float]) -> str:

@@ -18,8 +18,8 @@ from torch import nn
 
 from optimlab.data.user_batches import UserBatches, first_loss
 from optimlab.doctor.instruments import Instruments
-from optimlab.doctor.lr_find import swept_group
 from optimlab.doctor.progress import report
+from optimlab.optim.learning_rate import optimizer_lr
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import at_training_point, may_score_nothing, step_with, train_mode
 
@@ -67,7 +67,7 @@ def watch(
 
                 loss = first_loss(closure, batch) if first else closure()
                 first = False
-                lr = optimizer.param_groups[swept_group(optimizer)]["lr"]  # the lr the range test sweeps
+                lr = optimizer_lr(optimizer)  # the lr the range test sweeps
                 step_with(optimizer, closure)
                 value = loss.item()
                 instruments.record_step(step, value, lr)

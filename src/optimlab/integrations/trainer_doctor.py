@@ -27,9 +27,9 @@ from optimlab.data.user_batches import batch_parts
 from optimlab.doctor import findings
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
-from optimlab.doctor.lr_find import swept_group
 from optimlab.doctor.rules import run_rules
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.optim.learning_rate import optimizer_lr
 from optimlab.registry import get_registry
 
 __all__ = ["TrainerDoctor", "summary", "unwrapped"]
@@ -199,7 +199,7 @@ class TrainerDoctor:
     def before_optimizer_step(self, optimizer: Any) -> None:
         """The optimizer is about to step: its lr is the step's (the swept group's, as the range test and
         the lr rules read it: not a frozen backbone's 0 before the head)."""
-        self._lr = optimizer.param_groups[swept_group(optimizer)]["lr"]
+        self._lr = optimizer_lr(optimizer)
 
     def gradients_ready(self, scale: float = 1.0) -> None:
         """The step's gradients are whole and the weights have not moved yet (after

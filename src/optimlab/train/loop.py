@@ -37,6 +37,7 @@ from optimlab.data.user_batches import (
 )
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.user import check_model
+from optimlab.optim.learning_rate import optimizer_lr
 from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -90,7 +91,9 @@ class TrainState:
     batches_per_epoch: int = 0
     total_steps: int = 0
     train_loss: float = math.nan  # loss of the last step's batch (its group's, weighted by rows)
-    lr: float = math.nan  # learning rate of the first param group used by the last step
+    # learning rate of the last step: its optimizer's (optim.learning_rate.lr_group: the first param
+    # group not frozen at lr 0, a fine-tuned head's beside a frozen backbone)
+    lr: float = math.nan
     # wall time spent in fit up to the last step and its evaluation, summed over resumed segments; the
     # callbacks' start-up (on_train_start: a tracker's) left out
     seconds: float = 0.0
@@ -631,7 +634,7 @@ class _Stepper:
     def skip(self, state: TrainState) -> None:
         """A step whose batches hold no target the loss scores: no forward pass nor update, its place kept
         in the steps and the schedule (as on float16's skipped overflow)."""
-        state.lr, state.train_loss = self.optimizer.param_groups[0]["lr"], math.nan
+        state.lr, state.train_loss = optimizer_lr(self.optimizer), math.nan
         if self.scheduler is not None:
             with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
@@ -651,7 +654,7 @@ class _Stepper:
                 raise
             raise refused from error
         self.first = False
-        state.lr = self.optimizer.param_groups[0]["lr"]
+        state.lr = optimizer_lr(self.optimizer)
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()

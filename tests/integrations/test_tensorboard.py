@@ -725,25 +725,36 @@ def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training
     )
 
 
+@pytest.mark.parametrize("raises", ["at_build", "in_forward"])
 def test_a_start_that_fails_before_training_leaves_no_event_folder_a_rerun_trips_on(
-    tmp_path, cli, monkeypatch
+    tmp_path, cli, monkeypatch, raises
 ):
     """train --log tensorboard whose model raised as it was built left OUT/tensorboard/OUT (the tracker made
     its folder as it was opened), and the corrected command into the same --out was refused: "'OUT' holds
-    other files (tensorboard)". A run that failed before its first step leaves nothing there; the
-    tracker makes its folder at its first event."""
-    (tmp_path / "nets_at_build.py").write_text(
+    other files (tensorboard)"; so did one whose forward raised at the first batch (refused by the loop's
+    check of it), leaving an event file of no step, where the run's own files were removed. A run that
+    failed before its first step leaves nothing there: the tracker makes its folder at its first event, and
+    removes the file and folders it made where it wrote no record."""
+    module = f"nets_{raises}"
+    (tmp_path / f"{module}.py").write_text(
         "import torch\n"
-        "def broken(**kwargs):\n    raise RuntimeError('no such layer')\n"
-        "def fixed(**kwargs):\n    return torch.nn.Linear(4, 3)\n"
+        "class Broken(torch.nn.Linear):\n"
+        "    def forward(self, x):\n        raise RuntimeError('no such layer')\n"
+        "def broken(**kwargs):\n"
+        + (
+            "    raise RuntimeError('no such layer')\n"
+            if raises == "at_build"
+            else "    return Broken(4, 3)\n"
+        )
+        + "def fixed(**kwargs):\n    return torch.nn.Linear(4, 3)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "run"
     command = ["train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "tensorboard"]  # fmt: skip
-    code, _, err = cli(*command, "--model", "nets_at_build:broken")
+    code, _, err = cli(*command, "--model", f"{module}:broken")
     assert code == 2 and "no such layer" in err
-    assert not (out / "tensorboard").exists()
-    code, _, err = cli(*command, "--model", "nets_at_build:fixed")
+    assert not out.exists() or not any(out.iterdir())
+    code, _, err = cli(*command, "--model", f"{module}:fixed")
     assert code == 0, err
     assert [e.step for e in accumulated(out / "tensorboard" / "run").Scalars("train_loss")] == [1, 2, 3]
 

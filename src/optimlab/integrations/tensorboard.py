@@ -12,6 +12,7 @@ import its TensorFlow stub, which imports boto3 and fsspec, 0.2-0.6 s of a comma
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -208,6 +209,9 @@ class TensorBoardTracker(Tracker):
         weakref.finalize(self, _warn_unwritten, self._held, self.log_dir)  # dropped before its run was chosen
         self._recipe: Summary | None = None
         self._earlier = False  # whether earlier sessions of the run wrote here
+        self._made_here: list[Path] = []  # the folders its first event made, deepest first
+        self._started_at: int | None = None  # the step this session's training started at
+        self._wrote = False  # whether it wrote a record or a text (more than its start)
 
     @property
     def run_name(self) -> str:
@@ -228,6 +232,9 @@ class TensorBoardTracker(Tracker):
                 self.log_dir = self.log_dir.with_name(self._resumed_run)
             elif self.apart:
                 self.log_dir = _event_folder(self.log_dir, going_on=step > 0)
+            self._made_here = [
+                folder for folder in (self.log_dir, *self.log_dir.parents) if not folder.exists()
+            ]
             self.log_dir = _made(self.log_dir)
             # The file name TensorBoard's reader expects of an event file. Events are written here, a batch
             # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
@@ -292,6 +299,7 @@ class TensorBoardTracker(Tracker):
 
     def on_train_start(self, state: TrainState) -> None:
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused
+        self._started_at = state.step
         self._events(state.step)  # a resume (fit(state=...)) of the run of its name goes on in it
         self.closed = False  # a second fit of the run (trained on in the same process) ends it again
         records = []
@@ -335,11 +343,25 @@ class TensorBoardTracker(Tracker):
             if self.closed:
                 self._file.close()
 
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        """The run closed (:meth:`Tracker.on_exception`); one that failed before its first step (the loop's
+        check of the first batch refused it), having written no record nor text, leaves nothing: its event
+        file and the folders it made are removed, as :func:`~optimlab.train.train` removes its own files,
+        so the corrected command into the same ``--out`` is not refused as holding other files."""
+        super().on_exception(state, error)
+        if self.path is not None and not self._wrote and state.step == self._started_at:
+            self.path.unlink(missing_ok=True)
+            for folder in self._made_here:
+                with contextlib.suppress(OSError):  # one holding another's files stays
+                    folder.rmdir()
+            self.path, self._file = None, None  # a later start begins the run anew
+
     def _write_event(self, event: Event) -> None:
         self._file.write(_record(event))
 
     def write(self, records: list[Record]) -> None:
         file = self._events()
+        self._wrote = self._wrote or bool(records or self._held)
         for name, text, step in self._held:
             self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
         self._held.clear()

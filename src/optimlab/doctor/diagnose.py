@@ -148,7 +148,6 @@ class DoctorCallback(Callback):
         schedule: InstrumentSchedule | None = None,
     ) -> None:
         check_optimizer(optimizer)  # the one the loop steps: no default here
-        self._optimizer = optimizer
         self.instruments = Instruments(model, examined_optimizer(model, optimizer), schedule)
 
     def on_train_start(self, state: TrainState) -> None:

@@ -515,3 +515,35 @@ def test_a_random_study_stored_before_distinct_draws_resumes_with_its_own_draws(
     assert [t.user_attrs["key"] for t in trials] == [f"tune/{i}" for i in range(8)]
     assert [(t.params["optimizer.weight_decay"], t.params["training.batch_size"]) for t in trials] == old
     assert not plain_optuna(tmp_path, "t/sgd").user_attrs[SPEC_ATTR].get("distinct", False)  # kept old
+
+
+def test_tpe_on_a_finite_space_larger_than_its_budget_never_tries_a_configuration_twice(
+    tmp_path, monkeypatch
+):
+    """TPE draws each field on its own: over 4 lrs x 3 activations (12 configurations) with a budget of
+    10, every one of 10 sampler seeds tried some configuration twice. With ``distinct`` (the default) no
+    two tuning trials share one while untried ones remain. Training is replaced by a smooth function of
+    the configuration (its best at lr 1e-2, tanh), which TPE concentrates its draws on."""
+    import math
+
+    import optimlab.train.run
+    from optimlab.train.run import TrainResult
+
+    def scored(recipe, callbacks=()):
+        value = -abs(math.log10(recipe.optimizer.lr) + 2) + 0.1 * (recipe.model.activation == "tanh")
+        metrics = {"val_accuracy": value, "test_accuracy": value}
+        return TrainResult(recipe.id, "completed", None, 1, 0.0, metrics, None)
+
+    monkeypatch.setattr(optimlab.train.run, "train", scored)
+    space = SearchSpace(
+        (
+            Dimension("optimizer.lr", choices=(1e-4, 1e-3, 1e-2, 1e-1)),
+            Dimension("model.activation", choices=("relu", "tanh", "gelu")),
+        )
+    )
+    for seed in range(10):
+        spec = tiny(optimizers=("sgd",), space=space, protocol="tpe", budget=10, seeds=0, sampler_seed=seed)
+        result = run_study(spec, tmp_path / str(seed))
+        tried = [tuple(r.params.values()) for r in result.records]
+        assert len(tried) == 10 and len(set(tried)) == 10, (seed, tried)
+        assert all(r.recipe["model"]["activation"] == r.params["model.activation"] for r in result.records)

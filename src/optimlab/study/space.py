@@ -100,6 +100,16 @@ class Dimension:
             return int(self.high) - int(self.low) + 1
         return 1 if self.low == self.high else None
 
+    def values(self) -> Sequence[Any]:
+        """Every value it takes, each once, where they are finitely many (:attr:`size` is not None)."""
+        if self.choices is not None:
+            return list(dict.fromkeys(self.choices))
+        if self.integer:
+            return range(int(self.low), int(self.high) + 1)  # not listed: a range may be long
+        if self.low == self.high:
+            return [self.low]
+        raise InvalidValueError(f"range of {self.field!r}", (self.low, self.high), "finitely many values")
+
     def distribution(self) -> optuna.distributions.BaseDistribution:
         """The Optuna distribution of this dimension (what the dashboard plots against)."""
         if self.choices is not None:
@@ -244,6 +254,18 @@ class SearchSpace:
             if config not in drawn:
                 drawn.append(config)
         return drawn
+
+    def untried(self, tried: Sequence[Mapping[str, Any]], rng: random.Random) -> dict[str, Any] | None:
+        """A configuration of this finite space (:attr:`size`) not among ``tried``: a uniform draw, or
+        after ``_DRAWS_PER_CONFIGURATION`` draws that were all tried, the first untried in grid order;
+        None where every one was tried."""
+        for _ in range(_DRAWS_PER_CONFIGURATION):
+            drawn = {d.field: rng.choice(d.values()) for d in self.dimensions}
+            if drawn not in tried:
+                return drawn
+        every = itertools.product(*(d.values() for d in self.dimensions))  # lazy: a large space is not listed
+        configs = (dict(zip(self.fields, values)) for values in every)
+        return next((config for config in configs if config not in tried), None)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {d.field: d.suggest(trial) for d in self.dimensions}

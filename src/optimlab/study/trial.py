@@ -7,17 +7,19 @@ an exception as failed with its text, a pruned trial as pruned; all with the cur
 from __future__ import annotations
 
 import math
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.study.protocols import TUNE, Method, StudySpec
+from optimlab.study.space import SearchSpace
 from optimlab.study.storage import DIVERGED, UNCOUNTED
 from optimlab.train.loop import Callback, TrainState
 from optimlab.user_code import raised_in_user_code
@@ -25,6 +27,7 @@ from optimlab.user_code import raised_in_user_code
 __all__ = [
     "MAX_CURVE_POINTS",
     "CurveRecorder",
+    "DistinctTPESampler",
     "counted_trials",
     "load_method_study",
     "raised_by_user",
@@ -45,6 +48,55 @@ def counted_trials(storage: optuna.storages.BaseStorage, study_id: int) -> int:
     return sum(trial.user_attrs.get("status") not in UNCOUNTED for trial in finished)
 
 
+class DistinctTPESampler(optuna.samplers.BaseSampler):
+    """TPE (Bergstra et al., Algorithms for Hyper-Parameter Optimization, NeurIPS 2011) over a finite
+    ``space`` that never suggests a configuration tried already while untried ones remain: TPE draws
+    each field on its own, and on a space larger than the budget often drew a tried configuration again
+    (the same training twice at one seed, a slot of the budget lost). Such a draw is replaced by an
+    untried one (:meth:`SearchSpace.untried`, from ``seed``). The configuration is chosen whole as the
+    trial starts (Optuna's relative sampling); each field is TPE's draw as it was drawn before."""
+
+    def __init__(self, tpe: optuna.samplers.TPESampler, space: SearchSpace, seed: int) -> None:
+        self.tpe, self.space, self.rng = tpe, space, random.Random(seed)
+        self.given: list[dict[str, Any]] = []  # by this sampler: trials started together (batched)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {d.field: d.distribution() for d in self.space.dimensions}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]
+    ) -> dict[str, Any]:
+        if trial.system_attrs.get("fixed_params"):  # a planned configuration: a seed rerun
+            return {}
+        config = {
+            name: self.tpe.sample_independent(study, trial, name, d) for name, d in search_space.items()
+        }
+        ended = study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
+        tried = [t.params for t in ended if t.user_attrs.get("status") not in UNCOUNTED] + self.given
+        if config in tried:
+            config = self.space.untried(tried, self.rng) or config
+        self.given.append(config)
+        return config
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, name: str, distribution: Any
+    ) -> Any:
+        return self.tpe.sample_independent(study, trial, name, distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.tpe.before_trial(study, trial)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self.tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.tpe.reseed_rng()
+
+
 def load_method_study(
     storage: optuna.storages.BaseStorage, spec: StudySpec, method: Method, *, finished: int = 0
 ) -> optuna.Study:
@@ -59,6 +111,9 @@ def load_method_study(
         sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=min(10, max(2, spec.budget // 3))
         )
+        space = spec.space_for(method)
+        if spec.distinct and space.size is not None:
+            sampler = DistinctTPESampler(sampler, space, seed)
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     pruners = {

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import optimlab.doctor
 import optimlab.errors
 import optimlab.optim
+import optimlab.schedules
 from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, shuffled_labels, standardized
 from optimlab.doctor import DoctorCallback, diagnose, run_rules
 from optimlab.errors import InvalidValueError
@@ -120,6 +121,25 @@ def test_bad_rule_options_and_schedule_are_refused_in_one_line_before_any_step(b
     model = CountsItsSteps()
     with pytest.raises(optimlab.errors.OptimlabError, match=message):
         diagnose(model, standardized(), nn.CrossEntropyLoss(), steps=5, check_steps=5, **bad)
+    assert model.passes == 0
+
+
+@pytest.mark.parametrize("verb", ["diagnose", "DoctorCallback"])
+def test_an_lr_that_is_a_schedule_is_refused_in_one_line_before_any_step_where_no_range_test_runs(verb):
+    """optimlab's optimizers take a schedule as their lr; diagnose(..., lr_find=False) trained with it,
+    recorded the function as each step's lr, then ended in a TypeError inside the rules ('must be real
+    number, not function'), as did fit with a DoctorCallback. Truth: the range test's refusal of it
+    (test_lr_find.py), the same line, and no step taken."""
+    model = CountsItsSteps()
+    cosine = optimlab.schedules.create("cosine", total_steps=20)
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=cosine)
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value a function .* for lr of param group 0: accepted a number"
+    ):
+        if verb == "diagnose":
+            diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=5, lr_find=False)
+        else:  # fit's callback, refused as it is made
+            DoctorCallback(model, optimizer)
     assert model.passes == 0
 
 

@@ -102,6 +102,24 @@ def test_a_missing_or_infinite_value_is_refused_with_file_row_and_column(tmp_pat
         load_csv(file)
 
 
+@pytest.mark.parametrize("spelling", ["nan", "NaN", "-nan"])
+def test_nan_among_class_names_is_a_missing_target_not_a_class(tmp_path, spelling):
+    """'nan' in a column of class names was made a class of its own ('labels cat, dog, nan as classes
+    0-2'), where 'NA' in its place is refused as missing. Truth: pandas.read_csv reads it as NaN, a
+    missing value (isna), and 'inf' there as the text 'inf', a class name."""
+    pd = pytest.importorskip("pandas")
+    file = write(tmp_path, f"a,b,label\n1,2,cat\n3,4,dog\n5,6,{spelling}\n7,8,cat\n")
+    assert pd.read_csv(file)["label"].isna().tolist() == [False, False, True, False]
+    with pytest.raises(
+        InvalidValueError,
+        match=rf"'{re.escape(spelling)}' for target 'label' in row 4 of data.csv: accepted a target",
+    ):
+        load_csv(file)
+    file = write(tmp_path, "a,b,label\n1,2,cat\n3,4,dog\n5,6,inf\n7,8,cat\n", "inf.csv")
+    assert not pd.read_csv(file)["label"].isna().any()
+    assert load_csv(file).num_classes == 3
+
+
 @pytest.mark.parametrize("delimiter", [";", "\t", "|", ","])
 def test_the_delimiter_is_the_one_that_splits_every_line_alike(tmp_path, delimiter):
     """Semicolons (a decimal-comma locale's CSV), tabs, pipes, commas: read alike without being told;

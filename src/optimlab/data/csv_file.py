@@ -345,16 +345,21 @@ def load_csv(
                     field,
                     f"a number: {_not_a_number(field, target_name, feature)}",
                 ) from None
-        label = row[column].strip()
-        if missing_cell(label) and not _is_number(label):
-            raise InvalidValueError(
-                f"target {target_name!r} in row {line} of {path.name}",
-                label,
-                "a target in every row: missing ones are not guessed; fill or drop those rows",
-            )
         features.append(values)
-        labels.append(label)
-    y = np.array([text_number(v) for v in labels]) if all(_is_number(v) for v in labels) else np.array(labels)
+        labels.append(row[column].strip())
+    numbers = all(_is_number(v) for v in labels)
+    # a missing target is refused here; 'nan' among numbers is NaN, which reject_non_finite names below,
+    # but among class names it is pandas' missing value (read_csv gives NaN), no class 'nan'
+    missing = next(
+        (i for i, v in enumerate(labels) if missing_cell(v) and not (numbers and _is_number(v))), None
+    )
+    if missing is not None:
+        raise InvalidValueError(
+            f"target {target_name!r} in row {body_lines[missing]} of {path.name}",
+            labels[missing],
+            "a target in every row: missing ones are not guessed; fill or drop those rows",
+        )
+    y = np.array([text_number(v) for v in labels]) if numbers else np.array(labels)
     x = np.array(features, dtype=np.float64)
     feature_columns = [i for i in range(index, width) if i != column]
     reject_non_finite(

@@ -18,6 +18,21 @@ def test_npz_round_trips_inputs_of_any_shape_and_labels(tmp_path):
     assert data.examples.y.tolist() == [1, 0, 1, 0, 2, 2] and data.num_classes == 3
 
 
+def test_an_archives_labels_kept_as_bytes_are_class_names_as_text_ones_are(tmp_path):
+    """Labels of dtype S (text saved as bytes: numpy.char.encode, h5py's strings) are accepted, but
+    were refused as 'a damaged .npz archive (could not convert string to float)' when the reading
+    named them. Truth: numpy.load reads the archive; the classes are numpy.unique's, sorted, as for
+    the same labels of dtype U."""
+    names = np.array(["dog", "cat", "bird", "cat", "dog"])
+    x = np.arange(10.0).reshape(5, 2)
+    np.savez(tmp_path / "a.npz", x=x, y=np.char.encode(names))
+    np.savez(tmp_path / "t.npz", x=x, y=names)
+    data, text = load_numpy(tmp_path / "a.npz"), load_numpy(tmp_path / "t.npz")
+    _, truth = np.unique(names, return_inverse=True)
+    assert data.examples.y.tolist() == text.examples.y.tolist() == truth.tolist()
+    assert data.reading == text.reading and "labels bird, cat, dog as classes 0-2" in data.reading
+
+
 def test_npy_table_takes_the_target_column(tmp_path):
     table = np.array([[0.5, 1.0, 2.0], [1.5, 3.0, 4.0]])
     np.save(tmp_path / "t.npy", table)

@@ -337,10 +337,12 @@ _SHOWN_LABELS = 6  # of a remapping said in the data's note
 
 
 def _label_text(label: Any) -> str:
-    """A class label as the note shows it: text as it is, a whole number in full (1000001, where ``:g``
-    showed 1e+06 for it and for 1000002 alike), another number short."""
+    """A class label as the note shows it: text as it is (bytes decoded), a whole number in full (1000001,
+    where ``:g`` showed 1e+06 for it and for 1000002 alike), another number short."""
     if isinstance(label, str):
         return label
+    if isinstance(label, bytes):  # text kept as bytes (dtype S): float() refused b'cat'
+        return label.decode(errors="backslashreplace")
     return str(int(label)) if float(label).is_integer() else f"{label:g}"
 
 

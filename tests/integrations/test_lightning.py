@@ -1912,12 +1912,12 @@ def test_a_misspelt_doctor_callback_option_is_named_with_close_matches():
     Hugging Face Trainer's callback alike)."""
     from optimlab.integrations.huggingface import DoctorCallback as TrainerCallback
 
-    for callback in (DoctorCallback, TrainerCallback):
+    for callback, own in ((DoctorCallback, "optimizer, "), (TrainerCallback, "")):
         with pytest.raises(UnknownNameError) as refused:
             callback(print_finding=False)
         assert str(refused.value).startswith(
             "unknown DoctorCallback() argument 'print_finding'. Did you mean 'print_findings'? Accepted: "
-            "html_path, json_path, print_findings, rule_options, schedule, strict."
+            f"html_path, json_path, {own}print_findings, rule_options, schedule, strict."
         )
 
 
@@ -2335,3 +2335,41 @@ def test_under_float16_a_module_clipping_its_gradients_is_read_unscaled_before_i
     assert min(norms) > 0.5  # far above the clip's 0.05 / 65536 once unscaled
     assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+def test_each_optimizer_of_a_gan_is_watched_by_its_own_callback_which_names_it(capsys):
+    """A GAN's second optimizer was watched by no callback: only the first's network had a diagnosis.
+    DoctorCallback(optimizer=1) watches the second's, beside one watching the first, each report naming
+    its optimizer. Truth: the norms the module takes of each network's gradients before each of its
+    steps, under one real Trainer."""
+    module = TogglingGAN("generator", every=2)
+    doctors = [DoctorCallback(), DoctorCallback(optimizer=1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimlabWarning)
+        trainer = fit(module, (torch.randn(256, 8),), -1, doctors, max_epochs=2)  # 8 batches an epoch
+    assert "clip_gradients" not in vars(trainer.precision_plugin)  # both readings off, Lightning's own
+    for doctor, name, steps in zip(doctors, ("generator", "discriminator"), (8, 16), strict=True):
+        seen = doctor.diagnosis.statistics
+        assert seen.steps == list(range(1, steps + 1))
+        assert [layer.name for layer in seen.layers] == [f"{name}.0", f"{name}.2"]
+        assert seen.global_grad_norms().tolist() == pytest.approx(module.norms[name], rel=1e-5)
+    headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("optimlab doctor")]
+    assert [line.split(":")[0] for line in headings] == [
+        "optimlab doctor (optimizer 0 of 2, Adam)",
+        "optimlab doctor (optimizer 1 of 2, Adam)",
+    ]
+
+
+def test_an_optimizer_index_the_module_does_not_have_is_refused_in_one_line():
+    with pytest.raises(InvalidValueError, match="optimizer"):
+        DoctorCallback(optimizer=True)
+    with pytest.raises(InvalidValueError, match="optimizer"):
+        DoctorCallback(optimizer=-1)
+    module = TogglingGAN("generator", every=2)
+    before = [p.detach().clone() for p in module.parameters()]
+    with pytest.raises(InvalidValueError) as refused:
+        fit(module, (torch.randn(64, 8),), -1, [DoctorCallback(optimizer=2)], max_epochs=1)
+    assert str(refused.value) == (
+        "invalid value 2 for optimizer: accepted the index of one of TogglingGAN's 2 optimizers (0 to 1)."
+    )
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))  # before any step

@@ -15,7 +15,8 @@ import copy
 import functools
 import logging
 import warnings
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -56,21 +57,28 @@ def _step_loss(output: Any) -> Tensor:
     return loss
 
 
+# The precision plugins whose clip_gradients reads first, each with the readings of the callbacks
+# watching (a GAN's two: one wrapper, which the last to end takes off).
+_clip_readers: weakref.WeakKeyDictionary[Precision, list[Callable[[Any], None]]] = weakref.WeakKeyDictionary()
+
+
 class DoctorCallback(pl.Callback):
     """The doctor's instruments inside ``lightning.Trainer.fit``; the findings are reported when
     training ends and kept in :attr:`diagnosis`.
 
-    The instruments hook the module and its (first) optimizer as :class:`optimlab.doctor.Instruments`
-    does in any loop; the loss of a step is what ``training_step`` returned, averaged over the step's
+    The instruments hook the module and one of its optimizers (``optimizer``: its index in
+    ``trainer.optimizers``, the first by default; a GAN's generator and discriminator are watched by two
+    callbacks, ``optimizer=0`` and ``optimizer=1``, whose reports name theirs) as
+    :class:`optimlab.doctor.Instruments` does in any loop; the loss of a step is what ``training_step`` returned, averaged over the step's
     batches under gradient accumulation (``accumulate_grad_batches``). The loss and the gradients of a
     batch are its first ones: those at the weights, where SAM evaluates the closure again at perturbed
     ones. Under manual optimization
     (``automatic_optimization = False``: ``training_step`` steps its optimizers itself and returns
     nothing) the loss of a step is the sum of those given to ``manual_backward`` whose gradients reached
-    the first optimizer's parameters since they were last set to None (``zero_grad()``): the loss whose
+    the watched optimizer's parameters since they were last set to None (``zero_grad()``): the loss whose
     gradient it takes (a critic's loss stepped by a second optimizer is not it; under accumulation,
     ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
-    in which the first optimizer stepped, and its gradients are read before ``self.clip_gradients`` clips
+    in which the watched optimizer stepped, and its gradients are read before ``self.clip_gradients`` clips
     them in that batch (as before the Trainer's own clipping; under float16, divided by the GradScaler's
     scale, as ``unscale_`` leaves them), not in a batch in which it does not step.
     Options as
@@ -80,25 +88,36 @@ class DoctorCallback(pl.Callback):
     """
 
     @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, optimizer: int = 0, **options: Any) -> None:
+        if isinstance(optimizer, bool) or not isinstance(optimizer, int) or optimizer < 0:
+            raise InvalidValueError(
+                "optimizer", optimizer, "the index of the watched one in trainer.optimizers (0, 1, ...)"
+            )
         self.doctor = TrainerDoctor(**options)  # checks the values; the names are checked above
-        self._losses: list[Tensor] = []  # of the batches since the first optimizer last stepped
+        self._index = optimizer
+        self._losses: list[Tensor] = []  # of the batches since the watched optimizer last stepped
         self._batch_loss: Tensor | None = None  # the first loss backpropagated in this batch
-        # Under manual optimization: the first optimizer's parameters, and the loss being backpropagated
+        # Under manual optimization: the watched optimizer's parameters, and the loss being backpropagated
         # with their gradients before it (each with its version: accumulation adds in place).
         self._params: list[Tensor] = []
         self._backward: tuple[Tensor, list[tuple[Tensor | None, int]]] | None = None
-        self._stepped = False  # whether the first optimizer stepped in this batch
-        # Steps of the first optimizer under manual optimization, those of a resumed run included: kept
+        self._stepped = False  # whether the watched optimizer stepped in this batch
+        # Steps of the watched optimizer under manual optimization, those of a resumed run included: kept
         # in Lightning's checkpoints (state_dict), for its global_step counts every optimizer's steps.
         self._manual_steps = 0
         self._restored_steps: int | None = None  # from the checkpoint a run resumes from
-        self._clipping_read: Precision | None = None  # the plugin whose clip_gradients reads first
+        # The plugin whose clip_gradients reads first, and this callback's reading there.
+        self._clipping_read: tuple[Precision, Callable[[Any], None]] | None = None
 
     @property
     def diagnosis(self) -> Diagnosis | None:
         """The findings of the last run, once it ended."""
         return self.doctor.diagnosis
+
+    @property
+    def state_key(self) -> str:
+        # Two callbacks of a GAN keep their own states; the first optimizer's keeps the key it always had.
+        return super().state_key if self._index == 0 else self._generate_state_key(optimizer=self._index)
 
     def state_dict(self) -> dict[str, Any]:
         return {"manual_steps": self._manual_steps}
@@ -114,7 +133,16 @@ class DoctorCallback(pl.Callback):
         else:  # a checkpoint written without this callback: as if every optimizer stepped every batch
             step = trainer.global_step // len(trainer.optimizers)
         self._manual_steps, self._restored_steps, self._losses = step, None, []
-        self._params = [p for group in trainer.optimizers[0].param_groups for p in group["params"]]
+        count = len(trainer.optimizers)
+        if self._index >= count:
+            raise InvalidValueError(
+                "optimizer",
+                self._index,
+                f"the index of one of {type(pl_module).__name__}'s {count} optimizers "
+                + ("(0)" if count == 1 else f"(0 to {count - 1})"),
+            )
+        watched = trainer.optimizers[self._index]
+        self._params = [p for group in watched.param_groups for p in group["params"]]
         own = {id(p) for p in pl_module.parameters()}
         if not any(id(p) in own for p in self._params):
             # configure_optimizers returned None: Lightning's stand-in steps a tensor of its own, and the
@@ -126,33 +154,42 @@ class DoctorCallback(pl.Callback):
             )
         # Lightning runs the backward pass in a closure inside optimizer.step, and calls
         # on_before_optimizer_step between it and the update: the gradients are read there.
-        self.doctor.start(pl_module, trainer.optimizers[0], step, gradients_at_step=False)
+        about = (
+            f" (optimizer {self._index} of {count}, {type(unwrapped(watched)).__name__})" if count > 1 else ""
+        )
+        self.doctor.start(pl_module, watched, step, gradients_at_step=False, about=about)
         if not pl_module.automatic_optimization:
             self._read_before_clipping(trainer)
 
     def _read_before_clipping(self, trainer: pl.Trainer) -> None:
         """Under manual optimization the module clips before it steps (``self.clip_gradients``, which
-        calls the precision plugin's): the first optimizer's gradients are read before, as they are read
+        calls the precision plugin's): the watched optimizer's gradients are read before, as they are read
         before the Trainer's own clipping, or every step's norm would be the clip's. Under float16 they
         are still scaled there (Lightning unscales them in the optimizer's step): read divided by the
         scale."""
-        plugin, first = trainer.precision_plugin, trainer.optimizers[0]
-        clip, scaler = plugin.clip_gradients, getattr(plugin, "scaler", None)
+        plugin, watched = trainer.precision_plugin, trainer.optimizers[self._index]
+        scaler = getattr(plugin, "scaler", None)
 
         def read(optimizer: Any) -> None:
-            if unwrapped(optimizer) is first:
-                self.doctor.before_optimizer_step(first)
+            if unwrapped(optimizer) is watched:
+                self.doctor.before_optimizer_step(watched)
                 self.doctor.gradients_ready(1.0 if scaler is None else scaler.get_scale())
 
         guarded = self.doctor.guarded(read)
+        readers = _clip_readers.get(plugin)
+        if readers is None:  # the first callback watching this fit's clipping (a GAN's other may follow)
+            readers = _clip_readers[plugin] = []
+            clip = plugin.clip_gradients
 
-        @functools.wraps(clip)
-        def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> None:
-            guarded(optimizer)
-            clip(optimizer, *args, **kwargs)
+            @functools.wraps(clip)
+            def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> None:
+                for reader in readers:
+                    reader(optimizer)
+                clip(optimizer, *args, **kwargs)
 
-        plugin.clip_gradients = clip_gradients  # taken off when training ends
-        self._clipping_read = plugin
+            plugin.clip_gradients = clip_gradients  # taken off when the last reader is
+        readers.append(guarded)
+        self._clipping_read = plugin, guarded
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -179,7 +216,7 @@ class DoctorCallback(pl.Callback):
         if any(
             p.grad is not g or (g is not None and g._version != v) for p, (g, v) in zip(self._params, before)
         ):
-            # Its gradient reached the first optimizer's parameters; where it found them zeroed, those of
+            # Its gradient reached the watched optimizer's parameters; where it found them zeroed, those of
             # the losses kept are gone.
             if all(g is None for g, _ in before):
                 self._losses = []
@@ -188,8 +225,8 @@ class DoctorCallback(pl.Callback):
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
-        # The first optimizer is the one instrumented (a GAN's second is not), read once a batch.
-        if optimizer is trainer.optimizers[0] and not self._stepped:
+        # The watched optimizer is the one instrumented (a GAN's other is not), read once a batch.
+        if optimizer is trainer.optimizers[self._index] and not self._stepped:
             if pl_module.automatic_optimization and self._batch_loss is None and not self._losses:
                 # training_step returned None for every batch since the last step: Lightning steps with
                 # no gradient, whose zeros the instruments gave the next step (its gradient norm 0.0).
@@ -227,7 +264,11 @@ class DoctorCallback(pl.Callback):
 
     def _clipping_read_off(self) -> None:
         if self._clipping_read is not None:
-            del self._clipping_read.clip_gradients  # the plugin's own method again
+            plugin, reader = self._clipping_read
+            readers = _clip_readers[plugin]
+            readers.remove(reader)
+            if not readers:
+                del plugin.clip_gradients, _clip_readers[plugin]  # the plugin's own method again
             self._clipping_read = None
 
     def on_exception(

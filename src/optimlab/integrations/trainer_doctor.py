@@ -60,12 +60,13 @@ def unwrapped(optimizer: Any) -> torch.optim.Optimizer:
     return optimizer
 
 
-def summary(diagnosis: Diagnosis) -> str:
+def summary(diagnosis: Diagnosis, about: str = "") -> str:
     """The doctor's :func:`~optimlab.doctor.findings.summary` of ``diagnosis`` as plain lines: the
     findings, root cause first, each with its fix; then its notes (the LR range test's suggestion, what it
-    was measured with, its candidates' scores)."""
+    was measured with, its candidates' scores). ``about``: what was watched, where a run has several
+    (``" (optimizer 1 of 2, Adam)"``)."""
     said = findings.summary(diagnosis)
-    lines = [f"optimlab doctor: {said.heading}"]
+    lines = [f"optimlab doctor{about}: {said.heading}"]
     for number, severity, title, fix in said.rows:
         lines += [f"{number:>3}. [{severity}] {title}", f"     fix: {fix}"]
     return "\n".join(lines + list(said.notes))
@@ -142,14 +143,17 @@ class TrainerDoctor:
         )
         self.instruments: Instruments | None = None
         self.diagnosis: Diagnosis | None = None
-        self._lr, self._last_step, self._diverged = math.nan, -1, False
+        self._lr, self._last_step, self._diverged, self._about = math.nan, -1, False, ""
 
-    def start(self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True) -> None:
+    def start(
+        self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True, about: str = ""
+    ) -> None:
         """Attach the instruments; ``step``: optimizer steps already taken (a resumed run);
         ``gradients_at_step=False``: the gradients are not those ``optimizer.step`` begins with (Lightning
         runs the backward pass inside it, Hugging Face clips them before it), and the caller calls
-        :meth:`gradients_ready` once they are whole."""
-        self._last_step, self._diverged, self.diagnosis = step, False, None
+        :meth:`gradients_ready` once they are whole; ``about``: which of the run's optimizers this is, in
+        the printed report (:func:`summary`)."""
+        self._last_step, self._diverged, self.diagnosis, self._about = step, False, None, about
         optimizer = unwrapped(optimizer)
         with self._watching(refuse=True):
             self.instruments = Instruments(model, optimizer, self.schedule, guard=self.guarded)
@@ -295,5 +299,5 @@ class TrainerDoctor:
                     OptimlabWarning,
                     stacklevel=2,
                 )
-        if self.print_findings:
-            print(summary(diagnosis))  # an opt-in callback's report, like a trainer's progress bar
+        if self.print_findings:  # an opt-in callback's report, like a trainer's progress bar
+            print(summary(diagnosis, self._about))

@@ -338,3 +338,35 @@ def test_a_worker_opens_and_lists_its_storage_once_before_it_trains(tmp_path, mo
     result = runner.invoke(app, ["worker", str(tmp_path), "--no-progress"])
     assert result.exit_code == 0 and "worker ran 0 trials" in result.output, result.output
     assert calls == {"open_storage": 1, "method_targets": 2}  # the CLI's check, then the one round of work
+
+
+def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path):
+    """A journal edited by hand, its study's spec without ``name``: compare --resume and worker ended in
+    a KeyError's traceback. Each names the journal, the Optuna study and the missing field, exit 2."""
+    run_study(
+        StudySpec.for_workload(
+            "t",
+            get_workload("digits_mlp", epochs=1),
+            methods_from("optimizer.name", ["sgd"]),
+            budget=1,
+            seeds=0,
+        ),
+        tmp_path,
+    )
+    journal = tmp_path / "study.journal"
+    edited = journal.read_text().replace('"optimlab.spec": {"name": "t", ', '"optimlab.spec": {')
+    edited = edited.replace('"optimlab.spec":{"name":"t",', '"optimlab.spec":{')
+    assert edited != journal.read_text()
+    journal.write_text(edited)
+    for verb in (["compare", "--resume", str(tmp_path)], ["worker", str(tmp_path)]):
+        done = subprocess.run(
+            [sys.executable, "-m", "optimlab", *verb],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip() == (
+            f"error: the study spec stored in {str(journal)!r} for Optuna study 't/sgd' lacks the field 'name' "
+            "(the study's name, a string): it was edited by hand; restore the field"
+        )

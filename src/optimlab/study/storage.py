@@ -33,7 +33,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -481,12 +481,20 @@ class TrialRecord:
 
 
 def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optuna.study.FrozenStudy]:
-    """The studies optimlab made in ``storage`` (of the study ``name``, or all), in creation order."""
-    return [
-        s
-        for s in storage.get_all_studies()
-        if SPEC_ATTR in s.user_attrs and (name is None or s.user_attrs[SPEC_ATTR]["name"] == name)
-    ]
+    """The studies optimlab made in ``storage`` (of the study ``name``, or all), in creation order. A
+    stored spec without its study's name (a journal edited by hand) is refused naming the storage and
+    the field, where each reader indexed it and ended in a KeyError."""
+    studies = [s for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs]
+    for study in studies:
+        spec = study.user_attrs[SPEC_ATTR]
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+            journal = _JOURNALS.get(storage)
+            where = journal._file_path if journal else _shown(str(getattr(storage, "url", storage)))
+            raise OptimlabError(
+                f"the study spec stored in {where!r} for Optuna study {study.study_name!r} lacks the field "
+                "'name' (the study's name, a string): it was edited by hand; restore the field"
+            )
+    return [s for s in studies if name is None or s.user_attrs[SPEC_ATTR]["name"] == name]
 
 
 def load_records(storage: BaseStorage, study_names: Sequence[str]) -> list[TrialRecord]:

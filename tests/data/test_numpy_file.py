@@ -1,5 +1,6 @@
 """NumPy files: .npz archives of x and y, .npy tables with a target column."""
 
+import io
 import re
 
 import numpy as np
@@ -31,6 +32,27 @@ def test_an_archives_labels_kept_as_bytes_are_class_names_as_text_ones_are(tmp_p
     _, truth = np.unique(names, return_inverse=True)
     assert data.examples.y.tolist() == text.examples.y.tolist() == truth.tolist()
     assert data.reading == text.reading and "labels bird, cat, dog as classes 0-2" in data.reading
+
+
+@pytest.mark.parametrize("missing", ["nan", ""])
+@pytest.mark.parametrize("encode", [False, True])
+def test_an_archives_class_names_with_a_missing_one_are_refused_not_given_a_class(tmp_path, missing, encode):
+    """A label array of names with a NaN in it, as numpy.array(['cat', numpy.nan]) makes it ('nan'), or
+    with an empty name, read 'labels , cat, dog as classes 0-2': the missing label a class of its own.
+    Truth: numpy writes the NaN as 'nan'; pandas reads 'nan' and '' as missing values (isna), as load_csv
+    refuses them in a target column. 'inf' stays a name, as pandas reads it."""
+    pd = pytest.importorskip("pandas")
+    assert np.array(["cat", np.nan])[1] == "nan"
+    names = np.array(["dog", "cat", missing, "cat", "dog"])
+    table = "x,label\n" + "".join(f"{i},{name}\n" for i, name in enumerate(names))
+    assert pd.read_csv(io.StringIO(table))["label"].isna().tolist() == [False, False, True, False, False]
+    np.savez(tmp_path / "a.npz", x=np.zeros((5, 2)), y=np.char.encode(names) if encode else names)
+    with pytest.raises(
+        InvalidValueError, match=rf"'{missing}' for class label of example 2 in a: accepted a label"
+    ):
+        load_numpy(tmp_path / "a.npz")
+    np.savez(tmp_path / "a.npz", x=np.zeros((5, 2)), y=np.where(names == missing, "inf", names))
+    assert load_numpy(tmp_path / "a.npz").num_classes == 3
 
 
 def test_npy_table_takes_the_target_column(tmp_path):

@@ -234,6 +234,7 @@ class Examples(DatasetInfo):
                     "0/1 columns) are not supported",
                 )
             flat = y_array.reshape(len(y_array))
+            _reject_missing_names(flat, name)
             ignored = label_ignored() if flat.dtype.kind in "biuf" else None
             left_out = flat == ignored if ignored is not None else np.zeros(len(flat), dtype=bool)
             classes, kept = _classes(flat[~left_out], name)  # the ignored label: in no class, kept as is
@@ -358,6 +359,22 @@ def int64_labels(labels: np.ndarray, field: str) -> np.ndarray:
             "losses take them",
         )
     return labels.astype(np.int64)
+
+
+def _reject_missing_names(labels: np.ndarray, name: str) -> None:
+    """Refuse class names (text, or bytes) of which one marks a missing value (:func:`missing_cell`):
+    ``numpy.array(["cat", numpy.nan])`` holds 'nan', which became a class of its own."""
+    if labels.dtype.kind not in "US":
+        return
+    texts = np.char.decode(labels, errors="replace") if labels.dtype.kind == "S" else labels
+    missing = next((i for i, text in enumerate(texts.tolist()) if missing_cell(text)), None)
+    if missing is not None:
+        raise InvalidValueError(
+            f"class label of example {missing} in {name}",
+            str(texts[missing]),
+            "a label in every example: missing ones are not guessed ('', 'nan', 'NA', ...); fill or drop "
+            "those examples",
+        )
 
 
 def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -258,3 +258,16 @@ def test_a_space_written_in_the_recipes_nested_sections_is_the_dotted_one(tmp_pa
         SearchSpace.from_dict({"optimizer": {"lr": [0.1]}, "optimizer.lr": [0.2]})
     with pytest.raises(InvalidValueError, match="invalid value 3 for search dimension 'optimizer.lr'"):
         SearchSpace.from_dict({"optimizer": {"lr": 3}})
+
+
+@pytest.mark.parametrize("low, high", [(0.0012345, 0.0012345), (0.00012345, 0.12345678)])
+def test_grid_points_and_draws_lie_within_a_range_of_bounds_of_many_digits(low, high):
+    """Values are rounded to 4 significant digits, which took a bound of more outside its range: the
+    one-point range 0.0012345:0.0012345 trained every trial (grid, random, TPE) at 0.001234, and
+    0.00012345:0.12345678's grid started at 0.0001234, below its low. Truth: every value in [low, high],
+    a one-point range's value its point."""
+    space = SearchSpace.from_flags([f"optimizer.lr={low!r}:{high!r}:log"])
+    values = [c["optimizer.lr"] for c in space.grid(5) + space.sample(50, seed=0)]
+    assert all(low <= v <= high for v in values), values
+    if low == high:
+        assert set(values) == {low} and space.size == 1

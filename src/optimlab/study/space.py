@@ -50,9 +50,11 @@ def as_recipe_field(field: str) -> str:
     return ".".join(part for part in field.split(".") if part != "options")
 
 
-def _nice(value: float) -> float:
-    """Four significant digits: grid points that read well in tables and keys (1e-4, 4.642e-4, ...)."""
-    return float(f"{value:.4g}")
+def _nice(value: float, low: float, high: float) -> float:
+    """Four significant digits: grid points that read well in tables and keys (1e-4, 4.642e-4, ...); kept
+    within ``[low, high]``, which a bound of more digits rounded leaves (the one-point range
+    0.0012345:0.0012345 trained at 0.001234)."""
+    return min(max(float(f"{value:.4g}"), low), high)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +127,9 @@ class Dimension:
         lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
         raw = [(lo + hi) / 2] if points == 1 else [lo + (hi - lo) * i / (points - 1) for i in range(points)]
         values = [math.exp(v) for v in raw] if self.log else raw
-        rounded = [round(v) for v in values] if self.integer else [_nice(v) for v in values]
+        rounded = (
+            [round(v) for v in values] if self.integer else [_nice(v, self.low, self.high) for v in values]
+        )
         return list(dict.fromkeys(rounded))  # an integer axis may round two points together
 
     def sample(self, rng: random.Random) -> Any:
@@ -136,7 +140,7 @@ class Dimension:
             value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             value = rng.uniform(self.low, self.high)
-        return round(value) if self.integer else _nice(value)
+        return round(value) if self.integer else _nice(value, self.low, self.high)
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """The trial's value: the one it was enqueued with, else a draw from the study's sampler."""

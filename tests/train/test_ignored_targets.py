@@ -232,8 +232,13 @@ def test_targets_are_read_before_each_step_only_where_some_target_is_left_out(mo
     import optimlab.train.loop as loop
 
     reads = []
-    original = loop.batch_weight
-    monkeypatch.setattr(loop, "batch_weight", lambda *a: reads.append(1) or original(*a))
+    original = loop.batch_weighs
+
+    def counted(batches):
+        weighs = original(batches)
+        return lambda batch: reads.append(1) or weighs(batch)
+
+    monkeypatch.setattr(loop, "batch_weighs", counted)
     x, y = sparse_labels()
     clean = (x[:, 0] > 0).long()
     cases = [  # (targets, loss, read before each step)
@@ -388,3 +393,44 @@ def test_stacked_members_each_average_over_their_own_scored_targets(monkeypatch)
     with torch.no_grad():
         truth = [float(loss_fn(m(x), labels[k])) for k, m in enumerate(models)]
     assert [f["val_loss"] for f in found] == pytest.approx(truth, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        nn.CrossEntropyLoss(),
+        nn.CrossEntropyLoss(ignore_index=3),
+        nn.CrossEntropyLoss(weight=torch.tensor([0.0, 1.0, 1.0, 1.0])),
+        nn.CrossEntropyLoss(reduction="sum"),
+        nn.NLLLoss(),
+        None,  # the model's own loss: a dict batch's labels, -100 ignored
+    ],
+    ids=["ce", "ce-ignore-3", "ce-weighted", "ce-sum", "nll", "own"],
+)
+def test_the_read_of_whether_a_batch_weighs_anything_is_the_weights_and_the_losses_own(loss):
+    """fit asks each single batch only whether it weighs anything (batch_weighs, the fast read of a
+    DataLoader's step). Truth: bool(batch_weight), and torch's own mean loss, NaN (0/0) exactly where the
+    batch weighs nothing, for targets all scored, some, none (-100 or the ignore_index), of a weight-0
+    class only, class probabilities, and no rows."""
+    from optimlab.data.user_batches import UserBatches
+    from optimlab.train.evaluation import batch_weighs, batch_weight
+
+    ignored = -100 if loss is None else loss.ignore_index
+    targets = [
+        torch.tensor([0, 1, 2, 3]),
+        torch.tensor([ignored, 1, ignored, ignored]),
+        torch.full((4,), ignored),
+        torch.tensor([0, 0, ignored, 0]),
+        torch.empty(0, dtype=torch.long),
+        *([torch.softmax(torch.randn(4, 4), 1)] if loss is not None else []),
+    ]
+    batches = UserBatches([(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))], loss_fn=loss)
+    weighs = batch_weighs(batches)
+    for target in targets:
+        scores = torch.randn(len(target), 4)
+        batch = {"x": scores, "labels": target} if loss is None else (scores, target)
+        truth = bool(batch_weight(batches, batch))
+        assert weighs(batch) is truth, target
+        if loss is not None and loss.reduction == "mean" and len(target) and not target.is_floating_point():
+            inputs = scores.log_softmax(1) if isinstance(loss, nn.NLLLoss) else scores
+            assert math.isnan(float(loss(inputs, target))) is not truth, target

@@ -47,6 +47,7 @@ from optimlab.train.evaluation import (
     OWN_METRICS,
     batch_rows,
     batch_tensors,
+    batch_weighs,
     batch_weight,
     batches_read,
     check_paired,
@@ -509,14 +510,14 @@ def fit(
             )
             groups = _groups(batches, stream, accumulate, position)
             skipped_in_epoch, epoch_counted = 0, None
-            ignores = may_score_nothing(batches)
+            weighs = batch_weighs(batches) if may_score_nothing(batches) else None
             while state.step < total_steps and state.stop_reason is None:
                 state.epoch, group = next(groups)
                 state.data_drawn = batches.drawn
                 _count_epoch(state, batches, accumulate)
                 if state.epoch != epoch_counted:
                     skipped_in_epoch, epoch_counted = 0, state.epoch
-                weights = _weights(batches, group, ignores=ignores)
+                weights = _weights(batches, group, weighs=weighs)
                 if weights is None:  # nothing to learn from: no forward pass, no update, its place kept
                     stepper.skip(state)
                     skipped_in_epoch += 1
@@ -773,20 +774,23 @@ def _count_epoch(state: TrainState, batches: UserBatches, accumulate: int) -> No
     state.steps_per_epoch = math.ceil(state.batches_per_epoch / accumulate)
 
 
-def _weights(batches: UserBatches, group: list[Any], *, ignores: bool) -> list[float] | None:
+def _weights(
+    batches: UserBatches, group: list[Any], *, weighs: Callable[[Any], bool] | None
+) -> list[float] | None:
     """The weight of each batch's loss in the group's: what its mean averages over (its rows, or a
     cross-entropy's targets not ignored: :func:`~optimlab.train.evaluation.batch_weight`) over the
     group's, so that mean losses add up to the mean over the whole group (one batch: its loss as it is).
     None where the group averages over nothing (every target ignored): torch's mean is 0/0, NaN, a batch
-    with nothing to learn from rather than a divergence. A single batch of a loss that ``ignores`` no
-    target is not read (the per-step cost of the hot path)."""
-    if len(group) == 1 and not ignores:
-        return [1.0]
+    with nothing to learn from rather than a divergence. A single batch is only asked whether it
+    ``weighs`` anything (:func:`~optimlab.train.evaluation.batch_weighs`), and not at all where its loss
+    may not average over nothing (None: :func:`may_score_nothing`), the per-step cost of the hot path."""
+    if len(group) == 1:
+        return [1.0] if weighs is None or weighs(group[0]) else None
     counts = [batch_weight(batches, batch) for batch in group]
     total = sum(counts)
     if not total:
         return None
-    return [1.0] if len(group) == 1 else [count / total for count in counts]
+    return [count / total for count in counts]
 
 
 def may_score_nothing(batches: UserBatches) -> bool:

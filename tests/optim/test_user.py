@@ -230,16 +230,34 @@ def halved(params, lr=0.01, decay=0.1):
     return torch.optim.AdamW(params, lr=lr / 2, betas=(0.8, 0.9), weight_decay=decay)
 
 
-def by_ndim(params, lr=0.01):
-    """Weight decay on matrices only: two param groups."""
+def by_ndim(params, lr=0.01, weight_decay=0.1):
+    """The usual AdamW recipe: weight decay on matrices only, the biases and norms at a tenth of the lr."""
     params = list(params)
     return torch.optim.AdamW(
         [
             {"params": [p for p in params if p.ndim > 1]},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": 0.001},
         ],
         lr=lr,
+        weight_decay=weight_decay,
     )
+
+
+class NoDecayOnBiases(torch.optim.AdamW):
+    """A subclass splitting its parameters: weight decay on matrices only."""
+
+    def __init__(self, params, lr=0.01, weight_decay=0.1):
+        params = list(params)
+        groups = [
+            {"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        super().__init__(groups, lr=lr, weight_decay=weight_decay)
+
+
+def missing_biases(params, lr=0.01):
+    """Leaves the biases out."""
+    return torch.optim.AdamW([p for p in params if p.ndim > 1], lr=lr)
 
 
 def lbfgs(params, lr=1.0):
@@ -294,7 +312,8 @@ def test_a_factory_of_a_torch_optimizer_resumes_from_a_weights_only_checkpoint(p
     [
         ("not_an_optimizer", r"test_user:not_an_optimizer returned a dict, not a torch.optim.Optimizer: name a "
          r"torch.optim.Optimizer subclass, a factory `def f\(params, lr=..., ...\)` returning one, or"),
-        ("by_ndim", r"test_user:by_ndim built AdamW with param groups of 2, 2 of the 4 parameters it was given"),
+        ("missing_biases", r"test_user:missing_biases built AdamW with param groups of 2 of the 4 parameters it "
+         r"was given: optimlab steps the optimizer over exactly the parameters it gives"),
         ("lbfgs", r"closure; in Python, optimlab.fit\(model, LBFGS\(...\), ...\) gives it one"),
         ("partial_lbfgs", r"invalid value '[\w.]*test_user:partial_lbfgs' for optimizer: accepted an optimizer that steps on"),
     ],
@@ -370,3 +389,98 @@ def test_train_runs_a_factory_of_a_torch_optimizer_from_the_folder_of_its_module
     by_factory, by_class = models
     assert by_factory.keys() == by_class.keys()
     assert all(torch.equal(by_factory[k], by_class[k]) for k in by_factory)
+
+
+def scaled_by_hand(params, factor: float) -> torch.optim.Optimizer:
+    """:func:`by_ndim`'s own optimizer at its default lr, each group's lr times ``factor`` by hand."""
+    optimizer = by_ndim(params)
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    return optimizer
+
+
+def test_a_factory_of_several_param_groups_steps_each_under_its_own_settings(float64):
+    """A factory splitting the parameters into groups (no weight decay on biases, at a tenth of the lr)
+    was refused, the wrapper addressing group 0 alone. Each group keeps its settings, and the lr set
+    (0.02 over the factory's 0.01, then halved by a schedule) scales every group's lr alike: the weights
+    end where the factory's own optimizer, its lrs doubled by hand, ends, with w1 skipped and b2 joining
+    its group late; not where one group over all ends."""
+    name = load_optimizer(f"{__name__}:by_ndim")
+    halving = lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 5, gamma=0.5)  # noqa: E731
+    ours = train(lambda p: create(name, p, lr=0.02), steps=30, skipping=True, scheduler=halving)
+    reference = train(lambda p: scaled_by_hand(p, 2.0), steps=30, skipping=True, scheduler=halving)
+    assert max_difference(ours, reference) <= 1e-12
+    one_group = train(lambda p: torch.optim.AdamW(p, lr=0.02, weight_decay=0.1), steps=30, skipping=True)
+    assert max_difference(ours, train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True)) > 1e-3
+    assert max_difference(ours, one_group) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "stop", [7, 11, 13], ids=["b2-not-started", "saved-after-a-step-without-w1", "w1-without-gradient"]
+)
+def test_a_factory_of_several_param_groups_resumes_from_a_weights_only_checkpoint(stop, float64):
+    """Saved mid-run and read back into a new optimizer over new parameters (weights only), a factory's
+    groups are rebuilt as saved and the late bias joins the biases' group: the run ends where the
+    factory's own optimizer, never interrupted, ends."""
+    name = load_optimizer(f"{__name__}:by_ndim")
+    resumed = resumed_run(lambda p: create(name, p, lr=0.02), stop)
+    reference = train(lambda p: scaled_by_hand(p, 2.0), steps=30, skipping=True)
+    assert max_difference(resumed, reference) <= 1e-12
+    lagging = lagging_run(lambda p: create(name, p, lr=0.02), stop=4)
+    assert max_difference(lagging, lagging_run(lambda p: scaled_by_hand(p, 2.0))) <= 1e-12
+
+
+def test_a_subclass_of_several_param_groups_keeps_each_groups_weight_decay(float64):
+    """A subclass splitting its parameters into groups keeps each group's settings (its biases are not
+    decayed), as itself stepped by hand."""
+    name = load_optimizer(f"{__name__}:NoDecayOnBiases")
+    ours = train(lambda p: create(name, p, lr=0.02), steps=30, skipping=True)
+    reference = train(lambda p: NoDecayOnBiases(p, lr=0.02), steps=30, skipping=True)
+    assert max_difference(ours, reference) <= 1e-12
+
+
+GROUPS_MODULE = """
+import torch
+
+
+def groups(params, lr=1e-2, weight_decay=0.1):
+    params = list(params)
+    return torch.optim.AdamW(
+        [{"params": [p for p in params if p.ndim > 1]},
+         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": 1e-3}],
+        lr=lr, weight_decay=weight_decay,
+    )
+
+
+class ByHand(torch.optim.AdamW):
+    def __init__(self, params, lr=0.03, weight_decay=0.1):
+        params = list(params)
+        super().__init__(
+            [{"params": [p for p in params if p.ndim > 1]},
+             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": 0.003}],
+            lr=lr, weight_decay=weight_decay,
+        )
+"""
+
+
+def test_train_and_its_resume_run_a_factory_of_several_param_groups(cli, tmp_path, monkeypatch):
+    """``optimlab train --optimizer groups:groups --lr 0.03`` (the factory's 1e-2 and its biases' 1e-3,
+    no decay on them) was refused at its first step. It trains as the subclass that builds the same
+    groups at 0.03 and 0.003 by hand, and a run stopped at step 10 and resumed ends where it does."""
+    (tmp_path / "groups.py").write_text(GROUPS_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    common = ("--dataset", "iris", "--lr", "0.03", "--seed", "0", "--no-progress")
+    models = []
+    for name, steps in (("groups", "20"), ("ByHand", "20"), ("groups", "10")):
+        out = tmp_path / f"{name}-{steps}"
+        code, _, err = cli(
+            "train", *common, "--optimizer", f"groups:{name}", "--steps", steps, "--out", str(out)
+        )
+        assert code == 0, err
+        models.append(out)
+    code, _, err = cli("train", "--resume", str(models[2]), "--steps", "20", "--no-progress")
+    assert code == 0, err
+    by_factory, by_hand, resumed = (torch.load(m / "model.pt", weights_only=True)["model"] for m in models)
+    assert all(torch.equal(by_factory[k], resumed[k]) for k in by_factory)
+    assert max((by_factory[k] - by_hand[k]).abs().max().item() for k in by_factory) <= 1e-6

@@ -7,8 +7,10 @@
 - a factory of a torch optimizer, ``def make(params, lr=1e-3, weight_decay=0.1): return
   torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)``: its first parameter
   takes the parameters, its others (``lr`` among them) have defaults and are the hyperparameters, as a
-  subclass's are; what it fixes (``betas`` here) stays fixed. It must build one param group over the
-  parameters it is given, and an optimizer that steps without a closure; or
+  subclass's are; what it fixes (``betas`` here) stays fixed. It may split the parameters it is given
+  into param groups (no weight decay on biases and norms: ``p.ndim < 2``), each keeping its own
+  settings, and the lr optimlab sets scales every group's lr by the same factor over the lrs the factory
+  gives them at its default lr; its optimizer must step without a closure; or
 - a factory of optimlab transforms, ``def my_opt(*, lr=1e-3, ...) -> GradientTransformation`` (a
   :func:`~optimlab.optim.chain`), exactly like optimlab's own named optimizers.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -117,12 +120,13 @@ def torch_optimizer_transform(
     """``optimizer_class`` as a gradient transformation: update = its step applied to a copy of the params.
 
     ``optimizer_class`` is a ``torch.optim.Optimizer`` subclass or a factory ``f(params, **hyperparameters)``
-    returning one (one param group over the ``params`` given, a step without a closure). Each update
-    copies the parameters into the shadows, gives them the gradients, steps the wrapped optimizer (its
-    param group set to ``hyperparameters``, or for a factory to the group the factory builds from them,
-    so a schedule's lr reaches it and what the factory fixes stays) and returns ``shadow - param``. Its
-    internal state (momentum buffers, step counts) lives in the wrapped optimizer, and is saved through
-    its ``state_dict()``.
+    returning one (param groups holding each of the ``params`` given once, a step without a closure).
+    Each update copies the parameters into the shadows, gives them the gradients, steps the wrapped
+    optimizer (each group set to the settings the class builds from ``hyperparameters``, or for a
+    factory to those it builds at its default lr, each lr scaled by ``lr`` over that default, so a
+    schedule's lr reaches every group and what the factory fixes stays) and returns ``shadow - param``.
+    Its internal state (momentum buffers, step counts) lives in the wrapped optimizer, and is saved
+    through its ``state_dict()``.
     """
     named = inspect.isclass(optimizer_class) or inspect.isfunction(optimizer_class)
     path = f"{optimizer_class.__module__}:{optimizer_class.__qualname__}" if named else shown(optimizer_class)
@@ -130,27 +134,86 @@ def torch_optimizer_transform(
 
 
 def _transform(
-    optimizer_class: Callable[..., torch.optim.Optimizer], path: str, hyperparameters: dict[str, Any]
+    make: Callable[..., torch.optim.Optimizer], path: str, hyperparameters: dict[str, Any]
 ) -> GradientTransformation:
     """:func:`torch_optimizer_transform`, its messages naming the optimizer by ``path`` (its import path)."""
 
-    def build(tensors: list[Tensor]) -> torch.optim.Optimizer:
-        optimizer = call_user("optimizer", path, optimizer_class, tensors, **hyperparameters)
+    def build(tensors: list[Tensor], **overrides: Any) -> torch.optim.Optimizer:
+        optimizer = call_user("optimizer", path, make, tensors, **{**hyperparameters, **overrides})
         _check_built(path, optimizer, tensors)
         return optimizer
 
-    # The hyperparameters of the wrapped optimizer's group: a class's keywords are its group's; a factory
-    # maps its own (scales lr, fixes betas), so its group is read off an optimizer it builds, once a
-    # transform (the shell builds one a change of hyperparameters: each step under a schedule, where
-    # AdamW's build, 0.21 ms, is 1% of the wrapped step, 18.5 ms; 300 tensors of 64 x 64, one thread,
-    # the 2-core machine of docs/benchmarks.md; timeit of both).
-    settings: dict[str, Any] | None = hyperparameters if inspect.isclass(optimizer_class) else None
+    if inspect.isclass(make):
 
-    def group_settings(tensors: list[Tensor]) -> dict[str, Any]:
-        nonlocal settings
-        if settings is None:
-            settings = {k: v for k, v in build(tensors).param_groups[0].items() if k != "params"}
-        return settings
+        def groups_of(tensors: list[Tensor]) -> list[tuple[list[Tensor], dict[str, Any]]]:
+            """A class's groups of ``tensors`` and the settings of each, its keywords those set."""
+            return [(group["params"], _settings(group)) for group in build(tensors).param_groups]
+
+    else:
+        # A factory's groups are read off an optimizer it builds at its own default lr, each group's lr
+        # then scaled by the lr set over that default: the ratios it gives its groups stay (no weight
+        # decay on biases at a tenth of the lr), what it fixes stays, and a sweep, a schedule or a
+        # candidate moves every group's lr alike. Built once a transform (the shell builds one a change
+        # of hyperparameters: each step under a schedule, where AdamW's build, 0.21 ms, is 1% of the
+        # wrapped step, 18.5 ms; 300 tensors of 64 x 64, one thread, the 2-core machine of
+        # docs/benchmarks.md; timeit of both).
+        default = _default_lr(make, path)
+        lr = hyperparameters.get("lr", default)
+
+        def groups_of(tensors: list[Tensor]) -> list[tuple[list[Tensor], dict[str, Any]]]:
+            """The factory's groups of ``tensors`` and the settings of each (less its params)."""
+            built = build(tensors, lr=default)
+            return [
+                (group["params"], {**_settings(group), "lr": lr * (group["lr"] / default)})
+                for group in built.param_groups
+            ]
+
+    cache: dict[tuple[int, ...], list[dict[str, Any] | None]] = {}
+
+    def settings_of(optimizer: torch.optim.Optimizer, here: set[int]) -> list[dict[str, Any] | None]:
+        """The settings of each of ``optimizer``'s groups, from the factory's group of its first tensor
+        here (``here``: their ids); None for a group with none here (stand-ins, which it does not step)."""
+        real = [t for group in optimizer.param_groups for t in group["params"] if id(t) in here]
+        key = tuple(id(t) for t in real)
+        if key not in cache:
+            by_tensor = {id(t): settings for tensors, settings in groups_of(real) for t in tensors}
+            cache[key] = [
+                next((by_tensor[id(t)] for t in group["params"] if id(t) in here), None)
+                for group in optimizer.param_groups
+            ]
+        return cache[key]
+
+    def place(optimizer: torch.optim.Optimizer, fresh: list[Tensor], here: set[int]) -> list[tuple[int, int]]:
+        """Add ``fresh`` tensors to ``optimizer``, each to the group of the tensors here the factory groups
+        it with (a group of its own where it groups it with none, as torch's add_param_group): their
+        places (group, index)."""
+        group_of = {id(t): g for g, group in enumerate(optimizer.param_groups) for t in group["params"]}
+        real = [t for group in optimizer.param_groups for t in group["params"] if id(t) in here]
+        for tensors, settings in groups_of(real + fresh):
+            joining = [t for t in tensors if id(t) not in group_of]
+            if not joining:
+                continue
+            known = next((group_of[id(t)] for t in tensors if id(t) in group_of), None)
+            if known is None:
+                optimizer.add_param_group({**settings, "params": joining})
+            else:
+                optimizer.param_groups[known]["params"].extend(joining)
+            group_of.update(
+                {id(t): len(optimizer.param_groups) - 1 if known is None else known for t in joining}
+            )
+        return [_position_in(optimizer, t) for t in fresh]
+
+    def rebuilt(saved: dict[str, Any], like: Tensor) -> torch.optim.Optimizer:
+        """An optimizer over empty stand-ins, grouped as ``saved`` was (the factory cannot group tensors
+        without shapes as it grouped the parameters), with ``saved`` loaded."""
+        sizes = [len(group["params"]) for group in saved["param_groups"]]
+        stand_ins = [like.new_empty(0) for _ in range(sum(sizes))]
+        optimizer = build(stand_ins)
+        optimizer.param_groups.clear()
+        for start, size in zip(itertools.accumulate([0, *sizes]), sizes):
+            optimizer.add_param_group({"params": stand_ins[start : start + size]})
+        optimizer.load_state_dict(saved)
+        return optimizer
 
     def init(params: Params) -> TorchOptimizerState:
         # No optimizer yet: the first update gives the parameters one, or adds them to the one their
@@ -164,6 +227,7 @@ def _transform(
         latest state dict its token's parameters here saved, over their shadows (empty tensors for the
         others). A parameter without one yet joins an optimizer here, or a new one."""
         optimizers, entries = list(state.optimizer), [dict(entry) for entry in state.saved]
+        here = {id(t) for t in state.shadows}
         running = {entries[i]["token"]: o for i, o in enumerate(optimizers) if o is not None}
         waiting: dict[int | None, list[int]] = {}
         for i, optimizer in enumerate(optimizers):
@@ -174,29 +238,28 @@ def _transform(
             optimizer = running.get(token)
             if optimizer is None:
                 latest = max((entries[i] for i in members), key=lambda entry: entry["version"])
-                like = state.shadows[members[0]]
-                optimizer = build([like.new_empty(0) for _ in latest["state"]["param_groups"][0]["params"]])
-                optimizer.load_state_dict(latest["state"])
+                optimizer = rebuilt(latest["state"], state.shadows[members[0]])
                 # a state saved before the group kept the count: its entries' versions counted updates
                 optimizer.param_groups[0].setdefault(_UPDATES_TAKEN, latest["version"])
                 running[token] = optimizer
-            tensors = optimizer.param_groups[0]["params"]
             for i in members:
-                index = entries[i]["index"]
+                g, index = _position(entries[i])
+                tensors = optimizer.param_groups[g]["params"]
                 stand_in, tensors[index] = tensors[index], state.shadows[i]
                 optimizer.state[state.shadows[i]] = optimizer.state.pop(stand_in, {})
                 optimizers[i] = optimizer
         if newcomers:
+            fresh = [state.shadows[i] for i in newcomers]
             if running:
                 token, optimizer = next(iter(running.items()))
-                optimizer.param_groups[0]["params"].extend(state.shadows[i] for i in newcomers)
+                places = place(optimizer, fresh, here)
             else:
                 # A random integer, so that a token of a loaded state never recurs; not a string, which
                 # torch's load_state_dict rebuilds as an iterable of its characters.
-                token, optimizer = uuid.uuid4().int >> 64, build([state.shadows[i] for i in newcomers])
-            first = len(optimizer.param_groups[0]["params"]) - len(newcomers)
-            for offset, i in enumerate(newcomers):
-                entries[i].update(token=token, index=first + offset)
+                token, optimizer = uuid.uuid4().int >> 64, build(fresh)
+                places = [_position_in(optimizer, t) for t in fresh]
+            for i, position in zip(newcomers, places):
+                entries[i].update(token=token, index=position)
                 optimizers[i] = optimizer
         return optimizers, entries
 
@@ -206,13 +269,16 @@ def _transform(
     ) -> tuple[list[Tensor], TorchOptimizerState]:
         torch._foreach_copy_(state.shadows, list(params))
         optimizers, entries = live(state)
+        here = {id(t) for t in state.shadows}
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
         for optimizer in dict.fromkeys(optimizers):
-            group = optimizer.param_groups[0]
-            group.update(group_settings(group["params"]))
+            for group, settings in zip(optimizer.param_groups, settings_of(optimizer, here)):
+                if settings is not None:
+                    group.update(settings)
             call_user("optimizer", path, optimizer.step)  # LBFGS wants a closure: one line, not a traceback
-            group[_UPDATES_TAKEN] = group.get(_UPDATES_TAKEN, 0) + 1
+            first = optimizer.param_groups[0]
+            first[_UPDATES_TAKEN] = first.get(_UPDATES_TAKEN, 0) + 1
         for shadow in state.shadows:
             shadow.grad = None
         entries = [
@@ -224,6 +290,39 @@ def _transform(
     return GradientTransformation(init, update)
 
 
+def _settings(group: dict[str, Any]) -> dict[str, Any]:
+    """A param group's hyperparameters: all but its params."""
+    return {k: v for k, v in group.items() if k != "params"}
+
+
+def _position(entry: dict[str, Any]) -> tuple[int, int]:
+    """A parameter's place in its optimizer, (group, index); a state saved with one group kept the index."""
+    index = entry["index"]
+    return (0, index) if isinstance(index, int) else (index[0], index[1])
+
+
+def _position_in(optimizer: torch.optim.Optimizer, tensor: Tensor) -> tuple[int, int]:
+    """Where ``tensor`` is in ``optimizer``'s param groups, (group, index)."""
+    for g, group in enumerate(optimizer.param_groups):
+        for index, t in enumerate(group["params"]):
+            if t is tensor:
+                return g, index
+    raise AssertionError("a tensor placed is in its optimizer")
+
+
+def _default_lr(make: Callable[..., Any], path: str) -> float:
+    """The lr default of a factory, the lr its groups' own lrs are read at; refused unless positive."""
+    default = inspect.signature(make).parameters["lr"].default
+    if isinstance(default, bool) or not isinstance(default, (int, float)) or not default > 0:
+        raise InvalidValueError(
+            f"the default of lr of {path}",
+            default,
+            "a positive number: optimlab reads each param group's lr relative to the ones the factory "
+            "builds at it",
+        )
+    return float(default)
+
+
 def _torch_factory(
     optimizer_class: Callable[..., torch.optim.Optimizer], path: str
 ) -> Callable[..., GradientTransformation]:
@@ -233,6 +332,8 @@ def _torch_factory(
         return _transform(optimizer_class, path, hyperparameters)
 
     factory.__signature__ = _keyword_signature(optimizer_class, 1, path)  # type: ignore[attr-defined]
+    if not inspect.isclass(optimizer_class):
+        _default_lr(optimizer_class, path)
     factory.__name__ = path.rpartition(":")[2]
     factory.__doc__ = optimizer_class.__doc__
     return factory
@@ -263,26 +364,20 @@ def _refuse_closure(path: str, optimizer_class: type) -> None:
 
 def _check_built(path: str, optimizer: object, tensors: list[Tensor]) -> None:
     """Refuse what a torch optimizer factory built where the wrapper cannot step it as the factory's own
-    loop would: not an optimizer; a step that needs a closure; other than one param group holding the
-    ``tensors`` given, in order (the wrapper addresses a parameter by its index in ``param_groups[0]``,
-    the layout its saved state keeps, so a factory's several groups would be stepped under the first
-    group's hyperparameters, or a parameter it left out not at all)."""
+    loop would: not an optimizer; a step that needs a closure; param groups that do not hold each of the
+    ``tensors`` given once (one left out would not be stepped at all)."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise OptimlabError(
             f"{path} returned {a_type(optimizer)}, not a torch.optim.Optimizer: name {_FORMS}"
         )
     _refuse_closure(path, type(optimizer))
-    groups = optimizer.param_groups
-    if (
-        len(groups) != 1
-        or len(groups[0]["params"]) != len(tensors)
-        or any(a is not b for a, b in zip(groups[0]["params"], tensors))
-    ):
-        held = ", ".join(str(len(g["params"])) for g in groups)
+    held = [t for group in optimizer.param_groups for t in group["params"]]
+    if len(held) != len(tensors) or {id(t) for t in held} != {id(t) for t in tensors}:
+        sizes = ", ".join(str(len(g["params"])) for g in optimizer.param_groups)
         raise OptimlabError(
-            f"{path} built {type(optimizer).__name__} with param groups of {held} of the {len(tensors)} "
-            "parameters it was given: optimlab steps one param group over all of them, in the order given; "
-            "give per-parameter rules as param groups of optimlab.optim.create (Python), or one group here"
+            f"{path} built {type(optimizer).__name__} with param groups of {sizes} of the {len(tensors)} "
+            "parameters it was given: optimlab steps the optimizer over exactly the parameters it gives, "
+            "so put each of them in one param group"
         )
 
 

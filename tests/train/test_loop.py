@@ -1487,3 +1487,26 @@ def test_a_one_group_run_logs_group_0s_lr_at_each_step(tmp_path):
         scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.8),
         callbacks=[truth, MetricsLog(tmp_path / "m.jsonl")])  # fmt: skip
     assert logged_lrs(tmp_path / "m.jsonl") == truth.lrs and len(set(truth.lrs.values())) == 12
+
+
+def test_gradient_clipping_reads_the_gradients_the_optimizer_steps_not_a_backbone_it_leaves_out():
+    """An optimizer over the head alone, the backbone still requiring gradients (fine-tuning's common
+    setup): fit clipped over every parameter of the model, whose backbone gradients the optimizer's
+    zero_grad never clears, so they piled up step after step and shrank the head's clipped step more
+    each time. Truth: a hand loop clipping the gradients the optimizer steps (torch's clip_grad_norm_ over
+    its parameters, as Lightning's gradient_clip_val does), equal weights."""
+    x, y = problem()
+    reference, trained = network(), network()
+    for model in (reference, trained):
+        model[2] = nn.Identity()  # no dropout: the two runs draw nothing
+    head = lambda model: model[3].parameters()  # noqa: E731
+    optimizer = torch.optim.SGD(head(reference), lr=0.5)
+    for start in range(0, 96, 32):
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(reference(x[start : start + 32]), y[start : start + 32]).backward()
+        torch.nn.utils.clip_grad_norm_(head(reference), 0.05)
+        optimizer.step()
+    fit(trained, torch.optim.SGD(head(trained), lr=0.5), x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=32,
+        total_steps=3, shuffle=False, grad_clip_norm=0.05)  # fmt: skip
+    for got, want in zip(trained.parameters(), reference.parameters()):
+        assert torch.equal(got, want)

@@ -689,10 +689,10 @@ class _Stepper:
             self.scaler.unscale_(self.optimizer)
         for reader in self.gradient_readers:
             reader.on_before_optimizer_step(state)
-        if self.grad_clip_norm is not None:
-            clip_grad_norm_(
-                [p.grad for p in self.model.parameters() if p.grad is not None], self.grad_clip_norm
-            )
+        if self.grad_clip_norm is not None:  # the gradients stepped: not those of a parameter left out,
+            # which the optimizer's zero_grad never clears (nor unscale_ unscales), piling up step by step
+            grads = [p.grad for group in self.optimizer.param_groups for p in group["params"]]
+            clip_grad_norm_([g for g in grads if g is not None], self.grad_clip_norm)
         return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)
 
     def _refused(self, error: BaseException, group: list[Any], step: int) -> BaseException:

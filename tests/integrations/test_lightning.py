@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import warnings
 from typing import ClassVar
 
@@ -2373,3 +2374,43 @@ def test_an_optimizer_index_the_module_does_not_have_is_refused_in_one_line():
         "invalid value 2 for optimizer: accepted the index of one of TogglingGAN's 2 optimizers (0 to 1)."
     )
     assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))  # before any step
+
+
+def test_under_float16_a_step_the_scaler_skips_for_an_overflow_is_no_divergence():
+    """Lightning's float16 GradScaler skips a step whose scaled gradient overflowed (and halves its
+    scale), as intended; the doctor read those gradients as they were and said 'NaN/Inf at step 1' of a
+    run whose losses are all finite. Truth: a hand-written loop with torch's GradScaler on the same
+    batches: the steps it skips (inf after unscale_) have no norm (NaN, as the doctor's own fit records
+    a skipped step), the others its norms after unscale_, stepping the same weights."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    x, y = x[:320] * 100, y[:320]  # gradients that overflow float16 at the scaler's first scales
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    hand, scaler = net(), torch.amp.GradScaler("cpu")
+    optimizer = torch.optim.SGD(hand.parameters(), lr=0.01)
+    norms = []
+    for step in range(10):
+        rows = slice(step * 32, step * 32 + 32)
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = nn.functional.cross_entropy(hand(x[rows]), y[rows])
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        norm = torch.nn.utils.get_total_norm([p.grad for p in hand.parameters()]).item()
+        norms.append(norm if math.isfinite(norm) else math.nan)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+    module = Recorded(net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01))
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(module, (x, y), 10, [doctor], shuffle=False, plugins=[precision])
+    assert 0 < sum(map(math.isnan, norms)) < 10 and all(map(math.isfinite, module.losses))
+    seen = doctor.diagnosis.statistics
+    assert seen.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4, nan_ok=True)
+    assert seen.non_finite is None and "nan_inf" not in {f.rule for f in doctor.diagnosis.findings}
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))

@@ -844,20 +844,24 @@ class Instruments:
         if module.training:
             self._last_input, self._last_kwargs = args, kwargs
 
-    def gradients_ready(self, scale: float = 1.0) -> None:
+    def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> None:
         """Read the gradients of this step now, before ``optimizer.step`` (after
         ``start(gradients_at_step=False)``, or before a loop clips them): a step's first reading is
         its own, the step pre-hook's or a second loss evaluation's (SAM's, at perturbed weights) then
         left out. ``scale``: the gradients are that multiple of the step's (float16's GradScaler's
-        scale, before ``unscale_``)."""
-        self._before_optimizer_step(self.optimizer, (), {}, scale)
+        scale, before ``unscale_``); ``scaler_skips``: a GradScaler skips the step where they are not
+        finite (an overflow, as intended): then they are not read, the step recorded without norms as
+        where the step pre-hook does not fire."""
+        self._before_optimizer_step(self.optimizer, (), {}, scale, scaler_skips)
 
     def gradients_unread(self) -> None:
         """Forget this step's reading: the optimizer did not step on the gradients read (a micro-batch
         of accumulation, which a loop clipped before the next one added to them)."""
         self._pending_norms = None
 
-    def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any, scale: float = 1.0) -> None:
+    def _before_optimizer_step(
+        self, optimizer: Any, args: Any, kwargs: Any, scale: float = 1.0, scaler_skips: bool = False
+    ) -> None:
         # read already this step (:meth:`gradients_ready`), or the record ended
         if self._pending_norms is not None or self.parameters_changed is not None:
             return
@@ -875,9 +879,11 @@ class Instruments:
         if self._forward_in_eval:  # the gradient came from a forward pass in eval mode
             self._note_eval_mode()
         norms = torch.stack(torch._foreach_norm(grads)) / scale
+        finite = math.isfinite(norms.sum().item())
+        if scaler_skips and not finite:
+            return
         self._pending_norms = norms
         step = self._step + 1
-        finite = math.isfinite(norms.sum().item())
         if not finite and self.statistics.non_finite is None:
             self._detach_forward_hooks()  # the replay must not count as a detailed step
             self.statistics.non_finite = locate_non_finite(

@@ -80,7 +80,9 @@ class DoctorCallback(pl.Callback):
     ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
     in which the watched optimizer stepped, and its gradients are read before ``self.clip_gradients`` clips
     them in that batch (as before the Trainer's own clipping; under float16, divided by the GradScaler's
-    scale, as ``unscale_`` leaves them), not in a batch in which it does not step.
+    scale, as ``unscale_`` leaves them), not in a batch in which it does not step. A step float16's
+    GradScaler skips (its gradients overflowed) is recorded without gradient norms, as intended, not as a
+    divergence.
     Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
@@ -173,7 +175,8 @@ class DoctorCallback(pl.Callback):
         def read(optimizer: Any) -> None:
             if unwrapped(optimizer) is watched:
                 self.doctor.before_optimizer_step(watched)
-                self.doctor.gradients_ready(1.0 if scaler is None else scaler.get_scale())
+                scale = 1.0 if scaler is None else scaler.get_scale()
+                self.doctor.gradients_ready(scale, scaler_skips=scaler is not None)
 
         guarded = self.doctor.guarded(read)
         readers = _clip_readers.get(plugin)
@@ -233,7 +236,10 @@ class DoctorCallback(pl.Callback):
                 return
             self._stepped = True
             self.doctor.before_optimizer_step(optimizer)
-            self.doctor.gradients_ready()
+            # float16's GradScaler skips a step whose gradients overflowed, as intended: no divergence.
+            self.doctor.gradients_ready(
+                scaler_skips=getattr(trainer.precision_plugin, "scaler", None) is not None
+            )
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int

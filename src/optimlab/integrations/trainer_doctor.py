@@ -205,13 +205,14 @@ class TrainerDoctor:
         the lr rules read it: not a frozen backbone's 0 before the head)."""
         self._lr = optimizer_lr(optimizer)
 
-    def gradients_ready(self, scale: float = 1.0) -> None:
+    def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> None:
         """The step's gradients are whole and the weights have not moved yet (after
         ``start(gradients_at_step=False)``); ``scale``: they are that multiple of the step's (float16's
-        GradScaler's scale, before ``unscale_``)."""
+        GradScaler's scale, before ``unscale_``); ``scaler_skips``: a GradScaler skips the step where they
+        are not finite (:meth:`Instruments.gradients_ready`)."""
         if self.instruments is not None and not self._diverged:
             with self._watching():
-                self.instruments.gradients_ready(scale)
+                self.instruments.gradients_ready(scale, scaler_skips=scaler_skips)
 
     def gradients_unread(self) -> None:
         """The gradients read since the last step were not stepped on (a micro-batch of accumulation

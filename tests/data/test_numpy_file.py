@@ -55,6 +55,22 @@ def test_an_archives_class_names_with_a_missing_one_are_refused_not_given_a_clas
     assert load_numpy(tmp_path / "a.npz").num_classes == 3
 
 
+def test_an_archives_one_hot_labels_are_refused_as_one_label_each_not_as_several(tmp_path):
+    """keras' one-hot labels (np.eye(K)[ids]) in an .npz were refused as 'several per example
+    (multi-label 0/1 columns)'. Truth: argmax(1) of the rows gives the ids back; two 1s in a row are
+    several labels, still refused so."""
+    ids = np.array([0, 2, 1, 2, 0, 1])
+    assert np.array_equal(np.eye(3)[ids].argmax(1), ids)
+    np.savez(tmp_path / "a.npz", x=np.zeros((6, 2)), y=np.eye(3)[ids])
+    with pytest.raises(InvalidValueError, match=r"these are one-hot rows, one label each .* y\.argmax\(1\)"):
+        load_numpy(tmp_path / "a.npz")
+    tags = np.eye(3)[ids]
+    tags[0, 1] = 1
+    np.savez(tmp_path / "a.npz", x=np.zeros((6, 2)), y=tags)
+    with pytest.raises(InvalidValueError, match=r"several per example \(multi-label"):
+        load_numpy(tmp_path / "a.npz")
+
+
 def test_npy_table_takes_the_target_column(tmp_path):
     table = np.array([[0.5, 1.0, 2.0], [1.5, 3.0, 4.0]])
     np.save(tmp_path / "t.npy", table)

@@ -149,6 +149,30 @@ def test_multi_label_targets_are_refused_saying_what_is_accepted():
     )
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int64])
+def test_one_hot_labels_are_refused_as_one_label_each_naming_their_class_ids(dtype):
+    """One-hot rows (keras.utils.to_categorical's) were refused as 'several per example (multi-label
+    0/1 columns)', pointed to dict batches. They hold one label each: the refusal says so and names
+    their class ids. Truth: argmax(1) of one_hot(ids) is ids, and torch's cross-entropy of the one-hot
+    rows (class probabilities) equals that of the ids."""
+    ids = torch.tensor([0, 2, 1, 2, 0, 1])
+    rows = torch.nn.functional.one_hot(ids, 3).to(dtype)
+    logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(rows.argmax(1), ids)
+    torch.testing.assert_close(
+        torch.nn.functional.cross_entropy(logits, rows.float()),
+        torch.nn.functional.cross_entropy(logits, ids),
+    )
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((torch.randn(6, 4), rows), "keras")
+    assert str(refused.value) == (
+        "invalid value 'shape (6, 3)' for class labels of keras: accepted one label per example, shape (N,) "
+        "or (N, 1), in (x, y) rows; these are one-hot rows, one label each (one 1 per row, as "
+        "keras.utils.to_categorical writes them); give their class ids, y.argmax(1)."
+    )
+    assert len(as_data((torch.randn(6, 4), rows.argmax(1)), "keras").examples.y) == 6
+
+
 def test_one_float_target_per_example_is_a_regressions_unless_it_is_a_0_1_label():
     """Whole-valued float targets (a count) were read as class ids: a count of 0..10 trained as 11
     classes, and with loss=nn.MSELoss() compare reported an accuracy. Float 0/1 targets, as

@@ -26,6 +26,7 @@ from optimlab.number_text import read_number
 
 __all__ = [
     "MISSING",
+    "ONE_HOT",
     "TASKS",
     "DatasetInfo",
     "Examples",
@@ -35,6 +36,7 @@ __all__ = [
     "int64_labels",
     "label_ignored",
     "missing_cell",
+    "one_hot_rows",
     "reject_non_finite",
     "targets_for",
     "text_number",
@@ -230,8 +232,12 @@ class Examples(DatasetInfo):
                 raise InvalidValueError(
                     f"class labels of {name}",
                     f"shape {y_array.shape}",
-                    "one label per example, shape (N,) or (N, 1): several per example (multi-label "
-                    "0/1 columns) are not supported",
+                    "one label per example, shape (N,) or (N, 1): "
+                    + (
+                        ONE_HOT
+                        if one_hot_rows(y_array)
+                        else "several per example (multi-label 0/1 columns) are not supported"
+                    ),
                 )
             flat = y_array.reshape(len(y_array))
             _reject_missing_names(flat, name)
@@ -402,6 +408,20 @@ def float_task(targets: Tensor | np.ndarray) -> Task | None:
     if not (floating and one_each):
         return None
     return None if zero_one(targets) else "regression"
+
+
+# why one-hot labels are refused as (N, K) class labels, and how to give them
+ONE_HOT = (
+    "these are one-hot rows, one label each (one 1 per row, as keras.utils.to_categorical writes them); give "
+    "their class ids, y.argmax(1)"
+)
+
+
+def one_hot_rows(targets: Tensor | np.ndarray) -> bool:
+    """Whether ``targets`` (N, K) are one-hot rows: 0/1 values, a single 1 in each row."""
+    return (
+        targets.ndim == 2 and targets.shape[1] > 1 and zero_one(targets) and bool((targets.sum(1) == 1).all())
+    )
 
 
 def zero_one(targets: Tensor | np.ndarray) -> bool:

@@ -36,12 +36,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, Subset, SubsetRandomSampler
 
 from optimlab.data.examples import (
+    ONE_HOT,
     DatasetInfo,
     Examples,
     TensorPair,
     float_task,
     label_ignored,
     labels_as_given,
+    one_hot_rows,
     zero_one,
 )
 from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
@@ -330,9 +332,14 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
         raise InvalidValueError(
             error.field,
             error.value,
-            "one label per example, shape (N,) or (N, 1), in (x, y) rows; several per example (a class per "
-            "position, multi-label 0/1 columns) train as dict batches: a Dataset of {'<forward's "
-            "argument>': x, 'labels': y} items, kept as they are, with your loss",
+            "one label per example, shape (N,) or (N, 1), in (x, y) rows; "
+            + (
+                ONE_HOT
+                if one_hot_rows(y)
+                else "several per example (a class per position, multi-label 0/1 columns) train as dict "
+                "batches: a Dataset of {'<forward's argument>': x, 'labels': y} items, kept as they are, "
+                "with your loss"
+            ),
         ) from None
 
 

@@ -891,9 +891,12 @@ def zero_last_layer() -> nn.Sequential:
         (lambda: nn.Sequential(*mlp(), nn.LogSoftmax(dim=1)), nn.NLLLoss(), False, None),
         (zero_last_layer, nn.BCEWithLogitsLoss(), True, None),  # logits of exactly 0: not a sigmoid's
         (lambda: mlp(outputs=1), nn.BCEWithLogitsLoss(), True, None),
+        (lambda: nn.Sequential(*mlp(), nn.Sigmoid()), nn.CrossEntropyLoss(), False, "Sigmoid outputs"),
+        (mlp, nn.CrossEntropyLoss(), False, None),
     ],
     ids=["sigmoid into BCEWithLogitsLoss", "logits into NLLLoss", "LogSoftmax into NLLLoss",
-         "zero-initialized last layer", "logits into BCEWithLogitsLoss"],
+         "zero-initialized last layer", "logits into BCEWithLogitsLoss", "sigmoid into CrossEntropyLoss",
+         "logits into CrossEntropyLoss"],
 )  # fmt: skip
 def test_outputs_of_another_kind_than_the_loss_takes_are_named(model, loss, binary, title):
     x, y = standardized()
@@ -903,6 +906,27 @@ def test_outputs_of_another_kind_than_the_loss_takes_are_named(model, loss, bina
     diagnosis = diagnose(net, data, loss, torch.optim.Adam(net.parameters(), 1e-3), steps=30, lr_find=False)
     found = [f for f in diagnosis.findings if f.rule == "outputs_for_loss"]
     assert [f.title for f in found if title in f.title] if title else not found, diagnosis.findings
+
+
+def test_a_sigmoid_into_cross_entropy_is_named_with_the_floor_its_loss_sits_on():
+    """A final Sigmoid before CrossEntropyLoss was told only 'Plateau: the loss stays near 1.47' (info).
+    Scores within [0, 1] bound the cross-entropy of C classes below by log(1 + (C - 1)/e), 1.461 for
+    digits' 10, where the run sits; without the Sigmoid it falls under a tenth of that."""
+    x, y = standardized()
+    found = {}
+    for sigmoid in (True, False):
+        net = nn.Sequential(*mlp(), nn.Sigmoid()) if sigmoid else mlp()
+        found[sigmoid] = diagnose(net, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), 3e-3),
+                                  lr_find=False)  # fmt: skip
+    floor = math.log(1 + 9 / math.e)
+    losses = found[True].statistics.losses
+    assert min(losses) >= floor - 1e-4 and statistics.mean(losses[-20:]) < floor + 0.05  # on the floor
+    first = found[True].findings[0]
+    assert first.rule == "outputs_for_loss" and first.title.startswith(
+        "Sigmoid outputs into CrossEntropyLoss"
+    )
+    assert first.evidence["floor"] == pytest.approx(floor) and "1.46" in first.explanation
+    assert not found[False].findings and statistics.mean(found[False].statistics.losses[-20:]) < floor / 10
 
 
 def test_tiny_regression_targets_are_named_and_a_binary_losss_probabilities_are_not():

@@ -21,6 +21,7 @@ from optimlab.doctor.rules._readings import (
     _score,
 )
 from optimlab.registry import UNIT_OPEN
+from optimlab.train.evaluation import class_dim
 
 __all__ = [
     "loss_broadcast",
@@ -83,19 +84,28 @@ def loss_broadcast(stats: RunStatistics, lr_range: LRRangeResult | None = None) 
 def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
     """The model's outputs at the first step against what its loss expects. ``CrossEntropyLoss``
     applies log-softmax itself: outputs that already sum to 1 over the classes (a final ``Softmax``)
-    are squashed twice, every logit within [0, 1], and its gradients shrink to a fraction.
-    ``BCEWithLogitsLoss`` applies the sigmoid itself: outputs all within [0, 1] (a final ``Sigmoid``)
-    cannot go below a loss of log(1 + e^-1) = 0.31 for a positive label. ``NLLLoss`` takes
-    log-probabilities: outputs whose log-sum-exp over the classes is not 0 (no final ``LogSoftmax``)
-    are not a distribution, and the loss falls without end by inflating the target's score."""
+    are squashed twice, every logit within [0, 1], and its gradients shrink to a fraction; so are a
+    final ``Sigmoid``'s, whose loss over C classes cannot go below log(1 + (C - 1)/e) (1.46 for 10:
+    the target's score at 1, the others' at 0). ``BCEWithLogitsLoss`` applies the sigmoid itself:
+    outputs all within [0, 1] (a final ``Sigmoid``) cannot go below a loss of log(1 + e^-1) = 0.31
+    for a positive label. ``NLLLoss`` takes log-probabilities: outputs whose log-sum-exp over the
+    classes is not 0 (no final ``LogSoftmax``) are not a distribution, and the loss falls without end
+    by inflating the target's score."""
     seen = stats.loss_inputs
     if seen is None or seen.loss is None:
         return None
     probabilities = seen.sum_gap is not None and seen.sum_gap < SCORE_TOLERANCE and seen.low >= 0
+    dim = class_dim(seen.outputs, seen.targets) if not seen.numeric_targets else None
+    classes, floor = (seen.outputs[dim] if dim is not None else None), None
     if seen.loss == "CrossEntropyLoss" and probabilities:
         title = "Softmax outputs into CrossEntropyLoss, which applies log-softmax itself"
         what = "probabilities (each row sums to 1)"
         fix = "remove the model's final Softmax (or, to keep it, take its log and use NLLLoss)"
+    elif seen.loss == "CrossEntropyLoss" and classes is not None and _sigmoid_output(stats, seen):
+        floor = math.log(1 + (classes - 1) / math.e)
+        title = "Sigmoid outputs into CrossEntropyLoss, which applies log-softmax itself"
+        what = "all within [0, 1], as a sigmoid's"
+        fix = "remove the model's final Sigmoid (CrossEntropyLoss takes raw scores)"
     elif seen.loss == "BCEWithLogitsLoss" and seen.numeric_targets and _sigmoid_like(stats, seen):
         title = "Sigmoid outputs into BCEWithLogitsLoss, which applies the sigmoid itself"
         what = "all within [0, 1], as a sigmoid's"
@@ -114,6 +124,12 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
             f"At the first step the model's outputs {seen.outputs} were {what}, ranging "
             f"{seen.low:.3g}..{seen.high:.3g}: {seen.loss} reads them as another kind of score, so it "
             "does not measure what the outputs say, and its gradients train the model to another end."
+            + (
+                f" Scores no further apart than 1 put its floor over {classes} classes at "
+                f"log(1 + {classes - 1}/e) = {floor:.3g}."
+                if floor is not None
+                else ""
+            )
         ),
         recommendation=f"model: {fix}",
         evidence={
@@ -123,7 +139,8 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
             "high": seen.high,
             "sum_gap": seen.sum_gap,
             "logsumexp_gap": seen.logsumexp_gap,
-        },
+        }
+        | ({"floor": floor} if floor is not None else {}),
         score=3.0,
         explains=("plateau", "no_learning", "lr_too_low", "lr_too_high", "vanishing_gradients", "saturation"),
     )
@@ -134,8 +151,13 @@ def _sigmoid_like(stats: RunStatistics, seen: LossInputs) -> bool:
     over a tenth of the interval (a zero-initialized or tiny last layer gives near-constant logits)."""
     if not (seen.low >= 0 and seen.high <= 1):
         return False
+    return _sigmoid_output(stats, seen) or seen.high - seen.low > 0.1
+
+
+def _sigmoid_output(stats: RunStatistics, seen: LossInputs) -> bool:
+    """Outputs all within [0, 1] from a ``Sigmoid`` module that ends the model."""
     last = [m for m in stats.activation_modules() if _is_output(stats, m)]
-    return any(stats.activations[m] == "sigmoid" for m in last) or seen.high - seen.low > 0.1
+    return seen.low >= 0 and seen.high <= 1 and any(stats.activations[m] == "sigmoid" for m in last)
 
 
 def _float_targets(stats: RunStatistics) -> Tensor | None:

@@ -1210,3 +1210,37 @@ def test_params_yaml_cannot_write_are_logged_as_their_text_as_mlflows_own_log_pa
         client.log_param(own, key, value)
     logged = client.get_run(tracker.run_id).data.params
     assert logged == {**client.get_run(own).data.params, "data.files": "[/data/train.csv, /data/val.csv]"}
+
+
+def test_a_run_refused_at_its_first_batch_leaves_no_kept_run_a_rerun_trips_on(
+    tmp_path, monkeypatch, cli, capsys, sqlite_uri
+):
+    """train --log mlflow whose model's forward raised at the first batch (the loop's check of it): train
+    removed its own files, but MLflow's writer, opening the run as the trainer failed, made OUT/mlflow.json
+    (the corrected command into the same --out refused: "'OUT' holds other files (mlflow.json)"), or,
+    the folder removed first, warned "MLflow did not record run 'run': FileNotFoundError". A run that
+    failed before its first step leaves nothing there (its MLflow run ends FAILED, as MLflow's own
+    start_run context ends a run that raised); the corrected command trains into a run of its own."""
+    out = tmp_path / "run"
+    (tmp_path / "nets_first_batch.py").write_text(
+        "import torch\n"
+        "class Broken(torch.nn.Linear):\n"
+        "    def forward(self, x):\n        raise RuntimeError('no such layer')\n"
+        "def broken(**kwargs):\n    return Broken(4, 3)\n"
+        "def fixed(**kwargs):\n    return torch.nn.Linear(4, 3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    command = ["train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress", "--log", "mlflow"]  # fmt: skip
+    capsys.readouterr()
+    code, _, err = cli(*command, "--model", "nets_first_batch:broken")
+    (line,) = err.splitlines()
+    assert code == 2 and "no such layer" in line
+    assert not out.exists() or not any(out.iterdir())
+    code, _, err = cli(*command, "--model", "nets_first_batch:fixed")
+    assert code == 0, err
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    runs = client.search_runs([experiment], "attributes.run_name = 'run'")
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
+    (trained,) = [r for r in runs if r.info.status == "FINISHED"]
+    assert json.loads((out / "mlflow.json").read_text())["run_id"] == trained.info.run_id

@@ -334,6 +334,8 @@ class MLflowTracker(Tracker):
         self._run: MLflowRun | SqliteRun | None = None
         self._keys: dict[str, str] = {}  # each metric's key -> its name in MLflow
         self._last: float | None = None  # the wall time of the last record sent (background=False)
+        self._fresh: tuple[int, bool] | None = None  # with a run folder: (its start, no run kept there)
+        self._sent_any = False  # whether a record was sent
         if background:
             self._writer = writer_process()
             self._key = next(self._writer.keys)
@@ -349,12 +351,26 @@ class MLflowTracker(Tracker):
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused
         if self.run_folder is None:
             return
+        self._fresh = (state.step, not (self.run_folder / RUN_FILE).exists())  # (its start, no run kept)
         records = resumed_records(self.run_folder, state.step, self._ended) if state.step > 0 else []
         seen = self._reopen(state.step, records)
         if seen is not None and self.background:  # what reopening warns of is said before training goes on
             answers = self._writer.wait(self._key, lambda answers: "run_id" in answers, self.wait_seconds)
             for message in (answers or {}).get("warnings", []):
                 warnings.warn(message, OptimlabWarning, stacklevel=2)
+
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        """The run ended (:meth:`Tracker.on_exception`); a training run's first session that failed before
+        its first step (the loop's check of the first batch refused it), having sent no record, keeps no
+        run in its folder: its MLflow run ends ``FAILED`` and the folder's :data:`RUN_FILE` is removed once
+        the writer has written it, as :func:`~optimlab.train.train` removes its own files, so the corrected
+        command into the same ``--out`` is not refused as holding other files."""
+        sent = self._sent_any  # before the records pending are sent as it ends
+        super().on_exception(state, error)
+        if self._fresh == (state.step, True) and not sent:
+            with contextlib.suppress(OptimlabError):  # MLflow's refusal: the error said is the fit's
+                self.wait()
+            (self.run_folder / RUN_FILE).unlink(missing_ok=True)
 
     def send(self, records: list[Record]) -> None:
         """A finished run's records: with a run folder, into the MLflow run it keeps (or a new one, then
@@ -430,6 +446,7 @@ class MLflowTracker(Tracker):
         return answers["run_id"]
 
     def write(self, records: list[Record]) -> None:
+        self._sent_any = self._sent_any or bool(records)
         records = self._named(records)
         if not self.background:
             self._run.log_records(records)

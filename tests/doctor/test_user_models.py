@@ -2,8 +2,8 @@
 integer inputs, a model returning a tuple, a multi-label head under BCEWithLogitsLoss, a 95/5
 imbalanced set, label smoothing, weight norm and spectral norm, a TransformerEncoder classifier, a
 pre-norm residual MLP, a dilated 1-d CNN, tied embedding and output weights, a mixture of experts,
-a frozen backbone. Each healthy one at a good lr gets no finding (a false alarm is a defect); each
-planted fault is found, and its fix makes it go."""
+a frozen backbone, a CNN with GroupNorm, a float64 model. Each healthy one at a good lr gets no
+finding (a false alarm is a defect); each planted fault is found, and its fix makes it go."""
 
 from __future__ import annotations
 
@@ -79,6 +79,25 @@ def normed(parametrize: Callable[[nn.Module], nn.Module]) -> nn.Module:
 
 def first_of(outputs: Any, targets: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(outputs[0], targets)
+
+
+def group_norm_cnn() -> nn.Sequential:
+    """A digit as one 8x8 channel: two 3x3 convs (16, 32 channels) each with a GroupNorm (4 channels a
+    group) and a ReLU, averaged over positions, a Linear head."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        *(nn.Conv2d(1, 16, 3, padding=1), nn.GroupNorm(4, 16), nn.ReLU()),
+        *(nn.Conv2d(16, 32, 3, padding=1), nn.GroupNorm(8, 32), nn.ReLU()),
+        *(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)),
+    )
+
+
+def in_float64(
+    data: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+    """``data`` with its inputs in float64, for a model in float64."""
+    return lambda: (data()[0].double(), data()[1])
 
 
 class EncoderClassifier(nn.Module):
@@ -186,6 +205,7 @@ HEALTHY = {  # model, data, loss, Adam's lr
     "dilated 1-d CNN": (DilatedConv, standardized, CE, 3e-3),
     "tied embedding and output": (TiedNextToken, markov_tokens, CE, 7e-4),
     "mixture of experts": (GatedExperts, standardized, CE, 1e-3),
+    "CNN with GroupNorm": (group_norm_cnn, standardized, CE, 3e-3),
 }
 
 
@@ -218,6 +238,10 @@ def test_a_healthy_model_of_each_kind_gets_no_finding(name):
          "input_scale"),
         ("residual MLP with LayerNorm, Adam 0.1", residual_mlp, standardized, None, CE, (torch.optim.Adam, 0.1),
          "lr_too_high"),
+        ("CNN with GroupNorm, pixels 0..255", group_norm_cnn, pixels, standardized, CE, (torch.optim.Adam, 3e-3),
+         "input_scale"),
+        ("float64 MLP, pixels 0..255", lambda: mlp().double(), in_float64(pixels), in_float64(standardized), CE,
+         (torch.optim.Adam, 3e-3), "input_scale"),
     ],
 )  # fmt: skip
 def test_a_planted_fault_is_found_and_its_fix_makes_it_go(name, build, broken, fixed, loss, optimizer, rule):

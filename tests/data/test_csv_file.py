@@ -120,6 +120,23 @@ def test_nan_among_class_names_is_a_missing_target_not_a_class(tmp_path, spellin
     assert load_csv(file).num_classes == 3
 
 
+def test_a_decimal_comma_file_read_at_its_commas_names_the_delimiter_not_a_categorical_column(tmp_path):
+    """'1,5;2,25;0' on every line (no header) splits alike at ',' and at ';': read at commas, the field
+    '5;2' was told 'only the target may be text; a categorical feature: one_hot=[1]', advice for numbers
+    that are no categories. Truth: the line split at ';' is numbers with decimal commas, and read so
+    (delimiter=';') the refusal is the decimal comma's."""
+    lines = ["1,5;2,25;0", "3,5;4,75;1", "2,0;1,5;0", "4,25;3,0;1"]
+    assert [float(f.replace(",", ".")) for f in lines[0].split(";")] == [1.5, 2.25, 0.0]
+    file = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(
+        InvalidValueError, match=r"'5;2' .* the file's delimiter may be ';' \(delimiter=';'"
+    ) as refused:
+        load_csv(file)
+    assert "one_hot" not in str(refused.value)
+    with pytest.raises(InvalidValueError, match=r"'1,5' .* not a decimal comma"):
+        load_csv(file, delimiter=";")
+
+
 @pytest.mark.parametrize("delimiter", [";", "\t", "|", ","])
 def test_the_delimiter_is_the_one_that_splits_every_line_alike(tmp_path, delimiter):
     """Semicolons (a decimal-comma locale's CSV), tabs, pipes, commas: read alike without being told;

@@ -136,6 +136,13 @@ def _not_a_number(field: str, target_name: str | int, column: str | int) -> str:
         )
     if _is_number(field.replace(",", ".", 1)):
         return "with a decimal point, not a decimal comma; replace the commas, or export with points"
+    # '5;2' of '1,5;2,25;0' read at commas: a decimal-comma file split by ';' (its lines split alike by both)
+    split = next((d for d in DELIMITERS if d != "," and d in field), None)
+    if split and all(_is_number(part.replace(",", ".", 1)) for part in field.split(split)):
+        return (
+            f"the numbers {field!r} holds split by {split!r}: the file's delimiter may be {split!r} "
+            f"(delimiter={split!r}; data.options.delimiter in a recipe), with decimal commas to replace"
+        )
     return (
         f"only the target ({target_name!r}) may be text; a categorical feature: one_hot=[{column!r}] encodes "
         "each of its values as a 0/1 feature (data.options.one_hot in a recipe); another target column: "

@@ -2414,3 +2414,36 @@ def test_under_float16_a_step_the_scaler_skips_for_an_overflow_is_no_divergence(
     assert seen.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4, nan_ok=True)
     assert seen.non_finite is None and "nan_inf" not in {f.rule for f in doctor.diagnosis.findings}
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+def test_under_float16_a_fused_optimizers_gradients_are_read_unscaled():
+    """A fused optimizer (Adam(fused=True)) unscales its gradients inside its step, so Lightning's
+    float16 plugin does not unscale_ them before on_before_optimizer_step: the doctor read them scaled,
+    65536 times their norm (about 5e4 for 0.76). Truth: a hand-written loop with torch's GradScaler and
+    the same fused Adam, each step's norm divided by the scale it was taken at, the same weights."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    x, y = x[:192], y[:192]
+    hand, scaler = _clipping_net(), torch.amp.GradScaler("cpu")
+    optimizer = torch.optim.Adam(hand.parameters(), lr=1e-3, fused=True)
+    norms = []
+    for step in range(6):
+        rows = slice(step * 32, step * 32 + 32)
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = nn.functional.cross_entropy(hand(x[rows]), y[rows])
+        scaler.scale(loss).backward()
+        grads = [p.grad for p in hand.parameters()]
+        norms.append(torch.nn.utils.get_total_norm(grads).item() / scaler.get_scale())
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+    module = Recorded(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=1e-3, fused=True)
+    )
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(module, (x, y), 6, [doctor], shuffle=False, plugins=[precision])
+    assert max(norms) < 2
+    assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))

@@ -82,7 +82,7 @@ class DoctorCallback(pl.Callback):
     them in that batch (as before the Trainer's own clipping; under float16, divided by the GradScaler's
     scale, as ``unscale_`` leaves them), not in a batch in which it does not step. A step float16's
     GradScaler skips (its gradients overflowed) is recorded without gradient norms, as intended, not as a
-    divergence.
+    divergence; a fused optimizer's gradients, which it unscales in its step, are read divided by the scale.
     Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
@@ -236,10 +236,12 @@ class DoctorCallback(pl.Callback):
                 return
             self._stepped = True
             self.doctor.before_optimizer_step(optimizer)
-            # float16's GradScaler skips a step whose gradients overflowed, as intended: no divergence.
-            self.doctor.gradients_ready(
-                scaler_skips=getattr(trainer.precision_plugin, "scaler", None) is not None
-            )
+            # float16's GradScaler skips a step whose gradients overflowed, as intended: no divergence. A
+            # fused optimizer unscales them in its step (torch's flag, which Lightning reads to leave
+            # them scaled until then): they are read divided by the scale.
+            scaler = getattr(trainer.precision_plugin, "scaler", None)
+            fused = scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False)
+            self.doctor.gradients_ready(scaler.get_scale() if fused else 1.0, scaler_skips=scaler is not None)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int

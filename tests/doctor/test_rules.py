@@ -1411,6 +1411,30 @@ def test_a_deep_bert_that_fits_its_data_is_told_no_vanishing_gradients_nor_its_o
     assert _init_problem(drawn_large)[2] == "truncated_normal"  # std 1: still told BERT's
 
 
+def test_a_head_biased_to_the_class_priors_is_no_init_scale_finding_for_weights_on_scale():
+    """He's init (weights on scale) on long-tailed digits (up to 400 x 0.4^k rows of class k), the head's
+    bias at the log priors: the bias alone takes the scores' std past 2 (output_std), their spread
+    across examples stays the unbiased run's, and the weights' own scale keeps the rule quiet. Truth: a
+    per-unit constant leaves each unit's std across examples as it is, and lowers the first loss."""
+    x, y = standardized()
+    keep = torch.cat([(y == k).nonzero().flatten()[: max(2, int(400 * 0.4**k))] for k in range(10)])
+    x, y = x[keep], y[keep]
+    prior = torch.bincount(y, minlength=10).float() / len(y)
+    found = {}
+    for biased in (True, False):
+        model = mlp(init="he")
+        if biased:
+            with torch.no_grad():
+                model[-1].bias.copy_(prior.log())
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        found[biased] = diagnose(model, (x, y), nn.CrossEntropyLoss(), optimizer, steps=100, lr_find=False)
+    scores = {b: d.statistics.outputs["4"][d.statistics.detailed_steps[0]] for b, d in found.items()}
+    assert scores[True].std >= 2.0 > scores[False].std  # past the threshold by the bias alone
+    assert scores[True].spread == pytest.approx(scores[False].spread, rel=1e-4)
+    assert found[True].statistics.losses[0] < found[False].statistics.losses[0]
+    assert all(f.rule != "init_scale" for d in found.values() for f in d.findings), found[True].findings
+
+
 def test_an_embedding_on_scale_is_not_told_large_for_an_output_bias_set_to_the_class_priors():
     """The digits' grey levels as tokens at embedding std 3 (quiet: held-out loss within 1.2x torch's
     init's), on long-tailed classes (up to 400 x 0.4^k of sklearn's rows of class k) with the head's bias at their log priors

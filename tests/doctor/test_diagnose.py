@@ -143,6 +143,19 @@ def test_an_lr_that_is_a_schedule_is_refused_in_one_line_before_any_step_where_n
     assert model.passes == 0
 
 
+def test_labels_counted_from_1_are_refused_in_one_line_naming_the_label_and_the_class_scores():
+    """Digits' labels shifted to 1..10 for a 10-class head: cross-entropy indexes class 10 of 10 scores
+    (torch: 'Target 10 is out of bounds'). The doctor refuses at the first batch, before any step, in
+    one line naming the label and the scores it needs."""
+    model = CountsItsSteps()
+    x, y = standardized()
+    with pytest.raises(
+        InvalidValueError, match=r"a label of 10 is class 10, which needs 11 or more class scores"
+    ):
+        diagnose(model, (x, y + 1), nn.CrossEntropyLoss(), steps=5, lr_find=False)
+    assert model.passes <= 1  # the first batch's forward pass, no step
+
+
 @pytest.mark.parametrize("optimizer_name", ["sgd", "sam"])
 def test_the_callback_reads_the_gradient_fit_has_not_yet_clipped(optimizer_name):
     """With grad_clip_norm, the callback read the clipped gradients (norm 1.0 at every step: an

@@ -1449,7 +1449,7 @@ class LrAtStep(Callback):
         self.optimizer, self.index, self.lrs = optimizer, index, {}
 
     def on_before_optimizer_step(self, state):
-        self.lrs[state.step + 1] = self.optimizer.param_groups[self.index]["lr"]
+        self.lrs[state.step + 1] = float(self.optimizer.param_groups[self.index]["lr"])  # a tensor's too
 
 
 def logged_lrs(path) -> dict[int, float]:
@@ -1510,3 +1510,22 @@ def test_gradient_clipping_reads_the_gradients_the_optimizer_steps_not_a_backbon
         total_steps=3, shuffle=False, grad_clip_norm=0.05)  # fmt: skip
     for got, want in zip(trained.parameters(), reference.parameters()):
         assert torch.equal(got, want)
+
+
+def test_an_lr_held_as_a_tensor_logs_the_lr_each_step_took(tmp_path):
+    """torch's optimizers take lr as a one-element tensor, which a scheduler fills in place: state.lr
+    kept the tensor itself, so the metrics log's lr column read each step the lr of the step after
+    (0.005 at step 1, taken at 0.01). Truth: the lr read from the group before each step, and the
+    column of the same run with lr a float (to float32's precision)."""
+    columns = []
+    for i, lr in enumerate((0.01, torch.tensor(0.01))):
+        x, y = problem()
+        model = network()
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        truth = LrAtStep(optimizer, 0)
+        fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=32, total_steps=5,
+            scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5),
+            callbacks=[truth, MetricsLog(tmp_path / f"{i}.jsonl")])  # fmt: skip
+        columns.append(logged_lrs(tmp_path / f"{i}.jsonl"))
+        assert columns[-1] == truth.lrs
+    assert columns[1] == pytest.approx(columns[0], rel=1e-6)  # the float32 tensor's 0.01

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from optimlab.optim.shells.torch_optim import current
+
 __all__ = ["lr_group", "optimizer_lr"]
 
 
@@ -21,5 +23,7 @@ def lr_group(optimizer: torch.optim.Optimizer) -> int:
 
 
 def optimizer_lr(optimizer: torch.optim.Optimizer) -> Any:
-    """The optimizer's lr as it is now: :func:`lr_group`'s (a number, or what the group holds)."""
-    return optimizer.param_groups[lr_group(optimizer)]["lr"]
+    """The optimizer's lr as it is now: :func:`lr_group`'s, a number where the group holds it as a
+    one-element tensor (torch's optimizers take one), which a scheduler then fills in place: the tensor
+    itself, kept, would read as a later step's lr."""
+    return current(optimizer.param_groups[lr_group(optimizer)]["lr"])

@@ -655,10 +655,10 @@ class _Stepper:
                 raise
             raise refused from error
         self.first = False
-        state.lr = optimizer_lr(self.optimizer)
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()
+        state.lr = optimizer_lr(self.optimizer)  # after the loss's read: a tensor lr's then waits for nothing
         if not math.isfinite(state.train_loss):
             _step_undone(self.optimizer, closure)
         else:

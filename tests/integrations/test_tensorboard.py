@@ -841,3 +841,59 @@ def test_an_event_folder_that_cannot_be_written_is_refused_as_the_tracker_opens(
         )
     finally:
         (tmp_path / "locked").chmod(0o755)
+
+
+def test_a_fine_tune_from_another_runs_checkpoint_logs_a_run_of_its_own_name(tmp_path):
+    """A fine-tune ``open_tracker(run_name="ft")`` loading a checkpoint saved from run 'r' went on in 'r'
+    (the checkpoint's run, whatever the name given), its restart hiding r's own steps past the checkpoint.
+    A checkpoint's run is taken only where it is of the tracker's name (NAME or NAME-k); otherwise the run
+    is 'ft', holding the fine-tune's steps 4 to 6, and 'r' keeps its steps 1 to 6 as it wrote them."""
+    from optimlab.integrations import open_tracker
+    from optimlab.train import fit
+    from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    common = {"loss_fn": torch.nn.functional.mse_loss, "batch_size": 16}
+
+    class CheckpointAt3(Callback):
+        def __init__(self, model, optimizer, trackers):
+            self.model, self.optimizer, self.trackers = model, optimizer, trackers
+
+        def on_step_end(self, state):
+            if state.step == 3:
+                save_checkpoint(
+                    tmp_path / "ck", model=self.model, optimizer=self.optimizer, scheduler=None, state=state,
+                    callbacks=self.trackers,
+                )  # fmt: skip
+
+    (tmp_path / "ck").mkdir()
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    save = CheckpointAt3(model, optimizer, [tracker])
+    fit(model, optimizer, x, x.sum(1, keepdim=True), total_steps=6, callbacks=[tracker, save], **common)
+    r_losses = [e.value for e in accumulated(tmp_path / "tensorboard" / "r").Scalars("train_loss")]
+
+    fine_tune = open_tracker("tensorboard", folder=tmp_path, run_name="ft")
+    state = load_checkpoint(
+        read_checkpoint(tmp_path / "ck"),
+        model=model,
+        optimizer=optimizer,
+        scheduler=None,
+        callbacks=[fine_tune],
+    )
+    fit(
+        model,
+        optimizer,
+        x,
+        x.sum(1, keepdim=True),
+        total_steps=6,
+        state=state,
+        callbacks=[fine_tune],
+        **common,
+    )
+    assert fine_tune.log_dir == tmp_path / "tensorboard" / "ft"
+    r = accumulated(tmp_path / "tensorboard" / "r").Scalars("train_loss")
+    assert [(e.step, e.value) for e in r] == list(zip(range(1, 7), r_losses, strict=True))
+    assert [step for step, _ in served(tmp_path / "tensorboard" / "r")["train_loss"]] == list(range(1, 7))
+    assert [e.step for e in accumulated(tmp_path / "tensorboard" / "ft").Scalars("train_loss")] == [4, 5, 6]

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import math
 import os
+import re
 import socket
 import struct
 import time
@@ -228,7 +229,7 @@ class TensorBoardTracker(Tracker):
         is opened again to append. A tracker never started nor finished (dropped, its process ended or
         killed before) leaves no file: a later one keeps the name."""
         if self._file is None:
-            if self.apart and self._resumed_run is not None:  # the run its checkpoint was logged to
+            if self.apart and _run_of_name(self._resumed_run, self.log_dir.name):  # its checkpoint's run
                 self.log_dir = self.log_dir.with_name(self._resumed_run)
             elif self.apart:
                 self.log_dir = _event_folder(self.log_dir, going_on=step > 0)
@@ -429,6 +430,13 @@ def _event_folder(log_dir: Path, *, going_on: bool) -> Path:
             stacklevel=user_stacklevel(),
         )
     return free
+
+
+def _run_of_name(run: str | None, name: str) -> bool:
+    """Whether ``run`` (a checkpoint's) is one of the runs :func:`_event_folder` gives ``name``: ``NAME`` or
+    ``NAME-k``. A checkpoint of another run (a fine-tune loading run 'r' under the name 'ft') starts a run
+    of its own name, leaving that run's steps as they were."""
+    return run is not None and re.fullmatch(rf"{re.escape(name)}(-[0-9]+)?", run) is not None
 
 
 def _warn_unwritten(held: list[tuple[str, str, int]], log_dir: Path) -> None:

@@ -248,6 +248,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("bench model typo", ["bench", "--workloads", "digits_mlp", "--model", "mlpp"], "--model: unknown model"),
     ("compare nothing", ["compare"], "--optimizers"),
     ("compare workload typo", ["compare", "--optimizers", "sgd", "--workload", "digits-mpl"], "digits_mlp"),
+    (  # it stored the first study, then was refused at the second: "pass resume=True (--resume)"
+        "compare workload twice",
+        ["compare", "--optimizers", "sgd", "--workload", "digits_mlp,Digits-MLP"],
+        "(--workload): accepted each workload once (digits_mlp twice)",
+    ),
     # each verb takes the other's spelling too: "No such option: --workloads" in compare, --workload in bench
     ("compare workloads in bench's spelling", ["compare", "--optimizers", "sgd", "--workloads", "x"], "'x'"),
     ("bench workload in compare's spelling", ["bench", "--workload", "digits_mlpp"], "digits_mlp"),

@@ -27,7 +27,7 @@ from optimlab.study.compare import check_trains
 from optimlab.study.run import StudyResult, check_backend
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
-from optimlab.workloads import Workload
+from optimlab.workloads import Workload, check_workloads
 
 __all__ = ["BenchResult", "check_bench", "check_workloads", "resolve_methods", "run_bench"]
 
@@ -57,16 +57,6 @@ def resolve_methods(names: Sequence[str], *, field: str = "methods") -> list[str
     if twice:
         raise InvalidValueError(field, ",".join(names), f"each method once ({'; '.join(twice)})")
     return resolved
-
-
-def check_workloads(workloads: Sequence[Workload], *, field: str = "workloads") -> None:
-    """At least one workload, each once (one study per workload name); ``field`` names them in an error."""
-    names = [w.name for w in workloads]
-    if not workloads:
-        raise InvalidValueError(field, names, "at least one workload")
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise InvalidValueError(field, ",".join(names), f"each workload once ({', '.join(twice)} twice)")
 
 
 def _on_device(workload: Workload, device: str | None) -> Workload:

@@ -31,7 +31,7 @@ from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.study.trial import raised_by_user
 from optimlab.user_code import is_import_path
-from optimlab.workloads import Workload, metric_goal, refuse_data_dir, workloads_from
+from optimlab.workloads import Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
 
 __all__ = [
     "DEFAULT_WORKLOAD",
@@ -366,6 +366,8 @@ def plan_comparison(
             else [next(named) for part in workload.split(",") if part.strip()]
         )
     ]
+    # one study per workload: the second of a name was refused as already stored, the first kept
+    check_workloads(chosen, field="workloads (--workload)")
     chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)
     # the workload's metric was of its own data where --dataset replaced them
     chosen = [

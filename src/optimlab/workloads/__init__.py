@@ -25,6 +25,7 @@ import pkgutil
 
 from optimlab.workloads.workload import (
     Workload,
+    check_workloads,
     get_workload,
     metric_goal,
     refuse_data_dir,
@@ -32,7 +33,15 @@ from optimlab.workloads.workload import (
     workloads_from,
 )
 
-__all__ = ["Workload", "get_workload", "metric_goal", "refuse_data_dir", "workload_names", "workloads_from"]
+__all__ = [
+    "Workload",
+    "check_workloads",
+    "get_workload",
+    "metric_goal",
+    "refuse_data_dir",
+    "workload_names",
+    "workloads_from",
+]
 
 for _module in pkgutil.iter_modules(__path__):  # fill the registry
     importlib.import_module(f"{__name__}.{_module.name}")

@@ -15,6 +15,7 @@ spirit of AlgoPerf's validation targets (Dahl et al., Benchmarking Neural Networ
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from optimlab.registry import POSITIVE_INT, new_registry
 
 __all__ = [
     "Workload",
+    "check_workloads",
     "digits_mlp",
     "get_workload",
     "metric_goal",
@@ -170,6 +172,16 @@ def workloads_from(
     if path is not None and not read:  # the folder went unread: the study ran on the workloads' own data
         refuse_data_dir(path, ", ".join(w.name for w in chosen))
     return chosen
+
+
+def check_workloads(workloads: Sequence[Workload], *, field: str = "workloads") -> None:
+    """At least one workload, each once (one study per workload name); ``field`` names them in an error."""
+    names = [w.name for w in workloads]
+    if not workloads:
+        raise InvalidValueError(field, names, "at least one workload")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidValueError(field, ",".join(names), f"each workload once ({', '.join(twice)} twice)")
 
 
 def refuse_data_dir(path: str | Path, unread_by: str) -> None:

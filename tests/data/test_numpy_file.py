@@ -23,7 +23,8 @@ def test_an_archives_labels_kept_as_bytes_are_class_names_as_text_ones_are(tmp_p
     """Labels of dtype S (text saved as bytes: numpy.char.encode, h5py's strings) are accepted, but
     were refused as 'a damaged .npz archive (could not convert string to float)' when the reading
     named them. Truth: numpy.load reads the archive; the classes are numpy.unique's, sorted, as for
-    the same labels of dtype U."""
+    the same labels of dtype U. Bytes that are not UTF-8 (Latin-1's b'caf\\xe9') are names too: numpy
+    sorts them as bytes, the note shows the byte escaped."""
     names = np.array(["dog", "cat", "bird", "cat", "dog"])
     x = np.arange(10.0).reshape(5, 2)
     np.savez(tmp_path / "a.npz", x=x, y=np.char.encode(names))
@@ -32,6 +33,12 @@ def test_an_archives_labels_kept_as_bytes_are_class_names_as_text_ones_are(tmp_p
     _, truth = np.unique(names, return_inverse=True)
     assert data.examples.y.tolist() == text.examples.y.tolist() == truth.tolist()
     assert data.reading == text.reading and "labels bird, cat, dog as classes 0-2" in data.reading
+    latin = np.array([b"dog", b"cat", b"caf\xe9", b"cat", b"dog"])
+    np.savez(tmp_path / "l.npz", x=x, y=latin)
+    data = load_numpy(tmp_path / "l.npz")
+    _, truth = np.unique(latin, return_inverse=True)
+    assert data.examples.y.tolist() == truth.tolist() and data.num_classes == 3
+    assert "labels caf\\xe9, cat, dog as classes 0-2" in data.reading
 
 
 @pytest.mark.parametrize("missing", ["nan", ""])
@@ -53,6 +60,21 @@ def test_an_archives_class_names_with_a_missing_one_are_refused_not_given_a_clas
         load_numpy(tmp_path / "a.npz")
     np.savez(tmp_path / "a.npz", x=np.zeros((5, 2)), y=np.where(names == missing, "inf", names))
     assert load_numpy(tmp_path / "a.npz").num_classes == 3
+
+
+@pytest.mark.parametrize("encode", [False, True])
+def test_an_archives_class_names_that_read_csv_would_take_for_missing_are_names(tmp_path, encode):
+    """'NA' (North America), 'None' and '?' are real class names in an array: pandas reads them as
+    missing only when read_csv parses text; on arrays pandas.Series(['NA', 'None', '?']).isna() is all
+    False, and numpy writes a missing value only as 'nan'. They were refused as missing labels."""
+    pd = pytest.importorskip("pandas")
+    names = np.array(["NA", "None", "?", "EU", "NA", "?"])
+    assert not pd.Series(names).isna().any()
+    np.savez(tmp_path / "a.npz", x=np.zeros((6, 2)), y=np.char.encode(names) if encode else names)
+    data = load_numpy(tmp_path / "a.npz")
+    _, truth = np.unique(names, return_inverse=True)
+    assert data.examples.y.tolist() == truth.tolist() and data.num_classes == 4
+    assert "labels ?, EU, NA, None as classes 0-3" in data.reading
 
 
 def test_an_archives_one_hot_labels_are_refused_as_one_label_each_not_as_several(tmp_path):

@@ -240,10 +240,10 @@ class Examples(DatasetInfo):
                     ),
                 )
             flat = y_array.reshape(len(y_array))
-            _reject_missing_names(flat, name)
             ignored = label_ignored() if flat.dtype.kind in "biuf" else None
             left_out = flat == ignored if ignored is not None else np.zeros(len(flat), dtype=bool)
             classes, kept = _classes(flat[~left_out], name)  # the ignored label: in no class, kept as is
+            _reject_missing_names(classes, kept, name)
             ids = np.full(len(flat), 0 if ignored is None else ignored, dtype=np.int64)
             ids[~left_out] = kept
             num_classes, shape, labels = len(classes), (-1,), None
@@ -347,7 +347,7 @@ def _label_text(label: Any) -> str:
     """A class label as the note shows it: text as it is (bytes decoded), a whole number in full (1000001,
     where ``:g`` showed 1e+06 for it and for 1000002 alike), another number short."""
     if isinstance(label, str):
-        return label
+        return str(label)  # numpy.str_ shown as text: repr gave np.str_('cat')
     if isinstance(label, bytes):  # text kept as bytes (dtype S): float() refused b'cat'
         return label.decode(errors="backslashreplace")
     return str(int(label)) if float(label).is_integer() else f"{label:g}"
@@ -367,20 +367,22 @@ def int64_labels(labels: np.ndarray, field: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _reject_missing_names(labels: np.ndarray, name: str) -> None:
-    """Refuse class names (text, or bytes) of which one marks a missing value (:func:`missing_cell`):
-    ``numpy.array(["cat", numpy.nan])`` holds 'nan', which became a class of its own."""
-    if labels.dtype.kind not in "US":
+def _reject_missing_names(classes: np.ndarray, kept: np.ndarray, name: str) -> None:
+    """Refuse distinct class names ``classes`` (text, or bytes; ``kept``: each example's index among
+    them) of which one is what numpy makes of a missing value: '' or 'nan' (``numpy.array(["cat",
+    numpy.nan])`` holds 'nan'), which became a class of its own. Other cells that ``pandas.read_csv``
+    reads as missing ('NA', 'None', '?') are names in an array (pandas' ``isna`` is False on them)."""
+    if classes.dtype.kind not in "US":
         return
-    texts = np.char.decode(labels, errors="replace") if labels.dtype.kind == "S" else labels
-    missing = next((i for i, text in enumerate(texts.tolist()) if missing_cell(text)), None)
-    if missing is not None:
-        raise InvalidValueError(
-            f"class label of example {missing} in {name}",
-            str(texts[missing]),
-            "a label in every example: missing ones are not guessed ('', 'nan', 'NA', ...); fill or drop "
-            "those examples",
-        )
+    for i, label in enumerate(classes):
+        text = _label_text(label)
+        if text == "" or text.strip().lstrip("+-").lower() == "nan":
+            raise InvalidValueError(
+                f"class label of example {int(np.argmax(kept == i))} in {name}",
+                text,
+                "a label in every example: missing ones ('' or 'nan', as numpy writes a NaN) are not "
+                "guessed; fill or drop those examples",
+            )
 
 
 def _classes(labels: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -51,6 +51,7 @@ __all__ = [
     "evaluated_often",
     "lr_range",
     "methods_from",
+    "with_absent_fields",
 ]
 
 PROTOCOLS = ("grid", "random", "tpe")
@@ -155,6 +156,12 @@ def evaluated_often(recipe: Recipe) -> Recipe:
 
     steps = training_steps(recipe, build_data(recipe))
     return recipe.with_updates({"training.eval_every": max(1, steps // MIN_EVALUATIONS)})
+
+
+def with_absent_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored spec's dict with the fields it was stored without, as that study planned before they
+    existed: ``distinct`` False (repeats kept; every study created before 2026-12-06)."""
+    return {"distinct": False, **stored}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,7 +384,7 @@ class StudySpec:
         (a key missing or unknown, a value of another shape: a stored spec edited by hand) is refused
         naming what is wrong."""
         try:
-            fields = {"distinct": False, **data, "stored_spaces": dict(stored_spaces or {})}  # absent: older
+            fields = {**with_absent_fields(data), "stored_spaces": dict(stored_spaces or {})}
             fields["recipe"] = Recipe.from_dict(fields["recipe"])
             fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
             fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])

@@ -27,7 +27,7 @@ from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, u
 from optimlab.models.structure import describe_change, structure
 from optimlab.study.analysis import best_tuning_trial
 from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, execute
-from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec
+from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec, with_absent_fields
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import (
     DATA_ATTR,
@@ -64,6 +64,7 @@ __all__ = [
     "open_studies",
     "progress",
     "run_study",
+    "stored_spaces",
     "stored_spec",
     "with_stored",
 ]
@@ -100,12 +101,12 @@ def with_stored(results: Sequence[StudyResult], location: str) -> list[StudyResu
     ran = {result.spec.name: result for result in results}
     storage = open_storage(location, create=False)
     stored = []
-    for name in dict.fromkeys(s.user_attrs[SPEC_ATTR]["name"] for s in optimlab_studies(storage)):
+    for name, studies in _studies_by_name(storage).items():  # the journal replayed once, not per study
         if name in ran:
             stored.append(ran.pop(name))
             continue
         try:
-            [spec] = load_specs(location, name, reading=True)
+            spec = _spec_of(studies, reading=True)
         except OptimlabError as error:
             said = f"study {name!r} is left out of the tables and the page: {error}"
             warnings.warn(said, OptimlabWarning, stacklevel=user_stacklevel())  # where compare was called
@@ -164,22 +165,38 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
     # create=False: a folder without a journal is refused as it is, not given an empty one (resume=True
     # of a mistyped folder left it behind, holding study.journal)
     storage = open_storage(location, create=False)
-    studies = optimlab_studies(storage, name)
-    stored = {s.user_attrs[SPEC_ATTR]["name"]: s for s in studies}
-    if not stored:
+    by_name = _studies_by_name(storage, name)
+    if not by_name:
         shown = without_passwords(str(location))
         there = sorted({s.user_attrs[SPEC_ATTR]["name"] for s in optimlab_studies(storage)})
         held = (
             f" (--name, name=): it holds {', '.join(map(repr, there))}" if name is not None and there else ""
         )
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}{held}")
-    spaces: dict[str, dict[str, Any]] = {}
-    for s in studies:
-        if SPACE_ATTR in s.user_attrs:
-            spaces.setdefault(s.user_attrs[SPEC_ATTR]["name"], {})[s.user_attrs[METHOD_ATTR]] = s.user_attrs[
-                SPACE_ATTR
-            ]
-    return [stored_spec(study, reading=reading, spaces=spaces.get(n, {})) for n, study in stored.items()]
+    return [_spec_of(studies, reading=reading) for studies in by_name.values()]
+
+
+def _studies_by_name(
+    storage: BaseStorage, name: str | None = None
+) -> dict[str, list[optuna.study.FrozenStudy]]:
+    """The method studies of each optimlab study in ``storage`` (only ``name``'s, if given), oldest first."""
+    by_name: dict[str, list[optuna.study.FrozenStudy]] = {}
+    for study in optimlab_studies(storage, name):
+        by_name.setdefault(study.user_attrs[SPEC_ATTR]["name"], []).append(study)
+    return by_name
+
+
+def stored_spaces(studies: Sequence[optuna.study.FrozenStudy]) -> dict[str, Any]:
+    """Method name -> the search space (:data:`SPACE_ATTR`, as stored) its study of ``studies`` started
+    with, for those that stored one."""
+    return {
+        s.user_attrs[METHOD_ATTR]: s.user_attrs[SPACE_ATTR] for s in studies if SPACE_ATTR in s.user_attrs
+    }
+
+
+def _spec_of(studies: Sequence[optuna.study.FrozenStudy], *, reading: bool) -> StudySpec:
+    """The spec of one optimlab study, from its method ``studies`` (:func:`stored_spec`)."""
+    return stored_spec(studies[-1], reading=reading, spaces=stored_spaces(studies))
 
 
 # Recipe fields that may name the user's objects, which optimlab.compare names '<data>', '<build_2>'...,
@@ -275,14 +292,10 @@ def _as_planned(spec: StudySpec, studies: Sequence[optuna.study.FrozenStudy]) ->
     study started with (:data:`SPACE_ATTR`; without a space, the lr range measured on its optimizer then,
     whose default lr may have moved in its code since), and a study stored before
     :attr:`~optimlab.study.protocols.StudySpec.distinct` over its own draws, repeats kept."""
-    spaces = {
-        s.user_attrs[METHOD_ATTR]: SearchSpace.from_dict(s.user_attrs[SPACE_ATTR])
-        for s in studies
-        if SPACE_ATTR in s.user_attrs
-    }
+    spaces = {method: SearchSpace.from_dict(space) for method, space in stored_spaces(studies).items()}
     return dataclasses.replace(
         spec,
-        distinct=bool(studies[0].user_attrs[SPEC_ATTR].get("distinct", False)),
+        distinct=bool(with_absent_fields(studies[0].user_attrs[SPEC_ATTR])["distinct"]),
         stored_spaces={**spec.stored_spaces, **spaces},
     )
 
@@ -305,7 +318,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
     extended = False
     if existing:
-        stored = {"distinct": False, **existing[0].user_attrs[SPEC_ATTR]}  # absent: stored before it
+        stored = with_absent_fields(existing[0].user_attrs[SPEC_ATTR])
         spec = _as_planned(spec, existing)
         changed = sorted(k for k, v in spec.to_dict().items() if stored.get(k) != v)
         if changed == ["seeds"] and spec.seeds < stored["seeds"]:

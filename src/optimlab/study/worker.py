@@ -20,12 +20,11 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.study.backends import POLL_SECONDS
 from optimlab.study.backends.local import run_waiting
 from optimlab.study.protocols import Method, StudySpec
-from optimlab.study.run import stored_spec
+from optimlab.study.run import stored_spaces, stored_spec
 from optimlab.study.storage import (
     DONE_ATTR,
     JOURNAL_NAME,
     METHOD_ATTR,
-    SPACE_ATTR,
     SPEC_ATTR,
     is_url,
     open_storage,
@@ -43,10 +42,7 @@ def method_targets(
     """``(spec, method, done)`` of every method study in ``storage`` (of study ``name``, or all)."""
     targets = []
     for study in optimlab_studies(storage, name):
-        attrs = study.user_attrs  # the space it started with (a TPE trial suggests from it)
-        spec = stored_spec(
-            study, spaces={attrs[METHOD_ATTR]: attrs[SPACE_ATTR]} if SPACE_ATTR in attrs else {}
-        )
+        spec = stored_spec(study, spaces=stored_spaces([study]))  # the space it started with (TPE's)
         method = next(m for m in spec.methods if m.name == study.user_attrs[METHOD_ATTR])
         targets.append((spec, method, bool(study.user_attrs.get(DONE_ATTR, False))))
     return _of_methods(targets, methods)

@@ -153,8 +153,9 @@ def test_multi_label_targets_are_refused_saying_what_is_accepted():
 def test_one_hot_labels_are_refused_as_one_label_each_naming_their_class_ids(dtype):
     """One-hot rows (keras.utils.to_categorical's) were refused as 'several per example (multi-label
     0/1 columns)', pointed to dict batches. They hold one label each: the refusal says so and names
-    their class ids. Truth: argmax(1) of one_hot(ids) is ids, and torch's cross-entropy of the one-hot
-    rows (class probabilities) equals that of the ids."""
+    their class ids, then keeps the way for multi-label data that has one tag in each row (the rows
+    alone cannot tell it apart). Truth: argmax(1) of one_hot(ids) is ids, and torch's cross-entropy of
+    the one-hot rows (class probabilities) equals that of the ids."""
     ids = torch.tensor([0, 2, 1, 2, 0, 1])
     rows = torch.nn.functional.one_hot(ids, 3).to(dtype)
     logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
@@ -168,7 +169,9 @@ def test_one_hot_labels_are_refused_as_one_label_each_naming_their_class_ids(dty
     assert str(refused.value) == (
         "invalid value 'shape (6, 3)' for class labels of keras: accepted one label per example, shape (N,) "
         "or (N, 1), in (x, y) rows; these are one-hot rows, one label each (one 1 per row, as "
-        "keras.utils.to_categorical writes them); give their class ids, y.argmax(1)."
+        "keras.utils.to_categorical writes them); give their class ids, y.argmax(1); several per example "
+        "(a class per position, multi-label 0/1 columns) train as dict batches: a Dataset of "
+        "{'<forward's argument>': x, 'labels': y} items, kept as they are, with your loss."
     )
     assert len(as_data((torch.randn(6, 4), rows.argmax(1)), "keras").examples.y) == 6
 

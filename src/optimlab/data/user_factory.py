@@ -329,17 +329,15 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     except InvalidValueError as error:
         if error.field != f"class labels of {name}":
             raise
+        several = (
+            "several per example (a class per position, multi-label 0/1 columns) train as dict batches: a "
+            "Dataset of {'<forward's argument>': x, 'labels': y} items, kept as they are, with your loss"
+        )  # after one-hot's advice too: multi-label rows of one tag each look the same
         raise InvalidValueError(
             error.field,
             error.value,
             "one label per example, shape (N,) or (N, 1), in (x, y) rows; "
-            + (
-                ONE_HOT
-                if one_hot_rows(y)
-                else "several per example (a class per position, multi-label 0/1 columns) train as dict "
-                "batches: a Dataset of {'<forward's argument>': x, 'labels': y} items, kept as they are, "
-                "with your loss"
-            ),
+            + (f"{ONE_HOT}; {several}" if one_hot_rows(y) else several),
         ) from None
 
 

@@ -226,6 +226,27 @@ def test_a_missing_target_is_refused_not_made_a_class(tmp_path, missing):
         load_csv(write(tmp_path, f"a,b,label\n1,2,cat\n3,4,{missing}\n5,6,dog\n"))
 
 
+@pytest.mark.parametrize("name", ["NA", "None"])
+def test_a_class_named_as_a_missing_value_is_told_how_to_keep_it(tmp_path, name):
+    """A class really named 'NA' (North America) or 'None' was told only to fill or drop those rows,
+    with no way to keep the class. Truth: pandas.read_csv reads these cells as missing (isna), so the
+    file cannot say the name; renaming it in the file can. An empty cell names no class."""
+    pd = pytest.importorskip("pandas")
+    file = write(tmp_path, f"a,b,label\n1,2,EU\n3,4,{name}\n5,6,EU\n")
+    assert pd.read_csv(file)["label"].isna().tolist() == [False, True, False]
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(file)
+    assert str(refused.value) == (
+        f"invalid value '{name}' for target 'label' in row 3 of data.csv: accepted a target in every row: "
+        f"missing ones are not guessed; fill or drop those rows, or a class really named {name!r}: "
+        "rename it in the file."
+    )
+    with pytest.raises(InvalidValueError, match=r"fill or drop those rows\.$"):
+        load_csv(write(tmp_path, "a,b,label\n1,2,EU\n3,4,\n5,6,EU\n", "empty.csv"))
+    renamed = load_csv(write(tmp_path, f"a,b,label\n1,2,EU\n3,4,{name}_\n5,6,EU\n", "renamed.csv"))
+    assert renamed.num_classes == 2
+
+
 def test_a_missing_feature_says_so_and_rows_are_counted_as_lines(tmp_path):
     """Row numbers are the file's lines, empty lines included, so the editor finds the row."""
     with pytest.raises(
@@ -585,7 +606,7 @@ def test_a_cell_is_a_number_where_pandas_reads_one(cell):
     from optimlab.data.examples import text_number
 
     column = pd.read_csv(io.StringIO(f"a,b\n{cell},1\n2,1\n"))["a"]
-    # 'NA' is missing to pandas; to the CSV reader a missing value (MISSING), not a number
+    # 'NA' is missing to pandas; to the CSV reader a missing value (examples.MISSING), not a number
     if pd.api.types.is_string_dtype(column) or column.dtype == object or cell == "NA":
         with pytest.raises(ValueError):
             text_number(cell)

@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from optimlab.data.compressed import file_bytes
-from optimlab.data.examples import MISSING, Examples, Task, missing_cell, reject_non_finite, text_number
+from optimlab.data.examples import Examples, Task, missing_cell, reject_non_finite, text_number
 from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError
 from optimlab.registry import boolean
 
-__all__ = ["DELIMITERS", "MISSING", "TARGET_NAMES", "index_columns", "load_csv"]
+__all__ = ["DELIMITERS", "TARGET_NAMES", "index_columns", "load_csv"]
 
 DELIMITERS = ",;\t|"  # what a delimiter is guessed among
 SNIFFED_LINES = 20  # the first lines the guesses of delimiter and header read
@@ -364,7 +364,12 @@ def load_csv(
         raise InvalidValueError(
             f"target {target_name!r} in row {body_lines[missing]} of {path.name}",
             labels[missing],
-            "a target in every row: missing ones are not guessed; fill or drop those rows",
+            "a target in every row: missing ones are not guessed; fill or drop those rows"
+            + (
+                f", or a class really named {labels[missing]!r}: rename it in the file"
+                if labels[missing]
+                else ""
+            ),
         )
     y = np.array([text_number(v) for v in labels]) if numbers else np.array(labels)
     x = np.array(features, dtype=np.float64)

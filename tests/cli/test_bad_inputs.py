@@ -223,6 +223,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compare backend", ["compare", "--optimizers", "sgd", "--backend", "gpu"], "--backend"),
     ("compare pruner", ["compare", "--optimizers", "sgd", "--pruner", "always"], "--pruner"),
     ("compare optimizer typo", ["compare", "--optimizers", "sgd,adamm"], "adamm"),
+    (  # it named the recipe field alone: "for values compared for 'optimizer.name'"
+        "compare optimizer twice",
+        ["compare", "--optimizers", "adam,Adam"],
+        "for values compared for 'optimizer.name (--optimizers)': accepted distinct values: 'adam' and 'Adam'",
+    ),
     ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
     ("compare value out of range", ["compare", "--compare", "optimizer.lr=-1,2"], "optimizer.lr (--compare)"),
     ("compare a section", ["compare", "--compare", "optimizer=sgd,adam"], "e.g. optimizer.name=sgd,adam"),

@@ -283,7 +283,8 @@ def compare(
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
-    compared = {plan["field"]: f"{plan['field']} (--compare)"} if compare_field and not resume else {}
+    typed = "--compare" if compare_field else "--optimizers"  # the flag the compared values came from
+    compared = {plan["field"]: f"{plan['field']} ({typed})"} if not resume else {}
     with (
         resumable(output, lambda: again, report_command=lambda: shows),
         StudyProgress(progress) as shown,

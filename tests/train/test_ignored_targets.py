@@ -409,9 +409,10 @@ def test_stacked_members_each_average_over_their_own_scored_targets(monkeypatch)
 )
 def test_the_read_of_whether_a_batch_weighs_anything_is_the_weights_and_the_losses_own(loss):
     """fit asks each single batch only whether it weighs anything (batch_weighs, the fast read of a
-    DataLoader's step). Truth: bool(batch_weight), and torch's own mean loss, NaN (0/0) exactly where the
-    batch weighs nothing, for targets all scored, some, none (-100 or the ignore_index), of a weight-0
-    class only, class probabilities, and no rows."""
+    DataLoader's step). Truth: bool(batch_weight), and torch's own loss of class ids (the model's own:
+    cross_entropy, -100 ignored) NaN exactly where the batch weighs nothing: a mean's 0/0, a sum's 0.0
+    where all are ignored weighing; for targets all scored, some, none (-100 or the ignore_index), of a
+    weight-0 class only, class probabilities, and no rows."""
     from optimlab.data.user_batches import UserBatches
     from optimlab.train.evaluation import batch_weighs, batch_weight
 
@@ -431,6 +432,7 @@ def test_the_read_of_whether_a_batch_weighs_anything_is_the_weights_and_the_loss
         batch = {"x": scores, "labels": target} if loss is None else (scores, target)
         truth = bool(batch_weight(batches, batch))
         assert weighs(batch) is truth, target
-        if loss is not None and loss.reduction == "mean" and len(target) and not target.is_floating_point():
+        if len(target) and not target.is_floating_point():
             inputs = scores.log_softmax(1) if isinstance(loss, nn.NLLLoss) else scores
-            assert math.isnan(float(loss(inputs, target))) is not truth, target
+            torch_loss = float((loss or nn.functional.cross_entropy)(inputs, target))
+            assert math.isnan(torch_loss) is not truth, target

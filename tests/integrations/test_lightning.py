@@ -2447,3 +2447,64 @@ def test_under_float16_a_fused_optimizers_gradients_are_read_unscaled():
     assert max(norms) < 2
     assert doctor.diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+class SkipsStepping(Recorded):
+    """:class:`Recorded` whose ``training_step`` returns None on the batches ``skipped``."""
+
+    def __init__(self, net, loss, make_optimizer, skipped):
+        super().__init__(net, loss, make_optimizer)
+        self.skipped = skipped
+
+    def training_step(self, batch, batch_idx):
+        return None if batch_idx in self.skipped else super().training_step(batch, batch_idx)
+
+
+def test_under_float16_a_stepping_batch_skipped_under_accumulation_is_no_step():
+    """Under float16's GradScaler, accumulate_grad_batches=2 and training_step returning None on a
+    stepping batch, Lightning neither unscales nor steps (its skip_unscaling); the doctor recorded the
+    step with the gradients still scaled (about 65536 times their norm) and the batch before's loss in
+    the next step's. Truth: a hand-written loop with torch's GradScaler, stepping where Lightning does
+    (after batches 3 and 7 of 8): its norms after unscale_, the mean loss of each step's two batches,
+    the same weights."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    x, y = x[:256], y[:256]
+    hand, scaler = _clipping_net(), torch.amp.GradScaler("cpu")
+    optimizer = torch.optim.SGD(hand.parameters(), lr=0.05)
+    norms, losses = [], []
+    for first in (2, 6):  # batches 0 and 4 are each zeroed before the next pair's first
+        optimizer.zero_grad()
+        pair = []
+        for batch in (first, first + 1):
+            rows = slice(batch * 32, batch * 32 + 32)
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = nn.functional.cross_entropy(hand(x[rows]), y[rows])
+            pair.append(loss.item())
+            scaler.scale(loss / 2).backward()
+        scaler.unscale_(optimizer)
+        norms.append(torch.nn.utils.get_total_norm([p.grad for p in hand.parameters()]).item())
+        losses.append(sum(pair) / 2)
+        scaler.step(optimizer)
+        scaler.update()
+    module = SkipsStepping(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), skipped={1, 5}
+    )
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(
+        module,
+        (x, y),
+        -1,
+        [doctor],
+        shuffle=False,
+        max_epochs=1,
+        accumulate_grad_batches=2,
+        plugins=[precision],
+    )
+    seen = doctor.diagnosis.statistics
+    assert seen.steps == [2, 4] and max(norms) < 5  # Lightning counts the skipped steps
+    assert seen.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
+    assert seen.losses == pytest.approx(losses, rel=1e-4)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))

@@ -230,16 +230,24 @@ class DoctorCallback(pl.Callback):
     ) -> None:
         # The watched optimizer is the one instrumented (a GAN's other is not), read once a batch.
         if optimizer is trainer.optimizers[self._index] and not self._stepped:
-            if pl_module.automatic_optimization and self._batch_loss is None and not self._losses:
-                # training_step returned None for every batch since the last step: Lightning steps with
-                # no gradient, whose zeros the instruments gave the next step (its gradient norm 0.0).
+            scaler = getattr(trainer.precision_plugin, "scaler", None)
+            if (
+                pl_module.automatic_optimization
+                and self._batch_loss is None
+                and (scaler is not None or not self._losses)
+            ):
+                # training_step returned None on this batch. Under float16's GradScaler Lightning neither
+                # unscales nor steps (MixedPrecision.optimizer_step's skip_unscaling): no step, and the
+                # gradients of the batches before are zeroed before the next one's. Otherwise it steps
+                # on them, unless none was given since the last step (the zeros the instruments gave
+                # the next step, its gradient norm 0.0).
+                self._losses = []
                 return
             self._stepped = True
             self.doctor.before_optimizer_step(optimizer)
             # float16's GradScaler skips a step whose gradients overflowed, as intended: no divergence. A
             # fused optimizer unscales them in its step (torch's flag, which Lightning reads to leave
             # them scaled until then): they are read divided by the scale.
-            scaler = getattr(trainer.precision_plugin, "scaler", None)
             fused = scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False)
             self.doctor.gradients_ready(scaler.get_scale() if fused else 1.0, scaler_skips=scaler is not None)
 

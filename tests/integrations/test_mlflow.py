@@ -1244,3 +1244,35 @@ def test_a_run_refused_at_its_first_batch_leaves_no_kept_run_a_rerun_trips_on(
     assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
     (trained,) = [r for r in runs if r.info.status == "FINISHED"]
     assert json.loads((out / "mlflow.json").read_text())["run_id"] == trained.info.run_id
+
+
+def test_a_resumed_session_failing_at_its_first_batch_keeps_the_run_its_folder_names(
+    tmp_path, cli, sqlite_uri
+):
+    """A folder trained without --log mlflow, resumed with --resume --log mlflow: its resumed records open
+    the run (not a record written), so the run read as the folder's first session that sent nothing, and a
+    failure at the resumed first batch removed mlflow.json while the MLflow run held the folder's steps 1
+    to 3 (the next resume made a duplicate). Only a session training from step 0 with no run kept there
+    removes it. Ctrl-C at a first session's start leaves it without waiting for the writer (up to 120 s)."""
+    from optimlab.integrations.mlflow import MLflowTracker
+    from optimlab.integrations.mlflow_writer import RUN_FILE
+    from optimlab.train.loop import TrainState
+
+    out = tmp_path / "run"
+    code, _, err = cli("train", "--dataset", "iris", "--steps", "3", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    tracker = MLflowTracker(run_name="run", run_folder=out)
+    tracker.on_train_start(TrainState(step=3))
+    tracker.on_exception(TrainState(step=3), RuntimeError("no such layer"))
+    tracker.wait()
+    kept = json.loads((out / RUN_FILE).read_text())["run_id"]
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    assert client.get_run(kept).info.status == "FAILED"
+    assert [m.step for m in client.get_metric_history(kept, "train_loss")] == [1, 2, 3]
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    tracker = MLflowTracker(run_name="fresh", run_folder=fresh)
+    tracker.on_train_start(TrainState(step=0))
+    tracker.wait = lambda: pytest.fail("Ctrl-C waited for the writer")
+    tracker.on_exception(TrainState(step=0), KeyboardInterrupt())

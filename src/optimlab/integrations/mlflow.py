@@ -334,7 +334,9 @@ class MLflowTracker(Tracker):
         self._run: MLflowRun | SqliteRun | None = None
         self._keys: dict[str, str] = {}  # each metric's key -> its name in MLflow
         self._last: float | None = None  # the wall time of the last record sent (background=False)
-        self._fresh: tuple[int, bool] | None = None  # with a run folder: (its start, no run kept there)
+        # with a run folder: its first session (training from step 0, no run kept there), whose run a failed
+        # start leaves nowhere; a resumed one holds the folder's records, in a run its mlflow.json names
+        self._fresh = False
         self._sent_any = False  # whether a record was sent
         if background:
             self._writer = writer_process()
@@ -351,7 +353,7 @@ class MLflowTracker(Tracker):
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused
         if self.run_folder is None:
             return
-        self._fresh = (state.step, not (self.run_folder / RUN_FILE).exists())  # (its start, no run kept)
+        self._fresh = state.step == 0 and not (self.run_folder / RUN_FILE).exists()
         records = resumed_records(self.run_folder, state.step, self._ended) if state.step > 0 else []
         seen = self._reopen(state.step, records)
         if seen is not None and self.background:  # what reopening warns of is said before training goes on
@@ -367,7 +369,8 @@ class MLflowTracker(Tracker):
         command into the same ``--out`` is not refused as holding other files."""
         sent = self._sent_any  # before the records pending are sent as it ends
         super().on_exception(state, error)
-        if self._fresh == (state.step, True) and not sent:
+        # Ctrl-C ends the run KILLED without waiting for its writer (up to wait_seconds)
+        if self._fresh and state.step == 0 and not sent and not isinstance(error, KeyboardInterrupt):
             with contextlib.suppress(OptimlabError):  # MLflow's refusal: the error said is the fit's
                 self.wait()
             (self.run_folder / RUN_FILE).unlink(missing_ok=True)

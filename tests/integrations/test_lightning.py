@@ -2508,3 +2508,28 @@ def test_under_float16_a_stepping_batch_skipped_under_accumulation_is_no_step():
     assert seen.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
     assert seen.losses == pytest.approx(losses, rel=1e-4)
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+def test_under_float16_a_step_skipped_after_a_clipped_micro_batch_has_no_update_measured():
+    """A module accumulating two batches and clipping each under float16: the doctor's read of the first
+    (not stepped on) kept a copy of the weights, which the step's own read, left out as the GradScaler
+    skipped the step (its second batch overflowed), did not replace: step 1 was recorded with an
+    update of 0 (the weights before against the same weights). Truth: the weights did not move at step 1
+    (no update to measure) and step 2's update is the weights at the end minus those at the start."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = standardized()
+    x, y = x[:128].clone(), y[:128]
+    x[32:64] *= 100  # batch 1 overflows float16 at the scaler's first scale; batch 0 does not
+    module = ClipsEachBatchStepsEvery(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 1e9, every=2
+    )
+    start = [p.detach().clone() for p in module.net.parameters()]
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(module, (x, y), -1, [doctor], shuffle=False, max_epochs=1, plugins=[precision])
+    seen = doctor.diagnosis.statistics
+    assert seen.steps == [1, 2] and math.isnan(seen.global_grad_norms()[0])  # step 1 skipped
+    assert list(seen.update_norms) == [2]
+    moved = [(a - b).norm().item() for a, b in zip(start, module.net.parameters())]
+    assert min(moved) > 0 and seen.update_norms[2].tolist() == pytest.approx(moved, rel=1e-4)

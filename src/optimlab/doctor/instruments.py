@@ -856,8 +856,9 @@ class Instruments:
 
     def gradients_unread(self) -> None:
         """Forget this step's reading: the optimizer did not step on the gradients read (a micro-batch
-        of accumulation, which a loop clipped before the next one added to them)."""
-        self._pending_norms = None
+        of accumulation, which a loop clipped before the next one added to them), nor from the weights
+        copied then: where the step's own read is left out, no update is measured."""
+        self._pending_norms = self._weights_before = None
 
     def _before_optimizer_step(
         self, optimizer: Any, args: Any, kwargs: Any, scale: float = 1.0, scaler_skips: bool = False

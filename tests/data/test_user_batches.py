@@ -412,3 +412,53 @@ def test_uint64_targets_are_taken_exactly_as_int64_or_refused_naming_the_label(a
     labels[1] = 2**63 + 1
     with pytest.raises(InvalidValueError, match=r"9223372036854775809 for targets of data: .*int64"):
         UserBatches((x, labels if as_array else torch.from_numpy(labels)), nn.CrossEntropyLoss())
+
+
+def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss_fn():
+    """With no loss_fn the model is called on the whole batch and must return its loss: an nn.Sequential
+    given (x, y) batches of a DataLoader was refused with torch's words alone ('Sequential.forward()
+    takes 2 positional arguments but 3 were given'). Truth: the Sequential's forward binds x, not
+    (x, y) (inspect.signature); with loss_fn=nn.CrossEntropyLoss() the same batch gives torch's
+    cross-entropy of model(x); a model whose forward takes (x, y) and returns its loss is not refused,
+    and a TypeError inside a forward that does take the items keeps torch's words alone."""
+    import inspect
+
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    model = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(TypeError):
+        inspect.signature(model.forward).bind(x[:4], y[:4])
+    data = UserBatches(DataLoader(TensorDataset(x, y), batch_size=4))
+    batch = next(data.stream("cpu"))
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    assert str(refused.value) == (
+        "invalid value 'a list of 2 (float32 (4, 3), int64 (4,))' for the first batch: accepted a batch the "
+        "model and the loss can use (TypeError: Sequential.forward() takes 2 positional arguments but 3 were "
+        "given): with no loss_fn (nor compute_loss) the model is called on the whole batch, model(*batch) "
+        "(a dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
+        "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target."
+    )
+    with_loss = UserBatches(DataLoader(TensorDataset(x, y), batch_size=4), nn.CrossEntropyLoss())
+    torch.testing.assert_close(
+        with_loss.compute_loss(model, batch), nn.functional.cross_entropy(model(batch[0]), batch[1])
+    )
+
+    class OwnLoss(nn.Module):
+        def __init__(self, broken: bool = False) -> None:
+            super().__init__()
+            self.net, self.broken = nn.Linear(3, 2), broken
+
+        def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            return nn.functional.cross_entropy(
+                self.net(inputs, inputs) if self.broken else self.net(inputs), labels
+            )
+
+    own = OwnLoss()
+    torch.testing.assert_close(
+        data.compute_loss(own, batch), nn.functional.cross_entropy(own.net(batch[0]), batch[1])
+    )
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(OwnLoss(broken=True), batch), batch)
+    assert "model(*batch)" not in str(refused.value) and "Linear.forward()" in str(refused.value)

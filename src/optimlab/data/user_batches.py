@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import itertools
 import math
 import re
@@ -186,6 +187,14 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             "for a weight or a mask beside the target, give compute_loss=lambda model, batch: ... (the "
             "batch whole) instead of loss_fn"
         )
+    torchs = error  # the error torch raised, named beside its words
+    if isinstance(error, _NotItsInputsError):
+        torchs = error.__cause__ or error
+        needs = (
+            ": with no loss_fn (nor compute_loss) the model is called on the whole batch, model(*batch) (a "
+            "dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
+            "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target"
+        )
     if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
         needs = (
             ": cross-entropy read the labels as class probabilities, the model's outputs having their shape; "
@@ -195,7 +204,7 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     refused = InvalidValueError(
         field,
         describe(batch),
-        f"a batch the model and the loss can use ({type(error).__name__}: {reason}){needs}",
+        f"a batch the model and the loss can use ({type(torchs).__name__}: {reason}){needs}",
     )
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
@@ -764,13 +773,18 @@ class UserBatches:
             predicted = prediction(outputs)
             loss = self._loss_of(outputs, predicted, target)
         else:
-            outputs = (
-                model(**batch)
-                if isinstance(batch, Mapping)
-                else model(*batch)
-                if isinstance(batch, (tuple, list))
-                else model(batch)
-            )
+            try:
+                outputs = (
+                    model(**batch)
+                    if isinstance(batch, Mapping)
+                    else model(*batch)
+                    if isinstance(batch, (tuple, list))
+                    else model(batch)
+                )
+            except TypeError as error:
+                if _takes_items(model, batch):  # raised inside the forward: torch's words say it
+                    raise
+                raise _NotItsInputsError(str(error)) from error
             loss, predicted = _own_loss(outputs, batch)
             if isinstance(batch, Mapping):
                 target = batch_target(batch)
@@ -816,6 +830,27 @@ class UserBatches:
         else:
             self._whole_outputs = True
         return loss
+
+
+class _NotItsInputsError(TypeError):
+    """The model's forward does not take the items of a batch it is called on whole (no ``loss_fn``)."""
+
+
+def _takes_items(model: nn.Module, batch: Any) -> bool:
+    """Whether ``model``'s forward takes ``batch``'s items as :meth:`UserBatches.forward` gives them with no
+    ``loss_fn`` (a dict's as keywords); True where its signature cannot be read."""
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return True
+    try:
+        if isinstance(batch, Mapping):
+            signature.bind(**batch)
+        else:
+            signature.bind(*batch) if isinstance(batch, (tuple, list)) else signature.bind(batch)
+    except TypeError:
+        return False
+    return True
 
 
 def _of_their_form(error: BaseException, outputs: Any) -> bool:

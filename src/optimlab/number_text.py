@@ -4,7 +4,7 @@ Python's ``int()`` and ``float()`` read more: digit separators (``'1_0'`` is 10)
 digits (Arabic-Indic one, zero is 10); YAML 1.1 reads ``010`` as 8, ``0x10`` as 16, ``0b11`` as 3 and ``1:30`` as 90.
 No one typing ``--steps 1_0`` or ``training: {steps: 1:30}`` means those, so the command line and
 :func:`optimlab.recipe.load_yaml` read numbers here and refuse the rest, naming them. Light: the CLI checks its flags before torch loads.
-And a count written for a person: ``1 step``, ``0 steps``, ``1,000 steps``.
+And a count written for a person: ``1 step``, ``0 steps``, ``1,000 steps``; a duration: ``0.015 s``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["count_of", "python_only_number", "read_number", "untyped_number"]
+__all__ = ["count_of", "python_only_number", "read_number", "seconds_text", "untyped_number"]
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _REAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -37,6 +37,12 @@ def read_number(text: str, *, integer: bool = False) -> int | float | None:
 def count_of(count: int, noun: str) -> str:
     """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``."""
     return f"{count:,} {noun if count == 1 else noun + 's'}"
+
+
+def seconds_text(seconds: float) -> str:
+    """``seconds`` for a person: ``0.015 s``, ``2.5 s``, ``625 s`` (two digits at least; one decimal
+    said ``0.0 s`` of a 15 ms run)."""
+    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def python_only_number(text: str) -> bool:

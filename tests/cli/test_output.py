@@ -146,6 +146,9 @@ def test_a_count_of_one_reads_in_the_singular(cli, tmp_path):
     """train --steps 1 said 'completed after 1 steps', the doctor 'Findings after 1 steps'."""
     code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(tmp_path / "run"))
     assert code == 0 and out.startswith("completed after 1 step in"), err
+    # its seconds as result.json keeps them, to two digits: a run of 5 ms said 'in 0.0 s'
+    seconds = json.loads((tmp_path / "run" / "result.json").read_text())["seconds"]
+    assert f" in {seconds:.2g} s;" in out, (seconds, out)
     code, out, err = cli("doctor", "--dataset", "iris", "--steps", "1", "--no-lr-find")
     assert code == 0 and ("Findings after 1 step," in out or "No findings after 1 step:" in out), err
 

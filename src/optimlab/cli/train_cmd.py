@@ -15,7 +15,7 @@ from optimlab.cli._errors import INTERRUPTED, stopping
 from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
-from optimlab.number_text import count_of
+from optimlab.number_text import count_of, seconds_text
 from optimlab.registry import POSITIVE_INT
 from optimlab.runs_folder import RECIPE_NAME, fresh_path
 
@@ -169,7 +169,7 @@ def train(
 
             end_writer(wait=False)
     output.result(
-        f"{result.status} after {count_of(result.steps, 'step')} in {result.seconds:.1f} s; results in {out}"
+        f"{result.status} after {count_of(result.steps, 'step')} in {seconds_text(result.seconds)}; results in {out}"
         + (f"; page {data['report']}" if "report" in data else ""),
         data,
     )

@@ -2533,3 +2533,40 @@ def test_under_float16_a_step_skipped_after_a_clipped_micro_batch_has_no_update_
     assert list(seen.update_norms) == [2]
     moved = [(a - b).norm().item() for a, b in zip(start, module.net.parameters())]
     assert min(moved) > 0 and seen.update_norms[2].tolist() == pytest.approx(moved, rel=1e-4)
+
+
+class StepsTheRawSecondOptimizer(StepsTheRawOptimizer):
+    """:class:`StepsTheRawOptimizer` whose net is trained by a second optimizer, stepped as
+    ``trainer.optimizers[1]``, the first (over a probe of its own) never stepped."""
+
+    def __init__(self, net, loss, make_optimizer):
+        super().__init__(net, loss, make_optimizer)
+        self.probe = nn.Linear(2, 2)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        optimizer = self.trainer.optimizers[1]
+        optimizer.zero_grad()
+        self.manual_backward(self.loss(self(x), y))
+        optimizer.step()
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.probe.parameters(), lr=0.1), self.make_optimizer(self.net.parameters())]
+
+
+def test_a_run_whose_watched_second_optimizer_stepped_unseen_is_said_naming_that_optimizer():
+    """The warning of a run whose steps the doctor never saw named trainer.optimizers[0].step() where
+    the watched optimizer, stepped outside Lightning's wrapper, was DoctorCallback(optimizer=1)'s.
+    Truth: the module steps trainer.optimizers[1], and the Trainer counts no step (global_step 0)."""
+    x, y = standardized()
+    module = StepsTheRawSecondOptimizer(
+        nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1)
+    )
+    with pytest.warns(OptimlabWarning) as said:
+        trainer = fit(module, (x[:224], y[:224]), -1, [DoctorCallback(optimizer=1)], max_epochs=1)
+    assert trainer.global_step == 0
+    assert [str(w.message) for w in said if w.category is OptimlabWarning] == [
+        "optimlab doctor: no optimizer step was seen in the trainer's run (every batch skipped, or the "
+        "optimizer stepped outside the trainer's wrapper: trainer.optimizers[1].step() in place of "
+        "Lightning's self.optimizers()); no diagnosis"
+    ]

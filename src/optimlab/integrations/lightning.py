@@ -275,7 +275,7 @@ class DoctorCallback(pl.Callback):
         self._clipping_read_off()
         self.doctor.finish(
             report=trainer.is_global_zero,
-            unstepped=": trainer.optimizers[0].step() in place of Lightning's self.optimizers()",
+            unstepped=f": trainer.optimizers[{self._index}].step() in place of Lightning's self.optimizers()",
         )
 
     def _clipping_read_off(self) -> None:

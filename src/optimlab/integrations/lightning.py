@@ -15,7 +15,6 @@ import copy
 import functools
 import logging
 import warnings
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -55,11 +54,6 @@ def _step_loss(output: Any) -> Tensor:
             "the training_step's output", type(output).__name__, "a loss tensor or a dict with 'loss'"
         )
     return loss
-
-
-# The precision plugins whose clip_gradients reads first, each with the readings of the callbacks
-# watching (a GAN's two: one wrapper, which the last to end takes off).
-_clip_readers: weakref.WeakKeyDictionary[Precision, list[Callable[[Any], None]]] = weakref.WeakKeyDictionary()
 
 
 class DoctorCallback(pl.Callback):
@@ -174,25 +168,35 @@ class DoctorCallback(pl.Callback):
 
         def read(optimizer: Any) -> None:
             if unwrapped(optimizer) is watched:
-                self.doctor.before_optimizer_step(watched)
-                scale = 1.0 if scaler is None else scaler.get_scale()
-                self.doctor.gradients_ready(scale, scaler_skips=scaler is not None)
+                self._read_gradients(watched, scaler, scaled=True)
 
         guarded = self.doctor.guarded(read)
-        readers = _clip_readers.get(plugin)
-        if readers is None:  # the first callback watching this fit's clipping (a GAN's other may follow)
-            readers = _clip_readers[plugin] = []
+        # One wrapper reads for the callbacks watching this fit's clipping (a GAN's two), holding their
+        # readings; the last to end takes it off.
+        clip_gradients = vars(plugin).get("clip_gradients")
+        if not hasattr(clip_gradients, "readers"):  # the first callback watching
             clip = plugin.clip_gradients
 
             @functools.wraps(clip)
             def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> None:
-                for reader in readers:
+                for reader in clip_gradients.readers:
                     reader(optimizer)
                 clip(optimizer, *args, **kwargs)
 
-            plugin.clip_gradients = clip_gradients  # taken off when the last reader is
-        readers.append(guarded)
+            clip_gradients.readers = []  # type: ignore[attr-defined]
+            plugin.clip_gradients = clip_gradients
+        clip_gradients.readers.append(guarded)
         self._clipping_read = plugin, guarded
+
+    def _read_gradients(
+        self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None, *, scaled: bool
+    ) -> None:
+        """Read the watched optimizer's lr and gradients before it steps; under float16 divided by the
+        GradScaler's scale where they are still ``scaled``. A step the scaler skips (they overflowed, as
+        intended) is recorded without norms: no divergence."""
+        self.doctor.before_optimizer_step(optimizer)
+        scale = scaler.get_scale() if scaled and scaler is not None else 1.0
+        self.doctor.gradients_ready(scale, scaler_skips=scaler is not None)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -244,12 +248,11 @@ class DoctorCallback(pl.Callback):
                 self._losses = []
                 return
             self._stepped = True
-            self.doctor.before_optimizer_step(optimizer)
-            # float16's GradScaler skips a step whose gradients overflowed, as intended: no divergence. A
-            # fused optimizer unscales them in its step (torch's flag, which Lightning reads to leave
-            # them scaled until then): they are read divided by the scale.
-            fused = scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False)
-            self.doctor.gradients_ready(scaler.get_scale() if fused else 1.0, scaler_skips=scaler is not None)
+            # A fused optimizer unscales its gradients in its step (torch's flag, which Lightning reads
+            # to leave them scaled until then).
+            self._read_gradients(
+                optimizer, scaler, scaled=getattr(optimizer, "_step_supports_amp_scaling", False)
+            )
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -281,10 +284,10 @@ class DoctorCallback(pl.Callback):
     def _clipping_read_off(self) -> None:
         if self._clipping_read is not None:
             plugin, reader = self._clipping_read
-            readers = _clip_readers[plugin]
+            readers = vars(plugin)["clip_gradients"].readers
             readers.remove(reader)
             if not readers:
-                del plugin.clip_gradients, _clip_readers[plugin]  # the plugin's own method again
+                del plugin.clip_gradients  # the plugin's own method again
             self._clipping_read = None
 
     def on_exception(

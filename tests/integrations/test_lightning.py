@@ -2046,12 +2046,7 @@ def test_under_manual_optimization_the_gradients_read_are_those_before_the_modul
     clips, as torch.nn.utils.clip_grad_norm_ returns them, stepping the same weights."""
     x, y = standardized()
     x, y = x[:320] * 10, y[:320]  # gradients far above the clip
-
-    def net():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-    hand = net()
+    hand = _clipping_net()
     optimizer = torch.optim.SGD(hand.parameters(), lr=0.05)
     norms = []
     for step in range(12):  # 10 batches an epoch, in order
@@ -2060,7 +2055,9 @@ def test_under_manual_optimization_the_gradients_read_are_those_before_the_modul
         nn.functional.cross_entropy(hand(x[rows]), y[rows]).backward()
         norms.append(torch.nn.utils.clip_grad_norm_(hand.parameters(), 0.05).item())
         optimizer.step()
-    module = ClipsItsGradients(net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.05)
+    module = ClipsItsGradients(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.05
+    )
     doctor = DoctorCallback(print_findings=False)
     trainer = fit(module, (x, y), 12, [doctor], shuffle=False)
     assert "clip_gradients" not in vars(trainer.precision_plugin)  # Lightning's own method again
@@ -2386,12 +2383,7 @@ def test_under_float16_a_step_the_scaler_skips_for_an_overflow_is_no_divergence(
 
     x, y = standardized()
     x, y = x[:320] * 100, y[:320]  # gradients that overflow float16 at the scaler's first scales
-
-    def net():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-    hand, scaler = net(), torch.amp.GradScaler("cpu")
+    hand, scaler = _clipping_net(), torch.amp.GradScaler("cpu")
     optimizer = torch.optim.SGD(hand.parameters(), lr=0.01)
     norms = []
     for step in range(10):
@@ -2405,7 +2397,7 @@ def test_under_float16_a_step_the_scaler_skips_for_an_overflow_is_no_divergence(
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad()
-    module = Recorded(net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01))
+    module = Recorded(_clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01))
     doctor = DoctorCallback(print_findings=False)
     precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
     fit(module, (x, y), 10, [doctor], shuffle=False, plugins=[precision])

@@ -9,10 +9,10 @@ import io
 import pytest
 import torch
 
-from optim.problem import loss, max_difference, train
+from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError
 from optimlab.optim import create
-from optimlab.optim.user import load_optimizer
+from optimlab.optim.user import load_optimizer, torch_optimizer_transform
 from optimlab.registry import get_registry
 
 
@@ -391,27 +391,65 @@ def test_train_runs_a_factory_of_a_torch_optimizer_from_the_folder_of_its_module
     assert all(torch.equal(by_factory[k], by_class[k]) for k in by_factory)
 
 
-def scaled_by_hand(params, factor: float) -> torch.optim.Optimizer:
-    """:func:`by_ndim`'s own optimizer at its default lr, each group's lr times ``factor`` by hand."""
-    optimizer = by_ndim(params)
-    for group in optimizer.param_groups:
-        group["lr"] *= factor
-    return optimizer
+def halving(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """A schedule halving the lr every 5 steps of the groups whose lr :func:`by_ndim` takes from its
+    argument (its first), keeping the lr it fixes (its biases' 0.001), as the factory builds them at each lr."""
+    by_argument = [lambda step: 0.5 ** (step // 5)]
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, by_argument + [lambda step: 1.0] * (len(optimizer.param_groups) - 1)
+    )
+
+
+def decay_over_lr(params, lr=1e-3):
+    """A weight decay set from the lr (lr * weight_decay = 1e-4, decay independent of the lr) and the
+    biases at an lr of their own."""
+    params = list(params)
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim < 2], "lr": 1e-4},
+        ],
+        lr=lr,
+        weight_decay=1e-4 / lr,
+    )
+
+
+def test_a_factory_decides_its_groups_settings_at_the_lr_set(float64):
+    """At lr 0.1 a factory deriving its weight decay from its lr (1e-4 / lr) and fixing its biases' lr
+    at 1e-4 stepped with weight decay 0.1 and biases at 0.01 (its groups read at its default lr, 1e-3,
+    and scaled): the weights end where its own optimizer built at 0.1 and stepped by hand ends."""
+    name = load_optimizer(f"{__name__}:decay_over_lr")
+    ours = train(lambda p: create(name, p, lr=0.1), steps=30, skipping=True)
+    assert max_difference(ours, train(lambda p: decay_over_lr(p, lr=0.1), steps=30, skipping=True)) <= 1e-12
+
+
+def test_a_lambda_building_a_torch_optimizer_at_its_own_lr_steps_as_it(float64):
+    """``torch_optimizer_transform(lambda p: SGD(p, lr=0.1))`` (no lr argument: the lambda fixes it)
+    failed with a bare KeyError 'lr'; it steps as SGD at 0.1 stepped by hand."""
+    transform = torch_optimizer_transform(lambda p: torch.optim.SGD(p, lr=0.1))
+    ours = [p.detach().clone() for p in initial_parameters()]
+    state = transform.init(ours)
+    for _ in range(10):
+        gradients = torch.autograd.grad(loss([p.requires_grad_() for p in ours]), ours)
+        deltas, state = transform.update(list(gradients), state, [p.detach() for p in ours])
+        ours = [(p + d).detach() for p, d in zip(ours, deltas)]
+    assert max_difference(ours, train(lambda p: torch.optim.SGD(p, lr=0.1), steps=10)) <= 1e-12
 
 
 def test_a_factory_of_several_param_groups_steps_each_under_its_own_settings(float64):
     """A factory splitting the parameters into groups (no weight decay on biases, at a tenth of the lr)
-    was refused, the wrapper addressing group 0 alone. Each group keeps its settings, and the lr set
-    (0.02 over the factory's 0.01, then halved by a schedule) scales every group's lr alike: the weights
-    end where the factory's own optimizer, its lrs doubled by hand, ends, with w1 skipped and b2 joining
-    its group late; not where one group over all ends."""
+    was refused, the wrapper addressing group 0 alone. Each group keeps the settings the factory builds
+    at the lr set (0.02, then halved by a schedule; its biases at the 0.001 it fixes): the weights end
+    where the factory's own optimizer at 0.02, its first group's lr halved by hand, ends, with w1
+    skipped and b2 joining its group late; not where one group over all ends."""
     name = load_optimizer(f"{__name__}:by_ndim")
-    halving = lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 5, gamma=0.5)  # noqa: E731
     ours = train(lambda p: create(name, p, lr=0.02), steps=30, skipping=True, scheduler=halving)
-    reference = train(lambda p: scaled_by_hand(p, 2.0), steps=30, skipping=True, scheduler=halving)
+    reference = train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True, scheduler=halving)
     assert max_difference(ours, reference) <= 1e-12
     one_group = train(lambda p: torch.optim.AdamW(p, lr=0.02, weight_decay=0.1), steps=30, skipping=True)
     assert max_difference(ours, train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True)) > 1e-3
+    assert max_difference(ours, train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True,
+                                      scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, 5, 0.5))) > 1e-3  # fmt: skip
     assert max_difference(ours, one_group) > 1e-3
 
 
@@ -424,10 +462,10 @@ def test_a_factory_of_several_param_groups_resumes_from_a_weights_only_checkpoin
     factory's own optimizer, never interrupted, ends."""
     name = load_optimizer(f"{__name__}:by_ndim")
     resumed = resumed_run(lambda p: create(name, p, lr=0.02), stop)
-    reference = train(lambda p: scaled_by_hand(p, 2.0), steps=30, skipping=True)
+    reference = train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True)
     assert max_difference(resumed, reference) <= 1e-12
     lagging = lagging_run(lambda p: create(name, p, lr=0.02), stop=4)
-    assert max_difference(lagging, lagging_run(lambda p: scaled_by_hand(p, 2.0))) <= 1e-12
+    assert max_difference(lagging, lagging_run(lambda p: by_ndim(p, lr=0.02))) <= 1e-12
 
 
 def test_a_subclass_of_several_param_groups_keeps_each_groups_weight_decay(float64):
@@ -457,7 +495,7 @@ class ByHand(torch.optim.AdamW):
         params = list(params)
         super().__init__(
             [{"params": [p for p in params if p.ndim > 1]},
-             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": 0.003}],
+             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": 1e-3}],
             lr=lr, weight_decay=weight_decay,
         )
 """
@@ -466,7 +504,7 @@ class ByHand(torch.optim.AdamW):
 def test_train_and_its_resume_run_a_factory_of_several_param_groups(cli, tmp_path, monkeypatch):
     """``optimlab train --optimizer groups:groups --lr 0.03`` (the factory's 1e-2 and its biases' 1e-3,
     no decay on them) was refused at its first step. It trains as the subclass that builds the same
-    groups at 0.03 and 0.003 by hand, and a run stopped at step 10 and resumed ends where it does."""
+    groups at 0.03 and 1e-3 by hand, and a run stopped at step 10 and resumed ends where it does."""
     (tmp_path / "groups.py").write_text(GROUPS_MODULE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.path", list(__import__("sys").path))

@@ -9,8 +9,8 @@
   takes the parameters, its others (``lr`` among them) have defaults and are the hyperparameters, as a
   subclass's are; what it fixes (``betas`` here) stays fixed. It may split the parameters it is given
   into param groups (no weight decay on biases and norms: ``p.ndim < 2``), each keeping its own
-  settings, and the lr optimlab sets scales every group's lr by the same factor over the lrs the factory
-  gives them at its default lr; its optimizer must step without a closure; or
+  settings as the factory builds them at the lr optimlab sets (at each step's lr under a schedule, so a
+  group whose lr it fixes keeps it); its optimizer must step without a closure; or
 - a factory of optimlab transforms, ``def my_opt(*, lr=1e-3, ...) -> GradientTransformation`` (a
   :func:`~optimlab.optim.chain`), exactly like optimlab's own named optimizers.
 
@@ -122,9 +122,9 @@ def torch_optimizer_transform(
     ``optimizer_class`` is a ``torch.optim.Optimizer`` subclass or a factory ``f(params, **hyperparameters)``
     returning one (param groups holding each of the ``params`` given once, a step without a closure).
     Each update copies the parameters into the shadows, gives them the gradients, steps the wrapped
-    optimizer (each group set to the settings the class builds from ``hyperparameters``, or for a
-    factory to those it builds at its default lr, each lr scaled by ``lr`` over that default, so a
-    schedule's lr reaches every group and what the factory fixes stays) and returns ``shadow - param``.
+    optimizer (each group set to the settings ``optimizer_class`` builds from ``hyperparameters``: a
+    schedule's lr reaches each group whose lr the factory takes from its argument, and what it fixes
+    stays) and returns ``shadow - param``.
     Its internal state (momentum buffers, step counts) lives in the wrapped optimizer, and is saved
     through its ``state_dict()``.
     """
@@ -143,31 +143,15 @@ def _transform(
         _check_built(path, optimizer, tensors)
         return optimizer
 
-    # The groups' settings are read off an optimizer the class or factory builds, once a transform and
-    # set of parameters (the shell builds a transform a change of hyperparameters: each step under a
-    # schedule, where AdamW's build, 0.21 ms, is 1% of the wrapped step, 18.5 ms; 300 tensors of
-    # 64 x 64, one thread, the 2-core machine of docs/benchmarks.md; timeit of both).
-    if inspect.isclass(make):
-
-        def groups_of(tensors: list[Tensor]) -> list[tuple[list[Tensor], dict[str, Any]]]:
-            """A class's groups of ``tensors`` and the settings of each, its keywords those set."""
-            return [(group["params"], _settings(group)) for group in build(tensors).param_groups]
-
-    else:
-        # A factory's groups are read off an optimizer it builds at its own default lr, each group's lr
-        # then scaled by the lr set over that default: the ratios it gives its groups stay (no weight
-        # decay on biases at a tenth of the lr), what it fixes stays, and a sweep, a schedule or a
-        # candidate moves every group's lr alike.
-        default = _default_lr(make, path)
-        lr = hyperparameters.get("lr", default)
-
-        def groups_of(tensors: list[Tensor]) -> list[tuple[list[Tensor], dict[str, Any]]]:
-            """The factory's groups of ``tensors`` and the settings of each (less its params)."""
-            built = build(tensors, lr=default)
-            return [
-                (group["params"], {**_settings(group), "lr": lr * (group["lr"] / default)})
-                for group in built.param_groups
-            ]
+    # The groups' settings are read off an optimizer the class or factory builds at the hyperparameters
+    # set, once a transform and set of parameters (the shell builds a transform a change of
+    # hyperparameters: each step under a schedule, where AdamW's build, 0.21 ms, is 1% of the wrapped
+    # step, 18.5 ms; 300 tensors of 64 x 64, one thread, the 2-core machine of docs/benchmarks.md;
+    # timeit of both). A factory decides its groups' settings at each lr it is given, so what it fixes
+    # (a group's own lr, a weight decay it derives from lr) is what it builds at that lr.
+    def groups_of(tensors: list[Tensor]) -> list[tuple[list[Tensor], dict[str, Any]]]:
+        """The groups ``make`` builds of ``tensors`` and the settings of each (less its params)."""
+        return [(group["params"], _settings(group)) for group in build(tensors).param_groups]
 
     cache: dict[tuple[int, ...], list[dict[str, Any] | None]] = {}
 
@@ -311,19 +295,6 @@ def _position_in(optimizer: torch.optim.Optimizer, tensor: Tensor) -> tuple[int,
     raise AssertionError("a tensor placed is in its optimizer")
 
 
-def _default_lr(make: Callable[..., Any], path: str) -> float:
-    """The lr default of a factory, the lr its groups' own lrs are read at; refused unless positive."""
-    default = inspect.signature(make).parameters["lr"].default
-    if isinstance(default, bool) or not isinstance(default, (int, float)) or not default > 0:
-        raise InvalidValueError(
-            f"the default of lr of {path}",
-            default,
-            "a positive number: optimlab reads each param group's lr relative to the ones the factory "
-            "builds at it",
-        )
-    return float(default)
-
-
 def _torch_factory(
     optimizer_class: Callable[..., torch.optim.Optimizer], path: str
 ) -> Callable[..., GradientTransformation]:
@@ -333,8 +304,6 @@ def _torch_factory(
         return _transform(optimizer_class, path, hyperparameters)
 
     factory.__signature__ = _keyword_signature(optimizer_class, 1, path)  # type: ignore[attr-defined]
-    if not inspect.isclass(optimizer_class):
-        _default_lr(optimizer_class, path)
     factory.__name__ = path.rpartition(":")[2]
     factory.__doc__ = optimizer_class.__doc__
     return factory

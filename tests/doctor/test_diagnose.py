@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import warnings
 
@@ -125,22 +126,34 @@ def test_bad_rule_options_and_schedule_are_refused_in_one_line_before_any_step(b
 
 
 @pytest.mark.parametrize("verb", ["diagnose", "DoctorCallback"])
-def test_an_lr_that_is_a_schedule_is_refused_in_one_line_before_any_step_where_no_range_test_runs(verb):
-    """optimlab's optimizers take a schedule as their lr; diagnose(..., lr_find=False) trained with it,
-    recorded the function as each step's lr, then ended in a TypeError inside the rules ('must be real
-    number, not function'), as did fit with a DoctorCallback. Truth: the range test's refusal of it
-    (test_lr_find.py), the same line, and no step taken."""
+def test_an_lr_that_is_a_schedule_is_recorded_as_its_value_at_each_step_where_no_range_test_runs(verb):
+    """optimlab's optimizers take a schedule as their lr; the doctor's record held the function itself
+    (the rules then failed), and a later fix refused it before any step, though the run alone sets no
+    lr. Truth: the cosine's value at the updates applied before each step (step k at k - 1), by hand."""
     model = CountsItsSteps()
-    cosine = optimlab.schedules.create("cosine", total_steps=20)
-    optimizer = optimlab.optim.create("adam", model.parameters(), lr=cosine)
-    with pytest.raises(
-        InvalidValueError, match=r"^invalid value a function .* for lr of param group 0: accepted a number"
-    ):
-        if verb == "diagnose":
-            diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=5, lr_find=False)
-        else:  # fit's callback, refused as it is made
-            DoctorCallback(model, optimizer)
-    assert model.passes == 0
+    total = 20
+    cosine = optimlab.schedules.create("cosine", total_steps=total)
+    optimizer = optimlab.optim.create("adam", model.parameters(), lr=lambda step: 1e-3 * cosine(step))
+    if verb == "diagnose":
+        result = diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=6, lr_find=False)
+    else:
+        x, y = standardized()
+        doctor = DoctorCallback(model, optimizer)
+        fit(
+            model,
+            optimizer,
+            x,
+            y,
+            loss_fn=nn.CrossEntropyLoss(),
+            batch_size=32,
+            total_steps=6,
+            callbacks=[doctor],
+        )
+        result = doctor.diagnosis()
+    by_hand = [1e-3 * 0.5 * (1 + math.cos(math.pi * (k - 1) / total)) for k in range(1, 7)]
+    assert result.statistics.steps == [1, 2, 3, 4, 5, 6]
+    assert result.statistics.lrs == pytest.approx(by_hand, rel=1e-12)
+    assert not [f for f in result.findings if f.severity == "error"]
 
 
 def test_labels_counted_from_1_are_refused_in_one_line_naming_the_label_and_the_class_scores():

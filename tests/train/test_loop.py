@@ -1529,3 +1529,40 @@ def test_an_lr_held_as_a_tensor_logs_the_lr_each_step_took(tmp_path):
         columns.append(logged_lrs(tmp_path / f"{i}.jsonl"))
         assert columns[-1] == truth.lrs
     assert columns[1] == pytest.approx(columns[0], rel=1e-6)  # the float32 tensor's 0.01
+
+
+class StepTaken(Callback):
+    """Each step's lr as its update took it: SGD without momentum moves a weight by -lr * gradient."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        self.weight, self.lrs = weight, {}
+
+    def on_before_optimizer_step(self, state):
+        self.before, self.grad = self.weight.detach().clone(), self.weight.grad.detach().clone()
+
+    def on_step_end(self, state):
+        moved = (self.before - self.weight.detach()).flatten()
+        self.lrs[state.step] = (
+            moved @ self.grad.flatten() / (self.grad.flatten() @ self.grad.flatten())
+        ).item()
+
+
+def test_an_lr_that_is_a_schedule_logs_its_value_at_each_step(tmp_path):
+    """optimlab's optimizers take a schedule as their lr: fit kept the function as state.lr and the
+    metrics log failed at step 1 (float() of a function). Truth: the cosine computed by hand at the
+    updates applied before each step (0.05 (1 + cos(pi (k - 1) / 10)) at step k), and the lr each SGD
+    update took, read off the weights it moved."""
+    import optimlab.optim
+
+    x, y = problem()
+    model = network()
+    model[2] = nn.Identity()
+    optimizer = optimlab.optim.create(
+        "sgd", model.parameters(), lr=lambda step: 0.05 * (1 + math.cos(math.pi * step / 10))
+    )
+    taken = StepTaken(model[3].weight)
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=32, total_steps=8,
+        callbacks=[taken, MetricsLog(tmp_path / "m.jsonl")])  # fmt: skip
+    by_hand = {k: 0.05 * (1 + math.cos(math.pi * (k - 1) / 10)) for k in range(1, 9)}
+    assert logged_lrs(tmp_path / "m.jsonl") == pytest.approx(by_hand, rel=1e-12)
+    assert taken.lrs == pytest.approx(by_hand, rel=1e-4)

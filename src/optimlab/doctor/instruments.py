@@ -563,7 +563,7 @@ class Instruments:
             loss = loss_fn(model(x), y)
             optimizer.zero_grad()
             loss.backward()
-            lr = optimizer_lr(optimizer)  # optimlab.optim.learning_rate: the one lr_find sweeps
+            lr = optimizer_lr(optimizer, step - 1)  # optimlab.optim.learning_rate: the one lr_find sweeps
             optimizer.step()
             instruments.record_step(step, loss.item(), lr)
         instruments.stop()

@@ -267,9 +267,7 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
     """The optimizer the doctor examines: ``optimizer``, which must step some of ``model``'s
     parameters, or optimlab's ``adam`` at its default lr over them where it is None; ``model`` must be
     an ``nn.Module`` with parameters to train (:func:`~optimlab.models.user.check_model`), each of a
-    known shape (the instruments size their records by it). An lr that is a schedule (optimlab's
-    optimizers take one) is refused: the range test and the check set the lr themselves, and the rules
-    read each step's, a number."""
+    known shape (the instruments size their records by it)."""
     check_model(model)
     lazy = next(
         (n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)), None
@@ -285,16 +283,6 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
 
         return create("adam", model.parameters())
     check_optimizer(optimizer, model, accepted=", or None for adam")
-    lrs = [group["lr"] for group in optimizer.param_groups]
-    scheduled = next((i for i, lr in enumerate(lrs) if callable(lr)), None)
-    if scheduled is not None:
-        raise InvalidValueError(
-            f"lr of param group {scheduled}",
-            lrs[scheduled],
-            "a number: the doctor sets the lr itself (the range test) and reads each step's (the rules); "
-            "give the optimizer a number lr and the schedule to the training after it "
-            "(optimlab.schedules.as_lr_scheduler)",
-        )
     return optimizer
 
 
@@ -483,8 +471,17 @@ def _skipped_note(skipped: int) -> str:
 def lr_ratios(optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
     """The param group whose lr a sweep or a candidate sets (:func:`~optimlab.optim.learning_rate.lr_group`:
     the first not at lr 0), and each group's lr as a multiple of its: a group at lr 0 stays frozen at x0;
-    every group at x1 where all are at 0. The lrs are numbers (:func:`examined_optimizer`)."""
+    every group at x1 where all are at 0. An lr that is a schedule (optimlab's optimizers take one) is
+    refused: the sweep and the check set the lr themselves, a number."""
     lrs = [group["lr"] for group in optimizer.param_groups]
+    scheduled = next((i for i, lr in enumerate(lrs) if callable(lr)), None)
+    if scheduled is not None:
+        raise InvalidValueError(
+            f"lr of param group {scheduled}",
+            lrs[scheduled],
+            "a number: the range test sets the lr itself; give the optimizer a number lr and the schedule "
+            "to the training after it (optimlab.schedules.as_lr_scheduler)",
+        )
     swept = lr_group(optimizer)
     if not lrs[swept]:
         return swept, [1.0] * len(lrs)

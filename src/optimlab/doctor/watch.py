@@ -47,6 +47,7 @@ def watch(
         instruments.start(0)
         try:
             first = True  # the first batch with a loss: its errors named (first_loss)
+            updates = 0  # the optimizer's updates so far: a schedule-as-lr's step
             ignores = may_score_nothing(batches)
             for step in range(1, steps + 1):
                 batch = next(stream)
@@ -67,7 +68,8 @@ def watch(
 
                 loss = first_loss(closure, batch) if first else closure()
                 first = False
-                lr = optimizer_lr(optimizer)  # the lr the range test sweeps
+                lr = optimizer_lr(optimizer, updates)  # the lr the range test sweeps
+                updates += 1
                 step_with(optimizer, closure)
                 value = loss.item()
                 instruments.record_step(step, value, lr)

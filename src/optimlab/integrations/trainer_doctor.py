@@ -203,7 +203,7 @@ class TrainerDoctor:
     def before_optimizer_step(self, optimizer: Any) -> None:
         """The optimizer is about to step: its lr is the step's (the swept group's, as the range test and
         the lr rules read it: not a frozen backbone's 0 before the head)."""
-        self._lr = optimizer_lr(optimizer)
+        self._lr = optimizer_lr(optimizer, max(self._last_step, 0))  # the steps recorded so far
 
     def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> None:
         """The step's gradients are whole and the weights have not moved yet (after

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from optimlab.optim.base import value_at
 from optimlab.optim.shells.torch_optim import current
 
 __all__ = ["lr_group", "optimizer_lr"]
@@ -22,8 +23,10 @@ def lr_group(optimizer: torch.optim.Optimizer) -> int:
     return next((i for i, group in enumerate(optimizer.param_groups) if group["lr"]), 0)
 
 
-def optimizer_lr(optimizer: torch.optim.Optimizer) -> Any:
-    """The optimizer's lr as it is now: :func:`lr_group`'s, a number where the group holds it as a
-    one-element tensor (torch's optimizers take one), which a scheduler then fills in place: the tensor
-    itself, kept, would read as a later step's lr."""
-    return current(optimizer.param_groups[lr_group(optimizer)]["lr"])
+def optimizer_lr(optimizer: torch.optim.Optimizer, step: int) -> Any:
+    """The lr of the optimizer's next update, ``step`` updates already applied: :func:`lr_group`'s, a
+    number where the group holds it as a one-element tensor (torch's optimizers take one), which a
+    scheduler then fills in place (the tensor itself, kept, would read as a later step's lr), or a
+    schedule's value at ``step`` where it is one (optimlab's optimizers take one:
+    :func:`~optimlab.optim.base.value_at`, as their update reads it)."""
+    return current(value_at(optimizer.param_groups[lr_group(optimizer)]["lr"], step))

@@ -635,7 +635,7 @@ class _Stepper:
     def skip(self, state: TrainState) -> None:
         """A step whose batches hold no target the loss scores: no forward pass nor update, its place kept
         in the steps and the schedule (as on float16's skipped overflow)."""
-        state.lr, state.train_loss = optimizer_lr(self.optimizer), math.nan
+        state.lr, state.train_loss = optimizer_lr(self.optimizer, state.step - state.skipped_steps), math.nan
         if self.scheduler is not None:
             with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
@@ -658,7 +658,8 @@ class _Stepper:
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()
-        state.lr = optimizer_lr(self.optimizer)  # after the loss's read: a tensor lr's then waits for nothing
+        # after the loss's read: a tensor lr's then waits for nothing; a schedule's at the updates applied
+        state.lr = optimizer_lr(self.optimizer, state.step - state.skipped_steps)
         if not math.isfinite(state.train_loss):
             _step_undone(self.optimizer, closure)
         else:

@@ -186,7 +186,8 @@ def _transform(
             group_of.update(
                 {id(t): len(optimizer.param_groups) - 1 if known is None else known for t in joining}
             )
-        return [_position_in(optimizer, t) for t in fresh]
+        positions = _positions(optimizer)
+        return [positions[id(t)] for t in fresh]
 
     def rebuilt(saved: dict[str, Any], like: Tensor) -> torch.optim.Optimizer:
         """An optimizer over empty stand-ins, grouped as ``saved`` was (the factory cannot group tensors
@@ -206,13 +207,15 @@ def _transform(
         entries = [{"token": None, "index": None, "version": 0, "state": None} for _ in params]
         return TorchOptimizerState([p.detach().clone() for p in params], entries, [None] * len(params))
 
-    def live(state: TorchOptimizerState) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
+    def live(
+        state: TorchOptimizerState, here: set[int]
+    ) -> tuple[list[torch.optim.Optimizer], list[dict[str, Any]]]:
         """The optimizer of each parameter and its entry: its live one; else the live one of its token
         here, which it joins in place of the empty tensor standing in for it; else one built from the
         latest state dict its token's parameters here saved, over their shadows (empty tensors for the
-        others). A parameter without one yet joins an optimizer here, or a new one."""
+        others). A parameter without one yet joins an optimizer here, or a new one. ``here``: the ids of
+        the shadows."""
         optimizers, entries = list(state.optimizer), [dict(entry) for entry in state.saved]
-        here = {id(t) for t in state.shadows}
         running = {entries[i]["token"]: o for i, o in enumerate(optimizers) if o is not None}
         waiting: dict[int | None, list[int]] = {}
         for i, optimizer in enumerate(optimizers):
@@ -242,7 +245,8 @@ def _transform(
                 # A random integer, so that a token of a loaded state never recurs; not a string, which
                 # torch's load_state_dict rebuilds as an iterable of its characters.
                 token, optimizer = uuid.uuid4().int >> 64, build(fresh)
-                places = [_position_in(optimizer, t) for t in fresh]
+                positions = _positions(optimizer)
+                places = [positions[id(t)] for t in fresh]
             for i, position in zip(newcomers, places):
                 entries[i].update(token=token, index=position)
                 optimizers[i] = optimizer
@@ -253,8 +257,8 @@ def _transform(
         updates: Updates, state: TorchOptimizerState, params: Params
     ) -> tuple[list[Tensor], TorchOptimizerState]:
         torch._foreach_copy_(state.shadows, list(params))
-        optimizers, entries = live(state)
         here = {id(t) for t in state.shadows}
+        optimizers, entries = live(state, here)
         for shadow, gradient in zip(state.shadows, updates):
             shadow.grad = gradient
         for optimizer in dict.fromkeys(optimizers):
@@ -286,13 +290,11 @@ def _position(entry: dict[str, Any]) -> tuple[int, int]:
     return (0, index) if isinstance(index, int) else (index[0], index[1])
 
 
-def _position_in(optimizer: torch.optim.Optimizer, tensor: Tensor) -> tuple[int, int]:
-    """Where ``tensor`` is in ``optimizer``'s param groups, (group, index)."""
-    for g, group in enumerate(optimizer.param_groups):
-        for index, t in enumerate(group["params"]):
-            if t is tensor:
-                return g, index
-    raise AssertionError("a tensor placed is in its optimizer")
+def _positions(optimizer: torch.optim.Optimizer) -> dict[int, tuple[int, int]]:
+    """Where each tensor is in ``optimizer``'s param groups, (group, index), by its id."""
+    return {
+        id(t): (g, i) for g, group in enumerate(optimizer.param_groups) for i, t in enumerate(group["params"])
+    }
 
 
 def _torch_factory(

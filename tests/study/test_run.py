@@ -547,3 +547,40 @@ def test_tpe_on_a_finite_space_larger_than_its_budget_never_tries_a_configuratio
         tried = [tuple(r.params.values()) for r in result.records]
         assert len(tried) == 10 and len(set(tried)) == 10, (seed, tried)
         assert all(r.recipe["model"]["activation"] == r.params["model.activation"] for r in result.records)
+
+
+def test_distinct_tpe_draws_what_plain_tpe_draws_where_plain_tpe_repeats_nothing(tmp_path, monkeypatch):
+    """Optuna's TPESampler draws one-objective configurations jointly (multivariate TPE, Falkner et al.
+    2018, on by default since Optuna 5). The distinct wrapper keeps those draws: where plain TPE
+    (``distinct`` False) tried no configuration twice, the distinct study holds exactly its parameters,
+    so a TPE study stored before resumes with the draws it had."""
+    import math
+
+    import optimlab.train.run
+    from optimlab.train.run import TrainResult
+
+    def scored(recipe, callbacks=()):
+        value = -abs(math.log10(recipe.optimizer.lr) + 2) + 0.1 * (recipe.model.activation == "tanh")
+        value += recipe.training.batch_size / 1000
+        metrics = {"val_accuracy": value, "test_accuracy": value}
+        return TrainResult(recipe.id, "completed", None, 1, 0.0, metrics, None)
+
+    monkeypatch.setattr(optimlab.train.run, "train", scored)
+    space = SearchSpace(
+        (
+            Dimension("optimizer.lr", choices=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)),
+            Dimension("model.activation", choices=("relu", "tanh", "gelu")),
+            Dimension("training.batch_size", low=16, high=128, integer=True),
+        )
+    )
+    for seed in range(3):
+        params = {}
+        for distinct in (False, True):
+            spec = tiny(
+                optimizers=("sgd",), space=space, protocol="tpe", budget=9, seeds=0, sampler_seed=seed,
+                distinct=distinct,
+            )  # fmt: skip
+            records = run_study(spec, tmp_path / f"{seed}-{distinct}").records
+            params[distinct] = [r.params for r in records]
+        assert len({tuple(p.values()) for p in params[False]}) == 9, (seed, params[False])  # no repeat
+        assert params[True] == params[False], seed

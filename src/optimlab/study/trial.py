@@ -50,11 +50,12 @@ def counted_trials(storage: optuna.storages.BaseStorage, study_id: int) -> int:
 
 class DistinctTPESampler(optuna.samplers.BaseSampler):
     """TPE (Bergstra et al., Algorithms for Hyper-Parameter Optimization, NeurIPS 2011) over a finite
-    ``space`` that never suggests a configuration tried already while untried ones remain: TPE draws
-    each field on its own, and on a space larger than the budget often drew a tried configuration again
-    (the same training twice at one seed, a slot of the budget lost). Such a draw is replaced by an
-    untried one (:meth:`SearchSpace.untried`, from ``seed``). The configuration is chosen whole as the
-    trial starts (Optuna's relative sampling); each field is TPE's draw as it was drawn before."""
+    ``space`` that never suggests a configuration tried already while untried ones remain: on a space
+    larger than the budget TPE often drew a tried configuration again (the same training twice at one
+    seed, a slot of the budget lost). The configuration is TPE's own: its joint (multivariate) draw over
+    the fields it has seen, the rest drawn as it draws them, so a study without a repeat draws what plain
+    TPE draws. A repeat is replaced by a random untried one (:meth:`SearchSpace.untried`, from ``seed``),
+    not TPE's choice."""
 
     def __init__(self, tpe: optuna.samplers.TPESampler, space: SearchSpace, seed: int) -> None:
         self.tpe, self.space, self.rng = tpe, space, random.Random(seed)
@@ -70,8 +71,10 @@ class DistinctTPESampler(optuna.samplers.BaseSampler):
     ) -> dict[str, Any]:
         if trial.system_attrs.get("fixed_params"):  # a planned configuration: a seed rerun
             return {}
+        relative = self.tpe.sample_relative(study, trial, self.tpe.infer_relative_search_space(study, trial))
         config = {
-            name: self.tpe.sample_independent(study, trial, name, d) for name, d in search_space.items()
+            name: relative[name] if name in relative else self.tpe.sample_independent(study, trial, name, d)
+            for name, d in search_space.items()
         }
         ended = study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
         tried = [t.params for t in ended if t.user_attrs.get("status") not in UNCOUNTED] + self.given

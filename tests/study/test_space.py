@@ -271,3 +271,16 @@ def test_grid_points_and_draws_lie_within_a_range_of_bounds_of_many_digits(low, 
     assert all(low <= v <= high for v in values), values
     if low == high:
         assert set(values) == {low} and space.size == 1
+
+
+def test_an_untried_draw_keeps_a_log_range_log_uniform():
+    """The configuration put in place of a repeat is a random draw by each dimension's own law: a log
+    integer range 16..1024 is log-uniform, P(value <= 64) = ln(64.5 / 16) / ln(1024 / 16) = 0.335 (the
+    draw rounded to the nearest integer), where a uniform pick among its 1009 values gives 49 / 1009."""
+    import random
+
+    space = SearchSpace((Dimension("training.batch_size", low=16, high=1024, log=True, integer=True),))
+    rng = random.Random(0)
+    draws = [space.untried([], rng)["training.batch_size"] for _ in range(4000)]
+    assert all(16 <= d <= 1024 for d in draws)
+    assert abs(sum(d <= 64 for d in draws) / len(draws) - math.log(64.5 / 16) / math.log(1024 / 16)) < 0.03

@@ -260,11 +260,12 @@ class SearchSpace:
         return drawn
 
     def untried(self, tried: Sequence[Mapping[str, Any]], rng: random.Random) -> dict[str, Any] | None:
-        """A configuration of this finite space (:attr:`size`) not among ``tried``: a uniform draw, or
-        after ``_DRAWS_PER_CONFIGURATION`` draws that were all tried, the first untried in grid order;
-        None where every one was tried."""
+        """A configuration of this finite space (:attr:`size`) not among ``tried``: a random draw, each
+        dimension by its own law (:meth:`Dimension.sample`, log-uniform where ``log``), or after
+        ``_DRAWS_PER_CONFIGURATION`` draws that were all tried, the first untried in grid order; None where
+        every one was tried."""
         for _ in range(_DRAWS_PER_CONFIGURATION):
-            drawn = {d.field: rng.choice(d.values()) for d in self.dimensions}
+            drawn = {d.field: d.sample(rng) for d in self.dimensions}
             if drawn not in tried:
                 return drawn
         every = itertools.product(*(d.values() for d in self.dimensions))  # lazy: a large space is not listed

@@ -1,6 +1,7 @@
-"""Hugging Face models the other tests do not name, built from small configs (no download), under a real
-``Trainer`` with its own optimizer and schedule: the doctor's readings against the Trainer's logs, and
-planted faults found and named."""
+"""Hugging Face models and settings beyond test_huggingface's (GPT-2 under the Trainer's activation
+checkpointing, transformers 5's name of gradient checkpointing; DistilBERT token classification; T5
+seq2seq), built from small configs (no download), under a real ``Trainer`` with its own optimizer and
+schedule: the doctor's readings against the Trainer's logs, and planted faults found and named."""
 
 from __future__ import annotations
 
@@ -29,12 +30,9 @@ def rows(kind: str) -> list[dict[str, torch.Tensor]]:
     return text
 
 
-def gpt2(checkpointing: bool = False, layers: int = 2) -> GPT2LMHeadModel:
+def gpt2(layers: int = 2) -> GPT2LMHeadModel:
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=layers, n_head=2))
-    if checkpointing:
-        model.gradient_checkpointing_enable()
-    return model
+    return GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=layers, n_head=2))
 
 
 def distilbert() -> DistilBertForTokenClassification:
@@ -51,11 +49,15 @@ def t5() -> T5ForConditionalGeneration:
     return T5ForConditionalGeneration(config)
 
 
+# Each case: the model, its rows' kind, and the Trainer's arguments beyond doctored's.
 MODELS = {
-    "gpt2 causal lm, padding -100": (gpt2, "text"),
-    "gpt2 under gradient_checkpointing_enable()": (lambda: gpt2(checkpointing=True), "text"),
-    "distilbert token classification": (distilbert, "tokens"),
-    "t5 seq2seq": (t5, "seq2seq"),
+    "gpt2 under TrainingArguments(activation_checkpointing=True)": (
+        gpt2,
+        "text",
+        {"activation_checkpointing": True},
+    ),
+    "distilbert token classification": (distilbert, "tokens", {}),
+    "t5 seq2seq": (t5, "seq2seq", {}),
 }
 
 
@@ -70,8 +72,10 @@ def doctored(model, data, steps, **args):
 
 @pytest.mark.parametrize("case", MODELS)
 def test_the_doctors_loss_and_gradient_norm_are_the_ones_the_trainer_logs(case):
-    build, kind = MODELS[case]
-    diagnosis, losses, norms = doctored(build(), rows(kind), 4)
+    build, kind, args = MODELS[case]
+    model = build()
+    diagnosis, losses, norms = doctored(model, rows(kind), 4, **args)
+    assert model.is_activation_checkpointing == args.get("activation_checkpointing", False)
     assert len(losses) == len(norms) == 4
     assert diagnosis.statistics.losses == pytest.approx(losses, rel=1e-5)
     assert diagnosis.statistics.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)

@@ -584,3 +584,29 @@ def test_distinct_tpe_draws_what_plain_tpe_draws_where_plain_tpe_repeats_nothing
             params[distinct] = [r.params for r in records]
         assert len({tuple(p.values()) for p in params[False]}) == 9, (seed, params[False])  # no repeat
         assert params[True] == params[False], seed
+
+
+def test_distinct_tpe_takes_an_interrupted_trials_configuration_as_untried():
+    """An interrupted trial does not count (:data:`UNCOUNTED`): its configuration is still untried, so the
+    next trial asked of the same sampler (a batched round asks several) is TPE's own draw, as plain TPE
+    draws it, even where that draw is the interrupted one's configuration."""
+    from optuna.trial import TrialState
+
+    from optimlab.study.storage import INTERRUPTED
+    from optimlab.study.trial import DistinctTPESampler
+
+    space = SearchSpace((Dimension("optimizer.lr", choices=(1e-3, 1e-2)),))
+
+    def draws(distinct, seed):
+        tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
+        study = optuna.create_study(sampler=DistinctTPESampler(tpe, space, seed) if distinct else tpe)
+        first = study.ask()
+        space.suggest(first)
+        first.set_user_attr("status", INTERRUPTED)
+        study.tell(first, state=TrialState.FAIL)
+        second = study.ask()
+        return [first.params, space.suggest(second)]
+
+    plain = {seed: draws(False, seed) for seed in range(8)}
+    assert any(p[0]["optimizer.lr"] == p[1]["optimizer.lr"] for p in plain.values())  # a repeat drawn
+    assert {seed: draws(True, seed) for seed in range(8)} == plain

@@ -59,7 +59,6 @@ class DistinctTPESampler(optuna.samplers.BaseSampler):
 
     def __init__(self, tpe: optuna.samplers.TPESampler, space: SearchSpace, seed: int) -> None:
         self.tpe, self.space, self.rng = tpe, space, random.Random(seed)
-        self.given: list[dict[str, Any]] = []  # by this sampler: trials started together (batched)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -77,10 +76,9 @@ class DistinctTPESampler(optuna.samplers.BaseSampler):
             for name, d in search_space.items()
         }
         ended = study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
-        tried = [t.params for t in ended if t.user_attrs.get("status") not in UNCOUNTED] + self.given
+        tried = [t.params for t in ended if t.user_attrs.get("status") not in UNCOUNTED]
         if config in tried:
-            config = self.space.untried(tried, self.rng) or config
-        self.given.append(config)
+            return self.space.untried(tried, self.rng) or config
         return config
 
     def sample_independent(

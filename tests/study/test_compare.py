@@ -201,6 +201,17 @@ def test_a_data_dir_no_workload_reads_is_refused(tmp_path, cli):
     assert [p.name for p in tmp_path.iterdir()] == ["recipe.yaml"]  # nothing run, nothing written
 
 
+def test_a_workload_named_twice_is_refused_before_anything_is_stored_naming_the_argument(tmp_path):
+    """The Python caller typed ``workloads=``, no ``--workload``: the refusal names the argument as
+    every other workloads refusal does (it said 'for workloads (--workload)'), one study per name."""
+    with pytest.raises(OptimlabError) as refused:
+        compare(["sgd"], workloads=["digits_mlp", "Digits-MLP"], out=tmp_path / "out", budget=2, seeds=1)
+    assert str(refused.value) == (
+        "invalid value 'digits_mlp,digits_mlp' for workloads: accepted each workload once (digits_mlp twice)."
+    )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("argument", ["out", "storage", "name"])
 def test_an_empty_out_storage_or_name_is_refused_as_the_command_line_refuses_it(
     argument, tmp_path, monkeypatch

@@ -285,6 +285,8 @@ def compare(
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
     typed = "--compare" if compare_field else "--optimizers"  # the flag the compared values came from
     compared = {plan["field"]: f"{plan['field']} ({typed})"} if not resume else {}
+    # the argument's refusals (at least one, each once) as the flag typed
+    compared |= {"for workloads:": "for workloads (--workload):"} if not resume else {}
     with (
         resumable(output, lambda: again, report_command=lambda: shows),
         StudyProgress(progress) as shown,

@@ -367,7 +367,7 @@ def plan_comparison(
         )
     ]
     # one study per workload: the second of a name was refused as already stored, the first kept
-    check_workloads(chosen, field="workloads (--workload)")
+    check_workloads(chosen)
     chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)
     # the workload's metric was of its own data where --dataset replaced them
     chosen = [

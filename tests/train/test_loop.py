@@ -1566,3 +1566,36 @@ def test_an_lr_that_is_a_schedule_logs_its_value_at_each_step(tmp_path):
     by_hand = {k: 0.05 * (1 + math.cos(math.pi * (k - 1) / 10)) for k in range(1, 9)}
     assert logged_lrs(tmp_path / "m.jsonl") == pytest.approx(by_hand, rel=1e-12)
     assert taken.lrs == pytest.approx(by_hand, rel=1e-4)
+
+
+class ScheduledLr(Callback):
+    """Each step's lr of param group 0 as its scheduler set it: get_last_lr()[0], read before the step."""
+
+    def __init__(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+        self.scheduler, self.lrs = scheduler, {}
+
+    def on_before_optimizer_step(self, state):
+        self.lrs[state.step + 1] = self.scheduler.get_last_lr()[0]
+
+
+def test_gradual_unfreezing_logs_the_backbones_group_at_every_step(tmp_path):
+    """A backbone (group 0, lr 0.01) held at lr 0 for 3 steps, then unfrozen, beside a head (group 1, lr
+    0.1): lr_group picked the first group whose lr was not 0 at each read, so the column logged the head's
+    0.1 for steps 1-3, then the backbone's 0.01, switching groups mid-run, while the doctor's sweep (every
+    group reset to the lr given) swept group 0. Truth: the scheduler's own get_last_lr()[0] at each step
+    (0.0 x3, then 0.01), and the group the sweep's reset leaves is the same."""
+    from optimlab.optim.learning_rate import lr_group, restore_given_lrs
+
+    x, y = problem()
+    model = network()
+    backbone, head = model[0], model[3]
+    optimizer = torch.optim.SGD([{"params": backbone.parameters(), "lr": 0.01},
+                                 {"params": head.parameters(), "lr": 0.1}])  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [lambda s: 0.0 if s < 3 else 1.0, lambda s: 1.0])
+    truth = ScheduledLr(scheduler)
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), batch_size=32, total_steps=6, scheduler=scheduler,
+        callbacks=[truth, MetricsLog(tmp_path / "m.jsonl")])  # fmt: skip
+    assert truth.lrs == {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.01, 5: 0.01, 6: 0.01}
+    assert logged_lrs(tmp_path / "m.jsonl") == truth.lrs
+    restore_given_lrs(optimizer)
+    assert lr_group(optimizer) == 0 and optimizer.param_groups[0]["lr"] == 0.01

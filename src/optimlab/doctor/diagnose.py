@@ -42,6 +42,7 @@ from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError, keywords_checked
+from optimlab.optim.learning_rate import restore_given_lrs
 from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, whole_number
 from optimlab.train.loop import Callback, TrainState, check_optimizer
 
@@ -346,8 +347,7 @@ def _built_at_peak_lr(recipe: Any) -> Any:
     from optimlab.build import build
 
     built = build(recipe)
-    for group in built.optimizer.param_groups:
-        group["lr"] = group.get("initial_lr", group["lr"])
+    restore_given_lrs(built.optimizer)
     return built
 
 

@@ -37,6 +37,7 @@ from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
+from optimlab.optim.learning_rate import restore_given_lrs
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import refuse_unread, switches_modes
 
@@ -782,8 +783,7 @@ def _configured_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
         )
     # A scheduler made beside it set each group's lr to its first value (a warmup's 0), keeping the lr the
     # group was given as torch's initial_lr: the sweep reads the groups' ratios from the lrs given.
-    for group in found[0].param_groups:
-        group["lr"] = group.get("initial_lr", group["lr"])
+    restore_given_lrs(found[0])
     return found[0]
 
 

@@ -2,7 +2,8 @@
 
 A model fine-tuned with its backbone frozen at lr 0 in param group 0 and its head in group 1 trains at
 the head's lr: torch steps a group at lr 0 by nothing. The training loop's logged lr, the LR range test's
-swept lr and the doctor's recorded lr all read the same group, :func:`lr_group`'s.
+swept lr and the doctor's recorded lr all read the same group, :func:`lr_group`'s, chosen by the lrs the
+groups were given (a scheduler's moves aside: a backbone unfrozen mid-run keeps its group the run's).
 """
 
 from __future__ import annotations
@@ -14,13 +15,29 @@ import torch
 from optimlab.optim.base import value_at
 from optimlab.optim.shells.torch_optim import current
 
-__all__ = ["lr_group", "optimizer_lr"]
+__all__ = ["given_lr", "lr_group", "optimizer_lr", "restore_given_lrs"]
+
+
+def given_lr(group: dict[str, Any]) -> Any:
+    """The lr a param group was given: torch's LRScheduler keeps it as ``initial_lr`` when it first sets
+    the group's lr (a warmup's 0, gradual unfreezing's), else the group's lr."""
+    return group.get("initial_lr", group["lr"])
+
+
+def restore_given_lrs(optimizer: torch.optim.Optimizer) -> None:
+    """Set every param group's lr back to the one it was given (:func:`given_lr`): a scheduler's first
+    value undone, so that a sweep reads the groups' ratios from the lrs given."""
+    for group in optimizer.param_groups:
+        group["lr"] = given_lr(group)
 
 
 def lr_group(optimizer: torch.optim.Optimizer) -> int:
-    """The index of the param group whose lr is the optimizer's lr: the first whose lr is not 0, since a
-    group at lr 0 is frozen; group 0 where all are at 0."""
-    return next((i for i, group in enumerate(optimizer.param_groups) if group["lr"]), 0)
+    """The index of the param group whose lr is the optimizer's lr: the first whose given lr
+    (:func:`given_lr`) is not 0, since a group given lr 0 is frozen for good; group 0 where all are.
+    Read from the lrs given, not those a scheduler has set, the group stays one for the whole run (a
+    backbone held at lr 0 for its first steps, then unfrozen, is group 0's from step 1) and is the one
+    :func:`restore_given_lrs` leaves a sweep."""
+    return next((i for i, group in enumerate(optimizer.param_groups) if given_lr(group)), 0)
 
 
 def optimizer_lr(optimizer: torch.optim.Optimizer, step: int) -> Any:

@@ -692,7 +692,7 @@ class _Stepper:
             reader.on_before_optimizer_step(state)
         if self.grad_clip_norm is not None:  # the gradients stepped: not those of a parameter left out,
             # which the optimizer's zero_grad never clears (nor unscale_ unscales), piling up step by step
-            grads = [p.grad for group in self.optimizer.param_groups for p in group["params"]]
+            grads = [p.grad for param_group in self.optimizer.param_groups for p in param_group["params"]]
             clip_grad_norm_([g for g in grads if g is not None], self.grad_clip_norm)
         return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)
 

@@ -288,3 +288,26 @@ def test_a_storage_that_cannot_be_opened_is_one_clear_error(location, error):
     with pytest.raises(OptimlabError, match=error):
         open_storage(location)
     assert not os.path.exists(location)
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"budget": 1}, "lacks the field 'name' (the study's name, a string)"),
+        ({"name": 5}, "has the field 'name' 5, not the study's name (a string)"),
+        (5, "is 5, not a study spec (a mapping of its fields)"),
+    ],
+)
+def test_a_database_study_spec_edited_without_its_name_names_the_url_and_the_value(tmp_path, spec, problem):
+    """A spec edited by hand in a database storage is refused naming the URL the storage was opened with
+    (Optuna's cache over it named only '<..._CachedStorage object at 0x...>') and the value found."""
+    from optimlab.study.storage import SPEC_ATTR, optimlab_studies
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(storage=url, study_name="t/sgd").set_user_attr(SPEC_ATTR, spec)
+    with pytest.raises(OptimlabError) as refused:
+        optimlab_studies(open_storage(url))
+    assert str(refused.value) == (
+        f"the study spec stored in {url!r} for Optuna study 't/sgd' {problem}: it was edited by hand; "
+        "restore the field"
+    )

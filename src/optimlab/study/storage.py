@@ -107,7 +107,9 @@ def open_storage(location: str | Path, *, create: bool = True) -> BaseStorage:
     :class:`_JournalFile`); one damaged elsewhere is refused.
     """
     if is_url(location):
-        return _open_rdb(str(location))
+        storage = _open_rdb(str(location))
+        _SHOWN[storage] = _shown(str(location))
+        return storage
     if _LOOKS_LIKE_URL.match(str(location)):
         raise InvalidValueError(
             "study storage", str(location), "a folder, or a database URL such as postgresql://user@host/db"
@@ -130,6 +132,7 @@ def open_storage(location: str | Path, *, create: bool = True) -> BaseStorage:
         ) from None
     storage = optuna.storages.JournalStorage(backend)
     _JOURNALS[storage] = backend
+    _SHOWN[storage] = str(journal)
     return storage
 
 
@@ -375,6 +378,9 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
 
 
 _JOURNALS: weakref.WeakKeyDictionary[BaseStorage, _JournalFile] = weakref.WeakKeyDictionary()
+# Each storage :func:`open_storage` opened, as errors name it: its journal's path, or its URL without the
+# password (a database storage is Optuna's cache over it, which names neither).
+_SHOWN: weakref.WeakKeyDictionary[BaseStorage, str] = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -482,18 +488,24 @@ class TrialRecord:
 
 def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optuna.study.FrozenStudy]:
     """The studies optimlab made in ``storage`` (of the study ``name``, or all), in creation order. A
-    stored spec without its study's name (a journal edited by hand) is refused naming the storage and
-    the field, where each reader indexed it and ended in a KeyError."""
+    stored spec without its study's name as a string (a journal edited by hand) is refused naming the
+    storage, the field and the value found, where each reader indexed it and ended in a KeyError."""
     studies = [s for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs]
     for study in studies:
         spec = study.user_attrs[SPEC_ATTR]
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
-            journal = _JOURNALS.get(storage)
-            where = journal._file_path if journal else _shown(str(getattr(storage, "url", storage)))
-            raise OptimlabError(
-                f"the study spec stored in {where!r} for Optuna study {study.study_name!r} lacks the field "
-                "'name' (the study's name, a string): it was edited by hand; restore the field"
-            )
+        if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+            continue
+        if not isinstance(spec, Mapping):
+            problem = f"is {spec!r}, not a study spec (a mapping of its fields)"
+        elif "name" not in spec:
+            problem = "lacks the field 'name' (the study's name, a string)"
+        else:
+            problem = f"has the field 'name' {spec['name']!r}, not the study's name (a string)"
+        where = f" in {_SHOWN[storage]!r}" if storage in _SHOWN else ""  # a storage open_storage opened
+        raise OptimlabError(
+            f"the study spec stored{where} for Optuna study {study.study_name!r} {problem}: it was "
+            "edited by hand; restore the field"
+        )
     return [s for s in studies if name is None or s.user_attrs[SPEC_ATTR]["name"] == name]
 
 

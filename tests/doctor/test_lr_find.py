@@ -243,6 +243,29 @@ def test_a_param_group_at_lr_0_stays_frozen_in_the_sweep_and_the_check():
     )
 
 
+def test_a_scheduler_made_beside_the_optimizer_leaves_the_sweep_the_ratios_of_the_lrs_given():
+    """Gradual unfreezing (a backbone given 0.01, held at 0 by a LambdaLR for its first steps, a head
+    given 0.1) handed to the sweep as made: lr_group reads the lrs given (group 0), and lr_ratios read the
+    lrs as the scheduler left them, group 0's 0, so every group was swept at x1, the head at the
+    backbone's lr. Truth: the lrs given, 0.01 and 0.1 (torch's initial_lr), the ratio the doctor's and the
+    Lightning sweep keep after restoring them: the head at 10x group 0's swept lr at every step."""
+    x, y = linear_regression()
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01},
+                                 {"params": model[1].parameters(), "lr": 0.1}])  # fmt: skip
+    torch.optim.lr_scheduler.LambdaLR(optimizer, [lambda s: 0.0 if s < 3 else 1.0, lambda s: 1.0])
+    swept: list[tuple[float, float]] = []
+    optimizer.register_step_pre_hook(
+        lambda o, *_: swept.append((o.param_groups[0]["lr"], o.param_groups[1]["lr"]))
+    )
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=30)
+    assert [first for first, _ in swept[: len(result.lrs)]] == result.lrs
+    assert [head / first for first, head in swept] == pytest.approx([10.0] * len(swept), rel=1e-12)
+    assert (
+        "(each lr here is param group 0's; group 1 at x10 of it, as the optimizer had them)" in result.reason
+    )
+
+
 @pytest.mark.parametrize("verb", [lr_range_test, find_lr])
 def test_data_and_loss_in_diagnoses_order_are_told_the_order(verb):
     """diagnose takes (model, data, loss_fn), find_lr and lr_range_test (model, loss_fn, data): the

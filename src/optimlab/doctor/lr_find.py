@@ -49,13 +49,15 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
-from optimlab.optim.learning_rate import lr_group
+from optimlab.optim.learning_rate import given_lr, lr_group
 from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, whole_number
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import (
     at_training_point,
     check_optimizer,
+    check_short_batch,
     may_score_nothing,
+    one_row_refused,
     refuse_unread,
     step_with,
     train_mode,
@@ -385,6 +387,7 @@ def lr_range_test(
     check_argument_order(loss_fn, data, "lr_range_test")
     data = sweep_batches(data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
     optimizer = examined_optimizer(model, optimizer)
+    check_short_batch(model, data)  # as fit: an epoch's last batch of one row under batch norm
     swept, ratios = lr_ratios(optimizer)
     lrs: list[float] = []
     losses: list[float] = []
@@ -419,6 +422,11 @@ def lr_range_test(
                 )
             except SkippedBatch:
                 loss, skipped = None, skipped + 1
+            except ValueError as error:  # a batch of one row under batch norm, named as fit names it
+                refused = one_row_refused(error, model, [batch], i + 1)
+                if refused is error:
+                    raise
+                raise refused from error
             report("LR range test", i, steps)
             if loss is not None and taken is not None:
                 value = loss.item()
@@ -470,10 +478,11 @@ def _skipped_note(skipped: int) -> str:
 
 def lr_ratios(optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
     """The param group whose lr a sweep or a candidate sets (:func:`~optimlab.optim.learning_rate.lr_group`:
-    the first not at lr 0), and each group's lr as a multiple of its: a group at lr 0 stays frozen at x0;
-    every group at x1 where all are at 0. An lr that is a schedule (optimlab's optimizers take one) is
+    the first given an lr above 0), and each group's given lr (:func:`~optimlab.optim.learning_rate.given_lr`,
+    a scheduler made beside it aside) as a multiple of its: a group given lr 0 stays frozen at x0; every
+    group at x1 where all are at 0. An lr that is a schedule (optimlab's optimizers take one) is
     refused: the sweep and the check set the lr themselves, a number."""
-    lrs = [group["lr"] for group in optimizer.param_groups]
+    lrs = [given_lr(group) for group in optimizer.param_groups]
     scheduled = next((i for i, lr in enumerate(lrs) if callable(lr)), None)
     if scheduled is not None:
         raise InvalidValueError(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optimlab.bench.report import write_bench_report
-    from optimlab.bench.runner import BenchResult, check_bench, check_workloads, resolve_methods, run_bench
+    from optimlab.bench.runner import BenchResult, check_bench, resolve_methods, run_bench
     from optimlab.bench.scoring import BenchScores, MethodScore, area_score, score
     from optimlab.bench.settings import (
         is_bench,
@@ -36,7 +36,6 @@ __all__ = [
     "MethodScore",
     "area_score",
     "check_bench",
-    "check_workloads",
     "is_bench",
     "load_optimizer",
     "planned_workloads",
@@ -56,7 +55,6 @@ REPORT_FILE = "report.html"  # the bench's report, written in its folder once ev
 _MODULES = {  # each public name and the module that defines it
     "BenchResult": "optimlab.bench.runner",
     "check_bench": "optimlab.bench.runner",
-    "check_workloads": "optimlab.bench.runner",
     "resolve_methods": "optimlab.bench.runner",
     "run_bench": "optimlab.bench.runner",
     "BenchScores": "optimlab.bench.scoring",

@@ -29,7 +29,7 @@ from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
 from optimlab.workloads import Workload, check_workloads
 
-__all__ = ["BenchResult", "check_bench", "check_workloads", "resolve_methods", "run_bench"]
+__all__ = ["BenchResult", "check_bench", "resolve_methods", "run_bench"]
 
 
 @dataclasses.dataclass

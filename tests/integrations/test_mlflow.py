@@ -1276,3 +1276,43 @@ def test_a_resumed_session_failing_at_its_first_batch_keeps_the_run_its_folder_n
     tracker.on_train_start(TrainState(step=0))
     tracker.wait = lambda: pytest.fail("Ctrl-C waited for the writer")
     tracker.on_exception(TrainState(step=0), KeyboardInterrupt())
+
+
+def test_a_study_sent_again_under_another_active_experiment_keeps_its_runs_and_their_parent(
+    tmp_path, sqlite_uri, monkeypatch
+):
+    """A study sent once (its run and its trials' in 'optimlab'), sent again from Python after
+    mlflow.set_experiment('mine'): the study's run was made active with mlflow.start_run(run_id=...), which
+    MLflow refuses where the run is not in the active experiment (a raw MlflowException 'active experiment
+    ID does not match'). The parent is now given to its trials, not made active: sent again, the runs are
+    those of before, still in 'optimlab'; trials kept without the tag (sent by an earlier version: a
+    reopened run was never given it) are given it, so search_runs on tags.mlflow.parentRunId finds both."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    from optimlab.integrations import log_study
+    from optimlab.study import StudySpec, methods_from, run_study
+    from optimlab.workloads import get_workload
+
+    spec = StudySpec.for_workload(
+        "s", get_workload("digits-mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=1, seeds=1
+    )
+    run_study(spec, tmp_path / "study")
+    assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "study") == 2
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    (parent,) = client.search_runs([experiment], "attributes.run_name = 's'")
+    trials = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(trials) == 2
+    for trial in trials:  # as an earlier version kept them: no parent
+        client.delete_tag(trial.info.run_id, "mlflow.parentRunId")
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)  # restored after the test
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    mine = mlflow.set_experiment("mine").experiment_id
+    assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "study") == 2
+    assert client.search_runs([mine], "") == []
+    again = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(r.info.run_id for r in again) == sorted(r.info.run_id for r in trials)
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 3  # no other run

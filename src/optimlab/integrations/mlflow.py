@@ -361,6 +361,17 @@ class MLflowTracker(Tracker):
             for message in (answers or {}).get("warnings", []):
                 warnings.warn(message, OptimlabWarning, stacklevel=2)
 
+    def nest_in(self, parent: MLflowTracker) -> None:
+        """Make the run a child of ``parent``'s (tag ``mlflow.parentRunId``), as a study's trials are of
+        its run: with a run folder, the run opens in ``parent``'s experiment, and a run kept there before
+        is given the tag; else the run, opened here (``background=False``), is."""
+        if self.run_folder is not None:
+            self._settings.update(
+                parent_run_id=parent.run_id, experiment=None, experiment_id=parent._run.experiment_id
+            )
+        else:
+            self._run.set_parent(parent.run_id)
+
     def on_exception(self, state: TrainState, error: BaseException) -> None:
         """The run ended (:meth:`Tracker.on_exception`); a training run's first session that failed before
         its first step (the loop's check of the first batch refused it), having sent no record, keeps no

@@ -285,10 +285,15 @@ class SqliteRun:
     :class:`~optimlab.integrations.mlflow_writer.MLflowRun`."""
 
     def __init__(
-        self, connection: sqlite3.Connection, run_id: str, artifacts: Path, tracking_uri: str
+        self,
+        connection: sqlite3.Connection,
+        run_id: str,
+        artifacts: Path,
+        tracking_uri: str,
+        experiment_id: str,
     ) -> None:
         self.connection, self.run_id, self.artifacts = connection, run_id, artifacts
-        self.tracking_uri = tracking_uri
+        self.tracking_uri, self.experiment_id = tracking_uri, str(experiment_id)
 
     @classmethod
     def open(
@@ -329,7 +334,7 @@ class SqliteRun:
                 raise RunNotFound(store)
             return None
         if run_id is not None:
-            return cls(connection, run_id, Path(folder), store)
+            return cls(connection, run_id, Path(folder), store, found[0][0])
         run_id, started = uuid.uuid4().hex, int((time.time() if start_time is None else start_time) * 1000)
         artifacts = f"{folder.rstrip('/')}/{run_id}/artifacts"
         with connection:  # one transaction: the run, its name and its parameters
@@ -348,7 +353,7 @@ class SqliteRun:
                 "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
                 [(k, v, run_id) for k, v in param_entries(params or {})],
             )
-        return cls(connection, run_id, Path(artifacts), store)
+        return cls(connection, run_id, Path(artifacts), store, found[0][0])
 
     def resume(self, step: int, records: Iterable[Record]) -> None:
         """Continue the run at ``step`` (``RUNNING`` again): the points logged past ``step`` (by a session
@@ -406,6 +411,14 @@ class SqliteRun:
                         row,
                     )
         return len(rows)
+
+    def set_parent(self, parent_run_id: str) -> None:
+        """Make the run a child of run ``parent_run_id`` (tag :data:`PARENT_TAG`)."""
+        with self.connection:
+            self.connection.execute(
+                "INSERT OR REPLACE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+                (PARENT_TAG, parent_run_id, self.run_id),
+            )
 
     def end(self, status: str, end_time: float | None = None) -> None:
         """End the run: ``FINISHED``, ``FAILED`` or ``KILLED``, at ``end_time`` (Unix seconds; now)."""

@@ -155,18 +155,19 @@ class MLflowRun:
         self.tracking_uri = self.client.tracking_uri
         if run_id is not None:
             try:
-                active = self.client.get_run(run_id).info.lifecycle_stage == "active"
+                info = self.client.get_run(run_id).info
             except MlflowException:  # no such run here
-                active = False
-            if not active:
+                info = None
+            if info is None or info.lifecycle_stage != "active":
                 raise RunNotFound(self.tracking_uri)
-            self.run_id = run_id
+            self.run_id, self.experiment_id = run_id, info.experiment_id
             return
         tags = {PARENT_TAG: parent_run_id} if parent_run_id is not None else None
         if experiment_id is not None:  # MLflow refuses an id it does not have, naming it
             experiment_id = self.client.get_experiment(experiment_id).experiment_id
+        self.experiment_id = experiment_id or self._experiment_id(experiment)
         self.run_id = self.client.create_run(
-            experiment_id or self._experiment_id(experiment),
+            self.experiment_id,
             run_name=run_name,
             tags=tags,
             start_time=None if start_time is None else int(start_time * 1000),
@@ -292,6 +293,10 @@ class MLflowRun:
             return False
         return True
 
+    def set_parent(self, parent_run_id: str) -> None:
+        """Make the run a child of run ``parent_run_id`` (tag ``mlflow.parentRunId``)."""
+        self.client.set_tag(self.run_id, PARENT_TAG, parent_run_id)
+
     def end(self, status: str, end_time: float | None = None) -> None:
         """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died), at
         ``end_time`` (Unix seconds; now)."""
@@ -339,7 +344,7 @@ def open_run(
     one whose writer lagged behind its dead trainer as this session read the file (a run resumed at
     once), and this session goes on in that run.
     """
-    if settings.get("experiment") is None:
+    if settings.get("experiment") is None and settings.get("experiment_id") is None:
         settings.update(environment_experiment())
     if run_folder is None:
         return SqliteRun.open(**settings) or MLflowRun(**settings)
@@ -369,6 +374,8 @@ def open_run(
         run = run or SqliteRun.open(**settings) or MLflowRun(**settings)
         if reopened:
             run.update_params(settings.get("params") or {})
+            if settings.get("parent_run_id") is not None:  # a run kept before it had a parent (a study's)
+                run.set_parent(settings["parent_run_id"])
         if reopened or step > 0:
             run.resume(step, records)
         os.ftruncate(held, 0)

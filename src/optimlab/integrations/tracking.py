@@ -447,7 +447,7 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
         records = [record for record in load_records(storage, names) if record.finished]
         if not records:
             continue
-        with _study_run(spec.name, tracker_name, folder):
+        with _study_run(spec.name, tracker_name, folder) as parent:
             for record in records:
                 params = dict(record.recipe or record.params)
                 tracker = _sent_run(
@@ -455,6 +455,7 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
                     folder,
                     f"{record.study}/{record.key}",
                     {**params, "method": record.method, "phase": record.phase, "seed": record.seed},
+                    parent=parent,
                 )
                 curve = record.curve
                 metrics = [k for k in curve if k not in ("step", "seconds")]
@@ -474,16 +475,24 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
     return sent
 
 
-def _sent_run(tracker_name: str, folder: str | Path, name: str, params: Mapping[str, Any]) -> Tracker:
+def _sent_run(
+    tracker_name: str,
+    folder: str | Path,
+    name: str,
+    params: Mapping[str, Any],
+    *,
+    parent: Tracker | None = None,
+) -> Tracker:
     """The tracker of run ``name`` (``/`` as ``-``) of a study sent after the fact from ``folder``: its
-    MLflow run kept in ``folder/mlflow-runs/<run name>``, as a training run's, where that can be written."""
+    MLflow run kept in ``folder/mlflow-runs/<run name>``, as a training run's, where that can be written;
+    the child of ``parent``'s MLflow run (a study's, :func:`_study_run`), in its experiment."""
     run_name = name.replace("/", "-")
     kept = Path(folder, STUDY_MLFLOW_RUNS, run_name)
     if tracker_name == "mlflow":  # each call made new runs of the trials sent before
         with contextlib.suppress(OSError):  # a study that cannot be written: a new run each time
             kept.mkdir(parents=True, exist_ok=True)
     resumable = tracker_name == "mlflow" and os.access(kept, os.W_OK)
-    return _open(
+    tracker = _open(
         tracker_name,
         folder=kept if resumable else folder,
         run_name=run_name,
@@ -492,20 +501,24 @@ def _sent_run(tracker_name: str, folder: str | Path, name: str, params: Mapping[
         resumable=resumable,
         replacing=True,  # the run sent before, holding its curve once
     )
+    if parent is not None:  # given, not an active run's: mlflow.start_run(run_id=...) refuses a parent
+        tracker.nest_in(parent)  # type: ignore[attr-defined]  # kept in another experiment than the active
+    return tracker
 
 
 @contextlib.contextmanager
-def _study_run(name: str, tracker_name: str, folder: str | Path) -> Iterator[None]:
-    """MLflow's run of study ``name``, active (``mlflow.start_run``) while its trials are sent, so that
-    their runs are its children (:class:`~.mlflow.MLflowTracker` opened inside an active run); nothing
-    for TensorBoard, whose runs do not nest."""
+def _study_run(name: str, tracker_name: str, folder: str | Path) -> Iterator[Tracker | None]:
+    """MLflow's run of study ``name`` (kept as a trial's, a child of the run active in this process, if
+    any), the parent of its trials' runs (:func:`_sent_run`) while they are sent; None for TensorBoard,
+    whose runs do not nest."""
     if tracker_name != "mlflow":
-        yield
+        yield None
         return
-    import mlflow
-
     parent = _sent_run(tracker_name, folder, name, {})
     parent.send([])  # opened: a new run, or the one kept
-    with mlflow.start_run(run_id=parent.run_id, nested=True):
-        yield
+    try:
+        yield parent
+    except BaseException:
+        parent.finish(failed=True)
+        raise
     parent.finish()

@@ -26,9 +26,14 @@ def given_lr(group: dict[str, Any]) -> Any:
 
 def restore_given_lrs(optimizer: torch.optim.Optimizer) -> None:
     """Set every param group's lr back to the one it was given (:func:`given_lr`): a scheduler's first
-    value undone, so that a sweep reads the groups' ratios from the lrs given."""
+    value undone, so that a sweep reads the groups' ratios from the lrs given. A tensor lr is filled in
+    place, as torch's schedulers fill it: set to initial_lr's tensor itself, their next step would fill
+    the lr given too."""
     for group in optimizer.param_groups:
-        group["lr"] = given_lr(group)
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(given_lr(group))
+        else:
+            group["lr"] = given_lr(group)
 
 
 def lr_group(optimizer: torch.optim.Optimizer) -> int:

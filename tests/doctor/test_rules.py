@@ -929,6 +929,52 @@ def test_a_sigmoid_into_cross_entropy_is_named_with_the_floor_its_loss_sits_on()
     assert not found[False].findings and statistics.mean(found[False].statistics.losses[-20:]) < floor / 10
 
 
+def least_cross_entropy_of_scores_within_0_and_1(classes: int, label_smoothing: float) -> float:
+    """torch's cross-entropy of one row minimized over scores clamped to [0, 1] (projected Adam)."""
+    scores = torch.rand(classes, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    scores.requires_grad_(True)
+    optimizer = torch.optim.Adam([scores], lr=0.02)
+
+    def loss() -> torch.Tensor:
+        return nn.functional.cross_entropy(scores[None], torch.tensor([0]), label_smoothing=label_smoothing)
+
+    for _ in range(2000):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+        with torch.no_grad():
+            scores.clamp_(0, 1)
+    return loss().item()
+
+
+def test_a_sigmoid_into_cross_entropy_under_label_smoothing_is_told_the_higher_floor():
+    """Under label smoothing the floor stated was still log(1 + (C - 1)/e), 1.461 over digits' 10
+    classes, where the run sits at 1.55. Truth: torch's smoothed cross-entropy minimized over scores
+    within [0, 1] (1.551 at 0.1); the run's losses never go below it and end near it."""
+    x, y = standardized()
+    net = nn.Sequential(*mlp(), nn.Sigmoid())
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)
+    found = diagnose(net, (x, y), loss, torch.optim.Adam(net.parameters(), 3e-3), lr_find=False)
+    floor = least_cross_entropy_of_scores_within_0_and_1(10, 0.1)
+    assert floor == pytest.approx(1.5512, abs=1e-4)
+    losses = found.statistics.losses
+    assert min(losses) >= floor - 1e-4 and statistics.mean(losses[-20:]) < floor + 0.05
+    first = found.findings[0]
+    assert first.rule == "outputs_for_loss" and first.evidence["floor"] == pytest.approx(floor, abs=1e-6)
+    assert "label smoothing 0.1 at 1.55." in first.explanation
+
+
+@pytest.mark.parametrize(("classes", "label_smoothing"), [(2, 0.7), (3, 0.5), (10, 0.9), (10, 1.0)])
+def test_the_floor_of_scores_within_0_and_1_where_smoothing_leaves_the_bound_loose(classes, label_smoothing):
+    """Where smoothing is strong the least loss has the target's lead under 1, inside the bound: the
+    floor is then the smoothed targets' entropy, not log(1 + (C - 1)/e) + eps (1 - 1/C) (0.663 for
+    0.647 at 2 classes and 0.7). Truth: torch's loss minimized over scores within [0, 1]."""
+    from optimlab.doctor.rules.loss import _bounded_scores_floor
+
+    truth = least_cross_entropy_of_scores_within_0_and_1(classes, label_smoothing)
+    assert _bounded_scores_floor(classes, label_smoothing) == pytest.approx(truth, abs=1e-6)
+
+
 def test_tiny_regression_targets_are_named_and_a_binary_losss_probabilities_are_not():
     x, y = regression()
     torch.manual_seed(0)

@@ -86,9 +86,10 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
     applies log-softmax itself: outputs that already sum to 1 over the classes (a final ``Softmax``)
     are squashed twice, every logit within [0, 1], and its gradients shrink to a fraction; so are a
     final ``Sigmoid``'s, whose loss over C classes cannot go below log(1 + (C - 1)/e) (1.46 for 10:
-    the target's score at 1, the others' at 0). ``BCEWithLogitsLoss`` applies the sigmoid itself:
-    outputs all within [0, 1] (a final ``Sigmoid``) cannot go below a loss of log(1 + e^-1) = 0.31
-    for a positive label. ``NLLLoss`` takes log-probabilities: outputs whose log-sum-exp over the
+    the target's score at 1, the others' at 0; more under label smoothing,
+    :func:`_bounded_scores_floor`). ``BCEWithLogitsLoss`` applies the sigmoid itself: outputs all
+    within [0, 1] (a final ``Sigmoid``) cannot go below a loss of log(1 + e^-1) = 0.31 for a positive
+    label. ``NLLLoss`` takes log-probabilities: outputs whose log-sum-exp over the
     classes is not 0 (no final ``LogSoftmax``) are not a distribution, and the loss falls without end
     by inflating the target's score."""
     seen = stats.loss_inputs
@@ -102,7 +103,7 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
         what = "probabilities (each row sums to 1)"
         fix = "remove the model's final Softmax (or, to keep it, take its log and use NLLLoss)"
     elif seen.loss == "CrossEntropyLoss" and classes is not None and _sigmoid_output(stats, seen):
-        floor = math.log(1 + (classes - 1) / math.e)
+        floor = _bounded_scores_floor(classes, seen.label_smoothing)
         title = "Sigmoid outputs into CrossEntropyLoss, which applies log-softmax itself"
         what = "all within [0, 1], as a sigmoid's"
         fix = "remove the model's final Sigmoid (CrossEntropyLoss takes raw scores)"
@@ -125,8 +126,9 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
             f"{seen.low:.3g}..{seen.high:.3g}: {seen.loss} reads them as another kind of score, so it "
             "does not measure what the outputs say, and its gradients train the model to another end."
             + (
-                f" Scores no further apart than 1 put its floor over {classes} classes at "
-                f"log(1 + {classes - 1}/e) = {floor:.3g}."
+                f" Scores no further apart than 1 put its floor over {classes} classes"
+                + (f" at label smoothing {seen.label_smoothing:.3g}" if seen.label_smoothing else "")
+                + f" at {floor:.3g}."
                 if floor is not None
                 else ""
             )
@@ -152,6 +154,17 @@ def _sigmoid_like(stats: RunStatistics, seen: LossInputs) -> bool:
     if not (seen.low >= 0 and seen.high <= 1):
         return False
     return _sigmoid_output(stats, seen) or seen.high - seen.low > 0.1
+
+
+def _bounded_scores_floor(classes: int, label_smoothing: float) -> float:
+    """The least cross-entropy over ``classes`` classes of scores within [0, 1], at ``label_smoothing``
+    eps (Szegedy et al. 2016, arXiv:1512.00567): the loss is convex in the scores and depends on the
+    target's lead d over the others alone, -p d + log(e^d + C - 1) with p = 1 - eps (1 - 1/C) the target's
+    weight, least at d = log(p (C - 1) / (1 - p)) or, bounded, at d = 1: log(1 + (C - 1)/e) + eps (1 - 1/C),
+    1.461 and 1.551 at eps 0 and 0.1 over 10 classes."""
+    p = 1 - label_smoothing * (1 - 1 / classes)
+    lead = min(1.0, math.log(p * (classes - 1) / (1 - p))) if p < 1 else 1.0
+    return -p * lead + math.log(math.exp(lead) + classes - 1)
 
 
 def _sigmoid_output(stats: RunStatistics, seen: LossInputs) -> bool:

@@ -156,6 +156,42 @@ def test_an_lr_that_is_a_schedule_is_recorded_as_its_value_at_each_step_where_no
     assert not [f for f in result.findings if f.severity == "error"]
 
 
+def batch_norm_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+
+
+@pytest.mark.parametrize("lr_find", [False, True])
+@pytest.mark.parametrize("given", ["DataLoader", "list of batches"])
+def test_a_batch_of_one_row_under_batch_norm_is_refused_as_fit_refuses_it(lr_find, given):
+    """65 rows in batches of 16 end each epoch in a batch of one row, which torch's batch norm cannot
+    normalize in training: diagnose ended in its raw ValueError ('Expected more than 1 value per channel
+    when training') after training, where fit refuses the same data in one line (before any step where
+    it sees the short batch coming, at its step where it cannot: a list of batches). Truth: torch's own
+    error on that batch (the cause) and fit's line on the same model, data and optimizer."""
+    x, y = (t[:65] for t in standardized())
+    data = (
+        DataLoader(TensorDataset(x, y), batch_size=16)
+        if given == "DataLoader"
+        else [(x[i : i + 16], y[i : i + 16]) for i in range(0, 65, 16)]
+    )
+    refusals = []
+    for run in ("fit", "diagnose"):
+        model = batch_norm_mlp()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        with pytest.raises(InvalidValueError) as refused:
+            if run == "fit":
+                fit(model, optimizer, data, loss_fn=nn.CrossEntropyLoss(), total_steps=10)
+            else:
+                diagnose(model, data, nn.CrossEntropyLoss(), optimizer, steps=10, lr_find=lr_find)
+        refusals.append(refused.value)
+    assert str(refusals[1]) == str(refusals[0]) and "\n" not in str(refusals[1])
+    assert "BatchNorm1d" in str(refusals[1])
+    if given == "list of batches":  # met at its step, after torch's own error on it
+        assert "Expected more than 1 value per channel when training" in str(refusals[1].__cause__)
+        assert "the batch of step 5" in str(refusals[1])  # the range test's fifth batch, or the run's
+
+
 def test_labels_counted_from_1_are_refused_in_one_line_naming_the_label_and_the_class_scores():
     """Digits' labels shifted to 1..10 for a 10-class head: cross-entropy indexes class 10 of 10 scores
     (torch: 'Target 10 is out of bounds'). The doctor refuses at the first batch, before any step, in
@@ -677,3 +713,32 @@ def test_the_callback_records_the_lr_of_the_group_fit_trains_not_a_frozen_group_
         == both[1]
         == [("lr_too_high", "lr: 0.3, a tenth of now (optimlab lr-find gives a better estimate)")]
     )
+
+
+def test_a_trainers_doctor_records_an_lr_that_is_a_schedule_as_its_value_at_each_step():
+    """TrainerDoctor (Lightning's and Hugging Face's) recorded the schedule itself as each step's lr.
+    Truth: a hand loop calling its hooks as a trainer does, the cosine by hand at k - 1 for step k, and
+    the lr each SGD update took, read off the weights it moved."""
+    from optimlab.integrations.trainer_doctor import TrainerDoctor
+
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Linear(64, 10)
+    optimizer = optimlab.optim.create(
+        "sgd", model.parameters(), lr=lambda t: 0.05 * (1 + math.cos(math.pi * t / 10))
+    )
+    doctor = TrainerDoctor(print_findings=False)
+    doctor.start(model, optimizer, 0)
+    taken = []
+    for step in range(1, 7):
+        loss = nn.functional.cross_entropy(model(x[:64]), y[:64])
+        optimizer.zero_grad()
+        loss.backward()
+        before, grad = model.weight.detach().clone(), model.weight.grad.detach().clone()
+        doctor.before_optimizer_step(optimizer)
+        optimizer.step()
+        doctor.step_ended(step, loss.item())
+        taken.append(((before - model.weight.detach()) * grad).sum().item() / (grad * grad).sum().item())
+    by_hand = [0.05 * (1 + math.cos(math.pi * (k - 1) / 10)) for k in range(1, 7)]
+    assert doctor.instruments.statistics.lrs == pytest.approx(by_hand, rel=1e-12)
+    assert taken == pytest.approx(by_hand, rel=1e-4)

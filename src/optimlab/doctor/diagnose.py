@@ -44,7 +44,7 @@ from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.optim.learning_rate import restore_given_lrs
 from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, whole_number
-from optimlab.train.loop import Callback, TrainState, check_optimizer
+from optimlab.train.loop import Callback, TrainState, check_optimizer, check_short_batch
 
 __all__ = [
     "MAX_CHECK_STEPS",
@@ -283,6 +283,7 @@ def diagnose(
     batches = sweep_batches(  # the seed draws dropout too
         data, None, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed, also_reads=("seed",)
     )
+    check_short_batch(model, batches)  # as fit: an epoch's last batch of one row under batch norm
     doctor = DoctorCallback(model, optimizer, schedule=schedule)  # its schedule checked before the lr check
     lr_range = None
     if lr_find:

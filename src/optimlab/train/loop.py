@@ -61,6 +61,7 @@ __all__ = [
     "at_training_point",
     "check_model",
     "check_scheduler",
+    "check_short_batch",
     "clip_grad_norm_",
     "epoch_order",
     "epoch_permutation",
@@ -68,6 +69,7 @@ __all__ = [
     "fit",
     "may_score_nothing",
     "modes_kept",
+    "one_row_refused",
     "refuse_unread",
     "step_with",
     "steps_per_epoch",
@@ -364,7 +366,7 @@ def fit(
     # a seed's default 0 cannot be told from a given 0
     refuse_unread({**given, "seed": seed or None}, batches.settings, data, batches.source)
     _check_metrics(metrics, val_data)
-    _check_short_batch(model, batches)
+    check_short_batch(model, batches)
     if val_data is not None:
         if evaluate is not None:
             raise InvalidValueError("evaluate", "both val_data and evaluate", "one of them")
@@ -704,7 +706,7 @@ class _Stepper:
             error if self.first else batch_refused(error, f"the batch of step {step}", group[0]) or error
         )
         if isinstance(refused, ValueError):
-            better = _one_row_refused(refused, self.model, group, step)
+            better = one_row_refused(refused, self.model, group, step)
             refused = _dtypes_refused(refused, self.model, group) if better is refused else better
         return refused
 
@@ -880,7 +882,7 @@ def refuse_unread(
     raise InvalidValueError(name, value, f"left unset beside {source}, which {does}{how}")
 
 
-def _check_short_batch(model: nn.Module, batches: UserBatches) -> None:
+def check_short_batch(model: nn.Module, batches: UserBatches) -> None:
     """Refuse, before any step, data whose epochs end in a batch of one row where the model normalizes
     by batch statistics in training: torch's batch norm cannot, and raised its ValueError ('Expected
     more than 1 value per channel') at the end of the first epoch, after it had trained."""
@@ -936,10 +938,10 @@ def _dtypes_refused(error: ValueError, model: nn.Module, group: list[Any]) -> Va
     )
 
 
-def _one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:
+def one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step: int) -> ValueError:
     """``error``, or, where torch's batch norm could not normalize a batch of one row (its ValueError
     'Expected more than 1 value per channel when training', raised mid-training by a stream or a list
-    of batches whose last holds one row, which :func:`_check_short_batch` cannot see beforehand), a
+    of batches whose last holds one row, which :func:`check_short_batch` cannot see beforehand), a
     refusal in one line naming the step and the batch."""
     if "Expected more than 1 value per channel" not in str(error):
         return error

@@ -228,6 +228,16 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "adam,Adam"],
         "for values compared for 'optimizer.name (--optimizers)': accepted distinct values: 'adam' and 'Adam'",
     ),
+    (  # --optimizers was given to every optimizer.name: "the grid over optimizer.name (--optimizers)"
+        "compare budget under the space's grid",
+        ["compare", "--optimizers", "sgd,adam", "--space", "optimizer.name=sgd,adam", "--budget", "1"],
+        "the points of the grid over optimizer.name; or protocol",
+    ),
+    (  # "invalid value 'optimizer.name (--optimizers)' for compare", a value no one typed
+        "compare optimizers also searched",
+        ["compare", "--optimizers", "sgd,adam", "--space", "optimizer.name=sgd,adam", "--budget", "2"],
+        "invalid value 'optimizer.name' for compare: accepted a field the search space (--space, space=)",
+    ),
     ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
     ("compare value out of range", ["compare", "--compare", "optimizer.lr=-1,2"], "optimizer.lr (--compare)"),
     ("compare a section", ["compare", "--compare", "optimizer=sgd,adam"], "e.g. optimizer.name=sgd,adam"),

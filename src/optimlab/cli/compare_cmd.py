@@ -283,10 +283,16 @@ def compare(
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
-    typed = "--compare" if compare_field else "--optimizers"  # the flag the compared values came from
-    compared = {plan["field"]: f"{plan['field']} ({typed})"} if not resume else {}
-    # the argument's refusals (at least one, each once) as the flag typed
-    compared |= {"for workloads:": "for workloads (--workload):"} if not resume else {}
+    compared: dict[str, str] = {}  # the words of a refusal that name what was typed, as the flag typed
+    if not resume:
+        field = plan["field"]
+        # --optimizers names only the compared values: its field is --space's too ("the grid over
+        # optimizer.name" is the search space's), where --compare's field is the user's own
+        if compare_field:
+            compared = {field: f"{field} (--compare)"}
+        else:
+            compared = {f"compared for {field!r}": f"compared for '{field} (--optimizers)'"}
+        compared["for workloads:"] = "for workloads (--workload):"  # at least one, each once
     with (
         resumable(output, lambda: again, report_command=lambda: shows),
         StudyProgress(progress) as shown,

@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from optimlab.number_text import count_of, read_number, untyped_number
+from optimlab.number_text import count_of, read_number, seconds_text, untyped_number
 
 
 def untyped_in(text: str) -> str | None:
@@ -111,3 +111,12 @@ def test_a_count_agrees_with_its_noun():
         "2 fresh seeds",
     ]
     assert count_of(1200, "trial") == "1,200 trials" and count_of(-1, "step") == "-1 steps"
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0.00507, "0.0051 s"), (2.54, "2.5 s"), (9.99, "10 s"), (625.4, "625 s"), (123456.7, "123,457 s")],
+)
+def test_a_duration_reads_to_two_digits_at_least_and_whole_seconds_grouped(seconds, text):
+    """One decimal said '0.0 s' of a 5 ms run; a day's run is read as a count is (1,200 trials)."""
+    assert seconds_text(seconds) == text

@@ -40,9 +40,9 @@ def count_of(count: int, noun: str) -> str:
 
 
 def seconds_text(seconds: float) -> str:
-    """``seconds`` for a person: ``0.015 s``, ``2.5 s``, ``625 s`` (two digits at least; one decimal
-    said ``0.0 s`` of a 15 ms run)."""
-    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    """``seconds`` for a person: ``0.015 s``, ``2.5 s``, ``625 s``, ``123,457 s`` (two digits at least;
+    one decimal said ``0.0 s`` of a 15 ms run, whole ones ``0 s``; thousands grouped as :func:`count_of`)."""
+    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:,.0f} s"
 
 
 def python_only_number(text: str) -> bool:

@@ -25,7 +25,15 @@ TINY = [
 ]
 
 
-def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path):
+def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path, monkeypatch):
+    import dataclasses
+
+    import optimlab.bench.runner
+
+    ran = optimlab.bench.runner.run_bench  # a bench of 0.3 s: its wall time was said "0 s"
+    monkeypatch.setattr(
+        optimlab.bench.runner, "run_bench", lambda *a, **k: dataclasses.replace(ran(*a, **k), seconds=0.3)
+    )
     result = runner.invoke(
         app, ["bench", *TINY, "--out", str(tmp_path), "--figure-format", "png"], env={"COLUMNS": "200"}
     )
@@ -33,6 +41,7 @@ def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path):
     assert "area score" in result.output and "two_spirals_mlp" in result.output and "report:" in result.output
     page = (tmp_path / "report.html").read_text()
     assert "<h2>two_spirals_mlp</h2>" in page and "optimlab bench --workloads two_spirals_mlp" in page
+    assert "wall time: 0.3 s" in result.output and "<td>wall time</td><td>0.3 s</td>" in page
     assert sorted(p.suffix for p in (tmp_path / "figures").iterdir()) == [".png"] * 3
 
     again = runner.invoke(app, ["bench", "--resume", str(tmp_path), "--no-progress", "--format", "json"])

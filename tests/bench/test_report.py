@@ -81,6 +81,13 @@ def test_the_report_holds_every_section_figure_recipe_and_the_machine(tmp_path):
     assert "<script" not in page and "src=" not in page and "<link" not in page  # self-contained
 
 
+def test_a_bench_under_half_a_second_says_its_wall_time(tmp_path):
+    """Whole seconds said '0 s' of it; in two digits as train says a run's (number_text.seconds_text)."""
+    quick = dataclasses.replace(bench_result(), seconds=0.3)
+    page = write_bench_report(quick, tmp_path / "report.html")[0].read_text()
+    assert "<td>wall time</td><td>0.3 s</td>" in page
+
+
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_figures_are_also_written_as_files_for_papers(tmp_path, fmt):
     _, files = write_bench_report(bench_result(("w1",)), tmp_path / "report.html", figure_format=fmt)

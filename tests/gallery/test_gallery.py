@@ -214,6 +214,22 @@ def test_cli_runs_one_experiment_and_writes_its_page(cli, tmp_path):
     assert not (tmp_path / "index.html").exists()  # the index is written by 'all' only
 
 
+def test_a_run_under_half_a_second_says_its_seconds_on_the_line_and_the_page(cli, tmp_path, monkeypatch):
+    """Whole seconds said '0 s' of a run under half a second, on the CLI's line and the page's."""
+    import optimlab.gallery
+
+    def quick(name, **options):
+        outcome = dataclasses.replace(ran(name, **options)[0], seconds=0.3)
+        return outcome, write_page(get_experiment(name), outcome, options["out"])
+
+    ran = optimlab.gallery.run_experiment
+    monkeypatch.setattr(optimlab.gallery, "run_experiment", quick)
+    result = cli("gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert " in 0.3 s: " in result.stdout, result.stdout
+    assert "in 0.3 s." in (tmp_path / "no_nonlinearity.html").read_text(encoding="utf-8")
+
+
 def test_the_gallery_s_format_reaches_run(cli, tmp_path):
     """`optimlab gallery --format json run NAME` printed human lines: the group's --format was read by the
     listing only. run's own --format still wins."""

@@ -17,6 +17,7 @@ import yaml
 
 from optimlab.bench.runner import BenchResult
 from optimlab.bench.scoring import MethodScore
+from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
 from optimlab.report.chance import chance_levels
@@ -191,7 +192,7 @@ def write_bench_report(
     page.section("How this was run")
     rows = [
         ("command", command or ""),
-        ("wall time", f"{result.seconds:.0f} s"),
+        ("wall time", seconds_text(result.seconds)),
         *(
             (key, ", ".join(value) if isinstance(value, list) else str(value))
             for key, value in settings.items()

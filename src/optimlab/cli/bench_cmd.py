@@ -16,7 +16,7 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.number_text import count_of
+from optimlab.number_text import count_of, seconds_text
 from optimlab.runs_folder import fresh_path
 from optimlab.user_code import is_import_path, refuse_file_path
 
@@ -218,7 +218,7 @@ def bench(
         f"learning rate), then its best on the same {count_of(compared['seeds'], 'fresh seed')}\n"
         f"report: {report}"
         + (f"\nfigures: {report.parent / 'figures'} ({count_of(len(files), 'file')})" if files else "")
-        + f"\nstorage: {out}\nwall time: {result.seconds:.0f} s",
+        + f"\nstorage: {out}\nwall time: {seconds_text(result.seconds)}",
         {
             "compared": compared,
             "report": str(report),

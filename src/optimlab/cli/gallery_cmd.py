@@ -14,7 +14,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._errors import Interrupted, stopping
 from optimlab.cli._output import Output
-from optimlab.number_text import count_of
+from optimlab.number_text import count_of, seconds_text
 
 if TYPE_CHECKING:
     from optimlab.gallery import Outcome
@@ -132,7 +132,7 @@ def run(
 
         def done(outcome: Outcome, page: Path) -> None:
             output.result(
-                f"{outcome.name}: {outcome.verdict.label} in {outcome.seconds:.0f} s: {page}",
+                f"{outcome.name}: {outcome.verdict.label} in {seconds_text(outcome.seconds)}: {page}",
                 {
                     "name": outcome.name,
                     "verdict": outcome.verdict.label,

@@ -25,7 +25,7 @@ from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
-from optimlab.number_text import count_of
+from optimlab.number_text import count_of, seconds_text
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
 
@@ -111,7 +111,8 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
         page.figure(figure, caption)
     page.section("Setup", evidence.setup)
     page.paragraph(
-        f"Size {outcome.size}: {count_of(len(evidence.runs), 'run')} in {outcome.seconds:.0f} s.", note=True
+        f"Size {outcome.size}: {count_of(len(evidence.runs), 'run')} in {seconds_text(outcome.seconds)}.",
+        note=True,
     )
     page.section("Sources")
     for source in experiment.sources:

@@ -93,7 +93,26 @@ def _loss_floor(stats: RunStatistics) -> float:
 
 
 def _lr(stats: RunStatistics) -> float:
+    """The median of the steps' lrs: the lr the steps ran at, a decaying schedule's middle (NaN if none)."""
     return _median(_finite(stats.lrs))
+
+
+def _peak_lr(stats: RunStatistics) -> float:
+    """The largest finite lr of the run (NaN if none): the lr the user sets, a schedule's peak (torch's
+    ``initial_lr``, ``optimizer.lr`` under a scheduler, transformers' ``learning_rate``), which a warmup
+    rises to and a decay falls from; a constant lr's own."""
+    return max(_finite(stats.lrs), default=math.nan)
+
+
+def _lr_words(stats: RunStatistics) -> str:
+    """The lr the user set, in words: '0.1' where it held, '0.1 at its peak, decaying to 0 (median 0.05)'
+    where a schedule moved it ('warming up from 0.01' where it ended at its peak)."""
+    lrs = _finite(stats.lrs)
+    peak = _peak_lr(stats)
+    if not lrs or min(lrs) == peak:
+        return _g(peak)
+    moved = f"decaying to {_g(lrs[-1])}" if lrs[-1] < peak else f"warming up from {_g(lrs[0])}"
+    return f"{_g(peak)} at its peak, {moved} (median {_g(_lr(stats))})"
 
 
 def recommended_init(activation: str | None) -> str:

@@ -20,6 +20,8 @@ from optimlab.doctor.rules._readings import (
     _label,
     _loss_levels,
     _lr,
+    _lr_words,
+    _peak_lr,
     _register,
     _saturated_fractions,
     _score,
@@ -76,8 +78,12 @@ def lr_too_high(
 
     It reads the init_scale and vanishing_gradients findings of the same diagnosis (``consult``, at the
     thresholds the user gave them); called alone, those rules at their defaults.
+
+    Under a schedule "the lr" is its peak: the lr the user sets (a decay from 0.1 to 0 has median 0.05,
+    whose tenth set as the peak would be a twentieth), at which the largest steps ran; the range test's
+    and the check's constant lrs are read against it.
     """
-    lr = _lr(stats)
+    lr = _peak_lr(stats)
     start, end = _loss_levels(stats)
     if not lr > 0 or math.isnan(start):  # an lr of 0 (NaN too) takes no step too large: no lower lr to give
         return None
@@ -181,7 +187,7 @@ def lr_too_high(
     return Finding(
         rule="lr_too_high",
         severity=severity,
-        title=f"Learning rate too high: {_g(lr)}",
+        title=f"Learning rate too high: {_lr_words(stats)}",
         explanation="; ".join(seen) + ".",
         recommendation=f"lr: {_g(target)}, {source}",
         recipe_changes={"optimizer.lr": float(_g(target))},  # the number the recommendation shows
@@ -289,8 +295,13 @@ def lr_too_low(
     tiny_update: float = 1e-4,
 ) -> Finding | None:
     """The loss moved by less than ``min_progress`` of its start (either way), and either the range test
-    suggests ``range_factor`` x more or the weights move by under ``tiny_update`` of their norm a step."""
-    lr = _lr(stats)
+    suggests ``range_factor`` x more or the weights move by under ``tiny_update`` of their norm a step.
+
+    Under a schedule "the lr" is its peak, the lr the user sets: ten times it is the advice (ten times
+    a decay's median, set as the peak, would be five), and a peak 10x under the suggestion is too low.
+    Where the median is 0 (a schedule that ended before the run) the steps ran at 0: that is the lr read."""
+    peak, median = _peak_lr(stats), _lr(stats)
+    lr = peak if median > 0 else median
     start, end = _loss_levels(stats)
     if math.isnan(lr) or not math.isfinite(end) or stats.non_finite is not None:
         return None
@@ -318,7 +329,6 @@ def lr_too_low(
         seen.append(f"each step moves the weights by {_g(update)} of their norm")
     # An lr of 0 over most of the run: a schedule that ended before it (its total_steps shorter than the
     # run's) stops every later step; ten times 0 is no advice, its peak is.
-    peak = max(_finite(stats.lrs), default=0.0)
     if not peak > 0:  # every group at lr 0 all run: the optimizer trains nothing, and no lr scales 0
         return None
     if not lr > 0:
@@ -334,7 +344,7 @@ def lr_too_low(
     return Finding(
         rule="lr_too_low",
         severity="warning",
-        title=f"Learning rate too low: {_g(lr)} makes {shown:.0%} progress",
+        title=f"Learning rate too low: {_lr_words(stats) if lr > 0 else _g(lr)} makes {shown:.0%} progress",
         explanation="; ".join(seen) + ".",
         recommendation=f"lr: {_g(target)}, {source}",
         recipe_changes={"optimizer.lr": float(_g(target))},  # the number the recommendation shows

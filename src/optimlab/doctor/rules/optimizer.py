@@ -155,6 +155,8 @@ def weight_decay_too_high(
         name: _median(column[torch.isfinite(column)]) for name, column in zip(sizes, columns, strict=True)
     }
     decay = max(layer_decay[i] for i, _ in decayed)
+    # the median, not the peak: the decay per step reads the steps as they ran (as budget sums them), and
+    # the advice changes weight_decay, not the lr
     lr = _lr(stats)
     per_step = lr * decay
     alone = math.exp(-budget * decay)

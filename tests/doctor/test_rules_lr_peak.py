@@ -1,0 +1,76 @@
+"""The lr rules under a schedule read the lr the user sets, its peak, not the median of the steps' lrs:
+a linear decay from 0.1 to 0 (transformers.Trainer's default) was told "too high: 0.05" and advised
+0.005, a twentieth of the peak the user sets, for "a tenth of now"."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import optimlab.optim
+import optimlab.schedules
+from doctor.setups import mlp, standardized
+from optimlab.doctor import Diagnosis, Finding, diagnose
+
+STEPS = 60
+
+
+def run(optimizer: str, lr: float, *, decaying: bool) -> Diagnosis:
+    """A He-initialized ReLU MLP on standardized data, at ``lr`` held, or as the peak of a linear decay to 0."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*mlp(init="he"))
+    decay = optimlab.schedules.create("linear", total_steps=STEPS)
+    rate = (lambda step: lr * decay(step)) if decaying else lr
+    made = optimlab.optim.create(optimizer, model.parameters(), lr=rate)
+    return diagnose(
+        model, standardized(), nn.CrossEntropyLoss(), made, steps=STEPS, batch_size=32, lr_find=False
+    )
+
+
+def finding(diagnosis: Diagnosis, rule: str) -> Finding:
+    return next(f for f in diagnosis.findings if f.rule == rule)
+
+
+def test_a_decaying_lr_too_high_is_named_by_its_peak_and_advised_a_tenth_of_it():
+    """Adam at a peak of 0.1 decaying linearly to 0 (median 0.05): the loss jumps 9x at step 3. Truth: the
+    advice is a tenth of the peak the user sets (the median's tenth, 0.005, was advised), and that peak,
+    decaying the same way, trains the net 10x lower than 0.1 does."""
+    diagnosis = run("adam", 0.1, decaying=True)
+    high = finding(diagnosis, "lr_too_high")
+    assert high.title == "Learning rate too high: 0.1 at its peak, decaying to 0.00167 (median 0.05)"
+    assert high.recommendation.startswith("lr: 0.01, a tenth of now")
+    assert high.recipe_changes == {"optimizer.lr": 0.01}
+    assert high.evidence["lr"] == pytest.approx(0.1, rel=1e-12)
+    fixed = run("adam", high.recipe_changes["optimizer.lr"], decaying=True)
+    assert 10 * fixed.statistics.losses[-1] < diagnosis.statistics.losses[-1]
+    assert "lr_too_high" not in [f.rule for f in fixed.findings]
+
+
+def test_a_decaying_lr_too_low_is_named_by_its_peak_and_advised_ten_times_it():
+    """SGD at a peak of 1e-4 decaying to 0 makes no progress: ten times the peak, not the median's 5e-4."""
+    low = finding(run("sgd", 1e-4, decaying=True), "lr_too_low")
+    assert (
+        low.title
+        == "Learning rate too low: 0.0001 at its peak, decaying to 1.67e-06 (median 5e-05) makes 0% progress"
+    )
+    assert low.recommendation == "lr: 0.001, ten times now"
+    assert low.recipe_changes == {"optimizer.lr": 0.001}
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "lr", "rule", "title", "recommendation", "target"),
+    [  # pinned: the output before the schedule's peak was read
+        ("adam", 0.1, "lr_too_high", "Learning rate too high: 0.1",
+         "lr: 0.01, a tenth of now (optimlab lr-find gives a better estimate)", 0.01),
+        ("sgd", 1e-4, "lr_too_low", "Learning rate too low: 0.0001 makes 0% progress", "lr: 0.001, ten times now", 1e-3),
+    ],
+)  # fmt: skip
+def test_a_constant_lr_is_named_and_advised_as_before(optimizer, lr, rule, title, recommendation, target):
+    found = finding(run(optimizer, lr, decaying=False), rule)
+    assert (found.title, found.recommendation, found.recipe_changes) == (
+        title,
+        recommendation,
+        {"optimizer.lr": target},
+    )
+    assert found.evidence["lr"] == lr

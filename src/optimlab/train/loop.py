@@ -800,8 +800,9 @@ def may_score_nothing(batches: UserBatches) -> bool:
     """Whether a batch's loss may average over nothing (a cross-entropy's, the model's own over -100s), so
     that :func:`_weights` reads each single batch's targets before its step. Decided once a run: where
     the data are a pair of tensors, only if some target is one the loss leaves out (its ignore_index, a
-    class of weight 0), since that read costs about 6% of a small model's step (``fit`` 1.12x a hand loop
-    against 1.05x without it, benchmarks/train_loop_overhead.py, 2026-12-06)."""
+    class of weight 0), since that read (:func:`~optimlab.train.evaluation.batch_weighs`) is paid at
+    every step: 5 us a batch of 32 (batch_weight's 23 us where it falls back on it) beside a small model's
+    step of about 0.75 ms (timeit, one thread, 2026-12-06; docs/benchmarks.md, train_loop_dataloader)."""
     if batches.loss_fn is None:  # the model's own loss, over labels all -100 (Hugging Face's)
         return True
     if cross_entropy_reading(batches.loss_fn) is None:  # batch_weight counts its rows: never none

@@ -77,8 +77,8 @@ def _keyword_signature(target: Callable[..., Any], skip: int, owner: str) -> ins
     return inspect.Signature(keywords)
 
 
-# The key in the wrapped optimizer's param group of the updates it has taken, so that its state dict
-# carries them: each parameter's saved state is labelled with the count, and a load takes the latest.
+# The key in the wrapped optimizer's first param group of the updates it has taken, so that its state
+# dict carries them: each parameter's saved state is labelled with the count, and a load takes the latest.
 _UPDATES_TAKEN = "optimlab_updates"
 
 
@@ -86,12 +86,13 @@ class TorchOptimizerState(NamedTuple):
     """The copies of the parameters a torch optimizer steps, that optimizer's state dict, and the optimizer.
 
     Per parameter, ``saved`` holds the number of updates the optimizer had taken at the last one that
-    stepped the parameter (``version``, kept in the optimizer's param group), a token naming the
-    optimizer, the parameter's index in it, and the optimizer's ``state_dict()`` as of the last time a
-    shell stored the state (:meth:`settled`): tensors and plain containers, which a checkpoint saves
-    and ``torch.load(weights_only=True)`` reads back. ``optimizer`` holds the optimizer itself, live,
-    once per parameter (None before the parameter's first update); shells leave it out of a saved
-    state (``transient``), and after a load it is built again from ``saved``.
+    stepped the parameter (``version``; the optimizer keeps its count in its first param group), a token
+    naming the optimizer, the parameter's place in it (``index``: its group and its index there), and the
+    optimizer's ``state_dict()`` as of the last time a shell stored the state (:meth:`settled`): tensors
+    and plain containers, which a checkpoint saves and ``torch.load(weights_only=True)`` reads back.
+    ``optimizer`` holds the optimizer itself, live, once per parameter (None before the parameter's first
+    update); shells leave it out of a saved state (``transient``), and after a load it is built again
+    from ``saved``.
     """
 
     transient = ("optimizer",)
@@ -158,7 +159,7 @@ def _transform(
     def settings_of(optimizer: torch.optim.Optimizer, here: set[int]) -> list[dict[str, Any] | None]:
         """The settings of each of ``optimizer``'s groups, from the factory's group of its first tensor
         here (``here``: their ids); None for a group with none here (stand-ins, which it does not step)."""
-        real = [t for group in optimizer.param_groups for t in group["params"] if id(t) in here]
+        real = _held(optimizer, here)
         key = tuple(id(t) for t in real)
         if key not in cache:
             by_tensor = {id(t): settings for tensors, settings in groups_of(real) for t in tensors}
@@ -172,21 +173,19 @@ def _transform(
         """Add ``fresh`` tensors to ``optimizer``, each to the group of the tensors here the factory groups
         it with (a group of its own where it groups it with none, as torch's add_param_group): their
         places (group, index)."""
-        group_of = {id(t): g for g, group in enumerate(optimizer.param_groups) for t in group["params"]}
-        real = [t for group in optimizer.param_groups for t in group["params"] if id(t) in here]
-        for tensors, settings in groups_of(real + fresh):
-            joining = [t for t in tensors if id(t) not in group_of]
+        positions = _positions(optimizer)
+        for tensors, settings in groups_of(_held(optimizer, here) + fresh):
+            joining = [t for t in tensors if id(t) not in positions]
             if not joining:
                 continue
-            known = next((group_of[id(t)] for t in tensors if id(t) in group_of), None)
+            known = next((positions[id(t)][0] for t in tensors if id(t) in positions), None)
             if known is None:
                 optimizer.add_param_group({**settings, "params": joining})
+                g, start = len(optimizer.param_groups) - 1, 0
             else:
+                g, start = known, len(optimizer.param_groups[known]["params"])
                 optimizer.param_groups[known]["params"].extend(joining)
-            group_of.update(
-                {id(t): len(optimizer.param_groups) - 1 if known is None else known for t in joining}
-            )
-        positions = _positions(optimizer)
+            positions.update({id(t): (g, start + i) for i, t in enumerate(joining)})
         return [positions[id(t)] for t in fresh]
 
     def rebuilt(saved: dict[str, Any], like: Tensor) -> torch.optim.Optimizer:
@@ -288,6 +287,12 @@ def _position(entry: dict[str, Any]) -> tuple[int, int]:
     """A parameter's place in its optimizer, (group, index); a state saved with one group kept the index."""
     index = entry["index"]
     return (0, index) if isinstance(index, int) else (index[0], index[1])
+
+
+def _held(optimizer: torch.optim.Optimizer, here: set[int]) -> list[Tensor]:
+    """The tensors of ``optimizer``'s param groups among ``here`` (their ids), in its order: the shadows it
+    steps, without the empty stand-ins of a loaded state's other parameters."""
+    return [t for group in optimizer.param_groups for t in group["params"] if id(t) in here]
 
 
 def _positions(optimizer: torch.optim.Optimizer) -> dict[int, tuple[int, int]]:

@@ -230,7 +230,8 @@ def test_a_missing_target_is_refused_not_made_a_class(tmp_path, missing):
 def test_a_class_named_as_a_missing_value_is_told_how_to_keep_it(tmp_path, name):
     """A class really named 'NA' (North America) or 'None' was told only to fill or drop those rows,
     with no way to keep the class. Truth: pandas.read_csv reads these cells as missing (isna), so the
-    file cannot say the name; renaming it in the file can. An empty cell names no class."""
+    file cannot say the name; renaming it in the file can. An empty cell names no class, nor a marker
+    among numbers (a price column 3.5, NA, 4.0: pandas reads it as numbers with a NaN)."""
     pd = pytest.importorskip("pandas")
     file = write(tmp_path, f"a,b,label\n1,2,EU\n3,4,{name}\n5,6,EU\n")
     assert pd.read_csv(file)["label"].isna().tolist() == [False, True, False]
@@ -243,6 +244,10 @@ def test_a_class_named_as_a_missing_value_is_told_how_to_keep_it(tmp_path, name)
     )
     with pytest.raises(InvalidValueError, match=r"fill or drop those rows\.$"):
         load_csv(write(tmp_path, "a,b,label\n1,2,EU\n3,4,\n5,6,EU\n", "empty.csv"))
+    numeric = write(tmp_path, f"a,b,price\n1,2,3.5\n3,4,{name}\n5,6,4.0\n", "numeric.csv")
+    assert pd.read_csv(numeric)["price"].dtype == "float64"
+    with pytest.raises(InvalidValueError, match=r"fill or drop those rows\.$"):
+        load_csv(numeric)
     renamed = load_csv(write(tmp_path, f"a,b,label\n1,2,EU\n3,4,{name}_\n5,6,EU\n", "renamed.csv"))
     assert renamed.num_classes == 2
 

@@ -361,15 +361,14 @@ def load_csv(
         (i for i, v in enumerate(labels) if missing_cell(v) and not (numbers and _is_number(v))), None
     )
     if missing is not None:
+        # a marker may be a class's name ('NA', North America) only where the column holds class names;
+        # among numbers (3.5, NA, 4.0) it is a missing number, and an empty cell names nothing
+        named = labels[missing] and not all(_is_number(v) or missing_cell(v) for v in labels)
         raise InvalidValueError(
             f"target {target_name!r} in row {body_lines[missing]} of {path.name}",
             labels[missing],
             "a target in every row: missing ones are not guessed; fill or drop those rows"
-            + (
-                f", or a class really named {labels[missing]!r}: rename it in the file"
-                if labels[missing]
-                else ""
-            ),
+            + (f", or a class really named {labels[missing]!r}: rename it in the file" if named else ""),
         )
     y = np.array([text_number(v) for v in labels]) if numbers else np.array(labels)
     x = np.array(features, dtype=np.float64)

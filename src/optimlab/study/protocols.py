@@ -182,7 +182,8 @@ class StudySpec:
     target: float | None = None
     sampler_seed: int = 0
     # One trial per distinct configuration (random draws drawn again where they repeat, a small space tried
-    # whole): True for studies created since 2026-12-06; a study stored without it resumes with its plan.
+    # whole, TPE's repeat replaced by an untried configuration: trial.DistinctTPESampler): True for studies
+    # created since 2026-12-06; a study stored without it resumes with its plan.
     distinct: bool = True
     # Method name -> its default search space as its stored study holds it (run.SPACE_ATTR), for a report
     # of a study whose optimizer is the user's object of another session; not part of the spec's identity.

@@ -127,6 +127,22 @@ def test_batches_move_to_the_models_device_without_changing():
     assert batch["a"].device.type == "meta" and batch["b"][0].device.type == "meta" and batch["b"][1] == 3
 
 
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
+def test_tensors_already_on_the_device_are_kept_without_a_to_call(monkeypatch, device):
+    """_to_device keeps a tensor already on the device without calling its to() (0.3 us against 1.3), but
+    compared the tensor's device with the device as given: torch.device("cpu") == "cpu" is False, so
+    one_pass("cpu") (the doctor's lr check reads its held-out batches so) and stream("cpu") called to()
+    on every tensor of every batch. Truth: torch's device equality; the batches hold the tensors given."""
+    x, y = pair()
+    calls = []
+    to = torch.Tensor.to
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **k: calls.append(a) or to(self, *a, **k))
+    data = UserBatches([{"a": x, "b": [y, 3]}], compute_loss=lambda m, b: 0)
+    for batch in (next(data.one_pass(device)), next(data.stream(device))):
+        assert batch["a"] is x and batch["b"][0] is y
+    assert calls == []
+
+
 def test_a_named_tuple_batch_moves_as_the_named_tuple_its_loader_gives():
     """A DataLoader of namedtuple rows gives namedtuple batches (torch's default_collate), which
     Lightning hands its training_step as they are: moving one raised TypeError ('missing 1 required

@@ -1568,6 +1568,59 @@ def test_an_lr_that_is_a_schedule_logs_its_value_at_each_step(tmp_path):
     assert taken.lrs == pytest.approx(by_hand, rel=1e-4)
 
 
+def overflowing_setup():
+    """optimlab's SGD under the lr schedule 1e-5 (k + 1) at update k, on data whose first steps' float16
+    gradients overflow (an MSE over targets ~100; the loss scale backs off from 65536)."""
+    import optimlab.optim
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    optimizer = optimlab.optim.create("sgd", model.parameters(), lr=lambda step: 1e-5 * (step + 1))
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 4, generator=generator), 100 * torch.randn(64, 1, generator=generator)
+    return model, optimizer, x, y
+
+
+OVERFLOWING = dict(loss_fn=nn.MSELoss(), batch_size=16, total_steps=12, autocast_dtype=torch.float16)
+
+
+def test_a_float16_step_whose_gradients_overflowed_does_not_advance_the_lr_schedule(tmp_path):
+    """GradScaler skips the update of a step whose float16 gradients overflowed, so the optimizer's count
+    of its updates stays, but fit read a schedule's lr at the steps less those without targets: after 6
+    overflowed steps it logged 7e-05 for step 7, whose update took 1e-05. Truth: the lr each SGD update
+    took, read off the weight it moved, and at each step the schedule at the updates that moved the
+    weight before it."""
+    model, optimizer, x, y = overflowing_setup()
+    taken = StepTaken(model[2].weight)
+    state = fit(model, optimizer, x, y, callbacks=[taken, MetricsLog(tmp_path / "m.jsonl")], **OVERFLOWING)
+    moved = [k for k in sorted(taken.lrs) if taken.lrs[k] > 0]  # an overflowed step's: 0 or NaN
+    by_hand = {k: 1e-5 * (1 + sum(j < k for j in moved)) for k in taken.lrs}
+    assert 0 < state.overflowed_steps == 12 - len(moved) < 12 and state.skipped_steps == 0
+    assert logged_lrs(tmp_path / "m.jsonl") == pytest.approx(by_hand, rel=1e-12)
+    assert {k: taken.lrs[k] for k in moved} == pytest.approx({k: by_hand[k] for k in moved}, rel=1e-3)
+
+
+def test_a_resumed_float16_run_keeps_its_count_of_overflowed_steps(tmp_path):
+    """The checkpoint keeps the count of steps whose gradients overflowed: a run resumed past them logs
+    the uninterrupted run's lrs (checked against the updates taken above). A checkpoint written before
+    the count was kept loads with none."""
+    model, optimizer, x, y = overflowing_setup()
+    fit(model, optimizer, x, y, callbacks=[MetricsLog(tmp_path / "whole.jsonl")], **OVERFLOWING)
+    whole = logged_lrs(tmp_path / "whole.jsonl")
+    model, optimizer, x, y = overflowing_setup()
+    fit(model, optimizer, x, y, callbacks=[CheckpointAt(9, tmp_path, model, optimizer)], **OVERFLOWING)
+    model, optimizer, x, y = overflowing_setup()
+    payload = read_checkpoint(tmp_path)
+    state = load_checkpoint(payload, model=model, optimizer=optimizer, scheduler=None)
+    assert state.overflowed_steps > 0
+    fit(
+        model, optimizer, x, y, state=state, callbacks=[MetricsLog(tmp_path / "resumed.jsonl")], **OVERFLOWING
+    )
+    assert logged_lrs(tmp_path / "resumed.jsonl") == {k: whole[k] for k in range(10, 13)}
+    del payload["state"]["overflowed_steps"]
+    assert load_checkpoint(payload, model=model, optimizer=optimizer, scheduler=None).overflowed_steps == 0
+
+
 class ScheduledLr(Callback):
     """Each step's lr of param group 0 as its scheduler set it: get_last_lr()[0], read before the step."""
 

@@ -88,6 +88,9 @@ class TrainState:
     # of those, steps whose batches held no target the loss scores (each one its ignore_index): no loss
     # (train_loss NaN), no update, not divergence
     skipped_steps: int = 0
+    # of those, steps whose float16 gradients overflowed: torch's GradScaler skipped their update (and
+    # lowered its scale), their place kept in the steps and the schedule
+    overflowed_steps: int = 0
     epoch: int = 0
     steps_per_epoch: int = 0  # optimizer steps an epoch takes
     # batches an epoch holds: steps_per_epoch x accumulate_grad_batches, its last group maybe shorter
@@ -125,6 +128,12 @@ class TrainState:
         """Whether the last step was skipped, its batches holding no target the loss scores: its NaN
         ``train_loss`` is no loss rather than a divergence (fit calls every other NaN loss one)."""
         return self.skipped_steps > 0 and math.isnan(self.train_loss) and not self.diverged
+
+    @property
+    def updates(self) -> int:
+        """The optimizer's updates applied: the steps less those skipped (no target scored) and those whose
+        float16 gradients overflowed."""
+        return self.step - self.skipped_steps - self.overflowed_steps
 
     def stop_if_diverged(self) -> None:
         """Stop the run, saying why and what to try, if the last loss is not finite."""
@@ -637,7 +646,7 @@ class _Stepper:
     def skip(self, state: TrainState) -> None:
         """A step whose batches hold no target the loss scores: no forward pass nor update, its place kept
         in the steps and the schedule (as on float16's skipped overflow)."""
-        state.lr, state.train_loss = optimizer_lr(self.optimizer, state.step - state.skipped_steps), math.nan
+        state.lr, state.train_loss = optimizer_lr(self.optimizer, state.updates), math.nan
         if self.scheduler is not None:
             with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
@@ -661,16 +670,19 @@ class _Stepper:
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()
         # after the loss's read: a tensor lr's then waits for nothing; a schedule's at the updates applied
-        state.lr = optimizer_lr(self.optimizer, state.step - state.skipped_steps)
+        state.lr = optimizer_lr(self.optimizer, state.updates)
         if not math.isfinite(state.train_loss):
             _step_undone(self.optimizer, closure)
         else:
             if self.scaler is None:
                 step_with(self.optimizer, closure)
             else:  # skips the update where a gradient overflowed, and lowers the scale
+                scale = state.grad_scaler["scale"]
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 state.grad_scaler = self.scaler.state_dict()
+                if state.grad_scaler["scale"] < scale:  # lowered (backoff_factor) only on an overflow
+                    state.overflowed_steps += 1
             if self.scheduler is not None:
                 self.scheduler.step()
         state.step += 1

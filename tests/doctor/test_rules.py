@@ -1208,6 +1208,37 @@ def test_only_a_model_trained_in_eval_mode_is_reported(loop):
         assert found[0].evidence["layers"] == {"2": "BatchNorm1d", "3": "Dropout"}
 
 
+def test_a_step_of_micro_batches_each_read_in_eval_mode_counts_once():
+    """A loop accumulating 2 micro-batches a step after ``model.eval()``, clipping each: each one's
+    gradients are read (``gradients_ready``, before the clip) and the first's forgotten
+    (``gradients_unread``); each read counted the step, 'Trained in eval mode: 6 of 3 steps'. Truth: the
+    loop's 3 optimizer steps, each from forward passes in eval mode."""
+    from optimlab.doctor import Instruments
+
+    x, y = standardized()
+    model = nn.Sequential(*mlp(nn.ReLU)[:2], nn.BatchNorm1d(128), *mlp(nn.ReLU)[2:])
+    optimizer = torch.optim.SGD(model.parameters(), 0.01)
+    instruments = Instruments(model, optimizer)
+    instruments.start(0, gradients_at_step=False)
+    model.eval()
+    for step in range(1, 4):
+        optimizer.zero_grad()
+        for micro in range(2):
+            rows = slice(64 * step + 32 * micro, 64 * step + 32 * micro + 32)
+            loss = nn.functional.cross_entropy(model(x[rows]), y[rows]) / 2
+            loss.backward()
+            instruments.gradients_ready()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if micro == 0:
+                instruments.gradients_unread()
+        optimizer.step()
+        instruments.record_step(step, 2 * loss.item(), 0.01)
+    instruments.stop()
+    found = [f for f in run_rules(instruments.statistics) if f.rule == "eval_mode_training"]
+    assert found[0].title == "Trained in eval mode: 3 of 3 steps ran after model.eval()"
+    assert found[0].evidence["eval_mode_steps"] == 3
+
+
 def test_layers_without_gradient_are_no_sign_of_too_large_an_eps():
     """Conv channels all dead from biases of -4 get no gradient: Adam's default eps 'dwarfed' their
     zero gradients and adaptive_eps called each step 0 of Adam's."""

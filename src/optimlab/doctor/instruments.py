@@ -608,6 +608,7 @@ class Instruments:
             or (isinstance(m, _BATCH_NORMS) and m.track_running_stats)
         }
         self._forward_in_eval = False  # the model's last forward pass, in eval mode
+        self._eval_mode_step = 0  # the last step counted as trained in eval mode
         activations: dict[str, str] = {}
         norms: dict[str, nn.Module] = {}
         self._trained = _trained(optimizer)
@@ -877,9 +878,14 @@ class Instruments:
         if self._outside_ungraded:
             for name in [n for n, p in self._outside_ungraded.items() if p.grad is not None]:
                 del self._outside_ungraded[name]
-        if self._forward_in_eval:  # the gradient came from a forward pass in eval mode
+        # the gradient came from a forward pass in eval mode; counted once a step, however often it is
+        # read (a loop clipping each micro-batch is read on each, gradients_unread between)
+        if self._forward_in_eval and self._eval_mode_step != self._step + 1:
+            self._eval_mode_step = self._step + 1
             self._note_eval_mode()
-        norms = torch.stack(torch._foreach_norm(grads)) / scale
+        norms = torch.stack(torch._foreach_norm(grads))
+        if scale != 1.0:
+            norms = norms / scale
         finite = math.isfinite(norms.sum().item())
         if scaler_skips and not finite:
             return

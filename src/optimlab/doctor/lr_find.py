@@ -58,6 +58,7 @@ from optimlab.train.loop import (
     check_short_batch,
     may_score_nothing,
     one_row_refused,
+    raise_refusal,
     refuse_unread,
     step_with,
     train_mode,
@@ -364,7 +365,7 @@ def lr_range_test(
             DataLoader or batches already made batch themselves: either beside one is refused, never
             silently dropped.
         optimizer: over ``model``'s parameters; default optimlab's ``adam``.
-        start_lr, end_lr: the sweep's ends (the swept group's lr: the first one's above 0).
+        start_lr, end_lr: the sweep's ends (the swept group's lr: the first given an lr above 0).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
         diverge_factor: stop once the loss (an EMA of it, beta 0.9) exceeds this times its minimum.
         margin: the suggestion stays at least this factor below the lr of the lowest loss.
@@ -423,10 +424,7 @@ def lr_range_test(
             except SkippedBatch:
                 loss, skipped = None, skipped + 1
             except ValueError as error:  # a batch of one row under batch norm, named as fit names it
-                refused = one_row_refused(error, model, [batch], i + 1)
-                if refused is error:
-                    raise
-                raise refused from error
+                raise_refusal(error, one_row_refused(error, model, [batch], i + 1))
             report("LR range test", i, steps)
             if loss is not None and taken is not None:
                 value = loss.item()

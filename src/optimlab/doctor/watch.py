@@ -21,7 +21,14 @@ from optimlab.doctor.instruments import Instruments
 from optimlab.doctor.progress import report
 from optimlab.optim.learning_rate import optimizer_lr
 from optimlab.train.evaluation import batch_weight
-from optimlab.train.loop import at_training_point, may_score_nothing, one_row_refused, step_with, train_mode
+from optimlab.train.loop import (
+    at_training_point,
+    may_score_nothing,
+    one_row_refused,
+    raise_refusal,
+    step_with,
+    train_mode,
+)
 
 __all__ = ["watch"]
 
@@ -69,10 +76,7 @@ def watch(
                 try:
                     loss = first_loss(closure, batch) if first else closure()
                 except ValueError as error:  # a batch of one row under batch norm, named as fit names it
-                    refused = one_row_refused(error, model, [batch], step)
-                    if refused is error:
-                        raise
-                    raise refused from error
+                    raise_refusal(error, one_row_refused(error, model, [batch], step))
                 first = False
                 lr = optimizer_lr(optimizer, updates)  # the lr the range test sweeps
                 updates += 1

@@ -18,7 +18,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -70,6 +70,7 @@ __all__ = [
     "may_score_nothing",
     "modes_kept",
     "one_row_refused",
+    "raise_refusal",
     "refuse_unread",
     "step_with",
     "steps_per_epoch",
@@ -661,10 +662,7 @@ class _Stepper:
         try:
             loss = first_loss(closure, group[0]) if self.first else closure()
         except UNUSABLE_BATCH as error:
-            refused = self._refused(error, group, state.step + 1)
-            if refused is error:
-                raise
-            raise refused from error
+            raise_refusal(error, self._refused(error, group, state.step + 1))
         self.first = False
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
@@ -965,6 +963,14 @@ def one_row_refused(error: ValueError, model: nn.Module, group: list[Any], step:
         f"batches of more than one row, which the model's {type(norm).__name__ if norm else 'batch norm'} "
         "normalizes by their statistics in training (drop the last, short batch: drop_last=True)",
     )
+
+
+def raise_refusal(error: BaseException, refusal: BaseException) -> NoReturn:
+    """Raise ``refusal`` (the one line naming a batch, as :func:`one_row_refused` gives it) from
+    ``error``, its cause; ``error`` itself where ``refusal`` is it: nothing names the batch better."""
+    if refusal is error:
+        raise error
+    raise refusal from error
 
 
 def _check_metrics(metrics: Any, val_data: Any) -> None:

@@ -1316,3 +1316,36 @@ def test_a_study_sent_again_under_another_active_experiment_keeps_its_runs_and_t
     assert sorted(r.info.run_id for r in again) == sorted(r.info.run_id for r in trials)
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
     assert len(client.search_runs([experiment], "attributes.run_name != 'first'")) == 3  # no other run
+
+
+@pytest.mark.parametrize("store", ["direct", "client"])
+def test_a_kept_run_resumed_inside_another_active_run_keeps_its_parent(tmp_path, monkeypatch, store):
+    """A run trained inside mlflow.start_run() of run A, resumed from its folder inside run B's: every
+    reopened run was given the parent of its tracker (meant for a study's trials kept without one), so the
+    run moved under B and A lost its child. A kept run keeps its parent; one kept without is given it. On
+    a SQLite store written straight and through MLflow's client, read back with MlflowClient."""
+    from optimlab.integrations.mlflow_sqlite import PARENT_TAG, SqliteRun
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, end_run, open_run
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if store == "direct" else "?timeout=20")
+    a, b = MLflowRun(run_name="A", tracking_uri=uri), MLflowRun(run_name="B", tracking_uri=uri)
+    settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
+    nested, alone = tmp_path / "nested", tmp_path / "alone"
+    nested.mkdir()
+    alone.mkdir()
+    kept = {
+        nested: open_run(run_folder=nested, parent_run_id=a.run_id, **settings),
+        alone: open_run(run_folder=alone, **settings),  # a trial sent by an earlier version: no parent
+    }
+    for folder, run in kept.items():
+        assert isinstance(run, SqliteRun if store == "direct" else MLflowRun)
+        end_run(run, "KILLED")
+        again = open_run(run_folder=folder, step=5, parent_run_id=b.run_id, seen=run.run_id, **settings)
+        assert again.run_id == run.run_id
+        end_run(again, "FINISHED")
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(kept[nested].run_id).data.tags[PARENT_TAG] == a.run_id
+    assert client.get_run(kept[alone].run_id).data.tags[PARENT_TAG] == b.run_id
+    children = client.search_runs([a.experiment_id], f"tags.mlflow.parentRunId = '{a.run_id}'")
+    assert [run.info.run_id for run in children] == [kept[nested].run_id]

@@ -413,10 +413,11 @@ class SqliteRun:
         return len(rows)
 
     def set_parent(self, parent_run_id: str) -> None:
-        """Make the run a child of run ``parent_run_id`` (tag :data:`PARENT_TAG`)."""
+        """Make the run a child of run ``parent_run_id`` (tag :data:`PARENT_TAG`) where it has no parent: a
+        run kept with one keeps it."""
         with self.connection:
-            self.connection.execute(
-                "INSERT OR REPLACE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+            self.connection.execute(  # the tags' key is (key, run_uuid)
+                "INSERT OR IGNORE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
                 (PARENT_TAG, parent_run_id, self.run_id),
             )
 

@@ -155,13 +155,15 @@ class MLflowRun:
         self.tracking_uri = self.client.tracking_uri
         if run_id is not None:
             try:
-                info = self.client.get_run(run_id).info
+                kept = self.client.get_run(run_id)
             except MlflowException:  # no such run here
-                info = None
-            if info is None or info.lifecycle_stage != "active":
+                kept = None
+            if kept is None or kept.info.lifecycle_stage != "active":
                 raise RunNotFound(self.tracking_uri)
-            self.run_id, self.experiment_id = run_id, info.experiment_id
+            self.run_id, self.experiment_id = run_id, kept.info.experiment_id
+            self._parent = kept.data.tags.get(PARENT_TAG)
             return
+        self._parent = parent_run_id
         tags = {PARENT_TAG: parent_run_id} if parent_run_id is not None else None
         if experiment_id is not None:  # MLflow refuses an id it does not have, naming it
             experiment_id = self.client.get_experiment(experiment_id).experiment_id
@@ -294,8 +296,11 @@ class MLflowRun:
         return True
 
     def set_parent(self, parent_run_id: str) -> None:
-        """Make the run a child of run ``parent_run_id`` (tag ``mlflow.parentRunId``)."""
-        self.client.set_tag(self.run_id, PARENT_TAG, parent_run_id)
+        """Make the run a child of run ``parent_run_id`` (tag ``mlflow.parentRunId``) where it has no parent:
+        a run kept with one keeps it."""
+        if self._parent is None:
+            self.client.set_tag(self.run_id, PARENT_TAG, parent_run_id)
+            self._parent = parent_run_id
 
     def end(self, status: str, end_time: float | None = None) -> None:
         """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died), at
@@ -374,7 +379,9 @@ def open_run(
         run = run or SqliteRun.open(**settings) or MLflowRun(**settings)
         if reopened:
             run.update_params(settings.get("params") or {})
-            if settings.get("parent_run_id") is not None:  # a run kept before it had a parent (a study's)
+            # a study's trial kept without a parent (by an earlier version) is given it; a run kept with its
+            # parent keeps it (one trained inside mlflow.start_run() and resumed inside another's)
+            if settings.get("parent_run_id") is not None:
                 run.set_parent(settings["parent_run_id"])
         if reopened or step > 0:
             run.resume(step, records)

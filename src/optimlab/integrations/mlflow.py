@@ -216,8 +216,9 @@ def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:
     """Refuse, in one line naming it, the experiment a new run goes to where a SQLite store has it
     deleted (``experiment``, else ``MLFLOW_EXPERIMENT_NAME``, else :data:`EXPERIMENT`), or lacks an
     ``MLFLOW_EXPERIMENT_ID`` (listing the ids it has), before any training: MLflow refused either as the
-    run opened, in the writer process, said after training (the run lost). Another store is left to
-    MLflow."""
+    run opened, in the writer process, said after training (the run lost). An empty
+    ``MLFLOW_EXPERIMENT_NAME`` is refused at any store (:func:`~.mlflow_writer.environment_experiment`);
+    another store's experiments are left to MLflow."""
     chosen = {"experiment": experiment} if experiment else environment_experiment()  # as the writer's
     known = experiments(tracking_uri)
     if known is None:
@@ -361,7 +362,7 @@ class MLflowTracker(Tracker):
             for message in (answers or {}).get("warnings", []):
                 warnings.warn(message, OptimlabWarning, stacklevel=2)
 
-    def nest_in(self, parent: MLflowTracker) -> None:
+    def _nest_in(self, parent: MLflowTracker) -> None:
         """Make the run a child of ``parent``'s (tag ``mlflow.parentRunId``), as a study's trials are of
         its run: with a run folder, the run opens in ``parent``'s experiment, and a run kept there before
         is given the tag; else the run, opened here (``background=False``), is."""

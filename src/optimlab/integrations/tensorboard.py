@@ -194,9 +194,10 @@ class TensorBoardTracker(Tracker):
     ) -> None:
         super().__init__(every=every)
         # Set by open_tracker outside a training run's folder, where a run of log_dir's name may be another's
-        # (a script run twice): chosen at the first event (:meth:`_events`), this one is the last run of the
-        # name going on where its training starts past step 0 (fit(state=...) from a checkpoint), else a
-        # run of its own.
+        # (a script run twice): chosen at the first event (:meth:`_events`), this one is the run its
+        # checkpoint names (NAME or NAME-k: load_state_dict) where its training starts from one saved with
+        # the tracker, the last run of the name where it starts past step 0 from one saved without it
+        # (fit(state=...)), else a run of its own.
         self.apart = False
         self._resumed_run: str | None = None  # the run a checkpoint's tracker logged to (load_state_dict)
         self.run_folder = None if run_folder is None else Path(run_folder)
@@ -425,7 +426,8 @@ def _event_folder(log_dir: Path, *, going_on: bool) -> Path:
     if held:
         warnings.warn(
             f"{where} holds another run already: this run is {free.name!r} (TensorBoard showed the two as "
-            f"one, their steps interleaved); a fit from a checkpoint goes on in the last run of the name",
+            f"one, their steps interleaved); a fit from a checkpoint saved with the tracker goes on in its "
+            "own run, one saved without it in the last run of the name",
             OptimlabWarning,
             stacklevel=user_stacklevel(),
         )

@@ -220,11 +220,13 @@ def open_tracker(
     later sessions resume it: :func:`~optimlab.train.train` refuses a new run there); elsewhere (a script
     run twice) it is a run of its own, ``run_name-2`` (the first name free as it starts), with a warning:
     TensorBoard showed the two as one run, their steps interleaved (an MLflow run of one name is another
-    run); unless its training starts past step 0 (``fit(state=...)`` from a checkpoint): it goes on in
-    the last run of the name (of ``run_name``, ``run_name-2``, ... those holding events; said in a warning
-    where there are several). Its texts are written at once, but where a run of the name is there already:
-    then as its run starts, or as it finishes (a tracker dropped before either warns that they were not
-    written). A TensorBoard tracker that never starts nor finishes (nor logs a text) leaves no run."""
+    run); unless its training starts from a checkpoint (``fit(state=...)``): one saved with the tracker among
+    ``save_checkpoint``'s callbacks goes on in its own run (``run_name`` or ``run_name-k``, kept in it), one
+    saved without it in the last run of the name (of ``run_name``, ``run_name-2``, ... those holding events;
+    said in a warning where there are several). Its texts are written at once, but where a run of the name is
+    there already: then as its run starts, or as it finishes (a tracker dropped before either warns that they
+    were not written). A TensorBoard tracker that never starts nor finishes (nor logs a text) leaves no
+    run."""
     return _open(
         name, folder=folder, run_name=run_name, params=params, background=background, resumable=resumable
     )
@@ -502,7 +504,7 @@ def _sent_run(
         replacing=True,  # the run sent before, holding its curve once
     )
     if parent is not None:  # given, not an active run's: mlflow.start_run(run_id=...) refuses a parent
-        tracker.nest_in(parent)  # type: ignore[attr-defined]  # kept in another experiment than the active
+        tracker._nest_in(parent)  # type: ignore[attr-defined]  # kept in another experiment than the active
     return tracker
 
 

@@ -104,6 +104,14 @@ def _peak_lr(stats: RunStatistics) -> float:
     return max(_finite(stats.lrs), default=math.nan)
 
 
+def _set_lr(stats: RunStatistics) -> float:
+    """The lr the lr rules read: the one the user sets (:func:`_peak_lr`), but where the median is 0 (a
+    schedule that ended before the run: the steps ran at 0) that 0, so that no rule reads a peak the
+    run did not train at (NaN if none)."""
+    median = _lr(stats)
+    return _peak_lr(stats) if median > 0 else median
+
+
 def _lr_words(stats: RunStatistics) -> str:
     """The lr the user set, in words: '0.1' where it held, '0.1 at its peak, decaying to 0 (median 0.05)'
     where a schedule moved it ('warming up from 0.01' where it ended at its peak)."""

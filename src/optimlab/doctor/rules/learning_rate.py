@@ -19,12 +19,12 @@ from optimlab.doctor.rules._readings import (
     _g,
     _label,
     _loss_levels,
-    _lr,
     _lr_words,
     _peak_lr,
     _register,
     _saturated_fractions,
     _score,
+    _set_lr,
 )
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
@@ -81,9 +81,10 @@ def lr_too_high(
 
     Under a schedule "the lr" is its peak: the lr the user sets (a decay from 0.1 to 0 has median 0.05,
     whose tenth set as the peak would be a twentieth), at which the largest steps ran; the range test's
-    and the check's constant lrs are read against it.
+    and the check's constant lrs are read against it; where the median is 0 (a schedule that ended
+    before the run) the lr read is 0, and lr_too_low tells its peak (:func:`_set_lr`).
     """
-    lr = _peak_lr(stats)
+    lr = _set_lr(stats)
     start, end = _loss_levels(stats)
     if not lr > 0 or math.isnan(start):  # an lr of 0 (NaN too) takes no step too large: no lower lr to give
         return None
@@ -299,9 +300,9 @@ def lr_too_low(
 
     Under a schedule "the lr" is its peak, the lr the user sets: ten times it is the advice (ten times
     a decay's median, set as the peak, would be five), and a peak 10x under the suggestion is too low.
-    Where the median is 0 (a schedule that ended before the run) the steps ran at 0: that is the lr read."""
-    peak, median = _peak_lr(stats), _lr(stats)
-    lr = peak if median > 0 else median
+    Where the median is 0 (a schedule that ended before the run) the steps ran at 0: that is the lr read
+    (:func:`_set_lr`, as lr_too_high reads it)."""
+    peak, lr = _peak_lr(stats), _set_lr(stats)
     start, end = _loss_levels(stats)
     if math.isnan(lr) or not math.isfinite(end) or stats.non_finite is not None:
         return None

@@ -2502,6 +2502,51 @@ def test_under_float16_a_stepping_batch_skipped_under_accumulation_is_no_step():
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
 
 
+def test_under_float16_a_schedule_as_lr_is_read_at_the_updates_taken_not_the_step_number():
+    """optimlab's SGD with its lr a schedule, under float16's GradScaler, accumulate_grad_batches=2 and
+    training_step returning None on the stepping batches 1 and 5: Lightning's steps are 2 and 4 after
+    updates 0 and 1, and the doctor read the schedule at the step number recorded before (step 4's lr
+    at 2). Truth: the schedule by hand at 0 and 1, and a hand-written loop with torch's GradScaler
+    stepping the same optimizer where Lightning does, its weights the same."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    def lr(updates):
+        return 0.05 * (1 + math.cos(math.pi * updates / 4))
+
+    x, y = standardized()
+    x, y = x[:256], y[:256]
+    hand, scaler = _clipping_net(), torch.amp.GradScaler("cpu")
+    optimizer = optim.create("sgd", hand.parameters(), lr=lr)
+    for first in (2, 6):  # batches 0 and 4 are each zeroed before the next pair's first
+        optimizer.zero_grad()
+        for batch in (first, first + 1):
+            rows = slice(batch * 32, batch * 32 + 32)
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = nn.functional.cross_entropy(hand(x[rows]), y[rows])
+            scaler.scale(loss / 2).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    module = SkipsStepping(
+        _clipping_net(), nn.CrossEntropyLoss(), lambda p: optim.create("sgd", p, lr=lr), skipped={1, 5}
+    )
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(
+        module,
+        (x, y),
+        -1,
+        [doctor],
+        shuffle=False,
+        max_epochs=1,
+        accumulate_grad_batches=2,
+        plugins=[precision],
+    )
+    seen = doctor.diagnosis.statistics
+    assert seen.steps == [2, 4]
+    assert seen.lrs == pytest.approx([lr(0), lr(1)], rel=1e-12)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
 def test_under_float16_a_step_skipped_after_a_clipped_micro_batch_has_no_update_measured():
     """A module accumulating two batches and clipping each under float16: the doctor's read of the first
     (not stepped on) kept a copy of the weights, which the step's own read, left out as the GradScaler

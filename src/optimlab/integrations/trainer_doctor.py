@@ -144,6 +144,7 @@ class TrainerDoctor:
         self.instruments: Instruments | None = None
         self.diagnosis: Diagnosis | None = None
         self._lr, self._last_step, self._diverged, self._about = math.nan, -1, False, ""
+        self._updates = 0  # the optimizer's updates so far: a schedule-as-lr's step
 
     def start(
         self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True, about: str = ""
@@ -154,6 +155,7 @@ class TrainerDoctor:
         :meth:`gradients_ready` once they are whole; ``about``: which of the run's optimizers this is, in
         the printed report (:func:`summary`)."""
         self._last_step, self._diverged, self.diagnosis, self._about = step, False, None, about
+        self._updates = step
         optimizer = unwrapped(optimizer)
         with self._watching(refuse=True):
             self.instruments = Instruments(model, optimizer, self.schedule, guard=self.guarded)
@@ -203,7 +205,9 @@ class TrainerDoctor:
     def before_optimizer_step(self, optimizer: Any) -> None:
         """The optimizer is about to step: its lr is the step's (the swept group's, as the range test and
         the lr rules read it: not a frozen backbone's 0 before the head)."""
-        self._lr = optimizer_lr(optimizer, max(self._last_step, 0))  # the steps recorded so far
+        # at the updates taken, not the trainer's step number: Lightning counts a step it skips (a
+        # training_step's None under float16's GradScaler: its steps 2, 4 after updates 0, 1)
+        self._lr = optimizer_lr(optimizer, self._updates)
 
     def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> None:
         """The step's gradients are whole and the weights have not moved yet (after
@@ -229,7 +233,7 @@ class TrainerDoctor:
             return
         with self._watching():
             self.instruments.record_step(step, loss, self._lr)
-            self._last_step = step
+            self._last_step, self._updates = step, self._updates + 1
             if not math.isfinite(loss):
                 self._diverged = True
                 self.instruments.stop()  # no hook costs the rest of the run anything

@@ -64,10 +64,10 @@ class DoctorCallback(pl.Callback):
     The instruments hook the module and one of its optimizers (``optimizer``: its index in
     ``trainer.optimizers``, the first by default; a GAN's generator and discriminator are watched by two
     callbacks, ``optimizer=0`` and ``optimizer=1``, whose reports name theirs) as
-    :class:`optimlab.doctor.Instruments` does in any loop; the loss of a step is what ``training_step`` returned, averaged over the step's
-    batches under gradient accumulation (``accumulate_grad_batches``). The loss and the gradients of a
-    batch are its first ones: those at the weights, where SAM evaluates the closure again at perturbed
-    ones. Under manual optimization
+    :class:`optimlab.doctor.Instruments` does in any loop; the loss of a step is what ``training_step``
+    returned, averaged over the step's batches under gradient accumulation (``accumulate_grad_batches``).
+    The loss and the gradients of a batch are its first ones: those at the weights, where SAM evaluates
+    the closure again at perturbed ones. Under manual optimization
     (``automatic_optimization = False``: ``training_step`` steps its optimizers itself and returns
     nothing) the loss of a step is the sum of those given to ``manual_backward`` whose gradients reached
     the watched optimizer's parameters since they were last set to None (``zero_grad()``): the loss whose
@@ -781,8 +781,9 @@ def _configured_optimizer(module: pl.LightningModule) -> torch.optim.Optimizer:
             "one: Lightning trains several under manual optimization only; or the one to sweep given as "
             "lr_range_test(..., optimizer=...)",
         )
-    # A scheduler made beside it set each group's lr to its first value (a warmup's 0), keeping the lr the
-    # group was given as torch's initial_lr: the sweep reads the groups' ratios from the lrs given.
+    # A scheduler made beside it set each group's lr to its first value (a warmup's 0): the lrs given
+    # (torch's initial_lr) again, which the module's training_step sees in the sweep's first batch, before
+    # any step sets them, as without the scheduler (the sweep's ratios are read from the lrs given alike).
     restore_given_lrs(found[0])
     return found[0]
 

@@ -8,6 +8,9 @@ rename survives a power cut. Each writer has a temporary file of its own: two pr
 page (two ``compare --resume`` of one folder) leave one whole page, the last one written. A write that
 fails removes its temporary file; a killed one leaves ``.NAME.*.partial`` behind, which nothing reads.
 
+Whether a file can be made at a path at all is asked before the work that writes it (:func:`blocker`):
+a refusal said after training lost what it made.
+
 >>> import pathlib, tempfile
 >>> page = pathlib.Path(tempfile.mkdtemp()) / "page.html"
 >>> write_atomically(page, "<p>whole</p>").read_text()
@@ -19,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "signals_deferred", "write_atomically"]
+__all__ = ["atomic_path", "blocker", "can_write_into", "signals_deferred", "write_atomically"]
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)  # held by :func:`signals_deferred`
 
@@ -83,3 +87,21 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(number, handler)
         for number in dict.fromkeys(held):
             signal.raise_signal(number)
+
+
+def can_write_into(folder: str | os.PathLike[str]) -> bool:
+    """Whether this user can make a file in ``folder``. Tried: ``os.access`` says yes to root everywhere,
+    read-only mounts and ``/proc`` included."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def blocker(path: Path) -> Path | None:
+    """What stops ``path`` being made, its missing folders as ``mkdir -p`` makes them: the nearest path at
+    or above it that exists, where that is a file (``not .is_dir()``) or a folder this user cannot write
+    into; None where nothing does."""
+    existing = next(p for p in (path, *path.parents) if p.exists())  # "." or "/" exists
+    return None if existing.is_dir() and can_write_into(existing) else existing

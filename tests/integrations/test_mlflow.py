@@ -369,12 +369,20 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
     assert _run_names(new) == ["kept"]
 
 
-@pytest.mark.parametrize("store", ["not-a-database.txt", "a-folder"])
+@pytest.mark.parametrize(
+    "store, reason",
+    [
+        ("not-a-database.txt", "not a database"),
+        ("a-folder", "a folder"),
+        ("not-a-database.txt/mlflow.db", "not-a-database.txt is a file, not a folder"),
+    ],
+)
 def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
-    tmp_path, monkeypatch, cli, store
+    tmp_path, monkeypatch, cli, store, reason
 ):
-    """MLFLOW_TRACKING_URI at a text file, or at a folder: MLflow refused it after training (a folder: its
-    client retried for minutes); now refused as the tracker opens, where MLflow's own client fails too."""
+    """MLFLOW_TRACKING_URI at a text file, at a folder, or under a file: MLflow refused it after training (a
+    folder: its client retried for minutes); now refused as the tracker opens, where MLflow's own client
+    fails too, naming what is in the way."""
     (tmp_path / "not-a-database.txt").write_text("hello\n")
     (tmp_path / "a-folder").mkdir()
     uri = f"sqlite:///{tmp_path / store}"
@@ -384,7 +392,7 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     line = _train_refused(cli, tmp_path)
     assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (")
-    assert ("not a database" if store == "not-a-database.txt" else "a folder") in line
+    assert reason in line
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,12 @@ cannot write, and a flag typed wrong answers before torch loads.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
+from optimlab.atomic import blocker, can_write_into
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import DEVICE, DEVICES
 from optimlab.runs_folder import RECIPE_NAME
@@ -68,15 +68,6 @@ def recipe_file(text: str) -> Path:
     return readable_file(text)
 
 
-def _can_write_into(folder: Path) -> bool:
-    """Try it: ``os.access`` says yes to root everywhere, read-only mounts and ``/proc`` included."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
-
-
 def _as_created(path: Path) -> Path:
     """``path`` as creating it ends: a ``..`` after a folder still to be made steps back out of it, as
     ``mkdir -p`` does, so ``a/x/../../out`` is ``out``, where the checks passed its missing ``a`` and the
@@ -97,13 +88,12 @@ def _as_created(path: Path) -> Path:
 
 def _writable_place(path: Path, text: str) -> None:
     """The nearest folder that exists above ``path`` is a folder this user may write into."""
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = blocker(path.parent)
+    if parent is None:
+        return
     if not parent.is_dir():
         raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is a file, not a folder")
-    if not _can_write_into(parent):
-        raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is not writable")
+    raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is not writable")
 
 
 def writable_folder(text: str) -> Path:
@@ -112,7 +102,7 @@ def writable_folder(text: str) -> Path:
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
-        if not _can_write_into(path):
+        if not can_write_into(path):
             raise typer.BadParameter(f"cannot write into {text!r}: the folder is not writable")
         return path
     _writable_place(path, text)

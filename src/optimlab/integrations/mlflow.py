@@ -26,7 +26,6 @@ import os
 import socket
 import sqlite3
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -35,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from optimlab.atomic import blocker
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
     SqliteRun,
@@ -204,12 +204,10 @@ def _unopenable(path: Path) -> str | None:
         except sqlite3.Error as error:
             return str(error)
         return None
-    folder = next(p for p in path.absolute().parents if p.exists())  # MLflow makes the folders below
-    try:
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as error:
-        return f"no file can be made in {folder}: {error.strerror or error}"
-    return None
+    existing = blocker(path.absolute().parent)  # MLflow makes the folders below
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    return None if existing is None else f"no file can be made in {existing}"
 
 
 def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:

@@ -1316,7 +1316,10 @@ def test_a_study_sent_again_under_another_active_experiment_keeps_its_runs_and_t
         client.delete_tag(trial.info.run_id, "mlflow.parentRunId")
 
     monkeypatch.setattr(fluent, "_active_experiment_id", None)  # restored after the test
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    # set_experiment sets MLFLOW_EXPERIMENT_ID too: setenv records its absence, so teardown removes it
+    # (a delenv of an unset variable records nothing, and 'mine's id leaked into the next tests' stores)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")
     mine = mlflow.set_experiment("mine").experiment_id
     assert log_study(tmp_path / "study", "mlflow", folder=tmp_path / "study") == 2
     assert client.search_runs([mine], "") == []

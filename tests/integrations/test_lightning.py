@@ -2459,7 +2459,6 @@ def test_under_float16_a_stepping_batch_skipped_under_accumulation_is_no_step():
     the next step's. Truth: a hand-written loop with torch's GradScaler, stepping where Lightning does
     (after batches 3 and 7 of 8): its norms after unscale_, the mean loss of each step's two batches,
     the same weights."""
-    from lightning.pytorch.plugins import MixedPrecision
 
     x, y = standardized()
     x, y = x[:256], y[:256]
@@ -2480,9 +2479,19 @@ def test_under_float16_a_stepping_batch_skipped_under_accumulation_is_no_step():
         losses.append(sum(pair) / 2)
         scaler.step(optimizer)
         scaler.update()
-    module = SkipsStepping(
-        _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), skipped={1, 5}
-    )
+    module, seen = _fit_skipping_under_float16(x, y, lambda p: torch.optim.SGD(p, lr=0.05))
+    assert seen.steps == [2, 4] and max(norms) < 5  # Lightning counts the skipped steps
+    assert seen.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
+    assert seen.losses == pytest.approx(losses, rel=1e-4)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
+def _fit_skipping_under_float16(x, y, make_optimizer):
+    """The module stepping make_optimizer with training_step returning None on batches 1 and 5, fit under
+    float16's GradScaler with accumulate_grad_batches=2, and what its DoctorCallback recorded."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    module = SkipsStepping(_clipping_net(), nn.CrossEntropyLoss(), make_optimizer, skipped={1, 5})
     doctor = DoctorCallback(print_findings=False)
     precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
     fit(
@@ -2495,11 +2504,7 @@ def test_under_float16_a_stepping_batch_skipped_under_accumulation_is_no_step():
         accumulate_grad_batches=2,
         plugins=[precision],
     )
-    seen = doctor.diagnosis.statistics
-    assert seen.steps == [2, 4] and max(norms) < 5  # Lightning counts the skipped steps
-    assert seen.global_grad_norms().tolist() == pytest.approx(norms, rel=1e-4)
-    assert seen.losses == pytest.approx(losses, rel=1e-4)
-    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+    return module, doctor.diagnosis.statistics
 
 
 def test_under_float16_a_schedule_as_lr_is_read_at_the_updates_taken_not_the_step_number():
@@ -2508,7 +2513,6 @@ def test_under_float16_a_schedule_as_lr_is_read_at_the_updates_taken_not_the_ste
     updates 0 and 1, and the doctor read the schedule at the step number recorded before (step 4's lr
     at 2). Truth: the schedule by hand at 0 and 1, and a hand-written loop with torch's GradScaler
     stepping the same optimizer where Lightning does, its weights the same."""
-    from lightning.pytorch.plugins import MixedPrecision
 
     def lr(updates):
         return 0.05 * (1 + math.cos(math.pi * updates / 4))
@@ -2526,22 +2530,7 @@ def test_under_float16_a_schedule_as_lr_is_read_at_the_updates_taken_not_the_ste
             scaler.scale(loss / 2).backward()
         scaler.step(optimizer)
         scaler.update()
-    module = SkipsStepping(
-        _clipping_net(), nn.CrossEntropyLoss(), lambda p: optim.create("sgd", p, lr=lr), skipped={1, 5}
-    )
-    doctor = DoctorCallback(print_findings=False)
-    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
-    fit(
-        module,
-        (x, y),
-        -1,
-        [doctor],
-        shuffle=False,
-        max_epochs=1,
-        accumulate_grad_batches=2,
-        plugins=[precision],
-    )
-    seen = doctor.diagnosis.statistics
+    module, seen = _fit_skipping_under_float16(x, y, lambda p: optim.create("sgd", p, lr=lr))
     assert seen.steps == [2, 4]
     assert seen.lrs == pytest.approx([lr(0), lr(1)], rel=1e-12)
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimlab.atomic import can_write_into
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
@@ -493,7 +493,7 @@ def _sent_run(
     if tracker_name == "mlflow":  # each call made new runs of the trials sent before
         with contextlib.suppress(OSError):  # a study that cannot be written: a new run each time
             kept.mkdir(parents=True, exist_ok=True)
-    resumable = tracker_name == "mlflow" and os.access(kept, os.W_OK)
+    resumable = tracker_name == "mlflow" and can_write_into(kept)  # os.access says yes to root
     tracker = _open(
         tracker_name,
         folder=kept if resumable else folder,

@@ -2408,6 +2408,42 @@ def test_under_float16_a_step_the_scaler_skips_for_an_overflow_is_no_divergence(
     assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
 
 
+def test_under_float16_a_schedule_as_lr_is_read_at_the_updates_taken_past_overflows():
+    """optimlab's SGD with its lr a schedule, under float16's GradScaler on inputs whose gradients overflow
+    at its first scales: a skipped step takes no update, so the optimizer's own count stays, but the
+    doctor counted every recorded step as an update and read the schedule one step ahead after each skip.
+    Truth: a hand-written loop with torch's GradScaler, the schedule at the updates it had applied before
+    each step (the steps whose unscaled norm was finite), the same weights."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    def lr(updates):
+        return 0.01 / (1 + updates)
+
+    x, y = standardized()
+    x, y = x[:320] * 100, y[:320]
+    hand, scaler = _clipping_net(), torch.amp.GradScaler("cpu")
+    optimizer = optim.create("sgd", hand.parameters(), lr=lr)
+    lrs, updates = [], 0
+    for step in range(10):
+        rows = slice(step * 32, step * 32 + 32)
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = nn.functional.cross_entropy(hand(x[rows]), y[rows])
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        lrs.append(lr(updates))
+        updates += math.isfinite(torch.nn.utils.get_total_norm([p.grad for p in hand.parameters()]).item())
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+    assert 0 < updates < 10
+    module = Recorded(_clipping_net(), nn.CrossEntropyLoss(), lambda p: optim.create("sgd", p, lr=lr))
+    doctor = DoctorCallback(print_findings=False)
+    precision = MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))
+    fit(module, (x, y), 10, [doctor], shuffle=False, plugins=[precision])
+    assert doctor.diagnosis.statistics.lrs == pytest.approx(lrs, rel=1e-12)
+    assert all(torch.allclose(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
+
+
 def test_under_float16_a_fused_optimizers_gradients_are_read_unscaled():
     """A fused optimizer (Adam(fused=True)) unscales its gradients inside its step, so Lightning's
     float16 plugin does not unscale_ them before on_before_optimizer_step: the doctor read them scaled,

@@ -681,6 +681,7 @@ class Instruments:
         # Set before the first step that trains other parameters than those watched; the record ends there.
         self.parameters_changed: ParametersChanged | None = None
         self._pending_norms: Tensor | None = None
+        self._scaler_skipped = False  # gradients_ready: the GradScaler skips this step (they overflowed)
         self._weights_before: list[Tensor] | None = None
         self._last_input: tuple[Any, ...] = ()
         self._last_kwargs: dict[str, Any] = {}  # a model called with named inputs (Hugging Face)
@@ -845,15 +846,17 @@ class Instruments:
         if module.training:
             self._last_input, self._last_kwargs = args, kwargs
 
-    def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> None:
+    def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> bool:
         """Read the gradients of this step now, before ``optimizer.step`` (after
         ``start(gradients_at_step=False)``, or before a loop clips them): a step's first reading is
         its own, the step pre-hook's or a second loss evaluation's (SAM's, at perturbed weights) then
         left out. ``scale``: the gradients are that multiple of the step's (float16's GradScaler's
         scale, before ``unscale_``); ``scaler_skips``: a GradScaler skips the step where they are not
         finite (an overflow, as intended): then they are not read, the step recorded without norms as
-        where the step pre-hook does not fire."""
+        where the step pre-hook does not fire. Returns whether the GradScaler skips this step."""
+        self._scaler_skipped = False
         self._before_optimizer_step(self.optimizer, (), {}, scale, scaler_skips)
+        return self._scaler_skipped
 
     def gradients_unread(self) -> None:
         """Forget this step's reading: the optimizer did not step on the gradients read (a micro-batch
@@ -888,6 +891,7 @@ class Instruments:
             norms = norms / scale
         finite = math.isfinite(norms.sum().item())
         if scaler_skips and not finite:
+            self._scaler_skipped = True
             return
         self._pending_norms = norms
         step = self._step + 1

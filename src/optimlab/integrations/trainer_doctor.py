@@ -145,6 +145,7 @@ class TrainerDoctor:
         self.diagnosis: Diagnosis | None = None
         self._lr, self._last_step, self._diverged, self._about = math.nan, -1, False, ""
         self._updates = 0  # the optimizer's updates so far: a schedule-as-lr's step
+        self._scaler_skipped = False  # the GradScaler skips the step being taken (its gradients overflowed)
 
     def start(
         self, model: nn.Module, optimizer: Any, step: int, *, gradients_at_step: bool = True, about: str = ""
@@ -216,7 +217,7 @@ class TrainerDoctor:
         are not finite (:meth:`Instruments.gradients_ready`)."""
         if self.instruments is not None and not self._diverged:
             with self._watching():
-                self.instruments.gradients_ready(scale, scaler_skips=scaler_skips)
+                self._scaler_skipped = self.instruments.gradients_ready(scale, scaler_skips=scaler_skips)
 
     def gradients_unread(self) -> None:
         """The gradients read since the last step were not stepped on (a micro-batch of accumulation
@@ -233,7 +234,9 @@ class TrainerDoctor:
             return
         with self._watching():
             self.instruments.record_step(step, loss, self._lr)
-            self._last_step, self._updates = step, self._updates + 1
+            # a step the GradScaler skipped (an overflow) took no update: the optimizer's count stays
+            self._last_step, self._updates = step, self._updates + (not self._scaler_skipped)
+            self._scaler_skipped = False
             if not math.isfinite(loss):
                 self._diverged = True
                 self.instruments.stop()  # no hook costs the rest of the run anything

@@ -105,6 +105,24 @@ def test_a_diverging_member_is_recorded_at_its_step_and_the_others_go_on():
     assert_same_run((good, recorders[0].curve), one_at_a_time(recipes[0]))
 
 
+def test_a_member_whose_last_update_leaves_weights_not_finite_is_diverged_as_alone():
+    """One step at lr 1e39 (float32's largest is 3.4e38): the loss was finite, read before the update,
+    and no later loss tells. One at a time the run is diverged, naming the update (ff5fcb1); the member
+    was 'completed' with val_loss NaN, a metric a study would rank. Its neighbour is untouched."""
+    recipes = [
+        BASE.with_updates({"optimizer.name": "sgd", "optimizer.lr": lr, "training.steps": 1})
+        for lr in (0.1, 1e39)
+    ]
+    recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
+    good, bad = train_members(recipes, recorders)
+    alone, _ = one_at_a_time(recipes[1])
+    assert alone.status == "diverged" and "left weights that are not finite" in alone.message
+    assert (bad.status, bad.steps, bad.metrics) == ("diverged", 1, {})
+    assert "update of step 1" in bad.message and "left weights that are not finite" in bad.message
+    assert recorders[1].curve["step"] == []  # never evaluated, as fit does not evaluate it
+    assert_same_run((good, recorders[0].curve), one_at_a_time(recipes[0]))
+
+
 def test_members_trained_as_two_stacks_on_two_threads_follow_the_same_curves():
     recipes = [BASE.with_updates({"optimizer.name": "adam", "optimizer.lr": lr, "training.epochs": 1})
                for lr in (1e-3, 2e-3, 3e-3, 5e-3)]  # fmt: skip

@@ -152,11 +152,15 @@ class TrainState:
         """Stop the run as diverged if the last update left a weight ``optimizer`` steps not finite
         (its loss was finite, read before the update: the run's last step, which no later loss checks)."""
         if not _all_finite([p for group in optimizer.param_groups for p in group["params"]]):
-            self.diverged = True
-            self.stop_reason = (
-                f"training diverged: the update of step {self.step} (lr {self.lr:.3g}) left weights that "
-                "are not finite; lower the learning rate, clip gradients, or check the data scale"
-            )
+            self.stop_as_weights_diverged()
+
+    def stop_as_weights_diverged(self) -> None:
+        """Stop the run as diverged: the last update left weights that are not finite."""
+        self.diverged = True
+        self.stop_reason = (
+            f"training diverged: the update of step {self.step} (lr {self.lr:.3g}) left weights that "
+            "are not finite; lower the learning rate, clip gradients, or check the data scale"
+        )
 
 
 class Callback:

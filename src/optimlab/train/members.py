@@ -270,6 +270,8 @@ def _train_stack(
             continue
         _advance(states, history[seen : step + 1], seen, optimizer)
         seen = step + 1
+        if seen == steps:  # no next loss tells whether the last update left every weight finite (fit's check)
+            _stop_if_weights_diverged(states, list(params.values()))
         if evaluating:
             optimizer.eval()
             last_val = evaluate_all("val")
@@ -320,6 +322,14 @@ def _advance(
             lrs[step] = optimizer.lrs(step)
         state.lr = lrs[step][k]
         state.stop_if_diverged()
+
+
+def _stop_if_weights_diverged(states: Sequence[TrainState], params: Sequence[Tensor]) -> None:
+    """Stop as diverged each live member whose weights in the stacked ``params`` are not all finite."""
+    finite = torch.stack([p.detach().flatten(1).isfinite().all(1) for p in params]).all(0)  # (K,), one read
+    for state, ok in zip(states, finite.tolist()):
+        if not (ok or state.diverged):
+            state.stop_as_weights_diverged()
 
 
 def _split_shapes(split: Splits) -> dict[str, tuple[int, ...]]:

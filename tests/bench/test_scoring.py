@@ -152,3 +152,28 @@ def test_a_seed_run_that_never_ran_counts_as_a_miss_not_dropped():
     assert (sgd.costs, sgd.cost) == ((10.0, math.inf, math.inf), math.inf)
     assert (adam.costs, adam.cost) == ((math.inf,) * 3, math.inf)
     assert _time_cell(adam, "steps") == "not reached (0/3)"
+
+
+def test_methods_whose_areas_are_equal_share_a_rank():
+    """The area is the mean of (4 - r) / 3 over workloads: sgd (ratios 4 and 2, 80 and 40 steps against
+    momentum's 20) and adam (3.75 and 2.25) both score (0 + 2) / 6 = (0.25 + 1.75) / 6 = 1/3 exactly.
+    Divided term by term, their floats came out 0.3333333333333333 and ...37: adam ranked 2, sgd 3."""
+    steps = {"sgd": (80, 40), "adam": (75, 45), "momentum": (20, 20)}
+    specs = [
+        StudySpec.for_workload(
+            w, get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", list(steps))
+        )
+        for w in ("w1", "w2")
+    ]
+    results = []
+    for i, spec in enumerate(specs):
+        records = []
+        for method, at in steps.items():
+            reached = {"step": [at[i]], "seconds": [1.0], "val_accuracy": [0.99]}
+            records += [record(method, f"seeds/{s}", reached) for s in range(3)]
+        results.append(StudyResult(spec, "", records))
+    scores = score(results)
+    assert scores.ratios["sgd"] == {"w1": 4.0, "w2": 2.0}
+    assert scores.ratios["adam"] == {"w1": 3.75, "w2": 2.25}
+    assert scores.area["sgd"] == scores.area["adam"] == pytest.approx(1 / 3, rel=1e-15)
+    assert [(rank, m) for rank, m, _ in scores.ranks()] == [(1, "momentum"), (2, "adam"), (2, "sgd")]

@@ -445,6 +445,47 @@ def test_batch_norm_takes_torchs_cumulative_average():
     torch.testing.assert_close(norm.inner.running_var, reference.running_var, rtol=0, atol=0)
 
 
+# Each kind with hyperparameters other than torch's defaults, and torch's module built with the same ones.
+SET_HYPERPARAMETERS = [
+    ("batch", {"eps": 0.5, "momentum": 0.3}, 2, (6, 8, 3, 4), nn.BatchNorm2d(8, eps=0.5, momentum=0.3)),
+    ("batch", {"eps": 0.5, "momentum": 0.3}, 1, (6, 8, 5), nn.BatchNorm1d(8, eps=0.5, momentum=0.3)),
+    ("batch", {"momentum": 0.0, "affine": False}, 0, (6, 8), nn.BatchNorm1d(8, momentum=0.0, affine=False)),
+    (
+        "layer",
+        {"eps": 0.5, "affine": False},
+        0,
+        (6, 5, 8),
+        nn.LayerNorm(8, eps=0.5, elementwise_affine=False),
+    ),
+    ("group", {"num_groups": 2, "eps": 0.5}, 2, (6, 8, 3, 4), nn.GroupNorm(2, 8, eps=0.5)),
+    ("instance", {"eps": 0.5, "affine": True}, 2, (6, 8, 3, 4), nn.InstanceNorm2d(8, eps=0.5, affine=True)),
+    ("rms", {"eps": 0.5}, 0, (6, 5, 8), nn.RMSNorm(8, eps=0.5)),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "hyperparameters", "spatial_dims", "shape", "reference"), SET_HYPERPARAMETERS
+)
+def test_set_hyperparameters_reach_torchs_module_over_several_batches_then_in_eval(
+    name, hyperparameters, spatial_dims, shape, reference
+):
+    """An eps of 0.5 (against inputs of variance about 1e-2) and a momentum of 0.3 change every output and
+    running statistic: three training batches, then one in eval mode, give torch's module's outputs and
+    state. Truth: torch's module of the same settings, the same scale and shift (drawn, not 1 and 0)."""
+    norm = norms.create(name, 8, spatial_dims, **hyperparameters)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in reference.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    norm.inner.load_state_dict(reference.state_dict())
+    for training in (True, True, True, False):
+        norm.train(training), reference.train(training)
+        x = 0.1 * torch.randn(shape, generator=generator) + 0.3
+        torch.testing.assert_close(norm(x), reference(x))
+    for key, value in reference.state_dict().items():  # running statistics and their batch count
+        torch.testing.assert_close(norm.inner.state_dict()[key], value)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(("spatial_dims", "shape"), [(0, (6, 5, 8)), (2, (6, 8, 3, 4))])
 def test_a_norm_lays_out_its_output_as_torchs_norms_do(name, spatial_dims, shape):

@@ -2,8 +2,11 @@
 
 import pytest
 import torch
+from torch import nn
 
 from optimlab.optim.learning_rate import given_lr, restore_given_lrs
+from optimlab.train.callbacks import Callback
+from optimlab.train.loop import fit
 
 
 def test_an_lr_held_as_a_tensor_is_restored_in_place_its_given_lr_kept_apart():
@@ -27,3 +30,57 @@ def test_an_lr_held_as_a_tensor_is_restored_in_place_its_given_lr_kept_apart():
     assert float(given_lr(group)) == float(scheduler.base_lrs[0]) == pytest.approx(0.01, rel=1e-6)
     restore_given_lrs(optimizer)
     assert float(group["lr"]) == float(scheduler.base_lrs[0])
+
+
+class ByHand(Callback):
+    """A user's callback setting lrs by hand (``group["lr"] = ...``, no scheduler, so no initial_lr): at the
+    end of each step in ``changes`` it sets the given groups' lrs. It records each step's lr of group
+    ``watched`` as the update takes it (read just before optimizer.step) and the lr fit logged."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, watched: int, changes: dict[int, dict[int, float]]):
+        self.optimizer, self.watched, self.changes = optimizer, watched, changes
+        self.taken: list[float] = []
+        self.logged: list[float] = []
+
+    def on_before_optimizer_step(self, state) -> None:
+        self.taken.append(self.optimizer.param_groups[self.watched]["lr"])
+
+    def on_step_end(self, state) -> None:
+        self.logged.append(state.lr)
+        for index, lr in self.changes.get(state.step, {}).items():
+            self.optimizer.param_groups[index]["lr"] = lr
+
+
+def _fit_by_hand(groups: list[float], watched: int, changes: dict[int, dict[int, float]]) -> ByHand:
+    """Eight SGD steps of a two-layer model, layer i in param group i at lr groups[i] (one group: both)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    layers = [model[0], model[2]]
+    params = [{"params": layers[i].parameters(), "lr": lr} for i, lr in enumerate(groups)]
+    if len(groups) == 1:
+        params = [{"params": model.parameters(), "lr": groups[0]}]
+    optimizer = torch.optim.SGD(params)
+    hand = ByHand(optimizer, watched, changes)
+    fit(model, optimizer, x, y, loss_fn=nn.MSELoss(), batch_size=8, total_steps=8, callbacks=[hand])
+    return hand
+
+
+@pytest.mark.parametrize(
+    ("groups", "watched", "changes"),
+    [
+        ([0.0, 0.1], 1, {3: {1: 0.05, 0: 0.001}}),  # head halved and backbone unfrozen at step 3, by hand
+        ([0.0, 0.1], 1, {3: {1: 0.05}, 5: {1: 0.025}}),  # head halved twice, backbone frozen
+        ([0.0, 0.0], 1, {1: {1: 0.05}, 2: {1: 0.1}, 4: {0: 0.01}}),  # head warmed up from 0 by hand
+        ([0.0], 0, {1: {0: 0.05}, 2: {0: 0.1}, 6: {0: 0.0}}),  # one group: warmed up, then stopped by hand
+    ],
+)
+def test_an_lr_set_by_hand_mid_run_logs_the_trained_groups_lr_at_every_step(groups, watched, changes):
+    """A frozen backbone (group 0, lr 0) beside a head (group 1) whose lr the user sets by hand in a callback:
+    with no scheduler there is no initial_lr, and lr_group chose the first group whose lr was not 0 at each
+    read, so a backbone unfrozen by hand at step 3 logged its 0.001 from step 4 on, where the head trained
+    at 0.05. Truth: the head's lr as each update takes it (param_groups[1]["lr"] read just before
+    optimizer.step); a one-group run logs its own lr at every step."""
+    hand = _fit_by_hand(groups, watched, changes)
+    assert len(hand.taken) == 8
+    assert hand.logged == hand.taken

@@ -3,11 +3,13 @@
 A model fine-tuned with its backbone frozen at lr 0 in param group 0 and its head in group 1 trains at
 the head's lr: torch steps a group at lr 0 by nothing. The training loop's logged lr, the LR range test's
 swept lr and the doctor's recorded lr all read the same group, :func:`lr_group`'s, chosen by the lrs the
-groups were given (a scheduler's moves aside: a backbone unfrozen mid-run keeps its group the run's).
+groups were given (a scheduler's moves aside: a backbone unfrozen mid-run keeps its group the run's) and
+kept for the optimizer's life (an lr set by hand, with no scheduler to keep the one given, aside too).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -36,13 +38,27 @@ def restore_given_lrs(optimizer: torch.optim.Optimizer) -> None:
             group["lr"] = given_lr(group)
 
 
+# The group lr_group chose for each optimizer. An lr set by hand (``group["lr"] = ...`` in a callback)
+# leaves no initial_lr, so a backbone unfrozen so mid-run would otherwise become the first group above 0
+# and its lr be logged in place of the head's.
+_CHOSEN: weakref.WeakKeyDictionary[torch.optim.Optimizer, int] = weakref.WeakKeyDictionary()
+
+
 def lr_group(optimizer: torch.optim.Optimizer) -> int:
     """The index of the param group whose lr is the optimizer's lr: the first whose given lr
-    (:func:`given_lr`) is not 0, since a group given lr 0 is frozen for good; group 0 where all are.
-    Read from the lrs given, not those a scheduler has set, the group stays one for the whole run (a
-    backbone held at lr 0 for its first steps, then unfrozen, is group 0's from step 1) and is the one
+    (:func:`given_lr`) is not 0, since a group given lr 0 is frozen for good; group 0 while all are.
+    Read from the lrs given, not those a scheduler has set, and kept once found, the group stays one for
+    the whole run (a backbone given its lr, held at 0 by a scheduler for its first steps, is group 0's
+    from step 1; one given lr 0 and unfrozen by hand leaves the head's the run's) and is the one
     :func:`restore_given_lrs` leaves a sweep."""
-    return next((i for i, group in enumerate(optimizer.param_groups) if given_lr(group)), 0)
+    chosen = _CHOSEN.get(optimizer)
+    if chosen is not None:
+        return chosen
+    found = next((i for i, group in enumerate(optimizer.param_groups) if given_lr(group)), None)
+    if found is None:  # every group at 0 so far (a warmup by hand): chosen once one is given an lr
+        return 0
+    _CHOSEN[optimizer] = found
+    return found
 
 
 def optimizer_lr(optimizer: torch.optim.Optimizer, step: int) -> Any:

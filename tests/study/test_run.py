@@ -611,26 +611,3 @@ def test_distinct_tpe_takes_an_interrupted_trials_configuration_as_untried():
     plain = {seed: draws(False, seed) for seed in range(8)}
     assert any(p[0]["optimizer.lr"] == p[1]["optimizer.lr"] for p in plain.values())  # a repeat drawn
     assert {seed: draws(True, seed) for seed in range(8)} == plain
-
-
-def test_a_tpe_study_without_distinct_builds_no_search_space_for_its_sampler(monkeypatch):
-    """The space is the distinct wrapper's (it lists the untried configurations): a study stored without
-    ``distinct`` never wraps TPE, so loading it (once per trial) computes no space, whose default measures
-    the optimizer (:func:`lr_range`: two optimizer steps). Truth: the calls to ``space_for`` counted, none
-    without ``distinct``, one with it, whose sampler is the wrapper."""
-    from optimlab.study.trial import DistinctTPESampler, load_method_study
-
-    calls = []
-    space_for = StudySpec.space_for
-    monkeypatch.setattr(
-        StudySpec, "space_for", lambda spec, method: calls.append(method) or space_for(spec, method)
-    )
-    space = SearchSpace((Dimension("optimizer.lr", choices=(1e-3, 1e-2)),))
-    for distinct, wrapped in ((False, 0), (True, 1)):
-        spec = tiny(optimizers=("sgd",), space=space, protocol="tpe", budget=4, distinct=distinct)
-        storage = optuna.storages.InMemoryStorage()
-        optuna.create_study(study_name=spec.study_name(spec.methods[0]), storage=storage)
-        calls.clear()
-        study = load_method_study(storage, spec, spec.methods[0])
-        assert len(calls) == wrapped, distinct
-        assert isinstance(study.sampler, DistinctTPESampler) == distinct

@@ -112,8 +112,8 @@ def load_method_study(
         sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=min(10, max(2, spec.budget // 3))
         )
-        # the space only where the wrapper needs it: the default one measures the optimizer (lr_range)
-        if spec.distinct and (space := spec.space_for(method)).size is not None:
+        space = spec.space_for(method)
+        if spec.distinct and space.size is not None:
             sampler = DistinctTPESampler(sampler, space, seed)
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)

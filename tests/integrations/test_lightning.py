@@ -2066,6 +2066,54 @@ def test_under_manual_optimization_the_gradients_read_are_those_before_the_modul
     assert all(torch.equal(a, b) for a, b in zip(module.net.parameters(), hand.parameters()))
 
 
+class ClipsItsOwnWay(ClipsItsGradients):
+    """:class:`ClipsItsGradients` whose module overrides ``clip_gradients`` (each value to its ``clip``
+    whatever the flags) and ``configure_gradient_clipping``."""
+
+    def clip_gradients(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        super().clip_gradients(optimizer, gradient_clip_val=self.clip, gradient_clip_algorithm="value")
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        self.clip_gradients(optimizer)
+
+
+def _clip_each_value_to_a_thousandth(optimizer, clip_val=None, gradient_clip_algorithm=None):
+    for group in optimizer.param_groups:
+        torch.nn.utils.clip_grad_value_(group["params"], 1e-3)
+
+
+def test_a_users_own_clip_gradients_on_the_precision_plugin_is_put_back_after_the_doctors_fit():
+    """The doctor's reading wrapped a clip_gradients the user had set on the precision plugin and, at
+    the end of the fit, deleted the plugin's attribute: the user's clipping was lost for every later fit
+    with that plugin (Lightning's own method clipped in its place). Truth: a real Trainer; after the fit
+    the plugin's and the module's attributes are the very objects they were, and a second fit without
+    the doctor gives, torch.equal, the weights of a run with the user's clipping that never had it."""
+    x, y = standardized()
+    x, y = x[:320] * 10, y[:320]  # gradients far above both clips
+
+    def trained(plugin, callbacks=()):
+        module = ClipsItsOwnWay(
+            _clipping_net(), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.05), 0.01
+        )
+        trainer = _quiet_trainer(max_steps=6, plugins=[plugin], callbacks=list(callbacks))
+        trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=32))
+        return module
+
+    plugin = lightning.pytorch.plugins.precision.Precision()
+    plugin.clip_gradients = _clip_each_value_to_a_thousandth
+    module = trained(plugin, [DoctorCallback(print_findings=False)])
+    assert vars(plugin)["clip_gradients"] is _clip_each_value_to_a_thousandth
+    assert "clip_gradients" not in vars(module) and "configure_gradient_clipping" not in vars(module)
+    assert module.clip_gradients.__func__ is ClipsItsOwnWay.clip_gradients
+    assert module.configure_gradient_clipping.__func__ is ClipsItsOwnWay.configure_gradient_clipping
+    after = trained(plugin)
+    never = lightning.pytorch.plugins.precision.Precision()
+    never.clip_gradients = _clip_each_value_to_a_thousandth
+    truth, lightnings = trained(never), trained(lightning.pytorch.plugins.precision.Precision())
+    assert all(torch.equal(a, b) for a, b in zip(after.parameters(), truth.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(after.parameters(), lightnings.parameters()))
+
+
 def test_the_lr_recorded_is_the_trained_groups_not_a_frozen_backbones_zero():
     """A backbone frozen at lr 0 in the first param group, the head at 0.05: the doctor recorded group 0's
     lr, 0, at every step, so the lr rules read an lr the run never trained at (the range test sweeps the

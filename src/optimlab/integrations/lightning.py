@@ -173,10 +173,11 @@ class DoctorCallback(pl.Callback):
 
         guarded = self.doctor.guarded(read)
         # One wrapper reads for the callbacks watching this fit's clipping (a GAN's two), holding their
-        # readings; the last to end takes it off.
+        # readings; the last to end takes it off, putting back what it replaced: a clip_gradients the
+        # user set on the plugin, or none (the plugin's own method).
         clip_gradients = vars(plugin).get("clip_gradients")
         if not hasattr(clip_gradients, "readers"):  # the first callback watching
-            clip = plugin.clip_gradients
+            users, clip = clip_gradients, plugin.clip_gradients
 
             @functools.wraps(clip)
             def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> None:
@@ -184,7 +185,7 @@ class DoctorCallback(pl.Callback):
                     reader(optimizer)
                 clip(optimizer, *args, **kwargs)
 
-            clip_gradients.readers = []  # type: ignore[attr-defined]
+            clip_gradients.readers, clip_gradients.replaced = [], users  # type: ignore[attr-defined]
             plugin.clip_gradients = clip_gradients
         clip_gradients.readers.append(guarded)
         self._clipping_read = plugin, guarded
@@ -285,10 +286,12 @@ class DoctorCallback(pl.Callback):
     def _clipping_read_off(self) -> None:
         if self._clipping_read is not None:
             plugin, reader = self._clipping_read
-            readers = vars(plugin)["clip_gradients"].readers
-            readers.remove(reader)
-            if not readers:
+            wrapper = vars(plugin)["clip_gradients"]
+            wrapper.readers.remove(reader)
+            if not wrapper.readers and wrapper.replaced is None:
                 del plugin.clip_gradients  # the plugin's own method again
+            elif not wrapper.readers:
+                plugin.clip_gradients = wrapper.replaced  # the user's own
             self._clipping_read = None
 
     def on_exception(

@@ -325,3 +325,30 @@ def test_seeds_that_gave_one_value_a_side_are_said_to_have_no_spread_not_too_few
         row["week-2/your_code - week-1/your_code"]
         == "+0 (no spread to test: each side's seeds gave one value)"
     )
+
+
+def _figure_notes(page):
+    """The words written inside the page's interval figure (matplotlib's SVG keeps its text as text)."""
+    (svg,) = re.findall(r"<svg.*?</svg>", page.read_text(), flags=re.S)
+    return {html.unescape(t).strip() for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)}
+
+
+def test_the_interval_figure_says_a_method_without_a_result_or_an_interval_beside_its_place(two_weeks):
+    """week-2's sgd (every trial diverged) left an empty place in the figure beside week-1's marker, as if
+    not run, and week-1's one-seed markers drew bars of no width, as seeds that agree: the table beside
+    said 'no result' and 'n=1', the figure neither (the gallery's figures say both, 0108a2d)."""
+    page = write_history_report([two_weeks / "week-1", two_weeks / "week-2"], two_weeks / "notes.html")
+    notes = _figure_notes(page)
+    assert "no result" in notes, notes  # sgd in week-2
+    assert "1 run: no interval" in notes, notes  # each method's one seed in week-1
+
+
+def test_the_interval_figure_names_a_methods_failed_seed_runs_beside_its_marker(tmp_path):
+    """A method whose seed run 2 of 3 diverged drew the mean and interval of the other two in the figure
+    without a word, as if over three seeds (the table says 'n=2, 1 failed')."""
+    import optimlab
+
+    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    optimlab.compare(["sgd"], model=DivergesOnSeed2, data=(x, y), budget=1, seeds=3, epochs=1, out=tmp_path)
+    assert "1 of 3 runs failed" in _figure_notes(write_history_report([tmp_path], tmp_path / "alone.html"))

@@ -9,7 +9,6 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import summarize
-from optimlab.number_text import count_of
 from optimlab.report import figures
 from optimlab.study.analysis import UNBOUNDED
 
@@ -104,7 +103,9 @@ def interval_figure(
         group: {arm: summarize(v, bounds) for arm, v in per.items()} for group, per in groups.items()
     }
     notes = {
-        group: {arm: _unsaid(len(v), s.n) for (arm, v), s in zip(per.items(), summaries[group].values())}
+        group: {
+            arm: figures.unsaid(len(v), s.n) for (arm, v), s in zip(per.items(), summaries[group].values())
+        }
         for group, per in groups.items()
     }
     return figures.intervals(
@@ -113,18 +114,6 @@ def interval_figure(
         ylabel=ylabel,
         notes=notes,
     )
-
-
-def _unsaid(runs: int, kept: int) -> str:
-    """What an arm's marker over ``kept`` of its ``runs`` does not show: its failed runs, or that a single
-    run has no interval; '' where nothing."""
-    if kept < runs:
-        return (
-            f"{runs - kept} of {count_of(runs, 'run')} failed"
-            if kept or runs == 1
-            else f"all {runs} runs failed"
-        )
-    return "1 run: no interval" if kept == 1 else ""
 
 
 def sensitivity_figure(

@@ -34,6 +34,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.atomic import atomic_path
 from optimlab.errors import InvalidValueError
+from optimlab.number_text import count_of
 from optimlab.report.line_chart import (
     MAX_POINTS,
     SPARSE,
@@ -54,6 +55,7 @@ __all__ = [
     "save",
     "spans_decades",
     "to_svg",
+    "unsaid",
 ]
 
 _FORMATS = (".png", ".svg")
@@ -400,6 +402,19 @@ def histograms(
     if title:
         figure.suptitle(_title(figure, title))
     return figure
+
+
+def unsaid(runs: int, kept: int) -> str:
+    """What a marker over ``kept`` of ``runs`` runs does not show, to write beside it in
+    :func:`intervals`: the failed runs (``2 of 5 runs failed``, ``all 5 runs failed``), or that a single
+    run has no interval (its bar of no width would read as seeds that agree); '' where nothing."""
+    if kept < runs:
+        return (
+            f"{runs - kept} of {count_of(runs, 'run')} failed"
+            if kept or runs == 1
+            else f"all {runs} runs failed"
+        )
+    return "1 run: no interval" if kept == 1 else ""
 
 
 def intervals(

@@ -137,9 +137,22 @@ def _cell(study: _Study, method: str, summary: Summary, text: str) -> str:
     if not summary.n:
         return f"{unfinished}: {study.so_far(method)}" if unfinished else _no_result(study, method)
     of = f" of {study.result.spec.seeds}, {unfinished}" if unfinished else ""
-    runs = sum(r.method == method and r.phase == SEEDS for r in study.result.records)
+    runs = _seed_runs(study, method)
     failed = f", {runs - summary.n} failed" if runs > summary.n else ""  # the mean is of the others
     return f"{text} (n={summary.n}{of}{failed})"
+
+
+def _unsaid(study: _Study, method: str, summary: Summary) -> str:
+    """What the figure's marker of ``method`` in ``study`` does not show (:func:`.figures.unsaid`: failed
+    seed runs, a lone seed's missing interval), or why it has none."""
+    if runs := _seed_runs(study, method):
+        return figures.unsaid(runs, summary.n)
+    return "no result" if study.progress.ended else "no seed result yet"
+
+
+def _seed_runs(study: _Study, method: str) -> int:
+    """How many seed reruns of ``method`` the study counted, failed ones too (its summary leaves them out)."""
+    return sum(r.method == method and r.phase == SEEDS for r in study.result.records)
 
 
 def _no_result(study: _Study, method: str) -> str:
@@ -226,16 +239,19 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
     )
     if later:
         _significance(page, comparisons, studies)
+    # each method of a study keeps its place, and says there what its marker does not show
     groups = {
-        m: {study.label: (s.mean, s.low, s.high) for study in studies if (s := summaries[(study.label, m)]).n}
+        m: {s.label: summaries[(s.label, m)] for s in studies if m in {x.name for x in s.result.spec.methods}}
         for m in methods
     }
+    notes = {m: {s.label: _unsaid(s, m, summaries[(s.label, m)]) for s in studies} for m in methods}
     page.figure(
         figures.intervals(
-            groups,
+            {m: {name: (s.mean, s.low, s.high) for name, s in per.items()} for m, per in groups.items()},
             title=f"{label}: each study's result per method",
             xlabel="method",
             ylabel=f"{axis_label(metric)}: mean, 95% CI",
+            notes=notes,
         ),
         "Markers: the mean over seeds; bars: its 95% Student-t confidence interval (none with one seed).",
         name=f"{label}-intervals",

@@ -198,6 +198,41 @@ def test_a_tables_header_keeps_its_words_whole(capsys, monkeypatch):
     assert {"test_accuracy", "[95%", "CI]"} <= set(words), words
 
 
+def test_a_table_loses_no_cell_to_a_pipe_or_a_terminal(capsys, monkeypatch):
+    """compare's leaderboard with its 'steps to target' column lost that column's end: rich lays out the
+    columns' least widths past the width their measure gives (85), and the console cut off what passed
+    it: piped, '102 (3 reached)' read '102 (3' over 'reache'; on an 80-column terminal 'ste', 'tar',
+    '102', 'rea'. Truth: the table's own text, every character of it printed (the terminal's words fold)."""
+    import io
+    from collections import Counter
+
+    from rich.console import Console
+
+    from optimlab.cli._output import Output
+
+    columns = [
+        "rank",
+        "method",
+        "test_accuracy mean [95% CI]",
+        "std",
+        "seeds",
+        "failed trials",
+        "best config",
+        "steps to target",
+    ]
+    row = [1, "adam", "0.973 [0.945, 1.000]", 0.01126, 3, 0, "lr=0.004642", "102 (3 reached)"]
+    text = Counter("".join(["leaderboard", *columns, *map(str, row)]).replace(" ", ""))
+    monkeypatch.setenv("COLUMNS", "80")
+    Output().table("leaderboard", columns, [row])
+    piped = capsys.readouterr().out
+    assert not text - Counter(piped) and {"reached)", "test_accuracy", "[95%"} <= set(piped.split()), piped
+    terminal = Output()
+    terminal.console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
+    terminal.table("leaderboard", columns, [row])
+    shown = terminal.console.file.getvalue()
+    assert not text - Counter(shown) and max(map(len, shown.splitlines())) <= 80, shown
+
+
 def _on_a_terminal(*argv: str, **env: str) -> str:
     """What ``optimlab ARGV`` prints to a real terminal (a pseudo-terminal), ``env`` added."""
     leader, follower = pty.openpty()

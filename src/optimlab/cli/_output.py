@@ -75,24 +75,38 @@ class Output:
     ) -> None:
         """``key``: the table's name in the JSON document, a list of rows keyed by ``columns`` (None: a
         table for people only, its data in the result). ``unbroken`` columns (names) are never wrapped;
-        the others wrap between words."""
+        the others wrap between words; on a terminal too narrow for that, every column folds."""
         if self.human:
             table = rich_table(title, columns, rows, unbroken=unbroken)
-            # to a file or a pipe (no terminal to fit: rich assumes 80 columns), as wide as the table
-            # needs whole: at 80, unbroken columns past the edge were cut off, the columns after them lost
             width = self.console.width
-            if not self.console.is_terminal:
-                self.console.width = max(width, self._least_width(table))
+            if self._laid_out_width(table, width) > width:
+                if self.console.is_terminal:  # too narrow for every word whole: words fold, none is cut off
+                    table = rich_table(title, columns, rows, whole=False)
+                else:  # a file or a pipe (rich assumes 80 columns): as wide as the table needs whole
+                    self.console.width = self._least_width(table)
             self.console.print(table)
             self.console.width = width
         elif key is not None:
             self.gathered[key] = [dict(zip(columns, row, strict=True)) for row in rows]
 
     def _least_width(self, table: Any) -> int:
-        """The least width that ``table`` takes whole (its columns at their narrowest)."""
+        """The least width that rich lays ``table`` out in whole. Its measured minimum (its columns at their
+        narrowest) is a bound only: rich's layout narrows the widest columns first and widens those it took
+        under their least width after, past the edge, where the console cuts them off."""
         from rich.measure import Measurement
 
-        return Measurement.get(self.console, self.console.options.update_width(1 << 16), table).minimum
+        width = Measurement.get(self.console, self.console.options.update_width(1 << 16), table).minimum
+        while (laid_out := self._laid_out_width(table, width)) > width:
+            width = laid_out  # at most the table's natural width, where nothing is narrowed
+        return width
+
+    def _laid_out_width(self, table: Any, width: int) -> int:
+        """The width of ``table`` as rich lays it out in ``width`` columns, before the console cuts off what
+        passes the edge."""
+        from rich.segment import Segment
+
+        lines = Segment.split_lines(self.console.render(table, self.console.options.update_width(width)))
+        return max((Segment.get_line_length(line) for line in lines), default=0)
 
     def result(self, message: str, data: dict[str, Any] | None = None, *, under: str | None = None) -> None:
         """``message`` for people; in JSON, ``data`` and the tables gathered, printed as the one document
@@ -161,9 +175,15 @@ class Output:
 
 
 def rich_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, unbroken: Iterable[str] = ()
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    unbroken: Iterable[str] = (),
+    whole: bool = True,
 ) -> Any:
-    """The human table (a ``rich.table.Table``), also for live displays."""
+    """The human table (a ``rich.table.Table``), also for live displays. ``whole`` False (a terminal too
+    narrow for them): no word nor ``unbroken`` cell is kept whole, each column folds at its width."""
     from rich import box
     from rich.table import Table
 
@@ -171,7 +191,9 @@ def rich_table(
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for i, column in enumerate(columns):
         cells = [_cell(row[i]).plain for row in rows]
-        if column in unbroken:
+        if not whole:
+            table.add_column(column, overflow="fold")
+        elif column in unbroken:
             table.add_column(column, no_wrap=True, min_width=max(map(len, [column, *cells])))
         else:  # rich wraps at spaces; a column narrower than its longest word (its header's too) would
             # split that word: 'test_accurac' over 'y mean [95%' in compare's leaderboard at 80 columns

@@ -26,6 +26,30 @@ def test_lines_skip_values_a_log_axis_cannot_show_and_mark_positions():
     assert axes.get_xscale() == "log" and len(axes.lines) == 3  # two series and the marker
 
 
+def test_a_series_a_log_axis_cannot_show_at_all_says_why_in_the_legend():
+    """An arm whose gradient is 0 at every layer (a dead ReLU network's), drawn on the gallery's log axis of
+    gradient norms, kept its legend entry and drew nothing, as if its line were hidden behind another.
+    Truth: 0 has no place on a log axis; the legend says so (a series of NaN is named by its caller: every
+    trial failed)."""
+    figure = figures.lines(
+        [1, 2, 3],
+        {
+            "tanh": [1e-3, 1e-5, 1e-9],
+            "dead": [0.0, 0.0, 0.0],
+            "diverged": [math.nan] * 3,
+            "mixed": [1.0, 0.0, -1.0],
+        },
+        log_y=True,
+    )
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend == [
+        "tanh",
+        "dead (no value above 0: none on a log axis)",
+        "diverged",
+        "mixed",
+    ]
+
+
 def test_heatmap_has_one_row_per_label_in_order():
     figure = figures.heatmap([[1.0, 10.0], [100.0, 0.0]], row_labels=["first", "second"], columns=[1, 2])
     axes = figure.axes[0]

@@ -242,7 +242,7 @@ def lines(
         (line,) = axes.plot(
             xs,
             shown,
-            label=label,
+            label=label + _not_drawn(ys, log_y),
             drawstyle="steps-post" if steps else "default",
             marker="o" if points or len(keep) < SPARSE else None,
             markersize=4 if points else 3,
@@ -323,6 +323,14 @@ def lines(
 
 def _plottable(value: float, log: bool) -> float:
     return value if math.isfinite(value) and (value > 0 or not log) else math.nan
+
+
+def _not_drawn(values: Sequence[float], log: bool) -> str:
+    """Why a series with finite values has no line at all on a log axis, to say beside its name in the
+    legend: none is above 0 (a gradient 0 at every layer); '' where it has a line, or no finite value
+    (which its caller says in its own words: every trial failed, every run diverged)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return " (no value above 0: none on a log axis)" if log and finite and max(finite) <= 0 else ""
 
 
 def heatmap(

@@ -373,6 +373,27 @@ def test_a_state_dict_loaded_into_groups_in_another_order_is_refused_not_stepped
     create(name, [{"params": first}, {"params": second}]).load_state_dict(saved.state_dict())  # in order
 
 
+def test_adafactors_state_loaded_onto_a_parameter_of_other_rank_is_refused_not_stepped():
+    """Adafactor keeps factored row and column statistics for a matrix and a full EMA for a vector, the
+    other fields None. A weight and a bias given in another order passed the shape check, which read
+    only the fields kept for the parameter here; the next step raised a bare IndexError ('Dimension
+    out of range', torch.optim.Adafactor's too). A field kept here and saved as None is refused too."""
+    model = torch.nn.Linear(5, 4)
+    weight, bias = model.weight, model.bias
+    saved = create("adafactor", [weight, bias])
+    model(torch.randn(3, 5)).sum().backward()
+    saved.step()
+    swapped = create("adafactor", [bias, weight])
+    with pytest.raises(
+        OptimlabError,
+        match=r"parameter 0 of param group 0 has shape \(4,\), and its saved 0.nu has shape none "
+        r"\(expected \(4,\)\)",
+    ):
+        swapped.load_state_dict(saved.state_dict())
+    assert not swapped.state
+    create("adafactor", [weight, bias]).load_state_dict(saved.state_dict())  # in order
+
+
 @pytest.mark.parametrize("name", ["adam", "sgd", "lamb"])
 def test_named_groups_loaded_in_another_order_are_refused_where_their_shapes_agree(name):
     """Two layers of one shape in swapped groups pass the shape check: each parameter took the other

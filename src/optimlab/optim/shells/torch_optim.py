@@ -729,10 +729,13 @@ class Optimizer(torch.optim.Optimizer):
             if isinstance(leaf, list) and (not leaf or isinstance(leaf[0], Tensor))
         }
         for path, value in saved.items():
-            if path in shapes and isinstance(value, Tensor) and value.shape != shapes[path]:
+            # None where a tensor is kept here: a field of a parameter of another rank (Adafactor's)
+            kept_as_none = value is None and shapes.get(path) is not None
+            if kept_as_none or (path in shapes and isinstance(value, Tensor) and value.shape != shapes[path]):
+                shape = "none" if value is None else tuple(value.shape)
                 raise OptimlabError(
                     f"{self._owner} cannot load this state_dict: parameter {position} of param group {index} "
-                    f"has shape {tuple(param.shape)}, and its saved {path} has shape {tuple(value.shape)} "
+                    f"has shape {tuple(param.shape)}, and its saved {path} has shape {shape} "
                     f"(expected {'none' if shapes[path] is None else tuple(shapes[path])}). The state was "
                     "saved for other parameters: give the param groups and their parameters in the order "
                     "they were saved"

@@ -228,15 +228,11 @@ CASES: list[tuple[str, list[str], str]] = [
         ["compare", "--optimizers", "adam,Adam"],
         "for values compared for 'optimizer.name (--optimizers)': accepted distinct values: 'adam' and 'Adam'",
     ),
-    (  # --optimizers was given to every optimizer.name: "the grid over optimizer.name (--optimizers)"
-        "compare budget under the space's grid",
-        ["compare", "--optimizers", "sgd,adam", "--space", "optimizer.name=sgd,adam", "--budget", "1"],
-        "the points of the grid over optimizer.name; or protocol",
-    ),
-    (  # "invalid value 'optimizer.name (--optimizers)' for compare", a value no one typed
+    (  # "invalid value 'optimizer.name' for compare", neither flag named; under a budget below the space's
+        # grid, "the grid over optimizer.name (--optimizers)", the searched field named as the compared one
         "compare optimizers also searched",
-        ["compare", "--optimizers", "sgd,adam", "--space", "optimizer.name=sgd,adam", "--budget", "2"],
-        "invalid value 'optimizer.name' for compare: accepted a field the search space (--space, space=)",
+        ["compare", "--optimizers", "sgd,adam", "--space", "optimizer.name=sgd,adam", "--budget", "1"],
+        "the field compared for 'optimizer.name (--optimizers)' is searched too, by the search space (--space,",
     ),
     ("compare field without values", ["compare", "--compare", "model.activation"], "--compare"),
     ("compare value out of range", ["compare", "--compare", "optimizer.lr=-1,2"], "optimizer.lr (--compare)"),
@@ -441,6 +437,11 @@ CASES: list[tuple[str, list[str], str]] = [
         "schedule warmup past the end",
         ["plot-schedule", "cosine", "--steps", "10", "--warmup-steps", "20"],
         "--warmup-steps",
+    ),
+    (
+        "schedule warmup before a metric-driven one",
+        ["plot-schedule", "reduce_on_plateau", "--warmup-steps", "2"],
+        "invalid value 2 for --warmup-steps: accepted 0",
     ),
     ("schedule none named", ["plot-schedule"], "SCHEDULE"),
     (

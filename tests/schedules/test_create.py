@@ -11,6 +11,7 @@ from torch.optim import lr_scheduler
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import Capability, Interval, get_registry
 from optimlab.schedules import ReduceOnPlateau, create, linear_warmup
+from optimlab.schedules.create import check_warmup
 from optimlab.schedules.families import linear
 
 REGISTRY = get_registry("schedule")
@@ -199,8 +200,19 @@ def test_no_steps_left_after_warmup_is_a_clear_error() -> None:
 def test_reduce_on_plateau_is_created_without_horizon_and_refuses_warmup() -> None:
     plateau = create("plateau", total_steps=100, patience=3)
     assert isinstance(plateau, ReduceOnPlateau) and plateau.patience == 3
-    with pytest.raises(InvalidValueError, match="warmup_steps"):
+    with pytest.raises(InvalidValueError, match="invalid value 5 for warmup_steps: accepted 0: reduce_on_"):
         create("reduce_on_plateau", total_steps=100, warmup_steps=5)
+
+
+def test_a_warmup_before_a_metric_driven_schedule_is_refused_under_the_callers_name_for_it() -> None:
+    """check_warmup takes the name a recipe or a flag gives the warmup (schedule.warmup_steps,
+    --warmup-steps), but let a warmup before reduce_on_plateau through to create, whose refusal named
+    'warmup_steps of schedule ...': plot-schedule's line blamed '--option'."""
+    with pytest.raises(InvalidValueError, match="invalid value 5 for schedule.warmup_steps: accepted 0"):
+        check_warmup("plateau", 100, 5, "schedule.warmup_steps")
+    with pytest.raises(InvalidValueError, match="invalid value 5 for --warmup-steps: accepted 0"):
+        check_warmup("reduce_on_plateau", None, 5, "--warmup-steps")
+    check_warmup("reduce_on_plateau", 100, 0, "--warmup-steps")
 
 
 def test_every_entry_documents_itself() -> None:

@@ -44,11 +44,21 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
     return join([ramp, schedule], [warmup_steps])
 
 
-def check_warmup(name: str, total_steps: int, warmup_steps: int, field: str = "warmup_steps") -> None:
+def check_warmup(name: str, total_steps: int | None, warmup_steps: int, field: str = "warmup_steps") -> None:
     """Refuse, as ``field`` (the recipe's or a flag's name for it), more warmup steps than schedule
-    ``name`` takes in a run of ``total_steps``: the whole run, or one step fewer where the family spans
-    the steps after the warmup (cosine's decay, wsd's)."""
+    ``name`` takes in a run of ``total_steps`` (None: a run of any length): the whole run, or one step
+    fewer where the family spans the steps after the warmup (cosine's decay, wsd's); and any warmup
+    before a metric-driven schedule."""
     entry = _REGISTRY.get(name)
+    if Capability.METRIC_DRIVEN in entry.capabilities and warmup_steps:
+        raise InvalidValueError(
+            field,
+            warmup_steps,
+            f"0: {entry.name} is driven by a metric and keeps its state in one object, which a join "
+            "would hide",
+        )
+    if total_steps is None:
+        return
     if Capability.NEEDS_TOTAL_STEPS in entry.capabilities:
         most, why = (
             total_steps - 1,
@@ -86,15 +96,8 @@ def create(
         raise InvalidValueError("total_steps", total_steps, f"None or {POSITIVE_INT}")
     if not NON_NEGATIVE_INT.contains(warmup_steps):
         raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
-    if total_steps is not None:
-        check_warmup(name, total_steps, warmup_steps)
+    check_warmup(name, total_steps, warmup_steps)
     if Capability.METRIC_DRIVEN in entry.capabilities:
-        if warmup_steps:
-            raise InvalidValueError(
-                f"warmup_steps of schedule {entry.name!r}",
-                warmup_steps,
-                "0: a metric-driven schedule keeps its state in one object, which a join would hide",
-            )
         return entry.create(**hyperparameters)
     horizon = None if total_steps is None else total_steps - warmup_steps
     context = (horizon, warmup_steps) if Capability.WARMUP_AWARE in entry.capabilities else (horizon,)

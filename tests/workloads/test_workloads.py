@@ -188,3 +188,72 @@ def test_the_seed_results_a_workload_states_are_the_recorded_ones(name):
     assert (int(count), int(steps)) == (reached, median)
     decimals = len(low.split(".")[1])
     assert (float(low), float(high)) == (round(min(values), decimals), round(max(values), decimals))
+
+
+def _workload_table() -> dict[str, dict[str, str]]:
+    """docs/workloads.md's first table, built-in workloads only: name -> its cells by column."""
+    lines = (Path(__file__).parents[2] / "docs" / "workloads.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| workload | data |"))
+    columns = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        name = re.fullmatch(r"`(\w+)`(?: \*)?", cells["workload"])
+        if name:
+            rows[name.group(1)] = cells
+    return rows
+
+
+WORKLOAD_TABLE = _workload_table()
+
+
+def test_the_workload_table_lists_every_built_in_workload():
+    assert sorted(WORKLOAD_TABLE) == sorted(BUILT_IN)
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOAD_TABLE))
+def test_the_workload_table_says_what_each_workload_builds(name):
+    """Read back against the built workload: its budget (epochs x steps of the training split, batch),
+    tuned metric and way, target, suites, the MLP widths and the row counts the row states."""
+    import torch
+
+    from optimlab.build import build_data, build_model
+
+    cells, workload = WORKLOAD_TABLE[name], get_workload(name)
+    training = workload.recipe.training
+    splits = build_data(workload.recipe)
+    rows = len(splits.train)
+    budget = cells["default budget"]
+    if training.steps is None:
+        epochs, per_epoch, batch = map(
+            int, re.match(r"(\d+) (?:epochs )?x (\d+)(?: steps)?, batch (\d+)", budget).groups()
+        )
+        assert (epochs, per_epoch, batch) == (training.epochs, math.ceil(rows / batch), training.batch_size)
+    else:
+        steps, batch = map(int, re.match(r"(\d+) steps, batch (\d+)", budget).groups())
+        assert (steps, batch) == (training.steps, training.batch_size)
+        assert ("drop_last" in budget) == training.drop_last
+    way = "max" if "accuracy" in cells["tuned metric"] else "min"
+    assert (workload.metric, workload.goal) == ("val_accuracy" if way == "max" else "val_loss", way)
+    sign, target = re.fullmatch(r"(>=|<=) ([\d.]+)", cells["target"]).groups()
+    assert (sign, float(target)) == (">=" if way == "max" else "<=", workload.target)
+    listed = {s for s, members in SUITES.items() if name in members}
+    assert listed == set(re.findall(r"small|full", cells["suite"]))
+    every = rows + len(splits.val) + len(splits.test)
+    for count, kind in re.findall(r"([\d,]+) (train\b|samples|chars)", cells["data"]):
+        n = int(count.replace(",", ""))
+        if kind == "train":
+            assert n == rows
+        elif kind == "samples":
+            assert n == every
+        else:  # characters: windows of the context plus the next character, the last one shared
+            context = workload.recipe.data.options["context"]
+            assert every * context <= n < (every + 1) * context + 1
+    mlp = re.search(r"MLP ((?:\d+-)+\d+)", cells["model"]) or re.search(r"(\d+ -> \d+)", cells["model"])
+    if mlp:
+        model = build_model(workload.recipe, splits)
+        linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        widths = [linears[0].in_features, *(m.out_features for m in linears)]
+        assert widths == [int(w) for w in re.split(r"->|-", mlp.group(1).replace(" ", ""))]

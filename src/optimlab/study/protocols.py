@@ -254,8 +254,9 @@ class StudySpec:
             **options,
         )
         for method in spec.methods:
-            spec._check_grid_fits(spec.space_for(method).distinct())  # a new study: a stored one loads as ran
+            # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
+            spec._check_grid_fits(spec.space_for(method).distinct())  # a new study: a stored one loads as ran
             spec._check_seed_not_varied(method)
         return spec
 
@@ -278,18 +279,24 @@ class StudySpec:
     def _check_compared_not_searched(self, method: Method) -> None:
         """Refuse, when a study is planned, a compared field the search space searches too: each tuning
         trial sets it, so the methods differ in their names only (``--compare optimizer.lr=0.1,0.001``
-        over the default lr search: the method 0.001 reran at the lr 0.1 tuning found)."""
+        over the default lr search: the method 0.001 reran at the lr 0.1 tuning found). The field is
+        named as the compared one ('compared for ...', which the CLI names by its flag) and the space by
+        its flags: the refusal said 'invalid value ... for compare', naming neither --optimizers nor
+        --space."""
         searched = {as_recipe_field(s) for s in self.space_for(method).fields}
         for field, value in method.updates.items():
             # a section compared keeps its other fields apart: {optimizer: {name: sgd, momentum: 0.9}}
             # beside adam, lr tuned; one holding the lr (or options.lr, the recipe's optimizer.lr) does not
-            if any(f == s or f.startswith(f"{s}.") for f in _fields_set(field, value) for s in searched):
-                raise InvalidValueError(
-                    "compare",
-                    field,
-                    "a field the search space (--space, space=) does not search: tuning sets it in every "
-                    f"trial, so method {method.name} would rerun at the tuned value, not at {value!r}; "
-                    "search another field",
+            both = sorted(
+                s for f in _fields_set(field, value) for s in searched if f == s or f.startswith(f"{s}.")
+            )
+            if both:
+                spelled = "" if both == [field] else f" as {', '.join(both)}"
+                raise OptimlabError(
+                    f"the field compared for {field!r} is searched too{spelled}, by the search space "
+                    "(--space, --space-file, space=; by default the lr): tuning sets it in every trial, so "
+                    f"method {method.name} would rerun at the tuned value, not at {value!r}; search other "
+                    "fields, or compare this one alone"
                 )
 
     def study_name(self, method: Method) -> str:

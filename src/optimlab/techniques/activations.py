@@ -226,7 +226,8 @@ _FUNCTIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU, "mish": nn.Mish, "elu": nn.ELU, "selu": nn.SELU, "celu": nn.CELU,
     "softplus": nn.Softplus, "hardswish": nn.Hardswish, "relu6": nn.ReLU6, "hardtanh": nn.Hardtanh,
     "hardsigmoid": nn.Hardsigmoid, "softsign": nn.Softsign, "log_sigmoid": nn.LogSigmoid,
-    "tanhshrink": nn.Tanhshrink, "threshold": nn.Threshold, "softmax": nn.Softmax,
+    "tanhshrink": nn.Tanhshrink, "hardshrink": nn.Hardshrink, "softshrink": nn.Softshrink,
+    "rrelu": nn.RReLU, "threshold": nn.Threshold, "softmax": nn.Softmax,
     "log_softmax": nn.LogSoftmax, "softmin": nn.Softmin, "glu": nn.GLU,
 }  # fmt: skip
 

@@ -68,6 +68,36 @@ def test_keeps_float32(name):
     assert all(t.dtype == torch.float32 for t in tensors if t.is_floating_point())
 
 
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (4, 0)])
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_parameter_changes_nothing_and_keeps_its_state_finite(name, shape):
+    """A parameter with no elements (a layer of width 0, torch.optim.Adam takes it) has an empty update.
+    Muon raised ZeroDivisionError on a 4 x 0 matrix (its lr ratio sqrt(rows / cols), as torch.optim.Muon
+    does) and Adafactor kept a NaN column mean of a 0 x 5 one (a mean over no rows). Truth: the other
+    parameter's steps are those of a run without it (torch.equal), every state tensor finite."""
+
+    def steps(with_empty: bool) -> tuple[torch.Tensor, torch.optim.Optimizer]:
+        p, empty = matrix_parameter(), torch.nn.Parameter(torch.zeros(shape))
+        optimizer = create(name, [p, empty] if with_empty else [p])
+        optimizer.train()
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = quadratic(p) + (quadratic(empty) if with_empty else 0.0)
+            loss.backward()
+            return loss
+
+        for _ in range(3):
+            closure()
+            optimizer.step(closure)
+        return p.detach(), optimizer
+
+    p, optimizer = steps(True)
+    assert torch.equal(p, steps(False)[0])
+    state = [v for s in optimizer.state_dict()["state"].values() for v in s.values()]
+    assert all(v.isfinite().all() for v in state if isinstance(v, torch.Tensor) and v.is_floating_point())
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_resumes_identically_from_a_state_dict_on_disk(name, tmp_path):
     p = matrix_parameter()

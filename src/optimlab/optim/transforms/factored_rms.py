@@ -30,8 +30,9 @@ class ScaleByFactoredRmsState(NamedTuple):
 
 
 def _mean_square(u: Tensor, dim: int) -> Tensor:
-    """``mean(u^2)`` along ``dim`` (kept), as a squared norm: no temporary of ``u``'s size."""
-    return torch.linalg.vector_norm(u, dim=dim, keepdim=True).square_().div_(u.size(dim))
+    """``mean(u^2)`` along ``dim`` (kept), as a squared norm: no temporary of ``u``'s size. 0 along an
+    empty ``dim`` (an ``n x 0`` matrix), where a mean is 0/0: a NaN kept in the state for good."""
+    return torch.linalg.vector_norm(u, dim=dim, keepdim=True).square_().div_(max(u.size(dim), 1))
 
 
 def scale_by_factored_rms(

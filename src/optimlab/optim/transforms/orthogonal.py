@@ -60,7 +60,8 @@ def adjusted_lr_ratio(shape: torch.Size, adjust_lr_fn: AdjustLrFn) -> float:
     ``0.2 sqrt(max(A, B))`` (Liu et al., "match_rms_adamw": the update's RMS then matches AdamW's ~0.2)."""
     rows, cols = shape[:2]
     if adjust_lr_fn == "original":
-        return math.sqrt(max(1, rows / cols))
+        # an empty matrix (A x 0) has no update to scale; torch.optim.Muon divides by its 0 columns
+        return math.sqrt(max(1, rows / cols)) if cols else 1.0
     return 0.2 * math.sqrt(max(rows, cols))
 
 

@@ -553,6 +553,27 @@ def test_a_metric_evaluated_once_is_said_in_words_not_drawn_as_a_dot(tmp_path, p
     assert 'aria-label="Training and validation loss by step"' in page  # the loss curve, with its one point
 
 
+def test_one_step_runs_overlaid_say_their_training_loss_was_logged_once_and_draw_no_empty_section(
+    tmp_path, page_reader
+):
+    """Two runs of one step overlaid: each metric a sentence, as it should, but the training loss (a batch's,
+    logged at every step, never evaluated) read 'one evaluation', and 'By wall time' stood over no figure,
+    promising 'the same curves'. Truth: metrics.jsonl holds one training loss line and one evaluation line
+    a run; there is no curve to draw against wall time."""
+    runs = [
+        read_run(fake_run(tmp_path / name, steps=1, eval_every=1, lr=lr))
+        for name, lr in (("a", 1e-3), ("b", 1e-2))
+    ]
+    reader = page_reader(run_page(runs).render())
+    said = {p.split(":")[0]: p for p in reader.paragraphs}
+    assert (
+        said["Training loss (last batch)"]
+        == "Training loss (last batch): logged once, a 0.8461 at step 1; b 0.8461 at step 1."
+    )
+    assert said["Validation loss"].startswith("Validation loss: one evaluation, a 1 at step 1")
+    assert "By wall time" not in reader.headings and "By step" in reader.headings
+
+
 def test_more_runs_than_colours_are_each_drawn_their_own_way(tmp_path):
     """12 runs overlaid: the 11th and 12th were drawn in the 1st and 2nd's colours and solid lines, two runs
     one line in each chart and in its legend."""

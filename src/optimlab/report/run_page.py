@@ -203,7 +203,9 @@ def _single(runs: Sequence[RunFolder], metrics: Sequence[str]) -> str | None:
     each = [f"{values[0]:.4g} at step {steps[0]}" for steps, _, values in logged.values()]
     if len(runs) > 1:
         each = [f"{name} {text}" for name, text in zip(logged, each)]
-    return f"{what[0].upper()}{what[1:]}: one evaluation, {'; '.join(each)}."
+    # an evaluated metric (val_*) is evaluated once; a training loss or an lr, logged a step, is logged once
+    once = "one evaluation" if metrics[0].startswith("val_") else "logged once"
+    return f"{what[0].upper()}{what[1:]}: {once}, {'; '.join(each)}."
 
 
 def _has_times(runs: Sequence[RunFolder]) -> bool:
@@ -407,11 +409,12 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
             page.paragraph(said)
         else:
             page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
-    if _has_times(runs):
+    # the curves drawn by step, against wall time (a schedule by step only); no section where there are none
+    timed = [m for m in groups if m[0] != "lr" and not (_not_finite(runs, m) or _single(runs, m))]
+    if _has_times(runs) and timed:
         page.section("By wall time", "The same curves against the seconds spent in the training loop.")
-        for metrics in groups:
-            if metrics[0] != "lr" and not (_not_finite(runs, metrics) or _single(runs, metrics)):
-                page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
+        for metrics in timed:
+            page.figure(_figure(runs, metrics, True, chance), name=f"{'-'.join(metrics)}-by-time")
     if len(runs) == 1:
         page.section("Recipe")
         notes = _notes(runs[0])

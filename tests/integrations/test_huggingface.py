@@ -987,3 +987,39 @@ def test_a_run_resumed_from_its_checkpoint_records_each_later_step_once_as_the_t
     assert resumed.steps == [step for step, _ in logged_again] == [5, 6]
     assert resumed.losses == pytest.approx(whole.losses[4:], rel=1e-5)
     assert torch.allclose(torch.stack(resumed.grad_norms), torch.stack(whole.grad_norms[4:]), rtol=1e-4)
+
+
+def test_under_the_trainer_the_advice_names_the_training_arguments_field_the_user_sets():
+    """The doctor advised ``optimizer.lr`` to a user whose lr is ``TrainingArguments.learning_rate``
+    (the Trainer makes its optimizer from it): a recipe field the Trainer has not. Truth: a real Trainer
+    at Adam's lr 0.1 (the planted 'Adam lr 100x too high'); the advice names learning_rate= with the
+    value optimlab's own path advises as optimizer.lr (pinned: its keys are its recipe's), and a Trainer
+    given the user's own optimizer (whose lr the args do not set) keeps optimizer.lr."""
+    setup, rule = DOOR_CASES["Adam lr 100x too high, no range test"]
+    assert rule == "lr_too_high"
+    model = setup.model()
+    plain = diagnose(
+        model, setup.data(), setup.loss, OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr),
+        steps=setup.steps, lr_find=False, batch_size=32,
+    )  # fmt: skip
+    (advised,) = [f.recipe_changes for f in plain.findings if f.rule == rule]
+    assert list(advised) == ["optimizer.lr"]
+    runs = {}
+    for own in (False, True):
+        model = ReturnsItsLoss(setup.model(), setup.loss)
+        doctor = DoctorCallback(print_findings=False)
+        mine = trainer_optimizers(torch.optim.AdamW(model.parameters(), lr=setup.lr, weight_decay=0.0))
+        made = (None, None)  # the Trainer makes its AdamW from the arguments
+        trainer(
+            model, NamedExamples(*setup.data()), setup.steps, mine if own else made, [doctor],
+            learning_rate=1e-3 if own else setup.lr, weight_decay=0.0, lr_scheduler_type="constant",
+            max_grad_norm=0.0,
+        ).train()  # fmt: skip
+        (runs[own],) = [f for f in doctor.diagnosis.findings if f.rule == rule]
+    value = runs[False].recipe_changes["TrainingArguments.learning_rate"]
+    assert runs[False].recipe_changes == {"TrainingArguments.learning_rate": value} and value < setup.lr
+    assert f"learning_rate={value}" in runs[False].recommendation
+    assert (
+        list(runs[True].recipe_changes) == ["optimizer.lr"]
+        and "learning_rate=" not in runs[True].recommendation
+    )

@@ -19,7 +19,7 @@ import torch
 from accelerate.state import GradientState
 from torch import Tensor, nn
 from torch.autograd import Variable
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import unwrap_peft_model
 from transformers.utils import find_labels
 
@@ -29,7 +29,8 @@ from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, forwarded_keywords_checked, keywords_checked
-from optimlab.integrations.trainer_doctor import TrainerDoctor
+from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
+from optimlab.optim.learning_rate import given_lr
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.schedules import create as create_schedule
 
@@ -67,6 +68,7 @@ class DoctorCallback(TrainerCallback):
         self._hook: Any = None
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
+        self._fields: dict[str, str] = {}  # the TrainingArguments advised for each recipe field they set
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -115,6 +117,7 @@ class DoctorCallback(TrainerCallback):
         self.doctor.start(
             model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
         )
+        self._fields = _arguments_set(args, model, kwargs["optimizer"])
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.doctor.before_optimizer_step(kwargs["optimizer"])
@@ -141,13 +144,13 @@ class DoctorCallback(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._remove_hook()
-        self.doctor.finish(report=state.is_world_process_zero)
+        self.doctor.finish(report=state.is_world_process_zero, fields=self._fields)
 
     def detach(self) -> None:
         """Take the loss hook and the instruments off the model, without a report (after a ``train()``
         that raised: the Trainer tells no callback)."""
         self._remove_hook()
-        self.doctor.finish(report=False)
+        self.doctor.finish(report=False, fields=self._fields)
         self._losses = []
 
     def _remove_hook(self) -> None:
@@ -176,6 +179,25 @@ class ScheduleFreeModes(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._evaluation_point(kwargs["optimizer"])
+
+
+def _arguments_set(args: TrainingArguments, model: nn.Module, optimizer: Any) -> dict[str, str]:
+    """The ``TrainingArguments`` field that sets each recipe field the doctor may advise in this run: the
+    Trainer clips by ``max_grad_norm`` whatever its optimizer; the lr, weight decay and Adam's eps are
+    ``learning_rate``, ``weight_decay`` and ``adam_epsilon`` where the Trainer made its optimizer from
+    them (of the class ``args.optim`` names, each group given ``learning_rate``), not where the user
+    gave one (``Trainer(optimizers=...)``), whose own arguments set them."""
+    fields = {"training.grad_clip_norm": "max_grad_norm"}
+    try:
+        kind, made_with = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    except (ImportError, ValueError):  # one the Trainer could not make: the user's
+        kind, made_with = None, {}
+    groups = unwrapped(optimizer).param_groups
+    if type(unwrapped(optimizer)) is kind and all(given_lr(g) == made_with.get("lr") for g in groups):
+        fields |= {"optimizer.lr": "learning_rate", "optimizer.weight_decay": "weight_decay"}
+        if "eps" in made_with:
+            fields["optimizer.eps"] = "adam_epsilon"
+    return {recipe: f"TrainingArguments.{field}" for recipe, field in fields.items()}
 
 
 def trainer_optimizers(

@@ -10,6 +10,7 @@ doctor's HTML page (:func:`optimlab.doctor.report.write_html`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -70,6 +71,19 @@ def summary(diagnosis: Diagnosis, about: str = "") -> str:
     for number, severity, title, fix in said.rows:
         lines += [f"{number:>3}. [{severity}] {title}", f"     fix: {fix}"]
     return "\n".join(lines + list(said.notes))
+
+
+def _advised_as(finding: findings.Finding, fields: Mapping[str, str]) -> findings.Finding:
+    """``finding`` with the recipe fields it changes named as the trainer's ``fields`` (the settings the
+    user sets), the values said as the trainer takes them after its recommendation."""
+    named = {fields[k]: v for k, v in finding.recipe_changes.items() if k in fields}
+    if not named:
+        return finding
+    return dataclasses.replace(
+        finding,
+        recommendation=f"{finding.recommendation}; set " + ", ".join(f"{k}={v!r}" for k, v in named.items()),
+        recipe_changes={fields.get(k, k): v for k, v in finding.recipe_changes.items()},
+    )
 
 
 def _report_path(field: str, path: Any) -> Path | None:
@@ -251,11 +265,14 @@ class TrainerDoctor:
             with self._watching():
                 self.instruments.record_targets(step, target, inputs)
 
-    def finish(self, *, report: bool = True, unstepped: str = "") -> Diagnosis | None:
+    def finish(
+        self, *, report: bool = True, unstepped: str = "", fields: Mapping[str, str] | None = None
+    ) -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;
         False on all but the first process of a distributed run, and where training raised). A run
         without a step seen is said in one warning where it reports, ``unstepped`` the trainer's own
-        way to step outside its wrapper."""
+        way to step outside its wrapper. ``fields``: the trainer's own setting for each recipe field it
+        sets in this run (``{"optimizer.lr": "TrainingArguments.learning_rate"}``), advised in its place."""
         if self.instruments is None:
             return None
         with self._watching():
@@ -273,7 +290,9 @@ class TrainerDoctor:
                         stacklevel=2,
                     )
                 return None
-            findings = run_rules(stats, None, options=self.rule_options)
+            findings = [
+                _advised_as(f, fields or {}) for f in run_rules(stats, None, options=self.rule_options)
+            ]
             self.diagnosis = Diagnosis(findings=findings, statistics=stats)
         if report and self.diagnosis is not None:
             self._report(self.diagnosis)

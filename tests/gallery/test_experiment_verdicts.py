@@ -432,3 +432,16 @@ def test_a_ranking_does_not_rest_on_the_runs_that_did_not_fail(name, groups):
         for values in numbers["test_accuracy"][group].values():
             values[0] = math.nan
     assert not verdict(numbers).checks[0].holds, verdict(numbers).paragraph
+
+
+def test_he_inits_stall_check_is_within_its_margin_of_chance_on_both_sides():
+    """ "The Xavier-initialized network stalls: test accuracy within 0.05 of chance" held on Xavier arms at
+    0.0 of 10 classes (chance 0.1): the rule asked only for an interval below chance + 0.05. Truth: 0.0 is
+    0.1 from chance, outside the margin the check states (a net that avoids the right class has learned)."""
+    numbers = he_init(True)
+    numbers["test_accuracy"]["xavier"] = seeds(0.0, spread=0.0)
+    (stall,) = [c for c in get_experiment("he_init").verdict(numbers).checks if "stalls" in c.statement]
+    assert not stall.holds and stall.refuted, stall.evidence
+    numbers["test_accuracy"]["xavier"] = seeds(0.08)  # 0.06 to 0.10: within 0.05 of 0.1
+    (stall,) = [c for c in get_experiment("he_init").verdict(numbers).checks if "stalls" in c.statement]
+    assert stall.holds, stall.evidence

@@ -49,3 +49,10 @@ def test_every_optimlab_name_the_docs_give_exists():
     }
     assert len(named) > 10
     assert [(doc, name) for doc, name in sorted(named) if not _resolves(name)] == []
+
+
+def test_the_set_up_commands_are_those_ci_runs():
+    """The README's first block, install and test suite, is what .ci/run runs on a clean clone."""
+    setup = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)[0].splitlines()
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert len(setup) == 2 and all(command in ci for command in setup), setup

@@ -573,6 +573,29 @@ def test_lsuv_needs_data():
         init.apply(nn.Linear(3, 3), "lsuv")
 
 
+def test_lsuv_takes_a_whole_float_count_as_the_integer_it_is():
+    """A recipe's YAML max_iterations: 3.0 passed validation (an integer in [1, inf) holds 3.0) and then
+    stopped at range(3.0) with a TypeError traceback: apply and create called the scheme without the
+    registry's typed(), which every other registry's create applies (a model's width: 8.0 builds 8).
+    Truth: max_iterations=3, the same weights from the same seed and data."""
+    data = torch.randn(64, 8, generator=torch.Generator().manual_seed(0)) * 3
+    drawn = []
+    for count in (3, 3.0, np.float64(3.0)):
+        model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))
+        torch.manual_seed(1)
+        init.apply(model, "lsuv", data=data, max_iterations=count)
+        drawn.append([p.detach().clone() for p in model.parameters()])
+        torch.manual_seed(1)
+        scheme = init.create("lsuv", max_iterations=count)
+        assert scheme.keywords["max_iterations"] == 3 and type(scheme.keywords["max_iterations"]) is int
+    for weights in drawn[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(weights, drawn[0]))
+    with pytest.raises(
+        InvalidValueError, match="invalid value 2.5 for init 'lsuv' hyperparameter 'max_iterations'"
+    ):
+        init.apply(nn.Linear(8, 8), "lsuv", data=data, max_iterations=2.5)
+
+
 def test_lsuv_on_data_the_model_cannot_take_names_it_and_leaves_the_weights():
     """Rows of 5 features for a model of 4: torch's 'mat1 and mat2 shapes cannot be multiplied', after every
     layer had been redrawn orthogonal (the model left half-initialized)."""

@@ -873,7 +873,7 @@ def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
             "a number here: 'auto' reads the activation after each layer, so it needs "
             "apply(model, ...) or a model built with this init",
         )
-    return functools.partial(entry.obj, **entry.defaults, **hyperparameters)
+    return functools.partial(entry.obj, **entry.defaults, **entry.typed(hyperparameters))
 
 
 def apply(
@@ -917,6 +917,7 @@ def apply(
     # refuses np.float32(0.2) ('negative_slope 0.2 not a valid number')
     hyperparameters = {name: plain_numbers(value) for name, value in hyperparameters.items()}
     entry = validate(scheme, hyperparameters)
+    hyperparameters = entry.typed(hyperparameters)  # lsuv's max_iterations: 3.0 (YAML) as range's 3
     if bias not in _BIAS_CHOICES:
         raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))
     if Capability.WHOLE_MODEL in entry.capabilities:

@@ -364,6 +364,19 @@ def test_a_killed_run_shows_the_last_step_and_time_its_log_reached(tmp_path, pag
     assert "model.pt" not in best and not (folder / "model.pt").exists()
 
 
+def test_a_run_that_has_logged_no_line_yet_says_so_where_its_curves_would_be(tmp_path, page_reader):
+    """A run just started (metrics.jsonl empty, or its first line cut mid-write) had a 'By step' heading
+    over nothing; beside a run with curves it was in no legend, without a word. Truth: its log holds no
+    complete line, so there is nothing of it to draw."""
+    started = fake_run(tmp_path / "started", steps=5)
+    (started / "result.json").unlink()
+    (started / "metrics.jsonl").write_text('{"step": 1, "epoch": 0, "train_lo')  # a write under way
+    said = "started: no metrics logged yet (metrics.jsonl holds no complete line)."
+    assert said in page_reader(run_page([read_run(started)]).render()).paragraphs
+    both = page_reader(run_page([read_run(started), read_run(fake_run(tmp_path / "done", steps=5))]).render())
+    assert said in both.paragraphs
+
+
 def _rewrite(folder, change):
     """metrics.jsonl with ``change(line)`` applied to each line."""
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]

@@ -30,7 +30,7 @@ from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, s
 from optimlab.report.metric_labels import axis_label
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
-from optimlab.runs_folder import MODEL_NAME, RECIPE_NAME
+from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME
 from optimlab.workloads import metric_goal
 
 __all__ = ["run_page", "write_run_report"]
@@ -401,6 +401,9 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     _best_table(page, runs)
     groups, chance = _groups(runs), _chance(runs)
     page.section("By step")
+    for run in runs:
+        if not run.series:  # just started, or its first line cut mid-write: in no figure, said here
+            page.paragraph(f"{run.name}: no metrics logged yet ({METRICS_NAME} holds no complete line).")
     for metrics in groups:
         constant = _constant(runs, metrics[0]) if metrics == ["lr"] else None
         if constant:

@@ -170,6 +170,26 @@ def test_lookahead_pullback_needs_a_momentum_buffer():
         opt.step()
 
 
+@pytest.mark.parametrize("pullback_momentum", ["reset", "pullback"])
+def test_lookahead_momentum_handling_passes_over_a_group_not_stepped_yet(pullback_momentum, float64):
+    """A param group frozen for the first steps (fine-tuning a head first) has no momentum buffer at a
+    sync: the reset and the pullback ran torch's foreach ops over no tensors, a bare RuntimeError ('Tensor
+    list must have at least one tensor'). Truth: Lookahead acts per group, so the trained group's run is
+    the run of a Lookahead over it alone, bit for bit, and the frozen one stays where it was."""
+
+    def run(with_frozen: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        params = [torch.nn.Parameter(p) for p in initial_parameters()]
+        frozen = torch.nn.Parameter(torch.ones(3))
+        groups = [{"params": params}, *([{"params": [frozen]}] if with_frozen else [])]
+        optimizer = Lookahead(groups, "momentum", MOMENTUM, k=2, pullback_momentum=pullback_momentum)
+        return train(lambda _: optimizer, steps=6, params=params), frozen.detach()
+
+    trained, frozen = run(True)
+    assert max_difference(trained, initial_parameters()) > 1e-2
+    assert max_difference(trained, run(False)[0]) == 0
+    assert torch.equal(frozen, torch.ones(3))
+
+
 def test_lookahead_state_dict_round_trip_mid_run_continues_identically(float64):
     params = [torch.nn.Parameter(p) for p in initial_parameters()]
     opt = Lookahead(params, "momentum", MOMENTUM, k=5, pullback_momentum="pullback")

@@ -124,6 +124,8 @@ class Lookahead(WrappedOptimizer):
                 f"momentum buffer (SGD with momentum); {type(self.base_optimizer).__name__} has none: "
                 "use pullback_momentum='none'."
             )
+        if not buffers:  # none of the group's parameters stepped yet (a frozen group): no momentum to move
+            return
         if self.pullback_momentum == "reset":
             torch._foreach_zero_([b for _, b in buffers])
             return

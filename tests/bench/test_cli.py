@@ -135,6 +135,11 @@ def test_json_is_strict_json_a_missed_target_null(tmp_path):
     assert any(row["reached"] == "0/1" for row in per_workload)  # sgd misses at this budget
     for row in per_workload:
         assert (row["time to target (steps)"] is None) == (row["reached"] == "0/1")
+    # The terminal's table said "inf" steps, where the report says "not reached".
+    human = runner.invoke(app, ["bench", "--resume", str(tmp_path), "--no-progress"], env={"COLUMNS": "200"})
+    assert human.exit_code == 0, human.output
+    missed = [line for line in human.stdout.splitlines() if "0/1" in line]
+    assert missed and all("not reached" in line and "inf" not in line for line in missed)
 
 
 def test_on_other_data_without_a_target_the_area_score_is_said_to_be_none(tmp_path):

@@ -247,6 +247,9 @@ def _print_scores(output: Output, result: Any) -> None:
     for workload, per in scores.workloads.items():
         for row in per:
             reached = f"{sum(map(math.isfinite, row.costs))}/{len(row.costs)}" if row.costs else "-"
+            cost: float | str = row.cost if row.costs else math.nan  # JSON: null for both
+            if output.human and not math.isfinite(cost):  # as the report says it, not "inf" steps
+                cost = "not reached" if row.costs else "-"
             rows.append(
                 (
                     workload,
@@ -254,7 +257,7 @@ def _print_scores(output: Output, result: Any) -> None:
                     row.board.test.mean,
                     row.board.test.n,
                     row.board.seeds_failed,
-                    row.cost if row.costs else math.nan,
+                    cost,
                     reached,
                 )
             )

@@ -4,6 +4,8 @@ a linear decay from 0.1 to 0 (transformers.Trainer's default) was told "too high
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -12,6 +14,9 @@ import optimlab.optim
 import optimlab.schedules
 from doctor.setups import mlp, standardized
 from optimlab.doctor import Diagnosis, Finding, diagnose
+from optimlab.doctor.instruments import Instruments, RunStatistics
+from optimlab.doctor.rules import run_rules
+from optimlab.optim.learning_rate import optimizer_lr
 
 STEPS = 60
 
@@ -91,3 +96,65 @@ def test_a_schedule_that_ended_before_the_run_gets_one_lr_advice_not_both():
     assert max(lrs) == 0.1 and sorted(lrs)[len(lrs) // 2] == 0.0
     advised = [f for f in diagnosis.findings if f.rule in ("lr_too_high", "lr_too_low")]
     assert [f.rule for f in advised] == ["lr_too_low"], [(f.rule, f.recommendation) for f in advised]
+
+
+def warmed(lr: float, make_scheduler: Any, steps: int = 50) -> RunStatistics:
+    """A He-initialized ReLU MLP on standardized data, trained by hand with SGD at ``lr`` for ``steps``
+    steps under the scheduler ``make_scheduler(optimizer)`` makes, stepped after each update, the
+    instruments on."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    model = nn.Sequential(*mlp(init="he"))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    scheduler = make_scheduler(optimizer)
+    instruments = Instruments(model, optimizer)
+    instruments.start(0)
+    for step in range(1, steps + 1):
+        rows = slice(32 * (step - 1) % 1056, 32 * (step - 1) % 1056 + 32)
+        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        lr = optimizer_lr(optimizer, step - 1)
+        optimizer.step()
+        scheduler.step()
+        instruments.record_step(step, loss.item(), lr)
+    instruments.stop()
+    return instruments.statistics
+
+
+def test_a_run_that_ended_in_its_warmup_is_named_by_the_lr_set_not_the_largest_reached():
+    """SGD at 1e-4 under a linear warmup over 1000 steps (LambdaLR, step / 1000), run for 50 steps: the
+    doctor's peak was the largest lr the run reached, 4.9e-05, named "at its peak" and advised ten times
+    it, below the lr the user set. Truth: the schedule's own formula, lr at step s = 1e-4 * (s - 1) / 1000,
+    and the lr set, the scheduler's base_lrs: the finding names 1e-4 and the warmup, and advises ten times 1e-4."""
+    stats = warmed(1e-4, lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: s / 1000))
+    assert stats.lrs == pytest.approx([1e-4 * s / 1000 for s in range(50)], rel=1e-12)
+    assert stats.scheduled_lr == 1e-4
+    low = next(f for f in run_rules(stats) if f.rule == "lr_too_low")
+    assert low.title.startswith(
+        "Learning rate too low: 0.0001 set, the run ended in its warmup at 4.9e-06 (median 2.4e-06) makes"
+    )
+    assert (low.recommendation, low.evidence["lr"]) == ("lr: 0.001, ten times now", 1e-4)
+
+
+def test_one_cycle_is_named_by_its_max_lr_and_an_unknown_schedule_by_the_largest_lr_reached():
+    """OneCycleLR's initial_lr is its cycle's start (max_lr / 25): the lr set is max_lr (torch keeps it in
+    the group), 1e-3 over 1000 steps with 50 run. An lr rising under a schedule the doctor cannot read (a
+    schedule-as-lr: optimlab's optimizers take one) is named for what it is, the largest lr reached."""
+    one_cycle = warmed(
+        1e-3, lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=1000)
+    )
+    assert one_cycle.scheduled_lr == 1e-3 and max(one_cycle.lrs) < 2e-4
+    title = next(f for f in run_rules(one_cycle) if f.rule == "lr_too_low").title
+    assert title.startswith("Learning rate too low: 0.001 set, the run ended in its warmup at 0.000102 ")
+    torch.manual_seed(0)
+    model = nn.Sequential(*mlp(init="he"))
+    made = optimlab.optim.create("sgd", model.parameters(), lr=lambda step: 1e-4 * step / 1000)
+    unknown = diagnose(
+        model, standardized(), nn.CrossEntropyLoss(), made, steps=50, batch_size=32, lr_find=False
+    )
+    assert unknown.statistics.scheduled_lr is None
+    low = finding(unknown, "lr_too_low")
+    assert low.title.startswith(
+        "Learning rate too low: 4.9e-06, the largest lr reached, warming up from 0 (median 2.4e-06) makes"
+    )

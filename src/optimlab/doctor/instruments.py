@@ -49,6 +49,7 @@ from optimlab.data.user_batches import TARGET_KEYS, describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.doctor.skips import residual_blocks
 from optimlab.errors import InvalidValueError, OptimlabWarning
+from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
 from optimlab.train.evaluation import class_dim
@@ -325,6 +326,9 @@ class RunStatistics:
     steps: list[int] = dataclasses.field(default_factory=list)
     losses: list[float] = dataclasses.field(default_factory=list)
     lrs: list[float] = dataclasses.field(default_factory=list)
+    # The lr a torch scheduler leads the run to, the one the user set (optim.learning_rate.scheduled_lr):
+    # above every lr of a run that ended in its warmup; None where not known (no scheduler).
+    scheduled_lr: float | None = None
     grad_norms: list[Tensor] = dataclasses.field(default_factory=list)  # per parameter, one per step
     detailed_steps: list[int] = dataclasses.field(default_factory=list)
     weight_norms: dict[int, Tensor] = dataclasses.field(
@@ -760,6 +764,7 @@ class Instruments:
         stats.steps.append(step)
         stats.losses.append(loss)
         stats.lrs.append(lr)
+        stats.scheduled_lr = scheduled_lr(self.optimizer)  # read each step: a scheduler may come after start
         stats.grad_norms.append(norms)
         if not math.isfinite(loss) and stats.non_finite is None:
             stats.non_finite = NonFiniteOrigin(

@@ -17,7 +17,7 @@ import torch
 from optimlab.optim.base import value_at
 from optimlab.optim.shells.torch_optim import current
 
-__all__ = ["given_lr", "lr_group", "optimizer_lr", "restore_given_lrs"]
+__all__ = ["given_lr", "lr_group", "optimizer_lr", "restore_given_lrs", "scheduled_lr"]
 
 
 def given_lr(group: dict[str, Any]) -> Any:
@@ -68,3 +68,14 @@ def optimizer_lr(optimizer: torch.optim.Optimizer, step: int) -> Any:
     schedule's value at ``step`` where it is one (optimlab's optimizers take one:
     :func:`~optimlab.optim.base.value_at`, as their update reads it)."""
     return current(value_at(optimizer.param_groups[lr_group(optimizer)]["lr"], step))
+
+
+def scheduled_lr(optimizer: torch.optim.Optimizer) -> float | None:
+    """The lr a torch scheduler leads :func:`lr_group`'s group to, the one the user set: OneCycleLR keeps
+    it as ``max_lr`` (its ``initial_lr`` is the cycle's start), every other (LinearLR's or LambdaLR's
+    warmup, transformers' get_scheduler, :func:`optimlab.schedules.as_lr_scheduler`) as ``initial_lr``.
+    None where no scheduler set the group's lr (an lr set by hand) or the lr is a schedule (optimlab's
+    optimizers take one): the lr it leads to is not known."""
+    group = optimizer.param_groups[lr_group(optimizer)]
+    lr = group.get("max_lr", group.get("initial_lr"))
+    return None if lr is None or callable(lr) else float(lr)

@@ -98,10 +98,12 @@ def _lr(stats: RunStatistics) -> float:
 
 
 def _peak_lr(stats: RunStatistics) -> float:
-    """The largest finite lr of the run (NaN if none): the lr the user sets, a schedule's peak (torch's
-    ``initial_lr``, ``optimizer.lr`` under a scheduler, transformers' ``learning_rate``), which a warmup
-    rises to and a decay falls from; a constant lr's own."""
-    return max(_finite(stats.lrs), default=math.nan)
+    """The lr the user sets (NaN if none): a torch scheduler's (``initial_lr``, OneCycleLR's ``max_lr``,
+    transformers' ``learning_rate``, :attr:`RunStatistics.scheduled_lr`), which a run that ended in its
+    warmup never reached, else the largest finite lr of the run: a schedule's peak, which a warmup rises
+    to and a decay falls from, a constant lr's own."""
+    known = [] if stats.scheduled_lr is None else [stats.scheduled_lr]
+    return max(_finite([*stats.lrs, *known]), default=math.nan)
 
 
 def _set_lr(stats: RunStatistics) -> float:
@@ -114,13 +116,21 @@ def _set_lr(stats: RunStatistics) -> float:
 
 def _lr_words(stats: RunStatistics) -> str:
     """The lr the user set, in words: '0.1' where it held, '0.1 at its peak, decaying to 0 (median 0.05)'
-    where a schedule moved it ('warming up from 0.01' where it ended at its peak)."""
+    where a schedule moved it ('warming up from 0.01' where it ended at its peak); '0.1 set, the run
+    ended in its warmup at 0.005' where a known schedule was still rising to it; 'the largest lr reached'
+    where the lr rose to the run's end and what it was led to is not known."""
     lrs = _finite(stats.lrs)
     peak = _peak_lr(stats)
     if not lrs or min(lrs) == peak:
         return _g(peak)
-    moved = f"decaying to {_g(lrs[-1])}" if lrs[-1] < peak else f"warming up from {_g(lrs[0])}"
-    return f"{_g(peak)} at its peak, {moved} (median {_g(_lr(stats))})"
+    median = f"(median {_g(_lr(stats))})"
+    if lrs[-1] < max(lrs):
+        return f"{_g(peak)} at its peak, decaying to {_g(lrs[-1])} {median}"
+    if lrs[-1] < peak:  # still rising, or held, below the lr a known scheduler leads to
+        ended = "in its warmup" if lrs[-1] > lrs[0] else "below it"
+        return f"{_g(peak)} set, the run ended {ended} at {_g(lrs[-1])} {median}"
+    reached = " at its peak" if stats.scheduled_lr is not None else ", the largest lr reached"
+    return f"{_g(peak)}{reached}, warming up from {_g(lrs[0])} {median}"
 
 
 def recommended_init(activation: str | None) -> str:

@@ -50,6 +50,20 @@ def test_a_series_a_log_axis_cannot_show_at_all_says_why_in_the_legend():
     ]
 
 
+def test_a_legend_of_very_long_names_is_cut_in_their_middle_not_drawn_wider_than_the_figure():
+    """`optimlab report A B` of two studies in folders of long names (180 characters) ended in a traceback,
+    'left cannot be >= right': the legend of the interval figure was wider than the figure. Truth: the
+    SVG charts' rule (line_chart), a label over 40 characters cut in its middle, keeps start and end."""
+    long = "b" * 180
+    for figure in (
+        figures.lines([1, 2], {"short": [1.0, 2.0], f"{long}/x": [2.0, 1.0]}),
+        figures.intervals({"adam": {"st1": (0.6, 0.5, 0.7), f"{long}/x": (0.5, 0.4, 0.6)}}),
+    ):
+        legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+        assert legend[1] == "b" * 19 + "..." + "b" * 16 + "/x", legend
+        assert figures.to_svg(figure)
+
+
 def test_heatmap_has_one_row_per_label_in_order():
     figure = figures.heatmap([[1.0, 10.0], [100.0, 0.0]], row_labels=["first", "second"], columns=[1, 2])
     axes = figure.axes[0]

@@ -40,6 +40,7 @@ from optimlab.report.line_chart import (
     SPARSE,
     level_label_side,
     plain,
+    shortened,
     spans_decades,
     thinned,
     within_reach,
@@ -100,7 +101,9 @@ _LEGEND_GAP = _LEGEND_PAD * 8 / 72  # the same in inches
 
 def _legend(axes: Axes) -> None:
     """A legend beside the axes, at their top right, never over a curve or a reference line's name
-    (inside them, matplotlib's 'best' place covered the chance line's name)."""
+    (inside them, matplotlib's 'best' place covered the chance line's name). Its names come cut in their
+    middle (:func:`~.line_chart.shortened`): a study's folder of 180 characters made it wider than the
+    figure, whose axes could then not be placed."""
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=_LEGEND_PAD)
 
 
@@ -242,7 +245,7 @@ def lines(
         (line,) = axes.plot(
             xs,
             shown,
-            label=label + _not_drawn(ys, log_y),
+            label=shortened(label) + _not_drawn(ys, log_y),
             drawstyle="steps-post" if steps else "default",
             marker="o" if points or len(keep) < SPARSE else None,
             markersize=4 if points else 3,
@@ -472,7 +475,7 @@ def intervals(
                         ha="center",
                         va="bottom",
                     )
-        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
+        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=shortened(arm))
     axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)

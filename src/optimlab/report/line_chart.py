@@ -11,8 +11,8 @@ point, gaps where values are not finite, long series thinned to the minimum and 
 (:func:`thinned`), matplotlib's colours.
 
 This module is also the one home of those matplotlib-free pieces (:func:`thinned`,
-:func:`spans_decades`, :func:`plain`, :func:`level_label_side`, :func:`within_reach`), which
-:mod:`.figures` uses for its own line plots.
+:func:`spans_decades`, :func:`plain`, :func:`level_label_side`, :func:`within_reach`,
+:func:`shortened`), which :mod:`.figures` uses for its own plots.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "level_label_side",
     "line_chart",
     "plain",
+    "shortened",
     "spans_decades",
     "thinned",
     "within_reach",
@@ -226,7 +227,7 @@ def _log_axis(values: Sequence[float], *, margin: float = 0.05) -> _Axis:
     return _Axis(low, high, True, ticks)
 
 
-def _shortened(label: str, limit: int = _LEGEND_CHARACTERS) -> str:
+def shortened(label: str, limit: int = _LEGEND_CHARACTERS) -> str:
     """``label`` cut in its middle to ``limit`` characters: its start and its end (a run's number, the
     metric after ``run: ``) tell runs apart; textwrap.shorten cut whole words from the end, and wrote
     a run folder's name of one long word as ``...``."""
@@ -309,7 +310,7 @@ def line_chart(
     # Margins that just fit the text: title, axis labels, tick labels, the legend at the right.
     title_lines = textwrap.wrap(title, int((_WIDTH - 2 * _PAD) / (_TITLE * _EM))) if title else []
     legend = len(series) > 1
-    names = {label: _shortened(label) for label in series}
+    names = {label: shortened(label) for label in series}
     legend_width = (max(_width(n, _TICK) for n in names.values()) + 34) if legend else 0.0
     left = (
         _PAD

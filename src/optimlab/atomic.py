@@ -28,7 +28,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "blocker", "can_write_into", "signals_deferred", "write_atomically"]
+__all__ = [
+    "atomic_path",
+    "blocker",
+    "can_write_into",
+    "signals_deferred",
+    "unwritable_because",
+    "write_atomically",
+]
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)  # held by :func:`signals_deferred`
 
@@ -89,14 +96,20 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(number)
 
 
-def can_write_into(folder: str | os.PathLike[str]) -> bool:
-    """Whether this user can make a file in ``folder``. Tried: ``os.access`` says yes to root everywhere,
+def unwritable_because(folder: str | os.PathLike[str]) -> str | None:
+    """The OS's reason this user cannot make a file in ``folder`` (its strerror: 'Permission denied',
+    'Not a directory'), or None where one can be made. Tried: ``os.access`` says yes to root everywhere,
     read-only mounts and ``/proc`` included."""
     try:
         with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
+            return None
+    except OSError as error:
+        return error.strerror or str(error)
+
+
+def can_write_into(folder: str | os.PathLike[str]) -> bool:
+    """Whether this user can make a file in ``folder`` (:func:`unwritable_because`)."""
+    return unwritable_because(folder) is None
 
 
 def blocker(path: Path) -> Path | None:

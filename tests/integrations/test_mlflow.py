@@ -395,6 +395,38 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
     assert reason in line
 
 
+def _os_refusal(folder) -> str:
+    """The OS's own reason a folder cannot be made in ``folder``, as MLflow makes the store's (strerror)."""
+    with pytest.raises(OSError) as refused:
+        os.mkdir(folder / "sub")
+    return refused.value.strerror
+
+
+@pytest.mark.parametrize("blocked", ["under a file", "read-only folder"])
+def test_a_sqlite_store_in_a_place_no_file_can_be_made_says_the_os_reason_in_its_one_line(
+    tmp_path, monkeypatch, cli, blocked
+):
+    """MLFLOW_TRACKING_URI=sqlite:///... in a folder no file can be made in said 'no file can be made in
+    ...' (or '... is a file') without the OS's reason ('Permission denied', 'Not a directory'), which
+    tells a user what to fix. Truth: the OS's own refusal to make a folder there (os.mkdir's strerror),
+    in the one line of `optimlab train --log mlflow`, exit 2."""
+    if blocked == "under a file":
+        place = tmp_path / "notes.txt"
+        place.write_text("hello\n")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only folder")
+        place = tmp_path / "read-only"
+        place.mkdir()
+        place.chmod(0o555)
+    reason = _os_refusal(place)
+    uri = f"sqlite:///{place / 'runs' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    line = _train_refused(cli, tmp_path)
+    assert line.startswith(f"error: MLflow's tracking URI '{uri}' cannot be opened (") and f"{place}" in line
+    assert f": {reason})" in line
+
+
 @pytest.mark.parametrize(
     "uri, reason",
     [("sqlite://mlflow.db", "Invalid SQLite URL"), ("mysql+nosuchdriver://host/db", "Can't load plugin")],

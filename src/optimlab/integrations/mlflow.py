@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from optimlab.atomic import blocker
+from optimlab.atomic import blocker, unwritable_because
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
     SqliteRun,
@@ -205,9 +205,14 @@ def _unopenable(path: Path) -> str | None:
             return str(error)
         return None
     existing = blocker(path.absolute().parent)  # MLflow makes the folders below
-    if existing is not None and not existing.is_dir():
-        return f"{existing} is a file, not a folder"
-    return None if existing is None else f"no file can be made in {existing}"
+    if existing is None:
+        return None
+    said = (
+        f"{existing} is a file, not a folder"
+        if not existing.is_dir()
+        else f"no file can be made in {existing}"
+    )
+    return f"{said}: {unwritable_because(existing)}"  # the OS's reason ('Permission denied')
 
 
 def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:

@@ -818,8 +818,9 @@ def test_a_resume_goes_on_in_the_run_its_checkpoint_was_logged_to_where_two_scri
 def test_an_event_folder_that_cannot_be_written_is_refused_as_the_tracker_opens(tmp_path):
     """A tracking folder the user cannot write (read-only): the tracker, which makes its event folder at
     its first event, opened without a word and failed at training's start; it is refused as it opens,
-    before any training, naming the folder. Root writes a folder of mode 555 anyway: there, /proc/sys,
-    which the kernel keeps unwritable to root too, is the folder."""
+    before any training, naming the folder and the OS's reason (its strerror making a folder there, which
+    the line lacked). Root writes a folder of mode 555 anyway: there, /proc/sys, which the kernel keeps
+    unwritable to root too, is the folder."""
     from optimlab.errors import OptimlabError
     from optimlab.integrations import open_tracker
 
@@ -831,13 +832,13 @@ def test_an_event_folder_that_cannot_be_written_is_refused_as_the_tracker_opens(
             locked = Path("/proc/sys")
         if os.access(locked, os.W_OK) or not locked.is_dir():
             pytest.skip("no folder this user cannot write")
-        with pytest.raises(OSError):  # what the file system says, making the folder
+        with pytest.raises(OSError) as refused:  # what the file system says, making the folder
             (locked / "run").mkdir()
         with pytest.raises(OptimlabError) as raised:
             open_tracker("tensorboard", folder=locked / "run", run_name="run")
         assert str(raised.value) == (
             f"TensorBoard's event folder '{locked / 'run' / 'tensorboard' / 'run'}' cannot be made: "
-            f"'{locked}' cannot be written; log to another folder"
+            f"'{locked}' cannot be written ({refused.value.strerror}); log to another folder"
         )
     finally:
         (tmp_path / "locked").chmod(0o755)

@@ -34,7 +34,7 @@ from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_STRING
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionStartInfo
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
-from optimlab.atomic import blocker, write_atomically
+from optimlab.atomic import blocker, unwritable_because, write_atomically
 from optimlab.errors import OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.integrations.tracking import (
     Record,
@@ -388,7 +388,8 @@ def _makeable(log_dir: Path) -> Path:
         return log_dir
     if not existing.is_dir():  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
         raise _unmade(log_dir, f"{str(existing)!r} is a file; move it, or log to another folder")
-    raise _unmade(log_dir, f"{str(existing)!r} cannot be written; log to another folder")
+    why = unwritable_because(existing)  # the OS's reason ('Permission denied')
+    raise _unmade(log_dir, f"{str(existing)!r} cannot be written ({why}); log to another folder")
 
 
 def _made(log_dir: Path) -> Path:

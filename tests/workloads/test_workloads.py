@@ -257,3 +257,45 @@ def test_the_workload_table_says_what_each_workload_builds(name):
         linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
         widths = [linears[0].in_features, *(m.out_features for m in linears)]
         assert widths == [int(w) for w in re.split(r"->|-", mlp.group(1).replace(" ", ""))]
+
+
+def _seed_paragraph() -> str:
+    text = (Path(__file__).parents[2] / "docs" / "workloads.md").read_text()
+    return " ".join(re.search(r"What a run's seed .*?\n\n", text, re.S).group(0).split())
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOAD_TABLE))
+def test_what_a_seed_changes_is_what_the_docs_say(name):
+    """docs/workloads.md: a seed draws the initial weights and the split (the examples too, for the
+    workloads it names), and two builds at one seed are equal. Truth: the tensors of two builds at seed
+    0 and one at seed 1."""
+    import torch
+
+    from optimlab.build import build_data, build_model
+
+    said = _seed_paragraph()
+    drawn = re.search(r"drawn from the seed for (.*?), so", said).group(1)
+    recipe = get_workload(name).recipe
+    builds = [build_data(recipe.with_updates({"training.seed": s})) for s in (0, 0, 1)]
+
+    def tensors(splits):
+        return [getattr(getattr(splits, part), a) for part in ("train", "val", "test") for a in ("x", "y")]
+
+    def equal(a, b):
+        return all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(tensors(a), tensors(b)))
+
+    def examples(splits):  # every row of every split, in one order
+        return sorted(
+            map(tuple, torch.cat([splits.train.x, splits.val.x, splits.test.x]).flatten(1).tolist())
+        )
+
+    assert equal(builds[0], builds[1])
+    same_split = name == "quadratic_deep"
+    assert equal(builds[0], builds[2]) == same_split, "the split is drawn from the seed" + (
+        ", but DeepOBS's" if same_split else ""
+    )
+    assert (examples(builds[0]) == examples(builds[2])) == (f"`{name}`" not in drawn)
+    models = [build_model(recipe.with_updates({"training.seed": s}), b) for s, b in zip((0, 0, 1), builds)]
+    params = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in models]
+    assert torch.equal(params[0], params[1])
+    assert torch.equal(params[0], params[2]) == (recipe.model.name == "parameter_vector")

@@ -51,7 +51,9 @@ class DoctorCallback(TrainerCallback):
     model's own label keys unless set), else ``labels`` or another key the doctor reads in its own runs (``targets``,
     :data:`~optimlab.data.user_batches.TARGET_KEYS`). Options as
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
-    ``json_path``, ``html_path``, ``schedule``, ``rule_options``, ``strict``).
+    ``json_path``, ``html_path``, ``schedule``, ``rule_options``, ``strict``). A change the Trainer's
+    arguments make is advised as the ``TrainingArguments`` field (``learning_rate=``, ``max_grad_norm=``:
+    :func:`_arguments_set`), not as optimlab's recipe field.
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``

@@ -377,6 +377,21 @@ def test_a_run_that_has_logged_no_line_yet_says_so_where_its_curves_would_be(tmp
     assert said in both.paragraphs
 
 
+def test_runs_in_folders_of_one_name_under_parents_of_one_name_are_each_drawn(tmp_path, cli):
+    """`optimlab report a/x/run b/x/run` named both runs 'x/run' (the folder's name with its parent's): the
+    second one's lines replaced the first's in every chart, one legend entry for two runs, and two rows
+    alike in every table. Truth: two run folders, two lines a chart, each named apart (a/x/run, b/x/run);
+    read_run's names (both 'run') alike from Python."""
+    first = fake_run(tmp_path / "a" / "x" / "run", lr=1e-3)
+    second = fake_run(tmp_path / "b" / "x" / "run", lr=1e-2)
+    page = run_page([read_run(first), read_run(second)]).render()
+    (loss,) = re.findall(r'<svg[^>]*aria-label="Training loss \(last batch\) by step".*?</svg>', page, re.S)
+    assert re.findall(r"<path d=\"M[^\"]*\"[^>]*><title>([^<]*)</title>", loss) == ["a/x/run", "b/x/run"]
+    code, _, _ = cli("report", str(first), str(second), "--out", str(tmp_path / "page.html"))
+    page = (tmp_path / "page.html").read_text()
+    assert code == 0 and "Runs: a/x/run, b/x/run." in page
+
+
 def _rewrite(folder, change):
     """metrics.jsonl with ``change(line)`` applied to each line."""
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]

@@ -76,7 +76,7 @@ def report(
         folders = []
         for path in paths:
             with o.file_named("run folder", path):
-                folders.append(read_run(path, name=_name(path, paths)))
+                folders.append(read_run(path))  # runs of one name: the page names them apart
         page = write_run_report(folders, page, command=command)
     else:
         from optimlab.bench import is_bench, resume_command
@@ -102,16 +102,6 @@ def report(
     Output(fmt).result(
         f"report: {page}" + "".join(f"\n{tracker}: {where}" for tracker, where in sent.items()),
         {"report": str(page), "trackers": sent},
-    )
-
-
-def _name(path: str, paths: list[str]) -> str:
-    """The folder's name, with its parent's when two runs share a name."""
-    names = [Path(p).name for p in paths]
-    return (
-        Path(path).name
-        if names.count(Path(path).name) == 1
-        else f"{Path(path).parent.name}/{Path(path).name}"
     )
 
 

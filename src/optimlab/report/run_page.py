@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shlex
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -376,8 +377,24 @@ def _saved(runs: Sequence[RunFolder]) -> bool:
     return any((run.path / MODEL_NAME).is_file() for run in runs)
 
 
+def _named_apart(runs: Sequence[RunFolder]) -> list[RunFolder]:
+    """``runs``, those of one name renamed by the last parts of their folders' paths, as few as tell them
+    apart (``a/x/run``, ``b/x/run``), else numbered (one folder given twice): a chart keys its lines by
+    name, and a second run of the first's name replaced its lines."""
+    names = Counter(run.name for run in runs)
+    parts = [Path(os.path.abspath(run.path)).parts for run in runs]
+    renamed = []
+    for number, (run, own) in enumerate(zip(runs, parts), 1):
+        if names[run.name] > 1:
+            k = next((k for k in range(1, len(own) + 1) if sum(p[-k:] == own[-k:] for p in parts) == 1), 0)
+            run = dataclasses.replace(run, name="/".join(own[-k:]) if k else f"{run.name} ({number})")
+        renamed.append(run)
+    return renamed
+
+
 def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
-    """The page of one run, or of several overlaid (one colour per run)."""
+    """The page of one run, or of several overlaid (one colour per run; runs of one name named apart)."""
+    runs = _named_apart(runs)
     if len(runs) == 1:
         run = runs[0]
         page = Page(f"optimlab run: {run.name}{_unfinished(runs)}", f"Training run in {run.path}.")

@@ -3,6 +3,7 @@ README's commands accepted as written, doctor --fail-on, the one error path, the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -722,3 +723,15 @@ def test_list_filters_names_as_they_are_read_everywhere(cli, category, pattern, 
     """'no init name matches glorot*', though --init glorot is accepted and listed as xavier_normal's alias."""
     code, out, _ = cli("list", category, "--filter", pattern, "--format", "json")
     assert code == 0 and names <= {row["name"] for row in json.loads(out)[category]}
+
+
+@pytest.mark.parametrize("verb", ["compare", "bench"])
+def test_the_study_flags_name_the_defaults_a_study_takes(cli, verb):
+    """--protocol said 'Tuning: grid, random or tpe.' and no default. Truth: StudySpec's own defaults."""
+    from optimlab.study.protocols import StudySpec
+
+    code, out, _ = cli(verb, "-h")
+    said = " ".join(out.split())
+    defaults = {field.name: field.default for field in dataclasses.fields(StudySpec)}
+    assert code == 0 and f"Tuning: {defaults['protocol']} (default)," in said
+    assert f"(default {defaults['budget']})" in said and f"(default {defaults['seeds']})" in said

@@ -308,7 +308,7 @@ ProtocolOpt = Annotated[
         "--protocol",
         parser=choice(*PROTOCOLS),
         metavar="|".join(PROTOCOLS),
-        help="Tuning: grid, random or tpe.",
+        help="Tuning: grid (default), random or tpe.",
     ),
 ]
 BackendOpt = Annotated[

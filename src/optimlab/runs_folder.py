@@ -1,6 +1,6 @@
 """Where work is kept when no output is named: ``runs/KIND-LABEL-TIME``, a name of its own; and the
 files a run folder holds, by name (``optimlab.train.train`` writes them; reports, trackers and the CLI
-read them).
+read them); and a folder held for the one process writing it (:func:`hold_folder`).
 
 Two commands started within the same second (a script's second ``optimlab.compare``, two ``optimlab
 train`` of one recipe) got the same name: the second was refused ("the storage already holds study
@@ -9,10 +9,25 @@ train`` of one recipe) got the same name: the second was refused ("the storage a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["METRICS_NAME", "MODEL_NAME", "RECIPE_NAME", "RESULT_NAME", "SESSIONS_NAME", "fresh_path"]
+from optimlab.atomic import blocker
+from optimlab.errors import OptimlabError
+
+__all__ = [
+    "METRICS_NAME",
+    "MODEL_NAME",
+    "RECIPE_NAME",
+    "RESULT_NAME",
+    "SESSIONS_NAME",
+    "fresh_path",
+    "hold_folder",
+]
 
 RECIPE_NAME = "recipe.yaml"  # the recipe trained, as it resumes
 METRICS_NAME = "metrics.jsonl"  # a line per step and per evaluation
@@ -29,3 +44,43 @@ def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Pat
     while path.exists():
         path, n = Path(root) / f"{stem}-{n}{suffix}", n + 1
     return path
+
+
+@contextlib.contextmanager
+def hold_folder(out: Path, holder: str) -> Iterator[None]:
+    """Hold ``out`` (made if new) for this process: a second one is refused while this one lives, in a line
+    naming the folder and the ``holder`` (``flock`` on the folder itself: no file added, and the kernel
+    releases it when its holder dies, even by SIGKILL, so no stale claim refuses a later resume). Work
+    that fails before writing a file removes the folders it created: a refused recipe left an empty
+    ``runs/train-ID-TIME`` behind."""
+    in_the_way = blocker(out)  # a file there said 'File exists'
+    if in_the_way is not None:
+        why = "a folder no file can be made in" if in_the_way.is_dir() else "a file, not a folder"
+        raise OptimlabError(
+            f"cannot write to the output folder {str(out)!r}: {str(in_the_way)!r} is {why}; "
+            "choose a folder you can write"
+        )
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = os.open(out, os.O_RDONLY)
+    except OSError as error:
+        raise OptimlabError(
+            f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; "
+            "choose a folder you can write"
+        ) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OptimlabError(
+                f"{str(out)!r} is in use: {holder}; wait for it, or choose another folder"
+            ) from None
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):  # rmdir removes only empty folders: a file written stays
+            for folder in created:
+                folder.rmdir()
+        raise
+    finally:
+        os.close(handle)

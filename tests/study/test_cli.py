@@ -370,3 +370,125 @@ def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path):
             f"error: the study spec stored in {str(journal)!r} for Optuna study 't/sgd' lacks the field 'name' "
             "(the study's name, a string): it was edited by hand; restore the field"
         )
+
+
+# A compare started by `python -c`: each waits at `check_backend` (after its folder was checked as holding
+# no study, before any study is stored) until both are there, so both have passed that check at once.
+RACING = """
+import pathlib, sys, time
+import optimlab.study.compare as compare
+from optimlab.cli.app import main
+
+here, other = (pathlib.Path(arg) for arg in sys.argv[1:3])
+del sys.argv[1:3]
+check_backend = compare.check_backend
+
+def at_the_barrier(spec, backend):
+    here.touch()
+    deadline = time.monotonic() + 20  # a process refused before it comes leaves the other waiting
+    while not other.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return check_backend(spec, backend)
+
+compare.check_backend = at_the_barrier
+main()
+"""
+
+
+def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path):
+    """Both passed the 'already holds a study' check before either stored its study, and both ran
+    their trials into the one journal (each trial twice) and wrote one report over the other. Truth: two
+    real processes released together: exactly one runs, the other exits 2 with one line naming the
+    folder, and the journal reads back with each trial once."""
+    from optimlab.study.storage import JOURNAL_NAME, load_records, open_storage, optimlab_studies
+
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
+    arrived = [tmp_path / "first", tmp_path / "second"]
+    command = [sys.executable, "-c", RACING]
+    racers = [
+        subprocess.Popen(
+            [*command, str(here), str(other), *flags, "--no-progress", "--out", str(folder)],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for here, other in (arrived, arrived[::-1])
+    ]
+    ended = [(racer.communicate(timeout=300)[1], racer.returncode) for racer in racers]
+    assert sorted(code for _, code in ended) == [0, 2], ended
+    refused = next(err for err, code in ended if code == 2)
+    assert refused.splitlines() == [refused.strip()] and str(folder) in refused, refused
+    with open(folder / JOURNAL_NAME) as journal:
+        for line in journal:
+            json.loads(line)  # whole records, none cut into by the other's
+    storage = open_storage(folder)
+    names = [study.study_name for study in optimlab_studies(storage)]
+    records = load_records(storage, names)
+    keys = sorted((r.study, r.key) for r in records)
+    assert keys == sorted((n, k) for n in names for k in ("tune/0", "seeds/0")), keys
+    assert all(r.state == "complete" for r in records)
+
+
+def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path):
+    """The folder is held by ``flock`` for the run (the claim above), which the kernel drops when its
+    holder dies: a SIGKILL'd comparison (a crash, the OOM killer) leaves nothing that refuses --resume.
+    (SIGINT: test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it.)"""
+    import signal
+    import time
+
+    folder = tmp_path / "cmp"
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "compare"]
+    flags = ["--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "30", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen([*command, *flags, "--out", str(folder)], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    journal = folder / "study.journal"
+    while "optimlab:owner" not in (journal.read_text() if journal.exists() else ""):  # a trial running
+        assert time.monotonic() < deadline, "no trial started in 60 s"
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=60)
+    again = subprocess.run(
+        [*command, "--resume", str(folder), "--no-progress"], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and (folder / "report.html").exists(), again.stderr
+
+
+def test_a_comparison_into_a_file_is_refused_naming_the_file(tmp_path):
+    """The folder's claim makes it first: a file there said 'cannot write to the output folder ...: File
+    exists', not what is in the way (the storage's own line, before the claim, named it a file)."""
+    from optimlab.study.compare import compare
+
+    (tmp_path / "notes").write_text("mine")
+    for out in (tmp_path / "notes", tmp_path / "notes" / "cmp"):
+        with pytest.raises(OptimlabError, match=f"'{tmp_path / 'notes'}' is a file, not a folder"):
+            compare(["sgd"], out=out, budget=1, seeds=1, epochs=1)
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "compared, searched, named",
+    [
+        # the grid's budget was refused first: 'the points of the grid over model.activation (--compare)'
+        (["--compare", "model.activation=relu,tanh"], "model.activation=relu,tanh,gelu", "model.activation"),
+        # 'invalid value 'optimizer.name' for compare': neither --optimizers nor --space named
+        (["--optimizers", "sgd,adam"], "optimizer.name=sgd,adam,lion", "optimizer.name"),
+    ],
+)
+def test_a_compared_field_searched_too_is_refused_naming_both_flags(tmp_path, compared, searched, named):
+    """Tuning sets a searched field in every trial, so the methods would differ in their names only; the
+    refusal names the field, the flag that compares it and the one that searches it, in one line."""
+    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "compare", *compared]
+    flags = ["--space", searched, "--protocol", "grid", "--budget", "2", "--no-progress"]
+    done = subprocess.run(
+        [*command, *flags, "--out", str(tmp_path / "cmp")],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert f"the field compared for '{named} ({compared[0]})' is searched too" in done.stderr, done.stderr
+    assert "--space" in done.stderr and not (tmp_path / "cmp").exists()

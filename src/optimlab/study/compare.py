@@ -22,7 +22,7 @@ from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import MODEL_LOSS, Recipe
 from optimlab.registry import Capability, get_registry
-from optimlab.runs_folder import fresh_path
+from optimlab.runs_folder import fresh_path, hold_folder
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
@@ -580,25 +580,28 @@ def compare(
     location = storage or str(folder)
     for spec in specs:  # all checked before any study is stored
         check_backend(spec, backend)
-    for spec in specs:
-        open_studies(spec, location, resume=resume)
-    if on_start is not None:
-        on_start(specs, location, folder)
-    results = [
-        run_study(
-            spec,
-            location,
-            backend=backend,
-            resume=True,
-            options=options,
-            on_progress=(lambda records, spec=spec: on_progress(spec, records)) if on_progress else None,
-        )
-        for spec in specs
-    ]
-    from optimlab.study.export import write_tables
-    from optimlab.study.report import write_report
+    # held from the check that no study is there to the report: two comparisons started at once into one
+    # folder both passed that check, then both ran their trials into its journal
+    with hold_folder(folder, "another optimlab compare is running there"):
+        for spec in specs:
+            open_studies(spec, location, resume=resume)
+        if on_start is not None:
+            on_start(specs, location, folder)
+        results = [
+            run_study(
+                spec,
+                location,
+                backend=backend,
+                resume=True,
+                options=options,
+                on_progress=(lambda records, spec=spec: on_progress(spec, records)) if on_progress else None,
+            )
+            for spec in specs
+        ]
+        from optimlab.study.export import write_tables
+        from optimlab.study.report import write_report
 
-    shown = with_stored(results, location) if storage is None else results  # the folder's own journal
-    tables = write_tables(shown, folder)
-    report = write_report(shown, folder / "report.html", command=command)
+        shown = with_stored(results, location) if storage is None else results  # the folder's own journal
+        tables = write_tables(shown, folder)
+        report = write_report(shown, folder / "report.html", command=command)
     return Comparison(results, location, report, tables)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import fcntl
 import functools
 import json
 import math
-import os
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +31,14 @@ from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.models.structure import structure
 from optimlab.recipe import Recipe
 from optimlab.registry import boolean
-from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME
+from optimlab.runs_folder import (
+    METRICS_NAME,
+    MODEL_NAME,
+    RECIPE_NAME,
+    RESULT_NAME,
+    SESSIONS_NAME,
+    hold_folder,
+)
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
 from optimlab.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -226,7 +230,9 @@ def train(
         if out_dir is None:
             return _train(recipe, None, None, [], callbacks)
         out = Path(out_dir)
-        with _run_lock(out, resume=resume):
+        if resume and not out.is_dir():
+            raise OptimlabError(f"cannot resume: there is no folder {str(out)!r}")
+        with hold_folder(out, "another optimlab run is training there"):
             checkpoint, changes = _prepare_out_dir(out, recipe, resume)
             return _train(recipe, out, checkpoint, changes, callbacks)
 
@@ -471,43 +477,6 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-@contextlib.contextmanager
-def _run_lock(out: Path, *, resume: bool) -> Iterator[None]:
-    """Hold ``out`` for this process: a second run in the same folder is refused while this one lives
-    (``flock`` on the folder itself: no file added, and the kernel releases it when its holder dies,
-    even by SIGKILL). A run that fails before writing a file removes the folders it created: a refused
-    recipe left an empty ``runs/train-ID-TIME`` behind."""
-    if resume and not out.is_dir():
-        raise OptimlabError(f"cannot resume: there is no folder {str(out)!r}")
-    created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        if not os.access(out, os.W_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-        handle = os.open(out, os.O_RDONLY)
-    except OSError as error:
-        raise OptimlabError(
-            f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; "
-            "choose a folder you can write"
-        ) from None
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OptimlabError(
-                f"{str(out)!r} is in use: another optimlab run is training there; wait for it, "
-                "or choose another folder"
-            ) from None
-        yield
-    except BaseException:
-        with contextlib.suppress(OSError):  # rmdir removes only empty folders: a file written stays
-            for folder in created:
-                folder.rmdir()
-        raise
-    finally:
-        os.close(handle)
 
 
 def _check_same_data(checkpoint: dict[str, Any], data: str | None, recipe: Recipe) -> None:

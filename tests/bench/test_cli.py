@@ -323,3 +323,10 @@ def test_the_per_workload_rows_count_the_seed_runs_that_failed(tmp_path, monkeyp
     rows = {row["method"]: row for row in json.loads(result.stdout)["workloads"]}
     assert (rows["flaky_opt:FlakySGD"]["seeds"], rows["flaky_opt:FlakySGD"]["failed"]) == (2, 1)
     assert (rows["sgd"]["seeds"], rows["sgd"]["failed"]) == (3, 0)
+
+
+def test_the_costs_the_flag_accepts_are_those_the_scores_measure():
+    """--cost's choices are written in the CLI (refused before torch loads); they must stay the scores'."""
+    from optimlab.bench.scoring import COSTS
+
+    assert bench_cmd.COSTS == COSTS

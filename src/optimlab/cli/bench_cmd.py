@@ -33,6 +33,7 @@ EXAMPLES = """Examples:
 """
 
 FIGURE_FORMATS = ("html", "png", "svg")
+# optimlab.bench.scoring.COSTS, named here so a typo is refused before torch loads
 COSTS = ("steps", "seconds")
 SUITE_NAMES = ("small", "full")  # optimlab.bench.SUITES, named here so a typo is refused before torch loads
 DEFAULTS = {

@@ -758,3 +758,27 @@ def test_targets_in_the_thousands_get_one_direction_for_the_lr(optimizer, lr):
     assert "exploding_gradients" not in found
     assert _thousands_r2(optimizer, raised, None) > 0.9
     assert max(_thousands_r2(optimizer, lr / 10, None), _thousands_r2(optimizer, lr, 1.0)) < 0.1
+
+
+def _zero_loss_run(lr: float) -> Any:
+    """A regression whose targets are all 0 (a data bug) on a ReLU MLP whose output layer is zero-initialized
+    (a common choice): the loss is exactly 0 from step 1 and every gradient 0."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    nn.init.zeros_(model[2].weight)
+    nn.init.zeros_(model[2].bias)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return diagnose(
+        model, (x, torch.zeros(256, 1)), nn.MSELoss(), optimizer, steps=20, batch_size=32, lr_find=False
+    )
+
+
+def test_a_loss_at_0_from_the_first_step_is_not_told_its_lr_is_too_low():
+    """The loss is exactly 0 from step 1: lr_too_low read its progress as 0% (a start of 0 read as no
+    progress) and advised ten times the lr, 'lr: 0.01, ten times now'. Truth: the run at that advice is the
+    same run, its loss 0 at every step (no gradient for any lr to scale): the lr is not the cause."""
+    diagnosis = _zero_loss_run(1e-3)
+    assert set(diagnosis.statistics.losses) == {0.0}
+    assert "lr_too_low" not in [f.rule for f in diagnosis.findings]
+    assert set(_zero_loss_run(1e-2).statistics.losses) == {0.0}

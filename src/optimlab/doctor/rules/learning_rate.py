@@ -304,7 +304,10 @@ def lr_too_low(
     (:func:`_set_lr`, as lr_too_high reads it)."""
     peak, lr = _peak_lr(stats), _set_lr(stats)
     start, end = _loss_levels(stats)
-    if math.isnan(lr) or not math.isfinite(end) or stats.non_finite is not None:
+    # Progress is a fraction of the starting loss: a loss at 0 from step 1 (targets a zero-initialized
+    # head already outputs: every gradient 0) has none to make, and no lr moves it; one below 0 (a
+    # log-likelihood's) has no fraction to read. The other rules that read progress skip them alike.
+    if math.isnan(lr) or not math.isfinite(end) or not start > 0 or stats.non_finite is not None:
         return None
     # A loss that rose is no sign of too small a step: lr_too_high reads it, and the two must never
     # both advise (``optimlab doctor --optimizer sgd --lr 10`` once said "lr: 1" and "lr: 100"). A rise
@@ -314,7 +317,7 @@ def lr_too_low(
         lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
     ):
         return None
-    progress = 1 - end / start if start > 0 else 0.0
+    progress = 1 - end / start
     shown = max(progress, 0.0)  # a rise within the noise reads as none
     if progress >= min_progress:
         return None

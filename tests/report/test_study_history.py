@@ -352,3 +352,27 @@ def test_the_interval_figure_names_a_methods_failed_seed_runs_beside_its_marker(
     y = (x[:, 0] > 0).long()
     optimlab.compare(["sgd"], model=DivergesOnSeed2, data=(x, y), budget=1, seeds=3, epochs=1, out=tmp_path)
     assert "1 of 3 runs failed" in _figure_notes(write_history_report([tmp_path], tmp_path / "alone.html"))
+
+
+def test_studies_kept_in_folders_of_one_name_are_each_reported_with_their_own_numbers(two_weeks, page_reader):
+    """`optimlab report a/week b/week`, two studies of one name in folders of one name, labelled both
+    'week/digits': the second's numbers replaced the first's, so both columns showed the later study's
+    (sgd 'no result' in the first, where it has a result) and the change was the later study against
+    itself, '+0, p=1'. Truth: each folder's own trials (week-1: sgd and adam each one seed; week-2: sgd
+    diverged on every trial, adam not in it)."""
+    import shutil
+
+    shutil.copytree(two_weeks / "week-1", two_weeks / "a" / "week")
+    shutil.copytree(two_weeks / "week-2", two_weeks / "b" / "week")
+    page = write_history_report([two_weeks / "a" / "week", two_weeks / "b" / "week"], two_weeks / "same.html")
+    (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboards side by side"]
+    assert table.header == [
+        "method",
+        "a/week/digits: test_accuracy",
+        "b/week/digits: test_accuracy",
+        "b/week/digits - a/week/digits",
+    ]
+    cells = {r["method"]: r for r in table.records()}
+    assert cells["sgd"]["a/week/digits: test_accuracy"].endswith("(n=1)")
+    assert cells["sgd"]["b/week/digits: test_accuracy"].startswith("no result: 1 of its 1 trial failed")
+    assert cells["adam"]["b/week/digits: test_accuracy"] == "not in this study"

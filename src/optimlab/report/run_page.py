@@ -29,6 +29,7 @@ from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, spans_decades
 from optimlab.report.metric_labels import axis_label
+from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
 from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME
@@ -379,17 +380,11 @@ def _saved(runs: Sequence[RunFolder]) -> bool:
 
 def _named_apart(runs: Sequence[RunFolder]) -> list[RunFolder]:
     """``runs``, those of one name renamed by the last parts of their folders' paths, as few as tell them
-    apart (``a/x/run``, ``b/x/run``), else numbered (one folder given twice): a chart keys its lines by
-    name, and a second run of the first's name replaced its lines."""
+    apart (:func:`~.path_names.names_apart`: ``a/x/run``, ``b/x/run``): a chart keys its lines by name, and
+    a second run of the first's name replaced its lines."""
     names = Counter(run.name for run in runs)
-    parts = [Path(os.path.abspath(run.path)).parts for run in runs]
-    renamed = []
-    for number, (run, own) in enumerate(zip(runs, parts), 1):
-        if names[run.name] > 1:
-            k = next((k for k in range(1, len(own) + 1) if sum(p[-k:] == own[-k:] for p in parts) == 1), 0)
-            run = dataclasses.replace(run, name="/".join(own[-k:]) if k else f"{run.name} ({number})")
-        renamed.append(run)
-    return renamed
+    apart = names_apart([os.path.abspath(run.path) for run in runs])
+    return [dataclasses.replace(r, name=n) if names[r.name] > 1 else r for r, n in zip(runs, apart)]
 
 
 def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:

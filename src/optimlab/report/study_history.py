@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label
+from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.study.analysis import Summary, confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
@@ -314,9 +316,12 @@ def write_history_report(
     """Write the page comparing the studies kept at ``locations`` (oldest first), workload by workload."""
     studies: dict[str, list[_Study]] = {}
     benches = []  # what each bench's folder says of its plan, where it did not reach its end
-    for location in locations:
+    # a study is labelled by its folder's name, or its last parts where two folders share a name (a/week,
+    # b/week): the page keys its columns and comparisons by label
+    names = names_apart([str(x) if is_url(x) else os.path.abspath(x) for x in locations])
+    for location, name in zip(locations, names):
         kept = [
-            _Study(f"{Path(str(location)).name}/{result.spec.name}", result, got, str(location))
+            _Study(f"{name}/{result.spec.name}", result, got, str(location))
             for result, got in load_results(location)
         ]
         for study in kept:

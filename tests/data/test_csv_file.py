@@ -290,6 +290,28 @@ def test_a_thousands_separator_is_named_as_such(tmp_path):
         load_csv(write(tmp_path, 'a,b,label\n1,"-12,345.5",0\n3,4,1\n'))
 
 
+def test_a_target_out_of_range_is_told_the_positions_the_file_takes(tmp_path):
+    """A frame saved with its index (5 columns, column 0 pandas' row index): --target 40 was told
+    'a 0-based position in [-5, 5)', yet 0 and -5 are then refused as the index. Truth: the reader itself,
+    every position the message offers loads and the next one out on each side is refused."""
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame(
+        {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0], "c": [7.0, 8.0, 9.0], "label": [0, 1, 0]}
+    ).to_csv(tmp_path / "f.csv")
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(tmp_path / "f.csv", target=40)
+    spans = [
+        range(int(low), int(high)) for low, high in re.findall(r"\[(-?\d+), (-?\d+)\)", str(refused.value))
+    ]
+    offered = [position for span in spans for position in span]
+    assert offered, refused.value
+    for position in offered:
+        assert load_csv(tmp_path / "f.csv", target=position).examples.x.shape == (3, 3)
+    for position in (min(p for p in offered if p >= 0) - 1, min(offered) - 1):
+        with pytest.raises(InvalidValueError):
+            load_csv(tmp_path / "f.csv", target=position)
+
+
 def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
     """``DataFrame.to_csv`` writes the index as a first column with an empty header (``Unnamed: 0`` once
     read back and saved again): row labels, not a feature, as ``read_csv(path, index_col=0)`` says."""

@@ -26,13 +26,23 @@ def target_field(path: Path, option: str = "target") -> str:
 
 
 def target_position(
-    target: object, width: int, path: Path, accepted: str = "a column index", *, option: str = "target"
+    target: object,
+    width: int,
+    path: Path,
+    accepted: str = "a column index",
+    *,
+    option: str = "target",
+    first: int = 0,
 ) -> int:
     """The column in ``0..width-1`` that ``target`` names among a table's ``width`` columns, a negative one
     counted from the end as Python indexes; anything else is refused, ``accepted`` saying what it takes
-    and ``option`` which option gave it."""
+    and ``option`` which option gave it. The range said starts at column ``first``: those before it are
+    pandas' row index, which the callers refuse as such."""
     if isinstance(target, bool) or not isinstance(target, Integral) or not -width <= target < width:
-        raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
+        span = (
+            f"[{first}, {width}), or [{first - width}, 0) from the end" if first else f"[{-width}, {width})"
+        )
+        raise InvalidValueError(target_field(path, option), target, f"{accepted} in {span}")
     return int(target) % width  # numpy's integers too (np.where's, np.argmax's), as Python indexes by them
 
 
@@ -65,4 +75,4 @@ def column_position(
             raise UnknownNameError(f"column of {path.name} (data.options.{option})", name, header[index:])
         name = position
     accepted = "a column name or a 0-based position" if header is not None else "a 0-based column position"
-    return target_position(name, width, path, accepted, option=option)
+    return target_position(name, width, path, accepted, option=option, first=index)

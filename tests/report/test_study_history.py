@@ -376,3 +376,12 @@ def test_studies_kept_in_folders_of_one_name_are_each_reported_with_their_own_nu
     assert cells["sgd"]["a/week/digits: test_accuracy"].endswith("(n=1)")
     assert cells["sgd"]["b/week/digits: test_accuracy"].startswith("no result: 1 of its 1 trial failed")
     assert cells["adam"]["b/week/digits: test_accuracy"] == "not in this study"
+
+
+def test_a_study_whose_every_trial_failed_draws_no_empty_axes(two_weeks, page_reader):
+    """week-2 alone (its one method diverged on every trial) drew an interval figure of no marker, an
+    accuracy axis from -0.04 to 0.04 under 'no result'. Truth: there is no seed result to draw; the table
+    says why."""
+    page = write_history_report([two_weeks / "week-2"], two_weeks / "failed.html")
+    assert "<svg" not in page.read_text()
+    assert "No figure: no method has a seed result." in page_reader(page.read_text()).paragraphs

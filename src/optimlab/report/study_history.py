@@ -247,6 +247,9 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         for m in methods
     }
     notes = {m: {s.label: _unsaid(s, m, summaries[(s.label, m)]) for s in studies} for m in methods}
+    if not any(s.n for s in summaries.values()):  # axes of no marker: the table says why
+        page.paragraph("No figure: no method has a seed result.")
+        return
     page.figure(
         figures.intervals(
             {m: {name: (s.mean, s.low, s.high) for name, s in per.items()} for m, per in groups.items()},

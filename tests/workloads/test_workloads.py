@@ -299,3 +299,14 @@ def test_what_a_seed_changes_is_what_the_docs_say(name):
     params = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in models]
     assert torch.equal(params[0], params[1])
     assert torch.equal(params[0], params[2]) == (recipe.model.name == "parameter_vector")
+
+
+@pytest.mark.parametrize("epochs", [0, False])
+def test_workloads_from_refuses_epochs_it_cannot_train_as_it_refuses_negative_ones(epochs):
+    """epochs=0 (optimlab.compare(..., epochs=0) passes it on) was read as "not given": each workload
+    trained its own 20 epochs, silently, where epochs=-3 was refused."""
+    with pytest.raises(
+        InvalidValueError, match=r"invalid value (0|False) for workload 'digits_mlp' hyperparameter 'epochs'"
+    ):
+        workloads_from("digits_mlp", epochs=epochs)
+    assert workloads_from("digits_mlp", epochs=None)[0].recipe.training.epochs == 20

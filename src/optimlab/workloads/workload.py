@@ -159,7 +159,7 @@ def workloads_from(
     chosen, read = [], False
     for name in filter(None, (part.strip() for part in names.split(","))):
         entry = _REGISTRY.get(name)
-        options: dict[str, Any] = {"epochs": epochs} if epochs else {}
+        options: dict[str, Any] = {} if epochs is None else {"epochs": epochs}  # 0 refused, not dropped
         if "path" in entry.hyperparameter_names:
             if path is None:  # named as the verbs take it: get_workload's own refusal says "option 'path'"
                 raise InvalidValueError(

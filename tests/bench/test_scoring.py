@@ -177,3 +177,15 @@ def test_methods_whose_areas_are_equal_share_a_rank():
     assert scores.ratios["adam"] == {"w1": 3.75, "w2": 2.25}
     assert scores.area["sgd"] == scores.area["adam"] == pytest.approx(1 / 3, rel=1e-15)
     assert [(rank, m) for rank, m, _ in scores.ranks()] == [(1, "momentum"), (2, "adam"), (2, "sgd")]
+
+
+def test_a_nan_ratio_is_a_miss_as_the_profile_counts_it():
+    """performance_ratios and the profiles read NaN as never reached (rho counts it for no tau), but
+    area_score took max(1, nan) = 1: a NaN ratio scored as the fastest, 1.0 where the profile's area is 0."""
+    grid = taus(4.0, 3001)
+    rho = performance_profiles({"w1": {"a": 1.0}, "w2": {"a": math.nan}}, grid)["a"]
+    numeric = sum((rho[i] + rho[i + 1]) / 2 * (grid[i + 1] - grid[i]) for i in range(len(grid) - 1)) / 3
+    assert area_score([1.0, math.nan]) == pytest.approx(numeric, abs=1e-3) == 0.5
+    assert area_score([math.nan]) == 0.0
+    with pytest.raises(InvalidValueError, match="tau_max"):  # it gave NaN scores
+        area_score([1.0], tau_max=math.nan)

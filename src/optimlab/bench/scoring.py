@@ -117,13 +117,15 @@ def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[flo
 
 def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:
     """Area under the profile of these ratios (one per workload) from 1 to ``tau_max``, over ``tau_max - 1``."""
-    if tau_max <= 1:
+    if not tau_max > 1:  # NaN too
         raise InvalidValueError("tau_max", tau_max, "a number above 1")
     if not ratios:
         return math.nan
     # One division of the exact sum: divided term by term, equal areas (ratios 4 and 2, 3.75 and 2.25:
     # both 2/6) came out a bit apart and ranked apart.
-    return math.fsum(max(0.0, tau_max - max(1.0, r)) for r in ratios) / (len(ratios) * (tau_max - 1))
+    # A NaN ratio is a miss, as the profile counts it (for no tau), not max(1, nan) = 1, the fastest.
+    areas = (tau_max - max(1.0, r) if r < tau_max else 0.0 for r in ratios)
+    return math.fsum(areas) / (len(ratios) * (tau_max - 1))
 
 
 def taus(tau_max: float = TAU_MAX, points: int = 61) -> list[float]:

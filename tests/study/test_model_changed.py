@@ -286,3 +286,45 @@ def test_a_resume_checks_data_and_models_on_one_build_of_each_methods_data(tmp_p
     counted_data.CALLS.clear()
     open_studies(spec, str(out), resume=True)
     assert len(counted_data.CALLS) == 1
+
+
+FORWARD_NET = """
+import math
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.hidden, self.out = nn.Linear(math.prod(input_shape), 8), nn.Linear(8, num_outputs)
+
+    def forward(self, x):
+        return self.out(torch.{activation}(self.hidden(x.flatten(1))))
+"""
+
+
+def test_a_study_whose_models_forward_changed_is_refused_on_resume_naming_its_file(tmp_path, monkeypatch):
+    """A model's structure is its modules and tensors (test above), so an activation called in forward
+    (torch.tanh to torch.relu), the usual way in a user's own nn.Module, changed nothing it records: the
+    study resumed and ranked trials of two models as one. The file defining the model's factory is
+    recorded too. Truth: the file's bytes (sha256), and the results kept as they were."""
+    code = tmp_path / "code"
+    code.mkdir()
+    net = code / "forward_net.py"
+    net.write_text(FORWARD_NET.format(activation="tanh"))
+    monkeypatch.syspath_prepend(str(code))
+    out = tmp_path / "study"
+    compare(["sgd"], out=out, **{**PLAN, "model": "forward_net:Net"})
+    before = [(r.key, r.metrics) for r in trials(out)]
+
+    net.write_text(FORWARD_NET.format(activation="relu"))
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "method 'sgd'" in line and "forward_net:Net" in line and str(net) in line, line
+    assert [(r.key, r.metrics) for r in trials(out)] == before
+
+    net.write_text(FORWARD_NET.format(activation="tanh"))  # restored: the study takes its second seed
+    assert resume(out, "--seeds", "2").returncode == 0
+    assert len([r for r in trials(out) if r.finished]) == len(before) + 1

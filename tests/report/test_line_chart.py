@@ -204,3 +204,16 @@ def test_a_reference_line_far_from_the_curves_is_named_at_the_edge_not_drawn(ys,
         assert names == ["chance"] and len(dashed) == 1
     else:
         assert names == ["chance (below the axis)"] and not dashed and min(y_ticks) > 0.5
+
+
+def test_an_axis_label_longer_than_its_axis_is_cut_in_its_middle_and_whole_when_hovered():
+    """A user's metric named in 150 characters (val_fff...) was written whole as the y label, some 1,000
+    pixels of text along an axis of about 350 in a chart of 400, its ends off the chart. Truth: at 11 px
+    and 0.6 em a character, about 50 characters fit; the label keeps its start and end, and its whole as
+    a tooltip."""
+    name = "val_" + "f" * 146
+    svg = line_chart({"a": [1, 2]}, {"a": [0.5, 0.6]}, xlabel="step", ylabel=name).svg
+    texts = re.findall(r"<text[^>]*>(?:<title>[^<]*</title>)?([^<]*)</text>", svg)
+    (shown,) = [t for t in texts if t.startswith("val_")]
+    assert len(shown) * 11 * 0.6 < 400 and shown.startswith("val_f") and "..." in shown, shown
+    assert f"<title>{name}</title>" in svg

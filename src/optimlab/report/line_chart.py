@@ -246,6 +246,14 @@ def _text(x: float, y: float, text: str, size: float, **attributes: str) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}"{extra}>{html.escape(text)}</text>'
 
 
+def _axis_label(x: float, y: float, label: str, room: float, **attributes: str) -> str:
+    """An axis label centred at ``(x, y)``, cut in its middle (:func:`shortened`) to the ``room`` of its
+    axis in pixels, whole when hovered: a user's metric named in 150 characters ran off the chart."""
+    shown = shortened(label, max(10, int(room / (_LABEL * _EM))))
+    text = _text(x, y, shown, _LABEL, text_anchor="middle", **attributes)
+    return text if shown == label else text.replace(">", f"><title>{html.escape(label)}</title>", 1)
+
+
 def _path(points: Sequence[tuple[float, float] | None]) -> str:
     """An SVG path through ``points``; a None breaks it (a gap)."""
     parts, pen_down = [], False
@@ -351,12 +359,12 @@ def line_chart(
     parts.append(f'<path d="{"".join(grid)}" stroke="#b0b0b0" stroke-opacity="0.5" stroke-width="0.8"/>')
     parts.append(f'<path d="{"".join(ticks)}" stroke="#222" stroke-width="0.8"/>')
     if xlabel:
-        parts.append(_text((x0 + x1) / 2, _HEIGHT - _PAD - 2, xlabel, _LABEL, text_anchor="middle"))
+        parts.append(_axis_label((x0 + x1) / 2, _HEIGHT - _PAD - 2, xlabel, x1 - x0))
     if ylabel:
         middle = (y0 + y1) / 2
         parts.append(
-            _text(_PAD + _LABEL, middle, ylabel, _LABEL, text_anchor="middle",
-                  transform=f"rotate(-90 {_PAD + _LABEL:.1f} {middle:.1f})")
+            _axis_label(_PAD + _LABEL, middle, ylabel, y0 - y1,
+                        transform=f"rotate(-90 {_PAD + _LABEL:.1f} {middle:.1f})")
         )  # fmt: skip
     for value in drawn_levels.values():
         at = py(value)

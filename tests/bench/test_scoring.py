@@ -189,3 +189,15 @@ def test_a_nan_ratio_is_a_miss_as_the_profile_counts_it():
     assert area_score([math.nan]) == 0.0
     with pytest.raises(InvalidValueError, match="tau_max"):  # it gave NaN scores
         area_score([1.0], tau_max=math.nan)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda: taus(4.0, 1), lambda: taus(4.0, 0), lambda: taus(4.0, True), lambda: taus(4.0, 2.5),
+     lambda: taus(math.inf), lambda: area_score([1.0], tau_max=math.inf)],
+)  # fmt: skip
+def test_a_profile_grid_it_cannot_draw_is_refused_in_one_line(call):
+    """taus(4, 1) raised ZeroDivisionError, taus(4, 0) and taus(4, -3) gave no tau, taus(4, 2.5) a
+    TypeError; tau_max inf drew taus [nan, inf, inf] and NaN areas."""
+    with pytest.raises(InvalidValueError, match=r"points|tau_max"):
+        call()

@@ -34,6 +34,7 @@ import statistics
 from collections.abc import Sequence
 
 from optimlab.errors import InvalidValueError
+from optimlab.registry import Interval, whole_number
 from optimlab.study.analysis import (
     LeaderboardRow,
     leaderboard,
@@ -117,8 +118,7 @@ def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[flo
 
 def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:
     """Area under the profile of these ratios (one per workload) from 1 to ``tau_max``, over ``tau_max - 1``."""
-    if not tau_max > 1:  # NaN too
-        raise InvalidValueError("tau_max", tau_max, "a number above 1")
+    _check_tau_max(tau_max)
     if not ratios:
         return math.nan
     # One division of the exact sum: divided term by term, equal areas (ratios 4 and 2, 3.75 and 2.25:
@@ -130,7 +130,14 @@ def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:
 
 def taus(tau_max: float = TAU_MAX, points: int = 61) -> list[float]:
     """``points`` values of tau evenly spaced from 1 to ``tau_max``: where profiles are drawn."""
+    _check_tau_max(tau_max)
+    points = whole_number(points, "points", Interval(2, None, integer=True))
     return [1 + (tau_max - 1) * i / (points - 1) for i in range(points)]
+
+
+def _check_tau_max(tau_max: float) -> None:
+    if not 1 < tau_max < math.inf:  # NaN too
+        raise InvalidValueError("tau_max", tau_max, "a finite number above 1")
 
 
 def check_cost(cost: str) -> None:

@@ -201,3 +201,13 @@ def test_a_profile_grid_it_cannot_draw_is_refused_in_one_line(call):
     TypeError; tau_max inf drew taus [nan, inf, inf] and NaN areas."""
     with pytest.raises(InvalidValueError, match=r"points|tau_max"):
         call()
+
+
+def test_run_costs_refuse_a_cost_or_a_method_the_study_does_not_have():
+    """run_costs(result, 'sgd', 'flops') measured seconds (any cost but 'steps' did), and a method the
+    study never ran ('sdg') missed on every seed: inf, as if it had run and never got there."""
+    result = StudyResult(SPEC, "", [record("sgd", "seeds/0", curve(0.97))])
+    with pytest.raises(InvalidValueError, match="cost"):
+        run_costs(result, "sgd", "flops")
+    with pytest.raises(InvalidValueError, match=r"'sdg'.*sgd, adam"):
+        run_costs(result, "sdg")

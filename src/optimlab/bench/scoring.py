@@ -101,8 +101,12 @@ class BenchScores:
 def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[float]:
     """Time to target of each of ``method``'s planned seed runs; inf where it missed, failed or never ran
     (every tuning trial failed, so no configuration reran)."""
+    check_cost(cost)
     spec = result.spec
-    index = 0 if cost == "steps" else 1
+    names = [m.name for m in spec.methods]
+    if method not in names:
+        raise InvalidValueError("method", method, f"one of the study's: {', '.join(names)}")
+    index = COSTS.index(cost)
     runs = {r.key: r for r in result.records if r.method == method and r.phase == SEEDS and r.finished}
     costs = []
     for planned in spec.seed_plan({}):

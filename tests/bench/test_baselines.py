@@ -48,3 +48,13 @@ def test_a_workload_without_a_recorded_baseline_is_refused_naming_the_argument()
     mine = Workload(name="my_workload", recipe=get_workload("digits_mlp").recipe, target=0.9)
     with pytest.raises(InvalidValueError, match="baseline of workload 'my_workload'.*noisy_quadratic"):
         check_target(mine)
+
+
+def test_no_seeds_or_seeds_given_as_an_iterator_are_read_as_given():
+    """seeds=[] trained nothing and returned a check whose median_steps raised StatisticsError ('no
+    median for empty data'); seeds as a generator were used up by the runs and recorded as ()."""
+    workload = get_workload("teacher_student", epochs=1)
+    with pytest.raises(InvalidValueError, match=r"invalid value \[\] for seeds"):
+        check_target(workload, seeds=[])
+    check = check_target(workload, seeds=(s for s in (1,)))
+    assert check.seeds == (1,) and len(check.steps_to_target) == 1

@@ -82,6 +82,9 @@ def check_target(
             "the recipe fields of a tuned run, e.g. baseline={'optimizer.name': 'adam', 'optimizer.lr': 1e-3}:"
             f" only {', '.join(BASELINES)} have one recorded",
         )
+    seeds = tuple(seeds)  # read once: the runs and the check record the same seeds
+    if not seeds:
+        raise InvalidValueError("seeds", [], "at least one seed, e.g. (1, 2, 3, 4, 5)")
     baseline = dict(BASELINES[workload.name] if baseline is None else baseline)
     started = time.perf_counter()
     best, steps = [], []
@@ -96,7 +99,7 @@ def check_target(
         workload=workload.name,
         baseline=baseline,
         target=workload.target,
-        seeds=tuple(seeds),
+        seeds=seeds,
         best=tuple(best),
         steps_to_target=tuple(steps),
         seconds=time.perf_counter() - started,

@@ -7,6 +7,7 @@ import json
 import math
 import types
 import warnings
+from typing import Any
 
 import pytest
 import torch
@@ -742,3 +743,43 @@ def test_a_trainers_doctor_records_an_lr_that_is_a_schedule_as_its_value_at_each
     by_hand = [0.05 * (1 + math.cos(math.pi * (k - 1) / 10)) for k in range(1, 7)]
     assert doctor.instruments.statistics.lrs == pytest.approx(by_hand, rel=1e-12)
     assert taken == pytest.approx(by_hand, rel=1e-4)
+
+
+class LogitsAndAux(nn.Module):
+    """A classifier whose forward returns (logits, aux): an auxiliary penalty beside its scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(x)
+        return logits, logits.pow(2).mean()
+
+
+def test_a_model_returning_logits_and_an_aux_value_is_told_its_output_not_its_batch_is_refused():
+    """A forward returning (logits, aux) given nn.CrossEntropyLoss: the refusal named the batch, 'for the
+    first batch: accepted a batch the model and the loss can use', though the batch is sound. Truth: torch's
+    cross_entropy refuses the tuple itself (TypeError), and the same batches train once compute_loss picks
+    the logits."""
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    model = LogitsAndAux()
+    with pytest.raises(TypeError, match="must be Tensor, not tuple"):
+        nn.functional.cross_entropy(model(x), y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with pytest.raises(InvalidValueError) as refused:
+        diagnose(model, (x, y), nn.CrossEntropyLoss(), optimizer, steps=4, batch_size=32, lr_find=False)
+    said = str(refused.value)
+    assert said.startswith(
+        "invalid value 'a tuple of 2 (float32 (32, 3), float32 ())' for the model's output"
+    )
+    assert "compute_loss=" in said and "batch" not in said.split(":")[0] and "\n" not in said
+
+    def picked(model: nn.Module, batch: Any) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(batch[0])[0], batch[1])
+
+    diagnosis = diagnose(
+        model, (x, y), compute_loss=picked, optimizer=optimizer, steps=4, batch_size=32, lr_find=False
+    )
+    assert len(diagnosis.statistics.steps) == 4

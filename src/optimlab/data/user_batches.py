@@ -774,7 +774,19 @@ class UserBatches:
             inputs, target = self.split_target(batch)
             outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
             predicted = prediction(outputs)
-            loss = self._loss_of(outputs, predicted, target)
+            try:
+                loss = self._loss_of(outputs, predicted, target)
+            except UNUSABLE_BATCH as error:
+                # a forward returning (logits, aux) or a dict without logits: the batch is not at fault
+                if not isinstance(predicted, (tuple, list, Mapping)) or not _of_their_form(error, predicted):
+                    raise
+                raise InvalidValueError(
+                    "the model's output",
+                    describe(predicted),
+                    f"what loss_fn takes ({type(error).__name__}: {str(error).strip().splitlines()[0]}); for a "
+                    "forward that returns more than its scores (logits, aux), give compute_loss=lambda model, "
+                    "batch: ... that picks them",
+                ) from error
         else:
             try:
                 outputs = (

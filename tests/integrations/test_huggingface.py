@@ -994,7 +994,10 @@ def test_under_the_trainer_the_advice_names_the_training_arguments_field_the_use
     (the Trainer makes its optimizer from it): a recipe field the Trainer has not. Truth: a real Trainer
     at Adam's lr 0.1 (the planted 'Adam lr 100x too high'); the advice names learning_rate= with the
     value optimlab's own path advises as optimizer.lr (pinned: its keys are its recipe's), and a Trainer
-    given the user's own optimizer (whose lr the args do not set) keeps optimizer.lr."""
+    given the user's own optimizer keeps optimizer.lr, though its class (AdamW) and lr are the ones the
+    Trainer would make from the arguments (AdamW(..., lr=args.learning_rate), as users write it): the
+    args set nothing of it (mapped on class and lr alone, the advice said learning_rate=, which did
+    nothing)."""
     setup, rule = DOOR_CASES["Adam lr 100x too high, no range test"]
     assert rule == "lr_too_high"
     model = setup.model()
@@ -1012,7 +1015,7 @@ def test_under_the_trainer_the_advice_names_the_training_arguments_field_the_use
         made = (None, None)  # the Trainer makes its AdamW from the arguments
         trainer(
             model, NamedExamples(*setup.data()), setup.steps, mine if own else made, [doctor],
-            learning_rate=1e-3 if own else setup.lr, weight_decay=0.0, lr_scheduler_type="constant",
+            learning_rate=setup.lr, weight_decay=0.0, lr_scheduler_type="constant",
             max_grad_norm=0.0,
         ).train()  # fmt: skip
         (runs[own],) = [f for f in doctor.diagnosis.findings if f.rule == rule]

@@ -53,7 +53,9 @@ class DoctorCallback(TrainerCallback):
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``, ``strict``). A change the Trainer's
     arguments make is advised as the ``TrainingArguments`` field (``learning_rate=``, ``max_grad_norm=``:
-    :func:`_arguments_set`), not as optimlab's recipe field.
+    :func:`_arguments_set`), not as optimlab's recipe field; the optimizer's (``learning_rate=``,
+    ``weight_decay=``) only where the Trainer makes the optimizer, as its init tells a callback given to
+    it (one added by ``trainer.add_callback`` after is not told, and names the optimizer's own fields).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``
@@ -71,6 +73,7 @@ class DoctorCallback(TrainerCallback):
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
         self._fields: dict[str, str] = {}  # the TrainingArguments advised for each recipe field they set
+        self._trainer_made = False  # whether the Trainer makes its optimizer (given none at its init)
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -103,6 +106,11 @@ class DoctorCallback(TrainerCallback):
         self._read = True
         self.doctor.gradients_ready()
 
+    def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The Trainer's own init passes the optimizer it was given (Trainer(optimizers=(opt, ...)), None
+        # where it makes one from its arguments at train()): its CallbackHandler's, transformers 4 and 5.
+        self._trainer_made = kwargs.get("optimizer") is None
+
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # A train() that raised ended without on_train_end (the Trainer has no hook for it): its hooks
         # come off here, or each forward pass would count its loss twice.
@@ -119,7 +127,7 @@ class DoctorCallback(TrainerCallback):
         self.doctor.start(
             model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
         )
-        self._fields = _arguments_set(args, model, kwargs["optimizer"])
+        self._fields = _arguments_set(args, model, kwargs["optimizer"], trainer_made=self._trainer_made)
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.doctor.before_optimizer_step(kwargs["optimizer"])
@@ -183,19 +191,24 @@ class ScheduleFreeModes(TrainerCallback):
         self._evaluation_point(kwargs["optimizer"])
 
 
-def _arguments_set(args: TrainingArguments, model: nn.Module, optimizer: Any) -> dict[str, str]:
+def _arguments_set(
+    args: TrainingArguments, model: nn.Module, optimizer: Any, *, trainer_made: bool
+) -> dict[str, str]:
     """The ``TrainingArguments`` field that sets each recipe field the doctor may advise in this run: the
     Trainer clips by ``max_grad_norm`` whatever its optimizer; the lr, weight decay and Adam's eps are
     ``learning_rate``, ``weight_decay`` and ``adam_epsilon`` where the Trainer made its optimizer from
-    them (of the class ``args.optim`` names, each group given ``learning_rate``), not where the user
-    gave one (``Trainer(optimizers=...)``), whose own arguments set them."""
+    them (``trainer_made``: given none at its init; of the class ``args.optim`` names, each group given
+    ``learning_rate``), not where the user gave one (``Trainer(optimizers=...)``), whose own arguments
+    set them even where its class and lr are the ones the Trainer would make (``AdamW(..., lr=
+    args.learning_rate)``)."""
     fields = {"training.grad_clip_norm": "max_grad_norm"}
     try:
         kind, made_with = Trainer.get_optimizer_cls_and_kwargs(args, model)
     except (ImportError, ValueError):  # one the Trainer could not make: the user's
         kind, made_with = None, {}
     groups = unwrapped(optimizer).param_groups
-    if type(unwrapped(optimizer)) is kind and all(given_lr(g) == made_with.get("lr") for g in groups):
+    made = type(unwrapped(optimizer)) is kind and all(given_lr(g) == made_with.get("lr") for g in groups)
+    if trainer_made and made:
         fields |= {"optimizer.lr": "learning_rate", "optimizer.weight_decay": "weight_decay"}
         if "eps" in made_with:
             fields["optimizer.eps"] = "adam_epsilon"

@@ -392,6 +392,22 @@ def test_runs_in_folders_of_one_name_under_parents_of_one_name_are_each_drawn(tm
     assert code == 0 and "Runs: a/x/run, b/x/run." in page
 
 
+def test_a_run_being_written_before_its_first_checkpoint_says_it_has_not_finished(tmp_path, page_reader):
+    """A run in its first epoch (no result.json, no checkpoint yet, its last line half written) was said to
+    be 'not finished' in its status cell only; the sentence that a run without result.json is still going
+    or was killed came only with a checkpoint. Truth: result.json is written at the end; without it the
+    page is of what metrics.jsonl held when read, up to its last whole line."""
+    folder = fake_run(tmp_path / "first epoch", steps=30)
+    (folder / "result.json").unlink()
+    with open(folder / "metrics.jsonl", "a") as log:
+        log.write('{"step": 31, "epoch": 0, "train_lo')
+    paragraphs = page_reader(run_page([read_run(folder)]).render()).paragraphs
+    assert (
+        "first epoch: no result.json: the run is still going, or was stopped without one (killed); this page "
+        "shows its metrics.jsonl up to its last whole line, step 30, and no checkpoint to resume it from."
+    ) in paragraphs
+
+
 def _rewrite(folder, change):
     """metrics.jsonl with ``change(line)`` applied to each line."""
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]

@@ -286,6 +286,12 @@ def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
                 f"{run.name}: no result.json: the run is still going, or was stopped without one (killed). "
                 f"`optimlab train --resume {shlex.quote(str(run.path))}` continues it from its last checkpoint."
             )
+        elif not run.result and run.series:  # in its first epoch, or killed there: no checkpoint yet
+            page.paragraph(
+                f"{run.name}: no result.json: the run is still going, or was stopped without one (killed); "
+                f"this page shows its {METRICS_NAME} up to its last whole line, step {_last_logged(run)[0]}, "
+                "and no checkpoint to resume it from."
+            )
         for step, changes in _changes(run).items():
             page.paragraph(
                 f"{run.name}: resumed at step {step} with "

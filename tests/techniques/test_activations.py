@@ -1,6 +1,7 @@
 """Activations: every entry builds, maps back to its name, and carries the gain its variance calls for."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -250,6 +251,49 @@ def test_a_function_call_maps_to_the_module_computing_it(function, args, kwargs)
     module = activations.function_activation(function, (x, *args), kwargs)
     torch.testing.assert_close(module(x.clone()), function(x.clone(), *args, **kwargs))
     assert activations.function_activation(torch.add, (x, x), {}) is None
+
+
+def _torch_activation_functions() -> list[str]:
+    """torch's activation modules (torch.nn.modules.activation) built without arguments whose function of
+    the same name in torch.nn.functional takes the input alone (F.rrelu for nn.RReLU; not F.prelu, which
+    needs the weight nn.PReLU holds, nor F.softmax, its dim), so a function torch adds is covered."""
+    from torch.nn.modules import activation as torch_activations
+
+    names = []
+    for name in torch_activations.__all__:
+        function = getattr(nn.functional, name.lower(), None)
+        try:
+            getattr(torch_activations, name)()
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # F.softmax(x) warns: its dim is needed
+                function(torch.randn(2, 4))
+        except (TypeError, UserWarning):  # arguments needed (nn.Threshold, F.prelu, F.softmax), or no
+            continue  # function (nn.LeakyReLU's is leaky_relu, tested with its slope above)
+        names.append(name)
+    return names
+
+
+TORCH_ACTIVATION_FUNCTIONS = _torch_activation_functions()
+
+
+def test_torchs_activation_functions_are_found():
+    """The generator below finds torch's functions, those once missed among them: were torch's
+    ``__all__`` to change so that it found none, the test below would be skipped without a word."""
+    assert {"RReLU", "Hardshrink", "Softshrink"} <= set(TORCH_ACTIVATION_FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", TORCH_ACTIVATION_FUNCTIONS)
+def test_torchs_activation_function_maps_to_its_module(name):
+    """F.rrelu, F.hardshrink and F.softshrink mapped to no module, so gain 'auto' read a forward calling one
+    after a layer as no activation (gain 1, where nn.Softshrink's is 1.54). Truth: torch's module of the
+    name, and the function itself on the same input (the module in eval mode: F.rrelu's default)."""
+    from torch.nn.modules import activation as torch_activations
+
+    function = getattr(nn.functional, name.lower())
+    x = torch.linspace(-5.0, 5.0, 200).reshape(2, 100)
+    module = activations.function_activation(function, (x,), {})
+    assert type(module) is getattr(torch_activations, name)
+    torch.testing.assert_close(module.eval()(x.clone()), function(x.clone()), rtol=0, atol=0)
 
 
 def _hardtanh_gain(c: float) -> float:

@@ -1023,57 +1023,6 @@ def test_gain_auto_with_data_reads_the_forward_pass_functions_included():
     assert [layer.weight.std().item() * 16 for layer in layers] == pytest.approx(expected, rel=0.05)
 
 
-def _torch_activation_functions() -> list[str]:
-    """torch's activation modules (torch.nn.modules.activation) built without arguments that have a gain
-    and a function of the same name in torch.nn.functional that takes the input alone (F.rrelu for
-    nn.RReLU; not F.prelu, which needs the weight nn.PReLU holds, nor F.softmax, its dim)."""
-    from torch.nn.modules import activation as torch_activations
-
-    from optimlab.techniques.activations import module_gain
-
-    names = []
-    for name in torch_activations.__all__:
-        function = getattr(nn.functional, name.lower(), None)
-        try:
-            module = getattr(torch_activations, name)()
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # F.softmax(x) warns: its dim is needed
-                function(torch.randn(2, 4))
-        except (TypeError, UserWarning):  # arguments needed (nn.Threshold, F.prelu, F.softmax), or no
-            continue  # function (nn.LeakyReLU's is leaky_relu, tested with its slope above)
-        if module_gain(module) is not None:
-            names.append(name)
-    return names
-
-
-@pytest.mark.parametrize("name", _torch_activation_functions())
-def test_gain_auto_with_data_reads_torchs_activation_functions_as_their_modules(name):
-    """A forward calling F.rrelu, F.hardshrink or F.softshrink after a layer drew it at gain 1, as if no
-    activation followed, where the same model with nn.RReLU, nn.Hardshrink or nn.Softshrink drew it at
-    that activation's gain (softshrink's 1.54): the functions were not among those the forward pass
-    reads. Truth: the model written with torch's module, from the same seed: the same weights."""
-    from torch.nn.modules import activation as torch_activations
-
-    function = getattr(nn.functional, name.lower())
-
-    class Functional(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.hidden, self.out = nn.Linear(64, 64), nn.Linear(64, 8)
-
-        def forward(self, x):
-            return self.out(function(self.hidden(x)))
-
-    data = torch.randn(16, 64)
-    by_function = Functional()
-    by_module = nn.Sequential(nn.Linear(64, 64), getattr(torch_activations, name)(), nn.Linear(64, 8))
-    for model in (by_function, by_module):
-        torch.manual_seed(0)
-        init.apply(model, "xavier_normal", gain="auto", data=data)
-    assert torch.equal(by_function.hidden.weight, by_module[0].weight)
-    assert torch.equal(by_function.out.weight, by_module[2].weight)
-
-
 def test_gain_auto_with_data_follows_gpt2s_forward_not_its_registration_order():
     """GPT2MLP registers c_fc, c_proj, then act, and runs c_proj(act(c_fc(x))): by registration order c_proj
     got GELU's gain and c_fc 1. Truth: GPT-2's forward; c_fc's std is the tanh-GELU gain / sqrt(64)."""

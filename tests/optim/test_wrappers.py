@@ -170,17 +170,20 @@ def test_lookahead_pullback_needs_a_momentum_buffer():
         opt.step()
 
 
-@pytest.mark.parametrize("pullback_momentum", ["reset", "pullback"])
-def test_lookahead_momentum_handling_passes_over_a_group_not_stepped_yet(pullback_momentum, float64):
+@pytest.mark.parametrize("other_group", ["frozen", "empty"])
+@pytest.mark.parametrize("pullback_momentum", ["none", "reset", "pullback"])
+def test_lookahead_passes_over_a_group_not_stepped_yet_or_empty(pullback_momentum, other_group, float64):
     """A param group frozen for the first steps (fine-tuning a head first) has no momentum buffer at a
-    sync: the reset and the pullback ran torch's foreach ops over no tensors, a bare RuntimeError ('Tensor
-    list must have at least one tensor'). Truth: Lookahead acts per group, so the trained group's run is
-    the run of a Lookahead over it alone, bit for bit, and the frozen one stays where it was."""
+    sync, and an empty one (``{"params": no_decay}`` on a model without biases), which torch.optim.SGD
+    steps, has no parameter: the sync ran torch's foreach ops over no tensors, a bare RuntimeError
+    ('Tensor list must have at least one tensor'). Truth: Lookahead acts per group, so the trained group's
+    run is the run of a Lookahead over it alone, bit for bit, and the frozen one stays where it was."""
 
-    def run(with_frozen: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def run(with_other: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
         params = [torch.nn.Parameter(p) for p in initial_parameters()]
         frozen = torch.nn.Parameter(torch.ones(3))
-        groups = [{"params": params}, *([{"params": [frozen]}] if with_frozen else [])]
+        other = {"params": [frozen] if other_group == "frozen" else []}
+        groups = [{"params": params}, *([other] if with_other else [])]
         optimizer = Lookahead(groups, "momentum", MOMENTUM, k=2, pullback_momentum=pullback_momentum)
         return train(lambda _: optimizer, steps=6, params=params), frozen.detach()
 

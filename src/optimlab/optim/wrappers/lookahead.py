@@ -110,6 +110,8 @@ class Lookahead(WrappedOptimizer):
 
     def _synchronize(self, params: list[Tensor]) -> None:
         """``p <- p + (1 - alpha)(phi - p)``, then ``phi <- p``; the same for the momentum if asked."""
+        if not params:  # an empty param group, which torch accepts: nothing to move
+            return
         slow = [self.state[p]["slow_param"] for p in params]
         torch._foreach_lerp_(params, slow, 1 - self.alpha)
         torch._foreach_copy_(slow, params)
@@ -118,14 +120,14 @@ class Lookahead(WrappedOptimizer):
         stepped = [p for p in params if self.base_optimizer.state.get(p)]
         found = [(p, _momentum_buffer(self.base_optimizer.state[p])) for p in stepped]
         buffers = [(p, b) for p, b in found if b is not None]
-        if stepped and not buffers:
-            raise OptimlabError(
-                f"lookahead pullback_momentum={self.pullback_momentum!r} needs a base optimizer with a "
-                f"momentum buffer (SGD with momentum); {type(self.base_optimizer).__name__} has none: "
-                "use pullback_momentum='none'."
-            )
-        if not buffers:  # none of the group's parameters stepped yet (a frozen group): no momentum to move
-            return
+        if not buffers:
+            if stepped:
+                raise OptimlabError(
+                    f"lookahead pullback_momentum={self.pullback_momentum!r} needs a base optimizer with a "
+                    f"momentum buffer (SGD with momentum); {type(self.base_optimizer).__name__} has none: "
+                    "use pullback_momentum='none'."
+                )
+            return  # none of the group's parameters stepped yet (a frozen group): no momentum to move
         if self.pullback_momentum == "reset":
             torch._foreach_zero_([b for _, b in buffers])
             return

@@ -312,6 +312,28 @@ def test_a_target_out_of_range_is_told_the_positions_the_file_takes(tmp_path):
             load_csv(tmp_path / "f.csv", target=position)
 
 
+def test_pandas_row_index_and_a_position_out_of_range_are_refused_in_one_message(tmp_path):
+    """A frame saved with its index: --target 0 (the index) was told '[1, 5)', --target 40 '[1, 5), or
+    [-4, 0) from the end', two accounts of one rule, and the index's own header '' a third. Truth: the
+    messages alike but for the value, each offering exactly what load_csv takes (both ranges load)."""
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame(
+        {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0], "c": [7.0, 8.0, 9.0], "label": [0, 1, 0]}
+    ).to_csv(tmp_path / "f.csv")
+    said = {}
+    for target in (0, 40, -5, ""):
+        with pytest.raises(InvalidValueError) as refused:
+            load_csv(tmp_path / "f.csv", target=target)
+        said[target] = str(refused.value).replace(repr(target), "VALUE", 1)
+    assert len(set(said.values())) == 1, said
+    assert said[0].endswith("in [1, 5), or [-4, 0) from the end (column 0 is pandas' row index)."), said[0]
+    for one_hot in (0, ""):
+        with pytest.raises(
+            InvalidValueError, match=r"one_hot.*in \[1, 5\), or \[-4, 0\) from the end \(column 0"
+        ):
+            load_csv(tmp_path / "f.csv", one_hot=[one_hot])
+
+
 def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
     """``DataFrame.to_csv`` writes the index as a first column with an empty header (``Unnamed: 0`` once
     read back and saved again): row labels, not a feature, as ``read_csv(path, index_col=0)`` says."""
@@ -330,7 +352,8 @@ def test_pandas_row_index_is_left_out_as_read_csv_index_col_reads_it(tmp_path):
         )
     assert load_csv(tmp_path / "once.csv", target=3).reading.startswith("target column 'label'")  # counted
     with pytest.raises(
-        InvalidValueError, match=r"after pandas. row index \(columns 0\.\.1\): a name or an index in \[2, 5\)"
+        InvalidValueError,
+        match=r"in \[2, 5\), or \[-3, 0\) from the end \(columns 0\.\.1 are pandas. row index\)",
     ):
         load_csv(tmp_path / "twice.csv", target=1)
 

@@ -202,15 +202,7 @@ def _target_column(
     if target is None:
         named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
         return named[0] if len(named) == 1 else width - 1
-    column = column_position(target, header, width, path, index=index)
-    if column < index:
-        raise InvalidValueError(
-            target_field(path),
-            target,
-            f"a column after pandas' row index ({'column 0' if index == 1 else f'columns 0..{index - 1}'}): "
-            f"a name or an index in [{index}, {width})",
-        )
-    return column
+    return column_position(target, header, width, path, index=index)
 
 
 def _one_hot_columns(
@@ -232,10 +224,11 @@ def _one_hot_columns(
     positions = set()
     for name in given:
         position = column_position(name, header, width, path, index=index, option="one_hot")
-        if position == target or position < index:
-            what = "the target" if position == target else "pandas' row index"
+        if position == target:
             raise InvalidValueError(
-                field, name, f"a feature column: {name!r} is {what} (class labels may be text as they are)"
+                field,
+                name,
+                f"a feature column: {name!r} is the target (class labels may be text as they are)",
             )
         positions.add(position)
     return positions

@@ -26,23 +26,21 @@ def target_field(path: Path, option: str = "target") -> str:
 
 
 def target_position(
-    target: object,
-    width: int,
-    path: Path,
-    accepted: str = "a column index",
-    *,
-    option: str = "target",
-    first: int = 0,
+    target: object, width: int, path: Path, accepted: str = "a column index", *, option: str = "target"
 ) -> int:
     """The column in ``0..width-1`` that ``target`` names among a table's ``width`` columns, a negative one
     counted from the end as Python indexes; anything else is refused, ``accepted`` saying what it takes
-    and ``option`` which option gave it. The range said starts at column ``first``: those before it are
-    pandas' row index, which the callers refuse as such."""
+    and ``option`` which option gave it."""
+    position = _indexed(target, width)
+    if position is None:
+        raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
+    return position
+
+
+def _indexed(target: object, width: int) -> int | None:
+    """The column in ``0..width-1`` that the integer ``target`` indexes as Python does (None: none)."""
     if isinstance(target, bool) or not isinstance(target, Integral) or not -width <= target < width:
-        span = (
-            f"[{first}, {width}), or [{first - width}, 0) from the end" if first else f"[{-width}, {width})"
-        )
-        raise InvalidValueError(target_field(path, option), target, f"{accepted} in {span}")
+        return None
     return int(target) % width  # numpy's integers too (np.where's, np.argmax's), as Python indexes by them
 
 
@@ -50,9 +48,9 @@ def column_position(
     name: object, header: list[str] | None, width: int, path: Path, *, index: int = 0, option: str = "target"
 ) -> int:
     """The column that ``name`` names among a table's ``width`` columns: the one ``header`` (None: a table
-    of no names, an .npy's) names so, else its 0-based position (:func:`target_position`), given as a
-    number or as text (``--target 3``). The first ``index`` columns (pandas' row index) are not offered
-    as names."""
+    of no names, an .npy's) names so, else its 0-based position (as :func:`target_position`), given as a
+    number or as text (``--target 3``). The first ``index`` columns (pandas' row index) are no data: a
+    name or position of one is refused as a position out of range is, in one message."""
     field = target_field(path, option)
     if isinstance(name, str) and header is not None and name in header:
         if header.count(name) > 1:  # index() would take the first without a word
@@ -62,17 +60,27 @@ def column_position(
                 name,
                 f"a name that heads one column; {name!r} heads columns {places}: give the position of one",
             )
-        return header.index(name)
-    if isinstance(name, str):
-        position = read_number(name, integer=True)
-        if position is None:
-            if header is None:
-                raise InvalidValueError(
-                    field,
-                    name,
-                    f"a 0-based column position in [{-width}, {width}): the file has no header row",
-                )
-            raise UnknownNameError(f"column of {path.name} (data.options.{option})", name, header[index:])
-        name = position
-    accepted = "a column name or a 0-based position" if header is not None else "a 0-based column position"
-    return target_position(name, width, path, accepted, option=option, first=index)
+        position: int | None = header.index(name)
+    else:
+        if isinstance(name, str):
+            number = read_number(name, integer=True)
+            if number is None:
+                if header is None:
+                    raise InvalidValueError(
+                        field,
+                        name,
+                        f"a 0-based column position in [{-width}, {width}): the file has no header row",
+                    )
+                raise UnknownNameError(f"column of {path.name} (data.options.{option})", name, header[index:])
+            name = number  # refused as the number it reads as, as one given as a number is
+        position = _indexed(name, width)
+    if position is None or position < index:
+        accepted = (
+            "a column name or a 0-based position" if header is not None else "a 0-based column position"
+        )
+        span = f"[{-width}, {width})"
+        if index:
+            before = "column 0 is" if index == 1 else f"columns 0..{index - 1} are"
+            span = f"[{index}, {width}), or [{index - width}, 0) from the end ({before} pandas' row index)"
+        raise InvalidValueError(field, name, f"{accepted} in {span}")
+    return position

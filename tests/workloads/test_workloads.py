@@ -310,3 +310,15 @@ def test_workloads_from_refuses_epochs_it_cannot_train_as_it_refuses_negative_on
     ):
         workloads_from("digits_mlp", epochs=epochs)
     assert workloads_from("digits_mlp", epochs=None)[0].recipe.training.epochs == 20
+
+
+@pytest.mark.parametrize(
+    "field, value, accepted",
+    [("goal", "maximize", "max or min"), ("target", math.nan, "a number"), ("target", "0.96", "a number")],
+)
+def test_a_users_workload_with_a_goal_or_target_that_scores_nothing_is_refused(field, value, accepted):
+    """Workload(goal='maximize') was kept: time to target and every 'better' read any goal but 'max' as
+    'min', so the study tuned for the worst accuracy; a target NaN was never met, '0.96' failed later."""
+    recipe = get_workload("two_spirals_mlp").recipe
+    with pytest.raises(InvalidValueError, match=rf"{field} of workload 'mine'.*{accepted}"):
+        Workload("mine", recipe, **{field: value})

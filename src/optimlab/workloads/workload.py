@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
-from optimlab.registry import POSITIVE_INT, new_registry
+from optimlab.registry import POSITIVE_INT, REAL, new_registry, real_number
 
 __all__ = [
     "Workload",
@@ -49,6 +49,13 @@ class Workload:
     goal: Literal["max", "min"] = "max"
     test_metric: str = "test_accuracy"  # reported: the same metric on the held-out test split
     target: float | None = None  # of ``metric``, for time-to-target
+
+    def __post_init__(self) -> None:
+        # Read deep inside as "max or anything else": a goal 'maximize' would tune for the worst accuracy.
+        if self.goal not in ("max", "min"):
+            raise InvalidValueError(f"goal of workload {self.name!r}", self.goal, "max or min")
+        if self.target is not None:  # NaN is never met, a string fails at the first comparison
+            real_number(self.target, f"target of workload {self.name!r}", REAL, also=", or None")
 
 
 # The way a metric is better by its kind, the last word of its name (``val_loss``, ``test_rmse``): the

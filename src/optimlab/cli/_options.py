@@ -291,24 +291,33 @@ DataDirOpt = Annotated[
 OptimizersOpt = Annotated[
     str | None, typer.Option("--optimizers", help="Optimizers to compare, comma-separated.")
 ]
+# optimlab.study.protocols' StudySpec defaults and PROTOCOLS, named here so -h says them before torch loads
+STUDY_DEFAULTS = {"protocol": "grid", "budget": 7, "seeds": 3}
+PROTOCOLS = ("grid", "random", "tpe")
 SeedsOpt = Annotated[
     int | None,
     typer.Option(
-        "--seeds", parser=number(POSITIVE_INT), help="Fresh seeds for each method's best config (default 3)."
+        "--seeds",
+        parser=number(POSITIVE_INT),
+        help=f"Fresh seeds for each method's best config (default {STUDY_DEFAULTS['seeds']}).",
     ),
 ]
 BudgetOpt = Annotated[
     int | None,
-    typer.Option("--budget", parser=number(POSITIVE_INT), help="Tuning trials per method (default 7)."),
+    typer.Option(
+        "--budget",
+        parser=number(POSITIVE_INT),
+        help=f"Tuning trials per method (default {STUDY_DEFAULTS['budget']}).",
+    ),
 ]
-PROTOCOLS = ("grid", "random", "tpe")
+_PROTOCOLS_SAID = [f"{p} (default)" if p == STUDY_DEFAULTS["protocol"] else p for p in PROTOCOLS]
 ProtocolOpt = Annotated[
     str | None,
     typer.Option(
         "--protocol",
         parser=choice(*PROTOCOLS),
         metavar="|".join(PROTOCOLS),
-        help="Tuning: grid (default), random or tpe.",
+        help=f"Tuning: {', '.join(_PROTOCOLS_SAID[:-1])} or {_PROTOCOLS_SAID[-1]}.",
     ),
 ]
 BackendOpt = Annotated[

@@ -36,14 +36,7 @@ FIGURE_FORMATS = ("html", "png", "svg")
 # optimlab.bench.scoring.COSTS, named here so a typo is refused before torch loads
 COSTS = ("steps", "seconds")
 SUITE_NAMES = ("small", "full")  # optimlab.bench.SUITES, named here so a typo is refused before torch loads
-DEFAULTS = {
-    "optimizers": "sgd,momentum,adam",
-    "seeds": 3,
-    "budget": 7,
-    "protocol": "grid",
-    "backend": "batched",
-    "cost": "steps",
-}
+DEFAULTS = {**o.STUDY_DEFAULTS, "optimizers": "sgd,momentum,adam", "backend": "batched", "cost": "steps"}
 
 
 def _workloads(settings: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -9,6 +9,7 @@ import pty
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -198,39 +199,89 @@ def test_a_tables_header_keeps_its_words_whole(capsys, monkeypatch):
     assert {"test_accuracy", "[95%", "CI]"} <= set(words), words
 
 
+LEADERBOARD = [
+    "rank",
+    "method",
+    "test_accuracy mean [95% CI]",
+    "std",
+    "seeds",
+    "failed trials",
+    "best config",
+    "steps to target",
+]
+LEADER = [1, "adam", "0.973 [0.945, 1.000]", 0.01126, 3, 0, "lr=0.004642", "102 (3 reached)"]
+
+
+def _characters(title: str) -> Counter:
+    """Every character but spaces of the leaderboard titled ``title`` with its row :data:`LEADER`."""
+    return Counter("".join([title, *LEADERBOARD, *map(str, LEADER)]).replace(" ", ""))
+
+
 def test_a_table_loses_no_cell_to_a_pipe_or_a_terminal(capsys, monkeypatch):
     """compare's leaderboard with its 'steps to target' column lost that column's end: rich lays out the
     columns' least widths past the width their measure gives (85), and the console cut off what passed
     it: piped, '102 (3 reached)' read '102 (3' over 'reache'; on an 80-column terminal 'ste', 'tar',
     '102', 'rea'. Truth: the table's own text, every character of it printed (the terminal's words fold)."""
     import io
-    from collections import Counter
 
     from rich.console import Console
 
     from optimlab.cli._output import Output
 
-    columns = [
-        "rank",
-        "method",
-        "test_accuracy mean [95% CI]",
-        "std",
-        "seeds",
-        "failed trials",
-        "best config",
-        "steps to target",
-    ]
-    row = [1, "adam", "0.973 [0.945, 1.000]", 0.01126, 3, 0, "lr=0.004642", "102 (3 reached)"]
-    text = Counter("".join(["leaderboard", *columns, *map(str, row)]).replace(" ", ""))
+    text = _characters("leaderboard")
     monkeypatch.setenv("COLUMNS", "80")
-    Output().table("leaderboard", columns, [row])
+    Output().table("leaderboard", LEADERBOARD, [LEADER])
     piped = capsys.readouterr().out
     assert not text - Counter(piped) and {"reached)", "test_accuracy", "[95%"} <= set(piped.split()), piped
     terminal = Output()
     terminal.console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
-    terminal.table("leaderboard", columns, [row])
+    terminal.table("leaderboard", LEADERBOARD, [LEADER])
     shown = terminal.console.file.getvalue()
     assert not text - Counter(shown) and max(map(len, shown.splitlines())) <= 80, shown
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_whether_a_table_fits_is_read_off_two_rows_as_off_the_whole_table(seed):
+    """The fit of a long table is decided on a stand-in of at most two rows (per column its cell of the
+    longest line and of the longest word), not by laying out every row. Truth: rich's own layout of the
+    whole table, as wide as the stand-in's at every width from 10 to 130."""
+    import random
+
+    from optimlab.cli._output import _cell, _columns, _laid_out_width, _stand_in
+
+    draw = random.Random(seed)
+    words = ["a", "lr=0.004642", "0.973", "[0.945,", "1.000]", "reached)", "(3"]
+    rows = [[" ".join(draw.choices(words, k=draw.randint(0, 2))) for _ in range(5)] for _ in range(40)]
+    for _ in range(6):  # a few cells, anywhere, of a long line or a long word (past MAX_WORD too)
+        long = [draw.choice(words), "y" * draw.randint(12, 40)] if draw.random() < 0.5 else words * 2
+        rows[draw.randrange(40)][draw.randrange(5)] = " ".join(long)
+    columns, unbroken = ["rank", "method", "test_accuracy mean [95% CI]", "best config", "steps"], {"method"}
+    cells = [[_cell(value) for value in row] for row in rows]
+    whole = _columns("leaderboard", columns, cells, unbroken)
+    for row in cells:
+        whole.add_row(*row)
+    stand_in = _stand_in("leaderboard", columns, cells, unbroken)
+    assert stand_in.row_count == 2
+    for width in range(10, 131):
+        assert _laid_out_width(stand_in, width) == _laid_out_width(whole, width), width
+
+
+def test_the_live_leaderboard_loses_no_cell_to_an_80_column_terminal(monkeypatch):
+    """compare's live 'leaderboard so far' under its progress bar was built whole, never folded: at 80
+    columns the display cut off 'steps to target' to 'ste', 'tar', '102', 'rea'. Truth: the lines the
+    live display draws (rich's render_lines at its console's width, as its LiveRender does) hold every
+    character of the table, none past column 80."""
+    from optimlab.cli._progress import StudyProgress
+
+    monkeypatch.setenv("COLUMNS", "80")
+    with StudyProgress(True) as shown:
+        shown.start("1 method", 4)
+        shown.update("digits", 4, ("leaderboard so far", LEADERBOARD, [LEADER]))
+        console = shown.live.console
+        lines = console.render_lines(shown.live.renderable, console.options, pad=False)
+    drawn = ["".join(segment.text for segment in line) for line in lines]
+    assert console.width == 80 and max(map(len, drawn)) <= 80, drawn
+    assert not _characters("leaderboardsofar") - Counter("".join(drawn)), drawn
 
 
 def _on_a_terminal(*argv: str, **env: str) -> str:

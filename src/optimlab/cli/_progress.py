@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optimlab.cli._errors import Interrupted, stopping
-from optimlab.cli._output import Output
+from optimlab.cli._output import Output, rich_table
 
 if TYPE_CHECKING:
     from optimlab.study import StudyResult
@@ -78,9 +78,11 @@ class StudyProgress:
         self.live = Live(self.bar, console=Console(stderr=True), refresh_per_second=4)
         self.live.start()
 
-    def update(self, key: str, finished: int, table: Any = None) -> None:
-        """``key`` has ``finished`` trials now (the bar names it); ``table`` (a rich renderable) replaces
-        the one shown."""
+    def update(
+        self, key: str, finished: int, table: tuple[str, Sequence[str], Sequence[Sequence[Any]]] | None = None
+    ) -> None:
+        """``key`` has ``finished`` trials now (the bar names it); ``table`` (title, columns, rows) replaces
+        the table shown, folded where the display is too narrow for it whole (as :meth:`Output.table`)."""
         if self.live is None:
             return
         self.done[key] = finished
@@ -88,7 +90,8 @@ class StudyProgress:
         if table is not None:
             from rich.console import Group
 
-            self.live.update(Group(self.bar, table))
+            shown = rich_table(*table, width=self.live.console.width)
+            self.live.update(Group(self.bar, shown))
 
     def stop(self) -> None:
         if self.live is not None:

@@ -12,7 +12,7 @@ import typer
 from optimlab.bench import is_bench, resume_command
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._output import Output, rich_table, typed_command
+from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.number_text import count_of
@@ -325,7 +325,7 @@ def compare(
             table = None
             if any(r.phase == SEEDS and r.finished for r in records):
                 columns, rows = leaderboard_table(spec, [r for r in records if r.finished])
-                table = rich_table(f"{spec.name}: leaderboard so far", columns, rows)
+                table = (f"{spec.name}: leaderboard so far", columns, rows)
             shown.update(spec.name, sum(r.finished for r in records), table)
 
         out = resume or out_dir

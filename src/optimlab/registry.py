@@ -341,12 +341,18 @@ class Entry(Generic[T]):
         }
         return {k: int(v) if k in integers and isinstance(v, float) else v for k, v in kwargs.items()}
 
-    def create(self, *args: Any, **kwargs: Any) -> Any:
-        """Validate ``kwargs``, then call the registered object with the entry's bound defaults, integers
-        as :meth:`typed` makes them."""
+    def checked(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """``kwargs`` as the registered object takes them: NumPy numbers as the Python ones they hold
+        (torch's calculate_gain refuses ``np.float32(0.2)``), validated (:meth:`validate`), integers as
+        :meth:`typed` makes them."""
         kwargs = {k: plain_numbers(v) for k, v in kwargs.items()}
         self.validate(kwargs)
-        return self.obj(*args, **{**self.defaults, **self.typed(kwargs)})
+        return self.typed(kwargs)
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the registered object with the entry's bound defaults and ``kwargs`` as :meth:`checked`
+        makes them."""
+        return self.obj(*args, **{**self.defaults, **self.checked(kwargs)})
 
 
 def _signature_hyperparameters(

@@ -599,6 +599,19 @@ def test_lsuv_takes_a_whole_float_count_as_the_integer_it_is():
         init.apply(nn.Linear(8, 8), "lsuv", data=data, max_iterations=2.5)
 
 
+def test_validate_takes_numpy_numbers_as_apply_and_create_do():
+    """init.validate (public; a recipe's check) tried its meta draw with np.float32(0.2) as given, where
+    apply and create took the number it holds: torch's calculate_gain refused it with a bare ValueError
+    ('negative_slope 0.20000000298023224 not a valid number'). All three now take the hyperparameters as
+    Entry.checked makes them. Truth: torch's kaiming_normal_ with the float np.float32(0.2) holds."""
+    a = np.float32(0.2)
+    assert init.validate("kaiming_normal", {"a": a}).name == "kaiming_normal"
+    torch.manual_seed(0)
+    ours = init.create("kaiming_normal", a=a)(torch.empty(20, 30))
+    torch.manual_seed(0)
+    assert torch.equal(ours, nn.init.kaiming_normal_(torch.empty(20, 30), a=a.item()))
+
+
 def test_lsuv_on_data_the_model_cannot_take_names_it_and_leaves_the_weights():
     """Rows of 5 features for a model of 4: torch's 'mat1 and mat2 shapes cannot be multiplied', after every
     layer had been redrawn orthogonal (the model left half-initialized)."""

@@ -48,7 +48,6 @@ from optimlab.registry import (
     Entry,
     Interval,
     new_registry,
-    plain_numbers,
 )
 from optimlab.techniques.activations import activation_name, function_activation, is_activation, module_gain
 
@@ -851,23 +850,28 @@ def validate(name: str, hyperparameters: Mapping[str, Any]) -> Entry[Any]:
     returns its entry. Beside each value's range, the values wrong together: a gain beside kaiming's
     ``nonlinearity`` or ``a`` (which set it), bounds not in order (uniform's, truncated_normal's), found
     by a draw on a weight that holds no values (the meta device)."""
+    return _checked(name, hyperparameters)[0]
+
+
+def _checked(name: str, hyperparameters: Mapping[str, Any]) -> tuple[Entry[Any], dict[str, Any]]:
+    """Scheme ``name``'s entry and its hyperparameters as :meth:`Entry.checked` makes them (lsuv's
+    ``max_iterations: 3.0`` from YAML as range's 3), also checked together (:func:`validate`)."""
     entry = _REGISTRY.get(name)
-    entry.validate(hyperparameters)
+    hyperparameters = entry.checked(hyperparameters)
     if Capability.WHOLE_MODEL in entry.capabilities:
-        return entry
+        return entry, hyperparameters
     chosen = dict(hyperparameters)
     if chosen.get("gain") == AUTO_GAIN:
         if {"nonlinearity", "a"} & chosen.keys():
             raise InvalidValueError(f"init {entry.name!r} hyperparameter 'gain'", AUTO_GAIN, _GAIN_OR_TORCHS)
         chosen["gain"] = 1.0  # each layer's own, read by apply()
     entry.obj(torch.empty(1, 1, device="meta"), **entry.defaults, **chosen)
-    return entry
+    return entry, hyperparameters
 
 
 def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
     """Scheme ``name`` with its hyperparameters bound: call it on a weight (whole-model ones: on a model)."""
-    hyperparameters = {key: plain_numbers(value) for key, value in hyperparameters.items()}
-    entry = validate(name, hyperparameters)
+    entry, hyperparameters = _checked(name, hyperparameters)
     if hyperparameters.get("gain") == AUTO_GAIN:
         raise InvalidValueError(
             f"init {entry.name!r} gain",
@@ -875,7 +879,7 @@ def create(name: str, **hyperparameters: Any) -> Callable[..., Any]:
             "a number here: 'auto' reads the activation after each layer, so it needs "
             "apply(model, ...) or a model built with this init",
         )
-    return functools.partial(entry.obj, **entry.defaults, **entry.typed(hyperparameters))
+    return functools.partial(entry.obj, **entry.defaults, **hyperparameters)
 
 
 def apply(
@@ -915,11 +919,7 @@ def apply(
     (``requires_grad=False``) is drawn as any other and stays frozen, as torch's ``nn.init`` functions and
     ``reset_parameters()`` draw it: to keep pretrained weights, initialize before loading them.
     """
-    # NumPy numbers as the Python ones they hold, as Registry.create takes them: torch's calculate_gain
-    # refuses np.float32(0.2) ('negative_slope 0.2 not a valid number')
-    hyperparameters = {name: plain_numbers(value) for name, value in hyperparameters.items()}
-    entry = validate(scheme, hyperparameters)
-    hyperparameters = entry.typed(hyperparameters)  # lsuv's max_iterations: 3.0 (YAML) as range's 3
+    entry, hyperparameters = _checked(scheme, hyperparameters)
     if bias not in _BIAS_CHOICES:
         raise InvalidValueError("bias", bias, "one of " + ", ".join(map(repr, _BIAS_CHOICES)))
     if Capability.WHOLE_MODEL in entry.capabilities:

@@ -783,3 +783,23 @@ def test_a_model_returning_logits_and_an_aux_value_is_told_its_output_not_its_ba
         model, (x, y), compute_loss=picked, optimizer=optimizer, steps=4, batch_size=32, lr_find=False
     )
     assert len(diagnosis.statistics.steps) == 4
+
+
+def test_an_optimizer_under_a_warmup_scheduler_is_watched_at_the_lr_given_not_the_warmups_first():
+    """Adam at 0.01 with a linear warmup (LambdaLR, step / 1000) made beside it, given to diagnose, which
+    steps no scheduler: the watched run kept the warmup's first lr, 0, for all its steps, training nothing,
+    and no finding said so. Truth: the scheduler's base_lrs (0.01) is each watched step's lr, as the range
+    test sweeps and diagnose_recipe watches; the optimizer and the scheduler are left as they were (lr 0,
+    then the warmup's next value, 1e-5)."""
+    x, y = torch.randn(64, 8), (torch.randn(64) > 0).long()
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step / 1000)
+    diagnosis = diagnose(
+        model, (x, y), nn.CrossEntropyLoss(), optimizer, steps=6, batch_size=32, lr_find=False
+    )
+    assert diagnosis.statistics.lrs == [scheduler.base_lrs[0]] * 6 == [0.01] * 6
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(1e-5, rel=1e-12)]

@@ -312,6 +312,10 @@ def diagnose(
             seed=seed,
         )
     with preserved(model, optimizer):
+        # A scheduler made beside the optimizer set its first value (a warmup's 0), which the watched run,
+        # stepping no scheduler, would keep for every step: it runs at the lrs given, as the range test
+        # sweeps and diagnose_recipe watches (the lrs the scheduler set come back on exit).
+        restore_given_lrs(optimizer)
         torch.manual_seed(seed)
         taken = watch(
             model,

@@ -729,16 +729,18 @@ class Optimizer(torch.optim.Optimizer):
             if isinstance(leaf, list) and (not leaf or isinstance(leaf[0], Tensor))
         }
         for path, value in saved.items():
-            # None where a tensor is kept here: a field of a parameter of another rank (Adafactor's)
-            kept_as_none = value is None and shapes.get(path) is not None
-            if kept_as_none or (path in shapes and isinstance(value, Tensor) and value.shape != shapes[path]):
-                shape = "none" if value is None else tuple(value.shape)
+            if path not in shapes or not (value is None or isinstance(value, Tensor)):
+                continue
+            # None where a tensor is kept here (or the reverse): a field of a parameter of another rank
+            # (Adafactor's row/col for a matrix, nu for a vector)
+            shape = None if value is None else value.shape
+            if shape != shapes[path]:
+                found, expected = ("none" if s is None else tuple(s) for s in (shape, shapes[path]))
                 raise OptimlabError(
                     f"{self._owner} cannot load this state_dict: parameter {position} of param group {index} "
-                    f"has shape {tuple(param.shape)}, and its saved {path} has shape {shape} "
-                    f"(expected {'none' if shapes[path] is None else tuple(shapes[path])}). The state was "
-                    "saved for other parameters: give the param groups and their parameters in the order "
-                    "they were saved"
+                    f"has shape {tuple(param.shape)}, and its saved {path} has shape {found} "
+                    f"(expected {expected}). The state was saved for other parameters: give the param "
+                    "groups and their parameters in the order they were saved"
                 )
 
     def __getstate__(self) -> dict[str, Any]:

@@ -20,10 +20,11 @@ __all__ = ["names_apart"]
 
 def names_apart(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     """Each path's last part, or its last parts, as few as tell it from every other path's; a path given
-    twice is numbered (its place in ``paths``, from 1)."""
-    parts = [Path(path).parts for path in paths]
+    twice is numbered (its place in ``paths``, from 1). The root (``/``, ``C:\\``) is no part of a name, and
+    a path whose parts all end another path is named whole."""
+    parts = [Path(path).relative_to(Path(path).anchor).parts for path in paths]
     names = []
     for number, own in enumerate(parts, 1):
-        k = next((k for k in range(1, len(own) + 1) if sum(p[-k:] == own[-k:] for p in parts) == 1), 0)
+        k = next((k for k in range(1, len(own) + 2) if sum(p[-k:] == own[-k:] for p in parts) == 1), 0)
         names.append("/".join(own[-k:]) if k else f"{'/'.join(own[-1:])} ({number})")
     return names

@@ -347,6 +347,24 @@ def test_sam_needs_a_closure():
         opt.step()
 
 
+@pytest.mark.parametrize("base", ["sam", "sam instance", "lookahead around sam"])
+def test_sam_refuses_a_base_that_needs_a_closure(base):
+    """SAM steps its base without a closure (with the gradients at w + e, davda54's second_step), so a
+    base that needs one (SAM itself, or Lookahead around it) failed at the first step, saying step needs a
+    closure to a user who gave one. It is refused where it is given, naming the base."""
+    w = torch.nn.Parameter(torch.ones(2))
+    given = {
+        "sam": lambda: SAM([w], "sam"),
+        "sam instance": lambda: SAM(SAM([w])),
+        "lookahead around sam": lambda: SAM(Lookahead(SAM([w]))),
+    }[base]
+    with pytest.raises(
+        InvalidValueError, match="for sam base: accepted an optimizer that steps without a closure"
+    ) as refused:
+        given()
+    assert "\n" not in str(refused.value)
+
+
 def test_lookahead_around_sam_composes(float64):
     ours, calls = with_closure(lambda p: Lookahead(SAM(p, "momentum", MOMENTUM, rho=0.05), k=5), steps=30)
     reference, _ = with_closure(

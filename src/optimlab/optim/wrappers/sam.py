@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.shells.torch_optim import steppable
 from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer
 from optimlab.registry import NON_NEGATIVE, Capability, new_registry
@@ -93,9 +93,14 @@ class SAM(WrappedOptimizer):
         adaptive: bool = False,
     ) -> None:
         _REGISTRY.get("sam").validate({"rho": rho, "adaptive": adaptive})
-        super().__init__(
-            base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="sam")
-        )
+        inner = base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="sam")
+        if getattr(inner, "needs_closure", False):  # stepped below without one, at the gradients of w + e
+            raise InvalidValueError(
+                "sam base",
+                type(inner) if base is None else base,
+                "an optimizer that steps without a closure (not sam, nor one around it)",
+            )
+        super().__init__(inner)
         self.rho, self.adaptive = rho, adaptive
 
     def _with_gradients(self) -> list[torch.Tensor]:

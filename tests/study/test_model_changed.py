@@ -2,6 +2,8 @@
 results of two models in one comparison (optimlab's own ResNet lost its biases before batch norm between
 two sessions, with its name and recipe id unchanged). Its trials record the structure they trained."""
 
+import ast
+import hashlib
 import os
 import subprocess
 import sys
@@ -116,7 +118,8 @@ def test_each_trial_records_the_structure_of_the_model_it_trained(tmp_path, monk
     recipe = spec.recipe.with_updates(spec.methods[0].updates)
     expected = structure(build_model(recipe, build_data(recipe)))  # with its input scaling in front
     recorded = [t.user_attrs["model"] for t in _frozen(tmp_path / "study")]
-    assert len(recorded) == 3 and all(m == expected for m in recorded)
+    tree = hashlib.sha256(ast.dump(ast.parse((code / "gelu_net.py").read_text())).encode()).hexdigest()
+    assert len(recorded) == 3 and all(m == {**expected, "source_sha256": tree} for m in recorded)
     assert expected["parameters"] == (4 + 1) * 8 + (8 + 1) * 3
     modules = [type(m).__name__ for m in build_model(recipe, build_data(recipe)).modules()]
     assert "GELU" in modules and "Tanh" not in modules
@@ -307,8 +310,10 @@ class Net(nn.Module):
 def test_a_study_whose_models_forward_changed_is_refused_on_resume_naming_its_file(tmp_path, monkeypatch):
     """A model's structure is its modules and tensors (test above), so an activation called in forward
     (torch.tanh to torch.relu), the usual way in a user's own nn.Module, changed nothing it records: the
-    study resumed and ranked trials of two models as one. The file defining the model's factory is
-    recorded too. Truth: the file's bytes (sha256), and the results kept as they were."""
+    study resumed and ranked trials of two models as one. Each trial records the sha256 of its model's
+    file's syntax tree: a comment or a reformat (black's) keeps it, so the study resumes (byte sha256
+    refused those for good), a changed expression does not. Truth: ast.parse's tree of each file, and the
+    results kept as they were."""
     code = tmp_path / "code"
     code.mkdir()
     net = code / "forward_net.py"
@@ -317,14 +322,70 @@ def test_a_study_whose_models_forward_changed_is_refused_on_resume_naming_its_fi
     out = tmp_path / "study"
     compare(["sgd"], out=out, **{**PLAN, "model": "forward_net:Net"})
     before = [(r.key, r.metrics) for r in trials(out)]
+    assert all("source_sha256" in t.user_attrs["model"] for t in _frozen(out))
 
-    net.write_text(FORWARD_NET.format(activation="relu"))
-    refused = resume(out, "--seeds", "2")
-    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
-    (line,) = refused.stderr.strip().splitlines()
-    assert "method 'sgd'" in line and "forward_net:Net" in line and str(net) in line, line
-    assert [(r.key, r.metrics) for r in trials(out)] == before
+    trained = FORWARD_NET.format(activation="tanh")
+    for changed in (
+        FORWARD_NET.format(activation="relu"),
+        trained.replace("x.flatten(1)", "(x - 1).flatten(1)"),
+    ):
+        net.write_text(changed)  # an activation; an expression, x to x - 1
+        refused = resume(out, "--seeds", "2")
+        assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+        (line,) = refused.stderr.strip().splitlines()
+        assert "method 'sgd'" in line and "forward_net:Net" in line and str(net) in line, line
+        assert "restore the file, or run it as a new study" in line, line
+        assert [(r.key, r.metrics) for r in trials(out)] == before
 
-    net.write_text(FORWARD_NET.format(activation="tanh"))  # restored: the study takes its second seed
+    reformatted = "# the user's net, commented\n" + FORWARD_NET.format(activation="tanh").replace(
+        "(self, x):", "(self, x):  # x: (batch, *input_shape)\n\n"
+    ).replace("nn.Linear(8, num_outputs)", "nn.Linear(\n            8,\n            num_outputs,\n        )")
+    assert ast.dump(ast.parse(reformatted)) == ast.dump(ast.parse(FORWARD_NET.format(activation="tanh")))
+    net.write_text(reformatted)  # its tree unchanged: the study takes its second seed
     assert resume(out, "--seeds", "2").returncode == 0
     assert len([r for r in trials(out) if r.finished]) == len(before) + 1
+
+
+SCRIPT = """
+import sys
+
+import torch
+from torch import nn
+
+import optimlab
+
+
+class Net(nn.Module):
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.hidden, self.out = nn.Linear(4, 8), nn.Linear(8, num_outputs)
+
+    def forward(self, x):
+        return self.out(torch.{activation}(self.hidden(x)))
+
+
+x = torch.randn(60, 4, generator=torch.Generator().manual_seed(0))
+optimlab.compare(
+    ["sgd"], model=Net, data=(x, (x[:, 0] > 0).long()), out=sys.argv[1], budget=2, seeds=int(sys.argv[2]),
+    epochs=1, resume=sys.argv[2] != "1",
+)
+"""
+
+
+def test_a_script_whose_models_forward_changed_is_refused_on_resume(tmp_path):
+    """optimlab.compare(model=Net, resume=True) from a script run as __main__ names Net '<net>', which no
+    import path reaches: the check of its file was skipped, though inspect.getsourcefile(Net) finds the
+    script. Truth: the script's own file, its forward's activation changed."""
+    script, out = tmp_path / "train_net.py", tmp_path / "study"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE}
+
+    def run(activation: str, seeds: int) -> subprocess.CompletedProcess:
+        script.write_text(SCRIPT.format(activation=activation))
+        command = [sys.executable, str(script), str(out), str(seeds)]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+    assert run("tanh", 1).returncode == 0
+    refused = run("relu", 2)
+    assert refused.returncode == 1 and "'<net>', is defined in" in refused.stderr, refused.stderr
+    assert str(script) in refused.stderr and "restore the file" in refused.stderr
+    assert run("tanh", 2).returncode == 0, run("tanh", 2).stderr

@@ -9,8 +9,6 @@ process died (see :func:`~optimlab.study.storage.reclaim_stale`) run again.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 import json
 import time
 import warnings
@@ -37,7 +35,6 @@ from optimlab.study.storage import (
     IMPORT_FROM_ATTR,
     INTERRUPTED,
     METHOD_ATTR,
-    MODEL_FILE_ATTR,
     OBJECT_DATA_ATTR,
     SPACE_ATTR,
     SPEC_ATTR,
@@ -49,8 +46,8 @@ from optimlab.study.storage import (
     reclaim_stale,
     without_passwords,
 )
-from optimlab.study.trial import counted_trials
-from optimlab.user_code import code_folders, extend_sys_path, import_object, is_import_path
+from optimlab.study.trial import counted_trials, model_source
+from optimlab.user_code import code_folders, extend_sys_path
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -345,10 +342,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     )
     if existing:
         check_same_models(storage, spec, data)
-        check_same_model_files(storage, spec, started)
     data.clear()  # not held through the trials
-    # the model's file of methods no trial finished yet, recorded again: their trials train on it
-    files = {m.name: model_file(spec.method_recipe(m)) for m in spec.methods if m.name not in started}
     folders = code_folders()
     for method in spec.methods:
         study = optuna.create_study(
@@ -366,44 +360,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
             study.set_user_attr(IMPORT_FROM_ATTR, folders)
         if digests.get(method.name) is not None:
             study.set_user_attr(DATA_ATTR, digests[method.name])
-        if files.get(method.name) is not None:
-            study.set_user_attr(MODEL_FILE_ATTR, files[method.name])
     return storage
-
-
-def model_file(recipe: Recipe) -> dict[str, str] | None:
-    """The file defining the user's model factory that ``recipe`` names (``mynets:build``'s mynets.py)
-    and its sha256; None for a registered model or a factory with no file (a notebook's)."""
-    if not is_import_path(recipe.model.name):
-        return None
-    try:
-        path = inspect.getsourcefile(import_object(recipe.model.name, "model"))
-    except TypeError:  # a built-in, or an object with no code of its own
-        return None
-    if path is None or not Path(path).is_file():
-        return None
-    return {"file": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
-
-
-def check_same_model_files(storage: BaseStorage, spec: StudySpec, started: Sequence[str]) -> None:
-    """Refuse to resume ``spec`` where the file of a ``started`` method's model factory (a method with a
-    finished trial) now holds other bytes than when its study recorded it (:func:`model_file`): a change
-    inside ``forward`` (an activation called there) leaves the structure :func:`check_same_models` reads
-    as it was, and the study would rank the trials of two models as one. Studies that recorded no file
-    (before 2026-12-06) are not checked."""
-    for method in spec.methods:
-        if method.name not in started:
-            continue
-        study_id = storage.get_study_id_from_name(spec.study_name(method))
-        stored = storage.get_study_user_attrs(study_id).get(MODEL_FILE_ATTR)
-        now = model_file(spec.method_recipe(method)) if stored is not None else None
-        if now is not None and now["sha256"] != stored["sha256"]:
-            raise OptimlabError(
-                f"cannot resume study {spec.name!r}: the model of method {method.name!r}, "
-                f"{spec.method_recipe(method).model.name!r}, is defined in {now['file']!r}, which changed "
-                "since the study's trials trained, and the study would compare two models as one; run it "
-                "as a new study (another output folder or study name), or restore the file"
-            )
 
 
 def _data_key(recipe: Recipe) -> str:
@@ -534,10 +491,13 @@ def _cannot_resume(spec: StudySpec, method: Method) -> str:
 def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any] | None = None) -> None:
     """Refuse to resume ``spec`` where a method's model now builds with another structure than the one its
     trials trained (:mod:`optimlab.models.structure`): the model's code changed in between, and the
-    study would compare the results of two models as one. Rebuilt from a trained trial's recipe, once for
-    methods that differ only in their optimizer or schedule (their data and model are one); trials of an
-    optimlab that did not record their model (before 2026-12-05) are not checked. ``data``: the splits
-    built so far (:func:`_data_of`), the data check's."""
+    study would compare the results of two models as one; or where the file defining the user's model
+    now parses to another syntax tree than its trials recorded (:func:`~optimlab.study.trial.
+    model_source`: a change inside ``forward`` leaves the structure as it was). Rebuilt from a trained
+    trial's recipe, once for methods that differ only in their optimizer or schedule (their data and
+    model are one); trials of an optimlab that did not record their model (before 2026-12-05), or its
+    file's tree (before 2026-12-06), are not checked so. ``data``: the splits built so far
+    (:func:`_data_of`), the data check's."""
     from optimlab.build import build_model
     from optimlab.recipe import Recipe
 
@@ -547,9 +507,9 @@ def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any
     for method in spec.methods:
         study_id = storage.get_study_id_from_name(spec.study_name(method))
         trials = storage.get_all_trials(study_id, deepcopy=False)
-        trained = next(
-            (t.user_attrs for t in trials if "model" in t.user_attrs and "recipe" in t.user_attrs), None
-        )
+        recorded = [t.user_attrs for t in trials if "model" in t.user_attrs and "recipe" in t.user_attrs]
+        # one that recorded its file's tree first: a study of before 2026-12-06 resumed records it since
+        trained = min(recorded, key=lambda attrs: "source_sha256" not in attrs["model"], default=None)
         if trained is None:
             continue
         built = {k: v for k, v in trained["recipe"].items() if k not in ("optimizer", "schedule")}
@@ -574,6 +534,14 @@ def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any
                 f"{recipe.model.name!r} with {describe_change(now, trained['model'])}: its code changed "
                 "since the study's trials trained, and the study would compare two models as one; run "
                 "it as a new study (another output folder or study name), or restore the model's code"
+            )
+        stored, source = trained["model"].get("source_sha256"), model_source(recipe)
+        if stored is not None and source is not None and source[1] != stored:  # not recorded before 12-06
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: the model of method {method.name!r}, {recipe.model.name!r}, "
+                f"is defined in {source[0]!r}, whose code changed since the study's trials trained (comments "
+                "and formatting aside), and the study would compare two models as one; restore the file, "
+                "or run it as a new study (another output folder or study name)"
             )
 
 

@@ -76,9 +76,6 @@ DATA_ATTR = "optimlab.data"
 # Python objects stored instead, from 2026-12-05 00:52 until DATA_ATTR (19:38); a resume checks by it
 # the studies that hold only it.
 OBJECT_DATA_ATTR = "optimlab.data_digest"
-# The file defining a method's model factory (the user's mynets:build) and its sha256, which a resume
-# checks: a change inside forward leaves the model's structure as it was.
-MODEL_FILE_ATTR = "optimlab.model_file"
 OWNER_ATTR = "optimlab:owner"
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead

@@ -6,23 +6,27 @@ an exception as failed with its text, a pruned trial as pruned; all with the cur
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import inspect
 import math
 import random
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe
 from optimlab.study.protocols import TUNE, Method, StudySpec
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import DIVERGED, UNCOUNTED
 from optimlab.train.loop import Callback, TrainState
-from optimlab.user_code import raised_in_user_code
+from optimlab.user_code import import_object, is_import_path, raised_in_user_code
 
 __all__ = [
     "MAX_CURVE_POINTS",
@@ -187,6 +191,25 @@ class CurveRecorder(Callback):
         return {name: [values[i] for i in keep] for name, values in self.curve.items()}
 
 
+def model_source(recipe: Recipe) -> tuple[str, str] | None:
+    """The file defining the user's model that ``recipe`` names (``mynets:build``'s mynets.py, a script's
+    ``<net>`` too) and the sha256 of its syntax tree (``ast.dump``: a comment, a blank line or a
+    reformat keep it, ``x + 1`` to ``x - 1`` does not); None for a registered model or one with no file (a
+    notebook's). A change inside ``forward`` leaves the model's structure as it was."""
+    from optimlab.study.user_compare import named_object  # user_compare imports this module
+
+    name = recipe.model.name
+    try:
+        found = named_object("model", name)
+        if found is None and is_import_path(name):
+            found = import_object(name, "model")
+        path = inspect.getsourcefile(found) if found is not None else None
+        tree = ast.dump(ast.parse(Path(path).read_bytes())) if path is not None else None
+    except (OptimlabError, TypeError, OSError, SyntaxError):  # not importable, a built-in, no source
+        return None
+    return None if tree is None else (path, hashlib.sha256(tree.encode()).hexdigest())
+
+
 def record_outcome(
     study: optuna.Study,
     trial: optuna.Trial,
@@ -219,7 +242,8 @@ def record_outcome(
     if recipe is not None:
         attrs.update(recipe=recipe.to_dict(), recipe_id=recipe.id)
     if model is not None:
-        attrs["model"] = dict(model)
+        source = model_source(recipe) if recipe is not None else None
+        attrs["model"] = dict(model) if source is None else {**model, "source_sha256": source[1]}
     try:
         for name, attr in attrs.items():
             trial.set_user_attr(name, attr)

@@ -84,6 +84,13 @@ STUDY_NAME = "your_code"  # the study's name on the user's data, unless named
 _NAMED: dict[tuple[str, int, Hashable], tuple[Any, str]] = {}
 
 
+def named_object(category: str, name: str) -> Any | None:
+    """The object this process named ``name`` in ``category`` (a script's ``<net>``), else None."""
+    return next(
+        (obj for (kind, _, _), (obj, known) in _NAMED.items() if (kind, known) == (category, name)), None
+    )
+
+
 def _import_path_of(obj: Any) -> str | None:
     """``module:qualname`` of a function or class that another process can import, else None."""
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)

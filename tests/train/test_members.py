@@ -263,3 +263,43 @@ def test_a_loop_drawing_from_numpy_and_python_draws_on_after_train_members():
         train_members(recipes, [CurveRecorder(None, "val_accuracy") for _ in recipes])
 
     assert draws(members) == draws(lambda lr: None)
+
+
+SCALED_NET = """
+import math
+
+import torch
+from torch import nn
+
+
+class ScaledNet(nn.Module):
+    '''A user's net with a learnt 0-d temperature beside its Linear, as in CLIP's logit scale.'''
+
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.linear = nn.Linear(math.prod(input_shape), num_outputs)
+        self.scale = nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        return self.linear(x.flatten(1)) * self.scale
+"""
+
+
+@pytest.mark.parametrize("clip", [None, 0.5], ids=["no clip", "clipped"])
+def test_members_of_a_model_with_a_scalar_parameter_follow_their_one_at_a_time_curves(write_modules, clip):
+    """A 0-d parameter stacks to shape (K,): the weights check and the per-member clip read it as one
+    value per member (flatten(1) raised 'Dimension out of range' on it)."""
+    write_modules(optimlab_members_scaled=SCALED_NET)
+    recipes = [
+        BASE.with_updates(
+            {"model": {"name": "optimlab_members_scaled:ScaledNet"}, "optimizer.name": "sgd",
+             "optimizer.lr": lr, "training.grad_clip_norm": clip}
+        )
+        for lr in (0.05, 0.1)
+    ]  # fmt: skip
+    assert not_batchable(recipes[0]) is None
+    recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
+    results = train_members(recipes, recorders)
+    for recipe, result, recorder in zip(recipes, results, recorders):
+        assert result.status == "completed"
+        assert_same_run((result, recorder.curve), one_at_a_time(recipe))

@@ -208,7 +208,7 @@ def clip_grad_norm_(grads: Sequence[torch.Tensor], max_norm: float, *, stacked: 
     torch's own function cannot take (its NotImplementedError for 'aten::linalg_vector_norm').
     """
     if stacked:
-        norms = [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads]  # (K,) each
+        norms = [torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1) for g in grads]  # (K,) each
     else:
         dense = [g for g in grads if not g.is_sparse]
         sparse = [g for g in grads if g.is_sparse]

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -123,6 +124,21 @@ def test_spec_round_trips_through_its_stored_form():
 def test_bad_settings_name_the_accepted_values(options, match):
     with pytest.raises(InvalidValueError, match=match):
         spec(**options)
+
+
+@pytest.mark.parametrize(
+    "field, value, accepted",
+    [("goal", "maximize", "max or min"), ("target", math.nan, "a number"), ("target", "0.96", "a number")],
+)
+def test_a_spec_with_a_goal_or_target_that_scores_nothing_is_refused(field, value, accepted):
+    """A spec made without a Workload (StudySpec(...), a stored dict) kept goal 'maximize', read as 'min'
+    by every 'better', and target NaN, never met: refused as Workload refuses them."""
+    with pytest.raises(
+        InvalidValueError, match=rf"^invalid value {value!r} for {field}: accepted {accepted}"
+    ):
+        dataclasses.replace(spec(), **{field: value})
+    given = dataclasses.replace(spec(), goal="min", target=np.float32(0.5))
+    assert given.target == 0.5 and type(given.target) is float
 
 
 def test_bad_method_or_field_fails_before_any_trial():

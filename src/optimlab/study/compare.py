@@ -31,7 +31,7 @@ from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.study.trial import raised_by_user
 from optimlab.user_code import is_import_path
-from optimlab.workloads import Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
+from optimlab.workloads import GOALS, Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
 
 __all__ = [
     "DEFAULT_WORKLOAD",
@@ -161,8 +161,8 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
             stacklevel=2,
         )
     goal = goal or metric_goal(tuned, workload) or "max"
-    if goal not in ("max", "min"):
-        raise InvalidValueError("goal (--goal)", goal, "max or min")
+    if goal not in GOALS:
+        raise InvalidValueError("goal (--goal)", goal, " or ".join(GOALS))
     known = metric_goal(tuned) if tuned in BUILT_IN_METRICS else None
     if known is not None and goal != known:  # --goal max on val_loss ranked the worst configuration first
         warnings.warn(

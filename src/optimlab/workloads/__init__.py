@@ -24,6 +24,7 @@ import importlib
 import pkgutil
 
 from optimlab.workloads.workload import (
+    GOALS,
     Workload,
     check_workloads,
     get_workload,
@@ -34,6 +35,7 @@ from optimlab.workloads.workload import (
 )
 
 __all__ = [
+    "GOALS",
     "Workload",
     "check_workloads",
     "get_workload",

@@ -24,6 +24,7 @@ from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, REAL, new_registry, real_number
 
 __all__ = [
+    "GOALS",
     "Workload",
     "check_workloads",
     "digits_mlp",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _REGISTRY = new_registry("workload")
+GOALS = ("max", "min")  # the way a metric is better; read deep inside as "max, or else min"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +54,8 @@ class Workload:
 
     def __post_init__(self) -> None:
         # Read deep inside as "max or anything else": a goal 'maximize' would tune for the worst accuracy.
-        if self.goal not in ("max", "min"):
-            raise InvalidValueError(f"goal of workload {self.name!r}", self.goal, "max or min")
+        if self.goal not in GOALS:
+            raise InvalidValueError(f"goal of workload {self.name!r}", self.goal, " or ".join(GOALS))
         if self.target is not None:  # NaN is never met, a string fails at the first comparison
             real_number(self.target, f"target of workload {self.name!r}", REAL, also=", or None")
 

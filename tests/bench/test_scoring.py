@@ -5,7 +5,7 @@ import math
 import pytest
 
 from optimlab.bench.report import _time_cell
-from optimlab.bench.scoring import area_score, run_costs, score, taus
+from optimlab.bench.scoring import BenchScores, area_score, run_costs, score, taus
 from optimlab.errors import InvalidValueError
 from optimlab.study import StudySpec, methods_from
 from optimlab.study.analysis import performance_profiles, performance_ratios
@@ -176,6 +176,15 @@ def test_methods_whose_areas_are_equal_share_a_rank():
     assert scores.ratios["sgd"] == {"w1": 4.0, "w2": 2.0}
     assert scores.ratios["adam"] == {"w1": 3.75, "w2": 2.25}
     assert scores.area["sgd"] == scores.area["adam"] == pytest.approx(1 / 3, rel=1e-15)
+    assert [(rank, m) for rank, m, _ in scores.ranks()] == [(1, "momentum"), (2, "adam"), (2, "sgd")]
+
+
+def test_area_scores_a_float_rounding_apart_share_a_rank():
+    """Areas summed another way (term by term, as before fsum) come out 1/3 and 0.33333333333333337, one
+    bit apart: one value as a float writes it (analysis.same_mean), so one rank, not 2 and 3."""
+    areas = {"momentum": 0.9, "sgd": 1 / 3, "adam": 0.33333333333333337}
+    assert areas["sgd"] != areas["adam"]
+    scores = BenchScores(cost="steps", workloads={}, ratios={}, taus=[], profiles={}, area=areas)
     assert [(rank, m) for rank, m, _ in scores.ranks()] == [(1, "momentum"), (2, "adam"), (2, "sgd")]
 
 

@@ -5,11 +5,13 @@ import doctest
 import os
 import resource
 import stat
+from pathlib import Path
 
 import pytest
+import typer
 
 import optimlab.atomic
-from optimlab.atomic import atomic_path, write_atomically
+from optimlab.atomic import Blocked, atomic_path, blocker, write_atomically
 from optimlab.report import Page, figures
 from optimlab.report.line_chart import LineChart
 
@@ -108,3 +110,56 @@ def test_a_file_written_atomically_has_the_permissions_of_one_written_plainly(tm
 def test_docstring_examples():
     result = doctest.testmod(optimlab.atomic)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.fixture
+def locked(tmp_path):
+    """A folder this user cannot make a file in: a mode-555 one, or, for root (who writes there anyway),
+    /proc/sys, which the kernel keeps unwritable to root too."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        yield folder if not os.access(folder, os.W_OK) else Path("/proc/sys")
+    finally:
+        folder.chmod(0o755)
+
+
+def mkdir_says(path: Path) -> str:
+    """The truth: the strerror the file system gives making the folder ``path``."""
+    with pytest.raises(OSError) as refused:
+        path.mkdir()
+    return refused.value.strerror
+
+
+def test_blocker_names_the_path_in_the_way_and_the_reason_the_os_gives(tmp_path, locked):
+    """blocker gave the path alone, and each caller that wanted the OS's reason tried again
+    (unwritable_because; its ': None' where the second try succeeded), or gave none ('is not writable').
+    It gives both, from one try: the reason is the strerror of making a folder there."""
+    note = tmp_path / "notes.txt"
+    note.write_text("a file")
+    assert blocker(note / "a" / "b") == Blocked(note, mkdir_says(note / "a"))
+    assert blocker(locked / "a" / "b") == Blocked(locked, mkdir_says(locked / "a"))
+    assert blocker(tmp_path / "a" / "b") is None
+
+
+def test_every_refusal_of_a_folder_no_file_can_be_made_in_says_the_os_reason(locked):
+    """The CLI's check of an output folder ('is not writable'), the runs folder's hold ('a folder no file
+    can be made in') and MLflow's SQLite store say the reason blocker has (truth: mkdir's strerror there);
+    TensorBoard's: test_an_event_folder_that_cannot_be_written_is_refused_as_the_tracker_opens."""
+    from optimlab.cli._checks import writable_folder
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow import _unopenable
+    from optimlab.runs_folder import hold_folder
+
+    reason = mkdir_says(locked / "out")
+    with pytest.raises(typer.BadParameter) as checked:
+        writable_folder(str(locked / "out"))
+    assert str(checked.value) == (f"cannot create '{locked / 'out'}': '{locked}' is not writable ({reason})")
+    with pytest.raises(OptimlabError) as held, hold_folder(locked / "out", "optimlab train"):
+        pass
+    assert str(held.value) == (
+        f"cannot write to the output folder '{locked / 'out'}': '{locked}' is a folder no file can be "
+        f"made in ({reason}); choose a folder you can write"
+    )
+    assert _unopenable(locked / "out" / "mlflow.db") == f"no file can be made in {locked}: {reason}"

@@ -20,6 +20,7 @@ a refusal said after training lost what it made.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import tempfile
@@ -27,13 +28,14 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
+    "Blocked",
     "atomic_path",
     "blocker",
     "can_write_into",
     "signals_deferred",
-    "unwritable_because",
     "write_atomically",
 ]
 
@@ -96,7 +98,7 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(number)
 
 
-def unwritable_because(folder: str | os.PathLike[str]) -> str | None:
+def _refused(folder: str | os.PathLike[str]) -> str | None:
     """The OS's reason this user cannot make a file in ``folder`` (its strerror: 'Permission denied',
     'Not a directory'), or None where one can be made. Tried: ``os.access`` says yes to root everywhere,
     read-only mounts and ``/proc`` included."""
@@ -108,13 +110,24 @@ def unwritable_because(folder: str | os.PathLike[str]) -> str | None:
 
 
 def can_write_into(folder: str | os.PathLike[str]) -> bool:
-    """Whether this user can make a file in ``folder`` (:func:`unwritable_because`)."""
-    return unwritable_because(folder) is None
+    """Whether this user can make a file in ``folder``."""
+    return _refused(folder) is None
 
 
-def blocker(path: Path) -> Path | None:
+class Blocked(NamedTuple):
+    """What stops a path being made: the nearest ``path`` at or above it that exists, and the OS's
+    ``reason`` (strerror) no file can be made in it ('Not a directory' for a file)."""
+
+    path: Path
+    reason: str
+
+
+def blocker(path: Path) -> Blocked | None:
     """What stops ``path`` being made, its missing folders as ``mkdir -p`` makes them: the nearest path at
     or above it that exists, where that is a file (``not .is_dir()``) or a folder this user cannot write
-    into; None where nothing does."""
+    into, with the OS's reason; None where nothing does."""
     existing = next(p for p in (path, *path.parents) if p.exists())  # "." or "/" exists
-    return None if existing.is_dir() and can_write_into(existing) else existing
+    if not existing.is_dir():
+        return Blocked(existing, os.strerror(errno.ENOTDIR))  # what mkdir under a file says
+    reason = _refused(existing)
+    return None if reason is None else Blocked(existing, reason)

@@ -47,17 +47,23 @@ def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Pat
 
 
 @contextlib.contextmanager
-def hold_folder(out: Path, holder: str) -> Iterator[None]:
-    """Hold ``out`` (made if new) for this process: a second one is refused while this one lives, in a line
-    naming the folder and the ``holder`` (``flock`` on the folder itself: no file added, and the kernel
-    releases it when its holder dies, even by SIGKILL, so no stale claim refuses a later resume). Work
-    that fails before writing a file removes the folders it created: a refused recipe left an empty
+def hold_folder(out: Path, by: str) -> Iterator[None]:
+    """Hold ``out`` (made if new) for this process, ``by`` ('optimlab train'): a second one is refused while
+    this one lives, in a line naming the folder and ``by`` (``flock`` on the folder itself: no file added,
+    and the kernel releases it when its holder dies, even by SIGKILL, so no stale claim refuses a later
+    resume). Where the file system cannot lock a folder (NFS emulates flock with byte-range locks, which
+    need a file opened for writing: EBADF), the folder is not held, as before 98c2cf3: the work goes on.
+    Work that fails before writing a file removes the folders it created: a refused recipe left an empty
     ``runs/train-ID-TIME`` behind."""
-    in_the_way = blocker(out)  # a file there said 'File exists'
-    if in_the_way is not None:
-        why = "a folder no file can be made in" if in_the_way.is_dir() else "a file, not a folder"
+    blocked = blocker(out)  # a file there said 'File exists'
+    if blocked is not None:
+        why = (
+            f"a folder no file can be made in ({blocked.reason})"
+            if blocked.path.is_dir()
+            else "a file, not a folder"
+        )
         raise OptimlabError(
-            f"cannot write to the output folder {str(out)!r}: {str(in_the_way)!r} is {why}; "
+            f"cannot write to the output folder {str(out)!r}: {str(blocked.path)!r} is {why}; "
             "choose a folder you can write"
         )
     created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
@@ -74,8 +80,11 @@ def hold_folder(out: Path, holder: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OptimlabError(
-                f"{str(out)!r} is in use: {holder}; wait for it, or choose another folder"
+                f"{by} cannot use {str(out)!r}: another optimlab process holds it (a train or a compare "
+                "writing there); wait for it to end, or choose another folder"
             ) from None
+        except OSError:  # no lock on this file system (NFS: EBADF): unheld
+            pass
         yield
     except BaseException:
         with contextlib.suppress(OSError):  # rmdir removes only empty folders: a file written stays

@@ -88,12 +88,13 @@ def _as_created(path: Path) -> Path:
 
 def _writable_place(path: Path, text: str) -> None:
     """The nearest folder that exists above ``path`` is a folder this user may write into."""
-    parent = blocker(path.parent)
-    if parent is None:
+    blocked = blocker(path.parent)
+    if blocked is None:
         return
-    if not parent.is_dir():
-        raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is a file, not a folder")
-    raise typer.BadParameter(f"cannot create {text!r}: {str(parent)!r} is not writable")
+    parent = str(blocked.path)
+    if not blocked.path.is_dir():
+        raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is a file, not a folder")
+    raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is not writable ({blocked.reason})")
 
 
 def writable_folder(text: str) -> Path:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from optimlab.atomic import blocker, unwritable_because
+from optimlab.atomic import blocker
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import (
     SqliteRun,
@@ -204,15 +204,16 @@ def _unopenable(path: Path) -> str | None:
         except sqlite3.Error as error:
             return str(error)
         return None
-    existing = blocker(path.absolute().parent)  # MLflow makes the folders below
-    if existing is None:
+    blocked = blocker(path.absolute().parent)  # MLflow makes the folders below
+    if blocked is None:
         return None
+    existing = blocked.path
     said = (
         f"{existing} is a file, not a folder"
         if not existing.is_dir()
         else f"no file can be made in {existing}"
     )
-    return f"{said}: {unwritable_because(existing)}"  # the OS's reason ('Permission denied')
+    return f"{said}: {blocked.reason}"  # the OS's reason ('Permission denied')
 
 
 def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:

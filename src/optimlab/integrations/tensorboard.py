@@ -34,7 +34,7 @@ from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_STRING
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionStartInfo
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
-from optimlab.atomic import blocker, unwritable_because, write_atomically
+from optimlab.atomic import blocker, write_atomically
 from optimlab.errors import OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.integrations.tracking import (
     Record,
@@ -383,13 +383,14 @@ class TensorBoardTracker(Tracker):
 def _makeable(log_dir: Path) -> Path:
     """``log_dir``, where it can be made (as a tracker opens, before training): a file in its way, or a
     folder this user cannot write, is named, with the fix."""
-    existing = blocker(log_dir)  # refused as it opens, not at its first event
-    if existing is None:
+    blocked = blocker(log_dir)  # refused as it opens, not at its first event
+    if blocked is None:
         return log_dir
-    if not existing.is_dir():  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
-        raise _unmade(log_dir, f"{str(existing)!r} is a file; move it, or log to another folder")
-    why = unwritable_because(existing)  # the OS's reason ('Permission denied')
-    raise _unmade(log_dir, f"{str(existing)!r} cannot be written ({why}); log to another folder")
+    existing = str(blocked.path)
+    if not blocked.path.is_dir():  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
+        raise _unmade(log_dir, f"{existing!r} is a file; move it, or log to another folder")
+    # the OS's reason ('Permission denied')
+    raise _unmade(log_dir, f"{existing!r} cannot be written ({blocked.reason}); log to another folder")
 
 
 def _made(log_dir: Path) -> Path:

@@ -262,3 +262,40 @@ def test_a_band_stops_at_the_bounds_its_series_can_take():
     (bars,) = [c for c in figure.axes[0].collections if len(c.get_segments()) == 3]
     tops = [max(y for _, y in segment) for segment in bars.get_segments()]
     assert tops == pytest.approx([1.0, 1.0, 0.6])
+
+
+@pytest.mark.parametrize("kind", ["lines", "intervals"])
+def test_a_long_axis_label_is_cut_in_its_middle_to_what_its_axis_holds(kind):
+    """The history page's y label for a user's metric named in 150 characters ran from -220 to 645 px on a
+    400 px figure, both ends cut off; the SVG charts cut it (line_chart). Truth: matplotlib's renderer
+    puts each label's drawn extent within the figure, and the label keeps its start and its end."""
+    xlabel, ylabel = "x" * 40 + "steps of a very long run" * 10 + "END", "y" * 60 + "metric" * 15 + "END"
+    if kind == "lines":
+        figure = figures.lines([1, 2, 3], {"a": [0.2, 0.15, 0.1]}, xlabel=xlabel, ylabel=ylabel)
+    else:
+        figure = figures.intervals({"w": {"a": (0.5, 0.4, 0.6)}}, xlabel=xlabel, ylabel=ylabel)
+    figure.canvas.draw()  # places the labels beside their tick labels
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    for label, whole in ((axes.xaxis.label, xlabel), (axes.yaxis.label, ylabel)):
+        box = label.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1, box
+        shown = label.get_text()
+        start, end = shown.split("...")
+        assert whole.startswith(start) and whole.endswith(end) and len(start) >= 10, shown
+    frame = axes.get_window_extent(renderer)  # cut to what its axis holds, no shorter than it need be
+    assert axes.xaxis.label.get_window_extent(renderer).width > 0.8 * frame.width
+    assert axes.yaxis.label.get_window_extent(renderer).height > 0.8 * frame.height
+
+
+def test_a_short_axis_label_is_written_whole():
+    figure = figures.lines([1, 2], {"a": [1.0, 2.0]}, xlabel="step (optimizer steps)", ylabel="loss")
+    assert (figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()) == ("step (optimizer steps)", "loss")
+
+
+def test_a_long_name_a_log_axis_cannot_show_is_cut_and_says_why_in_full():
+    """The legend cuts a name to 40 characters; the note why it has no line is not part of the name."""
+    long = "d" * 30 + "/a-run-folder-named-at-length/dead-relu"
+    figure = figures.lines([1, 2], {"tanh": [1e-3, 1e-5], long: [0.0, 0.0]}, log_y=True)
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend[1] == long[:19] + "..." + long[-18:] + " (no value above 0: none on a log axis)"

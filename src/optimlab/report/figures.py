@@ -99,12 +99,16 @@ _LEGEND_PAD = 0.6  # font sizes (of 8 points) between the axes and a legend besi
 _LEGEND_GAP = _LEGEND_PAD * 8 / 72  # the same in inches
 
 
-def _legend(axes: Axes) -> None:
+def _legend(axes: Axes, notes: Mapping[str, str] | None = None) -> None:
     """A legend beside the axes, at their top right, never over a curve or a reference line's name
-    (inside them, matplotlib's 'best' place covered the chance line's name). Its names come cut in their
+    (inside them, matplotlib's 'best' place covered the chance line's name). Its names are cut in their
     middle (:func:`~.line_chart.shortened`): a study's folder of 180 characters made it wider than the
-    figure, whose axes could then not be placed."""
-    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=_LEGEND_PAD)
+    figure, whose axes could then not be placed. ``notes``, ``{name: text}``, follow a name uncut."""
+    handles, names = axes.get_legend_handles_labels()
+    names = [shortened(name) + (notes or {}).get(name, "") for name in names]
+    axes.legend(
+        handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=_LEGEND_PAD
+    )
 
 
 def _place_axes(figure: Figure, axes: Axes) -> None:
@@ -168,6 +172,15 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
     if (legend := axes.get_legend()) is not None:  # beside the axes (_legend): its width, and a gap
         right = max(right, _PAD + legend.get_window_extent(renderer).width / figure.dpi + _LEGEND_GAP)
     width, height = figure.get_size_inches()
+    # A label longer than its axis is cut in its middle to what the axis holds, as the SVG charts' are
+    # (line_chart._axis_label): a metric named in 150 characters ran from -220 to 645 px of a 400 px figure.
+    for label, room in ((axes.xaxis.label, width - left - right), (axes.yaxis.label, height - top - bottom)):
+        text = shown = label.get_text()
+        limit = len(text)
+        while limit > 10 and (drawn := size(shown, style["axes.labelsize"])[0]) > room:
+            limit = max(10, min(limit - 1, int(limit * room / drawn)))
+            shown = shortened(text, limit)
+        label.set_text(shown)
     figure.subplots_adjust(
         left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height
     )
@@ -237,15 +250,17 @@ def lines(
     """
     figure = new_figure(constrained=False)
     axes = figure.subplots()
+    notes: dict[str, str] = {}  # why a series has no line, beside its name in the legend
     for label, ys in series.items():
         xs = (x[label] if isinstance(x, Mapping) else x)[: len(ys)]
         keep = thinned(len(ys), ys)
         shown = [_plottable(ys[i], log_y) for i in keep]
         xs = [xs[i] for i in keep]
+        notes[label] = _not_drawn(ys, log_y)
         (line,) = axes.plot(
             xs,
             shown,
-            label=shortened(label) + _not_drawn(ys, log_y),
+            label=label,
             drawstyle="steps-post" if steps else "default",
             marker="o" if points or len(keep) < SPARSE else None,
             markersize=4 if points else 3,
@@ -319,7 +334,7 @@ def lines(
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     if legend or len(series) > 1:
-        _legend(axes)
+        _legend(axes, notes)
     _place_axes(figure, axes)
     return figure
 
@@ -475,7 +490,7 @@ def intervals(
                         ha="center",
                         va="bottom",
                     )
-        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=shortened(arm))
+        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=arm)
     axes.set_xticks(range(len(groups)), labels=list(groups), fontsize=8)
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)

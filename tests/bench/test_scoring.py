@@ -212,6 +212,16 @@ def test_a_profile_grid_it_cannot_draw_is_refused_in_one_line(call):
         call()
 
 
+@pytest.mark.parametrize("call", [lambda: area_score([1.0], tau_max="4"), lambda: taus("4")])
+def test_a_tau_max_that_is_not_a_number_is_refused_naming_the_accepted_ones(call):
+    """tau_max '4' (read from a config as text) raised TypeError "'<' not supported between 'int' and
+    'str'" from the range check itself."""
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value '4' for tau_max: accepted a number in \(1, inf\)"
+    ):
+        call()
+
+
 def test_run_costs_refuse_a_cost_or_a_method_the_study_does_not_have():
     """run_costs(result, 'sgd', 'flops') measured seconds (any cost but 'steps' did), and a method the
     study never ran ('sdg') missed on every seed: inf, as if it had run and never got there."""

@@ -34,7 +34,7 @@ import statistics
 from collections.abc import Sequence
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import Interval, whole_number
+from optimlab.registry import Interval, real_number, whole_number
 from optimlab.study.analysis import (
     LeaderboardRow,
     leaderboard,
@@ -59,6 +59,7 @@ __all__ = [
 
 COSTS = ("steps", "seconds")
 TAU_MAX = 4.0  # AlgoPerf's upper limit of the profile: slower than 4x the fastest scores nothing
+_TAU_MAXES = Interval(1, None, open_low=True)  # finite, above 1: the profile's span tau_max - 1 divides
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +123,7 @@ def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[flo
 
 def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:
     """Area under the profile of these ratios (one per workload) from 1 to ``tau_max``, over ``tau_max - 1``."""
-    _check_tau_max(tau_max)
+    tau_max = real_number(tau_max, "tau_max", _TAU_MAXES)
     if not ratios:
         return math.nan
     # One division of the exact sum: divided term by term, equal areas (ratios 4 and 2, 3.75 and 2.25:
@@ -134,14 +135,9 @@ def area_score(ratios: Sequence[float], tau_max: float = TAU_MAX) -> float:
 
 def taus(tau_max: float = TAU_MAX, points: int = 61) -> list[float]:
     """``points`` values of tau evenly spaced from 1 to ``tau_max``: where profiles are drawn."""
-    _check_tau_max(tau_max)
+    tau_max = real_number(tau_max, "tau_max", _TAU_MAXES)
     points = whole_number(points, "points", Interval(2, None, integer=True))
     return [1 + (tau_max - 1) * i / (points - 1) for i in range(points)]
-
-
-def _check_tau_max(tau_max: float) -> None:
-    if not 1 < tau_max < math.inf:  # NaN too
-        raise InvalidValueError("tau_max", tau_max, "a finite number above 1")
 
 
 def check_cost(cost: str) -> None:

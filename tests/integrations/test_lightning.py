@@ -15,7 +15,7 @@ import lightning
 import pytest
 import torch
 import torchmetrics
-from doctor.setups import OPTIMIZERS, cnn, digits, standardized
+from doctor.setups import OPTIMIZERS, cnn, digits, mlp, standardized
 from doctor.test_doors import DOOR_CASES
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -2680,3 +2680,48 @@ def test_a_run_whose_watched_second_optimizer_stepped_unseen_is_said_naming_that
         "optimizer stepped outside the trainer's wrapper: trainer.optimizers[1].step() in place of "
         "Lightning's self.optimizers()); no diagnosis"
     ]
+
+
+class StepNorms(lightning.Callback):
+    """The global norm of the gradients each step of the first optimizer applied: read as the next batch
+    zeroes them, after Lightning clipped them and the optimizer stepped."""
+
+    def __init__(self):
+        self.norms = []
+
+    def on_before_zero_grad(self, trainer, pl_module, optimizer):
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        if grads:
+            self.norms.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+
+
+@pytest.mark.parametrize("algorithm", [None, "value"])
+def test_the_advice_to_clip_names_the_trainers_gradient_clip_val_where_it_clips_by_the_norm(algorithm):
+    """Exploding gradients (a ReLU MLP under SGD at lr 3, unclipped: the norm grows until a NaN) were
+    advised as optimlab's recipe field training.grad_clip_norm, which a Lightning user has not: the knob
+    is Trainer(gradient_clip_val=...), named as the Hugging Face callback names
+    TrainingArguments.max_grad_norm. Truth: a real Trainer given the advised flag steps on gradients of
+    that global norm at most (torch's norm of those the optimizer applied), where unclipped they reach
+    above 10. Under gradient_clip_algorithm='value' the flag bounds each element, not the norm: the
+    recipe field stays."""
+    x, y = standardized()
+
+    def run(callbacks, **flags):
+        torch.manual_seed(0)
+        module = Classifier(mlp(depth=2), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=3.0))
+        fit(module, (x, y), 60, callbacks, **flags)
+
+    doctor = DoctorCallback(print_findings=False)
+    flags = {} if algorithm is None else {"gradient_clip_val": 1e9, "gradient_clip_algorithm": algorithm}
+    run([doctor], **flags)
+    (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
+    if algorithm == "value":
+        assert found.recipe_changes == {"training.grad_clip_norm": 1.0}
+        return
+    assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
+    assert found.recommendation.endswith("; set Trainer.gradient_clip_val=1.0")
+    unclipped, clipped = StepNorms(), StepNorms()
+    run([unclipped])
+    run([clipped], gradient_clip_val=1.0)
+    assert max(n for n in unclipped.norms if math.isfinite(n)) > 10
+    assert max(clipped.norms) == pytest.approx(1.0, rel=1e-4)

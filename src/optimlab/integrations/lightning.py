@@ -82,6 +82,8 @@ class DoctorCallback(pl.Callback):
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
     ends the fit, as ``EarlyStopping(strict=True)`` ends it, where by default it is one warning).
+    Clipping is advised as the Trainer's flag (``Trainer.gradient_clip_val=``, :func:`_flags_set`) where
+    that flag clips the norm, not as optimlab's recipe field.
     """
 
     @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
@@ -105,6 +107,7 @@ class DoctorCallback(pl.Callback):
         self._restored_steps: int | None = None  # from the checkpoint a run resumes from
         # The plugin whose clip_gradients reads first, and this callback's reading there.
         self._clipping_read: tuple[Precision, Callable[[Any], None]] | None = None
+        self._fields: dict[str, str] = {}  # the Trainer's flag advised for each recipe field it sets
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -155,6 +158,7 @@ class DoctorCallback(pl.Callback):
             f" (optimizer {self._index} of {count}, {type(unwrapped(watched)).__name__})" if count > 1 else ""
         )
         self.doctor.start(pl_module, watched, step, gradients_at_step=False, about=about)
+        self._fields = _flags_set(trainer, pl_module)
         if not pl_module.automatic_optimization:
             self._read_before_clipping(trainer)
 
@@ -280,6 +284,7 @@ class DoctorCallback(pl.Callback):
         self._clipping_read_off()
         self.doctor.finish(
             report=trainer.is_global_zero,
+            fields=self._fields,
             unstepped=f": trainer.optimizers[{self._index}].step() in place of Lightning's self.optimizers()",
         )
 
@@ -288,10 +293,10 @@ class DoctorCallback(pl.Callback):
             plugin, reader = self._clipping_read
             wrapper = vars(plugin)["clip_gradients"]
             wrapper.readers.remove(reader)
-            if not wrapper.readers and wrapper.replaced is None:
+            if not wrapper.readers:
                 del plugin.clip_gradients  # the plugin's own method again
-            elif not wrapper.readers:
-                plugin.clip_gradients = wrapper.replaced  # the user's own
+                if wrapper.replaced is not None:
+                    plugin.clip_gradients = wrapper.replaced  # the user's own
             self._clipping_read = None
 
     def on_exception(
@@ -300,7 +305,24 @@ class DoctorCallback(pl.Callback):
         """Training stopped without on_train_end: the hooks come off the model, and the steps seen are
         diagnosed, reported where the user stopped it (Ctrl-C, which Lightning catches)."""
         self._clipping_read_off()
-        self.doctor.finish(report=trainer.is_global_zero and isinstance(exception, KeyboardInterrupt))
+        self.doctor.finish(
+            report=trainer.is_global_zero and isinstance(exception, KeyboardInterrupt), fields=self._fields
+        )
+
+
+def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, str]:
+    """The ``lightning.Trainer`` flag that sets each recipe field the doctor may advise in this run, named
+    in its place as the Hugging Face callback names ``TrainingArguments``' (``TrainerDoctor.finish``'s
+    ``fields``): the gradient norm clipped at is ``gradient_clip_val`` under automatic optimization, where
+    the module's own ``configure_gradient_clipping`` (Lightning's, not overridden) clips by the Trainer's
+    flags, by the norm (``gradient_clip_algorithm`` 'norm', the default). Not where the module clips
+    itself (manual optimization, whose ``self.clip_gradients`` Lightning refuses the flag for, or its own
+    ``configure_gradient_clipping``), nor by value (the flag there is each element's bound). The
+    optimizer's lr and weight decay are ``configure_optimizers``', set by no flag."""
+    algorithm = getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
+    if not module.automatic_optimization or algorithm != "norm" or _clips(None, module) is not None:
+        return {}
+    return {"training.grad_clip_norm": "Trainer.gradient_clip_val"}
 
 
 class ScheduleFreeModes(pl.Callback):

@@ -241,17 +241,18 @@ def _width(text: str, size: float) -> float:
     return len(text) * size * _EM
 
 
-def _text(x: float, y: float, text: str, size: float, **attributes: str) -> str:
+def _text(x: float, y: float, text: str, size: float, title: str = "", **attributes: str) -> str:
+    """A ``<text>`` element; ``title``, where given, shown when it is hovered (a cut label's whole)."""
     extra = "".join(f' {name.replace("_", "-")}="{value}"' for name, value in attributes.items())
-    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}"{extra}>{html.escape(text)}</text>'
+    hovered = f"<title>{html.escape(title)}</title>" if title else ""
+    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}"{extra}>{hovered}{html.escape(text)}</text>'
 
 
 def _axis_label(x: float, y: float, label: str, room: float, **attributes: str) -> str:
     """An axis label centred at ``(x, y)``, cut in its middle (:func:`shortened`) to the ``room`` of its
     axis in pixels, whole when hovered: a user's metric named in 150 characters ran off the chart."""
     shown = shortened(label, max(10, int(room / (_LABEL * _EM))))
-    text = _text(x, y, shown, _LABEL, text_anchor="middle", **attributes)
-    return text if shown == label else text.replace(">", f"><title>{html.escape(label)}</title>", 1)
+    return _text(x, y, shown, _LABEL, "" if shown == label else label, text_anchor="middle", **attributes)
 
 
 def _path(points: Sequence[tuple[float, float] | None]) -> str:
@@ -425,10 +426,7 @@ def line_chart(
             parts.append(
                 f'<path d="M{lx:.1f} {at:.1f}h16" stroke="{colour}" stroke-width="2"{_dash(dash_of[label])}/>'
             )
-            parts.append(
-                f'<text x="{lx + 20:.1f}" y="{at + _TICK * 0.35:.1f}" font-size="{_TICK}">'
-                f"<title>{html.escape(label)}</title>{html.escape(names[label])}</text>"
-            )
+            parts.append(_text(lx + 20, at + _TICK * 0.35, names[label], _TICK, label))
     parts.append("</svg>")
     return LineChart("".join(parts))
 

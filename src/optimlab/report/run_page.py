@@ -422,6 +422,8 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     for run in runs:
         if not run.series:  # just started, or its first line cut mid-write: in no figure, said here
             page.paragraph(f"{run.name}: no metrics logged yet ({METRICS_NAME} holds no complete line).")
+    # the curves drawn by step, to draw against wall time too (a schedule by step only)
+    timed: list[list[str]] = []
     for metrics in groups:
         constant = _constant(runs, metrics[0]) if metrics == ["lr"] else None
         if constant:
@@ -430,8 +432,9 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
             page.paragraph(said)
         else:
             page.figure(_figure(runs, metrics, False, chance), name=f"{'-'.join(metrics)}-by-step")
-    # the curves drawn by step, against wall time (a schedule by step only); no section where there are none
-    timed = [m for m in groups if m[0] != "lr" and not (_not_finite(runs, m) or _single(runs, m))]
+            if metrics[0] != "lr":
+                timed.append(metrics)
+    # no wall-time section where there is no curve to draw against it
     if _has_times(runs) and timed:
         page.section("By wall time", "The same curves against the seconds spent in the training loop.")
         for metrics in timed:

@@ -3,6 +3,8 @@ of the files a run folder holds."""
 
 from pathlib import Path
 
+import pytest
+
 import optimlab.runs_folder
 from optimlab.runs_folder import fresh_path
 
@@ -52,3 +54,52 @@ def test_the_run_folders_file_names_have_one_home():
         if f'"{name}"' in path.read_text() or f"'{name}'" in path.read_text()
     }
     assert written == {("runs_folder.py", name) for name in names}
+
+
+def test_a_folder_the_file_system_cannot_lock_is_trained_and_compared_into_unheld(tmp_path, monkeypatch):
+    """On NFS, flock is emulated with byte-range locks, which need a file opened for writing: the folder,
+    opened read-only to be held, raised EBADF, and compare (which ran there before 98c2cf3) and train
+    failed with 'error: Bad file descriptor'. Truth: that file system's rule, simulated (a flock on a
+    descriptor not opened for writing raises EBADF; the journal's lock file, opened to append, locks)."""
+    import errno
+    import fcntl
+    import os
+
+    from optimlab.recipe import Recipe
+    from optimlab.study.compare import compare
+    from optimlab.train import train
+
+    real = fcntl.flock
+
+    def nfs_flock(fd, operation):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return real(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_flock)
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "training": {"epochs": 1}})
+    assert train(recipe, tmp_path / "run").status == "completed"
+    done = compare(["sgd"], out=tmp_path / "cmp", dataset="iris", budget=1, seeds=1, epochs=1)
+    assert done.report.is_file() and {r.state for r in done.results[0].records} == {"complete"}
+
+
+def test_a_held_folder_is_refused_naming_the_refused_work_not_the_holders(tmp_path):
+    """A train refused while a compare held its folder said 'another optimlab run is training there':
+    the refused process's own work, not the holder's, which it cannot know. Both ways round the line now
+    names the refused work and says another optimlab process holds the folder."""
+    from optimlab.errors import OptimlabError
+    from optimlab.recipe import Recipe
+    from optimlab.runs_folder import hold_folder
+    from optimlab.study.compare import compare
+    from optimlab.train import train
+
+    recipe = Recipe.from_dict({"data": {"name": "iris"}, "training": {"epochs": 1}})
+    with hold_folder(tmp_path, "optimlab compare"), pytest.raises(OptimlabError) as refused:
+        train(recipe, tmp_path)  # the folder held as a live compare holds it
+    assert str(refused.value) == (
+        f"optimlab train cannot use {str(tmp_path)!r}: another optimlab process holds it (a train or a "
+        "compare writing there); wait for it to end, or choose another folder"
+    )
+    refusal = "^optimlab compare cannot use .* another optimlab process holds it"
+    with hold_folder(tmp_path, "optimlab train"), pytest.raises(OptimlabError, match=refusal):
+        compare(["sgd"], out=tmp_path, dataset="iris", budget=1, seeds=1, epochs=1)

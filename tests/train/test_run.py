@@ -488,7 +488,7 @@ def test_a_folder_in_use_by_another_run_is_refused(tmp_path):
     held = os.open(tmp_path, os.O_RDONLY)  # what a live run holds
     try:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(OptimlabError, match="in use: another optimlab run"):
+        with pytest.raises(OptimlabError, match="another optimlab process holds it"):
             train(Recipe.from_dict(TINY), tmp_path)
     finally:
         os.close(held)

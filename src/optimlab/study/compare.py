@@ -582,7 +582,7 @@ def compare(
         check_backend(spec, backend)
     # held from the check that no study is there to the report: two comparisons started at once into one
     # folder both passed that check, then both ran their trials into its journal
-    with hold_folder(folder, "another optimlab compare is running there"):
+    with hold_folder(folder, "optimlab compare"):
         for spec in specs:
             open_studies(spec, location, resume=resume)
         if on_start is not None:

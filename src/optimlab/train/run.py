@@ -232,7 +232,7 @@ def train(
         out = Path(out_dir)
         if resume and not out.is_dir():
             raise OptimlabError(f"cannot resume: there is no folder {str(out)!r}")
-        with hold_folder(out, "another optimlab run is training there"):
+        with hold_folder(out, "optimlab train"):
             checkpoint, changes = _prepare_out_dir(out, recipe, resume)
             return _train(recipe, out, checkpoint, changes, callbacks)
 

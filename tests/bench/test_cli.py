@@ -151,8 +151,15 @@ def test_on_other_data_without_a_target_the_area_score_is_said_to_be_none(tmp_pa
     human = runner.invoke(app, [*args, "--out", str(tmp_path / "human")], env={"COLUMNS": "200"})
     assert human.exit_code == 0, human.output
     assert "area score: none, no workload has a target here" in human.stdout
+    # each method's time to target and seed runs reached, in the report's words (the terminal said "-")
+    rows = [line for line in human.stdout.splitlines() if line.split()[1:2] in (["sgd"], ["adam"])]
+    assert len(rows) == 2 and all(line.count("no target") == 2 for line in rows), human.stdout
     document = runner.invoke(app, [*args, "--out", str(tmp_path / "json"), "--format", "json"])
     assert document.exit_code == 0 and _strict(document.stdout)["scores"] == []
+    per_workload = _strict(document.stdout)["workloads"]
+    assert [(row["time to target (steps)"], row["reached"]) for row in per_workload] == [
+        (None, "no target")
+    ] * 2
 
 
 def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_does(cli, tmp_path):

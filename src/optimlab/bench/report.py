@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from optimlab.bench.runner import BenchResult
-from optimlab.bench.scoring import MethodScore
+from optimlab.bench.scoring import NO_TARGET, MethodScore
 from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
@@ -42,15 +42,12 @@ FIGURE_FORMATS = ("png", "svg")
 _LR = "optimizer.lr"
 
 
-def _cost(value: float, unit: str) -> str:
-    return "not reached" if math.isinf(value) else f"{value:.4g} {unit}"
-
-
 def _time_cell(row: MethodScore, unit: str) -> str:
     """``120 steps (3/3)``: the median time to target and how many seed runs reached it."""
     if not row.costs:
-        return "no target"
-    return f"{_cost(row.cost, unit)} ({sum(map(math.isfinite, row.costs))}/{len(row.costs)})"
+        return NO_TARGET
+    time = row.time_cell
+    return f"{time if isinstance(time, str) else f'{time:.4g} {unit}'} ({row.reached_cell})"
 
 
 def _across_workloads(page: Page, result: BenchResult) -> None:
@@ -121,7 +118,7 @@ def _recipes(page: Page, result: StudyResult) -> None:
 def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit: str) -> None:
     spec = result.spec
     target = (
-        "no target"
+        NO_TARGET
         if spec.target is None
         else f"target {spec.metric} {'>=' if spec.goal == 'max' else '<='} {spec.target:g}"
     )

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 COSTS = ("steps", "seconds")
+NO_TARGET = "no target"  # a workload's time to target where it has no target (other data: --dataset)
 TAU_MAX = 4.0  # AlgoPerf's upper limit of the profile: slower than 4x the fastest scores nothing
 _TAU_MAXES = Interval(1, None, open_low=True)  # finite, above 1: the profile's span tau_max - 1 divides
 
@@ -73,6 +74,19 @@ class MethodScore:
     @property
     def method(self) -> str:
         return self.board.method
+
+    @property
+    def time_cell(self) -> float | str:
+        """The time to target as a table shows it: the median, or in words where there is none, ``not
+        reached`` (missed on most seed runs) or ``no target`` (the workload has none)."""
+        if not self.costs:
+            return NO_TARGET
+        return self.cost if math.isfinite(self.cost) else "not reached"
+
+    @property
+    def reached_cell(self) -> str:
+        """``2/3``: the seed runs that reached the target, of all; ``no target`` where the workload has none."""
+        return f"{sum(map(math.isfinite, self.costs))}/{len(self.costs)}" if self.costs else NO_TARGET
 
 
 @dataclasses.dataclass(frozen=True)

@@ -240,10 +240,8 @@ def _print_scores(output: Output, result: Any) -> None:
     rows = []
     for workload, per in scores.workloads.items():
         for row in per:
-            reached = f"{sum(map(math.isfinite, row.costs))}/{len(row.costs)}" if row.costs else "-"
-            cost: float | str = row.cost if row.costs else math.nan  # JSON: null for both
-            if output.human and not math.isfinite(cost):  # as the report says it, not "inf" steps
-                cost = "not reached" if row.costs else "-"
+            # the report's words, not "inf" steps; JSON: null for both
+            cost = row.time_cell if output.human else row.cost if row.costs else math.nan
             rows.append(
                 (
                     workload,
@@ -252,7 +250,7 @@ def _print_scores(output: Output, result: Any) -> None:
                     row.board.test.n,
                     row.board.seeds_failed,
                     cost,
-                    reached,
+                    row.reached_cell,
                 )
             )
     output.table(

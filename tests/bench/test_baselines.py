@@ -58,3 +58,13 @@ def test_no_seeds_or_seeds_given_as_an_iterator_are_read_as_given():
         check_target(workload, seeds=[])
     check = check_target(workload, seeds=(s for s in (1,)))
     assert check.seeds == (1,) and len(check.steps_to_target) == 1
+
+
+@pytest.mark.parametrize("seeds, shown", [(5, "5"), ((), r"\(\)"), (None, "None")])
+def test_seeds_that_are_not_a_collection_of_seeds_are_refused_as_given(seeds, shown):
+    """seeds=5 (meant as 5 seeds) raised TypeError "'int' object is not iterable", and seeds=() was
+    refused as '[]', a value not given."""
+    with pytest.raises(
+        InvalidValueError, match=rf"^invalid value {shown} for seeds: accepted at least one seed"
+    ):
+        check_target(get_workload("teacher_student", epochs=1), seeds=seeds)

@@ -82,9 +82,13 @@ def check_target(
             "the recipe fields of a tuned run, e.g. baseline={'optimizer.name': 'adam', 'optimizer.lr': 1e-3}:"
             f" only {', '.join(BASELINES)} have one recorded",
         )
-    seeds = tuple(seeds)  # read once: the runs and the check record the same seeds
+    given = seeds
+    try:
+        seeds = tuple(seeds)  # read once: the runs and the check record the same seeds
+    except TypeError:  # seeds=5, meant as five seeds
+        seeds = ()
     if not seeds:
-        raise InvalidValueError("seeds", [], "at least one seed, e.g. (1, 2, 3, 4, 5)")
+        raise InvalidValueError("seeds", given, "at least one seed, e.g. (1, 2, 3, 4, 5)")
     baseline = dict(BASELINES[workload.name] if baseline is None else baseline)
     started = time.perf_counter()
     best, steps = [], []

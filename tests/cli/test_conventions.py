@@ -738,14 +738,16 @@ def test_the_study_flags_name_the_defaults_a_study_takes(cli, verb):
 
 
 def test_the_clis_study_defaults_and_protocols_are_the_studys():
-    """The CLI names StudySpec's defaults and the protocols before torch loads (-h, bench's settings): a
-    second copy, which nothing tied to the first. Truth: StudySpec's own field defaults and
-    optimlab.study.protocols.PROTOCOLS."""
-    from optimlab.cli import _options
+    """The CLI names StudySpec's defaults, the protocols, pruners and goals before torch loads (-h, bench's
+    settings): a second copy, which nothing tied to the first. Truth: StudySpec's own field defaults,
+    optimlab.study.protocols.PROTOCOLS and PRUNERS, optimlab.workloads.GOALS."""
+    from optimlab.cli import _options, compare_cmd
     from optimlab.cli.bench_cmd import DEFAULTS
-    from optimlab.study.protocols import PROTOCOLS, StudySpec
+    from optimlab.study.protocols import PROTOCOLS, PRUNERS, StudySpec
+    from optimlab.workloads import GOALS
 
     defaults = {field.name: field.default for field in dataclasses.fields(StudySpec)}
     assert {name: defaults[name] for name in _options.STUDY_DEFAULTS} == _options.STUDY_DEFAULTS
     assert DEFAULTS.items() >= _options.STUDY_DEFAULTS.items()
     assert _options.PROTOCOLS == PROTOCOLS
+    assert (compare_cmd.PRUNERS, compare_cmd.GOALS) == (PRUNERS, GOALS)

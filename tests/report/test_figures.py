@@ -299,3 +299,15 @@ def test_a_long_name_a_log_axis_cannot_show_is_cut_and_says_why_in_full():
     figure = figures.lines([1, 2], {"tanh": [1e-3, 1e-5], long: [0.0, 0.0]}, log_y=True)
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert legend[1] == long[:19] + "..." + long[-18:] + " (no value above 0: none on a log axis)"
+
+
+def test_long_legend_names_that_cut_alike_are_cut_where_they_differ():
+    """As the SVG charts' legends (line_chart.shortened_apart): a LoRA model's layers read alike when cut."""
+    names = [
+        f"base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.default (Linear)" for i in (1, 2, 10)
+    ]
+    figure = figures.lines([1, 2], {n: [1.0, 2.0] for n in names})
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert len(set(legend)) == 3, legend
+    for name, shown in zip(names, legend, strict=True):
+        assert len(shown) <= 40 and all(piece in name for piece in shown.split("...") if piece), shown

@@ -217,3 +217,18 @@ def test_an_axis_label_longer_than_its_axis_is_cut_in_its_middle_and_whole_when_
     (shown,) = [t for t in texts if t.startswith("val_")]
     assert len(shown) * 11 * 0.6 < 400 and shown.startswith("val_f") and "..." in shown, shown
     assert f"<title>{name}</title>" in svg
+
+
+def test_long_legend_labels_that_cut_alike_are_cut_where_they_differ():
+    """A LoRA model's layers (doctor's update ratio by layer) all read 'base_model.model.mo...A.default
+    (Linear)': their start and end are alike, the layer's number is in their middle. Truth: each name shown
+    is a piece of its own label, within 40 characters, and no two read alike."""
+    labels = [
+        f"base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.default (Linear)" for i in (1, 2, 10)
+    ]
+    chart = line_chart({n: [1, 2] for n in labels}, {n: [2.0, 1.0] for n in labels})
+    legend = [t for t in _parsed(chart).iter(f"{SVG}text") if t.find(f"{SVG}title") is not None]
+    shown = {t.find(f"{SVG}title").text: t.find(f"{SVG}title").tail for t in legend}
+    assert len(set(shown.values())) == 3, shown
+    for label, name in shown.items():
+        assert len(name) <= 40 and all(piece in label for piece in name.split("...") if piece), name

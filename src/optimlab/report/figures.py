@@ -41,6 +41,7 @@ from optimlab.report.line_chart import (
     level_label_side,
     plain,
     shortened,
+    shortened_apart,
     spans_decades,
     thinned,
     within_reach,
@@ -102,10 +103,11 @@ _LEGEND_GAP = _LEGEND_PAD * 8 / 72  # the same in inches
 def _legend(axes: Axes, notes: Mapping[str, str] | None = None) -> None:
     """A legend beside the axes, at their top right, never over a curve or a reference line's name
     (inside them, matplotlib's 'best' place covered the chance line's name). Its names are cut in their
-    middle (:func:`~.line_chart.shortened`): a study's folder of 180 characters made it wider than the
+    middle (:func:`~.line_chart.shortened_apart`): a study's folder of 180 characters made it wider than the
     figure, whose axes could then not be placed. ``notes``, ``{name: text}``, follow a name uncut."""
-    handles, names = axes.get_legend_handles_labels()
-    names = [shortened(name) + (notes or {}).get(name, "") for name in names]
+    handles, labels = axes.get_legend_handles_labels()
+    cut = shortened_apart(labels)
+    names = [cut[label] + (notes or {}).get(label, "") for label in labels]
     axes.legend(
         handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=_LEGEND_PAD
     )

@@ -237,6 +237,25 @@ def shortened(label: str, limit: int = _LEGEND_CHARACTERS) -> str:
     return f"{label[: (keep + 1) // 2]}...{label[len(label) - keep // 2 :]}"
 
 
+def shortened_apart(labels: Sequence[str], limit: int = _LEGEND_CHARACTERS) -> dict[str, str]:
+    """Each label :func:`shortened`; labels whose cuts read alike are instead cut to ``limit`` characters
+    from a little before where they first differ: a LoRA model's layers,
+    ``base_model.model.model.layers.{i}.self_attn...``, all read ``base_model.model.mo...A.default (Linear)``."""
+    names = {label: shortened(label, limit) for label in labels}
+    alike: dict[str, list[str]] = {}
+    for label, name in names.items():
+        alike.setdefault(name, []).append(label)
+    for group in (group for group in alike.values() if len(group) > 1):
+        differ = next((i for i, chars in enumerate(zip(*group)) if len(set(chars)) > 1), min(map(len, group)))
+        for label in group:
+            begin = max(0, min(differ - 8, len(label) - limit + 3))  # 8: the word before, 'layers.'
+            head = "..." if begin else ""
+            rest = label[begin:]
+            room = limit - len(head)
+            names[label] = head + (rest if len(rest) <= room else rest[: room - 3] + "...")
+    return names
+
+
 def _width(text: str, size: float) -> float:
     return len(text) * size * _EM
 
@@ -319,7 +338,7 @@ def line_chart(
     # Margins that just fit the text: title, axis labels, tick labels, the legend at the right.
     title_lines = textwrap.wrap(title, int((_WIDTH - 2 * _PAD) / (_TITLE * _EM))) if title else []
     legend = len(series) > 1
-    names = {label: shortened(label) for label in series}
+    names = shortened_apart(list(series))
     legend_width = (max(_width(n, _TICK) for n in names.values()) + 34) if legend else 0.0
     left = (
         _PAD

@@ -12,7 +12,7 @@ point, gaps where values are not finite, long series thinned to the minimum and 
 
 This module is also the one home of those matplotlib-free pieces (:func:`thinned`,
 :func:`spans_decades`, :func:`plain`, :func:`level_label_side`, :func:`within_reach`,
-:func:`shortened`), which :mod:`.figures` uses for its own plots.
+:func:`shortened`, :func:`shortened_apart`), which :mod:`.figures` uses for its own plots.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "line_chart",
     "plain",
     "shortened",
+    "shortened_apart",
     "spans_decades",
     "thinned",
     "within_reach",

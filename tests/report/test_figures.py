@@ -311,3 +311,24 @@ def test_long_legend_names_that_cut_alike_are_cut_where_they_differ():
     assert len(set(legend)) == 3, legend
     for name, shown in zip(names, legend, strict=True):
         assert len(shown) <= 40 and all(piece in name for piece in shown.split("...") if piece), shown
+
+
+def test_a_heatmap_of_long_layer_names_lies_within_its_figure_and_tells_its_rows_apart():
+    """doctor's gradient map of a model whose layers are named at length (a LoRA model's, with their kind)
+    drew its row labels from -7.9 inches on a 7-inch figure, or squeezed the map into its last quarter.
+    Truth: matplotlib's drawn extent of every text lies within the figure; the rows' names differ and are
+    pieces of their own layer's name."""
+    names = [
+        f"base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.default (Linear)" * 2 for i in range(3)
+    ]
+    figure = figures.heatmap(
+        [[1.0, 2.0]] * 3, row_labels=names, columns=[1, 2], xlabel="step", colorbar="norm"
+    )
+    figure.canvas.draw()
+    drawn, (width, height) = figure.get_tightbbox(), figure.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.x1 <= width + 0.01 and drawn.y0 >= -0.01 and drawn.y1 <= height + 0.01
+    assert figure.axes[0].get_position().width > 0.4
+    shown = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert len(set(shown)) == 3
+    for name, label in zip(names, shown, strict=True):
+        assert all(piece in name for piece in label.split("...") if piece), label

@@ -385,7 +385,8 @@ def heatmap(
         cmap="viridis",
         extent=(columns[0] - 0.5, columns[-1] + 0.5, len(rows) - 0.5, -0.5) if columns else None,
     )
-    axes.set_yticks(range(len(row_labels)), labels=row_labels, fontsize=8)
+    names = shortened_apart(row_labels)  # a layer's name of 150 characters ran off the figure
+    axes.set_yticks(range(len(row_labels)), labels=[names[label] for label in row_labels], fontsize=8)
     axes.set(title=_title(figure, title), xlabel=xlabel)
     bar = figure.colorbar(image, ax=axes, label=colorbar)
     bar.ax.yaxis.set_major_formatter(FuncFormatter(plain))

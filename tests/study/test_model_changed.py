@@ -18,6 +18,7 @@ from optimlab.models.structure import structure
 from optimlab.study import load_specs
 from optimlab.study.compare import compare
 from optimlab.study.storage import load_records, open_storage
+from optimlab.study.trial import syntax_text
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 NET = """
@@ -118,7 +119,7 @@ def test_each_trial_records_the_structure_of_the_model_it_trained(tmp_path, monk
     recipe = spec.recipe.with_updates(spec.methods[0].updates)
     expected = structure(build_model(recipe, build_data(recipe)))  # with its input scaling in front
     recorded = [t.user_attrs["model"] for t in _frozen(tmp_path / "study")]
-    tree = hashlib.sha256(ast.dump(ast.parse((code / "gelu_net.py").read_text())).encode()).hexdigest()
+    tree = hashlib.sha256(_dumped((code / "gelu_net.py").read_text()).encode()).hexdigest()
     assert len(recorded) == 3 and all(m == {**expected, "source_sha256": tree} for m in recorded)
     assert expected["parameters"] == (4 + 1) * 8 + (8 + 1) * 3
     modules = [type(m).__name__ for m in build_model(recipe, build_data(recipe)).modules()]
@@ -340,7 +341,7 @@ def test_a_study_whose_models_forward_changed_is_refused_on_resume_naming_its_fi
     reformatted = "# the user's net, commented\n" + FORWARD_NET.format(activation="tanh").replace(
         "(self, x):", "(self, x):  # x: (batch, *input_shape)\n\n"
     ).replace("nn.Linear(8, num_outputs)", "nn.Linear(\n            8,\n            num_outputs,\n        )")
-    assert ast.dump(ast.parse(reformatted)) == ast.dump(ast.parse(FORWARD_NET.format(activation="tanh")))
+    assert _dumped(reformatted) == _dumped(FORWARD_NET.format(activation="tanh"))
     net.write_text(reformatted)  # its tree unchanged: the study takes its second seed
     assert resume(out, "--seeds", "2").returncode == 0
     assert len([r for r in trials(out) if r.finished]) == len(before) + 1
@@ -389,3 +390,29 @@ def test_a_script_whose_models_forward_changed_is_refused_on_resume(tmp_path):
     assert refused.returncode == 1 and "'<net>', is defined in" in refused.stderr, refused.stderr
     assert str(script) in refused.stderr and "restore the file" in refused.stderr
     assert run("tanh", 2).returncode == 0, run("tanh", 2).stderr
+
+
+def _dumped(source: str) -> str:
+    """``ast.dump`` of ``source``'s tree without the fields left None or empty (3.13's ``ast.dump``)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        for name, value in list(ast.iter_fields(node)):
+            if value is None or value == []:
+                delattr(node, name)
+    return ast.dump(tree)
+
+
+def test_a_model_files_digest_is_the_same_on_python_versions_whose_trees_add_empty_fields(monkeypatch):
+    """Python 3.12 gave every function and class an empty ``type_params`` where none is written, and
+    3.13's ``ast.dump`` leaves fields None or empty out, so a digest of ``ast.dump`` refused, on a
+    newer Python, the resume of a study whose model file never changed. Truth: the tree of 3.11 with
+    3.12's empty field added (``_fields`` as 3.12 declares them) gives the same digest, and the text
+    digested is ``ast.dump`` of the tree less its empty fields."""
+    source = FORWARD_NET.format(activation="tanh")
+    before = syntax_text(ast.parse(source))
+    assert before == _dumped(source)
+    for kind in (ast.FunctionDef, ast.ClassDef):
+        if "type_params" not in kind._fields:
+            monkeypatch.setattr(kind, "_fields", (*kind._fields, "type_params"))
+            monkeypatch.setattr(kind, "type_params", [], raising=False)
+    assert syntax_text(ast.parse(source)) == before

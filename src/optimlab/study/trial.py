@@ -193,7 +193,7 @@ class CurveRecorder(Callback):
 
 def model_source(recipe: Recipe) -> tuple[str, str] | None:
     """The file defining the user's model that ``recipe`` names (``mynets:build``'s mynets.py, a script's
-    ``<net>`` too) and the sha256 of its syntax tree (``ast.dump``: a comment, a blank line or a
+    ``<net>`` too) and the sha256 of its syntax tree (:func:`syntax_text`: a comment, a blank line or a
     reformat keep it, ``x + 1`` to ``x - 1`` does not); None for a registered model or one with no file (a
     notebook's). A change inside ``forward`` leaves the model's structure as it was."""
     from optimlab.study.user_compare import named_object  # user_compare imports this module
@@ -204,10 +204,25 @@ def model_source(recipe: Recipe) -> tuple[str, str] | None:
         if found is None and is_import_path(name):
             found = import_object(name, "model")
         path = inspect.getsourcefile(found) if found is not None else None
-        tree = ast.dump(ast.parse(Path(path).read_bytes())) if path is not None else None
+        tree = syntax_text(ast.parse(Path(path).read_bytes())) if path is not None else None
     except (OptimlabError, TypeError, OSError, SyntaxError):  # not importable, a built-in, no source
         return None
     return None if tree is None else (path, hashlib.sha256(tree.encode()).hexdigest())
+
+
+def syntax_text(node: Any) -> str:
+    """``node``'s syntax tree written out as ``ast.dump`` writes it, less the fields left None or empty:
+    Python 3.12 gave every function and class a ``type_params`` field, empty where none is written, and
+    3.13's ``ast.dump`` leaves such fields out, so a tree read the same on every version names only the
+    fields the code fills."""
+    if isinstance(node, ast.AST):
+        fields = (
+            f"{name}={syntax_text(value)}" for name, value in ast.iter_fields(node) if value not in (None, [])
+        )
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):
+        return f"[{', '.join(map(syntax_text, node))}]"
+    return repr(node)
 
 
 def record_outcome(

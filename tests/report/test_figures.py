@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -332,3 +333,23 @@ def test_a_heatmap_of_long_layer_names_lies_within_its_figure_and_tells_its_rows
     assert len(set(shown)) == 3
     for name, label in zip(names, shown, strict=True):
         assert all(piece in name for piece in label.split("...") if piece), label
+
+
+def test_histogram_panels_of_long_layer_names_keep_their_titles_apart_and_within_the_figure():
+    """doctor's activation histograms of a LoRA model: each panel's title, its module's name of 80
+    characters, ran over its neighbours' and off the figure (from -80 to 1118 px of 1000). Truth: the
+    titles' drawn extents (matplotlib's renderer) lie within the figure and do not overlap; they differ."""
+    names = [
+        f"model.base_model.model.decoder.layers.{i}.self_attn.out_proj.lora_B.default (Linear)"
+        for i in range(3)
+    ]
+    figure = figures.histograms({n: {"step 1": [1.0, 2.0, 3.0], "step 9": [2.0, 3.0, 4.0]} for n in names})
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = [axes.title.get_window_extent(renderer) for axes in figure.axes]
+    assert all(box.x0 >= 0 and box.x1 <= figure.bbox.x1 for box in boxes), boxes
+    assert all(left.x1 < right.x0 for left, right in itertools.pairwise(boxes)), boxes
+    titles = [axes.get_title() for axes in figure.axes]
+    assert len(set(titles)) == 3
+    for name, title in zip(names, titles, strict=True):
+        assert all(piece in name for piece in title.split("...") if piece), title

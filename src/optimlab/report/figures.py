@@ -62,6 +62,9 @@ __all__ = [
 
 _FORMATS = (".png", ".svg")
 _CHARACTERS_PER_INCH = 11  # of an 11-point title: wrap before the right edge clips it
+# of a 9-point panel title over a histogram's 3-inch panel: a module's name of 80 characters ran over the
+# next panels' and off the figure; 32 of a layer's name take ~1.9 in (capitals as wide as W, 3.8 in)
+_PANEL_CHARACTERS = 32
 
 
 def _log_axis(axes: Axes, which: str) -> None:
@@ -415,12 +418,13 @@ def histograms(
     nrows = math.ceil(count / ncols)
     figure = new_figure(3.0 * ncols + 1, 2.4 * nrows + 0.6)
     grid = figure.subplots(nrows, ncols, squeeze=False)
+    names = shortened_apart([panel for panel, _ in panels], _PANEL_CHARACTERS)
     for axes, (panel, groups) in zip(grid.flat, panels):
         for label, values in groups.items():
             finite = [v for v in values if math.isfinite(v)]
             if finite:
                 axes.hist(finite, bins=bins, alpha=0.55, label=label, density=True)
-        axes.set_title(panel, fontsize=9)
+        axes.set_title(names[panel], fontsize=9)
         axes.tick_params(labelsize=7)
         if len(groups) > 1:
             axes.legend(fontsize=7)

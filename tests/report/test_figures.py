@@ -353,3 +353,23 @@ def test_histogram_panels_of_long_layer_names_keep_their_titles_apart_and_within
     assert len(set(titles)) == 3
     for name, title in zip(names, titles, strict=True):
         assert all(piece in name for piece in title.split("...") if piece), title
+
+
+def test_intervals_of_long_method_names_keep_their_labels_apart_and_within_the_figure():
+    """A study history of user optimizers named by import path ('mypkg.optimizers.experimental:build_lion_
+    optimizer'): the x tick labels ran over each other and off the figure (-45 px). Truth: their drawn
+    extents (matplotlib's renderer) lie within the figure and do not overlap; they differ."""
+    methods = [
+        f"mypkg.optimizers.experimental:build_{n}_optimizer" for n in ("lion", "sophia", "adamw", "muon")
+    ]
+    figure = figures.intervals({m: {"s1": (0.5, 0.4, 0.6), "s2": (0.6, 0.5, 0.7)} for m in methods})
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    ticks = figure.axes[0].get_xticklabels()
+    boxes = [t.get_window_extent(renderer) for t in ticks]
+    assert all(box.x0 >= 0 and box.x1 <= figure.bbox.x1 for box in boxes), boxes
+    assert all(left.x1 < right.x0 for left, right in itertools.pairwise(boxes)), boxes
+    shown = [t.get_text() for t in ticks]
+    assert len(set(shown)) == 4
+    for name, label in zip(methods, shown, strict=True):
+        assert all(piece in name for piece in label.split("...") if piece), label

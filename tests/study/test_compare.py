@@ -1,14 +1,16 @@
 """``optimlab.study.compare``: the comparison behind ``optimlab compare``, planned without training."""
 
+import dataclasses
 import warnings
 
 import pytest
 
 from optimlab.bench.settings import planned_workloads
-from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.study.compare import compare, plan_comparison
 from optimlab.study.space import SearchSpace
+from optimlab.workloads import get_workload
 
 
 def test_a_plan_has_one_study_per_workload_with_the_given_budget():
@@ -22,6 +24,24 @@ def test_a_plan_has_one_study_per_workload_with_the_given_budget():
     assert [s.name for s in one] == ["acts"] and one[0].method_recipe(
         one[0].methods[1]
     ).model.activation == "tanh"
+
+
+def test_epochs_reach_a_workload_given_as_an_object_as_they_reach_a_named_one():
+    """``epochs`` went to named workloads only: a :class:`Workload` object (the user's, from
+    ``optimlab.compare``) kept its own 20 epochs, silently. Truth: the named workload's plan at the same
+    epochs; a workload counting steps refuses epochs, which it would not read, naming them."""
+    named = get_workload("digits_mlp")
+    (own,) = plan_comparison(["sgd"], workloads=[dataclasses.replace(named, name="mine")], epochs=2)
+    (by_name,) = plan_comparison(["sgd"], workloads=["digits_mlp"], epochs=2)
+    assert own.recipe.training.epochs == by_name.recipe.training.epochs == 2
+    assert own.recipe.model_dump() == by_name.recipe.model_dump()
+    stepped = dataclasses.replace(
+        named, name="mine", recipe=named.recipe.with_updates({"training.steps": 50})
+    )
+    with pytest.raises(InvalidValueError, match=r"invalid value 2 for epochs: .*'mine' trains 50 steps"):
+        plan_comparison(["sgd"], workloads=[stepped], epochs=2)
+    with pytest.raises(InvalidValueError, match="invalid value 0 for epochs"):
+        plan_comparison(["sgd"], workloads=[named], epochs=0)
 
 
 def test_a_workload_on_another_model_or_data_is_named_for_them_and_keeps_no_target(user_package, tmp_path):

@@ -21,7 +21,7 @@ from typing import Any
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import MODEL_LOSS, Recipe
-from optimlab.registry import Capability, get_registry
+from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_number
 from optimlab.runs_folder import fresh_path, hold_folder
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
@@ -324,6 +324,21 @@ def _fitted_to_data(workload: Workload, *, measured: bool) -> Workload:
     return _fitted_to(workload, splits) if _names_user_data(workload.recipe) else workload
 
 
+def _with_epochs(workload: Workload, epochs: int | None) -> Workload:
+    """``workload`` training ``epochs`` passes where given, as :func:`workloads_from` gives a named one;
+    refused where its recipe counts steps (``training.steps`` set: epochs would go unread)."""
+    if epochs is None:
+        return workload
+    epochs = whole_number(epochs, "epochs", POSITIVE_INT)
+    if (steps := workload.recipe.training.steps) is not None:
+        raise InvalidValueError(
+            "epochs",
+            epochs,
+            f"unset: workload {workload.name!r} trains {steps} steps (training.steps), not epochs",
+        )
+    return dataclasses.replace(workload, recipe=workload.recipe.with_updates({"training.epochs": epochs}))
+
+
 def plan_comparison(
     values: Sequence[Any],
     *,
@@ -361,7 +376,7 @@ def plan_comparison(
         found
         for workload in workloads
         for found in (
-            [workload]
+            [_with_epochs(workload, epochs)]
             if isinstance(workload, Workload)
             else [next(named) for part in workload.split(",") if part.strip()]
         )

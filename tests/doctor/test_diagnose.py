@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import types
 import warnings
 from typing import Any
@@ -447,6 +448,54 @@ def test_labels_shuffled_apart_from_their_inputs_are_a_finding_not_a_healthy_run
     flat = dataclasses.replace(stats, losses=[stats.losses[0]] * len(stats.losses))
     (finding,) = [f for f in run_rules(flat, found.lr_range) if f.rule == "no_learning"]
     assert finding.recommendation.startswith("model or data: make sure the model can see")
+
+
+@pytest.mark.parametrize("budget", [None, 100.9])
+def test_no_learning_asks_for_a_longer_check_only_where_the_check_was_cut(monkeypatch, budget):
+    """Where the check trained each lr over the whole run it was given, the advice says so and points at
+    the model or the data; it said "give the check the run's length (check_steps)" there too, a knob the
+    command line lacks, for a check that had run all 340 steps of the recipe. Where the budget cut the
+    check's steps (a step costed at 1 s and the probe made to overrun, as in test_lr_check: every fourth
+    candidate over part of the 40 steps), it names the steps run and the knob that buys more,
+    --check-budget. Truth: the check's own description of the steps it ran."""
+    import optimlab.doctor.lr_check as lr_check
+
+    if budget is not None:
+        planned = lr_check.plan_check
+
+        def plan_at_a_second(*a, **k):
+            return planned(*a, **{**k, "seconds_per_step": 1.0, "seconds_per_evaluation": 0.0})
+
+        def overrun(*a, **k):
+            raise lr_check._OverBudget(0.0, 0.0)
+
+        monkeypatch.setattr(lr_check, "plan_check", plan_at_a_second)
+        monkeypatch.setattr(lr_check._Probe, "overruns", overrun)
+        monkeypatch.setattr(lr_check, "another_fold_fits", lambda *a: False)
+    x, y = shuffled_labels()
+    torch.manual_seed(0)
+    found = diagnose(
+        mlp(), (x[:400], y[:400]), nn.CrossEntropyLoss(), steps=60, check_steps=40, check_budget=budget
+    )
+    checked = found.lr_range
+    assert checked.trains is False, checked.reason
+    ran = int(re.match(r"(\d+) steps each", checked.check)[1])  # the check as it ran, in its own words
+    assert (checked.check_steps, checked.run_steps) == (ran, 40)
+    # A loss that never fell: the branch that points at the model or the data.
+    losses = found.statistics.losses
+    flat = dataclasses.replace(found.statistics, losses=[losses[0]] * len(losses))
+    (finding,) = [f for f in run_rules(flat, checked) if f.rule == "no_learning"]
+    advice = finding.recommendation
+    assert advice.startswith("model or data: make sure the model can see")
+    if budget is None:
+        assert ran == 40 and "over the whole run of 40 steps" in advice
+        assert "run's length" not in advice and "--check-budget" not in advice
+    else:
+        assert ran < 40 and f"{ran} of the run's 40 steps" in checked.check  # the cut, said by the check
+        assert f"each lr {ran} of the run's 40 steps, cut to its time budget" in advice
+        assert "--check-budget" in advice and "whole run" not in advice
+    assert (finding.evidence["check_steps"], finding.evidence["run_steps"]) == (ran, 40)
+    json.dumps(found.to_dict(), allow_nan=False)
 
 
 @pytest.mark.parametrize("frozen", [False, True])

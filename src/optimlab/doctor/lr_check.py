@@ -290,7 +290,15 @@ def find_lr(
             validate_check(check_steps, check_budget)
         ends = None if check_budget is None else time.perf_counter() + check_budget
         checking = functools.partial(
-            _checked_within, model, optimizer, result, by_row, seed=seed, budget=check_budget, ends=ends
+            _checked_within,
+            model,
+            optimizer,
+            result,
+            by_row,
+            seed=seed,
+            budget=check_budget,
+            ends=ends,
+            run_steps=check_steps,
         )
         if (none := no_check_fits(check_steps, one_step, check_budget)) is not None:
             return checking(runs, plan=none)  # no time to time a check
@@ -430,6 +438,7 @@ def _checked_within(
     seed: int,
     budget: float | None,
     ends: float | None,
+    run_steps: int,
     plan: CheckPlan,
     stacked: bool = False,
     probe: _Probe | None = None,
@@ -437,8 +446,8 @@ def _checked_within(
     """``result`` decided by the check ``plan`` sets out (every ``plan.stride``-th candidate, ``plan.steps``
     steps) on ``runs`` (the training and held-out data, then the cross-fitted folds; ``by_row``: their
     held-out rows scored apart), as many of them as end by ``ends`` (a :func:`time.perf_counter` time;
-    ``budget``: the seconds given, said in the result); ``probe``: times the first check's first steps
-    (:class:`_Probe`)."""
+    ``budget``: the seconds given, said in the result; ``run_steps``: the run's steps it was given, which
+    ``plan.steps`` may cut); ``probe``: times the first check's first steps (:class:`_Probe`)."""
     if not plan.steps:
         return dataclasses.replace(
             result, reason=f"not checked within the {budget:g} s budget ({plan.cuts[0]}); {result.reason}"
@@ -489,7 +498,7 @@ def _checked_within(
             f"{check}; it ran {spent:.3g} s where {max(left, 0.0):.3g} s of the {budget:g} s budget "
             "were left: its steps slowed after they were timed (another load on the machine?)"
         )
-    return dataclasses.replace(decided, check=check)
+    return dataclasses.replace(decided, check=check, check_steps=plan.steps, run_steps=run_steps)
 
 
 def _below_lowest(chosen: float | None, candidates: Sequence[Candidate], stride: int) -> list[Candidate]:

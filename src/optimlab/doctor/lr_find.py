@@ -125,6 +125,10 @@ class LRRangeResult:
     chance: float | None = None
     # What each candidate's score is, where checked: "accuracy" (higher is better) or "loss" (lower).
     metric: str | None = None
+    # Where checked: the steps each candidate trained, and the run's steps it was given (find_lr's
+    # check_steps), more where the time budget cut the check (:mod:`optimlab.doctor.check_plan`).
+    check_steps: int | None = None
+    run_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))

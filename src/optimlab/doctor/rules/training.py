@@ -296,8 +296,7 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
     else:
         recommendation = (
             "model or data: make sure the model can see what decides the target (inputs, labels, "
-            "the loss's outputs); if it needs longer than the check to start learning, give the "
-            "check the run's length (check_steps)"
+            "the loss's outputs)" + _check_length(lr_range)
         )
     return Finding(
         rule="no_learning",
@@ -309,9 +308,29 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
             "chance": lr_range.chance,
             "candidates": [{"lr": c.lr, "score": c.score} for c in lr_range.candidates],
             "check": lr_range.check,
+            "check_steps": lr_range.check_steps,
+            "run_steps": lr_range.run_steps,
             "loss_start": start,
             "loss_end": end,
         },
         score=_score(2.0),
         explains=("plateau",),
+    )
+
+
+def _check_length(lr_range: LRRangeResult) -> str:
+    """What the check's length leaves to try where it found no lr to train the setup: more time where the
+    budget cut its steps; where it ran the whole run it was given, nothing (the model or the data)."""
+    ran, run = lr_range.check_steps, lr_range.run_steps
+    if ran is None or run is None:  # not checked: the loss cannot compare outputs with targets
+        return ""
+    if ran < run:
+        return (
+            f"; the check trained each lr {ran} of the run's {run} steps, cut to its time budget: if the "
+            "model needs longer to start learning, give the check more time (--check-budget SECONDS, "
+            "check_budget=)"
+        )
+    return (
+        f"; the check trained each lr over the whole run of {run} steps (diagnose's check_steps; from "
+        "the command line the recipe's run, --epochs), so the lr is not what holds it back"
     )

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from optimlab.optim.learning_rate import given_lr, restore_given_lrs
+from optimlab.optim.learning_rate import given_lr, lr_group, optimizer_lr, restore_given_lrs
 from optimlab.train.callbacks import Callback
 from optimlab.train.loop import fit
 
@@ -84,3 +84,36 @@ def test_an_lr_set_by_hand_mid_run_logs_the_trained_groups_lr_at_every_step(grou
     hand = _fit_by_hand(groups, watched, changes)
     assert len(hand.taken) == 8
     assert hand.logged == hand.taken
+
+
+def test_a_group_frozen_by_hand_mid_run_hands_the_logged_lr_to_the_one_still_training():
+    """Backbone (group 0) at 0.01 beside a head (group 1) at 0.1, the backbone frozen by hand (lr 0) after
+    step 3: the run logged the backbone's 0.01 for steps 1-3, then its 0.0 while the head trained at 0.1
+    (the choice was kept for the optimizer's life). Truth: the lr each update takes, read from the
+    groups just before optimizer.step: group 0's 0.01 while it trains, then group 1's 0.1."""
+    hand = _fit_by_hand([0.01, 0.1], 1, {3: {0: 0.0}})
+    assert hand.taken == [0.1] * 8  # the head trains at 0.1 throughout
+    assert hand.logged == [0.01] * 3 + hand.taken[3:]
+
+
+def test_the_group_a_sweep_sets_is_read_from_the_groups_now_not_an_earlier_read():
+    """lr_group and lr_ratios read the groups as they are: a backbone at 1e-3 beside a head at 1e-2, its
+    lr read once, then frozen (group 0 set to 0), gave (0, [1.0, 1.0]), so a sweep trained the frozen
+    backbone at the head's lr. Truth: the same optimizer made afresh with group 0 at 0 gives
+    (1, [0.0, 1.0])."""
+    from optimlab.doctor.lr_find import lr_ratios
+
+    def made(backbone_lr: float) -> torch.optim.Optimizer:
+        layers = [nn.Linear(2, 2), nn.Linear(2, 1)]
+        return torch.optim.SGD(
+            [
+                {"params": layers[0].parameters(), "lr": backbone_lr},
+                {"params": layers[1].parameters(), "lr": 1e-2},
+            ]
+        )
+
+    optimizer = made(1e-3)
+    assert lr_group(optimizer) == 0 and optimizer_lr(optimizer, 0) == 1e-3
+    optimizer.param_groups[0]["lr"] = 0.0
+    assert lr_ratios(optimizer) == lr_ratios(made(0.0)) == (1, [0.0, 1.0])
+    assert lr_group(optimizer) == 1 and optimizer_lr(optimizer, 0) == 1e-2

@@ -30,7 +30,7 @@ from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
-from optimlab.optim.learning_rate import optimizer_lr
+from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.registry import get_registry
 
 __all__ = ["TrainerDoctor", "summary", "unwrapped"]
@@ -159,6 +159,7 @@ class TrainerDoctor:
         self.diagnosis: Diagnosis | None = None
         self._lr, self._last_step, self._diverged, self._about = math.nan, -1, False, ""
         self._updates = 0  # the optimizer's updates so far: a schedule-as-lr's step
+        self._logged = LoggedGroup()  # the param group whose lr the run reads, chosen once per run
         self._scaler_skipped = False  # the GradScaler skips the step being taken (its gradients overflowed)
 
     def start(
@@ -170,7 +171,7 @@ class TrainerDoctor:
         :meth:`gradients_ready` once they are whole; ``about``: which of the run's optimizers this is, in
         the printed report (:func:`summary`)."""
         self._last_step, self._diverged, self.diagnosis, self._about = step, False, None, about
-        self._updates = step
+        self._updates, self._logged = step, LoggedGroup()
         optimizer = unwrapped(optimizer)
         with self._watching(refuse=True):
             self.instruments = Instruments(model, optimizer, self.schedule, guard=self.guarded)
@@ -222,7 +223,7 @@ class TrainerDoctor:
         the lr rules read it: not a frozen backbone's 0 before the head)."""
         # at the updates taken, not the trainer's step number: Lightning counts a step it skips (a
         # training_step's None under float16's GradScaler: its steps 2, 4 after updates 0, 1)
-        self._lr = optimizer_lr(optimizer, self._updates)
+        self._lr = self._logged.read(optimizer, self._updates)
 
     def gradients_ready(self, scale: float = 1.0, *, scaler_skips: bool = False) -> None:
         """The step's gradients are whole and the weights have not moved yet (after

@@ -3,13 +3,12 @@
 A model fine-tuned with its backbone frozen at lr 0 in param group 0 and its head in group 1 trains at
 the head's lr: torch steps a group at lr 0 by nothing. The training loop's logged lr, the LR range test's
 swept lr and the doctor's recorded lr all read the same group, :func:`lr_group`'s, chosen by the lrs the
-groups were given (a scheduler's moves aside: a backbone unfrozen mid-run keeps its group the run's) and
-kept for the optimizer's life (an lr set by hand, with no scheduler to keep the one given, aside too).
+groups were given (a scheduler's moves aside: a backbone unfrozen mid-run keeps its group the run's); a
+run that logs its lr keeps its choice across lrs set by hand in a :class:`LoggedGroup`.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import torch
@@ -17,7 +16,7 @@ import torch
 from optimlab.optim.base import value_at
 from optimlab.optim.shells.torch_optim import current
 
-__all__ = ["given_lr", "lr_group", "optimizer_lr", "restore_given_lrs", "scheduled_lr"]
+__all__ = ["LoggedGroup", "given_lr", "lr_group", "optimizer_lr", "restore_given_lrs", "scheduled_lr"]
 
 
 def given_lr(group: dict[str, Any]) -> Any:
@@ -38,27 +37,34 @@ def restore_given_lrs(optimizer: torch.optim.Optimizer) -> None:
             group["lr"] = given_lr(group)
 
 
-# The group lr_group chose for each optimizer. An lr set by hand (``group["lr"] = ...`` in a callback)
-# leaves no initial_lr, so a backbone unfrozen so mid-run would otherwise become the first group above 0
-# and its lr be logged in place of the head's.
-_CHOSEN: weakref.WeakKeyDictionary[torch.optim.Optimizer, int] = weakref.WeakKeyDictionary()
-
-
 def lr_group(optimizer: torch.optim.Optimizer) -> int:
     """The index of the param group whose lr is the optimizer's lr: the first whose given lr
-    (:func:`given_lr`) is not 0, since a group given lr 0 is frozen for good; group 0 while all are.
-    Read from the lrs given, not those a scheduler has set, and kept once found, the group stays one for
-    the whole run (a backbone given its lr, held at 0 by a scheduler for its first steps, is group 0's
-    from step 1; one given lr 0 and unfrozen by hand leaves the head's the run's) and is the one
-    :func:`restore_given_lrs` leaves a sweep."""
-    chosen = _CHOSEN.get(optimizer)
-    if chosen is not None:
-        return chosen
-    found = next((i for i, group in enumerate(optimizer.param_groups) if given_lr(group)), None)
-    if found is None:  # every group at 0 so far (a warmup by hand): chosen once one is given an lr
-        return 0
-    _CHOSEN[optimizer] = found
-    return found
+    (:func:`given_lr`) is not 0, since a group given lr 0 is frozen for good; group 0 where all are.
+    Read from the lrs given, not those a scheduler has set, the group stays one for the whole run (a
+    backbone held at lr 0 by a scheduler for its first steps is group 0's from step 1) and is the one
+    :func:`restore_given_lrs` leaves a sweep. Read afresh at each call: a run that sets lrs by hand keeps
+    its choice in a :class:`LoggedGroup`."""
+    return next((i for i, group in enumerate(optimizer.param_groups) if given_lr(group)), 0)
+
+
+class LoggedGroup:
+    """The param group a run logs the lr of, chosen once for the run: :func:`lr_group`'s once a group's
+    given lr is above 0, chosen again only where the chosen group's falls to 0 while another's is above
+    0. An lr set by hand (``group["lr"] = ...`` in a callback) leaves no initial_lr, so a backbone
+    unfrozen so beside a head keeps the head's lr the run's, and one frozen so hands it to the head."""
+
+    def __init__(self) -> None:
+        self.index: int | None = None  # none chosen while every group's lr is 0
+
+    def read(self, optimizer: torch.optim.Optimizer, step: int) -> Any:
+        """The lr of the optimizer's next update, ``step`` updates applied, in the chosen group
+        (:func:`optimizer_lr`'s reading)."""
+        groups = optimizer.param_groups
+        if self.index is None or self.index >= len(groups) or not given_lr(groups[self.index]):
+            found = lr_group(optimizer)
+            if given_lr(groups[found]):
+                self.index = found
+        return _lr_at(groups[0 if self.index is None else self.index], step)
 
 
 def optimizer_lr(optimizer: torch.optim.Optimizer, step: int) -> Any:
@@ -67,7 +73,12 @@ def optimizer_lr(optimizer: torch.optim.Optimizer, step: int) -> Any:
     scheduler then fills in place (the tensor itself, kept, would read as a later step's lr), or a
     schedule's value at ``step`` where it is one (optimlab's optimizers take one:
     :func:`~optimlab.optim.base.value_at`, as their update reads it)."""
-    return current(value_at(optimizer.param_groups[lr_group(optimizer)]["lr"], step))
+    return _lr_at(optimizer.param_groups[lr_group(optimizer)], step)
+
+
+def _lr_at(group: dict[str, Any], step: int) -> Any:
+    """The group's lr at its next update, ``step`` updates applied (:func:`optimizer_lr`)."""
+    return current(value_at(group["lr"], step))
 
 
 def scheduled_lr(optimizer: torch.optim.Optimizer) -> float | None:

@@ -37,7 +37,7 @@ from optimlab.data.user_batches import (
 )
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.user import check_model
-from optimlab.optim.learning_rate import optimizer_lr
+from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.optim.user import step_requires_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.schedules.torch_adapter import PlateauLR
@@ -98,8 +98,8 @@ class TrainState:
     batches_per_epoch: int = 0
     total_steps: int = 0
     train_loss: float = math.nan  # loss of the last step's batch (its group's, weighted by rows)
-    # learning rate of the last step: its optimizer's (optim.learning_rate.lr_group: the first param
-    # group not frozen at lr 0, a fine-tuned head's beside a frozen backbone)
+    # learning rate of the last step: its optimizer's (optim.learning_rate.LoggedGroup: the first param
+    # group not frozen at lr 0, a fine-tuned head's beside a frozen backbone, kept for the run)
     lr: float = math.nan
     # wall time spent in fit up to the last step and its evaluation, summed over resumed segments; the
     # callbacks' start-up (on_train_start: a tracker's) left out
@@ -647,11 +647,12 @@ class _Stepper:
         self.loss_of = batches.loss_function(model)
         self.checked = functools.partial(_graphed_loss, batches, model)
         self.first = True  # no step taken yet: the first batch's loss is checked, its refusal named so
+        self.logged = LoggedGroup()  # the param group whose lr the run logs, chosen once for the run
 
     def skip(self, state: TrainState) -> None:
         """A step whose batches hold no target the loss scores: no forward pass nor update, its place kept
         in the steps and the schedule (as on float16's skipped overflow)."""
-        state.lr, state.train_loss = optimizer_lr(self.optimizer, state.updates), math.nan
+        state.lr, state.train_loss = self.logged.read(self.optimizer, state.updates), math.nan
         if self.scheduler is not None:
             with warnings.catch_warnings():  # torch's "before optimizer.step()": skipped on purpose
                 warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
@@ -672,7 +673,7 @@ class _Stepper:
         # of its last finite step, not NaN (torch's GradScaler also reads its check before stepping).
         state.train_loss = loss.item()
         # after the loss's read: a tensor lr's then waits for nothing; a schedule's at the updates applied
-        state.lr = optimizer_lr(self.optimizer, state.updates)
+        state.lr = self.logged.read(self.optimizer, state.updates)
         if not math.isfinite(state.train_loss):
             _step_undone(self.optimizer, closure)
         else:

@@ -158,3 +158,21 @@ def test_one_cycle_is_named_by_its_max_lr_and_an_unknown_schedule_by_the_largest
     assert low.title.startswith(
         "Learning rate too low: 4.9e-06, the largest lr reached, warming up from 0 (median 2.4e-06) makes"
     )
+
+
+def test_diagnose_under_one_cycle_watches_the_max_lr_it_names_the_lr_set():
+    """diagnose of SGD under OneCycleLR(max_lr=1e-3) made beside it watched every step at the cycle's
+    start, initial_lr = max_lr / 25 = 4e-05, while the rules named 1e-3 the lr set (and advised from it,
+    250 times the lr watched). Truth: torch's OneCycleLR's own fields: the lr set is the group's max_lr,
+    every watched step's lr and the scheduled lr; the scheduler's lr comes back after."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*mlp(init="he"))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=1000)
+    diagnosis = diagnose(
+        model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=6, batch_size=32, lr_find=False
+    )
+    group = optimizer.param_groups[0]
+    assert diagnosis.statistics.lrs == [group["max_lr"]] * 6 == [1e-3] * 6
+    assert diagnosis.statistics.scheduled_lr == group["max_lr"]
+    assert group["lr"] == scheduler.get_last_lr()[0] == pytest.approx(group["initial_lr"])

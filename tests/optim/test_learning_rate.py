@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from optimlab.optim.learning_rate import given_lr, lr_group, optimizer_lr, restore_given_lrs
+from optimlab.optim.learning_rate import given_lr, lr_group, optimizer_lr, restore_given_lrs, scheduled_lr
 from optimlab.train.callbacks import Callback
 from optimlab.train.loop import fit
 
@@ -117,3 +117,36 @@ def test_the_group_a_sweep_sets_is_read_from_the_groups_now_not_an_earlier_read(
     optimizer.param_groups[0]["lr"] = 0.0
     assert lr_ratios(optimizer) == lr_ratios(made(0.0)) == (1, [0.0, 1.0])
     assert lr_group(optimizer) == 1 and optimizer_lr(optimizer, 0) == 1e-2
+
+
+def test_one_cycle_lr_given_is_its_max_lr_what_a_sweep_restores_and_the_scheduled_lr():
+    """OneCycleLR(max_lr=1e-3) sets the group's lr to initial_lr = max_lr / div_factor (4e-05): given_lr
+    read that initial_lr while scheduled_lr read max_lr, so diagnose watched every step at 4e-05 and its
+    rules named 1e-3 the lr set. Truth: torch's OneCycleLR's own fields: the cycle's peak is the group's
+    max_lr, its first lr the group's initial_lr = max_lr / div_factor, and its schedule reaches max_lr at
+    the end of its warmup (pct_start of total_steps)."""
+    layer = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=100, pct_start=0.1)
+    group = optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(1e-3 / 25) and group["initial_lr"] == pytest.approx(1e-3 / 25)
+    peak = 0.0
+    for _ in range(20):
+        optimizer.step()
+        scheduler.step()
+        peak = max(peak, group["lr"])
+    assert peak == pytest.approx(group["max_lr"])
+    assert given_lr(group) == scheduled_lr(optimizer) == group["max_lr"] == 1e-3
+    restore_given_lrs(optimizer)
+    assert group["lr"] == 1e-3 == scheduled_lr(optimizer)
+
+
+def test_scheduled_lr_is_the_given_lr_under_a_scheduler_and_unknown_without_one():
+    """A warmup's LambdaLR keeps the lr given as initial_lr (its base_lrs); an lr with no scheduler has no
+    lr it is led to."""
+    layer = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.01)
+    assert scheduled_lr(optimizer) is None and given_lr(optimizer.param_groups[0]) == 0.01
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step / 1000)
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    assert scheduled_lr(optimizer) == given_lr(optimizer.param_groups[0]) == scheduler.base_lrs[0] == 0.01

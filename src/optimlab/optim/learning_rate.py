@@ -20,9 +20,10 @@ __all__ = ["LoggedGroup", "given_lr", "lr_group", "optimizer_lr", "restore_given
 
 
 def given_lr(group: dict[str, Any]) -> Any:
-    """The lr a param group was given: torch's LRScheduler keeps it as ``initial_lr`` when it first sets
-    the group's lr (a warmup's 0, gradual unfreezing's), else the group's lr."""
-    return group.get("initial_lr", group["lr"])
+    """The lr a param group was given, the one the user set: torch's LRScheduler keeps it as
+    ``initial_lr`` when it first sets the group's lr (a warmup's 0, gradual unfreezing's), OneCycleLR as
+    ``max_lr`` (its ``initial_lr`` is the cycle's start, max_lr / div_factor); else the group's lr."""
+    return group.get("max_lr", group.get("initial_lr", group["lr"]))
 
 
 def restore_given_lrs(optimizer: torch.optim.Optimizer) -> None:
@@ -82,11 +83,13 @@ def _lr_at(group: dict[str, Any], step: int) -> Any:
 
 
 def scheduled_lr(optimizer: torch.optim.Optimizer) -> float | None:
-    """The lr a torch scheduler leads :func:`lr_group`'s group to, the one the user set: OneCycleLR keeps
-    it as ``max_lr`` (its ``initial_lr`` is the cycle's start), every other (LinearLR's or LambdaLR's
-    warmup, transformers' get_scheduler, :func:`optimlab.schedules.as_lr_scheduler`) as ``initial_lr``.
-    None where no scheduler set the group's lr (an lr set by hand) or the lr is a schedule (optimlab's
-    optimizers take one): the lr it leads to is not known."""
+    """The lr a torch scheduler leads :func:`lr_group`'s group to, the one the user set (:func:`given_lr`:
+    OneCycleLR's ``max_lr``, every other's ``initial_lr``: LinearLR's or LambdaLR's warmup, transformers'
+    get_scheduler, :func:`optimlab.schedules.as_lr_scheduler`). None where no scheduler set the group's
+    lr (an lr set by hand) or the lr is a schedule (optimlab's optimizers take one): the lr it leads to is
+    not known."""
     group = optimizer.param_groups[lr_group(optimizer)]
-    lr = group.get("max_lr", group.get("initial_lr"))
-    return None if lr is None or callable(lr) else float(lr)
+    if "initial_lr" not in group and "max_lr" not in group:
+        return None
+    lr = given_lr(group)
+    return None if callable(lr) else float(lr)

@@ -427,3 +427,34 @@ def test_a_model_holding_a_frozen_constant_is_read_after_its_forward_uses_it(fro
     stats = manual_steps(model, optimizer, x, y, 2, Instruments(model, optimizer))
     assert stats.input_reader == "net.0"
     assert torch.allclose(stats.input_features.maximum, (x * (1 / 255)).amax(0), atol=1e-6)
+
+
+def test_the_lr_a_scheduler_leads_to_is_read_once_when_the_record_stops(monkeypatch):
+    """The instruments read scheduled_lr at every recorded step, though it is the run's one number. Read
+    once, at stop(), it is still the scheduler's: LinearLR made after start keeps the lr given, 0.02, as
+    initial_lr (its base_lrs)."""
+    import optimlab.doctor.instruments as instruments_module
+
+    reads = []
+    read = instruments_module.scheduled_lr
+    monkeypatch.setattr(
+        instruments_module, "scheduled_lr", lambda optimizer: reads.append(1) or read(optimizer)
+    )
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+    instruments = Instruments(model, optimizer)
+    instruments.start(0)
+    scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=10)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    for step in range(1, 6):
+        loss = nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        instruments.record_step(step, loss.item(), lr)
+    instruments.stop()
+    assert len(reads) == 1
+    assert instruments.statistics.scheduled_lr == scheduler.base_lrs[0] == 0.02

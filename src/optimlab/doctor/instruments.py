@@ -764,7 +764,6 @@ class Instruments:
         stats.steps.append(step)
         stats.losses.append(loss)
         stats.lrs.append(lr)
-        stats.scheduled_lr = scheduled_lr(self.optimizer)  # read each step: a scheduler may come after start
         stats.grad_norms.append(norms)
         if not math.isfinite(loss) and stats.non_finite is None:
             stats.non_finite = NonFiniteOrigin(
@@ -829,7 +828,9 @@ class Instruments:
         return [x for x in given if isinstance(x, Tensor) and x is not target and x.shape == target.shape]
 
     def stop(self) -> None:
-        """Remove every hook; the statistics stay."""
+        """Remove every hook; the statistics stay, with the lr a scheduler leads the run to (read here:
+        a scheduler may be made after :meth:`start`)."""
+        self.statistics.scheduled_lr = scheduled_lr(self.optimizer)
         for handle in [*self._handles, *self._permanent]:
             handle.remove()
         self._handles, self._permanent = [], []

@@ -70,6 +70,16 @@ def _loss_levels(stats: RunStatistics) -> tuple[float, float]:
     return losses[0], _median(losses[-tail:])
 
 
+def _progress(stats: RunStatistics) -> float | None:
+    """The fraction of its start the loss fell by, 1 - end / start (:func:`_loss_levels`; below 0 where it
+    rose); None where there is none to read: no finite end, or a start at or below 0 (a loss at 0 from
+    step 1 has no progress to make, a log-likelihood's below 0 no fraction)."""
+    start, end = _loss_levels(stats)
+    if not (math.isfinite(end) and start > 0):
+        return None
+    return 1 - end / start
+
+
 def _classes(stats: RunStatistics) -> int | None:
     """The number of classes a cross-entropy loss scored, where the loss was seen apart from the model."""
     seen = stats.loss_inputs

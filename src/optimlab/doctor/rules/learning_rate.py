@@ -21,6 +21,7 @@ from optimlab.doctor.rules._readings import (
     _loss_levels,
     _lr_words,
     _peak_lr,
+    _progress,
     _register,
     _saturated_fractions,
     _score,
@@ -304,20 +305,19 @@ def lr_too_low(
     (:func:`_set_lr`, as lr_too_high reads it)."""
     peak, lr = _peak_lr(stats), _set_lr(stats)
     start, end = _loss_levels(stats)
-    # Progress is a fraction of the starting loss: a loss at 0 from step 1 (targets a zero-initialized
-    # head already outputs: every gradient 0) has none to make, and no lr moves it; one below 0 (a
-    # log-likelihood's) has no fraction to read. The other rules that read progress skip them alike.
-    if math.isnan(lr) or not math.isfinite(end) or not start > 0 or stats.non_finite is not None:
+    # none where the loss has no fraction to read (_progress): a loss at 0 from step 1 (targets a
+    # zero-initialized head already outputs: every gradient 0) has none to make, and no lr moves it
+    progress = _progress(stats)
+    if math.isnan(lr) or progress is None or stats.non_finite is not None:
         return None
     # A loss that rose is no sign of too small a step: lr_too_high reads it, and the two must never
     # both advise (``optimlab doctor --optimizer sgd --lr 10`` once said "lr: 1" and "lr: 100"). A rise
     # within ``min_progress`` is a stuck loss's noise (the start is one batch's loss): a tanh RNN over
     # 200 steps at chance, 0.676 at step 1 and 0.69 at the end, whose check trained at 20x its lr.
-    if end > (1 + min_progress) * start or (
+    if progress < -min_progress or (
         lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
     ):
         return None
-    progress = 1 - end / start
     shown = max(progress, 0.0)  # a rise within the noise reads as none
     if progress >= min_progress:
         return None

@@ -17,6 +17,7 @@ from optimlab.doctor.rules._readings import (
     _is_output,
     _label,
     _loss_levels,
+    _progress,
     _register,
     _score,
 )
@@ -336,7 +337,8 @@ def unshifted_targets(stats: RunStatistics, lr_range: LRRangeResult | None = Non
     start, end = _loss_levels(stats)
     if seen is None or not seen.targets_are_inputs or seen.logsumexp_gap is None:
         return None
-    if not (math.isfinite(end) and start > 0 and end <= FIT_FRACTION * start):
+    progress = _progress(stats)
+    if progress is None or progress < 1 - FIT_FRACTION:
         return None
     return Finding(
         rule="unshifted_targets",

@@ -18,6 +18,7 @@ from optimlab.doctor.rules._readings import (
     _loss_levels,
     _lr,
     _median,
+    _progress,
     _register,
     _score,
 )
@@ -54,7 +55,8 @@ def adaptive_eps(
     if eps is None or eps <= ADAM_EPS or grads.shape[0] == 0:
         return None
     start, end = _loss_levels(stats)
-    if not (math.isfinite(end) and start > 0) or abs(1 - end / start) >= min_progress:
+    progress = _progress(stats)
+    if progress is None or abs(progress) >= min_progress:
         return None
     sizes = torch.tensor([float(layer.num_params) for layer in stats.layers], dtype=torch.float64)
     rms = (grads / sizes.sqrt()).median(0).values
@@ -130,7 +132,8 @@ def weight_decay_too_high(
     decays = stats.weight_decays
     _, norms = stats.layer_weight_norms()
     start, end = _loss_levels(stats)
-    fit = not (math.isfinite(end) and start > 0) or end <= FIT_FRACTION * start
+    progress = _progress(stats)
+    fit = progress is None or progress >= 1 - FIT_FRACTION
     if not decays or norms.shape[0] < 2 or fit:
         return None
     layer_decay = [0.0] * len(stats.layers)

@@ -20,6 +20,7 @@ from optimlab.doctor.rules._readings import (
     _label,
     _loss_floor,
     _loss_levels,
+    _progress,
     _register,
     _score,
 )
@@ -284,7 +285,7 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
         f"The lr check trained {len(lrs)} learning rates from {_g(lrs[0])} to {_g(lrs[-1])}: " if lrs else ""
     )
     seen += (lr_range.verdict or lr_range.reason) + "."
-    if start > 0 and end < (1 - LEARNING_FALL) * start:
+    if (progress := _progress(stats)) is not None and progress > LEARNING_FALL:
         seen += (
             f" Yet the training loss fell from {_g(start)} to {_g(end)}: the model fits its training "
             "batches and learns nothing that holds on other rows."

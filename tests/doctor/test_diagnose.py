@@ -494,6 +494,7 @@ def test_no_learning_asks_for_a_longer_check_only_where_the_check_was_cut(monkey
         assert ran < 40 and f"{ran} of the run's 40 steps" in checked.check  # the cut, said by the check
         assert f"each lr {ran} of the run's 40 steps, cut to its time budget" in advice
         assert "--check-budget" in advice and "whole run" not in advice
+        assert "time_budget=" in advice  # diagnose's other budget: check_budget= alone bounds it further
     assert (finding.evidence["check_steps"], finding.evidence["run_steps"]) == (ran, 40)
     json.dumps(found.to_dict(), allow_nan=False)
 

@@ -328,8 +328,8 @@ def _check_length(lr_range: LRRangeResult) -> str:
     if ran < run:
         return (
             f"; the check trained each lr {ran} of the run's {run} steps, cut to its time budget: if the "
-            "model needs longer to start learning, give the check more time (--check-budget SECONDS, "
-            "check_budget=)"
+            "model needs longer to start learning, give the check more time (--check-budget SECONDS; "
+            "diagnose's check_budget=, or its time_budget= where that cut the check)"
         )
     return (
         f"; the check trained each lr over the whole run of {run} steps (diagnose's check_steps; from "

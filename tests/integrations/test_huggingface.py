@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss
+from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, mlp, standardized
 from doctor.test_doors import DOOR_CASES
 from doctor.test_rules import BROKEN
 from torch.utils.data import Dataset
@@ -1026,3 +1026,34 @@ def test_under_the_trainer_the_advice_names_the_training_arguments_field_the_use
         list(runs[True].recipe_changes) == ["optimizer.lr"]
         and "learning_rate=" not in runs[True].recommendation
     )
+
+
+@pytest.mark.parametrize("max_grad_norm", [1.0, 0.0])
+def test_the_advice_to_clip_is_not_the_max_grad_norm_the_trainer_already_clips_at(max_grad_norm):
+    """Exploding gradients (an MLP under SGD at lr 100: the gradients' norm, read before the Trainer clips,
+    past 10) under the Trainer's default max_grad_norm=1.0 were advised 'set
+    TrainingArguments.max_grad_norm=1.0', the setting the run has: it changes nothing. The advice there is
+    the lr, saying the clip is in force; with max_grad_norm=0 (the Trainer does not clip) it stays the
+    max_grad_norm 1.0, pinned. Truth: the Trainer's own argument, 1.0 by default."""
+    torch.manual_seed(0)
+    model = ReturnsItsLoss(mlp(depth=2), torch.nn.CrossEntropyLoss())
+    doctor = DoctorCallback(print_findings=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=100.0)
+    data = NamedExamples(*standardized())
+    arguments = {} if max_grad_norm == 1.0 else {"max_grad_norm": max_grad_norm}
+    run = trainer(model, data, 60, trainer_optimizers(optimizer), [doctor], **arguments)
+    assert run.args.max_grad_norm == max_grad_norm  # 1.0: the Trainer's default
+    run.train()
+    (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
+    assert found.evidence["peak_norm"] > 10
+    if max_grad_norm == 0.0:
+        assert found.recommendation == (
+            "training: grad_clip_norm 1.0, and lower the lr; set TrainingArguments.max_grad_norm=1.0"
+        )
+        assert found.recipe_changes == {"TrainingArguments.max_grad_norm": 1.0}
+        return
+    assert found.recommendation == (
+        "lr: lower it (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
+    )
+    for finding in doctor.diagnosis.findings:
+        assert "max_grad_norm" not in finding.recommendation + str(finding.recipe_changes), finding

@@ -2725,3 +2725,27 @@ def test_the_advice_to_clip_names_the_trainers_gradient_clip_val_where_it_clips_
     run([clipped], gradient_clip_val=1.0)
     assert max(n for n in unclipped.norms if math.isfinite(n)) > 10
     assert max(clipped.norms) == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_the_advice_to_clip_is_not_the_gradient_clip_val_the_trainer_already_clips_at(clip):
+    """A Trainer given gradient_clip_val=1.0 whose gradients still explode (a ReLU MLP under SGD at lr
+    100: their norm, read before Lightning clips, past 10) was advised 'set Trainer.gradient_clip_val=1.0',
+    the flag it has. The advice there is the lr, saying the clip is in force; unclipped it stays the flag,
+    pinned. Truth: the Trainer's own flag."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    module = Classifier(mlp(depth=2), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=100.0))
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x, y), 60, [doctor], **({} if clip is None else {"gradient_clip_val": clip}))
+    (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
+    assert found.evidence["peak_norm"] > 10
+    if clip is None:
+        assert found.recommendation.endswith("; set Trainer.gradient_clip_val=1.0")
+        assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
+        return
+    assert found.recommendation == (
+        "lr: lower it (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
+    )
+    for finding in doctor.diagnosis.findings:
+        assert "gradient_clip_val" not in finding.recommendation + str(finding.recipe_changes), finding

@@ -383,7 +383,7 @@ def diagnose_recipe(
     built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
     batches = isinstance(built.splits, BatchSplits)  # the user's dict batches: the check on their val
-    return diagnose(
+    diagnosis = diagnose(
         built.model,
         built.splits,
         built.loss_fn,
@@ -398,6 +398,13 @@ def diagnose_recipe(
         time_budget=time_budget,
         seed=recipe.training.seed,
     )
+    clip = recipe.training.grad_clip_norm
+    if clip is None:
+        return diagnosis
+    # The recipe's clip, which no advice may repeat (the watched run steps unclipped; its gradients are
+    # read before any clip alike): the rules read it from the statistics.
+    diagnosis.statistics.grad_clip_norm = clip
+    return dataclasses.replace(diagnosis, findings=run_rules(diagnosis.statistics, diagnosis.lr_range))
 
 
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after

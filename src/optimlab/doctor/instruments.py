@@ -376,6 +376,10 @@ class RunStatistics:
     # The weight decay of each instrumented parameter's group (0 where it has none, or one that is no
     # number: a schedule, a tensor per member); the weight_decay_too_high rule reads it.
     weight_decays: list[float] = dataclasses.field(default_factory=list)
+    # The global norm the run clips its gradients to before each step (a recipe's grad_clip_norm, a
+    # Trainer's max_grad_norm), where the caller knows it; None: unclipped, or not known. The advice to
+    # clip reads it (rules._readings._clip_in_force).
+    grad_clip_norm: float | None = None
     # Each batch norm that normalized by its batch's statistics (training mode, or no running ones) ->
     # the examples (rows) of each such batch on the detailed steps (the batch_norm_batch rule).
     batch_norm_rows: dict[str, list[int]] = dataclasses.field(default_factory=dict)

@@ -128,6 +128,11 @@ class DoctorCallback(TrainerCallback):
             model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
         )
         self._fields = _arguments_set(args, model, kwargs["optimizer"], trainer_made=self._trainer_made)
+        if self.doctor.instruments is not None:  # the clip in force, which no advice repeats (above 0 only)
+            clip = args.max_grad_norm
+            self.doctor.instruments.statistics.grad_clip_norm = (
+                clip if clip is not None and clip > 0 else None
+            )
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.doctor.before_optimizer_step(kwargs["optimizer"])

@@ -159,6 +159,9 @@ class DoctorCallback(pl.Callback):
         )
         self.doctor.start(pl_module, watched, step, gradients_at_step=False, about=about)
         self._fields = _flags_set(trainer, pl_module)
+        clip = trainer.gradient_clip_val
+        if self._fields and self.doctor.instruments is not None and clip:  # the flag clips the norm (0: off)
+            self.doctor.instruments.statistics.grad_clip_norm = float(clip)
         if not pl_module.automatic_optimization:
             self._read_before_clipping(trainer)
 

@@ -80,6 +80,24 @@ def _progress(stats: RunStatistics) -> float | None:
     return 1 - end / start
 
 
+# The global gradient norm the rules advise clipping at (training.grad_clip_norm): Pascanu et al. 2013,
+# On the difficulty of training recurrent neural networks (arXiv:1211.5063), rescale the gradient to a
+# threshold of its usual size; 1.0 is the Hugging Face Trainer's max_grad_norm.
+CLIP_NORM = 1.0
+
+
+def _clip_in_force(stats: RunStatistics) -> str | None:
+    """Where the run already clips the gradients' norm at :data:`CLIP_NORM` or below (a Trainer's default
+    max_grad_norm=1.0), the words that say so: advice to clip at CLIP_NORM would change nothing there,
+    and the lr is what sets the steps' length (under SGD a step is at most lr x the clip; Adam's divides
+    the clipped gradient by its own scale). None where the run clips above it, or not at all
+    (:attr:`RunStatistics.grad_clip_norm`)."""
+    clip = stats.grad_clip_norm
+    if clip is None or clip > CLIP_NORM:
+        return None
+    return f"the run already clips the gradients' norm at {_g(clip)}: the lr sets the steps' length"
+
+
 def _classes(stats: RunStatistics) -> int | None:
     """The number of classes a cross-entropy loss scored, where the loss was seen apart from the model."""
     seen = stats.loss_inputs

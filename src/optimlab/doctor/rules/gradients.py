@@ -35,6 +35,7 @@ from optimlab.doctor.rules._readings import (
     FIT_FRACTION,
     LARGE_RECURRENT_SCALE,
     Consult,
+    _clip_in_force,
     _consulted,
     _finite,
     _g,
@@ -377,6 +378,7 @@ def exploding_gradients(
         seen.append(f"{_g(growth)}x its first steps' {_g(early)}")
     if depth >= warn_depth_ratio:
         seen.append(f"early layers get {_g(depth)}x the output layer's gradient per parameter")
+    clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
     if init is not None and init[0] > 1:
         mean, activation, scheme = init
         recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x the scale {activation} needs)"
@@ -397,7 +399,12 @@ def exploding_gradients(
         recommendation = (
             f"init: orthogonal for {_label(stats, recurrent.name)}'s recurrent weights (their spectral "
             f"radius is about {_g(recurrent.recurrent_scale or 0.0)}; nn.init.orthogonal_ on each "
-            "weight_hh, Saxe et al. 2014), then training: grad_clip_norm 1.0 if they still explode"
+            "weight_hh, Saxe et al. 2014), then "
+            + (
+                f"a lower lr if they still explode ({clipped})"
+                if clipped
+                else "training: grad_clip_norm 1.0 if they still explode"
+            )
         )
         changes = {}
         explains = ("nan_inf", "no_learning", "lr_too_high", "plateau")
@@ -413,8 +420,10 @@ def exploding_gradients(
         changes = {}
         explains = ("nan_inf", "no_learning")
     else:
-        recommendation = "training: grad_clip_norm 1.0, and lower the lr"
-        changes = {"training.grad_clip_norm": 1.0}
+        recommendation = (
+            f"lr: lower it ({clipped})" if clipped else "training: grad_clip_norm 1.0, and lower the lr"
+        )
+        changes = {} if clipped else {"training.grad_clip_norm": 1.0}
         explains = ("nan_inf", "no_learning")
     return Finding(
         rule="exploding_gradients",

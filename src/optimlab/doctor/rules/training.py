@@ -15,6 +15,7 @@ from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules._readings import (
     _SCORE_CAP,
     _classes,
+    _clip_in_force,
     _finite,
     _g,
     _label,
@@ -59,11 +60,12 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         "loss": "in the loss, from finite outputs",
         "backward": f"born in the backward pass, just after {module}",
     }
+    clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
-        "weights": _weight_advice(origin, stats.adam_eps),
-        "forward": _guard(origin, module, finite_before),
+        "weights": _weight_advice(origin, stats.adam_eps, clipped),
+        "forward": _guard(origin, module, finite_before, clipped),
         "loss": (
             (
                 "loss: check the targets (in range, finite) and compute the loss from logits "
@@ -82,10 +84,13 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         origin.largest_output is not None and origin.largest_output > 1e4
     )
     if blew_up and (origin.kind in ("forward", "loss") or origin.cause == "overflow"):
-        recommendation = (
-            "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
-        )
-        changes = {"training.grad_clip_norm": 1.0}
+        if clipped:
+            recommendation, changes = f"lr: lower it (the loss or the outputs blew up first; {clipped})", {}
+        else:
+            recommendation = (
+                "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
+            )
+            changes = {"training.grad_clip_norm": 1.0}
     return Finding(
         rule="nan_inf",
         severity="error",
@@ -102,12 +107,17 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     )
 
 
-def _weight_advice(origin: NonFiniteOrigin, adam_eps: float | None) -> tuple[str, dict[str, Any]]:
+def _weight_advice(
+    origin: NonFiniteOrigin, adam_eps: float | None, clipped: str | None
+) -> tuple[str, dict[str, Any]]:
     """The advice for a weight found non-finite: an Inf is an update that overflowed (a lower lr and
     clipping); a NaN with no Inf, an invalid operation on finite numbers, which no lower lr prevents:
     with eps 0, Adam's update m / (sqrt(v) + eps) is 0/0 wherever a weight's gradient has been 0 (Kingma
     & Ba 2015, eps 1e-8). tests/doctor/test_nan_origin.py: an embedding's unused rows under Adam eps 0
-    turn NaN at its first step at lr 1e-2 and 1e-3 with clipping alike; at eps 1e-8 none does."""
+    turn NaN at its first step at lr 1e-2 and 1e-3 with clipping alike; at eps 1e-8 none does. ``clipped``:
+    the clip already in force (:func:`_clip_in_force`), then the lr alone is advised."""
+    if origin.cause == "overflow" and clipped:
+        return f"lr: lower it (a step already overflowed a weight; {clipped})", {}
     if origin.cause == "overflow":
         return (
             "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
@@ -127,11 +137,14 @@ def _weight_advice(origin: NonFiniteOrigin, adam_eps: float | None) -> tuple[str
     )
 
 
-def _guard(origin: NonFiniteOrigin, module: str, finite_before: list[float]) -> tuple[str, dict[str, Any]]:
+def _guard(
+    origin: NonFiniteOrigin, module: str, finite_before: list[float], clipped: str | None
+) -> tuple[str, dict[str, Any]]:
     """The advice for a non-finite forward output, by the cause of the operation that made it
     (:attr:`NonFiniteOrigin.cause`): a log or sqrt of a negative and a division by 0 are fixed in the
     model, whatever the lr; an overflow mid-run, by a lower lr and clipping (Goodfellow et al. 2016,
-    sec. 4.1); before any update, by a smaller init or inputs."""
+    sec. 4.1), the lr alone where the clip is already in force (``clipped``); before any update, by a
+    smaller init or inputs."""
     op = f"{origin.op} " if origin.op else ""
     if origin.step == 1:
         when = " before any update"
@@ -165,6 +178,8 @@ def _guard(origin: NonFiniteOrigin, module: str, finite_before: list[float]) -> 
                 else " (log or sqrt of a negative, a division by 0): clamp its input or add an eps"
             )
         ), {}
+    if clipped:
+        return f"lr: lower it, so that {op}in {module} cannot overflow ({clipped})", {}
     return (
         f"training: grad_clip_norm 1.0 and a lower lr, so that {op}in {module} cannot overflow",
         {"training.grad_clip_norm": 1.0},

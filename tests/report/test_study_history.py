@@ -385,3 +385,20 @@ def test_a_study_whose_every_trial_failed_draws_no_empty_axes(two_weeks, page_re
     page = write_history_report([two_weeks / "week-2"], two_weeks / "failed.html")
     assert "<svg" not in page.read_text()
     assert "No figure: no method has a seed result." in page_reader(page.read_text()).paragraphs
+
+
+def test_studies_kept_in_databases_of_one_name_are_told_apart_without_their_passwords(two_weeks, monkeypatch):
+    """Two RDB storages whose databases share a name (postgresql://u:pw@h1/optimlab, ...@h2/optimlab) were
+    told apart by `u:pw@h1`: the password stood in the headings, the table columns and the figure. Truth:
+    a page shows a storage as errors do, its password hidden (the storage row already did)."""
+    import optimlab.report.study_history as study_history
+
+    urls = {
+        "postgresql://u:s3cret-pw@h1/optimlab": "week-1",
+        "postgresql://u:s3cret-pw@h2/optimlab": "week-2",
+    }
+    read = study_history.load_results
+    monkeypatch.setattr(study_history, "load_results", lambda location: read(two_weeks / urls[str(location)]))
+    page = write_history_report(list(urls), two_weeks / "databases.html").read_text()
+    assert "s3cret" not in page
+    assert "h1/optimlab/digits" in page and "h2/optimlab/digits" in page

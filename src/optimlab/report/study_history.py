@@ -320,8 +320,8 @@ def write_history_report(
     studies: dict[str, list[_Study]] = {}
     benches = []  # what each bench's folder says of its plan, where it did not reach its end
     # a study is labelled by its folder's name, or its last parts where two folders share a name (a/week,
-    # b/week): the page keys its columns and comparisons by label
-    names = names_apart([str(x) if is_url(x) else os.path.abspath(x) for x in locations])
+    # b/week): the page keys its columns and comparisons by label; a URL's password is no part of it
+    names = names_apart([without_passwords(str(x)) if is_url(x) else os.path.abspath(x) for x in locations])
     for location, name in zip(locations, names):
         kept = [
             _Study(f"{name}/{result.spec.name}", result, got, str(location))

@@ -347,22 +347,74 @@ def test_sam_needs_a_closure():
         opt.step()
 
 
-@pytest.mark.parametrize("base", ["sam", "sam instance", "lookahead around sam"])
+@pytest.mark.parametrize(
+    "base",
+    [
+        "sam",
+        "sam instance",
+        "lookahead around sam",
+        "torch lbfgs",
+        "lookahead around lbfgs",
+        "validate sam around sam",
+        "recipe of sam around sam",
+    ],
+)
 def test_sam_refuses_a_base_that_needs_a_closure(base):
     """SAM steps its base without a closure (with the gradients at w + e, davda54's second_step), so a
-    base that needs one (SAM itself, or Lookahead around it) failed at the first step, saying step needs a
-    closure to a user who gave one. It is refused where it is given, naming the base."""
+    base that needs one (SAM itself, Lookahead around it, torch's LBFGS, whose step(closure) has no default
+    and which has no needs_closure attribute) failed at the first step, saying step needs a closure to a
+    user who gave one, or with a bare TypeError. It is refused where it is given, naming the base, and
+    where a recipe is checked (optimlab.optim.validate), not at each trial's build."""
+    from optimlab.optim import validate
+    from optimlab.recipe import Recipe, RecipeError
+
     w = torch.nn.Parameter(torch.ones(2))
     given = {
         "sam": lambda: SAM([w], "sam"),
         "sam instance": lambda: SAM(SAM([w])),
         "lookahead around sam": lambda: SAM(Lookahead(SAM([w]))),
+        "torch lbfgs": lambda: SAM([w], torch.optim.LBFGS),
+        "lookahead around lbfgs": lambda: SAM(Lookahead(torch.optim.LBFGS([w]))),
+        "validate sam around sam": lambda: validate("sam", {"base": "sam"}),
+        "recipe of sam around sam": lambda: Recipe.from_dict({"optimizer": {"name": "sam", "base": "sam"}}),
     }[base]
     with pytest.raises(
-        InvalidValueError, match="for sam base: accepted an optimizer that steps without a closure"
+        (InvalidValueError, RecipeError),
+        match="for sam base: accepted an optimizer that steps without a closure",
     ) as refused:
         given()
-    assert "\n" not in str(refused.value)
+    if isinstance(refused.value, RecipeError):  # the recipe's form: a heading, then a line per field
+        assert "\n  optimizer: invalid value 'sam' for sam base" in str(refused.value)
+    else:
+        assert "\n" not in str(refused.value)
+
+
+def test_lookahead_around_lbfgs_needs_a_closure():
+    """Lookahead passes step's closure on to its base, so it needs one where its base does: torch's LBFGS,
+    whose step(closure) has no default (torch.optim.LBFGS.step's signature), though it has no
+    needs_closure attribute; fit's step_with then steps it with one (step() alone: LBFGS's TypeError), as
+    torch's LBFGS steps alone (Lookahead's first of k=5 steps moves no slow weights)."""
+    from optimlab.optim.user import needs_closure
+    from optimlab.train.loop import step_with
+
+    w = torch.nn.Parameter(torch.ones(2))
+    assert needs_closure(torch.optim.LBFGS([w])) and Lookahead(torch.optim.LBFGS([w])).needs_closure
+    assert not needs_closure(torch.optim.SGD([w])) and not Lookahead(torch.optim.SGD([w])).needs_closure
+
+    def stepped(wrap) -> torch.Tensor:
+        v = torch.nn.Parameter(torch.tensor([3.0, -4.0]))
+        opt = wrap(torch.optim.LBFGS([v]))
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            value = ((v - 1) ** 2).sum()
+            value.backward()
+            return value
+
+        step_with(opt, closure)
+        return v.detach()
+
+    torch.testing.assert_close(stepped(Lookahead), stepped(lambda lbfgs: lbfgs))
 
 
 def test_lookahead_around_sam_composes(float64):

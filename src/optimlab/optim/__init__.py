@@ -51,6 +51,7 @@ from optimlab.optim.transforms import (
 )
 from optimlab.optim.wrappers import SAM, Lookahead
 from optimlab.optim.wrappers.wrapper import base_entry as wrapped_base
+from optimlab.optim.wrappers.wrapper import closure_base_refused
 from optimlab.registry import Capability, new_registry
 
 _REGISTRY = new_registry("optimizer")
@@ -128,6 +129,11 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     entry.validate(own)
     if base is None or isinstance(base, str):  # a torch.optim class validates its own keywords
         base_entry = wrapped_base(base or entry.obj.default_base, entry.name)
+        if (
+            Capability.NEEDS_CLOSURE in entry.capabilities
+            and Capability.NEEDS_CLOSURE in base_entry.capabilities
+        ):
+            raise closure_base_refused(entry.name, base_entry.name)  # as building it would
         # the shell's own keywords (fused, maximize) go to the base as create() gives them to any optimizer
         shell = {k: rest.pop(k) for k in SHELL_KEYWORDS if k in rest}
         accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names, *shell}

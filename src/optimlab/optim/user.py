@@ -45,7 +45,13 @@ from optimlab.optim.base import GradientTransformation, Params, Updates
 from optimlab.registry import get_registry
 from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
 
-__all__ = ["TorchOptimizerState", "adapt_optimizer", "load_optimizer", "torch_optimizer_transform"]
+__all__ = [
+    "TorchOptimizerState",
+    "adapt_optimizer",
+    "load_optimizer",
+    "needs_closure",
+    "torch_optimizer_transform",
+]
 
 # The forms an optimizer named by its path may take, as a refusal lists them.
 _FORMS = (
@@ -325,6 +331,13 @@ def step_requires_closure(optimizer_class: type) -> bool:
     except (TypeError, ValueError):  # no signature Python can read: take it as optional
         return False
     return closure is not None and closure.default is inspect.Parameter.empty
+
+
+def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step`` must be given a closure to evaluate the loss again: one that says so
+    (SAM, Foret et al. 2021, https://arxiv.org/abs/2010.01412, or a wrapper around it) or one whose step
+    has a ``closure`` without default (torch's LBFGS, which has no such attribute)."""
+    return bool(getattr(optimizer, "needs_closure", False)) or step_requires_closure(type(optimizer))
 
 
 def _refuse_closure(path: str, optimizer_class: type) -> None:

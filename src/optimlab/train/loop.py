@@ -38,7 +38,7 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.optim.learning_rate import LoggedGroup
-from optimlab.optim.user import step_requires_closure
+from optimlab.optim.user import needs_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.techniques.losses import cross_entropy_reading, ignored_label, leaves_out_some
@@ -354,7 +354,7 @@ def fit(
         eval_every = whole_number(eval_every, "eval_every", POSITIVE_INT, also=", or None")
     if autocast_dtype not in (None, *AUTOCAST_DTYPES):  # torch warns, then trains in float32
         raise InvalidValueError("autocast_dtype", autocast_dtype, "torch.bfloat16, torch.float16, or None")
-    if autocast_dtype == torch.float16 and _needs_closure(optimizer):
+    if autocast_dtype == torch.float16 and needs_closure(optimizer):
         raise InvalidValueError(
             "autocast_dtype",
             f"torch.float16 beside a {type(optimizer).__name__}",
@@ -1130,15 +1130,10 @@ def step_with(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tens
     """``optimizer.step(closure)`` where the optimizer evaluates the loss again in its step (SAM: a
     second gradient at a perturbed point; torch's LBFGS: a line search), else ``optimizer.step()`` on
     the gradients already taken."""
-    if _needs_closure(optimizer):
+    if needs_closure(optimizer):
         optimizer.step(closure)
     else:
         optimizer.step()
-
-
-def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether ``optimizer.step`` takes a closure to evaluate the loss again (:func:`step_with`)."""
-    return getattr(optimizer, "needs_closure", False) or step_requires_closure(type(optimizer))
 
 
 OPTIMIZER_EXAMPLE = "torch.optim.SGD(model.parameters(), lr=0.1)"

@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import OptimlabError
 from optimlab.optim.shells.torch_optim import steppable
-from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer
+from optimlab.optim.user import needs_closure
+from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer, closure_base_refused
 from optimlab.registry import NON_NEGATIVE, Capability, new_registry
 
 __all__ = ["SAM"]
@@ -94,12 +95,8 @@ class SAM(WrappedOptimizer):
     ) -> None:
         _REGISTRY.get("sam").validate({"rho": rho, "adaptive": adaptive})
         inner = base_optimizer(params, base, base_hyperparameters, default=self.default_base, owner="sam")
-        if getattr(inner, "needs_closure", False):  # stepped below without one, at the gradients of w + e
-            raise InvalidValueError(
-                "sam base",
-                type(inner) if base is None else base,
-                "an optimizer that steps without a closure (not sam, nor one around it)",
-            )
+        if needs_closure(inner):  # stepped below without one, at the gradients of w + e
+            raise closure_base_refused("sam", type(inner) if base is None else base)
         super().__init__(inner)
         self.rho, self.adaptive = rho, adaptive
 

@@ -20,9 +20,10 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.optim.shells.torch_optim import Optimizer, check_names, torch_method
+from optimlab.optim.user import needs_closure
 from optimlab.registry import Capability, Entry, get_registry
 
-__all__ = ["BaseSpec", "WrappedOptimizer", "base_entry", "base_optimizer"]
+__all__ = ["BaseSpec", "WrappedOptimizer", "base_entry", "base_optimizer", "closure_base_refused"]
 
 BaseSpec = str | type[torch.optim.Optimizer] | None  # a registered name or a torch.optim class
 
@@ -35,6 +36,16 @@ def base_entry(base: str, owner: str) -> Entry:
         return registry.get(base)
     except UnknownNameError as error:
         raise UnknownNameError(f"base optimizer of {owner!r}", base, error.accepted) from None
+
+
+def closure_base_refused(owner: str, base: object) -> InvalidValueError:
+    """The refusal of a base whose step needs a closure by wrapper ``owner``, which steps its base without
+    one (SAM: at the gradients of w + e, davda54/sam's second_step)."""
+    return InvalidValueError(
+        f"{owner} base",
+        base,
+        "an optimizer that steps without a closure (not sam, nor one around it, nor torch's LBFGS)",
+    )
 
 
 def base_optimizer(
@@ -158,8 +169,8 @@ class WrappedOptimizer(torch.optim.Optimizer):
 
     @property
     def needs_closure(self) -> bool:
-        """Whether ``step`` must be given a closure: when the base needs one (Lookahead around SAM)."""
-        return getattr(self.base_optimizer, "needs_closure", False)
+        """Whether ``step`` must be given a closure: when the base needs one (Lookahead around SAM or LBFGS)."""
+        return needs_closure(self.base_optimizer)
 
     def train(self) -> None:
         """Forward to the base (schedule-free bases have train and eval points); else nothing to do."""

@@ -326,9 +326,8 @@ def _advance(
 
 def _stop_if_weights_diverged(states: Sequence[TrainState], params: Sequence[Tensor]) -> None:
     """Stop as diverged each live member whose weights in the stacked ``params`` are not all finite."""
-    finite = torch.stack([p.detach().reshape(p.shape[0], -1).isfinite().all(1) for p in params]).all(
-        0
-    )  # (K,), one read
+    rows = [p.detach().reshape(p.shape[0], -1).isfinite().all(1) for p in params]  # (K,) each
+    finite = torch.stack(rows).all(0)  # (K,), one read
     for state, ok in zip(states, finite.tolist()):
         if not (ok or state.diverged):
             state.stop_as_weights_diverged()

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimlab.data.tables import column_position, target_field, target_position
+from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.number_text import read_number
 
@@ -14,15 +14,17 @@ from optimlab.number_text import read_number
 def test_a_position_names_the_column_python_indexing_gives(width):
     columns = list(range(width))
     for target in range(-width, width):
-        assert target_position(target, width, Path("rows.csv")) == columns[target]
+        assert column_position(target, None, width, Path("rows.csv")) == columns[target]
 
 
-@pytest.mark.parametrize("target", [5, -6, True, 1.0, "2", None])
+@pytest.mark.parametrize("target", [5, -6, True, 1.0, "5", None])
 def test_anything_else_is_refused_naming_the_field_and_the_range(target):
     with pytest.raises(InvalidValueError) as refused:
-        target_position(target, 5, Path("rows.npy"))
+        column_position(target, None, 5, Path("rows.npy"))
+    shown = 5 if target == "5" else target  # a position given as text is refused as the number it reads as
     assert str(refused.value) == (
-        f"invalid value {target!r} for {target_field(Path('rows.npy'))}: accepted a column index in [-5, 5)."
+        f"invalid value {shown!r} for {target_field(Path('rows.npy'))}: "
+        "accepted a 0-based column position in [-5, 5)."
     )
     assert target_field(Path("rows.npy")) == "target of rows.npy (data.options.target)"
 
@@ -83,8 +85,8 @@ def test_a_numpy_integer_position_names_the_column_its_value_does(kind):
     by the number, as for an int; the refusal of 1.0 and True stands."""
     columns, path = list(range(5)), Path("rows.npy")
     for target in range(0 if kind is np.uint8 else -5, 5):
-        position = target_position(kind(target), 5, path)
+        position = column_position(kind(target), None, 5, path)
         assert type(position) is int and position == columns[target]
         assert column_position(kind(target), ["a", "b", "c", "d", "e"], 5, path) == columns[target]
     with pytest.raises(InvalidValueError, match=r"np.int64\(5\) for target"):
-        target_position(np.int64(5), 5, path)
+        column_position(np.int64(5), None, 5, path)

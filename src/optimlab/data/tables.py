@@ -4,7 +4,7 @@ and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV
 (``data.options.one_hot``) are named by the same lookup (:func:`column_position`).
 
 >>> from pathlib import Path
->>> target_position(-1, 5, Path("rows.csv"))
+>>> column_position(-1, None, 5, Path("rows.npy"))
 4
 """
 
@@ -16,25 +16,13 @@ from pathlib import Path
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.number_text import read_number
 
-__all__ = ["column_position", "target_field", "target_position"]
+__all__ = ["column_position", "target_field"]
 
 
 def target_field(path: Path, option: str = "target") -> str:
     """The target (or another option naming columns, ``one_hot``) as a refusal names it: its recipe field,
     which the command line reads as --target."""
     return f"{option} of {path.name} (data.options.{option})"
-
-
-def target_position(
-    target: object, width: int, path: Path, accepted: str = "a column index", *, option: str = "target"
-) -> int:
-    """The column in ``0..width-1`` that ``target`` names among a table's ``width`` columns, a negative one
-    counted from the end as Python indexes; anything else is refused, ``accepted`` saying what it takes
-    and ``option`` which option gave it."""
-    position = _indexed(target, width)
-    if position is None:
-        raise InvalidValueError(target_field(path, option), target, f"{accepted} in [{-width}, {width})")
-    return position
 
 
 def _indexed(target: object, width: int) -> int | None:
@@ -48,9 +36,10 @@ def column_position(
     name: object, header: list[str] | None, width: int, path: Path, *, index: int = 0, option: str = "target"
 ) -> int:
     """The column that ``name`` names among a table's ``width`` columns: the one ``header`` (None: a table
-    of no names, an .npy's) names so, else its 0-based position (as :func:`target_position`), given as a
-    number or as text (``--target 3``). The first ``index`` columns (pandas' row index) are no data: a
-    name or position of one is refused as a position out of range is, in one message."""
+    of no names, an .npy's) names so, else its 0-based position (a negative one from the end, as Python
+    indexes), given as a number or as text (``--target 3``). The first ``index`` columns (pandas' row
+    index) are no data: a name or position of one is refused as a position out of range is, in one
+    message."""
     field = target_field(path, option)
     if isinstance(name, str) and header is not None and name in header:
         if header.count(name) > 1:  # index() would take the first without a word

@@ -373,3 +373,20 @@ def test_intervals_of_long_method_names_keep_their_labels_apart_and_within_the_f
     assert len(set(shown)) == 4
     for name, label in zip(methods, shown, strict=True):
         assert all(piece in name for piece in label.split("...") if piece), label
+
+
+def test_histogram_panels_of_a_lora_models_twelve_modules_have_twelve_titles():
+    """A LoRA model's 12 modules (q/k/v x lora_A/B x 2 layers) had 6 panel titles: the names were cut from
+    their first difference (the layer) and the q/k/v and A/B past the panel's 32 characters were lost.
+    Truth: the modules' names are distinct, and each title is pieces of its own module's name."""
+    names = [
+        f"base_model.model.model.layers.{i}.self_attn.{m}_proj.lora_{ab}.default (Linear)"
+        for i in (0, 1)
+        for m in "qkv"
+        for ab in "AB"
+    ]
+    figure = figures.histograms({n: {"step 1": [1.0, 2.0, 3.0]} for n in names})
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert len(set(titles)) == 12, titles
+    for name, title in zip(names, titles, strict=True):
+        assert all(piece in name for piece in title.split("...") if piece), title

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 from optimlab.errors import InvalidValueError
-from optimlab.report.line_chart import MAX_POINTS, line_chart
+from optimlab.report.line_chart import MAX_POINTS, line_chart, shortened_apart
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -232,3 +232,22 @@ def test_long_legend_labels_that_cut_alike_are_cut_where_they_differ():
     assert len(set(shown.values())) == 3, shown
     for label, name in shown.items():
         assert len(name) <= 40 and all(piece in label for piece in name.split("...") if piece), name
+
+
+@pytest.mark.parametrize(
+    ("labels", "limit"),
+    [
+        ([f"base_model.model.model.layers.{i}.self_attn.{m}_proj.lora_{ab}.default (Linear)"
+          for i in (0, 1) for m in "qkv" for ab in "AB"], 32),
+        ([f"runs/2024/{w}/very/long/common/middle/part/{s}/metric" for w in "ab" for s in "xy"], 16),
+    ],
+)  # fmt: skip
+def test_names_that_differ_in_two_places_are_cut_apart(labels, limit):
+    """Look-alikes were cut from where they first differ, so names differing again further on read alike:
+    a LoRA model's 12 modules (q/k/v x lora_A/B x 2 layers) gave 6 names at 32 characters (a histogram
+    panel's title), and runs differing in two folders 2 names of 4 at 16. Truth: the labels are distinct; each name is within
+    ``limit`` and pieces of its own label."""
+    names = shortened_apart(labels, limit)
+    assert len(set(names.values())) == len(labels), names
+    for label, name in names.items():
+        assert len(name) <= limit and all(piece in label for piece in name.split("...") if piece), name

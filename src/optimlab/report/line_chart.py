@@ -21,6 +21,7 @@ import html
 import math
 import os
 import textwrap
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,22 +240,57 @@ def shortened(label: str, limit: int = _LEGEND_CHARACTERS) -> str:
 
 
 def shortened_apart(labels: Sequence[str], limit: int = _LEGEND_CHARACTERS) -> dict[str, str]:
-    """Each label :func:`shortened`; labels whose cuts read alike are instead cut to ``limit`` characters
-    from a little before where they first differ: a LoRA model's layers,
-    ``base_model.model.model.layers.{i}.self_attn...``, all read ``base_model.model.mo...A.default (Linear)``."""
+    """Each label :func:`shortened`; labels whose cuts read alike are instead shown by the stretch where
+    they differ, from the word of their first difference to that of their last, with what room is left
+    of the words around it: a LoRA model's modules, ``base_model.model.model.layers.{i}.self_attn.
+    {q,k,v}_proj.lora_{A,B}...``, all read ``base_model.model.mo...A.default (Linear)``. They read apart
+    wherever that stretch fits in ``limit``; a longer one keeps its start and its end."""
     names = {label: shortened(label, limit) for label in labels}
     alike: dict[str, list[str]] = {}
     for label, name in names.items():
         alike.setdefault(name, []).append(label)
     for group in (group for group in alike.values() if len(group) > 1):
-        differ = next((i for i, chars in enumerate(zip(*group)) if len(set(chars)) > 1), min(map(len, group)))
-        for label in group:
-            begin = max(0, min(differ - 8, len(label) - limit + 3))  # 8: the word before, 'layers.'
-            head = "..." if begin else ""
-            rest = label[begin:]
-            room = limit - len(head)
-            names[label] = head + (rest if len(rest) <= room else rest[: room - 3] + "...")
-    return names
+        names.update(_where_they_differ(group, limit))
+    together: set[str] = set()  # labels whose groups' stretches read alike: shown apart as one group
+    while True:
+        shown = Counter(names.values())
+        alike_still = {label for label, name in names.items() if shown[name] > 1} - together
+        if not alike_still:
+            return names
+        together |= alike_still
+        names.update(_where_they_differ([label for label in names if label in together], limit))
+
+
+_BREAKS = "./_:- "  # where a word of a name ends: a shown stretch starts after one and ends before one
+
+
+def _where_they_differ(group: Sequence[str], limit: int) -> dict[str, str]:
+    """Each of ``group`` (labels alike where cut) as its stretch between the start and end all share."""
+    shortest = min(map(len, group))
+    same = [len(set(chars)) == 1 for chars in zip(*group)]
+    first = same.index(False) if False in same else shortest
+    ends = [len(set(chars)) == 1 for chars in zip(*(label[::-1] for label in group))]
+    last = min(ends.index(False) if False in ends else shortest, shortest - first)  # the end all share
+    sample = group[0]  # its first ``first`` and last ``last`` characters are every label's
+    while first and sample[first - 1] not in _BREAKS:  # the word of the first difference whole
+        first -= 1
+    while last and sample[len(sample) - last] not in _BREAKS:
+        last -= 1
+    stretches = {label: label[first : len(label) - last] for label in group}
+    room = limit - 6 - max(map(len, stretches.values()))  # 6: '...' on either side
+    if room < 0:  # too long to show whole: its start and its end, where it first and last differs
+        head, tail = "..." if first else "", "..." if last else ""
+        inner = max(4, limit - len(head) - len(tail))
+        return {label: head + shortened(stretch, inner) + tail for label, stretch in stretches.items()}
+    before = min(first, room)  # the words before it (a layer's 'layers.'), then those after it
+    while 0 < before < first and sample[first - before - 1] not in _BREAKS:
+        before -= 1
+    after = min(last, room - before)
+    while after < last and sample[len(sample) - last + after] not in _BREAKS:
+        after -= 1
+    head = "..." if first - before else ""
+    tail = "..." if last - after else ""
+    return {label: head + label[first - before : len(label) - last + after] + tail for label in group}
 
 
 def _width(text: str, size: float) -> float:

@@ -97,9 +97,34 @@ def test_a_held_folder_is_refused_naming_the_refused_work_not_the_holders(tmp_pa
     with hold_folder(tmp_path, "optimlab compare"), pytest.raises(OptimlabError) as refused:
         train(recipe, tmp_path)  # the folder held as a live compare holds it
     assert str(refused.value) == (
-        f"optimlab train cannot use {str(tmp_path)!r}: another optimlab process holds it (a train or a "
-        "compare writing there); wait for it to end, or choose another folder"
+        f"optimlab train cannot use {str(tmp_path)!r}: another optimlab process holds it (a train, a "
+        "compare or a bench writing there); wait for it to end, or choose another folder"
     )
     refusal = "^optimlab compare cannot use .* another optimlab process holds it"
     with hold_folder(tmp_path, "optimlab train"), pytest.raises(OptimlabError, match=refusal):
         compare(["sgd"], out=tmp_path, dataset="iris", budget=1, seeds=1, epochs=1)
+
+
+def test_a_folder_made_then_not_opened_is_removed(tmp_path, monkeypatch):
+    """``os.open`` failing after ``mkdir`` (EMFILE: no descriptor left) left the folders it made, though
+    work that fails before writing a file removes them. Truth: the folder tree as it was before."""
+    import errno
+    import os
+
+    from optimlab.errors import OptimlabError
+    from optimlab.runs_folder import hold_folder
+
+    out, real_open = tmp_path / "a" / "b", os.open
+
+    def no_descriptor(path, *args):  # the folder's own descriptor only: blocker's probe opens as ever
+        if Path(path) == out:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, *args)
+
+    monkeypatch.setattr(optimlab.runs_folder.os, "open", no_descriptor)
+    with (
+        pytest.raises(OptimlabError, match="Too many open files"),
+        hold_folder(out, "optimlab train"),
+    ):
+        pass
+    assert list(tmp_path.iterdir()) == []

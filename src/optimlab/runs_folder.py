@@ -67,21 +67,22 @@ def hold_folder(out: Path, by: str) -> Iterator[None]:
             "choose a folder you can write"
         )
     created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
+    handle = None
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        handle = os.open(out, os.O_RDONLY)
-    except OSError as error:
-        raise OptimlabError(
-            f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; "
-            "choose a folder you can write"
-        ) from None
-    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            handle = os.open(out, os.O_RDONLY)
+        except OSError as error:
+            raise OptimlabError(
+                f"cannot write to the output folder {str(out)!r}: {error.strerror or error}; "
+                "choose a folder you can write"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OptimlabError(
-                f"{by} cannot use {str(out)!r}: another optimlab process holds it (a train or a compare "
-                "writing there); wait for it to end, or choose another folder"
+                f"{by} cannot use {str(out)!r}: another optimlab process holds it (a train, a compare or a "
+                "bench writing there); wait for it to end, or choose another folder"
             ) from None
         except OSError:  # no lock on this file system (NFS: EBADF): unheld
             pass
@@ -92,4 +93,5 @@ def hold_folder(out: Path, by: str) -> Iterator[None]:
                 folder.rmdir()
         raise
     finally:
-        os.close(handle)
+        if handle is not None:
+            os.close(handle)

@@ -372,25 +372,27 @@ def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path):
         )
 
 
-# A compare started by `python -c`: each waits at `check_backend` (after its folder was checked as holding
-# no study, before any study is stored) until both are there, so both have passed that check at once.
+# A CLI command started by `python -c` (argv: the module and the name of a function it calls, two arrival
+# files, then the command's own): each waits at that function (compare's `check_backend`: after its folder
+# was checked as holding no study, before any study is stored) until both are there, so both have passed
+# that check at once.
 RACING = """
-import pathlib, sys, time
-import optimlab.study.compare as compare
+import importlib, pathlib, sys, time
 from optimlab.cli.app import main
 
-here, other = (pathlib.Path(arg) for arg in sys.argv[1:3])
-del sys.argv[1:3]
-check_backend = compare.check_backend
+module, name = importlib.import_module(sys.argv[1]), sys.argv[2]
+here, other = (pathlib.Path(arg) for arg in sys.argv[3:5])
+del sys.argv[1:5]
+waited = getattr(module, name)
 
-def at_the_barrier(spec, backend):
+def at_the_barrier(*args, **kwargs):
     here.touch()
     deadline = time.monotonic() + 20  # a process refused before it comes leaves the other waiting
     while not other.exists() and time.monotonic() < deadline:
         time.sleep(0.001)
-    return check_backend(spec, backend)
+    return waited(*args, **kwargs)
 
-compare.check_backend = at_the_barrier
+setattr(module, name, at_the_barrier)
 main()
 """
 
@@ -406,7 +408,7 @@ def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_
     folder.mkdir()
     flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
     arrived = [tmp_path / "first", tmp_path / "second"]
-    command = [sys.executable, "-c", RACING]
+    command = [sys.executable, "-c", RACING, "optimlab.study.compare", "check_backend"]
     racers = [
         subprocess.Popen(
             [*command, str(here), str(other), *flags, "--no-progress", "--out", str(folder)],

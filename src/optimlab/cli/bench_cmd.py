@@ -17,7 +17,7 @@ from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.number_text import count_of, seconds_text
-from optimlab.runs_folder import fresh_path
+from optimlab.runs_folder import fresh_path, hold_folder
 from optimlab.user_code import is_import_path, refuse_file_path
 
 EXAMPLES = """Examples:
@@ -171,40 +171,44 @@ def bench(
         given = "--optimizers" + (" and --optimizer-path" if settings["optimizer_path"] else "")
         with o.noting_data(output):  # its first step on each workload loads the data
             check_bench(chosen, methods, device=settings["device"], fields=("--workloads", given))
-        checks.writable_folder(str(out)).mkdir(parents=True, exist_ok=True)
-        write_settings(out, settings)
-    shows = shlex.join(["optimlab", "report", str(out)])
-    with resumable(output, lambda: resume_command(out), report_command=lambda: shows):  # trials, their report
-        with StudyProgress(progress) as shown:
-            per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
-            shown.start(
-                f"{count_of(len(chosen), 'workload')} x {count_of(len(methods), 'method')}",
-                per_workload * len(chosen),
+        checks.writable_folder(str(out))
+    with hold_folder(Path(out), "optimlab bench"):  # made, and held to its report: a second bench is refused
+        if resume is None:
+            write_settings(out, settings)
+        shows = shlex.join(["optimlab", "report", str(out)])
+        with resumable(
+            output, lambda: resume_command(out), report_command=lambda: shows
+        ):  # trials, their report
+            with StudyProgress(progress) as shown:
+                per_workload = (settings["budget"] + settings["seeds"]) * len(methods)
+                shown.start(
+                    f"{count_of(len(chosen), 'workload')} x {count_of(len(methods), 'method')}",
+                    per_workload * len(chosen),
+                )
+                result = run_bench(
+                    chosen,
+                    methods,
+                    out,
+                    protocol=settings["protocol"],
+                    budget=settings["budget"],
+                    seeds=settings["seeds"],
+                    backend=settings["backend"],
+                    options=BackendOptions.given(workers=workers, members=members),
+                    resume=resume is not None,
+                    device=settings["device"],
+                    cost=settings["cost"],
+                    checked=True,  # above, or resumed
+                    on_progress=lambda workload, records: shown.update(
+                        workload, sum(r.finished for r in records)
+                    ),
+                )
+            report, files = write_bench_report(
+                result,
+                out / REPORT_FILE,
+                figure_format=None if figure_format == "html" else figure_format,
+                command=_command(settings),
             )
-            result = run_bench(
-                chosen,
-                methods,
-                out,
-                protocol=settings["protocol"],
-                budget=settings["budget"],
-                seeds=settings["seeds"],
-                backend=settings["backend"],
-                options=BackendOptions.given(workers=workers, members=members),
-                resume=resume is not None,
-                device=settings["device"],
-                cost=settings["cost"],
-                checked=True,  # above, or resumed
-                on_progress=lambda workload, records: shown.update(
-                    workload, sum(r.finished for r in records)
-                ),
-            )
-        report, files = write_bench_report(
-            result,
-            out / REPORT_FILE,
-            figure_format=None if figure_format == "html" else figure_format,
-            command=_command(settings),
-        )
-        _print_scores(output, result)  # its scores, read from the study: a stop here kept the whole bench
+            _print_scores(output, result)  # its scores, read from the study: a stop here kept the whole bench
     compared = {k: result.settings[k] for k in ("methods", "workloads", "protocol", "budget", "seeds")}
     output.result(
         f"compared: {', '.join(compared['methods'])} on {', '.join(compared['workloads'])}; each tuned with "

@@ -816,3 +816,22 @@ def test_the_advice_to_clip_is_not_given_to_a_recipe_that_already_clips_there(cl
     assert nan.recommendation == f"lr: lower it (the loss or the outputs blew up first; {in_force})"
     for finding in found.values():
         assert "grad_clip_norm" not in finding.recommendation + str(finding.recipe_changes), finding
+
+
+def test_an_lr_whose_loss_blew_up_is_not_also_told_to_rise():
+    """Digits' MLP under SGD at lr 3: the loss blew up to 5e9 at step 3, killed the ReLU units and sat
+    at chance (2.46 to 2.33) with steps of 2e-8 of the weights. lr_too_high said 'lr: 0.3' and
+    lr_too_low 'lr: 30' in the same diagnosis, the two pieces of advice opposite (lr_too_low's own
+    comment: the two must never both advise). Truth: a loss that rose to 10^9 times its start was thrown
+    by steps too large (Goodfellow et al. 2016, sec. 8.2.4), so only the lower lr is advised."""
+    from optimlab.doctor import diagnose_recipe
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.from_dict(
+        {"data": {"name": "digits"}, "optimizer": {"name": "sgd", "lr": 3.0}, "training": {"steps": 60}}
+    )
+    diagnosis = diagnose_recipe(recipe, lr_find=False)
+    found = {f.rule: f for f in diagnosis.findings}
+    assert max(diagnosis.statistics.losses) > 1e9 * diagnosis.statistics.losses[0]
+    assert found["lr_too_high"].recipe_changes == {"optimizer.lr": 0.3}
+    assert "lr_too_low" not in found, found["lr_too_low"]

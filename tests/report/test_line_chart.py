@@ -240,6 +240,8 @@ def test_long_legend_labels_that_cut_alike_are_cut_where_they_differ():
         ([f"base_model.model.model.layers.{i}.self_attn.{m}_proj.lora_{ab}.default (Linear)"
           for i in (0, 1) for m in "qkv" for ab in "AB"], 32),
         ([f"runs/2024/{w}/very/long/common/middle/part/{s}/metric" for w in "ab" for s in "xy"], 16),
+        ([f"mypkg.optimizers:AdamVersion{v}ExperimentalFinalBuild" for v in (1, 2)], 16),  # one long word
+        (["/x/a_xbb8bbxa", "/x/a_x2b_bbxa"], 12),  # no room around the stretch
     ],
 )  # fmt: skip
 def test_names_that_differ_in_two_places_are_cut_apart(labels, limit):

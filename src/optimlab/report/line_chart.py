@@ -241,8 +241,8 @@ def shortened(label: str, limit: int = _LEGEND_CHARACTERS) -> str:
 
 def shortened_apart(labels: Sequence[str], limit: int = _LEGEND_CHARACTERS) -> dict[str, str]:
     """Each label :func:`shortened`; labels whose cuts read alike are instead shown by the stretch where
-    they differ, from the word of their first difference to that of their last, with what room is left
-    of the words around it: a LoRA model's modules, ``base_model.model.model.layers.{i}.self_attn.
+    they differ, from the word of their first difference to that of their last (or from those characters
+    where the words do not fit), with what room is left of the words around it: a LoRA model's modules, ``base_model.model.model.layers.{i}.self_attn.
     {q,k,v}_proj.lora_{A,B}...``, all read ``base_model.model.mo...A.default (Linear)``. They read apart
     wherever that stretch fits in ``limit``; a longer one keeps its start and its end."""
     names = {label: shortened(label, limit) for label in labels}
@@ -272,12 +272,16 @@ def _where_they_differ(group: Sequence[str], limit: int) -> dict[str, str]:
     ends = [len(set(chars)) == 1 for chars in zip(*(label[::-1] for label in group))]
     last = min(ends.index(False) if False in ends else shortest, shortest - first)  # the end all share
     sample = group[0]  # its first ``first`` and last ``last`` characters are every label's
-    while first and sample[first - 1] not in _BREAKS:  # the word of the first difference whole
-        first -= 1
-    while last and sample[len(sample) - last] not in _BREAKS:
-        last -= 1
+    words_first, words_last = first, last  # the words of the first and last difference whole, where they fit
+    while words_first and sample[words_first - 1] not in _BREAKS:
+        words_first -= 1
+    while words_last and sample[len(sample) - words_last] not in _BREAKS:
+        words_last -= 1
+    widest = max(map(len, group))
+    if widest - words_first - words_last <= limit - 6:  # 6: '...' on either side
+        first, last = words_first, words_last
     stretches = {label: label[first : len(label) - last] for label in group}
-    room = limit - 6 - max(map(len, stretches.values()))  # 6: '...' on either side
+    room = limit - 6 - max(map(len, stretches.values()))
     if room < 0:  # too long to show whole: its start and its end, where it first and last differs
         head, tail = "..." if first else "", "..." if last else ""
         inner = max(4, limit - len(head) - len(tail))
@@ -285,9 +289,13 @@ def _where_they_differ(group: Sequence[str], limit: int) -> dict[str, str]:
     before = min(first, room)  # the words before it (a layer's 'layers.'), then those after it
     while 0 < before < first and sample[first - before - 1] not in _BREAKS:
         before -= 1
+    if not before and first and sample[first - 1] not in _BREAKS:  # mid-word, whose end takes half the room
+        before = min(first, room // 2)
     after = min(last, room - before)
-    while after < last and sample[len(sample) - last + after] not in _BREAKS:
+    while 0 < after < last and sample[len(sample) - last + after] not in _BREAKS:
         after -= 1
+    if not after and last and sample[len(sample) - last] not in _BREAKS:
+        after = min(last, room - before)
     head = "..." if first - before else ""
     tail = "..." if last - after else ""
     return {label: head + label[first - before : len(label) - last + after] + tail for label in group}

@@ -336,7 +336,7 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
 
 def _check_length(lr_range: LRRangeResult) -> str:
     """What the check's length leaves to try where it found no lr to train the setup: more time where the
-    budget cut its steps; where it ran the whole run it was given, nothing (the model or the data)."""
+    budget cut its steps; where it ran all the steps it was given, nothing (the model or the data)."""
     ran, run = lr_range.check_steps, lr_range.run_steps
     if ran is None or run is None:  # not checked: the loss cannot compare outputs with targets
         return ""
@@ -347,6 +347,6 @@ def _check_length(lr_range: LRRangeResult) -> str:
             "diagnose's check_budget=, or its time_budget= where that cut the check)"
         )
     return (
-        f"; the check trained each lr over the whole run of {run} steps (diagnose's check_steps; from "
-        "the command line the recipe's run, --epochs), so the lr is not what holds it back"
+        f"; the check trained each lr all {run} steps it was given (diagnose's check_steps; from a "
+        "recipe, its run, at most 1000), so the lr is not what holds it back"
     )

@@ -416,3 +416,55 @@ def test_a_model_files_digest_is_the_same_on_python_versions_whose_trees_add_emp
             monkeypatch.setattr(kind, "_fields", (*kind._fields, "type_params"))
             monkeypatch.setattr(kind, "type_params", [], raising=False)
     assert syntax_text(ast.parse(source)) == before
+
+
+def _documented(net: str, words: str) -> str:
+    """``net`` with a docstring of ``words`` on its module, its class and its forward."""
+    return f'"""{words}"""\n' + net.replace(
+        "class Net(nn.Module):\n", f'class Net(nn.Module):\n    """{words}"""\n\n'
+    ).replace("def forward(self, x):\n", f'def forward(self, x):\n        """{words}"""\n')
+
+
+def test_a_study_whose_models_docstrings_were_edited_resumes(tmp_path, monkeypatch):
+    """Docstrings are in the syntax tree, so a typo fixed in the model class's docstring refused the resume
+    as a changed model. They are left out of the digest as comments are; code beside them still counts.
+    Truth: the study resumes and takes its second seed; the same file with relu in forward is refused."""
+    code = tmp_path / "code"
+    code.mkdir()
+    net = code / "documented_net.py"
+    net.write_text(_documented(FORWARD_NET.format(activation="tanh"), "A two-layr net."))
+    monkeypatch.syspath_prepend(str(code))
+    out = tmp_path / "study"
+    compare(["sgd"], out=out, **{**PLAN, "model": "documented_net:Net"})
+    before = len([r for r in trials(out) if r.finished])
+
+    net.write_text(_documented(FORWARD_NET.format(activation="relu"), "A two-layer net."))
+    refused = resume(out, "--seeds", "2")
+    assert refused.returncode == 2 and "docstrings and formatting aside" in refused.stderr, refused.stderr
+    net.write_text(_documented(FORWARD_NET.format(activation="tanh"), "A two-layer net."))  # the typo fixed
+    done = resume(out, "--seeds", "2")
+    assert done.returncode == 0, done.stderr
+    assert len([r for r in trials(out) if r.finished]) == before + 1
+
+
+def test_a_model_file_is_read_once_per_edit_not_once_per_trial(tmp_path, monkeypatch):
+    """Every trial (each member of a batched trial too) read and parsed its model's file again. Its digest
+    is kept while the file's modification time and size stay; an edited file is read again. Truth: the
+    number of ast.parse calls, and the digest of the edited file's own tree."""
+    import hashlib
+
+    from optimlab.recipe import Recipe
+    from optimlab.study.trial import model_source
+
+    net = tmp_path / "cached_net.py"
+    net.write_text(FORWARD_NET.format(activation="tanh"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = Recipe.from_dict({"model": {"name": "cached_net:Net"}, "data": {"name": "iris"}})
+    parse, parsed = ast.parse, []
+    monkeypatch.setattr(ast, "parse", lambda source, *a, **k: parsed.append(source) or parse(source, *a, **k))
+    first = model_source(recipe)
+    assert [model_source(recipe) for _ in range(3)] == [first] * 3 and len(parsed) == 1
+    edited = FORWARD_NET.format(activation="sigmoid")
+    net.write_text(edited)
+    digest = hashlib.sha256(syntax_text(parse(edited)).encode()).hexdigest()
+    assert model_source(recipe) == (str(net), digest) != first and len(parsed) == 2

@@ -539,8 +539,8 @@ def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any
         if stored is not None and source is not None and source[1] != stored:  # not recorded before 12-06
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: the model of method {method.name!r}, {recipe.model.name!r}, "
-                f"is defined in {source[0]!r}, whose code changed since the study's trials trained (comments "
-                "and formatting aside), and the study would compare two models as one; restore the file, "
+                f"is defined in {source[0]!r}, whose code changed since the study's trials trained (comments, "
+                "docstrings and formatting aside), and the study would compare two models as one; restore the file, "
                 "or run it as a new study (another output folder or study name)"
             )
 

@@ -7,9 +7,11 @@ an exception as failed with its text, a pruned trial as pruned; all with the cur
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import math
+import os
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -34,9 +36,11 @@ __all__ = [
     "DistinctTPESampler",
     "counted_trials",
     "load_method_study",
+    "model_source",
     "raised_by_user",
     "record_outcome",
     "run_trial",
+    "syntax_text",
     "trial_recipe",
 ]
 
@@ -193,9 +197,9 @@ class CurveRecorder(Callback):
 
 def model_source(recipe: Recipe) -> tuple[str, str] | None:
     """The file defining the user's model that ``recipe`` names (``mynets:build``'s mynets.py, a script's
-    ``<net>`` too) and the sha256 of its syntax tree (:func:`syntax_text`: a comment, a blank line or a
-    reformat keep it, ``x + 1`` to ``x - 1`` does not); None for a registered model or one with no file (a
-    notebook's). A change inside ``forward`` leaves the model's structure as it was."""
+    ``<net>`` too) and the sha256 of its syntax tree (:func:`syntax_text`: a comment, a docstring, a blank
+    line or a reformat keep it, ``x + 1`` to ``x - 1`` does not); None for a registered model or one with no
+    file (a notebook's). A change inside ``forward`` leaves the model's structure as it was."""
     from optimlab.study.user_compare import named_object  # user_compare imports this module
 
     name = recipe.model.name
@@ -204,22 +208,37 @@ def model_source(recipe: Recipe) -> tuple[str, str] | None:
         if found is None and is_import_path(name):
             found = import_object(name, "model")
         path = inspect.getsourcefile(found) if found is not None else None
-        tree = syntax_text(ast.parse(Path(path).read_bytes())) if path is not None else None
+        if path is None:
+            return None
+        stat = os.stat(path)
+        return path, _file_digest(path, stat.st_mtime_ns, stat.st_size)
     except (OptimlabError, TypeError, OSError, SyntaxError):  # not importable, a built-in, no source
         return None
-    return None if tree is None else (path, hashlib.sha256(tree.encode()).hexdigest())
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """The sha256 of :func:`syntax_text` of the file at ``path``, read once while its modification time and
+    size stay (every trial records it, each member of a batched trial too); an edited file is read again."""
+    return hashlib.sha256(syntax_text(ast.parse(Path(path).read_bytes())).encode()).hexdigest()
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)  # ast.get_docstring's
 
 
 def syntax_text(node: Any) -> str:
-    """``node``'s syntax tree written out as ``ast.dump`` writes it, less the fields left None or empty:
-    Python 3.12 gave every function and class a ``type_params`` field, empty where none is written, and
-    3.13's ``ast.dump`` leaves such fields out, so a tree read the same on every version names only the
-    fields the code fills."""
+    """``node``'s syntax tree written out as ``ast.dump`` writes it, less the fields left None or empty and
+    less docstrings (words, not code: a typo fixed in one changes no model): Python 3.12 gave every function
+    and class a ``type_params`` field, empty where none is written, and 3.13's ``ast.dump`` leaves such
+    fields out, so a tree read the same on every version names only the fields the code fills."""
     if isinstance(node, ast.AST):
-        fields = (
-            f"{name}={syntax_text(value)}" for name, value in ast.iter_fields(node) if value not in (None, [])
+        fields = dict(ast.iter_fields(node))
+        if isinstance(node, _DOCUMENTED) and ast.get_docstring(node, clean=False) is not None:
+            fields["body"] = fields["body"][1:]
+        written = (
+            f"{name}={syntax_text(value)}" for name, value in fields.items() if value not in (None, [])
         )
-        return f"{type(node).__name__}({', '.join(fields)})"
+        return f"{type(node).__name__}({', '.join(written)})"
     if isinstance(node, list):
         return f"[{', '.join(map(syntax_text, node))}]"
     return repr(node)

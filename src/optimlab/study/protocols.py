@@ -33,15 +33,13 @@ from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
-    REAL,
     SEED,
     Capability,
     get_registry,
-    real_number,
     whole_number,
 )
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
-from optimlab.workloads import GOALS, Workload
+from optimlab.workloads import Workload, check_goal_target
 
 __all__ = [
     "MIN_EVALUATIONS",
@@ -196,10 +194,7 @@ class StudySpec:
             raise InvalidValueError("protocol", self.protocol, "one of " + ", ".join(PROTOCOLS))
         if self.pruner not in PRUNERS:
             raise InvalidValueError("pruner", self.pruner, "one of " + ", ".join(PRUNERS))
-        if self.goal not in GOALS:  # read deep inside as "max, or else min"
-            raise InvalidValueError("goal", self.goal, " or ".join(GOALS))
-        if self.target is not None:  # NaN is never met, a string fails at the first comparison
-            object.__setattr__(self, "target", real_number(self.target, "target", REAL, also=", or None"))
+        object.__setattr__(self, "target", check_goal_target(self.goal, self.target))
         for field, accepted in (("budget", POSITIVE_INT), ("seeds", NON_NEGATIVE_INT)):  # numpy's too
             count = whole_number(getattr(self, field), field, accepted)
             object.__setattr__(self, field, count)

@@ -26,6 +26,7 @@ import pkgutil
 from optimlab.workloads.workload import (
     GOALS,
     Workload,
+    check_goal_target,
     check_workloads,
     get_workload,
     metric_goal,
@@ -37,6 +38,7 @@ from optimlab.workloads.workload import (
 __all__ = [
     "GOALS",
     "Workload",
+    "check_goal_target",
     "check_workloads",
     "get_workload",
     "metric_goal",

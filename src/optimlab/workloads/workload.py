@@ -26,6 +26,7 @@ from optimlab.registry import POSITIVE_INT, REAL, new_registry, real_number
 __all__ = [
     "GOALS",
     "Workload",
+    "check_goal_target",
     "check_workloads",
     "digits_mlp",
     "get_workload",
@@ -53,11 +54,19 @@ class Workload:
     target: float | None = None  # of ``metric``, for time-to-target
 
     def __post_init__(self) -> None:
-        # Read deep inside as "max or anything else": a goal 'maximize' would tune for the worst accuracy.
-        if self.goal not in GOALS:
-            raise InvalidValueError(f"goal of workload {self.name!r}", self.goal, " or ".join(GOALS))
-        if self.target is not None:  # NaN is never met, a string fails at the first comparison
-            real_number(self.target, f"target of workload {self.name!r}", REAL, also=", or None")
+        object.__setattr__(
+            self, "target", check_goal_target(self.goal, self.target, f" of workload {self.name!r}")
+        )
+
+
+def check_goal_target(goal: Any, target: Any, where: str = "") -> float | None:
+    """``target`` as a float (None: no target), once ``goal`` is one of :data:`GOALS`, else one
+    :class:`InvalidValueError` naming ``goal{where}`` or ``target{where}``. The goal is read deep inside as
+    "max, or else min": a goal 'maximize' would tune for the worst accuracy; a NaN target is never met, a
+    string one fails at the first comparison."""
+    if goal not in GOALS:
+        raise InvalidValueError(f"goal{where}", goal, " or ".join(GOALS))
+    return None if target is None else real_number(target, f"target{where}", REAL, also=", or None")
 
 
 # The way a metric is better by its kind, the last word of its name (``val_loss``, ``test_rmse``): the

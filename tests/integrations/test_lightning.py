@@ -393,8 +393,9 @@ def test_step_hooks_that_read_a_part_of_the_trainer_absent_in_the_sweep_are_left
 
 def test_what_the_sweep_cannot_do_as_the_trainer_is_refused_in_one_line():
     """Accumulation or clipping in the check (optimlab.train.fit steps every batch and runs no module
-    hook), or beside SAM (Lightning clips each of its gradients, evaluates a group's last batch again):
-    each named, before any step."""
+    hook), or beside SAM or torch's LBFGS (no needs_closure attribute; its step's closure has no default):
+    Lightning clips each of their gradients, evaluates a group's last batch again: each named, before any
+    step."""
     data = standardized()
     module = Classifier(nn.Linear(64, 10), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
     before = copy.deepcopy(module.state_dict())
@@ -407,6 +408,10 @@ def test_what_the_sweep_cannot_do_as_the_trainer_is_refused_in_one_line():
          "\"5 beside Trainer(gradient_clip_val=1.0, gradient_clip_algorithm='norm')\" for check_steps"),
         (_quiet_trainer(gradient_clip_val=1.0), {"optimizer": optim.create("sam", module.parameters(), lr=0.1)},
          "SAM, which evaluates the loss again, beside Trainer(gradient_clip_val=1.0"),
+        (_quiet_trainer(gradient_clip_val=1.0), {"optimizer": torch.optim.LBFGS(module.parameters(), lr=0.1)},
+         "LBFGS, which evaluates the loss again, beside Trainer(gradient_clip_val=1.0"),
+        (_quiet_trainer(accumulate_grad_batches=4), {"optimizer": torch.optim.LBFGS(module.parameters(), lr=0.1)},
+         "LBFGS, which evaluates the loss again, beside Trainer(accumulate_grad_batches=4)"),
         ("not a trainer", {}, "'str' for trainer"),
     ):  # fmt: skip
         with pytest.raises(InvalidValueError) as refused:
@@ -2719,7 +2724,8 @@ def test_the_advice_to_clip_names_the_trainers_gradient_clip_val_where_it_clips_
         assert found.recipe_changes == {"training.grad_clip_norm": 1.0}
         return
     assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
-    assert found.recommendation.endswith("; set Trainer.gradient_clip_val=1.0")
+    assert found.recommendation.startswith("Trainer.gradient_clip_val=1.0")
+    assert "grad_clip_norm" not in found.recommendation  # the recipe field the user has not
     unclipped, clipped = StepNorms(), StepNorms()
     run([unclipped])
     run([clipped], gradient_clip_val=1.0)
@@ -2741,7 +2747,7 @@ def test_the_advice_to_clip_is_not_the_gradient_clip_val_the_trainer_already_cli
     (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
     assert found.evidence["peak_norm"] > 10
     if clip is None:
-        assert found.recommendation.endswith("; set Trainer.gradient_clip_val=1.0")
+        assert found.recommendation == "Trainer.gradient_clip_val=1.0, and lower the lr"
         assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
         return
     assert found.recommendation == (

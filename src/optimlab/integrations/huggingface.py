@@ -31,6 +31,7 @@ from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
 from optimlab.optim.learning_rate import given_lr
+from optimlab.optim.user import needs_closure
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.schedules import create as create_schedule
 
@@ -228,15 +229,16 @@ def trainer_optimizers(
 
     Without a schedule the lr stays constant: given no scheduler, the Trainer would impose its own
     (``lr_scheduler_type``, linear decay by default). An optimizer that evaluates the loss again in its
-    step (SAM) is refused: the Trainer calls ``optimizer.step()`` without a closure; so is a
-    :class:`~optimlab.schedules.ReduceOnPlateau`, which the Trainer would step without its metric, and a
-    torch scheduler, which goes to the Trainer as it is: ``Trainer(optimizers=(optimizer, scheduler))``.
+    step through a closure (SAM, torch's LBFGS) is refused: the Trainer calls ``optimizer.step()``
+    without a closure; so is a :class:`~optimlab.schedules.ReduceOnPlateau`, which the Trainer would step
+    without its metric, and a torch scheduler, which goes to the Trainer as it is:
+    ``Trainer(optimizers=(optimizer, scheduler))``.
     """
-    if getattr(optimizer, "needs_closure", False):  # it raised at the first step, after the model loaded
+    if needs_closure(optimizer):  # it raised at the first step, after the model loaded
         raise InvalidValueError(
             "optimizer",
             type(optimizer).__name__,
-            "one that steps without a closure: the Trainer's optimizer.step() passes none (train SAM "
+            "one that steps without a closure: the Trainer's optimizer.step() passes none (train it "
             "with optimlab.train.fit, or in Lightning through its configure_optimizers)",
         )
     if isinstance(schedule, ReduceOnPlateau):  # the Trainer stepped it without a metric: the lr never fell

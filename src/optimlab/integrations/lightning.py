@@ -38,6 +38,7 @@ from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
 from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
 from optimlab.optim.learning_rate import restore_given_lrs
+from optimlab.optim.user import needs_closure
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.train.loop import refuse_unread, switches_modes
 
@@ -998,7 +999,7 @@ def _check_fit_by(
                 f"{check_steps} beside {does}",
                 f"None: the sweep {swept}; the check trains with optimlab.train.fit, which {instead}",
             )
-        if getattr(optimizer, "needs_closure", False):
+        if needs_closure(optimizer):  # the attribute (SAM) or a step whose closure has no default (LBFGS)
             raise InvalidValueError(
                 "optimizer",
                 f"{type(optimizer).__name__}, which evaluates the loss again, beside {does}",

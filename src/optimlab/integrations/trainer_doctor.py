@@ -29,6 +29,7 @@ from optimlab.doctor import findings
 from optimlab.doctor.diagnose import Diagnosis
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
+from optimlab.doctor.rules._readings import _g
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.registry import get_registry
@@ -73,15 +74,35 @@ def summary(diagnosis: Diagnosis, about: str = "") -> str:
     return "\n".join(lines + list(said.notes))
 
 
+def _recipe_words(field: str, value: Any) -> list[str]:
+    """How the rules may write the recipe change ``field`` = ``value`` in a recommendation: ``lr: 30``
+    for the lr, ``training: grad_clip_norm 1.0`` for the rest, the number as Python or as ``_g`` says it."""
+    section, name = field.split(".", 1)
+    said = "lr:" if field == "optimizer.lr" else f"{section}: {name}"
+    shown = [str(value)] + ([_g(value)] if isinstance(value, float) else [])
+    return [f"{said} {number}" for number in shown]
+
+
 def _advised_as(finding: findings.Finding, fields: Mapping[str, str]) -> findings.Finding:
     """``finding`` with the recipe fields it changes named as the trainer's ``fields`` (the settings the
-    user sets), the values said as the trainer takes them after its recommendation."""
-    named = {fields[k]: v for k, v in finding.recipe_changes.items() if k in fields}
+    user sets), said as the trainer takes them: in place of the recipe's words in its recommendation, or
+    after it where the recommendation does not say them."""
+    named = {k: v for k, v in finding.recipe_changes.items() if k in fields}
     if not named:
         return finding
+    recommendation, unsaid = finding.recommendation, []
+    for field, value in named.items():
+        setting = f"{fields[field]}={value!r}"
+        words = [w for w in _recipe_words(field, value) if w in recommendation]
+        if words:
+            recommendation = recommendation.replace(words[0], setting)
+        else:
+            unsaid.append(setting)
+    if unsaid:
+        recommendation += "; set " + ", ".join(unsaid)
     return dataclasses.replace(
         finding,
-        recommendation=f"{finding.recommendation}; set " + ", ".join(f"{k}={v!r}" for k, v in named.items()),
+        recommendation=recommendation,
         recipe_changes={fields.get(k, k): v for k, v in finding.recipe_changes.items()},
     )
 

@@ -469,28 +469,3 @@ def test_a_comparison_into_a_file_is_refused_naming_the_file(tmp_path):
         with pytest.raises(OptimlabError, match=f"'{tmp_path / 'notes'}' is a file, not a folder"):
             compare(["sgd"], out=out, budget=1, seeds=1, epochs=1)
     assert (tmp_path / "notes").read_text() == "mine"
-
-
-@pytest.mark.parametrize(
-    "compared, searched, named",
-    [
-        # the grid's budget was refused first: 'the points of the grid over model.activation (--compare)'
-        (["--compare", "model.activation=relu,tanh"], "model.activation=relu,tanh,gelu", "model.activation"),
-        # 'invalid value 'optimizer.name' for compare': neither --optimizers nor --space named
-        (["--optimizers", "sgd,adam"], "optimizer.name=sgd,adam,lion", "optimizer.name"),
-    ],
-)
-def test_a_compared_field_searched_too_is_refused_naming_both_flags(tmp_path, compared, searched, named):
-    """Tuning sets a searched field in every trial, so the methods would differ in their names only; the
-    refusal names the field, the flag that compares it and the one that searches it, in one line."""
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "compare", *compared]
-    flags = ["--space", searched, "--protocol", "grid", "--budget", "2", "--no-progress"]
-    done = subprocess.run(
-        [*command, *flags, "--out", str(tmp_path / "cmp")],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and done.stderr.splitlines() == [done.stderr.strip()], done.stderr
-    assert f"the field compared for '{named} ({compared[0]})' is searched too" in done.stderr, done.stderr
-    assert "--space" in done.stderr and not (tmp_path / "cmp").exists()

@@ -48,6 +48,7 @@ from optimlab.study.run import StudyResult
 
 __all__ = [
     "COSTS",
+    "NO_TARGET",
     "BenchScores",
     "MethodScore",
     "area_score",

@@ -73,7 +73,7 @@ from optimlab.study.storage import TrialRecord
 from optimlab.user_code import import_object, is_import_path
 from optimlab.workloads import get_workload
 
-__all__ = ["STUDY_NAME", "compare"]
+__all__ = ["STUDY_NAME", "compare", "named_object"]
 
 STUDY_NAME = "your_code"  # the study's name on the user's data, unless named
 

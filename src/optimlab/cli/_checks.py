@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from optimlab.atomic import blocker, can_write_into
+from optimlab.atomic import blocker
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import DEVICE, DEVICES
 from optimlab.runs_folder import RECIPE_NAME
@@ -103,8 +103,11 @@ def writable_folder(text: str) -> Path:
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
-        if not can_write_into(path):
-            raise typer.BadParameter(f"cannot write into {text!r}: the folder is not writable")
+        blocked = blocker(path)
+        if blocked is not None:
+            raise typer.BadParameter(
+                f"cannot write into {text!r}: the folder is not writable ({blocked.reason})"
+            )
         return path
     _writable_place(path, text)
     return path

@@ -319,14 +319,14 @@ def lr_too_low(
         lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
     ):
         return None
+    if progress >= min_progress:
+        return None
     # Nor where lr_too_high found the lr too high (its verdict in this diagnosis, ``consult``): a loss
     # thrown up to 5e9 by SGD at lr 3 on digits' MLP killed its ReLUs and fell back to chance, 5% under
     # its start, with steps of 2e-8 of the weights: "lr: 30" stood beside lr_too_high's "lr: 0.3".
     if _consulted(consult, "lr_too_high", stats, lr_range) is not None:
         return None
     shown = max(progress, 0.0)  # a rise within the noise reads as none
-    if progress >= min_progress:
-        return None
     update = _largest_update_ratio(stats)
     suggestion = lr_range.suggestion if lr_range is not None else None
     below = suggestion is not None and lr * range_factor < suggestion

@@ -128,3 +128,19 @@ def test_a_folder_made_then_not_opened_is_removed(tmp_path, monkeypatch):
     ):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_process_leaves_the_folder_its_holder_made(tmp_path, monkeypatch):
+    """Two processes started together into a new folder both listed it as theirs to make; the one refused
+    the lock removed it, empty, under its holder, whose first write then failed. Truth: the holder's
+    folder still there after the other's refusal (the refused one seeing the folder new, as a racer does)."""
+    from optimlab.errors import OptimlabError
+    from optimlab.runs_folder import hold_folder
+
+    out, real_exists = tmp_path / "new", Path.exists
+    with hold_folder(out, "optimlab bench"):  # the holder made it and has written nothing yet
+        monkeypatch.setattr(Path, "exists", lambda path: False if path == out else real_exists(path))
+        with pytest.raises(OptimlabError, match="another optimlab process holds it"), hold_folder(out, "x"):
+            pass
+        monkeypatch.undo()
+        assert out.is_dir()

@@ -80,6 +80,7 @@ def hold_folder(out: Path, by: str) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            created = []  # its holder's, which may have made it too and not yet written in it
             raise OptimlabError(
                 f"{by} cannot use {str(out)!r}: another optimlab process holds it (a train, a compare or a "
                 "bench writing there); wait for it to end, or choose another folder"

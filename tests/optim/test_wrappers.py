@@ -356,6 +356,7 @@ def test_sam_needs_a_closure():
         "torch lbfgs",
         "lookahead around lbfgs",
         "validate sam around sam",
+        "validate sam around torch's lbfgs class",
         "recipe of sam around sam",
     ],
 )
@@ -376,6 +377,7 @@ def test_sam_refuses_a_base_that_needs_a_closure(base):
         "torch lbfgs": lambda: SAM([w], torch.optim.LBFGS),
         "lookahead around lbfgs": lambda: SAM(Lookahead(torch.optim.LBFGS([w]))),
         "validate sam around sam": lambda: validate("sam", {"base": "sam"}),
+        "validate sam around torch's lbfgs class": lambda: validate("sam", {"base": torch.optim.LBFGS}),
         "recipe of sam around sam": lambda: Recipe.from_dict({"optimizer": {"name": "sam", "base": "sam"}}),
     }[base]
     with pytest.raises(

@@ -49,6 +49,7 @@ from optimlab.optim.transforms import (
     scale_by_trust_ratio,
     schedule_free,
 )
+from optimlab.optim.user import step_requires_closure
 from optimlab.optim.wrappers import SAM, Lookahead
 from optimlab.optim.wrappers.wrapper import base_entry as wrapped_base
 from optimlab.optim.wrappers.wrapper import closure_base_refused
@@ -143,6 +144,16 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
                     f"{entry.label} around {base_entry.name!r} hyperparameter", key, accepted
                 )
         validate(base_entry.name, rest)
+    elif Capability.NEEDS_CLOSURE in entry.capabilities and _class_needs_closure(base):
+        raise closure_base_refused(entry.name, base)  # torch's LBFGS given as a class, as building it would
+
+
+def _class_needs_closure(base: Any) -> bool:
+    """Whether an optimizer class given as a wrapper's base steps only with a closure: it says so (a class
+    attribute ``needs_closure = True``) or its step's closure has no default (torch's LBFGS)."""
+    return isinstance(base, type) and (
+        getattr(base, "needs_closure", False) is True or step_requires_closure(base)
+    )
 
 
 def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.optim.Optimizer:

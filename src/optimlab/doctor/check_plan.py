@@ -29,6 +29,7 @@ import math
 __all__ = [
     "EVALUATIONS",
     "LEVEL_FRACTION",
+    "MAX_CHECK_STEPS",
     "MAX_STRIDE",
     "MIN_STEPS_FRACTION",
     "CheckPlan",
@@ -43,6 +44,10 @@ EVALUATIONS = 20  # held-out evaluations over a check's run: 6 in its last quart
 LEVEL_FRACTION = 0.25  # the end of the run whose evaluations give a candidate's level
 MAX_STRIDE = 4  # every 4th candidate of the range test's eighth-decade ladder: half decades
 MIN_STEPS_FRACTION = 0.25  # of the run: a check shorter than this measures another regime
+# Steps of a recipe's candidate checks at most: its whole run up to this (18 candidates of an MLP on
+# digits, stacked, 680 steps: about 10 s of one core), since a shorter check favours large lrs
+# (docs/benchmarks.md).
+MAX_CHECK_STEPS = 1000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchSplits
+from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, validate_check
@@ -193,12 +194,6 @@ def _training_tensors(data: Any) -> tuple[Tensor, Tensor]:
             "data", type(data).__name__, "a pair of tensors (x, y), or splits with .train"
         )
     return pair
-
-
-# Steps of a recipe's candidate checks at most: its whole run up to this (18 candidates of an MLP on
-# digits, stacked, 680 steps: about 10 s of one core), since a shorter check favours large lrs
-# (docs/benchmarks.md).
-MAX_CHECK_STEPS = 1000
 
 
 def _held_out(data: Any, device: torch.device) -> tuple[Tensor, Tensor] | None:

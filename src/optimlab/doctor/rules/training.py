@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
@@ -348,5 +349,5 @@ def _check_length(lr_range: LRRangeResult) -> str:
         )
     return (
         f"; the check trained each lr all {run} steps it was given (diagnose's check_steps; from a "
-        "recipe, its run, at most 1000), so the lr is not what holds it back"
+        f"recipe, its run, at most {MAX_CHECK_STEPS}), so the lr is not what holds it back"
     )

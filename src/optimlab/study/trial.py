@@ -211,15 +211,16 @@ def model_source(recipe: Recipe) -> tuple[str, str] | None:
         if path is None:
             return None
         stat = os.stat(path)
-        return path, _file_digest(path, stat.st_mtime_ns, stat.st_size)
+        return path, _file_digest(path, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
     except (OptimlabError, TypeError, OSError, SyntaxError):  # not importable, a built-in, no source
         return None
 
 
 @functools.lru_cache(maxsize=64)
-def _file_digest(path: str, mtime_ns: int, size: int) -> str:
-    """The sha256 of :func:`syntax_text` of the file at ``path``, read once while its modification time and
-    size stay (every trial records it, each member of a batched trial too); an edited file is read again."""
+def _file_digest(path: str, inode: int, mtime_ns: int, ctime_ns: int, size: int) -> str:
+    """The sha256 of :func:`syntax_text` of the file at ``path``, read once while its inode, times and size
+    stay (every trial records it, each member of a batched trial too); an edited or replaced file is read
+    again (an edit of the same size within one tick of a coarse clock aside)."""
     return hashlib.sha256(syntax_text(ast.parse(Path(path).read_bytes())).encode()).hexdigest()
 
 

@@ -342,18 +342,10 @@ def test_the_costs_the_flag_accepts_are_those_the_scores_measure():
 def test_two_benches_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path):
     """bench never held its folder (98c2cf3 held compare's and train's): two `bench --out X` started
     together both passed the --out check and ran into one journal. Truth: two real processes released
-    together after that check (tests.study.test_cli.RACING, at check_bench): exactly one runs, the other
+    together after that check (tests.study.test_cli.raced, at check_bench): exactly one runs, the other
     exits 2 with one line naming the folder and bench; the journal reads back whole."""
-    import json as json_lines
-    import os
-    import subprocess
-    import sys
+    from tests.study.test_cli import raced
 
-    from tests.study.test_cli import RACING
-
-    folder = tmp_path / "b"
-    arrived = [tmp_path / "first", tmp_path / "second"]
-    command = [sys.executable, "-c", RACING, "optimlab.bench", "check_bench"]
     flags = [
         "bench",
         "--workloads",
@@ -365,31 +357,6 @@ def test_two_benches_started_at_once_into_one_folder_run_one_and_refuse_the_othe
         "--seeds",
         "1",
     ]
-    racers = [
-        subprocess.Popen(
-            [
-                *command,
-                str(here),
-                str(other),
-                *flags,
-                "--no-progress",
-                "--threads",
-                "1",
-                "--out",
-                str(folder),
-            ],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for here, other in (arrived, arrived[::-1])
-    ]
-    ended = [(racer.communicate(timeout=300)[1], racer.returncode) for racer in racers]
-    assert sorted(code for _, code in ended) == [0, 2], ended
-    refused = next(err for err, code in ended if code == 2)
-    assert refused.splitlines() == [refused.strip()] and str(folder) in refused, refused
+    args = [*flags, "--no-progress", "--threads", "1"]
+    refused = raced(tmp_path, "optimlab.bench:check_bench", args, tmp_path / "b")
     assert "optimlab bench cannot use" in refused, refused
-    with open(folder / "study.journal") as journal:
-        for line in journal:
-            json_lines.loads(line)  # whole records, none cut into by the other's

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -15,6 +16,7 @@ from optimlab.cli import compare_cmd, worker_cmd
 from optimlab.errors import OptimlabError
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
+from optimlab.study.storage import JOURNAL_NAME
 from optimlab.workloads import get_workload
 
 app = typer.Typer()
@@ -397,21 +399,26 @@ main()
 """
 
 
-def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path):
-    """Both passed the 'already holds a study' check before either stored its study, and both ran
-    their trials into the one journal (each trial twice) and wrote one report over the other. Truth: two
-    real processes released together: exactly one runs, the other exits 2 with one line naming the
-    folder, and the journal reads back with each trial once."""
-    from optimlab.study.storage import JOURNAL_NAME, load_records, open_storage, optimlab_studies
-
-    folder = tmp_path / "cmp"
-    folder.mkdir()
-    flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
+def raced(tmp_path: Path, waited: str, args: list[str], folder: Path) -> str:
+    """Two ``optimlab ARGS --out FOLDER`` processes released together at ``waited`` ('module:function',
+    through :data:`RACING`): exactly one runs, the other is refused in one line naming ``folder``, and
+    the journal reads back in whole records; the refusal's line."""
+    module, function = waited.split(":")
     arrived = [tmp_path / "first", tmp_path / "second"]
-    command = [sys.executable, "-c", RACING, "optimlab.study.compare", "check_backend"]
     racers = [
         subprocess.Popen(
-            [*command, str(here), str(other), *flags, "--no-progress", "--out", str(folder)],
+            [
+                sys.executable,
+                "-c",
+                RACING,
+                module,
+                function,
+                str(here),
+                str(other),
+                *args,
+                "--out",
+                str(folder),
+            ],
             env={**os.environ, "OMP_NUM_THREADS": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -426,6 +433,20 @@ def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_
     with open(folder / JOURNAL_NAME) as journal:
         for line in journal:
             json.loads(line)  # whole records, none cut into by the other's
+    return refused
+
+
+def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path):
+    """Both passed the 'already holds a study' check before either stored its study, and both ran
+    their trials into the one journal (each trial twice) and wrote one report over the other. Truth: two
+    real processes released together: exactly one runs, the other exits 2 with one line naming the
+    folder, and the journal reads back with each trial once."""
+    from optimlab.study.storage import load_records, open_storage, optimlab_studies
+
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
+    raced(tmp_path, "optimlab.study.compare:check_backend", [*flags, "--no-progress"], folder)
     storage = open_storage(folder)
     names = [study.study_name for study in optimlab_studies(storage)]
     records = load_records(storage, names)

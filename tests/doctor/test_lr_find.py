@@ -494,3 +494,20 @@ def test_a_loss_that_starts_at_zero_is_no_divergence_baseline_and_is_not_said_to
     assert result.losses[0] == 0.0 and max(result.losses[:20]) < 1e-12  # rounding, then decay's pull
     assert len(result.lrs) == 100 and result.stopped_at is None and result.suggestion is None
     assert result.reason == "the loss starts at 0: the model already fits, nothing left to learn"
+
+
+@pytest.mark.parametrize(("start_lr", "end_lr"), [(1e-300, 1e10), (1e-200, 1e200)])
+def test_ends_whose_ratio_overflows_are_swept_between_them(start_lr, end_lr):
+    """Ends over 308 decades apart: their ratio is inf in floats, and every lr of the sweep after its
+    first was inf (the CLI said 'diverged at inf'); each lr is the geometric point between the ends."""
+    x, y = linear_regression(256)
+    model = nn.Linear(4, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    steps = 12
+    result = lr_range_test(
+        model, nn.MSELoss(), x, y, optimizer, start_lr=start_lr, end_lr=end_lr, steps=steps
+    )
+    decades = math.log10(end_lr) - math.log10(start_lr)
+    expected = [math.log10(start_lr) + decades * i / (steps - 1) for i in range(len(result.lrs))]
+    assert result.lrs and all(math.isfinite(lr) for lr in result.lrs)
+    assert [math.log10(lr) for lr in result.lrs] == pytest.approx(expected, abs=1e-6)

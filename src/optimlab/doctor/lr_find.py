@@ -445,7 +445,9 @@ def lr_range_test(
                 break
             if loss is None:  # no step at this lr: the sweep goes on, as Lightning's Tuner's does
                 continue
-            taken = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+            # geometric between the ends, each raised apart: their ratio overflows to inf for ends
+            # over 308 decades apart (1e-300 to 1e10), which made every lr after the first inf
+            taken = start_lr ** (1 - i / (steps - 1)) * end_lr ** (i / (steps - 1))
             for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
                 group["lr"] = taken * ratio
             optimizer.zero_grad(set_to_none=True)

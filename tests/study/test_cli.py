@@ -399,37 +399,33 @@ main()
 """
 
 
-def raced(tmp_path: Path, waited: str, args: list[str], folder: Path) -> str:
-    """Two ``optimlab ARGS --out FOLDER`` processes released together at ``waited`` ('module:function',
-    through :data:`RACING`): exactly one runs, the other is refused in one line naming ``folder``, and
-    the journal reads back in whole records; the refusal's line."""
+def race(tmp_path: Path, waited: str, commands: list[list[str]]) -> str:
+    """Two ``optimlab`` processes of ``commands`` released together at ``waited`` ('module:function',
+    through :data:`RACING`): exactly one runs, the other is refused in one line; that line."""
     module, function = waited.split(":")
     arrived = [tmp_path / "first", tmp_path / "second"]
     racers = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                RACING,
-                module,
-                function,
-                str(here),
-                str(other),
-                *args,
-                "--out",
-                str(folder),
-            ],
+            [sys.executable, "-c", RACING, module, function, str(here), str(other), *args],
             env={**os.environ, "OMP_NUM_THREADS": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for here, other in (arrived, arrived[::-1])
+        for (here, other), args in zip((arrived, arrived[::-1]), commands)
     ]
     ended = [(racer.communicate(timeout=300)[1], racer.returncode) for racer in racers]
     assert sorted(code for _, code in ended) == [0, 2], ended
     refused = next(err for err, code in ended if code == 2)
-    assert refused.splitlines() == [refused.strip()] and str(folder) in refused, refused
+    assert refused.splitlines() == [refused.strip()], refused
+    return refused
+
+
+def raced(tmp_path: Path, waited: str, args: list[str], folder: Path) -> str:
+    """Two ``optimlab ARGS --out FOLDER`` processes :func:`race`: the refusal names ``folder``, and the
+    journal reads back in whole records; the refusal's line."""
+    refused = race(tmp_path, waited, [[*args, "--out", str(folder)]] * 2)
+    assert str(folder) in refused, refused
     with open(folder / JOURNAL_NAME) as journal:
         for line in journal:
             json.loads(line)  # whole records, none cut into by the other's
@@ -453,6 +449,29 @@ def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_
     keys = sorted((r.study, r.key) for r in records)
     assert keys == sorted((n, k) for n in names for k in ("tune/0", "seeds/0")), keys
     assert all(r.state == "complete" for r in records)
+
+
+def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_other(tmp_path):
+    """``--storage URL --name X`` twice at once, each with its own --out (the folder's lock does not
+    cover a shared storage): both found no study X, both created and ran it, each trial twice. Truth:
+    two real processes released together after that check (at the data digests that follow it):
+    exactly one runs, the other exits 2 with the refusal a later start gets, naming the study and the
+    storage (a second comparison joins as ``optimlab worker URL``, never by planning the study again),
+    and the storage holds each trial once."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
+    flags += ["--storage", url, "--name", "x", "--no-progress"]
+    outs = [[*flags, "--out", str(tmp_path / out)] for out in ("a", "b")]
+    refused = race(tmp_path, "optimlab.study.run:_data_digests", outs)
+    assert refused.strip() == (
+        f"error: the storage {url!r} already holds study 'x': pass resume=True (--resume) to continue it, "
+        "or choose another output folder or study name"
+    )
+    storage = optuna.storages.RDBStorage(url)
+    trials = {s.study_name: len(storage.get_all_trials(s._study_id)) for s in storage.get_all_studies()}
+    assert trials == {"x/sgd": 2, "x/adam": 2}
 
 
 def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path):

@@ -106,6 +106,25 @@ def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_pat
         run_study(spec, tmp_path / "empty", resume=True)
 
 
+def test_a_study_whose_creator_died_before_storing_its_spec_is_taken_over_by_a_fresh_start(
+    tmp_path, monkeypatch
+):
+    """Creating a study is the claim that refuses a second comparison started at once on its storage
+    (test_cli: ..._on_one_storage_run_one_and_refuse_the_other); one killed between that creation and
+    storing its spec leaves a study that no optimlab reader sees, so --resume finds nothing: a fresh
+    start takes it over once no spec arrives. Truth: the Optuna study read back, with its spec."""
+    import optimlab.study.run
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import SPEC_ATTR
+
+    monkeypatch.setattr(optimlab.study.run, "CLAIM_SECONDS", 0.0)
+    spec = tiny()
+    optuna.create_study(storage=open_storage(tmp_path), study_name="t/adam")  # no spec stored
+    open_studies(spec, tmp_path)
+    (study,) = open_storage(tmp_path).get_all_studies()
+    assert study.study_name == "t/adam" and study.user_attrs[SPEC_ATTR] == spec.to_dict()
+
+
 def test_a_study_resumed_with_more_seeds_keeps_its_reruns_and_adds_the_next_fresh_seeds(tmp_path):
     """Resumed with more seeds, a study was refused ('its seeds differ'): three seeds too few to rank two
     methods meant running it all again. Now its tuning and reruns are kept, the new reruns run on the

@@ -310,10 +310,7 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     storage = open_storage(location)
     existing = optimlab_studies(storage, spec.name)
     if existing and not resume:
-        raise OptimlabError(
-            f"the storage already holds study {spec.name!r}: pass resume=True (--resume) to "
-            "continue it, or choose another output folder or study name"
-        )
+        _refuse_stored(spec, location)
     if resume and not existing:
         raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
     extended = False
@@ -344,13 +341,18 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         check_same_models(storage, spec, data)
     data.clear()  # not held through the trials
     folders = code_folders()
+    direction = "maximize" if spec.goal == "max" else "minimize"
     for method in spec.methods:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=spec.study_name(method),
-            load_if_exists=True,
-            direction="maximize" if spec.goal == "max" else "minimize",
-        )
+        try:  # a new study's creation is its claim: Optuna creates a name once, in any storage
+            study = optuna.create_study(
+                storage=storage,
+                study_name=spec.study_name(method),
+                load_if_exists=bool(existing),
+                direction=direction,
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            _check_unclaimed(storage, spec, location)
+            study = optuna.load_study(storage=storage, study_name=spec.study_name(method))
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
         study.set_user_attr(SPACE_ATTR, spec.space_for(method).to_dict())
@@ -361,6 +363,32 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
         if digests.get(method.name) is not None:
             study.set_user_attr(DATA_ATTR, digests[method.name])
     return storage
+
+
+def _refuse_stored(spec: StudySpec, location: str | Path) -> None:
+    raise OptimlabError(
+        f"the storage {without_passwords(str(location))!r} already holds study {spec.name!r}: pass "
+        "resume=True (--resume) to continue it, or choose another output folder or study name"
+    )
+
+
+# How long a study found created but without its spec is given for the comparison creating it to store
+# that spec (a few storage writes, well under a second even on a busy machine) before it is taken as
+# left by one killed in between.
+CLAIM_SECONDS = 10.0
+
+
+def _check_unclaimed(storage: BaseStorage, spec: StudySpec, location: str | Path) -> None:
+    """Refuse ``spec``'s study where another comparison created it after :func:`open_studies` found none
+    (two started at once on one storage both ran their trials into it): its spec appears within
+    :data:`CLAIM_SECONDS`. A study that stays without one was left by a comparison killed as it began
+    and is taken over."""
+    deadline = time.monotonic() + CLAIM_SECONDS
+    while not optimlab_studies(storage, spec.name):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    _refuse_stored(spec, location)
 
 
 def _data_key(recipe: Recipe) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +25,11 @@ __all__ = [
     "MODEL_NAME",
     "RECIPE_NAME",
     "RESULT_NAME",
+    "RESUME_WITH",
     "SESSIONS_NAME",
     "fresh_path",
     "hold_folder",
+    "resume_command",
 ]
 
 RECIPE_NAME = "recipe.yaml"  # the recipe trained, as it resumes
@@ -34,6 +37,7 @@ METRICS_NAME = "metrics.jsonl"  # a line per step and per evaluation
 MODEL_NAME = "model.pt"  # the final weights (and scaler), written at the end of training
 RESULT_NAME = "result.json"  # how the run ended, and its final metrics
 SESSIONS_NAME = "sessions.jsonl"  # a resumed run's earlier result.json files, one a line, oldest first
+RESUME_WITH = "Resume with: "  # in an interrupted run's message, before its resume_command
 
 
 def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Path:
@@ -44,6 +48,12 @@ def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Pat
     while path.exists():
         path, n = Path(root) / f"{stem}-{n}{suffix}", n + 1
     return path
+
+
+def resume_command(folder: str | Path) -> str:
+    """The command that continues the training run kept in ``folder``, quoted as a shell reads it (a
+    folder with a space was two words)."""
+    return shlex.join(["optimlab", "train", "--resume", str(folder)])
 
 
 @contextlib.contextmanager

@@ -700,3 +700,27 @@ def test_a_loss_that_goes_below_zero_is_drawn_whole_on_a_linear_axis(tmp_path):
     lowest = 5 * math.exp(-10) - 1  # step 100's loss, by hand
     gaps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
     assert min(ticks) <= lowest and len(gaps) == 1, ticks  # a linear axis down to the last step's loss
+
+
+def test_an_interrupted_run_copied_elsewhere_says_to_resume_the_copy_in_words_a_shell_reads(
+    tmp_path, page_reader
+):
+    """The page of a run stopped by Ctrl-C gave result.json's 'Resume with: optimlab train --resume
+    FOLDER', FOLDER where it trained, unquoted: reported where it was copied to, it sent the resume to
+    the first folder, and a folder with a space split into two words."""
+    import shlex
+    import shutil
+    import signal
+
+    from optimlab.train import train
+    from tests.train.stops import SignalAt
+
+    recipe = {"data": {"name": "iris"}, "model": {"name": "mlp", "width": 8}, "training": {"steps": 4}}
+    stopped = train(Recipe.from_dict(recipe), tmp_path / "my run", callbacks=[SignalAt(2, signal.SIGINT)])
+    assert stopped.status == "interrupted"
+    said_by_train = shlex.split(stopped.message.partition("Resume with: ")[2])
+    assert said_by_train == ["optimlab", "train", "--resume", str(tmp_path / "my run")]
+    copy = shutil.copytree(tmp_path / "my run", tmp_path / "kept copy")
+    [said] = [p for p in page_reader(run_page([read_run(copy)]).render()).paragraphs if "Resume with" in p]
+    assert said.startswith("kept copy: interrupted by SIGINT at step 2 of 4; checkpoint saved.")
+    assert shlex.split(said.partition("Resume with: ")[2]) == ["optimlab", "train", "--resume", str(copy)]

@@ -1,5 +1,8 @@
-"""A run stopped as Ctrl-C stops it, at a given step, with the checkpoint it resumes from."""
+"""A run stopped as Ctrl-C stops it, at a given step: by the signal itself, or with the checkpoint it resumes
+from."""
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,3 +26,14 @@ class CheckpointAt(Callback):
                 self.folder, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler, state=state
             )
             state.stop_reason = "interrupted"
+
+
+class SignalAt(Callback):
+    """Sends this process ``signal`` at the end of step ``step``, as a user's Ctrl-C or a scheduler would."""
+
+    def __init__(self, step: int, number: int = signal.SIGTERM):
+        self.step, self.number = step, number
+
+    def on_step_end(self, state: Any) -> None:
+        if state.step == self.step:
+            os.kill(os.getpid(), self.number)

@@ -16,6 +16,7 @@ from optimlab.recipe import Recipe
 from optimlab.train import Callback, train
 from optimlab.train.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, read_checkpoint
 
+from .stops import SignalAt
 from .user_modules import DICT_NET
 
 SMALL = {
@@ -284,17 +285,6 @@ def test_a_run_checkpoints_every_epoch_and_keeps_the_previous_checkpoint(tmp_pat
     previous = torch.load(tmp_path / PREVIOUS_NAME, weights_only=True)
     assert latest["state"]["step"] == 27 and previous["state"]["step"] == 18  # 9 steps an epoch
     assert latest["recipe"] == Recipe.from_dict(TINY).to_dict()
-
-
-class SignalAt(Callback):
-    """Sends this process ``signal`` at the end of step ``step``, as a user's Ctrl-C or a scheduler would."""
-
-    def __init__(self, step, number=signal.SIGTERM):
-        self.step, self.number = step, number
-
-    def on_step_end(self, state):
-        if state.step == self.step:
-            os.kill(os.getpid(), self.number)
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])

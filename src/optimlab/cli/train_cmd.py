@@ -17,7 +17,7 @@ from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.number_text import count_of, seconds_text
 from optimlab.registry import POSITIVE_INT
-from optimlab.runs_folder import RECIPE_NAME, fresh_path
+from optimlab.runs_folder import RECIPE_NAME, fresh_path, resume_command
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -143,7 +143,7 @@ def train(
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress else []  # on stderr
     )
     trackers = _trackers(log or [], out, recipe)
-    again = " ".join(["optimlab train --resume", shlex.quote(str(out)), *(["--html"] if html else [])])
+    again = " ".join([resume_command(out), *(["--html"] if html else [])])
     again += "".join(f" --log {name}" for name in log or [])
     # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
     # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json

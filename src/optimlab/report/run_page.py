@@ -32,7 +32,7 @@ from optimlab.report.metric_labels import axis_label
 from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
-from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME
+from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, RESUME_WITH, resume_command
 from optimlab.workloads import metric_goal
 
 __all__ = ["run_page", "write_run_report"]
@@ -280,11 +280,11 @@ def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
     page.table(columns, rows, caption=caption)
     for run in runs:
         if run.result.get("message"):
-            page.paragraph(f"{run.name}: {run.result['message']}", note=True)
+            page.paragraph(f"{run.name}: {_message(run)}", note=True)
         if not run.result and _checkpointed(run):
             page.paragraph(
                 f"{run.name}: no result.json: the run is still going, or was stopped without one (killed). "
-                f"`optimlab train --resume {shlex.quote(str(run.path))}` continues it from its last checkpoint."
+                f"`{resume_command(run.path)}` continues it from its last checkpoint."
             )
         elif not run.result and run.series:  # in its first epoch, or killed there: no checkpoint yet
             page.paragraph(
@@ -300,6 +300,14 @@ def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
                 "earlier values (a schedule over the run's length followed them), which that recipe run from "
                 "the start would not repeat."
             )
+
+
+def _message(run: RunFolder) -> str:
+    """result.json's message, an interrupted run's command to resume it naming the folder read: the one
+    it trained in was named, though the run was copied or moved since."""
+    message = str(run.result["message"])
+    before, said, _ = message.partition(RESUME_WITH)
+    return f"{before}{said}{resume_command(run.path)}" if said else message
 
 
 def _checkpointed(run: RunFolder) -> bool:

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 import math
-import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,10 @@ from optimlab.runs_folder import (
     MODEL_NAME,
     RECIPE_NAME,
     RESULT_NAME,
+    RESUME_WITH,
     SESSIONS_NAME,
     hold_folder,
+    resume_command,
 )
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
 from optimlab.train.checkpoint import (
@@ -513,10 +514,9 @@ def _prepare_out_dir(
             )
         # else: stopped before its first checkpoint, nothing trained: it starts again at step 0
     elif has_checkpoint(out) or (out / RESULT_NAME).exists():
-        again = shlex.join(["optimlab", "train", "--resume", str(out)])
         raise OptimlabError(
-            f"{str(out)!r} already holds a run: continue it ({again}, or resume=True in Python), or choose "
-            "another output folder"
+            f"{str(out)!r} already holds a run: continue it ({resume_command(out)}, or resume=True in "
+            "Python), or choose another output folder"
         )
     return checkpoint, changes
 
@@ -569,7 +569,7 @@ def _finish(
     message = state.stop_reason
     if interrupted:
         status = "interrupted"
-        message = f"{state.stop_reason}; checkpoint saved. Resume with: optimlab train --resume {out}"
+        message = f"{state.stop_reason}; checkpoint saved. {RESUME_WITH}{resume_command(out)}"
     else:
         status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
     if status in ("completed", "stopped"):

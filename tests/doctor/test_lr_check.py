@@ -215,6 +215,19 @@ def test_end_level_reads_the_line_through_the_evaluations_at_the_last_step():
     assert end_level([7], [0.3]) == pytest.approx(0.3)
 
 
+def test_a_held_out_loss_that_reached_0_ends_at_0_not_below_it():
+    # Lion on wine's MLP at lr 0.25: the held-out cross-entropy hit exactly 0 (below float precision),
+    # so its level was the raw line through the evaluations, read at the last step below 0 (-0.99),
+    # shown as the candidate's held-out loss and lowest in the loss's tie. The line here reads -0.114.
+    steps = [75, 80, 85, 90, 95, 100]
+    records = [(t, {"val_loss": v}, None) for t, v in zip(steps, [0.9, 0.0, 0.6, 0.0, 0.0, 0.0])]
+    assert end_level(steps, [0.9, 0.0, 0.6, 0.0, 0.0, 0.0]) < 0
+    assert _checked(records).levels["val_loss"] == 0.0
+    # A loss that can be negative (a custom one) keeps the line's reading.
+    signed = [(t, {"val_loss": v}, None) for t, v in zip(steps, [0.9, 0.0, 0.6, 0.0, 0.0, -0.1])]
+    assert _checked(signed).levels["val_loss"] == pytest.approx(end_level(steps, [0.9, 0, 0.6, 0, 0, -0.1]))
+
+
 def test_accuracies_within_one_standard_error_tie_and_the_lower_middle_wins():
     # 400 held-out labels: at p = 0.9 one standard error is sqrt(0.9 * 0.1 / 400) = 0.015.
     accuracies = {1e-4: 0.80, 2e-4: 0.886, 4e-4: 0.89, 8e-4: 0.90, 1.6e-3: 0.895, 3.2e-3: 0.88}

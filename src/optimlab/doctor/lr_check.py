@@ -1014,7 +1014,10 @@ def _checked(records: Sequence[tuple[int, dict[str, float], Tensor | None]]) -> 
         if name.endswith("accuracy"):
             levels[name] = min(1.0, max(0.0, end_level(steps, values)))
         else:
-            levels[name] = end_level(steps, values, log=all(v > 0 for v in values))
+            level = end_level(steps, values, log=all(v > 0 for v in values))
+            # Losses of exactly 0 among them (a fit below float precision: Lion on wine) are fitted raw,
+            # and the line can read below 0 (a cross-entropy of -0.99): held at 0, as accuracy in [0, 1].
+            levels[name] = max(0.0, level) if min(values) >= 0 else level
     if not all(u is not None for _, _, u in records):
         return _Checked(levels)
     return _Checked(levels, torch.stack([u.double() for _, _, u in records]), steps)  # type: ignore[union-attr]

@@ -562,11 +562,9 @@ def test_every_verb_that_trains_takes_threads_declared_once(cli):
     doctor and lr-find, which train too, had none: 'No such option'. One declaration, its default said
     as each verb sets it: a study's trials (and a worker's) on 1, the others on torch's own (train's help
     spoke of --backend batched, a flag it has none of)."""
-    verbs = typer.main.get_command(app).commands
-    helps = {verb: p.help for verb in RUNS_TORCH for p in verbs[verb].params if "--threads" in p.opts}
-    assert set(helps) == set(RUNS_TORCH) and len(set(helps.values())) == 2
-    for verb, help_ in helps.items():
-        assert ("default: 1 a trial" in help_) == (verb in ("compare", "bench", "worker")), verb
+    for verb in RUNS_TORCH:
+        help_ = _option_help(cli(verb, "-h")[1], "--threads")
+        assert ("[default: 1 a trial" in help_) == (verb in ("compare", "bench", "worker")), verb
         assert "--backend" not in help_
     for verb in RUNS_TORCH:
         code, out, err = cli(verb, "--threads", "0")
@@ -725,16 +723,65 @@ def test_list_filters_names_as_they_are_read_everywhere(cli, category, pattern, 
     assert code == 0 and names <= {row["name"] for row in json.loads(out)[category]}
 
 
-@pytest.mark.parametrize("verb", ["compare", "bench"])
-def test_the_study_flags_name_the_defaults_a_study_takes(cli, verb):
-    """--protocol said 'Tuning: grid, random or tpe.' and no default. Truth: StudySpec's own defaults."""
+def _option_help(help_: str, option: str) -> str:
+    """The help ``option`` (its first flag) has in a verb's -h output, its lines joined; empty if none."""
+    records, record = [], []
+    for line in help_.splitlines():
+        if re.match(r"  -", line) or not line.startswith("   "):  # an option's first line, or no option's
+            records.append(" ".join(record))
+            record = []
+        record += line.split()
+    records.append(" ".join(record))
+    return next((r for r in records if re.match(rf"{re.escape(option)}\b(?!-)", r)), "")
+
+
+def test_every_option_shows_its_default(cli):
+    """--backend, --pruner, bench's --cost and --optimizers, the recipe flags, left out, take a default
+    (the recipe's, the study's, the verb's) that their help never said: every option of every verb that
+    is neither required nor an on/off switch says '[default: ...]', as --format's did, unless left out it
+    does nothing (_options.NO_DEFAULT), and those say none. Truth: click's own options of each command."""
+    from optimlab.cli import _options
+
+    root = typer.main.get_command(app)
+    for verb in [(), *_leaf_verbs(root)]:
+        command, said = root, cli(*verb, "-h")[1]
+        for word in verb:
+            command = command.commands[word]
+        for param in command.params:
+            switch = getattr(param, "is_flag", False) and not param.secondary_opts
+            if param.param_type_name != "option" or param.required or switch or param.hidden:
+                continue
+            option, help_ = param.opts[0], _option_help(said, param.opts[0])
+            nothing = {option, " ".join((*verb, option))} & _options.NO_DEFAULT
+            assert help_ and ("[default: " in help_) != bool(nothing), (verb, option, help_)
+
+
+def test_the_defaults_said_are_the_recipes_and_the_studys(cli):
+    """The defaults --help says (_options.DEFAULTS_SAID, read before pydantic or optuna loads) are a
+    second copy of the recipe's and the study's. Truth: Recipe()'s fields, StudySpec's and BackendOptions'
+    field defaults, bench's settings' defaults."""
+    from optimlab.cli import _options
+    from optimlab.cli.bench_cmd import DEFAULTS
+    from optimlab.recipe import Recipe
+    from optimlab.study.backends import BackendOptions
     from optimlab.study.protocols import StudySpec
 
-    code, out, _ = cli(verb, "-h")
-    said = " ".join(out.split())
-    defaults = {field.name: field.default for field in dataclasses.fields(StudySpec)}
-    assert code == 0 and f"Tuning: {defaults['protocol']} (default)," in said
-    assert f"(default {defaults['budget']})" in said and f"(default {defaults['seeds']})" in said
+    recipe = Recipe().to_dict()
+    for parameter, field in _options.RECIPE_FLAGS.items():
+        section, _, name = field.partition(".")
+        value = recipe[section].get(name)
+        if value is not None and parameter != "target":
+            assert _options.DEFAULTS_SAID[_options.flag(parameter)].startswith(f"the recipe's, else {value}")
+    spec = {field.name: field.default for field in dataclasses.fields(StudySpec)}
+    options = {field.name: field.default for field in dataclasses.fields(BackendOptions)}
+    for name, value in {**spec, **options}.items():
+        said = value not in (None, dataclasses.MISSING) and name not in ("metric", "goal")  # the workload's
+        if said and _options.flag(name) in _options.DEFAULTS_SAID:
+            assert _options.DEFAULTS_SAID[_options.flag(name)] == str(value), name
+    for name, value in DEFAULTS.items():
+        assert _options.said_default("bench", _options.flag(name)) == str(value), name
+    code, out, _ = cli("compare", "-h")
+    assert code == 0 and f"[default: {spec['budget']}]" in _option_help(out, "--budget")
 
 
 def test_the_clis_study_defaults_and_protocols_are_the_studys():

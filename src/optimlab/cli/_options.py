@@ -24,7 +24,7 @@ from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, 
 from optimlab.number_text import read_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.runs_folder import RECIPE_NAME
-from optimlab.study.backends import BACKENDS
+from optimlab.study.backends import BACKENDS, BackendOptions
 
 if TYPE_CHECKING:
     from optimlab.cli._output import Output
@@ -94,18 +94,10 @@ FormatOpt = Annotated[
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress while it runs.")]
 
 
-def _threads(default: str) -> Any:
-    """``--threads``, its default said as the verb sets it (:func:`use_threads`)."""
-    return typer.Option(
-        "--threads", parser=number(THREADS), help=f"Torch threads, at most the cores (default: {default})."
-    )
-
-
-ThreadsOpt = Annotated[int | None, _threads("torch's own, OMP_NUM_THREADS or every core")]
-# a study's trials, and a worker's: one model at a time, fastest on one thread; a stack on torch's own
-StudyThreadsOpt = Annotated[
-    int | None, _threads("1 a trial, fastest for one small model; a batched study's stack: torch's own")
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", parser=number(THREADS), help="Torch threads, at most the cores.")
 ]
+StudyThreadsOpt = ThreadsOpt  # compare's, bench's and worker's: a default of their own (DEFAULTS_SAID)
 RecipeArg = Annotated[
     Path | None,
     typer.Argument(
@@ -138,8 +130,7 @@ TargetOpt = Annotated[
         "--target",
         parser=column,
         metavar="COLUMN",
-        help="Target column of a CSV/TSV file or a .npy table: its header, or its 0-based position (default: "
-        "the one headed label, target, class or y, else the last).",
+        help="Target column of a CSV/TSV file or a .npy table: its header, or its 0-based position.",
     ),
 ]
 ScalingOpt = Annotated[
@@ -299,7 +290,7 @@ SeedsOpt = Annotated[
     typer.Option(
         "--seeds",
         parser=number(POSITIVE_INT),
-        help=f"Fresh seeds for each method's best config (default {STUDY_DEFAULTS['seeds']}).",
+        help="Fresh seeds for each method's best config.",
     ),
 ]
 BudgetOpt = Annotated[
@@ -307,17 +298,16 @@ BudgetOpt = Annotated[
     typer.Option(
         "--budget",
         parser=number(POSITIVE_INT),
-        help=f"Tuning trials per method (default {STUDY_DEFAULTS['budget']}).",
+        help="Tuning trials per method.",
     ),
 ]
-_PROTOCOLS_SAID = [f"{p} (default)" if p == STUDY_DEFAULTS["protocol"] else p for p in PROTOCOLS]
 ProtocolOpt = Annotated[
     str | None,
     typer.Option(
         "--protocol",
         parser=choice(*PROTOCOLS),
         metavar="|".join(PROTOCOLS),
-        help=f"Tuning: {', '.join(_PROTOCOLS_SAID[:-1])} or {_PROTOCOLS_SAID[-1]}.",
+        help="Tuning: grid, random or tpe.",
     ),
 ]
 BackendOpt = Annotated[
@@ -335,8 +325,7 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         parser=number(NON_NEGATIVE_INT),
-        help="Worker processes or Ray tasks (default 2); 0 with --backend workers: wait for `optimlab "
-        "worker`s.",
+        help="Worker processes or Ray tasks; 0 with --backend workers: wait for `optimlab worker`s.",
     ),
 ]
 MembersOpt = Annotated[
@@ -344,7 +333,7 @@ MembersOpt = Annotated[
     typer.Option(
         "--members",
         parser=number(POSITIVE_INT),
-        help="Trials trained at once by the batched backend (default 64).",
+        help="Trials trained at once by the batched backend.",
     ),
 ]
 CHECK_BUDGET = 30.0  # seconds: the doctor on any built-in example stays within a minute (issue 15)
@@ -355,8 +344,8 @@ CheckBudgetOpt = Annotated[
         parser=number(NON_NEGATIVE),
         metavar="SECONDS",
         help=(
-            f"Seconds the check of the lr candidates may take, estimated from the range test (default "
-            f"{CHECK_BUDGET:g}; 0: no limit). Over it, the check leaves out cross-fitted checks, then "
+            "Seconds the check of the lr candidates may take, estimated from the range test (0: no "
+            "limit). Over it, the check leaves out cross-fitted checks, then "
             "candidates, then steps down to a quarter of the run, else it is not run; it says so. Run "
             "one at a time, its candidates are timed again as they go and the rest cut to the time left; "
             "one that still overran (a machine slowed mid-run) says how long it took."
@@ -373,9 +362,7 @@ def check_budget(seconds: float | None) -> float | None:
 
 StudyOutOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--out", parser=checks.study_folder, help="Output folder, new or empty (default runs/VERB-NAME-TIME)."
-    ),
+    typer.Option("--out", parser=checks.study_folder, help="Output folder, new or empty."),
 ]
 ResumeOpt = Annotated[
     Path | None,
@@ -488,6 +475,112 @@ NAMED_FLAGS = {
     "optimizer": "optimizer",
     "schedule": "schedule",
 }
+
+
+# What an option left out takes where its parsed value is None (the recipe, the workload, the study or
+# the verb decides it later), said as --help says any default value: "[default: words]". A key is the flag,
+# or "VERB --flag" where verbs decide it apart. Every option that is neither in it nor given a value
+# default is in NO_DEFAULT: left out, it does nothing (test_every_option_shows_its_default).
+_RECIPE_ELSE = "the recipe's, else"
+_WORKLOAD = "the workload's"
+DEFAULTS_SAID = {
+    "--dataset": f"{_RECIPE_ELSE} digits",
+    "--target": "the one headed label, target, class or y, else the last",
+    "--scaling": f"{_RECIPE_ELSE} none",
+    "--model": f"{_RECIPE_ELSE} mlp",
+    "--width": f"{_RECIPE_ELSE} the architecture's",
+    "--depth": f"{_RECIPE_ELSE} the architecture's",
+    "--init": f"{_RECIPE_ELSE} default (PyTorch's own)",
+    "--act": f"{_RECIPE_ELSE} relu",
+    "--norm": f"{_RECIPE_ELSE} none",
+    "--optimizer": f"{_RECIPE_ELSE} adam",
+    "--lr": f"{_RECIPE_ELSE} the optimizer's own",
+    "--weight-decay": f"{_RECIPE_ELSE} the optimizer's own",
+    "--schedule": f"{_RECIPE_ELSE} constant",
+    "--warmup-steps": f"{_RECIPE_ELSE} 0",
+    "--epochs": f"{_RECIPE_ELSE} 10",
+    "--steps": f"{_RECIPE_ELSE} none: --epochs decide",
+    "--batch-size": f"{_RECIPE_ELSE} 32",
+    "--grad-clip": f"{_RECIPE_ELSE} none: no clipping",
+    "--accumulate-grad-batches": f"{_RECIPE_ELSE} 1",
+    "--seed": f"{_RECIPE_ELSE} 0",
+    "--device": f"{_RECIPE_ELSE} cpu",
+    "--precision": f"{_RECIPE_ELSE} fp32",
+    "--threads": "torch's own, OMP_NUM_THREADS or every core",
+    "--check-budget": f"{CHECK_BUDGET:g}",
+    "--filter": "every name",
+    "train --out": "runs/train-ID-TIME",
+    "train --checkpoint-every": "the recipe's, else once an epoch and every 5 minutes",
+    "doctor --steps": "the recipe's run, at most 300",
+    "doctor --fail-on": "none: exit 0 whatever the findings",
+    "lr-find --check-steps": "the recipe's run, at most 1000",
+    "report --out": "RUN/report.html for one run, else runs/report-TIME.html",
+    "worker --name": "every study there",
+    "worker --methods": "every method",
+    # compare and bench: a study
+    "--workload": "digits_mlp",
+    "--space": "the lr, over each optimizer's range",
+    "--protocol": STUDY_DEFAULTS["protocol"],
+    "--budget": str(STUDY_DEFAULTS["budget"]),
+    "--seeds": str(STUDY_DEFAULTS["seeds"]),
+    "--pruner": "none",
+    "--metric": _WORKLOAD,
+    "--goal": "min for a loss or an RMSE (val_loss, val_rmse, val_NAME_loss), else max",
+    "--backend": "local",
+    "--workers": str(BackendOptions.workers),
+    "--members": str(BackendOptions.members),
+    "--ray-address": "a local Ray",
+    "--storage": "a journal file in --out",
+    "--name": _WORKLOAD,
+    "--out": "runs/VERB-NAME-TIME",
+    "compare --epochs": _WORKLOAD,
+    "compare --model": _WORKLOAD,
+    "compare --dataset": _WORKLOAD,
+    "compare --threads": "1 a trial, fastest for one small model; a batched study's stack: torch's own",
+    "bench --optimizers": "sgd,momentum,adam",
+    "bench --backend": "batched",
+    "bench --cost": "steps",
+    "bench --device": "each workload's",
+    "bench --model": _WORKLOAD,
+    "bench --dataset": _WORKLOAD,
+    "bench --threads": "1 a trial, fastest for one small model; a batched study's stack: torch's own",
+    "worker --threads": "1 a trial",
+}
+# Left out, these do nothing: no recipe field set, no file or page written, no tracker, nothing resumed.
+NO_DEFAULT = {
+    "--set",
+    "--log",
+    "--resume",
+    "--html",
+    "--plot",
+    "--option",
+    "--data-dir",
+    "--optimizer-path",
+    "--space-file",
+    "--compare",
+    "compare --optimizers",
+    "bench --suite",
+    "bench --workloads",
+    "--install-completion",
+    "--show-completion",
+}
+
+
+def said_default(verb: str, option: str) -> str | None:
+    """The words of DEFAULTS_SAID for ``option`` (its first flag) of ``verb`` (``gallery run``)."""
+    return DEFAULTS_SAID.get(f"{verb} {option}", DEFAULTS_SAID.get(option))
+
+
+def show_defaults(command: Any, verb: str = "") -> None:
+    """Every option of ``command`` and its verbs whose value defaults to None shows the default it takes
+    (:data:`DEFAULTS_SAID`) at the end of its help, as typer shows a default value (click's own
+    ``show_default`` text would read "[default: (7)]")."""
+    for param in command.params:
+        words = said_default(verb, param.opts[0]) if param.param_type_name == "option" else None
+        if words is not None and param.default is None:
+            param.help = f"{param.help}  [default: {words}]"
+    for name, sub in getattr(command, "commands", {}).items():
+        show_defaults(sub, f"{verb} {name}".strip())
 
 
 def flag(parameter: str) -> str:

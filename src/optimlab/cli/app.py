@@ -33,7 +33,7 @@ from optimlab.cli import (
     worker_cmd,
 )
 from optimlab.cli._errors import DEBUG_VARIABLE, INTERRUPTED, USAGE_ERROR, report, stopping
-from optimlab.cli._options import CONTEXT, epilog
+from optimlab.cli._options import CONTEXT, epilog, show_defaults
 from optimlab.errors import OptimlabWarning
 
 EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and examples):
@@ -99,7 +99,7 @@ def _help(
     ] = None,
 ) -> None:
     """Show the help of optimlab or of a verb, as -h does."""
-    command = typer.main.get_command(app)
+    command = _command()
     command.main(args=[*(verb or []), "-h"], prog_name="optimlab", standalone_mode=False)
 
 
@@ -113,6 +113,13 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 _python_warning = warnings.showwarning
+
+
+def _command() -> typer.core.TyperGroup:
+    """The click command of :data:`app`, each option's default said in its help (``show_defaults``)."""
+    command = typer.main.get_command(app)
+    show_defaults(command)
+    return command
 
 
 def _verb(command: typer.core.TyperGroup, argv: list[str]) -> str:
@@ -215,7 +222,7 @@ def _run(argv: list[str] | None) -> int:
     atexit.unregister(gc.freeze)  # once, however often main runs in one process
     atexit.register(gc.freeze)
     try:  # reads every verb's options, 0.07 s of each start, where a Ctrl-C printed a traceback
-        command = typer.main.get_command(app)
+        command = _command()
     except KeyboardInterrupt as error:
         return report(error)
     try:

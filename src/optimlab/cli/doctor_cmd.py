@@ -71,7 +71,7 @@ def doctor(
         typer.Option(
             "--steps",
             parser=o.number(POSITIVE_INT),
-            help="Training steps to watch (default: the recipe's run, at most 300).",
+            help="Training steps to watch.",
         ),
     ] = None,
     html: Annotated[

@@ -29,7 +29,7 @@ def worker(
     ],
     name: Annotated[
         str | None,
-        typer.Option("--name", parser=checks.name, help="Only this study (default: every study there)."),
+        typer.Option("--name", parser=checks.name, help="Only this study."),
     ] = None,
     methods: Annotated[
         str | None, typer.Option("--methods", help="Only these methods, comma-separated.")

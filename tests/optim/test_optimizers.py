@@ -449,6 +449,25 @@ def test_defaults_equal_torch(name):
         assert bound.get(key, torch_defaults[key]) == value, key
 
 
+@pytest.mark.parametrize(
+    ("name", "hyperparameters"),
+    [("sgd", {"nesterov": True}), ("momentum", {"nesterov": True, "dampening": 0.1})],
+)
+def test_values_torch_refuses_together_are_refused_by_validate_and_the_recipe(name, hyperparameters):
+    """torch's SGD refuses Nesterov without momentum or with dampening, and so did create(); validate (a
+    recipe's check) took them, and the run (each trial of a study) failed only when it built them."""
+    from optimlab.optim import validate
+    from optimlab.recipe import Recipe, RecipeError
+
+    torch_class, _, bound = TORCH_CASES[name]
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        torch_class([torch.zeros(1)], **{**bound, **REGISTRY.get(name).defaults, **hyperparameters})
+    with pytest.raises(OptimlabError, match="'nesterov'.*momentum > 0 and dampening 0"):
+        validate(name, hyperparameters)
+    with pytest.raises(RecipeError, match="optimizer: .*'nesterov'"):
+        Recipe.from_dict({"optimizer": {"name": name, **hyperparameters}})
+
+
 def test_a_groups_initial_accumulator_value_is_where_its_adagrad_sum_starts(float64):
     """The closed form of a first AdaGrad step, ``p - lr g / (sqrt(G0 + g^2) + eps)``, with each param
     group's own ``G0``: torch's Adagrad would start both groups at the constructor's 0.5 (the one

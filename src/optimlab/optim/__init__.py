@@ -124,7 +124,12 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     """
     entry = _REGISTRY.get(name)
     if Capability.WRAPPER not in entry.capabilities:
-        entry.validate({k: current(v) for k, v in hyperparameters.items()})  # a tensor lr by its value
+        values = {k: current(v) for k, v in hyperparameters.items()}  # a tensor lr by its value
+        entry.validate(values)
+        if Capability.USER not in entry.capabilities:  # the user's code is called when it builds, not here
+            # the values wrong together (sgd's nesterov without momentum), which the factory refuses; a
+            # chain of transforms holds no tensors until its init, so building it costs microseconds
+            entry.obj(**{**entry.defaults, **entry.typed(values)})
         return
     base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
     entry.validate(own)

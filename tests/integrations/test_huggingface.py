@@ -99,7 +99,9 @@ def tiny_vit():
     return ViTForImageClassification(config)
 
 
-def trainer(model, data, steps, optimizer, callbacks=(), tmp="/tmp/optimlab-hf-tests", **args):
+def trainer(model, data, steps, optimizer, callbacks=(), tmp="/tmp/optimlab-hf-tests", chosen=None, **args):
+    """A CPU Trainer of ``steps`` steps; ``chosen``: its ``optimizer_cls_and_kwargs``, ``args`` the
+    ``TrainingArguments`` beyond these."""
     arguments = TrainingArguments(
         tmp,
         **{
@@ -115,7 +117,12 @@ def trainer(model, data, steps, optimizer, callbacks=(), tmp="/tmp/optimlab-hf-t
         },
     )
     return Trainer(
-        model=model, args=arguments, train_dataset=data, optimizers=optimizer, callbacks=list(callbacks)
+        model=model,
+        args=arguments,
+        train_dataset=data,
+        optimizers=optimizer,
+        optimizer_cls_and_kwargs=chosen,
+        callbacks=list(callbacks),
     )
 
 
@@ -999,44 +1006,63 @@ def test_a_run_resumed_from_its_checkpoint_records_each_later_step_once_as_the_t
     assert torch.allclose(torch.stack(resumed.grad_norms), torch.stack(whole.grad_norms[4:]), rtol=1e-4)
 
 
-def test_under_the_trainer_the_advice_names_the_training_arguments_field_the_user_sets():
+def test_under_the_trainer_the_advice_names_the_setting_the_user_sets():
     """The doctor advised ``optimizer.lr`` to a user whose lr is ``TrainingArguments.learning_rate``
     (the Trainer makes its optimizer from it): a recipe field the Trainer has not. Truth: a real Trainer
-    at Adam's lr 0.1 (the planted 'Adam lr 100x too high'); the advice names learning_rate= with the
-    value optimlab's own path advises as optimizer.lr (pinned: its keys are its recipe's), and a Trainer
+    at Adam's lr 0.1 (the planted 'Adam lr 100x too high', 20 steps); the advice names learning_rate= with
+    the value optimlab's own path advises as optimizer.lr (pinned: its keys are its recipe's). A Trainer
     given the user's own optimizer keeps optimizer.lr, though its class (AdamW) and lr are the ones the
     Trainer would make from the arguments (AdamW(..., lr=args.learning_rate), as users write it): the
     args set nothing of it (mapped on class and lr alone, the advice said learning_rate=, which did
-    nothing)."""
+    nothing). Under Trainer(optimizer_cls_and_kwargs=(AdamW, {'lr': 0.1})) the lr is the kwargs' (the
+    Trainer's own create_optimizer does not read learning_rate there, shown below): it was advised
+    learning_rate= as the Trainer's own AdamW, the same class at the same lr."""
     setup, rule = DOOR_CASES["Adam lr 100x too high, no range test"]
     assert rule == "lr_too_high"
+    steps, data = 20, NamedExamples(*setup.data())
     model = setup.model()
     plain = diagnose(
         model, setup.data(), setup.loss, OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr),
-        steps=setup.steps, lr_find=False, batch_size=32,
+        steps=steps, lr_find=False, batch_size=32,
     )  # fmt: skip
     (advised,) = [f.recipe_changes for f in plain.findings if f.rule == rule]
     assert list(advised) == ["optimizer.lr"]
+    value = advised["optimizer.lr"]
+    assert value < setup.lr
+    chosen = (torch.optim.AdamW, {"lr": setup.lr})
+    # the truth of the kwargs' lr: learning_rate set to the advice leaves the Trainer's optimizer at 0.1
+    told = trainer(
+        ReturnsItsLoss(setup.model(), setup.loss),
+        data,
+        steps,
+        (None, None),
+        chosen=chosen,
+        learning_rate=value,
+    )
+    assert [g["lr"] for g in told.create_optimizer().param_groups] == [setup.lr] * 2
     runs = {}
-    for own in (False, True):
+    for way in ("arguments", "optimizers", "optimizer_cls_and_kwargs"):
         model = ReturnsItsLoss(setup.model(), setup.loss)
         doctor = DoctorCallback(print_findings=False)
         mine = trainer_optimizers(torch.optim.AdamW(model.parameters(), lr=setup.lr, weight_decay=0.0))
-        made = (None, None)  # the Trainer makes its AdamW from the arguments
         trainer(
-            model, NamedExamples(*setup.data()), setup.steps, mine if own else made, [doctor],
-            learning_rate=setup.lr, weight_decay=0.0, lr_scheduler_type="constant",
-            max_grad_norm=0.0,
+            model, data, steps, mine if way == "optimizers" else (None, None), [doctor],
+            chosen=chosen if way == "optimizer_cls_and_kwargs" else None, learning_rate=setup.lr,
+            weight_decay=0.0, lr_scheduler_type="constant", max_grad_norm=0.0,
         ).train()  # fmt: skip
-        (runs[own],) = [f for f in doctor.diagnosis.findings if f.rule == rule]
-    value = runs[False].recipe_changes["TrainingArguments.learning_rate"]
-    assert runs[False].recipe_changes == {"TrainingArguments.learning_rate": value} and value < setup.lr
-    assert runs[False].recommendation.startswith(f"TrainingArguments.learning_rate={value}, ")
-    assert "lr: " not in runs[False].recommendation  # the recipe's words, replaced
-    assert (
-        list(runs[True].recipe_changes) == ["optimizer.lr"]
-        and "learning_rate=" not in runs[True].recommendation
-    )
+        (runs[way],) = [f for f in doctor.diagnosis.findings if f.rule == rule]
+    named = {
+        "arguments": "TrainingArguments.learning_rate",
+        "optimizers": "optimizer.lr",
+        "optimizer_cls_and_kwargs": "Trainer.optimizer_cls_and_kwargs[1]['lr']",
+    }
+    for way, finding in runs.items():
+        assert finding.recipe_changes == {named[way]: value}, way
+    for way in ("arguments", "optimizer_cls_and_kwargs"):
+        assert runs[way].recommendation.startswith(f"{named[way]}={value}, "), runs[way]
+        assert "lr: " not in runs[way].recommendation  # the recipe's words, replaced
+    assert "learning_rate=" not in runs["optimizers"].recommendation
+    assert "learning_rate=" not in runs["optimizer_cls_and_kwargs"].recommendation
 
 
 @pytest.mark.parametrize("max_grad_norm", [1.0, 0.0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -128,7 +129,9 @@ class DoctorCallback(TrainerCallback):
         self.doctor.start(
             model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
         )
-        self._fields = _arguments_set(args, model, kwargs["optimizer"], trainer_made=self._trainer_made)
+        self._fields = _arguments_set(
+            args, model, kwargs["optimizer"], trainer_made=self._trainer_made, chosen=_optimizer_chosen()
+        )
         if self.doctor.instruments is not None:  # the clip in force, which no advice repeats (above 0 only)
             clip = args.max_grad_norm
             self.doctor.instruments.statistics.grad_clip_norm = (
@@ -197,16 +200,48 @@ class ScheduleFreeModes(TrainerCallback):
         self._evaluation_point(kwargs["optimizer"])
 
 
+def _optimizer_chosen() -> tuple[type, dict[str, Any]] | None:
+    """The ``Trainer(optimizer_cls_and_kwargs=...)`` of the Trainer whose ``train()`` calls the callback
+    (None where not given): transformers gives its callbacks no Trainer, so it is the ``self`` of the
+    nearest calling frame that is one."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        caller = frame.f_locals.get("self")
+        if isinstance(caller, Trainer):
+            return getattr(caller, "optimizer_cls_and_kwargs", None)
+        frame = frame.f_back
+    return None
+
+
 def _arguments_set(
-    args: TrainingArguments, model: nn.Module, optimizer: Any, *, trainer_made: bool
+    args: TrainingArguments,
+    model: nn.Module,
+    optimizer: Any,
+    *,
+    trainer_made: bool,
+    chosen: tuple[type, dict[str, Any]] | None = None,
 ) -> dict[str, str]:
-    """The ``TrainingArguments`` field that sets each recipe field the doctor may advise in this run: the
-    Trainer clips by ``max_grad_norm`` whatever its optimizer; the lr, weight decay and Adam's eps are
-    ``learning_rate``, ``weight_decay`` and ``adam_epsilon`` where the Trainer made its optimizer from
-    them (``trainer_made``: given none at its init; of the class ``args.optim`` names, each group given
-    ``learning_rate``), not where the user gave one (``Trainer(optimizers=...)``), whose own arguments
-    set them even where its class and lr are the ones the Trainer would make (``AdamW(..., lr=
-    args.learning_rate)``)."""
+    """The setting that sets each recipe field the doctor may advise in this run: the Trainer clips by
+    ``max_grad_norm`` whatever its optimizer; the lr, weight decay and Adam's eps are ``learning_rate``,
+    ``weight_decay`` and ``adam_epsilon`` where the Trainer made its optimizer from them (``trainer_made``:
+    given none at its init; of the class ``args.optim`` names, each group given ``learning_rate``), not
+    where the user gave one (``Trainer(optimizers=...)``), whose own arguments set them even where its
+    class and lr are the ones the Trainer would make (``AdamW(..., lr=args.learning_rate)``). Where the
+    Trainer made it of the user's class and keywords (``chosen``: its ``optimizer_cls_and_kwargs``), the
+    lr and eps are those keywords' (``learning_rate`` and ``adam_epsilon`` are not read), the weight decay
+    still ``weight_decay``, which the Trainer gives each of its parameter groups."""
+    if trainer_made and chosen is not None:
+        own = "Trainer.optimizer_cls_and_kwargs[1]"
+        taken = unwrapped(optimizer).defaults
+        fields = {
+            "training.grad_clip_norm": "TrainingArguments.max_grad_norm",
+            "optimizer.lr": f"{own}['lr']",
+        }
+        if "weight_decay" in taken:
+            fields["optimizer.weight_decay"] = "TrainingArguments.weight_decay"
+        if "eps" in taken:
+            fields["optimizer.eps"] = f"{own}['eps']"
+        return fields
     fields = {"training.grad_clip_norm": "max_grad_norm"}
     try:
         kind, made_with = Trainer.get_optimizer_cls_and_kwargs(args, model)

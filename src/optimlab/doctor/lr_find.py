@@ -462,6 +462,9 @@ def lr_range_test(
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])
     else:  # no progress: around the stable edge, for a check to decide (module docstring)
         candidates = lr_candidates(details.get("stable_edge_lr"), None, anchor="stable edge")
+    # Only lrs within the range the sweep was given: its ladder reached past an end (3.2x a minimum at
+    # the sweep's end) and the check chose there (Adam on digits, lr-find --end-lr 1e-3: 0.00133).
+    candidates = [c for c in candidates if start_lr <= c.lr <= end_lr]
     return LRRangeResult(
         lrs=lrs,
         losses=losses,

@@ -49,7 +49,9 @@ def run_json(cli):
     return run
 
 
-def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, tmp_path):
+def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, tmp_path, monkeypatch):
+    import optimlab.gallery.publish
+
     checked = set()
 
     def check(verb: str, *flags: str) -> dict:
@@ -98,8 +100,12 @@ def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, t
     ]
     assert benched["report"] == str(bench / "report.html") and Path(benched["report"]).is_file()
 
-    ran = check("gallery run", "all", "--size", "tiny", "--out", str(tmp_path / "gallery"))  # ~12 s
-    assert [row["name"] for row in ran["experiments"]] == [e.name for e in experiments()]
+    # 'all' over its fastest experiment: the document is the same for fifteen (tests/gallery runs every
+    # one), which took most of this test's time (12 s of its 29 s on 2 cores; 140 s of 160 s on a busy one)
+    few = ["no_nonlinearity"]
+    monkeypatch.setattr(optimlab.gallery.publish, "experiment_names", lambda: few)
+    ran = check("gallery run", "all", "--size", "tiny", "--out", str(tmp_path / "gallery"))
+    assert [row["name"] for row in ran["experiments"]] == few
     assert ran["index"] == str(tmp_path / "gallery" / "index.html")
     assert _verbs_taking_format(typer.main.get_command(app)) == checked
 

@@ -214,47 +214,31 @@ def test_a_seed_run_that_failed_is_counted_beside_the_mean_of_the_others(tmp_pat
     assert cell.endswith("(n=2, 1 failed)"), cell
 
 
-def test_a_study_of_the_users_objects_is_reported_by_another_session_and_resumed_by_none(tmp_path):
-    """optimlab.compare(data=(x, y)) names the data '<data>', an object of its session: `optimlab report`
-    of the folder, in another process, refused the whole study ('unknown dataset <data>'), and so did
-    `optimlab compare --resume`, saying nothing of the objects. The report is written from the stored
-    trials now; the resume is refused naming the objects and how to continue."""
-    import os
-    import subprocess
-    import sys
-
-    import optimlab
-
-    x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
-    done = optimlab.compare(
-        ["sgd"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=2, epochs=1, out=tmp_path
-    )
-    [row] = done.leaderboard
-    cli = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    page = tmp_path / "again.html"
-    report = subprocess.run(
-        [*cli, "report", str(tmp_path), "--out", str(page)], env=env, capture_output=True, text=True
-    )
-    assert report.returncode == 0, report.stderr
-    assert f"{row.test.mean:.2f}" in _text(page) and "(n=2)" in _text(page)
-    resume = subprocess.run(
-        [*cli, "compare", "--resume", str(tmp_path)], env=env, capture_output=True, text=True
-    )
-    [line] = resume.stderr.strip().splitlines()
-    assert resume.returncode == 2 and re.fullmatch(
-        r"error: study 'your_code' was run on objects of the Python session that ran it \(dataset <data(_\d+)?>\): "
-        r"continue it from Python with the same objects, optimlab.compare\(model=\.\.\., data=\.\.\., "
-        r"out=\.\.\., resume=True\)",
-        line,
-    ), line
+# Another Python session on the study: `optimlab compare --resume` (its one line of refusal this process's
+# stderr), `optimlab report` of its folder, and the search spaces it reads from the store, in one process:
+# one interpreter start where three cost 2 s each. The resume first, as a fresh process runs it: after
+# load_specs in the same process its refusal is worded otherwise.
+ANOTHER_SESSION = """
+import json, sys
+from optimlab.cli.app import main
+from optimlab.study.run import load_specs
+folder, page = sys.argv[1:]
+codes = {}
+for verb, argv in (("resume", ["compare", "--resume", folder]), ("report", ["report", folder, "--out", page])):
+    try:
+        main(argv)
+    except SystemExit as ended:
+        codes[verb] = ended.code
+[spec] = load_specs(folder, reading=True)
+print(json.dumps({**codes, "spaces": {m.name: spec.space_for(m).to_dict() for m in spec.methods}}))
+"""
 
 
-def test_a_study_of_the_users_optimizer_class_is_reported_by_another_session(tmp_path):
-    """optimlab.compare(optimizers=[MyOpt]) with a class of the session: `optimlab report` of the folder, in
-    another process, refused the study, since the default search space is measured on the optimizer. The
-    space each method's study stored is read instead: the one the study searched."""
-    import json
+@pytest.fixture(scope="module")
+def study_of_session_objects(tmp_path_factory):
+    """A comparison of an optimizer class of this session and adam on tensors of this session; the spaces
+    each method searched, read in this process; and another session's reading of it (its stdout's last
+    line, its stderr)."""
     import os
     import subprocess
     import sys
@@ -266,37 +250,55 @@ def test_a_study_of_the_users_optimizer_class_is_reported_by_another_session(tmp
         def __init__(self, params, lr=0.1):
             super().__init__(params, lr=lr, momentum=0.9)
 
+    folder = tmp_path_factory.mktemp("session-objects")
     x = torch.randn(90, 3, generator=torch.Generator().manual_seed(0))
     done = optimlab.compare(
-        [MomentumSGD, "adam"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=2, epochs=1, out=tmp_path
+        [MomentumSGD, "adam"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=2, epochs=1, out=folder
     )
-    [spec] = load_specs(tmp_path)  # in this process: the spaces measured on the optimizers
+    [spec] = load_specs(folder)  # in this process: the spaces measured on the optimizers
     searched = {m.name: spec.space_for(m).to_dict() for m in spec.methods}
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    read = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json, sys; from optimlab.study.run import load_specs; [s] = load_specs(sys.argv[1], "
-            "reading=True); print(json.dumps({m.name: s.space_for(m).to_dict() for m in s.methods}))",
-            str(tmp_path),
-        ],
-        env=env,
+    other = subprocess.run(
+        [sys.executable, "-c", ANOTHER_SESSION, str(folder), str(folder / "again.html")],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
     )
-    assert read.returncode == 0, read.stderr
-    assert json.loads(read.stdout) == searched
+    return done, folder, searched, other
+
+
+def test_a_study_of_the_users_objects_is_reported_by_another_session_and_resumed_by_none(
+    study_of_session_objects,
+):
+    """optimlab.compare(data=(x, y)) names the data '<data>', an object of its session: `optimlab report`
+    of the folder, in another process, refused the whole study ('unknown dataset <data>'), and so did
+    `optimlab compare --resume`, saying nothing of the objects. The report is written from the stored
+    trials now; the resume is refused naming the objects and how to continue."""
+    done, folder, _, other = study_of_session_objects
+    said = json.loads(other.stdout.strip().splitlines()[-1])
+    assert said["report"] == 0, other.stderr
+    for row in done.leaderboard:
+        assert f"{row.test.mean:.2f}" in _text(folder / "again.html")
+    assert "(n=2)" in _text(folder / "again.html")
+    [line] = other.stderr.strip().splitlines()
+    assert said["resume"] == 2 and re.fullmatch(
+        r"error: study 'your_code' was run on objects of the Python session that ran it \(dataset "
+        r"<data(_\d+)?>, optimizer <momentumsgd(_\d+)?>\): continue it from Python with the same objects, "
+        r"optimlab.compare\(model=\.\.\., data=\.\.\., out=\.\.\., resume=True\)",
+        line,
+    ), line
+
+
+def test_a_study_of_the_users_optimizer_class_is_reported_by_another_session(study_of_session_objects):
+    """optimlab.compare(optimizers=[MyOpt]) with a class of the session: `optimlab report` of the folder, in
+    another process, refused the study, since the default search space is measured on the optimizer. The
+    space each method's study stored is read instead: the one the study searched."""
+    done, folder, searched, other = study_of_session_objects
+    said = json.loads(other.stdout.strip().splitlines()[-1])
+    assert said["spaces"] == searched and said["report"] == 0, other.stderr
     assert searched[done.leaderboard[0].method] != searched[done.leaderboard[1].method]  # sgd's, adam's
-    page = tmp_path / "again.html"
-    cli = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
-    report = subprocess.run(
-        [*cli, "report", str(tmp_path), "--out", str(page)], env=env, capture_output=True, text=True
-    )
-    assert report.returncode == 0, report.stderr
     for row in done.leaderboard:
         assert f"{row.method} {row.test.mean:.2f} [{row.test.low:.2f}, {row.test.high:.2f}] (n=2)" in _text(
-            page
+            folder / "again.html"
         )
 
 

@@ -527,3 +527,39 @@ def test_the_candidates_stay_within_the_range_swept(start_lr, end_lr):
     assert result.min_loss_lr == result.lrs[-1] == end_lr  # still falling at the sweep's end
     assert result.candidates and all(start_lr <= c.lr <= end_lr for c in result.candidates)
     assert max(c.lr for c in result.candidates) == end_lr
+
+
+def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, monkeypatch):
+    """The range test and its check train at a constant lr, unclipped, in float32 (as the doctor watches
+    the peak lr); a recipe's cosine schedule with warmup, its clip at 0.5 and its bf16 went unsaid, and
+    the suggestion read as one for that training (the Hugging Face range test says its Trainer's clip)."""
+    import json
+
+    import optimlab.doctor
+
+    given = []
+
+    def find_lr_recipe(recipe, **options):
+        given.append(recipe)
+        return optimlab.doctor.lr_find.LRRangeResult(
+            [], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading"
+        )
+
+    monkeypatch.setattr(optimlab.doctor, "find_lr_recipe", find_lr_recipe)
+    otherwise = ("--set", "schedule.name=cosine", "--set", "schedule.warmup_steps=10", "--set",
+                 "training.grad_clip_norm=0.5", "--precision", "bf16")  # fmt: skip
+    code, out, err = cli("lr-find", "--dataset", "iris", "--format", "json", "--no-progress", *otherwise)
+    assert code == 0, err
+    recipe = given[-1]  # the recipe as built: the notes say its own fields
+    assert (recipe.schedule.name, recipe.training.grad_clip_norm, recipe.training.precision) == (
+        "cosine",
+        0.5,
+        "bf16",
+    )
+    assert json.loads(out)["reason"] == (
+        "the curve's reading (at a constant lr: the recipe's schedule 'cosine' with 10 warmup steps is not "
+        "taken, the lr here is its peak) (unclipped: the recipe's training.grad_clip_norm 0.5 is not taken) "
+        "(in float32: the recipe's training.precision 'bf16' is not taken)"
+    )
+    code, out, err = cli("lr-find", "--dataset", "iris", "--format", "json", "--no-progress")
+    assert code == 0 and json.loads(out)["reason"] == "the curve's reading", err

@@ -1,6 +1,7 @@
 """Initializers: sample statistics against their formulas, per-layer gains, LSUV, and deep-network physics."""
 
 import copy
+import itertools
 import math
 import warnings
 
@@ -463,6 +464,75 @@ def test_xavier_normal_of_a_built_model_has_torchs_distribution(activation):
     torch.manual_seed(1)
     reference = nn.init.xavier_normal_(torch.empty(400, 600))
     assert ks_2samp(weight.flatten().numpy(), reference.flatten().numpy()).pvalue > 1e-3
+
+
+# Each variance-scaling name and what torch draws for it: its function, and the std it draws on a weight
+# of torch's fans (torch's own fan rule, nn.init._calculate_fan_in_and_fan_out).
+_BY_NAME = {
+    "xavier_normal": (nn.init.xavier_normal_, {}, lambda fan_in, fan_out: math.sqrt(2 / (fan_in + fan_out))),
+    "xavier_uniform": (
+        nn.init.xavier_uniform_,
+        {},
+        lambda fan_in, fan_out: math.sqrt(2 / (fan_in + fan_out)),
+    ),
+    "kaiming_normal": (
+        nn.init.kaiming_normal_,
+        {"nonlinearity": "relu"},
+        lambda fan_in, _: math.sqrt(2 / fan_in),
+    ),
+    "kaiming_uniform": (
+        nn.init.kaiming_uniform_,
+        {"nonlinearity": "relu"},
+        lambda fan_in, _: math.sqrt(2 / fan_in),
+    ),
+    "lecun_normal": (
+        nn.init.kaiming_normal_,
+        {"nonlinearity": "linear"},
+        lambda fan_in, _: math.sqrt(1 / fan_in),
+    ),
+    "lecun_uniform": (
+        nn.init.kaiming_uniform_,
+        {"nonlinearity": "linear"},
+        lambda fan_in, _: math.sqrt(1 / fan_in),
+    ),
+}
+# Activations with hyperparameters, set away from their defaults: a name's gain must not read them.
+_OFF_DEFAULT = {
+    "leaky_relu": {"negative_slope": 0.3},
+    "prelu": {"init": 0.1},
+    "elu": {"alpha": 0.5},
+    "softplus": {"beta": 2.0},
+    "gelu": {"approximate": "tanh"},
+}
+
+
+@pytest.mark.parametrize("activation", get_registry("activation").names())
+def test_every_name_draws_torchs_distribution_before_every_activation(activation):
+    """Issue 15: a name means torch's function of that name whatever activation follows, on Linear (mlp),
+    Conv1d (the MNIST-1D CNN) and Conv2d (cnn) layers. Every layer's std against torch's formula on
+    torch's fans, within 5 standard errors of a sample std (1 / sqrt(2n) relative, a normal's; a
+    uniform's is smaller); the largest layer against torch's own draws by a two-sample KS test."""
+    from scipy.stats import ks_2samp
+
+    import optimlab.models
+
+    chosen = {"name": activation, **_OFF_DEFAULT.get(activation, {})}
+    architectures = [("mlp", (40,)), ("mnist1d_baseline_cnn", (40,)), ("cnn", (1, 8, 8))]
+    for (name, shape), scheme in itertools.product(architectures, _BY_NAME):
+        function, keywords, std_of = _BY_NAME[scheme]
+        torch.manual_seed(0)
+        net = optimlab.models.create(name, shape, 10, width=32, activation=chosen, init=scheme)
+        weights = [
+            m.weight.detach() for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))
+        ]
+        for weight in weights:
+            expected = std_of(*nn.init._calculate_fan_in_and_fan_out(weight))
+            error = 5 / math.sqrt(2 * weight.numel())
+            assert weight.std(unbiased=False).item() == pytest.approx(expected, rel=error), (name, scheme)
+        largest = max(weights, key=torch.Tensor.numel)
+        torch.manual_seed(1)
+        reference = function(torch.empty_like(largest), **keywords)
+        assert ks_2samp(largest.flatten().numpy(), reference.flatten().numpy()).pvalue > 1e-3, (name, scheme)
 
 
 def test_apply_zeroes_or_keeps_biases_and_leaves_norms_alone():

@@ -2752,3 +2752,45 @@ def test_the_advice_to_clip_is_not_the_gradient_clip_val_the_trainer_already_cli
     )
     for finding in doctor.diagnosis.findings:
         assert "gradient_clip_val" not in finding.recommendation + str(finding.recipe_changes), finding
+
+
+class NormsStepped(lightning.Callback):
+    """The global norm of the gradients each optimizer step takes, read as it begins: under manual
+    optimization after the module's own clip (:class:`StepNorms` reads at zero_grad, which Lightning calls
+    under automatic optimization only)."""
+
+    def __init__(self):
+        self.norms = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        self.norms.append(torch.nn.utils.get_total_norm(grads).item())
+
+
+@pytest.mark.parametrize("clip", [0.0, 1.0])
+def test_under_manual_optimization_the_advice_to_clip_is_not_the_norm_the_module_already_clips_at(clip):
+    """A module clipping its own gradients' norm at 1.0 (``self.clip_gradients(optimizer, 1.0, "norm")``,
+    as Lightning's docs show it under manual optimization) whose gradients still explode (a ReLU MLP under
+    SGD at lr 100: their norm, read before the clip, past 10) was advised 'training: grad_clip_norm 1.0',
+    the clip it has: the Trainer's gradient_clip_val was read as the clip in force, not the module's own.
+    The advice there is the lr, saying the clip is in force; at clip 0 (Lightning's plugin clips nothing
+    at 0) it stays the clip, pinned. Truth: the norm the Trainer's optimizer applied, as torch measures it,
+    is the clip's."""
+    x, y = standardized()
+    torch.manual_seed(0)
+    make = lambda p: torch.optim.SGD(p, lr=100.0)  # noqa: E731
+    module = ClipsItsGradients(mlp(depth=2), nn.CrossEntropyLoss(), make, clip)
+    doctor, applied = DoctorCallback(print_findings=False), NormsStepped()
+    fit(module, (x, y), 20, [doctor, applied])
+    (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
+    assert found.evidence["peak_norm"] > 10
+    if clip == 0.0:
+        assert found.recipe_changes == {"training.grad_clip_norm": 1.0}
+        return
+    finite = [n for n in applied.norms if math.isfinite(n)]
+    assert finite and max(finite) == pytest.approx(1.0, rel=1e-4)  # the module's clip is in force
+    assert found.recommendation == (
+        "lr: lower it (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
+    )
+    for finding in doctor.diagnosis.findings:
+        assert "grad_clip_norm" not in finding.recommendation + str(finding.recipe_changes), finding

@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import GradClipAlgorithmType
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor
@@ -76,7 +77,8 @@ class DoctorCallback(pl.Callback):
     ``manual_backward(loss / n)`` on each of n batches, it is their mean loss); a step ends with a batch
     in which the watched optimizer stepped, and its gradients are read before ``self.clip_gradients`` clips
     them in that batch (as before the Trainer's own clipping; under float16, divided by the GradScaler's
-    scale, as ``unscale_`` leaves them), not in a batch in which it does not step. A step float16's
+    scale, as ``unscale_`` leaves them), not in a batch in which it does not step; the norm it clips them
+    at there is the clip in force, which no advice repeats. A step float16's
     GradScaler skips (its gradients overflowed) is recorded without gradient norms, as intended, not as a
     divergence; a fused optimizer's gradients, which it unscales in its step, are read divided by the scale.
     Options as
@@ -175,9 +177,21 @@ class DoctorCallback(pl.Callback):
         plugin, watched = trainer.precision_plugin, trainer.optimizers[self._index]
         scaler = getattr(plugin, "scaler", None)
 
-        def read(optimizer: Any) -> None:
-            if unwrapped(optimizer) is watched:
-                self._read_gradients(watched, scaler, scaled=True)
+        def read(
+            optimizer: Any,
+            clip_val: float = 0.0,
+            gradient_clip_algorithm: GradClipAlgorithmType = GradClipAlgorithmType.NORM,
+        ) -> None:
+            if unwrapped(optimizer) is not watched:
+                return
+            self._read_gradients(watched, scaler, scaled=True)
+            instruments = self.doctor.instruments
+            if (
+                instruments is not None
+                and gradient_clip_algorithm == GradClipAlgorithmType.NORM
+                and clip_val > 0
+            ):
+                instruments.statistics.grad_clip_norm = float(clip_val)  # as the Trainer's flag sets it
 
         guarded = self.doctor.guarded(read)
         # One wrapper reads for the callbacks watching this fit's clipping (a GAN's two), holding their
@@ -190,7 +204,7 @@ class DoctorCallback(pl.Callback):
             @functools.wraps(clip)
             def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> None:
                 for reader in clip_gradients.readers:
-                    reader(optimizer)
+                    reader(optimizer, *args, **kwargs)
                 clip(optimizer, *args, **kwargs)
 
             clip_gradients.readers, clip_gradients.replaced = [], users  # type: ignore[attr-defined]

@@ -563,3 +563,20 @@ def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, mo
     )
     code, out, err = cli("lr-find", "--dataset", "iris", "--format", "json", "--no-progress")
     assert code == 0 and json.loads(out)["reason"] == "the curve's reading", err
+
+
+def test_a_sweep_that_diverges_from_its_first_lr_says_so_not_that_it_was_too_short():
+    """Gradient descent on linear_regression diverges above lr 1: from 1.5 the loss grows about 4x a
+    step and the sweep stopped after 6 finite losses, said to be 'a curve needs a sweep of at least 8
+    steps' of a 100-step sweep. It diverged, and a smaller start shows where the loss falls."""
+    x, y = linear_regression(512)
+    model = nn.Linear(4, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1.5, end_lr=100.0, batch_size=512)
+    assert len(result.lrs) < 8 and all(math.isfinite(v) for v in result.losses)
+    assert all(b > 2 * a for a, b in zip(result.losses, result.losses[1:]))  # diverging from the start
+    assert result.stopped_at == result.lrs[-1] and result.suggestion is None
+    assert result.reason == (
+        f"only {len(result.lrs)} finite losses: the sweep diverged almost at once (a smaller start_lr, "
+        "lr-find's --start-lr, shows where the loss falls)"
+    )

@@ -199,23 +199,30 @@ def _slopes(log_lrs: Tensor, values: Tensor, half: int) -> Tensor:
 
 
 def suggest_lr(
-    lrs: Sequence[float], losses: Sequence[float], *, margin: float = 10.0, min_drop: float = 0.05
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    *,
+    margin: float = 10.0,
+    min_drop: float = 0.05,
+    diverged: bool = False,
 ) -> tuple[float | None, dict[str, Any]]:
     """The suggested lr of a range-test curve (see the module docstring), and how it was found.
 
     Returns ``(suggestion, details)``; ``details`` holds ``smoothed``, ``min_loss_lr``, ``steepest_lr``
-    and ``reason``. Non-finite losses end the usable curve.
+    and ``reason``. Non-finite losses end the usable curve; ``diverged``: the sweep stopped where its
+    finite loss rose (:func:`lr_range_test`'s ``diverge_factor``).
     """
     if not _FACTOR.contains(margin):
         raise InvalidValueError("margin", margin, str(_FACTOR))
     finite = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses))
-    diverged = finite < len(losses)
+    diverged = diverged or finite < len(losses)
     lrs, losses = list(lrs[:finite]), list(losses[:finite])
     smoothed = smooth(losses)
     details: dict[str, Any] = {"smoothed": smoothed, "min_loss_lr": None, "steepest_lr": None}
     if len(losses) < 8:
         details["reason"] = (
-            f"only {len(losses)} finite losses: the sweep diverged almost at once"
+            f"only {len(losses)} finite losses: the sweep diverged almost at once (a smaller start_lr, "
+            "lr-find's --start-lr, shows where the loss falls)"
             if diverged
             else f"only {len(losses)} losses: a curve needs a sweep of at least 8 steps"
         )
@@ -479,7 +486,7 @@ def lr_range_test(
         raise InvalidValueError(
             "compute_loss", f"skipped every batch of the sweep ({skipped})", "a loss for some batches"
         )
-    suggestion, details = suggest_lr(lrs, losses, margin=margin)
+    suggestion, details = suggest_lr(lrs, losses, margin=margin, diverged=stopped_at is not None)
     if suggestion is not None:
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])
     else:  # no progress: around the stable edge, for a check to decide (module docstring)

@@ -333,8 +333,8 @@ def test_resume_keeps_a_page_only_beside_the_numbers_written_with_it(tmp_path, m
     import optimlab.gallery.page
     from optimlab.gallery.page import kept_outcome, write_page
 
-    experiment = get_experiment("he_init")
-    outcome, page = run_experiment("he_init", size="tiny", out=tmp_path)
+    experiment = get_experiment("no_nonlinearity")
+    outcome, page = run_experiment("no_nonlinearity", size="tiny", out=tmp_path)  # 0.4 s (he_init: 2 s)
     assert kept_outcome(experiment, "tiny", tmp_path) is not None
     whole = page.read_bytes()
     page.write_bytes(whole[: len(whole) // 2])
@@ -366,13 +366,16 @@ def test_a_ctrl_c_as_a_page_is_written_leaves_it_indexed_and_reported(tmp_path, 
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the last write ends
         return page
 
-    monkeypatch.setattr(optimlab.gallery.publish, "experiment_names", lambda: ["he_init", "small_init"])
+    names = ["no_nonlinearity", "small_init"]  # 0.4 s for the first, at tiny (he_init: 2 s)
+    monkeypatch.setattr(optimlab.gallery.publish, "experiment_names", lambda: names)
     monkeypatch.setattr(optimlab.gallery.publish, "write_page", interrupted_at_the_end)
     reported = []
     with pytest.raises(KeyboardInterrupt):
         run_gallery(size="tiny", out=tmp_path, on_done=lambda outcome, page: reported.append(page.name))
-    assert reported == ["he_init.html"]
-    assert re.findall(r'<a href="([^"]+)">', (tmp_path / "index.html").read_text()) == ["he_init.html"]
+    assert reported == ["no_nonlinearity.html"]
+    assert re.findall(r'<a href="([^"]+)">', (tmp_path / "index.html").read_text()) == [
+        "no_nonlinearity.html"
+    ]
     assert not (tmp_path / "small_init.json").exists()  # the interrupt still stopped the run
 
 
@@ -384,11 +387,11 @@ def test_a_ctrl_c_as_a_page_is_written_leaves_it_indexed_and_reported(tmp_path, 
 def test_numbers_edited_by_hand_run_the_experiment_again(cli, tmp_path, field, value):
     """A page's numbers edited into another shape ended 'gallery run --resume' in a traceback (KeyError:
     'paragraph', ValueError) instead of running the experiment again."""
-    run_experiment("he_init", size="tiny", out=tmp_path)
-    numbers = tmp_path / "he_init.json"
+    run_experiment("no_nonlinearity", size="tiny", out=tmp_path)  # 0.4 s at tiny (he_init: 2 s)
+    numbers = tmp_path / "no_nonlinearity.json"
     numbers.write_text(json.dumps(json.loads(numbers.read_text()) | {field: value}))
-    result = cli("gallery", "run", "he_init", "--size", "tiny", "--out", str(tmp_path), "--resume")
-    assert result.exit_code == 0 and "[1/1] he_init (tiny) running" in result.output, result.output
+    result = cli("gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--resume")
+    assert result.exit_code == 0 and "[1/1] no_nonlinearity (tiny) running" in result.output, result.output
     assert json.loads(numbers.read_text())[field] != value
 
 

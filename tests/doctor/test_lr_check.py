@@ -1102,6 +1102,21 @@ def test_a_stacked_check_that_overran_its_budget_after_its_steps_were_timed_says
     assert float(said[1]) == pytest.approx(seconds, abs=0.1) and float(said[2]) <= 3.0
 
 
+def test_too_few_rows_to_hold_out_keep_the_range_tests_reading():
+    """8 rows of tensors (lr-find on a CSV of 6): find_lr ran the whole range test, then refused the
+    data, 'invalid value 8 for rows of x', and the curve's reading was lost. It stands, and the
+    reason says the check had no held-out data, as for data that cannot be split."""
+    x, y, _ = isotropic_regression(n=8, d=2)
+    model = nn.Linear(2, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = find_lr(model, nn.MSELoss(), x, y, optimizer, steps=20, check_steps=5)
+    curve = lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=20)
+    assert curve.candidates  # the check had candidates to try: it reaches the held-out rows
+    assert result.check is None and result.candidates == curve.candidates and result.lrs == curve.lrs
+    assert result.suggestion == curve.suggestion
+    assert result.reason == f"no held-out data for the check (give a validation set); {curve.reason}"
+
+
 def test_a_check_takes_numpys_integers_for_its_steps():
     """check_steps=np.int64(50) was refused as 'not an integer', where fit's counts take numpy's."""
     import numpy as np

@@ -79,8 +79,11 @@ def lr_find(
     Sweeps the lr exponentially over a short run (Smith 2017), trains each candidate lr over the
     recipe's run (at most 1000 steps), and suggests the one that scores best on the validation split.
     """
-    if end_lr <= start_lr:
-        raise InvalidValueError("--end-lr", end_lr, f"a learning rate above --start-lr {start_lr:g}")
+    if end_lr <= start_lr:  # either end may be its default, which the user did not type: said so
+        typed = {name: ctx.get_parameter_source(name).name != "DEFAULT" for name in ("start_lr", "end_lr")}
+        field = "--end-lr" + ("" if typed["end_lr"] else f" (the default is {end_lr:g})")
+        start = f"--start-lr {start_lr:g}" + ("" if typed["start_lr"] else " (its default)")
+        raise InvalidValueError(field, end_lr, f"a learning rate above {start}")
     if ctx.params.get("lr") is not None:  # it changed nothing: the sweep sets every lr
         raise InvalidValueError("--lr", ctx.params["lr"], "none: lr-find sweeps from --start-lr to --end-lr")
     recipe = o.recipe_from_options(recipe_path, ctx.params)

@@ -26,6 +26,20 @@ def test_a_torch_optimizer_by_path_steps_parameters_without_gradients_like_itsel
     assert max_difference(ours, reference) <= 1e-12
 
 
+@pytest.mark.parametrize("path", ["torch.optim:Adam", "torch.optim:SGD"])
+@pytest.mark.parametrize("maximize", [True, False])
+def test_a_torch_optimizer_by_path_ascends_under_maximize_as_itself(path, maximize, float64):
+    """maximize=True descended: the shell negated the gradients and handed maximize on to the torch class,
+    which negated them again (torch.optim:SGD at lr 0.1 on a gradient of 1 moved -0.1, torch's +0.1)."""
+    torch_class = getattr(torch.optim, path.split(":")[1])
+    name = load_optimizer(path)
+    ours = train(lambda p: create(name, p, lr=0.01, weight_decay=0.1, maximize=maximize), steps=30)
+    reference = train(lambda p: torch_class(p, lr=0.01, weight_decay=0.1, maximize=maximize), steps=30)
+    start = train(lambda p: torch_class(p, lr=0.01), steps=0)
+    assert max_difference(reference, start) > 1e-2  # the run moved, so a small difference means something
+    assert max_difference(ours, reference) <= 1e-12
+
+
 def resumed_run(make_optimizer, stop: int, steps: int = 30) -> list[torch.Tensor]:
     """``train``'s skipping run, its optimizer saved at ``stop`` to a buffer, read back with
     ``torch.load(weights_only=True)`` (as a checkpoint is) into a new one over new parameters, which ends

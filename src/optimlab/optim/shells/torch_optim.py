@@ -304,7 +304,9 @@ class Optimizer(torch.optim.Optimizer):
         )
         signature = inspect.signature(self._factory).parameters.values()
         factory_defaults = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
-        self._names = tuple(factory_defaults)
+        # maximize is the shell's, which negates the gradients: a factory that takes one too (a wrapped
+        # torch.optim class) keeps its default, False, or it would negate them again and descend
+        self._names = tuple(name for name in factory_defaults if name != _MAXIMIZE)
         self._decay_at = self._names.index("weight_decay") if "weight_decay" in self._names else None
         self._accepted = entry.hyperparameter_names if entry else self._names
         hyperparameters = {k: plain_numbers(v) for k, v in hyperparameters.items()}

@@ -859,3 +859,23 @@ def test_a_loop_of_trials_drawing_lrs_from_numpy_and_python_draws_on_after_each_
         np.random.seed(process_seed), random.seed(process_seed)
         losses.append(train(augmented).metrics)
     assert losses[0] == losses[1] and "val_loss" in losses[0]
+
+
+def test_a_schedule_free_run_stopped_by_a_signal_resumes_bitwise_as_an_uninterrupted_one(tmp_path):
+    """Schedule-free keeps two points (Defazio et al. 2024, arXiv:2405.15682): it steps at y and is
+    evaluated at x. The checkpoint a signal's stop wrote was taken once the loop had left y for x, and y
+    made again from x is not y bitwise: the resumed run's weights and val_loss differed in their last
+    bits from an uninterrupted run's."""
+    recipe = Recipe.from_dict({**TINY, "optimizer": {"name": "schedule_free_adamw", "lr": 1e-2}})
+    stopped = train(recipe, tmp_path / "run", callbacks=[SignalAt(13, signal.SIGINT)])
+    assert stopped.status == "interrupted" and stopped.steps == 13
+    resumed = train(recipe, tmp_path / "run", resume=True)
+    reference = train(recipe, tmp_path / "reference")
+    assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
+    assert resumed.metrics == reference.metrics
+
+    def logged(folder):  # every line but its wall time
+        lines = (folder / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+    assert logged(tmp_path / "run") == logged(tmp_path / "reference")

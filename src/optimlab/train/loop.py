@@ -562,6 +562,10 @@ def fit(
                 # After the evaluation, so that a checkpoint taken here holds everything about this step.
                 for callback in callbacks:
                     callback.on_step_end(state)
+            # The last checkpoint (a stop's) at the training point, before the block leaves it: schedule-free's
+            # y made again from x is not y bitwise, and a run resumed from it went on from another y
+            for checkpoint in checkpoints:
+                checkpoint.on_train_end(state)  # once: its own on_train_end below does not save it again
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds
         for callback in begun:
             told = getattr(callback, "on_exception", None)

@@ -597,3 +597,28 @@ def test_sweep_ends_out_of_order_are_refused_in_one_line_that_says_which_end_is_
     """'--start-lr 20' alone was told 'invalid value 10.0 for --end-lr', a flag the user never typed."""
     code, out, err = cli("lr-find", "--dataset", "iris", *flags)
     assert (code, out, err.strip()) == (2, "", f"error: {line}")
+
+
+def test_lr_finds_candidates_table_shows_the_held_out_loss_that_decides_among_accuracies(cli, monkeypatch):
+    """Candidates tied by accuracy are decided by their held-out loss (lr_check, point 2): the table
+    showed accuracy alone, so a chosen candidate of lower accuracy stood on evidence not shown (a CSV of
+    20 wine rows: 1.33 at 0.9375 chosen beside others at 1)."""
+    import optimlab.doctor
+    from optimlab.doctor.lr_find import Candidate, LRRangeResult
+
+    checked = [Candidate(1e-3, "lowest loss", 0.9, 0.5), Candidate(2e-3, "steepest descent", 0.85, 0.25),
+               Candidate(4e-3, "lowest loss x 2", None, None)]  # fmt: skip
+    result = LRRangeResult(
+        [], [], [], 2e-3, 1e-3, 2e-3, None, "the check's choice", checked, "100 steps each", metric="accuracy"
+    )
+    monkeypatch.setattr(optimlab.doctor, "find_lr_recipe", lambda recipe, **options: result)
+    code, out, err = cli("lr-find", "--dataset", "iris", "--no-progress")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if "from the curve" in line)
+    assert header.split() == ["lr", "from", "the", "curve", "held-out", "accuracy", "held-out", "loss"]
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0.001", "0.002", "0.004"))]
+    assert rows == [
+        ["0.001", "lowest", "loss", "0.9", "0.5"],
+        ["0.002", "steepest", "descent", "0.85", "0.25", "<-", "suggested"],
+        ["0.004", "lowest", "loss", "x", "2", "diverged", "-"],
+    ]

@@ -124,16 +124,31 @@ def lr_find(
     ]
     output.table(f"LR range test of {recipe.optimizer.name} on {recipe.data.name}", ("", "lr"), rows)
     if result.check is not None:
+        # Accuracy's ties are decided by the held-out loss (lr_check, point 2): shown beside it, else a
+        # candidate of lower accuracy was chosen on evidence the table did not show.
+        losses = result.metric == "accuracy"
         evidence = [
             (
                 c.lr,
                 c.source,
                 "diverged" if c.score is None else c.score,
+                *(
+                    ("-" if c.score is None or c.held_out_loss is None else c.held_out_loss,)
+                    if losses
+                    else ()
+                ),
                 "<- suggested" if c.lr == result.suggestion else "",
             )
             for c in result.candidates
         ]
-        output.table(f"Candidates, {result.check}", ("lr", "from the curve", "score", ""), evidence)
+        columns = (
+            "lr",
+            "from the curve",
+            f"held-out {result.metric}",
+            *(("held-out loss",) if losses else ()),
+            "",
+        )
+        output.table(f"Candidates, {result.check}", columns, evidence)
     output.result(result.reason)
     if plot is not None:
         output.result(f"wrote {plot}")

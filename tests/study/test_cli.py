@@ -211,7 +211,8 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     import time
 
     command = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
-    flags = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "40", "--no-progress"]
+    # 8 trials of 5 epochs: the first running when Ctrl-C comes, the exit code says it came mid-way
+    flags = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "5", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     driver = subprocess.Popen(
         [*command, "compare", *flags],
@@ -222,9 +223,9 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
     )
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("runs/compare-*/study.journal")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # a trial or two in
+    while not any("optimlab:owner" in j.read_text() for j in tmp_path.glob("runs/compare-*/study.journal")):
+        assert time.monotonic() < deadline, "no trial started in 60 s"
+        time.sleep(0.05)
     driver.send_signal(signal.SIGINT)
     _, err = driver.communicate(timeout=60)
     (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
@@ -483,7 +484,7 @@ def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path
 
     folder = tmp_path / "cmp"
     command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "compare"]
-    flags = ["--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "30", "--no-progress"]
+    flags = ["--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "5", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     driver = subprocess.Popen([*command, *flags, "--out", str(folder)], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -492,7 +493,7 @@ def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path
         assert time.monotonic() < deadline, "no trial started in 60 s"
         time.sleep(0.05)
     driver.send_signal(signal.SIGKILL)
-    driver.wait(timeout=60)
+    assert driver.wait(timeout=60) == -signal.SIGKILL and not (folder / "report.html").exists()  # mid-way
     again = subprocess.run(
         [*command, "--resume", str(folder), "--no-progress"], env=env, capture_output=True, text=True
     )

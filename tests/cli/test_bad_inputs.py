@@ -178,6 +178,13 @@ CASES: list[tuple[str, list[str], str]] = [
         ["lr-find", "--dataset", "PANDAS_CSV", "--target", "0"],
         "pandas' row index",
     ),
+    # a named pipe no process writes to: its read waited for ever, the run never starting nor failing
+    (
+        "dataset a named pipe",
+        ["train", "--dataset", "PIPE"],
+        "for --dataset: accepted a built-in data set or",
+    ),
+    ("recipe data a named pipe", ["train", "PIPE_DATA_YAML"], "'pipe.csv' for data file: accepted a regular"),
     ("doctor empty image folder", ["doctor", "--dataset", "EMPTY_DIR"], "no sub-folder"),
     ("doctor damaged image", ["doctor", "--dataset", "DAMAGED_IMAGES"], "2.png"),
     ("doctor target of an image folder", ["doctor", "--dataset", "IMAGES", "--target", "1"], "image folder"),
@@ -491,10 +498,11 @@ CASES: list[tuple[str, list[str], str]] = [
 ]
 
 
-def _digest(folder: Path) -> dict[str, str]:
-    """Every file's hash, and every folder (a refused run left its empty --out folder behind)."""
+def _digest(folder: Path) -> dict[str, str | bool]:
+    """Every file's hash, and every folder (a refused run left its empty --out folder behind) or named
+    pipe (not read: with no writer, for ever) as whether it is a folder."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else p.is_dir()
         for p in sorted(folder.rglob("*"))
     }
 
@@ -554,12 +562,15 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ),
         ("BCE_DIGITS_YAML", "bce.yaml", b"data: {name: digits}\ntraining: {loss: bce}\n"),
         ("MODEL_LOSS_YAML", "own.yaml", b"data: {name: digits}\ntraining: {loss: model}\n"),
+        ("PIPE_DATA_YAML", "pipe.yaml", b"data: {name: pipe.csv}\ntraining: {steps: 1}\n"),
         ("RAGGED_CSV", "ragged.csv", b"1,2,0\n3,4,1\n5,6\n"),
         ("PANDAS_CSV", "pandas.csv", b",a,b,label\n0,1,2,0\n1,3,4,1\n2,5,6,0\n3,7,8,1\n"),
         ("IDX_IMAGES", "train-images-idx3-ubyte", b"\x00\x00\x08\x03" + bytes(4 * 3)),
     ):
         paths[key] = root / name
         paths[key].write_bytes(content)
+    paths["PIPE"] = root / "pipe.csv"
+    os.mkfifo(paths["PIPE"])
     from PIL import Image
 
     paths["IMAGES"], paths["DAMAGED_IMAGES"] = root / "images", root / "damaged"

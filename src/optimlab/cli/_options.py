@@ -625,7 +625,8 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     given = {name: value for name, value in params.items() if name in RECIPE_FLAGS and value is not None}
     for name, value in given.items():
         looks_like_path = name == "dataset" and any(c in value for c in "/\\.") and not is_import_path(value)
-        if looks_like_path and not Path(value).expanduser().exists():
+        path = Path(value).expanduser() if looks_like_path else None
+        if path is not None and not (path.is_file() or path.is_dir()):  # a named pipe's read never ends
             raise InvalidValueError(
                 "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file or image folder"
             )

@@ -130,6 +130,10 @@ def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, A
         raise InvalidValueError(
             "data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}"
         )
+    if not (path.is_file() or path.is_dir()):  # a named pipe with no writer: the read waited for ever
+        raise InvalidValueError(
+            "data file", str(path), "a regular file or a folder, not a named pipe or a device"
+        )
     keywords = file_options(path) or []
     for key in options:
         if key not in keywords:

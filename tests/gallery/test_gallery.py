@@ -505,6 +505,18 @@ def test_batch_norm_reads_the_last_sigmoids_inputs_on_a_training_batch(device):
     )
 
 
+def test_batch_norm_reads_the_sigmoid_inputs_drift_over_several_evaluations(tiny_gallery):
+    """At size tiny (one epoch, evaluated once) the drift, the range of a percentile over the evaluations,
+    was a range over one value: 0 for every run, log10 at the float32 floor, and the prediction "shifts at
+    least 2x less with batch normalization" read as refuted, its difference exactly 0."""
+    from optimlab.gallery.probes import FLOAT32_FLOOR_LOG10
+
+    outcome = tiny_gallery.outcomes["batch_norm"]
+    for arm, drifts in outcome.evidence.numbers["sigmoid_input_drift_log10"].items():
+        assert len(outcome.evidence.series["last_hidden"][arm]["step"]) >= 2
+        assert all(FLOAT32_FLOOR_LOG10 < drift < 3 for drift in drifts), (arm, drifts)
+
+
 def test_batch_norm_counts_a_run_that_diverged_before_the_target_as_failed():
     """A diverged run's length is the step it stopped at: it read as a run that reached the target then."""
     from optimlab.gallery.claims.batch_norm import steps_to_target

@@ -29,6 +29,9 @@ def test_list_filters_with_wildcards(cli):
         0,
         "no optimizer name matches 'zzz*'; optimlab list optimizer shows them all",
     )
+    # a name one letter off matched nothing and suggested nothing, where --optimizer adamm says 'adam'
+    code, out, _ = cli("list", "optimizer", "--filter", "Adamm")
+    assert code == 0 and "matches 'Adamm' (did you mean 'adam' or " in out, out
 
 
 def test_train_with_flags_writes_metrics_and_model(cli, tmp_path):

@@ -10,7 +10,8 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli._options import FormatOpt
 from optimlab.cli._output import Output
-from optimlab.registry import categories
+from optimlab.errors import close_matches
+from optimlab.registry import categories, normalize_name
 
 EXAMPLES = """Examples:
   optimlab list
@@ -69,7 +70,10 @@ def list_techniques(
         shown = dict.fromkeys(row["category"] for row in found)
         if not shown:
             every = " ".join(["optimlab list", *([category] if category else [])])
-            out.result(f"no {category or 'technique'} name matches {filter!r}; {every} shows them all")
+            names = [n for row in listing(category) for n in (row["name"], *row["aliases"])]
+            near = close_matches(normalize_name(filter), names)  # a name typed one letter off: 'adamm'
+            hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+            out.result(f"no {category or 'technique'} name matches {filter!r}{hint}; {every} shows them all")
             return
     for name in shown:
         rows = [(row["name"], _about(row)) for row in found if row["category"] == name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -239,6 +240,63 @@ def test_the_callback_reads_the_gradient_fit_has_not_yet_clipped(optimizer_name)
     norms = doctor.statistics.global_grad_norms()
     assert whole > 10 and norms[0].item() == pytest.approx(whole, rel=1e-5)
     assert (norms > 1.5).all()
+
+
+def _thousands_regression() -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
+    """256 standardized digits, a target in the hundreds (100x the sum of 4 features), a small ReLU net."""
+    x, _ = standardized()
+    torch.manual_seed(0)
+    return (
+        x[:256],
+        100 * x[:256, :4].sum(1, keepdim=True),
+        nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1)),
+    )
+
+
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_the_watched_run_clips_as_the_run_it_diagnoses_does(clip):
+    """diagnose watched every run unclipped, so a recipe clipping at 1.0 was told of the NaN its own run
+    never reaches. Truth: the same full-batch SGD (lr 0.05) stepped by hand with torch's
+    clip_grad_norm_: unclipped it ends in Inf by step 5 (nan_inf reported), clipped at 1.0 it trains
+    all 40 steps, the watched losses matching the hand loop's."""
+    x, y, model = _thousands_regression()
+    hand = copy.deepcopy(model)
+    found = diagnose(model, (x, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), 0.05), steps=40,
+                     batch_size=256, lr_find=False, grad_clip_norm=clip)  # fmt: skip
+    optimizer, losses = torch.optim.SGD(hand.parameters(), 0.05), []
+    while len(losses) < 40 and all(map(math.isfinite, losses)):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(hand(x), y)
+        loss.backward()
+        losses.append(loss.item())
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(hand.parameters(), clip)
+        optimizer.step()
+    assert found.statistics.losses == pytest.approx(losses, rel=1e-4)
+    assert ("nan_inf" in [f.rule for f in found.findings]) is (clip is None) and len(losses) == (
+        40 if clip else 5
+    )
+    assert found.statistics.grad_clip_norm == clip
+    if clip is not None:  # the rules read the gradients before the clip: norms in the thousands
+        assert found.statistics.global_grad_norms().min().item() > 100
+
+
+def test_a_fit_that_clips_is_not_told_to_clip_by_its_callback():
+    """fit(..., grad_clip_norm=1.0, callbacks=[DoctorCallback(...)]) was told 'training: grad_clip_norm
+    1.0' for the gradients it clips: the callback could not see fit's clip. It reads it from the
+    TrainState; unclipped, the advice to clip stands."""
+    x, y, model = _thousands_regression()
+    advice = {}
+    for clip in (None, 1.0):
+        trained = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(trained.parameters(), 0.05)
+        doctor = DoctorCallback(trained, optimizer)
+        fit(trained, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=40, batch_size=256,
+            grad_clip_norm=clip, callbacks=[doctor])  # fmt: skip
+        exploding = next(f for f in doctor.diagnosis().findings if f.rule == "exploding_gradients")
+        advice[clip] = exploding.recommendation
+    assert advice[None] == "training: grad_clip_norm 1.0, and lower the lr", advice
+    assert advice[1.0].startswith("lr: lower it (the run already clips the gradients' norm at 1"), advice
 
 
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():

@@ -44,7 +44,7 @@ from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.optim.learning_rate import restore_given_lrs
-from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, whole_number
+from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.train.loop import Callback, TrainState, check_optimizer, check_short_batch
 
 __all__ = [
@@ -153,6 +153,7 @@ class DoctorCallback(Callback):
         self.instruments = Instruments(model, examined_optimizer(model, optimizer), schedule)
 
     def on_train_start(self, state: TrainState) -> None:
+        self.statistics.grad_clip_norm = state.grad_clip_norm  # fit's clip, which no advice may repeat
         self.instruments.start(state.step)
 
     def on_before_optimizer_step(self, state: TrainState) -> None:
@@ -221,6 +222,7 @@ def diagnose(
     check_budget: float | None = None,
     time_budget: float | None = None,
     seed: int = 0,
+    grad_clip_norm: float | None = None,
     schedule: InstrumentSchedule | None = None,
     rule_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Diagnosis:
@@ -260,6 +262,9 @@ def diagnose(
             each), and the watched run stops where its next step would overrun (never before
             :data:`MIN_WATCHED_STEPS`), which ``watch_cut`` says; None: no limit.
         seed: batch order and every random draw (dropout) during the diagnosis.
+        grad_clip_norm: the global norm the watched run clips the gradients to before each step, as
+            :func:`optimlab.train.fit` does (None: unclipped); the rules read the gradients before it,
+            and advise no clip already in force.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
     """
@@ -269,6 +274,8 @@ def diagnose(
     if time_budget is not None and not POSITIVE.contains(time_budget):
         raise InvalidValueError("time_budget", time_budget, f"seconds, {POSITIVE}, or None for no limit")
     deadline = None if time_budget is None else time.perf_counter() + time_budget
+    if grad_clip_norm is not None:
+        grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
     checked_options(rule_options)  # before the run, not after it
     # torch.compile's wrapper: the doctor examines the module it compiled (the same parameters), whose
     # hooks and structure it reads; through the wrapper the first batch failed ('Cannot copy out of meta tensor')
@@ -320,7 +327,9 @@ def diagnose(
             steps=steps,
             deadline=deadline,
             min_steps=MIN_WATCHED_STEPS,
+            grad_clip_norm=grad_clip_norm,
         )
+    doctor.statistics.grad_clip_norm = grad_clip_norm
     diagnosis = doctor.diagnosis(lr_range, rule_options=rule_options)
     finite = not doctor.statistics.losses or math.isfinite(doctor.statistics.losses[-1])
     if taken < steps and finite:
@@ -378,7 +387,7 @@ def diagnose_recipe(
     built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
     batches = isinstance(built.splits, BatchSplits)  # the user's dict batches: the check on their val
-    diagnosis = diagnose(
+    return diagnose(
         built.model,
         built.splits,
         built.loss_fn,
@@ -392,14 +401,8 @@ def diagnose_recipe(
         check_budget=check_budget,
         time_budget=time_budget,
         seed=recipe.training.seed,
+        grad_clip_norm=recipe.training.grad_clip_norm,
     )
-    clip = recipe.training.grad_clip_norm
-    if clip is None:
-        return diagnosis
-    # The recipe's clip, which no advice may repeat (the watched run steps unclipped; its gradients are
-    # read before any clip alike): the rules read it from the statistics.
-    diagnosis.statistics.grad_clip_norm = clip
-    return dataclasses.replace(diagnosis, findings=run_rules(diagnosis.statistics, diagnosis.lr_range))
 
 
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after

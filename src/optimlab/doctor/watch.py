@@ -23,6 +23,7 @@ from optimlab.optim.learning_rate import optimizer_lr
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import (
     at_training_point,
+    clip_stepped_gradients,
     may_score_nothing,
     one_row_refused,
     raise_refusal,
@@ -42,10 +43,13 @@ def watch(
     steps: int,
     deadline: float | None = None,
     min_steps: int = 1,
+    grad_clip_norm: float | None = None,
 ) -> int:
     """Train ``model`` for up to ``steps`` optimizer steps on ``batches``; returns the steps taken
     (fewer when the loss stops being finite, or where one more step, at the mean time of those taken,
-    would end past ``deadline``, a :func:`time.perf_counter` time, once ``min_steps`` are taken)."""
+    would end past ``deadline``, a :func:`time.perf_counter` time, once ``min_steps`` are taken).
+    ``grad_clip_norm``: the gradients are clipped to it before each step, as fit clips them, once the
+    instruments have read them (a clipped norm hides an explosion)."""
     started = time.perf_counter()
     device = next(model.parameters()).device
     train_mode(model)
@@ -71,6 +75,9 @@ def watch(
                     loss = made.loss
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    if grad_clip_norm is not None:
+                        instruments.gradients_ready()
+                        clip_stepped_gradients(optimizer, grad_clip_norm)
                     return loss
 
                 try:

@@ -63,6 +63,7 @@ __all__ = [
     "check_scheduler",
     "check_short_batch",
     "clip_grad_norm_",
+    "clip_stepped_gradients",
     "epoch_order",
     "epoch_permutation",
     "evaluates_after",
@@ -113,6 +114,9 @@ class TrainState:
     data_drawn: dict[str, Any] | None = None
     # float16's loss scaling as of the last step (torch's GradScaler.state_dict()), to resume it
     grad_scaler: dict[str, Any] | None = None
+    # the global norm fit clips the gradients to after the gradient readers saw them (None: unclipped):
+    # the doctor's advice to clip reads it
+    grad_clip_norm: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,6 +201,14 @@ def evaluates_after(step: int, *, eval_every: int | None, steps_per_epoch: int, 
     """Whether a loop evaluates after its ``step``-th step: every ``eval_every`` steps (default: once an
     epoch) and after the last."""
     return step % (eval_every or steps_per_epoch) == 0 or step >= total_steps
+
+
+def clip_stepped_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Clip the gradients ``optimizer`` steps to global norm ``max_norm`` (:func:`clip_grad_norm_`): not
+    those of a parameter left out of it, which its zero_grad never clears (nor a GradScaler's unscale_
+    unscales), piling up step by step."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
+    clip_grad_norm_([g for g in grads if g is not None], max_norm)
 
 
 def clip_grad_norm_(grads: Sequence[torch.Tensor], max_norm: float, *, stacked: bool = False) -> None:
@@ -457,6 +469,7 @@ def fit(
     )
     _check_schedule_length(scheduler, steps_left)
     state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
+    state.grad_clip_norm = grad_clip_norm
     amp = (
         torch.autocast(device.type, dtype=autocast_dtype)
         if autocast_dtype is not None
@@ -711,10 +724,8 @@ class _Stepper:
             self.scaler.unscale_(self.optimizer)
         for reader in self.gradient_readers:
             reader.on_before_optimizer_step(state)
-        if self.grad_clip_norm is not None:  # the gradients stepped: not those of a parameter left out,
-            # which the optimizer's zero_grad never clears (nor unscale_ unscales), piling up step by step
-            grads = [p.grad for param_group in self.optimizer.param_groups for p in param_group["params"]]
-            clip_grad_norm_([g for g in grads if g is not None], self.grad_clip_norm)
+        if self.grad_clip_norm is not None:
+            clip_stepped_gradients(self.optimizer, self.grad_clip_norm)
         return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)
 
     def _refused(self, error: BaseException, group: list[Any], step: int) -> BaseException:

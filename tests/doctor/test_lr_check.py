@@ -1117,6 +1117,20 @@ def test_too_few_rows_to_hold_out_keep_the_range_tests_reading():
     assert result.reason == f"no held-out data for the check (give a validation set); {curve.reason}"
 
 
+def test_held_out_data_without_rows_is_refused_before_the_sweep():
+    """An empty validation set was refused only once the whole range test had run (100 steps spent)."""
+    x, y, _ = isotropic_regression(n=64, d=2)
+    steps = []
+
+    def compute_loss(model, batch):
+        steps.append(1)
+        return nn.functional.mse_loss(model(batch[0]), batch[1])
+
+    with pytest.raises(InvalidValueError, match="held_out: accepted tensors of at least one row"):
+        find_lr(nn.Linear(2, 1), None, (x, y), compute_loss=compute_loss, held_out=(x[:0], y[:0]))
+    assert steps == []
+
+
 def test_a_check_takes_numpys_integers_for_its_steps():
     """check_steps=np.int64(50) was refused as 'not an integer', where fit's counts take numpy's."""
     import numpy as np

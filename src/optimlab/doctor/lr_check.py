@@ -245,6 +245,15 @@ def find_lr(
             seed=seed,
             also_reads=("seed",),
         )
+        if held_out is not None and not isinstance(held_out, UserBatches):  # refused before the sweep
+            held_out = UserBatches(
+                held_out,
+                train.loss_fn,
+                compute_loss=train._custom_loss,  # the training data's loss, however it was given
+                batch_size=train.batch_size,
+                shuffle=False,
+                field="held_out",
+            )
         started = time.perf_counter()
         result = lr_range_test(model, None, train, optimizer=optimizer, **sweep)
         seconds = time.perf_counter() - started
@@ -259,15 +268,6 @@ def find_lr(
                     reason=f"no held-out data for the check (give a validation set); {result.reason}",
                 )
             train, held_out = split
-        elif not isinstance(held_out, UserBatches):
-            held_out = UserBatches(
-                held_out,
-                train.loss_fn,
-                compute_loss=train._custom_loss,  # the training data's loss, however it was given
-                batch_size=train.batch_size,
-                shuffle=False,
-                field="held_out",
-            )
         first, by_row = _first_held_out_batch(model, optimizer, held_out)
         if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
             return dataclasses.replace(

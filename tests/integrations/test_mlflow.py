@@ -2,11 +2,13 @@
 the recipe as parameters, the run's page as an artifact; a run is complete after `wait()`, or once the
 process that trained it has exited."""
 
+import contextlib
 import enum
 import inspect
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -71,8 +73,8 @@ def _finished(client, run_id, seconds=120.0):
 
 
 @pytest.mark.slow
-def test_a_trainer_that_dies_leaves_its_run_killed_with_every_record_it_sent(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_trainer_that_dies_leaves_its_run_killed_with_every_record_it_sent(tmp_path, made_store):
+    uri = store_copy(made_store, tmp_path) + "?timeout=20"  # through MLflow's client, as on a new store
     trainer = f"""
 import os
 from optimlab.integrations.mlflow import MLflowTracker
@@ -130,11 +132,11 @@ def test_a_tracking_uri_mlflow_refuses_is_an_error_naming_the_run(refusing_uri):
 
 
 @pytest.mark.slow
-def test_a_run_is_complete_after_wait(tmp_path, monkeypatch):
+def test_a_run_is_complete_after_wait(tmp_path, monkeypatch, made_store):
     from optimlab.integrations.mlflow import MLflowTracker
 
     monkeypatch.chdir(tmp_path)  # the artifacts folder
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = store_copy(made_store, tmp_path) + "?timeout=20"  # through MLflow's client, as on a new store
     (tmp_path / "notes.txt").write_text("kept with the run")
     tracker = MLflowTracker(run_name="waited", tracking_uri=uri)
     for step in range(1, 31):
@@ -152,9 +154,9 @@ def test_a_run_is_complete_after_wait(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_script_that_exits_without_waiting_leaves_its_run_complete_and_says_what_mlflow_refused(
-    tmp_path, refusing_uri
+    tmp_path, refusing_uri, made_store
 ):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = store_copy(made_store, tmp_path) + "?timeout=20"  # through MLflow's client, as on a new store
     trainer = f"""
 from optimlab.integrations.mlflow import MLflowTracker
 lost = MLflowTracker(run_name="lost", tracking_uri={refusing_uri!r})
@@ -572,15 +574,41 @@ RESUMED = Recipe.from_dict(
 )  # fmt: skip  (evaluated at steps 3, 6, 9 and 12; checkpoints at 5 and 10)
 
 
-@pytest.fixture
-def sqlite_uri(tmp_path, monkeypatch):
-    """MLflow's SQLite store, created by its client as a first run makes it, as the tracking URI."""
+@pytest.fixture(scope="session")
+def made_store(tmp_path_factory) -> Path:
+    """MLflow's SQLite store as its client creates it when a first run makes it, made once: its
+    migrations spend seconds of CPU (10 s of a test's setup on 2 busy cores), the copy of the file none."""
     from optimlab.integrations.mlflow_writer import MLflowRun
 
+    folder = tmp_path_factory.mktemp("made-store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)  # its artifacts folder, ./mlruns
+        MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
+    return folder / "mlflow.db"
+
+
+def store_copy(made_store: Path, folder: Path) -> str:
+    """The URI of a copy of ``made_store`` in ``folder``, its experiments' and run's artifacts there, as
+    its client would have made it there (it writes them as absolute paths under its working folder)."""
+    copy = folder / "mlflow.db"
+    copy.write_bytes(made_store.read_bytes())
+    made, here = str(made_store.parent / "mlruns"), str(folder / "mlruns")
+    with contextlib.closing(sqlite3.connect(copy)) as db, db:
+        db.execute(
+            "UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)", (made, here)
+        )
+        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (made, here))
+    return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path, monkeypatch, made_store):
+    """MLflow's SQLite store, created by its client as a first run makes it (:func:`made_store`), as the
+    tracking URI, in ``tmp_path``."""
     monkeypatch.chdir(tmp_path)  # the artifacts folder
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = store_copy(made_store, tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
     return uri
 
 

@@ -65,7 +65,7 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
                 raise InvalidValueError("--optimizer-path", path, "package.module:ClassOrFactory")
         return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}
     o.refuse_with_resume(ctx, SETTINGS)
-    if not resume.is_dir():  # a typo or a file: "that folder holds no benchmark" spoke of no folder
+    if not resume.is_dir():  # a typo (a file is the parser's): "that folder holds no benchmark" spoke of none
         raise OptimlabError(
             f"--resume {str(resume)!r} is not a folder: give the --out folder of `optimlab bench`"
         )

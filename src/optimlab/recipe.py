@@ -877,6 +877,8 @@ def _describe(error: pydantic.ValidationError) -> str:
             message = "Input should be a mapping of the section's fields" + _named_section(
                 field, problem["input"]
             )
+        if problem["type"] == "int_parsing_size":  # pydantic's words: "Unable to parse input string", of 1e30
+            message = "Input should be a whole number within a 64-bit integer's range"
         if "input" in problem and problem["type"] != "value_error":
             message = f"{message} (got {problem['input']!r})"
         lines.append(f"  {field}: {message}" if field else f"  {message}")

@@ -542,6 +542,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
         ("TWICE_YAML", "twice.yaml", b"training: {epochs: 1}\ntraining: {epochs: 2}\n"),
         ("YES_YAML", "yes.yaml", b"training: {epochs: yes}\n"),
+        ("HUGE_WIDTH_YAML", "width.yaml", b"data: {name: iris}\nmodel: {width: 1e30}\n"),
         ("GPU_YAML", "gpu.yaml", f"data: {{name: iris}}\ntraining: {{device: '{CUDA_MISSING}'}}\n".encode()),
         (
             "BAD_DEVICE_YAML",
@@ -583,19 +584,46 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
 
 
 def test_the_table_holds_at_least_sixty_distinct_inputs():
-    assert len(CASES) >= 60 and len({case for case, _, _ in CASES}) == len(CASES)
+    cases = [case for case, _, _ in CASES + IN_PROCESS]
+    assert len(CASES) >= 60 and len(set(cases)) == len(cases)
 
 
 @pytest.mark.parametrize("case, args, named", CASES, ids=[case for case, _, _ in CASES])
 def test_a_bad_input_is_one_line_exit_2_and_touches_nothing(place, case, args, named):
     root, env, paths = place
     before = _digest(root)
-    argv = [str(paths[a]) if a in paths else a for a in args]
-    named = str(paths[named]) if named in paths else named
-    done = _optimlab(argv, root, env)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, (case, done.returncode, done.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), (case, done.stderr)
-    assert "Traceback" not in done.stdout + done.stderr
-    assert named in lines[0], (case, named, lines[0])
+    done = _optimlab([str(paths[a]) if a in paths else a for a in args], root, env)
+    _assert_refused(case, (done.returncode, done.stdout, done.stderr), str(paths.get(named, named)))
     assert _digest(root) == before, case  # the run's files unchanged, nothing created
+
+
+# Cases that need no fresh process (no hang to time out, no process-wide state): the command run in this
+# one, as the ``cli`` fixture runs it, under the same checks.
+IN_PROCESS: list[tuple[str, list[str], str]] = [
+    (  # pydantic's words, of a number: 'Unable to parse input string as an integer, exceeded maximum size'
+        "recipe width past 64 bits",
+        ["train", "HUGE_WIDTH_YAML"],
+        "model.width: Input should be a whole number within a 64-bit integer's range (got 1e+30)",
+    ),
+]
+
+
+@pytest.mark.parametrize("case, args, named", IN_PROCESS, ids=[case for case, _, _ in IN_PROCESS])
+def test_a_bad_input_in_this_process_is_one_line_exit_2_and_touches_nothing(
+    place, cli, monkeypatch, case, args, named
+):
+    root, _, paths = place
+    monkeypatch.chdir(root)
+    before = _digest(root)
+    _assert_refused(case, cli(*[str(paths[a]) if a in paths else a for a in args]), named)
+    assert _digest(root) == before, case
+
+
+def _assert_refused(case: str, done: tuple[int, str, str], named: str) -> None:
+    """Exit code 2 and one plain line on stderr naming ``named``, no traceback."""
+    code, out, err = done
+    lines = err.strip().splitlines()
+    assert code == 2, (case, code, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), (case, err)
+    assert "Traceback" not in out + err
+    assert named in lines[0], (case, named, lines[0])

@@ -1,8 +1,11 @@
 """Tests of optimlab.integrations; :func:`train_with_tracker` runs `optimlab train --log` on a tiny run,
 :func:`train_three_sessions` trains one in three sessions, a tracker added at the third;
-:func:`logged_metrics` is what a tracker of a run folder holds."""
+:func:`logged_metrics` is what a tracker of a run folder holds; :func:`store_copy` a copy of the
+MLflow store conftest's made_store made once."""
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,17 @@ def logged_metrics(out: Path, *earlier: dict) -> dict[str, list[tuple[int, float
             if (result["steps"], value) not in expected.get(key, []):
                 expected.setdefault(key, []).append((result["steps"], value))
     return {key: sorted(points, key=lambda point: point[0]) for key, points in expected.items()}
+
+
+def store_copy(made_store: Path, folder: Path) -> str:
+    """The URI of a copy of ``made_store`` in ``folder``, its experiments' and run's artifacts there, as
+    its client would have made it there (it writes them as absolute paths under its working folder)."""
+    copy = folder / "mlflow.db"
+    copy.write_bytes(made_store.read_bytes())
+    made, here = str(made_store.parent / "mlruns"), str(folder / "mlruns")
+    with contextlib.closing(sqlite3.connect(copy)) as db, db:
+        db.execute(
+            "UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)", (made, here)
+        )
+        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (made, here))
+    return f"sqlite:///{copy}"

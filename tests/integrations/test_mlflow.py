@@ -2,13 +2,11 @@
 the recipe as parameters, the run's page as an artifact; a run is complete after `wait()`, or once the
 process that trained it has exited."""
 
-import contextlib
 import enum
 import inspect
 import json
 import math
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from integrations import logged_metrics, train_three_sessions, train_with_tracker
+from integrations import logged_metrics, store_copy, train_three_sessions, train_with_tracker
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import mlflow_name
 from optimlab.recipe import Recipe
@@ -572,34 +570,6 @@ RESUMED = Recipe.from_dict(
         "training": {"steps": 12, "batch_size": 32, "checkpoint_every": 5},
     }
 )  # fmt: skip  (evaluated at steps 3, 6, 9 and 12; checkpoints at 5 and 10)
-
-
-@pytest.fixture(scope="session")
-def made_store(tmp_path_factory) -> Path:
-    """MLflow's SQLite store as its client creates it when a first run makes it, made once: its
-    migrations spend seconds of CPU (10 s of a test's setup on 2 busy cores), the copy of the file none."""
-    from optimlab.integrations.mlflow_writer import MLflowRun
-
-    folder = tmp_path_factory.mktemp("made-store")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)  # its artifacts folder, ./mlruns
-        MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
-    return folder / "mlflow.db"
-
-
-def store_copy(made_store: Path, folder: Path) -> str:
-    """The URI of a copy of ``made_store`` in ``folder``, its experiments' and run's artifacts there, as
-    its client would have made it there (it writes them as absolute paths under its working folder)."""
-    copy = folder / "mlflow.db"
-    copy.write_bytes(made_store.read_bytes())
-    made, here = str(made_store.parent / "mlruns"), str(folder / "mlruns")
-    with contextlib.closing(sqlite3.connect(copy)) as db, db:
-        db.execute(
-            "UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)", (made, here)
-        )
-        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (made, here))
-    return f"sqlite:///{copy}"
 
 
 @pytest.fixture

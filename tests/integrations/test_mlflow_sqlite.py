@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("mlflow", reason="pip install 'optimlab[trackers]'")
 from mlflow.tracking import MlflowClient
 
+from integrations import store_copy
 from optimlab.integrations.mlflow_sqlite import SqliteRun, sqlite_store
 from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, open_run
 
@@ -27,12 +28,11 @@ RECORDS = [
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A SQLite store and its experiment, both created by MLflow's client (as a first run makes them)."""
+def store(tmp_path, monkeypatch, made_store):
+    """A SQLite store and its experiment, both created by MLflow's client (as a first run makes them:
+    conftest's made_store, copied)."""
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")
-    return uri
+    return store_copy(made_store, tmp_path)
 
 
 def _written(run, page):

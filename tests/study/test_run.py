@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.recipe import Recipe
+from optimlab.recipe import Recipe, RecipeError
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Dimension, SearchSpace
@@ -72,26 +72,36 @@ def test_trials_are_readable_through_plain_optuna(tmp_path):
 
 
 def test_a_diverging_or_broken_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    """A grid over momentum and Nesterov holds one point the optimizer refuses (Nesterov without
+    momentum): since optimizers check their values together (479c96d3) the whole study was refused
+    before any trial, the three valid points with it. Now that point's trial fails alone, recorded, as
+    the diverging one does, and the study goes on."""
     space = SearchSpace(
         (
             Dimension("optimizer.lr", choices=(1e6, 0.05)),
+            Dimension("optimizer.options.momentum", choices=(0.0, 0.9)),
             Dimension("optimizer.options.nesterov", choices=(False, True)),
         )
     )
-    result = run_study(tiny(optimizers=("sgd",), space=space, budget=4, seeds=1), tmp_path)
-    by_config = {
-        (r.params["optimizer.lr"], r.params["optimizer.options.nesterov"]): r
-        for r in result.records
-        if r.phase == "tune"
-    }
-    diverged = by_config[(1e6, False)]
+    result = run_study(tiny(optimizers=("sgd",), space=space, budget=8, seeds=1), tmp_path)
+    by_config = {tuple(r.params.values()): r for r in result.records if r.phase == "tune"}
+    diverged = by_config[(1e6, 0.0, False)]
     assert diverged.state == "fail" and diverged.status == "diverged" and "diverged" in diverged.message
-    broken = by_config[(0.05, True)]  # Nesterov without momentum: the optimizer refuses it
+    broken = by_config[(0.05, 0.0, True)]  # Nesterov without momentum: the optimizer refuses it
     assert broken.state == "fail" and broken.status == "error" and "nesterov" in broken.message
-    good = by_config[(0.05, False)]
+    good = by_config[(0.05, 0.0, False)]
     assert good.state == "complete" and good.value > 0.5
     seeds = [r for r in result.records if r.phase == "seeds"]
-    assert len(seeds) == 1 and seeds[0].state == "complete" and seeds[0].params == good.params
+    best = max((r for r in by_config.values() if r.state == "complete"), key=lambda r: r.value)
+    assert len(seeds) == 1 and seeds[0].state == "complete" and seeds[0].params == best.params
+
+
+def test_a_value_no_point_of_the_space_accepts_is_refused_before_any_trial():
+    """Values refused only together leave their trials to fail (above); one refused at every point of
+    the space (Nesterov where momentum stays 0) still stops the study before any trial, named."""
+    space = SearchSpace((Dimension("optimizer.options.nesterov", choices=(False, True)),))
+    with pytest.raises(RecipeError, match="(?s)does not fit sgd: .*nesterov"):
+        tiny(optimizers=("sgd",), space=space)
 
 
 def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_path):

@@ -164,6 +164,29 @@ def with_absent_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
     return {"distinct": False, **stored}
 
 
+def _check_space_fits(recipe: Recipe, space: SearchSpace, method: str) -> None:
+    """Refuse a value of ``space`` (every choice, both ends of a range) that no point of its small grid
+    makes a valid recipe with: a bad field or value fails here, before any trial starts. Values refused
+    only together (nesterov with momentum 0, in a grid over both) leave that point's trial to fail alone
+    (once optimizers checked their values together, the whole study was refused)."""
+    errors: dict[tuple[str, str], RecipeError] = {}
+    fitting: set[tuple[str, str]] = set()
+    for point in space.grid(2):
+        keys = {(field, repr(value)) for field, value in point.items()}
+        if keys <= fitting:
+            continue
+        try:
+            recipe.with_updates(point)
+        except RecipeError as error:  # it named the field and value, not where they came from
+            for key in keys:
+                errors.setdefault(key, error)
+        else:
+            fitting |= keys
+    unfit = next((error for key, error in errors.items() if key not in fitting), None)
+    if unfit is not None:
+        raise RecipeError(f"the search space (--space, --space-file, space=) does not fit {method}: {unfit}")
+
+
 @dataclasses.dataclass(frozen=True)
 class StudySpec:
     """Everything that decides a study's trials; stored with the study so any worker can run them."""
@@ -208,16 +231,7 @@ class StudySpec:
                     raise
                 described = ", ".join(f"{field}={value}" for field, value in method.updates.items())
                 raise RecipeError(f"the compared {described}: {error}") from None
-            space = self.space_for(method)
-            first = space.grid(1)[0]
-            try:
-                for dimension in space.dimensions:  # every choice, and both ends of a range
-                    for value in dimension.grid(2):
-                        recipe.with_updates({**first, dimension.field: value})
-            except RecipeError as error:  # it named the field and value, not where they came from
-                raise RecipeError(
-                    f"the search space (--space, --space-file, space=) does not fit {method.name}: {error}"
-                ) from None
+            _check_space_fits(recipe, self.space_for(method), method.name)
         # After the recipes, which tell a model's or data factory's file (./nets.py:build) the import
         # path to write, rather than that its name holds a '/'.
         names = [m.name for m in self.methods]

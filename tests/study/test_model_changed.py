@@ -182,7 +182,7 @@ def test_a_study_whose_data_changed_is_refused_on_resume_and_kept(tmp_path, monk
     assert "method 'sgd'" in line and "changing_data:load" in line and "sha256" in line
     assert [(r.key, r.metrics) for r in trials(out)] == [(r.key, r.metrics) for r in before]
 
-    # restored (the same data resume): the second seed runs
+    # restored (the same data resumes): the second seed runs
     (code / "changing_data.py").write_text(DATA.format(threshold=0.0))
     assert resume(out, "--seeds", "2").returncode == 0
     assert len([r for r in trials(out) if r.finished]) == len(before) + 1

@@ -605,6 +605,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "HUGE_WIDTH_YAML"],
         "model.width: Input should be a whole number within a 64-bit integer's range (got 1e+30)",
     ),
+    (  # 0.0 as a float: taken as no weight decay, where --lr 1e-400 said it was outside (0, inf)
+        "weight decay below the smallest float",
+        ["train", "--dataset", "iris", "--steps", "1", "--weight-decay", "1e-400"],
+        "'--wd': '1e-400' is below the smallest float, about 5e-324: accepted a number in [0, inf)",
+    ),
 ]
 
 

@@ -52,6 +52,11 @@ def number(interval: Interval) -> Callable[[str], float | int]:
         value = text if isinstance(text, (int, float)) else read_number(text, integer=interval.integer)
         if value is None:
             raise typer.BadParameter(f"{text!r} is not {interval}")
+        if value == 0 and any(digit in "123456789" for digit in str(text).lower().partition("e")[0]):
+            # 1e-400 is 0.0 as a float: --weight-decay took it as 0, --lr refused it as outside (0, inf)
+            raise typer.BadParameter(
+                f"{text!r} is below the smallest float, about 5e-324: accepted {interval}"
+            )
         if not math.isfinite(value) or not interval.contains(value):
             raise typer.BadParameter(f"{text!r} is not accepted: {interval}")
         return value

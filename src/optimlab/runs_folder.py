@@ -14,7 +14,7 @@ import fcntl
 import os
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from optimlab.atomic import blocker
@@ -29,6 +29,8 @@ __all__ = [
     "SESSIONS_NAME",
     "fresh_path",
     "hold_folder",
+    "is_run_folder",
+    "others_files",
     "resume_command",
 ]
 
@@ -48,6 +50,22 @@ def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Pat
     while path.exists():
         path, n = Path(root) / f"{stem}-{n}{suffix}", n + 1
     return path
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether ``path`` holds a training run: its recipe and its metrics log."""
+    path = Path(path)
+    return (path / RECIPE_NAME).is_file() and (path / METRICS_NAME).is_file()
+
+
+def others_files(folder: Path, own: Callable[[Path], bool]) -> str | None:
+    """The files ``folder`` holds, ``'a, b, c and 2 more'``, where they are not the ``own`` work of the
+    verb writing there (:func:`is_run_folder` for train); None where it holds none. Hidden files
+    (.gitkeep keeping an empty results/ in git, .DS_Store) are no one's work."""
+    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    if not files or own(folder):
+        return None
+    return ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
 
 
 def resume_command(folder: str | Path) -> str:

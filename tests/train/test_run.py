@@ -209,6 +209,28 @@ def test_an_existing_run_is_not_overwritten(tmp_path):
     assert f"optimlab train --resume {tmp_path / 'run'}" in str(refused.value)  # a command to paste
 
 
+def test_a_folder_of_other_files_is_refused_in_python_as_on_the_command_line(tmp_path):
+    """train(recipe, folder) wrote its run into a folder of the user's files (their model.pt written
+    over) or a comparison's (whose report.html `optimlab report` then wrote over, reading a run), where
+    `optimlab train --out` refuses both. Hidden files (.gitkeep) are no one's work."""
+    recipe = Recipe.from_dict({**TINY, "training": {"steps": 1}})
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(b"the user's weights")
+    (folder / "study.journal").write_text("{}\n")
+    with pytest.raises(OptimlabError) as refused:
+        train(recipe, folder)
+    assert str(refused.value) == (
+        f"{str(folder)!r} holds other files (model.pt, study.journal): give a new or empty folder, or "
+        "a run's to resume"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "study.journal"]
+    assert (folder / "model.pt").read_bytes() == b"the user's weights"
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / ".gitkeep").write_text("")
+    assert train(recipe, tmp_path / "kept").status == "completed"
+
+
 def test_bf16_autocast_runs_the_forward_pass_in_bfloat16(monkeypatch):
     import optimlab.train.run as run
 

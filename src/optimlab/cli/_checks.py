@@ -14,7 +14,7 @@ import typer
 from optimlab.atomic import blocker
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import DEVICE, DEVICES
-from optimlab.runs_folder import RECIPE_NAME
+from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_files
 from optimlab.user_code import refuse_file_path
 
 DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
@@ -123,8 +123,6 @@ def existing_folder(text: str) -> Path:
 
 def holds_run(folder: Path) -> bool:
     """Whether ``folder`` is a training run's (its recipe and metrics log)."""
-    from optimlab.report.run_folder import is_run_folder
-
     return is_run_folder(folder)
 
 
@@ -143,10 +141,7 @@ def _own_folder(text: str, holds: Callable[[Path], bool], what: str, own: Callab
     path = writable_folder(text)
     if path.is_dir() and holds(path):
         raise typer.BadParameter(f"{text!r} holds {what}: give a folder of its own")
-    # hidden files (.gitkeep keeping an empty results/ in git, .DS_Store) are no one's work
-    files = sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) if path.is_dir() else []
-    if files and not own(path):
-        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    if (shown := others_files(path, own)) is not None:
         raise typer.BadParameter(f"{text!r} holds other files ({shown}): give a new or empty folder")
     return path
 

@@ -19,7 +19,7 @@ import yaml
 
 from optimlab.errors import OptimlabError
 from optimlab.recipe import load_yaml
-from optimlab.runs_folder import METRICS_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME
+from optimlab.runs_folder import METRICS_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME, is_run_folder
 
 __all__ = ["AXES", "RunFolder", "is_run_folder", "read_run"]
 
@@ -41,11 +41,6 @@ class RunFolder:
     @property
     def metrics(self) -> list[str]:
         return list(self.series)
-
-
-def is_run_folder(path: str | Path) -> bool:
-    path = Path(path)
-    return (path / RECIPE_NAME).is_file() and (path / METRICS_NAME).is_file()
 
 
 def read_run(path: str | Path, name: str | None = None) -> RunFolder:

@@ -38,6 +38,8 @@ from optimlab.runs_folder import (
     RESUME_WITH,
     SESSIONS_NAME,
     hold_folder,
+    is_run_folder,
+    others_files,
     resume_command,
 )
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
@@ -517,6 +519,10 @@ def _prepare_out_dir(
         raise OptimlabError(
             f"{str(out)!r} already holds a run: continue it ({resume_command(out)}, or resume=True in "
             "Python), or choose another output folder"
+        )
+    elif (others := others_files(out, is_run_folder)) is not None:  # the user's, or a study's: kept
+        raise OptimlabError(
+            f"{str(out)!r} holds other files ({others}): give a new or empty folder, or a run's to resume"
         )
     return checkpoint, changes
 

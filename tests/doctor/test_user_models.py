@@ -208,8 +208,14 @@ HEALTHY = {  # model, data, loss, Adam's lr
     "CNN with GroupNorm": (group_norm_cnn, standardized, CE, 3e-3),
 }
 # The runs that cost most at diagnose's defaults (200 steps, 200-step check runs), shortened: the
-# GroupNorm CNN took 7.3 s alone (33 s beside the full suite), 2.3 s so, with the same verdict.
-SHORTENED = {"CNN with GroupNorm": {"steps": 100, "check_steps": 50}}
+# GroupNorm CNN took 7.3 s alone (33 s beside the full suite), 2.3 s so, with the same verdict. The
+# others in CPU seconds (time.process_time, shared 2-core box, 2026-12-06), default -> shortened, no
+# finding either way: dilated CNN 32.5 -> 12.3, transformer encoder 23.8 -> 6.6 (suggestion 0.0059 ->
+# 0.0089), tied embedding 37.5 -> 8.6 (suggestion 0.00074 -> 0.0028; its lr 7e-4 below both).
+SHORTENED = {
+    name: {"steps": 100, "check_steps": 50}
+    for name in ("CNN with GroupNorm", "tied embedding and output", "dilated 1-d CNN", "transformer encoder")
+}
 
 
 @pytest.mark.parametrize("name", list(HEALTHY))

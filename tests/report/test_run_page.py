@@ -476,11 +476,17 @@ def test_a_run_resumed_with_a_changed_recipe_says_what_changed_and_when(tmp_path
     only, which does not repeat the run (its schedule followed 500 epochs up to step 4000)."""
     folder = fake_run(tmp_path / "run")
     result = json.loads((folder / "result.json").read_text())
-    result["recipe_changes"] = [{"field": "training.epochs", "from": 500, "to": 130, "step": 4000}]
+    result["recipe_changes"] = [
+        {"field": "training.epochs", "from": 500, "to": 130, "step": 4000},
+        {"field": "training.steps", "from": None, "to": 4100, "step": 4000},  # unset: 'from None' was said
+    ]
     (folder / "result.json").write_text(json.dumps(result))
     paragraphs = page_reader(run_page([read_run(folder)]).render()).paragraphs
     (said,) = [p for p in paragraphs if "resumed at" in p]
-    assert said.startswith("run: resumed at step 4000 with training.epochs changed from 500 to 130.")
+    assert said.startswith(
+        "run: resumed at step 4000 with training.epochs changed from 500 to 130, training.steps changed from "
+        "(default) to 4100."
+    )
 
 
 @pytest.mark.parametrize("checkpoint", [True, False], ids=["checkpoint", "no-checkpoint"])

@@ -295,11 +295,18 @@ def _results_table(page: Page, runs: Sequence[RunFolder]) -> None:
         for step, changes in _changes(run).items():
             page.paragraph(
                 f"{run.name}: resumed at step {step} with "
-                + ", ".join(f"{c['field']} changed from {c['from']} to {c['to']}" for c in changes)
+                + ", ".join(
+                    f"{c['field']} changed from {_set(c['from'])} to {_set(c['to'])}" for c in changes
+                )
                 + f". Its recipe (below) is the one it ended with; up to step {step} it trained with the "
                 "earlier values (a schedule over the run's length followed them), which that recipe run from "
                 "the start would not repeat."
             )
+
+
+def _set(value: object) -> object:
+    """A recipe field's value as the page's recipe shows it: a null one is its default, not 'None'."""
+    return DEFAULT if value is None else value
 
 
 def _message(run: RunFolder) -> str:

@@ -2705,7 +2705,8 @@ def test_the_advice_to_clip_names_the_trainers_gradient_clip_val_where_it_clips_
     TrainingArguments.max_grad_norm. Truth: a real Trainer given the advised flag steps on gradients of
     that global norm at most (torch's norm of those the optimizer applied), where unclipped they reach
     above 10. Under gradient_clip_algorithm='value' the flag bounds each element, not the norm: the
-    recipe field stays."""
+    recipe field stayed, which the user has not either: the advice names both flags, pinned; the truth is
+    the default algorithm's (the norm), the flag value clips each element at."""
     x, y = standardized()
 
     def run(callbacks, **flags):
@@ -2718,7 +2719,9 @@ def test_the_advice_to_clip_names_the_trainers_gradient_clip_val_where_it_clips_
     run([doctor], **flags)
     (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
     if algorithm == "value":
-        assert found.recipe_changes == {"training.grad_clip_norm": 1.0}
+        both = "Trainer.gradient_clip_algorithm='norm', Trainer.gradient_clip_val"
+        assert found.recipe_changes == {both: 1.0}
+        assert found.recommendation == f"{both}=1.0, and lower the lr"
         return
     assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
     assert found.recommendation.startswith("Trainer.gradient_clip_val=1.0")
@@ -2774,8 +2777,9 @@ def test_under_manual_optimization_the_advice_to_clip_is_not_the_norm_the_module
     SGD at lr 100: their norm, read before the clip, past 10) was advised 'training: grad_clip_norm 1.0',
     the clip it has: the Trainer's gradient_clip_val was read as the clip in force, not the module's own.
     The advice there is the lr, saying the clip is in force; at clip 0 (Lightning's plugin clips nothing
-    at 0) it stays the clip, pinned. Truth: the norm the Trainer's optimizer applied, as torch measures it,
-    is the clip's."""
+    at 0) it is the clip, named as the module's own self.clip_gradients call (it was the recipe field
+    training.grad_clip_norm, which the user has not), pinned. Truth: the norm the Trainer's optimizer
+    applied, as torch measures it, is the clip's."""
     x, y = standardized()
     torch.manual_seed(0)
     make = lambda p: torch.optim.SGD(p, lr=100.0)  # noqa: E731
@@ -2784,8 +2788,11 @@ def test_under_manual_optimization_the_advice_to_clip_is_not_the_norm_the_module
     fit(module, (x, y), 20, [doctor, applied])
     (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
     assert found.evidence["peak_norm"] > 10
-    if clip == 0.0:
-        assert found.recipe_changes == {"training.grad_clip_norm": 1.0}
+    if clip == 0.0:  # the module's own call, not a recipe field
+        call = "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val=...)"
+        setting = f"{call} before optimizer.step(): gradient_clip_val"
+        assert found.recipe_changes == {setting: 1.0}
+        assert found.recommendation == f"{setting}=1.0, and lower the lr"
         return
     finite = [n for n in applied.norms if math.isfinite(n)]
     assert finite and max(finite) == pytest.approx(1.0, rel=1e-4)  # the module's clip is in force

@@ -85,8 +85,8 @@ class DoctorCallback(pl.Callback):
     :class:`~optimlab.integrations.trainer_doctor.TrainerDoctor` (``print_findings`` on the terminal,
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
     ends the fit, as ``EarlyStopping(strict=True)`` ends it, where by default it is one warning).
-    Clipping is advised as the Trainer's flag (``Trainer.gradient_clip_val=``, :func:`_flags_set`) where
-    that flag clips the norm, not as optimlab's recipe field.
+    Clipping is advised as the Trainer's flags (``Trainer.gradient_clip_val=``, :func:`_flags_set`), or
+    under manual optimization as the module's ``self.clip_gradients``, not as optimlab's recipe field.
     """
 
     @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
@@ -163,7 +163,8 @@ class DoctorCallback(pl.Callback):
         self.doctor.start(pl_module, watched, step, gradients_at_step=False, about=about)
         self._fields = _flags_set(trainer, pl_module)
         clip = trainer.gradient_clip_val
-        if self._fields and self.doctor.instruments is not None and clip:  # the flag clips the norm (0: off)
+        clips_norm = self._fields.get("training.grad_clip_norm") == _CLIP_FLAG  # the flag clips the norm
+        if clips_norm and self.doctor.instruments is not None and clip:  # (0: off)
             self.doctor.instruments.statistics.grad_clip_norm = float(clip)
         if not pl_module.automatic_optimization:
             self._read_before_clipping(trainer)
@@ -328,19 +329,27 @@ class DoctorCallback(pl.Callback):
         )
 
 
+_CLIP_FLAG = "Trainer.gradient_clip_val"  # the norm Lightning clips at (its algorithm left at "norm")
+
+
 def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, str]:
-    """The ``lightning.Trainer`` flag that sets each recipe field the doctor may advise in this run, named
-    in its place as the Hugging Face callback names ``TrainingArguments``' (``TrainerDoctor.finish``'s
-    ``fields``): the gradient norm clipped at is ``gradient_clip_val`` under automatic optimization, where
-    the module's own ``configure_gradient_clipping`` (Lightning's, not overridden) clips by the Trainer's
-    flags, by the norm (``gradient_clip_algorithm`` 'norm', the default). Not where the module clips
-    itself (manual optimization, whose ``self.clip_gradients`` Lightning refuses the flag for, or its own
-    ``configure_gradient_clipping``), nor by value (the flag there is each element's bound). The
-    optimizer's lr and weight decay are ``configure_optimizers``', set by no flag."""
-    algorithm = getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
-    if not module.automatic_optimization or algorithm != "norm" or _clips(None, module) is not None:
+    """The setting that sets each recipe field the doctor may advise in this run, named in its place as
+    the Hugging Face callback names ``TrainingArguments``' (``TrainerDoctor.finish``'s ``fields``): the
+    gradient norm clipped at is ``gradient_clip_val`` under automatic optimization, where the module's own
+    ``configure_gradient_clipping`` (Lightning's, not overridden) clips by the Trainer's flags; by the norm
+    with ``gradient_clip_algorithm`` 'norm' too where the flags clip by value (the flag there is each
+    element's bound). Under manual optimization it is the module's own ``self.clip_gradients`` call
+    (Lightning refuses the flag there); not where the module's ``configure_gradient_clipping`` clips its
+    own way. The optimizer's lr and weight decay are ``configure_optimizers``', set by no flag."""
+    if not module.automatic_optimization:
+        setting = "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val=...)"
+        return {"training.grad_clip_norm": f"{setting} before optimizer.step(): gradient_clip_val"}
+    if _clips(None, module) is not None:
         return {}
-    return {"training.grad_clip_norm": "Trainer.gradient_clip_val"}
+    algorithm = getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
+    if algorithm != "norm":
+        return {"training.grad_clip_norm": f"Trainer.gradient_clip_algorithm='norm', {_CLIP_FLAG}"}
+    return {"training.grad_clip_norm": _CLIP_FLAG}
 
 
 class ScheduleFreeModes(pl.Callback):

@@ -40,6 +40,39 @@ def test_a_torch_optimizer_by_path_ascends_under_maximize_as_itself(path, maximi
     assert max_difference(ours, reference) <= 1e-12
 
 
+SGD_CALLS: list[dict] = []
+
+
+def counted_sgd(params, lr=0.01, momentum=0.0, nesterov=False):
+    """torch's SGD from the user's code, each call counted."""
+    SGD_CALLS.append({"momentum": momentum, "nesterov": nesterov})
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov)
+
+
+def test_values_a_torch_optim_class_by_path_refuses_together_are_refused_before_the_run(cli, tmp_path):
+    """``--optimizer torch.optim:SGD`` with nesterov and momentum 0 passed the recipe check, and the run
+    failed after it had started; it is refused before, exit 2, one line naming the values and torch's
+    reason, nothing written. Truth: torch's SGD refuses them. The user's own code (a factory here) is
+    still first called when the run builds it, never at validation."""
+    from optimlab.optim import validate
+
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum") as by_torch:
+        torch.optim.SGD([torch.zeros(1)], lr=0.1, momentum=0.0, nesterov=True)
+    out = tmp_path / "run"
+    code, _, err = cli("train", "--dataset", "digits", "--optimizer", "torch.optim:SGD",
+                       "--set", "optimizer.options.nesterov=true", "--set", "optimizer.options.momentum=0",
+                       "--out", str(out), "--no-progress")  # fmt: skip
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "optimizer 'torch.optim:SGD' with nesterov=True, momentum=0" in err
+    assert str(by_torch.value) in err
+    assert not out.exists()
+    validate(load_optimizer("torch.optim:SGD"), {"momentum": 0.9, "nesterov": True})  # together: taken
+    SGD_CALLS.clear()
+    validate(load_optimizer(f"{__name__}:counted_sgd"), {"nesterov": True})
+    assert SGD_CALLS == []
+
+
 def resumed_run(make_optimizer, stop: int, steps: int = 30) -> list[torch.Tensor]:
     """``train``'s skipping run, its optimizer saved at ``stop`` to a buffer, read back with
     ``torch.load(weights_only=True)`` (as a checkpoint is) into a new one over new parameters, which ends

@@ -49,7 +49,7 @@ from optimlab.optim.transforms import (
     scale_by_trust_ratio,
     schedule_free,
 )
-from optimlab.optim.user import step_requires_closure
+from optimlab.optim.user import check_torch_class, step_requires_closure
 from optimlab.optim.wrappers import SAM, Lookahead
 from optimlab.optim.wrappers.wrapper import base_entry as wrapped_base
 from optimlab.optim.wrappers.wrapper import closure_base_refused
@@ -125,11 +125,13 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     entry = _REGISTRY.get(name)
     if Capability.WRAPPER not in entry.capabilities:
         values = {k: current(v) for k, v in hyperparameters.items()}  # a tensor lr by its value
-        entry.validate(values)
-        if Capability.USER not in entry.capabilities:  # the user's code is called when it builds, not here
+        if Capability.USER in entry.capabilities:  # the user's code is called when it builds, not here
+            entry.validate(values)
+            check_torch_class(entry, values)  # torch's own classes by path are built, as below
+        else:
             # the values wrong together (sgd's nesterov without momentum), which the factory refuses; a
             # chain of transforms holds no tensors until its init, so building it costs microseconds
-            entry.obj(**{**entry.defaults, **entry.typed(values)})
+            entry.create(**values)
         return
     base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
     entry.validate(own)

@@ -34,7 +34,7 @@ import functools
 import inspect
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -42,12 +42,13 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, shown
 from optimlab.optim.base import GradientTransformation, Params, Updates
-from optimlab.registry import get_registry
+from optimlab.registry import Entry, get_registry
 from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
 
 __all__ = [
     "TorchOptimizerState",
     "adapt_optimizer",
+    "check_torch_class",
     "load_optimizer",
     "needs_closure",
     "torch_optimizer_transform",
@@ -317,9 +318,29 @@ def _torch_factory(
         return _transform(optimizer_class, path, hyperparameters)
 
     factory.__signature__ = _keyword_signature(optimizer_class, 1, path)  # type: ignore[attr-defined]
+    factory.optimizer_class = optimizer_class  # type: ignore[attr-defined]  (torch's own: check_torch_class)
     factory.__name__ = path.rpartition(":")[2]
     factory.__doc__ = optimizer_class.__doc__
     return factory
+
+
+def check_torch_class(entry: Entry, values: Mapping[str, Any]) -> None:
+    """Refuse in one line the values of a ``torch.optim`` class by path (``torch.optim:SGD``) that its
+    constructor refuses together (``nesterov=True`` with momentum 0), by building it over one stand-in
+    tensor, as a recipe is validated: else the run failed after it started. Only torch's own classes are
+    built here (microseconds, no side effects); the user's code is first called when the run builds it."""
+    optimizer_class = getattr(entry.obj, "optimizer_class", None)
+    if not (inspect.isclass(optimizer_class) and optimizer_class.__module__.startswith("torch.optim.")):
+        return
+    try:
+        optimizer_class([torch.zeros(1, requires_grad=True)], **{**entry.defaults, **entry.typed(values)})
+    except Exception as error:  # torch's refusal, a ValueError mostly, said as its first line
+        given = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise OptimlabError(
+            f"{entry.label} with {given}: torch.optim.{optimizer_class.__name__} refuses them ({reason}); "
+            "give values it takes together"
+        ) from None
 
 
 @functools.cache

@@ -44,6 +44,7 @@ __all__ = [
     "Entry",
     "HyperparameterSpec",
     "Interval",
+    "RefusedTogetherError",
     "Registry",
     "boolean",
     "categories",
@@ -282,6 +283,17 @@ class HyperparameterSpec:
             raise InvalidValueError(f"{owner} hyperparameter {self.name!r}", value, accepted)
 
 
+class RefusedTogetherError(InvalidValueError):
+    """A hyperparameter's value, in its range alone, that the registered object refuses with the others
+    (sgd's ``nesterov=True`` with momentum 0); its :class:`Entry` names itself in the message as the user
+    called it (``optimizer 'heavy_ball' (momentum)``), for one object serves several names. ``accepted``
+    names the conflicting value."""
+
+    def __init__(self, name: str, value: object, accepted: str) -> None:
+        super().__init__(f"hyperparameter {name!r}", value, accepted)
+        self.name = name
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry(Generic[T]):
     """A registered technique: what it is, where it comes from, and how it may be configured."""
@@ -352,7 +364,16 @@ class Entry(Generic[T]):
     def create(self, *args: Any, **kwargs: Any) -> Any:
         """Call the registered object with the entry's bound defaults and ``kwargs`` as :meth:`checked`
         makes them."""
-        return self.obj(*args, **{**self.defaults, **self.checked(kwargs)})
+        return self.call(*args, **{**self.defaults, **self.checked(kwargs)})
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the registered object with ``kwargs`` as given, its refusal of values together
+        (:class:`RefusedTogetherError`) naming this entry by :attr:`label`."""
+        try:
+            return self.obj(*args, **kwargs)
+        except RefusedTogetherError as error:
+            field = f"{self.label} hyperparameter {error.name!r}"
+            raise InvalidValueError(field, error.value, error.accepted) from None
 
 
 def _signature_hyperparameters(

@@ -468,6 +468,39 @@ def test_values_torch_refuses_together_are_refused_by_validate_and_the_recipe(na
         Recipe.from_dict({"optimizer": {"name": name, **hyperparameters}})
 
 
+@pytest.mark.parametrize(
+    ("name", "hyperparameters", "named"),
+    [
+        ("heavy_ball", {"nesterov": True, "dampening": 0.1}, "optimizer 'heavy_ball' (momentum)"),
+        ("sgd_momentum", {"nesterov": True, "momentum": 0.0}, "optimizer 'sgd_momentum' (momentum)"),
+        ("sgd", {"nesterov": True, "momentum": 0.0, "dampening": 0.2}, "optimizer 'sgd'"),
+    ],
+)
+def test_values_refused_together_name_the_optimizer_as_typed_and_the_conflicting_value(
+    name, hyperparameters, named
+):
+    """heavy_ball with nesterov and dampening 0.1 was refused as "optimizer 'sgd' hyperparameter
+    'nesterov'", a name the user never typed, and without the value it conflicts with. Truth: torch's SGD
+    refuses the same values; the line names the optimizer as typed and the conflicting values."""
+    from optimlab.optim import validate
+
+    torch_class, _, bound = TORCH_CASES["sgd"]
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        torch_class([torch.zeros(1)], **{**bound, **REGISTRY.get(name).defaults, **hyperparameters})
+    conflicting = ", ".join(f"{k} {v}" for k, v in hyperparameters.items() if k != "nesterov")
+    line = (
+        f"invalid value True for {named} hyperparameter 'nesterov': accepted True only with momentum > 0 "
+        f"and dampening 0 (here {conflicting})."
+    )
+    for build in (
+        lambda: validate(name, hyperparameters),
+        lambda: create(name, [torch.zeros(1, requires_grad=True)], **hyperparameters),
+    ):
+        with pytest.raises(OptimlabError) as refused:
+            build()
+        assert str(refused.value) == line
+
+
 def test_a_groups_initial_accumulator_value_is_where_its_adagrad_sum_starts(float64):
     """The closed form of a first AdaGrad step, ``p - lr g / (sqrt(G0 + g^2) + eps)``, with each param
     group's own ``G0``: torch's Adagrad would start both groups at the constructor's 0.5 (the one

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from optimlab.errors import InvalidValueError
 from optimlab.optim.base import GradientTransformation, Hyperparameter, identity
 from optimlab.optim.optimizers._descent import COMMON, FLAG, OPEN_UNIT, descend, off
 from optimlab.optim.transforms import scale_by_momentum
-from optimlab.registry import UNIT, UNIT_OPEN, Capability, new_registry
+from optimlab.registry import UNIT, UNIT_OPEN, Capability, RefusedTogetherError, new_registry
 
 __all__ = ["momentum", "nesterov", "sgd"]
 
@@ -60,10 +59,13 @@ def sgd(
         Polyak 1964 and Sutskever et al. 2013 for momentum: :mod:`optimlab.optim.transforms.momentum`.
     """
     if nesterov and (off(momentum) or not off(dampening)):
-        raise InvalidValueError(
-            "optimizer 'sgd' hyperparameter 'nesterov'",
+        conflicting = [f"momentum {momentum}"] if off(momentum) else []
+        if not off(dampening):
+            conflicting.append(f"dampening {dampening}")
+        raise RefusedTogetherError(
+            "nesterov",
             nesterov,
-            "True only with momentum > 0 and dampening 0",
+            f"True only with momentum > 0 and dampening 0 (here {', '.join(conflicting)})",
         )
     direction = identity() if off(momentum) else scale_by_momentum(momentum, dampening, nesterov=nesterov)
     return descend(direction, lr, weight_decay, decoupled=False)

@@ -299,6 +299,8 @@ class Optimizer(torch.optim.Optimizer):
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
         self._factory: Factory = entry.obj if entry else transform
+        # builds a chain; an entry's names itself as the user called it where values conflict (heavy_ball)
+        self._build: Factory = entry.call if entry else transform
         self._owner = (
             f"optimizer {entry.name!r}" if entry else getattr(self._factory, "__name__", "optimizer")
         )
@@ -314,7 +316,7 @@ class Optimizer(torch.optim.Optimizer):
         hyperparameters = self._typed(hyperparameters)
         registered = {**factory_defaults, **(entry.defaults if entry else {})}
         defaults = {**registered, **hyperparameters}
-        transform = self._factory(**{k: current(v) for k, v in defaults.items()})
+        transform = self._build(**{k: current(v) for k, v in defaults.items()})
         self._modes = transform.set_mode is not None
         self._per_group = _counts_per_group(transform.init([]))
         if self._modes:
@@ -419,7 +421,7 @@ class Optimizer(torch.optim.Optimizer):
         if bound is not None and bound.values == values:
             transform, template, layout = bound.transform, bound.template, bound.layout
         else:
-            transform = self._factory(**dict(zip(self._names, values)))
+            transform = self._build(**dict(zip(self._names, values)))
             template = transform.init([])
             layout = _layout(template)
         if (
@@ -548,7 +550,7 @@ class Optimizer(torch.optim.Optimizer):
         bound = self._bound.pop(index, None)
         if bound is not None:
             self._release(index, bound)
-        transform = self._factory(**{name: current(group[name]) for name in self._names})
+        transform = self._build(**{name: current(group[name]) for name in self._names})
         template = transform.init([])
         self._take_layout(index, group, template)  # a flag switched at this step moved the counters
         counters = self._group_counters(group, template)
@@ -639,7 +641,7 @@ class Optimizer(torch.optim.Optimizer):
         groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
         kept: dict[int, dict[str, Any]] = {}
         for group, saved in zip(self.param_groups, state["param_groups"]):
-            template = self._factory(**{name: current(group[name]) for name in self._names}).init([])
+            template = self._build(**{name: current(group[name]) for name in self._names}).init([])
             paths = _kept_paths(template) - _transient(template)
             for i in saved["params"]:
                 if i in state["state"]:
@@ -687,7 +689,7 @@ class Optimizer(torch.optim.Optimizer):
             own = self.param_groups[index]  # load_state_dict refused other group counts first
             # a key this optimizer's own group holds too is the user's tag (add_param_group passes those)
             foreign_keys = [k for k in group if k in foreign and k not in own]
-            transform = self._factory(**{name: current(group[name]) for name in self._names})
+            transform = self._build(**{name: current(group[name]) for name in self._names})
             template = transform.init([])
             templates.append(template)
             kept = _kept_paths(template)

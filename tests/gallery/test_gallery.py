@@ -327,6 +327,39 @@ def test_resume_keeps_no_page_whose_numbers_another_optimlab_or_torch_made(tiny_
     assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
 
 
+def test_resume_runs_again_a_page_whose_experiment_s_code_changed(tmp_path, monkeypatch):
+    """--resume kept a tiny batch_norm page measured before its tiny size was evaluated more often: size,
+    versions (0.1.0 both), page and verdict all matched, so its old drift (at the floor) and setup stayed.
+    The digest of the measuring module's syntax tree lies beside the numbers: a comment or a docstring
+    keeps the page, a changed line of code runs it again, and so does a page written before the digest."""
+    import sys
+
+    from optimlab.gallery.page import kept_outcome
+
+    module = tmp_path / "claim_under_edit.py"
+    code = "from optimlab.gallery.claims.no_nonlinearity import measure as _measure\n\n\n"
+    code += "def measure(size):\n    return _measure(size)\n"
+    module.write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "claim_under_edit", raising=False)
+    experiment = dataclasses.replace(
+        get_experiment("no_nonlinearity"), measure=importlib.import_module("claim_under_edit").measure
+    )
+    write_page(experiment, experiment("tiny"), tmp_path)  # 0.4 s
+    assert kept_outcome(experiment, "tiny", tmp_path) is not None
+    module.write_text(code.replace("    return", '    """Words only."""\n    # a comment\n    return'))
+    assert kept_outcome(experiment, "tiny", tmp_path) is not None
+    module.write_text(code.replace("_measure(size)", "_measure(size.lower())"))
+    assert kept_outcome(experiment, "tiny", tmp_path) is None
+    module.write_text(code)
+    assert kept_outcome(experiment, "tiny", tmp_path) is not None
+    numbers = tmp_path / "no_nonlinearity.json"
+    record = json.loads(numbers.read_text())
+    del record["code"]  # written by an optimlab before the digest
+    numbers.write_text(json.dumps(record))
+    assert kept_outcome(experiment, "tiny", tmp_path) is None
+
+
 def test_resume_keeps_a_page_only_beside_the_numbers_written_with_it(tmp_path, monkeypatch):
     """--resume kept a page whenever numbers of this size lay beside it: a page cut short (a kill or a full
     disk mid-write, an edit) or written again by a run killed before its numbers were was kept as finished."""

@@ -8,8 +8,10 @@ or not at all (:mod:`optimlab.atomic`), the page first, then its numbers with th
 
 from __future__ import annotations
 
+import ast
 import errno
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -28,6 +30,7 @@ from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.number_text import count_of, seconds_text
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
+from optimlab.study.trial import syntax_text
 
 __all__ = ["INDEX_NAME", "kept_outcome", "output_folder", "page_path", "write_index", "write_page"]
 
@@ -51,6 +54,19 @@ def _versions() -> dict[str, str]:
     """What made the numbers besides the experiment's code: optimlab's and torch's versions (a run's numbers
     move with either), recorded beside them so that --resume keeps none made by others."""
     return {"optimlab": optimlab.__version__, "torch": torch.__version__}
+
+
+def _code_digest(experiment: Experiment) -> str | None:
+    """The SHA-256 of the syntax tree (:func:`~optimlab.study.trial.syntax_text`) of the module whose
+    ``measure`` makes ``experiment``'s numbers: its runs' recipes, sizes and probes are written there, so an
+    edit of them (batch_norm's tiny size evaluated more often) is a new digest, where a comment or a
+    docstring keeps it; recorded beside the numbers, so that --resume keeps none of the code before. None
+    for a module without source (one typed in a notebook): nothing shows its code unchanged."""
+    try:
+        source = inspect.getsource(inspect.getmodule(experiment.measure))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(syntax_text(ast.parse(source)).encode()).hexdigest()
 
 
 def output_folder(folder: str | os.PathLike[str]) -> Path:
@@ -149,6 +165,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
         "page_sha256": _digest(path),
         "size": outcome.size,
         "versions": _versions(),
+        "code": _code_digest(experiment),
         "seconds": outcome.seconds,
         "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
         "numbers": evidence.numbers,
@@ -178,15 +195,20 @@ def _digest(page: Path) -> str:
 
 def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
     """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``
-    with this optimlab and torch (their versions), the page is the one its numbers were written with (whole,
-    unedited) and its numbers still give the verdict it wrote (the verdict's code unchanged since); None
-    otherwise, the experiment then to run again. Its figures' series are not kept: the page stays as it was written."""
+    with this optimlab and torch (their versions) and this code of the experiment (:func:`_code_digest`;
+    a page written before the digest was recorded runs again, once), the page is the one its numbers were
+    written with (whole, unedited) and its numbers still give the verdict it wrote (the verdict's code
+    unchanged since); None otherwise, the experiment then to run again. Its figures' series are not kept:
+    the page stays as it was written."""
     page = page_path(folder, experiment.name)
     try:
         record = json.loads(page.with_suffix(".json").read_text())
         if record["size"] != size or record.get("page_sha256") != _digest(page):
             return None
         if record.get("versions") != _versions():  # numbers of another optimlab or torch (or unrecorded)
+            return None
+        code = _code_digest(experiment)
+        if code is None or record.get("code") != code:  # measured by other code (or unrecorded)
             return None
         numbers = _nan_for_none(record["numbers"])
         verdict = experiment.verdict(numbers)

@@ -678,33 +678,3 @@ def test_a_factory_of_an_installed_package_is_not_sent_to_its_file_and_a_wrapper
 
     looped.__wrapped__ = looped
     assert defined_at(looped) == ""
-
-
-def test_a_users_model_is_built_with_its_own_dropout_and_activation_defaults(tmp_path, monkeypatch):
-    """A class of the user's taking ``dropout=0.5`` was built with the recipe's dropout 0.0 (and a
-    registered ``init`` default with 'default'), its regularisation silently gone; one taking
-    ``activation=nn.Tanh`` got the recipe's 'relu' string and failed on it ("'str' object is not
-    callable"). Truth: the modules torch built, for the recipe as given and as a study stores it; a
-    value the recipe sets still reaches the class."""
-    from torch import nn
-
-    (tmp_path / "uc_defaults.py").write_text(
-        "from torch import nn\n\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self, input_shape, num_outputs, dropout=0.5, activation=nn.Tanh):\n"
-        "        super().__init__()\n"
-        "        self.net = nn.Sequential(nn.Linear(input_shape[0], 8), activation(), nn.Dropout(dropout),\n"
-        "                                 nn.Linear(8, num_outputs))\n\n"
-        "    def forward(self, x):\n"
-        "        return self.net(x)\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def built(**model) -> nn.Module:
-        recipe = Recipe.from_dict({"model": {"name": "uc_defaults:Net", **model}, "data": {"name": "iris"}})
-        return build(Recipe.from_dict(recipe.to_dict())).model  # as a study stores it and a trial reads it
-
-    (dropout,) = [m for m in built().modules() if isinstance(m, nn.Dropout)]
-    assert dropout.p == 0.5 and any(isinstance(m, nn.Tanh) for m in built().modules())
-    (dropout,) = [m for m in built(dropout=0.1).modules() if isinstance(m, nn.Dropout)]
-    assert dropout.p == 0.1

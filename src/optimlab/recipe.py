@@ -361,26 +361,20 @@ class DataSpec(_Spec):
         return _canonical("dataset", name)
 
 
-def architecture_techniques(name: Any) -> dict[str, Any]:
+def architecture_techniques(name: Any) -> dict[str, str]:
     """The activation and norm that architecture ``name`` builds by default, where its factory takes
-    them and names registered ones; {} for a name that is not one (the name's own check reports it).
-    The user's factory also keeps its own init (a registered name) and dropout rate: the recipe's
-    defaults were passed over them (``dropout=0.5`` built with 0.0)."""
+    them and names registered ones; {} for a name that is not one (the name's own check reports it)."""
     try:
         entry = get_registry("model").get(name)
     except (OptimlabError, TypeError):
         return {}
-    user = Capability.USER in entry.capabilities
-    return {h.name: h.default for h in entry.hyperparameters if _held_by_recipe(h.name, h.default, user=user)}
-
-
-def _held_by_recipe(technique: str, default: Any, *, user: bool) -> bool:
-    """Whether the recipe's field ``technique`` can hold an architecture's ``default`` for it."""
-    if technique in ("activation", "norm") or (user and technique == "init"):
-        return isinstance(default, str) and default in get_registry(technique)
-    if user and technique == "dropout":
-        return isinstance(default, (int, float)) and not isinstance(default, bool) and 0 <= default < 1
-    return False
+    return {
+        h.name: h.default
+        for h in entry.hyperparameters
+        if h.name in ("activation", "norm")
+        and isinstance(h.default, str)
+        and h.default in get_registry(h.name)
+    }
 
 
 class ModelSpec(_Spec):
@@ -441,26 +435,11 @@ class ModelSpec(_Spec):
         entry = get_registry("model").get(self.name)
         return Capability.USER in entry.capabilities and "init" not in entry.hyperparameter_names
 
-    @staticmethod
-    def _unheld_defaults(entry: Any) -> tuple[str, ...]:
-        """The techniques the user's factory takes with a default the recipe cannot hold."""
-        held = architecture_techniques(entry.name)
-        return tuple(
-            h.name for h in entry.hyperparameters if h.name in ModelSpec.TECHNIQUES and h.name not in held
-        )
-
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
         techniques go only to architectures that have layers (not ``parameter_vector``)."""
-        entry = get_registry("model").get(self.name)
-        # a default of the user's the recipe cannot hold (activation=nn.Tanh) is kept unless one is set
-        kept = () if Capability.USER not in entry.capabilities else self._unheld_defaults(entry)
-        techniques = {
-            k: getattr(self, k)
-            for k in self.TECHNIQUES
-            if k in entry.hyperparameter_names
-            and not (k in kept and getattr(self, k) == type(self).model_fields[k].default)
-        }
+        takes = get_registry("model").get(self.name).hyperparameter_names
+        techniques = {k: getattr(self, k) for k in self.TECHNIQUES if k in takes}
         sizes = {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v is not None}
         return {**techniques, **sizes, **self.options}
 

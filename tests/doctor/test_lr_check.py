@@ -322,16 +322,13 @@ def test_the_reason_says_where_the_choice_is_the_lowest_or_highest_lr_checked():
 
 def test_below_the_lowest_chosen_more_candidates_at_the_ladders_spacing_and_nowhere_else():
     candidates = [Candidate(lr, "ladder") for lr in (1e-3, 2e-3, 4e-3)]
-    below = _below_lowest(1e-3, candidates, stride=1, floor=1e-7)
+    below = _below_lowest(1e-3, candidates, stride=1)
     assert [c.lr for c in below] == pytest.approx([1e-3 * 10 ** (-k / 8) for k in (4, 3, 2, 1)])
     assert below[-1].source == "ladder x 0.75"
-    quarters = _below_lowest(1e-3, candidates, stride=2, floor=1e-7)  # one at a time: every other rung
+    quarters = _below_lowest(1e-3, candidates, stride=2)  # one at a time: every other rung
     assert [c.lr for c in quarters] == pytest.approx([1e-3 * 10 ** (-k / 4) for k in (4, 3, 2, 1)])
-    # none below the sweep's first lr: the suggestion stays within the range swept
-    within = _below_lowest(1e-3, candidates, stride=1, floor=1e-3 * 10 ** (-2.5 / 8))
-    assert [c.lr for c in within] == pytest.approx([1e-3 * 10 ** (-k / 8) for k in (2, 1)])
     # the middle, the top (the ladder's cap is a guard), nothing chosen: nothing more
-    assert not any(_below_lowest(lr, candidates, stride=1, floor=1e-7) for lr in (2e-3, 4e-3, None))
+    assert not any(_below_lowest(lr, candidates, stride=1) for lr in (2e-3, 4e-3, None))
 
 
 @pytest.mark.parametrize("stacked", [True, False])

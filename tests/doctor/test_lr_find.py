@@ -525,8 +525,25 @@ def test_the_candidates_stay_within_the_range_swept(start_lr, end_lr):
         model, nn.MSELoss(), x, y, optimizer, start_lr=start_lr, end_lr=end_lr, steps=30, batch_size=128
     )
     assert result.min_loss_lr == result.lrs[-1] == end_lr  # still falling at the sweep's end
-    assert result.candidates and all(start_lr <= c.lr <= end_lr for c in result.candidates)
+    assert result.candidates and all(c.lr <= end_lr for c in result.candidates)
     assert max(c.lr for c in result.candidates) == end_lr
+
+
+def test_a_sweep_started_near_the_stable_edge_is_checked_below_its_start():
+    """SGD on the regression diverges above lr 1 (the Hessian's largest eigenvalue is 2): a user's
+    --start-lr 1 sweeps nothing safe, and a floor at start_lr left the check one candidate, 1.05 (held-out
+    loss 0.0084). start_lr bounds what is swept; the check looks below it, never above end_lr."""
+    x, y = linear_regression(512)
+    model = nn.Linear(4, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = find_lr(
+        model, nn.MSELoss(), x, y, optimizer, start_lr=1.0, end_lr=100.0, batch_size=128, check_steps=100
+    )
+    assert result.trains and result.suggestion < 1.0
+    assert min(c.lr for c in result.candidates) < 1.0 and all(c.lr <= 100.0 for c in result.candidates)
+    assert result.metric == "loss"  # held-out MSE: the chosen one's below any checked at start_lr or above
+    chosen = next(c.score for c in result.candidates if c.lr == result.suggestion)
+    assert all(chosen < c.score for c in result.candidates if c.lr >= 1.0 and c.score is not None)
 
 
 def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, monkeypatch):

@@ -471,7 +471,7 @@ def _checked_within(
     folds = [fold for _, fold in runs[: len(checks)]]  # beyond the first: cross-fitted (point 3)
     pooled = _pooled(checks, folds)
     decided = _decided(result, candidates, pooled, plan.steps, folds)
-    below = _below_lowest(decided.suggestion, candidates, plan.stride, floor=result.lrs[0])
+    below = _below_lowest(decided.suggestion, candidates, plan.stride)
     spent = time.perf_counter() - started
     # One more round, on the same folds: stacked, about a round's time whatever its members; one at a
     # time, its candidates' share of it.
@@ -501,12 +501,11 @@ def _checked_within(
     return dataclasses.replace(decided, check=check, check_steps=plan.steps, run_steps=run_steps)
 
 
-def _below_lowest(
-    chosen: float | None, candidates: Sequence[Candidate], stride: int, *, floor: float
-) -> list[Candidate]:
+def _below_lowest(chosen: float | None, candidates: Sequence[Candidate], stride: int) -> list[Candidate]:
     """Where the check ``chosen`` the lowest of ``candidates`` (every ``stride``-th of the ladder, by
-    increasing lr), :data:`BELOW_LOWEST` more below it at the ladder's spacing, by increasing lr, none
-    below ``floor`` (the sweep's first lr: a suggestion stays within the range swept); else none.
+    increasing lr), :data:`BELOW_LOWEST` more below it at the ladder's spacing, by increasing lr, below
+    the sweep's start_lr too (it bounds what is swept, not what is checked; only end_lr caps the check,
+    :func:`~optimlab.doctor.lr_find.lr_range_test`); else none.
     Nothing below was measured, so the best may lie there: Lion on the digits MLP chose the
     ladder's floor on 3 of 3 seeds, the best of a half-decade grid 3.2x below it (2026-12-06). Not
     above the highest: the ladder's top, 3.2x the range test's lowest-loss lr, is a guard (trained
@@ -516,9 +515,7 @@ def _below_lowest(
     if chosen is None or len(lrs) < 2 or chosen != lrs[0]:
         return []
     factors = [10 ** (-stride * j / PER_DECADE) for j in range(BELOW_LOWEST, 0, -1)]
-    return [
-        Candidate(lrs[0] * f, f"{candidates[0].source} x {f:.2g}") for f in factors if lrs[0] * f >= floor
-    ]
+    return [Candidate(lrs[0] * f, f"{candidates[0].source} x {f:.2g}") for f in factors]
 
 
 def _cross_folds(

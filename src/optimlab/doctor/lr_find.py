@@ -491,9 +491,12 @@ def lr_range_test(
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])
     else:  # no progress: around the stable edge, for a check to decide (module docstring)
         candidates = lr_candidates(details.get("stable_edge_lr"), None, anchor="stable edge")
-    # Only lrs within the range the sweep was given: its ladder reached past an end (3.2x a minimum at
-    # the sweep's end) and the check chose there (Adam on digits, lr-find --end-lr 1e-3: 0.00133).
-    candidates = [c for c in candidates if start_lr <= c.lr <= end_lr]
+    # None above end_lr, the user's cap: the ladder reached past it (3.2x a minimum at the sweep's end)
+    # and the check chose there (Adam on digits, lr-find --end-lr 1e-3: 0.00133). Below start_lr they
+    # stay: start_lr bounds what is swept, and a sweep started near the stable edge has its safe lrs
+    # there (SGD on a regression diverging above lr 1, start_lr 1: 0.589 checked, where a floor at
+    # start_lr left one candidate, 1.05).
+    candidates = [c for c in candidates if c.lr <= end_lr]
     return LRRangeResult(
         lrs=lrs,
         losses=losses,

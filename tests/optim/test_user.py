@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import io
 
@@ -38,6 +39,27 @@ def test_a_torch_optimizer_by_path_ascends_under_maximize_as_itself(path, maximi
     start = train(lambda p: torch_class(p, lr=0.01), steps=0)
     assert max_difference(reference, start) > 1e-2  # the run moved, so a small difference means something
     assert max_difference(ours, reference) <= 1e-12
+
+
+def test_fused_given_to_a_torch_optimizer_by_path_runs_its_fused_kernel(float64, monkeypatch):
+    """``create("torch.optim:Adam", p, fused=True)`` was silently dropped: the shell took fused as its own
+    (which compiles no wrapped class) and torch's Adam got its default. fused is the class's own switch:
+    torch's fused Adam kernel runs at each step, and the weights end where torch's Adam(fused=True) ends."""
+    kernel_calls = []
+    adam_module = importlib.import_module("torch.optim.adam")  # torch.optim.adam is the function
+    fused_adam = adam_module._fused_adam
+
+    def counted(*args, **kwargs):
+        kernel_calls.append(1)
+        return fused_adam(*args, **kwargs)
+
+    monkeypatch.setattr(adam_module, "_fused_adam", counted)
+    name = load_optimizer("torch.optim:Adam")
+    ours = train(lambda p: create(name, p, lr=0.01, fused=True), steps=10)
+    assert len(kernel_calls) == 10
+    reference = train(lambda p: torch.optim.Adam(p, lr=0.01, fused=True), steps=10)
+    assert max_difference(ours, reference) <= 1e-12
+    assert max_difference(reference, train(lambda p: torch.optim.Adam(p, lr=0.01), steps=0)) > 1e-2
 
 
 SGD_CALLS: list[dict] = []

@@ -68,7 +68,8 @@ _COUNTERS = "counters"  # the group key of a chain's counters, where it counts s
 # ``maximize`` is honoured, as every torch optimizer means it (:meth:`Optimizer.step`).
 _TORCH_SWITCHES = frozenset({"foreach", "fused", "capturable", "differentiable"})
 _MAXIMIZE = "maximize"
-SHELL_KEYWORDS = ("fused", _MAXIMIZE)  # the shell's keywords beside an optimizer's hyperparameters
+_FUSED = "fused"
+SHELL_KEYWORDS = (_FUSED, _MAXIMIZE)  # the shell's keywords beside an optimizer's hyperparameters
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
 # statistics (Adafactor) are not worth a compile, and do not trace in one graph.
 _COMPILED_KINDS = frozenset({Capability.ELEMENTWISE, Capability.LAYERWISE})
@@ -267,7 +268,8 @@ class Optimizer(torch.optim.Optimizer):
             exactly, and for other elementwise optimizers the chain compiled once compiling pays
             (never for a small or short run); ``True``: the same, compiling at the second step;
             ``False``: always the composed chain. ``optimizer.fused_path`` tells which path each
-            group took (``None`` with ``False``).
+            group took (``None`` with ``False``). A factory that takes ``fused`` itself (a torch class
+            by path, ``torch.optim:Adam``: torch's fused kernel) gets it in place of the shell.
         maximize: ascend the objective, as torch's optimizers take it: each step negates the
             gradient before anything else (weight decay included); a group may set its own.
         **hyperparameters: the factory's keywords; unknown names raise with close matches.
@@ -306,6 +308,10 @@ class Optimizer(torch.optim.Optimizer):
         )
         signature = inspect.signature(self._factory).parameters.values()
         factory_defaults = {p.name: p.default for p in signature if p.default is not inspect.Parameter.empty}
+        if _FUSED in factory_defaults and fused is not None:
+            # the factory's own switch (torch.optim:Adam's fused kernel), which the user means: the shell
+            # has no chain of its own to fuse or compile in a wrapped class, and dropped it silently
+            hyperparameters[_FUSED], fused = fused, None
         # maximize is the shell's, which negates the gradients: a factory that takes one too (a wrapped
         # torch.optim class) keeps its default, False, or it would negate them again and descend
         self._names = tuple(name for name in factory_defaults if name != _MAXIMIZE)

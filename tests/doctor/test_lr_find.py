@@ -639,3 +639,17 @@ def test_lr_finds_candidates_table_shows_the_held_out_loss_that_decides_among_ac
         ["0.002", "steepest", "descent", "0.85", "0.25", "<-", "suggested"],
         ["0.004", "lowest", "loss", "x", "2", "diverged", "-"],
     ]
+
+
+def test_the_default_sweeps_lrs_are_start_times_the_ratio_to_the_power_bit_for_bit():
+    """Each end raised apart (for ends whose ratio overflows) moved 64 of the default sweep's 100 lrs in
+    their last bits, and JSON's lrs, min_loss_lr and steepest_lr in their last digit: where the ratio
+    is finite the lrs are start_lr * (end_lr / start_lr) ** t exactly, as before."""
+    x, _ = linear_regression(256)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    with torch.no_grad():
+        y = model(x)  # a loss of 0 throughout: no divergence, all 100 steps swept
+    result = lr_range_test(model, nn.MSELoss(), x, y, torch.optim.SGD(model.parameters(), lr=1e-3))
+    assert len(result.lrs) == 100
+    assert result.lrs == [1e-7 * (10.0 / 1e-7) ** (i / 99) for i in range(100)]

@@ -474,9 +474,7 @@ def lr_range_test(
                 break
             if loss is None:  # no step at this lr: the sweep goes on, as Lightning's Tuner's does
                 continue
-            # geometric between the ends, each raised apart: their ratio overflows to inf for ends
-            # over 308 decades apart (1e-300 to 1e10), which made every lr after the first inf
-            taken = start_lr ** (1 - i / (steps - 1)) * end_lr ** (i / (steps - 1))
+            taken = _geometric(start_lr, end_lr, i / (steps - 1))
             for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
                 group["lr"] = taken * ratio
             optimizer.zero_grad(set_to_none=True)
@@ -508,6 +506,16 @@ def lr_range_test(
         reason=details["reason"] + _groups_note(swept, ratios) + _skipped_note(skipped),
         candidates=candidates,
     )
+
+
+def _geometric(start: float, end: float, t: float) -> float:
+    """The point ``t`` (0..1) of the geometric way from ``start`` to ``end``: ``start * (end / start) ** t``,
+    or, where that ratio overflows to inf (ends over 308 decades apart, 1e-300 to 1e10, made every lr
+    after the first inf), each end raised apart (equal up to the last bits, so only there)."""
+    ratio = end / start
+    if math.isfinite(ratio):
+        return start * ratio**t
+    return start ** (1 - t) * end**t
 
 
 def _skipped_note(skipped: int) -> str:

@@ -550,6 +550,26 @@ def test_batch_norm_reads_the_sigmoid_inputs_drift_over_several_evaluations(tiny
     for arm, drifts in outcome.evidence.numbers["sigmoid_input_drift_log10"].items():
         assert len(outcome.evidence.series["last_hidden"][arm]["step"]) >= 2
         assert all(FLOAT32_FLOOR_LOG10 < drift < 3 for drift in drifts), (arm, drifts)
+    assert "seeds 1..2, recording every 6 steps the 15th, 50th and 85th percentiles" in outcome.evidence.setup
+
+
+def test_batch_norm_measures_no_drift_of_a_run_with_one_finite_evaluation():
+    """A run with a single finite evaluation had a drift of 0 (the range of one value), log10 at the floor:
+    read as perfectly stable. Fewer than two finite evaluations measure no drift: NaN, as a diverged run."""
+    import types
+
+    from optimlab.gallery.claims.batch_norm import input_drift
+    from optimlab.gallery.runs import Run, RunResult
+
+    def drift(percentiles, status="completed"):
+        watched = types.SimpleNamespace(percentiles=percentiles)
+        return input_drift(RunResult(Run("plain", Recipe()), status, 40, 0.3, {}, {}, watched=watched))
+
+    assert math.isnan(drift([[-1.0, 0.0, 1.0]]))
+    assert math.isnan(drift([[-1.0, 0.0, 1.0], [math.nan, 0.5, 1.0]]))
+    assert math.isnan(drift([]))
+    assert math.isnan(drift([[-1.0, 0.0, 1.0], [-1.5, 0.25, 1.0]], status="diverged"))
+    assert drift([[-1.0, 0.0, 1.0], [math.nan, 0.5, 1.0], [-1.5, 0.25, 1.0]]) == 0.5  # the 15th: -1 to -1.5
 
 
 def test_batch_norm_counts_a_run_that_diverged_before_the_target_as_failed():

@@ -123,9 +123,10 @@ class SigmoidInputs(Callback):
 
 def input_drift(result: RunResult) -> float:
     """How far the last sigmoid's input distribution moves over training: the largest range, over the
-    evaluations, of any of its :data:`PERCENTILES` (NaN for a run that diverged)."""
+    evaluations, of any of its :data:`PERCENTILES`; NaN for a run that diverged, and for one with fewer than
+    two finite evaluations (no range measured: a range of one value, 0, read as perfectly stable)."""
     rows = [p for p in result.watched.percentiles if all(map(math.isfinite, p))]
-    if result.diverged or not rows:
+    if result.diverged or len(rows) < 2:
         return math.nan
     return max(max(column) - min(column) for column in zip(*rows))
 
@@ -185,14 +186,14 @@ def measure(size: str) -> Evidence:
         },
         "last_hidden": last_layer,
     }
-    evaluations = "each epoch's end" if scale.eval_every is None else f"every {scale.eval_every} steps"
+    evaluations = "at each epoch's end" if scale.eval_every is None else f"every {scale.eval_every} steps"
     setup = (
         "An MLP with 3 hidden layers of 100 sigmoid units (as in the paper) on the digits (standardized), "
         "weights N(0, 0.01^2) and biases zero, without and with batch normalization before each sigmoid; SGD "
         f"on minibatches of 60 for {count_of(scale.epochs, 'epoch')}. Each arm's learning rate is the best "
         "of "
         f"{len(scale.grid)} values from {scale.grid[0]:g} to {scale.grid[-1]:g} by final validation accuracy "
-        f"on seed 0; then seeds 1..{scale.seeds}, recording at {evaluations} the 15th, 50th and 85th "
+        f"on seed 0; then seeds 1..{scale.seeds}, recording {evaluations} the 15th, 50th and 85th "
         "percentiles of the last sigmoid's inputs over the latest training batch (the paper's Figure 1(b, c))."
     )
     runs = [r.record("test_accuracy") for r in [*tuning, *reruns]]

@@ -1114,6 +1114,35 @@ def test_too_few_rows_to_hold_out_keep_the_range_tests_reading():
     assert result.reason == f"no held-out data for the check (give a validation set); {curve.reason}"
 
 
+class _Rows(torch.utils.data.Dataset):
+    """A map-style Dataset of (x, y) rows that is not a TensorDataset."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+@pytest.mark.parametrize("loader", [False, True])
+@pytest.mark.parametrize("rows", [2, 9])
+def test_too_few_rows_of_a_dataset_to_hold_out_keep_the_range_tests_reading(loader, rows):
+    """2 rows of a Dataset (in a DataLoader or not) held out none: a bare StopIteration after the
+    whole range test. Under 10 rows a Dataset is read as tensors are: the curve's reading stands."""
+    x, y, _ = isotropic_regression(n=rows, d=2)
+    data = DataLoader(_Rows(x, y), batch_size=1) if loader else _Rows(x, y)
+    sized = {} if loader else {"batch_size": 1}
+    model = nn.Linear(2, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = find_lr(model, nn.MSELoss(), data, optimizer=optimizer, steps=20, check_steps=5, **sized)
+    curve = lr_range_test(model, nn.MSELoss(), data, optimizer=optimizer, steps=20, **sized)
+    assert result.check is None and result.lrs == curve.lrs and result.suggestion == curve.suggestion
+    assert result.reason == f"no held-out data for the check (give a validation set); {curve.reason}"
+
+
 def test_held_out_data_without_rows_is_refused_before_the_sweep():
     """An empty validation set was refused only once the whole range test had run (100 steps spent)."""
     x, y, _ = isotropic_regression(n=64, d=2)

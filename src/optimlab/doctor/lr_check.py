@@ -576,8 +576,8 @@ def hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | 
     """``data`` split into what the check trains on and a :data:`HELD_OUT_FRACTION` it scores on:
     rows drawn with ``seed`` of tensors, a Dataset or a DataLoader's Dataset (rebatched as the loader
     batches), the last batches of a list of batches; None for data that cannot be split (an
-    iterable of unknown length, fewer than 2 rows or batches, fewer than 10 rows of tensors: the
-    range test's reading then stands, where a refusal after it lost it)."""
+    iterable of unknown length, fewer than 2 batches, fewer than 10 rows of tensors or of a Dataset:
+    the range test's reading then stands, where a refusal after it lost it, and 2 rows held out none)."""
     source = data._data  # the user's data, to split as it is
     rebatch = {
         "compute_loss": data._custom_loss,
@@ -594,7 +594,7 @@ def hold_out(data: UserBatches, seed: int) -> tuple[UserBatches, UserBatches] | 
         n = len(source)
     else:
         return None
-    if n < 2 or (data.tensors is not None and n < 10):
+    if n < 2 or (not isinstance(source, (list, tuple)) and n < 10):
         return None
     if isinstance(source, (list, tuple)):  # batches: the last ones, in their order
         cut = min(n - 1, max(1, round(n * (1 - HELD_OUT_FRACTION))))

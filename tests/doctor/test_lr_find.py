@@ -602,8 +602,8 @@ def test_a_sweep_that_diverges_from_its_first_lr_says_so_not_that_it_was_too_sho
 @pytest.mark.parametrize(
     ("flags", "line"),
     [
-        (("--start-lr", "20"), "invalid value 10.0 for --end-lr (the default is 10): accepted a learning rate "
-         "above --start-lr 20."),
+        (("--start-lr", "20"), "invalid value 20.0 for --start-lr: accepted a learning rate in (0, 10): below "
+         "--end-lr (its default 10)."),
         (("--end-lr", "1e-8"), "invalid value 1e-08 for --end-lr: accepted a learning rate above --start-lr "
          "1e-07 (its default)."),
         (("--start-lr", "1", "--end-lr", "1"), "invalid value 1.0 for --end-lr: accepted a learning rate above "
@@ -611,7 +611,8 @@ def test_a_sweep_that_diverges_from_its_first_lr_says_so_not_that_it_was_too_sho
     ],
 )  # fmt: skip
 def test_sweep_ends_out_of_order_are_refused_in_one_line_that_says_which_end_is_a_default(cli, flags, line):
-    """'--start-lr 20' alone was told 'invalid value 10.0 for --end-lr', a flag the user never typed."""
+    """'--start-lr 20' alone was told 'invalid value 10.0 for --end-lr (the default is 10)', a flag the
+    user never typed, and not the value typed: it names --start-lr 20 and the lrs it accepts."""
     code, out, err = cli("lr-find", "--dataset", "iris", *flags)
     assert (code, out, err.strip()) == (2, "", f"error: {line}")
 

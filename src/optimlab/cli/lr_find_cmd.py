@@ -79,11 +79,16 @@ def lr_find(
     Sweeps the lr exponentially over a short run (Smith 2017), trains each candidate lr over the
     recipe's run (at most 1000 steps), and suggests the one that scores best on the validation split.
     """
-    if end_lr <= start_lr:  # either end may be its default, which the user did not type: said so
+    if end_lr <= start_lr:  # the flag typed is named, the other end said where it is its default
         typed = {name: ctx.get_parameter_source(name).name != "DEFAULT" for name in ("start_lr", "end_lr")}
-        field = "--end-lr" + ("" if typed["end_lr"] else f" (the default is {end_lr:g})")
+        if not typed["end_lr"]:
+            raise InvalidValueError(
+                "--start-lr",
+                start_lr,
+                f"a learning rate in (0, {end_lr:g}): below --end-lr (its default {end_lr:g})",
+            )
         start = f"--start-lr {start_lr:g}" + ("" if typed["start_lr"] else " (its default)")
-        raise InvalidValueError(field, end_lr, f"a learning rate above {start}")
+        raise InvalidValueError("--end-lr", end_lr, f"a learning rate above {start}")
     if ctx.params.get("lr") is not None:  # it changed nothing: the sweep sets every lr
         raise InvalidValueError("--lr", ctx.params["lr"], "none: lr-find sweeps from --start-lr to --end-lr")
     recipe = o.recipe_from_options(recipe_path, ctx.params)

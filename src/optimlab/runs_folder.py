@@ -32,6 +32,7 @@ __all__ = [
     "is_run_folder",
     "others_files",
     "resume_command",
+    "resumed_by",
 ]
 
 RECIPE_NAME = "recipe.yaml"  # the recipe trained, as it resumes
@@ -72,6 +73,13 @@ def resume_command(folder: str | Path) -> str:
     """The command that continues the training run kept in ``folder``, quoted as a shell reads it (a
     folder with a space was two words)."""
     return shlex.join(["optimlab", "train", "--resume", str(folder)])
+
+
+def resumed_by(message: str, command: str) -> str:
+    """An interrupted run's ``message`` with its command to resume (after :data:`RESUME_WITH`) replaced
+    by ``command``; a message that says none, as it is."""
+    before, said, _ = message.partition(RESUME_WITH)
+    return f"{before}{said}{command}" if said else message
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.number_text import count_of, seconds_text
 from optimlab.registry import POSITIVE_INT
-from optimlab.runs_folder import RECIPE_NAME, fresh_path, resume_command
+from optimlab.runs_folder import RECIPE_NAME, fresh_path, resume_command, resumed_by
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -153,6 +153,8 @@ def train(
                 recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
             )
         data = result.to_dict()
+        if result.status == "interrupted":  # with the flags it ran with: `again`, as a later signal says
+            data["message"] = resumed_by(data["message"], again)
         if html or mlflow:  # MLflow keeps the page with the run
             from optimlab.report.run_folder import read_run
             from optimlab.report.run_page import write_run_report
@@ -187,7 +189,7 @@ def train(
         sys.exit(DIVERGED)
     if result.status == "interrupted":  # by Ctrl-C or SIGTERM, after a checkpoint: the message says how to
         stopping()
-        output.note(result.message)  # resume, on stderr as every verb's, seen when stdout goes to a file
+        output.note(data["message"])  # resume, on stderr as every verb's, seen when stdout goes to a file
         sys.exit(INTERRUPTED)
     if result.message:
         output.result(result.message)

@@ -32,7 +32,7 @@ from optimlab.report.metric_labels import axis_label
 from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
-from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, RESUME_WITH, resume_command
+from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, resume_command, resumed_by
 from optimlab.workloads import metric_goal
 
 __all__ = ["run_page", "write_run_report"]
@@ -312,9 +312,7 @@ def _set(value: object) -> object:
 def _message(run: RunFolder) -> str:
     """result.json's message, an interrupted run's command to resume it naming the folder read: the one
     it trained in was named, though the run was copied or moved since."""
-    message = str(run.result["message"])
-    before, said, _ = message.partition(RESUME_WITH)
-    return f"{before}{said}{resume_command(run.path)}" if said else message
+    return resumed_by(str(run.result["message"]), resume_command(run.path))
 
 
 def _checkpointed(run: RunFolder) -> bool:

@@ -60,10 +60,11 @@ def is_run_folder(path: str | Path) -> bool:
 
 
 def others_files(folder: Path, own: Callable[[Path], bool]) -> str | None:
-    """The files ``folder`` holds, ``'a, b, c and 2 more'``, where they are not the ``own`` work of the
-    verb writing there (:func:`is_run_folder` for train); None where it holds none. Hidden files
-    (.gitkeep keeping an empty results/ in git, .DS_Store) are no one's work."""
-    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    """The files ``folder`` holds, ``'a, b/, c and 2 more'`` (a folder with its slash), where they are not
+    the ``own`` work of the verb writing there (:func:`is_run_folder` for train); None where it holds
+    none. Hidden files (.gitkeep keeping an empty results/ in git, .DS_Store) are no one's work."""
+    listed = sorted(folder.iterdir()) if folder.is_dir() else []
+    files = [p.name + ("/" if p.is_dir() else "") for p in listed if not p.name.startswith(".")]
     if not files or own(folder):
         return None
     return ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")

@@ -721,7 +721,8 @@ def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training
     (line,) = err.splitlines()
     assert code == 2 and not (out / "model.pt").exists()
     assert (
-        line.startswith("error: ") and f"'{out}' holds other files (tensorboard): give a new or empty" in line
+        line.startswith("error: ")
+        and f"'{out}' holds other files (tensorboard/): give a new or empty" in line
     )
 
 

@@ -218,13 +218,15 @@ def test_a_folder_of_other_files_is_refused_in_python_as_on_the_command_line(tmp
     folder.mkdir()
     (folder / "model.pt").write_bytes(b"the user's weights")
     (folder / "study.journal").write_text("{}\n")
+    (folder / "train-abc").mkdir()  # a folder, said as one
     with pytest.raises(OptimlabError) as refused:
         train(recipe, folder)
     assert str(refused.value) == (
-        f"{str(folder)!r} holds other files (model.pt, study.journal): give a new or empty folder, or "
-        "a run's to resume"
+        f"out_dir {str(folder)!r} holds other files (model.pt, study.journal, train-abc/): give a new or "
+        "empty folder (--out on the command line), or a run's folder to continue it with resume=True in "
+        "Python (optimlab train --resume FOLDER)"
     )
-    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "study.journal"]
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "study.journal", "train-abc"]
     assert (folder / "model.pt").read_bytes() == b"the user's weights"
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / ".gitkeep").write_text("")

@@ -522,7 +522,9 @@ def _prepare_out_dir(
         )
     elif (others := others_files(out, is_run_folder)) is not None:  # the user's, or a study's: kept
         raise OptimlabError(
-            f"{str(out)!r} holds other files ({others}): give a new or empty folder, or a run's to resume"
+            f"out_dir {str(out)!r} holds other files ({others}): give a new or empty folder (--out on the "
+            "command line), or a run's folder to continue it with resume=True in Python (optimlab train "
+            "--resume FOLDER)"
         )
     return checkpoint, changes
 

@@ -624,22 +624,30 @@ def test_lr_finds_candidates_table_shows_the_held_out_loss_that_decides_among_ac
     import optimlab.doctor
     from optimlab.doctor.lr_find import Candidate, LRRangeResult
 
-    checked = [Candidate(1e-3, "lowest loss", 0.9, 0.5), Candidate(2e-3, "steepest descent", 0.85, 0.25),
+    checked = [Candidate(1.23e-5, "lowest loss x 0.031 x 0.42", 0.8, 0.75),
+               Candidate(1e-3, "lowest loss", 0.9, 0.5), Candidate(2e-3, "steepest descent", 0.85, 0.25),
                Candidate(4e-3, "lowest loss x 2", None, None)]  # fmt: skip
     result = LRRangeResult(
         [], [], [], 2e-3, 1e-3, 2e-3, None, "the check's choice", checked, "100 steps each", metric="accuracy"
     )
     monkeypatch.setattr(optimlab.doctor, "find_lr_recipe", lambda recipe, **options: result)
+    monkeypatch.setenv("COLUMNS", "80")  # the held-out loss column wrapped every row's source at 80
     code, out, err = cli("lr-find", "--dataset", "iris", "--no-progress")
     assert code == 0, err
-    header = next(line for line in out.splitlines() if "from the curve" in line)
-    assert header.split() == ["lr", "from", "the", "curve", "held-out", "accuracy", "held-out", "loss"]
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("0.001", "0.002", "0.004"))]
-    assert rows == [
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if "from the curve" in line)
+    rows = [
+        line.split() for line in lines if line.strip().startswith(("1.23e-05", "0.001", "0.002", "0.004"))
+    ]
+    assert rows == [  # one line each, whole
+        ["1.23e-05", "lowest", "loss", "x", "0.031", "x", "0.42", "0.8", "0.75"],
         ["0.001", "lowest", "loss", "0.9", "0.5"],
         ["0.002", "steepest", "descent", "0.85", "0.25", "<-", "suggested"],
         ["0.004", "lowest", "loss", "x", "2", "diverged", "-"],
     ]
+    assert all(len(line.rstrip()) <= 80 for line in lines[header - 1 : header + 6])
+    assert lines[header - 1].split() == ["held-out", "held-out"]
+    assert lines[header].split() == ["lr", "from", "the", "curve", "accuracy", "loss"]
 
 
 def test_the_default_sweeps_lrs_are_start_times_the_ratio_to_the_power_bit_for_bit():

@@ -146,11 +146,12 @@ def lr_find(
             )
             for c in result.candidates
         ]
+        # "held-out" over each metric's name: on one line the rows wrapped at 80 columns
         columns = (
             "lr",
             "from the curve",
-            f"held-out {result.metric}",
-            *(("held-out loss",) if losses else ()),
+            f"held-out\n{result.metric}",
+            *(("held-out\nloss",) if losses else ()),
             "",
         )
         output.table(f"Candidates, {result.check}", columns, evidence)

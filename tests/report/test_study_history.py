@@ -263,6 +263,7 @@ def study_of_session_objects(tmp_path_factory):
         capture_output=True,
         text=True,
     )
+    assert other.returncode == 0, other.stderr  # a crash there read as an IndexError on its empty stdout
     return done, folder, searched, other
 
 

@@ -292,9 +292,11 @@ def test_an_epoch_of_accumulated_batches_counts_its_optimizer_steps():
 
 
 def _trained_in_float64(recipe: Recipe) -> tuple[int, float]:
-    """Steps and validation loss of ``recipe`` trained as :func:`train` trains it (its batches, order,
-    accumulation and seeds), with the model and inputs in float64: float32's rounding of sums taken in
-    another order grows over the steps into differences that depend on the CPU's kernels."""
+    """Steps and validation loss of ``recipe`` trained by the steps :func:`train` takes (``fit_built``: its
+    batches, order, accumulation and seeds), with the model and inputs in float64: float32's rounding of
+    sums taken in another order grows over the steps into differences that depend on the CPU's kernels.
+    It skips what train adds around them: the per-epoch evaluation, callbacks (progress, metrics,
+    checkpoints) and the run folder; the validation loss is taken once, after the last step."""
     from optimlab.train.run import evaluate, fit_built
 
     built = build(recipe)

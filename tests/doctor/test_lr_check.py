@@ -1157,6 +1157,24 @@ def test_held_out_data_without_rows_is_refused_before_the_sweep():
     assert steps == []
 
 
+def test_held_out_data_of_another_feature_count_is_refused_before_the_sweep():
+    """Held-out rows of 3 features for a model of 2 were refused only after the range test (102 calls of
+    the loss); the model is now tried on them first, and no training batch is read."""
+    x, y, _ = isotropic_regression(n=64, d=2)
+    read = []
+
+    def compute_loss(model, batch):
+        read.append(batch[0].shape[1])
+        return nn.functional.mse_loss(model(batch[0]), batch[1])
+
+    held_out = (torch.randn(16, 3), torch.randn(16, 1))
+    with pytest.raises(
+        InvalidValueError, match="the first batch of the held-out data: accepted a batch the "
+    ):
+        find_lr(nn.Linear(2, 1), None, (x, y), compute_loss=compute_loss, held_out=held_out)
+    assert read == [3]  # the held-out batch alone
+
+
 def test_a_check_takes_numpys_integers_for_its_steps():
     """check_steps=np.int64(50) was refused as 'not an integer', where fit's counts take numpy's."""
     import numpy as np

@@ -254,6 +254,8 @@ def find_lr(
                 shuffle=False,
                 field="held_out",
             )
+        # what the model makes of held-out data given: one of another shape refused before the sweep
+        given = None if held_out is None else _first_held_out_batch(model, optimizer, held_out)
         started = time.perf_counter()
         result = lr_range_test(model, None, train, optimizer=optimizer, **sweep)
         seconds = time.perf_counter() - started
@@ -268,7 +270,7 @@ def find_lr(
                     reason=f"no held-out data for the check (give a validation set); {result.reason}",
                 )
             train, held_out = split
-        first, by_row = _first_held_out_batch(model, optimizer, held_out)
+        first, by_row = given or _first_held_out_batch(model, optimizer, held_out)
         if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
             return dataclasses.replace(
                 result,

@@ -1175,6 +1175,26 @@ def test_held_out_data_of_another_feature_count_is_refused_before_the_sweep():
     assert read == [3]  # the held-out batch alone
 
 
+def test_a_sweep_too_coarse_to_place_its_candidates_is_not_checked():
+    """lr-find --start-lr 1e-320 --end-lr 1e300 on iris, 6.2 decades a step, concluded 'no lr trains this
+    setup' where 1e-3 trains: a sweep coarser than half a decade a step leaves its curve's reading
+    unchecked, and says why. The same ends at 0.5 decade a step are checked."""
+    x, y, _ = isotropic_regression(n=128, d=2)
+    model = nn.Linear(2, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    coarse = find_lr(
+        model, nn.MSELoss(), x, y, optimizer, start_lr=1e-9, end_lr=10.0, steps=11, check_steps=5
+    )
+    curve = lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1e-9, end_lr=10.0, steps=11)
+    assert coarse.check is None and coarse.trains is None and coarse.suggestion == curve.suggestion
+    assert coarse.reason == (
+        "not checked: the sweep's lrs lie 1 decades apart, too coarse to place its candidates (at most 0.5: "
+        f"more steps, lr-find's --sweep-steps, or nearer ends); {curve.reason}"
+    )
+    fine = find_lr(model, nn.MSELoss(), x, y, optimizer, start_lr=1e-9, end_lr=10.0, steps=21, check_steps=5)
+    assert fine.check is not None
+
+
 def test_a_check_takes_numpys_integers_for_its_steps():
     """check_steps=np.int64(50) was refused as 'not an integer', where fit's counts take numpy's."""
     import numpy as np

@@ -179,6 +179,11 @@ PROBE_STEPS = 5  # a check's steps timed to tell whether it fits its budget (:cl
 # candidate's setup (a copy of the model) take on the models it is made for, beyond the plan's estimate.
 OVERRUN_SLACK = 1.0
 REPLANS = 2  # checks planned again from their own probe, the last one then run as planned
+# The sweep's lrs at most this many decades apart for a check: its candidates lie 1/8 decade apart
+# around a minimum read off the curve, which a coarser sweep does not place (iris swept from 1e-320 to
+# 1e300, 6.2 decades a step: every candidate diverged or stalled, 'no lr trains this setup', where
+# 1e-3 trains). The default sweep's are 0.08 apart.
+COARSEST_SWEEP = 0.5
 # Candidates checked below the ladder's floor where the check chose the floor (:func:`_below_lowest`):
 # half a decade at the ladder's spacing, as far as Lion's best grid lr on the digits MLP lay below it.
 BELOW_LOWEST = 4
@@ -261,6 +266,8 @@ def find_lr(
         seconds = time.perf_counter() - started
         if not result.candidates:
             return result
+        if (coarse := _too_coarse(result.lrs)) is not None:
+            return dataclasses.replace(result, reason=f"{coarse}; {result.reason}")
         if held_out is None:
             cross_fit = cross_fit is not False
             split = hold_out(train, seed)
@@ -350,6 +357,18 @@ def find_lr(
                     return one_at_a_time()
                 plan = planned(1, over.seconds_per_step, over.seconds_per_evaluation)
         raise AssertionError("the last plan is not probed")  # pragma: no cover
+
+
+def _too_coarse(lrs: Sequence[float]) -> str | None:
+    """Why the candidates of a sweep whose ``lrs`` lie over :data:`COARSEST_SWEEP` decades apart (on
+    average) are not checked; None for a sweep fine enough."""
+    apart = (math.log10(lrs[-1]) - math.log10(lrs[0])) / max(1, len(lrs) - 1)
+    if apart <= COARSEST_SWEEP:
+        return None
+    return (
+        f"not checked: the sweep's lrs lie {apart:.2g} decades apart, too coarse to place its candidates "
+        f"(at most {COARSEST_SWEEP:g}: more steps, lr-find's --sweep-steps, or nearer ends)"
+    )
 
 
 def validate_check(check_steps: int, check_budget: float | None) -> None:

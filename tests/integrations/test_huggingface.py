@@ -1016,7 +1016,8 @@ def test_under_the_trainer_the_advice_names_the_setting_the_user_sets():
     args set nothing of it (mapped on class and lr alone, the advice said learning_rate=, which did
     nothing). Under Trainer(optimizer_cls_and_kwargs=(AdamW, {'lr': 0.1})) the lr is the kwargs' (the
     Trainer's own create_optimizer does not read learning_rate there, shown below): it was advised
-    learning_rate= as the Trainer's own AdamW, the same class at the same lr."""
+    learning_rate= as the Trainer's own AdamW, the same class at the same lr; a callback added by
+    trainer.add_callback after the Trainer was built was advised 'lr: ...', the recipe's words."""
     setup, rule = DOOR_CASES["Adam lr 100x too high, no range test"]
     assert rule == "lr_too_high"
     steps, data = 20, NamedExamples(*setup.data())
@@ -1041,24 +1042,31 @@ def test_under_the_trainer_the_advice_names_the_setting_the_user_sets():
     )
     assert [g["lr"] for g in told.create_optimizer().param_groups] == [setup.lr] * 2
     runs = {}
-    for way in ("arguments", "optimizers", "optimizer_cls_and_kwargs"):
+    # "added after": the callback given by trainer.add_callback once the Trainer is built (its init
+    # told no callback), where optimizer_cls_and_kwargs still makes the optimizer
+    for way in ("arguments", "optimizers", "optimizer_cls_and_kwargs", "added after"):
         model = ReturnsItsLoss(setup.model(), setup.loss)
         doctor = DoctorCallback(print_findings=False)
         mine = trainer_optimizers(torch.optim.AdamW(model.parameters(), lr=setup.lr, weight_decay=0.0))
-        trainer(
-            model, data, steps, mine if way == "optimizers" else (None, None), [doctor],
-            chosen=chosen if way == "optimizer_cls_and_kwargs" else None, learning_rate=setup.lr,
-            weight_decay=0.0, lr_scheduler_type="constant", max_grad_norm=0.0,
-        ).train()  # fmt: skip
+        after = way == "added after"
+        run = trainer(
+            model, data, steps, mine if way == "optimizers" else (None, None), [] if after else [doctor],
+            chosen=chosen if way in ("optimizer_cls_and_kwargs", "added after") else None,
+            learning_rate=setup.lr, weight_decay=0.0, lr_scheduler_type="constant", max_grad_norm=0.0,
+        )  # fmt: skip
+        if after:
+            run.add_callback(doctor)
+        run.train()
         (runs[way],) = [f for f in doctor.diagnosis.findings if f.rule == rule]
     named = {
         "arguments": "TrainingArguments.learning_rate",
         "optimizers": "optimizer.lr",
         "optimizer_cls_and_kwargs": "Trainer.optimizer_cls_and_kwargs[1]['lr']",
+        "added after": "Trainer.optimizer_cls_and_kwargs[1]['lr']",
     }
     for way, finding in runs.items():
         assert finding.recipe_changes == {named[way]: value}, way
-    for way in ("arguments", "optimizer_cls_and_kwargs"):
+    for way in ("arguments", "optimizer_cls_and_kwargs", "added after"):
         assert runs[way].recommendation.startswith(f"{named[way]}={value}, "), runs[way]
         assert "lr: " not in runs[way].recommendation  # the recipe's words, replaced
     assert "learning_rate=" not in runs["optimizers"].recommendation

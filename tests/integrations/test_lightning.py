@@ -2718,10 +2718,11 @@ def test_the_advice_to_clip_names_the_trainers_gradient_clip_val_where_it_clips_
     flags = {} if algorithm is None else {"gradient_clip_val": 1e9, "gradient_clip_algorithm": algorithm}
     run([doctor], **flags)
     (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
-    if algorithm == "value":
-        both = "Trainer.gradient_clip_algorithm='norm', Trainer.gradient_clip_val"
-        assert found.recipe_changes == {both: 1.0}
-        assert found.recommendation == f"{both}=1.0, and lower the lr"
+    if algorithm == "value":  # one key a setting, as Finding.recipe_changes' dotted names
+        both = {"Trainer.gradient_clip_algorithm": "norm", "Trainer.gradient_clip_val": 1.0}
+        assert found.recipe_changes == both
+        said = "Trainer.gradient_clip_algorithm='norm', Trainer.gradient_clip_val=1.0"
+        assert found.recommendation == f"{said}, and lower the lr"
         return
     assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
     assert found.recommendation.startswith("Trainer.gradient_clip_val=1.0")
@@ -2770,29 +2771,56 @@ class NormsStepped(lightning.Callback):
         self.norms.append(torch.nn.utils.get_total_norm(grads).item())
 
 
+class ConfiguresItsClipping(Classifier):
+    """Under automatic optimization, clipping the gradient's norm in its own
+    ``configure_gradient_clipping``, as Lightning's docs show it (the Trainer's flags unset)."""
+
+    def __init__(self, net, loss, make_optimizer, clip):
+        super().__init__(net, loss, make_optimizer)
+        self.clip = clip
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        self.clip_gradients(optimizer, gradient_clip_val=self.clip, gradient_clip_algorithm="norm")
+
+
 @pytest.mark.parametrize("clip", [0.0, 1.0])
-def test_under_manual_optimization_the_advice_to_clip_is_not_the_norm_the_module_already_clips_at(clip):
+@pytest.mark.parametrize(
+    "clips, where",
+    [
+        (ClipsItsGradients, "in training_step, before optimizer.step()"),
+        (ConfiguresItsClipping, "in ConfiguresItsClipping.configure_gradient_clipping"),
+    ],
+)
+def test_where_the_module_clips_itself_the_advice_to_clip_is_not_the_norm_it_already_clips_at(
+    clips, where, clip
+):
     """A module clipping its own gradients' norm at 1.0 (``self.clip_gradients(optimizer, 1.0, "norm")``,
-    as Lightning's docs show it under manual optimization) whose gradients still explode (a ReLU MLP under
-    SGD at lr 100: their norm, read before the clip, past 10) was advised 'training: grad_clip_norm 1.0',
-    the clip it has: the Trainer's gradient_clip_val was read as the clip in force, not the module's own.
-    The advice there is the lr, saying the clip is in force; at clip 0 (Lightning's plugin clips nothing
-    at 0) it is the clip, named as the module's own self.clip_gradients call (it was the recipe field
-    training.grad_clip_norm, which the user has not), pinned. Truth: the norm the Trainer's optimizer
-    applied, as torch measures it, is the clip's."""
+    as Lightning's docs show it under manual optimization, or in its own configure_gradient_clipping under
+    automatic) whose gradients still explode (a ReLU MLP under SGD at lr 100: their norm, read before the
+    clip, past 10) was advised 'training: grad_clip_norm 1.0', the clip it has: the Trainer's
+    gradient_clip_val was read as the clip in force, not the module's own (configure_gradient_clipping's
+    was not read at all). The advice there is the lr, saying the clip is in force; at clip 0 (Lightning's
+    plugin clips nothing at 0) it is the clip, named as the module's own self.clip_gradients call where it
+    makes it, one recipe_changes key a setting (it was the recipe field training.grad_clip_norm, which the
+    user has not, then a sentence as the key), pinned. Truth: the norm the Trainer's optimizer applied,
+    as torch measures it, is the clip's."""
     x, y = standardized()
     torch.manual_seed(0)
     make = lambda p: torch.optim.SGD(p, lr=100.0)  # noqa: E731
-    module = ClipsItsGradients(mlp(depth=2), nn.CrossEntropyLoss(), make, clip)
-    doctor, applied = DoctorCallback(print_findings=False), NormsStepped()
-    fit(module, (x, y), 20, [doctor, applied])
+    module = clips(mlp(depth=2), nn.CrossEntropyLoss(), make, clip)
+    applied = StepNorms() if module.automatic_optimization else NormsStepped()
+    doctor = DoctorCallback(print_findings=False)
+    trainer = fit(module, (x, y), 20, [doctor, applied])
+    assert "clip_gradients" not in vars(trainer.precision_plugin)  # Lightning's own method again
     (found,) = [f for f in doctor.diagnosis.findings if f.rule == "exploding_gradients"]
     assert found.evidence["peak_norm"] > 10
     if clip == 0.0:  # the module's own call, not a recipe field
-        call = "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val=...)"
-        setting = f"{call} before optimizer.step(): gradient_clip_val"
-        assert found.recipe_changes == {setting: 1.0}
-        assert found.recommendation == f"{setting}=1.0, and lower the lr"
+        assert found.recipe_changes == {
+            "LightningModule.clip_gradients.gradient_clip_algorithm": "norm",
+            "LightningModule.clip_gradients.gradient_clip_val": 1.0,
+        }
+        call = "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val=1.0)"
+        assert found.recommendation == f"{call} {where}, and lower the lr"
         return
     finite = [n for n in applied.norms if math.isfinite(n)]
     assert finite and max(finite) == pytest.approx(1.0, rel=1e-4)  # the module's clip is in force

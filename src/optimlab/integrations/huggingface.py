@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -57,7 +57,8 @@ class DoctorCallback(TrainerCallback):
     arguments make is advised as the ``TrainingArguments`` field (``learning_rate=``, ``max_grad_norm=``:
     :func:`_arguments_set`), not as optimlab's recipe field; the optimizer's (``learning_rate=``,
     ``weight_decay=``) only where the Trainer makes the optimizer, as its init tells a callback given to
-    it (one added by ``trainer.add_callback`` after is not told, and names the optimizer's own fields).
+    it (one added by ``trainer.add_callback`` after is not told, and names the optimizer's own fields,
+    but for a Trainer given ``optimizer_cls_and_kwargs``, which always makes its optimizer).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``
@@ -129,9 +130,9 @@ class DoctorCallback(TrainerCallback):
         self.doctor.start(
             model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
         )
-        self._fields = _arguments_set(
-            args, model, kwargs["optimizer"], trainer_made=self._trainer_made, chosen=_optimizer_chosen()
-        )
+        optimizer = kwargs["optimizer"]
+        chosen = _optimizer_chosen(self, optimizer)
+        self._fields = _arguments_set(args, model, optimizer, trainer_made=self._trainer_made, chosen=chosen)
         if self.doctor.instruments is not None:  # the clip in force, which no advice repeats (above 0 only)
             clip = args.max_grad_norm
             self.doctor.instruments.statistics.grad_clip_norm = (
@@ -200,14 +201,17 @@ class ScheduleFreeModes(TrainerCallback):
         self._evaluation_point(kwargs["optimizer"])
 
 
-def _optimizer_chosen() -> tuple[type, dict[str, Any]] | None:
-    """The ``Trainer(optimizer_cls_and_kwargs=...)`` of the Trainer whose ``train()`` calls the callback
-    (None where not given): transformers gives its callbacks no Trainer, so it is the ``self`` of the
-    nearest calling frame that is one."""
-    frame = sys._getframe(1)
+def _optimizer_chosen(callback: TrainerCallback, optimizer: Any) -> tuple[type, dict[str, Any]] | None:
+    """The ``Trainer(optimizer_cls_and_kwargs=...)`` of the Trainer whose ``train()`` calls ``callback``
+    with ``optimizer`` (None where not given): transformers gives its callbacks no Trainer, so it is the
+    ``self`` of the nearest calling frame that is a Trainer holding ``callback`` or stepping ``optimizer``
+    (a Trainer calling another's callbacks, or training another inside its own, is passed over)."""
+    frame = inspect.currentframe()
     while frame is not None:
         caller = frame.f_locals.get("self")
-        if isinstance(caller, Trainer):
+        if isinstance(caller, Trainer) and (
+            callback in caller.callback_handler.callbacks or caller.optimizer is optimizer
+        ):
             return getattr(caller, "optimizer_cls_and_kwargs", None)
         frame = frame.f_back
     return None
@@ -230,19 +234,16 @@ def _arguments_set(
     Trainer made it of the user's class and keywords (``chosen``: its ``optimizer_cls_and_kwargs``), the
     lr and eps are those keywords' (``learning_rate`` and ``adam_epsilon`` are not read), the weight decay
     still ``weight_decay``, which the Trainer gives each of its parameter groups."""
-    if trainer_made and chosen is not None:
+    fields = {"training.grad_clip_norm": "max_grad_norm"}
+    if chosen is not None:  # transformers refuses it beside Trainer(optimizers=...): the Trainer made it
         own = "Trainer.optimizer_cls_and_kwargs[1]"
         taken = unwrapped(optimizer).defaults
-        fields = {
-            "training.grad_clip_norm": "TrainingArguments.max_grad_norm",
-            "optimizer.lr": f"{own}['lr']",
-        }
+        kwargs_set = {"optimizer.lr": f"{own}['lr']"}
         if "weight_decay" in taken:
-            fields["optimizer.weight_decay"] = "TrainingArguments.weight_decay"
+            fields["optimizer.weight_decay"] = "weight_decay"
         if "eps" in taken:
-            fields["optimizer.eps"] = f"{own}['eps']"
-        return fields
-    fields = {"training.grad_clip_norm": "max_grad_norm"}
+            kwargs_set["optimizer.eps"] = f"{own}['eps']"
+        return _arguments(fields) | kwargs_set
     try:
         kind, made_with = Trainer.get_optimizer_cls_and_kwargs(args, model)
     except (ImportError, ValueError):  # one the Trainer could not make: the user's
@@ -253,6 +254,11 @@ def _arguments_set(
         fields |= {"optimizer.lr": "learning_rate", "optimizer.weight_decay": "weight_decay"}
         if "eps" in made_with:
             fields["optimizer.eps"] = "adam_epsilon"
+    return _arguments(fields)
+
+
+def _arguments(fields: Mapping[str, str]) -> dict[str, str]:
+    """``fields`` (recipe field: a ``TrainingArguments`` field) with each argument named as set."""
     return {recipe: f"TrainingArguments.{field}" for recipe, field in fields.items()}
 
 

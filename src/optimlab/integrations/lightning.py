@@ -37,7 +37,7 @@ from optimlab.doctor.lr_check import find_lr, hold_out
 from optimlab.doctor.lr_find import LRRangeResult, SkippedBatch, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, OptimlabError, forwarded_keywords_checked, keywords_checked
-from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
+from optimlab.integrations.trainer_doctor import Setting, TrainerDoctor, unwrapped
 from optimlab.optim.learning_rate import restore_given_lrs
 from optimlab.optim.user import needs_closure
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
@@ -86,7 +86,8 @@ class DoctorCallback(pl.Callback):
     ``json_path``, ``html_path``, ``schedule``, ``rule_options``; ``strict=True``: a failure of the doctor
     ends the fit, as ``EarlyStopping(strict=True)`` ends it, where by default it is one warning).
     Clipping is advised as the Trainer's flags (``Trainer.gradient_clip_val=``, :func:`_flags_set`), or
-    under manual optimization as the module's ``self.clip_gradients``, not as optimlab's recipe field.
+    as the module's own ``self.clip_gradients`` call (manual optimization, or its own
+    ``configure_gradient_clipping``), not as optimlab's recipe field.
     """
 
     @functools.partial(keywords_checked, forwards_to=TrainerDoctor.__init__)
@@ -162,19 +163,16 @@ class DoctorCallback(pl.Callback):
         )
         self.doctor.start(pl_module, watched, step, gradients_at_step=False, about=about)
         self._fields = _flags_set(trainer, pl_module)
-        clip = trainer.gradient_clip_val
-        clips_norm = self._fields.get("training.grad_clip_norm") == _CLIP_FLAG  # the flag clips the norm
-        if clips_norm and self.doctor.instruments is not None and clip:  # (0: off)
-            self.doctor.instruments.statistics.grad_clip_norm = float(clip)
-        if not pl_module.automatic_optimization:
-            self._read_before_clipping(trainer)
+        self._read_clipping(trainer, manual=not pl_module.automatic_optimization)
 
-    def _read_before_clipping(self, trainer: pl.Trainer) -> None:
-        """Under manual optimization the module clips before it steps (``self.clip_gradients``, which
-        calls the precision plugin's): the watched optimizer's gradients are read before, as they are read
-        before the Trainer's own clipping, or every step's norm would be the clip's. Under float16 they
-        are still scaled there (Lightning unscales them in the optimizer's step): read divided by the
-        scale."""
+    def _read_clipping(self, trainer: pl.Trainer, *, manual: bool) -> None:
+        """Read each clip of the watched optimizer's gradients (the precision plugin's ``clip_gradients``,
+        which ``self.clip_gradients`` calls, in the module's ``configure_gradient_clipping`` as in
+        Lightning's own, which clips by the Trainer's flags): the norm it clips at is the clip in force.
+        Under ``manual`` optimization the module clips before it steps: the gradients are read there, as
+        they are read before the Trainer's own clipping, or every step's norm would be the clip's. Under
+        float16 they are still scaled there (Lightning unscales them in the optimizer's step): read
+        divided by the scale."""
         plugin, watched = trainer.precision_plugin, trainer.optimizers[self._index]
         scaler = getattr(plugin, "scaler", None)
 
@@ -185,7 +183,8 @@ class DoctorCallback(pl.Callback):
         ) -> None:
             if unwrapped(optimizer) is not watched:
                 return
-            self._read_gradients(watched, scaler, scaled=True)
+            if manual:
+                self._read_gradients(watched, scaler, scaled=True)
             instruments = self.doctor.instruments
             if (
                 instruments is not None
@@ -329,27 +328,36 @@ class DoctorCallback(pl.Callback):
         )
 
 
-_CLIP_FLAG = "Trainer.gradient_clip_val"  # the norm Lightning clips at (its algorithm left at "norm")
-
-
-def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, str]:
+def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Setting]:
     """The setting that sets each recipe field the doctor may advise in this run, named in its place as
     the Hugging Face callback names ``TrainingArguments``' (``TrainerDoctor.finish``'s ``fields``): the
     gradient norm clipped at is ``gradient_clip_val`` under automatic optimization, where the module's own
     ``configure_gradient_clipping`` (Lightning's, not overridden) clips by the Trainer's flags; by the norm
     with ``gradient_clip_algorithm`` 'norm' too where the flags clip by value (the flag there is each
-    element's bound). Under manual optimization it is the module's own ``self.clip_gradients`` call
-    (Lightning refuses the flag there); not where the module's ``configure_gradient_clipping`` clips its
-    own way. The optimizer's lr and weight decay are ``configure_optimizers``', set by no flag."""
-    if not module.automatic_optimization:
-        setting = "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val=...)"
-        return {"training.grad_clip_norm": f"{setting} before optimizer.step(): gradient_clip_val"}
-    if _clips(None, module) is not None:
-        return {}
-    algorithm = getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
-    if algorithm != "norm":
-        return {"training.grad_clip_norm": f"Trainer.gradient_clip_algorithm='norm', {_CLIP_FLAG}"}
-    return {"training.grad_clip_norm": _CLIP_FLAG}
+    element's bound). Elsewhere it is the module's own ``self.clip_gradients`` call: in its training step
+    before ``optimizer.step()`` under manual optimization (Lightning refuses the flag there), in the
+    ``configure_gradient_clipping`` it overrides under automatic. The optimizer's lr and weight decay are
+    ``configure_optimizers``', set by no flag."""
+    overridden = is_overridden("configure_gradient_clipping", module)
+    if module.automatic_optimization and not overridden:
+        along = {}
+        if (getattr(trainer.gradient_clip_algorithm, "value", None) or "norm") != "norm":
+            along = {"Trainer.gradient_clip_algorithm": "norm"}
+        return {"training.grad_clip_norm": Setting("Trainer.gradient_clip_val", along)}
+    where = (
+        "in training_step, before optimizer.step()"
+        if not module.automatic_optimization
+        else f"in {type(module).__name__}.configure_gradient_clipping"
+    )
+    call = "LightningModule.clip_gradients"
+    return {
+        "training.grad_clip_norm": Setting(
+            f"{call}.gradient_clip_val",
+            {f"{call}.gradient_clip_algorithm": "norm"},
+            "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val={value}) "
+            + where,
+        )
+    }
 
 
 class ScheduleFreeModes(pl.Callback):

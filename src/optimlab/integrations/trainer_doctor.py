@@ -34,7 +34,7 @@ from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.registry import get_registry
 
-__all__ = ["TrainerDoctor", "summary", "unwrapped"]
+__all__ = ["Setting", "TrainerDoctor", "summary", "unwrapped"]
 
 
 # Trainers' wrappers around the user's optimizer, each keeping it as ``.optimizer``; the optimizer's
@@ -83,16 +83,39 @@ def _recipe_words(field: str, value: Any) -> list[str]:
     return [f"{said} {number}" for number in shown]
 
 
-def _advised_as(finding: findings.Finding, fields: Mapping[str, str]) -> findings.Finding:
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A trainer's own setting for a recipe field: ``name``, its dotted key in ``recipe_changes``; ``along``,
+    the settings it needs set with it (``{"Trainer.gradient_clip_algorithm": "norm"}``), keys too; and
+    ``said``, how the recommendation says it where the setting is a call the user writes, ``{value}`` the
+    advised value (``"self.clip_gradients(optimizer, gradient_clip_val={value})"``)."""
+
+    name: str
+    along: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    said: str = ""
+
+    def changes(self, value: Any) -> dict[str, Any]:
+        """The recipe_changes of the field set to ``value``: one key per setting."""
+        return {**self.along, self.name: value}
+
+    def text(self, value: Any) -> str:
+        """The setting as the recommendation says it."""
+        if self.said:
+            return self.said.format(value=repr(value))
+        return ", ".join(f"{name}={given!r}" for name, given in self.changes(value).items())
+
+
+def _advised_as(finding: findings.Finding, fields: Mapping[str, str | Setting]) -> findings.Finding:
     """``finding`` with the recipe fields it changes named as the trainer's ``fields`` (the settings the
     user sets), said as the trainer takes them: in place of the recipe's words in its recommendation, or
     after it where the recommendation does not say them."""
-    named = {k: v for k, v in finding.recipe_changes.items() if k in fields}
+    settings = {k: Setting(v) if isinstance(v, str) else v for k, v in fields.items()}
+    named = {k: v for k, v in finding.recipe_changes.items() if k in settings}
     if not named:
         return finding
     recommendation, unsaid = finding.recommendation, []
     for field, value in named.items():
-        setting = f"{fields[field]}={value!r}"
+        setting = settings[field].text(value)
         words = [w for w in _recipe_words(field, value) if w in recommendation]
         if words:
             recommendation = recommendation.replace(words[0], setting)
@@ -100,11 +123,10 @@ def _advised_as(finding: findings.Finding, fields: Mapping[str, str]) -> finding
             unsaid.append(setting)
     if unsaid:
         recommendation += "; set " + ", ".join(unsaid)
-    return dataclasses.replace(
-        finding,
-        recommendation=recommendation,
-        recipe_changes={fields.get(k, k): v for k, v in finding.recipe_changes.items()},
-    )
+    changes: dict[str, Any] = {}
+    for field, value in finding.recipe_changes.items():
+        changes |= settings[field].changes(value) if field in settings else {field: value}
+    return dataclasses.replace(finding, recommendation=recommendation, recipe_changes=changes)
 
 
 def _report_path(field: str, path: Any) -> Path | None:
@@ -288,13 +310,18 @@ class TrainerDoctor:
                 self.instruments.record_targets(step, target, inputs)
 
     def finish(
-        self, *, report: bool = True, unstepped: str = "", fields: Mapping[str, str] | None = None
+        self,
+        *,
+        report: bool = True,
+        unstepped: str = "",
+        fields: Mapping[str, str | Setting] | None = None,
     ) -> Diagnosis | None:
         """Detach the instruments, apply the rules, and report (``report``: this process reports;
         False on all but the first process of a distributed run, and where training raised). A run
         without a step seen is said in one warning where it reports, ``unstepped`` the trainer's own
         way to step outside its wrapper. ``fields``: the trainer's own setting for each recipe field it
-        sets in this run (``{"optimizer.lr": "TrainingArguments.learning_rate"}``), advised in its place."""
+        sets in this run (``{"optimizer.lr": "TrainingArguments.learning_rate"}``, or a :class:`Setting`),
+        advised in its place."""
         if self.instruments is None:
             return None
         with self._watching():

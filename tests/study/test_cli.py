@@ -466,9 +466,12 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
     flags += ["--storage", url, "--name", "x", "--no-progress"]
     outs = [[*flags, "--out", str(tmp_path / out)] for out in ("a", "b")]
     refused = race(tmp_path, "optimlab.study.run:_data_digests", outs)
-    assert refused.strip() == (
-        f"error: the storage {url!r} already holds study 'x': pass resume=True (--resume) to continue it, "
-        "or choose another output folder or study name"
+    assert refused.strip() in (  # as the other stored its spec or not yet
+        f"error: the storage {url!r} already holds study 'x': resume it with `optimlab compare --resume OUT "
+        f"--storage {url} --name x` (resume=True in Python), or choose another output folder or study name",
+        f"error: the storage {url!r} holds study 'x/adam' with no settings stored: a comparison is creating "
+        "it now, or one was killed as it began; once none is, resume=True with the same settings takes it "
+        "over (or delete it: optuna delete-study --storage URL --study-name x/adam)",
     )
     storage = optuna.storages.RDBStorage(url)
     trials = {s.study_name: len(storage.get_all_trials(s._study_id)) for s in storage.get_all_studies()}

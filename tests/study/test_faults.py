@@ -55,8 +55,8 @@ def segment(folder, fault: str, rng: random.Random) -> int:
         try:
             if fault == "append":
                 die_in_fsync(rng.randint(1, 40), rng)
-            resume = bool(optimlab_studies(open_storage(folder), SPEC.name))
-            run_study(SPEC, folder, resume=resume)
+            # any study: one killed between its creation and its spec is taken over by a resume alone
+            run_study(SPEC, folder, resume=bool(open_storage(folder).get_all_studies()))
         except BaseException:
             traceback.print_exc()
             code = 1

@@ -116,23 +116,73 @@ def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_pat
         run_study(spec, tmp_path / "empty", resume=True)
 
 
-def test_a_study_whose_creator_died_before_storing_its_spec_is_taken_over_by_a_fresh_start(
-    tmp_path, monkeypatch
-):
+def test_a_study_without_its_spec_is_taken_over_by_a_resume_alone_and_a_foreign_one_never(tmp_path):
     """Creating a study is the claim that refuses a second comparison started at once on its storage
-    (test_cli: ..._on_one_storage_run_one_and_refuse_the_other); one killed between that creation and
-    storing its spec leaves a study that no optimlab reader sees, so --resume finds nothing: a fresh
-    start takes it over once no spec arrives. Truth: the Optuna study read back, with its spec."""
-    import optimlab.study.run
+    (test_cli: ..._on_one_storage_run_one_and_refuse_the_other). A study found without its spec was taken
+    over after 10 s: a live comparison stalled that long between the two (30 s, on SQLite) then ran into
+    the same study as the one that took it, and a plain Optuna study of that name, trials and all, was
+    taken too. Now a fresh start refuses a study without settings, naming it; resume=True takes it over
+    where it holds nothing (left by a comparison killed as it began); one holding trials is refused
+    either way and left as it was. Truth: the Optuna studies read back."""
     from optimlab.study.run import open_studies
     from optimlab.study.storage import SPEC_ATTR
 
-    monkeypatch.setattr(optimlab.study.run, "CLAIM_SECONDS", 0.0)
-    spec = tiny()
-    optuna.create_study(storage=open_storage(tmp_path), study_name="t/adam")  # no spec stored
-    open_studies(spec, tmp_path)
-    (study,) = open_storage(tmp_path).get_all_studies()
-    assert study.study_name == "t/adam" and study.user_attrs[SPEC_ATTR] == spec.to_dict()
+    spec = tiny(optimizers=("sgd", "adam"))
+    orphan, foreign = tmp_path / "orphan", tmp_path / "foreign"
+    optuna.create_study(storage=open_storage(orphan), study_name="t/adam")  # killed before its spec
+    with pytest.raises(OptimlabError, match="holds study 't/adam' with no settings stored: .*resume=True"):
+        open_studies(spec, orphan)
+    open_studies(spec, orphan, resume=True)
+    stored = {s.study_name: s.user_attrs[SPEC_ATTR] for s in open_storage(orphan).get_all_studies()}
+    assert stored == {"t/adam": spec.to_dict(), "t/sgd": spec.to_dict()}
+
+    plain = optuna.create_study(storage=open_storage(foreign), study_name="t/adam")
+    plain.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    for resume in (False, True):
+        with pytest.raises(
+            OptimlabError, match="holds a study 't/adam' that optimlab did not make \\(2 trials"
+        ):
+            open_studies(spec, foreign, resume=resume)
+    (kept,) = open_storage(foreign).get_all_studies()
+    assert kept.user_attrs == {} and len(plain.trials) == 2
+
+
+def test_a_fresh_start_on_a_stored_study_gives_the_command_that_resumes_it(tmp_path):
+    """The refusal said 'pass resume=True (--resume)': Python's words on the command line. Truth: the CLI's
+    --resume FOLDER (a shared storage's, --resume OUT --storage URL --name: test_cli's race)."""
+    from optimlab.study.run import open_studies
+
+    open_studies(tiny(), tmp_path)
+    command = f"optimlab compare --resume {tmp_path}"
+    with pytest.raises(OptimlabError, match=re.escape(f"resume it with `{command}` (resume=True in Python)")):
+        open_studies(tiny(), tmp_path)
+
+
+def test_two_comparisons_of_one_name_in_two_orders_leave_one_whole_study(tmp_path, monkeypatch):
+    """The claim was per method study: A (sgd,adam) created t/sgd, B (adam,sgd) then t/adam, and each,
+    meeting the other's, was refused (B counting its own t/adam as another's claim): the storage held
+    half of each, and neither a fresh start nor a resume ran. Now every comparison creates its studies in
+    one order, so the first creation decides: B, started just after A's first creation, is refused and A
+    holds both. Truth: the studies read back, each with A's spec."""
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import SPEC_ATTR
+
+    a, b = tiny(optimizers=("sgd", "adam")), tiny(optimizers=("adam", "sgd"))
+    refused, create = [], optuna.create_study
+
+    def then_b(**options):
+        study = create(**options)
+        if not refused:
+            with pytest.raises(OptimlabError) as error:
+                open_studies(b, tmp_path)
+            refused.append(str(error.value))
+        return study
+
+    monkeypatch.setattr(optuna, "create_study", then_b)
+    open_studies(a, tmp_path)
+    assert "holds study 't/adam' with no settings stored: a comparison is creating it now" in refused[0]
+    stored = {s.study_name: s.user_attrs[SPEC_ATTR] for s in open_storage(tmp_path).get_all_studies()}
+    assert stored == {"t/adam": a.to_dict(), "t/sgd": a.to_dict()}
 
 
 def test_a_study_resumed_with_more_seeds_keeps_its_reruns_and_adds_the_next_fresh_seeds(tmp_path):

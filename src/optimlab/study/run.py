@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import optuna
 import torch
@@ -39,6 +40,7 @@ from optimlab.study.storage import (
     SPACE_ATTR,
     SPEC_ATTR,
     TrialRecord,
+    is_url,
     live_trials,
     load_records,
     open_storage,
@@ -311,7 +313,15 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     existing = optimlab_studies(storage, spec.name)
     if existing and not resume:
         _refuse_stored(spec, location)
-    if resume and not existing:
+    # one order for every comparison of this name: the first creation decides which one holds it
+    names = sorted(spec.study_name(method) for method in spec.methods)
+    held = {s.study_name for s in storage.get_all_studies() if s.study_name in names}
+    orphans = set()  # created by a comparison killed before it stored its spec: resume=True takes them
+    for study_name in sorted(held) if not existing else ():
+        if not (resume and _is_orphan(storage, study_name)):
+            _refuse_taken(storage, study_name, spec, location)
+        orphans.add(study_name)
+    if resume and not existing and not orphans:
         raise OptimlabError(f"nothing to resume: no study {spec.name!r} in this storage")
     extended = False
     if existing:
@@ -342,17 +352,20 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     data.clear()  # not held through the trials
     folders = code_folders()
     direction = "maximize" if spec.goal == "max" else "minimize"
-    for method in spec.methods:
+    created: list[str] = []
+    for method in sorted(spec.methods, key=spec.study_name):
+        study_name = spec.study_name(method)
+        loaded = bool(existing) or study_name in orphans
         try:  # a new study's creation is its claim: Optuna creates a name once, in any storage
             study = optuna.create_study(
-                storage=storage,
-                study_name=spec.study_name(method),
-                load_if_exists=bool(existing),
-                direction=direction,
+                storage=storage, study_name=study_name, load_if_exists=loaded, direction=direction
             )
-        except optuna.exceptions.DuplicatedStudyError:
-            _check_unclaimed(storage, spec, location)
-            study = optuna.load_study(storage=storage, study_name=spec.study_name(method))
+        except optuna.exceptions.DuplicatedStudyError:  # another comparison created it since the check
+            for own in created:  # the storage is not left split between the two
+                optuna.delete_study(study_name=own, storage=storage)
+            _refuse_taken(storage, study_name, spec, location)
+        if not loaded:
+            created.append(study_name)
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
         study.set_user_attr(METHOD_ATTR, method.name)
         study.set_user_attr(SPACE_ATTR, spec.space_for(method).to_dict())
@@ -365,30 +378,44 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
     return storage
 
 
-def _refuse_stored(spec: StudySpec, location: str | Path) -> None:
+def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
+    """Refuse a fresh start where ``spec``'s study is stored, with the command that resumes it."""
+    shown = without_passwords(str(location))
+    command = ["optimlab", "compare", "--resume", shown]
+    if is_url(location):  # --resume names the folder for the report; --storage, where the study is
+        command[-1:] = ["OUT", "--storage", shown, "--name", spec.name]
     raise OptimlabError(
-        f"the storage {without_passwords(str(location))!r} already holds study {spec.name!r}: pass "
-        "resume=True (--resume) to continue it, or choose another output folder or study name"
+        f"the storage {shown!r} already holds study {spec.name!r}: resume it with `{shlex.join(command)}` "
+        "(resume=True in Python), or choose another output folder or study name"
     )
 
 
-# How long a study found created but without its spec is given for the comparison creating it to store
-# that spec (a few storage writes, well under a second even on a busy machine) before it is taken as
-# left by one killed in between.
-CLAIM_SECONDS = 10.0
+def _is_orphan(storage: BaseStorage, study_name: str) -> bool:
+    """Whether ``study_name`` holds no trials and no attributes: created by a comparison killed before it
+    stored its spec, or by one storing it now."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return not storage.get_study_user_attrs(study_id) and not storage.get_all_trials(study_id, deepcopy=False)
 
 
-def _check_unclaimed(storage: BaseStorage, spec: StudySpec, location: str | Path) -> None:
-    """Refuse ``spec``'s study where another comparison created it after :func:`open_studies` found none
-    (two started at once on one storage both ran their trials into it): its spec appears within
-    :data:`CLAIM_SECONDS`. A study that stays without one was left by a comparison killed as it began
-    and is taken over."""
-    deadline = time.monotonic() + CLAIM_SECONDS
-    while not optimlab_studies(storage, spec.name):
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
-    _refuse_stored(spec, location)
+def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, location: str | Path) -> NoReturn:
+    """Refuse ``spec``'s study ``study_name``, found in ``storage``: another comparison's (its spec
+    stored), one being created now (never taken over on a timeout: a live comparison may stall for
+    longer between the two), or a study optimlab did not make."""
+    study_id = storage.get_study_id_from_name(study_name)
+    if SPEC_ATTR in storage.get_study_user_attrs(study_id):
+        _refuse_stored(spec, location)
+    shown = without_passwords(str(location))
+    if not _is_orphan(storage, study_name):
+        trials = len(storage.get_all_trials(study_id, deepcopy=False))
+        raise OptimlabError(
+            f"the storage {shown!r} holds a study {study_name!r} that optimlab did not make ({trials} "
+            "trials): choose another study name (--name), or another storage"
+        )
+    raise OptimlabError(
+        f"the storage {shown!r} holds study {study_name!r} with no settings stored: a comparison is "
+        "creating it now, or one was killed as it began; once none is, resume=True with the same settings "
+        f"takes it over (or delete it: optuna delete-study --storage URL --study-name {study_name})"
+    )
 
 
 def _data_key(recipe: Recipe) -> str:

@@ -46,6 +46,31 @@ def test_checkpointing_once_an_epoch_saves_at_each_epoch_end_of_data_of_unknown_
     assert saved == [3, 6, 7]  # each epoch's end, then the last step
 
 
+def test_a_checkpointing_subclass_s_on_train_end_runs_once():
+    """fit called each Checkpointing's on_train_end for the last save at the training point, then again
+    with every callback's: a user's subclass uploading its checkpoint there did it twice. The hook runs
+    once, after the last save, which is made once."""
+    model = nn.Linear(3, 2)
+    saved, ended = [], []
+
+    class Uploading(Checkpointing):
+        def on_train_end(self, state: TrainState) -> None:
+            super().on_train_end(state)
+            ended.append(state.step)
+
+    fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        torch.randn(20, 3),
+        torch.randint(0, 2, (20,)),
+        loss_fn=nn.CrossEntropyLoss(),
+        batch_size=8,
+        total_steps=4,
+        callbacks=[Uploading(lambda state: saved.append(state.step), every=3, max_seconds=math.inf)],
+    )
+    assert (saved, ended) == ([3, 4], [4])
+
+
 class NanGradientAt(nn.Module):
     """A linear model whose training step ``at`` has a finite loss and a NaN gradient (sqrt's at 0, as
     a norm's of a zero vector): its update leaves NaN weights, which only the next step's loss shows."""

@@ -228,6 +228,12 @@ class Checkpointing(Callback):
             self._save(state)
 
     def on_train_end(self, state: TrainState) -> None:
+        self.save_last(state)
+
+    def save_last(self, state: TrainState) -> None:
+        """The end of training's save, unless it diverged or this step is saved already. :func:`fit
+        <optimlab.train.loop.fit>` calls it before leaving the training point (schedule-free's), where
+        ``on_train_end`` comes after; another loop has ``on_train_end`` call it."""
         if not state.diverged and state.step != self._saved_step:  # the last step's save would repeat it
             self._save(state)
 

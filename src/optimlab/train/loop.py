@@ -578,7 +578,9 @@ def fit(
             # The last checkpoint (a stop's) at the training point, before the block leaves it: schedule-free's
             # y made again from x is not y bitwise, and a run resumed from it went on from another y
             for checkpoint in checkpoints:
-                checkpoint.on_train_end(state)  # once: its own on_train_end below does not save it again
+                checkpoint.save_last(
+                    state
+                )  # its on_train_end below, called once with the others', finds it saved
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds
         for callback in begun:
             told = getattr(callback, "on_exception", None)

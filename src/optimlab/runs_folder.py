@@ -30,7 +30,7 @@ __all__ = [
     "fresh_path",
     "hold_folder",
     "is_run_folder",
-    "others_files",
+    "others_shown",
     "resume_command",
     "resumed_by",
 ]
@@ -59,7 +59,7 @@ def is_run_folder(path: str | Path) -> bool:
     return (path / RECIPE_NAME).is_file() and (path / METRICS_NAME).is_file()
 
 
-def others_files(folder: Path, own: Callable[[Path], bool]) -> str | None:
+def others_shown(folder: Path, own: Callable[[Path], bool]) -> str | None:
     """The files ``folder`` holds, ``'a, b/, c and 2 more'`` (a folder with its slash), where they are not
     the ``own`` work of the verb writing there (:func:`is_run_folder` for train); None where it holds
     none. Hidden files (.gitkeep keeping an empty results/ in git, .DS_Store) are no one's work."""

@@ -14,7 +14,7 @@ import typer
 from optimlab.atomic import blocker
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import DEVICE, DEVICES
-from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_files
+from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_shown
 from optimlab.user_code import refuse_file_path
 
 DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
@@ -103,14 +103,16 @@ def writable_folder(text: str) -> Path:
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
-        blocked = blocker(path)
-        if blocked is not None:
-            raise typer.BadParameter(
-                f"cannot write into {text!r}: the folder is not writable ({blocked.reason})"
-            )
+        _refuse_unwritable(path, text)
         return path
     _writable_place(path, text)
     return path
+
+
+def _refuse_unwritable(folder: Path, text: str) -> None:
+    blocked = blocker(folder)
+    if blocked is not None:
+        raise typer.BadParameter(f"cannot write into {text!r}: the folder is not writable ({blocked.reason})")
 
 
 def existing_folder(text: str) -> Path:
@@ -121,9 +123,13 @@ def existing_folder(text: str) -> Path:
     return path
 
 
-def holds_run(folder: Path) -> bool:
-    """Whether ``folder`` is a training run's (its recipe and metrics log)."""
-    return is_run_folder(folder)
+def resumed_folder(text: str) -> Path:
+    """The folder of stopped work that --resume continues: it must exist and be writable. Read as an output
+    folder (mkdir -p), a missing one passed: a typo reached each verb's own words, ``nd/x/../..`` (nd
+    missing) resumed the folder above nd, and ``/proc/nope/x`` was one that could not be created."""
+    path = existing_folder(text)
+    _refuse_unwritable(path, text)
+    return path
 
 
 def _holds_study(folder: Path) -> bool:
@@ -141,7 +147,7 @@ def _own_folder(text: str, holds: Callable[[Path], bool], what: str, own: Callab
     path = writable_folder(text)
     if path.is_dir() and holds(path):
         raise typer.BadParameter(f"{text!r} holds {what}: give a folder of its own")
-    if (shown := others_files(path, own)) is not None:
+    if (shown := others_shown(path, own)) is not None:
         raise typer.BadParameter(f"{text!r} holds other files ({shown}): give a new or empty folder")
     return path
 
@@ -150,7 +156,7 @@ def study_folder(text: str) -> Path:
     """compare's and bench's output folder, which holds no run and no study yet: a second comparison's
     report and tables were written over the first's (a bench's settings over the first's), while
     --resume continued both."""
-    path = _own_folder(text, holds_run, "a training run", _holds_study)
+    path = _own_folder(text, is_run_folder, "a training run", _holds_study)
     if path.is_dir() and _holds_study(path):
         from optimlab.bench.settings import resume_command
 
@@ -163,7 +169,7 @@ def study_folder(text: str) -> Path:
 
 def run_folder(text: str) -> Path:
     """train's output folder: new, empty, or a run's (which train goes on with or refuses)."""
-    return _own_folder(text, _holds_study, "a study (of compare or bench)", holds_run)
+    return _own_folder(text, _holds_study, "a study (of compare or bench)", is_run_folder)
 
 
 def writable_file(*suffixes: str) -> Callable[[str], Path]:

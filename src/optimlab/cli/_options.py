@@ -23,7 +23,7 @@ from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
 from optimlab.number_text import read_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
-from optimlab.runs_folder import RECIPE_NAME
+from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.study.backends import BACKENDS, BackendOptions
 
 if TYPE_CHECKING:
@@ -373,7 +373,7 @@ ResumeOpt = Annotated[
     Path | None,
     typer.Option(
         "--resume",
-        parser=checks.writable_folder,
+        parser=checks.resumed_folder,
         metavar="FOLDER",
         help="Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there.",
     ),
@@ -724,7 +724,7 @@ def recipe_from_options(
     given = recipe_flags(params)
     # a run folder's own recipe (the run page's "train again" command) is read as it was written too
     stored = stored or (
-        recipe_path is not None and recipe_path.name == RECIPE_NAME and checks.holds_run(recipe_path.parent)
+        recipe_path is not None and recipe_path.name == RECIPE_NAME and is_run_folder(recipe_path.parent)
     )
     try:
         recipe = Recipe.load(recipe_path, stored=stored) if recipe_path is not None else Recipe()

@@ -12,7 +12,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, typed_command
 from optimlab.errors import OptimlabError
-from optimlab.runs_folder import fresh_path
+from optimlab.runs_folder import fresh_path, is_run_folder
 
 EXAMPLES = """Examples:
   optimlab report runs/try-lr                        # runs/try-lr/report.html
@@ -45,7 +45,7 @@ def report(
 
     With --log, send their metrics to a tracker too.
     """
-    from optimlab.report.run_folder import is_run_folder, read_run
+    from optimlab.report.run_folder import read_run
 
     seen: set[Path] = set()
     for path in paths:

@@ -25,8 +25,8 @@ from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
-from optimlab.report.run_folder import RunFolder, is_run_folder, read_run
-from optimlab.runs_folder import RECIPE_NAME
+from optimlab.report.run_folder import RunFolder, read_run
+from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.train.loop import Callback, TrainState
 
 if TYPE_CHECKING:

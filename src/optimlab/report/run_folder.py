@@ -21,7 +21,7 @@ from optimlab.errors import OptimlabError
 from optimlab.recipe import load_yaml
 from optimlab.runs_folder import METRICS_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME, is_run_folder
 
-__all__ = ["AXES", "RunFolder", "is_run_folder", "read_run"]
+__all__ = ["AXES", "RunFolder", "read_run"]
 
 AXES = ("step", "epoch", "seconds")  # what locates a line of metrics.jsonl; every other field is a metric
 

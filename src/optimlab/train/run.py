@@ -39,7 +39,7 @@ from optimlab.runs_folder import (
     SESSIONS_NAME,
     hold_folder,
     is_run_folder,
-    others_files,
+    others_shown,
     resume_command,
 )
 from optimlab.train.callbacks import Checkpointing, EarlyStopping, MetricsLog, StopOnSignal
@@ -520,7 +520,7 @@ def _prepare_out_dir(
             f"{str(out)!r} already holds a run: continue it ({resume_command(out)}, or resume=True in "
             "Python), or choose another output folder"
         )
-    elif (others := others_files(out, is_run_folder)) is not None:  # the user's, or a study's: kept
+    elif (others := others_shown(out, is_run_folder)) is not None:  # the user's, or a study's: kept
         raise OptimlabError(
             f"out_dir {str(out)!r} holds other files ({others}): give a new or empty folder (--out on the "
             "command line), or a run's folder to continue it with resume=True in Python (optimlab train "

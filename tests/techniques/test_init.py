@@ -646,7 +646,7 @@ def test_lsuv_takes_a_whole_float_count_as_the_integer_it_is():
 
 
 def test_validate_takes_numpy_numbers_as_apply_and_create_do():
-    """init.validate (public; a recipe's check) tried its meta draw with np.float32(0.2) as given, where
+    """init.validate (public; a recipe's check) tried its check's draw with np.float32(0.2) as given, where
     apply and create took the number it holds: torch's calculate_gain refused it with a bare ValueError
     ('negative_slope 0.20000000298023224 not a valid number'). All three now take the hyperparameters as
     Entry.checked makes them. Truth: torch's kaiming_normal_ with the float np.float32(0.2) holds."""
@@ -656,6 +656,18 @@ def test_validate_takes_numpy_numbers_as_apply_and_create_do():
     ours = init.create("kaiming_normal", a=a)(torch.empty(20, 30))
     torch.manual_seed(0)
     assert torch.equal(ours, nn.init.kaiming_normal_(torch.empty(20, 30), a=a.item()))
+
+
+@pytest.mark.parametrize("name", get_registry("init").names())
+def test_validate_and_create_leave_the_global_rng_as_it_was(name):
+    """The check's draw (values wrong together) is on a real 1x1 weight since a meta-device draw of
+    normal_ imported torch._dynamo, seconds once a process; it must not move the draws that follow.
+    Truth: torch's global RNG state, byte for byte."""
+    before = torch.get_rng_state()
+    init.validate(name, {})
+    if Capability.WHOLE_MODEL not in get_registry("init").get(name).capabilities:
+        init.create(name)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_lsuv_on_data_the_model_cannot_take_names_it_and_leaves_the_weights():

@@ -849,7 +849,7 @@ def validate(name: str, hyperparameters: Mapping[str, Any]) -> Entry[Any]:
     """Check scheme ``name`` and its hyperparameters as :func:`apply` does before it draws, without a model;
     returns its entry. Beside each value's range, the values wrong together: a gain beside kaiming's
     ``nonlinearity`` or ``a`` (which set it), bounds not in order (uniform's, truncated_normal's), found
-    by a draw on a weight that holds no values (the meta device)."""
+    by a draw on a 1x1 weight, the global RNG left as it was."""
     return _checked(name, hyperparameters)[0]
 
 
@@ -865,7 +865,10 @@ def _checked(name: str, hyperparameters: Mapping[str, Any]) -> tuple[Entry[Any],
         if {"nonlinearity", "a"} & chosen.keys():
             raise InvalidValueError(f"init {entry.name!r} hyperparameter 'gain'", AUTO_GAIN, _GAIN_OR_TORCHS)
         chosen["gain"] = 1.0  # each layer's own, read by apply()
-    entry.obj(torch.empty(1, 1, device="meta"), **entry.defaults, **chosen)
+    # On a real 1x1 weight, the global RNG put back: a draw on the meta device would do, but its normal_
+    # imports torch._dynamo (seconds, once a process) for every normal-distribution scheme
+    with torch.random.fork_rng(devices=[]):
+        entry.obj(torch.empty(1, 1), **entry.defaults, **chosen)
     return entry, hyperparameters
 
 

@@ -549,30 +549,25 @@ def test_a_sweep_started_near_the_stable_edge_is_checked_below_its_start():
 def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, monkeypatch):
     """The range test and its check train at a constant lr, unclipped, in float32 (as the doctor watches
     the peak lr); a recipe's cosine schedule with warmup, its clip at 0.5 and its bf16 went unsaid, and
-    the suggestion read as one for that training (the Hugging Face range test says its Trainer's clip)."""
+    the suggestion read as one for that training (the Hugging Face range test says its Trainer's clip).
+    The CLI alone said so: find_lr_recipe and diagnose_recipe's lr_range in Python say it too, and a
+    one_cycle schedule's momentum cycle."""
+    import importlib
     import json
 
-    import optimlab.doctor
+    from optimlab.recipe import Recipe
 
-    given = []
-
-    def find_lr_recipe(recipe, **options):
-        given.append(recipe)
+    def find_lr(*args, **options):
         return optimlab.doctor.lr_find.LRRangeResult(
             [], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading"
         )
 
-    monkeypatch.setattr(optimlab.doctor, "find_lr_recipe", find_lr_recipe)
+    # the module (optimlab.doctor.diagnose is the function it exports)
+    monkeypatch.setattr(importlib.import_module("optimlab.doctor.diagnose"), "find_lr", find_lr)
     otherwise = ("--set", "schedule.name=cosine", "--set", "schedule.warmup_steps=10", "--set",
                  "training.grad_clip_norm=0.5", "--precision", "bf16")  # fmt: skip
     code, out, err = cli("lr-find", "--dataset", "iris", "--format", "json", "--no-progress", *otherwise)
     assert code == 0, err
-    recipe = given[-1]  # the recipe as built: the notes say its own fields
-    assert (recipe.schedule.name, recipe.training.grad_clip_norm, recipe.training.precision) == (
-        "cosine",
-        0.5,
-        "bf16",
-    )
     assert json.loads(out)["reason"] == (
         "the curve's reading (at a constant lr: the recipe's schedule 'cosine' with 10 warmup steps is not "
         "taken, the lr here is its peak) (unclipped: the recipe's training.grad_clip_norm 0.5 is not taken) "
@@ -580,6 +575,16 @@ def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, mo
     )
     code, out, err = cli("lr-find", "--dataset", "iris", "--format", "json", "--no-progress")
     assert code == 0 and json.loads(out)["reason"] == "the curve's reading", err
+    cycled = Recipe.model_validate(
+        {"data": {"name": "iris"}, "schedule": {"name": "one_cycle", "cycle_momentum": True},
+         "optimizer": {"name": "sgd_momentum"}, "training": {"steps": 3}}
+    )  # fmt: skip
+    said = (
+        "the curve's reading (at a constant lr: the recipe's schedule 'one_cycle' is not taken, the lr here "
+        "is its peak) (at a fixed momentum: the recipe's schedule.cycle_momentum is not taken)"
+    )
+    assert optimlab.doctor.find_lr_recipe(cycled).reason == said
+    assert optimlab.doctor.diagnose_recipe(cycled, steps=3).lr_range.reason == said
 
 
 def test_a_sweep_that_diverges_from_its_first_lr_says_so_not_that_it_was_too_short():

@@ -94,7 +94,6 @@ def lr_find(
     recipe = o.recipe_from_options(recipe_path, ctx.params)
     o.use_threads(threads)
     from optimlab.doctor import find_lr_recipe
-    from optimlab.doctor.lr_find import recipe_trained_otherwise, with_notes
     from optimlab.doctor.progress import listening
 
     output = Output(fmt)
@@ -113,7 +112,6 @@ def lr_find(
         listening(update),
     ):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
-    result = with_notes(result, recipe_trained_otherwise(recipe))
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 

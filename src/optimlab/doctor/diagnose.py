@@ -19,7 +19,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +38,7 @@ from optimlab.doctor.lr_find import (
     json_ready,
     lr_range_test,
     sweep_batches,
+    with_notes,
 )
 from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
@@ -46,6 +47,9 @@ from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.optim.learning_rate import restore_given_lrs
 from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.train.loop import Callback, TrainState, check_optimizer, check_short_batch
+
+if TYPE_CHECKING:
+    from optimlab.recipe import Recipe
 
 __all__ = [
     "MAX_CHECK_STEPS",
@@ -387,7 +391,7 @@ def diagnose_recipe(
     built = _built_at_peak_lr(recipe)
     length = steps if steps is not None else min(built.total_steps, max_steps)
     batches = isinstance(built.splits, BatchSplits)  # the user's dict batches: the check on their val
-    return diagnose(
+    diagnosis = diagnose(
         built.model,
         built.splits,
         built.loss_fn,
@@ -403,6 +407,9 @@ def diagnose_recipe(
         seed=recipe.training.seed,
         grad_clip_norm=recipe.training.grad_clip_norm,
     )
+    if diagnosis.lr_range is not None:  # the watched run clips as the recipe does; the range test does not
+        diagnosis.lr_range = with_notes(diagnosis.lr_range, recipe_trained_otherwise(recipe))
+    return diagnosis
 
 
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
@@ -420,7 +427,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
         # a validation split drawn at random, as the training split is (the user's may be apart)
         options["cross_fit"] = not isinstance(built.splits, BatchSplits)
         options.setdefault("check_steps", min(built.total_steps, MAX_CHECK_STEPS))
-    return sweep(
+    result = sweep(
         built.model,
         built.loss_fn,
         data,
@@ -431,6 +438,30 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
         seed=recipe.training.seed,
         **options,
     )
+    return with_notes(result, recipe_trained_otherwise(recipe))
+
+
+def recipe_trained_otherwise(recipe: Recipe) -> list[str]:
+    """What of ``recipe``'s training the range test and its check do otherwise, for :func:`with_notes`
+    (as the Lightning and Hugging Face range tests say their Trainer's): a candidate trains at its lr
+    throughout (the check's premise, :mod:`optimlab.doctor.lr_check`), unclipped, in float32."""
+    notes = []
+    schedule, training = recipe.schedule, recipe.training
+    if schedule.name != "constant" or schedule.warmup_steps:
+        warmup = f" with {schedule.warmup_steps} warmup steps" if schedule.warmup_steps else ""
+        notes.append(
+            f"at a constant lr: the recipe's schedule {schedule.name!r}{warmup} is not taken, "
+            "the lr here is its peak"
+        )
+    if training.grad_clip_norm is not None:
+        notes.append(
+            f"unclipped: the recipe's training.grad_clip_norm {training.grad_clip_norm:g} is not taken"
+        )
+    if schedule.cycle_momentum:
+        notes.append("at a fixed momentum: the recipe's schedule.cycle_momentum is not taken")
+    if training.precision != "fp32":
+        notes.append(f"in float32: the recipe's training.precision {training.precision!r} is not taken")
+    return notes
 
 
 def find_lr_recipe(recipe: Any, **options: Any) -> LRRangeResult:

@@ -75,7 +75,6 @@ __all__ = [
     "lr_candidates",
     "lr_range_test",
     "lr_ratios",
-    "recipe_trained_otherwise",
     "smooth",
     "suggest_lr",
     "sweep_batches",
@@ -139,27 +138,6 @@ def with_notes(result: LRRangeResult, notes: Sequence[str]) -> LRRangeResult:
     """``result`` with each of ``notes`` in parentheses after its reason: what a caller's training does
     otherwise than the range test (a Trainer's precision, its clipping), said beside the suggestion."""
     return dataclasses.replace(result, reason=result.reason + "".join(f" ({note})" for note in notes))
-
-
-def recipe_trained_otherwise(recipe: Any) -> list[str]:
-    """What of ``recipe``'s training the range test and its check do otherwise, for :func:`with_notes`
-    (as the Lightning and Hugging Face range tests say their Trainer's): a candidate trains at its lr
-    throughout (the check's premise, :mod:`optimlab.doctor.lr_check`), unclipped, in float32."""
-    notes = []
-    schedule, training = recipe.schedule, recipe.training
-    if schedule.name != "constant" or schedule.warmup_steps:
-        warmup = f" with {schedule.warmup_steps} warmup steps" if schedule.warmup_steps else ""
-        notes.append(
-            f"at a constant lr: the recipe's schedule {schedule.name!r}{warmup} is not taken, "
-            "the lr here is its peak"
-        )
-    if training.grad_clip_norm is not None:
-        notes.append(
-            f"unclipped: the recipe's training.grad_clip_norm {training.grad_clip_norm:g} is not taken"
-        )
-    if training.precision != "fp32":
-        notes.append(f"in float32: the recipe's training.precision {training.precision!r} is not taken")
-    return notes
 
 
 def json_ready(value: Any) -> Any:

@@ -191,16 +191,6 @@ def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_d
     )
 
 
-def test_a_resume_of_a_folder_that_is_not_there_says_so(cli, tmp_path):
-    """bench --resume of a path with nothing there (a typo) said "that folder holds no benchmark", of a
-    folder that does not exist; compare --resume says it is not a folder."""
-    path = tmp_path / "runs" / "bench-smal"
-    code, out, err = cli("bench", "--resume", str(path), "--no-progress")
-    assert (code, out) == (2, "") and err == (
-        f"error: --resume '{path}' is not a folder: give the --out folder of `optimlab bench`\n"
-    )
-
-
 def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
     """Every number of the scores, the per-workload rows and the report's final-metric intervals, recomputed
     from the seed runs in the folder's journal (read with optuna, not optimlab): Student-t intervals from

@@ -65,10 +65,6 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
                 raise InvalidValueError("--optimizer-path", path, "package.module:ClassOrFactory")
         return {k: DEFAULTS[k] if v is None and k in DEFAULTS else v for k, v in given.items()}
     o.refuse_with_resume(ctx, SETTINGS)
-    if not resume.is_dir():  # a typo (a file is the parser's): "that folder holds no benchmark" spoke of none
-        raise OptimlabError(
-            f"--resume {str(resume)!r} is not a folder: give the --out folder of `optimlab bench`"
-        )
     saved = read_settings(resume)
     if saved is None:
         from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only to explain the refusal

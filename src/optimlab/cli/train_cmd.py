@@ -79,7 +79,7 @@ def train(
         Path | None,
         typer.Option(
             "--resume",
-            parser=checks.writable_folder,
+            parser=checks.resumed_folder,
             metavar="FOLDER",
             help="Continue the run kept in FOLDER (the --out of the stopped run) with its saved recipe, "
             "logging to the trackers it logged to (unless --log names others); only --epochs, --steps and "

@@ -470,8 +470,9 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
         f"error: the storage {url!r} already holds study 'x': resume it with `optimlab compare --resume OUT "
         f"--storage {url} --name x` (resume=True in Python), or choose another output folder or study name",
         f"error: the storage {url!r} holds study 'x/adam' with no settings stored: a comparison is creating "
-        "it now, or one was killed as it began; once none is, resume=True with the same settings takes it "
-        "over (or delete it: optuna delete-study --storage URL --study-name x/adam)",
+        "it now, or one was killed as it began; once none is, delete it (optuna delete-study --storage URL "
+        "--study-name x/adam) and start again, or take it over with the same spec: run_study(spec, storage, "
+        "resume=True)",
     )
     storage = optuna.storages.RDBStorage(url)
     trials = {s.study_name: len(storage.get_all_trials(s._study_id)) for s in storage.get_all_studies()}

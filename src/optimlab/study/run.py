@@ -393,28 +393,34 @@ def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
 def _is_orphan(storage: BaseStorage, study_name: str) -> bool:
     """Whether ``study_name`` holds no trials and no attributes: created by a comparison killed before it
     stored its spec, or by one storing it now."""
+    return _contents(storage, study_name) == (0, {})
+
+
+def _contents(storage: BaseStorage, study_name: str) -> tuple[int, dict[str, Any]]:
+    """``study_name``'s trial count and user attributes, read in that order: a comparison stores its spec
+    (the first attribute) before any trial, so a racer's study never reads as trials without a spec."""
     study_id = storage.get_study_id_from_name(study_name)
-    return not storage.get_study_user_attrs(study_id) and not storage.get_all_trials(study_id, deepcopy=False)
+    return len(storage.get_all_trials(study_id, deepcopy=False)), storage.get_study_user_attrs(study_id)
 
 
 def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, location: str | Path) -> NoReturn:
     """Refuse ``spec``'s study ``study_name``, found in ``storage``: another comparison's (its spec
     stored), one being created now (never taken over on a timeout: a live comparison may stall for
     longer between the two), or a study optimlab did not make."""
-    study_id = storage.get_study_id_from_name(study_name)
-    if SPEC_ATTR in storage.get_study_user_attrs(study_id):
+    trials, attrs = _contents(storage, study_name)
+    if SPEC_ATTR in attrs:
         _refuse_stored(spec, location)
     shown = without_passwords(str(location))
-    if not _is_orphan(storage, study_name):
-        trials = len(storage.get_all_trials(study_id, deepcopy=False))
+    if trials or attrs:
         raise OptimlabError(
             f"the storage {shown!r} holds a study {study_name!r} that optimlab did not make ({trials} "
             "trials): choose another study name (--name), or another storage"
         )
     raise OptimlabError(
         f"the storage {shown!r} holds study {study_name!r} with no settings stored: a comparison is "
-        "creating it now, or one was killed as it began; once none is, resume=True with the same settings "
-        f"takes it over (or delete it: optuna delete-study --storage URL --study-name {study_name})"
+        "creating it now, or one was killed as it began; once none is, delete it (optuna delete-study "
+        f"--storage URL --study-name {study_name}) and start again, or take it over with the same spec: "
+        "run_study(spec, storage, resume=True)"
     )
 
 

@@ -577,10 +577,8 @@ def fit(
                     callback.on_step_end(state)
             # The last checkpoint (a stop's) at the training point, before the block leaves it: schedule-free's
             # y made again from x is not y bitwise, and a run resumed from it went on from another y
-            for checkpoint in checkpoints:
-                checkpoint.save_last(
-                    state
-                )  # its on_train_end below, called once with the others', finds it saved
+            for checkpoint in checkpoints:  # their on_train_end below, called once, finds it saved
+                checkpoint.save_last(state)
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds
         for callback in begun:
             told = getattr(callback, "on_exception", None)

@@ -299,6 +299,29 @@ def test_a_fit_that_clips_is_not_told_to_clip_by_its_callback():
     assert advice[1.0].startswith("lr: lower it (the run already clips the gradients' norm at 1"), advice
 
 
+def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has():
+    """fit(..., grad_clip_norm=1.0) under SGD at lr 1e12 with a DoctorCallback: each clipped step still
+    moves the weights by up to 1e12, the outputs blow up and the loss overflows at step 2. nan_inf's
+    advice to clip at 1.0 would change nothing (the run clips there): it names the lr and the clip in
+    force. Unclipped, the same run is advised the clip and the lr. Truth: fit's own grad_clip_norm."""
+    x, y, model = _thousands_regression()
+    advice = {}
+    for clip in (None, 1.0):
+        trained = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(trained.parameters(), 1e12)
+        doctor = DoctorCallback(trained, optimizer)
+        fit(trained, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=4, batch_size=256,
+            grad_clip_norm=clip, callbacks=[doctor])  # fmt: skip
+        nan_inf = next(f for f in doctor.diagnosis().findings if f.rule == "nan_inf")
+        advice[clip] = (nan_inf.recommendation, nan_inf.recipe_changes)
+    assert advice[None] == (
+        "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)",
+        {"training.grad_clip_norm": 1.0},
+    )
+    in_force = "the run already clips the gradients' norm at 1: the lr sets the steps' length"
+    assert advice[1.0] == (f"lr: lower it (the loss or the outputs blew up first; {in_force})", {})
+
+
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
     x, y = pixels()
     model = mlp()

@@ -73,3 +73,32 @@ def test_a_subtitle_given_keeps_the_steps_examined_and_the_verdict(tmp_path, pag
     assert (
         subtitle.endswith(f"{len(problems)} problem(s) found; the root cause is listed first.") and problems
     )
+
+
+def test_the_candidates_table_shows_the_held_out_loss_that_decides_among_accuracies(tmp_path, page_reader):
+    """The page's paragraph cites the loss tie-break among equal accuracies (lr_check, point 2), and its
+    table showed a 'held-out score' alone: the chosen candidate of lower accuracy stood on evidence not
+    shown. The table names the metric and shows the held-out loss, as lr-find's does."""
+    import torch
+    from torch import nn
+
+    from optimlab.doctor import diagnose
+    from optimlab.doctor.lr_find import Candidate, LRRangeResult
+
+    data = (torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    diagnosis = diagnose(nn.Linear(4, 3), data, nn.CrossEntropyLoss(), steps=3, lr_find=False)
+    checked = [Candidate(1e-3, "lowest loss", 0.9, 0.5), Candidate(2e-3, "steepest descent", 0.85, 0.25),
+               Candidate(4e-3, "lowest loss x 2", None, None)]  # fmt: skip
+    lrs = [10 ** (k / 4 - 5) for k in range(12)]
+    diagnosis.lr_range = LRRangeResult(
+        lrs, [1.0] * 12, [1.0] * 12, 2e-3, 1e-3, 2e-3, None, "the check's choice", checked, "100 steps each",
+        metric="accuracy",
+    )  # fmt: skip
+    page = page_reader(write_html(diagnosis, tmp_path / "doctor.html").read_text(encoding="utf-8"))
+    (table,) = [t for t in page.tables if "from the curve" in t.header]
+    assert table.header == ["lr", "from the curve", "held-out accuracy", "held-out loss", ""]
+    assert table.rows == [
+        ["0.001", "lowest loss", "0.9", "0.5", ""],
+        ["0.002", "steepest descent", "0.85", "0.25", "suggested"],
+        ["0.004", "lowest loss x 2", "diverged", "-", ""],
+    ]

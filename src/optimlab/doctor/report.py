@@ -185,13 +185,22 @@ def write_html(
         )
         if found.check is not None:
             page.paragraph(f"The candidates the curve proposes, each trained briefly: {found.check}.")
+            # accuracy's ties are decided by the held-out loss (lr_check, point 2): shown beside it
+            losses = found.metric == "accuracy"
             page.table(
-                ("lr", "from the curve", "held-out score", ""),
+                (
+                    "lr",
+                    "from the curve",
+                    f"held-out {found.metric or 'score'}",
+                    *(("held-out loss",) * losses),
+                    "",
+                ),
                 [
                     (
                         c.lr,
                         c.source,
                         "diverged" if c.score is None else c.score,
+                        *(("-" if c.score is None or c.held_out_loss is None else c.held_out_loss,) * losses),
                         "suggested" if c.lr == found.suggestion else "",
                     )
                     for c in found.candidates

@@ -235,7 +235,12 @@ def _train_stack(
     )
     member_index = torch.arange(members, device=device)[:, None]
 
-    states = [TrainState(steps_per_epoch=epoch_steps, total_steps=steps) for _ in recipes]
+    states = [
+        TrainState(
+            steps_per_epoch=epoch_steps, total_steps=steps, grad_clip_norm=first.training.grad_clip_norm
+        )
+        for _ in recipes
+    ]
     for state, callback in zip(states, callbacks):
         callback.on_train_start(state)
     started = time.perf_counter()

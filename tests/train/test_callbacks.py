@@ -1,6 +1,7 @@
 """The loop's callbacks on data and arguments their first users did not try: data of unknown length,
 a metric the evaluation lacks, intervals of zero."""
 
+import json
 import math
 
 import numpy as np
@@ -69,6 +70,19 @@ def test_a_checkpointing_subclass_s_on_train_end_runs_once():
         callbacks=[Uploading(lambda state: saved.append(state.step), every=3, max_seconds=math.inf)],
     )
     assert (saved, ended) == ([3, 4], [4])
+
+
+def test_a_resumed_log_takes_no_lead_from_its_last_line_s_rounding(tmp_path):
+    """A log's seconds are rounded to 4 places: the last kept line of a checkpoint at 1.00006 s says
+    1.0001, which the resumed log took for a lead of 4e-5 s, and every later line read 1e-4 s past its
+    step's clock (the one-clock test below failed so, at random)."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "epoch": 0, "train_loss": 1.0, "lr": 0.1, "seconds": 1.0001}\n')
+    log = MetricsLog(path)
+    log.on_train_start(TrainState(step=1, seconds=1.00006))
+    log.on_step_end(TrainState(step=2, train_loss=0.5, lr=0.1, seconds=2.00002))
+    log.on_train_end(TrainState(step=2))
+    assert [json.loads(line)["seconds"] for line in path.read_text().splitlines()] == [1.0001, 2.0]
 
 
 class NanGradientAt(nn.Module):

@@ -57,7 +57,10 @@ class MetricsLog(Callback):
             kept = _lines_up_to(self.path, state.step)
             write_atomically(self.path, "".join(line + "\n" for line in kept))  # a kill leaves the old whole
             if kept:  # a log by an earlier version ran ahead of the checkpoint: its time must not go back
-                self._ahead = max(0.0, (json.loads(kept[-1]).get("seconds") or 0.0) - state.seconds)
+                # against the checkpoint's clock as a line rounds it: its rounding up (< 5e-5 s) was taken
+                # for a lead, and every line of the resumed run was 1e-4 s later than its step's clock
+                last = json.loads(kept[-1]).get("seconds") or 0.0
+                self._ahead = max(0.0, last - round(state.seconds, 4))
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
 
     def on_step_end(self, state: TrainState) -> None:

@@ -754,6 +754,8 @@ def test_every_option_shows_its_default(cli):
             option, help_ = param.opts[0], _option_help(said, param.opts[0])
             nothing = {option, " ".join((*verb, option))} & _options.NO_DEFAULT
             assert help_ and ("[default: " in help_) != bool(nothing), (verb, option, help_)
+            words = help_.split("[default: ")[0].lower()  # the default said once, in its brackets
+            assert "default " not in words and "default:" not in words, (verb, option, help_)
 
 
 def test_the_defaults_said_are_the_recipes_and_the_studys(cli):

@@ -139,7 +139,7 @@ def compare(
         typer.Option(
             "--workload",
             "--workloads",  # bench's spelling: the same flag in both verbs
-            help="Workloads (recipe + metric), comma-separated (optimlab list workload); default digits_mlp.",
+            help="Workloads (recipe + metric), comma-separated (optimlab list workload).",
         ),
     ] = None,
     optimizers: o.OptimizersOpt = None,
@@ -155,7 +155,7 @@ def compare(
         typer.Option(
             "--space",
             metavar="FIELD=RANGE",
-            help="Searched field: FIELD=LOW:HIGH[:log][:int] or FIELD=a,b (repeat). Default: the lr.",
+            help="Searched field: FIELD=LOW:HIGH[:log][:int] or FIELD=a,b (repeat).",
         ),
     ] = None,
     space_file: Annotated[
@@ -187,8 +187,7 @@ def compare(
         typer.Option(
             "--metric",
             help="Validation metric each study tunes on: val_loss, val_accuracy, val_rmse, val_NAME of the "
-            "recipe's training.metrics, or yours by import path (mymetrics:f1 -> val_f1). "
-            "Default: the workload's.",
+            "recipe's training.metrics, or yours by import path (mymetrics:f1 -> val_f1).",
         ),
     ] = None,
     goal: Annotated[
@@ -197,8 +196,7 @@ def compare(
             "--goal",
             parser=o.choice(*GOALS),
             metavar="|".join(GOALS),
-            help="Direction of --metric: max or min (default: min for a loss or an RMSE, val_loss, val_rmse, "
-            "val_NAME_loss; else max).",
+            help="Direction of --metric: max or min.",
         ),
     ] = None,
     backend: o.BackendOpt = None,
@@ -209,18 +207,14 @@ def compare(
         typer.Option(
             "--ray-address",
             parser=lambda text: checks.given(text, "an address: auto or ray://HOST:PORT"),
-            help="Ray cluster to join (default: local).",
+            help="Ray cluster to join.",
         ),
     ] = None,
     storage: Annotated[
         str | None,
-        typer.Option(
-            "--storage", parser=checks.storage_url, help="Optuna RDB URL (default: a journal file in --out)."
-        ),
+        typer.Option("--storage", parser=checks.storage_url, help="Optuna RDB URL."),
     ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", parser=checks.name, help="Study name (default: the workload's).")
-    ] = None,
+    name: Annotated[str | None, typer.Option("--name", parser=checks.name, help="Study name.")] = None,
     out_dir: o.StudyOutOpt = None,
     resume: o.ResumeOpt = None,
     threads: o.StudyThreadsOpt = None,

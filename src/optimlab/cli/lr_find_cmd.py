@@ -61,7 +61,7 @@ def lr_find(
         typer.Option(
             "--check-steps",
             parser=o.number(POSITIVE_INT),
-            help="Steps of each candidate's check (default: the recipe's run, at most 1000).",
+            help="Steps of each candidate's check.",
         ),
     ] = None,
     check_budget: o.CheckBudgetOpt = None,

@@ -35,7 +35,7 @@ def report(
         typer.Option(
             "--out",
             parser=checks.writable_file(".html"),
-            help="The page (default: RUN/report.html for one run, else runs/report-TIME.html).",
+            help="The page.",
         ),
     ] = None,
     log: o.ReportLogOpt = None,

@@ -72,7 +72,7 @@ def train(
         typer.Option(
             "--out",
             parser=checks.run_folder,
-            help="Output folder, new or empty (default runs/train-ID-TIME).",
+            help="Output folder, new or empty.",
         ),
     ] = None,
     resume: Annotated[

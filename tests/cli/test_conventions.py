@@ -758,6 +758,14 @@ def test_every_option_shows_its_default(cli):
             assert "default " not in words and "default:" not in words, (verb, option, help_)
 
 
+def test_a_study_s_out_says_its_own_verb_s_folder(cli):
+    """compare -h and bench -h said '--out [default: runs/VERB-NAME-TIME]', VERB as typed. Truth: the
+    stems compare_methods and bench give runs_folder.fresh_path ('compare-NAME', 'bench-NAME')."""
+    for verb in ("compare", "bench"):
+        code, out, _ = cli(verb, "-h")
+        assert code == 0 and f"[default: runs/{verb}-NAME-TIME]" in _option_help(out, "--out"), verb
+
+
 def test_the_defaults_said_are_the_recipes_and_the_studys(cli):
     """The defaults --help says (_options.DEFAULTS_SAID, read before pydantic or optuna loads) are a
     second copy of the recipe's and the study's. Truth: Recipe()'s fields, StudySpec's and BackendOptions'

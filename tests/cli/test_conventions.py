@@ -781,7 +781,10 @@ def test_the_defaults_said_are_the_recipes_and_the_studys(cli):
         section, _, name = field.partition(".")
         value = recipe[section].get(name)
         if value is not None and parameter != "target":
-            assert _options.DEFAULTS_SAID[_options.flag(parameter)].startswith(f"the recipe's, else {value}")
+            said = _options.DEFAULTS_SAID[_options.flag(parameter)]
+            assert said in (f"the recipe's, else {value}", f"the recipe's, else {value} (PyTorch's own)"), (
+                said
+            )
     spec = {field.name: field.default for field in dataclasses.fields(StudySpec)}
     options = {field.name: field.default for field in dataclasses.fields(BackendOptions)}
     for name, value in {**spec, **options}.items():
@@ -792,6 +795,35 @@ def test_the_defaults_said_are_the_recipes_and_the_studys(cli):
         assert _options.said_default("bench", _options.flag(name)) == str(value), name
     code, out, _ = cli("compare", "-h")
     assert code == 0 and f"[default: {spec['budget']}]" in _option_help(out, "--budget")
+
+
+def test_the_defaults_said_are_the_constants_the_verbs_take():
+    """DEFAULTS_SAID wrote out defaults that have a home elsewhere (300 doctor steps, 1000 check steps,
+    digits_mlp, 5 minutes between checkpoints, the local backend): changed there, -h would go on saying
+    the old one. Truth: the constants and signature defaults the verbs run with."""
+    import inspect
+
+    from optimlab.cli import _options
+    from optimlab.doctor import diagnose_recipe
+    from optimlab.doctor.check_plan import MAX_CHECK_STEPS
+    from optimlab.study.compare import DEFAULT_WORKLOAD, compare
+    from optimlab.train.callbacks import CHECKPOINT_SECONDS
+
+    doctor_steps = inspect.signature(diagnose_recipe).parameters["max_steps"].default
+    every = f"the recipe's, else once an epoch and every {CHECKPOINT_SECONDS / 60:g} minutes"
+    assert (doctor_steps, MAX_CHECK_STEPS) == (_options.DOCTOR_STEPS, _options.CHECK_STEPS)
+    assert (_options.STUDY_WORKLOAD, _options.CHECKPOINT_MINUTES * 60) == (
+        DEFAULT_WORKLOAD,
+        CHECKPOINT_SECONDS,
+    )
+    assert _options.said_default("doctor", "--steps") == f"the recipe's run, at most {doctor_steps}"
+    assert _options.said_default("lr-find", "--check-steps") == f"the recipe's run, at most {MAX_CHECK_STEPS}"
+    assert _options.said_default("train", "--checkpoint-every") == every
+    assert _options.said_default("compare", "--workload") == DEFAULT_WORKLOAD
+    assert (
+        _options.said_default("compare", "--backend")
+        == inspect.signature(compare).parameters["backend"].default
+    )
 
 
 def test_the_clis_study_defaults_and_protocols_are_the_studys():

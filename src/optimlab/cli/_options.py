@@ -487,6 +487,13 @@ NAMED_FLAGS = {
 # or "VERB --flag" where verbs decide it apart. Every option that is neither in it nor given a value
 # default is in NO_DEFAULT: left out, it does nothing (test_every_option_shows_its_default).
 _RECIPE_ELSE = "the recipe's, else"
+# Defaults whose homes import torch, named here so -h says them before torch loads; each is tied to its
+# home (test_the_defaults_said_are_the_constants_the_verbs_take).
+DOCTOR_STEPS = 300  # optimlab.doctor.diagnose_recipe's max_steps
+CHECK_STEPS = 1000  # optimlab.doctor.check_plan.MAX_CHECK_STEPS
+STUDY_WORKLOAD = "digits_mlp"  # optimlab.study.compare.DEFAULT_WORKLOAD
+CHECKPOINT_MINUTES = 5  # optimlab.train.callbacks.CHECKPOINT_SECONDS / 60
+STUDY_BACKEND = "local"  # compare's, as optimlab.study.compare.compare's backend
 _WORKLOAD = "the workload's"
 DEFAULTS_SAID = {
     "--dataset": f"{_RECIPE_ELSE} digits",
@@ -515,15 +522,15 @@ DEFAULTS_SAID = {
     "--check-budget": f"{CHECK_BUDGET:g}",
     "--filter": "every name",
     "train --out": "runs/train-ID-TIME",
-    "train --checkpoint-every": "the recipe's, else once an epoch and every 5 minutes",
-    "doctor --steps": "the recipe's run, at most 300",
+    "train --checkpoint-every": f"{_RECIPE_ELSE} once an epoch and every {CHECKPOINT_MINUTES} minutes",
+    "doctor --steps": f"the recipe's run, at most {DOCTOR_STEPS}",
     "doctor --fail-on": "none: exit 0 whatever the findings",
-    "lr-find --check-steps": "the recipe's run, at most 1000",
+    "lr-find --check-steps": f"the recipe's run, at most {CHECK_STEPS}",
     "report --out": "RUN/report.html for one run, else runs/report-TIME.html",
     "worker --name": "every study there",
     "worker --methods": "every method",
     # compare and bench: a study
-    "--workload": "digits_mlp",
+    "--workload": STUDY_WORKLOAD,
     "--space": "the lr, over each optimizer's range",
     "--protocol": STUDY_DEFAULTS["protocol"],
     "--budget": str(STUDY_DEFAULTS["budget"]),
@@ -531,7 +538,7 @@ DEFAULTS_SAID = {
     "--pruner": "none",
     "--metric": _WORKLOAD,
     "--goal": "min for a loss or an RMSE (val_loss, val_rmse, val_NAME_loss), else max",
-    "--backend": "local",
+    "--backend": STUDY_BACKEND,
     "--workers": str(BackendOptions.workers),
     "--members": str(BackendOptions.members),
     "--ray-address": "a local Ray",

@@ -228,7 +228,7 @@ def compare(
     With --format json, one JSON object on stdout: each study's leaderboard (the columns of
     leaderboard.csv), the report, the tables and the storage; progress and errors go to stderr.
     """
-    backend = backend or "local"
+    backend = backend or o.STUDY_BACKEND
     o.check_backend_options(backend, workers=workers, members=members, ray_address=ray_address)
     if resume is not None:
         _refuse_a_bench(resume)

@@ -77,7 +77,7 @@ def lr_find(
     """Find a learning rate: a range test, its candidates tried.
 
     Sweeps the lr exponentially over a short run (Smith 2017), trains each candidate lr over the
-    recipe's run (at most 1000 steps), and suggests the one that scores best on the validation split.
+    recipe's run (at most --check-steps), and suggests the one that scores best on the validation split.
     """
     if end_lr <= start_lr:  # the flag typed is named, the other end said where it is its default
         typed = {name: ctx.get_parameter_source(name).name != "DEFAULT" for name in ("start_lr", "end_lr")}

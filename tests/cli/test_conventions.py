@@ -4,6 +4,7 @@ README's commands accepted as written, doctor --fail-on, the one error path, the
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import pickle
@@ -113,6 +114,10 @@ def test_the_readmes_commands_are_accepted_as_written(tmp_path, monkeypatch):
     keep_values(group)
     commands = _readme_commands()
     assert len(commands) >= 8
+    for args in commands:  # each folder a --resume continues, as the earlier run left it
+        for flag, value in itertools.pairwise(args):
+            if flag == "--resume":
+                (tmp_path / value).mkdir(parents=True, exist_ok=True)
     for args in commands:
         assert group.main(args=args, prog_name="optimlab", standalone_mode=False) is None, args
     assert len(parsed) == len(commands)

@@ -55,7 +55,13 @@ class ForkedCommand:
 
 def _serve() -> None:
     """Answer each request line on stdin with its child's exit code, until stdin closes."""
-    import optimlab.cli.app  # noqa: F401  (imported once here: each child starts with it)
+    # imported once here, no op run: each child starts with them (a name check alone imports torch,
+    # optuna and matplotlib: 1,500 modules, the most of a case's cost)
+    import torch  # noqa: F401
+
+    import optimlab.cli._catalog
+    import optimlab.cli.app
+    import optimlab.registry  # noqa: F401
     from optimlab.__main__ import main
 
     for line in sys.stdin:

@@ -219,7 +219,7 @@ def test_a_workloads_file_path_is_not_told_an_import_path(tmp_path, monkeypatch,
             "dataset 'optimlab_cli_data:missing_file' raised FileNotFoundError: [Errno 2] No such file or "
             f"directory: '/no/such/optimlab/file.csv' (optimlab_cli_data.py, line {line_of(DATA, 'open(')})",
         ),
-        (["--model", "optimlab_cli_nets:too_narrow"], "for the first batch: accepted a batch the model and"),
+        (["--model", "optimlab_cli_nets:too_narrow"], "accepted a batch the model and"),
         (
             ["--optimizer", "optimlab_cli_nets:Unfinished"],
             "optimizer 'optimlab_cli_nets:Unfinished' raised NotImplementedError: step rule to come "

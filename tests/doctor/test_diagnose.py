@@ -281,20 +281,26 @@ def test_the_watched_run_clips_as_the_run_it_diagnoses_does(clip):
         assert found.statistics.global_grad_norms().min().item() > 100
 
 
+def _fit_found(rule: str, lr: float, steps: int) -> dict[float | None, Any]:
+    """Finding ``rule`` of a DoctorCallback on fit (SGD at ``lr``, ``steps`` steps, the thousands
+    regression), unclipped and clipped at 1.0 by fit."""
+    x, y, model = _thousands_regression()
+    found = {}
+    for clip in (None, 1.0):
+        trained = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(trained.parameters(), lr)
+        doctor = DoctorCallback(trained, optimizer)
+        fit(trained, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=steps, batch_size=256,
+            grad_clip_norm=clip, callbacks=[doctor])  # fmt: skip
+        found[clip] = next(f for f in doctor.diagnosis().findings if f.rule == rule)
+    return found
+
+
 def test_a_fit_that_clips_is_not_told_to_clip_by_its_callback():
     """fit(..., grad_clip_norm=1.0, callbacks=[DoctorCallback(...)]) was told 'training: grad_clip_norm
     1.0' for the gradients it clips: the callback could not see fit's clip. It reads it from the
     TrainState; unclipped, the advice to clip stands."""
-    x, y, model = _thousands_regression()
-    advice = {}
-    for clip in (None, 1.0):
-        trained = copy.deepcopy(model)
-        optimizer = torch.optim.SGD(trained.parameters(), 0.05)
-        doctor = DoctorCallback(trained, optimizer)
-        fit(trained, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=40, batch_size=256,
-            grad_clip_norm=clip, callbacks=[doctor])  # fmt: skip
-        exploding = next(f for f in doctor.diagnosis().findings if f.rule == "exploding_gradients")
-        advice[clip] = exploding.recommendation
+    advice = {clip: f.recommendation for clip, f in _fit_found("exploding_gradients", 0.05, 40).items()}
     assert advice[None] == "training: grad_clip_norm 1.0, and lower the lr", advice
     assert advice[1.0].startswith("lr: lower it (the run already clips the gradients' norm at 1"), advice
 
@@ -304,16 +310,8 @@ def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has()
     moves the weights by up to 1e12, the outputs blow up and the loss overflows at step 2. nan_inf's
     advice to clip at 1.0 would change nothing (the run clips there): it names the lr and the clip in
     force. Unclipped, the same run is advised the clip and the lr. Truth: fit's own grad_clip_norm."""
-    x, y, model = _thousands_regression()
-    advice = {}
-    for clip in (None, 1.0):
-        trained = copy.deepcopy(model)
-        optimizer = torch.optim.SGD(trained.parameters(), 1e12)
-        doctor = DoctorCallback(trained, optimizer)
-        fit(trained, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=4, batch_size=256,
-            grad_clip_norm=clip, callbacks=[doctor])  # fmt: skip
-        nan_inf = next(f for f in doctor.diagnosis().findings if f.rule == "nan_inf")
-        advice[clip] = (nan_inf.recommendation, nan_inf.recipe_changes)
+    found = _fit_found("nan_inf", 1e12, 4)
+    advice = {clip: (f.recommendation, f.recipe_changes) for clip, f in found.items()}
     assert advice[None] == (
         "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)",
         {"training.grad_clip_norm": 1.0},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import time
 
 from paired import paired_ratio
@@ -66,7 +67,7 @@ def main() -> None:
             alone.append(_printed(rows, width))
         ratio, low, high = paired_ratio(decided, alone)
         print(
-            f"| {n} | {width} | {sorted(alone)[len(alone) // 2]:.3f} | {sorted(decided)[len(decided) // 2]:.3f} "
+            f"| {n} | {width} | {statistics.median(alone):.3f} | {statistics.median(decided):.3f} "
             f"| {ratio:.2f} [{low:.2f}, {high:.2f}] |"
         )
 

@@ -311,3 +311,45 @@ def test_a_database_study_spec_edited_without_its_name_names_the_url_and_the_val
         f"the study spec stored in {url!r} for Optuna study 't/sgd' {problem}: it was edited by hand; "
         "restore the field"
     )
+
+
+# Each process checks which tables exist, then waits for the other before creating them: both create.
+CREATING_AT_ONCE = """
+import pathlib, sys, time
+import optuna, sqlalchemy
+from optuna.storages._rdb import models
+from optimlab.study.storage import open_storage
+
+here, other, url = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+
+def at_the_barrier(*args, **kwargs):
+    here.touch()
+    deadline = time.monotonic() + 20  # a process refused before it comes leaves the other waiting
+    while not other.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+sqlalchemy.event.listen(models.BaseModel.metadata, "before_create", at_the_barrier)
+optuna.create_study(storage=open_storage(url), study_name=here.name)
+"""
+
+
+def test_two_processes_opening_a_new_sqlite_storage_at_once_both_open_it(tmp_path):
+    """Both created Optuna's tables in a new SQLite file; SQLite commits each CREATE on its own, so the
+    second to create one was refused ('cannot open storage ...: table studies already exists'), about
+    one start in eight of two workers started together. Truth: two real processes released together
+    after each found no table: both exit 0, and the database holds the study each created."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    arrived = [tmp_path / "first", tmp_path / "second"]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATING_AT_ONCE, str(here), str(other), url],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for here, other in (arrived, arrived[::-1])
+    ]
+    ended = [(racer.communicate(timeout=60)[1], racer.returncode) for racer in racers]
+    assert [code for _, code in ended] == [0, 0], ended
+    names = {study.study_name for study in optuna.storages.RDBStorage(url).get_all_studies()}
+    assert names == {"first", "second"}

@@ -188,17 +188,23 @@ def _missing_driver(url: str) -> str:
 # Opening an empty database creates Optuna's tables, its version row and alembic's stamp, each checked
 # first: processes opening it at once (workers started together) collide on each, all but one refused
 # ('duplicate key value violates unique constraint', 'already exists', or a deadlock between their
-# DDL); after the first to commit, the others find them there. One attempt per step, and one more.
-_CREATE_ATTEMPTS = 4
+# DDL); after the first to commit, the others find them there. SQLite commits each CREATE on its own, so
+# there a process may collide once per table (Optuna's 12 and alembic's), each time on one the other made
+# since its check: one attempt per table, the version row and the stamp, and one more.
+_CREATE_ATTEMPTS = 16
+# SQLite's refusal of a CREATE whose table or index another connection has just made
+_SQLITE_EXISTS = re.compile(r"(table|index) \S+ already exists")
 
 
 def _collided(error: Exception) -> bool:
     """Whether ``error`` is what a process creating the tables beside another one gets: an integrity
-    violation, an object that exists already, or a transaction rolled back (SQLSTATE class 40: a
-    deadlock, a serialization failure)."""
+    violation, an object that exists already (SQLite's 'table studies already exists' too), or a
+    transaction rolled back (SQLSTATE class 40: a deadlock, a serialization failure)."""
     import sqlalchemy.exc
 
     if isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
+        return True
+    if _SQLITE_EXISTS.fullmatch(str(getattr(error, "orig", ""))):  # SQLite raises it as an OperationalError
         return True
     cause = getattr(error, "orig", None)
     state = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None) or ""

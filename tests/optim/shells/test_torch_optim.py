@@ -253,6 +253,36 @@ class TestScheduleFreeModes:
         optimizer.train()
         torch.testing.assert_close(w.detach(), y)
 
+    def test_eval_keeps_y_until_train_puts_it_back_bit_for_bit(self):
+        """The memory the exact round trip costs: a copy of y in the state while in eval mode only."""
+        w, optimizer = self.make()
+        optimizer.train()
+        for _ in range(3):
+            self.step(w, optimizer)
+        y = w.detach().clone()
+        optimizer.eval()
+        assert torch.equal(optimizer.state_dict()["state"][0]["1.y"], y)
+        optimizer.train()
+        assert torch.equal(w, y) and optimizer.state_dict()["state"][0]["1.y"] is None
+
+    def test_weights_written_in_eval_mode_are_where_training_goes_on(self):
+        """train() puts back the y that eval() kept only while the parameters hold the x eval() left:
+        weights loaded into the model in eval mode give y = (1 - beta) z + beta x (Defazio et al. 2024),
+        as the authors' code makes y from every x, not the y kept from before the load."""
+        w, optimizer = self.make()
+        optimizer.train()
+        for _ in range(3):
+            self.step(w, optimizer)
+        y = w.detach().clone()
+        optimizer.eval()
+        loaded = torch.tensor([0.5, 2.0])
+        with torch.no_grad():
+            w.copy_(loaded)
+        z = optimizer.state_dict()["state"][0]["1.z"]
+        optimizer.train()
+        torch.testing.assert_close(w.detach(), 0.1 * z + 0.9 * loaded)
+        assert not torch.allclose(w, y)
+
 
 def test_a_state_dict_of_another_optimizer_is_refused_not_silently_ignored():
     model = torch.nn.Linear(3, 2)

@@ -66,7 +66,7 @@ def schedule_free_step(
     add_scaled_(step, updates, lr * (beta * (1 - c) - 1))
     add_scaled_(sf.z, updates, -lr)
     torch._foreach_add_(params, step)
-    return (*inner, ScheduleFreeState(t, sf.z, weight_sum, lr_max))
+    return (*inner, ScheduleFreeState(t, sf.z, sf.y, weight_sum, lr_max))
 
 
 # The named optimizers whose compiled step is :func:`schedule_free_step` instead of the chain's own.

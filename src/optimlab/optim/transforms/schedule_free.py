@@ -9,8 +9,11 @@ RMS-normalised gradient for AdamW) moves ``z``, and ``x`` is a weighted average 
 
 with ``g_t = lr * min(1, t / warmup_steps)``, weights ``w_t = t^r * max_{i<=t}(g_i)^weight_lr_power`` and
 ``c_{t+1} = w_t / sum_{i<=t} w_i``. Like the authors' efficient implementation (``schedulefree``), the
-parameters hold ``y`` while training and ``x`` to evaluate; only ``z`` is stored, and
-``set_mode`` moves the parameters between ``y`` and ``x`` in place.
+parameters hold ``y`` while training and ``x`` to evaluate, and ``set_mode`` moves them between the
+two in place. Unlike it, ``eval()`` keeps ``y`` and ``train()`` puts it back bit for bit: ``y`` made
+again from ``x`` (``y = x + (1 - beta)(z - x)``) is ``y`` only up to rounding, so that a run's weights
+depended on how often it was evaluated. Memory: ``z`` always (one copy of the parameters), and ``y``
+while in eval mode (a second copy, freed by ``train()``, and saved in a state dict taken in eval mode).
 
 Its counters (``k``, the weight sum, the largest lr) are those of a param group, as in ``schedulefree``:
 in the ``torch.optim`` shell every step advances them, and a parameter without a gradient on a step
@@ -44,6 +47,7 @@ class ScheduleFreeState(NamedTuple):
 
     count: int
     z: list[Tensor]  # the base sequence z_t
+    y: list[Tensor | None]  # the training point, kept while the parameters hold x (eval mode); else None
     weight_sum: Coefficient  # sum of the averaging weights w_i so far
     lr_max: Coefficient  # largest (warmed-up) learning rate so far
 
@@ -64,6 +68,13 @@ def _ratio(weight: Coefficient, weight_sum: Coefficient) -> Coefficient:
     return weight / weight_sum if weight_sum else 0.0
 
 
+def _evaluation_point(y: Tensor, z: Tensor, beta: Coefficient) -> Tensor:
+    """``x = y + (1 - 1/beta)(z - y)`` in a new tensor, rounded as ``eval()`` rounds it in place."""
+    x = y.clone()
+    lerp_([x], [z], 1 - 1 / beta)
+    return x
+
+
 def schedule_free(
     learning_rate: Hyperparameter,
     beta: Hyperparameter = 0.9,
@@ -78,7 +89,7 @@ def schedule_free(
     """
 
     def init(params: Params) -> ScheduleFreeState:
-        return ScheduleFreeState(0, [p.detach().clone() for p in params], 0.0, 0.0)
+        return ScheduleFreeState(0, [p.detach().clone() for p in params], [None] * len(params), 0.0, 0.0)
 
     def update(
         updates: Updates, state: ScheduleFreeState, params: Params
@@ -94,11 +105,21 @@ def schedule_free(
         scale_(step, c)
         add_scaled_(step, updates, lr * (value_at(beta, state.count) * (1 - c) - 1))
         add_scaled_(state.z, updates, -lr)
-        return step, ScheduleFreeState(t, state.z, weight_sum, lr_max)
+        return step, state._replace(count=t, weight_sum=weight_sum, lr_max=lr_max)
 
     def set_mode(params: Params, state: ScheduleFreeState, train: bool) -> ScheduleFreeState:
         b = value_at(beta, state.count)
-        lerp_(params, state.z, 1 - b if train else 1 - 1 / b)  # x -> y, or y -> x
-        return state
+        if not train:
+            kept = [p.detach().clone() for p in params]
+            lerp_(params, state.z, 1 - 1 / b)  # y -> x
+            return state._replace(y=kept)
+        # y back bit for bit, unless none was kept or x was written since eval() (weights loaded into
+        # the model): then y is made from that x, as the authors' code makes it from every x
+        for p, z, y in zip(params, state.z, state.y):
+            if y is not None and torch.equal(p, _evaluation_point(y, z, b)):
+                p.copy_(y)
+            else:
+                lerp_([p], [z], 1 - b)  # x -> y
+        return state._replace(y=[None] * len(params))
 
     return GradientTransformation(init, update, set_mode)

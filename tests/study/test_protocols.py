@@ -247,6 +247,29 @@ def test_the_space_check_builds_a_recipe_per_value_not_per_point(monkeypatch):
         StudySpec.for_workload("t", WORKLOAD, sgd, space=SearchSpace((*axes, together)), protocol="random")
 
 
+def test_a_range_whose_end_is_refused_beside_the_rest_is_searched_within():
+    """--space optimizer.options.momentum=0:0.9 with Nesterov on was refused whole ('momentum = 0.0 fits
+    no point of the space'): its low end was checked as a grid point, though every momentum above 0
+    fits. A range is now refused only where neither end fits (or one breaks the field's own bound).
+    Truth: torch's rule, Nesterov needs momentum > 0 (torch.optim.SGD raises for 0): random draws never
+    meet the end, a grid's point there fails as its own trial (test_run: ..._broken_trial_...)."""
+    recipe = WORKLOAD.recipe.with_updates(
+        {"optimizer": {"name": "sgd", "options": {"momentum": 0.9, "nesterov": True}}}
+    )
+    nesterov, sgd = dataclasses.replace(WORKLOAD, recipe=recipe), methods_from("optimizer.name", ["sgd"])
+    space = SearchSpace.from_flags(["optimizer.options.momentum=0:0.9"])
+    drawn = StudySpec.for_workload("t", nesterov, sgd, space=space, protocol="random", budget=20)
+    momenta = [trial.params["optimizer.options.momentum"] for trial in drawn.tune_plan(drawn.methods[0])]
+    assert len(momenta) == 20 and all(0 < momentum <= 0.9 for momentum in momenta)
+    grid = StudySpec.for_workload("t", nesterov, sgd, space=space, budget=3)
+    assert [t.params["optimizer.options.momentum"] for t in grid.tune_plan(grid.methods[0])] == [0, 0.45, 0.9]
+    single = SearchSpace.from_flags(["optimizer.options.momentum=0:0"])  # no point within fits
+    with pytest.raises(
+        RecipeError, match=r"(?s)does not fit sgd: no point of the space fits; the first: .*momentum 0\.0"
+    ):
+        StudySpec.for_workload("t", nesterov, sgd, space=single)
+
+
 def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():
     short = evaluated_often(get_workload("digits_mlp", epochs=1).recipe).training  # 1 epoch of 34 steps
     assert short.eval_every == 34 // MIN_EVALUATIONS

@@ -177,10 +177,13 @@ def _refused_alone(error: RecipeError, field: str) -> bool:
 
 
 def _check_space_fits(recipe: Recipe, space: SearchSpace, method: str) -> None:
-    """Refuse a value of ``space`` (every choice, both ends of a range) that no point of its small grid
-    makes a valid recipe with: a bad field or value fails here, before any trial starts. Values refused
-    only together (nesterov with momentum 0, in a grid over both) leave that point's trial to fail alone
-    (once optimizers checked their values together, the whole study was refused).
+    """Refuse a value of ``space`` (every choice; a range, where an end breaks the field's own bound or
+    neither end fits) that no point of its small grid makes a valid recipe with: a bad field or value
+    fails here, before any trial starts.
+    Values refused only together (nesterov with momentum 0, in a grid over both) leave that point's trial
+    to fail alone (once optimizers checked their values together, the whole study was refused). So does a
+    range's end refused beside the rest (``momentum=0:0.9`` with nesterov): the values within it fit, and
+    a draw meets that end with probability 0; a grid's point there fails as its own trial.
 
     The grid is not built: each value is tried beside the grid's first point (a value refused by its own
     bound fails there), then with one other field changed, then over every combination of the fields whose
@@ -220,6 +223,7 @@ def _check_space_fits(recipe: Recipe, space: SearchSpace, method: str) -> None:
                 if _refused_alone(error, field):
                     raise RecipeError(f"{prefix} {field} = {value!r} fits no point of the space: {error}")
                 first_errors[field, repr(value)] = first, error
+    ranges = {dimension.field for dimension in space.dimensions if not dimension.categorical}
     for field, values in axes.items():
         unfit = [
             (value, first_errors[field, repr(value)][1])
@@ -229,7 +233,7 @@ def _check_space_fits(recipe: Recipe, space: SearchSpace, method: str) -> None:
         ]
         if len(unfit) == len(values):  # every point holds one of them
             raise RecipeError(f"{prefix} no point of the space fits; the first: {unfit[0][1]}")
-        if unfit:
+        if unfit and field not in ranges:
             value, error = unfit[0]
             raise RecipeError(
                 f"{prefix} {field} = {value!r} fits no point of the space; beside its first: {error}"

@@ -885,6 +885,18 @@ def test_a_loop_of_trials_drawing_lrs_from_numpy_and_python_draws_on_after_each_
     assert losses[0] == losses[1] and "val_loss" in losses[0]
 
 
+def test_a_schedule_free_run_trains_the_same_however_often_evaluated_and_when_extended_by_resume(tmp_path):
+    """Each evaluation moved schedule-free's weights from y to x and back (Defazio et al. 2024), exact only
+    up to rounding: a run evaluated after each of its 8 steps ended in other last bits than a 4-step run
+    extended to 8 by resume (evaluated at steps 4 and 8), and each was off the run evaluated at 8 alone."""
+    optimizer = {"name": "schedule_free_adamw", "lr": 1e-2}
+    recipe = Recipe.from_dict({**TINY, "optimizer": optimizer, "training": {"steps": 8, "batch_size": 128}})
+    train(recipe.with_updates({"training.eval_every": 1}), tmp_path / "every")
+    train(recipe.with_updates({"training.steps": 4}), tmp_path / "extended")
+    train(recipe, tmp_path / "extended", resume=True)
+    assert same_weights(weights(tmp_path / "every"), weights(tmp_path / "extended"))
+
+
 def test_a_schedule_free_run_stopped_by_a_signal_resumes_bitwise_as_an_uninterrupted_one(tmp_path):
     """Schedule-free keeps two points (Defazio et al. 2024, arXiv:2405.15682): it steps at y and is
     evaluated at x. The checkpoint a signal's stop wrote was taken once the loop had left y for x, and y

@@ -1073,6 +1073,27 @@ def test_under_the_trainer_the_advice_names_the_setting_the_user_sets():
     assert "learning_rate=" not in runs["optimizer_cls_and_kwargs"].recommendation
 
 
+def test_a_callback_added_after_the_init_names_learning_rate_where_the_trainer_makes_the_optimizer():
+    """A DoctorCallback given by trainer.add_callback after the init (which told it nothing) to a Trainer
+    given neither optimizers= nor optimizer_cls_and_kwargs= advised 'optimizer.lr', where the same
+    callback given at the init advises TrainingArguments.learning_rate (pinned above), the setting the
+    Trainer made its AdamW from. Truth: a real Trainer of a tiny BERT at learning_rate 1.0 (planted too
+    high); the user's own AdamW(model.parameters()) given to the init still names optimizer.lr."""
+    advised = {}
+    for way in ("trainer's optimizer", "user's optimizer"):
+        model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
+        users = (torch.optim.AdamW(model.parameters(), lr=1.0), None)
+        run = trainer(
+            model, Sentences(n=64), 8, users if way == "user's optimizer" else (None, None),
+            learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0,
+        )  # fmt: skip
+        run.add_callback(doctor)
+        run.train()
+        (advised[way],) = [f.recipe_changes for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
+    assert list(advised["trainer's optimizer"]) == ["TrainingArguments.learning_rate"]
+    assert list(advised["user's optimizer"]) == ["optimizer.lr"]
+
+
 @pytest.mark.parametrize("max_grad_norm", [1.0, 0.0])
 def test_the_advice_to_clip_is_not_the_max_grad_norm_the_trainer_already_clips_at(max_grad_norm):
     """Exploding gradients (an MLP under SGD at lr 100: the gradients' norm, read before the Trainer clips,

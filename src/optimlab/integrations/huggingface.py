@@ -57,8 +57,9 @@ class DoctorCallback(TrainerCallback):
     arguments make is advised as the ``TrainingArguments`` field (``learning_rate=``, ``max_grad_norm=``:
     :func:`_arguments_set`), not as optimlab's recipe field; the optimizer's (``learning_rate=``,
     ``weight_decay=``) only where the Trainer makes the optimizer, as its init tells a callback given to
-    it (one added by ``trainer.add_callback`` after is not told, and names the optimizer's own fields,
-    but for a Trainer given ``optimizer_cls_and_kwargs``, which always makes its optimizer).
+    it; one added by ``trainer.add_callback`` after is not told, and takes the optimizer for the Trainer's
+    where its parameter groups are the two ``Trainer.create_optimizer`` builds (:func:`_grouped_as_made`;
+    a Trainer given ``optimizer_cls_and_kwargs`` always makes its optimizer).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``
@@ -76,7 +77,8 @@ class DoctorCallback(TrainerCallback):
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
         self._fields: dict[str, str] = {}  # the TrainingArguments advised for each recipe field they set
-        self._trainer_made = False  # whether the Trainer makes its optimizer (given none at its init)
+        # whether the Trainer makes its optimizer (given none at its init); None: its init told no callback
+        self._trainer_made: bool | None = None
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -131,8 +133,12 @@ class DoctorCallback(TrainerCallback):
             model, kwargs["optimizer"], state.global_step, gradients_at_step=not self._at_backward
         )
         optimizer = kwargs["optimizer"]
-        chosen = _optimizer_chosen(self, optimizer)
-        self._fields = _arguments_set(args, model, optimizer, trainer_made=self._trainer_made, chosen=chosen)
+        trainer = _trainer_calling(self, optimizer)
+        chosen = getattr(trainer, "optimizer_cls_and_kwargs", None)
+        made = self._trainer_made
+        if made is None:  # added after the Trainer's init: read from the optimizer's groups
+            made = trainer is not None and _grouped_as_made(trainer, model, optimizer)
+        self._fields = _arguments_set(args, model, optimizer, trainer_made=made, chosen=chosen)
         if self.doctor.instruments is not None:  # the clip in force, which no advice repeats (above 0 only)
             clip = args.max_grad_norm
             self.doctor.instruments.statistics.grad_clip_norm = (
@@ -201,20 +207,39 @@ class ScheduleFreeModes(TrainerCallback):
         self._evaluation_point(kwargs["optimizer"])
 
 
-def _optimizer_chosen(callback: TrainerCallback, optimizer: Any) -> tuple[type, dict[str, Any]] | None:
-    """The ``Trainer(optimizer_cls_and_kwargs=...)`` of the Trainer whose ``train()`` calls ``callback``
-    with ``optimizer`` (None where not given): transformers gives its callbacks no Trainer, so it is the
-    ``self`` of the nearest calling frame that is a Trainer holding ``callback`` or stepping ``optimizer``
-    (a Trainer calling another's callbacks, or training another inside its own, is passed over)."""
+def _trainer_calling(callback: TrainerCallback, optimizer: Any) -> Trainer | None:
+    """The Trainer whose ``train()`` calls ``callback`` with ``optimizer``: transformers gives its callbacks
+    no Trainer, so it is the ``self`` of the nearest calling frame that is a Trainer holding ``callback``
+    or stepping ``optimizer`` (a Trainer calling another's callbacks, or training another inside its own,
+    is passed over); None where no frame is."""
     frame = inspect.currentframe()
     while frame is not None:
         caller = frame.f_locals.get("self")
         if isinstance(caller, Trainer) and (
             callback in caller.callback_handler.callbacks or caller.optimizer is optimizer
         ):
-            return getattr(caller, "optimizer_cls_and_kwargs", None)
+            return caller
         frame = frame.f_back
     return None
+
+
+def _grouped_as_made(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:
+    """Whether ``optimizer``'s parameter groups are the two ``trainer.create_optimizer`` builds: the
+    parameters ``get_decay_parameter_names`` names at ``args.weight_decay``, then the others at 0, each in
+    the model's order. What tells the Trainer's own optimizer from one given to its init, to a callback
+    its init did not tell (transformers records neither); a user's ``AdamW(model.parameters(), ...)`` is
+    one group. One given to the init and grouped exactly so is taken for the Trainer's."""
+    decay = set(trainer.get_decay_parameter_names(model))
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    built = [
+        ([p for name, p in trainable if name in decay], trainer.args.weight_decay),
+        ([p for name, p in trainable if name not in decay], 0.0),
+    ]
+    groups = unwrapped(optimizer).param_groups
+    return len(groups) == len(built) and all(
+        list(map(id, group["params"])) == list(map(id, params)) and group.get("weight_decay") == weight_decay
+        for group, (params, weight_decay) in zip(groups, built, strict=True)
+    )
 
 
 def _arguments_set(
@@ -318,7 +343,10 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     arguments set otherwise (``max_grad_norm``, 1.0 by default; ``gradient_accumulation_steps``), the
     result's ``reason`` says so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with
     activation checkpointing on, as ``train()`` turns it on (the memory and graph of training), and off
-    again after. Set the suggestion as ``TrainingArguments(learning_rate=...)`` or the optimizer's lr.
+    again after. Set the suggestion where the Trainer's optimizer takes its lr: ``TrainingArguments(
+    learning_rate=...)`` where the Trainer makes it from its arguments; the ``'lr'`` of the keywords of
+    ``Trainer(optimizer_cls_and_kwargs=(cls, kwargs))``, which the Trainer makes it with as they are
+    (reading no ``learning_rate``); or the lr of the optimizer given as ``Trainer(optimizers=...)``.
     """
     if not isinstance(trainer, Trainer):
         raise InvalidValueError(

@@ -34,6 +34,7 @@ from optimlab.cli import (
 )
 from optimlab.cli._errors import DEBUG_VARIABLE, INTERRUPTED, USAGE_ERROR, report, stopping
 from optimlab.cli._options import CONTEXT, epilog, show_defaults
+from optimlab.cli._verb import Verb, VerbGroup
 from optimlab.errors import OptimlabWarning
 
 EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and examples):
@@ -49,6 +50,7 @@ EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and 
 """
 app = typer.Typer(
     name="optimlab",
+    cls=VerbGroup,
     rich_markup_mode=None,
     context_settings=CONTEXT,
     help="Optimization of deep-learning training: every technique by name.",
@@ -75,16 +77,16 @@ def _root(
         print(ctx.get_help())
 
 
-app.command("list", epilog=epilog(list_cmd.EXAMPLES))(list_cmd.list_techniques)
-app.command("train", epilog=epilog(train_cmd.EXAMPLES))(train_cmd.train)
-app.command("doctor", epilog=epilog(doctor_cmd.EXAMPLES))(doctor_cmd.doctor)
-app.command("lr-find", epilog=epilog(lr_find_cmd.EXAMPLES))(lr_find_cmd.lr_find)
-app.command("compare", epilog=epilog(compare_cmd.EXAMPLES))(compare_cmd.compare)
-app.command("worker", epilog=epilog(worker_cmd.EXAMPLES))(worker_cmd.worker)
-app.command("bench", epilog=epilog(bench_cmd.EXAMPLES))(bench_cmd.bench)
+app.command("list", cls=Verb, epilog=epilog(list_cmd.EXAMPLES))(list_cmd.list_techniques)
+app.command("train", cls=Verb, epilog=epilog(train_cmd.EXAMPLES))(train_cmd.train)
+app.command("doctor", cls=Verb, epilog=epilog(doctor_cmd.EXAMPLES))(doctor_cmd.doctor)
+app.command("lr-find", cls=Verb, epilog=epilog(lr_find_cmd.EXAMPLES))(lr_find_cmd.lr_find)
+app.command("compare", cls=Verb, epilog=epilog(compare_cmd.EXAMPLES))(compare_cmd.compare)
+app.command("worker", cls=Verb, epilog=epilog(worker_cmd.EXAMPLES))(worker_cmd.worker)
+app.command("bench", cls=Verb, epilog=epilog(bench_cmd.EXAMPLES))(bench_cmd.bench)
 app.add_typer(gallery_cmd.app, name="gallery")
-app.command("plot-schedule", epilog=epilog(plot_schedule.EXAMPLES))(plot_schedule.plot_schedule)
-app.command("report", epilog=epilog(report_cmd.EXAMPLES))(report_cmd.report)
+app.command("plot-schedule", cls=Verb, epilog=epilog(plot_schedule.EXAMPLES))(plot_schedule.plot_schedule)
+app.command("report", cls=Verb, epilog=epilog(report_cmd.EXAMPLES))(report_cmd.report)
 
 HELP_EXAMPLES = """Examples:
   optimlab help train
@@ -92,7 +94,7 @@ HELP_EXAMPLES = """Examples:
 """
 
 
-@app.command("help", epilog=epilog(HELP_EXAMPLES))
+@app.command("help", cls=Verb, epilog=epilog(HELP_EXAMPLES))
 def _help(
     verb: Annotated[
         list[str] | None, typer.Argument(metavar="VERB", help="A verb, e.g. train, or gallery run.")

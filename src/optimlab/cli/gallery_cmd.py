@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._errors import Interrupted, stopping
 from optimlab.cli._output import Output
+from optimlab.cli._verb import Verb, VerbGroup
 from optimlab.number_text import count_of, seconds_text
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ EXAMPLES = """Examples:
 """
 
 
-class _GalleryGroup(TyperGroup):
+class _GalleryGroup(VerbGroup):
     """An experiment named where the command goes (``optimlab gallery he_init``, as the listing suggests) is
     told the command that runs it; click said only "No such command 'he_init'"."""
 
@@ -76,7 +76,7 @@ def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
     output.table("Experiments (optimlab gallery run NAME, or all)", columns, rows, unbroken=("name",))
 
 
-@app.command("run", epilog=o.epilog(EXAMPLES))
+@app.command("run", cls=Verb, epilog=o.epilog(EXAMPLES))
 def run(
     ctx: typer.Context,
     name: Annotated[

@@ -1,0 +1,71 @@
+"""The classes of every verb's command and group: an option that takes one value, given twice with
+different values, is refused while the command line is parsed.
+
+click keeps the last value of a repeated option without a word: ``compare --seeds 2 --seeds 1`` ran one
+seed, ``train --lr 0.1 --lr 0.2`` trained at 0.2, ``--progress --no-progress`` hid the progress. Options
+meant to repeat (``--set``, ``--log``: ``multiple``) keep every value; a repeat of the same value
+changes nothing and passes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+__all__ = ["Verb", "VerbGroup", "refuse_repeated_options"]
+
+
+def _typed(option: TyperOption, value: Any) -> str:
+    """A value as typed: a switch's own spelling (``--no-progress``), a value option's text."""
+    if option.is_flag:
+        return option.secondary_opts[0] if value is False and option.secondary_opts else option.opts[0]
+    return " ".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
+def refuse_repeated_options(command: TyperCommand | TyperGroup, ctx: typer.Context, args: list[str]) -> None:
+    """Refuse, naming it and its values, an option of ``command`` that takes one value and is given more
+    than once in ``args`` with different values. ``args`` are read by a copy of the command whose
+    single-valued options keep every value, so they are split exactly as the command splits them; a help
+    or version request (an eager option) is left to answer."""
+    if ctx.resilient_parsing:  # shell completion reads a line still being typed
+        return
+    reading = copy.copy(command)
+    reading.params = [copy.copy(param) for param in command.params]
+    single = {}
+    for param in reading.params:
+        if isinstance(param, TyperOption) and not (param.multiple or param.count or param.is_eager):
+            param.multiple = True
+            single[param.name] = param
+    values, _, order = reading.make_parser(ctx).parse_args(args=list(args))
+    if any(getattr(param, "is_eager", False) for param in order):
+        return
+    for name, option in single.items():
+        given = values.get(name, [])
+        if len(set(map(repr, given))) > 1:
+            typed = [_typed(option, value) for value in given]
+            ctx.fail(
+                f"{option.opts[0]} given {_times(len(typed))} ({', '.join(typed[:-1])} and {typed[-1]}): give it once"
+            )
+
+
+class Verb(TyperCommand):
+    """Every verb's command (``app.command(cls=Verb)``): :func:`refuse_repeated_options` first."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        refuse_repeated_options(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+
+class VerbGroup(TyperGroup):
+    """A group of verbs (``optimlab``, ``optimlab gallery``): its own options checked as :class:`Verb`'s."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        refuse_repeated_options(self, ctx, args)
+        return super().parse_args(ctx, args)

@@ -9,7 +9,7 @@ from optim.problem import loss as problem_loss
 from optim.test_optimizers import TORCH_CASES, lr_drop
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 from optimlab.schedules import as_lr_scheduler, create
 
 K = 3
@@ -61,6 +61,29 @@ def test_each_member_steps_as_the_drop_in_shell_with_its_values(entry):
         getattr(opt, "eval", lambda: None)()
         for p_batched, p_single in zip(stacked, params):
             torch.testing.assert_close(p_batched[k], p_single.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in BATCHABLE_ENTRIES if Capability.TRAIN_EVAL_MODES in e.values[0].capabilities]
+)
+def test_evaluating_stacked_members_after_every_step_leaves_their_training_bit_for_bit(entry):
+    """Schedule-free's eval()/train() (Defazio et al. 2024) made y again from x, y up to rounding: members
+    evaluated after every step ended in other last bits than members never evaluated."""
+    torch.manual_seed(0)
+    start = [torch.randn(K, 4, 3), torch.randn(K, 3)]
+    runs = []
+    for evaluated in (False, True):
+        stacked = [p.clone() for p in start]
+        batched = BatchedOptimizer(stacked, entry.name, members=K, **member_values(entry))
+        batched.train()
+        for t in range(20):
+            batched.step([torch.stack([gradient(p[k], 10 * t + k) for k in range(K)]) for p in stacked])
+            if evaluated:
+                batched.eval()
+                batched.train()
+        batched.eval()
+        runs.append(stacked)
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
 
 
 def test_a_schedule_multiplies_every_members_lr_as_lambda_lr_does():

@@ -575,8 +575,8 @@ def fit(
                 # After the evaluation, so that a checkpoint taken here holds everything about this step.
                 for callback in callbacks:
                     callback.on_step_end(state)
-            # The last checkpoint (a stop's) at the training point, before the block leaves it: schedule-free's
-            # y made again from x is not y bitwise, and a run resumed from it went on from another y
+            # The last checkpoint (a stop's) at the training point, as every other, before the block leaves it:
+            # there schedule-free's state holds no copy of y, which its eval point keeps (Defazio et al. 2024)
             for checkpoint in checkpoints:  # their on_train_end below, called once, finds it saved
                 checkpoint.save_last(state)
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds

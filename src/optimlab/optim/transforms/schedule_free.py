@@ -105,7 +105,7 @@ def schedule_free(
         scale_(step, c)
         add_scaled_(step, updates, lr * (value_at(beta, state.count) * (1 - c) - 1))
         add_scaled_(state.z, updates, -lr)
-        return step, state._replace(count=t, weight_sum=weight_sum, lr_max=lr_max)
+        return step, ScheduleFreeState(t, state.z, state.y, weight_sum, lr_max)
 
     def set_mode(params: Params, state: ScheduleFreeState, train: bool) -> ScheduleFreeState:
         b = value_at(beta, state.count)

@@ -1,6 +1,8 @@
 """The user's code by import path: a model, a data set, a loss and an optimizer named ``pkg.mod:attr`` in a
 recipe are imported, checked, and trained like built-ins; the recipe keeps the path."""
 
+import json
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -9,7 +11,7 @@ from optimlab.build import build
 from optimlab.data import load
 from optimlab.data.user_factory import as_data
 from optimlab.errors import OptimlabError
-from optimlab.recipe import Recipe, RecipeError
+from optimlab.recipe import OWN_DEFAULT, Recipe, RecipeError
 from optimlab.registry import get_registry
 from optimlab.train import train
 from optimlab.user_code import defined_at, is_import_path
@@ -678,3 +680,149 @@ def test_a_factory_of_an_installed_package_is_not_sent_to_its_file_and_a_wrapper
 
     looped.__wrapped__ = looped
     assert defined_at(looped) == ""
+
+
+OWN_DEFAULTS = '''
+from torch import nn
+
+class Net(nn.Module):
+    """Its own defaults: a rate, a registered init by name, a registered activation class, a norm class
+    (the registry's norms are functions: no recipe value holds it)."""
+    def __init__(self, input_shape, num_outputs, dropout=0.5, init="xavier_normal", activation=nn.Tanh,
+                 norm=nn.LayerNorm):
+        super().__init__()
+        self.init = init
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(input_shape[0], 6), norm(6), activation(), nn.Dropout(dropout),
+            nn.Linear(6, num_outputs),
+        )
+    def forward(self, x):
+        return self.body(x)
+
+class Optional(nn.Module):
+    """None for no dropout layer: no dropout rate holds it."""
+    def __init__(self, input_shape, num_outputs, dropout=None):
+        super().__init__()
+        layers = [nn.Linear(input_shape[0], num_outputs)]
+        self.body = nn.Sequential(*(layers if dropout is None else [nn.Dropout(dropout), *layers]))
+    def forward(self, x):
+        return self.body(x)
+'''
+NET = "optimlab_test_own_defaults:Net"
+TENSORS = {"name": "optimlab_test_data:tensors", "options": {"n": 20}}  # built in a blink
+
+
+@pytest.fixture(scope="module")
+def own_defaults(write_modules):
+    return write_modules(optimlab_test_own_defaults=OWN_DEFAULTS)
+
+
+def _built(recipe: Recipe) -> dict:
+    """What torch built of the Net (its activation, norm and dropout modules, the init it was given)."""
+    net = build(recipe).model.net
+    body = net.body
+    return {
+        "activation": type(body[3]).__name__,
+        "norm": type(body[2]).__name__,
+        "dropout": body[4].p,
+        "init": net.init,
+    }
+
+
+def _as_each_verb_has_it(model: dict) -> list[Recipe]:
+    """The recipe as given, set by ``with_updates`` over the default recipe (train's --model), and read back
+    from the stored forms a run folder (YAML) and a study (JSON) keep."""
+    given = Recipe.from_dict({"data": TENSORS, "model": model})
+    updated = Recipe.from_dict({"data": TENSORS}).with_updates({f"model.{k}": v for k, v in model.items()})
+    return [
+        given,
+        updated,
+        Recipe.from_yaml(given.to_yaml(), stored=True),
+        Recipe.from_dict(json.loads(json.dumps(updated.to_dict()))),
+    ]
+
+
+def test_a_users_class_keeps_its_own_defaults_and_its_recipe_says_them(user_package, own_defaults):
+    """dropout=0.5, init='xavier_normal' and activation=nn.Tanh were built as the recipe's 0.0, 'default'
+    and 'relu' (the string: 'str' object is not callable). The truth: the class's own modules, the recipe
+    saying each (tanh is the registry's nn.Tanh; its nn.LayerNorm no recipe value holds: own_default)."""
+    recipes = _as_each_verb_has_it({"name": NET})
+    for recipe in recipes:
+        model = recipe.model
+        assert (model.activation, model.norm, model.init, model.dropout) == (
+            "tanh",
+            OWN_DEFAULT,
+            "xavier_normal",
+            0.5,
+        )
+        built = {"activation": "Tanh", "norm": "LayerNorm", "dropout": 0.5, "init": "xavier_normal"}
+        assert _built(recipe) == built and recipe.id == recipes[0].id
+
+
+def test_a_field_set_on_a_users_class_is_built_as_set_even_at_the_recipes_default(user_package, own_defaults):
+    """The reverted attempt compared values to the recipe's defaults: activation relu set on this class
+    built its Tanh while the recipe said relu. Set, each is passed: relu as the registry's class (the
+    class calls what it is given), with its hyperparameters bound."""
+    model = {"name": NET, "activation": "relu", "init": "default", "dropout": 0.0}
+    for recipe in _as_each_verb_has_it(model):
+        assert (recipe.model.activation, recipe.model.init, recipe.model.dropout) == ("relu", "default", 0.0)
+        assert _built(recipe) == {
+            "activation": "ReLU",
+            "norm": "LayerNorm",
+            "dropout": 0.0,
+            "init": "default",
+        }
+    leaky = Recipe.from_dict(
+        {"data": TENSORS, "model": {"name": NET, "activation": {"name": "leaky_relu", "negative_slope": 0.2}}}
+    )
+    assert build(leaky).model.net.body[3].negative_slope == 0.2
+    # set to its own default, it is the recipe left unset: one model, one stored form, one id
+    tanh = Recipe.from_dict(
+        {"data": TENSORS, "model": {"name": NET, "activation": "tanh", "norm": "own_default"}}
+    )
+    assert tanh == Recipe.from_dict({"data": TENSORS, "model": {"name": NET}})
+
+
+def test_a_default_no_recipe_value_holds_is_kept_and_stored_as_the_models_own(user_package, own_defaults):
+    """dropout=None (no dropout layer) was built as the recipe's 0.0 (a layer). The truth: no keyword
+    passed, no nn.Dropout built, the recipe saying own_default; a rate set is built as set."""
+    optional = "optimlab_test_own_defaults:Optional"
+    for recipe in _as_each_verb_has_it({"name": optional}):
+        assert recipe.model.dropout == OWN_DEFAULT and "dropout: own_default" in recipe.to_yaml()
+        assert not any(isinstance(m, torch.nn.Dropout) for m in build(recipe).model.modules())
+    rate = Recipe.from_dict({"data": TENSORS, "model": {"name": optional, "dropout": 0.25}})
+    assert [m.p for m in build(rate).model.modules() if isinstance(m, torch.nn.Dropout)] == [0.25]
+    # on a model whose own default a recipe value holds, own_default is that value
+    assert Recipe.from_dict({"model": {"name": "resnet", "norm": "own_default"}}).model.norm == "batch"
+    with pytest.raises(
+        RecipeError, match=r"model.dropout: 'half' is no dropout rate: give a number in \[0, 1\)"
+    ):
+        Recipe.from_dict({"model": {"name": optional, "dropout": "half"}})
+
+
+def test_every_verb_builds_the_users_class_alike_and_a_study_does_after_its_round_trip(
+    user_package, own_defaults
+):
+    """train --model kept the MLP's dropout 0.0 (with_updates on model.name) where compare stored the
+    class's 0.5. train, doctor and lr-find read their flags through recipe_from_options, compare and bench
+    through on_user_code; a compared model.name is the study's recipe updated, before and after its spec's
+    round trip through storage. A field chosen for the old model (relu, away from the class's tanh)
+    stays; its own defaults follow the new one."""
+    from optimlab.cli._options import recipe_from_options
+    from optimlab.study.compare import on_user_code
+    from optimlab.study.protocols import Method, StudySpec
+    from optimlab.workloads import get_workload
+
+    by_flags = recipe_from_options(None, {"model": NET}).model
+    (workload,) = on_user_code([get_workload("digits_mlp")], model=NET)
+    spec = StudySpec("own", get_workload("digits_mlp").recipe, (Method("net", {"model.name": NET}),))
+    compared = [
+        s.method_recipe(s.methods[0]).model
+        for s in (spec, StudySpec.from_dict(json.loads(json.dumps(spec.to_dict()))))
+    ]
+    assert by_flags == workload.recipe.model == compared[0] == compared[1]
+    assert (by_flags.activation, by_flags.dropout) == ("tanh", 0.5)
+    chosen = Recipe.from_dict({"model": {"name": NET, "activation": "relu"}}).with_updates(
+        {"model.name": "mlp"}
+    )
+    assert (chosen.model.activation, chosen.model.norm, chosen.model.dropout) == ("relu", "none", 0.0)

@@ -31,7 +31,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.models.layers import channels_first
 from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
-from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, TrainingSpec
+from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss, ignored_label
 from optimlab.user_code import import_object
@@ -195,7 +195,10 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     torch.manual_seed(recipe.training.seed)
     seed_numpy_and_python(recipe.training.seed)  # a Dataset's np.random augmentations, read while training
     keywords = recipe.model.keywords()
-    init, init_options = resolve("init", recipe.model.init)
+    # the factory's own init (OWN_DEFAULT, passed none) is drawn by the factory, as 'default' is
+    init, init_options = (
+        ("default", {}) if recipe.model.init == OWN_DEFAULT else resolve("init", recipe.model.init)
+    )
     data_dependent = Capability.DATA_DEPENDENT in get_registry("init").get(init).capabilities
     entry = get_registry("model").get(recipe.model.name)
     drawn_here = recipe.model.init_drawn_by_build()

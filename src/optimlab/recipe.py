@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import typing
 from collections.abc import Hashable, Mapping
@@ -37,6 +38,7 @@ from optimlab.user_code import import_object, is_import_path, refuse_file_path
 
 __all__ = [
     "MODEL_LOSS",
+    "OWN_DEFAULT",
     "DataSpec",
     "ModelSpec",
     "OptimizerSpec",
@@ -314,7 +316,8 @@ class _Spec(BaseModel):
         """A technique's name and hyperparameters checked against its registry (the category the field is
         named after), stored canonically; built once, so a value its ranges cannot check (minmax's
         feature_range out of order) is refused here, not when the run starts."""
-        if info.field_name not in cls.TECHNIQUE_EXAMPLES:
+        model_own = value == OWN_DEFAULT and info.field_name in getattr(cls, "TECHNIQUES", ())
+        if info.field_name not in cls.TECHNIQUE_EXAMPLES or model_own:
             return value
         from optimlab.techniques.choice import canonical, resolve
 
@@ -361,20 +364,54 @@ class DataSpec(_Spec):
         return _canonical("dataset", name)
 
 
-def architecture_techniques(name: Any) -> dict[str, str]:
-    """The activation and norm that architecture ``name`` builds by default, where its factory takes
-    them and names registered ones; {} for a name that is not one (the name's own check reports it)."""
+# A technique field of the model's own default where no recipe value can hold it (the user's class
+# taking ``norm=nn.LayerNorm``, ``dropout=None``): its keyword is not passed, so the factory keeps it.
+OWN_DEFAULT = "own_default"
+
+
+def architecture_techniques(name: Any) -> dict[str, Any]:
+    """The technique fields (activation, norm, init, dropout) that architecture ``name`` takes, each at the
+    factory's own default as the recipe holds it (:func:`_held`); {} for a name that is not one (the
+    name's own check reports it). The one home of what a field the recipe leaves out builds."""
     try:
         entry = get_registry("model").get(name)
     except (OptimlabError, TypeError):
         return {}
-    return {
-        h.name: h.default
-        for h in entry.hyperparameters
-        if h.name in ("activation", "norm")
-        and isinstance(h.default, str)
-        and h.default in get_registry(h.name)
-    }
+    return {h.name: _held(h.name, h.default) for h in entry.hyperparameters if h.name in ModelSpec.TECHNIQUES}
+
+
+def _held(field: str, default: Any) -> Any:
+    """A factory's ``default`` for the technique ``field`` as the recipe's field holds it: a registered
+    name (``"he"`` as ``kaiming_normal``, the class ``nn.Tanh`` as ``tanh`` where the registry holds
+    exactly that class), a dropout rate in [0, 1); else :data:`OWN_DEFAULT`."""
+    from optimlab.techniques.choice import canonical
+
+    if field == "dropout":
+        rate = isinstance(default, (int, float)) and not isinstance(default, bool) and 0 <= default < 1
+        return float(default) if rate else OWN_DEFAULT
+    if isinstance(default, (str, Mapping)):
+        try:
+            return canonical(field, default)
+        except OptimlabError:
+            return OWN_DEFAULT
+    named = {entry.name for entry in get_registry(field) if entry.obj is default and not entry.defaults}
+    return named.pop() if len(named) == 1 else OWN_DEFAULT
+
+
+def _in_form_of(field: str, value: Any, default: Any) -> Any:
+    """The technique ``value`` (a name, or a mapping of it and hyperparameters) in the form a factory whose
+    ``default`` for ``field`` is a class takes: the registered class, its hyperparameters bound
+    (``activation=nn.Tanh`` takes ``nn.ReLU`` for relu, where the name failed: 'str' object is not
+    callable); as held for a default of another kind, or where the registry holds no class."""
+    if not isinstance(default, type):
+        return value
+    from optimlab.techniques.choice import resolve
+
+    name, hyperparameters = resolve(field, value)
+    registered = get_registry(field).get(name).obj
+    if not isinstance(registered, type):
+        return value
+    return partial(registered, **hyperparameters) if hyperparameters else registered
 
 
 class ModelSpec(_Spec):
@@ -400,21 +437,40 @@ class ModelSpec(_Spec):
     activation: str | dict[str, Any] = "relu"
     norm: str | dict[str, Any] = "none"
     init: str | dict[str, Any] = "default"  # "default" keeps PyTorch's own initialization
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float | str = 0.0  # a rate in [0, 1), or OWN_DEFAULT
     options: dict[str, Any] = {}  # other keywords of the architecture
 
     @pydantic.model_validator(mode="before")
     @classmethod
     def _architecture_techniques(cls, data: Any) -> Any:
-        """An activation or norm the recipe leaves out is the architecture's own, as ``models.create``
-        and ``optimlab list`` have it (a ResNet's batch norm, a Transformer's GELU and layer norm), not
-        the MLP's; stored recipes spell both out, so their meaning and ids stay."""
+        """A technique the recipe leaves out is the architecture's own, as ``models.create`` and ``optimlab
+        list`` have it (a ResNet's batch norm, a Transformer's GELU and layer norm, the user's class's
+        ``dropout=0.5`` or ``activation=nn.Tanh``), not the MLP's; one set is kept as set. Stored recipes
+        spell every field out, so their meaning and ids stay. :data:`OWN_DEFAULT` given where the own
+        default has a recipe value is that value: one model, one stored form."""
         if not isinstance(data, Mapping):
             return data
         options = data.get("options")
         given = {*data, *(options if isinstance(options, Mapping) else ())}
         own = architecture_techniques(data.get("name", "mlp"))
-        return {**{k: v for k, v in own.items() if k not in given}, **data}
+        restated = {
+            k: own.get(k, cls.model_fields[k].default)
+            for k in cls.TECHNIQUES
+            if isinstance(data.get(k), str) and normalize_name(data[k]) == OWN_DEFAULT
+        }
+        return {**{k: v for k, v in own.items() if k not in given}, **data, **restated}
+
+    @field_validator("dropout", mode="before")
+    @classmethod
+    def _rate_or_own_default(cls, value: Any) -> Any:
+        if isinstance(value, str) and normalize_name(value) == OWN_DEFAULT:
+            return OWN_DEFAULT
+        rate = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not (rate and 0 <= value < 1):
+            raise ValueError(
+                f"{value!r} is no dropout rate: give a number in [0, 1), or {OWN_DEFAULT} (the model's own)"
+            )
+        return float(value)
 
     @pydantic.model_validator(mode="after")
     def _techniques_taken(self) -> ModelSpec:
@@ -435,11 +491,30 @@ class ModelSpec(_Spec):
         entry = get_registry("model").get(self.name)
         return Capability.USER in entry.capabilities and "init" not in entry.hyperparameter_names
 
+    def chooses(self, field: str) -> bool:
+        """Whether the technique ``field`` is a choice about this model: taken by it (or drawn by the build)
+        and away from its own default. Told from the stored form alone, which spells every field out,
+        so that a recipe and its stored copy (a study's, read back on resume) follow ``model.name``
+        updates alike; a field set to the own default is no choice of another model either."""
+        own = architecture_techniques(self.name)
+        if field == "init" and self.init_drawn_by_build():
+            return self.init != type(self).model_fields["init"].default
+        return field in own and getattr(self, field) != own[field]
+
     def keywords(self) -> dict[str, Any]:
         """Keywords for the architecture's factory; unset sizes fall back to its defaults, and layer
-        techniques go only to architectures that have layers (not ``parameter_vector``)."""
-        takes = get_registry("model").get(self.name).hyperparameter_names
-        techniques = {k: getattr(self, k) for k in self.TECHNIQUES if k in takes}
+        techniques go only to architectures that have layers (not ``parameter_vector``). A technique at the
+        factory's own default held in another form (:data:`OWN_DEFAULT`, ``nn.Tanh`` as ``tanh``) is not
+        passed: the factory keeps its default, which is what the field says; another is passed in the
+        form of the default (:func:`_in_form_of`)."""
+        entry = get_registry("model").get(self.name)
+        own = architecture_techniques(self.name)
+        defaults = {h.name: h.default for h in entry.hyperparameters}
+        techniques = {
+            k: _in_form_of(k, getattr(self, k), defaults[k])
+            for k in self.TECHNIQUES
+            if k in own and not (getattr(self, k) == own[k] and own[k] != defaults[k])
+        }
         sizes = {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v is not None}
         return {**techniques, **sizes, **self.options}
 
@@ -711,9 +786,9 @@ class Recipe(_Spec):
                 f"{blank!r} is no recipe field: a part of it is empty (fields read optimizer.lr)"
             )
         updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
-        if "model.name" in updates:  # techniques left at the old architecture's own follow the new one
-            for field, own in architecture_techniques(self.model.name).items():
-                if f"model.{field}" not in updates and data["model"][field] == own:
+        if "model.name" in updates:  # techniques that chose nothing for the old model follow the new one
+            for field in ModelSpec.TECHNIQUES:
+                if f"model.{field}" not in updates and not self.model.chooses(field):
                     del data["model"][field]
             _drop_sizes_not_taken(data["model"], updates)
         # Shorter paths first: a technique set by name, then its hyperparameters (model.init, model.init.gain).

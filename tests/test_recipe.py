@@ -597,6 +597,15 @@ def test_changing_the_architecture_moves_techniques_left_at_the_old_ones_own():
     assert asked.model.norm == "layer"
 
 
+@pytest.mark.parametrize("old", ["mnist1d_baseline_logistic", "parameter_vector"])
+def test_placeholders_of_a_model_taking_no_activation_or_norm_do_not_follow_to_the_next(old):
+    """relu and none, placeholders for a model that takes neither, stayed over --model resnet: a ResNet
+    without its batch norm, where the recipe naming resnet has it. The truth: the fresh recipe's model."""
+    for new in ("resnet", "transformer"):
+        switched = Recipe.from_dict({"model": {"name": old}}).with_updates({"model.name": new})
+        assert switched.model == Recipe.from_dict({"model": {"name": new}}).model
+
+
 def test_changing_the_architecture_drops_sizes_and_keywords_the_new_one_does_not_take(user_package):
     """--compare model.name=mlp,mynets:build on a workload whose MLP has width 128 refused the user's
     factory for 'width', which only the old architecture took; sizes it takes stay, as do those the

@@ -39,7 +39,9 @@ def schedule_free_sgd(
 
     ``u = g(y) + wd y``; ``z <- z - g_t u``; ``x <- (1 - c) x + c z``; ``y = (1 - beta) z + beta x``
     (see :mod:`optimlab.optim.transforms.schedule_free`). Call ``train()`` before stepping and
-    ``eval()`` before evaluating: the parameters hold ``y`` in one mode and ``x`` in the other.
+    ``eval()`` before evaluating: the parameters hold ``y`` in one mode and ``x`` in the other, and
+    ``eval()`` keeps a copy of ``y`` (memory of one more copy of the parameters, until ``train()``)
+    so that evaluating leaves the training bit for bit as it was.
 
     Args:
         lr: step size of ``z``; no schedule is needed beyond ``warmup_steps``.

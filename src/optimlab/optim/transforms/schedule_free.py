@@ -14,6 +14,9 @@ two in place. Unlike it, ``eval()`` keeps ``y`` and ``train()`` puts it back bit
 again from ``x`` (``y = x + (1 - beta)(z - x)``) is ``y`` only up to rounding, so that a run's weights
 depended on how often it was evaluated. Memory: ``z`` always (one copy of the parameters), and ``y``
 while in eval mode (a second copy, freed by ``train()``, and saved in a state dict taken in eval mode).
+Time, once per evaluation: ``eval()`` allocates that copy, ``train()`` makes ``x`` again from it into a
+temporary per tensor to see that the parameters still hold it, then copies ``y`` back: 4-29x the
+authors' two lerps on one CPU thread, mostly page faults (``benchmarks/schedule_free_modes.py``).
 
 Its counters (``k``, the weight sum, the largest lr) are those of a param group, as in ``schedulefree``:
 in the ``torch.optim`` shell every step advances them, and a parameter without a gradient on a step
@@ -35,6 +38,7 @@ from optimlab.optim.base import (
     Updates,
     add_scaled_,
     lerp_,
+    per_tensor,
     scale_,
     value_at,
 )
@@ -69,10 +73,8 @@ def _ratio(weight: Coefficient, weight_sum: Coefficient) -> Coefficient:
 
 
 def _evaluation_point(y: Tensor, z: Tensor, beta: Coefficient) -> Tensor:
-    """``x = y + (1 - 1/beta)(z - y)`` in a new tensor, rounded as ``eval()`` rounds it in place."""
-    x = y.clone()
-    lerp_([x], [z], 1 - 1 / beta)
-    return x
+    """``x = y + (1 - 1/beta)(z - y)`` in a new tensor, by the op ``eval()`` computes it with in place."""
+    return torch._foreach_lerp([y], [z], per_tensor(1 - 1 / beta, [y]))[0]
 
 
 def schedule_free(

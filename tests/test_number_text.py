@@ -1,15 +1,21 @@
 """Text as a number, as typed: what Python and YAML read, less what no one types as a number."""
 
 import math
+from decimal import Decimal
 
 import pytest
 import yaml
 
-from optimlab.number_text import count_of, read_number, seconds_text, untyped_number
+from optimlab.number_text import below_smallest_float, count_of, read_number, seconds_text, untyped_number
 
 
 def untyped_in(text: str) -> str | None:
-    """:func:`untyped_number` of ``text`` composed by PyYAML's own safe loader (YAML 1.1's tags)."""
+    """:func:`untyped_number` of ``text`` composed by PyYAML's own safe loader (YAML 1.1's tags): its text."""
+    found = untyped_where(text)
+    return None if found is None else found.text
+
+
+def untyped_where(text: str):
     loader = yaml.SafeLoader(text)
     try:
         return untyped_number(loader.get_single_node(), loader.construct_object)
@@ -62,6 +68,8 @@ def test_what_python_reads_beyond_typing_is_no_number(text):
         ("1:30", "1:30"),  # sexagesimal 90
         ("[0.9, 0_99]", "0_99"),
         ("{gain: \u0662}", "\u0662"),  # Python's float() reads it: 2.0
+        ("1.0e-400", "1.0e-400"),  # 0.0: below the smallest float
+        ("[0.9, -3e-999]", "-3e-999"),
     ],
 )
 def test_a_yaml_value_that_would_read_as_another_number_is_named(text, untyped):
@@ -91,6 +99,27 @@ def test_a_yaml_value_that_would_read_as_another_number_is_named(text, untyped):
 )
 def test_a_yaml_value_read_as_written_passes(text):
     assert untyped_in(text) is None
+
+
+@pytest.mark.parametrize(
+    "text, below",
+    [("1e-400", True), ("-2e-324", True), ("0.000e-400", False), ("0", False), ("5e-324", False)],
+)
+def test_a_number_below_the_smallest_float_is_told_from_zero(text, below):
+    """Truth: Decimal says the number is not 0, float() reads 1e-400 and 2e-324 as 0.0 (5e-324 is its smallest)."""
+    assert below_smallest_float(text) is (Decimal(text) != 0 and float(text) == 0) is below
+
+
+def test_a_number_read_otherwise_says_where_it_is_and_why():
+    """YAML read weight_decay: 1e-400 as 0.0 without a word: no weight decay."""
+    found = untyped_where("optimizer: {name: adamw, weight_decay: 1.0e-400}\nbetas: [0.9, 0_99]")
+    assert found == ("1.0e-400", "optimizer.weight_decay") and yaml.safe_load("1.0e-400") == 0.0
+    assert found.accepted.endswith(
+        "at optimizer.weight_decay, '1.0e-400' is below the smallest float and would read as 0"
+    )
+    assert untyped_where("betas: [0.9, 0_99]").accepted.endswith(
+        "at betas[1], '0_99' would read otherwise (quote it for text)"
+    )
 
 
 def test_a_number_too_large_for_a_float_reads_as_infinity_as_python_reads_it():

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["count_of", "python_only_number", "read_number", "seconds_text", "untyped_number"]
+__all__ = [
+    "UntypedNumber",
+    "below_smallest_float",
+    "count_of",
+    "python_only_number",
+    "read_number",
+    "seconds_text",
+    "untyped_number",
+]
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _REAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -32,6 +40,13 @@ def read_number(text: str, *, integer: bool = False) -> int | float | None:
     if integer:
         return int(text) if _INTEGER.fullmatch(text) else None
     return float(text) if _REAL.fullmatch(text) else None
+
+
+def below_smallest_float(text: str) -> bool:
+    """Whether ``text`` is a number other than 0 that reads as 0.0, below the smallest float (about
+    5e-324): ``1e-400``. Python and YAML read it as 0 without a word, so a weight decay of 1e-400 was none."""
+    value = read_number(text)
+    return value == 0 and any(digit in "123456789" for digit in text.lower().partition("e")[0])
 
 
 def count_of(count: int, noun: str) -> str:
@@ -57,30 +72,54 @@ def python_only_number(text: str) -> bool:
     return True
 
 
-def untyped_number(node: yaml.Node | None, construct: Callable[[yaml.Node], Any]) -> str | None:
+class UntypedNumber(NamedTuple):
+    """A YAML number read otherwise than typed: its ``text`` and ``where`` it is (the keys to it,
+    ``optimizer.weight_decay``, a list's item ``betas[1]``; empty for the document itself)."""
+
+    text: str
+    where: str
+
+    @property
+    def accepted(self) -> str:
+        """What is accepted in its place, as a refusal says it."""
+        at = f"at {self.where}, " if self.where else ""
+        if below_smallest_float(self.text):
+            return (
+                f"0 or a number at least about 5e-324 in size; {at}{self.text!r} is below the smallest "
+                "float and would read as 0"
+            )
+        return (
+            "numbers in plain digits with a sign, a decimal point or an exponent, read as written; "
+            f"{at}{self.text!r} would read otherwise (quote it for text)"
+        )
+
+
+def untyped_number(node: yaml.Node | None, construct: Callable[[yaml.Node], Any]) -> UntypedNumber | None:
     """The first plain value in the YAML ``node`` (a loader's composed document, ``construct`` its
     ``construct_object``) that YAML or Python reads as a number other than the one :func:`read_number`
     reads, or reads at all where it reads none: ``1_0``, ``010`` (YAML 1.1's 8), ``0x10``, ``1:30``, other
-    scripts' digits; None where there is none. Python's ``inf`` and ``nan`` and YAML's ``.inf`` are left
-    to the field that reads them."""
+    scripts' digits, ``1e-400`` (0.0, :func:`below_smallest_float`); None where there is none. Python's
+    ``inf`` and ``nan`` and YAML's ``.inf`` are left to the field that reads them."""
     import yaml
 
-    stack, seen = [node], set()
+    stack, seen = [(node, "")], set()
     while stack:
-        node = stack.pop()
+        node, where = stack.pop()
         if id(node) in seen:  # an alias: read once (``&a [*a]`` holds itself)
             continue
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            stack += [part for pair in reversed(node.value) for part in reversed(pair)]
+            for key, value in reversed(node.value):
+                inner = f"{where}.{key.value}" if where else str(key.value)
+                stack += [(value, inner if isinstance(key, yaml.ScalarNode) else where), (key, where)]
         elif isinstance(node, yaml.SequenceNode):
-            stack += reversed(node.value)
+            stack += reversed([(item, f"{where}[{i}]") for i, item in enumerate(node.value)])
         elif isinstance(node, yaml.ScalarNode) and node.style is None:
             if node.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(node.value):
                 # an int as an int: 99999999999999999999 is no float's 1e20
                 typed = read_number(node.value, integer=node.tag == _NUMBER_TAGS[0])
-                if typed is None or typed != construct(node):
-                    return node.value
-            elif python_only_number(node.value):
-                return node.value
+                if typed is None or typed != construct(node) or below_smallest_float(node.value):
+                    return UntypedNumber(node.value, where)
+            elif python_only_number(node.value) or below_smallest_float(node.value):  # YAML 1.1: 1e-400 text
+                return UntypedNumber(node.value, where)
     return None

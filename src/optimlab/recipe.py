@@ -153,11 +153,7 @@ def load_yaml(text: str, *, stored: bool = False) -> Any:
             return None
         untyped = None if stored else untyped_number(node, loader.construct_object)
         if untyped is not None:
-            raise YamlValueError(
-                untyped,
-                "numbers in plain digits with a sign, a decimal point or an exponent, read as written; "
-                f"{untyped!r} would read otherwise (quote it for text)",
-            )
+            raise YamlValueError(untyped.text, untyped.accepted)
         if (held := _holding_itself(node, set(), set())) is not None:
             start, end = held.start_mark.index, held.end_mark.index
             shown = text[start:end] if end - start <= 60 else text[start : start + 57] + "..."

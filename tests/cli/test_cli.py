@@ -146,6 +146,31 @@ def test_plot_schedule_refuses_a_number_that_would_not_read_as_written(cli, tmp_
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["train", "--set", "optimizer.weight_decay=1e-400"], "'optimizer.weight_decay=1e-400' for --set"),
+        (["train", "RECIPE"], "recipe file 'RECIPE': invalid value '1e-400' in the recipe"),
+        (
+            ["compare", "--compare", "optimizer.weight_decay=0.1,1e-400"],
+            "'optimizer.weight_decay=0.1,1e-400' for --compare",
+        ),
+        (["compare", "--optimizers", "sgd", "--space", "optimizer.lr=1e-400:0.1"], "for --space"),  # a bound
+    ],
+)
+def test_a_value_below_the_smallest_float_is_refused_wherever_it_is_typed(cli, tmp_path, args, named):
+    """--wd 1e-400 was refused, but --set, a recipe file, --compare and --space read it as 0: no weight decay."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("optimizer: {name: adamw, weight_decay: 1e-400}\n")
+    args = [str(recipe) if arg == "RECIPE" else arg for arg in args]
+    code, out, err = cli(*args, "--out", str(tmp_path / "out"))
+    assert (code, out) == (2, "") and named.replace("RECIPE", str(recipe)) in err, err
+    assert "'1e-400' is below the smallest float and would read as 0" in err and len(err.splitlines()) == 1, (
+        err
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_plot_schedule_gives_each_option_to_the_schedules_that_take_it(cli, tmp_path):
     """cosine wsd --option decay_fraction=0.5 was refused as cosine's unknown hyperparameter, so two
     schedules could be drawn side by side only at their defaults."""

@@ -21,7 +21,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.number_text import read_number
+from optimlab.number_text import below_smallest_float, read_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -52,7 +52,7 @@ def number(interval: Interval) -> Callable[[str], float | int]:
         value = text if isinstance(text, (int, float)) else read_number(text, integer=interval.integer)
         if value is None:
             raise typer.BadParameter(f"{text!r} is not {interval}")
-        if value == 0 and any(digit in "123456789" for digit in str(text).lower().partition("e")[0]):
+        if isinstance(text, str) and below_smallest_float(text):
             # 1e-400 is 0.0 as a float: --weight-decay took it as 0, --lr refused it as outside (0, inf)
             raise typer.BadParameter(
                 f"{text!r} is below the smallest float, about 5e-324: accepted {interval}"

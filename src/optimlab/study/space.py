@@ -31,7 +31,7 @@ from typing import Any
 import optuna
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.number_text import python_only_number
+from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number
 from optimlab.recipe import load_yaml
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
@@ -366,16 +366,18 @@ def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, 
 def _number(field: str, value: Any) -> float:
     """A range's bound, a number or its text (``--space lr=1e-4:1e-2``); text Python reads as a number that
     :func:`~optimlab.number_text.read_number` does not (``1_0``, 10 to float(), other scripts' digits)
-    is refused. ``inf`` and ``nan`` are read, for :class:`Dimension` to refuse naming finite bounds."""
+    is refused, as is text below the smallest float (``1e-400``, which reads as 0). ``inf`` and ``nan``
+    are read, for :class:`Dimension` to refuse naming finite bounds."""
+    bound = f"bound of the range of {field!r}"
+    if isinstance(value, str) and below_smallest_float(value):
+        raise InvalidValueError(bound, value, UntypedNumber(value, "").accepted)
     try:
         if isinstance(value, str) and python_only_number(value):
             raise ValueError(value)
         return float(value)
     except (TypeError, ValueError):
         raise InvalidValueError(
-            f"bound of the range of {field!r}",
-            value,
-            "a number in plain digits with a sign, a point or an exponent",
+            bound, value, "a number in plain digits with a sign, a point or an exponent"
         ) from None
 
 

@@ -470,9 +470,10 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
         f"error: the storage {url!r} already holds study 'x': resume it with `optimlab compare --resume OUT "
         f"--storage {url} --name x` (resume=True in Python), or choose another output folder or study name",
         f"error: the storage {url!r} holds study 'x/adam' with no settings stored: a comparison is creating "
-        "it now, or one was killed as it began; once none is, delete it (optuna delete-study --storage URL "
-        "--study-name x/adam) and start again, or take it over with the same spec: run_study(spec, storage, "
-        "resume=True)",
+        "it now, or one was killed as it began; once none is, take it over: run the command that started it "
+        f"with `--resume OUT --storage {url} --name x` in place of --out (its flags give the settings; "
+        "run_study(spec, storage, resume=True) in Python), or delete it (optuna delete-study --storage URL "
+        "--study-name x/adam) and start again",
     )
     storage = optuna.storages.RDBStorage(url)
     trials = {s.study_name: len(storage.get_all_trials(s._study_id)) for s in storage.get_all_studies()}
@@ -514,3 +515,40 @@ def test_a_comparison_into_a_file_is_refused_naming_the_file(tmp_path):
         with pytest.raises(OptimlabError, match=f"'{tmp_path / 'notes'}' is a file, not a folder"):
             compare(["sgd"], out=out, budget=1, seeds=1, epochs=1)
     assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_a_comparison_killed_as_it_began_is_taken_over_by_its_command_resuming(tmp_path, cli, monkeypatch):
+    """A comparison killed between creating its Optuna study and storing its settings left a study that
+    `compare --resume FOLDER` refused ('no optimlab study'): it reads stored settings, which that study
+    lacks; only run_study(spec, storage, resume=True) took it over. Now the command that started it, with
+    --resume FOLDER in place of --out, takes it over (its flags give the settings), and the plain
+    --resume says so (a plain Optuna study of that name, holding trials, is never taken: test_run's
+    ..._taken_over_by_a_resume_alone_and_a_foreign_one_never, through the same open_studies). Truth: the
+    Optuna studies read back from the journal, holding the flags' settings. (Stopped by a Ctrl-C as its
+    first trial would start: what runs next is any resume's.)"""
+    import optuna
+
+    from optimlab.study import compare
+    from optimlab.study.storage import SPEC_ATTR, open_storage
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "run_study", ctrl_c)
+    begun = tmp_path / "begun"
+    optuna.create_study(storage=open_storage(begun), study_name="digits_mlp/adam")  # killed here
+    flags = ["--optimizers", "adam", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress"]
+    code, _, err = cli("compare", "--resume", str(begun), "--no-progress")
+    taken_over = f"take it over: run the command that started it with `--resume {begun}` in place of --out"
+    assert code == 2 and taken_over in err, err
+    code, _, err = cli("compare", *flags, "--resume", str(begun))
+    assert code == 130 and f"continue with `optimlab compare --resume {begun}`" in err, err
+    (study,) = open_storage(begun).get_all_studies()
+    spec = study.user_attrs[SPEC_ATTR]
+    assert (spec["name"], [m["name"] for m in spec["methods"]], spec["budget"], spec["seeds"]) == (
+        "digits_mlp",
+        ["adam"],
+        1,
+        1,
+    )
+    assert spec["recipe"]["training"]["epochs"] == 1 and study.study_name == "digits_mlp/adam"

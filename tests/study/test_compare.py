@@ -88,7 +88,9 @@ def test_other_data_is_tuned_on_a_metric_it_measures_unless_one_is_asked_for(tmp
 
 
 def test_a_resumed_comparison_takes_no_new_plan_and_needs_its_place(tmp_path):
-    with pytest.raises(OptimlabError, match="takes more seeds only\\); drop budget$"):
+    with pytest.raises(
+        OptimlabError, match="takes more seeds only\\); drop budget, or give the values compared too"
+    ):
         compare(resume=True, out=tmp_path, budget=3, seeds=5)
     with pytest.raises(OptimlabError, match="folder"):
         compare(resume=True)

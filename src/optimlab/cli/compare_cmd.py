@@ -40,7 +40,7 @@ EXAMPLES = """Examples:
 
 PRUNERS = ("none", "median", "halving")
 GOALS = ("max", "min")
-# the flags a resumed comparison refuses: the stored study keeps its own
+# the flags a plain --resume refuses (the stored study keeps its own), given without what to compare
 PLAN_FLAGS = (
     "recipe_path",
     "workload",
@@ -230,11 +230,18 @@ def compare(
     """
     backend = backend or o.STUDY_BACKEND
     o.check_backend_options(backend, workers=workers, members=members, ray_address=ray_address)
+    # --resume with what to compare: the command that started it, --resume in place of --out, whose flags
+    # plan it again; it takes over the studies a comparison killed as it began left without settings
+    again_planned = bool(optimizers or compare_field)
     if resume is not None:
         _refuse_a_bench(resume)
-        o.refuse_with_resume(ctx, PLAN_FLAGS)
+        if again_planned and out_dir is not None:
+            raise OptimlabError("--resume names the comparison's folder, its --out: drop --out")
+        if not again_planned:
+            o.refuse_with_resume(ctx, PLAN_FLAGS)
         if storage is None:
             o.checked(checks.study_location, str(resume), "--resume")
+    if resume is not None and not again_planned:
         plan: dict[str, Any] = {"seeds": seeds}  # more seeds: each method's best reruns on the next ones
         values = None
     else:
@@ -268,7 +275,7 @@ def compare(
     from optimlab.study.storage import without_passwords
 
     o.use_threads(threads, backend)
-    if space_file is not None:  # both refused with --resume
+    if space_file is not None:  # both refused with a plain --resume
         with o.file_named("--space-file", space_file):
             plan["space"] = SearchSpace.load(space_file)
     elif space:
@@ -278,7 +285,7 @@ def compare(
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
     compared: dict[str, str] = {}  # the words of a refusal that name what was typed, as the flag typed
-    if not resume:
+    if values is not None:
         field = plan["field"]
         # --optimizers names only the compared values: its field is --space's too ("the grid over
         # optimizer.name" is the search space's), where --compare's field is the user's own

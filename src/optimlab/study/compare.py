@@ -558,8 +558,11 @@ def compare(
 
     A resumed comparison reads its studies (only study ``name``'s, if given) from the storage and takes
     no plan but more ``seeds``: each method's best configuration then reruns on that many fresh seeds,
-    those it ran kept (a study extended). Every study is stored before the first trial runs, so a kill
-    at any point leaves all of them resumable. ``on_start`` sees the studies, their storage and ``out``
+    those it ran kept (a study extended). Given its ``values`` and plan again (the call that started
+    it), it resumes the studies planned so where they are stored as planned, and takes over those a
+    comparison killed as it began left without settings (:func:`~optimlab.study.run.open_studies`).
+    Every study is stored before the first trial runs, so a kill at any point leaves all of them
+    resumable. ``on_start`` sees the studies, their storage and ``out``
     before they run; ``on_progress`` each study's records after every trial or poll; ``command``, the
     command line that ran it, is shown on the report.
     """
@@ -570,16 +573,16 @@ def compare(
     ):
         if isinstance(value, str) and not value.strip():  # '' was the current folder, or the default
             raise InvalidValueError(argument, value, accepted)
-    if resume:
+    if resume and out is None and storage is None:
+        raise OptimlabError("resuming needs the comparison's folder (or its storage URL)")
+    if resume and not values:
         seeds = plan.pop("seeds", None)
-        given = sorted(k for k, v in plan.items() if v is not None) + (["values"] if values else [])
+        given = sorted(k for k, v in plan.items() if v is not None)
         if given:
             raise OptimlabError(
                 f"a resumed comparison keeps its stored settings (it takes more seeds only); drop "
-                f"{', '.join(given)}"
+                f"{', '.join(given)}, or give the values compared too (the call that started it)"
             )
-        if out is None and storage is None:
-            raise OptimlabError("resuming needs the comparison's folder (or its storage URL)")
         specs = load_specs(storage or out, name)
         if seeds is not None:
             specs = [dataclasses.replace(spec, seeds=seeds) for spec in specs]

@@ -174,6 +174,16 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
         held = (
             f" (--name, name=): it holds {', '.join(map(repr, there))}" if name is not None and there else ""
         )
+        begun = [
+            s.study_name
+            for s in storage.get_all_studies()
+            if (name is None or s.study_name.startswith(f"{name}/")) and _is_orphan(storage, s.study_name)
+        ]
+        if begun and not there:
+            held = (
+                f": it holds study {begun[0]!r} with no settings stored, of a comparison killed as it began; "
+                f"take it over: {_take_over(location, begun[0])}"
+            )
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}{held}")
     return [_spec_of(studies, reading=reading) for studies in by_name.values()]
 
@@ -418,9 +428,25 @@ def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, locati
         )
     raise OptimlabError(
         f"the storage {shown!r} holds study {study_name!r} with no settings stored: a comparison is "
-        "creating it now, or one was killed as it began; once none is, delete it (optuna delete-study "
-        f"--storage URL --study-name {study_name}) and start again, or take it over with the same spec: "
-        "run_study(spec, storage, resume=True)"
+        f"creating it now, or one was killed as it began; once none is, take it over: "
+        f"{_take_over(location, study_name)}, or delete it (optuna delete-study --storage URL "
+        f"--study-name {study_name}) and start again"
+    )
+
+
+def _take_over(location: str | Path, study_name: str) -> str:
+    """How to take over ``study_name``, created at ``location`` by a comparison killed before it stored
+    its settings: that comparison's command again, resuming (its settings, from the flags)."""
+    shown = without_passwords(str(location))
+    if is_url(location):  # --resume names the folder for the report; --storage, where the study is
+        resuming = (
+            f"--resume OUT --storage {shlex.quote(shown)} --name {shlex.quote(study_name.rpartition('/')[0])}"
+        )
+    else:
+        resuming = f"--resume {shlex.quote(shown)}"
+    return (
+        f"run the command that started it with `{resuming}` in place of --out (its flags give the settings; "
+        "run_study(spec, storage, resume=True) in Python)"
     )
 
 

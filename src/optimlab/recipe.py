@@ -415,7 +415,9 @@ class ModelSpec(_Spec):
 
     ``activation``, ``norm`` and ``init`` hold a name, or a mapping of the name and the technique's
     hyperparameters (``{name: batch, momentum: 0.01}``); they are stored as the plain name when every
-    hyperparameter is at its default, so recipes that set none keep their ids.
+    hyperparameter is at its default, so recipes that set none keep their ids. Left out, each (and
+    ``dropout``) is the architecture's own default (:func:`architecture_techniques`), or
+    :data:`OWN_DEFAULT` where no recipe value holds it.
     """
 
     NAMED_FIELDS = {"name": "model"}

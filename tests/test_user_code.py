@@ -324,7 +324,7 @@ def test_a_misspelt_name_is_offered_its_close_names_and_else_the_modules_own(use
     """A wrong name listed every public name of the module, those it imported (torch, nn) first; a close
     name is offered, and else the module's own names, not its imports."""
     with pytest.raises(
-        RecipeError, match=r"has no 'buld' for model 'optimlab_test_nets:buld': did you mean 'build'\?"
+        RecipeError, match=r"has no 'buld' for model 'optimlab_test_nets:buld' \(did you mean 'build'\?\)"
     ):
         Recipe.from_dict({"model": {"name": "optimlab_test_nets:buld"}})
     with pytest.raises(RecipeError) as listed:

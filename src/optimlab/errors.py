@@ -8,7 +8,7 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "UnknownNameError",
     "a_type",
     "close_matches",
+    "did_you_mean",
     "forwarded_keywords_checked",
     "keywords_checked",
     "user_stacklevel",
@@ -54,13 +55,23 @@ def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]
     return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
 
 
+def did_you_mean(near: Sequence[str], *, sentence: bool = False) -> str:
+    """The hint offering the close names ``near`` (:func:`close_matches`), empty where there is none:
+    `` (did you mean 'adam' or 'adamw'?)`` after a phrase, `` Did you mean 'adam'?`` as a sentence of its
+    own (``sentence``). The one wording of every refused name's hint."""
+    if not near:
+        return ""
+    question = f"you mean {' or '.join(map(repr, near))}?"
+    return f" Did {question}" if sentence else f" (did {question})"
+
+
 class UnknownNameError(OptimlabError, KeyError):
     """A name that no registry entry (or field) carries; the message lists close matches."""
 
     def __init__(self, kind: str, name: object, accepted: Iterable[str], *, none: str | None = None) -> None:
         accepted = sorted(set(accepted))
         suggestions = close_matches(str(name), accepted)
-        hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        hint = did_you_mean(suggestions, sentence=True)
         # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's); ``none``
         # says it in the kind's own words ("It takes no hyperparameters.")
         listed = f"Accepted: {', '.join(accepted)}." if accepted else none or f"There is no {kind}."

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.atomic import write_atomically
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
 from optimlab.number_text import python_only_number, untyped_number
 from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
@@ -803,7 +803,7 @@ class Recipe(_Spec):
                 if not isinstance(node.get(section), dict):
                     here = [key for key, held in node.items() if isinstance(held, dict)]
                     near = close_matches(section, here)
-                    hint = f" Did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+                    hint = did_you_mean(near, sentence=True)
                     raise RecipeError(
                         f"unknown recipe section {'.'.join(sections[: depth + 1])!r} in {dotted!r}.{hint} "
                         f"Sections there: {', '.join(here)}."

@@ -20,7 +20,6 @@ This module imports no torch: the CLI checks names with it before torch loads.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import inspect
@@ -32,7 +31,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, close_matches, did_you_mean
 
 __all__ = [
     "IMPORT_PATH",
@@ -175,9 +174,9 @@ def _offered(owner: Any, missing: str) -> str:
     """What ``owner`` (a module, a class) holds in place of ``missing``: the close names, else its own
     public names (a module's, not those it imported: torch, nn), ten at most."""
     public = [n for n in dir(owner) if not n.startswith("_")]
-    close = difflib.get_close_matches(missing, public, n=3, cutoff=0.6)
+    close = close_matches(missing, public)
     if close:
-        return f": did you mean {' or '.join(repr(n) for n in close)}?"
+        return did_you_mean(close)
     if inspect.ismodule(owner):
         held = {n: getattr(owner, n, None) for n in public}
         home = owner.__name__

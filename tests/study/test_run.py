@@ -314,7 +314,7 @@ def test_a_study_whose_optimizer_was_renamed_since_is_refused_naming_the_study_i
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert err.startswith(
         "error: the stored study 't' cannot be read: invalid recipe: optimizer.name: 'torch.optim' has no "
-        "'SGDOld' for optimizer 'torch.optim:SGDOld': did you mean 'SGD'"
+        "'SGDOld' for optimizer 'torch.optim:SGDOld' (did you mean 'SGD'"
     ), err
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from optimlab.cli import _checks as checks
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
 from optimlab.number_text import below_smallest_float, read_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder
@@ -72,8 +72,7 @@ def choice(*accepted: str) -> Callable[[str], str]:
         value = text.strip().lower()
         if value not in accepted:
             near = close_matches(value, accepted)
-            hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
-            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{hint}")
+            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{did_you_mean(near)}")
         return value
 
     parse.accepted = accepted  # type: ignore[attr-defined]

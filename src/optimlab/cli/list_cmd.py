@@ -10,7 +10,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli._options import FormatOpt
 from optimlab.cli._output import Output
-from optimlab.errors import close_matches
+from optimlab.errors import close_matches, did_you_mean
 from optimlab.registry import categories, normalize_name
 
 EXAMPLES = """Examples:
@@ -72,7 +72,7 @@ def list_techniques(
             every = " ".join(["optimlab list", *([category] if category else [])])
             names = [n for row in listing(category) for n in (row["name"], *row["aliases"])]
             near = close_matches(normalize_name(filter), names)  # a name typed one letter off: 'adamm'
-            hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+            hint = did_you_mean(near)
             out.result(f"no {category or 'technique'} name matches {filter!r}{hint}; {every} shows them all")
             return
     for name in shown:

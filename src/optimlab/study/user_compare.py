@@ -52,6 +52,7 @@ from optimlab.errors import (
     OptimlabError,
     OptimlabWarning,
     UnknownNameError,
+    did_you_mean,
     keywords_checked,
 )
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
@@ -137,8 +138,9 @@ def _known(category: str, name: str, argument: str, others: str) -> str:
     try:
         return get_registry(category).resolve(name)
     except UnknownNameError as error:
-        hint = f" (did you mean {' or '.join(map(repr, error.suggestions))}?)" if error.suggestions else ""
-        accepted = f"a registered name{hint}: {', '.join(error.accepted)}; or {others}"
+        accepted = (
+            f"a registered name{did_you_mean(error.suggestions)}: {', '.join(error.accepted)}; or {others}"
+        )
         raise InvalidValueError(argument, name, accepted) from None
     except OptimlabError as error:  # an import path that does not import
         raise InvalidValueError(argument, name, f"{others} ({error})") from None
@@ -556,8 +558,10 @@ def compare(
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip
     if resume:  # the call that started it, run again (a script rerun after a kill): its settings stored
-        _check_as_stored(list(values), plan, storage or out, name)
-        return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
+        if _check_as_stored(list(values), plan, storage or out, name):
+            return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
+        # none stored: killed as it began, before its settings; its studies (if any) are taken over
+        return _failures_said(run_comparison(list(values), resume=True, **plan, **run))
     return _failures_said(run_comparison(list(values), **plan, **run))
 
 
@@ -572,13 +576,18 @@ def _failures_said(done: Comparison) -> Comparison:
 
 def _check_as_stored(
     values: list[Any], plan: Mapping[str, Any], location: str | Path | None, name: str | None
-) -> None:
+) -> bool:
     """Refuse a resumed comparison given settings other than those of its stored studies, naming them; the
-    same settings again (a script rerun after a kill, ``resume=True`` added) resume it, more seeds extend it."""
+    same settings again (a script rerun after a kill, ``resume=True`` added) resume it, more seeds extend it.
+    Whether any study is stored there (none: a comparison killed before it stored its settings, or none
+    began; no ``location``: the comparison says what it needs)."""
     from optimlab.study.compare import plan_comparison
     from optimlab.study.run import load_specs
+    from optimlab.study.storage import open_storage, optimlab_studies
 
-    stored = {spec.name: spec.to_dict() for spec in load_specs(location, name)}  # type: ignore[arg-type]
+    if location is None or not optimlab_studies(open_storage(location, create=False), name):
+        return False
+    stored = {spec.name: spec.to_dict() for spec in load_specs(location, name)}
     for spec in plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"}):
         if spec.name not in stored:
             raise OptimlabError(f"nothing to resume: no study {spec.name!r} at {str(location)!r}")
@@ -589,3 +598,4 @@ def _check_as_stored(
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} would change from the stored "
                 "study's; give the settings it was run with (or leave them out), with more seeds= to extend it"
             )
+    return True

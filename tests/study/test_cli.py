@@ -472,7 +472,7 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
         f"error: the storage {url!r} holds study 'x/adam' with no settings stored: a comparison is creating "
         "it now, or one was killed as it began; once none is, take it over: run the command that started it "
         f"with `--resume OUT --storage {url} --name x` in place of --out (its flags give the settings; "
-        "run_study(spec, storage, resume=True) in Python), or delete it (optuna delete-study --storage URL "
+        "in Python, the call that started it with resume=True), or delete it (optuna delete-study --storage URL "
         "--study-name x/adam) and start again",
     )
     storage = optuna.storages.RDBStorage(url)

@@ -124,6 +124,38 @@ def test_a_comparison_resumes_from_python_with_the_same_objects(tmp_path):
     ]
 
 
+def test_a_comparison_killed_as_it_began_is_taken_over_by_its_call_resuming(tmp_path, monkeypatch):
+    """A comparison killed between creating its Optuna study and storing its settings: the call that
+    started it, resume=True added, said 'no optimlab study at ...' (it read stored settings, which that
+    study lacks), and without out= it raised a TypeError. Now the call takes the study over (its
+    arguments give the settings), as compare --resume does given its flags; no out= is one line. Truth:
+    the Optuna study read back from the journal, holding the call's settings. (Stopped by a Ctrl-C as
+    its first trial would start: what runs next is any resume's.)"""
+    import optuna
+
+    from optimlab.study import compare
+    from optimlab.study.storage import SPEC_ATTR, open_storage
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "run_study", ctrl_c)
+    x, y = torch.randn(32, 3, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+    optuna.create_study(storage=open_storage(tmp_path), study_name="your_code/adam")  # killed here
+    with pytest.raises(KeyboardInterrupt):
+        optimlab.compare(["adam"], data=(x, y), out=tmp_path, resume=True, budget=1, seeds=1, epochs=1)
+    (study,) = open_storage(tmp_path).get_all_studies()
+    spec = study.user_attrs[SPEC_ATTR]
+    assert (spec["name"], [m["name"] for m in spec["methods"]], spec["budget"], spec["seeds"]) == (
+        "your_code",
+        ["adam"],
+        1,
+        1,
+    )
+    with pytest.raises(OptimlabError, match="^resuming needs the comparison's folder"):
+        optimlab.compare(["adam"], data=(x, y), resume=True)
+
+
 def test_a_resumed_comparison_refuses_a_new_plan_and_takes_more_seeds(tmp_path):
     """optimizers=, budget= and epochs= beside resume=True were dropped without a word: the stored study
     ran as it was, the lion asked for missing from its leaderboard. Now refused in one line; more seeds

@@ -446,7 +446,7 @@ def _take_over(location: str | Path, study_name: str) -> str:
         resuming = f"--resume {shlex.quote(shown)}"
     return (
         f"run the command that started it with `{resuming}` in place of --out (its flags give the settings; "
-        "run_study(spec, storage, resume=True) in Python)"
+        "in Python, the call that started it with resume=True)"
     )
 
 

@@ -558,8 +558,10 @@ def compare(
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip
     if resume:  # the call that started it, run again (a script rerun after a kill): its settings stored
-        _check_as_stored(list(values), plan, storage or out, name)
-        return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
+        if _check_as_stored(list(values), plan, storage or out, name):
+            return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
+        # none stored: killed as it began, before its settings; its studies (if any) are taken over
+        return _failures_said(run_comparison(list(values), resume=True, **plan, **run))
     return _failures_said(run_comparison(list(values), **plan, **run))
 
 
@@ -574,13 +576,18 @@ def _failures_said(done: Comparison) -> Comparison:
 
 def _check_as_stored(
     values: list[Any], plan: Mapping[str, Any], location: str | Path | None, name: str | None
-) -> None:
+) -> bool:
     """Refuse a resumed comparison given settings other than those of its stored studies, naming them; the
-    same settings again (a script rerun after a kill, ``resume=True`` added) resume it, more seeds extend it."""
+    same settings again (a script rerun after a kill, ``resume=True`` added) resume it, more seeds extend it.
+    Whether any study is stored there (none: a comparison killed before it stored its settings, or none
+    began; no ``location``: the comparison says what it needs)."""
     from optimlab.study.compare import plan_comparison
     from optimlab.study.run import load_specs
+    from optimlab.study.storage import open_storage, optimlab_studies
 
-    stored = {spec.name: spec.to_dict() for spec in load_specs(location, name)}  # type: ignore[arg-type]
+    if location is None or not optimlab_studies(open_storage(location, create=False), name):
+        return False
+    stored = {spec.name: spec.to_dict() for spec in load_specs(location, name)}
     for spec in plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"}):
         if spec.name not in stored:
             raise OptimlabError(f"nothing to resume: no study {spec.name!r} at {str(location)!r}")
@@ -591,3 +598,4 @@ def _check_as_stored(
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} would change from the stored "
                 "study's; give the settings it was run with (or leave them out), with more seeds= to extend it"
             )
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -139,6 +140,25 @@ def test_stacked_and_one_at_a_time_checks_agree_with_torch_adam():
         assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=1.5 / len(held_out[0]))
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # the model is untouched
+
+
+def test_stacked_and_one_at_a_time_checks_clip_alike():
+    """find_lr(..., grad_clip_norm=...) clips every candidate's steps: stacked, each member by its own
+    norm; one at a time, through fit as a run clips. Truth: torch's SGD one at a time, and the clip acting
+    (a norm of 0.05 is far below these gradients': the scores move)."""
+    x, y = standardized()
+    train, held_out = (x[:256], y[:256]), (x[800:], y[800:])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    ours = optimlab.optim.create("sgd", model.parameters(), lr=0.1)
+    reference = torch.optim.SGD(model.parameters(), lr=0.1)
+    score = functools.partial(score_lrs, model, nn.CrossEntropyLoss(), train, held_out, lrs=[0.1, 1.0], steps=8,
+                              batch_size=32)  # fmt: skip
+    stacked, alone = score(ours, grad_clip_norm=0.05), score(reference, grad_clip_norm=0.05)
+    for a, b in zip(stacked, alone, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    unclipped = score(ours)
+    assert all(abs(a["val_loss"] - b["val_loss"]) > 1e-3 for a, b in zip(stacked, unclipped, strict=True))
 
 
 def test_per_position_scores_in_torchs_layout_are_checked_stacked_as_one_at_a_time():
@@ -879,10 +899,10 @@ def test_a_stacked_step_dearer_than_a_models_own_trains_the_candidates_one_at_a_
     model's, on the given split alone (no cross-fitting)."""
     import optimlab.doctor.lr_check as lr_check
 
-    def over(*args):
+    def over(*args, **clip):
         if args[-1] is not None:  # a budget: probed
             raise lr_check._OverBudget(seconds_per_step=1e9, seconds_per_evaluation=0.0)
-        return stacked(*args)
+        return stacked(*args, **clip)
 
     stacked = lr_check._check_stacked
     monkeypatch.setattr(lr_check, "_check_stacked", over)

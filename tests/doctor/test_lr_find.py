@@ -302,6 +302,12 @@ def test_arguments_are_checked():
         lr_range_test(model, nn.MSELoss(), x, y, optimizer, start_lr=1.0, end_lr=0.1)
     with pytest.raises(InvalidValueError, match="steps"):
         lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=0)
+    for clip in (0.0, float("nan"), "1"):  # a clip at 0 would zero every gradient
+        with pytest.raises(
+            InvalidValueError,
+            match=r"^invalid value .* for grad_clip_norm: accepted a number in \(0, inf\), or None",
+        ):
+            lr_range_test(model, nn.MSELoss(), x, y, optimizer, grad_clip_norm=clip)
     with pytest.raises(InvalidValueError, match="margin"):
         suggest_lr([1e-3, 1e-2], [1.0, 0.5], margin=0.5)
 
@@ -547,17 +553,20 @@ def test_a_sweep_started_near_the_stable_edge_is_checked_below_its_start():
 
 
 def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, monkeypatch):
-    """The range test and its check train at a constant lr, unclipped, in float32 (as the doctor watches
-    the peak lr); a recipe's cosine schedule with warmup, its clip at 0.5 and its bf16 went unsaid, and
-    the suggestion read as one for that training (the Hugging Face range test says its Trainer's clip).
-    The CLI alone said so: find_lr_recipe and diagnose_recipe's lr_range in Python say it too, and a
-    one_cycle schedule's momentum cycle."""
+    """The range test and its check train at a constant lr, in float32 (as the doctor watches the peak
+    lr); a recipe's cosine schedule with warmup and its bf16 went unsaid, and the suggestion read as one
+    for that training (the Hugging Face range test says its Trainer's clip). The CLI alone said so:
+    find_lr_recipe and diagnose_recipe's lr_range in Python say it too, and a one_cycle schedule's
+    momentum cycle. The recipe's clip at 0.5 is not said: the sweep and its check clip at it."""
     import importlib
     import json
 
     from optimlab.recipe import Recipe
 
+    given = []
+
     def find_lr(*args, **options):
+        given.append(options)
         return optimlab.doctor.lr_find.LRRangeResult(
             [], [], [], 1e-3, 1e-2, 1e-3, None, "the curve's reading"
         )
@@ -570,9 +579,9 @@ def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, mo
     assert code == 0, err
     assert json.loads(out)["reason"] == (
         "the curve's reading (at a constant lr: the recipe's schedule 'cosine' with 10 warmup steps is not "
-        "taken, the lr here is its peak) (unclipped: the recipe's training.grad_clip_norm 0.5 is not taken) "
-        "(in float32: the recipe's training.precision 'bf16' is not taken)"
+        "taken, the lr here is its peak) (in float32: the recipe's training.precision 'bf16' is not taken)"
     )
+    assert given[-1]["grad_clip_norm"] == 0.5
     code, out, err = cli("lr-find", "--dataset", "iris", "--format", "json", "--no-progress")
     assert code == 0 and json.loads(out)["reason"] == "the curve's reading", err
     cycled = Recipe.model_validate(
@@ -585,6 +594,28 @@ def test_lr_find_says_which_of_the_recipes_training_its_runs_do_not_take(cli, mo
     )
     assert optimlab.doctor.find_lr_recipe(cycled).reason == said
     assert optimlab.doctor.diagnose_recipe(cycled, steps=3).lr_range.reason == said
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [("seed", 1, "training.seed"), ("grad_clip_norm", 1.0, "training.grad_clip_norm"),
+     ("held_out", None, "validation split"), ("batch_size", 8, "training.batch_size")],
+)  # fmt: skip
+def test_what_the_recipe_sets_given_again_to_its_lr_find_is_refused_in_one_line(name, value, field):
+    """find_lr_recipe(recipe, seed=1) raised Python's TypeError 'got multiple values for keyword argument
+    seed' (batch_size, grad_clip_norm too), and held_out=... was silently replaced by the recipe's
+    validation split. Each is one line naming the recipe's field, refused before anything is built."""
+    from optimlab.doctor import find_lr_recipe, lr_range_test_recipe
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.model_validate({"data": {"name": "iris"}, "training": {"steps": 3}})
+    for verb in (find_lr_recipe, lr_range_test_recipe):
+        if verb is lr_range_test_recipe and name == "held_out":
+            continue  # the sweep alone takes no held-out data: an unknown name there
+        with pytest.raises(
+            InvalidValueError, match=rf"^invalid value .* for {name} of {verb.__name__}: .*{field}"
+        ):
+            verb(recipe, **{name: value})
 
 
 def test_a_sweep_that_diverges_from_its_first_lr_says_so_not_that_it_was_too_short():

@@ -913,6 +913,10 @@ def test_the_range_test_of_a_trainer_refuses_what_the_trainer_gives_and_names_wh
             lr_range_test(hf, steps=5, **{name: value})
     with pytest.raises(InvalidValueError, match="for held_out of lr_range_test"):
         lr_range_test(hf, steps=5, check_steps=2, held_out=Images(n=8))
+    with pytest.raises(
+        InvalidValueError, match=r"for grad_clip_norm of lr_range_test\(trainer\).*max_grad_norm"
+    ):
+        lr_range_test(hf, steps=5, grad_clip_norm=1.0)
     # a seed without a check orders nothing: the trainer's loader does (the check draws held-out rows by it)
     with pytest.raises(InvalidValueError, match=r"for seed of lr_range_test\(trainer\).*data_seed"):
         lr_range_test(hf, steps=5, seed=3)

@@ -1570,6 +1570,11 @@ def test_what_the_module_gives_the_range_test_is_refused_as_an_option_and_unknow
         InvalidValueError, match="for held_out of lr_range_test.module.: accepted none: val_data"
     ):
         lr_range_test(module, loader, steps=5, check_steps=2, held_out=loader)
+    # the sweep clips by the Trainer's flags: a clip of its own would clip again
+    with pytest.raises(
+        InvalidValueError, match="for grad_clip_norm of lr_range_test.module.: .*gradient_clip_val"
+    ):
+        lr_range_test(module, loader, steps=5, grad_clip_norm=1.0)
     unset = "accepted left unset beside a DataLoader, which batches the data itself: DataLoader"
     with pytest.raises(
         InvalidValueError, match=rf"^invalid value 4 for batch_size: {unset}\(\.\.\., batch_size="

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.global_rng import global_generators_given_back
-from optimlab.data.user_batches import UserBatches
+from optimlab.data.user_batches import UserBatches, describe
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import Finding
@@ -268,7 +268,7 @@ def diagnose(
         seed: batch order and every random draw (dropout) during the diagnosis.
         grad_clip_norm: the global norm the watched run clips the gradients to before each step, as
             :func:`optimlab.train.fit` does (None: unclipped); the rules read the gradients before it,
-            and advise no clip already in force.
+            and advise no clip already in force. The lr range test and its check clip their steps so too.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
     """
@@ -316,6 +316,7 @@ def diagnose(
             check_budget=check_budget,
             budget_for=None if deadline is None else _check_budget_within(deadline, steps, check_budget),
             seed=seed,
+            grad_clip_norm=grad_clip_norm,
         )
     with preserved(model, optimizer):
         # A scheduler made beside the optimizer set its first value (a warmup's 0), which the watched run,
@@ -407,15 +408,33 @@ def diagnose_recipe(
         seed=recipe.training.seed,
         grad_clip_norm=recipe.training.grad_clip_norm,
     )
-    if diagnosis.lr_range is not None:  # the watched run clips as the recipe does; the range test does not
+    if diagnosis.lr_range is not None:
         diagnosis.lr_range = with_notes(diagnosis.lr_range, recipe_trained_otherwise(recipe))
     return diagnosis
+
+
+# What the recipe gives the sweep and the check; given again, Python's TypeError "got multiple values",
+# or (held_out, cross_fit) silently replaced.
+_RECIPES_OWN = {
+    **dict.fromkeys(
+        ("model", "loss_fn", "data", "y", "optimizer", "compute_loss"), "none: the recipe builds it"
+    ),
+    "batch_size": "none: the recipe's training.batch_size (times its accumulate_grad_batches)",
+    "seed": "none: the recipe's training.seed",
+    "grad_clip_norm": "none: the recipe's training.grad_clip_norm",
+    "held_out": "none: the recipe's validation split",
+    "cross_fit": "none: the recipe's validation split says whether it is drawn at random",
+}
 
 
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
     """``sweep`` (:func:`find_lr` or :func:`lr_range_test`) of ``recipe``'s model and optimizer at its
-    peak lr, on its training split, with its batch size and seed."""
+    peak lr, on its training split, with its batch size, seed and clip; ``options`` refused where the
+    recipe sets them (:data:`_RECIPES_OWN`)."""
+    for name, value in options.items():  # an unknown name is the sweep's to refuse
+        if name in _RECIPES_OWN:
+            raise InvalidValueError(f"{name} of {sweep.__name__}_recipe", describe(value), _RECIPES_OWN[name])
     built = _built_at_peak_lr(recipe)
     if isinstance(built.splits, BatchSplits):  # the user's dict batches: their training split read
         data, y, held_out = built.splits, None, built.splits.val
@@ -436,6 +455,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
         compute_loss=built.compute_loss,
         batch_size=_step_rows(recipe),
         seed=recipe.training.seed,
+        grad_clip_norm=recipe.training.grad_clip_norm,
         **options,
     )
     return with_notes(result, recipe_trained_otherwise(recipe))
@@ -444,7 +464,8 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
 def recipe_trained_otherwise(recipe: Recipe) -> list[str]:
     """What of ``recipe``'s training the range test and its check do otherwise, for :func:`with_notes`
     (as the Lightning and Hugging Face range tests say their Trainer's): a candidate trains at its lr
-    throughout (the check's premise, :mod:`optimlab.doctor.lr_check`), unclipped, in float32."""
+    throughout (the check's premise, :mod:`optimlab.doctor.lr_check`), in float32; it clips as the
+    recipe does."""
     notes = []
     schedule, training = recipe.schedule, recipe.training
     if schedule.name != "constant" or schedule.warmup_steps:
@@ -452,10 +473,6 @@ def recipe_trained_otherwise(recipe: Recipe) -> list[str]:
         notes.append(
             f"at a constant lr: the recipe's schedule {schedule.name!r}{warmup} is not taken, "
             "the lr here is its peak"
-        )
-    if training.grad_clip_norm is not None:
-        notes.append(
-            f"unclipped: the recipe's training.grad_clip_norm {training.grad_clip_norm:g} is not taken"
         )
     if schedule.cycle_momentum:
         notes.append("at a fixed momentum: the recipe's schedule.cycle_momentum is not taken")

@@ -159,7 +159,7 @@ from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT, whole_number
 from optimlab.techniques.losses import PointwiseLoss, ignored_label, leaves_out_some
 from optimlab.train.evaluation import evaluate_batches
-from optimlab.train.loop import Callback, TrainState, epoch_permutation, fit
+from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, epoch_permutation, fit
 from optimlab.train.run import evaluate_members
 
 __all__ = [
@@ -211,6 +211,7 @@ def find_lr(
     budget_for: Callable[[float], float | None] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
+    grad_clip_norm: float | None = None,
     **sweep: Any,
 ) -> LRRangeResult:
     """The LR range test of ``model``, then a ``check_steps`` run of each candidate scored on ``held_out``.
@@ -231,8 +232,11 @@ def find_lr(
     or where even its smallest form is over there is none (the curve's reading, ``reason`` says why;
     :mod:`optimlab.doctor.check_plan`); None: the whole check. ``budget_for``: instead, the budget from
     the seconds a step of the range test took (a caller with more to run in a time of its own keeps
-    that time; :func:`optimlab.doctor.diagnose`), positive or None. ``sweep`` goes to the range test
-    (``start_lr``, ``end_lr``, ``steps``). Model, optimizer and torch's random state are left as they were.
+    that time; :func:`optimlab.doctor.diagnose`), positive or None. ``grad_clip_norm``: the global norm
+    the sweep's and every candidate's steps clip the gradients to, as the run to be trained clips them
+    (:func:`~optimlab.train.loop.clip_stepped_gradients`); None: unclipped. ``sweep`` goes to the range
+    test (``start_lr``, ``end_lr``, ``steps``). Model, optimizer and torch's random state are left as
+    they were.
     """
     # The checks seed torch (their dropout draws): the caller's random stream is left as it was.
     with random_state_kept(model):
@@ -262,7 +266,9 @@ def find_lr(
         # what the model makes of held-out data given: one of another shape refused before the sweep
         given = None if held_out is None else _first_held_out_batch(model, optimizer, held_out)
         started = time.perf_counter()
-        result = lr_range_test(model, None, train, optimizer=optimizer, **sweep)
+        result = lr_range_test(
+            model, None, train, optimizer=optimizer, grad_clip_norm=grad_clip_norm, **sweep
+        )
         seconds = time.perf_counter() - started
         if not result.candidates:
             return result
@@ -308,6 +314,7 @@ def find_lr(
             budget=check_budget,
             ends=ends,
             run_steps=check_steps,
+            grad_clip_norm=grad_clip_norm,
         )
         if (none := no_check_fits(check_steps, one_step, check_budget)) is not None:
             return checking(runs, plan=none)  # no time to time a check
@@ -463,18 +470,21 @@ def _checked_within(
     plan: CheckPlan,
     stacked: bool = False,
     probe: _Probe | None = None,
+    grad_clip_norm: float | None = None,
 ) -> LRRangeResult:
     """``result`` decided by the check ``plan`` sets out (every ``plan.stride``-th candidate, ``plan.steps``
     steps) on ``runs`` (the training and held-out data, then the cross-fitted folds; ``by_row``: their
     held-out rows scored apart), as many of them as end by ``ends`` (a :func:`time.perf_counter` time;
     ``budget``: the seconds given, said in the result; ``run_steps``: the run's steps it was given, which
-    ``plan.steps`` may cut); ``probe``: times the first check's first steps (:class:`_Probe`)."""
+    ``plan.steps`` may cut); ``probe``: times the first check's first steps (:class:`_Probe`);
+    ``grad_clip_norm``: the norm each step clips the gradients to (None: unclipped)."""
     if not plan.steps:
         return dataclasses.replace(
             result, reason=f"not checked within the {budget:g} s budget ({plan.cuts[0]}); {result.reason}"
         )
     candidates = result.candidates[:: plan.stride]
     lrs = [c.lr for c in candidates]
+    check = functools.partial(_check, model, optimizer, grad_clip_norm=grad_clip_norm)
     checks: list[list[_Checked]] = []
     started = time.perf_counter()
     left = None if ends is None else ends - started
@@ -483,9 +493,7 @@ def _checked_within(
             break
         phase = f"check {k} of {len(runs)}" if len(runs) > 1 else ""
         timed = None if checks else probe
-        checks.append(
-            _check(model, optimizer, lrs, fold_train, fold, plan.steps, seed, stacked, by_row, phase, timed)
-        )
+        checks.append(check(lrs, fold_train, fold, plan.steps, seed, stacked, by_row, phase, timed))
     cuts = plan.cuts
     if len(checks) < len(runs):
         cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
@@ -500,8 +508,8 @@ def _checked_within(
     extended = ""
     if below and (left is None or spent + cost <= left):
         more = [
-            _check(model, optimizer, [c.lr for c in below], fold_train, fold, plan.steps, seed, stacked, by_row,
-                   f"{len(below)} below the lowest" + (f", check {k}" if len(checks) > 1 else ""))
+            check([c.lr for c in below], fold_train, fold, plan.steps, seed, stacked, by_row,
+                  f"{len(below)} below the lowest" + (f", check {k}" if len(checks) > 1 else ""))
             for k, (fold_train, fold) in enumerate(runs[: len(checks)], 1)
         ]  # fmt: skip
         decided = _decided(result, below + candidates, _pooled(more, folds) + pooled, plan.steps, folds)
@@ -984,17 +992,20 @@ def score_lrs(
     steps: int,
     batch_size: int,
     seed: int = 0,
+    grad_clip_norm: float | None = None,
 ) -> list[dict[str, float]]:
     """Train a copy of ``model`` at each lr for ``steps`` steps, as :func:`optimlab.train.fit` would;
     return each one's held-out metrics (``val_loss``, ``val_accuracy`` for classification, ``val_rmse``
     for regression) at the end of its run (:func:`end_level` of its late evaluations), or ``{}`` where
     it diverged. The lr is the swept param group's; other groups keep their ratio to it
-    (:func:`~optimlab.doctor.lr_find.lr_ratios`)."""
+    (:func:`~optimlab.doctor.lr_find.lr_ratios`). ``grad_clip_norm``: the global norm each step clips the
+    gradients to (None: unclipped)."""
     batches = UserBatches(train, loss_fn, batch_size=batch_size, seed=seed)
     validation = UserBatches(held_out, loss_fn, batch_size=batch_size, shuffle=False)
     _, by_row = _first_held_out_batch(model, optimizer, validation)
     stacked = _stacks(model, optimizer, batches, validation, by_row)
-    checks = _check(model, optimizer, lrs, batches, validation, steps, seed, stacked, by_row)
+    clip = {"grad_clip_norm": grad_clip_norm}
+    checks = _check(model, optimizer, lrs, batches, validation, steps, seed, stacked, by_row, **clip)
     return [c.levels for c in checks]
 
 
@@ -1185,11 +1196,14 @@ def _check(
     by_row: bool,
     fold: str = "",
     probe: _Probe | None = None,
+    *,
+    grad_clip_norm: float | None = None,
 ) -> list[_Checked]:
     """Each lr's check (module docstring): ``stacked`` (tensors, an ``nn.Module`` loss,
     :func:`stackable`) or one at a time; ``by_row``: held-out rows scored apart, else batches
     (:func:`_scored_by_row`); ``fold``: which of the cross-fitted checks this is, for the
-    progress it reports; ``probe``: times its first steps (:class:`_Probe`)."""
+    progress it reports; ``probe``: times its first steps (:class:`_Probe`); ``grad_clip_norm``: the norm
+    each step clips the gradients to (None: unclipped)."""
     fold = f", {fold}" if fold else ""
     if held_out.tensors is not None:  # moved once, as the training tensors are
         device = next(model.parameters()).device
@@ -1197,8 +1211,9 @@ def _check(
     if stacked:
         phase = f"lr check: {len(lrs)} candidates at once{fold}"
         return _check_stacked(
-            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, probe
-        )
+            model, train.loss_fn, optimizer, lrs, train, held_out.tensors, steps, seed, phase, probe,
+            grad_clip_norm=grad_clip_norm,
+        )  # fmt: skip
     checked: list[_Checked] = []
     _, ratios = lr_ratios(optimizer)
     last = 0.0  # seconds the last candidate took: the machine's speed now
@@ -1220,6 +1235,7 @@ def _check(
                 by_row,
                 phase,
                 probe if i == 1 else None,
+                grad_clip_norm=grad_clip_norm,
             )
         )
         last = time.perf_counter() - started
@@ -1238,6 +1254,8 @@ def _check_one(
     by_row: bool,
     phase: str,
     probe: _Probe | None = None,
+    *,
+    grad_clip_norm: float | None = None,
 ) -> _Checked:
     """One candidate's check, trained alone from a copy, each param group at ``lr`` times its ratio
     (:func:`~optimlab.doctor.lr_find.lr_ratios`); ``probe``: times its first steps (:class:`_Probe`)."""
@@ -1276,7 +1294,8 @@ def _check_one(
     # Up to the last quarter without evaluations (the loop's batch order follows the step), then with.
     first = next(step for step in range(1, steps + 1) if evaluated_after(step, steps))
     timing = [progress] if probe is None else [progress, probe]
-    state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=timing)
+    clipped = {"grad_clip_norm": grad_clip_norm}
+    state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=timing, **clipped)
     if not state.diverged:
         state = fit(
             member,
@@ -1287,6 +1306,7 @@ def _check_one(
             evaluate=evaluation,
             eval_every=max(1, steps // EVALUATIONS),
             callbacks=[recorder, *timing],
+            **clipped,
         )
     return _Checked({}) if state.diverged else _checked(recorder.records)
 
@@ -1366,6 +1386,8 @@ def _check_stacked(
     seed: int,
     phase: str,
     probe: _Probe | None = None,
+    *,
+    grad_clip_norm: float | None = None,
 ) -> list[_Checked]:
     """:func:`_check` with the K lrs as members of one stacked model (module docstring); ``probe``
     times its first steps and, where they fit, one held-out evaluation (:class:`_Probe`)."""
@@ -1414,8 +1436,10 @@ def _check_stacked(
         alive &= torch.isfinite(losses.detach()).cpu()
         if not alive.any():
             break
-        grads = torch.autograd.grad(losses.sum(), params)
-        stepper.step(list(grads))
+        grads = list(torch.autograd.grad(losses.sum(), params))
+        if grad_clip_norm is not None:  # each member by its own norm, as fit clips a model alone
+            clip_grad_norm_(grads, grad_clip_norm, stacked=True)
+        stepper.step(grads)
         report(phase, step + 1, steps)
         if probe is not None and probe.after(step + 1):  # and with the held-out evaluations?
             clock = time.perf_counter()

@@ -50,12 +50,13 @@ from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.optim.learning_rate import given_lr, lr_group
-from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, whole_number
+from optimlab.registry import POSITIVE, POSITIVE_INT, Interval, real_number, whole_number
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import (
     at_training_point,
     check_optimizer,
     check_short_batch,
+    clip_stepped_gradients,
     may_score_nothing,
     one_row_refused,
     raise_refusal,
@@ -360,6 +361,7 @@ def lr_range_test(
     seed: int = 0,
     diverge_factor: float = 4.0,
     margin: float = 10.0,
+    grad_clip_norm: float | None = None,
 ) -> LRRangeResult:
     """Sweep the lr of ``optimizer`` geometrically and suggest one; the model and optimizer are restored.
 
@@ -380,6 +382,9 @@ def lr_range_test(
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
         diverge_factor: stop once the loss (an EMA of it, beta 0.9) exceeds this times its minimum.
         margin: the suggestion stays at least this factor below the lr of the lowest loss.
+        grad_clip_norm: the global norm each step's gradients are clipped to, as the run to be trained
+            clips them (:func:`~optimlab.train.loop.clip_stepped_gradients`, as :func:`~optimlab.train.fit`
+            does); None: unclipped.
     """
     for name, value, accepted in (
         ("start_lr", start_lr, POSITIVE),
@@ -393,6 +398,8 @@ def lr_range_test(
     steps = whole_number(steps, "steps", POSITIVE_INT)
     if end_lr <= start_lr:
         raise InvalidValueError("end_lr", end_lr, f"a number above start_lr ({start_lr:g})")
+    if grad_clip_norm is not None:
+        grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
     if steps < 2:
         raise InvalidValueError("steps", steps, "an integer >= 2")
 
@@ -421,6 +428,8 @@ def lr_range_test(
                 except SkippedBatch:  # no gradient there: the step updates nothing, as under Lightning
                     return loss.detach()  # noqa: B023  (the batch's loss at the weights)
                 again.backward()
+                if grad_clip_norm is not None:  # fit clips a closure's gradients too
+                    clip_stepped_gradients(optimizer, grad_clip_norm)
                 return again
 
             try:
@@ -457,6 +466,8 @@ def lr_range_test(
                 group["lr"] = taken * ratio
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip_norm is not None:
+                clip_stepped_gradients(optimizer, grad_clip_norm)
             step_with(optimizer, closure)
     if skipped and not losses:
         raise InvalidValueError(

@@ -453,7 +453,7 @@ _TRAINERS_OWN = dict.fromkeys(
     ("model", "loss_fn", "data", "y", "optimizer", "compute_loss", "held_out", "batch_size"),
     "none: the trainer gives it (its model, compute_loss, optimizer, and train and eval dataloaders, "
     "batched by TrainingArguments(per_device_train_batch_size=...))",
-)
+) | {"grad_clip_norm": "none: the Trainer's clip is TrainingArguments(max_grad_norm=...), said in the reason"}
 # Without a check, a seed has nothing to draw: the trainer's loader orders the sweep's batches.
 _TRAINERS_ORDER = {
     "seed": "none: the trainer's loader orders the batches, by TrainingArguments(data_seed=...)"

@@ -857,6 +857,7 @@ _MODULES_OWN = {
     "data": "none: train_dataloaders gives the data",
     "y": "none: train_dataloaders gives the data (a pair of tensors as (x, y))",
     "held_out": "none: val_dataloaders gives the held-out data",
+    "grad_clip_norm": "none: the sweep clips as the Trainer does (gradient_clip_val, given as trainer=)",
 }
 
 

@@ -191,9 +191,9 @@ CASES: list[tuple[str, list[str], str]] = [
     (
         "dataset a named pipe",
         ["train", "--dataset", "PIPE"],
-        "for --dataset: accepted a built-in data set or",
+        "for --dataset: accepted a regular file or a folder, not a named pipe",
     ),
-    ("recipe data a named pipe", ["train", "PIPE_DATA_YAML"], "'pipe.csv' for data file: accepted a regular"),
+    ("recipe data a named pipe", ["train", "PIPE_DATA_YAML"], "'pipe.csv' for dataset: accepted a regular"),
     ("doctor empty image folder", ["doctor", "--dataset", "EMPTY_DIR"], "no sub-folder"),
     ("doctor damaged image", ["doctor", "--dataset", "DAMAGED_IMAGES"], "2.png"),
     ("doctor target of an image folder", ["doctor", "--dataset", "IMAGES", "--target", "1"], "image folder"),

@@ -1,10 +1,13 @@
 """The command line: verbs, flags over recipes, and errors that say how to fix the call."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
+from optimlab.data import load
+from optimlab.errors import InvalidValueError
 from optimlab.registry import categories, get_registry
 
 
@@ -169,6 +172,25 @@ def test_a_value_below_the_smallest_float_is_refused_wherever_it_is_typed(cli, t
         err
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given", ["absent.csv", "sub/absent", "notes.txt", "pipe.csv"])
+def test_a_dataset_path_no_loader_reads_is_refused_in_the_data_layers_words(
+    cli, tmp_path, monkeypatch, given
+):
+    """--dataset absent.csv said 'a built-in data set or an existing CSV/NumPy/IDX file or image folder',
+    optimlab.data.load (a recipe's data) 'there is none at' or 'for data file: accepted a file of a known
+    kind': two wordings of one refusal. Truth: load's own refusal, its argument named as the flag."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("a,b\n1,2\n")
+    os.mkfifo(tmp_path / "pipe.csv")  # no writer: its read waited for ever
+    with pytest.raises(InvalidValueError) as loaded:
+        load(given)
+    code, out, err = cli("train", "--dataset", given, "--out", str(tmp_path / "run"))
+    assert (code, out) == (2, "") and err == f"error: {loaded.value}\n".replace(
+        " for dataset:", " for --dataset:"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def test_plot_schedule_gives_each_option_to_the_schedules_that_take_it(cli, tmp_path):

@@ -632,16 +632,14 @@ def check_target(target: str | int | None, data: str | None) -> None:
 def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     """The recipe flags given on the command line (``ctx.params``), their names checked."""
     from optimlab.cli._catalog import check_name
+    from optimlab.data.sources import check_data_path
     from optimlab.user_code import is_import_path
 
     given = {name: value for name, value in params.items() if name in RECIPE_FLAGS and value is not None}
     for name, value in given.items():
         looks_like_path = name == "dataset" and any(c in value for c in "/\\.") and not is_import_path(value)
-        path = Path(value).expanduser() if looks_like_path else None
-        if path is not None and not (path.is_file() or path.is_dir()):  # a named pipe's read never ends
-            raise InvalidValueError(
-                "--dataset", value, "a built-in data set or an existing CSV/NumPy/IDX file or image folder"
-            )
+        if looks_like_path:  # before any work: missing, a named pipe (its read never ends), no known kind
+            check_data_path(value, "--dataset")
         if name in NAMED_FLAGS and not looks_like_path and ":" not in value:
             try:
                 check_name(NAMED_FLAGS[name], value, flag(name))

@@ -27,7 +27,16 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import SEED, new_registry, whole_number
 from optimlab.user_code import is_import_path, refuse_file_path
 
-__all__ = ["FILE_KINDS", "TARGET_KINDS", "describe", "file_options", "load", "noting_files", "takes_target"]
+__all__ = [
+    "FILE_KINDS",
+    "TARGET_KINDS",
+    "check_data_path",
+    "describe",
+    "file_options",
+    "load",
+    "noting_files",
+    "takes_target",
+]
 
 _REGISTRY = new_registry("dataset")
 
@@ -125,15 +134,26 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
     return None
 
 
-def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
+def check_data_path(text: str, argument: str = "dataset") -> None:
+    """Refuse data named by a path that no loader reads, naming ``argument`` (``--dataset``): a Python
+    file's (the import path to write instead), a missing one (where it was looked for), a named pipe or
+    device (whose read waited for ever), a file of no known kind. The one wording of these refusals, the
+    command line's check before any work and :func:`load`'s."""
+    refuse_file_path(text, argument)  # ./mydata.py:load
+    path = Path(text).expanduser()
     if not path.exists():
-        raise InvalidValueError(
-            "data file", str(path), f"an existing file; there is none at {str(path.resolve())!r}"
+        accepted = (
+            f"a built-in data set or an existing file or folder; there is none at {str(path.resolve())!r}"
         )
-    if not (path.is_file() or path.is_dir()):  # a named pipe with no writer: the read waited for ever
-        raise InvalidValueError(
-            "data file", str(path), "a regular file or a folder, not a named pipe or a device"
-        )
+        raise InvalidValueError(argument, text, accepted)
+    if not (path.is_file() or path.is_dir()):
+        raise InvalidValueError(argument, text, "a regular file or a folder, not a named pipe or a device")
+    if _reader(path) is None:
+        raise InvalidValueError(argument, text, f"a file of a known kind: {FILE_KINDS}")
+
+
+def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
+    check_data_path(str(path))
     keywords = file_options(path) or []
     for key in options:
         if key not in keywords:
@@ -193,8 +213,7 @@ def load(
         data = _read_file(path, reader, options)
         listener = _LISTENER.get()
     elif path.exists() or any(separator in text for separator in "/\\"):
-        refuse_file_path(text, "dataset")  # ./mydata.py:load: the import path to write
-        raise InvalidValueError("data file", text, f"a file of a known kind: {FILE_KINDS}")
+        check_data_path(text)  # refused: no loader reads it
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
     if listener is not None and not isinstance(data, Examples):  # its split is said with it, below

@@ -730,7 +730,8 @@ class Optimizer(torch.optim.Optimizer):
     ) -> None:
         """Refuse a parameter's saved state whose tensors are not shaped as this optimizer keeps them for
         ``param`` (its state built on the meta device: shapes, no memory)."""
-        template = transform.init(steppable([param.detach().to("meta")]))
+        with _MetaLikesContiguous():
+            template = transform.init(steppable([param.detach().to("meta")]))
         # a list leaf is empty where this parameter keeps no such state (Muon's AdamW part for a matrix),
         # holds None where the state comes at the first step (Adan's previous gradient): not checked
         shapes = {
@@ -840,3 +841,20 @@ class Optimizer(torch.optim.Optimizer):
                 # The next step binds the parameters with a gradient, and sees what their gradients are.
                 self._bound.pop(index, None)
             group["train_mode"] = train
+
+
+class _MetaLikesContiguous(torch.overrides.TorchFunctionMode):
+    """``zeros_like`` and its kin (and ``clone``) of a meta tensor laid out contiguously: their default
+    ``preserve_format`` runs torch's Python meta rule for strides, which imports sympy on first use
+    (484 modules: seconds at the first ``load_state_dict`` of a process, ``optimlab train --resume``'s;
+    ``benchmarks/resume_load.py``). A state's shape, all :meth:`_check_shapes` reads, is the same."""
+
+    _LIKES = frozenset(
+        {torch.zeros_like, torch.empty_like, torch.ones_like, torch.full_like, torch.clone, Tensor.clone}
+    )
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = dict(kwargs or {})
+        if func in self._LIKES and args and isinstance(args[0], Tensor) and args[0].is_meta:
+            kwargs.setdefault("memory_format", torch.contiguous_format)
+        return func(*args, **kwargs)

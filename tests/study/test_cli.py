@@ -204,7 +204,9 @@ def test_a_worker_refused_a_method_or_study_not_there_in_one_line(tmp_path, flag
     assert named in done.stderr
 
 
-def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it(tmp_path):
+def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it(
+    tmp_path, cli, monkeypatch
+):
     """Ctrl-C on a comparison at its default folder (runs/compare-NAME-TIME) exited 130 in silence
     (typer turns KeyboardInterrupt into that code): not even 'interrupted', nor which folder to resume."""
     import signal
@@ -232,10 +234,9 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     assert driver.returncode == 130 and not (folder / "report.html").exists()
     resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"
     assert err.startswith("interrupted") and resume in err, err
-    again = subprocess.run(
-        [*command, *resume.split()[1:], "--no-progress"], cwd=tmp_path, env=env, capture_output=True
-    )
-    assert again.returncode == 0, again.stderr
+    monkeypatch.chdir(tmp_path)  # the resume command as printed, run in this process: its start is not tested
+    code, _, err = cli(*resume.split()[1:], "--no-progress")
+    assert code == 0, err
     with open(folder / "trials.csv") as handle:
         keys = sorted((t["method"], t["key"]) for t in csv.DictReader(handle))
     assert keys == sorted((m, k) for m in ("sgd", "adam") for k in ("tune/0", "tune/1", "seeds/0", "seeds/1"))
@@ -343,7 +344,7 @@ def test_a_worker_opens_and_lists_its_storage_once_before_it_trains(tmp_path, mo
     assert calls == {"open_storage": 1, "method_targets": 2}  # the CLI's check, then the one round of work
 
 
-def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path):
+def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path, cli):
     """A journal edited by hand, its study's spec without ``name``: compare --resume and worker ended in
     a KeyError's traceback. Each names the journal, the Optuna study and the missing field, exit 2."""
     run_study(
@@ -362,14 +363,9 @@ def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path):
     assert edited != journal.read_text()
     journal.write_text(edited)
     for verb in (["compare", "--resume", str(tmp_path)], ["worker", str(tmp_path)]):
-        done = subprocess.run(
-            [sys.executable, "-m", "optimlab", *verb],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )
-        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-        assert done.stderr.strip() == (
+        code, _, err = cli(*verb)  # main's own handling of the error, in this process
+        assert code == 2 and "Traceback" not in err, err
+        assert err.strip() == (
             f"error: the study spec stored in {str(journal)!r} for Optuna study 't/sgd' lacks the field 'name' "
             "(the study's name, a string): it was edited by hand; restore the field"
         )
@@ -480,7 +476,7 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
     assert trials == {"x/sgd": 2, "x/adam": 2}
 
 
-def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path):
+def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path, cli):
     """The folder is held by ``flock`` for the run (the claim above), which the kernel drops when its
     holder dies: a SIGKILL'd comparison (a crash, the OOM killer) leaves nothing that refuses --resume.
     (SIGINT: test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it.)"""
@@ -499,10 +495,8 @@ def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path
         time.sleep(0.05)
     driver.send_signal(signal.SIGKILL)
     assert driver.wait(timeout=60) == -signal.SIGKILL and not (folder / "report.html").exists()  # mid-way
-    again = subprocess.run(
-        [*command, "--resume", str(folder), "--no-progress"], env=env, capture_output=True, text=True
-    )
-    assert again.returncode == 0 and (folder / "report.html").exists(), again.stderr
+    code, _, err = cli("compare", "--resume", str(folder), "--no-progress")  # another process than the killed
+    assert code == 0 and (folder / "report.html").exists(), err
 
 
 def test_a_comparison_into_a_file_is_refused_naming_the_file(tmp_path):

@@ -4,12 +4,14 @@ the LR range test of a trainer; optimlab's optimizers and schedules in ``Trainer
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, mlp, standardized
 from doctor.test_doors import DOOR_CASES
 from doctor.test_rules import BROKEN
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
@@ -196,31 +198,42 @@ def test_the_suggestion_set_as_the_trainers_learning_rate_after_the_range_test_i
     assert [group["initial_lr"] for group in hf.optimizer.param_groups] == [0.0123, 0.0123]
 
 
-def test_what_the_trainer_does_that_the_range_test_does_not_is_said_in_its_reason():
+def test_the_range_test_of_a_trainer_clips_as_it_does_and_says_what_else_it_does_otherwise():
     """The Trainer clips every step's gradient at max_grad_norm (1.0 by default) and steps once every
     gradient_accumulation_steps batches; the range test of it did neither and said nothing, its
-    suggestion read as one for the Trainer's training. The sweep is unclipped (its curve under
-    max_grad_norm=0.001, far below any of its gradients' norms, equals the one under 0, where the Trainer
-    does not clip), and says so."""
+    suggestion read as one for the Trainer's training; then it said 'unclipped'. It clips as the Trainer
+    does. Truth: the sweep's lrs stepped by hand (SGD) on the Trainer's batches, in order, with torch's
+    clip_grad_norm_ at the Trainer's max_grad_norm=0.001 (far below these gradients' norms: every step
+    clipped), the loss after each step the sweep's; the accumulation is said in the reason."""
 
     def swept(**args):
         model = tiny_vit()
         optimizer = trainer_optimizers(torch.optim.SGD(model.parameters(), lr=0.1))
-        torch.manual_seed(0)
-        return lr_range_test(trainer(model, Images(n=64), 2, optimizer, **args), steps=12, end_lr=100.0)
+        hf = trainer(model, Images(n=64), 2, optimizer, train_sampling_strategy="sequential", **args)
+        return lr_range_test(hf, steps=12, end_lr=100.0)
 
     plain, tight = swept(max_grad_norm=0.0), swept(max_grad_norm=1e-3)
-    assert tight.losses == plain.losses  # the sweep does not clip
-    assert tight.reason == plain.reason + " (unclipped: the Trainer's max_grad_norm=0.001 is not taken)"
-    assert "max_grad_norm" not in plain.reason
-    assert swept(gradient_accumulation_steps=4).reason.endswith(
-        " (unclipped: the Trainer's max_grad_norm=1.0 is not taken) (a step a batch: the Trainer's "
-        "gradient_accumulation_steps=4 steps once every 4 batches, on 4x the rows)"
+    model, seen = tiny_vit(), []
+    optimizer, batches = (
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        itertools.cycle(DataLoader(Images(n=64), 32)),
     )
-    model = tiny_vit()  # the gradients the sweep steps with, at its first batch: far above 0.001
-    batch = next(iter(torch.utils.data.DataLoader(Images(n=64), batch_size=32)))
-    model(**batch).loss.backward()
-    assert torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]) > 0.01
+    loss = model(**next(batches)).loss
+    for lr in tight.lrs:
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+        optimizer.param_groups[0]["lr"] = lr
+        optimizer.step()
+        loss = model(**next(batches)).loss
+        seen.append(loss.item())
+    assert len(seen) == 12 and tight.losses == pytest.approx(seen, rel=1e-4)
+    assert tight.losses != pytest.approx(plain.losses, rel=1e-3)  # the clip acts
+    assert tight.reason == plain.reason and "max_grad_norm" not in tight.reason
+    assert swept(gradient_accumulation_steps=4).reason.endswith(
+        " (a step a batch: the Trainer's gradient_accumulation_steps=4 steps once every 4 batches, on 4x "
+        "the rows)"
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -238,10 +251,7 @@ def test_a_trainer_under_bf16_is_said_to_train_otherwise_than_the_sweep_without_
     )
     result = lr_range_test(hf, steps=8)
     assert set(dtypes) == {dtype}
-    assert result.reason.endswith(
-        "(unclipped: the Trainer's max_grad_norm=1.0 is not taken) (without autocast: the Trainer's bf16=True "
-        "mixed precision is not taken)"
-    )
+    assert result.reason.endswith("(without autocast: the Trainer's bf16=True mixed precision is not taken)")
     if dtype == torch.float32:
         dtypes.clear()
         hf.train()

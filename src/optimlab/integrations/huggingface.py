@@ -139,11 +139,8 @@ class DoctorCallback(TrainerCallback):
         if made is None:  # added after the Trainer's init: read from the optimizer's groups
             made = trainer is not None and _grouped_as_made(trainer, model, optimizer)
         self._fields = _arguments_set(args, model, optimizer, trainer_made=made, chosen=chosen)
-        if self.doctor.instruments is not None:  # the clip in force, which no advice repeats (above 0 only)
-            clip = args.max_grad_norm
-            self.doctor.instruments.statistics.grad_clip_norm = (
-                clip if clip is not None and clip > 0 else None
-            )
+        if self.doctor.instruments is not None:  # the clip in force, which no advice repeats
+            self.doctor.instruments.statistics.grad_clip_norm = _clip_in_force(args)
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.doctor.before_optimizer_step(kwargs["optimizer"])
@@ -339,12 +336,13 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
     ``compute_loss`` on the trainer's ``eval_dataset``, one data set (default: a fifth of the training
     data held out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
-    ``steps``, ...). The sweep and the check step on every batch, unclipped: where the Trainer's
-    arguments set otherwise (``max_grad_norm``, 1.0 by default; ``gradient_accumulation_steps``), the
-    result's ``reason`` says so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with
-    activation checkpointing on, as ``train()`` turns it on (the memory and graph of training), and off
-    again after. Set the suggestion where the Trainer's optimizer takes its lr: ``TrainingArguments(
-    learning_rate=...)`` where the Trainer makes it from its arguments; the ``'lr'`` of the keywords of
+    ``steps``, ...). The sweep and the check clip each step's gradients as the Trainer does
+    (``max_grad_norm``, 1.0 by default: :func:`_clip_in_force`) and step on every batch: where the
+    Trainer's arguments set otherwise (``gradient_accumulation_steps``), the result's ``reason`` says
+    so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with activation checkpointing
+    on, as ``train()`` turns it on (the memory and graph of training), and off again after. Set the
+    suggestion where the Trainer's optimizer takes its lr: ``TrainingArguments(learning_rate=...)``
+    where the Trainer makes it from its arguments; the ``'lr'`` of the keywords of
     ``Trainer(optimizer_cls_and_kwargs=(cls, kwargs))``, which the Trainer makes it with as they are
     (reading no ``learning_rate``); or the lr of the optimizer given as ``Trainer(optimizers=...)``.
     """
@@ -370,7 +368,11 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     created = trainer.optimizer is None
     optimizer = trainer.create_optimizer() if created else trainer.optimizer
     data = (trainer.model, None, trainer.get_train_dataloader())
-    loss = {"optimizer": optimizer, "compute_loss": lambda model, batch: trainer.compute_loss(model, batch)}
+    loss = {
+        "optimizer": optimizer,
+        "compute_loss": lambda model, batch: trainer.compute_loss(model, batch),
+        "grad_clip_norm": _clip_in_force(trainer.args),
+    }
     try:
         with _checkpointing_as_trained(trainer.model, trainer.args):
             if check_steps is not None:
@@ -428,13 +430,18 @@ def _label_names(args: Any, model: nn.Module) -> list[str]:
     return list(find_labels(type(unwrap_peft_model(model))) if names is None else names)
 
 
+def _clip_in_force(args: Any) -> float | None:
+    """The global norm the Trainer clips each step's gradients to: ``args.max_grad_norm``, where above 0
+    (its ``_clip_grad_norm``; 1.0 by default), else None (unclipped)."""
+    clip = args.max_grad_norm
+    return clip if clip is not None and clip > 0 else None
+
+
 def _trained_otherwise(args: Any) -> list[str]:
     """What of the training ``args`` (the Trainer's ``TrainingArguments``) set the range test does
     otherwise, said beside its suggestion, as the Lightning range test says a Trainer's precision: the
-    sweep and the check step on every batch, unclipped, without autocast (in the model's own dtype)."""
+    sweep and the check step on every batch, without autocast (in the model's own dtype)."""
     notes = []
-    if args.max_grad_norm:  # the Trainer clips at a norm above 0 only (1.0 by default)
-        notes.append(f"unclipped: the Trainer's max_grad_norm={args.max_grad_norm!r} is not taken")
     for precision in ("bf16", "fp16"):  # autocast, which train() puts on the model's forward (accelerate)
         if getattr(args, precision, False):
             notes.append(f"without autocast: the Trainer's {precision}=True mixed precision is not taken")
@@ -453,7 +460,7 @@ _TRAINERS_OWN = dict.fromkeys(
     ("model", "loss_fn", "data", "y", "optimizer", "compute_loss", "held_out", "batch_size"),
     "none: the trainer gives it (its model, compute_loss, optimizer, and train and eval dataloaders, "
     "batched by TrainingArguments(per_device_train_batch_size=...))",
-) | {"grad_clip_norm": "none: the Trainer's clip is TrainingArguments(max_grad_norm=...), said in the reason"}
+) | {"grad_clip_norm": "none: the sweep clips as the Trainer does, at TrainingArguments(max_grad_norm=...)"}
 # Without a check, a seed has nothing to draw: the trainer's loader orders the sweep's batches.
 _TRAINERS_ORDER = {
     "seed": "none: the trainer's loader orders the batches, by TrainingArguments(data_seed=...)"

@@ -75,10 +75,8 @@ def test_scikit_learn_sets_hold_exactly_scikit_learns_rows():
     assert ours == theirs
 
 
-def test_mnist1d_with_the_packages_seed_is_the_packages_data_set():
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    reference = make_dataset(get_dataset_args())  # seed 42, 5,000 examples
+def test_mnist1d_with_the_packages_seed_is_the_packages_data_set(package_dataset):
+    reference = package_dataset  # seed 42, 5,000 examples
     x = np.concatenate([reference["x"], reference["x_test"]]).astype(np.float32)
     ours = optimlab.data.mnist1d.mnist1d(42)
     assert np.array_equal(ours.examples.x.numpy(), x)

@@ -8,13 +8,6 @@ import optimlab.data
 from optimlab.errors import InvalidValueError
 
 
-@pytest.fixture(scope="module")
-def package_dataset():
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    return make_dataset(get_dataset_args())  # the package's default: the paper's data set
-
-
 def test_original_split_is_the_packages_own_train_and_test_sets_in_order(package_dataset):
     splits = optimlab.data.load("mnist1d", seed=5, split="original", val_fraction=0.0)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (4000, 0, 1000)

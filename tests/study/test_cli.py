@@ -190,18 +190,15 @@ def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
     "flags, named",
     [(["--methods", "lion"], "'lion' for methods (--methods)"), (["--name", "v"], "'v' for name (--name)")],
 )
-def test_a_worker_refused_a_method_or_study_not_there_in_one_line(tmp_path, flags, named):
+def test_a_worker_refused_a_method_or_study_not_there_in_one_line(tmp_path, cli, flags, named):
     """'worker: training the waiting trials of ...' came first, then the refusal: two lines on stderr."""
     spec = StudySpec.for_workload(
         "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=1, seeds=1
     )
     run_study(spec, tmp_path)
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "worker", str(tmp_path)]
-    done = subprocess.run(
-        [*command, *flags], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True
-    )
-    assert done.returncode == 2 and done.stderr.splitlines() == [done.stderr.strip()], done.stderr
-    assert named in done.stderr
+    code, _, err = cli("worker", str(tmp_path), *flags)  # main's own output, in this process
+    assert code == 2 and err.splitlines() == [err.strip()], err
+    assert named in err
 
 
 def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it(

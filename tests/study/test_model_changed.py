@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from optimlab.study import load_specs
 from optimlab.study.compare import compare
 from optimlab.study.storage import load_records, open_storage
 from optimlab.study.trial import syntax_text
+from tests.cli.forked_command import ForkedCommand
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 NET = """
@@ -40,17 +42,30 @@ def write_net(
     (folder / f"{name}.py").write_text(NET.format(bias=bias, activation=activation))
 
 
-def resume(folder: Path, *argv: str) -> subprocess.CompletedProcess:
-    """``optimlab compare --resume`` in a fresh process, which imports the model's code as it is now."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE}
-    command = [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()"]
-    return subprocess.run(
-        [*command, "compare", "--resume", str(folder), "--no-progress", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+@pytest.fixture(scope="module")
+def forked() -> Iterator[ForkedCommand]:
+    """A parent that imported the command line once and forks each resume's process (no interpreter and
+    torch start per resume); it never imports the users' model code, so each child imports it afresh."""
+    parent = ForkedCommand({**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE})
+    yield parent
+    parent.close()
+
+
+@pytest.fixture
+def resume(forked, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """``resume(folder, *argv)``: ``optimlab compare --resume`` in a fresh process, which imports the
+    model's code as it is now."""
+    output = tmp_path / "resume-output"
+    output.mkdir()
+
+    def run(folder: Path, *argv: str) -> subprocess.CompletedProcess:
+        args = ["compare", "--resume", str(folder), "--no-progress", *argv]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE}
+        code, out, err = forked.run(args, Path.cwd(), env, output, timeout=300)
+        assert code is not None, f"still running after 300 s: {err}"
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 def trials(folder: Path) -> list:
@@ -76,7 +91,9 @@ def test_a_structure_is_the_modules_and_tensor_shapes_not_the_values():
 
 
 @pytest.mark.parametrize("backend", ["local", "batched"])
-def test_a_study_whose_model_code_changed_is_refused_on_resume_and_kept(tmp_path, monkeypatch, backend):
+def test_a_study_whose_model_code_changed_is_refused_on_resume_and_kept(
+    tmp_path, monkeypatch, backend, resume
+):
     code = tmp_path / "code"
     code.mkdir()
     write_net(code)
@@ -162,7 +179,7 @@ def load(seed=0):
 """
 
 
-def test_a_study_whose_data_changed_is_refused_on_resume_and_kept(tmp_path, monkeypatch):
+def test_a_study_whose_data_changed_is_refused_on_resume_and_kept(tmp_path, monkeypatch, resume):
     """The data factory's labels changed between two sessions (or a CSV file was edited): the resumed
     study trained its new seeds on other data and averaged them with the old, the model unchanged."""
     code = tmp_path / "code"
@@ -197,7 +214,7 @@ def write_rows(table: Path, flipped: int) -> None:
     table.write_text("a,b,c,label\n" + "\n".join(lines) + "\n")
 
 
-def test_a_study_whose_csv_file_was_edited_is_refused_on_resume(tmp_path):
+def test_a_study_whose_csv_file_was_edited_is_refused_on_resume(tmp_path, resume):
     table = tmp_path / "rows.csv"
     write_rows(table, 0)
     out = tmp_path / "study"
@@ -208,7 +225,7 @@ def test_a_study_whose_csv_file_was_edited_is_refused_on_resume(tmp_path):
     assert "rows.csv" in refused.stderr and "sha256" in refused.stderr
 
 
-def test_a_study_stopped_before_any_trial_finished_keeps_the_data_its_trials_train_on(tmp_path):
+def test_a_study_stopped_before_any_trial_finished_keeps_the_data_its_trials_train_on(tmp_path, resume):
     """Stored (killed before a trial finished), its CSV edited, then resumed: the trials trained on the
     edited file, but the study kept the sha256 of the first, and the next resume, on the very data every
     trial trained on, was refused ('reads its data as other values'). A method without a finished trial
@@ -230,7 +247,9 @@ def test_a_study_stopped_before_any_trial_finished_keeps_the_data_its_trials_tra
     assert refused.returncode == 2 and "rows.csv" in refused.stderr and "sha256" in refused.stderr
 
 
-def test_a_study_whose_data_or_model_no_longer_build_is_refused_on_resume_not_run(tmp_path, monkeypatch):
+def test_a_study_whose_data_or_model_no_longer_build_is_refused_on_resume_not_run(
+    tmp_path, monkeypatch, resume
+):
     """Resumed while its CSV file was moved away, a study ran its new seed reruns, each failing on the
     missing file, and ended with exit 0 and 'failed trials 2' on its leaderboard; the file put back, the
     failed seeds were never run again. So too for a model whose code raises. The resume is refused in one
@@ -307,7 +326,9 @@ class Net(nn.Module):
 """
 
 
-def test_a_study_whose_models_forward_changed_is_refused_on_resume_naming_its_file(tmp_path, monkeypatch):
+def test_a_study_whose_models_forward_changed_is_refused_on_resume_naming_its_file(
+    tmp_path, monkeypatch, resume
+):
     """A model's structure is its modules and tensors (test above), so an activation called in forward
     (torch.tanh to torch.relu), the usual way in a user's own nn.Module, changed nothing it records: the
     study resumed and ranked trials of two models as one. Each trial records the sha256 of its model's
@@ -424,7 +445,7 @@ def _documented(net: str, words: str) -> str:
     ).replace("def forward(self, x):\n", f'def forward(self, x):\n        """{words}"""\n')
 
 
-def test_a_study_whose_models_docstrings_were_edited_resumes(tmp_path, monkeypatch):
+def test_a_study_whose_models_docstrings_were_edited_resumes(tmp_path, monkeypatch, resume):
     """Docstrings are in the syntax tree, so a typo fixed in the model class's docstring refused the resume
     as a changed model. They are left out of the digest as comments are; code beside them still counts.
     Truth: the study resumes and takes its second seed; the same file with relu in forward is refused."""

@@ -5,6 +5,7 @@ one line and exit code 2 (run as the `optimlab` command runs, in a fresh process
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from optimlab.study import load_specs
 from optimlab.study.compare import compare
 from optimlab.study.storage import IMPORT_FROM_ATTR, load_records, open_storage
+from tests.cli.forked_command import ForkedCommand
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 PLAN = {
@@ -23,13 +25,34 @@ PLAN = {
 }
 
 
-def optimlab(*argv, user_package=None, timeout=300):
-    """The command line in a fresh process (-P: the current folder is not on sys.path, as for the
-    `optimlab` script); the user's package found only where PYTHONPATH says."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [user_package, SOURCE]))
-    command = [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", *argv]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+@pytest.fixture(scope="module")
+def parents() -> Iterator[dict[str, ForkedCommand]]:
+    """Per PYTHONPATH, a parent that imported the command line once (tests/cli/forked_command.py) and
+    forks each command's process: no interpreter and torch start per command, and sys.path is the one
+    that PYTHONPATH gives (the current folder not on it, as for the `optimlab` script)."""
+    started: dict[str, ForkedCommand] = {}
+    yield started
+    for parent in started.values():
+        parent.close()
+
+
+@pytest.fixture
+def optimlab(parents, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """``optimlab(*argv, user_package=None)``: the command line in a fresh process; the user's package
+    found only where PYTHONPATH says."""
+    output = tmp_path / "command-output"
+    output.mkdir()
+
+    def run(*argv: str, user_package: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [user_package, SOURCE]))
+        if env["PYTHONPATH"] not in parents:
+            parents[env["PYTHONPATH"]] = ForkedCommand(env)
+        code, out, err = parents[env["PYTHONPATH"]].run(list(argv), Path.cwd(), env, output, timeout)
+        assert code is not None, f"still running after {timeout} s: {err}"
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return run
 
 
 def finished(folder):
@@ -42,7 +65,7 @@ class Stop(Exception):
     pass
 
 
-def test_a_study_stopped_midway_resumes_in_a_fresh_process_on_the_same_code(user_package, tmp_path):
+def test_a_study_stopped_midway_resumes_in_a_fresh_process_on_the_same_code(user_package, tmp_path, optimlab):
     def stop_after_two(spec, records):
         if sum(r.finished for r in records) >= 2:
             raise Stop
@@ -94,7 +117,9 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
         (["--model", "optimlab_userpkg.nets:fixed"], "the first batch"),
     ],
 )
-def test_compare_on_bad_user_code_says_what_in_one_line_and_exits_2(user_package, tmp_path, argv, message):
+def test_compare_on_bad_user_code_says_what_in_one_line_and_exits_2(
+    user_package, tmp_path, argv, message, optimlab
+):
     flags = {"--model": PLAN["model"], "--dataset": PLAN["dataset"], **dict(zip(argv[::2], argv[1::2]))}
     done = optimlab(
         "compare", "--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress",
@@ -107,7 +132,7 @@ def test_compare_on_bad_user_code_says_what_in_one_line_and_exits_2(user_package
     assert "Traceback" not in done.stderr
 
 
-def test_bench_and_worker_on_bad_paths_exit_2_in_one_line(user_package, tmp_path):
+def test_bench_and_worker_on_bad_paths_exit_2_in_one_line(user_package, tmp_path, optimlab):
     bench = optimlab("bench", "--workloads", "digits_mlp", "--optimizer-path", "optimlab_userpkg.nowhere:Opt",
                      "--out", str(tmp_path / "bench"), "--no-progress", user_package=user_package)  # fmt: skip
     assert bench.returncode == 2 and len(bench.stderr.strip().splitlines()) == 1, bench.stderr
@@ -124,7 +149,9 @@ def test_bench_and_worker_on_bad_paths_exit_2_in_one_line(user_package, tmp_path
     assert "No module named 'optimlab_userpkg'" in errors[0] and "PYTHONPATH" in errors[0]
 
 
-def test_a_report_or_worker_started_elsewhere_finds_the_code_where_the_driver_did(user_package, tmp_path):
+def test_a_report_or_worker_started_elsewhere_finds_the_code_where_the_driver_did(
+    user_package, tmp_path, optimlab
+):
     """The study keeps the folders its driver found the user's code in: `optimlab report` or `optimlab
     worker` run from another folder, without PYTHONPATH, said "cannot import 'optimlab_userpkg'"."""
     compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 0})

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import typing
 from collections.abc import Hashable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
 import pydantic_core
@@ -435,7 +434,7 @@ class ModelSpec(_Spec):
     activation: str | dict[str, Any] = "relu"
     norm: str | dict[str, Any] = "none"
     init: str | dict[str, Any] = "default"  # "default" keeps PyTorch's own initialization
-    dropout: float | str = 0.0  # a rate in [0, 1), or OWN_DEFAULT
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | Literal["own_default"] = 0.0  # or OWN_DEFAULT
     options: dict[str, Any] = {}  # other keywords of the architecture
 
     @pydantic.model_validator(mode="before")
@@ -458,17 +457,25 @@ class ModelSpec(_Spec):
         }
         return {**{k: v for k, v in own.items() if k not in given}, **data, **restated}
 
-    @field_validator("dropout", mode="before")
+    @field_validator("dropout", mode="wrap")
     @classmethod
-    def _rate_or_own_default(cls, value: Any) -> Any:
+    def _rate_or_own_default(cls, value: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Any:
+        """One refusal at ``model.dropout``, not one per member of the union: a rate out of [0, 1) by
+        pydantic's own bound (its type, ``less_than``: refused whatever the other fields hold), a value
+        of no number 'no dropout rate'."""
         if isinstance(value, str) and normalize_name(value) == OWN_DEFAULT:
             return OWN_DEFAULT
-        rate = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not (rate and 0 <= value < 1):
-            raise ValueError(
-                f"{value!r} is no dropout rate: give a number in [0, 1), or {OWN_DEFAULT} (the model's own)"
+        try:
+            return handler(value)
+        except pydantic.ValidationError as error:
+            bound = next(
+                (d for d in error.errors() if d["type"] in ("less_than", "greater_than_equal")), None
             )
-        return float(value)
+            if bound is None:
+                raise ValueError(
+                    f"{value!r} is no dropout rate: give a number in [0, 1), or {OWN_DEFAULT} (the model's own)"
+                ) from None
+            raise pydantic_core.PydanticCustomError(bound["type"], bound["msg"], bound.get("ctx")) from None
 
     @pydantic.model_validator(mode="after")
     def _techniques_taken(self) -> ModelSpec:

@@ -184,6 +184,16 @@ def test_every_value_a_space_may_try_fails_before_any_trial(flag, match):
         spec(space=SearchSpace.from_flags([flag]))
 
 
+def test_a_dropout_rate_out_of_its_bounds_in_the_space_is_refused_before_any_trial():
+    """--space model.dropout=0:1.5 was refused (1.5 fits no point) until dropout's bound moved into a
+    validator (1ba6c0cf), whose ValueError the space check reads as one other fields may change: the
+    study ran, its trials failed, exit 0. The bound is pydantic's again (exactly as the recipe's own
+    refusal of 1.5), own_default still a value."""
+    with pytest.raises(RecipeError, match=r"(?s)model.dropout = 1.5 fits no point of the space.*less than 1"):
+        spec(space=SearchSpace.from_flags(["model.dropout=0:1.5"]))
+    spec(space=SearchSpace.from_flags(["model.dropout=0:0.5"]))
+
+
 def test_a_compared_value_a_section_refuses_names_the_compared_field():
     """--compare optimizer.betas=0.9,0.99 said 'invalid recipe: optimizer: invalid value 0.9 for
     optimizer 'adam' hyperparameter 'betas'', naming neither the field nor --compare (the CLI names the

@@ -176,16 +176,16 @@ print(tracker.run_id, flush=True)
     assert [(m.step, m.value) for m in history] == pytest.approx([(s, 1.0 / s) for s in range(1, 51)])
 
 
-def test_the_writers_rows_read_back_as_mlflows_own_log_batch(tmp_path, monkeypatch):
+def test_the_writers_rows_read_back_as_mlflows_own_log_batch(sqlite_uri):
     """The writer's multi-row insert against MLflow's log_batch: the same history and latest values,
-    NaN and infinities included; a point sent twice falls back to log_batch, which deduplicates it."""
+    NaN and infinities included; a point sent twice falls back to log_batch, which deduplicates it.
+    (A copy of the made store: its tables are not what is compared, and making them costs 1.7 s.)"""
     from mlflow.entities import Metric
 
     from optimlab.integrations.mlflow_sqlite import metric_rows
     from optimlab.integrations.mlflow_writer import MLflowRun
 
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri
     records = [(step, 1000.0 + step, {"loss": 1.0 / (step + 1), "lr": 0.1}) for step in range(1500)]
     records += [(1500, 2600.0, {"loss": math.nan, "lr": math.inf}), (1501, 2601.0, {"loss": None})]
     ours = MLflowRun(run_name="ours", tracking_uri=uri)

@@ -693,7 +693,7 @@ def test_a_run_resumed_before_the_dead_trainers_writer_named_its_run_goes_on_in_
 
 @pytest.mark.parametrize("store", ["direct", "client", "file"])
 def test_a_run_resumed_with_a_changed_recipe_holds_that_recipe_as_its_parameters(
-    tmp_path, monkeypatch, store
+    tmp_path, monkeypatch, store, made_store
 ):
     """`train --resume --epochs N` trains by the changed recipe (the folder's recipe.yaml), but its reopened
     MLflow run kept the parameters it started with: MLflow showed the old epochs. A changed value is
@@ -705,9 +705,9 @@ def test_a_run_resumed_with_a_changed_recipe_holds_that_recipe_as_its_parameters
     if store == "file":
         monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
         uri = (tmp_path / "mlruns").as_uri()
-    else:
-        uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if store == "direct" else "?timeout=20")
-    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")  # the store and its experiment
+        MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")  # the store and its experiment
+    else:  # the same run "first" made the SQLite store: made once (made_store), copied (1.7 s a store)
+        uri = store_copy(made_store, tmp_path) + ("" if store == "direct" else "?timeout=20")
     settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
     first = open_run(run_folder=tmp_path, params={"training.epochs": 10, "optimizer.lr": 0.1}, **settings)
     end_run(first, "KILLED")
@@ -801,15 +801,15 @@ def test_train_resumed_with_more_steps_shows_them_in_its_mlflow_runs_parameters(
 
 @pytest.mark.parametrize("direct", [True, False])
 def test_a_kept_run_the_tracking_uri_does_not_have_gives_way_to_a_new_run_with_a_warning(
-    tmp_path, monkeypatch, direct
+    tmp_path, monkeypatch, direct, made_store
 ):
     """A run folder's MLflow run kept at another URI (or deleted): a new run there, the warning naming
     the run, where it was kept, and the URI that lacks it; the new run holds the folder's lines."""
-    from optimlab.integrations.mlflow_writer import EXPERIMENT, RUN_FILE, MLflowRun, end_run, open_run
+    from optimlab.integrations.mlflow_writer import EXPERIMENT, RUN_FILE, end_run, open_run
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if direct else "?timeout=20")
-    MLflowRun(run_name="first", tracking_uri=uri).end("FINISHED")  # the store and its experiment
+    # the store and its experiment, as a run "first" made them: made once (made_store), copied
+    uri = store_copy(made_store, tmp_path) + ("" if direct else "?timeout=20")
     (tmp_path / RUN_FILE).write_text(json.dumps({"run_id": "f" * 32, "tracking_uri": "sqlite:///old.db"}))
     lines = [(step, 1.7e9 + step, {"train_loss": 1.0 / step}) for step in range(1, 6)]
     settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}

@@ -265,7 +265,7 @@ EMPTY_NAME_REFUSAL = (
 @pytest.mark.parametrize("experiment_id", [None, "0"])
 @pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_an_empty_experiment_name_is_refused_as_mlflow_refuses_it_in_one_line_before_training(
-    tmp_path, monkeypatch, cli, capsys, store, experiment_id
+    tmp_path, monkeypatch, cli, capsys, store, experiment_id, made_store
 ):
     """MLFLOW_EXPERIMENT_NAME set to '' was read as unset: the run went to experiment 'optimlab' (or
     MLFLOW_EXPERIMENT_ID's), where mlflow.start_run() refuses it ("Invalid experiment name: ''": MLflow
@@ -276,7 +276,8 @@ def test_an_empty_experiment_name_is_refused_as_mlflow_refuses_it_in_one_line_be
 
     from optimlab.integrations.mlflow import MLflowTracker
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" if store == "sqlite" else (tmp_path / "mlruns").as_uri()
+    # a SQLite store as a first run made it (made_store, copied: MLflow's tables cost 1.7 s a store)
+    uri = store_copy(made_store, tmp_path) if store == "sqlite" else (tmp_path / "mlruns").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3.7+ refuses a file store without it
     monkeypatch.chdir(tmp_path)
@@ -1363,7 +1364,9 @@ def test_a_study_sent_again_under_another_active_experiment_keeps_its_runs_and_t
 
 
 @pytest.mark.parametrize("store", ["direct", "client"])
-def test_a_kept_run_resumed_inside_another_active_run_keeps_its_parent(tmp_path, monkeypatch, store):
+def test_a_kept_run_resumed_inside_another_active_run_keeps_its_parent(
+    tmp_path, monkeypatch, store, made_store
+):
     """A run trained inside mlflow.start_run() of run A, resumed from its folder inside run B's: every
     reopened run was given the parent of its tracker (meant for a study's trials kept without one), so the
     run moved under B and A lost its child. A kept run keeps its parent; one kept without is given it. On
@@ -1372,7 +1375,7 @@ def test_a_kept_run_resumed_inside_another_active_run_keeps_its_parent(tmp_path,
     from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, end_run, open_run
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if store == "direct" else "?timeout=20")
+    uri = store_copy(made_store, tmp_path) + ("" if store == "direct" else "?timeout=20")  # tables made once
     a, b = MLflowRun(run_name="A", tracking_uri=uri), MLflowRun(run_name="B", tracking_uri=uri)
     settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
     nested, alone = tmp_path / "nested", tmp_path / "alone"

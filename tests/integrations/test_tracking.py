@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations import train_with_tracker
+from integrations import store_copy, train_with_tracker
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.integrations import log_run, open_tracker
 from optimlab.integrations.tracking import markdown_cell
@@ -46,7 +46,9 @@ def diagnosis():
 
 
 @pytest.mark.parametrize("where", ["tensorboard", "mlflow", "mlflow's writer process"])
-def test_a_doctors_findings_read_back_from_the_trackers_run(tmp_path, monkeypatch, diagnosis, where):
+def test_a_doctors_findings_read_back_from_the_trackers_run(
+    tmp_path, monkeypatch, diagnosis, where, made_store
+):
     """A doctor's findings reached no tracker: a user following runs in TensorBoard or MLflow never saw
     them. log_findings sends them as the text `doctor`, also once the run has ended (TensorBoard's
     tracker raised 'I/O operation on closed file' there), read back here with TensorBoard's EventAccumulator
@@ -54,7 +56,7 @@ def test_a_doctors_findings_read_back_from_the_trackers_run(tmp_path, monkeypatc
     from optimlab.integrations import log_findings
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_copy(made_store, tmp_path))  # MLflow's tables made once
     name = where.split("'")[0]
     tracker = open_tracker(name, folder=tmp_path, run_name="doctor", background=where != "mlflow")
     tracker.finish()  # as a run logged by fit has, once the doctor looks at it
@@ -150,7 +152,7 @@ def test_each_verbs_log_help_says_where_its_event_files_go(monkeypatch, capsys, 
     )
 
 
-def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkeypatch, capsys):
+def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkeypatch, capsys, made_store):
     """`optimlab doctor --log tensorboard --log mlflow` on raw iris: the findings it prints are the text `doctor` of
     a run doctor-<recipe id> in each, the recipe its parameters, read back with TensorBoard's reader and
     MLflow's client; its JSON says where each went."""
@@ -162,7 +164,7 @@ def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkey
     from optimlab.cli.app import main
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_copy(made_store, tmp_path))  # MLflow's tables made once
     with pytest.raises(SystemExit) as done:
         main(["doctor", "--dataset", "iris", "--scaling", "none", "--width", "8", "--steps", "20",
               "--no-lr-find", "--log", "tensorboard", "--log", "mlflow", "--format", "json",
@@ -190,7 +192,7 @@ def test_optimlab_doctor_log_sends_its_findings_to_each_tracker(tmp_path, monkey
 
 
 @pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
-def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeypatch, name):
+def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeypatch, name, made_store):
     """An lr sweep giving one tracker to two fits of 4 steps each: TensorBoard's tracker opened the first
     fit's event file again and appended, its reader showing run 'r' at steps 1, 2, 3, 4, 1, 2, 3, 4 (and
     MLflow's run held both fits' histories as one). The second fit is refused in one line before it
@@ -202,7 +204,7 @@ def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeyp
     from optimlab.train import fit
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_copy(made_store, tmp_path))  # MLflow's tables made once
     x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
     tracker = open_tracker(name, folder=tmp_path, run_name="r", background=False)
     for lr in (0.1, 0.01):

@@ -637,13 +637,15 @@ def test_a_run_stopped_and_resumed_is_one_mlflow_run_holding_its_metrics_jsonl(t
     _same_as_metrics_jsonl(client, runs[0], out)
 
 
-def test_a_run_reopened_through_mlflows_client_warns_of_the_steps_shown_twice(tmp_path, monkeypatch):
+def test_a_run_reopened_through_mlflows_client_warns_of_the_steps_shown_twice(
+    tmp_path, monkeypatch, made_store
+):
     """Any store but a SQLite file written straight (here one with URL options) deletes no point: the
     steps past the checkpoint are named, and the lines of metrics.jsonl the run lacks are added."""
     from optimlab.integrations.mlflow_writer import EXPERIMENT, RUN_FILE, MLflowRun, end_run, open_run
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=20"
+    uri = store_copy(made_store, tmp_path) + "?timeout=20"  # MLflow's tables made once (made_store)
     settings = {"run_name": "run", "tracking_uri": uri, "experiment": EXPERIMENT}
     first = open_run(run_folder=tmp_path, **settings)
     assert isinstance(first, MLflowRun)
@@ -865,7 +867,7 @@ def test_a_torn_kept_run_file_is_said_and_a_new_run_takes_over(tmp_path, sqlite_
 
 @pytest.mark.parametrize("direct", [True, False])
 def test_parameters_over_mlflows_limits_are_logged_alike_on_both_paths_and_said(
-    tmp_path, monkeypatch, direct
+    tmp_path, monkeypatch, direct, made_store
 ):
     """A key over MLflow's 250 characters, which MLflow's client refuses, was written as it was into a
     SQLite store and lost the run's parameters through the client; now both log it under its start and
@@ -877,9 +879,9 @@ def test_parameters_over_mlflows_limits_are_logged_alike_on_both_paths_and_said(
     from optimlab.integrations.mlflow_writer import EXPERIMENT, MLflowRun, open_run
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" + ("" if direct else "?timeout=20")
+    uri = store_copy(made_store, tmp_path) + ("" if direct else "?timeout=20")  # MLflow's tables made once
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow_own = MLflowRun(run_name="first", tracking_uri=uri)  # the store and its experiment
+    mlflow_own = MLflowRun(run_name="first", tracking_uri=uri)  # a run of MLflow's own client
     client = mlflow.MlflowClient(uri)
     long_key, other_long_key = "model.kwargs." + "k" * 300, "model.kwargs." + "k" * 299 + "j"
     long_value = "v" * 6500

@@ -1,6 +1,7 @@
 """The user's code by import path: a model, a data set, a loss and an optimizer named ``pkg.mod:attr`` in a
 recipe are imported, checked, and trained like built-ins; the recipe keeps the path."""
 
+import dataclasses
 import json
 
 import pytest
@@ -826,3 +827,30 @@ def test_every_verb_builds_the_users_class_alike_and_a_study_does_after_its_roun
         {"model.name": "mlp"}
     )
     assert (chosen.model.activation, chosen.model.norm, chosen.model.dropout) == ("relu", "none", 0.0)
+
+
+def test_a_study_whose_trials_trained_another_recipe_than_its_method_resolves_now_is_not_resumed(
+    own_defaults, tmp_path, monkeypatch
+):
+    """A study begun before 1ba6c0cf, comparing model.name=mlp and a user's class, stored trials of the
+    class at the recipe's placeholders (dropout 0.0, relu); resumed (compare --resume), its new trials
+    took the class's own (dropout 0.5, tanh) and all were averaged as one method, exit 0. The old
+    resolution is planted for the first run (no architecture's own defaults); the resume refuses in one
+    line naming the method, the field, the value its trials trained and today's."""
+    import optimlab.recipe
+    from optimlab.study.compare import plan_comparison
+    from optimlab.study.run import load_specs, open_studies, run_study
+
+    out = tmp_path / "study"
+    with monkeypatch.context() as before:
+        before.setattr(optimlab.recipe, "architecture_techniques", lambda name: {})
+        (spec,) = plan_comparison(
+            ["mlp", NET], field="model.name", dataset="iris", budget=1, seeds=1, epochs=1
+        )
+        run_study(spec, out)
+    (stored,) = load_specs(out)
+    with pytest.raises(
+        OptimlabError, match=rf"method '{NET}' now resolves .*model.dropout 0.0 -> 0.5"
+    ) as refused:
+        open_studies(dataclasses.replace(stored, seeds=2), out, resume=True)
+    assert "'mlp'" not in str(refused.value) and "\n" not in str(refused.value)

@@ -48,7 +48,7 @@ from optimlab.study.storage import (
     reclaim_stale,
     without_passwords,
 )
-from optimlab.study.trial import counted_trials, model_source
+from optimlab.study.trial import counted_trials, model_source, trial_recipe
 from optimlab.user_code import code_folders, extend_sys_path
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ __all__ = [
     "check_backend",
     "check_same_data",
     "check_same_models",
+    "check_same_recipes",
     "counted",
     "load_specs",
     "open_studies",
@@ -351,6 +352,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
                 "stored study; resume with the same settings (or omit them to reuse them)"
             )
+    if existing:
+        check_same_recipes(storage, spec)
     data: dict[str, Any] = {}  # each data a check builds, built once for them all (_data_of)
     started = check_same_data(storage, spec, data) if existing else []
     # the data of methods no trial finished yet, recorded again: their trials train on these
@@ -573,6 +576,41 @@ def _cannot_resume(spec: StudySpec, method: Method) -> str:
     """The refusal of a resumed study whose ``method``'s data do not build, up to why."""
     data = spec.method_recipe(method).data.name
     return f"cannot resume study {spec.name!r}: method {method.name!r} cannot read its data {data!r} now"
+
+
+def check_same_recipes(storage: BaseStorage, spec: StudySpec) -> None:
+    """Refuse to resume ``spec`` where a method's trial recipe as resolved now (:func:`trial_recipe`, of a
+    trained trial's parameters and seed) is not the one its trials recorded: an optimlab that resolves
+    the method's fields otherwise made the study (a user's class given by ``model.name`` once took the
+    recipe's dropout 0.0 and relu, now its own 0.5 and tanh), and its new trials would train another
+    recipe than its old, ranked as one. Trials of an optimlab that recorded no recipe, or one this
+    version cannot read, are not checked so (the stored settings are, above)."""
+    from optimlab.recipe import Recipe
+    from optimlab.report.recipes import flat_fields
+
+    for method in spec.methods:
+        study_id = storage.get_study_id_from_name(spec.study_name(method))
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        trained = next((t for t in trials if "recipe" in t.user_attrs and "seed" in t.user_attrs), None)
+        if trained is None:
+            continue
+        try:
+            recorded = dict(flat_fields(Recipe.from_dict(trained.user_attrs["recipe"]).to_dict()))
+        except OptimlabError:
+            continue
+        now = dict(flat_fields(trial_recipe(trained, spec, method).to_dict()))
+        changed = [
+            f"{k} {recorded.get(k)!r} -> {now.get(k)!r}"
+            for k in {**recorded, **now}
+            if recorded.get(k) != now.get(k)
+        ]
+        if changed:
+            raise OptimlabError(
+                f"cannot resume study {spec.name!r}: method {method.name!r} now resolves to another recipe than "
+                f"its trials trained ({'; '.join(changed)}): the study was made by another optimlab version or "
+                "definition of the method, and its new trials would be compared with its old as one; run it as "
+                "a new study (another output folder or study name), or resume it with the optimlab that made it"
+            )
 
 
 def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any] | None = None) -> None:

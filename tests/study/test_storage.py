@@ -1,6 +1,7 @@
 """Storage semantics, the same on every storage (journal file, PostgreSQL): heartbeats, stale-trial
 reclaim, popping only planned trials."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -313,43 +314,48 @@ def test_a_database_study_spec_edited_without_its_name_names_the_url_and_the_val
     )
 
 
-# Each process checks which tables exist, then waits for the other before creating them: both create.
-CREATING_AT_ONCE = """
-import pathlib, sys, time
-import optuna, sqlalchemy
-from optuna.storages._rdb import models
-from optimlab.study.storage import open_storage
+def test_a_storage_whose_tables_another_process_creates_meanwhile_opens(tmp_path):
+    """Two processes opening a new SQLite storage at once both created Optuna's tables; SQLite commits
+    each CREATE on its own, so the second to create one was refused ('cannot open storage ...: table
+    studies already exists'), about one start in eight of two workers started together. The collision in
+    one process: after this opening has found no table, a second connection (the other process) creates
+    them all. Truth: the storage opens, and Optuna's own storage reads the study back."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
 
-here, other, url = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
-
-def at_the_barrier(*args, **kwargs):
-    here.touch()
-    deadline = time.monotonic() + 20  # a process refused before it comes leaves the other waiting
-    while not other.exists() and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-sqlalchemy.event.listen(models.BaseModel.metadata, "before_create", at_the_barrier)
-optuna.create_study(storage=open_storage(url), study_name=here.name)
-"""
-
-
-def test_two_processes_opening_a_new_sqlite_storage_at_once_both_open_it(tmp_path):
-    """Both created Optuna's tables in a new SQLite file; SQLite commits each CREATE on its own, so the
-    second to create one was refused ('cannot open storage ...: table studies already exists'), about
-    one start in eight of two workers started together. Truth: two real processes released together
-    after each found no table: both exit 0, and the database holds the study each created."""
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    arrived = [tmp_path / "first", tmp_path / "second"]
-    racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", CREATING_AT_ONCE, str(here), str(other), url],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for here, other in (arrived, arrived[::-1])
-    ]
-    ended = [(racer.communicate(timeout=60)[1], racer.returncode) for racer in racers]
-    assert [code for _, code in ended] == [0, 0], ended
+    created_beside = []
+
+    def the_other_process_creates_them(metadata, connection, **kwargs):
+        if not created_beside:  # once: the other's own creating passes here too
+            created_beside.append(sqlalchemy.create_engine(url))
+            metadata.create_all(created_beside[0])
+
+    sqlalchemy.event.listen(models.BaseModel.metadata, "before_create", the_other_process_creates_them)
+    try:
+        optuna.create_study(storage=open_storage(url), study_name="this")
+    finally:
+        sqlalchemy.event.remove(models.BaseModel.metadata, "before_create", the_other_process_creates_them)
+        created_beside[0].dispose()
+    assert created_beside
     names = {study.study_name for study in optuna.storages.RDBStorage(url).get_all_studies()}
-    assert names == {"first", "second"}
+    assert names == {"this"}
+
+
+def test_a_sqlite_file_holding_another_applications_index_of_optunas_name_is_refused(tmp_path):
+    """A SQLite file whose own table 'foo' holds an index named as Optuna's on studies.study_name was
+    opened after one retry of 'index ix_studies_study_name already exists', without Optuna's unique index
+    on the study name (a second study of one name then broke the storage). Truth: sqlite3 made the file;
+    it is refused in one line naming the index, and the file keeps no table of Optuna's."""
+    import sqlite3
+
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as theirs:
+        theirs.executescript("CREATE TABLE foo(a); CREATE INDEX ix_studies_study_name ON foo(a);")
+    url = f"sqlite:///{path}"
+    with pytest.raises(OptimlabError) as refused:
+        open_storage(url)
+    assert str(refused.value) == (
+        f"cannot open storage {url!r}: index ix_studies_study_name already exists: its index "
+        "'ix_studies_study_name' is another application's; use a database that holds only Optuna's studies"
+    )

@@ -193,10 +193,10 @@ def _missing_driver(url: str) -> str:
 # since its check: one attempt per table, the version row and the stamp, and one more.
 _CREATE_ATTEMPTS = 16
 # SQLite's refusal of a CREATE whose table or index another connection has just made
-_SQLITE_EXISTS = re.compile(r"(table|index) \S+ already exists")
+_SQLITE_EXISTS = re.compile(r"(table|index) (\S+) already exists")
 
 
-def _collided(error: Exception) -> bool:
+def _collided(error: Exception, url: str) -> bool:
     """Whether ``error`` is what a process creating the tables beside another one gets: an integrity
     violation, an object that exists already (SQLite's 'table studies already exists' too), or a
     transaction rolled back (SQLSTATE class 40: a deadlock, a serialization failure)."""
@@ -205,10 +205,45 @@ def _collided(error: Exception) -> bool:
     if isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
         return True
     if _SQLITE_EXISTS.fullmatch(str(getattr(error, "orig", ""))):  # SQLite raises it as an OperationalError
-        return True
+        return _foreign_object(error, url) is None
     cause = getattr(error, "orig", None)
     state = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None) or ""
     return str(state).startswith("40")
+
+
+def _foreign_object(error: Exception, url: str) -> str | None:
+    """Why SQLite's 'table/index X already exists' is no collision: X is another application's (a table
+    without Optuna's columns, an index not on Optuna's table and columns); None where X is Optuna's own,
+    as another process creating the tables beside this one made it."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    kind, name = _SQLITE_EXISTS.fullmatch(str(error.orig)).groups()  # type: ignore[union-attr]
+    tables = models.BaseModel.metadata.tables
+    engine = sqlalchemy.create_engine(_with_installed_driver(url))
+    try:
+        found = sqlalchemy.inspect(engine)
+        if kind == "table":
+            columns = {table: {column.name for column in tables[table].columns} for table in tables}
+            columns["alembic_version"] = {"version_num"}  # alembic's stamp, made beside Optuna's tables
+            ours = columns.get(name)
+            theirs = {column["name"] for column in found.get_columns(name)}
+            return None if ours == theirs else f"its table {name!r} is another application's"
+        ours_on = [
+            (table.name, [column.name for column in index.columns])
+            for table in tables.values()
+            for index in table.indexes
+            if index.name == name
+        ]
+        theirs_on = [
+            (table_name, index["column_names"])
+            for table_name in found.get_table_names()
+            for index in found.get_indexes(table_name)
+            if index["name"] == name
+        ]
+        return None if ours_on == theirs_on else f"its index {name!r} is another application's"
+    finally:
+        engine.dispose()
 
 
 def _open_rdb(url: str) -> BaseStorage:
@@ -223,9 +258,11 @@ def _open_rdb(url: str) -> BaseStorage:
         except ImportError:
             raise OptimlabError(f"storage {_shown(url)!r} {_missing_driver(url)}") from None
         except sqlalchemy.exc.SQLAlchemyError as error:
-            if _collided(error) and attempt < _CREATE_ATTEMPTS:
+            if _collided(error, url) and attempt < _CREATE_ATTEMPTS:
                 continue
             cause = str(getattr(error, "orig", None) or error).splitlines()[0]
+            if _SQLITE_EXISTS.fullmatch(cause) and (foreign := _foreign_object(error, url)):
+                cause = f"{cause}: {foreign}; use a database that holds only Optuna's studies"
             raise OptimlabError(f"cannot open storage {_shown(url)!r}: {cause}") from None
         except RuntimeError as error:  # tables set up by another Optuna: its message says what to run
             if "table schema" not in str(error):

@@ -61,6 +61,9 @@ def test_options_meant_to_repeat_and_a_repeat_of_the_same_value_pass(cli):
         2,
         "error: Invalid value for '--lr': '0' is not accepted: a number in (0, inf) (see 'optimlab train -h')\n",
     )
+    # the same value spelled two ways is one value: the refusal is --threads' own, not a repeat's
+    code, _, err = cli("train", "--lr", "0.1", "--lr", "1e-1", "--threads", "0")
+    assert code == 2 and "--threads" in err and "given twice" not in err, err
 
 
 def _commands(command: Any, ctx: typer.Context | None = None) -> Iterator[tuple[Any, typer.Context]]:

@@ -4,7 +4,7 @@ different values, is refused while the command line is parsed.
 click keeps the last value of a repeated option without a word: ``compare --seeds 2 --seeds 1`` ran one
 seed, ``train --lr 0.1 --lr 0.2`` trained at 0.2, ``--progress --no-progress`` hid the progress. Options
 meant to repeat (``--set``, ``--log``: ``multiple``) keep every value; a repeat of the same value
-changes nothing and passes.
+(``--lr 0.1 --lr 1e-1``: the same once read) changes nothing and passes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ def _typed(option: TyperOption, value: Any) -> str:
     return " ".join(value) if isinstance(value, tuple) else str(value)
 
 
+def _read(option: TyperOption, ctx: typer.Context, value: Any) -> str:
+    """What a given value means once the option reads it (``1e-1`` is ``0.1``); its text where the option
+    refuses it (the parse proper says so)."""
+    try:
+        return repr(option.process_value(ctx, value))
+    except typer.TyperException:
+        return repr(value)
+
+
 def _times(count: int) -> str:
     return "twice" if count == 2 else f"{count} times"
 
@@ -38,7 +47,7 @@ def refuse_repeated_options(command: TyperCommand | TyperGroup, ctx: typer.Conte
         return
     reading = copy.copy(command)
     reading.params = [copy.copy(param) for param in command.params]
-    single = {}
+    single, original = {}, {param.name: param for param in command.params}
     for param in reading.params:
         if isinstance(param, TyperOption) and not (param.multiple or param.count or param.is_eager):
             param.multiple = True
@@ -48,7 +57,7 @@ def refuse_repeated_options(command: TyperCommand | TyperGroup, ctx: typer.Conte
         return
     for name, option in single.items():
         given = values.get(name, [])
-        if len(set(map(repr, given))) > 1:
+        if len({_read(original[name], ctx, value) for value in given}) > 1:
             typed = [_typed(option, value) for value in given]
             ctx.fail(
                 f"{option.opts[0]} given {_times(len(typed))} ({', '.join(typed[:-1])} and {typed[-1]}): give it once"

@@ -758,10 +758,11 @@ def test_every_number_of_a_scheme_is_checked(scheme, hyperparameter, value):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("model", "least"),
-    [({"name": "mlp", "width": 128}, 0.4), ({"name": "cnn", "width": 8}, 0.3)],  # measured 0.83, 0.53
+    ("model", "least", "steps"),
+    # He's accuracy measured 0.65 at 250 steps, 0.48 at 300 (at 400: 0.79, 0.55); Xavier's 0.10 throughout
+    [({"name": "mlp", "width": 128}, 0.4, 250), ({"name": "cnn", "width": 8}, 0.3, 300)],
 )
-def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he(model, least):
+def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he(model, least, steps):
     """He et al. 2015 (arXiv:1502.01852, Figure 3): a 30-layer ReLU net "completely stalls" from Xavier's
     init and converges from He's, through plain recipes that differ only in ``model.init``. The CNN's
     blocks past its last pooling run on a 1x1 map (digits are 8x8): with 3x3 kernels there, He's init
@@ -774,7 +775,7 @@ def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he(model, l
             "data": {"name": "digits", "scaling": "standardize"},
             "model": {**model, "depth": 30, "activation": "relu"},
             "optimizer": {"name": "momentum", "lr": 0.003},
-            "training": {"steps": 400, "batch_size": 32, "seed": 1, "eval_every": 400},
+            "training": {"steps": steps, "batch_size": 32, "seed": 1, "eval_every": steps},
         }
     )
     accuracy = {

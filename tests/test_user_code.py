@@ -684,6 +684,7 @@ def test_a_factory_of_an_installed_package_is_not_sent_to_its_file_and_a_wrapper
 
 
 OWN_DEFAULTS = '''
+import torch
 from torch import nn
 
 class Net(nn.Module):
@@ -699,6 +700,15 @@ class Net(nn.Module):
         )
     def forward(self, x):
         return self.body(x)
+
+class Built(nn.Module):
+    """Defaults of no class: a function called on tensors, a module built already."""
+    def __init__(self, input_shape, num_outputs, activation=torch.tanh, norm=nn.LayerNorm(6)):
+        super().__init__()
+        self.activation, self.norm = activation, norm
+        self.linear = nn.Linear(input_shape[0], 6)
+    def forward(self, x):
+        return self.activation(self.norm(self.linear(x)))
 
 class Optional(nn.Module):
     """None for no dropout layer: no dropout rate holds it."""
@@ -854,3 +864,28 @@ def test_a_study_whose_trials_trained_another_recipe_than_its_method_resolves_no
     ) as refused:
         open_studies(dataclasses.replace(stored, seeds=2), out, resume=True)
     assert "'mlp'" not in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_technique_set_on_a_default_of_another_form_is_built_in_that_form_or_refused(
+    user_package, own_defaults
+):
+    """norm=layer on a class taking norm=nn.LayerNorm exited 2 at the build ('str' object is not callable:
+    the registry's norms are functions, and the name was passed): the registry's factory is passed, its
+    hyperparameters bound. A function default (torch.tanh) takes a module of the registered class, a
+    module built already (nn.LayerNorm(6)) no norm the recipe can build: refused at the recipe."""
+    net = build(
+        Recipe.from_dict({"data": TENSORS, "model": {"name": NET, "norm": {"name": "layer", "eps": 1e-3}}})
+    )
+    (norm,) = [m for m in net.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert (norm.normalized_shape, norm.eps) == ((6,), 1e-3)
+    built = "optimlab_test_own_defaults:Built"
+    model = build(
+        Recipe.from_dict({"data": TENSORS, "model": {"name": built, "activation": "relu"}})
+    ).model.net
+    x = torch.randn(3, 4)
+    expected = torch.relu(torch.nn.functional.layer_norm(model.linear(x), (6,)))
+    torch.testing.assert_close(model(x), expected)
+    with pytest.raises(
+        RecipeError, match=r"invalid value 'layer' for norm: accepted own_default: .*LayerNorm"
+    ):
+        Recipe.from_dict({"data": TENSORS, "model": {"name": built, "norm": "layer"}})

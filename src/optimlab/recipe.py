@@ -29,7 +29,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from optimlab.atomic import write_atomically
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
+from optimlab.errors import (
+    InvalidValueError,
+    OptimlabError,
+    UnknownNameError,
+    close_matches,
+    did_you_mean,
+    shown,
+)
 from optimlab.number_text import python_only_number, untyped_number
 from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
@@ -395,18 +402,28 @@ def _held(field: str, default: Any) -> Any:
 
 def _in_form_of(field: str, value: Any, default: Any) -> Any:
     """The technique ``value`` (a name, or a mapping of it and hyperparameters) in the form a factory whose
-    ``default`` for ``field`` is a class takes: the registered class, its hyperparameters bound
-    (``activation=nn.Tanh`` takes ``nn.ReLU`` for relu, where the name failed: 'str' object is not
-    callable); as held for a default of another kind, or where the registry holds no class."""
-    if not isinstance(default, type):
+    ``default`` for ``field`` is callable takes, its hyperparameters bound: for a class, the registered
+    class or factory (``activation=nn.Tanh`` takes ``nn.ReLU`` for relu, ``norm=nn.LayerNorm`` the norm
+    registry's ``layer(num_features)``; the name failed: 'str' object is not callable); for a function or
+    a module (``torch.relu``, ``nn.Tanh()``), a module of the registered class. A value no such form
+    holds (a norm for ``norm=nn.LayerNorm(6)``: the registry's norms need the feature count) is refused;
+    for a default of another kind (a name) it is passed as held."""
+    if not callable(default):
         return value
     from optimlab.techniques.choice import resolve
 
     name, hyperparameters = resolve(field, value)
     registered = get_registry(field).get(name).obj
-    if not isinstance(registered, type):
-        return value
-    return partial(registered, **hyperparameters) if hyperparameters else registered
+    if isinstance(default, type):
+        return partial(registered, **hyperparameters) if hyperparameters else registered
+    if isinstance(registered, type):
+        return registered(**hyperparameters)
+    raise InvalidValueError(
+        field,
+        value,
+        f"{OWN_DEFAULT}: the model's own {shown(default)} is no class, and the registry's {field} {name!r} is "
+        "a factory of the feature count, which the recipe does not know",
+    )
 
 
 class ModelSpec(_Spec):
@@ -488,6 +505,7 @@ class ModelSpec(_Spec):
             value, default = getattr(self, field), type(self).model_fields[field].default
             if field not in (*entry.hyperparameter_names, *drawn_by_build) and value != default:
                 raise InvalidValueError(field, value, f"{default!r} ({self.name} takes no {field})")
+        self.keywords()  # a value no form the factory takes holds is refused here, not at the build
         return self
 
     def init_drawn_by_build(self) -> bool:

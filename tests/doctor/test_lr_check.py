@@ -161,6 +161,33 @@ def test_stacked_and_one_at_a_time_checks_clip_alike():
     assert all(abs(a["val_loss"] - b["val_loss"]) > 1e-3 for a, b in zip(stacked, unclipped, strict=True))
 
 
+@pytest.mark.parametrize("clip", [-1.0, 0.0, math.nan, "a"])
+def test_a_bad_clip_norm_is_refused_in_one_line_stacked_or_one_at_a_time(clip):
+    """score_lrs checked grad_clip_norm only where fit ran the candidates (torch's optimizers): stacked (an
+    optimlab optimizer), -1 reversed every gradient and 0 froze the steps, unsaid."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3))
+    data = (torch.randn(64, 4), torch.randint(0, 3, (64,)))
+    for optimizer in (
+        optimlab.optim.create("sgd", model.parameters(), lr=0.1),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+    ):
+        with pytest.raises(
+            InvalidValueError, match=r"for grad_clip_norm: accepted a number in \(0, inf\), or None"
+        ):
+            score_lrs(
+                model,
+                nn.CrossEntropyLoss(),
+                data,
+                data,
+                optimizer,
+                [0.1],
+                steps=2,
+                batch_size=32,
+                grad_clip_norm=clip,
+            )
+
+
 def test_per_position_scores_in_torchs_layout_are_checked_stacked_as_one_at_a_time():
     """Class scores (N, C, T) against targets (N, T), some ignored: the stacked members' accuracy reads
     the class dimension as a single model's does."""

@@ -156,7 +156,7 @@ from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward, stacked_loss, unstackable
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
-from optimlab.registry import POSITIVE, POSITIVE_INT, whole_number
+from optimlab.registry import POSITIVE, POSITIVE_INT, real_number, whole_number
 from optimlab.techniques.losses import PointwiseLoss, ignored_label, leaves_out_some
 from optimlab.train.evaluation import evaluate_batches
 from optimlab.train.loop import Callback, TrainState, clip_grad_norm_, epoch_permutation, fit
@@ -1000,6 +1000,8 @@ def score_lrs(
     it diverged. The lr is the swept param group's; other groups keep their ratio to it
     (:func:`~optimlab.doctor.lr_find.lr_ratios`). ``grad_clip_norm``: the global norm each step clips the
     gradients to (None: unclipped)."""
+    if grad_clip_norm is not None:  # the stacked check clips by it unchecked: -1 reversed the gradients
+        grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
     batches = UserBatches(train, loss_fn, batch_size=batch_size, seed=seed)
     validation = UserBatches(held_out, loss_fn, batch_size=batch_size, shuffle=False)
     _, by_row = _first_held_out_batch(model, optimizer, validation)

@@ -889,3 +889,16 @@ def test_a_technique_set_on_a_default_of_another_form_is_built_in_that_form_or_r
         RecipeError, match=r"invalid value 'layer' for norm: accepted own_default: .*LayerNorm"
     ):
         Recipe.from_dict({"data": TENSORS, "model": {"name": built, "norm": "layer"}})
+
+
+def test_a_refused_technique_names_own_default_among_the_accepted(user_package, own_defaults):
+    """norm: own_default with model.norm.eps set said "unknown norm 'own_default'. Accepted: batch, ...",
+    and an unknown norm's list left own_default out, a value the field takes."""
+    recipe = Recipe.from_dict({"data": TENSORS, "model": {"name": NET, "norm": "own_default"}})
+    with pytest.raises(
+        RecipeError, match=r"model.norm: own_default \(the model's own norm\) takes no hyperp"
+    ):
+        recipe.with_updates({"model.norm.eps": 1e-3})
+    with pytest.raises(RecipeError, match=r"unknown norm 'lyer'.*Accepted: .*none, own_default, rms"):
+        recipe.with_updates({"model.norm": "lyer"})
+    assert recipe.with_updates({"model.norm": "own_default"}) == recipe

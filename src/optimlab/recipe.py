@@ -323,7 +323,17 @@ class _Spec(BaseModel):
             return value
         from optimlab.techniques.choice import canonical, resolve
 
-        stored = canonical(info.field_name, value)
+        try:
+            stored = canonical(info.field_name, value)
+        except UnknownNameError as error:  # a model's technique may also be its own: say so beside the names
+            if info.field_name not in getattr(cls, "TECHNIQUES", ()):
+                raise
+            if normalize_name(str(error.name)) == OWN_DEFAULT:  # {name: own_default, eps: ...}
+                raise ValueError(
+                    f"{OWN_DEFAULT} (the model's own {info.field_name}) takes no hyperparameters: name the "
+                    f"{info.field_name} to set them, e.g. {info.field_name}: {cls.TECHNIQUE_EXAMPLES[info.field_name]}"
+                ) from None
+            raise UnknownNameError(info.field_name, error.name, [*error.accepted, OWN_DEFAULT]) from None
         if info.field_name == "scaling":  # a module of two empty buffers: cheap to build
             name, hyperparameters = resolve("scaling", stored)
             get_registry("scaling").create(name, **hyperparameters)

@@ -35,6 +35,9 @@ Rules a transform keeps, so that transforms compose without copies:
   are None, and the transform builds them again from the record's other fields. Such a record has a
   method ``settled()``, the record with those other fields brought up to date from the live objects,
   which shells call as they store the state (to save it), not at every update.
+- A list field named in the record's class attribute ``unsaved_when_none`` holds None where it keeps
+  nothing (schedule-free's ``y`` out of eval mode): a saved state leaves such an entry out, as the
+  releases before the field saved it, and a load without it gets ``init``'s None.
 - ``init([])`` must work: shells use it as the layout of the state.
 - State has the dtype and device of its parameter (``torch.zeros_like``), so float32 stays float32.
 

@@ -266,7 +266,32 @@ class TestScheduleFreeModes:
         optimizer.eval()
         assert torch.equal(optimizer.state_dict()["state"][0]["1.y"], y)
         optimizer.train()
-        assert torch.equal(w, y) and optimizer.state_dict()["state"][0]["1.y"] is None
+        assert torch.equal(w, y) and "1.y" not in optimizer.state_dict()["state"][0]
+
+    def test_a_train_mode_state_dict_holds_what_the_release_before_y_saved_and_loads_both_ways(self):
+        """A train-mode state dict held '1.y': None (13df1c66), which the release before it refused
+        ('saved by another optimizer (it holds 1.y)'). Truth: that release's keys ('1.z' alone: the
+        counters are the group's), and the run loaded from each mode's dict goes on as the run straight."""
+        w, optimizer = self.make()
+        optimizer.train()
+        for _ in range(3):
+            self.step(w, optimizer)
+        saved_in_train = copy.deepcopy(optimizer.state_dict())
+        y = w.detach().clone()
+        optimizer.eval()
+        saved_in_eval, x = copy.deepcopy(optimizer.state_dict()), w.detach().clone()
+        assert set(saved_in_train["state"][0]) == {"1.z"}  # the counters are the group's
+        assert set(saved_in_eval["state"][0]) == {"1.z", "1.y"}
+        optimizer.train()
+        self.step(w, optimizer)
+        for saved, mode, held in ((saved_in_train, "train", y), (saved_in_eval, "eval", x)):
+            resumed = torch.nn.Parameter(held.clone())
+            again = create("schedule_free_sgd", [resumed], lr=0.1)
+            getattr(again, mode)()
+            again.load_state_dict(saved)
+            again.train()
+            self.step(resumed, again)
+            assert torch.equal(resumed, w), mode
 
     def test_weights_written_in_eval_mode_are_where_training_goes_on(self):
         """train() puts back the y that eval() kept only while the parameters hold the x eval() left:

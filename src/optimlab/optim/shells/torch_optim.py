@@ -140,15 +140,15 @@ class _Bound(NamedTuple):
     cohorts: tuple[_Cohort, ...]  # the same parameters by counters (one cohort unless some skipped steps)
 
 
-def _transient(state: State, prefix: str = "") -> set[str]:
+def _transient(state: State, prefix: str = "", attribute: str = "transient") -> set[str]:
     """The paths of the fields the chain's records keep live but leave out of a saved state (``transient``,
-    :mod:`optimlab.optim.base`)."""
+    :mod:`optimlab.optim.base`), or those named in another such class ``attribute``."""
     if not isinstance(state, tuple):
         return set()
     names = getattr(state, "_fields", range(len(state)))
-    paths = {f"{prefix}{name}" for name in getattr(type(state), "transient", ())}
+    paths = {f"{prefix}{name}" for name in getattr(type(state), attribute, ())}
     for name, value in zip(names, state):
-        paths |= _transient(value, f"{prefix}{name}.")
+        paths |= _transient(value, f"{prefix}{name}.", attribute)
     return paths
 
 
@@ -641,7 +641,8 @@ class Optimizer(torch.optim.Optimizer):
         leaves its functions out too), and the optimizer built again from its recipe has it; less the
         live objects of ``transient`` fields, which the chain builds again from the rest; and less the
         state of a flag switched off (momentum set to 0, amsgrad to False), which the group's chain no
-        longer keeps and :meth:`load_state_dict` would refuse as another optimizer's."""
+        longer keeps and :meth:`load_state_dict` would refuse as another optimizer's; less the None of an
+        ``unsaved_when_none`` field (:mod:`optimlab.optim.base`), which a load makes again by ``init``."""
         self._flush()
         state = torch_method("state_dict")(self)
         groups = [{k: v for k, v in g.items() if not scheduled(v)} for g in state["param_groups"]]
@@ -649,9 +650,14 @@ class Optimizer(torch.optim.Optimizer):
         for group, saved in zip(self.param_groups, state["param_groups"]):
             template = self._build(**{name: current(group[name]) for name in self._names}).init([])
             paths = _kept_paths(template) - _transient(template)
+            unsaved_when_none = _transient(template, attribute="unsaved_when_none")
             for i in saved["params"]:
                 if i in state["state"]:
-                    kept[i] = {k: v for k, v in state["state"][i].items() if k in paths}
+                    kept[i] = {
+                        k: v
+                        for k, v in state["state"][i].items()
+                        if k in paths and not (v is None and k in unsaved_when_none)
+                    }
         return {**state, "state": kept, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

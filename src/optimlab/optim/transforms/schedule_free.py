@@ -13,7 +13,8 @@ parameters hold ``y`` while training and ``x`` to evaluate, and ``set_mode`` mov
 two in place. Unlike it, ``eval()`` keeps ``y`` and ``train()`` puts it back bit for bit: ``y`` made
 again from ``x`` (``y = x + (1 - beta)(z - x)``) is ``y`` only up to rounding, so that a run's weights
 depended on how often it was evaluated. Memory: ``z`` always (one copy of the parameters), and ``y``
-while in eval mode (a second copy, freed by ``train()``, and saved in a state dict taken in eval mode).
+while in eval mode (a second copy, freed by ``train()``, and saved in a state dict taken in eval mode
+only: a train-mode one holds ``z`` alone, as before).
 Time, once per evaluation: ``eval()`` allocates that copy, ``train()`` makes ``x`` again from it into a
 temporary per tensor to see that the parameters still hold it, then copies ``y`` back: 4-29x the
 authors' two lerps on one CPU thread, mostly page faults (``benchmarks/schedule_free_modes.py``).
@@ -48,6 +49,7 @@ __all__ = ["ScheduleFreeState", "schedule_free"]
 
 class ScheduleFreeState(NamedTuple):
     counts_per_group = True  # the authors' code counts k and the weight sums per param group
+    unsaved_when_none = ("y",)  # a train-mode state dict holds z alone, as before y was kept
 
     count: int
     z: list[Tensor]  # the base sequence z_t

@@ -902,3 +902,14 @@ def test_a_refused_technique_names_own_default_among_the_accepted(user_package, 
     with pytest.raises(RecipeError, match=r"unknown norm 'lyer'.*Accepted: .*none, own_default, rms"):
         recipe.with_updates({"model.norm": "lyer"})
     assert recipe.with_updates({"model.norm": "own_default"}) == recipe
+
+
+def test_a_page_names_the_model_s_own_technique_that_trained(user_package, own_defaults):
+    """A run's or study's recipe table said ``model.norm | own_default`` of a Net that trained torch's
+    LayerNorm: it now names the model's own (the class torch built), as '(default: 0.001)' names Adam's lr."""
+    from optimlab.report.recipes import defaults_named
+
+    recipe = Recipe.from_dict({"data": TENSORS, "model": {"name": NET}})
+    assert recipe.model.norm == OWN_DEFAULT and _built(recipe)["norm"] == "LayerNorm"
+    assert defaults_named(recipe)["model.norm"] == f"({NET}'s own: LayerNorm)"
+    assert "model.dropout" not in defaults_named(recipe)  # 0.5, a value the recipe holds, shown as itself

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from optimlab.recipe import ModelSpec, Recipe
+from optimlab.recipe import OWN_DEFAULT, ModelSpec, Recipe
 from optimlab.registry import get_registry
 
 __all__ = ["DEFAULT", "default_values", "defaults_named", "differing_fields", "flat_fields", "not_taken"]
@@ -74,18 +74,26 @@ def not_taken(recipe: Recipe) -> dict[str, str]:
 
 def default_values(recipe: Recipe, sections: Collection[str] = ("model", "optimizer")) -> dict[str, Any]:
     """``{field: value}`` of the null fields of ``recipe``'s ``sections`` whose component states its
-    default (``model.width: 128`` for the MLP, ``optimizer.lr: 0.001`` for Adam): what trained."""
+    default (``model.width: 128`` for the MLP, ``optimizer.lr: 0.001`` for Adam): what trained; of a
+    technique at :data:`~optimlab.recipe.OWN_DEFAULT`, the model's own default by name (``LayerNorm``)."""
     values = {}
     for section in sections:
         spec = getattr(recipe, section)
         entry = get_registry(section).get(spec.name)
         for hyperparameter in entry.hyperparameters:
-            if getattr(spec, hyperparameter.name, 0) is None and hyperparameter.default is not None:
-                values[f"{section}.{hyperparameter.name}"] = hyperparameter.default
+            held, default = getattr(spec, hyperparameter.name, 0), hyperparameter.default
+            if section == "model" and hyperparameter.name in ModelSpec.TECHNIQUES and held == OWN_DEFAULT:
+                values[f"{section}.{hyperparameter.name}"] = getattr(default, "__name__", repr(default))
+            elif held is None and default is not None:
+                values[f"{section}.{hyperparameter.name}"] = default
     return values
 
 
 def defaults_named(recipe: Recipe, sections: Collection[str] = ("model", "optimizer")) -> dict[str, str]:
-    """``{field: "(default: VALUE)"}`` of :func:`default_values`: a page says what trained, not only
-    that a default did."""
-    return {field: f"{DEFAULT[:-1]}: {value})" for field, value in default_values(recipe, sections).items()}
+    """``{field: "(default: VALUE)"}`` of :func:`default_values`, ``"(mod:Net's own: LayerNorm)"`` of a
+    technique at the model's own: a page says what trained, not only that a default did."""
+    own = {f"model.{k}" for k in ModelSpec.TECHNIQUES if getattr(recipe.model, k) == OWN_DEFAULT}
+    return {
+        field: f"({recipe.model.name}'s own: {value})" if field in own else f"{DEFAULT[:-1]}: {value})"
+        for field, value in default_values(recipe, sections).items()
+    }

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import RecipeError
@@ -281,24 +280,6 @@ def test_a_range_whose_end_is_refused_beside_the_rest_is_searched_within():
         StudySpec.for_workload("t", nesterov, sgd, space=single)
 
 
-def test_a_range_only_one_end_of_which_fits_is_refused():
-    """--space optimizer.options.dampening=0:0.5 with Nesterov on was accepted (its end 0 fits), and every
-    drawn trial failed. Truth: torch's rule, Nesterov needs dampening 0 (torch.optim.SGD raises for any
-    other): the range is refused before any trial, naming a value inside it."""
-    recipe = WORKLOAD.recipe.with_updates(
-        {"optimizer": {"name": "sgd", "options": {"momentum": 0.9, "nesterov": True}}}
-    )
-    nesterov, sgd = dataclasses.replace(WORKLOAD, recipe=recipe), methods_from("optimizer.name", ["sgd"])
-    with pytest.raises(ValueError, match="zero dampening"):  # torch's own rule, inside the range
-        torch.optim.SGD([torch.zeros(1)], lr=0.1, momentum=0.9, nesterov=True, dampening=0.25)
-    space = SearchSpace.from_flags(["optimizer.options.dampening=0:0.5"])
-    with pytest.raises(
-        RecipeError,
-        match=r"does not fit sgd: optimizer\.options\.dampening = 0\.25 fits no point of the space",
-    ):
-        StudySpec.for_workload("t", nesterov, sgd, space=space, protocol="random")
-
-
 def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():
     short = evaluated_often(get_workload("digits_mlp", epochs=1).recipe).training  # 1 epoch of 34 steps
     assert short.eval_every == 34 // MIN_EVALUATIONS
@@ -483,3 +464,12 @@ def test_each_distinct_configuration_is_tuned_once_whatever_the_protocol(protoco
         for method in spec(space=few, budget=4, protocol=protocol).methods:
             planned = [t.params for t in spec(space=few, budget=4, protocol=protocol).tune_plan(method)]
             assert len(planned) == 4 and len({json.dumps(p, sort_keys=True) for p in planned}) == 4
+
+
+def test_two_compared_values_resolving_to_one_recipe_are_refused():
+    """--compare model.activation=relu,own_default on the MLP (whose own activation is relu) ranked two
+    methods training one recipe, tied but for noise, as two contestants."""
+    with pytest.raises(InvalidValueError, match=r"'relu' and 'own_default' resolve to one recipe"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("model.activation", ["relu", "own_default"]))
+    tanh = StudySpec.for_workload("t", WORKLOAD, methods_from("model.activation", ["tanh", "own_default"]))
+    assert len(tanh.methods) == 2

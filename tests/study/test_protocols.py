@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import RecipeError
@@ -278,6 +279,24 @@ def test_a_range_whose_end_is_refused_beside_the_rest_is_searched_within():
         RecipeError, match=r"(?s)does not fit sgd: no point of the space fits; the first: .*momentum 0\.0"
     ):
         StudySpec.for_workload("t", nesterov, sgd, space=single)
+
+
+def test_a_range_only_one_end_of_which_fits_is_refused():
+    """--space optimizer.options.dampening=0:0.5 with Nesterov on was accepted (its end 0 fits), and every
+    drawn trial failed. Truth: torch's rule, Nesterov needs dampening 0 (torch.optim.SGD raises for any
+    other): the range is refused before any trial, naming a value inside it."""
+    recipe = WORKLOAD.recipe.with_updates(
+        {"optimizer": {"name": "sgd", "options": {"momentum": 0.9, "nesterov": True}}}
+    )
+    nesterov, sgd = dataclasses.replace(WORKLOAD, recipe=recipe), methods_from("optimizer.name", ["sgd"])
+    with pytest.raises(ValueError, match="zero dampening"):  # torch's own rule, inside the range
+        torch.optim.SGD([torch.zeros(1)], lr=0.1, momentum=0.9, nesterov=True, dampening=0.25)
+    space = SearchSpace.from_flags(["optimizer.options.dampening=0:0.5"])
+    with pytest.raises(
+        RecipeError,
+        match=r"does not fit sgd: optimizer\.options\.dampening = 0\.25 fits no point of the space",
+    ):
+        StudySpec.for_workload("t", nesterov, sgd, space=space, protocol="random")
 
 
 def test_a_budget_of_few_epochs_evaluates_often_enough_for_a_curve():

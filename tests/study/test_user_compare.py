@@ -152,7 +152,9 @@ def test_a_comparison_killed_as_it_began_is_taken_over_by_its_call_resuming(tmp_
         1,
         1,
     )
-    with pytest.raises(OptimlabError, match="^resuming needs the comparison's folder"):
+    with pytest.raises(
+        OptimlabError, match=r"^resuming needs the comparison's folder out= \(or its storage URL storage=\)$"
+    ):
         optimlab.compare(["adam"], data=(x, y), resume=True)
 
 

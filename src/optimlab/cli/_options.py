@@ -376,7 +376,11 @@ ResumeOpt = Annotated[
         "--resume",
         parser=checks.resumed_folder,
         metavar="FOLDER",
-        help="Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there.",
+        help=(
+            "Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there; "
+            "compare also takes the command that started it, --resume FOLDER in place of --out, its flags "
+            "checked against those settings."
+        ),
     ),
 ]
 

@@ -574,7 +574,7 @@ def compare(
         if isinstance(value, str) and not value.strip():  # '' was the current folder, or the default
             raise InvalidValueError(argument, value, accepted)
     if resume and out is None and storage is None:
-        raise OptimlabError("resuming needs the comparison's folder (or its storage URL)")
+        raise OptimlabError("resuming needs the comparison's folder out= (or its storage URL storage=)")
     if resume and not values:
         seeds = plan.pop("seeds", None)
         given = sorted(k for k, v in plan.items() if v is not None)

@@ -576,7 +576,8 @@ def fit(
                 for callback in callbacks:
                     callback.on_step_end(state)
             # The last checkpoint (a stop's) at the training point, as every other, before the block leaves it:
-            # there schedule-free's state holds no copy of y, which its eval point keeps (Defazio et al. 2024)
+            # there schedule-free's state holds no copy of y, which optimlab's eval() keeps (the authors' code
+            # keeps none: it makes y again from x)
             for checkpoint in checkpoints:  # their on_train_end below, called once, finds it saved
                 checkpoint.save_last(state)
     except BaseException as error:  # Ctrl-C, or a refusal mid-training: each callback closes what it holds

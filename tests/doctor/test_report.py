@@ -5,6 +5,8 @@ from __future__ import annotations
 import html.parser
 import math
 
+import pytest
+
 from doctor.setups import Setup, mlp, pixels
 from optimlab.doctor.report import plot_lr_range, write_html
 
@@ -35,8 +37,14 @@ def test_the_report_shows_the_ranked_findings_and_every_figure(tmp_path):
     assert "Gradient norm by layer and step" in text  # figure text stays text
 
 
-def test_the_lr_range_plot_is_written_in_the_format_asked(tmp_path):
-    diagnosis = Setup(mlp, pixels, "adam", 1e-3).diagnose(steps=5)
+@pytest.fixture(scope="module")
+def adam_on_pixels():
+    """One short diagnosis (its lr candidates checked 50 steps) read by the plot and the title tests."""
+    return Setup(mlp, pixels, "adam", 1e-3).diagnose(steps=5, check_steps=50)
+
+
+def test_the_lr_range_plot_is_written_in_the_format_asked(tmp_path, adam_on_pixels):
+    diagnosis = adam_on_pixels
     assert plot_lr_range(diagnosis.lr_range, tmp_path / "lr.svg").read_text().count("<svg") == 1
 
 
@@ -51,11 +59,11 @@ def test_the_lr_range_figure_is_not_flattened_by_the_divergence():
     assert math.isclose(high, 1.5 * 2.3) and low == 0.0  # the part that chooses the lr fills the axes
 
 
-def test_the_title_names_the_model_and_data_examined(tmp_path):
+def test_the_title_names_the_model_and_data_examined(tmp_path, adam_on_pixels):
     """`optimlab doctor --html` pages were all titled 'optimlab doctor', whatever they examined."""
     from optimlab.recipe import Recipe
 
-    diagnosis = Setup(mlp, pixels, "adam", 1e-3).diagnose(steps=5)
+    diagnosis = adam_on_pixels
     recipe = Recipe.from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"}})
     page = write_html(diagnosis, tmp_path / "doctor.html", recipe=recipe).read_text(encoding="utf-8")
     assert "<title>optimlab doctor: mlp on digits</title>" in page

@@ -220,6 +220,8 @@ class _Spec(BaseModel):
     # Fields that hold a technique of the registry category of their name, as a name or a mapping of its
     # name and hyperparameters, with an example of the mapping.
     TECHNIQUE_EXAMPLES: ClassVar[dict[str, str]] = {}
+    # Technique fields that may hold OWN_DEFAULT, the component's own default no registered name holds
+    OWN_DEFAULT_FIELDS: ClassVar[tuple[str, ...]] = ()
     # Fields added after studies were stored: left out of the serialised form while at their default, so
     # that the canonical JSON, hence the id, of a recipe that does not use them is what it always was.
     OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ()
@@ -318,7 +320,7 @@ class _Spec(BaseModel):
         """A technique's name and hyperparameters checked against its registry (the category the field is
         named after), stored canonically; built once, so a value its ranges cannot check (minmax's
         feature_range out of order) is refused here, not when the run starts."""
-        model_own = value == OWN_DEFAULT and info.field_name in getattr(cls, "TECHNIQUES", ())
+        model_own = value == OWN_DEFAULT and info.field_name in cls.OWN_DEFAULT_FIELDS
         if info.field_name not in cls.TECHNIQUE_EXAMPLES or model_own:
             return value
         from optimlab.techniques.choice import canonical, resolve
@@ -326,7 +328,7 @@ class _Spec(BaseModel):
         try:
             stored = canonical(info.field_name, value)
         except UnknownNameError as error:  # a model's technique may also be its own: say so beside the names
-            if info.field_name not in getattr(cls, "TECHNIQUES", ()):
+            if info.field_name not in cls.OWN_DEFAULT_FIELDS:
                 raise
             if normalize_name(str(error.name)) == OWN_DEFAULT:  # {name: own_default, eps: ...}
                 raise ValueError(
@@ -442,13 +444,16 @@ class ModelSpec(_Spec):
     ``activation``, ``norm`` and ``init`` hold a name, or a mapping of the name and the technique's
     hyperparameters (``{name: batch, momentum: 0.01}``); they are stored as the plain name when every
     hyperparameter is at its default, so recipes that set none keep their ids. Left out, each (and
-    ``dropout``) is the architecture's own default (:func:`architecture_techniques`), or
-    :data:`OWN_DEFAULT` where no recipe value holds it.
+    ``dropout``) that the architecture takes is its own default (:func:`architecture_techniques`), or
+    :data:`OWN_DEFAULT` where no recipe value holds it; one it does not take (``parameter_vector``'s,
+    the logistic baseline's activation) keeps the field's placeholder (relu, none, default, 0.0), which
+    nothing builds.
     """
 
     NAMED_FIELDS = {"name": "model"}
     OPTIONS_OF = "model"
     TECHNIQUES: ClassVar[tuple[str, ...]] = ("activation", "norm", "init", "dropout")  # of layered models
+    OWN_DEFAULT_FIELDS = TECHNIQUES
     TECHNIQUE_EXAMPLES: ClassVar[dict[str, str]] = {
         "activation": "{name: leaky_relu, negative_slope: 0.1}",
         "norm": "{name: batch, momentum: 0.01}",

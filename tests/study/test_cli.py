@@ -530,7 +530,10 @@ def test_a_comparison_killed_as_it_began_is_taken_over_by_its_command_resuming(t
     optuna.create_study(storage=open_storage(begun), study_name="digits_mlp/adam")  # killed here
     flags = ["--optimizers", "adam", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress"]
     code, _, err = cli("compare", "--resume", str(begun), "--no-progress")
-    taken_over = f"take it over: run the command that started it with `--resume {begun}` in place of --out"
+    taken_over = (
+        "(or one creating it now); if none is creating it now, take it over: run the command that started "
+        f"it with `--resume {begun}` in place of --out"
+    )
     assert code == 2 and taken_over in err, err
     code, _, err = cli("compare", *flags, "--resume", str(begun))
     assert code == 130 and f"continue with `optimlab compare --resume {begun}`" in err, err

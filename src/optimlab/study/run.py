@@ -182,8 +182,9 @@ def load_specs(location: str | Path, name: str | None = None, *, reading: bool =
         ]
         if begun and not there:
             held = (
-                f": it holds study {begun[0]!r} with no settings stored, of a comparison killed as it began; "
-                f"take it over: {_take_over(location, begun[0])}"
+                f": it holds study {begun[0]!r} with no settings stored, of a comparison killed as it began "
+                f"(or one creating it now); if none is creating it now, take it over: "
+                f"{_take_over(location, begun[0])}"
             )
         raise OptimlabError(f"no optimlab study{'' if name is None else f' {name!r}'} at {shown!r}{held}")
     return [_spec_of(studies, reading=reading) for studies in by_name.values()]

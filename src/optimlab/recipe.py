@@ -37,7 +37,7 @@ from optimlab.errors import (
     did_you_mean,
     shown,
 )
-from optimlab.number_text import python_only_number, untyped_number
+from optimlab.number_text import below_smallest_float, python_only_number, untyped_number
 from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
 from optimlab.user_code import import_object, is_import_path, refuse_file_path
@@ -239,7 +239,10 @@ class _Spec(BaseModel):
     def _no_yes_for_a_number(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
         """YAML reads ``true``, ``yes`` and ``on`` as True, which pydantic took for 1 (``epochs: yes``); and a
         yes/no field takes only those: pydantic took the string "yes", 1 and 1.0 for True, where ``fit``
-        refuses ``drop_last="yes"``."""
+        refuses ``drop_last="yes"``. A number quoted below the smallest float (``"1e-400"``) is refused as
+        YAML's bare one is: pydantic read it as 0.0."""
+        if isinstance(value, str) and below_smallest_float(value):
+            raise ValueError(f"{value!r} is below the smallest float and would read as 0")
         annotation = cls.model_fields[info.field_name].annotation
         kinds = set(typing.get_args(annotation)) or {annotation}
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:

@@ -174,6 +174,18 @@ def test_a_value_below_the_smallest_float_is_refused_wherever_it_is_typed(cli, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("quoted_in", ["--set", "recipe file"])
+def test_a_quoted_value_below_the_smallest_float_is_refused_as_a_bare_one(cli, tmp_path, quoted_in):
+    """A number may be quoted ("0.3" reads 0.3), and pydantic read a quoted "1e-400" as 0.0: no weight decay."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text('optimizer: {name: adamw, weight_decay: "1e-400"}\n')
+    given = ["--set", 'optimizer.weight_decay="1e-400"'] if quoted_in == "--set" else [str(recipe)]
+    code, out, err = cli("train", *given, "--out", str(tmp_path / "out"))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert "optimizer.weight_decay: '1e-400' is below the smallest float and would read as 0" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("given", ["absent.csv", "sub/absent", "notes.txt", "pipe.csv"])
 def test_a_dataset_path_no_loader_reads_is_refused_in_the_data_layers_words(
     cli, tmp_path, monkeypatch, given

@@ -128,23 +128,31 @@ def test_a_comparison_killed_as_it_began_is_taken_over_by_its_call_resuming(tmp_
     """A comparison killed between creating its Optuna study and storing its settings: the call that
     started it, resume=True added, said 'no optimlab study at ...' (it read stored settings, which that
     study lacks), and without out= it raised a TypeError. Now the call takes the study over (its
-    arguments give the settings), as compare --resume does given its flags; no out= is one line. Truth:
+    arguments give the settings), as compare --resume does given its flags, also beside another optimlab
+    comparison in the storage (which refused it: 'nothing to resume'); no out= is one line. Truth:
     the Optuna study read back from the journal, holding the call's settings. (Stopped by a Ctrl-C as
     its first trial would start: what runs next is any resume's.)"""
     import optuna
 
-    from optimlab.study import compare
+    from optimlab.study import StudySpec, compare, methods_from
     from optimlab.study.storage import SPEC_ATTR, open_storage
+    from optimlab.workloads import get_workload
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(compare, "run_study", ctrl_c)
     x, y = torch.randn(32, 3, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+    beside = StudySpec.for_workload(
+        "beside", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"])
+    )
+    optuna.create_study(storage=open_storage(tmp_path), study_name="beside/sgd").set_user_attr(
+        SPEC_ATTR, beside.to_dict()
+    )  # another optimlab comparison in the same storage: not this one's
     optuna.create_study(storage=open_storage(tmp_path), study_name="your_code/adam")  # killed here
     with pytest.raises(KeyboardInterrupt):
         optimlab.compare(["adam"], data=(x, y), out=tmp_path, resume=True, budget=1, seeds=1, epochs=1)
-    (study,) = open_storage(tmp_path).get_all_studies()
+    (study,) = [s for s in open_storage(tmp_path).get_all_studies() if s.study_name == "your_code/adam"]
     spec = study.user_attrs[SPEC_ATTR]
     assert (spec["name"], [m["name"] for m in spec["methods"]], spec["budget"], spec["seeds"]) == (
         "your_code",

@@ -506,7 +506,10 @@ def compare(
                 f"model, data and loss objects it was given): drop {', '.join(given)}, or give the "
                 "call that started it again"
             )
-        _check_named_as_stored(named, storage or out, name)
+        # on the user's data unnamed, the study is STUDY_NAME's: another comparison beside it is not read
+        _check_named_as_stored(
+            named, storage or out, STUDY_NAME if name is None and workload is None else name
+        )
         if not given:
             return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
     updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
@@ -585,10 +588,14 @@ def _check_as_stored(
     from optimlab.study.run import load_specs
     from optimlab.study.storage import open_storage, optimlab_studies
 
-    if location is None or not optimlab_studies(open_storage(location, create=False), name):
+    if location is None:
+        return False
+    planned = plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"})
+    storage = open_storage(location, create=False)
+    if not any(optimlab_studies(storage, spec.name) for spec in planned):  # another comparison's: not this
         return False
     stored = {spec.name: spec.to_dict() for spec in load_specs(location, name)}
-    for spec in plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"}):
+    for spec in planned:
         if spec.name not in stored:
             raise OptimlabError(f"nothing to resume: no study {spec.name!r} at {str(location)!r}")
         kept = ("seeds", "distinct")  # more seeds extend it; a study stored before distinct plans as it did

@@ -72,9 +72,7 @@ def choice(*accepted: str) -> Callable[[str], str]:
         value = text.strip().lower()
         if value not in accepted:
             near = close_matches(value, accepted)
-            raise typer.BadParameter(
-                f"{text!r} is not one of {', '.join(accepted)}.{did_you_mean(near, sentence=True)}"
-            )
+            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{did_you_mean(near)}")
         return value
 
     parse.accepted = accepted  # type: ignore[attr-defined]

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 
-from paired import paired_ratio
+from paired import fresh_interpreter_rounds, paired_ratio
 
 SCHEMES = ("xavier_normal", "kaiming_normal", "lecun_normal", "orthogonal", "trunc_normal")
 
@@ -35,20 +33,13 @@ NOW = "init.validate(name, {})"
 META = 'get_registry("init").get(name).obj(torch.empty(1, 1, device="meta"))'
 
 
-def _seconds(check: str) -> float:
-    code = _TIMED.format(schemes=SCHEMES, check=check)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(done.stdout)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    now, meta = [], []
-    for _ in range(args.rounds):
-        now.append(_seconds(NOW))
-        meta.append(_seconds(META))
+    now, meta = fresh_interpreter_rounds(
+        _TIMED.format(schemes=SCHEMES, check=NOW), _TIMED.format(schemes=SCHEMES, check=META), args.rounds
+    )
     ratio, low, high = paired_ratio(meta, now)
     print("| check | median s (first use, 5 schemes) |")
     print("| --- | ---: |")

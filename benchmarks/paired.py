@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import statistics
+import subprocess
+import sys
 from collections.abc import Sequence
 
 BOOTSTRAP_SAMPLES = 2000
@@ -21,3 +23,15 @@ def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tu
     medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP_SAMPLES))
     low, high = medians[int(0.025 * BOOTSTRAP_SAMPLES)], medians[int(0.975 * BOOTSTRAP_SAMPLES) - 1]
     return statistics.median(ratios), low, high
+
+
+def fresh_interpreter_rounds(now: str, before: str, rounds: int) -> tuple[list[float], list[float]]:
+    """The seconds each of two ``python -c`` programs prints, each round both in fresh interpreters (what a
+    first use in a process pays), ``now`` then ``before``; a failed program stops the benchmark."""
+
+    def seconds(code: str) -> float:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return float(done.stdout)
+
+    timed = [(seconds(now), seconds(before)) for _ in range(rounds)]
+    return [t for t, _ in timed], [t for _, t in timed]

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 
-from paired import paired_ratio
+from paired import fresh_interpreter_rounds, paired_ratio
 
 _TIMED = """
 import contextlib, time, torch
@@ -41,20 +39,13 @@ NOW = ""
 BEFORE = "torch_optim._MetaLikesContiguous = contextlib.nullcontext"
 
 
-def _seconds(before: str) -> float:
-    code = _TIMED.format(before=before)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(done.stdout)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    now, before = [], []
-    for _ in range(args.rounds):
-        now.append(_seconds(NOW))
-        before.append(_seconds(BEFORE))
+    now, before = fresh_interpreter_rounds(
+        _TIMED.format(before=NOW), _TIMED.format(before=BEFORE), args.rounds
+    )
     ratio, low, high = paired_ratio(before, now)
     print("| shape check | median s (first load_state_dict of a process) |")
     print("| --- | ---: |")

@@ -721,13 +721,18 @@ def gapped_run(make_optimizer, steps: int = 40) -> tuple[list[torch.Tensor], tor
     optimizer = make_optimizer([{"params": params[:2]}, {"params": params[2:], "lr": 0.02}])
     if hasattr(optimizer, "train"):
         optimizer.train()
-    for step in range(steps):
+    gapped_steps(params, optimizer, range(steps))
+    return params, optimizer
+
+
+def gapped_steps(params: list[torch.Tensor], optimizer: torch.optim.Optimizer, steps: range) -> None:
+    """Full-batch ``steps`` of ``optimizer``, each without the gradients :func:`without_some_gradients` drops."""
+    for step in steps:
         optimizer.zero_grad()
         loss(params).backward()
         for i in without_some_gradients(step):
             params[i].grad = None
         optimizer.step()
-    return params, optimizer
 
 
 @pytest.mark.parametrize("no_prox", [False, True])
@@ -777,12 +782,7 @@ def test_counts_kept_per_group_resume_from_a_state_dict(name, float64):
     resumed.load_state_dict(saved)
     if hasattr(resumed, "train"):
         resumed.train()
-    for step in range(12, 40):
-        resumed.zero_grad()
-        loss(params).backward()
-        for i in without_some_gradients(step):
-            params[i].grad = None
-        resumed.step()
+    gapped_steps(params, resumed, range(12, 40))
     assert max_difference(params, whole) == 0
 
 
@@ -827,12 +827,7 @@ def test_a_run_saved_in_eval_mode_resumes_bit_for_bit_as_the_run_straight(name, 
     resumed = create(name, [{"params": params[:2]}, {"params": params[2:], "lr": 0.02}], lr=0.01)
     resumed.load_state_dict(saved["optimizer"])
     resumed.train()
-    for step in range(12, 24):
-        resumed.zero_grad()
-        loss(params).backward()
-        for i in without_some_gradients(step):
-            params[i].grad = None
-        resumed.step()
+    gapped_steps(params, resumed, range(12, 24))
     assert max_difference(params, whole) == 0
 
 

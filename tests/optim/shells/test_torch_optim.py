@@ -235,16 +235,21 @@ class TestScheduleFreeModes:
         (w**2).sum().backward()
         optimizer.step()
 
+    def trained(self):
+        """:meth:`make`'s parameter and optimizer after three steps in train mode."""
+        w, optimizer = self.make()
+        optimizer.train()
+        for _ in range(3):
+            self.step(w, optimizer)
+        return w, optimizer
+
     def test_step_in_eval_mode_raises_and_says_what_to_do(self):
         w, optimizer = self.make()
         with pytest.raises(OptimlabError, match=r"call optimizer.train\(\)"):
             self.step(w, optimizer)
 
     def test_modes_move_between_y_and_x_and_are_idempotent(self):
-        w, optimizer = self.make()
-        optimizer.train()
-        for _ in range(3):
-            self.step(w, optimizer)
+        w, optimizer = self.trained()
         y = w.detach().clone()
         optimizer.eval()
         x = w.detach().clone()
@@ -258,10 +263,7 @@ class TestScheduleFreeModes:
 
     def test_eval_keeps_y_until_train_puts_it_back_bit_for_bit(self):
         """The memory the exact round trip costs: a copy of y in the state while in eval mode only."""
-        w, optimizer = self.make()
-        optimizer.train()
-        for _ in range(3):
-            self.step(w, optimizer)
+        w, optimizer = self.trained()
         y = w.detach().clone()
         optimizer.eval()
         assert torch.equal(optimizer.state_dict()["state"][0]["1.y"], y)
@@ -272,10 +274,7 @@ class TestScheduleFreeModes:
         """A train-mode state dict held '1.y': None (13df1c66), which the release before it refused
         ('saved by another optimizer (it holds 1.y)'). Truth: that release's keys ('1.z' alone: the
         counters are the group's), and the run loaded from each mode's dict goes on as the run straight."""
-        w, optimizer = self.make()
-        optimizer.train()
-        for _ in range(3):
-            self.step(w, optimizer)
+        w, optimizer = self.trained()
         saved_in_train = copy.deepcopy(optimizer.state_dict())
         y = w.detach().clone()
         optimizer.eval()
@@ -297,10 +296,7 @@ class TestScheduleFreeModes:
         """train() puts back the y that eval() kept only while the parameters hold the x eval() left:
         weights loaded into the model in eval mode give y = (1 - beta) z + beta x (Defazio et al. 2024),
         as the authors' code makes y from every x, not the y kept from before the load."""
-        w, optimizer = self.make()
-        optimizer.train()
-        for _ in range(3):
-            self.step(w, optimizer)
+        w, optimizer = self.trained()
         y = w.detach().clone()
         optimizer.eval()
         loaded = torch.tensor([0.5, 2.0])

@@ -55,13 +55,20 @@ class ForkedCommand:
 
 def _serve() -> None:
     """Answer each request line on stdin with its child's exit code, until stdin closes."""
-    # imported once here, no op run: each child starts with them (a name check alone imports torch,
-    # optuna and matplotlib: 1,500 modules, the most of a case's cost)
+    # imported once here, no op run: each child starts with them (a command's checks import torch,
+    # optuna, matplotlib and the catalogs, ~1,500 modules: most of a case's cost where each child did)
     import torch  # noqa: F401
 
+    import optimlab.bench
     import optimlab.cli._catalog
     import optimlab.cli.app
-    import optimlab.registry  # noqa: F401
+    import optimlab.doctor
+    import optimlab.gallery
+    import optimlab.registry
+    import optimlab.study.compare
+    import optimlab.study.report
+    import optimlab.train.run
+    import optimlab.workloads  # noqa: F401
     from optimlab.__main__ import main
 
     for line in sys.stdin:

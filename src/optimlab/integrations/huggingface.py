@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -57,9 +58,11 @@ class DoctorCallback(TrainerCallback):
     arguments make is advised as the ``TrainingArguments`` field (``learning_rate=``, ``max_grad_norm=``:
     :func:`_arguments_set`), not as optimlab's recipe field; the optimizer's (``learning_rate=``,
     ``weight_decay=``) only where the Trainer makes the optimizer, as its init tells a callback given to
-    it; one added by ``trainer.add_callback`` after is not told, and takes the optimizer for the Trainer's
-    where its parameter groups are the two ``Trainer.create_optimizer`` builds (:func:`_grouped_as_made`;
-    a Trainer given ``optimizer_cls_and_kwargs`` always makes its optimizer).
+    it (that Trainer's alone); one added by ``trainer.add_callback`` after is not told, and takes the
+    optimizer for the Trainer's where the Trainer made its scheduler and the optimizer's parameter groups
+    are the two ``Trainer.create_optimizer`` builds (:func:`_made_by`; give the callback to the init where
+    your own optimizer is grouped so; a Trainer given ``optimizer_cls_and_kwargs`` always makes its
+    optimizer).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``
@@ -77,8 +80,8 @@ class DoctorCallback(TrainerCallback):
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
         self._fields: dict[str, str] = {}  # the TrainingArguments advised for each recipe field they set
-        # whether the Trainer makes its optimizer (given none at its init); None: its init told no callback
-        self._trainer_made: bool | None = None
+        # by the Trainers whose init told this callback: whether each makes its optimizer (given none)
+        self._trainer_made: weakref.WeakKeyDictionary[Trainer, bool] = weakref.WeakKeyDictionary()
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -114,7 +117,10 @@ class DoctorCallback(TrainerCallback):
     def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # The Trainer's own init passes the optimizer it was given (Trainer(optimizers=(opt, ...)), None
         # where it makes one from its arguments at train()): its CallbackHandler's, transformers 4 and 5.
-        self._trainer_made = kwargs.get("optimizer") is None
+        # Kept for that Trainer alone: the callback given to another by add_callback is not told.
+        trainer = _trainer_calling(self, kwargs.get("optimizer"))
+        if trainer is not None:
+            self._trainer_made[trainer] = kwargs.get("optimizer") is None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # A train() that raised ended without on_train_end (the Trainer has no hook for it): its hooks
@@ -135,9 +141,9 @@ class DoctorCallback(TrainerCallback):
         optimizer = kwargs["optimizer"]
         trainer = _trainer_calling(self, optimizer)
         chosen = getattr(trainer, "optimizer_cls_and_kwargs", None)
-        made = self._trainer_made
-        if made is None:  # added after the Trainer's init: read from the optimizer's groups
-            made = trainer is not None and _grouped_as_made(trainer, model, optimizer)
+        made = self._trainer_made.get(trainer) if trainer is not None else None
+        if made is None:  # added after the Trainer's init, which told it nothing
+            made = trainer is not None and _made_by(trainer, model, optimizer)
         self._fields = _arguments_set(args, model, optimizer, trainer_made=made, chosen=chosen)
         if self.doctor.instruments is not None:  # the clip in force, which no advice repeats
             self.doctor.instruments.statistics.grad_clip_norm = _clip_in_force(args)
@@ -220,12 +226,25 @@ def _trainer_calling(callback: TrainerCallback, optimizer: Any) -> Trainer | Non
     return None
 
 
+def _made_by(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:
+    """Whether ``trainer`` made ``optimizer``, to a callback its init did not tell (transformers keeps no
+    record of an optimizer given to its init once ``train()`` began). One given with its scheduler
+    (``Trainer(optimizers=(opt, sched))``, as :func:`trainer_optimizers` gives it) was: the Trainer makes
+    a scheduler in ``train()`` exactly where it was given none (its ``_created_lr_scheduler``), and it
+    never makes an optimizer for a scheduler given. Otherwise by :func:`_grouped_as_made`: one given as
+    ``(opt, None)`` and grouped exactly so (transformers' own recipe) cannot be told from the Trainer's,
+    which the callback given at the init tells apart."""
+    if not getattr(trainer, "_created_lr_scheduler", True) and not getattr(
+        trainer, "is_deepspeed_enabled", False
+    ):
+        return False  # DeepSpeed makes the scheduler it makes the optimizer with (deepspeed_init)
+    return _grouped_as_made(trainer, model, optimizer)
+
+
 def _grouped_as_made(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:
     """Whether ``optimizer``'s parameter groups are the two ``trainer.create_optimizer`` builds: the
     parameters ``get_decay_parameter_names`` names at ``args.weight_decay``, then the others at 0, each in
-    the model's order. What tells the Trainer's own optimizer from one given to its init, to a callback
-    its init did not tell (transformers records neither); a user's ``AdamW(model.parameters(), ...)`` is
-    one group. One given to the init and grouped exactly so is taken for the Trainer's."""
+    the model's order; a user's ``AdamW(model.parameters(), ...)`` is one group."""
     decay = set(trainer.get_decay_parameter_names(model))
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     built = [

@@ -1,0 +1,45 @@
+"""Which setting the Hugging Face doctor advises for the lr: the Trainer's ``learning_rate`` where the
+Trainer made its optimizer, the optimizer's own lr where the user gave it, told apart for a callback the
+Trainer's init did not tell."""
+
+from __future__ import annotations
+
+import torch
+from transformers.optimization import get_constant_schedule
+
+from integrations.test_huggingface import Sentences, tiny_bert, trainer
+from optimlab.integrations.huggingface import DoctorCallback
+
+
+def grouped_as_transformers_does(run, model):
+    """The two parameter groups of transformers' own recipe (and ``Trainer.create_optimizer``)."""
+    decay = set(run.get_decay_parameter_names(model))
+    named = list(model.named_parameters())
+    return [
+        {"params": [p for n, p in named if n in decay], "weight_decay": run.args.weight_decay},
+        {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0},
+    ]
+
+
+def advised_lr_setting(run, doctor):
+    run.train()
+    (changes,) = [f.recipe_changes for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
+    return list(changes)
+
+
+def test_a_users_optimizer_grouped_as_the_trainers_is_not_advised_as_its_learning_rate():
+    """A user's AdamW grouped exactly as Trainer.create_optimizer groups (decay / no decay, at
+    args.learning_rate), given with its scheduler to a Trainer whose DoctorCallback came by add_callback,
+    was taken for the Trainer's own and advised 'TrainingArguments.learning_rate', which does not reach
+    it; so was one given to a second Trainer the callback had been told about by the first's init (the
+    Trainer made the first's optimizer). Truth: transformers makes a scheduler only where it was given
+    none (and never an optimizer for a given scheduler): the optimizer's own lr is the knob."""
+    data = Sentences(n=32)
+    settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
+    model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
+    first = trainer(model, data, 3, (None, None), [doctor], **settings)  # told: the Trainer makes it
+    own = torch.optim.AdamW(grouped_as_transformers_does(first, model), lr=1.0)
+    second = trainer(model, data, 4, (own, get_constant_schedule(own)), **settings)
+    second.add_callback(doctor)
+    assert advised_lr_setting(second, doctor) == ["optimizer.lr"]
+    assert advised_lr_setting(first, doctor) == ["TrainingArguments.learning_rate"]

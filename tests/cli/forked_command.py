@@ -12,6 +12,7 @@ request: the exit code, or null for a child killed. ``ForkedCommand`` is the tes
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import signal
@@ -32,12 +33,14 @@ class ForkedCommand:
         )
 
     def run(
-        self, args: list[str], cwd: Path, env: dict[str, str], out: Path, timeout: float
+        self, args: list[str], cwd: Path, env: dict[str, str], out: Path, timeout: float, source: str = ""
     ) -> tuple[int | None, str, str]:
-        """(exit code, stdout, stderr) of ``optimlab *args`` run in ``cwd``; the code is None for a child
-        killed past ``timeout`` seconds. Its output goes through two files in the folder ``out``."""
+        """(exit code, stdout, stderr) of ``optimlab *args`` run in ``cwd`` (of ``python -c source *args``
+        where a ``source`` is given); the code is None for a child killed past ``timeout`` seconds. Its
+        output goes through two files in the folder ``out``."""
         stdout, stderr = out / "stdout", out / "stderr"
         request = {"args": args, "cwd": str(cwd), "env": env, "stdout": str(stdout), "stderr": str(stderr)}
+        request["source"] = source
         assert self._parent.stdin is not None and self._parent.stdout is not None
         self._parent.stdin.write(json.dumps({**request, "timeout": timeout}) + "\n")
         self._parent.stdin.flush()
@@ -102,8 +105,10 @@ def _child(main: Callable[[], None], request: dict) -> None:
         sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
             2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False
         )
-        sys.argv = ["optimlab", *request["args"]]
+        sys.argv = ["-c" if request["source"] else "optimlab", *request["args"]]
         atexit._clear()  # the exit handlers of the command alone, as in its own interpreter
+        if request["source"]:  # python -c: the source run as the __main__ module
+            main = functools.partial(exec, request["source"], {"__name__": "__main__"})
         code = _exit_code(main)
         atexit._run_exitfuncs()
         sys.stdout.flush()

@@ -1,8 +1,10 @@
 """optimlab.compare: the user's objects in, the CLI's comparison out (same studies, same numbers)."""
 
 import csv
+import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import optimlab
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.compare import compare as cli_compare
 from optimlab.study.space import Dimension, SearchSpace
+from tests.cli.forked_command import ForkedCommand
 
 SMALL = {"budget": 2, "seeds": 2, "epochs": 2}
 
@@ -723,16 +726,25 @@ def test_resuming_a_folder_that_holds_no_study_leaves_nothing_behind(tmp_path):
     assert not any((tmp_path / "empty").iterdir())
 
 
-def _sessions(tmp_path):
+@pytest.fixture(scope="module")
+def fresh_sessions() -> Iterator[ForkedCommand]:
+    """A parent that imported torch and optimlab once and forks each session's process from it: a fresh
+    process per session (nothing of another session in it), without an interpreter and torch start each."""
+    parent = ForkedCommand({**os.environ, "OMP_NUM_THREADS": "1"})
+    yield parent
+    parent.close()
+
+
+def _sessions(tmp_path, fresh_sessions):
     """A study of ``optimlab.compare`` on tensors ``first`` at tmp_path/a, and ``session(which,
     **options)`` that runs it in a process of its own, as a new session does, on ``first``, ``same`` (its
     values in new tensors) or ``other`` (its labels flipped)."""
     import subprocess
-    import sys
 
     x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
     y = (x[:, 0] > 0).long()
     torch.save({"first": (x, y), "same": (x.clone(), y.clone()), "other": (x, 1 - y)}, tmp_path / "data.pt")
+    (tmp_path / "session-output").mkdir()
 
     def session(which: str, **options: object) -> subprocess.CompletedProcess[str]:
         """optimlab.compare in a process of its own, as a new session runs it."""
@@ -745,18 +757,20 @@ def _sessions(tmp_path):
             "    sys.exit(str(error))\n"
             "print(done.leaderboard[0].test.n)\n"
         )
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        returncode, out, err = fresh_sessions.run([], tmp_path, env, tmp_path / "session-output", 300, code)
+        return subprocess.CompletedProcess(code, returncode, out, err)
 
     first = session("first", optimizers=["sgd"], model="mlp", budget=1, seeds=1, epochs=1)
     assert first.returncode == 0, first.stderr
     return session
 
 
-def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_name(tmp_path):
+def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_name(tmp_path, fresh_sessions):
     """A fresh session names its data '<data>' as the first did: resumed with other tensors, the new seed
     runs trained on them beside the old ones' results (test accuracy 0.96 and 0.99 averaged with 0.5 and
     0.6), without a word. The study keeps the sha256 of the data's values, and refuses others."""
-    session = _sessions(tmp_path)
+    session = _sessions(tmp_path, fresh_sessions)
     other = session("other", resume=True, seeds=2)
     assert other.returncode == 1 and other.stderr.startswith(
         "cannot resume study 'your_code': method 'sgd' reads its data '<data>' as other values than its "
@@ -766,7 +780,7 @@ def test_a_comparison_resumed_in_a_fresh_session_refuses_other_data_under_its_na
     assert same.returncode == 0 and same.stdout.split() == ["2"], same.stderr
 
 
-def test_a_comparison_stored_with_only_its_objects_digest_is_checked_by_it(tmp_path):
+def test_a_comparison_stored_with_only_its_objects_digest_is_checked_by_it(tmp_path, fresh_sessions):
     """Studies of optimlab.compare stored on 2026-12-05 before the one digest of every study's data hold
     only the sha256 of the user's object as held (OBJECT_DATA_ATTR): resumed with other tensors they are
     refused as a study of today is. The stored digest is computed here as that version did: sha256 of
@@ -775,7 +789,7 @@ def test_a_comparison_stored_with_only_its_objects_digest_is_checked_by_it(tmp_p
 
     from optimlab.study.storage import DATA_ATTR, OBJECT_DATA_ATTR, open_storage, optimlab_studies
 
-    session = _sessions(tmp_path)
+    session = _sessions(tmp_path, fresh_sessions)
     x, y = torch.load(tmp_path / "data.pt")["first"]
     old = hashlib.sha256()
     for tensor in (x, y):

@@ -459,7 +459,11 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
     flags += ["--storage", url, "--name", "x", "--no-progress"]
     outs = [[*flags, "--out", str(tmp_path / out)] for out in ("a", "b")]
     refused = race(tmp_path, "optimlab.study.run:_data_digests", outs)
-    assert refused.strip() in (  # as the other stored its spec or not yet
+    claimed = (  # the other created and claimed it (study.storage's Claims), its settings not yet stored
+        f"error: the storage {re.escape(repr(url))} holds study 'x/adam' with no settings stored, claimed by "
+        r"another comparison \(pid \d+ on host [^)]+\), creating it now .*"
+    )
+    assert re.fullmatch(claimed, refused.strip()) or refused.strip() in (  # its spec stored or not yet
         f"error: the storage {url!r} already holds study 'x': resume it with `optimlab compare --resume OUT "
         f"--storage {url} --name x` (resume=True in Python), or choose another output folder or study name",
         f"error: the storage {url!r} holds study 'x/adam' with no settings stored: a comparison is creating "

@@ -690,3 +690,76 @@ def test_distinct_tpe_takes_an_interrupted_trials_configuration_as_untried():
     plain = {seed: draws(False, seed) for seed in range(8)}
     assert any(p[0]["optimizer.lr"] == p[1]["optimizer.lr"] for p in plain.values())  # a repeat drawn
     assert {seed: draws(True, seed) for seed in range(8)} == plain
+
+
+@pytest.mark.parametrize("taker_comes", ["after_the_creation", "after_the_claim"])
+def test_a_take_over_racing_a_live_comparison_leaves_one_of_them_holding_every_study(
+    tmp_path, monkeypatch, taker_comes
+):
+    """A resume meeting a study without settings took it over, though a live comparison had just created
+    it: the creator went on into its next study, found the taker's and deleted the one the taker held
+    (the storage kept t/sgd alone). Now every comparison records its claim on a study it creates or takes
+    over, and goes on only where no other live one claims it. Truth: the studies read back, each whole
+    with the settings of the one comparison not refused."""
+    from optimlab.study import run
+    from optimlab.study.storage import SPEC_ATTR
+
+    creator, taker = tiny(optimizers=("sgd", "adam")), tiny(optimizers=("sgd", "adam"), seeds=1)
+    refused, began, create, claim = [], [], optuna.create_study, run.claim_study
+
+    def take_over():
+        if not began:  # once, on the creator's first study (t/adam)
+            began.append(taker)
+            try:
+                run.open_studies(taker, tmp_path, resume=True)
+            except OptimlabError as error:
+                refused.append(str(error))
+
+    def created_then_taken(**options):
+        study = create(**options)
+        if taker_comes == "after_the_creation":
+            take_over()
+        return study
+
+    def claimed_then_taken(*args):
+        claimed = claim(*args)
+        if taker_comes == "after_the_claim":
+            take_over()
+        return claimed
+
+    monkeypatch.setattr(optuna, "create_study", created_then_taken)
+    monkeypatch.setattr(run, "claim_study", claimed_then_taken)
+    try:
+        run.open_studies(creator, tmp_path)
+        winner = creator
+    except OptimlabError as error:
+        refused.append(str(error))
+        winner = taker
+    stored = {s.study_name: s.user_attrs.get(SPEC_ATTR) for s in open_storage(tmp_path).get_all_studies()}
+    assert stored == {"t/adam": winner.to_dict(), "t/sgd": winner.to_dict()}
+    assert len(refused) == 1 and "claimed by another comparison" in refused[0], refused
+
+
+def test_a_study_claimed_by_a_live_comparison_is_not_taken_over_and_one_claimed_by_a_dead_one_is(tmp_path):
+    """A study without settings whose claimant lives (here: this process's claim) is refused to a resume,
+    naming the claimant; one whose claimant's process is gone (a comparison killed as it began) is taken
+    over. Truth: the claims' processes, and the studies read back."""
+    import socket
+
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import CLAIM_PREFIX, SPEC_ATTR, claim_study
+
+    spec = tiny()
+    live, dead = open_storage(tmp_path / "live"), open_storage(tmp_path / "dead")
+    optuna.create_study(storage=live, study_name="t/adam")
+    claim_study(live, live.get_study_id_from_name("t/adam"))
+    with pytest.raises(OptimlabError, match=f"claimed by another comparison \\(pid {os.getpid()} on host "):
+        open_studies(spec, tmp_path / "live", resume=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    claim = {"host": socket.gethostname(), "pid": gone.pid, "started": None}
+    optuna.create_study(storage=dead, study_name="t/adam")
+    dead.set_study_system_attr(dead.get_study_id_from_name("t/adam"), CLAIM_PREFIX, claim)
+    open_studies(spec, tmp_path / "dead", resume=True)
+    stored = [s.user_attrs[SPEC_ATTR] for s in open_storage(tmp_path / "dead").get_all_studies()]
+    assert stored == [spec.to_dict()]

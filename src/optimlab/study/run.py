@@ -40,7 +40,9 @@ from optimlab.study.storage import (
     SPACE_ATTR,
     SPEC_ATTR,
     TrialRecord,
+    claim_study,
     is_url,
+    live_claims,
     live_trials,
     load_records,
     open_storage,
@@ -319,7 +321,10 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
 
     An existing study needs ``resume`` and the same spec, but for more ``seeds`` (a study extended: its
     reruns so far are kept, the new ones run on the next fresh seeds); ``resume`` needs an existing
-    study. Returns the opened storage.
+    study. A study found without settings (no trials, no attributes) is taken over by ``resume`` only
+    where no live comparison claims it; each study created or taken over is claimed, and a comparison
+    that then reads another live claim on it is refused, deleting the studies it created (the
+    module-level Claims of :mod:`~optimlab.study.storage`). Returns the opened storage.
     """
     storage = open_storage(location)
     existing = optimlab_studies(storage, spec.name)
@@ -375,9 +380,18 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
                 storage=storage, study_name=study_name, load_if_exists=loaded, direction=direction
             )
         except optuna.exceptions.DuplicatedStudyError:  # another comparison created it since the check
-            for own in created:  # the storage is not left split between the two
-                optuna.delete_study(study_name=own, storage=storage)
+            _withdraw(storage, created)
             _refuse_taken(storage, study_name, spec, location)
+        if not existing:  # created or taken over: of two comparisons at it at once, one goes on
+            study_id = storage.get_study_id_from_name(study_name)
+            others = live_claims(storage, study_id, mine=claim_study(storage, study_id))
+            if others:
+                _withdraw(storage, created)
+                raise OptimlabError(
+                    f"the storage {without_passwords(str(location))!r}: study {study_name!r} was claimed by "
+                    f"another comparison at the same time ({_claimants(others)}), which goes on with it; "
+                    "resume it once that one has stored its settings, or choose another study name (--name)"
+                )
         if not loaded:
             created.append(study_name)
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
@@ -404,10 +418,26 @@ def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
     )
 
 
+def _withdraw(storage: BaseStorage, created: Sequence[str]) -> None:
+    """Delete the studies a comparison refused part way ``created``: the storage is not left split
+    between it and the comparison that goes on."""
+    for own in created:
+        optuna.delete_study(study_name=own, storage=storage)
+
+
+def _claimants(claims: Sequence[Mapping[str, Any]]) -> str:
+    """Who made ``claims`` (:func:`~optimlab.study.storage.live_claims`): pid and host of each."""
+    return ", ".join(f"pid {claim['pid']} on host {claim['host']}" for claim in claims)
+
+
 def _is_orphan(storage: BaseStorage, study_name: str) -> bool:
-    """Whether ``study_name`` holds no trials and no attributes: created by a comparison killed before it
-    stored its spec, or by one storing it now."""
-    return _contents(storage, study_name) == (0, {})
+    """Whether ``study_name`` holds no trials, no attributes and no live comparison's claim
+    (:func:`~optimlab.study.storage.live_claims`): created by a comparison killed before it stored its
+    spec, or by one storing it now that has not claimed it yet (the claims read after taking it over
+    settle that race)."""
+    if _contents(storage, study_name) != (0, {}):
+        return False
+    return not live_claims(storage, storage.get_study_id_from_name(study_name))
 
 
 def _contents(storage: BaseStorage, study_name: str) -> tuple[int, dict[str, Any]]:
@@ -429,6 +459,14 @@ def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, locati
         raise OptimlabError(
             f"the storage {shown!r} holds a study {study_name!r} that optimlab did not make ({trials} "
             "trials): choose another study name (--name), or another storage"
+        )
+    claims = live_claims(storage, storage.get_study_id_from_name(study_name))
+    if claims:
+        raise OptimlabError(
+            f"the storage {shown!r} holds study {study_name!r} with no settings stored, claimed by another "
+            f"comparison ({_claimants(claims)}), creating it now (or, on another host, maybe killed as it "
+            f"began); once that process is gone, take it over: {_take_over(location, study_name)}, or delete "
+            f"it (optuna delete-study --storage URL --study-name {study_name}) and start again"
         )
     raise OptimlabError(
         f"the storage {shown!r} holds study {study_name!r} with no settings stored: a comparison is "

@@ -15,6 +15,14 @@ every storage: a running trial's system attribute ``optimlab:owner`` holds the h
 process and the time of its last beat (every :data:`HEARTBEAT_SECONDS`). A running trial whose process
 is gone (same host) or whose beat is older than the grace period is *stale*: :func:`reclaim_stale`
 fails it as ``interrupted``, and the planner runs its key again.
+
+Claims: creating an Optuna study is not atomic with storing its settings, so a study without settings
+is either one a comparison is creating now or one left by a comparison killed as it began (which a
+resume takes over). Each comparison adds its claim on a study it creates or takes over as a system
+attribute of its own key (:func:`claim_study`: host, pid and the process's start time), then reads the
+others' (:func:`live_claims`): added, never overwritten, so of two that claim at once the later reads
+the earlier's, and neither goes on while the other lives. A study holding no claim (its creator killed
+between the two writes, or an optimlab of before 2026-12-07) is taken over on that read alone.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import shutil
 import socket
 import threading
 import time
+import uuid
 import warnings
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,9 +59,11 @@ __all__ = [
     "HEARTBEAT_SECONDS",
     "JOURNAL_NAME",
     "TrialRecord",
+    "claim_study",
     "deferred_writes",
     "heartbeat",
     "is_url",
+    "live_claims",
     "live_trials",
     "load_records",
     "open_storage",
@@ -77,6 +88,7 @@ DATA_ATTR = "optimlab.data"
 # the studies that hold only it.
 OBJECT_DATA_ATTR = "optimlab.data_digest"
 OWNER_ATTR = "optimlab:owner"
+CLAIM_PREFIX = "optimlab:claim:"  # + a token per claim: a study system attribute (claim_study)
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead
 INTERRUPTED = "interrupted"
@@ -608,6 +620,42 @@ def _process_gone(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rsplit(")", 1)[1].split()[0] == "Z"
     return False
+
+
+def _process_start(pid: int) -> str | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/PID/stat``); None where it cannot be read."""
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    return None
+
+
+def claim_study(storage: BaseStorage, study_id: int) -> str:
+    """Add this process's claim on ``study_id`` (see the module's Claims); returns its attribute's key."""
+    key = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
+    pid = os.getpid()
+    claim = {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid)}
+    storage.set_study_system_attr(study_id, key, claim)
+    return key
+
+
+def live_claims(storage: BaseStorage, study_id: int, mine: str | None = None) -> list[dict[str, Any]]:
+    """The claims on ``study_id`` but ``mine`` whose process may live: on this host, its pid runs and
+    started when the claim says (a pid reused since is another process); on another, any (it cannot be
+    told there)."""
+    here = socket.gethostname()
+    return [
+        claim
+        for key, claim in storage.get_study_system_attrs(study_id).items()
+        if key.startswith(CLAIM_PREFIX)
+        and key != mine
+        and not (
+            claim["host"] == here
+            and (
+                _process_gone(int(claim["pid"]))
+                or claim["started"] not in (None, _process_start(int(claim["pid"])))
+            )
+        )
+    ]
 
 
 def _stale(trial: FrozenTrial, now: float, grace: float) -> bool:

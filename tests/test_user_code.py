@@ -913,3 +913,39 @@ def test_a_page_names_the_model_s_own_technique_that_trained(user_package, own_d
     assert recipe.model.norm == OWN_DEFAULT and _built(recipe)["norm"] == "LayerNorm"
     assert defaults_named(recipe)["model.norm"] == f"({NET}'s own: LayerNorm)"
     assert "model.dropout" not in defaults_named(recipe)  # 0.5, a value the recipe holds, shown as itself
+
+
+def test_train_and_compare_put_a_recipe_file_on_the_users_class_alike(
+    user_package, own_defaults, tmp_path, monkeypatch, cli
+):
+    """compare r.yaml --model Net replaced the file's whole model section (Net's tanh) where train r.yaml
+    --model Net kept the gelu written in it. Both keep a field that chose something for the old model
+    (gelu, away from the MLP's relu) where Net takes it, drop a size Net does not take (width), and give
+    a field at the old model's own (dropout 0.0) Net's own (0.5); --set beside --model wins. The truth:
+    the modules torch builds from the recipe each verb would run (the library patched out)."""
+    import optimlab.study.compare
+    import optimlab.train
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"data: {json.dumps(TENSORS)}\nmodel: {{name: mlp, activation: gelu, width: 16}}\n")
+    planned = []
+
+    def planned_only(planned_recipe, *args, **kwargs):  # what the verb would run: nothing runs
+        planned.append(getattr(planned_recipe, "recipe", planned_recipe))  # a study's spec holds it
+        raise OptimlabError("planned")
+
+    monkeypatch.setattr(optimlab.train, "train", planned_only)
+    monkeypatch.setattr(optimlab.study.compare, "check_trains", planned_only)
+    compared = cli(
+        "compare", str(recipe), "--model", NET, "--optimizers", "sgd", "--out", str(tmp_path / "c")
+    )
+    trained = cli(
+        "train", str(recipe), "--model", NET, "--set", "model.dropout=0.0", "--out", str(tmp_path / "t")
+    )
+    assert [(code, err.splitlines()[-1]) for code, _, err in (compared, trained)] == [
+        (2, "error: planned")
+    ] * 2
+    own = {"activation": "GELU", "norm": "LayerNorm", "dropout": 0.5, "init": "xavier_normal"}
+    assert [_built(r) for r in planned] == [own, {**own, "dropout": 0.0}]
+    assert planned[0].model.width is None
+    assert planned[0].model.model_copy(update={"dropout": 0.0}) == planned[1].model  # alike but for --set

@@ -146,7 +146,10 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         parser=checks.name,
-        help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build.",
+        help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build. The RECIPE's model "
+        "fields that chose something (gelu over the MLP's relu, a width) are kept where this model takes them, "
+        "the rest are its own; a chosen technique it does not take is refused, a size or option dropped; --set "
+        "wins. A workload's model is replaced whole.",
     ),
 ]
 WidthOpt = Annotated[

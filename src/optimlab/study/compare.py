@@ -14,7 +14,7 @@ import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study, with_stored
 from optimlab.study.space import SearchSpace
-from optimlab.study.storage import TrialRecord
+from optimlab.study.storage import COMPARISON_ATTR, SPEC_ATTR, TrialRecord, open_storage, optimlab_studies
 from optimlab.study.trial import raised_by_user
 from optimlab.user_code import is_import_path
 from optimlab.workloads import GOALS, Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
@@ -77,9 +77,13 @@ def on_user_code(
     model: str | None = None,
     dataset: str | None = None,
     target: str | int | None = None,
+    yours: Collection[str] = (),
 ) -> list[Workload]:
-    """``workloads`` with ``model`` as each one's model section (a name, or the user's factory
-    ``pkg.mod:build`` at its own defaults) and ``dataset`` as its data set's name, at its own defaults
+    """``workloads`` on ``model`` (a name, or the user's factory ``pkg.mod:build``), as ``--model`` puts
+    any verb's recipe on it: those named in ``yours`` hold the user's recipe (compare's RECIPE file), whose
+    model fields that chose something are kept where ``model`` takes them, as ``train RECIPE --model``
+    keeps them (``Recipe.with_updates`` on ``model.name``); a registered workload's model section is the
+    workload's, replaced by ``model`` at its own defaults. ``dataset`` is its data set's name, at its own defaults
     (the workload's data options were its own data set's), ``target`` its target column (a file's): the
     verbs' ``--model``, ``--dataset`` and ``--target``. Each is then named for what it trains
     (``mlp-on-rows`` for an MLP on ``rows.csv``; after its workload's name where there are several); on
@@ -87,14 +91,12 @@ def on_user_code(
     code returns (``mydata:load``: as it gives it, as ``optimlab.compare(data=...)`` and a hand loop
     take it; token ids that its model embeds could not be scaled); files of numbers get the workload's
     scaling."""
-    updates: dict[str, Any] = {
-        k: v for k, v in (("model", model and {"name": model}), ("data.name", dataset)) if v
-    }
+    updates: dict[str, Any] = {"data.name": dataset} if dataset else {}
     if dataset:
         updates["data.options"] = {} if target is None else {"target": target}
     elif target is not None:
         updates["data.options.target"] = target
-    if not updates:
+    if not (updates or model):
         return list(workloads)
     registry = get_registry("dataset")
     known = bool(dataset) and not is_import_path(dataset) and dataset in registry
@@ -103,7 +105,10 @@ def on_user_code(
         updates["data.scaling"] = "none"
     replaced = []
     for w in workloads:
-        recipe = w.recipe.with_updates(updates)
+        on_model: dict[str, Any] = {}
+        if model:  # the user's recipe keeps its model's choices; a registered workload's is replaced
+            on_model = {"model.name": model} if w.name in yours else {"model": {"name": model}}
+        recipe = w.recipe.with_updates({**updates, **on_model})
         name = f"{_label(recipe.model.name)}-on-{_label(recipe.data.name)}"
         name = f"{w.name}-{name}" if len(workloads) > 1 else name
         target = None if dataset else w.target
@@ -359,8 +364,9 @@ def plan_comparison(
     :class:`StudySpec` (``protocol``, ``budget``, ``seeds``, ``pruner``). ``workloads`` are registered
     names or :class:`~optimlab.workloads.Workload` objects (the user's code, from :func:`optimlab.compare`).
     A ``name`` names the single study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
-    user's files for the workloads that read them. ``model`` replaces each workload's model section (a
-    name, or the user's factory ``pkg.mod:build`` at its own defaults), ``dataset`` its data set's name
+    user's files for the workloads that read them. ``model`` is each workload's model (a name, or the
+    user's factory ``pkg.mod:build``): a named workload's at its own defaults, a :class:`Workload` given
+    (the user's recipe) keeping its model's choices where ``model`` takes them; ``dataset`` its data set's name
     and ``target`` the target column of that file (:func:`on_user_code`);
     ``metric`` and ``goal`` what each study tunes on (:func:`with_metric`)."""
     given = [v.strip() if isinstance(v, str) else v for v in values]
@@ -383,7 +389,8 @@ def plan_comparison(
     ]
     # one study per workload: the second of a name was refused as already stored, the first kept
     check_workloads(chosen)
-    chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)
+    yours = [w.name for w in workloads if isinstance(w, Workload)]  # the user's recipes, not the registry's
+    chosen = on_user_code(chosen, model=model, dataset=dataset, target=target, yours=yours)
     # the workload's metric was of its own data where --dataset replaced them
     chosen = [
         with_metric(_fitted_to_data(w, measured=bool(dataset) and metric is None), metric, goal)
@@ -536,6 +543,29 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
+def _never_stored(specs: Sequence[StudySpec], location: str | Path) -> list[str]:
+    """The studies of the comparisons that stored ``specs`` (:data:`COMPARISON_ATTR`) that ``location``
+    does not hold: a kill between the creations of a comparison's studies (several workloads) left
+    them out."""
+    studies = optimlab_studies(open_storage(location, create=False))
+    stored = {study.user_attrs[SPEC_ATTR]["name"] for study in studies}
+    planned = {
+        planned
+        for study in studies
+        if study.user_attrs[SPEC_ATTR]["name"] in {spec.name for spec in specs}
+        for planned in study.user_attrs.get(COMPARISON_ATTR, ())
+    }
+    return sorted(planned - stored)
+
+
+def _begun(specs: Sequence[StudySpec], location: str) -> list[StudySpec]:
+    """Those of ``specs`` of which ``location`` holds a study (of any of its methods, settings stored or
+    not): a comparison of several workloads killed between creating their studies holds the first ones
+    only."""
+    stored = {study.study_name for study in open_storage(location).get_all_studies()}
+    return [spec for spec in specs if any(spec.study_name(m) in stored for m in spec.methods)]
+
+
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def compare(
     values: Sequence[str] | None = None,
@@ -584,6 +614,13 @@ def compare(
                 f"{', '.join(given)}, or give the values compared too (the call that started it)"
             )
         specs = load_specs(storage or out, name)
+        if never := []:
+            raise OptimlabError(
+                f"cannot resume all of the comparison: its {', '.join(map(repr, never))} was never stored "
+                "(it was stopped before creating it): run the command that started it with --resume in "
+                "place of --out (its flags give the settings; in Python, the call that started it with "
+                "resume=True)"
+            )
         if seeds is not None:
             specs = [dataclasses.replace(spec, seeds=seeds) for spec in specs]
     else:
@@ -601,8 +638,13 @@ def compare(
     # held from the check that no study is there to the report: two comparisons started at once into one
     # folder both passed that check, then both ran their trials into its journal
     with hold_folder(folder, "optimlab compare"):
+        begun = _begun(specs, location) if resume and values else specs
         for spec in specs:
-            open_studies(spec, location, resume=resume)
+            # a workload whose study a kill before its creation left out starts fresh, the others resume
+            comparison = [spec.name for spec in specs]
+            open_studies(
+                spec, location, resume=resume and (spec in begun or not begun), comparison=comparison
+            )
         if on_start is not None:
             on_start(specs, location, folder)
         results = [

@@ -1,11 +1,17 @@
 """Tests of optimlab.integrations; :func:`train_with_tracker` runs `optimlab train --log` on a tiny run,
 :func:`train_three_sessions` trains one in three sessions, a tracker added at the third;
 :func:`logged_metrics` is what a tracker of a run folder holds; :func:`store_copy` a copy of the
-MLflow store conftest's made_store made once."""
+MLflow store conftest's made_store made once; :func:`forked` a process of its own that starts with what
+this one imported."""
 
 import contextlib
 import json
+import os
+import signal
 import sqlite3
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,3 +77,35 @@ def store_copy(made_store: Path, folder: Path) -> str:
         )
         db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (made, here))
     return f"sqlite:///{copy}"
+
+
+def forked(work: Callable[[], None], folder: Path) -> int:
+    """The pid of a forked child of this process that runs ``work`` in ``folder`` and exits 0 (1 with its
+    traceback on stderr), unless ``work`` exits itself (``os._exit``); it never returns into pytest. A
+    process of its own, as a ``python -c`` one, that starts with the modules this one imported: MLflow's
+    and optimlab's import (torch's) are most of such a process's CPU (3 s each)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.chdir(folder)
+            work()
+            code = 0
+        except BaseException:
+            os.write(2, traceback.format_exc().encode())
+        finally:
+            os._exit(code)
+    return pid
+
+
+def exit_code(pid: int, seconds: float = 300.0) -> int:
+    """The exit code of child ``pid`` once it has exited (minus the signal that killed it); a child still
+    running after ``seconds`` is killed, and fails the test."""
+    deadline = time.monotonic() + seconds
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the forked child {pid} still ran after {seconds:g} s")
+        time.sleep(0.05)
+    return os.waitstatus_to_exitcode(done[1])

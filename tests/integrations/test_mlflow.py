@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from integrations import logged_metrics, store_copy, train_three_sessions, train_with_tracker
+from integrations import (
+    exit_code,
+    forked,
+    logged_metrics,
+    store_copy,
+    train_three_sessions,
+    train_with_tracker,
+)
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.integrations.mlflow_sqlite import mlflow_name
 from optimlab.recipe import Recipe
@@ -72,21 +79,21 @@ def _finished(client, run_id, seconds=120.0):
 
 @pytest.mark.slow
 def test_a_trainer_that_dies_leaves_its_run_killed_with_every_record_it_sent(tmp_path, made_store):
+    from optimlab.integrations.mlflow import MLflowTracker
+
     uri = store_copy(made_store, tmp_path) + "?timeout=20"  # through MLflow's client, as on a new store
-    trainer = f"""
-import os
-from optimlab.integrations.mlflow import MLflowTracker
-tracker = MLflowTracker(run_name="dies", tracking_uri={uri!r})
-for step in range(1, 51):
-    tracker.log(step, 1.7e9 + step, {{"train_loss": 1.0 / step}})
-tracker.flush()
-print(tracker.run_id, flush=True)
-os._exit(3)  # no close, no clean-up: as if killed
-"""
-    done = subprocess.run([sys.executable, "-c", trainer], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 3, done.stderr
+
+    def trainer() -> None:
+        tracker = MLflowTracker(run_name="dies", tracking_uri=uri)
+        for step in range(1, 51):
+            tracker.log(step, 1.7e9 + step, {"train_loss": 1.0 / step})
+        tracker.flush()
+        (tmp_path / "run_id").write_text(tracker.run_id)
+        os._exit(3)  # no close, no clean-up: as if killed
+
+    assert exit_code(forked(trainer, tmp_path)) == 3
     client = MlflowClient(tracking_uri=uri)
-    run = _finished(client, done.stdout.split()[-1])
+    run = _finished(client, (tmp_path / "run_id").read_text())
     assert run.info.status == "KILLED"
     history = sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)
     assert [(m.step, m.value) for m in history] == pytest.approx([(s, 1.0 / s) for s in range(1, 51)])
@@ -490,17 +497,14 @@ def test_two_trainers_starting_on_a_new_sqlite_store_both_keep_their_runs(tmp_pa
     """Two processes opening runs at once on a SQLite file not yet made: both ran MLflow's migrations,
     and one or both failed (alembic's 'expected to match one row', 'duplicate column name: step'), in 3
     races of 3; `optimlab train --log mlflow` twice in parallel lost a run."""
+    from optimlab.integrations.mlflow_writer import MLflowRun
+
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
-    opens = "import sys; from optimlab.integrations.mlflow_writer import MLflowRun; "
-    opens += "MLflowRun(run_name=sys.argv[1], tracking_uri=sys.argv[2]).end('FINISHED')"
     racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", opens, name, uri], cwd=tmp_path, stderr=subprocess.PIPE, text=True
-        )
+        forked(lambda name=name: MLflowRun(run_name=name, tracking_uri=uri).end("FINISHED"), tmp_path)
         for name in ("one", "two")
-    ]
-    for racer in racers:
-        assert racer.wait(timeout=300) == 0, racer.stderr.read()
+    ]  # each a process of its own (its failure's traceback on the test's stderr)
+    assert [exit_code(racer) for racer in racers] == [0, 0]
     client = MlflowClient(tracking_uri=uri)
     found = client.search_runs([client.get_experiment_by_name("optimlab").experiment_id])
     assert sorted(run.info.run_name for run in found) == ["one", "two"]

@@ -6,7 +6,6 @@ import ast
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -393,17 +392,29 @@ optimlab.compare(
 """
 
 
-def test_a_script_whose_models_forward_changed_is_refused_on_resume(tmp_path):
+# `python SCRIPT ARGS` in a process forked from `forked`'s parent: the script's folder first on sys.path,
+# the script run as __main__ from its file (runpy.run_path, as the interpreter runs a script).
+AS_SCRIPT = """
+import os, runpy, sys
+sys.argv = sys.argv[1:]
+sys.path[0] = os.path.dirname(sys.argv[0])
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_script_whose_models_forward_changed_is_refused_on_resume(tmp_path, forked):
     """optimlab.compare(model=Net, resume=True) from a script run as __main__ names Net '<net>', which no
     import path reaches: the check of its file was skipped, though inspect.getsourcefile(Net) finds the
     script. Truth: the script's own file, its forward's activation changed."""
-    script, out = tmp_path / "train_net.py", tmp_path / "study"
+    script, out, output = tmp_path / "train_net.py", tmp_path / "study", tmp_path / "script-output"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE}
+    output.mkdir()
 
     def run(activation: str, seeds: int) -> subprocess.CompletedProcess:
         script.write_text(SCRIPT.format(activation=activation))
-        command = [sys.executable, str(script), str(out), str(seeds)]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        args = [str(script), str(out), str(seeds)]
+        code, stdout, stderr = forked.run(args, tmp_path, env, output, timeout=300, source=AS_SCRIPT)
+        return subprocess.CompletedProcess(args, code, stdout, stderr)
 
     assert run("tanh", 1).returncode == 0
     refused = run("relu", 2)

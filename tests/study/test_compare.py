@@ -322,3 +322,37 @@ def test_a_study_of_the_folder_that_no_longer_reads_leaves_out_itself_alone(tmp_
     together = rows()
     assert [row for row in together if row["study"] == "b"] == kept
     assert [row["study"] for row in together] == ["b", "c"]
+
+
+def test_a_comparison_of_two_workloads_killed_between_their_studies_resumes_both(tmp_path, monkeypatch):
+    """Killed after creating its first workload's study, a comparison's resume by the call that started it
+    was refused ('nothing to resume: no study 'two_spirals_mlp''), and the plain resume ran the first
+    workload alone, the second lost without a word. Now the call creates the missing study beside the
+    one it resumes, and the plain resume names the study never stored. Truth: the studies read back
+    before any trial (the run stopped as it would start)."""
+    from optimlab.study import compare as comparing
+    from optimlab.study.storage import open_storage, optimlab_studies
+
+    call = {"values": ["sgd"], "workloads": ["teacher_student", "two_spirals_mlp"], "budget": 1, "seeds": 1}
+    opened, open_studies = [], comparing.open_studies
+
+    def killed_at_the_second(spec, location, **options):
+        if opened:
+            raise KeyboardInterrupt
+        opened.append(spec.name)
+        return open_studies(spec, location, **options)
+
+    def stop(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparing, "check_trains", lambda spec: None)  # not what is tested: 1 s saved
+    monkeypatch.setattr(comparing, "open_studies", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        compare(**call, out=tmp_path, epochs=1)
+    monkeypatch.setattr(comparing, "open_studies", open_studies)
+    with pytest.raises(OptimlabError, match="its 'two_spirals_mlp' was never stored .*--resume"):
+        compare(out=tmp_path, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        compare(**call, out=tmp_path, epochs=1, resume=True, on_start=stop)
+    stored = [s.study_name for s in optimlab_studies(open_storage(tmp_path))]
+    assert sorted(stored) == ["teacher_student/sgd", "two_spirals_mlp/sgd"]

@@ -28,7 +28,7 @@ from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study, with_stored
 from optimlab.study.space import SearchSpace
-from optimlab.study.storage import TrialRecord
+from optimlab.study.storage import COMPARISON_ATTR, SPEC_ATTR, TrialRecord, open_storage, optimlab_studies
 from optimlab.study.trial import raised_by_user
 from optimlab.user_code import is_import_path
 from optimlab.workloads import GOALS, Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
@@ -543,6 +543,29 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
+def _never_stored(specs: Sequence[StudySpec], location: str | Path) -> list[str]:
+    """The studies of the comparisons that stored ``specs`` (:data:`COMPARISON_ATTR`) that ``location``
+    does not hold: a kill between the creations of a comparison's studies (several workloads) left
+    them out."""
+    studies = optimlab_studies(open_storage(location, create=False))
+    stored = {study.user_attrs[SPEC_ATTR]["name"] for study in studies}
+    planned = {
+        planned
+        for study in studies
+        if study.user_attrs[SPEC_ATTR]["name"] in {spec.name for spec in specs}
+        for planned in study.user_attrs.get(COMPARISON_ATTR, ())
+    }
+    return sorted(planned - stored)
+
+
+def _begun(specs: Sequence[StudySpec], location: str) -> list[StudySpec]:
+    """Those of ``specs`` of which ``location`` holds a study (of any of its methods, settings stored or
+    not): a comparison of several workloads killed between creating their studies holds the first ones
+    only."""
+    stored = {study.study_name for study in open_storage(location).get_all_studies()}
+    return [spec for spec in specs if any(spec.study_name(m) in stored for m in spec.methods)]
+
+
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def compare(
     values: Sequence[str] | None = None,
@@ -591,6 +614,13 @@ def compare(
                 f"{', '.join(given)}, or give the values compared too (the call that started it)"
             )
         specs = load_specs(storage or out, name)
+        if never := _never_stored(specs, storage or out):
+            raise OptimlabError(
+                f"cannot resume all of the comparison: its {', '.join(map(repr, never))} was never stored "
+                "(it was stopped before creating it): run the command that started it with --resume in "
+                "place of --out (its flags give the settings; in Python, the call that started it with "
+                "resume=True)"
+            )
         if seeds is not None:
             specs = [dataclasses.replace(spec, seeds=seeds) for spec in specs]
     else:
@@ -608,8 +638,13 @@ def compare(
     # held from the check that no study is there to the report: two comparisons started at once into one
     # folder both passed that check, then both ran their trials into its journal
     with hold_folder(folder, "optimlab compare"):
+        begun = _begun(specs, location) if resume and values else specs
         for spec in specs:
-            open_studies(spec, location, resume=resume)
+            # a workload whose study a kill before its creation left out starts fresh, the others resume
+            comparison = [spec.name for spec in specs]
+            open_studies(
+                spec, location, resume=resume and (spec in begun or not begun), comparison=comparison
+            )
         if on_start is not None:
             on_start(specs, location, folder)
         results = [

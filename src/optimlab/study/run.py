@@ -31,6 +31,7 @@ from optimlab.study.backends import BACKENDS, POLL_SECONDS, BackendOptions, exec
 from optimlab.study.protocols import SEEDS, TUNE, Method, PlannedTrial, StudySpec, with_absent_fields
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import (
+    COMPARISON_ATTR,
     DATA_ATTR,
     DONE_ATTR,
     IMPORT_FROM_ATTR,
@@ -316,8 +317,11 @@ def _as_planned(spec: StudySpec, studies: Sequence[optuna.study.FrozenStudy]) ->
     )
 
 
-def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False) -> BaseStorage:
-    """Create ``spec``'s Optuna studies at ``location`` (or, with ``resume``, check the stored ones).
+def open_studies(
+    spec: StudySpec, location: str | Path, *, resume: bool = False, comparison: Sequence[str] = ()
+) -> BaseStorage:
+    """Create ``spec``'s Optuna studies at ``location`` (or, with ``resume``, check the stored ones),
+    recording in a new one the names of every study of its ``comparison`` (:data:`COMPARISON_ATTR`).
 
     An existing study needs ``resume`` and the same spec, but for more ``seeds`` (a study extended: its
     reruns so far are kept, the new ones run on the next fresh seeds); ``resume`` needs an existing
@@ -401,6 +405,8 @@ def open_studies(spec: StudySpec, location: str | Path, *, resume: bool = False)
             study.set_user_attr(DONE_ATTR, False)
         if not existing:
             study.set_user_attr(IMPORT_FROM_ATTR, folders)
+            if comparison:
+                study.set_user_attr(COMPARISON_ATTR, list(comparison))
         if digests.get(method.name) is not None:
             study.set_user_attr(DATA_ATTR, digests[method.name])
     return storage

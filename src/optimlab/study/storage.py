@@ -76,6 +76,9 @@ __all__ = [
 JOURNAL_NAME = "study.journal"
 SPEC_ATTR = "optimlab.spec"
 IMPORT_FROM_ATTR = "optimlab.import_from"  # folders its driver found the user's code in (user_code)
+# The names of every study of the comparison that created this one (several workloads: one each): a
+# plain resume of a comparison killed before it created them all names those it never stored.
+COMPARISON_ATTR = "optimlab.comparison"
 METHOD_ATTR = "optimlab.method"
 DONE_ATTR = "optimlab.done"
 # A method's search space as its study started (the default one, by its optimizer's lr range): a report

@@ -1,11 +1,15 @@
 """The gallery run once at size tiny, shared by the tests of its pages and of their rendering."""
 
 import dataclasses
+import os
+import pickle
+import time
 from pathlib import Path
 
 import pytest
 
-from optimlab.gallery import Outcome, run_gallery
+import optimlab.gallery.publish
+from optimlab.gallery import Outcome, experiment_names, get_experiment, run_gallery
 
 
 @dataclasses.dataclass
@@ -16,14 +20,62 @@ class TinyGallery:
     pages: dict[str, Path]
 
 
+class SharedOutcomes:
+    """Each experiment's tiny outcome computed once for the whole test session, whichever xdist worker asks:
+    a worker claims an experiment (a file made exclusively), computes it with the gallery's own
+    ``_outcome`` and pickles it; a worker that finds it claimed computes another unclaimed one meanwhile,
+    then loads the other's. The experiments are seeded: the pickled outcome is the one it would compute."""
+
+    def __init__(self, folder: Path, compute):
+        self.folder, self.compute = folder, compute
+
+    def _claim(self, name: str) -> bool:
+        try:
+            os.close(os.open(self.folder / f"{name}.claim", os.O_CREAT | os.O_EXCL))
+            return True
+        except FileExistsError:
+            return False
+
+    def _store(self, name: str, size: str) -> None:
+        outcome = self.compute(get_experiment(name), size)
+        partial = self.folder / f"{name}.partial"
+        partial.write_bytes(pickle.dumps(outcome))
+        partial.replace(self.folder / f"{name}.pickle")
+
+    def __call__(self, experiment, size: str) -> Outcome:
+        done = self.folder / f"{experiment.name}.pickle"
+        if self._claim(experiment.name):
+            self._store(experiment.name, size)
+        deadline = time.monotonic() + 600
+        while not done.exists():
+            spare = next((name for name in experiment_names() if self._claim(name)), None)
+            if spare is not None:
+                self._store(spare, size)
+            elif time.monotonic() > deadline:
+                pytest.fail(f"no outcome of {experiment.name} from the worker that claimed it")
+            else:
+                time.sleep(0.05)
+        return pickle.loads(done.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def tiny_gallery(tmp_path_factory):
-    """Every experiment at size tiny (~15 s in all), its pages and the index."""
+    """Every experiment at size tiny (~40 s of CPU in all, once per session: xdist's workers share the
+    outcomes), its pages and the index, written by this worker's own ``run_gallery``."""
+    session_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session_root = session_root.parent  # the workers' base folders lie in the session's one
+    shared = session_root / "tiny_gallery_outcomes"
+    shared.mkdir(exist_ok=True)
     folder = tmp_path_factory.mktemp("gallery")
     outcomes, pages = {}, {}
 
     def done(outcome, page):
         outcomes[outcome.name], pages[outcome.name] = outcome, page
 
-    index = run_gallery(size="tiny", out=folder, on_done=done)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            optimlab.gallery.publish, "_outcome", SharedOutcomes(shared, optimlab.gallery.publish._outcome)
+        )
+        index = run_gallery(size="tiny", out=folder, on_done=done)
     return TinyGallery(folder=folder, index=index, outcomes=outcomes, pages=pages)

@@ -710,6 +710,22 @@ class Built(nn.Module):
     def forward(self, x):
         return self.activation(self.norm(self.linear(x)))
 
+class Conv(nn.Module):
+    """Channels of a 2x2 map normalized by its own nn.BatchNorm2d: a norm of images' layout."""
+    def __init__(self, input_shape, num_outputs, norm=nn.BatchNorm2d):
+        super().__init__()
+        self.conv, self.norm, self.head = nn.Conv2d(1, 3, 1), norm(3), nn.Linear(12, num_outputs)
+    def forward(self, x):
+        return self.head(self.norm(self.conv(x.reshape(-1, 1, 2, 2))).flatten(1))
+
+class Grouped(nn.Module):
+    """nn.GroupNorm, called (num_groups, num_channels): no registered norm is called so."""
+    def __init__(self, input_shape, num_outputs, norm=nn.GroupNorm):
+        super().__init__()
+        self.norm, self.head = norm(2, 4), nn.Linear(4, num_outputs)
+    def forward(self, x):
+        return self.head(self.norm(x))
+
 class Optional(nn.Module):
     """None for no dropout layer: no dropout rate holds it."""
     def __init__(self, input_shape, num_outputs, dropout=None):
@@ -949,3 +965,34 @@ def test_train_and_compare_put_a_recipe_file_on_the_users_class_alike(
     assert [_built(r) for r in planned] == [own, {**own, "dropout": 0.0}]
     assert planned[0].model.width is None
     assert planned[0].model.model_copy(update={"dropout": 0.0}) == planned[1].model  # alike but for --set
+
+
+@pytest.mark.parametrize(
+    ("norm", "torch_norm"),
+    [
+        ("batch", torch.nn.BatchNorm2d(3)),
+        ("instance", torch.nn.InstanceNorm2d(3)),
+        ({"name": "group", "num_groups": 3}, torch.nn.GroupNorm(3, 3)),
+        ("layer", torch.nn.GroupNorm(1, 3)),  # over (C, H, W) of each image, as Wu & He's layer norm
+    ],
+)
+def test_a_norm_set_on_a_class_defaulting_to_a_torch_norm_is_built_in_its_layout(
+    user_package, own_defaults, norm, torch_norm
+):
+    """norm: batch on a class taking norm=nn.BatchNorm2d built a flat (features-last) batch norm, which
+    failed at its first forward on the (N, C, H, W) maps. The default's layout is bound: the truth is
+    torch's own norm of that layout on the same maps (training mode: the batch's statistics)."""
+    conv = "optimlab_test_own_defaults:Conv"
+    net = build(Recipe.from_dict({"data": TENSORS, "model": {"name": conv, "norm": norm}})).model.net
+    maps = net.conv(torch.randn(8, 4).reshape(-1, 1, 2, 2))
+    torch.testing.assert_close(net.norm(maps), torch_norm(maps), rtol=1e-4, atol=1e-4)
+
+
+def test_a_norm_set_on_a_class_defaulting_to_a_torch_norm_of_no_layout_is_refused(user_package, own_defaults):
+    """nn.GroupNorm is called (num_groups, num_channels): a registered norm there was called with the
+    groups as its width and the channels as its layout, and failed at the build."""
+    grouped = "optimlab_test_own_defaults:Grouped"
+    with pytest.raises(
+        RecipeError, match=r"model: invalid value 'group' for norm: accepted own_default: .*GroupNorm"
+    ):
+        Recipe.from_dict({"data": TENSORS, "model": {"name": grouped, "norm": "group"}})

@@ -430,6 +430,8 @@ def _in_form_of(field: str, value: Any, default: Any) -> Any:
     name, hyperparameters = resolve(field, value)
     registered = get_registry(field).get(name).obj
     if isinstance(default, type):
+        if field == "norm":
+            hyperparameters = {**hyperparameters, **_layout_of(value, default)}
         return partial(registered, **hyperparameters) if hyperparameters else registered
     if isinstance(registered, type):
         return registered(**hyperparameters)
@@ -439,6 +441,24 @@ def _in_form_of(field: str, value: Any, default: Any) -> Any:
         f"{OWN_DEFAULT}: the model's own {shown(default)} is no class, and the registry's {field} {name!r} is "
         "a factory of the feature count, which the recipe does not know",
     )
+
+
+def _layout_of(value: Any, default: type) -> dict[str, int]:
+    """The layout a registered norm (``value``) takes where the model's own norm is the class ``default``:
+    the ``spatial_dims`` a torch norm class fixes (``nn.BatchNorm2d``: channels of images; the registry's
+    features-last layout failed at the first forward), none for features last (LayerNorm, RMSNorm, or a
+    class that is no torch norm: the registry's own layout). A torch norm of no one layout is refused."""
+    from optimlab.techniques.norms import class_layout
+
+    try:
+        layout = class_layout(default)
+    except ValueError as reason:
+        raise InvalidValueError(
+            "norm",
+            value,
+            f"{OWN_DEFAULT}: the model's own {default.__name__} {reason}",
+        ) from None
+    return {"spatial_dims": layout} if layout else {}
 
 
 class ModelSpec(_Spec):

@@ -41,7 +41,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry, whole_number
 
-__all__ = ["Norm", "create", "norm_name", "swap_norm"]
+__all__ = ["Norm", "class_layout", "create", "norm_name", "swap_norm"]
 
 _REGISTRY = new_registry("norm")
 _FLAG = (False, True)
@@ -309,7 +309,31 @@ _CONV_DIMS = {
 
 
 def _torch_class(module: nn.Module) -> type[nn.Module] | None:
-    return next((c for c in type(module).__mro__ if c in _TORCH_NORMS), None)
+    return _torch_norm_of(type(module))
+
+
+def _torch_norm_of(norm_class: type) -> type[nn.Module] | None:
+    """The torch norm class ``norm_class`` is (or subclasses), None for another class."""
+    return next((c for c in norm_class.__mro__ if c in _TORCH_NORMS), None)
+
+
+def class_layout(norm_class: type) -> int | None:
+    """The layout (``spatial_dims``) of what ``norm_class(num_features)`` normalizes, as a model calls its
+    norm class: 1, 2, 3 for torch's BatchNorm/InstanceNorm{1,2,3}d and their subclasses (channels at dim
+    1), 0 for LayerNorm and RMSNorm (features last); None for a class that is no torch norm. A torch norm
+    of no one layout raises ValueError saying why: GroupNorm (called ``(num_groups, num_channels)``),
+    SyncBatchNorm (any rank)."""
+    torch_class = _torch_norm_of(norm_class)
+    if torch_class is None:
+        return None
+    if torch_class in (nn.LayerNorm, nn.RMSNorm):
+        return 0
+    if torch_class is nn.GroupNorm:
+        raise ValueError("is called (num_groups, num_channels), as no registered norm is")
+    rank = _TORCH_NORMS[torch_class][1]
+    if rank is None:
+        raise ValueError("takes inputs of any rank, so which layout the model feeds it is unknown")
+    return rank
 
 
 def _looks_like_a_norm(module: nn.Module) -> bool:

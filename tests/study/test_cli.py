@@ -550,3 +550,25 @@ def test_a_comparison_killed_as_it_began_is_taken_over_by_its_command_resuming(t
         1,
     )
     assert spec["recipe"]["training"]["epochs"] == 1 and study.study_name == "digits_mlp/adam"
+
+
+def test_a_resume_with_other_settings_names_each_stored_and_given_value(tmp_path, cli, monkeypatch):
+    """The refusal said 'its budget, seeds differ from the stored study; resume with the same settings'
+    (or 'its recipe differ'), naming no value: which were stored was for the user to dig out of the
+    journal. Now each differing setting is named with its flag, the stored value and the given one, a
+    recipe by its field. Truth: the settings the study was stored with (its spec, by plan_comparison)."""
+    from optimlab.study.compare import plan_comparison
+    from optimlab.study.run import open_studies
+
+    monkeypatch.setattr("optimlab.study.compare.check_trains", lambda spec: None)  # not what is tested
+    (stored,) = plan_comparison(["adam"], budget=1, seeds=3, epochs=1)
+    open_studies(stored, tmp_path)
+    flags = ["--optimizers", "adam", "--budget", "2", "--seeds", "2", "--epochs", "2", "--no-progress"]
+    code, _, err = cli("compare", *flags, "--resume", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    for said in (
+        "budget (--budget): stored 1, given 2",
+        "--epochs: stored 1, given 2",
+        "seeds (--seeds): stored 3, given 2",
+    ):
+        assert said in err, err

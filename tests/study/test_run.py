@@ -109,7 +109,7 @@ def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_pat
     run_study(spec, tmp_path)
     with pytest.raises(OptimlabError, match="already holds study 't'.*--resume"):
         run_study(spec, tmp_path)
-    with pytest.raises(OptimlabError, match="budget differ"):
+    with pytest.raises(OptimlabError, match=re.escape("budget (--budget): stored 1, given 2")):
         run_study(tiny(budget=2, seeds=0), tmp_path, resume=True)
     assert len(run_study(spec, tmp_path, resume=True).records) == 1  # nothing left to run
     with pytest.raises(OptimlabError, match="nothing to resume"):

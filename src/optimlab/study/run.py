@@ -359,8 +359,9 @@ def open_studies(
         extended = changed == ["seeds"]
         if changed and not extended:
             raise OptimlabError(
-                f"cannot resume study {spec.name!r}: its {', '.join(changed)} differ from the "
-                "stored study; resume with the same settings (or omit them to reuse them)"
+                f"cannot resume study {spec.name!r}: its settings differ from the stored study's "
+                f"({_changes(stored, spec.to_dict(), changed)}); resume with the stored settings (or omit "
+                "them to reuse them)"
             )
     if existing:
         check_same_recipes(storage, spec)
@@ -410,6 +411,33 @@ def open_studies(
         if digests.get(method.name) is not None:
             study.set_user_attr(DATA_ATTR, digests[method.name])
     return storage
+
+
+# the settings of a spec a flag of optimlab compare gives as it is, by the spec's key (to_dict)
+_FLAGS = {"methods": "--optimizers, --compare", "space": "--space", "metric": "--metric", "goal": "--goal"}
+_FLAGS.update({key: f"--{key}" for key in ("protocol", "budget", "seeds", "pruner")})
+
+
+def _changes(stored: Mapping[str, Any], given: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """Each of the spec settings ``keys`` as ``stored`` and ``given`` hold it: the flag that gives it, or
+    each differing field of a recipe or a search space; the methods by name."""
+    from optimlab.report.recipes import flat_fields
+
+    said = []
+    for key in keys:
+        if key == "methods":
+            before, after = ({"": ", ".join(m["name"] for m in spec[key])} for spec in (stored, given))
+        elif isinstance(stored.get(key), Mapping) and isinstance(given[key], Mapping):
+            before, after = dict(flat_fields(stored[key])), dict(flat_fields(given[key]))
+        else:
+            before, after = {"": stored.get(key)}, {"": given[key]}
+        named = f"{key} ({_FLAGS[key]})" if key in _FLAGS else key
+        said += [
+            f"{named}{' ' + field if field else ''}: stored {before.get(field)}, given {after.get(field)}"
+            for field in {**before, **after}
+            if before.get(field) != after.get(field)
+        ]
+    return "; ".join(said)
 
 
 def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:

@@ -160,3 +160,39 @@ def test_what_a_users_factory_returned_is_said_as_a_files_reading_is(write_modul
         "said_factories:amounts, 80 rows x 1 features (classification, 40 classes)",
         "said_factories:own_splits, 30 rows x 2 features (classification, 2 classes)",
     ]
+
+
+@pytest.mark.parametrize("held", [[], ["batches.meta", "readme.html"], [".hidden/"]])
+def test_a_folder_holding_no_class_folder_and_no_cifar10_batch_is_refused_by_the_early_check(tmp_path, held):
+    """An empty folder, or CIFAR-10's folder without its batch files (batches.meta and readme.html left),
+    passed check_data_path, the CLI's check before any work, and was refused later in the image folder
+    reader's words ('no sub-folder' for 'image folder'). Truth: check_data_path's one wording, load's too."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in held:
+        (folder / name).mkdir() if name.endswith("/") else (folder / name).write_text("x")
+    with pytest.raises(InvalidValueError) as early:
+        optimlab.data.sources.check_data_path(str(folder), "--dataset")
+    assert (early.value.field, early.value.value) == ("--dataset", str(folder))
+    assert (
+        "class folders of images or of CIFAR-10 python-version batches (data_batch_1" in early.value.accepted
+    )
+    with pytest.raises(InvalidValueError) as loaded:
+        optimlab.data.load(str(folder))
+    assert (loaded.value.field, loaded.value.accepted) == ("dataset", early.value.accepted)
+
+
+def test_a_path_from_the_home_folder_is_named_as_typed_in_every_refusal(tmp_path, monkeypatch):
+    """'~/rows.csv' missing was named '~/rows.csv' by the CLI's check and '/home/me/rows.csv' by load (a
+    recipe's data), and a class folder without images '/home/me/pets/dog': two spellings of one path.
+    Truth: the path as typed, the CLI's spelling; where it was looked for is still said in full."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(InvalidValueError) as missing:
+        optimlab.data.load("~/rows.csv")
+    assert missing.value.value == "~/rows.csv"
+    assert f"there is none at {str(tmp_path / 'rows.csv')!r}" in missing.value.accepted
+    for name in ("cat", "dog"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+    with pytest.raises(InvalidValueError) as no_images:
+        optimlab.data.load("~/pets")
+    assert no_images.value.field == "class folder '~/pets/cat'" and str(tmp_path) not in str(no_images.value)

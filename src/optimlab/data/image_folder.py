@@ -36,7 +36,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.models.sizing import device_memory
 from optimlab.registry import plain_numbers
 
-__all__ = ["IMAGE_SUFFIXES", "image_pixels", "images_array", "load_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "image_pixels", "images_array", "is_image_folder", "load_image_folder"]
 
 IMAGE_SUFFIXES = frozenset(
     (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -49,6 +49,11 @@ _SHOWN_CLASSES = 6  # class names the reading lists before "..."
 
 def _visible(entries: Sequence[Path]) -> list[Path]:
     return sorted(e for e in entries if not e.name.startswith("."))
+
+
+def is_image_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder with a sub-folder (a class's, or a split's) to read images from."""
+    return path.is_dir() and any(e.is_dir() for e in _visible(list(path.iterdir())))
 
 
 @dataclasses.dataclass

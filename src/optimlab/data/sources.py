@@ -15,11 +15,11 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from optimlab.data.cifar10 import is_cifar10_folder, load_cifar10_folder
+from optimlab.data.cifar10 import BATCH_NAMES, is_cifar10_folder, load_cifar10_folder
 from optimlab.data.csv_file import load_csv
 from optimlab.data.examples import DatasetInfo, Examples, label_ignored
 from optimlab.data.idx_file import load_idx
-from optimlab.data.image_folder import load_image_folder
+from optimlab.data.image_folder import is_image_folder, load_image_folder
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
 from optimlab.data.user_factory import BatchDataset, BatchSplits
@@ -123,7 +123,9 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
     """The loader for ``path`` by its name (a folder: of images), or None when the name says no known
     format."""
     if path.is_dir():
-        return load_cifar10_folder if is_cifar10_folder(path) else load_image_folder
+        if is_cifar10_folder(path):
+            return load_cifar10_folder
+        return load_image_folder if is_image_folder(path) else None
     name = path.name.lower()
     if name.endswith(_TABLES):  # before IDX, whose files may end in .gz too
         return load_csv
@@ -137,7 +139,8 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
 def check_data_path(text: str, argument: str = "dataset") -> None:
     """Refuse data named by a path that no loader reads, naming ``argument`` (``--dataset``): a Python
     file's (the import path to write instead), a missing one (where it was looked for), a named pipe or
-    device (whose read waited for ever), a file of no known kind. The one wording of these refusals, the
+    device (whose read waited for ever), a folder of neither class folders nor CIFAR-10 batches (empty:
+    the image folder reader refused it once the run had begun), a file of no known kind. The one wording of these refusals, the
     command line's check before any work and :func:`load`'s."""
     refuse_file_path(text, argument)  # ./mydata.py:load
     path = Path(text).expanduser()
@@ -148,17 +151,40 @@ def check_data_path(text: str, argument: str = "dataset") -> None:
         raise InvalidValueError(argument, text, accepted)
     if not (path.is_file() or path.is_dir()):
         raise InvalidValueError(argument, text, "a regular file or a folder, not a named pipe or a device")
+    if path.is_dir() and _reader(path) is None:  # empty, or CIFAR-10's batches.meta without its batches
+        accepted = (
+            f"a folder of class folders of images or of CIFAR-10 python-version batches ({', '.join(BATCH_NAMES)}); "
+            "it holds neither"
+        )
+        raise InvalidValueError(argument, text, accepted)
     if _reader(path) is None:
         raise InvalidValueError(argument, text, f"a file of a known kind: {FILE_KINDS}")
 
 
-def _read_file(path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
-    check_data_path(str(path))
+@contextlib.contextmanager
+def _named_as_typed(text: str, path: Path) -> Iterator[None]:
+    """A reader's refusal in the block names the file or folder ``text`` as the user typed it
+    (``~/data/cats/dog``), as the CLI's checks do, not ``~`` expanded (``path``: /home/me/data/cats/dog)."""
+    try:
+        yield
+    except InvalidValueError as error:
+        typed, expanded = str(Path(text)), str(path)
+        parts = (error.field, error.value, error.accepted)
+        respelt = [part.replace(expanded, typed) if isinstance(part, str) else part for part in parts]
+        if respelt == list(parts):
+            raise
+        raise InvalidValueError(*respelt) from None
+
+
+def _read_file(text: str, path: Path, reader: Callable[..., Examples], options: dict[str, Any]) -> Examples:
+    """The file or folder ``text`` (``path``, ``~`` expanded) read by ``reader`` with ``options``."""
+    check_data_path(text)
     keywords = file_options(path) or []
     for key in options:
         if key not in keywords:
             raise UnknownNameError(f"option for {path.name}", key, keywords)
-    data = reader(path, **options)
+    with _named_as_typed(text, path):
+        data = reader(path, **options)
     if data.task == "classification" and data.num_classes < 2:  # nothing to learn: the loss is 0 from step 0
         raise InvalidValueError(
             f"targets of {path.name}",
@@ -210,7 +236,7 @@ def load(
         if is_import_path(text) and isinstance(data, DatasetInfo):  # (x, y) data: its task was a guess
             listener = _LISTENER.get()
     elif reader is not None:
-        data = _read_file(path, reader, options)
+        data = _read_file(text, path, reader, options)
         listener = _LISTENER.get()
     elif path.exists() or any(separator in text for separator in "/\\"):
         check_data_path(text)  # refused: no loader reads it

@@ -125,6 +125,22 @@ def test_bad_flag_says_the_accepted_forms():
 
 
 @pytest.mark.parametrize(
+    "flag, accepted",
+    [
+        ("optimizer.weight_decay=[0, 1e-400]", "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH"),
+        ("optimizer.weight_decay=0,1e-400", "0 or a number at least about 5e-324 in size; '1e-400' is below"),
+        ("model.width=8,1_6", "numbers in plain digits with a sign, a decimal point or an exponent"),
+    ],
+)
+def test_a_choice_yaml_does_not_read_as_written_is_refused_naming_the_flag(flag, accepted):
+    """SearchSpace.from_flags (the Python API) raised YAML's ParserError ('[0' of a list split at its
+    comma) or a YamlValueError, where compare's --space said one line naming the flag, as here."""
+    with pytest.raises(InvalidValueError) as refused:
+        SearchSpace.from_flags([flag])
+    assert str(refused.value).startswith(f"invalid value {flag!r} for --space: accepted {accepted}")
+
+
+@pytest.mark.parametrize(
     "flag", ["optimizer.weight_decay=0.1,", "optimizer.weight_decay=0.1,,0.2", "model.width=,"]
 )
 def test_a_choice_flag_refuses_an_empty_choice(flag):

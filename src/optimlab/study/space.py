@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number
-from optimlab.recipe import load_yaml
+from optimlab.recipe import YamlValueError, load_yaml
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
 
@@ -337,7 +338,7 @@ class SearchSpace:
                     raise InvalidValueError(
                         "--space", flag, "FIELD=a,b,c with no empty choice (null for the field's default)"
                     )
-                data[field] = [load_yaml(v) for v in choices]
+                data[field] = [_choice(flag, choice) for choice in choices]
         return cls.from_dict(data).distinct()
 
     @classmethod
@@ -346,6 +347,20 @@ class SearchSpace:
         if not path.is_file():
             raise OptimlabError(f"search space file {str(path)!r} does not exist")
         return cls.from_dict(load_yaml(path.read_text()) or {}).distinct()
+
+
+def _choice(flag: str, text: str) -> Any:
+    """One choice of the ``--space`` flag ``flag`` read as YAML, or refused in one line naming the flag:
+    text YAML cannot parse (``[0`` of ``weight_decay=[0, 1e-4]``, split at its comma) or reads otherwise
+    than written (``1e-400``, ``1_0``), where a YAML ParserError or YamlValueError came out of the API."""
+    try:
+        return load_yaml(text)
+    except YamlValueError as error:
+        raise InvalidValueError("--space", flag, error.accepted) from None
+    except yaml.YAMLError:
+        raise InvalidValueError(
+            "--space", flag, "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
+        ) from None
 
 
 def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

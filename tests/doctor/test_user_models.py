@@ -370,9 +370,10 @@ def test_a_tied_embedding_drawn_too_large_is_the_cause_of_the_gradients_its_scor
     """Tied to the output layer, an embedding at std 100 makes scores of std ~1e3 (a loss of 1,550 where
     chance is 3.5) and gradient norms of 1e4: the exploding-gradient finding's own advice (clip at 1,
     lower the lr) treats the symptom. The init is named first and the gradients as its consequence.
-    Truth: trained apart on 412 sequences and scored on the 100 others, the advised init (std 0.02)
-    ends under a tenth of the held-out loss of std 100 clipped at 1 with a tenth of the lr; diagnosed
-    at the advised init, nothing is found."""
+    Truth: trained apart on 412 sequences (100 steps) and scored on the 100 others, the advised init
+    (std 0.02) ends under a tenth of the held-out loss of std 100 clipped at 1 with a tenth of the lr
+    (3.28 against 1,210; after 300 steps 2.16 against 1,166); diagnosed at the advised init, nothing
+    is found."""
     tokens = markov_tokens()
     found = {}
     for std in (100.0, 0.02):  # no range test: init_scale and exploding_gradients read the watched run
@@ -390,6 +391,6 @@ def test_a_tied_embedding_drawn_too_large_is_the_cause_of_the_gradients_its_scor
         model = TiedNextToken()
         nn.init.normal_(model.embed.weight, std=std)
         optimizer = torch.optim.Adam(model.parameters(), lr)
-        return trained_held_out(model, optimizer, ((x, y), held), nn.functional.cross_entropy, 300, 64, clip)
+        return trained_held_out(model, optimizer, ((x, y), held), nn.functional.cross_entropy, 100, 64, clip)
 
     assert 10 * held_out(0.02, 7e-4, None) < held_out(100.0, 7e-5, 1.0)

@@ -140,8 +140,8 @@ def check_data_path(text: str, argument: str = "dataset") -> None:
     """Refuse data named by a path that no loader reads, naming ``argument`` (``--dataset``): a Python
     file's (the import path to write instead), a missing one (where it was looked for), a named pipe or
     device (whose read waited for ever), a folder of neither class folders nor CIFAR-10 batches (empty:
-    the image folder reader refused it once the run had begun), a file of no known kind. The one wording of these refusals, the
-    command line's check before any work and :func:`load`'s."""
+    the image folder reader refused it once the run had begun), a file of no known kind. The one wording
+    of these refusals, the command line's check before any work and :func:`load`'s."""
     refuse_file_path(text, argument)  # ./mydata.py:load
     path = Path(text).expanduser()
     if not path.exists():

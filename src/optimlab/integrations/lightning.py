@@ -908,8 +908,10 @@ def lr_range_test(
     ``training_step``'s loss on ``val_dataloaders`` (default: the data module's validation data, else
     a fifth of the training data held out). Its training (:func:`optimlab.train.fit`) runs the batch
     hooks, ``on_train_batch_start``, ``training_step`` and ``on_train_batch_end`` only, stepping every
-    batch: a Trainer that accumulates or clips, or a
-    module that clips, is refused it.
+    batch, and clips by the norm as the Trainer's flags do (``gradient_clip_val`` under
+    ``gradient_clip_algorithm='norm'``; the sweep then clips so too, before ``on_after_backward`` where
+    Lightning clips after ``on_before_optimizer_step``): a Trainer that accumulates or clips by value, or a
+    module that clips itself (``configure_gradient_clipping``), is refused it.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
     and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
@@ -979,6 +981,18 @@ def _clips(trainer: pl.Trainer | None, module: pl.LightningModule) -> str | None
     return None
 
 
+def _clip_norm(trainer: pl.Trainer | None, module: pl.LightningModule) -> float | None:
+    """The global norm ``trainer`` clips ``module``'s gradients to by its flags alone
+    (``gradient_clip_val`` above 0 with ``gradient_clip_algorithm`` 'norm', the module's
+    ``configure_gradient_clipping`` Lightning's own): the check's training clips there too, by
+    ``grad_clip_norm``; None where it does not clip or clips otherwise."""
+    clips = _clips(trainer, module)
+    algorithm = getattr(getattr(trainer, "gradient_clip_algorithm", None), "value", None) or "norm"
+    if clips is None or clips.endswith("configure_gradient_clipping()") or algorithm != "norm":
+        return None
+    return float(trainer.gradient_clip_val)  # type: ignore[union-attr]
+
+
 def _accumulated_by(trainer: pl.Trainer | None) -> int:
     """The batches an optimizer step of ``trainer``'s fit reads, in its first epoch: its
     ``accumulate_grad_batches``, or a ``GradientAccumulationScheduler``'s factor at epoch 0 (the callback
@@ -1018,14 +1032,16 @@ def _check_fit_by(
             clips is not None,
             clips,
             "clips as the Trainer does",
-            "runs no step hook (configure_gradient_clipping)",
+            "clips by the gradients' norm alone (gradient_clip_algorithm='norm' by the Trainer's flags) "
+            "and runs no step hook (configure_gradient_clipping)",
             "Lightning clips each evaluation's gradient, the range test the first one only",
         ),
     )
+    by_norm = _clip_norm(trainer, module) is not None  # the check's fit clips so too (grad_clip_norm)
     for applies, does, swept, instead, why in fit_by:
         if not applies:
             continue
-        if check_steps is not None:
+        if check_steps is not None and not (does == clips and by_norm):
             raise InvalidValueError(
                 "check_steps",
                 f"{check_steps} beside {does}",
@@ -1137,6 +1153,10 @@ def _range_test(
         _metric_states_kept(module),
         _hooks_before_each_step(module, optimizer, training_loss.left_out),  # the check's copies have none
     ):
+        clip = _clip_norm(trainer, module) if check_steps is not None else None
+        if clip is not None:  # find_lr clips the sweep and the check's training: not the hook again
+            module.trainer.gradient_clip_val = None
+            options["grad_clip_norm"] = clip
         # training_step's self.log() calls warn outside a Trainer; the sweep needs only the loss
         warnings.filterwarnings("ignore", message=r"You are trying to `self.log\(\)`")
         try:

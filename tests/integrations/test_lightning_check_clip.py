@@ -1,0 +1,43 @@
+"""The Lightning range test's check under a Trainer that clips the gradients' norm by its flags."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from doctor.setups import standardized
+from torch import nn
+
+from integrations.test_lightning import Classifier, _quiet_trainer
+from optimlab.doctor import find_lr
+from optimlab.errors import InvalidValueError
+from optimlab.integrations.lightning import lr_range_test
+
+
+def test_the_check_clips_the_norm_as_the_trainers_flags_do_and_value_clipping_is_refused():
+    """The check was refused beside Trainer(gradient_clip_val=...) though its training (find_lr's fit)
+    clips by the norm. Truth: the sweep clipped by Lightning's own configure_gradient_clipping (the range
+    test without a check) gives the check's sweep step for step, and find_lr of the same net clipped at
+    that norm scores the candidates alike; clipping by value is refused in one line."""
+    torch.manual_seed(0)
+    net, (x, y) = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10)), standardized()
+    train, held_out = (x[:128], y[:128]), (x[128:192], y[128:192])
+    module = Classifier(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    quick = {"steps": 12, "batch_size": 32, "start_lr": 1e-2, "end_lr": 10.0}
+    clipping = _quiet_trainer(gradient_clip_val=0.05)  # 'norm': Lightning's default algorithm
+    checked = lr_range_test(module, train, held_out, check_steps=3, trainer=clipping, **quick)
+    swept = lr_range_test(module, train, trainer=clipping, **quick)
+    assert checked.losses == swept.losses
+    unclipped = lr_range_test(module, train, **quick)
+    assert max(abs(a - b) for a, b in zip(unclipped.losses, swept.losses)) > 0.01  # the clip matters
+    reference = find_lr(
+        net, nn.CrossEntropyLoss(), *train, torch.optim.SGD(net.parameters(), lr=0.1),
+        held_out=held_out, check_steps=3, grad_clip_norm=0.05, **quick,
+    )  # fmt: skip
+    assert [c.score for c in checked.candidates] == pytest.approx(
+        [c.held_out_loss for c in reference.candidates], rel=1e-5
+    )
+    by_value = _quiet_trainer(gradient_clip_val=0.05, gradient_clip_algorithm="value")
+    with pytest.raises(
+        InvalidValueError, match="gradient_clip_algorithm='value'.*clips by the gradients' norm"
+    ):
+        lr_range_test(module, train, held_out, check_steps=3, trainer=by_value, **quick)

@@ -30,7 +30,7 @@ def test_a_refused_name_offers_the_close_names_difflib_finds():
     assert did_you_mean(near, sentence=True) in str(UnknownNameError("optimizer", "adamm", names))
     with pytest.raises(typer.BadParameter) as refused:
         choice(*names)("adamm")
-    assert refused.value.message.endswith(did_you_mean(near))
+    assert refused.value.message.endswith(did_you_mean(near, sentence=True))  # a sentence before '(see'
 
 
 def test_no_module_writes_the_hint_by_hand():

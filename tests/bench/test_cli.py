@@ -57,7 +57,7 @@ def test_bench_refuses_calls_it_cannot_run_and_says_how_to_fix_them(tmp_path):
         (["--suite", "small", "--workloads", "digits_mlp"], "one of them"),
         (["--workloads", "digits_mlp", "--figure-format", "jpg"], "html, png, svg"),
         (["--workloads", "digits_mlp", "--resume", str(tmp_path)], "drop --workloads"),
-        (["--suite", "smal"], "did you mean 'small'"),
+        (["--suite", "smal"], "Did you mean 'small'?"),
     ]
     for flags, message in cases:
         out = [] if "--resume" in flags else ["--out", str(tmp_path / "x")]

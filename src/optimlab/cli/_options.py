@@ -72,7 +72,10 @@ def choice(*accepted: str) -> Callable[[str], str]:
         value = text.strip().lower()
         if value not in accepted:
             near = close_matches(value, accepted)
-            raise typer.BadParameter(f"{text!r} is not one of {', '.join(accepted)}{did_you_mean(near)}")
+            # a sentence of its own: the phrase's parentheses ran into click's "(see ... -h)" after it
+            raise typer.BadParameter(
+                f"{text!r} is not one of {', '.join(accepted)}.{did_you_mean(near, sentence=True)}"
+            )
         return value
 
     parse.accepted = accepted  # type: ignore[attr-defined]

@@ -263,7 +263,7 @@ def test_a_range_whose_end_is_refused_beside_the_rest_is_searched_within():
     no point of the space'): its low end was checked as a grid point, though every momentum above 0
     fits. A range is now refused only where neither end fits (or one breaks the field's own bound).
     Truth: torch's rule, Nesterov needs momentum > 0 (torch.optim.SGD raises for 0): random draws never
-    meet the end, a grid's point there fails as its own trial (test_run: ..._broken_trial_...)."""
+    meet the end; a grid, which would train it as a trial failing there, refuses it (the test below)."""
     recipe = WORKLOAD.recipe.with_updates(
         {"optimizer": {"name": "sgd", "options": {"momentum": 0.9, "nesterov": True}}}
     )
@@ -272,8 +272,10 @@ def test_a_range_whose_end_is_refused_beside_the_rest_is_searched_within():
     drawn = StudySpec.for_workload("t", nesterov, sgd, space=space, protocol="random", budget=20)
     momenta = [trial.params["optimizer.options.momentum"] for trial in drawn.tune_plan(drawn.methods[0])]
     assert len(momenta) == 20 and all(0 < momentum <= 0.9 for momentum in momenta)
-    grid = StudySpec.for_workload("t", nesterov, sgd, space=space, budget=3)
-    assert [t.params["optimizer.options.momentum"] for t in grid.tune_plan(grid.methods[0])] == [0, 0.45, 0.9]
+    with pytest.raises(
+        RecipeError, match="momentum = 0.0, an end of its range 0.0:0.9, is a point of the grid"
+    ):
+        StudySpec.for_workload("t", nesterov, sgd, space=space, budget=3)  # a grid plans 0 (test below)
     single = SearchSpace.from_flags(["optimizer.options.momentum=0:0"])  # no point within fits
     with pytest.raises(
         RecipeError, match=r"(?s)does not fit sgd: no point of the space fits; the first: .*momentum 0\.0"
@@ -492,3 +494,31 @@ def test_two_compared_values_resolving_to_one_recipe_are_refused():
         StudySpec.for_workload("t", WORKLOAD, methods_from("model.activation", ["relu", "own_default"]))
     tanh = StudySpec.for_workload("t", WORKLOAD, methods_from("model.activation", ["tanh", "own_default"]))
     assert len(tanh.methods) == 2
+
+
+def test_a_grid_refuses_a_range_whose_end_it_would_train_and_the_field_refuses(cli, tmp_path):
+    """--space optimizer.options.momentum=0.5:1 under the grid (its default) was accepted, its middle fitting:
+    the grid's point 1.0 then ran as a trial failing on sgd's check (momentum in [0, 1)), a failed row of
+    trials.csv and the report. It is refused at planning, in one line naming the field, the end and the
+    values accepted; a random search, which meets the end with probability 0, and a grid of one point (the
+    middle) are planned. Truth: the registry's range of sgd's momentum, [0, 1)."""
+    sgd, space = (
+        methods_from("optimizer.name", ["sgd"]),
+        SearchSpace.from_flags(["optimizer.options.momentum=0.5:1"]),
+    )
+    said = "optimizer.options.momentum = 1.0, an end of its range 0.5:1.0, is a point of the grid"
+    with pytest.raises(RecipeError, match=f"{said} .*accepted a number in \\[0, 1\\)"):
+        StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=3)
+    StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=3, protocol="random")
+    (middle,) = StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=1).tune_plan(sgd[0])
+    assert middle.params == {"optimizer.options.momentum": 0.75}
+    code, _, err = cli(
+        "compare",
+        "--optimizers",
+        "sgd",
+        "--space",
+        "optimizer.options.momentum=0.5:1",
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and said in err, err

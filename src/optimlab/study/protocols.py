@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import pydantic
@@ -176,14 +176,17 @@ def _refused_alone(error: RecipeError, field: str) -> bool:
     )
 
 
-def _check_space_fits(recipe: Recipe, space: SearchSpace, method: str) -> None:
+def _check_space_fits(
+    recipe: Recipe, space: SearchSpace, method: str, *, grid_ends: Collection[str] = ()
+) -> None:
     """Refuse a value of ``space`` (every choice; a range, where an end breaks the field's own bound or
     its middle fits nowhere) that no point of its small grid makes a valid recipe with: a bad field or value
     fails here, before any trial starts.
     Values refused only together (nesterov with momentum 0, in a grid over both) leave that point's trial
     to fail alone (once optimizers checked their values together, the whole study was refused). So does a
     range's end refused beside the rest (``momentum=0:0.9`` with nesterov): the values within it fit, and
-    a draw meets that end with probability 0; a grid's point there fails as its own trial.
+    a draw meets that end with probability 0; but not where the end is a point of the study's grid (the
+    ranges in ``grid_ends``), which would run it as a trial failing on it: it is refused too.
 
     The grid is not built: each value is tried beside the grid's first point (a value refused by its own
     bound fails there), then with one other field changed, then over every combination of the fields whose
@@ -234,8 +237,17 @@ def _check_space_fits(recipe: Recipe, space: SearchSpace, method: str) -> None:
         ]
         if len(unfit) == len(values):  # every point holds one of them
             raise RecipeError(f"{prefix} no point of the space fits; the first: {unfit[0][1]}")
-        if field in ranges:  # an end may fail alone; a draw meets it with probability 0
-            unfit = [(value, error) for value, error in unfit if value not in (values[0], values[-1])]
+        ends = (values[0], values[-1])
+        if field in ranges and field not in grid_ends:  # a draw meets an end with probability 0
+            unfit = [(value, error) for value, error in unfit if value not in ends]
+        if unfit and field in grid_ends and unfit[0][0] in ends:
+            value, error = unfit[0]
+            raise RecipeError(
+                f"{prefix} {field} = {value!r}, an end of its range {values[0]!r}:{values[-1]!r}, is a point of "
+                f"the grid (--protocol grid), where it fails: {' '.join(str(error).split())} Narrow the range "
+                "to the values accepted, or search it with --protocol random or tpe, whose draws meet an end "
+                "with probability 0"
+            )
         if unfit:
             value, error = unfit[0]
             raise RecipeError(
@@ -295,12 +307,20 @@ class StudySpec:
                     [m.name for m in self.methods],
                     f"methods training distinct recipes: {twin!r} and {method.name!r} resolve to one recipe",
                 )
-            _check_space_fits(recipe, self.space_for(method), method.name)
+            space = self.space_for(method)
+            _check_space_fits(recipe, space, method.name, grid_ends=self._grid_ends(space))
         # After the recipes, which tell a model's or data factory's file (./nets.py:build) the import
         # path to write, rather than that its name holds a '/'.
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")
+
+    def _grid_ends(self, space: SearchSpace) -> set[str]:
+        """The ranges of ``space`` whose ends are points of this study's grid (2 points of them or more)."""
+        if self.protocol != "grid":
+            return set()
+        shape = space.grid_shape(self.budget)
+        return {d.field for d, n in zip(space.dimensions, shape) if not d.categorical and n >= 2}
 
     def _check_grid_fits(self, space: SearchSpace) -> None:
         """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,28 +82,25 @@ def test_a_study_stopped_midway_resumes_in_a_fresh_process_on_the_same_code(user
     assert {r.recipe["model"]["name"] for r in records} == {"optimlab_userpkg.nets:build"}
 
 
-def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_package, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([user_package, SOURCE])}
-    worker = subprocess.Popen(
-        [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", "worker", str(tmp_path),
-         "--wait", "--format", "json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_package, tmp_path, optimlab):
+    # the worker in a process of its own (killed if still waiting after 120 s), the driver in this one;
+    # the study in a folder of its own (tmp_path holds the worker's output files)
+    folder = tmp_path / "study"
+    with ThreadPoolExecutor(1) as pool:
+        started = pool.submit(
+            optimlab, "worker", str(folder), "--wait", "--format", "json", user_package=user_package,
+            timeout=120,
+        )  # fmt: skip
         code, _, err = cli(
             "compare", "--optimizers", "sgd,adam", "--model", PLAN["model"], "--dataset", PLAN["dataset"],
             "--budget", "2", "--seeds", "1", "--epochs", "1", "--backend", "workers", "--workers", "0",
-            "--no-progress", "--out", str(tmp_path), "--format", "json",
+            "--no-progress", "--out", str(folder), "--format", "json",
         )  # fmt: skip
         assert code == 0, err
-        out, worker_err = worker.communicate(timeout=120)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    assert worker.returncode == 0, worker_err
-    assert '"trials": 6' in out  # every trial ran in the worker, which imported the user's package
-    assert len(finished(tmp_path)) == 6
+        worker = started.result()
+    assert worker.returncode == 0, worker.stderr
+    assert '"trials": 6' in worker.stdout  # every trial ran in the worker, which imported the user's package
+    assert len(finished(folder)) == 6
 
 
 @pytest.mark.parametrize(

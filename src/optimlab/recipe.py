@@ -331,8 +331,8 @@ class _Spec(BaseModel):
         try:
             stored = canonical(info.field_name, value)
         except UnknownNameError as error:  # a model's technique may also be its own: say so beside the names
-            if info.field_name not in cls.OWN_DEFAULT_FIELDS:
-                raise
+            if info.field_name not in cls.OWN_DEFAULT_FIELDS or error.kind != info.field_name:
+                raise  # not the field's own, or a hyperparameter the technique named does not take
             if normalize_name(str(error.name)) == OWN_DEFAULT:  # {name: own_default, eps: ...}
                 raise ValueError(
                     f"{OWN_DEFAULT} (the model's own {info.field_name}) takes no hyperparameters: name the "
@@ -848,9 +848,11 @@ class Recipe(_Spec):
             )
         updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques that chose nothing for the old model follow the new one
+            own = architecture_techniques(updates["model.name"])
             for field in ModelSpec.TECHNIQUES:
                 if f"model.{field}" not in updates and not self.model.chooses(field):
-                    del data["model"][field]
+                    # the new one's own, which a hyperparameter set beside it (model.norm.momentum) is of
+                    data["model"][field] = own.get(field, ModelSpec.model_fields[field].default)
             _drop_sizes_not_taken(data["model"], updates)
         # Shorter paths first: a technique set by name, then its hyperparameters (model.init, model.init.gain).
         for dotted, value in sorted(updates.items(), key=lambda update: update[0].count(".")):

@@ -214,3 +214,22 @@ def test_a_run_folders_own_recipe_given_to_a_verb_reads_as_it_was_written(tmp_pa
     assert again.id == Recipe.load(run / "recipe.yaml", stored=True).id
     (tmp_path / "recipe.yaml").write_text((run / "recipe.yaml").read_text())
     assert recipe_from_options(tmp_path / "recipe.yaml", {}).data.options["n"] == 8
+
+
+def test_set_on_a_techniques_hyperparameter_beside_model_sets_the_new_models_own():
+    """--model resnet --set model.norm.momentum=0.01 (resnet's own norm is batch) was refused as "unknown
+    recipe section 'model.norm'": the MLP's norm, no choice, was dropped before the set applied. It now
+    sets the new model's own: the recipe that resnet with that norm written out gives. A hyperparameter
+    the new model's own does not take is refused as the norm registry refuses it, where it said "unknown
+    norm 'momentum'", of no norm, listing own_default among the hyperparameters."""
+    from optimlab.errors import OptimlabError, UnknownNameError
+    from optimlab.techniques.choice import canonical
+
+    set_beside = recipe_from_options(None, {"model": "resnet", "set_fields": ["model.norm.momentum=0.01"]})
+    written = {"name": "resnet", "norm": {"name": "batch", "momentum": 0.01}}
+    assert set_beside == Recipe.from_dict({"model": written})
+    with pytest.raises(UnknownNameError) as by_registry:
+        canonical("norm", {"name": "layer", "momentum": 0.01})
+    with pytest.raises(OptimlabError) as refused:
+        recipe_from_options(None, {"model": "transformer", "set_fields": ["model.norm.momentum=0.01"]})
+    assert str(by_registry.value) in str(refused.value) and "own_default" not in str(refused.value)

@@ -26,30 +26,37 @@ runner = CliRunner()
 TINY = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "1", "--no-progress"]
 
 
-def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
-    result = runner.invoke(app, ["compare", *TINY, "--out", str(tmp_path)], env={"COLUMNS": "200"})
+@pytest.fixture(scope="module")
+def tiny_comparison(tmp_path_factory) -> tuple[str, Path]:
+    """``compare TINY`` run once, read by the tests of its terminal output and its files: (its output,
+    its folder)."""
+    folder = tmp_path_factory.mktemp("tiny")
+    result = runner.invoke(app, ["compare", *TINY, "--out", str(folder)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert (
-        "test_accuracy mean [95% CI]" in result.output and "sgd" in result.output and "adam" in result.output
-    )
-    with open(tmp_path / "trials.csv") as handle:
+    return result.output, folder
+
+
+def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tiny_comparison):
+    output, folder = tiny_comparison
+    assert "test_accuracy mean [95% CI]" in output and "sgd" in output and "adam" in output
+    with open(folder / "trials.csv") as handle:
         trials = list(csv.DictReader(handle))
     assert len(trials) == 2 * (2 + 2) and {t["phase"] for t in trials} == {"tune", "seeds"}
-    with open(tmp_path / "leaderboard.csv") as handle:
+    with open(folder / "leaderboard.csv") as handle:
         board = list(csv.DictReader(handle))
     assert [row["rank"] for row in board] == ["1", "2"] and {row["method"] for row in board} == {
         "sgd",
         "adam",
     }
     assert {row["study"] for row in board} == {"digits_mlp"}
-    report = (tmp_path / "report.html").read_text()
+    report = (folder / "report.html").read_text()
     assert report.count("<svg") == 2 and "Learning-rate sensitivity" in report and "Leaderboard" in report
     if _has_pyarrow():
         import pyarrow.parquet as pq
 
-        assert pq.read_table(tmp_path / "trials.parquet").num_rows == 8
+        assert pq.read_table(folder / "trials.parquet").num_rows == 8
 
-    again = runner.invoke(app, ["compare", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
+    again = runner.invoke(app, ["compare", "--resume", str(folder), "--no-progress", "--format", "json"])
     assert again.exit_code == 0, again.output
     # One JSON document (it was JSON Lines: a row per method, then the files, which json.load refused).
     document = json.loads(again.stdout)
@@ -61,7 +68,7 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tmp_path):
     first = study["leaderboard"][0]
     assert first["test_mean"] == pytest.approx(float(board[0]["test_mean"]))
     assert set(first["best_config"]) == {"optimizer.lr"} and 0 <= first["ci95_high"] <= 1
-    assert document["report"] == str(tmp_path / "report.html") and document["storage"] == str(tmp_path)
+    assert document["report"] == str(folder / "report.html") and document["storage"] == str(folder)
 
 
 def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):
@@ -239,16 +246,15 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     assert keys == sorted((m, k) for m in ("sgd", "adam") for k in ("tune/0", "tune/1", "seeds/0", "seeds/1"))
 
 
-def test_the_terminal_leaderboard_writes_its_intervals_to_one_decimal_place(tmp_path):
+def test_the_terminal_leaderboard_writes_its_intervals_to_one_decimal_place(tiny_comparison):
     """Each row's interval was written to its own decimals ('[0.67, 1.00]' above '[0.833, 0.985]'), so a
     column read down did not order its rows as their means do; the pages write one place a column."""
-    result = runner.invoke(app, ["compare", *TINY, "--out", str(tmp_path)], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    cells = re.findall(r"(-?\d+\.?\d*) \[(-?\d+\.?\d*), (-?\d+\.?\d*)\]", result.output)
-    assert len(cells) == 2, result.output
+    output, folder = tiny_comparison
+    cells = re.findall(r"(-?\d+\.?\d*) \[(-?\d+\.?\d*), (-?\d+\.?\d*)\]", output)
+    assert len(cells) == 2, output
     places = {len(number.partition(".")[2]) for cell in cells for number in cell}
     assert len(places) == 1, cells
-    with open(tmp_path / "leaderboard.csv") as handle:
+    with open(folder / "leaderboard.csv") as handle:
         board = {row["method"]: row for row in csv.DictReader(handle)}
     means = sorted(float(m) for m, _, _ in cells)
     csv_means = sorted(float(next(v for k, v in row.items() if k.endswith("mean"))) for row in board.values())

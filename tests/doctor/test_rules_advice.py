@@ -103,7 +103,7 @@ def _last_steps_sign() -> tuple[torch.Tensor, torch.Tensor]:
     return x, (x[:, -5:, 0].sum(1) > 0).long()
 
 
-def _rnn_held_out_loss(model: nn.Module, steps: int = 300, clip: float | None = None) -> float:
+def _rnn_held_out_loss(model: nn.Module, steps: int = 200, clip: float | None = None) -> float:
     """Held-out loss after ``steps`` of Adam 1e-3, the gradient's norm clipped at ``clip`` where given."""
     x, y = _last_steps_sign()
     data = ((x[:1536], y[:1536]), (x[1536:], y[1536:]))
@@ -132,7 +132,7 @@ def test_recurrent_weights_drawn_too_large_get_an_init_fix_not_clipping(kind, sc
     assert first.recommendation.startswith("init: orthogonal for rnn (RNN)'s recurrent weights")
     exploding = next(f for f in found.findings if f.rule == "exploding_gradients")
     assert exploding.recommendation.startswith("init: orthogonal"), exploding
-    planted, advised = (
+    planted, advised = (  # after 200 steps 0.685 and 0.223 (after 300, 0.684 and 0.175)
         _rnn_held_out_loss(LastStep(kind, scale)),
         _rnn_held_out_loss(LastStep(kind, 1.0, orthogonal=True)),
     )
@@ -382,7 +382,7 @@ def test_dropout_that_drops_most_units_is_named_and_its_advice_trains(p):
     assert planted > 1.5 and advised < 0.3, (planted, advised)
 
 
-def _real_token_loss(ignore_index: int, steps: int = 300) -> float:
+def _real_token_loss(ignore_index: int, steps: int = 100) -> float:
     """The held-out loss on the real tokens (padding left out) of a next-token LSTM trained with
     ``nn.CrossEntropyLoss(ignore_index=ignore_index)`` on sequences padded with 0."""
     model, (x, y) = NextTokenLSTM(), padded_markov_tokens()
@@ -406,7 +406,8 @@ def _real_token_loss(ignore_index: int, steps: int = 300) -> float:
 def test_padding_scored_as_tokens_is_found_and_ignoring_it_trains_the_real_tokens(ignore_index):
     """Sequences of 4 to 11 tokens padded with 0 to 40: a cross-entropy that scores the padding spends
     84% of itself on padding after padding, and no rule said so. Ignoring it as advised brings the
-    loss on the real tokens from 2.6 to 1.9 in 300 steps; with ignore_index=0 nothing is reported."""
+    loss on the real tokens from 3.13 to 2.33 in 100 steps (2.64 to 1.85 in 300); with ignore_index=0
+    nothing is reported."""
     model = NextTokenLSTM()
     found = diagnose(model, padded_markov_tokens(), nn.CrossEntropyLoss(ignore_index=ignore_index),
                      torch.optim.Adam(model.parameters(), 1e-3), steps=100, lr_find=False)  # fmt: skip

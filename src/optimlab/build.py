@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import warnings
 from collections import OrderedDict
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.data.built_once import built_once
 from optimlab.data.global_rng import seed_numpy_and_python
 from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
 from optimlab.data.user_factory import BatchSplits
@@ -46,6 +48,7 @@ __all__ = [
     "build_optimizer",
     "build_schedule",
     "build_scheduler",
+    "data_key",
     "optimizer_keywords",
     "resolve_device",
     "targets_as_given",
@@ -85,9 +88,23 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def data_key(recipe: Recipe) -> str:
+    """What decides the data ``recipe`` builds: its data section, its loss and the loss's options (the
+    targets' task, a label the loss ignores) and its seed."""
+    training = recipe.training
+    decided_by = [recipe.to_dict()["data"], training.loss, training.loss_options, training.seed]
+    return json.dumps(decided_by, default=str, sort_keys=True)
+
+
 def build_data(recipe: Recipe) -> Any:
     """The recipe's train/val/test splits (see :func:`optimlab.data.load`); the user's targets (a file's,
-    a factory's) of the task its loss decides (:func:`task_of_loss`), a built-in set's of its own."""
+    a factory's) of the task its loss decides (:func:`task_of_loss`), a built-in set's of its own; inside
+    :func:`~optimlab.data.built_once.data_built_once` (a comparison), built once."""
+    return built_once(data_key(recipe), lambda: _loaded(recipe))
+
+
+def _loaded(recipe: Recipe) -> Any:
+    """The recipe's splits, loaded (:func:`build_data`)."""
     from optimlab.data import load
     from optimlab.data.examples import targets_for
 

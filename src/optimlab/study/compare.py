@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import MODEL_LOSS, Recipe
@@ -567,6 +568,7 @@ def _begun(specs: Sequence[StudySpec], location: str) -> list[StudySpec]:
 
 
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
+@data_built_once()  # planning, checks and in-process trials load each workload's data once
 def compare(
     values: Sequence[str] | None = None,
     *,

@@ -526,17 +526,12 @@ def _take_over(location: str | Path, study_name: str) -> str:
     )
 
 
-def _data_key(recipe: Recipe) -> str:
-    """What decides the data ``recipe`` builds: its data section, loss (the targets' task) and seed."""
-    return json.dumps([recipe.to_dict()["data"], recipe.training.loss, recipe.training.seed], default=str)
-
-
 def _data_of(recipe: Recipe, data: dict[str, Any]) -> Any:
-    """The splits ``recipe`` builds, kept in ``data`` by :func:`_data_key`: a resume's checks of data and
-    models build each once (a data factory's call, a CSV file's read)."""
-    from optimlab.build import build_data
+    """The splits ``recipe`` builds, kept in ``data`` by :func:`~optimlab.build.data_key`: a resume's
+    checks of data and models build each once (a data factory's call, a CSV file's read)."""
+    from optimlab.build import build_data, data_key
 
-    key = _data_key(recipe)
+    key = data_key(recipe)
     if key not in data:
         data[key] = build_data(recipe)
     return data[key]
@@ -555,12 +550,14 @@ def _data_digests(
     data (an optimizer comparison's: one); a factory drawing from the global generators without its seed
     is read alike each time, as every build seeds them (data.user_factory). ``data``: the splits built
     so far (:func:`_data_of`)."""
+    from optimlab.build import data_key
+
     data = {} if data is None else data
     digests: dict[str, str | None] = {}
     built: dict[str, str | None] = {}
     for method in spec.methods if methods is None else methods:
         recipe = spec.method_recipe(method)
-        key = _data_key(recipe)
+        key = data_key(recipe)
         if key not in built:
             built[key] = _digest_of(
                 lambda recipe=recipe: _data_of(recipe, data),

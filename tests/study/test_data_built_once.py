@@ -1,0 +1,47 @@
+"""A comparison's data loaded once per process: its planning, checks and trials shared the splits."""
+
+from __future__ import annotations
+
+import optimlab.data
+from optimlab.build import build_data
+from optimlab.data.built_once import data_built_once
+from optimlab.data.digest import data_digest
+from optimlab.study.compare import check_trains, plan_comparison
+from optimlab.workloads import get_workload
+
+
+def counted_loads(monkeypatch) -> list[str]:
+    """The names optimlab.data.load is called with from now on (build_data's loader)."""
+    calls, load = [], optimlab.data.load
+
+    def counted(name, **options):
+        calls.append(name)
+        return load(name, **options)
+
+    monkeypatch.setattr(optimlab.data, "load", counted)
+    return calls
+
+
+def test_a_comparison_loads_each_workloads_data_once_and_never_stale_data(monkeypatch):
+    """compare's planning and checks loaded digits 5 times before any trial (each trial once more).
+    Inside data_built_once: once, the same splits handed again, equal (by digest) to a fresh load;
+    a seed of its own (other splits) loads its own; splits changed in place by a caller are loaded
+    anew; outside it every call loads (nothing kept)."""
+    calls = counted_loads(monkeypatch)
+    recipe = get_workload("digits_mlp", epochs=1).recipe
+    with data_built_once():
+        specs = plan_comparison(["sgd", "adam"], workloads=["digits_mlp"], budget=1, seeds=1, epochs=1)
+        for spec in specs:
+            check_trains(spec)
+        first = build_data(recipe)
+        assert build_data(recipe) is first and len(calls) == 1
+        built = data_digest(first)
+        other_seed = recipe.with_updates({"training.seed": 1})
+        assert build_data(other_seed) is not first and len(calls) == 2
+        first.train.x.add_(1.0)  # a caller's change in place
+        again = build_data(recipe)
+        assert again is not first and data_digest(again) == built and len(calls) == 3
+    fresh = build_data(recipe)  # outside: loaded, and what was handed out is what a fresh load gives
+    assert data_digest(fresh) == built and len(calls) == 4
+    build_data(recipe)
+    assert len(calls) == 5

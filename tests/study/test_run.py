@@ -702,7 +702,7 @@ def test_a_take_over_racing_a_live_comparison_leaves_one_of_them_holding_every_s
     over, and goes on only where no other live one claims it. Truth: the studies read back, each whole
     with the settings of the one comparison not refused."""
     from optimlab.study import run
-    from optimlab.study.storage import SPEC_ATTR
+    from optimlab.study.storage import SPEC_ATTR, live_claims
 
     creator, taker = tiny(optimizers=("sgd", "adam")), tiny(optimizers=("sgd", "adam"), seeds=1)
     refused, began, create, claim = [], [], optuna.create_study, run.claim_study
@@ -738,6 +738,8 @@ def test_a_take_over_racing_a_live_comparison_leaves_one_of_them_holding_every_s
     stored = {s.study_name: s.user_attrs.get(SPEC_ATTR) for s in open_storage(tmp_path).get_all_studies()}
     assert stored == {"t/adam": winner.to_dict(), "t/sgd": winner.to_dict()}
     assert len(refused) == 1 and "claimed by another comparison" in refused[0], refused
+    storage = open_storage(tmp_path)  # the refused one's claim withdrawn: it may try again, in this process
+    assert len(live_claims(storage, storage.get_study_id_from_name("t/adam"))) == 1
 
 
 def test_a_study_claimed_by_a_live_comparison_is_not_taken_over_and_one_claimed_by_a_dead_one_is(tmp_path):

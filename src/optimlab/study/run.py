@@ -389,8 +389,9 @@ def open_studies(
             _refuse_taken(storage, study_name, spec, location)
         if not existing:  # created or taken over: of two comparisons at it at once, one goes on
             study_id = storage.get_study_id_from_name(study_name)
-            others = live_claims(storage, study_id, mine=claim_study(storage, study_id))
-            if others:
+            mine = claim_study(storage, study_id)
+            if others := live_claims(storage, study_id, mine=mine):
+                storage.set_study_system_attr(study_id, mine, None)  # withdrawn: this process may try again
                 _withdraw(storage, created)
                 raise OptimlabError(
                     f"the storage {without_passwords(str(location))!r}: study {study_name!r} was claimed by "

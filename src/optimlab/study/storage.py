@@ -651,6 +651,7 @@ def live_claims(storage: BaseStorage, study_id: int, mine: str | None = None) ->
         for key, claim in storage.get_study_system_attrs(study_id).items()
         if key.startswith(CLAIM_PREFIX)
         and key != mine
+        and claim is not None  # withdrawn by a comparison refused
         and not (
             claim["host"] == here
             and (

@@ -36,6 +36,7 @@ from optimlab.optim.learning_rate import given_lr
 from optimlab.optim.user import needs_closure
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
 from optimlab.schedules import create as create_schedule
+from optimlab.train.loop import clip_grad_norm_
 
 __all__ = ["DoctorCallback", "ScheduleFreeModes", "lr_range_test", "trainer_optimizers"]
 
@@ -356,7 +357,9 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     ``compute_loss`` on the trainer's ``eval_dataset``, one data set (default: a fifth of the training
     data held out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
     ``steps``, ...). The sweep and the check clip each step's gradients as the Trainer does
-    (``max_grad_norm``, 1.0 by default: :func:`_clip_in_force`) and step on every batch: where the
+    (``max_grad_norm``, 1.0 by default: :func:`_clip_in_force`; the sweep over all of the model's
+    parameters as the Trainer, :func:`_clipped_as_trained`, the check's training over those its optimizer
+    steps) and step on every batch: where the
     Trainer's arguments set otherwise (``gradient_accumulation_steps``), the result's ``reason`` says
     so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with activation checkpointing
     on, as ``train()`` turns it on (the memory and graph of training), and off again after. Set the
@@ -387,13 +390,16 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     created = trainer.optimizer is None
     optimizer = trainer.create_optimizer() if created else trainer.optimizer
     data = (trainer.model, None, trainer.get_train_dataloader())
+    clip = _clip_in_force(trainer.args)
     loss = {
         "optimizer": optimizer,
         "compute_loss": lambda model, batch: trainer.compute_loss(model, batch),
-        "grad_clip_norm": _clip_in_force(trainer.args),
+        # the check's training clips the parameters its optimizer steps (optimlab.train.fit)
+        "grad_clip_norm": clip if check_steps is not None else None,
     }
+    clipped = _clipped_as_trained(trainer.model, optimizer, clip) if check_steps is None else None
     try:
-        with _checkpointing_as_trained(trainer.model, trainer.args):
+        with _checkpointing_as_trained(trainer.model, trainer.args), clipped or contextlib.nullcontext():
             if check_steps is not None:
                 held_out = trainer.get_eval_dataloader() if trainer.eval_dataset is not None else None
                 result = find_lr(*data, held_out=held_out, check_steps=check_steps, **loss, **options)
@@ -403,6 +409,35 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
         if created:
             trainer.optimizer = None
     return with_notes(result, _trained_otherwise(trainer.args))
+
+
+@contextlib.contextmanager
+def _clipped_as_trained(model: nn.Module, optimizer: Any, clip: float | None) -> Iterator[None]:
+    """Each step of ``optimizer`` (the sweep's) on ``model``'s gradients clipped as ``Trainer`` clips them:
+    to global norm ``clip`` over all of the model's parameters (its ``_clip_grad_norm``), a trainable one
+    the optimizer leaves out counted too, each step's alone (the Trainer's ``model.zero_grad()`` every
+    step; the sweep's ``optimizer.zero_grad`` clears the optimizer's alone)."""
+    if clip is None:
+        yield
+        return
+
+    def clipped(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        clip_grad_norm_([p.grad for p in model.parameters() if p.grad is not None], clip)
+        for parameter in kept_out:  # cleared for the next step's backward pass, as model.zero_grad() does
+            parameter.grad = None
+
+    stepped = {id(p) for group in unwrapped(optimizer).param_groups for p in group["params"]}
+    kept_out = [p for p in model.parameters() if p.requires_grad and id(p) not in stepped]
+    held = [p.grad for p in kept_out]  # the model's own, given back: the first step's are its own too
+    for parameter in kept_out:
+        parameter.grad = None
+    handle = unwrapped(optimizer).register_step_pre_hook(clipped)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for parameter, grad in zip(kept_out, held, strict=True):
+            parameter.grad = grad
 
 
 @contextlib.contextmanager

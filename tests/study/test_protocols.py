@@ -522,3 +522,13 @@ def test_a_grid_refuses_a_range_whose_end_it_would_train_and_the_field_refuses(c
         str(tmp_path),
     )
     assert code == 2 and len(err.strip().splitlines()) == 1 and said in err, err
+    # an integer range's ends are drawn (about half as often as its other values): lookahead's k >= 1
+    lookahead, k = methods_from("optimizer.name", ["lookahead"]), "optimizer.options.k"
+    with pytest.raises(RecipeError, match=f"{k} = 0, an end of its range 0:6, is a value its trials draw"):
+        StudySpec.for_workload(
+            "t", WORKLOAD, lookahead, space=SearchSpace.from_flags([f"{k}=0:6:int"]), protocol="random"
+        )
+    within = StudySpec.for_workload(
+        "t", WORKLOAD, lookahead, space=SearchSpace.from_flags([f"{k}=1:6:int"]), protocol="random", budget=6
+    )
+    assert {trial.params[k] for trial in within.tune_plan(lookahead[0])} <= set(range(1, 7))

@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pydantic
@@ -177,7 +177,7 @@ def _refused_alone(error: RecipeError, field: str) -> bool:
 
 
 def _check_space_fits(
-    recipe: Recipe, space: SearchSpace, method: str, *, grid_ends: Collection[str] = ()
+    recipe: Recipe, space: SearchSpace, method: str, *, tried_ends: Mapping[str, tuple[str, str]]
 ) -> None:
     """Refuse a value of ``space`` (every choice; a range, where an end breaks the field's own bound or
     its middle fits nowhere) that no point of its small grid makes a valid recipe with: a bad field or value
@@ -185,8 +185,9 @@ def _check_space_fits(
     Values refused only together (nesterov with momentum 0, in a grid over both) leave that point's trial
     to fail alone (once optimizers checked their values together, the whole study was refused). So does a
     range's end refused beside the rest (``momentum=0:0.9`` with nesterov): the values within it fit, and
-    a draw meets that end with probability 0; but not where the end is a point of the study's grid (the
-    ranges in ``grid_ends``), which would run it as a trial failing on it: it is refused too.
+    a draw meets that end with probability 0; but not where the study's trials hold the end (the ranges
+    in ``tried_ends``, each with where they hold it and what else to search: a grid's point, an integer
+    range's draw), each such trial failing on it: it is refused too.
 
     The grid is not built: each value is tried beside the grid's first point (a value refused by its own
     bound fails there), then with one other field changed, then over every combination of the fields whose
@@ -238,15 +239,14 @@ def _check_space_fits(
         if len(unfit) == len(values):  # every point holds one of them
             raise RecipeError(f"{prefix} no point of the space fits; the first: {unfit[0][1]}")
         ends = (values[0], values[-1])
-        if field in ranges and field not in grid_ends:  # a draw meets an end with probability 0
+        if field in ranges and field not in tried_ends:  # a draw meets an end with probability 0
             unfit = [(value, error) for value, error in unfit if value not in ends]
-        if unfit and field in grid_ends and unfit[0][0] in ends:
+        if unfit and field in tried_ends and unfit[0][0] in ends:
             value, error = unfit[0]
+            where, instead = tried_ends[field]
             raise RecipeError(
-                f"{prefix} {field} = {value!r}, an end of its range {values[0]!r}:{values[-1]!r}, is a point of "
-                f"the grid (--protocol grid), where it fails: {' '.join(str(error).split())} Narrow the range "
-                "to the values accepted, or search it with --protocol random or tpe, whose draws meet an end "
-                "with probability 0"
+                f"{prefix} {field} = {value!r}, an end of its range {values[0]!r}:{values[-1]!r}, is {where}, "
+                f"where it fails: {' '.join(str(error).split())} Narrow the range to the values accepted{instead}"
             )
         if unfit:
             value, error = unfit[0]
@@ -308,19 +308,26 @@ class StudySpec:
                     f"methods training distinct recipes: {twin!r} and {method.name!r} resolve to one recipe",
                 )
             space = self.space_for(method)
-            _check_space_fits(recipe, space, method.name, grid_ends=self._grid_ends(space))
+            _check_space_fits(recipe, space, method.name, tried_ends=self._ends_tried(space))
         # After the recipes, which tell a model's or data factory's file (./nets.py:build) the import
         # path to write, rather than that its name holds a '/'.
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")
 
-    def _grid_ends(self, space: SearchSpace) -> set[str]:
-        """The ranges of ``space`` whose ends are points of this study's grid (2 points of them or more)."""
+    def _ends_tried(self, space: SearchSpace) -> dict[str, tuple[str, str]]:
+        """The ranges of ``space`` whose ends this study's trials may hold, each with where they hold them
+        and what else searches the range without them: under the grid, each range of 2 points or more;
+        under random or TPE, each integer range (its ends drawn about half as often as its other values)."""
         if self.protocol != "grid":
-            return set()
-        shape = space.grid_shape(self.budget)
-        return {d.field for d, n in zip(space.dimensions, shape) if not d.categorical and n >= 2}
+            drawn = f"a value its trials draw (an integer range, --protocol {self.protocol})"
+            return {d.field: (drawn, "") for d in space.dimensions if d.integer}
+        real = ", or search it with --protocol random or tpe, whose draws meet an end with probability 0"
+        return {
+            d.field: ("a point of the grid (--protocol grid)", "" if d.integer else real)
+            for d, n in zip(space.dimensions, space.grid_shape(self.budget))
+            if not d.categorical and n >= 2
+        }
 
     def _check_grid_fits(self, space: SearchSpace) -> None:
         """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a

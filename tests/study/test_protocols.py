@@ -510,6 +510,8 @@ def test_a_grid_refuses_a_range_whose_end_it_would_train_and_the_field_refuses(c
     with pytest.raises(RecipeError, match=f"{said} .*accepted a number in \\[0, 1\\)"):
         StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=3)
     StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=3, protocol="random")
+    stored = StudySpec("t", WORKLOAD.recipe, tuple(sgd), space=space, budget=3)  # planned before the check
+    assert StudySpec.from_dict(stored.to_dict()) == stored  # it resumes and reports as it ran
     (middle,) = StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=1).tune_plan(sgd[0])
     assert middle.params == {"optimizer.options.momentum": 0.75}
     code, _, err = cli(

@@ -307,13 +307,21 @@ class StudySpec:
                     [m.name for m in self.methods],
                     f"methods training distinct recipes: {twin!r} and {method.name!r} resolve to one recipe",
                 )
-            space = self.space_for(method)
-            _check_space_fits(recipe, space, method.name, tried_ends=self._ends_tried(space))
+            # ends a trial would hold are checked where a new study is planned: a stored one loads as ran
+            _check_space_fits(recipe, self.space_for(method), method.name, tried_ends={})
         # After the recipes, which tell a model's or data factory's file (./nets.py:build) the import
         # path to write, rather than that its name holds a '/'.
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names) or any("/" in n for n in names):
             raise InvalidValueError("method names", names, "distinct names without '/'")
+
+    def _check_ends_tried(self, method: Method) -> None:
+        """Refuse, when a study is planned, a range end that fits no point of ``method``'s space where its
+        trials would hold it (:meth:`_ends_tried`): each would fail on it. A study stored before this
+        check resumes and reports as it ran."""
+        space = self.space_for(method)
+        if tried := self._ends_tried(space):
+            _check_space_fits(self.method_recipe(method), space, method.name, tried_ends=tried)
 
     def _ends_tried(self, space: SearchSpace) -> dict[str, tuple[str, str]]:
         """The ranges of ``space`` whose ends this study's trials may hold, each with where they hold them
@@ -363,6 +371,7 @@ class StudySpec:
             # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
             spec._check_grid_fits(spec.space_for(method).distinct())  # a new study: a stored one loads as ran
+            spec._check_ends_tried(method)
             spec._check_seed_not_varied(method)
         return spec
 

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.storage import JOURNAL_NAME
 from optimlab.workloads import get_workload
+from tests.cli.forked_command import ForkedCommand
 
 app = typer.Typer()
 app.command("compare")(compare_cmd.compare)
@@ -171,25 +174,23 @@ def test_bad_calls_say_how_to_fix_them(args, match):
     assert isinstance(result.exception, OptimlabError) and match in str(result.exception)
 
 
-def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path):
-    command = [
-        sys.executable,
-        "-c",
-        "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
-        str(tmp_path),
-        "--wait",
-    ]
-    worker = subprocess.Popen(
-        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True
-    )
+def test_a_worker_started_first_runs_the_trials_a_driver_plans(tmp_path, two_at_once):
+    worker = "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)"
+    (tmp_path / "worker-output").mkdir()
     spec = StudySpec.for_workload(
         "w", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"]), budget=3, seeds=1
     )
-    result = run_study(
-        spec, tmp_path, backend="workers", options=BackendOptions(workers=0)
-    )  # plans, waits for the worker
-    out, _ = worker.communicate(timeout=60)
-    assert worker.returncode == 0 and "worker ran 4 trials" in out
+    with ThreadPoolExecutor(1) as pool:  # the worker in a process of its own, killed past 60 s
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        args = [str(tmp_path), "--wait"]
+        started = pool.submit(
+            two_at_once[0].run, args, Path.cwd(), env, tmp_path / "worker-output", 60, worker
+        )
+        result = run_study(
+            spec, tmp_path, backend="workers", options=BackendOptions(workers=0)
+        )  # plans, waits for the worker
+        code, out, _ = started.result()
+    assert code == 0 and "worker ran 4 trials" in out
     assert len(result.records) == 4 and all(r.state == "complete" for r in result.records)
 
 
@@ -399,32 +400,48 @@ main()
 """
 
 
-def race(tmp_path: Path, waited: str, commands: list[list[str]]) -> str:
+@pytest.fixture(scope="module")
+def two_at_once() -> Iterator[list[ForkedCommand]]:
+    """Two parents that imported the command line once (tests/cli/forked_command.py), each forking a
+    fresh process per run: two commands at once, without an interpreter and torch start each."""
+    parents = [ForkedCommand({**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+    yield parents
+    for parent in parents:
+        parent.close()
+
+
+def race(tmp_path: Path, waited: str, commands: list[list[str]], two_at_once: list[ForkedCommand]) -> str:
     """Two ``optimlab`` processes of ``commands`` released together at ``waited`` ('module:function',
     through :data:`RACING`): exactly one runs, the other is refused in one line; that line."""
     module, function = waited.split(":")
     arrived = [tmp_path / "first", tmp_path / "second"]
-    racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", RACING, module, function, str(here), str(other), *args],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for (here, other), args in zip((arrived, arrived[::-1]), commands)
-    ]
-    ended = [(racer.communicate(timeout=300)[1], racer.returncode) for racer in racers]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def racer(parent: ForkedCommand, here: Path, other: Path, args: list[str]) -> tuple[str, int | None]:
+        output = tmp_path / f"output-{here.name}"
+        output.mkdir()
+        argv = [module, function, str(here), str(other), *args]
+        code, _, err = parent.run(argv, Path.cwd(), env, output, timeout=300, source=RACING)
+        return err, code
+
+    with ThreadPoolExecutor(2) as pool:
+        racers = [
+            pool.submit(racer, parent, here, other, args)
+            for parent, (here, other), args in zip(two_at_once, (arrived, arrived[::-1]), commands)
+        ]
+        ended = [started.result() for started in racers]
     assert sorted(code for _, code in ended) == [0, 2], ended
     refused = next(err for err, code in ended if code == 2)
     assert refused.splitlines() == [refused.strip()], refused
     return refused
 
 
-def raced(tmp_path: Path, waited: str, args: list[str], folder: Path) -> str:
+def raced(
+    tmp_path: Path, waited: str, args: list[str], folder: Path, two_at_once: list[ForkedCommand]
+) -> str:
     """Two ``optimlab ARGS --out FOLDER`` processes :func:`race`: the refusal names ``folder``, and the
     journal reads back in whole records; the refusal's line."""
-    refused = race(tmp_path, waited, [[*args, "--out", str(folder)]] * 2)
+    refused = race(tmp_path, waited, [[*args, "--out", str(folder)]] * 2, two_at_once)
     assert str(folder) in refused, refused
     with open(folder / JOURNAL_NAME) as journal:
         for line in journal:
@@ -432,7 +449,7 @@ def raced(tmp_path: Path, waited: str, args: list[str], folder: Path) -> str:
     return refused
 
 
-def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path):
+def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path, two_at_once):
     """Both passed the 'already holds a study' check before either stored its study, and both ran
     their trials into the one journal (each trial twice) and wrote one report over the other. Truth: two
     real processes released together: exactly one runs, the other exits 2 with one line naming the
@@ -442,7 +459,7 @@ def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_
     folder = tmp_path / "cmp"
     folder.mkdir()
     flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
-    raced(tmp_path, "optimlab.study.compare:check_backend", [*flags, "--no-progress"], folder)
+    raced(tmp_path, "optimlab.study.compare:check_backend", [*flags, "--no-progress"], folder, two_at_once)
     storage = open_storage(folder)
     names = [study.study_name for study in optimlab_studies(storage)]
     records = load_records(storage, names)
@@ -451,7 +468,7 @@ def test_two_comparisons_started_at_once_into_one_folder_run_one_and_refuse_the_
     assert all(r.state == "complete" for r in records)
 
 
-def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_other(tmp_path):
+def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_other(tmp_path, two_at_once):
     """``--storage URL --name X`` twice at once, each with its own --out (the folder's lock does not
     cover a shared storage): both found no study X, both created and ran it, each trial twice. Truth:
     two real processes released together after that check (at the data digests that follow it):
@@ -464,7 +481,7 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
     flags = ["compare", "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "1"]
     flags += ["--storage", url, "--name", "x", "--no-progress"]
     outs = [[*flags, "--out", str(tmp_path / out)] for out in ("a", "b")]
-    refused = race(tmp_path, "optimlab.study.run:_data_digests", outs)
+    refused = race(tmp_path, "optimlab.study.run:_data_digests", outs, two_at_once)
     claimed = (  # the other created and claimed it (study.storage's Claims), its settings not yet stored
         f"error: the storage {re.escape(repr(url))} holds study 'x/adam' with no settings stored, claimed by "
         r"another comparison \(pid \d+ on host [^)]+\), creating it now .*"

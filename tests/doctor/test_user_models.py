@@ -328,8 +328,9 @@ def pixel_tokens_at(std: float | None) -> PixelTokens:
 
 @functools.cache
 def held_out_pixel_tokens_loss(std: float | None) -> float:
-    """Independent truth: :func:`pixel_tokens_at` trained by torch's Adam 1e-3 (300 steps of 64 of the
-    1,078 rows the doctor sees), its cross-entropy on the 719 digits those rows leave out."""
+    """Independent truth: :func:`pixel_tokens_at` trained by torch's Adam 1e-3 (200 steps of 64 of the
+    1,078 rows the doctor sees), its cross-entropy on the 719 digits those rows leave out. Measured, std
+    100, 3, torch's 1 and 0.02: 1.204, 0.285, 0.269, 0.138 (after 300: 1.203, 0.291, 0.265, 0.112)."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
@@ -338,7 +339,7 @@ def held_out_pixel_tokens_loss(std: float | None) -> float:
     model = pixel_tokens_at(std)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     data = ((x[:1078], y[:1078]), (x[1078:], y[1078:]))
-    return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 300, 64)
+    return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 200, 64)
 
 
 @pytest.mark.parametrize(("std", "told"), [(100.0, True), (3.0, False), (0.02, False)])

@@ -1,9 +1,11 @@
 """A PostgreSQL storage shared by two worker processes (the server: ``postgres_url`` in conftest.py)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import traceback
 
 import optuna
 import pytest
@@ -151,19 +153,30 @@ def test_processes_opening_an_empty_database_at_once_all_open_it(postgres_url, t
     "pg_type_typname_nsp_index"')."""
     url = _new_database(postgres_url, "opened_at_once")
     go = tmp_path / "go"
-    opener = (
-        "import os, sys, time\n"
-        "from optimlab.study.storage import open_storage\n"
-        "open(sys.argv[1] + '.ready-' + str(os.getpid()), 'w').close()\n"
-        "while not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"  # all released at once
-        "open_storage(sys.argv[2]).get_all_studies()\n"
-    )
-    processes = [
-        subprocess.Popen([sys.executable, "-c", opener, str(go), url], stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    while len(list(tmp_path.glob("go.ready-*"))) < 4 and all(p.poll() is None for p in processes):
-        time.sleep(0.01)  # every process has imported optimlab
+    children = []
+    for number in range(4):  # processes forked from this one: their imports done, all released at once
+        child = os.fork()
+        if child == 0:  # the child: never returns into pytest
+            code = 0
+            try:
+                while not go.exists():
+                    time.sleep(0.001)
+                open_storage(url).get_all_studies()
+            except BaseException:
+                (tmp_path / f"error-{number}").write_text(traceback.format_exc())
+                code = 1
+            os._exit(code)
+        children.append(child)
     go.touch()
-    errors = [process.communicate(timeout=120)[1] for process in processes]
-    assert [process.returncode for process in processes] == [0] * 4, errors
+    codes, deadline = {}, time.monotonic() + 120
+    while len(codes) < 4 and time.monotonic() < deadline:
+        for child in set(children) - set(codes):
+            ended, status = os.waitpid(child, os.WNOHANG)
+            if ended:
+                codes[child] = os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    for child in set(children) - set(codes):  # still opening after 120 s: a hang
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    errors = [error.read_text() for error in tmp_path.glob("error-*")]
+    assert [codes.get(child) for child in children] == [0] * 4, errors

@@ -754,10 +754,10 @@ def test_yaml_optimlab_writes_never_holds_a_refused_form(tmp_path, text):
 def test_a_recipe_of_a_large_integer_loads_back(tmp_path):
     """A run folder's recipe holding steps: 99999999999999999999 was refused on resume as a number read
     otherwise: the check compared the int YAML reads with the float of its text (1e20). Truth: Python's
-    int of the digits."""
-    recipe = Recipe.from_dict({"training": {"steps": 99999999999999999999}})
+    int of the digits; 2**53 + 1, which no float holds, as numbers past 64 bits are now refused."""
+    recipe = Recipe.from_dict({"training": {"steps": 9007199254740993}})
     again = Recipe.load(recipe.save(tmp_path / "recipe.yaml"))
-    assert again == recipe and again.id == recipe.id and again.training.steps == int("99999999999999999999")
+    assert again == recipe and again.id == recipe.id and again.training.steps == int("9007199254740993")
 
 
 @pytest.mark.parametrize("dotted", ["optimizer..lr", "optimizer.lr.", ".optimizer.lr", ""])
@@ -766,3 +766,26 @@ def test_a_dotted_field_with_an_empty_part_is_refused_naming_it(dotted):
     in 'optimizer..lr'. Sections there: options.', naming a section no one typed."""
     with pytest.raises(RecipeError, match=re.escape(f"{dotted!r} is no recipe field: a part of it is empty")):
         Recipe.from_dict({}).with_updates({dotted: 0.1})
+
+
+@pytest.mark.parametrize(
+    "yaml_text, named",
+    [
+        ("training: {steps: BIG}", "training.steps: BIG"),
+        ("training: {batch_size: BIG}", "training.batch_size: BIG"),
+        ("model: {width: BIG}", "model.width: BIG"),
+        ("training: {eval_every: BIG}", "training.eval_every: BIG"),
+        ("optimizer: {name: muon, ns_steps: BIG}", "optimizer.options: ns_steps: BIG"),
+        ("optimizer: {name: adam, betas: [0.9, BIG]}", "optimizer.options: betas: BIG"),
+    ],
+)
+def test_a_whole_number_past_64_bits_is_refused_naming_its_field(yaml_text, named):
+    """steps: 99999999999999999999 started a run of 2^66 steps never to end; a width that large failed as
+    an out-of-memory guess. Truth: torch's int64 holds 2**63 - 1 and refuses the number one past it."""
+    big = 2**63
+    with pytest.raises((OverflowError, ValueError), match="[Oo]verflow"):
+        torch.tensor(big, dtype=torch.int64)
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text.replace("BIG", str(big)))
+    assert f"{named.replace('BIG', str(big))} is past 64 bits" in str(refused.value)
+    assert Recipe.from_yaml(f"training: {{steps: {big - 1}}}").training.steps == torch.tensor(big - 1).item()

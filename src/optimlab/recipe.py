@@ -211,6 +211,21 @@ def _canonical(category: str, name: str) -> str:
     return get_registry(category).resolve(name)
 
 
+_INT64_MAX = 2**63 - 1  # torch's int64: step counts, sizes, seeds
+
+
+def _beyond_64_bits(value: Any) -> str | None:
+    """The first whole number in ``value`` that int64 cannot hold, after its key where it is in a mapping
+    (``ns_steps: 99999999999999999999``); lists are looked into too."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -_INT64_MAX - 1 <= value <= _INT64_MAX else str(value)
+    if isinstance(value, Mapping):
+        items = [(f"{key}: ", item) for key, item in value.items()]
+    else:
+        items = [("", item) for item in value] if isinstance(value, (list, tuple)) else []
+    return next((key + found for key, item in items if (found := _beyond_64_bits(item)) is not None), None)
+
+
 class _Spec(BaseModel):
     # Unknown fields are typos more often than intent: reject them. Frozen, so ids stay valid. No inf or
     # NaN: JSON stores them as null, which would give lr: .inf the id (and, reloaded, the lr) of no lr.
@@ -249,6 +264,20 @@ class _Spec(BaseModel):
             raise ValueError(f"{value} is a yes/no value: give a number")
         if kinds == {bool} and not isinstance(value, bool):  # pydantic read "yes", 1 and 1.0 as True
             raise ValueError(f"{value!r} is not true or false: give true or false, unquoted")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers_of_64_bits(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """A whole number past 64 bits in a field (``steps: 99999999999999999999``, an option's, a list's)
+        is refused: torch's int64 overflowed at the first use (a crash or an out-of-memory guess), or a
+        run of 2^66 steps started as asked, never to end. A section's fields are checked by its own spec,
+        which names them."""
+        section = cls.model_fields[info.field_name].annotation
+        if isinstance(section, type) and issubclass(section, _Spec):
+            return value
+        if (beyond := _beyond_64_bits(value)) is not None:
+            raise ValueError(f"{beyond} is past 64 bits: accepted a whole number within ±{_INT64_MAX:,}")
         return value
 
     @pydantic.model_validator(mode="before")

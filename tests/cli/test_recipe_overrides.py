@@ -233,3 +233,13 @@ def test_set_on_a_techniques_hyperparameter_beside_model_sets_the_new_models_own
     with pytest.raises(OptimlabError) as refused:
         recipe_from_options(None, {"model": "transformer", "set_fields": ["model.norm.momentum=0.01"]})
     assert str(by_registry.value) in str(refused.value) and "own_default" not in str(refused.value)
+
+
+@pytest.mark.parametrize("given", [["--steps", "BIG"], ["--set", "model.width=BIG"]])
+def test_a_whole_number_past_64_bits_is_one_line_exit_2(cli, tmp_path, given):
+    """--set model.width=99999999999999999999 failed as an out-of-memory guess, --steps of that size ran
+    for ever: the recipe's int64 check refuses each in one line, before a run folder is made."""
+    big = str(10**20)
+    code, out, err = cli("train", *[g.replace("BIG", big) for g in given], "--out", str(tmp_path / "run"))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert f"{big} is past 64 bits" in err and not (tmp_path / "run").exists()

@@ -726,6 +726,20 @@ class Grouped(nn.Module):
     def forward(self, x):
         return self.head(self.norm(x))
 
+class Features(nn.Module):
+    """An MLP normalizing (N, C) features by its own nn.BatchNorm1d (or a norm class given)."""
+    def __init__(self, input_shape, num_outputs, width=32, norm=nn.BatchNorm1d):
+        super().__init__()
+        self.linear, self.norm = nn.Linear(input_shape[0], width), norm(width)
+        self.head = nn.Linear(width, num_outputs)
+    def forward(self, x):
+        return self.head(self.norm(self.linear(x)))
+
+class Synced(Features):
+    """Features normalized by DDP's nn.SyncBatchNorm, a norm of inputs of any rank."""
+    def __init__(self, input_shape, num_outputs, width=32, norm=nn.SyncBatchNorm):
+        super().__init__(input_shape, num_outputs, width, norm)
+
 class Optional(nn.Module):
     """None for no dropout layer: no dropout rate holds it."""
     def __init__(self, input_shape, num_outputs, dropout=None):
@@ -988,11 +1002,37 @@ def test_a_norm_set_on_a_class_defaulting_to_a_torch_norm_is_built_in_its_layout
     torch.testing.assert_close(net.norm(maps), torch_norm(maps), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("name", "norm", "torch_norm"),
+    [
+        ("Features", "group", torch.nn.GroupNorm(16, 32)),  # Wu & He's 32 lowered to 2 features a group
+        ("Features", "layer", torch.nn.LayerNorm(32)),
+        ("Features", "batch", torch.nn.BatchNorm1d(32)),
+        ("Synced", "batch", torch.nn.BatchNorm1d(32)),  # DDP's norm of (N, C) features
+        ("Synced", "none", torch.nn.Identity()),
+    ],
+)
+def test_a_norm_set_on_a_class_normalizing_features_by_a_torch_norm_trains_its_features(
+    user_package, own_defaults, name, norm, torch_norm
+):
+    """norm: group on an MLP taking norm=nn.BatchNorm1d built a group norm of 32 groups of one feature,
+    refused at the first batch (each would normalize to 0); norm: none and batch on one taking
+    nn.SyncBatchNorm were refused at the recipe. The truth: torch's norm of (N, C) features on them."""
+    model = {"name": f"optimlab_test_own_defaults:{name}", "norm": norm}
+    net = build(Recipe.from_dict({"data": TENSORS, "model": model})).model.net
+    features = net.linear(torch.randn(8, 4))
+    torch.testing.assert_close(net.norm(features), torch_norm(features), rtol=1e-4, atol=1e-4)
+
+
 def test_a_norm_set_on_a_class_defaulting_to_a_torch_norm_of_no_layout_is_refused(user_package, own_defaults):
     """nn.GroupNorm is called (num_groups, num_channels): a registered norm there was called with the
-    groups as its width and the channels as its layout, and failed at the build."""
+    groups as its width and the channels as its layout, and failed at the build; none, which needs no
+    layout, failed so too (a layout of 4)."""
     grouped = "optimlab_test_own_defaults:Grouped"
     with pytest.raises(
         RecipeError, match=r"model: invalid value 'group' for norm: accepted own_default: .*GroupNorm"
     ):
         Recipe.from_dict({"data": TENSORS, "model": {"name": grouped, "norm": "group"}})
+    none = build(Recipe.from_dict({"data": TENSORS, "model": {"name": grouped, "norm": "none"}})).model.net
+    features = torch.randn(3, 4)
+    assert torch.equal(none.norm(features), features)  # none needs no layout: built, as an identity

@@ -460,7 +460,7 @@ def _in_form_of(field: str, value: Any, default: Any) -> Any:
     registered = get_registry(field).get(name).obj
     if isinstance(default, type):
         if field == "norm":
-            hyperparameters = {**hyperparameters, **_layout_of(value, default)}
+            return _norm_for_class(value, default, name, hyperparameters)
         return partial(registered, **hyperparameters) if hyperparameters else registered
     if isinstance(registered, type):
         return registered(**hyperparameters)
@@ -472,22 +472,20 @@ def _in_form_of(field: str, value: Any, default: Any) -> Any:
     )
 
 
-def _layout_of(value: Any, default: type) -> dict[str, int]:
-    """The layout a registered norm (``value``) takes where the model's own norm is the class ``default``:
-    the ``spatial_dims`` a torch norm class fixes (``nn.BatchNorm2d``: channels of images; the registry's
-    features-last layout failed at the first forward), none for features last (LayerNorm, RMSNorm, or a
-    class that is no torch norm: the registry's own layout). A torch norm of no one layout is refused."""
-    from optimlab.techniques.norms import class_layout
+def _norm_for_class(value: Any, default: type, name: str, hyperparameters: dict[str, Any]) -> Any:
+    """The registered norm ``value`` in the form the model calls its own norm class ``default``
+    (:func:`optimlab.techniques.norms.for_class`: ``nn.BatchNorm2d``'s channels of images; the registry's
+    features-last layout failed at the first forward); a torch norm of no one layout is refused."""
+    from optimlab.techniques.norms import for_class
 
     try:
-        layout = class_layout(default)
+        return for_class(default, name, **hyperparameters)
     except ValueError as reason:
         raise InvalidValueError(
             "norm",
             value,
             f"{OWN_DEFAULT}: the model's own {default.__name__} {reason}",
         ) from None
-    return {"spatial_dims": layout} if layout else {}
 
 
 class ModelSpec(_Spec):

@@ -32,6 +32,8 @@ import dataclasses
 import itertools
 import math
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -41,7 +43,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry, whole_number
 
-__all__ = ["Norm", "class_layout", "create", "norm_name", "swap_norm"]
+__all__ = ["Norm", "create", "for_class", "norm_name", "swap_norm"]
 
 _REGISTRY = new_registry("norm")
 _FLAG = (False, True)
@@ -226,8 +228,7 @@ def group(
     """
     num_features = _check_layout(num_features, spatial_dims)
     # Features last, an (N, C) input has no positions: a group of one feature would normalize to 0.
-    most = max(num_features // 2, 1) if spatial_dims == 0 else num_features
-    divisors = [g for g in range(1, most + 1) if num_features % g == 0]
+    divisors = _group_counts(num_features, paired=spatial_dims == 0)
     if num_groups is None:
         num_groups = max(g for g in divisors if g <= 32)
     elif num_groups not in divisors:
@@ -239,6 +240,19 @@ def group(
         )
     inner = _GroupNorm(num_groups, num_features, eps=eps, affine=affine)
     return Norm("group", num_features, spatial_dims, inner, inner_features_at=1)
+
+
+def _group_counts(num_features: int, *, paired: bool) -> list[int]:
+    """The group counts that divide ``num_features``; ``paired``: those of at least 2 features a group."""
+    most = max(num_features // 2, 1) if paired else num_features
+    return [g for g in range(1, most + 1) if num_features % g == 0]
+
+
+def _paired_group(num_features: int, **hyperparameters: Any) -> Norm:
+    """A channels-at-dim-1 group norm of the default count kept to 2 channels a group, for a layer fed
+    ``(N, C)`` as well as ``(N, C, L)`` (``nn.BatchNorm1d``'s): over (N, C) one channel a group is 0."""
+    paired = _group_counts(whole_number(num_features, "norm num_features", POSITIVE_INT), paired=True)
+    return group(num_features, 1, num_groups=max(g for g in paired if g <= 32), **hyperparameters)
 
 
 @_REGISTRY.register(
@@ -290,7 +304,7 @@ def create(name: str, num_features: int, spatial_dims: int = 0, **hyperparameter
 
 # Plain torch norm layers: their kind, and their layout where the class fixes it.
 _TORCH_NORMS: dict[type[nn.Module], tuple[str, int | None]] = {
-    nn.BatchNorm1d: ("batch", 1),  # (N, C) reads the same with spatial_dims 0 or 1
+    nn.BatchNorm1d: ("batch", 1),  # (N, C) too: for_class keeps a group norm's groups of 2 there
     nn.BatchNorm2d: ("batch", 2),
     nn.BatchNorm3d: ("batch", 3),
     nn.SyncBatchNorm: ("batch", None),  # DDP's (convert_sync_batchnorm), of any rank
@@ -308,32 +322,34 @@ _CONV_DIMS = {
 }  # fmt: skip
 
 
-def _torch_class(module: nn.Module) -> type[nn.Module] | None:
-    return _torch_norm_of(type(module))
-
-
-def _torch_norm_of(norm_class: type) -> type[nn.Module] | None:
+def _torch_class(norm_class: type) -> type[nn.Module] | None:
     """The torch norm class ``norm_class`` is (or subclasses), None for another class."""
     return next((c for c in norm_class.__mro__ if c in _TORCH_NORMS), None)
 
 
-def class_layout(norm_class: type) -> int | None:
-    """The layout (``spatial_dims``) of what ``norm_class(num_features)`` normalizes, as a model calls its
-    norm class: 1, 2, 3 for torch's BatchNorm/InstanceNorm{1,2,3}d and their subclasses (channels at dim
-    1), 0 for LayerNorm and RMSNorm (features last); None for a class that is no torch norm. A torch norm
-    of no one layout raises ValueError saying why: GroupNorm (called ``(num_groups, num_channels)``),
-    SyncBatchNorm (any rank)."""
-    torch_class = _torch_norm_of(norm_class)
-    if torch_class is None:
-        return None
-    if torch_class in (nn.LayerNorm, nn.RMSNorm):
-        return 0
+def for_class(norm_class: type, name: str, **hyperparameters: Any) -> Callable[..., nn.Module]:
+    """The registered norm ``name``, its ``hyperparameters`` bound, in the form a model calls its own norm
+    class ``norm_class`` (``norm_class(num_features)``): in the layout a torch norm class fixes
+    (BatchNorm/InstanceNorm{1,2,3}d and their subclasses: channels at dim 1; LayerNorm, RMSNorm or a class
+    that is no torch norm: the registry's features last). ``nn.BatchNorm1d`` takes (N, C) as well as
+    (N, C, L): a group norm's default count there keeps 2 channels a group. ``none`` needs no layout.
+    A torch norm of no one layout raises ValueError saying why: GroupNorm, called
+    ``(num_groups, num_channels)``, and SyncBatchNorm, of any rank (but for batch: a BatchNorm1d, as
+    DDP's SyncBatchNorm of (N, C) or (N, C, L) inputs is; other ranks fail at its first forward)."""
+    registered = _REGISTRY.get(name).obj
+    torch_class = _torch_class(norm_class)
+    if name == "none" and torch_class is nn.GroupNorm:
+        return nn.Identity  # takes (num_groups, num_channels) as any arguments
     if torch_class is nn.GroupNorm:
         raise ValueError("is called (num_groups, num_channels), as no registered norm is")
-    rank = _TORCH_NORMS[torch_class][1]
-    if rank is None:
+    layout = None if torch_class is None else _TORCH_NORMS[torch_class][1]
+    if torch_class is nn.SyncBatchNorm and name not in ("batch", "none"):
         raise ValueError("takes inputs of any rank, so which layout the model feeds it is unknown")
-    return rank
+    if torch_class is nn.BatchNorm1d and name == "group" and "num_groups" not in hyperparameters:
+        return partial(_paired_group, **hyperparameters)
+    if layout:
+        hyperparameters = {**hyperparameters, "spatial_dims": layout}
+    return partial(registered, **hyperparameters) if hyperparameters else registered
 
 
 def _looks_like_a_norm(module: nn.Module) -> bool:
@@ -343,7 +359,7 @@ def _looks_like_a_norm(module: nn.Module) -> bool:
     return (
         re.search(r"Norm(\dd)?$", type(module).__name__) is not None
         and not isinstance(module, Norm)
-        and _torch_class(module) is None
+        and _torch_class(type(module)) is None
         and next(module.children(), None) is None
         and isinstance(weight, nn.Parameter)
         and weight.dim() == 1
@@ -411,7 +427,7 @@ def _check_own_forward(qualified: str, module: nn.Module, layout: tuple[int, int
     """Refuse a subclass of a torch norm with a forward of its own that does not compute its torch class's
     in the layout read from it (torchvision's and timm's LayerNorm2d normalize channels first, timm's
     BatchNormAct2d adds an activation): a swap would misread or drop what it does."""
-    torch_class = _torch_class(module)
+    torch_class = _torch_class(type(module))
     if torch_class is None or type(module).forward is torch_class.forward:
         return
     if any(t.is_meta for t in itertools.chain(module.parameters(), module.buffers())):
@@ -438,7 +454,7 @@ def _as_torch(module: nn.Module) -> nn.Module | None:
     norm itself, another library's read as :func:`_foreign_norm`), None for other modules."""
     if isinstance(module, Norm):
         return module.inner
-    return module if _torch_class(module) is not None else _foreign_norm(module)
+    return module if _torch_class(type(module)) is not None else _foreign_norm(module)
 
 
 def norm_name(module: nn.Module) -> str | None:
@@ -447,7 +463,7 @@ def norm_name(module: nn.Module) -> str | None:
     if isinstance(module, Norm):
         return module.kind
     torch_norm = _as_torch(module)
-    return None if torch_norm is None else _TORCH_NORMS[_torch_class(torch_norm)][0]
+    return None if torch_norm is None else _TORCH_NORMS[_torch_class(type(torch_norm))][0]
 
 
 def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
@@ -459,7 +475,7 @@ def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:
     if isinstance(module, Norm):
         return module.num_features, module.spatial_dims
     module = _as_torch(module) or module
-    torch_norm = _torch_class(module)
+    torch_norm = _torch_class(type(module))
     if torch_norm is None:
         return None
     if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):

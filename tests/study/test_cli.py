@@ -500,7 +500,7 @@ def test_two_comparisons_started_at_once_on_one_storage_run_one_and_refuse_the_o
     assert trials == {"x/sgd": 2, "x/adam": 2}
 
 
-def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path, cli):
+def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path, cli, two_at_once):
     """The folder is held by ``flock`` for the run (the claim above), which the kernel drops when its
     holder dies: a SIGKILL'd comparison (a crash, the OOM killer) leaves nothing that refuses --resume.
     (SIGINT: test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it.)"""
@@ -508,19 +508,32 @@ def test_a_comparison_killed_holds_no_claim_on_its_folder_so_it_resumes(tmp_path
     import time
 
     folder = tmp_path / "cmp"
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()", "compare"]
     flags = ["--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--epochs", "5", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    driver = subprocess.Popen([*command, *flags, "--out", str(folder)], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    journal = folder / "study.journal"
-    while "optimlab:owner" not in (journal.read_text() if journal.exists() else ""):  # a trial running
-        assert time.monotonic() < deadline, "no trial started in 60 s"
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGKILL)
-    assert driver.wait(timeout=60) == -signal.SIGKILL and not (folder / "report.html").exists()  # mid-way
+    (tmp_path / "driver-output").mkdir()
+    with ThreadPoolExecutor(1) as pool:  # the driver in a process of its own, forked by two_at_once's first
+        args = ["compare", *flags, "--out", str(folder)]
+        driver = pool.submit(two_at_once[0].run, args, Path.cwd(), env, tmp_path / "driver-output", 120)
+        deadline = time.monotonic() + 60
+        journal = folder / "study.journal"
+        # a trial running: its owner, the driver's process (the local backend trains in it)
+        while (owner := _trial_owner(journal)) is None:
+            assert time.monotonic() < deadline and not driver.done(), "no trial started in 60 s"
+            time.sleep(0.05)
+        os.kill(owner, signal.SIGKILL)
+        killed, _, _ = driver.result()
+    assert killed == -signal.SIGKILL and not (folder / "report.html").exists()  # mid-way
     code, _, err = cli("compare", "--resume", str(folder), "--no-progress")  # another process than the killed
     assert code == 0 and (folder / "report.html").exists(), err
+
+
+def _trial_owner(journal: Path) -> int | None:
+    """The pid of the process that owns a running trial, from a whole record of the study journal at
+    ``journal``; None before any trial started."""
+    found = re.search(
+        r'"optimlab:owner":\s*\{[^}]*"pid":\s*(\d+)\s*[,}]', journal.read_text() if journal.exists() else ""
+    )
+    return int(found[1]) if found else None
 
 
 def test_a_comparison_into_a_file_is_refused_naming_the_file(tmp_path):

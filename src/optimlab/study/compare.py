@@ -16,12 +16,12 @@ import re
 import warnings
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
-from optimlab.recipe import MODEL_LOSS, Recipe
+from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, RecipeError, architecture_techniques
 from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_number
 from optimlab.runs_folder import fresh_path, hold_folder
 from optimlab.study.analysis import LeaderboardRow, leaderboard
@@ -29,10 +29,20 @@ from optimlab.study.backends import BackendOptions
 from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study, with_stored
 from optimlab.study.space import SearchSpace
-from optimlab.study.storage import COMPARISON_ATTR, SPEC_ATTR, TrialRecord, open_storage, optimlab_studies
+from optimlab.study.storage import (
+    COMPARISON_ATTR,
+    SPEC_ATTR,
+    TrialRecord,
+    open_storage,
+    optimlab_studies,
+    without_passwords,
+)
 from optimlab.study.trial import raised_by_user
 from optimlab.user_code import is_import_path
 from optimlab.workloads import GOALS, Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "DEFAULT_WORKLOAD",
@@ -109,12 +119,35 @@ def on_user_code(
         on_model: dict[str, Any] = {}
         if model:  # the user's recipe keeps its model's choices; a registered workload's is replaced
             on_model = {"model.name": model} if w.name in yours else {"model": {"name": model}}
-        recipe = w.recipe.with_updates({**updates, **on_model})
+        try:
+            recipe = w.recipe.with_updates({**updates, **on_model})
+        except RecipeError as error:
+            if model and w.name in yours:
+                raise _kept_but_not_taken(w.recipe, model, error) from None
+            raise
         name = f"{_label(recipe.model.name)}-on-{_label(recipe.data.name)}"
         name = f"{w.name}-{name}" if len(workloads) > 1 else name
         target = None if dataset else w.target
         replaced.append(dataclasses.replace(w, name=name, recipe=recipe, target=target))
     return replaced
+
+
+def _kept_but_not_taken(recipe: Recipe, model: str, error: RecipeError) -> RecipeError:
+    """``error``, the refusal of the user's ``recipe`` on ``model``, naming the model fields the recipe
+    file chose (kept where ``model`` takes them) and the fix: compare has no ``--set`` to undo one, so it
+    is to be removed from the file."""
+    chosen = [field for field in ModelSpec.TECHNIQUES if recipe.model.chooses(field)]
+    taken = architecture_techniques(model)
+    refused = [field for field in chosen if field not in taken] or chosen
+    if not refused:
+        return error
+    fields = ", ".join(f"model.{field} ({getattr(recipe.model, field)})" for field in refused)
+    refusal = str(error).removeprefix("invalid recipe: ").rstrip(".")
+    return RecipeError(
+        f"--model {model}: the recipe file's {fields}, chosen for {recipe.model.name}, is kept where "
+        f"{model} takes it, and {refusal}: remove {', '.join(f'model.{field}' for field in refused)} from "
+        "the recipe file (compare has no --set)"
+    )
 
 
 def _label(name: str) -> str:
@@ -544,19 +577,41 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
+def _planned(specs: Sequence[StudySpec], studies: Sequence[optuna.study.FrozenStudy]) -> set[str]:
+    """The study names that the comparisons which stored ``specs`` among ``studies`` planned
+    (:data:`COMPARISON_ATTR`)."""
+    return {
+        planned
+        for study in studies
+        if study.user_attrs[SPEC_ATTR]["name"] in {spec.name for spec in specs}
+        for planned in study.user_attrs.get(COMPARISON_ATTR, ())
+    }
+
+
 def _never_stored(specs: Sequence[StudySpec], location: str | Path) -> list[str]:
     """The studies of the comparisons that stored ``specs`` (:data:`COMPARISON_ATTR`) that ``location``
     does not hold: a kill between the creations of a comparison's studies (several workloads) left
     them out."""
     studies = optimlab_studies(open_storage(location, create=False))
     stored = {study.user_attrs[SPEC_ATTR]["name"] for study in studies}
-    planned = {
-        planned
-        for study in studies
-        if study.user_attrs[SPEC_ATTR]["name"] in {spec.name for spec in specs}
-        for planned in study.user_attrs.get(COMPARISON_ATTR, ())
-    }
-    return sorted(planned - stored)
+    return sorted(_planned(specs, studies) - stored)
+
+
+def _check_planned(specs: Sequence[StudySpec], begun: Sequence[StudySpec], location: str) -> None:
+    """Refuse a resume that would create a study of ``specs`` that none of the ``begun`` ones' comparison
+    planned (:data:`COMPARISON_ATTR`): a workload added to the call that started it is another
+    comparison, whose studies the stored ones would not name."""
+    stored = optimlab_studies(open_storage(location))
+    if not {study.user_attrs[SPEC_ATTR]["name"] for study in stored} & {spec.name for spec in begun}:
+        return  # taken over where a kill as it began left them without settings: its plan unstored
+    planned = _planned(begun, stored)
+    if added := [spec.name for spec in specs if spec not in begun and spec.name not in planned]:
+        raise OptimlabError(
+            f"cannot resume with study {added[0]!r}: the comparison stored at "
+            f"{without_passwords(location)!r} ({', '.join(repr(spec.name) for spec in begun)}) never "
+            "planned it; resume with the workloads it started with, and compare the others in another "
+            "folder (--out, out=) or storage"
+        )
 
 
 def _begun(specs: Sequence[StudySpec], location: str) -> list[StudySpec]:
@@ -641,9 +696,11 @@ def compare(
     # folder both passed that check, then both ran their trials into its journal
     with hold_folder(folder, "optimlab compare"):
         begun = _begun(specs, location) if resume and values else specs
+        if begun:
+            _check_planned(specs, begun, location)
+        comparison = [spec.name for spec in specs]
         for spec in specs:
             # a workload whose study a kill before its creation left out starts fresh, the others resume
-            comparison = [spec.name for spec in specs]
             open_studies(
                 spec, location, resume=resume and (spec in begun or not begun), comparison=comparison
             )

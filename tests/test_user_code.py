@@ -981,6 +981,31 @@ def test_train_and_compare_put_a_recipe_file_on_the_users_class_alike(
     assert planned[0].model.model_copy(update={"dropout": 0.0}) == planned[1].model  # alike but for --set
 
 
+def test_compare_refusing_a_recipe_files_choice_the_model_does_not_take_says_to_remove_it(
+    user_package, own_defaults, tmp_path, monkeypatch, cli
+):
+    """compare r.yaml --model Optional, the file's MLP at norm: batch, was refused as 'invalid value
+    'batch' for norm', naming neither --model nor the file, where compare has no --set to undo it: the
+    line names both and says the fix, which the truth checks (the file without model.norm is planned)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"data: {json.dumps(TENSORS)}\nmodel: {{name: mlp, norm: batch}}\n")
+    import optimlab.study.compare
+
+    def planned_only(spec):  # planned: nothing trains
+        raise OptimlabError(f"planned {spec.recipe.model.name}")
+
+    monkeypatch.setattr(optimlab.study.compare, "check_trains", planned_only)
+    optional = "optimlab_test_own_defaults:Optional"
+    call = ("compare", str(recipe), "--model", optional, "--optimizers", "sgd", "--out", str(tmp_path / "c"))
+    code, _, err = cli(*call)
+    assert (code, len(err.splitlines())) == (2, 1)
+    assert f"--model {optional}: the recipe file's model.norm (batch), chosen for mlp" in err
+    assert err.rstrip().endswith("remove model.norm from the recipe file (compare has no --set)")
+    recipe.write_text(f"data: {json.dumps(TENSORS)}\nmodel: {{name: mlp}}\n")
+    code, _, err = cli(*call)
+    assert (code, err.splitlines()[-1]) == (2, f"error: planned {optional}")
+
+
 @pytest.mark.parametrize(
     ("norm", "torch_norm"),
     [

@@ -356,3 +356,17 @@ def test_a_comparison_of_two_workloads_killed_between_their_studies_resumes_both
         compare(**call, out=tmp_path, epochs=1, resume=True, on_start=stop)
     stored = [s.study_name for s in optimlab_studies(open_storage(tmp_path))]
     assert sorted(stored) == ["teacher_student/sgd", "two_spirals_mlp/sgd"]
+
+
+def test_a_registered_workloads_model_is_replaced_whole_by_model():
+    """--workload teacher_student --model cnn: the workload's recipe is no file of the user's, so its
+    MLP's tanh and width 64 do not follow to the CNN, which comes at its own defaults (relu, its width),
+    where the user's recipe keeps its model's choices (test_user_code)."""
+    own = get_workload("teacher_student").recipe.model
+    (spec,) = plan_comparison(["sgd"], workloads=["teacher_student"], model="cnn", epochs=1)
+    assert (own.activation, own.width) == ("tanh", 64)  # what a kept choice would carry
+    assert (spec.recipe.model.name, spec.recipe.model.activation, spec.recipe.model.width) == (
+        "cnn",
+        "relu",
+        None,
+    )

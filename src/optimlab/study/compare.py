@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
-from optimlab.recipe import MODEL_LOSS, Recipe
+from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, RecipeError, architecture_techniques
 from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_number
 from optimlab.runs_folder import fresh_path, hold_folder
 from optimlab.study.analysis import LeaderboardRow, leaderboard
@@ -119,12 +119,35 @@ def on_user_code(
         on_model: dict[str, Any] = {}
         if model:  # the user's recipe keeps its model's choices; a registered workload's is replaced
             on_model = {"model.name": model} if w.name in yours else {"model": {"name": model}}
-        recipe = w.recipe.with_updates({**updates, **on_model})
+        try:
+            recipe = w.recipe.with_updates({**updates, **on_model})
+        except RecipeError as error:
+            if model and w.name in yours:
+                raise _kept_but_not_taken(w.recipe, model, error) from None
+            raise
         name = f"{_label(recipe.model.name)}-on-{_label(recipe.data.name)}"
         name = f"{w.name}-{name}" if len(workloads) > 1 else name
         target = None if dataset else w.target
         replaced.append(dataclasses.replace(w, name=name, recipe=recipe, target=target))
     return replaced
+
+
+def _kept_but_not_taken(recipe: Recipe, model: str, error: RecipeError) -> RecipeError:
+    """``error``, the refusal of the user's ``recipe`` on ``model``, naming the model fields the recipe
+    file chose (kept where ``model`` takes them) and the fix: compare has no ``--set`` to undo one, so it
+    is to be removed from the file."""
+    chosen = [field for field in ModelSpec.TECHNIQUES if recipe.model.chooses(field)]
+    taken = architecture_techniques(model)
+    refused = [field for field in chosen if field not in taken] or chosen
+    if not refused:
+        return error
+    fields = ", ".join(f"model.{field} ({getattr(recipe.model, field)})" for field in refused)
+    refusal = " ".join(str(error).removeprefix("invalid recipe:").split()).rstrip(".")
+    return RecipeError(
+        f"--model {model}: the recipe file's {fields}, chosen for {recipe.model.name}, is kept where "
+        f"{model} takes it, and {refusal}: remove {', '.join(f'model.{field}' for field in refused)} from "
+        "the recipe file (compare has no --set)"
+    )
 
 
 def _label(name: str) -> str:

@@ -125,6 +125,12 @@ def run(
         except UnknownNameError as error:  # 'all' is accepted too, and an "ALL" is all
             raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
+    from optimlab.gallery.publish import experiment_names, pages_found
+
+    names = experiment_names() if name == ALL else [name]
+    pages, kept_pages = pages_found(size, out, names)
+    if pages:  # a run over earlier pages: said, kept or run again
+        output.note(_over_pages(len(names), pages, kept_pages if resume else None, out))
     with output.working(f"gallery: loading {name} ({size})", shown=progress) as show:
 
         def started(experiment: str, i: int, count: int) -> None:
@@ -174,3 +180,12 @@ def run(
                 f"continue with `{again}`"
             ) from None
     output.result(f"index: {index}", {"index": str(index)})
+
+
+def _over_pages(count: int, pages: int, kept: int | None, out: Path) -> str:
+    """What a run of ``count`` experiments does over the ``pages`` an earlier one left in ``out``: keeps
+    ``kept`` of them (--resume) and runs the rest, or (``kept`` None) runs every one again."""
+    if kept is None:
+        every = count_of(count, "experiment")
+        return f"{out}: running {every} again over its {count_of(pages, 'page')} (--resume keeps those still valid)"
+    return f"{out}: kept {kept} of its {count_of(pages, 'page')}, running {count - kept}"

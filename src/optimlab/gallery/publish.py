@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import kept_outcome, output_folder, page_path, write_index, write_page
 
-__all__ = ["run_experiment", "run_gallery"]
+__all__ = ["pages_found", "run_experiment", "run_gallery"]
 
 
 @contextlib.contextmanager
@@ -43,6 +43,17 @@ def _threads_for(size: str) -> Iterator[None]:
 def _check_size(size: str) -> None:
     if size not in SIZES:
         raise InvalidValueError("gallery size", size, "one of " + ", ".join(SIZES))
+
+
+def pages_found(
+    size: str, out: str | os.PathLike[str], names: Sequence[str] | None = None
+) -> tuple[int, int]:
+    """How many of the experiments ``names`` (by default all) have a page in ``out``, and how many of those
+    a resume at ``size`` keeps (:func:`~optimlab.gallery.page.kept_outcome`): what a run over the folder
+    says it does before it starts."""
+    names = experiment_names() if names is None else names
+    pages = [name for name in names if page_path(out, name).is_file()]
+    return len(pages), sum(kept_outcome(get_experiment(name), size, out) is not None for name in pages)
 
 
 def run_experiment(

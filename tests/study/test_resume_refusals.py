@@ -3,10 +3,35 @@ claims on a study without settings, settings that differ from the stored ones.""
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+
+import optuna
 import pytest
 
 from optimlab.errors import OptimlabError
 from optimlab.study.compare import compare
+from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.study.storage import CLAIM_PREFIX, SPEC_ATTR, open_storage
+from optimlab.workloads import get_workload
+
+
+def one_method(name="t"):
+    return StudySpec.for_workload(
+        name, get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["adam"])
+    )
+
+
+def claimed(folder, claim):
+    """A study 't/adam' without settings at ``folder``, holding ``claim`` (a comparison's, as written)."""
+    storage = open_storage(folder)
+    optuna.create_study(storage=storage, study_name="t/adam")
+    storage.set_study_system_attr(storage.get_study_id_from_name("t/adam"), f"{CLAIM_PREFIX}x", claim)
+
+
+def stored_specs(folder):
+    return [s.user_attrs.get(SPEC_ATTR) for s in open_storage(folder).get_all_studies()]
 
 
 def test_a_resume_refuses_a_workload_its_stored_comparison_never_planned(tmp_path, monkeypatch):
@@ -28,3 +53,56 @@ def test_a_resume_refuses_a_workload_its_stored_comparison_never_planned(tmp_pat
     ):
         compare(**call, workloads=["teacher_student", "two_spirals_mlp"], out=tmp_path, resume=True)
     assert [s.study_name for s in optimlab_studies(open_storage(tmp_path))] == ["teacher_student/sgd"]
+
+
+def test_a_comparison_interrupted_after_its_claim_leaves_its_study_to_this_process(tmp_path, monkeypatch):
+    """A comparison interrupted (Ctrl-C in a notebook) after claiming its new study and before storing its
+    settings left its claim: every later resume in that process was refused as 'claimed by another
+    comparison (pid <its own>)'. Its claim is now withdrawn on any exit before the settings are stored,
+    and a claim of this process it no longer holds (its withdrawal's write failed) is not another's.
+    Truth: the study read back with the resume's settings."""
+    from optimlab.study import run
+    from optimlab.study.storage import _process_start
+
+    spec, live_claims = one_method(), run.live_claims
+
+    def interrupted(*args, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "live_claims", interrupted)  # read right after its claim
+    with pytest.raises(KeyboardInterrupt):
+        run.open_studies(spec, tmp_path / "interrupted")
+    monkeypatch.setattr(run, "live_claims", live_claims)
+    run.open_studies(spec, tmp_path / "interrupted", resume=True)
+    assert stored_specs(tmp_path / "interrupted") == [spec.to_dict()]
+
+    pid = os.getpid()
+    mine = {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid), "at": time.time()}
+    claimed(tmp_path / "left", mine)
+    run.open_studies(spec, tmp_path / "left", resume=True)
+    assert stored_specs(tmp_path / "left") == [spec.to_dict()]
+
+
+def test_another_hosts_claim_is_taken_as_dead_once_older_than_the_grace_without_settings(tmp_path):
+    """A claim from another host never went stale: a resume was refused for good, told to take it over
+    'once that process is gone', which could not succeed. Now another host's claim older than
+    GRACE_SECONDS on a study still without settings is a comparison killed as it began: taken over;
+    a newer one is refused saying when it can be; one that recorded no time (cannot be told dead) is
+    refused with the command that deletes the study. Truth: the study read back."""
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import GRACE_SECONDS
+
+    spec = one_method()
+    elsewhere = {"host": "another-host.invalid", "pid": 4242, "started": "7"}
+    claimed(tmp_path / "old", {**elsewhere, "at": time.time() - GRACE_SECONDS - 1})
+    open_studies(spec, tmp_path / "old", resume=True)
+    assert stored_specs(tmp_path / "old") == [spec.to_dict()]
+
+    claimed(tmp_path / "new", {**elsewhere, "at": time.time()})
+    with pytest.raises(OptimlabError, match=f"another host's claim: {GRACE_SECONDS:.0f} s after it was made"):
+        open_studies(spec, tmp_path / "new", resume=True)
+    claimed(tmp_path / "untimed", elsewhere)
+    journal = tmp_path / "untimed" / "study.journal"
+    with pytest.raises(OptimlabError, match=f"optuna delete-study --storage {journal} --study-name t/adam"):
+        open_studies(spec, tmp_path / "untimed", resume=True)
+    assert stored_specs(tmp_path / "new") == stored_specs(tmp_path / "untimed") == [None]

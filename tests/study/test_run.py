@@ -743,19 +743,20 @@ def test_a_take_over_racing_a_live_comparison_leaves_one_of_them_holding_every_s
 
 
 def test_a_study_claimed_by_a_live_comparison_is_not_taken_over_and_one_claimed_by_a_dead_one_is(tmp_path):
-    """A study without settings whose claimant lives (here: this process's claim) is refused to a resume,
-    naming the claimant; one whose claimant's process is gone (a comparison killed as it began) is taken
-    over. Truth: the claims' processes, and the studies read back."""
+    """A study without settings whose claimant lives (here: this process's parent, another process of
+    this host) is refused to a resume, naming the claimant; one whose claimant's process is gone (a
+    comparison killed as it began) is taken over. Truth: the claims' processes, and the studies read back."""
     import socket
 
     from optimlab.study.run import open_studies
-    from optimlab.study.storage import CLAIM_PREFIX, SPEC_ATTR, claim_study
+    from optimlab.study.storage import CLAIM_PREFIX, SPEC_ATTR, _process_start
 
     spec = tiny()
     live, dead = open_storage(tmp_path / "live"), open_storage(tmp_path / "dead")
     optuna.create_study(storage=live, study_name="t/adam")
-    claim_study(live, live.get_study_id_from_name("t/adam"))
-    with pytest.raises(OptimlabError, match=f"claimed by another comparison \\(pid {os.getpid()} on host "):
+    parent = {"host": socket.gethostname(), "pid": os.getppid(), "started": _process_start(os.getppid())}
+    live.set_study_system_attr(live.get_study_id_from_name("t/adam"), CLAIM_PREFIX, parent)
+    with pytest.raises(OptimlabError, match=f"claimed by another comparison \\(pid {os.getppid()} on host "):
         open_studies(spec, tmp_path / "live", resume=True)
     gone = subprocess.Popen(["true"])
     gone.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import socket
 import time
 import warnings
 from collections import Counter
@@ -34,8 +35,10 @@ from optimlab.study.storage import (
     COMPARISON_ATTR,
     DATA_ATTR,
     DONE_ATTR,
+    GRACE_SECONDS,
     IMPORT_FROM_ATTR,
     INTERRUPTED,
+    JOURNAL_NAME,
     METHOD_ATTR,
     OBJECT_DATA_ATTR,
     SPACE_ATTR,
@@ -49,6 +52,7 @@ from optimlab.study.storage import (
     open_storage,
     optimlab_studies,
     reclaim_stale,
+    withdraw_claim,
     without_passwords,
 )
 from optimlab.study.trial import counted_trials, model_source, trial_recipe
@@ -387,20 +391,24 @@ def open_studies(
         except optuna.exceptions.DuplicatedStudyError:  # another comparison created it since the check
             _withdraw(storage, created)
             _refuse_taken(storage, study_name, spec, location)
-        if not existing:  # created or taken over: of two comparisons at it at once, one goes on
-            study_id = storage.get_study_id_from_name(study_name)
-            mine = claim_study(storage, study_id)
-            if others := live_claims(storage, study_id, mine=mine):
-                storage.set_study_system_attr(study_id, mine, None)  # withdrawn: this process may try again
+        study_id = storage.get_study_id_from_name(study_name)
+        # created or taken over: of two comparisons at it at once, one goes on
+        mine = None if existing else claim_study(storage, study_id)
+        try:
+            if mine is not None and (others := live_claims(storage, study_id, mine=mine)):
                 _withdraw(storage, created)
                 raise OptimlabError(
                     f"the storage {without_passwords(str(location))!r}: study {study_name!r} was claimed by "
                     f"another comparison at the same time ({_claimants(others)}), which goes on with it; "
                     "resume it once that one has stored its settings, or choose another study name (--name)"
                 )
-        if not loaded:
-            created.append(study_name)
-        study.set_user_attr(SPEC_ATTR, spec.to_dict())
+            if not loaded:
+                created.append(study_name)
+            study.set_user_attr(SPEC_ATTR, spec.to_dict())
+        except BaseException:  # refused, interrupted, a storage error: this process may try again
+            if mine is not None:
+                withdraw_claim(storage, study_id, mine)
+            raise
         study.set_user_attr(METHOD_ATTR, method.name)
         study.set_user_attr(SPACE_ATTR, spec.space_for(method).to_dict())
         if extended:  # not done until the new seeds have run: progress and waiting workers read it
@@ -484,8 +492,9 @@ def _contents(storage: BaseStorage, study_name: str) -> tuple[int, dict[str, Any
 
 def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, location: str | Path) -> NoReturn:
     """Refuse ``spec``'s study ``study_name``, found in ``storage``: another comparison's (its spec
-    stored), one being created now (never taken over on a timeout: a live comparison may stall for
-    longer between the two), or a study optimlab did not make."""
+    stored), one being created now (a claim of this host never taken over on a timeout: a live
+    comparison may stall for longer between the two; another host's, :func:`~optimlab.study.storage.
+    live_claims`), or a study optimlab did not make."""
     trials, attrs = _contents(storage, study_name)
     if SPEC_ATTR in attrs:
         _refuse_stored(spec, location)
@@ -497,18 +506,31 @@ def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, locati
         )
     claims = live_claims(storage, storage.get_study_id_from_name(study_name))
     if claims:
+        delete = f"delete it ({_delete_command(location, study_name)}) and start again"
+        if any(claim["host"] != socket.gethostname() and "at" not in claim for claim in claims):
+            then = f"another host's claim made without its time cannot be told dead from here: if it is, {delete}"
+        else:
+            then = (
+                f"once that process is gone (another host's claim: {GRACE_SECONDS:.0f} s after it was made), "
+                f"take it over: {_take_over(location, study_name)}, or {delete}"
+            )
         raise OptimlabError(
             f"the storage {shown!r} holds study {study_name!r} with no settings stored, claimed by another "
-            f"comparison ({_claimants(claims)}), creating it now (or, on another host, maybe killed as it "
-            f"began); once that process is gone, take it over: {_take_over(location, study_name)}, or delete "
-            f"it (optuna delete-study --storage URL --study-name {study_name}) and start again"
+            f"comparison ({_claimants(claims)}), creating it now or killed as it began; {then}"
         )
     raise OptimlabError(
         f"the storage {shown!r} holds study {study_name!r} with no settings stored: a comparison is "
         f"creating it now, or one was killed as it began; once none is, take it over: "
-        f"{_take_over(location, study_name)}, or delete it (optuna delete-study --storage URL "
-        f"--study-name {study_name}) and start again"
+        f"{_take_over(location, study_name)}, or delete it ({_delete_command(location, study_name)}) and "
+        "start again"
     )
+
+
+def _delete_command(location: str | Path, study_name: str) -> str:
+    """Optuna's command that deletes ``study_name`` from the storage at ``location``: a folder's journal
+    file, or a database ``URL`` (its password, not shown, to be given)."""
+    where = "URL" if is_url(location) else str(Path(location) / JOURNAL_NAME)
+    return shlex.join(["optuna", "delete-study", "--storage", where, "--study-name", study_name])
 
 
 def _take_over(location: str | Path, study_name: str) -> str:

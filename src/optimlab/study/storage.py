@@ -21,8 +21,11 @@ is either one a comparison is creating now or one left by a comparison killed as
 resume takes over). Each comparison adds its claim on a study it creates or takes over as a system
 attribute of its own key (:func:`claim_study`: host, pid and the process's start time), then reads the
 others' (:func:`live_claims`): added, never overwritten, so of two that claim at once the later reads
-the earlier's, and neither goes on while the other lives. A study holding no claim (its creator killed
-between the two writes, or an optimlab of before 2026-12-07) is taken over on that read alone.
+the earlier's, and neither goes on while the other lives (:func:`live_claims`: another host's, which
+cannot be seen, for :data:`GRACE_SECONDS` after it was made while the study has no settings). A
+comparison that stops before storing the settings withdraws its claim (:func:`withdraw_claim`). A study
+holding no claim (its creator killed between the two writes, or an optimlab of before 2026-12-07) is
+taken over on that read alone.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ __all__ = [
     "optimlab_studies",
     "pop_waiting",
     "reclaim_stale",
+    "withdraw_claim",
     "without_passwords",
 ]
 
@@ -632,33 +636,60 @@ def _process_start(pid: int) -> str | None:
     return None
 
 
+_HELD_CLAIMS: set[str] = set()  # the keys of this process's claims, until withdrawn (withdraw_claim)
+
+
 def claim_study(storage: BaseStorage, study_id: int) -> str:
     """Add this process's claim on ``study_id`` (see the module's Claims); returns its attribute's key."""
     key = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
     pid = os.getpid()
-    claim = {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid)}
+    claim = {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid), "at": time.time()}
+    _HELD_CLAIMS.add(key)
     storage.set_study_system_attr(study_id, key, claim)
     return key
 
 
+def withdraw_claim(storage: BaseStorage, study_id: int, key: str) -> None:
+    """Withdraw this process's claim ``key`` on ``study_id`` (its comparison stopped before storing the
+    study's settings): set to None, and to this process no claim even where that write fails."""
+    _HELD_CLAIMS.discard(key)
+    storage.set_study_system_attr(study_id, key, None)
+
+
+def _gone(host: str, pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` of ``host``, started at ``started`` (:func:`_process_start`; None: not
+    known), is gone: on this host, its pid no longer runs, or runs a process started since (the pid
+    reused); another host's cannot be seen from here."""
+    return host == socket.gethostname() and (_process_gone(pid) or started not in (None, _process_start(pid)))
+
+
+def _claim_lives(storage: BaseStorage, study_id: int, key: str, claim: Mapping[str, Any]) -> bool:
+    """Whether the comparison that made ``claim`` may go on with ``study_id``: this process's while it
+    holds it (not withdrawn: an interrupted comparison's is not another's); another process's on this
+    host while it runs; another host's within :data:`GRACE_SECONDS` of its making, or for good once the
+    study's settings are stored (a comparison stores them a moment after its claim: one without them
+    that long was killed as it began; a claim of before its time was recorded, for good)."""
+    here, pid = claim["host"] == socket.gethostname(), int(claim["pid"])
+    if _gone(claim["host"], pid, claim["started"]):
+        return False
+    if here and pid == os.getpid():
+        return key in _HELD_CLAIMS
+    if here or "at" not in claim:
+        return True
+    made_since = time.time() - float(claim["at"])
+    return made_since <= GRACE_SECONDS or SPEC_ATTR in storage.get_study_user_attrs(study_id)
+
+
 def live_claims(storage: BaseStorage, study_id: int, mine: str | None = None) -> list[dict[str, Any]]:
-    """The claims on ``study_id`` but ``mine`` whose process may live: on this host, its pid runs and
-    started when the claim says (a pid reused since is another process); on another, any (it cannot be
-    told there)."""
-    here = socket.gethostname()
+    """The claims on ``study_id`` but ``mine`` whose comparison may go on with it (:func:`_claim_lives`);
+    withdrawn ones (None) skipped."""
     return [
         claim
         for key, claim in storage.get_study_system_attrs(study_id).items()
         if key.startswith(CLAIM_PREFIX)
         and key != mine
-        and claim is not None  # withdrawn by a comparison refused
-        and not (
-            claim["host"] == here
-            and (
-                _process_gone(int(claim["pid"]))
-                or claim["started"] not in (None, _process_start(int(claim["pid"])))
-            )
-        )
+        and claim is not None
+        and _claim_lives(storage, study_id, key, claim)
     ]
 
 
@@ -667,7 +698,7 @@ def _stale(trial: FrozenTrial, now: float, grace: float) -> bool:
     if owner is None:  # popped, first beat not yet written
         started = trial.datetime_start.timestamp() if trial.datetime_start else now
         return now - started > grace
-    if owner["host"] == socket.gethostname() and _process_gone(int(owner["pid"])):
+    if _gone(owner["host"], int(owner["pid"])):
         return True
     return now - float(owner["beat"]) > grace
 

@@ -1061,3 +1061,18 @@ def test_a_norm_set_on_a_class_defaulting_to_a_torch_norm_of_no_layout_is_refuse
     none = build(Recipe.from_dict({"data": TENSORS, "model": {"name": grouped, "norm": "none"}})).model.net
     features = torch.randn(3, 4)
     assert torch.equal(none.norm(features), features)  # none needs no layout: built, as an identity
+
+
+@pytest.mark.parametrize("verb", ["train", "doctor", "lr-find", "compare", "bench"])
+def test_each_verbs_model_help_names_only_what_the_verb_takes(cli, verb):
+    """One --model help was shared: compare's said '--set wins' (compare has no --set), bench's 'The
+    RECIPE's model fields' (bench takes no RECIPE), train's 'A workload's model is replaced whole' (train
+    takes no --workload). The truth: the verb's own usage and options, in the rest of its help."""
+    code, out, _ = cli(verb, "--help")
+    text = " ".join(out.replace("│", " ").split())
+    model = text.split("--model <str> ")[1].split("[default")[0]
+    rest = text.replace(model, "")
+    assert code == 0
+    assert ("--set wins" in model) == ("--set " in rest)
+    assert ("RECIPE" in model) == ("[RECIPE]" in rest)
+    assert ("workload" in model) == ("--workload" in rest)

@@ -144,17 +144,30 @@ ScalingOpt = Annotated[
     str | None,
     typer.Option("--scaling", parser=checks.name, help="Input scaling: none, standardize, minmax, ..."),
 ]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        parser=checks.name,
-        help="Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build. The RECIPE's model "
-        "fields that chose something (gelu over the MLP's relu, a width) are kept where this model takes them, "
-        "the rest are its own; a chosen technique it does not take is refused, a size or option dropped; --set "
-        "wins. A workload's model is replaced whole.",
-    ),
-]
+
+
+def _model_option(rule: str) -> Any:
+    """``--model``, whose fields rule (what of the old model is kept) is each verb's own ``rule``."""
+    return Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            parser=checks.name,
+            help=f"Architecture: mlp, cnn, resnet, transformer, or your factory pkg.mod:build. {rule}",
+        ),
+    ]
+
+
+_KEPT = (
+    "model fields that chose something (gelu over the MLP's relu, a width) are kept where this model takes "
+    "them, the rest are its own; a chosen technique it does not take is refused, a size or option dropped"
+)
+# train, doctor, lr-find: a RECIPE (or the flags) and --set, no workload
+ModelOpt = _model_option(f"The RECIPE's {_KEPT}; --set wins.")
+CompareModelOpt = _model_option(
+    f"The RECIPE's {_KEPT} (remove such a technique from the file). A --workload's model is replaced whole."
+)
+BenchModelOpt = _model_option("Each workload's model is replaced whole: this one at its own defaults.")
 WidthOpt = Annotated[
     int | None, typer.Option("--width", parser=number(POSITIVE_INT), help="Hidden width (channels for CNNs).")
 ]

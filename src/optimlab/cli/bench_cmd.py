@@ -133,7 +133,7 @@ def bench(
     ] = None,
     data_dir: o.DataDirOpt = None,
     device: o.DeviceOpt = None,
-    model: o.ModelOpt = None,
+    model: o.BenchModelOpt = None,
     dataset: o.DatasetOpt = None,
     target: o.TargetOpt = None,
     out_dir: o.StudyOutOpt = None,

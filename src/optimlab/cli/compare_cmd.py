@@ -179,7 +179,7 @@ def compare(
         typer.Option("--epochs", parser=o.number(POSITIVE_INT), help="Override the workload's epochs."),
     ] = None,
     data_dir: o.DataDirOpt = None,
-    model: o.ModelOpt = None,
+    model: o.CompareModelOpt = None,
     dataset: o.DatasetOpt = None,
     target: o.TargetOpt = None,
     metric: Annotated[

@@ -36,7 +36,7 @@ def compare_seconds(workload: str, before: bool) -> tuple[float, int]:
         return load(*args, **kwargs)
 
     plain = (
-        mock.patch.object(optimlab.build, "built_once", lambda key, build: build())
+        mock.patch.object(optimlab.build, "built_once", lambda slot, key, build: build())
         if before
         else contextlib.nullcontext()
     )

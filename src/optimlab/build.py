@@ -91,16 +91,27 @@ def resolve_device(name: str) -> torch.device:
 def data_key(recipe: Recipe) -> str:
     """What decides the data ``recipe`` builds: its data section, its loss and the loss's options (the
     targets' task, a label the loss ignores) and its seed."""
+    return json.dumps([*_data_source(recipe), recipe.training.seed], default=str, sort_keys=True)
+
+
+def _data_source(recipe: Recipe) -> list[Any]:
+    """What decides the data ``recipe`` builds but its seed: a workload's data, whatever the seed."""
     training = recipe.training
-    decided_by = [recipe.to_dict()["data"], training.loss, training.loss_options, training.seed]
-    return json.dumps(decided_by, default=str, sort_keys=True)
+    return [recipe.to_dict()["data"], training.loss, training.loss_options]
 
 
 def build_data(recipe: Recipe) -> Any:
     """The recipe's train/val/test splits (see :func:`optimlab.data.load`); the user's targets (a file's,
     a factory's) of the task its loss decides (:func:`task_of_loss`), a built-in set's of its own; inside
-    :func:`~optimlab.data.built_once.data_built_once` (a comparison), built once."""
-    return built_once(data_key(recipe), lambda: _loaded(recipe))
+    :func:`~optimlab.data.built_once.data_built_once` (a comparison), built once a seed. A
+    ``data.data_fraction`` that keeps too few rows for the batch size is refused on every call
+    (:func:`_check_rows_kept`): the batch size is no part of the data's key."""
+    source = json.dumps(_data_source(recipe), default=str, sort_keys=True)
+    splits = built_once(source, data_key(recipe), lambda: _loaded(recipe))
+    if recipe.data.data_fraction < 1 and not isinstance(splits, BatchSplits):
+        classes = splits.num_classes if splits.task == "classification" else 1
+        _check_rows_kept(recipe, len(splits.train), classes)
+    return splits
 
 
 def _loaded(recipe: Recipe) -> Any:
@@ -121,10 +132,6 @@ def _loaded(recipe: Recipe) -> Any:
             test_fraction=spec.test_fraction,
             data_fraction=spec.data_fraction,
             **spec.options,
-        )
-    if spec.data_fraction < 1 and not isinstance(splits, BatchSplits):
-        _check_rows_kept(
-            recipe, len(splits.train), splits.num_classes if splits.task == "classification" else 1
         )
     return splits
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
+import pytest
+
 import optimlab.data
 from optimlab.build import build_data
 from optimlab.data.built_once import data_built_once
 from optimlab.data.digest import data_digest
+from optimlab.errors import InvalidValueError
 from optimlab.study.compare import check_trains, plan_comparison
 from optimlab.workloads import get_workload
 
@@ -36,12 +42,43 @@ def test_a_comparison_loads_each_workloads_data_once_and_never_stale_data(monkey
         first = build_data(recipe)
         assert build_data(recipe) is first and len(calls) == 1
         built = data_digest(first)
-        other_seed = recipe.with_updates({"training.seed": 1})
-        assert build_data(other_seed) is not first and len(calls) == 2
         first.train.x.add_(1.0)  # a caller's change in place
         again = build_data(recipe)
-        assert again is not first and data_digest(again) == built and len(calls) == 3
+        assert again is not first and data_digest(again) == built and len(calls) == 2
+        other_seed = recipe.with_updates({"training.seed": 1})
+        assert build_data(other_seed) is not again and len(calls) == 3
     fresh = build_data(recipe)  # outside: loaded, and what was handed out is what a fresh load gives
     assert data_digest(fresh) == built and len(calls) == 4
     build_data(recipe)
     assert len(calls) == 5
+
+
+def test_a_kept_build_is_still_refused_a_data_fraction_below_one_batch():
+    """data.data_fraction 0.1 keeps 109 of digits' 1,079 training rows: fine at batch size 32, refused
+    at 1024 outside data_built_once; inside, the 1024 recipe shares the 32's key (batch size decides no
+    data) and was handed the kept splits without the check."""
+    small = get_workload("digits_mlp", epochs=1).recipe.with_updates(
+        {"data.data_fraction": 0.1, "training.batch_size": 32}
+    )
+    big = small.with_updates({"training.batch_size": 1024})
+    with data_built_once():
+        assert len(build_data(small).train) == 109
+        with pytest.raises(InvalidValueError, match=r"data\.data_fraction.*fewer than one batch \(1024\)"):
+            build_data(big)
+
+
+def test_fresh_seeds_keep_one_copy_of_a_workloads_data(monkeypatch):
+    """Each seed's splits were kept until the comparison returned (one copy a seed: 7 GB for CIFAR-10 at
+    --seeds 10); now a seed's build replaces the workload's last, which nothing else holds then, and
+    another workload's data stay kept beside it."""
+    calls = counted_loads(monkeypatch)
+    recipe = get_workload("digits_mlp", epochs=1).recipe
+    other_workload = get_workload("teacher_student", epochs=1).recipe
+    with data_built_once():
+        kept = build_data(other_workload)
+        seen = []
+        for seed in range(3):
+            seen.append(weakref.ref(build_data(recipe.with_updates({"training.seed": seed}))))
+        gc.collect()
+        assert [ref() is None for ref in seen] == [True, True, False]
+        assert build_data(other_workload) is kept and len(calls) == 4

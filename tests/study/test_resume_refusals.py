@@ -4,6 +4,7 @@ claims on a study without settings, settings that differ from the stored ones.""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 
@@ -106,3 +107,26 @@ def test_another_hosts_claim_is_taken_as_dead_once_older_than_the_grace_without_
     with pytest.raises(OptimlabError, match=f"optuna delete-study --storage {journal} --study-name t/adam"):
         open_studies(spec, tmp_path / "untimed", resume=True)
     assert stored_specs(tmp_path / "new") == stored_specs(tmp_path / "untimed") == [None]
+
+
+def test_a_resume_refused_for_other_methods_or_space_names_them_as_given(tmp_path):
+    """Refused for methods of the same names but other updates (model.width 8, 16 stored; model.depth 8,
+    16 given) the resume named nothing ('differ from the stored study's ()'); for a space given where the
+    default one was stored, a raw dict. Now the methods are named with their updates, the space as the
+    --space flags that give it. Truth: SearchSpace.from_flags reads the flags said back to the space."""
+    from optimlab.study.run import open_studies
+    from optimlab.study.space import SearchSpace
+
+    workload = get_workload("digits_mlp", epochs=1)
+    open_studies(StudySpec.for_workload("t", workload, methods_from("model.width", [8, 16])), tmp_path)
+    said = "stored 8 (model.width=8), 16 (model.width=16), given 8 (model.depth=8), 16 (model.depth=16)"
+    with pytest.raises(OptimlabError, match=re.escape(said)):
+        depths = methods_from("model.depth", [8, 16])
+        open_studies(StudySpec.for_workload("t", workload, depths), tmp_path, resume=True)
+    flags = ["optimizer.lr=1e-4:0.1:log", "model.depth=1:3:int", "optimizer.options.amsgrad=true,false"]
+    space = SearchSpace.from_flags(flags)
+    widths = methods_from("model.width", [8, 16])
+    with pytest.raises(OptimlabError, match=r"stored the default \(no --space\), given --space ") as refused:
+        open_studies(StudySpec.for_workload("t", workload, widths, space=space), tmp_path, resume=True)
+    given = re.search(r"given (--space .*)\); resume", str(refused.value)).group(1)
+    assert SearchSpace.from_flags(given.removeprefix("--space ").split(" --space ")) == space

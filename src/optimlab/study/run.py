@@ -434,8 +434,11 @@ def _changes(stored: Mapping[str, Any], given: Mapping[str, Any], keys: Sequence
 
     said = []
     for key in keys:
-        if key == "methods":
-            before, after = ({"": ", ".join(m["name"] for m in spec[key])} for spec in (stored, given))
+        if key == "methods":  # by name, or where the names read alike, by their updates
+            alike = [m["name"] for m in stored[key]] == [m["name"] for m in given[key]]
+            before, after = ({"": _methods_text(spec[key], alike)} for spec in (stored, given))
+        elif key == "space" and None in (stored.get(key), given[key]):  # the default one on either side
+            before, after = ({"": _space_text(spec.get(key))} for spec in (stored, given))
         elif isinstance(stored.get(key), Mapping) and isinstance(given[key], Mapping):
             before, after = dict(flat_fields(stored[key])), dict(flat_fields(given[key]))
         else:
@@ -447,6 +450,23 @@ def _changes(stored: Mapping[str, Any], given: Mapping[str, Any], keys: Sequence
             if before.get(field) != after.get(field)
         ]
     return "; ".join(said)
+
+
+def _methods_text(methods: Sequence[Mapping[str, Any]], updates: bool) -> str:
+    """Stored ``methods`` (a spec dict's) by name, with their ``updates`` if asked."""
+    if not updates:
+        return ", ".join(m["name"] for m in methods)
+    return ", ".join(
+        f"{m['name']} ({', '.join(f'{field}={value}' for field, value in m['updates'].items())})"
+        for m in methods
+    )
+
+
+def _space_text(space: Mapping[str, Any] | None) -> str:
+    """A stored search space as the ``--space`` flags that give it; None: the default one."""
+    if space is None:
+        return "the default (no --space)"
+    return " ".join(f"--space {flag}" for flag in SearchSpace.from_dict(space).flags())
 
 
 def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:

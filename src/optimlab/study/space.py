@@ -156,6 +156,18 @@ class Dimension:
             return {"choices": list(self.choices)}
         return {"low": self.low, "high": self.high, "log": self.log, "integer": self.integer}
 
+    def flag(self) -> str:
+        """This dimension as the ``--space`` flag that reads it (:meth:`SearchSpace.from_flags`)."""
+        if self.choices is not None:
+            return f"{self.field}={','.join(map(_flag_text, self.choices))}"
+        ends = [str(int(end)) if self.integer else repr(float(end)) for end in (self.low, self.high)]
+        return f"{self.field}={':'.join(ends)}" + ":log" * self.log + ":int" * self.integer
+
+
+def _flag_text(choice: Any) -> str:
+    """A choice as a ``--space`` flag writes it: YAML's words for None and booleans."""
+    return "null" if choice is None else str(choice).lower() if isinstance(choice, bool) else str(choice)
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
@@ -278,6 +290,10 @@ class SearchSpace:
 
     def to_dict(self) -> dict[str, Any]:
         return {d.field: d.to_dict() for d in self.dimensions}
+
+    def flags(self) -> list[str]:
+        """The ``--space`` flags that read this space (:meth:`from_flags`), one per dimension."""
+        return [dimension.flag() for dimension in self.dimensions]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:

@@ -5,8 +5,10 @@ Trainer's init did not tell."""
 from __future__ import annotations
 
 import torch
+from transformers import Trainer
 from transformers.optimization import get_constant_schedule
 
+import integrations.test_huggingface
 from integrations.test_huggingface import Sentences, tiny_bert, trainer
 from optimlab.integrations.huggingface import DoctorCallback
 
@@ -43,3 +45,24 @@ def test_a_users_optimizer_grouped_as_the_trainers_is_not_advised_as_its_learnin
     second.add_callback(doctor)
     assert advised_lr_setting(second, doctor) == ["optimizer.lr"]
     assert advised_lr_setting(first, doctor) == ["TrainingArguments.learning_rate"]
+
+
+class OwnSchedule(Trainer):
+    """A common customisation: the Trainer's optimizer, one's own schedule (transformers' flag unset)."""
+
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        if self.lr_scheduler is None:
+            self.lr_scheduler = get_constant_schedule(self.optimizer if optimizer is None else optimizer)
+        return self.lr_scheduler
+
+
+def test_a_trainer_subclass_scheduling_its_own_optimizer_is_advised_its_learning_rate(monkeypatch):
+    """A Trainer subclass with its own create_scheduler, given no optimizer (the Trainer makes it from
+    learning_rate), its DoctorCallback by add_callback: advised 'optimizer.lr', as if the user had given
+    the optimizer with its scheduler, since only transformers' own create_scheduler sets the flag read."""
+    monkeypatch.setattr(integrations.test_huggingface, "Trainer", OwnSchedule)
+    model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
+    settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
+    run = trainer(model, Sentences(n=32), 3, (None, None), **settings)
+    run.add_callback(doctor)
+    assert advised_lr_setting(run, doctor) == ["TrainingArguments.learning_rate"]

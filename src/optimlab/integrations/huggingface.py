@@ -232,11 +232,16 @@ def _made_by(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:
     record of an optimizer given to its init once ``train()`` began). One given with its scheduler
     (``Trainer(optimizers=(opt, sched))``, as :func:`trainer_optimizers` gives it) was: the Trainer makes
     a scheduler in ``train()`` exactly where it was given none (its ``_created_lr_scheduler``), and it
-    never makes an optimizer for a scheduler given. Otherwise by :func:`_grouped_as_made`: one given as
-    ``(opt, None)`` and grouped exactly so (transformers' own recipe) cannot be told from the Trainer's,
-    which the callback given at the init tells apart."""
-    if not getattr(trainer, "_created_lr_scheduler", True) and not getattr(
-        trainer, "is_deepspeed_enabled", False
+    never makes an optimizer for a scheduler given. The flag is set only by transformers' own
+    ``create_scheduler``: a subclass's own (a constant schedule of the Trainer's optimizer) leaves it
+    unset, and says nothing. Otherwise by :func:`_grouped_as_made`: one given as ``(opt, None)`` and
+    grouped exactly so (transformers' own recipe) cannot be told from the Trainer's, which the callback
+    given at the init tells apart."""
+    flag_kept = type(trainer).create_scheduler is Trainer.create_scheduler
+    if (
+        flag_kept
+        and not getattr(trainer, "_created_lr_scheduler", True)
+        and not getattr(trainer, "is_deepspeed_enabled", False)
     ):
         return False  # DeepSpeed makes the scheduler it makes the optimizer with (deepspeed_init)
     return _grouped_as_made(trainer, model, optimizer)

@@ -1,6 +1,7 @@
 """``optimlab.study.compare``: the comparison behind ``optimlab compare``, planned without training."""
 
 import dataclasses
+import re
 import warnings
 
 import pytest
@@ -370,3 +371,20 @@ def test_a_registered_workloads_model_is_replaced_whole_by_model():
         "relu",
         None,
     )
+
+
+def test_a_study_stored_with_other_settings_is_told_the_plain_resume_that_reads_them(tmp_path):
+    """A study stored by `compare r.yaml --model m:Net` before --model kept the file's choices (tanh,
+    Net's own, where the same flags now give gelu) was refused on resume saying 'resume with the stored
+    settings', which compare's flags cannot give: the line names the plain `compare --resume DIR`, and
+    that (the stored settings read back, as it does) resumes."""
+    from optimlab.study.run import load_specs, open_studies
+
+    (spec,) = plan_comparison(["sgd"], workloads=["digits_mlp"], epochs=1)
+    open_studies(spec, tmp_path)  # stored, no trial run
+    moved = dataclasses.replace(spec, recipe=spec.recipe.with_updates({"model.activation": "gelu"}))
+    plain = f"stored settings with `optimlab compare --resume {tmp_path}` alone"
+    with pytest.raises(OptimlabError, match=re.escape(plain)):
+        open_studies(moved, tmp_path, resume=True)
+    (stored,) = load_specs(str(tmp_path), None)
+    open_studies(stored, tmp_path, resume=True)  # what the plain resume opens

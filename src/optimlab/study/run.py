@@ -364,8 +364,8 @@ def open_studies(
         if changed and not extended:
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: its settings differ from the stored study's "
-                f"({_changes(stored, spec.to_dict(), changed)}); resume with the stored settings (or omit "
-                "them to reuse them)"
+                f"({_changes(stored, spec.to_dict(), changed)}); resume it on its stored settings with "
+                f"`{_resume_command(spec, location)}` alone (in Python: resume=True, no values)"
             )
     if existing:
         check_same_recipes(storage, spec)
@@ -469,15 +469,21 @@ def _space_text(space: Mapping[str, Any] | None) -> str:
     return " ".join(f"--space {flag}" for flag in SearchSpace.from_dict(space).flags())
 
 
-def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
-    """Refuse a fresh start where ``spec``'s study is stored, with the command that resumes it."""
+def _resume_command(spec: StudySpec, location: str | Path) -> str:
+    """The command that resumes ``spec``'s stored study at ``location`` on its stored settings."""
     shown = without_passwords(str(location))
     command = ["optimlab", "compare", "--resume", shown]
     if is_url(location):  # --resume names the folder for the report; --storage, where the study is
         command[-1:] = ["OUT", "--storage", shown, "--name", spec.name]
+    return shlex.join(command)
+
+
+def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
+    """Refuse a fresh start where ``spec``'s study is stored, with the command that resumes it."""
     raise OptimlabError(
-        f"the storage {shown!r} already holds study {spec.name!r}: resume it with `{shlex.join(command)}` "
-        "(resume=True in Python), or choose another output folder or study name"
+        f"the storage {without_passwords(str(location))!r} already holds study {spec.name!r}: resume it with "
+        f"`{_resume_command(spec, location)}` (resume=True in Python), or choose another output folder or "
+        "study name"
     )
 
 

@@ -361,10 +361,12 @@ def lr_range_test(trainer: Trainer, *, check_steps: int | None = None, **options
     (:func:`optimlab.doctor.find_lr`): each trains ``check_steps`` steps, one at a time, scored by
     ``compute_loss`` on the trainer's ``eval_dataset``, one data set (default: a fifth of the training
     data held out). ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``,
-    ``steps``, ...). The sweep and the check clip each step's gradients as the Trainer does
-    (``max_grad_norm``, 1.0 by default: :func:`_clip_in_force`; the sweep over all of the model's
-    parameters as the Trainer, :func:`_clipped_as_trained`, the check's training over those its optimizer
-    steps) and step on every batch: where the
+    ``steps``, ...). The sweep and the check clip each step's gradients to the Trainer's norm
+    (``max_grad_norm``, 1.0 by default: :func:`_clip_in_force`): without ``check_steps`` the sweep over all
+    of the model's parameters as the Trainer does (:func:`_clipped_as_trained`); with it the sweep and the
+    check's training (:func:`~optimlab.doctor.find_lr`'s) over those its optimizer steps, which differs
+    from the Trainer where the optimizer leaves a trainable parameter out (a head trained alone: the
+    Trainer's norm counts the body's gradients too). They step on every batch: where the
     Trainer's arguments set otherwise (``gradient_accumulation_steps``), the result's ``reason`` says
     so. Under ``TrainingArguments(gradient_checkpointing=True)`` they run with activation checkpointing
     on, as ``train()`` turns it on (the memory and graph of training), and off again after. Set the

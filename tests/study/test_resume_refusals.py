@@ -130,3 +130,30 @@ def test_a_resume_refused_for_other_methods_or_space_names_them_as_given(tmp_pat
         open_studies(StudySpec.for_workload("t", workload, widths, space=space), tmp_path, resume=True)
     given = re.search(r"given (--space .*)\); resume", str(refused.value)).group(1)
     assert SearchSpace.from_flags(given.removeprefix("--space ").split(" --space ")) == space
+
+
+def test_a_study_stored_before_the_range_end_check_resumes_by_the_call_that_started_it(tmp_path, monkeypatch):
+    """A grid over momentum 0.5:1 stored before the plan-time range-end check (its end 1.0 a failed
+    trial): the call that started it, resumed, was refused by that check as it planned the study again,
+    though the plain resume loaded it. A spec that resumes a stored study's settings now skips the checks
+    of a new plan (the grid's budget, the range ends). Truth: the same call on a fresh folder is
+    refused, and the studies opened by the resume hold the stored settings."""
+    from optimlab.study import compare as comparing
+    from optimlab.study.run import open_studies
+    from optimlab.study.space import SearchSpace
+
+    def stop(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparing, "check_trains", lambda spec: None)  # not what is tested
+    call = {"values": ["sgd"], "budget": 3, "seeds": 1, "epochs": 1, "on_start": stop}
+    call["space"] = SearchSpace.from_flags(["optimizer.options.momentum=0.5:1"])
+    with pytest.raises(OptimlabError, match="an end of its range 0.5:1.0, is a point of the grid"):
+        compare(**call, out=tmp_path / "fresh")
+    with monkeypatch.context() as before_the_check:
+        before_the_check.setattr(StudySpec, "_check_ends_tried", lambda spec, method: None)
+        (old,) = comparing.plan_comparison(**{k: v for k, v in call.items() if k != "on_start"})
+    open_studies(old, tmp_path / "old")
+    with pytest.raises(KeyboardInterrupt):
+        compare(**call, out=tmp_path / "old", resume=True)
+    assert stored_specs(tmp_path / "old") == [old.to_dict()]

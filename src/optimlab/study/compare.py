@@ -14,7 +14,7 @@ import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "on_user_code",
     "plan_comparison",
     "recipe_workload",
+    "stored_settings",
     "with_metric",
 ]
 
@@ -392,6 +393,7 @@ def plan_comparison(
     target: str | int | None = None,
     metric: str | None = None,
     goal: str | None = None,
+    stored: Sequence[Mapping[str, Any]] = (),
     **options: Any,
 ) -> list[StudySpec]:
     """One study per workload comparing ``field`` = each of ``values``; ``options`` go to
@@ -402,7 +404,8 @@ def plan_comparison(
     user's factory ``pkg.mod:build``): a named workload's at its own defaults, a :class:`Workload` given
     (the user's recipe) keeping its model's choices where ``model`` takes them; ``dataset`` its data set's name
     and ``target`` the target column of that file (:func:`on_user_code`);
-    ``metric`` and ``goal`` what each study tunes on (:func:`with_metric`)."""
+    ``metric`` and ``goal`` what each study tunes on (:func:`with_metric`); ``stored``, the settings of
+    the stored studies a resume plans again (:meth:`~optimlab.study.protocols.StudySpec.for_workload`)."""
     given = [v.strip() if isinstance(v, str) else v for v in values]
     methods = methods_from(field, [v for v in given if v != ""])
     if not workloads:
@@ -439,6 +442,7 @@ def plan_comparison(
             w,
             methods,
             space=space,
+            stored=stored,
             **{k: v for k, v in options.items() if v is not None},
         )
         for w in chosen
@@ -577,6 +581,16 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
+def stored_settings(location: str | Path) -> list[dict[str, Any]]:
+    """The settings (:meth:`~optimlab.study.protocols.StudySpec.to_dict`) of each optimlab study stored at
+    ``location``; none where it holds no storage (a resume then says so)."""
+    try:
+        storage = open_storage(location, create=False)
+    except OptimlabError:
+        return []
+    return [study.user_attrs[SPEC_ATTR] for study in optimlab_studies(storage)]
+
+
 def _planned(specs: Sequence[StudySpec], studies: Sequence[optuna.study.FrozenStudy]) -> set[str]:
     """The study names that the comparisons which stored ``specs`` among ``studies`` planned
     (:data:`COMPARISON_ATTR`)."""
@@ -683,7 +697,9 @@ def compare(
     else:
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")
-        specs = plan_comparison(values, name=name, **plan)
+        specs = plan_comparison(
+            values, name=name, stored=stored_settings(storage or out) if resume else (), **plan
+        )
         for spec in specs:
             check_trains(spec)
     # a name a shell takes unquoted: a recipe file 'my recipe.yaml' names its study 'my recipe'

@@ -355,8 +355,17 @@ class StudySpec:
 
     @classmethod
     def for_workload(
-        cls, name: str, workload: Workload, methods: Sequence[Method], **options: Any
+        cls,
+        name: str,
+        workload: Workload,
+        methods: Sequence[Method],
+        *,
+        stored: Sequence[Mapping[str, Any]] = (),
+        **options: Any,
     ) -> StudySpec:
+        """The study of ``methods`` on ``workload``, checked as a new study is planned; one that resumes a
+        ``stored`` study's settings (:meth:`resumes`) skips the checks of its grid's budget and its range
+        ends, added since such a study may have been stored: it resumes as it ran."""
         spec = cls(
             name=name,
             recipe=workload.recipe,
@@ -367,13 +376,22 @@ class StudySpec:
             target=workload.target,
             **options,
         )
+        new = not any(spec.resumes(settings) for settings in stored)
         for method in spec.methods:
             # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
-            spec._check_grid_fits(spec.space_for(method).distinct())  # a new study: a stored one loads as ran
-            spec._check_ends_tried(method)
+            if new:  # a stored one loads as it ran
+                spec._check_grid_fits(spec.space_for(method).distinct())
+                spec._check_ends_tried(method)
             spec._check_seed_not_varied(method)
         return spec
+
+    def resumes(self, stored: Mapping[str, Any]) -> bool:
+        """Whether this spec resumes the stored study ``stored`` (its :meth:`to_dict`): its settings but
+        for more seeds and the repeats kept by a study stored before :attr:`distinct`."""
+        stored = with_absent_fields(stored)
+        kept = ("seeds", "distinct")
+        return all(stored.get(key) == value for key, value in self.to_dict().items() if key not in kept)
 
     def _check_seed_not_varied(self, method: Method) -> None:
         """Refuse, when a study is planned, ``training.seed`` compared or searched: the protocol sets each

@@ -584,13 +584,14 @@ def _check_as_stored(
     same settings again (a script rerun after a kill, ``resume=True`` added) resume it, more seeds extend it.
     Whether any study is stored there (none: a comparison killed before it stored its settings, or none
     began; no ``location``: the comparison says what it needs)."""
-    from optimlab.study.compare import plan_comparison
+    from optimlab.study.compare import plan_comparison, stored_settings
     from optimlab.study.run import load_specs
     from optimlab.study.storage import open_storage, optimlab_studies
 
     if location is None:
         return False
-    planned = plan_comparison(values, name=name, **{k: v for k, v in plan.items() if k != "seeds"})
+    plan = {k: v for k, v in plan.items() if k != "seeds"}
+    planned = plan_comparison(values, name=name, stored=stored_settings(location), **plan)
     storage = open_storage(location, create=False)
     if not any(optimlab_studies(storage, spec.name) for spec in planned):  # another comparison's: not this
         return False

@@ -805,3 +805,13 @@ def test_a_width_that_is_no_whole_count_is_refused_in_one_line(width):
         == f"invalid value {width!r} for norm num_features: accepted an integer in [1, inf)."
     )
     assert norms.create("batch", np.int64(4)).num_features == 4
+
+
+def test_swap_norm_to_group_keeps_two_features_a_group_in_an_mlps_batchnorm1d():
+    """swap_norm(MLP with BatchNorm1d(32), "group") built 32 groups of one feature, refused at the first
+    batch (each would normalize to 0). The truth: torch's GroupNorm(16, 32) on the same features."""
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU())
+    norms.swap_norm(mlp, "group")
+    features = mlp[0](torch.randn(8, 4))
+    torch.testing.assert_close(mlp[1](features), nn.GroupNorm(16, 32)(features))

@@ -632,7 +632,12 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
             )
         own_kind = norm_name(module) == entry.name
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
-        new = create(name, *layout, **options)
+        # a BatchNorm1d of (N, C) features: as for_class, group's default count keeps 2 channels a group
+        paired = entry.name == "group" and "num_groups" not in options
+        if paired and _torch_class(type(module)) is nn.BatchNorm1d:
+            new = _paired_group(layout[0], **options)
+        else:
+            new = create(name, *layout, **options)
         tensors = itertools.chain(module.parameters(), module.buffers(), model.parameters())
         reference = next((t for t in tensors if t.is_floating_point()), None)
         if reference is not None:

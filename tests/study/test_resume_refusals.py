@@ -157,3 +157,25 @@ def test_a_study_stored_before_the_range_end_check_resumes_by_the_call_that_star
     with pytest.raises(KeyboardInterrupt):
         compare(**call, out=tmp_path / "old", resume=True)
     assert stored_specs(tmp_path / "old") == [old.to_dict()]
+
+
+def test_a_random_draw_is_not_rounded_onto_an_end_of_its_range():
+    """Random draws rounded to four significant digits reached a range's end a field's check refuses:
+    momentum 0.9999:1 (sgd accepts [0, 1)) drew 1.0 in about half its draws, each such trial failing.
+    A draw now keeps more digits where four would round it onto an end. Truth: every draw and every
+    planned trial's momentum lies in [0.9999, 1)."""
+    from optimlab.study.space import SearchSpace
+
+    space = SearchSpace.from_flags(["optimizer.options.momentum=0.9999:1"])
+    drawn = [config["optimizer.options.momentum"] for config in space.sample(50, seed=0)]
+    assert all(0.9999 <= momentum < 1 for momentum in drawn), drawn
+    spec = StudySpec.for_workload(
+        "t",
+        get_workload("digits_mlp", epochs=1),
+        methods_from("optimizer.name", ["sgd"]),
+        space=space,
+        protocol="random",
+        budget=8,
+    )
+    planned = [trial.params["optimizer.options.momentum"] for trial in spec.tune_plan(spec.methods[0])]
+    assert len(planned) == 8 and all(0.9999 <= momentum < 1 for momentum in planned), planned

@@ -51,11 +51,17 @@ def as_recipe_field(field: str) -> str:
     return ".".join(part for part in field.split(".") if part != "options")
 
 
-def _nice(value: float, low: float, high: float) -> float:
+def _nice(value: float, low: float, high: float, *, onto_ends: bool = True) -> float:
     """Four significant digits: grid points that read well in tables and keys (1e-4, 4.642e-4, ...); kept
     within ``[low, high]``, which a bound of more digits rounded leaves (the one-point range
-    0.0012345:0.0012345 trained at 0.001234)."""
-    return min(max(float(f"{value:.4g}"), low), high)
+    0.0012345:0.0012345 trained at 0.001234). Not ``onto_ends`` (a random draw), more digits where four
+    round it onto an end it is not: a field's check may refuse that end, which a draw meets with
+    probability 0 (momentum 0.9999:1 drew 1.0 in half its draws, each trial failing)."""
+    for digits in range(4, 18):  # 17 significant digits give any float back
+        nice = min(max(float(f"{value:.{digits}g}"), low), high)
+        if onto_ends or nice == value or nice not in (low, high):
+            break
+    return nice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +147,7 @@ class Dimension:
             value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             value = rng.uniform(self.low, self.high)
-        return round(value) if self.integer else _nice(value, self.low, self.high)
+        return round(value) if self.integer else _nice(value, self.low, self.high, onto_ends=False)
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """The trial's value: the one it was enqueued with, else a draw from the study's sampler."""

@@ -41,3 +41,27 @@ def test_the_check_clips_the_norm_as_the_trainers_flags_do_and_value_clipping_is
         InvalidValueError, match="gradient_clip_algorithm='value'.*clips by the gradients' norm"
     ):
         lr_range_test(module, train, held_out, check_steps=3, trainer=by_value, **quick)
+
+
+class Scaled(Classifier):
+    """Gradients changed in on_after_backward, before Lightning clips them (a rescale, a penalty)."""
+
+    def on_after_backward(self):
+        for parameter in self.parameters():
+            if parameter.grad is not None:
+                parameter.grad.mul_(10.0)
+
+
+def test_the_check_is_refused_beside_a_hook_that_changes_the_gradients_before_the_clip():
+    """The check's sweep clipped before on_after_backward, Lightning after it: a module that scales its
+    gradients there gave other losses with check_steps than without. Refused in one line naming the hook
+    and the way out; the sweep alone still runs."""
+    torch.manual_seed(0)
+    net, (x, y) = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10)), standardized()
+    train, held_out = (x[:128], y[:128]), (x[128:192], y[128:192])
+    module = Scaled(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    quick = {"steps": 6, "batch_size": 32, "start_lr": 1e-2, "end_lr": 10.0}
+    clipping = _quiet_trainer(gradient_clip_val=0.05)
+    with pytest.raises(InvalidValueError, match=r"Scaled\.on_after_backward\(\).*accepted None: the check"):
+        lr_range_test(module, train, held_out, check_steps=2, trainer=clipping, **quick)
+    assert len(lr_range_test(module, train, trainer=clipping, **quick).losses) > 0

@@ -910,8 +910,9 @@ def lr_range_test(
     hooks, ``on_train_batch_start``, ``training_step`` and ``on_train_batch_end`` only, stepping every
     batch, and clips by the norm as the Trainer's flags do (``gradient_clip_val`` under
     ``gradient_clip_algorithm='norm'``; the sweep then clips so too, before ``on_after_backward`` where
-    Lightning clips after ``on_before_optimizer_step``): a Trainer that accumulates or clips by value, or a
-    module that clips itself (``configure_gradient_clipping``), is refused it.
+    Lightning clips after ``on_before_optimizer_step``): a Trainer that accumulates or clips by value, a
+    module that clips itself (``configure_gradient_clipping``), or one that changes the gradients in
+    ``on_after_backward`` or ``on_before_optimizer_step`` under the clip, is refused it.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
     and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
@@ -1038,6 +1039,8 @@ def _check_fit_by(
         ),
     )
     by_norm = _clip_norm(trainer, module) is not None  # the check's fit clips so too (grad_clip_norm)
+    if check_steps is not None and by_norm:
+        _check_no_hook_before_clipping(module, check_steps, clips)
     for applies, does, swept, instead, why in fit_by:
         if not applies:
             continue
@@ -1053,6 +1056,21 @@ def _check_fit_by(
                 f"{type(optimizer).__name__}, which evaluates the loss again, beside {does}",
                 f"an optimizer that evaluates the loss once: {why}",
             )
+
+
+def _check_no_hook_before_clipping(module: pl.LightningModule, check_steps: int, clips: str | None) -> None:
+    """Refuse the check beside a module whose ``on_after_backward`` or ``on_before_optimizer_step`` is its
+    own: Lightning clips after them, the check's sweep (clipping as the check's fit does) before, so a
+    hook that changes the gradients (a penalty, a rescale) gave other losses with the check than without."""
+    hooks = ("on_after_backward", "on_before_optimizer_step")
+    own = [hook for hook in hooks if is_overridden(hook, module)]
+    if own:
+        raise InvalidValueError(
+            "check_steps",
+            f"{check_steps} beside {clips} and {type(module).__name__}.{own[0]}()",
+            f"None: the check clips the gradients before {own[0]}, where Lightning clips after it, as the "
+            "range test without a check does",
+        )
 
 
 def _run_hook(hook: Any, left_out: set[str], *args: Any, **kwargs: Any) -> Any:

@@ -2,7 +2,8 @@
 whole ``compare`` of one optimizer (planning, checks, one tuning trial, one seed rerun, the report).
 
 Claim: compare built a workload's splits about 6 times before its first trial, and once more in each
-trial; within ``data_built_once`` it builds them once a seed. Each round runs both in turn (load from
+trial; within ``data_built_once`` it builds them once a seed (and the report reads the tuning
+seed's again: one seed's splits are kept a workload). Each round runs both in turn (load from
 other processes hits both alike); printed are the loads of each, the median of the per-round ratios
 with its 95% bootstrap interval (``paired.py``) and the medians in s. "Before" swaps build_data's cache
 for a plain call (``optimlab.build.built_once``).

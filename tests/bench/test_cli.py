@@ -7,6 +7,7 @@ import typer
 from typer.testing import CliRunner
 
 from optimlab.cli import bench_cmd
+from tests.study.test_cli import two_at_once  # noqa: F401 (a fixture: the race's two forking parents)
 
 app = typer.Typer()
 app.command("bench", epilog=bench_cmd.EXAMPLES)(bench_cmd.bench)
@@ -347,7 +348,10 @@ def test_the_costs_the_flag_accepts_are_those_the_scores_measure():
     assert bench_cmd.COSTS == COSTS
 
 
-def test_two_benches_started_at_once_into_one_folder_run_one_and_refuse_the_other(tmp_path):
+def test_two_benches_started_at_once_into_one_folder_run_one_and_refuse_the_other(
+    tmp_path,
+    two_at_once,  # noqa: F811 (the fixture imported above)
+):
     """bench never held its folder (98c2cf3 held compare's and train's): two `bench --out X` started
     together both passed the --out check and ran into one journal. Truth: two real processes released
     together after that check (tests.study.test_cli.raced, at check_bench): exactly one runs, the other
@@ -366,5 +370,5 @@ def test_two_benches_started_at_once_into_one_folder_run_one_and_refuse_the_othe
         "1",
     ]
     args = [*flags, "--no-progress", "--threads", "1"]
-    refused = raced(tmp_path, "optimlab.bench:check_bench", args, tmp_path / "b")
+    refused = raced(tmp_path, "optimlab.bench:check_bench", args, tmp_path / "b", two_at_once)
     assert "optimlab bench cannot use" in refused, refused

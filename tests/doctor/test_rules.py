@@ -1148,7 +1148,8 @@ def test_a_transformer_drawn_too_large_is_advised_berts_init_which_trains_it_bet
     """A BERT drawn at std 1 (initializer_range 1.0) was advised 'init: kaiming_normal for gelu
     layers', He's scale, under which its attention logits saturate: 150 steps of AdamW 1e-3 end at
     1.18 (chance 1.10). Where an attention's query, key and value read one tensor, the advice is
-    BERT's truncated normal of std 0.02, which the same steps take lower than He's init does."""
+    BERT's truncated normal of std 0.02, which 100 steps take lower than He's init does (0.73 against
+    1.16; 0.59 against 1.17 at 150), both below the std-1 draw diagnosed (2.81)."""
     from optimlab.techniques.init import apply
 
     transformers = pytest.importorskip("transformers")
@@ -1160,18 +1161,18 @@ def test_a_transformer_drawn_too_large_is_advised_berts_init_which_trains_it_bet
     ids = torch.randint(0, 100, (1024, 16), generator=generator)
     batches = [{"input_ids": ids[i : i + 32], "labels": ids[i : i + 32, 0] % 3} for i in range(0, 1024, 32)]
 
-    def run(scheme):
+    def run(scheme, steps):
         torch.manual_seed(0)
         model = transformers.BertForSequenceClassification(config)
         if scheme is not None:
             apply(model, scheme)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        return diagnose(model, batches, None, optimizer, steps=150, lr_find=False)
+        return diagnose(model, batches, None, optimizer, steps=steps, lr_find=False)
 
-    found = run(None)
+    found = run(None, steps=150)
     assert found.findings[0].recipe_changes == {"model.init": "truncated_normal"}
     final = {
-        scheme: statistics.mean(run(scheme).statistics.losses[-20:])
+        scheme: statistics.mean(run(scheme, steps=100).statistics.losses[-20:])
         for scheme in ("truncated_normal", "kaiming_normal")
     }
     assert (

@@ -1,6 +1,7 @@
 """The bench verb: a tiny benchmark prints its scores and writes the report (and figures); bad calls."""
 
 import json
+import shutil
 
 import pytest
 import typer
@@ -171,13 +172,27 @@ def test_on_other_data_without_a_target_the_area_score_is_said_to_be_none(tmp_pa
     ] * 2
 
 
-def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_does(cli, tmp_path):
+ONE_RUN = ["--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress"]  # one run a method
+
+
+@pytest.fixture(scope="module")
+def one_bench(tmp_path_factory):
+    """The folder of a finished `bench --workloads two_spirals_mlp --optimizers sgd` (ONE_RUN), run once for
+    the two tests that refuse a command over such a folder: each gets its own copy."""
+    folder = tmp_path_factory.mktemp("one_bench")
+    flags = ["--workloads", "two_spirals_mlp", "--optimizers", "sgd", *ONE_RUN, "--out", str(folder)]
+    result = runner.invoke(app, ["bench", *flags])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_each_verb_refuses_to_resume_the_others_folder_and_names_the_verb_that_does(cli, tmp_path, one_bench):
     """compare --resume on a bench's folder resumed the workloads begun alone and wrote its report over the
     bench's, so the folder looked finished; bench --resume on a comparison's said only 'no bench.json'."""
-    tiny = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress"]
     bench, comparison = tmp_path / "bench", tmp_path / "compare"
-    assert cli("bench", "--workloads", "two_spirals_mlp", *tiny, "--out", str(bench))[0] == 0
-    assert cli("compare", "--workload", "two_spirals_mlp", *tiny, "--out", str(comparison))[0] == 0
+    shutil.copytree(one_bench, bench)
+    flags = ["--workload", "two_spirals_mlp", "--optimizers", "sgd", *ONE_RUN, "--out", str(comparison)]
+    assert cli("compare", *flags)[0] == 0
     before = {p.name: p.read_bytes() for p in bench.iterdir()}
 
     code, out, err = cli("compare", "--resume", str(bench), "--no-progress")
@@ -287,14 +302,14 @@ def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
     assert sorted(shown["scores"], key=lambda r: (r["rank"], r["method"])) == expected
 
 
-def test_a_bench_into_a_folder_that_holds_one_is_refused_with_its_settings_kept(cli, tmp_path):
+def test_a_bench_into_a_folder_that_holds_one_is_refused_with_its_settings_kept(cli, tmp_path, one_bench):
     """bench --out on an earlier bench's folder (no --resume) wrote its own flags over the folder's
     bench.json, then refused ('the storage already holds study ...'): a --resume after that continued the
     earlier trials under the later flags."""
-    tiny = ["--budget", "1", "--seeds", "1", "--backend", "local", "--no-progress", "--out", str(tmp_path)]
-    assert cli("bench", "--workloads", "two_spirals_mlp", "--optimizers", "sgd", *tiny)[0] == 0
+    shutil.copytree(one_bench, tmp_path, dirs_exist_ok=True)  # the earlier bench: sgd's
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    code, out, err = cli("bench", "--workloads", "two_spirals_mlp", "--optimizers", "adam", *tiny)
+    adam = ["--workloads", "two_spirals_mlp", "--optimizers", "adam", *ONE_RUN, "--out", str(tmp_path)]
+    code, out, err = cli("bench", *adam)
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert f"continue it with `optimlab bench --resume {tmp_path}`" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -776,7 +776,7 @@ def test_a_dotted_field_with_an_empty_part_is_refused_naming_it(dotted):
         ("model: {width: BIG}", "model.width: BIG"),
         ("training: {eval_every: BIG}", "training.eval_every: BIG"),
         ("optimizer: {name: muon, ns_steps: BIG}", "optimizer.options: ns_steps: BIG"),
-        ("optimizer: {name: adam, betas: [0.9, BIG]}", "optimizer.options: betas: BIG"),
+        ("training: {accumulate_grad_batches: BIG}", "training.accumulate_grad_batches: BIG"),
     ],
 )
 def test_a_whole_number_past_64_bits_is_refused_naming_its_field(yaml_text, named):
@@ -789,3 +789,37 @@ def test_a_whole_number_past_64_bits_is_refused_naming_its_field(yaml_text, name
         Recipe.from_yaml(yaml_text.replace("BIG", str(big)))
     assert f"{named.replace('BIG', str(big))} is past 64 bits" in str(refused.value)
     assert Recipe.from_yaml(f"training: {{steps: {big - 1}}}").training.steps == torch.tensor(big - 1).item()
+
+
+def test_a_whole_number_past_64_bits_is_taken_where_torch_reads_no_int64(write_modules):
+    """The int64 check refused every whole number of a recipe: a user's class option (``tag: 2**64``, a
+    plain Python int its Net takes), so that studies stored with one could no longer be read, and an
+    integer typed into a float field (``lr: 10**23``, where ``lr: 1e23`` passed). Truth: Python keeps the
+    int whole; the float field holds float(10**23)."""
+    write_modules(
+        tagged_net="""
+        import torch.nn as nn
+        class Net(nn.Linear):
+            def __init__(self, input_shape, num_outputs, tag=0):
+                super().__init__(input_shape[-1], num_outputs)
+                self.tag = tag
+        """
+    )
+    tag = 2**64
+    recipe = Recipe.from_yaml(f"model: {{name: 'tagged_net:Net', options: {{tag: {tag}}}}}")
+    assert recipe.model.options == {"tag": tag} and Recipe.from_dict(recipe.to_dict()) == recipe
+    digits = "123456789012345678901234"
+    assert recipe.with_updates({"model.options.tag": int(digits)}).model.options["tag"] == int(digits)
+    lr = Recipe.from_yaml(f"optimizer: {{lr: {10**23}}}").optimizer.lr
+    assert isinstance(lr, float) and lr == float(10**23)
+
+
+def test_a_float_past_64_bits_in_a_whole_number_field_is_refused_in_the_same_words():
+    """``steps: 1e20`` said "Input should be a whole number within a 64-bit integer's range" and
+    ``steps: 100000000000000000000`` "is past 64 bits: accepted a whole number within ±9,223,...": one
+    wording, with int64's exact range (torch's own bounds)."""
+    bounds = f"[{torch.iinfo(torch.int64).min}, {torch.iinfo(torch.int64).max}]"
+    for given in ("1e20", str(10**20)):
+        with pytest.raises(RecipeError) as refused:
+            Recipe.from_yaml(f"training: {{steps: {given}}}")
+        assert f"is past 64 bits: accepted a whole number in {bounds}" in str(refused.value), refused.value

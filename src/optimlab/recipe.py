@@ -38,7 +38,17 @@ from optimlab.errors import (
     shown,
 )
 from optimlab.number_text import below_smallest_float, python_only_number, untyped_number
-from optimlab.registry import DEVICE, DEVICES, SEED, Capability, get_registry, normalize_name, plain_numbers
+from optimlab.registry import (
+    DEVICE,
+    DEVICES,
+    SEED,
+    Capability,
+    Each,
+    Interval,
+    get_registry,
+    normalize_name,
+    plain_numbers,
+)
 from optimlab.schedules.families import BASE_MOMENTUM, MAX_MOMENTUM
 from optimlab.user_code import import_object, is_import_path, refuse_file_path
 
@@ -212,18 +222,42 @@ def _canonical(category: str, name: str) -> str:
 
 
 _INT64_MAX = 2**63 - 1  # torch's int64: step counts, sizes, seeds
+# One wording for every whole number int64 cannot hold, its range pasteable.
+_PAST_64_BITS = f"is past 64 bits: accepted a whole number in [{-_INT64_MAX - 1}, {_INT64_MAX}]"
 
 
 def _beyond_64_bits(value: Any) -> str | None:
-    """The first whole number in ``value`` that int64 cannot hold, after its key where it is in a mapping
-    (``ns_steps: 99999999999999999999``); lists are looked into too."""
+    """The first whole number in ``value`` that int64 cannot hold; lists are looked into too."""
     if isinstance(value, int) and not isinstance(value, bool):
         return None if -_INT64_MAX - 1 <= value <= _INT64_MAX else str(value)
-    if isinstance(value, Mapping):
-        items = [(f"{key}: ", item) for key, item in value.items()]
-    else:
-        items = [("", item) for item in value] if isinstance(value, (list, tuple)) else []
-    return next((key + found for key, item in items if (found := _beyond_64_bits(item)) is not None), None)
+    items = value if isinstance(value, (list, tuple)) else []
+    return next((found for item in items if (found := _beyond_64_bits(item)) is not None), None)
+
+
+def _holds_whole_numbers(annotation: Any) -> bool:
+    """Whether a field of ``annotation`` holds integers and no float (``int | None``, ``list[int]``)."""
+    kinds: set[Any] = set()
+    pending = [annotation]
+    while pending:
+        kind = pending.pop()
+        kinds.add(kind)
+        pending.extend(typing.get_args(kind))
+    return int in kinds and float not in kinds
+
+
+def _integer_hyperparameters(category: str | None, name: Any) -> set[str]:
+    """The hyperparameters of the registered entry ``name`` whose accepted values are integers (muon's
+    ``ns_steps``); none for a user's class or factory, whose options pass through as given."""
+    try:
+        hyperparameters = get_registry(category).get(name).hyperparameters if category else ()
+    except (OptimlabError, TypeError):  # a user's class or factory by import path, or a name refused apart
+        return set()
+    return {
+        h.name
+        for h in hyperparameters
+        if (isinstance(h.accepts, Interval) and h.accepts.integer)
+        or (isinstance(h.accepts, Each) and any(r.integer for r in h.accepts.ranges))
+    }
 
 
 class _Spec(BaseModel):
@@ -269,15 +303,25 @@ class _Spec(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _whole_numbers_of_64_bits(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """A whole number past 64 bits in a field (``steps: 99999999999999999999``, an option's, a list's)
-        is refused: torch's int64 overflowed at the first use (a crash or an out-of-memory guess), or a
-        run of 2^66 steps started as asked, never to end. A section's fields are checked by its own spec,
-        which names them."""
-        section = cls.model_fields[info.field_name].annotation
-        if isinstance(section, type) and issubclass(section, _Spec):
+        """A whole number past 64 bits where torch reads an int64 (``steps: 99999999999999999999``, a
+        registered entry's integer hyperparameter such as muon's ``ns_steps``) is refused: torch
+        overflowed at the first use (a crash or an out-of-memory guess), or a run of 2^66 steps started as
+        asked, never to end. A float field takes it as a float (``lr``); a user class's options pass through."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if info.field_name in ("options", "loss_options") and isinstance(value, Mapping):
+            category, name = (
+                ("loss", info.data.get("loss"))
+                if info.field_name == "loss_options"
+                else (cls.OPTIONS_OF, info.data.get("name"))
+            )
+            integers = _integer_hyperparameters(category, name)
+            checked = {key: item for key, item in value.items() if key in integers}
+            for key, item in checked.items():
+                if (beyond := _beyond_64_bits(item)) is not None:
+                    raise ValueError(f"{key}: {beyond} {_PAST_64_BITS}")
             return value
-        if (beyond := _beyond_64_bits(value)) is not None:
-            raise ValueError(f"{beyond} is past 64 bits: accepted a whole number within ±{_INT64_MAX:,}")
+        if _holds_whole_numbers(annotation) and (beyond := _beyond_64_bits(value)) is not None:
+            raise ValueError(f"{beyond} {_PAST_64_BITS}")
         return value
 
     @pydantic.model_validator(mode="before")
@@ -1022,8 +1066,8 @@ def _describe(error: pydantic.ValidationError) -> str:
                 field, problem["input"]
             )
         if problem["type"] == "int_parsing_size":  # pydantic's words: "Unable to parse input string", of 1e30
-            message = "Input should be a whole number within a 64-bit integer's range"
-        if "input" in problem and problem["type"] != "value_error":
+            message = f"{problem['input']!r} {_PAST_64_BITS}"
+        if "input" in problem and problem["type"] not in ("value_error", "int_parsing_size"):
             message = f"{message} (got {problem['input']!r})"
         lines.append(f"  {field}: {message}" if field else f"  {message}")
     return "invalid recipe:\n" + "\n".join(lines)

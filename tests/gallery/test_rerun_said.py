@@ -2,6 +2,8 @@
 
 import shutil
 
+import pytest
+
 import optimlab.gallery.publish as publish
 from optimlab.gallery.page import kept_outcome
 from optimlab.gallery.publish import get_experiment
@@ -22,3 +24,35 @@ def test_a_run_over_earlier_pages_says_what_it_keeps_and_runs(cli, tmp_path, mon
     code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
     expected = f"{tmp_path}: running 1 experiment again over its 1 page (--resume keeps those still valid)\n"
     assert code == 0 and expected in err, err
+
+
+def test_a_run_by_a_name_as_typed_says_what_it_keeps(cli, tmp_path, monkeypatch, tiny_gallery):
+    """'gallery run No-Nonlinearity --resume' said nothing of the page it kept: the page was looked for
+    under the name as typed, not the experiment's own (no_nonlinearity.html). Truth: kept_outcome."""
+    name = "no_nonlinearity"
+    for suffix in (".html", ".json"):
+        shutil.copy(tiny_gallery.folder / f"{name}{suffix}", tmp_path)
+    assert kept_outcome(get_experiment(name), "tiny", tmp_path) is not None
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])  # no run
+    code, out, err = cli(
+        "gallery", "run", "No-Nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--resume"
+    )
+    assert code == 0 and f"{tmp_path}: kept 1 of its 1 page, running 0\n" in err, err
+    assert str(tmp_path / f"{name}.html") in out, out
+
+
+def test_a_run_over_some_pages_says_how_many_run_again_and_checks_none_without_resume(tmp_path, monkeypatch):
+    """'running 15 experiments again over its 12 pages' said all 15 ran again where 3 had no page; and
+    each page was checked for a resume (kept_outcome) even without --resume, the answer thrown away."""
+    from optimlab.cli.gallery_cmd import _over_pages
+
+    names = ["no_nonlinearity", "he_init"]
+    (tmp_path / "no_nonlinearity.html").write_text("<html></html>")
+    monkeypatch.setattr(publish, "kept_outcome", lambda *args: pytest.fail("a page checked without --resume"))
+    pages, kept = publish.pages_found("tiny", tmp_path, names)
+    assert (pages, kept) == (1, None)
+    said = _over_pages(len(names), pages, kept, tmp_path)
+    assert said == (
+        f"{tmp_path}: running 1 experiment again over its 1 page, and 1 experiment that had none "
+        "(--resume keeps those still valid)"
+    )

@@ -125,12 +125,14 @@ def run(
         except UnknownNameError as error:  # 'all' is accepted too, and an "ALL" is all
             raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
+    from optimlab.gallery import get_experiment, run_experiment, run_gallery
     from optimlab.gallery.publish import experiment_names, pages_found
 
-    names = experiment_names() if name == ALL else [name]
-    pages, kept_pages = pages_found(size, out, names)
+    # the canonical name, which names its page: 'No-Nonlinearity' is no_nonlinearity.html
+    names = experiment_names() if name == ALL else [get_experiment(name).name]
+    pages, kept_pages = pages_found(size, out, names, resume=resume)
     if pages:  # a run over earlier pages: said, kept or run again
-        output.note(_over_pages(len(names), pages, kept_pages if resume else None, out))
+        output.note(_over_pages(len(names), pages, kept_pages, out))
     with output.working(f"gallery: loading {name} ({size})", shown=progress) as show:
 
         def started(experiment: str, i: int, count: int) -> None:
@@ -148,13 +150,12 @@ def run(
                 under="experiments" if name == ALL else None,  # all: a list, and the index
             )
 
-        from optimlab.gallery import get_experiment, run_experiment, run_gallery
         from optimlab.gallery.page import kept_outcome, page_path
 
         if name != ALL:
             kept = kept_outcome(get_experiment(name), size, out) if resume else None
             if kept is not None:
-                done(kept, page_path(out, name))
+                done(kept, page_path(out, names[0]))
                 return
             started(name, 0, 1)
             done(*run_experiment(name, size=size, out=out))
@@ -184,8 +185,10 @@ def run(
 
 def _over_pages(count: int, pages: int, kept: int | None, out: Path) -> str:
     """What a run of ``count`` experiments does over the ``pages`` an earlier one left in ``out``: keeps
-    ``kept`` of them (--resume) and runs the rest, or (``kept`` None) runs every one again."""
+    ``kept`` of them (--resume) and runs the rest, or (``kept`` None) runs those with a page again and the
+    others for the first time."""
     if kept is None:
-        every = count_of(count, "experiment")
-        return f"{out}: running {every} again over its {count_of(pages, 'page')} (--resume keeps those still valid)"
+        again = f"{out}: running {count_of(pages, 'experiment')} again over its {count_of(pages, 'page')}"
+        new = f", and {count_of(count - pages, 'experiment')} that had none" if count > pages else ""
+        return f"{again}{new} (--resume keeps those still valid)"
     return f"{out}: kept {kept} of its {count_of(pages, 'page')}, running {count - kept}"

@@ -46,13 +46,15 @@ def _check_size(size: str) -> None:
 
 
 def pages_found(
-    size: str, out: str | os.PathLike[str], names: Sequence[str] | None = None
-) -> tuple[int, int]:
-    """How many of the experiments ``names`` (by default all) have a page in ``out``, and how many of those
-    a resume at ``size`` keeps (:func:`~optimlab.gallery.page.kept_outcome`): what a run over the folder
-    says it does before it starts."""
+    size: str, out: str | os.PathLike[str], names: Sequence[str] | None = None, *, resume: bool = False
+) -> tuple[int, int | None]:
+    """How many of the experiments ``names`` (by default all) have a page in ``out``, and with ``resume``
+    how many of those a resume at ``size`` keeps (:func:`~optimlab.gallery.page.kept_outcome`; None
+    without, as no page is kept then): what a run over the folder says it does before it starts."""
     names = experiment_names() if names is None else names
     pages = [name for name in names if page_path(out, name).is_file()]
+    if not resume:
+        return len(pages), None
     return len(pages), sum(kept_outcome(get_experiment(name), size, out) is not None for name in pages)
 
 

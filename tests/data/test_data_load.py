@@ -1,5 +1,7 @@
 """optimlab.data.load: one entry point for names and paths, with clear errors."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -196,3 +198,32 @@ def test_a_path_from_the_home_folder_is_named_as_typed_in_every_refusal(tmp_path
     with pytest.raises(InvalidValueError) as no_images:
         optimlab.data.load("~/pets")
     assert no_images.value.field == "class folder '~/pets/cat'" and str(tmp_path) not in str(no_images.value)
+
+
+def test_a_home_folder_path_is_respelt_only_where_it_begins_a_path():
+    """With HOME=/ and '~', every '/' of a refusal became '~': "class folder '/dog'" read "'~dog'" and
+    "PPM/PGM" "PPM~PGM". Truth: the expanded path is respelt only where a path begins with it whole."""
+    refusal = InvalidValueError("class folder '/dog'", None, "PNG or PPM/PGM files")
+    with pytest.raises(InvalidValueError) as named, optimlab.data.sources._named_as_typed("~", Path("/")):
+        raise refusal
+    assert named.value is refusal
+    home = "/home/me/pets"
+    typed = optimlab.data.sources._named_as_typed("~/pets", Path(home))
+    with pytest.raises(InvalidValueError) as named, typed:
+        raise InvalidValueError(f"class folder '{home}/cat'", f"{home}shop", f"not {home}")
+    assert (named.value.field, named.value.value, named.value.accepted) == (
+        "class folder '~/pets/cat'",
+        f"{home}shop",
+        "not ~/pets",
+    )
+
+
+def test_a_missing_labels_file_is_named_as_typed(tmp_path, monkeypatch):
+    """labels_path='~/labels-idx1-ubyte' missing was named by its expanded path ('/home/me/...'), where
+    the data's own path is named as typed. Truth: the text given."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    images = tmp_path / "train-images-idx3-ubyte"
+    images.write_bytes(b"")
+    with pytest.raises(InvalidValueError) as missing:
+        optimlab.data.load(str(images), labels_path="~/labels-idx1-ubyte")
+    assert (missing.value.field, missing.value.value) == ("labels_path", "~/labels-idx1-ubyte")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -113,10 +114,10 @@ def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = No
                 "in a recipe)",
             )
         labels_path = guess
-    labels_path = Path(labels_path).expanduser()  # as the data's own path (load)
-    if not labels_path.is_file():
+    labels = Path(labels_path).expanduser()  # as the data's own path (load), named as typed
+    if not labels.is_file():
         raise InvalidValueError("labels_path", str(labels_path), "an existing file")
-    return load_idx(path, labels_path)
+    return load_idx(path, labels)
 
 
 def _reader(path: Path) -> Callable[..., Examples] | None:
@@ -168,9 +169,12 @@ def _named_as_typed(text: str, path: Path) -> Iterator[None]:
     try:
         yield
     except InvalidValueError as error:
-        typed, expanded = str(Path(text)), str(path)
+        # the expanded path only where it begins a path and is whole (followed by a separator or the end):
+        # with HOME=/, "PPM/PGM" and the folder '/dog' of '~' are no spelling of it
+        expanded = re.compile(rf"(?<![^\s'\"(]){re.escape(str(path))}(?=[/\\]|(?![^\s'\")]))")
+        typed = str(Path(text))
         parts = (error.field, error.value, error.accepted)
-        respelt = [part.replace(expanded, typed) if isinstance(part, str) else part for part in parts]
+        respelt = [expanded.sub(lambda _: typed, part) if isinstance(part, str) else part for part in parts]
         if respelt == list(parts):
             raise
         raise InvalidValueError(*respelt) from None

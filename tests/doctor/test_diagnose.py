@@ -28,10 +28,12 @@ from optimlab.train import fit
 
 
 def test_the_model_and_optimizer_are_examined_not_treated():
+    """The run, the sweep and the lr check (25 steps a candidate: what they leave, not how far they
+    train, is read) all leave the model's weights and the optimizer as they were."""
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
-    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=30)
+    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=30, check_steps=25)
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
     assert optimizer.state_dict()["state"] == {} and optimizer.param_groups[0]["lr"] == 1e-3
     assert len(diagnosis.statistics.steps) == 30 and diagnosis.lr_range is not None
@@ -391,11 +393,12 @@ def test_the_public_api_is_explicit():
 
 
 def test_a_diverged_run_still_gives_strict_json():
+    """Its lr check's candidates run 50 steps each, where lr 2.1's still diverges (no score), as at 200."""
     model = mlp()
-    diagnosis = diagnose(
-        model, standardized(), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=30.0), steps=50
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=30.0)
+    diagnosis = diagnose(model, standardized(), nn.CrossEntropyLoss(), optimizer, steps=50, check_steps=50)
     assert diagnosis.statistics.non_finite is not None
+    assert any(c.score is None for c in diagnosis.lr_range.candidates)  # a diverged candidate too
     text = json.dumps(diagnosis.to_dict(), allow_nan=False)
     assert json.loads(text)["non_finite"]["step"] == diagnosis.statistics.non_finite.step
 

@@ -156,10 +156,10 @@ def test_every_refusal_of_a_folder_no_file_can_be_made_in_says_the_os_reason(loc
     reason = mkdir_says(locked / "out")
     with pytest.raises(typer.BadParameter) as checked:
         writable_folder(str(locked / "out"))
-    assert str(checked.value) == (f"cannot create '{locked / 'out'}': '{locked}' is not writable ({reason})")
+    assert str(checked.value) == (f"cannot create '{locked / 'out'}': '{locked}' is not writable: {reason}.")
     with pytest.raises(typer.BadParameter) as checked:  # the folder itself, there already
         writable_folder(str(locked))
-    assert str(checked.value) == f"cannot write into '{locked}': the folder is not writable ({reason})"
+    assert str(checked.value) == f"cannot write into '{locked}': the folder is not writable: {reason}."
     with pytest.raises(OptimlabError) as held, hold_folder(locked / "out", "optimlab train"):
         pass
     assert str(held.value) == (

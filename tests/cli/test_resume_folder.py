@@ -28,4 +28,5 @@ def test_a_resume_of_a_folder_that_is_not_there_is_refused_as_such(cli, tmp_path
 def test_a_resume_of_a_file_says_it_is_one(cli, tmp_path, verb):
     (tmp_path / "recipe.yaml").write_text("model: {name: mlp}\n")
     code, _, err = cli(verb, "--resume", str(tmp_path / "recipe.yaml"), "--no-progress")
-    assert code == 2 and f"{str(tmp_path / 'recipe.yaml')!r} is not a folder (it is a file)" in err, err
+    said = f"{str(tmp_path / 'recipe.yaml')!r} is not a folder: it is a file. (see 'optimlab {verb} -h')\n"
+    assert code == 2 and err.endswith(said), err

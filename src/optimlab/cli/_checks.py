@@ -94,7 +94,8 @@ def _writable_place(path: Path, text: str) -> None:
     parent = str(blocked.path)
     if not blocked.path.is_dir():
         raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is a file, not a folder")
-    raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is not writable ({blocked.reason})")
+    # sentences, as click's "(see ... -h)" follows
+    raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is not writable: {blocked.reason}.")
 
 
 def writable_folder(text: str) -> Path:
@@ -112,14 +113,14 @@ def writable_folder(text: str) -> Path:
 def _refuse_unwritable(folder: Path, text: str) -> None:
     blocked = blocker(folder)
     if blocked is not None:
-        raise typer.BadParameter(f"cannot write into {text!r}: the folder is not writable ({blocked.reason})")
+        raise typer.BadParameter(f"cannot write into {text!r}: the folder is not writable: {blocked.reason}.")
 
 
 def existing_folder(text: str) -> Path:
     """An input folder, which must exist."""
     path = _path(text)
     if not path.is_dir():
-        raise typer.BadParameter(f"{text!r} is not a folder" + (" (it is a file)" if path.exists() else ""))
+        raise typer.BadParameter(f"{text!r} is not a folder" + (": it is a file." if path.exists() else "."))
     return path
 
 

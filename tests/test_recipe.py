@@ -823,3 +823,18 @@ def test_a_float_past_64_bits_in_a_whole_number_field_is_refused_in_the_same_wor
         with pytest.raises(RecipeError) as refused:
             Recipe.from_yaml(f"training: {{steps: {given}}}")
         assert f"is past 64 bits: accepted a whole number in {bounds}" in str(refused.value), refused.value
+
+
+@pytest.mark.parametrize(
+    "yaml_text, said",
+    [
+        (f"training: {{seed: {10**20}}}", "less than or equal to 4294967295"),
+        (f"training: {{steps: {-(10**20)}}}", "greater than or equal to 1"),
+    ],
+)
+def test_a_whole_number_past_64_bits_and_its_fields_own_bound_names_that_bound(yaml_text, said):
+    """``seed: 10**20`` said "accepted a whole number in [-9223372036854775808, ...]", a range seed does
+    not take: the field's own bound (seed's SEED range, steps' >= 1) names what it accepts."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert said in str(refused.value) and "64 bits" not in str(refused.value), refused.value

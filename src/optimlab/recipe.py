@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+import annotated_types
 import pydantic
 import pydantic_core
 import yaml
@@ -245,6 +246,16 @@ def _holds_whole_numbers(annotation: Any) -> bool:
     return int in kinds and float not in kinds
 
 
+def _past_own_bound(field: pydantic.fields.FieldInfo, value: Any) -> bool:
+    """Whether a field's own bound refuses ``value``, naming the range it takes (``seed``'s
+    [0, 4294967295], ``steps``' >= 1), which int64's would not."""
+    if not isinstance(value, int):
+        return False
+    highs = [bound.le for bound in field.metadata if isinstance(bound, annotated_types.Le)]
+    lows = [bound.ge for bound in field.metadata if isinstance(bound, annotated_types.Ge)]
+    return any(value > high for high in highs) or any(value < low for low in lows)
+
+
 def _integer_hyperparameters(category: str | None, name: Any) -> set[str]:
     """The hyperparameters of the registered entry ``name`` whose accepted values are integers (muon's
     ``ns_steps``); none for a user's class or factory, whose options pass through as given."""
@@ -320,8 +331,9 @@ class _Spec(BaseModel):
                 if (beyond := _beyond_64_bits(item)) is not None:
                     raise ValueError(f"{key}: {beyond} {_PAST_64_BITS}")
             return value
-        if _holds_whole_numbers(annotation) and (beyond := _beyond_64_bits(value)) is not None:
-            raise ValueError(f"{beyond} {_PAST_64_BITS}")
+        beyond = _beyond_64_bits(value) if _holds_whole_numbers(annotation) else None
+        if beyond is not None and not _past_own_bound(cls.model_fields[info.field_name], value):
+            raise ValueError(f"{beyond} {_PAST_64_BITS}")  # a field's own bound names its range instead
         return value
 
     @pydantic.model_validator(mode="before")

@@ -112,6 +112,7 @@ def _space(flags: list[str]) -> SearchSpace:
 
     from optimlab.recipe import YamlValueError
     from optimlab.study import SearchSpace
+    from optimlab.study.space import FLAG_FORMS
 
     for flag in flags:
         try:
@@ -119,9 +120,7 @@ def _space(flags: list[str]) -> SearchSpace:
         except YamlValueError as error:
             raise InvalidValueError("--space", flag, error.accepted) from None
         except yaml.YAMLError:
-            raise InvalidValueError(
-                "--space", flag, "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
-            ) from None
+            raise InvalidValueError("--space", flag, FLAG_FORMS) from None
         except InvalidValueError as error:
             if error.field == "--space":
                 raise

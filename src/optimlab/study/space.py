@@ -371,6 +371,10 @@ class SearchSpace:
         return cls.from_dict(load_yaml(path.read_text()) or {}).distinct()
 
 
+FLAG_FORMS = "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
+"""What a ``--space`` flag may be, as its refusals say."""
+
+
 def _choice(flag: str, text: str) -> Any:
     """One choice of the ``--space`` flag ``flag`` read as YAML, or refused in one line naming the flag:
     text YAML cannot parse (``[0`` of ``weight_decay=[0, 1e-4]``, split at its comma) or reads otherwise
@@ -380,9 +384,7 @@ def _choice(flag: str, text: str) -> Any:
     except YamlValueError as error:
         raise InvalidValueError("--space", flag, error.accepted) from None
     except yaml.YAMLError:
-        raise InvalidValueError(
-            "--space", flag, "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
-        ) from None
+        raise InvalidValueError("--space", flag, FLAG_FORMS) from None
 
 
 def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1050,6 +1050,9 @@ def test_a_norm_set_on_a_class_normalizing_features_by_a_torch_norm_trains_its_f
     net = build(Recipe.from_dict({"data": TENSORS, "model": model})).model.net
     features = net.linear(torch.randn(8, 4))
     torch.testing.assert_close(net.norm(features), torch_norm(features), rtol=1e-4, atol=1e-4)
+    if isinstance(torch_norm, torch.nn.BatchNorm1d):  # and of (N, C, L) channels, as torch's takes them
+        channels = torch.randn(8, 32, 5)
+        torch.testing.assert_close(net.norm(channels), torch_norm(channels), rtol=1e-4, atol=1e-4)
 
 
 def test_a_norm_set_on_a_class_defaulting_to_a_torch_norm_of_no_layout_is_refused(user_package, own_defaults):

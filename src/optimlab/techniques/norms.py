@@ -345,6 +345,8 @@ def for_class(norm_class: type, name: str, **hyperparameters: Any) -> Callable[.
     layout = None if torch_class is None else _TORCH_NORMS[torch_class][1]
     if torch_class is nn.SyncBatchNorm and name not in ("batch", "none"):
         raise ValueError("takes inputs of any rank, so which layout the model feeds it is unknown")
+    if torch_class is nn.SyncBatchNorm:
+        layout = 1  # batch as a BatchNorm1d: channels at dim 1 of (N, C) or (N, C, L)
     if torch_class is nn.BatchNorm1d and name == "group" and "num_groups" not in hyperparameters:
         return partial(_paired_group, **hyperparameters)
     if layout:

@@ -623,16 +623,21 @@ def _process_gone(pid: int) -> bool:
         return True
     except PermissionError:
         return False
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] == "Z"
-    return False
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] == "Z"
 
 
 def _process_start(pid: int) -> str | None:
-    """When ``pid`` started, in clock ticks since boot (``/proc/PID/stat``); None where it cannot be read."""
-    with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    """When ``pid`` started, in clock ticks since boot; None where it cannot be read."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the process's name (its state first), None where that file
+    cannot be read (no such process, or no /proc)."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return None
 
 

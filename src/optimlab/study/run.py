@@ -389,14 +389,14 @@ def open_studies(
                 storage=storage, study_name=study_name, load_if_exists=loaded, direction=direction
             )
         except optuna.exceptions.DuplicatedStudyError:  # another comparison created it since the check
-            _withdraw(storage, created)
+            _delete_created(storage, created)
             _refuse_taken(storage, study_name, spec, location)
         study_id = storage.get_study_id_from_name(study_name)
         # created or taken over: of two comparisons at it at once, one goes on
         mine = None if existing else claim_study(storage, study_id)
         try:
             if mine is not None and (others := live_claims(storage, study_id, mine=mine)):
-                _withdraw(storage, created)
+                _delete_created(storage, created)
                 raise OptimlabError(
                     f"the storage {without_passwords(str(location))!r}: study {study_name!r} was claimed by "
                     f"another comparison at the same time ({_claimants(others)}), which goes on with it; "
@@ -487,7 +487,7 @@ def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
     )
 
 
-def _withdraw(storage: BaseStorage, created: Sequence[str]) -> None:
+def _delete_created(storage: BaseStorage, created: Sequence[str]) -> None:
     """Delete the studies a comparison refused part way ``created``: the storage is not left split
     between it and the comparison that goes on."""
     for own in created:

@@ -359,18 +359,24 @@ def test_a_comparison_of_two_workloads_killed_between_their_studies_resumes_both
     assert sorted(stored) == ["teacher_student/sgd", "two_spirals_mlp/sgd"]
 
 
-def test_a_registered_workloads_model_is_replaced_whole_by_model():
+@pytest.mark.parametrize("given", ["by name", "as the object"])
+def test_a_registered_workloads_model_is_replaced_whole_by_model(given):
     """--workload teacher_student --model cnn: the workload's recipe is no file of the user's, so its
     MLP's tanh and width 64 do not follow to the CNN, which comes at its own defaults (relu, its width),
-    where the user's recipe keeps its model's choices (test_user_code)."""
-    own = get_workload("teacher_student").recipe.model
-    (spec,) = plan_comparison(["sgd"], workloads=["teacher_student"], model="cnn", epochs=1)
-    assert (own.activation, own.width) == ("tanh", 64)  # what a kept choice would carry
+    where the user's recipe keeps its model's choices (test_user_code). The same workload passed as
+    get_workload's object plans the same (it kept its tanh, taken for the user's recipe)."""
+    own = get_workload("teacher_student")
+    workload = "teacher_student" if given == "by name" else own
+    (spec,) = plan_comparison(["sgd"], workloads=[workload], model="cnn", epochs=1)
+    assert (own.recipe.model.activation, own.recipe.model.width) == ("tanh", 64)  # a kept choice's
     assert (spec.recipe.model.name, spec.recipe.model.activation, spec.recipe.model.width) == (
         "cnn",
         "relu",
         None,
     )
+    user = dataclasses.replace(own, registered=False)  # the same recipe, as the user's
+    (kept,) = plan_comparison(["sgd"], workloads=[user], model="mlp", epochs=1)
+    assert (kept.recipe.model.activation, kept.recipe.model.width) == ("tanh", 64)
 
 
 def test_a_study_stored_with_other_settings_is_told_the_plain_resume_that_reads_them(tmp_path):

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,14 +89,15 @@ def on_user_code(
     model: str | None = None,
     dataset: str | None = None,
     target: str | int | None = None,
-    yours: Collection[str] = (),
 ) -> list[Workload]:
     """``workloads`` on ``model`` (a name, or the user's factory ``pkg.mod:build``), as ``--model`` puts
-    any verb's recipe on it: those named in ``yours`` hold the user's recipe (compare's RECIPE file), whose
-    model fields that chose something are kept where ``model`` takes them, as ``train RECIPE --model``
-    keeps them (``Recipe.with_updates`` on ``model.name``); a registered workload's model section is the
-    workload's, replaced by ``model`` at its own defaults. ``dataset`` is its data set's name, at its own defaults
-    (the workload's data options were its own data set's), ``target`` its target column (a file's): the
+    any verb's recipe on it: a workload of the user's recipe (compare's RECIPE file; not
+    :attr:`~optimlab.workloads.Workload.registered`) keeps the model fields that chose something where
+    ``model`` takes them, as ``train RECIPE --model`` keeps them (``Recipe.with_updates`` on
+    ``model.name``); a registered workload's model section is the workload's, replaced by ``model`` at
+    its own defaults, given by name or as the object ``get_workload`` returns. ``dataset`` is its data
+    set's name, at its own defaults (the workload's data options were its own data set's), ``target``
+    its target column (a file's): the
     verbs' ``--model``, ``--dataset`` and ``--target``. Each is then named for what it trains
     (``mlp-on-rows`` for an MLP on ``rows.csv``; after its workload's name where there are several); on
     other data it has no target (the workload's was a level of its own data). Token ids stay unscaled, and so does what the user's
@@ -119,11 +120,11 @@ def on_user_code(
     for w in workloads:
         on_model: dict[str, Any] = {}
         if model:  # the user's recipe keeps its model's choices; a registered workload's is replaced
-            on_model = {"model.name": model} if w.name in yours else {"model": {"name": model}}
+            on_model = {"model": {"name": model}} if w.registered else {"model.name": model}
         try:
             recipe = w.recipe.with_updates({**updates, **on_model})
         except RecipeError as error:
-            if model and w.name in yours:
+            if model and not w.registered:
                 raise _kept_but_not_taken(w.recipe, model, error) from None
             raise
         name = f"{_label(recipe.model.name)}-on-{_label(recipe.data.name)}"
@@ -401,8 +402,8 @@ def plan_comparison(
     names or :class:`~optimlab.workloads.Workload` objects (the user's code, from :func:`optimlab.compare`).
     A ``name`` names the single study, or prefixes the workload's name when there are several; ``data_dir`` is the folder of the
     user's files for the workloads that read them. ``model`` is each workload's model (a name, or the
-    user's factory ``pkg.mod:build``): a named workload's at its own defaults, a :class:`Workload` given
-    (the user's recipe) keeping its model's choices where ``model`` takes them; ``dataset`` its data set's name
+    user's factory ``pkg.mod:build``): a registered workload's (by name or object) at its own defaults,
+    the user's recipe keeping its model's choices where ``model`` takes them; ``dataset`` its data set's name
     and ``target`` the target column of that file (:func:`on_user_code`);
     ``metric`` and ``goal`` what each study tunes on (:func:`with_metric`); ``stored``, the settings of
     the stored studies a resume plans again (:meth:`~optimlab.study.protocols.StudySpec.for_workload`)."""
@@ -426,8 +427,7 @@ def plan_comparison(
     ]
     # one study per workload: the second of a name was refused as already stored, the first kept
     check_workloads(chosen)
-    yours = [w.name for w in workloads if isinstance(w, Workload)]  # the user's recipes, not the registry's
-    chosen = on_user_code(chosen, model=model, dataset=dataset, target=target, yours=yours)
+    chosen = on_user_code(chosen, model=model, dataset=dataset, target=target)
     # the workload's metric was of its own data where --dataset replaced them
     chosen = [
         with_metric(_fitted_to_data(w, measured=bool(dataset) and metric is None), metric, goal)

@@ -52,6 +52,9 @@ class Workload:
     goal: Literal["max", "min"] = "max"
     test_metric: str = "test_accuracy"  # reported: the same metric on the held-out test split
     target: float | None = None  # of ``metric``, for time-to-target
+    # made by this registry (get_workload, workloads_from): its recipe is optimlab's, so a ``--model``
+    # replaces its model section whole; False is a recipe of the user's, whose model choices are kept
+    registered: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -159,7 +162,12 @@ def mnist1d_cnn(*, epochs: int = 10, batch_size: int = 32) -> Workload:
 def get_workload(name: str, **options: Any) -> Workload:
     """The workload registered as ``name`` in any module of this package; unknown names raise with close
     matches. Importing this module imports the package, so every workload is registered by then."""
-    return _REGISTRY.create(name, **options)
+    return _registered(_REGISTRY.create(name, **options))
+
+
+def _registered(workload: Workload) -> Workload:
+    """``workload``, made by its registered factory, marked so (:attr:`Workload.registered`)."""
+    return dataclasses.replace(workload, registered=True)
 
 
 def workload_names() -> list[str]:
@@ -184,7 +192,7 @@ def workloads_from(
                     "data_dir (--data-dir)", None, f"the folder of your files for workload {entry.name!r}"
                 )
             options["path"], read = str(path), True
-        chosen.append(entry.create(**options))
+        chosen.append(_registered(entry.create(**options)))
     if not chosen:
         raise InvalidValueError("workloads", names, f"comma-separated names of {', '.join(workload_names())}")
     if path is not None and not read:  # the folder went unread: the study ran on the workloads' own data

@@ -179,3 +179,26 @@ def test_a_random_draw_is_not_rounded_onto_an_end_of_its_range():
     )
     planned = [trial.params["optimizer.options.momentum"] for trial in spec.tune_plan(spec.methods[0])]
     assert len(planned) == 8 and all(0.9999 <= momentum < 1 for momentum in planned), planned
+
+
+def test_a_resume_refused_for_its_budget_does_not_name_more_seeds_which_resume(tmp_path):
+    """A resume given another budget and more seeds was refused naming both ('budget: stored 7, given 2;
+    seeds: stored 3, given 5'), though more seeds alone resume (a study extended): the user was told to
+    change what needs no change. Now more seeds are left out of the differences; fewer, which no resume
+    takes, are still named. Truth: the same spec with the stored budget resumes with the more seeds."""
+    import dataclasses
+
+    from optimlab.study.run import open_studies
+
+    spec = one_method()
+    open_studies(spec, tmp_path)
+    more = dataclasses.replace(spec, seeds=spec.seeds + 2)
+    with pytest.raises(OptimlabError, match=r"\(budget \(--budget\): stored 7, given 2\); resume") as refused:
+        open_studies(dataclasses.replace(more, budget=2), tmp_path, resume=True)
+    assert "seeds" not in str(refused.value)
+    with pytest.raises(
+        OptimlabError, match=r"budget \(--budget\): stored 7, given 2; seeds \(--seeds\): stored 3"
+    ):
+        open_studies(dataclasses.replace(spec, budget=2, seeds=1), tmp_path, resume=True)
+    open_studies(more, tmp_path, resume=True)
+    assert stored_specs(tmp_path) == [more.to_dict()]

@@ -362,9 +362,11 @@ def open_studies(
             )
         extended = changed == ["seeds"]
         if changed and not extended:
+            # more seeds alone resume: not named as a difference to drop
+            differ = [k for k in changed if k != "seeds" or spec.seeds < stored["seeds"]]
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: its settings differ from the stored study's "
-                f"({_changes(stored, spec.to_dict(), changed)}); resume it on its stored settings with "
+                f"({_changes(stored, spec.to_dict(), differ)}); resume it on its stored settings with "
                 f"`{_resume_command(spec, location)}` alone (in Python: resume=True, no values)"
             )
     if existing:

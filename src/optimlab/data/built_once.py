@@ -7,7 +7,9 @@ with: a caller that changed them in place gets them built anew. It keeps one key
 workload's data: the key of the seed it built last), so a comparison's fresh seeds hold one copy of a
 workload's data, not one a seed (CIFAR-10's 0.7 GB at --seeds 10 held 7 GB). Splits of no tensors (a
 user's loaders, which keep a shuffle's state) are built each time. Outside it nothing is kept, so a
-process keeps no data it no longer uses; nor does another thread (a fresh context).
+process keeps no data it no longer uses; nor does another thread (a fresh context). :func:`digest_of`
+reads the digest it took of the splits it handed out, so that a run recording its data's digest hashes
+them once, not twice.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from optimlab.data.digest import data_digest
 
-__all__ = ["built_once", "data_built_once"]
+__all__ = ["built_once", "data_built_once", "digest_of"]
 
 # slot -> (key, splits, their digest when built), inside data_built_once
 _BUILT: contextvars.ContextVar[dict[str, tuple[str, Any, str]] | None] = contextvars.ContextVar(
@@ -54,3 +56,14 @@ def built_once(slot: str, key: str, build: Callable[[], Any]) -> Any:
     if digest is not None:
         built[slot] = (key, splits, digest)
     return splits
+
+
+def digest_of(splits: Any) -> str | None:
+    """``data_digest(splits)``: inside :func:`data_built_once`, of splits :func:`built_once` handed out,
+    the digest it took as it did (of a fresh build, or its check of kept ones), else computed. A run
+    records its data's digest right after building them: hashed again, CIFAR-10's 614 MB took 1.2 s more
+    a trial (``benchmarks/compare_data_loads.py``)."""
+    for _, kept, digest in (_BUILT.get() or {}).values():
+        if kept is splits:
+            return digest
+    return data_digest(splits)

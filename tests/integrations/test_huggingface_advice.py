@@ -59,10 +59,40 @@ class OwnSchedule(Trainer):
 def test_a_trainer_subclass_scheduling_its_own_optimizer_is_advised_its_learning_rate(monkeypatch):
     """A Trainer subclass with its own create_scheduler, given no optimizer (the Trainer makes it from
     learning_rate), its DoctorCallback by add_callback: advised 'optimizer.lr', as if the user had given
-    the optimizer with its scheduler, since only transformers' own create_scheduler sets the flag read."""
+    the optimizer with its scheduler, since only transformers' own create_scheduler sets the flag read.
+    The one case a callback added after the init cannot tell from it, an optimizer given to such a
+    subclass grouped as the Trainer's, is said in the advice itself (its recipe_changes are the same)."""
     monkeypatch.setattr(integrations.test_huggingface, "Trainer", OwnSchedule)
     model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
     settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
     run = trainer(model, Sentences(n=32), 3, (None, None), **settings)
     run.add_callback(doctor)
     assert advised_lr_setting(run, doctor) == ["TrainingArguments.learning_rate"]
+    (advice,) = [f.recommendation for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
+    assert advice.startswith("TrainingArguments.learning_rate=0.1 (lr=0.1 in your optimizer instead, if")
+
+
+class CallsTransformersSchedule(Trainer):
+    """A subclass whose create_scheduler does something around transformers' own (which sets the flag)."""
+
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        return super().create_scheduler(num_training_steps, optimizer)
+
+
+def test_a_trainer_subclass_calling_transformers_scheduler_given_an_optimizer_is_advised_its_lr(monkeypatch):
+    """A Trainer subclass overriding create_scheduler but calling transformers' own (super()), given the
+    user's AdamW grouped as the Trainer's with its scheduler, its DoctorCallback by add_callback: advised
+    'TrainingArguments.learning_rate' (5d1497de read the flag only under transformers' own method), which
+    does not reach the optimizer given. Truth: transformers' create_scheduler, run here, sets its flag
+    exactly where it makes a scheduler, and a Trainer given a scheduler makes no optimizer."""
+    monkeypatch.setattr(integrations.test_huggingface, "Trainer", CallsTransformersSchedule)
+    data, model, doctor = Sentences(n=32), tiny_bert(layers=1), DoctorCallback(print_findings=False)
+    settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
+    own = torch.optim.AdamW(
+        grouped_as_transformers_does(trainer(model, data, 3, (None, None)), model), lr=1.0
+    )
+    run = trainer(model, data, 3, (own, get_constant_schedule(own)), **settings)
+    run.add_callback(doctor)
+    assert advised_lr_setting(run, doctor) == ["optimizer.lr"]
+    (advice,) = [f.recommendation for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
+    assert "learning_rate" not in advice

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -31,7 +32,7 @@ from optimlab.doctor.lr_check import find_lr
 from optimlab.doctor.lr_find import LRRangeResult, with_notes
 from optimlab.doctor.lr_find import lr_range_test as _sweep
 from optimlab.errors import InvalidValueError, forwarded_keywords_checked, keywords_checked
-from optimlab.integrations.trainer_doctor import TrainerDoctor, unwrapped
+from optimlab.integrations.trainer_doctor import Setting, TrainerDoctor, unwrapped
 from optimlab.optim.learning_rate import given_lr
 from optimlab.optim.user import needs_closure
 from optimlab.schedules import ReduceOnPlateau, Schedule, as_lr_scheduler
@@ -60,10 +61,9 @@ class DoctorCallback(TrainerCallback):
     :func:`_arguments_set`), not as optimlab's recipe field; the optimizer's (``learning_rate=``,
     ``weight_decay=``) only where the Trainer makes the optimizer, as its init tells a callback given to
     it (that Trainer's alone); one added by ``trainer.add_callback`` after is not told, and takes the
-    optimizer for the Trainer's where the Trainer made its scheduler and the optimizer's parameter groups
-    are the two ``Trainer.create_optimizer`` builds (:func:`_made_by`; give the callback to the init where
-    your own optimizer is grouped so; a Trainer given ``optimizer_cls_and_kwargs`` always makes its
-    optimizer).
+    optimizer for the Trainer's where no scheduler was given with it and its parameter groups are the two
+    ``Trainer.create_optimizer`` builds, saying that advice is your own optimizer's where you gave one
+    grouped so (:func:`_made_by`; a Trainer given ``optimizer_cls_and_kwargs`` always makes its optimizer).
 
     A ``train()`` that raises calls no callback on its way out (transformers has no failure event, and
     ``on_train_end`` is not in a ``finally``), so the hooks stay on the model until the next ``train()``
@@ -80,7 +80,8 @@ class DoctorCallback(TrainerCallback):
         self._hook: Any = None
         self._at_backward = False  # whether the gradients are read as the backward pass ends
         self._read = False  # whether they were, for this step
-        self._fields: dict[str, str] = {}  # the TrainingArguments advised for each recipe field they set
+        # the TrainingArguments advised for each recipe field they set
+        self._fields: dict[str, str | Setting] = {}
         # by the Trainers whose init told this callback: whether each makes its optimizer (given none)
         self._trainer_made: weakref.WeakKeyDictionary[Trainer, bool] = weakref.WeakKeyDictionary()
 
@@ -144,7 +145,7 @@ class DoctorCallback(TrainerCallback):
         chosen = getattr(trainer, "optimizer_cls_and_kwargs", None)
         made = self._trainer_made.get(trainer) if trainer is not None else None
         if made is None:  # added after the Trainer's init, which told it nothing
-            made = trainer is not None and _made_by(trainer, model, optimizer)
+            made = _made_by(trainer, model, optimizer) if trainer is not None else False
         self._fields = _arguments_set(args, model, optimizer, trainer_made=made, chosen=chosen)
         if self.doctor.instruments is not None:  # the clip in force, which no advice repeats
             self.doctor.instruments.statistics.grad_clip_norm = _clip_in_force(args)
@@ -227,24 +228,40 @@ def _trainer_calling(callback: TrainerCallback, optimizer: Any) -> Trainer | Non
     return None
 
 
-def _made_by(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:
+def _made_by(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool | None:
     """Whether ``trainer`` made ``optimizer``, to a callback its init did not tell (transformers keeps no
-    record of an optimizer given to its init once ``train()`` began). One given with its scheduler
-    (``Trainer(optimizers=(opt, sched))``, as :func:`trainer_optimizers` gives it) was: the Trainer makes
-    a scheduler in ``train()`` exactly where it was given none (its ``_created_lr_scheduler``), and it
-    never makes an optimizer for a scheduler given. The flag is set only by transformers' own
-    ``create_scheduler``: a subclass's own (a constant schedule of the Trainer's optimizer) leaves it
-    unset, and says nothing. Otherwise by :func:`_grouped_as_made`: one given as ``(opt, None)`` and
-    grouped exactly so (transformers' own recipe) cannot be told from the Trainer's, which the callback
-    given at the init tells apart."""
-    flag_kept = type(trainer).create_scheduler is Trainer.create_scheduler
+    record of an optimizer given to its init once ``train()`` began); None where that cannot be told.
+    One given with its scheduler (``Trainer(optimizers=(opt, sched))``, as :func:`trainer_optimizers`
+    gives it) was not: transformers' ``create_scheduler`` makes one exactly where it was given none (its
+    ``_created_lr_scheduler``), and the Trainer never makes an optimizer for a scheduler given. The flag
+    says so only where that ``create_scheduler`` runs (:func:`_schedules_through_transformers`): a
+    subclass's own that never calls it leaves the flag unset whatever was given. Otherwise an optimizer
+    grouped as ``Trainer.create_optimizer`` builds (:func:`_grouped_as_made`) may be the Trainer's or the
+    user's grouped so (transformers' own recipe): None; the callback given at the init tells them apart."""
     if (
-        flag_kept
+        _schedules_through_transformers(type(trainer))
         and not getattr(trainer, "_created_lr_scheduler", True)
         and not getattr(trainer, "is_deepspeed_enabled", False)
     ):
         return False  # DeepSpeed makes the scheduler it makes the optimizer with (deepspeed_init)
-    return _grouped_as_made(trainer, model, optimizer)
+    return None if _grouped_as_made(trainer, model, optimizer) else False
+
+
+def _schedules_through_transformers(kind: type[Trainer]) -> bool:
+    """Whether ``kind.create_scheduler`` is transformers' own or calls it (``super().create_scheduler``) in
+    each override of it: read from the overrides' code (their names and those of the functions they
+    define), as the Trainer calls it only inside ``train()``."""
+
+    def names(code: types.CodeType) -> set[str]:
+        nested = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        return set(code.co_names).union(*map(names, nested))
+
+    overrides = [
+        getattr(vars(cls)["create_scheduler"], "__code__", None)  # None: not a plain function
+        for cls in kind.__mro__[: kind.__mro__.index(Trainer)]
+        if "create_scheduler" in vars(cls)
+    ]
+    return all(code is not None and "create_scheduler" in names(code) for code in overrides)
 
 
 def _grouped_as_made(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:
@@ -269,9 +286,9 @@ def _arguments_set(
     model: nn.Module,
     optimizer: Any,
     *,
-    trainer_made: bool,
+    trainer_made: bool | None,
     chosen: tuple[type, dict[str, Any]] | None = None,
-) -> dict[str, str]:
+) -> dict[str, str | Setting]:
     """The setting that sets each recipe field the doctor may advise in this run: the Trainer clips by
     ``max_grad_norm`` whatever its optimizer; the lr, weight decay and Adam's eps are ``learning_rate``,
     ``weight_decay`` and ``adam_epsilon`` where the Trainer made its optimizer from them (``trainer_made``:
@@ -280,8 +297,10 @@ def _arguments_set(
     class and lr are the ones the Trainer would make (``AdamW(..., lr=args.learning_rate)``). Where the
     Trainer made it of the user's class and keywords (``chosen``: its ``optimizer_cls_and_kwargs``), the
     lr and eps are those keywords' (``learning_rate`` and ``adam_epsilon`` are not read), the weight decay
-    still ``weight_decay``, which the Trainer gives each of its parameter groups."""
-    fields = {"training.grad_clip_norm": "max_grad_norm"}
+    still ``weight_decay``, which the Trainer gives each of its parameter groups. ``trainer_made`` None
+    (not told, and the optimizer is as the Trainer would make it): each is advised as the argument, saying
+    it is the given optimizer's own where one was given."""
+    fields: dict[str, str | Setting] = {"training.grad_clip_norm": "max_grad_norm"}
     if chosen is not None:  # transformers refuses it beside Trainer(optimizers=...): the Trainer made it
         own = "Trainer.optimizer_cls_and_kwargs[1]"
         taken = unwrapped(optimizer).defaults
@@ -297,16 +316,35 @@ def _arguments_set(
         kind, made_with = None, {}
     groups = unwrapped(optimizer).param_groups
     made = type(unwrapped(optimizer)) is kind and all(given_lr(g) == made_with.get("lr") for g in groups)
-    if trainer_made and made:
-        fields |= {"optimizer.lr": "learning_rate", "optimizer.weight_decay": "weight_decay"}
+    if trainer_made is not False and made:
+        own = {
+            "optimizer.lr": ("learning_rate", "lr"),
+            "optimizer.weight_decay": ("weight_decay", "weight_decay"),
+        }
         if "eps" in made_with:
-            fields["optimizer.eps"] = "adam_epsilon"
+            own["optimizer.eps"] = ("adam_epsilon", "eps")
+        for recipe, (field, keyword) in own.items():
+            fields[recipe] = field if trainer_made else _unless_given(field, keyword)
     return _arguments(fields)
 
 
-def _arguments(fields: Mapping[str, str]) -> dict[str, str]:
+def _unless_given(field: str, keyword: str) -> Setting:
+    """The ``TrainingArguments`` ``field`` advised where the optimizer may be the Trainer's or one given to
+    it built as the Trainer builds its own (a callback added after the init, which alone is told): said
+    with the other's knob, the given optimizer's ``keyword``."""
+    return Setting(
+        f"TrainingArguments.{field}",
+        said=f"TrainingArguments.{field}={{value}} ({keyword}={{value}} in your optimizer instead, if you gave "
+        "the Trainer one grouped as its own: a DoctorCallback added after the init cannot tell them apart)",
+    )
+
+
+def _arguments(fields: Mapping[str, str | Setting]) -> dict[str, str | Setting]:
     """``fields`` (recipe field: a ``TrainingArguments`` field) with each argument named as set."""
-    return {recipe: f"TrainingArguments.{field}" for recipe, field in fields.items()}
+    return {
+        recipe: f"TrainingArguments.{field}" if isinstance(field, str) else field
+        for recipe, field in fields.items()
+    }
 
 
 def trainer_optimizers(

@@ -84,16 +84,16 @@ def test_fresh_seeds_keep_one_copy_of_a_workloads_data(monkeypatch):
         assert build_data(other_workload) is kept and len(calls) == 4
 
 
-def test_a_run_inside_a_comparison_hashes_its_data_once(monkeypatch, tmp_path):
-    """A trial with an output folder records its data's digest for a resume's check: it hashed the
-    splits build_data had just hashed (CIFAR-10's 614 MB: 1.2 s a trial more). Now once a build, and the
-    recorded digest is the sha256 of a fresh load, taken outside the block."""
+def test_a_study_records_the_digest_its_data_were_built_with_hashing_them_once(monkeypatch, tmp_path):
+    """open_studies records each method's data digest for a resume's check: inside a comparison it
+    hashed the splits build_data had just hashed (CIFAR-10's 614 MB: 1.2 s more). Now once, and the
+    digest recorded is the sha256 of a fresh load, taken outside the block."""
     import hashlib
     from types import SimpleNamespace
 
     import optimlab.data.digest
-    from optimlab.train.checkpoint import read_checkpoint
-    from optimlab.train.run import train
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import DATA_ATTR, open_storage
 
     hashed = []
 
@@ -101,10 +101,12 @@ def test_a_run_inside_a_comparison_hashes_its_data_once(monkeypatch, tmp_path):
         hashed.append(1)
         return hashlib.sha256()
 
-    recipe = get_workload("teacher_student", epochs=1).recipe.with_updates({"training.steps": 2})
-    monkeypatch.setattr(optimlab.data.digest, "hashlib", SimpleNamespace(sha256=counted))
+    (spec,) = plan_comparison(["sgd"], workloads=["teacher_student"], budget=1, seeds=1, epochs=1)
     with data_built_once():
-        train(recipe, tmp_path / "run")
-    assert len(hashed) == 1
-    monkeypatch.undo()
-    assert read_checkpoint(tmp_path / "run")["data"] == data_digest(build_data(recipe))
+        build_data(spec.recipe)  # as planning and checks built them
+        monkeypatch.setattr(optimlab.data.digest, "hashlib", SimpleNamespace(sha256=counted))
+        open_studies(spec, tmp_path)
+        monkeypatch.undo()
+    assert len(hashed) == 1  # build_data's check that the kept splits are unchanged
+    (study,) = open_storage(tmp_path).get_all_studies()
+    assert study.user_attrs[DATA_ATTR] == data_digest(build_data(spec.recipe))

@@ -23,7 +23,7 @@ import optuna
 import torch
 from optuna.storages import BaseStorage
 
-from optimlab.data.digest import data_digest
+from optimlab.data.built_once import digest_of
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.models.structure import describe_change, structure
@@ -677,12 +677,13 @@ def _held(spec: StudySpec, method: Method) -> Any:
 
 
 def _digest_of(build: Callable[[], Any], refusal: str | None = None) -> str | None:
-    """:func:`data_digest` of what ``build`` returns. Data that do not build are, for a new study, None
+    """:func:`~optimlab.data.digest.data_digest` of what ``build`` returns (inside a comparison, the one
+    its build took: :func:`~optimlab.data.built_once.digest_of`). Data that do not build are, for a new study, None
     (its trials say why, as they run); given the ``refusal`` of a resumed study, they stop it, saying why:
     its trials would each fail on them, their keys done with (a CSV file moved away while it resumed
     failed its new seed reruns for good)."""
     try:
-        return data_digest(build())
+        return digest_of(build())
     except Exception as error:
         if refusal is None:
             return None

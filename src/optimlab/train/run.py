@@ -21,7 +21,7 @@ from torch import nn
 
 from optimlab.atomic import atomic_path, write_atomically
 from optimlab.build import Built, build
-from optimlab.data.built_once import digest_of
+from optimlab.data.digest import data_digest
 from optimlab.data.examples import TASKS
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches, prediction
@@ -277,7 +277,7 @@ def _train(
     state = TrainState()
     stop = StopOnSignal()
     if out is not None:
-        data = digest_of(splits)  # as build_data hashed them, not twice
+        data = data_digest(splits)
         if checkpoint is not None:
             _check_same_data(checkpoint, data, recipe)
             state = load_checkpoint(

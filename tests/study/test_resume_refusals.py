@@ -202,3 +202,27 @@ def test_a_resume_refused_for_its_budget_does_not_name_more_seeds_which_resume(t
         open_studies(dataclasses.replace(spec, budget=2, seeds=1), tmp_path, resume=True)
     open_studies(more, tmp_path, resume=True)
     assert stored_specs(tmp_path) == [more.to_dict()]
+
+
+def test_a_resume_refusal_says_a_stored_space_of_list_choices_as_the_space_file_that_gives_it(tmp_path):
+    """A study stored from a --space-file of list choices (optimizer.betas pairs), resumed without it,
+    was refused saying 'stored --space optimizer.betas=[0.9, 0.99],[0.8, 0.9]': flags that --space
+    refuses. Now it is said as the --space-file holding it. Truth: that YAML, loaded, is the space."""
+    import warnings
+
+    from optimlab.study.run import open_studies
+    from optimlab.study.space import SearchSpace
+
+    workload = get_workload("digits_mlp", epochs=1)
+    space = SearchSpace.from_dict({"optimizer.betas": [[0.9, 0.99], [0.8, 0.9]]})
+    adam = methods_from("optimizer.name", ["adam"])
+    with warnings.catch_warnings():  # Optuna's warning that list choices do not persist: not what is tested
+        warnings.simplefilter("ignore", UserWarning)
+        open_studies(StudySpec.for_workload("t", workload, adam, space=space, budget=2), tmp_path)
+    with pytest.raises(
+        OptimlabError, match=r"space \(--space, --space-file\): stored a --space-file holding "
+    ) as refused:
+        open_studies(StudySpec.for_workload("t", workload, adam, budget=2), tmp_path, resume=True)
+    held = re.search(r"holding (\{.*\}), given the default", str(refused.value)).group(1)
+    (tmp_path / "space.yaml").write_text(held)
+    assert SearchSpace.load(tmp_path / "space.yaml") == space

@@ -1,6 +1,8 @@
 """Search spaces: grids against closed forms, draws in range and reproducible, YAML and flag parsing."""
 
 import math
+import re
+import shlex
 
 import optuna
 import pytest
@@ -300,3 +302,44 @@ def test_an_untried_draw_keeps_a_log_range_log_uniform():
     draws = [space.untried([], rng)["training.batch_size"] for _ in range(4000)]
     assert all(16 <= d <= 1024 for d in draws)
     assert abs(sum(d <= 64 for d in draws) / len(draws) - math.log(64.5 / 16) / math.log(1024 / 16)) < 0.03
+
+
+def test_a_list_choice_flag_is_refused_with_the_space_file_line_that_gives_it(tmp_path):
+    """``--space optimizer.betas=[0.9,0.99],[0.8,0.9]``, split at its commas, was refused saying only the
+    flag's forms (or, for one list, '[0.9' and '0.99]'): no word that a list choice goes in a space file.
+    Now the refusal names the --space-file line. Truth: that line, loaded, is the space of the two
+    pairs; a flag whose text YAML cannot read as a list still gets a line of the form."""
+    flag = "optimizer.betas=[0.9,0.99],[0.8,0.9]"
+    with pytest.raises(InvalidValueError, match=r"goes in a --space-file, as the YAML line ") as refused:
+        SearchSpace.from_flags([flag])
+    path = tmp_path / "space.yaml"
+    path.write_text(str(refused.value).rpartition("YAML line ")[2].removesuffix("."))
+    assert SearchSpace.load(path).dimensions == (Dimension("optimizer.betas", ([0.9, 0.99], [0.8, 0.9])),)
+    with pytest.raises(InvalidValueError, match=re.escape("YAML line optimizer.lr: [[1, 2], [3, 4]].")):
+        SearchSpace.from_flags(["optimizer.lr=[1,2"])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"optimizer.betas": [[0.9, 0.99], [0.8, 0.9]]},
+        {"model.activation": ["relu", {"name": "leaky_relu", "negative_slope": 0.1}]},
+        {"model.norm": ["yes", "none"]},  # a word YAML reads as true
+        {"model.activation": ["relu", "gelu"], "optimizer.lr": {"low": 1e-4, "high": 0.1, "log": True}},
+    ],
+)
+def test_a_space_is_given_as_flags_that_read_it_back_or_else_as_its_file(data, tmp_path):
+    """A stored space was said as --space flags in a resume's refusal even where they do not read back:
+    ``optimizer.betas=[0.9, 0.99],[0.8, 0.9]`` (refused), ``model.activation=relu,{'name': ...}``
+    (Python's repr), ``model.norm=yes,none`` (read as true). Truth: what given_as says, as a shell
+    splits it and from_flags reads it, or as a --space-file loads it, is the space itself."""
+    space = SearchSpace.from_dict(data)
+    said = space.given_as()
+    if said.startswith("--space "):
+        words = shlex.split(said)
+        assert SearchSpace.from_flags(words[1::2]) == space and set(words[::2]) == {"--space"}
+    else:
+        path = tmp_path / "space.yaml"
+        path.write_text(said.removeprefix("a --space-file holding "))
+        assert SearchSpace.load(path) == space
+    assert said.startswith("--space ") == (len(data) == 2)

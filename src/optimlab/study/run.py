@@ -425,8 +425,8 @@ def open_studies(
 
 
 # the settings of a spec a flag of optimlab compare gives as it is, by the spec's key (to_dict)
-_FLAGS = {"methods": "--optimizers, --compare", "space": "--space", "metric": "--metric", "goal": "--goal"}
-_FLAGS.update({key: f"--{key}" for key in ("protocol", "budget", "seeds", "pruner")})
+_FLAGS = {"methods": "--optimizers, --compare", "space": "--space, --space-file"}
+_FLAGS.update({key: f"--{key}" for key in ("protocol", "budget", "seeds", "pruner", "metric", "goal")})
 
 
 def _changes(stored: Mapping[str, Any], given: Mapping[str, Any], keys: Sequence[str]) -> str:
@@ -465,10 +465,10 @@ def _methods_text(methods: Sequence[Mapping[str, Any]], updates: bool) -> str:
 
 
 def _space_text(space: Mapping[str, Any] | None) -> str:
-    """A stored search space as the ``--space`` flags that give it; None: the default one."""
+    """A search space as a user gives it (:meth:`SearchSpace.given_as`); None: the default one."""
     if space is None:
         return "the default (no --space)"
-    return " ".join(f"--space {flag}" for flag in SearchSpace.from_dict(space).flags())
+    return SearchSpace.from_dict(space).given_as()
 
 
 def _resume_command(spec: StudySpec, location: str | Path) -> str:

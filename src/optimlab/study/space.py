@@ -20,10 +20,12 @@ In YAML, a list is a set of choices and a mapping a range::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
 import random
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -301,6 +303,21 @@ class SearchSpace:
         """The ``--space`` flags that read this space (:meth:`from_flags`), one per dimension."""
         return [dimension.flag() for dimension in self.dimensions]
 
+    def file_text(self) -> str:
+        """This space as a ``--space-file`` holding it (:meth:`load`): YAML on one line."""
+        data = {d.field: list(d.choices) if d.categorical else d.to_dict() for d in self.dimensions}
+        return yaml.safe_dump(data, default_flow_style=True, sort_keys=False, width=math.inf).strip()
+
+    def given_as(self) -> str:
+        """How a user gives this space: its ``--space`` flags, quoted for a shell, where they read back to
+        it exactly; else a ``--space-file`` holding :meth:`file_text`. A flag cannot hold a choice that is
+        a list or a mapping (``optimizer.betas``), nor a word YAML reads otherwise (the string 'yes')."""
+        flags = self.flags()
+        with contextlib.suppress(OptimlabError):
+            if SearchSpace.from_flags(flags) == self:
+                return " ".join(f"--space {shlex.quote(flag)}" for flag in flags)
+        return f"a --space-file holding {self.file_text()}"
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         """Fields mapped to a list of choices or a ``{low, high, log, integer}`` range; fields written in
@@ -345,6 +362,13 @@ class SearchSpace:
             field, sep, values = flag.partition("=")
             if not sep or not field or not values:
                 raise InvalidValueError("--space", flag, "FIELD=a,b,c or FIELD=LOW:HIGH[:log][:int]")
+            if "[" in values or "{" in values:  # split at its commas, a list choice was read as pieces
+                raise InvalidValueError(
+                    "--space",
+                    flag,
+                    f"{FLAG_FORMS}; a choice that is a list or a mapping goes in a --space-file, as the "
+                    f"YAML line {_file_line(field, values)}",
+                )
             if field in data:  # the last one silently won
                 raise InvalidValueError("--space", flag, f"one --space per field; {field} is given twice")
             if ":" in values:
@@ -385,6 +409,16 @@ def _choice(flag: str, text: str) -> Any:
         raise InvalidValueError("--space", flag, error.accepted) from None
     except yaml.YAMLError:
         raise InvalidValueError("--space", flag, FLAG_FORMS) from None
+
+
+def _file_line(field: str, values: str) -> str:
+    """The ``--space-file`` line of the choices ``values`` a flag gave ``field`` (``[0.9,0.99],[0.8,0.9]``),
+    where YAML reads them as a list; else one that shows the form."""
+    line = f"{field}: [{values}]"
+    with contextlib.suppress(yaml.YAMLError, OptimlabError):
+        if isinstance(load_yaml(line), Mapping):
+            return line
+    return f"{field}: [[1, 2], [3, 4]]"
 
 
 def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

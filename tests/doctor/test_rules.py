@@ -948,6 +948,24 @@ def test_outputs_of_another_kind_than_the_loss_takes_are_named(model, loss, bina
     assert [f.title for f in found if title in f.title] if title else not found, diagnosis.findings
 
 
+def test_one_class_score_into_cross_entropy_is_named_not_a_crash():
+    """A binary label given one logit under CrossEntropyLoss ((N, 1) scores, (N, 1) float targets): the
+    log-softmax of one score is 0, so the loss is 0 from step 1 and nothing trains. The doctor found
+    nothing over 40 steps and over 60 raised ZeroDivisionError in the plateau rule (its start of 0).
+    Truth: torch's cross-entropy of one score, 0 for any score."""
+    x, y = standardized()
+    scores = torch.randn(5, 1) * 10
+    assert nn.functional.cross_entropy(scores, torch.ones(5, 1)).item() == 0.0
+    torch.manual_seed(0)
+    net = mlp(outputs=1)
+    binary = (y < 5).float()[:, None]
+    found = diagnose(net, (x[:512], binary[:512]), nn.CrossEntropyLoss(), steps=60, lr_find=False)
+    assert set(found.statistics.losses) == {0.0}
+    assert [f.rule for f in found.findings] == ["outputs_for_loss"], found.findings
+    assert found.findings[0].title.startswith("One class score a row into CrossEntropyLoss")
+    assert "BCEWithLogitsLoss" in found.findings[0].recommendation
+
+
 def test_a_sigmoid_into_cross_entropy_is_named_with_the_floor_its_loss_sits_on():
     """A final Sigmoid before CrossEntropyLoss was told only 'Plateau: the loss stays near 1.47' (info).
     Scores within [0, 1] bound the cross-entropy of C classes below by log(1 + (C - 1)/e), 1.461 for

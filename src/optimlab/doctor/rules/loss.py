@@ -96,6 +96,8 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
     seen = stats.loss_inputs
     if seen is None or seen.loss is None:
         return None
+    if seen.loss == "CrossEntropyLoss" and seen.outputs and seen.outputs[min(1, len(seen.outputs) - 1)] == 1:
+        return _one_class_score(stats, seen)
     probabilities = seen.sum_gap is not None and seen.sum_gap < SCORE_TOLERANCE and seen.low >= 0
     dim = class_dim(seen.outputs, seen.targets) if not seen.numeric_targets else None
     classes, floor = (seen.outputs[dim] if dim is not None else None), None
@@ -146,6 +148,30 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
         | ({"floor": floor} if floor is not None else {}),
         score=3.0,
         explains=("plateau", "no_learning", "lr_too_low", "lr_too_high", "vanishing_gradients", "saturation"),
+    )
+
+
+def _one_class_score(stats: RunStatistics, seen: LossInputs) -> Finding:
+    """One class score a row into ``CrossEntropyLoss`` (classes in dimension 1, as torch reads them): the
+    log-softmax of a single score is 0, so the loss is 0 and its gradients are 0 whatever the model
+    outputs (a binary label given one logit, a regression's one output)."""
+    start, end = _loss_levels(stats)
+    return Finding(
+        rule="outputs_for_loss",
+        severity="error",
+        title="One class score a row into CrossEntropyLoss: its loss is 0 whatever the model outputs",
+        explanation=(
+            f"At the first step the model's outputs {seen.outputs} held one score a row in dimension 1, "
+            "where CrossEntropyLoss reads the classes: the log-softmax of a single score is 0, so the loss "
+            f"is 0 (it went from {_g(start)} to {_g(end)}) and no gradient reaches the model, which "
+            "learns nothing."
+        ),
+        recommendation="model or loss: one output per class (2 for a binary label, its targets the "
+        "class ids 0 and 1); or keep the one output with BCEWithLogitsLoss (a binary label) or MSELoss "
+        "(a number)",
+        evidence={"loss": seen.loss, "outputs": list(seen.outputs), "loss_start": start, "loss_end": end},
+        score=3.0,
+        explains=("plateau", "no_learning", "lr_too_low", "lr_too_high", "vanishing_gradients"),
     )
 
 

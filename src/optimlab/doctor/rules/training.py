@@ -223,6 +223,8 @@ def plateau(
     split = len(losses) - len(losses) // 3 - width + 1  # the first window that ends inside the last third
     before, after = averages[:split].min().item(), averages[split:].min().item()
     start = losses[0]
+    if start <= 0:  # at its floor from step 1 (a cross-entropy over one class score: 0): no fraction to read
+        return None
     improvement = (before - after) / max(abs(before), 1e-12)
     if improvement >= min_improvement or before > (1 - LEARNING_FALL) * start or after < high_level * start:
         return None

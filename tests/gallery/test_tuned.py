@@ -1,5 +1,6 @@
 """Tuned comparisons: the methods' seed reruns pair up by seed, a method whose every tuning trial failed too."""
 
+import dataclasses
 import math
 
 import pytest
@@ -8,7 +9,8 @@ from optimlab.gallery.claims.adam_logistic import curve_mean_losses
 from optimlab.gallery.tuned import at_edge, run_tuned, seed_values
 from optimlab.gallery.verdict import paired_difference
 from optimlab.recipe import Recipe
-from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from
+from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from, run_study
+from optimlab.study.storage import IN_MEMORY
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,36 @@ def test_a_method_that_never_reran_counts_a_failure_for_every_seed(sgd_never_rer
     assert paired_difference(adam, sgd).n == 0  # paired by seed: no pair has both runs
     losses = curve_mean_losses(result, "sgd")
     assert len(losses) == 2 and all(math.isnan(v) for v in losses)
+
+
+def test_a_study_in_memory_records_what_its_journal_would(tmp_path):
+    """run_tuned keeps its study in memory: every trial, in order, as the same spec run in a journal file
+    records it (through the journal's JSON), but for the wall times."""
+    recipe = Recipe.from_dict(
+        {"data": {"name": "two_spirals"}, "model": {"name": "mlp", "depth": 0}, "training": {"steps": 2}}
+    )
+    spec = StudySpec(
+        name="in_memory",
+        recipe=recipe,
+        methods=methods_from("optimizer.name", ["adam"]),
+        space=SearchSpace((Dimension("optimizer.lr", low=1e-3, high=1.0, log=True),)),
+        budget=1,
+        seeds=1,
+    )
+
+    def untimed(records):
+        return [
+            dataclasses.replace(r, seconds=0.0, curve={k: v for k, v in r.curve.items() if k != "seconds"})
+            for r in records
+        ]
+
+    in_memory, in_journal = run_tuned(spec), run_study(spec, tmp_path)
+    assert [(r.method, r.key, r.state) for r in in_memory.records] == [
+        ("adam", "tune/0", "complete"),
+        ("adam", "seeds/0", "complete"),
+    ]
+    assert untimed(in_memory.records) == untimed(in_journal.records)
+    assert in_memory.location == IN_MEMORY
 
 
 def test_a_method_tuned_to_the_edge_of_its_grid_is_named():

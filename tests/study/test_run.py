@@ -766,3 +766,16 @@ def test_a_study_claimed_by_a_live_comparison_is_not_taken_over_and_one_claimed_
     open_studies(spec, tmp_path / "dead", resume=True)
     stored = [s.user_attrs[SPEC_ATTR] for s in open_storage(tmp_path / "dead").get_all_studies()]
     assert stored == [spec.to_dict()]
+
+
+def test_a_study_in_memory_refuses_a_resume_and_other_processes(tmp_path, monkeypatch):
+    """location None: a new storage in this process's memory. Nothing there to resume, and worker processes
+    cannot reach it: both refused naming the flag, where they made a folder named 'None' in the working one."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidValueError, match=r"True for resume: accepted False for a study in memory"):
+        run_study(tiny(budget=1, seeds=1), None, resume=True)
+    with pytest.raises(
+        InvalidValueError, match=r"'workers' for backend: accepted local or batched for a study"
+    ):
+        run_study(tiny(budget=1, seeds=1), None, backend="workers")
+    assert list(tmp_path.iterdir()) == []

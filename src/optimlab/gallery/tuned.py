@@ -2,13 +2,13 @@
 
 Every method gets the same tuning budget; its best configuration then reruns on fresh seeds 1..N, the same
 seeds for every method, so the methods' test metrics pair up by seed (:func:`seed_values`). The study's
-storage lives in a temporary folder: the page keeps every trial's recipe and result.
+storage lives in this process's memory: the page keeps every trial's recipe and result, and nothing resumes
+a gallery study.
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
 
 from optimlab.gallery.experiment import RunRecord
 from optimlab.study import StudyResult, StudySpec, run_study
@@ -20,9 +20,11 @@ __all__ = ["at_edge", "reruns", "run_tuned", "seed_values", "sensitivity_curves"
 
 
 def run_tuned(spec: StudySpec) -> StudyResult:
-    """Run ``spec`` in this process, in a temporary storage; the result holds every trial's record."""
-    with tempfile.TemporaryDirectory(prefix="optimlab-gallery-") as folder:
-        return run_study(spec, folder)
+    """Run ``spec`` in this process, in a storage in memory; the result holds every trial's record.
+
+    In memory, not in a journal file in a temporary folder: the journal's fsync on each of its writes and
+    its reads of the file cost time and kept nothing (docs/benchmarks.md, "Gallery studies in memory")."""
+    return run_study(spec, None)
 
 
 def reruns(result: StudyResult, method: str) -> list[TrialRecord | None]:

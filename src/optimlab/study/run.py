@@ -37,6 +37,7 @@ from optimlab.study.storage import (
     DONE_ATTR,
     GRACE_SECONDS,
     IMPORT_FROM_ATTR,
+    IN_MEMORY,
     INTERRUPTED,
     JOURNAL_NAME,
     METHOD_ATTR,
@@ -322,9 +323,10 @@ def _as_planned(spec: StudySpec, studies: Sequence[optuna.study.FrozenStudy]) ->
 
 
 def open_studies(
-    spec: StudySpec, location: str | Path, *, resume: bool = False, comparison: Sequence[str] = ()
+    spec: StudySpec, location: str | Path | None, *, resume: bool = False, comparison: Sequence[str] = ()
 ) -> BaseStorage:
-    """Create ``spec``'s Optuna studies at ``location`` (or, with ``resume``, check the stored ones),
+    """Create ``spec``'s Optuna studies at ``location`` (None: in memory, :func:`~optimlab.study.storage.
+    open_storage`; or, with ``resume``, check the stored ones),
     recording in a new one the names of every study of its ``comparison`` (:data:`COMPARISON_ATTR`).
 
     An existing study needs ``resume`` and the same spec, but for more ``seeds`` (a study extended: its
@@ -858,17 +860,35 @@ def check_backend(spec: StudySpec, backend: str) -> None:
         )
 
 
+def _check_in_memory(backend: str, resume: bool) -> None:
+    """Refuse what a study in a new storage in memory (location None) cannot do: be resumed (it starts
+    empty), or run on a backend whose processes cannot reach this one's memory."""
+    if resume:
+        raise InvalidValueError(
+            "resume", resume, "False for a study in memory (location None): it starts empty"
+        )
+    if not BACKENDS[backend].in_process:
+        in_process = " or ".join(b.name for b in BACKENDS.values() if b.in_process)
+        raise InvalidValueError(
+            "backend",
+            backend,
+            f"{in_process} for a study in memory (location None): other processes cannot reach it",
+        )
+
+
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 def run_study(
     spec: StudySpec,
-    location: str | Path,
+    location: str | Path | None,
     *,
     backend: str = "local",
     options: BackendOptions | None = None,
     resume: bool = False,
     on_progress: Callable[[list[TrialRecord]], None] | None = None,
 ) -> StudyResult:
-    """Run (or resume) ``spec`` in the storage at ``location`` (a folder or an RDB URL).
+    """Run (or resume) ``spec`` in the storage at ``location`` (a folder or an RDB URL; None: a new storage in
+    this process's memory, gone when it returns, for a study kept only as the result: no resume, no backend
+    in other processes).
 
     Args:
         backend: a row of :data:`~optimlab.study.backends.BACKENDS`: ``local`` (this process),
@@ -883,9 +903,11 @@ def run_study(
         on_progress: called with every trial record after each trial (local backends) or poll.
     """
     check_backend(spec, backend)
+    if location is None:
+        _check_in_memory(backend, resume)
     options = options or BackendOptions()
-    location = str(location)
     storage = open_studies(spec, location, resume=resume)
+    location = IN_MEMORY if location is None else str(location)
     names = [spec.study_name(m) for m in spec.methods]
     spec = _as_planned(spec, optimlab_studies(storage, spec.name))
     targets = [(spec, m) for m in spec.methods]

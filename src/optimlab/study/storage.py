@@ -60,6 +60,7 @@ from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 __all__ = [
     "GRACE_SECONDS",
     "HEARTBEAT_SECONDS",
+    "IN_MEMORY",
     "JOURNAL_NAME",
     "TrialRecord",
     "claim_study",
@@ -78,6 +79,7 @@ __all__ = [
 ]
 
 JOURNAL_NAME = "study.journal"
+IN_MEMORY = "this process's memory"  # where a study lives that open_storage(None) holds
 SPEC_ATTR = "optimlab.spec"
 IMPORT_FROM_ATTR = "optimlab.import_from"  # folders its driver found the user's code in (user_code)
 # The names of every study of the comparison that created this one (several workloads: one each): a
@@ -118,13 +120,19 @@ def is_url(location: str | Path) -> bool:
 _LOOKS_LIKE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def open_storage(location: str | Path, *, create: bool = True) -> BaseStorage:
-    """A folder (holding ``study.journal``) or an RDB URL (``postgresql://...``, ``sqlite:///...``).
+def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:
+    """A folder (holding ``study.journal``), an RDB URL (``postgresql://...``, ``sqlite:///...``), or None:
+    a new, empty storage in this process's memory (Optuna's), for a study that no other process reads and
+    nothing resumes (no file, no fsync per write; shown as :data:`IN_MEMORY`).
 
     ``create`` False refuses a folder without a journal instead of starting one (a worker pointed at
     the wrong folder). A journal whose last record a crash cut short is repaired (see
     :class:`_JournalFile`); one damaged elsewhere is refused.
     """
+    if location is None:
+        storage = optuna.storages.InMemoryStorage()
+        _SHOWN[storage] = IN_MEMORY
+        return storage
     if is_url(location):
         storage = _open_rdb(str(location))
         _SHOWN[storage] = _shown(str(location))

@@ -6,9 +6,12 @@ import warnings
 
 import pytest
 
+import optimlab.data
+import optimlab.study.report as study_report
 from optimlab.bench.settings import planned_workloads
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
+from optimlab.report.chance import chance_levels
 from optimlab.study.compare import compare, plan_comparison
 from optimlab.study.space import SearchSpace
 from optimlab.workloads import get_workload
@@ -260,7 +263,9 @@ def test_an_empty_out_storage_or_name_is_refused_as_the_command_line_refuses_it(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(tmp_path, page_reader):
+def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(
+    tmp_path, page_reader, monkeypatch
+):
     """A second comparison into a folder, under another name (as the refusal of a name taken offers),
     wrote the folder's leaderboard, trials and report of its own study alone: the first one's rows were
     gone from them, though its trials stay in the journal. Truth: the first study's rows as its own run
@@ -272,7 +277,18 @@ def test_two_studies_of_one_folder_keep_their_rows_in_its_tables_and_report(tmp_
             return list(csv.DictReader(table))
 
     small = {"budget": 1, "seeds": 1, "epochs": 1}
+    loads, load, drawn = [], optimlab.data.load, []
+    monkeypatch.setattr(optimlab.data, "load", lambda *a, **k: loads.append(a) or load(*a, **k))
+    curves = study_report.curves_figure
+    monkeypatch.setattr(
+        study_report, "curves_figure", lambda r, chance: drawn.append(chance) or curves(r, chance)
+    )
     compare(["sgd"], out=tmp_path, name="a", **small)
+    # once a seed: the report's chance level read the tuning seed's data a third time, after the rerun's
+    # seed had replaced them (data_built_once keeps one seed's); still drawn, as a fresh load gives it
+    assert len(loads) == 2
+    assert drawn == [chance_levels(plan_comparison(["sgd"], epochs=1)[0].recipe)]
+    monkeypatch.undo()
     first = {table: rows(table) for table in ("leaderboard.csv", "trials.csv")}
     second = compare(["adam"], out=tmp_path, name="b", **small)
     assert [r.spec.name for r in second.results] == ["b"]  # what ran: the second study alone

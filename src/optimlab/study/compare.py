@@ -722,6 +722,11 @@ def compare(
             )
         if on_start is not None:
             on_start(specs, location, folder)
+        from optimlab.report.chance import chance_levels
+
+        # read while the checks' tuning-seed data are held: after the seed reruns had replaced them
+        # (data_built_once keeps one seed's a workload), the report loaded them a third time
+        chance = {spec.name: chance_levels(spec.recipe) for spec in specs}
         results = [
             run_study(
                 spec,
@@ -738,5 +743,5 @@ def compare(
 
         shown = with_stored(results, location) if storage is None else results  # the folder's own journal
         tables = write_tables(shown, folder)
-        report = write_report(shown, folder / "report.html", command=command)
+        report = write_report(shown, folder / "report.html", command=command, chance=chance)
     return Comparison(results, location, report, tables)

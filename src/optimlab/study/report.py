@@ -442,9 +442,12 @@ def write_report(
     path: str | Path,
     *,
     command: str | None = None,
+    chance: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """Write the HTML report of one study, or of several (one per workload, with profiles); ``command``
-    is the command line that ran them, shown with the machine and library versions. The profiles are
+    is the command line that ran them, shown with the machine and library versions; ``chance``, the
+    :func:`~optimlab.report.chance.chance_levels` of studies by name, read while their data were held
+    (those of any other study are read here, which loads its data). The profiles are
     drawn over the studies of one set of methods (the most of them share; the first such set on a tie):
     a profile compares methods on every workload, so studies of one folder run apart with other
     methods (compare --name a, then --name b) are not drawn as its workloads."""
@@ -455,7 +458,8 @@ def write_report(
         "Each method gets the same tuning budget; its best configuration reruns on fresh seeds.",
     )
     for result, board in zip(results, boards):
-        _add_study(page, result, board, chance_levels(result.spec.recipe))
+        levels = (chance or {}).get(result.spec.name)
+        _add_study(page, result, board, chance_levels(result.spec.recipe) if levels is None else levels)
     if len(together) > 1:
         costs = {
             r.spec.name: {row.method: row.seconds_to_target for row in board}

@@ -646,6 +646,38 @@ def test_a_short_healthy_run_is_not_called_a_standstill():
     assert diagnosis.healthy, [(f.rule, f.title) for f in diagnosis.problems]
 
 
+def test_a_loss_offset_below_0_gets_the_diagnosis_of_the_loss_itself():
+    """A loss that lies below 0 (a density's negative log-likelihood; here MSE - 100, which changes no
+    gradient): its rises and spikes were read as multiples of a negative start, and a falling loss
+    was told 'Learning rate too high: the loss jumped to -77.6'. Truth: the offset moves neither the
+    gradients nor the steps, so the findings are those of the MSE itself (none)."""
+    x, y = regression()
+    found = {}
+    for offset in (0.0, -100.0):
+        net = mlp(inputs=8, outputs=1, width=32)
+
+        def offset_mse(model: nn.Module, batch: tuple, offset: float = offset) -> torch.Tensor:
+            return nn.functional.mse_loss(model(batch[0]), batch[1]) + offset
+
+        found[offset] = diagnose(net, (x, y), compute_loss=offset_mse,
+                                 optimizer=torch.optim.Adam(net.parameters(), 3e-3), steps=40, lr_find=False)  # fmt: skip
+    shifted = [v + 100 for v in found[-100.0].statistics.losses]  # to float32's rounding at 100
+    assert found[0.0].statistics.losses == pytest.approx(shifted, abs=1e-4)
+    assert [f.rule for f in found[-100.0].findings] == [f.rule for f in found[0.0].findings] == []
+
+
+def test_a_negative_loss_whose_first_level_is_its_highest_is_read_without_a_crash():
+    """lr_too_high's relapse reading (a level back above the start once halved) took the lowest level
+    before the highest; a negative loss is 'halved' from its first window, and where that window was
+    its highest there was none before it: RuntimeError from torch's min() of nothing."""
+    from optimlab.doctor.instruments import RunStatistics
+
+    losses = [-98.0, -97.0, -96.5] + [-98.5 - 0.02 * i for i in range(57)]
+    stats = RunStatistics(layers=[], param_layer=[], schedule=None, steps=list(range(60)), losses=losses,
+                          lrs=[1e-3] * 60)  # fmt: skip
+    assert [f.rule for f in run_rules(stats)] == []
+
+
 def test_a_fitted_model_at_a_small_lr_is_not_told_its_lr_is_too_high():
     """Fine-tuning a fitted model: its batch losses scatter around 0.007 (one missed digit in a batch
     triples it); its level at the end, 1.45x the first batch's 0.0057, read as a rise, and a batch at

@@ -94,6 +94,9 @@ def lr_too_high(
     # A fitted classifier's batch losses scatter 3x about their level (one missed digit in a batch of
     # 0.006 makes 0.02): a rise or a spike must also be a tenth of chance's ln C.
     noise = 0.1 * math.log(classes) if classes is not None else 0.0
+    # Rises and spikes are read as multiples of the start: a loss at or below 0 there (a log-likelihood
+    # of a density, a loss offset by a constant, which changes no gradient) has none to read.
+    positive = start > 0
     seen: list[str] = []
     errors = 0
     origin = stats.non_finite
@@ -106,7 +109,7 @@ def lr_too_high(
     if grew_to_nan and origin is not None:
         seen.append(f"the loss went from {_g(start)} to NaN/Inf at step {origin.step}")
         errors += 1
-    elif end > rise_factor * start and end - start > noise:
+    elif positive and end > rise_factor * start and end - start > noise:
         seen.append(f"the loss rose from {_g(start)} to {_g(end)}")
         errors += 1
     suggestion = lr_range.suggestion if lr_range is not None else None
@@ -132,8 +135,8 @@ def lr_too_high(
             )
         )
     peak = max(losses)
-    relapse = _relapse(losses, start)
-    if peak > spike_factor * start and peak - start > noise and not grew_to_nan:
+    relapse = _relapse(losses, start) if positive else None
+    if positive and peak > spike_factor * start and peak - start > noise and not grew_to_nan:
         seen.append(f"the loss jumped to {_g(peak)} at step {stats.steps[stats.losses.index(peak)]}")
     elif relapse is not None and not grew_to_nan:
         low, high, at = relapse
@@ -173,9 +176,9 @@ def lr_too_high(
         "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
     )
     strength = max(
-        end / (rise_factor * start) if math.isfinite(end) else 10.0,
+        (end / (rise_factor * start) if positive else 0.0) if math.isfinite(end) else 10.0,
         lr / target / range_factor,
-        peak / (spike_factor * start),
+        peak / (spike_factor * start) if positive else 0.0,
         relapse[1] / start if relapse is not None else 0.0,
         big_update / update_ratio,
         10.0 if grew_to_nan else 0.0,

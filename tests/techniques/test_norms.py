@@ -815,3 +815,17 @@ def test_swap_norm_to_group_keeps_two_features_a_group_in_an_mlps_batchnorm1d():
     norms.swap_norm(mlp, "group")
     features = mlp[0](torch.randn(8, 4))
     torch.testing.assert_close(mlp[1](features), nn.GroupNorm(16, 32)(features))
+
+
+def test_swap_norm_of_a_batchnorm1d_fed_channels_is_for_classs_rule_and_num_groups_gives_more():
+    """A BatchNorm1d fed a Conv1d's (N, C, L) channels goes to group's default count of a BatchNorm1d
+    (2 channels a group: 16 at width 32, not Wu & He's 32, as its class does not say whether (N, C)
+    comes), the count for_class gives a user's class defaulting to BatchNorm1d; num_groups=32 given
+    builds 32. The truth: torch's GroupNorm(16, 32) and GroupNorm(32, 32) on the same channels."""
+    torch.manual_seed(0)
+    channels = torch.randn(8, 32, 5)
+    for given, groups in (({}, 16), ({"num_groups": 32}, 32)):
+        net = norms.swap_norm(nn.Sequential(nn.Conv1d(4, 32, 3), nn.BatchNorm1d(32)), "group", **given)
+        torch.testing.assert_close(net[1](channels), nn.GroupNorm(groups, 32)(channels))
+        class_default = norms.for_class(nn.BatchNorm1d, "group", **given)(32)
+        torch.testing.assert_close(class_default(channels), nn.GroupNorm(groups, 32)(channels))

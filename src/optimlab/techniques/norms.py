@@ -224,7 +224,9 @@ def group(
     """``nn.GroupNorm(num_groups, num_features)``, whose groups must divide the width.
 
     None takes Wu & He's 32 groups, lowered to the largest count that divides the width, so that one
-    choice fits every layer of a model.
+    choice fits every layer of a model. In place of an ``nn.BatchNorm1d`` (:func:`swap_norm`, and a
+    user's class defaulting to it, :func:`for_class`), fed ``(N, C)`` or ``(N, C, L)`` as its class does
+    not say, the default is kept to 2 channels a group: 16 at width 32, on a Conv1d's channels too.
     """
     num_features = _check_layout(num_features, spatial_dims)
     # Features last, an (N, C) input has no positions: a group of one feature would normalize to 0.
@@ -584,7 +586,11 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
     every layer can be (an explicit ``num_groups`` must divide each width, and a layer of the same kind
     must fit its learned scale and shift, not a LayerNorm over ``(C, H, W)`` that learned one per position,
-    and its running statistics, not an InstanceNorm that tracks them). The layers before the norms keep
+    and its running statistics, not an InstanceNorm that tracks them). An ``nn.BatchNorm1d`` becomes a
+    group norm of channels at dim 1 whose default count is the largest divisor of the width up to 32
+    that keeps 2 channels a group (16 at width 32), fed ``(N, C)`` features or ``(N, C, L)`` channels
+    alike: its class does not say which come, and one channel over one position normalizes to 0 (the
+    rule of :func:`for_class`); give ``num_groups`` for more groups over ``(N, C, L)``. The layers before the norms keep
     their bias, or their lack of one: optimlab's models build none before a batch or instance norm, which
     would cancel it, so a model built with ``norm="batch"`` and swapped to ``"none"`` has none there. A
     norm layer registered at several places (shared) is replaced by one new layer, still shared; a model

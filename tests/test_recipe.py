@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -322,7 +323,12 @@ def test_init_hyperparameters_wrong_together_are_refused_when_the_recipe_is_made
         ("data", "name", "digts", r"data.name.*Did you mean 'digits'"),
         ("data", "data_fraction", 0.0, r"data.data_fraction"),
         ("schedule", "name", "cosin", r"schedule.name.*Did you mean 'cosine'"),
-        ("training", "batch_size", 0, r"training.batch_size.*greater than or equal to 1"),
+        (
+            "training",
+            "batch_size",
+            0,
+            r"training.batch_size: 0 is refused: accepted an integer in \[1, inf\)",
+        ),
         ("training", "device", "tpu", r"training.device.*'tpu'.*accepted"),
         ("training", "device", "cuda:x", r"training.device.*'cuda:x'.*accepted"),  # torch's RuntimeError
         ("training", "epocs", 3, r"training.*unknown field 'epocs'.*Did you mean 'epochs'"),
@@ -775,7 +781,6 @@ def test_a_dotted_field_with_an_empty_part_is_refused_naming_it(dotted):
         ("training: {batch_size: BIG}", "training.batch_size: BIG"),
         ("model: {width: BIG}", "model.width: BIG"),
         ("training: {eval_every: BIG}", "training.eval_every: BIG"),
-        ("optimizer: {name: muon, ns_steps: BIG}", "optimizer.options: ns_steps: BIG"),
         ("training: {accumulate_grad_batches: BIG}", "training.accumulate_grad_batches: BIG"),
     ],
 )
@@ -787,7 +792,8 @@ def test_a_whole_number_past_64_bits_is_refused_naming_its_field(yaml_text, name
         torch.tensor(big, dtype=torch.int64)
     with pytest.raises(RecipeError) as refused:
         Recipe.from_yaml(yaml_text.replace("BIG", str(big)))
-    assert f"{named.replace('BIG', str(big))} is past 64 bits" in str(refused.value)
+    bound = f"accepted an integer in [1, {big - 1}] (int64's bound)"
+    assert f"{named.replace('BIG', str(big))} is refused: {bound}" in str(refused.value), refused.value
     assert Recipe.from_yaml(f"training: {{steps: {big - 1}}}").training.steps == torch.tensor(big - 1).item()
 
 
@@ -816,25 +822,83 @@ def test_a_whole_number_past_64_bits_is_taken_where_torch_reads_no_int64(write_m
 
 def test_a_float_past_64_bits_in_a_whole_number_field_is_refused_in_the_same_words():
     """``steps: 1e20`` said "Input should be a whole number within a 64-bit integer's range" and
-    ``steps: 100000000000000000000`` "is past 64 bits: accepted a whole number within ±9,223,...": one
-    wording, with int64's exact range (torch's own bounds)."""
-    bounds = f"[{torch.iinfo(torch.int64).min}, {torch.iinfo(torch.int64).max}]"
-    for given in ("1e20", str(10**20)):
+    ``steps: 100000000000000000000`` "is past 64 bits: ...": one wording, with int64's exact bound
+    (torch's own) above steps' own >= 1."""
+    bounds = f"[1, {torch.iinfo(torch.int64).max}] (int64's bound)"
+    for given in ("1e20", str(10**20), "'1e20'"):
         with pytest.raises(RecipeError) as refused:
             Recipe.from_yaml(f"training: {{steps: {given}}}")
-        assert f"is past 64 bits: accepted a whole number in {bounds}" in str(refused.value), refused.value
+        assert f"is refused: accepted an integer in {bounds}" in str(refused.value), refused.value
 
 
 @pytest.mark.parametrize(
     "yaml_text, said",
     [
-        (f"training: {{seed: {10**20}}}", "less than or equal to 4294967295"),
-        (f"training: {{steps: {-(10**20)}}}", "greater than or equal to 1"),
+        (f"training: {{seed: {10**20}}}", "training.seed: 100000000000000000000 is refused"),
+        ("training: {seed: 1e20}", "training.seed: 1e+20 is refused"),
+        ("training: {seed: 1.5}", "training.seed: 1.5 is refused"),
+        ("training: {seed: -1}", "training.seed: -1 is refused"),
+        ("training: {seed: 4294967296}", "training.seed: 4294967296 is refused"),
     ],
 )
-def test_a_whole_number_past_64_bits_and_its_fields_own_bound_names_that_bound(yaml_text, said):
-    """``seed: 10**20`` said "accepted a whole number in [-9223372036854775808, ...]", a range seed does
-    not take: the field's own bound (seed's SEED range, steps' >= 1) names what it accepts."""
+def test_a_seed_out_of_its_range_is_refused_naming_that_range(yaml_text, said):
+    """``seed: 1e20`` said "accepted a whole number in [-9223372036854775808, ...]", a range seed does
+    not take, and ``seed: 1.5`` "Input should be a valid integer, got a number with a fractional part",
+    naming none. Truth: NumPy's legacy RandomState, which a seed also drives, takes [0, 2**32 - 1]."""
+    with pytest.raises(ValueError):
+        np.random.RandomState(2**32)
+    np.random.RandomState(2**32 - 1)
     with pytest.raises(RecipeError) as refused:
         Recipe.from_yaml(yaml_text)
-    assert said in str(refused.value) and "64 bits" not in str(refused.value), refused.value
+    assert f"{said}: accepted an integer in [0, {2**32 - 1}]" in str(refused.value), refused.value
+    assert "64" not in str(refused.value) and len(str(refused.value).splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "field, value, accepted",
+    [
+        ("training.epochs", 1.5, "[1, inf)"),
+        ("training.epochs", 0, "[1, inf)"),
+        ("training.batch_size", -1, "[1, inf)"),
+        ("model.depth", -1, "[0, inf)"),
+        ("model.depth", "'two'", "[0, inf)"),
+        ("schedule.warmup_steps", "'1_0'", "[0, inf)"),  # Python's int() reads 10
+        ("training.steps", -(10**20), "[1, inf)"),  # past 64 bits, and its own bound names it
+        ("model.width", "1e30", f"[1, {2**63 - 1}] (int64's bound)"),  # pydantic: 'Unable to parse'
+    ],
+)
+def test_a_whole_number_field_out_of_its_range_is_refused_naming_the_range(field, value, accepted):
+    """Every whole-number field refused in one wording that names its accepted range: pydantic said
+    "got a number with a fractional part" of 1.5 and "unable to parse string as an integer" of text."""
+    section, name = field.split(".")
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(f"{section}: {{{name}: {value}}}")
+    assert f"  {field}: " in str(refused.value), refused.value
+    assert f" is refused: accepted an integer in {accepted}" in str(refused.value), refused.value
+    assert len(str(refused.value).splitlines()) == 2, refused.value
+
+
+@pytest.mark.parametrize(
+    "yaml_text, field, value",
+    [
+        ("training: {epochs: '3'}", "epochs", 3),
+        ("training: {epochs: 1e3}", "epochs", 1000),
+        ("training: {seed: 3.0}", "seed", 3),
+        ("training: {steps: '9007199254740993'}", "steps", 2**53 + 1),  # no float holds it
+    ],
+)
+def test_a_whole_number_field_takes_a_whole_number_as_written(yaml_text, field, value):
+    """A whole number written as text or a float is taken with its exact value, as an int."""
+    held = getattr(Recipe.from_yaml(yaml_text).training, field)
+    assert type(held) is int and held == value
+
+
+@pytest.mark.parametrize("ns_steps", ["1e20", str(2**63)])
+def test_an_integer_hyperparameter_past_64_bits_is_refused_by_its_registry_range(ns_steps):
+    """``optimizer: {name: muon, ns_steps: 1e20}`` validated (the recipe's own int64 check read ints
+    alone) and its run's first step looped for ever; the registry's range now refuses it for the recipe
+    and the Python API alike, naming the hyperparameter and int64's bound."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(f"optimizer: {{name: muon, ns_steps: {ns_steps}}}")
+    expected = f"hyperparameter 'ns_steps': accepted an integer in [0, {2**63 - 1}] (int64's bound)"
+    assert expected in str(refused.value), refused.value

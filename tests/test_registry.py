@@ -227,3 +227,31 @@ def test_the_users_factory_taking_kwargs_gets_the_options_it_is_given(tmp_path, 
     assert [tuple(layer.weight.shape) for layer in model] == [(5, 4), (3, 5)]
     with pytest.raises(RecipeError, match="unknown model 'mlp' hyperparameter 'widht'. Did you mean 'width'"):
         Recipe.from_dict({"model": {"name": "mlp", "options": {"widht": 5}}})
+
+
+@pytest.mark.parametrize(
+    "ns_steps, accepted",
+    [
+        (2**70, f"an integer in [0, {2**63 - 1}] (int64's bound)"),
+        (1e20, f"an integer in [0, {2**63 - 1}] (int64's bound)"),  # whole, built as the int 10**20
+        (10**400, f"an integer in [0, {2**63 - 1}] (int64's bound)"),  # float() of it raises OverflowError
+        (-(10**20), "an integer in [0, inf)"),  # past 64 bits below, where ns_steps' own bound is
+    ],
+    ids=["2**70", "1e20", "10**400", "-10**20"],
+)
+def test_an_integer_hyperparameter_past_64_bits_is_refused_naming_its_range(ns_steps, accepted):
+    """``optimlab.optim.create("muon", params, ns_steps=2**70)`` was built: its first step ran a loop of
+    2**70 Newton-Schulz iterations, never to end (only a recipe refused it, with a check of its own).
+    Truth: torch's int64, which holds no more than 2**63 - 1."""
+    import optimlab.optim
+
+    with pytest.raises((OverflowError, ValueError), match="[Oo]verflow"):
+        torch.tensor(2**63, dtype=torch.int64)
+    params = [torch.nn.Parameter(torch.zeros(2, 2))]
+    with pytest.raises(InvalidValueError) as refused:
+        optimlab.optim.create("muon", params, ns_steps=ns_steps)
+    expected = (
+        f"invalid value {ns_steps!r} for optimizer 'muon' hyperparameter 'ns_steps': accepted {accepted}."
+    )
+    assert str(refused.value) == expected
+    assert optimlab.optim.create("muon", params, ns_steps=2**63 - 1).param_groups[0]["ns_steps"] == 2**63 - 1

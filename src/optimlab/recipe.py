@@ -38,13 +38,12 @@ from optimlab.errors import (
     did_you_mean,
     shown,
 )
-from optimlab.number_text import below_smallest_float, python_only_number, untyped_number
+from optimlab.number_text import below_smallest_float, python_only_number, read_number, untyped_number
 from optimlab.registry import (
     DEVICE,
     DEVICES,
     SEED,
     Capability,
-    Each,
     Interval,
     get_registry,
     normalize_name,
@@ -222,19 +221,6 @@ def _canonical(category: str, name: str) -> str:
     return get_registry(category).resolve(name)
 
 
-_INT64_MAX = 2**63 - 1  # torch's int64: step counts, sizes, seeds
-# One wording for every whole number int64 cannot hold, its range pasteable.
-_PAST_64_BITS = f"is past 64 bits: accepted a whole number in [{-_INT64_MAX - 1}, {_INT64_MAX}]"
-
-
-def _beyond_64_bits(value: Any) -> str | None:
-    """The first whole number in ``value`` that int64 cannot hold; lists are looked into too."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return None if -_INT64_MAX - 1 <= value <= _INT64_MAX else str(value)
-    items = value if isinstance(value, (list, tuple)) else []
-    return next((found for item in items if (found := _beyond_64_bits(item)) is not None), None)
-
-
 def _holds_whole_numbers(annotation: Any) -> bool:
     """Whether a field of ``annotation`` holds integers and no float (``int | None``, ``list[int]``)."""
     kinds: set[Any] = set()
@@ -246,29 +232,12 @@ def _holds_whole_numbers(annotation: Any) -> bool:
     return int in kinds and float not in kinds
 
 
-def _past_own_bound(field: pydantic.fields.FieldInfo, value: Any) -> bool:
-    """Whether a field's own bound refuses ``value``, naming the range it takes (``seed``'s
-    [0, 4294967295], ``steps``' >= 1), which int64's would not."""
-    if not isinstance(value, int):
-        return False
-    highs = [bound.le for bound in field.metadata if isinstance(bound, annotated_types.Le)]
-    lows = [bound.ge for bound in field.metadata if isinstance(bound, annotated_types.Ge)]
-    return any(value > high for high in highs) or any(value < low for low in lows)
-
-
-def _integer_hyperparameters(category: str | None, name: Any) -> set[str]:
-    """The hyperparameters of the registered entry ``name`` whose accepted values are integers (muon's
-    ``ns_steps``); none for a user's class or factory, whose options pass through as given."""
-    try:
-        hyperparameters = get_registry(category).get(name).hyperparameters if category else ()
-    except (OptimlabError, TypeError):  # a user's class or factory by import path, or a name refused apart
-        return set()
-    return {
-        h.name
-        for h in hyperparameters
-        if (isinstance(h.accepts, Interval) and h.accepts.integer)
-        or (isinstance(h.accepts, Each) and any(r.integer for r in h.accepts.ranges))
-    }
+def _whole_number_range(field: pydantic.fields.FieldInfo) -> Interval:
+    """The integers a whole-number field takes: its own bounds (``seed``'s [0, 4294967295], ``steps``'
+    >= 1), within int64's where it has none (:meth:`optimlab.registry.Interval.accepted_for`)."""
+    low = next((bound.ge for bound in field.metadata if isinstance(bound, annotated_types.Ge)), None)
+    high = next((bound.le for bound in field.metadata if isinstance(bound, annotated_types.Le)), None)
+    return Interval(low, high, integer=True)
 
 
 class _Spec(BaseModel):
@@ -313,28 +282,25 @@ class _Spec(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _whole_numbers_of_64_bits(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """A whole number past 64 bits where torch reads an int64 (``steps: 99999999999999999999``, a
-        registered entry's integer hyperparameter such as muon's ``ns_steps``) is refused: torch
-        overflowed at the first use (a crash or an out-of-memory guess), or a run of 2^66 steps started as
-        asked, never to end. A float field takes it as a float (``lr``); a user class's options pass through."""
-        annotation = cls.model_fields[info.field_name].annotation
-        if info.field_name in ("options", "loss_options") and isinstance(value, Mapping):
-            category, name = (
-                ("loss", info.data.get("loss"))
-                if info.field_name == "loss_options"
-                else (cls.OPTIONS_OF, info.data.get("name"))
-            )
-            integers = _integer_hyperparameters(category, name)
-            checked = {key: item for key, item in value.items() if key in integers}
-            for key, item in checked.items():
-                if (beyond := _beyond_64_bits(item)) is not None:
-                    raise ValueError(f"{key}: {beyond} {_PAST_64_BITS}")
-            return value
-        beyond = _beyond_64_bits(value) if _holds_whole_numbers(annotation) else None
-        if beyond is not None and not _past_own_bound(cls.model_fields[info.field_name], value):
-            raise ValueError(f"{beyond} {_PAST_64_BITS}")  # a field's own bound names its range instead
-        return value
+    def _whole_number_in_range(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """A whole-number field's value out of its range (:func:`_whole_number_range`) refused in one line
+        naming that range: pydantic said "a number with a fractional part" of ``seed: 1.5`` and "Unable to
+        parse input string" of ``width: 1e30``, naming no range, and took ``steps: 99999999999999999999``,
+        a run of 2^66 steps never to end (torch's int64 overflowed at the first use of a size that large).
+        A number in text (``'3'``, ``'1e3'``) is read as typed (:func:`read_number`); other text refused."""
+        field = cls.model_fields[info.field_name]
+        if not _holds_whole_numbers(field.annotation) or isinstance(value, bool):
+            return value  # a yes/no value: refused by _no_yes_for_a_number
+        number = value
+        if isinstance(value, str):
+            number = read_number(value, integer=True)
+            number = read_number(value) if number is None else number
+        if not isinstance(number, (int, float)) and not isinstance(value, str):
+            return value  # None where the field takes it, or no number at all: pydantic's type check
+        accepted = _whole_number_range(field)
+        if number is None or not accepted.contains(number):
+            raise ValueError(f"{value!r} is refused: accepted {accepted.accepted_for(number)}")
+        return int(number)
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -1077,9 +1043,7 @@ def _describe(error: pydantic.ValidationError) -> str:
             message = "Input should be a mapping of the section's fields" + _named_section(
                 field, problem["input"]
             )
-        if problem["type"] == "int_parsing_size":  # pydantic's words: "Unable to parse input string", of 1e30
-            message = f"{problem['input']!r} {_PAST_64_BITS}"
-        if "input" in problem and problem["type"] not in ("value_error", "int_parsing_size"):
+        if "input" in problem and problem["type"] != "value_error":
             message = f"{message} (got {problem['input']!r})"
         lines.append(f"  {field}: {message}" if field else f"  {message}")
     return "invalid recipe:\n" + "\n".join(lines)

@@ -83,6 +83,10 @@ def normalize_name(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
+# torch's int64, which holds its step counts, sizes and seeds
+_INT64_LOW, _INT64_HIGH = -(2**63), 2**63 - 1
+
+
 @dataclasses.dataclass(frozen=True)
 class Interval:
     """A numeric range; ``None`` leaves a side unbounded. Applies elementwise to tuples (betas)."""
@@ -94,11 +98,13 @@ class Interval:
     integer: bool = False
 
     def contains(self, value: Any) -> bool:
+        """Whether ``value`` (each number of a sequence) lies in the range; an integer range holds only
+        whole numbers int64 holds (:meth:`accepted_for`)."""
         if isinstance(value, (tuple, list)):
             return all(self.contains(v) for v in value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
-        if self.integer and not float(value).is_integer():
+        if self.integer and (not _INT64_LOW <= value <= _INT64_HIGH or not float(value).is_integer()):
             return False
         if isinstance(value, float) and not math.isfinite(value):  # nan, and inf: outside every (a, inf)
             return False
@@ -113,6 +119,20 @@ class Interval:
         low = "-inf" if self.low is None else self._bound(self.low)
         high = "inf" if self.high is None else self._bound(self.high)
         return f"{kind} in {left}{low}, {high}{right}"
+
+    def accepted_for(self, value: Any) -> str:
+        """The accepted values as a refusal of ``value`` names them: the range, or for a whole number past
+        64 bits on an unbounded side (``ns_steps=2**70``) the part of it int64 holds, where torch reads an
+        integer: a loop of 2**70 Newton-Schulz steps never ends, a size that large overflows at first use."""
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        past = whole and (
+            (self.high is None and value > _INT64_HIGH) or (self.low is None and value < _INT64_LOW)
+        )
+        if not (self.integer and past):
+            return str(self)  # its own bound refuses it, or no integer is accepted
+        low = _INT64_LOW if self.low is None else self.low
+        high = _INT64_HIGH if self.high is None else self.high
+        return f"{Interval(low, high, self.open_low, self.open_high, integer=True)} (int64's bound)"
 
     def _bound(self, value: float) -> str:
         """Whole, as typed, for integers (4294967295, not 4.29497e+09); else short (1e-08)."""
@@ -140,7 +160,7 @@ def whole_number(value: Any, field: str, accepted: Interval, *, also: str = "") 
     except TypeError:
         whole = None
     if whole is None or isinstance(value, bool) or not accepted.contains(whole):
-        raise InvalidValueError(field, value, f"{accepted}{also}")
+        raise InvalidValueError(field, value, f"{accepted.accepted_for(whole)}{also}")
     return whole
 
 
@@ -274,7 +294,7 @@ class HyperparameterSpec:
             else:
                 number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
                 ok = self.accepts.contains(value) and not (number and sequence)
-                accepted = str(self.accepts)
+                accepted = self.accepts.accepted_for(value)
         else:
             # 1 == True in Python: a flag's choices take booleans only, and a number's no boolean.
             ok = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.accepts)

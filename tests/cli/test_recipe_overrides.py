@@ -238,8 +238,10 @@ def test_set_on_a_techniques_hyperparameter_beside_model_sets_the_new_models_own
 @pytest.mark.parametrize("given", [["--steps", "BIG"], ["--set", "model.width=BIG"]])
 def test_a_whole_number_past_64_bits_is_one_line_exit_2(cli, tmp_path, given):
     """--set model.width=99999999999999999999 failed as an out-of-memory guess, --steps of that size ran
-    for ever: the recipe's int64 check refuses each in one line, before a run folder is made."""
+    for ever: each is refused in one line naming int64's bound, before a run folder is made (--steps
+    said 'is not accepted: an integer in [1, inf)', a range holding it)."""
     big = str(10**20)
     code, out, err = cli("train", *[g.replace("BIG", big) for g in given], "--out", str(tmp_path / "run"))
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
-    assert f"{big} is past 64 bits" in err and not (tmp_path / "run").exists()
+    assert f"{big}" in err and f"an integer in [1, {2**63 - 1}] (int64's bound)" in err
+    assert not (tmp_path / "run").exists()

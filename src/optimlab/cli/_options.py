@@ -58,7 +58,7 @@ def number(interval: Interval) -> Callable[[str], float | int]:
                 f"{text!r} is below the smallest float, about 5e-324: accepted {interval}"
             )
         if not math.isfinite(value) or not interval.contains(value):
-            raise typer.BadParameter(f"{text!r} is not accepted: {interval}")
+            raise typer.BadParameter(f"{text!r} is not accepted: {interval.accepted_for(value)}")
         return value
 
     return parse

@@ -26,7 +26,7 @@ from optimlab.gallery import (
     run_gallery,
 )
 from optimlab.gallery.experiment import KINDS
-from optimlab.gallery.page import write_page
+from optimlab.gallery.page import check_replaceable, write_page
 from optimlab.gallery.verdict import decide, paired_check
 from optimlab.recipe import Recipe
 
@@ -65,6 +65,40 @@ def test_an_out_no_page_can_be_written_into_is_refused_before_any_run(where, tmp
     ):
         with pytest.raises(InvalidValueError, match=r"for out: accepted a folder the pages can be written"):
             run(tmp_path / where)
+
+
+@pytest.mark.parametrize(
+    ("name", "mine"),
+    [("all", "index.html"), ("small_init", "small_init.html"), ("small_init", "small_init.json")],
+)
+def test_a_file_of_the_user_s_where_a_page_goes_is_refused_not_replaced(
+    name, mine, tmp_path, monkeypatch, capsys
+):
+    """'gallery run all --out docs' replaced a site's own index.html (and a run NAME.html and NAME.json of
+    the user's) without a word; refused in one line naming the file, before any run, the file as it was."""
+    from optimlab.cli.app import main
+
+    monkeypatch.setattr("optimlab.gallery.publish._outcome", lambda *a: pytest.fail("an experiment ran"))
+    (tmp_path / mine).write_text("<html><title>my notes</title></html>")
+    with pytest.raises(SystemExit) as exited:
+        main(["gallery", "run", name, "--size", "tiny", "--out", str(tmp_path)])
+    said = capsys.readouterr().err
+    assert exited.value.code == 2 and len(said.splitlines()) == 1, said
+    assert f"{str(tmp_path / mine)!r} is not one the gallery wrote" in said, said
+    assert (tmp_path / mine).read_text() == "<html><title>my notes</title></html>"
+
+
+def test_the_gallery_s_own_files_may_be_replaced(tiny_gallery, tmp_path):
+    """Its pages, their numbers and its index; a page whose numbers a kill kept from being written, by its
+    title."""
+    check_replaceable(tiny_gallery.folder, experiment_names(), index=True)
+    (tmp_path / "he_init.html").write_bytes((tiny_gallery.folder / "he_init.html").read_bytes())
+    check_replaceable(tmp_path, ["he_init"], index=False)
+    with pytest.raises(
+        InvalidValueError, match="small_init.html"
+    ):  # another experiment's page under its name
+        (tmp_path / "small_init.html").write_bytes((tiny_gallery.folder / "he_init.html").read_bytes())
+        check_replaceable(tmp_path, ["small_init"], index=False)
 
 
 def test_every_experiment_ran_and_wrote_its_page(tiny_gallery):

@@ -126,10 +126,12 @@ def run(
             raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
     from optimlab.gallery import get_experiment, run_experiment, run_gallery
+    from optimlab.gallery.page import check_replaceable
     from optimlab.gallery.publish import experiment_names, pages_found
 
     # the canonical name, which names its page: 'No-Nonlinearity' is no_nonlinearity.html
     names = experiment_names() if name == ALL else [get_experiment(name).name]
+    check_replaceable(out, names, index=name == ALL)  # before a word of what the run will do there
     pages, kept_pages = pages_found(size, out, names, resume=resume)
     if pages:  # a run over earlier pages: said, kept or run again
         output.note(_over_pages(len(names), pages, kept_pages, out))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import ast
 import errno
 import hashlib
+import html
 import inspect
 import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import yaml
@@ -25,16 +26,25 @@ import yaml
 import optimlab
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
-from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord
+from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord, get_experiment
 from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
 from optimlab.number_text import count_of, seconds_text
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
 from optimlab.study.trial import syntax_text
 
-__all__ = ["INDEX_NAME", "kept_outcome", "output_folder", "page_path", "write_index", "write_page"]
+__all__ = [
+    "INDEX_NAME",
+    "check_replaceable",
+    "kept_outcome",
+    "output_folder",
+    "page_path",
+    "write_index",
+    "write_page",
+]
 
 INDEX_NAME = "index.html"
+INDEX_TITLE = "optimlab evidence gallery"
 # Page's coloured row edges: blue for supported, red for contradicted, orange for partly and inconclusive.
 _ROW_CLASS = {SUPPORTED: "info", CONTRADICTED: "error"}
 
@@ -82,6 +92,50 @@ def output_folder(folder: str | os.PathLike[str]) -> Path:
             "out", str(folder), f"a folder the pages can be written into (here: {error.strerror or error})"
         ) from None
     return path
+
+
+def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, index: bool) -> None:
+    """Refuse ``folder`` where a file a run of the experiments ``names`` (and with ``index``, the index) would
+    replace is not one the gallery wrote: ``--out docs`` replaced a site's own ``index.html`` without a
+    word. A page is the gallery's where its numbers beside it name it, or (a kill between the two writes)
+    its title is its experiment's; numbers are where they name their experiment; the index by its title."""
+    for name in names:
+        page, numbers = page_path(folder, name), page_path(folder, name).with_suffix(".json")
+        if numbers.exists() and not _numbers_of(numbers, name):
+            _refuse_replacing(folder, numbers)
+        if page.exists() and not (_numbers_of(numbers, name) or _titled(page, get_experiment(name).title)):
+            _refuse_replacing(folder, page)
+    index_page = Path(folder) / INDEX_NAME
+    if index and index_page.exists() and not _titled(index_page, INDEX_TITLE):
+        _refuse_replacing(folder, index_page)
+
+
+def _numbers_of(path: Path, name: str) -> bool:
+    """Whether ``path`` holds the numbers :func:`write_page` writes of experiment ``name``."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("name") == name and "numbers" in record
+
+
+def _titled(path: Path, title: str) -> bool:
+    """Whether the HTML file ``path`` is a :class:`~optimlab.report.Page` titled ``title``."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return f"<title>{html.escape(title)}</title>" in head
+
+
+def _refuse_replacing(folder: str | os.PathLike[str], path: Path) -> NoReturn:
+    raise InvalidValueError(
+        "out",
+        str(folder),
+        f"a folder whose files the gallery's may replace: {str(path)!r} is not one the gallery wrote; move "
+        "it, or give another folder",
+    )
 
 
 def page_path(folder: str | os.PathLike[str], name: str) -> Path:
@@ -225,7 +279,7 @@ def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[st
 def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:
     """Write ``index.html``: every experiment with its claim and verdict, linked to its page."""
     page = Page(
-        "optimlab evidence gallery",
+        INDEX_TITLE,
         "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
         "verdict is computed from the measured numbers.",
     )

@@ -22,7 +22,14 @@ import torch
 from optimlab.atomic import signals_deferred
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
-from optimlab.gallery.page import kept_outcome, output_folder, page_path, write_index, write_page
+from optimlab.gallery.page import (
+    check_replaceable,
+    kept_outcome,
+    output_folder,
+    page_path,
+    write_index,
+    write_page,
+)
 
 __all__ = ["pages_found", "run_experiment", "run_gallery"]
 
@@ -65,6 +72,7 @@ def run_experiment(
     _check_size(size)
     experiment = get_experiment(name)
     output_folder(out)
+    check_replaceable(out, [experiment.name], index=False)
     outcome = _outcome(experiment, size)
     return outcome, write_page(experiment, outcome, out)
 
@@ -90,6 +98,7 @@ def run_gallery(
     _check_size(size)
     output_folder(out)
     names = experiment_names()
+    check_replaceable(out, names, index=True)
     done: list[tuple[Experiment, Outcome]] = []
     try:
         for i, name in enumerate(names):

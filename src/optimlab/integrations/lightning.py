@@ -910,9 +910,11 @@ def lr_range_test(
     hooks, ``on_train_batch_start``, ``training_step`` and ``on_train_batch_end`` only, stepping every
     batch, and clips by the norm as the Trainer's flags do (``gradient_clip_val`` under
     ``gradient_clip_algorithm='norm'``; the sweep then clips so too, before ``on_after_backward`` where
-    Lightning clips after ``on_before_optimizer_step``): a Trainer that accumulates or clips by value, a
-    module that clips itself (``configure_gradient_clipping``), or one that changes the gradients in
-    ``on_after_backward`` or ``on_before_optimizer_step`` under the clip, is refused it.
+    Lightning clips after ``on_before_optimizer_step``): a Trainer that accumulates or clips by value, or
+    a module that clips itself (``configure_gradient_clipping``), is refused it; so is one whose
+    ``on_after_backward`` or ``on_before_optimizer_step`` changes the gradients, as soon as the sweep sees
+    it do so (the check's training calls neither); one that only reads them (Lightning's grad-norm
+    logging) is checked.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
     and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
@@ -1039,8 +1041,6 @@ def _check_fit_by(
         ),
     )
     by_norm = _clip_norm(trainer, module) is not None  # the check's fit clips so too (grad_clip_norm)
-    if check_steps is not None and by_norm:
-        _check_no_hook_before_clipping(module, check_steps, clips)
     for applies, does, swept, instead, why in fit_by:
         if not applies:
             continue
@@ -1056,21 +1056,6 @@ def _check_fit_by(
                 f"{type(optimizer).__name__}, which evaluates the loss again, beside {does}",
                 f"an optimizer that evaluates the loss once: {why}",
             )
-
-
-def _check_no_hook_before_clipping(module: pl.LightningModule, check_steps: int, clips: str | None) -> None:
-    """Refuse the check beside a module whose ``on_after_backward`` or ``on_before_optimizer_step`` is its
-    own: Lightning clips after them, the check's sweep (clipping as the check's fit does) before, so a
-    hook that changes the gradients (a penalty, a rescale) gave other losses with the check than without."""
-    hooks = ("on_after_backward", "on_before_optimizer_step")
-    own = [hook for hook in hooks if is_overridden(hook, module)]
-    if own:
-        raise InvalidValueError(
-            "check_steps",
-            f"{check_steps} beside {clips} and {type(module).__name__}.{own[0]}()",
-            f"None: the check clips the gradients before {own[0]}, where Lightning clips after it, as the "
-            "range test without a check does",
-        )
 
 
 def _run_hook(hook: Any, left_out: set[str], *args: Any, **kwargs: Any) -> Any:
@@ -1093,17 +1078,30 @@ def _run_hook(hook: Any, left_out: set[str], *args: Any, **kwargs: Any) -> Any:
 
 @contextlib.contextmanager
 def _hooks_before_each_step(
-    module: pl.LightningModule, optimizer: torch.optim.Optimizer, left_out: set[str]
+    module: pl.LightningModule,
+    optimizer: torch.optim.Optimizer,
+    left_out: set[str],
+    check_steps: int | None = None,
 ) -> Iterator[None]:
     """``module``'s hooks that Lightning calls between the backward pass and the update, called there
     by a step pre-hook of ``optimizer`` (the sweep's backward pass runs before ``optimizer.step``), with
     Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`);
-    run by :func:`_run_hook`."""
+    run by :func:`_run_hook`. Under a check (``check_steps``) a hook that changes the gradients is
+    refused: the check's training (:func:`optimlab.train.fit`) calls none (and its sweep clips before
+    them, where Lightning clips after); one that only reads them (Lightning's grad-norm logging) runs."""
 
     def before_step(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         counts = module.trainer
-        _run_hook(module.on_after_backward, left_out)
-        _run_hook(module.on_before_optimizer_step, left_out, stepped)
+        for hook, hook_args in (("on_after_backward", ()), ("on_before_optimizer_step", (stepped,))):
+            seen = _gradients_seen(stepped) if check_steps is not None else None
+            _run_hook(getattr(module, hook), left_out, *hook_args)
+            if seen is not None and _gradients_seen(stepped) != seen:
+                raise InvalidValueError(
+                    "check_steps",
+                    f"{check_steps} beside {type(module).__name__}.{hook}(), which changes the gradients",
+                    f"None: the check's training (optimlab.train.fit) calls no {hook}; the range test "
+                    "without a check calls it as Lightning does",
+                )
         _run_hook(
             module.configure_gradient_clipping,
             left_out,
@@ -1117,6 +1115,15 @@ def _hooks_before_each_step(
         yield
     finally:
         handle.remove()
+
+
+def _gradients_seen(optimizer: torch.optim.Optimizer) -> list[Any]:
+    """What a hook that changes ``optimizer``'s gradients changes: each gradient's tensor, its in-place
+    count (``_version``, which ``grad.mul_`` moves), and, for a change through ``grad.data``, which
+    hides from that count, its sum and sum of squares (one read of the values, not a copy of them)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    sums = [torch.stack([g.double().sum(), g.double().square().sum()]) for g in grads if not g.is_sparse]
+    return [(id(g), g._version) for g in grads] + (torch.stack(sums).tolist() if sums else [])
 
 
 def _range_test(
@@ -1169,7 +1176,8 @@ def _range_test(
         warnings.catch_warnings(),
         _detached(module, trainer, accumulated),
         _metric_states_kept(module),
-        _hooks_before_each_step(module, optimizer, training_loss.left_out),  # the check's copies have none
+        # on the sweep's optimizer: not on the check's candidates' copies
+        _hooks_before_each_step(module, optimizer, training_loss.left_out, check_steps),
     ):
         clip = _clip_norm(trainer, module) if check_steps is not None else None
         if clip is not None:  # find_lr clips the sweep and the check's training: not the hook again

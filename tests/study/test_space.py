@@ -6,6 +6,7 @@ import shlex
 
 import optuna
 import pytest
+import torch
 import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
@@ -343,3 +344,33 @@ def test_a_space_is_given_as_flags_that_read_it_back_or_else_as_its_file(data, t
         path.write_text(said.removeprefix("a --space-file holding "))
         assert SearchSpace.load(path) == space
     assert said.startswith("--space ") == (len(data) == 2)
+
+
+@pytest.mark.parametrize(
+    "flag, value, accepted",
+    [
+        ("model.width=1:99999999999999999999:int", "'99999999999999999999'", "(int64's bound)"),
+        ("model.width=1:1e20:int", "'1e20'", "(int64's bound)"),
+        ("model.width=-99999999999999999999:8:int", "'-99999999999999999999'", "(int64's bound)"),
+        ("model.width=1:9007199254740993:int", "'9007199254740993'", f"within ±{2**53}"),
+    ],
+)
+def test_an_integer_range_past_what_its_bounds_hold_is_refused_naming_the_bound(flag, value, accepted):
+    """--space model.width=1:99999999999999999999:int was read, then refused at its first trial as 'model.width
+    = 50000000000000000000 fits no point of the space; beside its first: invalid recipe: ...', a midpoint
+    no one typed; 9007199254740993 was read as ...992. Truth: torch's int64 and a float's 53-bit mantissa."""
+    with pytest.raises((OverflowError, ValueError), match="[Oo]verflow"):
+        torch.tensor(2**63, dtype=torch.int64)
+    assert float(2**53 + 1) == 2**53
+    with pytest.raises(InvalidValueError) as refused:
+        SearchSpace.from_flags([flag])
+    message = str(refused.value)
+    assert "bound of the range of 'model.width': accepted " in message and accepted in message, message
+    assert f"invalid value {value} " in message and len(message.splitlines()) == 1, message
+
+
+def test_an_integer_bound_no_float_holds_in_a_space_file_is_refused_not_a_traceback():
+    """A --space-file's bound of 10**400 (YAML reads it as an int) raised OverflowError out of float()."""
+    for integer in (True, False):
+        with pytest.raises(InvalidValueError, match="bound of the range of 'model.width'"):
+            SearchSpace.from_dict({"model.width": {"low": 1, "high": 10**400, "integer": integer}})

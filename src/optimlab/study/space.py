@@ -34,8 +34,9 @@ import optuna
 import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number
+from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number, read_number
 from optimlab.recipe import YamlValueError, load_yaml
+from optimlab.registry import Interval
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
 
@@ -337,13 +338,14 @@ class SearchSpace:
                 unknown = [key for key in spec if key not in _RANGE_KEYS]
                 if unknown:
                     raise UnknownNameError(f"key of the range of {field!r}", unknown[0], _RANGE_KEYS)
+                integer = _yes_or_no(field, spec, "integer")
                 dimensions.append(
                     Dimension(
                         field,
-                        low=_number(field, spec.get("low")),
-                        high=_number(field, spec.get("high")),
+                        low=_number(field, spec.get("low"), integer=integer),
+                        high=_number(field, spec.get("high"), integer=integer),
                         log=_yes_or_no(field, spec, "log"),
-                        integer=_yes_or_no(field, spec, "integer"),
+                        integer=integer,
                     )
                 )
             else:
@@ -436,22 +438,43 @@ def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, 
     return flat
 
 
-def _number(field: str, value: Any) -> float:
+def _number(field: str, value: Any, *, integer: bool = False) -> float:
     """A range's bound, a number or its text (``--space lr=1e-4:1e-2``); text Python reads as a number that
     :func:`~optimlab.number_text.read_number` does not (``1_0``, 10 to float(), other scripts' digits)
     is refused, as is text below the smallest float (``1e-400``, which reads as 0). ``inf`` and ``nan``
-    are read, for :class:`Dimension` to refuse naming finite bounds."""
+    are read, for :class:`Dimension` to refuse naming finite bounds. An ``integer`` range's whole bound
+    is refused past 64 bits (a width of 99999999999999999999 was refused only at the first trial, as some
+    midpoint of the range) and where no float holds it (9007199254740993, 2**53 + 1, read as ...992)."""
     bound = f"bound of the range of {field!r}"
     if isinstance(value, str) and below_smallest_float(value):
         raise InvalidValueError(bound, value, UntypedNumber(value, "").accepted)
+    if integer:
+        _whole_bound(bound, value)
     try:
         if isinstance(value, str) and python_only_number(value):
             raise ValueError(value)
         return float(value)
+    except OverflowError:  # an int of YAML's too large for a float: float(10**400)
+        raise InvalidValueError(bound, value, "a finite number") from None
     except (TypeError, ValueError):
         raise InvalidValueError(
             bound, value, "a number in plain digits with a sign, a point or an exponent"
         ) from None
+
+
+def _whole_bound(bound: str, value: Any) -> None:
+    """Refuse the whole-number bound ``value`` (an int, a whole float, their text) of an integer range that
+    int64 does not hold, or a float does not hold exactly (the range keeps float bounds)."""
+    typed = read_number(value, integer=True) if isinstance(value, str) else value
+    if not isinstance(typed, int) or isinstance(typed, bool):
+        typed = read_number(value) if isinstance(value, str) else value
+        if not isinstance(typed, float) or not typed.is_integer():
+            return  # no whole number: read and refused as the range's others are
+    int64 = Interval(integer=True)
+    if not int64.contains(typed):
+        raise InvalidValueError(bound, value, int64.accepted_for(typed))
+    if float(typed) != typed:
+        raise InvalidValueError(bound, value, f"an integer a float holds exactly, within ±{2**53}")
 
 
 def _yes_or_no(field: str, spec: Mapping[str, Any], key: str) -> bool:

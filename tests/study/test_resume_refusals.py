@@ -226,3 +226,44 @@ def test_a_resume_refusal_says_a_stored_space_of_list_choices_as_the_space_file_
     held = re.search(r"holding (\{.*\}), given the default", str(refused.value)).group(1)
     (tmp_path / "space.yaml").write_text(held)
     assert SearchSpace.load(tmp_path / "space.yaml") == space
+
+
+def test_a_stored_study_run_by_a_live_comparison_is_refused_to_a_resume_from_another_folder(tmp_path):
+    """Two resumes of one stored study from two --out folders on one shared storage both ran it (each
+    trial planned by both: 8 and 7 trials by two pids); only a folder's lock guarded. Now a resume claims
+    the stored studies and is refused, nothing written and its claim withdrawn, while another live
+    comparison claims one (here: this process's parent, a process of this host; another host's while its
+    beat is younger than GRACE_SECONDS), naming it; a comparison's claims end with it. Truth: the
+    claims' processes, and the studies read back."""
+    import dataclasses
+
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import GRACE_SECONDS, _process_start, claims_held, live_claims
+
+    spec = one_method()
+    with claims_held():
+        open_studies(spec, tmp_path)
+    storage = open_storage(tmp_path)
+    study_id = storage.get_study_id_from_name("t/adam")
+    assert live_claims(storage, study_id) == []  # the comparison's claim withdrawn as it ended
+    more = dataclasses.replace(spec, seeds=spec.seeds + 1)
+    ppid = os.getppid()
+    parent = {"host": socket.gethostname(), "pid": ppid, "started": _process_start(ppid), "at": time.time()}
+    elsewhere = {"host": "another-host.invalid", "pid": 4242, "started": "7", "at": time.time() - 600}
+    for claim, who in (
+        (parent, f"pid {ppid} on host {socket.gethostname()}"),
+        (elsewhere, "pid 4242 on host"),
+    ):
+        beats = {"beat": time.time()} if claim is elsewhere else {}
+        storage.set_study_system_attr(study_id, f"{CLAIM_PREFIX}other", {**claim, **beats})
+        with pytest.raises(
+            OptimlabError, match=f"study 't/adam' is being run by another comparison \\({who}"
+        ):
+            open_studies(more, tmp_path, resume=True)
+        assert stored_specs(tmp_path) == [spec.to_dict()]
+        assert len(live_claims(storage, study_id)) == 1  # the other's alone: the refused one withdrew
+    storage.set_study_system_attr(
+        study_id, f"{CLAIM_PREFIX}other", {**elsewhere, "beat": time.time() - GRACE_SECONDS - 1}
+    )
+    open_studies(more, tmp_path, resume=True)  # silent past the grace: killed
+    assert stored_specs(tmp_path) == [more.to_dict()]

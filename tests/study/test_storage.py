@@ -359,3 +359,25 @@ def test_a_sqlite_file_holding_another_applications_index_of_optunas_name_is_ref
         f"cannot open storage {url!r}: index ix_studies_study_name already exists: its index "
         "'ix_studies_study_name' is another application's; use a database that holds only Optuna's studies"
     )
+
+
+def test_claims_held_beat_while_the_block_runs_and_are_withdrawn_as_it_ends(study):
+    """A comparison's claim on its study stayed for good: another host read it as live forever once the
+    study had settings (its beat-less time could not tell a killed comparison from a running one). Now
+    claims_held renews each claim's beat while its block runs and withdraws the claims as it ends; an
+    inner block leaves its claims to the outer. Truth: the study's system attributes read back."""
+    from optimlab.study.storage import claim_study, claims_held, held_claim
+
+    study, storage = study
+    study_id = storage.get_study_id_from_name(study.study_name)
+    with claims_held(interval=0.01):
+        with claims_held(interval=0.01):
+            key = claim_study(storage, study_id)
+        made = storage.get_study_system_attrs(study_id)[key]["at"]
+        deadline = time.monotonic() + 5
+        while "beat" not in storage.get_study_system_attrs(study_id)[key] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert storage.get_study_system_attrs(study_id)[key]["beat"] > made
+        assert held_claim(storage, study_id) == key
+    assert storage.get_study_system_attrs(study_id)[key] is None
+    assert held_claim(storage, study_id) is None

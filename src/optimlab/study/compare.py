@@ -33,6 +33,7 @@ from optimlab.study.storage import (
     COMPARISON_ATTR,
     SPEC_ATTR,
     TrialRecord,
+    claims_held,
     open_storage,
     optimlab_studies,
     without_passwords,
@@ -710,7 +711,8 @@ def compare(
         check_backend(spec, backend)
     # held from the check that no study is there to the report: two comparisons started at once into one
     # folder both passed that check, then both ran their trials into its journal
-    with hold_folder(folder, "optimlab compare"):
+    # its claims on the studies, held to the report: a resume from another folder is refused meanwhile
+    with hold_folder(folder, "optimlab compare"), claims_held():
         begun = _begun(specs, location) if resume and values else specs
         if begun:
             _check_planned(specs, begun, location)

@@ -46,6 +46,8 @@ from optimlab.study.storage import (
     SPEC_ATTR,
     TrialRecord,
     claim_study,
+    claims_held,
+    held_claim,
     is_url,
     live_claims,
     live_trials,
@@ -371,16 +373,21 @@ def open_studies(
                 f"({_changes(stored, spec.to_dict(), differ)}); resume it on its stored settings with "
                 f"`{_resume_command(spec, location)}` alone (in Python: resume=True, no values)"
             )
-    if existing:
-        check_same_recipes(storage, spec)
-    data: dict[str, Any] = {}  # each data a check builds, built once for them all (_data_of)
-    started = check_same_data(storage, spec, data) if existing else []
-    # the data of methods no trial finished yet, recorded again: their trials train on these
-    digests = _data_digests(
-        spec, [m for m in spec.methods if m.name not in started], resuming=bool(existing), data=data
-    )
-    if existing:
-        check_same_models(storage, spec, data)
+    claimed = _claim_stored(storage, spec, location) if existing else []
+    try:  # a resume refused by a check withdraws its claims: a notebook's would hold the study
+        if existing:
+            check_same_recipes(storage, spec)
+        data: dict[str, Any] = {}  # each data a check builds, built once for them all (_data_of)
+        started = check_same_data(storage, spec, data) if existing else []
+        # the data of methods no trial finished yet, recorded again: their trials train on these
+        digests = _data_digests(
+            spec, [m for m in spec.methods if m.name not in started], resuming=bool(existing), data=data
+        )
+        if existing:
+            check_same_models(storage, spec, data)
+    except BaseException:
+        _withdraw(storage, claimed)
+        raise
     data.clear()  # not held through the trials
     folders = code_folders()
     direction = "maximize" if spec.goal == "max" else "minimize"
@@ -489,6 +496,39 @@ def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
         f"`{_resume_command(spec, location)}` (resume=True in Python), or choose another output folder or "
         "study name"
     )
+
+
+def _claim_stored(storage: BaseStorage, spec: StudySpec, location: str | Path) -> list[tuple[int, str]]:
+    """Claim ``spec``'s stored studies for this process's run of them (a claim it holds already taken
+    up): refused, the claims made withdrawn, where another live comparison claims one (two resumes from
+    two folders on one shared storage both ran it, each trial planned twice). Returns the (study id,
+    key) of each claim made."""
+    made: list[tuple[int, str]] = []
+    try:
+        for study_name in sorted(spec.study_name(method) for method in spec.methods):
+            study_id = storage.get_study_id_from_name(study_name)
+            mine = held_claim(storage, study_id)
+            if mine is None:
+                mine = claim_study(storage, study_id)
+                made.append((study_id, mine))
+            if others := live_claims(storage, study_id, mine=mine):
+                shown = without_passwords(str(location))
+                raise OptimlabError(
+                    f"the storage {shown!r}: study {study_name!r} is being run by another comparison "
+                    f"({_claimants(others)}); resume it once that one has ended (another host's: "
+                    f"{GRACE_SECONDS:.0f} s after its last beat), or train its waiting trials beside it with "
+                    f"`{shlex.join(['optimlab', 'worker', shown])}`"
+                )
+    except BaseException:
+        _withdraw(storage, made)
+        raise
+    return made
+
+
+def _withdraw(storage: BaseStorage, claims: Sequence[tuple[int, str]]) -> None:
+    """Withdraw this process's ``claims`` (study id, key) made by a refused or interrupted resume."""
+    for study_id, key in claims:
+        withdraw_claim(storage, study_id, key)
 
 
 def _delete_created(storage: BaseStorage, created: Sequence[str]) -> None:
@@ -877,6 +917,7 @@ def _check_in_memory(backend: str, resume: bool) -> None:
 
 
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
+@claims_held()  # its claims on the studies, held to its end: another comparison is refused meanwhile
 def run_study(
     spec: StudySpec,
     location: str | Path | None,

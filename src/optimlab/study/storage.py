@@ -18,14 +18,15 @@ fails it as ``interrupted``, and the planner runs its key again.
 
 Claims: creating an Optuna study is not atomic with storing its settings, so a study without settings
 is either one a comparison is creating now or one left by a comparison killed as it began (which a
-resume takes over). Each comparison adds its claim on a study it creates or takes over as a system
-attribute of its own key (:func:`claim_study`: host, pid and the process's start time), then reads the
-others' (:func:`live_claims`): added, never overwritten, so of two that claim at once the later reads
-the earlier's, and neither goes on while the other lives (:func:`live_claims`: another host's, which
-cannot be seen, for :data:`GRACE_SECONDS` after it was made while the study has no settings). A
-comparison that stops before storing the settings withdraws its claim (:func:`withdraw_claim`). A study
-holding no claim (its creator killed between the two writes, or an optimlab of before 2026-12-07) is
-taken over on that read alone.
+resume takes over); and a study stored is run by one comparison at a time (two resumes from two folders
+on one shared storage both planned and ran it). Each comparison adds its claim on a study it creates,
+takes over or resumes as a system attribute of its own key (:func:`claim_study`: host, pid and the
+process's start time), then reads the others' (:func:`live_claims`): added, never overwritten, so of
+two that claim at once the later reads the earlier's, and neither goes on while the other lives
+(another host's, which cannot be seen, while it beats: :func:`claims_held`). A comparison withdraws its
+claims as it ends, and one that stops before storing the settings at once (:func:`withdraw_claim`). A
+study holding no claim (its creator killed between the two writes, or an optimlab of before 2026-12-07)
+is taken over on that read alone.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ __all__ = [
     "JOURNAL_NAME",
     "TrialRecord",
     "claim_study",
+    "claims_held",
     "deferred_writes",
     "heartbeat",
+    "held_claim",
     "is_url",
     "live_claims",
     "live_trials",
@@ -652,14 +655,41 @@ def _stat_fields(pid: int) -> list[str] | None:
 _HELD_CLAIMS: set[str] = set()  # the keys of this process's claims, until withdrawn (withdraw_claim)
 
 
+@dataclasses.dataclass
+class _Holding:
+    """The open :func:`claims_held` blocks of this process: how deep, and the claims the outermost beats
+    and withdraws (storage, study id, key, claim as written)."""
+
+    depth: int = 0
+    claims: list[tuple[BaseStorage, int, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+    def add(self, storage: BaseStorage, study_id: int, key: str, claim: dict[str, Any]) -> None:
+        if self.depth and all(held[2] != key for held in self.claims):
+            self.claims.append((storage, study_id, key, claim))
+
+
+_HOLDING = _Holding()
+
+
 def claim_study(storage: BaseStorage, study_id: int) -> str:
     """Add this process's claim on ``study_id`` (see the module's Claims); returns its attribute's key."""
     key = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
     pid = os.getpid()
     claim = {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid), "at": time.time()}
     _HELD_CLAIMS.add(key)
+    _HOLDING.add(storage, study_id, key, claim)
     storage.set_study_system_attr(study_id, key, claim)
     return key
+
+
+def held_claim(storage: BaseStorage, study_id: int) -> str | None:
+    """The key of this process's claim on ``study_id`` that it holds still (not withdrawn), from now on
+    kept alive by the open :func:`claims_held` block; None where it holds none."""
+    for key, claim in storage.get_study_system_attrs(study_id).items():
+        if key in _HELD_CLAIMS and claim is not None and claim["pid"] == os.getpid():  # not a fork's parent's
+            _HOLDING.add(storage, study_id, key, claim)
+            return key
+    return None
 
 
 def withdraw_claim(storage: BaseStorage, study_id: int, key: str) -> None:
@@ -667,6 +697,43 @@ def withdraw_claim(storage: BaseStorage, study_id: int, key: str) -> None:
     study's settings): set to None, and to this process no claim even where that write fails."""
     _HELD_CLAIMS.discard(key)
     storage.set_study_system_attr(study_id, key, None)
+
+
+@contextlib.contextmanager
+def claims_held(interval: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Keep alive the claims this process makes or takes up in the block (:func:`claim_study`,
+    :func:`held_claim`), and withdraw them as it ends: a thread writes each claim's ``beat`` time every
+    ``interval``, by which another host tells a live comparison from a dead one (:func:`_claim_lives`).
+    A block inside another leaves its claims to the outer one. A study deleted meanwhile (a refused
+    comparison deletes those it created) is skipped."""
+    _HOLDING.depth += 1
+    if _HOLDING.depth > 1:
+        try:
+            yield
+        finally:
+            _HOLDING.depth -= 1
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            for storage, study_id, key, claim in list(_HOLDING.claims):
+                if key in _HELD_CLAIMS:
+                    with contextlib.suppress(KeyError):
+                        storage.set_study_system_attr(study_id, key, {**claim, "beat": time.time()})
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        held, _HOLDING.claims, _HOLDING.depth = _HOLDING.claims, [], 0
+        for storage, study_id, key, _ in held:
+            if key in _HELD_CLAIMS:
+                with contextlib.suppress(KeyError):
+                    withdraw_claim(storage, study_id, key)
 
 
 def _gone(host: str, pid: int, started: str | None = None) -> bool:
@@ -679,18 +746,21 @@ def _gone(host: str, pid: int, started: str | None = None) -> bool:
 def _claim_lives(storage: BaseStorage, study_id: int, key: str, claim: Mapping[str, Any]) -> bool:
     """Whether the comparison that made ``claim`` may go on with ``study_id``: this process's while it
     holds it (not withdrawn: an interrupted comparison's is not another's); another process's on this
-    host while it runs; another host's within :data:`GRACE_SECONDS` of its making, or for good once the
-    study's settings are stored (a comparison stores them a moment after its claim: one without them
-    that long was killed as it began; a claim of before its time was recorded, for good)."""
+    host while it runs; another host's within :data:`GRACE_SECONDS` of its last beat (:func:`claims_held`;
+    of its making, before the first): a comparison killed stops beating. A claim of before its time was
+    recorded cannot be told dead: it lives while the study has no settings, and never stops a resume of
+    one stored (as none did before claims were read there)."""
     here, pid = claim["host"] == socket.gethostname(), int(claim["pid"])
     if _gone(claim["host"], pid, claim["started"]):
         return False
     if here and pid == os.getpid():
         return key in _HELD_CLAIMS
-    if here or "at" not in claim:
+    if here:
         return True
-    made_since = time.time() - float(claim["at"])
-    return made_since <= GRACE_SECONDS or SPEC_ATTR in storage.get_study_user_attrs(study_id)
+    last = claim.get("beat", claim.get("at"))
+    if last is None:
+        return SPEC_ATTR not in storage.get_study_user_attrs(study_id)
+    return time.time() - float(last) <= GRACE_SECONDS
 
 
 def live_claims(storage: BaseStorage, study_id: int, mine: str | None = None) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ import importlib
 import os
 import random
 import textwrap
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 # Two processes with 2 torch threads each made a training loop 100x slower on this 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -13,6 +15,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from tests.cli.forked_command import ForkedCommand
 
 torch.set_num_threads(1)
 
@@ -54,6 +59,29 @@ def user_package(monkeypatch):
     paths = [USER_PACKAGE_FOLDER, *filter(None, [os.environ.get("PYTHONPATH")])]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     return USER_PACKAGE_FOLDER
+
+
+@pytest.fixture(scope="session")
+def forked_parents() -> Iterator[Callable[..., "ForkedCommand"]]:
+    """``forked_parents(pythonpath=None, slot=0)``: a parent (tests/cli/forked_command.py) that imported
+    the command line once and forks a fresh process per run, started on first use with PYTHONPATH
+    ``pythonpath`` (None: the session's) and shared by every test of the session: it runs nothing
+    itself, so no run sees another's. Each start costs 4-5 s of CPU (its imports); a parent runs one
+    child at a time, so two at once take two ``slot``s."""
+    from tests.cli.forked_command import ForkedCommand  # the tests' package: found from the repository root
+
+    session_env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started: dict[tuple[str | None, int], ForkedCommand] = {}
+
+    def parent(pythonpath: str | None = None, slot: int = 0) -> ForkedCommand:
+        if (pythonpath, slot) not in started:
+            env = session_env if pythonpath is None else {**session_env, "PYTHONPATH": pythonpath}
+            started[pythonpath, slot] = ForkedCommand(env)
+        return started[pythonpath, slot]
+
+    yield parent
+    for each in started.values():
+        each.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import ast
 import hashlib
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,13 +41,11 @@ def write_net(
     (folder / f"{name}.py").write_text(NET.format(bias=bias, activation=activation))
 
 
-@pytest.fixture(scope="module")
-def forked() -> Iterator[ForkedCommand]:
+@pytest.fixture
+def forked(forked_parents) -> ForkedCommand:
     """A parent that imported the command line once and forks each resume's process (no interpreter and
     torch start per resume); it never imports the users' model code, so each child imports it afresh."""
-    parent = ForkedCommand({**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SOURCE})
-    yield parent
-    parent.close()
+    return forked_parents(SOURCE)
 
 
 @pytest.fixture

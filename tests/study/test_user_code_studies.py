@@ -5,7 +5,7 @@ one line and exit code 2 (run as the `optimlab` command runs, in a fresh process
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +14,6 @@ import pytest
 from optimlab.study import load_specs
 from optimlab.study.compare import compare
 from optimlab.study.storage import IMPORT_FROM_ATTR, load_records, open_storage
-from tests.cli.forked_command import ForkedCommand
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 PLAN = {
@@ -26,30 +25,20 @@ PLAN = {
 }
 
 
-@pytest.fixture(scope="module")
-def parents() -> Iterator[dict[str, ForkedCommand]]:
-    """Per PYTHONPATH, a parent that imported the command line once (tests/cli/forked_command.py) and
-    forks each command's process: no interpreter and torch start per command, and sys.path is the one
-    that PYTHONPATH gives (the current folder not on it, as for the `optimlab` script)."""
-    started: dict[str, ForkedCommand] = {}
-    yield started
-    for parent in started.values():
-        parent.close()
-
-
 @pytest.fixture
-def optimlab(parents, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+def optimlab(forked_parents, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
     """``optimlab(*argv, user_package=None)``: the command line in a fresh process; the user's package
-    found only where PYTHONPATH says."""
+    found only where PYTHONPATH says. Each process is forked from a parent started with that PYTHONPATH
+    (forked_parents): no interpreter and torch start per command, and sys.path is the one PYTHONPATH
+    gives (the current folder not on it, as for the `optimlab` script)."""
     output = tmp_path / "command-output"
     output.mkdir()
 
     def run(*argv: str, user_package: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [user_package, SOURCE]))
-        if env["PYTHONPATH"] not in parents:
-            parents[env["PYTHONPATH"]] = ForkedCommand(env)
-        code, out, err = parents[env["PYTHONPATH"]].run(list(argv), Path.cwd(), env, output, timeout)
+        parent = forked_parents(env["PYTHONPATH"])
+        code, out, err = parent.run(list(argv), Path.cwd(), env, output, timeout)
         assert code is not None, f"still running after {timeout} s: {err}"
         return subprocess.CompletedProcess(argv, code, out, err)
 

@@ -4,7 +4,6 @@ import csv
 import os
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -726,13 +725,11 @@ def test_resuming_a_folder_that_holds_no_study_leaves_nothing_behind(tmp_path):
     assert not any((tmp_path / "empty").iterdir())
 
 
-@pytest.fixture(scope="module")
-def fresh_sessions() -> Iterator[ForkedCommand]:
+@pytest.fixture
+def fresh_sessions(forked_parents) -> ForkedCommand:
     """A parent that imported torch and optimlab once and forks each session's process from it: a fresh
     process per session (nothing of another session in it), without an interpreter and torch start each."""
-    parent = ForkedCommand({**os.environ, "OMP_NUM_THREADS": "1"})
-    yield parent
-    parent.close()
+    return forked_parents()
 
 
 def _sessions(tmp_path, fresh_sessions):

@@ -245,3 +245,23 @@ def test_a_whole_number_past_64_bits_is_one_line_exit_2(cli, tmp_path, given):
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
     assert f"{big}" in err and f"an integer in [1, {2**63 - 1}] (int64's bound)" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "given, dotted",
+    [
+        ("seed=3", "training.seed=3"),
+        ("lr=0.1", "optimizer.lr=0.1"),
+        ("batch-size=4", "training.batch_size=4"),
+    ],
+)
+def test_set_of_a_fields_bare_name_is_refused_naming_its_dotted_field(cli, tmp_path, given, dotted):
+    """--set seed=1 said 'is not FIELD=VALUE with a dotted recipe field, e.g. model.init.gain=2', naming
+    nothing of the seed: now the dotted field that holds it, whose --set sets exactly that value."""
+    code, out, err = cli("train", "--set", given, "--out", str(tmp_path / "run"))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert f"{given!r} is not FIELD=VALUE with a dotted recipe field: --set {dotted} " in err, err
+    field, value = dotted.split("=")
+    section, name = field.split(".")
+    recipe = recipe_from_options(None, {"set_fields": [dotted]})
+    assert getattr(getattr(recipe, section), name) == float(value)

@@ -1093,7 +1093,8 @@ def _hooks_before_each_step(
     def before_step(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         counts = module.trainer
         for hook, hook_args in (("on_after_backward", ()), ("on_before_optimizer_step", (stepped,))):
-            seen = _gradients_seen(stepped) if check_steps is not None else None
+            watched = check_steps is not None and is_overridden(hook, module)  # Lightning's own: no-ops
+            seen = _gradients_seen(stepped) if watched else None
             _run_hook(getattr(module, hook), left_out, *hook_args)
             if seen is not None and _gradients_seen(stepped) != seen:
                 raise InvalidValueError(

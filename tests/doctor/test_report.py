@@ -74,9 +74,8 @@ def test_the_title_names_the_model_and_data_examined(tmp_path, adam_on_pixels):
 def test_a_subtitle_given_keeps_the_steps_examined_and_the_verdict(tmp_path, page_reader):
     """`optimlab doctor --html` passed its recipe line as the subtitle, which replaced '60 training steps
     examined. 2 problem(s) found...': the CLI's page never said how many steps it read, nor its verdict."""
-    diagnosis = Setup(mlp, pixels, "sgd", 0.1).diagnose(
-        steps=12, check_steps=50
-    )  # as at 200: 2.2 -> 0.7 s CPU
+    # lr candidates checked 50 steps: the same three findings and suggestion as at 200, 2.2 -> 0.7 s CPU
+    diagnosis = Setup(mlp, pixels, "sgd", 0.1).diagnose(steps=12, check_steps=50)
     path = write_html(diagnosis, tmp_path / "doctor.html", subtitle="recipe 52db6f36ec6c: mlp on digits")
     (subtitle,) = page_reader(path.read_text(encoding="utf-8")).paragraphs[:1]
     problems = [f for f in diagnosis.findings if f.severity in ("error", "warning")]

@@ -864,7 +864,8 @@ def test_a_seed_out_of_its_range_is_refused_naming_that_range(yaml_text, said):
         ("model.depth", "'two'", "[0, inf)"),
         ("schedule.warmup_steps", "'1_0'", "[0, inf)"),  # Python's int() reads 10
         ("training.steps", -(10**20), "[1, inf)"),  # past 64 bits, and its own bound names it
-        ("model.width", "1e30", f"[1, {2**63 - 1}] (int64's bound)"),  # pydantic: 'Unable to parse'
+        ("model.width", "1e30", f"[1, {2**63 - 1}] (int64's bound), or null"),  # pydantic: 'Unable to parse'
+        ("training.batch_size", "[3]", "[1, inf)"),  # pydantic: 'Input should be a valid integer (got [3])'
     ],
 )
 def test_a_whole_number_field_out_of_its_range_is_refused_naming_the_range(field, value, accepted):

@@ -221,15 +221,10 @@ def _canonical(category: str, name: str) -> str:
     return get_registry(category).resolve(name)
 
 
-def _holds_whole_numbers(annotation: Any) -> bool:
-    """Whether a field of ``annotation`` holds integers and no float (``int | None``, ``list[int]``)."""
-    kinds: set[Any] = set()
-    pending = [annotation]
-    while pending:
-        kind = pending.pop()
-        kinds.add(kind)
-        pending.extend(typing.get_args(kind))
-    return int in kinds and float not in kinds
+def _whole_number_field(annotation: Any) -> bool:
+    """Whether a field of ``annotation`` holds one integer (``int``, ``int | None``)."""
+    kinds = set(typing.get_args(annotation)) or {annotation}
+    return int in kinds and kinds <= {int, type(None)}
 
 
 def _whole_number_range(field: pydantic.fields.FieldInfo) -> Interval:
@@ -287,19 +282,19 @@ class _Spec(BaseModel):
         naming that range: pydantic said "a number with a fractional part" of ``seed: 1.5`` and "Unable to
         parse input string" of ``width: 1e30``, naming no range, and took ``steps: 99999999999999999999``,
         a run of 2^66 steps never to end (torch's int64 overflowed at the first use of a size that large).
-        A number in text (``'3'``, ``'1e3'``) is read as typed (:func:`read_number`); other text refused."""
+        A number in text (``'3'``, ``'1e3'``) is read as typed (:func:`read_number`); other text, a list or
+        a mapping is refused alike (pydantic: "Input should be a valid integer (got [3])")."""
         field = cls.model_fields[info.field_name]
-        if not _holds_whole_numbers(field.annotation) or isinstance(value, bool):
-            return value  # a yes/no value: refused by _no_yes_for_a_number
+        if not _whole_number_field(field.annotation) or isinstance(value, bool) or value is None:
+            return value  # a yes/no value: refused by _no_yes_for_a_number; None: pydantic's type check
         number = value
         if isinstance(value, str):
             number = read_number(value, integer=True)
             number = read_number(value) if number is None else number
-        if not isinstance(number, (int, float)) and not isinstance(value, str):
-            return value  # None where the field takes it, or no number at all: pydantic's type check
         accepted = _whole_number_range(field)
-        if number is None or not accepted.contains(number):
-            raise ValueError(f"{value!r} is refused: accepted {accepted.accepted_for(number)}")
+        if not isinstance(number, (int, float)) or not accepted.contains(number):
+            also = ", or null" if type(None) in typing.get_args(field.annotation) else ""
+            raise ValueError(f"{value!r} is refused: accepted {accepted.accepted_for(number)}{also}")
         return int(number)
 
     @pydantic.model_validator(mode="before")

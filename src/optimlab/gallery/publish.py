@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from optimlab.atomic import signals_deferred
+from optimlab.data.built_once import data_built_once
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import (
@@ -78,7 +79,9 @@ def run_experiment(
 
 
 def _outcome(experiment: Experiment, size: str) -> Outcome:
-    with _threads_for(size):
+    # data_built_once: its runs of one data set and seed share one load of it, handed again only while its
+    # digest holds (adam_best at tiny loaded MNIST-1D 64 times; benchmarks/gallery_speed.py)
+    with _threads_for(size), data_built_once():
         return experiment(size)
 
 

@@ -83,35 +83,33 @@ def _completed_trials(journal):
     )
 
 
-def test_ctrl_c_says_how_to_resume_and_the_resumed_bench_runs_each_trial_once(tmp_path):
+def test_ctrl_c_says_how_to_resume_and_the_resumed_bench_runs_each_trial_once(tmp_path, forked_parents):
     """Ctrl-C on a bench exited 130 in silence (typer turns KeyboardInterrupt into that code). The signal
     comes once a trial is COMPLETE in the journal (a second after the journal appeared, none was: a resume
     that ran finished trials again passed), and the resume must keep that trial, running each key once."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
+    from tests.study.test_cli import INTERRUPTIBLE
+
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "b"
     journal = out / "study.journal"
     flags = [*TINY[:2], "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--no-progress"]
     flags += ["--backend", "local", "--threads", "1", "--out", str(out)]
-    bench = subprocess.Popen(
-        [*command, "bench", *flags],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
-    )
-    deadline = time.monotonic() + 60
-    while not (journal.exists() and _completed_trials(journal)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    bench.send_signal(signal.SIGINT)
-    _, err = bench.communicate(timeout=60)
-    assert bench.returncode == 130 and not (out / "report.html").exists()
+    pid, output = tmp_path / "bench.pid", tmp_path / "bench-output"
+    output.mkdir()
+    with ThreadPoolExecutor(1) as pool:  # the bench, a process of its own
+        args = [str(pid), "bench", *flags]
+        bench = pool.submit(forked_parents().run, args, tmp_path, env, output, 120, INTERRUPTIBLE)
+        deadline = time.monotonic() + 60
+        while not (journal.exists() and _completed_trials(journal)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(pid.read_text()), signal.SIGINT)
+        code, _, err = bench.result()
+    assert code == 130 and not (out / "report.html").exists()
     assert err.startswith("interrupted") and f"optimlab bench --resume {out}" in err, err
     before = _completed_trials(journal)
     assert 1 <= len(before) < 4, before  # some finished before the resume, not all

@@ -453,13 +453,12 @@ def test_a_recipe_changed_on_resume_is_shown_from_the_step_it_took_effect(tmp_pa
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 9))
 
 
-def test_a_study_of_the_users_objects_goes_to_tensorboard_from_another_session(tmp_path):
+def test_a_study_of_the_users_objects_goes_to_tensorboard_from_another_session(tmp_path, forked_parents):
     """optimlab.compare(data=(x, y)) names its data '<data>', an object of the session that ran it:
     log_study in another process refused the study ('unknown dataset <data>'), though it only sends the
-    stored trials (`optimlab report --log` got by only because its page had read the study first)."""
+    stored trials (`optimlab report --log` got by only because its page had read the study first). The
+    other process is forked by a parent that imported optimlab and ran nothing."""
     import os
-    import subprocess
-    import sys
 
     import torch
 
@@ -470,14 +469,11 @@ def test_a_study_of_the_users_objects_goes_to_tensorboard_from_another_session(t
         ["sgd"], data=(x, (x[:, 0] > 0).long()), budget=1, seeds=1, epochs=1, out=tmp_path
     )
     send = f"from optimlab.integrations import log_study; print(log_study({str(tmp_path)!r}, 'tensorboard', folder={str(tmp_path)!r}))"
-    sent = subprocess.run(
-        [sys.executable, "-c", send],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-    )
+    (tmp_path / "send-output").mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code, out, err = forked_parents().run([], tmp_path, env, tmp_path / "send-output", 300, source=send)
     (result,) = done.results
-    assert sent.returncode == 0 and sent.stdout.split() == [str(len(result.records))], sent.stderr
+    assert code == 0 and out.split() == [str(len(result.records))], err
     for record in result.records:
         board = accumulated(tmp_path / "tensorboard" / f"{record.study}-{record.key}".replace("/", "-"))
         assert [e.step for e in board.Scalars("val_accuracy")] == record.curve["step"]

@@ -235,13 +235,13 @@ print(json.dumps({**codes, "spaces": {m.name: spec.space_for(m).to_dict() for m 
 
 
 @pytest.fixture(scope="module")
-def study_of_session_objects(tmp_path_factory):
+def study_of_session_objects(tmp_path_factory, forked_parents):
     """A comparison of an optimizer class of this session and adam on tensors of this session; the spaces
     each method searched, read in this process; and another session's reading of it (its stdout's last
-    line, its stderr)."""
+    line, its stderr): a process forked by a parent that imported optimlab and ran nothing."""
     import os
     import subprocess
-    import sys
+    from pathlib import Path
 
     import optimlab
     from optimlab.study.run import load_specs
@@ -257,12 +257,10 @@ def study_of_session_objects(tmp_path_factory):
     )
     [spec] = load_specs(folder)  # in this process: the spaces measured on the optimizers
     searched = {m.name: spec.space_for(m).to_dict() for m in spec.methods}
-    other = subprocess.run(
-        [sys.executable, "-c", ANOTHER_SESSION, str(folder), str(folder / "again.html")],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-    )
+    args, output = [str(folder), str(folder / "again.html")], tmp_path_factory.mktemp("another-session")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code, out, err = forked_parents().run(args, Path.cwd(), env, output, 300, source=ANOTHER_SESSION)
+    other = subprocess.CompletedProcess(args, code, out, err)
     assert other.returncode == 0, other.stderr  # a crash there read as an IndexError on its empty stdout
     return done, folder, searched, other
 

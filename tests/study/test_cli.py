@@ -4,9 +4,6 @@ import csv
 import json
 import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -209,34 +206,44 @@ def test_a_worker_refused_a_method_or_study_not_there_in_one_line(tmp_path, cli,
     assert named in err
 
 
+# `optimlab ARGS` as a terminal starts it, in a process forked by a forked_parents parent, its pid written
+# to the file named before ARGS: Ctrl-C (SIGINT) raises KeyboardInterrupt in it, as in a fresh interpreter
+# (which installs that handler unless started with SIGINT ignored, as the parent may have been).
+INTERRUPTIBLE = """
+import os, pathlib, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+pathlib.Path(sys.argv.pop(1)).write_text(str(os.getpid()))
+from optimlab.cli.app import main
+main()
+"""
+
+
 def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it(
-    tmp_path, cli, monkeypatch
+    tmp_path, cli, monkeypatch, forked_parents
 ):
     """Ctrl-C on a comparison at its default folder (runs/compare-NAME-TIME) exited 130 in silence
     (typer turns KeyboardInterrupt into that code): not even 'interrupted', nor which folder to resume."""
     import signal
     import time
 
-    command = [sys.executable, "-c", "from optimlab.cli.app import main; main()"]
     # 8 trials of 5 epochs: the first running when Ctrl-C comes, the exit code says it came mid-way
     flags = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "5", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    driver = subprocess.Popen(
-        [*command, "compare", *flags],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
-    )
-    deadline = time.monotonic() + 60
-    while not any("optimlab:owner" in j.read_text() for j in tmp_path.glob("runs/compare-*/study.journal")):
-        assert time.monotonic() < deadline, "no trial started in 60 s"
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGINT)
-    _, err = driver.communicate(timeout=60)
+    pid, output = tmp_path / "driver.pid", tmp_path / "driver-output"
+    output.mkdir()
+    with ThreadPoolExecutor(1) as pool:  # the driver, a process of its own
+        args = [str(pid), "compare", *flags]
+        driver = pool.submit(forked_parents().run, args, tmp_path, env, output, 120, INTERRUPTIBLE)
+        deadline = time.monotonic() + 60
+        while not any(
+            "optimlab:owner" in j.read_text() for j in tmp_path.glob("runs/compare-*/study.journal")
+        ):
+            assert time.monotonic() < deadline and not driver.done(), "no trial started in 60 s"
+            time.sleep(0.05)
+        os.kill(int(pid.read_text()), signal.SIGINT)
+        code, _, err = driver.result()
     (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
-    assert driver.returncode == 130 and not (folder / "report.html").exists()
+    assert code == 130 and not (folder / "report.html").exists()
     resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"
     assert err.startswith("interrupted") and resume in err, err
     monkeypatch.chdir(tmp_path)  # the resume command as printed, run in this process: its start is not tested
@@ -400,14 +407,11 @@ main()
 """
 
 
-@pytest.fixture(scope="module")
-def two_at_once() -> Iterator[list[ForkedCommand]]:
+@pytest.fixture
+def two_at_once(forked_parents) -> list[ForkedCommand]:
     """Two parents that imported the command line once (tests/cli/forked_command.py), each forking a
     fresh process per run: two commands at once, without an interpreter and torch start each."""
-    parents = [ForkedCommand({**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
-    yield parents
-    for parent in parents:
-        parent.close()
+    return [forked_parents(slot=0), forked_parents(slot=1)]
 
 
 def race(tmp_path: Path, waited: str, commands: list[list[str]], two_at_once: list[ForkedCommand]) -> str:

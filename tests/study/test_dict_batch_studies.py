@@ -4,8 +4,6 @@ dict batches, from Python and from the command line, against a hand-written loop
 
 import math
 import os
-import subprocess
-import sys
 import warnings
 
 import pytest
@@ -148,17 +146,20 @@ def test_compute_loss_by_path_and_a_dataset_split_by_the_recipe(user_package):
         train(Recipe.from_dict({"training": {"compute_loss": f"{TEXT}:smoothed_loss"}}))  # digits: tensors
 
 
-def test_dict_batches_the_model_cannot_take_a_loss_from_stop_the_cli_in_one_line(user_package, tmp_path):
-    # Batches without labels: the model, given no loss, returns none (checked before any trial).
+def test_dict_batches_the_model_cannot_take_a_loss_from_stop_the_cli_in_one_line(
+    user_package, tmp_path, forked_parents
+):
+    # Batches without labels: the model, given no loss, returns none (checked before any trial). The
+    # command in a process of its own, forked by a parent whose sys.path is PYTHONPATH's (no current folder).
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([user_package, SOURCE])}
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", "from optimlab.cli.app import main; main()", "compare", "--optimizers",
-         "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress", "--out", str(tmp_path),
-         "--model", f"{TEXT}:BagOfWords", "--dataset", f"{TEXT}:unlabelled"],
-        env=env, capture_output=True, text=True, timeout=300,
+    (tmp_path / "output").mkdir()
+    code, _, err = forked_parents(env["PYTHONPATH"]).run(
+        ["compare", "--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress",
+         "--out", str(tmp_path / "compare"), "--model", f"{TEXT}:BagOfWords", "--dataset", f"{TEXT}:unlabelled"],
+        tmp_path, env, tmp_path / "output", timeout=300,
     )  # fmt: skip
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
     assert "the model's output" in lines[0] and "a loss (a scalar tensor, .loss" in lines[0]
     assert "a dict of {'logits': float32 (8, 2)}" in lines[0]  # the value, named
 

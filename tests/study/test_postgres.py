@@ -2,10 +2,9 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 import pytest
@@ -17,20 +16,15 @@ from optimlab.study.storage import open_storage
 from optimlab.workloads import get_workload
 
 
-def test_two_workers_share_a_postgres_study(postgres_url):
-    command = [
-        sys.executable,
-        "-c",
-        "import typer; from optimlab.cli.worker_cmd import worker; typer.run(worker)",
-        postgres_url,
-        "--wait",
-    ]
-    workers = [
-        subprocess.Popen(
-            command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
+def test_two_workers_share_a_postgres_study(postgres_url, forked_parents, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    parents = [forked_parents(slot=slot) for slot in (0, 1)]  # two processes at once: two parents
+
+    def worker(slot: int) -> tuple[int | None, str, str]:
+        """`optimlab worker URL --wait` in a process of its own, forked by parent ``slot``."""
+        (tmp_path / str(slot)).mkdir()
+        return parents[slot].run(["worker", postgres_url, "--wait"], tmp_path, env, tmp_path / str(slot), 300)
+
     spec = StudySpec.for_workload(
         "pg",
         get_workload("digits_mlp", epochs=1),
@@ -38,11 +32,13 @@ def test_two_workers_share_a_postgres_study(postgres_url):
         budget=4,
         seeds=2,
     )
-    result = run_study(spec, postgres_url, backend="workers", options=BackendOptions(workers=0))
+    with ThreadPoolExecutor(2) as pool:
+        workers = [pool.submit(worker, slot) for slot in (0, 1)]
+        result = run_study(spec, postgres_url, backend="workers", options=BackendOptions(workers=0))
+        ended = [started.result() for started in workers]
     ran = []
-    for worker in workers:
-        out, _ = worker.communicate(timeout=120)
-        assert worker.returncode == 0, out
+    for code, out, err in ended:
+        assert code == 0, out + err
         ran.append(int(out.split("worker ran ")[1].split()[0]))
     assert sum(ran) == 2 * (4 + 2) == len(result.records)
     study = optuna.load_study(study_name="pg/adam", storage=postgres_url)

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 import pytest
@@ -219,25 +220,25 @@ def test_a_study_being_extended_is_not_done_until_its_new_seeds_ran(tmp_path):
     assert not now.ended and now.interrupted and now.count() == (2, 3)
 
 
-def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_path):
+def test_a_study_killed_mid_way_resumes_to_the_uninterrupted_set_of_trials(tmp_path, forked_parents):
     spec = tiny(optimizers=("sgd", "adam"), epochs=3, budget=3, seeds=2)
-    killed = tmp_path / "killed"
+    killed, pid, output = tmp_path / "killed", tmp_path / "study.pid", tmp_path / "study-output"
     script = (
-        "import json, sys; from optimlab.study import StudySpec, run_study; "
+        "import json, os, pathlib, sys; from optimlab.study import StudySpec, run_study; "
+        "pathlib.Path(sys.argv[3]).write_text(str(os.getpid())); "
         "run_study(StudySpec.from_dict(json.loads(sys.argv[1])), sys.argv[2])"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, json.dumps(spec.to_dict()), str(killed)],
-        env=ENV,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while finished(killed) < 3:
-        assert process.poll() is None, process.stderr.read().decode()
-        assert time.monotonic() < deadline, "the study made no progress"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    output.mkdir()
+    with ThreadPoolExecutor(1) as pool:  # the study in a process of its own, forked by the parent
+        args = [json.dumps(spec.to_dict()), str(killed), str(pid)]
+        process = pool.submit(forked_parents().run, args, tmp_path, ENV, output, 300, script)
+        deadline = time.monotonic() + 120
+        while finished(killed) < 3:
+            assert not process.done(), process.result()[2]
+            assert time.monotonic() < deadline, "the study made no progress"
+            time.sleep(0.02)
+        os.kill(int(pid.read_text()), signal.SIGKILL)
+        process.result()
 
     resumed = run_study(spec, killed, resume=True)
     reference = run_study(spec, tmp_path / "uninterrupted")

@@ -534,3 +534,19 @@ def test_a_grid_refuses_a_range_whose_end_it_would_train_and_the_field_refuses(c
         "t", WORKLOAD, lookahead, space=SearchSpace.from_flags([f"{k}=1:6:int"]), protocol="random", budget=6
     )
     assert {trial.params[k] for trial in within.tune_plan(lookahead[0])} <= set(range(1, 7))
+
+
+def test_two_choices_of_a_searched_field_resolving_to_one_recipe_are_refused():
+    """--space model.activation=relu,RELU trained the one recipe twice (tune/0 and tune/1, one result
+    under two names) where --compare model.activation=relu,RELU was refused. Truth: the recipe itself
+    resolves the two to one id; relu,gelu, two ids, is planned."""
+    sgd = methods_from("optimizer.name", ["sgd"])
+    relu, upper = (WORKLOAD.recipe.with_updates({"model.activation": a}).id for a in ("relu", "RELU"))
+    assert relu == upper
+    space = SearchSpace.from_flags(["model.activation=relu,RELU"])
+    with pytest.raises(
+        InvalidValueError, match=r"choices of 'model.activation' .*'relu' and 'RELU' resolve to one"
+    ):
+        StudySpec.for_workload("t", WORKLOAD, sgd, space=space)
+    space = SearchSpace.from_flags(["model.activation=relu,gelu"])
+    assert len(StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=2).tune_plan(sgd[0])) == 2

@@ -337,6 +337,26 @@ class StudySpec:
             if not d.categorical and n >= 2
         }
 
+    def _check_choices_train_distinct(self, method: Method) -> None:
+        """Refuse, when a study is planned, two choices of a searched field that resolve to one recipe
+        (``model.activation=relu,RELU``; none and None): a grid trained that configuration twice, a random
+        draw met it twice as often, as the compared values are refused for (:meth:`__post_init__`). A
+        choice the recipe refuses is left to :func:`_check_space_fits`."""
+        recipe = self.method_recipe(method)
+        for dimension in self.space_for(method).dimensions:
+            trained: dict[str, Any] = {}  # recipe id -> the first choice training it
+            for choice in dimension.choices or ():
+                try:
+                    resolved = recipe.with_updates({dimension.field: choice}).id
+                except RecipeError:
+                    continue
+                if (twin := trained.setdefault(resolved, choice)) != choice:
+                    raise InvalidValueError(
+                        f"choices of {dimension.field!r} (--space, --space-file, space=)",
+                        list(dimension.choices),
+                        f"choices training distinct recipes: {twin!r} and {choice!r} resolve to one recipe",
+                    )
+
     def _check_grid_fits(self, space: SearchSpace) -> None:
         """A grid keeps every categorical choice, so it needs a budget of at least their combinations: a
         smaller one is refused when a study is planned (dropping choices would compare less than asked;
@@ -383,6 +403,7 @@ class StudySpec:
             if new:  # a stored one loads as it ran
                 spec._check_grid_fits(spec.space_for(method).distinct())
                 spec._check_ends_tried(method)
+                spec._check_choices_train_distinct(method)
             spec._check_seed_not_varied(method)
         return spec
 

@@ -680,6 +680,31 @@ def test_a_negative_loss_whose_first_level_is_its_highest_is_read_without_a_cras
     assert [f.rule for f in run_rules(stats)] == []
 
 
+@pytest.mark.parametrize("trains", [True, None])
+def test_no_progress_under_an_lr_the_check_trained_past_names_its_lr_not_the_labels(trains):
+    """SGD 0.1 on an MLP, 0.3x the check's suggestion 0.333 (held-out accuracy 0.88, so under lr_too_low's
+    10x): 'No progress' advised 'watch longer (steps), or check that the labels follow from the inputs',
+    though the check had just trained the setup, its labels plainly following from the inputs. Where
+    the check trained it, the advice is its lr; where it could not tell (trains None), as before."""
+    x, y = standardized()
+    net = mlp(depth=1, width=32)
+    stats = diagnose(net, (x[:512], y[:512]), nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), 1e-3),
+                     steps=60, lr_find=False).statistics  # fmt: skip
+    ladder = [Candidate(lr, "curve", score=score) for lr, score in ((2e-3, 0.41), (8e-3, 0.88), (3e-2, 0.52))]
+    checked = LRRangeResult([], [], [], 8e-3, 3e-2, 8e-3, None, "test", ladder, "60 steps each", trains=trains,
+                            metric="accuracy", check_steps=60)  # fmt: skip
+    found = {f.rule: f for f in run_rules(stats, checked)}
+    assert "lr_too_low" not in found and found["plateau"].title.startswith("No progress")
+    if trains:
+        assert found["plateau"].recommendation.startswith(
+            "lr: 0.008, the lr check's (held-out accuracy 0.88 at lr 0.008 after 60 steps)"
+        )
+        assert found["plateau"].recipe_changes == {"optimizer.lr": 0.008}
+        assert "labels" not in found["plateau"].recommendation
+    else:
+        assert "check that the labels follow from the inputs" in found["plateau"].recommendation
+
+
 def test_a_fitted_model_at_a_small_lr_is_not_told_its_lr_is_too_high():
     """Fine-tuning a fitted model: its batch losses scatter around 0.007 (one missed digit in a batch
     triples it); its level at the end, 1.45x the first batch's 0.0057, read as a rise, and a batch at

@@ -25,6 +25,7 @@ from optimlab.doctor.rules._readings import (
     _progress,
     _register,
     _score,
+    _set_lr,
 )
 from optimlab.doctor.rules.optimizer import ADAM_EPS
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
@@ -262,11 +263,20 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
     if start - floor <= 0 or (classes is not None and start < 0.5 * math.log(classes)):
         return None
     steps = len(stats.losses)
+    changes: dict[str, Any] = {}
     if lr_range is None:
         recommendation = (
             "lr: run the lr check (the doctor without --no-lr-find, lr_find=True): it tells an lr too low "
             "from a setup no lr trains (labels that do not follow from their inputs)"
         )
+    elif lr_range.trains and (trained := _trained_at(lr_range)):
+        # The check trained the setup: its labels follow from the inputs, and its lr is the lead.
+        lr, suggestion = _set_lr(stats), lr_range.suggestion or 0.0
+        if suggestion > lr:
+            recommendation = f"lr: {_g(suggestion)}, the lr check's ({trained}), or watch longer (steps)"
+            changes = {"optimizer.lr": float(_g(suggestion))}
+        else:
+            recommendation = f"training: watch longer (steps): the lr check trained this setup ({trained})"
     else:
         recommendation = "training: watch longer (steps), or check that the labels follow from the inputs"
     return Finding(
@@ -278,8 +288,20 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
             f"it never fell by {LEARNING_FALL:.0%}, so the model has learned nothing yet."
         ),
         recommendation=recommendation,
+        recipe_changes=changes,
         evidence={"loss_start": start, "loss_end": end, "progress": 1 - end / start, "steps": steps},
         score=_score(LEARNING_FALL / max(1 - end / start, 1e-3)),
+    )
+
+
+def _trained_at(lr_range: LRRangeResult) -> str | None:
+    """What the lr check's suggested candidate scored held out, in words ('held-out accuracy 0.88 at lr
+    0.333 after 80 steps'); None where it has no score."""
+    best = next((c for c in lr_range.candidates if c.lr == lr_range.suggestion), None)
+    if best is None or best.score is None:
+        return None
+    return (
+        f"held-out {lr_range.metric} {best.score:.4g} at lr {_g(best.lr)} after {lr_range.check_steps} steps"
     )
 
 

@@ -409,7 +409,12 @@ def log_findings(diagnosis: Diagnosis, tracker: Tracker, *, step: int = 0) -> No
     ``doctor`` (TensorBoard's TEXT tab at ``step``, MLflow's artifact ``doctor.md``): what ``optimlab
     doctor`` prints of it (:func:`optimlab.doctor.findings.summary`) as markdown: its findings ranked, root
     cause first, as a table of severity, finding and fix, then each one's evidence and the notes (the LR
-    range test's suggestion and candidates)."""
+    range test's suggestion and candidates). The run stays open for more; ``tracker.finish()`` ends it
+    (an MLflow run is RUNNING until then), as a training's end does.
+
+    >>> tracker = TensorBoardTracker("runs/doctor")  # doctest: +SKIP
+    >>> log_findings(doctor.diagnosis, tracker); tracker.finish()  # doctest: +SKIP
+    """
     from optimlab.doctor.findings import summary
 
     said = summary(diagnosis)

@@ -470,6 +470,20 @@ def test_a_loss_of_zero_throughout_says_there_is_nothing_to_learn():
         assert result.candidates == [] and result.check is None  # no check of lrs that cannot differ
 
 
+def test_a_loss_of_zero_whatever_the_outputs_is_not_said_to_be_a_fitted_model():
+    """A binary label given one logit under CrossEntropyLoss: the log-softmax of one score is 0, so the
+    loss is 0 at every lr (torch's own cross-entropy of one score, below), and the reason said 'the model
+    already fits', of a model that learned nothing; it now names that loss beside a fitted model."""
+    x, _ = linear_regression(64)
+    labels = (x[:, :1] > 0).float()
+    assert nn.functional.cross_entropy(torch.randn(64, 1) * 10, labels).item() == 0.0
+    torch.manual_seed(0)
+    result = lr_range_test(nn.Linear(4, 1), nn.CrossEntropyLoss(), x, labels, steps=10)
+    assert set(result.losses) == {0.0} and result.suggestion is None
+    assert "the model already fits" not in result.reason
+    assert "CrossEntropyLoss over one class score a row" in result.reason
+
+
 @pytest.mark.parametrize("verb", [lr_range_test, find_lr])
 def test_an_lr_that_is_a_schedule_is_refused_in_one_line(verb):
     """optimlab's optimizers take a schedule as their lr (optim.create("sgd", ..., lr=cosine)); the
@@ -499,7 +513,7 @@ def test_a_loss_that_starts_at_zero_is_no_divergence_baseline_and_is_not_said_to
     result = lr_range_test(model, nn.MSELoss(), x, y, optimizer)
     assert result.losses[0] == 0.0 and max(result.losses[:20]) < 1e-12  # rounding, then decay's pull
     assert len(result.lrs) == 100 and result.stopped_at is None and result.suggestion is None
-    assert result.reason == "the loss starts at 0: the model already fits, nothing left to learn"
+    assert result.reason.startswith("the loss starts at 0: nothing left to learn at any lr")
 
 
 @pytest.mark.parametrize(("start_lr", "end_lr"), [(1e-300, 1e10), (1e-200, 1e200)])

@@ -217,7 +217,10 @@ def suggest_lr(
         # at any lr, and no edge where the loss turns up for candidates around it. What moves it later
         # is no descent (weight decay pulling the fit weights off), so no drop is read from it.
         zero = "is 0 throughout the sweep" if not any(losses) else "starts at 0"
-        details["reason"] = f"the loss {zero}: the model already fits, nothing left to learn"
+        details["reason"] = (
+            f"the loss {zero}: nothing left to learn at any lr (a model that already fits its targets, or a "
+            "loss that is 0 whatever the outputs: CrossEntropyLoss over one class score a row)"
+        )
         return None, details
     if drop < min_drop * abs(start):
         # The curve's minimum is then noise; where the loss turns up is still known, and a slow task

@@ -6,12 +6,13 @@ import json
 
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from optimlab.build import build
 from optimlab.data import load
 from optimlab.data.user_factory import as_data
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import OWN_DEFAULT, Recipe, RecipeError
 from optimlab.registry import get_registry
 from optimlab.train import train
@@ -256,6 +257,28 @@ def test_a_model_of_tensors_returning_a_tuple_is_refused_before_training(user_pa
     assert str(refused.value).startswith(
         "invalid value 'a tuple of 2 (float32 (2, 2), float32 ())' for the model's output: accepted one "
         "tensor of scores (or outputs with .logits) on (input, target) data"
+    )
+
+
+def test_a_model_sized_by_the_last_of_input_shape_on_flat_images_is_told_how_they_come(write_modules):
+    """digits' images reach a user's factory as input_shape (1, 8, 8) and its batches as rows (N, 64)
+    (docs/your-own-model.md): a model sized by input_shape[-1] was refused as a bad first batch, 'a
+    tuple of 2 (float32 (32, 64), int64 (32,)) for the first batch', where its own size is what is off.
+    Now the line names input_shape, the rows and the two ways, with torch's own words (truth: torch's
+    refusal of those rows by nn.Linear(8, 10))."""
+    write_modules(
+        optimlab_test_last_dim="from torch import nn\n\n\ndef build(input_shape, num_outputs):\n"
+        "    return nn.Linear(input_shape[-1], num_outputs)\n"
+    )
+    recipe = Recipe.from_dict({"data": {"name": "digits"}, "model": {"name": "optimlab_test_last_dim:build"}})
+    with pytest.raises(InvalidValueError) as refused:
+        build(recipe)
+    with pytest.raises(RuntimeError) as torchs:
+        nn.Linear(8, 10)(torch.zeros(2, 64))
+    assert str(refused.value) == (
+        "invalid value 'rows of (N, 64)' for the input of the model built for input_shape (1, 8, 8): "
+        "accepted the images of input_shape as they come, rows of (N, 64): view them first "
+        f"(nn.Unflatten(1, input_shape)) or take math.prod(input_shape) features (RuntimeError: {torchs.value})."
     )
 
 

@@ -268,19 +268,33 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
                 warnings.simplefilter("ignore", KeptWeightsWarning)
             apply(net, init, data=model[:-1](splits.train.x[:INIT_BATCH]), **init_options)
     if Capability.USER in entry.capabilities:
-        _check_one_tensor(model, splits.train.x[:2])
+        _check_one_tensor(model, splits.train.x[:2], shape)
     return model
 
 
-def _check_one_tensor(model: nn.Module, rows: torch.Tensor) -> None:
+def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[int, ...]) -> None:
     """Refuse, before training, a user's model whose output on ``(input, target)`` rows is no tensor of
     scores (a tuple such as ``(scores, aux)``): a recipe's run reads one (its loss, accuracy and every
     evaluation, the batched backend's members). A model that fails on the rows is left to the first
-    step, which names what it cannot take; the random state is left as it was."""
+    step, which names what it cannot take, but where its factory was given ``input_shape``, the images'
+    shape, and the rows come flat (digits' (1, 8, 8) as (N, 64)) and torch refused a shape: sized by
+    ``input_shape[-1]``, such a model blamed the batch. The random state is left as it was."""
     mode = model.training
     try:
         with torch.random.fork_rng(), torch.no_grad():
             outputs = model.eval()(rows)
+    except RuntimeError as error:
+        flat = (*rows.shape[1:],)
+        if flat == input_shape:  # the first training step reports it, with the batch it failed on
+            return
+        said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InvalidValueError(
+            f"the input of the model built for input_shape {input_shape}",
+            f"rows of (N, {', '.join(map(str, flat))})",
+            f"the images of input_shape as they come, rows of (N, {', '.join(map(str, flat))}): view them "
+            f"first (nn.Unflatten(1, input_shape)) or take math.prod(input_shape) features (RuntimeError: "
+            f"{said})",
+        ) from error
     except Exception:  # the first training step reports it, with the batch it failed on
         return
     finally:

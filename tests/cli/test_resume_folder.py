@@ -30,3 +30,15 @@ def test_a_resume_of_a_file_says_it_is_one(cli, tmp_path, verb):
     code, _, err = cli(verb, "--resume", str(tmp_path / "recipe.yaml"), "--no-progress")
     said = f"{str(tmp_path / 'recipe.yaml')!r} is not a folder: it is a file. (see 'optimlab {verb} -h')\n"
     assert code == 2 and err.endswith(said), err
+
+
+def test_a_compare_resume_on_a_sqlite_file_not_there_creates_nothing(cli, tmp_path):
+    """``compare --resume OUT --storage sqlite:///typo.db`` said 'no optimlab study' after creating typo.db,
+    an empty Optuna database left behind by a refused command. Now refused before it is opened, naming
+    --storage, as worker and report refuse it. Truth: the folder's files."""
+    (tmp_path / "out").mkdir()
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    code, out, err = cli("compare", "--resume", str(tmp_path / "out"), "--storage", url, "--no-progress")
+    assert (code, out) == (2, "") and err.startswith("error: Invalid value for '--storage': "), err
+    assert "no SQLite file there, so no study" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -240,6 +240,8 @@ def compare(
             o.refuse_with_resume(ctx, PLAN_FLAGS)
         if storage is None:
             o.checked(checks.study_location, str(resume), "--resume")
+        else:  # a SQLite file not there was created, empty, before 'no optimlab study' was said
+            o.checked(checks.study_location, storage, "--storage")
     if resume is not None and not again_planned:
         plan: dict[str, Any] = {"seeds": seeds}  # more seeds: each method's best reruns on the next ones
         values = None

@@ -218,6 +218,9 @@ HEALTHY = {  # model, data, loss, Adam's lr
 # unchanged), multi-label 4.3 -> 1.4 (0.0056 -> 0.0099), weight norm 5.1 -> 1.7 (0.012 -> 0.0038; its lr
 # 3e-3 below both), spectral norm 5.8 -> 2.5 (0.037 -> 0.066).
 SHORTENED = {"steps": 100, "check_steps": 50}
+# The dilated CNN's candidates checked 30 steps: the same suggestion (0.0255) and no finding, 9.8 -> 6.8 s
+# CPU (2026-12-07, back to back; the tied embedding's and encoder's rose 1.8x at 30 for 1.2x and 1.06x less)
+CHECK_STEPS = {"dilated 1-d CNN": 30}
 
 
 @pytest.mark.parametrize("name", list(HEALTHY))
@@ -230,7 +233,8 @@ def test_a_healthy_model_of_each_kind_gets_no_finding(name):
     user's does."""
     build, data, loss, lr = HEALTHY[name]
     model = build()
-    found = diagnose(model, data(), loss, torch.optim.Adam(model.parameters(), lr), **SHORTENED)
+    options = {**SHORTENED, "check_steps": CHECK_STEPS.get(name, SHORTENED["check_steps"])}
+    found = diagnose(model, data(), loss, torch.optim.Adam(model.parameters(), lr), **options)
     assert not found.findings, [(f.rule, f.explanation) for f in found.findings]
 
 

@@ -470,6 +470,22 @@ def test_a_loss_of_zero_throughout_says_there_is_nothing_to_learn():
         assert result.candidates == [] and result.check is None  # no check of lrs that cannot differ
 
 
+@pytest.mark.parametrize("verb", [lr_range_test, find_lr])
+def test_a_nan_in_the_data_is_named_not_called_a_divergence(verb):
+    """Inputs with a NaN in feature 2 of every row: the loss is NaN before any step, which no lr makes;
+    the sweep said 'only 0 finite losses: the sweep diverged almost at once (a smaller start_lr ...)'.
+    It now names the batch's non-finite values (counted by torch.isfinite here) and suggests nothing."""
+    x, y = linear_regression(128)
+    x[:, 2] = float("nan")
+    result = verb(nn.Linear(4, 1), nn.MSELoss(), x, y, batch_size=64)
+    bad = int((~torch.isfinite(x[:64])).sum())
+    assert result.reason.startswith(
+        f"the loss was nan at the sweep's batch 1: the batch holds {bad} non-finite values in 64 of its 64 "
+        "rows, the first in feature 2, which no lr makes"
+    ), result.reason
+    assert "diverged" not in result.reason and result.suggestion is None and result.candidates == []
+
+
 def test_a_loss_of_zero_whatever_the_outputs_is_not_said_to_be_a_fitted_model():
     """A binary label given one logit under CrossEntropyLoss: the log-softmax of one score is 0, so the
     loss is 0 at every lr (torch's own cross-entropy of one score, below), and the reason said 'the model

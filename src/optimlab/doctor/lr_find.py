@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches, describe, first_loss
+from optimlab.doctor.nan_origin import batch_fault
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
@@ -417,6 +418,7 @@ def lr_range_test(
     ema, best = math.nan, math.inf
     taken: float | None = None  # the lr of the last step taken, until a batch measures the loss after it
     skipped = 0
+    data_fault = None  # a non-finite loss of a batch that holds non-finite values: no lr made it
     ignores = may_score_nothing(data)
     with preserved(model, optimizer), at_training_point(optimizer):
         train_mode(model)
@@ -449,6 +451,16 @@ def lr_range_test(
             except ValueError as error:  # a batch of one row under batch norm, named as fit names it
                 raise_refusal(error, one_row_refused(error, model, [batch], i + 1))
             report("LR range test", i, steps)
+            if (
+                loss is not None
+                and not bool(torch.isfinite(loss.detach()).all())
+                and (fault := batch_fault(batch))
+            ):
+                data_fault = (
+                    f"the loss was {loss.item()} at the sweep's batch {i + 1}: {fault}, which no lr makes "
+                    "(fill or drop the missing or infinite values)"
+                )
+                break
             if loss is not None and taken is not None:
                 value = loss.item()
                 lrs.append(taken)
@@ -477,6 +489,8 @@ def lr_range_test(
             "compute_loss", f"skipped every batch of the sweep ({skipped})", "a loss for some batches"
         )
     suggestion, details = suggest_lr(lrs, losses, margin=margin, diverged=stopped_at is not None)
+    if data_fault is not None:  # the curve up to that batch is no reading of the lr
+        suggestion, details["reason"], details["stable_edge_lr"] = None, data_fault, None
     if suggestion is not None:
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])
     else:  # no progress: around the stable edge, for a check to decide (module docstring)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["NonFiniteOrigin", "locate_non_finite"]
+__all__ = ["NonFiniteOrigin", "batch_fault", "locate_non_finite"]
 
 OriginKind = Literal["input", "target", "weights", "forward", "loss", "backward"]
 # Why an operation's finite inputs gave NaN/Inf: outside its domain, a divisor of 0, or too large a result.
@@ -78,6 +78,13 @@ def _where_bad(x: Tensor) -> str:
     bad = (~torch.isfinite(x)).reshape(x.shape[0], -1)
     said += f" in {int(bad.any(1).sum())} of its {x.shape[0]} rows"
     return said + (f", the first in feature {int(bad.any(0).nonzero()[0])}" if bad.shape[1] > 1 else "")
+
+
+def batch_fault(batch: Any) -> str | None:
+    """Where a batch (a tensor, or a tuple, list or dict of them) holds non-finite values, in words
+    (``the batch holds 1 non-finite value in 1 of its 64 rows, the first in feature 3``); else None."""
+    bad = next((x for x in _tensors(batch) if _count_bad(x)), None)
+    return None if bad is None else f"the batch holds {_where_bad(bad)}"
 
 
 def locate_non_finite(

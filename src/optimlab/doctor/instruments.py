@@ -52,6 +52,7 @@ from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
+from optimlab.techniques.norms import Norm, _looks_like_a_norm, norm_name
 from optimlab.train.evaluation import class_dim
 
 __all__ = [
@@ -524,6 +525,15 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
+def _normalizes(module: nn.Module) -> bool:
+    """Whether ``module`` is a norm layer, by what it is, not by its class's name: a torch norm (a
+    subclass too), or another library's that computes as one or looks like one (a ``*Norm`` of one 1-D
+    weight and no submodule: Gemma's RMSNorm scales by 1 + weight). Not optimlab's :class:`Norm`, whose
+    inner module is the norm, holding its parameters (kind none: an identity, no norm); not a class
+    named ``NormalizedLinear``, nor a weight_norm parametrization, which normalize no activations."""
+    return not isinstance(module, Norm) and (_looks_like_a_norm(module) or norm_name(module) is not None)
+
+
 def _trained(optimizer: torch.optim.Optimizer) -> frozenset[int]:
     """The parameters ``optimizer`` steps that take a gradient, by id: those the instruments watch."""
     return frozenset(id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad)
@@ -629,7 +639,7 @@ class Instruments:
                 layers.append(_describe_layer(name or "(model)", module, own))
                 layers[-1].projects_qkv = _projects_qkv(model, name, module)
                 self._layer_modules[name or "(model)"] = module
-            if "Norm" in type(module).__name__:
+            if _normalizes(module):
                 norms[name or "(model)"] = module
             found = activation_name(module)
             if found is not None and found != "identity":
@@ -663,6 +673,7 @@ class Instruments:
             activations=activations,
             norms=list(norms),
             adam_eps=_adam_eps(optimizer),
+            adam_eps_lost=_adam_eps_lost(optimizer),
             weight_decays=_weight_decays(optimizer, params),
             dropouts={
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)

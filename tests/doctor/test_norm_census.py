@@ -1,0 +1,63 @@
+"""Which modules the doctor's instruments count as norm layers: those that normalize, known by what they
+are (a torch norm, a subclass, another library's that computes as one), not by "Norm" in a class name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import optimlab.models
+from optimlab.doctor import diagnose
+from optimlab.doctor.instruments import Instruments
+
+
+class NormalizedLinear(nn.Linear):
+    """A user's layer named like a norm that normalizes nothing it outputs."""
+
+
+class ScaledLayerNorm(nn.LayerNorm):
+    """A user's subclass of a torch norm, with a forward of its own."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+def _norms(model: nn.Module) -> list[str]:
+    return Instruments(model, torch.optim.SGD(model.parameters(), 0.1)).statistics.norms
+
+
+@pytest.mark.parametrize(
+    "build, norms",
+    [
+        # optimlab's Norm holds the torch module that normalizes: counted once, as that module
+        (lambda: optimlab.models.create("mlp", (8,), 2, width=4, norm="none"), []),
+        (lambda: optimlab.models.create("mlp", (8,), 2, width=4, norm="batch"), ["2.inner", "5.inner"]),
+        (lambda: nn.Sequential(NormalizedLinear(8, 4), nn.ReLU(), nn.Linear(4, 2)), []),
+        (lambda: nn.Sequential(nn.utils.parametrizations.weight_norm(nn.Linear(8, 4)), nn.Linear(4, 2)), []),
+        (
+            lambda: nn.Sequential(nn.Linear(8, 4), nn.RMSNorm(4), nn.GroupNorm(2, 4), ScaledLayerNorm(4)),
+            ["1", "2", "3"],
+        ),
+    ],
+    ids=["optimlab-norm-none", "optimlab-batch-norm", "named-normalized", "weight-norm", "torch-norms"],
+)
+def test_norm_layers_are_counted_by_what_they_are(build, norms):
+    """Truth: the layers each model was built with. The census counted any class named '*Norm*': an
+    optimlab mlp's Norm(kind='none') (an identity) as a norm, a batch-normed one's norms twice (the Norm
+    and the BatchNorm1d inside), a NormalizedLinear and weight_norm's parametrization."""
+    assert _norms(build()) == norms
+
+
+def test_a_deep_sigmoid_mlp_without_norms_is_told_to_add_one_not_that_its_norms_do_not_carry_the_gradient():
+    """`optimlab doctor --dataset digits --optimizer sgd --lr 10 --no-lr-find --steps 40` (mlp, norm none)
+    advised 'the norm layers already there do not carry the gradient': its identities were counted as
+    norms. Truth: the model holds no norm (its Norm modules are nn.Identity inside)."""
+    model = optimlab.models.create("mlp", (16,), 2, width=16, depth=8, activation="sigmoid")
+    assert not any(isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules())
+    torch.manual_seed(0)
+    x = torch.randn(64, 16)
+    found = diagnose(model, (x, (x[:, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
+    assert "already there" not in vanishing.recommendation, vanishing.recommendation
+    assert "norm: batch" in vanishing.recommendation, vanishing.recommendation

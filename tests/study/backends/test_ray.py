@@ -17,12 +17,9 @@ def test_ray_tasks_run_the_planned_trials(tmp_path):
         budget=2,
         seeds=1,
     )
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
-    )
+    # its workers inherit OMP_NUM_THREADS=1 (tests/conftest.py); a runtime_env setting it again made Ray
+    # start two more workers for the tasks (through setup_worker.py) beside the two it prestarts
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = run_study(spec, tmp_path / "ray", backend="ray", options=BackendOptions(workers=2))
     finally:

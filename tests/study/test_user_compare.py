@@ -16,6 +16,7 @@ import optimlab
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.compare import compare as cli_compare
 from optimlab.study.space import Dimension, SearchSpace
+from optimlab.workloads import get_workload
 from tests.cli.forked_command import ForkedCommand
 
 SMALL = {"budget": 2, "seeds": 2, "epochs": 2}
@@ -355,6 +356,12 @@ BAD_INPUTS = [
         "2.0 for target: accepted a value val_accuracy can take, in \\[0, 1\\]",
     ),  # ran, never met
     ({"space": [("optimizer.lr", [0.1])]}, "for space: accepted a SearchSpace, or"),  # was an AttributeError
+    (  # get_workload's object was refused as a 'name', its whole repr (950 characters) the value
+        {"workload": get_workload("teacher_student")},
+        "'a Workload' for workload: accepted a registered workload's name \\(a Workload's .name\\): digits_mlp",
+    ),
+    # beside data, ran on the data with the default MLP, as if no workload was named
+    ({"workload": "teacher_student"}, "'teacher_student' for workload: accepted None beside data="),
     (  # the second choice was refused by the study's checks, in the recipe's lines
         {"model": f"{__name__}:linear", "space": {"optimizer.weight_decay": [0.0, -1.0]}},
         "for space: accepted fields a recipe takes \\(optimizer.weight_decay: .*-1.0",
@@ -371,6 +378,8 @@ def _case(given: dict) -> str:
     """A case's id, the same in every process (an object's default repr holds its address)."""
     return ", ".join(
         f"{k}={getattr(v, '__name__', None) or type(v).__name__ if callable(v) else v}"
+        if not hasattr(v, "recipe")  # a Workload: its name, not its whole recipe
+        else f"{k}={type(v).__name__}({v.name})"
         for k, v in given.items()
     )
 

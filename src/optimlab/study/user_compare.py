@@ -72,7 +72,7 @@ from optimlab.study.run import all_failed
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import import_object, is_import_path
-from optimlab.workloads import get_workload
+from optimlab.workloads import get_workload, workload_names
 
 __all__ = ["STUDY_NAME", "compare", "named_object"]
 
@@ -397,6 +397,8 @@ def compare(
             transforms, tuned over its ``lr``.
         model, data: see the module docstring; either may be left out (then the ``workload``'s, by default
             digits_mlp's MLP and digits).
+        workload: a registered workload's name, whose recipe the call runs where ``data`` is left out
+            (``model`` replaces its model); refused beside ``data``, which it would not be run on.
         loss: a name, an import path, an ``nn.Module`` (or its class) called as ``loss(outputs,
             targets)``, such a function itself, or ``"model"``: the model's own, ``model(**batch).loss``;
             default cross-entropy for classes, mean squared error otherwise, the model's own for dict
@@ -456,6 +458,21 @@ def compare(
     if recipe is not None and not isinstance(recipe, Mapping):
         raise InvalidValueError(
             "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
+        )
+    # get_workload's object was refused as a 'name', its whole repr (950 characters) for the value
+    if workload is not None and not isinstance(workload, str):
+        raise InvalidValueError(
+            "workload",
+            describe(workload),
+            f"a registered workload's name (a Workload's .name): {', '.join(workload_names())}",
+        )
+    if workload is not None and data is not None:  # ran on the data with the default MLP, the workload unread
+        raise InvalidValueError(
+            "workload",
+            workload,
+            "None beside data=: a workload brings its own data (and model); give data= alone (model= for "
+            "the model), or the workload without data= (optimlab compare --workload W --dataset D replaces "
+            "its data)",
         )
     finite = isinstance(target, (int, float)) and not isinstance(target, bool) and math.isfinite(target)
     if target is not None and not finite:  # a string failed in a comparison, NaN as a changed setting

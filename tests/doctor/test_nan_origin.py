@@ -384,3 +384,26 @@ def test_a_weight_adam_made_nan_by_dividing_zero_moments_by_eps_0_is_told_eps_no
     assert "eps" in findings["nan_inf"].recommendation and "lr_too_high" not in findings
     assert run(1e-2, 1e-8).non_finite is None  # the advice, applied
     assert run(1e-3, 0.0, clip=1.0).non_finite.step == 12  # the old advice, applied: no help
+
+
+def test_float16_weights_under_adams_default_eps_are_told_an_eps_float16_holds_not_a_lower_lr():
+    """A model already in float16 under Adam (lr 1e-3, eps 1e-8): 1e-8 rounds to 0 in float16, so where
+    v underflows m / (sqrt(v) + eps) overflows, and a weight was Inf after step 1. The advice was 'lr:
+    lower it, and training: grad_clip_norm 1.0'. Truth: torch's float16 rounds 1e-8 to 0, and the same
+    run at eps 1e-4 (the advice) stays finite while its loss falls."""
+    assert torch.tensor(1e-8, dtype=torch.float16).item() == 0.0
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    y = (x @ torch.randn(8, 3, generator=torch.Generator().manual_seed(1))).argmax(1)
+    found = {}
+    for eps in (1e-8, 1e-4):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)).half()
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3, eps=eps)
+        found[eps] = diagnose(model, (x.half(), y), nn.CrossEntropyLoss(), optimizer, steps=60, lr_find=False)
+    nan = found[1e-8].findings[0]
+    assert nan.rule == "nan_inf" and "already non-finite" in nan.title
+    assert nan.recommendation.startswith("optimizer: eps 0.0001, which float16 holds"), nan.recommendation
+    assert nan.recipe_changes == {"optimizer.eps": 1e-4} and "lr: lower" not in nan.recommendation
+    losses = found[1e-4].statistics.losses
+    assert not found[1e-4].findings and all(map(torch.isfinite, torch.tensor(losses)))
+    assert sum(losses[-5:]) < sum(losses[:5])

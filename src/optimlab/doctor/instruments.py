@@ -374,6 +374,9 @@ class RunStatistics:
     # The eps an Adam-family optimizer (groups with betas) adds to the root of its second moment, the
     # largest over its groups; None for the others (the adaptive_eps rule).
     adam_eps: float | None = None
+    # That eps rounds to 0 in the dtype of weights it steps (float16 holds nothing below 6e-8, Adam's
+    # default 1e-8 among it): where v underflows, m / (sqrt(v) + eps) overflows (the nan_inf rule).
+    adam_eps_lost: bool = False
     # The weight decay of each instrumented parameter's group (0 where it has none, or one that is no
     # number: a schedule, a tensor per member); the weight_decay_too_high rule reads it.
     weight_decays: list[float] = dataclasses.field(default_factory=list)
@@ -1155,6 +1158,17 @@ def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:
         if "betas" in group and isinstance(group.get("eps"), (int, float))
     ]
     return max(found, default=None)
+
+
+def _adam_eps_lost(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a group with betas has an eps above 0 that its floating weights' dtype rounds to 0."""
+    return any(
+        torch.tensor(group["eps"], dtype=p.dtype).item() == 0
+        for group in optimizer.param_groups
+        if "betas" in group and isinstance(group.get("eps"), (int, float)) and group["eps"] > 0
+        for p in group["params"]
+        if p.is_floating_point()
+    )
 
 
 def _weight_decays(optimizer: torch.optim.Optimizer, params: list[nn.Parameter]) -> list[float]:

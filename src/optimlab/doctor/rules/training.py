@@ -32,6 +32,10 @@ from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["nan_inf", "no_learning", "plateau"]
 
+# An Adam eps that float16 holds as a normal number (its least normal is 6.1e-5): the usual choice for
+# weights kept in float16.
+FLOAT16_ADAM_EPS = 1e-4
+
 LEARNING_FALL = 0.1  # a fall of the loss by this fraction of its start counts as learning
 
 
@@ -63,10 +67,11 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         "backward": f"born in the backward pass, just after {module}",
     }
     clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
+    eps_lost = origin.kind == "weights" and stats.adam_eps_lost
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
-        "weights": _weight_advice(origin, stats.adam_eps, clipped),
+        "weights": _weight_advice(origin, stats.adam_eps, clipped, eps_lost=eps_lost),
         "forward": _guard(origin, module, finite_before, clipped),
         "loss": (
             (
@@ -85,7 +90,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
         origin.largest_output is not None and origin.largest_output > 1e4
     )
-    if blew_up and (origin.kind in ("forward", "loss") or origin.cause == "overflow"):
+    if blew_up and (origin.kind in ("forward", "loss") or (origin.cause == "overflow" and not eps_lost)):
         if clipped:
             recommendation, changes = f"lr: lower it (the loss or the outputs blew up first; {clipped})", {}
         else:
@@ -110,14 +115,23 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
 
 
 def _weight_advice(
-    origin: NonFiniteOrigin, adam_eps: float | None, clipped: str | None
+    origin: NonFiniteOrigin, adam_eps: float | None, clipped: str | None, *, eps_lost: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """The advice for a weight found non-finite: an Inf is an update that overflowed (a lower lr and
     clipping); a NaN with no Inf, an invalid operation on finite numbers, which no lower lr prevents:
     with eps 0, Adam's update m / (sqrt(v) + eps) is 0/0 wherever a weight's gradient has been 0 (Kingma
     & Ba 2015, eps 1e-8). tests/doctor/test_nan_origin.py: an embedding's unused rows under Adam eps 0
     turn NaN at its first step at lr 1e-2 and 1e-3 with clipping alike; at eps 1e-8 none does. ``clipped``:
-    the clip already in force (:func:`_clip_in_force`), then the lr alone is advised."""
+    the clip already in force (:func:`_clip_in_force`), then the lr alone is advised. ``eps_lost``: the
+    optimizer's eps rounds to 0 in the weights' dtype (Adam's 1e-8 in float16): where v underflows too,
+    m / (sqrt(v) + eps) is Inf or 0/0 at any lr (float16 weights under Adam at lr 1e-3 overflow at step 1)."""
+    if eps_lost:
+        return (
+            f"optimizer: eps {_g(FLOAT16_ADAM_EPS)}, which float16 holds (its eps {_g(adam_eps or 0.0)} rounds to 0 "
+            "in the weights' dtype, and where v underflows m / (sqrt(v) + eps) overflows at any lr), or keep "
+            "the weights in float32 and train under torch.autocast",
+            {"optimizer.eps": FLOAT16_ADAM_EPS},
+        )
     if origin.cause == "overflow" and clipped:
         return f"lr: lower it (a step already overflowed a weight; {clipped})", {}
     if origin.cause == "overflow":

@@ -1228,11 +1228,12 @@ def test_a_bert_that_adam_at_0_5_collapsed_is_told_its_lr_first_not_its_init():
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 100, (1024, 16), generator=generator)
     batches = [{"input_ids": ids[i : i + 32], "labels": ids[i : i + 32, 0] % 3} for i in range(0, 1024, 32)]
+    # 100 steps, not 150: the same findings, each a consequence of the same causes, 7.3 -> 3.1 s CPU
     for lr, first in ((0.5, "lr_too_high"), (1e-3, None)):
         torch.manual_seed(0)
         model = transformers.BertForSequenceClassification(config)
         found = diagnose(
-            model, batches, None, torch.optim.Adam(model.parameters(), lr=lr), steps=150, lr_find=False
+            model, batches, None, torch.optim.Adam(model.parameters(), lr=lr), steps=100, lr_find=False
         )
         assert [f.rule for f in found.findings][:1] == ([first] if first else [])
         assert all(f.consequence_of for f in found.findings[1:])  # each follows from the lr, or via another

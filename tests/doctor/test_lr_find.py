@@ -486,6 +486,24 @@ def test_a_nan_in_the_data_is_named_not_called_a_divergence(verb):
     assert "diverged" not in result.reason and result.suggestion is None and result.candidates == []
 
 
+def test_float16_weights_under_adams_default_eps_are_not_told_a_smaller_start_lr():
+    """A model in float16 under Adam's eps 1e-8 (0 in float16): its first step overflows at lr 1e-7
+    already, and the sweep said 'diverged almost at once (a smaller start_lr ...)'. Truth: torch rounds
+    1e-8 to 0 in float16, and at eps 1e-4 the same sweep has finite losses and a suggestion."""
+    assert torch.tensor(1e-8, dtype=torch.float16).item() == 0.0
+    x, y = linear_regression(256)
+    results = {}
+    for eps in (1e-8, 1e-4):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1)).half()
+        optimizer = torch.optim.Adam(model.parameters(), eps=eps)
+        results[eps] = lr_range_test(model, nn.MSELoss(), x.half(), y.half(), optimizer, steps=30)
+    lost = results[1e-8]
+    assert lost.suggestion is None and "a smaller start_lr" not in lost.reason
+    assert "the optimizer's eps rounds to 0 in the weights' dtype" in lost.reason, lost.reason
+    assert all(map(math.isfinite, results[1e-4].losses[:10]))
+
+
 def test_a_loss_of_zero_whatever_the_outputs_is_not_said_to_be_a_fitted_model():
     """A binary label given one logit under CrossEntropyLoss: the log-softmax of one score is 0, so the
     loss is 0 at every lr (torch's own cross-entropy of one score, below), and the reason said 'the model

@@ -67,6 +67,7 @@ __all__ = [
     "OutputStats",
     "ParametersChanged",
     "RunStatistics",
+    "adam_eps_lost",
 ]
 
 
@@ -676,7 +677,7 @@ class Instruments:
             activations=activations,
             norms=list(norms),
             adam_eps=_adam_eps(optimizer),
-            adam_eps_lost=_adam_eps_lost(optimizer),
+            adam_eps_lost=adam_eps_lost(optimizer),
             weight_decays=_weight_decays(optimizer, params),
             dropouts={
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
@@ -1160,7 +1161,7 @@ def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:
     return max(found, default=None)
 
 
-def _adam_eps_lost(optimizer: torch.optim.Optimizer) -> bool:
+def adam_eps_lost(optimizer: torch.optim.Optimizer) -> bool:
     """Whether a group with betas has an eps above 0 that its floating weights' dtype rounds to 0."""
     return any(
         torch.tensor(group["eps"], dtype=p.dtype).item() == 0

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches, describe, first_loss
+from optimlab.doctor.instruments import adam_eps_lost
 from optimlab.doctor.nan_origin import batch_fault
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
@@ -418,7 +419,7 @@ def lr_range_test(
     ema, best = math.nan, math.inf
     taken: float | None = None  # the lr of the last step taken, until a batch measures the loss after it
     skipped = 0
-    data_fault = None  # a non-finite loss of a batch that holds non-finite values: no lr made it
+    not_the_lr = None  # a non-finite loss no lr makes (bad values in the batch, an eps lost to the dtype)
     ignores = may_score_nothing(data)
     with preserved(model, optimizer), at_training_point(optimizer):
         train_mode(model)
@@ -456,7 +457,7 @@ def lr_range_test(
                 and not bool(torch.isfinite(loss.detach()).all())
                 and (fault := batch_fault(batch))
             ):
-                data_fault = (
+                not_the_lr = (
                     f"the loss was {loss.item()} at the sweep's batch {i + 1}: {fault}, which no lr makes "
                     "(fill or drop the missing or infinite values)"
                 )
@@ -489,8 +490,15 @@ def lr_range_test(
             "compute_loss", f"skipped every batch of the sweep ({skipped})", "a loss for some batches"
         )
     suggestion, details = suggest_lr(lrs, losses, margin=margin, diverged=stopped_at is not None)
-    if data_fault is not None:  # the curve up to that batch is no reading of the lr
-        suggestion, details["reason"], details["stable_edge_lr"] = None, data_fault, None
+    if not_the_lr is None and not any(map(math.isfinite, losses)) and adam_eps_lost(optimizer):
+        not_the_lr = (
+            f"the loss was {losses[0] if losses else math.nan} after the first step, at lr {_geometric(start_lr, end_lr, 0.0):g}: "
+            "the optimizer's eps rounds to 0 in the weights' dtype (Adam's 1e-8 in float16), so where v "
+            "underflows m / (sqrt(v) + eps) overflows at any lr (eps 1e-4, which float16 holds, or float32 "
+            "weights under torch.autocast)"
+        )
+    if not_the_lr is not None:  # the curve up to that batch is no reading of the lr
+        suggestion, details["reason"], details["stable_edge_lr"] = None, not_the_lr, None
     if suggestion is not None:
         candidates = lr_candidates(details["min_loss_lr"], details["steepest_lr"])
     else:  # no progress: around the stable edge, for a check to decide (module docstring)

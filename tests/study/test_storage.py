@@ -381,3 +381,26 @@ def test_claims_held_beat_while_the_block_runs_and_are_withdrawn_as_it_ends(stud
         assert held_claim(storage, study_id) == key
     assert storage.get_study_system_attrs(study_id)[key] is None
     assert held_claim(storage, study_id) is None
+
+
+def test_list_choices_are_kept_as_written_without_optunas_warning_that_they_do_not_persist(tmp_path):
+    """A --space-file of list choices (optimizer.betas pairs) printed Optuna's UserWarning that they do not
+    persist, once per choice as each trial asked and each journal replayed (ten lines for two trials),
+    though the journal keeps them as written. Truth: the trials' params read back from a fresh opening
+    of the journal, and the warnings recorded."""
+    import warnings
+
+    from optimlab.study.space import Dimension
+
+    betas = Dimension("optimizer.betas", choices=([0.9, 0.99], {"a": 1}))
+    with warnings.catch_warnings(record=True) as caught:
+        study = optuna.create_study(storage=open_storage(tmp_path), study_name="s")
+        for choice in betas.choices:
+            study.enqueue_trial({betas.field: choice})
+            trial = study.ask()
+            study.tell(trial, 0.0 if betas.suggest(trial) == choice else 1.0)
+        again = open_storage(tmp_path)
+        trials = again.get_all_trials(again.get_study_id_from_name("s"))
+    assert [t.params[betas.field] for t in trials] == list(betas.choices)
+    assert [t.value for t in trials] == [0.0, 0.0]
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []

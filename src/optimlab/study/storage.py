@@ -123,6 +123,17 @@ def is_url(location: str | Path) -> bool:
 _LOOKS_LIKE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+def _quiet_about_list_choices() -> None:
+    """Ignore Optuna's warning that a categorical choice that is a list or a mapping (a space file's
+    ``optimizer.betas: [[0.9, 0.99], [0.8, 0.9]]``) does not persist: each storage opened here keeps the
+    choices as JSON, read back as written (test_storage), and the warning came once per choice as each
+    trial asked and each journal replayed, ten lines of a two-trial comparison. Set at each opening, not
+    at import: a ``warnings.catch_warnings`` block around the import would drop it."""
+    warnings.filterwarnings(
+        "ignore", "Choices for a categorical distribution should be a tuple of None, bool", UserWarning
+    )
+
+
 def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:
     """A folder (holding ``study.journal``), an RDB URL (``postgresql://...``, ``sqlite:///...``), or None:
     a new, empty storage in this process's memory (Optuna's), for a study that no other process reads and
@@ -132,6 +143,7 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
     the wrong folder). A journal whose last record a crash cut short is repaired (see
     :class:`_JournalFile`); one damaged elsewhere is refused.
     """
+    _quiet_about_list_choices()
     if location is None:
         storage = optuna.storages.InMemoryStorage()
         _SHOWN[storage] = IN_MEMORY

@@ -103,6 +103,9 @@ OWNER_ATTR = "optimlab:owner"
 CLAIM_PREFIX = "optimlab:claim:"  # + a token per claim: a study system attribute (claim_study)
 HEARTBEAT_SECONDS = 5.0  # a beat is one journal line; trials last seconds to minutes
 GRACE_SECONDS = 60.0  # 12 missed beats: a process that paused (swap, GC) is not declared dead
+# A comparison's claim on a study beats less often (4 beats a grace): one journal line per study a beat,
+# for the whole comparison, where a trial's beats last as long as the trial
+CLAIM_BEAT_SECONDS = GRACE_SECONDS / 4
 INTERRUPTED = "interrupted"
 DUPLICATE = "duplicate"  # a second trial of a key that two drivers planned at once: never trained
 # A trial whose loss diverged is told to Optuna as pruned, worse than every completed one, where TPE
@@ -712,7 +715,7 @@ def withdraw_claim(storage: BaseStorage, study_id: int, key: str) -> None:
 
 
 @contextlib.contextmanager
-def claims_held(interval: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+def claims_held(interval: float = CLAIM_BEAT_SECONDS) -> Iterator[None]:
     """Keep alive the claims this process makes or takes up in the block (:func:`claim_study`,
     :func:`held_claim`), and withdraw them as it ends: a thread writes each claim's ``beat`` time every
     ``interval``, by which another host tells a live comparison from a dead one (:func:`_claim_lives`).

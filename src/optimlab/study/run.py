@@ -328,7 +328,8 @@ def open_studies(
     spec: StudySpec, location: str | Path | None, *, resume: bool = False, comparison: Sequence[str] = ()
 ) -> BaseStorage:
     """Create ``spec``'s Optuna studies at ``location`` (None: a new storage in memory, see
-    :func:`~optimlab.study.storage.open_storage`; or, with ``resume``, check the stored ones), recording in a new one the names of every study of its ``comparison`` (:data:`COMPARISON_ATTR`).
+    :func:`~optimlab.study.storage.open_storage`; or, with ``resume``, check the stored ones), recording in
+    a new one the names of every study of its ``comparison`` (:data:`COMPARISON_ATTR`).
 
     An existing study needs ``resume`` and the same spec, but for more ``seeds`` (a study extended: its
     reruns so far are kept, the new ones run on the next fresh seeds); ``resume`` needs an existing

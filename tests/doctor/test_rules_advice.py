@@ -119,8 +119,9 @@ def test_recurrent_weights_drawn_too_large_get_an_init_fix_not_clipping(kind, sc
     torch's own init is left alone, and so is an LSTM at 4x, which its gates keep training."""
     model = LastStep(kind, scale)
     x, y = _last_steps_sign()
+    # 100 watched steps, not 150: the same findings in all three cases (none at RNN 1x and LSTM 4x)
     found = diagnose(model, (x[:1536], y[:1536]), nn.CrossEntropyLoss(),
-                     torch.optim.Adam(model.parameters(), 1e-3), steps=150, lr_find=False)  # fmt: skip
+                     torch.optim.Adam(model.parameters(), 1e-3), steps=100, lr_find=False)  # fmt: skip
     if (kind, scale) != ("RNN", 4.0):
         assert "init_scale" not in [f.rule for f in found.findings], found.findings
         return

@@ -345,6 +345,10 @@ class RunStatistics:
     # Norm layers (LayerNorm, BatchNorm, GroupNorm, RMSNorm, ...), with trained parameters or without
     # (LayerNorm(elementwise_affine=False)): they reset the signal's scale whatever the init.
     norms: list[str] = dataclasses.field(default_factory=list)
+    # The model is one of optimlab's architectures (its norm layers are optimlab's Norm, kind none too):
+    # its recipe's model fields (model.norm, model.activation) change it, and the advice names them; a
+    # user's model is advised in its own layers' names and torch calls.
+    built_by_optimlab: bool = False
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
     input_reader: str | None = None  # the layer that read ``input_features``
@@ -676,6 +680,7 @@ class Instruments:
             repeats=[i for i, p in enumerate(params) if first_of.setdefault(id(p), i) != i],
             activations=activations,
             norms=list(norms),
+            built_by_optimlab=any(isinstance(m, Norm) for m in model.modules()),
             adam_eps=_adam_eps(optimizer),
             adam_eps_lost=adam_eps_lost(optimizer),
             weight_decays=_weight_decays(optimizer, params),

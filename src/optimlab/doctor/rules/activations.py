@@ -61,21 +61,23 @@ def saturation(
     feeding = stats.feeding_layer(module)
     ratio = _init_ratio(feeding) if feeding is not None else None
     embedding = _large_embedding(stats, feeding.name) if feeding is not None else None
+    changes: dict[str, Any] = {}
     if feeding is not None and ratio is not None and ratio > 2:
         recommendation = (
             f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "
             f"is {_g(ratio)}x that scale)"
         )
-        changes: dict[str, Any] = {"model.init": "xavier_normal"}
+        changes = {"model.init": "xavier_normal"}
     elif embedding is not None:
         recommendation = (
             f"init: {_label(stats, embedding[0])}'s vectors at std 1 or less (torch's nn.Embedding draws "
             f"N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
         )
-        changes = {}
-    else:
+    elif stats.built_by_optimlab:
         recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"
         changes = {"model.norm": "batch"}
+    else:
+        recommendation = _norm_or_relu(stats, module, feeding)
     bad = {m: f for m, f in per_layer.items() if f >= warn_fraction}
     return Finding(
         rule="saturation",
@@ -100,6 +102,25 @@ def saturation(
         explains=("plateau", "no_learning", "lr_too_low")
         + (("vanishing_gradients",) if windows.start >= warn_fraction else ()),
     )
+
+
+def _norm_or_relu(stats: RunStatistics, module: str, feeding: LayerInfo | None) -> str:
+    """The saturation fix for a user's model, in its layers' names and torch calls: a norm layer
+    before the activation ``module``, or a ReLU in its place with He's init."""
+    activation, reads = stats.activations[module], f"{feeding.name}'s outputs" if feeding else "its inputs"
+    return (
+        f"a norm layer on {reads}, before the {activation} at {module} (nn.LayerNorm, or nn.BatchNorm1d "
+        f"over features), or nn.ReLU in place of that {activation} with nn.init.kaiming_normal_ on the "
+        "weight that feeds it"
+    )
+
+
+def _leaky(stats: RunStatistics, module: str) -> str:
+    """The dead-units fix of a leaky ReLU for activation ``module``: the recipe field on optimlab's
+    architectures, the torch module in place of the user's own."""
+    if stats.built_by_optimlab:
+        return "activation: leaky_relu"
+    return f"nn.LeakyReLU in place of the {stats.activations[module]} at {module}"
 
 
 def _holds(hold: _BiasHold, activation: str, what: str) -> str:
@@ -237,20 +258,25 @@ def dead_units(
         # biased -10 under a ReLU, 200 steps of Adam 1e-3: loss 1.14 to 1.07 with either; a BatchNorm1d
         # before the ReLU: 1.12 to 0.46, as unfrozen and unbiased).
         recommendation = (
-            "norm: batch before the activation: what feeds it is not trained (a frozen layer, "
-            "requires_grad=False, or the data itself), so its inputs stay where they are; a norm centres "
-            "them (leaky_relu's slope of 0.01 passes too little of them)"
+            "norm: batch before the activation"
+            if stats.built_by_optimlab
+            else f"a norm layer (nn.BatchNorm1d, or nn.LayerNorm) before the {activation} at {module}"
+        ) + (
+            ": what feeds it is not trained (a frozen layer, requires_grad=False, or the data itself), so "
+            "its inputs stay where they are; a norm centres them (leaky_relu's slope of 0.01 passes too "
+            "little of them)"
         )
-        changes = {"model.norm": "batch"}
+        changes = {"model.norm": "batch"} if stats.built_by_optimlab else {}
     elif at_end > at_start + 0.2:
-        recommendation = "lr: lower it (units died during training), or activation: leaky_relu"
-        changes = {"model.activation": "leaky_relu"}
+        recommendation = f"lr: lower it (units died during training), or {_leaky(stats, module)}"
+        changes = {"model.activation": "leaky_relu"} if stats.built_by_optimlab else {}
         explains = ("vanishing_gradients", "plateau", "no_learning", "lr_too_low")
     else:
-        recommendation = "activation: leaky_relu" + (
-            "" if feeding is not None and feeding.normalized else ", or norm: batch before the activation"
+        norm = "norm: batch before the activation" if stats.built_by_optimlab else "a norm layer before it"
+        recommendation = _leaky(stats, module) + (
+            "" if feeding is not None and feeding.normalized else f", or {norm}"
         )
-        changes = {"model.activation": "leaky_relu"}
+        changes = {"model.activation": "leaky_relu"} if stats.built_by_optimlab else {}
     when = (
         f"from the start (steps {windows.start_steps[0]}..{windows.start_steps[-1]})"
         if at_start >= at_end

@@ -146,13 +146,20 @@ def vanishing_gradients(
         changes: dict[str, Any] = {"model.init": scheme}
         explains += () if told else ("init_scale",)
     elif saturating:
-        besides = "or norm: batch" if not normalized else "" if residual else _RESIDUAL
+        ours = stats.built_by_optimlab
+        add_norms = "or norm: batch" if ours else f"or {_NORM_AFTER_EACH}"
+        besides = add_norms if not normalized else "" if residual else _residual(stats)
+        relu = (
+            "activation: relu with init: kaiming_normal instead of"
+            if ours
+            else "nn.ReLU with nn.init.kaiming_normal_ on the weights in place of each"
+        )
         recommendation = (
-            f"activation: relu with init: kaiming_normal instead of {', '.join(saturating)} "
+            f"{relu} {', '.join(saturating)} "
             "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer)"
             + (f", {besides}" if besides else "")
         )
-        changes = {"model.activation": "relu", "model.init": "kaiming_normal"}
+        changes = {"model.activation": "relu", "model.init": "kaiming_normal"} if ours else {}
         # an init for a sigmoid or tanh leaves a deep net of them at chance (20 sigmoid layers, digits:
         # xavier_normal's held-out loss 2.31, ln 10); this change replaces the init too
         explains += ("init_scale",)
@@ -166,14 +173,17 @@ def vanishing_gradients(
         changes = {}
     elif normalized:
         recommendation = (
-            f"{_RESIDUAL.removeprefix('or ')}: the norm layers already there do not carry the gradient"
+            f"{_residual(stats).removeprefix('or ')}: the norm layers already there do not carry the gradient"
         )
         changes = {}
-    else:
+    elif stats.built_by_optimlab:
         recommendation = "norm: batch (or layer) after each Linear/Conv" + (
             "" if residual else ", or a residual architecture (model: resnet)"
         )
         changes = {"model.norm": "batch"}
+    else:
+        recommendation = _NORM_AFTER_EACH + ("" if residual else f", {_residual(stats)}")
+        changes = {}
     return Finding(
         rule="vanishing_gradients",
         severity="error" if worst_ratio < error_ratio else "warning",
@@ -223,11 +233,17 @@ def _set_in_during_training(
     return all(at_start.get(name, 0.0) >= warn_ratio for name in weak)
 
 
-# The fix for a deep net whose norm layers are already there.
-_RESIDUAL = (
-    "or residual connections, x + block(x) around each block (He et al. 2016, arXiv:1512.03385; "
-    "model: resnet for images)"
-)
+# The norm layers a user's model adds, in torch's names.
+_NORM_AFTER_EACH = "a norm layer (nn.BatchNorm1d/2d, or nn.LayerNorm) after each Linear/Conv"
+
+
+def _residual(stats: RunStatistics) -> str:
+    """The fix for a deep net whose norm layers are already there; optimlab's resnet for images where
+    the model is one of optimlab's architectures."""
+    resnet = "; model: resnet for images" if stats.built_by_optimlab else ""
+    return (
+        f"or residual connections, x + block(x) around each block (He et al. 2016, arXiv:1512.03385{resnet})"
+    )
 
 
 def _normalized_throughout(stats: RunStatistics, hidden: list[LayerInfo]) -> bool:
@@ -414,7 +430,7 @@ def exploding_gradients(
         # steps: held-out loss 0.20/0.43/2.30 plain, 0.19/0.25/2.29 clipped at 1, 0.10/0.09/0.11 as
         # x + block(x).
         recommendation = (
-            f"{_RESIDUAL.removeprefix('or ')}: stacked without them, norm layers make the gradient grow "
+            f"{_residual(stats).removeprefix('or ')}: stacked without them, norm layers make the gradient grow "
             "toward the input (Yang et al. 2019, arXiv:1902.08129), and clipping bounds the steps, not that"
         )
         changes = {}

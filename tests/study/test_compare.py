@@ -15,6 +15,7 @@ from optimlab.report.chance import chance_levels
 from optimlab.study.compare import compare, plan_comparison
 from optimlab.study.space import SearchSpace
 from optimlab.workloads import get_workload
+from optimlab.workloads.teacher_student import teacher_student
 
 
 def test_a_plan_has_one_study_per_workload_with_the_given_budget():
@@ -390,9 +391,24 @@ def test_a_registered_workloads_model_is_replaced_whole_by_model(given):
         "relu",
         None,
     )
-    user = dataclasses.replace(own, registered=False)  # the same recipe, as the user's
+    user = dataclasses.replace(own, registry_recipe=None)  # the same recipe, as the user's
     (kept,) = plan_comparison(["sgd"], workloads=[user], model="mlp", epochs=1)
     assert (kept.recipe.model.activation, kept.recipe.model.width) == ("tanh", 64)
+
+
+def test_a_registered_workload_copied_with_the_users_recipe_keeps_the_users_model_choices():
+    """dataclasses.replace(get_workload(...), recipe=<the user's>) is the user's workload: --model mlp
+    keeps its gelu and width 32 (it dropped them while the registry's mark went with every copy); a copy
+    that changes only the name stays the registry's, and the registry's object equals its factory's."""
+    own = get_workload("teacher_student")
+    recipe = own.recipe.with_updates({"model.activation": "gelu", "model.width": 32})
+    mine = dataclasses.replace(own, name="mine", recipe=recipe)
+    (kept,) = plan_comparison(["sgd"], workloads=[mine], model="mlp", epochs=1)
+    assert (kept.recipe.model.activation, kept.recipe.model.width) == ("gelu", 32)
+    renamed = dataclasses.replace(own, name="renamed")
+    (replaced,) = plan_comparison(["sgd"], workloads=[renamed], model="mlp", epochs=1)
+    assert (replaced.recipe.model.activation, replaced.recipe.model.width) == ("relu", None)
+    assert own == teacher_student() and not teacher_student().registered
 
 
 def test_a_study_stored_with_other_settings_is_told_the_plain_resume_that_reads_them(tmp_path):

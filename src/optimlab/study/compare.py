@@ -378,7 +378,10 @@ def _with_epochs(workload: Workload, epochs: int | None) -> Workload:
             epochs,
             f"unset: workload {workload.name!r} trains {steps} steps (training.steps), not epochs",
         )
-    return dataclasses.replace(workload, recipe=workload.recipe.with_updates({"training.epochs": epochs}))
+    recipe = workload.recipe.with_updates({"training.epochs": epochs})
+    # the registry's workload over other epochs stays the registry's, as get_workload(name, epochs=) is
+    registry_recipe = recipe if workload.registered else None
+    return dataclasses.replace(workload, recipe=recipe, registry_recipe=registry_recipe)
 
 
 def plan_comparison(

@@ -52,14 +52,21 @@ class Workload:
     goal: Literal["max", "min"] = "max"
     test_metric: str = "test_accuracy"  # reported: the same metric on the held-out test split
     target: float | None = None  # of ``metric``, for time-to-target
-    # made by this registry (get_workload, workloads_from): its recipe is optimlab's, so a ``--model``
-    # replaces its model section whole; False is a recipe of the user's, whose model choices are kept
-    registered: bool = False
+    # the recipe this registry made (get_workload, workloads_from), None for a workload of the user's:
+    # kept out of == and repr, read through :attr:`registered`
+    registry_recipe: Recipe | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "target", check_goal_target(self.goal, self.target, f" of workload {self.name!r}")
         )
+
+    @property
+    def registered(self) -> bool:
+        """Whether the recipe is still the one this registry made: optimlab's, so a ``--model`` replaces
+        its model section whole. A copy whose recipe changed (``dataclasses.replace(w, recipe=...)``) is
+        the user's, whose model choices are kept."""
+        return self.registry_recipe is not None and self.recipe == self.registry_recipe
 
 
 def check_goal_target(goal: Any, target: Any, where: str = "") -> float | None:
@@ -167,7 +174,7 @@ def get_workload(name: str, **options: Any) -> Workload:
 
 def _registered(workload: Workload) -> Workload:
     """``workload``, made by its registered factory, marked so (:attr:`Workload.registered`)."""
-    return dataclasses.replace(workload, registered=True)
+    return dataclasses.replace(workload, registry_recipe=workload.recipe)
 
 
 def workload_names() -> list[str]:

@@ -267,3 +267,18 @@ def test_a_stored_study_run_by_a_live_comparison_is_refused_to_a_resume_from_ano
     )
     open_studies(more, tmp_path, resume=True)  # silent past the grace: killed
     assert stored_specs(tmp_path) == [more.to_dict()]
+
+
+def test_a_resume_of_a_comparison_killed_between_two_creations_claims_the_stored_study_alone(tmp_path):
+    """A comparison killed after storing t/adam and before creating t/sgd: its resume's checks (the same
+    recipes, data and models) asked for t/sgd's study, not there: a KeyError traceback. Now they check the
+    stored studies, and the resume creates the other. Truth: the studies read back."""
+    from optimlab.study.run import open_studies
+
+    spec = StudySpec.for_workload(
+        "t", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+    )
+    open_studies(spec, tmp_path)
+    optuna.delete_study(study_name="t/sgd", storage=open_storage(tmp_path))
+    open_studies(spec, tmp_path, resume=True)
+    assert stored_specs(tmp_path) == [spec.to_dict()] * 2

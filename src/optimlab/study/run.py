@@ -373,7 +373,7 @@ def open_studies(
                 f"({_changes(stored, spec.to_dict(), differ)}); resume it on its stored settings with "
                 f"`{_resume_command(spec, location)}` alone (in Python: resume=True, no values)"
             )
-    claimed = _claim_stored(storage, spec, location) if existing else []
+    claimed = _claim_stored(storage, [study.study_name for study in existing], location)
     try:  # a resume refused by a check withdraws its claims: a notebook's would hold the study
         if existing:
             check_same_recipes(storage, spec)
@@ -498,14 +498,15 @@ def _refuse_stored(spec: StudySpec, location: str | Path) -> NoReturn:
     )
 
 
-def _claim_stored(storage: BaseStorage, spec: StudySpec, location: str | Path) -> list[tuple[int, str]]:
-    """Claim ``spec``'s stored studies for this process's run of them (a claim it holds already taken
-    up): refused, the claims made withdrawn, where another live comparison claims one (two resumes from
-    two folders on one shared storage both ran it, each trial planned twice). Returns the (study id,
-    key) of each claim made."""
+def _claim_stored(storage: BaseStorage, stored: Sequence[str], location: str | Path) -> list[tuple[int, str]]:
+    """Claim the ``stored`` studies (of a spec, its settings stored: a kill between two creations leaves
+    the others to create) for this process's run of them (a claim it holds already taken up): refused,
+    the claims made withdrawn, where another live comparison claims one (two resumes from two folders on
+    one shared storage both ran it, each trial planned twice). Returns the (study id, key) of each claim
+    made."""
     made: list[tuple[int, str]] = []
     try:
-        for study_name in sorted(spec.study_name(method) for method in spec.methods):
+        for study_name in sorted(stored):
             study_id = storage.get_study_id_from_name(study_name)
             mine = held_claim(storage, study_id)
             if mine is None:
@@ -660,6 +661,17 @@ def _data_digests(
     return digests
 
 
+def _stored_methods(storage: BaseStorage, spec: StudySpec) -> list[tuple[Method, int]]:
+    """Each of ``spec``'s methods whose study is stored, with its study id: a comparison killed between
+    two creations left the others to create, which the checks of a resume met as a KeyError."""
+    stored = {study.study_name for study in storage.get_all_studies()}
+    return [
+        (method, storage.get_study_id_from_name(spec.study_name(method)))
+        for method in spec.methods
+        if spec.study_name(method) in stored
+    ]
+
+
 def check_same_data(storage: BaseStorage, spec: StudySpec, data: dict[str, Any] | None = None) -> list[str]:
     """Refuse to resume ``spec`` where a method's data now differ from those its finished trials trained
     on (another sha256 of their tensors, :mod:`optimlab.data.digest`): a CSV file edited, a data
@@ -673,8 +685,7 @@ def check_same_data(storage: BaseStorage, spec: StudySpec, data: dict[str, Any] 
     data = {} if data is None else data
     kept: dict[str, str | None] = {}  # method -> the digest its study recorded, None if none
     held = set()  # methods whose study recorded only the digest of the user's object as held
-    for method in spec.methods:
-        study_id = storage.get_study_id_from_name(spec.study_name(method))
+    for method, study_id in _stored_methods(storage, spec):
         if not counted_trials(storage, study_id):
             continue
         attrs = storage.get_study_user_attrs(study_id)
@@ -752,8 +763,7 @@ def check_same_recipes(storage: BaseStorage, spec: StudySpec) -> None:
     from optimlab.recipe import Recipe
     from optimlab.report.recipes import flat_fields
 
-    for method in spec.methods:
-        study_id = storage.get_study_id_from_name(spec.study_name(method))
+    for method, study_id in _stored_methods(storage, spec):
         trials = storage.get_all_trials(study_id, deepcopy=False)
         trained = next((t for t in trials if "recipe" in t.user_attrs and "seed" in t.user_attrs), None)
         if trained is None:
@@ -793,8 +803,7 @@ def check_same_models(storage: BaseStorage, spec: StudySpec, data: dict[str, Any
     data = {} if data is None else data
 
     checked: set[str] = set()  # what was rebuilt: a recipe but for its optimizer and schedule, its digest
-    for method in spec.methods:
-        study_id = storage.get_study_id_from_name(spec.study_name(method))
+    for method, study_id in _stored_methods(storage, spec):
         trials = storage.get_all_trials(study_id, deepcopy=False)
         recorded = [t.user_attrs for t in trials if "model" in t.user_attrs and "recipe" in t.user_attrs]
         # one that recorded its file's tree first: a study of before 2026-12-06 resumed records it since

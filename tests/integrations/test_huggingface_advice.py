@@ -79,12 +79,22 @@ class CallsTransformersSchedule(Trainer):
         return super().create_scheduler(num_training_steps, optimizer)
 
 
-def test_a_trainer_subclass_calling_transformers_scheduler_given_an_optimizer_is_advised_its_lr(monkeypatch):
+class SchedulesOnItsOwnWhenConstant(Trainer):
+    """Its own constant schedule in one branch, transformers' (super()) in the other."""
+
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        if self.args.lr_scheduler_type == "constant":
+            self.lr_scheduler = get_constant_schedule(self.optimizer if optimizer is None else optimizer)
+            return self.lr_scheduler
+        return super().create_scheduler(num_training_steps, optimizer)
+
+
+def test_a_trainer_subclass_calling_transformers_scheduler_given_an_optimizer_is_told_its_lr(monkeypatch):
     """A Trainer subclass overriding create_scheduler but calling transformers' own (super()), given the
     user's AdamW grouped as the Trainer's with its scheduler, its DoctorCallback by add_callback: advised
-    'TrainingArguments.learning_rate' (5d1497de read the flag only under transformers' own method), which
-    does not reach the optimizer given. Truth: transformers' create_scheduler, run here, sets its flag
-    exactly where it makes a scheduler, and a Trainer given a scheduler makes no optimizer."""
+    'TrainingArguments.learning_rate' alone (5d1497de read the flag only under transformers' own method),
+    which does not reach the optimizer given. Truth: the optimizer was the user's, so the advice must name
+    its lr; an override may not run transformers' method (the next test), so it names both."""
     monkeypatch.setattr(integrations.test_huggingface, "Trainer", CallsTransformersSchedule)
     data, model, doctor = Sentences(n=32), tiny_bert(layers=1), DoctorCallback(print_findings=False)
     settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
@@ -93,6 +103,22 @@ def test_a_trainer_subclass_calling_transformers_scheduler_given_an_optimizer_is
     )
     run = trainer(model, data, 3, (own, get_constant_schedule(own)), **settings)
     run.add_callback(doctor)
-    assert advised_lr_setting(run, doctor) == ["optimizer.lr"]
+    assert advised_lr_setting(run, doctor) == ["TrainingArguments.learning_rate"]
     (advice,) = [f.recommendation for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
-    assert "learning_rate" not in advice
+    assert advice.startswith("TrainingArguments.learning_rate=0.1 (lr=0.1 in your optimizer instead, if")
+
+
+def test_a_trainer_subclass_scheduling_on_its_own_in_one_branch_is_told_the_learning_rate(monkeypatch):
+    """A subclass whose create_scheduler makes its own constant schedule when lr_scheduler_type is
+    'constant' and calls super() otherwise, given no optimizer (the Trainer makes it from learning_rate),
+    its DoctorCallback by add_callback, was advised 'optimizer.lr' alone (a4c1eb97 saw the name
+    create_scheduler in the override and trusted the unset flag), an optimizer the user never made.
+    Truth: the Trainer made the optimizer here, so the advice must name learning_rate."""
+    monkeypatch.setattr(integrations.test_huggingface, "Trainer", SchedulesOnItsOwnWhenConstant)
+    model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
+    settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
+    run = trainer(model, Sentences(n=32), 3, (None, None), **settings)
+    run.add_callback(doctor)
+    assert advised_lr_setting(run, doctor) == ["TrainingArguments.learning_rate"]
+    (advice,) = [f.recommendation for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
+    assert advice.startswith("TrainingArguments.learning_rate=0.1 (lr=0.1 in your optimizer instead, if")

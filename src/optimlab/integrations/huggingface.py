@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -234,34 +233,18 @@ def _made_by(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool | None:
     One given with its scheduler (``Trainer(optimizers=(opt, sched))``, as :func:`trainer_optimizers`
     gives it) was not: transformers' ``create_scheduler`` makes one exactly where it was given none (its
     ``_created_lr_scheduler``), and the Trainer never makes an optimizer for a scheduler given. The flag
-    says so only where that ``create_scheduler`` runs (:func:`_schedules_through_transformers`): a
-    subclass's own that never calls it leaves the flag unset whatever was given. Otherwise an optimizer
-    grouped as ``Trainer.create_optimizer`` builds (:func:`_grouped_as_made`) may be the Trainer's or the
-    user's grouped so (transformers' own recipe): None; the callback given at the init tells them apart."""
+    says so only where the Trainer's class keeps transformers' ``create_scheduler``: a subclass's own may
+    schedule on its own in one branch (the flag unset, the Trainer's optimizer) and call it in another,
+    so under an override an unset flag tells nothing. Then, or where the flag is set, an optimizer grouped as
+    ``Trainer.create_optimizer`` builds (:func:`_grouped_as_made`) may be the Trainer's or the user's
+    grouped so (transformers' own recipe): None; the callback given at the init tells them apart."""
     if (
-        _schedules_through_transformers(type(trainer))
+        type(trainer).create_scheduler is Trainer.create_scheduler
         and not getattr(trainer, "_created_lr_scheduler", True)
         and not getattr(trainer, "is_deepspeed_enabled", False)
     ):
         return False  # DeepSpeed makes the scheduler it makes the optimizer with (deepspeed_init)
     return None if _grouped_as_made(trainer, model, optimizer) else False
-
-
-def _schedules_through_transformers(kind: type[Trainer]) -> bool:
-    """Whether ``kind.create_scheduler`` is transformers' own or calls it (``super().create_scheduler``) in
-    each override of it: read from the overrides' code (their names and those of the functions they
-    define), as the Trainer calls it only inside ``train()``."""
-
-    def names(code: types.CodeType) -> set[str]:
-        nested = [c for c in code.co_consts if isinstance(c, types.CodeType)]
-        return set(code.co_names).union(*map(names, nested))
-
-    overrides = [
-        getattr(vars(cls)["create_scheduler"], "__code__", None)  # None: not a plain function
-        for cls in kind.__mro__[: kind.__mro__.index(Trainer)]
-        if "create_scheduler" in vars(cls)
-    ]
-    return all(code is not None and "create_scheduler" in names(code) for code in overrides)
 
 
 def _grouped_as_made(trainer: Trainer, model: nn.Module, optimizer: Any) -> bool:

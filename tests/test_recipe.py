@@ -894,12 +894,12 @@ def test_a_whole_number_field_takes_a_whole_number_as_written(yaml_text, field, 
     assert type(held) is int and held == value
 
 
-@pytest.mark.parametrize("ns_steps", ["1e20", str(2**63)])
-def test_an_integer_hyperparameter_past_64_bits_is_refused_by_its_registry_range(ns_steps):
-    """``optimizer: {name: muon, ns_steps: 1e20}`` validated (the recipe's own int64 check read ints
-    alone) and its run's first step looped for ever; the registry's range now refuses it for the recipe
-    and the Python API alike, naming the hyperparameter and int64's bound."""
+@pytest.mark.parametrize("step_size", ["1e20", str(2**63)])
+def test_an_integer_hyperparameter_past_64_bits_is_refused_by_its_registry_range(step_size):
+    """``schedule: {name: step, step_size: 1e20}`` validated (the recipe's own int64 check read ints
+    alone); the registry's range now refuses it for the recipe and the Python API alike, naming the
+    hyperparameter and int64's bound."""
     with pytest.raises(RecipeError) as refused:
-        Recipe.from_yaml(f"optimizer: {{name: muon, ns_steps: {ns_steps}}}")
-    expected = f"hyperparameter 'ns_steps': accepted an integer in [0, {2**63 - 1}] (int64's bound)"
+        Recipe.from_yaml(f"schedule: {{name: step, step_size: {step_size}}}")
+    expected = f"hyperparameter 'step_size': accepted an integer in [1, {2**63 - 1}] (int64's bound)"
     assert expected in str(refused.value), refused.value

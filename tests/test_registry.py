@@ -230,28 +230,42 @@ def test_the_users_factory_taking_kwargs_gets_the_options_it_is_given(tmp_path, 
 
 
 @pytest.mark.parametrize(
-    "ns_steps, accepted",
+    "step_size, accepted",
     [
-        (2**70, f"an integer in [0, {2**63 - 1}] (int64's bound)"),
-        (1e20, f"an integer in [0, {2**63 - 1}] (int64's bound)"),  # whole, built as the int 10**20
-        (10**400, f"an integer in [0, {2**63 - 1}] (int64's bound)"),  # float() of it raises OverflowError
-        (-(10**20), "an integer in [0, inf)"),  # past 64 bits below, where ns_steps' own bound is
+        (2**70, f"an integer in [1, {2**63 - 1}] (int64's bound)"),
+        (1e20, f"an integer in [1, {2**63 - 1}] (int64's bound)"),  # whole, built as the int 10**20
+        (10**400, f"an integer in [1, {2**63 - 1}] (int64's bound)"),  # float() of it raises OverflowError
+        (-(10**20), "an integer in [1, inf)"),  # past 64 bits below, where step_size's own bound is
     ],
     ids=["2**70", "1e20", "10**400", "-10**20"],
 )
-def test_an_integer_hyperparameter_past_64_bits_is_refused_naming_its_range(ns_steps, accepted):
-    """``optimlab.optim.create("muon", params, ns_steps=2**70)`` was built: its first step ran a loop of
-    2**70 Newton-Schulz iterations, never to end (only a recipe refused it, with a check of its own).
-    Truth: torch's int64, which holds no more than 2**63 - 1."""
-    import optimlab.optim
+def test_an_integer_hyperparameter_past_64_bits_is_refused_naming_its_range(step_size, accepted):
+    """An integer hyperparameter unbounded above (the step schedule's ``step_size``) holds only what
+    torch's int64 holds, no more than 2**63 - 1 (truth: torch's own overflow), and says so."""
+    import optimlab.schedules
 
     with pytest.raises((OverflowError, ValueError), match="[Oo]verflow"):
         torch.tensor(2**63, dtype=torch.int64)
-    params = [torch.nn.Parameter(torch.zeros(2, 2))]
     with pytest.raises(InvalidValueError) as refused:
-        optimlab.optim.create("muon", params, ns_steps=ns_steps)
+        optimlab.schedules.create("step", total_steps=10, step_size=step_size)
     expected = (
-        f"invalid value {ns_steps!r} for optimizer 'muon' hyperparameter 'ns_steps': accepted {accepted}."
+        f"invalid value {step_size!r} for schedule 'step' hyperparameter 'step_size': accepted {accepted}."
     )
     assert str(refused.value) == expected
-    assert optimlab.optim.create("muon", params, ns_steps=2**63 - 1).param_groups[0]["ns_steps"] == 2**63 - 1
+    assert optimlab.schedules.create("step", total_steps=10, step_size=2**63 - 1)(5) == 1.0
+
+
+def test_muons_newton_schulz_steps_are_bounded_as_torchs():
+    """``optimlab.optim.create("muon", [p], ns_steps=10**18)`` was built (int64 holds it) and its first
+    step never returned. Truth: torch.optim.Muon, which refuses 100 Newton-Schulz steps or more."""
+    import optimlab.optim
+
+    weight = torch.nn.Parameter(torch.eye(2))
+    weight.grad = torch.ones(2, 2)
+    torch.optim.Muon([weight], ns_steps=99).step()
+    with pytest.raises(ValueError, match="less than 100"):
+        torch.optim.Muon([weight], ns_steps=100).step()
+    for too_many in (100, 10**18):
+        with pytest.raises(InvalidValueError, match=r"'ns_steps': accepted an integer in \[0, 99\]\."):
+            optimlab.optim.create("muon", [weight], ns_steps=too_many)
+    assert optimlab.optim.create("muon", [weight], ns_steps=99).param_groups[0]["ns_steps"] == 99

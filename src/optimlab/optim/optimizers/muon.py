@@ -20,7 +20,7 @@ from optimlab.optim.transforms.momentum import scale_by_momentum
 from optimlab.optim.transforms.orthogonal import ADJUST_LR_FNS, AdjustLrFn, orthogonalize_by_newton_schulz
 from optimlab.optim.transforms.partition import partition
 from optimlab.optim.transforms.scaling import scale, scale_by_learning_rate
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT_OPEN, Capability, Interval, new_registry
+from optimlab.registry import NON_NEGATIVE, UNIT_OPEN, Capability, Interval, new_registry
 
 __all__ = ["muon"]
 
@@ -28,6 +28,9 @@ _REGISTRY = new_registry("optimizer")
 
 # The dtypes of the iteration by name, as a recipe writes them (a torch.dtype is taken too).
 NS_DTYPES = ("bfloat16", "float32", "float64")
+# Newton-Schulz iterations: the reference runs 5; torch.optim.Muon refuses 100 or more at its first step.
+# int64's bound alone let ns_steps=10**18 build an optimizer whose first step never returned.
+NS_STEPS = Interval(0, 99, integer=True)
 
 
 def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransformation:
@@ -51,7 +54,7 @@ def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransform
         "nesterov": (True, False),
         "ns_coefficients": Interval(),
         "eps": EPS,
-        "ns_steps": NON_NEGATIVE_INT,
+        "ns_steps": NS_STEPS,
         "adjust_lr_fn": ADJUST_LR_FNS,
         "ns_dtype": (*NS_DTYPES, *(getattr(torch, name) for name in NS_DTYPES)),
         "use_muon": (True, False),

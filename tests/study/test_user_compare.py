@@ -356,9 +356,9 @@ BAD_INPUTS = [
         "2.0 for target: accepted a value val_accuracy can take, in \\[0, 1\\]",
     ),  # ran, never met
     ({"space": [("optimizer.lr", [0.1])]}, "for space: accepted a SearchSpace, or"),  # was an AttributeError
-    (  # get_workload's object was refused as a 'name', its whole repr (950 characters) the value
-        {"workload": get_workload("teacher_student")},
-        "'a Workload' for workload: accepted a registered workload's name \\(a Workload's .name\\): digits_mlp",
+    (  # a list was refused as a 'name', its whole repr for the value
+        {"workload": ["teacher_student"]},
+        "for workload: accepted a registered workload's name or get_workload's object: digits_mlp",
     ),
     # beside data, ran on the data with the default MLP, as if no workload was named
     ({"workload": "teacher_student"}, "'teacher_student' for workload: accepted None beside data="),
@@ -1101,3 +1101,21 @@ def test_a_first_step_refused_names_the_batch_and_the_users_line_alike(model, ma
         f"(test_user_compare.py, line {_line(mark)}), a line of the user's code (its model, loss, data or "
         "optimizer); every trial would fail alike: mend that line or the batches it is given, and run again"
     ), said
+
+
+def test_an_empty_workload_name_is_refused_and_get_workloads_object_is_taken(monkeypatch):
+    """workload="" ran digits_mlp without a word (``workload or DEFAULT_WORKLOAD``) where "  " was refused;
+    get_workload("teacher_student", epochs=3) was refused though study.compare takes it: it now plans
+    that workload with its 3 epochs (truth: the object given), run_comparison patched out."""
+    import optimlab.study.user_compare as user_compare
+
+    planned = {}
+    monkeypatch.setattr(user_compare, "run_comparison", lambda values, **plan: planned.update(plan))
+    monkeypatch.setattr(user_compare, "_failures_said", lambda done: done)
+    with pytest.raises(OptimlabError, match="unknown workload ''"):
+        optimlab.compare(["sgd"], workload="", budget=1, seeds=1)
+    given = get_workload("teacher_student", epochs=3)
+    optimlab.compare(["sgd"], workload=given, budget=1, seeds=1)
+    (chosen,) = planned["workloads"]
+    assert (chosen.name, chosen.recipe.training.epochs) == ("teacher_student", 3)
+    assert chosen.recipe.model == given.recipe.model

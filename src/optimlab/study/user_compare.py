@@ -72,7 +72,7 @@ from optimlab.study.run import all_failed
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import import_object, is_import_path
-from optimlab.workloads import get_workload, workload_names
+from optimlab.workloads import Workload, get_workload, workload_names
 
 __all__ = ["STUDY_NAME", "compare", "named_object"]
 
@@ -397,7 +397,8 @@ def compare(
             transforms, tuned over its ``lr``.
         model, data: see the module docstring; either may be left out (then the ``workload``'s, by default
             digits_mlp's MLP and digits).
-        workload: a registered workload's name, whose recipe the call runs where ``data`` is left out
+        workload: a registered workload's name, or the Workload ``get_workload`` returns (its options,
+            ``epochs=3``, kept), whose recipe the call runs where ``data`` is left out
             (``model`` replaces its model); refused beside ``data``, which it would not be run on.
         loss: a name, an import path, an ``nn.Module`` (or its class) called as ``loss(outputs,
             targets)``, such a function itself, or ``"model"``: the model's own, ``model(**batch).loss``;
@@ -459,17 +460,17 @@ def compare(
         raise InvalidValueError(
             "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
         )
-    # get_workload's object was refused as a 'name', its whole repr (950 characters) for the value
-    if workload is not None and not isinstance(workload, str):
+    # get_workload's object, as study.compare takes it (get_workload("x", epochs=3): its options kept)
+    if workload is not None and not isinstance(workload, (str, Workload)):
         raise InvalidValueError(
             "workload",
             describe(workload),
-            f"a registered workload's name (a Workload's .name): {', '.join(workload_names())}",
+            f"a registered workload's name or get_workload's object: {', '.join(workload_names())}",
         )
     if workload is not None and data is not None:  # ran on the data with the default MLP, the workload unread
         raise InvalidValueError(
             "workload",
-            workload,
+            getattr(workload, "name", workload),
             "None beside data=: a workload brings its own data (and model); give data= alone (model= for "
             "the model), or the workload without data= (optimlab compare --workload W --dataset D replaces "
             "its data)",
@@ -545,7 +546,12 @@ def compare(
         base = _with_fields(Recipe(), {"data": {"name": named["data"][0]}, **updates}, recipe)
         chosen = recipe_workload(base, name or STUDY_NAME)
     else:
-        chosen = get_workload(workload or DEFAULT_WORKLOAD)
+        # "" is no name: it ran DEFAULT_WORKLOAD (`workload or ...`) where "  " was refused
+        chosen = (
+            workload
+            if isinstance(workload, Workload)
+            else get_workload(DEFAULT_WORKLOAD if workload is None else workload)
+        )
         if "model" in named:  # named for what it trains, as the CLI's --model does
             (chosen,) = on_user_code([chosen], model=named["model"][0])
         chosen = dataclasses.replace(chosen, recipe=_with_fields(chosen.recipe, updates, recipe))

@@ -251,6 +251,17 @@ def test_swap_norm_replaces_torch_norms_of_an_mlp_in_place():
     assert model(torch.randn(4, 10, dtype=torch.float64)).shape == (4, 3)
 
 
+def test_swap_norm_to_group_refuses_a_batchnorm1d_of_one_feature():
+    """BatchNorm1d(1) swapped to group became GroupNorm(1, 1), whose output on (N, 1) features is its
+    bias alone (truth: one value standardized is 0); refused naming the layer, and width 2 still swaps."""
+    model = nn.Sequential(nn.Linear(3, 1), nn.BatchNorm1d(1))
+    with pytest.raises(InvalidValueError, match="swap_norm to 'group' of layer '1'.* outputs its bias alone"):
+        norms.swap_norm(model, "group")
+    assert isinstance(model[1], nn.BatchNorm1d)  # left as it was
+    wider = norms.swap_norm(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "group")
+    assert _norm_kinds(wider) == [("group", 2, 1)]
+
+
 def test_swap_norm_keeps_the_image_layout_of_a_cnn():
     model = nn.Sequential(
         nn.Conv2d(3, 8, 3),

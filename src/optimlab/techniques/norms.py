@@ -641,8 +641,16 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         own_kind = norm_name(module) == entry.name
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
         # a BatchNorm1d of (N, C) features: as for_class, group's default count keeps 2 channels a group
-        paired = entry.name == "group" and "num_groups" not in options
-        if paired and _torch_class(type(module)) is nn.BatchNorm1d:
+        batch_1d = _torch_class(type(module)) is nn.BatchNorm1d
+        if entry.name == "group" and batch_1d and layout[0] == 1:
+            raise InvalidValueError(
+                f"swap_norm to 'group' of layer {qualified!r}",
+                module,
+                "a BatchNorm1d of 2 features or more: a group norm of its one feature outputs its bias "
+                "alone on (N, 1) features (one value normalizes to 0); leave this layer, or swap to "
+                "'instance' where it is fed (N, 1, L)",
+            )
+        if entry.name == "group" and "num_groups" not in options and batch_1d:
             new = _paired_group(layout[0], **options)
         else:
             new = create(name, *layout, **options)

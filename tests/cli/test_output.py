@@ -250,10 +250,10 @@ def test_whether_a_table_fits_is_read_off_two_rows_as_off_the_whole_table(seed):
 
     draw = random.Random(seed)
     words = ["a", "lr=0.004642", "0.973", "[0.945,", "1.000]", "reached)", "(3"]
-    rows = [[" ".join(draw.choices(words, k=draw.randint(0, 2))) for _ in range(5)] for _ in range(40)]
+    rows = [[" ".join(draw.choices(words, k=draw.randint(0, 2))) for _ in range(5)] for _ in range(20)]
     for _ in range(6):  # a few cells, anywhere, of a long line or a long word (past MAX_WORD too)
         long = [draw.choice(words), "y" * draw.randint(12, 40)] if draw.random() < 0.5 else words * 2
-        rows[draw.randrange(40)][draw.randrange(5)] = " ".join(long)
+        rows[draw.randrange(20)][draw.randrange(5)] = " ".join(long)
     columns, unbroken = ["rank", "method", "test_accuracy mean [95% CI]", "best config", "steps"], {"method"}
     cells = [[_cell(value) for value in row] for row in rows]
     whole = _columns("leaderboard", columns, cells, unbroken)

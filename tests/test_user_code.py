@@ -3,6 +3,7 @@ recipe are imported, checked, and trained like built-ins; the recipe keeps the p
 
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -276,10 +277,28 @@ def test_a_model_sized_by_the_last_of_input_shape_on_flat_images_is_told_how_the
     with pytest.raises(RuntimeError) as torchs:
         nn.Linear(8, 10)(torch.zeros(2, 64))
     assert str(refused.value) == (
-        "invalid value 'rows of (N, 64)' for the input of the model built for input_shape (1, 8, 8): "
+        "invalid value 'rows of (N, 64)' for the model (--model, model.name) built for input_shape "
+        "(1, 8, 8), on the data's rows (--dataset, data.name): "
         "accepted the images of input_shape as they come, rows of (N, 64): view them first "
         f"(nn.Unflatten(1, input_shape)) or take math.prod(input_shape) features (RuntimeError: {torchs.value})."
     )
+
+
+def test_a_model_that_views_its_rows_itself_is_not_told_to_view_them(write_modules):
+    """A model that already does nn.Unflatten(1, input_shape), wrongly sized after (Linear(99, 10) on 144
+    features), was told to unflatten its rows: it fails on them viewed as images too, so build leaves it
+    to the first step, which reports torch's own error (truth: torch's refusal of the same sizes)."""
+    write_modules(
+        optimlab_test_unflattens="from torch import nn\n\n\ndef build(input_shape, num_outputs):\n"
+        "    return nn.Sequential(nn.Unflatten(1, input_shape), nn.Conv2d(1, 4, 3), nn.Flatten(), "
+        "nn.Linear(99, num_outputs))\n"
+    )
+    recipe = Recipe.from_dict(
+        {"data": {"name": "digits"}, "model": {"name": "optimlab_test_unflattens:build"}}
+    )
+    model = build(recipe).model  # not refused here
+    with pytest.raises(RuntimeError, match=re.escape("(2x144 and 99x10)")):
+        model.eval()(torch.zeros(2, 64))
 
 
 @pytest.mark.parametrize(

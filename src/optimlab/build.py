@@ -277,19 +277,22 @@ def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[i
     scores (a tuple such as ``(scores, aux)``): a recipe's run reads one (its loss, accuracy and every
     evaluation, the batched backend's members). A model that fails on the rows is left to the first
     step, which names what it cannot take, but where its factory was given ``input_shape``, the images'
-    shape, and the rows come flat (digits' (1, 8, 8) as (N, 64)) and torch refused a shape: sized by
-    ``input_shape[-1]``, such a model blamed the batch. The random state is left as it was."""
+    shape, the rows come flat (digits' (1, 8, 8) as (N, 64)), and the model fails on them but runs on
+    them viewed as ``input_shape``: sized by ``input_shape[-1]``, such a model blamed the batch. A model
+    that fails on both (one that views them itself, wrongly sized after) is left to the first step.
+    The random state is left as it was."""
     mode = model.training
     try:
         with torch.random.fork_rng(), torch.no_grad():
             outputs = model.eval()(rows)
     except RuntimeError as error:
         flat = (*rows.shape[1:],)
-        if flat == input_shape:  # the first training step reports it, with the batch it failed on
-            return
+        if flat == input_shape or not _runs_as_images(model, rows, input_shape):
+            return  # the first training step reports it, with the batch it failed on
         said = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise InvalidValueError(
-            f"the input of the model built for input_shape {input_shape}",
+            f"the model (--model, model.name) built for input_shape {input_shape}, on the data's rows "
+            "(--dataset, data.name)",
             f"rows of (N, {', '.join(map(str, flat))})",
             f"the images of input_shape as they come, rows of (N, {', '.join(map(str, flat))}): view them "
             f"first (nn.Unflatten(1, input_shape)) or take math.prod(input_shape) features (RuntimeError: "
@@ -306,6 +309,16 @@ def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[i
             "one tensor of scores (or outputs with .logits) on (input, target) data; for more, such as an "
             "auxiliary loss, give dict batches and training.compute_loss",
         )
+
+
+def _runs_as_images(model: nn.Module, rows: torch.Tensor, input_shape: tuple[int, ...]) -> bool:
+    """Whether ``model`` (in eval mode) takes ``rows`` viewed as ``input_shape``; the random state kept."""
+    try:
+        with torch.random.fork_rng(), torch.no_grad():
+            model(rows.reshape(-1, *input_shape))
+    except Exception:  # any refusal: the model does not take them
+        return False
+    return True
 
 
 def _input_shape(name: str, splits: Any) -> tuple[int, ...]:

@@ -8,7 +8,8 @@ workload's data: the key of the seed it built last), so a comparison's fresh see
 workload's data, not one a seed (CIFAR-10's 0.7 GB at --seeds 10 held 7 GB). Splits of no tensors (a
 user's loaders, which keep a shuffle's state) are built each time. Outside it nothing is kept, so a
 process keeps no data it no longer uses; nor does another thread (a fresh context). :func:`digest_of`
-reads the digest it took of the splits it handed out, so that a run recording its data's digest hashes
+reads the digest it took of the splits it handed out, so that a study opened on them
+(:func:`optimlab.study.run.open_studies`, which records its data's digest; training reads none) hashes
 them once, not twice.
 """
 
@@ -60,9 +61,13 @@ def built_once(slot: str, key: str, build: Callable[[], Any]) -> Any:
 
 def digest_of(splits: Any) -> str | None:
     """``data_digest(splits)``: inside :func:`data_built_once`, of splits :func:`built_once` handed out,
-    the digest it took as it did (of a fresh build, or its check of kept ones), else computed. A run
-    records its data's digest right after building them: hashed again, CIFAR-10's 614 MB took 1.2 s more
-    a trial (``benchmarks/compare_data_loads.py``)."""
+    the digest it took as it did (of a fresh build, or its check of kept ones), else computed.
+
+    Contract: the splits are known by identity (``is``), and the digest is of them as they were at their
+    last hand-out; call it right after :func:`built_once` gives them, before anything writes them in
+    place (a later in-place write is not seen: the digest read is stale). study.run's opening of a
+    study is its one caller, once a study: hashed again, CIFAR-10's 614 MB took 1.2 s more
+    (``benchmarks/compare_data_loads.py``)."""
     for _, kept, digest in (_BUILT.get() or {}).values():
         if kept is splits:
             return digest

@@ -1,5 +1,7 @@
 """The registry: names normalised once, hyperparameters read from signatures, clear errors."""
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -269,3 +271,34 @@ def test_muons_newton_schulz_steps_are_bounded_as_torchs():
         with pytest.raises(InvalidValueError, match=r"'ns_steps': accepted an integer in \[0, 99\]\."):
             optimlab.optim.create("muon", [weight], ns_steps=too_many)
     assert optimlab.optim.create("muon", [weight], ns_steps=99).param_groups[0]["ns_steps"] == 99
+
+
+def _refusal(call: Callable[[], object]) -> str:
+    with pytest.raises(InvalidValueError) as refused:
+        call()
+    return str(refused.value)
+
+
+def test_every_refusal_of_a_count_past_64_bits_names_int64s_bound():
+    """A count past 64 bits was refused naming "an integer in [0, inf)", a range that holds it
+    (``create("cosine", total_steps=100, warmup_steps=2**70)``, ``milestones: [10, 2**70]``). Each site
+    names int64's bound instead, which torch's own int64 refuses past (truth: its overflow)."""
+    import optimlab.schedules
+    from optimlab.doctor.instruments import InstrumentSchedule
+    from optimlab.integrations.tracking import Tracker
+    from optimlab.schedules.plot import plot
+
+    with pytest.raises((OverflowError, ValueError), match="[Oo]verflow"):
+        torch.tensor([10, 2**70], dtype=torch.int64)
+    huge, int64_high = 2**70, f"{2**63 - 1}] (int64's bound)"
+    calls = [
+        lambda: optimlab.schedules.create("cosine", total_steps=100, warmup_steps=huge),
+        lambda: optimlab.schedules.create("cosine", total_steps=huge),
+        lambda: optimlab.schedules.linear_warmup(lambda step: 1.0, huge),
+        lambda: optimlab.schedules.create("multistep", total_steps=100, milestones=[10, huge]),
+        lambda: InstrumentSchedule(every=huge),
+        lambda: Tracker(every=huge),
+        lambda: plot(lambda step: 1.0, huge, "unused.png"),
+    ]
+    wrong = [message for message in map(_refusal, calls) if not message.endswith(int64_high + ".")]
+    assert not wrong

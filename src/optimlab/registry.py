@@ -121,12 +121,15 @@ class Interval:
         return f"{kind} in {left}{low}, {high}{right}"
 
     def accepted_for(self, value: Any) -> str:
-        """The accepted values as a refusal of ``value`` names them: the range, or for a whole number past
-        64 bits on an unbounded side (``ns_steps=2**70``) the part of it int64 holds, where torch reads an
-        integer: a loop of 2**70 Newton-Schulz steps never ends, a size that large overflows at first use."""
-        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        past = whole and (
-            (self.high is None and value > _INT64_HIGH) or (self.low is None and value < _INT64_LOW)
+        """The accepted values as a refusal of ``value`` (or of a sequence's numbers) names them: the range,
+        or for a whole number past 64 bits on an unbounded side (``step_size=2**70``, ``milestones: [10,
+        2**70]``) the part of it int64 holds, where torch reads an integer (a size that large overflows at
+        first use), so the range named never holds the value refused."""
+        values = value if isinstance(value, (tuple, list)) else (value,)  # milestones: [10, 2**70]
+        past = any(
+            (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
+            and ((self.high is None and v > _INT64_HIGH) or (self.low is None and v < _INT64_LOW))
+            for v in values
         )
         if not (self.integer and past):
             return str(self)  # its own bound refuses it, or no integer is accepted
@@ -281,7 +284,11 @@ class HyperparameterSpec:
                 and len(value) == len(ranges)
                 and all(r.contains(v) for r, v in zip(ranges, value))
             )
-            each = ", ".join(f"{self.name}[{i}] {r}" for i, r in enumerate(ranges))
+            given = list(value) if isinstance(value, (tuple, list)) else []
+            each = ", ".join(
+                f"{self.name}[{i}] {r.accepted_for(given[i] if i < len(given) else None)}"
+                for i, r in enumerate(ranges)
+            )
             accepted = f"a sequence of {len(ranges)}: {each}"
         elif isinstance(self.accepts, Interval):
             # A range applies to each number of a sequence (betas) only where the default is one, and of
@@ -290,7 +297,7 @@ class HyperparameterSpec:
             sequence = isinstance(value, (tuple, list))
             if isinstance(self.default, tuple):
                 ok = sequence and len(value) == len(self.default) and self.accepts.contains(value)
-                accepted = f"a sequence of {len(self.default)}, each {self.accepts}"
+                accepted = f"a sequence of {len(self.default)}, each {self.accepts.accepted_for(value)}"
             else:
                 number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
                 ok = self.accepts.contains(value) and not (number and sequence)

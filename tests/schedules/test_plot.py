@@ -49,8 +49,9 @@ def test_a_long_run_is_drawn_from_evenly_spaced_steps_the_last_included(tmp_path
 
 
 def test_a_run_longer_than_numpy_s_integers_is_drawn(tmp_path: Path) -> None:
-    """``optimlab plot-schedule --steps 99999999999999999999`` (a positive int, as --steps accepts) ended
-    in matplotlib's traceback: its x limit, a Python int past 2**64 - 1, is no numpy number."""
-    total = 10**20
+    """``optimlab plot-schedule --steps 99999999999999999999`` (a positive int, as --steps accepted) ended
+    in matplotlib's traceback: its x limit, a Python int past 2**64 - 1, is no numpy number. A count is now
+    refused past int64 (torch's steps), so the longest run drawn is 2**63 - 1 steps."""
+    total = 2**63 - 1
     path = plot(create("cosine", total_steps=total), total, tmp_path / "longer.svg")
     assert b"<svg" in path.read_bytes()[:500]

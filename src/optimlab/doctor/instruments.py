@@ -158,7 +158,7 @@ class InstrumentSchedule:
         for name in ("first", "every", "window"):
             value = getattr(self, name)
             if not (POSITIVE_INT.contains(value) or (name == "first" and value == 0)):
-                raise InvalidValueError(f"InstrumentSchedule.{name}", value, str(POSITIVE_INT))
+                raise InvalidValueError(f"InstrumentSchedule.{name}", value, POSITIVE_INT.accepted_for(value))
 
     def is_detailed(self, step: int) -> bool:
         return step <= self.first or step % self.every == 0

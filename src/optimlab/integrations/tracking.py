@@ -71,7 +71,7 @@ class Tracker(Callback):
 
     def __init__(self, *, every: int = 1, flush_seconds: float | None = None) -> None:
         if not POSITIVE_INT.contains(every):  # 0 raised ZeroDivisionError at the first step
-            raise InvalidValueError(f"{type(self).__name__} every", every, str(POSITIVE_INT))
+            raise InvalidValueError(f"{type(self).__name__} every", every, POSITIVE_INT.accepted_for(every))
         if flush_seconds is not None and not NON_NEGATIVE.contains(flush_seconds):
             raise InvalidValueError(
                 f"{type(self).__name__} flush_seconds", flush_seconds, f"{NON_NEGATIVE}, or None"

@@ -33,7 +33,7 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
     https://arxiv.org/abs/1706.02677
     """
     if not NON_NEGATIVE_INT.contains(warmup_steps):
-        raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
+        raise InvalidValueError("warmup_steps", warmup_steps, NON_NEGATIVE_INT.accepted_for(warmup_steps))
     if not UNIT.contains(start):
         raise InvalidValueError("warmup start", start, str(UNIT))
     if warmup_steps == 0:
@@ -93,9 +93,11 @@ def create(
     """
     entry = _REGISTRY.get(name)
     if total_steps is not None and not POSITIVE_INT.contains(total_steps):
-        raise InvalidValueError("total_steps", total_steps, f"None or {POSITIVE_INT}")
+        raise InvalidValueError(
+            "total_steps", total_steps, f"None or {POSITIVE_INT.accepted_for(total_steps)}"
+        )
     if not NON_NEGATIVE_INT.contains(warmup_steps):
-        raise InvalidValueError("warmup_steps", warmup_steps, str(NON_NEGATIVE_INT))
+        raise InvalidValueError("warmup_steps", warmup_steps, NON_NEGATIVE_INT.accepted_for(warmup_steps))
     check_warmup(name, total_steps, warmup_steps)
     if Capability.METRIC_DRIVEN in entry.capabilities:
         return entry.create(**hyperparameters)

@@ -39,7 +39,7 @@ def plot(
     if path.suffix.lower() not in _FORMATS:
         raise InvalidValueError("plot path suffix", path.suffix or path.name, " or ".join(_FORMATS))
     if not POSITIVE_INT.contains(total_steps):
-        raise InvalidValueError("total_steps", total_steps, str(POSITIVE_INT))
+        raise InvalidValueError("total_steps", total_steps, POSITIVE_INT.accepted_for(total_steps))
     if not POSITIVE.contains(base_lr):
         raise InvalidValueError("base_lr", base_lr, str(POSITIVE))
     curves = dict(schedules) if isinstance(schedules, Mapping) else {"": schedules}

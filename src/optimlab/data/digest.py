@@ -22,13 +22,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["data_digest"]
+__all__ = ["data_digest", "held_tensors"]
 
 
 def data_digest(held: Any) -> str | None:
     """sha256 of every tensor of ``held`` (a tensor, or a dataclass of them, nested: a data set's splits);
     None where it holds none."""
-    tensors = _tensors(held)
+    tensors = held_tensors(held)
     if not tensors:
         return None
     digest = hashlib.sha256()
@@ -39,9 +39,10 @@ def data_digest(held: Any) -> str | None:
     return digest.hexdigest()
 
 
-def _tensors(held: Any) -> list[torch.Tensor]:
+def held_tensors(held: Any) -> list[torch.Tensor]:
+    """Every tensor of ``held``, in the order :func:`data_digest` hashes them."""
     if isinstance(held, torch.Tensor):
         return [held]
     if not dataclasses.is_dataclass(held) or isinstance(held, type):
         return []
-    return [t for field in dataclasses.fields(held) for t in _tensors(getattr(held, field.name))]
+    return [t for field in dataclasses.fields(held) for t in held_tensors(getattr(held, field.name))]

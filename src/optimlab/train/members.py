@@ -11,10 +11,10 @@ recipe k's one-at-a-time curve within float rounding (1e-5, tested). Not so for 
 gradient is 0, as a bias right before a norm: its computed one is rounding noise (about 1e-8) that
 differs with the stacked forward's order of sums, and Adam's first step, lr * g / (|g| + eps), turns
 that noise into moves of up to lr (0.055 at lr 0.1, a Conv1d's bias before a BatchNorm1d), which
-the eval-mode running mean does not cancel: curves then differ by about 1e-3 (bias=False matches). A step means what it means in
-:func:`~optimlab.train.loop.fit`: the same order of loss, clipping, step and schedule, and the same
-clipping, divergence check and evaluation cadence (the loop's own functions). A member that diverges
-stops at the step it did; the others go on.
+the eval-mode running mean does not cancel: curves then differ by about 1e-3 (bias=False matches).
+A step means what it means in :func:`~optimlab.train.loop.fit`: the same order of loss, clipping, step
+and schedule, and the same clipping, divergence check and evaluation cadence (the loop's own
+functions). A member that diverges stops at the step it did; the others go on.
 
 The model may be anyone's, the user's own by import path among them: its buffers are stacked like its
 parameters, so batch norm keeps each member's running statistics, updated at each of its training

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -534,18 +534,35 @@ THROUGH_THE_INTERPRETER = [
 
 
 @pytest.fixture(scope="module")
-def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], dict[str, Path]]:
+def forked(forked_parents: Callable[..., ForkedCommand]) -> ForkedCommand:
+    """The session's parent that forks each case's process (tests/conftest.py); a child takes the
+    environment, folder and files of its request, so the parent's own start is shared with other files."""
+    return forked_parents()
+
+
+@pytest.fixture(scope="module")
+def place(
+    tmp_path_factory: pytest.TempPathFactory, forked: ForkedCommand
+) -> tuple[Path, dict[str, str], dict[str, Path]]:
     """A working folder holding one real finished run and the garbage files the cases name."""
     root = tmp_path_factory.mktemp("bad-inputs")
     env = {k: v for k, v in os.environ.items() if k != "OPTIMLAB_DEBUG"}
     cache = tmp_path_factory.mktemp("cache")  # the catalog of names, built by the first name checked
     env.update(OMP_NUM_THREADS="1", COLUMNS="80", XDG_CACHE_HOME=str(cache))
-    run = _optimlab(
-        ["train", "--dataset", "iris", "--steps", "3", "--out", "run", "--no-progress", "--format", "json"],
-        root,
-        env,
-    )
-    assert run.returncode == 0, run.stderr
+    train = [
+        "train",
+        "--dataset",
+        "iris",
+        "--steps",
+        "3",
+        "--out",
+        "run",
+        "--no-progress",
+        "--format",
+        "json",
+    ]
+    code, _, err = forked.run(train, root, env, tmp_path_factory.mktemp("run-output"), HANG_SECONDS)
+    assert code == 0, err
     paths = {"RUN": root / "run", "EMPTY_DIR": root / "empty", "A_FILE": root / "a-file.txt"}
     paths["EMPTY_DIR"].mkdir()
     paths["STUDY"] = root / "study"  # a study's journal, as compare leaves it (empty: only its name counts)
@@ -607,14 +624,6 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
 def test_the_table_holds_at_least_sixty_distinct_inputs():
     cases = [case for case, _, _ in CASES + IN_PROCESS]
     assert len(CASES) >= 60 and len(set(cases)) == len(cases)
-
-
-@pytest.fixture(scope="module")
-def forked(place: tuple[Path, dict[str, str], dict[str, Path]]) -> Iterator[ForkedCommand]:
-    """The parent that forks each case's process, started in the cases' environment."""
-    parent = ForkedCommand(place[1])
-    yield parent
-    parent.close()
 
 
 @pytest.mark.parametrize("case, args, named", CASES, ids=[case for case, _, _ in CASES])

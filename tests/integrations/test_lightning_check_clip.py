@@ -75,6 +75,48 @@ class LogsGradNorms(Classifier):
         self.log_dict(norms)
 
 
+class SwapsTwoGradients(Classifier):
+    """Two entries of a gradient swapped through ``grad.data``: its sum and sum of squares kept."""
+
+    def on_before_optimizer_step(self, optimizer):
+        bias = self.net[2].bias.grad.data
+        bias[[0, 1]] = bias[[1, 0]]
+
+
+class ClipsWeights(Classifier):
+    """WGAN's weight clipping, through ``.data``: the gradients untouched."""
+
+    def on_before_optimizer_step(self, optimizer):
+        for parameter in self.parameters():
+            parameter.data.clamp_(-0.01, 0.01)
+
+
+class CutsTheLr(Classifier):
+    """A tenth of the lr for this step, set in the hook."""
+
+    def on_before_optimizer_step(self, optimizer):
+        for group in optimizer.param_groups:
+            group["lr"] *= 0.1
+
+
+class ZeroGate(nn.Module):
+    """A gate at 0 behind a square root: a finite loss, a NaN gradient (0 * inf)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x + 0 * self.gate.sqrt()
+
+
+class ReadsNorms(Classifier):
+    """A hook that only reads the gradients' norms, NaN among them."""
+
+    def on_after_backward(self):
+        self.norms = [float(p.grad.norm()) for p in self.parameters() if p.grad is not None]
+
+
 def _setup(kind):
     torch.manual_seed(0)
     net, (x, y) = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10)), standardized()
@@ -82,21 +124,32 @@ def _setup(kind):
     return kind(net, nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1)), train, held_out
 
 
-@pytest.mark.parametrize("clip", [0.05, None])
 @pytest.mark.parametrize(
-    ("kind", "hook"), [(Scaled, "on_after_backward"), (ScaledThroughData, "on_before_optimizer_step")]
+    ("kind", "hook", "changed", "clip"),
+    [
+        (Scaled, "on_after_backward", "the gradients", 0.05),
+        (Scaled, "on_after_backward", "the gradients", None),
+        (ScaledThroughData, "on_before_optimizer_step", "the gradients", 0.05),
+        (ScaledThroughData, "on_before_optimizer_step", "the gradients", None),
+        (SwapsTwoGradients, "on_before_optimizer_step", "the gradients", None),
+        (ClipsWeights, "on_before_optimizer_step", "the weights", None),
+        (CutsTheLr, "on_before_optimizer_step", "the optimizer's param_groups settings", None),
+    ],
 )
-def test_the_check_is_refused_beside_a_hook_that_changes_the_gradients(kind, hook, clip):
+def test_the_check_is_refused_beside_a_hook_that_changes_the_training(kind, hook, changed, clip):
     """The check's training (find_lr's fit) calls no on_after_backward nor on_before_optimizer_step, and
     under the clip its sweep clipped before them, Lightning after: a module that scales its gradients
     there gave other losses with check_steps than without. Without the clip it was not refused (the
-    candidates trained unscaled). Refused in one line naming the hook and the way out, for a change
-    through grad.data too; the sweep alone still runs."""
+    candidates trained unscaled). Refused in one line naming the hook, what it changes and the way out,
+    for a change through grad.data too. Two gradient entries swapped (2988e0e3's sums kept), the weights
+    clipped (WGAN) or the lr cut in the hook were checked though the sweep trained otherwise than the
+    check. The sweep alone still runs."""
     module, train, held_out = _setup(kind)
     quick = {"steps": 6, "batch_size": 32, "start_lr": 1e-2, "end_lr": 10.0}
     trainer = _quiet_trainer(gradient_clip_val=clip)
     with pytest.raises(
-        InvalidValueError, match=rf"{kind.__name__}\.{hook}\(\), which changes.*accepted None: the"
+        InvalidValueError,
+        match=rf"""{kind.__name__}\.{hook}\(\), which changes {changed}["'].*accepted None: the""",
     ):
         lr_range_test(module, train, held_out, check_steps=2, trainer=trainer, **quick)
     assert len(lr_range_test(module, train, trainer=trainer, **quick).losses) > 0
@@ -116,3 +169,19 @@ def test_the_check_runs_beside_a_hook_that_only_reads_the_gradients():
     reference = lr_range_test(plain, train, held_out, check_steps=2, trainer=clipping, **quick)
     assert checked.losses == reference.losses
     assert [c.score for c in checked.candidates] == [c.score for c in reference.candidates]
+
+
+def test_the_check_runs_beside_a_hook_reading_a_nan_gradient():
+    """A hook that only reads the gradients was refused as 'changes the gradients' once one was NaN
+    (2988e0e3 compared their sums, and NaN != NaN). Truth: the same module without the hook, checked
+    alike, and the hook read a NaN."""
+    quick = {"steps": 6, "batch_size": 32, "start_lr": 1e-2, "end_lr": 10.0}
+    reading, train, held_out = _setup(ReadsNorms)
+    plain, *_ = _setup(Classifier)
+    for module in (reading, plain):
+        module.net.insert(0, ZeroGate())
+    checked = lr_range_test(reading, train, held_out, check_steps=2, trainer=_quiet_trainer(), **quick)
+    assert any(norm != norm for norm in reading.norms)
+    reference = lr_range_test(plain, train, held_out, check_steps=2, trainer=_quiet_trainer(), **quick)
+    assert checked.reason == reference.reason  # NaN losses: compared as text
+    assert str(checked.losses) == str(reference.losses)

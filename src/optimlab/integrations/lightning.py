@@ -16,7 +16,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import torch
@@ -103,7 +103,7 @@ class DoctorCallback(pl.Callback):
         # Under manual optimization: the watched optimizer's parameters, and the loss being backpropagated
         # with their gradients before it (each with its version: accumulation adds in place).
         self._params: list[Tensor] = []
-        self._backward: tuple[Tensor, list[tuple[Tensor | None, int]]] | None = None
+        self._backward: tuple[Tensor, list[_Held]] | None = None
         self._stepped = False  # whether the watched optimizer stepped in this batch
         # Steps of the watched optimizer under manual optimization, those of a resumed run included: kept
         # in Lightning's checkpoints (state_dict), for its global_step counts every optimizer's steps.
@@ -236,20 +236,17 @@ class DoctorCallback(pl.Callback):
             if self._batch_loss is None:
                 self._batch_loss = loss
             return
-        grads = [p.grad for p in self._params]
-        self._backward = loss, [(g, 0 if g is None else g._version) for g in grads]
+        self._backward = loss, _held([p.grad for p in self._params])
 
     def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._backward is None:
             return
         loss, before = self._backward
         self._backward = None
-        if any(
-            p.grad is not g or (g is not None and g._version != v) for p, (g, v) in zip(self._params, before)
-        ):
+        if _changed(before, [p.grad for p in self._params]):
             # Its gradient reached the watched optimizer's parameters; where it found them zeroed, those of
             # the losses kept are gone.
-            if all(g is None for g, _ in before):
+            if all(held.tensor is None for held in before):
                 self._losses = []
             self._losses.append(loss)
 
@@ -912,9 +909,10 @@ def lr_range_test(
     ``gradient_clip_algorithm='norm'``; the sweep then clips so too, before ``on_after_backward`` where
     Lightning clips after ``on_before_optimizer_step``): a Trainer that accumulates or clips by value, or
     a module that clips itself (``configure_gradient_clipping``), is refused it; so is one whose
-    ``on_after_backward`` or ``on_before_optimizer_step`` changes the gradients, as soon as the sweep sees
-    it do so (the check's training calls neither); one that only reads them (Lightning's grad-norm
-    logging) is checked.
+    ``on_after_backward`` or ``on_before_optimizer_step`` changes the training, as soon as the sweep sees
+    it do so (the check's training calls neither): any bit of the watched optimizer's gradients or
+    parameters (through ``.data`` too: a rescale, a permutation, WGAN's weight clip), or a setting of its
+    parameter groups (the lr); one that only reads them (Lightning's grad-norm logging) is checked.
     ``options`` go to :func:`optimlab.doctor.lr_range_test` (``start_lr``, ``end_lr``, ``steps``, ...).
     A batch whose ``training_step`` returns None is skipped as Lightning's loop skips it: no update,
     and the sweep's lr goes on, as it does in Lightning's own ``lr_find`` (the schedule counts the
@@ -1086,20 +1084,33 @@ def _hooks_before_each_step(
     """``module``'s hooks that Lightning calls between the backward pass and the update, called there
     by a step pre-hook of ``optimizer`` (the sweep's backward pass runs before ``optimizer.step``), with
     Lightning's arguments: the clipping's are those of the module's Trainer (:class:`_LoopCounts`);
-    run by :func:`_run_hook`. Under a check (``check_steps``) a hook that changes the gradients is
-    refused: the check's training (:func:`optimlab.train.fit`) calls none (and its sweep clips before
-    them, where Lightning clips after); one that only reads them (Lightning's grad-norm logging) runs."""
+    run by :func:`_run_hook`. Under a check (``check_steps``) a hook that changes the gradients, the
+    parameters (compared bit for bit with a copy taken before it: twice the watched parameters' memory
+    while it runs) or the parameter groups' settings is refused: the check's training
+    (:func:`optimlab.train.fit`) calls none (and its sweep clips before them, where Lightning clips
+    after); one that only reads them (Lightning's grad-norm logging) runs."""
 
     def before_step(stepped: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         counts = module.trainer
         for hook, hook_args in (("on_after_backward", ()), ("on_before_optimizer_step", (stepped,))):
-            watched = check_steps is not None and is_overridden(hook, module)  # Lightning's own: no-ops
-            seen = _gradients_seen(stepped) if watched else None
+            if check_steps is None or not is_overridden(hook, module):  # Lightning's own: no-ops
+                _run_hook(getattr(module, hook), left_out, *hook_args)
+                continue
+            params = [p for group in stepped.param_groups for p in group["params"]]
+            grads, weights = _held([p.grad for p in params], values=True), _held(params, values=True)
+            settings = _settings(stepped)
             _run_hook(getattr(module, hook), left_out, *hook_args)
-            if seen is not None and _gradients_seen(stepped) != seen:
+            changes = (
+                ("the gradients", _changed(grads, [p.grad for p in params])),
+                ("the weights", _changed(weights, params)),
+                ("the optimizer's param_groups settings", _settings(stepped) != settings),
+            )
+            changed = [what for what, moved in changes if moved]
+            if changed:
                 raise InvalidValueError(
                     "check_steps",
-                    f"{check_steps} beside {type(module).__name__}.{hook}(), which changes the gradients",
+                    f"{check_steps} beside {type(module).__name__}.{hook}(), which changes "
+                    + " and ".join(changed),
                     f"None: the check's training (optimlab.train.fit) calls no {hook}; the range test "
                     "without a check calls it as Lightning does",
                 )
@@ -1118,13 +1129,59 @@ def _hooks_before_each_step(
         handle.remove()
 
 
-def _gradients_seen(optimizer: torch.optim.Optimizer) -> list[Any]:
-    """What a hook that changes ``optimizer``'s gradients changes: each gradient's tensor, its in-place
-    count (``_version``, which ``grad.mul_`` moves), and, for a change through ``grad.data``, which
-    hides from that count, its sum and sum of squares (one read of the values, not a copy of them)."""
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    sums = [torch.stack([g.double().sum(), g.double().square().sum()]) for g in grads if not g.is_sparse]
-    return [(id(g), g._version) for g in grads] + (torch.stack(sums).tolist() if sums else [])
+class _Held(NamedTuple):
+    """A tensor as it was: itself (kept, so that no other tensor takes its id), its in-place count
+    (``_version``: ``mul_`` moves it, a write through ``.data`` does not) and, where asked, a copy of its
+    values."""
+
+    tensor: Tensor | None
+    version: int
+    values: Tensor | None
+
+
+def _held(tensors: list[Tensor | None], *, values: bool = False) -> list[_Held]:
+    """``tensors`` as they are now (:class:`_Held`), with a copy of each dense one's values where
+    ``values``: the one exact witness of a write through ``.data``, at the memory of the tensors."""
+    return [
+        _Held(
+            t,
+            0 if t is None else t._version,
+            t.detach().clone() if values and t is not None and not t.is_sparse else None,
+        )
+        for t in tensors
+    ]
+
+
+def _changed(held: list[_Held], tensors: list[Tensor | None]) -> bool:
+    """Whether ``tensors`` differ from ``held`` (:func:`_held`): where their values were copied, any of
+    them holds other bits (exact: a permutation is a change, a NaN kept is none, another tensor of the
+    same values is none); elsewhere one is another tensor or moved in place."""
+    copied = []
+    for now, was in zip(tensors, held, strict=True):
+        if was.values is None or now is None:
+            if now is not was.tensor or (now is not None and now._version != was.version):
+                return True
+        elif now.shape != was.values.shape or now.dtype != was.values.dtype or now.is_sparse:
+            return True
+        else:
+            copied.append((now, was.values))
+    # one read back to the host for all of them: their bits compared on the device
+    return bool(copied) and bool(torch.stack([(_bits(a) != _bits(b)).any() for a, b in copied]).any())
+
+
+def _bits(tensor: Tensor) -> Tensor:
+    """``tensor``'s bit patterns, as integers of its element's size: compared exactly, NaN included."""
+    return tensor.detach().view(
+        {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]
+    )
+
+
+def _settings(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+    """``optimizer``'s settings of each parameter group (lr, momentum, ...), tensors read as numbers."""
+    return [
+        {k: v.tolist() if isinstance(v, Tensor) else v for k, v in group.items() if k != "params"}
+        for group in optimizer.param_groups
+    ]
 
 
 def _range_test(

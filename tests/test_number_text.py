@@ -6,7 +6,14 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from optimlab.number_text import below_smallest_float, count_of, read_number, seconds_text, untyped_number
+from optimlab.number_text import (
+    below_smallest_float,
+    count_of,
+    read_number,
+    read_whole_number,
+    seconds_text,
+    untyped_number,
+)
 
 
 def untyped_in(text: str) -> str | None:
@@ -149,3 +156,25 @@ def test_a_count_agrees_with_its_noun():
 def test_a_duration_reads_to_two_digits_at_least_and_whole_seconds_grouped(seconds, text):
     """One decimal said '0.0 s' of a 5 ms run; a day's run is read as a count is (1,200 trials)."""
     assert seconds_text(seconds) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["9007199254740993.0", "9.007199254740993e15", " 1e3 ", "-0", "+3.0e0", "1e39"]
+)
+def test_whole_number_text_reads_as_its_exact_int(text):
+    """Whole-number text with a point or an exponent went through a float (9007199254740993.0 read as
+    ...992). Truth: Python's Decimal, exact."""
+    read = read_whole_number(text)
+    assert type(read) is int and read == int(Decimal(text))
+
+
+@pytest.mark.parametrize("text", ["2.5", "9007199254740993.5", "1e400", "1e999999999"])
+def test_other_number_text_is_no_int(text):
+    """Not a whole number (whatever a float rounds 9007199254740993.5 to), or one past any count: a float
+    its reader refuses (1e999999999 is not turned into a billion-digit int)."""
+    assert type(read_whole_number(text)) is float
+
+
+@pytest.mark.parametrize("text", ["0x10", "1_000", "", "three", "1e"])
+def test_text_of_no_number_as_typed_is_no_whole_number(text):
+    assert read_whole_number(text) is None

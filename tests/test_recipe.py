@@ -1,6 +1,8 @@
 """The recipe: validation with field-naming errors, lossless YAML, stable ids."""
 
 import re
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -391,8 +393,8 @@ def test_data_options_are_checked_when_the_recipe_is_made():
         Recipe.from_dict({"data": {"name": "digits", "options": {"noise": 0.1}}})
     with pytest.raises(RecipeError, match=r"data: invalid value 'paper'.*'split'.*'original'"):
         Recipe.from_dict({"data": {"name": "mnist1d", "options": {"split": "paper"}}})
-    with pytest.raises(RecipeError, match=r"data: invalid value '100'.*'n'"):
-        Recipe.from_yaml("data: {name: mnist1d, options: {n: '100'}}")
+    with pytest.raises(RecipeError, match=r"data: invalid value 5 .*'n'"):  # quoted, read as 5
+        Recipe.from_yaml("data: {name: mnist1d, options: {n: '5'}}")
     # A file's options are its reader's keywords, checked when it is read.
     assert Recipe.from_dict({"data": {"name": "rows.csv", "options": {"target": "y"}}}).data.options
 
@@ -861,8 +863,6 @@ def test_a_seed_out_of_its_range_is_refused_naming_that_range(yaml_text, said):
         ("training.epochs", 0, "[1, inf)"),
         ("training.batch_size", -1, "[1, inf)"),
         ("model.depth", -1, "[0, inf)"),
-        ("model.depth", "'two'", "[0, inf)"),
-        ("schedule.warmup_steps", "'1_0'", "[0, inf)"),  # Python's int() reads 10
         ("training.steps", -(10**20), "[1, inf)"),  # past 64 bits, and its own bound names it
         ("model.width", "1e30", f"[1, {2**63 - 1}] (int64's bound), or null"),  # pydantic: 'Unable to parse'
         ("training.batch_size", "[3]", "[1, inf)"),  # pydantic: 'Input should be a valid integer (got [3])'
@@ -892,6 +892,78 @@ def test_a_whole_number_field_takes_a_whole_number_as_written(yaml_text, field, 
     """A whole number written as text or a float is taken with its exact value, as an int."""
     held = getattr(Recipe.from_yaml(yaml_text).training, field)
     assert type(held) is int and held == value
+
+
+@pytest.mark.parametrize("text", ["9007199254740993.0", "9.007199254740993e15", "1e3"])
+def test_whole_number_text_with_a_point_or_an_exponent_is_read_exactly(text):
+    """``with_updates({"training.steps": "9007199254740993.0"})`` gave 9007199254740992: text other than
+    plain digits was read through a float. Truth: Python's Decimal, exact."""
+    steps = Recipe.from_dict({}).with_updates({"training.steps": text}).training.steps
+    assert type(steps) is int and steps == int(Decimal(text))
+
+
+@pytest.mark.parametrize("value", [Decimal(3), Fraction(3), Decimal("3.000")])
+def test_a_whole_decimal_or_fraction_is_taken_as_the_int_it_equals(value):
+    """``seed: Decimal(3)`` and ``Fraction(3)`` were refused, with a range holding 3."""
+    seed = Recipe.from_dict({"training": {"seed": value}}).training.seed
+    assert type(seed) is int and seed == 3 == value
+    with pytest.raises(
+        RecipeError, match=r"Fraction\(7, 2\) is refused: accepted an integer in \[0, 4294967295\]"
+    ):
+        Recipe.from_dict({"training": {"seed": Fraction(7, 2)}})
+
+
+@pytest.mark.parametrize(
+    "field, text, accepted",
+    [
+        ("training.seed", "0x10", "[0, 4294967295]"),  # Python's int(_, 0) reads 16
+        ("model.depth", "two", "[0, inf), or null"),
+        ("schedule.warmup_steps", "1_0", "[0, inf)"),  # Python's int() reads 10
+    ],
+)
+def test_text_that_is_no_decimal_whole_number_is_refused_saying_so(field, text, accepted):
+    """``seed: '0x10'`` was refused naming the range alone, as if 16 were out of it."""
+    section, name = field.split(".")
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(f"{section}: {{{name}: '{text}'}}")
+    expected = f"  {field}: '{text}' is no whole number in decimal digits: accepted an integer in {accepted}"
+    assert expected in str(refused.value).splitlines(), refused.value
+
+
+@pytest.mark.parametrize(
+    "yaml_text, field, accepted",
+    [
+        ("training: {batch_size: }", "training.batch_size", "[1, inf)"),
+        ("training:\n  seed:\n", "training.seed", "[0, 4294967295]"),
+    ],
+)
+def test_null_in_a_whole_number_field_that_takes_none_is_refused_naming_its_range(yaml_text, field, accepted):
+    """``training: {batch_size: }`` said pydantic's "Input should be a valid integer (got None)"."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert str(refused.value).splitlines()[1:] == [
+        f"  {field}: null is refused: accepted an integer in {accepted}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "quoted, plain",
+    [
+        ("{name: muon, ns_steps: '5'}", "{name: muon, ns_steps: 5}"),
+        ("{name: sgd, momentum: '0.9'}", "{name: sgd, momentum: 0.9}"),
+        ("{name: adam, betas: ['0.8', '0.99']}", "{name: adam, betas: [0.8, 0.99]}"),
+    ],
+)
+def test_a_quoted_number_in_a_registered_entrys_options_is_read_as_a_fields_is(quoted, plain):
+    """``training.steps: '5'`` was read as 5 but ``optimizer: {name: muon, ns_steps: '5'}`` refused: a
+    hyperparameter quoted is now the recipe its number unquoted makes (the same id and options)."""
+    assert Recipe.from_yaml("training: {steps: '5'}").id == Recipe.from_yaml("training: {steps: 5}").id
+    from_quoted, from_plain = (
+        Recipe.from_yaml(f"optimizer: {quoted}"),
+        Recipe.from_yaml(f"optimizer: {plain}"),
+    )
+    assert from_quoted.id == from_plain.id
+    assert from_quoted.optimizer.keywords() == from_plain.optimizer.keywords()
 
 
 @pytest.mark.parametrize("step_size", ["1e20", str(2**63)])

@@ -9,6 +9,7 @@ And a count written for a person: ``1 step``, ``0 steps``, ``1,000 steps``; a du
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -22,6 +23,7 @@ __all__ = [
     "count_of",
     "python_only_number",
     "read_number",
+    "read_whole_number",
     "seconds_text",
     "untyped_number",
 ]
@@ -40,6 +42,26 @@ def read_number(text: str, *, integer: bool = False) -> int | float | None:
     if integer:
         return int(text) if _INTEGER.fullmatch(text) else None
     return float(text) if _REAL.fullmatch(text) else None
+
+
+# Digits past which a whole number is read as a float: far past int64's 19, and int() of 1e999999999's
+# billion digits would take minutes. Any such number is past every range a count takes.
+_EXACT_DIGITS = 40
+
+
+def read_whole_number(text: str) -> int | float | None:
+    """The number ``text`` is as typed (:func:`read_number`), a whole one as the exact int it writes:
+    ``'1e3'`` is 1000 and ``'9007199254740993.0'`` its own digits, where a float rounds to ...992. Any
+    other number is a float, which a caller refuses as no whole number (``'2.5'``; ``'9007199254740993.5'``
+    too, whatever a float rounds it to) or as past its range (more than 40 digits); None for other text
+    (``'0x10'``, ``'1_000'``)."""
+    whole = read_number(text, integer=True)
+    if whole is not None or (number := read_number(text)) is None:
+        return whole
+    exact = decimal.Decimal(text.strip())
+    if exact.adjusted() < _EXACT_DIGITS and exact == exact.to_integral_value():
+        return int(exact)
+    return number
 
 
 def below_smallest_float(text: str) -> bool:

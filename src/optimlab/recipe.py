@@ -38,12 +38,19 @@ from optimlab.errors import (
     did_you_mean,
     shown,
 )
-from optimlab.number_text import below_smallest_float, python_only_number, read_number, untyped_number
+from optimlab.number_text import (
+    below_smallest_float,
+    python_only_number,
+    read_number,
+    read_whole_number,
+    untyped_number,
+)
 from optimlab.registry import (
     DEVICE,
     DEVICES,
     SEED,
     Capability,
+    Each,
     Interval,
     get_registry,
     normalize_name,
@@ -227,6 +234,31 @@ def _whole_number_field(annotation: Any) -> bool:
     return int in kinds and kinds <= {int, type(None)}
 
 
+def _exact_int(value: Any) -> int | None:
+    """The int a number equals exactly (``3.0``, ``Decimal(3)``, ``Fraction(3)``, ``np.int64(3)``); None
+    for any other value (``2.5``, ``nan``, ``inf``, a list, None)."""
+    try:
+        whole = int(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    return whole if whole == value else None
+
+
+def _quoted_number_read(value: Any, accepts: Interval | Each) -> Any:
+    """``value``, a number in text (or a sequence's, ``betas: ['0.9', '0.99']``) read as the number it
+    writes where ``accepts`` takes numbers: an int where the range is of integers (:func:`read_whole_number`),
+    else a float; any other value as given."""
+    if isinstance(value, (tuple, list)):
+        ranges = accepts.ranges if isinstance(accepts, Each) else (accepts,) * len(value)
+        if len(ranges) != len(value):  # refused by the entry's check, as given
+            return value
+        return type(value)(_quoted_number_read(item, within) for item, within in zip(value, ranges))
+    if not isinstance(value, str) or isinstance(accepts, Each):
+        return value
+    number = read_whole_number(value) if accepts.integer else read_number(value)
+    return value if number is None else number
+
+
 def _whole_number_range(field: pydantic.fields.FieldInfo) -> Interval:
     """The integers a whole-number field takes: its own bounds (``seed``'s [0, 4294967295], ``steps``'
     >= 1), within int64's where it has none (:meth:`optimlab.registry.Interval.accepted_for`)."""
@@ -282,20 +314,53 @@ class _Spec(BaseModel):
         naming that range: pydantic said "a number with a fractional part" of ``seed: 1.5`` and "Unable to
         parse input string" of ``width: 1e30``, naming no range, and took ``steps: 99999999999999999999``,
         a run of 2^66 steps never to end (torch's int64 overflowed at the first use of a size that large).
-        A number in text (``'3'``, ``'1e3'``) is read as typed (:func:`read_number`); other text, a list or
-        a mapping is refused alike (pydantic: "Input should be a valid integer (got [3])")."""
+        A number in text (``'3'``, ``'1e3'``) is read exactly as typed (:func:`read_whole_number`), other
+        numbers where they equal an int (``3.0``, ``Decimal(3)``, ``Fraction(3)``); other text, a list, a
+        mapping and null where the field takes none are refused alike (pydantic: "Input should be a valid
+        integer (got None)")."""
         field = cls.model_fields[info.field_name]
-        if not _whole_number_field(field.annotation) or isinstance(value, bool) or value is None:
-            return value  # a yes/no value: refused by _no_yes_for_a_number; None: pydantic's type check
-        number = value
-        if isinstance(value, str):
-            number = read_number(value, integer=True)
-            number = read_number(value) if number is None else number
-        accepted = _whole_number_range(field)
-        if not isinstance(number, (int, float)) or not accepted.contains(number):
-            also = ", or null" if type(None) in typing.get_args(field.annotation) else ""
-            raise ValueError(f"{value!r} is refused: accepted {accepted.accepted_for(number)}{also}")
-        return int(number)
+        nullable = type(None) in typing.get_args(field.annotation)
+        if (
+            not _whole_number_field(field.annotation)
+            or isinstance(value, bool)
+            or (value is None and nullable)
+        ):
+            return value  # a yes/no value: refused by _no_yes_for_a_number
+        accepted, also = _whole_number_range(field), ", or null" if nullable else ""
+        whole = read_whole_number(value) if isinstance(value, str) else _exact_int(value)
+        if isinstance(value, str) and whole is None:
+            raise ValueError(f"{value!r} is no whole number in decimal digits: accepted {accepted}{also}")
+        if not isinstance(whole, int) or not accepted.contains(whole):
+            given = "null" if value is None else repr(value)
+            raise ValueError(f"{given} is refused: accepted {accepted.accepted_for(whole)}{also}")
+        return whole
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _quoted_numbers_of_options(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """A registered entry's numeric hyperparameter quoted (``ns_steps: '5'``, ``momentum: '0.9'``,
+        YAML's quotes often put by accident) read as the number it writes, as a recipe field's is
+        (``steps: '5'``): it was refused. A whole number exactly (:func:`read_whole_number`); other text
+        is left to the entry's check, which names it; a user's class's options pass through as given."""
+        if info.field_name not in ("options", "loss_options") or not isinstance(value, Mapping):
+            return value
+        category, name = (
+            ("loss", info.data.get("loss"))
+            if info.field_name == "loss_options"
+            else (cls.OPTIONS_OF, info.data.get("name"))
+        )
+        try:
+            hyperparameters = get_registry(category).get(name).hyperparameters if category else ()
+        except (
+            OptimlabError,
+            TypeError,
+        ):  # a user's class or factory by import path, or a name refused apart
+            return value
+        ranges = {h.name: h.accepts for h in hyperparameters if isinstance(h.accepts, (Interval, Each))}
+        return {
+            key: _quoted_number_read(item, ranges[key]) if key in ranges else item
+            for key, item in value.items()
+        }
 
     @pydantic.model_validator(mode="before")
     @classmethod

@@ -412,8 +412,14 @@ def log_findings(diagnosis: Diagnosis, tracker: Tracker, *, step: int = 0) -> No
     range test's suggestion and candidates). The run stays open for more; ``tracker.finish()`` ends it
     (an MLflow run is RUNNING until then), as a training's end does.
 
+    >>> import torch
+    >>> from optimlab.doctor import diagnose
+    >>> from optimlab.integrations.tensorboard import TensorBoardTracker
+    >>> x, y = torch.randn(256, 8), torch.randint(0, 2, (256,))
+    >>> diagnosis = diagnose(torch.nn.Linear(8, 2), (x, y), torch.nn.functional.cross_entropy)  # doctest: +SKIP
     >>> tracker = TensorBoardTracker("runs/doctor")  # doctest: +SKIP
-    >>> log_findings(doctor.diagnosis, tracker); tracker.finish()  # doctest: +SKIP
+    >>> log_findings(diagnosis, tracker)  # doctest: +SKIP
+    >>> tracker.finish()  # doctest: +SKIP
     """
     from optimlab.doctor.findings import summary
 

@@ -5,11 +5,11 @@ Claim: on Hugging Face's models, whose layers fx cannot trace, the search fell b
 alone, and most of its time went to tracing torch's own modules (each ``nn.Linear``, ``nn.Dropout`` and
 ``nn.LayerNorm`` of every layer, ~10 ms a trace), whose forward holds no skip, and to building a
 ``GraphModule`` (its Python code compiled) of every graph, only read. Both are now skipped. Each round
-times both versions on each model (``--repeats`` calls, the median), and checks that they find the same
-blocks; the table gives the medians and the median within-round ratio with its 95% bootstrap interval
-(``paired.py``).
+times both versions on each model (``--repeats`` calls, the median; which goes first alternates from
+round to round), and checks that they find the same blocks; the table gives the medians and the median
+within-round ratio with its 95% bootstrap interval (``paired.py``).
 
-    python benchmarks/residual_blocks.py --before 7bc1f2a9 --rounds 5
+    python benchmarks/residual_blocks.py --before 280b6aa4~1 --rounds 5 --repeats 3
 """
 
 from __future__ import annotations
@@ -54,11 +54,12 @@ def version_at(commit: str) -> Callable[[nn.Module], dict[str, str]]:
     source = subprocess.run(
         ["git", "show", f"{commit}:src/optimlab/doctor/skips.py"], capture_output=True, text=True, check=True
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "skips_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("skips_before", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "skips_before.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("skips_before", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # read whole: the folder may go once it has run
     return module.residual_blocks
 
 
@@ -83,10 +84,11 @@ def main() -> None:
         found = now(model)
         if before(model) != found:
             sys.exit(f"{name}: the versions find different blocks")
-        rounds = [
-            (seconds(now, model, args.repeats), seconds(before, model, args.repeats))
-            for _ in range(args.rounds)
-        ]
+        rounds = []
+        for round_index in range(args.rounds):  # a fixed order would favour one version: alternate it
+            order = (now, before) if round_index % 2 == 0 else (before, now)
+            timed = {search: seconds(search, model, args.repeats) for search in order}
+            rounds.append((timed[now], timed[before]))
         fast, slow = [n for n, _ in rounds], [b for _, b in rounds]
         ratio, low, high = paired_ratio(fast, slow)
         print(

@@ -265,3 +265,24 @@ def test_set_of_a_fields_bare_name_is_refused_naming_its_dotted_field(cli, tmp_p
     section, name = field.split(".")
     recipe = recipe_from_options(None, {"set_fields": [dotted]})
     assert getattr(getattr(recipe, section), name) == float(value)
+
+
+@pytest.mark.parametrize(
+    "given, advised",
+    [
+        # 'name' ends data.name, model.name, optimizer.name and schedule.name: each, not the last one
+        (
+            "name=adam",
+            "--set data.name=adam or --set model.name=adam or --set optimizer.name=adam or "
+            "--set schedule.name=adam",
+        ),
+        ("training.seed", "--set training.seed=VALUE"),  # the field typed, its = forgotten
+        ("lr = 0.1", "--set optimizer.lr=0.1"),  # the spaces around the value dropped too
+    ],
+)
+def test_set_without_a_dotted_field_is_advised_every_field_it_may_mean(cli, tmp_path, given, advised):
+    """--set name=adam advised --set schedule.name=adam (the last field ending in 'name'), --set
+    training.seed the generic model.init.gain=2, and --set 'lr = 0.1' '--set optimizer.lr= 0.1'."""
+    code, out, err = cli("train", "--set", given, "--out", str(tmp_path / "run"))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert f"{given!r} is not FIELD=VALUE with a dotted recipe field: {advised} (see " in err, err

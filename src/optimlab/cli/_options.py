@@ -271,25 +271,25 @@ DoctorLogOpt = _log("./tensorboard/doctor-<recipe id>", what="the findings")
 
 def field_value(text: str) -> str:
     """One ``--set FIELD=VALUE``: a dotted recipe field and a value (read as YAML when applied)."""
-    field, equals, value = text.partition("=")
-    parts = field.strip().split(".")  # 'optimizer..lr' and 'optimizer.lr.' name no field
-    if not equals or len(parts) < 2 or not all(parts) or " " in field.strip():
-        # a field by its bare name (seed=1): the dotted one that holds it, not a second spelling of it
-        dotted = _dotted_field(field.strip())
-        example = (
-            f"--set {dotted}={value or 'VALUE'}"
-            if dotted
-            else "e.g. model.init.gain=2 or optimizer.betas=[0.9,0.95]"
-        )
+    field, equals, value = (part.strip() for part in text.partition("="))
+    parts = field.split(".")  # 'optimizer..lr' and 'optimizer.lr.' name no field
+    dotted = len(parts) >= 2 and all(parts) and " " not in field
+    if not equals or not dotted:
+        # a field by its bare name (seed=1): the dotted ones that may hold it, not a second spelling of it
+        fields = [field] if dotted else _dotted_fields(field)
+        sets = [f"--set {name}={value or 'VALUE'}" for name in fields]
+        example = " or ".join(sets) if sets else "e.g. model.init.gain=2 or optimizer.betas=[0.9,0.95]"
         raise typer.BadParameter(f"{text!r} is not FIELD=VALUE with a dotted recipe field: {example}")
     return text
 
 
-def _dotted_field(name: str) -> str | None:
-    """The recipe field a flag or a field's last part names (``seed``: ``training.seed``, ``grad_clip_norm``:
-    ``training.grad_clip_norm``); None for any other name."""
-    fields = {**{dotted.rsplit(".", 1)[-1]: dotted for dotted in RECIPE_FLAGS.values()}, **RECIPE_FLAGS}
-    return fields.get(name.replace("-", "_"))
+def _dotted_fields(name: str) -> list[str]:
+    """The recipe fields a flag or a field's last part names (``seed``: ``training.seed``, ``grad_clip_norm``:
+    ``training.grad_clip_norm``; ``name``: ``data.name``, ``model.name``, ...); none for any other name."""
+    key = name.replace("-", "_")
+    if key in RECIPE_FLAGS:
+        return [RECIPE_FLAGS[key]]
+    return [field for field in dict.fromkeys(RECIPE_FLAGS.values()) if field.rsplit(".", 1)[-1] == key]
 
 
 SetOpt = Annotated[

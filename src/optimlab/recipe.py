@@ -71,6 +71,7 @@ __all__ = [
     "TrainingSpec",
     "YamlValueError",
     "dump_yaml",
+    "holds_a_whole_number",
     "load_yaml",
     "yaml_problem",
 ]
@@ -1114,3 +1115,12 @@ def _named_section(field: str, value: Any) -> str:
     section = Recipe.model_fields.get(field)
     named = section is not None and "name" in section.annotation.model_fields
     return f", e.g. {field}: {{name: {value}}}" if named and isinstance(value, str) else ""
+
+
+def holds_a_whole_number(field: str) -> bool:
+    """Whether the dotted recipe field ``field`` holds one whole number (``training.steps``,
+    ``model.width``); False for any other, a registered entry's options among them."""
+    section, _, name = field.partition(".")
+    spec = Recipe.model_fields.get(section)
+    inner = getattr(spec.annotation, "model_fields", {}) if spec is not None else {}
+    return name in inner and _whole_number_field(inner[name].annotation)

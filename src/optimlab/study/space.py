@@ -34,8 +34,8 @@ import optuna
 import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number, read_number
-from optimlab.recipe import YamlValueError, load_yaml
+from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number, read_whole_number
+from optimlab.recipe import YamlValueError, holds_a_whole_number, load_yaml
 from optimlab.registry import Interval
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
@@ -339,11 +339,12 @@ class SearchSpace:
                 if unknown:
                     raise UnknownNameError(f"key of the range of {field!r}", unknown[0], _RANGE_KEYS)
                 integer = _yes_or_no(field, spec, "integer")
+                whole = integer or holds_a_whole_number(as_recipe_field(field))  # :int or not, a count
                 dimensions.append(
                     Dimension(
                         field,
-                        low=_number(field, spec.get("low"), integer=integer),
-                        high=_number(field, spec.get("high"), integer=integer),
+                        low=_number(field, spec.get("low"), whole=whole),
+                        high=_number(field, spec.get("high"), whole=whole),
                         log=_yes_or_no(field, spec, "log"),
                         integer=integer,
                     )
@@ -438,17 +439,18 @@ def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, 
     return flat
 
 
-def _number(field: str, value: Any, *, integer: bool = False) -> float:
+def _number(field: str, value: Any, *, whole: bool = False) -> float:
     """A range's bound, a number or its text (``--space lr=1e-4:1e-2``); text Python reads as a number that
     :func:`~optimlab.number_text.read_number` does not (``1_0``, 10 to float(), other scripts' digits)
     is refused, as is text below the smallest float (``1e-400``, which reads as 0). ``inf`` and ``nan``
-    are read, for :class:`Dimension` to refuse naming finite bounds. An ``integer`` range's whole bound
-    is refused past 64 bits (a width of 99999999999999999999 was refused only at the first trial, as some
-    midpoint of the range) and where no float holds it (9007199254740993, 2**53 + 1, read as ...992)."""
+    are read, for :class:`Dimension` to refuse naming finite bounds. A ``whole`` range's (``:int``, or of
+    a whole-number field) whole bound is refused where a float does not hold every integer up to it
+    (:func:`_whole_bound`): a width of 99999999999999999999 was refused only at the first trial, as some
+    midpoint of the range, and 9007199254740993 (2**53 + 1) read as ...992."""
     bound = f"bound of the range of {field!r}"
     if isinstance(value, str) and below_smallest_float(value):
         raise InvalidValueError(bound, value, UntypedNumber(value, "").accepted)
-    if integer:
+    if whole:
         _whole_bound(bound, value)
     try:
         if isinstance(value, str) and python_only_number(value):
@@ -462,19 +464,18 @@ def _number(field: str, value: Any, *, integer: bool = False) -> float:
         ) from None
 
 
+# The integers a range's float bounds hold, each exactly: a float holds every integer up to 2**53 alone.
+_FLOAT_EXACT_INTEGERS = Interval(-(2**53), 2**53, integer=True)
+
+
 def _whole_bound(bound: str, value: Any) -> None:
-    """Refuse the whole-number bound ``value`` (an int, a whole float, their text) of an integer range that
-    int64 does not hold, or a float does not hold exactly (the range keeps float bounds)."""
-    typed = read_number(value, integer=True) if isinstance(value, str) else value
-    if not isinstance(typed, int) or isinstance(typed, bool):
-        typed = read_number(value) if isinstance(value, str) else value
-        if not isinstance(typed, float) or not typed.is_integer():
-            return  # no whole number: read and refused as the range's others are
-    int64 = Interval(integer=True)
-    if not int64.contains(typed):
-        raise InvalidValueError(bound, value, int64.accepted_for(typed))
-    if float(typed) != typed:
-        raise InvalidValueError(bound, value, f"an integer a float holds exactly, within ±{2**53}")
+    """Refuse the whole-number bound ``value`` (an int, a whole float, their text read exactly by
+    :func:`~optimlab.number_text.read_whole_number`) that the range's float bounds do not hold exactly,
+    naming the integers they do, :data:`_FLOAT_EXACT_INTEGERS` (within int64's, which a count takes)."""
+    typed = read_whole_number(value) if isinstance(value, str) else value
+    whole = isinstance(typed, int) or (isinstance(typed, float) and typed.is_integer())
+    if whole and not isinstance(typed, bool) and not _FLOAT_EXACT_INTEGERS.contains(typed):
+        raise InvalidValueError(bound, value, f"{_FLOAT_EXACT_INTEGERS}, which a float holds each exactly")
 
 
 def _yes_or_no(field: str, spec: Mapping[str, Any], key: str) -> bool:

@@ -84,21 +84,49 @@ def test_a_file_of_the_user_s_where_a_page_goes_is_refused_not_replaced(
         main(["gallery", "run", name, "--size", "tiny", "--out", str(tmp_path)])
     said = capsys.readouterr().err
     assert exited.value.code == 2 and len(said.splitlines()) == 1, said
-    assert f"{str(tmp_path / mine)!r} is not one the gallery wrote" in said, said
+    assert f"({str(tmp_path / mine)!r} is not one it wrote)" in said, said
     assert (tmp_path / mine).read_text() == "<html><title>my notes</title></html>"
 
 
 def test_the_gallery_s_own_files_may_be_replaced(tiny_gallery, tmp_path):
     """Its pages, their numbers and its index; a page whose numbers a kill kept from being written, by its
-    title."""
+    title; another experiment's page under its name is refused."""
     check_replaceable(tiny_gallery.folder, experiment_names(), index=True)
     (tmp_path / "he_init.html").write_bytes((tiny_gallery.folder / "he_init.html").read_bytes())
     check_replaceable(tmp_path, ["he_init"], index=False)
-    with pytest.raises(
-        InvalidValueError, match="small_init.html"
-    ):  # another experiment's page under its name
-        (tmp_path / "small_init.html").write_bytes((tiny_gallery.folder / "he_init.html").read_bytes())
+    (tmp_path / "small_init.html").write_bytes((tiny_gallery.folder / "he_init.html").read_bytes())
+    with pytest.raises(InvalidValueError, match="small_init.html"):
         check_replaceable(tmp_path, ["small_init"], index=False)
+
+
+def test_numbers_of_the_gallery_s_cut_short_by_a_crash_are_replaced_beside_its_page(tiny_gallery, tmp_path):
+    """A crash-cut ``<name>.json`` beside the gallery's page runs again (as --resume promises) where it was
+    refused as the user's; cut numbers with no page of the gallery's beside them are still refused."""
+    cut = '{"size": "tiny", "verd'
+    (tmp_path / "he_init.json").write_text(cut)
+    with pytest.raises(InvalidValueError, match="he_init.json"):
+        check_replaceable(tmp_path, ["he_init"], index=False)
+    (tmp_path / "he_init.html").write_bytes((tiny_gallery.folder / "he_init.html").read_bytes())
+    check_replaceable(tmp_path, ["he_init"], index=False)
+
+
+def test_a_user_s_page_in_place_of_the_gallery_s_is_refused_though_its_numbers_lie_beside_it(
+    tiny_gallery, tmp_path
+):
+    """The gallery's numbers name the page they were written with (its SHA-256): a user's own page put in
+    its place, another title, was replaced without a word. A gallery page edited by hand, its title kept,
+    is the gallery's (said in check_replaceable's docstring)."""
+    for suffix in ("html", "json"):
+        (tmp_path / f"no_nonlinearity.{suffix}").write_bytes(
+            (tiny_gallery.folder / f"no_nonlinearity.{suffix}").read_bytes()
+        )
+    check_replaceable(tmp_path, ["no_nonlinearity"], index=False)
+    page = tmp_path / "no_nonlinearity.html"
+    page.write_text(page.read_text(encoding="utf-8") + "<p>my note</p>", encoding="utf-8")
+    check_replaceable(tmp_path, ["no_nonlinearity"], index=False)
+    page.write_text("<html><title>my notes</title></html>")
+    with pytest.raises(InvalidValueError, match="no_nonlinearity.html"):
+        check_replaceable(tmp_path, ["no_nonlinearity"], index=False)
 
 
 def test_every_experiment_ran_and_wrote_its_page(tiny_gallery):

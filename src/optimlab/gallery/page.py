@@ -97,26 +97,34 @@ def output_folder(folder: str | os.PathLike[str]) -> Path:
 def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, index: bool) -> None:
     """Refuse ``folder`` where a file a run of the experiments ``names`` (and with ``index``, the index) would
     replace is not one the gallery wrote: ``--out docs`` replaced a site's own ``index.html`` without a
-    word. A page is the gallery's where its numbers beside it name it, or (a kill between the two writes)
-    its title is its experiment's; numbers are where they name their experiment; the index by its title."""
+    word. A page is the gallery's where its numbers name it and hold its SHA-256 (written with it), or else
+    where its title is its experiment's (a kill between the two writes): so a page of the gallery's edited
+    by hand that keeps its title is replaced. Numbers are the gallery's where they name their experiment,
+    or, not JSON (cut short by a crash), where they lie beside the gallery's page; the index by its title."""
     for name in names:
-        page, numbers = page_path(folder, name), page_path(folder, name).with_suffix(".json")
-        if numbers.exists() and not _numbers_of(numbers, name):
-            _refuse_replacing(folder, numbers)
-        if page.exists() and not (_numbers_of(numbers, name) or _titled(page, get_experiment(name).title)):
+        page = page_path(folder, name)
+        numbers = page.with_suffix(".json")
+        record = _json_of(numbers)
+        named = isinstance(record, dict) and record.get("name") == name and "numbers" in record
+        pages_own = page.exists() and (
+            (named and record.get("page_sha256") == _digest(page))
+            or _titled(page, get_experiment(name).title)
+        )
+        if page.exists() and not pages_own:
             _refuse_replacing(folder, page)
+        if numbers.exists() and not (named or (record is None and pages_own)):
+            _refuse_replacing(folder, numbers)
     index_page = Path(folder) / INDEX_NAME
     if index and index_page.exists() and not _titled(index_page, INDEX_TITLE):
         _refuse_replacing(folder, index_page)
 
 
-def _numbers_of(path: Path, name: str) -> bool:
-    """Whether ``path`` holds the numbers :func:`write_page` writes of experiment ``name``."""
+def _json_of(path: Path) -> Any:
+    """What the JSON file ``path`` holds; None where it cannot be read or is not JSON (a file cut short)."""
     try:
-        record = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and record.get("name") == name and "numbers" in record
+        return None
 
 
 def _titled(path: Path, title: str) -> bool:
@@ -130,11 +138,12 @@ def _titled(path: Path, title: str) -> bool:
 
 
 def _refuse_replacing(folder: str | os.PathLike[str], path: Path) -> NoReturn:
+    """Refuse ``folder`` (the field ``out``), naming the file ``path`` in it that a run would replace."""
     raise InvalidValueError(
         "out",
         str(folder),
-        f"a folder whose files the gallery's may replace: {str(path)!r} is not one the gallery wrote; move "
-        "it, or give another folder",
+        f"a folder whose files the gallery may replace ({str(path)!r} is not one it wrote): move that file, "
+        "or give another folder",
     )
 
 

@@ -10,7 +10,6 @@ from optimlab.gallery.tuned import at_edge, run_tuned, seed_values
 from optimlab.gallery.verdict import paired_difference
 from optimlab.recipe import Recipe
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from, run_study
-from optimlab.study.storage import IN_MEMORY
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def test_a_study_in_memory_records_what_its_journal_would(tmp_path):
         ("adam", "seeds/0", "complete"),
     ]
     assert untimed(in_memory.records) == untimed(in_journal.records)
-    assert in_memory.location == IN_MEMORY
+    assert in_memory.location is None
 
 
 def test_a_method_tuned_to_the_edge_of_its_grid_is_named():

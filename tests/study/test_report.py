@@ -84,6 +84,14 @@ def test_a_storage_password_stays_off_the_page(tmp_path):
     assert page.count("postgresql://probe:***@db-host/studies") == 3
 
 
+def test_a_study_in_memory_is_said_not_kept(tmp_path):
+    """A study run in memory (location None) was shown as kept at "this process's memory", an Optuna storage
+    optuna-dashboard reads."""
+    page = write_report([StudyResult(SPEC, None, RECORDS)], tmp_path / "report.html").read_text()
+    assert "Storage: in memory, not kept." in page and "optuna-dashboard" not in page
+    assert "<td>storage</td><td>in memory, not kept</td>" in page
+
+
 def test_the_base_recipe_says_which_fields_the_methods_set_and_tuning_searches(tmp_path):
     """'Base recipe (what every trial shares)' listed optimizer.name: adam and a blank optimizer.lr, where
     half the trials ran sgd and every trial had its own lr."""

@@ -769,6 +769,26 @@ def test_a_study_claimed_by_a_live_comparison_is_not_taken_over_and_one_claimed_
     assert stored == [spec.to_dict()]
 
 
+def test_studies_in_memory_are_kept_nowhere_and_each_says_why_its_trials_run_one_at_a_time(
+    tmp_path, monkeypatch
+):
+    """A study in memory's location was "this process's memory", a folder name open_storage made (with a
+    journal); open_storage(None, create=False) gave an empty storage for a refusal; and the batched
+    backend's fallback warning, said once per location, was lost for a second study in memory."""
+    from optimlab.errors import OptimlabWarning
+
+    monkeypatch.chdir(tmp_path)
+    spec = tiny(budget=1, seeds=1)
+    spec = dataclasses.replace(spec, recipe=spec.recipe.with_updates({"training.early_stopping_patience": 2}))
+    for _ in range(2):
+        with pytest.warns(OptimlabWarning, match="one at a time, not batched: early stopping"):
+            result = run_study(spec, None, backend="batched")
+    assert result.location is None and [r.state for r in result.records] == ["complete", "complete"]
+    with pytest.raises(OptimlabError, match=r"^no study in memory \(location None\)"):
+        open_storage(None, create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_study_in_memory_refuses_a_resume_and_other_processes(tmp_path, monkeypatch):
     """location None: a new storage in this process's memory. Nothing there to resume, and worker processes
     cannot reach it: both refused naming the flag, where they made a folder named 'None' in the working one."""

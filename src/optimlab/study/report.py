@@ -35,7 +35,7 @@ from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
 from optimlab.study.significance import ranking_note
 from optimlab.study.space import Dimension
-from optimlab.study.storage import TrialRecord, without_passwords
+from optimlab.study.storage import TrialRecord, location_shown, without_passwords
 
 __all__ = [
     "PROFILE_TAUS",
@@ -423,10 +423,8 @@ def _add_study(
             caption=f"Failed, diverged or pruned trials ({len(failed)})",
         )
     page.table(("field", "value"), base_recipe_rows(spec), caption="Base recipe (what every trial shares)")
-    page.paragraph(
-        f"Storage: {without_passwords(result.location)} (an Optuna storage: optuna-dashboard reads it).",
-        note=True,
-    )
+    read_by = "" if result.location is None else " (an Optuna storage: optuna-dashboard reads it)"
+    page.paragraph(f"Storage: {location_shown(result.location)}{read_by}.", note=True)
 
 
 def _of_one_method_set(results: Sequence[StudyResult]) -> set[str]:
@@ -486,7 +484,7 @@ def write_report(
         ("setting", "value"),
         [
             ("command", without_passwords(command or "")),
-            *(("storage", without_passwords(r.location)) for r in results[:1]),
+            *(("storage", location_shown(r.location)) for r in results[:1]),
         ],
     )
     page.table(("machine and libraries", "value"), machine_and_versions())

@@ -37,7 +37,6 @@ from optimlab.study.storage import (
     DONE_ATTR,
     GRACE_SECONDS,
     IMPORT_FROM_ATTR,
-    IN_MEMORY,
     INTERRUPTED,
     JOURNAL_NAME,
     METHOD_ATTR,
@@ -87,10 +86,11 @@ MAX_INTERRUPTIONS = 3  # a key whose process dies this often in one run (out of 
 
 @dataclasses.dataclass
 class StudyResult:
-    """A finished study: its spec, where it lives, and its counted trials (one per planned key)."""
+    """A finished study: its spec, where it lives (None: in memory, gone), and its counted trials (one per
+    planned key)."""
 
     spec: StudySpec
-    location: str
+    location: str | None
     records: list[TrialRecord]
 
 
@@ -957,7 +957,7 @@ def run_study(
         _check_in_memory(backend, resume)
     options = options or BackendOptions()
     storage = open_studies(spec, location, resume=resume)
-    location = IN_MEMORY if location is None else str(location)
+    location = None if location is None else str(location)
     names = [spec.study_name(m) for m in spec.methods]
     spec = _as_planned(spec, optimlab_studies(storage, spec.name))
     targets = [(spec, m) for m in spec.methods]

@@ -61,7 +61,6 @@ from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 __all__ = [
     "GRACE_SECONDS",
     "HEARTBEAT_SECONDS",
-    "IN_MEMORY",
     "JOURNAL_NAME",
     "TrialRecord",
     "claim_study",
@@ -82,7 +81,6 @@ __all__ = [
 ]
 
 JOURNAL_NAME = "study.journal"
-IN_MEMORY = "this process's memory"  # where a study lives that open_storage(None) holds
 SPEC_ATTR = "optimlab.spec"
 IMPORT_FROM_ATTR = "optimlab.import_from"  # folders its driver found the user's code in (user_code)
 # The names of every study of the comparison that created this one (several workloads: one each): a
@@ -140,17 +138,20 @@ def _quiet_about_list_choices() -> None:
 def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:
     """A folder (holding ``study.journal``), an RDB URL (``postgresql://...``, ``sqlite:///...``), or None:
     a new, empty storage in this process's memory (Optuna's), for a study that no other process reads and
-    nothing resumes (no file, no fsync per write; shown as :data:`IN_MEMORY`).
+    nothing resumes (no file, no fsync per write).
 
     ``create`` False refuses a folder without a journal instead of starting one (a worker pointed at
-    the wrong folder). A journal whose last record a crash cut short is repaired (see
-    :class:`_JournalFile`); one damaged elsewhere is refused.
+    the wrong folder), and None, as a new storage in memory holds no study. A journal whose last record a
+    crash cut short is repaired (see :class:`_JournalFile`); one damaged elsewhere is refused.
     """
     _quiet_about_list_choices()
     if location is None:
-        storage = optuna.storages.InMemoryStorage()
-        _SHOWN[storage] = IN_MEMORY
-        return storage
+        if not create:
+            raise OptimlabError(
+                "no study in memory (location None): a new storage in memory holds none; give the folder of "
+                "an optimlab compare run (its --out), or a database URL"
+            )
+        return optuna.storages.InMemoryStorage()
     if is_url(location):
         storage = _open_rdb(str(location))
         _SHOWN[storage] = _shown(str(location))
@@ -317,6 +318,11 @@ def _open_rdb(url: str) -> BaseStorage:
     # Optuna wraps an RDB storage in a cache inside every Study; wrap it once here, so that the
     # trials taken through this storage and the studies loaded over it share that one cache.
     return optuna.storages.get_storage(rdb)
+
+
+def location_shown(location: str | None) -> str:
+    """Where a study is kept, as pages show it: its location without passwords, or (None) not kept."""
+    return "in memory, not kept" if location is None else without_passwords(location)
 
 
 def without_passwords(text: str) -> str:

@@ -97,7 +97,7 @@ BACKENDS = {
 def execute(
     name: str,
     storage: BaseStorage,
-    location: str,
+    location: str | None,
     targets: Targets,
     options: BackendOptions,
     poll: Callable[[], None],

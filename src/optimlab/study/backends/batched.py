@@ -18,6 +18,7 @@ import itertools
 import json
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -72,7 +73,11 @@ def not_batchable(recipe: Recipe) -> str | None:
 
 
 def execute(
-    storage: BaseStorage, location: str, targets: Targets, options: BackendOptions, poll: Callable[[], None]
+    storage: BaseStorage,
+    location: str | None,
+    targets: Targets,
+    options: BackendOptions,
+    poll: Callable[[], None],
 ) -> bool:
     """Run the waiting trials of each study ``options.members`` at a time, here.
 
@@ -93,16 +98,18 @@ def execute(
     return False
 
 
-# What this process has said (:func:`_say_once`): (storage location, study name, reason).
-_SAID: set[tuple[str, str, str]] = set()
+# What this process has said (:func:`_say_once`): each storage's (study name, reason). By the storage, not
+# its location: two studies in memory share none, and the second's warning was swallowed.
+_SAID: weakref.WeakKeyDictionary[BaseStorage, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-def _say_once(location: str, spec: StudySpec, reason: str) -> None:
+def _say_once(storage: BaseStorage, spec: StudySpec, reason: str) -> None:
     """Warn that trials of study ``spec`` run one at a time and why: once a study and reason, not once
     a trial or a group (a study of 50 trials would repeat the same line 50 times)."""
-    if (location, spec.name, reason) in _SAID:
+    said = _SAID.setdefault(storage, set())
+    if (spec.name, reason) in said:
         return
-    _SAID.add((location, spec.name, reason))
+    said.add((spec.name, reason))
     warnings.warn(
         f"study {spec.name!r}: trials run one at a time, not batched: {reason}", OptimlabWarning, stacklevel=2
     )
@@ -127,7 +134,7 @@ def _run_popped(
                 continue
             reason = not_batchable(recipe)
             if reason is not None:
-                _say_once(location, spec, reason)
+                _say_once(storage, spec, reason)
             key = batch_key(recipe) if reason is None else f"alone/{trial_id}"
             groups.setdefault(key, []).append((trial, trial_id, recipe))
         for group in groups.values():
@@ -141,7 +148,7 @@ def _run_popped(
             try:
                 results = train_members([recipe for _, _, recipe in group], recorders)
             except Unstackable as refused:  # raised before any training: the trials run as local runs them
-                _say_once(location, spec, refused.reason)
+                _say_once(storage, spec, refused.reason)
                 for trial, _, _ in group:
                     run_trial(study, trial, spec, method)
                     poll()  # progress after each trial, as the local backend reports it

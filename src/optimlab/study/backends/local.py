@@ -49,7 +49,11 @@ def run_waiting(
 
 
 def execute(
-    storage: BaseStorage, location: str, targets: Targets, options: BackendOptions, poll: Callable[[], None]
+    storage: BaseStorage,
+    location: str | None,
+    targets: Targets,
+    options: BackendOptions,
+    poll: Callable[[], None],
 ) -> bool:
     """The ``local`` backend: every waiting trial, here (see :func:`optimlab.study.backends.execute`)."""
     run_waiting(storage, targets, after_each=poll)

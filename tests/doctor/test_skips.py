@@ -115,6 +115,27 @@ def test_untraceable_models_are_read_by_their_blocks_names():
     assert residual_blocks(create("cnn", input_shape=(1, 8, 8), num_outputs=10)) == {}
 
 
+def test_hugging_face_encoder_layers_named_after_their_model_are_found():
+    """Small ViT and GPT-NeoX models (layers fx cannot trace) were found no residual block: their
+    ViTLayer and GPTNeoXLayer were not among the names read. Truth: each layer with its parameters at 0
+    returns its input (x + f(x), f(x) = 0)."""
+    import transformers
+
+    small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    vit = transformers.ViTModel(transformers.ViTConfig(**small, image_size=16, patch_size=8))
+    neox = transformers.GPTNeoXModel(transformers.GPTNeoXConfig(**small, vocab_size=50))
+    x = torch.rand(2, 5, 32) + 0.5
+    rotary = neox.rotary_emb(x, torch.arange(5).expand(2, 5))
+    for model, keywords in ((vit, {}), (neox, {"position_embeddings": rotary})):
+        found = residual_blocks(model)
+        assert set(found) == {"layers.0", "layers.1"}, found
+        with torch.no_grad():
+            for parameter in model.layers[0].parameters():
+                parameter.zero_()
+            output = model.layers[0].eval()(x, **keywords)
+        assert torch.equal(output[0] if isinstance(output, tuple) else output, x)
+
+
 class Counting(Layer):
     """Counts its calls and keeps a running mean of its inputs, in its forward."""
 

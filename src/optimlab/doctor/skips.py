@@ -20,10 +20,13 @@ from torch import fx, nn
 __all__ = ["RESIDUAL_NAMES", "residual_blocks"]
 
 # Class names of blocks that add their input to their output, by convention: torchvision's and timm's
-# BasicBlock and Bottleneck, GPT-2's and ViT's Block, Hugging Face's BertLayer and LlamaDecoderLayer,
-# torch's TransformerEncoderLayer, a ResidualBlock or ResBlock (not a Reshape, nor a plain ConvLayer).
+# BasicBlock and Bottleneck, GPT-2's and ViT's Block, Hugging Face's BertLayer, LlamaDecoderLayer and the
+# transformer layers of its encoders named after their model (ViT, DeiT, BEiT, ELECTRA, ALBERT,
+# DeBERTa-v2, GPT-NeoX: each checked on a small config), torch's TransformerEncoderLayer, a ResidualBlock
+# or ResBlock (not a Reshape, nor a plain ConvLayer: not every *Layer, as wav2vec2's convolutions are).
 RESIDUAL_NAMES = re.compile(
-    r"Resid|ResBlock|ResNet|Bottleneck|Block|(Bert|Roberta|Encoder|Decoder)Layer$|Skip"
+    r"Resid|ResBlock|ResNet|Bottleneck|Block|Skip"
+    r"|(Bert|Roberta|ViT|DeiT|Beit|Electra|Albert|DebertaV2|GPTNeoX|Encoder|Decoder)Layer$"
 )
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
 _ADD_METHODS = ("add", "add_")

@@ -245,32 +245,19 @@ def test_bench_offers_every_suite_and_only_those():
     assert set(SUITE_NAMES) == set(SUITES)
 
 
-def test_a_repaired_checkpoint_is_one_warning_line_and_the_run_goes_on(tmp_path, cli):
+def test_a_repaired_checkpoint_is_one_warning_line_and_the_run_goes_on(tmp_path, cli, forked_parents):
     """A damaged latest checkpoint gives way to the previous one: said on one line, as errors are."""
     out = tmp_path / "run"
-    # the run to damage trained here: only the resume's own stderr is read, from its own process
+    # the run to damage trained here: only the resume's own stderr is read, from its own (forked) process
     assert cli("train", "--dataset", "iris", "--epochs", "2", "--out", str(out), "--no-progress")[0] == 0
     latest = out / "checkpoint.pt"
     raw = bytearray(latest.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # a flipped byte inside the tensors
     latest.write_bytes(bytes(raw))
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "optimlab.cli.app",
-            "train",
-            "--resume",
-            str(out),
-            "--epochs",
-            "3",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    lines = resumed.stderr.strip().splitlines()
+    resume = ["train", "--resume", str(out), "--epochs", "3", "--no-progress"]
+    code, _, err = forked_parents().run(resume, Path.cwd(), dict(os.environ), tmp_path, 300)
+    assert code == 0, err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "previous checkpoint" in lines[0], lines
 
 

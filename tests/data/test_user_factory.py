@@ -338,12 +338,12 @@ def test_a_factorys_pandas_features_and_target_are_read_as_their_arrays_and_a_wh
             as_data(whole, "frames")
 
 
-def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_array():
+def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_array(tmp_path, forked_parents):
     """pandas' copy-on-write gives read-only arrays, and `--dataset mod:load` returning (frame[features],
     frame[target]) printed torch's 'The given NumPy array is not writable ... undefined behavior' warning
-    on the user's terminal. Torch warns once a process: checked in a fresh one."""
-    import subprocess
-    import sys
+    on the user's terminal. Torch warns once a process: checked in a fresh one, forked from a parent that
+    ran no torch op (tests/conftest.py's forked_parents)."""
+    import os
 
     pd = pytest.importorskip("pandas")
     x = np.random.default_rng(0).normal(size=(12, 3))
@@ -351,6 +351,8 @@ def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_ar
     if frame.to_numpy().flags.writeable:
         pytest.skip("this pandas gives writable arrays (no copy-on-write)")
     script = (
+        "import warnings\n"
+        "warnings.filterwarnings('error', category=UserWarning)\n"  # python -W error::UserWarning
         "import numpy as np, pandas as pd\n"
         "from optimlab.data.user_factory import as_data\n"
         "x = np.random.default_rng(0).normal(size=(12, 3))\n"
@@ -358,10 +360,8 @@ def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_ar
         "data = as_data((frame[['a', 'b', 'c']], frame['label']), 'pair')\n"
         "assert np.allclose(data.examples.x.numpy(), x.astype(np.float32))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-W", "error::UserWarning", "-c", script], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    code, _, err = forked_parents().run([], tmp_path, dict(os.environ), tmp_path, 300, source=script)
+    assert code == 0, err
 
 
 def test_what_reading_a_factorys_data_raises_is_said_in_one_line(tmp_path, monkeypatch, cli):

@@ -383,6 +383,138 @@ def test_claims_held_beat_while_the_block_runs_and_are_withdrawn_as_it_ends(stud
     assert held_claim(storage, study_id) is None
 
 
+class _Refusing(optuna.storages.InMemoryStorage):
+    """A storage whose study attribute writes ``refuse`` decides to refuse, as a restarting database does."""
+
+    def __init__(self):
+        super().__init__()
+        self.refuse = lambda study_id, value: False
+
+    def set_study_system_attr(self, study_id, key, value):
+        if self.refuse(study_id, value):
+            raise ConnectionError("server closed the connection unexpectedly")
+        super().set_study_system_attr(study_id, key, value)
+
+
+def _new_studies(storage, count):
+    studies = [optuna.create_study(storage=storage) for _ in range(count)]
+    return [storage.get_study_id_from_name(study.study_name) for study in studies]
+
+
+def _until(condition):
+    deadline = time.monotonic() + 5
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
+
+
+class _CallersOwn(Exception):
+    pass
+
+
+def test_claims_beat_on_past_a_storage_outage_and_a_refused_withdrawal_keeps_the_callers_exception():
+    """A storage error in a beat ended claims_held's beat thread for good (a traceback, the claim read dead
+    a grace later), and one in a withdrawal at the block's end replaced the caller's own exception
+    (Ctrl-C surfaced as ConnectionError) and left the other claims unwithdrawn. Now a refused beat is
+    tried again at the next interval and a refused withdrawal said in one warning each. Truth: the
+    claims read back from the storage."""
+    from optimlab.study.storage import claim_study, claims_held
+
+    storage = _Refusing()
+    first, second = _new_studies(storage, 2)
+    with pytest.warns(OptimlabWarning) as said, pytest.raises(_CallersOwn), claims_held(interval=0.005):
+        keys = [claim_study(storage, first), claim_study(storage, second)]
+        storage.refuse = lambda study_id, value: True  # the database restarts
+        time.sleep(0.05)
+        storage.refuse = lambda study_id, value: False
+        assert _until(lambda: "beat" in storage.get_study_system_attrs(first)[keys[0]])  # beats again
+        storage.refuse = lambda study_id, value: study_id == first  # gone again for the first study
+        raise _CallersOwn
+    assert storage.get_study_system_attrs(second)[keys[1]] is None  # withdrawn though the first was not
+    messages = [str(w.message) for w in said]
+    assert sum("could not write the beat" in m for m in messages) == 1
+    assert sum("1 of this comparison's claims could not be withdrawn" in m for m in messages) == 1
+
+
+def test_claims_held_in_two_threads_each_hold_their_own_and_a_second_interrupt_closes_the_block(monkeypatch):
+    """One process-wide claims_held depth let a thread's block end withdraw another thread's claims (and
+    end at depth -1, so later blocks never beat nor withdrew); a Ctrl-C in the block's final join left
+    it open for good (later comparisons' claims never withdrawn). Now each outermost block of a thread
+    holds its own claims. Truth: the claims read back from the storage."""
+    import threading
+
+    from optimlab.study.storage import claim_study, claims_held
+
+    storage = optuna.storages.InMemoryStorage()
+    first, second, later = _new_studies(storage, 3)
+    claimed, first_ended = threading.Event(), threading.Event()
+    keys = {}
+
+    def hold_second():
+        with claims_held(interval=0.005):
+            keys["second"] = claim_study(storage, second)
+            claimed.set()
+            first_ended.wait(5)
+            keys["second held"] = storage.get_study_system_attrs(second)[keys["second"]]
+
+    other = threading.Thread(target=hold_second)
+    other.start()
+    with claims_held(interval=0.005):
+        claimed.wait(5)
+        key = claim_study(storage, first)
+    first_ended.set()
+    other.join()
+    assert storage.get_study_system_attrs(first)[key] is None
+    assert keys["second held"] is not None  # the first thread's block did not withdraw it
+    assert storage.get_study_system_attrs(second)[keys["second"]] is None  # its own block did
+
+    def interrupted(thread, timeout=None):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), claims_held(interval=0.005):
+        key = claim_study(storage, first)
+        monkeypatch.setattr(threading.Thread, "join", interrupted)  # a second Ctrl-C as the block ends
+    monkeypatch.undo()
+    assert storage.get_study_system_attrs(first)[key] is None
+    with claims_held(interval=0.005):
+        key = claim_study(storage, later)
+        assert _until(lambda: "beat" in storage.get_study_system_attrs(later)[key])
+    assert storage.get_study_system_attrs(later)[key] is None
+
+
+def test_a_beating_claim_or_trial_of_another_pid_namespace_under_this_host_name_lives(tmp_path):
+    """A claim or a running trial of this host name was told by its pid alone, so a process of another
+    container sharing the host name (its pids not seen here) read as gone at once: its study taken over,
+    its trial failed as interrupted while it ran. Now one of another pid space lives while it beats, as
+    another host's; one of this pid space is still gone at once. Truth: the pid is no process here."""
+    from optimlab.study.storage import (
+        CLAIM_PREFIX,
+        GRACE_SECONDS,
+        claim_study,
+        live_claims,
+        live_trials,
+        withdraw_claim,
+    )
+
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s")
+    study_id, pid, here = storage.get_study_id_from_name(study.study_name), dead_pid(), socket.gethostname()
+    own = claim_study(storage, study_id)
+    this_space = storage.get_study_system_attrs(study_id)[own].get("pids")  # as this process writes it
+    withdraw_claim(storage, study_id, own)
+    for pids, beat, lives in (
+        ("another-boot pid:[1]", time.time(), True),
+        ("another-boot pid:[1]", time.time() - GRACE_SECONDS - 1, False),
+        (this_space, time.time(), False),
+    ):
+        record = {"host": here, "pid": pid, "pids": pids, "beat": beat}
+        storage.set_study_system_attr(study_id, f"{CLAIM_PREFIX}other", {**record, "started": "7"})
+        assert len(live_claims(storage, study_id)) == lives
+        before = live_trials(storage, study.study_name)
+        running_trial(study, storage, record)
+        assert live_trials(storage, study.study_name) - before == lives
+
+
 def test_list_choices_are_kept_as_written_without_optunas_warning_that_they_do_not_persist(tmp_path):
     """A --space-file of list choices (optimizer.betas pairs) printed Optuna's UserWarning that they do not
     persist, once per choice as each trial asked and each journal replayed (ten lines for two trials),

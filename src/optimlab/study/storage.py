@@ -32,8 +32,10 @@ is taken over on that read alone.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import fcntl
+import functools
 import importlib.util
 import json
 import math
@@ -46,7 +48,7 @@ import time
 import uuid
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,7 @@ from optuna.storages import BaseStorage
 from optuna.storages.journal._storage import JournalStorageReplayResult  # to check a journal whole
 from optuna.trial import FrozenTrial, TrialState
 
-from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
 
 __all__ = [
     "GRACE_SECONDS",
@@ -627,12 +629,10 @@ def heartbeat(
                 with contextlib.suppress(UpdateFinishedTrialError, KeyError):
                     _claim(storage, trial_id)
 
-    def beat_until_stopped() -> None:
-        while not stop.wait(interval):
-            beat()
-
     beat()
-    thread = threading.Thread(target=beat_until_stopped, daemon=True)
+    thread = threading.Thread(
+        target=_beat_until_stopped, args=(stop, interval, beat, "its trials"), daemon=True
+    )
     thread.start()
     try:
         yield
@@ -641,10 +641,47 @@ def heartbeat(
         thread.join()
 
 
+def _beat_until_stopped(stop: threading.Event, interval: float, beat: Callable[[], None], whose: str) -> None:
+    """Call ``beat`` every ``interval`` seconds until ``stop`` is set. A beat the storage refuses (a
+    database restarting, a full disk) is tried again at the next interval, said once in a warning: the
+    thread lives on, where one error ended it and the process's live work read as dead a grace later."""
+    warned = False
+    while not stop.wait(interval):
+        try:
+            beat()
+        except Exception as error:  # any storage's own errors; the next beat tries again
+            if not warned:
+                warnings.warn(
+                    f"this process could not write the beat of {whose} ({type(error).__name__}: {error}); "
+                    f"trying again every {interval:g} s (other processes read it as dead "
+                    f"{GRACE_SECONDS:.0f} s after its last beat)",
+                    OptimlabWarning,
+                    stacklevel=1,
+                )
+                warned = True
+
+
 def _claim(storage: BaseStorage, trial_id: int) -> None:
     """Mark ``trial_id`` as this process's, now."""
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "beat": time.time()}
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "pids": _pid_space(), "beat": time.time()}
     storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
+
+
+@functools.cache
+def _pid_space() -> str | None:
+    """Which processes this one sees by pid: this boot of this machine (its kernel's ``boot_id``) and its
+    pid namespace; None where Linux's ``/proc`` does not tell. Two containers sharing a host name (docker
+    ``--network host``) do not see each other's pids."""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot} {os.readlink('/proc/self/ns/pid')}"
+    return None
+
+
+def _seen_from_here(host: str, pids: str | None) -> bool:
+    """Whether the process of ``host`` in pid space ``pids`` (:func:`_pid_space` where it ran; None: not
+    recorded, as before 2026-12-07 08:00) can be seen by pid from this process."""
+    return host == socket.gethostname() and pids in (None, _pid_space())
 
 
 def _process_gone(pid: int) -> bool:
@@ -678,27 +715,65 @@ _HELD_CLAIMS: set[str] = set()  # the keys of this process's claims, until withd
 
 @dataclasses.dataclass
 class _Holding:
-    """The open :func:`claims_held` blocks of this process: how deep, and the claims the outermost beats
-    and withdraws (storage, study id, key, claim as written)."""
+    """One :func:`claims_held` block: the claims it beats and withdraws (storage, study id, key, claim as
+    written)."""
 
-    depth: int = 0
     claims: list[tuple[BaseStorage, int, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
     def add(self, storage: BaseStorage, study_id: int, key: str, claim: dict[str, Any]) -> None:
-        if self.depth and all(held[2] != key for held in self.claims):
+        if all(held[2] != key for held in self.claims):
             self.claims.append((storage, study_id, key, claim))
 
+    def beat(self) -> None:
+        """Write the time into each claim still held; a study deleted meanwhile (a refused comparison
+        deletes those it created) is skipped."""
+        for storage, study_id, key, claim in list(self.claims):
+            if key in _HELD_CLAIMS:
+                with contextlib.suppress(KeyError):
+                    storage.set_study_system_attr(study_id, key, {**claim, "beat": time.time()})
+                    if key not in _HELD_CLAIMS:  # withdrawn as this beat was written: not left beating
+                        storage.set_study_system_attr(study_id, key, None)
 
-_HOLDING = _Holding()
+    def withdraw(self) -> None:
+        """Withdraw each claim still held. One the storage refuses (a database gone) is said in one warning,
+        the others still withdrawn and the block's own outcome (its result, its exception) kept."""
+        refused: list[Exception] = []
+        for storage, study_id, key, _ in self.claims:
+            if key in _HELD_CLAIMS:
+                try:
+                    withdraw_claim(storage, study_id, key)
+                except KeyError:  # the study deleted meanwhile
+                    pass
+                except Exception as error:  # any storage's own errors
+                    refused.append(error)
+        if refused:
+            warnings.warn(
+                f"{len(refused)} of this comparison's claims could not be withdrawn ({type(refused[0]).__name__}: "
+                f"{refused[0]}): other comparisons read them as live while this process runs (from another "
+                f"host: {GRACE_SECONDS:.0f} s after their last beat)",
+                OptimlabWarning,
+                stacklevel=user_stacklevel(),
+            )
+
+
+# The claims_held block open in this thread (or task), if any: each block beats and withdraws its own.
+_OPEN_HOLDING: contextvars.ContextVar[_Holding | None] = contextvars.ContextVar("claims_held", default=None)
 
 
 def claim_study(storage: BaseStorage, study_id: int) -> str:
     """Add this process's claim on ``study_id`` (see the module's Claims); returns its attribute's key."""
     key = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
     pid = os.getpid()
-    claim = {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid), "at": time.time()}
+    claim = {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "started": _process_start(pid),
+        "pids": _pid_space(),
+        "at": time.time(),
+    }
     _HELD_CLAIMS.add(key)
-    _HOLDING.add(storage, study_id, key, claim)
+    if (holding := _OPEN_HOLDING.get()) is not None:
+        holding.add(storage, study_id, key, claim)
     storage.set_study_system_attr(study_id, key, claim)
     return key
 
@@ -708,7 +783,8 @@ def held_claim(storage: BaseStorage, study_id: int) -> str | None:
     kept alive by the open :func:`claims_held` block; None where it holds none."""
     for key, claim in storage.get_study_system_attrs(study_id).items():
         if key in _HELD_CLAIMS and claim is not None and claim["pid"] == os.getpid():  # not a fork's parent's
-            _HOLDING.add(storage, study_id, key, claim)
+            if (holding := _OPEN_HOLDING.get()) is not None:
+                holding.add(storage, study_id, key, claim)
             return key
     return None
 
@@ -722,62 +798,55 @@ def withdraw_claim(storage: BaseStorage, study_id: int, key: str) -> None:
 
 @contextlib.contextmanager
 def claims_held(interval: float = CLAIM_BEAT_SECONDS) -> Iterator[None]:
-    """Keep alive the claims this process makes or takes up in the block (:func:`claim_study`,
+    """Keep alive the claims this thread makes or takes up in the block (:func:`claim_study`,
     :func:`held_claim`), and withdraw them as it ends: a thread writes each claim's ``beat`` time every
     ``interval``, by which another host tells a live comparison from a dead one (:func:`_claim_lives`).
-    A block inside another leaves its claims to the outer one. A study deleted meanwhile (a refused
-    comparison deletes those it created) is skipped."""
-    _HOLDING.depth += 1
-    if _HOLDING.depth > 1:
-        try:
-            yield
-        finally:
-            _HOLDING.depth -= 1
+    A block inside another of the same thread leaves its claims to the outer one; blocks of two threads
+    each hold their own."""
+    if _OPEN_HOLDING.get() is not None:
+        yield
         return
+    holding = _Holding()
+    opened = _OPEN_HOLDING.set(holding)
     stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            for storage, study_id, key, claim in list(_HOLDING.claims):
-                if key in _HELD_CLAIMS:
-                    with contextlib.suppress(KeyError):
-                        storage.set_study_system_attr(study_id, key, {**claim, "beat": time.time()})
-
-    thread = threading.Thread(target=beat, daemon=True)
+    thread = threading.Thread(
+        target=_beat_until_stopped, args=(stop, interval, holding.beat, "a comparison's claims"), daemon=True
+    )
     thread.start()
     try:
         yield
     finally:
         stop.set()
-        thread.join()
-        held, _HOLDING.claims, _HOLDING.depth = _HOLDING.claims, [], 0
-        for storage, study_id, key, _ in held:
-            if key in _HELD_CLAIMS:
-                with contextlib.suppress(KeyError):
-                    withdraw_claim(storage, study_id, key)
+        try:
+            thread.join()  # its beat in flight written before the withdrawals
+        finally:  # a second Ctrl-C in the join still withdraws them and closes the block
+            _OPEN_HOLDING.reset(opened)
+            holding.withdraw()
 
 
-def _gone(host: str, pid: int, started: str | None = None) -> bool:
-    """Whether process ``pid`` of ``host``, started at ``started`` (:func:`_process_start`; None: not
-    known), is gone: on this host, its pid no longer runs, or runs a process started since (the pid
-    reused); another host's cannot be seen from here."""
-    return host == socket.gethostname() and (_process_gone(pid) or started not in (None, _process_start(pid)))
+def _gone(record: Mapping[str, Any]) -> bool:
+    """Whether the process a claim or a trial's owner ``record`` names (host, pid, its ``started`` time
+    :func:`_process_start` and ``pids`` space :func:`_pid_space` where recorded) is gone: seen from here,
+    its pid no longer runs, or runs a process started since (the pid reused); one not seen from here
+    (another host's, another container's) cannot be told gone by its pid."""
+    pid, started = int(record["pid"]), record.get("started")
+    return _seen_from_here(record["host"], record.get("pids")) and (
+        _process_gone(pid) or started not in (None, _process_start(pid))
+    )
 
 
 def _claim_lives(storage: BaseStorage, study_id: int, key: str, claim: Mapping[str, Any]) -> bool:
     """Whether the comparison that made ``claim`` may go on with ``study_id``: this process's while it
-    holds it (not withdrawn: an interrupted comparison's is not another's); another process's on this
-    host while it runs; another host's within :data:`GRACE_SECONDS` of its last beat (:func:`claims_held`;
-    of its making, before the first): a comparison killed stops beating. A claim of before its time was
-    recorded cannot be told dead: it lives while the study has no settings, and never stops a resume of
-    one stored (as none did before claims were read there)."""
-    here, pid = claim["host"] == socket.gethostname(), int(claim["pid"])
-    if _gone(claim["host"], pid, claim["started"]):
-        return False
-    if here and pid == os.getpid():
-        return key in _HELD_CLAIMS
-    if here:
-        return True
+    holds it (not withdrawn: an interrupted comparison's is not another's); another process seen from
+    here while it runs; one not seen (another host's, or a container's sharing this host name) within
+    :data:`GRACE_SECONDS` of its last beat (:func:`claims_held`; of its making, before the first): a
+    comparison killed stops beating. A claim of before its time was recorded cannot be told dead: it
+    lives while the study has no settings, and never stops a resume of one stored (as none did before
+    claims were read there)."""
+    if _seen_from_here(claim["host"], claim.get("pids")):
+        if _gone(claim):
+            return False
+        return key in _HELD_CLAIMS if int(claim["pid"]) == os.getpid() else True
     last = claim.get("beat", claim.get("at"))
     if last is None:
         return SPEC_ATTR not in storage.get_study_user_attrs(study_id)
@@ -802,7 +871,7 @@ def _stale(trial: FrozenTrial, now: float, grace: float) -> bool:
     if owner is None:  # popped, first beat not yet written
         started = trial.datetime_start.timestamp() if trial.datetime_start else now
         return now - started > grace
-    if _gone(owner["host"], int(owner["pid"])):
+    if _gone(owner):
         return True
     return now - float(owner["beat"]) > grace
 

@@ -46,6 +46,7 @@ from doctor.setups import (
     with_nan_row,
 )
 from optimlab.doctor import Candidate, Finding, LRRangeResult, diagnose, rule_names, run_rules
+from optimlab.doctor.findings import summary
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
@@ -650,22 +651,41 @@ def test_a_short_healthy_run_is_not_called_a_standstill():
 
 def test_a_loss_offset_below_0_gets_the_diagnosis_of_the_loss_itself():
     """A loss that lies below 0 (a density's negative log-likelihood; here MSE - 100, which changes no
-    gradient): its rises and spikes were read as multiples of a negative start, and a falling loss
-    was told 'Learning rate too high: the loss jumped to -77.6'. Truth: the offset moves neither the
-    gradients nor the steps, so the findings are those of the MSE itself (none)."""
+    gradient): its rises were read as multiples of a negative start ('Learning rate too high: the loss
+    jumped to -77.6'), and a loss going -81 -> -76 read as fit (under a tenth of its start), which
+    silenced the vanishing gradients of weights drawn at std 1e-3. Truth: the offset moves neither the
+    gradients nor the steps, so the findings are those of the MSE itself, but for the readings of
+    progress as a fraction of the start (plateau, lr_too_low), which the summary says are not read."""
     x, y = regression()
     found = {}
     for offset in (0.0, -100.0):
-        net = mlp(inputs=8, outputs=1, width=32)
+        torch.manual_seed(0)
+        net = mlp(inputs=8, outputs=1, width=32, depth=3, weight_std=1e-3)
 
         def offset_mse(model: nn.Module, batch: tuple, offset: float = offset) -> torch.Tensor:
             return nn.functional.mse_loss(model(batch[0]), batch[1]) + offset
 
-        found[offset] = diagnose(net, (x, y), compute_loss=offset_mse,
-                                 optimizer=torch.optim.Adam(net.parameters(), 3e-3), steps=40, lr_find=False)  # fmt: skip
+        found[offset] = diagnose(net, (x[:128], y[:128]), compute_loss=offset_mse,
+                                 optimizer=torch.optim.SGD(net.parameters(), 1e-2), steps=20, lr_find=False)  # fmt: skip
     shifted = [v + 100 for v in found[-100.0].statistics.losses]  # to float32's rounding at 100
     assert found[0.0].statistics.losses == pytest.approx(shifted, abs=1e-4)
-    assert [f.rule for f in found[-100.0].findings] == [f.rule for f in found[0.0].findings] == []
+    of_progress = {"plateau", "lr_too_low"}
+    rules = {offset: [f.rule for f in d.findings if f.rule not in of_progress] for offset, d in found.items()}
+    assert "vanishing_gradients" in rules[0.0] and rules[-100.0] == rules[0.0]
+    notes = [summary(d).notes for d in found.values()]
+    assert not any("not read" in note for note in notes[0]), notes[0]
+    assert any(note.startswith("Loss: it starts at -7") and "not read" in note for note in notes[1]), notes[1]
+
+
+def test_a_fitted_loss_drifting_by_its_scatter_is_neither_a_divergence_nor_a_standstill():
+    """An MSE already fit to 1e-6 drifting to 2.9e-6 over 60 steps was told 'Learning rate too high' (an
+    error: a 2.9x rise) and 'No progress'. Truth: a rise of 2e-6 of a loss is the scatter of a fitted model."""
+    from optimlab.doctor.instruments import RunStatistics
+
+    losses = [1e-6 + 2e-6 * i / 60 for i in range(60)]
+    stats = RunStatistics(layers=[], param_layer=[], schedule=None, steps=list(range(60)), losses=losses,
+                          lrs=[1e-3] * 60)  # fmt: skip
+    assert [f.rule for f in run_rules(stats)] == []
 
 
 def test_a_negative_loss_whose_first_level_is_its_highest_is_read_without_a_crash():

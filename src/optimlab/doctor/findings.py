@@ -10,6 +10,7 @@ list, marked ``consequence_of``, so nothing the instruments saw is hidden.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -128,6 +129,12 @@ def summary(diagnosis: Diagnosis) -> Summary:
     else:
         heading = f"No findings after {count_of(steps_seen, 'step')}: the run looks healthy."
     notes = [f"Watched run: {diagnosis.watch_cut}"] if diagnosis.watch_cut else []
+    start = next((loss for loss in diagnosis.statistics.losses if math.isfinite(loss)), None)
+    if start is not None and start <= 0:  # the rules read the loss's progress as a fraction of its start
+        notes.append(
+            f"Loss: it starts at {start:.3g}, at or below 0, so its progress is not read as a fraction of "
+            "it: no plateau or lr too low is told, and no fit quiets the other findings"
+        )
     found = diagnosis.lr_range
     if found is not None:
         suggestion = f"lr {found.suggestion:.3g}" if found.suggestion is not None else "no lr"

@@ -59,6 +59,12 @@ def _median(values: list[float] | Tensor) -> float:
 # A run whose loss ends at or below this fraction of its start has fit its training data.
 FIT_FRACTION = 0.1
 
+# A loss under this is a fitted model's, and a rise or spike of a regression's loss by less is its
+# scatter, no divergence: an MSE fit to 1e-6 drifting to 2.9e-6 was told 'Learning rate too high' as an
+# error, and 'No progress'. An absolute floor (a loss's scale is its own): the mean squared error of
+# targets fit to 0.3% of a unit scale.
+FITTED_LOSS_SCATTER = 1e-5
+
 
 def _loss_levels(stats: RunStatistics) -> tuple[float, float]:
     """The loss at the start (the first finite one: measured before any update, so a too-high lr cannot
@@ -78,6 +84,15 @@ def _progress(stats: RunStatistics) -> float | None:
     if not (math.isfinite(end) and start > 0):
         return None
     return 1 - end / start
+
+
+def _has_fit(stats: RunStatistics) -> bool:
+    """Whether the loss ended at or below :data:`FIT_FRACTION` of its start (:func:`_loss_levels`): the
+    model fit its training data. Never where the start is at or below 0 (a density's log-likelihood, a
+    loss offset by a constant, which moves no gradient): a fraction of it reads nothing, and MSE - 100,
+    falling from -81 to -76, read as fit silenced the findings of the MSE itself."""
+    start, end = _loss_levels(stats)
+    return start > 0 and end <= FIT_FRACTION * start
 
 
 # The global gradient norm the rules advise clipping at (training.grad_clip_norm): Pascanu et al. 2013,
@@ -355,8 +370,7 @@ def _saturated_fractions(stats: RunStatistics) -> dict[str, _Windows]:
     start), the last window counts as the first, since a net that fits grows confident and its hidden
     units saturate as it does (a tanh MLP on separable data: 60% by the end of a run whose loss fell
     from 0.67 to 0.0025)."""
-    start_loss, end_loss = _loss_levels(stats)
-    fit = end_loss <= FIT_FRACTION * start_loss
+    fit = _has_fit(stats)
     found = {}
     for module in stats.activation_modules():
         records = stats.outputs.get(module, {})

@@ -32,13 +32,13 @@ from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
-    FIT_FRACTION,
     LARGE_RECURRENT_SCALE,
     Consult,
     _clip_in_force,
     _consulted,
     _finite,
     _g,
+    _has_fit,
     _init_problem,
     _label,
     _large_recurrent,
@@ -126,8 +126,7 @@ def vanishing_gradients(
         return None
     weak = {layer.name: judged[i].item() for i, layer in enumerate(layers[:-1]) if judged[i] < warn_ratio}
     set_in = _set_in_during_training(windows, where, weak, warn_ratio)
-    start, end = _loss_levels(stats)
-    if end <= FIT_FRACTION * start:  # the model fit its data: its small shares kept nothing from learning
+    if _has_fit(stats):  # the model fit its data: its small shares kept nothing from learning
         return None
     worst_layer, worst_ratio = layers[worst], judged[worst].item()
     init, told = _init_problem(layers[:-1]), False
@@ -363,8 +362,8 @@ def exploding_gradients(
     rms = _layer_rms_gradients(stats)
     depth = (rms[1][:-1].max() / rms[1][-1]).item() if rms is not None and rms[1][-1] > 0 else 0.0
     signals = {"norm": peak / warn_norm, "growth": growth / warn_growth, "depth": depth / warn_depth_ratio}
-    start, end = _loss_levels(stats)
-    if stats.non_finite is None and (end <= FIT_FRACTION * start or _learning_at(stats, peak_step, start)):
+    start = _loss_levels(stats)[0]
+    if stats.non_finite is None and (_has_fit(stats) or _learning_at(stats, peak_step, start)):
         # Growth from a small start in a run that fit its data, or whose loss was well under its start
         # where the norm peaked, is learning, not an explosion (an explosion throws the loss up: Pascanu
         # et al. 2013): a BERT at its own init (std 0.02) starts at norm 0.13 and peaks at 15 (114x) as
@@ -469,10 +468,11 @@ def _large_targets(stats: RunStatistics, lr_range: LRRangeResult | None, consult
 
 def _learning_at(stats: RunStatistics, step: int, start: float) -> bool:
     """Whether the loss around ``step`` (the median of the 11 steps centred on it) lies under its start by
-    :data:`~optimlab.doctor.rules.training.LEARNING_FALL` or more: the model was learning there."""
+    :data:`~optimlab.doctor.rules.training.LEARNING_FALL` or more: the model was learning there (never
+    read where the start is at or below 0, :func:`_has_fit`)."""
     at = stats.steps.index(step)
     near = _finite(stats.losses[max(0, at - 5) : at + 6])
-    return bool(near) and _median(near) <= (1 - LEARNING_FALL) * start
+    return bool(near) and start > 0 and _median(near) <= (1 - LEARNING_FALL) * start
 
 
 @_register(

@@ -10,11 +10,11 @@ from optimlab.doctor.instruments import OutputStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
-    FIT_FRACTION,
     LARGE_EMBEDDING_STD,
     LARGE_RECURRENT_SCALE,
     _dead_fractions,
     _g,
+    _has_fit,
     _init_problem,
     _label,
     _large_embedding,
@@ -98,7 +98,7 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
     record = _first_scores(stats, first)
     # the spread across examples, which the vectors set and an output bias (log class priors) cannot
     spread, scores = (record.spread, record.std) if record is not None else (float("nan"),) * 2
-    fits = end <= FIT_FRACTION * start
+    fits = _has_fit(stats)
     if embedding is None or (fits and not spread >= output_std):
         return None
     saturating = [  # a tanh behind norm layers (BERT's pooler) may not saturate: then it is named here
@@ -331,7 +331,7 @@ def _recurrent_too_large(stats: RunStatistics, recurrent_scale: float) -> Findin
     GRU at 0.58 and an LSTM at 0.66, near chance)."""
     layer = _large_recurrent(stats, recurrent_scale)
     start, end = _loss_levels(stats)
-    if layer is None or end <= FIT_FRACTION * start:
+    if layer is None or _has_fit(stats):
         return None
     scale = layer.recurrent_scale or 0.0
     return Finding(

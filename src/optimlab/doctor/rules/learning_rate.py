@@ -11,6 +11,7 @@ from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
+    FITTED_LOSS_SCATTER,
     Consult,
     _classes,
     _consulted,
@@ -92,8 +93,9 @@ def lr_too_high(
     losses = _finite(stats.losses)
     classes = _classes(stats)
     # A fitted classifier's batch losses scatter 3x about their level (one missed digit in a batch of
-    # 0.006 makes 0.02): a rise or a spike must also be a tenth of chance's ln C.
-    noise = 0.1 * math.log(classes) if classes is not None else 0.0
+    # 0.006 makes 0.02): a rise or a spike must also be a tenth of chance's ln C; any other loss's, more
+    # than a fitted model's scatter.
+    noise = 0.1 * math.log(classes) if classes is not None else FITTED_LOSS_SCATTER
     # Rises and spikes are read as multiples of the start: a loss at or below 0 there (a log-likelihood
     # of a density, a loss offset by a constant, which changes no gradient) has none to read.
     positive = start > 0

@@ -11,9 +11,9 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
-    FIT_FRACTION,
     _finite,
     _g,
+    _has_fit,
     _label,
     _loss_levels,
     _lr,
@@ -132,8 +132,7 @@ def weight_decay_too_high(
     decays = stats.weight_decays
     _, norms = stats.layer_weight_norms()
     start, end = _loss_levels(stats)
-    progress = _progress(stats)
-    fit = progress is None or progress >= 1 - FIT_FRACTION
+    fit = not math.isfinite(end) or _has_fit(stats)
     if not decays or norms.shape[0] < 2 or fit:
         return None
     layer_decay = [0.0] * len(stats.layers)

@@ -15,6 +15,7 @@ from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules._readings import (
     _SCORE_CAP,
+    FITTED_LOSS_SCATTER,
     _classes,
     _clip_in_force,
     _finite,
@@ -274,7 +275,7 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
     under half of chance, ln C."""
     start, end = _loss_levels(stats)
     classes, floor = _classes(stats), _loss_floor(stats)
-    if start - floor <= 0 or (classes is not None and start < 0.5 * math.log(classes)):
+    if start - floor <= FITTED_LOSS_SCATTER or (classes is not None and start < 0.5 * math.log(classes)):
         return None
     steps = len(stats.losses)
     changes: dict[str, Any] = {}

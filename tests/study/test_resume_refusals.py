@@ -100,7 +100,9 @@ def test_another_hosts_claim_is_taken_as_dead_once_older_than_the_grace_without_
     assert stored_specs(tmp_path / "old") == [spec.to_dict()]
 
     claimed(tmp_path / "new", {**elsewhere, "at": time.time()})
-    with pytest.raises(OptimlabError, match=f"another host's claim: {GRACE_SECONDS:.0f} s after it was made"):
+    with pytest.raises(
+        OptimlabError, match=f"another host's or container's: {GRACE_SECONDS:.0f} s after its last beat"
+    ):
         open_studies(spec, tmp_path / "new", resume=True)
     claimed(tmp_path / "untimed", elsewhere)
     journal = tmp_path / "untimed" / "study.journal"

@@ -582,7 +582,7 @@ def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, locati
             then = f"another host's claim made without its time cannot be told dead from here: if it is, {delete}"
         else:
             then = (
-                f"once that process is gone (another host's claim: {GRACE_SECONDS:.0f} s after it was made), "
+                f"once that process is gone (another host's or container's: {GRACE_SECONDS:.0f} s after its last beat), "
                 f"take it over: {_take_over(location, study_name)}, or {delete}"
             )
         raise OptimlabError(

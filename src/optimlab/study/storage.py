@@ -20,10 +20,10 @@ Claims: creating an Optuna study is not atomic with storing its settings, so a s
 is either one a comparison is creating now or one left by a comparison killed as it began (which a
 resume takes over); and a study stored is run by one comparison at a time (two resumes from two folders
 on one shared storage both planned and ran it). Each comparison adds its claim on a study it creates,
-takes over or resumes as a system attribute of its own key (:func:`claim_study`: host, pid and the
-process's start time), then reads the others' (:func:`live_claims`): added, never overwritten, so of
-two that claim at once the later reads the earlier's, and neither goes on while the other lives
-(another host's, which cannot be seen, while it beats: :func:`claims_held`). A comparison withdraws its
+takes over or resumes as a system attribute of its own key (:func:`claim_study`: host, pid, pid space
+and the process's start time), then reads the others' (:func:`live_claims`): added, never overwritten,
+so of two that claim at once the later reads the earlier's, and neither goes on while the other lives
+(one not seen from here, another host's or another container's, while it beats: :func:`claims_held`). A comparison withdraws its
 claims as it ends, and one that stops before storing the settings at once (:func:`withdraw_claim`). A
 study holding no claim (its creator killed between the two writes, or an optimlab of before 2026-12-07)
 is taken over on that read alone.

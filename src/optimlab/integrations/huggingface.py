@@ -60,7 +60,8 @@ class DoctorCallback(TrainerCallback):
     :func:`_arguments_set`), not as optimlab's recipe field; the optimizer's (``learning_rate=``,
     ``weight_decay=``) only where the Trainer makes the optimizer, as its init tells a callback given to
     it (that Trainer's alone); one added by ``trainer.add_callback`` after is not told, and takes the
-    optimizer for the Trainer's where no scheduler was given with it and its parameter groups are the two
+    optimizer for the Trainer's where no scheduler was given with it (under a subclass's own
+    ``create_scheduler``, whatever was given) and its parameter groups are the two
     ``Trainer.create_optimizer`` builds, saying that advice is your own optimizer's where you gave one
     grouped so (:func:`_made_by`; a Trainer given ``optimizer_cls_and_kwargs`` always makes its optimizer).
 

@@ -1,10 +1,11 @@
 """retained_heap: inside it, a large block comes from (and returns to) the heap instead of mmap.
 
-The check runs in a fresh interpreter: in a test worker that already ran other tests, the heap may
-hold a free chunk large enough for the block, and glibc then serves it without mmap either way.
+The check runs in a fresh process: in a test worker that already ran other tests, the heap may hold a
+free chunk large enough for the block, and glibc then serves it without mmap either way. It is forked
+from the session's parent (tests/conftest.py's forked_parents), which imported the package and ran nothing.
 """
 
-import subprocess
+import os
 import sys
 import textwrap
 
@@ -43,10 +44,11 @@ _CHECK = textwrap.dedent(
 )
 
 
-def test_a_large_block_is_mmapped_outside_and_taken_from_the_heap_inside():
+def test_a_large_block_is_mmapped_outside_and_taken_from_the_heap_inside(tmp_path, forked_parents):
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc's malloc is Linux's")
-    done = subprocess.run([sys.executable, "-c", _CHECK], capture_output=True, text=True, check=True)
-    if done.stdout.startswith("skip:"):
-        pytest.skip(done.stdout.removeprefix("skip:").strip())
-    assert done.stdout.split() == ["1", "0"]
+    code, out, err = forked_parents().run([], tmp_path, dict(os.environ), tmp_path, 300, source=_CHECK)
+    assert code == 0, err
+    if out.startswith("skip:"):
+        pytest.skip(out.removeprefix("skip:").strip())
+    assert out.split() == ["1", "0"]

@@ -277,11 +277,25 @@ def test_a_model_sized_by_the_last_of_input_shape_on_flat_images_is_told_how_the
     with pytest.raises(RuntimeError) as torchs:
         nn.Linear(8, 10)(torch.zeros(2, 64))
     assert str(refused.value) == (
-        "invalid value 'rows of (N, 64)' for the model (--model, model.name) built for input_shape "
-        "(1, 8, 8), on the data's rows (--dataset, data.name): "
+        "invalid value 'rows of (N, 64)' for the model (model.name) built for input_shape "
+        "(1, 8, 8), on the data's rows (data.name): "
         "accepted the images of input_shape as they come, rows of (N, 64): view them first "
         f"(nn.Unflatten(1, input_shape)) or take math.prod(input_shape) features (RuntimeError: {torchs.value})."
     )
+
+
+def test_the_cli_names_each_flag_of_a_model_sized_by_the_last_of_input_shape_once(write_modules, cli):
+    """The line named each flag twice on the command line, '(--model, --model) ... (--dataset, --dataset)':
+    build said flag and field, and the CLI turns the field into its flag. It names the field alone."""
+    write_modules(
+        optimlab_test_last_dim_cli="from torch import nn\n\n\ndef build(input_shape, num_outputs):\n"
+        "    return nn.Linear(input_shape[-1], num_outputs)\n"
+    )
+    code, out, err = cli(
+        "train", "--dataset", "digits", "--model", "optimlab_test_last_dim_cli:build", "--steps", "1"
+    )
+    assert code == 2, (out, err)
+    assert "for the model (--model) built for input_shape (1, 8, 8), on the data's rows (--dataset): " in err
 
 
 def test_a_model_that_views_its_rows_itself_is_not_told_to_view_them(write_modules):

@@ -291,8 +291,7 @@ def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[i
             return  # the first training step reports it, with the batch it failed on
         said = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise InvalidValueError(
-            f"the model (--model, model.name) built for input_shape {input_shape}, on the data's rows "
-            "(--dataset, data.name)",
+            f"the model (model.name) built for input_shape {input_shape}, on the data's rows (data.name)",
             f"rows of (N, {', '.join(map(str, flat))})",
             f"the images of input_shape as they come, rows of (N, {', '.join(map(str, flat))}): view them "
             f"first (nn.Unflatten(1, input_shape)) or take math.prod(input_shape) features (RuntimeError: "

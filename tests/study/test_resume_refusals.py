@@ -284,3 +284,22 @@ def test_a_resume_of_a_comparison_killed_between_two_creations_claims_the_stored
     optuna.delete_study(study_name="t/sgd", storage=open_storage(tmp_path))
     open_studies(spec, tmp_path, resume=True)
     assert stored_specs(tmp_path) == [spec.to_dict()] * 2
+
+
+def test_a_report_and_the_tables_of_a_comparison_killed_between_two_creations_read_what_is_stored(tmp_path):
+    """A comparison killed after storing t/adam and before creating t/sgd: `optimlab report OUT`
+    (study_history.load_results), the tables of a later comparison in that folder (with_stored) and its
+    progress asked for t/sgd's study, not there: a KeyError traceback, exit 1. Now they read the stored
+    studies: an interrupted study, sgd at 0 of its 10 trials. Truth: the studies as stored."""
+    from optimlab.report.study_history import load_results
+    from optimlab.study.run import open_studies, with_stored
+
+    spec = StudySpec.for_workload(
+        "t", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+    )
+    open_studies(spec, tmp_path)
+    optuna.delete_study(study_name="t/sgd", storage=open_storage(tmp_path))
+    [(result, progress)] = load_results(tmp_path)
+    assert result.records == [] and progress.interrupted and progress.count("sgd") == (0, 10)
+    [stored] = with_stored([], str(tmp_path))
+    assert stored.spec == result.spec and stored.records == []

@@ -27,7 +27,7 @@ from optimlab.report.recipes import DEFAULT, differing_fields
 from optimlab.study.analysis import Summary, confidence_interval, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE
 from optimlab.study.report import searched, seed_values
-from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress
+from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress, stored_study_names
 from optimlab.study.significance import ALPHA, Comparison, compare_seeds, holm
 from optimlab.study.storage import is_url, load_records, open_storage, without_passwords
 
@@ -44,7 +44,7 @@ def load_results(location: str | Path) -> list[tuple[StudyResult, Progress]]:
     storage = open_storage(location, create=False)  # a report writes no journal into a folder without one
     results = []
     for spec in load_specs(location, reading=True):
-        names = [spec.study_name(m) for m in spec.methods]
+        names = stored_study_names(storage, spec)
         result = StudyResult(spec, str(location), counted(load_records(storage, names)))
         results.append((result, progress(spec, storage)))
     return results

@@ -78,6 +78,7 @@ __all__ = [
     "run_study",
     "stored_spaces",
     "stored_spec",
+    "stored_study_names",
     "with_stored",
 ]
 
@@ -124,7 +125,7 @@ def with_stored(results: Sequence[StudyResult], location: str) -> list[StudyResu
             said = f"study {name!r} is left out of the tables and the page: {error}"
             warnings.warn(said, OptimlabWarning, stacklevel=user_stacklevel())  # where compare was called
             continue
-        records = load_records(storage, [spec.study_name(m) for m in spec.methods])
+        records = load_records(storage, stored_study_names(storage, spec))
         stored.append(StudyResult(spec, location, counted(records)))
     return stored + list(ran.values())
 
@@ -160,7 +161,7 @@ class Progress:
 
 def progress(spec: StudySpec, storage: BaseStorage) -> Progress:
     """How far ``spec``'s study in ``storage`` got (see :class:`Progress`)."""
-    names = [spec.study_name(m) for m in spec.methods]
+    names = stored_study_names(storage, spec)
     finished = Counter((r.method, r.phase) for r in counted(load_records(storage, names)))
     planned = {}
     for method in spec.methods:
@@ -659,6 +660,13 @@ def _data_digests(
             )
         digests[method.name] = built[key]
     return digests
+
+
+def stored_study_names(storage: BaseStorage, spec: StudySpec) -> list[str]:
+    """The Optuna study names of ``spec``'s methods stored in ``storage``, in its order: a comparison
+    killed between two creations left the others uncreated, which a report or a progress read met as a
+    KeyError."""
+    return [spec.study_name(method) for method, _ in _stored_methods(storage, spec)]
 
 
 def _stored_methods(storage: BaseStorage, spec: StudySpec) -> list[tuple[Method, int]]:

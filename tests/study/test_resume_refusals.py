@@ -303,3 +303,26 @@ def test_a_report_and_the_tables_of_a_comparison_killed_between_two_creations_re
     assert result.records == [] and progress.interrupted and progress.count("sgd") == (0, 10)
     [stored] = with_stored([], str(tmp_path))
     assert stored.spec == result.spec and stored.records == []
+
+
+def test_a_library_resume_of_a_sqlite_file_or_a_folder_not_there_creates_nothing(tmp_path, monkeypatch):
+    """compare(resume=True, storage='sqlite:///.../typo.db') created an empty typo.db before saying 'no
+    optimlab study' (6f92ba5b checked the CLI's --storage alone), and given the values it ran a fresh
+    comparison into it, as into a folder without a journal. Now both are refused before any opening.
+    Truth: the files left in the folder."""
+    from optimlab.study import compare as comparing
+
+    def opened(*args):
+        raise AssertionError("a resume of nothing stored went on")
+
+    monkeypatch.setattr(comparing, "check_trains", lambda spec: None)  # not what is tested
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    call = {"budget": 1, "seeds": 1, "epochs": 1, "on_start": opened}
+    for given in ({}, {"values": ["sgd"], **call}):
+        with pytest.raises(
+            OptimlabError, match=f"no study at '{url}': no SQLite file '{tmp_path}/typo.db' there"
+        ):
+            compare(out=tmp_path / "out", storage=url, resume=True, **given)
+    with pytest.raises(OptimlabError, match="no study at .*: it holds no study.journal"):
+        compare(["sgd"], out=tmp_path / "out", resume=True, **call)
+    assert list(tmp_path.iterdir()) == []

@@ -701,6 +701,8 @@ def compare(
     else:
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")
+        if resume:  # refused before an opening below creates what it resumes (an empty typo.db, a journal)
+            open_storage(storage or out, create=False)
         specs = plan_comparison(
             values, name=name, stored=stored_settings(storage or out) if resume else (), **plan
         )

@@ -155,6 +155,11 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
             )
         return optuna.storages.InMemoryStorage()
     if is_url(location):
+        if not create and (missing := _sqlite_file_not_there(str(location))):
+            raise OptimlabError(
+                f"no study at {_shown(str(location))!r}: no SQLite file {missing!r} there; give the database "
+                "URL of an optimlab compare run (its --storage), or its folder (its --out)"
+            )
         storage = _open_rdb(str(location))
         _SHOWN[storage] = _shown(str(location))
         return storage
@@ -292,6 +297,21 @@ def _foreign_object(error: Exception, url: str) -> str | None:
         return None if ours_on == theirs_on else f"its index {name!r} is another application's"
     finally:
         engine.dispose()
+
+
+def _sqlite_file_not_there(url: str) -> str | None:
+    """The file a SQLite ``url`` names where it is not there (opening the URL creates it, empty); None for
+    any other URL, or a file there."""
+    import sqlalchemy.exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:  # not a URL SQLAlchemy reads: opening it says so
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    return None if Path(database).expanduser().is_file() else database
 
 
 def _open_rdb(url: str) -> BaseStorage:

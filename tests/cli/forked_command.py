@@ -33,14 +33,22 @@ class ForkedCommand:
         )
 
     def run(
-        self, args: list[str], cwd: Path, env: dict[str, str], out: Path, timeout: float, source: str = ""
+        self,
+        args: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        out: Path,
+        timeout: float,
+        source: str = "",
+        unread: tuple[int, ...] = (),
     ) -> tuple[int | None, str, str]:
         """(exit code, stdout, stderr) of ``optimlab *args`` run in ``cwd`` (of ``python -c source *args``
         where a ``source`` is given); the code is None for a child killed past ``timeout`` seconds. Its
-        output goes through two files in the folder ``out``."""
+        output goes through two files in the folder ``out``, but for the descriptors in ``unread`` (1, 2),
+        which go to a pipe whose reader has left before the child writes (``| head -0``)."""
         stdout, stderr = out / "stdout", out / "stderr"
         request = {"args": args, "cwd": str(cwd), "env": env, "stdout": str(stdout), "stderr": str(stderr)}
-        request["source"] = source
+        request.update(source=source, unread=list(unread))
         assert self._parent.stdin is not None and self._parent.stdout is not None
         self._parent.stdin.write(json.dumps({**request, "timeout": timeout}) + "\n")
         self._parent.stdin.flush()
@@ -100,6 +108,12 @@ def _child(main: Callable[[], None], request: dict) -> None:
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # not the parent's requests
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
             os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+        if request["unread"]:  # a write there fails with EPIPE (SIGPIPE ignored, as Python starts)
+            read_end, write_end = os.pipe()
+            os.close(read_end)
+            for fd in request["unread"]:
+                os.dup2(write_end, fd)
+            os.close(write_end)
         sys.stdin = sys.__stdin__ = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = sys.__stderr__ = open(  # noqa: SIM115

@@ -526,10 +526,15 @@ def _read_by_nobody(args: list[str], cwd: Path, stderr: int = subprocess.PIPE) -
         ([*DIVERGING, "--no-progress"], 3),  # the verb's own code, not 1 for every verb cut short
     ],
 )
-def test_a_reader_that_leaves_early_changes_no_exit_code_and_prints_nothing(tmp_path, args, code):
+def test_a_reader_that_leaves_early_changes_no_exit_code_and_prints_nothing(
+    tmp_path, args, code, forked_parents
+):
     """`optimlab list | head -1`: rich and click turned the BrokenPipeError into exit 1, and Python's exit
-    printed 'Exception ignored ... BrokenPipeError' (exit 120). The verb now ends as it would have."""
-    done, err = _read_by_nobody(args, tmp_path)
+    printed 'Exception ignored ... BrokenPipeError' (exit 120). The verb now ends as it would have. Each
+    runs in a child forked by forked_parents() (its exit flushes stdout as the interpreter's does); the
+    test below runs a real interpreter."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done, _, err = forked_parents().run(args, tmp_path, env, tmp_path, 300, unread=(1,))
     assert done == code, err
     assert "Traceback" not in err and "Exception ignored" not in err and err.count("\n") <= 1, err
 

@@ -1,7 +1,6 @@
 """Search spaces: grids against closed forms, draws in range and reproducible, YAML and flag parsing."""
 
 import math
-import re
 import shlex
 
 import optuna
@@ -9,7 +8,7 @@ import pytest
 import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.study.space import Dimension, SearchSpace
+from optimlab.study.space import FLAG_FORMS, Dimension, SearchSpace
 
 
 def test_log_grid_is_evenly_spaced_in_log_space():
@@ -308,15 +307,32 @@ def test_a_list_choice_flag_is_refused_with_the_space_file_line_that_gives_it(tm
     """``--space optimizer.betas=[0.9,0.99],[0.8,0.9]``, split at its commas, was refused saying only the
     flag's forms (or, for one list, '[0.9' and '0.99]'): no word that a list choice goes in a space file.
     Now the refusal names the --space-file line. Truth: that line, loaded, is the space of the two
-    pairs; a flag whose text YAML cannot read as a list still gets a line of the form."""
+    pairs; a flag whose text YAML reads as no list (a bracket left open) is refused by its forms."""
     flag = "optimizer.betas=[0.9,0.99],[0.8,0.9]"
     with pytest.raises(InvalidValueError, match=r"goes in a --space-file, as the YAML line ") as refused:
         SearchSpace.from_flags([flag])
     path = tmp_path / "space.yaml"
     path.write_text(str(refused.value).rpartition("YAML line ")[2].removesuffix("."))
     assert SearchSpace.load(path).dimensions == (Dimension("optimizer.betas", ([0.9, 0.99], [0.8, 0.9])),)
-    with pytest.raises(InvalidValueError, match=re.escape("YAML line optimizer.lr: [[1, 2], [3, 4]].")):
+    with pytest.raises(InvalidValueError) as refused:
         SearchSpace.from_flags(["optimizer.lr=[1,2"])
+    assert str(refused.value).endswith(f"accepted {FLAG_FORMS}.")
+
+
+@pytest.mark.parametrize(
+    ("flag", "choices"),
+    [
+        ("data.name=rows[1].csv,rows[2].csv", ("rows[1].csv", "rows[2].csv")),
+        ("model.activation=f{x},relu", ("f{x}", "relu")),
+    ],
+)
+def test_choices_holding_brackets_that_yaml_reads_as_words_are_taken(flag, choices):
+    """51957208 refused every --space value holding '[' or '{' as a list or mapping choice, with a
+    suggested line of another space ('data.name: [[1, 2], [3, 4]]'): file names such as rows[1].csv,
+    taken before, were refused. Now only a choice YAML reads as a list or a mapping is. Truth: YAML's
+    own reading of each choice."""
+    assert [yaml.safe_load(choice) for choice in choices] == list(choices)
+    assert SearchSpace.from_flags([flag]).dimensions == (Dimension(flag.partition("=")[0], choices),)
 
 
 @pytest.mark.parametrize(

@@ -365,12 +365,12 @@ class SearchSpace:
             field, sep, values = flag.partition("=")
             if not sep or not field or not values:
                 raise InvalidValueError("--space", flag, "FIELD=a,b,c or FIELD=LOW:HIGH[:log][:int]")
-            if "[" in values or "{" in values:  # split at its commas, a list choice was read as pieces
+            if line := _file_line(field, values):  # split at its commas, a list choice was read as pieces
                 raise InvalidValueError(
                     "--space",
                     flag,
                     f"{FLAG_FORMS}; a choice that is a list or a mapping goes in a --space-file, as the "
-                    f"YAML line {_file_line(field, values)}",
+                    f"YAML line {line}",
                 )
             if field in data:  # the last one silently won
                 raise InvalidValueError("--space", flag, f"one --space per field; {field} is given twice")
@@ -414,14 +414,17 @@ def _choice(flag: str, text: str) -> Any:
         raise InvalidValueError("--space", flag, FLAG_FORMS) from None
 
 
-def _file_line(field: str, values: str) -> str:
-    """The ``--space-file`` line of the choices ``values`` a flag gave ``field`` (``[0.9,0.99],[0.8,0.9]``),
-    where YAML reads them as a list; else one that shows the form."""
+def _file_line(field: str, values: str) -> str | None:
+    """The ``--space-file`` line of the choices ``values`` a flag gave ``field`` where YAML reads one of
+    them as a list or a mapping (``[0.9,0.99],[0.8,0.9]``, ``{a: 1}``); None where it reads none so
+    (``rows[1].csv,rows[2].csv``: words holding brackets, the flag's own choices)."""
     line = f"{field}: [{values}]"
     with contextlib.suppress(yaml.YAMLError, OptimlabError):
-        if isinstance(load_yaml(line), Mapping):
+        read = load_yaml(line)
+        choices = read.get(field) if isinstance(read, Mapping) else None
+        if isinstance(choices, list) and any(isinstance(c, (list, Mapping)) for c in choices):
             return line
-    return f"{field}: [[1, 2], [3, 4]]"
+    return None
 
 
 def _sections_flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -486,6 +486,66 @@ def test_a_nan_in_the_data_is_named_not_called_a_divergence(verb):
     assert "diverged" not in result.reason and result.suggestion is None and result.candidates == []
 
 
+class _FirstThreeFeatures(nn.Module):
+    """A regression on x[:, :3] alone: column 3 never reaches its loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[:, :3])
+
+
+def test_non_finite_values_the_model_never_reads_are_not_blamed_for_its_divergence():
+    """A float16 model reading x[:, :3] of a batch whose column 3 is -inf overflows by its lr at batch 76,
+    and was told 'the batch holds 64 non-finite values ..., which no lr makes'. Truth: the same sweep
+    over the batch with column 3 at 0 (the model's outputs are the same), which diverges there too."""
+    x, y = linear_regression(640)
+    results = []
+    for column in (float("-inf"), 0.0):
+        x[:, 3] = column
+        torch.manual_seed(0)
+        model = _FirstThreeFeatures().half()
+        optimizer = torch.optim.SGD(model.parameters(), 1e-3)
+        results.append(lr_range_test(model, nn.MSELoss(), x.half(), 3 * y.half(), optimizer, batch_size=64,
+                                     steps=100, end_lr=1e3, diverge_factor=1e9))  # fmt: skip
+    ignored, clean = results
+    assert not math.isfinite(clean.losses[-1]) and clean.stopped_at is not None
+    assert "no lr makes" not in ignored.reason
+    assert (ignored.reason, ignored.stopped_at) == (clean.reason, clean.stopped_at)
+    assert ignored.losses[:-1] == clean.losses[:-1]
+
+
+class _LogOfLinear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.linear(x))
+
+
+def test_a_loss_the_model_makes_non_finite_before_any_step_is_the_models_and_bad_targets_are_named():
+    """torch.log of a Linear's outputs, some below 0: the loss is NaN at the first batch before any step,
+    and the sweep said 'diverged almost at once (a smaller start_lr ...)', which no lr changes. An Inf
+    in the targets alone was said to be in 'the batch'. Truth: torch's own NaN at the initial weights;
+    the targets' Inf put there."""
+    x, y = linear_regression(128)
+    torch.manual_seed(0)
+    model = _LogOfLinear()
+    with torch.no_grad():
+        assert torch.isnan(nn.functional.mse_loss(model(x[:64]), y[:64]))
+    made = lr_range_test(model, nn.MSELoss(), x, y, batch_size=64)
+    assert made.reason.startswith("the loss was nan at the sweep's first batch, before any step: the model's")
+    assert "smaller start_lr" not in made.reason and made.suggestion is None
+    y[5, 0] = float("inf")
+    named = lr_range_test(nn.Linear(4, 1), nn.MSELoss(), x, y, batch_size=64)
+    assert "its targets hold 1 non-finite value in 1 of its 64 rows, which no lr makes" in named.reason, (
+        named.reason
+    )
+
+
 def test_float16_weights_under_adams_default_eps_are_not_told_a_smaller_start_lr():
     """A model in float16 under Adam's eps 1e-8 (0 in float16): its first step overflows at lr 1e-7
     already, and the sweep said 'diverged almost at once (a smaller start_lr ...)'. Truth: torch rounds

@@ -61,3 +61,20 @@ def test_a_deep_sigmoid_mlp_without_norms_is_told_to_add_one_not_that_its_norms_
     vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
     assert "already there" not in vanishing.recommendation, vanishing.recommendation
     assert "norm: batch" in vanishing.recommendation, vanishing.recommendation
+
+
+@pytest.mark.parametrize("lazy", [nn.LazyBatchNorm1d, lambda: nn.LazyLinear(8)], ids=["batch-norm", "linear"])
+def test_a_trainers_doctor_refuses_a_lazy_layer_not_yet_run_in_one_line(lazy):
+    """A trainer's doctor (TrainerDoctor.start, as Lightning's and Hugging Face's callbacks call it) on a
+    model whose lazy layer has not run raised torch's 'Attempted to use an uninitialized parameter': the
+    census read the shape of a parameter that has none. It refuses as diagnose does (truth: torch says the
+    parameter is uninitialized)."""
+    from optimlab.errors import InvalidValueError
+    from optimlab.integrations.trainer_doctor import TrainerDoctor
+
+    model = nn.Sequential(nn.Linear(4, 4), lazy(), nn.ReLU(), nn.Linear(8, 2))
+    assert isinstance(model[1].weight, nn.parameter.UninitializedParameter)
+    with pytest.raises(
+        InvalidValueError, match=r"lazy parameter 1\.weight has no shape yet.*call model\(batch\)"
+    ):
+        TrainerDoctor(print_findings=False).start(model, torch.optim.SGD(model.parameters(), 0.1), 0)

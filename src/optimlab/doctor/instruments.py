@@ -542,6 +542,20 @@ def _normalizes(module: nn.Module) -> bool:
     return not isinstance(module, Norm) and (_looks_like_a_norm(module) or norm_name(module) is not None)
 
 
+def check_shaped(model: nn.Module) -> None:
+    """Refuse in one line a model holding a lazy parameter that has no shape yet (its lazy layer has not
+    run): the instruments size their records by each parameter's shape."""
+    lazy = next(
+        (n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)), None
+    )
+    if lazy is not None:
+        raise InvalidValueError(
+            "model",
+            f"a model whose lazy parameter {lazy} has no shape yet",
+            "a model whose lazy layers have run: call model(batch) once on a batch first",
+        )
+
+
 def _trained(optimizer: torch.optim.Optimizer) -> frozenset[int]:
     """The parameters ``optimizer`` steps that take a gradient, by id: those the instruments watch."""
     return frozenset(id(p) for group in optimizer.param_groups for p in group["params"] if p.requires_grad)
@@ -609,6 +623,7 @@ class Instruments:
         from optimlab.techniques.activations import activation_name
 
         self._guard = guard if guard is not None else (lambda hook: hook)
+        check_shaped(model)
 
         schedule = InstrumentSchedule() if schedule is None else schedule
         if not isinstance(schedule, InstrumentSchedule):

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches, describe, first_loss
-from optimlab.doctor.instruments import adam_eps_lost
+from optimlab.doctor.instruments import adam_eps_lost, check_shaped
 from optimlab.doctor.nan_origin import batch_fault
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
@@ -289,15 +289,7 @@ def examined_optimizer(model: nn.Module, optimizer: Any) -> torch.optim.Optimize
     an ``nn.Module`` with parameters to train (:func:`~optimlab.models.user.check_model`), each of a
     known shape (the instruments size their records by it)."""
     check_model(model)
-    lazy = next(
-        (n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)), None
-    )
-    if lazy is not None:
-        raise InvalidValueError(
-            "model",
-            f"a model whose lazy parameter {lazy} has no shape yet",
-            "a model whose lazy layers have run: call model(batch) once on a batch first",
-        )
+    check_shaped(model)
     if optimizer is None:
         from optimlab.optim import create
 

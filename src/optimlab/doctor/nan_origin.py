@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["NonFiniteOrigin", "batch_fault", "locate_non_finite"]
+__all__ = ["NonFiniteOrigin", "batch_fault", "finite_filled", "locate_non_finite"]
 
 OriginKind = Literal["input", "target", "weights", "forward", "loss", "backward"]
 # Why an operation's finite inputs gave NaN/Inf: outside its domain, a divisor of 0, or too large a result.
@@ -80,11 +80,27 @@ def _where_bad(x: Tensor) -> str:
     return said + (f", the first in feature {int(bad.any(0).nonzero()[0])}" if bad.shape[1] > 1 else "")
 
 
-def batch_fault(batch: Any) -> str | None:
+def batch_fault(batch: Any, holder: str = "the batch holds") -> str | None:
     """Where a batch (a tensor, or a tuple, list or dict of them) holds non-finite values, in words
-    (``the batch holds 1 non-finite value in 1 of its 64 rows, the first in feature 3``); else None."""
+    (``the batch holds 1 non-finite value in 1 of its 64 rows, the first in feature 3``, ``holder``
+    naming it); else None."""
     bad = next((x for x in _tensors(batch) if _count_bad(x)), None)
-    return None if bad is None else f"the batch holds {_where_bad(bad)}"
+    return None if bad is None else f"{holder} {_where_bad(bad)}"
+
+
+def finite_filled(batch: Any) -> Any:
+    """``batch`` (a tensor, or a tuple, list or dict of them, however nested) with each non-finite value
+    of its floating tensors set to 0: what its loss is without them tells whether they made it."""
+    if isinstance(batch, Tensor):
+        return (
+            torch.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0) if batch.is_floating_point() else batch
+        )
+    if isinstance(batch, Mapping):
+        return {key: finite_filled(value) for key, value in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        filled = [finite_filled(value) for value in batch]
+        return type(batch)(*filled) if hasattr(batch, "_fields") else type(batch)(filled)  # a namedtuple's
+    return batch
 
 
 def locate_non_finite(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 import doctest
 import json
-import subprocess
-import sys
+import os
 
 import pytest
 import torch
@@ -347,14 +346,15 @@ print(json.dumps({
 """
 
 
-def test_the_drop_in_imports_no_compiler_while_nothing_compiles():
+def test_the_drop_in_imports_no_compiler_while_nothing_compiles(tmp_path, forked_parents):
     """torch's optimizer methods import Dynamo on first call (about 3 s); the drop-in skips that import
-    while nothing compiles, and still steps like torch and round-trips its state."""
-    result = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_COMPILING], capture_output=True, text=True, timeout=600
+    while nothing compiles, and still steps like torch and round-trips its state. Checked in a process
+    forked by forked_parents() (tests/conftest.py), whose parent imported neither Dynamo nor Inductor."""
+    code, out, err = forked_parents().run(
+        [], tmp_path, dict(os.environ), tmp_path, 600, source=_WITHOUT_COMPILING
     )
-    assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout)
+    assert code == 0, err
+    outcome = json.loads(out)
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     reference = torch.optim.Adam([w], lr=0.1)
     for _ in range(3):

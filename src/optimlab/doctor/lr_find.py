@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches, describe, first_loss
 from optimlab.doctor.instruments import adam_eps_lost, check_shaped
-from optimlab.doctor.nan_origin import batch_fault
+from optimlab.doctor.nan_origin import batch_fault, finite_filled
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
@@ -342,6 +342,34 @@ def sweep_batches(
     return batches
 
 
+def _not_made_by_the_lr(
+    model: nn.Module, data: UserBatches, batch: Any, loss: Tensor, index: int
+) -> str | None:
+    """Why the sweep's non-finite ``loss`` of its batch ``index`` (0-based) is no lr's doing, in words; None
+    where the steps may have made it. The batch's non-finite values are blamed only where they reach
+    the loss: with them set to 0 the loss at the same weights is finite (a model reading x[:, :3] of a
+    batch whose column 3 is -inf diverges by its lr). Else a loss not finite before any step is the
+    model's forward pass or the loss's, at the initial weights."""
+    fault = batch_fault(batch)
+    if fault is not None:
+        with torch.no_grad():
+            reached = bool(torch.isfinite(data.compute_loss(model, finite_filled(batch))).all())
+        if reached and data.loss_fn is not None and batch_fault(data.split_target(batch)[0]) is None:
+            fault = batch_fault(data.split_target(batch)[1], "its targets hold")
+        if reached:
+            return (
+                f"the loss was {loss.item()} at the sweep's batch {index + 1}: {fault}, which no lr makes "
+                "(fill or drop the missing or infinite values)"
+            )
+    if index == 0:
+        return (
+            f"the loss was {loss.item()} at the sweep's first batch, before any step: the model's forward "
+            "pass or its loss makes it at the initial weights, which no lr changes "
+            "(optimlab.doctor.diagnose names the operation)"
+        )
+    return None
+
+
 @keywords_checked
 def lr_range_test(
     model: nn.Module,
@@ -444,16 +472,10 @@ def lr_range_test(
             except ValueError as error:  # a batch of one row under batch norm, named as fit names it
                 raise_refusal(error, one_row_refused(error, model, [batch], i + 1))
             report("LR range test", i, steps)
-            if (
-                loss is not None
-                and not bool(torch.isfinite(loss.detach()).all())
-                and (fault := batch_fault(batch))
-            ):
-                not_the_lr = (
-                    f"the loss was {loss.item()} at the sweep's batch {i + 1}: {fault}, which no lr makes "
-                    "(fill or drop the missing or infinite values)"
-                )
-                break
+            if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
+                not_the_lr = _not_made_by_the_lr(model, data, batch, loss, i)
+                if not_the_lr is not None:
+                    break
             if loss is not None and taken is not None:
                 value = loss.item()
                 lrs.append(taken)

@@ -88,6 +88,35 @@ def test_a_file_of_the_user_s_where_a_page_goes_is_refused_not_replaced(
     assert (tmp_path / mine).read_text() == "<html><title>my notes</title></html>"
 
 
+def test_gallery_run_name_checks_the_folder_once_and_then_says_what_it_runs_again(
+    cli, tiny_gallery, tmp_path, monkeypatch
+):
+    """'gallery run NAME' checked the folder's files twice (the command, then run_experiment); once now, in
+    run_experiment, the note of the page it runs again coming after it. Truth: the calls counted."""
+    import optimlab.gallery.page as page
+    import optimlab.gallery.publish as publish
+
+    checks, check = [], page.check_replaceable
+
+    def counted(*args, **options):
+        checks.append(args)
+        return check(*args, **options)
+
+    for module in (page, publish):
+        monkeypatch.setattr(module, "check_replaceable", counted)
+    monkeypatch.setattr(publish, "_outcome", lambda *a: tiny_gallery.outcomes["no_nonlinearity"])  # no run
+    for suffix in ("html", "json"):
+        (tmp_path / f"no_nonlinearity.{suffix}").write_bytes(
+            (tiny_gallery.folder / f"no_nonlinearity.{suffix}").read_bytes()
+        )
+    result = cli("gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path))
+    said = result.output
+    assert result.exit_code == 0 and len(checks) == 1, (checks, said)
+    assert said.index("running 1 experiment again over its 1 page") < said.index("[1/1] no_nonlinearity"), (
+        said
+    )
+
+
 def test_the_gallery_s_own_files_may_be_replaced(tiny_gallery, tmp_path):
     """Its pages, their numbers and its index; a page whose numbers a kill kept from being written, by its
     title; another experiment's page under its name is refused."""

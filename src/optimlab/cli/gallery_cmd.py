@@ -126,21 +126,30 @@ def run(
             raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
     from optimlab.gallery import get_experiment, run_experiment, run_gallery
-    from optimlab.gallery.page import check_replaceable
     from optimlab.gallery.publish import experiment_names, pages_found
 
     # the canonical name, which names its page: 'No-Nonlinearity' is no_nonlinearity.html
     names = experiment_names() if name == ALL else [get_experiment(name).name]
-    check_replaceable(out, names, index=name == ALL)  # before a word of what the run will do there
     pages, kept_pages = pages_found(size, out, names, resume=resume)
-    if pages:  # a run over earlier pages: said, kept or run again
-        output.note(_over_pages(len(names), pages, kept_pages, out))
-    with output.working(f"gallery: loading {name} ({size})", shown=progress) as show:
+    over_pages_said = not pages
+
+    def say_over_pages() -> None:
+        """A run over earlier pages says what it keeps or runs again: once, at the library's first report,
+        after its check of the folder (check_replaceable), so that a refused folder stays one line."""
+        nonlocal over_pages_said
+        if not over_pages_said:
+            over_pages_said = True
+            output.note(_over_pages(len(names), pages, kept_pages, out))
+
+    # lazy: off a terminal, nothing before the folder is checked
+    with output.working(f"gallery: loading {name} ({size})", lazy=True, shown=progress) as show:
 
         def started(experiment: str, i: int, count: int) -> None:
+            say_over_pages()
             show(f"[{i + 1}/{count}] {experiment} ({size}) running ...")
 
         def done(outcome: Outcome, page: Path) -> None:
+            say_over_pages()
             output.result(
                 f"{outcome.name}: {outcome.verdict.label} in {seconds_text(outcome.seconds)}: {page}",
                 {
@@ -156,11 +165,10 @@ def run(
 
         if name != ALL:
             kept = kept_outcome(get_experiment(name), size, out) if resume else None
-            if kept is not None:
+            if kept is not None:  # nothing written: no file of the folder's replaced
                 done(kept, page_path(out, names[0]))
                 return
-            started(name, 0, 1)
-            done(*run_experiment(name, size=size, out=out))
+            done(*run_experiment(name, size=size, out=out, on_start=started))
             return
         finished: list[str] = []
 

@@ -67,20 +67,30 @@ def pages_found(
 
 
 def run_experiment(
-    name: str, *, size: str = "small", out: str | os.PathLike[str] = "gallery"
+    name: str,
+    *,
+    size: str = "small",
+    out: str | os.PathLike[str] = "gallery",
+    on_start: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Outcome, Path]:
-    """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``."""
+    """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``.
+    ``on_start(name, 0, 1)``, called once ``out`` is checked and before the run, reports progress as
+    :func:`run_gallery`'s does."""
     _check_size(size)
     experiment = get_experiment(name)
     output_folder(out)
     check_replaceable(out, [experiment.name], index=False)
+    if on_start is not None:
+        on_start(experiment.name, 0, 1)
     outcome = _outcome(experiment, size)
     return outcome, write_page(experiment, outcome, out)
 
 
 def _outcome(experiment: Experiment, size: str) -> Outcome:
-    # data_built_once: its runs of one data set and seed share one load of it, handed again only while its
-    # digest holds (adam_best at tiny loaded MNIST-1D 64 times; benchmarks/gallery_speed.py)
+    # data_built_once: its runs of one data set and seed share one load of it, handed again while unwritten
+    # (adam_best at tiny loaded MNIST-1D 64 times, a fifth of its time in a profile). In seconds the gain is
+    # not resolved on a loaded 2-core box: loading per run took 1.20x [0.81, 1.29] of three experiments' time
+    # at tiny (benchmarks/gallery_speed.py; docs/benchmarks.md, "The gallery's studies in memory, ...")
     with _threads_for(size), data_built_once():
         return experiment(size)
 

@@ -6,9 +6,10 @@ Claims (docs/benchmarks.md, "The gallery's studies in memory, its data loaded on
 every write and its reads of the file cost the tiny gallery's tuned experiments a large share of their time,
 for studies nothing resumes; and so did loading the same data set for every run.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/gallery_speed.py --rounds 5
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/gallery_speed.py --rounds 9
 
-Each round runs every experiment each way (the order rotating), in this process, as the gallery does
+Each round runs every experiment each way (the order rotating: the rounds a multiple of the three ways,
+so each way comes first, second and third equally often), in this process, as the gallery does
 (``publish._outcome``, one torch thread); the seeds are the gallery's, so every way trains the same runs
 (their numbers are checked equal first). The table: per experiment and way, the median seconds, the
 journal's fsyncs, and the median of the per-round ratios to the shipped way with its 95% interval.
@@ -77,9 +78,13 @@ def timed(experiment: str, how: str) -> tuple[float, int, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9, help="a multiple of 3, the ways' rotation")
     parser.add_argument("--experiments", nargs="+", default=EXPERIMENTS)
     args = parser.parse_args()
+    if args.rounds < len(WAYS) or args.rounds % len(WAYS):
+        parser.error(
+            f"--rounds {args.rounds}: accepted a multiple of {len(WAYS)} (each way first equally often)"
+        )
     os.fsync = _counted_fsync
     for name in args.experiments:  # warm-up: imports, the numbers compared
         numbers = {repr(timed(name, how)[2]) for how in WAYS}
@@ -88,7 +93,7 @@ def main() -> None:
     fsyncs = {}
     for i in range(args.rounds):
         for name in args.experiments:
-            for how in WAYS[i % 3 :] + WAYS[: i % 3]:
+            for how in WAYS[i % len(WAYS) :] + WAYS[: i % len(WAYS)]:
                 took, fsyncs[name, how], _ = timed(name, how)
                 seconds[name, how].append(took)
     for how in WAYS:

@@ -23,8 +23,9 @@ def run_tuned(spec: StudySpec) -> StudyResult:
     """Run ``spec`` in this process, in a storage in memory; the result holds every trial's record.
 
     In memory, not in a journal file in a temporary folder: the journal's fsync on each of its writes and
-    its reads of the file kept nothing and took a third of the tiny tuned experiments' time (1.51x theirs
-    now; docs/benchmarks.md, "The gallery's studies in memory, its data loaded once")."""
+    its reads of the file kept nothing and took a fifth of the tiny tuned experiments' time (1.29x theirs
+    now, 95% interval [1.15, 1.65]; benchmarks/gallery_speed.py, docs/benchmarks.md, "The gallery's studies
+    in memory, its data loaded once")."""
     return run_study(spec, None)
 
 

@@ -536,3 +536,23 @@ def test_list_choices_are_kept_as_written_without_optunas_warning_that_they_do_n
     assert [t.params[betas.field] for t in trials] == list(betas.choices)
     assert [t.value for t in trials] == [0.0, 0.0]
     assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
+
+
+def test_opening_a_storage_leaves_the_users_warning_filters_first_and_their_records_kept(tmp_path):
+    """Each open_storage put its filter of Optuna's list-choice warning first: a user's -W error was
+    overridden for it, and each call reset the once-per-location records of every warning (a 'default'
+    warning shown again after each opening). Now the filter is added last, where missing. Truth: Python's
+    warnings machinery, and Optuna's own warning raised under the user's error filter."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # each warning once per location
+        for _ in range(2):
+            open_storage(tmp_path)
+            warnings.warn("the user's own warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["the user's own warning"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # as python -W error::UserWarning
+        open_storage(tmp_path)
+        with pytest.raises(UserWarning, match="Choices for a categorical distribution"):
+            optuna.distributions.CategoricalDistribution(([0.9, 0.99], [0.8, 0.9]))

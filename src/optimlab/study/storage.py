@@ -126,15 +126,25 @@ def is_url(location: str | Path) -> bool:
 _LOOKS_LIKE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+_LIST_CHOICES_WARNING = "Choices for a categorical distribution should be a tuple of None, bool"
+
+
 def _quiet_about_list_choices() -> None:
     """Ignore Optuna's warning that a categorical choice that is a list or a mapping (a space file's
     ``optimizer.betas: [[0.9, 0.99], [0.8, 0.9]]``) does not persist: each storage opened here keeps the
     choices as JSON, read back as written (test_storage), and the warning came once per choice as each
-    trial asked and each journal replayed, ten lines of a two-trial comparison. Set at each opening, not
-    at import: a ``warnings.catch_warnings`` block around the import would drop it."""
-    warnings.filterwarnings(
-        "ignore", "Choices for a categorical distribution should be a tuple of None, bool", UserWarning
-    )
+    trial asked and each journal replayed, ten lines of a two-trial comparison. The filter is the
+    process's, not a ``warnings.catch_warnings`` block around the calls that warn: every storage read
+    replays the journal (the claims' beat threads too), and that block is not thread-safe. Added last,
+    where missing: a filter of the user's (``-W error``, ``simplefilter("always")``) is matched first and
+    wins, and an opening that finds it leaves the filters as they are (each ``filterwarnings`` call reset
+    the once-per-location records of every warning). Checked at each opening, not set at import: a
+    ``catch_warnings`` block around the import would drop it."""
+    if not any(
+        action == "ignore" and message is not None and message.pattern == _LIST_CHOICES_WARNING
+        for action, message, *_ in warnings.filters
+    ):
+        warnings.filterwarnings("ignore", _LIST_CHOICES_WARNING, UserWarning, append=True)
 
 
 def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:

@@ -560,7 +560,8 @@ def test_float16_weights_under_adams_default_eps_are_not_told_a_smaller_start_lr
         results[eps] = lr_range_test(model, nn.MSELoss(), x.half(), y.half(), optimizer, steps=30)
     lost = results[1e-8]
     assert lost.suggestion is None and "a smaller start_lr" not in lost.reason
-    assert "the optimizer's eps rounds to 0 in the weights' dtype" in lost.reason, lost.reason
+    assert "the optimizer's eps 1e-08 rounds to 0 in the weights' dtype" in lost.reason, lost.reason
+    assert "at lr 1e-07: " in lost.reason and "(eps 0.0001, which float16 holds" in lost.reason
     assert all(map(math.isfinite, results[1e-4].losses[:10]))
 
 

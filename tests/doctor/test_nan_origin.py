@@ -3,8 +3,11 @@ loss, or the backward pass of a module; found inside training, from the batch th
 
 from __future__ import annotations
 
+import inspect
+import math
 import re
 
+import pytest
 import torch
 from torch import nn
 
@@ -407,3 +410,25 @@ def test_float16_weights_under_adams_default_eps_are_told_an_eps_float16_holds_n
     losses = found[1e-4].statistics.losses
     assert not found[1e-4].findings and all(map(torch.isfinite, torch.tensor(losses)))
     assert sum(losses[-5:]) < sum(losses[:5])
+
+
+@pytest.mark.parametrize("make", [torch.optim.RMSprop, torch.optim.Adagrad], ids=["RMSprop", "Adagrad"])
+def test_float16_weights_under_any_eps_float16_rounds_to_0_are_told_an_eps_it_holds(make):
+    """RMSprop's default eps 1e-8 and Adagrad's 1e-10 round to 0 in float16 as Adam's does, and their
+    step divides by sqrt(v) + eps too; only optimizers with betas were told so, these 'lr: lower it'.
+    Truth: torch's float16 rounds each to 0, and the same run at eps 1e-4 stays finite."""
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    y = (x @ torch.randn(8, 3, generator=torch.Generator().manual_seed(1))).argmax(1)
+    default = inspect.signature(make).parameters["eps"].default
+    assert torch.tensor(default, dtype=torch.float16).item() == 0.0
+    found = {}
+    for eps in (default, 1e-4):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)).half()
+        optimizer = make(model.parameters(), 1e-2, eps=eps)
+        found[eps] = diagnose(model, (x.half(), y), nn.CrossEntropyLoss(), optimizer, steps=8, lr_find=False)
+    nan = found[default].findings[0]
+    assert nan.rule == "nan_inf", [(f.rule, f.recommendation) for f in found[default].findings]
+    assert nan.recommendation.startswith(f"optimizer: eps 0.0001, which float16 holds (its eps {default:.3g}")
+    assert nan.recipe_changes == {"optimizer.eps": 1e-4}
+    assert all(map(math.isfinite, found[1e-4].statistics.losses))

@@ -56,6 +56,7 @@ from optimlab.techniques.norms import Norm, _looks_like_a_norm, norm_name
 from optimlab.train.evaluation import class_dim
 
 __all__ = [
+    "FLOAT16_EPS",
     "INSTRUMENTS",
     "SATURATION_DERIVATIVE",
     "FeatureStats",
@@ -67,7 +68,7 @@ __all__ = [
     "OutputStats",
     "ParametersChanged",
     "RunStatistics",
-    "adam_eps_lost",
+    "eps_lost",
 ]
 
 
@@ -379,9 +380,10 @@ class RunStatistics:
     # The eps an Adam-family optimizer (groups with betas) adds to the root of its second moment, the
     # largest over its groups; None for the others (the adaptive_eps rule).
     adam_eps: float | None = None
-    # That eps rounds to 0 in the dtype of weights it steps (float16 holds nothing below 6e-8, Adam's
-    # default 1e-8 among it): where v underflows, m / (sqrt(v) + eps) overflows (the nan_inf rule).
-    adam_eps_lost: bool = False
+    # An optimizer's eps that rounds to 0 in the dtype of weights it steps (float16 holds nothing below
+    # 6e-8: Adam's and RMSprop's default 1e-8, Adagrad's 1e-10), where it has one (:func:`eps_lost`):
+    # where the second moment underflows, the update overflows (the nan_inf rule).
+    eps_lost: float | None = None
     # The weight decay of each instrumented parameter's group (0 where it has none, or one that is no
     # number: a schedule, a tensor per member); the weight_decay_too_high rule reads it.
     weight_decays: list[float] = dataclasses.field(default_factory=list)
@@ -697,7 +699,7 @@ class Instruments:
             norms=list(norms),
             built_by_optimlab=any(isinstance(m, Norm) for m in model.modules()),
             adam_eps=_adam_eps(optimizer),
-            adam_eps_lost=adam_eps_lost(optimizer),
+            eps_lost=eps_lost(optimizer),
             weight_decays=_weight_decays(optimizer, params),
             dropouts={
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
@@ -1181,14 +1183,24 @@ def _adam_eps(optimizer: torch.optim.Optimizer) -> float | None:
     return max(found, default=None)
 
 
-def adam_eps_lost(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether a group with betas has an eps above 0 that its floating weights' dtype rounds to 0."""
-    return any(
-        torch.tensor(group["eps"], dtype=p.dtype).item() == 0
-        for group in optimizer.param_groups
-        if "betas" in group and isinstance(group.get("eps"), (int, float)) and group["eps"] > 0
-        for p in group["params"]
-        if p.is_floating_point()
+# An eps that float16 holds as a normal number (its least normal is 6.1e-5): the usual choice for an
+# adaptive optimizer's weights kept in float16.
+FLOAT16_EPS = 1e-4
+
+
+def eps_lost(optimizer: torch.optim.Optimizer) -> float | None:
+    """The eps above 0 of a group that its floating weights' dtype rounds to 0 (Adam's 1e-8, RMSprop's
+    1e-8, Adagrad's 1e-10 in float16: any optimizer that adds an eps to a root of its second moment,
+    with betas or not), else None: where that moment underflows too, the update overflows at any lr."""
+    return next(
+        (
+            float(group["eps"])
+            for group in optimizer.param_groups
+            if isinstance(group.get("eps"), (int, float)) and group["eps"] > 0
+            for p in group["params"]
+            if p.is_floating_point() and torch.tensor(group["eps"], dtype=p.dtype).item() == 0
+        ),
+        None,
     )
 
 

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.user_batches import UserBatches, describe, first_loss
-from optimlab.doctor.instruments import adam_eps_lost, check_shaped
+from optimlab.doctor.instruments import FLOAT16_EPS, check_shaped, eps_lost
 from optimlab.doctor.nan_origin import batch_fault, finite_filled
 from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved
@@ -504,11 +504,12 @@ def lr_range_test(
             "compute_loss", f"skipped every batch of the sweep ({skipped})", "a loss for some batches"
         )
     suggestion, details = suggest_lr(lrs, losses, margin=margin, diverged=stopped_at is not None)
-    if not_the_lr is None and not any(map(math.isfinite, losses)) and adam_eps_lost(optimizer):
+    lost = eps_lost(optimizer)
+    if not_the_lr is None and not any(map(math.isfinite, losses)) and lost is not None:
         not_the_lr = (
-            f"the loss was {losses[0] if losses else math.nan} after the first step, at lr {_geometric(start_lr, end_lr, 0.0):g}: "
-            "the optimizer's eps rounds to 0 in the weights' dtype (Adam's 1e-8 in float16), so where v "
-            "underflows m / (sqrt(v) + eps) overflows at any lr (eps 1e-4, which float16 holds, or float32 "
+            f"the loss was {losses[0] if losses else math.nan} after the first step, at lr {start_lr:g}: "
+            f"the optimizer's eps {lost:g} rounds to 0 in the weights' dtype, so where v underflows "
+            f"m / (sqrt(v) + eps) overflows at any lr (eps {FLOAT16_EPS:g}, which float16 holds, or float32 "
             "weights under torch.autocast)"
         )
     if not_the_lr is not None:  # the curve up to that batch is no reading of the lr

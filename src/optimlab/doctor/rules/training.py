@@ -10,7 +10,7 @@ import torch
 
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import Finding
-from optimlab.doctor.instruments import RunStatistics
+from optimlab.doctor.instruments import FLOAT16_EPS, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules._readings import (
@@ -32,10 +32,6 @@ from optimlab.doctor.rules.optimizer import ADAM_EPS
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["nan_inf", "no_learning", "plateau"]
-
-# An Adam eps that float16 holds as a normal number (its least normal is 6.1e-5): the usual choice for
-# weights kept in float16.
-FLOAT16_ADAM_EPS = 1e-4
 
 LEARNING_FALL = 0.1  # a fall of the loss by this fraction of its start counts as learning
 
@@ -68,7 +64,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         "backward": f"born in the backward pass, just after {module}",
     }
     clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
-    eps_lost = origin.kind == "weights" and stats.adam_eps_lost
+    eps_lost = stats.eps_lost if origin.kind == "weights" else None
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
@@ -116,7 +112,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
 
 
 def _weight_advice(
-    origin: NonFiniteOrigin, adam_eps: float | None, clipped: str | None, *, eps_lost: bool = False
+    origin: NonFiniteOrigin, adam_eps: float | None, clipped: str | None, *, eps_lost: float | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The advice for a weight found non-finite: an Inf is an update that overflowed (a lower lr and
     clipping); a NaN with no Inf, an invalid operation on finite numbers, which no lower lr prevents:
@@ -124,14 +120,15 @@ def _weight_advice(
     & Ba 2015, eps 1e-8). tests/doctor/test_nan_origin.py: an embedding's unused rows under Adam eps 0
     turn NaN at its first step at lr 1e-2 and 1e-3 with clipping alike; at eps 1e-8 none does. ``clipped``:
     the clip already in force (:func:`_clip_in_force`), then the lr alone is advised. ``eps_lost``: the
-    optimizer's eps rounds to 0 in the weights' dtype (Adam's 1e-8 in float16): where v underflows too,
-    m / (sqrt(v) + eps) is Inf or 0/0 at any lr (float16 weights under Adam at lr 1e-3 overflow at step 1)."""
-    if eps_lost:
+    optimizer's eps that rounds to 0 in the weights' dtype (Adam's or RMSprop's 1e-8 in float16): where v
+    underflows too, m / (sqrt(v) + eps) is Inf or 0/0 at any lr (float16 weights under Adam at lr 1e-3
+    overflow at step 1)."""
+    if eps_lost is not None:
         return (
-            f"optimizer: eps {_g(FLOAT16_ADAM_EPS)}, which float16 holds (its eps {_g(adam_eps or 0.0)} rounds to 0 "
+            f"optimizer: eps {_g(FLOAT16_EPS)}, which float16 holds (its eps {_g(eps_lost)} rounds to 0 "
             "in the weights' dtype, and where v underflows m / (sqrt(v) + eps) overflows at any lr), or keep "
             "the weights in float32 and train under torch.autocast",
-            {"optimizer.eps": FLOAT16_ADAM_EPS},
+            {"optimizer.eps": FLOAT16_EPS},
         )
     if origin.cause == "overflow" and clipped:
         return f"lr: lower it (a step already overflowed a weight; {clipped})", {}

@@ -1040,9 +1040,35 @@ def test_one_class_score_into_cross_entropy_is_named_not_a_crash():
     binary = (y < 5).float()[:, None]
     found = diagnose(net, (x[:512], binary[:512]), nn.CrossEntropyLoss(), steps=60, lr_find=False)
     assert set(found.statistics.losses) == {0.0}
-    assert [f.rule for f in found.findings] == ["outputs_for_loss"], found.findings
+    assert [f.rule for f in found.findings] == ["outputs_for_loss", "plateau"], found.findings
     assert found.findings[0].title.startswith("One class score a row into CrossEntropyLoss")
     assert "BCEWithLogitsLoss" in found.findings[0].recommendation
+    assert found.findings[1].consequence_of == ("outputs_for_loss",)  # the standstill it causes
+
+
+def test_a_loss_of_0_with_every_gradient_0_is_never_healthy_whatever_computes_it():
+    """F.cross_entropy of one score a row through compute_loss (no loss class for the doctor to read):
+    the loss was exactly 0 and every gradient 0 at every step, and the run was called healthy. Truth:
+    torch's cross-entropy of one score is 0 with a gradient of 0 whatever the score."""
+    scores = (torch.randn(5, 1) * 10).requires_grad_()
+    loss = nn.functional.cross_entropy(scores, torch.ones(5, 1))
+    loss.backward()
+    assert loss.item() == 0.0 and not scores.grad.any()
+    x, y = standardized()
+    torch.manual_seed(0)
+    net = mlp(outputs=1)
+    binary = (y[:256] < 5).float()[:, None]
+
+    def one_score_cross_entropy(model: nn.Module, batch: tuple) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    found = diagnose(net, (x[:256], binary), compute_loss=one_score_cross_entropy, steps=10, lr_find=False)
+    assert set(found.statistics.losses) == {0.0} and not found.healthy
+    standstill = found.findings[0]
+    assert standstill.rule == "plateau" and standstill.title.startswith(
+        "Nothing trains: the loss is 0 and every"
+    )
+    assert standstill.evidence["steps"] == 10 and standstill.evidence["largest_gradient_norm"] == 0.0
 
 
 def test_a_sigmoid_into_cross_entropy_is_named_with_the_floor_its_loss_sits_on():

@@ -221,8 +221,11 @@ def plateau(
     Comparing *best* levels, not consecutive medians, keeps minibatch noise from passing for progress.
     Severity: a warning when the loss stalls above 70% of its start (it barely learned), else info.
     The levels are read above the loss's floor (:func:`_loss_floor`): a label-smoothed cross-entropy
-    stops there, fitted (digits at eps 0.5: 1.71, its floor 1.68).
+    stops there, fitted (digits at eps 0.5: 1.71, its floor 1.68). A loss exactly 0 with every gradient
+    exactly 0 is read at any length (:func:`_standstill`).
     """
+    if (still := _standstill(stats)) is not None:
+        return still
     floor = _loss_floor(stats)
     losses = [loss - floor for loss in _finite(stats.losses)]
     if len(losses) < min_steps or len(losses) < len(stats.losses):
@@ -263,6 +266,33 @@ def plateau(
             "loss_floor": floor,
         },
         score=_score(min_improvement / max(improvement, 1e-4)),
+    )
+
+
+def _standstill(stats: RunStatistics) -> Finding | None:
+    """The loss exactly 0 and the whole gradient exactly 0 at every step watched: no step moves a weight
+    at any lr. Whatever the loss was given (F.cross_entropy of one score a row, whose log-softmax is 0;
+    a loss multiplied by 0), it measures nothing the model can learn from, or the model fits exactly
+    from its first step."""
+    norms = stats.global_grad_norms()
+    if not stats.losses or any(loss != 0 for loss in stats.losses) or not norms.numel() or bool(norms.any()):
+        return None
+    steps = len(stats.losses)
+    return Finding(
+        rule="plateau",
+        severity="warning",
+        title=f"Nothing trains: the loss is 0 and every gradient 0 at each of the {steps} watched steps",
+        explanation=(
+            f"The loss was exactly 0 at each of the {steps} watched steps and the norm of the whole "
+            f"gradient exactly 0 at each of the {norms.numel()} recorded: no step moves a weight, whatever "
+            "the lr. A loss that is 0 whatever the model outputs measures nothing (the cross-entropy of one "
+            "score a row, whose log-softmax is 0; a loss multiplied by 0 or of detached outputs)."
+        ),
+        recommendation="loss: check that it compares the model's outputs with the targets (one score per "
+        "class for a cross-entropy; BCEWithLogitsLoss for one logit, MSELoss for a number), unless the "
+        "model already fits its data exactly",
+        evidence={"loss_start": 0.0, "loss_end": 0.0, "steps": steps, "largest_gradient_norm": 0.0},
+        score=_score(10.0),
     )
 
 

@@ -10,6 +10,7 @@ from torch import nn
 import optimlab.models
 from optimlab.doctor import diagnose
 from optimlab.doctor.instruments import Instruments
+from optimlab.techniques.norms import is_norm_layer
 
 
 class NormalizedLinear(nn.Linear):
@@ -78,3 +79,16 @@ def test_a_trainers_doctor_refuses_a_lazy_layer_not_yet_run_in_one_line(lazy):
         InvalidValueError, match=r"lazy parameter 1\.weight has no shape yet.*call model\(batch\)"
     ):
         TrainerDoctor(print_findings=False).start(model, torch.optim.SGD(model.parameters(), 0.1), 0)
+
+
+def test_a_local_response_norm_is_no_norm_layer_as_it_keeps_no_scale():
+    """nn.LocalResponseNorm was counted by its name before 4ea3dc31 and not after, without a word: now
+    decided in techniques.norms.is_norm_layer, the one home of 'is this a norm' (the instruments read
+    it). Truth: torch's LocalResponseNorm at its defaults leaves unit-scale activations within 0.1%
+    and activations 100x larger still large, where a batch norm brings both to unit scale."""
+    x = torch.randn(4, 6, 5, 5, generator=torch.Generator().manual_seed(0))
+    lrn = nn.LocalResponseNorm(2)
+    assert torch.allclose(lrn(x), x, rtol=1e-3) and lrn(100 * x).std() > 10
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.LocalResponseNorm(2), nn.Conv2d(6, 2, 3), nn.BatchNorm2d(2))
+    assert _norms(model) == ["3"]
+    assert [is_norm_layer(m) for m in model] == [False, False, False, True]

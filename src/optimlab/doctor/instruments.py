@@ -52,7 +52,7 @@ from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
-from optimlab.techniques.norms import Norm, _looks_like_a_norm, norm_name
+from optimlab.techniques.norms import Norm, is_norm_layer
 from optimlab.train.evaluation import class_dim
 
 __all__ = [
@@ -535,15 +535,6 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-def _normalizes(module: nn.Module) -> bool:
-    """Whether ``module`` is a norm layer, by what it is, not by its class's name: a torch norm (a
-    subclass too), or another library's that computes as one or looks like one (a ``*Norm`` of one 1-D
-    weight and no submodule: Gemma's RMSNorm scales by 1 + weight). Not optimlab's :class:`Norm`, whose
-    inner module is the norm, holding its parameters (kind none: an identity, no norm); not a class
-    named ``NormalizedLinear``, nor a weight_norm parametrization, which normalize no activations."""
-    return not isinstance(module, Norm) and (_looks_like_a_norm(module) or norm_name(module) is not None)
-
-
 def check_shaped(model: nn.Module) -> None:
     """Refuse in one line a model holding a lazy parameter that has no shape yet (its lazy layer has not
     run): the instruments size their records by each parameter's shape."""
@@ -664,7 +655,7 @@ class Instruments:
                 layers.append(_describe_layer(name or "(model)", module, own))
                 layers[-1].projects_qkv = _projects_qkv(model, name, module)
                 self._layer_modules[name or "(model)"] = module
-            if _normalizes(module):
+            if is_norm_layer(module):
                 norms[name or "(model)"] = module
             found = activation_name(module)
             if found is not None and found != "identity":

@@ -43,7 +43,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, Entry, Interval, new_registry, whole_number
 
-__all__ = ["Norm", "create", "for_class", "norm_name", "swap_norm"]
+__all__ = ["Norm", "create", "for_class", "is_norm_layer", "norm_name", "swap_norm"]
 
 _REGISTRY = new_registry("norm")
 _FLAG = (False, True)
@@ -468,6 +468,17 @@ def norm_name(module: nn.Module) -> str | None:
         return module.kind
     torch_norm = _as_torch(module)
     return None if torch_norm is None else _TORCH_NORMS[_torch_class(type(torch_norm))][0]
+
+
+def is_norm_layer(module: nn.Module) -> bool:
+    """Whether ``module`` normalizes activations, by what it is, not by its class's name: a torch norm (a
+    subclass too), or another library's that computes as one or looks like one (a ``*Norm`` of one 1-D
+    weight and no submodule: Gemma's RMSNorm scales by 1 + weight). Not optimlab's :class:`Norm`, whose
+    inner module is the norm (kind none: an identity); not a class named ``NormalizedLinear``, nor a
+    weight_norm parametrization. Nor ``nn.LocalResponseNorm`` (Krizhevsky et al. 2012): it divides
+    each activation by (k + alpha/n sum of its neighbours' squares)^beta, at torch's k 1 and alpha 1e-4
+    about 1 for activations of unit scale, so it keeps no scale as the norms above do."""
+    return not isinstance(module, Norm) and (norm_name(module) is not None or _looks_like_a_norm(module))
 
 
 def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:

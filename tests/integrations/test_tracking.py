@@ -238,3 +238,24 @@ def test_a_fit_from_step_0_on_an_ended_trackers_run_is_refused(tmp_path, monkeyp
 
         steps = [m.step for m in MlflowClient().get_metric_history(tracker.run_id, "train_loss")]
     assert sorted(steps) == [1, 2, 3, 4]
+
+
+def test_a_study_killed_between_two_creations_sends_what_is_stored(tmp_path):
+    """A comparison killed after creating t/adam and before t/sgd: log_study (`optimlab report OUT --log
+    tensorboard`) looked up t/sgd's study, not there: a KeyError traceback. Now it reads the stored studies.
+    Truth: the studies as stored, which hold no finished trial to send."""
+    import optuna
+
+    from optimlab.integrations import log_study
+    from optimlab.study import StudySpec, methods_from
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import open_storage
+    from optimlab.workloads import get_workload
+
+    spec = StudySpec.for_workload(
+        "t", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd", "adam"])
+    )
+    open_studies(spec, tmp_path)
+    optuna.delete_study(study_name="t/sgd", storage=open_storage(tmp_path))
+    assert log_study(tmp_path, "tensorboard", folder=tmp_path) == 0
+    assert not (tmp_path / "tensorboard").exists()

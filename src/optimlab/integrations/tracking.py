@@ -449,15 +449,16 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
     the one it had, holding its curve once, under its study's run of before: TensorBoard's event files
     in ``folder/tensorboard``, MLflow's runs kept in ``folder/mlflow-runs/<run name>/mlflow.json``.
     Returns the number of trials sent."""
-    from optimlab.study.run import load_specs
+    from optimlab.study.run import load_specs, stored_study_names
     from optimlab.study.storage import load_records, open_storage
 
     storage = open_storage(location)
     sent = 0
     now = time.time()
     for spec in load_specs(location, reading=True):  # sends what is stored, builds nothing
-        names = [spec.study_name(method) for method in spec.methods]
-        records = [record for record in load_records(storage, names) if record.finished]
+        records = [
+            record for record in load_records(storage, stored_study_names(storage, spec)) if record.finished
+        ]
         if not records:
             continue
         with _study_run(spec.name, tracker_name, folder) as parent:

@@ -30,10 +30,11 @@ from optimlab.data.global_rng import seed_numpy_and_python
 from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
 from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
+from optimlab.models import takes_recipe_fields
 from optimlab.models.layers import channels_first
 from optimlab.models.sizing import check_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
-from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec
+from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec, architecture_techniques
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss, ignored_label
 from optimlab.user_code import import_object
@@ -649,6 +650,9 @@ def build(recipe: Recipe) -> Built:
     device = resolve_device(recipe.training.device)
     splits = build_data(recipe)
     model = build_model(recipe, splits).to(device)
+    # The architecture's technique fields reach it; the init too where the build draws it on the model.
+    drawn = {"init"} if recipe.model.init_drawn_by_build() else set()
+    takes_recipe_fields(model, recipe.model.name, {*architecture_techniques(recipe.model.name), *drawn})
     check_model(model)  # before the optimizer, whose refusal of no parameters is torch's bare ValueError
     loss_fn = build_loss(recipe, splits)
     path = recipe.training.compute_loss

@@ -81,3 +81,118 @@ def test_a_saturated_pooler_tanh_is_told_a_layer_norm_before_it_at_its_path_not_
         "the weight that feeds it"
     )
     assert not set(_RECIPE_MODEL_FIELDS) & set(saturation.recipe_changes), saturation.recipe_changes
+
+
+def _user_with_swapped_norm() -> nn.Module:
+    from optimlab.techniques.norms import swap_norm
+
+    model = _sigmoid_stack(False)
+    model.insert(16, nn.BatchNorm1d(16))
+    return swap_norm(model, "layer")  # its norm now optimlab's Norm: still the user's own model
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: nn.Sequential(
+            optimlab.models.create("mlp", (16,), 16, width=16, depth=8, activation="sigmoid"),
+            nn.Linear(16, 2),
+        ),
+        _user_with_swapped_norm,
+    ],
+    ids=["optimlab-mlp-inside-a-user-sequential", "user-sequential-after-swap-norm"],
+)
+def test_a_users_model_holding_optimlab_parts_is_advised_in_torch_words(build):
+    """Whether a model held an optimlab Norm decided the words: the user's Sequential around an optimlab mlp,
+    or the user's own after optimlab's swap_norm, was told 'activation: relu with init: kaiming_normal',
+    {'model.activation': 'relu', ...}, fields no recipe has for it. Truth: the top-level model is the
+    user's nn.Sequential, which optimlab did not build."""
+    torch.manual_seed(0)
+    model = build()
+    x = torch.randn(64, 16)
+    found = diagnose(model, (x, (x[:, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
+    assert vanishing.recommendation.startswith("nn.ReLU with nn.init.kaiming_normal_"), (
+        vanishing.recommendation
+    )
+    assert vanishing.recipe_changes == {}
+
+
+def test_a_saturated_tanh_after_a_conv_layer_is_told_norms_that_take_its_channels():
+    """A user CNN, Conv2d(1, 8, 3) then a tanh saturated by inputs of std 30, was told 'nn.LayerNorm, or
+    nn.BatchNorm1d over features', which both refuse its (N, 8, 6, 6) outputs. Truth: torch's
+    nn.BatchNorm2d(8) and nn.GroupNorm(2, 8) take them, nn.BatchNorm1d(8) does not."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Tanh(), nn.Flatten(), nn.Linear(288, 2))
+    x = 30 * torch.randn(64, 1, 8, 8)
+    found = diagnose(model, (x, (x[:, 0, 0, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    saturation = next(f for f in found.findings if f.rule == "saturation")
+    assert "(nn.BatchNorm2d over channels, or nn.GroupNorm)" in saturation.recommendation
+    outputs = model[0](x[:2])
+    assert nn.BatchNorm2d(8)(outputs).shape == nn.GroupNorm(2, 8)(outputs).shape == outputs.shape
+    with pytest.raises((RuntimeError, ValueError)):
+        nn.BatchNorm1d(8)(outputs)
+
+
+def test_a_users_batch_norm_and_dropout_are_advised_in_torch_words():
+    """A user's Sequential(Linear, BatchNorm1d, ReLU, Dropout(0.9), Linear) in batches of 4 was told
+    'norm: group ... or layer' {'model.norm': 'layer'} and 'model: dropout 0.5' {'model.dropout': 0.5}:
+    recipe fields that do not reach it. Truth: the layers it was built with."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.9), nn.Linear(32, 2))
+    x = torch.randn(64, 16)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long()), batch_size=4
+    )
+    found = diagnose(model, loader, nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    by_rule = {f.rule: f for f in found.findings}
+    assert by_rule["batch_norm_batch"].recommendation.startswith(
+        "nn.GroupNorm for conv layers, or nn.LayerNorm, in place of 1"
+    )
+    assert by_rule["dropout_too_high"].recommendation.startswith("nn.Dropout(p=0.5) at most at 3")
+    assert by_rule["batch_norm_batch"].recipe_changes == by_rule["dropout_too_high"].recipe_changes == {}
+
+
+_FACTORIES = """
+import math
+from torch import nn
+
+
+def build(input_shape, num_outputs):
+    return build_kw(input_shape, num_outputs)
+
+
+def build_kw(input_shape, num_outputs, activation=nn.Sigmoid):
+    layers, width = [], math.prod(input_shape)
+    for _ in range(8):
+        layers += [nn.Linear(width, 32), activation()]
+        width = 32
+    return nn.Sequential(*layers, nn.Linear(width, num_outputs))
+"""
+
+
+@pytest.mark.parametrize(
+    "factory, changes",
+    [
+        ("build", {"model.init": "kaiming_normal"}),
+        ("build_kw", {"model.activation": "relu", "model.init": "kaiming_normal"}),
+    ],
+)
+def test_a_users_factory_on_the_command_line_is_told_the_recipe_fields_that_reach_it(
+    write_modules, cli, factory, changes
+):
+    """A factory taking activation= (`--act relu` builds it with ReLUs) was told torch's words with
+    recipe_changes {}, and one taking none would have been told 'activation: relu' had it held an optimlab
+    Norm. Truth: the factory's keywords, which the recipe passes (--act), and the init the build draws on
+    any user's model (--init)."""
+    import json
+
+    write_modules(optimlab_test_sigmoid_factories=_FACTORIES)
+    code, out, err = cli(
+        "doctor", "--model", f"optimlab_test_sigmoid_factories:{factory}", "--dataset", "digits",
+        "--optimizer", "sgd", "--lr", "0.1", "--no-lr-find", "--steps", "20", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    vanishing = next(f for f in json.loads(out)["findings"] if f["rule"] == "vanishing_gradients")
+    assert vanishing["recipe_changes"] == changes
+    assert ("activation: relu" in vanishing["recommendation"]) == ("model.activation" in changes)

@@ -455,7 +455,7 @@ def test_units_a_frozen_layer_holds_under_0_are_told_a_norm_not_leaky_relu():
     dead = found.findings[0]
     assert dead.rule == "dead_units" and dead.evidence["dead_at_start"] == 1.0
     assert dead.recipe_changes == {} and dead.recommendation.startswith(  # a user's model: torch's names
-        "a norm layer (nn.BatchNorm1d, or nn.LayerNorm) before the relu at 1"
+        "a norm layer (nn.BatchNorm1d/2d over features or channels) before the relu at 1"
     )
     fixed = _frozen_first_layer(-10.0, norm=True)
     again = diagnose(fixed, (x, y), nn.CrossEntropyLoss(),

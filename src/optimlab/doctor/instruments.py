@@ -49,6 +49,7 @@ from optimlab.data.user_batches import TARGET_KEYS, describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.doctor.skips import residual_blocks
 from optimlab.errors import InvalidValueError, OptimlabWarning
+from optimlab.models import recipe_fields
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
@@ -346,10 +347,10 @@ class RunStatistics:
     # Norm layers (LayerNorm, BatchNorm, GroupNorm, RMSNorm, ...), with trained parameters or without
     # (LayerNorm(elementwise_affine=False)): they reset the signal's scale whatever the init.
     norms: list[str] = dataclasses.field(default_factory=list)
-    # The model is one of optimlab's architectures (its norm layers are optimlab's Norm, kind none too):
-    # its recipe's model fields (model.norm, model.activation) change it, and the advice names them; a
-    # user's model is advised in its own layers' names and torch calls.
-    built_by_optimlab: bool = False
+    # The recipe's model fields (model.norm, model.activation, model.init, model.dropout) that change the
+    # model, one optimlab built (:func:`optimlab.models.recipe_fields`): the advice names those, with its
+    # recipe_changes, and torch's modules in the model's own layer names for the others (a user's model).
+    recipe_fields: frozenset[str] = frozenset()
     forward_order: list[str] = dataclasses.field(default_factory=list)  # hooked modules, as they ran
     input_features: FeatureStats | None = None
     input_reader: str | None = None  # the layer that read ``input_features``
@@ -688,7 +689,7 @@ class Instruments:
             repeats=[i for i, p in enumerate(params) if first_of.setdefault(id(p), i) != i],
             activations=activations,
             norms=list(norms),
-            built_by_optimlab=any(isinstance(m, Norm) for m in model.modules()),
+            recipe_fields=recipe_fields(model),
             adam_eps=_adam_eps(optimizer),
             eps_lost=eps_lost(optimizer),
             weight_decays=_weight_decays(optimizer, params),

@@ -17,6 +17,8 @@ model, which reads the flat row as a sequence (:func:`optimlab.build.build_model
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from torch import nn
@@ -29,11 +31,15 @@ from optimlab.models import (  # noqa: F401  (fill the registry)
     resnet,
     transformer,
 )
-from optimlab.registry import new_registry
+from optimlab.registry import Capability, new_registry
 
-__all__ = ["create", "names"]
+__all__ = ["create", "names", "recipe_fields"]
 
 _REGISTRY = new_registry("model")
+
+# The recipe's model fields that change each model optimlab built, by the model (held weakly): the
+# doctor's advice names those fields where they reach the model, and torch's modules where they do not.
+_RECIPE_FIELDS: weakref.WeakKeyDictionary[nn.Module, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperparameters: Any) -> nn.Module:
@@ -41,7 +47,26 @@ def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperpar
 
     Unknown names and keywords raise with close matches; out-of-range values name the accepted range.
     """
-    return _REGISTRY.create(name, input_shape, num_outputs, **hyperparameters)
+    from optimlab.recipe import architecture_techniques
+
+    model = _REGISTRY.create(name, input_shape, num_outputs, **hyperparameters)
+    takes_recipe_fields(model, name, architecture_techniques(name))
+    return model
+
+
+def takes_recipe_fields(model: nn.Module, name: str, techniques: Iterable[str]) -> None:
+    """Record that the recipe's ``model.name`` (where ``name`` is one of optimlab's architectures) and its
+    fields of ``techniques`` (``norm``, ``init``...) change ``model``, as built."""
+    ours = name in _REGISTRY and Capability.USER not in _REGISTRY.get(name).capabilities
+    _RECIPE_FIELDS[model] = frozenset(
+        {*(f"model.{field}" for field in techniques), *(["model.name"] if ours else [])}
+    )
+
+
+def recipe_fields(model: nn.Module) -> frozenset[str]:
+    """The recipe fields that change ``model``, one optimlab built (:func:`create`, a recipe's build);
+    none for any other, a user's own model that holds one of optimlab's among its layers included."""
+    return _RECIPE_FIELDS.get(model, frozenset())
 
 
 def names(pattern: str | None = None) -> list[str]:

@@ -73,7 +73,7 @@ def saturation(
             f"init: {_label(stats, embedding[0])}'s vectors at std 1 or less (torch's nn.Embedding draws "
             f"N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
         )
-    elif stats.built_by_optimlab:
+    elif "model.norm" in stats.recipe_fields:
         recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"
         changes = {"model.norm": "batch"}
     else:
@@ -109,16 +109,24 @@ def _norm_or_relu(stats: RunStatistics, module: str, feeding: LayerInfo | None) 
     before the activation ``module``, or a ReLU in its place with He's init."""
     activation, reads = stats.activations[module], f"{feeding.name}'s outputs" if feeding else "its inputs"
     return (
-        f"a norm layer on {reads}, before the {activation} at {module} (nn.LayerNorm, or nn.BatchNorm1d "
-        f"over features), or nn.ReLU in place of that {activation} with nn.init.kaiming_normal_ on the "
-        "weight that feeds it"
+        f"a norm layer on {reads}, before the {activation} at {module} ({_torch_norms(feeding)}), or "
+        f"nn.ReLU in place of that {activation} with nn.init.kaiming_normal_ on the weight that feeds it"
     )
+
+
+def _torch_norms(feeding: LayerInfo | None) -> str:
+    """The torch norm layers that take the outputs of ``feeding``: a conv layer's (N, C, ...) by channel
+    (nn.LayerNorm(C) takes only a last dimension of C, nn.BatchNorm1d only (N, C) or (N, C, L))."""
+    if feeding is None or not feeding.convolutional:
+        return "nn.LayerNorm, or nn.BatchNorm1d over features"
+    dims = feeding.kind[-2] if feeding.kind[-2:-1].isdigit() else "2"
+    return f"nn.BatchNorm{dims}d over channels, or nn.GroupNorm"
 
 
 def _leaky(stats: RunStatistics, module: str) -> str:
     """The dead-units fix of a leaky ReLU for activation ``module``: the recipe field on optimlab's
     architectures, the torch module in place of the user's own."""
-    if stats.built_by_optimlab:
+    if "model.activation" in stats.recipe_fields:
         return "activation: leaky_relu"
     return f"nn.LeakyReLU in place of the {stats.activations[module]} at {module}"
 
@@ -259,24 +267,28 @@ def dead_units(
         # before the ReLU: 1.12 to 0.46, as unfrozen and unbiased).
         recommendation = (
             "norm: batch before the activation"
-            if stats.built_by_optimlab
-            else f"a norm layer (nn.BatchNorm1d, or nn.LayerNorm) before the {activation} at {module}"
+            if "model.norm" in stats.recipe_fields
+            else f"a norm layer (nn.BatchNorm1d/2d over features or channels) before the {activation} at {module}"
         ) + (
             ": what feeds it is not trained (a frozen layer, requires_grad=False, or the data itself), so "
             "its inputs stay where they are; a norm centres them (leaky_relu's slope of 0.01 passes too "
             "little of them)"
         )
-        changes = {"model.norm": "batch"} if stats.built_by_optimlab else {}
+        changes = {"model.norm": "batch"} if "model.norm" in stats.recipe_fields else {}
     elif at_end > at_start + 0.2:
         recommendation = f"lr: lower it (units died during training), or {_leaky(stats, module)}"
-        changes = {"model.activation": "leaky_relu"} if stats.built_by_optimlab else {}
+        changes = {"model.activation": "leaky_relu"} if "model.activation" in stats.recipe_fields else {}
         explains = ("vanishing_gradients", "plateau", "no_learning", "lr_too_low")
     else:
-        norm = "norm: batch before the activation" if stats.built_by_optimlab else "a norm layer before it"
+        norm = (
+            "norm: batch before the activation"
+            if "model.norm" in stats.recipe_fields
+            else f"a norm layer before it ({_torch_norms(feeding)})"
+        )
         recommendation = _leaky(stats, module) + (
             "" if feeding is not None and feeding.normalized else f", or {norm}"
         )
-        changes = {"model.activation": "leaky_relu"} if stats.built_by_optimlab else {}
+        changes = {"model.activation": "leaky_relu"} if "model.activation" in stats.recipe_fields else {}
     when = (
         f"from the start (steps {windows.start_steps[0]}..{windows.start_steps[-1]})"
         if at_start >= at_end

@@ -145,20 +145,24 @@ def vanishing_gradients(
         changes: dict[str, Any] = {"model.init": scheme}
         explains += () if told else ("init_scale",)
     elif saturating:
-        ours = stats.built_by_optimlab
-        add_norms = "or norm: batch" if ours else f"or {_NORM_AFTER_EACH}"
+        add_norms = "or norm: batch" if "model.norm" in stats.recipe_fields else f"or {_NORM_AFTER_EACH}"
         besides = add_norms if not normalized else "" if residual else _residual(stats)
-        relu = (
-            "activation: relu with init: kaiming_normal instead of"
-            if ours
-            else "nn.ReLU with nn.init.kaiming_normal_ on the weights in place of each"
-        )
+        named = ", ".join(saturating)
+        if "model.activation" in stats.recipe_fields:
+            relu = f"activation: relu with init: kaiming_normal instead of {named}"
+        elif "model.init" in stats.recipe_fields:  # a user's factory on the command line: the build draws it
+            relu = f"nn.ReLU in place of each {named}, with init: kaiming_normal"
+        else:
+            relu = f"nn.ReLU with nn.init.kaiming_normal_ on the weights in place of each {named}"
         recommendation = (
-            f"{relu} {', '.join(saturating)} "
-            "(their derivative is at most 1/4 or 1 and shrinks the gradient at every layer)"
+            f"{relu} (their derivative is at most 1/4 or 1 and shrinks the gradient at every layer)"
             + (f", {besides}" if besides else "")
         )
-        changes = {"model.activation": "relu", "model.init": "kaiming_normal"} if ours else {}
+        changes = {
+            field: value
+            for field, value in (("model.activation", "relu"), ("model.init", "kaiming_normal"))
+            if field in stats.recipe_fields
+        }
         # an init for a sigmoid or tanh leaves a deep net of them at chance (20 sigmoid layers, digits:
         # xavier_normal's held-out loss 2.31, ln 10); this change replaces the init too
         explains += ("init_scale",)
@@ -175,7 +179,7 @@ def vanishing_gradients(
             f"{_residual(stats).removeprefix('or ')}: the norm layers already there do not carry the gradient"
         )
         changes = {}
-    elif stats.built_by_optimlab:
+    elif "model.norm" in stats.recipe_fields:
         recommendation = "norm: batch (or layer) after each Linear/Conv" + (
             "" if residual else ", or a residual architecture (model: resnet)"
         )
@@ -238,8 +242,8 @@ _NORM_AFTER_EACH = "a norm layer (nn.BatchNorm1d/2d, or nn.LayerNorm) after each
 
 def _residual(stats: RunStatistics) -> str:
     """The fix for a deep net whose norm layers are already there; optimlab's resnet for images where
-    the model is one of optimlab's architectures."""
-    resnet = "; model: resnet for images" if stats.built_by_optimlab else ""
+    the recipe's model.name builds the model (one of optimlab's architectures)."""
+    resnet = "; model: resnet for images" if "model.name" in stats.recipe_fields else ""
     return (
         f"or residual connections, x + block(x) around each block (He et al. 2016, arXiv:1512.03385{resnet})"
     )

@@ -53,8 +53,15 @@ def batch_norm_batch(
         recommendation=(
             "norm: group for conv layers, or layer (their statistics are per example), or training: "
             f"batch_size 32 (now {fewest:g})"
+            if "model.norm" in stats.recipe_fields
+            else f"nn.GroupNorm for conv layers, or nn.LayerNorm, in place of {names} (their statistics are "
+            f"per example), or batches of 32 examples or more (now {fewest:g})"
         ),
-        recipe_changes={"model.norm": "group" if all(_is_conv_norm(stats, n) for n in small) else "layer"},
+        recipe_changes=(
+            {"model.norm": "group" if all(_is_conv_norm(stats, n) for n in small) else "layer"}
+            if "model.norm" in stats.recipe_fields
+            else {}
+        ),
         evidence={"rows": rows, "min_rows": min_rows},
         score=_score(min_rows / fewest),
         explains=("exploding_gradients", "lr_too_high", "lr_too_low", "plateau", "no_learning", "nan_inf"),
@@ -143,8 +150,12 @@ def dropout_too_high(
             f"thinned net of the {1 - p:.0%} of units kept, and the loss went only from {_g(start)} to "
             f"{_g(end)}."
         ),
-        recommendation="model: dropout 0.5 at most for hidden units, 0.2 for inputs (Srivastava et al. 2014)",
-        recipe_changes={"model.dropout": 0.5},
+        recommendation=(
+            "model: dropout 0.5 at most for hidden units, 0.2 for inputs (Srivastava et al. 2014)"
+            if "model.dropout" in stats.recipe_fields
+            else f"nn.Dropout(p=0.5) at most at {name} for hidden units, 0.2 for inputs (Srivastava et al. 2014)"
+        ),
+        recipe_changes={"model.dropout": 0.5} if "model.dropout" in stats.recipe_fields else {},
         evidence={"dropout": high, "loss": [start, end]},
         score=_score(p / max_p) * 10,
         explains=("plateau", "no_learning", "lr_too_low"),

@@ -92,3 +92,39 @@ def test_a_local_response_norm_is_no_norm_layer_as_it_keeps_no_scale():
     model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.LocalResponseNorm(2), nn.Conv2d(6, 2, 3), nn.BatchNorm2d(2))
     assert _norms(model) == ["3"]
     assert [is_norm_layer(m) for m in model] == [False, False, False, True]
+
+
+class MyRMSNorm(nn.Module):
+    """A user's RMSNorm whose scale is ``scale``, not ``weight`` (x-transformers' ``g``, lucidrains' ``gamma``)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+class PlainLayerNorm(nn.Module):
+    """A user's LayerNorm without affine parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean(-1, keepdim=True)) / (x.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+
+
+class ClipNorm(nn.Module):
+    """Named like a norm, yet keeps its inputs' scale: no norm layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(-100, 100)
+
+
+def test_a_users_norm_is_counted_by_what_it_computes_whatever_its_scale_is_called():
+    """4ea3dc31 counted a '*Norm' only with a 1-D Parameter named weight: a user's RMSNorm holding
+    ``scale`` and a LayerNorm without affine were no norm, and a deep net of them was told to add one.
+    Truth: torch's nn.RMSNorm and nn.LayerNorm compute what they compute; ClipNorm keeps the scale."""
+    x = torch.randn(5, 4)
+    assert torch.allclose(MyRMSNorm(4)(x), nn.RMSNorm(4, eps=1e-6)(x), atol=1e-5)
+    assert torch.allclose(PlainLayerNorm()(x), nn.LayerNorm(4, elementwise_affine=False)(x), atol=1e-5)
+    model = nn.Sequential(nn.Linear(4, 4), MyRMSNorm(4), PlainLayerNorm(), ClipNorm(), nn.Linear(4, 2))
+    assert _norms(model) == ["1", "2"]

@@ -478,7 +478,35 @@ def is_norm_layer(module: nn.Module) -> bool:
     weight_norm parametrization. Nor ``nn.LocalResponseNorm`` (Krizhevsky et al. 2012): it divides
     each activation by (k + alpha/n sum of its neighbours' squares)^beta, at torch's k 1 and alpha 1e-4
     about 1 for activations of unit scale, so it keeps no scale as the norms above do."""
-    return not isinstance(module, Norm) and (norm_name(module) is not None or _looks_like_a_norm(module))
+    return not isinstance(module, Norm) and (
+        norm_name(module) is not None or _looks_like_a_norm(module) or _normalizes_by_name_and_deed(module)
+    )
+
+
+def _normalizes_by_name_and_deed(module: nn.Module) -> bool:
+    """A user's norm layer whose scale is not a 1-D ``weight`` (an RMSNorm holding ``scale``, ``g`` or
+    ``gamma``; a LayerNorm without affine): a class named ``*Norm`` with no submodule whose outputs on a
+    probe are finite, differ between inputs, and stay the same where its inputs are scaled by 3, as a
+    norm's do (its width: its one 1-D parameter's, else 8)."""
+    if re.search(r"Norm(\dd)?$", type(module).__name__) is None or next(module.children(), None) is not None:
+        return False
+    vectors = [p for p in module.parameters() if p.dim() == 1]
+    width = vectors[0].numel() if len(vectors) == 1 else 8
+    generator = torch.Generator().manual_seed(0)
+    x, other = torch.randn(2, 2, 3, width, generator=generator)
+    try:
+        probe = copy.deepcopy(module).to(device="cpu", dtype=torch.float32)
+        with torch.no_grad():
+            y, scaled, elsewhere = probe(x), probe(3 * x), probe(other)
+    except (RuntimeError, TypeError, ValueError, IndexError, NotImplementedError, AttributeError):
+        return False
+    return (
+        isinstance(y, Tensor)
+        and bool(y.isfinite().all())
+        and y.shape == scaled.shape == elsewhere.shape
+        and torch.allclose(y, scaled, rtol=1e-3, atol=1e-4)
+        and not torch.allclose(y, elsewhere, rtol=1e-3, atol=1e-4)
+    )
 
 
 def _layout(module: nn.Module, preceding_dims: int) -> tuple[int, int] | None:

@@ -1086,6 +1086,9 @@ def test_a_loss_of_0_with_every_gradient_0_is_never_healthy_whatever_computes_it
         "Nothing trains: the loss is 0 and every"
     )
     assert standstill.evidence["steps"] == 10 and standstill.evidence["largest_gradient_norm"] == 0.0
+    assert not any(
+        "not read" in note for note in summary(found).notes
+    )  # a loss at 0 is read: it stands still
 
 
 def test_a_sigmoid_into_cross_entropy_is_named_with_the_floor_its_loss_sits_on():

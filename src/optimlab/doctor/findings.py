@@ -130,9 +130,9 @@ def summary(diagnosis: Diagnosis) -> Summary:
         heading = f"No findings after {count_of(steps_seen, 'step')}: the run looks healthy."
     notes = [f"Watched run: {diagnosis.watch_cut}"] if diagnosis.watch_cut else []
     start = next((loss for loss in diagnosis.statistics.losses if math.isfinite(loss)), None)
-    if start is not None and start <= 0:  # the rules read the loss's progress as a fraction of its start
+    if start is not None and start < 0:  # the rules read the loss's progress as a fraction of its start
         notes.append(
-            f"Loss: it starts at {start:.3g}, at or below 0, so its progress is not read as a fraction of "
+            f"Loss: it starts at {start:.3g}, below 0, so its progress is not read as a fraction of "
             "it: no plateau or lr too low is told, and no fit quiets the other findings"
         )
     found = diagnosis.lr_range

@@ -196,3 +196,39 @@ def test_a_users_factory_on_the_command_line_is_told_the_recipe_fields_that_reac
     vanishing = next(f for f in json.loads(out)["findings"] if f["rule"] == "vanishing_gradients")
     assert vanishing["recipe_changes"] == changes
     assert ("activation: relu" in vanishing["recommendation"]) == ("model.activation" in changes)
+
+
+def _layer_normed_relus(built_by_optimlab: bool) -> nn.Module:
+    """Twenty Linear(16, 16) + LayerNorm + ReLU layers and a head: optimlab's mlp, or the same in torch."""
+    torch.manual_seed(0)
+    if built_by_optimlab:
+        return optimlab.models.create("mlp", (16,), 2, width=16, depth=20, norm="layer")
+    layers: list[nn.Module] = []
+    for _ in range(20):
+        layers += [nn.Linear(16, 16), nn.LayerNorm(16), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(16, 2))
+
+
+@pytest.mark.parametrize(
+    "built_by_optimlab, advice, changes",
+    [
+        (True, "activation: leaky_relu", {"model.activation": "leaky_relu"}),
+        (False, "nn.LeakyReLU in place of the relu at 56", {}),
+    ],
+    ids=["optimlab-mlp", "user-sequential"],
+)
+def test_dead_relus_after_a_norm_are_told_a_leaky_relu_in_the_words_of_who_built_the_model(
+    built_by_optimlab, advice, changes
+):
+    """Dead units behind a layer norm (no norm to add): optimlab's mlp is told its activation field, the
+    user's Sequential the torch module at the path its last ReLU has (truth: 20 x 3 modules, the last
+    ReLU is module 56 of nn.Sequential's numbering)."""
+    model = _layer_normed_relus(built_by_optimlab)
+    if not built_by_optimlab:
+        assert isinstance(model[56], nn.ReLU) and isinstance(model[55], nn.LayerNorm)
+    torch.manual_seed(0)
+    x = torch.randn(64, 16)
+    found = diagnose(model, (x, (x[:, 0] > 0).long()), nn.CrossEntropyLoss(),
+                     torch.optim.SGD(model.parameters(), 0.01), steps=12, lr_find=False)  # fmt: skip
+    dead = next(f for f in found.findings if f.rule == "dead_units")
+    assert dead.recommendation == advice and dead.recipe_changes == changes

@@ -7,9 +7,17 @@ import torch
 import optimlab.models
 from optimlab.build import build_model
 from optimlab.data import load
-from optimlab.errors import OptimlabError
-from optimlab.models.sizing import DEPTH_BUILT, DEPTH_SIZED, WIDTH_SIZED, check_fits, parameter_bytes
+from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.models.sizing import (
+    DEPTH_BUILT,
+    DEPTH_SIZED,
+    MAX_DEPTH,
+    WIDTH_SIZED,
+    check_fits,
+    parameter_bytes,
+)
 from optimlab.recipe import Recipe
+from optimlab.registry import get_registry
 
 SHAPES = {
     "mlp": (64,),
@@ -77,3 +85,21 @@ def test_sizing_draws_nothing_from_the_random_generator(name):
     drawn = torch.rand(3)
     torch.manual_seed(0)
     assert torch.equal(drawn, torch.rand(3))
+
+
+@pytest.mark.parametrize("name", [e.name for e in get_registry("model") if "depth" in e.hyperparameter_names])
+def test_a_depth_past_the_deepest_trained_is_refused_before_any_layer_is_built(name):
+    """create('mlp', (4,), 3, width=1, depth=10**7) built layer after layer and never returned (its
+    weights fit the memory); 10,001 layers built in 5 s. Truth: the range, checked before the factory."""
+    with pytest.raises(InvalidValueError, match=rf"^invalid value {MAX_DEPTH + 1} for .*'depth': accepted "):
+        optimlab.models.create(name, SHAPES.get(name, (40,)), 3, width=4, depth=MAX_DEPTH + 1)
+    optimlab.models.create(name, SHAPES.get(name, (40,)), 3, width=4, depth=1)
+
+
+def test_optimlab_train_past_the_deepest_trained_is_one_line_and_exit_2(cli):
+    code, out, err = cli("train", "--set", "model.depth=10000000", "--set", "model.width=1", "--steps", "1")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: invalid recipe: model: invalid value 10000000 for model 'mlp' hyperparameter 'depth': "
+        f"accepted an integer in [0, {MAX_DEPTH}]."
+    ]

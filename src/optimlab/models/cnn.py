@@ -31,6 +31,7 @@ from optimlab.models.layers import (
     channels_first,
     check_shapes,
 )
+from optimlab.models.sizing import DEPTH
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
@@ -44,7 +45,7 @@ _REGISTRY = new_registry("model")
     summary="Plain CNN: depth blocks Conv3 -> norm -> activation -> max-pool, channels doubling per pool.",
     paper="LeCun et al. 1998, Gradient-based learning applied to document recognition; "
     "Simonyan & Zisserman 2014, arXiv:1409.1556",
-    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
+    accepts={"width": POSITIVE_INT, "depth": DEPTH, "dropout": UNIT_OPEN},
     aliases=("convnet",),
     capabilities=(Capability.IMAGES, Capability.SEQUENCES),
 )

@@ -17,7 +17,8 @@ import math
 from torch import nn
 
 from optimlab.models.layers import LayerTechniques, check_shapes
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT_OPEN, Capability, new_registry
+from optimlab.models.sizing import HIDDEN_DEPTH
+from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
 __all__ = ["mlp"]
@@ -29,7 +30,7 @@ _REGISTRY = new_registry("model")
     "mlp",
     summary="Multilayer perceptron: depth hidden layers Linear -> norm -> activation (-> dropout).",
     paper="Rumelhart et al. 1986, Learning representations by back-propagating errors, Nature 323",
-    accepts={"width": POSITIVE_INT, "depth": NON_NEGATIVE_INT, "dropout": UNIT_OPEN},
+    accepts={"width": POSITIVE_INT, "depth": HIDDEN_DEPTH, "dropout": UNIT_OPEN},
     aliases=("fully_connected",),
     capabilities=(Capability.FEATURES, Capability.IMAGES, Capability.SEQUENCES),
 )

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.models.layers import AsChannels, LayerTechniques, check_shapes
+from optimlab.models.sizing import DEPTH
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
@@ -91,7 +92,7 @@ class ResidualMLP(nn.Module):
     "mnist1d_baseline_mlp",
     summary="MNIST-1D paper's MLP: 40-100-100-10, ReLU, the second hidden layer residual (68% in the paper).",
     paper=PAPER,
-    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
+    accepts={"width": POSITIVE_INT, "depth": DEPTH, "dropout": UNIT_OPEN},
     capabilities=(Capability.SEQUENCES, Capability.FEATURES),
 )
 def mnist1d_baseline_mlp(
@@ -121,7 +122,7 @@ def _strided_length(length: int, kernel: int) -> int:
     summary="MNIST-1D paper's CNN: 3 strided Conv1d of 25 channels (kernels 5, 3, 3), ReLU, a Linear head "
     "(94% in the paper).",
     paper=PAPER,
-    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
+    accepts={"width": POSITIVE_INT, "depth": DEPTH, "dropout": UNIT_OPEN},
     capabilities=(Capability.SEQUENCES,),
 )
 def mnist1d_baseline_cnn(

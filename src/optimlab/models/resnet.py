@@ -30,6 +30,7 @@ from optimlab.models.layers import (
     channels_first,
     check_shapes,
 )
+from optimlab.models.sizing import DEPTH
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
@@ -91,7 +92,7 @@ class BasicBlock(nn.Module):
     "resnet",
     summary="CIFAR-style ResNet: 3x3 stem, 3 stages of depth BasicBlocks (width, 2x, 4x), identity skips.",
     paper="He et al. 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385",
-    accepts={"width": POSITIVE_INT, "depth": POSITIVE_INT, "dropout": UNIT_OPEN},
+    accepts={"width": POSITIVE_INT, "depth": DEPTH, "dropout": UNIT_OPEN},
     capabilities=(Capability.IMAGES, Capability.SEQUENCES),
 )
 def resnet(

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
 from optimlab.models.layers import LayerTechniques, check_shapes
+from optimlab.models.sizing import DEPTH
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN, Capability, new_registry
 from optimlab.techniques.choice import Choice
 
@@ -131,7 +132,7 @@ class Transformer(nn.Module):
     "arXiv:2002.04745",
     accepts={
         "width": POSITIVE_INT,
-        "depth": POSITIVE_INT,
+        "depth": DEPTH,
         "dropout": UNIT_OPEN,
         "heads": POSITIVE_INT,
         "mlp_ratio": POSITIVE_INT,

@@ -4,6 +4,8 @@ user wrote, are said only of optimlab's own architectures."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -196,6 +198,9 @@ def test_a_users_factory_on_the_command_line_is_told_the_recipe_fields_that_reac
     vanishing = next(f for f in json.loads(out)["findings"] if f["rule"] == "vanishing_gradients")
     assert vanishing["recipe_changes"] == changes
     assert ("activation: relu" in vanishing["recommendation"]) == ("model.activation" in changes)
+    # the layers in the factory's own names: 'net.' is the build's wrapper, which the factory never saw
+    said = " ".join(vanishing[words] for words in ("title", "explanation", "recommendation"))
+    assert "net." not in said and re.search(r"^Vanishing gradients: \d+ \(Linear\)", vanishing["title"])
 
 
 def _layer_normed_relus(built_by_optimlab: bool) -> nn.Module:

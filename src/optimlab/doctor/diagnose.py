@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from optimlab.doctor.rules import checked_options, run_rules
 from optimlab.doctor.snapshot import preserved
 from optimlab.doctor.watch import watch
 from optimlab.errors import InvalidValueError, keywords_checked
+from optimlab.models import recipe_fields
 from optimlab.optim.learning_rate import restore_given_lrs
 from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.train.loop import Callback, TrainState, check_optimizer, check_short_batch
@@ -410,7 +412,30 @@ def diagnose_recipe(
     )
     if diagnosis.lr_range is not None:
         diagnosis.lr_range = with_notes(diagnosis.lr_range, recipe_trained_otherwise(recipe))
+    wrapper = [name for name, _ in built.model.named_children()]
+    if (
+        "model.name" not in recipe_fields(built.model)
+        and wrapper[:1] == ["scaling"]
+        and wrapper[-1:] == ["net"]
+    ):
+        diagnosis.findings = [_in_the_factorys_names(finding) for finding in diagnosis.findings]
     return diagnosis
+
+
+# A layer path inside the build's wrapper, Sequential(scaling, net): "net.0" is the factory's "0".
+_WRAPPED = re.compile(r"(?<![\w.])net\.(?=\w)")
+
+
+def _in_the_factorys_names(finding: Finding) -> Finding:
+    """``finding`` with the layer paths in its words as the user's factory names them (the build puts the
+    model it returns behind the input scaler as ``net``); its evidence keeps the built model's paths."""
+    return dataclasses.replace(
+        finding,
+        **{
+            words: _WRAPPED.sub("", getattr(finding, words))
+            for words in ("title", "explanation", "recommendation")
+        },
+    )
 
 
 # What the recipe gives the sweep and the check; given again, Python's TypeError "got multiple values",

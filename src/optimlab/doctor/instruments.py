@@ -53,7 +53,7 @@ from optimlab.models import recipe_fields
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
-from optimlab.techniques.norms import Norm, is_norm_layer
+from optimlab.techniques.norms import is_norm_layer
 from optimlab.train.evaluation import class_dim
 
 __all__ = [

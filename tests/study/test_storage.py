@@ -556,3 +556,23 @@ def test_opening_a_storage_leaves_the_users_warning_filters_first_and_their_reco
         open_storage(tmp_path)
         with pytest.raises(UserWarning, match="Choices for a categorical distribution"):
             optuna.distributions.CategoricalDistribution(([0.9, 0.99], [0.8, 0.9]))
+
+
+def test_claims_beat_on_past_an_outage_when_warnings_are_errors():
+    """Under -W error (a strict CI run) the warning of a refused beat raised in the beat thread and ended
+    it: the claim beat no more after the outage, and read as dead a grace later. Truth: the claim's beat
+    read back from the storage, renewed after the outage."""
+    import warnings
+
+    from optimlab.study.storage import claim_study, claims_held
+
+    storage = _Refusing()
+    (study_id,) = _new_studies(storage, 1)
+    with warnings.catch_warnings(), claims_held(interval=0.005):
+        warnings.simplefilter("error")
+        key = claim_study(storage, study_id)
+        storage.refuse = lambda study_id, value: True  # the database restarts
+        time.sleep(0.05)
+        storage.refuse = lambda study_id, value: False
+        after_outage = storage.get_study_system_attrs(study_id)[key].get("beat")
+        assert _until(lambda: storage.get_study_system_attrs(study_id)[key].get("beat") != after_outage)

@@ -681,14 +681,15 @@ def _beat_until_stopped(stop: threading.Event, interval: float, beat: Callable[[
             beat()
         except Exception as error:  # any storage's own errors; the next beat tries again
             if not warned:
-                warnings.warn(
-                    f"this process could not write the beat of {whose} ({type(error).__name__}: {error}); "
-                    f"trying again every {interval:g} s (other processes read it as dead "
-                    f"{GRACE_SECONDS:.0f} s after its last beat)",
-                    OptimlabWarning,
-                    stacklevel=1,
-                )
                 warned = True
+                with contextlib.suppress(Exception):  # a filter turning warnings into errors ends no beat
+                    warnings.warn(
+                        f"this process could not write the beat of {whose} ({type(error).__name__}: {error}); "
+                        f"trying again every {interval:g} s (other processes read it as dead "
+                        f"{GRACE_SECONDS:.0f} s after its last beat)",
+                        OptimlabWarning,
+                        stacklevel=1,
+                    )
 
 
 def _claim(storage: BaseStorage, trial_id: int) -> None:

@@ -103,3 +103,11 @@ def test_optimlab_train_past_the_deepest_trained_is_one_line_and_exit_2(cli):
         "error: invalid recipe: model: invalid value 10000000 for model 'mlp' hyperparameter 'depth': "
         f"accepted an integer in [0, {MAX_DEPTH}]."
     ]
+
+
+def test_create_refuses_a_model_past_the_memory_before_it_is_built():
+    """create('mlp', (4,), 3, width=10**9) allocated its first layer (16 GB) and died on the next in the
+    allocator (a traceback), where build_model refused it in one line. Truth: 10**14 weights of a
+    10**7-wide hidden layer, more than any machine's memory; built on meta, nothing allocated."""
+    with pytest.raises(OptimlabError, match=r"^out of memory .*the mlp model \(width 10000000\)"):
+        optimlab.models.create("mlp", (4,), 3, width=10**7)

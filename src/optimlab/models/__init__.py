@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+import torch
 from torch import nn
 
 from optimlab.models import (  # noqa: F401  (fill the registry)
@@ -31,6 +32,7 @@ from optimlab.models import (  # noqa: F401  (fill the registry)
     resnet,
     transformer,
 )
+from optimlab.models.sizing import check_fits
 from optimlab.registry import Capability, new_registry
 
 __all__ = ["create", "names", "recipe_fields"]
@@ -45,10 +47,15 @@ _RECIPE_FIELDS: weakref.WeakKeyDictionary[nn.Module, frozenset[str]] = weakref.W
 def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperparameters: Any) -> nn.Module:
     """The architecture ``name`` for examples of ``input_shape`` and ``num_outputs`` outputs.
 
-    Unknown names and keywords raise with close matches; out-of-range values name the accepted range.
+    Unknown names and keywords raise with close matches; out-of-range values name the accepted range; a
+    model whose weights exceed the default device's memory is refused before it is built (sizing builds
+    it on the meta device, where it is not checked again).
     """
     from optimlab.recipe import architecture_techniques
 
+    device = torch.get_default_device()
+    if device.type != "meta" and Capability.USER not in _REGISTRY.get(name).capabilities:
+        check_fits(name, input_shape, num_outputs, device, **hyperparameters)
     model = _REGISTRY.create(name, input_shape, num_outputs, **hyperparameters)
     takes_recipe_fields(model, name, architecture_techniques(name))
     return model

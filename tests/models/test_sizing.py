@@ -111,3 +111,16 @@ def test_create_refuses_a_model_past_the_memory_before_it_is_built():
     10**7-wide hidden layer, more than any machine's memory; built on meta, nothing allocated."""
     with pytest.raises(OptimlabError, match=r"^out of memory .*the mlp model \(width 10000000\)"):
         optimlab.models.create("mlp", (4,), 3, width=10**7)
+
+
+@pytest.mark.parametrize("size", [{"mlp_ratio": 10**9}, {"vocab_size": 10**11}], ids=str)
+def test_a_transformer_past_the_memory_by_its_mlp_ratio_or_vocabulary_is_refused_naming_it(size):
+    """Only width and depth were sized: mlp_ratio 10**9 or a vocabulary of 10**11 reached torch's
+    allocator (a traceback from create; the CLI's guess named --width, --depth). Truth: 2 x 64 x 64 x
+    10**9 (or 64 x 10**11) float32 weights, past any machine's memory."""
+    [(key, value)] = size.items()
+    with pytest.raises(
+        OptimlabError,
+        match=rf"^out of memory .*the transformer model \({key} {value}\).*, model.{key}\) smaller$",
+    ):
+        optimlab.models.create("transformer", (16,), 10, **size)

@@ -28,6 +28,7 @@ __all__ = [
     "DEPTH_SIZED",
     "HIDDEN_DEPTH",
     "MAX_DEPTH",
+    "SIZED_PAST",
     "WIDTH_SIZED",
     "check_fits",
     "device_memory",
@@ -44,8 +45,10 @@ HIDDEN_DEPTH = Interval(0, MAX_DEPTH, integer=True)  # an MLP's: 0 hidden layers
 DEPTH_BUILT = 64  # deeper: extrapolated from depths 2 and 3 (a meta build of 64 layers takes milliseconds)
 # Sized only past these: the first meta build of some layers (a Transformer's) imports torch's reference
 # kernels, 1.2 s of a 1.4 s digits run (measured on CPU); a model within them holds at most 3.2 GB of
-# float32 weights (64 Transformer blocks of width 1024), which builds in seconds.
+# float32 weights (64 Transformer blocks of width 1024), which builds in seconds. A Transformer's MLP
+# ratio (4 in Vaswani et al.) and vocabulary (GPT-2's 50257, Llama 2's 32000) grow it as much.
 WIDTH_SIZED, DEPTH_SIZED = 1024, DEPTH_BUILT
+SIZED_PAST = {"width": WIDTH_SIZED, "depth": DEPTH_SIZED, "mlp_ratio": 16, "vocab_size": 2**17}
 
 
 def parameter_bytes(
@@ -87,17 +90,22 @@ def check_fits(
 ) -> None:
     """Refuse, before building it, a model whose weights alone are more than ``device``'s memory (its
     gradients and optimizer state need as much again or more, so no model refused could have trained).
-    One within :data:`WIDTH_SIZED` and :data:`DEPTH_SIZED` is not sized."""
-    width, depth = hyperparameters.get("width"), hyperparameters.get("depth")
-    if not any(isinstance(v, int) and v > past for v, past in ((width, WIDTH_SIZED), (depth, DEPTH_SIZED))):
+    One within :data:`SIZED_PAST` is not sized."""
+    if not any(
+        isinstance(hyperparameters.get(key), int) and hyperparameters[key] > past
+        for key, past in SIZED_PAST.items()
+    ):
         return
     needed = parameter_bytes(name, input_shape, num_outputs, **hyperparameters)
     memory = device_memory(device)
     if needed is None or needed <= memory:
         return
-    sizes = ", ".join(f"{key} {hyperparameters[key]}" for key in ("width", "depth") if key in hyperparameters)
+    sizes = ", ".join(f"{key} {hyperparameters[key]}" for key in SIZED_PAST if key in hyperparameters)
+    knobs = ", ".join(
+        ["--width", "--depth", *(f"model.{k}" for k in ("mlp_ratio", "vocab_size") if k in hyperparameters)]
+    )
     asked = "more than 2^63 bytes" if math.isinf(needed) else f"{needed / 2**30:,.1f} GiB asked for"
     raise OptimlabError(
         f"out of memory ({asked}): the {name} model ({sizes or 'its defaults'}) has more weights than the "
-        f"{memory / 2**30:,.1f} GiB of {device.type}: make the model (--width, --depth) smaller"
+        f"{memory / 2**30:,.1f} GiB of {device.type}: make the model ({knobs}) smaller"
     )

@@ -176,6 +176,51 @@ def test_deferred_writes_reach_the_journal_at_once_when_the_last_holder_leaves(t
     assert again.trials[0].user_attrs == {"a": 1, "b": 2, "c": 3}
 
 
+def test_a_beat_the_disk_refuses_inside_a_results_block_loses_no_result(tmp_path, monkeypatch):
+    """A heartbeat's beat ran in the same process-wide hold as the batched backend's results: when the beat
+    thread left last it appended the results too, and a full disk then read as one failed beat, the
+    results gone. Now each thread appends its own held writes. Truth: the result read back from a fresh
+    opening of the journal, and the beat thread's own error."""
+    import errno
+    import threading
+
+    from optimlab.study.storage import _JOURNALS, _claim, deferred_writes
+
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    journal = _JOURNALS[storage]
+    append = journal._append
+
+    def full_for_the_beat(logs):
+        if threading.current_thread() is not threading.main_thread():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        append(logs)
+
+    monkeypatch.setattr(journal, "_append", full_for_the_beat)
+    inside, results_held, beat_error = threading.Event(), threading.Event(), []
+
+    def beat():
+        try:
+            with deferred_writes(storage):
+                inside.set()
+                results_held.wait(5)
+                _claim(storage, trial._trial_id)
+        except OSError as error:
+            beat_error.append(error.errno)
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    with deferred_writes(storage):  # the batched backend's results
+        trial.set_user_attr("result", 0.93)
+        inside.wait(5)
+    results_held.set()
+    thread.join()
+    assert beat_error == [errno.ENOSPC]
+    again = open_storage(tmp_path)
+    assert again.get_trial(trial._trial_id).user_attrs == {"result": 0.93}
+
+
 # --- a journal after a crash, and locations that hold no study ------------------------------------
 
 

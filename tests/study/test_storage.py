@@ -621,3 +621,38 @@ def test_claims_beat_on_past_an_outage_when_warnings_are_errors():
         storage.refuse = lambda study_id, value: False
         after_outage = storage.get_study_system_attrs(study_id)[key].get("beat")
         assert _until(lambda: storage.get_study_system_attrs(study_id)[key].get("beat") != after_outage)
+
+
+def test_a_block_never_takes_up_the_live_claim_of_another_threads_block():
+    """held_claim took up any claim of this process still held, so a second comparison (another thread's
+    claims_held block) resuming the same study took the first's live claim as its own, read no other
+    claim live, and withdrew the first's claim as its block ended while the first still ran. Now a claim
+    belongs to the block that made it. Truth: the claims read back from the storage."""
+    import threading
+
+    from optimlab.study.storage import claim_study, claims_held, held_claim, live_claims
+
+    storage = optuna.storages.InMemoryStorage()
+    (study_id,) = _new_studies(storage, 1)
+    claimed, second_ended = threading.Event(), threading.Event()
+    keys = {}
+
+    def first():
+        with claims_held(interval=0.005):
+            keys["first"] = claim_study(storage, study_id)
+            assert held_claim(storage, study_id) == keys["first"]
+            claimed.set()
+            second_ended.wait(5)
+            keys["first after the second"] = storage.get_study_system_attrs(study_id)[keys["first"]]
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    claimed.wait(5)
+    try:
+        with claims_held(interval=0.005):
+            assert held_claim(storage, study_id) is None
+            assert len(live_claims(storage, study_id)) == 1  # the first block's, live
+    finally:
+        second_ended.set()
+        thread.join()
+    assert keys["first after the second"] is not None

@@ -740,7 +740,9 @@ def _stat_fields(pid: int) -> list[str] | None:
     return None
 
 
-_HELD_CLAIMS: set[str] = set()  # the keys of this process's claims, until withdrawn (withdraw_claim)
+# The keys of this process's claims, until withdrawn (withdraw_claim), each with the claims_held block that
+# holds it (None: made outside any block): a block takes up no other block's claim (held_claim).
+_HELD_CLAIMS: dict[str, _Holding | None] = {}
 
 
 @dataclasses.dataclass
@@ -801,8 +803,8 @@ def claim_study(storage: BaseStorage, study_id: int) -> str:
         "pids": _pid_space(),
         "at": time.time(),
     }
-    _HELD_CLAIMS.add(key)
-    if (holding := _OPEN_HOLDING.get()) is not None:
+    _HELD_CLAIMS[key] = holding = _OPEN_HOLDING.get()
+    if holding is not None:
         holding.add(storage, study_id, key, claim)
     storage.set_study_system_attr(study_id, key, claim)
     return key
@@ -810,11 +812,16 @@ def claim_study(storage: BaseStorage, study_id: int) -> str:
 
 def held_claim(storage: BaseStorage, study_id: int) -> str | None:
     """The key of this process's claim on ``study_id`` that it holds still (not withdrawn), from now on
-    kept alive by the open :func:`claims_held` block; None where it holds none."""
+    kept alive by the open :func:`claims_held` block; None where it holds none. A claim another block
+    holds (another thread's comparison in this process) is that block's, never taken up."""
+    holding = _OPEN_HOLDING.get()
     for key, claim in storage.get_study_system_attrs(study_id).items():
-        if key in _HELD_CLAIMS and claim is not None and claim["pid"] == os.getpid():  # not a fork's parent's
-            if (holding := _OPEN_HOLDING.get()) is not None:
+        if key not in _HELD_CLAIMS or claim is None or claim["pid"] != os.getpid():  # not a fork's parent's
+            continue
+        if (owner := _HELD_CLAIMS[key]) is None or owner is holding:
+            if holding is not None:
                 holding.add(storage, study_id, key, claim)
+                _HELD_CLAIMS[key] = holding
             return key
     return None
 
@@ -822,7 +829,7 @@ def held_claim(storage: BaseStorage, study_id: int) -> str | None:
 def withdraw_claim(storage: BaseStorage, study_id: int, key: str) -> None:
     """Withdraw this process's claim ``key`` on ``study_id`` (its comparison stopped before storing the
     study's settings): set to None, and to this process no claim even where that write fails."""
-    _HELD_CLAIMS.discard(key)
+    _HELD_CLAIMS.pop(key, None)
     storage.set_study_system_attr(study_id, key, None)
 
 

@@ -4,6 +4,7 @@ Trainer's init did not tell."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import Trainer
 from transformers.optimization import get_constant_schedule
@@ -56,22 +57,6 @@ class OwnSchedule(Trainer):
         return self.lr_scheduler
 
 
-def test_a_trainer_subclass_scheduling_its_own_optimizer_is_advised_its_learning_rate(monkeypatch):
-    """A Trainer subclass with its own create_scheduler, given no optimizer (the Trainer makes it from
-    learning_rate), its DoctorCallback by add_callback: advised 'optimizer.lr', as if the user had given
-    the optimizer with its scheduler, since only transformers' own create_scheduler sets the flag read.
-    The one case a callback added after the init cannot tell from it, an optimizer given to such a
-    subclass grouped as the Trainer's, is said in the advice itself (its recipe_changes are the same)."""
-    monkeypatch.setattr(integrations.test_huggingface, "Trainer", OwnSchedule)
-    model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
-    settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
-    run = trainer(model, Sentences(n=32), 3, (None, None), **settings)
-    run.add_callback(doctor)
-    assert advised_lr_setting(run, doctor) == ["TrainingArguments.learning_rate"]
-    (advice,) = [f.recommendation for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
-    assert advice.startswith("TrainingArguments.learning_rate=0.1 (lr=0.1 in your optimizer instead, if")
-
-
 class CallsTransformersSchedule(Trainer):
     """A subclass whose create_scheduler does something around transformers' own (which sets the flag)."""
 
@@ -108,13 +93,17 @@ def test_a_trainer_subclass_calling_transformers_scheduler_given_an_optimizer_is
     assert advice.startswith("TrainingArguments.learning_rate=0.1 (lr=0.1 in your optimizer instead, if")
 
 
-def test_a_trainer_subclass_scheduling_on_its_own_in_one_branch_is_told_the_learning_rate(monkeypatch):
-    """A subclass whose create_scheduler makes its own constant schedule when lr_scheduler_type is
-    'constant' and calls super() otherwise, given no optimizer (the Trainer makes it from learning_rate),
-    its DoctorCallback by add_callback, was advised 'optimizer.lr' alone (a4c1eb97 saw the name
-    create_scheduler in the override and trusted the unset flag), an optimizer the user never made.
-    Truth: the Trainer made the optimizer here, so the advice must name learning_rate."""
-    monkeypatch.setattr(integrations.test_huggingface, "Trainer", SchedulesOnItsOwnWhenConstant)
+@pytest.mark.parametrize(
+    "subclass", [OwnSchedule, SchedulesOnItsOwnWhenConstant], ids=["own schedule", "own in one branch"]
+)
+def test_a_trainer_subclass_scheduling_on_its_own_is_told_the_learning_rate(monkeypatch, subclass):
+    """A Trainer subclass whose create_scheduler makes its own schedule (always, or when lr_scheduler_type
+    is 'constant' and by super() otherwise), given no optimizer (the Trainer makes it from learning_rate),
+    its DoctorCallback by add_callback: the Trainer made the optimizer, so the advice names learning_rate
+    (a4c1eb97 advised 'optimizer.lr' alone in the one-branch case, trusting the unset flag beside an
+    override calling create_scheduler). The one case a callback added after the init cannot tell from it,
+    an optimizer given to such a subclass grouped as the Trainer's, is said in the advice itself."""
+    monkeypatch.setattr(integrations.test_huggingface, "Trainer", subclass)
     model, doctor = tiny_bert(layers=1), DoctorCallback(print_findings=False)
     settings = {"learning_rate": 1.0, "lr_scheduler_type": "constant", "max_grad_norm": 0.0}
     run = trainer(model, Sentences(n=32), 3, (None, None), **settings)

@@ -586,7 +586,8 @@ def test_list_choices_are_kept_as_written_without_optunas_warning_that_they_do_n
 def test_opening_a_storage_leaves_the_users_warning_filters_first_and_their_records_kept(tmp_path):
     """Each open_storage put its filter of Optuna's list-choice warning first: a user's -W error was
     overridden for it, and each call reset the once-per-location records of every warning (a 'default'
-    warning shown again after each opening). Now the filter is added last, where missing. Truth: Python's
+    warning shown again after each opening). Now it goes after them (before the first catch-all but
+    'error'), where missing. Truth: Python's
     warnings machinery, and Optuna's own warning raised under the user's error filter."""
     import warnings
 
@@ -656,3 +657,29 @@ def test_a_block_never_takes_up_the_live_claim_of_another_threads_block():
         second_ended.set()
         thread.join()
     assert keys["first after the second"] is not None
+
+
+def test_optunas_list_choice_warning_stays_quiet_under_a_default_filter_and_a_users_own_filter_wins(tmp_path):
+    """The filter of Optuna's list-choice warning was appended after every other, so a catch-all one
+    (python -W default, pytest -W default) matched first: ten warnings for a two-trial --space-file
+    comparison. Now it goes just before the first catch-all that is not 'error'; a user's filter aimed
+    at the warning still comes first. Truth: Python's warnings machinery recording Optuna's warning."""
+    import warnings
+
+    from optimlab.study.storage import _LIST_CHOICES_WARNING
+
+    def warned_after_opening():
+        open_storage(tmp_path)
+        optuna.distributions.CategoricalDistribution(([0.9, 0.99], [0.8, 0.9]))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # as python -W default
+        warned_after_opening()
+    assert [str(w.message) for w in caught] == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        warnings.filterwarnings("always", _LIST_CHOICES_WARNING, UserWarning)  # the user's own, first
+        warned_after_opening()
+    assert [str(w.message)[:40] for w in caught] == [
+        "Choices for a categorical distribution s"
+    ] * 2  # a choice each

@@ -135,16 +135,31 @@ def _quiet_about_list_choices() -> None:
     choices as JSON, read back as written (test_storage), and the warning came once per choice as each
     trial asked and each journal replayed, ten lines of a two-trial comparison. The filter is the
     process's, not a ``warnings.catch_warnings`` block around the calls that warn: every storage read
-    replays the journal (the claims' beat threads too), and that block is not thread-safe. Added last,
-    where missing: a filter of the user's (``-W error``, ``simplefilter("always")``) is matched first and
-    wins, and an opening that finds it leaves the filters as they are (each ``filterwarnings`` call reset
-    the once-per-location records of every warning). Checked at each opening, not set at import: a
-    ``catch_warnings`` block around the import would drop it."""
-    if not any(
+    replays the journal (the claims' beat threads too), and that block is not thread-safe. Put just
+    before the first filter of every warning but ``error`` (``-W default``, ``simplefilter("always")``),
+    where not there already: a user's filter aimed at this warning and an ``error`` of every warning
+    (``-W error``) are matched first and win, and an opening that finds it leaves the filters as they
+    are (each ``filterwarnings`` call reset the once-per-location records of every warning). Checked at
+    each opening, not set at import: a ``catch_warnings`` block around the import would drop it."""
+    catch_all = next(
+        (
+            index
+            for index, (action, message, category, module, line) in enumerate(warnings.filters)
+            if action != "error"
+            and getattr(message, "pattern", message) in (None, "")  # a str where a C filter set it
+            and getattr(module, "pattern", module) in (None, "")
+            and issubclass(UserWarning, category)
+            and line == 0
+        ),
+        len(warnings.filters),
+    )
+    if any(
         action == "ignore" and message is not None and message.pattern == _LIST_CHOICES_WARNING
-        for action, message, *_ in warnings.filters
+        for action, message, *_ in warnings.filters[:catch_all]
     ):
-        warnings.filterwarnings("ignore", _LIST_CHOICES_WARNING, UserWarning, append=True)
+        return
+    warnings.filterwarnings("ignore", _LIST_CHOICES_WARNING, UserWarning)  # first, the records reset
+    warnings.filters.insert(catch_all, warnings.filters.pop(0))  # then moved to its place
 
 
 def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:

@@ -31,6 +31,7 @@ from optimlab.study.run import StudyResult, check_backend, load_specs, open_stud
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import (
     COMPARISON_ATTR,
+    JOURNAL_NAME,
     SPEC_ATTR,
     TrialRecord,
     claims_held,
@@ -702,6 +703,10 @@ def compare(
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")
         if resume:  # refused before an opening below creates what it resumes (an empty typo.db, a journal)
+            if storage is None and not (Path(out) / JOURNAL_NAME).is_file():
+                raise OptimlabError(
+                    f"nothing stored at {str(out)!r} yet (no {JOURNAL_NAME}): run it without resume=True"
+                )
             open_storage(storage or out, create=False)
         specs = plan_comparison(
             values, name=name, stored=stored_settings(storage or out) if resume else (), **plan

@@ -683,3 +683,19 @@ def test_optunas_list_choice_warning_stays_quiet_under_a_default_filter_and_a_us
     assert [str(w.message)[:40] for w in caught] == [
         "Choices for a categorical distribution s"
     ] * 2  # a choice each
+
+
+def test_a_sqlite_uri_url_is_checked_for_the_file_it_names_and_shown_as_typed(tmp_path):
+    """sqlite:///file:PATH?uri=true (SQLAlchemy's documented URI form) was refused for resuming as 'no
+    SQLite file 'file:PATH'' though PATH was there, its URL shown as 'file%3A'. Now the file the URI names
+    is checked, and the URL shown as typed. Truth: the study Optuna created in that file."""
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}", study_name="s")
+    url = f"sqlite:///file:{tmp_path / 'x.db'}?uri=true"
+    assert [s.study_name for s in open_storage(url, create=False).get_all_studies()] == ["s"]
+    missing = f"sqlite:///file:{tmp_path / 'y.db'}?mode=ro&uri=true"
+    with pytest.raises(OptimlabError) as refused:
+        open_storage(missing, create=False)
+    assert str(refused.value).startswith(
+        f"no study at {missing!r}: no SQLite file '{tmp_path / 'y.db'}' there;"
+    )
+    assert not (tmp_path / "y.db").exists()

@@ -45,6 +45,7 @@ import shutil
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 import weakref
@@ -336,6 +337,14 @@ def _sqlite_file_not_there(url: str) -> str | None:
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
         return None
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):  # sqlite:///file:PATH?uri=true
+        uri = urllib.parse.urlsplit(database)
+        if uri.path in ("", ":memory:") or "memory" in (
+            parsed.query.get("mode"),
+            *uri.query.split("mode=")[1:2],
+        ):
+            return None
+        database = urllib.parse.unquote(uri.path)
     return None if Path(database).expanduser().is_file() else database
 
 
@@ -379,11 +388,13 @@ def without_passwords(text: str) -> str:
 
 
 def _shown(url: str) -> str:
-    """``url`` as errors may print it: without its password."""
+    """``url`` as errors may print it: without its password, else as typed (SQLAlchemy's rendering
+    quotes a ``sqlite:///file:...?uri=true`` into ``file%3A``)."""
     import sqlalchemy.engine
 
     try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sqlalchemy.engine.make_url(url)
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     except Exception:  # not even parseable: it carries no password sqlalchemy could find either
         return url
 

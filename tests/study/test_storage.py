@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 
 import optuna
 import pytest
@@ -157,7 +158,7 @@ def test_a_journal_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
     assert time.monotonic() - started < 5  # Optuna's symlink lock would wait out a 30 s grace period
 
 
-def test_deferred_writes_reach_the_journal_at_once_when_the_last_holder_leaves(tmp_path):
+def test_deferred_writes_reach_the_journal_at_once_when_the_outermost_block_ends(tmp_path):
     from optimlab.study.storage import deferred_writes
 
     storage = open_storage(tmp_path)
@@ -167,7 +168,7 @@ def test_deferred_writes_reach_the_journal_at_once_when_the_last_holder_leaves(t
     before = journal.read_text().count("\n")
     with deferred_writes(storage):
         trial.set_user_attr("a", 1)
-        with deferred_writes(storage):  # a heartbeat's beat inside a group's recording
+        with deferred_writes(storage):  # a block inside another one of this thread's: held to its end
             trial.set_user_attr("b", 2)
         trial.set_user_attr("c", 3)
         assert journal.read_text().count("\n") == before  # held, nothing written yet
@@ -262,6 +263,48 @@ def test_a_record_cut_by_another_process_after_opening_is_set_aside_before_the_n
     with pytest.warns(OptimlabWarning, match="cut short"):
         study.add_trial(optuna.trial.create_trial(value=3.0))
     assert values(tmp_path) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_held_results_are_appended_though_the_cut_records_warning_is_an_error(tmp_path):
+    """Under -W error the warning of a set-aside cut record raised before the append, and the held
+    results were gone. Truth: the result read back from a fresh opening of the journal."""
+    from optimlab.study.storage import deferred_writes
+
+    journal = journal_with_trials(tmp_path)
+    storage = open_storage(tmp_path)
+    trial = optuna.load_study(study_name="s", storage=storage).ask()
+    with open(journal, "ab") as handle:  # a worker killed mid-append, while this process runs
+        handle.write(b'{"op_code":6,"worker_id":"w","stu')
+    with warnings.catch_warnings(), pytest.raises(OptimlabWarning, match="cut short"):
+        warnings.simplefilter("error")
+        with deferred_writes(storage):
+            trial.set_user_attr("result", 0.93)
+    assert open_storage(tmp_path).get_trial(trial._trial_id).user_attrs == {"result": 0.93}
+    assert journal.read_bytes().count(b'"result"') == 1
+
+
+def test_held_writes_an_append_refused_are_written_by_the_next_append(tmp_path, monkeypatch):
+    """A full disk refused the append that ended a block: it raises there, and the held writes, once
+    dropped, now go first in the thread's next append. Truth: the journal read back afresh."""
+    import errno
+
+    from optimlab.study.storage import _JOURNALS, deferred_writes
+
+    storage = open_storage(tmp_path)
+    trial = optuna.create_study(storage=storage, study_name="s").ask()
+    journal, refused = _JOURNALS[storage], []
+
+    def full_once(logs):
+        if not refused:
+            refused.append(len(logs))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return type(journal)._append(journal, logs)
+
+    monkeypatch.setattr(journal, "_append", full_once)
+    with pytest.raises(OSError, match="No space left"), deferred_writes(storage):
+        trial.set_user_attr("result", 0.93)
+    trial.set_user_attr("later", 1)
+    assert open_storage(tmp_path).get_trial(trial._trial_id).user_attrs == {"result": 0.93, "later": 1}
 
 
 def test_a_journal_damaged_before_its_end_is_refused_and_left_untouched(tmp_path):

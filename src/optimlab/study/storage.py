@@ -449,7 +449,7 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
             except Exception as error:  # whatever Optuna's replay trips on: the record is malformed
                 self._refuse(f"record {number} cannot be replayed: {type(error).__name__}: {error}")
         if cut:
-            self._set_aside_tail()
+            self._say(self._set_aside_tail())
 
     def _refuse(self, problem: str) -> None:
         self._damage = (
@@ -458,20 +458,19 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
         )
         raise OptimlabError(self._damage)
 
-    def _set_aside_tail(self) -> None:
-        """Truncate the journal after its last complete, parseable record, keeping a backup."""
+    def _set_aside_tail(self) -> str:
+        """Truncate the journal after its last complete, parseable record, keeping a backup; returns the
+        warning to say."""
         with open(self._file_path, "rb") as handle:
             data = handle.read()
         keep = data.rfind(b"\n") + 1
         backup = f"{self._file_path}.bak-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         shutil.copyfile(self._file_path, backup)
         os.truncate(self._file_path, keep)
-        warnings.warn(
+        return (
             f"the study journal {self._file_path!r} ended in a record cut short (a crash while writing): "
             f"set aside its last {len(data) - keep} bytes and resumed from the record before; the "
-            f"journal as it was is kept in {backup!r}",
-            OptimlabWarning,
-            stacklevel=2,
+            f"journal as it was is kept in {backup!r}"
         )
 
     def _tail_is_cut(self) -> bool:
@@ -491,17 +490,34 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if getattr(self._holding, "depth", 0):
             self._holding.held.extend(logs)
-            return
-        self._append(logs)
+        elif getattr(self._holding, "held", None):  # a refused append left them: they go first
+            self._holding.held.extend(logs)
+            self._append_held()
+        else:
+            self._say(self._append(logs))
 
-    def _append(self, logs: list[dict[str, Any]]) -> None:
-        """Optuna's append (JSON lines under the lock, fsync), after setting aside a cut last record."""
+    def _append_held(self) -> None:
+        """Append this thread's held writes; an append the disk refuses keeps them held for the next."""
+        set_aside = self._append(self._holding.held)
+        self._holding.held = []
+        self._say(set_aside)
+
+    @staticmethod
+    def _say(set_aside: str | None) -> None:
+        """Warn of a cut record set aside, once the append is done (a filter may make it an error)."""
+        if set_aside is not None:
+            warnings.warn(set_aside, OptimlabWarning, stacklevel=user_stacklevel())
+
+    def _append(self, logs: list[dict[str, Any]]) -> str | None:
+        """Optuna's append (JSON lines under the lock, fsync), after setting aside a cut last record;
+        returns the warning to say of that, if any."""
         if self._damage is not None:
             raise OptimlabError(self._damage)
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        set_aside = None
         with self._locked():
             if self._tail_is_cut():
-                self._set_aside_tail()
+                set_aside = self._set_aside_tail()
             try:
                 with open(self._file_path, "ab") as handle:
                     handle.write(text.encode("utf-8"))
@@ -511,11 +527,12 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
                 if error.filename is not None or error.errno is None:
                     raise
                 raise OSError(error.errno, error.strerror, self._file_path) from None
+        return set_aside
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
         """Hold this thread's writes until its outermost hold ends, then append them at once."""
-        if not getattr(self._holding, "depth", 0):
+        if not hasattr(self._holding, "held"):  # kept across holds: those of a refused append
             self._holding.depth, self._holding.held = 0, []
         self._holding.depth += 1
         try:
@@ -523,8 +540,7 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
         finally:
             self._holding.depth -= 1
             if self._holding.depth == 0 and self._holding.held:
-                held, self._holding.held = self._holding.held, []
-                self._append(held)
+                self._append_held()
 
 
 _JOURNALS: weakref.WeakKeyDictionary[BaseStorage, _JournalFile] = weakref.WeakKeyDictionary()
@@ -536,7 +552,8 @@ _SHOWN: weakref.WeakKeyDictionary[BaseStorage, str] = weakref.WeakKeyDictionary(
 @contextlib.contextmanager
 def deferred_writes(storage: BaseStorage) -> Iterator[None]:
     """Within the block, this thread's writes to a journal file are held, then appended at once as its
-    outermost block ends (an append the disk refuses raises there, in the thread whose writes it held).
+    outermost block ends (an append the disk refuses raises there, in the thread whose writes it held, and
+    keeps them for that thread's next append).
 
     One locked append and one ``fsync`` instead of one per write: recording 64 batched trials (their
     intermediate values and outcomes, ~1,100 writes) took 0.35 s, most of it in ``fsync``. Reads in the

@@ -667,6 +667,38 @@ def test_claims_beat_on_past_an_outage_when_warnings_are_errors():
         assert _until(lambda: storage.get_study_system_attrs(study_id)[key].get("beat") != after_outage)
 
 
+def test_a_refused_beat_is_said_once_the_filters_let_it_be_said():
+    """The beat loop marked a refused beat as said before its warning, which a filter turning warnings into
+    errors swallows: the outage was never said. Truth: Python's warnings machinery recording the warning."""
+    from optimlab.study.storage import claim_study, claims_held
+
+    storage = _Refusing()
+    (study_id,) = _new_studies(storage, 1)
+    refusals = []
+    with warnings.catch_warnings(record=True) as said, claims_held(interval=0.005):
+        warnings.simplefilter("error")
+        claim_study(storage, study_id)
+        storage.refuse = lambda study_id, value: refusals.append(value) is None  # the database is down
+        assert _until(lambda: len(refusals) >= 2)
+        warnings.simplefilter("always")
+        assert _until(lambda: any("could not write the beat" in str(w.message) for w in said))
+
+
+def test_a_refused_withdrawal_keeps_the_blocks_own_error_when_warnings_are_errors():
+    """Under -W error the warning of a claim the storage would not withdraw replaced the block's own
+    exception. Truth: the exception that comes out of the block."""
+    from optimlab.study.storage import claim_study, claims_held
+
+    storage = _Refusing()
+    (study_id,) = _new_studies(storage, 1)
+    storage.refuse = lambda study_id, value: value is None  # the database is gone by the withdrawal
+    with warnings.catch_warnings(), pytest.raises(_CallersOwn):
+        warnings.simplefilter("error")
+        with claims_held(interval=60):
+            claim_study(storage, study_id)
+            raise _CallersOwn
+
+
 def test_a_block_never_takes_up_the_live_claim_of_another_threads_block():
     """held_claim took up any claim of this process still held, so a second comparison (another thread's
     claims_held block) resuming the same study took the first's live claim as its own, read no other

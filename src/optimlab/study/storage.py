@@ -723,7 +723,6 @@ def _beat_until_stopped(stop: threading.Event, interval: float, beat: Callable[[
             beat()
         except Exception as error:  # any storage's own errors; the next beat tries again
             if not warned:
-                warned = True
                 with contextlib.suppress(Exception):  # a filter turning warnings into errors ends no beat
                     warnings.warn(
                         f"this process could not write the beat of {whose} ({type(error).__name__}: {error}); "
@@ -732,6 +731,7 @@ def _beat_until_stopped(stop: threading.Event, interval: float, beat: Callable[[
                         OptimlabWarning,
                         stacklevel=1,
                     )
+                    warned = True
 
 
 def _claim(storage: BaseStorage, trial_id: int) -> None:
@@ -822,13 +822,14 @@ class _Holding:
                 except Exception as error:  # any storage's own errors
                     refused.append(error)
         if refused:
-            warnings.warn(
-                f"{len(refused)} of this comparison's claims could not be withdrawn ({type(refused[0]).__name__}: "
-                f"{refused[0]}): other comparisons read them as live while this process runs (from another "
-                f"host: {GRACE_SECONDS:.0f} s after their last beat)",
-                OptimlabWarning,
-                stacklevel=user_stacklevel(),
-            )
+            with contextlib.suppress(Exception):  # a filter turning warnings into errors replaces no outcome
+                warnings.warn(
+                    f"{len(refused)} of this comparison's claims could not be withdrawn "
+                    f"({type(refused[0]).__name__}: {refused[0]}): other comparisons read them as live while "
+                    f"this process runs (from another host: {GRACE_SECONDS:.0f} s after their last beat)",
+                    OptimlabWarning,
+                    stacklevel=user_stacklevel(),
+                )
 
 
 # The claims_held block open in this thread (or task), if any: each block beats and withdraws its own.

@@ -765,9 +765,10 @@ def test_a_sqlite_uri_url_is_checked_for_the_file_it_names_and_shown_as_typed(tm
     SQLite file 'file:PATH'' though PATH was there, its URL shown as 'file%3A'. Now the file the URI names
     is checked, and the URL shown as typed. Truth: the study Optuna created in that file."""
     optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}", study_name="s")
-    url = f"sqlite:///file:{tmp_path / 'x.db'}?uri=true"
-    assert [s.study_name for s in open_storage(url, create=False).get_all_studies()] == ["s"]
-    missing = f"sqlite:///file:{tmp_path / 'y.db'}?mode=ro&uri=true"
+    for flag in ("true", "True", "1"):  # SQLAlchemy reads each as true
+        url = f"sqlite:///file:{tmp_path / 'x.db'}?uri={flag}"
+        assert [s.study_name for s in open_storage(url, create=False).get_all_studies()] == ["s"]
+    missing = f"sqlite:///file:{tmp_path / 'y.db'}?uri=true"  # opened, SQLite would create it
     with pytest.raises(OptimlabError) as refused:
         open_storage(missing, create=False)
     assert str(refused.value).startswith(

@@ -329,6 +329,7 @@ def _sqlite_file_not_there(url: str) -> str | None:
     """The file a SQLite ``url`` names where it is not there (opening the URL creates it, empty); None for
     any other URL, or a file there."""
     import sqlalchemy.exc
+    import sqlalchemy.util
 
     try:
         parsed = sqlalchemy.engine.make_url(url)
@@ -337,7 +338,8 @@ def _sqlite_file_not_there(url: str) -> str | None:
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
         return None
-    if parsed.query.get("uri") == "true" and database.startswith("file:"):  # sqlite:///file:PATH?uri=true
+    # sqlite:///file:PATH?uri=true, the flag read as SQLAlchemy reads it (true, True, 1, yes, on)
+    if sqlalchemy.util.asbool(parsed.query.get("uri", False)) and database.startswith("file:"):
         uri = urllib.parse.urlsplit(database)
         if uri.path in ("", ":memory:") or "memory" in (
             parsed.query.get("mode"),

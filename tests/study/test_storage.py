@@ -760,6 +760,41 @@ def test_optunas_list_choice_warning_stays_quiet_under_a_default_filter_and_a_us
     ] * 2  # a choice each
 
 
+def _libpq_password(url):
+    return pytest.importorskip("psycopg2.extensions").parse_dsn(url)["password"]
+
+
+def _mysqldb_password(url):
+    import sqlalchemy
+    from sqlalchemy.dialects.mysql.mysqldb import MySQLDialect_mysqldb
+
+    return MySQLDialect_mysqldb().create_connect_args(sqlalchemy.engine.make_url(url))[1]["passwd"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "drivers_password"),
+    [
+        (
+            "postgresql://u@host/db?sslmode=require&password=secret",
+            "postgresql://u@host/db?sslmode=require&password=***",
+            _libpq_password,
+        ),
+        ("mysql://host/db?passwd=secret&user=u", "mysql://host/db?passwd=***&user=u", _mysqldb_password),
+    ],
+    ids=["libpq", "mysqldb"],
+)
+def test_a_password_in_a_urls_query_string_is_hidden(url, shown, drivers_password):
+    """A password given in the query string (libpq's password=, MySQL's passwd=) was shown in full on
+    pages and in errors. Truth: the password the driver's own URL reader finds there."""
+    from optimlab.study.storage import without_passwords
+
+    assert drivers_password(url) == "secret"
+    assert (
+        without_passwords(f"optimlab compare sgd --storage {url}")
+        == f"optimlab compare sgd --storage {shown}"
+    )
+
+
 def test_a_sqlite_uri_url_is_checked_for_the_file_it_names_and_shown_as_typed(tmp_path):
     """sqlite:///file:PATH?uri=true (SQLAlchemy's documented URI form) was refused for resuming as 'no
     SQLite file 'file:PATH'' though PATH was there, its URL shown as 'file%3A'. Now the file the URI names

@@ -389,16 +389,23 @@ def without_passwords(text: str) -> str:
     return " ".join(_shown(word) if is_url(word) else word for word in text.split(" "))
 
 
+# A password given in a URL's query string: libpq's ``password``, MySQL drivers' ``passwd``.
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd)=)[^&]*", re.IGNORECASE)
+
+
 def _shown(url: str) -> str:
-    """``url`` as errors may print it: without its password, else as typed (SQLAlchemy's rendering
-    quotes a ``sqlite:///file:...?uri=true`` into ``file%3A``)."""
+    """``url`` as errors may print it: without its password (after the user name, or in the query
+    string), else as typed (SQLAlchemy's rendering quotes a ``sqlite:///file:...?uri=true`` into
+    ``file%3A``)."""
     import sqlalchemy.engine
 
     try:
         parsed = sqlalchemy.engine.make_url(url)
-        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-    except Exception:  # not even parseable: it carries no password sqlalchemy could find either
-        return url
+        if parsed.password is not None:
+            url = parsed.render_as_string(hide_password=True)
+    except Exception:  # not even parseable: no password sqlalchemy could find after a user name
+        pass
+    return _QUERY_PASSWORD.sub(r"\1***", url)
 
 
 class _JournalFile(optuna.storages.journal.JournalFileBackend):

@@ -795,6 +795,36 @@ def test_a_password_in_a_urls_query_string_is_hidden(url, shown, drivers_passwor
     )
 
 
+@pytest.mark.parametrize(
+    "storage_args",
+    [
+        ["--storage=postgresql://u:p!ss@h/db"],
+        ["--storage", "postgresql://u:p!ss@h/db"],
+        ["--storage", "postgresql://u:p ss@h/db"],
+        ["--storage", "postgresql://u:it's@h/db"],
+    ],
+    ids=["flag=url", "quoted", "space", "quote"],
+)
+def test_a_password_in_a_quoted_or_flag_joined_url_is_hidden_in_a_typed_command(storage_args):
+    """A page keeps the command as shlex.join wrote it, which quotes a password with '!', a space or a
+    quote: the password of a quoted URL, or one joined to its flag (--storage=URL), was shown in full.
+    Truth: the URL shlex reads back from the shown command, parsed by SQLAlchemy."""
+    import shlex
+
+    import sqlalchemy
+
+    from optimlab.study.storage import without_passwords
+
+    typed = shlex.join(["optimlab", "compare", "sgd", *storage_args])
+    url = sqlalchemy.engine.make_url(storage_args[-1].removeprefix("--storage="))
+    words = shlex.split(without_passwords(typed))
+    shown = sqlalchemy.engine.make_url(words[-1].removeprefix("--storage="))
+    assert words[:3] == ["optimlab", "compare", "sgd"] and len(words) == 3 + len(storage_args)
+    assert (
+        (shown.password, shown.host, shown.database) == ("***", url.host, url.database) == ("***", "h", "db")
+    )
+
+
 def test_a_sqlite_uri_url_is_checked_for_the_file_it_names_and_shown_as_typed(tmp_path):
     """sqlite:///file:PATH?uri=true (SQLAlchemy's documented URI form) was refused for resuming as 'no
     SQLite file 'file:PATH'' though PATH was there, its URL shown as 'file%3A'. Now the file the URI names

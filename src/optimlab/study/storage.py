@@ -383,10 +383,19 @@ def location_shown(location: str | None) -> str:
     return "in memory, not kept" if location is None else without_passwords(location)
 
 
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
+# A URL in a command line as shlex.join writes it: one quoted whole (after an optional --flag=, with a
+# quote inside as '"'"'), or a bare word (alone, or after a --flag=).
+_URL_IN_COMMAND = re.compile(rf"'((?:-[\w-]+=)?)({_SCHEME}[^']*(?:'\"'\"'[^']*)*)'|(?<![^\s=])({_SCHEME}\S*)")
+
+
 def without_passwords(text: str) -> str:
     """``text`` (a storage location, or a command line naming one) as pages show it: each URL's password
     hidden, as errors hide it."""
-    return " ".join(_shown(word) if is_url(word) else word for word in text.split(" "))
+    return _URL_IN_COMMAND.sub(
+        lambda url: _shown(url[3]) if url[3] else f"'{url[1]}{_shown(url[2])}'",
+        text,
+    )
 
 
 # A password given in a URL's query string: libpq's ``password``, MySQL drivers' ``passwd``.

@@ -825,6 +825,18 @@ def test_a_password_in_a_quoted_or_flag_joined_url_is_hidden_in_a_typed_command(
     )
 
 
+def test_a_storage_url_with_a_space_in_its_password_is_shown_without_it():
+    """A location was split at spaces, so a URL whose password has one kept the part after it on pages.
+    Truth: SQLAlchemy's parse of the URL and of the location shown."""
+    import sqlalchemy
+
+    from optimlab.study.storage import location_shown
+
+    url = "postgresql://u:p ss@h/db"
+    assert sqlalchemy.engine.make_url(url).password == "p ss"
+    assert location_shown(url) == "postgresql://u:***@h/db"
+
+
 def test_a_sqlite_uri_url_is_checked_for_the_file_it_names_and_shown_as_typed(tmp_path):
     """sqlite:///file:PATH?uri=true (SQLAlchemy's documented URI form) was refused for resuming as 'no
     SQLite file 'file:PATH'' though PATH was there, its URL shown as 'file%3A'. Now the file the URI names

@@ -392,6 +392,8 @@ _URL_IN_COMMAND = re.compile(rf"'((?:-[\w-]+=)?)({_SCHEME}[^']*(?:'\"'\"'[^']*)*
 def without_passwords(text: str) -> str:
     """``text`` (a storage location, or a command line naming one) as pages show it: each URL's password
     hidden, as errors hide it."""
+    if re.match(_SCHEME, text):  # a location: the whole of it one URL, spaces and all
+        return _shown(text)
     return _URL_IN_COMMAND.sub(
         lambda url: _shown(url[3]) if url[3] else f"'{url[1]}{_shown(url[2])}'",
         text,

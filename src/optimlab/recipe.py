@@ -38,6 +38,7 @@ from optimlab.errors import (
     did_you_mean,
     shown,
 )
+from optimlab.models.layers import TECHNIQUE_FIELDS
 from optimlab.number_text import (
     below_smallest_float,
     python_only_number,
@@ -585,7 +586,7 @@ class ModelSpec(_Spec):
 
     NAMED_FIELDS = {"name": "model"}
     OPTIONS_OF = "model"
-    TECHNIQUES: ClassVar[tuple[str, ...]] = ("activation", "norm", "init", "dropout")  # of layered models
+    TECHNIQUES: ClassVar[tuple[str, ...]] = TECHNIQUE_FIELDS  # of layered models
     OWN_DEFAULT_FIELDS = TECHNIQUES
     TECHNIQUE_EXAMPLES: ClassVar[dict[str, str]] = {
         "activation": "{name: leaky_relu, negative_slope: 0.1}",

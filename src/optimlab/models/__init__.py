@@ -32,6 +32,7 @@ from optimlab.models import (  # noqa: F401  (fill the registry)
     resnet,
     transformer,
 )
+from optimlab.models.layers import TECHNIQUE_FIELDS
 from optimlab.models.sizing import check_fits
 from optimlab.registry import Capability, new_registry
 
@@ -51,13 +52,11 @@ def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperpar
     model whose weights exceed the default device's memory is refused before it is built (sizing builds
     it on the meta device, where it is not checked again).
     """
-    from optimlab.recipe import architecture_techniques
-
-    device = torch.get_default_device()
-    if device.type != "meta" and Capability.USER not in _REGISTRY.get(name).capabilities:
+    entry, device = _REGISTRY.get(name), torch.get_default_device()
+    if device.type != "meta" and Capability.USER not in entry.capabilities:
         check_fits(name, input_shape, num_outputs, device, **hyperparameters)
     model = _REGISTRY.create(name, input_shape, num_outputs, **hyperparameters)
-    takes_recipe_fields(model, name, architecture_techniques(name))
+    takes_recipe_fields(model, name, [h.name for h in entry.hyperparameters if h.name in TECHNIQUE_FIELDS])
     return model
 
 

@@ -62,6 +62,11 @@ MAX_POOL: dict[int, type[nn.Module]] = {1: MaxPool1d, 2: nn.MaxPool2d}
 GLOBAL_AVERAGE_POOL: dict[int, type[nn.Module]] = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
+# The technique fields a layered model takes, as its factory's hyperparameters and the recipe's
+# model fields (recipe.ModelSpec.TECHNIQUES).
+TECHNIQUE_FIELDS: tuple[str, ...] = ("activation", "norm", "init", "dropout")
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerTechniques:
     """Activation, normalization and initialization by canonical name with their hyperparameters, and

@@ -87,28 +87,17 @@ def test_ctrl_c_says_how_to_resume_and_the_resumed_bench_runs_each_trial_once(tm
     """Ctrl-C on a bench exited 130 in silence (typer turns KeyboardInterrupt into that code). The signal
     comes once a trial is COMPLETE in the journal (a second after the journal appeared, none was: a resume
     that ran finished trials again passed), and the resume must keep that trial, running each key once."""
-    import os
-    import signal
-    import time
-    from concurrent.futures import ThreadPoolExecutor
+    from tests.study.test_cli import interrupted_once
 
-    from tests.study.test_cli import INTERRUPTIBLE
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "b"
     journal = out / "study.journal"
     flags = [*TINY[:2], "--optimizers", "sgd,adam", "--budget", "1", "--seeds", "1", "--no-progress"]
     flags += ["--backend", "local", "--threads", "1", "--out", str(out)]
-    pid, output = tmp_path / "bench.pid", tmp_path / "bench-output"
-    output.mkdir()
-    with ThreadPoolExecutor(1) as pool:  # the bench, a process of its own
-        args = [str(pid), "bench", *flags]
-        bench = pool.submit(forked_parents().run, args, tmp_path, env, output, 120, INTERRUPTIBLE)
-        deadline = time.monotonic() + 60
-        while not (journal.exists() and _completed_trials(journal)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        os.kill(int(pid.read_text()), signal.SIGINT)
-        code, _, err = bench.result()
+
+    def finished() -> bool:
+        return journal.exists() and bool(_completed_trials(journal))
+
+    code, _, err = interrupted_once(forked_parents(), tmp_path, ["bench", *flags], finished)
     assert code == 130 and not (out / "report.html").exists()
     assert err.startswith("interrupted") and f"optimlab bench --resume {out}" in err, err
     before = _completed_trials(journal)

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -218,30 +219,40 @@ main()
 """
 
 
+def interrupted_once(
+    parent: ForkedCommand, tmp_path: Path, argv: list[str], ready: Callable[[], bool]
+) -> tuple[int, str, str]:
+    """``optimlab ARGV`` in a process forked by ``parent`` (:data:`INTERRUPTIBLE`), sent SIGINT, as a
+    terminal's Ctrl-C, once ``ready()`` holds: its exit code, stdout and stderr."""
+    import signal
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    pid, output = tmp_path / f"{argv[0]}.pid", tmp_path / f"{argv[0]}-output"
+    output.mkdir()
+    with ThreadPoolExecutor(1) as pool:  # the command, a process of its own
+        command = pool.submit(parent.run, [str(pid), *argv], tmp_path, env, output, 120, INTERRUPTIBLE)
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert time.monotonic() < deadline and not command.done(), f"{argv[0]} not ready in 60 s"
+            time.sleep(0.05)
+        os.kill(int(pid.read_text()), signal.SIGINT)
+        return command.result()
+
+
 def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishes_it(
     tmp_path, cli, monkeypatch, forked_parents
 ):
     """Ctrl-C on a comparison at its default folder (runs/compare-NAME-TIME) exited 130 in silence
     (typer turns KeyboardInterrupt into that code): not even 'interrupted', nor which folder to resume."""
-    import signal
-    import time
 
     # 8 trials of 5 epochs: the first running when Ctrl-C comes, the exit code says it came mid-way
     flags = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "5", "--no-progress"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    pid, output = tmp_path / "driver.pid", tmp_path / "driver-output"
-    output.mkdir()
-    with ThreadPoolExecutor(1) as pool:  # the driver, a process of its own
-        args = [str(pid), "compare", *flags]
-        driver = pool.submit(forked_parents().run, args, tmp_path, env, output, 120, INTERRUPTIBLE)
-        deadline = time.monotonic() + 60
-        while not any(
-            "optimlab:owner" in j.read_text() for j in tmp_path.glob("runs/compare-*/study.journal")
-        ):
-            assert time.monotonic() < deadline and not driver.done(), "no trial started in 60 s"
-            time.sleep(0.05)
-        os.kill(int(pid.read_text()), signal.SIGINT)
-        code, _, err = driver.result()
+
+    def started() -> bool:
+        return any("optimlab:owner" in j.read_text() for j in tmp_path.glob("runs/compare-*/study.journal"))
+
+    code, _, err = interrupted_once(forked_parents(), tmp_path, ["compare", *flags], started)
     (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
     assert code == 130 and not (folder / "report.html").exists()
     resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"

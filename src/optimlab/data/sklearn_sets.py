@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optimlab.data.cache import cached_arrays
 from optimlab.data.examples import Examples
 from optimlab.registry import Capability, new_registry
 
@@ -40,29 +41,48 @@ def _read_bundled_file(file_name: str, n: int, features: int) -> tuple[np.ndarra
     """Inputs (float64) and class labels (int) of a bundled file of ``n`` rows of ``features`` numbers
     and a label; None where the file is missing or not laid out so.
 
-    Two layouts: a gzipped CSV of rows alone (digits), and a CSV whose first row reads ``n, features,
-    class names...`` (iris, wine, breast cancer).
+    Parsed once per machine: the arrays are kept in the cache folder (:func:`cached_arrays`) by the
+    file's path, size and modification time, as the file changes with scikit-learn. A study worker built
+    a trial's data anew each trial, and parsing digits took ~50 ms of it; reading the kept arrays takes
+    ~3 ms (measured on CPU, ``load('digits')``).
     """
     folder = _data_folder()
     if folder is None:
         return None
     path = folder / file_name
     try:
-        if file_name.endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as file:
-                table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
-        else:
-            with path.open(encoding="utf-8") as file:
-                header = file.readline().split(",")
-                if header[:2] != [str(n), str(features)]:
-                    return None
-                table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
-    except (OSError, ValueError, EOFError):  # missing, unreadable or not numbers
+        stat = path.stat()
+        identity = {"file": str(path), "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
+        kept = cached_arrays(
+            f"sklearn-{file_name.split('.')[0]}",
+            {**identity, "rows": n, "features": features},
+            lambda: _parsed(path, n, features),
+        )
+    except (OSError, ValueError, EOFError):  # missing, unreadable, not numbers or laid out otherwise
         return None
+    return kept["x"], kept["y"]
+
+
+def _parsed(path: Path, n: int, features: int) -> dict[str, np.ndarray]:
+    """The arrays of :func:`_read_bundled_file`, parsed from the file at ``path``; ValueError where it is
+    not laid out so.
+
+    Two layouts: a gzipped CSV of rows alone (digits), and a CSV whose first row reads ``n, features,
+    class names...`` (iris, wine, breast cancer).
+    """
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as file:
+            table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
+    else:
+        with path.open(encoding="utf-8") as file:
+            header = file.readline().split(",")
+            if header[:2] != [str(n), str(features)]:
+                raise ValueError(f"{path} starts with {header[:2]}, not {n}, {features}")
+            table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
     labels = table[:, -1]
     if table.shape != (n, features + 1) or not np.array_equal(labels, np.round(labels)):
-        return None
-    return np.ascontiguousarray(table[:, :-1]), labels.astype(int)
+        raise ValueError(f"{path} holds a table of shape {table.shape}, not {(n, features + 1)} of labels")
+    return {"x": np.ascontiguousarray(table[:, :-1]), "y": labels.astype(int)}
 
 
 def _bundled(

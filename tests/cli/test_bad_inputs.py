@@ -663,6 +663,17 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--dataset", "iris", "--steps", "1", "--weight-decay", "1e-400"],
         "'--wd': '1e-400' is below the smallest float, about 5e-324: accepted a number in [0, inf)",
     ),
+    # whole numbers are read as a recipe reads them (1e3 is 1000), and a fraction stays refused
+    (
+        "epochs a fraction by its exponent",
+        ["train", "--epochs", "15e-1"],
+        "'--epochs': '15e-1' is not accepted",
+    ),
+    (  # a float rounds it to 9007199254740994, a whole number: the run took that many steps
+        "steps a fraction a float rounds away",
+        ["train", "--steps", "9007199254740993.5"],
+        "'--steps': '9007199254740993.5' is not accepted: an integer in [1, inf)",
+    ),
 ]
 
 

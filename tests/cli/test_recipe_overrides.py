@@ -286,3 +286,57 @@ def test_set_without_a_dotted_field_is_advised_every_field_it_may_mean(cli, tmp_
     code, out, err = cli("train", "--set", given, "--out", str(tmp_path / "run"))
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
     assert f"{given!r} is not FIELD=VALUE with a dotted recipe field: {advised} (see " in err, err
+
+
+def _whole_number_options() -> list[tuple[tuple[str, ...], str, str]]:
+    """Every option of every verb that takes a whole number: (verb as typed, its flag, its parameter)."""
+    import typer
+
+    from optimlab.cli.app import app
+
+    found = []
+
+    def walk(command, verb: tuple[str, ...]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, (*verb, name))
+        for param in command.params:
+            typed = getattr(param, "type_descriptor", None)
+            if param.param_type_name == "option" and typed and typed.annotation in (int, int | None):
+                found.append((verb, param.opts[0], param.name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def test_every_whole_number_flag_reads_an_exponent_as_a_recipe_does(tmp_path, monkeypatch):
+    """`train --epochs 1e3` (and --steps, --batch-size, --seed, compare --workers, ...) was refused as 'not
+    an integer' where a recipe's `epochs: 1e3` and `--set training.epochs=1e3` read 1000. Truth: the
+    recipe field --set gives (YAML's reading), else the number's own digits, 10**3; the parse is the real
+    command's, its verb not run. 1.5 and a float whose fraction rounds away stay refused (CASES)."""
+    import typer
+
+    from optimlab.cli._options import RECIPE_FLAGS
+    from optimlab.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    group, parsed = typer.main.get_command(app), []
+
+    def keep_values(command) -> None:  # every verb records its parsed values instead of running
+        for sub in getattr(command, "commands", {}).values():
+            keep_values(sub)
+        command.callback = lambda **values: parsed.append(values)
+
+    keep_values(group)
+    required = {"worker": ["folder"], "plot-schedule": ["cosine"]}
+    options = _whole_number_options()
+    assert {"--epochs", "--steps", "--batch-size", "--seed", "--workers"} <= {o for _, o, _ in options}
+    for verb, option, name in options:
+        typed, number = ("1e0", 1) if option == "--threads" else ("1e3", 10**3)  # threads: at most the cores
+        args = [*verb, *required.get(verb[0], []), option, typed]
+        assert group.main(args=args, prog_name="optimlab", standalone_mode=False) is None, args
+        value = parsed.pop()[name]
+        if name in RECIPE_FLAGS:
+            section, field = RECIPE_FLAGS[name].split(".")
+            by_set = recipe_from_options(None, {"set_fields": [f"{RECIPE_FLAGS[name]}={typed}"]})
+            number = getattr(getattr(by_set, section), field)
+        assert (type(value), value) == (int, number), (verb, option)

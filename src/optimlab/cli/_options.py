@@ -21,7 +21,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
-from optimlab.number_text import below_smallest_float, read_number
+from optimlab.number_text import below_smallest_float, read_number, read_whole_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -44,12 +44,16 @@ def epilog(examples: str) -> str:
 
 
 def number(interval: Interval) -> Callable[[str], float | int]:
-    """A parser accepting finite numbers within ``interval`` (an integer one parses whole numbers), typed
-    as :func:`~optimlab.number_text.read_number` reads them: ``1_0`` is no 10."""
+    """A parser accepting finite numbers within ``interval``, typed as a recipe's are read: an integer
+    one's as :func:`~optimlab.number_text.read_whole_number` reads them (``1e3`` is 1000, ``1.5`` none),
+    another's as :func:`~optimlab.number_text.read_number` does; ``1_0`` is no 10."""
 
     def parse(text: str | float) -> float | int:
         # click passes an option's default through the parser too: a number already
-        value = text if isinstance(text, (int, float)) else read_number(text, integer=interval.integer)
+        if isinstance(text, (int, float)):
+            value: float | int | None = text
+        else:
+            value = read_whole_number(text) if interval.integer else read_number(text)
         if value is None:
             raise typer.BadParameter(f"{text!r} is not {interval}")
         if isinstance(text, str) and below_smallest_float(text):
@@ -57,7 +61,9 @@ def number(interval: Interval) -> Callable[[str], float | int]:
             raise typer.BadParameter(
                 f"{text!r} is below the smallest float, about 5e-324: accepted {interval}"
             )
-        if not math.isfinite(value) or not interval.contains(value):
+        # a float read for an integer range writes no whole number ('9007199254740993.5', its float whole)
+        fraction = interval.integer and not isinstance(value, int)
+        if fraction or not math.isfinite(value) or not interval.contains(value):
             raise typer.BadParameter(f"{text!r} is not accepted: {interval.accepted_for(value)}")
         return value
 

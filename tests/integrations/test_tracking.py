@@ -259,3 +259,37 @@ def test_a_study_killed_between_two_creations_sends_what_is_stored(tmp_path):
     optuna.delete_study(study_name="t/sgd", storage=open_storage(tmp_path))
     assert log_study(tmp_path, "tensorboard", folder=tmp_path) == 0
     assert not (tmp_path / "tensorboard").exists()
+
+
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
+def test_close_ends_the_run_as_finish_does_read_back_by_the_trackers_own_reader(
+    tmp_path, monkeypatch, name, made_store
+):
+    """A user ending a tracker as a file or a SummaryWriter ends, ``tracker.close()``: a TypeError
+    (``close() missing 1 required keyword-only argument: 'failed'``), the run left open. It now ends the
+    run as finish() does, a second call doing nothing: the records read back by TensorBoard's
+    EventAccumulator and MLflow's client, the MLflow run FINISHED."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_copy(made_store, tmp_path))  # MLflow's tables made once
+    tracker = open_tracker(name, folder=tmp_path, run_name="closed", background=False)
+    for step in (1, 2, 3):
+        tracker.log(step, 1.7e9 + step, {"train_loss": 1.0 / step})
+    tracker.close()
+    tracker.close()
+    assert tracker.closed
+    if name == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+        board = EventAccumulator(str(tmp_path / "tensorboard" / "closed"), size_guidance={SCALARS: 0})
+        board.Reload()
+        points = [(e.step, e.value) for e in board.Scalars("train_loss")]
+    else:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        assert client.get_run(tracker.run_id).info.status == "FINISHED"
+        points = [(m.step, m.value) for m in client.get_metric_history(tracker.run_id, "train_loss")]
+    assert [step for step, _ in sorted(points)] == [1, 2, 3]
+    assert [value for _, value in sorted(points)] == pytest.approx(
+        [1.0, 0.5, 1 / 3]
+    )  # float32 in TensorBoard

@@ -473,7 +473,7 @@ class MLflowTracker(Tracker):
         else:
             self._send("metrics", records)
 
-    def close(self, *, failed: bool, interrupted: bool = False) -> None:
+    def _end(self, *, failed: bool, interrupted: bool) -> None:
         status = "FAILED" if failed else "KILLED" if interrupted else "FINISHED"
         if not self.background:  # sent after the fact: it ended at its last record, not now
             end_run(self._run, status, self._last)

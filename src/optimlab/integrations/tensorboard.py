@@ -243,10 +243,10 @@ class TensorBoardTracker(Tracker):
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
             name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
             self.path = self.log_dir / f"{_EVENTS}{name}"
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by _end())
             self._begin()
         elif self._file.closed:
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by _end())
         return self._file
 
     def _begin(self) -> None:
@@ -375,7 +375,7 @@ class TensorBoardTracker(Tracker):
             self._write_event(Event(wall_time=wall_time, step=step, summary=Summary(value=values)))
         file.flush()  # readers (TensorBoard itself) see each batch as it is written
 
-    def close(self, *, failed: bool, interrupted: bool = False) -> None:
+    def _end(self, *, failed: bool, interrupted: bool) -> None:
         self.write([])  # the texts held; a run given nothing still shows its recipe
         self._file.close()
 

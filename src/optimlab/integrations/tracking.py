@@ -58,7 +58,7 @@ Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds
 class Tracker(Callback):
     """Buffers ``(step, wall time, metrics)`` records and hands them to :meth:`write` in batches.
 
-    Subclasses implement :meth:`write`, :meth:`close` and, where the tracker keeps files,
+    Subclasses implement :meth:`write`, :meth:`_end` and, where the tracker keeps files,
     :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
     Records are handed over at each evaluation or, with ``flush_seconds``, once that many seconds have
     passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
@@ -140,8 +140,12 @@ class Tracker(Callback):
         it, to resume); later calls do nothing."""
         if not self.closed:
             self.flush()
-            self.close(failed=failed, interrupted=interrupted)
+            self._end(failed=failed, interrupted=interrupted)
             self.closed = True
+
+    def close(self, *, failed: bool = False, interrupted: bool = False) -> None:
+        """:meth:`finish`, under the name a file or writer ends by (``SummaryWriter.close()``)."""
+        self.finish(failed=failed, interrupted=interrupted)
 
     def wait(self) -> None:
         """Return once the tracker's store holds everything sent so far (at once for a tracker that
@@ -150,7 +154,8 @@ class Tracker(Callback):
     def write(self, records: list[Record]) -> None:
         raise NotImplementedError
 
-    def close(self, *, failed: bool, interrupted: bool = False) -> None:
+    def _end(self, *, failed: bool, interrupted: bool) -> None:
+        """End the run in the tracker's store (called once, by :meth:`finish`)."""
         raise NotImplementedError
 
     def log_artifact(self, path: str | Path) -> None:

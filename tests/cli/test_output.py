@@ -65,6 +65,7 @@ def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, t
 
     shown = check("gallery")["experiments"]
     assert [(row["name"], row["source"]) for row in shown] == [(e.name, e.paper) for e in experiments()]
+    assert check("gallery list")["experiments"] == shown
 
     plotted = check("plot-schedule", "cosine", "--steps", "10", "--out", str(tmp_path / "lr.png"))
     assert plotted == {"path": str(tmp_path / "lr.png")} and (tmp_path / "lr.png").is_file()

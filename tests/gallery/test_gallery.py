@@ -297,6 +297,20 @@ def test_cli_lists_every_experiment(cli):
     assert [row["name"] for row in listed] == experiment_names()
 
 
+@pytest.mark.parametrize("fmt", ["human", "json"])
+def test_gallery_list_lists_as_the_plain_gallery_does(cli, fmt):
+    """`optimlab gallery list` (as `optimlab list`) was "No such command 'list'": it now prints what plain
+    `optimlab gallery` prints, in either format, given to it or to the group. Truth: the registry's names."""
+    plain = cli("gallery", "--format", fmt)
+    for argv in (["list", "--format", fmt], ["--format", fmt, "list"]):
+        listed = cli("gallery", *argv)
+        assert listed.exit_code == 0 and listed.stdout == plain.stdout, listed.output
+    for name in experiment_names():
+        assert name in plain.stdout
+    if fmt == "json":
+        assert [row["name"] for row in json.loads(plain.stdout)["experiments"]] == experiment_names()
+
+
 def test_cli_runs_one_experiment_and_writes_its_page(cli, tmp_path):
     result = cli(
         "gallery", "run", "no_nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--format", "json"

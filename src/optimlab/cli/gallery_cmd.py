@@ -23,11 +23,11 @@ ALL = "all"
 SIZES = ("small", "large", "tiny")
 EXAMPLES = """Examples:
   optimlab gallery
+  optimlab gallery list --format json
   optimlab gallery run small_init
   optimlab gallery run all --out gallery
   optimlab gallery run all --out gallery --resume
   optimlab gallery run adam_best --size large --out gallery-gpu
-  optimlab gallery --format json
 """
 
 
@@ -56,15 +56,32 @@ app = typer.Typer(
     context_settings=o.CONTEXT,
     epilog=o.epilog(EXAMPLES),
     help="Tutorial claims and classic results, tested by runs.\n\nEach judged by its numbers: the "
-    "verdict is computed, never written by hand.",
+    "verdict is computed, never written by hand. Without a command, lists the experiments as 'list' does.",
 )
 
 
 @app.callback(invoke_without_command=True, epilog=o.epilog(EXAMPLES))
 def gallery(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
     """List the experiments: name, what it tests, and its source. Run one with 'optimlab gallery run NAME'."""
-    if ctx.invoked_subcommand is not None:
-        return
+    if ctx.invoked_subcommand is None:
+        _list_experiments(fmt)
+
+
+@app.command("list", cls=Verb, epilog=o.epilog(EXAMPLES))
+def list_experiments(ctx: typer.Context, fmt: o.FormatOpt = "human") -> None:
+    """List the experiments, as plain 'optimlab gallery' does.
+
+    Name, what it tests, and its source.
+    """
+    _list_experiments(_format_given(ctx, fmt))
+
+
+def _format_given(ctx: typer.Context, fmt: str) -> str:
+    """The verb's own --format, else the group's: 'optimlab gallery --format json run ...' is JSON too."""
+    return ctx.parent.params["fmt"] if ctx.get_parameter_source("fmt").name == "DEFAULT" else fmt
+
+
+def _list_experiments(fmt: str) -> None:
     from optimlab.gallery import experiments
 
     columns = ("name", "kind", "summary", "source")
@@ -114,9 +131,7 @@ def run(
     from optimlab.errors import UnknownNameError
     from optimlab.registry import normalize_name
 
-    if ctx.get_parameter_source("fmt").name == "DEFAULT":  # 'optimlab gallery --format json run ...'
-        fmt = ctx.parent.params["fmt"]
-
+    fmt = _format_given(ctx, fmt)
     if normalize_name(name) == ALL:
         name = ALL
     else:

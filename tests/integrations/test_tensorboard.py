@@ -110,6 +110,19 @@ def test_the_event_checksum_is_crc32c_masked_as_tensorboard_s_own():
         assert masked_crc32c(data) == theirs(data)
 
 
+def test_sending_a_folder_without_a_study_creates_nothing_there(tmp_path):
+    """log_study opened the storage as a writer does: a folder without a study was given an empty
+    journal (and its lock file) before 'no optimlab study' was said."""
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations import log_study
+
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(OptimlabError, match="it holds no study.journal"):
+            log_study(folder, "tensorboard", folder=tmp_path / "sent")
+    assert list((tmp_path / "empty").iterdir()) == [] and not (tmp_path / "missing").exists()
+
+
 def test_a_study_s_trials_go_to_tensorboard_one_run_each(tmp_path):
     from optimlab.integrations import log_study
     from optimlab.study import StudySpec, methods_from, run_study

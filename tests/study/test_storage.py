@@ -353,6 +353,18 @@ def test_an_append_the_disk_refuses_names_the_journal(tmp_path):
     assert in_a_full_disk(append) == 3
 
 
+def test_a_missing_study_is_said_in_the_words_of_the_cli_and_the_api(tmp_path):
+    """open_storage said 'give the folder of an optimlab compare run (its --out)' to a Python caller
+    too (optimlab.compare(resume=True, out=...)): it names the flag and the argument of each place."""
+    for location in (tmp_path, f"sqlite:///{tmp_path / 'x.db'}", None):
+        with pytest.raises(OptimlabError) as refused:
+            open_storage(location, create=False)
+        assert str(refused.value).endswith(
+            "give the folder of a comparison (--out, out=), or its database URL (--storage, storage=)"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_worker_pointed_at_a_folder_without_a_study_refuses_and_creates_nothing(tmp_path):
     from optimlab.study import work
 

@@ -457,7 +457,7 @@ def log_study(location: str | Path, tracker_name: str, *, folder: str | Path) ->
     from optimlab.study.run import load_specs, stored_study_names
     from optimlab.study.storage import load_records, open_storage
 
-    storage = open_storage(location)
+    storage = open_storage(location, create=False)  # a read: a folder without a journal gets none
     sent = 0
     now = time.time()
     for spec in load_specs(location, reading=True):  # sends what is stored, builds nothing

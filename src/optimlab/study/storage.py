@@ -163,6 +163,10 @@ def _quiet_about_list_choices() -> None:
     warnings.filters.insert(catch_all, warnings.filters.pop(0))  # then moved to its place
 
 
+# Where a comparison's studies are, in the words of both its callers: the CLI's flags, the API's arguments.
+_WHERE_STORED = "(--out, out=), or its database URL (--storage, storage=)"
+
+
 def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:
     """A folder (holding ``study.journal``), an RDB URL (``postgresql://...``, ``sqlite:///...``), or None:
     a new, empty storage in this process's memory (Optuna's), for a study that no other process reads and
@@ -177,14 +181,14 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
         if not create:
             raise OptimlabError(
                 "no study in memory (location None): a new storage in memory holds none; give the folder of "
-                "an optimlab compare run (its --out), or a database URL"
+                f"a comparison {_WHERE_STORED}"
             )
         return optuna.storages.InMemoryStorage()
     if is_url(location):
         if not create and (missing := _sqlite_file_not_there(str(location))):
             raise OptimlabError(
-                f"no study at {_shown(str(location))!r}: no SQLite file {missing!r} there; give the database "
-                "URL of an optimlab compare run (its --storage), or its folder (its --out)"
+                f"no study at {_shown(str(location))!r}: no SQLite file {missing!r} there; give the folder of "
+                f"a comparison {_WHERE_STORED}"
             )
         storage = _open_rdb(str(location))
         _SHOWN[storage] = _shown(str(location))
@@ -199,8 +203,8 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
     journal = folder / JOURNAL_NAME
     if not create and not journal.is_file():
         raise OptimlabError(
-            f"no study at {str(folder)!r}: it holds no {JOURNAL_NAME}; give the folder of an optimlab "
-            "compare run (its --out), or a database URL"
+            f"no study at {str(folder)!r}: it holds no {JOURNAL_NAME}; give the folder of a comparison "
+            f"{_WHERE_STORED}"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -262,6 +262,21 @@ def test_swap_norm_to_group_refuses_a_batchnorm1d_of_one_feature():
     assert _norm_kinds(wider) == [("group", 2, 1)]
 
 
+@pytest.mark.parametrize("given", [{}, {"num_groups": 1}])
+def test_for_class_refuses_a_group_norm_in_place_of_a_batchnorm1d_of_one_feature(given):
+    """A user's class defaulting to nn.BatchNorm1d, at width 1 given group, built GroupNorm(1, 1), whose
+    output on (N, 1) features is its bias alone (truth: one value standardized is 0, torch's GroupNorm(1,
+    1) gives 0 for any input): refused as it is built, as swap_norm refuses it; width 2 still builds."""
+    features = torch.randn(8, 1)
+    zero = torch.zeros(8, 1, 1)  # up to the rounding of x - mean(x)
+    torch.testing.assert_close(nn.GroupNorm(1, 1)(features.unsqueeze(-1)), zero, atol=1e-3, rtol=0)
+    make = norms.for_class(nn.BatchNorm1d, "group", **given)
+    with pytest.raises(InvalidValueError, match=r"in place of an nn.BatchNorm1d.* outputs its bias alone"):
+        make(1)
+    pair = torch.randn(8, 2)
+    torch.testing.assert_close(make(2)(pair), nn.GroupNorm(1, 2)(pair))
+
+
 def test_swap_norm_keeps_the_image_layout_of_a_cnn():
     model = nn.Sequential(
         nn.Conv2d(3, 8, 3),

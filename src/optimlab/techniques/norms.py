@@ -250,10 +250,25 @@ def _group_counts(num_features: int, *, paired: bool) -> list[int]:
     return [g for g in range(1, most + 1) if num_features % g == 0]
 
 
-def _paired_group(num_features: int, **hyperparameters: Any) -> Norm:
-    """A channels-at-dim-1 group norm of the default count kept to 2 channels a group, for a layer fed
-    ``(N, C)`` as well as ``(N, C, L)`` (``nn.BatchNorm1d``'s): over (N, C) one channel a group is 0."""
-    paired = _group_counts(whole_number(num_features, "norm num_features", POSITIVE_INT), paired=True)
+def _group_for_batch_1d(
+    num_features: int, *, where: str = "norm 'group' in place of an nn.BatchNorm1d", **hyperparameters: Any
+) -> Norm:
+    """A channels-at-dim-1 group norm in place of an ``nn.BatchNorm1d`` of ``num_features``, fed ``(N, C)``
+    or ``(N, C, L)`` as its class does not say: the default count kept to 2 channels a group (over (N, C)
+    one channel a group is 0). One feature is refused, as ``where`` (the caller's words for the layer):
+    whatever ``num_groups``, its one group outputs its bias alone on (N, 1) features."""
+    num_features = whole_number(num_features, "norm num_features", POSITIVE_INT)
+    if num_features == 1:
+        raise InvalidValueError(
+            where,
+            "a BatchNorm1d of 1 feature",
+            "a BatchNorm1d of 2 features or more: a group norm of its one feature outputs its bias alone "
+            "on (N, 1) features (one value normalizes to 0); leave this layer, or take 'instance' where it "
+            "is fed (N, 1, L)",
+        )
+    if "num_groups" in hyperparameters:
+        return group(num_features, 1, **hyperparameters)
+    paired = _group_counts(num_features, paired=True)
     return group(num_features, 1, num_groups=max(g for g in paired if g <= 32), **hyperparameters)
 
 
@@ -334,7 +349,8 @@ def for_class(norm_class: type, name: str, **hyperparameters: Any) -> Callable[.
     class ``norm_class`` (``norm_class(num_features)``): in the layout a torch norm class fixes
     (BatchNorm/InstanceNorm{1,2,3}d and their subclasses: channels at dim 1; LayerNorm, RMSNorm or a class
     that is no torch norm: the registry's features last). ``nn.BatchNorm1d`` takes (N, C) as well as
-    (N, C, L): a group norm's default count there keeps 2 channels a group. ``none`` needs no layout.
+    (N, C, L): a group norm's default count there keeps 2 channels a group, and a width of 1 is refused
+    as it is built (its one group outputs its bias alone on (N, 1)). ``none`` needs no layout.
     A torch norm of no one layout raises ValueError saying why: GroupNorm, called
     ``(num_groups, num_channels)``, and SyncBatchNorm, of any rank (but for batch: a BatchNorm1d, as
     DDP's SyncBatchNorm of (N, C) or (N, C, L) inputs is; other ranks fail at its first forward)."""
@@ -349,8 +365,8 @@ def for_class(norm_class: type, name: str, **hyperparameters: Any) -> Callable[.
         raise ValueError("takes inputs of any rank, so which layout the model feeds it is unknown")
     if torch_class is nn.SyncBatchNorm:
         layout = 1  # batch as a BatchNorm1d: channels at dim 1 of (N, C) or (N, C, L)
-    if torch_class is nn.BatchNorm1d and name == "group" and "num_groups" not in hyperparameters:
-        return partial(_paired_group, **hyperparameters)
+    if torch_class is nn.BatchNorm1d and name == "group":
+        return partial(_group_for_batch_1d, **hyperparameters)
     if layout:
         hyperparameters = {**hyperparameters, "spatial_dims": layout}
     return partial(registered, **hyperparameters) if hyperparameters else registered
@@ -680,17 +696,10 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         own_kind = norm_name(module) == entry.name
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
         # a BatchNorm1d of (N, C) features: as for_class, group's default count keeps 2 channels a group
-        batch_1d = _torch_class(type(module)) is nn.BatchNorm1d
-        if entry.name == "group" and batch_1d and layout[0] == 1:
-            raise InvalidValueError(
-                f"swap_norm to 'group' of layer {qualified!r}",
-                module,
-                "a BatchNorm1d of 2 features or more: a group norm of its one feature outputs its bias "
-                "alone on (N, 1) features (one value normalizes to 0); leave this layer, or swap to "
-                "'instance' where it is fed (N, 1, L)",
+        if entry.name == "group" and _torch_class(type(module)) is nn.BatchNorm1d:
+            new = _group_for_batch_1d(
+                layout[0], where=f"swap_norm to 'group' of layer {qualified!r}", **options
             )
-        if entry.name == "group" and "num_groups" not in options and batch_1d:
-            new = _paired_group(layout[0], **options)
         else:
             new = create(name, *layout, **options)
         tensors = itertools.chain(module.parameters(), module.buffers(), model.parameters())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.optim import lr_scheduler
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import Capability, Interval, get_registry
-from optimlab.schedules import ReduceOnPlateau, create, linear_warmup
+from optimlab.schedules import ReduceOnPlateau, create, join, linear_warmup
 from optimlab.schedules.create import check_warmup
 from optimlab.schedules.families import linear
 
@@ -229,3 +230,29 @@ def test_a_whole_float_warmup_is_the_integer() -> None:
     assert [floated(t) for t in range(110)] == [whole(t) for t in range(110)]
     ramp = linear_warmup(create("constant"), 4.0)
     assert [ramp(t) for t in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_numpys_numbers_are_taken_as_the_python_numbers_they_hold() -> None:
+    """total_steps=np.int64(40) (a run's length computed with NumPy), warmup_steps=np.int64(6) and
+    warmup_start=np.float32(0.5) were refused ('invalid value np.int64(40) for total_steps: accepted ... an
+    integer'), as were join's and linear_warmup's np.int64 steps, where every hyperparameter takes them and
+    torch's schedulers do: the schedule is the one of the Python numbers they hold, torch's SequentialLR of
+    LinearLR(0.5) and CosineAnnealingLR(T_max=np.int64(34)) over the same steps."""
+    total, warmup, start = np.int64(40), np.int64(6), np.float32(0.5)
+    numpys = create("cosine", total_steps=total, warmup_steps=warmup, warmup_start=start)
+    plain = create("cosine", total_steps=40, warmup_steps=6, warmup_start=0.5)
+    assert [numpys(t) for t in range(42)] == [plain(t) for t in range(42)]
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    warm = lr_scheduler.LinearLR(optimizer, float(start), 1.0, total_iters=int(warmup))
+    decay = lr_scheduler.CosineAnnealingLR(optimizer, total - warmup)
+    scheduler = lr_scheduler.SequentialLR(optimizer, [warm, decay], [int(warmup)])
+    theirs = []
+    for _ in range(41):
+        theirs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert [numpys(t) for t in range(41)] == pytest.approx(theirs, rel=1e-12, abs=1e-15)
+    ramp = linear_warmup(create("constant"), np.int64(4), start=np.float32(0.5))
+    assert [ramp(t) for t in range(6)] == [0.5, 0.625, 0.75, 0.875, 1.0, 1.0]
+    halved = join([create("constant"), lambda t: 0.5], np.array([3]))
+    assert [halved(t) for t in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.5]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optimlab.errors import InvalidValueError
@@ -21,7 +22,11 @@ def test_png_of_several_schedules(tmp_path: Path) -> None:
 
 
 def test_svg_of_one_schedule(tmp_path: Path) -> None:
-    path = plot(create("sgdr", total_steps=100), 100, str(tmp_path / "sgdr.svg"))
+    """Also of NumPy's numbers (a run's length computed with NumPy), refused as 'invalid value np.int64(100)
+    for total_steps: accepted an integer' before: drawn as the Python numbers they hold."""
+    path = plot(
+        create("sgdr", total_steps=100), np.int64(100), str(tmp_path / "sgdr.svg"), base_lr=np.float32(1)
+    )
     assert isinstance(path, Path) and b"<svg" in path.read_bytes()[:500]
 
 

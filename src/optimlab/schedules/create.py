@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, Capability, new_registry
+from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, Capability, new_registry, plain_numbers
 from optimlab.schedules.families import linear
 from optimlab.schedules.join import Schedule, join
 
@@ -32,6 +32,7 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
     References: Goyal et al., Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour, 2017,
     https://arxiv.org/abs/1706.02677
     """
+    warmup_steps, start = plain_numbers((warmup_steps, start))  # NumPy's numbers as the ones they hold
     if not NON_NEGATIVE_INT.contains(warmup_steps):
         raise InvalidValueError("warmup_steps", warmup_steps, NON_NEGATIVE_INT.accepted_for(warmup_steps))
     if not UNIT.contains(start):
@@ -92,6 +93,9 @@ def create(
         InvalidValueError: for a value out of range, or a missing ``total_steps`` that is needed.
     """
     entry = _REGISTRY.get(name)
+    # a count or fraction computed with NumPy (np.int64 steps) as the Python number it holds, as every
+    # hyperparameter is taken (Entry.checked)
+    total_steps, warmup_steps, warmup_start = plain_numbers((total_steps, warmup_steps, warmup_start))
     if total_steps is not None and not POSITIVE_INT.contains(total_steps):
         raise InvalidValueError(
             "total_steps", total_steps, f"None or {POSITIVE_INT.accepted_for(total_steps)}"

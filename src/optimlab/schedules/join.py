@@ -16,6 +16,7 @@ import bisect
 from collections.abc import Callable, Sequence
 
 from optimlab.errors import InvalidValueError
+from optimlab.registry import plain_numbers
 
 __all__ = ["Schedule", "join"]
 
@@ -34,7 +35,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
         DeepMind et al., The DeepMind JAX Ecosystem (optax ``join_schedules``), 2020,
         https://github.com/google-deepmind/optax
     """
-    schedules, boundaries = list(schedules), list(boundaries)
+    schedules, boundaries = list(schedules), plain_numbers(list(boundaries))  # np.int64 steps as ints
     if len(schedules) != len(boundaries) + 1:
         raise InvalidValueError(
             "join boundaries", boundaries, f"one boundary fewer than the {len(schedules)} schedules"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, POSITIVE_INT
+from optimlab.registry import POSITIVE, POSITIVE_INT, plain_numbers
 from optimlab.schedules.join import Schedule
 
 __all__ = ["plot"]
@@ -36,6 +36,7 @@ def plot(
         ``path``, as a :class:`~pathlib.Path`.
     """
     path = Path(path)
+    total_steps, base_lr = plain_numbers((total_steps, base_lr))  # NumPy's numbers as the ones they hold
     if path.suffix.lower() not in _FORMATS:
         raise InvalidValueError("plot path suffix", path.suffix or path.name, " or ".join(_FORMATS))
     if not POSITIVE_INT.contains(total_steps):

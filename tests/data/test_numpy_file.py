@@ -330,3 +330,18 @@ def test_an_archive_saved_split_with_splits_that_do_not_match_is_refused(tmp_pat
     np.savez(tmp_path / "b.npz", x_train=np.zeros((4, 3)), y_train=np.array([0, 1, 0, 1]), **arrays)
     with pytest.raises(InvalidValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
         load_numpy(tmp_path / "b.npz")
+
+
+@pytest.mark.parametrize("layout", ["table.npy", "pair.npz"])
+def test_a_big_endian_file_reads_the_numbers_numpy_reads(tmp_path, layout):
+    """An array saved big-endian (dtype '>f8': numpy.save on such a machine, MATLAB's and Java's exports)
+    raised torch's 'byte order different from the native byte order' as a traceback. Truth: numpy.load."""
+    x = np.random.default_rng(0).normal(size=(6, 2)).astype(">f8")
+    y = np.array([2, 0, 1, 2, 0, 1], dtype=">i4")
+    if layout == "table.npy":
+        np.save(tmp_path / layout, np.column_stack([x, y]).astype(">f8"))
+    else:
+        np.savez(tmp_path / layout, x=x, y=y)
+    data = load_numpy(tmp_path / layout)
+    assert torch.equal(data.examples.x, torch.tensor(x.astype(np.float32)))
+    assert data.examples.y.tolist() == y.tolist()

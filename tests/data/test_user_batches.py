@@ -478,3 +478,12 @@ def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss
     with pytest.raises(InvalidValueError) as refused:
         first_loss(lambda: data.compute_loss(OwnLoss(broken=True), batch), batch)
     assert "model(*batch)" not in str(refused.value) and "Linear.forward()" in str(refused.value)
+
+
+def test_big_endian_arrays_are_read_as_the_numbers_numpy_holds():
+    """Arrays of dtype '>f8' (read from a big-endian file) raised torch's 'byte order different from the
+    native byte order' from torch.from_numpy. Truth: numpy's values, dtype as the native array's."""
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.arange(6) % 2
+    xs, ys = UserBatches((x.astype(">f8"), y.astype(">i8"))).tensors
+    assert torch.equal(xs, torch.from_numpy(x)) and torch.equal(ys, torch.from_numpy(y))

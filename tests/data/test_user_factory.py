@@ -861,3 +861,31 @@ def test_batched_comparison_on_labels_mostly_ignored_runs_its_trials_one_at_a_ti
             seeds=2, epochs=2, backend="batched", recipe={"training": {"batch_size": 8}},
         )  # fmt: skip
     assert {r.status for r in found.results[0].records} == {"completed"}
+
+
+def big_endian_pairs():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(12, 3)).astype(">f8"), (np.arange(12) % 3).astype(">i8")
+
+
+class BigEndianItems(Dataset):
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        x, y = big_endian_pairs()
+        return x[i], y[i]
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [big_endian_pairs, lambda: (big_endian_pairs(), big_endian_pairs()), BigEndianItems],
+    ids=["pair", "splits", "dataset"],
+)
+def test_a_factorys_big_endian_arrays_are_the_numbers_numpy_holds(returned):
+    """A factory returning arrays of dtype '>f8' (read from a big-endian file) was said to have raised
+    torch's 'byte order different from the native byte order'. Truth: the numbers numpy holds."""
+    data = as_data(returned(), "big_endian")
+    x, y = big_endian_pairs()
+    train = data.examples if isinstance(data, Examples) else data.train
+    assert torch.equal(train.x, torch.tensor(x.astype(np.float32))) and train.y.tolist() == y.tolist()

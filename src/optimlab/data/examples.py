@@ -36,6 +36,7 @@ __all__ = [
     "int64_labels",
     "label_ignored",
     "missing_cell",
+    "native_byte_order",
     "one_hot_rows",
     "reject_non_finite",
     "targets_for",
@@ -337,7 +338,14 @@ def _as_array(values: np.ndarray | Tensor) -> np.ndarray:
     if isinstance(values, Tensor):
         values = values.detach().cpu()
         values = values if values.layout == torch.strided else values.to_dense()
-    return np.asarray(values)
+    return native_byte_order(np.asarray(values))
+
+
+def native_byte_order(array: np.ndarray) -> np.ndarray:
+    """``array`` in this machine's byte order, the one torch takes: torch refused a big-endian array
+    (dtype ``'>f8'``, as ``numpy.save`` writes on such a machine or MATLAB's and Java's exports) with
+    "byte order different from the native byte order". The array itself where it is in it already."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 _SHOWN_LABELS = 6  # of a remapping said in the data's note

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.recipe import Recipe, RecipeError
 from optimlab.study.space import FLAG_FORMS, Dimension, SearchSpace
 
 
@@ -202,6 +203,40 @@ def test_a_range_flag_refuses_a_word_it_does_not_know(flag):
         SearchSpace.from_flags([flag])
 
 
+@pytest.mark.parametrize(
+    ("flag", "twice"), [("optimizer.lr=0.1:1:log:log", "log"), ("model.width=1:8:int:int", "int")]
+)
+def test_a_range_flag_refuses_a_word_given_twice(flag, twice):
+    """``0.1:1:log:log`` was read as one ``:log``, the typo unsaid."""
+    with pytest.raises(InvalidValueError) as refused:
+        SearchSpace.from_flags([flag])
+    assert str(refused.value) == (
+        f"invalid value {flag!r} for --space: accepted LOW:HIGH followed by log and/or int, each once, "
+        f"not {twice!r} twice."
+    )
+
+
+@pytest.mark.parametrize("field", ["model.width", "training.batch_size"])
+def test_a_range_of_a_whole_number_field_without_int_is_refused_naming_the_flag(field):
+    """``--space model.width=1:8`` passed, then planning refused its midpoint 4.5 as 'fits no point of
+    the space; beside its first: ...', a value no one typed. Refused as typed, naming the forms that
+    search it: ``:int``, whose grid then holds whole numbers only (truth: the recipe's own check of the
+    field, which refuses 4.5)."""
+    with pytest.raises(RecipeError, match="4.5 is refused"):  # the midpoint a plain range planned
+        Recipe().with_updates({field: 4.5})
+    flag = f"{field}=1:8"
+    with pytest.raises(InvalidValueError) as refused:
+        SearchSpace.from_flags([flag])
+    assert str(refused.value).startswith(
+        f"invalid value {flag!r} for --space: accepted {field}=LOW:HIGH:int "
+    )
+    with pytest.raises(InvalidValueError, match=f"for range of {field!r}: accepted integer: true in it"):
+        SearchSpace.from_dict({field: {"low": 1, "high": 8}})
+    (dimension,) = SearchSpace.from_flags([f"{flag}:int"]).dimensions
+    assert all(isinstance(v, int) for v in dimension.grid(3)) and dimension.grid(3) == [1, 4, 8]
+    assert SearchSpace.from_flags(["optimizer.lr=0.1:1"]).dimensions[0].grid(3)[1] == 0.55  # a real field
+
+
 @pytest.mark.parametrize("key", ["log", "integer"])
 def test_a_range_takes_only_true_or_false_for_its_scale(key):
     """log: maybe was read as true (bool of a string): the space was searched in log space without a word."""
@@ -388,7 +423,7 @@ def test_a_whole_number_range_past_what_its_bounds_hold_is_refused_naming_the_bo
         str(refused.value)
         == f"invalid value {value} for bound of the range of {field!r}: accepted {accepted}."
     )
-    top = f"{field}=1:{2**53}" + ":int" * flag.endswith(":int")  # the top named, pasted, is read exactly
+    top = f"{field}=1:{2**53}:int"  # the top named, pasted, is read exactly
     assert SearchSpace.from_flags([top]).dimensions[0].high == 2**53
 
 

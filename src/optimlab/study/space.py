@@ -340,15 +340,20 @@ class SearchSpace:
                     raise UnknownNameError(f"key of the range of {field!r}", unknown[0], _RANGE_KEYS)
                 integer = _yes_or_no(field, spec, "integer")
                 whole = integer or holds_a_whole_number(as_recipe_field(field))  # :int or not, a count
-                dimensions.append(
-                    Dimension(
-                        field,
-                        low=_number(field, spec.get("low"), whole=whole),
-                        high=_number(field, spec.get("high"), whole=whole),
-                        log=_yes_or_no(field, spec, "log"),
-                        integer=integer,
-                    )
+                dimension = Dimension(
+                    field,
+                    low=_number(field, spec.get("low"), whole=whole),
+                    high=_number(field, spec.get("high"), whole=whole),
+                    log=_yes_or_no(field, spec, "log"),
+                    integer=integer,
                 )
+                if whole and not integer:  # its first point, a midpoint (4.5), was refused at planning
+                    raise InvalidValueError(
+                        f"range of {field!r}",
+                        dict(spec),
+                        f"integer: true in it, as {field} holds a whole number",
+                    )
+                dimensions.append(dimension)
             else:
                 raise InvalidValueError(
                     f"search dimension {field!r}",
@@ -376,9 +381,20 @@ class SearchSpace:
                 raise InvalidValueError("--space", flag, f"one --space per field; {field} is given twice")
             if ":" in values:
                 low, high, *flags_ = values.split(":")
-                if unknown := [f for f in flags_ if f not in ("log", "int")]:
+                unknown = [f for f in flags_ if f not in ("log", "int")]
+                if unknown or len(set(flags_)) < len(flags_):  # lr=0.1:1:log:log was read as one :log
+                    wrong = repr(unknown[0]) if unknown else f"{max(flags_, key=flags_.count)!r} twice"
                     raise InvalidValueError(
-                        "--space", flag, f"LOW:HIGH followed by log and/or int, not {unknown[0]!r}"
+                        "--space", flag, f"LOW:HIGH followed by log and/or int, each once, not {wrong}"
+                    )
+                if "int" not in flags_ and holds_a_whole_number(as_recipe_field(field)):
+                    for bound in (low, high):  # one no float holds is refused as such first
+                        _number(field, bound, whole=True)
+                    raise InvalidValueError(
+                        "--space",
+                        flag,
+                        f"{field}=LOW:HIGH:int or LOW:HIGH:log:int, as {field} holds a whole number, or the "
+                        f"whole numbers to try, {field}=a,b,c",
                     )
                 data[field] = {"low": low, "high": high, "log": "log" in flags_, "integer": "int" in flags_}
             else:

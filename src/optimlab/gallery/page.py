@@ -9,6 +9,7 @@ or not at all (:mod:`optimlab.atomic`), the page first, then its numbers with th
 from __future__ import annotations
 
 import ast
+import dataclasses
 import errno
 import hashlib
 import html
@@ -26,8 +27,16 @@ import yaml
 import optimlab
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
-from optimlab.gallery.experiment import KINDS, Evidence, Experiment, Outcome, RunRecord, get_experiment
-from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED
+from optimlab.gallery.experiment import (
+    KINDS,
+    Evidence,
+    Experiment,
+    Outcome,
+    RunRecord,
+    experiment_names,
+    get_experiment,
+)
+from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED, Verdict
 from optimlab.number_text import count_of, seconds_text
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
@@ -36,9 +45,11 @@ from optimlab.study.trial import syntax_text
 __all__ = [
     "INDEX_NAME",
     "check_replaceable",
+    "index_again",
     "kept_outcome",
     "output_folder",
     "page_path",
+    "shown_outcome",
     "write_index",
     "write_page",
 ]
@@ -256,33 +267,74 @@ def _digest(page: Path) -> str:
     return hashlib.sha256(page.read_bytes()).hexdigest()
 
 
-def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
-    """The outcome an earlier run left in ``folder`` (its page and ``<name>.json``), when it ran at ``size``
-    with this optimlab and torch (their versions) and this code of the experiment (:func:`_code_digest`;
-    a page written before the digest was recorded runs again, once), the page is the one its numbers were
-    written with (whole, unedited) and its numbers still give the verdict it wrote (the verdict's code
-    unchanged since); None otherwise, the experiment then to run again. Its figures' series are not kept:
-    the page stays as it was written."""
+def _page_record(experiment: Experiment, folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The numbers ``<name>.json`` that ``experiment``'s page in ``folder`` was written with; None where
+    either file is missing or unreadable, or the page was written again, cut or edited since."""
     page = page_path(folder, experiment.name)
+    record = _json_of(page.with_suffix(".json"))
     try:
-        record = json.loads(page.with_suffix(".json").read_text())
-        if record["size"] != size or record.get("page_sha256") != _digest(page):
+        if not isinstance(record, dict) or record.get("page_sha256") != _digest(page):
             return None
-        if record.get("versions") != _versions():  # numbers of another optimlab or torch (or unrecorded)
-            return None
-        code = _code_digest(experiment)
-        if code is None or record.get("code") != code:  # measured by other code (or unrecorded)
-            return None
+    except OSError:
+        return None
+    return record
+
+
+def shown_outcome(experiment: Experiment, folder: str | os.PathLike[str]) -> Outcome | None:
+    """The outcome ``experiment``'s page in ``folder`` shows, as its numbers record it: its size, seconds,
+    runs and verdict (label and paragraph; the checks not kept). None where there is no such page
+    (:func:`_page_record`) or its record is not whole. Its figures' series are not kept."""
+    return _recorded_outcome(experiment, _page_record(experiment, folder))
+
+
+def _recorded_outcome(experiment: Experiment, record: dict[str, Any] | None) -> Outcome | None:
+    if record is None:
+        return None
+    try:
         numbers = _nan_for_none(record["numbers"])
-        verdict = experiment.verdict(numbers)
         runs = [RunRecord(r["arm"], r["spec"], r["status"], r["result"]) for r in record["runs"]]
-        if verdict.paragraph != record["verdict"]["paragraph"]:
-            return None
-        seconds = float(record["seconds"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):  # unreadable, edited
-        return None  # or from other code: run it again
+        verdict = Verdict(str(record["verdict"]["label"]), str(record["verdict"]["paragraph"]), ())
+        size, seconds = str(record["size"]), float(record["seconds"])
+    except (ValueError, KeyError, TypeError, IndexError):  # edited by hand
+        return None
     evidence = Evidence(numbers=numbers, series={}, runs=runs, setup="")
     return Outcome(experiment.name, size, evidence, verdict, seconds)
+
+
+def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
+    """The outcome an earlier run left in ``folder`` (:func:`shown_outcome`), when it ran at ``size`` with
+    this optimlab and torch (their versions) and this code of the experiment (:func:`_code_digest`; a page
+    written before the digest was recorded runs again, once), and its numbers still give the verdict it
+    wrote (the verdict's code unchanged since); None otherwise, the experiment then to run again. The page
+    stays as it was written."""
+    record = _page_record(experiment, folder)
+    shown = _recorded_outcome(experiment, record)
+    if record is None or shown is None or shown.size != size:
+        return None
+    if record.get("versions") != _versions():  # numbers of another optimlab or torch (or unrecorded)
+        return None
+    code = _code_digest(experiment)
+    if code is None or record.get("code") != code:  # measured by other code (or unrecorded)
+        return None
+    try:
+        verdict = experiment.verdict(shown.evidence.numbers)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):  # numbers edited by hand
+        return None
+    if verdict.paragraph != shown.verdict.paragraph:
+        return None
+    return dataclasses.replace(shown, verdict=verdict)
+
+
+def index_again(folder: str | os.PathLike[str]) -> Path | None:
+    """Write the gallery's index in ``folder`` again, where there is one (a run of one experiment into the
+    folder of an earlier ``all``): every page the folder holds (:func:`shown_outcome`), in the registry's
+    order, so that it shows each page's verdict and size as its page does. An ``index.html`` the gallery
+    did not write is left alone. Returns the index's path, or None where there was none."""
+    if not _titled(Path(folder) / INDEX_NAME, INDEX_TITLE):
+        return None
+    experiments = [get_experiment(name) for name in experiment_names()]
+    shown = [(e, outcome) for e in experiments if (outcome := shown_outcome(e, folder)) is not None]
+    return write_index(shown, folder)
 
 
 def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:

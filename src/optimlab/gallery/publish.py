@@ -25,6 +25,7 @@ from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import (
     check_replaceable,
+    index_again,
     kept_outcome,
     output_folder,
     page_path,
@@ -73,9 +74,10 @@ def run_experiment(
     out: str | os.PathLike[str] = "gallery",
     on_start: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Outcome, Path]:
-    """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``.
-    ``on_start(name, 0, 1)``, called once ``out`` is checked and before the run, reports progress as
-    :func:`run_gallery`'s does."""
+    """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``, and the index of
+    an earlier :func:`run_gallery` there again (:func:`~optimlab.gallery.page.index_again`), its verdict
+    of ``name`` now this run's. ``on_start(name, 0, 1)``, called once ``out`` is checked and before the
+    run, reports progress as :func:`run_gallery`'s does."""
     _check_size(size)
     experiment = get_experiment(name)
     output_folder(out)
@@ -83,7 +85,10 @@ def run_experiment(
     if on_start is not None:
         on_start(experiment.name, 0, 1)
     outcome = _outcome(experiment, size)
-    return outcome, write_page(experiment, outcome, out)
+    with signals_deferred():  # a Ctrl-C as the page is written leaves the index showing it
+        page = write_page(experiment, outcome, out)
+        index_again(out)
+    return outcome, page
 
 
 def _outcome(experiment: Experiment, size: str) -> Outcome:

@@ -623,3 +623,21 @@ def test_a_resume_with_other_settings_names_each_stored_and_given_value(tmp_path
         "seeds (--seeds): stored 3, given 2",
     ):
         assert said in err, err
+
+
+@pytest.mark.parametrize(
+    ("varied", "named"),
+    [
+        (["--compare", "training.epochs=1,1.5"], "training.epochs (--compare): 1.5 is refused"),
+        (["--optimizers", "sgd", "--space", "training.epochs=1,1.5"], "training.epochs = 1.5 fits no point"),
+    ],
+)
+def test_a_refused_compared_or_searched_value_names_its_flag_not_a_flag_of_the_same_field(
+    tmp_path, cli, varied, named
+):
+    """``--epochs 1 --compare training.epochs=1,1.5`` said '--epochs: 1.5 is refused': the field's value
+    typed in --compare (or --space) was named as --epochs, which held 1. Truth: the recipe's own check
+    refuses 1.5 for training.epochs."""
+    code, _, err = cli("compare", "--epochs", "1", *varied, "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert named in err and "--epochs" not in err, err

@@ -300,7 +300,9 @@ def compare(
         StudyProgress(progress) as shown,
         o.noting_data(output),
         o.fields_named(compared),
-        o.flags_named(ctx.params),  # --model, --dataset: named as typed, as train names them
+        o.flags_named(
+            _held_flags(ctx.params, plan)
+        ),  # --model, --dataset: named as typed, as train names them
     ):
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
@@ -364,6 +366,16 @@ def compare(
         },
     )
     exit_if_all_failed(output, done.results)
+
+
+def _held_flags(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """The flags of ``params`` that set a recipe field the comparison holds: not one it compares or
+    searches, whose refused value (training.epochs 1.5 of --compare) was named as --epochs."""
+    from optimlab.study.space import as_recipe_field
+
+    space = plan.get("space")
+    varied = {plan.get("field"), *(as_recipe_field(d.field) for d in (space.dimensions if space else ()))}
+    return {name: value for name, value in params.items() if o.RECIPE_FLAGS.get(name) not in varied}
 
 
 def _refuse_a_bench(folder: Path) -> None:

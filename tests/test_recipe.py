@@ -1,6 +1,7 @@
 """The recipe: validation with field-naming errors, lossless YAML, stable ids."""
 
 import re
+import typing
 from decimal import Decimal
 from fractions import Fraction
 
@@ -944,6 +945,57 @@ def test_null_in_a_whole_number_field_that_takes_none_is_refused_naming_its_rang
     assert str(refused.value).splitlines()[1:] == [
         f"  {field}: null is refused: accepted an integer in {accepted}"
     ]
+
+
+@pytest.mark.parametrize(
+    "yaml_text, field, given, accepted",
+    [
+        ("data: {val_fraction: }", "data.val_fraction", "null", "[0, 1)"),
+        ("schedule:\n  warmup_start:\n", "schedule.warmup_start", "null", "[0, 1]"),
+        ("optimizer: {lr: .inf}", "optimizer.lr", "inf", "(0, inf), or null"),
+        ("data: {data_fraction: [1]}", "data.data_fraction", "[1]", "(0, 1]"),
+        ("optimizer: {weight_decay: abc}", "optimizer.weight_decay", "'abc'", "[0, inf), or null"),
+        ("training: {grad_clip_norm: {a: 1}}", "training.grad_clip_norm", "{'a': 1}", "(0, inf), or null"),
+        ("optimizer: {lr: '1_0'}", "optimizer.lr", "'1_0'", "(0, inf), or null"),  # float() reads 10
+    ],
+)
+def test_a_real_number_field_given_no_finite_number_is_refused_naming_its_range(
+    yaml_text, field, given, accepted
+):
+    """``data: {val_fraction: }`` said pydantic's "Input should be a valid number (got None)", and
+    ``lr: .inf`` "Input should be a finite number", naming no range. Truth: the bounds each field's
+    own comment and the papers give (a validation fraction below 1, an lr above 0)."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert str(refused.value).splitlines()[1:] == [
+        f"  {field}: {given} is refused: accepted a number in {accepted}"
+    ]
+
+
+def _real_number_fields() -> list[str]:
+    """Every dotted recipe field that holds one real number (``float``, ``float | None``)."""
+    fields = []
+    for section, spec in Recipe.model_fields.items():
+        for name, inner in getattr(spec.annotation, "model_fields", {}).items():
+            kinds = set(typing.get_args(inner.annotation)) or {inner.annotation}
+            if float in kinds and kinds <= {float, type(None)}:
+                fields.append(f"{section}.{name}")
+    return fields
+
+
+@pytest.mark.parametrize("field", _real_number_fields())
+def test_every_real_number_field_refuses_null_or_text_in_one_line_naming_its_range(field):
+    """Every real-number field, as the recipe declares them: text, and null where it takes none, in one
+    line naming the value and a range (pydantic's words named neither the range nor null as typed)."""
+    section, name = field.split(".")
+    nullable = type(None) in typing.get_args(
+        Recipe.model_fields[section].annotation.model_fields[name].annotation
+    )
+    for value, given in [("abc", "'abc'"), *([] if nullable else [(None, "null")])]:
+        with pytest.raises(RecipeError) as refused:
+            Recipe.from_dict({section: {name: value}})
+        (line,) = str(refused.value).splitlines()[1:]
+        assert line.startswith(f"  {field}: {given} is refused: accepted a number in "), line
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import typing
 from collections.abc import Hashable, Mapping
@@ -230,10 +231,15 @@ def _canonical(category: str, name: str) -> str:
     return get_registry(category).resolve(name)
 
 
+def _number_field(annotation: Any, kind: type[int] | type[float]) -> bool:
+    """Whether a field of ``annotation`` holds one number of ``kind`` (``int``, ``float | None``)."""
+    kinds = set(typing.get_args(annotation)) or {annotation}
+    return kind in kinds and kinds <= {kind, type(None)}
+
+
 def _whole_number_field(annotation: Any) -> bool:
     """Whether a field of ``annotation`` holds one integer (``int``, ``int | None``)."""
-    kinds = set(typing.get_args(annotation)) or {annotation}
-    return int in kinds and kinds <= {int, type(None)}
+    return _number_field(annotation, int)
 
 
 def _exact_int(value: Any) -> int | None:
@@ -261,12 +267,20 @@ def _quoted_number_read(value: Any, accepts: Interval | Each) -> Any:
     return value if number is None else number
 
 
-def _whole_number_range(field: pydantic.fields.FieldInfo) -> Interval:
-    """The integers a whole-number field takes: its own bounds (``seed``'s [0, 4294967295], ``steps``'
-    >= 1), within int64's where it has none (:meth:`optimlab.registry.Interval.accepted_for`)."""
-    low = next((bound.ge for bound in field.metadata if isinstance(bound, annotated_types.Ge)), None)
-    high = next((bound.le for bound in field.metadata if isinstance(bound, annotated_types.Le)), None)
-    return Interval(low, high, integer=True)
+def _field_range(field: pydantic.fields.FieldInfo, *, integer: bool) -> Interval:
+    """The numbers a number field takes, by its own bounds: a whole-number field's (``seed``'s [0,
+    4294967295], ``steps``' >= 1, within int64's where it has none: :meth:`optimlab.registry.Interval.accepted_for`)
+    or a real one's (``lr``'s (0, inf), ``val_fraction``'s [0, 1))."""
+    bounds = {type(bound): bound for bound in field.metadata}
+    low, high = bounds.get(annotated_types.Ge), bounds.get(annotated_types.Le)
+    above, below = bounds.get(annotated_types.Gt), bounds.get(annotated_types.Lt)
+    return Interval(
+        above.gt if above else low.ge if low else None,
+        below.lt if below else high.le if high else None,
+        open_low=above is not None,
+        open_high=below is not None,
+        integer=integer,
+    )
 
 
 class _Spec(BaseModel):
@@ -312,7 +326,7 @@ class _Spec(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _whole_number_in_range(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """A whole-number field's value out of its range (:func:`_whole_number_range`) refused in one line
+        """A whole-number field's value out of its range (:func:`_field_range`) refused in one line
         naming that range: pydantic said "a number with a fractional part" of ``seed: 1.5`` and "Unable to
         parse input string" of ``width: 1e30``, naming no range, and took ``steps: 99999999999999999999``,
         a run of 2^66 steps never to end (torch's int64 overflowed at the first use of a size that large).
@@ -328,7 +342,7 @@ class _Spec(BaseModel):
             or (value is None and nullable)
         ):
             return value  # a yes/no value: refused by _no_yes_for_a_number
-        accepted, also = _whole_number_range(field), ", or null" if nullable else ""
+        accepted, also = _field_range(field, integer=True), ", or null" if nullable else ""
         whole = read_whole_number(value) if isinstance(value, str) else _exact_int(value)
         if isinstance(value, str) and whole is None:
             raise ValueError(f"{value!r} is no whole number in decimal digits: accepted {accepted}{also}")
@@ -336,6 +350,33 @@ class _Spec(BaseModel):
             given = "null" if value is None else repr(value)
             raise ValueError(f"{given} is refused: accepted {accepted.accepted_for(whole)}{also}")
         return whole
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _real_number_given(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """A real-number field given no finite number refused in one line naming its range
+        (:func:`_field_range`): pydantic said "Input should be a valid number (got None)" of ``lr:`` left
+        empty where the field takes no null (``val_fraction``), of text and of a list, and "a finite
+        number" of ``.inf``, naming no range. Text is read as :func:`read_number` reads it (``'1e-3'``;
+        ``'1_0'`` no number); a finite number is left to pydantic, whose bounds name themselves."""
+        field = cls.model_fields[info.field_name]
+        nullable = type(None) in typing.get_args(field.annotation)
+        if (
+            not _number_field(field.annotation, float)
+            or isinstance(value, bool)
+            or (value is None and nullable)
+        ):
+            return value  # a yes/no value: refused by _no_yes_for_a_number
+        number = read_number(value) if isinstance(value, str) else value
+        try:
+            finite = math.isfinite(number)  # any real number: NumPy's, Decimal, Fraction
+        except TypeError:  # None, a list, a mapping, a complex number
+            finite = False
+        if finite:
+            return value
+        given = "null" if value is None else repr(value)
+        accepted = f"{_field_range(field, integer=False)}{', or null' if nullable else ''}"
+        raise ValueError(f"{given} is refused: accepted {accepted}")
 
     @field_validator("*", mode="before")
     @classmethod

@@ -663,6 +663,16 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--dataset", "iris", "--steps", "1", "--weight-decay", "1e-400"],
         "'--wd': '1e-400' is below the smallest float, about 5e-324: accepted a number in [0, inf)",
     ),
+    (  # pydantic's words: "Input should be a valid number (got None)", naming no range
+        "set null for a number that takes none",
+        ["train", "--set", "data.val_fraction=null"],
+        "data.val_fraction: null is refused: accepted a number in [0, 1)",
+    ),
+    (
+        "set inf for the lr",
+        ["train", "--set", "optimizer.lr=.inf"],
+        "inf is refused: accepted a number in (0, inf)",
+    ),
     # whole numbers are read as a recipe reads them (1e3 is 1000), and a fraction stays refused
     (
         "epochs a fraction by its exponent",

@@ -1349,7 +1349,8 @@ def test_a_separable_problem_on_few_imbalanced_held_out_rows_is_not_told_no_lr_t
     found = find_lr(
         model, nn.CrossEntropyLoss(), x, unrelated, optimizer, check_steps=100, steps=40, batch_size=16
     )
-    assert found.trains is False and found.suggestion is None and "no lr trains" in found.reason, found.reason
+    assert found.trains is False and found.suggestion is None, found.reason
+    assert "no candidate learned within the check's 100 steps" in found.reason, found.reason
 
 
 def test_label_counts_decide_once_over_the_held_out_data_whether_labels_are_minus_one_and_one():
@@ -1446,3 +1447,25 @@ def test_a_model_that_already_fits_its_targets_is_said_to_fit(off_by):
     )
     assert said is (share < 1e-6), (share, found.reason)
     assert said is (off_by < 1)
+
+
+def test_a_check_too_short_to_learn_says_what_it_saw_and_the_steps_to_give():
+    """lr-find --check-steps 30 on a GRU said 'no lr trains this setup' where 100 steps train it. An
+    XOR of signs learns nothing in a 2-step check: the reason says so with the check's length and the
+    flag to raise; the truth that the setup trains is the same check given 25 steps."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 8, generator=generator)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    found = {}
+    for check_steps in (2, 25):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 2))
+        found[check_steps] = find_lr(
+            model, nn.CrossEntropyLoss(), x, y, check_steps=check_steps, steps=30, batch_size=16
+        )
+    assert found[25].trains is True, found[25].reason
+    short = found[2]
+    assert short.trains is False and short.suggestion is None, short.reason
+    assert "no lr trains" not in short.reason, short.reason
+    assert "after 2 steps" in short.verdict and "within the check's 2 steps" in short.reason, short.reason
+    assert "--check-steps, 2 here" in short.reason, short.reason

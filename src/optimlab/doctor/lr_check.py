@@ -75,7 +75,8 @@ accuracy), nor its held-out cross-entropy the labels' entropy (by as many; the p
 only, for imbalanced classes, where accuracy barely moves), and where no candidate's held-out squared error
 lies as far below that of predicting the targets' mean (a regression with the plain mean squared
 error), there is no suggestion: the best of candidates that learn nothing is noise, and no lr trains
-that setup (a vanishing signal, labels or targets unrelated to the inputs). Where the held-out labels
+that setup within the check's steps (a vanishing signal, labels or targets unrelated to the inputs, or
+a run too short: the reason names the steps, which more may train). Where the held-out labels
 are too few for even every one of them right to pass that test (the share to the power of their
 count at or above :data:`CHANCE_LEVEL`), the check says so, with the count needed, and does not say
 that no lr trains (``trains`` None); the held-out loss still chooses among the candidates.
@@ -154,6 +155,7 @@ from optimlab.doctor.progress import report
 from optimlab.doctor.snapshot import preserved, random_state_kept
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.stacked import PROBE_ROWS, random_dropout, stacked_forward, stacked_loss, unstackable
+from optimlab.number_text import count_of
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.optim.shells.torch_optim import Optimizer as OptimlabOptimizer
 from optimlab.registry import POSITIVE, POSITIVE_INT, real_number, whole_number
@@ -684,10 +686,14 @@ def _decided(
         check += f" ({len(folds)} cross-fitted checks, pooled)"
 
     def unsuggested(verdict: str, chance: float | None = None) -> LRRangeResult:
+        # A check sees only its own steps: a GRU on MNIST-1D learns nothing in 30 steps that 100 train,
+        # so what it saw is said with its length, never that no lr trains the setup at all.
         reason = (
             f"{verdict}; {result.reason}"
             if chance is None
-            else f"{verdict}: no lr trains this setup, the cause lies elsewhere; the curve alone: {result.reason}"
+            else f"{verdict}: no candidate learned within the check's {count_of(check_steps, 'step')}; more steps "
+            f"(check_steps, lr-find's --check-steps, {check_steps} here) may train it, and where they do "
+            f"not, the cause lies elsewhere than the lr; the curve alone: {result.reason}"
         )
         return dataclasses.replace(
             result,
@@ -702,7 +708,7 @@ def _decided(
         )
 
     if not alive:
-        return unsuggested(f"every candidate diverged within {check_steps} steps")
+        return unsuggested(f"every candidate diverged within {count_of(check_steps, 'step')}")
     living = [c for c, _ in alive]
     labels = None
     undecided = None  # why the held-out labels cannot tell whether any candidate beat chance
@@ -722,7 +728,7 @@ def _decided(
         ):
             return unsuggested(
                 f"no candidate's held-out accuracy beat answering the most frequent class after "
-                f"{check_steps} steps (at best {top:.4g}; that class alone: {majority:.4g}, "
+                f"{count_of(check_steps, 'step')} (at best {top:.4g}; that class alone: {majority:.4g}, "
                 f"{CHANCE_ERRORS:g} standard errors on {labels} held-out labels reaching "
                 f"{_chance_bound(majority, labels):.4g}); one-sided binomial exact test of {right} "
                 f"of {labels} right against that share: p {p:.3g}, not below {CHANCE_LEVEL:.3g}",
@@ -731,8 +737,8 @@ def _decided(
     elif (spread := _spread_about_mean(folds)) is not None and _beats(alive, spread) is False:
         top = min(c.score for c in living)  # type: ignore[type-var]
         return unsuggested(
-            f"no candidate's held-out loss beat predicting the targets' mean after {check_steps} "
-            f"steps (at best {top:.4g}; the mean alone: {spread.mean().item():.4g})",
+            f"no candidate's held-out loss beat predicting the targets' mean after "
+            f"{count_of(check_steps, 'step')} (at best {top:.4g}; the mean alone: {spread.mean().item():.4g})",
             spread.mean().item(),
         )
     fits = ""  # where the model fits the targets all but exactly already, said before the choice

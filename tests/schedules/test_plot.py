@@ -60,3 +60,16 @@ def test_a_run_longer_than_numpy_s_integers_is_drawn(tmp_path: Path) -> None:
     total = 2**63 - 1
     path = plot(create("cosine", total_steps=total), total, tmp_path / "longer.svg")
     assert b"<svg" in path.read_bytes()[:500]
+
+
+@pytest.mark.parametrize("second", ["gamma=0.7", "GAMMA=0.5"])
+def test_a_schedule_keyword_given_twice_is_refused_in_one_line(cli, tmp_path: Path, second: str) -> None:
+    """``plot-schedule step --option gamma=0.5 --option gamma=0.7`` drew gamma 0.7 without a word (the
+    last of the two), where --set refuses a field set twice: which would win is no guess to leave. Now
+    refused naming the second, exit 2, nothing drawn; the same keyword by another spelling too."""
+    out = tmp_path / "s.svg"
+    code, _, err = cli(
+        "plot-schedule", "step", "--option", "gamma=0.5", "--option", second, "--out", str(out)
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert repr(second) in err and "another --option sets gamma too" in err and not out.exists()

@@ -10,7 +10,7 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output
-from optimlab.errors import OptimlabError, UnknownNameError
+from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, get_registry, normalize_name
 
 EXAMPLES = """Examples:
@@ -64,7 +64,14 @@ def plot_schedule(
     for name in names:
         check_name("schedule", name, "SCHEDULE")
         check_warmup(name, steps, warmup_steps, "--warmup-steps")
-    options = dict(_parse_option(text) for text in option or [])
+    options: dict[str, object] = {}
+    for text in option or []:
+        key, value = _parse_option(text)
+        if key in options:  # click keeps both, and the dict the last, without a word
+            raise InvalidValueError(
+                "--option", text, f"a keyword set once, but another --option sets {key} too"
+            )
+        options[key] = value
     takes = {name: get_registry("schedule").get(name).hyperparameter_names for name in names}
     for key in options:
         if not any(key in keys for keys in takes.values()):

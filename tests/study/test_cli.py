@@ -641,3 +641,27 @@ def test_a_refused_compared_or_searched_value_names_its_flag_not_a_flag_of_the_s
     code, _, err = cli("compare", "--epochs", "1", *varied, "--out", str(tmp_path / "out"), "--no-progress")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert named in err and "--epochs" not in err, err
+
+
+def test_a_resume_from_a_database_takes_a_new_folder_for_its_report(tmp_path, cli, monkeypatch):
+    """The hint `optimlab compare --resume OUT --storage URL --name t` (a study in a database) was refused
+    with "'OUT' is not a folder": --resume's folder had to exist, though the studies are in the database.
+    With --storage the folder is where the report goes, made if new (the library call patched out: what
+    the command hands it); without, it is still the study's own, which must be there."""
+    from optimlab.study import compare as study_compare
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    (tmp_path / "studies.db").touch()  # an empty SQLite database (Optuna's tables: 2 s), the file checked
+    given = {}
+
+    def handed(values, **call):
+        given.update(call)
+        raise OptimlabError("patched out")
+
+    monkeypatch.setattr(study_compare, "compare", handed)
+    out = tmp_path / "new" / "report"
+    code, _, err = cli("compare", "--resume", str(out), "--storage", url, "--name", "t", "--no-progress")
+    assert code == 2 and err == "error: patched out\n", err
+    assert (given["out"], given["storage"], given["resume"], given["name"]) == (out, url, True, "t")
+    code, _, err = cli("compare", "--resume", str(tmp_path / "missing"), "--no-progress")
+    assert code == 2 and "missing' is not a folder" in err and not (tmp_path / "missing").exists(), err

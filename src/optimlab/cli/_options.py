@@ -443,12 +443,12 @@ def check_names(text: str | None, flag: str, category: str | None = None) -> Non
                 refuse_file_path(name, flag)
 
 
-def checked(check: Callable[[str], object], text: str, param: str) -> None:
+def checked(check: Callable[[str], Any], text: str, param: str) -> Any:
     """A check of ``_checks`` run after parsing, its error naming ``param`` as parsing would: for checks
     that depend on other flags (``--resume`` holds a study unless ``--storage`` does) or on what an
-    argument turns out to be (a run folder, or a study)."""
+    argument turns out to be (a run folder, or a study). Returns what the check does (the path it reads)."""
     try:
-        check(text)
+        return check(text)
     except typer.BadParameter as error:
         raise typer.BadParameter(error.message, param_hint=f"'{param}'") from None
 

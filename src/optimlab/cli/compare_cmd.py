@@ -215,7 +215,19 @@ def compare(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", parser=checks.name, help="Study name.")] = None,
     out_dir: o.StudyOutOpt = None,
-    resume: o.ResumeOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            parser=lambda text: Path(checks.given(text, "a folder")),  # checked once --storage is known
+            metavar="FOLDER",
+            help=(
+                "Continue the comparison kept in FOLDER (its --out) with its stored settings, or given the "
+                "command that started it, --resume FOLDER in place of --out; with --storage, FOLDER is where "
+                "its report and tables go, the first run's or a new one."
+            ),
+        ),
+    ] = None,
     threads: o.StudyThreadsOpt = None,
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",
@@ -233,6 +245,9 @@ def compare(
     # plan it again; it takes over the studies a comparison killed as it began left without settings
     again_planned = bool(optimizers or compare_field)
     if resume is not None:
+        # with --storage, where the studies are, the folder is for the report: the first run's or a new one
+        new = storage is not None and not resume.expanduser().exists()
+        resume = o.checked(checks.writable_folder if new else checks.resumed_folder, str(resume), "--resume")
         _refuse_a_bench(resume)
         if again_planned and out_dir is not None:
             raise OptimlabError("--resume names the comparison's folder, its --out: drop --out")

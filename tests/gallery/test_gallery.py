@@ -28,6 +28,7 @@ from optimlab.gallery import (
 from optimlab.gallery.experiment import KINDS
 from optimlab.gallery.page import check_replaceable, write_page
 from optimlab.gallery.verdict import decide, paired_check
+from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 
 LINK = re.compile(r"https?://|doi:")
@@ -619,6 +620,29 @@ def test_an_interrupted_gallery_keeps_its_pages_and_resume_runs_only_the_rest(
     assert {p: (out / p).stat().st_mtime_ns for p in before} == before  # kept, not written again
     links = re.findall(r'<a href="([^"]+)">', (out / "index.html").read_text(encoding="utf-8"))
     assert sorted(links) == sorted(f"{n}.html" for n in INTERRUPTED)
+
+
+def test_an_interrupted_gallery_prints_no_empty_line_for_people(tmp_path, monkeypatch, capsys, tiny_gallery):
+    """Ctrl-C in 'gallery run all' printed an empty line on stdout after the finished experiments' lines:
+    the JSON document's message, '' for people. Truth: stdout holds the finished experiment's line alone."""
+    import optimlab.gallery
+    from optimlab.cli.app import main
+
+    outcome = tiny_gallery.outcomes["no_nonlinearity"]
+
+    def interrupted(*, on_done, **options):
+        on_done(outcome, tmp_path / "no_nonlinearity.html")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optimlab.gallery, "run_gallery", interrupted)
+    monkeypatch.setattr(gallery_cmd, "stopping", lambda: None)  # this process's signals stay as they were
+    with pytest.raises(SystemExit) as ended:
+        main(["gallery", "run", "all", "--size", "tiny", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert ended.value.code == 130 and "continue with `optimlab gallery run all" in err, err
+    assert out == f"no_nonlinearity: {outcome.verdict.label} in {seconds_text(outcome.seconds)}: " + (
+        f"{tmp_path / 'no_nonlinearity.html'}\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,8 @@ def run(
             again = shlex.join(
                 ["optimlab", "gallery", "run", "all", "--size", size, "--out", str(out), "--resume"]
             )
-            output.result("", {"status": "interrupted", "resume": again})  # JSON: the finished ones too
+            if not output.human:  # the finished ones too, and how to go on; people read the line below
+                output.result("", {"status": "interrupted", "resume": again})
             raise Interrupted(
                 f"the pages of {count_of(len(finished), 'finished experiment')} are kept in {out} (indexed); "
                 f"continue with `{again}`"

@@ -666,6 +666,32 @@ def test_an_update_of_an_unknown_section_names_the_close_one():
         Recipe().with_updates({"optimizer.option.momentum": 0.9})
 
 
+@pytest.mark.parametrize(
+    "dotted, said",
+    [
+        # the model's techniques held by name are sections an update reaches (model.norm.momentum)
+        (
+            "model.nrom.momentum",
+            "'model.nrom' in 'model.nrom.momentum'. Did you mean 'norm'? Sections there: ",
+        ),
+        ("data.options.x.y", "'data.options.x' in 'data.options.x.y'. 'data.options' holds none."),
+        (
+            "training.epochs.x",
+            "'training.epochs' in 'training.epochs.x' holds a value, not fields: set it whole",
+        ),
+    ],
+)
+def test_an_update_past_a_value_or_into_no_section_says_which(dotted, said):
+    """`--set model.nrom.momentum=0.1` offered no 'norm' (held by name, it was no section), `--set
+    data.options.x.y=1` said 'Sections there: .' and `--set training.epochs.x=1` called the number of
+    epochs an unknown section. Truth: --set model.norm.momentum reaches the norm's hyperparameter."""
+    reached = Recipe.from_dict({"model": {"norm": "batch"}}).with_updates({"model.norm.momentum": 0.2})
+    assert reached.model.norm == {"name": "batch", "momentum": 0.2}
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_dict({"model": {"norm": "batch"}}).with_updates({dotted: 1})
+    assert said in str(refused.value) and "Sections there: ." not in str(refused.value), refused.value
+
+
 def test_an_update_drops_the_schedule_fields_it_leaves_unread():
     """`--warmup-steps 0` over a file's warmup_start, `--schedule cosine` over its one_cycle momentum cycle
     were refused as fields read only with a warmup, with one_cycle; set by the update itself, they still

@@ -1018,13 +1018,7 @@ class Recipe(_Spec):
                 ):
                     node[section] = {"name": node[section]}  # a technique by name takes a hyperparameter
                 if not isinstance(node.get(section), dict):
-                    here = [key for key, held in node.items() if isinstance(held, dict)]
-                    near = close_matches(section, here)
-                    hint = did_you_mean(near, sentence=True)
-                    raise RecipeError(
-                        f"unknown recipe section {'.'.join(sections[: depth + 1])!r} in {dotted!r}.{hint} "
-                        f"Sections there: {', '.join(here)}."
-                    )
+                    raise RecipeError(_no_section(node, sections[: depth + 1], dotted))
                 node = node[section]
             if len(sections) == 1 and leaf in _techniques_of(sections[0]):
                 value = _restated(leaf, node.get(leaf), value)
@@ -1114,6 +1108,19 @@ def _restated(category: str, held: Any, value: Any) -> Any:
     except (OptimlabError, TypeError):
         return value  # a name that is none of the category's: validation names it
     return dict(held) if same else value
+
+
+def _no_section(node: Mapping[str, Any], path: list[str], dotted: str) -> str:
+    """Why the update ``dotted`` finds no section at ``path`` (its last part missing from ``node``, or a
+    value there), naming the sections there: a technique held by name is one (``model.norm.momentum``)."""
+    where, section = ".".join(path), path[-1]
+    if node.get(section) is not None:  # 'training.epochs.x', 'model.init.gain.x': a value, no fields
+        return f"{where!r} in {dotted!r} holds a value, not fields: set it whole, {where}=VALUE"
+    techniques = _techniques_of(path[0]) if len(path) == 2 else {}
+    here = [key for key, held in node.items() if isinstance(held, dict) or key in techniques]
+    hint = did_you_mean(close_matches(section, here), sentence=True)
+    there = f"Sections there: {', '.join(here)}." if here else f"{'.'.join(path[:-1])!r} holds none."
+    return f"unknown recipe section {where!r} in {dotted!r}.{hint} {there}"
 
 
 def _techniques_of(section: str) -> dict[str, str]:

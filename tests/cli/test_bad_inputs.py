@@ -673,6 +673,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "optimizer.lr=.inf"],
         "inf is refused: accepted a number in (0, inf)",
     ),
+    (  # it called the number of epochs an unknown section
+        "set a field inside a number",
+        ["train", "--set", "training.epochs.x=1"],
+        "'training.epochs' in 'training.epochs.x' holds a value, not fields",
+    ),
     # whole numbers are read as a recipe reads them (1e3 is 1000), and a fraction stays refused
     (
         "epochs a fraction by its exponent",

@@ -906,3 +906,88 @@ def test_a_fine_tune_from_another_runs_checkpoint_logs_a_run_of_its_own_name(tmp
     assert [(e.step, e.value) for e in r] == list(zip(range(1, 7), r_losses, strict=True))
     assert [step for step, _ in served(tmp_path / "tensorboard" / "r")["train_loss"]] == list(range(1, 7))
     assert [e.step for e in accumulated(tmp_path / "tensorboard" / "ft").Scalars("train_loss")] == [4, 5, 6]
+
+
+def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(tmp_path):
+    """A full disk under the event folder: the tracker's write at an evaluation raised OSError out of
+    fit, the run lost past its last checkpoint. Files are limited to 3,000 bytes (RLIMIT_FSIZE: a write
+    past it fails with EFBIG, as one on a full disk with ENOSPC), in a forked child that writes no other
+    file. Training goes on: its weights are those of the same fit without the tracker; the tracker said
+    why in a warning, wait() raises it, and TensorBoard's reader reads the steps written before."""
+    import resource
+    import signal
+
+    from integrations import exit_code, forked
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+    from optimlab.train import fit
+
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = x.sum(1, keepdim=True)
+
+    def trained(callbacks):
+        model = torch.nn.Linear(3, 1)
+        torch.nn.init.zeros_(model.weight), torch.nn.init.zeros_(model.bias)
+        state = fit(
+            model, torch.optim.SGD(model.parameters(), lr=0.05), x, y, loss_fn=torch.nn.functional.mse_loss,
+            batch_size=16, total_steps=120, val_data=(x, y), eval_every=10, callbacks=callbacks,
+        )  # fmt: skip
+        return state.step, [*model.weight.tolist(), model.bias.tolist()]
+
+    def with_tracker():
+        tracker = TensorBoardTracker(tmp_path / "tb")
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails, rather than the signal killing
+        limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000, limits[1]))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            steps, weight = trained([tracker])
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        try:
+            tracker.wait()
+            raised = None
+        except Exception as error:
+            raised = str(error)
+        said = [str(w.message) for w in caught]
+        (tmp_path / "done.json").write_text(json.dumps([steps, weight, said, raised]))
+
+    uninterrupted = list(trained([]))  # first: the child starts with what its fit imported
+    assert exit_code(forked(with_tracker, tmp_path)) == 0
+    steps, weight, said, raised = json.loads((tmp_path / "done.json").read_text())
+    assert [steps, weight] == uninterrupted
+    assert raised is not None and raised.startswith("TensorBoard stopped logging run 'tb' at step ")
+    assert "File too large" in raised and said == [raised]
+    written = [e.step for e in accumulated(tmp_path / "tb").Scalars("train_loss")]
+    assert 0 < len(written) < 120 and written == list(range(1, len(written) + 1))
+
+
+def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli, monkeypatch):
+    """`optimlab train --log tensorboard` whose event file cannot be written from step 7 on (the OS's
+    ENOSPC, as on a full disk): the run trains its 12 steps, result.json and metrics.jsonl whole; the
+    command says why in one line (not also as a warning) and exits non-zero; TensorBoard's reader reads
+    the steps written before."""
+    import errno
+
+    from optimlab.integrations.tensorboard import TensorBoardTracker
+
+    written = TensorBoardTracker.write
+
+    def full_from_step_7(self, records):
+        if any(step >= 7 for step, _, _ in records):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written(self, records)
+
+    monkeypatch.setattr(TensorBoardTracker, "write", full_from_step_7)
+    out = tmp_path / "run"
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
+        "--out", str(out), "--no-progress", "--log", "tensorboard",
+    )  # fmt: skip
+    assert code != 0
+    said = [line for line in err.splitlines() if "TensorBoard stopped logging run 'run'" in line]
+    assert len(said) == 1 and "No space left on device" in said[0], err
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "completed" and result["steps"] == 12
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sorted({line["step"] for line in lines if "train_loss" in line}) == list(range(1, 13))
+    shown = [e.step for e in accumulated(out / "tensorboard" / "run").Scalars("train_loss")]
+    assert 3 <= len(shown) < 7 and shown == list(range(1, len(shown) + 1))  # handed over at evaluations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -131,6 +132,7 @@ def train(
     out = resume or out_dir or fresh_path(f"train-{recipe.id}")
 
     o.use_threads(threads)
+    from optimlab.integrations.tracking import TrackerStopped
     from optimlab.train import ProgressBar
     from optimlab.train import train as run_training
     from optimlab.train.run import RESUMABLE_FIELDS
@@ -148,7 +150,13 @@ def train(
     # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
     # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json
     with resumable(output, lambda: again if (out / RECIPE_NAME).is_file() else None, "the run is kept"):
-        with o.noting_data(output), o.flags_named(ctx.params), o.fields_named(resumable_flags):
+        with (
+            o.noting_data(output),
+            o.flags_named(ctx.params),
+            o.fields_named(resumable_flags),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore", TrackerStopped)  # said once, by the trackers' wait below
             result = run_training(
                 recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
             )

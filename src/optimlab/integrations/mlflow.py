@@ -500,6 +500,7 @@ class MLflowTracker(Tracker):
     def wait(self) -> None:
         """Return once the writer has done everything sent for this run so far (its records logged, its
         end, its files attached); raise if MLflow refused a call."""
+        super().wait()  # a hand-over the OS refused while training
         if self.background:
             self._syncs += 1
             self._send("sync", self._syncs)

@@ -302,8 +302,12 @@ class TensorBoardTracker(Tracker):
     def on_train_start(self, state: TrainState) -> None:
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused
         self._started_at = state.step
-        self._events(state.step)  # a resume (fit(state=...)) of the run of its name goes on in it
         self.closed = False  # a second fit of the run (trained on in the same process) ends it again
+        self._kept_going(lambda: self._start_session(state), state.step)
+
+    def _start_session(self, state: TrainState) -> None:
+        """The session's start in the event file, with what earlier sessions' files lack."""
+        self._events(state.step)  # a resume (fit(state=...)) of the run of its name goes on in it
         records = []
         if state.step > 0 or (self.run_folder is not None and self._earlier):
             # Resumed at its checkpoint: a killed session may have written the steps after it, and lacked
@@ -376,8 +380,11 @@ class TensorBoardTracker(Tracker):
         file.flush()  # readers (TensorBoard itself) see each batch as it is written
 
     def _end(self, *, failed: bool, interrupted: bool) -> None:
-        self.write([])  # the texts held; a run given nothing still shows its recipe
-        self._file.close()
+        try:
+            self.write([])  # the texts held; a run given nothing still shows its recipe
+        finally:
+            if self._file is not None:  # None: its first event could not be written
+                self._file.close()
 
 
 def _makeable(log_dir: Path) -> Path:

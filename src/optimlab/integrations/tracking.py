@@ -16,12 +16,19 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimlab.atomic import can_write_into
-from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.errors import (
+    InvalidValueError,
+    OptimlabError,
+    OptimlabWarning,
+    UnknownNameError,
+    user_stacklevel,
+)
 from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
@@ -36,6 +43,7 @@ __all__ = [
     "TRACKERS",
     "Record",
     "Tracker",
+    "TrackerStopped",
     "check_trackers",
     "ended_sessions",
     "log_findings",
@@ -55,6 +63,11 @@ TENSORBOARD_FOLDER = "tensorboard"  # in a run's folder: the event files of each
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics)
 
 
+class TrackerStopped(OptimlabWarning):
+    """A tracker stopped sending while training went on (:attr:`Tracker.failure`, which
+    :meth:`Tracker.wait` raises: a caller that waits may ignore this warning)."""
+
+
 class Tracker(Callback):
     """Buffers ``(step, wall time, metrics)`` records and hands them to :meth:`write` in batches.
 
@@ -62,6 +75,8 @@ class Tracker(Callback):
     :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
     Records are handed over at each evaluation or, with ``flush_seconds``, once that many seconds have
     passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
+    A hand-over the OS refuses while training (a full disk, a folder made unwritable) stops the tracker,
+    not the training: said at once in a warning, raised by :meth:`wait`.
     """
 
     writes_checkpoints = False
@@ -80,6 +95,7 @@ class Tracker(Callback):
         self._pending: list[Record] = []
         self._flushed = time.time()
         self.closed = False
+        self.failure: OptimlabError | None = None  # why it stopped sending, while training went on
 
     @property
     def where(self) -> str:
@@ -104,10 +120,29 @@ class Tracker(Callback):
         self._add(state.step, dict(metrics), evaluation=True)
 
     def _add(self, step: int, metrics: dict[str, float], *, evaluation: bool) -> None:
+        if self.failure is not None:  # stopped: records kept would only grow
+            return
         now = time.time()
         self._pending.append((step, now, metrics))
         if evaluation if self.flush_seconds is None else now - self._flushed >= self.flush_seconds:
-            self.flush()
+            self._kept_going(self.flush, step)
+
+    def _kept_going(self, hand_over: Callable[[], None], step: int) -> None:
+        """``hand_over`` (a write to the tracker's store by a training hook, at ``step``); where the OS
+        refuses it, the tracker stops and training goes on: a full disk under the event folder stopped
+        training with a bare OSError at the step it filled, the run lost past its last checkpoint."""
+        try:
+            hand_over()
+        except OSError as error:
+            self._pending = []
+            if self.failure is None:
+                self.failure = OptimlabError(
+                    f"{self.kind} stopped logging run {self.run_name!r} at step {step}: {self.where} "
+                    f"cannot be written ({error.strerror or error}); training went on without it "
+                    "(optimlab report RUN_FOLDER --log, or optimlab.integrations.log_run, sends a run's "
+                    "metrics.jsonl again)"
+                )
+                warnings.warn(str(self.failure), TrackerStopped, stacklevel=user_stacklevel())
 
     def on_final_scores(self, state: TrainState, metrics: dict[str, float]) -> None:
         """The scores of a run by :func:`optimlab.train.train` after its last step that its last
@@ -115,15 +150,16 @@ class Tracker(Callback):
         self._add(state.step, dict(metrics), evaluation=True)
 
     def on_train_end(self, state: TrainState) -> None:
-        self.flush()
-        self.finish(failed=state.diverged, interrupted=state.interrupted)
+        self._kept_going(
+            lambda: self.finish(failed=state.diverged, interrupted=state.interrupted), state.step
+        )
 
     def on_exception(self, state: TrainState, error: BaseException) -> None:
         """The fit stopped by ``error`` (a refusal by another callback as it started, Ctrl-C without
         :class:`~optimlab.train.callbacks.StopOnSignal`): the run is closed, failed or interrupted, not
         left open with its file."""
         interrupted = isinstance(error, KeyboardInterrupt)
-        self.finish(failed=not interrupted, interrupted=interrupted)
+        self._kept_going(lambda: self.finish(failed=not interrupted, interrupted=interrupted), state.step)
 
     def log(self, step: int, wall_time: float, metrics: Mapping[str, float]) -> None:
         """Add one record by hand (runs and trials sent after the fact)."""
@@ -139,9 +175,11 @@ class Tracker(Callback):
         """Send what is left and close the run (``failed``: it diverged; ``interrupted``: a signal stopped
         it, to resume); later calls do nothing."""
         if not self.closed:
-            self.flush()
-            self._end(failed=failed, interrupted=interrupted)
-            self.closed = True
+            self.closed = True  # once: a run whose end failed is not ended again
+            try:
+                self.flush()
+            finally:  # ended (its file closed) even where its last records could not be written
+                self._end(failed=failed, interrupted=interrupted)
 
     def close(self, *, failed: bool = False, interrupted: bool = False) -> None:
         """:meth:`finish`, under the name a file or writer ends by (``SummaryWriter.close()``)."""
@@ -149,7 +187,9 @@ class Tracker(Callback):
 
     def wait(self) -> None:
         """Return once the tracker's store holds everything sent so far (at once for a tracker that
-        writes as it goes; MLflow's writer process works beside training)."""
+        writes as it goes; MLflow's writer process works beside training); raise :attr:`failure`."""
+        if self.failure is not None:
+            raise self.failure
 
     def write(self, records: list[Record]) -> None:
         raise NotImplementedError

@@ -2,11 +2,12 @@
 process started elsewhere import the same code; bad paths, factories and batches stop every verb with
 one line and exit code 2 (run as the `optimlab` command runs, in a fresh process)."""
 
+import _thread
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -73,23 +74,32 @@ def test_a_study_stopped_midway_resumes_in_a_fresh_process_on_the_same_code(user
 
 def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_package, tmp_path, optimlab):
     # the worker in a process of its own (killed if still waiting after 120 s), the driver in this one;
-    # the study in a folder of its own (tmp_path holds the worker's output files)
+    # the study in a folder of its own (tmp_path holds the worker's output files). The driver waits for
+    # workers started anywhere, without a deadline: a worker that fails or is killed interrupts it (as
+    # Ctrl-C would), where the test hung once the worker was gone.
     folder = tmp_path / "study"
     with ThreadPoolExecutor(1) as pool:
         started = pool.submit(
             optimlab, "worker", str(folder), "--wait", "--format", "json", user_package=user_package,
             timeout=120,
         )  # fmt: skip
+        started.add_done_callback(_interrupt_main_if_failed)
         code, _, err = cli(
             "compare", "--optimizers", "sgd,adam", "--model", PLAN["model"], "--dataset", PLAN["dataset"],
             "--budget", "2", "--seeds", "1", "--epochs", "1", "--backend", "workers", "--workers", "0",
             "--no-progress", "--out", str(folder), "--format", "json",
         )  # fmt: skip
-        assert code == 0, err
-        worker = started.result()
+        worker = started.result()  # its failure first: the driver's is then the interruption
     assert worker.returncode == 0, worker.stderr
+    assert code == 0, err
     assert '"trials": 6' in worker.stdout  # every trial ran in the worker, which imported the user's package
     assert len(finished(folder)) == 6
+
+
+def _interrupt_main_if_failed(worker: Future) -> None:
+    """Interrupt the main thread (its driver waiting for trials) where ``worker`` failed or was killed."""
+    if worker.exception() is not None or worker.result().returncode != 0:
+        _thread.interrupt_main()
 
 
 @pytest.mark.parametrize(

@@ -244,7 +244,10 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
     keywords = {**asked, **keywords}
     outputs = num_outputs(splits, recipe.training.loss)
     if Capability.USER not in entry.capabilities:  # the user's factory runs once, in the real build
-        check_fits(recipe.model.name, shape, outputs, resolve_device(recipe.training.device), **keywords)
+        device, optimizer = resolve_device(recipe.training.device), recipe.optimizer
+        check_fits(
+            recipe.model.name, shape, outputs, device, optimizer.name, optimizer.keywords(), **keywords
+        )
     net = entry.create(shape, outputs, **keywords)
     # The user's model embeds the inputs as they come: ids it gets as int64 (a built-in embeds its own).
     ids = Capability.USER in entry.capabilities and embeds_ids(net, splits.train.x)

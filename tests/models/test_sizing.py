@@ -1,10 +1,14 @@
 """A model's size before it is built: exact for every depth built, extrapolated past DEPTH_BUILT, and a
-model whose weights exceed the memory refused in one line, before any layer is made."""
+model whose weights (or, to train it, weights, gradients and optimizer state) exceed the memory refused
+in one line, before any layer is made."""
+
+import math
 
 import pytest
 import torch
 
 import optimlab.models
+import optimlab.optim
 from optimlab.build import build_model
 from optimlab.data import load
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -14,10 +18,11 @@ from optimlab.models.sizing import (
     MAX_DEPTH,
     WIDTH_SIZED,
     check_fits,
+    optimizer_state_bytes,
     parameter_bytes,
 )
 from optimlab.recipe import Recipe
-from optimlab.registry import get_registry
+from optimlab.registry import Capability, get_registry
 
 SHAPES = {
     "mlp": (64,),
@@ -71,7 +76,7 @@ def test_a_realistic_model_passes():
 
 
 def test_a_model_within_the_sized_widths_and_depths_is_not_built_twice(monkeypatch):
-    monkeypatch.setattr("optimlab.models.sizing.parameter_bytes", lambda *args, **kwargs: float("inf"))
+    monkeypatch.setattr("optimlab.models.sizing.training_bytes", lambda *args, **kwargs: (math.inf, math.inf))
     check_fits("transformer", (16,), 10, torch.device("cpu"), width=WIDTH_SIZED, depth=DEPTH_SIZED)
     with pytest.raises(OptimlabError, match="out of memory"):
         check_fits("transformer", (16,), 10, torch.device("cpu"), width=WIDTH_SIZED + 1)
@@ -124,3 +129,61 @@ def test_a_transformer_past_the_memory_by_its_mlp_ratio_or_vocabulary_is_refused
         match=rf"^out of memory .*the transformer model \({key} {value}\).*, model.{key}\) smaller$",
     ):
         optimlab.models.create("transformer", (16,), 10, **size)
+
+
+@pytest.mark.parametrize("name", [e.name for e in get_registry("optimizer")])
+def test_the_optimizer_state_sized_on_meta_is_the_one_a_real_step_keeps(name):
+    """Truth: the tensors in the optimizer's state after one real step of a small net (a wrapper's slow
+    weights or perturbation besides its base's: at least its base's)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    optimizer = optimlab.optim.create(name, net.parameters())
+    getattr(optimizer, "train", lambda: None)()  # schedule-free steps in train mode
+
+    def closure():
+        optimizer.zero_grad()
+        loss = net(torch.randn(4, 5)).pow(2).mean()
+        loss.backward()
+        return loss
+
+    closure()
+    optimizer.step(closure)
+    holders = [optimizer, getattr(optimizer, "base_optimizer", optimizer)]  # a wrapper's, its base's
+    kept = {id(t): t for o in holders for state in o.state.values() for t in state.values()}
+    real = sum(t.numel() * t.element_size() for t in kept.values() if isinstance(t, torch.Tensor))
+    sized = optimizer_state_bytes(name, {}, [p.detach().to("meta") for p in net.parameters()])
+    wrapper = Capability.WRAPPER in get_registry("optimizer").get(name).capabilities
+    assert sized <= real if wrapper else sized == real
+
+
+def _iris_mlp_bytes(width: int) -> int:
+    """float32 weights of an MLP of one hidden layer on iris's 4 features and 3 classes."""
+    return 4 * ((4 + 1) * width + (width + 1) * 3)
+
+
+def test_a_model_whose_weights_fit_but_not_its_training_is_refused_naming_the_sizes(monkeypatch):
+    """The check compared the weights alone with the memory: a model whose weights fit, and Adam's two
+    moments and the gradients not, was built and died in the allocator at its first step. Truth: weights
+    of (4 + 1) x w + (w + 1) x 3 floats, their gradients as many, Adam's moments twice as many."""
+    width, memory = 2**22, 2**28  # weights 0.125 GiB; memory 0.25 GiB: SGD's 2 x weights fit, Adam's 4 x not
+    monkeypatch.setattr("optimlab.models.sizing.device_memory", lambda device: memory)
+    weights = _iris_mlp_bytes(width)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "iris"},
+            "model": {"name": "mlp", "width": width, "depth": 1},
+            "optimizer": {"name": "adam"},
+        }
+    )
+    with pytest.raises(OptimlabError) as refused:
+        build_model(recipe, load("iris"))
+    gib = [f"{size / 2**30:,.1f} GiB" for size in (4 * weights, weights, 2 * weights, memory)]
+    assert str(refused.value) == (
+        f"out of memory ({gib[0]} asked for: {gib[1]} of weights, as much of gradients, {gib[2]} of adam's "
+        f"state): the mlp model (width {width}, depth 1) trained with adam needs more than the {gib[3]} of "
+        "cpu: make the model (--width, --depth) smaller"
+    )
+    memory = 2 * weights  # read by the patched device_memory: SGD's weights and gradients just fit
+    check_fits("mlp", (4,), 3, torch.device("cpu"), "sgd", {}, width=width, depth=1)
+    with pytest.raises(OptimlabError, match="out of memory"):
+        check_fits("mlp", (4,), 3, torch.device("cpu"), "sgd", {"momentum": 0.9}, width=width, depth=1)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from optimlab.errors import OptimlabError
-from optimlab.registry import Interval
+from optimlab.registry import Capability, Interval, get_registry
 
 __all__ = [
     "DEPTH",
@@ -32,7 +33,9 @@ __all__ = [
     "WIDTH_SIZED",
     "check_fits",
     "device_memory",
+    "optimizer_state_bytes",
     "parameter_bytes",
+    "training_bytes",
 ]
 
 # The deepest nets trained in the literature have 10,000 layers (vanilla CNNs: Xiao et al. 2018,
@@ -56,18 +59,35 @@ def parameter_bytes(
 ) -> float | None:
     """Bytes of the parameters of ``optimlab.models.create(name, ...)``, built on the meta device; inf
     for sizes past torch's 64-bit integers, None when the architecture cannot be built there."""
+    sizes = training_bytes(name, input_shape, num_outputs, **hyperparameters)
+    return None if sizes is None else sizes[0]
+
+
+def training_bytes(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    optimizer: str | None = None,
+    optimizer_options: Mapping[str, Any] | None = None,
+    **hyperparameters: Any,
+) -> tuple[float, float] | None:
+    """Bytes of the parameters of ``optimlab.models.create(name, ...)`` and of the state ``optimizer``
+    keeps for them (:func:`optimizer_state_bytes`; 0 for none), built on the meta device; inf for sizes
+    past torch's 64-bit integers, None when the architecture cannot be built there."""
     from optimlab.models import create
 
-    def size(depth: int | None) -> float | None:
+    def size(depth: int | None) -> tuple[float, float] | None:
         keywords = hyperparameters if depth is None else {**hyperparameters, "depth": depth}
         try:
             with torch.device("meta"):
                 net = create(name, input_shape, num_outputs, **keywords)
         except (RuntimeError, TypeError, OverflowError) as error:
-            return math.inf if "overflow" in str(error).lower() else None
+            return (math.inf, math.inf) if "overflow" in str(error).lower() else None
         except Exception:  # an init or layer with no meta kernel: size unknown, the real build decides
             return None
-        return float(sum(p.numel() * p.element_size() for p in net.parameters()))
+        parameters = list(net.parameters())
+        state = optimizer_state_bytes(optimizer, optimizer_options or {}, parameters) if optimizer else 0.0
+        return _bytes(parameters), state
 
     depth = hyperparameters.get("depth")
     if not isinstance(depth, int) or depth <= DEPTH_BUILT:
@@ -75,7 +95,43 @@ def parameter_bytes(
     two, three = size(2), size(3)
     if two is None or three is None:
         return None
-    return three + (depth - 3) * max(0.0, three - two)
+    return tuple(b + (depth - 3) * max(0.0, b - a) for a, b in zip(two, three))  # type: ignore[return-value]
+
+
+def optimizer_state_bytes(name: str, options: Mapping[str, Any], parameters: list[torch.Tensor]) -> float:
+    """Bytes of the state the optimizer ``name`` (with ``options``, a recipe's keywords) keeps for
+    ``parameters`` (meta tensors): its transform's state built on them, as its first step builds it
+    (Adam's two moments: twice the weights; SGD without momentum: none). A wrapper counts its base
+    optimizer's; the user's optimizer, whose state comes at its first step, counts 0 (at least)."""
+    registry = get_registry("optimizer")
+    entry = registry.get(name)
+    if Capability.WRAPPER in entry.capabilities:
+        base = options.get("base") or entry.obj.default_base
+        own = {*entry.hyperparameter_names, "base"}
+        rest = {k: v for k, v in options.items() if k not in own}
+        return optimizer_state_bytes(base, rest, parameters) if isinstance(base, str) else 0.0
+    if Capability.USER in entry.capabilities:
+        return 0.0
+    try:
+        state = entry.create(**options).init(parameters)
+    except Exception:  # a transform with no meta kernel: its state unknown, the real build decides
+        return 0.0
+    return _bytes(_tensors(state))
+
+
+def _tensors(state: Any) -> list[torch.Tensor]:
+    """The tensors held in an optimizer's state (named tuples, lists and dicts of them)."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, Mapping):
+        state = list(state.values())
+    if isinstance(state, (tuple, list)):
+        return [t for item in state for t in _tensors(item)]
+    return []
+
+
+def _bytes(tensors: list[torch.Tensor]) -> float:
+    return float(sum(t.numel() * t.element_size() for t in tensors))
 
 
 def device_memory(device: torch.device) -> int:
@@ -86,26 +142,48 @@ def device_memory(device: torch.device) -> int:
 
 
 def check_fits(
-    name: str, input_shape: tuple[int, ...], num_outputs: int, device: torch.device, **hyperparameters: Any
+    name: str,
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    device: torch.device,
+    optimizer: str | None = None,
+    optimizer_options: Mapping[str, Any] | None = None,
+    **hyperparameters: Any,
 ) -> None:
-    """Refuse, before building it, a model whose weights alone are more than ``device``'s memory (its
-    gradients and optimizer state need as much again or more, so no model refused could have trained).
+    """Refuse, before building it, a model that does not fit ``device``'s memory: its weights alone, or,
+    to train it with ``optimizer``, its weights, their gradients (as many bytes) and the optimizer's
+    state (:func:`optimizer_state_bytes`), at least what a step holds besides the batch's activations.
     One within :data:`SIZED_PAST` is not sized."""
     if not any(
         isinstance(hyperparameters.get(key), int) and hyperparameters[key] > past
         for key, past in SIZED_PAST.items()
     ):
         return
-    needed = parameter_bytes(name, input_shape, num_outputs, **hyperparameters)
-    memory = device_memory(device)
-    if needed is None or needed <= memory:
+    sizes = training_bytes(name, input_shape, num_outputs, optimizer, optimizer_options, **hyperparameters)
+    if sizes is None:
         return
-    sizes = ", ".join(f"{key} {hyperparameters[key]}" for key in SIZED_PAST if key in hyperparameters)
+    weights, state = sizes
+    needed = weights + (weights + state if optimizer else 0.0)
+    memory = device_memory(device)
+    if needed <= memory:
+        return
+    shown = ", ".join(f"{key} {hyperparameters[key]}" for key in SIZED_PAST if key in hyperparameters)
     knobs = ", ".join(
         ["--width", "--depth", *(f"model.{k}" for k in ("mlp_ratio", "vocab_size") if k in hyperparameters)]
     )
-    asked = "more than 2^63 bytes" if math.isinf(needed) else f"{needed / 2**30:,.1f} GiB asked for"
+    asked = "more than 2^63 bytes" if math.isinf(needed) else f"{_gib(needed)} asked for"
+    model = f"the {name} model ({shown or 'its defaults'})"
+    if optimizer is None:
+        need = f"{model} has more weights than"
+    else:
+        parts = f"{_gib(weights)} of weights, as much of gradients, {_gib(state)} of {optimizer}'s state"
+        asked = f"{asked}: {parts}" if not math.isinf(needed) else asked
+        need = f"{model} trained with {optimizer} needs more than"
     raise OptimlabError(
-        f"out of memory ({asked}): the {name} model ({sizes or 'its defaults'}) has more weights than the "
-        f"{memory / 2**30:,.1f} GiB of {device.type}: make the model ({knobs}) smaller"
+        f"out of memory ({asked}): {need} the {_gib(memory)} of {device.type}: make the model ({knobs}) "
+        "smaller"
     )
+
+
+def _gib(size: float) -> str:
+    return f"{size / 2**30:,.1f} GiB"

@@ -445,3 +445,28 @@ def test_he_inits_stall_check_is_within_its_margin_of_chance_on_both_sides():
     numbers["test_accuracy"]["xavier"] = seeds(0.08)  # 0.06 to 0.10: within 0.05 of 0.1
     (stall,) = [c for c in get_experiment("he_init").verdict(numbers).checks if "stalls" in c.statement]
     assert stall.holds, stall.evidence
+
+
+@pytest.mark.parametrize("behind", [0.04, 0.3], ids=["below_at_95_only", "below_at_bonferroni"])
+def test_adam_best_shows_the_interval_its_refutation_reads(behind):
+    """adam_best refutes on Bonferroni's intervals over its 16 comparisons but showed only the 95% ones:
+    'adagrad on digits, MLP (-0.075 (95% CI -0.146 to -0.004))', required above -0.01, read 'is not
+    decided' with no number that says why. The nearest Bonferroni interval is now shown, and the outcome
+    follows from it. Truth: scipy's t interval at 1 - 0.05/16."""
+    from scipy import stats
+
+    behind_by = [-behind - 0.01, -behind + 0.01, -behind]  # per seed: Adam minus AdaGrad on the digits MLP
+    table = {w: {o: [0.6 if o == "adam" else 0.4] * 3 for o in OPTIMIZERS} for w in WORKLOADS}
+    table["digits, MLP"]["adagrad"] = [0.6 - d for d in behind_by]
+    mean, sem = statistics.fmean(behind_by), statistics.stdev(behind_by) / math.sqrt(3)
+    assert stats.t.interval(0.95, 2, mean, sem)[1] < -0.01  # a 95% interval alone would refute
+    high = stats.t.interval(1 - 0.05 / 16, 2, mean, sem)[1]
+    checks = get_experiment("adam_best").verdict({"test_accuracy": table}).checks
+    for check, below in zip(checks, (0, -0.01)):
+        shown = re.search(
+            r"the nearest: adagrad on digits, MLP \((\S+) \(99\.69% CI (\S+) to (\S+), 3 runs", check.evidence
+        )
+        assert shown is not None, check.evidence
+        assert float(shown[3]) == pytest.approx(high, abs=0.06)  # as rounded to the interval's decimals
+        assert check.refuted == (high < below) == (float(shown[3]) < below), check.evidence
+        assert check.outcome == ("is refuted" if behind == 0.3 else "is not decided")

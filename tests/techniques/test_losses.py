@@ -1,5 +1,7 @@
 """Losses: each equals its closed form, and says whether it is a classification or a regression loss."""
 
+import warnings
+
 import pytest
 import torch
 from torch.nn import functional
@@ -29,6 +31,30 @@ def test_mse_compares_n_targets_with_n_by_1_outputs_elementwise():
     prediction, target = torch.randn(6, 1), torch.randn(6)
     expected = (prediction[:, 0] - target).square().mean()
     torch.testing.assert_close(losses.create("mse")(prediction, target), expected)
+
+
+TORCH_POINTWISE = {
+    "mse": torch.nn.MSELoss(),
+    "huber": torch.nn.HuberLoss(),
+    "bce": torch.nn.BCEWithLogitsLoss(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_POINTWISE))
+def test_a_target_of_other_dimensions_is_refused_though_of_as_many_elements(name):
+    """mse of outputs (3, 2) against targets (2, 3) reshaped the targets to (3, 2), pairing outputs with
+    other examples' targets, and returned a number; torch's loss refuses those shapes (the truth). Now
+    refused in one line naming both shapes; targets differing by size-1 dimensions still equal torch's
+    loss on the prediction's shape."""
+    prediction, target, loss = torch.randn(3, 2), torch.rand(2, 3), losses.create(name)
+    with warnings.catch_warnings(), pytest.raises((RuntimeError, ValueError)):
+        warnings.simplefilter("ignore")  # torch's broadcasting warning, before its refusal
+        TORCH_POINTWISE[name](prediction, target)
+    refused = r"invalid value \(2, 3\) for target shape: accepted the shape of the prediction \(3, 2\)"
+    with pytest.raises(InvalidValueError, match=refused):
+        loss(prediction, target)
+    column, labels = torch.randn(4, 1, 1), torch.rand(4)
+    torch.testing.assert_close(loss(column, labels), TORCH_POINTWISE[name](column, labels.reshape(4, 1, 1)))
 
 
 def test_huber_is_quadratic_below_delta_linear_above():

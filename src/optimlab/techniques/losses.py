@@ -1,9 +1,9 @@
 """Loss functions by name, each marked "classification" or "regression" so the trainer knows its metric.
 
 Classification losses take class-index targets (cross_entropy) or 0/1 and soft float targets (bce);
-regression losses take float targets. Pointwise losses reshape a target of as many elements as the
-prediction to the prediction's shape, so that ``(N,)`` targets against ``(N, 1)`` outputs are compared
-element by element instead of being broadcast to ``(N, N)``. The user's own loss by import path
+regression losses take float targets. Pointwise losses reshape a target that differs from the
+prediction only by dimensions of size 1 to the prediction's shape, so that ``(N,)`` targets against
+``(N, 1)`` outputs are compared element by element instead of being broadcast to ``(N, N)``. The user's own loss by import path
 (``training: {loss: "mypkg.losses:Focal", loss_options: {...}}``) is a loss factory ``fn(**loss_options)
 -> nn.Module`` called as ``loss(outputs, targets)``, or a loss function ``fn(outputs, targets,
 **loss_options)`` taken as it is (:func:`adapt_loss`).
@@ -96,20 +96,28 @@ _REGISTRY.adapt_import = adapt_loss  # the user's loss by import path
 
 
 class PointwiseLoss(nn.Module):
-    """A torch loss of prediction and float target that first gives the target the prediction's shape."""
+    """A torch loss of prediction and float target that first gives the target the prediction's shape,
+    where the two differ only by dimensions of size 1 (``(N,)`` targets of ``(N, 1)`` outputs); a target
+    of other dimensions is refused, as torch's losses refuse it, even of as many elements: ``(2, 3)``
+    reshaped to ``(3, 2)`` would pair each output with another example's target."""
 
     def __init__(self, loss: nn.Module) -> None:
         super().__init__()
         self.loss = loss
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
-        if target.numel() != prediction.numel():
+        if _sized(target.shape) != _sized(prediction.shape):
             raise InvalidValueError(
                 "target shape",
                 tuple(target.shape),
-                f"{prediction.numel()} elements, like the prediction of shape {tuple(prediction.shape)}",
+                f"the shape of the prediction {tuple(prediction.shape)}, dimensions of size 1 aside",
             )
         return self.loss(prediction, target.to(prediction.dtype).reshape(prediction.shape))
+
+
+def _sized(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without its dimensions of size 1."""
+    return tuple(size for size in shape if size != 1)
 
 
 class ClassesLast(nn.Module):

@@ -998,6 +998,33 @@ def test_a_real_number_field_given_no_finite_number_is_refused_naming_its_range(
     ]
 
 
+@pytest.mark.parametrize(
+    "yaml_text, said",
+    [
+        ("model: {name: }", "model.name: null is refused: accepted a model's name (optimlab list model)"),
+        ("optimizer: {name: 3}", "optimizer.name: 3 is refused: accepted an optimizer's name (optimlab list"),
+        (
+            "training: {precision: fp8}",
+            "training.precision: 'fp8' is refused: accepted one of 'fp32' or 'bf16'",
+        ),
+        ("data: {options: 3}", "data.options: 3 is refused: accepted a mapping, {key: value}"),
+        ("training: {metrics: 3}", "training.metrics: 3 is refused: accepted a list, [a, b]"),
+        (
+            "training: {device: 3}",
+            "invalid value 3 for training.device: accepted auto, cpu, cuda, cuda:N or mps",
+        ),
+        ("training: {device: }", "invalid value None for training.device: accepted auto, cpu, cuda, cuda:N"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_naming_what_the_field_accepts(yaml_text, said):
+    """pydantic's words named no accepted value: 'Input should be a valid string (got None)' of a model's
+    name left empty, 'a valid dictionary (got 3)' of data options, 'a valid string' of a device 3."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert said in str(refused.value) and "Input should" not in str(refused.value), refused.value
+    assert len(str(refused.value).splitlines()) == 2, refused.value
+
+
 def _real_number_fields() -> list[str]:
     """Every dotted recipe field that holds one real number (``float``, ``float | None``)."""
     fields = []

@@ -38,6 +38,7 @@ from optimlab.errors import (
     close_matches,
     did_you_mean,
     shown,
+    with_article,
 )
 from optimlab.models.layers import TECHNIQUE_FIELDS
 from optimlab.number_text import (
@@ -855,13 +856,13 @@ class TrainingSpec(_Spec):
             )
         return path
 
-    @field_validator("device")
+    @field_validator("device", mode="before")
     @classmethod
-    def _known_device(cls, device: str) -> str:
-        device = device.strip().lower()
-        if not DEVICE.match(device):
+    def _known_device(cls, device: Any) -> str:
+        """A device's name, any case (``device: 3`` or null: refused naming the devices, not 'text')."""
+        if not isinstance(device, str) or not DEVICE.match(device.strip().lower()):
             raise InvalidValueError("training.device", device, DEVICES)
-        return device
+        return device.strip().lower()
 
 
 class Recipe(_Spec):
@@ -1144,6 +1145,15 @@ def _home_of(data: Mapping[str, Any], dotted: str) -> str:
     return dotted
 
 
+# A value of the wrong kind, which pydantic said in its words ("Input should be a valid string (got
+# None)"), said as every other refusal is: the value as typed, then what the field accepts.
+_KINDS_ACCEPTED = {
+    "string_type": "text",
+    "dict_type": "a mapping, {key: value}",
+    "list_type": "a list, [a, b]",
+}
+
+
 def _describe(error: pydantic.ValidationError) -> str:
     lines = []
     for problem in error.errors():
@@ -1153,10 +1163,27 @@ def _describe(error: pydantic.ValidationError) -> str:
             message = "Input should be a mapping of the section's fields" + _named_section(
                 field, problem["input"]
             )
-        if "input" in problem and problem["type"] != "value_error":
+        if (accepted := _accepted_kind(problem)) is not None:
+            given = "null" if problem["input"] is None else shown(problem["input"])
+            message = f"{given} is refused: accepted {accepted}"
+        elif "input" in problem and problem["type"] != "value_error":
             message = f"{message} (got {problem['input']!r})"
         lines.append(f"  {field}: {message}" if field else f"  {message}")
     return "invalid recipe:\n" + "\n".join(lines)
+
+
+def _accepted_kind(problem: Mapping[str, Any]) -> str | None:
+    """What a field given a value of the wrong kind accepts: a registered name's field its category's
+    names (``optimizer.name: null``), a choice its values (``training.precision``), else the kind; None
+    for any other problem."""
+    if problem["type"] == "literal_error":
+        return f"one of {problem['ctx']['expected']}"
+    kind = _KINDS_ACCEPTED.get(problem["type"])
+    section = Recipe.model_fields.get(str(problem["loc"][0])) if len(problem["loc"]) == 2 else None
+    category = getattr(section.annotation, "NAMED_FIELDS", {}).get(problem["loc"][1]) if section else None
+    if kind is None or category is None:
+        return kind
+    return f"{with_article(category)}'s name (optimlab list {category}) or an import path, pkg.mod:Name"
 
 
 def _named_section(field: str, value: Any) -> str:

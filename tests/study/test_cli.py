@@ -665,3 +665,37 @@ def test_a_resume_from_a_database_takes_a_new_folder_for_its_report(tmp_path, cl
     assert (given["out"], given["storage"], given["resume"], given["name"]) == (out, url, True, "t")
     code, _, err = cli("compare", "--resume", str(tmp_path / "missing"), "--no-progress")
     assert code == 2 and "missing' is not a folder" in err and not (tmp_path / "missing").exists(), err
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("postgres://u@h/db", "postgresql://u@h/db"),
+        ("postgres+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("sqlite://runs.db", "sqlite:///runs.db"),
+    ],
+)
+def test_a_storage_url_with_a_common_typo_is_refused_naming_the_url_meant(tmp_path, cli, typed, meant):
+    """``postgres://`` (a spelling SQLAlchemy refuses) said only 'is not a storage'; ``sqlite://runs.db``
+    (two slashes) passed the check and failed at the opening as 'Invalid SQLite URL'. Each names the URL
+    meant, which SQLAlchemy reads (truth: its dialect loads where the typed one's does not)."""
+    import sqlalchemy
+
+    code, out, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
+    assert (code, out) == (2, "") and err.count("\n") == 1 and meant in err, err
+    with pytest.raises((sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError)):
+        sqlalchemy.create_engine(typed).connect()
+    assert sqlalchemy.engine.make_url(meant).get_dialect().name in ("postgresql", "sqlite")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sqlite_url_of_a_folder_is_refused_naming_a_file_in_it(tmp_path, cli):
+    """SQLite said 'unable to open database file' of ``sqlite:///FOLDER``, once the verb had begun."""
+    code, _, err = cli(
+        "compare", "--optimizers", "sgd", "--storage", f"sqlite:///{tmp_path}", "--no-progress"
+    )
+    assert (
+        code == 2
+        and f"{str(tmp_path)!r} is a folder: give a SQLite file in it, sqlite:///{tmp_path}/studies.db" in err
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -209,16 +209,29 @@ def device(text: str) -> str:
 def storage_url(text: str) -> str:
     """An RDB URL whose database kind SQLAlchemy knows; a SQLite file's folder must exist."""
     scheme, separator, rest = text.partition("://")
+    if (
+        separator and scheme.split("+")[0].lower() == "postgres"
+    ):  # Heroku's spelling, which SQLAlchemy refuses
+        raise typer.BadParameter(f"{text!r} is not a storage: write postgresql://, {'postgresql' + text[8:]}")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
         raise typer.BadParameter(f"{text!r} is not a storage: accepted {STORAGE_EXAMPLE}")
     if scheme.lower().startswith("sqlite"):
-        database = rest[1:] if rest.startswith("/") else rest
+        if not rest.startswith("/"):  # SQLAlchemy: 'Invalid SQLite URL', once the verb had begun
+            raise typer.BadParameter(
+                f"{text!r} is not a storage: a SQLite file follows three slashes, {scheme}:///{rest} "
+                f"(from the current folder) or {scheme}:////{rest} (from the root)"
+            )
+        database = rest[1:]
         if not database or database == ":memory:":
             raise typer.BadParameter(f"{text!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
-        folder = Path(database).expanduser().parent
-        if not folder.is_dir():
+        path = Path(database.partition("?")[0]).expanduser()
+        if path.is_dir():  # SQLite said 'unable to open database file'
             raise typer.BadParameter(
-                f"{text!r}: the folder {str(folder)!r} of the SQLite file does not exist"
+                f"{text!r}: {str(path)!r} is a folder: give a SQLite file in it, {scheme}:///{path / 'studies.db'}"
+            )
+        if not path.parent.is_dir():
+            raise typer.BadParameter(
+                f"{text!r}: the folder {str(path.parent)!r} of the SQLite file does not exist"
             )
     return text
 

@@ -365,6 +365,16 @@ def test_a_missing_study_is_said_in_the_words_of_the_cli_and_the_api(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_journal_that_is_a_folder_is_named_as_one(tmp_path):
+    """A folder named study.journal was read as 'it holds no study.journal' (a read) and as 'cannot write
+    the study journal ...: Is a directory' (a write), the folder left in place either way."""
+    (tmp_path / "study.journal").mkdir()
+    for create in (False, True):
+        with pytest.raises(OptimlabError, match="its study.journal is not a file"):
+            open_storage(tmp_path, create=create)
+    assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]
+
+
 def test_a_worker_pointed_at_a_folder_without_a_study_refuses_and_creates_nothing(tmp_path):
     from optimlab.study import work
 

@@ -201,6 +201,11 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
     if folder.exists() and not folder.is_dir():
         raise OptimlabError(f"study location {str(folder)!r} is a file: give a folder or a database URL")
     journal = folder / JOURNAL_NAME
+    if journal.exists() and not journal.is_file():  # said 'it holds no study.journal', or 'Is a directory'
+        raise OptimlabError(
+            f"study location {str(folder)!r}: its {JOURNAL_NAME} is not a file (a folder?), so no journal: give "
+            f"the folder of a comparison {_WHERE_STORED}"
+        )
     if not create and not journal.is_file():
         raise OptimlabError(
             f"no study at {str(folder)!r}: it holds no {JOURNAL_NAME}; give the folder of a comparison "

@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, TensorDataset
 
 import optimlab.train.loop
 from optimlab.data.batches import epoch_permutation
@@ -213,6 +213,36 @@ def test_a_run_continued_from_its_state_sees_the_batches_of_an_uninterrupted_one
     state = fit(model, optimizer, data, loss_fn=ce, total_steps=4, batch_size=16)
     fit(model, optimizer, data, loss_fn=ce, total_steps=8, batch_size=16, state=state)
     assert same([p.detach() for p in model.parameters()], whole)
+
+
+def test_a_samplers_epoch_is_set_as_each_epoch_starts_as_a_hand_written_loop_sets_it():
+    """A DistributedSampler (one replica of two, shuffled) draws its order from (seed, epoch): fit never
+    called its set_epoch, and each epoch repeated the first one's order. fit now trains as a hand-written
+    loop calling set_epoch at each epoch does, bit for bit, and so does a run continued from its state
+    in its second epoch."""
+    x, y = problem()
+    data, ce = TensorDataset(x, y), nn.CrossEntropyLoss()
+
+    def loader():  # 20 rows of the 40 for this replica: 5 batches an epoch
+        return DataLoader(
+            data, batch_size=4, sampler=DistributedSampler(data, num_replicas=2, rank=0, seed=3)
+        )
+
+    model, by_hand_loader = network(), loader()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(3):
+        by_hand_loader.sampler.set_epoch(epoch)
+        for inputs, targets in by_hand_loader:
+            optimizer.zero_grad()
+            ce(model(inputs), targets).backward()
+            optimizer.step()
+    expected = [p.detach() for p in model.parameters()]
+    assert all(map(torch.equal, trained(network(), loader(), None, epochs=3, loss_fn=ce), expected))
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = fit(model, optimizer, loader(), loss_fn=ce, total_steps=7)
+    fit(model, optimizer, loader(), loss_fn=ce, total_steps=15, state=state)
+    assert all(map(torch.equal, [p.detach() for p in model.parameters()], expected))
 
 
 class Evaluations(Callback):

@@ -537,6 +537,7 @@ class UserBatches:
     def _loader_epoch(self, epoch: int, start: int) -> Iterator[Any]:
         """A DataLoader's batches of one epoch from its ``start``-th on (those before it read and dropped,
         as its order is drawn when it starts)."""
+        _start_sampler_epoch(self._loader, epoch)  # type: ignore[arg-type]
         batches = iter(self._loader)  # type: ignore[arg-type]
         collections.deque(itertools.islice(batches, start), maxlen=0)
         return self._recorded(batches)
@@ -896,6 +897,17 @@ def batch_parts(batch: Any) -> tuple[list[Any], Any]:
 def batch_target(batch: Any) -> Any:
     """The target ``batch`` shows (:func:`batch_parts`); None where it shows none."""
     return batch_parts(batch)[1]
+
+
+def _start_sampler_epoch(loader: DataLoader, epoch: int) -> None:
+    """Tell ``loader``'s samplers which epoch starts (``set_epoch``, as a hand-written loop, Lightning and
+    Hugging Face's Trainer do): a DistributedSampler's order is (seed, epoch)'s, and without it every
+    epoch repeated the first one's order."""
+    batch_sampler = loader.batch_sampler
+    samplers = (loader.sampler, batch_sampler, getattr(batch_sampler, "sampler", None))
+    for sampler in {id(sampler): sampler for sampler in samplers}.values():
+        if callable(getattr(sampler, "set_epoch", None)):
+            sampler.set_epoch(epoch)
 
 
 def _loader_generators(loader: DataLoader) -> list[torch.Generator]:

@@ -63,6 +63,21 @@ def test_id_changes_with_any_field_and_ignores_spelling_of_names():
     assert recipe.with_updates({"model.init": "Glorot-Normal"}).id == recipe.id
 
 
+@pytest.mark.parametrize(
+    "signed, unsigned",
+    [
+        ({"optimizer": {"weight_decay": -0.0}}, {"optimizer": {"weight_decay": 0.0}}),
+        ({"optimizer": {"name": "sgd", "momentum": -0.0}}, {"optimizer": {"name": "sgd", "momentum": 0.0}}),
+        ({"optimizer": {"betas": [-0.0, 0.99]}}, {"optimizer": {"betas": [0.0, 0.99]}}),
+    ],
+)
+def test_equal_recipes_have_one_id_a_negative_zero_too(signed, unsigned):
+    """`--weight-decay -0` made a recipe equal to weight decay 0 (IEEE 754: -0.0 == 0.0) with another
+    id, so a study or a run page counted the same recipe twice."""
+    assert Recipe.from_dict(signed) == Recipe.from_dict(unsigned)
+    assert Recipe.from_dict(signed).id == Recipe.from_dict(unsigned).id
+
+
 def test_known_id_of_the_default_recipe_is_stable_across_processes():
     import subprocess
     import sys

@@ -228,6 +228,16 @@ def _as_lists(value: Any) -> Any:
     return plain_numbers(value)
 
 
+def _unsigned_zeros(value: Any) -> Any:
+    """``value`` (JSON's mappings and lists) with every -0.0 in it 0.0, which it equals: JSON writes
+    ``-0.0``, so ``--weight-decay -0`` gave another id than the recipe it equals."""
+    if isinstance(value, Mapping):
+        return {key: _unsigned_zeros(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unsigned_zeros(item) for item in value]
+    return 0.0 if isinstance(value, float) and value == 0 else value
+
+
 def _canonical(category: str, name: str) -> str:
     return get_registry(category).resolve(name)
 
@@ -986,8 +996,9 @@ class Recipe(_Spec):
 
     @property
     def id(self) -> str:
-        """Stable 12-hex-digit id: a hash of the canonical JSON of every field, defaults included."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable 12-hex-digit id: a hash of the canonical JSON of every field, defaults included; equal
+        recipes have one id (a weight decay of -0.0 is 0.0's, which it equals)."""
+        canonical = json.dumps(_unsigned_zeros(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def with_updates(self, updates: Mapping[str, Any]) -> Recipe:

@@ -39,6 +39,7 @@ from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, missing_cell, reject_non_finite, text_number
 from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError
+from optimlab.number_text import count_of
 from optimlab.registry import boolean
 
 __all__ = ["DELIMITERS", "TARGET_NAMES", "index_columns", "load_csv"]
@@ -296,12 +297,13 @@ def load_csv(
         raise InvalidValueError(
             f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
         )
-    width = len(body[0])
+    # the rows' width is most rows' (the first's among equals): a stray first row (a '# comment' line
+    # under the header) is refused as itself, not taken for the width that the header and rows miss
+    width = Counter(len(row) for row in body).most_common(1)[0][0]
     if names is not None and len(names) != width:  # names[column] would miss, or name another column
-        fields = f"{len(names)} field" + "s" * (len(names) != 1)
         raise InvalidValueError(
             f"the header (row {row_lines[0]}) of {path.name}",
-            fields,
+            count_of(len(names), "field"),
             f"{width} fields, as in the rows below it (or header=False: data.options.header in a recipe, "
             "where the first row is data)",
         )
@@ -320,7 +322,9 @@ def load_csv(
     for line, row in zip(body_lines, body):
         if len(row) != width:
             raise InvalidValueError(
-                f"row {line} of {path.name}", f"{len(row)} fields", f"{width} fields, as in the first row"
+                f"row {line} of {path.name}",
+                count_of(len(row), "field"),
+                f"{width} fields, as most rows have",
             )
         values = []
         for position, field in enumerate(row[index:], start=index):

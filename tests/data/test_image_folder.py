@@ -237,3 +237,20 @@ def test_training_on_a_folder_without_test_says_there_is_no_test_split(cli, tmp_
     code, _, err = cli("train", "--dataset", folder, "--steps", "2", "--out", out, "--no-progress")
     assert code == 0, err
     assert "no test split (no test/ folder)" in err and "no test split: no test metrics" in err
+
+
+def test_split_folders_beside_another_folder_are_refused_not_read_as_classes(tmp_path):
+    """train/ and test/ beside notes/ were read as three classes 'notes', 'test', 'train', the class
+    folders of each merged into one: the model learnt which folder an image came from. A train/ class
+    among others (trains, cars) stays a class."""
+    for folder in ("train", "test", "notes"):
+        two_classes(tmp_path / "data" / folder, n=2)
+    with pytest.raises(InvalidValueError) as refused:
+        load(tmp_path / "data", seed=0)
+    assert str(refused.value) == (
+        f"invalid value 'notes/' for folders of {str(tmp_path / 'data')!r}: accepted train/ and test/ (and "
+        "val/) alone, each of class folders, or class folders alone: move the others out."
+    )
+    for folder in ("train", "car"):
+        save(tmp_path / "vehicles" / folder / "0.png", np.zeros((8, 8)))
+    assert load_image_folder(tmp_path / "vehicles").reading == "classes from the folders car, train"

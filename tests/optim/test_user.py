@@ -95,6 +95,26 @@ def test_values_a_torch_optim_class_by_path_refuses_together_are_refused_before_
     assert SGD_CALLS == []
 
 
+@pytest.mark.parametrize(
+    ("path", "values"),
+    [
+        ("torch.optim:Adam", {"lr": -1.0}),
+        ("torch.optim:Adam", {"betas": (1.5, 0.9)}),
+        ("torch.optim:SGD", {"nesterov": True}),
+    ],
+)
+def test_create_refuses_what_the_torch_class_by_path_refuses_as_torch_does_at_construction(path, values):
+    """optimlab.optim.create('torch.optim:Adam', params, lr=-1) returned an optimizer and was refused only
+    at its first step, where torch's Adam(lr=-1) and optim.validate refuse it at once: refused in create,
+    one line naming the values and torch's own reason (the truth: torch's constructor's ValueError)."""
+    torch_class = getattr(torch.optim, path.split(":")[1])
+    with pytest.raises(ValueError) as by_torch:
+        torch_class([torch.zeros(1, requires_grad=True)], **values)
+    with pytest.raises(OptimlabError) as ours:
+        create(load_optimizer(path), [torch.zeros(2, requires_grad=True)], **values)
+    assert str(by_torch.value) in str(ours.value) and "\n" not in str(ours.value)
+
+
 def resumed_run(make_optimizer, stop: int, steps: int = 30) -> list[torch.Tensor]:
     """``train``'s skipping run, its optimizer saved at ``stop`` to a buffer, read back with
     ``torch.load(weights_only=True)`` (as a checkpoint is) into a new one over new parameters, which ends

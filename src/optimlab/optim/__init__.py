@@ -176,7 +176,12 @@ def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.op
         validate(name, hyperparameters)
         base, own, rest = _split_wrapper_keywords(entry, hyperparameters)
         return entry.create(params, base, rest, **own)
-    return Optimizer(params, entry, **hyperparameters)
+    optimizer = Optimizer(params, entry, **hyperparameters)  # its own checks first: names, ranges
+    if Capability.USER in entry.capabilities:
+        # torch's class by path (torch.optim:Adam) refuses lr=-1 here, as its constructor and validate do,
+        # where the shell builds it only at the first step
+        check_torch_class(entry, {k: current(v) for k, v in hyperparameters.items()})
+    return optimizer
 
 
 from optimlab.optim.user import adapt_optimizer  # noqa: E402  (after the registry is filled: it imports it)

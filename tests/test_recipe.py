@@ -1040,6 +1040,26 @@ def test_a_value_of_the_wrong_kind_is_refused_naming_what_the_field_accepts(yaml
     assert len(str(refused.value).splitlines()) == 2, refused.value
 
 
+@pytest.mark.parametrize(
+    "yaml_text, said",
+    [
+        ("optimizer: {null: adam}", "optimizer.options: the key null is refused: accepted text"),
+        ("optimizer: {name: sgd, 3: 1}", "optimizer.options: the key 3 is refused: accepted text"),
+        ("? [a]\n: 1\n", "recipe is not valid YAML: line 1, column 3: found unhashable key"),
+        ("data: {options: {? [a] : 1}}", "recipe is not valid YAML: line 1, column 20: found unhashable key"),
+    ],
+)
+def test_a_key_that_is_no_name_is_refused_in_one_line(yaml_text, said):
+    """``optimizer: {null: adam}`` ended in difflib's TypeError ('NoneType' object is not iterable) and a
+    list as a key (``? [a]``) in the loader's own ('unhashable type: list'), tracebacks both. Truth:
+    PyYAML's safe loader refuses a list as a key itself."""
+    with pytest.raises(yaml.constructor.ConstructorError, match="found unhashable key"):
+        yaml.safe_load("? [a]\n: 1\n")
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert said in str(refused.value) and len(str(refused.value).splitlines()) <= 2, refused.value
+
+
 def _real_number_fields() -> list[str]:
     """Every dotted recipe field that holds one real number (``float``, ``float | None``)."""
     fields = []

@@ -99,7 +99,9 @@ class _YamlLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *base``: its keys may be overridden
                 continue
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):  # ``? [a]``: PyYAML's own refusal names it
+                continue
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
@@ -441,7 +443,7 @@ class _Spec(BaseModel):
                 raise UnknownNameError("field", key, cls.model_fields)
             return data
         for key in unknown:
-            if key not in cls._keywords_of(data) and close_matches(key, cls.model_fields):
+            if key not in cls._keywords_of(data) and close_matches(str(key), cls.model_fields):
                 raise UnknownNameError("field", key, cls.model_fields)
         fields = {k: v for k, v in options.items() if k in cls.model_fields and k != "options"}
         for key in {*unknown, *fields}:
@@ -1176,6 +1178,10 @@ def _describe(error: pydantic.ValidationError) -> str:
             )
         if (accepted := _accepted_kind(problem)) is not None:
             given = "null" if problem["input"] is None else shown(problem["input"])
+            if (
+                problem["loc"][-1] == "[key]"
+            ):  # pydantic's place of a key: ('optimizer', 'options', 3, '[key]')
+                field, given = ".".join(str(part) for part in problem["loc"][:-2]), f"the key {given}"
             message = f"{given} is refused: accepted {accepted}"
         elif "input" in problem and problem["type"] != "value_error":
             message = f"{message} (got {problem['input']!r})"

@@ -584,6 +584,8 @@ def place(
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
         ("TWICE_YAML", "twice.yaml", b"training: {epochs: 1}\ntraining: {epochs: 2}\n"),
         ("YES_YAML", "yes.yaml", b"training: {epochs: yes}\n"),
+        ("NULL_KEY_YAML", "null-key.yaml", b"optimizer: {null: adam}\n"),
+        ("LIST_KEY_YAML", "list-key.yaml", b"? [a]\n: 1\n"),
         ("HUGE_WIDTH_YAML", "width.yaml", b"data: {name: iris}\nmodel: {width: 1e30}\n"),
         ("GPU_YAML", "gpu.yaml", f"data: {{name: iris}}\ntraining: {{device: '{CUDA_MISSING}'}}\n".encode()),
         (
@@ -678,6 +680,9 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "training.epochs.x=1"],
         "'training.epochs' in 'training.epochs.x' holds a value, not fields",
     ),
+    # a TypeError traceback each: difflib's of the key null, the YAML loader's of a list as a key
+    ("recipe key null", ["train", "NULL_KEY_YAML"], "optimizer.options: the key null is refused"),
+    ("recipe key a list", ["train", "LIST_KEY_YAML"], "line 1, column 3: found unhashable key"),
     # whole numbers are read as a recipe reads them (1e3 is 1000), and a fraction stays refused
     (
         "epochs a fraction by its exponent",

@@ -345,3 +345,18 @@ def test_a_big_endian_file_reads_the_numbers_numpy_reads(tmp_path, layout):
     data = load_numpy(tmp_path / layout)
     assert torch.equal(data.examples.x, torch.tensor(x.astype(np.float32)))
     assert data.examples.y.tolist() == y.tolist()
+
+
+@pytest.mark.parametrize("held_out", ["test", "val"])
+def test_a_stored_split_with_a_class_the_training_split_lacks_is_kept_and_said(tmp_path, held_out):
+    """x_test/y_test holding a class y_train lacks was scored without a word on a class the model could
+    never predict. The authors' split is kept; the reading names the class. Truth: numpy's set
+    difference of the labels."""
+    x = np.random.default_rng(0).normal(size=(10, 2))
+    y_train, y_held = np.array([0, 1] * 3), np.array([0, 1, 2, 2])
+    arrays = {f"x_{held_out}": x[6:], f"y_{held_out}": y_held}
+    np.savez(tmp_path / "d.npz", x_train=x[:6], y_train=y_train, **arrays)
+    data = load_numpy(tmp_path / "d.npz")
+    unseen = np.setdiff1d(y_held, y_train).tolist()
+    assert data.reading.endswith(f"; 'y_{held_out}' has {unseen[0]}, which 'y_train' lacks (never learnt)")
+    assert data.num_classes == 3

@@ -144,6 +144,10 @@ def test_set_gives_any_recipe_field_and_a_techniques_hyperparameters_reach_its_t
         (["--set", "optimizer.lr.=1"], "'optimizer.lr.=1' is not FIELD=VALUE with a dotted recipe field"),
         (["--set", "model.init.gain="], "'model.init.gain=' for --set: accepted a value YAML reads"),
         (["--set", "model.init.gain=[1,"], "'model.init.gain=[1,' for --set: accepted a value YAML reads"),
+        (  # it said only 'accepted a value YAML reads', which the value is but for its key twice
+            ["--set", "model.init={name: he, name: xavier_normal}"],
+            "or {a: mapping}; found the key 'name' twice (the second would replace the first)",
+        ),
         (["--set", "optimizer.betas=&a [0.9, *a]"], "accepted a value that does not hold itself"),
         (["--init", "he", "--set", "model.init=lecun_normal"], "but --init sets model.init too"),
         (["--set", "optimizer.lr=0.1", "--set", "optimizer.lr=0.2"], "but another --set sets optimizer.lr"),

@@ -806,8 +806,9 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any
             raise InvalidValueError("--set", text, accepted)
         try:
             fields[field] = yaml_value(value, "--set", text)
-        except yaml.YAMLError:
-            raise InvalidValueError("--set", text, accepted) from None
+        except yaml.YAMLError as error:  # what YAML found, its key given twice among them
+            found = getattr(error, "problem", None)
+            raise InvalidValueError("--set", text, f"{accepted}; {found}" if found else accepted) from None
     return fields
 
 

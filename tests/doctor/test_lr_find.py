@@ -440,7 +440,10 @@ def test_a_bad_margin_or_count_is_refused_before_the_sweep_and_numpys_integers_a
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for bad, accepted in (
         ({"margin": 0.5}, r"^invalid value 0.5 for margin: accepted a number in \(1, inf\)\.$"),
-        ({"steps": 3.0}, r"^invalid value 3.0 for steps: accepted an integer in \[1, inf\)\.$"),
+        ({"steps": 3.0}, r"^invalid value 3.0 for steps: accepted an integer in \[2, inf\)\.$"),
+        # one range for every count refused: steps 0 was told [1, inf) and steps 1 'an integer >= 2'
+        ({"steps": 0}, r"^invalid value 0 for steps: accepted an integer in \[2, inf\)\.$"),
+        ({"steps": 1}, r"^invalid value 1 for steps: accepted an integer in \[2, inf\)\.$"),
         ({"batch_size": 8.0}, r"^invalid value 8.0 for batch_size: accepted an integer in \[1, inf\)\.$"),
     ):
         with pytest.raises(InvalidValueError, match=accepted):

@@ -236,7 +236,7 @@ class SearchSpace:
         exactly ``prod(grid_shape(budget))`` trials."""
         numeric = [i for i, d in enumerate(self.dimensions) if not d.categorical]
         room = max(1, budget // self.choice_combinations)
-        holds = [[n for n in range(1, room + 1) if len(self.dimensions[i].grid(n)) == n] for i in numeric]
+        holds = [range(1, _most_distinct(self.dimensions[i], room) + 1) for i in numeric]
         best: tuple[tuple[int, int, int], tuple[int, ...]] = ((0, 0, 0), ())
 
         def search(chosen: tuple[int, ...], product: int) -> None:
@@ -412,6 +412,19 @@ class SearchSpace:
         if not path.is_file():
             raise OptimlabError(f"search space file {str(path)!r} does not exist")
         return cls.from_dict(load_yaml(path.read_text()) or {}).distinct()
+
+
+def _most_distinct(dimension: Dimension, room: int) -> int:
+    """The most points, up to ``room``, that ``dimension``'s grid holds distinct: a finer grid rounds more
+    of its points together (an integer range's, four significant digits of a real one's), so the counts
+    that do are 1 to this one, found by bisection. Each count was tried in turn: a budget of 1000 took
+    3 s to plan, 10**4 five minutes (python -c 'SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log"])
+    .grid_shape(1000)')."""
+    low, high = 1, room if dimension.size is None else min(room, dimension.size)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(dimension.grid(middle)) == middle else (low, middle - 1)
+    return low
 
 
 FLAG_FORMS = "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"

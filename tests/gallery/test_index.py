@@ -3,8 +3,10 @@
 import dataclasses
 import shutil
 
+import pytest
+
 import optimlab.gallery.publish as publish
-from optimlab.gallery import LABELS
+from optimlab.gallery import LABELS, run_gallery
 
 
 def _summary(index, page_reader) -> dict[str, dict[str, str]]:
@@ -48,3 +50,28 @@ def test_a_run_of_one_experiment_leaves_an_index_the_gallery_did_not_write(
     code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
     assert code == 0 and (tmp_path / f"{name}.html").is_file(), err
     assert index.read_text() == "<html><title>my site</title></html>"
+
+
+def test_an_interrupted_run_of_all_keeps_the_earlier_pages_in_the_index(
+    tmp_path, monkeypatch, tiny_gallery, page_reader
+):
+    """Ctrl-C in 'gallery run all' over the folder of an earlier whole run indexed only the pages it had
+    finished: the 13 earlier pages still in the folder (and still valid) dropped out of index.html. Truth:
+    the earlier index's rows, the finished experiment's row as its new page says."""
+
+    shutil.copytree(tiny_gallery.folder, tmp_path, dirs_exist_ok=True)
+    before = _summary(tmp_path / "index.html", page_reader)
+    name = "no_nonlinearity"
+    rerun = dataclasses.replace(tiny_gallery.outcomes[name], size="small", seconds=12.3)
+
+    def outcome(experiment, size):
+        if experiment.name != name:
+            raise KeyboardInterrupt  # Ctrl-C in the second experiment
+        return rerun
+
+    monkeypatch.setattr(publish, "experiment_names", lambda: [name, "he_init"])
+    monkeypatch.setattr(publish, "_outcome", outcome)
+    with pytest.raises(KeyboardInterrupt):
+        run_gallery(size="small", out=tmp_path)
+    row = {**before[name], "size": "small", "seconds": "12.3"}
+    assert _summary(tmp_path / "index.html", page_reader) == {**before, name: row}

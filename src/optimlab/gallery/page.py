@@ -46,6 +46,7 @@ __all__ = [
     "INDEX_NAME",
     "check_replaceable",
     "index_again",
+    "index_pages",
     "kept_outcome",
     "output_folder",
     "page_path",
@@ -326,12 +327,17 @@ def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[st
 
 
 def index_again(folder: str | os.PathLike[str]) -> Path | None:
-    """Write the gallery's index in ``folder`` again, where there is one (a run of one experiment into the
-    folder of an earlier ``all``): every page the folder holds (:func:`shown_outcome`), in the registry's
-    order, so that it shows each page's verdict and size as its page does. An ``index.html`` the gallery
-    did not write is left alone. Returns the index's path, or None where there was none."""
+    """Write the gallery's index in ``folder`` again (:func:`index_pages`) where there is one (a run of one
+    experiment into the folder of an earlier ``all``); an ``index.html`` the gallery did not write is left
+    alone. Returns the index's path, or None where there was none."""
     if not _titled(Path(folder) / INDEX_NAME, INDEX_TITLE):
         return None
+    return index_pages(folder)
+
+
+def index_pages(folder: str | os.PathLike[str]) -> Path:
+    """Write ``index.html`` over every page ``folder`` holds (:func:`shown_outcome`), in the registry's
+    order, each with the verdict and size its page shows; returns its path."""
     experiments = [get_experiment(name) for name in experiment_names()]
     shown = [(e, outcome) for e in experiments if (outcome := shown_outcome(e, folder)) is not None]
     return write_index(shown, folder)

@@ -26,6 +26,7 @@ from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_n
 from optimlab.gallery.page import (
     check_replaceable,
     index_again,
+    index_pages,
     kept_outcome,
     output_folder,
     page_path,
@@ -112,7 +113,7 @@ def run_gallery(
     index's path. ``resume`` keeps the pages an earlier run left in ``out`` (see
     :func:`~optimlab.gallery.page.kept_outcome`) and runs the rest. ``on_start(name, i, count)`` (not
     called for a kept page) and ``on_done(outcome, page)`` report progress. Interrupted (Ctrl-C), it
-    indexes the pages finished so far before it stops."""
+    indexes the pages finished so far, and those of an earlier run still in ``out``, before it stops."""
     _check_size(size)
     output_folder(out)
     names = experiment_names()
@@ -134,7 +135,7 @@ def run_gallery(
                 if on_done is not None:
                     on_done(outcome, page)
     except KeyboardInterrupt:
-        if done:
-            write_index(done, Path(out))
+        if done:  # the pages left to run may lie there from an earlier run: indexed with the finished ones
+            index_pages(out)
         raise
     return write_index(done, Path(out))

@@ -963,8 +963,9 @@ def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(t
 def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli, monkeypatch):
     """`optimlab train --log tensorboard` whose event file cannot be written from step 7 on (the OS's
     ENOSPC, as on a full disk): the run trains its 12 steps, result.json and metrics.jsonl whole; the
-    command says why in one line (not also as a warning) and exits non-zero; TensorBoard's reader reads
-    the steps written before."""
+    command prints its result (--format json: the document, which was missing), then says why in one
+    line (not also as a warning) and exits non-zero; TensorBoard's reader reads the steps written
+    before."""
     import errno
 
     from optimlab.integrations.tensorboard import TensorBoardTracker
@@ -978,15 +979,16 @@ def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli
 
     monkeypatch.setattr(TensorBoardTracker, "write", full_from_step_7)
     out = tmp_path / "run"
-    code, _, err = cli(
+    code, printed, err = cli(
         "train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
-        "--out", str(out), "--no-progress", "--log", "tensorboard",
+        "--out", str(out), "--no-progress", "--log", "tensorboard", "--format", "json",
     )  # fmt: skip
     assert code != 0
     said = [line for line in err.splitlines() if "TensorBoard stopped logging run 'run'" in line]
     assert len(said) == 1 and "No space left on device" in said[0], err
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "completed" and result["steps"] == 12
+    assert {k: v for k, v in json.loads(printed).items() if k in result} == result
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sorted({line["step"] for line in lines if "train_loss" in line}) == list(range(1, 13))
     shown = [e.step for e in accumulated(out / "tensorboard" / "run").Scalars("train_loss")]

@@ -12,7 +12,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import INTERRUPTED, stopping
+from optimlab.cli._errors import INTERRUPTED, USAGE_ERROR, stopping
 from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
@@ -172,8 +172,12 @@ def train(
             )
             for tracker in trackers.values():
                 tracker.log_artifact(data["report"])
+        failures = []  # said after the run's result, which a tracker's failure leaves whole
         for tracker in trackers.values():  # the command returns with each run whole: records, end, page
-            tracker.wait()  # MLflow's refusal raises
+            try:
+                tracker.wait()  # MLflow's refusal raises
+            except OptimlabError as error:
+                failures.append(str(error))
         if mlflow:  # its writer exits on its own; the command does not wait for MLflow's teardown
             from optimlab.integrations.mlflow_writer import end_writer
 
@@ -192,6 +196,8 @@ def train(
         if result.status == "completed" and (unlearnt := no_better_than_chance(recipe, result.metrics)):
             doctor = f"optimlab doctor {shlex.quote(str(out / RECIPE_NAME))}"
             output.note(f"{unlearnt}; {doctor} finds why")
+    for failure in failures:
+        output.error(failure)
     if result.status == "diverged":
         output.error(result.message or "diverged")
         sys.exit(DIVERGED)
@@ -201,6 +207,8 @@ def train(
         sys.exit(INTERRUPTED)
     if result.message:
         output.result(result.message)
+    if failures:
+        sys.exit(USAGE_ERROR)
 
 
 def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]:

@@ -908,6 +908,7 @@ def test_a_seed_out_of_its_range_is_refused_naming_that_range(yaml_text, said):
         ("training.steps", -(10**20), "[1, inf)"),  # past 64 bits, and its own bound names it
         ("model.width", "1e30", f"[1, {2**63 - 1}] (int64's bound), or null"),  # pydantic: 'Unable to parse'
         ("training.batch_size", "[3]", "[1, inf)"),  # pydantic: 'Input should be a valid integer (got [3])'
+        ("training.steps", ".inf", f"[1, {2**63 - 1}] (int64's bound), or null"),  # was [1, inf): holding it
     ],
 )
 def test_a_whole_number_field_out_of_its_range_is_refused_naming_the_range(field, value, accepted):

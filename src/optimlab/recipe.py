@@ -361,7 +361,8 @@ class _Spec(BaseModel):
             raise ValueError(f"{value!r} is no whole number in decimal digits: accepted {accepted}{also}")
         if not isinstance(whole, int) or not accepted.contains(whole):
             given = "null" if value is None else repr(value)
-            raise ValueError(f"{given} is refused: accepted {accepted.accepted_for(whole)}{also}")
+            past = value if whole is None else whole  # .inf: no int, past int64 all the same
+            raise ValueError(f"{given} is refused: accepted {accepted.accepted_for(past)}{also}")
         return whole
 
     @field_validator("*", mode="before")

@@ -126,8 +126,8 @@ class Interval:
         2**70]``) the part of it int64 holds, where torch reads an integer (a size that large overflows at
         first use), so the range named never holds the value refused."""
         values = value if isinstance(value, (tuple, list)) else (value,)  # milestones: [10, 2**70]
-        past = any(
-            (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
+        past = any(  # infinity too: '--steps 1e999', 'steps: .inf'
+            (isinstance(v, int) or (isinstance(v, float) and (v.is_integer() or math.isinf(v))))
             and ((self.high is None and v > _INT64_HIGH) or (self.low is None and v < _INT64_LOW))
             for v in values
         )

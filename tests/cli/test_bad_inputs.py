@@ -683,6 +683,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
     # a TypeError traceback each: difflib's of the key null, the YAML loader's of a list as a key
     ("recipe key null", ["train", "NULL_KEY_YAML"], "optimizer.options: the key null is refused"),
     ("recipe key a list", ["train", "LIST_KEY_YAML"], "line 1, column 3: found unhashable key"),
+    (  # infinity as a float: it named [1, inf), a range that seems to hold it
+        "steps past every float",
+        ["train", "--steps", "1e999"],
+        f"'1e999' is not accepted: an integer in [1, {2**63 - 1}] (int64's bound)",
+    ),
     # whole numbers are read as a recipe reads them (1e3 is 1000), and a fraction stays refused
     (
         "epochs a fraction by its exponent",

@@ -56,3 +56,13 @@ def test_a_run_over_some_pages_says_how_many_run_again_and_checks_none_without_r
         f"{tmp_path}: running 1 experiment again over its 1 page, and 1 experiment that had none "
         "(--resume keeps those still valid)"
     )
+
+
+def test_a_run_by_a_name_as_typed_says_the_experiments_own_name(cli, tmp_path, monkeypatch, tiny_gallery):
+    """'gallery run "lr schedule"' ran lr_schedule but said 'gallery: loading lr schedule (tiny)', a name
+    the listing does not show. Truth: the registry's name, which names the page."""
+    name = "no_nonlinearity"
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])  # no run
+    code, out, err = cli("gallery", "run", "No Nonlinearity", "--size", "tiny", "--out", str(tmp_path))
+    assert code == 0 and err.startswith(f"gallery: loading {name} (tiny)\n"), err
+    assert out.startswith(f"{name}: ") and (tmp_path / f"{name}.html").is_file(), out

@@ -157,7 +157,8 @@ def run(
             output.note(_over_pages(len(names), pages, kept_pages, out))
 
     # lazy: off a terminal, nothing before the folder is checked
-    with output.working(f"gallery: loading {name} ({size})", lazy=True, shown=progress) as show:
+    loading = f"gallery: loading {name if name == ALL else names[0]} ({size})"  # 'lr schedule': lr_schedule
+    with output.working(loading, lazy=True, shown=progress) as show:
 
         def started(experiment: str, i: int, count: int) -> None:
             say_over_pages()

@@ -293,3 +293,49 @@ def test_close_ends_the_run_as_finish_does_read_back_by_the_trackers_own_reader(
     assert [value for _, value in sorted(points)] == pytest.approx(
         [1.0, 0.5, 1 / 3]
     )  # float32 in TensorBoard
+
+
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
+def test_a_step_skipped_for_want_of_a_scored_target_is_logged_by_no_tracker(
+    tmp_path, monkeypatch, name, made_store
+):
+    """Batches whose targets are all a cross-entropy's ignore_index make skipped steps (no loss, no
+    update), which metrics.jsonl leaves out: the trackers logged them with a NaN train_loss, TensorBoard
+    and MLflow showing NaN at steps 2 and 6. What their own readers read back now equals metrics.jsonl's
+    lines (MetricsLog beside them)."""
+    import json
+
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from optimlab.train import MetricsLog, fit
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_copy(made_store, tmp_path))  # MLflow's tables made once
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 4, generator=generator), torch.randint(0, 3, (32,), generator=generator)
+    y[8:16] = -100  # the second batch of each epoch: nothing to score
+    model = torch.nn.Linear(4, 3)
+    tracker = open_tracker(name, folder=tmp_path, run_name="skips", background=False)
+    state = fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(TensorDataset(x, y), batch_size=8),
+        loss_fn=torch.nn.CrossEntropyLoss(ignore_index=-100), total_steps=8,
+        callbacks=[MetricsLog(tmp_path / "metrics.jsonl"), tracker],
+    )  # fmt: skip
+    assert state.skipped_steps == 2
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    expected = [(line["step"], line["train_loss"]) for line in logged]
+    assert [step for step, _ in expected] == [1, 3, 4, 5, 7, 8]
+    if name == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+        board = EventAccumulator(str(tmp_path / "tensorboard" / "skips"), size_guidance={SCALARS: 0})
+        board.Reload()
+        points = [(e.step, e.value) for e in board.Scalars("train_loss")]
+    else:
+        from mlflow.tracking import MlflowClient
+
+        history = MlflowClient().get_metric_history(tracker.run_id, "train_loss")
+        points = sorted((m.step, m.value) for m in history)
+    assert [step for step, _ in points] == [step for step, _ in expected]
+    assert [value for _, value in points] == pytest.approx([value for _, value in expected])  # float32 in TB

@@ -113,6 +113,8 @@ class Tracker(Callback):
             )
 
     def on_step_end(self, state: TrainState) -> None:
+        if state.skipped:  # no loss to log (its batches held no target the loss scores), as MetricsLog
+            return
         if state.step % self.every == 0 or state.diverged:
             self._add(state.step, {"train_loss": state.train_loss, "lr": state.lr}, evaluation=False)
 

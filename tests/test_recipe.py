@@ -707,6 +707,25 @@ def test_an_update_past_a_value_or_into_no_section_says_which(dotted, said):
     assert said in str(refused.value) and "Sections there: ." not in str(refused.value), refused.value
 
 
+@pytest.mark.parametrize(
+    "dotted, near",
+    [("schedule.warmup_step", "'warmup_steps'"), ("data.nme", "'name'"), ("model.activaton", "'activation'")],
+)
+def test_an_update_of_a_misspelt_field_names_the_field_as_the_file_does(dotted, near):
+    """`--set schedule.warmup_step=5` said "unknown schedule 'constant' hyperparameter 'warmup_step'. It
+    takes no hyperparameters." where the file's `schedule: {warmup_step: 5}` says "Did you mean
+    'warmup_steps'?": the update went to the options. Truth: the recipe file's own refusal."""
+    section, name = dotted.split(".")
+    with pytest.raises(RecipeError) as by_file:
+        Recipe.from_dict({section: {name: 5}})
+    with pytest.raises(RecipeError) as by_update:
+        Recipe().with_updates({dotted: 5})
+    assert f"Did you mean {near}" in str(by_file.value)
+    assert str(by_update.value) == str(by_file.value)
+    adagrad = Recipe.from_dict({"optimizer": {"name": "adagrad"}})  # lr_decay is near weight_decay too
+    assert adagrad.with_updates({"optimizer.lr_decay": 0.1}).optimizer.options == {"lr_decay": 0.1}
+
+
 def test_an_update_drops_the_schedule_fields_it_leaves_unread():
     """`--warmup-steps 0` over a file's warmup_start, `--schedule cosine` over its one_cycle momentum cycle
     were refused as fields read only with a warmup, with one_cycle; set by the update itself, they still

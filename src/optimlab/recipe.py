@@ -1147,7 +1147,8 @@ def _techniques_of(section: str) -> dict[str, str]:
 def _home_of(data: Mapping[str, Any], dotted: str) -> str:
     """Where validation keeps an update: ``model.options.activation`` is ``model.activation`` (a field's
     keyword in options is the field) and ``optimizer.momentum`` is ``optimizer.options.momentum`` (a
-    keyword beside the fields goes to options), so an update never contradicts what is stored."""
+    keyword beside the fields goes to options, unless close to a field), so an update never contradicts
+    what is stored."""
     parts = dotted.split(".")
     section = data.get(parts[0])
     if not isinstance(section, Mapping) or "options" not in section:
@@ -1155,7 +1156,10 @@ def _home_of(data: Mapping[str, Any], dotted: str) -> str:
     if len(parts) == 3 and parts[1] == "options" and parts[2] in section:
         return f"{parts[0]}.{parts[2]}"
     if len(parts) == 2 and parts[1] not in section and normalize_name(parts[1]) not in section:
-        return f"{parts[0]}.options.{parts[1]}"
+        fields = Recipe.model_fields[parts[0]].annotation.model_fields
+        if parts[1] in section["options"] or not close_matches(parts[1], fields):
+            return f"{parts[0]}.options.{parts[1]}"
+        # close to a field (schedule.warmup_step): beside the fields, validation says which it may mean
     return dotted
 
 

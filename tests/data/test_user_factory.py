@@ -889,3 +889,25 @@ def test_a_factorys_big_endian_arrays_are_the_numbers_numpy_holds(returned):
     x, y = big_endian_pairs()
     train = data.examples if isinstance(data, Examples) else data.train
     assert torch.equal(train.x, torch.tensor(x.astype(np.float32))) and train.y.tolist() == y.tolist()
+
+
+def test_a_factorys_read_only_arrays_are_read_without_torchs_warning(tmp_path, forked_parents):
+    """np.load(mmap_mode='r') gives read-only arrays, and a factory returning them printed torch's 'The
+    given NumPy array is not writable ... undefined behavior' warning. Torch warns once a process: checked
+    in a fresh one (tests/conftest.py's forked_parents). Truth: the file's numbers, as numpy reads them."""
+    import os
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(12, 3)))
+    np.save(tmp_path / "y.npy", np.arange(12) % 2)
+    script = (
+        "import warnings\n"
+        "warnings.filterwarnings('error', category=UserWarning)\n"  # python -W error::UserWarning
+        "import numpy as np\n"
+        "from optimlab.data.user_factory import as_data\n"
+        "x, y = (np.load(name, mmap_mode='r') for name in ('x.npy', 'y.npy'))\n"
+        "data = as_data((x, y), 'read_only')\n"
+        "assert np.array_equal(data.examples.x.numpy(), np.load('x.npy').astype(np.float32))\n"
+        "assert data.examples.y.tolist() == np.load('y.npy').tolist()\n"
+    )
+    code, _, err = forked_parents().run([], tmp_path, dict(os.environ), tmp_path, 300, source=script)
+    assert code == 0, err

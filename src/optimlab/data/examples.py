@@ -36,9 +36,9 @@ __all__ = [
     "int64_labels",
     "label_ignored",
     "missing_cell",
-    "native_byte_order",
     "one_hot_rows",
     "reject_non_finite",
+    "shareable_by_torch",
     "targets_for",
     "text_number",
     "zero_one",
@@ -338,14 +338,18 @@ def _as_array(values: np.ndarray | Tensor) -> np.ndarray:
     if isinstance(values, Tensor):
         values = values.detach().cpu()
         values = values if values.layout == torch.strided else values.to_dense()
-    return native_byte_order(np.asarray(values))
+    return shareable_by_torch(np.asarray(values))
 
 
-def native_byte_order(array: np.ndarray) -> np.ndarray:
-    """``array`` in this machine's byte order, the one torch takes: torch refused a big-endian array
-    (dtype ``'>f8'``, as ``numpy.save`` writes on such a machine or MATLAB's and Java's exports) with
-    "byte order different from the native byte order". The array itself where it is in it already."""
-    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+def shareable_by_torch(array: np.ndarray) -> np.ndarray:
+    """``array`` as torch shares it without an error or a warning: in this machine's byte order (torch
+    refused a big-endian array, dtype ``'>f8'`` as ``numpy.save`` writes on such a machine or MATLAB's
+    and Java's exports, with "byte order different from the native byte order") and writable (torch
+    warned of a read-only one, ``np.load(mmap_mode='r')``'s or pandas' ``to_numpy()``, "The given NumPy
+    array is not writable ... undefined behavior"). The array itself where it is both already."""
+    if not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
+    return array if array.flags.writeable else array.copy()
 
 
 _SHOWN_LABELS = 6  # of a remapping said in the data's note

@@ -43,8 +43,8 @@ from optimlab.data.examples import (
     float_task,
     label_ignored,
     labels_as_given,
-    native_byte_order,
     one_hot_rows,
+    shareable_by_torch,
     zero_one,
 )
 from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
@@ -218,14 +218,14 @@ def _inputs(x: Tensor | np.ndarray, name: str) -> Tensor:
     cannot hold, is refused by its dtype."""
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex: refused by Examples
         raise InvalidValueError(f"inputs of {name}", f"an array of dtype {x.dtype}", _NUMBERS)
-    return torch.as_tensor(native_byte_order(x) if isinstance(x, np.ndarray) else x)
+    return torch.as_tensor(shareable_by_torch(x) if isinstance(x, np.ndarray) else x)
 
 
 def _targets(y: Tensor | np.ndarray) -> Any:
     """Targets as a tensor; class names (an array of strings) stay an array, which
     :meth:`~optimlab.data.Examples.from_arrays` maps to class ids, over every split at once."""
     if isinstance(y, np.ndarray):
-        return y if y.dtype.kind in "USO" else torch.as_tensor(native_byte_order(y))
+        return y if y.dtype.kind in "USO" else torch.as_tensor(shareable_by_torch(y))
     return torch.as_tensor(y)
 
 

@@ -65,14 +65,21 @@ class HandSAM:
         self.inner.zero_grad()
 
     def step(self, closure):
+        # davda54's per-group rho and adaptive (its defaults, group by group), but adadelta's own rho
+        own = [k for k in ("rho", "adaptive") if k not in self.inner.defaults]
+        settings = [
+            {"rho": self.rho, "adaptive": self.adaptive, **{k: g[k] for k in own if k in g}}
+            for g in self.param_groups
+        ]
+        groups = [(s["rho"], s["adaptive"], g["params"]) for s, g in zip(settings, self.param_groups)]
         with torch.no_grad():
             norm = torch.norm(
-                torch.stack([((p.abs() if self.adaptive else 1.0) * p.grad).norm() for p in self.params])
+                torch.stack([((p.abs() if a else 1.0) * p.grad).norm() for _, a, ps in groups for p in ps])
             )
-            scale = self.sign * self.rho / (norm + 1e-12)
             old = [p.detach().clone() for p in self.params]
-            for p in self.params:
-                p.add_((p**2 if self.adaptive else 1.0) * p.grad * scale)
+            for rho, adaptive, params in groups:
+                for p in params:
+                    p.add_((p**2 if adaptive else 1.0) * p.grad * self.sign * rho / (norm + 1e-12))
         self.inner.zero_grad()
         with torch.enable_grad():
             closure()
@@ -315,6 +322,30 @@ def test_sam_around_a_maximizing_base_perturbs_towards_the_lowest_point(inner, r
     assert max_difference(ours, upward) > 1e-3
     assert max_difference(ours, reference) <= TOLERANCE
     assert max_difference(ours, descending) <= TOLERANCE
+
+
+def test_sam_takes_each_param_groups_own_rho_and_adaptive_as_davda54s_does(float64):
+    """A param group's own rho (0: plain steps for a frozen-sharpness backbone) and adaptive were kept in
+    the group and ignored: every parameter moved by SAM's rho. Each group now moves by its own, the norm
+    over every group, as davda54's SAM reads group["rho"] and group["adaptive"] (the hand version); a
+    base's own rho (adadelta's) stays the base's; a group's own rho out of range is refused in one line."""
+
+    def grouped(params):
+        return [{"params": params[:2], "rho": 0.0}, {"params": params[2:], "rho": 0.5, "adaptive": True}]
+
+    ours, _ = with_closure(lambda p: SAM(grouped(p), "momentum", MOMENTUM, rho=0.05))
+    reference, _ = with_closure(lambda p: HandSAM(torch.optim.SGD(grouped(p), **MOMENTUM), 0.05, False))
+    shared, _ = with_closure(lambda p: HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.05, False))
+    assert max_difference(ours, shared) > 1e-3
+    assert max_difference(ours, reference) <= TOLERANCE
+    # adadelta's groups hold its own rho (0.9), which stays adadelta's: SAM's radius is its own 0.05
+    adadelta, _ = with_closure(lambda p: SAM(p, "adadelta", {"lr": 0.5}, rho=0.05))
+    by_hand, _ = with_closure(lambda p: HandSAM(torch.optim.Adadelta(p, lr=0.5), 0.05, False))
+    assert max_difference(adadelta, by_hand) <= TOLERANCE
+    with pytest.raises(
+        InvalidValueError, match="invalid value -1.0 for optimizer 'sam' hyperparameter 'rho'"
+    ):
+        create("sam", [{"params": [torch.nn.Parameter(torch.ones(2))], "rho": -1.0}], lr=0.1)
 
 
 def test_sam_refuses_groups_that_mix_maximize():

@@ -51,6 +51,10 @@ class SAM(WrappedOptimizer):
     gradients there. Param groups that mix ``maximize`` True and False (a min-max game) have no one
     worst point and are refused.
 
+    A param group may set its own ``rho`` and ``adaptive`` (``{"params": backbone, "rho": 0.0}``), as in
+    davda54's code: its parameters move by its own radius, the norm staying the one over every group. A
+    key the base optimizer takes itself (adadelta's ``rho``) stays the base's.
+
     Args:
         params: parameters or param groups, or an optimizer instance to wrap.
         base: the inner optimizer: an optimlab name ("sgd" when None; the paper's runs use SGD with
@@ -99,9 +103,37 @@ class SAM(WrappedOptimizer):
             raise closure_base_refused("sam", type(inner) if base is None else base)
         super().__init__(inner)
         self.rho, self.adaptive = rho, adaptive
+        for group in self.param_groups:
+            self._own_settings(group)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if "base_optimizer" in self.__dict__:  # not the base's groups, registered as torch's __init__ runs
+            self._own_settings(param_group)
+        super().add_param_group(param_group)
+
+    def _own_settings(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``rho`` and ``adaptive`` ``group`` sets for SAM (not those the base takes itself: adadelta's
+        ``rho``), refused in one line outside SAM's ranges."""
+        own = {
+            k: group[k] for k in ("rho", "adaptive") if k in group and k not in self.base_optimizer.defaults
+        }
+        _REGISTRY.get("sam").validate(own)
+        return own
 
     def _with_gradients(self) -> list[torch.Tensor]:
-        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        return [p for group in self._groups_with_gradients() for p in group[2]]
+
+    def _groups_with_gradients(self) -> list[tuple[float, bool, list[torch.Tensor]]]:
+        """Each param group's ``rho``, ``adaptive`` (its own, else SAM's) and parameters with a gradient."""
+        return [
+            (
+                own.get("rho", self.rho),
+                own.get("adaptive", self.adaptive),
+                [p for p in group["params"] if p.grad is not None],
+            )
+            for group in self.param_groups
+            for own in [self._own_settings(group)]
+        ]
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -123,17 +155,27 @@ class SAM(WrappedOptimizer):
         # need it whole, and torch has no foreach norm for sparse tensors (NotImplementedError). A complex
         # parameter as its real and imaginary parts, as torch.optim steps it: ASAM's |w| and w^2 per part
         # (the complex square w * w would turn the gradient).
-        grads, weights = steppable(p.grad for p in params), steppable(params)
-        direction = torch._foreach_mul(grads, torch._foreach_abs(weights)) if self.adaptive else grads
+        groups = [
+            (rho, adaptive, steppable(p.grad for p in group), steppable(group))
+            for rho, adaptive, group in self._groups_with_gradients()
+            if group
+        ]
         device = params[0].device
-        norm = torch.linalg.vector_norm(torch.stack([n.to(device) for n in torch._foreach_norm(direction)]))
-        scale = sign * self.rho / (norm + 1e-12)
-        perturbation = (
-            torch._foreach_mul(grads, torch._foreach_mul(weights, weights)) if self.adaptive else grads
-        )
-        perturbation = torch._foreach_mul(perturbation, scale)
+        norms = [
+            n.to(device)
+            for _, adaptive, grads, weights in groups
+            for n in torch._foreach_norm(
+                torch._foreach_mul(grads, torch._foreach_abs(weights)) if adaptive else grads
+            )
+        ]
+        norm = torch.linalg.vector_norm(torch.stack(norms))  # over every group, as davda54's
         saved = [p.detach().clone() for p in params]
-        torch._foreach_add_(weights, perturbation)  # views of the parameters: w + e
+        for rho, adaptive, grads, weights in groups:
+            perturbation = (
+                torch._foreach_mul(grads, torch._foreach_mul(weights, weights)) if adaptive else grads
+            )
+            perturbation = torch._foreach_mul(perturbation, sign * rho / (norm + 1e-12))
+            torch._foreach_add_(weights, perturbation)  # views of the parameters: w + e
         self.zero_grad()  # the closure's gradients are those at w + e alone, even if it does not zero them
         with torch.enable_grad():
             loss = closure()

@@ -468,3 +468,17 @@ def trained_held_out(
         optimizer.step()
     with torch.no_grad():
         return loss(model.eval()(x_held), y_held).item()
+
+
+# What a user's own model (plain torch: no recipe field draws its weights) is told in place of the
+# recipe's ``init: <scheme>``: torch's call that draws the same weights, on its layers' weights.
+_TORCH_INIT_CALLS = {
+    "kaiming_normal": "nn.init.kaiming_normal_(weight) on the weight",
+    "xavier_normal": "nn.init.xavier_normal_(weight) on the weight",
+    "truncated_normal": "nn.init.trunc_normal_(weight, std=0.02, a=-0.04, b=0.04) on the weight",
+}
+
+
+def told_torch_init(finding: Any, scheme: str) -> bool:
+    """Whether ``finding`` tells a user's model torch's call for init ``scheme``, and no recipe change."""
+    return finding.recipe_changes == {} and finding.recommendation.startswith(_TORCH_INIT_CALLS[scheme])

@@ -237,3 +237,90 @@ def test_dead_relus_after_a_norm_are_told_a_leaky_relu_in_the_words_of_who_built
                      torch.optim.SGD(model.parameters(), 0.01), steps=12, lr_find=False)  # fmt: skip
     dead = next(f for f in found.findings if f.rule == "dead_units")
     assert dead.recommendation == advice and dead.recipe_changes == changes
+
+
+def _relus_drawn_small(built_by_optimlab: bool) -> nn.Module:
+    """Eight Linear(16, 16) + ReLU layers and a head, their weights drawn at std 0.02 (0.08x He's
+    sqrt(2 / 16)): optimlab's mlp, or the same layers in plain torch."""
+    torch.manual_seed(0)
+    if built_by_optimlab:
+        model = optimlab.models.create("mlp", (16,), 2, width=16, depth=8)
+    else:
+        layers: list[nn.Module] = []
+        for _ in range(8):
+            layers += [nn.Linear(16, 16), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Linear(16, 2))
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=0.02)
+    return model
+
+
+def _diagnosed(model: nn.Module) -> dict[str, object]:
+    torch.manual_seed(0)
+    x = torch.randn(64, 16)
+    found = diagnose(model, (x, (x[:, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    return {f.rule: f for f in found.findings}
+
+
+def test_weights_drawn_too_small_in_a_users_model_are_told_the_torch_init_on_its_layers():
+    """A user's nn.Sequential of ReLU layers drawn at 0.08x He's scale was told 'init: kaiming_normal for
+    relu layers', {'model.init': 'kaiming_normal'}: a recipe field no recipe has for it (here by
+    init_scale, vanishing_gradients and dead_units alike). It is told torch's call on its own layer paths,
+    and no finding names a model field. Truth: the paths of the Linear layers feeding its ReLUs (0, 2, 4,
+    6, ...), and the call itself: run on those weights, as said, the init finding is gone."""
+    model = _relus_drawn_small(False)
+    found = _diagnosed(model)
+    told = found["init_scale"].recommendation
+    assert told.startswith(
+        "nn.init.kaiming_normal_(weight) on the weights of 0 (Linear), 2 (Linear), 4 (Linear), 6 (Linear) "
+        "and 4 more"
+    ), told
+    for finding in found.values():
+        assert not any(field.startswith("model.") for field in finding.recipe_changes), finding
+        assert "init: " not in finding.recommendation, finding.recommendation
+    call = told.split(" on the weights")[0]
+    for i in range(0, 16, 2):
+        assert isinstance(model[i + 1], nn.ReLU)
+        with torch.no_grad():
+            eval(call, {"nn": nn, "weight": model[i].weight})  # the advice, run as said
+    assert "init_scale" not in _diagnosed(model)
+
+
+def test_weights_drawn_too_small_in_optimlabs_mlp_are_told_its_init_field():
+    """The same layers built by optimlab's mlp, whose recipe's model.init draws them: the recipe field."""
+    vanishing = _diagnosed(_relus_drawn_small(True))["vanishing_gradients"]
+    assert vanishing.recommendation.startswith("init: kaiming_normal for relu layers (the weights are 0.0")
+    assert vanishing.recipe_changes == {"model.init": "kaiming_normal"}
+
+
+@pytest.mark.parametrize("built_by_optimlab", [True, False], ids=["optimlab-mlp", "user-sequential"])
+def test_a_copied_or_saved_model_keeps_the_words_of_who_built_it(built_by_optimlab, tmp_path):
+    """copy.deepcopy of optimlab's mlp lost the record of the recipe fields that build it (kept beside the
+    model, by the model), so the copy was told torch's words: a user's nn.Sequential. Truth: a copy, or
+    the model torch.save wrote and torch.load read, is built by the same recipe as the model; a user's
+    model stays a user's."""
+    import copy
+
+    model = _relus_drawn_small(built_by_optimlab)
+    torch.save(model, tmp_path / "model.pt")
+    for twin in (copy.deepcopy(model), torch.load(tmp_path / "model.pt", weights_only=False)):
+        assert optimlab.models.recipe_fields(twin) == optimlab.models.recipe_fields(model)
+    assert bool(optimlab.models.recipe_fields(model)) == built_by_optimlab
+    vanishing = _diagnosed(copy.deepcopy(model))["vanishing_gradients"]
+    assert vanishing.recommendation.startswith("init: kaiming_normal" if built_by_optimlab else "nn.init.")
+
+
+@pytest.mark.parametrize("scheme", ["kaiming_normal", "xavier_normal", "truncated_normal"])
+def test_the_torch_call_advised_for_an_init_draws_what_the_recipes_init_draws(scheme):
+    """The torch call a user's model is told in place of the recipe's ``init:`` draws the same weights.
+    Truth: optimlab's scheme and the call, from one seed on one (out, in) weight: the same tensor."""
+    from optimlab.doctor.rules._readings import TORCH_INITS
+    from optimlab.techniques.init import create
+
+    ours, theirs = torch.empty(96, 160), torch.empty(96, 160)
+    torch.manual_seed(0)
+    create(scheme)(ours)
+    torch.manual_seed(0)
+    eval(TORCH_INITS[scheme], {"nn": nn, "weight": theirs})  # the advice, run as said
+    assert torch.equal(ours, theirs)

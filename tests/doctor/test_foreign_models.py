@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import rows_as_sequences, standardized
+from doctor.setups import rows_as_sequences, standardized, told_torch_init
 from optimlab.doctor import Instruments, diagnose
 from optimlab.techniques.activations import gain
 
@@ -114,7 +114,7 @@ def test_gpt2s_fused_query_key_value_layer_makes_it_an_attention_model_advised_b
     large = gpt2_at_std_1
     fused = {layer.name for layer in large.statistics.layers if layer.projects_qkv}
     assert fused == {"transformer.h.0.attn.c_attn", "transformer.h.1.attn.c_attn"}
-    assert large.findings[0].recipe_changes == {"model.init": "truncated_normal"}
+    assert told_torch_init(large.findings[0], "truncated_normal"), large.findings[0]
 
     def final_loss(model: nn.Module) -> float:
         optimizer, batches, losses = torch.optim.AdamW(model.parameters(), lr=1e-3), token_batches(), []
@@ -170,7 +170,7 @@ def test_a_vit_drawn_at_std_1_is_told_its_init_behind_its_layer_norms():
     assert statistics.mean(large.statistics.losses[-20:]) > 5 * statistics.mean(own.statistics.losses[-20:])
     finding = large.findings[0]
     assert finding.rule == "init_scale" and finding.evidence["output_layer"] == "classifier"
-    assert finding.recipe_changes == {"model.init": "truncated_normal"}  # q, k, v read one tensor
+    assert told_torch_init(finding, "truncated_normal"), finding  # q, k, v read one tensor
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
 
 
@@ -207,12 +207,10 @@ def test_torchs_transformer_encoder_drawn_at_std_1_is_advised_glorots_init_which
         )
 
     large, own = run_on_rows(Encoder(1.0)), run_on_rows(Encoder(None))
-    advised = run_on_rows(apply(Encoder(1.0), large.findings[0].recipe_changes["model.init"]))
+    assert large.findings[0].rule == "init_scale" and told_torch_init(large.findings[0], "xavier_normal")
+    advised = run_on_rows(apply(Encoder(1.0), "xavier_normal"))
     final = [statistics.mean(d.statistics.losses[-20:]) for d in (large, own, advised)]
     assert final[2] < final[1] < final[0]
-    assert large.findings[0].rule == "init_scale" and large.findings[0].recipe_changes == {
-        "model.init": "xavier_normal"
-    }
     assert large.findings[0].evidence["init_ratio"] == pytest.approx(math.sqrt(32), rel=0.05)
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
 
@@ -251,7 +249,7 @@ def test_transposed_convs_are_weight_layers_and_a_decoder_at_torchs_init_is_told
     assert layers["4"].convolutional
     default = run_autoencoder(model)
     finding = default.findings[0]
-    assert finding.rule == "init_scale" and finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert finding.rule == "init_scale" and told_torch_init(finding, "kaiming_normal"), finding
     assert finding.evidence["init_ratio"] == pytest.approx(1 / math.sqrt(6), rel=0.03)
     advised = run_autoencoder(apply(autoencoder(), "kaiming_normal"))
     assert statistics.mean(advised.statistics.losses[-20:]) < 0.9 * statistics.mean(
@@ -295,7 +293,7 @@ def test_norm_layers_without_parameters_hide_weights_too_large_no_less(norm):
     assert finding.rule == "init_scale" and finding.evidence["output_layer"] == "6"
     # std 1 x sqrt(fan_in) / sqrt(2), He's gain: the geometric mean over the two ReLU layers' fan-ins 64, 128
     assert finding.evidence["init_ratio"] == pytest.approx((64 * 128) ** 0.25 / math.sqrt(2), rel=0.05)
-    assert finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert told_torch_init(finding, "kaiming_normal"), finding
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
 
 

@@ -42,6 +42,7 @@ from doctor.setups import (
     standardized,
     standardized_regression,
     tokens_as_their_own_targets,
+    told_torch_init,
     trained_held_out,
     with_nan_row,
 )
@@ -54,12 +55,12 @@ from optimlab.registry import get_registry
 
 def check_vanishing_sigmoid(f: Finding) -> None:
     assert "0 (Linear)" in f.title and f.evidence["relative_gradient"]["0"] < 1e-6
-    assert f.recipe_changes == {"model.init": "xavier_normal"} and "sigmoid" in f.recommendation
+    assert told_torch_init(f, "xavier_normal") and "sigmoid" in f.recommendation
 
 
 def check_vanishing_tanh(f: Finding) -> None:
     assert f.evidence["window"] == "the first 5 steps"  # Adam rescales the tiny gradients later
-    assert f.recipe_changes == {"model.init": "xavier_normal"}
+    assert told_torch_init(f, "xavier_normal")
 
 
 def new_head(model: nn.Sequential) -> None:
@@ -80,7 +81,7 @@ def check_unused(f: Finding) -> None:
 def check_dead_bias(f: Finding) -> None:
     assert f.title.startswith("Dead units: 100% of 1 (relu)")
     assert f.evidence["layer"] == "0" and f.evidence["bias_mean"] == pytest.approx(-5.0)
-    assert "-5" in f.recommendation and f.recipe_changes == {"model.init": "kaiming_normal"}
+    assert "-5" in f.recommendation and told_torch_init(f, "kaiming_normal")
 
 
 def check_dead_conv(f: Finding) -> None:
@@ -129,11 +130,11 @@ def check_lr_relapse(f: Finding) -> None:
 
 def check_exploding(f: Finding) -> None:
     assert f.title.startswith("Exploding gradients") and f.evidence["peak_norm"] > 1e5
-    assert f.recipe_changes == {"model.init": "kaiming_normal"}
+    assert told_torch_init(f, "kaiming_normal")
 
 
 def check_saturation(f: Finding) -> None:
-    assert f.evidence["saturated_fraction"]["1"] > 0.5 and f.recipe_changes == {"model.init": "xavier_normal"}
+    assert f.evidence["saturated_fraction"]["1"] > 0.5 and told_torch_init(f, "xavier_normal")
 
 
 def check_nan_input(f: Finding) -> None:
@@ -198,7 +199,7 @@ def check_padding(f: Finding) -> None:
 
 
 def check_init_scale(f: Finding) -> None:
-    assert "shrinks" in f.title and f.recipe_changes == {"model.init": "kaiming_normal"}
+    assert "shrinks" in f.title and told_torch_init(f, "kaiming_normal")
 
 
 def check_plateau(f: Finding) -> None:
@@ -265,7 +266,7 @@ def check_lost_signal(f: Finding) -> None:
         and f.evidence["after"] == "inp"
         and f.evidence["held_under_zero"] == "inp"
     )
-    assert f.evidence["bias_mean"] == -10 and f.recipe_changes == {"model.init": "kaiming_normal"}
+    assert f.evidence["bias_mean"] == -10 and told_torch_init(f, "kaiming_normal")
     assert f.evidence["loss_end"] > 0.9 * f.evidence["loss_start"] and f.severity == "error"
 
 
@@ -1332,7 +1333,7 @@ def test_a_transformer_drawn_too_large_is_advised_berts_init_which_trains_it_bet
 
     # 100 steps, not 150: the same three findings and advice, 6.4 -> 3.1 s CPU (its loss 3.25, not 2.81)
     found = run(None, steps=100)
-    assert found.findings[0].recipe_changes == {"model.init": "truncated_normal"}
+    assert told_torch_init(found.findings[0], "truncated_normal"), found.findings[0]
     final = {
         scheme: statistics.mean(run(scheme, steps=100).statistics.losses[-20:])
         for scheme in ("truncated_normal", "kaiming_normal")
@@ -1571,7 +1572,7 @@ def test_torchs_default_init_is_flagged_in_a_relu_mlp_from_the_depth_where_it_hu
     assert bool(flagged) is (he - default > 0.02) is (depth == 6), (default, he, flagged)
     if flagged:
         assert flagged[0].evidence["init_ratio"] == pytest.approx(1 / math.sqrt(6), rel=0.03)
-        assert flagged[0].recipe_changes == {"model.init": "kaiming_normal"}
+        assert told_torch_init(flagged[0], "kaiming_normal")
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e3])

@@ -23,6 +23,7 @@ from doctor.setups import (
     regression_in_thousands,
     resnet,
     standardized,
+    told_torch_init,
     trained_held_out,
 )
 from optimlab.doctor import diagnose
@@ -275,7 +276,7 @@ def test_gradients_exploding_from_an_init_gain_of_3_are_told_the_init_not_clippi
     found = diagnose(model, (x[:900], y[:900]), nn.CrossEntropyLoss(),
                      torch.optim.Adam(model.parameters(), 1e-3), steps=30, lr_find=False)  # fmt: skip
     exploding = next(f for f in found.findings if f.rule == "exploding_gradients")
-    assert exploding.recipe_changes == {"model.init": "kaiming_normal"}, exploding.recommendation
+    assert told_torch_init(exploding, "kaiming_normal"), exploding.recommendation
     weights = [layer.weight for layer in model if isinstance(layer, nn.Linear)][:-1]
     by_hand = math.exp(
         statistics.mean(math.log(w.std().item() * math.sqrt(w.shape[1]) / math.sqrt(2)) for w in weights)
@@ -333,7 +334,7 @@ def test_a_deep_sigmoid_nets_init_finding_is_ranked_a_consequence_of_its_vanishi
     vanishing = next(f for f in found.findings if f.rule == "vanishing_gradients")
     assert vanishing.recommendation.startswith("nn.ReLU with nn.init.kaiming_normal_"), vanishing
     init_scale = next(f for f in found.findings if f.rule == "init_scale")
-    assert init_scale.recipe_changes == {"model.init": "xavier_normal"}
+    assert told_torch_init(init_scale, "xavier_normal"), init_scale
     assert init_scale.consequence_of == ("vanishing_gradients",), init_scale
     chance = math.log(10)
     assert abs(_digits_held_out_loss(mlp(nn.Sigmoid, depth=20, width=64, init="xavier")) - chance) < 0.05
@@ -599,11 +600,8 @@ def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_a
     found = diagnose(model, (x[train], y[train]), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                      steps=100, lr_find=False)  # fmt: skip
     by_rule = {f.rule: f for f in found.problems}
-    assert (
-        by_rule["init_scale"].recipe_changes
-        == by_rule["vanishing_gradients"].recipe_changes
-        == {"model.init": "kaiming_normal"}
-    )
+    assert told_torch_init(by_rule["init_scale"], "kaiming_normal")
+    assert told_torch_init(by_rule["vanishing_gradients"], "kaiming_normal")
     assert found.problems[0].rule == "init_scale" and found.problems[0].consequence_of == ()
 
     def held_out(model: nn.Module) -> float:
@@ -701,18 +699,22 @@ def test_a_relu_called_as_a_function_that_zeroes_the_signal_is_found_and_its_bia
     """An MLP calling torch.relu on a first layer biased at -10 learnt nothing (digits' loss 2.3 to 2.3)
     and was told 'Vanishing gradients ... norm: batch' alone: no ReLU module showed its dead units. The
     lost_signal rule finds where every example's signal became the same (mid reads zeros) and the
-    layer whose outputs sit 10 spreads under 0; its advice, kaiming_normal (biases at 0), applied as
-    optimlab.techniques.init.apply does, trains: the loss falls under a third of its start, and the
-    doctor run again finds no lost signal."""
-    import optimlab.techniques.init
-
+    layer whose outputs sit 10 spreads under 0; its advice, He's init with biases at 0 on the layers
+    its ReLUs read (torch's calls: the net is the user's), applied as said, trains: the loss falls under a third of its
+    start, and the doctor run again finds no lost signal."""
     x, y = standardized()
     model = FunctionalReluNet(input_bias=-10.0)
     found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), 1e-3),
                      lr_find=False)  # fmt: skip
     assert found.findings[0].rule == "lost_signal", found.findings
-    assert found.findings[0].recipe_changes == {"model.init": "kaiming_normal"}
-    fixed = optimlab.techniques.init.apply(FunctionalReluNet(input_bias=-10.0), "kaiming_normal")
+    assert told_torch_init(found.findings[0], "kaiming_normal")
+    assert "the weights of inp (Linear), mid (Linear) and nn.init.zeros_(bias) on their biases" in (
+        found.findings[0].recommendation
+    )
+    fixed = FunctionalReluNet(input_bias=-10.0)
+    for layer in (fixed.inp, fixed.mid):
+        nn.init.kaiming_normal_(layer.weight)
+        nn.init.zeros_(layer.bias)
     again = diagnose(fixed, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(fixed.parameters(), 1e-3),
                      lr_find=False)  # fmt: skip
     losses = again.statistics.losses

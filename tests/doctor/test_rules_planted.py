@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import cnn, mlp, standardized
+from doctor.setups import cnn, mlp, standardized, told_torch_init
 from optimlab.doctor import diagnose
 
 
@@ -150,7 +150,7 @@ def test_weights_10x_too_large_in_a_shallow_net_without_norms_are_told_by_its_sc
     assert large.statistics.losses[0] > 5 * torch.log(torch.tensor(10.0)).item()  # far above chance
     assert final["large"] > 3 * final["default"]
     finding = large.findings[0]
-    assert finding.rule == "init_scale" and finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert finding.rule == "init_scale" and told_torch_init(finding, "kaiming_normal"), finding
     assert finding.evidence["output_layer"] == "head" and finding.evidence["init_ratio"] > 2
     assert default.healthy, [(f.rule, f.title) for f in default.problems]
     advised = _adam_run(apply(_DictHead(10.0), "kaiming_normal"))
@@ -180,7 +180,7 @@ def test_units_dead_because_the_weights_are_too_small_for_them_are_told_the_init
     assert final[0] > 0.9 * math.log(10) and final[2] < 1.2 * final[1] < 0.7 * final[0]
     finding = tiny.findings[0]
     assert finding.rule == "dead_units" and finding.evidence["dead_at_start"] >= 0.4
-    assert finding.recipe_changes == {"model.init": "kaiming_normal"}
+    assert told_torch_init(finding, "kaiming_normal"), finding
     assert finding.evidence["init_ratio"] < 0.01
     assert default.healthy, [(f.rule, f.title) for f in default.problems]
 
@@ -215,7 +215,7 @@ def test_units_a_strongly_negative_bias_kills_are_told_that_bias_not_leaky_relu(
     dead = next(f for f in found.findings if f.rule == "dead_units")
     assert dead.evidence["dead_at_start"] == 14 / 32
     assert dead.evidence["bias_held_units"] == 14 and dead.evidence["held_bias_mean"] == -10.0
-    assert dead.recipe_changes == {"model.init": "kaiming_normal"}
+    assert told_torch_init(dead, "kaiming_normal"), dead
     assert "0 (Linear)'s bias holds 14 of the 14 dead units under the relu's 0 (their biases average -10" in (
         dead.recommendation
     )
@@ -252,9 +252,7 @@ def test_weights_all_equal_are_told_their_units_never_differ(constant):
     assert torch.allclose(equal[2].weight, equal[2].weight[:1].expand_as(equal[2].weight))  # never differed
     finding = diagnosed.findings[0]
     assert finding.rule == "init_scale" and finding.title.startswith("Constant init")
-    assert finding.evidence["layers"] == ["0", "2"] and finding.recipe_changes == {
-        "model.init": "xavier_normal"
-    }
+    assert finding.evidence["layers"] == ["0", "2"] and told_torch_init(finding, "xavier_normal")
     advised = _adam_run(apply(_tanh_mlp(constant), "xavier_normal"))
     final = [sum(d.statistics.losses[-20:]) / 20 for d in (diagnosed, advised)]
     assert final[1] < 0.2 * final[0]

@@ -17,7 +17,6 @@ model, which reads the flat row as a sequence (:func:`optimlab.build.build_model
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,9 +39,10 @@ __all__ = ["create", "names", "recipe_fields"]
 
 _REGISTRY = new_registry("model")
 
-# The recipe's model fields that change each model optimlab built, by the model (held weakly): the
-# doctor's advice names those fields where they reach the model, and torch's modules where they do not.
-_RECIPE_FIELDS: weakref.WeakKeyDictionary[nn.Module, frozenset[str]] = weakref.WeakKeyDictionary()
+# The attribute holding the recipe's model fields that change a model optimlab built: the doctor's advice
+# names those fields where they reach the model, and torch's modules where they do not. An attribute of
+# the model itself, so that copy.deepcopy, pickling and torch.save carry it with the model.
+_RECIPE_FIELDS = "_optimlab_recipe_fields"
 
 
 def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperparameters: Any) -> nn.Module:
@@ -64,15 +64,14 @@ def takes_recipe_fields(model: nn.Module, name: str, techniques: Iterable[str]) 
     """Record that the recipe's ``model.name`` (where ``name`` is one of optimlab's architectures) and its
     fields of ``techniques`` (``norm``, ``init``...) change ``model``, as built."""
     ours = name in _REGISTRY and Capability.USER not in _REGISTRY.get(name).capabilities
-    _RECIPE_FIELDS[model] = frozenset(
-        {*(f"model.{field}" for field in techniques), *(["model.name"] if ours else [])}
-    )
+    fields = frozenset({*(f"model.{field}" for field in techniques), *(["model.name"] if ours else [])})
+    setattr(model, _RECIPE_FIELDS, fields)
 
 
 def recipe_fields(model: nn.Module) -> frozenset[str]:
     """The recipe fields that change ``model``, one optimlab built (:func:`create`, a recipe's build);
     none for any other, a user's own model that holds one of optimlab's among its layers included."""
-    return _RECIPE_FIELDS.get(model, frozenset())
+    return vars(model).get(_RECIPE_FIELDS, frozenset())
 
 
 def names(pattern: str | None = None) -> list[str]:

@@ -201,6 +201,53 @@ def _init_ratio(layer: LayerInfo) -> float | None:
 _BERT_STD: float = inspect.signature(truncated_normal).parameters["std"].default
 
 
+# The schemes the rules advise, as the torch.nn.init call that draws the same weights on a layer of a
+# user's own model (optimlab.techniques.init: kaiming_normal is torch's kaiming_normal_ with its
+# defaults, gain sqrt(2) on fan_in; xavier_normal gain 1; truncated_normal BERT's, cut at 2 std).
+TORCH_INITS: dict[str, str] = {
+    "kaiming_normal": "nn.init.kaiming_normal_(weight)",
+    "xavier_normal": "nn.init.xavier_normal_(weight)",
+    "truncated_normal": f"nn.init.trunc_normal_(weight, std={_BERT_STD:g}, a={-2 * _BERT_STD:g}, b={2 * _BERT_STD:g})",
+}
+
+
+def init_advice(
+    stats: RunStatistics,
+    scheme: str,
+    activation: str | None,
+    layers: list[str] | None = None,
+    *,
+    zero_biases: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """The change of init to ``scheme`` (for ``activation`` layers, with biases at 0 where
+    ``zero_biases``) and its recipe_changes, in the words of who built the model: the recipe's
+    ``init:`` where its model.init draws the model (one of optimlab's architectures, a command line's
+    factory); else the torch.nn.init call on the weights of ``layers`` (by default those feeding
+    ``activation``, every one for a Transformer's truncated_normal, the hidden ones for a linear
+    layer's), by their paths in the user's model, which no recipe field reaches."""
+    if layers is None:
+        weights = [layer for _, layer in _weight_layers(stats)]
+        layers = [
+            layer.name for layer in weights if scheme == "truncated_normal" or layer.activation == activation
+        ] or [layer.name for layer in weights[:-1] or weights]
+    if "model.init" in stats.recipe_fields:
+        return (
+            f"init: {scheme}"
+            + (f" for {activation} layers" if activation else "")
+            + (", which starts biases at 0" if zero_biases else ""),
+            {"model.init": scheme},
+        )
+    shown = ", ".join(_label(stats, name) for name in layers[:4]) + (
+        f" and {len(layers) - 4} more" if len(layers) > 4 else ""
+    )
+    weights, biases = ("weight", "its bias") if len(layers) == 1 else ("weights", "their biases")
+    return (
+        f"{TORCH_INITS[scheme]} on the {weights} of {shown}"
+        + (f" and nn.init.zeros_(bias) on {biases}" if zero_biases else ""),
+        {},
+    )
+
+
 def _geometric_mean(values: list[float]) -> float:
     """Of positive ``values``, at least one."""
     return math.exp(sum(map(math.log, values)) / len(values))

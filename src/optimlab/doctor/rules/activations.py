@@ -21,6 +21,7 @@ from optimlab.doctor.rules._readings import (
     _register,
     _saturated_fractions,
     _score,
+    init_advice,
     recommended_init,
 )
 from optimlab.registry import POSITIVE, UNIT_OPEN
@@ -63,11 +64,8 @@ def saturation(
     embedding = _large_embedding(stats, feeding.name) if feeding is not None else None
     changes: dict[str, Any] = {}
     if feeding is not None and ratio is not None and ratio > 2:
-        recommendation = (
-            f"init: xavier_normal for {activation} layers ({_label(stats, feeding.name)} "
-            f"is {_g(ratio)}x that scale)"
-        )
-        changes = {"model.init": "xavier_normal"}
+        fix, changes = init_advice(stats, "xavier_normal", activation)
+        recommendation = f"{fix} ({_label(stats, feeding.name)} is {_g(ratio)}x that scale)"
     elif embedding is not None:
         recommendation = (
             f"init: {_label(stats, embedding[0])}'s vectors at std 1 or less (torch's nn.Embedding draws "
@@ -239,13 +237,14 @@ def dead_units(
         and feeding.bias_mean is not None
         and (_negative_bias(stats, feeding) or (held and not tiny))  # tiny weights: the init's, below
     ):
-        scheme = recommended_init(activation)
-        recommendation = f"init: {scheme} for {activation} layers, which starts biases at 0" + (
+        fix, changes = init_advice(
+            stats, recommended_init(activation), activation, [feeding.name], zero_biases=True
+        )
+        recommendation = fix + (
             f": {_label(stats, feeding.name)}'s bias {_holds(held, activation, 'biases')}"
             if held
             else f" ({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
         )
-        changes = {"model.init": scheme}
     elif (
         feeding is not None
         and not feeding.normalized
@@ -253,12 +252,11 @@ def dead_units(
         and (ratio := _init_ratio(feeding)) is not None
         and ratio < TINY_WEIGHTS
     ):
-        scheme = recommended_init(activation)
+        fix, changes = init_advice(stats, recommended_init(activation), activation)
         recommendation = (
-            f"init: {scheme} for {activation} layers ({_label(stats, feeding.name)}'s weights are "
-            f"{_g(ratio)}x the scale {activation} needs: its biases, not its inputs, decide which units fire)"
+            f"{fix} ({_label(stats, feeding.name)}'s weights are {_g(ratio)}x the scale {activation} "
+            "needs: its biases, not its inputs, decide which units fire)"
         )
-        changes = {"model.init": scheme}
         evidence["init_ratio"] = ratio
     elif feeding is None and at_start >= warn_fraction:
         # Nothing trained feeds them (a frozen layer, requires_grad=False, or the data): their inputs stay
@@ -377,15 +375,14 @@ def lost_signal(
     }
     changes: dict[str, Any] = {}
     if held >= held_below and layer is not None and layer.bias_mean is not None and layer.bias_mean < 0:
-        scheme = recommended_init("relu")
+        fix, changes = init_advice(stats, recommended_init("relu"), "relu", zero_biases=True)
         explanation += (
             f" {_label(stats, culprit)}'s outputs average {_g(seen[order.index(culprit)].mean)} against a "
             f"spread of {_g(seen[order.index(culprit)].spread)} across examples (its bias averages "
             f"{_g(layer.bias_mean)}): a ReLU applied to them outside any module (torch.relu, F.relu) "
             "outputs 0 for every example, and passes no gradient back."
         )
-        recommendation = f"init: {scheme}, which starts biases at 0 ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
-        changes = {"model.init": scheme}
+        recommendation = f"{fix} ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
         evidence.update({"held_under_zero": culprit, "held_by_spreads": held, "bias_mean": layer.bias_mean})
     else:
         recommendation = (

@@ -48,6 +48,7 @@ from optimlab.doctor.rules._readings import (
     _register,
     _score,
     _weight_layers,
+    init_advice,
 )
 from optimlab.doctor.rules.training import LEARNING_FALL
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
@@ -139,10 +140,14 @@ def vanishing_gradients(
     explains: tuple[str, ...] = ("plateau", "no_learning", "lr_too_low")
     if init is not None and init[0] < 1:
         mean, activation, scheme = init
-        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x the scale {activation} needs)"
+        fix, changes = init_advice(stats, scheme, activation)
+        recommendation = f"{fix} (the weights are {_g(mean)}x the scale {activation} needs)"
         if activation in ("sigmoid", "tanh") and len(layers) > 5:
-            recommendation += "; this deep, prefer activation: relu with init: kaiming_normal"
-        changes: dict[str, Any] = {"model.init": scheme}
+            recommendation += "; this deep, prefer " + (
+                "activation: relu with init: kaiming_normal"
+                if "model.activation" in stats.recipe_fields
+                else f"nn.ReLU in place of each {activation}, with {init_advice(stats, 'kaiming_normal', activation)[0]}"
+            )
         explains += () if told else ("init_scale",)
     elif saturating:
         add_norms = "or norm: batch" if "model.norm" in stats.recipe_fields else f"or {_NORM_AFTER_EACH}"
@@ -400,8 +405,8 @@ def exploding_gradients(
     clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
     if init is not None and init[0] > 1:
         mean, activation, scheme = init
-        recommendation = f"init: {scheme} for {activation} layers (the weights are {_g(mean)}x the scale {activation} needs)"
-        changes: dict[str, Any] = {"model.init": scheme}
+        fix, changes = init_advice(stats, scheme, activation)
+        recommendation = f"{fix} (the weights are {_g(mean)}x the scale {activation} needs)"
         explains: tuple[str, ...] = (
             "nan_inf",
             "init_scale",

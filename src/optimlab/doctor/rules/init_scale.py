@@ -25,6 +25,7 @@ from optimlab.doctor.rules._readings import (
     _saturated_fractions,
     _score,
     _weight_layers,
+    init_advice,
     recommended_init,
 )
 from optimlab.doctor.rules.activations import SATURATED_FRACTION
@@ -165,6 +166,7 @@ def _weights_constant(stats: RunStatistics) -> Finding | None:
     activation = constant[0].activation
     scheme = recommended_init(activation)
     names = ", ".join(_label(stats, layer.name) for layer in constant)
+    fix, changes = init_advice(stats, scheme, activation, [layer.name for layer in constant])
     start, end = _loss_levels(stats)
     return Finding(
         rule="init_scale",
@@ -175,8 +177,8 @@ def _weights_constant(stats: RunStatistics) -> Finding | None:
             "after it: the units compute one function and get one gradient, so no step can make them "
             f"differ, and a layer of them is worth one unit. The loss went from {_g(start)} to {_g(end)}."
         ),
-        recommendation=f"init: {scheme} for {activation} layers (a random draw breaks the symmetry)",
-        recipe_changes={"model.init": scheme},
+        recommendation=f"{fix} (a random draw breaks the symmetry)",
+        recipe_changes=changes,
         evidence={"layers": [layer.name for layer in constant], "loss": [start, end]},
         score=_score(10.0),
         explains=("plateau", "no_learning", "lr_too_low", "dead_units", "vanishing_gradients", "saturation"),
@@ -224,6 +226,7 @@ def _signal_changed(
     if strength < warn_change or (change > 1) != (mean > 1):
         return None
     direction = "shrinks" if change < 1 else "grows"
+    fix, changes = init_advice(stats, scheme, activation)
     chain = ", ".join(f"{_label(stats, module)} {_g(s.spread)}" for module, s in signal)
     return Finding(
         rule="init_scale",
@@ -235,8 +238,8 @@ def _signal_changed(
             f"the signal's scale). At step {first} the spread across examples of each activation's "
             f"output is: {chain}."
         ),
-        recommendation=f"init: {scheme} for {activation} layers",
-        recipe_changes={"model.init": scheme},
+        recommendation=fix,
+        recipe_changes=changes,
         evidence={
             "init_ratio": mean,
             "signal_change": change,
@@ -273,9 +276,8 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     mean, activation, scheme = problem
     if not stats.norms and activation in ("sigmoid", "tanh"):
         return None  # their units saturate first: the saturation rule names these weights, same advice
-    needs, layers_of = (
-        ("a linear layer", "") if activation == "identity" else (activation, f" for {activation} layers")
-    )
+    needs = "a linear layer" if activation == "identity" else activation
+    fix, changes = init_advice(stats, scheme, None if activation == "identity" else activation)
     scores = f"the scores of {_label(stats, output.name)} (std {_g(std)})"
     hidden, why = (
         (
@@ -296,8 +298,8 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
             f"softmaxes (attention) saturated on the way; and each step moves weights this large by a "
             f"small fraction of their size."
         ),
-        recommendation=f"init: {scheme}{layers_of}",
-        recipe_changes={"model.init": scheme},
+        recommendation=fix,
+        recipe_changes=changes,
         evidence={
             "init_ratio": mean,
             "output_layer": output.name,

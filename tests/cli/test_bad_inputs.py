@@ -688,6 +688,12 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--steps", "1e999"],
         f"'1e999' is not accepted: an integer in [1, {2**63 - 1}] (int64's bound)",
     ),
+    # a path holding no name ('.' has no parts) passes the check of its names' length
+    (
+        "schedule out the current folder",
+        ["plot-schedule", "cosine", "--out", "."],
+        "'.': accepted a file ending",
+    ),
     # whole numbers are read as a recipe reads them (1e3 is 1000), and a fraction stays refused
     (
         "epochs a fraction by its exponent",

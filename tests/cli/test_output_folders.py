@@ -90,3 +90,29 @@ def test_a_benchs_rerun_command_pastes_back_whole():
         *("optimlab", "bench", "--workloads", "digits_mlp", "--optimizers", "sgd,adam", "--seeds", "3"),
         *("--dataset", "my data/rows.csv", "--target", "sale price", "--optimizer-path", "torch.optim:SGD"),
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--out", "NAME"],
+        ["plot-schedule", "cosine", "--out", "NAME.png"],
+        ["compare", "--out", "NAME"],
+    ],
+)
+def test_a_name_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_limit(cli, tmp_path, args):
+    """`train --out <300 letters>` failed on the OS's own 'File name too long', past the checks and
+    naming no flag. Truth: the OS refuses to make a folder of that name, and makes one at its limit."""
+    import errno
+    import os
+
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    os.mkdir(tmp_path / ("a" * limit))
+    with pytest.raises(OSError) as refused:
+        os.mkdir(tmp_path / ("a" * (limit + 1)))
+    assert refused.value.errno == errno.ENAMETOOLONG
+    name = str(tmp_path / ("b" * (limit + 1)))
+    code, out, err = cli(*[a.replace("NAME", name) for a in args])
+    flag = args[-2]
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert f"Invalid value for '{flag}'" in err and f"accepted names of at most {limit} bytes" in err, err

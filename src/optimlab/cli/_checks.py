@@ -5,6 +5,7 @@ cannot write, and a flag typed wrong answers before torch loads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +45,31 @@ def dataset(text: str) -> str:
 
 
 def _path(text: str) -> Path:
-    return Path(given(text)).expanduser()
+    """``text`` as a path, each name in it within the file system's length (``--out`` of 300 letters was
+    refused by the OS's 'File name too long', naming no flag, past the checks)."""
+    path = Path(given(text)).expanduser()
+    longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")  # ".": none
+    limit = _name_max(path)
+    if len(os.fsencode(longest)) > limit:
+        raise typer.BadParameter(
+            f"{text!r} holds a name of {len(os.fsencode(longest))} bytes: accepted names of at most {limit} "
+            "bytes, the file system's limit"
+        )
+    return path
+
+
+def _name_max(path: Path) -> int:
+    """The longest name, in bytes, the file system that would hold ``path`` takes (POSIX's NAME_MAX)."""
+    head = path.absolute()
+    while head != head.parent:
+        with contextlib.suppress(OSError):  # a name too long for exists() itself: its parent is asked
+            if head.exists():
+                break
+        head = head.parent
+    try:
+        return os.pathconf(head, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or none said
+        return 255
 
 
 def readable_file(text: str) -> Path:
@@ -208,19 +233,15 @@ def device(text: str) -> str:
 
 def storage_url(text: str) -> str:
     """An RDB URL whose database kind SQLAlchemy knows; a SQLite file's folder must exist."""
+    from optimlab.study.storage import mistyped_url, without_passwords  # loads optuna: only for a URL given
+
+    if (meant := mistyped_url(text)) is not None:
+        shown = without_passwords(text)
+        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {without_passwords(meant)}?")
     scheme, separator, rest = text.partition("://")
-    if (
-        separator and scheme.split("+")[0].lower() == "postgres"
-    ):  # Heroku's spelling, which SQLAlchemy refuses
-        raise typer.BadParameter(f"{text!r} is not a storage: write postgresql://, {'postgresql' + text[8:]}")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
         raise typer.BadParameter(f"{text!r} is not a storage: accepted {STORAGE_EXAMPLE}")
     if scheme.lower().startswith("sqlite"):
-        if not rest.startswith("/"):  # SQLAlchemy: 'Invalid SQLite URL', once the verb had begun
-            raise typer.BadParameter(
-                f"{text!r} is not a storage: a SQLite file follows three slashes, {scheme}:///{rest} "
-                f"(from the current folder) or {scheme}:////{rest} (from the root)"
-            )
         database = rest[1:]
         if not database or database == ":memory:":
             raise typer.BadParameter(f"{text!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")

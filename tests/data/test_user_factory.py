@@ -911,3 +911,21 @@ def test_a_factorys_read_only_arrays_are_read_without_torchs_warning(tmp_path, f
     )
     code, _, err = forked_parents().run([], tmp_path, dict(os.environ), tmp_path, 300, source=script)
     assert code == 0, err
+
+
+def test_a_factorys_split_with_a_class_its_training_split_lacks_is_kept_and_said():
+    """(train, val, test) whose val or test held a class train lacked was scored without a word on a class
+    the model never learns: the splits are kept as given, and the reading names the class. Truth: the
+    labels written here."""
+    x = torch.randn(10, 2)
+    train, val, test = (
+        (x[:4], torch.tensor([5, 7] * 2)),
+        (x[4:7], torch.tensor([5, 7, 9])),
+        (x[7:], torch.tensor([5, 7, 8])),
+    )
+    data = as_data((train, val, test), "held_out")
+    assert data.num_classes == 4 and data.val.y.tolist() == [0, 1, 3] and data.test.y.tolist() == [0, 1, 2]
+    assert data.reading.endswith(
+        "; split 1 (val) has 9, which split 0 (train) lacks; split 2 (test) has 8, which split 0 (train) "
+        "lacks (never learnt)"
+    )

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from optimlab.data.examples import DatasetInfo, Examples, Task, reject_non_finite
-from optimlab.data.splits import SPLIT_NAMES, Splits
+from optimlab.data.splits import SPLIT_NAMES, Splits, untrained_classes
 from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
@@ -265,7 +265,9 @@ def _archive_examples(
     data = Examples.from_arrays(x, y, name=path.stem, task=task, image_shape=image_shape, reading=reading)
     if "train" not in arrays:
         return data
-    if data.task == "classification" and (untrained := _untrained_classes(arrays, parts, data.ignored_label)):
+    held_out = {repr(parts[p][1]): arrays[p][1] for p in ("val", "test") if p in arrays}
+    untrained = untrained_classes(arrays["train"][1], repr(parts["train"][1]), held_out, data.ignored_label)
+    if data.task == "classification" and untrained:
         data = dataclasses.replace(data, reading=f"{data.reading}; {untrained}")
     rows, start, split = data.examples, 0, {}
     for part, (x_part, _, _) in arrays.items():
@@ -276,29 +278,3 @@ def _archive_examples(
         test = split.get("test", rows.subset(torch.arange(0)))
         return Splits(**info, train=split["train"], val=split["val"], test=test)
     return dataclasses.replace(data, examples=split["train"], test=split.get("test"))
-
-
-def _untrained_classes(
-    arrays: dict[str, tuple[np.ndarray, np.ndarray, str]],
-    parts: dict[str, tuple[str, str]],
-    ignored: int | None,
-) -> str:
-    """What the reading says of a stored validation or test split holding class labels the training
-    split lacks (the authors' test set is kept as stored; the model never learns those classes), else
-    nothing. Per-position labels (sequences) are not read."""
-    trained = arrays["train"][1]
-    if trained.ndim > 1 and trained.shape[1:] != (1,):
-        return ""
-    notes = []
-    for part in ("val", "test"):
-        if part in arrays:
-            unseen = np.setdiff1d(np.unique(arrays[part][1]), np.unique(trained))
-            unseen = unseen[unseen != ignored] if ignored is not None else unseen
-            if len(unseen):
-                shown = ", ".join(map(str, unseen[:_SHOWN_UNTRAINED].tolist()))
-                more = ", ..." if len(unseen) > _SHOWN_UNTRAINED else ""
-                notes.append(f"{parts[part][1]!r} has {shown}{more}, which {parts['train'][1]!r} lacks")
-    return "; ".join(notes) + " (never learnt)" if notes else ""
-
-
-_SHOWN_UNTRAINED = 6  # class labels named in the note

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,7 +22,16 @@ from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.registry import SEED, UNIT_OPEN, Interval, real_number, whole_number
 
-__all__ = ["SPLIT_NAMES", "Splits", "check_fractions", "no_training_rows", "rounded", "say_empty", "split"]
+__all__ = [
+    "SPLIT_NAMES",
+    "Splits",
+    "check_fractions",
+    "no_training_rows",
+    "rounded",
+    "say_empty",
+    "split",
+    "untrained_classes",
+]
 
 # The names of each split in the user's data saved split, in this order: an image folder's train/,
 # valid/, test/ folders (Kaggle's), an .npz's x_train, x_val, x_test arrays (keras.datasets')
@@ -197,3 +209,32 @@ def _say_untrained(data: Examples, untrained: list[Tensor], fractions: dict[str,
         OptimlabWarning,
         stacklevel=3,
     )
+
+
+_SHOWN_UNTRAINED = 6  # class labels named in the note
+
+
+def untrained_classes(
+    trained: Any, train_name: str, held_out: Mapping[str, Any], ignored: int | None = None
+) -> str:
+    """What a reading says of the user's own validation or test split (``held_out``: labels by the name
+    the user gave them) holding class labels the training split (``trained``) lacks: the split is kept as
+    given, and the model never learns those classes. Nothing where none does; labels per position
+    (sequences) are not read."""
+    trained = _labels(trained)
+    if trained.ndim > 1 and trained.shape[1:] != (1,):
+        return ""
+    notes = []
+    for name, labels in held_out.items():
+        unseen = np.setdiff1d(np.unique(_labels(labels)), np.unique(trained))
+        unseen = unseen[unseen != ignored] if ignored is not None else unseen
+        if len(unseen):
+            shown = ", ".join(map(str, unseen[:_SHOWN_UNTRAINED].tolist()))
+            more = ", ..." if len(unseen) > _SHOWN_UNTRAINED else ""
+            notes.append(f"{name} has {shown}{more}, which {train_name} lacks")
+    return "; ".join(notes) + " (never learnt)" if notes else ""
+
+
+def _labels(values: Any) -> np.ndarray:
+    """Labels (an array, or a tensor wherever it lives) as an array."""
+    return values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)

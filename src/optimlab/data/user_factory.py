@@ -49,7 +49,14 @@ from optimlab.data.examples import (
 )
 from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
 from optimlab.data.numpy_file import channels_last
-from optimlab.data.splits import Splits, check_fractions, no_training_rows, rounded, say_empty
+from optimlab.data.splits import (
+    Splits,
+    check_fractions,
+    no_training_rows,
+    rounded,
+    say_empty,
+    untrained_classes,
+)
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
 from optimlab.data.user_batches import (
     describe,
@@ -432,6 +439,12 @@ def as_data(
             )
             info = {f.name: getattr(joined, f.name) for f in dataclasses.fields(DatasetInfo)}
             info["reading"] = _read_from(_loader_reading(value[0]), joined).reading
+            held_out = {
+                f"split {i} ({split})": p.y for i, (split, p) in enumerate(zip(("val", "test"), parts[1:]), 1)
+            }
+            untrained = untrained_classes(parts[0].y, "split 0 (train)", held_out, joined.ignored_label)
+            if joined.task == "classification" and untrained:
+                info["reading"] = "; ".join(filter(None, [info["reading"], untrained]))
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
     if _rows_apart(value):
         raise InvalidValueError(

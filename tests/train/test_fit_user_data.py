@@ -245,6 +245,41 @@ def test_a_samplers_epoch_is_set_as_each_epoch_starts_as_a_hand_written_loop_set
     assert all(map(torch.equal, [p.detach() for p in model.parameters()], expected))
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"eval_every": 5},
+            "invalid value 5 for eval_every: accepted None without val_data or evaluate, the evaluation it "
+            "schedules.",
+        ),
+        (
+            {"callbacks": [EarlyStopping(patience=1)]},
+            "invalid value 'val_loss' for EarlyStopping metric: accepted a metric of an evaluation: val_data "
+            "or evaluate beside it.",
+        ),
+    ],
+    ids=["eval_every", "EarlyStopping"],
+)
+def test_an_evaluation_schedule_or_reader_without_an_evaluation_is_refused_not_ignored(options, message):
+    """eval_every, or an EarlyStopping, beside neither val_data nor evaluate: fit trained its 50 steps
+    without one evaluation, the early stop never coming, without a word. Refused before any step, naming
+    the argument; given evaluate, the same EarlyStopping stops the run once its patience is spent."""
+    x, y = problem()
+    model = network()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(InvalidValueError) as error:
+        fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=50, **options)
+    assert str(error.value) == message
+    assert all(map(torch.equal, model.parameters(), before))
+    state = fit(
+        model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=50, evaluate=lambda: {"val_loss": 1.0},
+        **options,
+    )  # fmt: skip
+    assert state.step == (50 if "eval_every" in options else 4)  # evaluated once an epoch of 2 steps
+
+
 class Evaluations(Callback):
     def __init__(self):
         self.seen = []

@@ -423,6 +423,15 @@ def fit(
         evaluate = functools.partial(evaluate_val, most=val_steps)
     elif val_steps is not None:
         raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")
+    if evaluate is None:  # no evaluation: eval_every scheduled none, and EarlyStopping never stopped
+        if eval_every is not None:
+            raise InvalidValueError(
+                "eval_every", eval_every, "None without val_data or evaluate, the evaluation it schedules"
+            )
+        for field, name in (
+            named for callback in callbacks for named in getattr(callback, "metrics_read", ())
+        ):
+            raise InvalidValueError(field, name, "a metric of an evaluation: val_data or evaluate beside it")
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
     on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
     if scheduler_interval not in SCHEDULER_INTERVALS:

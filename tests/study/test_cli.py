@@ -676,13 +676,19 @@ def test_a_resume_from_a_database_takes_a_new_folder_for_its_report(tmp_path, cl
     ],
 )
 def test_a_storage_url_with_a_common_typo_is_refused_naming_the_url_meant(tmp_path, cli, typed, meant):
-    """``postgres://`` (a spelling SQLAlchemy refuses) said only 'is not a storage'; ``sqlite://runs.db``
-    (two slashes) passed the check and failed at the opening as 'Invalid SQLite URL'. Each names the URL
-    meant, which SQLAlchemy reads (truth: its dialect loads where the typed one's does not)."""
+    """``postgres://`` (a spelling SQLAlchemy refuses) said only 'is not a storage', and in Python "Can't
+    load plugin"; ``sqlite://runs.db`` (two slashes) passed the check and failed at the opening as
+    'Invalid SQLite URL'. Each names the URL meant, the CLI and the library alike, which SQLAlchemy reads
+    (truth: its dialect loads where the typed one's does not)."""
     import sqlalchemy
 
+    from optimlab.errors import InvalidValueError
+    from optimlab.study.storage import open_storage
+
     code, out, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
-    assert (code, out) == (2, "") and err.count("\n") == 1 and meant in err, err
+    assert (code, out) == (2, "") and err.count("\n") == 1 and f"did you mean {meant}?" in err, err
+    with pytest.raises(InvalidValueError, match=f"for study storage: accepted {re.escape(meant)}, the URL"):
+        open_storage(typed)
     with pytest.raises((sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError)):
         sqlalchemy.create_engine(typed).connect()
     assert sqlalchemy.engine.make_url(meant).get_dialect().name in ("postgresql", "sqlite")

@@ -233,19 +233,15 @@ def device(text: str) -> str:
 
 def storage_url(text: str) -> str:
     """An RDB URL whose database kind SQLAlchemy knows; a SQLite file's folder must exist."""
+    from optimlab.study.storage import mistyped_url, without_passwords  # loads optuna: only for a URL given
+
+    if (meant := mistyped_url(text)) is not None:
+        shown = without_passwords(text)
+        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {without_passwords(meant)}?")
     scheme, separator, rest = text.partition("://")
-    if (
-        separator and scheme.split("+")[0].lower() == "postgres"
-    ):  # Heroku's spelling, which SQLAlchemy refuses
-        raise typer.BadParameter(f"{text!r} is not a storage: write postgresql://, {'postgresql' + text[8:]}")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
         raise typer.BadParameter(f"{text!r} is not a storage: accepted {STORAGE_EXAMPLE}")
     if scheme.lower().startswith("sqlite"):
-        if not rest.startswith("/"):  # SQLAlchemy: 'Invalid SQLite URL', once the verb had begun
-            raise typer.BadParameter(
-                f"{text!r} is not a storage: a SQLite file follows three slashes, {scheme}:///{rest} "
-                f"(from the current folder) or {scheme}:////{rest} (from the root)"
-            )
         database = rest[1:]
         if not database or database == ":memory:":
             raise typer.BadParameter(f"{text!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")

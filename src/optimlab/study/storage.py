@@ -167,6 +167,18 @@ def _quiet_about_list_choices() -> None:
 _WHERE_STORED = "(--out, out=), or its database URL (--storage, storage=)"
 
 
+def mistyped_url(url: str) -> str | None:
+    """The URL meant where ``url`` holds a common typo that SQLAlchemy refuses in words of its own ("Can't
+    load plugin: sqlalchemy.dialects:postgres", 'Invalid SQLite URL'): ``postgres://`` (Heroku's spelling)
+    for ``postgresql://``, a SQLite file after two slashes (``sqlite://runs.db``) for three; else None."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.split("+")[0].lower() == "postgres":
+        return "postgresql" + url[len("postgres") :]
+    if separator and scheme.lower().startswith("sqlite") and rest and not rest.startswith("/"):
+        return f"{scheme}:///{rest}"
+    return None
+
+
 def open_storage(location: str | Path | None, *, create: bool = True) -> BaseStorage:
     """A folder (holding ``study.journal``), an RDB URL (``postgresql://...``, ``sqlite:///...``), or None:
     a new, empty storage in this process's memory (Optuna's), for a study that no other process reads and
@@ -185,6 +197,12 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
             )
         return optuna.storages.InMemoryStorage()
     if is_url(location):
+        if (meant := mistyped_url(str(location))) is not None:
+            raise InvalidValueError(
+                "study storage",
+                _shown(str(location)),
+                f"{_shown(meant)}, the URL SQLAlchemy reads",
+            )
         if not create and (missing := _sqlite_file_not_there(str(location))):
             raise OptimlabError(
                 f"no study at {_shown(str(location))!r}: no SQLite file {missing!r} there; give the folder of "

@@ -3,9 +3,11 @@ process started elsewhere import the same code; bad paths, factories and batches
 one line and exit code 2 (run as the `optimlab` command runs, in a fresh process)."""
 
 import _thread
+import functools
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -83,12 +85,15 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
             optimlab, "worker", str(folder), "--wait", "--format", "json", user_package=user_package,
             timeout=120,
         )  # fmt: skip
-        started.add_done_callback(_interrupt_main_if_failed)
+        driving = threading.Event()  # set while the driver runs: the test past it is never interrupted
+        driving.set()
+        started.add_done_callback(functools.partial(_interrupt_if_failed, driving=driving))
         code, _, err = cli(
             "compare", "--optimizers", "sgd,adam", "--model", PLAN["model"], "--dataset", PLAN["dataset"],
             "--budget", "2", "--seeds", "1", "--epochs", "1", "--backend", "workers", "--workers", "0",
             "--no-progress", "--out", str(folder), "--format", "json",
         )  # fmt: skip
+        driving.clear()
         worker = started.result()  # its failure first: the driver's is then the interruption
     assert worker.returncode == 0, worker.stderr
     assert code == 0, err
@@ -96,9 +101,11 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
     assert len(finished(folder)) == 6
 
 
-def _interrupt_main_if_failed(worker: Future) -> None:
-    """Interrupt the main thread (its driver waiting for trials) where ``worker`` failed or was killed."""
-    if worker.exception() is not None or worker.result().returncode != 0:
+def _interrupt_if_failed(worker: Future, driving: threading.Event) -> None:
+    """Interrupt the main thread, its driver waiting for trials while ``driving`` is set, where ``worker``
+    failed or was killed."""
+    failed = worker.exception() is not None or worker.result().returncode != 0
+    if failed and driving.is_set():
         _thread.interrupt_main()
 
 

@@ -52,6 +52,14 @@ def test_contradicted_and_inconclusive_are_said_plainly():
     assert decide([Check("a", False, "x")]).paragraph.startswith("Inconclusive:")
 
 
+def test_partly_supported_counts_the_predictions_that_hold_in_agreement():
+    """'1 of the claim's 2 predictions hold' read the number wrong: one holds, two hold."""
+    one = decide([Check("a", True, "x"), Check("b", False, "y")]).paragraph
+    two = decide([Check("a", True, "x"), Check("b", True, "y"), Check("c", False, "z")]).paragraph
+    assert one.startswith("Partly supported: 1 of the claim's 2 predictions holds.")
+    assert two.startswith("Partly supported: 2 of the claim's 3 predictions hold.")
+
+
 @pytest.mark.parametrize(
     "a, b, expected",
     [

@@ -119,7 +119,8 @@ def decide(checks: Sequence[Check]) -> Verdict:
     elif held:
         label, opening = (
             PARTLY,
-            f"Partly supported: {held} of the claim's {len(predictions)} predictions hold.",
+            f"Partly supported: {held} of the claim's {len(predictions)} predictions "
+            f"{'holds' if held == 1 else 'hold'}.",
         )
     elif refuted:
         label = CONTRADICTED

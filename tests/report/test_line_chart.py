@@ -86,8 +86,9 @@ def test_a_loss_over_thirty_decades_labels_at_most_eight_powers_of_ten():
     assert all(math.log10(v) == round(math.log10(v)) for v in labels)
 
 
-@pytest.mark.parametrize("steps", [[1], [1, 2, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]])
+@pytest.mark.parametrize("steps", [[1], [1, 2, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9], list(range(1, 13))])
 def test_a_step_axis_has_whole_numbers_only(steps):
+    """12 steps (iris for 4 epochs) were ticked every 2.5: 2.5, 5.0, 7.5, 10.0, 12.5 optimizer steps."""
     root = _parsed(line_chart({"a": steps}, {"a": [1.0] * len(steps)}, whole_x=True))
     labels = [label for label, _, _ in _ticks(root, "middle")]
     assert labels and all(label.isdigit() for label in labels)

@@ -191,7 +191,11 @@ def _linear_axis(values: Sequence[float], *, margin: float = 0.05, whole: bool =
     low, high = low - margin * span, high + margin * span
     raw = max((high - low) / 6, 1.0 if whole else 0.0)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    step = next(
+        m * power
+        for m in (1, 2, 2.5, 5, 10)
+        if m * power >= raw and not (whole and m == 2.5 and power == 1)  # 2.5 steps: no whole tick
+    )
     decimals = max(0, -math.floor(math.log10(step)) + (1 if step / power == 2.5 else 0))
     first = math.ceil(low / step - 1e-9)
     ticks = []

@@ -27,11 +27,9 @@ from its modules and by trying it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import inspect
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -214,84 +212,11 @@ _NO_BATCHING_RULE = "There is a performance drop because we have not yet impleme
 
 def _vmapped(template: nn.Module, shared_input: bool) -> StackedForward:
     def member(params: Tensors, buffers: Tensors, x: Tensor) -> Tensor:
-        with warnings.catch_warnings(), _attention_folded():
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_NO_BATCHING_RULE)
             return functional_call(template, (params, buffers), (x,))
 
     return vmap(member, in_dims=(0, 0, None if shared_input else 0), randomness="error")
-
-
-@contextlib.contextmanager
-def _attention_folded() -> Iterator[None]:
-    """Within, ``F.scaled_dot_product_attention`` (which ``nn.MultiheadAttention`` calls by that name) of
-    plain 4-d heads (no mask, no dropout) runs once over the K members folded into its batch
-    (:class:`_FoldedAttention`). torch has no vmap batching rule for CPU flash attention: it ran member
-    by member, and its backward zero-filled a gradient of all K members' size for each one (K^2 work:
-    aten::fill_ a quarter of a stacked step of 17 small Transformers). The same kernel per row and head,
-    so the same bits (tests/models/test_stacked_attention.py); timing in docs/benchmarks.md."""
-
-    def attention(query: Tensor, key: Tensor, value: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        call = _ATTENTION.bind(query, key, value, *args, **kwargs).arguments
-        plain = call.get("attn_mask") is None and not call.get("dropout_p") and not call.get("enable_gqa")
-        if plain and query.dim() == key.dim() == value.dim() == 4:
-            return _FoldedAttention.apply(query, key, value, bool(call.get("is_causal")), call.get("scale"))
-        return _TORCH_ATTENTION(query, key, value, *args, **kwargs)
-
-    F.scaled_dot_product_attention = attention
-    try:
-        yield
-    finally:
-        F.scaled_dot_product_attention = _TORCH_ATTENTION
-
-
-_TORCH_ATTENTION = F.scaled_dot_product_attention  # torch's own, as imported
-# F.scaled_dot_product_attention's arguments by name (a C function: no signature of its own to bind)
-_ATTENTION = inspect.Signature(
-    [
-        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
-        for name, default in (
-            *((name, inspect.Parameter.empty) for name in ("query", "key", "value")),
-            *{
-                "attn_mask": None,
-                "dropout_p": 0.0,
-                "is_causal": False,
-                "scale": None,
-                "enable_gqa": False,
-            }.items(),
-        )
-    ]
-)
-
-
-class _FoldedAttention(torch.autograd.Function):
-    """Scaled dot-product attention whose vmap folds the members into the batch dimension
-    (:func:`_attention_folded`); its backward recomputes the attention and differentiates torch's."""
-
-    @staticmethod
-    def forward(q: Tensor, k: Tensor, v: Tensor, is_causal: bool, scale: float | None) -> Tensor:
-        return _TORCH_ATTENTION(q, k, v, is_causal=is_causal, scale=scale)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        ctx.save_for_backward(*inputs[:3])
-        ctx.is_causal, ctx.scale = inputs[3:]
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        with torch.enable_grad():
-            q, k, v = (t.detach().requires_grad_() for t in ctx.saved_tensors)
-            out = _TORCH_ATTENTION(q, k, v, is_causal=ctx.is_causal, scale=ctx.scale)
-            return (*torch.autograd.grad(out, (q, k, v), grad), None, None)
-
-    @staticmethod
-    def vmap(info: Any, in_dims: tuple[Any, ...], q: Tensor, k: Tensor, v: Tensor, *flags: Any) -> Any:
-        members = info.batch_size
-        q, k, v = (
-            t.expand(members, *t.shape) if d is None else t.movedim(d, 0)
-            for t, d in zip((q, k, v), in_dims[:3], strict=True)
-        )
-        out = _FoldedAttention.apply(*(t.flatten(0, 1) for t in (q, k, v)), *flags)
-        return out.unflatten(0, (members, -1)), 0
 
 
 def _layers(module: nn.Module, prefix: str) -> list[_Layer] | None:

@@ -1,0 +1,89 @@
+"""Why find_lr's check of a small Transformer takes ~40 s on CPU: a stacked member's step against the
+model's own step.
+
+find_lr on a TransformerEncoder (d_model 32, 2 layers, 4 heads, 400 rows of 16 tokens) checks 17
+candidates stacked, on 5 cross-fitted folds (80 held-out rows, lr_check point 3), 200 steps each: 17,000
+member-steps. Each round times a step (forward, backward) of the model alone and one of the 17 stacked
+members (optimlab.models.stacked, as the check runs them), in alternating order, and reports a member's
+share of the stacked step against the model's own step. torch has no vmap batching rule for CPU flash
+attention: vmap runs it member by member.
+
+    OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+import warnings
+
+import torch
+from paired import paired_ratio
+from torch import nn
+from torch.func import stack_module_state
+
+from optimlab.models.stacked import stacked_forward
+
+MEMBERS = 17  # find_lr's ladder: 3.2x the lowest-loss lr down to 1/32 of it, eighth decades apart
+REPEATS = 3  # steps timed a round, after one untimed
+
+
+class TinyTransformer(nn.Module):
+    def __init__(self, vocabulary: int = 50, width: int = 32, classes: int = 4) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, width)
+        layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, 16) -> (B, 4)
+        return self.head(self.encoder(self.embedding(tokens)).mean(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="There is a performance drop")
+    torch.manual_seed(0)
+    model = TinyTransformer()
+    tokens = torch.randint(0, 50, (64, 16))  # one batch, find_lr's default 64 rows
+    labels = tokens[:, 0] % 4
+    stacked, buffers = stack_module_state([model] * MEMBERS)
+    params = {name: p.detach().clone().requires_grad_() for name, p in stacked.items()}
+    forward = stacked_forward(copy.deepcopy(model), MEMBERS, shared_input=True)
+
+    def alone() -> None:
+        loss = nn.functional.cross_entropy(model(tokens), labels)
+        torch.autograd.grad(loss, list(model.parameters()))
+
+    def members() -> None:
+        outputs = forward(params, buffers, tokens)
+        losses = nn.functional.cross_entropy(outputs.flatten(0, 1), labels.repeat(MEMBERS), reduction="none")
+        torch.autograd.grad(losses.view(MEMBERS, -1).mean(1).sum(), list(params.values()))
+
+    def seconds(step) -> float:
+        step()
+        started = time.perf_counter()
+        for _ in range(REPEATS):
+            step()
+        return (time.perf_counter() - started) / REPEATS
+
+    shares, own = [], []
+    for round_ in range(args.rounds):
+        order = (alone, members) if round_ % 2 == 0 else (members, alone)
+        timed = {step.__name__: seconds(step) for step in order}
+        shares.append(timed["members"] / MEMBERS)
+        own.append(timed["alone"])
+        print(f"round {round_ + 1}: alone {own[-1] * 1e3:.1f} ms, a stacked member {shares[-1] * 1e3:.1f} ms")
+    ratio, low, high = paired_ratio(shares, own)
+    print(
+        f"median: alone {statistics.median(own) * 1e3:.1f} ms, a stacked member "
+        f"{statistics.median(shares) * 1e3:.1f} ms; member / alone {ratio:.2f} (95% {low:.2f}-{high:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

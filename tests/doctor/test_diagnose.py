@@ -534,7 +534,9 @@ def test_tanh_saturated_by_an_embedding_drawn_too_large_points_at_the_embedding(
             assert diagnosis.healthy, diagnosis.findings
             continue
         (found,) = diagnosis.findings
-        assert found.rule == "saturation" and found.recommendation.startswith("init: embed (Embedding)'s")
+        assert found.rule == "saturation" and found.recommendation.startswith(
+            "nn.init.normal_(weight, std=0.02) on embed (Embedding)'s vectors"
+        )
         first_batch = model.embed.weight.detach()[
             ids[:64]
         ]  # the weights as they were: the doctor restores them

@@ -131,9 +131,10 @@ def test_recurrent_weights_drawn_too_large_get_an_init_fix_not_clipping(kind, sc
     assert first.evidence["recurrent_scale"] == pytest.approx(
         4 / 3**0.5, rel=0.05
     )  # U(-a, a), a = hidden**-0.5
-    assert first.recommendation.startswith("init: orthogonal for rnn (RNN)'s recurrent weights")
+    # torch's call: no recipe's init draws an RNN's weight_hh
+    assert first.recommendation.startswith("nn.init.orthogonal_ on each weight_hh of rnn (RNN)")
     exploding = next(f for f in found.findings if f.rule == "exploding_gradients")
-    assert exploding.recommendation.startswith("init: orthogonal"), exploding
+    assert exploding.recommendation.startswith("nn.init.orthogonal_ on each weight_hh of rnn"), exploding
     planted, advised = (  # after 200 steps 0.685 and 0.223 (after 300, 0.684 and 0.175)
         _rnn_held_out_loss(LastStep(kind, scale)),
         _rnn_held_out_loss(LastStep(kind, 1.0, orthogonal=True)),
@@ -174,12 +175,12 @@ def test_a_gated_rnn_whose_recurrent_weights_are_too_large_is_told_its_init(kind
     (the twin) is left alone."""
     first, *rest = _gated_problems(kind, scale)
     assert first.rule == "init_scale" and first.evidence["layer"] == "rnn", first
-    assert first.recommendation.startswith(f"init: orthogonal for rnn ({kind})'s recurrent weights"), first
+    assert first.recommendation.startswith(f"nn.init.orthogonal_ on each weight_hh of rnn ({kind})"), first
     assert "eye_" not in first.recommendation  # the identity is a plain ReLU RNN's init (Le et al. 2015)
     assert rest and all(first.rule in f.consequence_of for f in rest), rest
     exploding = [f for f in rest if f.rule == "exploding_gradients"]
     assert len(exploding) == (scale == 12.0) and all(
-        "init: orthogonal" in f.recommendation for f in exploding
+        "nn.init.orthogonal_ on each weight_hh" in f.recommendation for f in exploding
     )
     assert _gated_problems(kind, 1.0) == []
     planted, advised = _gated_held_out_loss(kind, scale), _gated_held_out_loss(kind, 1.0, orthogonal=True)

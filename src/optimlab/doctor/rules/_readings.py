@@ -211,6 +211,12 @@ TORCH_INITS: dict[str, str] = {
 }
 
 
+# Embeddings and recurrent layers are drawn by no recipe's init (optimlab.techniques.init.apply leaves
+# them as they are): their fix is torch's call, on any model.
+_EMBEDDING_INIT = "nn.init.normal_(weight, std=0.02)"
+_RECURRENT_INIT = "nn.init.orthogonal_ on each weight_hh"
+
+
 def init_advice(
     stats: RunStatistics,
     scheme: str,

@@ -9,6 +9,7 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
+    _EMBEDDING_INIT,
     _bias_hold,
     _BiasHold,
     _dead_fractions,
@@ -68,8 +69,8 @@ def saturation(
         recommendation = f"{fix} ({_label(stats, feeding.name)} is {_g(ratio)}x that scale)"
     elif embedding is not None:
         recommendation = (
-            f"init: {_label(stats, embedding[0])}'s vectors at std 1 or less (torch's nn.Embedding draws "
-            f"N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
+            f"{_EMBEDDING_INIT} on {_label(stats, embedding[0])}'s vectors, std 1 or less (torch's "
+            f"nn.Embedding draws N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
         )
     elif "model.norm" in stats.recipe_fields:
         recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"

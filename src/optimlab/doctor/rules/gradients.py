@@ -32,6 +32,7 @@ from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
+    _RECURRENT_INIT,
     LARGE_RECURRENT_SCALE,
     Consult,
     _clip_in_force,
@@ -421,9 +422,8 @@ def exploding_gradients(
         # (Adam 1e-3), clipped at 1 at 0.38 and 0.69, orthogonal at 0.23 and 0.23 (torch's init 0.25
         # and 0.23); an LSTM's 0.44 and 0.69, clipped 0.63 and 0.70, orthogonal 0.27 and 0.23.
         recommendation = (
-            f"init: orthogonal for {_label(stats, recurrent.name)}'s recurrent weights (their spectral "
-            f"radius is about {_g(recurrent.recurrent_scale or 0.0)}; nn.init.orthogonal_ on each "
-            "weight_hh, Saxe et al. 2014), then "
+            f"{_RECURRENT_INIT} of {_label(stats, recurrent.name)}, its recurrent weights (their "
+            f"spectral radius is about {_g(recurrent.recurrent_scale or 0.0)}; Saxe et al. 2014), then "
             + (
                 f"a lower lr if they still explode ({clipped})"
                 if clipped

@@ -10,6 +10,8 @@ from optimlab.doctor.instruments import OutputStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
+    _EMBEDDING_INIT,
+    _RECURRENT_INIT,
     LARGE_EMBEDDING_STD,
     LARGE_RECURRENT_SCALE,
     _dead_fractions,
@@ -129,8 +131,8 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
             )
         ),
         recommendation=(
-            f"init: {_label(stats, name)}'s vectors at std 1 or less (torch's nn.Embedding draws "
-            f"N(0, 1), BERT and GPT-2 N(0, 0.02): nn.init.normal_(weight, std=0.02))"
+            f"{_EMBEDDING_INIT} on {_label(stats, name)}'s vectors, std 1 or less (torch's nn.Embedding "
+            f"draws N(0, 1), BERT and GPT-2 N(0, 0.02))"
         ),
         evidence={
             "embedding": name,
@@ -348,11 +350,10 @@ def _recurrent_too_large(stats: RunStatistics, recurrent_scale: float) -> Findin
             f"bounds the steps, not this growth."
         ),
         recommendation=(
-            f"init: orthogonal for {_label(stats, layer.name)}'s recurrent weights "
-            "(nn.init.orthogonal_ on each weight_hh; Saxe et al. 2014)"
+            f"{_RECURRENT_INIT} of {_label(stats, layer.name)}, its recurrent weights (Saxe et al. 2014)"
             # the identity suits a plain ReLU RNN, not a gated cell's stacked gates
             + (
-                ", or the identity for a ReLU RNN (nn.init.eye_; Le et al. 2015)"
+                ", or nn.init.eye_ for a ReLU RNN (the identity; Le et al. 2015)"
                 if layer.kind == "RNN"
                 else ""
             )

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import optimlab.models
+from doctor.setups import told_torch_init
 from optimlab.doctor import diagnose
 
 _RECIPE_MODEL_FIELDS = ("model.norm", "model.activation")
@@ -324,3 +325,23 @@ def test_the_torch_call_advised_for_an_init_draws_what_the_recipes_init_draws(sc
     torch.manual_seed(0)
     eval(TORCH_INITS[scheme], {"nn": nn, "weight": theirs})  # the advice, run as said
     assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("built_by_optimlab", [True, False], ids=["optimlab-mlp", "user-sequential"])
+def test_a_signal_lost_to_weights_drawn_too_small_is_told_the_init(built_by_optimlab):
+    """Optimlab's mlp of ReLU layers drawn at 0.08x He's scale: each layer shrinks the signal until its
+    biases (none held under 0) are all that is left, and lost_signal, ranked first, said 'look between 9
+    (relu) and 10 (Linear) in the forward pass: a function there (a ReLU on values below 0, a clamp, a
+    mask, a detach) ...', where there is none. It is told the init, in the words of who built the model:
+    the same layers in a user's nn.Sequential get torch's call. Truth: the weights' std, 0.02 against He's
+    sqrt(2 / 16), and the forward pass, Linear, identity and ReLU modules only."""
+    mlp = _relus_drawn_small(True)
+    model = mlp if built_by_optimlab else nn.Sequential(*mlp)  # the user's: optimlab built no such model
+    assert {type(m).__name__ for m in model} == {"Flatten", "Linear", "Norm", "ReLU"}
+    found = _diagnosed(model)["lost_signal"]
+    assert found.evidence["init_ratio"] == pytest.approx(0.02 / (2 / 16) ** 0.5, rel=0.1), found
+    if built_by_optimlab:
+        assert found.recommendation.startswith("init: kaiming_normal for relu layers (the weights are 0.0")
+        assert found.recipe_changes == {"model.init": "kaiming_normal"}
+    else:
+        assert told_torch_init(found, "kaiming_normal"), found

@@ -14,6 +14,7 @@ from optimlab.doctor.rules._readings import (
     _BiasHold,
     _dead_fractions,
     _g,
+    _init_problem,
     _init_ratio,
     _label,
     _large_embedding,
@@ -22,6 +23,7 @@ from optimlab.doctor.rules._readings import (
     _register,
     _saturated_fractions,
     _score,
+    _weight_layers,
     init_advice,
     recommended_init,
 )
@@ -340,7 +342,9 @@ def lost_signal(
     of an earlier layer whose forward predecessor's do (where the signal was lost), and the loss never
     fell by ``progress`` of its start. A ReLU module there is dead_units' to tell; one the forward pass
     calls as a function is seen only so. The layer before it whose outputs average ``held_below``
-    spreads under 0 is named: a ReLU after it outputs 0 for every example."""
+    spreads under 0 is named: a ReLU after it outputs 0 for every example; else the weights before it,
+    where they are 3x too small for their activation: each layer shrinks the signal until the biases are
+    all that is left (ReLU layers at 0.08x He's scale lose it in 3)."""
     first = stats.detailed_steps[0] if stats.detailed_steps else None
     order = [m for m in stats.forward_order if first in stats.outputs.get(m, {})]
     start, end = _loss_levels(stats)
@@ -385,6 +389,17 @@ def lost_signal(
         )
         recommendation = f"{fix} ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
         evidence.update({"held_under_zero": culprit, "held_by_spreads": held, "bias_mean": layer.bias_mean})
+    elif (
+        shrunk := _init_problem([x for _, x in _weight_layers(stats) if x.name in order[:lost]])
+    ) and shrunk[0] < 1:
+        mean, activation, scheme = shrunk
+        fix, changes = init_advice(stats, scheme, activation)
+        explanation += (
+            f" The weights before it are {_g(mean)}x the scale {activation} needs: each layer shrinks the "
+            "signal, until the biases are all that is left of it."
+        )
+        recommendation = f"{fix} (the weights are {_g(mean)}x the scale {activation} needs)"
+        evidence["init_ratio"] = mean
     else:
         recommendation = (
             f"look between {_label(stats, order[lost - 1])} and {where} in the forward pass: a function there "

@@ -705,3 +705,12 @@ def test_a_sqlite_url_of_a_folder_is_refused_naming_a_file_in_it(tmp_path, cli):
         and f"{str(tmp_path)!r} is a folder: give a SQLite file in it, sqlite:///{tmp_path}/studies.db" in err
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_journal_that_is_a_folder_is_named_as_one_by_resume_and_worker(tmp_path, cli):
+    """A folder named study.journal was said to be missing: "holds no study (study.journal)"."""
+    (tmp_path / "study.journal").mkdir()
+    for verb in (["compare", "--resume", str(tmp_path), "--no-progress"], ["worker", str(tmp_path)]):
+        code, _, err = cli(*verb)
+        assert code == 2 and f"{str(tmp_path)!r} holds no study (its study.journal is not a file)" in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]

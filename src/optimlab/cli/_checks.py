@@ -289,8 +289,12 @@ def study_location(text: str) -> str:
     from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only for a folder that exists
 
     if not (folder / JOURNAL_NAME).is_file():
+        # a folder of that name was said to be missing
+        why = (
+            f"its {JOURNAL_NAME} is not a file" if (folder / JOURNAL_NAME).exists() else f"no {JOURNAL_NAME}"
+        )
         raise typer.BadParameter(
-            f"{text!r} holds no study ({JOURNAL_NAME}): give the --out folder of `optimlab compare` "
+            f"{text!r} holds no study ({why}): give the --out folder of `optimlab compare` "
             f"or {STORAGE_EXAMPLE}"
         )
     return text

@@ -244,7 +244,8 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     tmp_path, cli, monkeypatch, forked_parents
 ):
     """Ctrl-C on a comparison at its default folder (runs/compare-NAME-TIME) exited 130 in silence
-    (typer turns KeyboardInterrupt into that code): not even 'interrupted', nor which folder to resume."""
+    (typer turns KeyboardInterrupt into that code): not even 'interrupted', nor which folder to resume.
+    Its stdout then held one empty line (the JSON document's place, printed for people): now nothing."""
 
     # 8 trials of 5 epochs: the first running when Ctrl-C comes, the exit code says it came mid-way
     flags = ["--optimizers", "sgd,adam", "--budget", "2", "--seeds", "2", "--epochs", "5", "--no-progress"]
@@ -252,9 +253,9 @@ def test_ctrl_c_says_where_the_comparison_is_kept_and_its_resume_command_finishe
     def started() -> bool:
         return any("optimlab:owner" in j.read_text() for j in tmp_path.glob("runs/compare-*/study.journal"))
 
-    code, _, err = interrupted_once(forked_parents(), tmp_path, ["compare", *flags], started)
+    code, out, err = interrupted_once(forked_parents(), tmp_path, ["compare", *flags], started)
     (folder,) = tmp_path.glob("runs/compare-digits_mlp-*")
-    assert code == 130 and not (folder / "report.html").exists()
+    assert code == 130 and not (folder / "report.html").exists() and out == "", repr(out)
     resume = f"optimlab compare --resume {folder.relative_to(tmp_path)}"
     assert err.startswith("interrupted") and resume in err, err
     monkeypatch.chdir(tmp_path)  # the resume command as printed, run in this process: its start is not tested

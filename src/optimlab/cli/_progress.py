@@ -48,9 +48,10 @@ def resumable(
         if command is None:
             raise
         report = report_command()
-        output.result(
-            "", {"status": "interrupted", "resume": command, **({"report": report} if report else {})}
-        )
+        if not output.human:  # for people, the line below says it all (an empty line on stdout did not)
+            output.result(
+                "", {"status": "interrupted", "resume": command, **({"report": report} if report else {})}
+            )
         seen = f"; `{report}` shows them so far" if report else ""
         raise Interrupted(f"{kept}{seen}; continue with `{command}`") from None
 

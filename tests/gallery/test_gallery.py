@@ -7,6 +7,7 @@ import importlib
 import json
 import math
 import re
+import shlex
 
 import pytest
 import torch
@@ -367,18 +368,21 @@ def test_cli_refuses_a_bad_name_with_close_matches(cli, tmp_path):
     assert isinstance(result.exception, UnknownNameError) and "no_nonlinearity" in str(result.exception)
 
 
-@pytest.mark.parametrize("typed", ["he_init", "He-Init", "all"])
+@pytest.mark.parametrize("typed", ["he_init", "He-Init", "all", "lr schedule"])
 def test_an_experiment_typed_as_a_command_is_told_to_run_it(typed):
     """`optimlab gallery he_init` (the listing's names, 'run' left out) said "No such command 'he_init'",
-    naming neither the command nor the call that works."""
+    naming neither the command nor the call that works; `optimlab gallery 'lr schedule'` was told
+    'gallery run lr schedule', two arguments, which run refuses. Truth: the command told, split as a shell
+    splits it, runs one registered experiment (or all)."""
     from optimlab.cli._errors import expected_message
 
     app = typer.Typer()
     app.add_typer(gallery_cmd.app, name="gallery")
     result = CliRunner().invoke(app, ["gallery", typed], standalone_mode=False)
     message = expected_message(result.exception)
-    assert f"'{typed}' is what the command 'run' takes: '" in message and f"gallery run {typed}'" in message
-    assert "\n" not in message
+    assert f"'{typed}' is what the command 'run' takes: '" in message and "\n" not in message
+    told = shlex.split(re.search(r" takes: '(.*?)' \(see ", message)[1])
+    assert told[-3:-1] == ["gallery", "run"] and told[-1] in [*experiment_names(), "all"], told
 
 
 def test_sizes_are_the_documented_ones():

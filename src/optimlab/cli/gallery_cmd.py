@@ -33,16 +33,17 @@ EXAMPLES = """Examples:
 
 class _GalleryGroup(VerbGroup):
     """An experiment named where the command goes (``optimlab gallery he_init``, as the listing suggests) is
-    told the command that runs it; click said only "No such command 'he_init'"."""
+    told the command that runs it, by its registered name ('lr schedule' typed: lr_schedule, one shell
+    word); click said only "No such command 'he_init'"."""
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
         if args and self.get_command(ctx, args[0]) is None:
             from optimlab.gallery import experiment_names
             from optimlab.registry import normalize_name
 
-            if normalize_name(args[0]) in [*experiment_names(), ALL]:
+            if (registered := normalize_name(args[0])) in [*experiment_names(), ALL]:
                 raise typer.BadParameter(
-                    f"{args[0]!r} is what the command 'run' takes: '{ctx.command_path} run {args[0]}'",
+                    f"{args[0]!r} is what the command 'run' takes: '{ctx.command_path} run {registered}'",
                     ctx,
                     param_hint="COMMAND",
                 )

@@ -1,5 +1,6 @@
 """The registry: names normalised once, hyperparameters read from signatures, clear errors."""
 
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +11,7 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import (
     CAPABILITIES,
     POSITIVE,
+    REAL,
     UNIT,
     Capability,
     Each,
@@ -118,6 +120,17 @@ def test_interval_bounds_are_exact():
     ]
     assert UNIT.contains((0.9, 0.999)) and not UNIT.contains((0.9, 1.2))
     assert str(positive_int) == "an integer in [1, 10)"
+
+
+def test_a_real_range_holds_no_int_past_every_float():
+    """``init: {name: xavier_normal, gain: 10**400}`` passed the range (0, inf) and ended in torch's
+    OverflowError. Truth: Python converts no such int to a float; one just below the largest float it does."""
+    past, within = 10**400, int(sys.float_info.max)
+    with pytest.raises(OverflowError):
+        float(past)
+    assert float(within) == sys.float_info.max
+    assert [POSITIVE.contains(v) for v in (past, -past, within)] == [False, False, True]
+    assert not REAL.contains(-past) and not REAL.contains([1.0, past])
 
 
 def test_duplicate_registration_is_refused():

@@ -384,7 +384,7 @@ class _Spec(BaseModel):
         number = read_number(value) if isinstance(value, str) else value
         try:
             finite = math.isfinite(number)  # any real number: NumPy's, Decimal, Fraction
-        except TypeError:  # None, a list, a mapping, a complex number
+        except (TypeError, OverflowError):  # None, a list, a complex number; an int no float holds (10**400)
             finite = False
         if finite:
             return value

@@ -21,6 +21,7 @@ import math
 import operator
 import pkgutil
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Generic, TypeVar
@@ -107,6 +108,8 @@ class Interval:
         if self.integer and (not _INT64_LOW <= value <= _INT64_HIGH or not float(value).is_integer()):
             return False
         if isinstance(value, float) and not math.isfinite(value):  # nan, and inf: outside every (a, inf)
+            return False
+        if not self.integer and abs(value) > sys.float_info.max:  # 10**400: an int no float holds
             return False
         if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
             return False

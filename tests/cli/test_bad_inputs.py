@@ -675,6 +675,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "optimizer.lr=.inf"],
         "inf is refused: accepted a number in (0, inf)",
     ),
+    (  # an int no float holds: OverflowError: int too large to convert to float
+        "set an lr past every float",
+        ["train", "--dataset", "iris", "--set", "optimizer.lr=1" + "0" * 400],
+        "optimizer.lr: 1" + "0" * 400 + " is refused: accepted a number in (0, inf)",
+    ),
     (  # it called the number of epochs an unknown section
         "set a field inside a number",
         ["train", "--set", "training.epochs.x=1"],

@@ -467,9 +467,46 @@ def test_adam_best_shows_the_interval_its_refutation_reads(behind):
             r"the nearest: adagrad on digits, MLP \((\S+) \(99\.69% CI (\S+) to (\S+), 3 runs", check.evidence
         )
         assert shown is not None, check.evidence
-        assert float(shown[3]) == pytest.approx(high, abs=0.06)  # as rounded to the interval's decimals
+        decimals = len(shown[3].partition(".")[2])
+        assert float(shown[3]) == pytest.approx(high, abs=0.5 * 10**-decimals)  # rounded to what it shows
         assert check.refuted == (high < below) == (float(shown[3]) < below), check.evidence
         assert check.outcome == ("is refuted" if behind == 0.3 else "is not decided")
+
+
+@pytest.mark.parametrize("high", [-0.012, -0.0004])
+def test_adam_best_shows_the_end_its_rule_reads_on_the_side_of_the_threshold_it_lies(high):
+    """Bonferroni's upper end at -0.012 was shown '-0.01' beside "is refuted ... lies entirely below -0.01",
+    and at -0.0004 '-0.00' beside "lies entirely below 0": a reader of the shown interval derives "not
+    below". Truth: scipy's t interval at 1 - 0.05/16 of the differences, made to end at ``high``."""
+    from scipy import stats
+
+    sem = statistics.stdev([-0.02, 0.0, 0.02]) / math.sqrt(3)
+    mean = high - stats.t.ppf(1 - 0.05 / 16 / 2, 2) * sem
+    behind_by = [mean - 0.02, mean, mean + 0.02]  # per seed: Adam minus AdaGrad on the digits MLP
+    table = {w: {o: [0.6 if o == "adam" else 0.4] * 3 for o in OPTIMIZERS} for w in WORKLOADS}
+    table["digits, MLP"]["adagrad"] = [0.6 - d for d in behind_by]
+    assert stats.t.interval(1 - 0.05 / 16, 2, mean, sem)[1] == pytest.approx(high, abs=1e-12)
+    for check, below in zip(get_experiment("adam_best").verdict({"test_accuracy": table}).checks, (0, -0.01)):
+        shown = re.search(
+            r"the nearest: adagrad on digits, MLP \(\S+ \(99\.69% CI \S+ to (\S+),", check.evidence
+        )
+        assert shown is not None, check.evidence
+        assert (float(shown[1]) < below) == (high < below) == check.refuted, check.evidence
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_adam_best_is_refuted_on_every_seeds_pair_only(failed):
+    """AdaGrad 0.2 ahead of Adam on 3 seeds of 4, Adam's 4th run failed (NaN), read "is refuted ... (3 runs,
+    1 failed and left out)": the survivors of a failed run refuted what they could not hold. Truth: the
+    same 3 pairs refute where they are every pair (3 seeds), and the rule says it needs every pair."""
+    n = 3 if not failed else 4
+    table = {w: {o: [0.6 if o == "adam" else 0.4] * n for o in OPTIMIZERS} for w in WORKLOADS}
+    table["digits, MLP"]["adagrad"] = [0.8, 0.81, 0.79, 0.8][:n]
+    table["digits, MLP"]["adam"] = [0.6, 0.6, 0.6, math.nan][:n]
+    verdict = get_experiment("adam_best").verdict({"test_accuracy": table})
+    for check in verdict.checks:
+        assert check.refuted == (not failed) and "on every seed's pair" in check.evidence, check.evidence
+    assert verdict.label == ("inconclusive" if failed else "contradicted")
 
 
 def test_workload_dependence_names_the_optimizer_that_refutes_it():

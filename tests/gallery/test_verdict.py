@@ -1,6 +1,7 @@
 """Verdicts from numbers: the statistics against closed forms, and how checks add up to a label."""
 
 import math
+import re
 import statistics
 
 import pytest
@@ -138,6 +139,20 @@ def test_paired_check_needs_the_whole_interval_past_the_threshold():
     assert "difference" in clear.evidence and "95% CI" in clear.evidence
     with pytest.raises(ValueError):
         paired_check("x", [1.0], [1.0], names=("a", "b"), measure="m")
+
+
+@pytest.mark.parametrize(("end", "threshold"), [(-0.012, -0.01), (-0.0004, 0.0), (0.0004, 0.0)])
+def test_a_checks_interval_end_is_shown_on_the_side_of_its_threshold(end, threshold):
+    """A difference whose 95% upper end is -0.012 was shown '... to -0.01' beside 'required entirely below
+    -0.01', the check holding: the shown numbers said it did not. Truth: scipy's t interval, made to end there."""
+    from scipy import stats
+
+    mean = end - stats.t.ppf(0.975, 2) * statistics.stdev([-0.02, 0.0, 0.02]) / math.sqrt(3)
+    a = [0.5 + mean - 0.02, 0.5 + mean, 0.5 + mean + 0.02]
+    check = paired_check("worse", a, [0.5] * 3, names=("a", "b"), measure="acc", below=threshold)
+    assert check.holds == (end < threshold), check.evidence
+    shown = float(re.search(r"difference \S+ \(95% CI \S+ to (\S+),", check.evidence)[1])
+    assert (shown < threshold) == check.holds and shown != threshold, check.evidence
 
 
 def test_one_of_several_comparisons_holds_only_past_bonferronis_interval():

@@ -186,11 +186,15 @@ def proportion(k: int, n: int) -> Proportion:
     return Proportion(k, n, max(0.0, center - half), min(1.0, center + half))
 
 
-def describe(summary: Summary, unit: str = "", of: int | None = None) -> str:
+def describe(
+    summary: Summary, unit: str = "", of: int | None = None, *, thresholds: Sequence[float] = ()
+) -> str:
     """``0.12 (95% CI 0.08 to 0.16, 5 runs)``, to the decimals the interval supports
     (:func:`optimlab.report.intervals.rounded`); one run has no interval, none is ``no finite runs``.
     ``of`` is how many runs (or pairs) there were: those the summary left out are named, ``5 runs, 2 failed
-    and left out``, so that an interval over the survivors does not read as one over every seed."""
+    and left out``, so that an interval over the survivors does not read as one over every seed. An end is
+    written to more decimals where fewer would not show its side of one of the ``thresholds`` a rule reads
+    it against: -0.012 against -0.01 is ``-0.012``, not ``-0.01``."""
     failed = 0 if of is None else of - summary.n
     left_out = f", {failed} failed and left out" if failed else ""
     if summary.n == 0:
@@ -198,7 +202,22 @@ def describe(summary: Summary, unit: str = "", of: int | None = None) -> str:
     if summary.n == 1 or not math.isfinite(summary.low):
         return f"{summary.mean:.3g}{unit} (1 run, no interval{left_out})"
     mean, low, high = rounded(summary.mean, summary.low, summary.high)
+    low, high = (_sided(text, end, thresholds) for text, end in ((low, summary.low), (high, summary.high)))
     return f"{mean}{unit} ({100 * summary.level:.4g}% CI {low} to {high}{unit}, {summary.n} runs{left_out})"
+
+
+def _side(value: float, threshold: float) -> int:
+    return (value > threshold) - (value < threshold)
+
+
+def _sided(text: str, value: float, thresholds: Sequence[float]) -> str:
+    """``text`` (``value`` rounded), or ``value`` to the fewest more decimals that put it on the side of
+    each threshold that ``value`` lies on (equal only where equal)."""
+    decimals = len(text.partition(".")[2])
+    while any(_side(float(text), t) != _side(value, t) for t in thresholds) and decimals < 17:
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text
 
 
 def paired_check(
@@ -233,8 +252,10 @@ def paired_check(
     bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
     arms = [f"{name} {describe(summarize(v, bounds), unit, len(v))}" for name, v in zip(names, (a, b))]
     family = f", Bonferroni's interval over the claim's {comparisons} comparisons" if comparisons > 1 else ""
+    threshold = [t for t in (below, above) if t is not None]
     evidence = (
-        f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a))}, required entirely "
+        f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a), thresholds=threshold)}, "
+        "required entirely "
         f"{bound}{family}{'' if complete else _SURVIVORS}"
     )
     return Check(statement, holds, evidence, refuted)
@@ -275,7 +296,8 @@ def interval_check(
     return Check(
         statement,
         holds,
-        f"{measure}: {describe(s, unit, len(values))}, required entirely {required}"
+        f"{measure}: {describe(s, unit, len(values), thresholds=[t for t in (above, below) if t is not None])}, "
+        f"required entirely {required}"
         f"{'' if complete else _SURVIVORS}",
         refuted,
     )

@@ -42,6 +42,7 @@ from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.study import StudySpec, methods_from
+from optimlab.study.analysis import Summary
 
 __all__ = ["adam_best", "kendall_tau", "workload_dependence"]
 
@@ -176,34 +177,37 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
     not_ahead, worse, beaten, far_worse = [], [], False, False
     # Holding takes every comparison, each at 95%; one comparison the other way refutes, so refuting is
     # read on Bonferroni's intervals over all of them, and the nearest of those is shown with the verdict:
-    # a 95% interval below 0 beside "not decided" read as a verdict the numbers did not give.
+    # a 95% interval below 0 beside "not decided" read as a verdict the numbers did not give. Either side
+    # needs every pair: the survivors of a failed run do not tell.
     comparisons = sum(len(per) - 1 for per in table.values())
-    nearest: tuple[float, float, str] | None = None  # the lowest upper end (then mean) of those, in words
+    nearest: tuple[float, float, str, Summary] | None = None  # the lowest upper end (then mean) of those
     for w, per in table.items():
         for o in per:
             if o == "adam":
                 continue
             of = len(per["adam"])
             d = paired_difference(per["adam"], per[o], ACCURACY)
-            complete = d.n >= 2 and d.n == of  # survivors of a failed run do not hold it
+            complete = d.n >= 2 and d.n == of
             if not (complete and d.low > 0):
-                not_ahead.append(f"{o} on {w} ({describe(d, of=of)})")
+                not_ahead.append(f"{o} on {w} ({describe(d, of=of, thresholds=[0])})")
             if not (complete and d.low > -NO_WORSE_BY):
-                worse.append(f"{o} on {w} ({describe(d, of=of)})")
+                worse.append(f"{o} on {w} ({describe(d, of=of, thresholds=[-NO_WORSE_BY])})")
             # refuted: another optimizer significantly ahead, or ahead by more than the margin
             wide = paired_difference(per["adam"], per[o], ACCURACY, level=1 - 0.05 / comparisons)
-            if wide.n >= 2:
+            if wide.n >= 2 and wide.n == of:
                 beaten |= wide.high < 0
                 far_worse |= wide.high < -NO_WORSE_BY
                 if nearest is None or (wide.high, wide.mean) < nearest[:2]:
-                    nearest = (wide.high, wide.mean, f"{o} on {w} ({describe(wide, of=of)})")
+                    nearest = (wide.high, wide.mean, f"{o} on {w}", wide)
 
     def refuting(below: float) -> str:
         if nearest is None:
             return ""
+        where, wide = nearest[2:]
         return (
-            f"; refuted where Bonferroni's interval over the {comparisons} comparisons lies entirely below "
-            f"{below:g}, the nearest: {nearest[2]}"
+            f"; refuted where Bonferroni's interval over the {comparisons} comparisons, on every seed's pair "
+            f"(a failed run's survivors do not tell), lies entirely below {below:g}, the nearest: {where} "
+            f"({describe(wide, thresholds=[below])})"
         )
 
     return decide(

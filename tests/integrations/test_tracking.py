@@ -339,3 +339,58 @@ def test_a_step_skipped_for_want_of_a_scored_target_is_logged_by_no_tracker(
         points = sorted((m.step, m.value) for m in history)
     assert [step for step, _ in points] == [step for step, _ in expected]
     assert [value for _, value in points] == pytest.approx([value for _, value in expected])  # float32 in TB
+
+
+def test_a_tracker_subclass_written_as_documented_with_write_and_close_ends_its_run_once():
+    """Tracker's docstring said "Subclasses implement write, close"; d3634355 renamed the hook to a private
+    _end, and a subclass written that way ended fit with a bare NotImplementedError after its last step.
+    Its close (its own signature, no call to the base) is again called once, after every record was sent
+    to its write; one calling ``super().close()`` as io's classes do, closed by hand twice, sends what is
+    left and ends once. Truth: the steps fit took, the calls counted."""
+    import torch
+
+    from optimlab.integrations import Tracker
+    from optimlab.train import fit
+
+    class AsDocumented(Tracker):
+        run_name, where = "mine", "a list"
+
+        def __init__(self):
+            super().__init__()
+            self.rows, self.ends = [], []
+
+        def write(self, records):
+            self.rows += records
+
+        def close(self, *, failed, interrupted=False):
+            self.ends.append((failed, interrupted))
+
+    class CallingTheBase(AsDocumented):
+        def close(self, *, failed=False, interrupted=False):
+            if not self.closed:
+                super(AsDocumented, self).close(failed=failed, interrupted=interrupted)
+                self.ends.append((failed, interrupted))
+
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 1)
+    tracker = AsDocumented()
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        x,
+        x.sum(1, keepdim=True),
+        loss_fn=torch.nn.functional.mse_loss,
+        batch_size=8,
+        total_steps=4,
+        callbacks=[tracker],
+    )
+    tracker.finish()
+    assert state.step == 4
+    assert [step for step, _, _ in tracker.rows] == [1, 2, 3, 4]
+    assert tracker.ends == [(False, False)] and tracker.closed
+
+    by_hand = CallingTheBase()
+    by_hand.log(1, 1.7e9, {"train_loss": 1.0})
+    by_hand.close()
+    by_hand.close()
+    assert [step for step, _, _ in by_hand.rows] == [1] and by_hand.ends == [(False, False)]

@@ -606,7 +606,7 @@ def _optimlabs_callbacks_that_write_no_checkpoint(model, optimizer):
         def write(self, records):
             self.written.extend(records)
 
-        def _end(self, *, failed, interrupted): ...
+        def close(self, *, failed=False, interrupted=False): ...
 
     return {
         "CurveRecorder": CurveRecorder(None, "val_loss"),

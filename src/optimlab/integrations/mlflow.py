@@ -473,14 +473,19 @@ class MLflowTracker(Tracker):
         else:
             self._send("metrics", records)
 
-    def _end(self, *, failed: bool, interrupted: bool) -> None:
-        status = "FAILED" if failed else "KILLED" if interrupted else "FINISHED"
-        if not self.background:  # sent after the fact: it ended at its last record, not now
-            end_run(self._run, status, self._last)
-        else:
-            # Not waited for: the end's store transaction and fsync (20-26 ms) were a tenth of a
-            # quarter-second run (benchmarks/tracker_overhead.py, docs/benchmarks.md).
-            self._send("end", status)
+    def close(self, *, failed: bool = False, interrupted: bool = False) -> None:
+        if self.closed:
+            return
+        try:
+            super().close(failed=failed, interrupted=interrupted)
+        finally:  # ended even where its last records could not be sent
+            status = "FAILED" if failed else "KILLED" if interrupted else "FINISHED"
+            if not self.background:  # sent after the fact: it ended at its last record, not now
+                end_run(self._run, status, self._last)
+            else:
+                # Not waited for: the end's store transaction and fsync (20-26 ms) were a tenth of a
+                # quarter-second run (benchmarks/tracker_overhead.py, docs/benchmarks.md).
+                self._send("end", status)
 
     def log_artifact(self, path: str | Path) -> None:
         """Attach ``path`` (absolute, or from the working folder) to the run, even once it has ended."""

@@ -243,10 +243,10 @@ class TensorBoardTracker(Tracker):
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
             name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
             self.path = self.log_dir / f"{_EVENTS}{name}"
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by _end())
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
             self._begin()
         elif self._file.closed:
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by _end())
+            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
         return self._file
 
     def _begin(self) -> None:
@@ -379,8 +379,11 @@ class TensorBoardTracker(Tracker):
             self._write_event(Event(wall_time=wall_time, step=step, summary=Summary(value=values)))
         file.flush()  # readers (TensorBoard itself) see each batch as it is written
 
-    def _end(self, *, failed: bool, interrupted: bool) -> None:
+    def close(self, *, failed: bool = False, interrupted: bool = False) -> None:
+        if self.closed:
+            return
         try:
+            super().close(failed=failed, interrupted=interrupted)
             self.write([])  # the texts held; a run given nothing still shows its recipe
         finally:
             if self._file is not None:  # None: its first event could not be written

@@ -71,8 +71,9 @@ class TrackerStopped(OptimlabWarning):
 class Tracker(Callback):
     """Buffers ``(step, wall time, metrics)`` records and hands them to :meth:`write` in batches.
 
-    Subclasses implement :meth:`write`, :meth:`_end` and, where the tracker keeps files,
-    :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
+    Subclasses implement :meth:`write`, :meth:`close` (ending the run in the tracker's store; a close that
+    calls ``super().close(...)`` first sends what is left and ends once, as :class:`io.IOBase` does) and,
+    where the tracker keeps files, :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
     Records are handed over at each evaluation or, with ``flush_seconds``, once that many seconds have
     passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
     A hand-over the OS refuses while training (a full disk, a folder made unwritable) stops the tracker,
@@ -168,24 +169,32 @@ class Tracker(Callback):
         self._pending.append((step, wall_time, dict(metrics)))
 
     def flush(self) -> None:
-        if self._pending:
-            self.write(self._pending)
-            self._pending = []
+        records, self._pending = self._pending, []  # a batch whose write failed is not sent again
+        if records:
+            self.write(records)
         self._flushed = time.time()
 
     def finish(self, *, failed: bool = False, interrupted: bool = False) -> None:
-        """Send what is left and close the run (``failed``: it diverged; ``interrupted``: a signal stopped
-        it, to resume); later calls do nothing."""
-        if not self.closed:
-            self.closed = True  # once: a run whose end failed is not ended again
+        """Send what is left and end the run by :meth:`close` (``failed``: it diverged; ``interrupted``: a
+        signal stopped it, to resume); later calls do nothing."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:  # ended (its file closed) even where its last records could not be written
             try:
-                self.flush()
-            finally:  # ended (its file closed) even where its last records could not be written
-                self._end(failed=failed, interrupted=interrupted)
+                self.close(failed=failed, interrupted=interrupted)
+            finally:
+                self.closed = True  # once: a run whose end failed is not ended again
 
     def close(self, *, failed: bool = False, interrupted: bool = False) -> None:
-        """:meth:`finish`, under the name a file or writer ends by (``SummaryWriter.close()``)."""
-        self.finish(failed=failed, interrupted=interrupted)
+        """Send what is left and mark the tracker closed, once (later calls do nothing), as a file or a
+        ``SummaryWriter`` is closed; a subclass ends its run in the tracker's store after calling this
+        where :attr:`closed` was False (:meth:`finish` calls it once; a subclass's close that does not
+        call this one is called once by :meth:`finish`, after what was left is sent)."""
+        if not self.closed:
+            self.closed = True
+            self.flush()
 
     def wait(self) -> None:
         """Return once the tracker's store holds everything sent so far (at once for a tracker that
@@ -194,10 +203,6 @@ class Tracker(Callback):
             raise self.failure
 
     def write(self, records: list[Record]) -> None:
-        raise NotImplementedError
-
-    def _end(self, *, failed: bool, interrupted: bool) -> None:
-        """End the run in the tracker's store (called once, by :meth:`finish`)."""
         raise NotImplementedError
 
     def log_artifact(self, path: str | Path) -> None:

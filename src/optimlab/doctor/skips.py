@@ -3,10 +3,8 @@ Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1
 
 Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` whose ``f`` holds
 parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none).
-A branch on a traced value (``if x.abs().max() > 100``, stochastic depth's draw) is traced down each of
-its sides in turn (:class:`_OneSide`): each is a path forward may take, so a skip on either is one.
-Inside what fx cannot trace even so (Hugging Face's layers unpack ``**kwargs`` and wrap their forward)
-and in torch's own modules, which it does not enter, the class name decides (:data:`RESIDUAL_NAMES`).
+Inside what fx cannot trace (control flow on values, as in Hugging Face's layers) and in torch's own
+modules, which it does not enter, the class name decides (:data:`RESIDUAL_NAMES`).
 """
 
 from __future__ import annotations
@@ -74,58 +72,31 @@ def _structure_of(module: nn.Module) -> nn.Module:
 
 
 def _search(module: nn.Module, name: str, found: dict[str, str]) -> None:
-    graphs = None if _read_by_name(module) else _traced(module)
-    if graphs is None:  # read by its name and its parts'
+    graph = None if _read_by_name(module) else _traced(module)
+    if graph is None:  # read by its name and its parts'
         if RESIDUAL_NAMES.search(type(module).__name__):
             found[name] = type(module).__name__
         for child, submodule in module.named_children():
             _search(submodule, _joined(name, child), found)
         return
-    for side in graphs:
-        for node in side.nodes:
-            if node.op == "call_module":  # torch's own modules, not entered: by their names
-                for inner, submodule in module.get_submodule(node.target).named_modules():
-                    if RESIDUAL_NAMES.search(type(submodule).__name__):
-                        found[_joined(name, _joined(node.target, inner))] = type(submodule).__name__
-            elif side.is_skip(node):
-                owner, kind = _owner(node, module)
-                found[_joined(name, owner)] = kind
+    for node in graph.nodes:
+        if node.op == "call_module":  # torch's own modules, not entered: by their names
+            for inner, submodule in module.get_submodule(node.target).named_modules():
+                if RESIDUAL_NAMES.search(type(submodule).__name__):
+                    found[_joined(name, _joined(node.target, inner))] = type(submodule).__name__
+        elif graph.is_skip(node):
+            owner, kind = _owner(node, module)
+            found[_joined(name, owner)] = kind
 
 
-def _traced(module: nn.Module) -> list[_Graph] | None:
-    """``module``'s graphs as fx traces it, every branch on a traced value taken one way, then, where
-    there was one, the other (the second may fail: a ``while`` on a value); None where fx cannot trace."""
-    graphs = []
-    for branch in (False, True):
-        tracer = _OneSide(branch)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                graphs.append(_Graph(tracer.trace(module), module))
-        except Exception:  # fx's errors have no common class
-            break
-        if not tracer.branches:  # no branch on a value: one graph is the whole forward
-            break
-    return graphs or None
-
-
-class _OneSide(fx.Tracer):
-    """fx's tracer, taking every branch on a traced value (``if x.abs().max() > 100:``) to the side
-    ``branch``, where fx's own gives up. At most :data:`_MOST_BRANCHES` of them: a ``while`` on a value
-    taken as True loops for ever."""
-
-    def __init__(self, branch: bool) -> None:
-        super().__init__()
-        self.branch, self.branches = branch, 0
-
-    def to_bool(self, obj: fx.Proxy) -> bool:
-        self.branches += 1
-        if self.branches > _MOST_BRANCHES:
-            raise fx.proxy.TraceError(f"over {_MOST_BRANCHES} branches on traced values")
-        return self.branch
-
-
-_MOST_BRANCHES = 64  # a forward's ifs on values; more: a loop on one, the trace given up
+def _traced(module: nn.Module) -> _Graph | None:
+    """``module``'s graph as fx traces it; None where fx cannot."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _Graph(fx.Tracer().trace(module), module)
+    except Exception:  # fx's errors have no common class
+        return None
 
 
 def _read_by_name(module: nn.Module) -> bool:

@@ -98,6 +98,8 @@ def test_a_benchs_rerun_command_pastes_back_whole():
         ["train", "--out", "NAME"],
         ["plot-schedule", "cosine", "--out", "NAME.png"],
         ["compare", "--out", "NAME"],
+        ["train", "--dataset", "NAME.csv"],  # --dataset and --storage went past the check
+        ["compare", "--optimizers", "sgd", "--storage", "sqlite:///NAME.db"],
     ],
 )
 def test_a_name_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_limit(cli, tmp_path, args):
@@ -116,3 +118,62 @@ def test_a_name_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_l
     flag = args[-2]
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert f"Invalid value for '{flag}'" in err and f"accepted names of at most {limit} bytes" in err, err
+
+
+def test_a_name_at_the_file_systems_limit_is_accepted(tmp_path):
+    """The length checks refuse only what the OS refuses: each path flag's check takes a name of NAME_MAX
+    bytes, the longest the OS makes (a run's training would take seconds here: the checks are asked)."""
+    import os
+
+    from optimlab.cli import _checks
+
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    folder, file = tmp_path / ("a" * limit), tmp_path / ("b" * (limit - 4) + ".csv")
+    os.mkdir(folder)
+    file.write_text("x,y\n1,0\n")
+    assert _checks.run_folder(str(folder)) == folder and _checks.readable_file(str(file)) == file
+    assert (
+        _checks.writable_file(".png")(f"{tmp_path / ('c' * (limit - 4))}.png").name
+        == "c" * (limit - 4) + ".png"
+    )
+    assert _checks.dataset(str(file)) == str(file)
+    url = f"sqlite:///{tmp_path / ('d' * (limit - 3))}.db"
+    assert _checks.storage_url(url) == url
+
+
+def test_a_path_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_limit(cli, tmp_path):
+    """`train --out` of 25 names of 200 bytes, each name within NAME_MAX, failed on the OS's 'File name
+    too long', naming no flag. Truth: the OS refuses to make a folder at a path of PATH_MAX bytes."""
+    import errno
+    import os
+
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
+    deep = tmp_path.joinpath(*["c" * 200] * (path_max // 200 + 1))
+    with pytest.raises(OSError) as refused:
+        os.makedirs(deep)
+    assert refused.value.errno == errno.ENAMETOOLONG
+    for args in (["train", "--out", str(deep)], ["plot-schedule", "cosine", "--out", f"{deep}.png"]):
+        code, out, err = cli(*args)
+        assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+        assert "Invalid value for '--out'" in err and f"accepted paths of at most {path_max - 1} bytes" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--out", "~USER/run"],
+        ["train", "--dataset", "~USER/rows.csv"],
+        ["compare", "--optimizers", "sgd", "--storage", "sqlite:///~USER/studies.db"],
+    ],
+)
+def test_a_home_of_no_user_is_refused_naming_the_flag(cli, args):
+    """`train --out '~nosuchuser/x'` ended in pathlib's RuntimeError traceback. Truth: the password
+    database knows no such user."""
+    import pwd
+
+    user = "optimlab-no-such-user"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(user)
+    code, out, err = cli(*[a.replace("USER", user) for a in args])
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert f"Invalid value for '{args[-2]}'" in err and f"~{user} names no user of this machine" in err, err

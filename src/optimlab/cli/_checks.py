@@ -36,40 +36,64 @@ def name(text: str) -> str:
 
 def dataset(text: str) -> str:
     """A data set's name, file or import path; a Python file's path (``./mydata.py:load``) is refused with
-    the import path to write, as ``--model``'s is (:func:`optimlab.user_code.refuse_file_path`)."""
+    the import path to write, as ``--model``'s is (:func:`optimlab.user_code.refuse_file_path`), and a path
+    past the file system's lengths as every path flag's is."""
     try:
         refuse_file_path(name(text), "dataset")
     except OptimlabError as error:  # one line naming the flag, as typer's other refusals do
         raise typer.BadParameter(str(error)) from None
+    _path(text)  # a file's length (a name never passes NAME_MAX)
     return text
 
 
 def _path(text: str) -> Path:
-    """``text`` as a path, each name in it within the file system's length (``--out`` of 300 letters was
-    refused by the OS's 'File name too long', naming no flag, past the checks)."""
-    path = Path(given(text)).expanduser()
-    longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")  # ".": none
-    limit = _name_max(path)
-    if len(os.fsencode(longest)) > limit:
+    """``text`` as a path, ``~user`` read as that user's home (a user unknown here was a RuntimeError),
+    within the file system's lengths: each name's (NAME_MAX) and the whole path's, as the process reaches it
+    from the root (PATH_MAX). ``--out`` of 300 letters, or of 25 names of 200, was refused by the OS's
+    'File name too long', naming no flag, past the checks."""
+    try:
+        path = Path(given(text)).expanduser()
+    except RuntimeError:  # no home for the user named: Path leaves no other reason
+        user = given(text).partition(os.sep)[0]
         raise typer.BadParameter(
-            f"{text!r} holds a name of {len(os.fsencode(longest))} bytes: accepted names of at most {limit} "
+            f"{text!r}: {user} names no user of this machine: accepted a path, ~ alone for your home"
+        ) from None
+    head = _nearest_existing(path)
+    longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")  # ".": none
+    name_max = _limit(head, "PC_NAME_MAX", 255)
+    if len(os.fsencode(longest)) > name_max:
+        raise typer.BadParameter(
+            f"{text!r} holds a name of {len(os.fsencode(longest))} bytes: accepted names of at most {name_max} "
+            "bytes, the file system's limit"
+        )
+    full, path_max = len(os.fsencode(path.absolute())), _limit(head, "PC_PATH_MAX", 4096)
+    if full >= path_max:  # PATH_MAX counts the C string's closing NUL
+        raise typer.BadParameter(
+            f"{text!r} is a path of {full} bytes from the root: accepted paths of at most {path_max - 1} "
             "bytes, the file system's limit"
         )
     return path
 
 
-def _name_max(path: Path) -> int:
-    """The longest name, in bytes, the file system that would hold ``path`` takes (POSIX's NAME_MAX)."""
+def _nearest_existing(path: Path) -> Path:
+    """The nearest folder that exists at or above ``path``, made absolute: the file system that would
+    hold it."""
     head = path.absolute()
     while head != head.parent:
         with contextlib.suppress(OSError):  # a name too long for exists() itself: its parent is asked
             if head.exists():
                 break
         head = head.parent
+    return head
+
+
+def _limit(folder: Path, name: str, usual: int) -> int:
+    """The file system's limit ``name`` of POSIX's pathconf (PC_NAME_MAX, PC_PATH_MAX) at ``folder``;
+    ``usual`` where none is said (Windows has no pathconf)."""
     try:
-        return os.pathconf(head, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or none said
-        return 255
+        return os.pathconf(folder, name)
+    except (OSError, ValueError, AttributeError):
+        return usual
 
 
 def readable_file(text: str) -> Path:
@@ -245,7 +269,7 @@ def storage_url(text: str) -> str:
         database = rest[1:]
         if not database or database == ":memory:":
             raise typer.BadParameter(f"{text!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
-        path = Path(database.partition("?")[0]).expanduser()
+        path = _path(database.partition("?")[0])
         if path.is_dir():  # SQLite said 'unable to open database file'
             raise typer.BadParameter(
                 f"{text!r}: {str(path)!r} is a folder: give a SQLite file in it, {scheme}:///{path / 'studies.db'}"

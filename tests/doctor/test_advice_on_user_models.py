@@ -345,3 +345,34 @@ def test_a_signal_lost_to_weights_drawn_too_small_is_told_the_init(built_by_opti
         assert found.recipe_changes == {"model.init": "kaiming_normal"}
     else:
         assert told_torch_init(found, "kaiming_normal"), found
+
+
+class _NormedBlocksThenClamp(nn.Module):
+    """Four Linear(16, 16) + LayerNorm + ReLU blocks, then a bug in the forward pass that zeroes the
+    signal (a clamp at 0 times 0), then two Linear layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(16, 16), nn.LayerNorm(16), nn.ReLU()) for _ in range(4)
+        )
+        self.lin, self.head = nn.Linear(16, 16), nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.lin(torch.clamp(x, max=0.0) * 0))
+
+
+def test_a_signal_lost_behind_layer_norms_is_not_blamed_on_small_weights():
+    """Blocks of Linear + LayerNorm + ReLU drawn at std 0.02 (0.06x He's scale), then a clamp that zeroes
+    the signal: lost_signal said redraw the weights (nn.init.kaiming_normal_ ... 0.0551x), where the
+    LayerNorms keep the signal's scale whatever the weights' and the clamp loses it. Truth: the forward
+    pass written here (the norm after each Linear; the clamp between the last ReLU and lin)."""
+    torch.manual_seed(0)
+    model = _NormedBlocksThenClamp()
+    for block in model.blocks:
+        nn.init.normal_(block[0].weight, std=0.02)
+    found = _diagnosed(model)["lost_signal"]
+    assert "init_ratio" not in found.evidence, found
+    assert found.recommendation.startswith("look between blocks.3.2 (relu) and lin (Linear)"), found

@@ -389,9 +389,7 @@ def lost_signal(
         )
         recommendation = f"{fix} ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
         evidence.update({"held_under_zero": culprit, "held_by_spreads": held, "bias_mean": layer.bias_mean})
-    elif (
-        shrunk := _init_problem([x for _, x in _weight_layers(stats) if x.name in order[:lost]])
-    ) and shrunk[0] < 1:
+    elif shrunk := _shrunk_by_init(stats, order[:lost], first):
         mean, activation, scheme = shrunk
         fix, changes = init_advice(stats, scheme, activation)
         explanation += (
@@ -416,6 +414,21 @@ def lost_signal(
         score=_score(max(held / held_below, 1.0)) + 1.0,
         explains=("dead_units", "vanishing_gradients", "plateau", "no_learning", "lr_too_low", "lr_too_high"),
     )
+
+
+def _shrunk_by_init(
+    stats: RunStatistics, before: list[str], step: int | None
+) -> tuple[float, str, str] | None:
+    """:func:`_init_problem` of the weight layers among ``before`` where their weights are too small and
+    the signal's spread across examples shrinks through them at ``step``; None where a norm layer runs
+    between one of them and its activation, which sets the signal's scale whatever the init (Linear +
+    LayerNorm blocks drawn at 0.06x He's scale keep it: what loses it is elsewhere)."""
+    layers = [x for _, x in _weight_layers(stats) if x.name in before]
+    problem = _init_problem(layers)
+    if problem is None or problem[0] >= 1 or any(x.normalized for x in layers):
+        return None
+    spreads = [stats.outputs[x.name][step].spread for x in layers if step in stats.outputs.get(x.name, {})]
+    return problem if len(spreads) >= 2 and spreads[-1] < spreads[0] else None
 
 
 def _constant(stats: RunStatistics, module: str, step: int | None) -> bool:

@@ -56,6 +56,30 @@ class NoParameters(nn.Module):  # x + relu(x): nothing learnt on the branch
         return x + torch.relu(x)
 
 
+class Guarded(nn.Module):  # adds its input back only where the values blow up, which they never do here
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = LinearBlock()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        if y.abs().max() > 1e30:
+            return x + y
+        return y
+
+
+class WidthMatched(nn.Module):  # adds its input back where the widths agree, which in 8 -> 16 -> 8 never
+    def __init__(self, width_in: int, width_out: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(width_in, width_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.linear(x))
+        if x.shape[-1] == y.shape[-1]:
+            return x + y
+        return y
+
+
 def _passes_input_with_parameters_zero(module: nn.Module) -> bool:
     """The independent truth: x + f(x) with every parameter of f at 0 (f(x) = 0) is x."""
     with torch.no_grad():
@@ -74,6 +98,8 @@ def _passes_input_with_parameters_zero(module: nn.Module) -> bool:
         (SkipInForward(), {"": "SkipInForward"}),
         (BiasAdded(), {}),
         (NoParameters(), {}),
+        (nn.Sequential(Guarded(), Guarded(), Guarded()), {}),
+        (nn.Sequential(WidthMatched(8, 16), WidthMatched(16, 8)), {}),
     ],
     ids=[
         "blocks-without-skips",
@@ -82,11 +108,15 @@ def _passes_input_with_parameters_zero(module: nn.Module) -> bool:
         "in-own-forward",
         "bias",
         "no-parameters",
+        "skip-on-a-branch-never-taken",
+        "skip-on-widths-that-never-agree",
     ],
 )
 def test_a_skip_is_found_by_what_the_module_computes(module, blocks):
     """A 'LinearBlock' of Linear, BatchNorm and ReLU counted as residual for its name (so a deep stack of
-    them was not told to add skips), and a 'Layer' returning x + f(x) did not."""
+    them was not told to add skips), and a 'Layer' returning x + f(x) did not. A skip on a branch the
+    forward never takes is none (2b54d2e4 counted it, and a deep stack of them was told to clip, not to
+    add skips)."""
     assert residual_blocks(module) == blocks
     for name, _ in blocks.items():
         block = module.get_submodule(name)
@@ -158,3 +188,57 @@ def test_reading_the_graph_leaves_the_model_as_it_was():
     assert residual_blocks(model) == {"": "Counting"}
     assert model.calls == 0 and torch.equal(model.mean, mean) and torch.equal(model.linear.weight, weight)
     assert not hooked and model(torch.ones(2, 8)).shape == (2, 8) and len(hooked) == 1
+
+
+class Watching(Layer):
+    """Notes and prints a warning on a NaN in its input: a branch never taken on finite values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.isnan(x).any():
+            self.events.append("nan seen")
+            print("WARNING: NaN in input")
+        return super().forward(x)
+
+
+def test_reading_the_graph_runs_no_code_the_forward_does_not(capsys):
+    """2b54d2e4 traced the untaken side of a branch too: the user's module noted a NaN it never saw and
+    printed its warning. Truth: a forward on finite values notes and prints nothing either."""
+    model = Watching()
+    residual_blocks(nn.Sequential(model))
+    assert model.events == [] and capsys.readouterr().out == ""
+    model(torch.ones(2, 8))
+    assert model.events == [] and capsys.readouterr().out == ""
+
+
+def test_t5s_sublayers_that_add_their_input_back_are_found():
+    """T5 built from a small config (fx cannot trace it): its T5Block was found, the T5LayerFF,
+    T5LayerSelfAttention and T5LayerCrossAttention inside it were not. Truth: each with its parameters
+    at 0 returns its input."""
+    import transformers
+
+    config = transformers.T5Config(
+        vocab_size=50, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2
+    )
+    model = transformers.T5Model(config)
+    found = residual_blocks(model)
+    sublayers = {
+        "encoder.block.0.layer.0": "T5LayerSelfAttention",
+        "encoder.block.0.layer.1": "T5LayerFF",
+        "decoder.block.0.layer.0": "T5LayerSelfAttention",
+        "decoder.block.0.layer.1": "T5LayerCrossAttention",
+        "decoder.block.0.layer.2": "T5LayerFF",
+    }
+    assert found == {"encoder.block.0": "T5Block", "decoder.block.0": "T5Block", **sublayers}
+    x, memory = torch.rand(2, 3, 16) + 0.5, torch.rand(2, 4, 16)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.eval()
+        for name, kind in sublayers.items():
+            layer = model.get_submodule(name)
+            output = layer(x, key_value_states=memory) if kind == "T5LayerCrossAttention" else layer(x)
+            assert torch.equal(output[0] if isinstance(output, tuple) else output, x), name

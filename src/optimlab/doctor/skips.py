@@ -22,11 +22,13 @@ __all__ = ["RESIDUAL_NAMES", "residual_blocks"]
 # Class names of blocks that add their input to their output, by convention: torchvision's and timm's
 # BasicBlock and Bottleneck, GPT-2's and ViT's Block, Hugging Face's BertLayer, LlamaDecoderLayer and the
 # transformer layers of its encoders named after their model (ViT, DeiT, BEiT, ELECTRA, ALBERT,
-# DeBERTa-v2, GPT-NeoX: each checked on a small config), torch's TransformerEncoderLayer, a ResidualBlock
-# or ResBlock (not a Reshape, nor a plain ConvLayer: not every *Layer, as wav2vec2's convolutions are).
+# DeBERTa-v2, GPT-NeoX: each checked on a small config), T5's sublayers inside its T5Block (each adds its
+# input back), torch's TransformerEncoderLayer, a ResidualBlock or ResBlock (not a Reshape, nor a plain
+# ConvLayer: not every *Layer, as wav2vec2's convolutions are).
 RESIDUAL_NAMES = re.compile(
     r"Resid|ResBlock|ResNet|Bottleneck|Block|Skip"
     r"|(Bert|Roberta|ViT|DeiT|Beit|Electra|Albert|DebertaV2|GPTNeoX|Encoder|Decoder)Layer$"
+    r"|T5Layer(FF|SelfAttention|CrossAttention)$"
 )
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
 _ADD_METHODS = ("add", "add_")
@@ -104,7 +106,7 @@ def _read_by_name(module: nn.Module) -> bool:
     ``nn.TransformerEncoderLayer``: their forward adds no skip but in the layers :data:`RESIDUAL_NAMES`
     names, whose traces fail on their fast-path checks), or has no forward (``nn.ModuleList``): read by
     its name and its parts', untraced. Each trace spared is ~10 ms: 48 of the 125 traces of a 12-layer
-    BERT, 1.3 s (benchmarks/residual_blocks.py)."""
+    BERT, whose search took 1.06 s, 0.45 s now (benchmarks/residual_blocks.py, docs/benchmarks.md)."""
     return _LEAVES.is_leaf_module(module, "") or type(module).forward is nn.Module.forward
 
 

@@ -86,12 +86,21 @@ def test_a_loss_over_thirty_decades_labels_at_most_eight_powers_of_ten():
     assert all(math.log10(v) == round(math.log10(v)) for v in labels)
 
 
-@pytest.mark.parametrize("steps", [[1], [1, 2, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9], list(range(1, 13))])
-def test_a_step_axis_has_whole_numbers_only(steps):
-    """12 steps (iris for 4 epochs) were ticked every 2.5: 2.5, 5.0, 7.5, 10.0, 12.5 optimizer steps."""
+@pytest.mark.parametrize("last", [1, 3, 9, 12, 13, 14, 15, 40])
+def test_a_step_axis_has_whole_numbers_only_spread_over_the_run(last):
+    """12 steps (iris for 4 epochs) were ticked every 2.5: 2.5, 5.0, 7.5, 10.0, 12.5 optimizer steps; then
+    (9b3bb849) at 5 and 10 only, for 12 to 14 steps, the last ones unlabelled. Truth: whole labels, evenly
+    spaced, at least 3 where the run has 3 steps, the first in its first half and the last within one
+    spacing of its last step."""
+    steps = list(range(1, last + 1))
     root = _parsed(line_chart({"a": steps}, {"a": [1.0] * len(steps)}, whole_x=True))
     labels = [label for label, _, _ in _ticks(root, "middle")]
     assert labels and all(label.isdigit() for label in labels)
+    values = [int(label) for label in labels]
+    assert len(values) >= min(3, last)
+    spacing = {b - a for a, b in itertools.pairwise(values)}
+    assert len(spacing) <= 1 and values[0] <= max(1, last / 2)
+    assert last - values[-1] < (spacing.pop() if spacing else 1)
 
 
 def test_non_finite_values_and_non_positive_ones_on_a_log_axis_leave_gaps():

@@ -182,7 +182,7 @@ class _Axis:
 
 def _linear_axis(values: Sequence[float], *, margin: float = 0.05, whole: bool = False) -> _Axis:
     """Limits 5% beyond the data (matplotlib's margins), ticks on 1, 2, 2.5 or 5 times a power of ten;
-    ``whole``: ticks on whole numbers only (a count of steps has no step 1.5)."""
+    ``whole``: ticks on whole numbers only (a count of steps has no step 1.5), 2 in place of 2.5."""
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     if high == low:  # a flat series: one unit around it, or 10% of its size
         half = abs(low) * 0.1 or 0.5
@@ -191,11 +191,9 @@ def _linear_axis(values: Sequence[float], *, margin: float = 0.05, whole: bool =
     low, high = low - margin * span, high + margin * span
     raw = max((high - low) / 6, 1.0 if whole else 0.0)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(
-        m * power
-        for m in (1, 2, 2.5, 5, 10)
-        if m * power >= raw and not (whole and m == 2.5 and power == 1)  # 2.5 steps: no whole tick
-    )
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if whole and step == 2.5:  # no whole tick on steps of 2.5: steps of 2, a tick more (12 steps: 2..12)
+        step = 2.0
     decimals = max(0, -math.floor(math.log10(step)) + (1 if step / power == 2.5 else 0))
     first = math.ceil(low / step - 1e-9)
     ticks = []

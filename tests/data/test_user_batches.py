@@ -480,6 +480,16 @@ def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss
     assert "model(*batch)" not in str(refused.value) and "Linear.forward()" in str(refused.value)
 
 
+def test_arrays_of_negative_strides_are_read_as_the_numbers_numpy_holds():
+    """x[::-1] and np.flip(x, axis=1) raised torch's 'At least one stride in the given numpy array is
+    negative' from torch.from_numpy. Truth: numpy's values, dtype as the array's."""
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.arange(6) % 2
+    xs, ys = UserBatches((np.flip(x, axis=1), y[::-1])).tensors
+    assert torch.equal(xs, torch.from_numpy(x[:, ::-1].copy()))
+    assert torch.equal(ys, torch.from_numpy(y[::-1].copy()))
+
+
 def test_big_endian_arrays_are_read_as_the_numbers_numpy_holds():
     """Arrays of dtype '>f8' (read from a big-endian file) raised torch's 'byte order different from the
     native byte order' from torch.from_numpy. Truth: numpy's values, dtype as the native array's."""

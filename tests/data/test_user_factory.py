@@ -913,6 +913,41 @@ def test_a_factorys_read_only_arrays_are_read_without_torchs_warning(tmp_path, f
     assert code == 0, err
 
 
+def _record_field(x: np.ndarray) -> np.ndarray:
+    """``x`` (8-byte numbers) as a field of a structured array: strides of 9 bytes, no whole number of them."""
+    records = np.zeros(x.shape, dtype=[("x", x.dtype), ("flag", "u1")])
+    records["x"] = x
+    return records["x"]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [lambda a: np.flip(a, axis=-1), lambda a: a[::-1], _record_field],
+    ids=["np.flip", "[::-1]", "record field"],
+)
+def test_a_factorys_arrays_of_any_strides_are_the_numbers_numpy_holds(layout):
+    """A factory returning np.flip(x, axis=1) (BGR to RGB, columns reversed) or x[::-1] was said to have
+    raised torch's 'At least one stride in the given numpy array is negative', and a structured array's
+    field 'strides not a multiple of the element byte size'. Truth: numpy's values, the same arrays
+    copied contiguous."""
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    y = np.arange(12) % 3
+    data = as_data((layout(x), layout(y)), "strides")
+    assert torch.equal(data.examples.x, torch.tensor(np.ascontiguousarray(layout(x)), dtype=torch.float32))
+    assert data.examples.y.tolist() == np.asarray(layout(y)).tolist()
+
+
+def test_a_factorys_read_only_memmap_is_shared_not_copied(tmp_path):
+    """np.load(mmap_mode='r') arrays were copied whole into memory to spare torch's warning of a read-only
+    array (a 390 MB pair: the peak memory 720 -> 1113 MB). Truth: the tensor's memory is the memmap's
+    (numpy's address of its data), the numbers the file's."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32))
+    x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    data = as_data((x, np.arange(12) % 2), "memmap")
+    assert data.examples.x.data_ptr() == x.__array_interface__["data"][0]
+    assert np.array_equal(data.examples.x.numpy(), np.load(tmp_path / "x.npy"))
+
+
 def test_a_factorys_split_with_a_class_its_training_split_lacks_is_kept_and_said():
     """(train, val, test) whose val or test held a class train lacked was scored without a word on a class
     the model never learns: the splits are kept as given, and the reading names the class. Truth: the

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Literal
@@ -39,6 +40,7 @@ __all__ = [
     "one_hot_rows",
     "reject_non_finite",
     "shareable_by_torch",
+    "shared_tensor",
     "targets_for",
     "text_number",
     "zero_one",
@@ -225,7 +227,7 @@ class Examples(DatasetInfo):
         reject_non_finite(x_array, f"inputs of {name}")
         _reject_inexact_integers(x_array, f"inputs of {name}")
         _reject_flattened(x_array, f"inputs of {name}")
-        features = torch.as_tensor(
+        features = shared_tensor(
             x_array.reshape(len(x_array), -1) if x_array.ndim == 1 else x_array, dtype=torch.float32
         )
         if task == "classification":
@@ -267,7 +269,7 @@ class Examples(DatasetInfo):
             values = _numbers_to_regress(y_array, name)
             reject_non_finite(values, f"targets of {name}")
             shape = values.shape if labels_as_given() else (len(values), -1)
-            targets = torch.as_tensor(values.reshape(shape), dtype=torch.float32)
+            targets = shared_tensor(values.reshape(shape), dtype=torch.float32)
             num_classes = ignored_label = None
         return cls(
             name=name,
@@ -342,14 +344,27 @@ def _as_array(values: np.ndarray | Tensor) -> np.ndarray:
 
 
 def shareable_by_torch(array: np.ndarray) -> np.ndarray:
-    """``array`` as torch shares it without an error or a warning: in this machine's byte order (torch
-    refused a big-endian array, dtype ``'>f8'`` as ``numpy.save`` writes on such a machine or MATLAB's
-    and Java's exports, with "byte order different from the native byte order") and writable (torch
-    warned of a read-only one, ``np.load(mmap_mode='r')``'s or pandas' ``to_numpy()``, "The given NumPy
-    array is not writable ... undefined behavior"). The array itself where it is both already."""
+    """``array`` as torch can share it: in this machine's byte order (torch refused a big-endian array,
+    dtype ``'>f8'`` as ``numpy.save`` writes on such a machine or MATLAB's and Java's exports, with "byte
+    order different from the native byte order") and its strides positive whole elements (torch refused
+    ``np.flip``'s and ``x[::-1]``'s: "At least one stride in the given numpy array is negative"). The
+    array itself where it is both already, read-only or not (:func:`shared_tensor`)."""
     if not array.dtype.isnative:
-        return array.astype(array.dtype.newbyteorder("="))
-    return array if array.flags.writeable else array.copy()
+        array = array.astype(array.dtype.newbyteorder("="))
+    if array.itemsize and any(stride < 0 or stride % array.itemsize for stride in array.strides):
+        array = np.ascontiguousarray(array)
+    return array
+
+
+def shared_tensor(array: np.ndarray, dtype: torch.dtype | None = None) -> Tensor:
+    """``array`` (:func:`shareable_by_torch`) as a tensor of ``dtype`` (its own when None), sharing its
+    memory where the dtype is its own. A read-only array (``np.load(mmap_mode='r')``'s, pandas'
+    ``to_numpy()``) is shared, not copied (a copy of a 390 MB memmap raised the peak memory from 720 to
+    1113 MB), without torch's warning that writing to it is undefined: optimlab writes no data tensor in
+    place (batches are slices or indexed copies; scaling makes new tensors)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        return torch.as_tensor(shareable_by_torch(array), dtype=dtype)
 
 
 _SHOWN_LABELS = 6  # of a remapping said in the data's note

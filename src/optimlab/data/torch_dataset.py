@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from optimlab.data.examples import Examples, Task, float_task, shareable_by_torch
+from optimlab.data.examples import Examples, Task, float_task, shared_tensor
 from optimlab.data.image_folder import image_pixels, images_array
 from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
@@ -55,7 +55,7 @@ def _as_tensor(value: Any, where: str) -> torch.Tensor:
     array = np.array(value)  # a copy: torch warns of sharing a read-only array
     if array.dtype.kind not in "biufc":
         raise InvalidValueError(where, describe(value), "a tensor, an array or numbers")
-    return torch.as_tensor(shareable_by_torch(array))
+    return shared_tensor(array)
 
 
 def _is_image(value: Any) -> bool:

@@ -62,7 +62,7 @@ from torch.utils.data import (
 )
 
 from optimlab.data.batches import epoch_order, steps_per_epoch
-from optimlab.data.examples import int64_labels, shareable_by_torch
+from optimlab.data.examples import int64_labels, shared_tensor
 from optimlab.data.global_rng import global_states, kept_states, set_global_states, torch_state
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import POSITIVE_INT, SEED, whole_number
@@ -347,7 +347,7 @@ def _from_numpy(value: Any, field: str) -> Any:
     if not isinstance(value, np.ndarray):
         return value
     try:
-        return torch.from_numpy(shareable_by_torch(value))
+        return shared_tensor(value)
     except TypeError:
         raise InvalidValueError(
             field, f"an array of dtype {value.dtype}", "arrays of numbers (bool, integer or float)"

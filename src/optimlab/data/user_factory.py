@@ -44,7 +44,7 @@ from optimlab.data.examples import (
     label_ignored,
     labels_as_given,
     one_hot_rows,
-    shareable_by_torch,
+    shared_tensor,
     zero_one,
 )
 from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
@@ -225,14 +225,14 @@ def _inputs(x: Tensor | np.ndarray, name: str) -> Tensor:
     cannot hold, is refused by its dtype."""
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex: refused by Examples
         raise InvalidValueError(f"inputs of {name}", f"an array of dtype {x.dtype}", _NUMBERS)
-    return torch.as_tensor(shareable_by_torch(x) if isinstance(x, np.ndarray) else x)
+    return shared_tensor(x) if isinstance(x, np.ndarray) else torch.as_tensor(x)
 
 
 def _targets(y: Tensor | np.ndarray) -> Any:
     """Targets as a tensor; class names (an array of strings) stay an array, which
     :meth:`~optimlab.data.Examples.from_arrays` maps to class ids, over every split at once."""
     if isinstance(y, np.ndarray):
-        return y if y.dtype.kind in "USO" else torch.as_tensor(shareable_by_torch(y))
+        return y if y.dtype.kind in "USO" else shared_tensor(y)
     return torch.as_tensor(y)
 
 

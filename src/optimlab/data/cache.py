@@ -3,8 +3,9 @@
 MNIST-1D takes ~4 s to generate, as long as the rest of a short run; every process that loads it (a
 training run, each study worker) would pay it again. :func:`cached_arrays` keeps what a generator made
 under the cache folder, ``$OPTIMLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optimlab``, else
-``~/.cache/optimlab``, named by a hash of everything the arrays depend on. A file that cannot be read
-is generated again; a folder that cannot be written only costs the time.
+``~/.cache/optimlab``, named by a hash of everything the arrays depend on. A file that cannot be read, or holds other arrays
+than the generator makes (another writer's, a file cut short), is generated again; a folder that
+cannot be written only costs the time.
 """
 
 from __future__ import annotations
@@ -34,15 +35,22 @@ def cache_folder() -> Path:
 
 
 def cached_arrays(
-    name: str, key: Mapping[str, Any], make: Callable[[], Mapping[str, np.ndarray]]
+    name: str,
+    key: Mapping[str, Any],
+    make: Callable[[], Mapping[str, np.ndarray]],
+    shapes: Mapping[str, tuple[int | None, ...]],
 ) -> dict[str, np.ndarray]:
     """The arrays ``make()`` returns for ``key`` (JSON-able: every input of the generator, its version
-    included), read from the cache folder where an earlier call kept them, else made and kept there."""
+    included), read from the cache folder where an earlier call kept them, else made and kept there.
+    ``shapes`` names the arrays, each with its shape (None: any length): a kept file lacking one, or
+    holding it in another shape, is made again (it raised KeyError)."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_folder() / f"{name}-{digest}.npz"
     try:
         with np.load(path, allow_pickle=False) as kept:
-            return {k: kept[k] for k in kept.files}
+            arrays = {k: kept[k] for k in shapes}
+        if all(_has_shape(arrays[k], shape) for k, shape in shapes.items()):
+            return arrays
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or cut short: again
         pass
     arrays = {k: np.asarray(v) for k, v in make().items()}
@@ -53,3 +61,7 @@ def cached_arrays(
     except OSError:
         pass
     return arrays
+
+
+def _has_shape(array: np.ndarray, shape: tuple[int | None, ...]) -> bool:
+    return array.ndim == len(shape) and all(want in (None, got) for got, want in zip(array.shape, shape))

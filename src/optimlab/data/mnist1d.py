@@ -56,7 +56,8 @@ def mnist1d(seed: int, *, n: int = 5000, split: str = "stratified") -> Examples:
     if split == "stratified":
         args.seed = seed
     key = {"mnist1d": importlib.metadata.version("mnist1d"), **vars(args)}
-    made = cached_arrays("mnist1d", key, lambda: _generated(args))
+    shapes = {"x": (None, None), "y": (None,), "x_test": (None, None), "y_test": (None,)}
+    made = cached_arrays("mnist1d", key, lambda: _generated(args), shapes)
     x = np.concatenate([made["x"], made["x_test"]])
     y = np.concatenate([made["y"], made["y_test"]])
     examples = Examples.from_arrays(x, y, name="mnist1d", task="classification")

@@ -38,6 +38,7 @@ __all__ = [
     "POSITIVE",
     "POSITIVE_INT",
     "REAL",
+    "SWEEP_STEPS",
     "UNIT",
     "UNIT_OPEN",
     "Capability",
@@ -155,6 +156,8 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 # NumPy's legacy RandomState takes seeds below 2^32; torch's generators overflow (a traceback) past 2^64,
 # and the batch order is drawn from seed * 1_000_003 + epoch (optimlab.data.batches).
 SEED = Interval(0, 2**32 - 1, integer=True)
+# An LR range test's sweep (find_lr, lr_range_test, lr-find's --sweep-steps): its curve needs two lrs.
+SWEEP_STEPS = Interval(2, None, integer=True)
 
 
 def whole_number(value: Any, field: str, accepted: Interval, *, also: str = "") -> int:
@@ -166,7 +169,10 @@ def whole_number(value: Any, field: str, accepted: Interval, *, also: str = "") 
     except TypeError:
         whole = None
     if whole is None or isinstance(value, bool) or not accepted.contains(whole):
-        raise InvalidValueError(field, value, f"{accepted.accepted_for(whole)}{also}")
+        # an infinity names int64's bound, as a whole number past it does: no '[2, inf)' for inf
+        raise InvalidValueError(
+            field, value, f"{accepted.accepted_for(value if whole is None else whole)}{also}"
+        )
     return whole
 
 

@@ -4,6 +4,7 @@ form says is sane, without being fooled by an early spike."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -453,6 +454,26 @@ def test_a_bad_margin_or_count_is_refused_before_the_sweep_and_numpys_integers_a
     assert (
         counted.losses == lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=10, batch_size=8).losses
     )
+
+
+def test_an_infinite_sweep_is_refused_naming_int64s_bound_in_the_library_and_on_the_cli(cli):
+    """steps=float('inf') and --sweep-steps inf were told 'an integer in [2, inf)', a range that seems to
+    hold the infinity refused, where 10**30 named int64's bound. Truth: torch's own int64 maximum. The
+    library and the CLI name one range (steps 1 is refused in the same words by both)."""
+    x, y = linear_regression(64)
+    model = nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    bound = rf"an integer in \[2, {torch.iinfo(torch.int64).max}\] \(int64's bound\)"
+    for sweep in (lr_range_test, find_lr):
+        with pytest.raises(InvalidValueError, match=rf"^invalid value inf for steps: accepted {bound}\.$"):
+            sweep(model, nn.MSELoss(), x, y, optimizer, steps=float("inf"))
+    for typed in ("inf", "Infinity", "1e999"):
+        code, out, err = cli("lr-find", "--dataset", "iris", "--sweep-steps", typed)
+        assert code == 2 and not out and re.search(rf"'{typed}' is not (accepted: )?{bound} ", err), err
+    with pytest.raises(InvalidValueError, match=r"accepted (an integer in \[2, inf\))\.$") as library:
+        lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=1)
+    code, _, err = cli("lr-find", "--dataset", "iris", "--sweep-steps", "1")
+    assert code == 2 and f"accepted: {library.value.accepted} " in err, err
 
 
 def test_a_loss_of_zero_throughout_says_there_is_nothing_to_learn():

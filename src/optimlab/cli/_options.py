@@ -54,8 +54,11 @@ def number(interval: Interval) -> Callable[[str], float | int]:
             value: float | int | None = text
         else:
             value = read_whole_number(text) if interval.integer else read_number(text)
-        if value is None:
-            raise typer.BadParameter(f"{text!r} is not {interval}")
+        if value is None:  # 'inf' too, no number as typed: its range named by int64's bound, not as [2, inf)
+            infinite = text.strip().lower().lstrip("+-") in ("inf", "infinity")
+            raise typer.BadParameter(
+                f"{text!r} is not {interval.accepted_for(float(text) if infinite else None)}"
+            )
         if isinstance(text, str) and below_smallest_float(text):
             # 1e-400 is 0.0 as a float: --weight-decay took it as 0, --lr refused it as outside (0, inf)
             raise typer.BadParameter(

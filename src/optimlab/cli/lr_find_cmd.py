@@ -13,7 +13,7 @@ from optimlab.cli import _options as o
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
 from optimlab.number_text import count_of
-from optimlab.registry import POSITIVE, POSITIVE_INT, Interval
+from optimlab.registry import POSITIVE, POSITIVE_INT, SWEEP_STEPS
 
 EXAMPLES = """Examples:
   optimlab lr-find --dataset digits --optimizer adam
@@ -52,9 +52,7 @@ def lr_find(
     ] = 10.0,
     sweep_steps: Annotated[
         int,
-        typer.Option(
-            "--sweep-steps", parser=o.number(Interval(2, None, integer=True)), help="Steps of the sweep."
-        ),
+        typer.Option("--sweep-steps", parser=o.number(SWEEP_STEPS), help="Steps of the sweep."),
     ] = 100,
     check_steps: Annotated[
         int | None,

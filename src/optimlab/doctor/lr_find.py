@@ -52,7 +52,7 @@ from optimlab.doctor.snapshot import preserved
 from optimlab.errors import InvalidValueError, keywords_checked
 from optimlab.models.user import check_model
 from optimlab.optim.learning_rate import given_lr, lr_group
-from optimlab.registry import POSITIVE, Interval, real_number, whole_number
+from optimlab.registry import POSITIVE, SWEEP_STEPS, Interval, real_number, whole_number
 from optimlab.train.evaluation import batch_weight
 from optimlab.train.loop import (
     at_training_point,
@@ -85,7 +85,6 @@ __all__ = [
 ]
 
 _FACTOR = Interval(1.0, None, open_low=True)
-_SWEEP_STEPS = Interval(2, None, integer=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -422,7 +421,7 @@ def lr_range_test(
             raise InvalidValueError(name, value, str(accepted))
     # counts as range() and the batches take them: numpy's integers too, a float refused; 2 at least,
     # the two ends of the sweep (one range for 0 and 1: 0 was told [1, inf), then 1 "an integer >= 2")
-    steps = whole_number(steps, "steps", _SWEEP_STEPS)
+    steps = whole_number(steps, "steps", SWEEP_STEPS)
     if end_lr <= start_lr:
         raise InvalidValueError("end_lr", end_lr, f"a number above start_lr ({start_lr:g})")
     if grad_clip_norm is not None:

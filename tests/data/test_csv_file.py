@@ -689,12 +689,14 @@ def test_nan_as_another_tool_spells_it_is_a_missing_value_where_pandas_reads_tex
     [
         ("a,b,label\n# a comment\n1,2,0\n3,4,1\n", 2, "1 field"),  # a comment line under the header
         ("1,2\n3,4,1\n5,6,0\n7,8,1\n", 1, "2 fields"),  # a short first row, no header
+        ("a,b,label\n1,2\n3,4,1\n", 2, "2 fields"),  # the header and row 3 agree against row 2
     ],
 )
 def test_a_stray_first_row_is_refused_as_itself_not_taken_for_the_width(tmp_path, text, line, fields):
     """The first data row decided the width: a '# comment' line under the header made the header (3
     fields) the odd one out ('accepted 1 fields, as in the rows below it'), and a short first row made
-    every other row wrong. Truth: the rows' width is the one most rows have (csv.reader's fields)."""
+    every other row wrong; a header agreeing with one of two rows was refused, outvoted by the first.
+    Truth: the rows' width is the one most rows have, the header's counted (csv.reader's fields)."""
     with pytest.raises(InvalidValueError) as refused:
         load_csv(write(tmp_path, text))
     assert str(refused.value) == (

@@ -297,9 +297,10 @@ def load_csv(
         raise InvalidValueError(
             f"CSV file {str(path)!r}", "no data rows", "a file with at least one row of values"
         )
-    # the rows' width is most rows' (the first's among equals): a stray first row (a '# comment' line
-    # under the header) is refused as itself, not taken for the width that the header and rows miss
-    width = Counter(len(row) for row in body).most_common(1)[0][0]
+    # the rows' width is most rows' (the header's among them; the first's among equals): a stray first
+    # row (a '# comment' line under the header) is refused as itself, not taken for the width that the
+    # header and rows miss
+    width = Counter(len(row) for row in ([names, *body] if names is not None else body)).most_common(1)[0][0]
     if names is not None and len(names) != width:  # names[column] would miss, or name another column
         raise InvalidValueError(
             f"the header (row {row_lines[0]}) of {path.name}",

@@ -12,7 +12,7 @@ import torch
 
 from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError
-from optimlab.optim import create
+from optimlab.optim import create, validate
 from optimlab.optim.user import load_optimizer, torch_optimizer_transform
 from optimlab.registry import get_registry
 
@@ -113,6 +113,36 @@ def test_create_refuses_what_the_torch_class_by_path_refuses_as_torch_does_at_co
     with pytest.raises(OptimlabError) as ours:
         create(load_optimizer(path), [torch.zeros(2, requires_grad=True)], **values)
     assert str(by_torch.value) in str(ours.value) and "\n" not in str(ours.value)
+
+
+@pytest.mark.parametrize("path", ["torch.optim:Adamax", "torch.optim:RAdam", "torch.optim:NAdam"])
+def test_the_shells_fused_given_to_a_torch_class_by_path_without_one_is_the_shells(path, float64):
+    """create('torch.optim:Adamax', params, fused=False) was refused ('Adamax.__init__() got an unexpected
+    keyword argument fused'): the construction check handed the shell's own keyword to a class that has
+    none, and validate refused it as an unknown hyperparameter. Both take it, and the run is the class's."""
+    torch_class = getattr(torch.optim, path.split(":")[1])
+    name = load_optimizer(path)
+    validate(name, {"lr": 0.01, "fused": False})
+    validate("sam", {"base": name, "lr": 0.01, "fused": False})
+    ours = train(lambda p: create(name, p, lr=0.01, fused=False), steps=5)
+    reference = train(lambda p: torch_class(p, lr=0.01), steps=5)
+    assert max_difference(ours, reference) <= 1e-12
+    with pytest.raises(OptimlabError, match="'no' for fused: accepted None, True or False"):
+        validate(name, {"fused": "no"})
+
+
+def test_validate_takes_the_shells_keywords_as_create_does():
+    """validate('adam', {'fused': False}) was refused as an unknown hyperparameter, which create takes."""
+    params = [torch.zeros(2, requires_grad=True)]
+    for values in ({"fused": False}, {"maximize": True}):
+        create("adam", params, **values)
+        validate("adam", values)
+    for values in ({"fused": "no"}, {"maximize": "no"}):
+        refusal = f"'no' for {next(iter(values))}: accepted"
+        with pytest.raises(OptimlabError, match=refusal):
+            create("adam", params, **values)
+        with pytest.raises(OptimlabError, match=refusal):
+            validate("adam", values)
 
 
 def resumed_run(make_optimizer, stop: int, steps: int = 30) -> list[torch.Tensor]:

@@ -26,7 +26,7 @@ from optimlab.optim.optimizers.muon import muon
 from optimlab.optim.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from optimlab.optim.optimizers.sgd import momentum, nesterov, sgd
 from optimlab.optim.optimizers.sign import lion
-from optimlab.optim.shells.torch_optim import SHELL_KEYWORDS, Optimizer, current
+from optimlab.optim.shells.torch_optim import SHELL_KEYWORDS, Optimizer, check_shell_keywords, current
 from optimlab.optim.transforms import (
     add_decayed_weights,
     clip_by_global_norm,
@@ -117,6 +117,15 @@ def _split_wrapper_keywords(entry: Any, hyperparameters: dict[str, Any]) -> tupl
     return base, own, rest
 
 
+def _without_shell_keywords(entry: Any, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """``hyperparameters`` less the shell's own keywords (fused, maximize) that ``entry`` does not take,
+    each checked as the shell checks it; a factory that takes one (torch.optim:Adam's fused) keeps it."""
+    check_shell_keywords(**{k: v for k, v in hyperparameters.items() if k in SHELL_KEYWORDS})
+    return {
+        k: v for k, v in hyperparameters.items() if k not in SHELL_KEYWORDS or k in entry.hyperparameter_names
+    }
+
+
 def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     """Check ``name`` and its keywords as :func:`create` would, without building anything.
 
@@ -124,7 +133,8 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     """
     entry = _REGISTRY.get(name)
     if Capability.WRAPPER not in entry.capabilities:
-        values = {k: current(v) for k, v in hyperparameters.items()}  # a tensor lr by its value
+        # a tensor lr by its value
+        values = {k: current(v) for k, v in _without_shell_keywords(entry, hyperparameters).items()}
         if Capability.USER in entry.capabilities:  # the user's code is called when it builds, not here
             entry.validate(values)
             check_torch_class(entry, values)  # torch's own classes by path are built, as below
@@ -150,7 +160,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
                 raise UnknownNameError(
                     f"{entry.label} around {base_entry.name!r} hyperparameter", key, accepted
                 )
-        validate(base_entry.name, rest)
+        validate(base_entry.name, {**rest, **shell})
     elif Capability.NEEDS_CLOSURE in entry.capabilities and _class_needs_closure(base):
         raise closure_base_refused(entry.name, base)  # torch's LBFGS given as a class, as building it would
 
@@ -180,7 +190,8 @@ def create(name: str, params: Iterable[Any], **hyperparameters: Any) -> torch.op
     if Capability.USER in entry.capabilities:
         # torch's class by path (torch.optim:Adam) refuses lr=-1 here, as its constructor and validate do,
         # where the shell builds it only at the first step
-        check_torch_class(entry, {k: current(v) for k, v in hyperparameters.items()})
+        own = _without_shell_keywords(entry, hyperparameters)
+        check_torch_class(entry, {k: current(v) for k, v in own.items()})
     return optimizer
 
 

@@ -58,7 +58,15 @@ from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, get_registry, plain_numbers
 
-__all__ = ["SHELL_KEYWORDS", "Optimizer", "check_names", "current", "steppable", "torch_method"]
+__all__ = [
+    "SHELL_KEYWORDS",
+    "Optimizer",
+    "check_names",
+    "check_shell_keywords",
+    "current",
+    "steppable",
+    "torch_method",
+]
 
 Factory = Callable[..., GradientTransformation]
 _TORCH_GROUP_KEYS = frozenset({"params", "param_names"})
@@ -184,6 +192,16 @@ def _check_maximize(value: Any) -> None:
         raise InvalidValueError("maximize", value, "True or False")
 
 
+def check_shell_keywords(fused: Any = None, maximize: Any = False) -> tuple[bool | None, bool]:
+    """The shell's ``fused`` and ``maximize`` as plain bools (np.True_ as the bool it holds), refused in
+    one line where they are not (a string "False" would compile at the second step, or ascend)."""
+    fused, maximize = plain_numbers(fused), plain_numbers(maximize)
+    _check_maximize(maximize)
+    if fused is not None and not isinstance(fused, bool):
+        raise InvalidValueError("fused", fused, "None, True or False")
+    return fused, maximize
+
+
 def _is_counter(leaf: Any) -> bool:
     """A state leaf shared by a list (a step count, a running product), not a per-parameter list."""
     return leaf is not None and not isinstance(leaf, list)
@@ -294,10 +312,7 @@ class Optimizer(torch.optim.Optimizer):
         maximize: bool = False,
         **hyperparameters: Any,
     ) -> None:
-        maximize, fused = plain_numbers(maximize), plain_numbers(fused)  # np.True_ as the bool it holds
-        _check_maximize(maximize)
-        if fused is not None and not isinstance(fused, bool):  # "False" would compile at the second step
-            raise InvalidValueError("fused", fused, "None, True or False")
+        fused, maximize = check_shell_keywords(fused, maximize)
         entry = transform if isinstance(transform, Entry) else None
         self._entry = entry
         self._factory: Factory = entry.obj if entry else transform

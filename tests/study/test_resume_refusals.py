@@ -329,3 +329,33 @@ def test_a_library_resume_of_a_sqlite_file_or_a_folder_not_there_creates_nothing
         f"nothing stored at '{tmp_path / 'out'}' yet (no study.journal): run it without resume=True"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_stored_with_a_plain_range_of_a_whole_number_field_resumes_and_reports(tmp_path):
+    """A study stored before 6036e9c5 with ``--space training.batch_size=32:64`` (no :int: its space
+    stored as ``{low: 32.0, high: 64.0, log: false, integer: false}``) could no longer be resumed, worked
+    or reported: the read-back refused its own stored space. A stored space loads as stored; the check
+    is of a space being given. Truth: the journal written as that code wrote it, read back."""
+    from optimlab.study.run import load_specs, open_studies
+    from optimlab.study.space import SearchSpace
+    from optimlab.study.storage import SPACE_ATTR
+
+    given = SearchSpace.from_dict({"training.batch_size": {"low": 32, "high": 64, "integer": True}})
+    spec = StudySpec.for_workload(
+        "t", get_workload("teacher_student", epochs=1), methods_from("optimizer.name", ["sgd"]),
+        space=given, budget=2, seeds=1,
+    )  # fmt: skip
+    storage = open_studies(spec, tmp_path)
+    old = {"training.batch_size": {"low": 32.0, "high": 64.0, "log": False, "integer": False}}
+    (study,) = storage.get_all_studies()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    storage.set_study_user_attr(study_id, SPACE_ATTR, old)
+    storage.set_study_user_attr(study_id, SPEC_ATTR, {**study.user_attrs[SPEC_ATTR], "space": old})
+
+    def started(*args):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # past the stored settings' read, at its first trial
+        compare(resume=True, out=tmp_path, on_start=started)
+    (read,) = load_specs(tmp_path, reading=True)  # as optimlab report and worker read it
+    assert read.space.to_dict() == old

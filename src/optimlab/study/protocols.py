@@ -308,7 +308,11 @@ class StudySpec:
                     f"methods training distinct recipes: {twin!r} and {method.name!r} resolve to one recipe",
                 )
             # ends a trial would hold are checked where a new study is planned: a stored one loads as ran
-            _check_space_fits(recipe, self.space_for(method), method.name, tried_ends={})
+            try:
+                _check_space_fits(recipe, self.space_for(method), method.name, tried_ends={})
+            except RecipeError:  # a plain range of model.width planned 4.5, a point no one typed: said so
+                self.space_for(method).integer_where_whole(recipe)
+                raise
         # After the recipes, which tell a model's or data factory's file (./nets.py:build) the import
         # path to write, rather than that its name holds a '/'.
         names = [m.name for m in self.methods]
@@ -401,7 +405,8 @@ class StudySpec:
             # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
             if new:  # a stored one loads as it ran
-                spec._check_grid_fits(spec.space_for(method).distinct())
+                space = spec.space_for(method).distinct().integer_where_whole(spec.method_recipe(method))
+                spec._check_grid_fits(space)
                 spec._check_ends_tried(method)
                 spec._check_choices_train_distinct(method)
             spec._check_seed_not_varied(method)

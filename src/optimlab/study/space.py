@@ -35,8 +35,8 @@ import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number, read_whole_number
-from optimlab.recipe import YamlValueError, holds_a_whole_number, load_yaml
-from optimlab.registry import Interval
+from optimlab.recipe import Recipe, YamlValueError, holds_a_whole_number, load_yaml
+from optimlab.registry import Interval, get_registry
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
 
@@ -206,6 +206,22 @@ class SearchSpace:
                 )
         return self
 
+    def integer_where_whole(self, recipe: Recipe) -> SearchSpace:
+        """This space, where each range of a field that holds a whole number in ``recipe``
+        (:func:`holds_whole_numbers`) is an integer one; else refused naming the range and the forms that
+        search it: a plain range planned its midpoint (4.5 of ``model.width`` 1:8, refused at planning) or
+        drew lookahead's ``k`` of 4.667, failing each trial holding it. Checked where a new study is planned
+        (:meth:`StudySpec.for_workload`), as :meth:`distinct`: a study stored before the check loads as it
+        ran."""
+        for d in self.dimensions:
+            if not d.categorical and not d.integer and holds_whole_numbers(d.field, recipe):
+                raise InvalidValueError(
+                    f"range of {d.field!r} (--space, --space-file, space=)",
+                    d.to_dict(),
+                    _whole_number_forms(d.field, file=True),
+                )
+        return self
+
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(d.field for d in self.dimensions)
@@ -340,20 +356,15 @@ class SearchSpace:
                     raise UnknownNameError(f"key of the range of {field!r}", unknown[0], _RANGE_KEYS)
                 integer = _yes_or_no(field, spec, "integer")
                 whole = integer or holds_a_whole_number(as_recipe_field(field))  # :int or not, a count
-                dimension = Dimension(
-                    field,
-                    low=_number(field, spec.get("low"), whole=whole),
-                    high=_number(field, spec.get("high"), whole=whole),
-                    log=_yes_or_no(field, spec, "log"),
-                    integer=integer,
-                )
-                if whole and not integer:  # its first point, a midpoint (4.5), was refused at planning
-                    raise InvalidValueError(
-                        f"range of {field!r}",
-                        dict(spec),
-                        f"integer: true in it, as {field} holds a whole number",
+                dimensions.append(
+                    Dimension(
+                        field,
+                        low=_number(field, spec.get("low"), whole=whole),
+                        high=_number(field, spec.get("high"), whole=whole),
+                        log=_yes_or_no(field, spec, "log"),
+                        integer=integer,
                     )
-                dimensions.append(dimension)
+                )
             else:
                 raise InvalidValueError(
                     f"search dimension {field!r}",
@@ -390,12 +401,7 @@ class SearchSpace:
                 if "int" not in flags_ and holds_a_whole_number(as_recipe_field(field)):
                     for bound in (low, high):  # one no float holds is refused as such first
                         _number(field, bound, whole=True)
-                    raise InvalidValueError(
-                        "--space",
-                        flag,
-                        f"{field}=LOW:HIGH:int or LOW:HIGH:log:int, as {field} holds a whole number, or the "
-                        f"whole numbers to try, {field}=a,b,c",
-                    )
+                    raise InvalidValueError("--space", flag, _whole_number_forms(field, file=False))
                 data[field] = {"low": low, "high": high, "log": "log" in flags_, "integer": "int" in flags_}
             else:
                 choices = values.split(",")
@@ -425,6 +431,35 @@ def _most_distinct(dimension: Dimension, room: int) -> int:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if len(dimension.grid(middle)) == middle else (low, middle - 1)
     return low
+
+
+def holds_whole_numbers(field: str, recipe: Recipe) -> bool:
+    """Whether ``field`` holds a whole number in ``recipe``: a recipe field's (``model.width``,
+    :func:`~optimlab.recipe.holds_a_whole_number`) or a hyperparameter the registered entry its section
+    names takes as an integer (lookahead's ``optimizer.options.k``, step's ``schedule.options.step_size``)."""
+    field = as_recipe_field(field)
+    if holds_a_whole_number(field):
+        return True
+    section_name, _, name = field.partition(".")
+    section = getattr(recipe, section_name, None)
+    category = getattr(type(section), "OPTIONS_OF", None)
+    try:
+        hyperparameters = get_registry(category).get(section.name).hyperparameters if category else ()
+    except (OptimlabError, TypeError, AttributeError):  # a user's class by import path: its own check
+        return False
+    accepts = next((h.accepts for h in hyperparameters if h.name == name), None)
+    return isinstance(accepts, Interval) and accepts.integer
+
+
+def _whole_number_forms(field: str, *, file: bool) -> str:
+    """The forms that search the whole-number field ``field``, as a range's refusal names them: a
+    ``--space`` flag's, and with ``file``, a ``--space-file``'s or ``space=``'s too."""
+    integer = " (integer: true in a --space-file or space=)" if file else ""
+    choices = f" ({field}: [a, b, c] in a --space-file)" if file else ""
+    return (
+        f"{field}=LOW:HIGH:int or LOW:HIGH:log:int{integer}, as {field} holds a whole number, or the "
+        f"whole numbers to try, {field}=a,b,c{choices}"
+    )
 
 
 FLAG_FORMS = "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"

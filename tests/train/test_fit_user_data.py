@@ -245,6 +245,59 @@ def test_a_samplers_epoch_is_set_as_each_epoch_starts_as_a_hand_written_loop_set
     assert all(map(torch.equal, [p.detach() for p in model.parameters()], expected))
 
 
+class ShuffledByEpoch(IterableDataset):
+    """A stream reshuffled by its epoch (Hugging Face datasets' IterableDataset.set_epoch, webdataset):
+    its order is (seed, epoch)'s."""
+
+    def __init__(self):
+        self.rows = problem(8)
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return 8  # rows: 4 batches of 2
+
+    def __iter__(self):
+        order = torch.randperm(8, generator=torch.Generator().manual_seed(100 + self.epoch))
+        return iter(zip(self.rows[0][order], self.rows[1][order], strict=True))
+
+
+@pytest.mark.parametrize("given", ["DataLoader(dataset)", "the dataset"])
+def test_a_streaming_datasets_epoch_is_set_as_each_epoch_starts_as_a_hand_written_loop_sets_it(given):
+    """Only the loader's samplers were told the epoch (57b0b634), never the dataset's own set_epoch: an
+    IterableDataset reshuffled by it (Hugging Face datasets streaming, as HF's Trainer calls it) streamed
+    its first epoch's order every epoch. fit now trains as a hand-written loop calling dataset.set_epoch at
+    each epoch does, bit for bit, and so does a run continued from its state in its second epoch."""
+    ce = nn.CrossEntropyLoss()
+
+    def data():
+        dataset = ShuffledByEpoch()
+        return (
+            (DataLoader(dataset, batch_size=2), {})
+            if given.startswith("DataLoader")
+            else (dataset, {"batch_size": 2})
+        )
+
+    model, by_hand_loader = network(), DataLoader(ShuffledByEpoch(), batch_size=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(3):
+        by_hand_loader.dataset.set_epoch(epoch)
+        for inputs, targets in by_hand_loader:
+            optimizer.zero_grad()
+            ce(model(inputs), targets).backward()
+            optimizer.step()
+    expected = [p.detach() for p in model.parameters()]
+    stream, options = data()
+    assert all(map(torch.equal, trained(network(), stream, None, epochs=3, loss_fn=ce, **options), expected))
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = fit(model, optimizer, stream, loss_fn=ce, total_steps=6, **options)
+    fit(model, optimizer, data()[0], loss_fn=ce, total_steps=12, state=state, **options)
+    assert all(map(torch.equal, [p.detach() for p in model.parameters()], expected))
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

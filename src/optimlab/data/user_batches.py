@@ -508,11 +508,7 @@ class UserBatches:
         else:
             self.source, self.settings = a_type(data), ()
             self._loader = data if isinstance(data, DataLoader) else None
-            self._epoch = (
-                self._loader_epoch
-                if self._loader is not None
-                else lambda epoch, start: itertools.islice(data, start, None)
-            )
+            self._epoch = self._loader_epoch if self._loader is not None else self._iterable_epoch
             self.steps_per_epoch = self.declared = _length(data)
 
     # --- batches --------------------------------------------------------------------------------
@@ -526,6 +522,7 @@ class UserBatches:
             yield x[rows], y[rows]
 
     def _dataset_epoch(self, epoch: int, start: int) -> Iterator[Any]:
+        _start_epoch(self._data, epoch)
         order = epoch_order(self.seed, epoch, len(self._data), shuffle=self.shuffle).tolist()
         size = self.batch_size
         batches = (
@@ -537,10 +534,15 @@ class UserBatches:
     def _loader_epoch(self, epoch: int, start: int) -> Iterator[Any]:
         """A DataLoader's batches of one epoch from its ``start``-th on (those before it read and dropped,
         as its order is drawn when it starts)."""
-        _start_sampler_epoch(self._loader, epoch)  # type: ignore[arg-type]
+        _start_epoch(self._loader, epoch)
         batches = iter(self._loader)  # type: ignore[arg-type]
         collections.deque(itertools.islice(batches, start), maxlen=0)
         return self._recorded(batches)
+
+    def _iterable_epoch(self, epoch: int, start: int) -> Iterator[Any]:
+        """An iterable's batches of one epoch from its ``start``-th on."""
+        _start_epoch(self._data, epoch)
+        return itertools.islice(self._data, start, None)
 
     def _recorded(self, batches: Iterator[Any]) -> Iterator[Any]:
         """``batches``, with the global RNGs (torch's, NumPy's, Python's) kept in :attr:`drawn` before
@@ -899,15 +901,22 @@ def batch_target(batch: Any) -> Any:
     return batch_parts(batch)[1]
 
 
-def _start_sampler_epoch(loader: DataLoader, epoch: int) -> None:
-    """Tell ``loader``'s samplers which epoch starts (``set_epoch``, as a hand-written loop, Lightning and
-    Hugging Face's Trainer do): a DistributedSampler's order is (seed, epoch)'s, and without it every
-    epoch repeated the first one's order."""
-    batch_sampler = loader.batch_sampler
-    samplers = (loader.sampler, batch_sampler, getattr(batch_sampler, "sampler", None))
-    for sampler in {id(sampler): sampler for sampler in samplers}.values():
-        if callable(getattr(sampler, "set_epoch", None)):
-            sampler.set_epoch(epoch)
+def _start_epoch(data: Any, epoch: int) -> None:
+    """Tell ``data`` (a DataLoader, a Dataset, any iterable fit reads), its dataset and its samplers which
+    epoch starts, each that has ``set_epoch``, as a hand-written loop, Lightning and Hugging Face's Trainer
+    do: a DistributedSampler's order is (seed, epoch)'s, a streaming dataset's shuffle (Hugging Face
+    datasets' IterableDataset, webdataset) its epoch's; without it every epoch repeated the first one's."""
+    batch_sampler = getattr(data, "batch_sampler", None)
+    readers = (
+        data,
+        getattr(data, "dataset", None),
+        getattr(data, "sampler", None),
+        batch_sampler,
+        getattr(batch_sampler, "sampler", None),
+    )
+    for reader in {id(reader): reader for reader in readers if reader is not None}.values():
+        if callable(getattr(reader, "set_epoch", None)):
+            reader.set_epoch(epoch)
 
 
 def _loader_generators(loader: DataLoader) -> list[torch.Generator]:

@@ -910,10 +910,13 @@ def test_a_fine_tune_from_another_runs_checkpoint_logs_a_run_of_its_own_name(tmp
 
 def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(tmp_path):
     """A full disk under the event folder: the tracker's write at an evaluation raised OSError out of
-    fit, the run lost past its last checkpoint. Files are limited to 3,000 bytes (RLIMIT_FSIZE: a write
+    fit, the run lost past its last checkpoint. Files are limited to 1,200 bytes (RLIMIT_FSIZE: a write
     past it fails with EFBIG, as one on a full disk with ENOSPC), in a forked child that writes no other
     file. Training goes on: its weights are those of the same fit without the tracker; the tracker said
-    why in a warning, wait() raises it, and TensorBoard's reader reads the steps written before."""
+    why in a warning, wait() raises it, the state fit returns keeps it (a warning filtered out said it
+    nowhere else), and it names the first record TensorBoard's reader lacks (it named the step of the
+    failed hand-over, records before it lost too; a batch the OS refused midway was partly in the file);
+    no run folder, so no `optimlab report` to send them again."""
     import resource
     import signal
 
@@ -929,18 +932,18 @@ def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(t
         torch.nn.init.zeros_(model.weight), torch.nn.init.zeros_(model.bias)
         state = fit(
             model, torch.optim.SGD(model.parameters(), lr=0.05), x, y, loss_fn=torch.nn.functional.mse_loss,
-            batch_size=16, total_steps=120, val_data=(x, y), eval_every=10, callbacks=callbacks,
+            batch_size=16, total_steps=40, val_data=(x, y), eval_every=5, callbacks=callbacks,
         )  # fmt: skip
-        return state.step, [*model.weight.tolist(), model.bias.tolist()]
+        return state.step, [*model.weight.tolist(), model.bias.tolist()], state.tracker_failures
 
     def with_tracker():
         tracker = TensorBoardTracker(tmp_path / "tb")
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails, rather than the signal killing
         limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000, limits[1]))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_200, limits[1]))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            steps, weight = trained([tracker])
+            steps, weight, failures = trained([tracker])
         resource.setrlimit(resource.RLIMIT_FSIZE, limits)
         try:
             tracker.wait()
@@ -948,16 +951,20 @@ def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(t
         except Exception as error:
             raised = str(error)
         said = [str(w.message) for w in caught]
-        (tmp_path / "done.json").write_text(json.dumps([steps, weight, said, raised]))
+        (tmp_path / "done.json").write_text(json.dumps([steps, weight, failures, said, raised]))
 
-    uninterrupted = list(trained([]))  # first: the child starts with what its fit imported
+    *uninterrupted, no_failures = trained([])  # first: the child starts with what its fit imported
     assert exit_code(forked(with_tracker, tmp_path)) == 0
-    steps, weight, said, raised = json.loads((tmp_path / "done.json").read_text())
-    assert [steps, weight] == uninterrupted
-    assert raised is not None and raised.startswith("TensorBoard stopped logging run 'tb' at step ")
-    assert "File too large" in raised and said == [raised]
+    steps, weight, failures, said, raised = json.loads((tmp_path / "done.json").read_text())
+    assert [steps, weight] == uninterrupted and no_failures == []
     written = [e.step for e in accumulated(tmp_path / "tb").Scalars("train_loss")]
-    assert 0 < len(written) < 120 and written == list(range(1, len(written) + 1))
+    assert 0 < len(written) < 40 and written == list(range(1, len(written) + 1))
+    assert raised == (
+        f"TensorBoard stopped logging run 'tb': {tmp_path / 'tb'} cannot be written (File too large); its "
+        f"records from the one of step {written[-1] + 1} (train_loss, lr) on were not written, and training "
+        "went on without it"
+    )
+    assert said == [raised] and failures == [raised]
 
 
 def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli, monkeypatch):

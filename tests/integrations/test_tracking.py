@@ -1,5 +1,6 @@
 """The trackers' shared door: a bad value given to open_tracker or log_run is named in one line."""
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -394,3 +395,54 @@ def test_a_tracker_subclass_written_as_documented_with_write_and_close_ends_its_
     by_hand.close()
     by_hand.close()
     assert [step for step, _, _ in by_hand.rows] == [1] and by_hand.ends == [(False, False)]
+
+
+def test_any_failure_of_a_trackers_own_writing_stops_the_tracker_not_fit_and_is_kept_on_the_state():
+    """Only an OSError stopped a tracker while training went on: a foreground MLflow tracker's refusal
+    (MlflowException) ended fit, while requests' ConnectionError (an OSError) was swallowed. Any exception
+    from the tracker's own writing now stops it, not the training, whose own record is metrics.jsonl:
+    fit trains every step, its state's tracker_failures says why (a warning filtered out says nothing),
+    naming the first record the tracker's write lost; no run folder, so no command to send them again."""
+    import torch
+
+    from optimlab.integrations import Tracker, TrackerStopped
+    from optimlab.train import fit
+
+    class RefusingFromStep3(Tracker):
+        kind, run_name, where = "Listed", "mine", "a list"
+
+        def __init__(self):
+            super().__init__(flush_seconds=0)  # a hand-over at each step
+            self.rows = []
+
+        def write(self, records):
+            if records[0][0] >= 3:
+                raise ValueError("the server refused the batch")
+            self.rows += records
+
+        def close(self, *, failed=False, interrupted=False): ...
+
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 1)
+    tracker = RefusingFromStep3()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrackerStopped)
+        state = fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.05),
+            x,
+            x.sum(1, keepdim=True),
+            loss_fn=torch.nn.functional.mse_loss,
+            batch_size=8,
+            total_steps=6,
+            callbacks=[tracker],
+        )
+    said = (
+        "Listed stopped logging run 'mine': a list cannot be written (the server refused the batch); its "
+        "records from the one of step 3 (train_loss, lr) on were not written, and training went on without it"
+    )
+    assert state.step == 6 and [step for step, _, _ in tracker.rows] == [1, 2]
+    assert state.tracker_failures == [said] and str(tracker.failure) == said
+    with pytest.raises(OptimlabError) as raised:
+        tracker.wait()
+    assert str(raised.value) == said

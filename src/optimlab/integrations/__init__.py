@@ -2,7 +2,9 @@
 
 - Trackers (:mod:`.tracking`): the metrics of ``train``, ``fit`` and study trials to TensorBoard event
   files (:mod:`.tensorboard`, ``pip install 'optimlab[trackers]'``) and to MLflow (:mod:`.mlflow`).
-  A doctor's findings too (:func:`.tracking.log_findings`).
+  A doctor's findings too (:func:`.tracking.log_findings`). A tracker whose own writing fails during a
+  fit stops and training goes on (:class:`.tracking.TrackerStopped`: a warning, ``tracker.wait()`` raising,
+  the state's ``tracker_failures``).
 - Trainers: the doctor, the LR range test and optimlab's optimizers inside a Lightning ``Trainer``
   (:mod:`.lightning`, ``pip install 'optimlab[lightning]'``) and a Hugging Face ``Trainer``
   (:mod:`.huggingface`, ``pip install 'optimlab[transformers]'``).
@@ -15,7 +17,16 @@ below load :mod:`.tracking` (and torch) on first use, so that MLflow's writer pr
 
 from typing import Any
 
-__all__ = ["TRACKERS", "Tracker", "check_trackers", "log_findings", "log_run", "log_study", "open_tracker"]
+__all__ = [
+    "TRACKERS",
+    "Tracker",
+    "TrackerStopped",
+    "check_trackers",
+    "log_findings",
+    "log_run",
+    "log_study",
+    "open_tracker",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -241,12 +241,13 @@ class TensorBoardTracker(Tracker):
             # The file name TensorBoard's reader expects of an event file. Events are written here, a batch
             # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
+            # Unbuffered: each batch is one write of its own, cut off again where the OS refuses it midway.
             name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
             self.path = self.log_dir / f"{_EVENTS}{name}"
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115  (closed by close())
             self._begin()
         elif self._file.closed:
-            self._file = open(self.path, "ab")  # noqa: SIM115  (closed by close())
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115  (closed by close())
         return self._file
 
     def _begin(self) -> None:
@@ -363,21 +364,38 @@ class TensorBoardTracker(Tracker):
             self.path, self._file = None, None  # a later start begins the run anew
 
     def _write_event(self, event: Event) -> None:
-        self._file.write(_record(event))
+        self._append(_record(event))
+
+    def _append(self, data: bytes) -> None:
+        """Append ``data`` to the event file whole or not at all: where the OS refuses it midway (a full
+        disk, a file size limit) the file is cut back to where it ended, so it holds whole batches, up to
+        the last step the tracker says it holds (:class:`~.tracking.TrackerStopped`)."""
+        end = os.lseek(self._file.fileno(), 0, os.SEEK_END)
+        left = memoryview(data)
+        try:
+            while left:
+                left = left[self._file.write(left) :]  # a short write: the rest again, refused if it must be
+        except OSError:
+            os.ftruncate(self._file.fileno(), end)
+            raise
 
     def write(self, records: list[Record]) -> None:
-        file = self._events()
+        """Write the texts held and ``records`` as one batch, seen by readers (TensorBoard itself) as it is
+        written."""
+        self._events()
         self._wrote = self._wrote or bool(records or self._held)
-        for name, text, step in self._held:
-            self._write_event(Event(wall_time=time.time(), step=step, summary=_text(name, text)))
-        self._held.clear()
+        events = [
+            Event(wall_time=time.time(), step=step, summary=_text(name, text))
+            for name, text, step in self._held
+        ]
         for step, wall_time, metrics in records:
             values = [
                 Summary.Value(tag=name, simple_value=value if value is not None else math.nan)
                 for name, value in metrics.items()
             ]
-            self._write_event(Event(wall_time=wall_time, step=step, summary=Summary(value=values)))
-        file.flush()  # readers (TensorBoard itself) see each batch as it is written
+            events.append(Event(wall_time=wall_time, step=step, summary=Summary(value=values)))
+        self._append(b"".join(_record(event) for event in events))
+        self._held.clear()
 
     def close(self, *, failed: bool = False, interrupted: bool = False) -> None:
         if self.closed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shlex
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,8 +65,10 @@ Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds
 
 
 class TrackerStopped(OptimlabWarning):
-    """A tracker stopped sending while training went on (:attr:`Tracker.failure`, which
-    :meth:`Tracker.wait` raises: a caller that waits may ignore this warning)."""
+    """A tracker stopped sending while training went on: any exception from its own writing during a fit
+    (a full disk, a folder made unwritable, MLflow refusing a call) stops it, not the training, whose own
+    record is its metrics.jsonl. Said in this warning, kept in :attr:`Tracker.failure` (which
+    :meth:`Tracker.wait` raises) and in the ``tracker_failures`` of the state fit returns."""
 
 
 class Tracker(Callback):
@@ -76,11 +79,11 @@ class Tracker(Callback):
     where the tracker keeps files, :meth:`log_artifact`. ``every`` logs one step in that many, as :class:`~optimlab.train.MetricsLog`.
     Records are handed over at each evaluation or, with ``flush_seconds``, once that many seconds have
     passed (a tracker whose writer works beside training, each hand-over a transaction of its store).
-    A hand-over the OS refuses while training (a full disk, a folder made unwritable) stops the tracker,
-    not the training: said at once in a warning, raised by :meth:`wait`.
+    A hand-over that raises while training stops the tracker, not the training (:class:`TrackerStopped`).
     """
 
     writes_checkpoints = False
+    run_folder: Path | None = None  # the training run's folder, whose metrics.jsonl can be sent again
 
     kind = "tracker"  # its name in messages: TensorBoard, MLflow
     run_name: str
@@ -97,6 +100,7 @@ class Tracker(Callback):
         self._flushed = time.time()
         self.closed = False
         self.failure: OptimlabError | None = None  # why it stopped sending, while training went on
+        self._unwritten: list[Record] = []  # the batch being written: lost where its write fails
 
     @property
     def where(self) -> str:
@@ -117,61 +121,76 @@ class Tracker(Callback):
         if state.skipped:  # no loss to log (its batches held no target the loss scores), as MetricsLog
             return
         if state.step % self.every == 0 or state.diverged:
-            self._add(state.step, {"train_loss": state.train_loss, "lr": state.lr}, evaluation=False)
+            self._add(state, {"train_loss": state.train_loss, "lr": state.lr}, evaluation=False)
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
-        self._add(state.step, dict(metrics), evaluation=True)
+        self._add(state, dict(metrics), evaluation=True)
 
-    def _add(self, step: int, metrics: dict[str, float], *, evaluation: bool) -> None:
+    def _add(self, state: TrainState, metrics: dict[str, float], *, evaluation: bool) -> None:
         if self.failure is not None:  # stopped: records kept would only grow
             return
         now = time.time()
-        self._pending.append((step, now, metrics))
+        self._pending.append((state.step, now, metrics))
         if evaluation if self.flush_seconds is None else now - self._flushed >= self.flush_seconds:
-            self._kept_going(self.flush, step)
+            self._kept_going(self.flush, state)
 
-    def _kept_going(self, hand_over: Callable[[], None], step: int) -> None:
-        """``hand_over`` (a write to the tracker's store by a training hook, at ``step``); where the OS
-        refuses it, the tracker stops and training goes on: a full disk under the event folder stopped
+    def _kept_going(self, hand_over: Callable[[], None], state: TrainState) -> None:
+        """``hand_over`` (a write to the tracker's store by a training hook); where it raises, the tracker
+        stops and training goes on (:class:`TrackerStopped`): a full disk under the event folder stopped
         training with a bare OSError at the step it filled, the run lost past its last checkpoint."""
         try:
             hand_over()
-        except OSError as error:
+        except Exception as error:  # the tracker's own failure, whatever its kind: not the training's
             self._pending = []
             if self.failure is None:
-                self.failure = OptimlabError(
-                    f"{self.kind} stopped logging run {self.run_name!r} at step {step}: {self.where} "
-                    f"cannot be written ({error.strerror or error}); training went on without it "
-                    "(optimlab report RUN_FOLDER --log, or optimlab.integrations.log_run, sends a run's "
-                    "metrics.jsonl again)"
-                )
+                self.failure = OptimlabError(self._stopped(error))
+                state.tracker_failures.append(str(self.failure))
                 warnings.warn(str(self.failure), TrackerStopped, stacklevel=user_stacklevel())
+
+    def _stopped(self, error: Exception) -> str:
+        """Why the tracker stopped, the first record its store lacks, and how to send the rest again."""
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        if self._unwritten:
+            step, _, metrics = self._unwritten[0]
+            lost = f"its records from the one of step {step} ({', '.join(metrics)}) on were not written"
+        else:
+            lost = "every record was written, but not the run's end"
+        resent = (
+            f"; optimlab report {shlex.quote(str(self.run_folder))} --log {self.kind.lower()} sends the "
+            "run's metrics.jsonl again"
+            if self.run_folder is not None
+            else ""
+        )
+        return (
+            f"{self.kind} stopped logging run {self.run_name!r}: {self.where} cannot be written "
+            f"({reason or type(error).__name__}); {lost}, and training went on without it{resent}"
+        )
 
     def on_final_scores(self, state: TrainState, metrics: dict[str, float]) -> None:
         """The scores of a run by :func:`optimlab.train.train` after its last step that its last
         evaluation did not hold (``test_*``), logged at that step."""
-        self._add(state.step, dict(metrics), evaluation=True)
+        self._add(state, dict(metrics), evaluation=True)
 
     def on_train_end(self, state: TrainState) -> None:
-        self._kept_going(
-            lambda: self.finish(failed=state.diverged, interrupted=state.interrupted), state.step
-        )
+        self._kept_going(lambda: self.finish(failed=state.diverged, interrupted=state.interrupted), state)
 
     def on_exception(self, state: TrainState, error: BaseException) -> None:
         """The fit stopped by ``error`` (a refusal by another callback as it started, Ctrl-C without
         :class:`~optimlab.train.callbacks.StopOnSignal`): the run is closed, failed or interrupted, not
         left open with its file."""
         interrupted = isinstance(error, KeyboardInterrupt)
-        self._kept_going(lambda: self.finish(failed=not interrupted, interrupted=interrupted), state.step)
+        self._kept_going(lambda: self.finish(failed=not interrupted, interrupted=interrupted), state)
 
     def log(self, step: int, wall_time: float, metrics: Mapping[str, float]) -> None:
         """Add one record by hand (runs and trials sent after the fact)."""
         self._pending.append((step, wall_time, dict(metrics)))
 
     def flush(self) -> None:
-        records, self._pending = self._pending, []  # a batch whose write failed is not sent again
-        if records:
-            self.write(records)
+        # a batch whose write failed is not sent again
+        self._unwritten, self._pending = self._pending, []
+        if self._unwritten:
+            self.write(self._unwritten)
+        self._unwritten = []
         self._flushed = time.time()
 
     def finish(self, *, failed: bool = False, interrupted: bool = False) -> None:

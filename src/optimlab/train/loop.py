@@ -117,6 +117,9 @@ class TrainState:
     # the global norm fit clips the gradients to after the gradient readers saw them (None: unclipped):
     # the doctor's advice to clip reads it
     grad_clip_norm: float | None = None
+    # why each tracker callback that stopped sending stopped, training going on without it (one line each,
+    # naming the first record its store lacks: optimlab.integrations.TrackerStopped)
+    tracker_failures: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -254,3 +254,17 @@ def test_split_folders_beside_another_folder_are_refused_not_read_as_classes(tmp
     for folder in ("train", "car"):
         save(tmp_path / "vehicles" / folder / "0.png", np.zeros((8, 8)))
     assert load_image_folder(tmp_path / "vehicles").reading == "classes from the folders car, train"
+
+
+@pytest.mark.parametrize("folders", [("train", "test", "car"), ("train", "valid", "invalid")], ids=str)
+def test_split_named_folders_of_images_beside_another_are_classes(tmp_path, folders):
+    """train/, test/ and car/ each holding images (a train, a test rig, a car) were refused as split
+    folders beside another ('car/': move the others out). A folder of images is a class's, whatever its
+    name. Truth: the pixels written, in sorted class order."""
+    truth = {name: save(tmp_path / name / "0.png", np.full((8, 8), 40 * i)) for i, name in enumerate(folders)}
+    data = load_image_folder(tmp_path)
+    classes = sorted(folders)
+    assert data.reading == f"classes from the folders {', '.join(classes)}"
+    assert data.examples.y.tolist() == [0, 1, 2]
+    expected = np.stack([truth[name] for name in classes]).astype(np.float32) / 255
+    assert torch.equal(data.examples.x[:, 0], torch.from_numpy(expected))

@@ -15,7 +15,8 @@ transparent colour). Where modes are mixed, every image takes the richest (gray 
 red, green and blue; an opaque alpha added), which loses nothing. Other modes (16-bit, float, CMYK)
 are refused, as are animated images, images of different sizes (unless ``size`` resizes every one,
 bilinearly), an empty or damaged file, a class folder without images, a folder without class
-folders, and train/ and test/ (or val/) beside other folders, each naming the file or folder. Files and folders whose names start with a dot are not
+folders, and train/ and test/ (or val/) of class folders beside other folders, each naming the file or
+folder (a train/ of images is a class). Files and folders whose names start with a dot are not
 data; other files that are not images are skipped, and the reading says how many.
 """
 
@@ -216,12 +217,13 @@ def _check_fits(count: int, resize: tuple[int, int], size: Any, where: str) -> N
 
 def _split_folders(named: dict[str, Path], where: str) -> dict[str, Path]:
     """The folder of each split, in :data:`~optimlab.data.splits.SPLIT_NAMES`' order, where ``named`` (the
-    folders in ``where``, by lower-case name) holds train/ and nothing but split folders; else none (then
-    a train/ beside other folders is a class: trains, cars, buses). train/ beside another split's folder
-    and others is refused: read as classes, each split's class folders were merged into one class, and
-    the model learnt which split an image came from."""
+    folders in ``where``, by lower-case name) holds train/ of sub-folders and nothing but split folders;
+    else none (then a train/ beside other folders is a class: trains, cars, buses; so is a train/ of
+    images alone, beside test/ and car/). train/ beside another split's folder and others is refused:
+    read as classes, each split's class folders were merged into one class, and the model learnt which
+    split an image came from."""
     split_of = {name: split for split, names in SPLIT_NAMES.items() for name in names}
-    if "train" not in named:
+    if "train" not in named or not is_image_folder(named["train"]):  # no sub-folder: a class's images
         return {}
     others = sorted(named[name].name for name in set(named) - set(split_of))
     if others and len({split_of[name] for name in set(named) & set(split_of)}) > 1:

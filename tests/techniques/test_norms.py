@@ -251,30 +251,64 @@ def test_swap_norm_replaces_torch_norms_of_an_mlp_in_place():
     assert model(torch.randn(4, 10, dtype=torch.float64)).shape == (4, 3)
 
 
-def test_swap_norm_to_group_refuses_a_batchnorm1d_of_one_feature():
-    """BatchNorm1d(1) swapped to group became GroupNorm(1, 1), whose output on (N, 1) features is its
-    bias alone (truth: one value standardized is 0); refused naming the layer, and width 2 still swaps."""
-    model = nn.Sequential(nn.Linear(3, 1), nn.BatchNorm1d(1))
-    with pytest.raises(InvalidValueError, match="swap_norm to 'group' of layer '1'.* outputs its bias alone"):
-        norms.swap_norm(model, "group")
-    assert isinstance(model[1], nn.BatchNorm1d)  # left as it was
-    wider = norms.swap_norm(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), "group")
-    assert _norm_kinds(wider) == [("group", 2, 1)]
+@pytest.mark.parametrize(("width", "given"), [(1, {}), (4, {"num_groups": 4})])
+def test_swap_norm_to_group_refuses_groups_of_one_value_where_a_linear_feeds_n_c(width, given):
+    """A BatchNorm1d after a Linear, fed (N, C), swapped to group of one channel a group (width 1, or
+    num_groups equal to the width) outputs its bias alone (truth: torch's GroupNorm(1, 1) of one value is
+    0): refused as it is swapped, naming the layer, the model left as it was; after a Conv1d, fed
+    (N, C, L), the same width is torch's GroupNorm over L (width 1 was refused there too)."""
+    torch.testing.assert_close(
+        nn.GroupNorm(1, 1)(torch.randn(8, 1, 1)), torch.zeros(8, 1, 1), atol=1e-3, rtol=0
+    )
+    model = nn.Sequential(nn.Linear(3, width), nn.BatchNorm1d(width))
+    with pytest.raises(
+        InvalidValueError, match=r"of layer '1' \(fed \(N, C\).* would normalize to 0"
+    ) as refused:
+        norms.swap_norm(model, "group", **given)
+    assert "\n" not in str(refused.value) and isinstance(model[1], nn.BatchNorm1d)  # left as it was
+    convolved = norms.swap_norm(
+        nn.Sequential(nn.Conv1d(2, width, 3), nn.BatchNorm1d(width)), "group", **given
+    )
+    x = torch.randn(4, 2, 8)
+    torch.testing.assert_close(convolved(x), nn.GroupNorm(width, width)(convolved[0](x)))
 
 
-@pytest.mark.parametrize("given", [{}, {"num_groups": 1}])
-def test_for_class_refuses_a_group_norm_in_place_of_a_batchnorm1d_of_one_feature(given):
-    """A user's class defaulting to nn.BatchNorm1d, at width 1 given group, built GroupNorm(1, 1), whose
-    output on (N, 1) features is its bias alone (truth: one value standardized is 0, torch's GroupNorm(1,
-    1) gives 0 for any input): refused as it is built, as swap_norm refuses it; width 2 still builds."""
-    features = torch.randn(8, 1)
-    zero = torch.zeros(8, 1, 1)  # up to the rounding of x - mean(x)
-    torch.testing.assert_close(nn.GroupNorm(1, 1)(features.unsqueeze(-1)), zero, atol=1e-3, rtol=0)
-    make = norms.for_class(nn.BatchNorm1d, "group", **given)
-    with pytest.raises(InvalidValueError, match=r"in place of an nn.BatchNorm1d.* outputs its bias alone"):
-        make(1)
-    pair = torch.randn(8, 2)
-    torch.testing.assert_close(make(2)(pair), nn.GroupNorm(1, 2)(pair))
+@pytest.mark.parametrize(("width", "given"), [(1, {}), (1, {"num_groups": 1}), (2, {"num_groups": 2})])
+def test_for_class_refuses_groups_of_one_value_at_the_first_n_c_input_not_over_n_c_l(width, given):
+    """A user's class defaulting to nn.BatchNorm1d, given group: at width 1 it was refused as it was built,
+    though a 1-channel Conv1d block feeds it (N, 1, L), where it is torch's GroupNorm(1, 1) over L. Which
+    comes is known at the first forward: (N, C) in groups of one value (width 1, num_groups equal to the
+    width), whose output is the bias alone, is refused there in one line; (N, C, L) is torch's GroupNorm."""
+    layer = norms.for_class(nn.BatchNorm1d, "group", **given)(width)
+    channels = torch.randn(4, width, 6)
+    torch.testing.assert_close(layer(channels), nn.GroupNorm(width, width)(channels))
+    with pytest.raises(InvalidValueError, match=rf"\(4, {width}\) for input shape of group norm") as refused:
+        layer(torch.randn(4, width))
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("num_groups", [2.0, np.int64(2)])
+def test_swap_norm_and_for_class_give_group_its_count_as_the_registry_types_it(num_groups):
+    """swap_norm(..., 'group', num_groups=2.0) built _GroupNorm(2.0, 4), whose first forward raised a
+    TypeError traceback (group_norm's num_groups must be int): the registry's typed value is given, so the
+    output is torch's GroupNorm(2, 4)'s (truth), by swap_norm and by for_class alike."""
+    x = torch.randn(5, 4)
+    swapped = norms.swap_norm(nn.Sequential(nn.BatchNorm1d(4)), "group", num_groups=num_groups)
+    built = norms.for_class(nn.BatchNorm1d, "group", num_groups=num_groups)(4)
+    for layer in (swapped, built):
+        torch.testing.assert_close(layer(x), nn.GroupNorm(2, 4)(x))
+
+
+@pytest.mark.parametrize("given", [{"eps": -1.0}, {"affine": "no"}, {"num_groups": True}])
+def test_for_class_refuses_a_value_out_of_range_when_called_as_create_does(given):
+    """for_class(nn.BatchNorm1d, 'group', eps=-1.0) built a layer (affine='no' one that learns): its values
+    were never validated. Refused by for_class itself, in create's words (the truth: create's refusal)."""
+    with pytest.raises(InvalidValueError) as by_create:
+        norms.create("group", 4, 1, **given)
+    for norm_class in (nn.BatchNorm1d, nn.BatchNorm2d):
+        with pytest.raises(InvalidValueError) as refused:
+            norms.for_class(norm_class, "group", **given)
+        assert str(refused.value) == str(by_create.value)
 
 
 def test_swap_norm_keeps_the_image_layout_of_a_cnn():

@@ -250,26 +250,17 @@ def _group_counts(num_features: int, *, paired: bool) -> list[int]:
     return [g for g in range(1, most + 1) if num_features % g == 0]
 
 
-def _group_for_batch_1d(
-    num_features: int, *, where: str = "norm 'group' in place of an nn.BatchNorm1d", **hyperparameters: Any
-) -> Norm:
+def _group_for_batch_1d(num_features: int, **hyperparameters: Any) -> Norm:
     """A channels-at-dim-1 group norm in place of an ``nn.BatchNorm1d`` of ``num_features``, fed ``(N, C)``
     or ``(N, C, L)`` as its class does not say: the default count kept to 2 channels a group (over (N, C)
-    one channel a group is 0). One feature is refused, as ``where`` (the caller's words for the layer):
-    whatever ``num_groups``, its one group outputs its bias alone on (N, 1) features."""
-    num_features = whole_number(num_features, "norm num_features", POSITIVE_INT)
-    if num_features == 1:
-        raise InvalidValueError(
-            where,
-            "a BatchNorm1d of 1 feature",
-            "a BatchNorm1d of 2 features or more: a group norm of its one feature outputs its bias alone "
-            "on (N, 1) features (one value normalizes to 0); leave this layer, or take 'instance' where it "
-            "is fed (N, 1, L)",
-        )
-    if "num_groups" in hyperparameters:
-        return group(num_features, 1, **hyperparameters)
-    paired = _group_counts(num_features, paired=True)
-    return group(num_features, 1, num_groups=max(g for g in paired if g <= 32), **hyperparameters)
+    one channel a group is 0), ``hyperparameters`` validated and typed as the registry's ``group`` takes
+    them. Groups of one value each on (N, C) (one feature, or ``num_groups`` equal to the width) are
+    refused at the first forward, where the input's shape tells (N, C) from (N, C, L)."""
+    if "num_groups" not in hyperparameters:
+        width = whole_number(num_features, "norm num_features", POSITIVE_INT)
+        paired = _group_counts(width, paired=True)
+        hyperparameters = {**hyperparameters, "num_groups": max(g for g in paired if g <= 32)}
+    return create("group", num_features, 1, **hyperparameters)
 
 
 @_REGISTRY.register(
@@ -349,12 +340,15 @@ def for_class(norm_class: type, name: str, **hyperparameters: Any) -> Callable[.
     class ``norm_class`` (``norm_class(num_features)``): in the layout a torch norm class fixes
     (BatchNorm/InstanceNorm{1,2,3}d and their subclasses: channels at dim 1; LayerNorm, RMSNorm or a class
     that is no torch norm: the registry's features last). ``nn.BatchNorm1d`` takes (N, C) as well as
-    (N, C, L): a group norm's default count there keeps 2 channels a group, and a width of 1 is refused
-    as it is built (its one group outputs its bias alone on (N, 1)). ``none`` needs no layout.
+    (N, C, L): a group norm's default count there keeps 2 channels a group, and groups of one value each
+    on (N, C) (a width of 1, or ``num_groups`` equal to it) are refused at the first forward, whose shape
+    says (N, C) from (N, C, L) (over (N, 1, L) a width of 1 is a valid group norm). ``none`` needs no
+    layout; ``hyperparameters`` are validated here, as :func:`create` does.
     A torch norm of no one layout raises ValueError saying why: GroupNorm, called
     ``(num_groups, num_channels)``, and SyncBatchNorm, of any rank (but for batch: a BatchNorm1d, as
     DDP's SyncBatchNorm of (N, C) or (N, C, L) inputs is; other ranks fail at its first forward)."""
-    registered = _REGISTRY.get(name).obj
+    entry = _REGISTRY.get(name)
+    registered, hyperparameters = entry.obj, entry.checked(hyperparameters)
     torch_class = _torch_class(norm_class)
     if name == "none" and torch_class is nn.GroupNorm:
         return nn.Identity  # takes (num_groups, num_channels) as any arguments
@@ -652,14 +646,16 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     holding no norm layer is refused, as nothing would change.
     """
     entry = _REGISTRY.get(name)
-    entry.validate(hyperparameters)
+    hyperparameters = entry.checked(hyperparameters)
     replaced: dict[str, Norm] = {}
     made: dict[int, Norm] = {}  # by id of the layer replaced: one shared at two places stays shared
-    preceding_dims = 1
+    preceding_dims, features_only = 1, False
     for qualified, module in list(model.named_modules(remove_duplicate=False)):
         if any(qualified.startswith(prefix + ".") for prefix in replaced):
             continue  # inside a norm already replaced
-        preceding_dims = next((d for c, d in _CONV_DIMS.items() if isinstance(module, c)), preceding_dims)
+        if isinstance(module, tuple(_CONV_DIMS)):
+            preceding_dims = _CONV_DIMS[next(c for c in _CONV_DIMS if isinstance(module, c))]
+            features_only = isinstance(module, (nn.Linear, nn.Bilinear))  # a BatchNorm1d after it: (N, C)
         if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
             if "Norm" in type(module).__name__:  # torch's LazyBatchNorm*, LazyInstanceNorm*
                 raise InvalidValueError(
@@ -697,9 +693,15 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
         # a BatchNorm1d of (N, C) features: as for_class, group's default count keeps 2 channels a group
         if entry.name == "group" and _torch_class(type(module)) is nn.BatchNorm1d:
-            new = _group_for_batch_1d(
-                layout[0], where=f"swap_norm to 'group' of layer {qualified!r}", **options
-            )
+            new = _group_for_batch_1d(layout[0], **options)
+            if features_only:  # its (N, C) input known: groups of one value refused now, not at a batch
+                try:
+                    new.inner.check_shape((1, layout[0]))
+                except InvalidValueError as error:
+                    where = (
+                        f"swap_norm to 'group' of layer {qualified!r} (fed (N, C) by the Linear before it)"
+                    )
+                    raise InvalidValueError(where, f"(N, {layout[0]})", error.accepted) from None
         else:
             new = create(name, *layout, **options)
         tensors = itertools.chain(module.parameters(), module.buffers(), model.parameters())

@@ -358,5 +358,7 @@ def test_a_stored_split_with_a_class_the_training_split_lacks_is_kept_and_said(t
     np.savez(tmp_path / "d.npz", x_train=x[:6], y_train=y_train, **arrays)
     data = load_numpy(tmp_path / "d.npz")
     unseen = np.setdiff1d(y_held, y_train).tolist()
-    assert data.reading.endswith(f"; 'y_{held_out}' has {unseen[0]}, which 'y_train' lacks (never learnt)")
+    assert data.reading.endswith(
+        f"; 'y_{held_out}' holds class {unseen[0]}, which 'y_train' lacks: never learnt, still scored"
+    )
     assert data.num_classes == 3

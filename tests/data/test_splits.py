@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from optimlab.data import Examples, TensorPair, split
+from optimlab.data.splits import untrained_classes
 from optimlab.errors import InvalidValueError, OptimlabWarning
 
 # Three imbalanced classes; x holds each row's id, so splits can be compared as sets of rows.
@@ -225,3 +226,12 @@ def test_numpy_fractions_split_as_the_python_numbers_they_hold(number):
     ):
         with pytest.raises(InvalidValueError, match=f"for {field}: accepted a number in"):
             split(DATA, **{field: value})
+
+
+def test_classes_a_held_out_split_holds_and_training_lacks_are_said_in_one_style():
+    """Truth: numpy's set difference of the labels written here, one class or several."""
+    said = untrained_classes(np.array([0, 1, 1]), "'y_train'", {"'y_val'": [1, 4], "'y_test'": [0, 3, 2, 3]})
+    assert said == (
+        "'y_val' holds class 4, which 'y_train' lacks: never learnt, still scored; 'y_test' holds classes 2, "
+        "3, which 'y_train' lacks: never learnt, still scored"
+    )

@@ -961,6 +961,6 @@ def test_a_factorys_split_with_a_class_its_training_split_lacks_is_kept_and_said
     data = as_data((train, val, test), "held_out")
     assert data.num_classes == 4 and data.val.y.tolist() == [0, 1, 3] and data.test.y.tolist() == [0, 1, 2]
     assert data.reading.endswith(
-        "; split 1 (val) has 9, which split 0 (train) lacks; split 2 (test) has 8, which split 0 (train) "
-        "lacks (never learnt)"
+        "; split 1 (val) holds class 9, which split 0 (train) lacks: never learnt, still scored; split 2 "
+        "(test) holds class 8, which split 0 (train) lacks: never learnt, still scored"
     )

@@ -231,8 +231,11 @@ def untrained_classes(
         if len(unseen):
             shown = ", ".join(map(str, unseen[:_SHOWN_UNTRAINED].tolist()))
             more = ", ..." if len(unseen) > _SHOWN_UNTRAINED else ""
-            notes.append(f"{name} has {shown}{more}, which {train_name} lacks")
-    return "; ".join(notes) + " (never learnt)" if notes else ""
+            classes = "class" if len(unseen) == 1 else "classes"
+            notes.append(
+                f"{name} holds {classes} {shown}{more}, which {train_name} lacks: never learnt, still scored"
+            )
+    return "; ".join(notes)
 
 
 def _labels(values: Any) -> np.ndarray:

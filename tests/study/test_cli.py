@@ -16,7 +16,7 @@ from optimlab.cli import compare_cmd, worker_cmd
 from optimlab.errors import OptimlabError
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
-from optimlab.study.storage import JOURNAL_NAME
+from optimlab.study.storage import JOURNAL_NAME, open_storage
 from optimlab.workloads import get_workload
 from tests.cli.forked_command import ForkedCommand
 
@@ -701,11 +701,30 @@ def test_a_sqlite_url_of_a_folder_is_refused_naming_a_file_in_it(tmp_path, cli):
     code, _, err = cli(
         "compare", "--optimizers", "sgd", "--storage", f"sqlite:///{tmp_path}", "--no-progress"
     )
-    assert (
-        code == 2
-        and f"{str(tmp_path)!r} is a folder: give a SQLite file in it, sqlite:///{tmp_path}/studies.db" in err
-    )
+    said = f"{str(tmp_path)!r} is a folder: give a SQLite file in it, sqlite:///{tmp_path}/studies.db"
+    assert code == 2 and said in err
+    with pytest.raises(OptimlabError) as refused:  # the library said 'unable to open database file'
+        open_storage(f"sqlite:///{tmp_path}")
+    assert said in str(refused.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("typed", ["postgresq://u:s3cret@h/db", "mysqll+pymysql://u:s3cret@h/db?x=1"])
+def test_a_storage_url_refused_keeps_its_password_off_the_terminal(tmp_path, cli, typed):
+    """``--storage 'postgresq://u:s3cret@h/db'`` was refused as "'postgresq://u:s3cret@h/db' is not a
+    storage", the password on stderr; only the typo branch hid it."""
+    code, out, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
+    assert (code, out) == (2, "") and "is not a storage" in err and err.count("\n") == 1, err
+    assert "s3cret" not in err and "u:***@h/db" in err, err
+
+
+@pytest.mark.parametrize("typed", ["sqlite://:memory:", "sqlite:///:memory:", "sqlite://"])
+def test_a_sqlite_url_of_memory_is_told_a_file(tmp_path, cli, typed):
+    """``--storage sqlite://:memory:`` was told "did you mean sqlite:///:memory:?", which is refused in
+    turn: "a study needs a SQLite file"."""
+    code, _, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
+    assert code == 2 and "a study needs a SQLite file, e.g. sqlite:///runs/studies.db" in err, err
+    assert ":memory:?" not in err
 
 
 def test_a_journal_that_is_a_folder_is_named_as_one_by_resume_and_worker(tmp_path, cli):

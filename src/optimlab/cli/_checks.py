@@ -257,26 +257,24 @@ def device(text: str) -> str:
 
 def storage_url(text: str) -> str:
     """An RDB URL whose database kind SQLAlchemy knows; a SQLite file's folder must exist."""
-    from optimlab.study.storage import mistyped_url, without_passwords  # loads optuna: only for a URL given
+    # loads optuna: only for a URL given
+    from optimlab.study.storage import mistyped_url, sqlite_folder_refused, without_passwords
 
-    if (meant := mistyped_url(text)) is not None:
-        shown = without_passwords(text)
-        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {without_passwords(meant)}?")
+    shown = without_passwords(text)  # in every message: a password stays off the terminal
     scheme, separator, rest = text.partition("://")
+    if scheme.lower().startswith("sqlite") and rest.lstrip("/") in ("", ":memory:"):  # not sqlite:///:memory:
+        raise typer.BadParameter(f"{shown!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
+    if (meant := mistyped_url(text)) is not None:
+        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {without_passwords(meant)}?")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
-        raise typer.BadParameter(f"{text!r} is not a storage: accepted {STORAGE_EXAMPLE}")
+        raise typer.BadParameter(f"{shown!r} is not a storage: accepted {STORAGE_EXAMPLE}")
     if scheme.lower().startswith("sqlite"):
-        database = rest[1:]
-        if not database or database == ":memory:":
-            raise typer.BadParameter(f"{text!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
-        path = _path(database.partition("?")[0])
-        if path.is_dir():  # SQLite said 'unable to open database file'
-            raise typer.BadParameter(
-                f"{text!r}: {str(path)!r} is a folder: give a SQLite file in it, {scheme}:///{path / 'studies.db'}"
-            )
+        path = _path(rest[1:].partition("?")[0])
+        if refused := sqlite_folder_refused(text):
+            raise typer.BadParameter(refused)
         if not path.parent.is_dir():
             raise typer.BadParameter(
-                f"{text!r}: the folder {str(path.parent)!r} of the SQLite file does not exist"
+                f"{shown!r}: the folder {str(path.parent)!r} of the SQLite file does not exist"
             )
     return text
 

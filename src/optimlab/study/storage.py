@@ -203,6 +203,8 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
                 _shown(str(location)),
                 f"{_shown(meant)}, the URL SQLAlchemy reads",
             )
+        if refused := sqlite_folder_refused(str(location)):
+            raise OptimlabError(refused)
         if not create and (missing := _sqlite_file_not_there(str(location))):
             raise OptimlabError(
                 f"no study at {_shown(str(location))!r}: no SQLite file {missing!r} there; give the folder of "
@@ -355,6 +357,27 @@ def _foreign_object(error: Exception, url: str) -> str | None:
 def _sqlite_file_not_there(url: str) -> str | None:
     """The file a SQLite ``url`` names where it is not there (opening the URL creates it, empty); None for
     any other URL, or a file there."""
+    database = _sqlite_database(url)
+    return None if database is None or Path(database).expanduser().is_file() else database
+
+
+def sqlite_folder_refused(url: str) -> str | None:
+    """Why the SQLite ``url`` opens no study where it names a folder (``sqlite:///runs``), naming a file
+    in it: SQLite said only 'unable to open database file'. None for any other URL. The rule of
+    :func:`open_storage` and of the command line's ``--storage`` check."""
+    database = _sqlite_database(url)
+    if database is None or not Path(database).expanduser().is_dir():
+        return None
+    scheme = url.partition("://")[0]
+    return (
+        f"{_shown(url)!r}: {database!r} is a folder: give a SQLite file in it, "
+        f"{scheme}:///{Path(database) / 'studies.db'}"
+    )
+
+
+def _sqlite_database(url: str) -> str | None:
+    """The file path a SQLite ``url`` opens (``sqlite:///file:PATH?uri=true``'s PATH); None for any other
+    URL, or a database in memory."""
     import sqlalchemy.exc
     import sqlalchemy.util
 
@@ -374,7 +397,7 @@ def _sqlite_file_not_there(url: str) -> str | None:
         ):
             return None
         database = urllib.parse.unquote(uri.path)
-    return None if Path(database).expanduser().is_file() else database
+    return database
 
 
 def _open_rdb(url: str) -> BaseStorage:

@@ -2,6 +2,7 @@
 when one Dataset of dict items is given; (input, target) data goes on to tensors as before."""
 
 import functools
+import os
 import re
 
 import numpy as np
@@ -343,7 +344,6 @@ def test_a_factorys_pandas_pair_is_read_without_torchs_warning_of_a_read_only_ar
     frame[target]) printed torch's 'The given NumPy array is not writable ... undefined behavior' warning
     on the user's terminal. Torch warns once a process: checked in a fresh one, forked from a parent that
     ran no torch op (tests/conftest.py's forked_parents)."""
-    import os
 
     pd = pytest.importorskip("pandas")
     x = np.random.default_rng(0).normal(size=(12, 3))
@@ -895,7 +895,6 @@ def test_a_factorys_read_only_arrays_are_read_without_torchs_warning(tmp_path, f
     """np.load(mmap_mode='r') gives read-only arrays, and a factory returning them printed torch's 'The
     given NumPy array is not writable ... undefined behavior' warning. Torch warns once a process: checked
     in a fresh one (tests/conftest.py's forked_parents). Truth: the file's numbers, as numpy reads them."""
-    import os
 
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(12, 3)))
     np.save(tmp_path / "y.npy", np.arange(12) % 2)

@@ -633,11 +633,11 @@ def test_the_help_lists_every_exit_status_a_verb_uses(cli):
     """Only --fail-on's 1 was written down (README); train's 3 for a diverged run, and 130, were not."""
     from optimlab.cli._progress import ALL_FAILED
     from optimlab.cli.doctor_cmd import FINDINGS_FOUND
-    from optimlab.cli.train_cmd import DIVERGED
+    from optimlab.cli.train_cmd import DIVERGED, TRACKER_FAILED
 
     _, out, _ = cli("-h")
     listed = re.findall(r"^\s+(\d+)\s+\S", out.partition("Exit status")[2], flags=re.M)
-    used = {0, FINDINGS_FOUND, ALL_FAILED, _errors.USAGE_ERROR, DIVERGED, _errors.INTERRUPTED}
+    used = {0, FINDINGS_FOUND, ALL_FAILED, _errors.USAGE_ERROR, DIVERGED, TRACKER_FAILED, _errors.INTERRUPTED}
     assert sorted(map(int, listed)) == sorted(used)
 
 

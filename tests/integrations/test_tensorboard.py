@@ -970,11 +970,13 @@ def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(t
 def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli, monkeypatch):
     """`optimlab train --log tensorboard` whose event file cannot be written from step 7 on (the OS's
     ENOSPC, as on a full disk): the run trains its 12 steps, result.json and metrics.jsonl whole; the
-    command prints its result (--format json: the document, which was missing), then says why in one
-    line (not also as a warning) and exits non-zero; TensorBoard's reader reads the steps written
-    before."""
+    command prints its result (--format json: the document, which was missing, now with "trackers"), then
+    says why in one line (not also as a warning), naming the first record lost and the command that
+    sends the run again, and exits 4 (it exited 2, a bad call or input in `optimlab -h`); TensorBoard's
+    reader reads the steps written before."""
     import errno
 
+    from optimlab.cli.train_cmd import TRACKER_FAILED
     from optimlab.integrations.tensorboard import TensorBoardTracker
 
     written = TensorBoardTracker.write
@@ -990,13 +992,20 @@ def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli
         "train", "--dataset", "iris", "--width", "8", "--steps", "12", "--batch-size", "32",
         "--out", str(out), "--no-progress", "--log", "tensorboard", "--format", "json",
     )  # fmt: skip
-    assert code != 0
+    assert code == TRACKER_FAILED == 4
     said = [line for line in err.splitlines() if "TensorBoard stopped logging run 'run'" in line]
-    assert len(said) == 1 and "No space left on device" in said[0], err
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "completed" and result["steps"] == 12
-    assert {k: v for k, v in json.loads(printed).items() if k in result} == result
+    document = json.loads(printed)
+    assert {k: v for k, v in document.items() if k in result} == result
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sorted({line["step"] for line in lines if "train_loss" in line}) == list(range(1, 13))
     shown = [e.step for e in accumulated(out / "tensorboard" / "run").Scalars("train_loss")]
     assert 3 <= len(shown) < 7 and shown == list(range(1, len(shown) + 1))  # handed over at evaluations
+    assert said == [
+        f"error: TensorBoard stopped logging run 'run': {out / 'tensorboard' / 'run'} cannot be written (No "
+        f"space left on device); its records from the one of step {shown[-1] + 1} (train_loss, lr) on were "
+        f"not written, and training went on without it; optimlab report {out} --log tensorboard sends the "
+        "run's metrics.jsonl again"
+    ], err
+    assert document["trackers"] == {"tensorboard": said[0].removeprefix("error: ")}

@@ -12,7 +12,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import INTERRUPTED, USAGE_ERROR, stopping
+from optimlab.cli._errors import INTERRUPTED, stopping
 from optimlab.cli._output import Output, typed_command
 from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
@@ -39,6 +39,7 @@ EXAMPLES = """Examples:
 """
 
 DIVERGED = 3  # exit code of a run that diverged: it ran, so it is no usage error
+TRACKER_FAILED = 4  # exit code of a completed run (its folder whole) that a tracker (--log) lacks in part
 
 
 def train(
@@ -172,12 +173,14 @@ def train(
             )
             for tracker in trackers.values():
                 tracker.log_artifact(data["report"])
-        failures = []  # said after the run's result, which a tracker's failure leaves whole
-        for tracker in trackers.values():  # the command returns with each run whole: records, end, page
+        failures = {}  # said after the run's result, which a tracker's failure leaves whole
+        for name, tracker in trackers.items():  # the command returns with each run whole: records, end, page
             try:
                 tracker.wait()  # MLflow's refusal raises
             except OptimlabError as error:
-                failures.append(str(error))
+                failures[name] = str(error)
+        if trackers:  # each --log tracker: None where it holds the whole run
+            data["trackers"] = {name: failures.get(name) for name in trackers}
         if mlflow:  # its writer exits on its own; the command does not wait for MLflow's teardown
             from optimlab.integrations.mlflow_writer import end_writer
 
@@ -196,7 +199,7 @@ def train(
         if result.status == "completed" and (unlearnt := no_better_than_chance(recipe, result.metrics)):
             doctor = f"optimlab doctor {shlex.quote(str(out / RECIPE_NAME))}"
             output.note(f"{unlearnt}; {doctor} finds why")
-    for failure in failures:
+    for failure in failures.values():
         output.error(failure)
     if result.status == "diverged":
         output.error(result.message or "diverged")
@@ -208,7 +211,7 @@ def train(
     if result.message:
         output.result(result.message)
     if failures:
-        sys.exit(USAGE_ERROR)
+        sys.exit(TRACKER_FAILED)
 
 
 def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -479,6 +480,44 @@ _TORCH_INIT_CALLS = {
 }
 
 
-def told_torch_init(finding: Any, scheme: str) -> bool:
-    """Whether ``finding`` tells a user's model torch's call for init ``scheme``, and no recipe change."""
-    return finding.recipe_changes == {} and finding.recommendation.startswith(_TORCH_INIT_CALLS[scheme])
+# One torch call of an init advice on a user's model: the call, the layers it names (cut short by 'and N
+# more'), and whether it zeroes their biases.
+_TORCH_CALL = re.compile(
+    r"(nn\.init\.\w+_\(weight[^)]*\)) on the weights? of ((?:[\w.]+ \(\w+\)(?:, | and )?)+?)"
+    r"(?: and (\d+) more)?(, with nn\.init\.zeros_\(bias\) on (?:its bias|their biases))?(?=;|:| \(|$)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchInitCall:
+    """A torch call an init advice tells, on every layer it is about, and whether it zeroes their biases."""
+
+    call: str
+    layers: list[str]
+    zero_biases: bool
+
+
+def torch_init_calls(finding: Any) -> list[TorchInitCall]:
+    """The torch calls of ``finding``'s init advice, each with all of its layers: those its words name,
+    and those 'and N more' stands for, read in order from ``evidence["layers"]`` (every layer the advice
+    is about, in the order the calls name them). Fails where words and evidence disagree."""
+    listed, calls, at = finding.evidence["layers"], [], 0
+    for match in _TORCH_CALL.finditer(finding.recommendation):
+        named = re.findall(r"([\w.]+) \(\w+\)", match[2])
+        count = len(named) + int(match[3] or 0)
+        assert listed[at : at + len(named)] == named, (finding.recommendation, listed)
+        calls.append(TorchInitCall(match[1], listed[at : at + count], match[4] is not None))
+        at += count
+    assert calls and at == len(listed), (finding.recommendation, listed)
+    return calls
+
+
+def told_torch_init(finding: Any, scheme: str, layers: list[str] | None = None) -> bool:
+    """Whether ``finding`` tells a user's model torch's call for init ``scheme`` first, no recipe change,
+    on the layers its evidence lists (:func:`torch_init_calls`): ``layers``, where given, the model's own."""
+    return (
+        finding.recipe_changes == {}
+        and finding.recommendation.startswith(_TORCH_INIT_CALLS[scheme])
+        and (layers is None or [n for c in torch_init_calls(finding) for n in c.layers] == layers)
+        and bool(torch_init_calls(finding))
+    )

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import optimlab.models
-from doctor.setups import told_torch_init
+from doctor.setups import told_torch_init, torch_init_calls
 from optimlab.doctor import diagnose
 
 _RECIPE_MODEL_FIELDS = ("model.norm", "model.activation")
@@ -264,6 +264,23 @@ def _diagnosed(model: nn.Module) -> dict[str, object]:
     return {f.rule: f for f in found.findings}
 
 
+def _apply_init_advice(model: nn.Module, finding) -> dict[str, list[str]]:
+    """Run each torch call of ``finding``'s advice, as said, on every layer it is about: {call: paths}."""
+    applied = {}
+    for told in torch_init_calls(finding):
+        for name in told.layers:
+            layer = model.get_submodule(name)
+            with torch.no_grad():
+                eval(told.call, {"nn": nn, "weight": layer.weight})
+                if told.zero_biases:
+                    nn.init.zeros_(layer.bias)
+        applied[told.call] = told.layers
+    return applied
+
+
+_INIT_RULES = ("init_scale", "vanishing_gradients", "lost_signal", "dead_units", "exploding_gradients")
+
+
 def test_weights_drawn_too_small_in_a_users_model_are_told_the_torch_init_on_its_layers():
     """A user's nn.Sequential of ReLU layers drawn at 0.08x He's scale was told 'init: kaiming_normal for
     relu layers', {'model.init': 'kaiming_normal'}: a recipe field no recipe has for it (here by
@@ -280,12 +297,11 @@ def test_weights_drawn_too_small_in_a_users_model_are_told_the_torch_init_on_its
     for finding in found.values():
         assert not any(field.startswith("model.") for field in finding.recipe_changes), finding
         assert "init: " not in finding.recommendation, finding.recommendation
-    call = told.split(" on the weights")[0]
-    for i in range(0, 16, 2):
-        assert isinstance(model[i + 1], nn.ReLU)
-        with torch.no_grad():
-            eval(call, {"nn": nn, "weight": model[i].weight})  # the advice, run as said
-    assert "init_scale" not in _diagnosed(model)
+    relus = [str(i) for i in range(0, 16, 2)]
+    assert all(isinstance(model[int(i) + 1], nn.ReLU) for i in relus)
+    assert told_torch_init(found["init_scale"], "kaiming_normal", relus), found["init_scale"]
+    assert _apply_init_advice(model, found["init_scale"]) == {"nn.init.kaiming_normal_(weight)": relus}
+    assert not set(_INIT_RULES) & set(_diagnosed(model)), "the advice, run as said, left a finding"
 
 
 def test_weights_drawn_too_small_in_optimlabs_mlp_are_told_its_init_field():
@@ -344,7 +360,7 @@ def test_a_signal_lost_to_weights_drawn_too_small_is_told_the_init(built_by_opti
         assert found.recommendation.startswith("init: kaiming_normal for relu layers (the weights are 0.0")
         assert found.recipe_changes == {"model.init": "kaiming_normal"}
     else:
-        assert told_torch_init(found, "kaiming_normal"), found
+        assert told_torch_init(found, "kaiming_normal", [str(i) for i in range(1, 24, 3)]), found
 
 
 class _NormedBlocksThenClamp(nn.Module):
@@ -376,3 +392,52 @@ def test_a_signal_lost_behind_layer_norms_is_not_blamed_on_small_weights():
     found = _diagnosed(model)["lost_signal"]
     assert "init_ratio" not in found.evidence, found
     assert found.recommendation.startswith("look between blocks.3.2 (relu) and lin (Linear)"), found
+
+
+def test_a_net_of_tanh_and_relu_layers_is_told_each_layers_own_init_in_one_advice():
+    """Linear(16, 16) layers drawn at std 0.02, feeding ReLU and tanh in turn: the advice named only the
+    layers of one activation, so run as said twice the same findings came back. Each activation's
+    layers get their own call (He's for the ReLU ones, Glorot's for the tanh ones), and run once as
+    said, no init finding is left. Truth: the model written (layer i feeds a ReLU where i % 4 == 0)."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for i in range(8):
+        layers += [nn.Linear(16, 16), nn.Tanh() if i % 2 else nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(16, 2))
+    for layer in model[:-1:2]:
+        nn.init.normal_(layer.weight, std=0.02)
+    found = _diagnosed(model)
+    told = found["init_scale"]
+    applied = _apply_init_advice(model, told)
+    assert applied == {
+        "nn.init.kaiming_normal_(weight)": [str(i) for i in range(0, 16, 4)],
+        "nn.init.xavier_normal_(weight)": [str(i) for i in range(2, 16, 4)],
+    }, told
+    for rule in ("vanishing_gradients", "lost_signal"):
+        assert found[rule].evidence["layers"] == told.evidence["layers"], found[rule]
+    assert not set(_INIT_RULES) & set(_diagnosed(model)), "the advice, run as said, left a finding"
+
+
+def test_dead_units_of_conv_layers_drawn_small_are_told_every_layer_at_once():
+    """Six Conv2d + ReLU layers drawn at std 0.02 (0.07x to 0.12x He's scale): dead_units, ranked first,
+    named one layer a time (its weights and bias), so run as said round after round it left the others
+    at 0.07x to 0.12x. It names all six, and run once as said, no init finding is left. Truth: the
+    model written, its six Conv2d layers at 0, 2, ..., 10."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()]
+    for _ in range(5):
+        layers += [nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(8 * 8 * 8, 2))
+    for layer in model[:12:2]:
+        nn.init.normal_(layer.weight, std=0.02)
+    x = torch.randn(64, 3, 8, 8)
+    found = {
+        f.rule: f
+        for f in diagnose(
+            model, (x, (x[:, 0, 0, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False
+        ).findings
+    }
+    applied = _apply_init_advice(model, found["dead_units"])
+    assert applied == {"nn.init.kaiming_normal_(weight)": [str(i) for i in range(0, 12, 2)]}, found
+    after = diagnose(model, (x, (x[:, 0, 0, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    assert not set(_INIT_RULES) & {f.rule for f in after.findings}, after.findings

@@ -709,9 +709,10 @@ def test_a_relu_called_as_a_function_that_zeroes_the_signal_is_found_and_its_bia
                      lr_find=False)  # fmt: skip
     assert found.findings[0].rule == "lost_signal", found.findings
     assert told_torch_init(found.findings[0], "kaiming_normal")
-    assert "the weights of inp (Linear), mid (Linear) and nn.init.zeros_(bias) on their biases" in (
+    assert "the weights of inp (Linear), mid (Linear), with nn.init.zeros_(bias) on their biases" in (
         found.findings[0].recommendation
     )
+    assert found.findings[0].evidence["layers"] == ["inp", "mid"], found.findings[0]
     fixed = FunctionalReluNet(input_bias=-10.0)
     for layer in (fixed.inp, fixed.mid):
         nn.init.kaiming_normal_(layer.weight)

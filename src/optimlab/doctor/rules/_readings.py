@@ -217,6 +217,22 @@ _EMBEDDING_INIT = "nn.init.normal_(weight, std=0.02)"
 _RECURRENT_INIT = "nn.init.orthogonal_ on each weight_hh"
 
 
+def _named_and_more(labels: list[str], shown: int = 4) -> str:
+    """``a, b, c, d and 3 more``: the first ``shown`` of ``labels``, and how many are left out (a finding's
+    evidence lists them all)."""
+    return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class InitAdvice:
+    """A change of init in the words of who built the model, its recipe_changes and every layer it is
+    about (a finding's ``evidence["layers"]``, which its words may cut short)."""
+
+    words: str
+    recipe_changes: dict[str, Any]
+    layers: list[str]
+
+
 def init_advice(
     stats: RunStatistics,
     scheme: str,
@@ -224,34 +240,61 @@ def init_advice(
     layers: list[str] | None = None,
     *,
     zero_biases: bool = False,
-) -> tuple[str, dict[str, Any]]:
+) -> InitAdvice:
     """The change of init to ``scheme`` (for ``activation`` layers, with biases at 0 where
-    ``zero_biases``) and its recipe_changes, in the words of who built the model: the recipe's
-    ``init:`` where its model.init draws the model (one of optimlab's architectures, a command line's
-    factory); else the torch.nn.init call on the weights of ``layers`` (by default those feeding
-    ``activation``, every one for a Transformer's truncated_normal, the hidden ones for a linear
-    layer's), by their paths in the user's model, which no recipe field reaches."""
-    if layers is None:
-        weights = [layer for _, layer in _weight_layers(stats)]
-        layers = [
-            layer.name for layer in weights if scheme == "truncated_normal" or layer.activation == activation
-        ] or [layer.name for layer in weights[:-1] or weights]
+    ``zero_biases``), in the words of who built the model: the recipe's ``init:`` where its model.init
+    draws the model (one of optimlab's architectures, a command line's factory); else the torch.nn.init
+    call on the weights of ``layers`` by their paths in the user's model, which no recipe field reaches.
+    By default those are the layers feeding ``activation`` (every one for a Transformer's
+    truncated_normal, the hidden ones for a linear layer's), and where ``scheme`` is that activation's
+    own (:func:`recommended_init`), those feeding another activation whose weights are off too, each
+    with its own activation's call (a net of tanh and ReLU layers: Glorot's for the tanh layers, He's
+    for the ReLU ones), so that the advice run as said leaves no layer off."""
+    groups = _init_groups(stats, scheme, activation) if layers is None else [(scheme, layers)]
+    every = [name for _, names in groups for name in names]
     if "model.init" in stats.recipe_fields:
-        return (
+        return InitAdvice(
             f"init: {scheme}"
             + (f" for {activation} layers" if activation else "")
             + (", which starts biases at 0" if zero_biases else ""),
             {"model.init": scheme},
+            every,
         )
-    shown = ", ".join(_label(stats, name) for name in layers[:4]) + (
-        f" and {len(layers) - 4} more" if len(layers) > 4 else ""
-    )
-    weights, biases = ("weight", "its bias") if len(layers) == 1 else ("weights", "their biases")
-    return (
-        f"{TORCH_INITS[scheme]} on the {weights} of {shown}"
-        + (f" and nn.init.zeros_(bias) on {biases}" if zero_biases else ""),
-        {},
-    )
+    calls = []
+    for each, names in groups:
+        weights, biases = ("weight", "its bias") if len(names) == 1 else ("weights", "their biases")
+        shown = _named_and_more([_label(stats, name) for name in names])
+        zeros = f", with nn.init.zeros_(bias) on {biases}" if zero_biases else ""
+        calls.append(f"{TORCH_INITS[each]} on the {weights} of {shown}{zeros}")
+    return InitAdvice("; ".join(calls), {}, every)
+
+
+def _init_groups(stats: RunStatistics, scheme: str, activation: str | None) -> list[tuple[str, list[str]]]:
+    """(scheme, layer names) for :func:`init_advice`'s default layers: ``scheme`` on the layers feeding
+    ``activation``, then each other activation's own scheme on the layers feeding it where their weights
+    are off for it (:func:`_init_problem`)."""
+    weights = [layer for _, layer in _weight_layers(stats)]
+    if scheme == "truncated_normal":
+        return [(scheme, [layer.name for layer in weights])]
+    feeding = [layer.name for layer in weights if layer.activation == activation] or [
+        layer.name for layer in weights[:-1] or weights
+    ]
+    groups = [(scheme, feeding)]
+    if activation is None or recommended_init(activation) != scheme:
+        return groups
+    others: dict[str, list[LayerInfo]] = {}
+    for layer in weights:
+        if layer.activation not in (None, "identity", activation):
+            others.setdefault(layer.activation, []).append(layer)
+    for other, layers in others.items():
+        if _init_problem(layers) is not None:
+            own = recommended_init(other)
+            merged = next((names for each, names in groups if each == own), None)
+            if merged is None:
+                groups.append((own, [layer.name for layer in layers]))
+            else:
+                merged.extend(layer.name for layer in layers)
+    return [(each, sorted(names, key=[layer.name for layer in weights].index)) for each, names in groups]
 
 
 def _geometric_mean(values: list[float]) -> float:

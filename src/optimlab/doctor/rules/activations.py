@@ -66,9 +66,11 @@ def saturation(
     ratio = _init_ratio(feeding) if feeding is not None else None
     embedding = _large_embedding(stats, feeding.name) if feeding is not None else None
     changes: dict[str, Any] = {}
+    advised: list[str] = []  # the layers an init advice is about
     if feeding is not None and ratio is not None and ratio > 2:
-        fix, changes = init_advice(stats, "xavier_normal", activation)
-        recommendation = f"{fix} ({_label(stats, feeding.name)} is {_g(ratio)}x that scale)"
+        advice = init_advice(stats, "xavier_normal", activation)
+        changes, advised = advice.recipe_changes, advice.layers
+        recommendation = f"{advice.words} ({_label(stats, feeding.name)} is {_g(ratio)}x that scale)"
     elif embedding is not None:
         recommendation = (
             f"{_EMBEDDING_INIT} on {_label(stats, embedding[0])}'s vectors, std 1 or less (torch's "
@@ -97,7 +99,8 @@ def saturation(
             "steps": steps,
             "init_ratio": ratio,
             "embedding_std": None if embedding is None else embedding[1],
-        },
+        }
+        | ({"layers": advised} if advised else {}),
         score=_score(fraction / warn_fraction) * 10,
         # Units that saturate only later cannot have starved the first steps of gradient.
         explains=("plateau", "no_learning", "lr_too_low")
@@ -240,10 +243,15 @@ def dead_units(
         and feeding.bias_mean is not None
         and (_negative_bias(stats, feeding) or (held and not tiny))  # tiny weights: the init's, below
     ):
-        fix, changes = init_advice(
-            stats, recommended_init(activation), activation, [feeding.name], zero_biases=True
+        advice = init_advice(
+            stats,
+            recommended_init(activation),
+            activation,
+            _dead_feeders(stats, feeding, found, activation, warn_fraction),
+            zero_biases=True,
         )
-        recommendation = fix + (
+        changes, evidence["layers"] = advice.recipe_changes, advice.layers
+        recommendation = advice.words + (
             f": {_label(stats, feeding.name)}'s bias {_holds(held, activation, 'biases')}"
             if held
             else f" ({_label(stats, feeding.name)}'s biases average {_g(feeding.bias_mean)})"
@@ -255,9 +263,10 @@ def dead_units(
         and (ratio := _init_ratio(feeding)) is not None
         and ratio < TINY_WEIGHTS
     ):
-        fix, changes = init_advice(stats, recommended_init(activation), activation)
+        advice = init_advice(stats, recommended_init(activation), activation)
+        changes, evidence["layers"] = advice.recipe_changes, advice.layers
         recommendation = (
-            f"{fix} ({_label(stats, feeding.name)}'s weights are {_g(ratio)}x the scale {activation} "
+            f"{advice.words} ({_label(stats, feeding.name)}'s weights are {_g(ratio)}x the scale {activation} "
             "needs: its biases, not its inputs, decide which units fire)"
         )
         evidence["init_ratio"] = ratio
@@ -316,6 +325,25 @@ def dead_units(
         score=_score(fraction / warn_fraction) * 10,
         explains=explains,
     )
+
+
+def _dead_feeders(
+    stats: RunStatistics, feeding: LayerInfo, found: dict[str, Any], activation: str, warn_fraction: float
+) -> list[str] | None:
+    """The layers whose init and biases the dead units of ``feeding``'s activation ask to redraw: every
+    one feeding ``activation`` (None: :func:`init_advice`'s default) where their weights are too small
+    as well (:func:`_init_problem`), else ``feeding`` and each other layer, with no norm before its
+    activation, that feeds units dead over ``warn_fraction``. Six Conv2d + ReLU layers drawn at std
+    0.02 (0.07x to 0.12x He's scale), told one layer at a time, kept the others at that scale."""
+    small = _init_problem([x for _, x in _weight_layers(stats) if x.activation == activation])
+    if small is not None and small[0] < 1:
+        return None
+    dead = {m for m, w in found.items() if w.worst >= warn_fraction}
+    return [feeding.name] + [
+        x.name
+        for _, x in _weight_layers(stats)
+        if x is not feeding and x.activation_module in dead and not x.normalized
+    ]
 
 
 # A layer's outputs are the same for every example where their spread across examples is under this
@@ -380,23 +408,25 @@ def lost_signal(
     }
     changes: dict[str, Any] = {}
     if held >= held_below and layer is not None and layer.bias_mean is not None and layer.bias_mean < 0:
-        fix, changes = init_advice(stats, recommended_init("relu"), "relu", zero_biases=True)
+        advice = init_advice(stats, recommended_init("relu"), "relu", zero_biases=True)
+        changes, evidence["layers"] = advice.recipe_changes, advice.layers
         explanation += (
             f" {_label(stats, culprit)}'s outputs average {_g(seen[order.index(culprit)].mean)} against a "
             f"spread of {_g(seen[order.index(culprit)].spread)} across examples (its bias averages "
             f"{_g(layer.bias_mean)}): a ReLU applied to them outside any module (torch.relu, F.relu) "
             "outputs 0 for every example, and passes no gradient back."
         )
-        recommendation = f"{fix} ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
+        recommendation = f"{advice.words} ({_label(stats, culprit)}'s average {_g(layer.bias_mean)})"
         evidence.update({"held_under_zero": culprit, "held_by_spreads": held, "bias_mean": layer.bias_mean})
     elif shrunk := _shrunk_by_init(stats, order[:lost], first):
         mean, activation, scheme = shrunk
-        fix, changes = init_advice(stats, scheme, activation)
+        advice = init_advice(stats, scheme, activation)
+        changes, evidence["layers"] = advice.recipe_changes, advice.layers
         explanation += (
             f" The weights before it are {_g(mean)}x the scale {activation} needs: each layer shrinks the "
             "signal, until the biases are all that is left of it."
         )
-        recommendation = f"{fix} (the weights are {_g(mean)}x the scale {activation} needs)"
+        recommendation = f"{advice.words} (the weights are {_g(mean)}x the scale {activation} needs)"
         evidence["init_ratio"] = mean
     else:
         recommendation = (

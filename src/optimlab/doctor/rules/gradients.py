@@ -46,6 +46,7 @@ from optimlab.doctor.rules._readings import (
     _layer_rms_gradients,
     _loss_levels,
     _median,
+    _named_and_more,
     _register,
     _score,
     _weight_layers,
@@ -139,15 +140,17 @@ def vanishing_gradients(
         init, told = _init_problem(layers[:-1], off_by=1.0), True
     normalized, residual = _normalized_throughout(stats, layers[:-1]), stats.residual_blocks
     explains: tuple[str, ...] = ("plateau", "no_learning", "lr_too_low")
+    advised: list[str] = []  # the layers an init advice is about
     if init is not None and init[0] < 1:
         mean, activation, scheme = init
-        fix, changes = init_advice(stats, scheme, activation)
-        recommendation = f"{fix} (the weights are {_g(mean)}x the scale {activation} needs)"
+        advice = init_advice(stats, scheme, activation)
+        changes, advised = advice.recipe_changes, advice.layers
+        recommendation = f"{advice.words} (the weights are {_g(mean)}x the scale {activation} needs)"
         if activation in ("sigmoid", "tanh") and len(layers) > 5:
             recommendation += "; this deep, prefer " + (
                 "activation: relu with init: kaiming_normal"
                 if "model.activation" in stats.recipe_fields
-                else f"nn.ReLU in place of each {activation}, with {init_advice(stats, 'kaiming_normal', activation)[0]}"
+                else f"nn.ReLU in place of each {activation}, with {init_advice(stats, 'kaiming_normal', activation).words}"
             )
         explains += () if told else ("init_scale",)
     elif saturating:
@@ -221,7 +224,8 @@ def vanishing_gradients(
             # of the best-fed hidden layer's: what the rule judges
             "hidden_fraction": {layer.name: body[i].item() for i, layer in enumerate(layers[:-1])},
             "rms_gradient": {layer.name: rms[i].item() for i, layer in enumerate(layers)},
-        },
+        }
+        | ({"layers": advised} if advised else {}),
         score=_score(warn_ratio / max(worst_ratio, 1e-300)),
         explains=explains,
     )
@@ -404,10 +408,12 @@ def exploding_gradients(
     if depth >= warn_depth_ratio:
         seen.append(f"early layers get {_g(depth)}x the output layer's gradient per parameter")
     clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
+    advised: list[str] = []  # the layers an init advice is about
     if init is not None and init[0] > 1:
         mean, activation, scheme = init
-        fix, changes = init_advice(stats, scheme, activation)
-        recommendation = f"{fix} (the weights are {_g(mean)}x the scale {activation} needs)"
+        advice = init_advice(stats, scheme, activation)
+        changes, advised = advice.recipe_changes, advice.layers
+        recommendation = f"{advice.words} (the weights are {_g(mean)}x the scale {activation} needs)"
         explains: tuple[str, ...] = (
             "nan_inf",
             "init_scale",
@@ -463,7 +469,8 @@ def exploding_gradients(
             "first_steps_norm": early,
             "growth": growth,
             "depth_ratio": depth,
-        },
+        }
+        | ({"layers": advised} if advised else {}),
         score=_score(max(signals.values())),
         explains=explains,
     )
@@ -500,12 +507,11 @@ def unused_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = Non
     for index in never:
         by_layer[stats.layers[stats.param_layer[index]].name] += 1
     values = sum(layer.num_params for layer in stats.layers if layer.name in by_layer)
-    names = ", ".join(_label(stats, name) for name in list(by_layer)[:5])
-    more = f" and {len(by_layer) - 5} more" if len(by_layer) > 5 else ""
+    names = _named_and_more([_label(stats, name) for name in by_layer], 5)
     return Finding(
         rule="unused_parameters",
         severity="warning",
-        title=f"No gradient in {len(stats.steps)} steps: {names}{more}",
+        title=f"No gradient in {len(stats.steps)} steps: {names}",
         explanation=(
             f"{len(never)} parameter tensors, in {len(by_layer)} modules of {values} values, are stepped by "
             f"the optimizer but had no gradient at any of the {len(stats.steps)} steps watched: the loss "
@@ -539,11 +545,10 @@ def unstepped_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = 
         return None
     modules = list(stats.unstepped)
     values = sum(stats.unstepped.values())
-    more = f" and {len(modules) - 5} more" if len(modules) > 5 else ""
     return Finding(
         rule="unstepped_parameters",
         severity="warning",
-        title=f"Not in the optimizer: {', '.join(modules[:5])}{more} get gradients but never change",
+        title=f"Not in the optimizer: {_named_and_more(modules, 5)} get gradients but never change",
         explanation=(
             f"{values} trainable values in {len(modules)} modules had a gradient, but the optimizer was "
             f"not given them and no other stepped them: over the {len(stats.steps)} steps watched they "

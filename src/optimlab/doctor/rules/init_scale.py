@@ -168,7 +168,7 @@ def _weights_constant(stats: RunStatistics) -> Finding | None:
     activation = constant[0].activation
     scheme = recommended_init(activation)
     names = ", ".join(_label(stats, layer.name) for layer in constant)
-    fix, changes = init_advice(stats, scheme, activation, [layer.name for layer in constant])
+    advice = init_advice(stats, scheme, activation, [layer.name for layer in constant])
     start, end = _loss_levels(stats)
     return Finding(
         rule="init_scale",
@@ -179,9 +179,9 @@ def _weights_constant(stats: RunStatistics) -> Finding | None:
             "after it: the units compute one function and get one gradient, so no step can make them "
             f"differ, and a layer of them is worth one unit. The loss went from {_g(start)} to {_g(end)}."
         ),
-        recommendation=f"{fix} (a random draw breaks the symmetry)",
-        recipe_changes=changes,
-        evidence={"layers": [layer.name for layer in constant], "loss": [start, end]},
+        recommendation=f"{advice.words} (a random draw breaks the symmetry)",
+        recipe_changes=advice.recipe_changes,
+        evidence={"layers": advice.layers, "loss": [start, end]},
         score=_score(10.0),
         explains=("plateau", "no_learning", "lr_too_low", "dead_units", "vanishing_gradients", "saturation"),
     )
@@ -228,7 +228,7 @@ def _signal_changed(
     if strength < warn_change or (change > 1) != (mean > 1):
         return None
     direction = "shrinks" if change < 1 else "grows"
-    fix, changes = init_advice(stats, scheme, activation)
+    advice = init_advice(stats, scheme, activation)
     chain = ", ".join(f"{_label(stats, module)} {_g(s.spread)}" for module, s in signal)
     return Finding(
         rule="init_scale",
@@ -240,13 +240,14 @@ def _signal_changed(
             f"the signal's scale). At step {first} the spread across examples of each activation's "
             f"output is: {chain}."
         ),
-        recommendation=fix,
-        recipe_changes=changes,
+        recommendation=advice.words,
+        recipe_changes=advice.recipe_changes,
         evidence={
             "init_ratio": mean,
             "signal_change": change,
             "step": first,
             "activation_spread": {module: s.spread for module, s in signal},
+            "layers": advice.layers,
         },
         score=_score(strength / warn_change),
         # A shrinking signal leaves the biases in charge, and units whose bias is negative go silent.
@@ -279,7 +280,7 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     if not stats.norms and activation in ("sigmoid", "tanh"):
         return None  # their units saturate first: the saturation rule names these weights, same advice
     needs = "a linear layer" if activation == "identity" else activation
-    fix, changes = init_advice(stats, scheme, None if activation == "identity" else activation)
+    advice = init_advice(stats, scheme, None if activation == "identity" else activation)
     scores = f"the scores of {_label(stats, output.name)} (std {_g(std)})"
     hidden, why = (
         (
@@ -300,13 +301,14 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
             f"softmaxes (attention) saturated on the way; and each step moves weights this large by a "
             f"small fraction of their size."
         ),
-        recommendation=fix,
-        recipe_changes=changes,
+        recommendation=advice.words,
+        recipe_changes=advice.recipe_changes,
         evidence={
             "init_ratio": mean,
             "output_layer": output.name,
             "output_std": std,
             "step": first,
+            "layers": advice.layers,
         },
         score=_score(std / output_std),
         explains=("plateau", "no_learning", "lr_too_low", "saturation", "exploding_gradients"),

@@ -9,7 +9,7 @@ import statistics
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _g, _label, _loss_levels, _register, _score
+from optimlab.doctor.rules._readings import _g, _label, _loss_levels, _named_and_more, _register, _score
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["batch_norm_batch", "dropout_too_high", "eval_mode_training"]
@@ -38,12 +38,11 @@ def batch_norm_batch(
     if not small:
         return None
     fewest = min(small.values())
-    names = ", ".join(_label(stats, name) for name in list(small)[:3])
-    more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+    names = _named_and_more([_label(stats, name) for name in small], 3)
     return Finding(
         rule="batch_norm_batch",
         severity="warning",
-        title=f"Batch norm over {fewest:g} examples a batch: {names}{more}",
+        title=f"Batch norm over {fewest:g} examples a batch: {names}",
         explanation=(
             f"{len(small)} batch norm layers normalize each batch by its own mean and variance over "
             f"{fewest:g} examples (median over the detailed steps): statistics that noisy make each "
@@ -94,9 +93,7 @@ def eval_mode_training(
     if not steps or stats.eval_mode_steps < min_share * steps or not stats.eval_mode_layers:
         return None
     layers = stats.eval_mode_layers
-    names = ", ".join(f"{name} ({kind})" for name, kind in list(layers.items())[:4]) + (
-        f" and {len(layers) - 4} more" if len(layers) > 4 else ""
-    )
+    names = _named_and_more([f"{name} ({kind})" for name, kind in layers.items()])
     return Finding(
         rule="eval_mode_training",
         severity="warning",

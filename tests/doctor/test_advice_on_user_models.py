@@ -441,3 +441,28 @@ def test_dead_units_of_conv_layers_drawn_small_are_told_every_layer_at_once():
     assert applied == {"nn.init.kaiming_normal_(weight)": [str(i) for i in range(0, 12, 2)]}, found
     after = diagnose(model, (x, (x[:, 0, 0, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
     assert not set(_INIT_RULES) & {f.rule for f in after.findings}, after.findings
+
+
+@pytest.mark.parametrize(
+    "fields, rule, scale",
+    [(["norm"], "saturation", 30.0), (["activation"], "vanishing_gradients", 1.0)],
+    ids=["factory-of-norm-saturated", "factory-of-activation-vanishing"],
+)
+def test_a_factory_is_told_only_the_recipe_fields_it_takes(fields, rule, scale):
+    """A command line's factory taking norm= alone, its sigmoids saturated, was told 'norm: batch before the
+    sigmoid, or activation: relu with init: kaiming_normal'; one taking activation= alone 'activation:
+    relu with init: kaiming_normal': init: and activation: reach neither model. Truth: the fields the
+    factory was recorded to take; every other change is told in torch's words."""
+    from optimlab.models import takes_recipe_fields
+
+    model = _sigmoid_stack(False)
+    takes_recipe_fields(model, "users_module:factory", fields)
+    torch.manual_seed(0)
+    x = scale * torch.randn(64, 16)
+    found = diagnose(model, (x, (x[:, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    told = next(f for f in found.findings if f.rule == rule)
+    taken = {f"model.{field}" for field in fields}
+    words = {"model.norm": "norm:", "model.activation": "activation:", "model.init": "init:"}
+    for field, word in words.items():
+        assert (re.search(rf"(?<![\w.]){word}", told.recommendation) is not None) == (field in taken), told
+    assert set(told.recipe_changes) == taken, told

@@ -76,8 +76,18 @@ def saturation(
             f"{_EMBEDDING_INIT} on {_label(stats, embedding[0])}'s vectors, std 1 or less (torch's "
             f"nn.Embedding draws N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
         )
-    elif "model.norm" in stats.recipe_fields:
-        recommendation = f"norm: batch before the {activation}, or activation: relu with init: kaiming_normal"
+    elif "model.norm" in stats.recipe_fields:  # each other field named only where the recipe reaches it
+        relu = (
+            "activation: relu"
+            if "model.activation" in stats.recipe_fields
+            else f"nn.ReLU in place of that {activation}"
+        )
+        he = (
+            "init: kaiming_normal"
+            if "model.init" in stats.recipe_fields
+            else "nn.init.kaiming_normal_ on the weight that feeds it"
+        )
+        recommendation = f"norm: batch before the {activation}, or {relu} with {he}"
         changes = {"model.norm": "batch"}
     else:
         recommendation = _norm_or_relu(stats, module, feeding)

@@ -147,18 +147,29 @@ def vanishing_gradients(
         changes, advised = advice.recipe_changes, advice.layers
         recommendation = f"{advice.words} (the weights are {_g(mean)}x the scale {activation} needs)"
         if activation in ("sigmoid", "tanh") and len(layers) > 5:
-            recommendation += "; this deep, prefer " + (
-                "activation: relu with init: kaiming_normal"
+            relu = (
+                "activation: relu"
                 if "model.activation" in stats.recipe_fields
-                else f"nn.ReLU in place of each {activation}, with {init_advice(stats, 'kaiming_normal', activation).words}"
+                else f"nn.ReLU in place of each {activation},"
             )
+            he = (
+                "init: kaiming_normal"
+                if "model.init" in stats.recipe_fields
+                else init_advice(stats, "kaiming_normal", activation).words
+            )
+            recommendation += f"; this deep, prefer {relu} with {he}"
         explains += () if told else ("init_scale",)
     elif saturating:
         add_norms = "or norm: batch" if "model.norm" in stats.recipe_fields else f"or {_NORM_AFTER_EACH}"
         besides = add_norms if not normalized else "" if residual else _residual(stats)
         named = ", ".join(saturating)
-        if "model.activation" in stats.recipe_fields:
-            relu = f"activation: relu with init: kaiming_normal instead of {named}"
+        if "model.activation" in stats.recipe_fields:  # the init in the recipe's words where it reaches it
+            he = (
+                "init: kaiming_normal"
+                if "model.init" in stats.recipe_fields
+                else "nn.init.kaiming_normal_ on the weights"
+            )
+            relu = f"activation: relu with {he} instead of {named}"
         elif "model.init" in stats.recipe_fields:  # a user's factory on the command line: the build draws it
             relu = f"nn.ReLU in place of each {named}, with init: kaiming_normal"
         else:

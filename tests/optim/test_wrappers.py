@@ -49,29 +49,28 @@ class HandLookahead:
 
 
 class HandSAM:
-    """davda54/sam's algorithm: perturb by rho g / ||g|| (ASAM: rho w^2 g / |||w| g||), re-evaluate, restore.
+    """davda54/sam's ``sam.py``, written out: SAM's defaults (rho, adaptive, the base's keywords) are set
+    into the param groups, the base optimizer is built over those groups and shares them, and each step
+    perturbs every group by its own ``group["rho"]`` and ``group["adaptive"]``: rho g / ||g|| (ASAM:
+    rho w^2 g / |||w| g||, the norm over every group), re-evaluates, restores, steps the base.
 
-    ``ascend``: the inner optimizer maximizes f, which is SAM minimizing -f: the perturbation is the
-    same with -g, towards the lowest nearby point.
+    ``ascend``: the base maximizes f, which is SAM minimizing -f: the perturbation is the same with -g,
+    towards the lowest nearby point (davda54's code has no maximize).
     """
 
-    def __init__(self, inner: torch.optim.Optimizer, rho: float, adaptive: bool, ascend: bool = False):
-        self.inner, self.rho, self.adaptive = inner, rho, adaptive
+    def __init__(self, params, base_class, base_hyperparameters, rho, adaptive, ascend=False):
+        defaults = dict(rho=rho, adaptive=adaptive, **base_hyperparameters)
+        holder = torch.optim.Optimizer(params, defaults)  # davda54's super().__init__(params, defaults)
+        self.inner = base_class(holder.param_groups, **base_hyperparameters)
         self.sign = -1.0 if ascend else 1.0
-        self.param_groups = inner.param_groups
-        self.params = [p for group in inner.param_groups for p in group["params"]]
+        self.param_groups = self.inner.param_groups
+        self.params = [p for group in self.param_groups for p in group["params"]]
 
     def zero_grad(self):
         self.inner.zero_grad()
 
     def step(self, closure):
-        # davda54's per-group rho and adaptive (its defaults, group by group), but adadelta's own rho
-        own = [k for k in ("rho", "adaptive") if k not in self.inner.defaults]
-        settings = [
-            {"rho": self.rho, "adaptive": self.adaptive, **{k: g[k] for k in own if k in g}}
-            for g in self.param_groups
-        ]
-        groups = [(s["rho"], s["adaptive"], g["params"]) for s, g in zip(settings, self.param_groups)]
+        groups = [(g["rho"], g["adaptive"], g["params"]) for g in self.param_groups]
         with torch.no_grad():
             norm = torch.norm(
                 torch.stack([((p.abs() if a else 1.0) * p.grad).norm() for _, a, ps in groups for p in ps])
@@ -299,7 +298,7 @@ def test_train_and_eval_reach_a_schedule_free_base():
 @pytest.mark.parametrize(("rho", "adaptive"), [(0.05, False), (0.5, True)], ids=["sam", "asam"])
 def test_sam_matches_the_reference_algorithm(rho, adaptive, float64):
     ours, calls = with_closure(lambda p: SAM(p, "momentum", MOMENTUM, rho=rho, adaptive=adaptive))
-    reference, _ = with_closure(lambda p: HandSAM(torch.optim.SGD(p, **MOMENTUM), rho, adaptive))
+    reference, _ = with_closure(lambda p: HandSAM(p, torch.optim.SGD, MOMENTUM, rho, adaptive))
     plain = train(lambda p: torch.optim.SGD(p, **MOMENTUM))
     assert calls == 100  # the closure runs once per step
     assert max_difference(ours, plain) > 1e-3
@@ -315,9 +314,9 @@ def test_sam_around_a_maximizing_base_perturbs_towards_the_lowest_point(inner, r
     ascend = {**hp, "maximize": True}
     ours, _ = with_closure(lambda p: SAM(p, inner, ascend, rho=rho, adaptive=adaptive), objective=gain)
     reference, _ = with_closure(
-        lambda p: HandSAM(torch_class(p, **ascend), rho, adaptive, ascend=True), objective=gain
+        lambda p: HandSAM(p, torch_class, ascend, rho, adaptive, ascend=True), objective=gain
     )
-    upward, _ = with_closure(lambda p: HandSAM(torch_class(p, **ascend), rho, adaptive), objective=gain)
+    upward, _ = with_closure(lambda p: HandSAM(p, torch_class, ascend, rho, adaptive), objective=gain)
     descending, _ = with_closure(lambda p: SAM(p, inner, hp, rho=rho, adaptive=adaptive))
     assert max_difference(ours, upward) > 1e-3
     assert max_difference(ours, reference) <= TOLERANCE
@@ -328,24 +327,34 @@ def test_sam_takes_each_param_groups_own_rho_and_adaptive_as_davda54s_does(float
     """A param group's own rho (0: plain steps for a frozen-sharpness backbone) and adaptive were kept in
     the group and ignored: every parameter moved by SAM's rho. Each group now moves by its own, the norm
     over every group, as davda54's SAM reads group["rho"] and group["adaptive"] (the hand version); a
-    base's own rho (adadelta's) stays the base's; a group's own rho out of range is refused in one line."""
+    group's own rho out of range is refused in one line."""
 
     def grouped(params):
         return [{"params": params[:2], "rho": 0.0}, {"params": params[2:], "rho": 0.5, "adaptive": True}]
 
-    ours, _ = with_closure(lambda p: SAM(grouped(p), "momentum", MOMENTUM, rho=0.05))
-    reference, _ = with_closure(lambda p: HandSAM(torch.optim.SGD(grouped(p), **MOMENTUM), 0.05, False))
-    shared, _ = with_closure(lambda p: HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.05, False))
+    ours, _ = with_closure(lambda p: SAM(grouped(p), "momentum", MOMENTUM, rho=0.05), steps=30)
+    reference, _ = with_closure(
+        lambda p: HandSAM(grouped(p), torch.optim.SGD, MOMENTUM, 0.05, False), steps=30
+    )
+    shared, _ = with_closure(lambda p: HandSAM(p, torch.optim.SGD, MOMENTUM, 0.05, False), steps=30)
     assert max_difference(ours, shared) > 1e-3
     assert max_difference(ours, reference) <= TOLERANCE
-    # adadelta's groups hold its own rho (0.9), which stays adadelta's: SAM's radius is its own 0.05
-    adadelta, _ = with_closure(lambda p: SAM(p, "adadelta", {"lr": 0.5}, rho=0.05))
-    by_hand, _ = with_closure(lambda p: HandSAM(torch.optim.Adadelta(p, lr=0.5), 0.05, False))
-    assert max_difference(adadelta, by_hand) <= TOLERANCE
     with pytest.raises(
         InvalidValueError, match="invalid value -1.0 for optimizer 'sam' hyperparameter 'rho'"
     ):
         create("sam", [{"params": [torch.nn.Parameter(torch.ones(2))], "rho": -1.0}], lr=0.1)
+
+
+def test_sam_leaves_a_bases_own_rho_to_the_base_where_davda54s_shares_it(float64):
+    """The stated departure from davda54's code (SAM's docstring): there SAM's rho is set into the groups
+    the base shares, so torch's Adadelta decays its averages with SAM's radius. Here adadelta keeps its own
+    rho: at radius 0 SAM around it steps as torch's Adadelta (rho 0.9) itself (the truth), where
+    davda54's decays with 0."""
+    ours, _ = with_closure(lambda p: SAM(p, "adadelta", {"lr": 0.5}, rho=0.0), steps=10)
+    by_torch, _ = with_closure(lambda p: torch.optim.Adadelta(p, lr=0.5), steps=10)
+    davda54s, _ = with_closure(lambda p: HandSAM(p, torch.optim.Adadelta, {"lr": 0.5}, 0.0, False), steps=10)
+    assert max_difference(ours, by_torch) <= TOLERANCE
+    assert max_difference(ours, davda54s) > 1e-3
 
 
 def test_sam_refuses_groups_that_mix_maximize():
@@ -453,7 +462,7 @@ def test_lookahead_around_lbfgs_needs_a_closure():
 def test_lookahead_around_sam_composes(float64):
     ours, calls = with_closure(lambda p: Lookahead(SAM(p, "momentum", MOMENTUM, rho=0.05), k=5), steps=30)
     reference, _ = with_closure(
-        lambda p: HandLookahead(HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.05, False), 5, 0.5), steps=30
+        lambda p: HandLookahead(HandSAM(p, torch.optim.SGD, MOMENTUM, 0.05, False), 5, 0.5), steps=30
     )
     assert calls == 30 and max_difference(ours, reference) <= TOLERANCE
 
@@ -481,6 +490,44 @@ def test_sam_state_dict_round_trip_mid_run_continues_identically(float64):
     sam_steps(opt, params, 5)
     sam_steps(fresh, resumed, 5)
     assert max_difference(params, snapshot) > 1e-3 and max_difference(params, resumed) == 0
+
+
+def test_sam_resumes_its_own_rho_and_its_groups_rho_from_a_state_dict(float64):
+    """SAM's own rho was not in its state_dict (a rho=0.1 SAM loading a rho=0.5 one's state kept 0.1), and
+    a state whose group set its own rho was refused by a SAM whose groups do not ('It was saved by another
+    optimizer', though the same optimizer saved it). Both load, as torch loads a group's lr: the run goes
+    on as the saved one (the truth: that run continued, bit for bit)."""
+    params = [torch.nn.Parameter(p) for p in initial_parameters()]
+    opt = SAM([{"params": params[:2], "rho": 0.0}, {"params": params[2:]}], "momentum", MOMENTUM, rho=0.5)
+    sam_steps(opt, params, 3)
+    saved, snapshot = copy.deepcopy(opt.state_dict()), [p.detach().clone() for p in params]
+    resumed = [torch.nn.Parameter(p.clone()) for p in snapshot]
+    fresh = SAM([{"params": resumed[:2]}, {"params": resumed[2:]}], "momentum", MOMENTUM, rho=0.1)
+    fresh.load_state_dict(saved)
+    sam_steps(opt, params, 3)
+    sam_steps(fresh, resumed, 3)
+    assert max_difference(params, snapshot) > 1e-3 and max_difference(params, resumed) == 0
+
+
+@pytest.mark.parametrize("where", ["group", "sam"])
+def test_sam_refuses_a_rho_out_of_range_as_its_state_dict_loads_not_at_the_next_step(where):
+    """A state_dict whose group held rho=-1 loaded without a word, and was refused only at the next step
+    (each step validating every group again). Refused as it loads, in one line naming where, the optimizer
+    left as it was."""
+    params = [torch.nn.Parameter(torch.ones(2))]
+    opt = SAM([{"params": params, "rho": 0.2}], "sgd", {"lr": 0.1}, rho=0.5)
+    saved = copy.deepcopy(opt.state_dict())
+    if where == "group":
+        saved["param_groups"][0]["rho"] = -1.0
+    else:
+        saved["sam"]["rho"] = -1.0
+    named = "param group 0 of the state_dict" if where == "group" else "the state_dict"
+    with pytest.raises(
+        InvalidValueError, match=f"invalid value -1.0 for .*'rho' in {named}: accepted"
+    ) as refused:
+        opt.load_state_dict(saved)
+    assert "\n" not in str(refused.value)
+    assert (opt.rho, opt.param_groups[0]["rho"]) == (0.5, 0.2)
 
 
 # -- the shared wrapper contract ---------------------------------------------------------------------
@@ -619,7 +666,7 @@ def test_sam_steps_a_complex_parameter_as_its_real_and_imaginary_parts(adaptive,
         return parts().detach().clone()
 
     ours = run(lambda p: SAM(p, "momentum", MOMENTUM, rho=0.5, adaptive=adaptive), complex_=True)
-    reference = run(lambda p: HandSAM(torch.optim.SGD(p, **MOMENTUM), 0.5, adaptive), complex_=False)
+    reference = run(lambda p: HandSAM(p, torch.optim.SGD, MOMENTUM, 0.5, adaptive), complex_=False)
     assert max_difference([ours], [torch.view_as_real(w0)]) > 1e-2
     assert max_difference([ours], [reference]) <= 1e-12
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.optim.shells.torch_optim import steppable
 from optimlab.optim.user import needs_closure
 from optimlab.optim.wrappers.wrapper import BaseSpec, WrappedOptimizer, base_optimizer, closure_base_refused
@@ -23,6 +23,7 @@ from optimlab.registry import NON_NEGATIVE, Capability, new_registry
 __all__ = ["SAM"]
 
 _REGISTRY = new_registry("optimizer")
+_OWN = ("rho", "adaptive")  # SAM's keys a param group may set for itself
 
 
 @_REGISTRY.register(
@@ -52,8 +53,11 @@ class SAM(WrappedOptimizer):
     worst point and are refused.
 
     A param group may set its own ``rho`` and ``adaptive`` (``{"params": backbone, "rho": 0.0}``), as in
-    davda54's code: its parameters move by its own radius, the norm staying the one over every group. A
-    key the base optimizer takes itself (adadelta's ``rho``) stays the base's.
+    davda54's code: its parameters move by its own radius, the norm staying the one over every group.
+    One departure from that code: it sets SAM's ``rho`` into the groups the base shares, so a base that
+    takes a ``rho`` itself (torch's Adadelta) decays its averages with SAM's radius (0.05, where its own is
+    0.9); here such a key stays the base's, and SAM's radius there is SAM's ``rho``. The state dict keeps
+    SAM's ``rho`` and ``adaptive`` with the groups' own, and loads them, as torch's optimizers load lr.
 
     Args:
         params: parameters or param groups, or an optimizer instance to wrap.
@@ -103,22 +107,40 @@ class SAM(WrappedOptimizer):
             raise closure_base_refused("sam", type(inner) if base is None else base)
         super().__init__(inner)
         self.rho, self.adaptive = rho, adaptive
-        for group in self.param_groups:
-            self._own_settings(group)
+        for index, group in enumerate(self.param_groups):
+            self._group_settings(group, f"param group {index}")
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if "base_optimizer" in self.__dict__:  # not the base's groups, registered as torch's __init__ runs
-            self._own_settings(param_group)
+            self._group_settings(param_group, "the param group added")
         super().add_param_group(param_group)
 
     def _own_settings(self, group: Mapping[str, Any]) -> dict[str, Any]:
         """The ``rho`` and ``adaptive`` ``group`` sets for SAM (not those the base takes itself: adadelta's
-        ``rho``), refused in one line outside SAM's ranges."""
-        own = {
-            k: group[k] for k in ("rho", "adaptive") if k in group and k not in self.base_optimizer.defaults
-        }
-        _REGISTRY.get("sam").validate(own)
+        ``rho``), as they were validated when the group came (built, added or loaded)."""
+        return {k: group[k] for k in _OWN if k in group and k not in self.base_optimizer.defaults}
+
+    def _group_settings(self, group: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """:meth:`_own_settings` of ``group``, refused in one line naming ``where`` outside SAM's ranges."""
+        own = self._own_settings(group)
+        try:
+            _REGISTRY.get("sam").validate(own)
+        except InvalidValueError as error:
+            raise InvalidValueError(f"{error.field} in {where}", error.value, error.accepted) from None
         return own
+
+    def _own_hyperparameters(self) -> dict[str, Any]:
+        return {self.state_prefix: {"rho": self.rho, "adaptive": self.adaptive}}
+
+    def _load_own_hyperparameters(self, state_dict: Mapping[str, Any]) -> None:
+        """SAM's ``rho`` and ``adaptive`` as saved, as torch's optimizers load their groups' lr; a state
+        saved before SAM kept them keeps this SAM's."""
+        saved = dict(state_dict.get(self.state_prefix, {}))
+        try:
+            _REGISTRY.get("sam").validate(saved)
+        except InvalidValueError as error:
+            raise InvalidValueError(f"{error.field} in the state_dict", error.value, error.accepted) from None
+        self.rho, self.adaptive = saved.get("rho", self.rho), saved.get("adaptive", self.adaptive)
 
     def _with_gradients(self) -> list[torch.Tensor]:
         return [p for group in self._groups_with_gradients() for p in group[2]]

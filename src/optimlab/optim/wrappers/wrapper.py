@@ -122,7 +122,7 @@ class WrappedOptimizer(torch.optim.Optimizer):
                     **state.get(index, {}),
                     **{f"{self.state_prefix}.{k}": v for k, v in own.items()},
                 }
-        state_dict = {**packed, "state": state}
+        state_dict = {**packed, "state": state, **self._own_hyperparameters()}
         for post_hook in self._optimizer_state_dict_post_hooks.values():
             returned = post_hook(self, state_dict)
             state_dict = state_dict if returned is None else returned
@@ -139,8 +139,18 @@ class WrappedOptimizer(torch.optim.Optimizer):
             index: {k: v for k, v in entry.items() if not k.startswith(prefix)}
             for index, entry in state_dict["state"].items()
         }
-        self.base_optimizer.load_state_dict({**state_dict, "state": base_state})
+        saved_groups = state_dict.get("param_groups", [])
+        own = [
+            self._group_settings(group, f"param group {i} of the state_dict")
+            for i, group in enumerate(saved_groups)
+        ]
+        self._load_own_hyperparameters(state_dict)
+        # the wrapper's keys (SAM's per-group rho) are none of the base's, which would refuse them as foreign
+        groups = [{k: v for k, v in group.items() if k not in mine} for group, mine in zip(saved_groups, own)]
+        self.base_optimizer.load_state_dict({**state_dict, "state": base_state, "param_groups": groups})
         self.param_groups = self.base_optimizer.param_groups  # torch's load builds a new group list
+        for group, mine in zip(self.param_groups, own):
+            group.update(mine)
         self.state = defaultdict(dict)
         for index, p in enumerate(self._parameters()):
             for key, value in state_dict["state"].get(index, {}).items():
@@ -148,6 +158,17 @@ class WrappedOptimizer(torch.optim.Optimizer):
                     self.state[p][key[len(prefix) :]] = value.to(device=p.device, dtype=p.dtype, copy=True)
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
+
+    def _group_settings(self, group: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The wrapper's own keys ``group`` sets (SAM's per-group ``rho``), validated: none here."""
+        return {}
+
+    def _own_hyperparameters(self) -> dict[str, Any]:
+        """The wrapper's own hyperparameters a state dict keeps under its prefix (SAM's rho): none here."""
+        return {}
+
+    def _load_own_hyperparameters(self, state_dict: Mapping[str, Any]) -> None:
+        """Take the wrapper's own hyperparameters from ``state_dict`` (see :meth:`_own_hyperparameters`)."""
 
     def _check_shapes(self, state_dict: Mapping[str, Any], prefix: str) -> None:
         """Refuse, before anything loads, a saved tensor of the wrapper's own (each shaped as its parameter:

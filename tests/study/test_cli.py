@@ -728,9 +728,11 @@ def test_a_sqlite_url_of_memory_is_told_a_file(tmp_path, cli, typed):
 
 
 def test_a_journal_that_is_a_folder_is_named_as_one_by_resume_and_worker(tmp_path, cli):
-    """A folder named study.journal was said to be missing: "holds no study (study.journal)"."""
+    """A folder named study.journal was said to be missing: "holds no study (study.journal)"; report said
+    the folder was "neither a run folder ... nor a study (a folder with study.journal ...)"."""
     (tmp_path / "study.journal").mkdir()
-    for verb in (["compare", "--resume", str(tmp_path), "--no-progress"], ["worker", str(tmp_path)]):
+    verbs = (["compare", "--resume", str(tmp_path), "--no-progress"], ["worker", str(tmp_path)])
+    for verb in (*verbs, ["report", str(tmp_path)]):
         code, _, err = cli(*verb)
         assert code == 2 and f"{str(tmp_path)!r} holds no study (its study.journal is not a file)" in err, err
     assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]

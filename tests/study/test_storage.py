@@ -3,6 +3,7 @@ reclaim, popping only planned trials."""
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -365,14 +366,16 @@ def test_a_missing_study_is_said_in_the_words_of_the_cli_and_the_api(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_journal_that_is_a_folder_is_named_as_one(tmp_path):
+@pytest.mark.parametrize("name", ["study.journal", "study.journal.flock"])
+def test_a_journal_that_is_a_folder_is_named_as_one(tmp_path, name):
     """A folder named study.journal was read as 'it holds no study.journal' (a read) and as 'cannot write
-    the study journal ...: Is a directory' (a write), the folder left in place either way."""
-    (tmp_path / "study.journal").mkdir()
+    the study journal ...: Is a directory' (a write), the folder left in place either way; a folder named
+    as its lock file, study.journal.flock, was said 'Is a directory' still."""
+    (tmp_path / name).mkdir()
     for create in (False, True):
-        with pytest.raises(OptimlabError, match="its study.journal is not a file"):
+        with pytest.raises(OptimlabError, match=f"its {re.escape(name)} is not a file"):
             open_storage(tmp_path, create=create)
-    assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_a_worker_pointed_at_a_folder_without_a_study_refuses_and_creates_nothing(tmp_path):

@@ -80,13 +80,14 @@ def report(
         page = write_run_report(folders, page, command=command)
     else:
         from optimlab.bench import is_bench, resume_command
-        from optimlab.report.study_history import write_history_report
         from optimlab.study.storage import JOURNAL_NAME, is_url
 
         for path in paths:  # opening a missing folder or SQLite file as a storage would create it, empty
             if is_url(path):
                 o.checked(checks.study_location, path, "PATH")
             elif not (Path(path) / JOURNAL_NAME).is_file():
+                if (Path(path) / JOURNAL_NAME).exists():  # a folder of that name: named as one
+                    o.checked(checks.study_location, path, "PATH")
                 if is_bench(path):
                     raise OptimlabError(
                         f"{path!r} is a bench stopped before its first study was stored: nothing to report "
@@ -96,6 +97,9 @@ def report(
                     f"{path!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
                     f"(a folder with {JOURNAL_NAME}, or a storage URL)"
                 )
+
+        # loaded after the checks, which need not wait its 2.7 s
+        from optimlab.report.study_history import write_history_report
 
         page = write_history_report(paths, page, command=command)
     sent = _send(paths, runs=bool(runs), trackers=log or [], page=page)

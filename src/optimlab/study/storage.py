@@ -221,11 +221,17 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
     if folder.exists() and not folder.is_dir():
         raise OptimlabError(f"study location {str(folder)!r} is a file: give a folder or a database URL")
     journal = folder / JOURNAL_NAME
-    if journal.exists() and not journal.is_file():  # said 'it holds no study.journal', or 'Is a directory'
-        raise OptimlabError(
-            f"study location {str(folder)!r}: its {JOURNAL_NAME} is not a file (a folder?), so no journal: give "
-            f"the folder of a comparison {_WHERE_STORED}"
-        )
+    lock = folder / f"{JOURNAL_NAME}.flock"
+    # said 'it holds no study.journal', or 'cannot write the study journal ...: Is a directory'
+    lock_made_again = "its journal cannot be locked: remove it (the lock file is made again at the opening)"
+    for held, so in (
+        (journal, f"no journal: give the folder of a comparison {_WHERE_STORED}"),
+        (lock, lock_made_again),
+    ):
+        if held.exists() and not held.is_file():
+            raise OptimlabError(
+                f"study location {str(folder)!r}: its {held.name} is not a file (a folder?), so {so}"
+            )
     if not create and not journal.is_file():
         raise OptimlabError(
             f"no study at {str(folder)!r}: it holds no {JOURNAL_NAME}; give the folder of a comparison "
@@ -233,7 +239,7 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        backend = _JournalFile(str(journal), lock_obj=_FlockLock(str(journal) + ".flock"))
+        backend = _JournalFile(str(journal), lock_obj=_FlockLock(str(lock)))
     except OSError as error:
         raise OptimlabError(
             f"cannot write the study journal in {str(folder)!r}: {error.strerror or error}"

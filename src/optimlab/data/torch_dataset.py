@@ -52,7 +52,7 @@ def _as_tensor(value: Any, where: str) -> torch.Tensor:
     in one line, where torch raised "can't convert np.ndarray of type numpy.object_"."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
-    array = np.array(value)  # a copy: torch warns of sharing a read-only array
+    array = np.array(value)  # a copy: a Dataset may fill one buffer anew for each item it hands out
     if array.dtype.kind not in "biufc":
         raise InvalidValueError(where, describe(value), "a tensor, an array or numbers")
     return shared_tensor(array)

@@ -412,11 +412,43 @@ def test_a_kept_page_is_one_at_this_size_whose_numbers_still_give_its_verdict(ti
     for suffix in ("html", "json"):
         shutil.copy(tiny_gallery.folder / f"he_init.{suffix}", tmp_path)
     record = json.loads((tmp_path / "he_init.json").read_text())
-    record["verdict"]["paragraph"] = "Supported: written by an older verdict."
+    record["verdict"]["outcomes"][0] = (
+        "is refuted" if record["verdict"]["outcomes"][0] == "holds" else "holds"
+    )
     (tmp_path / "he_init.json").write_text(json.dumps(record))
     assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
     (tmp_path / "he_init.json").write_text('{"size": "tiny", "verd')  # cut short by a crash
     assert kept_outcome(get_experiment("he_init"), "tiny", tmp_path) is None
+
+
+@pytest.mark.parametrize("name", ["he_init", "tuning_protocol"])
+def test_a_page_written_in_older_words_is_kept_where_its_numbers_give_its_outcomes(
+    tiny_gallery, tmp_path, name
+):
+    """A change of the verdict's words alone ('1 of the claim's 2 predictions hold' became 'holds', a new
+    sentence in a check's numbers) made --resume run again every page written before it, the tuned studies
+    among them. Truth: the record as the older code wrote it (the paragraph alone, in its words), kept while
+    its numbers give its label and each check's outcome, run again where one outcome differs."""
+    import shutil
+
+    from optimlab.gallery.page import kept_outcome
+
+    experiment = get_experiment(name)
+    for suffix in ("html", "json"):
+        shutil.copy(tiny_gallery.folder / f"{name}.{suffix}", tmp_path)
+    record = json.loads((tmp_path / f"{name}.json").read_text())
+    verdict = tiny_gallery.outcomes[name].verdict
+    older = [f"{c.statement}: {c.outcome} (numbers in the older words)." for c in verdict.checks]
+    record["verdict"] = {"label": verdict.label, "paragraph": " ".join(["In older words.", *older])}
+    (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    assert kept_outcome(experiment, "tiny", tmp_path) is not None
+    check = verdict.checks[-1]
+    other = "is not decided" if check.outcome != "is not decided" else "holds"
+    record["verdict"]["paragraph"] = record["verdict"]["paragraph"].replace(
+        f"{check.statement}: {check.outcome} (", f"{check.statement}: {other} ("
+    )
+    (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    assert kept_outcome(experiment, "tiny", tmp_path) is None
 
 
 @pytest.mark.parametrize("versions", [None, {"optimlab": "0.0.1", "torch": torch.__version__}])

@@ -178,7 +178,7 @@ def run(
                 under="experiments" if name == ALL else None,  # all: a list, and the index
             )
 
-        from optimlab.gallery.page import kept_outcome, page_path
+        from optimlab.gallery.page import gallery_index, kept_outcome, page_path
 
         if name != ALL:
             kept = kept_outcome(get_experiment(name), size, out) if resume else None
@@ -186,6 +186,8 @@ def run(
                 done(kept, page_path(out, names[0]))
                 return
             done(*run_experiment(name, size=size, out=out, on_start=started))
+            if gallery_index(out) is not None:  # written again
+                _say_not_indexed(output, out)
             return
         finished: list[str] = []
 
@@ -199,6 +201,7 @@ def run(
             stopping()
             if not finished:
                 raise
+            _say_not_indexed(output, out)
             again = shlex.join(
                 ["optimlab", "gallery", "run", "all", "--size", size, "--out", str(out), "--resume"]
             )
@@ -208,7 +211,16 @@ def run(
                 f"the pages of {count_of(len(finished), 'finished experiment')} are kept in {out} (indexed); "
                 f"continue with `{again}`"
             ) from None
+    _say_not_indexed(output, out)
     output.result(f"index: {index}", {"index": str(index)})
+
+
+def _say_not_indexed(output: Output, out: Path) -> None:
+    """Name on stderr each page in ``out`` whose verdict the index just written cannot show, and why."""
+    from optimlab.gallery.page import pages_not_indexed
+
+    for page, why in pages_not_indexed(out):
+        output.note(f"{page}: linked without its verdict in the index: {why}")
 
 
 def _over_pages(count: int, pages: int, kept: int | None, out: Path) -> str:

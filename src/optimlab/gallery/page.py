@@ -45,12 +45,13 @@ from optimlab.study.trial import syntax_text
 __all__ = [
     "INDEX_NAME",
     "check_replaceable",
+    "gallery_index",
     "index_again",
     "index_pages",
     "kept_outcome",
     "output_folder",
     "page_path",
-    "shown_outcome",
+    "pages_not_indexed",
     "write_index",
     "write_page",
 ]
@@ -242,7 +243,11 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
         "versions": _versions(),
         "code": _code_digest(experiment),
         "seconds": outcome.seconds,
-        "verdict": {"label": verdict.label, "paragraph": verdict.paragraph},
+        "verdict": {
+            "label": verdict.label,
+            "paragraph": verdict.paragraph,
+            "outcomes": [c.outcome for c in verdict.checks],
+        },
         "numbers": evidence.numbers,
         "runs": [
             {"arm": r.arm, "status": r.status, "result": r.result, "spec": r.spec} for r in evidence.runs
@@ -268,29 +273,10 @@ def _digest(page: Path) -> str:
     return hashlib.sha256(page.read_bytes()).hexdigest()
 
 
-def _page_record(experiment: Experiment, folder: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The numbers ``<name>.json`` that ``experiment``'s page in ``folder`` was written with; None where
-    either file is missing or unreadable, or the page was written again, cut or edited since."""
-    page = page_path(folder, experiment.name)
-    record = _json_of(page.with_suffix(".json"))
-    try:
-        if not isinstance(record, dict) or record.get("page_sha256") != _digest(page):
-            return None
-    except OSError:
-        return None
-    return record
-
-
-def shown_outcome(experiment: Experiment, folder: str | os.PathLike[str]) -> Outcome | None:
-    """The outcome ``experiment``'s page in ``folder`` shows, as its numbers record it: its size, seconds,
-    runs and verdict (label and paragraph; the checks not kept). None where there is no such page
-    (:func:`_page_record`) or its record is not whole. Its figures' series are not kept."""
-    return _recorded_outcome(experiment, _page_record(experiment, folder))
-
-
-def _recorded_outcome(experiment: Experiment, record: dict[str, Any] | None) -> Outcome | None:
-    if record is None:
-        return None
+def _recorded_outcome(experiment: Experiment, record: dict[str, Any]) -> Outcome | None:
+    """The outcome a page's ``record`` (``<name>.json``) keeps: its size, seconds, runs and verdict (label
+    and paragraph; the checks not kept, nor its figures' series). None where it is not whole (edited by
+    hand)."""
     try:
         numbers = _nan_for_none(record["numbers"])
         runs = [RunRecord(r["arm"], r["spec"], r["status"], r["result"]) for r in record["runs"]]
@@ -303,60 +289,142 @@ def _recorded_outcome(experiment: Experiment, record: dict[str, Any] | None) -> 
 
 
 def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> Outcome | None:
-    """The outcome an earlier run left in ``folder`` (:func:`shown_outcome`), when it ran at ``size`` with
-    this optimlab and torch (their versions) and this code of the experiment (:func:`_code_digest`; a page
-    written before the digest was recorded runs again, once), and its numbers still give the verdict it
-    wrote (the verdict's code unchanged since); None otherwise, the experiment then to run again. The page
-    stays as it was written."""
-    record = _page_record(experiment, folder)
-    shown = _recorded_outcome(experiment, record)
-    if record is None or shown is None or shown.size != size:
+    """The outcome an earlier run left in ``folder``, as its page shows it (:func:`_shown_outcome`), when it
+    ran at ``size`` with this optimlab and torch (their versions) and this code of the experiment
+    (:func:`_code_digest`; a page written before the digest was recorded runs again, once); None
+    otherwise, the experiment then to run again. The page stays as it was written."""
+    shown = _shown_outcome(experiment, folder)
+    if isinstance(shown, str) or shown[0].size != size:
         return None
+    outcome, record = shown
     if record.get("versions") != _versions():  # numbers of another optimlab or torch (or unrecorded)
         return None
     code = _code_digest(experiment)
     if code is None or record.get("code") != code:  # measured by other code (or unrecorded)
         return None
-    try:
-        verdict = experiment.verdict(shown.evidence.numbers)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):  # numbers edited by hand
-        return None
-    if verdict.paragraph != shown.verdict.paragraph:
-        return None
-    return dataclasses.replace(shown, verdict=verdict)
+    return outcome
+
+
+def _same_outcome(verdict: Verdict, recorded: dict[str, Any]) -> bool:
+    """Whether ``verdict`` gives the ``recorded`` one's label and each check's outcome (holds, is refuted, is
+    not decided), whatever their words: a change of wording alone runs no experiment again. A record
+    written before the outcomes were kept has them in its paragraph, each check's statement before it."""
+    if verdict.label != recorded.get("label"):
+        return False
+    outcomes = [c.outcome for c in verdict.checks]
+    if "outcomes" in recorded:
+        return recorded["outcomes"] == outcomes
+    paragraph = str(recorded.get("paragraph"))
+    return all(f"{c.statement}: {c.outcome} (" in paragraph for c in verdict.checks)
+
+
+def gallery_index(folder: str | os.PathLike[str]) -> Path | None:
+    """The gallery's index in ``folder``; None where there is none, or one the gallery did not write."""
+    index = Path(folder) / INDEX_NAME
+    return index if _titled(index, INDEX_TITLE) else None
 
 
 def index_again(folder: str | os.PathLike[str]) -> Path | None:
     """Write the gallery's index in ``folder`` again (:func:`index_pages`) where there is one (a run of one
     experiment into the folder of an earlier ``all``); an ``index.html`` the gallery did not write is left
     alone. Returns the index's path, or None where there was none."""
-    if not _titled(Path(folder) / INDEX_NAME, INDEX_TITLE):
-        return None
-    return index_pages(folder)
+    return None if gallery_index(folder) is None else index_pages(folder)
+
+
+def _shown_outcome(
+    experiment: Experiment, folder: str | os.PathLike[str]
+) -> tuple[Outcome, dict[str, Any]] | str:
+    """The outcome ``experiment``'s page in ``folder`` shows, its verdict computed again from its numbers,
+    and its record (``<name>.json``); or why there is none: no page, its numbers missing or cut short, the
+    page written again or edited since (the SHA-256 its numbers keep), or a record that disagrees with its
+    page: its numbers not those the page shows, or giving another label or outcome of a check than it
+    records (edited by hand, or the verdict's code changed since)."""
+    page = page_path(folder, experiment.name)
+    record = _json_of(page.with_suffix(".json"))
+    if not page.is_file():
+        return "there is no page"
+    if not isinstance(record, dict):
+        return f"its numbers ({page.with_suffix('.json').name}) are missing or cut short"
+    if record.get("page_sha256") != _digest(page):
+        return "the page was edited since its numbers were written"
+    shown = _recorded_outcome(experiment, record)
+    numbers = json.dumps(_json_ready(record.get("numbers")), indent=1, sort_keys=True)
+    if shown is None or html.escape(numbers) not in page.read_text(encoding="utf-8", errors="replace"):
+        return "its numbers are not those the page shows"
+    try:
+        verdict = experiment.verdict(shown.evidence.numbers)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):  # numbers edited by hand
+        verdict = None
+    if verdict is None or not _same_outcome(verdict, record["verdict"]):
+        return "its numbers do not give the verdict it shows (edited, or the verdict's code changed since)"
+    return dataclasses.replace(shown, verdict=verdict), record
+
+
+def pages_not_indexed(folder: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """The gallery's pages in ``folder`` whose verdict the index cannot show, each with why: a page of a
+    registered experiment that :func:`_shown_outcome` finds none for, and a page whose numbers name an experiment
+    no longer registered. The index links them, marked so; a verb names them."""
+    registered = experiment_names()
+    left = [
+        (page_path(folder, name), why)
+        for name in registered
+        if page_path(folder, name).is_file()
+        and isinstance(why := _shown_outcome(get_experiment(name), folder), str)
+    ]
+    for numbers in sorted(Path(folder).glob("*.json")):
+        record = _json_of(numbers)
+        name = record.get("name") if isinstance(record, dict) else None
+        page = numbers.with_suffix(".html")
+        if name == numbers.stem and name not in registered and page.is_file():
+            left.append((page, "no experiment of that name is registered"))
+    return left
 
 
 def index_pages(folder: str | os.PathLike[str]) -> Path:
-    """Write ``index.html`` over every page ``folder`` holds (:func:`shown_outcome`), in the registry's
-    order, each with the verdict and size its page shows; returns its path."""
+    """Write ``index.html`` over every page ``folder`` holds, in the registry's order, each with the verdict
+    and size its page shows (:func:`_shown_outcome`), and links marked for the pages whose verdict cannot
+    be shown (:func:`pages_not_indexed`); returns its path."""
     experiments = [get_experiment(name) for name in experiment_names()]
-    shown = [(e, outcome) for e in experiments if (outcome := shown_outcome(e, folder)) is not None]
-    return write_index(shown, folder)
+    shown = [(e, found[0]) for e in experiments if not isinstance(found := _shown_outcome(e, folder), str)]
+    return write_index(shown, folder, pages_not_indexed(folder))
 
 
-def write_index(outcomes: Sequence[tuple[Experiment, Outcome]], folder: str | os.PathLike[str]) -> Path:
-    """Write ``index.html``: every experiment with its claim and verdict, linked to its page."""
+def write_index(
+    outcomes: Sequence[tuple[Experiment, Outcome]],
+    folder: str | os.PathLike[str],
+    unshown: Sequence[tuple[Path, str]] = (),
+) -> Path:
+    """Write ``index.html``: every experiment with its claim and verdict, linked to its page (its size
+    beside the verdict where the pages' sizes differ), then the ``unshown`` pages with why."""
     page = Page(
         INDEX_TITLE,
         "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
         "verdict is computed from the measured numbers.",
     )
+    sizes = sorted({o.size for _, o in outcomes})
+    if len(sizes) > 1:  # a run of another size into the folder of an earlier one: each verdict of its own
+        page.paragraph(
+            f"These pages were run at different sizes ({', '.join(sizes)}): each verdict is of its page's size; "
+            "a verdict at size tiny, a smoke test, means nothing.",
+            note=True,
+        )
     for kind, heading in KINDS.items():
         mine = [(e, o) for e, o in outcomes if e.kind == kind]
         if mine:
             page.section(heading)
             page.links(
-                [(f"{e.name}.html", e.title, f"({o.verdict.label}): \u201c{e.claim}\u201d") for e, o in mine]
+                [
+                    (
+                        f"{e.name}.html",
+                        e.title,
+                        f"({o.verdict.label}{f', size {o.size}' if len(sizes) > 1 else ''}): \u201c{e.claim}\u201d",
+                    )
+                    for e, o in mine
+                ]
             )
+    if unshown:
+        page.section("Pages whose verdict is not shown")
+        page.links([(path.name, path.stem, f"(verdict not shown: {why})") for path, why in unshown])
     page.section("Summary")
     page.table(
         ["experiment", "verdict", "size", "runs", "seconds"],

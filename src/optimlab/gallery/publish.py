@@ -30,7 +30,6 @@ from optimlab.gallery.page import (
     kept_outcome,
     output_folder,
     page_path,
-    write_index,
     write_page,
 )
 
@@ -138,4 +137,4 @@ def run_gallery(
         if done:  # the pages left to run may lie there from an earlier run: indexed with the finished ones
             index_pages(out)
         raise
-    return write_index(done, Path(out))
+    return index_pages(out)  # the pages run, and any other of the gallery's there (of an experiment gone)

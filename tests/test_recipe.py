@@ -69,13 +69,30 @@ def test_id_changes_with_any_field_and_ignores_spelling_of_names():
         ({"optimizer": {"weight_decay": -0.0}}, {"optimizer": {"weight_decay": 0.0}}),
         ({"optimizer": {"name": "sgd", "momentum": -0.0}}, {"optimizer": {"name": "sgd", "momentum": 0.0}}),
         ({"optimizer": {"betas": [-0.0, 0.99]}}, {"optimizer": {"betas": [0.0, 0.99]}}),
+        # an int where a real number is taken: JSON writes 0 and 0.0 apart
+        ({"optimizer": {"betas": [0, 0.99]}}, {"optimizer": {"betas": [0.0, 0.99]}}),
+        ({"optimizer": {"name": "sgd", "momentum": 0}}, {"optimizer": {"name": "sgd", "momentum": 0.0}}),
+        (
+            {"data": {"name": "teacher_student", "options": {"noise": 1}}},
+            {"data": {"name": "teacher_student", "options": {"noise": 1.0}}},
+        ),
+        (
+            {"model": {"activation": {"name": "leaky_relu", "negative_slope": 0}}},
+            {"model": {"activation": {"name": "leaky_relu", "negative_slope": 0.0}}},
+        ),
+        (
+            {"schedule": {"name": "multistep", "milestones": [10.0, 20]}},
+            {"schedule": {"name": "multistep", "milestones": [10, 20]}},
+        ),
     ],
 )
 def test_equal_recipes_have_one_id_a_negative_zero_too(signed, unsigned):
     """`--weight-decay -0` made a recipe equal to weight decay 0 (IEEE 754: -0.0 == 0.0) with another
-    id, so a study or a run page counted the same recipe twice."""
+    id, so a study or a run page counted the same recipe twice; so did ``betas: [0, 0.99]`` and ``[0.0,
+    0.99]``, equal (Python: 0 == 0.0). The saved recipe is one too, showing 0.0, not -0.0."""
     assert Recipe.from_dict(signed) == Recipe.from_dict(unsigned)
     assert Recipe.from_dict(signed).id == Recipe.from_dict(unsigned).id
+    assert Recipe.from_dict(signed).to_yaml() == Recipe.from_dict(unsigned).to_yaml()
 
 
 def test_known_id_of_the_default_recipe_is_stable_across_processes():

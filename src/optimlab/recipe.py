@@ -56,6 +56,7 @@ from optimlab.registry import (
     Each,
     Interval,
     get_registry,
+    held_as,
     normalize_name,
     plain_numbers,
 )
@@ -220,14 +221,16 @@ def yaml_problem(error: yaml.YAMLError) -> str:
 
 
 def _as_lists(value: Any) -> Any:
-    """``value`` with every tuple inside it (in mappings and lists too) a list, and every NumPy scalar
-    the Python number it holds (``num_groups: np.int64(2)`` from ``np.arange``), which JSON and YAML
-    write: pydantic's serialiser refused them, so the recipe's id and YAML raised."""
+    """``value`` with every tuple inside it (in mappings and lists too) a list, every NumPy scalar the
+    Python number it holds (``num_groups: np.int64(2)`` from ``np.arange``), which JSON and YAML write:
+    pydantic's serialiser refused them, so the recipe's id and YAML raised; and every -0.0 the 0.0 it
+    equals, as the id reads it (:func:`_unsigned_zeros`), so the saved recipe and its displays show 0.0."""
     if isinstance(value, Mapping):
         return {k: _as_lists(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
         return [_as_lists(v) for v in value]
-    return plain_numbers(value)
+    number = plain_numbers(value)
+    return 0.0 if isinstance(number, float) and number == 0 else number
 
 
 def _unsigned_zeros(value: Any) -> Any:
@@ -398,7 +401,9 @@ class _Spec(BaseModel):
         """A registered entry's numeric hyperparameter quoted (``ns_steps: '5'``, ``momentum: '0.9'``,
         YAML's quotes often put by accident) read as the number it writes, as a recipe field's is
         (``steps: '5'``): it was refused. A whole number exactly (:func:`read_whole_number`); other text
-        is left to the entry's check, which names it; a user's class's options pass through as given."""
+        is left to the entry's check, which names it; a user's class's options pass through as given. Each
+        number is then the kind its range holds (:func:`optimlab.registry.held_as`): ``betas: [0, 0.99]``
+        equalled ``[0.0, 0.99]`` with another id."""
         if info.field_name not in ("options", "loss_options") or not isinstance(value, Mapping):
             return value
         category, name = (
@@ -415,7 +420,7 @@ class _Spec(BaseModel):
             return value
         ranges = {h.name: h.accepts for h in hyperparameters if isinstance(h.accepts, (Interval, Each))}
         return {
-            key: _quoted_number_read(item, ranges[key]) if key in ranges else item
+            key: held_as(_quoted_number_read(item, ranges[key]), ranges[key]) if key in ranges else item
             for key, item in value.items()
         }
 

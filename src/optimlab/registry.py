@@ -51,6 +51,7 @@ __all__ = [
     "boolean",
     "categories",
     "get_registry",
+    "held_as",
     "import_submodules",
     "normalize_name",
     "plain_numbers",
@@ -272,6 +273,21 @@ class Each:
         object.__setattr__(self, "ranges", ranges)
 
 
+def held_as(value: Any, accepts: Interval | Each | tuple[Any, ...] | None) -> Any:
+    """``value`` as the kind of number ``accepts`` holds (each number of a sequence by its position's
+    range): a whole float an int in an integer range, an int a float in a real one; any other value, and
+    a number its range refuses, as given."""
+    if isinstance(value, (tuple, list)) and isinstance(accepts, (Interval, Each)):
+        ranges = accepts.ranges if isinstance(accepts, Each) else (accepts,) * len(value)
+        if len(ranges) != len(value):
+            return value
+        return type(value)(held_as(item, within) for item, within in zip(value, ranges))
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)  # a range may take 'auto' too
+    if not isinstance(accepts, Interval) or not numeric or not accepts.contains(value):
+        return value
+    return int(value) if accepts.integer else float(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class HyperparameterSpec:
     """What one keyword of an entry accepts, and its default (from the signature); the value itself, in an
@@ -382,12 +398,12 @@ class Entry(Generic[T]):
                 )
 
     def typed(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """Validated ``kwargs`` with a whole float where an integer is accepted (``heads: 2.0`` from YAML or
-        a search space) as an int, which torch's layer sizes (and ``range``) need."""
-        integers = {
-            h.name for h in self.hyperparameters if isinstance(h.accepts, Interval) and h.accepts.integer
-        }
-        return {k: int(v) if k in integers and isinstance(v, float) else v for k, v in kwargs.items()}
+        """``kwargs`` with each number the kind its range holds (:func:`held_as`): a whole float where an
+        integer is accepted (``heads: 2.0`` from YAML or a search space) an int, which torch's layer sizes
+        (and ``range``) need; an int where a real number is (``betas: [0, 0.99]``, ``noise: 1``) a float,
+        so that equal recipes write, and hash, one way."""
+        accepts = {h.name: h.accepts for h in self.hyperparameters}
+        return {k: held_as(v, accepts.get(k)) for k, v in kwargs.items()}
 
     def checked(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """``kwargs`` as the registered object takes them: NumPy numbers as the Python ones they hold

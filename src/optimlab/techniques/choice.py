@@ -42,6 +42,7 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
         )
     entry = get_registry(category).get(name)
     entry.validate(hyperparameters)
+    hyperparameters = entry.typed(hyperparameters)  # negative_slope: 0 stored as the 0.0 it equals
     defaults = {h.name: h.default for h in entry.hyperparameters}
     return entry.name, {k: v for k, v in hyperparameters.items() if not _same(v, defaults[k])}
 

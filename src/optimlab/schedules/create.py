@@ -16,7 +16,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, Capability, new_registry, plain_numbers
 from optimlab.schedules.families import linear
-from optimlab.schedules.join import Schedule, join
+from optimlab.schedules.join import Schedule, join, step_count
 
 __all__ = ["check_warmup", "create", "linear_warmup"]
 
@@ -32,15 +32,12 @@ def linear_warmup(schedule: Schedule, warmup_steps: int, *, start: float = 0.0) 
     References: Goyal et al., Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour, 2017,
     https://arxiv.org/abs/1706.02677
     """
-    warmup_steps, start = plain_numbers((warmup_steps, start))  # NumPy's numbers as the ones they hold
-    if not NON_NEGATIVE_INT.contains(warmup_steps):
-        raise InvalidValueError("warmup_steps", warmup_steps, NON_NEGATIVE_INT.accepted_for(warmup_steps))
-    if not UNIT.contains(start):
+    warmup_steps = step_count(warmup_steps, "warmup_steps", NON_NEGATIVE_INT)  # 10.0 from YAML as 10
+    if not UNIT.contains(plain_numbers(start)):
         raise InvalidValueError("warmup start", start, str(UNIT))
+    start = plain_numbers(start)  # NumPy's number as the one it holds
     if warmup_steps == 0:
         return schedule
-    # a whole float (10.0 from YAML) is the integer, as the registry takes it for integer hyperparameters
-    warmup_steps = int(warmup_steps)
     ramp = linear(start_factor=start, end_factor=schedule(0), total_iters=warmup_steps)
     return join([ramp, schedule], [warmup_steps])
 
@@ -95,13 +92,9 @@ def create(
     entry = _REGISTRY.get(name)
     # a count or fraction computed with NumPy (np.int64 steps) as the Python number it holds, as every
     # hyperparameter is taken (Entry.checked)
-    total_steps, warmup_steps, warmup_start = plain_numbers((total_steps, warmup_steps, warmup_start))
-    if total_steps is not None and not POSITIVE_INT.contains(total_steps):
-        raise InvalidValueError(
-            "total_steps", total_steps, f"None or {POSITIVE_INT.accepted_for(total_steps)}"
-        )
-    if not NON_NEGATIVE_INT.contains(warmup_steps):
-        raise InvalidValueError("warmup_steps", warmup_steps, NON_NEGATIVE_INT.accepted_for(warmup_steps))
+    if total_steps is not None:
+        total_steps = step_count(total_steps, "total_steps", POSITIVE_INT, also=", or None")
+    warmup_steps = step_count(warmup_steps, "warmup_steps", NON_NEGATIVE_INT)
     check_warmup(name, total_steps, warmup_steps)
     if Capability.METRIC_DRIVEN in entry.capabilities:
         return entry.create(**hyperparameters)

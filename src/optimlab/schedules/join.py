@@ -14,14 +14,26 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import plain_numbers
+from optimlab.registry import NON_NEGATIVE_INT, Interval, held_as, plain_numbers
 
-__all__ = ["Schedule", "join"]
+__all__ = ["Schedule", "join", "step_count"]
 
 Schedule = Callable[[int], float]
 """The optimizer-step count in, a value (here: a multiplier of the base learning rate) out."""
+
+
+def step_count(value: Any, field: str, accepted: Interval, *, also: str = "") -> int:
+    """``value`` as the whole number of steps it holds, read as the registry reads an integer
+    hyperparameter (:meth:`~optimlab.registry.Entry.checked`: NumPy's numbers, a whole float such as 3.0
+    from YAML); else refused in one line (``also`` added to the accepted values) naming the value as given
+    (``np.True_``, not the ``True`` it holds)."""
+    plain = plain_numbers(value)
+    if not accepted.contains(plain):
+        raise InvalidValueError(field, value, f"{accepted.accepted_for(plain)}{also}")
+    return held_as(plain, accepted)
 
 
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
@@ -29,20 +41,26 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 
     Args:
         schedules: the pieces, in order; ``len(boundaries) + 1`` of them.
-        boundaries: non-decreasing steps at which the next piece takes over (that step included).
+        boundaries: non-decreasing steps at which the next piece takes over (that step included);
+            whole numbers as :func:`step_count` reads them (3.0, a NumPy array).
 
     References:
         DeepMind et al., The DeepMind JAX Ecosystem (optax ``join_schedules``), 2020,
         https://github.com/google-deepmind/optax
     """
-    schedules, boundaries = list(schedules), plain_numbers(list(boundaries))  # np.int64 steps as ints
-    if len(schedules) != len(boundaries) + 1:
+    schedules, given = list(schedules), list(boundaries)
+    if len(schedules) != len(given) + 1:
         raise InvalidValueError(
-            "join boundaries", boundaries, f"one boundary fewer than the {len(schedules)} schedules"
+            "join boundaries", given, f"one boundary fewer than the {len(schedules)} schedules"
         )
+    accepted = "non-decreasing non-negative integers"
+    plain = plain_numbers(given)  # NumPy's numbers (an array's items) as the Python ones they hold
+    if not NON_NEGATIVE_INT.contains(plain):
+        raise InvalidValueError("join boundaries", given, accepted)
+    boundaries = [held_as(b, NON_NEGATIVE_INT) for b in plain]  # 3.0 as 3, as step_count reads it
     starts = [0, *boundaries]
-    if any(not isinstance(b, int) or isinstance(b, bool) or b < a for a, b in zip(starts, boundaries)):
-        raise InvalidValueError("join boundaries", boundaries, "non-decreasing non-negative integers")
+    if any(b < a for a, b in zip(starts, boundaries)):
+        raise InvalidValueError("join boundaries", given, accepted)
 
     def joined(step: int) -> float:
         piece = bisect.bisect_right(boundaries, step)  # a boundary step belongs to the piece it starts

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, plain_numbers
-from optimlab.schedules.join import Schedule
+from optimlab.schedules.join import Schedule, step_count
 
 __all__ = ["plot"]
 
@@ -36,13 +36,12 @@ def plot(
         ``path``, as a :class:`~pathlib.Path`.
     """
     path = Path(path)
-    total_steps, base_lr = plain_numbers((total_steps, base_lr))  # NumPy's numbers as the ones they hold
     if path.suffix.lower() not in _FORMATS:
         raise InvalidValueError("plot path suffix", path.suffix or path.name, " or ".join(_FORMATS))
-    if not POSITIVE_INT.contains(total_steps):
-        raise InvalidValueError("total_steps", total_steps, POSITIVE_INT.accepted_for(total_steps))
-    if not POSITIVE.contains(base_lr):
+    total_steps = step_count(total_steps, "total_steps", POSITIVE_INT)
+    if not POSITIVE.contains(plain_numbers(base_lr)):
         raise InvalidValueError("base_lr", base_lr, str(POSITIVE))
+    base_lr = plain_numbers(base_lr)  # NumPy's number as the one it holds
     curves = dict(schedules) if isinstance(schedules, Mapping) else {"": schedules}
     # matplotlib takes ~0.5 s to import; only plotting pays it. Figure + Agg canvas: no pyplot state.
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -3,10 +3,10 @@
 Classification losses take class-index targets (cross_entropy) or 0/1 and soft float targets (bce);
 regression losses take float targets. Pointwise losses reshape a target that differs from the
 prediction only by dimensions of size 1 to the prediction's shape, so that ``(N,)`` targets against
-``(N, 1)`` outputs are compared element by element instead of being broadcast to ``(N, N)``. The user's own loss by import path
-(``training: {loss: "mypkg.losses:Focal", loss_options: {...}}``) is a loss factory ``fn(**loss_options)
--> nn.Module`` called as ``loss(outputs, targets)``, or a loss function ``fn(outputs, targets,
-**loss_options)`` taken as it is (:func:`adapt_loss`).
+``(N, 1)`` outputs are compared element by element instead of being broadcast to ``(N, N)``. The
+user's own loss by import path (``training: {loss: "mypkg.losses:Focal", loss_options: {...}}``) is a
+loss factory ``fn(**loss_options) -> nn.Module`` called as ``loss(outputs, targets)``, or a loss
+function ``fn(outputs, targets, **loss_options)`` taken as it is (:func:`adapt_loss`).
 """
 
 from __future__ import annotations

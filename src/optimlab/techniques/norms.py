@@ -368,7 +368,8 @@ def for_class(norm_class: type, name: str, **hyperparameters: Any) -> Callable[.
 
 def _looks_like_a_norm(module: nn.Module) -> bool:
     """A norm layer of another library, by its looks: a class named ``*Norm`` (or ``*Norm2d``...) with no
-    submodule, holding a 1-D weight (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``, ``GemmaRMSNorm``...)."""
+    submodule, holding a 1-D weight (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``,
+    ``GemmaRMSNorm``...)."""
     weight = getattr(module, "weight", None)
     return (
         re.search(r"Norm(\dd)?$", type(module).__name__) is not None
@@ -623,27 +624,29 @@ def _check_carried(qualified: str, old: nn.Module, new: Norm) -> None:
 def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     """Replace every norm layer inside ``model`` by a ``name`` norm of the same width and layout, in place.
 
-    Finds the :class:`Norm` layers made here, plain torch ones (BatchNorm, SyncBatchNorm to another
-    kind, InstanceNorm, LayerNorm, GroupNorm, RMSNorm), and other libraries' that compute torch's RMSNorm
-    or LayerNorm over the last dimension (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``..., read with
-    their weight and ``variance_epsilon``; one named ``*Norm`` that computes otherwise, such as
-    ``GemmaRMSNorm``, is refused, as is a torch norm's subclass whose own forward computes otherwise than
-    its class, such as a channels-first ``LayerNorm2d``); the new layers take the device, dtype and train/eval mode of the ones they
-    replace, and are frozen where those were (every parameter without requires_grad). A layer of the same kind keeps its settings except those given (eps, momentum, group
-    count, and ``affine``: whether it learns a scale and shift), its learned scale and shift and its
-    running statistics (a batch norm given another momentum normalizes as before); one of another kind starts as torch's
-    does (scale 1, shift 0), as the old statistics measure something else. Nothing is replaced unless
-    every layer can be (an explicit ``num_groups`` must divide each width, and a layer of the same kind
-    must fit its learned scale and shift, not a LayerNorm over ``(C, H, W)`` that learned one per position,
-    and its running statistics, not an InstanceNorm that tracks them). An ``nn.BatchNorm1d`` becomes a
-    group norm of channels at dim 1 whose default count is the largest divisor of the width up to 32
-    that keeps 2 channels a group (16 at width 32), fed ``(N, C)`` features or ``(N, C, L)`` channels
-    alike: its class does not say which come, and one channel over one position normalizes to 0 (the
-    rule of :func:`for_class`); give ``num_groups`` for more groups over ``(N, C, L)``. The layers before the norms keep
-    their bias, or their lack of one: optimlab's models build none before a batch or instance norm, which
-    would cancel it, so a model built with ``norm="batch"`` and swapped to ``"none"`` has none there. A
-    norm layer registered at several places (shared) is replaced by one new layer, still shared; a model
-    holding no norm layer is refused, as nothing would change.
+    Finds the :class:`Norm` layers made here, plain torch ones (BatchNorm, SyncBatchNorm to another kind,
+    InstanceNorm, LayerNorm, GroupNorm, RMSNorm), and other libraries' that compute torch's RMSNorm or
+    LayerNorm over the last dimension (Hugging Face's ``LlamaRMSNorm``, ``T5LayerNorm``..., read with their
+    weight and ``variance_epsilon``; one named ``*Norm`` that computes otherwise, such as ``GemmaRMSNorm``, is
+    refused, as is a torch norm's subclass whose own forward computes otherwise than its class, such as a
+    channels-first ``LayerNorm2d``); the new layers take the device, dtype and train/eval mode of the ones
+    they replace, and are frozen where those were (every parameter without requires_grad). A layer of the same
+    kind keeps its settings except those given (eps, momentum, group count, and ``affine``: whether it learns
+    a scale and shift), its learned scale and shift and its running statistics (a batch norm given another
+    momentum normalizes as before); one of another kind starts as torch's does (scale 1, shift 0), as the old
+    statistics measure something else. Nothing is replaced unless every layer can be (an explicit
+    ``num_groups`` must divide each width, and a layer of the same kind must fit its learned scale and shift,
+    not a LayerNorm over ``(C, H, W)`` that learned one per position, and its running statistics, not an
+    InstanceNorm that tracks them). An ``nn.BatchNorm1d`` becomes a group norm of channels at dim 1 whose
+    default count is the largest divisor of the width up to 32 that keeps 2 channels a group (16 at width 32),
+    fed ``(N, C)`` features or ``(N, C, L)`` channels alike: its class does not say which come, and one
+    channel over one position normalizes to 0 (the rule of :func:`for_class`); give ``num_groups`` for more
+    groups over ``(N, C, L)``. Groups of one value each (a width of 1, or ``num_groups`` equal to it) are
+    refused here after a Linear, whose ``(N, C)`` output is known, and elsewhere at the first ``(N, C)``
+    input. The layers before the norms keep their bias, or their lack of one: optimlab's models build none
+    before a batch or instance norm, which would cancel it, so a model built with ``norm="batch"`` and swapped
+    to ``"none"`` has none there. A norm layer registered at several places (shared) is replaced by one new
+    layer, still shared; a model holding no norm layer is refused, as nothing would change.
     """
     entry = _REGISTRY.get(name)
     hyperparameters = entry.checked(hyperparameters)

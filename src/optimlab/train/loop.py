@@ -426,14 +426,15 @@ def fit(
         evaluate = functools.partial(evaluate_val, most=val_steps)
     elif val_steps is not None:
         raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")
+    # the metrics the callbacks read (EarlyStopping's), each with the field that names it
+    metrics_read = [named for callback in callbacks for named in getattr(callback, "metrics_read", ())]
     if evaluate is None:  # no evaluation: eval_every scheduled none, and EarlyStopping never stopped
         if eval_every is not None:
             raise InvalidValueError(
                 "eval_every", eval_every, "None without val_data or evaluate, the evaluation it schedules"
             )
-        for field, name in (
-            named for callback in callbacks for named in getattr(callback, "metrics_read", ())
-        ):
+        if metrics_read:
+            field, name = metrics_read[0]
             raise InvalidValueError(field, name, "a metric of an evaluation: val_data or evaluate beside it")
     # A PlateauLR also counts optimizer steps; torch's ReduceLROnPlateau steps on evaluations only.
     on_evaluations = isinstance(scheduler, (PlateauLR, ReduceLROnPlateau))
@@ -496,8 +497,7 @@ def fit(
         state.grad_scaler = scaler.state_dict()  # set from the start: state.scales_loss, and resumable
     # The metrics a reduce-on-plateau scheduler or a callback reads (EarlyStopping's), each with the
     # field that names it: one the evaluation does not give is said before training, not after an epoch.
-    read = [("plateau_metric", plateau_metric)] if on_evaluations else []
-    read += [named for callback in callbacks for named in getattr(callback, "metrics_read", ())]
+    read = [*([("plateau_metric", plateau_metric)] if on_evaluations else []), *metrics_read]
     if val_data is not None and (metrics or read):
         given = try_metrics(model, evaluate_val, most=val_steps)
         for field, name in read:

@@ -800,3 +800,32 @@ def test_a_study_in_memory_refuses_a_resume_and_other_processes(tmp_path, monkey
     ):
         run_study(tiny(budget=1, seeds=1), None, backend="workers")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_driver_of_workers_started_elsewhere_says_when_none_runs_a_trial(tmp_path, monkeypatch):
+    """--backend workers --workers 0 waited forever, without a word, after its only worker died (the
+    study's trials waiting, none running). It now says so once none has run a trial for GRACE_SECONDS
+    (0 here), naming the command that starts one, and waits on."""
+    import warnings
+
+    from optimlab.study import run as running
+
+    monkeypatch.setattr(running, "GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(running, "POLL_SECONDS", 0.0)
+    polls = []
+
+    def stop_soon(records):
+        polls.append(records)
+        if len(polls) == 8:
+            raise KeyboardInterrupt  # Ctrl-C: the run would wait on
+
+    with warnings.catch_warnings(record=True) as said, pytest.raises(KeyboardInterrupt):
+        warnings.simplefilter("always")
+        run_study(
+            tiny(budget=1, seeds=0), tmp_path, backend="workers", options=BackendOptions(workers=0),
+            on_progress=stop_soon,
+        )  # fmt: skip
+    waiting = [str(w.message) for w in said if "waiting for workers" in str(w.message)]
+    assert len(waiting) == 1, [str(w.message) for w in said]
+    assert f"start one with `optimlab worker {tmp_path}`" in waiting[0]
+    assert all(r.state == "waiting" for r in polls[-1]) and polls[-1]  # none ran, one waits

@@ -87,13 +87,19 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
         )  # fmt: skip
         driving = threading.Event()  # set while the driver runs: the test past it is never interrupted
         driving.set()
-        started.add_done_callback(functools.partial(_interrupt_if_failed, driving=driving))
-        code, _, err = cli(
-            "compare", "--optimizers", "sgd,adam", "--model", PLAN["model"], "--dataset", PLAN["dataset"],
-            "--budget", "2", "--seeds", "1", "--epochs", "1", "--backend", "workers", "--workers", "0",
-            "--no-progress", "--out", str(folder), "--format", "json",
-        )  # fmt: skip
-        driving.clear()
+        held = threading.Lock()  # over the check and its interruption, and over the clear
+        started.add_done_callback(functools.partial(_interrupt_if_failed, driving=driving, held=held))
+        code, err = None, ""
+        try:  # an interruption asked as the driver returned lands past it: caught, the worker's failure said
+            code, _, err = cli(
+                "compare", "--optimizers", "sgd,adam", "--model", PLAN["model"], "--dataset", PLAN["dataset"],
+                "--budget", "2", "--seeds", "1", "--epochs", "1", "--backend", "workers", "--workers", "0",
+                "--no-progress", "--out", str(folder), "--format", "json",
+            )  # fmt: skip
+            with held:
+                driving.clear()
+        except KeyboardInterrupt:
+            driving.clear()
         worker = started.result()  # its failure first: the driver's is then the interruption
     assert worker.returncode == 0, worker.stderr
     assert code == 0, err
@@ -101,12 +107,15 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
     assert len(finished(folder)) == 6
 
 
-def _interrupt_if_failed(worker: Future, driving: threading.Event) -> None:
+def _interrupt_if_failed(worker: Future, driving: threading.Event, held: threading.Lock) -> None:
     """Interrupt the main thread, its driver waiting for trials while ``driving`` is set, where ``worker``
-    failed or was killed."""
+    failed or was killed. ``held`` over the check and the interruption: the main thread clears
+    ``driving`` holding it, so an interruption asked as the driver returns lands before that clear is
+    done, where it is caught, never past it (where it stopped the whole pytest session)."""
     failed = worker.exception() is not None or worker.result().returncode != 0
-    if failed and driving.is_set():
-        _thread.interrupt_main()
+    with held:
+        if failed and driving.is_set():
+            _thread.interrupt_main()
 
 
 @pytest.mark.parametrize(

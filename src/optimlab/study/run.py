@@ -895,6 +895,16 @@ def _enqueue_missing(
     return given_up
 
 
+def _no_worker_running(spec: StudySpec, location: str | None) -> str:
+    """What a driver of workers started elsewhere (``--workers 0``) says where its trials wait and none has
+    run for :data:`GRACE_SECONDS`: its workers died or never started; it waits on, without a deadline."""
+    return (
+        f"study {spec.name!r}: waiting for workers: none has run a trial for {GRACE_SECONDS:.0f} s (each died, "
+        f"or none started); start one with `optimlab worker {shlex.quote(without_passwords(str(location)))}`; "
+        "this run waits for them (Ctrl-C stops it; --resume goes on)"
+    )
+
+
 def _pending(
     storage: BaseStorage, names: Sequence[str], states: Sequence[str] = ("waiting", "running")
 ) -> bool:
@@ -987,9 +997,15 @@ def run_study(
                 break
             elsewhere = execute(backend, storage, location, targets, options, poll)
             awaited = ("waiting", "running") if elsewhere else ("running",)
+            ran, said = time.monotonic(), False  # when a trial last ran; whether the wait was said
             while _pending(storage, names, states=awaited):  # trials that other processes take or run
                 time.sleep(POLL_SECONDS)
                 poll()
+                if _pending(storage, names, states=("running",)):
+                    ran, said = time.monotonic(), False
+                elif elsewhere and not said and time.monotonic() - ran >= GRACE_SECONDS:
+                    said = True  # its only worker dead, --workers 0 waited on without a word
+                    warnings.warn(_no_worker_running(spec, location), OptimlabWarning, stacklevel=2)
     for name in names:
         optuna.load_study(study_name=name, storage=storage).set_user_attr(DONE_ATTR, True)
     poll()

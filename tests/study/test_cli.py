@@ -630,7 +630,10 @@ def test_a_resume_with_other_settings_names_each_stored_and_given_value(tmp_path
     ("varied", "named"),
     [
         (["--compare", "training.epochs=1,1.5"], "training.epochs (--compare): 1.5 is refused"),
-        (["--optimizers", "sgd", "--space", "training.epochs=1,1.5"], "training.epochs = 1.5 fits no point"),
+        (
+            ["--optimizers", "sgd", "--space", "training.epochs=1,1.5"],
+            "(--space, --space-file, space=) does not fit sgd: training.epochs = 1.5 fits no point",
+        ),
     ],
 )
 def test_a_refused_compared_or_searched_value_names_its_flag_not_a_flag_of_the_same_field(

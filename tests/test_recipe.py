@@ -959,6 +959,35 @@ def test_a_whole_number_field_out_of_its_range_is_refused_naming_the_range(field
 
 
 @pytest.mark.parametrize(
+    "yaml_text, said",
+    [
+        (
+            "training: {batch_size: [1e30]}",
+            "training.batch_size: [1e+30]: a list is refused: accepted an integer in [1, inf)",
+        ),
+        (
+            "training: {steps: {a: 1}}",
+            "training.steps: {'a': 1}: a mapping is refused: accepted an integer in [1, inf), or null",
+        ),
+        (
+            "optimizer: {lr: [0.1]}",
+            "optimizer.lr: [0.1]: a list is refused: accepted a number in (0, inf), or null",
+        ),
+        (
+            "data: {val_fraction: [.inf]}",
+            "data.val_fraction: [inf]: a list is refused: accepted a number in [0, 1)",
+        ),
+    ],
+)
+def test_a_list_or_mapping_for_a_number_is_refused_as_one(yaml_text, said):
+    """``batch_size: [1e30]`` was refused as past int64's bound, blaming the size inside the list (and
+    ``[3]`` as if 3 were out of [1, inf)): the list itself is what the field does not take."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert str(refused.value).splitlines() == ["invalid recipe:", f"  {said}"]
+
+
+@pytest.mark.parametrize(
     "yaml_text, field, value",
     [
         ("training: {epochs: '3'}", "epochs", 3),
@@ -1031,9 +1060,14 @@ def test_null_in_a_whole_number_field_that_takes_none_is_refused_naming_its_rang
         ("data: {val_fraction: }", "data.val_fraction", "null", "[0, 1)"),
         ("schedule:\n  warmup_start:\n", "schedule.warmup_start", "null", "[0, 1]"),
         ("optimizer: {lr: .inf}", "optimizer.lr", "inf", "(0, inf), or null"),
-        ("data: {data_fraction: [1]}", "data.data_fraction", "[1]", "(0, 1]"),
+        ("data: {data_fraction: [1]}", "data.data_fraction", "[1]: a list", "(0, 1]"),
         ("optimizer: {weight_decay: abc}", "optimizer.weight_decay", "'abc'", "[0, inf), or null"),
-        ("training: {grad_clip_norm: {a: 1}}", "training.grad_clip_norm", "{'a': 1}", "(0, inf), or null"),
+        (
+            "training: {grad_clip_norm: {a: 1}}",
+            "training.grad_clip_norm",
+            "{'a': 1}: a mapping",
+            "(0, inf), or null",
+        ),
         ("optimizer: {lr: '1_0'}", "optimizer.lr", "'1_0'", "(0, inf), or null"),  # float() reads 10
     ],
 )

@@ -283,6 +283,23 @@ def _quoted_number_read(value: Any, accepts: Interval | Each) -> Any:
     return value if number is None else number
 
 
+def _in_yaml_words(value: Any) -> str:
+    """``value`` as a recipe's YAML writes it where a message names it: ``null``, ``true`` and ``false``
+    (Python's None, True and False), any other value as :func:`optimlab.errors.shown` names it."""
+    words = {None: "null", True: "true", False: "false"}
+    return words[value] if value is None or isinstance(value, bool) else shown(value)
+
+
+def _refused(value: Any) -> str:
+    """The refusal of a number field's ``value``: a list or a mapping named as one (``[1e+30]: a list is
+    refused``, where the size was blamed as past int64), any other value in YAML's words."""
+    if isinstance(value, (list, tuple)):
+        return f"{shown(list(value))}: a list is refused"
+    if isinstance(value, Mapping):
+        return f"{shown(dict(value))}: a mapping is refused"
+    return f"{_in_yaml_words(value)} is refused"
+
+
 def _field_range(field: pydantic.fields.FieldInfo, *, integer: bool) -> Interval:
     """The numbers a number field takes, by its own bounds: a whole-number field's (``seed``'s [0,
     4294967295], ``steps``' >= 1, within int64's where it has none: :meth:`optimlab.registry.Interval.accepted_for`)
@@ -363,9 +380,9 @@ class _Spec(BaseModel):
         if isinstance(value, str) and whole is None:
             raise ValueError(f"{value!r} is no whole number in decimal digits: accepted {accepted}{also}")
         if not isinstance(whole, int) or not accepted.contains(whole):
-            given = "null" if value is None else repr(value)
             past = value if whole is None else whole  # .inf: no int, past int64 all the same
-            raise ValueError(f"{given} is refused: accepted {accepted.accepted_for(past)}{also}")
+            bound = accepted if isinstance(value, (list, tuple, Mapping)) else accepted.accepted_for(past)
+            raise ValueError(f"{_refused(value)}: accepted {bound}{also}")
         return whole
 
     @field_validator("*", mode="before")
@@ -391,9 +408,8 @@ class _Spec(BaseModel):
             finite = False
         if finite:
             return value
-        given = "null" if value is None else repr(value)
         accepted = f"{_field_range(field, integer=False)}{', or null' if nullable else ''}"
-        raise ValueError(f"{given} is refused: accepted {accepted}")
+        raise ValueError(f"{_refused(value)}: accepted {accepted}")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -1187,7 +1203,7 @@ def _describe(error: pydantic.ValidationError) -> str:
                 field, problem["input"]
             )
         if (accepted := _accepted_kind(problem)) is not None:
-            given = "null" if problem["input"] is None else shown(problem["input"])
+            given = _in_yaml_words(problem["input"])
             if (
                 problem["loc"][-1] == "[key]"
             ):  # pydantic's place of a key: ('optimizer', 'options', 3, '[key]')

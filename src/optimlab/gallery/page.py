@@ -362,8 +362,8 @@ def _shown_outcome(
 
 def pages_not_indexed(folder: str | os.PathLike[str]) -> list[tuple[Path, str]]:
     """The gallery's pages in ``folder`` whose verdict the index cannot show, each with why: a page of a
-    registered experiment that :func:`_shown_outcome` finds none for, and a page whose numbers name an experiment
-    no longer registered. The index links them, marked so; a verb names them."""
+    registered experiment that :func:`_shown_outcome` finds none for, and a page whose numbers name an
+    experiment no longer registered. The index links them, marked so; a verb names them."""
     registered = experiment_names()
     left = [
         (page_path(folder, name), why)
@@ -408,20 +408,15 @@ def write_index(
             "a verdict at size tiny, a smoke test, means nothing.",
             note=True,
         )
+
+    def said(outcome: Outcome) -> str:
+        return f"{outcome.verdict.label}, size {outcome.size}" if len(sizes) > 1 else outcome.verdict.label
+
     for kind, heading in KINDS.items():
         mine = [(e, o) for e, o in outcomes if e.kind == kind]
         if mine:
             page.section(heading)
-            page.links(
-                [
-                    (
-                        f"{e.name}.html",
-                        e.title,
-                        f"({o.verdict.label}{f', size {o.size}' if len(sizes) > 1 else ''}): \u201c{e.claim}\u201d",
-                    )
-                    for e, o in mine
-                ]
-            )
+            page.links([(f"{e.name}.html", e.title, f"({said(o)}): \u201c{e.claim}\u201d") for e, o in mine])
     if unshown:
         page.section("Pages whose verdict is not shown")
         page.links([(path.name, path.stem, f"(verdict not shown: {why})") for path, why in unshown])

@@ -11,7 +11,8 @@ architectures (MLP, CNN), so a change of data set and a change of architecture c
 A comparison "A beats B on workload w" counts only when the 95% interval of the paired difference over
 seeds excludes zero; a *reversal* is A significantly beating B on one workload and B significantly beating
 A on another. Where any one of m such comparisons would count for a check (a reversal among all pairs,
-an optimizer beaten on some workload), the intervals are Bonferroni's, at 1 - 0.05/m. The tuned studies run once per process and size, and serve both experiments.
+an optimizer beaten on some workload), the intervals are Bonferroni's, at 1 - 0.05/m. The tuned studies run
+once per process and size, and serve both experiments.
 """
 
 from __future__ import annotations

@@ -95,7 +95,10 @@ def lr_find(
     from optimlab.doctor.progress import listening
 
     output = Output(fmt)
-    checked: dict[str, Any] = {"check_budget": o.check_budget(check_budget)}
+    checked: dict[str, Any] = {
+        "check_budget": o.check_budget(check_budget),
+        "check_steps_named": "--check-steps",
+    }
     if check_steps is not None:
         checked["check_steps"] = check_steps
     doing = (

@@ -225,6 +225,7 @@ def diagnose(
     batch_size: int | None = None,
     lr_find: bool = True,
     check_steps: int = 200,
+    check_steps_named: str = "check_steps",
     check_budget: float | None = None,
     time_budget: float | None = None,
     seed: int = 0,
@@ -259,6 +260,8 @@ def diagnose(
             stacked model where they can (tensors, an ``nn.Module`` loss, optimlab's elementwise
             optimizers); otherwise 9 train one after another, costing 9 runs of ``check_steps``
             (:mod:`optimlab.doctor.lr_check`).
+        check_steps_named: the words that set ``check_steps`` for the caller, said where no candidate
+            learned within them (:func:`optimlab.doctor.find_lr`).
         check_budget: seconds the check may take, as estimated from the range test, then from the
             check's own first steps; over it, it leaves out cross-fitted checks, then candidates, then
             steps (to a quarter of the run; below, no check), and says so
@@ -315,6 +318,7 @@ def diagnose(
             held_out=held_out,
             cross_fit=val_data is None,  # the given rows as they are; splits' validation drawn at random
             check_steps=check_steps,
+            check_steps_named=check_steps_named,
             check_budget=check_budget,
             budget_for=None if deadline is None else _check_budget_within(deadline, steps, check_budget),
             seed=seed,
@@ -405,6 +409,7 @@ def diagnose_recipe(
         batch_size=_step_rows(recipe),
         lr_find=lr_find,
         check_steps=min(built.total_steps, MAX_CHECK_STEPS),
+        check_steps_named=f"the recipe's run, --epochs or training.steps, at most {MAX_CHECK_STEPS}",
         check_budget=check_budget,
         time_budget=time_budget,
         seed=recipe.training.seed,

@@ -169,6 +169,7 @@ __all__ = [
     "end_level",
     "find_lr",
     "hold_out",
+    "longer_check",
     "score_lrs",
     "stackable",
     "validate_check",
@@ -209,6 +210,7 @@ def find_lr(
     held_out: Any = None,
     cross_fit: bool | None = None,
     check_steps: int = 200,
+    check_steps_named: str = "check_steps",
     check_budget: float | None = None,
     budget_for: Callable[[float], float | None] | None = None,
     batch_size: int | None = None,
@@ -228,9 +230,10 @@ def find_lr(
     (True for a validation split drawn at random from the same data). Returns the range test's result
     with its candidates scored (the held-out metric's level at the end of the run) and ``suggestion``
     the chosen one; the curve's own reading when the sweep proposes none or no held-out data can be
-    had. ``check_budget``: seconds the check may take, as estimated from the range test's steps, then
-    from its own first steps; over it, the check gives up cross-fitted checks, then candidates, then
-    steps, and says so in ``check``,
+    had. ``check_steps_named``: the words that set ``check_steps`` for the caller (lr-find's
+    ``--check-steps``), said where no candidate learned within them. ``check_budget``: seconds the
+    check may take, as estimated from the range test's steps, then from its own first steps; over it,
+    the check gives up cross-fitted checks, then candidates, then steps, and says so in ``check``,
     or where even its smallest form is over there is none (the curve's reading, ``reason`` says why;
     :mod:`optimlab.doctor.check_plan`); None: the whole check. ``budget_for``: instead, the budget from
     the seconds a step of the range test took (a caller with more to run in a time of its own keeps
@@ -316,6 +319,7 @@ def find_lr(
             budget=check_budget,
             ends=ends,
             run_steps=check_steps,
+            check_steps_named=check_steps_named,
             grad_clip_norm=grad_clip_norm,
         )
         if (none := no_check_fits(check_steps, one_step, check_budget)) is not None:
@@ -469,6 +473,7 @@ def _checked_within(
     budget: float | None,
     ends: float | None,
     run_steps: int,
+    check_steps_named: str,
     plan: CheckPlan,
     stacked: bool = False,
     probe: _Probe | None = None,
@@ -478,8 +483,8 @@ def _checked_within(
     steps) on ``runs`` (the training and held-out data, then the cross-fitted folds; ``by_row``: their
     held-out rows scored apart), as many of them as end by ``ends`` (a :func:`time.perf_counter` time;
     ``budget``: the seconds given, said in the result; ``run_steps``: the run's steps it was given, which
-    ``plan.steps`` may cut); ``probe``: times the first check's first steps (:class:`_Probe`);
-    ``grad_clip_norm``: the norm each step clips the gradients to (None: unclipped)."""
+    ``plan.steps`` may cut, and ``check_steps_named`` the words that set them); ``probe``: times the
+    first check's first steps (:class:`_Probe`); ``grad_clip_norm``: the norm each step clips the gradients to (None: unclipped)."""
     if not plan.steps:
         return dataclasses.replace(
             result, reason=f"not checked within the {budget:g} s budget ({plan.cuts[0]}); {result.reason}"
@@ -501,7 +506,7 @@ def _checked_within(
         cuts = (f"{len(checks)} of {len(runs)} cross-fitted checks", *cuts)
     folds = [fold for _, fold in runs[: len(checks)]]  # beyond the first: cross-fitted (point 3)
     pooled = _pooled(checks, folds)
-    decided = _decided(result, candidates, pooled, plan.steps, folds)
+    decided = _decided(result, candidates, pooled, plan.steps, folds, check_steps_named)
     below = _below_lowest(decided.suggestion, candidates, plan.stride)
     spent = time.perf_counter() - started
     # One more round, on the same folds: stacked, about a round's time whatever its members; one at a
@@ -514,7 +519,8 @@ def _checked_within(
                   f"{len(below)} below the lowest" + (f", check {k}" if len(checks) > 1 else ""))
             for k, (fold_train, fold) in enumerate(runs[: len(checks)], 1)
         ]  # fmt: skip
-        decided = _decided(result, below + candidates, _pooled(more, folds) + pooled, plan.steps, folds)
+        more_pooled = _pooled(more, folds) + pooled
+        decided = _decided(result, below + candidates, more_pooled, plan.steps, folds, check_steps_named)
         extended = f"; the lowest lr chosen, {len(below)} more below it checked and chosen among all"
     elif below:
         cuts = (*cuts, f"the {len(below)} candidates below the lowest chosen")
@@ -529,7 +535,9 @@ def _checked_within(
             f"{check}; it ran {spent:.3g} s where {max(left, 0.0):.3g} s of the {budget:g} s budget "
             "were left: its steps slowed after they were timed (another load on the machine?)"
         )
-    return dataclasses.replace(decided, check=check, check_steps=plan.steps, run_steps=run_steps)
+    return dataclasses.replace(
+        decided, check=check, check_steps=plan.steps, run_steps=run_steps, check_steps_named=check_steps_named
+    )
 
 
 def _below_lowest(chosen: float | None, candidates: Sequence[Candidate], stride: int) -> list[Candidate]:
@@ -662,15 +670,27 @@ def _is_sized(data: Any) -> bool:
     return hasattr(data, "__len__") and hasattr(data, "__getitem__")
 
 
+def longer_check(check_steps: int, named: str) -> str:
+    """What a check in which no candidate learned leaves to try, ``named`` the words that set its steps
+    for the caller (``check_steps``, ``--check-steps``): a check sees only its own steps (a GRU on
+    MNIST-1D learns nothing in 30 steps that 100 train), so never that no lr trains the setup at all."""
+    return (
+        f"no candidate learned within the check's {count_of(check_steps, 'step')}; more steps ({named}, "
+        f"{check_steps} here) may train it, and where they do not, the cause lies elsewhere than the lr"
+    )
+
+
 def _decided(
     result: LRRangeResult,
     candidates: list[Candidate],
     checks: list[_Checked],
     check_steps: int,
     folds: Sequence[UserBatches],
+    named: str = "check_steps",
 ) -> LRRangeResult:
     """``result`` with ``candidates`` scored by their ``checks`` and the suggestion chosen among them,
-    ``folds`` the held-out data they were scored on (several where cross-fitted)."""
+    ``folds`` the held-out data they were scored on (several where cross-fitted), ``named`` the words
+    that set ``check_steps`` for the caller."""
     metric = next(
         ("val_accuracy" if "val_accuracy" in c.levels else "val_loss" for c in checks if c.levels), "val_loss"
     )
@@ -686,14 +706,10 @@ def _decided(
         check += f" ({len(folds)} cross-fitted checks, pooled)"
 
     def unsuggested(verdict: str, chance: float | None = None) -> LRRangeResult:
-        # A check sees only its own steps: a GRU on MNIST-1D learns nothing in 30 steps that 100 train,
-        # so what it saw is said with its length, never that no lr trains the setup at all.
         reason = (
             f"{verdict}; {result.reason}"
             if chance is None
-            else f"{verdict}: no candidate learned within the check's {count_of(check_steps, 'step')}; more steps "
-            f"(check_steps, lr-find's --check-steps, {check_steps} here) may train it, and where they do "
-            f"not, the cause lies elsewhere than the lr; the curve alone: {result.reason}"
+            else f"{verdict}: {longer_check(check_steps, named)}; the curve alone: {result.reason}"
         )
         return dataclasses.replace(
             result,

@@ -132,6 +132,9 @@ class LRRangeResult:
     # check_steps), more where the time budget cut the check (:mod:`optimlab.doctor.check_plan`).
     check_steps: int | None = None
     run_steps: int | None = None
+    # Where checked: the words that set the run's steps for the caller (find_lr's check_steps, lr-find's
+    # --check-steps, the doctor's recipe run), said where no candidate learned within them.
+    check_steps_named: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import FLOAT16_EPS, RunStatistics
+from optimlab.doctor.lr_check import longer_check
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules._readings import (
@@ -349,7 +349,7 @@ def _trained_at(lr_range: LRRangeResult) -> str | None:
 
 @_register(
     "no_learning",
-    "No learning rate trains the setup: the lr check's candidates all diverged or none beat chance.",
+    "No learning rate trained the setup in the lr check: its candidates all diverged or none beat chance.",
     "Zhang et al. 2017, Understanding deep learning requires rethinking generalization, arXiv:1611.03530",
 )
 def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Finding | None:
@@ -384,7 +384,7 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
     return Finding(
         rule="no_learning",
         severity="warning",
-        title="No learning rate trains this setup: the cause lies elsewhere than the lr",
+        title=_no_lr_trained(lr_range),
         explanation=seen,
         recommendation=recommendation,
         evidence={
@@ -401,19 +401,32 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
     )
 
 
+def _no_lr_trained(lr_range: LRRangeResult) -> str:
+    """The finding's title: where no candidate beat chance, what the check saw within its steps (more
+    may train the setup); where every one diverged, that no lr trains it."""
+    if lr_range.chance is not None and lr_range.check_steps is not None:
+        return f"No learning rate trained this setup within the check's {lr_range.check_steps} steps"
+    return "No learning rate trains this setup: the cause lies elsewhere than the lr"
+
+
 def _check_length(lr_range: LRRangeResult) -> str:
     """What the check's length leaves to try where it found no lr to train the setup: more time where the
-    budget cut its steps; where it ran all the steps it was given, nothing (the model or the data)."""
+    budget cut its steps; where it ran all the steps it was given and none beat chance, more steps (in
+    the caller's words, :func:`~optimlab.doctor.lr_check.longer_check`); where every lr diverged in
+    them, nothing (the model or the data)."""
     ran, run = lr_range.check_steps, lr_range.run_steps
     if ran is None or run is None:  # not checked: the loss cannot compare outputs with targets
         return ""
+    named = lr_range.check_steps_named or "check_steps"
     if ran < run:
         return (
             f"; the check trained each lr {ran} of the run's {run} steps, cut to its time budget: if the "
             "model needs longer to start learning, give the check more time (--check-budget SECONDS; "
             "diagnose's check_budget=, or its time_budget= where that cut the check)"
         )
+    if lr_range.chance is not None:
+        return f"; {longer_check(run, named)}"
     return (
-        f"; the check trained each lr all {run} steps it was given (diagnose's check_steps; from a "
-        f"recipe, its run, at most {MAX_CHECK_STEPS}), so the lr is not what holds it back"
+        f"; every lr diverged within the {run} steps the check was given ({named}), so the lr is not "
+        "what holds it back"
     )

@@ -4,6 +4,7 @@ user wrote, are said only of optimlab's own architectures."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -317,8 +318,6 @@ def test_a_copied_or_saved_model_keeps_the_words_of_who_built_it(built_by_optiml
     model, by the model), so the copy was told torch's words: a user's nn.Sequential. Truth: a copy, or
     the model torch.save wrote and torch.load read, is built by the same recipe as the model; a user's
     model stays a user's."""
-    import copy
-
     model = _relus_drawn_small(built_by_optimlab)
     torch.save(model, tmp_path / "model.pt")
     for twin in (copy.deepcopy(model), torch.load(tmp_path / "model.pt", weights_only=False)):
@@ -466,3 +465,22 @@ def test_a_factory_is_told_only_the_recipe_fields_it_takes(fields, rule, scale):
     for field, word in words.items():
         assert (re.search(rf"(?<![\w.]){word}", told.recommendation) is not None) == (field in taken), told
     assert set(told.recipe_changes) == taken, told
+
+
+def test_a_created_model_whose_layers_the_user_replaced_is_told_torch_words():
+    """optimlab's mlp whose Linear layers the user replaced by their own was told 'init: kaiming_normal
+    for relu layers', {'model.init': ...}: the recipe rebuilds the model without the user's layers. A
+    model with a layer the user put in, or added, is the user's: torch's call on its paths. Truth: the
+    layers replaced."""
+    model = _relus_drawn_small(True)
+    built = optimlab.models.recipe_fields(model)
+    assert "model.init" in built
+    untouched = copy.deepcopy(model)
+    model[1] = nn.Linear(16, 16)  # the user's own layer in the place of the first
+    nn.init.normal_(model[1].weight, std=0.02)
+    assert optimlab.models.recipe_fields(model) == frozenset()
+    added = copy.deepcopy(untouched).append(nn.Softmax(-1))
+    assert optimlab.models.recipe_fields(added) == frozenset()
+    assert optimlab.models.recipe_fields(untouched) == built  # a copy keeps the marks
+    vanishing = _diagnosed(model)["vanishing_gradients"]
+    assert told_torch_init(vanishing, "kaiming_normal", [str(i) for i in range(1, 24, 3)]), vanishing

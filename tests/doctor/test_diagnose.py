@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab.doctor
 import optimlab.errors
+import optimlab.models
 import optimlab.optim
 import optimlab.schedules
 from doctor.setups import NamedExamples, ReturnsItsLoss, mlp, pixels, shuffled_labels, standardized
@@ -749,6 +750,10 @@ def test_a_compiled_model_is_diagnosed_as_the_module_it_compiled():
         return {key: found[key] for key in ("findings", "steps", "layers")}
 
     assert diagnosis(compiled=True) == diagnosis(compiled=False)
+    # the recipe fields of optimlab's model under the wrapper: the model's own (the doctor's advice reads them)
+    created = optimlab.models.create("mlp", (3,), 2, width=4, depth=1)
+    assert "model.init" in optimlab.models.recipe_fields(created)
+    assert optimlab.models.recipe_fields(torch.compile(created)) == optimlab.models.recipe_fields(created)
 
 
 def test_a_batch_size_beside_a_dataloader_is_refused_before_any_step():

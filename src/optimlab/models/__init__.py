@@ -43,6 +43,10 @@ _REGISTRY = new_registry("model")
 # names those fields where they reach the model, and torch's modules where they do not. An attribute of
 # the model itself, so that copy.deepcopy, pickling and torch.save carry it with the model.
 _RECIPE_FIELDS = "_optimlab_recipe_fields"
+# The mark on each module the recipe built: a layer the user puts in one's place (or adds) has none, and
+# the recipe's fields, which would rebuild it, then name none of the model. A mark on each module itself,
+# holding no reference to it, so that copies keep it as they keep the record.
+_BUILT = "_optimlab_built_by_recipe"
 
 
 def create(name: str, input_shape: tuple[int, ...], num_outputs: int, **hyperparameters: Any) -> nn.Module:
@@ -66,12 +70,17 @@ def takes_recipe_fields(model: nn.Module, name: str, techniques: Iterable[str]) 
     ours = name in _REGISTRY and Capability.USER not in _REGISTRY.get(name).capabilities
     fields = frozenset({*(f"model.{field}" for field in techniques), *(["model.name"] if ours else [])})
     setattr(model, _RECIPE_FIELDS, fields)
+    for module in model.modules():
+        setattr(module, _BUILT, True)
 
 
 def recipe_fields(model: nn.Module) -> frozenset[str]:
-    """The recipe fields that change ``model``, one optimlab built (:func:`create`, a recipe's build);
-    none for any other, a user's own model that holds one of optimlab's among its layers included."""
-    return vars(model).get(_RECIPE_FIELDS, frozenset())
+    """The recipe fields that change ``model``, one optimlab built (:func:`create`, a recipe's build; under
+    torch.compile's wrapper too); none for any other: a user's own model that holds one of optimlab's among
+    its layers, or one optimlab built whose layers the user replaced or added to since."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
+    fields = vars(model).get(_RECIPE_FIELDS, frozenset())
+    return fields if all(vars(module).get(_BUILT, False) for module in model.modules()) else frozenset()
 
 
 def names(pattern: str | None = None) -> list[str]:

@@ -484,3 +484,39 @@ def test_a_created_model_whose_layers_the_user_replaced_is_told_torch_words():
     assert optimlab.models.recipe_fields(untouched) == built  # a copy keeps the marks
     vanishing = _diagnosed(model)["vanishing_gradients"]
     assert told_torch_init(vanishing, "kaiming_normal", [str(i) for i in range(1, 24, 3)]), vanishing
+
+
+class _PaddedTokenTagger(nn.Module):
+    """Eight token ids (0 pads) -> their vectors, side by side -> tanh -> two classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 32, padding_idx=0)
+        self.hidden, self.act, self.head = nn.Linear(256, 64), nn.Tanh(), nn.Linear(64, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act(self.hidden(self.embed(ids).flatten(1))))
+
+
+def test_an_embedding_drawn_too_large_is_told_to_keep_its_padding_row_at_0():
+    """An embedding with a padding_idx drawn at std 10 (its padding row too) was told nn.init.normal_ on
+    its vectors, which draws the padding row as well, where torch's nn.Embedding keeps it at 0 (padding
+    ids then add nothing). Truth: torch's own nn.Embedding(..., padding_idx=0), whose row 0 is 0; the
+    advice run as said gives it back."""
+    torch.manual_seed(0)
+    model = _PaddedTokenTagger()
+    assert not model.embed.weight[0].any()  # torch's own padding row
+    nn.init.normal_(model.embed.weight, std=10.0)
+    ids = torch.randint(0, 50, (256, 8), generator=torch.Generator().manual_seed(0))
+    labels = (ids < 25).sum(1).gt(4).long()
+    found = diagnose(model, (ids, labels), nn.CrossEntropyLoss(), steps=12, lr_find=False)
+    told = next(f for f in found.findings if "(Embedding)'s vectors" in f.recommendation)
+    call, _, rest = told.recommendation.partition(" on embed (Embedding)'s vectors")
+    padding = re.search(r"then (weight\[padding_idx\]\.zero_\(\)) where it has a padding_idx", rest)
+    assert padding is not None, told
+    with torch.no_grad():  # the advice, run as said
+        scope = {"nn": nn, "weight": model.embed.weight, "padding_idx": model.embed.padding_idx}
+        eval(call, scope)
+        eval(padding[1], scope)
+    drawn = model.embed.weight.detach()
+    assert not drawn[0].any() and drawn[1:].std().item() == pytest.approx(0.02, rel=0.1)

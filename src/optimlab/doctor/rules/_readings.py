@@ -213,7 +213,16 @@ TORCH_INITS: dict[str, str] = {
 
 # Embeddings and recurrent layers are drawn by no recipe's init (optimlab.techniques.init.apply leaves
 # them as they are): their fix is torch's call, on any model.
-_EMBEDDING_INIT = "nn.init.normal_(weight, std=0.02)"
+def _embedding_init(stats: RunStatistics, name: str) -> str:
+    """torch's call that draws embedding ``name``'s vectors at BERT's and GPT-2's scale, and sets its
+    padding row (``padding_idx``, which nn.Embedding's own init keeps at 0) back to 0."""
+    return (
+        f"nn.init.normal_(weight, std=0.02) on {_label(stats, name)}'s vectors, std 1 or less (torch's "
+        "nn.Embedding draws N(0, 1), BERT and GPT-2 N(0, 0.02)), then weight[padding_idx].zero_() where "
+        "it has a padding_idx, as nn.Embedding's reset_parameters does"
+    )
+
+
 _RECURRENT_INIT = "nn.init.orthogonal_ on each weight_hh"
 
 

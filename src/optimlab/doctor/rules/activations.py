@@ -9,10 +9,10 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
-    _EMBEDDING_INIT,
     _bias_hold,
     _BiasHold,
     _dead_fractions,
+    _embedding_init,
     _g,
     _init_problem,
     _init_ratio,
@@ -72,10 +72,7 @@ def saturation(
         changes, advised = advice.recipe_changes, advice.layers
         recommendation = f"{advice.words} ({_label(stats, feeding.name)} is {_g(ratio)}x that scale)"
     elif embedding is not None:
-        recommendation = (
-            f"{_EMBEDDING_INIT} on {_label(stats, embedding[0])}'s vectors, std 1 or less (torch's "
-            f"nn.Embedding draws N(0, 1), BERT and GPT-2 N(0, 0.02)); they have std {_g(embedding[1])}"
-        )
+        recommendation = f"{_embedding_init(stats, embedding[0])}; they have std {_g(embedding[1])}"
     elif "model.norm" in stats.recipe_fields:  # each other field named only where the recipe reaches it
         relu = (
             "activation: relu"

@@ -10,11 +10,11 @@ from optimlab.doctor.instruments import OutputStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
-    _EMBEDDING_INIT,
     _RECURRENT_INIT,
     LARGE_EMBEDDING_STD,
     LARGE_RECURRENT_SCALE,
     _dead_fractions,
+    _embedding_init,
     _g,
     _has_fit,
     _init_problem,
@@ -130,10 +130,7 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
                 else "."
             )
         ),
-        recommendation=(
-            f"{_EMBEDDING_INIT} on {_label(stats, name)}'s vectors, std 1 or less (torch's nn.Embedding "
-            f"draws N(0, 1), BERT and GPT-2 N(0, 0.02))"
-        ),
+        recommendation=_embedding_init(stats, name),
         evidence={
             "embedding": name,
             "embedding_std": std,

@@ -407,19 +407,29 @@ StudyOutOpt = Annotated[
     Path | None,
     typer.Option("--out", parser=checks.study_folder, help="Output folder, new or empty."),
 ]
-ResumeOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--resume",
-        parser=checks.resumed_folder,
-        metavar="FOLDER",
-        help=(
-            "Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there; "
-            "compare also takes the command that started it, --resume FOLDER in place of --out, its flags "
-            "checked against those settings."
+
+
+def _resume_option(parser: Callable[[str], Path]) -> Any:
+    """``--resume FOLDER``, its words declared once for bench and compare, ``parser`` checking FOLDER."""
+    return Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            parser=parser,
+            metavar="FOLDER",
+            help=(
+                "Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved "
+                "there; compare also takes the command that started it, --resume FOLDER in place of --out, "
+                "its flags checked against those settings, and with --storage, FOLDER is where its report "
+                "and tables go, the first run's or a new one."
+            ),
         ),
-    ),
-]
+    ]
+
+
+ResumeOpt = _resume_option(checks.resumed_folder)
+# compare's: FOLDER is checked once --storage is known (with it, a new folder takes the report)
+StudyResumeOpt = _resume_option(lambda text: Path(checks.given(text, "a folder")))
 
 
 def split_names(text: str | None) -> list[str]:

@@ -216,19 +216,7 @@ def compare(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", parser=checks.name, help="Study name.")] = None,
     out_dir: o.StudyOutOpt = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            "--resume",
-            parser=lambda text: Path(checks.given(text, "a folder")),  # checked once --storage is known
-            metavar="FOLDER",
-            help=(
-                "Continue the comparison kept in FOLDER (its --out) with its stored settings, or given the "
-                "command that started it, --resume FOLDER in place of --out; with --storage, FOLDER is where "
-                "its report and tables go, the first run's or a new one."
-            ),
-        ),
-    ] = None,
+    resume: o.StudyResumeOpt = None,
     threads: o.StudyThreadsOpt = None,
     progress: o.ProgressOpt = True,
     fmt: o.FormatOpt = "human",

@@ -584,8 +584,30 @@ def test_a_recipe_or_a_section_left_empty_holds_the_defaults():
             "model.init: [1] is neither a name nor a mapping of a name and hyperparameters, "
             "e.g. init: {name: xavier_normal, gain: 1.0}",
         ),
+        (
+            "model: {norm: {name: batch, null: 1}}",
+            "model.norm: the key null is refused: accepted the name and hyperparameters as text, "
+            "e.g. norm: {name: batch, momentum: 0.01}",
+        ),
+        (
+            "data: {scaling: {name: minmax, true: 2}}",
+            "data.scaling: the key true is refused: accepted the name and hyperparameters as text, "
+            "e.g. scaling: {name: minmax, feature_range: [-1, 1]}",
+        ),
+        (
+            "model: {init: null}",
+            "model.init: null is neither a name nor a mapping of a name and hyperparameters, "
+            "e.g. init: {name: xavier_normal, gain: 1.0}",
+        ),
     ],
-    ids=["section as a name", "section as a number", "technique as a list"],
+    ids=[
+        "section as a name",
+        "section as a number",
+        "technique as a list",
+        "technique key null",
+        "technique key true",
+        "technique null",
+    ],
 )
 def test_a_value_of_the_wrong_kind_is_one_line_in_the_recipes_words(text, expected):
     """pydantic named our classes ("instance of OptimizerSpec") and gave a line to each kind a union

@@ -496,14 +496,22 @@ class _Spec(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _name_or_mapping(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """A technique's field (``TECHNIQUE_EXAMPLES``): one line for a value of neither kind, where
-        pydantic reported each kind of the union apart under its type's name (``model.init.dict[str,any]``)."""
+        """A technique's field (``TECHNIQUE_EXAMPLES``): one line for a value of neither kind, or a mapping
+        with a key that is no text, where pydantic reported each kind of the union apart under its type's
+        name (``model.init.str``, ``model.init.dict[str,any]``)."""
         example = cls.TECHNIQUE_EXAMPLES.get(info.field_name)
         if example is not None and not isinstance(value, (str, Mapping)):
             raise ValueError(
-                f"{value!r} is neither a name nor a mapping of a name and hyperparameters, "
+                f"{_in_yaml_words(value)} is neither a name nor a mapping of a name and hyperparameters, "
                 f"e.g. {info.field_name}: {example}"
             )
+        if example is not None and isinstance(value, Mapping):  # {name: batch, null: 1}: two lines too
+            for key in value:
+                if not isinstance(key, str):
+                    raise ValueError(
+                        f"the key {_in_yaml_words(key)} is refused: accepted the name and hyperparameters "
+                        f"as text, e.g. {info.field_name}: {example}"
+                    )
         return value
 
     @field_validator("*")

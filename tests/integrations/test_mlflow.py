@@ -1406,3 +1406,49 @@ def test_a_kept_run_resumed_inside_another_active_run_keeps_its_parent(
     assert client.get_run(kept[alone].run_id).data.tags[PARENT_TAG] == b.run_id
     children = client.search_runs([a.experiment_id], f"tags.mlflow.parentRunId = '{a.run_id}'")
     assert [run.info.run_id for run in children] == [kept[nested].run_id]
+
+
+@pytest.mark.parametrize("path", ["written straight", "through MLflow's client"])
+def test_a_run_whose_writes_failed_while_training_is_tagged_incomplete(
+    tmp_path, monkeypatch, made_store, path
+):
+    """A foreground MLflow run whose records could not be written from its second batch on (ENOSPC) ended
+    FINISHED, holding train_loss for steps 1-3 of 20 and no sign of the rest. It is now tagged
+    optimlab.incomplete with the first record lost and why; its status stays FINISHED, the training's (it
+    trained to its end). Truth: MLflow's client reading the run back, each SQLite path of the tracker."""
+    import errno
+
+    from optimlab.integrations import open_tracker
+    from optimlab.integrations.mlflow import INCOMPLETE_TAG
+    from optimlab.train import fit
+
+    monkeypatch.chdir(tmp_path)
+    uri = store_copy(made_store, tmp_path) + ("?timeout=20" if path.startswith("through") else "")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracker = open_tracker("mlflow", folder=tmp_path, run_name="r", background=False)
+    written, calls = tracker._run.log_records, []
+
+    def full_from_the_second_batch(records):
+        calls.append(records)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return written(records)
+
+    monkeypatch.setattr(tracker._run, "log_records", full_from_the_second_batch)
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = fit(
+            model, torch.optim.SGD(model.parameters(), lr=0.05), x, x.sum(1, keepdim=True),
+            loss_fn=torch.nn.functional.mse_loss, batch_size=16, total_steps=20, val_data=(x, x.sum(1, keepdim=True)),
+            eval_every=4, callbacks=[tracker],
+        )  # fmt: skip
+    client = MlflowClient(uri)
+    run = client.get_run(tracker.run_id)
+    stored = [m.step for m in client.get_metric_history(tracker.run_id, "train_loss")]
+    assert state.step == 20 and run.info.status == "FINISHED" and sorted(stored) == [1, 2, 3]
+    assert run.data.tags[INCOMPLETE_TAG] == (
+        "records from the one of step 4 (train_loss, lr) on not written: No space left on device"
+    )  # its evaluation at step 4 went in the first batch
+    assert f"MLflow stopped logging run 'r': MLflow run {tracker.run_id}" in state.tracker_failures[0]

@@ -960,9 +960,9 @@ def test_a_tracker_whose_writes_fail_while_training_stops_and_training_goes_on(t
     written = [e.step for e in accumulated(tmp_path / "tb").Scalars("train_loss")]
     assert 0 < len(written) < 40 and written == list(range(1, len(written) + 1))
     assert raised == (
-        f"TensorBoard stopped logging run 'tb': {tmp_path / 'tb'} cannot be written (File too large); its "
-        f"records from the one of step {written[-1] + 1} (train_loss, lr) on were not written, and training "
-        "went on without it"
+        f"TensorBoard stopped logging run 'tb': {tmp_path / 'tb'} cannot be written (File too large); "
+        f"records from the one of step {written[-1] + 1} (train_loss, lr) on not written, and training went "
+        "on without it"
     )
     assert said == [raised] and failures == [raised]
 
@@ -1004,7 +1004,7 @@ def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli
     assert 3 <= len(shown) < 7 and shown == list(range(1, len(shown) + 1))  # handed over at evaluations
     assert said == [
         f"error: TensorBoard stopped logging run 'run': {out / 'tensorboard' / 'run'} cannot be written (No "
-        f"space left on device); its records from the one of step {shown[-1] + 1} (train_loss, lr) on were "
+        f"space left on device); records from the one of step {shown[-1] + 1} (train_loss, lr) on "
         f"not written, and training went on without it; optimlab report {out} --log tensorboard sends the "
         "run's metrics.jsonl again"
     ], err

@@ -438,8 +438,8 @@ def test_any_failure_of_a_trackers_own_writing_stops_the_tracker_not_fit_and_is_
             callbacks=[tracker],
         )
     said = (
-        "Listed stopped logging run 'mine': a list cannot be written (the server refused the batch); its "
-        "records from the one of step 3 (train_loss, lr) on were not written, and training went on without it"
+        "Listed stopped logging run 'mine': a list cannot be written (the server refused the batch); "
+        "records from the one of step 3 (train_loss, lr) on not written, and training went on without it"
     )
     assert state.step == 6 and [step for step, _, _ in tracker.rows] == [1, 2]
     assert state.tracker_failures == [said] and str(tracker.failure) == said

@@ -57,7 +57,12 @@ from optimlab.integrations.mlflow_writer import (
 from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plain_values, resumed_records
 from optimlab.train.loop import TrainState
 
-__all__ = ["EXPERIMENT", "MLflowTracker"]
+__all__ = ["EXPERIMENT", "INCOMPLETE_TAG", "MLflowTracker"]
+
+# The tag of a run whose tracker stopped during training: what it lacks (from which record on) and why. Its
+# status stays the training's (FINISHED where the model trained to its end): MLflow has no status for a run
+# that trained whole but holds part of it, and FAILED would tell a reader its training failed.
+INCOMPLETE_TAG = "optimlab.incomplete"
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
 _SEND_SECONDS = 1.0
@@ -486,6 +491,12 @@ class MLflowTracker(Tracker):
                 # Not waited for: the end's store transaction and fsync (20-26 ms) were a tenth of a
                 # quarter-second run (benchmarks/tracker_overhead.py, docs/benchmarks.md).
                 self._send("end", status)
+
+    def mark_incomplete(self, lost: str) -> None:
+        """Tag the run :data:`INCOMPLETE_TAG` with ``lost`` (a run made here: a background run's hand-overs
+        to its writer do not fail so, the writer's refusals are raised by :meth:`wait`)."""
+        if not self.background:
+            self._run.set_tag(INCOMPLETE_TAG, lost)
 
     def log_artifact(self, path: str | Path) -> None:
         """Attach ``path`` (absolute, or from the working folder) to the run, even once it has ended."""

@@ -421,6 +421,13 @@ class SqliteRun:
                 (PARENT_TAG, parent_run_id, self.run_id),
             )
 
+    def set_tag(self, key: str, value: str) -> None:
+        with self.connection:
+            self.connection.execute(
+                "INSERT OR REPLACE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+                (key, value, self.run_id),
+            )
+
     def end(self, status: str, end_time: float | None = None) -> None:
         """End the run: ``FINISHED``, ``FAILED`` or ``KILLED``, at ``end_time`` (Unix seconds; now)."""
         with self.connection:

@@ -299,8 +299,11 @@ class MLflowRun:
         """Make the run a child of run ``parent_run_id`` (tag ``mlflow.parentRunId``) where it has no parent:
         a run kept with one keeps it."""
         if self._parent is None:
-            self.client.set_tag(self.run_id, PARENT_TAG, parent_run_id)
+            self.set_tag(PARENT_TAG, parent_run_id)
             self._parent = parent_run_id
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.set_tag(self.run_id, key, value)
 
     def end(self, status: str, end_time: float | None = None) -> None:
         """End the run: ``FINISHED``, ``FAILED`` (it diverged) or ``KILLED`` (its trainer died), at

@@ -143,18 +143,23 @@ class Tracker(Callback):
         except Exception as error:  # the tracker's own failure, whatever its kind: not the training's
             self._pending = []
             if self.failure is None:
-                self.failure = OptimlabError(self._stopped(error))
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                lost = self._lost()
+                self.failure = OptimlabError(self._stopped(reason or type(error).__name__, lost))
                 state.tracker_failures.append(str(self.failure))
                 warnings.warn(str(self.failure), TrackerStopped, stacklevel=user_stacklevel())
+                with contextlib.suppress(Exception):  # best effort: the store may refuse this too
+                    self.mark_incomplete(f"{lost}: {reason or type(error).__name__}")
 
-    def _stopped(self, error: Exception) -> str:
-        """Why the tracker stopped, the first record its store lacks, and how to send the rest again."""
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        if self._unwritten:
-            step, _, metrics = self._unwritten[0]
-            lost = f"its records from the one of step {step} ({', '.join(metrics)}) on were not written"
-        else:
-            lost = "every record was written, but not the run's end"
+    def _lost(self) -> str:
+        """What the tracker's store lacks, in words: from the first record a failed write lost on."""
+        if not self._unwritten:
+            return "every record written, but not the run's end"
+        step, _, metrics = self._unwritten[0]
+        return f"records from the one of step {step} ({', '.join(metrics)}) on not written"
+
+    def _stopped(self, reason: str, lost: str) -> str:
+        """Why the tracker stopped, what its store lacks, and how to send the rest again."""
         resent = (
             f"; optimlab report {shlex.quote(str(self.run_folder))} --log {self.kind.lower()} sends the "
             "run's metrics.jsonl again"
@@ -162,9 +167,13 @@ class Tracker(Callback):
             else ""
         )
         return (
-            f"{self.kind} stopped logging run {self.run_name!r}: {self.where} cannot be written "
-            f"({reason or type(error).__name__}); {lost}, and training went on without it{resent}"
+            f"{self.kind} stopped logging run {self.run_name!r}: {self.where} cannot be written ({reason}); "
+            f"{lost}, and training went on without it{resent}"
         )
+
+    def mark_incomplete(self, lost: str) -> None:
+        """Mark the run in the tracker's store as lacking what ``lost`` says, where the store can say it
+        (MLflow's tag ``optimlab.incomplete``); called once, best effort, as the tracker stops."""
 
     def on_final_scores(self, state: TrainState, metrics: dict[str, float]) -> None:
         """The scores of a run by :func:`optimlab.train.train` after its last step that its last

@@ -733,6 +733,9 @@ def test_an_update_of_an_unknown_section_names_the_close_one():
             "training.epochs.x",
             "'training.epochs' in 'training.epochs.x' holds a value, not fields: set it whole",
         ),
+        # a field holding null is a value too: it was called an unknown section
+        ("model.width.x", "'model.width' in 'model.width.x' holds a value, not fields: set it whole"),
+        ("optimizer.lr.x", "'optimizer.lr' in 'optimizer.lr.x' holds a value, not fields: set it whole"),
     ],
 )
 def test_an_update_past_a_value_or_into_no_section_says_which(dotted, said):

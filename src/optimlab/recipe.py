@@ -1158,7 +1158,9 @@ def _no_section(node: Mapping[str, Any], path: list[str], dotted: str) -> str:
     """Why the update ``dotted`` finds no section at ``path`` (its last part missing from ``node``, or a
     value there), naming the sections there: a technique held by name is one (``model.norm.momentum``)."""
     where, section = ".".join(path), path[-1]
-    if node.get(section) is not None:  # 'training.epochs.x', 'model.init.gain.x': a value, no fields
+    if (
+        section in node
+    ):  # 'training.epochs.x', 'model.init.gain.x', 'model.width.x' (null): a value, no fields
         return f"{where!r} in {dotted!r} holds a value, not fields: set it whole, {where}=VALUE"
     techniques = _techniques_of(path[0]) if len(path) == 2 else {}
     here = [key for key, held in node.items() if isinstance(held, dict) or key in techniques]

@@ -1109,6 +1109,12 @@ def test_a_real_number_field_given_no_finite_number_is_refused_naming_its_range(
     ]
 
 
+def test_a_precision_is_read_in_any_case_as_a_device_is():
+    """``precision: FP32`` was refused while ``device: CPU`` and ``--precision FP32`` were taken."""
+    assert Recipe.from_yaml("training: {precision: BF16, device: CPU}").training.precision == "bf16"
+    assert Recipe.from_yaml("training: {precision: FP32}").id == Recipe().id
+
+
 @pytest.mark.parametrize(
     "yaml_text, said",
     [
@@ -1116,15 +1122,16 @@ def test_a_real_number_field_given_no_finite_number_is_refused_naming_its_range(
         ("optimizer: {name: 3}", "optimizer.name: 3 is refused: accepted an optimizer's name (optimlab list"),
         (
             "training: {precision: fp8}",
-            "training.precision: 'fp8' is refused: accepted one of 'fp32' or 'bf16'",
+            "training.precision: 'fp8' is refused: accepted fp32 or bf16",
+        ),
+        (  # it said 'accepted text', naming no data set
+            "data: {name: }",
+            "data.name: null is refused: accepted a data set's name (optimlab list dataset), a CSV",
         ),
         ("data: {options: 3}", "data.options: 3 is refused: accepted a mapping, {key: value}"),
         ("training: {metrics: 3}", "training.metrics: 3 is refused: accepted a list, [a, b]"),
-        (
-            "training: {device: 3}",
-            "invalid value 3 for training.device: accepted auto, cpu, cuda, cuda:N or mps",
-        ),
-        ("training: {device: }", "invalid value None for training.device: accepted auto, cpu, cuda, cuda:N"),
+        ("training: {device: 3}", "training.device: 3 is refused: accepted auto, cpu, cuda, cuda:N or mps"),
+        ("training: {device: }", "training.device: null is refused: accepted auto, cpu, cuda, cuda:N"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_refused_naming_what_the_field_accepts(yaml_text, said):

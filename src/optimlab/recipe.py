@@ -568,6 +568,17 @@ class DataSpec(_Spec):
     data_fraction: float = Field(1.0, gt=0.0, le=1.0)  # subsample the training split, to study data size
     options: dict[str, Any] = {}  # data set keywords (e.g. noise of two_spirals)
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _dataset_as_text(cls, name: Any) -> Any:
+        """A data set given as no text (``name:`` left empty) refused naming what it takes, not 'text'."""
+        if not isinstance(name, str):
+            raise ValueError(
+                f"{_in_yaml_words(name)} is refused: accepted a data set's name (optimlab list dataset), "
+                "a CSV, NumPy or IDX file, an image folder, or an import path, pkg.mod:load"
+            )
+        return name
+
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
@@ -903,8 +914,17 @@ class TrainingSpec(_Spec):
     def _known_device(cls, device: Any) -> str:
         """A device's name, any case (``device: 3`` or null: refused naming the devices, not 'text')."""
         if not isinstance(device, str) or not DEVICE.match(device.strip().lower()):
-            raise InvalidValueError("training.device", device, DEVICES)
+            raise ValueError(f"{_in_yaml_words(device)} is refused: accepted {DEVICES}")
         return device.strip().lower()
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _known_precision(cls, precision: Any) -> str:
+        """fp32 or bf16 in any case, as ``device`` and ``--precision`` take theirs (``FP32`` was refused)."""
+        accepted = typing.get_args(cls.model_fields["precision"].annotation)
+        if not isinstance(precision, str) or precision.strip().lower() not in accepted:
+            raise ValueError(f"{_in_yaml_words(precision)} is refused: accepted {' or '.join(accepted)}")
+        return precision.strip().lower()
 
 
 class Recipe(_Spec):

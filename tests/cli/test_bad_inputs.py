@@ -131,7 +131,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: True is a yes/no value"),
     # a recipe written on a GPU machine: torch's AssertionError or RuntimeError deep in the build
     ("recipe device this machine lacks", ["train", "GPU_YAML"], f"{CUDA_MISSING!r} for training.device"),
-    ("recipe device torch cannot read", ["train", "BAD_DEVICE_YAML"], "'cuda:x' for training.device"),
+    ("recipe device torch cannot read", ["train", "BAD_DEVICE_YAML"], "training.device: 'cuda:x' is refused"),
     # --- train: more than the memory holds (25 PB of weights: refused by any allocator)
     ("width past the memory", ["train", "--dataset", "iris", "--width", "100000000000000"], "out of memory"),
     ("width past torch's sizes", ["train", "--dataset", "iris", "--width", "1" + "0" * 15], "out of memory"),

@@ -360,39 +360,44 @@ def _shown_outcome(
     return dataclasses.replace(shown, verdict=verdict), record
 
 
-def pages_not_indexed(folder: str | os.PathLike[str]) -> list[tuple[Path, str]]:
-    """The gallery's pages in ``folder`` whose verdict the index cannot show, each with why: a page of a
-    registered experiment that :func:`_shown_outcome` finds none for, and a page whose numbers name an
-    experiment no longer registered. The index links them, marked so; a verb names them."""
+def _pages(folder: str | os.PathLike[str]) -> tuple[list[tuple[Experiment, Outcome]], list[tuple[Path, str]]]:
+    """The gallery's pages in ``folder``, each read once: those whose verdict the index shows, with the
+    outcome it shows (:func:`_shown_outcome`), in the registry's order; and the others, each with why: a
+    page of a registered experiment with no outcome to show, a page whose numbers name an experiment no
+    longer registered."""
     registered = experiment_names()
-    left = [
-        (page_path(folder, name), why)
-        for name in registered
-        if page_path(folder, name).is_file()
-        and isinstance(why := _shown_outcome(get_experiment(name), folder), str)
-    ]
+    shown, unshown = [], []
+    for name in registered:
+        found = _shown_outcome(get_experiment(name), folder)
+        if not isinstance(found, str):
+            shown.append((get_experiment(name), found[0]))
+        elif page_path(folder, name).is_file():
+            unshown.append((page_path(folder, name), found))
     for numbers in sorted(Path(folder).glob("*.json")):
         record = _json_of(numbers)
         name = record.get("name") if isinstance(record, dict) else None
-        page = numbers.with_suffix(".html")
-        if name == numbers.stem and name not in registered and page.is_file():
-            left.append((page, "no experiment of that name is registered"))
-    return left
+        if name == numbers.stem and name not in registered and numbers.with_suffix(".html").is_file():
+            unshown.append((numbers.with_suffix(".html"), "no experiment of that name is registered"))
+    return shown, unshown
+
+
+def pages_not_indexed(folder: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """The gallery's pages in ``folder`` whose verdict the index cannot show, each with why (:func:`_pages`):
+    the index links them, marked so; a verb names them."""
+    return _pages(folder)[1]
 
 
 def index_pages(folder: str | os.PathLike[str]) -> Path:
     """Write ``index.html`` over every page ``folder`` holds, in the registry's order, each with the verdict
-    and size its page shows (:func:`_shown_outcome`), and links marked for the pages whose verdict cannot
-    be shown (:func:`pages_not_indexed`); returns its path."""
-    experiments = [get_experiment(name) for name in experiment_names()]
-    shown = [(e, found[0]) for e in experiments if not isinstance(found := _shown_outcome(e, folder), str)]
-    return write_index(shown, folder, pages_not_indexed(folder))
+    and size its page shows, and links marked for the pages whose verdict cannot be shown (:func:`_pages`);
+    returns its path."""
+    return write_index(*_pages(folder), folder)
 
 
 def write_index(
     outcomes: Sequence[tuple[Experiment, Outcome]],
+    unshown: Sequence[tuple[Path, str]],
     folder: str | os.PathLike[str],
-    unshown: Sequence[tuple[Path, str]] = (),
 ) -> Path:
     """Write ``index.html``: every experiment with its claim and verdict, linked to its page (its size
     beside the verdict where the pages' sizes differ), then the ``unshown`` pages with why."""

@@ -45,8 +45,9 @@ EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and 
   {USAGE_ERROR:<3}  a bad call or input, named on one line of stderr
        ({DEBUG_VARIABLE}=1 adds the traceback)
   {train_cmd.DIVERGED:<3}  train: the run diverged (its results are kept)
-  {train_cmd.TRACKER_FAILED:<3}  train: the run completed, but a tracker (--log) lacks part of it (a line
-       of stderr says why; 'optimlab report RUN --log NAME' sends it again)
+  {train_cmd.TRACKER_FAILED:<3}  train: the run completed, but a tracker (--log) lacks part of
+       it (stderr says why; 'optimlab report RUN --log NAME' sends
+       it again)
   {INTERRUPTED:<3}  interrupted (Ctrl-C, SIGTERM); where work is kept, a line says how
        to continue it
 """

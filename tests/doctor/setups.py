@@ -498,17 +498,20 @@ class TorchInitCall:
 
 
 def torch_init_calls(finding: Any) -> list[TorchInitCall]:
-    """The torch calls of ``finding``'s init advice, each with all of its layers: those its words name,
-    and those 'and N more' stands for, read in order from ``evidence["layers"]`` (every layer the advice
-    is about, in the order the calls name them). Fails where words and evidence disagree."""
-    listed, calls, at = finding.evidence["layers"], [], 0
-    for match in _TORCH_CALL.finditer(finding.recommendation):
+    """The torch calls an init advice opens ``finding``'s recommendation with (one after another, joined
+    by '; '), each with all of its layers: those its words name, and those 'and N more' stands for, read
+    in order from ``evidence["layers"]`` (every layer the advice is about, in the order the calls name
+    them). Fails where words and evidence disagree."""
+    text, listed, calls, at = finding.recommendation, finding.evidence["layers"], [], 0
+    match = _TORCH_CALL.match(text)
+    while match is not None:
         named = re.findall(r"([\w.]+) \(\w+\)", match[2])
         count = len(named) + int(match[3] or 0)
-        assert listed[at : at + len(named)] == named, (finding.recommendation, listed)
+        assert listed[at : at + len(named)] == named, (text, listed)
         calls.append(TorchInitCall(match[1], listed[at : at + count], match[4] is not None))
         at += count
-    assert calls and at == len(listed), (finding.recommendation, listed)
+        match = _TORCH_CALL.match(text, match.end() + 2) if text.startswith("; ", match.end()) else None
+    assert calls and at == len(listed), (text, listed)
     return calls
 
 

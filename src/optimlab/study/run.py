@@ -1001,9 +1001,11 @@ def run_study(
             while _pending(storage, names, states=awaited):  # trials that other processes take or run
                 time.sleep(POLL_SECONDS)
                 poll()
+                if not elsewhere:  # this run's own workers ended: what runs is theirs, ending
+                    continue
                 if _pending(storage, names, states=("running",)):
                     ran, said = time.monotonic(), False
-                elif elsewhere and not said and time.monotonic() - ran >= GRACE_SECONDS:
+                elif not said and time.monotonic() - ran >= GRACE_SECONDS:
                     said = True  # its only worker dead, --workers 0 waited on without a word
                     warnings.warn(_no_worker_running(spec, location), OptimlabWarning, stacklevel=2)
     for name in names:

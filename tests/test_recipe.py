@@ -354,7 +354,7 @@ def test_init_hyperparameters_wrong_together_are_refused_when_the_recipe_is_made
         ("model", "init", "kaiming_norml", r"model.init.*Did you mean 'kaiming_normal'"),
         ("model", "norm", "btach", r"model.norm.*Did you mean 'batch'"),
         ("optimizer", "name", "adamm", r"optimizer.name.*Did you mean 'adam'"),
-        ("optimizer", "lr", -1.0, r"optimizer.lr.*greater than 0.*-1.0"),
+        ("optimizer", "lr", -1.0, r"optimizer.lr: -1.0 is refused: accepted a number in \(0, inf\)"),
         ("data", "name", "digts", r"data.name.*Did you mean 'digits'"),
         ("data", "data_fraction", 0.0, r"data.data_fraction"),
         ("schedule", "name", "cosin", r"schedule.name.*Did you mean 'cosine'"),
@@ -1083,6 +1083,8 @@ def test_null_in_a_whole_number_field_that_takes_none_is_refused_naming_its_rang
     "yaml_text, field, given, accepted",
     [
         ("data: {val_fraction: }", "data.val_fraction", "null", "[0, 1)"),
+        ("data: {val_fraction: 1}", "data.val_fraction", "1", "[0, 1)"),  # 'Input should be less than 1'
+        ("optimizer: {lr: -1}", "optimizer.lr", "-1", "(0, inf), or null"),
         ("schedule:\n  warmup_start:\n", "schedule.warmup_start", "null", "[0, 1]"),
         ("optimizer: {lr: .inf}", "optimizer.lr", "inf", "(0, inf), or null"),
         ("data: {data_fraction: [1]}", "data.data_fraction", "[1]: a list", "(0, 1]"),

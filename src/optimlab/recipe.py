@@ -283,6 +283,19 @@ def _quoted_number_read(value: Any, accepts: Interval | Each) -> Any:
     return value if number is None else number
 
 
+# The type of a refusal by a field's own bounds, as pydantic's own (``less_than``) are typed: a study's
+# space check reads it as refused whatever the other fields hold (a ``value_error`` may read them).
+_OUT_OF_RANGE = "out_of_range"
+
+
+def _finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (NumPy's, Decimal, Fraction too; 10**400 is none)."""
+    try:
+        return math.isfinite(value)
+    except (TypeError, OverflowError):
+        return False
+
+
 def _in_yaml_words(value: Any) -> str:
     """``value`` as a recipe's YAML writes it where a message names it: ``null``, ``true`` and ``false``
     (Python's None, True and False), any other value as :func:`optimlab.errors.shown` names it."""
@@ -388,11 +401,11 @@ class _Spec(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _real_number_given(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """A real-number field given no finite number refused in one line naming its range
+        """A real-number field given no number in its range refused in one line naming that range
         (:func:`_field_range`): pydantic said "Input should be a valid number (got None)" of ``lr:`` left
-        empty where the field takes no null (``val_fraction``), of text and of a list, and "a finite
-        number" of ``.inf``, naming no range. Text is read as :func:`read_number` reads it (``'1e-3'``;
-        ``'1_0'`` no number); a finite number is left to pydantic, whose bounds name themselves."""
+        empty where the field takes no null (``val_fraction``), of text and of a list, "a finite number"
+        of ``.inf``, and "Input should be less than 1 (got 1)" of ``val_fraction: 1``. Text is read as
+        :func:`read_number` reads it (``'1e-3'``; ``'1_0'`` no number)."""
         field = cls.model_fields[info.field_name]
         nullable = type(None) in typing.get_args(field.annotation)
         if (
@@ -402,14 +415,15 @@ class _Spec(BaseModel):
         ):
             return value  # a yes/no value: refused by _no_yes_for_a_number
         number = read_number(value) if isinstance(value, str) else value
-        try:
-            finite = math.isfinite(number)  # any real number: NumPy's, Decimal, Fraction
-        except (TypeError, OverflowError):  # None, a list, a complex number; an int no float holds (10**400)
-            finite = False
-        if finite:
+        accepted = _field_range(field, integer=False)
+        held = _finite_number(number) and accepted.contains(float(number))
+        if held:
             return value
-        accepted = f"{_field_range(field, integer=False)}{', or null' if nullable else ''}"
-        raise ValueError(f"{_refused(value)}: accepted {accepted}")
+        refusal = f"{_refused(value)}: accepted {accepted}{', or null' if nullable else ''}"
+        if _finite_number(number):
+            # out of the field's own bounds: whatever the other fields hold (a search space reads the type)
+            raise pydantic_core.PydanticCustomError(_OUT_OF_RANGE, refusal)
+        raise ValueError(refusal)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -1239,7 +1253,7 @@ def _describe(error: pydantic.ValidationError) -> str:
             ):  # pydantic's place of a key: ('optimizer', 'options', 3, '[key]')
                 field, given = ".".join(str(part) for part in problem["loc"][:-2]), f"the key {given}"
             message = f"{given} is refused: accepted {accepted}"
-        elif "input" in problem and problem["type"] != "value_error":
+        elif "input" in problem and problem["type"] not in ("value_error", _OUT_OF_RANGE):
             message = f"{message} (got {problem['input']!r})"
         lines.append(f"  {field}: {message}" if field else f"  {message}")
     return "invalid recipe:\n" + "\n".join(lines)

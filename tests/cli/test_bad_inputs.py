@@ -705,6 +705,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--epochs", "15e-1"],
         "'--epochs': '15e-1' is not accepted",
     ),
+    (  # it said 'below the smallest float', of a count: a fraction, no whole number
+        "epochs a fraction below the smallest float",
+        ["train", "--epochs", "0.5e-400"],
+        "'--epochs': '0.5e-400' is not accepted: an integer in [1, inf)",
+    ),
     (  # a float rounds it to 9007199254740994, a whole number: the run took that many steps
         "steps a fraction a float rounds away",
         ["train", "--steps", "9007199254740993.5"],

@@ -59,8 +59,9 @@ def number(interval: Interval) -> Callable[[str], float | int]:
             raise typer.BadParameter(
                 f"{text!r} is not {interval.accepted_for(float(text) if infinite else None)}"
             )
-        if isinstance(text, str) and below_smallest_float(text):
-            # 1e-400 is 0.0 as a float: --weight-decay took it as 0, --lr refused it as outside (0, inf)
+        if isinstance(text, str) and below_smallest_float(text) and not interval.integer:
+            # 1e-400 is 0.0 as a float: --weight-decay took it as 0, --lr refused it as outside (0, inf);
+            # for a count it is a fraction, refused as no whole number below
             raise typer.BadParameter(
                 f"{text!r} is below the smallest float, about 5e-324: accepted {interval}"
             )
@@ -146,7 +147,8 @@ TargetOpt = Annotated[
         "--target",
         parser=column,
         metavar="COLUMN",
-        help="Target column of a CSV/TSV file or a .npy table: its header, or its 0-based position.",
+        help="Target column of a CSV/TSV file or a .npy table: its header, or its 0-based position in plain "
+        "digits (1e0 is read as a header).",
     ),
 ]
 ScalingOpt = Annotated[

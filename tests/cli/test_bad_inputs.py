@@ -710,6 +710,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--epochs", "0.5e-400"],
         "'--epochs': '0.5e-400' is not accepted: an integer in [1, inf)",
     ),
+    (  # it named no key: 'the value is not a number, word or list', of a mapping YAML refused
+        "schedule option key twice",
+        ["plot-schedule", "multistep", "--option", "milestones={a: 1, a: 2}"],
+        "found the key 'a' twice (the second would replace the first)",
+    ),
     (  # a float rounds it to 9007199254740994, a whole number: the run took that many steps
         "steps a fraction a float rounds away",
         ["train", "--steps", "9007199254740993.5"],

@@ -821,10 +821,16 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any
             raise InvalidValueError("--set", text, accepted)
         try:
             fields[field] = yaml_value(value, "--set", text)
-        except yaml.YAMLError as error:  # what YAML found, its key given twice among them
-            found = getattr(error, "problem", None)
-            raise InvalidValueError("--set", text, f"{accepted}; {found}" if found else accepted) from None
+        except yaml.YAMLError as error:
+            raise InvalidValueError("--set", text, f"{accepted}{yaml_found(error)}") from None
     return fields
+
+
+def yaml_found(error: Exception) -> str:
+    """What YAML found wrong in a flag's value, to add to its refusal: ``"; found the key 'a' twice (the
+    second would replace the first)"``, ``"; found undefined alias 'a'"``; empty where it says nothing."""
+    found = getattr(error, "problem", None)
+    return f"; {found}" if found else ""
 
 
 def yaml_value(text: str, flag: str, given: str) -> Any:

@@ -28,8 +28,10 @@ def _parse_option(text: str) -> tuple[str, object]:
         raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
     try:
         return normalize_name(key), o.yaml_value(value, "--option", text)
-    except yaml.YAMLError:
-        raise OptimlabError(f"invalid --option {text!r}: the value is not a number, word or list") from None
+    except yaml.YAMLError as error:  # what YAML found, a key given twice among them
+        raise OptimlabError(
+            f"invalid --option {text!r}: the value is not a number, word or list{o.yaml_found(error)}"
+        ) from None
 
 
 def plot_schedule(

@@ -355,6 +355,12 @@ def test_init_hyperparameters_wrong_together_are_refused_when_the_recipe_is_made
         ("model", "norm", "btach", r"model.norm.*Did you mean 'batch'"),
         ("optimizer", "name", "adamm", r"optimizer.name.*Did you mean 'adam'"),
         ("optimizer", "lr", -1.0, r"optimizer.lr: -1.0 is refused: accepted a number in \(0, inf\)"),
+        (
+            "model",
+            "dropout",
+            1,
+            r"model.dropout: 1 is refused: accepted a number in \[0, 1\), or own_default",
+        ),
         ("data", "name", "digts", r"data.name.*Did you mean 'digits'"),
         ("data", "data_fraction", 0.0, r"data.data_fraction"),
         ("schedule", "name", "cosin", r"schedule.name.*Did you mean 'cosine'"),

@@ -735,9 +735,9 @@ class ModelSpec(_Spec):
     @field_validator("dropout", mode="wrap")
     @classmethod
     def _rate_or_own_default(cls, value: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Any:
-        """One refusal at ``model.dropout``, not one per member of the union: a rate out of [0, 1) by
-        pydantic's own bound (its type, ``less_than``: refused whatever the other fields hold), a value
-        of no number 'no dropout rate'."""
+        """One refusal at ``model.dropout``, not one per member of the union: a rate out of [0, 1) in the
+        recipe's words, typed as a bound (refused whatever the other fields hold), a value of no number
+        'no dropout rate'."""
         if isinstance(value, str) and normalize_name(value) == OWN_DEFAULT:
             return OWN_DEFAULT
         try:
@@ -750,7 +750,9 @@ class ModelSpec(_Spec):
                 raise ValueError(
                     f"{value!r} is no dropout rate: give a number in [0, 1), or {OWN_DEFAULT} (the model's own)"
                 ) from None
-            raise pydantic_core.PydanticCustomError(bound["type"], bound["msg"], bound.get("ctx")) from None
+            raise pydantic_core.PydanticCustomError(  # typed as a bound: refused whatever the rest holds
+                _OUT_OF_RANGE, f"{_refused(value)}: accepted a number in [0, 1), or {OWN_DEFAULT}"
+            ) from None
 
     @pydantic.model_validator(mode="after")
     def _techniques_taken(self) -> ModelSpec:

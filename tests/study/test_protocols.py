@@ -193,7 +193,10 @@ def test_a_dropout_rate_out_of_its_bounds_in_the_space_is_refused_before_any_tri
     validator (1ba6c0cf), whose ValueError the space check reads as one other fields may change: the
     study ran, its trials failed, exit 0. The bound is pydantic's again (exactly as the recipe's own
     refusal of 1.5), own_default still a value."""
-    with pytest.raises(RecipeError, match=r"(?s)model.dropout = 1.5 fits no point of the space.*less than 1"):
+    with pytest.raises(
+        RecipeError,
+        match=r"(?s)model.dropout = 1.5 fits no point of the space.*1.5 is refused: accepted a number in \[0, 1\)",
+    ):
         spec(space=SearchSpace.from_flags(["model.dropout=0:1.5"]))
     spec(space=SearchSpace.from_flags(["model.dropout=0:0.5"]))
 

@@ -438,7 +438,7 @@ def test_any_failure_of_a_trackers_own_writing_stops_the_tracker_not_fit_and_is_
             callbacks=[tracker],
         )
     said = (
-        "Listed stopped logging run 'mine': a list cannot be written (the server refused the batch); "
+        "Listed stopped logging run 'mine': a list cannot be written (ValueError: the server refused the batch); "
         "records from the one of step 3 (train_loss, lr) on not written, and training went on without it"
     )
     assert state.step == 6 and [step for step, _, _ in tracker.rows] == [1, 2]
@@ -446,3 +446,46 @@ def test_any_failure_of_a_trackers_own_writing_stops_the_tracker_not_fit_and_is_
     with pytest.raises(OptimlabError) as raised:
         tracker.wait()
     assert str(raised.value) == said
+    assert isinstance(raised.value.__cause__, ValueError)  # the tracker's own error, its traceback kept
+
+
+def test_a_bug_in_a_tracker_written_as_documented_is_named_by_its_type_with_its_traceback_kept():
+    """A subclass written as Tracker's docstring says (write and close, no run_name nor where): the
+    handler itself raised AttributeError ('run_name') out of fit. A bug in its write (an AttributeError)
+    read as the store's refusal, its traceback lost: the message names the error's type and wait()
+    raises with the error as __cause__, as raise ... from does (OPTIMLAB_DEBUG shows the chain)."""
+    import torch
+
+    from optimlab.integrations import Tracker, TrackerStopped
+    from optimlab.train import fit
+
+    class Mine(Tracker):
+        def write(self, records):
+            return records.nosuch
+
+        def close(self, *, failed=False, interrupted=False): ...
+
+    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
+    model, tracker = torch.nn.Linear(3, 1), Mine()
+    with pytest.warns(TrackerStopped):
+        state = fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.05),
+            x,
+            x.sum(1, keepdim=True),
+            loss_fn=torch.nn.functional.mse_loss,
+            batch_size=8,
+            total_steps=4,
+            callbacks=[tracker],
+            val_data=(x, x.sum(1, keepdim=True)),
+            eval_every=2,
+        )
+    assert state.step == 4
+    assert state.tracker_failures == [
+        "tracker stopped logging run 'Mine': its store cannot be written (AttributeError: 'list' object has "
+        "no attribute 'nosuch'); records from the one of step 1 (train_loss, lr) on not written, and "
+        "training went on without it"
+    ]
+    with pytest.raises(OptimlabError) as raised:
+        tracker.wait()
+    assert isinstance(raised.value.__cause__, AttributeError)

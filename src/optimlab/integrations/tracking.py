@@ -71,6 +71,14 @@ class TrackerStopped(OptimlabWarning):
     :meth:`Tracker.wait` raises) and in the ``tracker_failures`` of the state fit returns."""
 
 
+def _reason(error: Exception) -> str:
+    """Why a tracker's write failed, in words: an OSError's own reason (a full disk); any other error
+    (a store's refusal, a bug in the tracker's code) named by its type, so a bug does not read as storage."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error) or type(error).__name__
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 class Tracker(Callback):
     """Buffers ``(step, wall time, metrics)`` records and hands them to :meth:`write` in batches.
 
@@ -143,13 +151,14 @@ class Tracker(Callback):
         except Exception as error:  # the tracker's own failure, whatever its kind: not the training's
             self._pending = []
             if self.failure is None:
-                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                reason = _reason(error)
                 lost = self._lost()
-                self.failure = OptimlabError(self._stopped(reason or type(error).__name__, lost))
+                self.failure = OptimlabError(self._stopped(reason, lost))
+                self.failure.__cause__ = error  # its traceback, shown by wait() (OPTIMLAB_DEBUG on the CLI)
                 state.tracker_failures.append(str(self.failure))
                 warnings.warn(str(self.failure), TrackerStopped, stacklevel=user_stacklevel())
                 with contextlib.suppress(Exception):  # best effort: the store may refuse this too
-                    self.mark_incomplete(f"{lost}: {reason or type(error).__name__}")
+                    self.mark_incomplete(f"{lost}: {reason}")
 
     def _lost(self) -> str:
         """What the tracker's store lacks, in words: from the first record a failed write lost on."""
@@ -166,8 +175,14 @@ class Tracker(Callback):
             if self.run_folder is not None
             else ""
         )
+        # a subclass written as this class's docstring says (write and close) names no run nor place
+        run_name = getattr(self, "run_name", type(self).__name__)
+        try:
+            where = self.where
+        except NotImplementedError:
+            where = "its store"
         return (
-            f"{self.kind} stopped logging run {self.run_name!r}: {self.where} cannot be written ({reason}); "
+            f"{self.kind} stopped logging run {run_name!r}: {where} cannot be written ({reason}); "
             f"{lost}, and training went on without it{resent}"
         )
 

@@ -97,7 +97,12 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, from: " + ", ".join(ARMS))
     args = parser.parse_args()
-    arms = ["plain", *(a for a in args.arms.split(",") if a in ARMS[1:])]
+    asked = [arm.strip() for arm in args.arms.split(",") if arm.strip() and arm.strip() != "plain"]
+    unknown = [arm for arm in asked if arm not in ARMS]
+    if unknown:
+        parser.error(f"--arms: {', '.join(map(repr, unknown))} is not an arm; accepted: {', '.join(ARMS)}")
+    arms = ["plain", *dict.fromkeys(asked)]
+    with_writer = any(arm in ("mlflow", "mlflow waited") for arm in arms)  # MLflow's writer process runs
     torch.set_num_threads(1)
     recipe = Recipe.from_dict(
         {
@@ -110,7 +115,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tracker-overhead-"))
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
     os.chdir(work)  # MLflow's artifacts folder
-    startup = [writer_startup(work) for _ in range(3)]  # idle, before anything else runs
+    # idle, before anything else runs; only where an arm uses the writer (--arms plain,tensorboard needs
+    # no MLflow, and its empty lists stopped the script with StatisticsError after all rounds)
+    startup = [writer_startup(work) for _ in range(3)] if with_writer else []
     # Warm-up: imports, data, allocator; each tracker's first opening (MLflow's store created, its
     # library imported here and in this process's writer process).
     warm_up = [
@@ -131,7 +138,7 @@ def main() -> None:
             out = work / f"{arm.replace(' ', '-')}-{round_}"
             before, after = Stamp(), Stamp()
             background = arm in ("mlflow", "mlflow waited")
-            writer = mlflow_writer.writer_process().process.pid
+            writer = mlflow_writer.writer_process().process.pid if background else 0
             writer_before = process_seconds(writer) if background else 0.0
             started, started_cpu = time.perf_counter(), time.process_time()
             callbacks = []
@@ -159,9 +166,13 @@ def main() -> None:
                 writer_cpu.append(process_seconds(writer) - writer_before)
     print(
         f"{args.rounds} rounds, {args.model} on {args.dataset}, {steps} steps a run, load average "
-        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; MLflow's writer starts in "
-        f"{statistics.median(startup):.2f} s (median of 3, idle) and spends "
-        f"{statistics.median(writer_cpu):.3f} s of CPU a run (median)"
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        + (
+            f"; MLflow's writer starts in {statistics.median(startup):.2f} s (median of 3, idle) and "
+            f"spends {statistics.median(writer_cpu):.3f} s of CPU a run (median)"
+            if with_writer
+            else ""
+        )
         + (f"; an unwaited run is complete {statistics.median(lag):.3f} s after train returns" if lag else "")
     )
     print(

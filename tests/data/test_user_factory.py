@@ -4,6 +4,7 @@ when one Dataset of dict items is given; (input, target) data goes on to tensors
 import functools
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -936,15 +937,63 @@ def test_a_factorys_arrays_of_any_strides_are_the_numbers_numpy_holds(layout):
     assert data.examples.y.tolist() == np.asarray(layout(y)).tolist()
 
 
-def test_a_factorys_read_only_memmap_is_shared_not_copied(tmp_path):
-    """np.load(mmap_mode='r') arrays were copied whole into memory to spare torch's warning of a read-only
-    array (a 390 MB pair: the peak memory 720 -> 1113 MB). Truth: the tensor's memory is the memmap's
-    (numpy's address of its data), the numbers the file's."""
-    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32))
-    x = np.load(tmp_path / "x.npy", mmap_mode="r")
-    data = as_data((x, np.arange(12) % 2), "memmap")
-    assert data.examples.x.data_ptr() == x.__array_interface__["data"][0]
-    assert np.array_equal(data.examples.x.numpy(), np.load(tmp_path / "x.npy"))
+def _mapping_of(address: int) -> tuple[str, str]:
+    """The permissions ('r--s', 'rw-p') and path of the mapping of this process holding ``address``, as
+    Linux lists them in /proc/self/maps."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, perms, *rest = line.split(maxsplit=5)
+        start, end = (int(bound, 16) for bound in span.split("-"))
+        if start <= address < end:
+            return perms, rest[3] if len(rest) == 4 else ""
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+@pytest.mark.parametrize(
+    "view",
+    [lambda x: x, lambda x: x[3:9, 1:], lambda x: x.T, lambda x: np.asarray(x)[1::2]],
+    ids=["whole", "slice", "transposed", "every other row"],
+)
+def test_a_factorys_read_only_memmap_is_mapped_again_copy_on_write(tmp_path, view):
+    """np.load(mmap_mode='r') arrays were copied whole into memory (a 390 MB pair: the peak memory 720 ->
+    1113 MB), then shared read-only, where a model writing its input in place crashed the process. Truth:
+    Linux's map of this process: the tensor's memory is a private (copy-on-write) writable mapping of the
+    file, holding numpy's numbers; a write to it changes neither the user's array nor the file."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32))
+    x = view(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    data = as_data((x, np.arange(len(x)) % 2), "memmap")
+    assert _mapping_of(data.examples.x.data_ptr()) == ("rw-p", str(tmp_path / "x.npy"))
+    assert np.array_equal(data.examples.x.numpy(), view(np.load(tmp_path / "x.npy")))
+    data.examples.x.add_(1)
+    assert np.array_equal(x, view(np.load(tmp_path / "x.npy")))
+
+
+def test_a_model_writing_its_input_in_place_evaluates_a_read_only_memmap(tmp_path, forked_parents):
+    """A model whose forward divides its input in place (x.div_(255)) and np.load(mmap_mode='r') inputs:
+    optimlab.train's evaluate handed it views of the read-only file mapping, and the process died of
+    SIGSEGV. Checked in a forked process (tests/conftest.py's forked_parents). Truth: the loss a hand
+    loop computes on a copy of the file's numbers; the file unchanged."""
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import numpy as np, torch\n"
+        "from optimlab.data.user_factory import as_data\n"
+        "from optimlab.train.run import evaluate\n"
+        "class Scaling(torch.nn.Linear):\n"
+        "    def forward(self, x):\n"
+        "        return super().forward(x.div_(255))\n"
+        "torch.manual_seed(0)\n"
+        "model, y = Scaling(3, 2), torch.arange(40) % 2\n"
+        "data = as_data((np.load('x.npy', mmap_mode='r'), y.numpy()), 'memmap')\n"
+        "got = evaluate(model, torch.nn.CrossEntropyLoss(), data.examples.x, data.examples.y,\n"
+        "               task='classification', prefix='val')\n"
+        "with torch.no_grad():\n"
+        "    expected = torch.nn.functional.cross_entropy(model(torch.tensor(np.load('x.npy'))), y)\n"
+        "assert abs(got['val_loss'] - expected.item()) < 1e-6, (got, expected)\n"
+    )
+    code, _, err = forked_parents().run([], tmp_path, dict(os.environ), tmp_path, 300, source=script)
+    assert code == 0, f"exit code {code}: {err}"
+    assert np.array_equal(np.load(tmp_path / "x.npy"), x)
 
 
 def test_a_factorys_split_with_a_class_its_training_split_lacks_is_kept_and_said():

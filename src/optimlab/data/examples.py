@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import mmap
 import re
-import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Literal
@@ -348,7 +348,7 @@ def shareable_by_torch(array: np.ndarray) -> np.ndarray:
     dtype ``'>f8'`` as ``numpy.save`` writes on such a machine or MATLAB's and Java's exports, with "byte
     order different from the native byte order") and its strides positive whole elements (torch refused
     ``np.flip``'s and ``x[::-1]``'s: "At least one stride in the given numpy array is negative"). The
-    array itself where it is both already, read-only or not (:func:`shared_tensor`)."""
+    array itself where it is both already, read-only or not."""
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     if array.itemsize and any(stride < 0 or stride % array.itemsize for stride in array.strides):
@@ -358,13 +358,41 @@ def shareable_by_torch(array: np.ndarray) -> np.ndarray:
 
 def shared_tensor(array: np.ndarray, dtype: torch.dtype | None = None) -> Tensor:
     """``array`` (:func:`shareable_by_torch`) as a tensor of ``dtype`` (its own when None), sharing its
-    memory where the dtype is its own. A read-only array (``np.load(mmap_mode='r')``'s, pandas'
-    ``to_numpy()``) is shared, not copied (a copy of a 390 MB memmap raised the peak memory from 720 to
-    1113 MB), without torch's warning that writing to it is undefined: optimlab writes no data tensor in
-    place (batches are slices or indexed copies; scaling makes new tensors)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
-        return torch.as_tensor(shareable_by_torch(array), dtype=dtype)
+    memory where the dtype is its own. A read-only array is first made writable (:func:`_writable`):
+    optimlab writes no data tensor in place, but the user's model may (``x.div_(255)`` in its forward),
+    and a write into ``np.load(mmap_mode='r')``'s read-only pages killed the process (SIGSEGV)."""
+    array = shareable_by_torch(array)
+    return torch.as_tensor(array if array.flags.writeable else _writable(array), dtype=dtype)
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """Read-only ``array``'s numbers in writable memory. A view of a file mapped read-only (an
+    ``np.memmap``, ``np.load(mmap_mode='r')``'s) is mapped again copy-on-write (``mode='c'``), its
+    offset and strides kept: pages stay the file's, shared and read on demand, until written, and a write
+    goes to private pages, never to the file (a copy of a 390 MB memmap raised the peak memory from 720 to
+    1113 MB). Any other read-only array (pandas' ``to_numpy()``, ``np.frombuffer`` of bytes) is copied:
+    its memory is the user's, and as large again."""
+    mapped = _file_mapping(array)
+    if mapped is None or mapped.filename is None or array.size == 0:
+        return array.copy()
+    start = array.__array_interface__["data"][0] - mapped.__array_interface__["data"][0]
+    extent = sum((n - 1) * stride for n, stride in zip(array.shape, array.strides)) + array.itemsize
+    try:
+        pages = np.memmap(mapped.filename, np.uint8, mode="c", offset=mapped.offset + start, shape=(extent,))
+    except (OSError, ValueError):  # the file gone or cut shorter since it was mapped
+        return array.copy()
+    return np.ndarray(array.shape, array.dtype, buffer=pages, strides=array.strides)
+
+
+def _file_mapping(array: np.ndarray) -> np.memmap | None:
+    """The ``np.memmap`` whose file mapping holds ``array``'s memory (``array`` itself or an array it is
+    a view of), or None."""
+    base: Any = array
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap) and isinstance(base.base, mmap.mmap):
+            return base
+        base = base.base
+    return None
 
 
 _SHOWN_LABELS = 6  # of a remapping said in the data's note

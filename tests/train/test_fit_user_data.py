@@ -298,6 +298,61 @@ def test_a_streaming_datasets_epoch_is_set_as_each_epoch_starts_as_a_hand_writte
     assert all(map(torch.equal, [p.detach() for p in model.parameters()], expected))
 
 
+class ScaledByEpoch(torch.utils.data.Dataset):
+    """Items that depend on the epoch its set_epoch was last told (an epoch-seeded augmentation)."""
+
+    def __init__(self):
+        self.x, self.calls = torch.randn(16, 3, generator=torch.Generator().manual_seed(0)), []
+
+    def set_epoch(self, epoch):
+        self.calls.append(epoch)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        scale = 1.0 + (self.calls[-1] if self.calls else 0)
+        return self.x[i] * scale, self.x[i, :1] * scale
+
+
+def test_an_evaluation_does_not_set_the_epoch_of_data_sharing_the_training_datasets():
+    """Every evaluation told its data's dataset set_epoch(0): with torch's random_split the validation
+    Subset shares its dataset with the training one, and the training steps after an evaluation in epoch 1
+    read items under epoch 0. fit now trains as a hand-written loop (and Hugging Face's Trainer) does,
+    announcing training epochs only: the same weights, set_epoch told 0 then 1."""
+    split = torch.Generator().manual_seed(0)
+    mse = nn.functional.mse_loss
+    by_hand = ScaledByEpoch()
+    train_part, _ = torch.utils.data.random_split(by_hand, [8, 8], generator=split.clone_state())
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for epoch in range(2):
+        by_hand.set_epoch(epoch)
+        for start in range(0, 8, 2):
+            inputs, targets = map(torch.stack, zip(*(train_part[i] for i in range(start, start + 2))))
+            optimizer.zero_grad()
+            mse(model(inputs), targets).backward()
+            optimizer.step()
+    dataset = ScaledByEpoch()
+    train_part, val_part = torch.utils.data.random_split(dataset, [8, 8], generator=split)
+    torch.manual_seed(0)
+    fitted = nn.Linear(3, 1)
+    fit(
+        fitted,
+        torch.optim.SGD(fitted.parameters(), lr=0.01),
+        train_part,
+        loss_fn=mse,
+        batch_size=2,
+        shuffle=False,
+        total_steps=8,
+        val_data=val_part,
+        eval_every=2,
+    )
+    assert dataset.calls == [0, 1]
+    assert all(map(torch.equal, fitted.parameters(), model.parameters()))
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

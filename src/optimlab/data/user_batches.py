@@ -474,7 +474,7 @@ class UserBatches:
         self._rng_states: Callable[[], dict[str, Any]] = global_states
         # whether loss_fn takes outputs holding logits whole (None: not yet seen; _loss_of)
         self._whole_outputs: bool | None = None
-        self._epoch: Callable[[int, int], Iterable[Any]]
+        self._epoch: Callable[[int, int, bool], Iterable[Any]]
         self.steps_per_epoch: int | None
         self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
         self.declared: int | None = None
@@ -513,7 +513,7 @@ class UserBatches:
 
     # --- batches --------------------------------------------------------------------------------
 
-    def _tensor_epoch(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
+    def _tensor_epoch(self, epoch: int, start: int, training: bool) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self.tensors  # type: ignore[misc]
         order = epoch_order(self.seed, epoch, len(x), x.device, shuffle=self.shuffle)
         size = self.batch_size
@@ -521,8 +521,9 @@ class UserBatches:
             rows = order[i * size : (i + 1) * size]
             yield x[rows], y[rows]
 
-    def _dataset_epoch(self, epoch: int, start: int) -> Iterator[Any]:
-        _start_epoch(self._data, epoch)
+    def _dataset_epoch(self, epoch: int, start: int, training: bool) -> Iterator[Any]:
+        if training:
+            _start_epoch(self._data, epoch)
         order = epoch_order(self.seed, epoch, len(self._data), shuffle=self.shuffle).tolist()
         size = self.batch_size
         batches = (
@@ -531,17 +532,19 @@ class UserBatches:
         )
         return self._recorded(batches)
 
-    def _loader_epoch(self, epoch: int, start: int) -> Iterator[Any]:
+    def _loader_epoch(self, epoch: int, start: int, training: bool) -> Iterator[Any]:
         """A DataLoader's batches of one epoch from its ``start``-th on (those before it read and dropped,
         as its order is drawn when it starts)."""
-        _start_epoch(self._loader, epoch)
+        if training:
+            _start_epoch(self._loader, epoch)
         batches = iter(self._loader)  # type: ignore[arg-type]
         collections.deque(itertools.islice(batches, start), maxlen=0)
         return self._recorded(batches)
 
-    def _iterable_epoch(self, epoch: int, start: int) -> Iterator[Any]:
+    def _iterable_epoch(self, epoch: int, start: int, training: bool) -> Iterator[Any]:
         """An iterable's batches of one epoch from its ``start``-th on."""
-        _start_epoch(self._data, epoch)
+        if training:
+            _start_epoch(self._data, epoch)
         return itertools.islice(self._data, start, None)
 
     def _recorded(self, batches: Iterator[Any]) -> Iterator[Any]:
@@ -560,9 +563,12 @@ class UserBatches:
                 return
             yield batch
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterable[Any]:
-        """The batches of one epoch from its ``start``-th on, where the data keeps them."""
-        return self._epoch(epoch, start)
+    def epoch(self, epoch: int, start: int = 0, *, training: bool = True) -> Iterable[Any]:
+        """The batches of one epoch from its ``start``-th on, where the data keeps them; a training epoch
+        is announced to the data's ``set_epoch`` (:func:`_start_epoch`), an evaluation's pass is not, as
+        Hugging Face's Trainer: a random_split's validation Subset shares its dataset with the training
+        one, whose steps after an evaluation read items under epoch 0."""
+        return self._epoch(epoch, start, training)
 
     def from_step(
         self,
@@ -728,7 +734,7 @@ class UserBatches:
     def one_pass(self, device: torch.device | str) -> Iterator[Any]:
         """Every batch once (the first epoch), on ``device``: what an evaluation reads."""
         device = torch.device(device)  # a name ("cpu") as _to_device compares it
-        for batch in self.epoch(0):
+        for batch in self.epoch(0, training=False):
             yield _to_device(batch, device)
 
     def stream(self, device: torch.device | str) -> Iterator[Any]:

@@ -224,7 +224,9 @@ def test_the_writers_rows_read_back_as_mlflows_own_log_batch(sqlite_uri):
 
 
 @pytest.mark.slow
-def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, monkeypatch, made_store):
+def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, monkeypatch, made_store, capsys):
+    import json
+
     from optimlab.cli.app import main
     from optimlab.integrations.mlflow_writer import end_writer
 
@@ -235,9 +237,10 @@ def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, mon
     with pytest.raises(SystemExit) as done:
         main(
             ["train", "--dataset", "iris", "--width", "8", "--steps", "6", "--out", str(out), "--no-progress",
-             "--html", "--log", "mlflow"]
+             "--html", "--log", "mlflow", "--format", "json"]
         )  # fmt: skip
     assert done.value.code == 0
+    printed = json.loads(capsys.readouterr().out)
     written = (out / "report.html").read_text()  # by the command itself, before it returned
     end_writer(wait=True)
     client = MlflowClient(tracking_uri=uri)
@@ -245,6 +248,9 @@ def test_train_html_log_mlflow_attaches_the_page_the_command_wrote(tmp_path, mon
     assert sorted(r.info.run_name for r in runs) == ["first", "html-run"]  # made_store's, and its own
     (run,) = (r for r in runs if r.info.run_name == "html-run")
     assert run.info.status == "FINISHED"
+    # where the run went, as doctor's and report's "trackers" say; no failure
+    assert printed["trackers"] == {"mlflow": f"MLflow run {run.info.run_id}"}
+    assert printed["tracker_failures"] == {}
     page = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path / "back"))
     assert Path(page).read_text() == written
 

@@ -1008,4 +1008,5 @@ def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli
         f"not written, and training went on without it; optimlab report {out} --log tensorboard sends the "
         "run's metrics.jsonl again"
     ], err
-    assert document["trackers"] == {"tensorboard": said[0].removeprefix("error: ")}
+    assert document["tracker_failures"] == {"tensorboard": said[0].removeprefix("error: ")}
+    assert document["trackers"] == {"tensorboard": str(out / "tensorboard" / "run")}  # as doctor's

@@ -179,8 +179,9 @@ def train(
                 tracker.wait()  # MLflow's refusal raises
             except OptimlabError as error:
                 failures[name] = str(error)
-        if trackers:  # each --log tracker: None where it holds the whole run
-            data["trackers"] = {name: failures.get(name) for name in trackers}
+        if trackers:  # where each --log tracker's run went, as doctor's and report's; apart, what failed
+            data["trackers"] = {name: _where(tracker) for name, tracker in trackers.items()}
+            data["tracker_failures"] = failures
         if mlflow:  # its writer exits on its own; the command does not wait for MLflow's teardown
             from optimlab.integrations.mlflow_writer import end_writer
 
@@ -212,6 +213,15 @@ def train(
         output.result(result.message)
     if failures:
         sys.exit(TRACKER_FAILED)
+
+
+def _where(tracker: Tracker) -> str | None:
+    """Where ``tracker``'s run went (its event folder, its MLflow run); None where its store never made
+    the run (MLflow's writer failed before creating it: the failure says why)."""
+    try:
+        return tracker.where
+    except OptimlabError:
+        return None
 
 
 def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]:

@@ -252,25 +252,42 @@ def test_swap_norm_replaces_torch_norms_of_an_mlp_in_place():
 
 
 @pytest.mark.parametrize(("width", "given"), [(1, {}), (4, {"num_groups": 4})])
-def test_swap_norm_to_group_refuses_groups_of_one_value_where_a_linear_feeds_n_c(width, given):
+def test_swap_norm_to_group_refuses_groups_of_one_value_at_the_first_n_c_input_after_a_linear(width, given):
     """A BatchNorm1d after a Linear, fed (N, C), swapped to group of one channel a group (width 1, or
     num_groups equal to the width) outputs its bias alone (truth: torch's GroupNorm(1, 1) of one value is
-    0): refused as it is swapped, naming the layer, the model left as it was; after a Conv1d, fed
-    (N, C, L), the same width is torch's GroupNorm over L (width 1 was refused there too)."""
+    0): refused at its first (N, C) input in one line; after a Conv1d, fed (N, C, L), the same width is
+    torch's GroupNorm over L."""
     torch.testing.assert_close(
         nn.GroupNorm(1, 1)(torch.randn(8, 1, 1)), torch.zeros(8, 1, 1), atol=1e-3, rtol=0
     )
-    model = nn.Sequential(nn.Linear(3, width), nn.BatchNorm1d(width))
-    with pytest.raises(
-        InvalidValueError, match=r"of layer '1' \(fed \(N, C\).* would normalize to 0"
-    ) as refused:
-        norms.swap_norm(model, "group", **given)
-    assert "\n" not in str(refused.value) and isinstance(model[1], nn.BatchNorm1d)  # left as it was
+    model = norms.swap_norm(nn.Sequential(nn.Linear(3, width), nn.BatchNorm1d(width)), "group", **given)
+    with pytest.raises(InvalidValueError, match=rf"\(4, {width}\) for input shape of group norm") as refused:
+        model(torch.randn(4, 3))
+    assert "\n" not in str(refused.value)
     convolved = norms.swap_norm(
         nn.Sequential(nn.Conv1d(2, width, 3), nn.BatchNorm1d(width)), "group", **given
     )
     x = torch.randn(4, 2, 8)
     torch.testing.assert_close(convolved(x), nn.GroupNorm(width, width)(convolved[0](x)))
+
+
+class _ReshapedAfterLinear(nn.Module):  # a Linear's (N, 16) viewed as (N, 4, 4) before its BatchNorm1d
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 16)
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        return self.bn(self.lin(x).view(-1, 4, 4))
+
+
+def test_swap_norm_to_group_does_not_guess_n_c_from_a_linear_whose_output_is_reshaped():
+    """A BatchNorm1d(4) fed a Linear's output viewed as (N, 4, 4), swapped to group with num_groups=4,
+    was refused as fed (N, C) by the Linear registered before it: its input is (N, C, L), where it is
+    torch's GroupNorm(4, 4) over L (truth)."""
+    model = norms.swap_norm(_ReshapedAfterLinear(), "group", num_groups=4)
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(model(x), nn.GroupNorm(4, 4)(model.lin(x).view(-1, 4, 4)))
 
 
 @pytest.mark.parametrize(("width", "given"), [(1, {}), (1, {"num_groups": 1}), (2, {"num_groups": 2})])

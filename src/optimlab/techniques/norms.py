@@ -642,8 +642,8 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     fed ``(N, C)`` features or ``(N, C, L)`` channels alike: its class does not say which come, and one
     channel over one position normalizes to 0 (the rule of :func:`for_class`); give ``num_groups`` for more
     groups over ``(N, C, L)``. Groups of one value each (a width of 1, or ``num_groups`` equal to it) are
-    refused here after a Linear, whose ``(N, C)`` output is known, and elsewhere at the first ``(N, C)``
-    input. The layers before the norms keep their bias, or their lack of one: optimlab's models build none
+    refused at the first ``(N, C)`` input (the layer registered before the norm does not say which comes:
+    a Linear's output may be reshaped to ``(N, C, L)``). The layers before the norms keep their bias, or their lack of one: optimlab's models build none
     before a batch or instance norm, which would cancel it, so a model built with ``norm="batch"`` and swapped
     to ``"none"`` has none there. A norm layer registered at several places (shared) is replaced by one new
     layer, still shared; a model holding no norm layer is refused, as nothing would change.
@@ -652,13 +652,12 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     hyperparameters = entry.checked(hyperparameters)
     replaced: dict[str, Norm] = {}
     made: dict[int, Norm] = {}  # by id of the layer replaced: one shared at two places stays shared
-    preceding_dims, features_only = 1, False
+    preceding_dims = 1
     for qualified, module in list(model.named_modules(remove_duplicate=False)):
         if any(qualified.startswith(prefix + ".") for prefix in replaced):
             continue  # inside a norm already replaced
         if isinstance(module, tuple(_CONV_DIMS)):
             preceding_dims = _CONV_DIMS[next(c for c in _CONV_DIMS if isinstance(module, c))]
-            features_only = isinstance(module, (nn.Linear, nn.Bilinear))  # a BatchNorm1d after it: (N, C)
         if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
             if "Norm" in type(module).__name__:  # torch's LazyBatchNorm*, LazyInstanceNorm*
                 raise InvalidValueError(
@@ -696,15 +695,9 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
         options = {**_settings(module, entry), **hyperparameters} if own_kind else hyperparameters
         # a BatchNorm1d of (N, C) features: as for_class, group's default count keeps 2 channels a group
         if entry.name == "group" and _torch_class(type(module)) is nn.BatchNorm1d:
+            # its input's layout is known only at the first forward, which refuses (N, C) in groups
+            # of one value: the layer registered before it may feed it reshaped, (N, C, L)
             new = _group_for_batch_1d(layout[0], **options)
-            if features_only:  # its (N, C) input known: groups of one value refused now, not at a batch
-                try:
-                    new.inner.check_shape((1, layout[0]))
-                except InvalidValueError as error:
-                    where = (
-                        f"swap_norm to 'group' of layer {qualified!r} (fed (N, C) by the Linear before it)"
-                    )
-                    raise InvalidValueError(where, f"(N, {layout[0]})", error.accepted) from None
         else:
             new = create(name, *layout, **options)
         tensors = itertools.chain(module.parameters(), module.buffers(), model.parameters())

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+import optimlab.gallery.page as gallery_page
 import optimlab.gallery.publish as publish
 from optimlab.gallery import LABELS, get_experiment, run_gallery
 
@@ -102,9 +103,11 @@ def test_a_page_the_index_cannot_show_is_linked_marked_and_named(
     ('contradicted' to another label, the page unchanged) and the page of an experiment no longer
     registered: the first, second and last dropped out of the index without a word, and the third was
     indexed with the edited label, not the one its page shows. Truth: the earlier index's rows for the pages
-    left as they were; each of the four named on stderr and linked marked, none in the summary."""
+    left as they were; each of the four named on stderr and linked marked, none in the summary. The folder's
+    pages were read and judged twice (once for the index, once for stderr): once now."""
     shutil.copytree(tiny_gallery.folder, tmp_path, dirs_exist_ok=True)
     before = _summary(tmp_path / "index.html", page_reader)
+    read_pages = gallery_page._pages
     (tmp_path / "he_init.json").write_text('{"name": "he_i')
     with open(tmp_path / "large_init.html", "a") as page:
         page.write("<!-- mine -->")
@@ -115,8 +118,11 @@ def test_a_page_the_index_cannot_show_is_linked_marked_and_named(
     (tmp_path / "old_exp.json").write_text(json.dumps({**record, "name": "old_exp"}))
     name = "no_nonlinearity"
     monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])
+    readings = []
+    monkeypatch.setattr(gallery_page, "_pages", lambda folder: readings.append(folder) or read_pages(folder))
     code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
     assert code == 0, err
+    assert readings == [tmp_path]
     marked = ["he_init", "large_init", "weight_decay", "old_exp"]
     for page in marked:
         assert f"{tmp_path / page}.html: linked without its verdict in the index: " in err, err
@@ -124,3 +130,16 @@ def test_a_page_the_index_cannot_show_is_linked_marked_and_named(
     assert _summary(tmp_path / "index.html", page_reader) == {
         n: r for n, r in before.items() if n not in marked
     }
+
+
+def test_an_index_written_from_outcomes_and_a_folder_alone_shows_them(tmp_path, tiny_gallery, page_reader):
+    """write_index(outcomes, folder), public, was refused once it took the pages not shown as a required
+    second argument (TypeError): they are optional, after the folder. Truth: the outcomes' own verdicts."""
+    outcomes = [(get_experiment(name), outcome) for name, outcome in tiny_gallery.outcomes.items()]
+    index = gallery_page.write_index(outcomes, tmp_path)
+    assert {name: row["verdict"] for name, row in _summary(index, page_reader).items()} == {
+        experiment.name: outcome.verdict.label for experiment, outcome in outcomes
+    }
+    assert _links(index) and not any(
+        after.startswith("(verdict not shown") for after in _links(index).values()
+    )

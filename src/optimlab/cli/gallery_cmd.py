@@ -178,16 +178,20 @@ def run(
                 under="experiments" if name == ALL else None,  # all: a list, and the index
             )
 
-        from optimlab.gallery.page import gallery_index, kept_outcome, page_path
+        from optimlab.gallery.page import kept_outcome, page_path
+
+        unshown: list[tuple[Path, str]] = []  # the pages the index links without their verdict, and why
+
+        def not_indexed(page: Path, why: str) -> None:
+            unshown.append((page, why))
 
         if name != ALL:
             kept = kept_outcome(get_experiment(name), size, out) if resume else None
             if kept is not None:  # nothing written: no file of the folder's replaced
                 done(kept, page_path(out, names[0]))
                 return
-            done(*run_experiment(name, size=size, out=out, on_start=started))
-            if gallery_index(out) is not None:  # written again
-                _say_not_indexed(output, out)
+            done(*run_experiment(name, size=size, out=out, on_start=started, on_unshown=not_indexed))
+            _say_not_indexed(output, unshown)  # where the index was written again
             return
         finished: list[str] = []
 
@@ -196,12 +200,14 @@ def run(
             done(outcome, page)
 
         try:
-            index = run_gallery(size=size, out=out, resume=resume, on_start=started, on_done=count)
+            index = run_gallery(
+                size=size, out=out, resume=resume, on_start=started, on_done=count, on_unshown=not_indexed
+            )
         except KeyboardInterrupt:
             stopping()
             if not finished:
                 raise
-            _say_not_indexed(output, out)
+            _say_not_indexed(output, unshown)
             again = shlex.join(
                 ["optimlab", "gallery", "run", "all", "--size", size, "--out", str(out), "--resume"]
             )
@@ -211,15 +217,14 @@ def run(
                 f"the pages of {count_of(len(finished), 'finished experiment')} are kept in {out} (indexed); "
                 f"continue with `{again}`"
             ) from None
-    _say_not_indexed(output, out)
+    _say_not_indexed(output, unshown)
     output.result(f"index: {index}", {"index": str(index)})
 
 
-def _say_not_indexed(output: Output, out: Path) -> None:
-    """Name on stderr each page in ``out`` whose verdict the index just written cannot show, and why."""
-    from optimlab.gallery.page import pages_not_indexed
-
-    for page, why in pages_not_indexed(out):
+def _say_not_indexed(output: Output, unshown: list[tuple[Path, str]]) -> None:
+    """Name on stderr each page whose verdict the index just written cannot show, and why (``unshown``, as
+    the index's writing told them)."""
+    for page, why in unshown:
         output.note(f"{page}: linked without its verdict in the index: {why}")
 
 

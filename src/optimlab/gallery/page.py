@@ -17,7 +17,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -51,7 +51,6 @@ __all__ = [
     "kept_outcome",
     "output_folder",
     "page_path",
-    "pages_not_indexed",
     "write_index",
     "write_page",
 ]
@@ -324,11 +323,14 @@ def gallery_index(folder: str | os.PathLike[str]) -> Path | None:
     return index if _titled(index, INDEX_TITLE) else None
 
 
-def index_again(folder: str | os.PathLike[str]) -> Path | None:
-    """Write the gallery's index in ``folder`` again (:func:`index_pages`) where there is one (a run of one
-    experiment into the folder of an earlier ``all``); an ``index.html`` the gallery did not write is left
-    alone. Returns the index's path, or None where there was none."""
-    return None if gallery_index(folder) is None else index_pages(folder)
+def index_again(
+    folder: str | os.PathLike[str], on_unshown: Callable[[Path, str], None] | None = None
+) -> Path | None:
+    """Write the gallery's index in ``folder`` again (:func:`index_pages`, ``on_unshown`` told its pages
+    not shown) where there is one (a run of one experiment into the folder of an earlier ``all``); an
+    ``index.html`` the gallery did not write is left alone. Returns the index's path, or None where there
+    was none."""
+    return None if gallery_index(folder) is None else index_pages(folder, on_unshown)
 
 
 def _shown_outcome(
@@ -381,23 +383,24 @@ def _pages(folder: str | os.PathLike[str]) -> tuple[list[tuple[Experiment, Outco
     return shown, unshown
 
 
-def pages_not_indexed(folder: str | os.PathLike[str]) -> list[tuple[Path, str]]:
-    """The gallery's pages in ``folder`` whose verdict the index cannot show, each with why (:func:`_pages`):
-    the index links them, marked so; a verb names them."""
-    return _pages(folder)[1]
-
-
-def index_pages(folder: str | os.PathLike[str]) -> Path:
+def index_pages(
+    folder: str | os.PathLike[str], on_unshown: Callable[[Path, str], None] | None = None
+) -> Path:
     """Write ``index.html`` over every page ``folder`` holds, in the registry's order, each with the verdict
-    and size its page shows, and links marked for the pages whose verdict cannot be shown (:func:`_pages`);
-    returns its path."""
-    return write_index(*_pages(folder), folder)
+    and size its page shows, and links marked for the pages whose verdict cannot be shown (:func:`_pages`,
+    each page read once), each then told to ``on_unshown(page, why)``; returns its path."""
+    shown, unshown = _pages(folder)
+    index = write_index(shown, folder, unshown)
+    if on_unshown is not None:
+        for page, why in unshown:
+            on_unshown(page, why)
+    return index
 
 
 def write_index(
     outcomes: Sequence[tuple[Experiment, Outcome]],
-    unshown: Sequence[tuple[Path, str]],
     folder: str | os.PathLike[str],
+    unshown: Sequence[tuple[Path, str]] = (),
 ) -> Path:
     """Write ``index.html``: every experiment with its claim and verdict, linked to its page (its size
     beside the verdict where the pages' sizes differ), then the ``unshown`` pages with why."""

@@ -73,11 +73,13 @@ def run_experiment(
     size: str = "small",
     out: str | os.PathLike[str] = "gallery",
     on_start: Callable[[str, int, int], None] | None = None,
+    on_unshown: Callable[[Path, str], None] | None = None,
 ) -> tuple[Outcome, Path]:
     """Run experiment ``name`` at ``size`` and write its page (and numbers) into ``out``, and the index of
     an earlier :func:`run_gallery` there again (:func:`~optimlab.gallery.page.index_again`), its verdict
     of ``name`` now this run's. ``on_start(name, 0, 1)``, called once ``out`` is checked and before the
-    run, reports progress as :func:`run_gallery`'s does."""
+    run, reports progress as :func:`run_gallery`'s does; ``on_unshown(page, why)`` is told each page the
+    index links without its verdict."""
     _check_size(size)
     experiment = get_experiment(name)
     output_folder(out)
@@ -87,7 +89,7 @@ def run_experiment(
     outcome = _outcome(experiment, size)
     with signals_deferred():  # a Ctrl-C as the page is written leaves the index showing it
         page = write_page(experiment, outcome, out)
-        index_again(out)
+        index_again(out, on_unshown)
     return outcome, page
 
 
@@ -107,11 +109,13 @@ def run_gallery(
     resume: bool = False,
     on_start: Callable[[str, int, int], None] | None = None,
     on_done: Callable[[Outcome, Path], None] | None = None,
+    on_unshown: Callable[[Path, str], None] | None = None,
 ) -> Path:
     """Run every experiment, one after the other, write their pages and an index linking them; returns the
     index's path. ``resume`` keeps the pages an earlier run left in ``out`` (see
     :func:`~optimlab.gallery.page.kept_outcome`) and runs the rest. ``on_start(name, i, count)`` (not
-    called for a kept page) and ``on_done(outcome, page)`` report progress. Interrupted (Ctrl-C), it
+    called for a kept page) and ``on_done(outcome, page)`` report progress; ``on_unshown(page, why)`` is
+    told each page the index links without its verdict. Interrupted (Ctrl-C), it
     indexes the pages finished so far, and those of an earlier run still in ``out``, before it stops."""
     _check_size(size)
     output_folder(out)
@@ -135,6 +139,8 @@ def run_gallery(
                     on_done(outcome, page)
     except KeyboardInterrupt:
         if done:  # the pages left to run may lie there from an earlier run: indexed with the finished ones
-            index_pages(out)
+            index_pages(out, on_unshown)
         raise
-    return index_pages(out)  # the pages run, and any other of the gallery's there (of an experiment gone)
+    return index_pages(
+        out, on_unshown
+    )  # the pages run, and any other of the gallery's there (of an experiment gone)

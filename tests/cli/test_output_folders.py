@@ -177,3 +177,20 @@ def test_a_home_of_no_user_is_refused_naming_the_flag(cli, args):
     code, out, err = cli(*[a.replace("USER", user) for a in args])
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert f"Invalid value for '{args[-2]}'" in err and f"~{user} names no user of this machine" in err, err
+
+
+def test_a_recipes_data_in_the_home_of_no_user_is_refused_naming_data_name(cli, tmp_path):
+    """A recipe of `data: {name: ~nosuchuser/a.csv}` (`train tu.yaml`) ended in pathlib's RuntimeError
+    traceback from the look for the file beside the recipe. Truth: the password database knows no such
+    user."""
+    import pwd
+
+    user = "optimlab-no-such-user"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(user)
+    recipe = tmp_path / "tu.yaml"
+    recipe.write_text(f"data:\n  name: ~{user}/a.csv\n")
+    code, out, err = cli("train", str(recipe), "--out", str(tmp_path / "run"))
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert "data.name" in err and f"~{user} names no user of this machine" in err, err
+    assert not (tmp_path / "run").exists()

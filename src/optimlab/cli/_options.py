@@ -758,10 +758,19 @@ def flags_named(params: Mapping[str, Any]) -> contextlib.AbstractContextManager[
 def _data_beside(recipe_path: Path, data: str) -> None:
     """A recipe's data file missing here but found beside the recipe: its paths are read from the current
     folder (a run's saved recipe names the same file), so the message says where it looked and the path
-    from here, where the data layer's said only that there is no file."""
+    from here, where the data layer's said only that there is no file. A ``~user`` of no user here is
+    refused naming data.name (pathlib's RuntimeError was a traceback)."""
     from optimlab.user_code import is_import_path
 
-    path = Path(data).expanduser()
+    try:
+        path = Path(data).expanduser()
+    except RuntimeError:  # no home for the user named: Path leaves no other reason
+        user = data.partition(os.sep)[0]
+        raise InvalidValueError(
+            f"data.name of recipe file {str(recipe_path)!r}",
+            data,
+            f"a path, ~ alone for your home: {user} names no user of this machine",
+        ) from None
     if is_import_path(data) or not any(c in data for c in "/\\.") or path.is_absolute() or path.exists():
         return
     beside = recipe_path.parent / path

@@ -24,6 +24,7 @@ from optimlab.gallery.verdict import (
     rate_check,
     summarize,
 )
+from optimlab.study.analysis import Summary
 
 HOLDS, UNDECIDED, REFUTED = (True, False), (False, False), (False, True)
 SAID = {HOLDS: "holds", UNDECIDED: "is not decided", REFUTED: "is refuted"}
@@ -153,6 +154,26 @@ def test_a_checks_interval_end_is_shown_on_the_side_of_its_threshold(end, thresh
     assert check.holds == (end < threshold), check.evidence
     shown = float(re.search(r"difference \S+ \(95% CI \S+ to (\S+),", check.evidence)[1])
     assert (shown < threshold) == check.holds and shown != threshold, check.evidence
+
+
+@pytest.mark.parametrize(
+    ("high", "threshold", "shown"),
+    [
+        (0.3 - (0.1 + 0.2), 0.0, "-5.6e-17"),  # paired differences of float noise
+        (-4e-20, 0.0, "-4e-20"),
+        (4e-20, 0.0, "4e-20"),
+        (0.1 + 0.2, 0.3, "0.30000000000000004"),  # past 0.3 by one float: 17 digits, the float itself
+        (-0.0004, 0.0, "-0.0004"),
+    ],
+)
+def test_an_interval_end_a_hair_from_its_threshold_is_shown_short_and_on_its_side(high, threshold, shown):
+    """An upper end of -5.6e-17 against 0 was shown '-0.00000000000000006', -4e-20 '-0.00000000000000000'
+    (reading as 0 beside 'entirely below 0'): past six more decimals an end is written in scientific
+    notation. Truth: the float itself, and its side of the threshold."""
+    summary = Summary(n=3, mean=high - 0.02, std=0.01, low=high - 0.04, high=high)
+    text = re.search(r"to (\S+), 3 runs", describe(summary, thresholds=[threshold]))[1]
+    assert text == shown
+    assert (float(text) > threshold) - (float(text) < threshold) == (high > threshold) - (high < threshold)
 
 
 def test_one_of_several_comparisons_holds_only_past_bonferronis_interval():

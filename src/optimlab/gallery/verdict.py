@@ -40,6 +40,7 @@ interval stays within the ``bounds`` its values can take (an accuracy's, :data:`
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -210,14 +211,23 @@ def _side(value: float, threshold: float) -> int:
     return (value > threshold) - (value < threshold)
 
 
+# More decimals than this past an end's rounding read as a row of zeros ('-0.00000000000000006', float noise
+# of 0.1 + 0.2 - 0.3): past them an end is written in scientific notation, '-5.6e-17'.
+_MOST_EXTRA_DECIMALS = 6
+
+
 def _sided(text: str, value: float, thresholds: Sequence[float]) -> str:
-    """``text`` (``value`` rounded), or ``value`` to the fewest more decimals that put it on the side of
-    each threshold that ``value`` lies on (equal only where equal)."""
+    """``text`` (``value`` rounded), or ``value`` to the fewest more decimals (up to
+    ``_MOST_EXTRA_DECIMALS``, then the fewest significant digits in scientific notation) that put it on the
+    side of each threshold that ``value`` lies on (equal only where equal): 17 significant digits are the
+    float itself."""
     decimals = len(text.partition(".")[2])
-    while any(_side(float(text), t) != _side(value, t) for t in thresholds) and decimals < 17:
-        decimals += 1
-        text = f"{value:.{decimals}f}"
-    return text
+    texts = itertools.chain(
+        [text],
+        (f"{value:.{more}f}" for more in range(decimals + 1, decimals + _MOST_EXTRA_DECIMALS + 1)),
+        (f"{value:.{digits}g}" for digits in range(2, 18)),
+    )
+    return next(t for t in texts if all(_side(float(t), th) == _side(value, th) for th in thresholds))
 
 
 def paired_check(

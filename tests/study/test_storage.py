@@ -877,3 +877,17 @@ def test_a_sqlite_uri_url_is_checked_for_the_file_it_names_and_shown_as_typed(tm
         f"no study at {missing!r}: no SQLite file '{tmp_path / 'y.db'}' there;"
     )
     assert not (tmp_path / "y.db").exists()
+
+
+@pytest.mark.parametrize("form", ["sqlite:///~/s.db", "sqlite:///file:~/s.db?uri=true"])
+def test_a_sqlite_file_under_home_opens_where_the_check_looked(tmp_path, monkeypatch, form):
+    """`--storage 'sqlite:///~/s.db'`: the checks read ~ as the home, but SQLAlchemy opened a file under a
+    folder named '~' in the current one (or refused it there). Now the file opened is the one checked.
+    Truth: Optuna's own study, made in $HOME/s.db through a plain path."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'home' / 's.db'}", study_name="s")
+    assert [s.study_name for s in open_storage(form, create=False).get_all_studies()] == ["s"]
+    assert [s.study_name for s in open_storage(form).get_all_studies()] == ["s"]
+    assert not (tmp_path / "~").exists()

@@ -274,8 +274,11 @@ _DRIVERS = {  # database -> (its name, its drivers)
 }
 
 
-def _with_installed_driver(url: str) -> str:
-    """``url`` naming the first installed driver of its database, where it names none."""
+def _url_opened(url: str) -> str:
+    """``url`` as SQLAlchemy is to open it: naming the first installed driver of its database where it
+    names none, and a SQLite file's ``~`` read as the home, as the checks read it (SQLite opens it
+    literally: a folder '~' in the current one)."""
+    url = _home_expanded(url)
     scheme, separator, rest = url.partition("://")
     for driver in _DRIVERS.get(scheme.lower(), ("", ()))[1]:
         if importlib.util.find_spec(driver.module) is not None:
@@ -289,7 +292,7 @@ def _missing_driver(url: str) -> str:
 
     database, _, named = url.partition("://")[0].lower().partition("+")
     label, drivers = _DRIVERS.get(database, (database, ()))
-    if not named:  # any of its drivers would do (see _with_installed_driver)
+    if not named:  # any of its drivers would do (see _url_opened)
         if drivers:
             options = ", or ".join(f"pip install '{d.install}'" for d in drivers)
             return f"needs a {label} driver, and none is installed: {options}"
@@ -334,7 +337,7 @@ def _foreign_object(error: Exception, url: str) -> str | None:
 
     kind, name = _SQLITE_EXISTS.fullmatch(str(error.orig)).groups()  # type: ignore[union-attr]
     tables = models.BaseModel.metadata.tables
-    engine = sqlalchemy.create_engine(_with_installed_driver(url))
+    engine = sqlalchemy.create_engine(_url_opened(url))
     try:
         found = sqlalchemy.inspect(engine)
         if kind == "table":
@@ -406,14 +409,28 @@ def _sqlite_database(url: str) -> str | None:
     return database
 
 
+def _home_expanded(url: str) -> str:
+    """The SQLite ``url`` whose file path starts with ``~`` naming it from the home instead (its URI
+    form's too); any other URL as it is."""
+    import sqlalchemy.engine
+
+    database = _sqlite_database(url)
+    if database is None or not database.startswith("~"):
+        return url
+    expanded = str(Path(database).expanduser())
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.database.startswith("file:"):  # sqlite:///file:PATH?uri=true: PATH within the URI
+        uri = urllib.parse.urlsplit(parsed.database)
+        expanded = urllib.parse.urlunsplit(uri._replace(path=urllib.parse.quote(expanded)))
+    return parsed.set(database=expanded).render_as_string(hide_password=False)
+
+
 def _open_rdb(url: str) -> BaseStorage:
     import sqlalchemy.exc
 
     for attempt in range(1, _CREATE_ATTEMPTS + 1):
         try:
-            rdb = optuna.storages.RDBStorage(
-                _with_installed_driver(url), engine_kwargs={"pool_pre_ping": True}
-            )
+            rdb = optuna.storages.RDBStorage(_url_opened(url), engine_kwargs={"pool_pre_ping": True})
             break
         except ImportError:
             raise OptimlabError(f"storage {_shown(url)!r} {_missing_driver(url)}") from None

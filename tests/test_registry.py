@@ -315,3 +315,32 @@ def test_every_refusal_of_a_count_past_64_bits_names_int64s_bound():
     ]
     wrong = [message for message in map(_refusal, calls) if not message.endswith(int64_high + ".")]
     assert not wrong
+
+
+@pytest.mark.parametrize(
+    ("category", "name", "given"),
+    [("schedule", "step", {"step_size": [3]}), ("norm", "group", {"num_groups": [2]})],
+)
+def test_a_list_for_a_single_number_hyperparameter_whose_default_is_none_is_refused(category, name, given):
+    """`schedule: {name: step, step_size: [3]}` loaded (a range checked each item of a list where the
+    default, None, was no number), then training raised TypeError (int // list). A list is refused where
+    the hyperparameter holds one number; multistep's milestones, a list of any length, still take one, and
+    a number there is refused. Truth: torch's StepLR takes an int step_size, MultiStepLR a list."""
+    entry = get_registry(category).get(name)
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value \[.\] for .* accepted an integer in \[1, inf\)"
+    ):
+        entry.checked(given)
+    milestones = get_registry("schedule").get("multistep")
+    assert milestones.checked({"milestones": [2, 5]}) == {"milestones": [2, 5]}
+    with pytest.raises(InvalidValueError, match=r"accepted a list, each an integer in \[0, inf\)"):
+        milestones.checked({"milestones": 3})
+
+
+def test_a_recipes_list_for_a_single_number_hyperparameter_is_refused_at_load():
+    """The recipe refuses it at load, not at the run, naming the list as one (4e2ba27a's wording)."""
+    from optimlab.recipe import Recipe
+
+    refused = r"invalid value \[3\] for schedule 'step' hyperparameter 'step_size': accepted an integer in \[1, inf\) \(a list is refused\)"
+    with pytest.raises(ValueError, match=refused):
+        Recipe.model_validate({"schedule": {"name": "step", "step_size": [3]}})

@@ -46,6 +46,7 @@ __all__ = [
     "Entry",
     "HyperparameterSpec",
     "Interval",
+    "Items",
     "RefusedTogetherError",
     "Registry",
     "boolean",
@@ -145,6 +146,13 @@ class Interval:
     def _bound(self, value: float) -> str:
         """Whole, as typed, for integers (4294967295, not 4.29497e+09); else short (1e-08)."""
         return str(int(value)) if self.integer else f"{value:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Items(Interval):
+    """The range of each number of a list hyperparameter of any length whose default is no sequence
+    (multistep's ``milestones``, None for steps of its own choosing). A plain :class:`Interval` takes a
+    list only where the default is a sequence (betas), of its length; else one number."""
 
 
 REAL = Interval()  # any finite number
@@ -317,16 +325,19 @@ class HyperparameterSpec:
             accepted = f"a sequence of {len(ranges)}: {each}"
         elif isinstance(self.accepts, Interval):
             # A range applies to each number of a sequence (betas) only where the default is one, and of
-            # the default's length: a list for a number (gain: [1, 2]) or betas: 0.9 would pass, then fail
-            # inside the technique with a traceback naming nothing.
+            # the default's length, or where it is declared a list's (Items): a list for a number (gain:
+            # [1, 2], step_size: [3] of default None) or betas: 0.9 would pass, then fail inside the
+            # technique with a traceback naming nothing.
             sequence = isinstance(value, (tuple, list))
             if isinstance(self.default, tuple):
                 ok = sequence and len(value) == len(self.default) and self.accepts.contains(value)
                 accepted = f"a sequence of {len(self.default)}, each {self.accepts.accepted_for(value)}"
+            elif isinstance(self.accepts, Items):
+                ok = sequence and self.accepts.contains(value)
+                accepted = f"a list, each {self.accepts.accepted_for(value)}"
             else:
-                number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
-                ok = self.accepts.contains(value) and not (number and sequence)
-                accepted = self.accepts.accepted_for(value)
+                ok = self.accepts.contains(value) and not sequence
+                accepted = self.accepts.accepted_for(value) + (" (a list is refused)" if sequence else "")
         else:
             # 1 == True in Python: a flag's choices take booleans only, and a number's no boolean.
             ok = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.accepts)

@@ -22,12 +22,12 @@ from typing import Any
 
 from optimlab.errors import InvalidValueError
 from optimlab.registry import (
-    NON_NEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
     UNIT,
     Capability,
     Interval,
+    Items,
     get_registry,
     new_registry,
 )
@@ -117,7 +117,7 @@ def step_decay(
     summary="Multiply by gamma at each milestone step (torch MultiStepLR).",
     paper="Goyal et al. 2017, arXiv:1706.02677",
     aliases=("multistep_decay", "multi_step", "piecewise"),
-    accepts={"milestones": NON_NEGATIVE_INT, "gamma": _GAMMA},
+    accepts={"milestones": Items(0, None, integer=True), "gamma": _GAMMA},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def multistep_decay(

@@ -721,6 +721,28 @@ def test_a_storage_url_refused_keeps_its_password_off_the_terminal(tmp_path, cli
     assert "s3cret" not in err and "u:***@h/db" in err, err
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("sqlite://u:s3cret@/x.db", "sqlite:///u:***@/x.db"),
+        ("postgres://u:s3cret@h/db", "postgresql://u:***@h/db"),
+    ],
+)
+def test_a_storage_url_meant_keeps_the_typed_password_off_the_terminal(tmp_path, cli, typed, meant):
+    """``--storage 'sqlite://u:s3cret@/x.db'`` was told "did you mean sqlite:///u:s3cret@/x.db?": the typed
+    URL's password, hidden in the URL shown, came back in the one suggested (there it is no password to
+    SQLAlchemy, but part of a file name). The CLI and the library alike suggest it hidden."""
+    from optimlab.errors import InvalidValueError
+    from optimlab.study.storage import open_storage
+
+    code, out, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
+    assert (code, out) == (2, "") and err.count("\n") == 1 and f"did you mean {meant}?" in err, err
+    with pytest.raises(InvalidValueError) as refused:
+        open_storage(typed)
+    assert f"accepted {meant}, the URL" in str(refused.value) and "s3cret" not in str(refused.value)
+    assert "s3cret" not in err and not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("typed", ["sqlite://:memory:", "sqlite:///:memory:", "sqlite://"])
 def test_a_sqlite_url_of_memory_is_told_a_file(tmp_path, cli, typed):
     """``--storage sqlite://:memory:`` was told "did you mean sqlite:///:memory:?", which is refused in

@@ -265,7 +265,7 @@ def storage_url(text: str) -> str:
     if scheme.lower().startswith("sqlite") and rest.lstrip("/") in ("", ":memory:"):  # not sqlite:///:memory:
         raise typer.BadParameter(f"{shown!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
     if (meant := mistyped_url(text)) is not None:
-        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {without_passwords(meant)}?")
+        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {meant}?")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
         raise typer.BadParameter(f"{shown!r} is not a storage: accepted {STORAGE_EXAMPLE}")
     if scheme.lower().startswith("sqlite"):

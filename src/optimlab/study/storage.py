@@ -170,7 +170,10 @@ _WHERE_STORED = "(--out, out=), or its database URL (--storage, storage=)"
 def mistyped_url(url: str) -> str | None:
     """The URL meant where ``url`` holds a common typo that SQLAlchemy refuses in words of its own ("Can't
     load plugin: sqlalchemy.dialects:postgres", 'Invalid SQLite URL'): ``postgres://`` (Heroku's spelling)
-    for ``postgresql://``, a SQLite file after two slashes (``sqlite://runs.db``) for three; else None."""
+    for ``postgresql://``, a SQLite file after two slashes (``sqlite://runs.db``) for three; else None.
+    Made from ``url`` as messages show it, its password hidden: ``sqlite://u:s3cret@/x.db`` meant
+    ``sqlite:///u:***@/x.db``, where the password, part of a file name, no longer reads as one."""
+    url = _shown(url)
     scheme, separator, rest = url.partition("://")
     if separator and scheme.split("+")[0].lower() == "postgres":
         return "postgresql" + url[len("postgres") :]
@@ -201,7 +204,7 @@ def open_storage(location: str | Path | None, *, create: bool = True) -> BaseSto
             raise InvalidValueError(
                 "study storage",
                 _shown(str(location)),
-                f"{_shown(meant)}, the URL SQLAlchemy reads",
+                f"{meant}, the URL SQLAlchemy reads",
             )
         if refused := sqlite_folder_refused(str(location)):
             raise OptimlabError(refused)

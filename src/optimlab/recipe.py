@@ -271,13 +271,14 @@ def _exact_int(value: Any) -> int | None:
 def _quoted_number_read(value: Any, accepts: Interval | Each) -> Any:
     """``value``, a number in text (or a sequence's, ``betas: ['0.9', '0.99']``) read as the number it
     writes where ``accepts`` takes numbers: an int where the range is of integers (:func:`read_whole_number`),
-    else a float; any other value as given."""
+    else a float; any other value, and text below the smallest float (``'1e-400'``, 0.0 read), as given,
+    for the entry's check to refuse as typed."""
     if isinstance(value, (tuple, list)):
         ranges = accepts.ranges if isinstance(accepts, Each) else (accepts,) * len(value)
         if len(ranges) != len(value):  # refused by the entry's check, as given
             return value
         return type(value)(_quoted_number_read(item, within) for item, within in zip(value, ranges))
-    if not isinstance(value, str) or isinstance(accepts, Each):
+    if not isinstance(value, str) or isinstance(accepts, Each) or below_smallest_float(value):
         return value
     number = read_whole_number(value) if accepts.integer else read_number(value)
     return value if number is None else number

@@ -174,6 +174,26 @@ def test_a_value_below_the_smallest_float_is_refused_wherever_it_is_typed(cli, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("field", "accepted"),
+    [
+        ("training.epochs", "accepted an integer in [1, inf)"),
+        ("schedule.step_size", "accepted an integer in [1, inf)"),
+    ],
+)
+def test_a_count_set_below_the_smallest_float_is_refused_naming_its_whole_numbers(
+    cli, tmp_path, field, accepted
+):
+    """`--set training.epochs=1e-400` was told 'accepted 0 or a number at least about 5e-324', a range of
+    real numbers, for a count whose 0 is refused too: it names the count's own range, as for 0.001."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("schedule: {name: step, step_size: 3}\n")
+    code, out, err = cli("train", str(recipe), "--set", f"{field}=1e-400", "--out", str(tmp_path / "out"))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert "'1e-400'" in err and accepted in err and "5e-324" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("quoted_in", ["--set", "recipe file"])
 def test_a_quoted_value_below_the_smallest_float_is_refused_as_a_bare_one(cli, tmp_path, quoted_in):
     """A number may be quoted ("0.3" reads 0.3), and pydantic read a quoted "1e-400" as 0.0: no weight decay."""

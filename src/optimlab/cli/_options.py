@@ -805,17 +805,21 @@ def recipe_from_options(
     updates = {RECIPE_FLAGS[name]: value for name, value in given.items()}
     if "epochs" in given and "steps" not in given:  # the file's training.steps overrode the flag typed
         updates["training.steps"] = None
-    updates.update(_fields_set(params.get("set_fields") or (), given))
+    updates.update(_fields_set(params.get("set_fields") or (), given, recipe))
     if not updates:
         return recipe
     with flags_named(given):
         return recipe.with_updates(updates)
 
 
-def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any]:
+def _fields_set(texts: Sequence[str], given: Mapping[str, Any], recipe: Recipe) -> dict[str, Any]:
     """``--set FIELD=VALUE`` flags as recipe updates, each value typed as YAML types it (``null`` for
-    none); a field set twice, or by a flag too, is refused: which would win is no guess to leave."""
+    none); a field set twice, or by a flag too, is refused: which would win is no guess to leave. A
+    number below the smallest float for a field of whole numbers in ``recipe`` (``training.epochs=1e-400``)
+    goes as its text, which the field refuses naming its own range, not a float's smallest size."""
     import yaml
+
+    from optimlab.study.space import holds_whole_numbers
 
     by_flags = {RECIPE_FLAGS[name]: flag(name) for name in given}
     fields: dict[str, Any] = {}
@@ -828,6 +832,9 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any]) -> dict[str, Any
         accepted = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
         if not value.strip():
             raise InvalidValueError("--set", text, accepted)
+        if below_smallest_float(value.strip()) and holds_whole_numbers(field, recipe):
+            fields[field] = value.strip()
+            continue
         try:
             fields[field] = yaml_value(value, "--set", text)
         except yaml.YAMLError as error:

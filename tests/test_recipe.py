@@ -742,6 +742,20 @@ def test_an_update_of_an_unknown_section_names_the_close_one():
         # a field holding null is a value too: it was called an unknown section
         ("model.width.x", "'model.width' in 'model.width.x' holds a value, not fields: set it whole"),
         ("optimizer.lr.x", "'optimizer.lr' in 'optimizer.lr.x' holds a value, not fields: set it whole"),
+        # a hyperparameter left at its default is a value too: it was an unknown section ('Sections
+        # there: options.'), and under options 'optimizer.options' holding none
+        (
+            "optimizer.betas.x",
+            "'optimizer.betas' in 'optimizer.betas.x' holds a value, not fields: set it whole",
+        ),
+        (
+            "model.norm.momentum.x",
+            "'model.norm.momentum' in 'model.norm.momentum.x' holds a value, not fields: set it whole",
+        ),
+        (
+            "optimizer.options.betas.x",
+            "'optimizer.options.betas' in 'optimizer.options.betas.x' holds a value, not fields: set it whole",
+        ),
     ],
 )
 def test_an_update_past_a_value_or_into_no_section_says_which(dotted, said):

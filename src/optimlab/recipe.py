@@ -1099,7 +1099,7 @@ class Recipe(_Spec):
                 ):
                     node[section] = {"name": node[section]}  # a technique by name takes a hyperparameter
                 if not isinstance(node.get(section), dict):
-                    raise RecipeError(_no_section(node, sections[: depth + 1], dotted))
+                    raise RecipeError(_no_section(data, sections[: depth + 1], dotted))
                 node = node[section]
             if len(sections) == 1 and leaf in _techniques_of(sections[0]):
                 value = _restated(leaf, node.get(leaf), value)
@@ -1191,12 +1191,26 @@ def _restated(category: str, held: Any, value: Any) -> Any:
     return dict(held) if same else value
 
 
-def _no_section(node: Mapping[str, Any], path: list[str], dotted: str) -> str:
-    """Why the update ``dotted`` finds no section at ``path`` (its last part missing from ``node``, or a
-    value there), naming the sections there: a technique held by name is one (``model.norm.momentum``)."""
+def _no_section(data: Mapping[str, Any], path: list[str], dotted: str) -> str:
+    """Why the update ``dotted`` of the recipe ``data`` finds no section at ``path`` (its last part missing,
+    or a value there: a field's, or a hyperparameter of the entry its section or technique names,
+    ``optimizer.betas``, ``optimizer.options.betas`` and ``model.norm.momentum`` at the default alike), naming the sections there: a technique held
+    by name is one (``model.norm.momentum``)."""
     where, section = ".".join(path), path[-1]
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    spec = Recipe.model_fields.get(path[0])
+    keywords_of = getattr(spec.annotation, "_keywords_of", None) if spec is not None else None
+    at_keywords = len(path) > 1 and path[1:-1] in ([], ["options"])  # optimizer.betas, .options.betas
+    keywords = keywords_of(data[path[0]]) if keywords_of is not None and at_keywords else ()
+    if len(path) == 3 and path[1] in _techniques_of(path[0]):  # model.norm.momentum, norm held by name
+        try:
+            keywords = get_registry(path[1]).get(node.get("name")).hyperparameter_names
+        except (OptimlabError, TypeError):
+            keywords = ()  # a user's class: its keywords are its own
     if (
-        section in node
+        section in node or section in keywords
     ):  # 'training.epochs.x', 'model.init.gain.x', 'model.width.x' (null): a value, no fields
         return f"{where!r} in {dotted!r} holds a value, not fields: set it whole, {where}=VALUE"
     techniques = _techniques_of(path[0]) if len(path) == 2 else {}

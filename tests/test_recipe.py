@@ -432,7 +432,7 @@ def test_data_options_are_checked_when_the_recipe_is_made():
         Recipe.from_dict({"data": {"name": "digits", "options": {"noise": 0.1}}})
     with pytest.raises(RecipeError, match=r"data: invalid value 'paper'.*'split'.*'original'"):
         Recipe.from_dict({"data": {"name": "mnist1d", "options": {"split": "paper"}}})
-    with pytest.raises(RecipeError, match=r"data: invalid value 5 .*'n'"):  # quoted, read as 5
+    with pytest.raises(RecipeError, match=r"data: invalid value '5' .*'n'"):  # quoted: named as typed
         Recipe.from_yaml("data: {name: mnist1d, options: {n: '5'}}")
     # A file's options are its reader's keywords, checked when it is read.
     assert Recipe.from_dict({"data": {"name": "rows.csv", "options": {"target": "y"}}}).data.options
@@ -1229,6 +1229,25 @@ def test_a_quoted_number_in_a_registered_entrys_options_is_read_as_a_fields_is(q
     )
     assert from_quoted.id == from_plain.id
     assert from_quoted.optimizer.keywords() == from_plain.optimizer.keywords()
+
+
+@pytest.mark.parametrize(
+    ("options", "shown"),
+    [
+        ("{name: adam, betas: [0, 1]}", "[0, 1]"),  # was [0.0, 1]: the first read as its range holds it
+        ("{name: adam, betas: '0.9'}", "'0.9'"),  # was 0.9, a number never typed
+        ("{name: adam, betas: [0, 0.9, 0.9]}", "[0, 0.9, 0.9]"),
+    ],
+)
+def test_a_refused_hyperparameter_is_named_as_typed(options, shown):
+    """A refused value was named after the recipe's reading of it (each number as its range holds it, a
+    quoted number as the number): 'invalid value [0.0, 1]' of `betas: [0, 1]`. Truth: YAML's own reading
+    of the text, written back as the message writes values (repr)."""
+    typed = yaml.safe_load(options)["betas"]
+    assert repr(typed) == shown
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(f"optimizer: {options}")
+    assert f"invalid value {shown} for optimizer 'adam' hyperparameter 'betas'" in str(refused.value)
 
 
 @pytest.mark.parametrize("step_size", ["1e20", str(2**63)])

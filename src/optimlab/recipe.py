@@ -54,6 +54,7 @@ from optimlab.registry import (
     SEED,
     Capability,
     Each,
+    HyperparameterSpec,
     Interval,
     get_registry,
     held_as,
@@ -284,6 +285,18 @@ def _quoted_number_read(value: Any, accepts: Interval | Each) -> Any:
     return value if number is None else number
 
 
+def _read_as_held(value: Any, spec: HyperparameterSpec) -> Any:
+    """``value`` read as the number ``spec`` holds (a quoted number as its number, each number as its range
+    holds it: :func:`optimlab.registry.held_as`) where ``spec`` accepts that reading; else as given, so
+    that its refusal names it as typed (``[0, 1]``, not ``[0.0, 1]``)."""
+    read = held_as(_quoted_number_read(value, spec.accepts), spec.accepts)
+    try:
+        spec.validate(read, "")
+    except OptimlabError:
+        return value
+    return read
+
+
 # The type of a refusal by a field's own bounds, as pydantic's own (``less_than``) are typed: a study's
 # space check reads it as refused whatever the other fields hold (a ``value_error`` may read them).
 _OUT_OF_RANGE = "out_of_range"
@@ -449,10 +462,9 @@ class _Spec(BaseModel):
             TypeError,
         ):  # a user's class or factory by import path, or a name refused apart
             return value
-        ranges = {h.name: h.accepts for h in hyperparameters if isinstance(h.accepts, (Interval, Each))}
+        numeric = {h.name: h for h in hyperparameters if isinstance(h.accepts, (Interval, Each))}
         return {
-            key: held_as(_quoted_number_read(item, ranges[key]), ranges[key]) if key in ranges else item
-            for key, item in value.items()
+            key: _read_as_held(item, numeric[key]) if key in numeric else item for key, item in value.items()
         }
 
     @pydantic.model_validator(mode="before")

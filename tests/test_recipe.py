@@ -1259,3 +1259,32 @@ def test_an_integer_hyperparameter_past_64_bits_is_refused_by_its_registry_range
         Recipe.from_yaml(f"schedule: {{name: step, step_size: {step_size}}}")
     expected = f"hyperparameter 'step_size': accepted an integer in [1, {2**63 - 1}] (int64's bound)"
     assert expected in str(refused.value), refused.value
+
+
+@pytest.mark.parametrize(
+    ("section", "said"),
+    [
+        (
+            "optimizer: {name: adam, betas: null}",
+            "invalid value null for optimizer 'adam' hyperparameter 'betas'",
+        ),
+        (
+            "optimizer: {name: sgd, nesterov: null}",
+            "invalid value null for optimizer 'sgd' hyperparameter 'nesterov': accepted one of true, false",
+        ),
+        (
+            "model: {norm: {name: group, num_groups: true}}",
+            "invalid value true for norm 'group' hyperparameter",
+        ),
+        ("optimizer: {name: adam, betas: [0.9, null]}", "invalid value [0.9, null] for optimizer 'adam'"),
+    ],
+)
+def test_a_registered_entrys_refusal_in_a_recipe_names_values_in_yaml_words(section, said):
+    """A hyperparameter refused in a recipe was named in Python's words ('invalid value None', 'accepted
+    one of True, False') where the recipe's own fields say null, true and false, as YAML writes them
+    (truth: yaml.safe_dump of the value)."""
+    assert yaml.safe_dump([0.9, None, True], default_flow_style=True).strip() == "[0.9, null, true]"
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(section)
+    assert said in str(refused.value), refused.value
+    assert not re.search(r"\b(None|True|False)\b", str(refused.value)), refused.value

@@ -314,7 +314,22 @@ def _in_yaml_words(value: Any) -> str:
     """``value`` as a recipe's YAML writes it where a message names it: ``null``, ``true`` and ``false``
     (Python's None, True and False), any other value as :func:`optimlab.errors.shown` names it."""
     words = {None: "null", True: "true", False: "false"}
+    if isinstance(value, (list, tuple)):  # betas: [0.9, null]
+        return f"[{', '.join(_in_yaml_words(item) for item in value)}]"
     return words[value] if value is None or isinstance(value, bool) else shown(value)
+
+
+# Python's None, True and False as a registry's accepted values name them ("one of True, False",
+# "or None"), said in a recipe's refusal as its YAML writes them
+_PYTHON_WORDS = re.compile(r"\b(None|True|False)\b")
+
+
+def _in_yaml_terms(error: InvalidValueError) -> str:
+    """A registered entry's refusal (which names values in Python's words, for the Python API) in a
+    recipe's: its value and the accepted ones as YAML writes them (null, true, false)."""
+    words = {"None": "null", "True": "true", "False": "false"}
+    accepted = _PYTHON_WORDS.sub(lambda word: words[word[0]], error.accepted)
+    return f"invalid value {_in_yaml_words(error.value)} for {error.field}: accepted {accepted}."
 
 
 def _refused(value: Any) -> str:
@@ -554,6 +569,8 @@ class _Spec(BaseModel):
 
         try:
             stored = canonical(info.field_name, value)
+        except InvalidValueError as error:
+            raise ValueError(_in_yaml_terms(error)) from None
         except UnknownNameError as error:  # a model's technique may also be its own: say so beside the names
             if info.field_name not in cls.OWN_DEFAULT_FIELDS or error.kind != info.field_name:
                 raise  # not the field's own, or a hyperparameter the technique named does not take
@@ -998,6 +1015,8 @@ class Recipe(_Spec):
         for field, check, keywords in checks:
             try:
                 check(keywords)
+            except InvalidValueError as error:
+                raise ValueError(f"{field}: {_in_yaml_terms(error)}") from None
             except OptimlabError as error:
                 raise ValueError(f"{field}: {error}") from None
         spec = self.training

@@ -761,3 +761,17 @@ def test_a_journal_that_is_a_folder_is_named_as_one_by_resume_and_worker(tmp_pat
         code, _, err = cli(*verb)
         assert code == 2 and f"{str(tmp_path)!r} holds no study (its study.journal is not a file)" in err, err
     assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]
+
+
+def test_a_sqlite_uri_storage_is_checked_for_the_file_it_names(tmp_path, cli):
+    """`report 'sqlite:///file:PATH?uri=true'` (SQLAlchemy's URI form, which open_storage reads) was refused
+    by the command line's check: "the folder 'file:...' of the SQLite file does not exist". The check reads
+    the file the URI names, as the plain URL's: truth, the same refusal of Optuna's own bare study."""
+    import optuna
+
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}", study_name="s")
+    said = []
+    for url in (f"sqlite:///{tmp_path / 'x.db'}", f"sqlite:///file:{tmp_path / 'x.db'}?uri=true"):
+        code, _, err = cli("report", url)
+        said.append((code, err.replace(f"'{url}'", "URL").replace(url, "URL")))  # quoted or bare
+    assert said[1] == said[0] and "no optimlab study at URL" in said[0][1], said

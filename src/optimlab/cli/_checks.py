@@ -258,7 +258,7 @@ def device(text: str) -> str:
 def storage_url(text: str) -> str:
     """An RDB URL whose database kind SQLAlchemy knows; a SQLite file's folder must exist."""
     # loads optuna: only for a URL given
-    from optimlab.study.storage import mistyped_url, sqlite_folder_refused, without_passwords
+    from optimlab.study.storage import mistyped_url, sqlite_database, sqlite_folder_refused, without_passwords
 
     shown = without_passwords(text)  # in every message: a password stays off the terminal
     scheme, separator, rest = text.partition("://")
@@ -268,8 +268,9 @@ def storage_url(text: str) -> str:
         raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {meant}?")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
         raise typer.BadParameter(f"{shown!r} is not a storage: accepted {STORAGE_EXAMPLE}")
-    if scheme.lower().startswith("sqlite"):
-        path = _path(rest[1:].partition("?")[0])
+    database = sqlite_database(text)  # the file a URI form (sqlite:///file:PATH?uri=true) names too
+    if database is not None:
+        path = _path(database)
         if refused := sqlite_folder_refused(text):
             raise typer.BadParameter(refused)
         if not path.parent.is_dir():
@@ -302,7 +303,10 @@ def study_location(text: str) -> str:
     """Where studies already are: a storage URL, or a folder that holds a study journal."""
     if "://" in text or _url_like(text):
         url = storage_url(text)
-        if url.lower().startswith("sqlite") and not Path(url.partition("://")[2][1:]).expanduser().is_file():
+        from optimlab.study.storage import sqlite_database
+
+        database = sqlite_database(url)
+        if database is not None and not Path(database).expanduser().is_file():
             raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study")
         return url
     folder = _path(text)

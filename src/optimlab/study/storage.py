@@ -369,7 +369,7 @@ def _foreign_object(error: Exception, url: str) -> str | None:
 def _sqlite_file_not_there(url: str) -> str | None:
     """The file a SQLite ``url`` names where it is not there (opening the URL creates it, empty); None for
     any other URL, or a file there."""
-    database = _sqlite_database(url)
+    database = sqlite_database(url)
     return None if database is None or Path(database).expanduser().is_file() else database
 
 
@@ -377,7 +377,7 @@ def sqlite_folder_refused(url: str) -> str | None:
     """Why the SQLite ``url`` opens no study where it names a folder (``sqlite:///runs``), naming a file
     in it: SQLite said only 'unable to open database file'. None for any other URL. The rule of
     :func:`open_storage` and of the command line's ``--storage`` check."""
-    database = _sqlite_database(url)
+    database = sqlite_database(url)
     if database is None or not Path(database).expanduser().is_dir():
         return None
     scheme = url.partition("://")[0]
@@ -387,7 +387,7 @@ def sqlite_folder_refused(url: str) -> str | None:
     )
 
 
-def _sqlite_database(url: str) -> str | None:
+def sqlite_database(url: str) -> str | None:
     """The file path a SQLite ``url`` opens (``sqlite:///file:PATH?uri=true``'s PATH); None for any other
     URL, or a database in memory."""
     import sqlalchemy.exc
@@ -417,7 +417,7 @@ def _home_expanded(url: str) -> str:
     form's too); any other URL as it is."""
     import sqlalchemy.engine
 
-    database = _sqlite_database(url)
+    database = sqlite_database(url)
     if database is None or not database.startswith("~"):
         return url
     expanded = str(Path(database).expanduser())

@@ -313,7 +313,7 @@ def test_every_refusal_of_a_count_past_64_bits_names_int64s_bound():
         lambda: Tracker(every=huge),
         lambda: plot(lambda step: 1.0, huge, "unused.png"),
     ]
-    wrong = [message for message in map(_refusal, calls) if not message.endswith(int64_high + ".")]
+    wrong = [message for message in map(_refusal, calls) if int64_high not in message or "inf)" in message]
     assert not wrong
 
 

@@ -690,7 +690,7 @@ def test_a_storage_url_with_a_common_typo_is_refused_naming_the_url_meant(tmp_pa
     from optimlab.study.storage import open_storage
 
     code, out, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
-    assert (code, out) == (2, "") and err.count("\n") == 1 and f"did you mean {meant}?" in err, err
+    assert (code, out) == (2, "") and err.count("\n") == 1 and f"(did you mean {meant!r}?)" in err, err
     with pytest.raises(InvalidValueError, match=f"for study storage: accepted {re.escape(meant)}, the URL"):
         open_storage(typed)
     with pytest.raises((sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError)):
@@ -736,7 +736,7 @@ def test_a_storage_url_meant_keeps_the_typed_password_off_the_terminal(tmp_path,
     from optimlab.study.storage import open_storage
 
     code, out, err = cli("compare", "--optimizers", "sgd", "--storage", typed, "--out", str(tmp_path / "o"))
-    assert (code, out) == (2, "") and err.count("\n") == 1 and f"did you mean {meant}?" in err, err
+    assert (code, out) == (2, "") and err.count("\n") == 1 and f"(did you mean {meant!r}?)" in err, err
     with pytest.raises(InvalidValueError) as refused:
         open_storage(typed)
     assert f"accepted {meant}, the URL" in str(refused.value) and "s3cret" not in str(refused.value)

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from optimlab.atomic import blocker
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, did_you_mean
 from optimlab.registry import DEVICE, DEVICES
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_shown
 from optimlab.user_code import refuse_file_path
@@ -265,7 +265,7 @@ def storage_url(text: str) -> str:
     if scheme.lower().startswith("sqlite") and rest.lstrip("/") in ("", ":memory:"):  # not sqlite:///:memory:
         raise typer.BadParameter(f"{shown!r}: a study needs a SQLite file, e.g. sqlite:///runs/studies.db")
     if (meant := mistyped_url(text)) is not None:
-        raise typer.BadParameter(f"{shown!r} is not a storage: did you mean {meant}?")
+        raise typer.BadParameter(f"{shown!r} is not a storage{did_you_mean([meant])}")
     if not separator or scheme.split("+")[0].lower() not in DATABASES or not rest:
         raise typer.BadParameter(f"{shown!r} is not a storage: accepted {STORAGE_EXAMPLE}")
     database = sqlite_database(text)  # the file a URI form (sqlite:///file:PATH?uri=true) names too

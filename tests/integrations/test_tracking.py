@@ -348,10 +348,8 @@ def test_a_tracker_subclass_written_as_documented_with_write_and_close_ends_its_
     Its close (its own signature, no call to the base) is again called once, after every record was sent
     to its write; one calling ``super().close()`` as io's classes do, closed by hand twice, sends what is
     left and ends once. Truth: the steps fit took, the calls counted."""
-    import torch
 
     from optimlab.integrations import Tracker
-    from optimlab.train import fit
 
     class AsDocumented(Tracker):
         run_name, where = "mine", "a list"
@@ -372,19 +370,8 @@ def test_a_tracker_subclass_written_as_documented_with_write_and_close_ends_its_
                 super(AsDocumented, self).close(failed=failed, interrupted=interrupted)
                 self.ends.append((failed, interrupted))
 
-    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
-    model = torch.nn.Linear(3, 1)
     tracker = AsDocumented()
-    state = fit(
-        model,
-        torch.optim.SGD(model.parameters(), lr=0.05),
-        x,
-        x.sum(1, keepdim=True),
-        loss_fn=torch.nn.functional.mse_loss,
-        batch_size=8,
-        total_steps=4,
-        callbacks=[tracker],
-    )
+    state = _fit_logging(tracker, total_steps=4)
     tracker.finish()
     assert state.step == 4
     assert [step for step, _, _ in tracker.rows] == [1, 2, 3, 4]
@@ -403,10 +390,8 @@ def test_any_failure_of_a_trackers_own_writing_stops_the_tracker_not_fit_and_is_
     from the tracker's own writing now stops it, not the training, whose own record is metrics.jsonl:
     fit trains every step, its state's tracker_failures says why (a warning filtered out says nothing),
     naming the first record the tracker's write lost; no run folder, so no command to send them again."""
-    import torch
 
     from optimlab.integrations import Tracker, TrackerStopped
-    from optimlab.train import fit
 
     class RefusingFromStep3(Tracker):
         kind, run_name, where = "Listed", "mine", "a list"
@@ -422,21 +407,10 @@ def test_any_failure_of_a_trackers_own_writing_stops_the_tracker_not_fit_and_is_
 
         def close(self, *, failed=False, interrupted=False): ...
 
-    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
-    model = torch.nn.Linear(3, 1)
     tracker = RefusingFromStep3()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrackerStopped)
-        state = fit(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.05),
-            x,
-            x.sum(1, keepdim=True),
-            loss_fn=torch.nn.functional.mse_loss,
-            batch_size=8,
-            total_steps=6,
-            callbacks=[tracker],
-        )
+        state = _fit_logging(tracker, total_steps=6)
     said = (
         "Listed stopped logging run 'mine': a list cannot be written (ValueError: the server refused the batch); "
         "records from the one of step 3 (train_loss, lr) on not written, and training went on without it"
@@ -454,10 +428,8 @@ def test_a_bug_in_a_tracker_written_as_documented_is_named_by_its_type_with_its_
     handler itself raised AttributeError ('run_name') out of fit. A bug in its write (an AttributeError)
     read as the store's refusal, its traceback lost: the message names the error's type and wait()
     raises with the error as __cause__, as raise ... from does (OPTIMLAB_DEBUG shows the chain)."""
-    import torch
 
     from optimlab.integrations import Tracker, TrackerStopped
-    from optimlab.train import fit
 
     class Mine(Tracker):
         def write(self, records):
@@ -465,21 +437,9 @@ def test_a_bug_in_a_tracker_written_as_documented_is_named_by_its_type_with_its_
 
         def close(self, *, failed=False, interrupted=False): ...
 
-    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
-    model, tracker = torch.nn.Linear(3, 1), Mine()
+    tracker = Mine()
     with pytest.warns(TrackerStopped):
-        state = fit(
-            model,
-            torch.optim.SGD(model.parameters(), lr=0.05),
-            x,
-            x.sum(1, keepdim=True),
-            loss_fn=torch.nn.functional.mse_loss,
-            batch_size=8,
-            total_steps=4,
-            callbacks=[tracker],
-            val_data=(x, x.sum(1, keepdim=True)),
-            eval_every=2,
-        )
+        state = _fit_logging(tracker, rows=16, total_steps=4, eval_every=2)
     assert state.step == 4
     assert state.tracker_failures == [
         "tracker stopped logging run 'Mine': its store cannot be written (AttributeError: 'list' object has "
@@ -489,3 +449,26 @@ def test_a_bug_in_a_tracker_written_as_documented_is_named_by_its_type_with_its_
     with pytest.raises(OptimlabError) as raised:
         tracker.wait()
     assert isinstance(raised.value.__cause__, AttributeError)
+
+
+def _fit_logging(tracker, *, rows=32, total_steps, eval_every=None):
+    """``fit`` of a linear regression on ``rows`` random rows (the sum of 3 features), ``total_steps`` steps
+    of 8, logging to ``tracker``; evaluated on its training rows every ``eval_every`` steps where given."""
+    import torch
+
+    from optimlab.train import fit
+
+    x = torch.randn(rows, 3, generator=torch.Generator().manual_seed(0))
+    model, y = torch.nn.Linear(3, 1), x.sum(1, keepdim=True)
+    evaluation = {} if eval_every is None else {"val_data": (x, y), "eval_every": eval_every}
+    return fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        x,
+        y,
+        loss_fn=torch.nn.functional.mse_loss,
+        batch_size=8,
+        total_steps=total_steps,
+        callbacks=[tracker],
+        **evaluation,
+    )

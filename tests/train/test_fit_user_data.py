@@ -34,6 +34,20 @@ def network():
     return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
 
 
+def by_hand_by_epoch(loader, set_epoch, epochs=3):
+    """network()'s weights after a hand-written loop of SGD (lr 0.1, cross-entropy) over ``loader`` for
+    ``epochs``, calling ``set_epoch(epoch)`` as each epoch starts: what fit must match bit for bit."""
+    model, ce = network(), nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(epochs):
+        set_epoch(epoch)
+        for inputs, targets in loader:
+            optimizer.zero_grad()
+            ce(model(inputs), targets).backward()
+            optimizer.step()
+    return [p.detach() for p in model.parameters()]
+
+
 class Named(nn.Module):
     """Hugging Face style: named inputs in, .logits out, and .loss when the labels come in too."""
 
@@ -228,15 +242,8 @@ def test_a_samplers_epoch_is_set_as_each_epoch_starts_as_a_hand_written_loop_set
             data, batch_size=4, sampler=DistributedSampler(data, num_replicas=2, rank=0, seed=3)
         )
 
-    model, by_hand_loader = network(), loader()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for epoch in range(3):
-        by_hand_loader.sampler.set_epoch(epoch)
-        for inputs, targets in by_hand_loader:
-            optimizer.zero_grad()
-            ce(model(inputs), targets).backward()
-            optimizer.step()
-    expected = [p.detach() for p in model.parameters()]
+    by_hand_loader = loader()
+    expected = by_hand_by_epoch(by_hand_loader, by_hand_loader.sampler.set_epoch)
     assert all(map(torch.equal, trained(network(), loader(), None, epochs=3, loss_fn=ce), expected))
     model = network()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -280,15 +287,8 @@ def test_a_streaming_datasets_epoch_is_set_as_each_epoch_starts_as_a_hand_writte
             else (dataset, {"batch_size": 2})
         )
 
-    model, by_hand_loader = network(), DataLoader(ShuffledByEpoch(), batch_size=2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for epoch in range(3):
-        by_hand_loader.dataset.set_epoch(epoch)
-        for inputs, targets in by_hand_loader:
-            optimizer.zero_grad()
-            ce(model(inputs), targets).backward()
-            optimizer.step()
-    expected = [p.detach() for p in model.parameters()]
+    by_hand_loader = DataLoader(ShuffledByEpoch(), batch_size=2)
+    expected = by_hand_by_epoch(by_hand_loader, by_hand_loader.dataset.set_epoch)
     stream, options = data()
     assert all(map(torch.equal, trained(network(), stream, None, epochs=3, loss_fn=ce, **options), expected))
     model = network()

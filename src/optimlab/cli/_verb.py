@@ -71,6 +71,14 @@ class Verb(TyperCommand):
         refuse_repeated_options(self, ctx, args)
         return super().parse_args(ctx, args)
 
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        """The usage line's pieces, a required argument by its name as POSIX and click write it (``NAME``,
+        ``PATH...``), not in the braces typer puts around it (``{NAME}``)."""
+        return [
+            piece[1:].replace("}", "", 1) if piece.startswith("{") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
+
 
 class VerbGroup(TyperGroup):
     """A group of verbs (``optimlab``, ``optimlab gallery``): its own options checked as :class:`Verb`'s."""

@@ -5,6 +5,7 @@ import html.parser
 import importlib
 import os
 import random
+import signal
 import textwrap
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from tests.cli.forked_command import ForkedCommand
 
 torch.set_num_threads(1)
+
+# The suite runs as from a terminal, with Python's Ctrl-C handler, even started as a shell's background job
+# (`pytest &` ignores SIGINT): StopOnSignal leaves an ignored SIGINT ignored, so the Ctrl-C tests, and the
+# children they start (which inherit it), would run on unstopped.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -326,6 +326,23 @@ def test_a_signal_stops_cleanly_saves_and_the_resumed_run_ends_as_an_uninterrupt
     assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
 
 
+def test_a_run_started_with_sigint_ignored_leaves_it_ignored_and_trains_on(tmp_path):
+    """A shell's background job (`optimlab train ... &`) starts with SIGINT ignored, so that a Ctrl-C meant
+    for the foreground job leaves it running; StopOnSignal installed its handler over that and stopped
+    the run, 'interrupted by SIGINT'. Truth: the signal ignored as the process found it, the run completed
+    with the weights of an uninterrupted one."""
+    recipe = Recipe.from_dict(TINY)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = train(recipe, tmp_path / "run", callbacks=[SignalAt(13, signal.SIGINT)])
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.status == "completed" and result.steps == 27
+    train(recipe, tmp_path / "reference")
+    assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
+
+
 def test_a_signal_at_the_last_step_ends_the_run_completed_with_its_weights_and_metrics(tmp_path):
     """Ctrl-C during the last step reported 'interrupted by SIGINT at step 27 of 27', wrote no model.pt
     and no metrics, and asked to resume a run with nothing left to train."""

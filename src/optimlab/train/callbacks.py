@@ -255,9 +255,11 @@ class StopOnSignal(Callback):
     """Turns SIGINT and SIGTERM into a clean stop: the current step finishes, then the loop ends.
 
     Use as a context manager around :func:`~optimlab.train.loop.fit`: it installs the handlers (main
-    thread only) and restores the previous ones. A second signal acts as it would without this
-    callback (Ctrl-C twice raises ``KeyboardInterrupt`` at once), except that a checkpoint being saved
-    is finished first (:func:`~optimlab.train.checkpoint.save_checkpoint`).
+    thread only) and restores the previous ones. A signal the process started with ignored stays
+    ignored (a shell's background job ``cmd &`` ignores SIGINT, so that a Ctrl-C meant for the
+    foreground job leaves it running). A second signal acts as it would without this callback (Ctrl-C
+    twice raises ``KeyboardInterrupt`` at once), except that a checkpoint being saved is finished first
+    (:func:`~optimlab.train.checkpoint.save_checkpoint`).
     """
 
     writes_checkpoints = False
@@ -270,7 +272,11 @@ class StopOnSignal(Callback):
 
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+            self._previous = {
+                number: signal.signal(number, self._handle)
+                for number in self.SIGNALS
+                if signal.getsignal(number) is not signal.SIG_IGN
+            }
         return self
 
     def __exit__(self, *exc: object) -> None:

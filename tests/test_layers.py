@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "optimlab.registry",
         "optimlab.user_code",
         "optimlab.user_modules",
+        "optimlab.user_paths",
         "optimlab.atomic",
         "optimlab.runs_folder",
         "optimlab.number_text",

@@ -8,6 +8,7 @@ import pytest
 import optimlab.data
 import optimlab.data.sources
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.workloads import get_workload
 
 
 def test_names_ignore_case_and_dashes_and_accept_aliases():
@@ -227,3 +228,36 @@ def test_a_missing_labels_file_is_named_as_typed(tmp_path, monkeypatch):
     with pytest.raises(InvalidValueError) as missing:
         optimlab.data.load(str(images), labels_path="~/labels-idx1-ubyte")
     assert (missing.value.field, missing.value.value) == ("labels_path", "~/labels-idx1-ubyte")
+
+
+_IDX_IMAGES = "train-images-idx3-ubyte"
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda path: optimlab.data.load(path), "dataset"),
+        (lambda path: optimlab.data.load(_IDX_IMAGES, labels_path=path), "labels_path"),
+        (lambda path: optimlab.data.sources.check_data_path(path, "--dataset"), "--dataset"),
+        (lambda path: optimlab.data.sources.file_options(path), "dataset"),
+        (lambda path: optimlab.data.load_image_folder(path), "image folder"),
+        (lambda path: optimlab.data.load("cifar10", path=path), "dataset 'cifar10' option 'path'"),
+        (lambda path: get_workload("mnist_mlp", path=path), "workload 'mnist_mlp' option 'path'"),
+    ],
+)
+def test_a_home_of_no_user_is_refused_naming_the_field(call, field, tmp_path, monkeypatch):
+    """load('~nosuchuser/x.csv') (a recipe's data.name) and check_data_path('~nosuchuser') ended in
+    pathlib's RuntimeError 'Could not determine home directory.'. Truth: the password database knows no
+    such user."""
+    import pwd
+
+    user = "optimlab-no-such-user"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(user)
+    monkeypatch.chdir(tmp_path)
+    Path(_IDX_IMAGES).write_bytes(b"")
+    path = f"~{user}/x.csv"
+    with pytest.raises(InvalidValueError) as refused:
+        call(path)
+    assert (refused.value.value, refused.value.field) == (path, field)
+    assert f"~{user} names no user of this machine" in refused.value.accepted

@@ -34,6 +34,7 @@ import torch
 from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
 from optimlab.registry import Capability, new_registry
+from optimlab.user_paths import expand_home
 
 __all__ = ["BATCH_NAMES", "cifar10", "is_cifar10_folder", "load_cifar10_folder", "read_batch"]
 
@@ -129,7 +130,7 @@ def is_cifar10_folder(path: Path) -> bool:
 
 def load_cifar10_folder(path: Path) -> Examples:
     """The batches in the folder ``path`` (``~`` expanded), as :func:`cifar10` reads them."""
-    folder = path.expanduser()
+    folder = expand_home(path, "dataset 'cifar10' option 'path'")
     found = [folder / name for name in BATCH_NAMES if (folder / name).is_file()]
     if not found:
         raise InvalidValueError(

@@ -36,6 +36,7 @@ from optimlab.data.splits import SPLIT_NAMES, Splits
 from optimlab.errors import InvalidValueError
 from optimlab.models.sizing import device_memory
 from optimlab.registry import plain_numbers
+from optimlab.user_paths import expand_home
 
 __all__ = ["IMAGE_SUFFIXES", "image_pixels", "images_array", "is_image_folder", "load_image_folder"]
 
@@ -265,7 +266,7 @@ def load_image_folder(
     >>> data.image_shape, data.num_classes, data.examples.y.tolist()
     ((1, 4, 4), 2, [0, 1])
     """
-    root = Path(path).expanduser()
+    root = expand_home(path, "image folder")
     where = repr(str(path))
     if not root.is_dir():
         raise InvalidValueError("image folder", str(path), "an existing folder")

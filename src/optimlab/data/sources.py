@@ -27,6 +27,7 @@ from optimlab.data.user_factory import BatchDataset, BatchSplits
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import SEED, new_registry, whole_number
 from optimlab.user_code import is_import_path, refuse_file_path
+from optimlab.user_paths import expand_home
 
 __all__ = [
     "FILE_KINDS",
@@ -70,7 +71,7 @@ def takes_target(name: str | os.PathLike[str]) -> bool:
 def file_options(name: str | os.PathLike[str]) -> list[str] | None:
     """The options (``data.options``) that the file or folder named ``name`` is read with
     (``delimiter``, ``target``... for a CSV file); None where the name says no known kind."""
-    reader = _reader(Path(name).expanduser())
+    reader = _reader(expand_home(name, "dataset"))
     return None if reader is None else list(inspect.signature(reader).parameters)[1:]  # the path first
 
 
@@ -114,7 +115,7 @@ def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = No
                 "in a recipe)",
             )
         labels_path = guess
-    labels = Path(labels_path).expanduser()  # as the data's own path (load), named as typed
+    labels = expand_home(labels_path, "labels_path")  # as the data's own path (load), named as typed
     if not labels.is_file():
         raise InvalidValueError("labels_path", str(labels_path), "an existing file")
     return load_idx(path, labels)
@@ -144,7 +145,7 @@ def check_data_path(text: str, argument: str = "dataset") -> None:
     the image folder reader refused it once the run had begun), a file of no known kind. The one wording
     of these refusals, the command line's check before any work and :func:`load`'s."""
     refuse_file_path(text, argument)  # ./mydata.py:load
-    path = Path(text).expanduser()
+    path = expand_home(text, argument)
     if not path.exists():
         accepted = (
             f"a built-in data set or an existing file or folder; there is none at {str(path.resolve())!r}"
@@ -231,7 +232,7 @@ def load(
     val_fraction, test_fraction, data_fraction = check_fractions(val_fraction, test_fraction, data_fraction)
     seed = whole_number(seed, "seed", SEED)  # before a file is read
     text = os.fspath(name_or_path)
-    path = Path(text).expanduser()  # "~/rows.csv", as pandas.read_csv and the CLI's checks read it
+    path = expand_home(text, "dataset")  # "~/rows.csv", as pandas.read_csv and the CLI's checks read it
     reader = _reader(path)
     listener = None  # told what a user's file or factory held, once split
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup

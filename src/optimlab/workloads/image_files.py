@@ -22,6 +22,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, Capability, new_registry
+from optimlab.user_paths import expand_home
 from optimlab.workloads.workload import Workload
 
 __all__: list[str] = []  # reached by name: get_workload("mnist_cnn", path=...)
@@ -89,7 +90,7 @@ def _files_workload(
         raise InvalidValueError(
             f"workload {name!r} option 'path'", None, f"the folder of your {family} files"
         )
-    folder = Path(path).expanduser()
+    folder = expand_home(path, f"workload {name!r} option 'path'")
     if not folder.is_dir():
         raise InvalidValueError(f"workload {name!r} option 'path'", str(path), "an existing folder")
     section, default_epochs, default_batch, _ = _MODELS[model]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import decimal
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ __all__ = [
     "UntypedNumber",
     "below_smallest_float",
     "count_of",
+    "named_and_more",
     "python_only_number",
     "read_number",
     "read_whole_number",
@@ -74,6 +75,11 @@ def below_smallest_float(text: str) -> bool:
 def count_of(count: int, noun: str) -> str:
     """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``."""
     return f"{count:,} {noun if count == 1 else noun + 's'}"
+
+
+def named_and_more(names: Sequence[str], shown: int = 4) -> str:
+    """``a, b, c, d and 3 more``: the first ``shown`` of ``names``, and how many are left out."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def seconds_text(seconds: float) -> str:

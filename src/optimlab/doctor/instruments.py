@@ -50,6 +50,7 @@ from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.doctor.skips import residual_blocks
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.models import recipe_fields
+from optimlab.number_text import named_and_more
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import is_transposed_linear
@@ -568,7 +569,7 @@ class ParametersChanged:
     def message(self, steps_read: int) -> str:
         """The warning that ends the record, ``steps_read`` steps long."""
         said = "; ".join(
-            f"{change}: {_first_four(names)}"
+            f"{change}: {named_and_more(names)}"
             for change, names in (("frozen", self.frozen), ("unfrozen", self.unfrozen))
             if names
         )
@@ -576,11 +577,6 @@ class ParametersChanged:
             f"optimlab doctor: the parameters the optimizer trains changed at step {self.step} ({said}); "
             f"the diagnosis reads the {steps_read} steps before, those of the parameters watched"
         )
-
-
-def _first_four(names: tuple[str, ...]) -> str:
-    more = f" and {len(names) - 4} more" if len(names) > 4 else ""
-    return ", ".join(names[:4]) + more
 
 
 class Instruments:

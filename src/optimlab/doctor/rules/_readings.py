@@ -19,6 +19,7 @@ from torch import Tensor
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, OutputStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
+from optimlab.number_text import named_and_more
 from optimlab.registry import Interval, new_registry
 from optimlab.techniques.init import truncated_normal
 from optimlab.train.evaluation import class_dim
@@ -226,12 +227,6 @@ def _embedding_init(stats: RunStatistics, name: str) -> str:
 _RECURRENT_INIT = "nn.init.orthogonal_ on each weight_hh"
 
 
-def _named_and_more(labels: list[str], shown: int = 4) -> str:
-    """``a, b, c, d and 3 more``: the first ``shown`` of ``labels``, and how many are left out (a finding's
-    evidence lists them all)."""
-    return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
-
-
 @dataclasses.dataclass(frozen=True)
 class InitAdvice:
     """A change of init in the words of who built the model, its recipe_changes and every layer it is
@@ -272,7 +267,7 @@ def init_advice(
     calls = []
     for each, names in groups:
         weights, biases = ("weight", "its bias") if len(names) == 1 else ("weights", "their biases")
-        shown = _named_and_more([_label(stats, name) for name in names])
+        shown = named_and_more([_label(stats, name) for name in names])
         zeros = f", with nn.init.zeros_(bias) on {biases}" if zero_biases else ""
         calls.append(f"{TORCH_INITS[each]} on the {weights} of {shown}{zeros}")
     return InitAdvice("; ".join(calls), {}, every)

@@ -46,13 +46,13 @@ from optimlab.doctor.rules._readings import (
     _layer_rms_gradients,
     _loss_levels,
     _median,
-    _named_and_more,
     _register,
     _score,
     _weight_layers,
     init_advice,
 )
 from optimlab.doctor.rules.training import LEARNING_FALL
+from optimlab.number_text import named_and_more
 from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["exploding_gradients", "unstepped_parameters", "unused_parameters", "vanishing_gradients"]
@@ -518,7 +518,7 @@ def unused_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = Non
     for index in never:
         by_layer[stats.layers[stats.param_layer[index]].name] += 1
     values = sum(layer.num_params for layer in stats.layers if layer.name in by_layer)
-    names = _named_and_more([_label(stats, name) for name in by_layer], 5)
+    names = named_and_more([_label(stats, name) for name in by_layer], 5)
     return Finding(
         rule="unused_parameters",
         severity="warning",
@@ -559,7 +559,7 @@ def unstepped_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = 
     return Finding(
         rule="unstepped_parameters",
         severity="warning",
-        title=f"Not in the optimizer: {_named_and_more(modules, 5)} get gradients but never change",
+        title=f"Not in the optimizer: {named_and_more(modules, 5)} get gradients but never change",
         explanation=(
             f"{values} trainable values in {len(modules)} modules had a gradient, but the optimizer was "
             f"not given them and no other stepped them: over the {len(stats.steps)} steps watched they "

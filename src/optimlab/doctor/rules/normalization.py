@@ -9,7 +9,8 @@ import statistics
 from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
-from optimlab.doctor.rules._readings import _g, _label, _loss_levels, _named_and_more, _register, _score
+from optimlab.doctor.rules._readings import _g, _label, _loss_levels, _register, _score
+from optimlab.number_text import named_and_more
 from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 
 __all__ = ["batch_norm_batch", "dropout_too_high", "eval_mode_training"]
@@ -38,7 +39,7 @@ def batch_norm_batch(
     if not small:
         return None
     fewest = min(small.values())
-    names = _named_and_more([_label(stats, name) for name in small], 3)
+    names = named_and_more([_label(stats, name) for name in small], 3)
     return Finding(
         rule="batch_norm_batch",
         severity="warning",
@@ -93,7 +94,7 @@ def eval_mode_training(
     if not steps or stats.eval_mode_steps < min_share * steps or not stats.eval_mode_layers:
         return None
     layers = stats.eval_mode_layers
-    names = _named_and_more([f"{name} ({kind})" for name, kind in layers.items()])
+    names = named_and_more([f"{name} ({kind})" for name, kind in layers.items()])
     return Finding(
         rule="eval_mode_training",
         severity="warning",

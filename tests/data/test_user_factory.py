@@ -968,6 +968,19 @@ def test_a_factorys_read_only_memmap_is_mapped_again_copy_on_write(tmp_path, vie
     assert np.array_equal(x, view(np.load(tmp_path / "x.npy")))
 
 
+def test_a_read_only_memmap_whose_file_was_replaced_is_read_from_the_users_array(tmp_path):
+    """A read-only memmap was mapped again by its file's name: where a new file had taken that name since
+    the user mapped it (os.replace, as np.save to a temporary then a rename writes), the data read was
+    the new file's. Truth: the numbers of the array the user holds."""
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((6, 2), np.float32))
+    x = np.load(path, mmap_mode="r")
+    np.save(tmp_path / "new.npy", np.ones((6, 2), np.float32))
+    os.replace(tmp_path / "new.npy", path)
+    data = as_data((x, np.arange(6) % 2), "memmap")
+    assert np.array_equal(data.examples.x.numpy(), x) and not x.any()
+
+
 def test_a_model_writing_its_input_in_place_evaluates_a_read_only_memmap(tmp_path, forked_parents):
     """A model whose forward divides its input in place (x.div_(255)) and np.load(mmap_mode='r') inputs:
     optimlab.train's evaluate handed it views of the read-only file mapping, and the process died of

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import math
 import mmap
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -371,17 +372,45 @@ def _writable(array: np.ndarray) -> np.ndarray:
     offset and strides kept: pages stay the file's, shared and read on demand, until written, and a write
     goes to private pages, never to the file (a copy of a 390 MB memmap raised the peak memory from 720 to
     1113 MB). Any other read-only array (pandas' ``to_numpy()``, ``np.frombuffer`` of bytes) is copied:
-    its memory is the user's, and as large again."""
+    its memory is the user's, and as large again; so is a mapping whose file was replaced since (a new
+    file by the same name, whose numbers are not the array's) or that this system cannot check
+    (:func:`_maps_file`)."""
     mapped = _file_mapping(array)
     if mapped is None or mapped.filename is None or array.size == 0:
         return array.copy()
-    start = array.__array_interface__["data"][0] - mapped.__array_interface__["data"][0]
+    address = array.__array_interface__["data"][0]
+    start = address - mapped.__array_interface__["data"][0]
     extent = sum((n - 1) * stride for n, stride in zip(array.shape, array.strides)) + array.itemsize
     try:
-        pages = np.memmap(mapped.filename, np.uint8, mode="c", offset=mapped.offset + start, shape=(extent,))
+        with open(mapped.filename, "rb") as file:  # checked and mapped through one descriptor: no race
+            if not _maps_file(address, os.fstat(file.fileno())):
+                return array.copy()
+            pages = np.memmap(file, np.uint8, mode="c", offset=mapped.offset + start, shape=(extent,))
     except (OSError, ValueError):  # the file gone or cut shorter since it was mapped
         return array.copy()
     return np.ndarray(array.shape, array.dtype, buffer=pages, strides=array.strides)
+
+
+def _maps_file(address: int, file: os.stat_result) -> bool:
+    """Whether this process's mapping holding ``address`` is of ``file`` (the same device and inode, as
+    Linux lists them in /proc/self/maps). False where it is not, and where the system lists no maps or
+    lists another device than ``stat`` gives (overlayfs may): the caller then copies, never reads
+    another file's numbers."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                span, _, _, device, inode = line.split(maxsplit=5)[:5]
+                low, high = (int(bound, 16) for bound in span.split("-"))
+                if low <= address < high:
+                    major, minor = (int(number, 16) for number in device.split(":"))
+                    return (major, minor, int(inode)) == (
+                        os.major(file.st_dev),
+                        os.minor(file.st_dev),
+                        file.st_ino,
+                    )
+    except OSError:  # no /proc: not Linux
+        return False
+    return False
 
 
 def _file_mapping(array: np.ndarray) -> np.memmap | None:

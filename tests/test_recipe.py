@@ -1102,20 +1102,35 @@ def test_null_in_a_whole_number_field_that_takes_none_is_refused_naming_its_rang
 @pytest.mark.parametrize(
     "yaml_text, field, given, accepted",
     [
-        ("data: {val_fraction: }", "data.val_fraction", "null", "[0, 1)"),
-        ("data: {val_fraction: 1}", "data.val_fraction", "1", "[0, 1)"),  # 'Input should be less than 1'
-        ("optimizer: {lr: -1}", "optimizer.lr", "-1", "(0, inf), or null"),
-        ("schedule:\n  warmup_start:\n", "schedule.warmup_start", "null", "[0, 1]"),
-        ("optimizer: {lr: .inf}", "optimizer.lr", "inf", "(0, inf), or null"),
-        ("data: {data_fraction: [1]}", "data.data_fraction", "[1]: a list", "(0, 1]"),
-        ("optimizer: {weight_decay: abc}", "optimizer.weight_decay", "'abc'", "[0, inf), or null"),
+        ("data: {val_fraction: }", "data.val_fraction", "null", "a number in [0, 1)"),
+        (
+            "data: {val_fraction: 1}",
+            "data.val_fraction",
+            "1",
+            "a number in [0, 1)",
+        ),  # 'Input should be less than 1'
+        ("optimizer: {lr: -1}", "optimizer.lr", "-1", "a number in (0, inf), or null"),
+        ("schedule:\n  warmup_start:\n", "schedule.warmup_start", "null", "a number in [0, 1]"),
+        ("optimizer: {lr: .inf}", "optimizer.lr", "inf", "a finite number in (0, inf), or null"),
+        ("data: {data_fraction: [1]}", "data.data_fraction", "[1]: a list", "a number in (0, 1]"),
+        (
+            "optimizer: {weight_decay: abc}",
+            "optimizer.weight_decay",
+            "'abc'",
+            "a number in [0, inf), or null",
+        ),
         (
             "training: {grad_clip_norm: {a: 1}}",
             "training.grad_clip_norm",
             "{'a': 1}: a mapping",
-            "(0, inf), or null",
+            "a number in (0, inf), or null",
         ),
-        ("optimizer: {lr: '1_0'}", "optimizer.lr", "'1_0'", "(0, inf), or null"),  # float() reads 10
+        (
+            "optimizer: {lr: '1_0'}",
+            "optimizer.lr",
+            "'1_0'",
+            "a number in (0, inf), or null",
+        ),  # float() reads 10
     ],
 )
 def test_a_real_number_field_given_no_finite_number_is_refused_naming_its_range(
@@ -1126,9 +1141,7 @@ def test_a_real_number_field_given_no_finite_number_is_refused_naming_its_range(
     own comment and the papers give (a validation fraction below 1, an lr above 0)."""
     with pytest.raises(RecipeError) as refused:
         Recipe.from_yaml(yaml_text)
-    assert str(refused.value).splitlines()[1:] == [
-        f"  {field}: {given} is refused: accepted a number in {accepted}"
-    ]
+    assert str(refused.value).splitlines()[1:] == [f"  {field}: {given} is refused: accepted {accepted}"]
 
 
 def test_a_precision_is_read_in_any_case_as_a_device_is():

@@ -21,6 +21,7 @@ __all__ = [
     "UntypedNumber",
     "below_smallest_float",
     "count_of",
+    "infinity_word",
     "named_and_more",
     "python_only_number",
     "read_number",
@@ -70,6 +71,13 @@ def below_smallest_float(text: str) -> bool:
     5e-324): ``1e-400``. Python and YAML read it as 0 without a word, so a weight decay of 1e-400 was none."""
     value = read_number(text)
     return value == 0 and any(digit in "123456789" for digit in text.lower().partition("e")[0])
+
+
+def infinity_word(text: str) -> bool:
+    """Whether ``text`` is Python's spelling of an infinity (``'inf'``, ``'-Infinity'``), which
+    :func:`read_number` reads as no number and YAML as text: refused as no finite number, where 'is not a
+    number in (0, inf)' read as if the range held it."""
+    return text.strip().lower().lstrip("+-") in ("inf", "infinity")
 
 
 def count_of(count: int, noun: str) -> str:

@@ -43,6 +43,7 @@ from optimlab.errors import (
 from optimlab.models.layers import TECHNIQUE_FIELDS
 from optimlab.number_text import (
     below_smallest_float,
+    infinity_word,
     python_only_number,
     read_number,
     read_whole_number,
@@ -448,7 +449,10 @@ class _Spec(BaseModel):
         held = _finite_number(number) and accepted.contains(float(number))
         if held:
             return value
-        refusal = f"{_refused(value)}: accepted {accepted}{', or null' if nullable else ''}"
+        # an infinity ('.inf', or 'inf', YAML's text) is told the finite numbers of the range
+        infinite = float(value) if isinstance(value, str) and infinity_word(value) else number
+        bound = accepted.accepted_for(infinite if isinstance(infinite, (int, float)) else None)
+        refusal = f"{_refused(value)}: accepted {bound}{', or null' if nullable else ''}"
         if _finite_number(number):
             # out of the field's own bounds: whatever the other fields hold (a search space reads the type)
             raise pydantic_core.PydanticCustomError(_OUT_OF_RANGE, refusal)

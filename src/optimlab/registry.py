@@ -119,7 +119,9 @@ class Interval:
         return not (self.high is not None and (value > self.high or (self.open_high and value == self.high)))
 
     def __str__(self) -> str:
-        kind = "an integer" if self.integer else "a number"
+        return self._range("an integer" if self.integer else "a number")
+
+    def _range(self, kind: str) -> str:
         left = "(" if self.open_low or self.low is None else "["
         right = ")" if self.open_high or self.high is None else "]"
         low = "-inf" if self.low is None else self._bound(self.low)
@@ -137,6 +139,13 @@ class Interval:
             and ((self.high is None and v > _INT64_HIGH) or (self.low is None and v < _INT64_LOW))
             for v in values
         )
+        open_ended = any(  # 'inf is refused: accepted a number in (0, inf)' read as if the range held it
+            isinstance(v, float)
+            and ((v == math.inf and self.high is None) or (v == -math.inf and self.low is None))
+            for v in values
+        )
+        if open_ended and not self.integer:
+            return self._range("a finite number")
         if not (self.integer and past):
             return str(self)  # its own bound refuses it, or no integer is accepted
         low = _INT64_LOW if self.low is None else self.low

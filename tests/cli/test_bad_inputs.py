@@ -670,10 +670,27 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "data.val_fraction=null"],
         "data.val_fraction: null is refused: accepted a number in [0, 1)",
     ),
+    # infinity refused with a range ending at inf: 'is not a number in (0, inf)' read as if held by it
     (
         "set inf for the lr",
         ["train", "--set", "optimizer.lr=.inf"],
-        "inf is refused: accepted a number in (0, inf)",
+        "inf is refused: accepted a finite number in (0, inf)",
+    ),
+    ("lr inf", ["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number in (0, inf)"),
+    (
+        "lr past every float",
+        ["train", "--lr", "1e999"],
+        "'1e999' is not accepted: a finite number in (0, inf)",
+    ),
+    (
+        "set the text inf for the lr",
+        ["train", "--set", "optimizer.lr=inf"],
+        "'inf' is refused: accepted a finite",
+    ),
+    (
+        "set inf for a hyperparameter",
+        ["train", "--set", "model.init={name: he, gain: .inf}"],
+        "hyperparameter 'gain': accepted a finite number in (0, inf)",
     ),
     (  # an int no float holds: OverflowError: int too large to convert to float
         "set an lr past every float",

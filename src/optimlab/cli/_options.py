@@ -21,7 +21,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
-from optimlab.number_text import below_smallest_float, read_number, read_whole_number
+from optimlab.number_text import below_smallest_float, infinity_word, read_number, read_whole_number
 from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -55,9 +55,8 @@ def number(interval: Interval) -> Callable[[str], float | int]:
         else:
             value = read_whole_number(text) if interval.integer else read_number(text)
         if value is None:  # 'inf' too, no number as typed: its range named by int64's bound, not as [2, inf)
-            infinite = text.strip().lower().lstrip("+-") in ("inf", "infinity")
             raise typer.BadParameter(
-                f"{text!r} is not {interval.accepted_for(float(text) if infinite else None)}"
+                f"{text!r} is not {interval.accepted_for(float(text) if infinity_word(text) else None)}"
             )
         if isinstance(text, str) and below_smallest_float(text) and not interval.integer:
             # 1e-400 is 0.0 as a float: --weight-decay took it as 0, --lr refused it as outside (0, inf);

@@ -142,9 +142,29 @@ def test_unknown_name_suggests_close_matches():
         activations.gain("tanhh")
 
 
+@pytest.mark.parametrize("slope", [-0.5, 1.5, 3.0, -2.0])
+def test_slopes_outside_zero_one_are_torchs_own(slope):
+    """torch takes any slope for nn.LeakyReLU and any start for nn.PReLU (a slope > 1 or < 0 is used in
+    some papers): each builds torch's module and gets calculate_gain's value."""
+    x = torch.linspace(-3, 3, 13)
+    leaky = activations.create("leaky_relu", negative_slope=slope)
+    assert torch.equal(leaky(x), nn.LeakyReLU(slope)(x))
+    torch_gain = nn.init.calculate_gain("leaky_relu", slope)
+    assert activations.gain("leaky_relu", negative_slope=slope) == pytest.approx(torch_gain, rel=1e-12)
+    prelu = activations.create("prelu", init=slope)
+    assert torch.equal(prelu(x), nn.PReLU(init=slope)(x))
+    assert activations.gain("prelu", init=slope) == pytest.approx(torch_gain, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_slopes_are_refused_by_name(value):
+    with pytest.raises(InvalidValueError, match=r"invalid value -?(nan|inf) .*'negative_slope': accepted a"):
+        activations.create("leaky_relu", negative_slope=value)
+    with pytest.raises(InvalidValueError, match=r"invalid value -?(nan|inf) .*'init': accepted a"):
+        activations.create("prelu", init=value)
+
+
 def test_bad_hyperparameters_are_named():
-    with pytest.raises(InvalidValueError, match="negative_slope"):
-        activations.create("leaky_relu", negative_slope=-1.0)
     with pytest.raises(UnknownNameError, match="alpha"):
         activations.create("elu", alpah=1.0)
     with pytest.raises(InvalidValueError, match="approximate"):

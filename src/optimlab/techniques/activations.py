@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.registry import POSITIVE, POSITIVE_INT, UNIT, Capability, Entry, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Entry, new_registry
 
 __all__ = ["activation_name", "create", "function_activation", "gain", "is_activation", "module_gain"]
 
@@ -71,7 +71,7 @@ _register(
     nn.LeakyReLU,
     "max(0, x) + negative_slope * min(0, x).",
     "Maas et al. 2013, ICML WDLASL",
-    accepts={"negative_slope": UNIT},
+    accepts={"negative_slope": REAL},  # torch's range: a slope > 1 or < 0 (a concave unit) is legitimate
     capabilities=(Capability.RELU_FAMILY,),
 )
 _register(
@@ -79,7 +79,7 @@ _register(
     nn.PReLU,
     "Leaky ReLU whose negative slope is learned, starting at init.",
     "He et al. 2015, arXiv:1502.01852",
-    accepts={"num_parameters": POSITIVE_INT, "init": UNIT},
+    accepts={"num_parameters": POSITIVE_INT, "init": REAL},  # any start, as torch's
     capabilities=(Capability.RELU_FAMILY,),
 )
 _register(

@@ -176,6 +176,18 @@ def test_an_interval_end_a_hair_from_its_threshold_is_shown_short_and_on_its_sid
     assert (float(text) > threshold) - (float(text) < threshold) == (high > threshold) - (high < threshold)
 
 
+@pytest.mark.parametrize("mean, low, high", [(-0.001, -2.0, 2.0), (0.5, -0.004, 1.0)])
+def test_a_check_writes_no_zero_with_a_sign(mean, low, high):
+    """A difference of -0.001 over [-2, 2] read '-0.0 (95% CI -2.0 to 2.0, 3 runs)'; an end of -0.004
+    beside a threshold of 0.5, '-0.0'. Truth: each text's float within the rounding, and no zero signed."""
+    texts = re.fullmatch(
+        r"(\S+) \(95% CI (\S+) to (\S+), 3 runs\)",
+        describe(Summary(3, mean, 1.0, low, high), thresholds=[0.5]),
+    ).groups()
+    assert not any(t.startswith("-") and float(t) == 0 for t in texts), texts
+    assert all(abs(float(t) - v) <= 0.05 for t, v in zip(texts, (mean, low, high), strict=True)), texts
+
+
 def test_one_of_several_comparisons_holds_only_past_bonferronis_interval():
     """lr_schedule's four schedule-against-constant checks each at 95%: one holding by chance was a 19%
     risk, and 'partly supported' rested on it. At 1 - 0.05/4 each, scipy's t interval decides."""

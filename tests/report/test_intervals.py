@@ -76,3 +76,21 @@ def test_a_column_of_intervals_shares_one_decimal_place_and_orders_as_the_means(
     for (a, b), (x, y) in zip(itertools.pairwise(means), itertools.pairwise(r[0] for r in rows)):
         assert (a - b) * (x - y) >= 0, texts  # two means never shown in the reverse of their order
     assert intervals.means_and_intervals([(math.nan, math.nan, math.nan)]) == ["no result"]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda mean, low, high: intervals.mean_and_interval(mean, low, high),
+        lambda mean, low, high: intervals.means_and_intervals([(mean, low, high)])[0],
+    ],
+    ids=["mean_and_interval", "means_and_intervals"],
+)
+@pytest.mark.parametrize("mean, low, high", [(-0.001, -2.0, 2.0), (0.5, -0.004, 1.0), (-3.0, -6.0, -0.003)])
+def test_a_number_that_rounds_to_zero_is_written_without_a_sign(write, mean, low, high):
+    """A mean of -0.001 over [-2, 2] was written '-0.0 [-2.0, 2.0]': a minus before a written zero says
+    nothing the zero does not. Truth: the float of each text, and no text of a zero with a sign."""
+    texts = re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", write(mean, low, high))[:3]
+    assert not any(t.startswith("-") and float(t) == 0 for t in texts), texts
+    for text, value in zip(texts, (mean, low, high)):
+        assert abs(float(text) - value) <= 0.05, texts

@@ -73,17 +73,20 @@ def means_and_intervals(rows: Sequence[tuple[float, float, float]]) -> list[str]
         elif decimals is None:
             texts.append(f"{mean:.4g}")
         else:
-            style = _style(decimals)
-            bounds = f" [{low:{style}}, {high:{style}}]" if math.isfinite(low) and math.isfinite(high) else ""
-            texts.append(f"{mean:{style}}{bounds}")
+            bounds = (
+                f" [{_written(low, decimals)}, {_written(high, decimals)}]"
+                if math.isfinite(low) and math.isfinite(high)
+                else ""
+            )
+            texts.append(f"{_written(mean, decimals)}{bounds}")
     return texts
 
 
 def rounded(mean: float, low: float, high: float) -> tuple[str, str, str]:
     """The three numbers as text, to the decimal place of the half-width's second significant digit (3
     significant digits each where that is past :data:`_MOST_DECIMALS`, or the interval has no width)."""
-    style = _style(_decimals(low, high))
-    return f"{mean:{style}}", f"{low:{style}}", f"{high:{style}}"
+    decimals = _decimals(low, high)
+    return _written(mean, decimals), _written(low, decimals), _written(high, decimals)
 
 
 def _decimals(low: float, high: float) -> int:
@@ -93,5 +96,8 @@ def _decimals(low: float, high: float) -> int:
     return 1 - math.floor(math.log10(half)) if half > 0 else _MOST_DECIMALS + 1
 
 
-def _style(decimals: int) -> str:
-    return ".3g" if decimals > _MOST_DECIMALS else f".{max(0, decimals)}f"
+def _written(value: float, decimals: int) -> str:
+    """``value`` to ``decimals`` (3 significant digits past :data:`_MOST_DECIMALS`), a zero without a sign:
+    -0.001 to one decimal is ``0.0``, not ``-0.0``."""
+    text = f"{value:{'.3g' if decimals > _MOST_DECIMALS else f'.{max(0, decimals)}f'}}"
+    return text.removeprefix("-") if float(text) == 0 else text

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "optimlab.atomic",
         "optimlab.runs_folder",
         "optimlab.number_text",
+        "optimlab.nested_tensors",
     ),
     ("optimlab.techniques",),
     ("optimlab.optim", "optimlab.schedules"),

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from optimlab.nested_tensors import tensors_in
+
 __all__ = ["NonFiniteOrigin", "batch_fault", "finite_filled", "locate_non_finite"]
 
 OriginKind = Literal["input", "target", "weights", "forward", "loss", "backward"]
@@ -84,7 +86,7 @@ def batch_fault(batch: Any, holder: str = "the batch holds") -> str | None:
     """Where a batch (a tensor, or a tuple, list or dict of them) holds non-finite values, in words
     (``the batch holds 1 non-finite value in 1 of its 64 rows, the first in feature 3``, ``holder``
     naming it); else None."""
-    bad = next((x for x in _tensors(batch) if _count_bad(x)), None)
+    bad = next((x for x in tensors_in(batch) if _count_bad(x)), None)
     return None if bad is None else f"{holder} {_where_bad(bad)}"
 
 
@@ -183,18 +185,6 @@ def locate_non_finite(
     )
 
 
-def _tensors(value: Any) -> list[Tensor]:
-    """The tensors in a module's arguments or output: one, or those in a tuple, list or dict (an LSTM's
-    ``(output, (h, c))``, a Hugging Face ModelOutput), however nested."""
-    if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        return [t for item in value for t in _tensors(item)]
-    return []
-
-
 def _bad_values(tensors: list[Tensor]) -> str:
     """``12 inf values`` (NaN where any is NaN) in ``tensors``."""
     kinds = "NaN" if any(bool(torch.isnan(t).any()) for t in tensors if t.is_floating_point()) else "inf"
@@ -219,7 +209,7 @@ def _op_name(func: Any) -> str:
 
 def _lowest(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[float, float] | None:
     """The least value and the least |value| over the floating-point tensors among the arguments."""
-    tensors = [t for t in _tensors([args, dict(kwargs)]) if t.is_floating_point() and t.numel()]
+    tensors = [t for t in tensors_in([args, dict(kwargs)]) if t.is_floating_point() and t.numel()]
     if not tensors:
         return None
     return min(t.min().item() for t in tensors), min(t.abs().min().item() for t in tensors)
@@ -249,7 +239,11 @@ def _cause(
         if any(bool(torch.isnan(t).any()) for t in bad) or nearest_zero == 0:
             return "domain", f"an input outside its domain: the least is {low:.3g}"
     largest = max(
-        (t.abs().max().item() for t in _tensors([args, dict(kwargs)]) if t.is_floating_point() and t.numel()),
+        (
+            t.abs().max().item()
+            for t in tensors_in([args, dict(kwargs)])
+            if t.is_floating_point() and t.numel()
+        ),
         default=math.nan,
     )
     return "overflow", f"a result too large for {bad[0].dtype}: its largest |input| is {largest:.3g}"
@@ -270,12 +264,12 @@ class _FirstNonFiniteOp(TorchFunctionMode):
         module = self.running[-1] if self.running else "(model)"
         # read before the call: an in-place function (log_) overwrites its input with its output
         finite = module not in self.found and (
-            not any(_count_bad(t) for t in _tensors([args, kwargs]))
+            not any(_count_bad(t) for t in tensors_in([args, kwargs]))
             and all(math.isfinite(n) for n in _numbers([args, kwargs]))
         )
         low = _lowest(args, kwargs) if finite else None
         out = func(*args, **kwargs)
-        bad = [t for t in _tensors(out) if _count_bad(t)] if finite else []
+        bad = [t for t in tensors_in(out) if _count_bad(t)] if finite else []
         if bad:
             name = _op_name(func)
             cause, why = _cause(name, args, kwargs, bad, low)
@@ -296,7 +290,7 @@ def _replay_forward(
 
     def enter(name: str) -> Any:
         def hook(module: nn.Module, args: Any, kwargs: Any) -> None:
-            bad = [t for t in _tensors([args, kwargs]) if _count_bad(t)]
+            bad = [t for t in tensors_in([args, kwargs]) if _count_bad(t)]
             if bad and not found:
                 caller = running[-1] if running else name
                 kind = type(model.get_submodule("" if caller == "(model)" else caller)).__name__
@@ -314,13 +308,13 @@ def _replay_forward(
     def leave(name: str) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             running.pop()
-            bad = [t for t in _tensors(output) if _count_bad(t)]
+            bad = [t for t in tensors_in(output) if _count_bad(t)]
             if found or not bad:
                 return
             largest = max(
                 (
                     a.detach().abs().max().item()
-                    for a in _tensors(args)
+                    for a in tensors_in(args)
                     if a.is_floating_point() and a.numel()
                 ),
                 default=float("nan"),

@@ -22,6 +22,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from optimlab.errors import OptimlabError
+from optimlab.nested_tensors import tensors_in
 from optimlab.registry import Capability, Interval, get_registry
 
 __all__ = [
@@ -128,7 +129,7 @@ def optimizer_state_bytes(
             state = entry.create(**options).init(parameters)
     except Exception:  # a transform with no meta kernel: the real build decides
         return None
-    return _bytes(_tensors(state))
+    return _bytes(tensors_in(state))
 
 
 class _ContiguousLikes(TorchFunctionMode):
@@ -150,17 +151,6 @@ class _ContiguousLikes(TorchFunctionMode):
         if func in self.LIKES and kwargs.get("memory_format", torch.preserve_format) is torch.preserve_format:
             kwargs = {**kwargs, "memory_format": torch.contiguous_format}
         return func(*args, **kwargs)
-
-
-def _tensors(state: Any) -> list[torch.Tensor]:
-    """The tensors held in an optimizer's state (named tuples, lists and dicts of them)."""
-    if isinstance(state, torch.Tensor):
-        return [state]
-    if isinstance(state, Mapping):
-        state = list(state.values())
-    if isinstance(state, (tuple, list)):
-        return [t for item in state for t in _tensors(item)]
-    return []
 
 
 def _bytes(tensors: list[torch.Tensor]) -> float:

@@ -109,7 +109,9 @@ def test_units_a_batch_norms_negative_shift_silences_are_told_to_reset_that_shif
     found = diagnose(net, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), 1e-3), steps=20,
                      lr_find=False)  # fmt: skip
     dead = next(f for f in found.findings if f.rule == "dead_units")
-    assert dead.recommendation.startswith("norm: start 1 (BatchNorm1d)'s shift (its bias) at 0"), dead
+    # in torch's words: no recipe field sets a shift ('norm: start ...' read as the recipe's model.norm)
+    assert dead.recommendation.startswith("nn.init.zeros_ on 1 (BatchNorm1d)'s shift (its bias)"), dead
+    assert "norm:" not in dead.recommendation, dead
     assert dead.recipe_changes == {} and dead.evidence["layer"] == "1"
 
 

@@ -235,7 +235,8 @@ def dead_units(
     tiny = feeding is not None and (_init_ratio(feeding) or 1.0) < TINY_WEIGHTS
     if before is not None and before is not feeding and (held or _negative_bias(stats, before)):
         recommendation = (
-            f"norm: start {_label(stats, before.name)}'s shift (its bias) at 0, as torch does: "
+            # no recipe field sets a norm's shift (model.norm picks the layer): torch's words for every model
+            f"nn.init.zeros_ on {_label(stats, before.name)}'s shift (its bias), where torch starts it: "
             + (
                 f"it {_holds(held, activation, 'shifts')}"
                 if held

@@ -205,6 +205,22 @@ def test_wsd_decay_is_monotone_and_continuous(shape: str) -> None:
     assert largest_drop < (0.2 if shape == "1-sqrt" else 0.05)  # no cliff; 1-sqrt falls fastest at first
 
 
+@pytest.mark.parametrize("name", ["wsd", "trapezoidal"])
+@pytest.mark.parametrize(
+    ("total", "warmup", "fraction"), [(10, 0, 0.01), (10, 0, 0.1), (23, 3, 0.02), (2, 0, 0.3)]
+)
+def test_a_decay_fraction_under_two_steps_still_decays_the_runs_last_step(name, total, warmup, fraction):
+    """0.01 of a 10-step run rounded to 0 decay steps (0.1 of it to 1, whose one step is at the peak):
+    every step of the run at 1. The decay spans 2 steps: the run's last at the decay's midpoint,
+    final + (1 - final) * w(1/2), and final from step T on."""
+    final = 0.1
+    schedule = create(name, total_steps=total, warmup_steps=warmup, decay_fraction=fraction, final=final)
+    midpoint_weight = 0.5 if name == "trapezoidal" else 1 - math.sqrt(0.5)  # linear, 1-sqrt at u = 1/2
+    assert [schedule(t) for t in range(warmup, total - 1)] == [1.0] * (total - 1 - warmup)
+    assert schedule(total - 1) == pytest.approx(final + (1 - final) * midpoint_weight, rel=1e-12)
+    assert schedule(total) == pytest.approx(final, rel=1e-12)
+
+
 @pytest.mark.parametrize("name", REGISTRY.names())
 def test_every_entry_peaks_at_one_within_unit_range(name: str) -> None:
     schedule = create(name, total_steps=100)

@@ -513,6 +513,10 @@ def warmup_stable_decay(
 ) -> Schedule:
     """1 until the last ``round(decay_fraction * T)`` steps, then down to ``final`` along ``decay_shape``.
 
+    The decay's first step is at 1 and it reaches ``final`` at step ``T``, after the run (as cosine's),
+    so a decay over fewer than 2 steps would leave every step of the run at 1: a positive fraction that
+    rounds to fewer (0.01 of 10 steps) decays over 2 steps, the run's last at the decay's midpoint.
+
     A join of a constant and a decay; the warmup comes from ``create(..., warmup_steps=...)`` (none
     unless asked, as for every family), and the fraction counts the steps after it. Hu et al. leave
     the decay function free and used an exponential one over about 10% of the run; the defaults follow
@@ -524,6 +528,8 @@ def warmup_stable_decay(
     """
     horizon = _horizon(total_steps, "wsd", "the decay is placed at its end")
     decay_steps = round(decay_fraction * horizon)
+    if decay_fraction > 0:  # at least the run's last step decayed (see above); no more steps than the run
+        decay_steps = min(max(decay_steps, 2), horizon)
     weight = _ANNEAL_WEIGHTS[decay_shape]
 
     def decay(step: int) -> float:

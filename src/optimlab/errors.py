@@ -68,9 +68,18 @@ def did_you_mean(near: Sequence[str], *, sentence: bool = False) -> str:
 class UnknownNameError(OptimlabError, KeyError):
     """A name that no registry entry (or field) carries; the message lists close matches."""
 
-    def __init__(self, kind: str, name: object, accepted: Iterable[str], *, none: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: object,
+        accepted: Iterable[str],
+        *,
+        none: str | None = None,
+        near: Sequence[str] | None = None,
+    ) -> None:
         accepted = sorted(set(accepted))
-        suggestions = close_matches(str(name), accepted)
+        # ``near``: where the kind knows its nearer names (the gallery's experiments containing the word typed)
+        suggestions = close_matches(str(name), accepted) if near is None else list(near)
         hint = did_you_mean(suggestions, sentence=True)
         # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's); ``none``
         # says it in the kind's own words ("It takes no hyperparameters.")

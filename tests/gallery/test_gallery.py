@@ -368,6 +368,31 @@ def test_cli_refuses_a_bad_name_with_close_matches(cli, tmp_path):
     assert isinstance(result.exception, UnknownNameError) and "no_nonlinearity" in str(result.exception)
 
 
+@pytest.mark.parametrize(
+    "typed, offered",
+    [
+        ("he", ["he_init"]),
+        ("init", ["he_init", "small_init", "large_init"]),
+        ("adam", ["adam_best", "adam_logistic"]),
+        ("linearity", ["no_nonlinearity"]),
+        ("batchnorm", ["batch_norm"]),
+        ("al", ["all"]),
+    ],
+)
+def test_a_word_of_an_experiment_s_name_is_offered_the_experiments_it_names(cli, tmp_path, typed, offered):
+    """'gallery run he' offered nothing (difflib's ratio of 'he' to he_init, 0.57, is under its 0.6 cutoff),
+    nor did get_experiment('he'); 'init' offered he_init alone of the three inits. Truth: the registered
+    names by hand, each holding the word typed (or one letter off)."""
+    result = cli("gallery", "run", typed, "--out", str(tmp_path))
+    said = str(result.exception)
+    assert isinstance(result.exception, UnknownNameError), result.output
+    assert sorted(re.search(r"Did you mean (.*)\?", said)[1].split(" or ")) == sorted(map(repr, offered))
+    if typed != "al":  # 'all' is the command line's, not an experiment
+        with pytest.raises(UnknownNameError) as error:
+            get_experiment(typed)
+        assert sorted(error.value.suggestions) == sorted(offered)
+
+
 @pytest.mark.parametrize("typed", ["he_init", "He-Init", "all", "lr schedule"])
 def test_an_experiment_typed_as_a_command_is_told_to_run_it(typed):
     """`optimlab gallery he_init` (the listing's names, 'run' left out) said "No such command 'he_init'",

@@ -139,7 +139,11 @@ def run(
         try:
             check_name("experiment", name, "NAME")
         except UnknownNameError as error:  # 'all' is accepted too, and an "ALL" is all
-            raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
+            from optimlab.errors import close_matches
+            from optimlab.gallery.experiment import experiments_near
+
+            near = [*experiments_near(name), *close_matches(normalize_name(name), [ALL])]
+            raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL], near=near) from None
     output = Output(fmt)
     from optimlab.gallery import get_experiment, run_experiment, run_gallery
     from optimlab.gallery.publish import experiment_names, pages_found

@@ -9,6 +9,7 @@ import yaml
 from optimlab.number_text import (
     below_smallest_float,
     count_of,
+    plural,
     read_number,
     read_whole_number,
     seconds_text,
@@ -147,6 +148,16 @@ def test_a_count_agrees_with_its_noun():
         "2 fresh seeds",
     ]
     assert count_of(1200, "trial") == "1,200 trials" and count_of(-1, "step") == "-1 steps"
+    # the data line said '2 classs' would it count classes as it counts rows; English adds -es after a hiss
+    assert [count_of(n, "class") for n in (1, 2)] == ["1 class", "2 classes"]
+    assert [plural(noun) for noun in ("row", "loss", "batch", "box", "flash", "workload")] == [
+        "rows",
+        "losses",
+        "batches",
+        "boxes",
+        "flashes",
+        "workloads",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ __all__ = [
     "count_of",
     "infinity_word",
     "named_and_more",
+    "plural",
     "python_only_number",
     "read_number",
     "read_whole_number",
@@ -80,9 +81,14 @@ def infinity_word(text: str) -> bool:
     return text.strip().lower().lstrip("+-") in ("inf", "infinity")
 
 
+def plural(noun: str) -> str:
+    """``noun``'s plural as English writes a regular one: ``rows``, ``classes``, ``losses``, ``batches``."""
+    return noun + ("es" if noun.endswith(("s", "x", "z", "ch", "sh")) else "s")
+
+
 def count_of(count: int, noun: str) -> str:
-    """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``."""
-    return f"{count:,} {noun if count == 1 else noun + 's'}"
+    """``count`` and ``noun`` in agreement: ``1 trial``, ``0 trials``, ``1,200 trials``, ``2 classes``."""
+    return f"{count:,} {noun if count == 1 else plural(noun)}"
 
 
 def named_and_more(names: Sequence[str], shown: int = 4) -> str:

@@ -20,6 +20,32 @@ def test_list_shows_every_registered_name(cli):
             assert (category, entry.name) in listed
 
 
+def test_list_takes_each_category_by_its_plural(cli):
+    """`optimlab list workloads` was refused with a did-you-mean of 'workload'. Truth: the singular's own
+    listing; the plural is English's (losses, doctor_rules); one that adds too much is still refused."""
+    from optimlab.cli._catalog import listing
+
+    for category in categories():
+        plural = category + ("es" if category.endswith("s") else "s")
+        assert listing(plural) == listing(category), category
+    assert cli("list", "workloads", "--format", "json") == cli("list", "workload", "--format", "json")
+    code, _, err = cli("list", "workloadss")
+    assert code == 2 and "Did you mean 'workload'" in err, err
+
+
+def test_the_data_line_counts_one_feature_in_the_singular(cli, tmp_path):
+    """A CSV of one feature was read as '40 rows x 1 features'."""
+    rows = np.random.default_rng(0).random((40, 1))
+    file = tmp_path / "one.csv"
+    file.write_text("x,y\n" + "".join(f"{x},{i % 2}\n" for i, (x,) in enumerate(rows)))
+    code, _, err = cli(
+        "train", "--dataset", str(file), "--steps", "1", "--out", str(tmp_path / "r"), "--no-progress"
+    )
+    assert code == 0 and err.splitlines()[0] == (
+        f"data: {file}, 40 rows x 1 feature, target column 'y' (classification, 2 classes)"
+    ), err
+
+
 def test_list_filters_with_wildcards(cli):
     code, out, _ = cli("list", "init", "--filter", "kaiming*", "--format", "json")
     (listed,) = json.loads(out).values()

@@ -17,6 +17,7 @@ from typing import Any
 
 import optimlab
 from optimlab.errors import UnknownNameError
+from optimlab.number_text import plural
 from optimlab.registry import normalize_name
 from optimlab.user_code import is_import_path
 
@@ -82,15 +83,18 @@ def rows() -> list[dict[str, Any]]:
 
 
 def listing(category: str | None = None, pattern: str | None = None) -> list[dict[str, Any]]:
-    """Rows of one category (or all), filtered by a shell wildcard on their names and aliases, read as a
-    name is everywhere (``ADAM*``, ``one-cycle``): it matched the names alone, case and dashes included,
+    """Rows of one category (or all; named by its name or its plural), filtered by a shell wildcard on
+    their names and aliases, read as a name is everywhere (``ADAM*``, ``one-cycle``): it matched the names alone, case and dashes included,
     so ``glorot*`` found nothing though ``--init glorot`` is xavier_normal."""
     found = rows()
     if category is not None:
         known = list(dict.fromkeys(row["category"] for row in found))
-        if normalize_name(category) not in known:
+        # a category by its plural too (`optimlab list workloads`, `losses`): it was refused
+        named = normalize_name(category)
+        named = {plural(name): name for name in known}.get(named, named)
+        if named not in known:
             raise UnknownNameError("category", category, known)
-        found = [row for row in found if row["category"] == normalize_name(category)]
+        found = [row for row in found if row["category"] == named]
     if pattern is None:
         return found
     wanted = normalize_name(pattern)

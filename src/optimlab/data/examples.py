@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.number_text import read_number
+from optimlab.number_text import count_of, read_number
 
 __all__ = [
     "MISSING",
@@ -262,7 +262,10 @@ class Examples(DatasetInfo):
                 relabelled = labels = f"labels {shown} as classes 0-{num_classes - 1}"
                 if guessed and y_array.dtype.kind in "biuf" and num_classes > MOST_CLASSES_GUESSED:
                     labels += ", training.loss: mse would regress them as amounts"  # the guess's way out
-            skipped = left_out.any() and f"label {ignored} in {int(left_out.sum())} rows ignored by the loss"
+            skipped = (
+                left_out.any()
+                and f"label {ignored} in {count_of(int(left_out.sum()), 'row')} ignored by the loss"
+            )
             reading = ", ".join(filter(None, [reading, labels, skipped])) or None
             targets = torch.as_tensor(ids.reshape(shape), dtype=torch.long)
             ignored_label = ignored

@@ -25,6 +25,7 @@ from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
 from optimlab.data.user_factory import BatchDataset, BatchSplits
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.number_text import count_of
 from optimlab.registry import SEED, new_registry, whole_number
 from optimlab.user_code import is_import_path, refuse_file_path
 from optimlab.user_paths import expand_home
@@ -82,13 +83,13 @@ def describe(source: str, data: DatasetInfo) -> str:
     rows = sum(len(part) for part in parts if part is not None)
     shape = data.image_shape or data.input_shape
     if data.image_shape:
-        size = f"{rows:,} images of {'x'.join(map(str, shape))}"
+        size = f"{count_of(rows, 'image')} of {'x'.join(map(str, shape))}"
     elif len(shape) == 1:
-        size = f"{rows:,} rows x {shape[0]:,} features"
+        size = f"{count_of(rows, 'row')} x {count_of(shape[0], 'feature')}"
     else:
-        size = f"{rows:,} rows of {'x'.join(map(str, shape))} values"
+        size = f"{count_of(rows, 'row')} of {'x'.join(map(str, shape))} values"
     if data.task == "classification":
-        task = f"classification, {data.num_classes} classes"
+        task = f"classification, {count_of(data.num_classes, 'class')}"
     else:
         task = "regression" + (f", {data.num_outputs} targets" if data.num_outputs > 1 else "")
     return f"{source}, {size}" + (f", {data.reading}" if data.reading else "") + f" ({task})"

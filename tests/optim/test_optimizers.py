@@ -726,7 +726,8 @@ def gapped_run(make_optimizer, steps: int = 40) -> tuple[list[torch.Tensor], tor
 
 
 def gapped_steps(params: list[torch.Tensor], optimizer: torch.optim.Optimizer, steps: range) -> None:
-    """Full-batch ``steps`` of ``optimizer``, each without the gradients :func:`without_some_gradients` drops."""
+    """Full-batch ``steps`` of ``optimizer``, each without the gradients :func:`without_some_gradients`
+    drops."""
     for step in steps:
         optimizer.zero_grad()
         loss(params).backward()

@@ -429,12 +429,14 @@ def test_a_factory_of_a_torch_optimizer_resumes_from_a_weights_only_checkpoint(p
 @pytest.mark.parametrize(
     "attribute, message",
     [
-        ("not_an_optimizer", r"test_user:not_an_optimizer returned a dict, not a torch.optim.Optimizer: name a "
-         r"torch.optim.Optimizer subclass, a factory `def f\(params, lr=..., ...\)` returning one, or"),
-        ("missing_biases", r"test_user:missing_biases built AdamW with param groups of 2 of the 4 parameters it "
-         r"was given: optimlab steps the optimizer over exactly the parameters it gives"),
+        ("not_an_optimizer", r"test_user:not_an_optimizer returned a dict, not a torch.optim.Optimizer: "
+         r"name a torch.optim.Optimizer subclass, a factory `def f\(params, lr=..., ...\)` "
+         r"returning one, or"),
+        ("missing_biases", r"test_user:missing_biases built AdamW with param groups of 2 of the 4 parameters "
+         r"it was given: optimlab steps the optimizer over exactly the parameters it gives"),
         ("lbfgs", r"closure; in Python, optimlab.fit\(model, LBFGS\(...\), ...\) gives it one"),
-        ("partial_lbfgs", r"invalid value '[\w.]*test_user:partial_lbfgs' for optimizer: accepted an optimizer that steps on"),
+        ("partial_lbfgs", r"invalid value '[\w.]*test_user:partial_lbfgs' for optimizer: "
+         r"accepted an optimizer that steps on"),
     ],
 )  # fmt: skip
 def test_what_a_factory_of_a_torch_optimizer_builds_is_checked_at_its_first_build(
@@ -499,8 +501,9 @@ def test_train_runs_a_factory_of_a_torch_optimizer_from_the_folder_of_its_module
     models = []
     for attribute in ("make", "Made"):
         out = tmp_path / attribute
-        code, _, err = cli("train", "--dataset", "iris", "--optimizer", f"factories:{attribute}", "--lr", "0.01",
-                           "--steps", "20", "--seed", "0", "--out", str(out), "--no-progress")  # fmt: skip
+        code, _, err = cli("train", "--dataset", "iris", "--optimizer", f"factories:{attribute}",
+                           "--lr", "0.01", "--steps", "20", "--seed", "0", "--out", str(out),
+                           "--no-progress")  # fmt: skip
         assert code == 0, err
         saved = torch.load(out / "model.pt", weights_only=True)
         assert saved["recipe"]["optimizer"]["name"] == f"factories:{attribute}"
@@ -512,7 +515,8 @@ def test_train_runs_a_factory_of_a_torch_optimizer_from_the_folder_of_its_module
 
 def halving(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
     """A schedule halving the lr every 5 steps of the groups whose lr :func:`by_ndim` takes from its
-    argument (its first), keeping the lr it fixes (its biases' 0.001), as the factory builds them at each lr."""
+    argument (its first), keeping the lr it fixes (its biases' 0.001), as the factory builds them at each
+    lr."""
     by_argument = [lambda step: 0.5 ** (step // 5)]
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, by_argument + [lambda step: 1.0] * (len(optimizer.param_groups) - 1)
@@ -567,8 +571,13 @@ def test_a_factory_of_several_param_groups_steps_each_under_its_own_settings(flo
     assert max_difference(ours, reference) <= 1e-12
     one_group = train(lambda p: torch.optim.AdamW(p, lr=0.02, weight_decay=0.1), steps=30, skipping=True)
     assert max_difference(ours, train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True)) > 1e-3
-    assert max_difference(ours, train(lambda p: by_ndim(p, lr=0.02), steps=30, skipping=True,
-                                      scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, 5, 0.5))) > 1e-3  # fmt: skip
+    by_step_lr = train(
+        lambda p: by_ndim(p, lr=0.02),
+        steps=30,
+        skipping=True,
+        scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, 5, 0.5),
+    )
+    assert max_difference(ours, by_step_lr) > 1e-3
     assert max_difference(ours, one_group) > 1e-3
 
 

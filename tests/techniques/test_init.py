@@ -806,8 +806,8 @@ def test_thirty_tanh_layers_keep_their_gradients_with_glorot_by_name_and_grow_th
     """Glorot's gain 1 (sigma_w^2 = 1 at equal fans) is tanh's critical point, where gradients keep their
     norm through depth; He's sqrt(2) is in the chaotic phase, where they grow by chi_1 > 1 a layer, as
     mean-field theory predicts (4.3x over 29 layers); torch's tanh gain 5/3, asked for by gain="auto",
-    deeper in it (14x; predicted 15.8x). Trained on digits (30 x 128, momentum lr 3e-3, 400 steps, seeds 1-3) both
-    names reach about the same test accuracy (Xavier 0.93, 0.97, 0.93; He 0.92, 0.95, 0.90): the
+    deeper in it (14x; predicted 15.8x). Trained on digits (30 x 128, momentum lr 3e-3, 400 steps, seeds
+    1-3) both names reach about the same test accuracy (Xavier 0.93, 0.97, 0.93; He 0.92, 0.95, 0.90): the
     difference is in the gradients, not a stall as with ReLU."""
     import optimlab.models
 

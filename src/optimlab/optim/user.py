@@ -410,8 +410,8 @@ def _takes_params_first(target: Callable[..., Any]) -> bool:
 
 def adapt_optimizer(path: str, target: Any) -> Callable[..., GradientTransformation]:
     """The factory to register for the object at ``path``: a torch optimizer class or factory wrapped, or
-    a factory of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``, or its
-    step evaluates the loss again (a transform steps on the gradients already taken)."""
+    a factory of optimlab transforms as it is. Raises with the fix when it is neither, or takes no ``lr``, or
+    its step evaluates the loss again (a transform steps on the gradients already taken)."""
     if inspect.isclass(target) and issubclass(target, torch.optim.Optimizer):
         _refuse_closure(path, target)
         return _torch_factory(target, path)

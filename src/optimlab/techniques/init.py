@@ -1,11 +1,12 @@
 """Weight initialization by name: tensor schemes, and :func:`apply` to initialize a whole model.
 
 A *tensor scheme* fills one Linear ``(out, in)`` or ConvNd ``(out, in / groups, *kernel)`` weight in
-place and returns it (any other weight too, with the fans torch reads from the same axes). A name means what the papers and ``torch.nn.init`` mean: ``xavier_normal`` is
-Glorot's gain 1 (``nn.init.xavier_normal_``), ``kaiming_normal`` He's gain sqrt(2) (``kaiming_normal_``
-with its defaults), ``orthogonal`` gain 1, whatever activation follows the layer. The activation-aware
-gain is asked for explicitly: ``gain="auto"`` gives each layer the gain of the activation that follows
-it (:func:`layer_gains`), e.g. 5/3 before a tanh and sqrt(2 / (1 + a^2)) before a leaky ReLU of slope a.
+place and returns it (any other weight too, with the fans torch reads from the same axes). A name means
+what the papers and ``torch.nn.init`` mean: ``xavier_normal`` is Glorot's gain 1
+(``nn.init.xavier_normal_``), ``kaiming_normal`` He's gain sqrt(2) (``kaiming_normal_`` with its
+defaults), ``orthogonal`` gain 1, whatever activation follows the layer. The activation-aware gain is
+asked for explicitly: ``gain="auto"`` gives each layer the gain of the activation that follows it
+(:func:`layer_gains`), e.g. 5/3 before a tanh and sqrt(2 / (1 + a^2)) before a leaky ReLU of slope a.
 Two *model schemes* act on the whole model: ``default`` (PyTorch's own ``reset_parameters``) and the
 data-dependent ``lsuv``. Biases: under a tensor scheme every layer's bias starts at 0, as Glorot &
 Bengio's and He et al.'s do (``apply(..., bias="keep")`` leaves them as they are); ``default`` draws them
@@ -442,7 +443,7 @@ def default(model: nn.Module) -> nn.Module:
 
 
 def _reset_transposed_linear(module: nn.Module) -> None:
-    """``module``'s ``(in, out)`` weight and its bias drawn as torch's ``nn.Linear(in, out)`` draws its own."""
+    """``module``'s ``(in, out)`` weight and bias drawn as torch's ``nn.Linear(in, out)`` draws its own."""
     fan_in, fan_out = module.weight.shape
     twin = nn.Linear(
         fan_in, fan_out, bias=module.bias is not None, device=module.weight.device, dtype=module.weight.dtype
@@ -487,10 +488,10 @@ def _children_first(module: nn.Module) -> list[nn.Module]:
 def lsuv(model: nn.Module, *, data: Tensor, tol: float = 0.1, max_iterations: int = 10) -> nn.Module:
     """Layer-sequential unit-variance initialization.
 
-    Every layer's weight (:func:`is_layer`) starts orthogonal with a zero bias; then, layer by layer in the order the
-    forward pass reaches them, ``w <- w / sqrt(Var(output))`` until ``|Var(output) - 1| <= tol`` or
-    ``max_iterations`` passes over ``data`` (a batch of model inputs). The model runs in eval mode
-    meanwhile, so dropout is off and batch-norm statistics are left untouched.
+    Every layer's weight (:func:`is_layer`) starts orthogonal with a zero bias; then, layer by layer in the
+    order the forward pass reaches them, ``w <- w / sqrt(Var(output))`` until ``|Var(output) - 1| <= tol`` or
+    ``max_iterations`` passes over ``data`` (a batch of model inputs). The model runs in eval mode meanwhile,
+    so dropout is off and batch-norm statistics are left untouched.
 
     Mishkin & Matas 2015, All you need is a good init, https://arxiv.org/abs/1511.06422
     """
@@ -669,11 +670,11 @@ def _warn_of_registration_order(
 def _forward_gains(model: nn.Module, data: Tensor) -> list[tuple[nn.Module, float]]:
     """Each layer (:func:`is_layer`) with the gain of the first activation that one forward pass on
     ``data`` runs after it, before it runs another layer: an activation module, or an activation function
-    (``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``: :func:`~optimlab.techniques.activations.function_activation`)
-    called outside activation modules (a class of the user's own counts by the functions it calls). A
-    layer run twice counts at its first run; one the pass never runs gets its :func:`layer_gains` gain.
-    The model runs in eval mode, without gradients (torch's fused Transformer path, which would run no
-    hook, is off under the function mode)."""
+    (``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``:
+    :func:`~optimlab.techniques.activations.function_activation`) called outside activation modules (a class
+    of the user's own counts by the functions it calls). A layer run twice counts at its first run; one the
+    pass never runs gets its :func:`layer_gains` gain. The model runs in eval mode, without gradients (torch's
+    fused Transformer path, which would run no hook, is off under the function mode)."""
     ran: list[nn.Module] = []
     inside = [0]  # how deep the pass is inside activation modules, whose own function calls are theirs
 
@@ -893,11 +894,11 @@ def apply(
     Linear, Bilinear, ConvNd and ConvTransposeNd layers, and the input projections of an
     ``nn.MultiheadAttention`` (its out-projection is a Linear): each weight gets what torch's function of
     the same name draws on it (``nn.init.kaiming_normal_(layer.weight)``), each of the query, key and
-    value projections stacked in an attention's ``in_proj_weight`` as the ``(embed, embed)`` map it is. A Linear stored transposed
-    (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would, transposed. An output
-    layer tied to the input embedding (a language model's) is drawn as the layer it is, and the embedding
-    with it, as Hugging Face's own init leaves a tied pair; a weight two layers share is drawn once, as the
-    first layer's (at its gain). A layer parametrized by
+    value projections stacked in an attention's ``in_proj_weight`` as the ``(embed, embed)`` map it is. A
+    Linear stored transposed (:data:`TRANSPOSED_LINEARS`: GPT-2's) gets what its ``(out, in)`` weight would,
+    transposed. An output layer tied to the input embedding (a language model's) is drawn as the layer it is,
+    and the embedding with it, as Hugging Face's own init leaves a tied pair; a weight two layers share is
+    drawn once, as the first layer's (at its gain). A layer parametrized by
     ``torch.nn.utils.parametrizations`` (weight_norm, spectral_norm) has its original weight drawn, as if
     drawn before it was parametrized; one whose weight a hook computes (the deprecated
     ``torch.nn.utils.weight_norm``) is refused.

@@ -643,10 +643,11 @@ def swap_norm(model: nn.Module, name: str, **hyperparameters: Any) -> nn.Module:
     channel over one position normalizes to 0 (the rule of :func:`for_class`); give ``num_groups`` for more
     groups over ``(N, C, L)``. Groups of one value each (a width of 1, or ``num_groups`` equal to it) are
     refused at the first ``(N, C)`` input (the layer registered before the norm does not say which comes:
-    a Linear's output may be reshaped to ``(N, C, L)``). The layers before the norms keep their bias, or their lack of one: optimlab's models build none
-    before a batch or instance norm, which would cancel it, so a model built with ``norm="batch"`` and swapped
-    to ``"none"`` has none there. A norm layer registered at several places (shared) is replaced by one new
-    layer, still shared; a model holding no norm layer is refused, as nothing would change.
+    a Linear's output may be reshaped to ``(N, C, L)``). The layers before the norms keep their bias, or their
+    lack of one: optimlab's models build none before a batch or instance norm, which would cancel it, so a
+    model built with ``norm="batch"`` and swapped to ``"none"`` has none there. A norm layer registered at
+    several places (shared) is replaced by one new layer, still shared; a model holding no norm layer is
+    refused, as nothing would change.
     """
     entry = _REGISTRY.get(name)
     hyperparameters = entry.checked(hyperparameters)

@@ -190,7 +190,7 @@ class WrappedOptimizer(torch.optim.Optimizer):
 
     @property
     def needs_closure(self) -> bool:
-        """Whether ``step`` must be given a closure: when the base needs one (Lookahead around SAM or LBFGS)."""
+        """Whether ``step`` must be given a closure: where the base needs one (Lookahead on SAM, LBFGS)."""
         return needs_closure(self.base_optimizer)
 
     def train(self) -> None:

@@ -398,6 +398,18 @@ def test_non_finite_numbers_are_refused(section, field, value):
         Recipe.from_dict({section: {field: value}})
 
 
+@pytest.mark.parametrize("field", ["init", "activation", "norm"])
+def test_a_techniques_name_key_typed_wrong_is_named_with_a_did_you_mean(field):
+    """``model: {init: {nmae: he}}`` was refused saying only what a mapping holds, naming no key; a key
+    nowhere near ``name`` gets no guess."""
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_dict({"model": {field: {"nmae": "he", "gain": 2}}})
+    assert str(refused.value).endswith("; the key 'nmae' names nothing (did you mean 'name'?).")
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_dict({"model": {field: {"gain": 2}}})
+    assert "did you mean" not in str(refused.value) and "({name: ..., " in str(refused.value)
+
+
 def test_hyperparameters_of_the_named_technique_are_checked():
     with pytest.raises(RecipeError, match=r"optimizer.*'betaz'.*Did you mean 'betas'"):
         Recipe.from_dict({"optimizer": {"name": "adam", "options": {"betaz": [0.9, 0.99]}}})

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, close_matches, did_you_mean
 from optimlab.registry import get_registry
 
 __all__ = ["Choice", "canonical", "name_of", "resolve"]
@@ -34,11 +34,15 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
     elif isinstance(choice, Mapping) and isinstance(choice.get("name"), str):
         name, hyperparameters = choice["name"], {k: v for k, v in choice.items() if k != "name"}
     else:
+        # a key typed for name ({nmae: he}) is named, where the refusal said only what a mapping holds
+        keys = choice if isinstance(choice, Mapping) else ()
+        misspelt = [key for key in keys if isinstance(key, str) and close_matches(key.lower(), ["name"])]
         raise InvalidValueError(
             category,
             choice,
             f"{'an' if category[0] in 'aeiou' else 'a'} {category} name, or a mapping of its name and "
-            "hyperparameters ({name: ..., <hyperparameter>: <value>})",
+            "hyperparameters ({name: ..., <hyperparameter>: <value>})"
+            + (f"; the key {misspelt[0]!r} names nothing{did_you_mean(['name'])}" if misspelt else ""),
         )
     entry = get_registry(category).get(name)
     entry.validate(hyperparameters)

@@ -497,3 +497,61 @@ def test_big_endian_arrays_are_read_as_the_numbers_numpy_holds():
     y = np.arange(6) % 2
     xs, ys = UserBatches((x.astype(">f8"), y.astype(">i8"))).tensors
     assert torch.equal(xs, torch.from_numpy(x)) and torch.equal(ys, torch.from_numpy(y))
+
+
+class _TakesTheBatch(nn.Module):
+    """A forward given the batch dict itself, returning its loss or, ``logits_only``, its scores."""
+
+    def __init__(self, logits_only: bool = False) -> None:
+        super().__init__()
+        self.net, self.logits_only = nn.Linear(3, 2), logits_only
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self.net(batch["pixels"])
+        return logits if self.logits_only else nn.functional.cross_entropy(logits, batch["labels"])
+
+
+@pytest.mark.parametrize("wrap", [lambda model: model, nn.DataParallel], ids=["module", "DataParallel"])
+def test_a_forward_that_takes_the_batch_dict_itself_is_given_it_whole(wrap):
+    """`def forward(self, batch)` on dict batches was refused: the data layer called model(**batch)
+    ('got an unexpected keyword argument'). Its signature says one argument, named by none of the dict's
+    keys: it is given the dict, with no loss_fn (the model's loss) and with one (the dict less its target).
+    Truth: the hand-written call, model(batch) and loss_fn(model(inputs), labels)."""
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    batches = [{"pixels": x[:4], "labels": y[:4]}]
+    batch = batches[0]
+    own, logits = _TakesTheBatch(), _TakesTheBatch(logits_only=True)
+    got = first_loss(lambda: UserBatches(batches).compute_loss(wrap(own), batch), batch)
+    torch.testing.assert_close(got, own(batch))
+    with_loss = UserBatches(batches, nn.CrossEntropyLoss())
+    got = first_loss(lambda: with_loss.compute_loss(wrap(logits), batch), batch)
+    torch.testing.assert_close(got, nn.functional.cross_entropy(logits({"pixels": x[:4]}), y[:4]))
+
+
+def test_a_forward_of_one_argument_given_a_dict_it_cannot_use_is_told_how_to_name_it():
+    """A forward(self, x) on {'image', 'labels'} batches beside a loss_fn is given the dict whole (x
+    names none of its keys) and torch's words say 'must be Tensor, not dict': the refusal says how to be
+    given the image instead; where x names a key, the forward is given that item as before. Truth: the
+    loss of the hand-written call, model(batch['x'])."""
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    model = nn.Sequential(nn.Linear(3, 2))
+    batch = {"image": x[:4], "labels": y[:4]}
+    data = UserBatches([batch], nn.CrossEntropyLoss())
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    assert "not dict" in str(
+        refused.value
+    ) and "name its argument as that key (def forward(self, image))" in str(refused.value)
+
+    class Named(nn.Linear):
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return super().forward(image)
+
+    named = Named(3, 2)
+    torch.testing.assert_close(
+        data.compute_loss(named, batch), nn.functional.cross_entropy(named(x[:4]), y[:4])
+    )

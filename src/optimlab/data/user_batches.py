@@ -19,7 +19,8 @@ lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
 
 * ``loss_fn(outputs, targets)``: the target is a tuple's last element or a dict's ``labels`` (or
   ``label``, ``targets``, ``target``, ``y``); the model gets the rest, ``model(*inputs)`` or
-  ``model(**inputs)``; outputs with ``.logits`` (Hugging Face's) give their logits to a ``loss_fn``
+  ``model(**inputs)`` (or the dict whole, where the forward takes one argument named by none of its
+  keys: ``def forward(self, batch)``); outputs with ``.logits`` (Hugging Face's) give their logits to a ``loss_fn``
   that cannot take them whole (``nn.CrossEntropyLoss``), and come whole to one that can (a loss of
   torchvision's Inception's ``.aux_logits`` beside its ``.logits``), as a hand-written loop gives them;
 * nothing: the model returns its own loss from the whole batch, ``model(**batch).loss`` (Hugging
@@ -195,6 +196,18 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             "dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
             "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target"
         )
+    if (
+        isinstance(batch, Mapping)
+        and isinstance(error, (TypeError, AttributeError))
+        and _OF_A_DICT.search(reason)
+    ):
+        keys = [key for key in batch if key not in TARGET_KEYS]
+        needs = (
+            ": a forward of one argument that names none of the dict's keys is given the dict whole, "
+            f"model(batch); to be given one of its items ({', '.join(map(repr, keys))}), name its argument "
+            f"as that key (def forward(self, {keys[0] if keys else 'x'})), or give compute_loss, a function "
+            "of (model, batch) that calls the model as it takes them"
+        )
     if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
         needs = (
             ": cross-entropy read the labels as class probabilities, the model's outputs having their shape; "
@@ -209,6 +222,10 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
 
+
+# torch's and Python's words where a dict was used as a tensor: "must be Tensor, not dict", "'dict' object has
+# no attribute 'unsqueeze'", "got (dict, ...)"
+_OF_A_DICT = re.compile(r"\bnot dict\b|'dict' object|\(dict\b")
 
 # torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather
 _LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is out of bounds for dimension")
@@ -781,7 +798,7 @@ class UserBatches:
             loss = self._custom_loss(model, batch)
         elif self.loss_fn is not None:
             inputs, target = self.split_target(batch)
-            outputs = model(**inputs) if isinstance(inputs, Mapping) else model(*inputs)
+            outputs = _call_on(model, inputs)
             predicted = prediction(outputs)
             try:
                 loss = self._loss_of(outputs, predicted, target)
@@ -798,13 +815,7 @@ class UserBatches:
                 ) from error
         else:
             try:
-                outputs = (
-                    model(**batch)
-                    if isinstance(batch, Mapping)
-                    else model(*batch)
-                    if isinstance(batch, (tuple, list))
-                    else model(batch)
-                )
+                outputs = _call_on(model, batch if isinstance(batch, (tuple, list, Mapping)) else (batch,))
             except TypeError as error:
                 if _takes_items(model, batch):  # raised inside the forward: torch's words say it
                     raise
@@ -856,20 +867,55 @@ class UserBatches:
         return loss
 
 
+_ARGS, _KEYWORDS = inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD
+
+
 class _NotItsInputsError(TypeError):
     """The model's forward does not take the items of a batch it is called on whole (no ``loss_fn``)."""
 
 
+def _call_on(model: nn.Module, inputs: Any) -> Any:
+    """``model`` called on ``inputs`` as a hand-written loop calls it: a tuple's or list's items as its
+    arguments, a dict's as keywords (``model(**batch)``, Hugging Face's), or the dict whole where the
+    forward takes it so (:func:`_takes_dict_whole`: ``def forward(self, batch)``)."""
+    if not isinstance(inputs, Mapping):
+        return model(*inputs)
+    return model(inputs) if _takes_dict_whole(model, inputs) else model(**inputs)
+
+
+def _takes_dict_whole(model: nn.Module, inputs: Mapping[str, Any]) -> bool:
+    """Whether ``model``'s forward takes the dict ``inputs`` as one argument: it requires one positional
+    argument and nothing else, names none of the dict's keys, and takes no ``**kwargs`` (which
+    ``model(**inputs)`` fills); False where its signature cannot be read. A wrapper passing all it is given
+    to the module it holds (torch.compile's ``_orig_mod``, DataParallel's and DDP's ``module``) is read as
+    that module."""
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+        wrapped = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        while isinstance(wrapped, nn.Module) and {p.kind for p in parameters} == {_ARGS, _KEYWORDS}:
+            model, parameters = wrapped, inspect.signature(wrapped.forward).parameters.values()
+            wrapped = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in parameters if p.default is p.empty and p.kind not in (_ARGS, _KEYWORDS)]
+    return (
+        len(required) == 1
+        and required[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and not any(p.kind is _KEYWORDS or p.name in inputs for p in parameters)
+    )
+
+
 def _takes_items(model: nn.Module, batch: Any) -> bool:
     """Whether ``model``'s forward takes ``batch``'s items as :meth:`UserBatches.forward` gives them with no
-    ``loss_fn`` (a dict's as keywords); True where its signature cannot be read."""
+    ``loss_fn`` (a dict's as keywords, or whole: :func:`_call_on`); True where its signature cannot be
+    read."""
     try:
         signature = inspect.signature(model.forward)
     except (TypeError, ValueError):
         return True
     try:
         if isinstance(batch, Mapping):
-            signature.bind(**batch)
+            signature.bind(batch) if _takes_dict_whole(model, batch) else signature.bind(**batch)
         else:
             signature.bind(*batch) if isinstance(batch, (tuple, list)) else signature.bind(batch)
     except TypeError:

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -30,8 +31,35 @@ def fresh_interpreter_rounds(now: str, before: str, rounds: int) -> tuple[list[f
     first use in a process pays), ``now`` then ``before``; a failed program stops the benchmark."""
 
     def seconds(code: str) -> float:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"a timed program exited {done.returncode}:\n{done.stderr}")
         return float(done.stdout)
 
     timed = [(seconds(now), seconds(before)) for _ in range(rounds)]
     return [t for t, _ in timed], [t for _, t in timed]
+
+
+THIS_TREE = Path(__file__).resolve().parents[1] / "src"
+
+
+def in_tree(src: Path, code: str) -> str:
+    """``code`` importing the optimlab of the source tree ``src`` (a checkout's ``src`` folder, such as a
+    ``git worktree`` of an older commit's), put first on ``sys.path`` ahead of the installed one."""
+    return f"import sys\nsys.path.insert(0, {str(Path(src).resolve())!r})\n{code}"
+
+
+def tree_rounds(code: str, before: Path, rounds: int) -> tuple[list[float], list[float]]:
+    """:func:`fresh_interpreter_rounds` of the same ``code`` on this tree and on the tree ``before``."""
+    return fresh_interpreter_rounds(in_tree(THIS_TREE, code), in_tree(before, code), rounds)
+
+
+def print_before_now(timed: str, now: Sequence[float], before: Sequence[float], before_name: str) -> None:
+    """The table of a claim's two trees: the median seconds of each and before / now, the median of the
+    within-round ratios with its 95% bootstrap interval."""
+    ratio, low, high = paired_ratio(before, now)
+    print(f"| tree | median s ({timed}, {len(now)} rounds) |")
+    print("| --- | ---: |")
+    print(f"| this tree | {statistics.median(now):.4f} |")
+    print(f"| {before_name} | {statistics.median(before):.4f} |")
+    print(f"\nbefore / now: {ratio:.2f}x [{low:.2f}, {high:.2f}]")

@@ -1458,3 +1458,37 @@ def test_a_run_whose_writes_failed_while_training_is_tagged_incomplete(
         "records from the one of step 4 (train_loss, lr) on not written: No space left on device"
     )  # its evaluation at step 4 went in the first batch
     assert f"MLflow stopped logging run 'r': MLflow run {tracker.run_id}" in state.tracker_failures[0]
+
+
+@pytest.mark.slow
+def test_a_run_whose_writer_mlflow_refused_is_tagged_incomplete_and_ended(sqlite_uri):
+    """A background run whose records MLflow's store refused (a trigger that aborts every metric insert,
+    as a store does that takes no more) stayed RUNNING, untagged, though wait() said it was refused. Its
+    writer now tags it optimlab.incomplete and ends it with the training's status, as a run written by
+    its trainer is. Truth: MLflow's client reading the run back."""
+    import sqlite3
+
+    from optimlab.errors import OptimlabError
+    from optimlab.integrations.mlflow import INCOMPLETE_TAG, MLflowTracker
+    from optimlab.integrations.mlflow_writer import end_writer
+
+    database = sqlite3.connect(sqlite_uri.removeprefix("sqlite:///"))
+    with database:
+        database.execute(
+            "CREATE TRIGGER refused BEFORE INSERT ON metrics BEGIN SELECT RAISE(ABORT, 'no more'); END"
+        )
+    database.close()
+    tracker = MLflowTracker(run_name="refused")
+    for step in range(1, 4):
+        tracker.log(step, 1.7e9 + step, {"train_loss": 1.0 / step})
+    tracker.finish()
+    with pytest.raises(OptimlabError, match="MLflow did not record run 'refused'.*no more"):
+        tracker.wait()
+    end_writer(wait=True)  # the writer has done all it was sent, the run's end included
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    experiment = client.get_experiment_by_name("optimlab").experiment_id
+    (run,) = client.search_runs([experiment], "attributes.run_name = 'refused'")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags[INCOMPLETE_TAG].startswith(
+        "records from the one of step 1 (train_loss) on not written: IntegrityError: no more"
+    )

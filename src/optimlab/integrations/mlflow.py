@@ -45,6 +45,7 @@ from optimlab.integrations.mlflow_sqlite import (
 )
 from optimlab.integrations.mlflow_writer import (
     EXPERIMENT,
+    INCOMPLETE_TAG,
     RUN_FILE,
     WAIT_SECONDS,
     MLflowRun,
@@ -58,11 +59,6 @@ from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plai
 from optimlab.train.loop import TrainState
 
 __all__ = ["EXPERIMENT", "INCOMPLETE_TAG", "MLflowTracker"]
-
-# The tag of a run whose tracker stopped during training: what it lacks (from which record on) and why. Its
-# status stays the training's (FINISHED where the model trained to its end): MLflow has no status for a run
-# that trained whole but holds part of it, and FAILED would tell a reader its training failed.
-INCOMPLETE_TAG = "optimlab.incomplete"
 
 # A pickled batch costs ~30 us; the writer pays ~10 ms of CPU per batch it logs, whatever its size.
 _SEND_SECONDS = 1.0
@@ -494,7 +490,7 @@ class MLflowTracker(Tracker):
 
     def mark_incomplete(self, lost: str) -> None:
         """Tag the run :data:`INCOMPLETE_TAG` with ``lost`` (a run made here: a background run's hand-overs
-        to its writer do not fail so, the writer's refusals are raised by :meth:`wait`)."""
+        to its writer do not fail so; its writer tags a run whose call MLflow refused itself)."""
         if not self.background:
             self._run.set_tag(INCOMPLETE_TAG, lost)
 
@@ -523,10 +519,11 @@ class MLflowTracker(Tracker):
             self._answer(lambda answers, count=self._syncs: answers.get("synced", 0) >= count)
 
     def _send(self, kind: str, payload: Any) -> None:
-        """Hand a message to the writer. Once MLflow refused this run, or the writer stopped, nothing more
-        is sent and nothing is raised here: training goes on to its end (its folder whole), and
-        :meth:`wait` raises why."""
-        if self._writer.error(self._key) is not None or not self._writer.alive():
+        """Hand a message to the writer. Once MLflow refused this run, only its end is sent (the writer
+        tagged it :data:`INCOMPLETE_TAG`), and once the writer stopped nothing: nothing is raised here,
+        training goes on to its end (its folder whole), and :meth:`wait` raises why."""
+        refused = self._writer.error(self._key) is not None
+        if (refused and kind != "end") or not self._writer.alive():
             return
         try:
             self._writer.send(self._key, kind, payload)

@@ -24,7 +24,8 @@ first run (or earlier, :func:`writer_process`) and shared by the later ones. It:
 - answers on its standard output, one JSON object a line: ``{"key", "run_id", "warnings"}`` once a run
   exists (what opening it warned of: a resumed run's steps shown twice, its run not found),
   ``{"key", "points"}`` once it has ended, ``{"key", "synced"}``, or ``{"key", "error"}`` when a call
-  failed (that run is dropped, the others go on). MLflow's own prints go to standard error;
+  failed (that run logs nothing more, tagged ``optimlab.incomplete``, and is ended by its end; the others
+  go on). MLflow's own prints go to standard error;
 - at the end of its input (the trainer exited, died, or called :meth:`WriterProcess.end`), logs what it
   has and ends every run left open as ``KILLED``: a run is never lost.
 
@@ -66,10 +67,12 @@ from optimlab.integrations.mlflow_sqlite import (
     sqlite_path,
     sqlite_store,
 )
+from optimlab.integrations.store_failure import failure_reason, lost_from
 
 __all__ = [
     "BATCH",
     "EXPERIMENT",
+    "INCOMPLETE_TAG",
     "RUN_FILE",
     "MLflowRun",
     "WriterProcess",
@@ -87,6 +90,10 @@ BATCH = 1000  # MLflow's limit of metrics per log_batch call
 _PARAMS = 100  # and of parameters
 WRITE_SECONDS = 10.0  # between a run's transactions while it trains (its end and a sync write at once)
 WAIT_SECONDS = 120.0  # for the writer to answer, or to finish its work at exit
+# The tag of a run whose tracker stopped during training: what it lacks (from which record on) and why. Its
+# status stays the training's (FINISHED where the model trained to its end): MLflow has no status for a run
+# that trained whole but holds part of it, and FAILED would tell a reader its training failed.
+INCOMPLETE_TAG = "optimlab.incomplete"
 RUN_FILE = "mlflow.json"  # in a training run's folder: the id and tracking URI of the MLflow run logging it
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
 
@@ -458,6 +465,7 @@ class _Writer:
         self.points: dict[int, int] = {}
         self.pending: dict[int, list[Record]] = {}  # arrived, not yet logged
         self.ended: set[int] = set()
+        self.refused: set[int] = set()  # runs a call failed for: they take only their end
 
     def answer(self, key: int, **fields: Any) -> None:
         with contextlib.suppress(BrokenPipeError):  # the trainer has exited: nobody waits for it
@@ -472,12 +480,12 @@ class _Writer:
                     self.runs[key], self.points[key] = _open(payload), 0
                 said = [str(w.message) for w in caught if issubclass(w.category, OptimlabWarning)]
                 self.answer(key, run_id=self.runs[key].run_id, warnings=said)
-            elif key not in self.runs:
-                return  # its opening failed, and its trainer was told
+            elif key not in self.runs or (key in self.refused and kind != "end"):
+                return  # its opening or a call failed, and its trainer was told
             elif kind == "metrics":
                 self.pending.setdefault(key, []).extend(payload)
             elif kind == "end":
-                self.log(key)
+                self.log_or_drop(key)  # a refused write still ends the run
                 end_run(self.runs[key], payload)
                 self.ended.add(key)
                 self.answer(key, points=self.points[key])
@@ -489,24 +497,40 @@ class _Writer:
                 self.log(key)
                 self.answer(key, synced=payload)
         except Exception as error:
-            self.drop(key, error)
+            file = {"artifact": lambda: Path(payload).name, "text": lambda: payload[1]}.get(kind)
+            lost = None if file is None else f"the file {file()!r} and what followed it not written"
+            self.drop(key, error, lost=lost, ended=kind == "end")
 
     def log(self, key: int) -> None:
-        records = self.pending.pop(key, [])
+        records = self.pending.get(key)  # kept until written: a failed write names its first record
         if records:
             self.points[key] += self.runs[key].log_records(records)
+        self.pending.pop(key, None)
+
+    def log_or_drop(self, key: int) -> None:
+        try:
+            self.log(key)
+        except Exception as error:
+            self.drop(key, error)
 
     def log_all(self) -> None:
         for key in list(self.pending):
-            try:
-                self.log(key)
-            except Exception as error:
-                self.drop(key, error)
+            self.log_or_drop(key)
 
-    def drop(self, key: int, error: Exception) -> None:
-        self.runs.pop(key, None)
-        self.pending.pop(key, None)
+    def drop(self, key: int, error: Exception, *, lost: str | None = None, ended: bool = False) -> None:
+        """MLflow refused a call for run ``key``: the trainer is told, and the run logs nothing more. It is
+        tagged :data:`INCOMPLETE_TAG` with what it lacks (``lost``; else from its first record unwritten
+        on), as a run its trainer writes is, and its end (still sent) ends it with the training's status,
+        or :meth:`kill_the_rest` ``KILLED``: it stayed ``RUNNING``, untagged. ``ended``: the refused call
+        was the end, not made again."""
+        unwritten = self.pending.pop(key, [])
         self.answer(key, error=f"{type(error).__name__}: {error}")
+        run = self.runs.pop(key, None) if ended else self.runs.get(key)
+        if run is None or key in self.refused:  # not opened, or tagged already
+            return
+        self.refused.add(key)
+        with contextlib.suppress(Exception):  # best effort: the store may refuse this too
+            run.set_tag(INCOMPLETE_TAG, f"{lost or lost_from(unwritten)}: {failure_reason(error)}")
 
     def kill_the_rest(self) -> None:
         """End, as ``KILLED``, each run its trainer left without an end (it died), after logging it."""

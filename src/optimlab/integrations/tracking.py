@@ -30,6 +30,7 @@ from optimlab.errors import (
     UnknownNameError,
     user_stacklevel,
 )
+from optimlab.integrations.store_failure import failure_reason, lost_from
 from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
@@ -69,14 +70,6 @@ class TrackerStopped(OptimlabWarning):
     (a full disk, a folder made unwritable, MLflow refusing a call) stops it, not the training, whose own
     record is its metrics.jsonl. Said in this warning, kept in :attr:`Tracker.failure` (which
     :meth:`Tracker.wait` raises) and in the ``tracker_failures`` of the state fit returns."""
-
-
-def _reason(error: Exception) -> str:
-    """Why a tracker's write failed, in words: an OSError's own reason (a full disk); any other error
-    (a store's refusal, a bug in the tracker's code) named by its type, so a bug does not read as storage."""
-    if isinstance(error, OSError):
-        return error.strerror or str(error) or type(error).__name__
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 class Tracker(Callback):
@@ -151,21 +144,14 @@ class Tracker(Callback):
         except Exception as error:  # the tracker's own failure, whatever its kind: not the training's
             self._pending = []
             if self.failure is None:
-                reason = _reason(error)
-                lost = self._lost()
+                reason = failure_reason(error)
+                lost = lost_from(self._unwritten)
                 self.failure = OptimlabError(self._stopped(reason, lost))
                 self.failure.__cause__ = error  # its traceback, shown by wait() (OPTIMLAB_DEBUG on the CLI)
                 state.tracker_failures.append(str(self.failure))
                 warnings.warn(str(self.failure), TrackerStopped, stacklevel=user_stacklevel())
                 with contextlib.suppress(Exception):  # best effort: the store may refuse this too
                     self.mark_incomplete(f"{lost}: {reason}")
-
-    def _lost(self) -> str:
-        """What the tracker's store lacks, in words: from the first record a failed write lost on."""
-        if not self._unwritten:
-            return "every record written, but not the run's end"
-        step, _, metrics = self._unwritten[0]
-        return f"records from the one of step {step} ({', '.join(metrics)}) on not written"
 
     def _stopped(self, reason: str, lost: str) -> str:
         """Why the tracker stopped, what its store lacks, and how to send the rest again."""

@@ -451,9 +451,45 @@ def test_a_bug_in_a_tracker_written_as_documented_is_named_by_its_type_with_its_
     assert isinstance(raised.value.__cause__, AttributeError)
 
 
-def _fit_logging(tracker, *, rows=32, total_steps, eval_every=None):
+def test_a_resumed_fits_tracker_failures_are_its_own_trackers():
+    """A fit resumed from a state whose session had a tracker stop (its checkpoint keeps the state)
+    returned that session's message in tracker_failures, though its own tracker sent every record. Truth:
+    the trackers of each fit: none failed in the resumed one ([]); one that stopped and goes on into a
+    fit that trains on is still stopped there, said once."""
+    from optimlab.integrations import Tracker, TrackerStopped
+    from optimlab.train.loop import TrainState
+
+    class Listed(Tracker):
+        kind, run_name, where = "Listed", "mine", "a list"
+
+        def __init__(self, refusing):
+            super().__init__(flush_seconds=0)
+            self.refusing, self.steps = refusing, []
+
+        def write(self, records):
+            if self.refusing:
+                raise ValueError("refused")
+            self.steps += [step for step, _, _ in records]
+
+        def close(self, *, failed=False, interrupted=False): ...
+
+    stopped = Listed(refusing=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrackerStopped)
+        first = _fit_logging(stopped, total_steps=2)
+    (said,) = first.tracker_failures
+    kept = TrainState(**first.to_dict())  # as a checkpoint keeps it
+    healthy = Listed(refusing=False)
+    resumed = _fit_logging(healthy, total_steps=4, state=kept)
+    assert resumed.step == 4 and healthy.steps == [3, 4] and resumed.tracker_failures == []
+    trained_on = _fit_logging(stopped, total_steps=6, state=resumed)
+    assert trained_on.tracker_failures == [said] == [str(stopped.failure)]
+
+
+def _fit_logging(tracker, *, rows=32, total_steps, eval_every=None, state=None):
     """``fit`` of a linear regression on ``rows`` random rows (the sum of 3 features), ``total_steps`` steps
-    of 8, logging to ``tracker``; evaluated on its training rows every ``eval_every`` steps where given."""
+    of 8, logging to ``tracker``; evaluated on its training rows every ``eval_every`` steps where given;
+    continuing ``state`` where given."""
     import torch
 
     from optimlab.train import fit
@@ -470,5 +506,6 @@ def _fit_logging(tracker, *, rows=32, total_steps, eval_every=None):
         batch_size=8,
         total_steps=total_steps,
         callbacks=[tracker],
+        state=state,
         **evaluation,
     )

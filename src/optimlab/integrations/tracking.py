@@ -111,12 +111,15 @@ class Tracker(Callback):
     def on_train_start(self, state: TrainState) -> None:
         """A fit from step 0 once the run has ended (a second fit of an lr sweep given the same tracker) is
         a new run, refused: its steps 1, 2, ... went into the ended run after its own (TensorBoard's reader
-        showed 1..4, 1..4). A fit that trains on (``fit(state=...)``, past step 0) goes on in the run."""
+        showed 1..4, 1..4). A fit that trains on (``fit(state=...)``, past step 0) goes on in the run; where
+        the tracker stopped sending, it says so in this fit's ``tracker_failures`` too."""
         if self.closed and state.step == 0:
             raise OptimlabError(
                 f"{self.kind} run {self.run_name!r} ended at its last fit; a fit from step 0 is a new run: "
                 "open another tracker"
             )
+        if self.failure is not None:
+            state.tracker_failures.append(str(self.failure))
 
     def on_step_end(self, state: TrainState) -> None:
         if state.skipped:  # no loss to log (its batches held no target the loss scores), as MetricsLog

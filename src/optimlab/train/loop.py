@@ -117,8 +117,9 @@ class TrainState:
     # the global norm fit clips the gradients to after the gradient readers saw them (None: unclipped):
     # the doctor's advice to clip reads it
     grad_clip_norm: float | None = None
-    # why each tracker callback that stopped sending stopped, training going on without it (one line each,
-    # naming the first record its store lacks: optimlab.integrations.TrackerStopped)
+    # why each tracker callback of this fit that stopped sending stopped, training going on without it (one
+    # line each, naming the first record its store lacks: optimlab.integrations.TrackerStopped); a fit
+    # resumed from a state starts it empty: the earlier session's trackers are not this one's
     tracker_failures: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -482,6 +483,7 @@ def fit(
     )
     _check_schedule_length(scheduler, steps_left)
     state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
+    state.tracker_failures = []
     state.grad_clip_norm = grad_clip_norm
     amp = (
         torch.autocast(device.type, dtype=autocast_dtype)

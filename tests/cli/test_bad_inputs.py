@@ -676,6 +676,19 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "optimizer.lr=.inf"],
         "inf is refused: accepted a finite number in (0, inf)",
     ),
+    # a whole number's field by the schedule the same command names: the recipe before it was read
+    *(
+        (
+            f"set a step size below the smallest float, its schedule by {how}",
+            ["train", *args],
+            "'1e-400' for schedule 'step' hyperparameter 'step_size': accepted an integer in [1, inf)",
+        )
+        for how, args in (
+            ("--set", ["--set", "schedule.name=step", "--set", "schedule.step_size=1e-400"]),
+            ("--schedule", ["--schedule", "step", "--set", "schedule.step_size=1e-400"]),
+            ("a later --set", ["--set", "schedule.step_size=1e-400", "--set", "schedule.name=step"]),
+        )
+    ),
     ("lr inf", ["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number in (0, inf)"),
     (
         "lr past every float",

@@ -22,7 +22,15 @@ import typer
 from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
 from optimlab.number_text import below_smallest_float, infinity_word, read_number, read_whole_number
-from optimlab.registry import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, Interval
+from optimlab.registry import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    SEED,
+    STUDY_TRIALS,
+    Interval,
+)
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.study.backends import BACKENDS, BackendOptions
 
@@ -333,7 +341,7 @@ SeedsOpt = Annotated[
     int | None,
     typer.Option(
         "--seeds",
-        parser=number(POSITIVE_INT),
+        parser=number(STUDY_TRIALS),
         help="Fresh seeds for each method's best config.",
     ),
 ]
@@ -341,7 +349,7 @@ BudgetOpt = Annotated[
     int | None,
     typer.Option(
         "--budget",
-        parser=number(POSITIVE_INT),
+        parser=number(STUDY_TRIALS),
         help="Tuning trials per method.",
     ),
 ]
@@ -804,24 +812,27 @@ def recipe_from_options(
     updates = {RECIPE_FLAGS[name]: value for name, value in given.items()}
     if "epochs" in given and "steps" not in given:  # the file's training.steps overrode the flag typed
         updates["training.steps"] = None
-    updates.update(_fields_set(params.get("set_fields") or (), given, recipe))
+    updates.update(_fields_set(params.get("set_fields") or (), given, recipe, updates))
     if not updates:
         return recipe
     with flags_named(given):
         return recipe.with_updates(updates)
 
 
-def _fields_set(texts: Sequence[str], given: Mapping[str, Any], recipe: Recipe) -> dict[str, Any]:
+def _fields_set(
+    texts: Sequence[str], given: Mapping[str, Any], recipe: Recipe, flag_updates: Mapping[str, Any]
+) -> dict[str, Any]:
     """``--set FIELD=VALUE`` flags as recipe updates, each value typed as YAML types it (``null`` for
     none); a field set twice, or by a flag too, is refused: which would win is no guess to leave. A
-    number below the smallest float for a field of whole numbers in ``recipe`` (``training.epochs=1e-400``)
-    goes as its text, which the field refuses naming its own range, not a float's smallest size."""
+    number below the smallest float for a field of whole numbers (``training.epochs=1e-400``) goes as its
+    text, which the field refuses naming its own range, not a float's smallest size; whole numbers in
+    ``recipe`` as the flags' ``flag_updates`` and the other --set flags change it (``--set
+    schedule.name=step`` makes ``schedule.step_size`` one)."""
     import yaml
-
-    from optimlab.study.space import holds_whole_numbers
 
     by_flags = {RECIPE_FLAGS[name]: flag(name) for name in given}
     fields: dict[str, Any] = {}
+    tiny: dict[str, str] = {}  # field -> the --set flag of a number below the smallest float
     for text in texts:
         field, _, value = text.partition("=")
         field = field.strip()
@@ -831,14 +842,32 @@ def _fields_set(texts: Sequence[str], given: Mapping[str, Any], recipe: Recipe) 
         accepted = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
         if not value.strip():
             raise InvalidValueError("--set", text, accepted)
-        if below_smallest_float(value.strip()) and holds_whole_numbers(field, recipe):
-            fields[field] = value.strip()
+        if below_smallest_float(value.strip()):
+            tiny[field] = text
             continue
         try:
             fields[field] = yaml_value(value, "--set", text)
         except yaml.YAMLError as error:
             raise InvalidValueError("--set", text, f"{accepted}{yaml_found(error)}") from None
-    return fields
+    return {**fields, **_below_smallest_floats(tiny, recipe, {**flag_updates, **fields})}
+
+
+def _below_smallest_floats(
+    tiny: Mapping[str, str], recipe: Recipe, updates: Mapping[str, Any]
+) -> dict[str, str]:
+    """The ``--set`` flags ``tiny`` (field -> flag) of numbers below the smallest float, each as its text
+    for a field that holds whole numbers in ``recipe`` with the other ``updates`` made, else refused as
+    below the smallest float (:func:`yaml_value`)."""
+    from optimlab.study.space import holds_whole_numbers
+
+    if not tiny:
+        return {}
+    with contextlib.suppress(OptimlabError):  # refused by the fields it sets: said once they are applied
+        recipe = recipe.with_updates(updates)
+    for field, text in tiny.items():
+        if not holds_whole_numbers(field, recipe):
+            yaml_value(text.partition("=")[2], "--set", text)  # refused: 'below the smallest float'
+    return {field: text.partition("=")[2].strip() for field, text in tiny.items()}
 
 
 def yaml_found(error: Exception) -> str:

@@ -56,7 +56,7 @@ def test_bad_methods_backends_and_workload_lists_are_refused_before_any_trial(tm
         ("cost", "minutes", "one of steps, seconds"),
         ("cost", None, "one of steps, seconds"),
         ("backend", "gpu", "one of local, batched"),
-        ("seeds", 0, r"an integer in \[1, inf\)"),
+        ("seeds", 0, r"an integer in \[1, 100000\]"),
     ],
 )
 def test_a_bad_cost_backend_or_seeds_is_refused_before_any_study_runs(

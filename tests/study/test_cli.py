@@ -376,7 +376,7 @@ def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path, 
             get_workload("digits_mlp", epochs=1),
             methods_from("optimizer.name", ["sgd"]),
             budget=1,
-            seeds=0,
+            seeds=1,
         ),
         tmp_path,
     )

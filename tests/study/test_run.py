@@ -106,13 +106,13 @@ def test_a_value_no_point_of_the_space_accepts_is_refused_before_any_trial():
 
 
 def test_an_existing_study_is_resumed_only_when_asked_and_only_unchanged(tmp_path):
-    spec = tiny(budget=1, seeds=0)
+    spec = tiny(budget=1, seeds=1)
     run_study(spec, tmp_path)
     with pytest.raises(OptimlabError, match="already holds study 't'.*--resume"):
         run_study(spec, tmp_path)
     with pytest.raises(OptimlabError, match=re.escape("budget (--budget): stored 1, given 2")):
-        run_study(tiny(budget=2, seeds=0), tmp_path, resume=True)
-    assert len(run_study(spec, tmp_path, resume=True).records) == 1  # nothing left to run
+        run_study(tiny(budget=2, seeds=1), tmp_path, resume=True)
+    assert len(run_study(spec, tmp_path, resume=True).records) == 2  # nothing left to run
     with pytest.raises(OptimlabError, match="nothing to resume"):
         run_study(spec, tmp_path / "empty", resume=True)
 

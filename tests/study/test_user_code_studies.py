@@ -152,7 +152,7 @@ def test_bench_and_worker_on_bad_paths_exit_2_in_one_line(user_package, tmp_path
     assert "cannot import 'optimlab_userpkg.nowhere'" in bench.stderr
     # A study on the user's code, then a worker that cannot import it: its PYTHONPATH lacks the package,
     # and the folder the driver found it in is not on this machine.
-    compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 0})
+    compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 1})
     storage = open_storage(str(tmp_path / "study"))
     for study in storage.get_all_studies():
         storage.set_study_user_attr(study._study_id, IMPORT_FROM_ATTR, [str(tmp_path / "elsewhere")])
@@ -167,7 +167,7 @@ def test_a_report_or_worker_started_elsewhere_finds_the_code_where_the_driver_di
 ):
     """The study keeps the folders its driver found the user's code in: `optimlab report` or `optimlab
     worker` run from another folder, without PYTHONPATH, said "cannot import 'optimlab_userpkg'"."""
-    compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 0})
+    compare(["sgd"], out=tmp_path / "study", **{**PLAN, "budget": 1, "seeds": 1})
     page = optimlab("report", str(tmp_path / "study"), "--out", str(tmp_path / "page.html"))
     assert page.returncode == 0, page.stderr
     assert "optimlab_userpkg.nets:build" in (tmp_path / "page.html").read_text()

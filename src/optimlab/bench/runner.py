@@ -20,7 +20,7 @@ from typing import Any
 from optimlab.bench.scoring import BenchScores, check_cost, score
 from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
-from optimlab.registry import POSITIVE_INT, get_registry, whole_number
+from optimlab.registry import STUDY_TRIALS, get_registry, whole_number
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.compare import check_trains
@@ -125,7 +125,7 @@ def run_bench(
     """
     check_cost(cost)  # read by the scores, after the last study: refused before the first
     # A bench scores each method by its seed runs: with none, every method "never reached the target".
-    seeds = whole_number(seeds, "seeds", POSITIVE_INT)
+    seeds = whole_number(seeds, "seeds", STUDY_TRIALS)
     if resume or checked:
         names = resolve_methods(methods)
         check_workloads(workloads)

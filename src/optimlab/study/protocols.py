@@ -32,14 +32,7 @@ import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
-from optimlab.registry import (
-    NON_NEGATIVE_INT,
-    POSITIVE_INT,
-    SEED,
-    Capability,
-    get_registry,
-    whole_number,
-)
+from optimlab.registry import SEED, STUDY_TRIALS, Capability, get_registry, whole_number
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
 from optimlab.workloads import Workload, check_goal_target
 
@@ -286,11 +279,18 @@ class StudySpec:
         if self.pruner not in PRUNERS:
             raise InvalidValueError("pruner", self.pruner, "one of " + ", ".join(PRUNERS))
         object.__setattr__(self, "target", check_goal_target(self.goal, self.target))
-        for field, accepted in (("budget", POSITIVE_INT), ("seeds", NON_NEGATIVE_INT)):  # numpy's too
-            count = whole_number(getattr(self, field), field, accepted)
-            object.__setattr__(self, field, count)
+        for field in ("budget", "seeds"):  # numpy's too; seeds 0 left a leaderboard of no test metric
+            object.__setattr__(self, field, whole_number(getattr(self, field), field, STUDY_TRIALS))
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")
+        planned = len(self.methods) * (self.budget + self.seeds)
+        if planned > STUDY_TRIALS.high:  # type: ignore[operator]
+            raise InvalidValueError(
+                "the trials planned, methods x (budget + seeds)",
+                f"{len(self.methods)} x ({self.budget} + {self.seeds}) = {planned}",
+                f"at most {STUDY_TRIALS.high:.0f}: a smaller budget (--budget), fewer seeds (--seeds) or "
+                "fewer methods",
+            )
         trained: dict[str, str] = {}  # recipe id -> the first method training it
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             try:

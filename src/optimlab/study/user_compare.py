@@ -56,7 +56,7 @@ from optimlab.errors import (
     keywords_checked,
 )
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
-from optimlab.registry import POSITIVE_INT, boolean, get_registry, normalize_name, whole_number
+from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, boolean, get_registry, normalize_name, whole_number
 from optimlab.study.analysis import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (
@@ -452,9 +452,8 @@ def compare(
         ("epochs", epochs, "the passes over the training split each trial trains"),
         ("budget", budget, "the tuning trials each method gets"),
     ):
-        counts[field] = (
-            None if value is None else whole_number(value, field, POSITIVE_INT, also=f": {meaning}")
-        )
+        accepted = POSITIVE_INT if field == "epochs" else STUDY_TRIALS
+        counts[field] = None if value is None else whole_number(value, field, accepted, also=f": {meaning}")
     seeds, epochs, budget = counts["seeds"], counts["epochs"], counts["budget"]
     if recipe is not None and not isinstance(recipe, Mapping):
         raise InvalidValueError(

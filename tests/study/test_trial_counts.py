@@ -1,0 +1,70 @@
+"""A study's trial counts: every entry point (the CLI, optimlab.compare, study.compare, StudySpec) accepts
+the same seeds and budget, within one bound on what a study plans, refused before any plan is built."""
+
+import re
+
+import pytest
+
+import optimlab
+from optimlab.errors import InvalidValueError
+from optimlab.registry import STUDY_TRIALS
+from optimlab.study import compare as study_compare
+from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.workloads import get_workload
+
+BOUND = int(STUDY_TRIALS.high)
+ACCEPTED = f"an integer in [1, {BOUND}]"
+RECIPE = get_workload("digits_mlp", epochs=1).recipe
+
+
+@pytest.fixture
+def nothing_planned(monkeypatch):
+    """A refusal must come before any trial is planned: reaching the plan fails the test at once (a huge
+    count there built lists until memory ran out)."""
+
+    def planned(*args, **kwargs):
+        pytest.fail("a plan was built")
+
+    monkeypatch.setattr(StudySpec, "tune_plan", planned)
+    monkeypatch.setattr(StudySpec, "seed_plan", planned)
+    monkeypatch.setattr(study_compare, "check_trains", planned)
+
+
+def _spec(**counts):
+    return StudySpec("t", RECIPE, methods_from("optimizer.name", ["sgd", "adam"]), **counts)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("seeds", 0), ("seeds", 10**12), ("budget", BOUND + 1), ("budget", 2**63 - 1)]
+)
+def test_every_entry_point_refuses_a_count_out_of_the_same_bound(
+    field, value, cli, nothing_planned, tmp_path
+):
+    """seeds=0 was refused by the CLI and optimlab.compare but taken by StudySpec and study.compare (a
+    leaderboard of no test metric); --seeds 1e12 and --budget near 2**63 were taken by all of them, and
+    built plan lists until memory ran out. Each entry point now names the value and the same range."""
+    code, out, err = cli(
+        "compare", "--optimizers", "sgd", f"--{field}", str(value), "--out", str(tmp_path / "c")
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert f"'--{field}'" in err and f"'{value}' is not accepted: {ACCEPTED}" in err
+    refused = re.escape(f"invalid value {value} for {field}: accepted {ACCEPTED}")
+    with pytest.raises(InvalidValueError, match=refused):
+        _spec(**{field: value})
+    with pytest.raises(InvalidValueError, match=refused):
+        study_compare.compare(
+            ["sgd"], out=tmp_path / "s", workloads=[get_workload("digits_mlp")], **{field: value}
+        )
+    with pytest.raises(InvalidValueError, match=refused):
+        optimlab.compare(optimizers=["sgd"], workload="digits_mlp", out=tmp_path / "o", **{field: value})
+
+
+def test_the_trials_a_study_plans_are_bounded_over_its_methods(nothing_planned):
+    """Each count within the bound, the trials planned, methods x (budget + seeds), past it: refused naming
+    the product and what to lower. At the bound, accepted."""
+    half = BOUND // 2
+    with pytest.raises(InvalidValueError, match=re.escape(f"'2 x ({half} + {half + 1}) = {2 * BOUND + 2}'")):
+        _spec(budget=half, seeds=half + 1)
+    with pytest.raises(InvalidValueError, match=re.escape(f"at most {BOUND}: a smaller budget (--budget)")):
+        _spec(budget=half, seeds=1)
+    assert _spec(budget=half - 1, seeds=1).budget == half - 1

@@ -859,6 +859,35 @@ def test_a_plateau_scheduler_without_evaluations_or_its_metric_is_refused_by_nam
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # said before any step
 
 
+def test_a_scheduler_setting_without_the_scheduler_it_sets_is_refused_by_name():
+    """scheduler_interval='epoch' without a scheduler, and plateau_metric beside no reduce-on-plateau
+    scheduler (none, or a StepLR), trained as if they were not given: a typo'd setup (the scheduler
+    forgotten, a plateau metric meant for another scheduler) went unnoticed. Each is refused by name
+    before any step; a plateau scheduler still reads the metric named."""
+    x, y = problem()
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    common = {"loss_fn": nn.CrossEntropyLoss(), "total_steps": 2, "val_data": (x, y)}
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(
+        InvalidValueError, match="^invalid value 'epoch' for scheduler_interval: accepted 'step'"
+    ):
+        fit(model, optimizer, x, y, **common, scheduler_interval="epoch")
+    with pytest.raises(
+        InvalidValueError, match="^invalid value 'val_loss' for plateau_metric: accepted None with no"
+    ):
+        fit(model, optimizer, x, y, **common, plateau_metric="val_loss")
+    step_lr = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
+    with pytest.raises(
+        InvalidValueError, match="'val_accuracy' for plateau_metric: accepted None with a StepLR"
+    ):
+        fit(model, optimizer, x, y, **common, scheduler=step_lr, plateau_metric="val_accuracy")
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before)) and step_lr.last_epoch == 0
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max")
+    fit(model, optimizer, x, y, **common, scheduler=plateau, plateau_metric="val_accuracy", eval_every=1)
+    assert plateau.last_epoch == 2  # stepped at both evaluations, on the metric named
+
+
 @pytest.mark.parametrize("column", [False, True])
 def test_a_one_logit_bce_classifier_on_float_labels_gets_its_accuracy(column):
     """BCEWithLogitsLoss takes float 0/1 targets: fit evaluated its loss but no accuracy, which it gives

@@ -768,6 +768,17 @@ def test_an_update_of_an_unknown_section_names_the_close_one():
             "optimizer.options.betas.x",
             "'optimizer.options.betas' in 'optimizer.options.betas.x' holds a value, not fields: set it whole",
         ),
+        # a technique without the hyperparameter: 'unknown recipe section', "'model.init' holds none"
+        (
+            "model.init.gain.x",
+            "'model.init' in 'model.init.gain.x' holds the init default, which takes no 'gain': it takes "
+            "no hyperparameters",
+        ),
+        (
+            "model.norm.momentun.x",
+            "'model.norm' in 'model.norm.momentun.x' holds the norm batch, which takes no 'momentun' (did you "
+            "mean 'momentum'?): its hyperparameters: ",
+        ),
     ],
 )
 def test_an_update_past_a_value_or_into_no_section_says_which(dotted, said):

@@ -1239,11 +1239,20 @@ def _no_section(data: Mapping[str, Any], path: list[str], dotted: str) -> str:
     keywords_of = getattr(spec.annotation, "_keywords_of", None) if spec is not None else None
     at_keywords = len(path) > 1 and path[1:-1] in ([], ["options"])  # optimizer.betas, .options.betas
     keywords = keywords_of(data[path[0]]) if keywords_of is not None and at_keywords else ()
+    technique = None  # the registered technique at path[:2], whose hyperparameters are its only fields
     if len(path) == 3 and path[1] in _techniques_of(path[0]):  # model.norm.momentum, norm held by name
         try:
-            keywords = get_registry(path[1]).get(node.get("name")).hyperparameter_names
+            technique = get_registry(path[1]).get(node.get("name"))
+            keywords = technique.hyperparameter_names
         except (OptimlabError, TypeError):
             keywords = ()  # a user's class: its keywords are its own
+    if technique is not None and section not in keywords:
+        # 'model.init.gain.x' at init's default was an unknown section of a 'model.init' holding none
+        takes = f"its hyperparameters: {', '.join(keywords)}" if keywords else "it takes no hyperparameters"
+        return (
+            f"{'.'.join(path[:2])!r} in {dotted!r} holds the {path[1]} {technique.name}, which takes no "
+            f"{section!r}{did_you_mean(close_matches(section, keywords))}: {takes}"
+        )
     if (
         section in node or section in keywords
     ):  # 'training.epochs.x', 'model.init.gain.x', 'model.width.x' (null): a value, no fields

@@ -715,6 +715,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "training.epochs.x=1"],
         "'training.epochs' in 'training.epochs.x' holds a value, not fields",
     ),
+    (  # the --set's own field, named as a flag's: '--init.gain' in '--init.gain.x'
+        "set past a hyperparameter's value beside its technique's flag",
+        ["train", "--init", "he", "--set", "model.init.gain.x=1"],
+        "'model.init.gain' in 'model.init.gain.x' holds a value, not fields: set it whole, model.init.gain=VALUE",
+    ),
     # a TypeError traceback each: difflib's of the key null, the YAML loader's of a list as a key
     ("recipe key null", ["train", "NULL_KEY_YAML"], "optimizer.options: the key null is refused"),
     ("recipe key a list", ["train", "LIST_KEY_YAML"], "line 1, column 3: found unhashable key"),

@@ -727,7 +727,8 @@ def fields_named(typed: Mapping[str, str]) -> Iterator[None]:
         for field, words in typed.items():
             # a field's own hint of its flag ("model.name (--model; the default is mlp)") is the flag typed
             message = re.sub(re.escape(f"{field} ({words}") + r"(?:;[^)]*)?\)", words, message)
-            message = message.replace(field, words)
+            # the field alone: 'model.init.gain' of a --set beside --init is no '--init.gain'
+            message = re.sub(re.escape(field) + r"(?![.\w])", words, message)
         if message == str(error):
             raise
         raise OptimlabError(message) from None

@@ -32,7 +32,7 @@ from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import InvalidValueError
 from optimlab.models import takes_recipe_fields
 from optimlab.models.layers import channels_first
-from optimlab.models.sizing import check_fits
+from optimlab.models.sizing import check_fits, check_step_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec, architecture_techniques
 from optimlab.registry import Capability, get_registry
@@ -273,6 +273,17 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
             apply(net, init, data=model[:-1](splits.train.x[:INIT_BATCH]), **init_options)
     if Capability.USER in entry.capabilities:
         _check_one_tensor(model, splits.train.x[:2], shape)
+    training, optimizer = recipe.training, recipe.optimizer
+    check_step_fits(
+        recipe.model.name,
+        model,
+        splits.train.x,
+        training.batch_size,
+        resolve_device(training.device),
+        optimizer.name,
+        optimizer.keywords(),
+        torch.bfloat16 if training.precision == "bf16" else None,
+    )
     return model
 
 

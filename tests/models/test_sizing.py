@@ -4,6 +4,7 @@ in one line, before any layer is made."""
 
 import importlib.abc
 import math
+import re
 import sys
 
 import pytest
@@ -19,6 +20,7 @@ from optimlab.models.sizing import (
     DEPTH_SIZED,
     MAX_DEPTH,
     WIDTH_SIZED,
+    activation_bytes,
     check_fits,
     optimizer_state_bytes,
     parameter_bytes,
@@ -239,3 +241,55 @@ def test_a_wrapper_counts_its_base_state_exactly_at_any_depth():
     weights, state = training_bytes("mlp", (64,), 10, "lookahead", {"base": "adam"}, **sizes)
     assert weights == real_bytes("mlp", **sizes) and state == 2 * weights
     assert training_bytes("mlp", (64,), 10, "torch.optim:Adam", {}, **sizes) == (weights, None)
+
+
+def test_the_activations_of_an_mlp_are_its_layers_inputs_by_formula():
+    """What autograd keeps of an MLP's forward for the backward: each Linear's input (the rows, then
+    each hidden layer's ReLU output, which ReLU saves too: one storage), its weights left out. Truth:
+    4 bytes x batch x (inputs + depth x width), at a batch larger than the rows it was measured on."""
+    width, depth, batch = 7, 2, 32
+    net = optimlab.models.create("mlp", (5,), 3, width=width, depth=depth, activation="relu", norm="none")
+    assert activation_bytes(net, torch.randn(20, 5), batch) == 4 * batch * (5 + depth * width)
+
+
+def test_measuring_the_activations_changes_neither_the_model_nor_the_random_state():
+    """Batch norm's running statistics and the global generator's draws (dropout's) are the model's and
+    the run's: left as they were. Truth: the state dict and the generator's state before the check."""
+    net = optimlab.models.create("mlp", (5,), 3, width=8, depth=2, norm="batch", dropout=0.5)
+    rows = torch.randn(20, 5)
+    before, rng = {k: v.clone() for k, v in net.state_dict().items()}, torch.get_rng_state()
+    assert activation_bytes(net, rows, 16) > 0 and net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_a_model_whose_step_does_not_fit_for_its_batchs_activations_is_refused_before_training(monkeypatch):
+    """The check counted weights, gradients and optimizer state but no activations, and sized no model
+    within width 1024 and depth 64: digits on a Transformer of width 1024 and depth 64 at --batch-size 1024
+    (256 GiB of activations) ran until the allocator failed, 3.5 minutes in, blaming 'the first batch' (or
+    the OOM killer ended it). Truth: the MLP's weights, (64 + 1) x w + (w + 1) x 10 floats, their gradients
+    as many, and 4 bytes x batch x (64 + w) of activations: a memory one byte short is refused naming the
+    batch, and that memory exactly passes."""
+    width, batch = 16, 200
+    weights = 4 * ((64 + 1) * width + (width + 1) * 10)
+    needed = 2 * weights + 4 * batch * (64 + width)
+    memory = needed - 1
+    monkeypatch.setattr("optimlab.models.sizing.device_memory", lambda device: memory)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "digits"},
+            "model": {"name": "mlp", "width": width, "depth": 1, "norm": "none"},
+            "optimizer": {"name": "sgd"},
+            "training": {"batch_size": batch},
+        }
+    )
+    with pytest.raises(OptimlabError) as refused:
+        build_model(recipe, load("digits"))
+    assert re.fullmatch(
+        r"out of memory \(.* GiB asked for: .* GiB of weights, as much of gradients, 0.0 GiB of sgd's state, "
+        r".* GiB of activations\): the mlp model on batches of 200 trained with sgd needs more than the .* "
+        r"GiB of cpu: make the model or the batch \(--batch-size\) smaller",
+        str(refused.value),
+    )
+    memory = needed
+    build_model(recipe, load("digits"))

@@ -106,8 +106,9 @@ def evaluate_batches(
         # calling a no-op forward, min of 5 x 200,000 on the shared 2-core CPU box, 2026-12-05)
         field = f"batch {i + 1} of the {prefix} data" if i else f"the first batch of the {prefix} data"
         out = first_loss(functools.partial(batches.forward, model, batch), batch, field)
+        loss = _in_float32(batches.loss_fn, out.loss, out.prediction, out.target)
         if per_batch is not None:
-            per_batch.append(out.loss.item())
+            per_batch.append(loss)
         predicted, target = out.prediction, out.target
         paired = own_pairs(out) if batches.loss_fn is None else _as_labels(batches.loss_fn, predicted, target)
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
@@ -115,7 +116,7 @@ def evaluate_batches(
         n = batch_rows(batch)
         weight = n if paired is None else averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
-            total, rows = total + out.loss.item() * weight, rows + weight
+            total, rows = total + loss * weight, rows + weight
         found = (
             hits(predicted, target, **_class_reading(batches.loss_fn, predicted, target))
             if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
@@ -150,6 +151,24 @@ def evaluate_batches(
             {f"{prefix}_{name}": float(metric(outputs, targets)) for name, metric in metrics.items()}
         )
     return found
+
+
+def _in_float32(loss_fn: Any, loss: torch.Tensor, predicted: Any, target: Any) -> float:
+    """``loss`` of a batch as a number; where ``loss_fn`` made it of predictions in bfloat16 or float16 (a
+    model cast to them), made again of the same predictions in float32: torch's loss in their precision is
+    rounded to their 8 or 11 bits (a val_loss of 20.5 where float64 reads 20.4767 of the same outputs,
+    each improvement under 0.4% unseen by early stopping). A loss of more than the predictions (a model
+    output's aux logits beside them), or that float32 cannot take, stays as made."""
+    low = (torch.bfloat16, torch.float16)
+    if loss_fn is None or loss.dtype not in low or not isinstance(predicted, torch.Tensor):
+        return loss.item()
+    float32 = target.float() if isinstance(target, torch.Tensor) and target.dtype in low else target
+    try:
+        if torch.equal(loss_fn(predicted, target), loss):  # the loss of these predictions alone
+            return loss_fn(predicted.float(), float32).item()
+    except (RuntimeError, TypeError, ValueError):  # a loss module's own weights in bfloat16
+        pass
+    return loss.item()
 
 
 def _concatenated(parts: Sequence[torch.Tensor]) -> torch.Tensor:

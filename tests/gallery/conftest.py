@@ -58,10 +58,10 @@ class SharedOutcomes:
         return pickle.loads(done.read_bytes())
 
 
-@pytest.fixture(scope="session")
-def tiny_gallery(tmp_path_factory):
-    """Every experiment at size tiny (~40 s of CPU in all, once per session: xdist's workers share the
-    outcomes), its pages and the index, written by this worker's own ``run_gallery``."""
+def _tiny_pages(tmp_path_factory, names: list[str] | None = None) -> TinyGallery:
+    """The experiments ``names`` (by default every one) at size tiny, their pages and the index, written by
+    this worker's own ``run_gallery``; each outcome computed once per session, shared by every fixture and
+    xdist worker that asks for it (:class:`SharedOutcomes`)."""
     session_root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         session_root = session_root.parent  # the workers' base folders lie in the session's one
@@ -77,5 +77,26 @@ def tiny_gallery(tmp_path_factory):
         patch.setattr(
             optimlab.gallery.publish, "_outcome", SharedOutcomes(shared, optimlab.gallery.publish._outcome)
         )
+        if names is not None:
+            patch.setattr(optimlab.gallery.publish, "experiment_names", lambda: names)
         index = run_gallery(size="tiny", out=folder, on_done=done)
     return TinyGallery(folder=folder, index=index, outcomes=outcomes, pages=pages)
+
+
+@pytest.fixture(scope="session")
+def tiny_gallery(tmp_path_factory):
+    """Every experiment at size tiny (~40 s of CPU in all, once per session: xdist's workers share the
+    outcomes), its pages and the index."""
+    return _tiny_pages(tmp_path_factory)
+
+
+# The experiments quickest at size tiny (0.2 to 0.9 s of CPU each of tiny_gallery's ~40 s), of both kinds: the pages
+# of an index's tests, which a run of those tests alone pays in seconds (in the whole suite, tiny_gallery's
+# outcomes, computed once).
+FEW = ["batch_norm", "no_nonlinearity", "mnist1d_baselines", "small_init", "input_scale"]
+
+
+@pytest.fixture(scope="session")
+def few_tiny_pages(tmp_path_factory):
+    """The experiments :data:`FEW` at size tiny, their pages and an index of them, as :func:`tiny_gallery`."""
+    return _tiny_pages(tmp_path_factory, FEW)

@@ -25,16 +25,16 @@ def _links(index) -> dict[str, str]:
 
 
 def test_a_run_of_one_experiment_into_a_folder_of_all_shows_its_new_verdict_in_the_index(
-    cli, tmp_path, monkeypatch, tiny_gallery, page_reader
+    cli, tmp_path, monkeypatch, few_tiny_pages, page_reader
 ):
     """'gallery run NAME --out DIR' into the folder of an earlier 'gallery run all' left the index's verdict
     and size of NAME as the earlier run wrote them. Truth: the new page's own verdict table; the other
     experiments' rows as the earlier index had them."""
-    shutil.copytree(tiny_gallery.folder, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
     index = tmp_path / "index.html"
     before = _summary(index, page_reader)
     name = "no_nonlinearity"
-    earlier = tiny_gallery.outcomes[name]
+    earlier = few_tiny_pages.outcomes[name]
     # numbers of a rerun in which the claim holds: a deep linear net no better than logistic regression
     deep_linear, logistic, relu = earlier.evidence.numbers["arms"]
     test_accuracy = {deep_linear: [0.65, 0.66, 0.64], logistic: [0.65, 0.65, 0.65], relu: [0.98, 0.99, 1.0]}
@@ -59,29 +59,29 @@ def test_a_run_of_one_experiment_into_a_folder_of_all_shows_its_new_verdict_in_t
 
 
 def test_a_run_of_one_experiment_leaves_an_index_the_gallery_did_not_write(
-    cli, tmp_path, monkeypatch, tiny_gallery
+    cli, tmp_path, monkeypatch, few_tiny_pages
 ):
     """A folder's own index.html (a site's) is not the gallery's: a run of one experiment leaves it as it was."""
     name = "no_nonlinearity"
     index = tmp_path / "index.html"
     index.write_text("<html><title>my site</title></html>")
-    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])
     code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
     assert code == 0 and (tmp_path / f"{name}.html").is_file(), err
     assert index.read_text() == "<html><title>my site</title></html>"
 
 
 def test_an_interrupted_run_of_all_keeps_the_earlier_pages_in_the_index(
-    tmp_path, monkeypatch, tiny_gallery, page_reader
+    tmp_path, monkeypatch, few_tiny_pages, page_reader
 ):
     """Ctrl-C in 'gallery run all' over the folder of an earlier whole run indexed only the pages it had
-    finished: the 13 earlier pages still in the folder (and still valid) dropped out of index.html. Truth:
+    finished: the earlier pages still in the folder (and still valid) dropped out of index.html. Truth:
     the earlier index's rows, the finished experiment's row as its new page says."""
 
-    shutil.copytree(tiny_gallery.folder, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
     before = _summary(tmp_path / "index.html", page_reader)
     name = "no_nonlinearity"
-    rerun = dataclasses.replace(tiny_gallery.outcomes[name], size="small", seconds=12.3)
+    rerun = dataclasses.replace(few_tiny_pages.outcomes[name], size="small", seconds=12.3)
 
     def outcome(experiment, size):
         if experiment.name != name:
@@ -97,7 +97,7 @@ def test_an_interrupted_run_of_all_keeps_the_earlier_pages_in_the_index(
 
 
 def test_a_page_the_index_cannot_show_is_linked_marked_and_named(
-    cli, tmp_path, monkeypatch, tiny_gallery, page_reader
+    cli, tmp_path, monkeypatch, few_tiny_pages, page_reader
 ):
     """A page whose numbers were cut short, a page edited since, a record whose verdict was edited
     ('contradicted' to another label, the page unchanged) and the page of an experiment no longer
@@ -105,25 +105,25 @@ def test_a_page_the_index_cannot_show_is_linked_marked_and_named(
     indexed with the edited label, not the one its page shows. Truth: the earlier index's rows for the pages
     left as they were; each of the four named on stderr and linked marked, none in the summary. The folder's
     pages were read and judged twice (once for the index, once for stderr): once now."""
-    shutil.copytree(tiny_gallery.folder, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
     before = _summary(tmp_path / "index.html", page_reader)
     read_pages = gallery_page._pages
-    (tmp_path / "he_init.json").write_text('{"name": "he_i')
-    with open(tmp_path / "large_init.html", "a") as page:
+    (tmp_path / "mnist1d_baselines.json").write_text('{"name": "mnist1d_b')
+    with open(tmp_path / "input_scale.html", "a") as page:
         page.write("<!-- mine -->")
-    record = json.loads((tmp_path / "weight_decay.json").read_text())
+    record = json.loads((tmp_path / "batch_norm.json").read_text())
     record["verdict"]["label"] = next(label for label in LABELS if label != record["verdict"]["label"])
-    (tmp_path / "weight_decay.json").write_text(json.dumps(record))
+    (tmp_path / "batch_norm.json").write_text(json.dumps(record))
     shutil.copy(tmp_path / "small_init.html", tmp_path / "old_exp.html")
     (tmp_path / "old_exp.json").write_text(json.dumps({**record, "name": "old_exp"}))
     name = "no_nonlinearity"
-    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])
     readings = []
     monkeypatch.setattr(gallery_page, "_pages", lambda folder: readings.append(folder) or read_pages(folder))
     code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
     assert code == 0, err
     assert readings == [tmp_path]
-    marked = ["he_init", "large_init", "weight_decay", "old_exp"]
+    marked = ["mnist1d_baselines", "input_scale", "batch_norm", "old_exp"]
     for page in marked:
         assert f"{tmp_path / page}.html: linked without its verdict in the index: " in err, err
         assert _links(tmp_path / "index.html")[f"{page}.html"].startswith("(verdict not shown: "), page
@@ -132,10 +132,10 @@ def test_a_page_the_index_cannot_show_is_linked_marked_and_named(
     }
 
 
-def test_an_index_written_from_outcomes_and_a_folder_alone_shows_them(tmp_path, tiny_gallery, page_reader):
+def test_an_index_written_from_outcomes_and_a_folder_alone_shows_them(tmp_path, few_tiny_pages, page_reader):
     """write_index(outcomes, folder), public, was refused once it took the pages not shown as a required
     second argument (TypeError): they are optional, after the folder. Truth: the outcomes' own verdicts."""
-    outcomes = [(get_experiment(name), outcome) for name, outcome in tiny_gallery.outcomes.items()]
+    outcomes = [(get_experiment(name), outcome) for name, outcome in few_tiny_pages.outcomes.items()]
     index = gallery_page.write_index(outcomes, tmp_path)
     assert {name: row["verdict"] for name, row in _summary(index, page_reader).items()} == {
         experiment.name: outcome.verdict.label for experiment, outcome in outcomes
@@ -143,3 +143,77 @@ def test_an_index_written_from_outcomes_and_a_folder_alone_shows_them(tmp_path, 
     assert _links(index) and not any(
         after.startswith("(verdict not shown") for after in _links(index).values()
     )
+
+
+def test_a_page_another_optimlab_torch_or_code_made_is_marked_stale_in_the_index(tmp_path, few_tiny_pages):
+    """Pages whose numbers another optimlab and torch made, or no recorded versions, or other code of the
+    experiment, which --resume runs again, were indexed as this optimlab's own without a mark. Truth:
+    kept_outcome (what --resume keeps) for each page; the marked link names the versions that made it."""
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
+    edits = {
+        "mnist1d_baselines": {"versions": {"optimlab": "0.0.1", "torch": "1.0"}},
+        "small_init": {"versions": None},
+        "batch_norm": {"code": "0" * 64},
+    }
+    for name, edit in edits.items():
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        (tmp_path / f"{name}.json").write_text(json.dumps({**record, **edit}))
+    index = gallery_page.index_pages(tmp_path)
+    links = _links(index)
+    assert set(links) == {f"{name}.html" for name in few_tiny_pages.outcomes}
+    for page, after in links.items():
+        kept = gallery_page.kept_outcome(get_experiment(page.removesuffix(".html")), "tiny", tmp_path)
+        assert ("; stale: made by " in after) == (kept is None), (page, after)
+    assert sorted(page for page, after in links.items() if "stale" in after) == sorted(
+        f"{n}.html" for n in edits
+    )
+    assert "stale: made by optimlab 0.0.1, torch 1.0, not optimlab " in links["mnist1d_baselines.html"]
+    assert "3 pages marked stale were made by another optimlab" in index.read_text()
+
+
+def _first_number_made(numbers, value):
+    """``numbers`` (a record's) with its first number, depth first, replaced by ``value``."""
+    if isinstance(numbers, dict):
+        for key, inner in numbers.items():
+            made = _first_number_made(inner, value)
+            if made is not inner:
+                return {**numbers, key: made}
+    elif isinstance(numbers, list):
+        for i, inner in enumerate(numbers):
+            made = _first_number_made(inner, value)
+            if made is not inner:
+                return [*numbers[:i], made, *numbers[i + 1 :]]
+    elif isinstance(numbers, (int, float)) and not isinstance(numbers, bool):
+        return value
+    return numbers
+
+
+def test_corrupt_records_and_a_folder_s_own_files_neither_stop_nor_join_the_index(
+    cli, tmp_path, monkeypatch, few_tiny_pages
+):
+    """A record nested 100,000 lists deep stopped 'gallery run' with a RecursionError traceback, a number
+    10**400 in a record's numbers or seconds with an OverflowError one; a site's own notes.json naming
+    itself beside its notes.html was linked as a gallery page of an experiment no longer registered.
+    Truth: the corrupt pages named on stderr and linked without a verdict, the others as they were; the
+    site's files untouched and unlinked."""
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "small_init.json").write_text("[" * 100_000 + "]" * 100_000)
+    record = json.loads((tmp_path / "mnist1d_baselines.json").read_text())
+    (tmp_path / "mnist1d_baselines.json").write_text(json.dumps({**record, "seconds": 10**400}))
+    record = json.loads((tmp_path / "input_scale.json").read_text())
+    numbers = _first_number_made(record["numbers"], 10**400)
+    (tmp_path / "input_scale.json").write_text(json.dumps({**record, "numbers": numbers}))
+    (tmp_path / "notes.json").write_text(json.dumps({"name": "notes", "pages": 3}))
+    (tmp_path / "notes.html").write_text("<html><title>notes</title></html>")
+    (tmp_path / "folder.json").mkdir()
+    name = "no_nonlinearity"
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])
+    code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
+    assert code == 0, err
+    corrupt = ["small_init", "mnist1d_baselines", "input_scale"]
+    said = re.findall(r"^(\S+)\.html: linked without its verdict in the index: ", err, re.MULTILINE)
+    assert sorted(said) == sorted(str(tmp_path / page) for page in corrupt), err
+    links = _links(tmp_path / "index.html")
+    assert set(links) == {f"{page}.html" for page in few_tiny_pages.outcomes}
+    assert all(links[f"{page}.html"].startswith("(verdict not shown: ") for page in corrupt)
+    assert (tmp_path / "notes.html").read_text() == "<html><title>notes</title></html>"

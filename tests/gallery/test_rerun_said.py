@@ -9,16 +9,16 @@ from optimlab.gallery.page import kept_outcome
 from optimlab.gallery.publish import get_experiment
 
 
-def test_a_run_over_earlier_pages_says_what_it_keeps_and_runs(cli, tmp_path, monkeypatch, tiny_gallery):
+def test_a_run_over_earlier_pages_says_what_it_keeps_and_runs(cli, tmp_path, monkeypatch, few_tiny_pages):
     """'gallery run all' over a folder of pages ran every experiment again, or with --resume kept some,
     without a word: the user could not tell a rerun of an hour from a resume. Truth: kept_outcome, what
     a resume keeps."""
     name = "no_nonlinearity"
     for suffix in (".html", ".json"):  # the session's page, as an earlier run left it
-        shutil.copy(tiny_gallery.folder / f"{name}{suffix}", tmp_path)
+        shutil.copy(few_tiny_pages.folder / f"{name}{suffix}", tmp_path)
     assert kept_outcome(get_experiment(name), "tiny", tmp_path) is not None
     monkeypatch.setattr(publish, "experiment_names", lambda: [name])
-    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])  # no run
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])  # no run
     code, _, err = cli("gallery", "run", "all", "--size", "tiny", "--out", str(tmp_path), "--resume")
     assert code == 0 and f"{tmp_path}: kept 1 of its 1 page, running 0\n" in err, err
     code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
@@ -26,14 +26,14 @@ def test_a_run_over_earlier_pages_says_what_it_keeps_and_runs(cli, tmp_path, mon
     assert code == 0 and expected in err, err
 
 
-def test_a_run_by_a_name_as_typed_says_what_it_keeps(cli, tmp_path, monkeypatch, tiny_gallery):
+def test_a_run_by_a_name_as_typed_says_what_it_keeps(cli, tmp_path, monkeypatch, few_tiny_pages):
     """'gallery run No-Nonlinearity --resume' said nothing of the page it kept: the page was looked for
     under the name as typed, not the experiment's own (no_nonlinearity.html). Truth: kept_outcome."""
     name = "no_nonlinearity"
     for suffix in (".html", ".json"):
-        shutil.copy(tiny_gallery.folder / f"{name}{suffix}", tmp_path)
+        shutil.copy(few_tiny_pages.folder / f"{name}{suffix}", tmp_path)
     assert kept_outcome(get_experiment(name), "tiny", tmp_path) is not None
-    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])  # no run
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])  # no run
     code, out, err = cli(
         "gallery", "run", "No-Nonlinearity", "--size", "tiny", "--out", str(tmp_path), "--resume"
     )
@@ -58,11 +58,11 @@ def test_a_run_over_some_pages_says_how_many_run_again_and_checks_none_without_r
     )
 
 
-def test_a_run_by_a_name_as_typed_says_the_experiments_own_name(cli, tmp_path, monkeypatch, tiny_gallery):
+def test_a_run_by_a_name_as_typed_says_the_experiments_own_name(cli, tmp_path, monkeypatch, few_tiny_pages):
     """'gallery run "lr schedule"' ran lr_schedule but said 'gallery: loading lr schedule (tiny)', a name
     the listing does not show. Truth: the registry's name, which names the page."""
     name = "no_nonlinearity"
-    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: tiny_gallery.outcomes[name])  # no run
+    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])  # no run
     code, out, err = cli("gallery", "run", "No Nonlinearity", "--size", "tiny", "--out", str(tmp_path))
     assert code == 0 and err.startswith(f"gallery: loading {name} (tiny)\n"), err
     assert out.startswith(f"{name}: ") and (tmp_path / f"{name}.html").is_file(), out

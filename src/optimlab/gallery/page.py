@@ -117,7 +117,7 @@ def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, i
         page = page_path(folder, name)
         numbers = page.with_suffix(".json")
         record = _json_of(numbers)
-        named = isinstance(record, dict) and record.get("name") == name and "numbers" in record
+        named = _numbers_of(record, name)
         pages_own = page.exists() and (
             (named and record.get("page_sha256") == _digest(page))
             or _titled(page, get_experiment(name).title)
@@ -132,11 +132,18 @@ def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, i
 
 
 def _json_of(path: Path) -> Any:
-    """What the JSON file ``path`` holds; None where it cannot be read or is not JSON (a file cut short)."""
+    """What the JSON file ``path`` holds; None where it cannot be read or is not JSON (a file cut short), or
+    nests deeper than Python's recursion limit lets the parser go (a corrupt record of 100,000 '[')."""
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
+
+
+def _numbers_of(record: Any, name: str) -> bool:
+    """Whether ``record`` (a JSON file's) is the gallery's numbers of experiment ``name``: a mapping naming
+    it, with its numbers (a site's own ``report.json`` naming itself is not)."""
+    return isinstance(record, dict) and record.get("name") == name and "numbers" in record
 
 
 def _titled(path: Path, title: str) -> bool:
@@ -281,7 +288,7 @@ def _recorded_outcome(experiment: Experiment, record: dict[str, Any]) -> Outcome
         runs = [RunRecord(r["arm"], r["spec"], r["status"], r["result"]) for r in record["runs"]]
         verdict = Verdict(str(record["verdict"]["label"]), str(record["verdict"]["paragraph"]), ())
         size, seconds = str(record["size"]), float(record["seconds"])
-    except (ValueError, KeyError, TypeError, IndexError):  # edited by hand
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):  # edited by hand (10**400 s)
         return None
     evidence = Evidence(numbers=numbers, series={}, runs=runs, setup="")
     return Outcome(experiment.name, size, evidence, verdict, seconds)
@@ -293,15 +300,28 @@ def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[st
     (:func:`_code_digest`; a page written before the digest was recorded runs again, once); None
     otherwise, the experiment then to run again. The page stays as it was written."""
     shown = _shown_outcome(experiment, folder)
-    if isinstance(shown, str) or shown[0].size != size:
+    if isinstance(shown, str) or shown[0].size != size or _stale(experiment, shown[1]) is not None:
         return None
-    outcome, record = shown
-    if record.get("versions") != _versions():  # numbers of another optimlab or torch (or unrecorded)
-        return None
+    return shown[0]
+
+
+def _stale(experiment: Experiment, record: Mapping[str, Any]) -> str | None:
+    """Why the numbers a page's ``record`` keeps are not what this optimlab would measure, which --resume
+    runs again: another optimlab or torch made them (or none recorded), or other code of the experiment
+    (:func:`_code_digest`; or none recorded); None where they are this one's."""
+    versions = record.get("versions")
+    if versions != _versions():
+        made = (
+            ", ".join(f"{package} {version}" for package, version in versions.items())
+            if isinstance(versions, dict)
+            else "an unrecorded optimlab and torch"
+        )
+        now = ", ".join(f"{package} {version}" for package, version in _versions().items())
+        return f"made by {made}, not {now}"
     code = _code_digest(experiment)
-    if code is None or record.get("code") != code:  # measured by other code (or unrecorded)
-        return None
-    return outcome
+    if code is None or record.get("code") != code:
+        return "made by other code of the experiment (or an unrecorded one)"
+    return None
 
 
 def _same_outcome(verdict: Verdict, recorded: dict[str, Any]) -> bool:
@@ -355,32 +375,38 @@ def _shown_outcome(
         return "its numbers are not those the page shows"
     try:
         verdict = experiment.verdict(shown.evidence.numbers)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):  # numbers edited by hand
+    # numbers edited by hand: an arm's list a string, a value 10**400 (OverflowError in float or int)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, ArithmeticError):
         verdict = None
     if verdict is None or not _same_outcome(verdict, record["verdict"]):
         return "its numbers do not give the verdict it shows (edited, or the verdict's code changed since)"
     return dataclasses.replace(shown, verdict=verdict), record
 
 
-def _pages(folder: str | os.PathLike[str]) -> tuple[list[tuple[Experiment, Outcome]], list[tuple[Path, str]]]:
+def _pages(
+    folder: str | os.PathLike[str],
+) -> tuple[list[tuple[Experiment, Outcome]], list[tuple[Path, str]], dict[str, str]]:
     """The gallery's pages in ``folder``, each read once: those whose verdict the index shows, with the
-    outcome it shows (:func:`_shown_outcome`), in the registry's order; and the others, each with why: a
+    outcome it shows (:func:`_shown_outcome`), in the registry's order; the others, each with why: a
     page of a registered experiment with no outcome to show, a page whose numbers name an experiment no
-    longer registered."""
+    longer registered; and of the shown ones, by name, why those --resume runs again are stale
+    (:func:`_stale`)."""
     registered = experiment_names()
-    shown, unshown = [], []
+    shown, unshown, stale = [], [], {}
     for name in registered:
         found = _shown_outcome(get_experiment(name), folder)
         if not isinstance(found, str):
             shown.append((get_experiment(name), found[0]))
+            if (why := _stale(get_experiment(name), found[1])) is not None:
+                stale[name] = why
         elif page_path(folder, name).is_file():
             unshown.append((page_path(folder, name), found))
     for numbers in sorted(Path(folder).glob("*.json")):
         record = _json_of(numbers)
-        name = record.get("name") if isinstance(record, dict) else None
-        if name == numbers.stem and name not in registered and numbers.with_suffix(".html").is_file():
+        name = numbers.stem
+        if _numbers_of(record, name) and name not in registered and numbers.with_suffix(".html").is_file():
             unshown.append((numbers.with_suffix(".html"), "no experiment of that name is registered"))
-    return shown, unshown
+    return shown, unshown, stale
 
 
 def index_pages(
@@ -388,9 +414,10 @@ def index_pages(
 ) -> Path:
     """Write ``index.html`` over every page ``folder`` holds, in the registry's order, each with the verdict
     and size its page shows, and links marked for the pages whose verdict cannot be shown (:func:`_pages`,
-    each page read once), each then told to ``on_unshown(page, why)``; returns its path."""
-    shown, unshown = _pages(folder)
-    index = write_index(shown, folder, unshown)
+    each page read once), each then told to ``on_unshown(page, why)``, and the pages --resume runs again
+    marked stale; returns its path."""
+    shown, unshown, stale = _pages(folder)
+    index = write_index(shown, folder, unshown, stale=stale)
     if on_unshown is not None:
         for page, why in unshown:
             on_unshown(page, why)
@@ -401,9 +428,13 @@ def write_index(
     outcomes: Sequence[tuple[Experiment, Outcome]],
     folder: str | os.PathLike[str],
     unshown: Sequence[tuple[Path, str]] = (),
+    *,
+    stale: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``index.html``: every experiment with its claim and verdict, linked to its page (its size
-    beside the verdict where the pages' sizes differ), then the ``unshown`` pages with why."""
+    beside the verdict where the pages' sizes differ, and why where its numbers are ``stale``, by name),
+    then the ``unshown`` pages with why."""
+    stale = stale or {}
     page = Page(
         INDEX_TITLE,
         "Claims from tutorials and classic papers, each tested by runs on built-in data; every "
@@ -417,8 +448,17 @@ def write_index(
             note=True,
         )
 
+    if stale:
+        page.paragraph(
+            f"{count_of(len(stale), 'page')} marked stale {'was' if len(stale) == 1 else 'were'} made by "
+            "another optimlab, torch or code of the experiment: a run with --resume runs "
+            f"{'it' if len(stale) == 1 else 'them'} again.",
+            note=True,
+        )
+
     def said(outcome: Outcome) -> str:
-        return f"{outcome.verdict.label}, size {outcome.size}" if len(sizes) > 1 else outcome.verdict.label
+        label = f"{outcome.verdict.label}, size {outcome.size}" if len(sizes) > 1 else outcome.verdict.label
+        return f"{label}; stale: {stale[outcome.name]}" if outcome.name in stale else label
 
     for kind, heading in KINDS.items():
         mine = [(e, o) for e, o in outcomes if e.kind == kind]

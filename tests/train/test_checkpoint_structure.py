@@ -31,6 +31,15 @@ def test_a_checkpoint_resumes_into_the_same_architecture_with_its_weights(tmp_pa
     assert state.step == 3 and torch.equal(fresh[0].weight, trained[0].weight)
 
 
+def test_a_checkpoint_saved_into_a_folder_not_yet_made_makes_it(tmp_path):
+    """save_checkpoint into a folder that did not exist raised FileNotFoundError naming a hidden
+    '.checkpoint.pt.<hex>.partial' the user never chose; the folder is made, as train makes its --out.
+    Truth: the weights read back into a fresh model equal the saved ones."""
+    trained, fresh = net(nn.ReLU), net(nn.ReLU)
+    state = load_into(saved(tmp_path / "runs" / "first", trained), fresh)
+    assert state.step == 3 and torch.equal(fresh[2].weight, trained[2].weight)
+
+
 def test_a_checkpoint_refuses_a_model_whose_modules_changed_with_the_same_tensors(tmp_path):
     payload = saved(tmp_path, net(nn.ReLU))  # (3 + 1) x 4 + (4 + 1) x 2 parameters
     with pytest.raises(

@@ -64,9 +64,11 @@ def save_checkpoint(
     recipe_changes: Sequence[dict[str, Any]] = (),
     data: str | None = None,
 ) -> Path:
-    """Write ``folder/checkpoint.pt`` atomically, keeping the one it replaces as ``checkpoint.prev.pt``;
-    ``data`` is the sha256 of the data trained on (:mod:`optimlab.data.digest`), which a resume checks."""
+    """Write ``folder/checkpoint.pt`` atomically (``folder`` made where missing, as ``mkdir -p``), keeping
+    the one it replaces as ``checkpoint.prev.pt``; ``data`` is the sha256 of the data trained on
+    (:mod:`optimlab.data.digest`), which a resume checks."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)  # else a FileNotFoundError named the hidden partial file
     rngs = global_states()
     payload = {
         "model": model.state_dict(),

@@ -556,3 +556,15 @@ def test_two_choices_of_a_searched_field_resolving_to_one_recipe_are_refused():
         StudySpec.for_workload("t", WORKLOAD, sgd, space=space)
     space = SearchSpace.from_flags(["model.activation=relu,gelu"])
     assert len(StudySpec.for_workload("t", WORKLOAD, sgd, space=space, budget=2).tune_plan(sgd[0])) == 2
+
+
+def test_compared_whole_numbers_are_named_and_set_as_the_recipe_holds_them():
+    """--compare training.batch_size=1e1,2e1 (YAML reads 10.0, 20.0) labelled its methods 10.0 and 20.0 on
+    every table, though the recipe holds 10 and 20. A whole field's values are now the recipe's ints, named
+    by them; a real field's whole value (a clip norm of 1.0) stays a float."""
+    (batch,) = plan_comparison([1e1, 2e1], field="training.batch_size", workloads=[WORKLOAD])
+    held = [batch.method_recipe(m).training.batch_size for m in batch.methods]
+    assert [m.name for m in batch.methods] == [str(b) for b in held] == ["10", "20"]
+    assert [type(m.updates["training.batch_size"]) for m in batch.methods] == [int, int]
+    (clip,) = plan_comparison([0.5, 1.0], field="training.grad_clip_norm", workloads=[WORKLOAD])
+    assert [m.name for m in clip.methods] == ["0.5", "1.0"]

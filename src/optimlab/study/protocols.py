@@ -33,7 +33,7 @@ import torch
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import SEED, STUDY_TRIALS, Capability, get_registry, whole_number
-from optimlab.study.space import Dimension, SearchSpace, as_recipe_field
+from optimlab.study.space import Dimension, SearchSpace, as_recipe_field, holds_whole_numbers
 from optimlab.workloads import Workload, check_goal_target
 
 __all__ = [
@@ -101,6 +101,21 @@ def _meant(field: str, value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return repr(float(value))
     return str(value)
+
+
+def _whole_where_held(method: Method, recipe: Recipe) -> Method:
+    """``method`` with each whole float it sets on a field holding whole numbers in ``recipe``
+    (:func:`~optimlab.study.space.holds_whole_numbers`) as the int the recipe holds, and named by it where
+    its name was the value: ``--compare training.batch_size=1e1,2e1`` (YAML's 10.0 and 20.0) labelled its
+    methods 10.0 and 20.0 on every table."""
+    updates = {
+        field: int(value)
+        if isinstance(value, float) and value.is_integer() and holds_whole_numbers(field, recipe)
+        else value
+        for field, value in method.updates.items()
+    }
+    renamed = [str(updates[field]) for field, value in method.updates.items() if method.name == str(value)]
+    return Method(renamed[0] if len(updates) == 1 and renamed else method.name, updates)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -389,7 +404,10 @@ class StudySpec:
     ) -> StudySpec:
         """The study of ``methods`` on ``workload``, checked as a new study is planned; one that resumes a
         ``stored`` study's settings (:meth:`resumes`) skips the checks of its grid's budget and its range
-        ends, added since such a study may have been stored: it resumes as it ran."""
+        ends, added since such a study may have been stored: it resumes as it ran, its methods as stored."""
+        as_stored = [{"name": m.name, "updates": dict(m.updates)} for m in methods]
+        if not any(settings.get("methods") == as_stored for settings in stored):
+            methods = [_whole_where_held(method, workload.recipe) for method in methods]
         spec = cls(
             name=name,
             recipe=workload.recipe,

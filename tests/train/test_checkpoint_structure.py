@@ -40,6 +40,28 @@ def test_a_checkpoint_saved_into_a_folder_not_yet_made_makes_it(tmp_path):
     assert state.step == 3 and torch.equal(fresh[2].weight, trained[2].weight)
 
 
+def test_a_checkpoint_of_another_optimizer_is_refused_naming_what_its_state_holds(tmp_path):
+    """An SGD-with-momentum checkpoint loaded into an Adam said only "does not fit the recipe's optimizer:
+    'step'" (torch's KeyError; and a library fit has no recipe). The refusal names the state's own keys
+    and the optimizer given, torch's reason beside them; the fresh model's weights are the checkpoint's."""
+    trained, fresh = net(nn.ReLU), net(nn.ReLU)
+    momentum = torch.optim.SGD(trained.parameters(), lr=0.1, momentum=0.9)
+    trained(torch.ones(2, 3)).sum().backward()
+    momentum.step()
+    save_checkpoint(tmp_path, model=trained, optimizer=momentum, scheduler=None, state=TrainState(step=1))
+    with pytest.raises(OptimlabError) as refused:
+        load_checkpoint(
+            read_checkpoint(tmp_path),
+            model=fresh,
+            optimizer=torch.optim.Adam(fresh.parameters()),
+            scheduler=None,
+        )
+    assert str(refused.value) == (
+        "the checkpoint's optimizer state (each parameter's momentum_buffer) does not fit an Adam (KeyError: "
+        "'step'); resume with the optimizer and parameter groups it was saved with"
+    )
+
+
 def test_a_checkpoint_refuses_a_model_whose_modules_changed_with_the_same_tensors(tmp_path):
     payload = saved(tmp_path, net(nn.ReLU))  # (3 + 1) x 4 + (4 + 1) x 2 parameters
     with pytest.raises(

@@ -34,7 +34,7 @@ from torch import nn
 
 from optimlab.atomic import atomic_path, signals_deferred
 from optimlab.data.global_rng import global_states, set_global_states
-from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.errors import OptimlabError, OptimlabWarning, a_type
 from optimlab.models.structure import describe_change, structure
 from optimlab.train.loop import Callback, TrainState
 
@@ -181,8 +181,16 @@ def load_checkpoint(
     try:
         optimizer.load_state_dict(payload["optimizer"])
     except (ValueError, KeyError, RuntimeError) as error:
+        # torch's reason alone was Adam's KeyError 'step' for an SGD's state: what the state holds says
+        # which optimizer wrote it
+        kept = sorted(
+            {key for per_parameter in payload["optimizer"]["state"].values() for key in per_parameter}
+        )
+        holding = f" (each parameter's {', '.join(kept)})" if kept else ""
         raise OptimlabError(
-            f"the checkpoint's optimizer state does not fit the recipe's optimizer: {_first_lines(error)}"
+            f"the checkpoint's optimizer state{holding} does not fit {a_type(optimizer)} "
+            f"({type(error).__name__}: {_first_lines(error)}); resume with the optimizer and parameter "
+            "groups it was saved with"
         ) from None
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])

@@ -12,12 +12,18 @@ from optimlab.registry import categories, get_registry
 
 
 def test_list_shows_every_registered_name(cli):
+    """Each with its hyperparameters' defaults as a JSON mapping (they were one string of Python's repr,
+    'lr=0.001, betas=(0.9, 0.999)'). Truth: the registry's entries, a tuple as JSON's list."""
     code, out, _ = cli("list", "--format", "json")
     assert code == 0
-    listed = {(category, row["name"]) for category, rows in json.loads(out).items() for row in rows}
+    listed = {(category, row["name"]): row for category, rows in json.loads(out).items() for row in rows}
     for category in categories():
         for entry in get_registry(category):
-            assert (category, entry.name) in listed
+            defaults = {
+                h.name: list(h.default) if isinstance(h.default, tuple) else h.default
+                for h in entry.hyperparameters
+            }
+            assert listed[category, entry.name]["hyperparameters"] == defaults
 
 
 def test_list_takes_each_category_by_its_plural(cli):

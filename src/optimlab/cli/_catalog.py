@@ -55,7 +55,8 @@ def live_rows() -> list[dict[str, Any]]:
                     "name": entry.name,
                     "aliases": list(entry.aliases),
                     "summary": entry.summary,
-                    "hyperparameters": ", ".join(f"{h.name}={h.default!r}" for h in entry.hyperparameters),
+                    # a mapping, as --format json gives it: one string left a reader to parse Python's repr
+                    "hyperparameters": {h.name: h.default for h in entry.hyperparameters},
                     "paper": entry.paper,
                 }
             )

@@ -24,11 +24,16 @@ EXAMPLES = """Examples:
 def _about(row: dict[str, Any]) -> str:
     """Everything but the name in one column that wraps between words: it reads at 80 columns."""
     lines = [row["summary"]]
-    lines += [
-        f"{label}: {row[key]}"
-        for label, key in (("hyperparameters", "hyperparameters"), ("paper", "paper"))
-        if row[key]
-    ]
+    if row["hyperparameters"]:  # as the defaults are written in Python: JSON's lists were tuples
+        lines.append(
+            "hyperparameters: "
+            + ", ".join(
+                f"{name}={tuple(default) if isinstance(default, list) else default!r}"
+                for name, default in row["hyperparameters"].items()
+            )
+        )
+    if row["paper"]:
+        lines.append(f"paper: {row['paper']}")
     if row["aliases"]:
         lines.append("aliases: " + ", ".join(row["aliases"]))
     return "\n".join(lines)

@@ -374,3 +374,15 @@ def test_two_benches_started_at_once_into_one_folder_run_one_and_refuse_the_othe
     args = [*flags, "--no-progress", "--threads", "1"]
     refused = raced(tmp_path, "optimlab.bench:check_bench", args, tmp_path / "b", two_at_once)
     assert "optimlab bench cannot use" in refused, refused
+
+
+@pytest.mark.parametrize("workloads", ["", " , "])
+def test_an_empty_list_of_workloads_is_refused_as_given(workloads, cli, tmp_path):
+    """bench --workloads '' was read as no --workloads: 'say what to run: --suite ... (one of them)'. It is
+    refused as given, in one line naming the flag and the value."""
+    code, out, err = cli("bench", "--workloads", workloads, "--out", str(tmp_path / "b"))
+    assert code == 2 and out == "", err
+    assert err.strip().splitlines() == [
+        f"error: invalid value {workloads!r} for --workloads: accepted one name or more, comma-separated (a,b,c)."
+    ]
+    assert not (tmp_path / "b").exists()

@@ -775,3 +775,19 @@ def test_a_sqlite_uri_storage_is_checked_for_the_file_it_names(tmp_path, cli):
         code, _, err = cli("report", url)
         said.append((code, err.replace(f"'{url}'", "URL").replace(url, "URL")))  # quoted or bare
     assert said[1] == said[0] and "no optimlab study at URL" in said[0][1], said
+
+
+@pytest.mark.parametrize(
+    ("argv", "refused"),
+    [
+        (["--optimizers", ""], "invalid value '' for --optimizers: accepted one name or more"),
+        (["--optimizers", " , "], "invalid value ' , ' for --optimizers: accepted one name or more"),
+        (["--compare", ""], "invalid value '' for --compare: accepted FIELD=a,b,c"),
+    ],
+)
+def test_an_empty_list_of_what_to_compare_is_refused_as_given(argv, refused, cli, tmp_path):
+    """compare --optimizers '' was read as no --optimizers: 'say what to compare ... (one of them)', the
+    value typed unnamed. It is refused as given, in one line naming the flag and the value."""
+    code, out, err = cli("compare", *argv, "--out", str(tmp_path / "c"))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {refused}") and not (tmp_path / "c").exists()

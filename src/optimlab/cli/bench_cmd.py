@@ -53,7 +53,7 @@ def _settings(ctx: typer.Context, resume: Path | None) -> dict[str, Any]:
     """The benchmark's settings: the flags given (defaults filled), or those saved in the resumed folder."""
     if resume is None:
         given = {k: ctx.params[k] for k in SETTINGS}
-        if bool(given["suite"]) == bool(given["workloads"]):
+        if (given["suite"] is None) == (given["workloads"] is None):  # --workloads '' refused below
             raise OptimlabError("say what to run: --suite small|full or --workloads a,b,c (one of them)")
         given["data_dir"] = str(given["data_dir"]) if given["data_dir"] else None
         o.check_names(given["workloads"], "--workloads", "workload")

@@ -77,9 +77,9 @@ def leaderboard_table(spec: StudySpec, records: Sequence[TrialRecord]) -> tuple[
 
 def _compared(optimizers: str | None, compare_field: str | None) -> tuple[str, list[Any]]:
     """(recipe field, values) from ``--optimizers a,b`` or ``--compare FIELD=a,b``."""
-    if bool(optimizers) == bool(compare_field):
+    if (optimizers is None) == (compare_field is None):  # given empty ('') is refused below, not unread
         raise OptimlabError("say what to compare: --optimizers a,b,c or --compare FIELD=a,b,c (one of them)")
-    if optimizers:
+    if optimizers is not None:
         o.check_names(optimizers, "--optimizers", "optimizer")
         return "optimizer.name", o.split_names(optimizers)
     field, values = compare_field.partition("=")[::2]
@@ -232,7 +232,7 @@ def compare(
     o.check_backend_options(backend, workers=workers, members=members, ray_address=ray_address)
     # --resume with what to compare: the command that started it, --resume in place of --out, whose flags
     # plan it again; it takes over the studies a comparison killed as it began left without settings
-    again_planned = bool(optimizers or compare_field)
+    again_planned = optimizers is not None or compare_field is not None
     if resume is not None:
         # with --storage, where the studies are, the folder is for the report: the first run's or a new one
         new = storage is not None and not resume.expanduser().exists()

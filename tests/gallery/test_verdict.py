@@ -11,6 +11,7 @@ from optimlab.gallery.verdict import (
     CONTRADICTED,
     INCONCLUSIVE,
     PARTLY,
+    RULE,
     SUPPORTED,
     Check,
     decide,
@@ -344,3 +345,28 @@ def test_curve_figure_names_an_arm_whose_runs_all_diverged():
         line.get_label() for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")
     ] == ["He"]
     assert caption.endswith("No curve for large: every run of it diverged.")
+
+
+@pytest.mark.parametrize(
+    "values, side, threshold, expected",
+    [
+        ([0.0, 0.0, 0.0], "above", 0.0, REFUTED),  # tied on every seed: [0, 0] touches 0 from below
+        ([0.0, 0.0, 0.0], "below", 0.0, REFUTED),  # ... and from above
+        ([0.3, 0.3, 0.3], "above", 0.3, REFUTED),
+        ([-1.0, -1.0, -1.0], "below", -1.0, REFUTED),
+        ([0.0, 0.5, 1.0], "above", None, UNDECIDED),  # its low end at the threshold: reached from above
+        ([0.2, 0.2, 0.2], "above", 0.1, HOLDS),
+    ],
+)
+def test_an_interval_touching_its_threshold_is_decided_as_the_page_states(values, side, threshold, expected):
+    """The pages' caption said a prediction 'is refuted where the interval lies entirely on the other
+    side', and [0, 0] against 'above 0' read refuted though it lies on no side: the rule the checks keep (an
+    end touching the threshold counts as on it; ties refute) was stated nowhere a reader looks. Both checks
+    follow RULE, and RULE, the page's caption, says so. Truth: the interval by hand (t at 2 degrees of
+    freedom, 4.303, for [0, 0.5, 1]: 0.5 -+ 1.242, its low end -0.742 the threshold)."""
+    threshold = summarize(values).low if threshold is None else threshold  # -0.742 as the float it is
+    assert "touching the threshold counting as on it" in RULE and "exactly 0 on every seed refutes" in RULE
+    zeros = [0.0] * len(values)
+    paired = paired_check("x", values, zeros, names=("a", "b"), measure="m", **{side: threshold})
+    single = interval_check("x", values, measure="m", **{side: threshold})
+    assert (paired.holds, paired.refuted) == (single.holds, single.refuted) == expected

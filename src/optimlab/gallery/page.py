@@ -36,7 +36,7 @@ from optimlab.gallery.experiment import (
     experiment_names,
     get_experiment,
 )
-from optimlab.gallery.verdict import CONTRADICTED, SUPPORTED, Verdict
+from optimlab.gallery.verdict import CONTRADICTED, RULE, SUPPORTED, Verdict
 from optimlab.number_text import count_of, seconds_text
 from optimlab.report import Page
 from optimlab.report.recipes import differing_fields
@@ -196,8 +196,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
             for c in verdict.checks
         ],
         row_classes=["info" if c.holds else "error" if c.refuted else "warning" for c in verdict.checks],
-        caption="A prediction holds where its confidence interval clears the threshold, is refuted where "
-        "the interval lies entirely on the other side, and is not decided where it straddles it.",
+        caption=RULE,
     )
     page.paragraph(
         "The verdict is computed by code from the numbers below, with the rules in "

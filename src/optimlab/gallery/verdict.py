@@ -16,9 +16,10 @@ predictions all fail from ever reading "contradicted".
 
 A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
 never support a claim by luck; it is refuted only when the interval lies entirely on the other side, so
-too few seeds never contradict one either. A run that failed (NaN: diverged) is left out of the interval and
-named in the evidence, and a check with a run left out does not hold: the survivors of an arm are not the
-arm ("He converges" on the 2 runs of 5 that did not diverge). The intervals are Student-t intervals of a
+too few seeds never contradict one either; an end touching the threshold counts as on its other side
+(:data:`RULE`: seeds all tied at 0 refute a difference above 0). A run that failed (NaN: diverged) is left
+out of the interval and named in the evidence, and a check with a run left out does not hold: the
+survivors of an arm are not the arm ("He converges" on the 2 runs of 5 that did not diverge). The intervals are Student-t intervals of a
 mean over seeds (as the optimizer benchmarks report them: Schmidt et al., Descending through a Crowded
 Valley, 2021, https://arxiv.org/abs/2007.01547) and Wilson score intervals of a proportion (Wilson,
 Probable Inference, the Law of Succession, and Statistical Inference, JASA 1927,
@@ -61,6 +62,7 @@ __all__ = [
     "INCONCLUSIVE",
     "LABELS",
     "PARTLY",
+    "RULE",
     "SUPPORTED",
     "Check",
     "Proportion",
@@ -77,6 +79,13 @@ __all__ = [
     "summarize",
 ]
 
+# The rule every check keeps, as the pages state it beside the checks.
+RULE = (
+    "A prediction holds where its confidence interval clears the threshold (lies wholly past it), is refuted "
+    "where the interval lies wholly on the other side, an end touching the threshold counting as on it (a "
+    "difference of exactly 0 on every seed refutes 'above 0' and 'below 0' alike), and is not decided where "
+    "it straddles the threshold or reaches it from the side of the claim."
+)
 SUPPORTED, PARTLY, CONTRADICTED = "supported", "partly supported", "contradicted"
 INCONCLUSIVE = "inconclusive"
 LABELS = (SUPPORTED, PARTLY, CONTRADICTED, INCONCLUSIVE)

@@ -38,7 +38,14 @@ from optimlab.models.sizing import device_memory
 from optimlab.registry import plain_numbers
 from optimlab.user_paths import expand_home
 
-__all__ = ["IMAGE_SUFFIXES", "image_pixels", "images_array", "is_image_folder", "load_image_folder"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "image_pixels",
+    "images_array",
+    "is_image_folder",
+    "load_image_folder",
+    "modes_read",
+]
 
 IMAGE_SUFFIXES = frozenset(
     (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -181,11 +188,28 @@ def images_array(
     return stacked.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
 
 
-def _images(found: list[_Found], size: tuple[int, int] | None) -> list[np.ndarray]:
-    """Every split's images as one float32 array (N, C, H, W) in [0, 1], split by split."""
+def modes_read(modes: Sequence[str]) -> str:
+    """``"; 3 of 7 images, of modes L, RGB, read as RGBA"``: where images of mixed ``modes`` (as
+    :func:`image_pixels` reads them) are all read in the richest (:func:`_richest`), how many were
+    converted and from what, else ``""``: a model then takes that many channels, where the user may
+    expect each image's own."""
+    target = _richest(set(modes))
+    converted = sorted({mode for mode in modes if mode != target})
+    if not converted:
+        return ""
+    count = sum(mode != target for mode in modes)
+    return f"; {count} of {len(modes)} images, of mode{'s' * (len(converted) > 1)} {', '.join(converted)}, read as {target}"
+
+
+def _images(found: list[_Found], size: tuple[int, int] | None) -> tuple[list[np.ndarray], str]:
+    """Every split's images as one float32 array (N, C, H, W) in [0, 1], split by split, and what their
+    mixed modes were read as (:func:`modes_read`)."""
     files = [file for split in found for file, _ in split.files]
-    images = images_array([_read(file, size) for file in files], [repr(str(file)) for file in files])
-    return np.split(images, np.cumsum([len(split.files) for split in found])[:-1])
+    read = [_read(file, size) for file in files]
+    images = images_array(read, [repr(str(file)) for file in files])
+    return np.split(images, np.cumsum([len(split.files) for split in found])[:-1]), modes_read(
+        [mode for _, mode in read]
+    )
 
 
 def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | None:
@@ -291,12 +315,13 @@ def load_image_folder(
         )
     if resize is not None:
         _check_fits(sum(len(split.files) for split in found), resize, size, where)
-    images = _images(found, resize)
+    images, modes = _images(found, resize)
     labels = [np.array([classes.index(name) for _, name in split.files]) for split in found]
     shown = ", ".join(classes[:_SHOWN_CLASSES]) + (", ..." if len(classes) > _SHOWN_CLASSES else "")
     reading = f"classes from the folders {shown}"
     if resize is not None:
         reading += f"; resized to {resize[0]}x{resize[1]}"
+    reading += modes
     if splits:
         reading += "; split by its " + ", ".join(f"{folders[s].name}/" for s in splits) + " folders"
         if "val" in splits and "test" not in splits:  # fixed splits: none is drawn for test

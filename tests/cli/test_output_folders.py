@@ -3,6 +3,7 @@
 import json
 import shlex
 import types
+from pathlib import Path
 
 import pytest
 
@@ -152,10 +153,44 @@ def test_a_path_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_l
     with pytest.raises(OSError) as refused:
         os.makedirs(deep)
     assert refused.value.errno == errno.ENAMETOOLONG
-    for args in (["train", "--out", str(deep)], ["plot-schedule", "cosine", "--out", f"{deep}.png"]):
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")  # a folder written into keeps room for one name
+    for args, most in (
+        (["train", "--out", str(deep)], path_max - 2 - name_max),
+        (["plot-schedule", "cosine", "--out", f"{deep}.png"], path_max - 1),
+    ):
         code, out, err = cli(*args)
         assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
-        assert "Invalid value for '--out'" in err and f"accepted paths of at most {path_max - 1} bytes" in err
+        assert "Invalid value for '--out'" in err and f"accepted paths of at most {most} bytes" in err
+
+
+def test_an_output_folder_leaves_room_for_the_names_written_inside_it(cli, tmp_path):
+    """`train --out` right at PATH_MAX passed its check, trained, and failed at the end on 'File name too
+    long' writing checkpoint.pt into it. Truth: the OS refuses a file of the longest name inside the
+    folder a byte longer than the bound named, and makes one inside the folder at the bound."""
+    import errno
+    import os
+
+    path_max, name_max = os.pathconf(tmp_path, "PC_PATH_MAX"), os.pathconf(tmp_path, "PC_NAME_MAX")
+    longest = path_max - 2 - name_max  # the bound: a separator and a name, then C's closing NUL
+    names = -(-(longest - len(os.fsencode(tmp_path)) - 1 - name_max) // 201)  # the last one within NAME_MAX
+    made = tmp_path.joinpath(*["m" * 200] * names)
+    os.makedirs(made)
+    at_bound = made / ("o" * (longest - len(os.fsencode(made)) - 1))
+    past = Path(f"{at_bound}o")
+    for folder in (at_bound, past):
+        os.mkdir(folder)
+    (at_bound / ("f" * name_max)).write_text("")
+    with pytest.raises(OSError) as refused:
+        (past / ("f" * name_max)).write_text("")
+    assert refused.value.errno == errno.ENAMETOOLONG
+    code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(past))
+    assert (code, out) == (
+        2,
+        "",
+    ) and f"accepted paths of at most {len(os.fsencode(at_bound))} bytes" in err, err
+    from optimlab.cli import _checks
+
+    assert _checks.writable_folder(str(at_bound)) == at_bound
 
 
 @pytest.mark.parametrize(

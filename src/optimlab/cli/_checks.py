@@ -46,11 +46,13 @@ def dataset(text: str) -> str:
     return text
 
 
-def _path(text: str) -> Path:
+def _path(text: str, *, written_into: bool = False) -> Path:
     """``text`` as a path, ``~user`` read as that user's home (a user unknown here was a RuntimeError),
     within the file system's lengths: each name's (NAME_MAX) and the whole path's, as the process reaches it
     from the root (PATH_MAX). ``--out`` of 300 letters, or of 25 names of 200, was refused by the OS's
-    'File name too long', naming no flag, past the checks."""
+    'File name too long', naming no flag, past the checks. A folder ``written_into`` leaves room for a
+    name of the longest inside it: an --out right at PATH_MAX passed, and the run failed at its end on
+    the checkpoint it wrote there."""
     try:
         path = Path(given(text)).expanduser()
     except RuntimeError:  # no home for the user named: Path leaves no other reason
@@ -67,10 +69,12 @@ def _path(text: str) -> Path:
             "bytes, the file system's limit"
         )
     full, path_max = len(os.fsencode(path.absolute())), _limit(head, "PC_PATH_MAX", 4096)
-    if full >= path_max:  # PATH_MAX counts the C string's closing NUL
+    inside = name_max + 1 if written_into else 0  # a separator and a name
+    if full + inside >= path_max:  # PATH_MAX counts the C string's closing NUL
+        limit = f"{path_max - 1} less {inside} for the names written inside" if inside else "limit"
         raise typer.BadParameter(
-            f"{text!r} is a path of {full} bytes from the root: accepted paths of at most {path_max - 1} "
-            "bytes, the file system's limit"
+            f"{text!r} is a path of {full} bytes from the root: accepted paths of at most "
+            f"{path_max - 1 - inside} bytes, the file system's {limit}"
         )
     return path
 
@@ -149,7 +153,7 @@ def _writable_place(path: Path, text: str) -> None:
 
 def writable_folder(text: str) -> Path:
     """An output folder: one that exists and may be written, or one that can be created."""
-    path = _as_created(_path(text))
+    path = _as_created(_path(text, written_into=True))
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
@@ -178,6 +182,7 @@ def resumed_folder(text: str) -> Path:
     folder (mkdir -p), a missing one passed: a typo reached each verb's own words, ``nd/x/../..`` (nd
     missing) resumed the folder above nd, and ``/proc/nope/x`` was one that could not be created."""
     path = existing_folder(text)
+    _path(text, written_into=True)
     _refuse_unwritable(path, text)
     return path
 

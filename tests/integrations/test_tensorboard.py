@@ -14,6 +14,7 @@ import torch
 
 from integrations import logged_metrics, train_three_sessions, train_with_tracker
 from optimlab.cli.app import main
+from optimlab.errors import InvalidValueError
 from optimlab.train.loop import Callback
 
 pytest.importorskip("tensorboard", reason="pip install 'optimlab[trackers]'")
@@ -1010,3 +1011,31 @@ def test_train_whose_tracker_stops_keeps_its_run_and_says_why_once(tmp_path, cli
     ], err
     assert document["tracker_failures"] == {"tensorboard": said[0].removeprefix("error: ")}
     assert document["trackers"] == {"tensorboard": str(out / "tensorboard" / "run")}  # as doctor's
+
+
+def test_a_run_into_out_dot_is_named_after_its_folder_and_no_run_name_leaves_the_tensorboard_folder(
+    tmp_path, cli, monkeypatch
+):
+    """`train --out . --log tensorboard` named its run '' (the name of '.'), writing the events into
+    tensorboard/ itself; `report . --log tensorboard` raised ValueError ('.' has an empty name) writing
+    its page; open_tracker took run_name '/abs' or '../x' for a folder outside it. The run is named after
+    the folder ('.' made absolute), as any other --out, and `report .` sends it into that one run; a
+    run_name that is no name inside tensorboard/ is refused. Truth: TensorBoard's reader."""
+    from optimlab.integrations import open_tracker
+
+    folder = tmp_path / "my run"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "2", "--out", ".", "--no-progress", "--log", "tensorboard"
+    )
+    assert code == 0, err
+    assert [path.name for path in (folder / "tensorboard").iterdir()] == ["my run"]
+    assert [e.step for e in accumulated(folder / "tensorboard" / "my run").Scalars("train_loss")] == [1, 2]
+    code, _, err = cli("report", ".", "--log", "tensorboard")  # a ValueError traceback: '.' has no name
+    assert code == 0, err
+    assert [path.name for path in (folder / "tensorboard").iterdir()] == ["my run"]
+    for wrong in ["", ".", "/abs", "../x", "a//b"]:
+        with pytest.raises(InvalidValueError, match=f"^invalid value {wrong!r} for run_name: accepted"):
+            open_tracker("tensorboard", folder=tmp_path / "other", run_name=wrong)
+    assert not (tmp_path / "other").exists() and not (tmp_path / "x").exists()

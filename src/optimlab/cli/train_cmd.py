@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import warnings
@@ -233,6 +234,12 @@ def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]
 
     check_trackers(names)
     return {
-        name: open_tracker(name, folder=out, run_name=out.name, params=recipe.to_dict(), resumable=True)
+        name: open_tracker(
+            name,
+            folder=out,
+            run_name=Path(os.path.abspath(out)).name,
+            params=recipe.to_dict(),
+            resumable=True,
+        )
         for name in names
     }

@@ -332,6 +332,13 @@ def _open(
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
         )
+    # a TensorBoard run is a folder under folder/tensorboard: '' wrote into that folder itself (the name
+    # of an --out '.'), '/abs' and '../x' outside it
+    parts = run_name.split("/") if isinstance(run_name, str) else [""]
+    if not all(part.strip() and part not in (".", "..") for part in parts):
+        raise InvalidValueError(
+            "run_name", run_name, "a name of one or more parts joined by '/', none empty, '.' or '..'"
+        )
     params = plain_values(params or {})
     flat = dict(flat_fields(params))
     flat.update(_defaults_trained(params, flat))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     recipe = _parsed(path / RECIPE_NAME, _yaml_mapping, "a recipe")
     sessions_file = path / SESSIONS_NAME
     sessions = _parsed(sessions_file, _sessions, "a sessions log") if sessions_file.is_file() else []
-    return RunFolder(name or path.name, path, recipe, result, series, epochs, sessions)
+    name = name or Path(os.path.abspath(path)).name  # '.' is named after the folder it is, not ''
+    return RunFolder(name, path, recipe, result, series, epochs, sessions)
 
 
 def _mapping(data: Any, where: str = "it") -> dict[str, Any]:

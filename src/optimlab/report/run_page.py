@@ -500,7 +500,9 @@ def _notes(run: RunFolder) -> dict[str, str]:
 def _repeat(run: RunFolder) -> str:
     """The command that trains ``run``'s recipe again, into a folder beside it (the same numbers on the
     same machine: every random choice takes its seed from the recipe)."""
-    again = run.path.with_name(f"{run.path.name}-again")
+    # '.' and '..' have no name to put beside: their folder's, absolute
+    folder = run.path if run.path.name not in ("", "..") else Path(os.path.abspath(run.path))
+    again = folder.with_name(f"{folder.name}-again")
     return shlex.join(["optimlab", "train", str(run.path / RECIPE_NAME), "--out", str(again)])
 
 

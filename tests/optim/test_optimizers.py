@@ -879,3 +879,37 @@ def test_sparse_gradients_are_checked_when_weight_decay_changes_not_at_each_sche
     optimizer.param_groups[0]["weight_decay"] = 0.01
     with pytest.raises(OptimlabError, match="takes sparse gradients only without weight decay"):
         optimizer.step()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adadelta"])
+def test_half_precision_steps_are_torchs_bit_for_bit(name, dtype):
+    """float16/bfloat16 parameters on CPU: torch.optim's step (single-tensor ops) multiplies by a number
+    in float32 (``buf.mul_(momentum)``) and adds ``p.add_(d, alpha=-lr)`` in float32 with alpha in the
+    dtype, rounding once; ours rounded the momentum to the dtype (foreach's multiply by a number does) and
+    rounded ``-lr * d`` before adding it. The same gradients, 20 steps under an lr drop: equal bit for bit.
+    (Sizes of whole vectors: torch's last partial vector computes in the dtype itself.)"""
+    torch_class, shared, bound = TORCH_CASES[name]
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(shape, generator=generator).to(dtype) for shape in [(8, 16), (64,)]]
+    gradients = [[torch.randn(p.shape, generator=generator).to(dtype) for p in start] for _ in range(20)]
+
+    def run(make_optimizer):
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        optimizer = make_optimizer(params)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[10], gamma=0.3)
+        for step_gradients in gradients:
+            for p, g in zip(params, step_gradients):
+                p.grad = g.clone()
+            optimizer.step()
+            scheduler.step()
+        return params
+
+    ours, reference = (
+        run(lambda p: create(name, p, **shared)),
+        run(lambda p: torch_class(p, **shared, **bound)),
+    )
+    assert all(p.dtype == dtype for p in ours)
+    assert not torch.equal(ours[0], start[0])
+    for mine, theirs in zip(ours, reference):
+        assert torch.equal(mine, theirs)

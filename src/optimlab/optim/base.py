@@ -78,6 +78,7 @@ __all__ = [
     "addcdiv_",
     "addcmul_",
     "chain",
+    "half_on_cpu",
     "identity",
     "lerp_",
     "per_tensor",
@@ -168,14 +169,31 @@ def _factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:
     return factors if isinstance(factors, list) else [c] * len(tensors)
 
 
+def half_on_cpu(x: Tensor) -> bool:
+    """Whether ``x`` is a float16/bfloat16 tensor on CPU, where torch's ops round a Python number
+    differently from op to op (:func:`scaled`, and the learning rate's
+    :func:`~optimlab.optim.transforms.scaling.scale_by_learning_rate`)."""
+    return x.dtype in (torch.float16, torch.bfloat16) and x.device.type == "cpu"
+
+
+def _multiplier(c: Coefficient, xs: Sequence[Tensor]) -> Coefficient | list[Tensor]:
+    """``c`` as foreach multiplies ``xs`` by it as ``Tensor.mul_`` does. On CPU ``torch._foreach_mul_``
+    rounds a Python number to float16/bfloat16 tensors' dtype first (0.9 -> 0.8984375 in bfloat16), where
+    ``Tensor.mul_``, which torch.optim's CPU steps call (``buf.mul_(momentum)``), multiplies by it in
+    float32: there the number goes as a float32 0-dim tensor, which foreach takes unrounded (torch 2.13)."""
+    if isinstance(c, (int, float)) and xs and half_on_cpu(xs[0]):
+        return torch.tensor(c, dtype=torch.float32)
+    return per_tensor(c, xs)
+
+
 def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
     """``c * x`` for each x, in new tensors."""
-    return torch._foreach_mul(xs, per_tensor(c, xs))
+    return torch._foreach_mul(xs, _multiplier(c, xs))
 
 
 def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- c * x`` for each x."""
-    torch._foreach_mul_(xs, per_tensor(c, xs))
+    torch._foreach_mul_(xs, _multiplier(c, xs))
 
 
 def add_scaled_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:

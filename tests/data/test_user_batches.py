@@ -555,3 +555,33 @@ def test_a_forward_of_one_argument_given_a_dict_it_cannot_use_is_told_how_to_nam
     torch.testing.assert_close(
         data.compute_loss(named, batch), nn.functional.cross_entropy(named(x[:4]), y[:4])
     )
+
+
+def test_labels_then_weights_taken_by_a_model_of_two_inputs_are_told_which_part_is_the_target():
+    """(x, y, weight) batches beside a loss_fn and a model whose forward takes two inputs: the model took
+    (x, y) and cross-entropy the float weights as its target, refused with torch's words alone ('expected
+    target dtype to be Long'). Truth: torch's cross-entropy refuses float targets of one value a row; the
+    refusal says the last part is read as the target, as it does for a model of one input."""
+    x, y = pair(8)
+    weights = torch.rand(8)
+    with pytest.raises(RuntimeError, match="target"):
+        nn.functional.cross_entropy(torch.randn(8, 2), weights)
+
+    class TwoInputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+            return self.net(x) * scale.unsqueeze(-1)
+
+    from optimlab.data.user_batches import first_loss
+
+    batch = (x, y, weights)
+    data = UserBatches([batch], nn.CrossEntropyLoss())
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(TwoInputs(), batch), batch)
+    assert str(refused.value).endswith(
+        ": its last part is read as the target and the other 2 as the model's inputs; for a weight or a mask "
+        "beside the target, give compute_loss=lambda model, batch: ... (the batch whole) instead of loss_fn."
+    )

@@ -183,11 +183,10 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     )
     if given and isinstance(batch, (tuple, list)) and len(batch) >= 3 and int(given[1]) == len(batch):
         # self and all parts but the last: a loss_fn's inputs, read as (x1, x2, y), of (x, y, weight) items
-        needs = (
-            f": its last part is read as the target and the other {len(batch) - 1} as the model's inputs; "
-            "for a weight or a mask beside the target, give compute_loss=lambda model, batch: ... (the "
-            "batch whole) instead of loss_fn"
-        )
+        needs = _last_is_the_target(len(batch))
+    elif not needs and "target" in reason.lower() and _labels_before_weights(batch):
+        # a model of two inputs took (x, y) of (x, y, weight) items, the loss the weights as its target
+        needs = _last_is_the_target(len(batch))
     torchs = error  # the error torch raised, named beside its words
     if isinstance(error, _NotItsInputsError):
         torchs = error.__cause__ or error
@@ -229,6 +228,27 @@ _OF_A_DICT = re.compile(r"\bnot dict\b|'dict' object|\(dict\b")
 
 # torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather
 _LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is out of bounds for dimension")
+
+
+def _last_is_the_target(parts: int) -> str:
+    """What a refusal of a batch of ``parts`` parts (``(x, y, weight)``) beside a loss_fn says it needs."""
+    return (
+        f": its last part is read as the target and the other {parts - 1} as the model's inputs; for a "
+        "weight or a mask beside the target, give compute_loss=lambda model, batch: ... (the batch whole) "
+        "instead of loss_fn"
+    )
+
+
+def _labels_before_weights(batch: Any) -> bool:
+    """Whether ``batch`` reads as ``(inputs..., labels, weights)``: three parts or more, the last of floats
+    and one before it (not the first) of class ids."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 3:
+        return False
+    ids = [
+        isinstance(part, Tensor) and not part.is_floating_point() and part.dtype != torch.bool
+        for part in batch
+    ]
+    return isinstance(batch[-1], Tensor) and batch[-1].is_floating_point() and any(ids[1:-1])
 
 
 def _lowest_label(batch: Any) -> int | None:

@@ -62,6 +62,32 @@ def test_a_checkpoint_of_another_optimizer_is_refused_naming_what_its_state_hold
     )
 
 
+def test_a_checkpoint_resumed_with_other_callbacks_than_it_was_saved_with_is_refused_by_count(tmp_path):
+    """save_checkpoint(callbacks=[early]) loaded with no callback, or two, raised zip()'s bare "argument 2 is
+    longer than argument 1". The refusal counts both; the saved callback's state still loads into one."""
+    from optimlab.train.callbacks import EarlyStopping
+
+    model = net(nn.ReLU)
+    early = EarlyStopping("val_loss", patience=3)
+    early.best, early.bad_evaluations = 0.5, 2
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    save_checkpoint(
+        tmp_path, model=model, optimizer=optimizer, scheduler=None, state=TrainState(), callbacks=[early]
+    )
+    for given in ([], [EarlyStopping("val_loss"), EarlyStopping("val_loss")]):
+        with pytest.raises(
+            OptimlabError, match=rf"states of 1 callback\(s\) .*, but {len(given)} were given"
+        ):
+            load_checkpoint(
+                read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None, callbacks=given
+            )
+    again = EarlyStopping("val_loss", patience=3)
+    load_checkpoint(
+        read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None, callbacks=[again]
+    )
+    assert (again.best, again.bad_evaluations) == (0.5, 2)
+
+
 def test_a_checkpoint_refuses_a_model_whose_modules_changed_with_the_same_tensors(tmp_path):
     payload = saved(tmp_path, net(nn.ReLU))  # (3 + 1) x 4 + (4 + 1) x 2 parameters
     with pytest.raises(

@@ -201,7 +201,13 @@ def load_checkpoint(
     cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
     if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_rng)
-    for callback, callback_state in zip(callbacks, payload["callbacks"], strict=True):
+    saved = payload["callbacks"]
+    if len(saved) != len(callbacks):  # the states are matched by position: a zip's bare ValueError said it
+        raise OptimlabError(
+            f"the checkpoint holds the states of {len(saved)} callback(s) (save_checkpoint's callbacks), "
+            f"but {len(callbacks)} were given to resume: give the callbacks it was saved with, in that order"
+        )
+    for callback, callback_state in zip(callbacks, saved, strict=True):
         callback.load_state_dict(callback_state)
     fields = {f.name for f in dataclasses.fields(TrainState)}
     return TrainState(**{k: v for k, v in payload["state"].items() if k in fields})

@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import pickle
+import shutil
 import time
 from pathlib import Path
 
@@ -58,10 +59,11 @@ class SharedOutcomes:
         return pickle.loads(done.read_bytes())
 
 
-def _tiny_pages(tmp_path_factory, names: list[str] | None = None) -> TinyGallery:
-    """The experiments ``names`` (by default every one) at size tiny, their pages and the index, written by
-    this worker's own ``run_gallery``; each outcome computed once per session, shared by every fixture and
-    xdist worker that asks for it (:class:`SharedOutcomes`)."""
+def _tiny_pages(tmp_path_factory, names: list[str], earlier: TinyGallery | None = None) -> TinyGallery:
+    """The experiments ``names`` at size tiny, their pages and the index, written by this worker's own
+    ``run_gallery`` into a folder holding the pages of ``earlier`` (each page written once a session: the
+    index then links both); each outcome computed once per session, shared by every fixture and xdist
+    worker that asks for it (:class:`SharedOutcomes`)."""
     session_root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         session_root = session_root.parent  # the workers' base folders lie in the session's one
@@ -69,6 +71,11 @@ def _tiny_pages(tmp_path_factory, names: list[str] | None = None) -> TinyGallery
     shared.mkdir(exist_ok=True)
     folder = tmp_path_factory.mktemp("gallery")
     outcomes, pages = {}, {}
+    if earlier is not None:
+        for name, outcome in earlier.outcomes.items():
+            for suffix in (".html", ".json"):
+                shutil.copy(earlier.folder / f"{name}{suffix}", folder)
+            outcomes[name], pages[name] = outcome, folder / f"{name}.html"
 
     def done(outcome, page):
         outcomes[outcome.name], pages[outcome.name] = outcome, page
@@ -77,26 +84,31 @@ def _tiny_pages(tmp_path_factory, names: list[str] | None = None) -> TinyGallery
         patch.setattr(
             optimlab.gallery.publish, "_outcome", SharedOutcomes(shared, optimlab.gallery.publish._outcome)
         )
-        if names is not None:
-            patch.setattr(optimlab.gallery.publish, "experiment_names", lambda: names)
+        patch.setattr(optimlab.gallery.publish, "experiment_names", lambda: names)
         index = run_gallery(size="tiny", out=folder, on_done=done)
-    return TinyGallery(folder=folder, index=index, outcomes=outcomes, pages=pages)
-
-
-@pytest.fixture(scope="session")
-def tiny_gallery(tmp_path_factory):
-    """Every experiment at size tiny (~40 s of CPU in all, once per session: xdist's workers share the
-    outcomes), its pages and the index."""
-    return _tiny_pages(tmp_path_factory)
+    order = [name for name in experiment_names() if name in outcomes]
+    return TinyGallery(
+        folder=folder,
+        index=index,
+        outcomes={n: outcomes[n] for n in order},
+        pages={n: pages[n] for n in order},
+    )
 
 
 # The experiments quickest at size tiny (0.2 to 0.9 s of CPU each of tiny_gallery's ~40 s), of both kinds: the pages
-# of an index's tests, which a run of those tests alone pays in seconds (in the whole suite, tiny_gallery's
-# outcomes, computed once).
+# of an index's tests, which a run of those tests alone pays in seconds.
 FEW = ["batch_norm", "no_nonlinearity", "mnist1d_baselines", "small_init", "input_scale"]
 
 
 @pytest.fixture(scope="session")
 def few_tiny_pages(tmp_path_factory):
-    """The experiments :data:`FEW` at size tiny, their pages and an index of them, as :func:`tiny_gallery`."""
+    """The experiments :data:`FEW` at size tiny, their pages and an index of them."""
     return _tiny_pages(tmp_path_factory, FEW)
+
+
+@pytest.fixture(scope="session")
+def tiny_gallery(tmp_path_factory, few_tiny_pages):
+    """Every experiment at size tiny (~40 s of CPU in all, once per session: xdist's workers share the
+    outcomes), its pages and the index: those of :func:`few_tiny_pages` copied, not written again."""
+    rest = [name for name in experiment_names() if name not in few_tiny_pages.outcomes]
+    return _tiny_pages(tmp_path_factory, rest, few_tiny_pages)

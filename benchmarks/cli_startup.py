@@ -8,11 +8,15 @@ of older checkouts); the table gives median wall and median CPU (user + system o
 each other tree, the median over rounds of the within-round wall and CPU ratios of this tree to it, with
 a 95% bootstrap interval (``paired.py``). Each tree gets its own catalog cache (``$XDG_CACHE_HOME``), warmed by one
 untimed run, so that no round rebuilds it. ``--importtime`` prints, once, the modules the command
-imports sorted by cumulative time (``python -X importtime``).
+imports sorted by cumulative time (``python -X importtime``). ``--command`` times another command instead
+(the size check of a model past the sizes it skips, 7b4ab3b5's end-to-end claim, below).
 
     python benchmarks/cli_startup.py --rounds 7
     mkdir /tmp/before && git archive 001f97f src | tar -x -C /tmp/before
     python benchmarks/cli_startup.py --rounds 7 --before /tmp/before/src
+    git worktree add /tmp/sized 7b4ab3b5~1
+    python benchmarks/cli_startup.py --rounds 6 --before /tmp/sized/src \
+        --command "train --dataset iris --epochs 1 --width 2048 --no-progress"
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import os
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -47,10 +52,10 @@ def _run(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float]
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _import_breakdown(env: dict[str, str], out: Path, top: int = 25) -> None:
-    """The ``top`` imports of the command by cumulative time (self-contained subtrees counted once)."""
+def _import_breakdown(command: list[str], env: dict[str, str], out: Path, top: int = 25) -> None:
+    """The ``top`` imports of ``command`` by cumulative time (self-contained subtrees counted once)."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", MAIN, *COMMAND, "--out", str(out)],
+        [sys.executable, "-X", "importtime", "-c", MAIN, *command, "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -59,7 +64,7 @@ def _import_breakdown(env: dict[str, str], out: Path, top: int = 25) -> None:
     shallow = sorted(
         ((int(us), len(indent) // 2, name) for us, indent, name in rows if len(indent) <= 6), reverse=True
     )
-    print(f"\nimports of `optimlab {' '.join(COMMAND)}` by cumulative time (depth <= 3):")
+    print(f"\nimports of `optimlab {shlex.join(command)}` by cumulative time (depth <= 3):")
     for us, depth, name in shallow[:top]:
         print(f"  {us / 1e6:6.3f} s  {'  ' * depth}{name}")
 
@@ -71,7 +76,14 @@ def main() -> None:
         "--before", type=Path, action="append", default=[], help="another tree's src folder, timed alongside"
     )
     parser.add_argument("--importtime", action="store_true", help="also print the imports by cumulative time")
+    parser.add_argument(
+        "--command",
+        type=shlex.split,
+        default=COMMAND,
+        help=f"another train command (default: {shlex.join(COMMAND)})",
+    )
     options = parser.parse_args()
+    command = options.command
     trees = {"this tree": THIS_TREE, **{str(src): src.resolve() for src in options.before}}
     with tempfile.TemporaryDirectory() as scratch:
         envs = {
@@ -85,7 +97,7 @@ def main() -> None:
         }
         outs = iter(Path(scratch, f"run-{i}") for i in range(10**6))
         for env in envs.values():  # build each tree's catalog cache, untimed
-            _run(MAIN, [*COMMAND, "--out", str(next(outs))], env)
+            _run(MAIN, [*command, "--out", str(next(outs))], env)
         arms = {"python -c 'import torch' (the floor)": None, **{f"optimlab train ({n})": n for n in trees}}
         times: dict[str, list[tuple[float, float]]] = {arm: [] for arm in arms}
         for round_index in range(options.rounds):
@@ -95,8 +107,8 @@ def main() -> None:
                 if tree is None:
                     times[arm].append(_run("import torch", [], envs["this tree"]))
                 else:
-                    times[arm].append(_run(MAIN, [*COMMAND, "--out", str(next(outs))], envs[tree]))
-        print(f"`optimlab {' '.join(COMMAND)}`, {options.rounds} rounds of fresh processes")
+                    times[arm].append(_run(MAIN, [*command, "--out", str(next(outs))], envs[tree]))
+        print(f"`optimlab {shlex.join(command)}`, {options.rounds} rounds of fresh processes")
         print("| run | median wall (s) | median CPU (s) |")
         print("| --- | ---: | ---: |")
         for arm, runs in times.items():
@@ -109,7 +121,7 @@ def main() -> None:
                 ratio, low, high = paired_ratio([t[index] for t in now], [t[index] for t in before])
                 print(f"this tree / {src}, {label}: {ratio:.3f} [{low:.3f}, {high:.3f}]")
         if options.importtime:
-            _import_breakdown(envs["this tree"], next(outs))
+            _import_breakdown(command, envs["this tree"], next(outs))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from torch import nn
 
 from optimlab.data.built_once import built_once
 from optimlab.data.global_rng import seed_numpy_and_python
-from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction
-from optimlab.data.user_factory import BatchSplits
+from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction, takes_dict_whole
+from optimlab.data.user_factory import BatchSplits, batch_keys
 from optimlab.errors import InvalidValueError
 from optimlab.models import takes_recipe_fields
 from optimlab.models.layers import channels_first
@@ -479,12 +479,16 @@ def _check_fits_task(loss: str, splits: Any) -> None:
         )
 
 
-def _check_takes_targets(name: str, model: nn.Module, target: str | None) -> None:
+def _check_takes_targets(name: str, model: nn.Module, target: str | None, train: Any) -> None:
     """Refuse the model's own loss (the default for dict batches) of a model whose ``forward`` cannot take
     the batches' ``target`` (``labels``), so cannot return a loss of them: a plain module of named inputs
-    that returns scores. It said "forward() got an unexpected keyword argument 'labels'" of the batch."""
+    that returns scores. It said "forward() got an unexpected keyword argument 'labels'" of the batch. A
+    forward given the batch whole (``def forward(self, batch)``: :func:`takes_dict_whole` of the keys of
+    ``train``'s first item) may return its loss."""
     parameters = inspect.signature(model.forward).parameters.values()
     if target is None or any(p.name == target or p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    if takes_dict_whole(model, batch_keys(train)):  # def forward(self, batch): the batch, target and all
         return
     raise InvalidValueError(
         "training.loss",
@@ -671,7 +675,7 @@ def build(recipe: Recipe) -> Built:
     loss_fn = build_loss(recipe, splits)
     path = recipe.training.compute_loss
     if isinstance(splits, BatchSplits) and loss_fn is None and path is None:
-        _check_takes_targets(recipe.model.name, model, splits.target)
+        _check_takes_targets(recipe.model.name, model, splits.target, splits.train)
     steps = training_steps(recipe, splits)
     optimizer = build_optimizer(recipe, model, steps)
     return Built(

@@ -585,3 +585,48 @@ def test_labels_then_weights_taken_by_a_model_of_two_inputs_are_told_which_part_
         ": its last part is read as the target and the other 2 as the model's inputs; for a weight or a mask "
         "beside the target, give compute_loss=lambda model, batch: ... (the batch whole) instead of loss_fn."
     )
+
+
+def test_a_recipes_model_that_takes_the_batch_dict_itself_trains_on_its_own_loss(tmp_path, monkeypatch):
+    """A recipe of the user's dict items and a model of `def forward(self, batch)` returning its loss was
+    refused before training: "forward takes no 'labels', so returns no loss of them" (build's check read
+    the forward's parameters for the target's name). Truth: the model's own loss of the batch, as a hand
+    loop computes it with the trained weights."""
+    (tmp_path / "whole_batches.py").write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "class Items(torch.utils.data.Dataset):\n"
+        "    def __len__(self):\n"
+        "        return 20\n"
+        "    def __getitem__(self, i):\n"
+        "        g = torch.Generator().manual_seed(i)\n"
+        "        return {'pixels': torch.randn(3, generator=g), 'labels': i % 2}\n"
+        "def items():\n"
+        "    return Items()\n"
+        "class OwnLoss(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.net = nn.Linear(3, 2)\n"
+        "    def forward(self, batch):\n"
+        "        return nn.functional.cross_entropy(self.net(batch['pixels']), batch['labels'])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from optimlab.recipe import Recipe
+    from optimlab.train.run import train
+
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "whole_batches:items", "val_fraction": 0.5, "test_fraction": 0.0},
+            "model": {"name": "whole_batches:OwnLoss"},
+            "training": {"epochs": 1},
+        }
+    )
+    found = train(recipe, tmp_path / "run").metrics
+    import whole_batches
+
+    model = whole_batches.OwnLoss()
+    model.load_state_dict(torch.load(tmp_path / "run" / "model.pt", weights_only=True)["model"])
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(0)).tolist()
+    val = torch.utils.data.default_collate([whole_batches.Items()[i] for i in order[:10]])
+    with torch.no_grad():
+        assert found["val_loss"] == pytest.approx(model(val).item(), abs=1e-6)

@@ -46,7 +46,7 @@ import inspect
 import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -86,6 +86,7 @@ __all__ = [
     "pandas_values",
     "prediction",
     "relative_gap",
+    "takes_dict_whole",
     "target_key",
 ]
 
@@ -897,15 +898,15 @@ class _NotItsInputsError(TypeError):
 def _call_on(model: nn.Module, inputs: Any) -> Any:
     """``model`` called on ``inputs`` as a hand-written loop calls it: a tuple's or list's items as its
     arguments, a dict's as keywords (``model(**batch)``, Hugging Face's), or the dict whole where the
-    forward takes it so (:func:`_takes_dict_whole`: ``def forward(self, batch)``)."""
+    forward takes it so (:func:`takes_dict_whole`: ``def forward(self, batch)``)."""
     if not isinstance(inputs, Mapping):
         return model(*inputs)
-    return model(inputs) if _takes_dict_whole(model, inputs) else model(**inputs)
+    return model(inputs) if takes_dict_whole(model, inputs) else model(**inputs)
 
 
-def _takes_dict_whole(model: nn.Module, inputs: Mapping[str, Any]) -> bool:
-    """Whether ``model``'s forward takes the dict ``inputs`` as one argument: it requires one positional
-    argument and nothing else, names none of the dict's keys, and takes no ``**kwargs`` (which
+def takes_dict_whole(model: nn.Module, keys: Collection[str]) -> bool:
+    """Whether ``model``'s forward takes a dict of ``keys`` as one argument: it requires one positional
+    argument and nothing else, names none of the keys, and takes no ``**kwargs`` (which
     ``model(**inputs)`` fills); False where its signature cannot be read. A wrapper passing all it is given
     to the module it holds (torch.compile's ``_orig_mod``, DataParallel's and DDP's ``module``) is read as
     that module."""
@@ -921,7 +922,7 @@ def _takes_dict_whole(model: nn.Module, inputs: Mapping[str, Any]) -> bool:
     return (
         len(required) == 1
         and required[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and not any(p.kind is _KEYWORDS or p.name in inputs for p in parameters)
+        and not any(p.kind is _KEYWORDS or p.name in keys for p in parameters)
     )
 
 
@@ -935,7 +936,7 @@ def _takes_items(model: nn.Module, batch: Any) -> bool:
         return True
     try:
         if isinstance(batch, Mapping):
-            signature.bind(batch) if _takes_dict_whole(model, batch) else signature.bind(**batch)
+            signature.bind(batch) if takes_dict_whole(model, batch) else signature.bind(**batch)
         else:
             signature.bind(*batch) if isinstance(batch, (tuple, list)) else signature.bind(batch)
     except TypeError:

@@ -70,7 +70,7 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError, a_type
 from optimlab.user_code import call_user, check_required, defined_at, factory_signature, positional_only
 
-__all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data"]
+__all__ = ["ACCEPTED_RETURNS", "BatchDataset", "BatchSplits", "adapt_dataset", "as_data", "batch_keys"]
 
 ACCEPTED_RETURNS = (
     "(x, y) tensors or arrays, (train, val[, test]) splits each a pair, Dataset or DataLoader, "
@@ -93,6 +93,12 @@ def _first(data: Any) -> Any:
 
 def _holds_dicts(data: Any) -> bool:
     return isinstance(_first(data), Mapping)
+
+
+def batch_keys(data: Any) -> frozenset[str]:
+    """The keys of ``data``'s first dict item or batch (:func:`_first`); none where it holds no dict."""
+    first = _first(data)
+    return frozenset(first) if isinstance(first, Mapping) else frozenset()
 
 
 def _target_key(data: Any) -> str | None:

@@ -1039,3 +1039,30 @@ def test_a_run_into_out_dot_is_named_after_its_folder_and_no_run_name_leaves_the
         with pytest.raises(InvalidValueError, match=f"^invalid value {wrong!r} for run_name: accepted"):
             open_tracker("tensorboard", folder=tmp_path / "other", run_name=wrong)
     assert not (tmp_path / "other").exists() and not (tmp_path / "x").exists()
+
+
+def test_a_session_start_the_event_folder_refuses_stops_the_tracker_not_fit(tmp_path):
+    """A file put where the event folder goes, after the tracker opened: its session's start raised
+    AttributeError ('int' object has no attribute 'tracker_failures') out of fit, the failure handed the
+    step where the state was due. The tracker stops, fit trains every step, and the state says why and
+    from which step the run lacks records. Truth: the weights of the same fit without a tracker."""
+    from optimlab.integrations import TrackerStopped, open_tracker
+    from optimlab.train import fit
+
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+
+    def trained(callbacks):
+        model = torch.nn.Linear(3, 1)
+        torch.nn.init.zeros_(model.weight), torch.nn.init.zeros_(model.bias)
+        state = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), x, x.sum(1, keepdim=True),
+                    loss_fn=torch.nn.functional.mse_loss, batch_size=8, total_steps=4, callbacks=callbacks)  # fmt: skip
+        return state, model.weight.tolist()
+
+    tracker = open_tracker("tensorboard", folder=tmp_path, run_name="r")
+    (tmp_path / "tensorboard").write_text("in the way")
+    with pytest.warns(TrackerStopped):
+        state, weight = trained([tracker])
+    assert state.step == 4 and weight == trained([])[1]
+    (failure,) = state.tracker_failures
+    assert failure.startswith("TensorBoard stopped logging run 'r'") and "is a file" in failure
+    assert failure.endswith("every record from step 1 on not written, and training went on without it")

@@ -304,7 +304,10 @@ class TensorBoardTracker(Tracker):
         super().on_train_start(state)  # a fit from step 0 once the run ended is refused
         self._started_at = state.step
         self.closed = False  # a second fit of the run (trained on in the same process) ends it again
-        self._kept_going(lambda: self._start_session(state), state.step)
+        # a start the store refused (its folder blocked since the tracker opened) stops the tracker, not fit:
+        # it raised AttributeError out of fit, given the step where the state was due
+        lost = f"every record from step {state.step + 1} on not written"
+        self._kept_going(lambda: self._start_session(state), state, lost=lost)
 
     def _start_session(self, state: TrainState) -> None:
         """The session's start in the event file, with what earlier sessions' files lack."""

@@ -138,17 +138,20 @@ class Tracker(Callback):
         if evaluation if self.flush_seconds is None else now - self._flushed >= self.flush_seconds:
             self._kept_going(self.flush, state)
 
-    def _kept_going(self, hand_over: Callable[[], None], state: TrainState) -> None:
+    def _kept_going(
+        self, hand_over: Callable[[], None], state: TrainState, *, lost: str | None = None
+    ) -> None:
         """``hand_over`` (a write to the tracker's store by a training hook); where it raises, the tracker
         stops and training goes on (:class:`TrackerStopped`): a full disk under the event folder stopped
-        training with a bare OSError at the step it filled, the run lost past its last checkpoint."""
+        training with a bare OSError at the step it filled, the run lost past its last checkpoint. ``lost``:
+        what the store then lacks, where no record's write failed (a session's start)."""
         try:
             hand_over()
         except Exception as error:  # the tracker's own failure, whatever its kind: not the training's
             self._pending = []
             if self.failure is None:
                 reason = failure_reason(error)
-                lost = lost_from(self._unwritten)
+                lost = lost or lost_from(self._unwritten)
                 self.failure = OptimlabError(self._stopped(reason, lost))
                 self.failure.__cause__ = error  # its traceback, shown by wait() (OPTIMLAB_DEBUG on the CLI)
                 state.tracker_failures.append(str(self.failure))

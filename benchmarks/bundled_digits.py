@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
-from paired import print_before_now, tree_rounds
+from paired import print_before_now, source_tree, tree_rounds
 
 _TIMED = """
 import os, statistics, time
@@ -39,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--loads", type=int, default=5, help="loads timed in each process, after one untimed")
-    parser.add_argument("--before", type=Path, required=True, help="the older tree's src folder")
+    parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         now, before = tree_rounds(_TIMED.format(cache=cache, loads=args.loads), args.before, args.rounds)

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from paired import paired_ratio
+from paired import paired_ratio, source_tree
 
 COMMAND = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "5", "--no-progress"]
 MAIN = "from optimlab.cli.app import main; main()"
@@ -73,7 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
-        "--before", type=Path, action="append", default=[], help="another tree's src folder, timed alongside"
+        "--before",
+        type=source_tree,
+        action="append",
+        default=[],
+        help="another tree's src folder, timed alongside",
     )
     parser.add_argument("--importtime", action="store_true", help="also print the imports by cumulative time")
     parser.add_argument(

@@ -17,9 +17,8 @@ both medians and the median within-round ratio with its 95% bootstrap interval (
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from paired import print_before_now, tree_rounds
+from paired import print_before_now, source_tree, tree_rounds
 
 _TIMED = """
 import time
@@ -38,7 +37,7 @@ def main() -> None:
     parser.add_argument(
         "--space", action="append", help="a --space flag (default optimizer.lr=1e-4:1e-1:log)"
     )
-    parser.add_argument("--before", type=Path, required=True, help="the older tree's src folder")
+    parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
     flags = args.space or ["optimizer.lr=1e-4:1e-1:log"]
     now, before = tree_rounds(_TIMED.format(flags=flags, budget=args.budget), args.before, args.rounds)

@@ -6,6 +6,7 @@ every run of one round by a third); the ratio within each round cancels it. Shar
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import subprocess
@@ -47,6 +48,17 @@ def in_tree(src: Path, code: str) -> str:
     """``code`` importing the optimlab of the source tree ``src`` (a checkout's ``src`` folder, such as a
     ``git worktree`` of an older commit's), put first on ``sys.path`` ahead of the installed one."""
     return f"import sys\nsys.path.insert(0, {str(Path(src).resolve())!r})\n{code}"
+
+
+def source_tree(text: str) -> Path:
+    """An ``argparse`` type: the ``src`` folder of a checkout (one without ``optimlab`` in it would time
+    the installed optimlab in its place, silently)."""
+    src = Path(text)
+    if not (src / "optimlab" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a checkout's src folder (no optimlab/__init__.py in it)"
+        )
+    return src
 
 
 def tree_rounds(code: str, before: Path, rounds: int) -> tuple[list[float], list[float]]:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
-from paired import print_before_now, tree_rounds
+from paired import print_before_now, source_tree, tree_rounds
 
 _TIMED = """
 import contextlib, io, time
@@ -49,7 +48,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cpu", action="store_true", help="the process's CPU seconds, not wall")
     parser.add_argument("--imported", action="store_true", help="torch and the CLI imported before timing")
-    parser.add_argument("--before", type=Path, required=True, help="the older tree's src folder")
+    parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         now, before = tree_rounds(

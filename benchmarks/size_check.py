@@ -17,9 +17,8 @@ medians and the median within-round ratio with its 95% bootstrap interval (``pai
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from paired import print_before_now, tree_rounds
+from paired import print_before_now, source_tree, tree_rounds
 
 _TIMED = """
 import time, torch
@@ -37,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--width", type=int, default=2048)
-    parser.add_argument("--before", type=Path, required=True, help="the older tree's src folder")
+    parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
     now, before = tree_rounds(_TIMED.format(width=args.width), args.before, args.rounds)
     print_before_now(

@@ -89,6 +89,19 @@ def test_draws_are_in_range_and_reproducible():
     assert {d["model.activation"] for d in draws} == {"relu", "tanh"}
 
 
+def test_distinct_draws_are_the_first_of_each_configuration_the_draws_meet():
+    """sample keeps each draw's key in a set (where it scanned the list of those kept, O(budget^2)): the
+    configurations kept are still the first of each the raw draws meet, in order, choices that are lists
+    (no set's key) included, and the space is drawn whole where it holds no more than asked."""
+    space = SearchSpace.from_dict(
+        {"model.width": {"low": 1, "high": 6, "integer": True}, "x.y": [[1, 2], [3]]}
+    )
+    raw = space.sample(200, seed=5, distinct=False)
+    first = [c for i, c in enumerate(raw) if c not in raw[:i]]
+    assert space.sample(12, seed=5) == first[:12] and len(first) == 12
+    assert space.sample(7, seed=5) == first[:7]
+
+
 def test_suggest_uses_enqueued_values_then_the_sampler():
     space = SearchSpace.from_flags(["optimizer.lr=1e-4:1e-1:log", "model.activation=relu,gelu"])
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))

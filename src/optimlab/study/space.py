@@ -152,6 +152,11 @@ class Dimension:
             value = rng.uniform(self.low, self.high)
         return round(value) if self.integer else _nice(value, self.low, self.high, onto_ends=False)
 
+    def key(self, value: Any) -> Any:
+        """``value`` as a set holds it, equal where the values are: a choice by the first choice equal to it
+        (a list or a mapping is no set's key), a range's number as it is."""
+        return value if self.choices is None else self.choices.index(value)
+
     def suggest(self, trial: optuna.Trial) -> Any:
         """The trial's value: the one it was enqueued with, else a draw from the study's sampler."""
         if self.choices is not None:
@@ -289,11 +294,16 @@ class SearchSpace:
             return [{d.field: d.sample(rng) for d in self.dimensions} for _ in range(count)]
         wanted = count if self.size is None else min(count, self.size)
         drawn: list[dict[str, Any]] = []
+        # each draw's key in a set, where 'config not in drawn' scanned the list: 10^4 draws took 6.4 s, now
+        # 0.1 s (benchmarks/random_planning.py, docs/benchmarks.md)
+        seen: set[tuple[Any, ...]] = set()
         for _ in range(wanted * _DRAWS_PER_CONFIGURATION):
             if len(drawn) == wanted:
                 break
             config = {d.field: d.sample(rng) for d in self.dimensions}
-            if config not in drawn:
+            key = tuple(d.key(value) for d, value in zip(self.dimensions, config.values()))
+            if key not in seen:
+                seen.add(key)
                 drawn.append(config)
         return drawn
 

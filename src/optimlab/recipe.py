@@ -50,6 +50,7 @@ from optimlab.number_text import (
     untyped_number,
 )
 from optimlab.registry import (
+    BATCH_ROWS,
     DEVICE,
     DEVICES,
     SEED,
@@ -909,7 +910,9 @@ class TrainingSpec(_Spec):
 
     epochs: int | None = Field(10, ge=1)  # ignored when steps is set
     steps: int | None = Field(None, ge=1)
-    batch_size: int = Field(32, ge=1)  # digits: 1078 training rows -> 34 steps an epoch
+    batch_size: int = Field(
+        32, ge=BATCH_ROWS.low, le=BATCH_ROWS.high
+    )  # digits: 1078 training rows -> 34 steps an epoch
     shuffle: bool = True  # False: every epoch in the rows' own order (MNIST-1D's protocol; DeepOBS shuffles)
     drop_last: bool = False  # True: an epoch's last batch is dropped when smaller than batch_size
     # None: cross_entropy for classification, mse for regression, the model's own for dict batches;

@@ -30,6 +30,7 @@ from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.user_code import import_object, is_import_path, refuse_file_path
 
 __all__ = [
+    "BATCH_ROWS",
     "CAPABILITIES",
     "DEVICE",
     "DEVICES",
@@ -175,6 +176,11 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 # NumPy's legacy RandomState takes seeds below 2^32; torch's generators overflow (a traceback) past 2^64,
 # and the batch order is drawn from seed * 1_000_003 + epoch (optimlab.data.batches).
 SEED = Interval(0, 2**32 - 1, integer=True)
+# Rows of one minibatch (a recipe's training.batch_size, --batch-size): a batch larger than the training
+# split takes all of it, so --batch-size 1e18 trained on iris's 96 rows while its recipe recorded 1e18.
+# int32's bound, past which many of torch's CUDA kernels index no tensor, is past any batch held in memory
+# (at one float32 value a row, 8 GiB).
+BATCH_ROWS = Interval(1, 2**31 - 1, integer=True)
 # An LR range test's sweep (find_lr, lr_range_test, lr-find's --sweep-steps): its curve needs two lrs,
 # and it is a short run (Smith 2017: a few epochs; 100 steps by default). 10,000 steps, 1,250 a decade
 # over 8 decades, take about 25 s for an MLP of 16 units on 512 rows (2.4 ms a step, a 2-core machine

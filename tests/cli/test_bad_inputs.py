@@ -689,7 +689,18 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
             ("a later --set", ["--set", "schedule.step_size=1e-400", "--set", "schedule.name=step"]),
         )
     ),
-    ("lr inf", ["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number in (0, inf)"),
+    # a batch past any held in memory: it trained on the whole split, the recipe recording 1e18
+    (
+        "batch size 1e18",
+        ["train", "--batch-size", "1e18"],
+        "'1e18' is not accepted: an integer in [1, 2147483647]",
+    ),
+    (
+        "set a batch size of 1e18",
+        ["train", "--set", "training.batch_size=1e18"],
+        "training.batch_size: 1e+18 is refused: accepted an integer in [1, 2147483647]",
+    ),
+    ("lr inf named not finite", ["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number in (0, inf)"),
     (
         "lr past every float",
         ["train", "--lr", "1e999"],

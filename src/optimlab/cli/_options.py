@@ -23,6 +23,7 @@ from optimlab.cli import _checks as checks
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches, did_you_mean
 from optimlab.number_text import below_smallest_float, infinity_word, read_number, read_whole_number
 from optimlab.registry import (
+    BATCH_ROWS,
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
     POSITIVE,
@@ -232,7 +233,7 @@ StepsOpt = Annotated[
     typer.Option("--steps", parser=number(POSITIVE_INT), help="Optimizer steps (overrides --epochs)."),
 ]
 BatchOpt = Annotated[
-    int | None, typer.Option("--batch-size", parser=number(POSITIVE_INT), help="Rows per minibatch.")
+    int | None, typer.Option("--batch-size", parser=number(BATCH_ROWS), help="Rows per minibatch.")
 ]
 ClipOpt = Annotated[
     float | None,

@@ -871,3 +871,22 @@ def test_the_page_s_table_says_of_each_prediction_what_the_paragraph_says(tiny_g
     rows = {row[0]: row[header.index("outcome")] for row in cells.rows if row and row[0] in differences}
     assert rows == {word: word for word in differences}
     assert all(f"{word}: {c.outcome} (" in outcome.verdict.paragraph for word, c in zip(differences, checks))
+
+
+@pytest.mark.parametrize("typed, offered", [("he", ["he_init"]), ("decay", ["weight_decay"])])
+def test_a_word_of_an_experiment_typed_as_a_command_is_offered_the_experiment(typed, offered):
+    """`optimlab gallery he` said only "No such command 'he'", where `gallery run he` offers he_init. Truth:
+    the names by hand; the call told runs the first of them."""
+    from optimlab.cli._errors import expected_message
+
+    app = typer.Typer()
+    app.add_typer(gallery_cmd.app, name="gallery")
+    message = expected_message(CliRunner().invoke(app, ["gallery", typed], standalone_mode=False).exception)
+    assert f"'{typed}' is neither a command (list, run) nor an experiment (did you mean " in message, message
+    assert sorted(re.search(r"did you mean (.*?)\?\)", message)[1].split(" or ")) == sorted(
+        map(repr, offered)
+    )
+    assert f" gallery run {offered[0]}' runs one" in message, message
+    assert "Did you mean 'run'" in expected_message(
+        CliRunner().invoke(app, ["gallery", "rnu"], standalone_mode=False).exception
+    )

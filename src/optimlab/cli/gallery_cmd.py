@@ -38,12 +38,22 @@ class _GalleryGroup(VerbGroup):
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
         if args and self.get_command(ctx, args[0]) is None:
+            from optimlab.errors import close_matches, did_you_mean
             from optimlab.gallery import experiment_names
+            from optimlab.gallery.experiment import experiments_near
             from optimlab.registry import normalize_name
 
             if (registered := normalize_name(args[0])) in [*experiment_names(), ALL]:
                 raise typer.BadParameter(
                     f"{args[0]!r} is what the command 'run' takes: '{ctx.command_path} run {registered}'",
+                    ctx,
+                    param_hint="COMMAND",
+                )
+            # a word of an experiment's name ('gallery he'), not a command mistyped ('gallery rnu')
+            if (near := experiments_near(args[0])) and not close_matches(args[0], self.list_commands(ctx)):
+                raise typer.BadParameter(
+                    f"{args[0]!r} is neither a command ({', '.join(self.list_commands(ctx))}) nor an "
+                    f"experiment{did_you_mean(near)}: '{ctx.command_path} run {near[0]}' runs one",
                     ctx,
                     param_hint="COMMAND",
                 )

@@ -568,3 +568,17 @@ def test_a_grid_shape_of_several_ranges_is_the_best_of_every_shape(flags):
         best = max(shapes, key=key)
         planned = tuple(n for n, d in zip(space.grid_shape(budget), space.dimensions) if not d.categorical)
         assert key(planned) == key(best) and planned in shapes, (budget, planned, best)
+
+
+def test_a_whole_number_fields_choices_are_the_ints_the_recipe_holds():
+    """--space training.batch_size=1e1,2e1 (YAML reads 10.0, 20.0) searched 10.0 and 20.0: each best
+    configuration and trial was named so, though the recipe holds 10 and 20. A whole-number field's
+    choices are the recipe's ints, from a flag or a file; a real field's whole choice (lr 1.0) stays a float."""
+    for space in (
+        SearchSpace.from_flags(["training.batch_size=1e1,2e1", "optimizer.lr=1e-1,1e0"]),
+        SearchSpace.from_dict({"training": {"batch_size": [1e1, 2e1]}, "optimizer.lr": [1e-1, 1e0]}),
+    ):
+        batch, lr = space.dimensions
+        held = [Recipe().with_updates({"training.batch_size": c}).training.batch_size for c in batch.choices]
+        assert list(batch.choices) == held == [10, 20] and all(type(c) is int for c in batch.choices)
+        assert lr.choices == (0.1, 1.0) and type(lr.choices[1]) is float

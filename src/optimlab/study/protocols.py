@@ -33,7 +33,7 @@ import torch
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
 from optimlab.registry import SEED, STUDY_TRIALS, Capability, get_registry, whole_number
-from optimlab.study.space import Dimension, SearchSpace, as_recipe_field, holds_whole_numbers
+from optimlab.study.space import Dimension, SearchSpace, as_recipe_field, holds_whole_numbers, whole_as_int
 from optimlab.workloads import Workload, check_goal_target
 
 __all__ = [
@@ -109,9 +109,7 @@ def _whole_where_held(method: Method, recipe: Recipe) -> Method:
     its name was the value: ``--compare training.batch_size=1e1,2e1`` (YAML's 10.0 and 20.0) labelled its
     methods 10.0 and 20.0 on every table."""
     updates = {
-        field: int(value)
-        if isinstance(value, float) and value.is_integer() and holds_whole_numbers(field, recipe)
-        else value
+        field: whole_as_int(value) if holds_whole_numbers(field, recipe) else value
         for field, value in method.updates.items()
     }
     renamed = [str(updates[field]) for field, value in method.updates.items() if method.name == str(value)]

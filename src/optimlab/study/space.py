@@ -359,7 +359,10 @@ class SearchSpace:
             if isinstance(spec, Mapping) and "choices" in spec:
                 spec = spec["choices"]
             if isinstance(spec, Sequence) and not isinstance(spec, str):
-                dimensions.append(Dimension(field, choices=tuple(spec)))
+                whole = holds_a_whole_number(as_recipe_field(field))  # batch_size=1e1,2e1: 10, 20
+                dimensions.append(
+                    Dimension(field, choices=tuple(whole_as_int(c) if whole else c for c in spec))
+                )
             elif isinstance(spec, Mapping):
                 unknown = [key for key in spec if key not in _RANGE_KEYS]
                 if unknown:
@@ -441,6 +444,12 @@ def _most_distinct(dimension: Dimension, room: int) -> int:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if len(dimension.grid(middle)) == middle else (low, middle - 1)
     return low
+
+
+def whole_as_int(value: Any) -> Any:
+    """A whole float (YAML reads ``1e1`` as 10.0) as the int it is, for a field that holds whole numbers: it
+    named methods and best configurations 10.0; any other value as given."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def holds_whole_numbers(field: str, recipe: Recipe) -> bool:

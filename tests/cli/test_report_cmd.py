@@ -77,3 +77,37 @@ def test_a_run_folder_whose_page_cannot_be_written_there_is_refused_naming_out(c
     assert ".partial" not in err and [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
     code, _, err = cli("report", str(folder), "--out", str(tmp_path / "r.html"))
     assert code == 0 and (tmp_path / "r.html").is_file(), err
+
+
+_REFUSED = """
+import json, sys
+from optimlab.cli.app import main
+codes = []
+for args in json.loads(sys.argv[1]):
+    try:
+        main(args)
+    except SystemExit as exit:
+        codes.append(exit.code)
+from optimlab.report import Page, machine_and_versions  # the package's public names, torch still unloaded
+print(json.dumps({"codes": codes, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_a_refused_report_does_not_import_torch(tmp_path):
+    """`optimlab report EMPTY_FOLDER` imported torch (about 2 s of CPU) before refusing: its first line
+    imported report.run_folder, and with it the recipe (models) and report.environment, torch at their top.
+    A real process is what is tested: this one imports neither torch nor a run's page before refusing."""
+    import subprocess
+    import sys
+
+    run = fake_run(tmp_path / "r")
+    refused = [
+        ["report", str(tmp_path / "empty")],  # neither a run nor a study
+        ["report", str(tmp_path / "typo")],  # no such path
+        ["report", str(run), str(tmp_path / "empty")],  # a run and a folder that is none
+    ]
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _REFUSED, json.dumps(refused)], capture_output=True, text=True, timeout=120
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [2, 2, 2], "torch": False}, done.stderr

@@ -45,8 +45,6 @@ def report(
 
     With --log, send their metrics to a tracker too.
     """
-    from optimlab.report.run_folder import read_run
-
     seen: set[Path] = set()
     for path in paths:
         o.checked(checks.existing_location, path, "PATH")
@@ -70,7 +68,8 @@ def report(
             raise typer.BadParameter(
                 f"{error.message} (the default page; give --out)", param_hint="'--out'"
             ) from None
-    if runs:
+    if runs:  # loaded here, not first: a refused report need not import torch (through the recipe)
+        from optimlab.report.run_folder import read_run
         from optimlab.report.run_page import write_run_report
 
         folders = []

@@ -14,8 +14,6 @@ import importlib.metadata
 import os
 import platform
 
-import torch
-
 __all__ = ["machine_and_versions"]
 
 _LIBRARIES = ("optimlab", "torch", "numpy", "optuna", "matplotlib", "scikit-learn")
@@ -42,6 +40,8 @@ def _version(package: str) -> str:
 
 def machine_and_versions() -> list[tuple[str, str]]:
     """``(item, value)`` rows: OS, CPU, cores, torch threads, GPU, Python and library versions."""
+    import torch  # here, not at the top: the report package's import (a refused report) need not load it
+
     rows = [
         ("operating system", platform.platform()),
         ("processor", _processor()),

@@ -111,6 +111,19 @@ def test_every_verb_prints_one_json_document_holding_what_people_see(run_json, t
     assert _verbs_taking_format(typer.main.get_command(app)) == checked
 
 
+def test_a_columns_of_zero_prints_every_result(cli, monkeypatch):
+    """COLUMNS=0, which rich read as a width of 0, printed every line empty: `optimlab list` gave nothing
+    and `train` no result line and no metrics, exit 0. Truth: what the terminal's width prints (80 off
+    one), as COLUMNS=0 says nothing of it."""
+    import shutil
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setenv("COLUMNS", str(shutil.get_terminal_size().columns))
+    shown = cli("list", "optimizer", "--filter", "sgd")
+    monkeypatch.setenv("COLUMNS", "0")
+    assert cli("list", "optimizer", "--filter", "sgd") == shown and "sgd" in shown[1]
+
+
 def test_results_are_whole_lines_on_stdout_and_the_progress_is_on_stderr(cli, tmp_path, monkeypatch):
     """A result longer than the terminal is one line (rich wrapped it, splitting the storage's path in two),
     and the studies' progress bar is drawn on stderr (it was among the results on stdout)."""

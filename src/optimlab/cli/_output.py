@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -60,6 +61,10 @@ class Output:
         # terminal still got the tables' bold headers and italic titles as escape codes
         plain = os.environ.get("NO_COLOR", "") != ""
         self.console = Console(highlight=False, color_system=None if plain else "auto")
+        if self.console.width < 1:  # COLUMNS=0, which rich takes as a width: every line printed was empty
+            self.console.width = (
+                shutil.get_terminal_size().columns
+            )  # the terminal's, else 80 (COLUMNS=0 unread)
         self.gathered: dict[str, list[Any]] = {}  # JSON: what the result prints beside its data
 
     @property

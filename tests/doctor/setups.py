@@ -157,8 +157,18 @@ class Setup:
             optimizer,
             compute_loss=self.compute_loss,
             batch_size=None if isinstance(data, DataLoader) else self.batch_size,  # a loader batches itself
-            **{"steps": self.steps, "check_steps": self.check_steps, **options},
+            # the rules' advice in the recipe's fields, whoever runs the training (diagnose_in_recipe_words)
+            **{"steps": self.steps, "check_steps": self.check_steps, "settings": {}, **options},
         )
+
+
+def diagnose_in_recipe_words(*args: Any, **options: Any) -> Any:
+    """optimlab.doctor.diagnose with its advice in the recipe's fields (``settings={}``), as a recipe's run
+    is told it: what a rule advises, whoever runs the training. The torch words a user's own code is told
+    in their place: tests/doctor/test_doors.py."""
+    from optimlab.doctor import diagnose
+
+    return diagnose(*args, settings={}, **options)
 
 
 def regression() -> tuple[Tensor, Tensor]:

@@ -334,7 +334,10 @@ def test_a_fit_that_clips_is_not_told_to_clip_by_its_callback():
     1.0' for the gradients it clips: the callback could not see fit's clip. It reads it from the
     TrainState; unclipped, the advice to clip stands."""
     advice = {clip: f.recommendation for clip, f in _fit_found("exploding_gradients", 0.05, 40).items()}
-    assert advice[None] == "training: grad_clip_norm 1.0, and lower the lr", advice
+    assert (
+        advice[None]
+        == "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before each optimizer.step(), and lower the lr"
+    ), advice  # torch's words: no recipe
     assert advice[1.0].startswith("lr: lower it (the run already clips the gradients' norm at 1"), advice
 
 
@@ -346,8 +349,8 @@ def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has()
     found = _fit_found("nan_inf", 1e12, 4)
     advice = {clip: (f.recommendation, f.recipe_changes) for clip, f in found.items()}
     assert advice[None] == (
-        "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)",
-        {"training.grad_clip_norm": 1.0},
+        "lr: lower it, and torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before each optimizer.step() (the loss or the outputs blew up first)",
+        {},  # torch's words: no recipe runs fit
     )
     in_force = "the run already clips the gradients' norm at 1: the lr sets the steps' length"
     assert advice[1.0] == (f"lr: lower it (the loss or the outputs blew up first; {in_force})", {})
@@ -840,7 +843,10 @@ def test_a_backbone_frozen_by_lr_0_leaves_the_lr_rules_reading_the_head_the_rang
     suggestion = diagnosis.lr_range.suggestion
     assert suggestion is not None and 0.1 < suggestion < 1.0  # where the range test trained the head
     (found,) = [f for f in diagnosis.findings if f.rule in ("lr_too_high", "lr_too_low")]
-    assert found.rule == rule and found.recommendation == f"lr: {suggestion:.3g}, from the range test"
+    assert (
+        found.rule == rule
+        and found.recommendation == f"lr={suggestion:.3g} in the optimizer, from the range test"
+    )
 
 
 def test_an_optimizer_with_every_group_at_lr_0_gets_no_lr_advice_and_no_crash():
@@ -884,7 +890,12 @@ def test_the_callback_records_the_lr_of_the_group_fit_trains_not_a_frozen_group_
     assert (
         frozen[1]
         == both[1]
-        == [("lr_too_high", "lr: 0.3, a tenth of now (optimlab lr-find gives a better estimate)")]
+        == [
+            (
+                "lr_too_high",
+                "lr=0.3 in the optimizer, a tenth of now (optimlab lr-find gives a better estimate)",
+            )
+        ]
     )
 
 

@@ -11,6 +11,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, Setup
 from doctor.test_rules import BROKEN
 from optimlab.doctor import diagnose, lr_range_test
+from optimlab.doctor.findings import TORCH_CALLS, Finding, advised_as
+from optimlab.errors import InvalidValueError
 
 # One broken setup of each kind the issue names (too-small init, too-large lr, unnormalized inputs,
 # dead units) and a NaN in the data; the root cause each must give first.
@@ -97,3 +99,33 @@ def test_the_range_test_reads_any_door_and_agrees_with_tensors_on_the_same_batch
     assert len(from_loader.losses) == 30 and from_loader.losses[0] == pytest.approx(
         from_tensors.losses[0], rel=0.3
     )
+
+
+def test_a_users_own_training_is_told_torch_calls_not_recipe_fields():
+    """diagnose() on a user's own model, data and optimizer told 'data: standardize inputs' with
+    recipe_changes {'data.scaling': 'standardize'} (and 'training: grad_clip_norm 1.0', 'lr: 0.3'): recipe
+    fields no recipe of theirs reads. Now the words of their code, no recipe_changes; a recipe's run
+    (settings={}, as diagnose_recipe passes) keeps its fields. Truth: torch runs the clip call as said."""
+    torch.manual_seed(0)
+    x, y = torch.rand(256, 8) * 255, torch.randint(0, 3, (256,))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+    for settings, changes, words in (
+        (None, {}, "standardize the inputs (each feature to mean 0 and std 1)"),
+        ({}, {"data.scaling": "standardize"}, "data: scaling standardize (each feature to mean 0 and std 1)"),
+    ):
+        found = diagnose(
+            model, (x, y), torch.nn.CrossEntropyLoss(), steps=20, lr_find=False, settings=settings
+        )
+        scale = next(f for f in found.findings if f.rule == "input_scale")
+        assert (scale.recommendation, scale.recipe_changes) == (words, changes), scale
+    clip = Finding("exploding_gradients", "error", "", "", "training: grad_clip_norm 1.0, and lower the lr",
+                   {"training.grad_clip_norm": 1.0})  # fmt: skip
+    told = advised_as(clip, TORCH_CALLS)
+    assert told.recipe_changes == {} and told.recommendation.endswith(", and lower the lr"), told
+    call = told.recommendation.split(" before each optimizer.step()")[0]
+    model(x).sum().backward()
+    eval(call, {"torch": torch, "model": model})  # the advice, run as said
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+    assert abs(norm.item() - 1.0) < 1e-4
+    with pytest.raises(InvalidValueError, match=r"settings.*a mapping of recipe field to setting"):
+        diagnose(model, (x, y), torch.nn.CrossEntropyLoss(), steps=2, lr_find=False, settings=["lr"])

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from optimlab.doctor import DoctorCallback, diagnose
+from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
+from optimlab.doctor import DoctorCallback
 from optimlab.doctor.nan_origin import locate_non_finite
 from optimlab.train import fit
 

@@ -46,7 +46,8 @@ from doctor.setups import (
     trained_held_out,
     with_nan_row,
 )
-from optimlab.doctor import Candidate, Diagnosis, Finding, LRRangeResult, diagnose, rule_names, run_rules
+from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
+from optimlab.doctor import Candidate, Diagnosis, Finding, LRRangeResult, rule_names, run_rules
 from optimlab.doctor.findings import summary
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError

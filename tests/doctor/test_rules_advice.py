@@ -26,7 +26,7 @@ from doctor.setups import (
     told_torch_init,
     trained_held_out,
 )
-from optimlab.doctor import diagnose
+from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 
 VOCAB, LENGTH = 500, 20
 

@@ -12,8 +12,9 @@ from torch import nn
 
 import optimlab.optim
 import optimlab.schedules
+from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 from doctor.setups import mlp, standardized
-from optimlab.doctor import Diagnosis, Finding, diagnose
+from optimlab.doctor import Diagnosis, Finding
 from optimlab.doctor.instruments import Instruments, RunStatistics
 from optimlab.doctor.rules import run_rules
 from optimlab.optim.learning_rate import optimizer_lr

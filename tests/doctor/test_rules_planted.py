@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from doctor.setups import cnn, mlp, standardized, told_torch_init
-from optimlab.doctor import diagnose
+from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 
 
 def _batch_normed(norm: bool) -> nn.Sequential:
@@ -301,7 +301,7 @@ def test_features_a_million_times_narrower_than_others_are_not_called_constants(
         varying = int((high > low).sum())  # of the rows seen; the digits' corner pixels are constant
         assert varying > 32 and f"{varying} varying features" in flagged.title, flagged.title
         # the fix names the change; the features' ranges are the title's and the explanation's
-        assert flagged.recommendation == "data: standardize inputs (each feature to mean 0 and std 1)"
+        assert flagged.recommendation == "data: scaling standardize (each feature to mean 0 and std 1)"
     assert _input_scale(x, y) is None
 
 

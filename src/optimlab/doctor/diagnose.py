@@ -7,7 +7,9 @@
 >>> model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
 >>> found = diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=60, lr_find=False)
 >>> found.findings[0].rule, found.findings[0].recipe_changes
-('input_scale', {'data.scaling': 'standardize'})
+('input_scale', {})
+>>> found.findings[0].recommendation
+'standardize the inputs (each feature to mean 0 and std 1)'
 
 Three doors lead here: :func:`diagnose` (Python), :class:`DoctorCallback` (inside
 :func:`optimlab.train.fit`), and ``optimlab doctor`` (:func:`diagnose_recipe`).
@@ -29,7 +31,7 @@ from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches, describe
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
-from optimlab.doctor.findings import Finding
+from optimlab.doctor.findings import TORCH_CALLS, Finding, Setting, advised_as
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, validate_check
 from optimlab.doctor.lr_find import (
@@ -187,9 +189,15 @@ class DoctorCallback(Callback):
         lr_range: LRRangeResult | None = None,
         *,
         rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+        settings: Mapping[str, str | Setting] | None = None,
     ) -> Diagnosis:
-        """Apply every rule to what was recorded so far (``rule_options``: thresholds by rule name)."""
-        findings = run_rules(self.statistics, lr_range, options=rule_options)
+        """Apply every rule to what was recorded so far (``rule_options``: thresholds by rule name);
+        ``settings``: what sets each recipe field the advice changes (:func:`advised_as`), by default the
+        user's own PyTorch code (:data:`TORCH_CALLS`), ``{}`` where a recipe runs the training."""
+        settings = TORCH_CALLS if settings is None else settings
+        findings = [
+            advised_as(f, settings) for f in run_rules(self.statistics, lr_range, options=rule_options)
+        ]
         return Diagnosis(findings=findings, statistics=self.statistics, lr_range=lr_range)
 
 
@@ -232,6 +240,7 @@ def diagnose(
     grad_clip_norm: float | None = None,
     schedule: InstrumentSchedule | None = None,
     rule_options: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Mapping[str, str | Setting] | None = None,
 ) -> Diagnosis:
     """Train ``model`` for ``steps`` steps with the instruments on, and report what went wrong.
 
@@ -276,6 +285,10 @@ def diagnose(
             and advise no clip already in force. The lr range test and its check clip their steps so too.
         schedule: when the costlier instruments run (default :class:`InstrumentSchedule`).
         rule_options: thresholds by rule name, e.g. ``{"dead_units": {"warn_fraction": 0.5}}``.
+        settings: what sets each recipe field the advice changes (the lr, the clip, the data's scaling):
+            None, the user's own PyTorch code, which the advice names (``lr=0.003 in the optimizer``, no
+            recipe_changes); a trainer's arguments (``{"optimizer.lr": "TrainingArguments.learning_rate"}``);
+            ``{}`` where a recipe runs the training (:func:`diagnose_recipe`): its fields.
     """
     steps = whole_number(steps, "steps", POSITIVE_INT)  # numpy's integers too
     boolean(lr_find, "lr_find")  # lr_find='no' ran the range test
@@ -286,6 +299,10 @@ def diagnose(
     if grad_clip_norm is not None:
         grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
     checked_options(rule_options)  # before the run, not after it
+    if settings is not None and not isinstance(settings, Mapping):
+        raise InvalidValueError(
+            "settings", describe(settings), "a mapping of recipe field to setting, {} or None"
+        )
     # torch.compile's wrapper: the doctor examines the module it compiled (the same parameters), whose
     # hooks and structure it reads; through the wrapper the first batch failed ('Cannot copy out of meta tensor')
     model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
@@ -341,7 +358,7 @@ def diagnose(
             grad_clip_norm=grad_clip_norm,
         )
     doctor.statistics.grad_clip_norm = grad_clip_norm
-    diagnosis = doctor.diagnosis(lr_range, rule_options=rule_options)
+    diagnosis = doctor.diagnosis(lr_range, rule_options=rule_options, settings=settings)
     finite = not doctor.statistics.losses or math.isfinite(doctor.statistics.losses[-1])
     if taken < steps and finite:
         diagnosis.watch_cut = (
@@ -414,6 +431,7 @@ def diagnose_recipe(
         time_budget=time_budget,
         seed=recipe.training.seed,
         grad_clip_norm=recipe.training.grad_clip_norm,
+        settings={},  # the recipe's own fields
     )
     if diagnosis.lr_range is not None:
         diagnosis.lr_range = with_notes(diagnosis.lr_range, recipe_trained_otherwise(recipe))

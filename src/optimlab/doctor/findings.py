@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from optimlab.number_text import count_of
@@ -19,7 +19,18 @@ from optimlab.number_text import count_of
 if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
 
-__all__ = ["SEVERITIES", "Finding", "Severity", "Summary", "rank", "summary"]
+__all__ = [
+    "SEVERITIES",
+    "TORCH_CALLS",
+    "Finding",
+    "Setting",
+    "Severity",
+    "Summary",
+    "advised_as",
+    "rank",
+    "recipe_words",
+    "summary",
+]
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")  # most severe first
@@ -55,6 +66,82 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def recipe_words(field: str, value: Any) -> list[str]:
+    """How the rules write the recipe change ``field`` = ``value`` in a recommendation: ``lr: 30`` for the
+    lr, ``schedule: cosine`` for a section's name, ``training: grad_clip_norm 1.0`` for the rest, the
+    number as Python or to 3 digits says it."""
+    section, name = field.split(".", 1)
+    said = "lr:" if field == "optimizer.lr" else f"{section}:" if name == "name" else f"{section}: {name}"
+    shown = [str(value)] + ([f"{value:.3g}"] if isinstance(value, float) else [])
+    return [f"{said} {number}" for number in shown]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """How a recipe field is set where no recipe runs the training: ``name``, the setting's dotted key in
+    ``recipe_changes`` (a trainer's argument), None for a call in the user's own code, which no key
+    records; ``along``, the settings it needs set with it (``{"Trainer.gradient_clip_algorithm": "norm"}``),
+    keys too; and ``said``, how the recommendation says it where it is a call the user writes,
+    ``{value}`` the advised value (``"self.clip_gradients(optimizer, gradient_clip_val={value})"``)."""
+
+    name: str | None
+    along: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    said: str = ""
+
+    def changes(self, value: Any) -> dict[str, Any]:
+        """The recipe_changes of the field set to ``value``: one key per setting, none for a call."""
+        return {} if self.name is None else {**self.along, self.name: value}
+
+    def text(self, value: Any) -> str:
+        """The setting as the recommendation says it."""
+        if self.said:
+            return self.said.format(value=repr(value))
+        return ", ".join(f"{name}={given!r}" for name, given in self.changes(value).items())
+
+
+# Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose and DoctorCallback on
+# a model, data and optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words.
+TORCH_CALLS: dict[str, Setting] = {
+    "optimizer.lr": Setting(None, said="lr={value} in the optimizer"),
+    "optimizer.eps": Setting(None, said="eps={value} in the optimizer"),
+    "optimizer.weight_decay": Setting(None, said="weight_decay={value} in the optimizer"),
+    "training.grad_clip_norm": Setting(
+        None, said="torch.nn.utils.clip_grad_norm_(model.parameters(), {value}) before each optimizer.step()"
+    ),
+    "training.shuffle": Setting(None, said="DataLoader(..., shuffle=True)"),
+    "data.scaling": Setting(None, said="standardize the inputs"),  # torch has no module for it
+    "schedule.name": Setting(
+        None, said="torch.optim.lr_scheduler.CosineAnnealingLR"
+    ),  # cosine, the one advised
+}
+
+
+def advised_as(finding: Finding, settings: Mapping[str, str | Setting]) -> Finding:
+    """``finding`` with the recipe fields it changes named as ``settings`` (what sets each where no recipe
+    runs: a trainer's arguments, :data:`TORCH_CALLS`), said as they are set: in place of the recipe's
+    words in its recommendation (:func:`recipe_words`), or after it where the recommendation does not say
+    them; a field without a setting keeps the recipe's words."""
+    by_field = {k: Setting(v) if isinstance(v, str) else v for k, v in settings.items()}
+    named = {k: v for k, v in finding.recipe_changes.items() if k in by_field}
+    if not named:
+        return finding
+    recommendation, unsaid = finding.recommendation, []
+    for field, value in named.items():
+        setting = by_field[field]
+        words = [w for w in recipe_words(field, value) if w in recommendation]
+        if words:
+            recommendation = recommendation.replace(words[0], setting.text(value))
+        else:
+            unsaid.append((setting, value))
+    if unsaid:  # a trainer's arguments are set; a call is written
+        set_ = "; set " if unsaid[0][0].name else "; "
+        recommendation += set_ + ", ".join(setting.text(value) for setting, value in unsaid)
+    changes: dict[str, Any] = {}
+    for field, value in finding.recipe_changes.items():
+        changes |= by_field[field].changes(value) if field in by_field else {field: value}
+    return dataclasses.replace(finding, recommendation=recommendation, recipe_changes=changes)
 
 
 def rank(findings: Sequence[Finding]) -> list[Finding]:

@@ -10,7 +10,6 @@ doctor's HTML page (:func:`optimlab.doctor.report.write_html`).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import math
@@ -27,9 +26,9 @@ from optimlab.atomic import write_atomically
 from optimlab.data.user_batches import batch_parts
 from optimlab.doctor import findings
 from optimlab.doctor.diagnose import Diagnosis
+from optimlab.doctor.findings import Setting, advised_as
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
-from optimlab.doctor.rules._readings import _g
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.registry import get_registry
@@ -72,61 +71,6 @@ def summary(diagnosis: Diagnosis, about: str = "") -> str:
     for number, severity, title, fix in said.rows:
         lines += [f"{number:>3}. [{severity}] {title}", f"     fix: {fix}"]
     return "\n".join(lines + list(said.notes))
-
-
-def _recipe_words(field: str, value: Any) -> list[str]:
-    """How the rules may write the recipe change ``field`` = ``value`` in a recommendation: ``lr: 30``
-    for the lr, ``training: grad_clip_norm 1.0`` for the rest, the number as Python or as ``_g`` says it."""
-    section, name = field.split(".", 1)
-    said = "lr:" if field == "optimizer.lr" else f"{section}: {name}"
-    shown = [str(value)] + ([_g(value)] if isinstance(value, float) else [])
-    return [f"{said} {number}" for number in shown]
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """A trainer's own setting for a recipe field: ``name``, its dotted key in ``recipe_changes``; ``along``,
-    the settings it needs set with it (``{"Trainer.gradient_clip_algorithm": "norm"}``), keys too; and
-    ``said``, how the recommendation says it where the setting is a call the user writes, ``{value}`` the
-    advised value (``"self.clip_gradients(optimizer, gradient_clip_val={value})"``)."""
-
-    name: str
-    along: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    said: str = ""
-
-    def changes(self, value: Any) -> dict[str, Any]:
-        """The recipe_changes of the field set to ``value``: one key per setting."""
-        return {**self.along, self.name: value}
-
-    def text(self, value: Any) -> str:
-        """The setting as the recommendation says it."""
-        if self.said:
-            return self.said.format(value=repr(value))
-        return ", ".join(f"{name}={given!r}" for name, given in self.changes(value).items())
-
-
-def _advised_as(finding: findings.Finding, fields: Mapping[str, str | Setting]) -> findings.Finding:
-    """``finding`` with the recipe fields it changes named as the trainer's ``fields`` (the settings the
-    user sets), said as the trainer takes them: in place of the recipe's words in its recommendation, or
-    after it where the recommendation does not say them."""
-    settings = {k: Setting(v) if isinstance(v, str) else v for k, v in fields.items()}
-    named = {k: v for k, v in finding.recipe_changes.items() if k in settings}
-    if not named:
-        return finding
-    recommendation, unsaid = finding.recommendation, []
-    for field, value in named.items():
-        setting = settings[field].text(value)
-        words = [w for w in _recipe_words(field, value) if w in recommendation]
-        if words:
-            recommendation = recommendation.replace(words[0], setting)
-        else:
-            unsaid.append(setting)
-    if unsaid:
-        recommendation += "; set " + ", ".join(unsaid)
-    changes: dict[str, Any] = {}
-    for field, value in finding.recipe_changes.items():
-        changes |= settings[field].changes(value) if field in settings else {field: value}
-    return dataclasses.replace(finding, recommendation=recommendation, recipe_changes=changes)
 
 
 def _report_path(field: str, path: Any) -> Path | None:
@@ -340,7 +284,7 @@ class TrainerDoctor:
                     )
                 return None
             findings = [
-                _advised_as(f, fields or {}) for f in run_rules(stats, None, options=self.rule_options)
+                advised_as(f, fields or {}) for f in run_rules(stats, None, options=self.rule_options)
             ]
             self.diagnosis = Diagnosis(findings=findings, statistics=stats)
         if report and self.diagnosis is not None:

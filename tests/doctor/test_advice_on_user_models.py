@@ -520,3 +520,32 @@ def test_an_embedding_drawn_too_large_is_told_to_keep_its_padding_row_at_0():
         eval(padding[1], scope)
     drawn = model.embed.weight.detach()
     assert not drawn[0].any() and drawn[1:].std().item() == pytest.approx(0.02, rel=0.1)
+
+
+def test_a_saturated_tanh_is_told_its_weights_against_the_scale_its_advised_init_draws():
+    """Six tanh layers of width 64 drawn at 4/sqrt(fan_in) saturate; the advice, Glorot's xavier_normal_
+    (gain 1: 1/sqrt(fan_in) on a square layer, Glorot & Bengio 2010), said '0 (Linear) is 2.4x that
+    scale', the ratio to torch's tanh gain 5/3, not to the init it names. Truth: the std the weights were
+    drawn at, and the advice applied leaves no finding."""
+    x = torch.randn(256, 64)
+    y = (x[:, 0] > 0).long()
+
+    def tanh_net(weights_at: float | None) -> nn.Module:
+        torch.manual_seed(0)
+        layers: list[nn.Module] = []
+        for _ in range(6):
+            layers += [nn.Linear(64, 64), nn.Tanh()]
+            with torch.no_grad():
+                if weights_at is None:
+                    nn.init.xavier_normal_(layers[-2].weight)  # the advice, run as said
+                else:
+                    layers[-2].weight.normal_(0.0, weights_at / 64**0.5)
+        return nn.Sequential(*layers, nn.Linear(64, 2))
+
+    found = diagnose(tanh_net(4.0), (x, y), nn.CrossEntropyLoss(), steps=20, lr_find=False)
+    (saturation,) = [f for f in found.findings if f.rule == "saturation"]
+    told = re.search(
+        r"0 \(Linear\)'s weights are ([\d.]+)x the 1/sqrt\(fan_in\) it draws", saturation.recommendation
+    )
+    assert told and abs(float(told.group(1)) - 4.0) < 0.2, saturation.recommendation
+    assert diagnose(tanh_net(None), (x, y), nn.CrossEntropyLoss(), steps=20, lr_find=False).findings == []

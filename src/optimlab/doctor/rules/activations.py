@@ -3,6 +3,7 @@ they lose (a ReLU outside any module that zeroes it)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from optimlab.doctor.findings import Finding
@@ -70,7 +71,15 @@ def saturation(
     if feeding is not None and ratio is not None and ratio > 2:
         advice = init_advice(stats, "xavier_normal", activation)
         changes, advised = advice.recipe_changes, advice.layers
-        recommendation = f"{advice.words} ({_label(stats, feeding.name)} is {_g(ratio)}x that scale)"
+        # against the advice's own scale, Glorot's gain 1, not the ratio's gain(tanh) 5/3: 'is 2.4x that
+        # scale' was said of weights 4x what xavier_normal draws
+        drawn = (
+            feeding.weight_std * math.sqrt(feeding.fan_in) if feeding.weight_std and feeding.fan_in else ratio
+        )
+        recommendation = (
+            f"{advice.words} ({_label(stats, feeding.name)}'s weights are {_g(drawn)}x the 1/sqrt(fan_in) it "
+            "draws on a square layer)"
+        )
     elif embedding is not None:
         recommendation = f"{_embedding_init(stats, embedding[0])}; they have std {_g(embedding[1])}"
     elif "model.norm" in stats.recipe_fields:  # each other field named only where the recipe reaches it

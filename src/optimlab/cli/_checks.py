@@ -17,6 +17,7 @@ from optimlab.errors import InvalidValueError, OptimlabError, did_you_mean
 from optimlab.registry import DEVICE, DEVICES
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_shown
 from optimlab.user_code import refuse_file_path
+from optimlab.user_paths import expand_home
 
 DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")  # SQLAlchemy's dialects
 STORAGE_EXAMPLE = "a database URL such as sqlite:///runs/studies.db or postgresql://user@host/db"
@@ -54,12 +55,9 @@ def _path(text: str, *, written_into: bool = False) -> Path:
     name of the longest inside it: an --out right at PATH_MAX passed, and the run failed at its end on
     the checkpoint it wrote there."""
     try:
-        path = Path(given(text)).expanduser()
-    except RuntimeError:  # no home for the user named: Path leaves no other reason
-        user = given(text).partition(os.sep)[0]
-        raise typer.BadParameter(
-            f"{text!r}: {user} names no user of this machine: accepted a path, ~ alone for your home"
-        ) from None
+        path = expand_home(given(text), "path")
+    except InvalidValueError as error:  # ~user of no user here
+        raise typer.BadParameter(f"{text!r}: accepted {error.accepted}") from None
     head = _nearest_existing(path)
     longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")  # ".": none
     name_max = _limit(head, "PC_NAME_MAX", 255)

@@ -770,16 +770,9 @@ def _data_beside(recipe_path: Path, data: str) -> None:
     from here, where the data layer's said only that there is no file. A ``~user`` of no user here is
     refused naming data.name (pathlib's RuntimeError was a traceback)."""
     from optimlab.user_code import is_import_path
+    from optimlab.user_paths import expand_home
 
-    try:
-        path = Path(data).expanduser()
-    except RuntimeError:  # no home for the user named: Path leaves no other reason
-        user = data.partition(os.sep)[0]
-        raise InvalidValueError(
-            f"data.name of recipe file {str(recipe_path)!r}",
-            data,
-            f"a path, ~ alone for your home: {user} names no user of this machine",
-        ) from None
+    path = expand_home(data, f"data.name of recipe file {str(recipe_path)!r}")
     if is_import_path(data) or not any(c in data for c in "/\\.") or path.is_absolute() or path.exists():
         return
     beside = recipe_path.parent / path

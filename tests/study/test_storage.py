@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from optimlab.errors import OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.study.storage import (
     JOURNAL_NAME,
     OWNER_ATTR,
@@ -891,3 +891,17 @@ def test_a_sqlite_file_under_home_opens_where_the_check_looked(tmp_path, monkeyp
     assert [s.study_name for s in open_storage(form, create=False).get_all_studies()] == ["s"]
     assert [s.study_name for s in open_storage(form).get_all_studies()] == ["s"]
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_a_sqlite_file_in_the_home_of_no_user_is_refused_naming_the_storage(create):
+    """open_storage('sqlite:///~nosuchuser/x.db') (optimlab.compare's storage=) ended in pathlib's
+    RuntimeError 'Could not determine home directory.'. Truth: the password database knows no such user."""
+    import pwd
+
+    user = "optimlab-no-such-user"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(user)
+    with pytest.raises(InvalidValueError) as refused:
+        open_storage(f"sqlite:///~{user}/x.db", create=create)
+    assert refused.value.field == "storage" and f"~{user} names no user of this machine" in str(refused.value)

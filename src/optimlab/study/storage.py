@@ -60,6 +60,7 @@ from optuna.storages.journal._storage import JournalStorageReplayResult  # to ch
 from optuna.trial import FrozenTrial, TrialState
 
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
+from optimlab.user_paths import expand_home
 
 __all__ = [
     "GRACE_SECONDS",
@@ -370,7 +371,7 @@ def _sqlite_file_not_there(url: str) -> str | None:
     """The file a SQLite ``url`` names where it is not there (opening the URL creates it, empty); None for
     any other URL, or a file there."""
     database = sqlite_database(url)
-    return None if database is None or Path(database).expanduser().is_file() else database
+    return None if database is None or expand_home(database, "storage").is_file() else database
 
 
 def sqlite_folder_refused(url: str) -> str | None:
@@ -378,7 +379,7 @@ def sqlite_folder_refused(url: str) -> str | None:
     in it: SQLite said only 'unable to open database file'. None for any other URL. The rule of
     :func:`open_storage` and of the command line's ``--storage`` check."""
     database = sqlite_database(url)
-    if database is None or not Path(database).expanduser().is_dir():
+    if database is None or not expand_home(database, "storage").is_dir():
         return None
     scheme = url.partition("://")[0]
     return (
@@ -420,7 +421,7 @@ def _home_expanded(url: str) -> str:
     database = sqlite_database(url)
     if database is None or not database.startswith("~"):
         return url
-    expanded = str(Path(database).expanduser())
+    expanded = str(expand_home(database, "storage"))
     parsed = sqlalchemy.engine.make_url(url)
     if parsed.database.startswith("file:"):  # sqlite:///file:PATH?uri=true: PATH within the URI
         uri = urllib.parse.urlsplit(parsed.database)

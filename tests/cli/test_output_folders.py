@@ -199,6 +199,7 @@ def test_an_output_folder_leaves_room_for_the_names_written_inside_it(cli, tmp_p
         ["train", "--out", "~USER/run"],
         ["train", "--dataset", "~USER/rows.csv"],
         ["compare", "--optimizers", "sgd", "--storage", "sqlite:///~USER/studies.db"],
+        ["compare", "--storage", "sqlite:///studies.db", "--resume", "~USER/report"],
     ],
 )
 def test_a_home_of_no_user_is_refused_naming_the_flag(cli, args):

@@ -386,3 +386,15 @@ def test_an_empty_list_of_workloads_is_refused_as_given(workloads, cli, tmp_path
         f"error: invalid value {workloads!r} for --workloads: accepted one name or more, comma-separated (a,b,c)."
     ]
     assert not (tmp_path / "b").exists()
+
+
+def test_a_bench_planning_too_many_trials_is_refused_before_its_folder_is_written(cli, tmp_path, monkeypatch):
+    """bench --budget 60000 --seeds 60000 over two optimizers (240,000 trials a workload, past the bound
+    each study holds) wrote bench.json, then the study refused the plan: the folder looked resumable and
+    resumed into the same refusal. The plan is refused first, naming it; no folder, no first step taken."""
+    monkeypatch.setattr("optimlab.bench.check_bench", lambda *a, **k: pytest.fail("a first step was taken"))
+    argv = ["--workloads", "digits_mlp", "--optimizers", "sgd,adam", "--budget", "60000", "--seeds", "60000"]
+    code, out, err = cli("bench", *argv, "--out", str(tmp_path / "b"))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "invalid value '2 x (60000 + 60000) = 240000' for the trials planned" in err
+    assert not (tmp_path / "b").exists()

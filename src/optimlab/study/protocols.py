@@ -43,6 +43,7 @@ __all__ = [
     "Method",
     "PlannedTrial",
     "StudySpec",
+    "check_trials_planned",
     "evaluated_often",
     "lr_range",
     "methods_from",
@@ -101,6 +102,19 @@ def _meant(field: str, value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return repr(float(value))
     return str(value)
+
+
+def check_trials_planned(methods: int, budget: int, seeds: int) -> None:
+    """Refuse a study of ``methods`` planning more trials, ``methods x (budget + seeds)``, than
+    :data:`~optimlab.registry.STUDY_TRIALS` bounds (each count within it)."""
+    planned = methods * (budget + seeds)
+    if planned > STUDY_TRIALS.high:  # type: ignore[operator]
+        raise InvalidValueError(
+            "the trials planned, methods x (budget + seeds)",
+            f"{methods} x ({budget} + {seeds}) = {planned}",
+            f"at most {STUDY_TRIALS.high:.0f}: a smaller budget (--budget), fewer seeds (--seeds) or "
+            "fewer methods",
+        )
 
 
 def _whole_where_held(method: Method, recipe: Recipe) -> Method:
@@ -296,14 +310,7 @@ class StudySpec:
             object.__setattr__(self, field, whole_number(getattr(self, field), field, STUDY_TRIALS))
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")
-        planned = len(self.methods) * (self.budget + self.seeds)
-        if planned > STUDY_TRIALS.high:  # type: ignore[operator]
-            raise InvalidValueError(
-                "the trials planned, methods x (budget + seeds)",
-                f"{len(self.methods)} x ({self.budget} + {self.seeds}) = {planned}",
-                f"at most {STUDY_TRIALS.high:.0f}: a smaller budget (--budget), fewer seeds (--seeds) or "
-                "fewer methods",
-            )
+        check_trials_planned(len(self.methods), self.budget, self.seeds)
         trained: dict[str, str] = {}  # recipe id -> the first method training it
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             try:

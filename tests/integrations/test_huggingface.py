@@ -1038,7 +1038,7 @@ def test_under_the_trainer_the_advice_names_the_setting_the_user_sets():
     model = setup.model()
     plain = diagnose(
         model, setup.data(), setup.loss, OPTIMIZERS[setup.optimizer](model.parameters(), setup.lr),
-        steps=steps, lr_find=False, batch_size=32,
+        steps=steps, lr_find=False, batch_size=32, settings={},  # the lr advised, as the recipe's field
     )  # fmt: skip
     (advised,) = [f.recipe_changes for f in plain.findings if f.rule == rule]
     assert list(advised) == ["optimizer.lr"]

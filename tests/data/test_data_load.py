@@ -160,7 +160,7 @@ def test_what_a_users_factory_returned_is_said_as_a_files_reading_is(write_modul
         optimlab.data.load("said_factories:own_splits", seed=0)
         optimlab.data.load("said_factories:items", seed=0)
     assert seen == [
-        "said_factories:amounts, 80 rows x 1 features (classification, 40 classes)",
+        "said_factories:amounts, 80 rows x 1 feature (classification, 40 classes)",
         "said_factories:own_splits, 30 rows x 2 features (classification, 2 classes)",
     ]
 

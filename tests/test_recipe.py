@@ -410,6 +410,14 @@ def test_a_techniques_name_key_typed_wrong_is_named_with_a_did_you_mean(field):
     assert "did you mean" not in str(refused.value) and "({name: ..., " in str(refused.value)
 
 
+def test_a_run_of_no_length_is_refused():
+    """epochs and steps both null (a recipe's, or --set training.epochs=null over no steps) passed, and
+    the run ended in a TypeError traceback counting its steps. One of them set is a run."""
+    with pytest.raises(RecipeError, match="epochs: null and steps: null give the run no length"):
+        Recipe.from_dict({"training": {"epochs": None}})
+    assert Recipe.from_dict({"training": {"epochs": None, "steps": 3}}).training.steps == 3
+
+
 def test_hyperparameters_of_the_named_technique_are_checked():
     with pytest.raises(RecipeError, match=r"optimizer.*'betaz'.*Did you mean 'betas'"):
         Recipe.from_dict({"optimizer": {"name": "adam", "options": {"betaz": [0.9, 0.99]}}})

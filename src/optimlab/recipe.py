@@ -936,6 +936,14 @@ class TrainingSpec(_Spec):
     # split, evaluated as val_f1 and test_f1 beside the loss (optimlab.train.run.user_metrics).
     metrics: list[str] = []
 
+    @pydantic.model_validator(mode="after")
+    def _run_has_a_length(self) -> TrainingSpec:
+        """epochs null beside steps null (``--set training.epochs=null`` over a recipe of no steps) give
+        the run no length: the loop's count of its steps raised a TypeError traceback."""
+        if self.epochs is None and self.steps is None:
+            raise ValueError("epochs: null and steps: null give the run no length: set one, an integer >= 1")
+        return self
+
     @field_validator("metrics")
     @classmethod
     def _importable_metrics(cls, paths: list[str]) -> list[str]:

@@ -700,6 +700,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["train", "--set", "training.batch_size=1e18"],
         "training.batch_size: 1e+18 is refused: accepted an integer in [1, 2147483647]",
     ),
+    (  # a TypeError traceback of the loop counting the run's steps
+        "set a run of no length",
+        ["train", "--dataset", "iris", "--set", "training.epochs=null"],
+        "training: epochs: null and steps: null give the run no length",
+    ),
     ("lr inf named not finite", ["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number in (0, inf)"),
     (
         "lr past every float",

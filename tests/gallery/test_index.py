@@ -3,8 +3,10 @@
 import dataclasses
 import html
 import json
+import os
 import re
 import shutil
+import threading
 
 import pytest
 
@@ -193,7 +195,8 @@ def test_corrupt_records_and_a_folder_s_own_files_neither_stop_nor_join_the_inde
 ):
     """A record nested 100,000 lists deep stopped 'gallery run' with a RecursionError traceback, a number
     10**400 in a record's numbers or seconds with an OverflowError one; a site's own notes.json naming
-    itself beside its notes.html was linked as a gallery page of an experiment no longer registered.
+    itself beside its notes.html was linked as a gallery page of an experiment no longer registered; a
+    named pipe pipe.json (or he_init.json, with no page) was opened and read, waiting for a writer forever.
     Truth: the corrupt pages named on stderr and linked without a verdict, the others as they were; the
     site's files untouched and unlinked."""
     shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
@@ -206,14 +209,36 @@ def test_corrupt_records_and_a_folder_s_own_files_neither_stop_nor_join_the_inde
     (tmp_path / "notes.json").write_text(json.dumps({"name": "notes", "pages": 3}))
     (tmp_path / "notes.html").write_text("<html><title>notes</title></html>")
     (tmp_path / "folder.json").mkdir()
-    name = "no_nonlinearity"
-    monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])
-    code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
-    assert code == 0, err
-    corrupt = ["small_init", "mnist1d_baselines", "input_scale"]
-    said = re.findall(r"^(\S+)\.html: linked without its verdict in the index: ", err, re.MULTILINE)
-    assert sorted(said) == sorted(str(tmp_path / page) for page in corrupt), err
-    links = _links(tmp_path / "index.html")
-    assert set(links) == {f"{page}.html" for page in few_tiny_pages.outcomes}
-    assert all(links[f"{page}.html"].startswith("(verdict not shown: ") for page in corrupt)
-    assert (tmp_path / "notes.html").read_text() == "<html><title>notes</title></html>"
+    pipes = [tmp_path / "pipe.json", tmp_path / "he_init.json"]  # a reader of either waits for a writer
+    (tmp_path / "pipe.html").write_text("<html><title>pipe</title></html>")
+    writers = [threading.Thread(target=_write_once_read, args=(pipe,), daemon=True) for pipe in pipes]
+    for pipe, writer in zip(pipes, writers, strict=True):
+        os.mkfifo(pipe)
+        writer.start()
+    try:
+        name = "no_nonlinearity"
+        monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])
+        code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
+        assert code == 0, err
+        corrupt = ["small_init", "mnist1d_baselines", "input_scale"]
+        said = re.findall(r"^(\S+)\.html: linked without its verdict in the index: ", err, re.MULTILINE)
+        assert sorted(said) == sorted(str(tmp_path / page) for page in corrupt), err
+        links = _links(tmp_path / "index.html")
+        assert set(links) == {f"{page}.html" for page in few_tiny_pages.outcomes}
+        assert all(links[f"{page}.html"].startswith("(verdict not shown: ") for page in corrupt)
+        assert (tmp_path / "notes.html").read_text() == "<html><title>notes</title></html>"
+        assert all(writer.is_alive() for writer in writers), "a named pipe was opened"
+    finally:
+        for pipe, writer in zip(pipes, writers, strict=True):
+            reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer go, open until it has
+            writer.join()
+            os.close(reader)
+
+
+def _write_once_read(pipe) -> None:
+    """Write to the named pipe ``pipe`` once a reader opens it (never, where none does)."""
+    try:
+        with open(pipe, "w") as handle:
+            handle.write("[]")
+    except BrokenPipeError:
+        pass

@@ -133,9 +133,10 @@ def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, i
 
 def _json_of(path: Path) -> Any:
     """What the JSON file ``path`` holds; None where it cannot be read or is not JSON (a file cut short), or
-    nests deeper than Python's recursion limit lets the parser go (a corrupt record of 100,000 '[')."""
+    nests deeper than Python's recursion limit lets the parser go (a corrupt record of 100,000 '['); None
+    for anything but a regular file, unread (a named pipe waits for a writer forever)."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text()) if path.is_file() else None
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -401,9 +402,12 @@ def _pages(
         elif page_path(folder, name).is_file():
             unshown.append((page_path(folder, name), found))
     for numbers in sorted(Path(folder).glob("*.json")):
-        record = _json_of(numbers)
-        name = numbers.stem
-        if _numbers_of(record, name) and name not in registered and numbers.with_suffix(".html").is_file():
+        name = numbers.stem  # the folder's own JSON files (a data set's) read only beside a page of the name
+        if (
+            name not in registered
+            and numbers.with_suffix(".html").is_file()
+            and _numbers_of(_json_of(numbers), name)
+        ):
             unshown.append((numbers.with_suffix(".html"), "no experiment of that name is registered"))
     return shown, unshown, stale
 

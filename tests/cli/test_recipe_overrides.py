@@ -272,6 +272,33 @@ def test_set_of_a_fields_bare_name_is_refused_naming_its_dotted_field(cli, tmp_p
 
 
 @pytest.mark.parametrize(
+    "section, mapping",
+    [
+        ("optimizer", {"name": "sgd", "lr": 0.1, "momentum": 0.5}),
+        ("model", {"init": {"name": "he", "gain": 2.0}, "width": 8}),
+        ("training", {"betas": [0.9, 0.99]}),  # no field of training: advised all the same, refused there
+    ],
+)
+def test_set_of_a_whole_section_is_refused_naming_the_set_of_each_field(cli, section, mapping):
+    """--set 'optimizer={name: sgd, lr: 0.1}' was told '--set optimizer.name={name: sgd, lr: 0.1}', a
+    name set to a mapping. Truth: the --set flags advised, pasted back as a shell splits them, make the
+    recipe the section's mapping makes (where its fields are the section's)."""
+    import shlex
+
+    import yaml
+
+    given = f"{section}={yaml.safe_dump(mapping, default_flow_style=True).strip()}"
+    code, out, err = cli("train", "--set", given)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    advised = shlex.split(err.partition("dotted recipe field: ")[2].partition(" (see ")[0])
+    assert advised[::2] == ["--set"] * len(mapping), err
+    if section != "training":
+        assert recipe_from_options(None, {"set_fields": advised[1::2]}) == Recipe.from_dict(
+            {section: mapping}
+        )
+
+
+@pytest.mark.parametrize(
     "given, advised",
     [
         # 'name' ends data.name, model.name, optimizer.name and schedule.name: each, not the last one

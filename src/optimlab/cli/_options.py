@@ -298,8 +298,32 @@ def field_value(text: str) -> str:
         fields = [field] if dotted else _dotted_fields(field)
         sets = [f"--set {name}={value or 'VALUE'}" for name in fields]
         example = " or ".join(sets) if sets else "e.g. model.init.gain=2 or optimizer.betas=[0.9,0.95]"
+        if not dotted and (fields_of_section := _section_sets(field, value)):
+            example = fields_of_section  # optimizer={name: sgd} was told '--set optimizer.name={name: sgd}'
         raise typer.BadParameter(f"{text!r} is not FIELD=VALUE with a dotted recipe field: {example}")
     return text
+
+
+def _section_sets(section: str, value: str) -> str | None:
+    """``--set optimizer={name: sgd, lr: 0.1}``, a recipe section given whole as a mapping, as the --set
+    flags of its fields: ``--set optimizer.name=sgd --set optimizer.lr=0.1``; None for anything else."""
+    import json
+
+    import yaml
+
+    if section not in {field.partition(".")[0] for field in RECIPE_FLAGS.values()}:
+        return None
+    try:
+        fields = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(fields, dict) or not fields or not all(isinstance(key, str) for key in fields):
+        return None
+    texts = {
+        key: held if isinstance(held, str) else json.dumps(held, separators=(",", ":"))
+        for key, held in fields.items()
+    }
+    return " ".join(f"--set {shlex.quote(f'{section}.{key}={text}')}" for key, text in texts.items())
 
 
 def _dotted_fields(name: str) -> list[str]:

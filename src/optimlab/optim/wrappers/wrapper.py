@@ -190,7 +190,8 @@ class WrappedOptimizer(torch.optim.Optimizer):
 
     @property
     def needs_closure(self) -> bool:
-        """Whether ``step`` must be given a closure: where the base needs one (Lookahead on SAM, LBFGS)."""
+        """Whether ``step`` must be given a closure: where the base needs one (Lookahead around SAM or
+        around LBFGS)."""
         return needs_closure(self.base_optimizer)
 
     def train(self) -> None:

@@ -55,8 +55,12 @@ def live_rows() -> list[dict[str, Any]]:
                     "name": entry.name,
                     "aliases": list(entry.aliases),
                     "summary": entry.summary,
-                    # a mapping, as --format json gives it: one string left a reader to parse Python's repr
-                    "hyperparameters": {h.name: h.default for h in entry.hyperparameters},
+                    # a mapping, as --format json gives it: one string left a reader to parse Python's repr;
+                    # a tuple as the JSON list the cache reads back
+                    "hyperparameters": {
+                        h.name: list(h.default) if isinstance(h.default, tuple) else h.default
+                        for h in entry.hyperparameters
+                    },
                     "paper": entry.paper,
                 }
             )

@@ -110,8 +110,28 @@ def test_bad_input_is_explained():
         losses.create("huber", delta=0.0)
     with pytest.raises(InvalidValueError, match="label_smoothing"):
         losses.create("cross_entropy", label_smoothing=1.0)
+    with pytest.raises(
+        InvalidValueError, match="hyperparameter 'label_smoothing'.*accepted a number in \\[0, 1\\)"
+    ):
+        losses.create("cross_entropy", label_smoothing=-0.1)
     with pytest.raises(UnknownNameError, match="Did you mean 'cross_entropy'"):
         losses.create("cross_entrpy")
+
+
+def test_a_label_smoothing_of_1_is_refused_saying_the_labels_would_go_unused():
+    """The refusal said only 'accepted a number in [0, 1)'. Truth: torch's loss at smoothing 1 is the same
+    for every label."""
+    scores = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    by_label = [
+        torch.nn.functional.cross_entropy(scores, torch.full((3,), c), label_smoothing=1.0) for c in range(4)
+    ]
+    assert all(torch.equal(by_label[0], other) for other in by_label)
+    with pytest.raises(
+        InvalidValueError,
+        match=r"1\.0 for loss 'cross_entropy' hyperparameter 'label_smoothing': accepted a number in \[0, 1\): "
+        "at 1 every target is the uniform distribution, so the labels go unused",
+    ):
+        losses.create("cross_entropy", label_smoothing=1.0)
 
 
 def test_leaves_out_some_is_whether_a_batch_of_such_targets_only_would_average_over_nothing():

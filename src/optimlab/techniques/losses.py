@@ -20,7 +20,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE, UNIT_OPEN, Capability, new_registry
+from optimlab.registry import POSITIVE, Capability, Interval, new_registry
 from optimlab.user_modules import module_factory
 
 __all__ = [
@@ -140,11 +140,19 @@ class ClassesLast(nn.Module):
         return self.loss(prediction.flatten(0, -2), target.flatten())
 
 
+@dataclasses.dataclass(frozen=True)
+class _Smoothing(Interval):
+    """Label smoothing in [0, 1), saying why 1 is refused."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: at 1 every target is the uniform distribution, so the labels go unused"
+
+
 @_REGISTRY.register(
     "cross_entropy",
     summary="Softmax cross-entropy of logits against class indices (or probabilities).",
     paper="Szegedy et al. 2015, arXiv:1512.00567 (label smoothing)",
-    accepts={"label_smoothing": UNIT_OPEN},
+    accepts={"label_smoothing": _Smoothing(0, 1, open_high=True)},
     aliases=("ce",),
     capabilities=(Capability.CLASSIFICATION,),
 )

@@ -111,3 +111,38 @@ def test_a_refused_report_does_not_import_torch(tmp_path):
         [sys.executable, "-c", _REFUSED, json.dumps(refused)], capture_output=True, text=True, timeout=120
     )
     assert json.loads(done.stdout.splitlines()[-1]) == {"codes": [2, 2, 2], "torch": False}, done.stderr
+
+
+def test_a_folder_of_runs_or_a_file_of_one_is_answered_with_the_command_that_reports_them(cli, tmp_path):
+    """`optimlab report runs/` (the folder a user keeps runs in) and `report runs/a/metrics.jsonl` said only
+    'neither a run folder nor a study'; the line now gives the command with the run folders (a study's
+    folder for its journal), and that command reports them."""
+    import shlex
+
+    holder = tmp_path / "runs ü"
+    for name in ("b", "a"):
+        fake_run(holder / name, steps=4, eval_every=2)
+    (holder / "notes.txt").write_text("")
+    (holder / "scratch").mkdir()
+    for given, folders in (
+        (holder, [holder / "a", holder / "b"]),
+        (holder / "a" / "metrics.jsonl", [holder / "a"]),
+    ):
+        code, out, err = cli("report", str(given))
+        assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+        suggested = shlex.split(err.split("`")[1])
+        assert suggested == ["optimlab", "report", *map(str, folders)]
+    code, _, err = cli(*suggested[1:], "--out", str(tmp_path / "page.html"))  # the runs' page, as suggested
+    assert code == 0, err
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "study.journal").write_text("")
+    code, _, err = cli("report", str(study / "study.journal"))
+    assert code == 2 and f"give its folder: `optimlab report {study}`" in err
+    many = tmp_path / "many"
+    for n in range(10):
+        (many / f"r{n}").mkdir(parents=True)
+        (many / f"r{n}" / "recipe.yaml").write_text("")
+        (many / f"r{n}" / "metrics.jsonl").write_text("")
+    code, _, err = cli("report", str(many))
+    assert code == 2 and "; it holds 10 run folders (r0, r1, r2 and 7 more): give each as a PATH" in err, err

@@ -3,6 +3,7 @@ the same runs and trials sent to a tracker (TensorBoard, MLflow)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -94,7 +95,7 @@ def report(
                     )
                 raise OptimlabError(
                     f"{path!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
-                    f"(a folder with {JOURNAL_NAME}, or a storage URL)"
+                    f"(a folder with {JOURNAL_NAME}, or a storage URL){_nearby(Path(path), JOURNAL_NAME)}"
                 )
 
         # loaded after the checks, which need not wait its 2.7 s
@@ -106,6 +107,33 @@ def report(
         f"report: {page}" + "".join(f"\n{tracker}: {where}" for tracker, where in sent.items()),
         {"report": str(page), "trackers": sent},
     )
+
+
+_COMMAND_HOLDS = 8  # folders: a suggested command of more would fill the screen; names stand in for it
+
+
+def _nearby(given: Path, journal_name: str) -> str:
+    """What to give instead of ``given``, a path that is neither a run folder nor a study: the folder of a
+    file of one (its metrics.jsonl, its journal), or the run folders (else the studies) a folder holds;
+    '' where none is near."""
+
+    def reported(folder: Path) -> bool:
+        return is_run_folder(folder) or (folder / journal_name).is_file()
+
+    if given.is_file() and reported(given.parent):
+        return f"; give its folder: `{shlex.join(['optimlab', 'report', str(given.parent)])}`"
+    children = sorted(child for child in given.iterdir() if child.is_dir()) if given.is_dir() else []
+    runs = [child for child in children if is_run_folder(child)]
+    held = runs or [child for child in children if reported(child)]  # runs and studies are not mixed
+    if not held:
+        return ""
+    kind, kinds = ("run folder", "run folders") if runs else ("study", "studies")
+    if len(held) == 1:
+        return f"; it holds a {kind}: `{shlex.join(['optimlab', 'report', str(held[0])])}` reports it"
+    if len(held) <= _COMMAND_HOLDS:
+        return f"; it holds {len(held)} {kinds}: `{shlex.join(['optimlab', 'report', *map(str, held)])}` reports them"
+    names = ", ".join(folder.name for folder in held[:3])
+    return f"; it holds {len(held)} {kinds} ({names} and {len(held) - 3} more): give each as a PATH"
 
 
 def _send(paths: list[str], *, runs: bool, trackers: list[str], page: Path) -> dict[str, str]:

@@ -146,3 +146,26 @@ def test_a_folder_of_runs_or_a_file_of_one_is_answered_with_the_command_that_rep
         (many / f"r{n}" / "metrics.jsonl").write_text("")
     code, _, err = cli("report", str(many))
     assert code == 2 and "; it holds 10 run folders (r0, r1, r2 and 7 more): give each as a PATH" in err, err
+
+
+def test_a_folder_it_may_not_read_is_refused_in_one_line(cli, tmp_path, monkeypatch):
+    """A folder of another user's (mode 700) raises PermissionError on listing; the hint looking for the
+    runs inside must not turn the refusal into a traceback. As root no mode refuses, so listing that folder
+    raises here as the kernel would (EACCES)."""
+    import pathlib
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    listing = pathlib.Path.iterdir
+
+    def refused(path):
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(pathlib.Path, "iterdir", refused)
+    code, out, err = cli("report", str(locked))
+    assert (code, out) == (2, "") and err.strip().splitlines() == [
+        f"error: {str(locked)!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
+        "(a folder with study.journal, or a storage URL)"
+    ], err

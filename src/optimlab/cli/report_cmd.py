@@ -120,11 +120,14 @@ def _nearby(given: Path, journal_name: str) -> str:
     def reported(folder: Path) -> bool:
         return is_run_folder(folder) or (folder / journal_name).is_file()
 
-    if given.is_file() and reported(given.parent):
-        return f"; give its folder: `{shlex.join(['optimlab', 'report', str(given.parent)])}`"
-    children = sorted(child for child in given.iterdir() if child.is_dir()) if given.is_dir() else []
-    runs = [child for child in children if is_run_folder(child)]
-    held = runs or [child for child in children if reported(child)]  # runs and studies are not mixed
+    try:  # a hint: a folder it may not read (another user's) has none to give, not a traceback
+        if given.is_file() and reported(given.parent):
+            return f"; give its folder: `{shlex.join(['optimlab', 'report', str(given.parent)])}`"
+        children = sorted(child for child in given.iterdir() if child.is_dir()) if given.is_dir() else []
+        runs = [child for child in children if is_run_folder(child)]
+        held = runs or [child for child in children if reported(child)]  # runs and studies are not mixed
+    except OSError:
+        return ""
     if not held:
         return ""
     kind, kinds = ("run folder", "run folders") if runs else ("study", "studies")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optimlab.errors import InvalidValueError, close_matches, did_you_mean
+from optimlab.errors import InvalidValueError, close_matches, did_you_mean, with_article
 from optimlab.registry import get_registry
 
 __all__ = ["Choice", "canonical", "name_of", "resolve"]
@@ -33,6 +33,13 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
         name, hyperparameters = choice, {}
     elif isinstance(choice, Mapping) and isinstance(choice.get("name"), str):
         name, hyperparameters = choice["name"], {k: v for k, v in choice.items() if k != "name"}
+    elif isinstance(choice, Mapping) and "name" in choice:  # {name: 5}: the key is right, its value is not
+        names = ", ".join(sorted(get_registry(category).names()))
+        raise InvalidValueError(
+            f"{category} 'name'",
+            choice["name"],
+            f"{with_article(category)}'s name (a string), one of {names}",
+        )
     else:
         # a key typed for name ({nmae: he}) is named, where the refusal said only what a mapping holds
         keys = choice if isinstance(choice, Mapping) else ()
@@ -40,7 +47,7 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
         raise InvalidValueError(
             category,
             choice,
-            f"{'an' if category[0] in 'aeiou' else 'a'} {category} name, or a mapping of its name and "
+            f"{with_article(category)} name, or a mapping of its name and "
             "hyperparameters ({name: ..., <hyperparameter>: <value>})"
             + (f"; the key {misspelt[0]!r} names nothing{did_you_mean(['name'])}" if misspelt else ""),
         )

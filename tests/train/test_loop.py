@@ -3,6 +3,7 @@
 import json
 import math
 import random
+import types
 
 import numpy as np
 import pytest
@@ -875,6 +876,55 @@ def test_a_bfloat16_models_validation_loss_is_its_outputs_loss_in_float32_not_ro
     with torch.no_grad():
         truth = loss_fn(model(x).double(), y.double() if task == "regression" else y).item()
     assert state.last_metrics["val_loss"] == pytest.approx(truth, rel=1e-6)
+
+
+class _Scored(nn.Module):
+    """A Hugging Face-like model: its outputs hold the logits under ``.logits``."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, x):
+        return types.SimpleNamespace(logits=self.linear(x))
+
+
+def test_a_users_own_loss_of_a_bfloat16_model_is_called_once_a_batch_on_the_outputs_fit_gives_it():
+    """The bfloat16 evaluation called the user's loss again on the bare logits (AttributeError from a
+    loss reading out.logits, at the first evaluation of a model that trained) and twice more a batch (a
+    counting or random loss advanced). Truth: the calls counted by hand (one a training step, one a
+    validation batch) and the val_loss the user's loss makes of the model's bfloat16 outputs."""
+    x, y = problem()
+    calls = []
+
+    def loss_fn(out, target):
+        calls.append(len(target))
+        return nn.functional.cross_entropy(out.logits, target)
+
+    model = _Scored().to(torch.bfloat16)
+    x = x.to(torch.bfloat16)
+    val = DataLoader(TensorDataset(x, y), batch_size=32)  # 3 batches
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, loss_fn=loss_fn, batch_size=96,
+                total_steps=1, val_data=val)  # fmt: skip
+    assert calls == [96, 32, 32, 32]
+    model.eval()
+    with torch.no_grad():
+        truth = sum(loss_fn(model(xb), yb).item() * len(yb) for xb, yb in val) / len(y)
+    assert state.last_metrics["val_loss"] == truth
+
+
+def test_a_float32_models_validation_loss_is_its_batches_losses_as_torch_makes_them():
+    """The float32 val_loss, bit for bit: the mean over rows of torch's loss of each batch."""
+    x, y = problem()
+    model = network()
+    val = DataLoader(TensorDataset(x, y), batch_size=32)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+                batch_size=32, total_steps=3, val_data=val)  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        truth = sum(nn.functional.cross_entropy(model(xb), yb).item() * len(yb) for xb, yb in val) / len(y)
+    assert state.last_metrics["val_loss"] == truth
 
 
 def test_a_scheduler_setting_without_the_scheduler_it_sets_is_refused_by_name():

@@ -25,7 +25,14 @@ from optimlab.data.user_batches import (
     relative_gap,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, cross_entropy_reading, ignored_label
+from optimlab.techniques.losses import (
+    REGRESSION_LOSSES,
+    ClassesLast,
+    LossFunction,
+    PointwiseLoss,
+    cross_entropy_reading,
+    ignored_label,
+)
 from optimlab.user_code import call_user
 
 __all__ = [
@@ -154,21 +161,33 @@ def evaluate_batches(
 
 
 def _in_float32(loss_fn: Any, loss: torch.Tensor, predicted: Any, target: Any) -> float:
-    """``loss`` of a batch as a number; where ``loss_fn`` made it of predictions in bfloat16 or float16 (a
-    model cast to them), made again of the same predictions in float32: torch's loss in their precision is
-    rounded to their 8 or 11 bits (a val_loss of 20.5 where float64 reads 20.4767 of the same outputs,
-    each improvement under 0.4% unseen by early stopping). A loss of more than the predictions (a model
-    output's aux logits beside them), or that float32 cannot take, stays as made."""
+    """``loss`` of a batch as a number; where ``loss_fn`` is torch's own (:func:`_of_predictions_alone`) and
+    made it of predictions in bfloat16 or float16 (a model cast to them), made again of the same
+    predictions in float32: torch's loss in their precision is rounded to their 8 or 11 bits (a val_loss
+    of 20.5 where float64 reads 20.4767 of the same outputs, each improvement under 0.4% unseen by early
+    stopping). A user's own loss is called once a batch, as fit calls it: it may read more than the
+    predictions (``out.logits``), keep state or draw at random."""
     low = (torch.bfloat16, torch.float16)
-    if loss_fn is None or loss.dtype not in low or not isinstance(predicted, torch.Tensor):
+    if loss.dtype not in low or not isinstance(predicted, torch.Tensor) or not _of_predictions_alone(loss_fn):
         return loss.item()
     float32 = target.float() if isinstance(target, torch.Tensor) and target.dtype in low else target
     try:
-        if torch.equal(loss_fn(predicted, target), loss):  # the loss of these predictions alone
-            return loss_fn(predicted.float(), float32).item()
+        return loss_fn(predicted.float(), float32).item()
     except (RuntimeError, TypeError, ValueError):  # a loss module's own weights in bfloat16
-        pass
-    return loss.item()
+        return loss.item()
+
+
+def _of_predictions_alone(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is one of torch's losses (a module of ``torch.nn.modules.loss``, a function of
+    ``torch.nn.functional``, a keyword ``functools.partial`` of one, a recipe's loss by name wrapping
+    one): a pure function of the predictions (logits, where the outputs hold more) and the targets."""
+    while isinstance(loss_fn, (PointwiseLoss, ClassesLast, LossFunction)):
+        loss_fn = loss_fn.fn if isinstance(loss_fn, LossFunction) else loss_fn.loss
+    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
+        loss_fn = loss_fn.func
+    if isinstance(loss_fn, nn.Module):
+        return type(loss_fn).__module__ == "torch.nn.modules.loss"
+    return getattr(loss_fn, "__module__", None) == "torch.nn.functional"
 
 
 def _concatenated(parts: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -81,3 +81,29 @@ def test_a_run_folder_written_before_numbers_were_checked_reads_as_it_was_writte
     assert stored.data.options == {"target": "08_30", "sep": "+.5"} and stored.id == typed.id
     with pytest.raises(RecipeError, match="'08_30'"):
         Recipe.load(tmp_path / "recipe.yaml")
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"step": 1e400, "train_loss": 1}', "step Infinity is not a whole number"),  # was an OverflowError
+        ('{"step": 2.5, "train_loss": 1}', "step 2.5 is not a whole number"),  # was read as step 2
+        ('{"step": true, "train_loss": 1}', "step true is not a whole number"),  # was read as step 1
+        ('{"step": 2, "epoch": 0.5, "train_loss": 1}', "epoch 0.5 is not a whole number"),  # was epoch 0
+        (
+            '{"step": 2, "train_loss": 1' + "0" * 400 + "}",
+            "int too large to convert to float",
+        ),  # OverflowError
+    ],
+)
+def test_a_metrics_line_whose_step_is_no_whole_number_or_whose_value_overflows_is_named(tmp_path, line, said):
+    """`optimlab report` of a metrics.jsonl line with step 1e400 (or a value of 400 digits) ended in an
+    OverflowError's traceback; a step of 2.5 or true was read as 2 or 1, a curve drawn at steps no run took.
+    Each is refused naming its line; a step written 2.0 is still step 2 (a whole number)."""
+    (tmp_path / "recipe.yaml").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "metrics.jsonl").write_text(f'{{"step": 1, "train_loss": 2}}\n{line}\n', encoding="utf-8")
+    with pytest.raises(OptimlabError, match=f"metrics.jsonl' line 2 is not a metrics line: {said}$"):
+        read_run(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text('{"step": 2.0, "train_loss": 1}\n', encoding="utf-8")
+    steps, _, losses = read_run(tmp_path).series["train_loss"]
+    assert (steps, losses) == ([2], [1.0]) and type(steps[0]) is int

@@ -63,11 +63,11 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
         lines.pop()  # a write cut short (a full disk, a power cut): dropped, as a resumed run drops it
     try:  # one parse of the whole file: twice as fast as a json.loads per line (10,000 lines)
         series, epochs = _series(json.loads("[" + ",".join(line for line in lines if line.strip()) + "]"))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         for number, line in enumerate(lines, 1):  # find the line to name
             try:
                 _series([json.loads(line)] if line.strip() else [])
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, OverflowError) as error:
                 raise OptimlabError(f"{str(log)!r} line {number} is not a metrics line: {error}") from None
         raise
     result_file = path / RESULT_NAME
@@ -122,6 +122,14 @@ def _parsed(file: Path, parse: Callable[[str], Any], what: str) -> Any:
     raise OptimlabError(f"{str(file)!r} is not {what}: {reason}")
 
 
+def _whole(value: Any, field: str) -> int:
+    """A line's step or epoch: a whole number as train writes it; ``1.5`` (truncated to 1 by ``int``),
+    ``true`` and ``1e400`` (infinity, an OverflowError) raise a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        raise ValueError(f"{field} {json.dumps(value)} is not a whole number")
+    return int(value)
+
+
 def _series(
     records: list[dict[str, Any]],
 ) -> tuple[dict[str, tuple[list[int], list[float], list[float]]], dict[int, int]]:
@@ -129,9 +137,9 @@ def _series(
     series: dict[str, tuple[list[int], list[float], list[float]]] = {}
     epochs: dict[int, int] = {}
     for record in records:
-        step, seconds = int(record["step"]), float(record.get("seconds", math.nan))
+        step, seconds = _whole(record["step"], "step"), float(record.get("seconds", math.nan))
         if record.get("epoch") is not None:
-            epochs[step] = int(record["epoch"])
+            epochs[step] = _whole(record["epoch"], "epoch")
         for key, value in record.items():
             if key in AXES:
                 continue

@@ -12,6 +12,7 @@ import typer
 
 import optimlab.atomic
 from optimlab.atomic import Blocked, atomic_path, blocker, write_atomically
+from optimlab.recipe import Recipe
 from optimlab.report import Page, figures
 from optimlab.report.line_chart import LineChart
 
@@ -88,6 +89,22 @@ def test_pages_charts_and_figures_are_written_whole_or_not_at_all(tmp_path, kind
     assert in_a_full_disk(lambda: write(big)) == 3
     assert path.read_bytes() == former
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("writer", ["write_atomically", "recipe"])
+def test_a_file_written_into_folders_not_yet_made_makes_them(tmp_path, writer):
+    """Recipe.save('nosuch/r.yaml'), write_run_report and every other atomic write into a folder not yet made
+    raised FileNotFoundError naming a hidden '.r.yaml.<hex>.partial' the user never chose. Truth: the
+    file reads back as written, and the folders hold it alone."""
+    path = tmp_path / "nosuch" / "deeper" / "file"
+    if writer == "write_atomically":
+        write_atomically(path, "text")
+        assert path.read_text() == "text"
+    else:
+        recipe = Recipe.from_dict({})
+        recipe.save(path)
+        assert Recipe.load(path) == recipe
+    assert [p.name for p in path.parent.iterdir()] == ["file"]
 
 
 def test_a_failed_block_keeps_the_former_file_and_removes_its_partial(tmp_path):

@@ -54,9 +54,11 @@ def _fsync(path: str | os.PathLike[str]) -> None:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` for the block to write (by any writer that takes a path:
     ``csv``, pyarrow, ``savefig``; give them the format, as the temporary name ends in ``.partial``); when
-    the block ends it replaces ``path`` whole. An exception in the block leaves ``path`` as it was; a write
-    the system refused (a full disk) is raised naming ``path``, where it named no file."""
+    the block ends it replaces ``path`` whole. Its missing folders are made first, as ``mkdir -p`` makes
+    them (else the error named the hidden partial file). An exception in the block leaves ``path`` as it
+    was; a write the system refused (a full disk) is raised naming ``path``, where it named no file."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask's permissions
     try:

@@ -68,7 +68,6 @@ def save_checkpoint(
     the one it replaces as ``checkpoint.prev.pt``; ``data`` is the sha256 of the data trained on
     (:mod:`optimlab.data.digest`), which a resume checks."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)  # else a FileNotFoundError named the hidden partial file
     rngs = global_states()
     payload = {
         "model": model.state_dict(),

@@ -32,6 +32,7 @@ from optimlab.data.user_factory import BatchSplits, batch_keys
 from optimlab.errors import InvalidValueError
 from optimlab.models import takes_recipe_fields
 from optimlab.models.layers import channels_first
+from optimlab.models.modes import modes_kept
 from optimlab.models.sizing import check_fits, check_step_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec, architecture_techniques
@@ -271,13 +272,14 @@ def build_model(recipe: Recipe, splits: Any) -> nn.Module:
             if Capability.USER not in entry.capabilities:  # a built-in keeps its embeddings by design
                 warnings.simplefilter("ignore", KeptWeightsWarning)
             apply(net, init, data=model[:-1](splits.train.x[:INIT_BATCH]), **init_options)
-    if Capability.USER in entry.capabilities:
+    user = Capability.USER in entry.capabilities
+    if user:
         _check_one_tensor(model, splits.train.x[:2], shape)
     training, optimizer = recipe.training, recipe.optimizer
-    check_step_fits(
+    check_step_fits(  # a user's forward is not run to size it: it may print, count or cache
         recipe.model.name,
         model,
-        splits.train.x,
+        None if user else splits.train.x,
         training.batch_size,
         resolve_device(training.device),
         optimizer.name,
@@ -296,9 +298,8 @@ def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[i
     them viewed as ``input_shape``: sized by ``input_shape[-1]``, such a model blamed the batch. A model
     that fails on both (one that views them itself, wrongly sized after) is left to the first step.
     The random state is left as it was."""
-    mode = model.training
     try:
-        with torch.random.fork_rng(), torch.no_grad():
+        with modes_kept(model), torch.random.fork_rng(devices=[]), torch.no_grad():
             outputs = model.eval()(rows)
     except RuntimeError as error:
         flat = (*rows.shape[1:],)
@@ -314,8 +315,6 @@ def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[i
         ) from error
     except Exception:  # the first training step reports it, with the batch it failed on
         return
-    finally:
-        model.train(mode)
     if not isinstance(prediction(outputs), torch.Tensor):
         raise InvalidValueError(
             "the model's output",
@@ -328,8 +327,8 @@ def _check_one_tensor(model: nn.Module, rows: torch.Tensor, input_shape: tuple[i
 def _runs_as_images(model: nn.Module, rows: torch.Tensor, input_shape: tuple[int, ...]) -> bool:
     """Whether ``model`` (in eval mode) takes ``rows`` viewed as ``input_shape``; the random state kept."""
     try:
-        with torch.random.fork_rng(), torch.no_grad():
-            model(rows.reshape(-1, *input_shape))
+        with modes_kept(model), torch.random.fork_rng(devices=[]), torch.no_grad():
+            model.eval()(rows.reshape(-1, *input_shape))
     except Exception:  # any refusal: the model does not take them
         return False
     return True

@@ -4,24 +4,31 @@ in one line, before any layer is made."""
 
 import importlib.abc
 import math
+import os
 import re
+import resource
 import sys
 
 import pytest
 import torch
+from torch.utils.checkpoint import checkpoint
 
 import optimlab.models
 import optimlab.optim
 from optimlab.build import build_model
 from optimlab.data import load
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.models import sizing
 from optimlab.models.sizing import (
     DEPTH_BUILT,
     DEPTH_SIZED,
     MAX_DEPTH,
     WIDTH_SIZED,
     activation_bytes,
+    cgroup_memory_limit,
     check_fits,
+    check_step_fits,
+    device_memory,
     optimizer_state_bytes,
     parameter_bytes,
     training_bytes,
@@ -253,14 +260,116 @@ def test_the_activations_of_an_mlp_are_its_layers_inputs_by_formula():
 
 
 def test_measuring_the_activations_changes_neither_the_model_nor_the_random_state():
-    """Batch norm's running statistics and the global generator's draws (dropout's) are the model's and
-    the run's: left as they were. Truth: the state dict and the generator's state before the check."""
+    """Batch norm's running statistics, each module's own mode (a batch norm frozen in a training model)
+    and the global generator's draws (training-mode dropout's) are the model's and the run's: left as they
+    were. Truth: the state dict, the modes and the generator's state before the check, and a forward in
+    training mode that draws (the generator moves without fork_rng)."""
     net = optimlab.models.create("mlp", (5,), 3, width=8, depth=2, norm="batch", dropout=0.5)
+    frozen = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)).eval()
+    modes = [m.training for m in net.modules()]
     rows = torch.randn(20, 5)
     before, rng = {k: v.clone() for k, v in net.state_dict().items()}, torch.get_rng_state()
-    assert activation_bytes(net, rows, 16) > 0 and net.training
+    assert activation_bytes(net, rows, 16) > 0
+    assert [m.training for m in net.modules()] == modes and not frozen.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert torch.equal(torch.get_rng_state(), rng)
+    net(rows)
+    assert not torch.equal(torch.get_rng_state(), rng)  # the forward draws: the check above could fail
+
+
+class _CheckpointedWhileTraining(torch.nn.Module):
+    """As Hugging Face's gradient_checkpointing: the middle block recomputed in the backward only while
+    training, so autograd keeps its input alone, not its 4 x width hidden layer."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.first, self.last = torch.nn.Linear(5, width), torch.nn.Linear(width, 3)
+        self.block = torch.nn.Sequential(
+            torch.nn.Linear(width, 4 * width), torch.nn.ReLU(), torch.nn.Linear(4 * width, width)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.first(x)
+        h = checkpoint(self.block, h, use_reentrant=False) if self.training else self.block(h)
+        return self.last(h)
+
+
+def test_the_activations_are_measured_as_training_runs_the_forward():
+    """Measured in eval mode, a model that checkpoints while training only was sized at its eval-mode
+    activations (4.5x more for 8 blocks) and refused runs that fit. Truth: training keeps the rows for the
+    first layer, the block's input to recompute it and its output for the last, 4 bytes x batch x
+    (5 + 2 x width), where eval mode keeps the block's hidden layer too, (5 + 6 x width)."""
+    width, batch = 6, 32
+    net = _CheckpointedWhileTraining(width)
+    assert activation_bytes(net, torch.randn(20, 5), batch) == 4 * batch * (5 + 2 * width)
+
+
+def test_the_gradients_and_state_of_frozen_parameters_are_not_counted(monkeypatch):
+    """A fine-tune with a frozen backbone was counted gradients and Adam's state for every weight, and
+    refused at 1.5x its weights though it takes less. Truth: the weights, plus the trained head's bytes
+    once for its gradients and twice for Adam's moments; a byte less is refused."""
+    backbone = torch.nn.Linear(64, 256).requires_grad_(False)
+    model = torch.nn.Sequential(backbone, torch.nn.Linear(256, 10))
+    weights = 4 * (64 * 256 + 256 + 256 * 10 + 10)
+    head = 4 * (256 * 10 + 10)
+    memory = weights + 3 * head
+    monkeypatch.setattr("optimlab.models.sizing.device_memory", lambda device: memory)
+    check_step_fits("user", model, None, 32, torch.device("cpu"), "adam", {})
+    memory -= 1
+    with pytest.raises(OptimlabError, match=r"weights, 0\.0+\d+ GiB of gradients"):
+        check_step_fits("user", model, None, 32, torch.device("cpu"), "adam", {})
+
+
+def test_a_users_forward_runs_once_at_build_and_keeps_its_modules_modes(write_modules):
+    """The size check ran the user's forward twice more at build (its prints three times, a buffer it
+    counts rows in read 8 where one check reads 2) and set a batch norm the user froze back to training.
+    Truth: the rows the forward saw, counted by the model itself, and the mode its factory left."""
+    write_modules(
+        counting_net="""
+        import math, torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, input_shape, num_outputs):
+                super().__init__()
+                self.norm = nn.BatchNorm1d(math.prod(input_shape)).eval()  # frozen, as a fine-tune's
+                self.out = nn.Linear(math.prod(input_shape), num_outputs)
+                self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+
+            def forward(self, x):
+                self.seen += len(x)
+                return self.out(self.norm(x.flatten(1)))
+        """
+    )
+    recipe = Recipe.from_dict({"data": {"name": "digits"}, "model": {"name": "counting_net:Net"}})
+    model = build_model(recipe, load("digits"))
+    assert int(model.net.seen) == 2 and model.training and not model.net.norm.training
+
+
+def test_the_memory_of_the_cpu_is_the_smallest_limit_that_applies(monkeypatch):
+    """The machine's RAM was taken as the CPU's memory: in a container of 8 GiB on a large host the check
+    passed and the OOM killer ended the run. Truth: the limits set by hand, RLIMIT_AS and the cgroup's."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(sizing, "cgroup_memory_limit", lambda: physical // 4)
+    assert device_memory(cpu) == physical // 4
+    monkeypatch.setattr(sizing.resource, "getrlimit", lambda kind: (physical // 8, resource.RLIM_INFINITY))
+    assert device_memory(cpu) == physical // 8
+
+
+def test_a_cgroups_memory_limit_is_the_smallest_of_its_and_its_ancestors(tmp_path):
+    """cgroup v2 sets memory.max on each level ('max': none), v1 memory.limit_in_bytes under memory/.
+    Truth: the files written."""
+    (tmp_path / "proc").write_text("0::/user.slice/run\n")
+    for folder, limit in [("", "max"), ("user.slice", "8000"), ("user.slice/run", "max")]:
+        (tmp_path / "v2" / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "v2" / folder / "memory.max").write_text(limit + "\n")
+    assert cgroup_memory_limit(tmp_path / "proc", tmp_path / "v2") == 8000
+    (tmp_path / "proc").write_text("12:cpu,cpuacct:/a\n4:memory:/a\n")
+    (tmp_path / "v1" / "memory" / "a").mkdir(parents=True)
+    (tmp_path / "v1" / "memory" / "a" / "memory.limit_in_bytes").write_text("5000\n")
+    assert cgroup_memory_limit(tmp_path / "proc", tmp_path / "v1") == 5000
+    assert cgroup_memory_limit(tmp_path / "none", tmp_path / "v1") is None
 
 
 def test_a_model_whose_step_does_not_fit_for_its_batchs_activations_is_refused_before_training(monkeypatch):
@@ -285,11 +394,12 @@ def test_a_model_whose_step_does_not_fit_for_its_batchs_activations_is_refused_b
     )
     with pytest.raises(OptimlabError) as refused:
         build_model(recipe, load("digits"))
-    assert re.fullmatch(
-        r"out of memory \(.* GiB asked for: .* GiB of weights, as much of gradients, 0.0 GiB of sgd's state, "
-        r".* GiB of activations\): the mlp model on batches of 200 trained with sgd needs more than the .* "
-        r"GiB of cpu: make the model or the batch \(--batch-size\) smaller",
+    said = re.fullmatch(
+        r"out of memory \(([\d.]+) GiB asked for: .* GiB of weights, as much of gradients, 0\.0+ GiB of "
+        r"sgd's state, .* GiB of activations\): the mlp model on batches of 200 trained with sgd needs more "
+        r"than the ([\d.]+) GiB of cpu: make the model or the batch \(--batch-size\) smaller",
         str(refused.value),
     )
+    assert said and said[1] != said[2]  # a byte apart, said in as many digits as tell them apart
     memory = needed
     build_model(recipe, load("digits"))

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from optimlab.errors import OptimlabError
+from optimlab.models.modes import modes_kept
 from optimlab.nested_tensors import tensors_in
 from optimlab.registry import Capability, Interval, get_registry
 
@@ -37,6 +40,7 @@ __all__ = [
     "SIZED_PAST",
     "WIDTH_SIZED",
     "activation_bytes",
+    "cgroup_memory_limit",
     "check_fits",
     "check_step_fits",
     "device_memory",
@@ -164,10 +168,48 @@ def _bytes(tensors: list[torch.Tensor]) -> float:
 
 
 def device_memory(device: torch.device) -> int:
-    """Bytes of memory ``device`` has: a GPU's own, else the machine's."""
+    """Bytes of memory ``device`` has: a GPU's own; else the smallest of the machine's, the address space
+    the process may take (RLIMIT_AS) and its cgroup's limit (:func:`cgroup_memory_limit`): in a container of
+    8 GiB on a host of 512 the OOM killer ends a run past 8, with no message."""
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    address_space = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if address_space != resource.RLIM_INFINITY:
+        limits.append(address_space)
+    cgroup = cgroup_memory_limit()
+    return min(limits if cgroup is None else [*limits, cgroup])
+
+
+def cgroup_memory_limit(
+    proc: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """The smallest memory limit of this process's cgroup and its ancestors (v2 ``memory.max``, v1
+    ``memory/.../memory.limit_in_bytes``) under ``root``, as ``proc`` names the cgroup; None where none
+    is set or readable."""
+    try:
+        lines = proc.read_text().splitlines()
+    except OSError:
+        return None
+    files = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        folders = [
+            Path(*Path(path).parts[: depth + 1]).relative_to("/") for depth in range(len(Path(path).parts))
+        ]
+        if controllers == "":  # v2: one hierarchy
+            files += [root / folder / "memory.max" for folder in folders]
+        elif "memory" in controllers.split(","):
+            files += [root / "memory" / folder / "memory.limit_in_bytes" for folder in folders]
+    limits = []
+    for file in files:
+        try:
+            text = file.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" (v2) sets none; v1 says none as a number near 2^63, which min() passes by
+            limits.append(int(text))
+    return min(limits, default=None)
 
 
 def check_fits(
@@ -205,15 +247,18 @@ def check_fits(
 def activation_bytes(
     model: nn.Module, rows: torch.Tensor, batch_size: int, autocast_dtype: torch.dtype | None = None
 ) -> float | None:
-    """Bytes of what autograd keeps from a forward of ``batch_size`` rows like ``rows`` for the backward
-    pass (each storage once, the parameters' left out: they are the weights). Measured on forwards of 2
-    and of 4 rows and extrapolated as ``fixed + per_row * batch_size``, exact where saved tensors grow by
-    rows (inputs of linear layers and convolutions, activations), under autocast to ``autocast_dtype``
-    where training runs so (bfloat16 halves a matmul's saved inputs); in eval mode, so that batch norm's
-    running statistics stay as they are and dropout's masks go uncounted: a lower bound. The random state
-    is left as it was. None where ``rows`` are fewer than 4 or the model fails on them (the first step
-    says why). Its cost, two forwards: 0.7 ms for digits' MLP, 32 ms for its Transformer, whose build_model
-    takes 17 and 60 ms (medians of 5 calls on the built model, batch_size 32, 2 loaded CPU cores)."""
+    """Bytes of what autograd keeps from a training forward of ``batch_size`` rows like ``rows`` for the
+    backward pass (each storage once, the parameters' left out: they are the weights). Measured on
+    forwards of 2 and of 4 rows and extrapolated as ``fixed + per_row * batch_size``, exact where saved
+    tensors grow by rows (inputs of linear layers and convolutions, activations, dropout's masks), under
+    autocast to ``autocast_dtype`` where training runs so (bfloat16 halves a matmul's saved inputs); in
+    training mode, as the step runs (a model that checkpoints its blocks only while training saves 4.5x
+    less than in eval mode), with each module's mode, the buffers (batch norm's statistics) and the random
+    state left as they were. For a model whose forward is known to have no other effect (optimlab's own:
+    a user's may print, count or cache). None where ``rows`` are fewer than 4 or the model fails on them
+    (the first step says why). Its cost, two forwards: 0.7 ms for digits' MLP, 32 ms for its Transformer,
+    whose build_model takes 17 and 60 ms (medians of 5 calls on the built model, batch_size 32, 2 loaded
+    CPU cores)."""
     if len(rows) < 4:
         return None
     try:
@@ -225,7 +270,7 @@ def activation_bytes(
 
 
 def _saved_bytes(model: nn.Module, rows: torch.Tensor, autocast_dtype: torch.dtype | None) -> float:
-    """Bytes of the storages autograd saves for the backward in one forward of ``rows`` (eval mode)."""
+    """Bytes of the storages autograd saves for the backward in one training forward of ``rows``."""
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
 
@@ -235,44 +280,51 @@ def _saved_bytes(model: nn.Module, rows: torch.Tensor, autocast_dtype: torch.dty
             saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
-    mode = model.training
+    buffers = [(buffer, buffer.clone()) for buffer in model.buffers()]
+    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor)
+    autocast = torch.autocast("cpu", autocast_dtype, enabled=autocast_dtype is not None)
     try:
-        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor)
-        autocast = torch.autocast("cpu", autocast_dtype, enabled=autocast_dtype is not None)
-        with torch.random.fork_rng(), torch.enable_grad(), autocast, hooks:
-            model.eval()(rows)
+        with modes_kept(model), torch.random.fork_rng(devices=[]), torch.enable_grad(), autocast, hooks:
+            model.train()(rows)
     finally:
-        model.train(mode)
+        with torch.no_grad():
+            for buffer, value in buffers:
+                buffer.copy_(value)
     return float(sum(saved.values()))
 
 
 def check_step_fits(
     name: str,
     model: nn.Module,
-    rows: torch.Tensor,
+    rows: torch.Tensor | None,
     batch_size: int,
     device: torch.device,
     optimizer: str | None = None,
     optimizer_options: Mapping[str, Any] | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> None:
-    """Refuse, before training, ``model`` built (the ``name`` model, as many of its sizes as :func:`check_fits` leaves
-    unsized: a Transformer of width 1024 and depth 64 holds 3.2 GB of weights, 12.8 GB to train with
-    Adam) when one step on batches of ``batch_size`` of ``rows`` does not fit ``device``'s memory: its
-    weights, their gradients, ``optimizer``'s state (:func:`optimizer_state_bytes`) and the batch's
-    activations (:func:`activation_bytes`), all lower bounds of what the step holds."""
+    """Refuse, before training, ``model`` built (the ``name`` model, as many of its sizes as :func:`check_fits`
+    leaves unsized: a Transformer of width 1024 and depth 64 holds 3.2 GB of weights, 12.8 GB to train
+    with Adam) when one step on batches of ``batch_size`` of ``rows`` does not fit ``device``'s memory:
+    its weights, the gradients and ``optimizer``'s state (:func:`optimizer_state_bytes`) of those it
+    trains (requires_grad: a frozen backbone has neither), and the batch's activations
+    (:func:`activation_bytes`), all lower bounds of what the step holds. ``rows`` None leaves the
+    activations out: a user's forward is not run to size it."""
     parameters = list(model.parameters())
+    trained = [p for p in parameters if p.requires_grad]
     weights = _bytes(parameters)
     state = (
-        optimizer_state_bytes(optimizer, optimizer_options or {}, [p.to("meta") for p in parameters])
+        optimizer_state_bytes(optimizer, optimizer_options or {}, [p.to("meta") for p in trained])
         if optimizer
         else 0.0
     )
-    batch = min(batch_size, len(rows))
-    activations = activation_bytes(model, rows, batch, autocast_dtype) or 0.0
-    what = f"the {name} model on batches of {batch:,}"
-    smaller = "the model or the batch (--batch-size)"
-    _refuse_past_memory(what, smaller, device, optimizer, weights, state, activations)
+    if rows is None:
+        activations, what, smaller = 0.0, f"the {name} model", "the model"
+    else:
+        batch = min(batch_size, len(rows))
+        activations = activation_bytes(model, rows, batch, autocast_dtype) or 0.0
+        what, smaller = f"the {name} model on batches of {batch:,}", "the model or the batch (--batch-size)"
+    _refuse_past_memory(what, smaller, device, optimizer, weights, state, activations, _bytes(trained))
 
 
 def _refuse_past_memory(
@@ -283,31 +335,44 @@ def _refuse_past_memory(
     weights: float,
     state: float | None,
     activations: float = 0.0,
+    gradients: float | None = None,
 ) -> None:
-    """Raise where ``weights`` (and, to train with ``optimizer``, as many bytes of gradients, its
-    ``state``, None where unknown, and the batch's ``activations``) exceed ``device``'s memory, the sizes
-    said in one line with what to make ``smaller``."""
-    needed = weights + (weights + (state or 0.0) + activations if optimizer else 0.0)
+    """Raise where ``weights`` (and, to train with ``optimizer``, the ``gradients``, as many bytes as the
+    weights where None, its ``state``, None where unknown, and the batch's ``activations``) exceed
+    ``device``'s memory, the sizes said in one line with what to make ``smaller``."""
+    gradients = weights if gradients is None else gradients
+    needed = weights + (gradients + (state or 0.0) + activations if optimizer else 0.0)
     memory = device_memory(device)
     if needed <= memory:
         return
-    asked = "more than 2^63 bytes" if math.isinf(needed) else f"{_gib(needed)} asked for"
+    decimals = _decimals_apart(needed, memory)
+
+    def gib(size: float) -> str:
+        return f"{size / 2**30:,.{decimals}f} GiB"
+
+    asked = "more than 2^63 bytes" if math.isinf(needed) else f"{gib(needed)} asked for"
     if optimizer is None:
         need = f"{model} has more weights than"
     else:
         held = (
             f"{optimizer}'s state unknown (counted as 0)"
             if state is None
-            else f"{_gib(state)} of {optimizer}'s state"
+            else f"{gib(state)} of {optimizer}'s state"
         )
-        parts = f"{_gib(weights)} of weights, as much of gradients, {held}"
-        parts += f", {_gib(activations)} of activations" if activations else ""
+        of_gradients = "as much" if gradients == weights else gib(gradients)
+        parts = f"{gib(weights)} of weights, {of_gradients} of gradients, {held}"
+        parts += f", {gib(activations)} of activations" if activations else ""
         asked = f"{asked}: {parts}" if not math.isinf(needed) else asked
         need = f"{model} trained with {optimizer} needs more than"
     raise OptimlabError(
-        f"out of memory ({asked}): {need} the {_gib(memory)} of {device.type}: make {smaller} smaller"
+        f"out of memory ({asked}): {need} the {gib(memory)} of {device.type}: make {smaller} smaller"
     )
 
 
-def _gib(size: float) -> str:
-    return f"{size / 2**30:,.1f} GiB"
+def _decimals_apart(needed: float, memory: float) -> int:
+    """The fewest decimals (at least 1) of GiB that tell ``needed`` from the smaller ``memory``: 0.1 GiB
+    asked for read as more than the 0.1 GiB there is. A byte is 2^-30 GiB: 10 decimals tell any two apart."""
+    decimals = 1
+    while decimals < 10 and f"{needed / 2**30:.{decimals}f}" == f"{memory / 2**30:.{decimals}f}":
+        decimals += 1
+    return decimals

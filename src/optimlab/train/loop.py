@@ -36,6 +36,7 @@ from optimlab.data.user_batches import (
     is_pandas,
 )
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
+from optimlab.models.modes import modes_kept
 from optimlab.models.user import check_model
 from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.optim.user import needs_closure
@@ -1139,18 +1140,6 @@ def train_mode(model: nn.Module) -> None:
     mode keeps the layers its user set to eval (a frozen batch norm, whose running statistics stay)."""
     if not model.training:
         model.train()
-
-
-@contextlib.contextmanager
-def modes_kept(model: nn.Module) -> Iterator[None]:
-    """Whatever modes the block switches ``model``'s modules to, each gets its own back after it: a
-    batch norm the user froze in a training model stays frozen past an evaluation."""
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        yield
-    finally:
-        for module, training in modes:  # parents first: each module's call leaves its children to theirs
-            module.train(training)
 
 
 def switches_modes(optimizer: Any) -> bool:

@@ -390,3 +390,23 @@ def test_histogram_panels_of_a_lora_models_twelve_modules_have_twelve_titles():
     assert len(set(titles)) == 12, titles
     for name, title in zip(names, titles, strict=True):
         assert all(piece in name for piece in title.split("...") if piece), title
+
+
+def test_an_arm_without_a_mean_keeps_its_places_and_its_notes_within_the_axes():
+    """`optimlab report st2 st1`, an interrupted study (no seed result yet) beside a finished one: the axes
+    spanned the finished study's markers alone, so the interrupted one's places lay outside them, its note
+    at the first method cut off past the axes' left edge, its note at the second drawn between the methods.
+    Truth: matplotlib's drawn extents: each note within the axes, on its own method's side of the midpoint."""
+    methods = ("adam", "sgd")
+    figure = figures.intervals(
+        {m: {"st2": (math.nan, math.nan, math.nan), "st1": (0.9, 0.8, 1.0)} for m in methods},
+        notes={m: {"st2": "no seed result yet"} for m in methods},
+    )
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    box = axes.get_window_extent(renderer)
+    drawn = [t.get_window_extent(renderer) for t in axes.texts if t.get_text() == "no seed result yet"]
+    assert len(drawn) == 2 and all(box.x0 <= note.x0 and note.x1 <= box.x1 for note in drawn), (box, drawn)
+    midpoint = axes.transData.transform((0.5, 0))[0]
+    assert drawn[0].x1 < midpoint < drawn[1].x0

@@ -503,6 +503,9 @@ def intervals(
     room = int(figure.get_figwidth() * 0.7 * 72 / (8 * 0.6) / max(1, len(groups)))
     names = shortened_apart(list(groups), max(10, room))
     axes.set_xticks(range(len(groups)), labels=[names[group] for group in groups], fontsize=8)
+    # each group's whole place, not the markers' span: an arm without a mean anywhere (an interrupted
+    # study) had its places, and its notes there, outside the axes or between two groups
+    axes.set_xlim(-0.5, len(groups) - 0.5)
     axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     if len(arms) > 1:

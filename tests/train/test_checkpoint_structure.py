@@ -62,6 +62,44 @@ def test_a_checkpoint_of_another_optimizer_is_refused_naming_what_its_state_hold
     )
 
 
+@pytest.mark.parametrize("written", ["now", "before the class was kept"])
+def test_a_checkpoint_of_another_optimizer_whose_state_loads_is_refused_naming_both(tmp_path, written):
+    """An Adam checkpoint loaded into SGD(momentum=0.9) loaded silently (torch's load_state_dict took
+    Adam's parameter groups whole: its lr), then the first step raised a bare KeyError 'momentum'; an
+    AdamW given Adam's groups would have run as Adam. Refused in one line naming both optimizers (and,
+    of a checkpoint that names no class, the hyperparameters its groups lack). Truth: torch's own step of
+    the SGD so loaded raises KeyError; the same class still resumes."""
+    trained = net(nn.ReLU)
+    adam = torch.optim.Adam(trained.parameters())
+    trained(torch.ones(2, 3)).sum().backward()
+    adam.step()
+    save_checkpoint(tmp_path, model=trained, optimizer=adam, scheduler=None, state=TrainState(step=1))
+    payload = read_checkpoint(tmp_path)
+    if written != "now":
+        del payload["optimizer_class"]
+    fresh = net(nn.ReLU)
+    sgd = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(OptimlabError) as refused:
+        load_checkpoint(payload, model=fresh, optimizer=sgd, scheduler=None)
+    saved_by = "Adam" if written == "now" else "another optimizer"
+    assert str(refused.value) == (
+        f"the checkpoint's optimizer state was saved by {saved_by} (its parameter groups lack dampening, "
+        "momentum), which does not fit an SGD; resume with "
+        "the optimizer and parameter groups it was saved with"
+    )
+    fresh(torch.ones(2, 3)).sum().backward()
+    with pytest.raises(KeyError, match="momentum"):
+        sgd.step()  # what the run met at its first step
+    if written == "now":
+        with pytest.raises(OptimlabError, match="saved by Adam, which does not fit an AdamW"):
+            load_checkpoint(
+                payload, model=fresh, optimizer=torch.optim.AdamW(fresh.parameters()), scheduler=None
+            )
+    resumed = torch.optim.Adam(fresh.parameters())
+    assert load_checkpoint(payload, model=fresh, optimizer=resumed, scheduler=None).step == 1
+    assert torch.equal(resumed.state_dict()["state"][0]["exp_avg"], adam.state_dict()["state"][0]["exp_avg"])
+
+
 def test_a_checkpoint_resumed_with_other_callbacks_than_it_was_saved_with_is_refused_by_count(tmp_path):
     """save_checkpoint(callbacks=[early]) loaded with no callback, or two, raised zip()'s bare "argument 2 is
     longer than argument 1". The refusal counts both; the saved callback's state still loads into one."""

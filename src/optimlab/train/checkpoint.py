@@ -73,6 +73,7 @@ def save_checkpoint(
         "model": model.state_dict(),
         "structure": structure(model),
         "optimizer": optimizer.state_dict(),
+        "optimizer_class": type(optimizer).__qualname__,  # AdamW's groups hold Adam's keys
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "state": state.to_dict(),
         "torch_rng": rngs["torch"],
@@ -177,6 +178,8 @@ def load_checkpoint(
             f"the recipe's model now builds with {describe_change(now, stored)}: its code changed since "
             "the checkpoint was written; restore the model's code to resume, or train a new run"
         )
+    # the hyperparameters its step reads (an SGD's momentum), which another class's groups lack
+    held = {key for group in optimizer.param_groups for key in group} & set(optimizer.defaults)
     try:
         optimizer.load_state_dict(payload["optimizer"])
     except (ValueError, KeyError, RuntimeError) as error:
@@ -191,6 +194,7 @@ def load_checkpoint(
             f"({type(error).__name__}: {_first_lines(error)}); resume with the optimizer and parameter "
             "groups it was saved with"
         ) from None
+    _check_optimizer(payload, optimizer, held)
     if scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
     # numpy_rng and python_rng are absent from checkpoints written before they were kept
@@ -210,6 +214,23 @@ def load_checkpoint(
         callback.load_state_dict(callback_state)
     fields = {f.name for f in dataclasses.fields(TrainState)}
     return TrainState(**{k: v for k, v in payload["state"].items() if k in fields})
+
+
+def _check_optimizer(payload: dict[str, Any], optimizer: torch.optim.Optimizer, held: set[str]) -> None:
+    """Refuse ``payload``'s optimizer state, just loaded into ``optimizer``, where another optimizer class
+    wrote it: torch's ``load_state_dict`` takes another class's parameter groups whole (an SGD given
+    Adam's took its lr, then its first step raised KeyError 'momentum'). By the class the checkpoint
+    names, and (checkpoints written before it was kept) by the hyperparameters its groups ``held`` before
+    the load that they now lack (keys torch added since are filled in by its ``__setstate__``)."""
+    saved_class = payload.get("optimizer_class")
+    lacking = sorted({key for group in optimizer.param_groups for key in held if key not in group})
+    if (saved_class is not None and saved_class != type(optimizer).__qualname__) or lacking:
+        holding = f" (its parameter groups lack {', '.join(lacking)})" if lacking else ""
+        raise OptimlabError(
+            f"the checkpoint's optimizer state was saved by {saved_class or 'another optimizer'}{holding}, "
+            f"which does not fit {a_type(optimizer)}; resume with the optimizer and parameter groups it was "
+            "saved with"
+        )
 
 
 def _first_lines(error: Exception, lines: int = 3) -> str:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from optimlab.errors import OptimlabError
+from optimlab.train.callbacks import EarlyStopping, StopOnSignal
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.loop import TrainState
 
@@ -100,30 +101,70 @@ def test_a_checkpoint_of_another_optimizer_whose_state_loads_is_refused_naming_b
     assert torch.equal(resumed.state_dict()["state"][0]["exp_avg"], adam.state_dict()["state"][0]["exp_avg"])
 
 
-def test_a_checkpoint_resumed_with_other_callbacks_than_it_was_saved_with_is_refused_by_count(tmp_path):
-    """save_checkpoint(callbacks=[early]) loaded with no callback, or two, raised zip()'s bare "argument 2 is
-    longer than argument 1". The refusal counts both; the saved callback's state still loads into one."""
-    from optimlab.train.callbacks import EarlyStopping
-
+def saved_with_callbacks(tmp_path, callbacks: list) -> tuple[nn.Module, torch.optim.Optimizer]:
     model = net(nn.ReLU)
-    early = EarlyStopping("val_loss", patience=3)
-    early.best, early.bad_evaluations = 0.5, 2
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     save_checkpoint(
-        tmp_path, model=model, optimizer=optimizer, scheduler=None, state=TrainState(), callbacks=[early]
+        tmp_path, model=model, optimizer=optimizer, scheduler=None, state=TrainState(), callbacks=callbacks
     )
-    for given in ([], [EarlyStopping("val_loss"), EarlyStopping("val_loss")]):
-        with pytest.raises(
-            OptimlabError, match=rf"states of 1 callback\(s\) .*, but {len(given)} were given"
-        ):
-            load_checkpoint(
-                read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None, callbacks=given
-            )
+    return model, optimizer
+
+
+def early_stopping_seen(best: float, bad_evaluations: int) -> EarlyStopping:
+    early = EarlyStopping("val_loss", patience=3)
+    early.best, early.bad_evaluations = best, bad_evaluations
+    return early
+
+
+@pytest.mark.parametrize("written", ["now", "before the types were kept"])
+def test_a_checkpoint_resumed_with_other_callbacks_than_it_was_saved_with_is_refused_by_count(
+    tmp_path, written
+):
+    """save_checkpoint(callbacks=[early]) loaded with no callback, or two, raised zip()'s bare "argument 2 is
+    longer than argument 1". The refusal counts both; the saved callback's state still loads into one."""
+    model, optimizer = saved_with_callbacks(tmp_path, [early_stopping_seen(0.5, 2)])
+    payload = read_checkpoint(tmp_path)
+    if written != "now":
+        del payload["callback_types"]
+    for given, words in (
+        ([], "0 callbacks"),
+        ([EarlyStopping("val_loss"), EarlyStopping("val_loss")], "2 callbacks"),
+    ):
+        with pytest.raises(OptimlabError, match=rf"states of 1 callback \(?.*, but {words} .*were given"):
+            load_checkpoint(payload, model=model, optimizer=optimizer, scheduler=None, callbacks=given)
     again = EarlyStopping("val_loss", patience=3)
-    load_checkpoint(
-        read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None, callbacks=[again]
-    )
+    load_checkpoint(payload, model=model, optimizer=optimizer, scheduler=None, callbacks=[again])
     assert (again.best, again.bad_evaluations) == (0.5, 2)
+
+
+def test_each_callbacks_state_goes_back_to_a_callback_of_its_type(tmp_path):
+    """Only the count was checked though the refusal said "in that order": [StopOnSignal(), EarlyStopping]
+    saved and given as [EarlyStopping, StopOnSignal()] raised a bare KeyError 'best', and [EarlyStopping]'s
+    state given to [StopOnSignal()] was dropped. Each state is kept with its callback's type: given in
+    another order, each gets its own (truth: the values set before the save, two EarlyStoppings each
+    theirs); another type is refused naming both."""
+    model, optimizer = saved_with_callbacks(
+        tmp_path, [StopOnSignal(), early_stopping_seen(0.5, 2), early_stopping_seen(0.25, 1)]
+    )
+    first, second = EarlyStopping("val_loss"), EarlyStopping("val_loss")
+    load_checkpoint(
+        read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=None,
+        callbacks=[first, StopOnSignal(), second],
+    )  # fmt: skip
+    assert [(c.best, c.bad_evaluations) for c in (first, second)] == [(0.5, 2), (0.25, 1)]
+    saved_with_callbacks(tmp_path, [early_stopping_seen(0.5, 2)])
+    with pytest.raises(OptimlabError) as refused:
+        load_checkpoint(
+            read_checkpoint(tmp_path),
+            model=model,
+            optimizer=optimizer,
+            scheduler=None,
+            callbacks=[StopOnSignal()],
+        )
+    assert str(refused.value) == (
+        "the checkpoint holds the states of 1 callback (EarlyStopping: save_checkpoint's callbacks), but 1 "
+        "callback (StopOnSignal) was given to resume: give the callbacks it was saved with"
+    )
 
 
 def test_a_checkpoint_refuses_a_model_whose_modules_changed_with_the_same_tensors(tmp_path):

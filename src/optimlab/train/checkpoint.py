@@ -82,6 +82,7 @@ def save_checkpoint(
         # dropout on a GPU draws from its own generator, which torch_rng does not hold
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         "callbacks": [callback.state_dict() for callback in callbacks],
+        "callback_types": [type(callback).__qualname__ for callback in callbacks],  # each state's owner
         "recipe": recipe,
         "recipe_changes": list(recipe_changes),  # made on resumes, with the step each took effect
         "data": data,
@@ -204,13 +205,7 @@ def load_checkpoint(
     cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
     if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_rng)
-    saved = payload["callbacks"]
-    if len(saved) != len(callbacks):  # the states are matched by position: a zip's bare ValueError said it
-        raise OptimlabError(
-            f"the checkpoint holds the states of {len(saved)} callback(s) (save_checkpoint's callbacks), "
-            f"but {len(callbacks)} were given to resume: give the callbacks it was saved with, in that order"
-        )
-    for callback, callback_state in zip(callbacks, saved, strict=True):
+    for callback, callback_state in _paired(payload, callbacks):
         callback.load_state_dict(callback_state)
     fields = {f.name for f in dataclasses.fields(TrainState)}
     return TrainState(**{k: v for k, v in payload["state"].items() if k in fields})
@@ -231,6 +226,37 @@ def _check_optimizer(payload: dict[str, Any], optimizer: torch.optim.Optimizer, 
             f"which does not fit {a_type(optimizer)}; resume with the optimizer and parameter groups it was "
             "saved with"
         )
+
+
+def _paired(payload: dict[str, Any], callbacks: Sequence[Callback]) -> list[tuple[Callback, Any]]:
+    """Each of ``callbacks`` with the state ``payload`` holds for it: the state saved by a callback of its
+    type (the n-th of a type the n-th's), or by position in checkpoints written before the types were
+    kept. Other callbacks than were saved are refused, naming both: loaded by position, an EarlyStopping
+    given StopOnSignal's state raised a bare KeyError 'best', and a state given to no callback was lost."""
+    saved, names = payload["callbacks"], payload.get("callback_types")
+    given = [type(callback).__qualname__ for callback in callbacks]
+    if names is None:  # by position
+        if len(saved) != len(callbacks):
+            raise OptimlabError(
+                f"the checkpoint holds the states of {_counted(len(saved))} (save_checkpoint's callbacks), "
+                f"but {_counted(len(callbacks))} {'was' if len(callbacks) == 1 else 'were'} given to resume: "
+                "give the callbacks it was saved with, in that order"
+            )
+        return list(zip(callbacks, saved, strict=True))
+    if sorted(names) != sorted(given):
+        raise OptimlabError(
+            f"the checkpoint holds the states of {_counted(len(names))} ({', '.join(names) or 'none'}: "
+            f"save_checkpoint's callbacks), but {_counted(len(given))} ({', '.join(given) or 'none'}) "
+            f"{'was' if len(given) == 1 else 'were'} given to resume: give the callbacks it was saved with"
+        )
+    states: dict[str, list[Any]] = {}
+    for name, state in zip(names, saved, strict=True):
+        states.setdefault(name, []).append(state)
+    return [(callback, states[name].pop(0)) for callback, name in zip(callbacks, given, strict=True)]
+
+
+def _counted(n: int) -> str:
+    return f"{n} callback{'' if n == 1 else 's'}"
 
 
 def _first_lines(error: Exception, lines: int = 3) -> str:

@@ -1,4 +1,5 @@
-"""A path as the user typed it, ``~`` and ``~user`` read as a home folder.
+"""A path as the user typed it, ``~`` and ``~user`` read as a home folder, and the folder optimlab
+keeps its caches in.
 
 pathlib's ``expanduser`` raises a bare ``RuntimeError("Could not determine home directory.")`` for a
 ``~user`` of no user of this machine; here that is one line naming the field and the path.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from optimlab.errors import InvalidValueError
 
-__all__ = ["expand_home"]
+__all__ = ["cache_folder", "expand_home"]
 
 
 def expand_home(text: str | os.PathLike[str], field: str) -> Path:
@@ -27,3 +28,18 @@ def expand_home(text: str | os.PathLike[str], field: str) -> Path:
         user = os.fspath(text).replace("\\", "/").partition("/")[0]
         reason = "HOME is not set here" if user == "~" else f"{user} names no user of this machine"
         raise InvalidValueError(field, os.fspath(text), f"a path, ~ alone for your home: {reason}") from None
+
+
+def cache_folder() -> Path | None:
+    """Where optimlab keeps what it made once per machine (generated data, the catalog):
+    ``$OPTIMLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optimlab``, else ``~/.cache/optimlab``; None where
+    none is set and this user has no home (HOME unset, no password entry): nothing is kept, which costs
+    only time."""
+    if os.environ.get("OPTIMLAB_CACHE_DIR"):
+        return Path(os.environ["OPTIMLAB_CACHE_DIR"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "optimlab"
+    try:
+        return Path.home() / ".cache" / "optimlab"
+    except (RuntimeError, KeyError):  # pathlib's "Could not determine home directory."
+        return None

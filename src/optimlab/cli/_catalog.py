@@ -20,6 +20,7 @@ from optimlab.errors import UnknownNameError
 from optimlab.number_text import plural
 from optimlab.registry import normalize_name
 from optimlab.user_code import is_import_path
+from optimlab.user_paths import cache_folder
 
 COLUMNS = ("category", "name", "aliases", "summary", "hyperparameters", "paper")
 PACKAGE = Path(optimlab.__file__).parent
@@ -32,11 +33,6 @@ def fingerprint() -> str:
         stat = path.stat()
         digest.update(f"{path.relative_to(PACKAGE)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def cache_folder() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "optimlab"
 
 
 def live_rows() -> list[dict[str, Any]]:
@@ -69,7 +65,10 @@ def live_rows() -> list[dict[str, Any]]:
 
 def rows() -> list[dict[str, Any]]:
     """The cached listing of this source tree, built and stored on first use."""
-    path = cache_folder() / f"catalog-{fingerprint()}.json"
+    folder = cache_folder()
+    if folder is None:  # no home to keep it in: read from the registries each time
+        return live_rows()
+    path = folder / f"catalog-{fingerprint()}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

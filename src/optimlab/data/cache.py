@@ -2,36 +2,26 @@
 
 MNIST-1D takes ~4 s to generate, as long as the rest of a short run; every process that loads it (a
 training run, each study worker) would pay it again. :func:`cached_arrays` keeps what a generator made
-under the cache folder, ``$OPTIMLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optimlab``, else
-``~/.cache/optimlab``, named by a hash of everything the arrays depend on. A file that cannot be read, or holds other arrays
-than the generator makes (another writer's, a file cut short), is generated again; a folder that
-cannot be written only costs the time.
+under the cache folder (:func:`optimlab.user_paths.cache_folder`), named by a hash of everything the
+arrays depend on. A file that cannot be read, or holds other arrays than the generator makes (another
+writer's, a file cut short), is generated again; a folder that cannot be written, or none (no home),
+only costs the time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from optimlab.atomic import atomic_path
+from optimlab.user_paths import cache_folder
 
-__all__ = ["cache_folder", "cached_arrays"]
-
-
-def cache_folder() -> Path:
-    """Where generated data is kept: ``$OPTIMLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/optimlab``, else
-    ``~/.cache/optimlab``."""
-    if os.environ.get("OPTIMLAB_CACHE_DIR"):
-        return Path(os.environ["OPTIMLAB_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "optimlab"
+__all__ = ["cached_arrays"]
 
 
 def cached_arrays(
@@ -45,7 +35,10 @@ def cached_arrays(
     ``shapes`` names the arrays, each with its shape (None: any length): a kept file lacking one, or
     holding it in another shape, is made again (it raised KeyError)."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = cache_folder() / f"{name}-{digest}.npz"
+    folder = cache_folder()
+    if folder is None:  # no home to keep it in: made each time
+        return {k: np.asarray(v) for k, v in make().items()}
+    path = folder / f"{name}-{digest}.npz"
     try:
         with np.load(path, allow_pickle=False) as kept:
             arrays = {k: kept[k] for k in shapes}

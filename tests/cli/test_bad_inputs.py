@@ -197,7 +197,7 @@ CASES: list[tuple[str, list[str], str]] = [
         ["train", "--dataset", "PIPE"],
         "for --dataset: accepted a regular file or a folder, not a named pipe",
     ),
-    ("recipe data a named pipe", ["train", "PIPE_DATA_YAML"], "'pipe.csv' for dataset: accepted a regular"),
+    ("recipe data a named pipe", ["train", "PIPE_DATA_YAML"], "'pipe.csv' for data.name: accepted a regular"),
     ("doctor empty image folder", ["doctor", "--dataset", "EMPTY_DIR"], "EMPTY_DIR"),
     ("doctor damaged image", ["doctor", "--dataset", "DAMAGED_IMAGES"], "2.png"),
     ("doctor target of an image folder", ["doctor", "--dataset", "IMAGES", "--target", "1"], "image folder"),

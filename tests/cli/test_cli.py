@@ -252,7 +252,7 @@ def test_a_dataset_path_no_loader_reads_is_refused_in_the_data_layers_words(
         load(given)
     code, out, err = cli("train", "--dataset", given, "--out", str(tmp_path / "run"))
     assert (code, out) == (2, "") and err == f"error: {loaded.value}\n".replace(
-        " for dataset:", " for --dataset:"
+        " for data.name:", " for --dataset:"
     )
     assert not (tmp_path / "run").exists()
 

@@ -182,7 +182,7 @@ def test_a_folder_holding_no_class_folder_and_no_cifar10_batch_is_refused_by_the
     )
     with pytest.raises(InvalidValueError) as loaded:
         optimlab.data.load(str(folder))
-    assert (loaded.value.field, loaded.value.accepted) == ("dataset", early.value.accepted)
+    assert (loaded.value.field, loaded.value.accepted) == ("data.name", early.value.accepted)
 
 
 def test_a_path_from_the_home_folder_is_named_as_typed_in_every_refusal(tmp_path, monkeypatch):
@@ -236,12 +236,12 @@ _IDX_IMAGES = "train-images-idx3-ubyte"
 @pytest.mark.parametrize(
     ("call", "field"),
     [
-        (lambda path: optimlab.data.load(path), "dataset"),
+        (lambda path: optimlab.data.load(path), "data.name"),
         (lambda path: optimlab.data.load(_IDX_IMAGES, labels_path=path), "labels_path"),
         (lambda path: optimlab.data.sources.check_data_path(path, "--dataset"), "--dataset"),
-        (lambda path: optimlab.data.sources.file_options(path), "dataset"),
+        (lambda path: optimlab.data.sources.file_options(path), "data.name"),
         (lambda path: optimlab.data.load_image_folder(path), "image folder"),
-        (lambda path: optimlab.data.load("cifar10", path=path), "dataset 'cifar10' option 'path'"),
+        (lambda path: optimlab.data.load("cifar10", path=path), "data.options.path"),
         (lambda path: get_workload("mnist_mlp", path=path), "workload 'mnist_mlp' option 'path'"),
     ],
 )

@@ -149,6 +149,11 @@ def _writable_place(path: Path, text: str) -> None:
     raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is not writable: {blocked.reason}.")
 
 
+def existing(text: str) -> bool:
+    """Whether the path ``text`` (``~user`` read as that user's home, refused where unknown) is there."""
+    return _path(text).exists()
+
+
 def writable_folder(text: str) -> Path:
     """An output folder: one that exists and may be written, or one that can be created."""
     path = _as_created(_path(text, written_into=True))
@@ -309,7 +314,7 @@ def study_location(text: str) -> str:
         from optimlab.study.storage import sqlite_database
 
         database = sqlite_database(url)
-        if database is not None and not Path(database).expanduser().is_file():
+        if database is not None and not _path(database).is_file():
             raise typer.BadParameter(f"{text!r}: no SQLite file there, so no study")
         return url
     folder = _path(text)

@@ -34,6 +34,7 @@ from optimlab.registry import (
 )
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder
 from optimlab.study.backends import BACKENDS, BackendOptions
+from optimlab.user_paths import expand_home
 
 if TYPE_CHECKING:
     from optimlab.cli._output import Output
@@ -705,7 +706,7 @@ def check_target(target: str | int | None, data: str | None) -> None:
         kind = "your factory, whose code says what the target is"
     elif data.lower().endswith(".npz"):
         kind = "an .npz archive, whose targets are named by data.options.y_key"
-    elif Path(data).expanduser().is_dir():
+    elif expand_home(data, "--dataset").is_dir():
         kind = "an image folder, whose classes are its folders"
     elif any(c in data for c in "/\\."):
         kind = "a file whose targets are no column of it"
@@ -794,7 +795,6 @@ def _data_beside(recipe_path: Path, data: str) -> None:
     from here, where the data layer's said only that there is no file. A ``~user`` of no user here is
     refused naming data.name (pathlib's RuntimeError was a traceback)."""
     from optimlab.user_code import is_import_path
-    from optimlab.user_paths import expand_home
 
     path = expand_home(data, f"data.name of recipe file {str(recipe_path)!r}")
     if is_import_path(data) or not any(c in data for c in "/\\.") or path.is_absolute() or path.exists():

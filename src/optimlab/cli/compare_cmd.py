@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,8 +235,7 @@ def compare(
     again_planned = optimizers is not None or compare_field is not None
     if resume is not None:
         # with --storage, where the studies are, the folder is for the report: the first run's or a new one
-        # os.path's expanduser leaves a ~user of no user here as typed, for the folder check to refuse
-        new = storage is not None and not os.path.exists(os.path.expanduser(resume))
+        new = storage is not None and not o.checked(checks.existing, str(resume), "--resume")
         resume = o.checked(checks.writable_folder if new else checks.resumed_folder, str(resume), "--resume")
         _refuse_a_bench(resume)
         if again_planned and out_dir is not None:

@@ -115,7 +115,7 @@ def cifar10(seed: int, *, path: str | None = None) -> Examples:
     del seed  # fixed data: the seed only decides the split
     if path is None:
         raise InvalidValueError(
-            "dataset 'cifar10' option 'path'",
+            "data.options.path",
             None,
             "the folder of the python-version batches (data_batch_1 ... test_batch): data.options.path "
             "in a recipe, or the folder itself as the data set (--dataset FOLDER)",
@@ -130,11 +130,11 @@ def is_cifar10_folder(path: Path) -> bool:
 
 def load_cifar10_folder(path: Path) -> Examples:
     """The batches in the folder ``path`` (``~`` expanded), as :func:`cifar10` reads them."""
-    folder = expand_home(path, "dataset 'cifar10' option 'path'")
+    folder = expand_home(path, "data.options.path")
     found = [folder / name for name in BATCH_NAMES if (folder / name).is_file()]
     if not found:
         raise InvalidValueError(
-            "dataset 'cifar10' option 'path'",
+            "data.options.path",
             str(path),
             f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)",
         )

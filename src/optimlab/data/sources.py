@@ -72,7 +72,7 @@ def takes_target(name: str | os.PathLike[str]) -> bool:
 def file_options(name: str | os.PathLike[str]) -> list[str] | None:
     """The options (``data.options``) that the file or folder named ``name`` is read with
     (``delimiter``, ``target``... for a CSV file); None where the name says no known kind."""
-    reader = _reader(expand_home(name, "dataset"))
+    reader = _reader(expand_home(name, "data.name"))
     return None if reader is None else list(inspect.signature(reader).parameters)[1:]  # the path first
 
 
@@ -139,7 +139,7 @@ def _reader(path: Path) -> Callable[..., Examples] | None:
     return None
 
 
-def check_data_path(text: str, argument: str = "dataset") -> None:
+def check_data_path(text: str, argument: str = "data.name") -> None:
     """Refuse data named by a path that no loader reads, naming ``argument`` (``--dataset``): a Python
     file's (the import path to write instead), a missing one (where it was looked for), a named pipe or
     device (whose read waited for ever), a folder of neither class folders nor CIFAR-10 batches (empty:
@@ -233,7 +233,7 @@ def load(
     val_fraction, test_fraction, data_fraction = check_fractions(val_fraction, test_fraction, data_fraction)
     seed = whole_number(seed, "seed", SEED)  # before a file is read
     text = os.fspath(name_or_path)
-    path = expand_home(text, "dataset")  # "~/rows.csv", as pandas.read_csv and the CLI's checks read it
+    path = expand_home(text, "data.name")  # "~/rows.csv", as pandas.read_csv and the CLI's checks read it
     reader = _reader(path)
     listener = None  # told what a user's file or factory held, once split
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup

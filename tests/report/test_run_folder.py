@@ -107,3 +107,26 @@ def test_a_metrics_line_whose_step_is_no_whole_number_or_whose_value_overflows_i
     (tmp_path / "metrics.jsonl").write_text('{"step": 2.0, "train_loss": 1}\n', encoding="utf-8")
     steps, _, losses = read_run(tmp_path).series["train_loss"]
     assert (steps, losses) == ([2], [1.0]) and type(steps[0]) is int
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ('{"metrics": [0.5]}', "its metrics holds a list, not a mapping"),  # was an AttributeError
+        ('{"recipe_changes": 5}', "its recipe_changes holds an int, not a list"),  # a TypeError
+        ('{"recipe_changes": [5]}', "its recipe change 1 holds an int, not a mapping"),  # a TypeError
+        ('{"recipe_changes": [{"step": "x"}]}', 'its recipe change 1\'s step "x" is not a whole number'),
+        ('{"model": {"parameters": "x"}}', 'its model\'s parameters "x" is not a whole number'),  # ValueError
+    ],
+)
+def test_a_result_json_of_another_shape_is_named_not_a_traceback(cli, tmp_path, result, said):
+    """`optimlab report RUN` of a result.json whose fields train never writes so (edited by hand, written by
+    another tool) ended in a traceback from the page ('list' object has no attribute 'get'). Each is
+    refused in one line naming the file and the field; a model of null (no model built) still reads."""
+    (tmp_path / "recipe.yaml").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "train_loss": 2}\n', encoding="utf-8")
+    (tmp_path / "result.json").write_text(result, encoding="utf-8")
+    code, out, err = cli("report", str(tmp_path))
+    assert (code, out, err) == (2, "", f"error: {str(tmp_path / 'result.json')!r} is not a result: {said}\n")
+    (tmp_path / "result.json").write_text('{"status": "completed", "model": null, "recipe_changes": []}')
+    assert read_run(tmp_path).result["model"] is None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,14 @@ import yaml
 
 from optimlab.errors import OptimlabError
 from optimlab.recipe import load_yaml
-from optimlab.runs_folder import METRICS_NAME, RECIPE_NAME, RESULT_NAME, SESSIONS_NAME, is_run_folder
+from optimlab.runs_folder import (
+    METRICS_NAME,
+    RECIPE_NAME,
+    RESULT_NAME,
+    SESSIONS_NAME,
+    is_run_folder,
+    named_folder,
+)
 
 __all__ = ["AXES", "RunFolder", "read_run"]
 
@@ -71,23 +77,42 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
                 raise OptimlabError(f"{str(log)!r} line {number} is not a metrics line: {error}") from None
         raise
     result_file = path / RESULT_NAME
-    result = _parsed(result_file, _json_mapping, "a result") if result_file.is_file() else {}
+    result = _parsed(result_file, _result, "a result") if result_file.is_file() else {}
     recipe = _parsed(path / RECIPE_NAME, _yaml_mapping, "a recipe")
     sessions_file = path / SESSIONS_NAME
     sessions = _parsed(sessions_file, _sessions, "a sessions log") if sessions_file.is_file() else []
-    name = name or Path(os.path.abspath(path)).name  # '.' is named after the folder it is, not ''
+    name = name or named_folder(path).name
     return RunFolder(name, path, recipe, result, series, epochs, sessions)
 
 
 def _mapping(data: Any, where: str = "it") -> dict[str, Any]:
     """``data`` if it is a mapping; else a ValueError saying what ``where`` holds instead."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where} holds a {type(data).__name__}, not a mapping")
+        raise ValueError(f"{where} holds {_with_article(type(data).__name__)}, not a mapping")
     return data
 
 
-def _json_mapping(text: str) -> dict[str, Any]:
-    return _mapping(json.loads(text))
+def _with_article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def _result(text: str) -> dict[str, Any]:
+    """result.json as train writes it (:class:`~optimlab.train.TrainResult`): a mapping whose ``metrics``
+    is a mapping, ``model`` one or null with whole ``parameters``, ``recipe_changes`` a list of mappings,
+    each at a whole ``step``; else a ValueError naming the field (the page read each, a traceback)."""
+    result = _mapping(json.loads(text))
+    _mapping(result.get("metrics", {}), "its metrics")
+    model = result.get("model") or {}
+    if "parameters" in _mapping(model, "its model"):
+        _whole(model["parameters"], "its model's parameters")
+    changes = result.get("recipe_changes") or []
+    if not isinstance(changes, list):
+        raise ValueError(f"its recipe_changes holds {_with_article(type(changes).__name__)}, not a list")
+    for number, change in enumerate(changes, 1):
+        _whole(
+            _mapping(change, f"its recipe change {number}").get("step"), f"its recipe change {number}'s step"
+        )
+    return result
 
 
 def _yaml_mapping(text: str) -> dict[str, Any]:

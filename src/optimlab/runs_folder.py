@@ -30,6 +30,7 @@ __all__ = [
     "fresh_path",
     "hold_folder",
     "is_run_folder",
+    "named_folder",
     "others_shown",
     "resume_command",
     "resumed_by",
@@ -51,6 +52,14 @@ def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Pat
     while path.exists():
         path, n = Path(root) / f"{stem}-{n}{suffix}", n + 1
     return path
+
+
+def named_folder(path: str | os.PathLike[str]) -> Path:
+    """``path`` where its last part names a folder, else (``.``, ``..``, a path ending in ``..``) the
+    absolute folder it is (``os.path.abspath``: symlinks kept), whose name a run is known by: a run
+    folder given as ``.`` is named after the folder it is, not ''. Only the root folder has no name."""
+    path = Path(path)
+    return path if path.name not in ("", "..") else Path(os.path.abspath(path))
 
 
 def is_run_folder(path: str | Path) -> bool:

@@ -597,6 +597,22 @@ def sqlite_uri(tmp_path, monkeypatch, made_store):
     return uri
 
 
+def test_an_mlflow_run_name_is_taken_as_given_slashes_and_all(sqlite_uri):
+    """169ee9d6 applied TensorBoard's folder rule to MLflow's run names, refusing 'a//b', 'exp/' and
+    'https://x/y' (an empty part), which named runs before: MLflow's names are labels, not folders.
+    Truth: MLflow's own client reads each run's name back as given."""
+    from optimlab.integrations import open_tracker
+
+    names = ["a//b", "exp/", "https://x/y"]
+    ids = []
+    for name in names:
+        tracker = open_tracker("mlflow", folder=".", run_name=name, background=False)
+        tracker.finish()
+        ids.append(tracker.run_id)
+    client = MlflowClient(tracking_uri=sqlite_uri)
+    assert [client.get_run(run_id).info.run_name for run_id in ids] == names
+
+
 def _stop_at_step_8(out: Path, how: str) -> None:
     """Train RESUMED into ``out`` as `optimlab train --log mlflow` does, in a forked child stopped at step 8
     (its checkpoint at step 5): by SIGKILL once its tracker has sent steps 1 to 8, by SIGKILL before it

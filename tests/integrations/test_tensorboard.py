@@ -1035,10 +1035,26 @@ def test_a_run_into_out_dot_is_named_after_its_folder_and_no_run_name_leaves_the
     code, _, err = cli("report", ".", "--log", "tensorboard")  # a ValueError traceback: '.' has no name
     assert code == 0, err
     assert [path.name for path in (folder / "tensorboard").iterdir()] == ["my run"]
-    for wrong in ["", ".", "/abs", "../x", "a//b"]:
+    for wrong in ["", ".", "/abs", "../x", "a/../.."]:
         with pytest.raises(InvalidValueError, match=f"^invalid value {wrong!r} for run_name: accepted"):
             open_tracker("tensorboard", folder=tmp_path / "other", run_name=wrong)
     assert not (tmp_path / "other").exists() and not (tmp_path / "x").exists()
+
+
+def test_a_tensorboard_run_name_of_doubled_or_trailing_slashes_is_its_tidy_folder(tmp_path, cli):
+    """169ee9d6 refused 'a//b' and 'exp/' (an empty part) for TensorBoard and MLflow alike, names that
+    worked before. A TensorBoard run of 'exp/' or 'a//b' is the folder exp or a/b (truth: TensorBoard's
+    reader of that folder). --out '/', whose run would be named '', is refused naming --out."""
+    from optimlab.integrations import open_tracker
+
+    for given, folder in (("exp/", "exp"), ("a//b", "a/b"), ("c/./d//", "c/d")):
+        tracker = open_tracker("tensorboard", folder=tmp_path, run_name=given)
+        tracker.log(1, 1.0, {"train_loss": 0.5})
+        tracker.finish()
+        assert [e.step for e in accumulated(tmp_path / "tensorboard" / folder).Scalars("train_loss")] == [1]
+    assert sorted(p.name for p in (tmp_path / "tensorboard").iterdir()) == ["a", "c", "exp"]
+    code, _, err = cli("train", "--dataset", "iris", "--steps", "2", "--out", "/", "--log", "tensorboard")
+    assert code == 2 and err.startswith("error: Invalid value for '--out': '/' holds other files"), err
 
 
 def test_a_session_start_the_event_folder_refuses_stops_the_tracker_not_fit(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import warnings
@@ -19,7 +18,7 @@ from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.number_text import count_of, seconds_text
 from optimlab.registry import POSITIVE_INT
-from optimlab.runs_folder import RECIPE_NAME, fresh_path, resume_command, resumed_by
+from optimlab.runs_folder import RECIPE_NAME, fresh_path, named_folder, resume_command, resumed_by
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -237,7 +236,7 @@ def _trackers(names: list[str], out: Path, recipe: Recipe) -> dict[str, Tracker]
         name: open_tracker(
             name,
             folder=out,
-            run_name=Path(os.path.abspath(out)).name,
+            run_name=named_folder(out).name,
             params=recipe.to_dict(),
             resumable=True,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import posixpath
 import shlex
 import time
 import warnings
@@ -335,19 +336,13 @@ def _open(
         raise InvalidValueError(
             "params", type(params).__name__, "a mapping of field -> value (a recipe's to_dict())"
         )
-    # a TensorBoard run is a folder under folder/tensorboard: '' wrote into that folder itself (the name
-    # of an --out '.'), '/abs' and '../x' outside it
-    parts = run_name.split("/") if isinstance(run_name, str) else [""]
-    if not all(part.strip() and part not in (".", "..") for part in parts):
-        raise InvalidValueError(
-            "run_name", run_name, "a name of one or more parts joined by '/', none empty, '.' or '..'"
-        )
     params = plain_values(params or {})
     flat = dict(flat_fields(params))
     flat.update(_defaults_trained(params, flat))
     if name == "tensorboard":
         from optimlab.integrations.tensorboard import TensorBoardTracker
 
+        run_name = _tensorboard_run_name(run_name)
         log_dir = Path(folder) / TENSORBOARD_FOLDER / run_name
         tracker = TensorBoardTracker(
             _event_folder(Path(folder), run_name) if resumable else log_dir,
@@ -366,6 +361,21 @@ def _open(
         )
     check_trackers([name])
     raise AssertionError(name)  # unreachable: every name in TRACKERS is opened above
+
+
+def _tensorboard_run_name(run_name: Any) -> str:
+    """``run_name`` as the folder of its TensorBoard run under ``folder/tensorboard``, a ``//`` or a
+    trailing ``/`` tidied (``exp/`` is ``exp``); a name that leaves that folder is refused: '' or '.'
+    wrote into it itself (the name of an --out '.'), '/abs' and '../x' outside it. MLflow's run names
+    are its own labels, taken as given."""
+    tidy = posixpath.normpath(run_name) if isinstance(run_name, str) and run_name else "."
+    if tidy == "." or tidy == ".." or tidy.startswith(("../", "/")):
+        raise InvalidValueError(
+            "run_name",
+            run_name,
+            "a folder's name under the tensorboard folder: not empty, '.', absolute, or leaving it by '..'",
+        )
+    return tidy
 
 
 def plain_values(value: Any) -> Any:

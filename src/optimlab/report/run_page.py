@@ -32,7 +32,14 @@ from optimlab.report.metric_labels import axis_label
 from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
-from optimlab.runs_folder import METRICS_NAME, MODEL_NAME, RECIPE_NAME, resume_command, resumed_by
+from optimlab.runs_folder import (
+    METRICS_NAME,
+    MODEL_NAME,
+    RECIPE_NAME,
+    named_folder,
+    resume_command,
+    resumed_by,
+)
 from optimlab.workloads import metric_goal
 
 __all__ = ["run_page", "write_run_report"]
@@ -500,8 +507,7 @@ def _notes(run: RunFolder) -> dict[str, str]:
 def _repeat(run: RunFolder) -> str:
     """The command that trains ``run``'s recipe again, into a folder beside it (the same numbers on the
     same machine: every random choice takes its seed from the recipe)."""
-    # '.' and '..' have no name to put beside: their folder's, absolute
-    folder = run.path if run.path.name not in ("", "..") else Path(os.path.abspath(run.path))
+    folder = named_folder(run.path)  # '.' and '..' have no name to put beside: their folder's, absolute
     again = folder.with_name(f"{folder.name}-again")
     return shlex.join(["optimlab", "train", str(run.path / RECIPE_NAME), "--out", str(again)])
 

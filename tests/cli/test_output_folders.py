@@ -153,9 +153,10 @@ def test_a_path_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_l
     with pytest.raises(OSError) as refused:
         os.makedirs(deep)
     assert refused.value.errno == errno.ENAMETOOLONG
-    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")  # a folder written into keeps room for one name
+    from optimlab.cli._checks import LONGEST_NAME_INSIDE  # a folder written into keeps room for one name
+
     for args, most in (
-        (["train", "--out", str(deep)], path_max - 2 - name_max),
+        (["train", "--out", str(deep)], path_max - 2 - LONGEST_NAME_INSIDE),
         (["plot-schedule", "cosine", "--out", f"{deep}.png"], path_max - 1),
     ):
         code, out, err = cli(*args)
@@ -165,13 +166,19 @@ def test_a_path_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_l
 
 def test_an_output_folder_leaves_room_for_the_names_written_inside_it(cli, tmp_path):
     """`train --out` right at PATH_MAX passed its check, trained, and failed at the end on 'File name too
-    long' writing checkpoint.pt into it. Truth: the OS refuses a file of the longest name inside the
-    folder a byte longer than the bound named, and makes one inside the folder at the bound."""
+    long' writing checkpoint.pt into it; then room for a name of NAME_MAX (255 bytes) refused a 3939-byte
+    --out that trained and wrote its files. Truth: the OS refuses a file of the longest name optimlab
+    writes (an atomic write's temporary name, LONGEST_NAME_INSIDE) inside the folder a byte longer than
+    the bound named, and makes one inside the folder at the bound; the folder at the bound resumes."""
     import errno
     import os
 
-    path_max, name_max = os.pathconf(tmp_path, "PC_PATH_MAX"), os.pathconf(tmp_path, "PC_NAME_MAX")
-    longest = path_max - 2 - name_max  # the bound: a separator and a name, then C's closing NUL
+    from optimlab.cli._checks import LONGEST_NAME_INSIDE
+
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    assert len(".workload_dependence.html.0123abcd.partial") <= LONGEST_NAME_INSIDE < name_max
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
+    longest = path_max - 2 - LONGEST_NAME_INSIDE  # the bound: a separator and a name, then C's closing NUL
     names = -(-(longest - len(os.fsencode(tmp_path)) - 1 - name_max) // 201)  # the last one within NAME_MAX
     made = tmp_path.joinpath(*["m" * 200] * names)
     os.makedirs(made)
@@ -179,9 +186,9 @@ def test_an_output_folder_leaves_room_for_the_names_written_inside_it(cli, tmp_p
     past = Path(f"{at_bound}o")
     for folder in (at_bound, past):
         os.mkdir(folder)
-    (at_bound / ("f" * name_max)).write_text("")
+    (at_bound / ("f" * LONGEST_NAME_INSIDE)).write_text("")
     with pytest.raises(OSError) as refused:
-        (past / ("f" * name_max)).write_text("")
+        (past / ("f" * LONGEST_NAME_INSIDE)).write_text("")
     assert refused.value.errno == errno.ENAMETOOLONG
     code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(past))
     assert (code, out) == (
@@ -191,6 +198,7 @@ def test_an_output_folder_leaves_room_for_the_names_written_inside_it(cli, tmp_p
     from optimlab.cli import _checks
 
     assert _checks.writable_folder(str(at_bound)) == at_bound
+    assert _checks.resumed_folder(str(at_bound)) == at_bound
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,13 @@ def dataset(text: str) -> str:
     return text
 
 
+# The longest name optimlab writes into a folder it is given, with room to spare: atomic_path's temporary
+# ".NAME.<8 hex>.partial" of its longest file, a gallery page (".workload_dependence.html.<8 hex>.partial"),
+# is 42 bytes; checkpoint.pt, leaderboard.parquet and study.journal.flock are under 20. Room for NAME_MAX
+# (255) refused a 3939-byte --out that trained, and a run folder of 3840 bytes or more could not resume.
+LONGEST_NAME_INSIDE = 64
+
+
 def _path(text: str, *, written_into: bool = False) -> Path:
     """``text`` as a path, ``~user`` read as that user's home (a user unknown here was a RuntimeError),
     within the file system's lengths: each name's (NAME_MAX) and the whole path's, as the process reaches it
@@ -67,7 +74,7 @@ def _path(text: str, *, written_into: bool = False) -> Path:
             "bytes, the file system's limit"
         )
     full, path_max = len(os.fsencode(path.absolute())), _limit(head, "PC_PATH_MAX", 4096)
-    inside = name_max + 1 if written_into else 0  # a separator and a name
+    inside = 1 + LONGEST_NAME_INSIDE if written_into else 0  # a separator and a name
     if full + inside >= path_max:  # PATH_MAX counts the C string's closing NUL
         limit = f"{path_max - 1} less {inside} for the names written inside" if inside else "limit"
         raise typer.BadParameter(

@@ -4,6 +4,8 @@ getting a loss gives the loss computed by hand; what it cannot use is refused wi
 from __future__ import annotations
 
 import doctest
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -630,3 +632,74 @@ def test_a_recipes_model_that_takes_the_batch_dict_itself_trains_on_its_own_loss
     val = torch.utils.data.default_collate([whole_batches.Items()[i] for i in order[:10]])
     with torch.no_grad():
         assert found["val_loss"] == pytest.approx(model(val).item(), abs=1e-6)
+
+
+class _OfItsInput(nn.Module):
+    """A forward of one argument, ``x``, naming no key of the dict batches it is given."""
+
+    def __init__(self, use: Callable[[Any, nn.Linear], torch.Tensor]) -> None:
+        super().__init__()
+        self.net, self.use = nn.Linear(3, 2), use
+
+    def forward(self, x: Any) -> torch.Tensor:
+        return self.use(x, self.net)
+
+
+_USES_OF_THE_INPUT = {
+    "x * 2.0": lambda x, net: net(x * 2.0),
+    "x[:, :3]": lambda x, net: net(x[:, :3]),
+    "torch.cat": lambda x, net: net(torch.cat([x, x])[: len(x)]),
+    "x @ w": lambda x, net: x @ net.weight.T,
+    "net(x)": lambda x, net: net(x),
+}
+
+
+@pytest.mark.parametrize("use", _USES_OF_THE_INPUT.values(), ids=_USES_OF_THE_INPUT.keys())
+def test_whatever_a_forward_given_the_dict_whole_raises_is_told_how_to_be_given_its_item(use):
+    """The hint came only where torch's words read 'not dict' or "'dict' object": x * 2.0 ('unsupported
+    operand type(s)'), x[:, :1] ('unhashable type', a KeyError on 3.12), torch.cat, x @ w were refused in
+    Python's words alone. Truth: each forward raises on the dict itself, and runs on the item it names."""
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    batch = {"image": x[:4], "labels": y[:4]}
+    model = _OfItsInput(use)
+    with pytest.raises((TypeError, KeyError)):  # the forward's own error: Python's, torch's
+        model({"image": x[:4]})
+    data = UserBatches([batch], nn.CrossEntropyLoss())
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    assert str(refused.value).endswith(
+        ": a forward of one argument that names none of the dict's keys is given the dict whole, "
+        "model(batch); to be given one of its items ('image'), name its argument as that key (def "
+        "forward(self, image)), or give compute_loss, a function of (model, batch) that calls the model as "
+        "it takes them."
+    )
+    assert isinstance(model(x[:4]), torch.Tensor)  # given the item, it runs
+
+
+def test_a_forward_of_scores_given_the_dict_whole_with_no_loss_is_told_to_give_a_loss():
+    """forward(self, x) returning scores on {'pixels', 'labels'} items with no loss (a recipe's default
+    for dict batches) was refused at build naming training.loss; given the dict whole since a4c52c5a, it
+    failed at the first batch with a hint to rename the argument, which alone yields no loss. Truth: with
+    a loss and the argument named as the key, the loss is cross-entropy of the model's scores."""
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    batch = {"pixels": x[:4], "labels": y[:4]}
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: UserBatches([batch]).compute_loss(nn.Sequential(nn.Linear(3, 2)), batch), batch)
+    assert str(refused.value).endswith(
+        "model(batch), and with no loss is to return its loss; for a model of scores of one of its items "
+        "('pixels'), give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python) and name "
+        "its argument as that key (def forward(self, pixels)), or give compute_loss, a function of (model, "
+        "batch) that calls the model as it takes them."
+    )
+
+    class Named(nn.Linear):
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            return super().forward(pixels)
+
+    named = Named(3, 2)
+    got = UserBatches([batch], nn.CrossEntropyLoss()).compute_loss(named, batch)
+    torch.testing.assert_close(got, nn.functional.cross_entropy(named(x[:4]), y[:4]))

@@ -149,6 +149,9 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     model has no class score for (its 'Target 6 is out of bounds.', which names neither the model nor a
     fix), what that label needs. None for optimlab's own refusals, a GPU out of memory (no fault of the
     batch: the command line says to make the model, the batch or the run smaller) and other errors."""
+    whole = error if isinstance(error, _GivenTheDictWholeError) else None
+    if whole is not None:  # what the forward raised, the hint for its dict added below
+        error = whole.__cause__
     if isinstance(error, (OptimlabError, torch.OutOfMemoryError)) or not isinstance(error, UNUSABLE_BATCH):
         return None
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -196,17 +199,20 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             "dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
             "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target"
         )
-    if (
-        isinstance(batch, Mapping)
-        and isinstance(error, (TypeError, AttributeError))
-        and _OF_A_DICT.search(reason)
-    ):
+    if whole is not None and isinstance(batch, Mapping):  # whatever the forward said of a dict it took
         keys = [key for key in batch if key not in TARGET_KEYS]
-        needs = (
+        items, named = ", ".join(map(repr, keys)), f"def forward(self, {keys[0] if keys else 'x'})"
+        fix = (  # with no loss_fn, the model was to return its loss
+            f", and with no loss is to return its loss; for a model of scores of one of its items ({items}), "
+            "give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python) and name its "
+            f"argument as that key ({named})"
+            if whole.own_loss
+            else f"; to be given one of its items ({items}), name its argument as that key ({named})"
+        )
+        needs += (
             ": a forward of one argument that names none of the dict's keys is given the dict whole, "
-            f"model(batch); to be given one of its items ({', '.join(map(repr, keys))}), name its argument "
-            f"as that key (def forward(self, {keys[0] if keys else 'x'})), or give compute_loss, a function "
-            "of (model, batch) that calls the model as it takes them"
+            f"model(batch){fix}, or give compute_loss, a function of (model, batch) that calls the model "
+            "as it takes them"
         )
     if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
         needs = (
@@ -222,10 +228,6 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
 
-
-# torch's and Python's words where a dict was used as a tensor: "must be Tensor, not dict", "'dict' object has
-# no attribute 'unsqueeze'", "got (dict, ...)"
-_OF_A_DICT = re.compile(r"\bnot dict\b|'dict' object|\(dict\b")
 
 # torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather
 _LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is out of bounds for dimension")
@@ -819,7 +821,7 @@ class UserBatches:
             loss = self._custom_loss(model, batch)
         elif self.loss_fn is not None:
             inputs, target = self.split_target(batch)
-            outputs = _call_on(model, inputs)
+            outputs = _call_on(model, inputs, own_loss=False)
             predicted = prediction(outputs)
             try:
                 loss = self._loss_of(outputs, predicted, target)
@@ -836,7 +838,9 @@ class UserBatches:
                 ) from error
         else:
             try:
-                outputs = _call_on(model, batch if isinstance(batch, (tuple, list, Mapping)) else (batch,))
+                outputs = _call_on(
+                    model, batch if isinstance(batch, (tuple, list, Mapping)) else (batch,), own_loss=True
+                )
             except TypeError as error:
                 if _takes_items(model, batch):  # raised inside the forward: torch's words say it
                     raise
@@ -895,13 +899,32 @@ class _NotItsInputsError(TypeError):
     """The model's forward does not take the items of a batch it is called on whole (no ``loss_fn``)."""
 
 
-def _call_on(model: nn.Module, inputs: Any) -> Any:
+class _GivenTheDictWholeError(TypeError):
+    """What a forward given a dict whole raised (its ``__cause__``): whatever its words (``x * 2.0``'s
+    'unsupported operand type(s)', ``x[:, :1]``'s KeyError), the refusal says how the forward is given
+    an item instead (:func:`batch_refused`). ``own_loss``: called with no loss_fn, to return its loss."""
+
+    def __init__(self, error: BaseException, *, own_loss: bool) -> None:
+        super().__init__(str(error))
+        self.own_loss = own_loss
+
+
+def _call_on(model: nn.Module, inputs: Any, *, own_loss: bool) -> Any:
     """``model`` called on ``inputs`` as a hand-written loop calls it: a tuple's or list's items as its
     arguments, a dict's as keywords (``model(**batch)``, Hugging Face's), or the dict whole where the
-    forward takes it so (:func:`takes_dict_whole`: ``def forward(self, batch)``)."""
+    forward takes it so (:func:`takes_dict_whole`: ``def forward(self, batch)``), what it raises of a
+    batch (:data:`UNUSABLE_BATCH`) then marked so (:class:`_GivenTheDictWholeError`); ``own_loss``: called
+    with no loss_fn."""
     if not isinstance(inputs, Mapping):
         return model(*inputs)
-    return model(inputs) if takes_dict_whole(model, inputs) else model(**inputs)
+    if not takes_dict_whole(model, inputs):
+        return model(**inputs)
+    try:
+        return model(inputs)
+    except UNUSABLE_BATCH as error:
+        if isinstance(error, (OptimlabError, torch.OutOfMemoryError)):
+            raise
+        raise _GivenTheDictWholeError(error, own_loss=own_loss) from error
 
 
 def takes_dict_whole(model: nn.Module, keys: Collection[str]) -> bool:

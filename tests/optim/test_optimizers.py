@@ -12,6 +12,7 @@ import doctest
 import importlib
 import inspect
 import io
+import re
 
 import numpy
 import pytest
@@ -881,35 +882,92 @@ def test_sparse_gradients_are_checked_when_weight_decay_changes_not_at_each_sche
         optimizer.step()
 
 
+# float16/bfloat16 on CPU: where ours is not torch's bit for bit, the reason. Each rounds the same math in
+# another order, so ours must stay as close to the exact (float64) trajectory as torch's own half-precision
+# step is: no farther than 5% (measured over seeds 0-3: at most 2% farther, and for decoupled decay
+# 2-5x closer). Every other TORCH_CASES entry and variant is torch's bit for bit.
+HALF_PRECISION_ROUNDING = {
+    "adagrad": "torch's p.addcdiv_(g, std, value=-clr) rounds once; ours g / std, then times lr",
+    "rmsprop": "torch's p.addcdiv_(g, avg, value=-lr) rounds once; ours g / avg, then times lr",
+    "adam": "torch's p.addcdiv_(m, denom, value=-lr / bc1) rounds once; ours m / denom, then times lr",
+    "amsgrad": "as adam",
+    "adamax": "torch's p.addcdiv_(m, u, value=-clr) rounds once; ours m / u, then times lr",
+    "nadam": "torch's two p.addcdiv_ round the gradient's and the momentum's terms apart; ours their sum",
+    "radam": "torch rounds m_hat * lr * adaptive * rect product by product, ours (m / den) * coefficient "
+    "then lr: 1 of 192 entries apart in float16, 2 in bfloat16 (5 and 11 when the lr product stayed "
+    "float32, 1430c31d)",
+    "adamw": "torch's p.mul_(1 - lr * wd) rounds the decayed weight to the dtype each step (lr * wd = 1e-3 is "
+    "about an ulp at 1 in float16: the decay is lost or a whole ulp), ours adds it in float32 with the step",
+}
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adadelta"])
-def test_half_precision_steps_are_torchs_bit_for_bit(name, dtype):
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [(n, {}) for n in sorted(TORCH_CASES)] + TORCH_VARIANTS,
+    ids=[*sorted(TORCH_CASES), *(f"{n}-{sorted(e)}" for n, e in TORCH_VARIANTS)],
+)
+def test_half_precision_steps_are_torchs_bit_for_bit_or_as_close_to_exact(name, extra, dtype):
     """float16/bfloat16 parameters on CPU: torch.optim's step (single-tensor ops) multiplies by a number
     in float32 (``buf.mul_(momentum)``) and adds ``p.add_(d, alpha=-lr)`` in float32 with alpha in the
     dtype, rounding once; ours rounded the momentum to the dtype (foreach's multiply by a number does) and
-    rounded ``-lr * d`` before adding it. The same gradients, 20 steps under an lr drop: equal bit for bit.
-    (Sizes of whole vectors: torch's last partial vector computes in the dtype itself.)"""
+    rounded ``-lr * d`` before adding it. The same gradients, 20 steps under an lr drop: equal bit for bit,
+    or, where the rounding order differs (HALF_PRECISION_ROUNDING), as close to torch's float64 run as
+    torch's half-precision run is. (Sizes of whole vectors: torch's last partial vector computes in the
+    dtype itself.)"""
     torch_class, shared, bound = TORCH_CASES[name]
+    shared = {**shared, **extra}
+    reason = HALF_PRECISION_ROUNDING.get("adamw" if extra.get("decoupled_weight_decay") else name)
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(shape, generator=generator).to(dtype) for shape in [(8, 16), (64,)]]
     gradients = [[torch.randn(p.shape, generator=generator).to(dtype) for p in start] for _ in range(20)]
 
-    def run(make_optimizer):
-        params = [torch.nn.Parameter(p.clone()) for p in start]
+    def run(make_optimizer, in_dtype=dtype):
+        params = [torch.nn.Parameter(p.clone().to(in_dtype)) for p in start]
         optimizer = make_optimizer(params)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[10], gamma=0.3)
         for step_gradients in gradients:
             for p, g in zip(params, step_gradients):
-                p.grad = g.clone()
+                p.grad = g.clone().to(in_dtype)
             optimizer.step()
             scheduler.step()
-        return params
+        return torch.cat([p.detach().flatten() for p in params])
 
-    ours, reference = (
-        run(lambda p: create(name, p, **shared)),
-        run(lambda p: torch_class(p, **shared, **bound)),
+    ours = run(lambda p: create(name, p, **shared))
+    reference = run(lambda p: torch_class(p, **shared, **bound))
+    assert ours.dtype == dtype
+    assert not torch.equal(ours, torch.cat([p.flatten() for p in start]))
+    if reason is None:
+        assert torch.equal(ours, reference)
+        return
+    exact = run(lambda p: torch_class(p, **shared, **bound), torch.float64)
+    assert (ours.double() - exact).norm() <= 1.05 * (reference.double() - exact).norm(), reason
+    if name == "radam" and not extra:
+        assert int((ours != reference).sum()) <= 2, reason
+
+
+@pytest.mark.parametrize(("dtype", "lr"), [(torch.float16, 1e5), (torch.bfloat16, 1e39)])
+def test_an_lr_past_the_parameters_dtype_is_refused_as_torch_refuses_it(dtype, lr):
+    """Rounded to float16, lr=1e5 is inf: SGD stepped p=[1, .5, 0] by g=[1e-3, 0, 1] to [-inf, nan, -inf].
+    Truth: torch.optim.SGD refuses the lr (it cannot convert it to the dtype); the largest finite value
+    of the dtype is taken, as torch takes it."""
+    largest = torch.finfo(dtype).max
+
+    def step(make_optimizer, step_lr):
+        p = torch.nn.Parameter(torch.tensor([1.0, 0.5, 0.0], dtype=dtype))
+        p.grad = torch.tensor([1e-3, 0.0, 1.0], dtype=dtype)
+        make_optimizer([p], step_lr).step()
+        return p.detach()
+
+    with pytest.raises(RuntimeError, match="without overflow"):
+        step(lambda p, step_lr: torch.optim.SGD(p, lr=step_lr), lr)
+    refused = (
+        f"invalid value {lr!r} for lr: accepted at most {largest!r}, the largest finite {str(dtype)[6:]} ("
     )
-    assert all(p.dtype == dtype for p in ours)
-    assert not torch.equal(ours[0], start[0])
-    for mine, theirs in zip(ours, reference):
-        assert torch.equal(mine, theirs)
+    with pytest.raises(OptimlabError, match=re.escape(refused)) as caught:
+        step(lambda p, step_lr: create("sgd", p, lr=step_lr), lr)
+    assert "\n" not in str(caught.value)
+    assert torch.equal(
+        step(lambda p, step_lr: create("sgd", p, lr=step_lr), largest),
+        step(lambda p, step_lr: torch.optim.SGD(p, lr=step_lr), largest),
+    )

@@ -39,8 +39,10 @@ def descend(
     weight_decay: Hyperparameter,
     *,
     decoupled: bool,
+    round_product: bool = False,
 ) -> GradientTransformation:
-    """``-lr * direction`` with weight decay coupled (through ``direction``) or decoupled (beside it)."""
+    """``-lr * direction`` with weight decay coupled (through ``direction``) or decoupled (beside it);
+    ``round_product``: see :func:`~optimlab.optim.transforms.scaling.scale_by_learning_rate`."""
     decay = add_decayed_weights(weight_decay)
     steps = (direction, decay) if decoupled else (decay, direction)
-    return chain(*steps, scale_by_learning_rate(lr))
+    return chain(*steps, scale_by_learning_rate(lr, round_product=round_product))

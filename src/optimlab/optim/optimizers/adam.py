@@ -195,7 +195,9 @@ def radam(
         https://arxiv.org/abs/1908.03265.
     """
     b1, b2 = betas
-    return descend(scale_by_radam(b1, b2, eps), lr, weight_decay, decoupled=decoupled_weight_decay)
+    # torch's step rounds lr * m_hat * ... to a float16/bfloat16 parameter's dtype before adding it
+    radam_step = scale_by_radam(b1, b2, eps)
+    return descend(radam_step, lr, weight_decay, decoupled=decoupled_weight_decay, round_product=True)
 
 
 @_REGISTRY.register(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+from torch import Tensor
 
+from optimlab.errors import InvalidValueError
 from optimlab.optim.base import (
+    Coefficient,
     GradientTransformation,
     Hyperparameter,
     Params,
@@ -35,24 +38,55 @@ def scale(factor: Hyperparameter) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def scale_by_learning_rate(learning_rate: Hyperparameter) -> GradientTransformation:
+def scale_by_learning_rate(
+    learning_rate: Hyperparameter, *, round_product: bool = False
+) -> GradientTransformation:
     """``u <- -lr_t * u``: the last transform of most optimizers; the minus sign makes it descent.
 
-    A float16/bfloat16 update on CPU comes out in float32, the lr rounded to its dtype: the shell's
-    ``p += u`` then rounds once, as torch.optim's CPU step ``p.add_(u, alpha=-lr)`` does (alpha in the
-    tensor's dtype, the sum in float32), where a product rounded to the dtype and then added rounded twice.
+    A float16/bfloat16 update on CPU comes out in float32, the lr (a number, or a ``(K,)`` tensor of the
+    batched shell) rounded to its dtype: the shell's ``p += u`` then rounds once, as torch.optim's CPU
+    step ``p.add_(u, alpha=-lr)`` does (alpha in the tensor's dtype, the sum in float32), where a product
+    rounded to the dtype and then added rounded twice. ``round_product`` keeps that product in the dtype,
+    for the optimizers whose torch step adds it so (RAdam: ``p.add_(m_hat * lr * ..., alpha=-1)``). An lr
+    past the dtype's largest finite value is refused, as torch refuses to convert it.
     """
     negated = (lambda step: -learning_rate(step)) if callable(learning_rate) else -learning_rate
     by_factor = scale(negated)
 
     def update(updates: Updates, state: ScaleState, params: Params) -> tuple[Updates, ScaleState]:
         factor = value_at(negated, state.count)
-        if not (isinstance(factor, (int, float)) and any(half_on_cpu(u) for u in updates)):
+        half = [u for u in updates if half_on_cpu(u)]
+        if half:
+            _check_lr_fits(factor, half[0].dtype)
+        if round_product or not half:
             return by_factor.update(updates, state, params)
         exact = [  # a float16/bfloat16 number times one: exact in float32
-            u.float().mul_(torch.tensor(factor, dtype=u.dtype).item()) if half_on_cpu(u) else u * factor
+            u.float().mul_(_in_dtype(factor, u)) if half_on_cpu(u) else scaled([u], factor)[0]
             for u in updates
         ]
         return exact, ScaleState(state.count + 1)
 
     return GradientTransformation(by_factor.init, update)
+
+
+def _in_dtype(factor: Coefficient, u: Tensor) -> float | Tensor:
+    """``factor`` rounded to ``u``'s dtype, as a float32 multiplier of ``u`` (``(K, 1, ..., 1)`` per member)."""
+    if not isinstance(factor, Tensor):
+        return torch.tensor(factor, dtype=u.dtype).item()
+    rounded = factor.to(u.dtype).float()
+    return rounded.view(-1, *(1,) * (u.ndim - 1)) if rounded.ndim else rounded
+
+
+def _check_lr_fits(factor: Coefficient, dtype: torch.dtype) -> None:
+    """Refuse an lr the parameters' dtype cannot hold (fp16's 65504): rounded to it, it is inf."""
+    largest = torch.finfo(dtype).max
+    lr = -factor
+    beyond = bool((lr.abs() > largest).any()) if isinstance(lr, Tensor) else abs(lr) > largest
+    if beyond:
+        shown = lr.tolist() if isinstance(lr, Tensor) else lr
+        raise InvalidValueError(
+            "lr",
+            shown,
+            f"at most {largest!r}, the largest finite {str(dtype).removeprefix('torch.')} (the "
+            "parameters' dtype, to which the step rounds the lr)",
+        )

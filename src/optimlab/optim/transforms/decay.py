@@ -11,7 +11,7 @@ which one it is.
 A known gap in float16/bfloat16: torch's CPU step first rounds ``p * (1 - lr * lambda)`` to the dtype
 (``p.mul_``), then adds the step, rounding twice; here the decay joins the update, which the lr scales in
 float32 and the shell adds rounding once. So decoupled decay differs from torch's in most entries, while
-2-5x closer to the float64 run (lr * lambda = 1e-3 is about an ulp at 1 in float16: torch loses the decay
+1.4-5x closer to the float64 run (lr * lambda = 1e-3 is about an ulp at 1 in float16: torch loses the decay
 or rounds it to a whole ulp); matching torch would take a decay applied to the parameters before the step
 (tests/optim/test_optimizers.py, HALF_PRECISION_ROUNDING["adamw"]). float32/float64 are torch's to 1e-6.
 """

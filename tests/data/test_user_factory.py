@@ -981,6 +981,30 @@ def test_a_read_only_memmap_whose_file_was_replaced_is_read_from_the_users_array
     assert np.array_equal(data.examples.x.numpy(), x) and not x.any()
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+def test_a_read_only_memmap_is_copied_where_the_system_lists_no_maps(tmp_path, monkeypatch):
+    """Where /proc/self/maps cannot be read (not Linux, /proc not mounted), whether the file is still the
+    one mapped cannot be told: the array is copied, never mapped again by its name. Truth: Linux's map of
+    this process (the tensor's memory no mapping of the file), numpy's shares_memory, the user's numbers."""
+    import builtins
+
+    from optimlab.data import examples
+
+    def no_proc(file, *args, **kwargs):
+        if str(file).startswith("/proc/"):
+            raise FileNotFoundError(2, "No such file or directory", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32))
+    x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    monkeypatch.setattr(examples, "open", no_proc, raising=False)
+    data = as_data((x, np.arange(len(x)) % 2), "memmap")
+    monkeypatch.undo()
+    copied = data.examples.x.numpy()
+    assert _mapping_of(data.examples.x.data_ptr())[1] != str(tmp_path / "x.npy")
+    assert not np.shares_memory(copied, x) and np.array_equal(copied, x)
+
+
 def test_a_model_writing_its_input_in_place_evaluates_a_read_only_memmap(tmp_path, forked_parents):
     """A model whose forward divides its input in place (x.div_(255)) and np.load(mmap_mode='r') inputs:
     optimlab.train's evaluate handed it views of the read-only file mapping, and the process died of

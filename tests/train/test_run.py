@@ -343,6 +343,41 @@ def test_a_run_started_with_sigint_ignored_leaves_it_ignored_and_trains_on(tmp_p
     assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
 
 
+# `optimlab train` in a process started with SIGTERM ignored (`trap '' TERM; optimlab train ... &`), which
+# sends itself SIGTERM after each step
+_TRAIN_WITH_SIGTERM_IGNORED = """
+import os, signal
+import optimlab.train
+from optimlab.cli.app import main
+
+class TerminatedEachStep(optimlab.train.Callback):
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def on_step_end(self, state):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+optimlab.train.ProgressBar = TerminatedEachStep
+main()
+"""
+
+
+def test_optimlab_train_started_with_sigterm_ignored_leaves_it_ignored_and_trains_on(
+    tmp_path, forked_parents
+):
+    """`bash -c "trap '' TERM; optimlab train ... & kill -TERM $!"` ended the run 'interrupted', exit 130:
+    the command installed its SIGTERM handler over the ignored signal (StopOnSignal, since 7c25d681,
+    left it ignored). Truth: the run's own result.json, every step trained, as of a run never signalled."""
+    args = ["train", "--dataset", "iris", "--steps", "5", "--out", str(tmp_path / "run"), "--format", "json"]
+    code, _, err = forked_parents().run(
+        args, tmp_path, dict(os.environ), tmp_path, 120, source=_TRAIN_WITH_SIGTERM_IGNORED
+    )
+    assert code == 0, err
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert (result["status"], result["steps"]) == ("completed", 5)
+
+
 def test_a_signal_at_the_last_step_ends_the_run_completed_with_its_weights_and_metrics(tmp_path):
     """Ctrl-C during the last step reported 'interrupted by SIGINT at step 27 of 27', wrote no model.pt
     and no metrics, and asked to resume a run with nothing left to train."""

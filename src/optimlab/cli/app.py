@@ -190,7 +190,9 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # the command's own process, its output perhaps piped to a reader that leaves early
         _discard_once_unread()
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, _terminated)
+    # a process started ignoring SIGTERM (trap '' TERM) keeps ignoring it, as StopOnSignal leaves it
+    if previous[signal.SIGTERM] is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         code = _run(argv)
         if argv is None:  # the command's own process: what is left is the interpreter's exit

@@ -66,11 +66,12 @@ def test_colour_gray_palette_and_alpha_channels(tmp_path):
     assert with_alpha.image_shape == (4, 4, 4)
     assert with_alpha.examples.x[0, 3].eq(1).all() and with_alpha.examples.x[2, 3, 0, 0] == 0
     # the reading says which images were read in another mode than their own (a model then takes 4
-    # channels where the user's images, but one, have 1 or 3), as Pillow tells each file's
+    # channels where the user's gray image has 1), each file's mode as Pillow opens it: the opaque RGBA
+    # file is RGBA to the user, read as RGB beside gray and as itself beside the transparent one
     modes = [Image.open(file).mode for file in sorted((tmp_path / "mixed").glob("*/*.png"))]
-    assert modes == ["L", "RGBA", "RGBA"]  # the opaque one is read as RGB: its alpha says nothing
-    assert mixed.reading.endswith("; 1 of 2 images, of mode L, read as RGB")
-    assert with_alpha.reading.endswith("; 2 of 3 images, of modes L, RGB, read as RGBA")
+    assert modes == ["L", "RGBA", "RGBA"]
+    assert mixed.reading.endswith("; 2 of 2 images, of modes L, RGBA, read as RGB")
+    assert with_alpha.reading.endswith("; 1 of 3 images, of mode L, read as RGBA")
     assert "read as" not in data.reading
     # a palette image is the colours it shows, as Pillow converts it
     palette = Image.fromarray(rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)).quantize(8)

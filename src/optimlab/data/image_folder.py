@@ -134,13 +134,13 @@ def image_pixels(image: Any, where: str, size: tuple[int, int] | None = None) ->
     return pixels, mode
 
 
-def _read(file: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, str]:
-    """The image at ``file`` as :func:`image_pixels` reads it."""
+def _read(file: Path, size: tuple[int, int] | None) -> tuple[tuple[np.ndarray, str], str]:
+    """The image at ``file`` as :func:`image_pixels` reads it, and its mode as Pillow opens it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(file) as image:
-            return image_pixels(image, repr(str(file)), size)
+            return image_pixels(image, repr(str(file)), size), image.mode
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         if isinstance(error, InvalidValueError):
             raise
@@ -188,28 +188,30 @@ def images_array(
     return stacked.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
 
 
-def modes_read(modes: Sequence[str]) -> str:
+def modes_read(modes: Sequence[str], own: Sequence[str]) -> str:
     """``"; 3 of 7 images, of modes L, RGB, read as RGBA"``: where images of mixed ``modes`` (as
-    :func:`image_pixels` reads them) are all read in the richest (:func:`_richest`), how many were
-    converted and from what, else ``""``: a model then takes that many channels, where the user may
-    expect each image's own."""
-    target = _richest(set(modes))
-    converted = sorted({mode for mode in modes if mode != target})
-    if not converted:
+    :func:`image_pixels` reads them) are all read in the richest (:func:`_richest`), how many have
+    another mode of their ``own`` (as Pillow opens each file: an opaque RGBA is RGBA) and which, else
+    ``""``: a model then takes that many channels, where the user may expect each image's own."""
+    if len(set(modes)) < 2:
         return ""
-    count = sum(mode != target for mode in modes)
-    return f"; {count} of {len(modes)} images, of mode{'s' * (len(converted) > 1)} {', '.join(converted)}, read as {target}"
+    target = _richest(set(modes))
+    converted = [mode for mode in own if mode != target]
+    named = sorted(set(converted))
+    return (
+        f"; {len(converted)} of {len(own)} images, of mode{'s' * (len(named) > 1)} {', '.join(named)}, "
+        f"read as {target}"
+    )
 
 
 def _images(found: list[_Found], size: tuple[int, int] | None) -> tuple[list[np.ndarray], str]:
     """Every split's images as one float32 array (N, C, H, W) in [0, 1], split by split, and what their
     mixed modes were read as (:func:`modes_read`)."""
     files = [file for split in found for file, _ in split.files]
-    read = [_read(file, size) for file in files]
+    read, own = zip(*(_read(file, size) for file in files))
     images = images_array(read, [repr(str(file)) for file in files])
-    return np.split(images, np.cumsum([len(split.files) for split in found])[:-1]), modes_read(
-        [mode for _, mode in read]
-    )
+    splits = np.split(images, np.cumsum([len(split.files) for split in found])[:-1])
+    return splits, modes_read([mode for _, mode in read], own)
 
 
 def _size(size: int | Sequence[int] | None, where: str) -> tuple[int, int] | None:

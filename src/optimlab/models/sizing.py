@@ -303,11 +303,11 @@ def check_step_fits(
     optimizer_options: Mapping[str, Any] | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> None:
-    """Refuse, before training, ``model`` built (the ``name`` model, as many of its sizes as :func:`check_fits`
-    leaves unsized: a Transformer of width 1024 and depth 64 holds 3.2 GB of weights, 12.8 GB to train
-    with Adam) when one step on batches of ``batch_size`` of ``rows`` does not fit ``device``'s memory:
-    its weights, the gradients and ``optimizer``'s state (:func:`optimizer_state_bytes`) of those it
-    trains (requires_grad: a frozen backbone has neither), and the batch's activations
+    """Refuse, before training, ``model`` built (the ``name`` model, as many of its sizes as
+    :func:`check_fits` leaves unsized: a Transformer of width 1024 and depth 64 holds 3.2 GB of weights,
+    12.8 GB to train with Adam) when one step on batches of ``batch_size`` of ``rows`` does not fit
+    ``device``'s memory: its weights, the gradients and ``optimizer``'s state (:func:`optimizer_state_bytes`)
+    of those it trains (requires_grad: a frozen backbone has neither), and the batch's activations
     (:func:`activation_bytes`), all lower bounds of what the step holds. ``rows`` None leaves the
     activations out: a user's forward is not run to size it."""
     parameters = list(model.parameters())

@@ -928,30 +928,33 @@ def test_a_float32_models_validation_loss_is_its_batches_losses_as_torch_makes_t
 
 
 def test_a_scheduler_setting_without_the_scheduler_it_sets_is_refused_by_name():
-    """scheduler_interval='epoch' without a scheduler, and plateau_metric beside no reduce-on-plateau
-    scheduler (none, or a StepLR), trained as if they were not given: a typo'd setup (the scheduler
-    forgotten, a plateau metric meant for another scheduler) went unnoticed. Each is refused by name
-    before any step; a plateau scheduler still reads the metric named."""
+    """scheduler_interval='epoch' without a scheduler or beside a ReduceLROnPlateau (stepped at each
+    evaluation whatever the interval), and a plateau_metric beside no reduce-on-plateau scheduler (none,
+    or a StepLR), trained as if they were not given: a typo'd setup went unnoticed. Each is refused by
+    name before any step; plateau_metric='val_loss', the default, given explicitly is taken (31cda684
+    refused it); a plateau scheduler still reads the metric named."""
     x, y = problem()
     model = network()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     common = {"loss_fn": nn.CrossEntropyLoss(), "total_steps": 2, "val_data": (x, y)}
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(
-        InvalidValueError, match="^invalid value 'epoch' for scheduler_interval: accepted 'step'"
-    ):
-        fit(model, optimizer, x, y, **common, scheduler_interval="epoch")
-    with pytest.raises(
-        InvalidValueError, match="^invalid value 'val_loss' for plateau_metric: accepted None with no"
-    ):
-        fit(model, optimizer, x, y, **common, plateau_metric="val_loss")
-    step_lr = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
-    with pytest.raises(
-        InvalidValueError, match="'val_accuracy' for plateau_metric: accepted None with a StepLR"
-    ):
-        fit(model, optimizer, x, y, **common, scheduler=step_lr, plateau_metric="val_accuracy")
-    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before)) and step_lr.last_epoch == 0
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max")
+    for scheduler, beside in ((None, "without a scheduler"), (plateau, "beside a ReduceLROnPlateau")):
+        with pytest.raises(
+            InvalidValueError,
+            match=f"^invalid value 'epoch' for scheduler_interval: accepted 'step' .*{beside}",
+        ):
+            fit(model, optimizer, x, y, **common, scheduler=scheduler, scheduler_interval="epoch")
+    step_lr = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
+    for scheduler, words in ((None, "no scheduler"), (step_lr, "a StepLR")):
+        with pytest.raises(
+            InvalidValueError,
+            match=f"^invalid value 'val_accuracy' for plateau_metric: accepted 'val_loss' .* with {words}",
+        ):
+            fit(model, optimizer, x, y, **common, scheduler=scheduler, plateau_metric="val_accuracy")
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    assert step_lr.last_epoch == 0 and plateau.last_epoch == 0
+    assert fit(model, optimizer, x, y, **common, plateau_metric="val_loss").step == 2
     fit(model, optimizer, x, y, **common, scheduler=plateau, plateau_metric="val_accuracy", eval_every=1)
     assert plateau.last_epoch == 2  # stepped at both evaluations, on the metric named
 

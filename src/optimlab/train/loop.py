@@ -268,7 +268,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     state: TrainState | None = None,
     autocast_dtype: torch.dtype | None = None,
-    plateau_metric: str | None = None,
+    plateau_metric: str = "val_loss",
     drop_last: bool | None = None,
     shuffle: bool | None = None,
 ) -> TrainState:
@@ -328,9 +328,10 @@ def fit(
     under ``scheduler_interval="epoch"`` (Lightning's ``interval``; a ``StepLR(step_size=30)`` written for
     epochs, as torch's examples step it), after that epoch's evaluation; a reduce-on-plateau
     scheduler (torch's ``ReduceLROnPlateau``, or :class:`~optimlab.schedules.PlateauLR`) sees
-    ``plateau_metric`` (default ``val_loss``) of each evaluation instead, so it needs ``val_data`` or
-    ``evaluate``. ``scheduler_interval="epoch"`` without a scheduler, and ``plateau_metric`` without a
-    reduce-on-plateau one, are refused: they would time and feed nothing. A
+    ``plateau_metric`` of each evaluation instead, so it needs ``val_data`` or ``evaluate``.
+    ``scheduler_interval="epoch"`` without a scheduler or beside a ``ReduceLROnPlateau`` (stepped at
+    evaluations), and a ``plateau_metric`` other than ``val_loss`` without a reduce-on-plateau scheduler,
+    are refused: they would time and feed nothing. A
     non-finite loss stops the run before its update (the weights stay those of the last finite step)
     with ``state.diverged`` and a message in ``state.stop_reason``. A step whose batches hold no target
     the loss scores (every one a cross-entropy's ``ignore_index``: its mean is 0/0) is no divergence: it
@@ -452,15 +453,20 @@ def fit(
             scheduler_interval,
             "'step' (the default) without a scheduler, whose steps it times",
         )
-    if plateau_metric is not None and not on_evaluations:
+    if scheduler_interval != "step" and isinstance(scheduler, ReduceLROnPlateau):
+        raise InvalidValueError(
+            "scheduler_interval",
+            scheduler_interval,
+            "'step' (the default) beside a ReduceLROnPlateau, which steps at each evaluation instead "
+            "(eval_every times them)",
+        )
+    if plateau_metric != "val_loss" and not on_evaluations:
         raise InvalidValueError(
             "plateau_metric",
             plateau_metric,
-            f"None with {'no scheduler' if scheduler is None else a_type(scheduler)}: only a "
-            "reduce-on-plateau scheduler (ReduceLROnPlateau, PlateauLR) reads it",
+            f"'val_loss' (the default) with {'no scheduler' if scheduler is None else a_type(scheduler)}: "
+            "only a reduce-on-plateau scheduler (ReduceLROnPlateau, PlateauLR) reads it",
         )
-    if plateau_metric is None:
-        plateau_metric = "val_loss"
     counted = scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau)
     each_step, each_epoch = (
         counted and scheduler_interval == "step",

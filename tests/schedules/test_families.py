@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
 
 import pytest
@@ -207,18 +208,39 @@ def test_wsd_decay_is_monotone_and_continuous(shape: str) -> None:
 
 @pytest.mark.parametrize("name", ["wsd", "trapezoidal"])
 @pytest.mark.parametrize(
-    ("total", "warmup", "fraction"), [(10, 0, 0.01), (10, 0, 0.1), (23, 3, 0.02), (2, 0, 0.3)]
+    ("total", "warmup", "fraction"),
+    [(10, 0, 0.01), (10, 0, 0.1), (23, 3, 0.02), (1000, 0, 0.001), (7, 0, 0.2), (2, 0, 0.3)],
 )
-def test_a_decay_fraction_under_two_steps_still_decays_the_runs_last_step(name, total, warmup, fraction):
-    """0.01 of a 10-step run rounded to 0 decay steps (0.1 of it to 1, whose one step is at the peak):
-    every step of the run at 1. The decay spans 2 steps: the run's last at the decay's midpoint,
-    final + (1 - final) * w(1/2), and final from step T on."""
-    final = 0.1
-    schedule = create(name, total_steps=total, warmup_steps=warmup, decay_fraction=fraction, final=final)
-    midpoint_weight = 0.5 if name == "trapezoidal" else 1 - math.sqrt(0.5)  # linear, 1-sqrt at u = 1/2
+def test_a_decay_fraction_under_two_steps_is_refused_naming_the_least_that_decays(
+    name, total, warmup, fraction
+):
+    """0.01 of a 10-step run rounded to 0 decay steps (0.1 of it to 1, whose one step is at the peak): every
+    step at 1. b691f938 stretched such a decay to 2 steps, so 0.01, 0.1 and 0.2 of 10 steps gave one
+    schedule and a stored recipe changed under its id; Hu et al. define the decay as a fraction of T.
+    Refused, naming the least fraction whose decay lowers a step's lr: the truth is the schedule itself,
+    which at that fraction lowers the run's last step and at the float just under it is refused."""
+    with pytest.raises(
+        InvalidValueError, match=r"for decay_fraction: accepted 0 \(no decay\), or at least"
+    ) as caught:
+        create(name, total_steps=total, warmup_steps=warmup, decay_fraction=fraction)
+    assert f"of {total - warmup:,} steps after any warmup" in str(caught.value)
+    least = float(re.search(r"at least ([0-9.e-]+) ", str(caught.value)).group(1))
+    schedule = create(name, total_steps=total, warmup_steps=warmup, decay_fraction=least)
     assert [schedule(t) for t in range(warmup, total - 1)] == [1.0] * (total - 1 - warmup)
-    assert schedule(total - 1) == pytest.approx(final + (1 - final) * midpoint_weight, rel=1e-12)
-    assert schedule(total) == pytest.approx(final, rel=1e-12)
+    assert schedule(total - 1) < 1.0
+    with pytest.raises(InvalidValueError, match="decay_fraction"):
+        create(name, total_steps=total, warmup_steps=warmup, decay_fraction=math.nextafter(least, 0.0))
+
+
+@pytest.mark.parametrize("name", ["wsd", "trapezoidal"])
+@pytest.mark.parametrize(("total", "warmup"), [(1, 0), (5, 4)])
+def test_a_run_of_one_step_after_warmup_takes_no_decay(name, total, warmup):
+    """The decay's first step is at the peak, so no fraction of a 1-step run decays it: only 0 is taken."""
+    with pytest.raises(
+        InvalidValueError, match=r"accepted 0 \(no decay\): of 1 step after any warmup.*more steps"
+    ):
+        create(name, total_steps=total, warmup_steps=warmup, decay_fraction=1.0)
+    assert create(name, total_steps=total, warmup_steps=warmup, decay_fraction=0.0)(total - 1) == 1.0
 
 
 @pytest.mark.parametrize("name", REGISTRY.names())

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from optimlab.errors import InvalidValueError
+from optimlab.number_text import count_of
 from optimlab.registry import (
     POSITIVE,
     POSITIVE_INT,
@@ -515,7 +516,8 @@ def warmup_stable_decay(
 
     The decay's first step is at 1 and it reaches ``final`` at step ``T``, after the run (as cosine's),
     so a decay over fewer than 2 steps would leave every step of the run at 1: a positive fraction that
-    rounds to fewer (0.01 of 10 steps) decays over 2 steps, the run's last at the decay's midpoint.
+    rounds to fewer (0.01 of 10 steps; any fraction of a 1-step run) is refused, naming the least fraction
+    that decays the run's last step. A fraction of 0 asks for no decay.
 
     A join of a constant and a decay; the warmup comes from ``create(..., warmup_steps=...)`` (none
     unless asked, as for every family), and the fraction counts the steps after it. Hu et al. leave
@@ -528,14 +530,28 @@ def warmup_stable_decay(
     """
     horizon = _horizon(total_steps, "wsd", "the decay is placed at its end")
     decay_steps = round(decay_fraction * horizon)
-    if decay_fraction > 0:  # at least the run's last step decayed (see above); no more steps than the run
-        decay_steps = min(max(decay_steps, 2), horizon)
+    if decay_fraction > 0 and decay_steps < 2:
+        raise InvalidValueError("decay_fraction", decay_fraction, _least_decay(horizon))
     weight = _ANNEAL_WEIGHTS[decay_shape]
 
     def decay(step: int) -> float:
         return _anneal(1.0, final, min(step / decay_steps, 1.0) if decay_steps else 1.0, weight)
 
     return join([constant(), decay], [horizon - decay_steps])
+
+
+def _least_decay(horizon: int) -> str:
+    """The fractions of ``horizon`` steps whose decay lowers some step's lr (2 decay steps or more)."""
+    why = (
+        f"of {count_of(horizon, 'step')} after any warmup, a decay over under 2 steps leaves every step at 1 "
+        "(its first step is at the peak)"
+    )
+    if horizon < 2:
+        return f"0 (no decay): {why}; give the run more steps to decay it"
+    least = 1.5 / horizon  # round(f * T) >= 2 from f * T = 1.5 on (round half to even: 2)
+    while round(least * horizon) < 2:  # 1.5 / T * T may fall an ulp short
+        least = math.nextafter(least, 1.0)
+    return f"0 (no decay), or at least {least!r} (1.5 / {horizon:,}): {why}"
 
 
 _register(

@@ -559,15 +559,20 @@ def test_a_forward_of_one_argument_given_a_dict_it_cannot_use_is_told_how_to_nam
     )
 
 
-def test_labels_then_weights_taken_by_a_model_of_two_inputs_are_told_which_part_is_the_target():
+@pytest.mark.parametrize(
+    "loss", [nn.CrossEntropyLoss(), nn.MultiMarginLoss()], ids=["cross_entropy", "multi_margin"]
+)
+def test_labels_then_weights_taken_by_a_model_of_two_inputs_are_told_which_part_is_the_target(loss):
     """(x, y, weight) batches beside a loss_fn and a model whose forward takes two inputs: the model took
-    (x, y) and cross-entropy the float weights as its target, refused with torch's words alone ('expected
-    target dtype to be Long'). Truth: torch's cross-entropy refuses float targets of one value a row; the
-    refusal says the last part is read as the target, as it does for a model of one input."""
+    (x, y) and the loss the float weights as its target, refused with torch's words alone ('expected
+    target dtype to be Long'); the hint came only where those words said 'target', so MultiMarginLoss's
+    'expected scalar type Long but found Float' had none. Truth: torch's loss refuses float targets of
+    one value a row; the refusal says the last part is read as the target, as it does for a model of one
+    input."""
     x, y = pair(8)
     weights = torch.rand(8)
-    with pytest.raises(RuntimeError, match="target"):
-        nn.functional.cross_entropy(torch.randn(8, 2), weights)
+    with pytest.raises(RuntimeError):
+        loss(torch.randn(8, 2), weights)
 
     class TwoInputs(nn.Module):
         def __init__(self) -> None:
@@ -580,7 +585,7 @@ def test_labels_then_weights_taken_by_a_model_of_two_inputs_are_told_which_part_
     from optimlab.data.user_batches import first_loss
 
     batch = (x, y, weights)
-    data = UserBatches([batch], nn.CrossEntropyLoss())
+    data = UserBatches([batch], loss)
     with pytest.raises(InvalidValueError) as refused:
         first_loss(lambda: data.compute_loss(TwoInputs(), batch), batch)
     assert str(refused.value).endswith(

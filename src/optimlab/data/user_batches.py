@@ -149,10 +149,10 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     model has no class score for (its 'Target 6 is out of bounds.', which names neither the model nor a
     fix), what that label needs. None for optimlab's own refusals, a GPU out of memory (no fault of the
     batch: the command line says to make the model, the batch or the run smaller) and other errors."""
-    whole = error if isinstance(error, _GivenTheDictWholeError) else None
-    if whole is not None:  # what the forward raised, the hint for its dict added below
-        error = whole.__cause__
-    if isinstance(error, (OptimlabError, torch.OutOfMemoryError)) or not isinstance(error, UNUSABLE_BATCH):
+    misread = error if isinstance(error, _MisreadBatchError) else None
+    if misread is not None:  # what the model or the loss raised, the hint for the situation added below
+        error = misread.__cause__
+    if not _of_the_batch(error):
         return None
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
     found = re.search(r"Target (-?\d+) is out of bounds", reason) if isinstance(error, IndexError) else None
@@ -188,7 +188,7 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     if given and isinstance(batch, (tuple, list)) and len(batch) >= 3 and int(given[1]) == len(batch):
         # self and all parts but the last: a loss_fn's inputs, read as (x1, x2, y), of (x, y, weight) items
         needs = _last_is_the_target(len(batch))
-    elif not needs and "target" in reason.lower() and _labels_before_weights(batch):
+    elif not needs and isinstance(misread, _WeightsAsTargetError):
         # a model of two inputs took (x, y) of (x, y, weight) items, the loss the weights as its target
         needs = _last_is_the_target(len(batch))
     torchs = error  # the error torch raised, named beside its words
@@ -199,14 +199,14 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             "dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
             "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target"
         )
-    if whole is not None and isinstance(batch, Mapping):  # whatever the forward said of a dict it took
+    if isinstance(misread, _GivenTheDictWholeError) and isinstance(batch, Mapping):  # whatever it said
         keys = [key for key in batch if key not in TARGET_KEYS]
         items, named = ", ".join(map(repr, keys)), f"def forward(self, {keys[0] if keys else 'x'})"
         fix = (  # with no loss_fn, the model was to return its loss
             f", and with no loss is to return its loss; for a model of scores of one of its items ({items}), "
             "give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python) and name its "
             f"argument as that key ({named})"
-            if whole.own_loss
+            if misread.own_loss
             else f"; to be given one of its items ({items}), name its argument as that key ({named})"
         )
         needs += (
@@ -826,6 +826,9 @@ class UserBatches:
             try:
                 loss = self._loss_of(outputs, predicted, target)
             except UNUSABLE_BATCH as error:
+                if _labels_before_weights(batch) and _of_the_batch(error):
+                    # a model of two inputs took (x, y) of (x, y, weight), the loss the weights as target
+                    raise _WeightsAsTargetError(str(error)) from error
                 # a forward returning (logits, aux) or a dict without logits: the batch is not at fault
                 if not isinstance(predicted, (tuple, list, Mapping)) or not _of_their_form(error, predicted):
                     raise
@@ -899,13 +902,31 @@ class _NotItsInputsError(TypeError):
     """The model's forward does not take the items of a batch it is called on whole (no ``loss_fn``)."""
 
 
-class _GivenTheDictWholeError(TypeError):
-    """What a forward given a dict whole raised (its ``__cause__``): whatever its words (``x * 2.0``'s
-    'unsupported operand type(s)', ``x[:, :1]``'s KeyError), the refusal says how the forward is given
-    an item instead (:func:`batch_refused`). ``own_loss``: called with no loss_fn, to return its loss."""
+def _of_the_batch(error: BaseException) -> bool:
+    """Whether ``error`` is one a batch may cause (:data:`UNUSABLE_BATCH`), not optimlab's own refusal nor
+    a GPU out of memory (no fault of the batch)."""
+    return isinstance(error, UNUSABLE_BATCH) and not isinstance(
+        error, (OptimlabError, torch.OutOfMemoryError)
+    )
 
-    def __init__(self, error: BaseException, *, own_loss: bool) -> None:
-        super().__init__(str(error))
+
+class _MisreadBatchError(TypeError):
+    """What the model or the loss raised (its ``__cause__``) where the batch was read in a way its user
+    may not have meant: :func:`batch_refused` says how, whatever torch's words."""
+
+
+class _WeightsAsTargetError(_MisreadBatchError):
+    """Raised by ``loss_fn`` on the last part of ``(x, y, weight)`` batches as its target, a model of two
+    inputs having taken ``(x, y)``: 'expected scalar type Long but found Float' names no part."""
+
+
+class _GivenTheDictWholeError(_MisreadBatchError):
+    """Raised by a forward given a dict whole (``x * 2.0``'s 'unsupported operand type(s)', ``x[:, :1]``'s
+    KeyError): the refusal says how the forward is given an item instead. ``own_loss``: called with no
+    loss_fn, to return its loss."""
+
+    def __init__(self, message: str, *, own_loss: bool) -> None:
+        super().__init__(message)
         self.own_loss = own_loss
 
 
@@ -922,9 +943,9 @@ def _call_on(model: nn.Module, inputs: Any, *, own_loss: bool) -> Any:
     try:
         return model(inputs)
     except UNUSABLE_BATCH as error:
-        if isinstance(error, (OptimlabError, torch.OutOfMemoryError)):
+        if not _of_the_batch(error):
             raise
-        raise _GivenTheDictWholeError(error, own_loss=own_loss) from error
+        raise _GivenTheDictWholeError(str(error), own_loss=own_loss) from error
 
 
 def takes_dict_whole(model: nn.Module, keys: Collection[str]) -> bool:

@@ -167,6 +167,22 @@ def test_each_callbacks_state_goes_back_to_a_callback_of_its_type(tmp_path):
     )
 
 
+def test_a_checkpoint_keeps_no_tracker_failures_a_resumed_fit_would_throw_away(tmp_path):
+    """Checkpoints stored the state's tracker_failures, which fit throws away as it starts (a fit's are its
+    own trackers', 393eb754): a field written and never read. It is no longer kept, and an older
+    checkpoint's is left out of the state it loads. Truth: the checkpoint's own payload, the other fields
+    read back as saved."""
+    model = net(nn.ReLU)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = TrainState(step=4, train_loss=0.25, tracker_failures=["MLflow stopped sending at step 3"])
+    save_checkpoint(tmp_path, model=model, optimizer=optimizer, scheduler=None, state=state)
+    payload = read_checkpoint(tmp_path)
+    assert "tracker_failures" not in payload["state"]
+    payload["state"]["tracker_failures"] = ["an older session's failure"]  # as an older checkpoint kept it
+    loaded = load_checkpoint(payload, model=model, optimizer=optimizer, scheduler=None)
+    assert (loaded.step, loaded.train_loss, loaded.tracker_failures) == (4, 0.25, [])
+
+
 def test_a_checkpoint_refuses_a_model_whose_modules_changed_with_the_same_tensors(tmp_path):
     payload = saved(tmp_path, net(nn.ReLU))  # (3 + 1) x 4 + (4 + 1) x 2 parameters
     with pytest.raises(

@@ -19,7 +19,6 @@ fails is set aside for the previous one, with a warning.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pickle
 import re
@@ -207,8 +206,7 @@ def load_checkpoint(
         torch.cuda.set_rng_state_all(cuda_rng)
     for callback, callback_state in _paired(payload, callbacks):
         callback.load_state_dict(callback_state)
-    fields = {f.name for f in dataclasses.fields(TrainState)}
-    return TrainState(**{k: v for k, v in payload["state"].items() if k in fields})
+    return TrainState.from_dict(payload["state"])
 
 
 def _check_optimizer(payload: dict[str, Any], optimizer: torch.optim.Optimizer, held: set[str]) -> None:

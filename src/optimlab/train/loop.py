@@ -120,11 +120,20 @@ class TrainState:
     grad_clip_norm: float | None = None
     # why each tracker callback of this fit that stopped sending stopped, training going on without it (one
     # line each, naming the first record its store lacks: optimlab.integrations.TrackerStopped); a fit
-    # resumed from a state starts it empty: the earlier session's trackers are not this one's
+    # resumed from a state starts it empty, and a checkpoint does not keep it: the earlier session's
+    # trackers are not this one's
     tracker_failures: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The state a checkpoint keeps: every field but this fit's ``tracker_failures``."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "tracker_failures"}
+
+    @classmethod
+    def from_dict(cls, kept: Mapping[str, Any]) -> TrainState:
+        """The state :meth:`to_dict` kept; a key it does not keep (an older checkpoint's
+        ``tracker_failures``, a field since removed) is left out."""
+        fields = {f.name for f in dataclasses.fields(cls)} - {"tracker_failures"}
+        return cls(**{k: v for k, v in kept.items() if k in fields})
 
     @property
     def scales_loss(self) -> bool:

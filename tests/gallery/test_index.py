@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import threading
 
 import pytest
@@ -218,7 +219,9 @@ def test_corrupt_records_and_a_folder_s_own_files_neither_stop_nor_join_the_inde
     try:
         name = "no_nonlinearity"
         monkeypatch.setattr(publish, "_outcome", lambda experiment, size: few_tiny_pages.outcomes[name])
-        code, _, err = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
+        code, _, err = _within(
+            30, lambda: cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path))
+        )
         assert code == 0, err
         corrupt = ["small_init", "mnist1d_baselines", "input_scale"]
         said = re.findall(r"^(\S+)\.html: linked without its verdict in the index: ", err, re.MULTILINE)
@@ -242,3 +245,45 @@ def _write_once_read(pipe) -> None:
             handle.write("[]")
     except BrokenPipeError:
         pass
+
+
+def _within(seconds: int, call):
+    """What ``call()`` returns, failing the test where it has not returned within ``seconds`` (SIGALRM,
+    which interrupts a wait in open()): a read of a named pipe waits for a writer forever, and a test that
+    waited with it would hang instead of failing."""
+
+    def late(*_) -> None:
+        pytest.fail(f"still waiting after {seconds} s: a named pipe was read")
+
+    earlier = signal.signal(signal.SIGALRM, late)
+    signal.alarm(seconds)
+    try:
+        return call()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, earlier)
+
+
+@pytest.mark.parametrize("pipe", ["he_init.html", "index.html"])
+def test_a_named_pipe_in_the_folder_is_refused_or_ignored_unread(tmp_path, cli, monkeypatch, pipe):
+    """A named pipe where a page or the index would lie (``mkfifo out/he_init.html``) is not a file the
+    gallery wrote: a run there is refused in one line, before any training, and an index written again
+    leaves that index alone. Truth: the exit code and message, the pipe never opened by its writer."""
+    monkeypatch.setattr(publish, "_outcome", lambda *_: pytest.fail("an experiment ran"))
+    os.mkfifo(tmp_path / pipe)
+    writer = threading.Thread(target=_write_once_read, args=(tmp_path / pipe,), daemon=True)
+    writer.start()
+    try:
+        names = ["he_init"] if pipe == "he_init.html" else ["all"]
+        code, _, err = _within(
+            30, lambda: cli("gallery", "run", *names, "--size", "tiny", "--out", str(tmp_path))
+        )
+        assert code == 2 and f"{str(tmp_path / pipe)!r} is not one it wrote" in err, err
+        assert err.count("\n") == 1, err
+        if pipe == "index.html":
+            assert _within(30, lambda: gallery_page.index_again(tmp_path)) is None
+        assert writer.is_alive(), "the named pipe was opened"
+    finally:
+        reader = os.open(tmp_path / pipe, os.O_RDONLY | os.O_NONBLOCK)
+        writer.join()
+        os.close(reader)

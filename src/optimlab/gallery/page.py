@@ -17,6 +17,7 @@ import inspect
 import json
 import math
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -118,8 +119,9 @@ def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, i
         numbers = page.with_suffix(".json")
         record = _json_of(numbers)
         named = _numbers_of(record, name)
-        pages_own = page.exists() and (
-            (named and record.get("page_sha256") == _digest(page))
+        content = _file_bytes(page)
+        pages_own = content is not None and (
+            (named and record.get("page_sha256") == _digest(content))
             or _titled(page, get_experiment(name).title)
         )
         if page.exists() and not pages_own:
@@ -131,13 +133,37 @@ def check_replaceable(folder: str | os.PathLike[str], names: Sequence[str], *, i
         _refuse_replacing(folder, index_page)
 
 
-def _json_of(path: Path) -> Any:
-    """What the JSON file ``path`` holds; None where it cannot be read or is not JSON (a file cut short), or
-    nests deeper than Python's recursion limit lets the parser go (a corrupt record of 100,000 '['); None
-    for anything but a regular file, unread (a named pipe waits for a writer forever)."""
+def _file_bytes(path: Path, limit: int = -1) -> bytes | None:
+    """The bytes (the first ``limit``, where given) of ``path``, the one way the gallery reads a file in its
+    folder; None where it is missing, cannot be read, or is not a regular file: a named pipe is opened
+    without waiting and never read (a reader of one waits for a writer forever), nor is a device or a
+    folder. Checked before opening, so that no pipe's writer is let go, and after, without waiting, where
+    one took the file's place since."""
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError, RecursionError):
+        if not path.is_file():
+            return None
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return None
+        with os.fdopen(os.dup(handle), "rb") as file:
+            return file.read(limit)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
+
+
+def _json_of(path: Path) -> Any:
+    """What the JSON file ``path`` holds; None where it cannot be read (:func:`_file_bytes`) or is not JSON
+    (a file cut short), or nests deeper than Python's recursion limit lets the parser go (a corrupt record
+    of 100,000 '[')."""
+    content = _file_bytes(path)
+    try:
+        return None if content is None else json.loads(content)
+    except (ValueError, RecursionError):
         return None
 
 
@@ -149,12 +175,10 @@ def _numbers_of(record: Any, name: str) -> bool:
 
 def _titled(path: Path, title: str) -> bool:
     """Whether the HTML file ``path`` is a :class:`~optimlab.report.Page` titled ``title``."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    return f"<title>{html.escape(title)}</title>" in head
+    head = _file_bytes(path, 4096)
+    return head is not None and f"<title>{html.escape(title)}</title>" in head.decode(
+        "utf-8", errors="replace"
+    )
 
 
 def _refuse_replacing(folder: str | os.PathLike[str], path: Path) -> NoReturn:
@@ -244,7 +268,7 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     path = page.write(page_path(folder, experiment.name))
     record = {
         "name": experiment.name,
-        "page_sha256": _digest(path),
+        "page_sha256": _digest(path.read_bytes()),
         "size": outcome.size,
         "versions": _versions(),
         "code": _code_digest(experiment),
@@ -273,10 +297,10 @@ def _nan_for_none(value: Any) -> Any:
     return math.nan if value is None else value
 
 
-def _digest(page: Path) -> str:
-    """The SHA-256 of ``page`` as written: its numbers name the page they were written with, so a page
-    written again (a kill before its numbers were) or cut or edited since is not kept with them."""
-    return hashlib.sha256(page.read_bytes()).hexdigest()
+def _digest(content: bytes) -> str:
+    """The SHA-256 of a page's ``content`` as written: its numbers name the page they were written with, so
+    a page written again (a kill before its numbers were) or cut or edited since is not kept with them."""
+    return hashlib.sha256(content).hexdigest()
 
 
 def _recorded_outcome(experiment: Experiment, record: dict[str, Any]) -> Outcome | None:
@@ -363,15 +387,16 @@ def _shown_outcome(
     records (edited by hand, or the verdict's code changed since)."""
     page = page_path(folder, experiment.name)
     record = _json_of(page.with_suffix(".json"))
-    if not page.is_file():
+    content = _file_bytes(page)
+    if content is None:
         return "there is no page"
     if not isinstance(record, dict):
         return f"its numbers ({page.with_suffix('.json').name}) are missing or cut short"
-    if record.get("page_sha256") != _digest(page):
+    if record.get("page_sha256") != _digest(content):
         return "the page was edited since its numbers were written"
     shown = _recorded_outcome(experiment, record)
     numbers = json.dumps(_json_ready(record.get("numbers")), indent=1, sort_keys=True)
-    if shown is None or html.escape(numbers) not in page.read_text(encoding="utf-8", errors="replace"):
+    if shown is None or html.escape(numbers) not in content.decode("utf-8", errors="replace"):
         return "its numbers are not those the page shows"
     try:
         verdict = experiment.verdict(shown.evidence.numbers)

@@ -421,7 +421,7 @@ class _Spec(BaseModel):
             return value  # a yes/no value: refused by _no_yes_for_a_number
         accepted, also = _field_range(field, integer=True), ", or null" if nullable else ""
         whole = read_whole_number(value) if isinstance(value, str) else _exact_int(value)
-        if isinstance(value, str) and whole is None:
+        if isinstance(value, str) and whole is None and not infinity_word(value):  # 'inf': past int64
             raise ValueError(f"{value!r} is no whole number in decimal digits: accepted {accepted}{also}")
         if not isinstance(whole, int) or not accepted.contains(whole):
             past = value if whole is None else whole  # .inf: no int, past int64 all the same

@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from optimlab.errors import InvalidValueError, UnknownNameError
+from optimlab.number_text import infinity_word
 from optimlab.user_code import import_object, is_import_path, refuse_file_path
 
 __all__ = [
@@ -102,6 +103,8 @@ class Interval:
     open_low: bool = False
     open_high: bool = False
     integer: bool = False
+    # said of a refused infinity: 'accepted a finite number in (0, inf)', every subclass's words kept
+    finite_said: bool = dataclasses.field(default=False, compare=False, repr=False)
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` (each number of a sequence) lies in the range; an integer range holds only
@@ -121,7 +124,9 @@ class Interval:
         return not (self.high is not None and (value > self.high or (self.open_high and value == self.high)))
 
     def __str__(self) -> str:
-        return self._range("an integer" if self.integer else "a number")
+        return self._range(
+            "an integer" if self.integer else "a finite number" if self.finite_said else "a number"
+        )
 
     def _range(self, kind: str) -> str:
         left = "(" if self.open_low or self.low is None else "["
@@ -135,7 +140,10 @@ class Interval:
         or for a whole number past 64 bits on an unbounded side (``step_size=2**70``, ``milestones: [10,
         2**70]``) the part of it int64 holds, where torch reads an integer (a size that large overflows at
         first use), so the range named never holds the value refused."""
-        values = value if isinstance(value, (tuple, list)) else (value,)  # milestones: [10, 2**70]
+        values = [  # YAML's text 'inf' as the infinity it names, as '.inf' is
+            float(v) if isinstance(v, str) and infinity_word(v) else v
+            for v in (value if isinstance(value, (tuple, list)) else (value,))  # milestones: [10, 2**70]
+        ]
         past = any(  # infinity too: '--steps 1e999', 'steps: .inf'
             (isinstance(v, int) or (isinstance(v, float) and (v.is_integer() or math.isinf(v))))
             and ((self.high is None and v > _INT64_HIGH) or (self.low is None and v < _INT64_LOW))
@@ -147,7 +155,7 @@ class Interval:
             for v in values
         )
         if open_ended and not self.integer:
-            return self._range("a finite number")
+            return str(dataclasses.replace(self, finite_said=True))
         if not (self.integer and past):
             return str(self)  # its own bound refuses it, or no integer is accepted
         low = _INT64_LOW if self.low is None else self.low

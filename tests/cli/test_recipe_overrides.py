@@ -371,3 +371,49 @@ def test_every_whole_number_flag_reads_an_exponent_as_a_recipe_does(tmp_path, mo
             by_set = recipe_from_options(None, {"set_fields": [f"{RECIPE_FLAGS[name]}={typed}"]})
             number = getattr(getattr(by_set, section), field)
         assert (type(value), value) == (int, number), (verb, option)
+
+
+_FINITE_GAIN = (
+    "a finite number in (0, inf), or 'auto' (the gain of the activation after each layer)"  # GAIN's own words
+)
+
+
+@pytest.mark.parametrize(
+    "given, line",
+    [
+        (  # 0c3d349e's 'finite' dropped the range's own ", or 'auto'" words
+            "model.init={name: he, gain: .inf}",
+            f"model.init: invalid value inf for init 'he' (kaiming_normal) hyperparameter 'gain': "
+            f"accepted {_FINITE_GAIN}.",
+        ),
+        (
+            "model.init={name: he, gain: inf}",
+            f"model.init: invalid value 'inf' for init 'he' (kaiming_normal) hyperparameter 'gain': "
+            f"accepted {_FINITE_GAIN}.",
+        ),
+        (  # YAML's text 'inf' was told 'a number in (0, inf)', as if the range held it
+            "optimizer.eps=inf",
+            "optimizer: invalid value 'inf' for optimizer 'adam' hyperparameter 'eps': "
+            "accepted a finite number in (0, inf).",
+        ),
+        ("optimizer.lr=inf", "optimizer.lr: 'inf' is refused: accepted a finite number in (0, inf), or null"),
+        (  # 'an integer in [1, inf)' read as if it held inf: int64's bound, as '.inf' is told
+            "training.epochs=inf",
+            f"training.epochs: 'inf' is refused: accepted an integer in [1, {2**63 - 1}] (int64's bound), or null",
+        ),
+        (
+            "training.epochs=.inf",
+            f"training.epochs: inf is refused: accepted an integer in [1, {2**63 - 1}] (int64's bound), or null",
+        ),
+        (
+            "schedule.step_size=inf",
+            "schedule: invalid value 'inf' for schedule 'step' hyperparameter 'step_size': "
+            f"accepted an integer in [1, {2**63 - 1}] (int64's bound).",
+        ),
+    ],
+)
+def test_an_infinity_as_text_or_as_yamls_float_is_told_the_finite_range_in_its_own_words(cli, given, line):
+    """Refusals of an infinity, whole. Truth: the registry's own words for each range (GAIN's 'auto'),
+    each infinity told the finite part it may take, as --lr inf is."""
+    code, out, err = cli("train", "--dataset", "iris", "--schedule", "step", "--set", given)
+    assert (code, out, err) == (2, "", f"error: invalid recipe: {line}\n")

@@ -171,7 +171,44 @@ def test_a_page_another_optimlab_torch_or_code_made_is_marked_stale_in_the_index
         f"{n}.html" for n in edits
     )
     assert "stale: made by optimlab 0.0.1, torch 1.0, not optimlab " in links["mnist1d_baselines.html"]
-    assert "3 pages marked stale were made by another optimlab" in index.read_text()
+    assert "3 pages marked stale were not shown made by this optimlab" in index.read_text()
+
+
+def test_records_an_earlier_optimlab_wrote_without_a_digest_are_shown_and_marked_stale(
+    tmp_path, few_tiny_pages
+):
+    """Records written before the page's SHA-256 was (no page_sha256, versions, code nor outcomes) were
+    linked as "the page was edited since", unmarked, though --resume runs them again. Truth: each page's
+    own verdict label, kept_outcome (what --resume keeps) None for each."""
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
+    for name in few_tiny_pages.outcomes:
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        del record["page_sha256"], record["versions"], record["code"], record["verdict"]["outcomes"]
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    links = _links(gallery_page.index_pages(tmp_path))
+    for name, outcome in few_tiny_pages.outcomes.items():
+        expected = f"({outcome.verdict.label}; stale: written by an earlier optimlab that recorded no digest"
+        assert links[f"{name}.html"].startswith(expected), links
+        assert gallery_page.kept_outcome(get_experiment(name), "tiny", tmp_path) is None
+
+
+def test_an_experiment_without_a_source_file_is_not_said_made_by_other_code(
+    tmp_path, few_tiny_pages, monkeypatch
+):
+    """An experiment typed in a notebook (no source file, so no code digest) had every index say its page
+    was "made by other code of the experiment", the page this very code made. Truth: the index's words; the
+    page still stale as --resume, with nothing to show the code unchanged, runs it again (kept_outcome)."""
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
+
+    def no_source(module):
+        raise OSError("could not get source code")
+
+    monkeypatch.setattr(gallery_page.inspect, "getsource", no_source)
+    links = _links(gallery_page.index_pages(tmp_path))
+    for name in few_tiny_pages.outcomes:
+        assert "other code" not in links[f"{name}.html"], links
+        assert "stale: the experiment's code has no source file" in links[f"{name}.html"], links
+        assert gallery_page.kept_outcome(get_experiment(name), "tiny", tmp_path) is None
 
 
 def _first_number_made(numbers, value):

@@ -331,8 +331,12 @@ def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[st
 
 def _stale(experiment: Experiment, record: Mapping[str, Any]) -> str | None:
     """Why the numbers a page's ``record`` keeps are not what this optimlab would measure, which --resume
-    runs again: another optimlab or torch made them (or none recorded), or other code of the experiment
-    (:func:`_code_digest`; or none recorded); None where they are this one's."""
+    runs again: an optimlab that recorded no digest of the page made them (before 0a26456d), another
+    optimlab or torch (or none recorded), or other code of the experiment (:func:`_code_digest`; or none
+    recorded), or code without a source file, which no digest shows unchanged; None where they are this
+    one's."""
+    if "page_sha256" not in record:
+        return "written by an earlier optimlab that recorded no digest of its page"
     versions = record.get("versions")
     if versions != _versions():
         made = (
@@ -343,7 +347,9 @@ def _stale(experiment: Experiment, record: Mapping[str, Any]) -> str | None:
         now = ", ".join(f"{package} {version}" for package, version in _versions().items())
         return f"made by {made}, not {now}"
     code = _code_digest(experiment)
-    if code is None or record.get("code") != code:
+    if code is None:  # no claim about which code made them, but none shows they are this code's
+        return "the experiment's code has no source file (typed in a notebook) to show they are its own"
+    if record.get("code") != code:
         return "made by other code of the experiment (or an unrecorded one)"
     return None
 
@@ -392,7 +398,7 @@ def _shown_outcome(
         return "there is no page"
     if not isinstance(record, dict):
         return f"its numbers ({page.with_suffix('.json').name}) are missing or cut short"
-    if record.get("page_sha256") != _digest(content):
+    if "page_sha256" in record and record["page_sha256"] != _digest(content):  # none: stale (:func:`_stale`)
         return "the page was edited since its numbers were written"
     shown = _recorded_outcome(experiment, record)
     numbers = json.dumps(_json_ready(record.get("numbers")), indent=1, sort_keys=True)
@@ -478,8 +484,8 @@ def write_index(
 
     if stale:
         page.paragraph(
-            f"{count_of(len(stale), 'page')} marked stale {'was' if len(stale) == 1 else 'were'} made by "
-            "another optimlab, torch or code of the experiment: a run with --resume runs "
+            f"{count_of(len(stale), 'page')} marked stale {'was' if len(stale) == 1 else 'were'} not shown "
+            "made by this optimlab, torch and code of the experiment: a run with --resume runs "
             f"{'it' if len(stale) == 1 else 'them'} again.",
             note=True,
         )

@@ -347,3 +347,32 @@ def test_an_unregistered_activations_gain_is_evaluated_once_per_class_and_settin
     hooked = nn.Hardtanh(-1.2345, 1.2345)
     hooked.register_forward_hook(lambda _, __, output: 2.0 * output)  # its output is not the settings'
     assert activations.module_gain(hooked) == pytest.approx(_hardtanh_gain(1.2345) / 2.0, rel=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("category", "name", "field"),
+    [("activation", "leaky_relu", "negative_slope"), ("activation", "prelu", "init"), ("init", "he", "a")],
+)
+def test_a_slope_whose_square_overflows_is_refused_naming_the_field(category, name, field):
+    """negative_slope / init / kaiming's a of 1e200 were taken: the gain's slope**2 (and torch's
+    calculate_gain, truth here) raised a bare OverflowError, which train blamed on the data batch. The
+    bound, 1e19, is a slope torch's calculate_gain still takes, equal to ours."""
+    with pytest.raises(OverflowError):
+        torch.nn.init.calculate_gain("leaky_relu", 1e200)
+    entry = get_registry(category).get(name)
+    with pytest.raises(InvalidValueError) as refused:
+        entry.validate({field: 1e200})
+    assert f"hyperparameter '{field}': accepted a number in [-1e+19, 1e+19] (a slope whose square" in str(
+        refused.value
+    )
+    entry.validate({field: -1e19})
+    assert activations.gain("leaky_relu", negative_slope=-1e19) == torch.nn.init.calculate_gain(
+        "leaky_relu", -1e19
+    )
+
+
+def test_a_users_own_leaky_relu_of_any_slope_has_its_gain():
+    """module_gain(nn.LeakyReLU(1e200)) raised OverflowError: the gain sqrt(2 / (1 + s^2)) is sqrt(2) / s
+    to double precision there (1 is far below an ulp of s^2)."""
+    assert activations.module_gain(nn.LeakyReLU(1e200)) == pytest.approx(math.sqrt(2) / 1e200, rel=1e-15)
+    assert activations.module_gain(nn.LeakyReLU(0.2)) == torch.nn.init.calculate_gain("leaky_relu", 0.2)

@@ -29,6 +29,7 @@ activation module of torch and Hugging Face (``nn.ReLU6``, ``nn.Hardtanh``, ``nn
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -38,9 +39,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.registry import POSITIVE, POSITIVE_INT, REAL, Capability, Entry, new_registry
+from optimlab.registry import POSITIVE, POSITIVE_INT, Capability, Entry, Interval, new_registry
 
-__all__ = ["activation_name", "create", "function_activation", "gain", "is_activation", "module_gain"]
+__all__ = [
+    "SLOPE",
+    "activation_name",
+    "create",
+    "function_activation",
+    "gain",
+    "is_activation",
+    "module_gain",
+]
 
 _REGISTRY = new_registry("activation")
 _NOT_HYPERPARAMETERS = ("inplace", "device", "dtype")
@@ -48,6 +57,21 @@ _NOT_HYPERPARAMETERS = ("inplace", "device", "dtype")
 
 def _register(name: str, module: type[nn.Module], summary: str, paper: str = "", **options: Any) -> None:
     _REGISTRY.register(name, obj=module, summary=summary, paper=paper, skip=_NOT_HYPERPARAMETERS, **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slope(Interval):
+    """A leaky unit's negative slope (kaiming's ``a``), saying why it is bounded."""
+
+    def __str__(self) -> str:
+        return (
+            f"{super().__str__()} (a slope whose square float32 holds: the gain sqrt(2 / (1 + a^2)) reads it)"
+        )
+
+
+# Any slope of torch's, up to where its square, which the gain and torch's calculate_gain read, overflows:
+# 1e200 raised OverflowError there (float32's largest finite value is 3.4e38 = (1.8e19)^2).
+SLOPE = _Slope(-1e19, 1e19)
 
 
 _register("identity", nn.Identity, "The identity f(x) = x (a linear layer).", aliases=("linear", "none"))
@@ -71,7 +95,7 @@ _register(
     nn.LeakyReLU,
     "max(0, x) + negative_slope * min(0, x).",
     "Maas et al. 2013, ICML WDLASL",
-    accepts={"negative_slope": REAL},  # torch's range: a slope > 1 or < 0 (a concave unit) is legitimate
+    accepts={"negative_slope": SLOPE},  # torch's range: a slope > 1 or < 0 (a concave unit) is legitimate
     capabilities=(Capability.RELU_FAMILY,),
 )
 _register(
@@ -79,7 +103,7 @@ _register(
     nn.PReLU,
     "Leaky ReLU whose negative slope is learned, starting at init.",
     "He et al. 2015, arXiv:1502.01852",
-    accepts={"num_parameters": POSITIVE_INT, "init": REAL},  # any start, as torch's
+    accepts={"num_parameters": POSITIVE_INT, "init": SLOPE},  # any start, as torch's
     capabilities=(Capability.RELU_FAMILY,),
 )
 _register(
@@ -123,7 +147,11 @@ _register(
 
 
 def _leaky_gain(slope: float) -> float:
-    return math.sqrt(2.0 / (1.0 + slope**2))
+    """torch's calculate_gain('leaky_relu', slope), sqrt(2 / (1 + slope^2)), to the bit; past SLOPE, where
+    the square overflows (a user's own nn.LeakyReLU(1e200)), as sqrt(2) / hypot(1, slope)."""
+    if abs(slope) <= SLOPE.high:
+        return math.sqrt(2.0 / (1.0 + slope**2))
+    return math.sqrt(2.0) / math.hypot(1.0, slope)
 
 
 # The values of torch.nn.init.calculate_gain, keyed by entry, called with the entry's hyperparameters.

@@ -50,7 +50,13 @@ from optimlab.registry import (
     Interval,
     new_registry,
 )
-from optimlab.techniques.activations import activation_name, function_activation, is_activation, module_gain
+from optimlab.techniques.activations import (
+    SLOPE,
+    activation_name,
+    function_activation,
+    is_activation,
+    module_gain,
+)
 
 __all__ = [
     "AUTO_GAIN",
@@ -351,7 +357,7 @@ for _distribution in ("uniform", "normal"):
             "gain": GAIN,
             "mode": ("fan_in", "fan_out"),
             "nonlinearity": TORCH_NONLINEARITIES,
-            "a": REAL,
+            "a": SLOPE,
         },
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
         capabilities=(Capability.ACTIVATION_GAIN,),

@@ -291,3 +291,17 @@ def test_half_precision_members_step_as_the_drop_in_shell_bit_for_bit(entry, dty
             single.step()
         getattr(single, "eval", lambda: None)()
         assert all(torch.equal(mine[k], theirs.detach()) for mine, theirs in zip(stacked, params))
+
+
+def test_a_per_member_value_past_the_parameters_dtype_is_refused_as_the_user_gave_it():
+    """lr=[1e5, 0.1] on float16 members was refused as 'invalid value [inf, 0.0999755859375] for lr': the
+    (K,) tensor of the dtype had already made 1e5 inf. Truth: float16 holds 65504 at most."""
+    assert torch.tensor(1e5, dtype=torch.float16).isinf()
+    params = [torch.zeros(2, 3, dtype=torch.float16)]
+    with pytest.raises(
+        InvalidValueError,
+        match=r"invalid value \[100000\.0, 0\.1\] for per-member hyperparameter 'lr': accepted numbers at "
+        r"most 65504\.0 in magnitude, the largest finite float16",
+    ):
+        BatchedOptimizer(params, "sgd", members=2, lr=[1e5, 0.1])
+    BatchedOptimizer(params, "sgd", members=2, lr=[65504.0, 0.1])

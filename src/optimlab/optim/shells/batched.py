@@ -85,8 +85,8 @@ def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
             f"per-member hyperparameter {name!r}", f"{len(value)} values", f"{members}, one a member"
         )
     if isinstance(value[0], (tuple, list)):  # betas: K pairs -> a pair of per-member values
-        return tuple(_shared_or_tensor(list(column), like) for column in zip(*value))
-    return _shared_or_tensor(value, like)
+        return tuple(_shared_or_tensor(name, list(column), like) for column in zip(*value))
+    return _shared_or_tensor(name, value, like)
 
 
 def _member_slice(value: Any, part: slice) -> Any:
@@ -98,11 +98,20 @@ def _member_slice(value: Any, part: slice) -> Any:
     return value
 
 
-def _shared_or_tensor(values: list[Any], like: Tensor) -> Any:
+def _shared_or_tensor(name: str, values: list[Any], like: Tensor) -> Any:
     """Values equal across members stay one number: the foreach ops' fused Scalar overload (the
-    transforms that branch on a value, RAdam's threshold on b2, take a (K,) tensor too)."""
+    transforms that branch on a value, RAdam's threshold on b2, take a (K,) tensor too). Else a ``(K,)``
+    tensor of the parameters' dtype, which must hold them: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
     if all(v == values[0] for v in values):
         return values[0]
+    largest = torch.finfo(like.dtype).max
+    if any(isinstance(v, (int, float)) and abs(v) > largest for v in values):
+        raise InvalidValueError(
+            f"per-member hyperparameter {name!r}",
+            values,
+            f"numbers at most {largest!r} in magnitude, the largest finite "
+            f"{str(like.dtype).removeprefix('torch.')} (the parameters' dtype, which holds them)",
+        )
     return torch.tensor(values, dtype=like.dtype, device=like.device)
 
 

@@ -1,5 +1,6 @@
 """A recipe file and flags together: every flag typed wins over the file's fields, on every verb."""
 
+import datetime
 import json
 
 import pytest
@@ -277,25 +278,40 @@ def test_set_of_a_fields_bare_name_is_refused_naming_its_dotted_field(cli, tmp_p
         ("optimizer", {"name": "sgd", "lr": 0.1, "momentum": 0.5}),
         ("model", {"init": {"name": "he", "gain": 2.0}, "width": 8}),
         ("training", {"betas": [0.9, 0.99]}),  # no field of training: advised all the same, refused there
+        # JSON's text: a TypeError traceback of a date and of bytes, and "no" advised bare, read as false
+        ("data", {"name": datetime.date(2024, 1, 1)}),
+        ("data", {"name": b"ab\x00"}),
+        ("training", {"shuffle": "no", "seed": "1e-3"}),
     ],
 )
 def test_set_of_a_whole_section_is_refused_naming_the_set_of_each_field(cli, section, mapping):
     """--set 'optimizer={name: sgd, lr: 0.1}' was told '--set optimizer.name={name: sgd, lr: 0.1}', a
-    name set to a mapping. Truth: the --set flags advised, pasted back as a shell splits them, make the
-    recipe the section's mapping makes (where its fields are the section's)."""
+    name set to a mapping. Truth: the --set flags advised, pasted back as a shell splits them, hold the
+    values the mapping held as the recipe's YAML reads them, and make the recipe the section's mapping
+    makes (where its fields are the section's and their values valid)."""
     import shlex
 
-    import yaml
+    from optimlab.recipe import dump_yaml, load_yaml
 
-    given = f"{section}={yaml.safe_dump(mapping, default_flow_style=True).strip()}"
+    given = f"{section}={dump_yaml(mapping, default_flow_style=True, width=1000).strip()}"
+    assert load_yaml(given.partition("=")[2]) == mapping
     code, out, err = cli("train", "--set", given)
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
     advised = shlex.split(err.partition("dotted recipe field: ")[2].partition(" (see ")[0])
     assert advised[::2] == ["--set"] * len(mapping), err
-    if section != "training":
+    read = {flag.partition("=")[0]: load_yaml(flag.partition("=")[2]) for flag in advised[1::2]}
+    assert read == {f"{section}.{key}": value for key, value in mapping.items()}, err
+    if section in ("optimizer", "model"):
         assert recipe_from_options(None, {"set_fields": advised[1::2]}) == Recipe.from_dict(
             {section: mapping}
         )
+
+
+def test_set_of_an_empty_section_is_advised_its_fields_not_a_name_of_a_mapping(cli):
+    """--set 'optimizer={}' was told '--set optimizer.name={}', a name set to a mapping."""
+    code, out, err = cli("train", "--set", "optimizer={}")
+    assert (code, out) == (2, "") and err.startswith("error: Invalid value for '--set': 'optimizer={}'"), err
+    assert "dotted recipe field: --set optimizer.FIELD=VALUE for each of its fields (see" in err, err
 
 
 @pytest.mark.parametrize(

@@ -307,21 +307,25 @@ def field_value(text: str) -> str:
 
 def _section_sets(section: str, value: str) -> str | None:
     """``--set optimizer={name: sgd, lr: 0.1}``, a recipe section given whole as a mapping, as the --set
-    flags of its fields: ``--set optimizer.name=sgd --set optimizer.lr=0.1``; None for anything else."""
-    import json
-
+    flags of its fields: ``--set optimizer.name=sgd --set optimizer.lr=0.1``, each value written by the
+    recipe's YAML dumper, so --set reads back what the mapping held (a date, ``"no"`` kept a string, where
+    JSON's text raised a TypeError or wrote ``no``, read as false); None for anything else."""
     import yaml
+
+    from optimlab.recipe import dump_yaml, load_yaml
 
     if section not in {field.partition(".")[0] for field in RECIPE_FLAGS.values()}:
         return None
     try:
-        fields = yaml.safe_load(value)
+        fields = load_yaml(value)
     except yaml.YAMLError:
         return None
-    if not isinstance(fields, dict) or not fields or not all(isinstance(key, str) for key in fields):
+    if not isinstance(fields, dict) or not all(isinstance(key, str) for key in fields):
         return None
-    texts = {
-        key: held if isinstance(held, str) else json.dumps(held, separators=(",", ":"))
+    if not fields:  # optimizer={} was told '--set optimizer.name={}'
+        return f"--set {section}.FIELD=VALUE for each of its fields"
+    texts = {  # a one-item flow list, its brackets cut: the value as YAML writes it on one line
+        key: dump_yaml([held], default_flow_style=True, width=math.inf, sort_keys=False).strip()[1:-1]
         for key, held in fields.items()
     }
     return " ".join(f"--set {shlex.quote(f'{section}.{key}={text}')}" for key, text in texts.items())

@@ -332,12 +332,10 @@ def _fit_found(rule: str, lr: float, steps: int) -> dict[float | None, Any]:
 def test_a_fit_that_clips_is_not_told_to_clip_by_its_callback():
     """fit(..., grad_clip_norm=1.0, callbacks=[DoctorCallback(...)]) was told 'training: grad_clip_norm
     1.0' for the gradients it clips: the callback could not see fit's clip. It reads it from the
-    TrainState; unclipped, the advice to clip stands."""
+    TrainState; unclipped, the advice to clip stands, in fit's keyword (it was told torch's
+    clip_grad_norm_ call before an optimizer.step() that fit, not the user, runs)."""
     advice = {clip: f.recommendation for clip, f in _fit_found("exploding_gradients", 0.05, 40).items()}
-    assert (
-        advice[None]
-        == "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before each optimizer.step(), and lower the lr"
-    ), advice  # torch's words: no recipe
+    assert advice[None] == "fit(..., grad_clip_norm=1.0), and lower the lr", advice  # fit's keyword: it clips
     assert advice[1.0].startswith("lr: lower it (the run already clips the gradients' norm at 1"), advice
 
 
@@ -349,8 +347,8 @@ def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has()
     found = _fit_found("nan_inf", 1e12, 4)
     advice = {clip: (f.recommendation, f.recipe_changes) for clip, f in found.items()}
     assert advice[None] == (
-        "lr: lower it, and torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before each optimizer.step() (the loss or the outputs blew up first)",
-        {},  # torch's words: no recipe runs fit
+        "lr: lower it, and fit(..., grad_clip_norm=1.0) (the loss or the outputs blew up first)",
+        {},  # fit's keyword, which fit's run takes: no recipe runs fit
     )
     in_force = "the run already clips the gradients' norm at 1: the lr sets the steps' length"
     assert advice[1.0] == (f"lr: lower it (the loss or the outputs blew up first; {in_force})", {})

@@ -8,11 +8,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, Setup
+from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, Setup, mlp
 from doctor.test_rules import BROKEN
-from optimlab.doctor import diagnose, lr_range_test
+from optimlab.doctor import DoctorCallback, diagnose, lr_range_test
 from optimlab.doctor.findings import TORCH_CALLS, Finding, advised_as
 from optimlab.errors import InvalidValueError
+from optimlab.train import fit
 
 # One broken setup of each kind the issue names (too-small init, too-large lr, unnormalized inputs,
 # dead units) and a NaN in the data; the root cause each must give first.
@@ -127,5 +128,107 @@ def test_a_users_own_training_is_told_torch_calls_not_recipe_fields():
     eval(call, {"torch": torch, "model": model})  # the advice, run as said
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     assert abs(norm.item() - 1.0) < 1e-4
-    with pytest.raises(InvalidValueError, match=r"settings.*a mapping of recipe field to setting"):
+    with pytest.raises(InvalidValueError, match=r"settings: accepted a mapping of recipe field"):
         diagnose(model, (x, y), torch.nn.CrossEntropyLoss(), steps=2, lr_find=False, settings=["lr"])
+
+
+_BROKEN = {case[0]: case[1] for case in BROKEN}
+_COSINE = "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>)"
+
+
+def _advice(diagnosis, rule: str) -> tuple[str, dict]:
+    found = next(f for f in diagnosis.findings if f.rule == rule)
+    return found.recommendation, found.recipe_changes
+
+
+@pytest.mark.parametrize(
+    "case, steps, rule, said",
+    [
+        ("relu mlp, Adam eps 1 at lr 1e-3", 60, "adaptive_eps", "eps=1e-08 in the optimizer"),
+        ("relu mlp, AdamW 1e-3 with wd 10", 60, "weight_decay_too_high", "weight_decay=0.1 in the optimizer"),
+        ("relu mlp, digits ordered by label, not shuffled", 30, "unshuffled_data", "DataLoader(..., shuffle=True)"),
+        ("linear model, 60% label noise", 300, "plateau",
+         f"scheduler = {_COSINE}, scheduler.step() after each optimizer.step()"),
+    ],
+)  # fmt: skip
+def test_a_users_own_training_is_told_each_setting_as_torch_code_that_runs_as_said(case, steps, rule, said):
+    """diagnose() on a user's own model, data and optimizer says the eps, weight decay, shuffle and
+    schedule as their code sets them, no recipe field in the words nor in recipe_changes (the schedule
+    was a bare class name, 'torch.optim.lr_scheduler.CosineAnnealingLR (decay ...)'). Truth: the words
+    run as written: torch's optimizer takes the keyword, the DataLoader shuffles, the scheduler decays
+    the lr to 0 over its T_max steps."""
+    setup = _BROKEN[case]
+    recommendation, changes = _advice(setup.diagnose(settings=None, lr_find=False, steps=steps), rule)
+    assert recommendation.startswith(said) and changes == {}, recommendation
+    model = torch.nn.Linear(2, 2)
+    if rule in ("adaptive_eps", "weight_decay_too_high"):
+        keyword = said.removesuffix(" in the optimizer")
+        optimizer = eval(
+            f"torch.optim.AdamW(model.parameters(), {keyword})", {"torch": torch, "model": model}
+        )
+        name, value = keyword.split("=")
+        assert optimizer.defaults[name] == float(value)
+    elif rule == "unshuffled_data":
+        dataset = TensorDataset(torch.arange(8.0))
+        loader = eval(said.replace("...", "dataset"), {"DataLoader": DataLoader, "dataset": dataset})
+        assert isinstance(loader.sampler, torch.utils.data.RandomSampler)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        names = {"torch": torch, "optimizer": optimizer}
+        exec(said.split(", scheduler.step()")[0].replace("<steps>", "10"), names)
+        for _ in range(10):
+            optimizer.step()
+            names["scheduler"].step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fit_with_a_doctor_callback_is_told_fits_keywords_not_a_loop_it_does_not_write():
+    """fit(..., callbacks=[DoctorCallback(...)]) was told torch's calls for a loop fit runs (clip_grad_norm_
+    before each optimizer.step(), a scheduler to step): it is told fit's keywords, here scheduler= (the
+    clip: test_diagnose's fit rows), no recipe_changes. Truth: fit takes it as said, and the scheduler so
+    given ends the run at lr 0."""
+    torch.manual_seed(0)
+    model = mlp(depth=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    doctor = DoctorCallback(model, optimizer)
+    x, y = _BROKEN["linear model, 60% label noise"].data()
+    fit(model, optimizer, x, y, loss_fn=torch.nn.CrossEntropyLoss(), total_steps=300, batch_size=32,
+        callbacks=[doctor])  # fmt: skip
+    recommendation, changes = _advice(doctor.diagnosis(), "plateau")
+    assert recommendation.startswith(f"fit(..., scheduler={_COSINE})") and changes == {}, recommendation
+    scheduler = eval(_COSINE.replace("<steps>", "5"), {"torch": torch, "optimizer": optimizer})
+    fit(model, optimizer, x, y, loss_fn=torch.nn.CrossEntropyLoss(), total_steps=5, scheduler=scheduler)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+class _CountsForwards(torch.nn.Linear):
+    calls = 0
+
+    def forward(self, x):
+        type(self).calls += 1
+        return super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"data.scaling": 5}, r"invalid value 5 for settings\['data.scaling'\]: accepted a str .* or a Setting"),
+        ({"data.scaling": None}, r"invalid value None for settings\['data.scaling'\]"),
+        ({"data.scalng": "x"}, r"invalid value 'data.scalng' for settings's key: accepted .*optimizer.lr, .*data.scaling"),
+        (["lr"], r"invalid value \['lr'\] for settings: accepted a mapping of recipe field \(optimizer.lr, "),
+    ],
+)  # fmt: skip
+def test_settings_that_set_nothing_are_refused_before_the_run_naming_the_key_or_value(settings, named):
+    """diagnose(settings={"data.scaling": 5}) (or None) trained the whole run, then raised AttributeError
+    ''int' object has no attribute 'text''; a misspelt key was ignored, its field said in recipe words;
+    DoctorCallback.diagnosis(settings=["lr"]) was not checked. Each is refused in one line naming the key
+    or value, the fields and types accepted, before any forward."""
+    _CountsForwards.calls = 0
+    model = _CountsForwards(4, 2)
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    with pytest.raises(InvalidValueError, match=named):
+        diagnose(model, (x, y), torch.nn.CrossEntropyLoss(), steps=5, lr_find=False, settings=settings)
+    assert _CountsForwards.calls == 0
+    doctor = DoctorCallback(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(InvalidValueError, match=named):
+        doctor.diagnosis(settings=settings)

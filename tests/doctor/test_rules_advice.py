@@ -27,6 +27,7 @@ from doctor.setups import (
     trained_held_out,
 )
 from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
+from optimlab.doctor.findings import TORCH_CALLS, advised_as
 
 VOCAB, LENGTH = 500, 20
 
@@ -182,6 +183,10 @@ def test_a_gated_rnn_whose_recurrent_weights_are_too_large_is_told_its_init(kind
     assert len(exploding) == (scale == 12.0) and all(
         "nn.init.orthogonal_ on each weight_hh" in f.recommendation for f in exploding
     )
+    clip = "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before each optimizer.step()"
+    for found in exploding:  # the clip as the user's own loop writes it (it was told the recipe's field)
+        told = advised_as(found, TORCH_CALLS).recommendation
+        assert told.endswith(f"then {clip} if they still explode") and "grad_clip_norm" not in told, told
     assert _gated_problems(kind, 1.0) == []
     planted, advised = _gated_held_out_loss(kind, scale), _gated_held_out_loss(kind, 1.0, orthogonal=True)
     assert planted > 0.55 and advised < 0.3, (planted, advised)

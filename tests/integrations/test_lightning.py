@@ -2834,3 +2834,27 @@ def test_where_the_module_clips_itself_the_advice_to_clip_is_not_the_norm_it_alr
     )
     for finding in doctor.diagnosis.findings:
         assert "grad_clip_norm" not in finding.recommendation + str(finding.recipe_changes), finding
+
+
+def test_the_fields_no_flag_of_the_trainer_sets_are_advised_as_the_users_own_code_sets_them():
+    """Lightning's flags set only the clip: the lr, the data's scaling and the shuffle fell back to recipe
+    words no Lightning user has, 'lr: 0.0001' with recipe_changes {'optimizer.lr': 0.0001}, 'data: scaling
+    standardize', 'training: shuffle True' (where the DataLoader hint had been). They are said as the
+    user's own code sets them (configure_optimizers' optimizer, their DataLoader), no recipe_changes.
+    Truth: the inputs at 100x unit scale, the batches sorted by label, the lr of Adam built at 1e-3."""
+    x, y = standardized()
+    order = torch.argsort(y, stable=True)
+    torch.manual_seed(0)
+    module = Classifier(mlp(), nn.CrossEntropyLoss(), lambda p: torch.optim.Adam(p, lr=1e-3))
+    doctor = DoctorCallback(print_findings=False)
+    fit(module, (x[order] * 100, y[order]), 20, [doctor], shuffle=False)
+    told = {f.rule: (f.recommendation, f.recipe_changes) for f in doctor.diagnosis.findings}
+    assert told["input_scale"] == ("standardize the inputs (each feature to mean 0 and std 1)", {})
+    assert told["unshuffled_data"] == (
+        "DataLoader(..., shuffle=True) (the batches in a new random order each epoch)",
+        {},
+    )
+    assert (
+        told["lr_too_high"][0].startswith("lr=0.0001 in the optimizer, a tenth of now")
+        and not told["lr_too_high"][1]
+    )

@@ -31,7 +31,14 @@ from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches, describe
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
-from optimlab.doctor.findings import TORCH_CALLS, Finding, Setting, advised_as
+from optimlab.doctor.findings import (
+    FIT_ARGUMENTS,
+    TORCH_CALLS,
+    Finding,
+    Setting,
+    advised_as,
+    checked_settings,
+)
 from optimlab.doctor.instruments import INSTRUMENTS, Instruments, InstrumentSchedule, RunStatistics
 from optimlab.doctor.lr_check import find_lr, validate_check
 from optimlab.doctor.lr_find import (
@@ -192,9 +199,11 @@ class DoctorCallback(Callback):
         settings: Mapping[str, str | Setting] | None = None,
     ) -> Diagnosis:
         """Apply every rule to what was recorded so far (``rule_options``: thresholds by rule name);
-        ``settings``: what sets each recipe field the advice changes (:func:`advised_as`), by default the
-        user's own PyTorch code (:data:`TORCH_CALLS`), ``{}`` where a recipe runs the training."""
-        settings = TORCH_CALLS if settings is None else settings
+        ``settings``: what sets each recipe field the advice changes (:func:`advised_as`), by default
+        :func:`optimlab.train.fit`'s keywords and torch's calls (:data:`FIT_ARGUMENTS`: fit runs the loop
+        this callback watches), ``{}`` where a recipe runs the training."""
+        settings = checked_settings(settings)
+        settings = FIT_ARGUMENTS if settings is None else settings
         findings = [
             advised_as(f, settings) for f in run_rules(self.statistics, lr_range, options=rule_options)
         ]
@@ -299,10 +308,7 @@ def diagnose(
     if grad_clip_norm is not None:
         grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
     checked_options(rule_options)  # before the run, not after it
-    if settings is not None and not isinstance(settings, Mapping):
-        raise InvalidValueError(
-            "settings", describe(settings), "a mapping of recipe field to setting, {} or None"
-        )
+    settings = checked_settings(settings)
     # torch.compile's wrapper: the doctor examines the module it compiled (the same parameters), whose
     # hooks and structure it reads; through the wrapper the first batch failed ('Cannot copy out of meta tensor')
     model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
@@ -358,7 +364,9 @@ def diagnose(
             grad_clip_norm=grad_clip_norm,
         )
     doctor.statistics.grad_clip_norm = grad_clip_norm
-    diagnosis = doctor.diagnosis(lr_range, rule_options=rule_options, settings=settings)
+    diagnosis = doctor.diagnosis(
+        lr_range, rule_options=rule_options, settings=TORCH_CALLS if settings is None else settings
+    )
     finite = not doctor.statistics.losses or math.isfinite(doctor.statistics.losses[-1])
     if taken < steps and finite:
         diagnosis.watch_cut = (

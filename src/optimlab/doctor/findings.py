@@ -14,12 +14,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from optimlab.errors import InvalidValueError
 from optimlab.number_text import count_of
 
 if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
 
 __all__ = [
+    "FIT_ARGUMENTS",
     "SEVERITIES",
     "TORCH_CALLS",
     "Finding",
@@ -27,6 +29,7 @@ __all__ = [
     "Severity",
     "Summary",
     "advised_as",
+    "checked_settings",
     "rank",
     "recipe_words",
     "summary",
@@ -45,8 +48,10 @@ class Finding:
         severity: ``error`` (training fails or is badly hurt), ``warning`` (likely hurts), ``info``.
         title: one line, e.g. "Vanishing gradients: net.0 gets 3e-09 of the best-fed hidden layer's gradient per parameter".
         explanation: what was seen, naming layers, steps and numbers.
-        recommendation: the change, in optimlab's vocabulary ("init: kaiming_normal for relu layers").
-        recipe_changes: the same change as dotted recipe fields, ``{"model.init": "kaiming_normal"}``.
+        recommendation: the change, in the words of who runs the training (:func:`advised_as`): a recipe's
+            fields ("init: kaiming_normal for relu layers"), torch's calls, a trainer's arguments.
+        recipe_changes: the same change as the keys that set it: dotted recipe fields
+            (``{"model.init": "kaiming_normal"}``), a trainer's arguments, ``{}`` for a call in user code.
         evidence: the numbers behind it, JSON-serialisable.
         score: strength of the evidence, how far past its threshold (log10 units); ranks equal severities.
         explains: rules whose findings this one causes; they are ranked after it.
@@ -94,15 +99,29 @@ class Setting:
         """The recipe_changes of the field set to ``value``: one key per setting, none for a call."""
         return {} if self.name is None else {**self.along, self.name: value}
 
+    @property
+    def an_argument(self) -> bool:
+        """Whether it is an argument the user sets (said by its own name), not a call written in code."""
+        return self.name is not None and (not self.said or self.said.startswith(self.name))
+
     def text(self, value: Any) -> str:
-        """The setting as the recommendation says it."""
+        """The setting as the recommendation says it, a float to 3 significant digits as the rules write
+        numbers (``lr=1e+05``, not ``lr=100000.0``)."""
         if self.said:
-            return self.said.format(value=repr(value))
-        return ", ".join(f"{name}={given!r}" for name, given in self.changes(value).items())
+            return self.said.format(value=_python(value))
+        return ", ".join(f"{name}={_python(given)}" for name, given in self.changes(value).items())
 
 
-# Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose and DoctorCallback on
-# a model, data and optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words.
+def _python(value: Any) -> str:
+    """``value`` as Python code writes it, a float to 3 significant digits and still a float (``1.0``)."""
+    if not isinstance(value, float):
+        return repr(value)
+    text = f"{value:.3g}"
+    return text + ".0" if text.lstrip("-").isdigit() else text
+
+
+# Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose on a model, data and
+# optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words.
 TORCH_CALLS: dict[str, Setting] = {
     "optimizer.lr": Setting(None, said="lr={value} in the optimizer"),
     "optimizer.eps": Setting(None, said="eps={value} in the optimizer"),
@@ -112,10 +131,44 @@ TORCH_CALLS: dict[str, Setting] = {
     ),
     "training.shuffle": Setting(None, said="DataLoader(..., shuffle=True)"),
     "data.scaling": Setting(None, said="standardize the inputs"),  # torch has no module for it
-    "schedule.name": Setting(
-        None, said="torch.optim.lr_scheduler.CosineAnnealingLR"
-    ),  # cosine, the one advised
+    "schedule.name": Setting(  # cosine, the one advised; T_max in steps, as it is stepped
+        None,
+        said="scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>), "
+        "scheduler.step() after each optimizer.step()",
+    ),
 }
+
+# The same fields where optimlab's fit runs the user's model, data and optimizer (a DoctorCallback in
+# fit's callbacks): fit's keywords where fit sets them (it clips, shuffles and steps the scheduler).
+FIT_ARGUMENTS: dict[str, Setting] = {
+    **TORCH_CALLS,
+    "training.grad_clip_norm": Setting(None, said="fit(..., grad_clip_norm={value})"),
+    "training.shuffle": Setting(
+        None, said="fit(..., shuffle=True), or DataLoader(..., shuffle=True) where fit is given a DataLoader"
+    ),
+    "schedule.name": Setting(
+        None, said="fit(..., scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>))"
+    ),
+}
+
+
+def checked_settings(settings: Any, field: str = "settings") -> Mapping[str, str | Setting] | None:
+    """``settings`` as :func:`advised_as` takes them, refused in one line where it is no mapping, a key
+    names no field the rules advise (the keys of :data:`TORCH_CALLS`) or a value is no str nor
+    :class:`Setting`: before a run, not after it."""
+    if settings is None:
+        return None
+    fields = ", ".join(TORCH_CALLS)
+    if not isinstance(settings, Mapping):
+        raise InvalidValueError(
+            field, settings, f"a mapping of recipe field ({fields}) to a str or Setting, {{}} or None"
+        )
+    for key, value in settings.items():
+        if key not in TORCH_CALLS:
+            raise InvalidValueError(f"{field}'s key", key, f"a recipe field the advice changes: {fields}")
+        if not isinstance(value, (str, Setting)):
+            raise InvalidValueError(f"{field}[{key!r}]", value, "a str (a setting's name) or a Setting")
+    return settings
 
 
 def advised_as(finding: Finding, settings: Mapping[str, str | Setting]) -> Finding:
@@ -135,9 +188,12 @@ def advised_as(finding: Finding, settings: Mapping[str, str | Setting]) -> Findi
             recommendation = recommendation.replace(words[0], setting.text(value))
         else:
             unsaid.append((setting, value))
-    if unsaid:  # a trainer's arguments are set; a call is written
-        set_ = "; set " if unsaid[0][0].name else "; "
-        recommendation += set_ + ", ".join(setting.text(value) for setting, value in unsaid)
+    arguments = [setting.text(value) for setting, value in unsaid if setting.an_argument]
+    calls = [setting.text(value) for setting, value in unsaid if not setting.an_argument]
+    if arguments:  # a trainer's arguments are set; a call is written
+        recommendation += "; set " + ", ".join(arguments)
+    if calls:
+        recommendation += "; " + "; ".join(calls)
     changes: dict[str, Any] = {}
     for field, value in finding.recipe_changes.items():
         changes |= by_field[field].changes(value) if field in by_field else {field: value}

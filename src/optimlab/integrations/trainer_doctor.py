@@ -26,7 +26,7 @@ from optimlab.atomic import write_atomically
 from optimlab.data.user_batches import batch_parts
 from optimlab.doctor import findings
 from optimlab.doctor.diagnose import Diagnosis
-from optimlab.doctor.findings import Setting, advised_as
+from optimlab.doctor.findings import TORCH_CALLS, Setting, advised_as
 from optimlab.doctor.instruments import Instruments, InstrumentSchedule
 from optimlab.doctor.rules import run_rules
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
@@ -265,7 +265,8 @@ class TrainerDoctor:
         without a step seen is said in one warning where it reports, ``unstepped`` the trainer's own
         way to step outside its wrapper. ``fields``: the trainer's own setting for each recipe field it
         sets in this run (``{"optimizer.lr": "TrainingArguments.learning_rate"}``, or a :class:`Setting`),
-        advised in its place."""
+        advised in its place; the fields it leaves out as the user's own code sets them (:data:`TORCH_CALLS`:
+        ``lr=0.3 in the optimizer``, ``DataLoader(..., shuffle=True)``)."""
         if self.instruments is None:
             return None
         with self._watching():
@@ -283,9 +284,8 @@ class TrainerDoctor:
                         stacklevel=2,
                     )
                 return None
-            findings = [
-                advised_as(f, fields or {}) for f in run_rules(stats, None, options=self.rule_options)
-            ]
+            said = {**TORCH_CALLS, **(fields or {})}  # what the trainer sets not, the user's code does
+            findings = [advised_as(f, said) for f in run_rules(stats, None, options=self.rule_options)]
             self.diagnosis = Diagnosis(findings=findings, statistics=stats)
         if report and self.diagnosis is not None:
             self._report(self.diagnosis)

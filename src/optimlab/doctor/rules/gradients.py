@@ -447,7 +447,7 @@ def exploding_gradients(
                 else "training: grad_clip_norm 1.0 if they still explode"
             )
         )
-        changes = {}
+        changes = {} if clipped else {"training.grad_clip_norm": 1.0}  # said as who runs the training sets it
         explains = ("nan_inf", "no_learning", "lr_too_high", "plateau")
     elif depth > 1 and _normalized_throughout(stats, layers[:-1]) and not stats.residual_blocks:
         # Batch norm stacked without skips makes the gradient grow toward the input (Yang et al. 2019,

@@ -1476,7 +1476,6 @@ def test_a_run_whose_writes_failed_while_training_is_tagged_incomplete(
     assert f"MLflow stopped logging run 'r': MLflow run {tracker.run_id}" in state.tracker_failures[0]
 
 
-@pytest.mark.slow
 def test_a_run_whose_writer_mlflow_refused_is_tagged_incomplete_and_ended(sqlite_uri):
     """A background run whose records MLflow's store refused (a trigger that aborts every metric insert,
     as a store does that takes no more) stayed RUNNING, untagged, though wait() said it was refused. Its
@@ -1508,3 +1507,45 @@ def test_a_run_whose_writer_mlflow_refused_is_tagged_incomplete_and_ended(sqlite
     assert run.data.tags[INCOMPLETE_TAG].startswith(
         "records from the one of step 1 (train_loss) on not written: IntegrityError: no more"
     )
+
+
+@pytest.mark.parametrize("refused", ["the first call", "the second call"])
+def test_a_run_log_batch_refused_part_way_is_tagged_from_the_first_point_lost(tmp_path, monkeypatch, refused):
+    """On a store that is not SQL, records are logged by log_batch calls of 1000 points: a refusal of the
+    second call tagged the run 'records from the one of step 1 ... on not written', though the first
+    1000 points were logged; and a refusal as the run ended said 'every record written' (the tracker's
+    close flushed nothing after it, forgetting the batch). The tag names the first point really lost.
+    Truth: MLflow's client reading back each metric's history."""
+    import errno
+
+    from optimlab.integrations import TrackerStopped, mlflow_writer, open_tracker
+    from optimlab.integrations.mlflow import INCOMPLETE_TAG
+    from optimlab.train import TrainState
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracker = open_tracker("mlflow", folder=tmp_path, run_name="r", background=False)
+    logged, calls = tracker._run.client.log_batch, []
+
+    def full_from(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == (1 if refused == "the first call" else 2):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return logged(*args, **kwargs)
+
+    monkeypatch.setattr(tracker._run.client, "log_batch", full_from)
+    monkeypatch.setattr(mlflow_writer, "BATCH", 10)  # MLflow's 1000, fewer points to the same end
+    for step in range(1, 21):  # 60 points: 3 records and the first metric of step 4 in the first call
+        tracker.log(step, 1.7e9 + step, {"a": 1.0, "b": 2.0, "c": 3.0})
+    with pytest.warns(TrackerStopped):
+        tracker.on_train_end(TrainState(step=20, total_steps=20))
+    client = MlflowClient(uri)
+    stored = {key: [m.step for m in client.get_metric_history(tracker.run_id, key)] for key in "abc"}
+    lost = "step 1 (a, b, c)" if refused == "the first call" else "step 4 (b, c)"
+    assert client.get_run(tracker.run_id).data.tags[INCOMPLETE_TAG] == (
+        f"records from the one of {lost} on not written: No space left on device"
+    )
+    first = {"a": 0, "b": 0, "c": 0} if refused == "the first call" else {"a": 4, "b": 3, "c": 3}
+    assert {key: max(steps, default=0) for key, steps in stored.items()} == first

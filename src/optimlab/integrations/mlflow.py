@@ -55,6 +55,7 @@ from optimlab.integrations.mlflow_writer import (
     open_run,
     writer_process,
 )
+from optimlab.integrations.store_failure import PartlyWritten
 from optimlab.integrations.tracking import Record, Tracker, ended_sessions, plain_values, resumed_records
 from optimlab.train.loop import TrainState
 
@@ -469,7 +470,11 @@ class MLflowTracker(Tracker):
         self._sent_any = self._sent_any or bool(records)
         records = self._named(records)
         if not self.background:
-            self._run.log_records(records)
+            try:
+                self._run.log_records(records)
+            except PartlyWritten as partly:  # the store took the first part: the rest is what it lacks
+                self._unwritten = partly.unwritten
+                raise partly.error from None
             self._last = max([self._last or -math.inf, *(wall for _, wall, _ in records)])
         else:
             self._send("metrics", records)

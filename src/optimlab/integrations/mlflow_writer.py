@@ -51,7 +51,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -67,7 +67,7 @@ from optimlab.integrations.mlflow_sqlite import (
     sqlite_path,
     sqlite_store,
 )
-from optimlab.integrations.store_failure import failure_reason, lost_from
+from optimlab.integrations.store_failure import PartlyWritten, failure_reason, lost_from
 
 __all__ = [
     "BATCH",
@@ -199,8 +199,9 @@ class MLflowRun:
                 raise
             return found.experiment_id
 
-    def log_records(self, records: Iterable[Record]) -> int:
-        """Log every metric of ``records`` at its step and wall time; returns the number of points."""
+    def log_records(self, records: Sequence[Record]) -> int:
+        """Log every metric of ``records`` at its step and wall time; returns the number of points. A store
+        that takes them in several calls (not SQL) and refuses a later one raises :class:`PartlyWritten`."""
         from mlflow.entities import Metric
 
         rows, latest = metric_rows(self.run_id, records)
@@ -210,7 +211,13 @@ class MLflowRun:
                 for r in rows
             ]
             for start in range(0, len(metrics), BATCH):
-                self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+                try:
+                    self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+                except Exception as error:
+                    if not start:
+                        raise
+                    logged = {(row["key"], row["step"]) for row in rows[:start]}
+                    raise PartlyWritten(error, missing_records(records, logged), start) from error
         return len(rows)
 
     def _insert_rows(self, rows: list[dict[str, Any]], latest: list[dict[str, Any]]) -> bool:
@@ -497,14 +504,18 @@ class _Writer:
                 self.log(key)
                 self.answer(key, synced=payload)
         except Exception as error:
-            file = {"artifact": lambda: Path(payload).name, "text": lambda: payload[1]}.get(kind)
-            lost = None if file is None else f"the file {file()!r} and what followed it not written"
+            file = Path(payload).name if kind == "artifact" else payload[1] if kind == "text" else None
+            lost = None if file is None else f"the file {file!r} and what followed it not written"
             self.drop(key, error, lost=lost, ended=kind == "end")
 
     def log(self, key: int) -> None:
         records = self.pending.get(key)  # kept until written: a failed write names its first record
         if records:
-            self.points[key] += self.runs[key].log_records(records)
+            try:
+                self.points[key] += self.runs[key].log_records(records)
+            except PartlyWritten as partly:
+                self.pending[key], self.points[key] = partly.unwritten, self.points[key] + partly.written
+                raise partly.error from None
         self.pending.pop(key, None)
 
     def log_or_drop(self, key: int) -> None:

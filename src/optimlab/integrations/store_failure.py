@@ -7,7 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["failure_reason", "lost_from"]
+__all__ = ["PartlyWritten", "failure_reason", "lost_from"]
+
+Record = tuple[int, float, dict[str, Any]]  # (step, wall time as Unix seconds, metrics), as tracking.Record
+
+
+class PartlyWritten(Exception):
+    """A store's refusal, ``error``, of a write it had taken part of (MLflow's ``log_batch`` calls of 1000
+    points each, the first ones logged): ``unwritten``, the records it lacks, each with only the metrics
+    not taken, in step order; ``written``, the points it took."""
+
+    def __init__(self, error: Exception, unwritten: Sequence[Record], written: int) -> None:
+        super().__init__(str(error))
+        self.error, self.unwritten, self.written = error, list(unwritten), written
 
 
 def failure_reason(error: Exception) -> str:
@@ -18,7 +30,7 @@ def failure_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def lost_from(unwritten: Sequence[tuple[int, float, dict[str, Any]]]) -> str:
+def lost_from(unwritten: Sequence[Record]) -> str:
     """What the store lacks where the write of ``unwritten`` (records in step order) failed: from its first
     record on; where there were none, only the run's end."""
     if not unwritten:

@@ -203,11 +203,12 @@ class Tracker(Callback):
         self._pending.append((step, wall_time, dict(metrics)))
 
     def flush(self) -> None:
-        # a batch whose write failed is not sent again
-        self._unwritten, self._pending = self._pending, []
-        if self._unwritten:
+        # a batch whose write failed is not sent again; it stays _unwritten, what the failure names as
+        # lost, through close's flush of nothing after it
+        if self._pending:
+            self._unwritten, self._pending = self._pending, []
             self.write(self._unwritten)
-        self._unwritten = []
+            self._unwritten = []
         self._flushed = time.time()
 
     def finish(self, *, failed: bool = False, interrupted: bool = False) -> None:

@@ -5,10 +5,12 @@ The second shell over the same transforms as the ``torch.optim`` drop-in. Parame
 number) or per member (a list of K values, or a ``(K,)`` tensor), which the core's ``per_tensor`` views
 as ``(K, 1, ..., 1)``. So K learning-rate trials cost one foreach pass per op instead of K, and
 member k follows the steps of the drop-in shell with member k's values (tested): bit for bit on the chain,
-float16/bfloat16 included (both scale by the lr last in float32, the lr rounded to the dtype), except
-schedule-free's, whose lr enters its own coefficients as a ``(K,)`` tensor in the parameters' dtype where
-the drop-in's is a Python float (up to 142 ulps apart in bfloat16 after 8 steps); to float32 rounding
-on the fast path below, which scales the kernel's direction by lr after it (tested to rtol 1e-5).
+float16/bfloat16 included (both scale by the lr last in float32, the lr rounded to the dtype), with known
+gaps in float16/bfloat16: schedule-free's lr enters its own coefficients as a ``(K,)`` tensor in the
+parameters' dtype where the drop-in's is a Python float (up to 142 ulps apart in bfloat16 after 8 steps);
+RAdam's lr product is rounded to the dtype as torch's is, the batched lr rounded before it; a weight decay
+leaves 1-5 of 256 entries apart in float16 (not traced). To float32 rounding on the fast path below,
+which scales the kernel's direction by lr after it (tested to rtol 1e-5).
 
 Only optimizers whose math is elementwise (registry capability ``elementwise``) can be batched: a
 transform that reduces over a whole tensor (Muon's orthogonalization, LAMB's trust ratio, Adafactor's

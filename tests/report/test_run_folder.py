@@ -91,6 +91,15 @@ def test_a_run_folder_written_before_numbers_were_checked_reads_as_it_was_writte
         ('{"step": true, "train_loss": 1}', "step true is not a whole number"),  # was read as step 1
         ('{"step": 2, "epoch": 0.5, "train_loss": 1}', "epoch 0.5 is not a whole number"),  # was epoch 0
         (
+            '{"step": 1' + "0" * 400 + ', "train_loss": 1}',
+            r"step 1000000000\.\.\. \(401 digits\) is not an integer in "
+            r"\[-9223372036854775808, 9223372036854775807\] \(int64's bound\)",
+        ),  # Python's 'int too large to convert to float', naming no step
+        (
+            f'{{"step": {2**63}, "train_loss": 1}}',
+            r"step 9223372036854775808 is not an integer in \[-9223372036854775808, 9223372036854775807\] \(int64's bound\)",
+        ),
+        (
             '{"step": 2, "train_loss": 1' + "0" * 400 + "}",
             "int too large to convert to float",
         ),  # OverflowError
@@ -104,19 +113,34 @@ def test_a_metrics_line_whose_step_is_no_whole_number_or_whose_value_overflows_i
     (tmp_path / "metrics.jsonl").write_text(f'{{"step": 1, "train_loss": 2}}\n{line}\n', encoding="utf-8")
     with pytest.raises(OptimlabError, match=f"metrics.jsonl' line 2 is not a metrics line: {said}$"):
         read_run(tmp_path)
-    (tmp_path / "metrics.jsonl").write_text('{"step": 2.0, "train_loss": 1}\n', encoding="utf-8")
+    (tmp_path / "metrics.jsonl").write_text(
+        f'{{"step": 2.0, "train_loss": 1}}\n{{"step": {2**63 - 1}, "train_loss": 0}}\n', encoding="utf-8"
+    )
     steps, _, losses = read_run(tmp_path).series["train_loss"]
-    assert (steps, losses) == ([2], [1.0]) and type(steps[0]) is int
+    assert (steps, losses) == ([2, 2**63 - 1], [1.0, 0.0]) and type(steps[0]) is int
 
 
 @pytest.mark.parametrize(
     ("result", "said"),
     [
         ('{"metrics": [0.5]}', "its metrics holds a list, not a mapping"),  # was an AttributeError
+        ('{"metrics": null}', "its metrics holds None, not a mapping"),  # said 'a NoneType'
         ('{"recipe_changes": 5}', "its recipe_changes holds an int, not a list"),  # a TypeError
         ('{"recipe_changes": [5]}', "its recipe change 1 holds an int, not a mapping"),  # a TypeError
-        ('{"recipe_changes": [{"step": "x"}]}', 'its recipe change 1\'s step "x" is not a whole number'),
+        (
+            '{"recipe_changes": [{"step": "x", "field": "a", "from": 1, "to": 2}]}',
+            'its recipe change 1\'s step "x" is not a whole number',
+        ),
         ('{"model": {"parameters": "x"}}', 'its model\'s parameters "x" is not a whole number'),  # ValueError
+        (  # the page reads a change's field, from and to: a KeyError 'from'
+            '{"recipe_changes": [{"step": 1, "field": "training.lr", "old": 1, "new": 2}]}',
+            "its recipe change 1 lacks from, to (it holds step, field, old, new)",
+        ),
+        (  # a KeyError 'field'
+            '{"recipe_changes": [{"step": 1, "field": "training.lr", "from": 1, "to": 2}, '
+            '{"step": 2.0, "changes": {}}]}',
+            "its recipe change 2 lacks field, from, to (it holds step, changes)",
+        ),
     ],
 )
 def test_a_result_json_of_another_shape_is_named_not_a_traceback(cli, tmp_path, result, said):
@@ -130,3 +154,23 @@ def test_a_result_json_of_another_shape_is_named_not_a_traceback(cli, tmp_path, 
     assert (code, out, err) == (2, "", f"error: {str(tmp_path / 'result.json')!r} is not a result: {said}\n")
     (tmp_path / "result.json").write_text('{"status": "completed", "model": null, "recipe_changes": []}')
     assert read_run(tmp_path).result["model"] is None
+    change = {"step": 1.0, "field": "training.lr", "from": None, "to": 0.5}  # as train records a resume
+    (tmp_path / "result.json").write_text(json.dumps({"recipe_changes": [change]}))
+    assert read_run(tmp_path).result["recipe_changes"] == [change]  # its page: test_run_page's resume test
+
+
+def test_each_earlier_sessions_result_is_read_as_result_json_is(cli, tmp_path):
+    """sessions.jsonl holds the result.json of each earlier session, but each line was checked only to be a
+    mapping: a line {"metrics": [1]} sent with `optimlab report RUN --log tensorboard` ended in an
+    AttributeError's traceback from the tracker. Each line is refused as result.json would be, naming it."""
+    (tmp_path / "recipe.yaml").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "train_loss": 2}\n', encoding="utf-8")
+    (tmp_path / "sessions.jsonl").write_text('{"steps": 1, "metrics": {"val_loss": 1}}\n{"metrics": [1]}\n')
+    code, out, err = cli("report", str(tmp_path), "--log", "tensorboard")
+    said = "line 2's metrics holds a list, not a mapping"
+    assert (code, out, err) == (
+        2,
+        "",
+        f"error: {str(tmp_path / 'sessions.jsonl')!r} is not a sessions log: {said}\n",
+    )
+    assert not (tmp_path / "tensorboard").exists()

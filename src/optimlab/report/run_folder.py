@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, a_type
 from optimlab.recipe import load_yaml
+from optimlab.registry import Interval
 from optimlab.runs_folder import (
     METRICS_NAME,
     RECIPE_NAME,
@@ -31,6 +32,8 @@ from optimlab.runs_folder import (
 __all__ = ["AXES", "RunFolder", "read_run"]
 
 AXES = ("step", "epoch", "seconds")  # what locates a line of metrics.jsonl; every other field is a metric
+CHANGE_FIELDS = ("step", "field", "from", "to")  # a recipe change as train records it on a resume
+_INT64 = Interval(integer=True)  # what holds a run's step count (torch's int64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,30 +91,35 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
 def _mapping(data: Any, where: str = "it") -> dict[str, Any]:
     """``data`` if it is a mapping; else a ValueError saying what ``where`` holds instead."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where} holds {_with_article(type(data).__name__)}, not a mapping")
+        raise ValueError(f"{where} holds {a_type(data)}, not a mapping")
     return data
 
 
-def _with_article(noun: str) -> str:
-    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
-
-
 def _result(text: str) -> dict[str, Any]:
-    """result.json as train writes it (:class:`~optimlab.train.TrainResult`): a mapping whose ``metrics``
-    is a mapping, ``model`` one or null with whole ``parameters``, ``recipe_changes`` a list of mappings,
-    each at a whole ``step``; else a ValueError naming the field (the page read each, a traceback)."""
-    result = _mapping(json.loads(text))
-    _mapping(result.get("metrics", {}), "its metrics")
+    """result.json: a session's result (:func:`_session_result`)."""
+    return _session_result(json.loads(text))
+
+
+def _session_result(data: Any, where: str = "it") -> dict[str, Any]:
+    """``data`` if it is a result as train writes it (:class:`~optimlab.train.TrainResult`): a mapping whose
+    ``metrics`` is a mapping, ``model`` one or null with whole ``parameters``, ``recipe_changes`` a list of
+    mappings, each with the fields of :data:`CHANGE_FIELDS` and a whole ``step``; else a ValueError naming
+    the field of ``where`` (the page and the trackers read each, a traceback)."""
+    result = _mapping(data, where)
+    its = "its" if where == "it" else f"{where}'s"
+    _mapping(result.get("metrics", {}), f"{its} metrics")
     model = result.get("model") or {}
-    if "parameters" in _mapping(model, "its model"):
-        _whole(model["parameters"], "its model's parameters")
+    if "parameters" in _mapping(model, f"{its} model"):
+        _whole(model["parameters"], f"{its} model's parameters")
     changes = result.get("recipe_changes") or []
     if not isinstance(changes, list):
-        raise ValueError(f"its recipe_changes holds {_with_article(type(changes).__name__)}, not a list")
+        raise ValueError(f"{its} recipe_changes holds {a_type(changes)}, not a list")
     for number, change in enumerate(changes, 1):
-        _whole(
-            _mapping(change, f"its recipe change {number}").get("step"), f"its recipe change {number}'s step"
-        )
+        named = f"{its} recipe change {number}"
+        lacked = [field for field in CHANGE_FIELDS if field not in _mapping(change, named)]
+        if lacked:
+            raise ValueError(f"{named} lacks {', '.join(lacked)} (it holds {', '.join(change) or 'nothing'})")
+        _whole(change["step"], f"{named}'s step")
     return result
 
 
@@ -120,9 +128,9 @@ def _yaml_mapping(text: str) -> dict[str, Any]:
 
 
 def _sessions(text: str) -> list[dict[str, Any]]:
-    """sessions.jsonl's results, one a line; each a mapping, or it is no such log."""
+    """sessions.jsonl's results, one a line, each of result.json's shape (:func:`_session_result`)."""
     lines = enumerate(text.splitlines(), 1)
-    return [_mapping(json.loads(line), f"line {number}") for number, line in lines if line.strip()]
+    return [_session_result(json.loads(line), f"line {number}") for number, line in lines if line.strip()]
 
 
 def _parses(line: str) -> bool:
@@ -148,11 +156,19 @@ def _parsed(file: Path, parse: Callable[[str], Any], what: str) -> Any:
 
 
 def _whole(value: Any, field: str) -> int:
-    """A line's step or epoch: a whole number as train writes it; ``1.5`` (truncated to 1 by ``int``),
-    ``true`` and ``1e400`` (infinity, an OverflowError) raise a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+    """A line's step or epoch: a whole number as train writes it, or a float of one (2.0, as a JSON writer
+    may put it; registry.whole_number refuses that, a recipe's count, where a float is a typo); ``1.5``
+    (truncated to 1 by ``int``), ``true``, ``1e400`` (infinity) and a whole number int64 does not hold
+    (``float`` of 10**400 raised Python's OverflowError) raise a ValueError naming it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{field} {json.dumps(value)} is not a whole number")
-    return int(value)
+    if not _INT64.contains(value):
+        digits = str(value)
+        shown = f"{digits[:10]}... ({len(digits)} digits)" if len(digits) > 20 else digits
+        raise ValueError(f"{field} {shown} is not {_INT64.accepted_for(value)}")
+    return value
 
 
 def _series(

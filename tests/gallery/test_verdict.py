@@ -6,14 +6,15 @@ import statistics
 
 import pytest
 
+from optimlab.gallery import verdict
 from optimlab.gallery.verdict import (
     ACCURACY,
     CONTRADICTED,
     INCONCLUSIVE,
     PARTLY,
-    RULE,
     SUPPORTED,
     Check,
+    Proportion,
     decide,
     describe,
     interval_check,
@@ -348,25 +349,82 @@ def test_curve_figure_names_an_arm_whose_runs_all_diverged():
 
 
 @pytest.mark.parametrize(
-    "values, side, threshold, expected",
+    "values, region, inclusive, expected",
     [
-        ([0.0, 0.0, 0.0], "above", 0.0, REFUTED),  # tied on every seed: [0, 0] touches 0 from below
-        ([0.0, 0.0, 0.0], "below", 0.0, REFUTED),  # ... and from above
-        ([0.3, 0.3, 0.3], "above", 0.3, REFUTED),
-        ([-1.0, -1.0, -1.0], "below", -1.0, REFUTED),
-        ([0.0, 0.5, 1.0], "above", None, UNDECIDED),  # its low end at the threshold: reached from above
-        ([0.2, 0.2, 0.2], "above", 0.1, HOLDS),
+        ([0.0, 0.0, 0.0], {"above": 0.0}, False, REFUTED),  # tied on every seed: [0, 0] is not above 0
+        ([0.0, 0.0, 0.0], {"below": 0.0}, False, REFUTED),
+        ([0.0, 0.0, 0.0], {"above": 0.0}, True, HOLDS),  # ... and is at least 0
+        ([-1.0, -1.0, -1.0], {"below": -1.0}, True, HOLDS),  # exactly 10x below (log10) is at least 10x
+        ([0.25, 0.25, 0.25], {"above": -0.25, "below": 0.25}, True, HOLDS),  # within 0.25, at its edge
+        ([0.25, 0.25, 0.25], {"above": -0.25, "below": 0.25}, False, REFUTED),
+        ([0.0, 0.5, 1.0], {"above": "low"}, False, UNDECIDED),  # its low end on the threshold
+        ([0.0, 0.5, 1.0], {"above": "low"}, True, HOLDS),
+        ([0.0, 0.5, 1.0], {"above": "high"}, False, REFUTED),  # its high end on the threshold
+        ([0.0, 0.5, 1.0], {"above": "high"}, True, UNDECIDED),
+        ([0.2, 0.2, 0.2], {"above": 0.1}, False, HOLDS),
     ],
 )
-def test_an_interval_touching_its_threshold_is_decided_as_the_page_states(values, side, threshold, expected):
-    """The pages' caption said a prediction 'is refuted where the interval lies entirely on the other
-    side', and [0, 0] against 'above 0' read refuted though it lies on no side: the rule the checks keep (an
-    end touching the threshold counts as on it; ties refute) was stated nowhere a reader looks. Both checks
-    follow RULE, and RULE, the page's caption, says so. Truth: the interval by hand (t at 2 degrees of
-    freedom, 4.303, for [0, 0.5, 1]: 0.5 -+ 1.242, its low end -0.742 the threshold)."""
-    threshold = summarize(values).low if threshold is None else threshold  # -0.742 as the float it is
-    assert "touching the threshold counting as on it" in RULE and "exactly 0 on every seed refutes" in RULE
-    zeros = [0.0] * len(values)
-    paired = paired_check("x", values, zeros, names=("a", "b"), measure="m", **{side: threshold})
-    single = interval_check("x", values, measure="m", **{side: threshold})
-    assert (paired.holds, paired.refuted) == (single.holds, single.refuted) == expected
+def test_an_interval_touching_its_threshold_is_decided_by_the_claims_words(
+    values, region, inclusive, expected
+):
+    """RULE said an end touching the threshold counts as on it, while "at least 10x" read an exact 10x on
+    every seed as refuted, its words including equality. The threshold belongs to an inclusive claim's
+    region, not to a strict one's; both checks follow that. Truth: the interval by hand (t at 2 degrees of
+    freedom, 4.303, for [0, 0.5, 1]: 0.5 -+ 1.242, its ends the threshold as the floats they are)."""
+    ends = {"low": summarize(values).low, "high": summarize(values).high}
+    region = {side: ends.get(bound, bound) for side, bound in region.items()}
+    single = interval_check("x", values, measure="m", inclusive=inclusive, **region)
+    assert (single.holds, single.refuted) == expected
+    if len(region) == 1:  # a paired check has one side
+        zeros = [0.0] * len(values)
+        paired = paired_check(
+            "x", values, zeros, names=("a", "b"), measure="m", inclusive=inclusive, **region
+        )
+        assert (paired.holds, paired.refuted) == expected
+
+
+def test_rates_whose_intervals_only_touch_refute_more_often(monkeypatch):
+    """rate_check ("a more often than b", strict) refuted only where a's interval lay strictly below b's.
+    Truth: intervals [0, 0.5] and [0.5, 1] by construction (a's rates never above b's; b's not wholly above a's)."""
+    ends = {(0, 5): (0.0, 0.5), (5, 5): (0.5, 1.0)}
+    monkeypatch.setattr(verdict, "proportion", lambda k, n: Proportion(k, n, *ends[(k, n)]))
+    check = rate_check("a more often", (0, 5), (5, 5), names=("a", "b"), event="diverged")
+    assert (check.holds, check.refuted) == REFUTED
+    reached = rate_check("b more often", (5, 5), (0, 5), names=("b", "a"), event="diverged")
+    assert (reached.holds, reached.refuted) == UNDECIDED  # touching from the side of the claim
+
+
+def test_the_claims_read_exact_ties_by_their_words():
+    """Behaviour at exact ties of the claims themselves (made-up numbers, exact in floating point):
+    "at least 10x below" with exactly 10x on every seed held nowhere (refuted); "no worse than 0.01 below"
+    with exactly 0.01 below was refuted; Adam tied with RMSprop on every seed of every workload did not
+    refute "Adam beats every other"; optimizers all tied did not refute "each one is beaten somewhere"."""
+    from optimlab.gallery import get_experiment
+    from optimlab.gallery.claims.tuning_protocol import FULL, LR_ONLY
+
+    five = lambda value: [value] * 5  # noqa: E731
+    small = {
+        "arms": ["tiny", "proper"],
+        "backprop_first_to_last_log10": {"tiny": five(-1.0), "proper": five(0.0)},
+        "weight_grad_first_to_last_log10": {"tiny": five(-1.0), "proper": five(0.0)},
+        "weight_grad_log10": {"tiny": five(-7.0), "proper": five(0.0)},
+        "test_accuracy": {"tiny": five(0.1), "proper": five(0.9)},
+    }
+    assert [c.outcome for c in get_experiment("small_init").verdict(small).checks[:2]] == ["holds", "holds"]
+    protocol = {
+        LR_ONLY: {"momentum": five(0.01), "adam": five(0.0)},
+        FULL: {"momentum": five(0.01), "adam": five(0.0)},
+    }
+    assert get_experiment("tuning_protocol").verdict({"test_accuracy": protocol}).checks[1].outcome == "holds"
+    spread = [0.5, 0.6, 0.7, 0.55, 0.65]
+    tied = {
+        w: {"adam": spread, "rmsprop": spread, "sgd": [v - 0.3 for v in spread]}
+        for w in ("w1, MLP", "w2, MLP")
+    }
+    best = get_experiment("adam_best").verdict({"test_accuracy": tied}).checks
+    assert [c.outcome for c in best] == ["is refuted", "holds"]
+    level = {w: {"adam": spread, "rmsprop": spread} for w in ("w1, MLP", "w2, MLP")}
+    assert (
+        get_experiment("workload_dependence").verdict({"test_accuracy": level}).checks[0].outcome
+        == "is refuted"
+    )

@@ -14,10 +14,13 @@ differ in scale; the identity network's layers multiply out): it is stated with 
 no label, as one that holds by the choice of data or by algebra would otherwise keep a claim whose
 predictions all fail from ever reading "contradicted".
 
-A check holds only when the interval, not just the point estimate, clears its threshold, so too few seeds
-never support a claim by luck; it is refuted only when the interval lies entirely on the other side, so
-too few seeds never contradict one either; an end touching the threshold counts as on its other side
-(:data:`RULE`: seeds all tied at 0 refute a difference above 0). A run that failed (NaN: diverged) is left
+A check holds only when the interval, not just the point estimate, lies wholly inside the region its
+claim states (:func:`inside_claim`), so too few seeds never support a claim by luck; it is refuted only when
+the interval lies wholly outside that region (:func:`outside_claim`), so too few seeds never contradict one
+either. Whether the threshold itself is in the region follows the claim's words (:data:`RULE`): not for a
+strict claim ("above 0", "beats", "more often"), so seeds all tied at 0 refute a difference above 0; yes
+for an inclusive one ("at least 10x", "no worse than", "within"), so an exact 10x on every seed holds "at
+least 10x". A run that failed (NaN: diverged) is left
 out of the interval and named in the evidence, and a check with a run left out does not hold: the
 survivors of an arm are not the arm ("He converges" on the 2 runs of 5 that did not diverge). The intervals are Student-t intervals of a
 mean over seeds (as the optimizer benchmarks report them: Schmidt et al., Descending through a Crowded
@@ -69,7 +72,9 @@ __all__ = [
     "Verdict",
     "decide",
     "describe",
+    "inside_claim",
     "interval_check",
+    "outside_claim",
     "paired_check",
     "paired_difference",
     "proportion",
@@ -79,12 +84,13 @@ __all__ = [
     "summarize",
 ]
 
-# The rule every check keeps, as the pages state it beside the checks.
+# The rule every check keeps (inside_claim, outside_claim), as the pages state it beside the checks.
 RULE = (
-    "A prediction holds where its confidence interval clears the threshold (lies wholly past it), is refuted "
-    "where the interval lies wholly on the other side, an end touching the threshold counting as on it (a "
-    "difference of exactly 0 on every seed refutes 'above 0' and 'below 0' alike), and is not decided where "
-    "it straddles the threshold or reaches it from the side of the claim."
+    "A prediction holds where its confidence interval lies wholly inside the region the claim states, is "
+    "refuted where the interval lies wholly outside it, and is not decided where it has ends on both sides. "
+    "The threshold belongs to the region of an inclusive claim ('at least', 'no worse than', 'within') and "
+    "not to that of a strict one ('above', 'below', 'beats', 'more often'): a difference of exactly 0 on "
+    "every seed refutes 'above 0', and a ratio of exactly 10x on every seed holds 'at least 10x'."
 )
 SUPPORTED, PARTLY, CONTRADICTED = "supported", "partly supported", "contradicted"
 INCONCLUSIVE = "inconclusive"
@@ -100,7 +106,9 @@ class Check:
     statement: str  # the prediction, e.g. "early layers get smaller gradients than the last one"
     holds: bool
     evidence: str  # the numbers it rests on, in words: effect, 95% CI, runs
-    refuted: bool = False  # the numbers show the opposite: the interval lies entirely on the other side
+    refuted: bool = (
+        False  # the numbers show the opposite: the interval lies wholly outside the claim's region
+    )
     premise: bool = False  # what the setup holds for the claim to apply, stated but not counted in the label
 
     @property
@@ -216,6 +224,44 @@ def describe(
     return f"{mean}{unit} ({100 * summary.level:.4g}% CI {low} to {high}{unit}, {summary.n} runs{left_out})"
 
 
+def inside_claim(
+    low: float,
+    high: float,
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    inclusive: bool = False,
+) -> bool:
+    """Whether the interval from ``low`` to ``high`` lies wholly inside the region a claim states, past
+    ``above`` and/or short of ``below`` (:data:`RULE`): the threshold itself is inside only for an
+    ``inclusive`` claim ("at least", "no worse than", "within"), not for a strict one ("above", "beats")."""
+    if inclusive:
+        return (above is None or low >= above) and (below is None or high <= below)
+    return (above is None or low > above) and (below is None or high < below)
+
+
+def outside_claim(
+    low: float,
+    high: float,
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    inclusive: bool = False,
+) -> bool:
+    """Whether the interval from ``low`` to ``high`` lies wholly outside the region of :func:`inside_claim`,
+    short of ``above`` or past ``below``: the numbers refute the claim (:data:`RULE`). For a strict claim the
+    threshold is outside (ties on every seed refute "above 0"); for an ``inclusive`` one it is inside."""
+    if inclusive:
+        return (above is not None and high < above) or (below is not None and low > below)
+    return (above is not None and high <= above) or (below is not None and low >= below)
+
+
+def _required(above: float | None, below: float | None, inclusive: bool) -> str:
+    """The region a check requires its interval in, in words: ``above 0``, ``at least -0.01 and at most 0.01``."""
+    sides = (("at least", "at most") if inclusive else ("above", "below"), (above, below))
+    return " and ".join(f"{side} {bound:.3g}" for side, bound in zip(*sides) if bound is not None)
+
+
 def _side(value: float, threshold: float) -> int:
     return (value > threshold) - (value < threshold)
 
@@ -251,8 +297,10 @@ def paired_check(
     unit: str = "",
     bounds: tuple[float, float] = UNBOUNDED,
     comparisons: int = 1,
+    inclusive: bool = False,
 ) -> Check:
-    """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold;
+    """The check that ``a - b`` (paired by seed) lies entirely ``below`` or entirely ``above`` a threshold,
+    the threshold itself allowed where the claim is ``inclusive`` ("at least 10x": :func:`inside_claim`);
     ``bounds`` are the values ``a`` and ``b`` can take (:data:`ACCURACY`), which the intervals keep.
     ``comparisons``: how many such checks the claim makes at once, any one of which holding would count
     for it; the difference's interval is then Bonferroni's, at 1 - 0.05 / comparisons, so that one of
@@ -265,17 +313,16 @@ def paired_check(
         raise ValueError("give exactly one of below and above")
     d = paired_difference(a, b, bounds, level=1 - 0.05 / comparisons)
     complete = d.n == len(a)  # a pair left out is a failed run: survivors do not hold a check
-    clears = d.high < below if below is not None else d.low > above  # type: ignore[operator]
-    holds = complete and d.n >= 2 and clears
-    refuted = d.n >= 2 and (d.low >= below if below is not None else d.high <= above)  # type: ignore[operator]
-    bound = f"below {below:.3g}" if below is not None else f"above {above:.3g}"
+    region = {"above": above, "below": below, "inclusive": inclusive}
+    holds = complete and d.n >= 2 and inside_claim(d.low, d.high, **region)
+    refuted = d.n >= 2 and outside_claim(d.low, d.high, **region)
     arms = [f"{name} {describe(summarize(v, bounds), unit, len(v))}" for name, v in zip(names, (a, b))]
     family = f", Bonferroni's interval over the claim's {comparisons} comparisons" if comparisons > 1 else ""
     threshold = [t for t in (below, above) if t is not None]
     evidence = (
         f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a), thresholds=threshold)}, "
         "required entirely "
-        f"{bound}{family}{'' if complete else _SURVIVORS}"
+        f"{_required(above, below, inclusive)}{family}{'' if complete else _SURVIVORS}"
     )
     return Check(statement, holds, evidence, refuted)
 
@@ -283,10 +330,14 @@ def paired_check(
 def rate_check(
     statement: str, a: tuple[int, int], b: tuple[int, int], *, names: tuple[str, str], event: str
 ) -> Check:
-    """The check that ``a = (k, n)`` events happen more often than ``b``: Wilson intervals apart."""
+    """The check that ``a = (k, n)`` events happen more often than ``b`` (a strict claim: :data:`RULE`):
+    holds where their Wilson intervals lie apart, ``a``'s above, and is refuted where ``a``'s lies wholly
+    at or below ``b``'s (all of ``a``'s rates no higher than any of ``b``'s)."""
     pa, pb = proportion(*a), proportion(*b)
-    holds = pa.n > 0 and pb.n > 0 and pa.low > pb.high
-    refuted = pa.n > 0 and pb.n > 0 and pa.high < pb.low  # b's events significantly the more frequent
+    # the rates' difference a - b lies between these ends
+    ends = (pa.low - pb.high, pa.high - pb.low)
+    holds = pa.n > 0 and pb.n > 0 and inside_claim(*ends, above=0)
+    refuted = pa.n > 0 and pb.n > 0 and outside_claim(*ends, above=0)
     evidence = f"{event}: {names[0]} {pa.describe()}, {names[1]} {pb.describe()}; required: intervals apart"
     return Check(statement, holds, evidence, refuted)
 
@@ -300,23 +351,23 @@ def interval_check(
     below: float | None = None,
     unit: str = "",
     bounds: tuple[float, float] = UNBOUNDED,
+    inclusive: bool = False,
 ) -> Check:
-    """The check that the 95% interval of the mean of ``values`` lies entirely ``above`` and/or ``below``;
+    """The check that the 95% interval of the mean of ``values`` lies entirely ``above`` and/or ``below``,
+    the thresholds themselves allowed where the claim is ``inclusive`` ("within 0.05": :func:`inside_claim`);
     ``bounds`` are the values they can take (:data:`ACCURACY`), which the interval keeps."""
     if above is None and below is None:
         raise ValueError("give above, below or both")
     s = summarize(values, bounds)
     complete = s.n == len(values)  # a run left out failed: survivors do not hold a check
-    holds = complete and s.n >= 2 and (above is None or s.low > above) and (below is None or s.high < below)
-    refuted = s.n >= 2 and ((above is not None and s.high <= above) or (below is not None and s.low >= below))
-    required = " and ".join(
-        f"{side} {bound:.3g}" for side, bound in (("above", above), ("below", below)) if bound is not None
-    )
+    region = {"above": above, "below": below, "inclusive": inclusive}
+    holds = complete and s.n >= 2 and inside_claim(s.low, s.high, **region)
+    refuted = s.n >= 2 and outside_claim(s.low, s.high, **region)
     return Check(
         statement,
         holds,
         f"{measure}: {describe(s, unit, len(values), thresholds=[t for t in (above, below) if t is not None])}, "
-        f"required entirely {required}"
+        f"required entirely {_required(above, below, inclusive)}"
         f"{'' if complete else _SURVIVORS}",
         refuted,
     )

@@ -136,6 +136,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=-SIMILAR_WITHIN,
                 below=SIMILAR_WITHIN,
                 measure=f"{measure_}, {adam} minus {nesterov} (paired by seed)",
+                inclusive=True,
             ),
             paired_check(
                 f"{adam} converges faster than {adagrad}",

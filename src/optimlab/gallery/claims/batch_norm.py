@@ -236,6 +236,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=math.log10(STABLE_FACTOR),
                 measure="log10 of the largest range over training of the 15th, 50th or 85th percentile of "
                 "the last sigmoid's inputs",
+                inclusive=True,
             ),
         ]
     )

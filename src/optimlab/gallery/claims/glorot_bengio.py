@@ -193,6 +193,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=-CONSTANT_WITHIN,
                 below=CONSTANT_WITHIN,
                 measure=f"{normalized}: log10 first-to-last hidden layer ratio of back-propagated gradients",
+                inclusive=True,
             ),
             interval_check(
                 "Even with standard init, weight gradients keep about the same scale across layers (within a "
@@ -201,6 +202,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=-CONSTANT_WITHIN,
                 below=CONSTANT_WITHIN,
                 measure=f"{standard}: log10 first-to-last hidden layer ratio of weight gradients",
+                inclusive=True,
             ),
             paired_check(
                 "Normalized init trains the deep tanh network to a higher test accuracy",
@@ -219,6 +221,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 names=("top hidden layer", "first hidden layer"),
                 above=TOP_LAYER_DROP,
                 measure="largest fall of the mean activation from its value at the start of training",
+                inclusive=True,
             ),
         ]
     )

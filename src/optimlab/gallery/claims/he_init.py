@@ -113,6 +113,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                     names=(xavier, he),
                     below=-1,
                     measure="log10 std of the network's output",
+                    inclusive=True,
                 ),
                 premise=True,
             ),
@@ -131,6 +132,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 below=chance + STALL_MARGIN,
                 measure=f"{xavier}: test accuracy",
                 bounds=ACCURACY,
+                inclusive=True,
             ),
         ]
     )

@@ -149,7 +149,13 @@ def verdict_small_init(numbers: Mapping[str, Any]) -> Verdict:
         [
             *(
                 paired_check(
-                    claim, numbers[key][tiny], numbers[key][proper], names=names, below=-1, measure=measure
+                    claim,
+                    numbers[key][tiny],
+                    numbers[key][proper],
+                    names=names,
+                    below=-1,
+                    measure=measure,
+                    inclusive=True,
                 )
                 for claim, key, measure in GRADIENT_CHECKS
             ),
@@ -280,6 +286,7 @@ def verdict_large_init(numbers: Mapping[str, Any]) -> Verdict:
                 names=names,
                 above=1,
                 measure="log10 std of the network's output",
+                inclusive=True,
             ),
             premise=True,
         ),
@@ -291,6 +298,7 @@ def verdict_large_init(numbers: Mapping[str, Any]) -> Verdict:
             names=names,
             above=1,
             measure="log10 norm of the first layer's back-propagated gradient",
+            inclusive=True,
         ),
     ]
     for optimizer, diverged in numbers["diverged"].items():

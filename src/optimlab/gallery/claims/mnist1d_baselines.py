@@ -89,6 +89,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
             below=paper[arm] + WITHIN,
             measure=f"{arm}: test accuracy",
             bounds=ACCURACY,
+            inclusive=True,
         )
         for arm in (logistic, mlp, cnn)
     ]
@@ -103,6 +104,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=CNN_OVER_MLP,
                 measure="test accuracy",
                 bounds=ACCURACY,
+                inclusive=True,
             ),
             paired_check(
                 f"Non-linearity matters: the MLP at least {MLP_OVER_LOGISTIC * 100:.0f} points above "
@@ -113,6 +115,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=MLP_OVER_LOGISTIC,
                 measure="test accuracy",
                 bounds=ACCURACY,
+                inclusive=True,
             ),
         ]
     )

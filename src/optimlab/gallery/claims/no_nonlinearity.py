@@ -153,6 +153,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 measure=f"test accuracy, {deep_linear} minus {logistic} (paired by seed; {logistic} "
                 f"{summarize(accuracy[logistic]).mean:.3g})",
                 bounds=difference_bounds(ACCURACY),
+                inclusive=True,
             ),
             paired_check(
                 f"A non-linearity makes the difference: the same network with ReLU is at least {BETTER_BY:g} "
@@ -163,6 +164,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=BETTER_BY,
                 measure="test accuracy",
                 bounds=ACCURACY,
+                inclusive=True,
             ),
         ]
     )

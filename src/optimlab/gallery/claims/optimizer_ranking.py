@@ -35,6 +35,8 @@ from optimlab.gallery.verdict import (
     Verdict,
     decide,
     describe,
+    inside_claim,
+    outside_claim,
     paired_difference,
     ranked,
     ranking_text,
@@ -151,7 +153,14 @@ def _significant(a: Sequence[float], b: Sequence[float], comparisons: int = 1) -
     d = paired_difference(a, b, ACCURACY, level=1 - 0.05 / comparisons)
     if d.n < 2 or d.n < len(a):
         return 0
-    return 1 if d.low > 0 else -1 if d.high < 0 else 0
+    return 1 if inside_claim(d.low, d.high, above=0) else -1 if inside_claim(d.low, d.high, below=0) else 0
+
+
+def _never_beaten(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether the paired 95% interval of ``a - b`` refutes "b beats a" (a strict claim, :data:`RULE`): it
+    lies wholly at or above 0, ties on every seed included; False where a pair was left out."""
+    d = paired_difference(a, b, ACCURACY)
+    return d.n >= 2 and d.n == len(a) and outside_claim(-d.high, -d.low, above=0)
 
 
 def kendall_tau(first: Sequence[str], second: Sequence[str]) -> float:
@@ -189,25 +198,26 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
             of = len(per["adam"])
             d = paired_difference(per["adam"], per[o], ACCURACY)
             complete = d.n >= 2 and d.n == of
-            if not (complete and d.low > 0):
+            if not (complete and inside_claim(d.low, d.high, above=0)):
                 not_ahead.append(f"{o} on {w} ({describe(d, of=of, thresholds=[0])})")
-            if not (complete and d.low > -NO_WORSE_BY):
+            if not (complete and inside_claim(d.low, d.high, above=-NO_WORSE_BY, inclusive=True)):
                 worse.append(f"{o} on {w} ({describe(d, of=of, thresholds=[-NO_WORSE_BY])})")
-            # refuted: another optimizer significantly ahead, or ahead by more than the margin
+            # refuted (RULE): "beats" by Adam never ahead, tied included; "never worse" by more than the margin
             wide = paired_difference(per["adam"], per[o], ACCURACY, level=1 - 0.05 / comparisons)
             if wide.n >= 2 and wide.n == of:
-                beaten |= wide.high < 0
-                far_worse |= wide.high < -NO_WORSE_BY
+                beaten |= outside_claim(wide.low, wide.high, above=0)
+                far_worse |= outside_claim(wide.low, wide.high, above=-NO_WORSE_BY, inclusive=True)
                 if nearest is None or (wide.high, wide.mean) < nearest[:2]:
                     nearest = (wide.high, wide.mean, f"{o} on {w}", wide)
 
-    def refuting(below: float) -> str:
+    def refuting(below: float, inclusive: bool) -> str:
         if nearest is None:
             return ""
         where, wide = nearest[2:]
         return (
             f"; refuted where Bonferroni's interval over the {comparisons} comparisons, on every seed's pair "
-            f"(a failed run's survivors do not tell), lies entirely below {below:g}, the nearest: {where} "
+            f"(a failed run's survivors do not tell), lies entirely {'below' if inclusive else 'at or below'} "
+            f"{below:g}, the nearest: {where} "
             f"({describe(wide, thresholds=[below])})"
         )
 
@@ -217,15 +227,16 @@ def verdict_adam_best(numbers: Mapping[str, Any]) -> Verdict:
                 "Adam ranks first on every workload: it beats every other optimizer significantly",
                 not not_ahead,
                 "test accuracy, Adam minus the other (paired by seed), required entirely above 0; not met "
-                f"for: {'; '.join(not_ahead) or 'none'}{refuting(0)} (rankings by mean: {_rank_table(table)})",
+                f"for: {'; '.join(not_ahead) or 'none'}{refuting(0, inclusive=False)} (rankings by mean: {_rank_table(table)})",
                 refuted=beaten,
             ),
             Check(
                 f"Adam is never worse: on every workload, no more than {NO_WORSE_BY:g} below any other "
                 "optimizer",
                 not worse,
-                f"test accuracy, Adam minus the other (paired by seed), required entirely above "
-                f"{-NO_WORSE_BY:g}; not met for: {'; '.join(worse) or 'none'}{refuting(-NO_WORSE_BY)}",
+                f"test accuracy, Adam minus the other (paired by seed), required entirely at least "
+                f"{-NO_WORSE_BY:g}; not met for: {'; '.join(worse) or 'none'}"
+                f"{refuting(-NO_WORSE_BY, inclusive=True)}",
                 refuted=far_worse,
             ),
         ]
@@ -325,13 +336,12 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
             if other != o
         )
     ]
-    # refuted: one optimizer beats every other significantly on every workload
+    # refuted: one optimizer that no other beats on any workload, its 95% intervals at or above each other's
     dominant = [
         o
         for o in unbeaten
         if all(
-            o in per and all(_significant(per[o], per[x]) > 0 for x in per if x != o)
-            for per in table.values()
+            o in per and all(_never_beaten(per[o], per[x]) for x in per if x != o) for per in table.values()
         )
     ]
     return decide(
@@ -342,7 +352,8 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
                 not unbeaten,
                 f"never significantly beaten (Bonferroni's intervals over each optimizer's "
                 f"{max(against.values(), default=0)} comparisons): {', '.join(unbeaten) or 'none'}; "
-                f"significantly ahead of every other on every workload (refuting it; 95% intervals): "
+                f"never behind any other on any workload (refuting it: each 95% interval of it minus another wholly "
+                f"at or above 0): "
                 f"{', '.join(dominant) or 'none'}; rankings "
                 f"by mean tuned test accuracy: {_rank_table(table)}; Kendall's tau between rankings: "
                 + ", ".join(taus),

@@ -185,6 +185,7 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 above=-NO_WORSE_BY,
                 measure=f"test accuracy, adam minus momentum, {FULL} (paired by seed)",
                 bounds=difference_bounds(ACCURACY),
+                inclusive=True,
             ),
         ]
     )

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import typer
+import yaml
 
 from optimlab.cli import doctor_cmd, lr_find_cmd
 from optimlab.errors import OptimlabError
@@ -57,6 +58,11 @@ def test_the_lr_suggestion_names_the_root_causes_it_was_measured_with(capsys):
     changes it; the lr's own findings (iris at lr 30, above) it answers itself."""
     raw = json.loads(run(capsys, "doctor", "--dataset", "wine", "--optimizer", "adamw", "--format", "json"))
     assert raw["findings"][0]["rule"] == "input_scale" and raw["lr_range"]["suggestion"] is not None
+    # said as the recipe's YAML, not 'data: scaling standardize': YAML reads the words as the change
+    said = yaml.safe_load(raw["findings"][0]["recommendation"].split(" (")[0])
+    assert said == {"data": {"scaling": "standardize"}} and raw["findings"][0]["recipe_changes"] == {
+        "data.scaling": "standardize"
+    }
     assert raw["lr_measured_with"] == ["input_scale"]
     out = run(capsys, "doctor", "--dataset", "wine", "--optimizer", "adamw")
     assert "measured with #1 as it is" in out

@@ -112,14 +112,18 @@ def test_a_users_own_training_is_told_torch_calls_not_recipe_fields():
     model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
     for settings, changes, words in (
         (None, {}, "standardize the inputs (each feature to mean 0 and std 1)"),
-        ({}, {"data.scaling": "standardize"}, "data: scaling standardize (each feature to mean 0 and std 1)"),
+        (
+            {},
+            {"data.scaling": "standardize"},
+            "data: {scaling: standardize} (each feature to mean 0 and std 1)",
+        ),
     ):
         found = diagnose(
             model, (x, y), torch.nn.CrossEntropyLoss(), steps=20, lr_find=False, settings=settings
         )
         scale = next(f for f in found.findings if f.rule == "input_scale")
         assert (scale.recommendation, scale.recipe_changes) == (words, changes), scale
-    clip = Finding("exploding_gradients", "error", "", "", "training: grad_clip_norm 1.0, and lower the lr",
+    clip = Finding("exploding_gradients", "error", "", "", "training: {grad_clip_norm: 1.0}, and lower the lr",
                    {"training.grad_clip_norm": 1.0})  # fmt: skip
     told = advised_as(clip, TORCH_CALLS)
     assert told.recipe_changes == {} and told.recommendation.endswith(", and lower the lr"), told

@@ -69,7 +69,7 @@ def test_a_setting_says_its_number_as_the_rule_does_and_a_mix_of_arguments_and_c
     0.000123' and 'lr=100000.0' for 'lr: 1e+05' (repr, where the rules say 3 digits); unsaid settings were
     all joined by the first one's kind ('; set torch.nn...clip_grad_norm_' after a trainer's argument).
     Truth: the numbers Python reads back are the rule's, to its 3 digits."""
-    decay = Finding("weight_decay_too_high", "error", "", "", "optimizer: weight_decay 0.000123, a hundredth",
+    decay = Finding("weight_decay_too_high", "error", "", "", "optimizer: {weight_decay: 0.000123}, a hundredth",
                     {"optimizer.weight_decay": 0.00012345678})  # fmt: skip
     told = advised_as(decay, TORCH_CALLS).recommendation
     assert told == "weight_decay=0.000123 in the optimizer, a hundredth", told

@@ -406,7 +406,7 @@ def test_float16_weights_under_adams_default_eps_are_told_an_eps_float16_holds_n
         found[eps] = diagnose(model, (x.half(), y), nn.CrossEntropyLoss(), optimizer, steps=60, lr_find=False)
     nan = found[1e-8].findings[0]
     assert nan.rule == "nan_inf" and "already non-finite" in nan.title
-    assert nan.recommendation.startswith("optimizer: eps 0.0001, which float16 holds"), nan.recommendation
+    assert nan.recommendation.startswith("optimizer: {eps: 0.0001}, which float16 holds"), nan.recommendation
     assert nan.recipe_changes == {"optimizer.eps": 1e-4} and "lr: lower" not in nan.recommendation
     losses = found[1e-4].statistics.losses
     assert not found[1e-4].findings and all(map(torch.isfinite, torch.tensor(losses)))
@@ -430,6 +430,8 @@ def test_float16_weights_under_any_eps_float16_rounds_to_0_are_told_an_eps_it_ho
         found[eps] = diagnose(model, (x.half(), y), nn.CrossEntropyLoss(), optimizer, steps=8, lr_find=False)
     nan = found[default].findings[0]
     assert nan.rule == "nan_inf", [(f.rule, f.recommendation) for f in found[default].findings]
-    assert nan.recommendation.startswith(f"optimizer: eps 0.0001, which float16 holds (its eps {default:.3g}")
+    assert nan.recommendation.startswith(
+        f"optimizer: {{eps: 0.0001}}, which float16 holds (its eps {default:.3g}"
+    )
     assert nan.recipe_changes == {"optimizer.eps": 1e-4}
     assert all(map(math.isfinite, found[1e-4].statistics.losses))

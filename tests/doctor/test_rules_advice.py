@@ -852,13 +852,13 @@ def test_the_advice_to_clip_is_not_given_to_a_recipe_that_already_clips_there(cl
     assert ("nan_inf" in found) is (clip is None)
     if clip is None:
         assert found["nan_inf"].recommendation == (
-            "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
+            "lr: lower it, and training: {grad_clip_norm: 1.0} (the loss or the outputs blew up first)"
         )
         assert found["nan_inf"].recipe_changes == {"training.grad_clip_norm": 1.0}
     else:
         assert all(math.isfinite(loss) for loss in diagnosis.statistics.losses)
     if clip is None or clip > 1.0:
-        assert exploding.recommendation == "training: grad_clip_norm 1.0, and lower the lr"
+        assert exploding.recommendation == "training: {grad_clip_norm: 1.0}, and lower the lr"
         assert exploding.recipe_changes == {"training.grad_clip_norm": 1.0}
         return
     in_force = f"the run already clips the gradients' norm at {clip:g}: the lr sets the steps' length"

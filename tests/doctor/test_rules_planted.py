@@ -301,7 +301,7 @@ def test_features_a_million_times_narrower_than_others_are_not_called_constants(
         varying = int((high > low).sum())  # of the rows seen; the digits' corner pixels are constant
         assert varying > 32 and f"{varying} varying features" in flagged.title, flagged.title
         # the fix names the change; the features' ranges are the title's and the explanation's
-        assert flagged.recommendation == "data: scaling standardize (each feature to mean 0 and std 1)"
+        assert flagged.recommendation == "data: {scaling: standardize} (each feature to mean 0 and std 1)"
     assert _input_scale(x, y) is None
 
 

@@ -75,12 +75,15 @@ class Finding:
 
 def recipe_words(field: str, value: Any) -> list[str]:
     """How the rules write the recipe change ``field`` = ``value`` in a recommendation: ``lr: 30`` for the
-    lr, ``schedule: cosine`` for a section's name, ``training: grad_clip_norm 1.0`` for the rest, the
-    number as Python or to 3 digits says it."""
+    lr, ``schedule: cosine`` for a section's name, the rest as the recipe's YAML, ``training:
+    {grad_clip_norm: 1.0}``; the number as Python or to 3 digits says it."""
     section, name = field.split(".", 1)
-    said = "lr:" if field == "optimizer.lr" else f"{section}:" if name == "name" else f"{section}: {name}"
     shown = [str(value)] + ([f"{value:.3g}"] if isinstance(value, float) else [])
-    return [f"{said} {number}" for number in shown]
+    if field == "optimizer.lr":
+        return [f"lr: {number}" for number in shown]
+    if name == "name":
+        return [f"{section}: {number}" for number in shown]
+    return [f"{section}: {{{name}: {number}}}" for number in shown]
 
 
 @dataclasses.dataclass(frozen=True)

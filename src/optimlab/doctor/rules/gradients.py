@@ -444,7 +444,7 @@ def exploding_gradients(
             + (
                 f"a lower lr if they still explode ({clipped})"
                 if clipped
-                else "training: grad_clip_norm 1.0 if they still explode"
+                else "training: {grad_clip_norm: 1.0} if they still explode"
             )
         )
         changes = {} if clipped else {"training.grad_clip_norm": 1.0}  # said as who runs the training sets it
@@ -462,7 +462,7 @@ def exploding_gradients(
         explains = ("nan_inf", "no_learning")
     else:
         recommendation = (
-            f"lr: lower it ({clipped})" if clipped else "training: grad_clip_norm 1.0, and lower the lr"
+            f"lr: lower it ({clipped})" if clipped else "training: {grad_clip_norm: 1.0}, and lower the lr"
         )
         changes = {} if clipped else {"training.grad_clip_norm": 1.0}
         explains = ("nan_inf", "no_learning")

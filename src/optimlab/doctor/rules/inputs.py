@@ -86,7 +86,7 @@ def input_scale(
             "directions and tiny along others, so one learning rate fits none of them."
         ),
         # the what is in the title and explanation: repeated here, it filled the table's fix column twice
-        recommendation=f"data: scaling standardize (each {features.unit} to mean 0 and std 1)",
+        recommendation=f"data: {{scaling: standardize}} (each {features.unit} to mean 0 and std 1)",
         recipe_changes={"data.scaling": "standardize"},
         evidence={
             "largest_feature_rms": largest,
@@ -269,7 +269,7 @@ def unshuffled_data(
             "target) and is not shuffled, so the steps pull the weights towards one slice of the data "
             "after another instead of following the gradient of the whole."
         ),
-        recommendation="training: shuffle True (the batches in a new random order each epoch)",
+        recommendation="training: {shuffle: True} (the batches in a new random order each epoch)",
         recipe_changes={"training.shuffle": True},
         evidence=evidence,
         score=_score(narrow / max(ratio, 1e-6)),

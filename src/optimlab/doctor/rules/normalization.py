@@ -52,7 +52,7 @@ def batch_norm_batch(
         ),
         recommendation=(
             "norm: group for conv layers, or layer (their statistics are per example), or training: "
-            f"batch_size 32 (now {fewest:g})"
+            f"{{batch_size: 32}} (now {fewest:g})"
             if "model.norm" in stats.recipe_fields
             else f"nn.GroupNorm for conv layers, or nn.LayerNorm, in place of {names} (their statistics are "
             f"per example), or batches of 32 examples or more (now {fewest:g})"
@@ -149,7 +149,7 @@ def dropout_too_high(
             f"{_g(end)}."
         ),
         recommendation=(
-            "model: dropout 0.5 at most for hidden units, 0.2 for inputs (Srivastava et al. 2014)"
+            "model: {dropout: 0.5} at most for hidden units, 0.2 for inputs (Srivastava et al. 2014)"
             if "model.dropout" in stats.recipe_fields
             else f"nn.Dropout(p=0.5) at most at {name} for hidden units, 0.2 for inputs (Srivastava et al. 2014)"
         ),

@@ -82,7 +82,7 @@ def adaptive_eps(
             f"weight of {_g(typical)} (median over the weights): its steps are lr x gradient / eps, "
             f"{_g(median)} of the step Adam would take, and the loss went from {_g(start)} to {_g(end)}."
         ),
-        recommendation=f"optimizer: eps {_g(ADAM_EPS)} (the default), or raise the lr to make up for eps",
+        recommendation=f"optimizer: {{eps: {_g(ADAM_EPS)}}} (the default), or raise the lr to make up for eps",
         recipe_changes={"optimizer.eps": ADAM_EPS},
         evidence={
             "eps": eps,
@@ -183,7 +183,7 @@ def weight_decay_too_high(
             + f". The loss went from {_g(start)} to {_g(end)}: the decay outpulls the gradient and holds it up."
         ),
         recommendation=(
-            f"optimizer: weight_decay {_g(target)}, a hundredth of now (AdamW's usual 0.01-0.1, "
+            f"optimizer: {{weight_decay: {_g(target)}}}, a hundredth of now (AdamW's usual 0.01-0.1, "
             "Loshchilov & Hutter 2019; SGD's 5e-4)"
         ),
         recipe_changes={"optimizer.weight_decay": target},

@@ -92,7 +92,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
             recommendation, changes = f"lr: lower it (the loss or the outputs blew up first; {clipped})", {}
         else:
             recommendation = (
-                "lr: lower it, and training: grad_clip_norm 1.0 (the loss or the outputs blew up first)"
+                "lr: lower it, and training: {grad_clip_norm: 1.0} (the loss or the outputs blew up first)"
             )
             changes = {"training.grad_clip_norm": 1.0}
     return Finding(
@@ -125,7 +125,7 @@ def _weight_advice(
     overflow at step 1)."""
     if eps_lost is not None:
         return (
-            f"optimizer: eps {_g(FLOAT16_EPS)}, which float16 holds (its eps {_g(eps_lost)} rounds to 0 "
+            f"optimizer: {{eps: {_g(FLOAT16_EPS)}}}, which float16 holds (its eps {_g(eps_lost)} rounds to 0 "
             "in the weights' dtype, and where v underflows m / (sqrt(v) + eps) overflows at any lr), or keep "
             "the weights in float32 and train under torch.autocast",
             {"optimizer.eps": FLOAT16_EPS},
@@ -134,12 +134,12 @@ def _weight_advice(
         return f"lr: lower it (a step already overflowed a weight; {clipped})", {}
     if origin.cause == "overflow":
         return (
-            "lr: lower it, and training: grad_clip_norm 1.0 (a step already overflowed a weight)",
+            "lr: lower it, and training: {grad_clip_norm: 1.0} (a step already overflowed a weight)",
             {"training.grad_clip_norm": 1.0},
         )
     if adam_eps == 0:
         return (
-            f"optimizer: eps {_g(ADAM_EPS)}: with eps 0 the update m / (sqrt(v) + eps) is 0/0 wherever a "
+            f"optimizer: {{eps: {_g(ADAM_EPS)}}}: with eps 0 the update m / (sqrt(v) + eps) is 0/0 wherever a "
             "weight's gradient has been 0 (a lower lr does not prevent it)",
             {"optimizer.eps": ADAM_EPS},
         )
@@ -195,7 +195,7 @@ def _guard(
     if clipped:
         return f"lr: lower it, so that {op}in {module} cannot overflow ({clipped})", {}
     return (
-        f"training: grad_clip_norm 1.0 and a lower lr, so that {op}in {module} cannot overflow",
+        f"training: {{grad_clip_norm: 1.0}} and a lower lr, so that {op}in {module} cannot overflow",
         {"training.grad_clip_norm": 1.0},
     )
 

@@ -148,6 +148,33 @@ def test_a_folder_of_runs_or_a_file_of_one_is_answered_with_the_command_that_rep
     assert code == 2 and "; it holds 10 run folders (r0, r1, r2 and 7 more): give each as a PATH" in err, err
 
 
+def test_the_command_suggested_for_several_paths_reports_them_all_as_printed(cli, tmp_path, monkeypatch):
+    """The command suggested was built from the first refused path alone: `report runs/a/metrics.jsonl
+    runs/b/metrics.jsonl` suggested `optimlab report runs/a` (runs/b dropped), a folder named -runs
+    suggested `optimlab report -runs/a -runs/b` ('No such option: -r'), a folder name with a newline a path
+    the one-line message changes, and `report runs/a runs` (run folders and others) no command at all.
+    Truth: each suggestion is every path given, as its folder or the runs it holds, and it runs."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("-runs/a", "-runs/b", "n\nl/a", "n\nl/b"):
+        fake_run(tmp_path / name, steps=2, eval_every=2)
+    both = ["--", "-runs/a", "-runs/b"]
+    for given in (
+        ["--", "-runs"],
+        ["--", "-runs/a/metrics.jsonl", "-runs/b/metrics.jsonl"],
+        ["--", "-runs/a", "-runs"],  # a run folder, and a folder of them: 'not both'
+        ["--", "-runs/a/metrics.jsonl", "-runs/b"],
+    ):
+        code, out, err = cli("report", *given)
+        assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+        assert shlex.split(err.split("`")[1]) == ["optimlab", "report", *both], err
+    code, out, err = cli("report", "n\nl")
+    assert (code, out) == (2, "") and err.endswith("; it holds 2 run folders: give each as a PATH\n"), err
+    code, _, err = cli("report", "--out", "page.html", *both)  # the runs' page, as suggested
+    assert code == 0 and (tmp_path / "page.html").is_file(), err
+
+
 def test_a_folder_it_may_not_read_is_refused_in_one_line(cli, tmp_path, monkeypatch):
     """A folder of another user's (mode 700) raises PermissionError on listing; the hint looking for the
     runs inside must not turn the refusal into a traceback. As root no mode refuses, so listing that folder

@@ -54,8 +54,13 @@ def report(
         seen.add(Path(path).resolve())
     runs = [p for p in paths if is_run_folder(p)]
     if runs and len(runs) != len(paths):
-        others = ", ".join(p for p in paths if p not in runs)
-        raise OptimlabError(f"give run folders or studies, not both: {others} is not a run folder")
+        from optimlab.study.storage import JOURNAL_NAME
+
+        others = [p for p in paths if p not in runs]
+        raise OptimlabError(
+            f"give run folders or studies, not both: {', '.join(others)} is not a run folder"
+            + _instead(paths, others[0], JOURNAL_NAME)
+        )
     if log:
         from optimlab.integrations import check_trackers
 
@@ -95,7 +100,7 @@ def report(
                     )
                 raise OptimlabError(
                     f"{path!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
-                    f"(a folder with {JOURNAL_NAME}, or a storage URL){_nearby(Path(path), JOURNAL_NAME)}"
+                    f"(a folder with {JOURNAL_NAME}, or a storage URL){_instead(paths, path, JOURNAL_NAME)}"
                 )
 
         # loaded after the checks, which need not wait its 2.7 s
@@ -112,31 +117,56 @@ def report(
 _COMMAND_HOLDS = 8  # folders: a suggested command of more would fill the screen; names stand in for it
 
 
-def _nearby(given: Path, journal_name: str) -> str:
-    """What to give instead of ``given``, a path that is neither a run folder nor a study: the folder of a
-    file of one (its metrics.jsonl, its journal), or the run folders (else the studies) a folder holds;
-    '' where none is near."""
-
-    def reported(folder: Path) -> bool:
-        return is_run_folder(folder) or (folder / journal_name).is_file()
-
+def _instead(paths: list[str], refused: str, journal_name: str) -> str:
+    """What to give instead of ``refused``, one of ``paths`` and no run folder: the folder of a file of one
+    (its metrics.jsonl, a study's journal), or the run folders (else the studies) a folder holds, said with
+    the command of every path so given ('' where a path has none near, or runs and studies would mix; no
+    command where a path holds a character the one-line message would not keep)."""
     try:  # a hint: a folder it may not read (another user's) has none to give, not a traceback
-        if given.is_file() and reported(given.parent):
-            return f"; give its folder: `{shlex.join(['optimlab', 'report', str(given.parent)])}`"
-        children = sorted(child for child in given.iterdir() if child.is_dir()) if given.is_dir() else []
-        runs = [child for child in children if is_run_folder(child)]
-        held = runs or [child for child in children if reported(child)]  # runs and studies are not mixed
+        near = {path: _near(Path(path), journal_name) for path in paths}
     except OSError:
         return ""
-    if not held:
+    found = [kind_and_folders for kind_and_folders in near.values() if kind_and_folders is not None]
+    if len(found) < len(paths) or len({kind for kind, _ in found}) > 1:
         return ""
-    kind, kinds = ("run folder", "run folders") if runs else ("study", "studies")
-    if len(held) == 1:
-        return f"; it holds a {kind}: `{shlex.join(['optimlab', 'report', str(held[0])])}` reports it"
-    if len(held) <= _COMMAND_HOLDS:
-        return f"; it holds {len(held)} {kinds}: `{shlex.join(['optimlab', 'report', *map(str, held)])}` reports them"
-    names = ", ".join(folder.name for folder in held[:3])
-    return f"; it holds {len(held)} {kinds} ({names} and {len(held) - 3} more): give each as a PATH"
+    folders = list({folder.resolve(): folder for _, held in found for folder in held}.values())
+    named = [str(folder) for folder in folders]
+    command = shlex.join(
+        ["optimlab", "report", *(["--"] if any(name.startswith("-") for name in named) else []), *named]
+    )
+    usable = len(folders) <= _COMMAND_HOLDS and all(name.isprintable() for name in named)
+    kind, held = found[paths.index(refused)]
+    reports = f": `{command}` reports {'them' if len(folders) > 1 else 'it'}" if usable else ""
+    if Path(refused).is_file():
+        return f"; give its folder{reports}"
+    kinds = "run folders" if kind == "run folder" else "studies"
+    if len(held) > _COMMAND_HOLDS:
+        names = ", ".join(folder.name for folder in held[:3])
+        return f"; it holds {len(held)} {kinds} ({names} and {len(held) - 3} more): give each as a PATH"
+    holds = f"a {kind}" if len(held) == 1 else f"{len(held)} {kinds}"
+    return f"; it holds {holds}{reports or ': give each as a PATH'}"
+
+
+def _near(path: Path, journal_name: str) -> tuple[str, list[Path]] | None:
+    """What ``path`` stands for as ``optimlab report`` reads it, ``(kind, folders)``: itself, a run folder
+    or a study; the folder of a file of one; the run folders (else the studies) a folder holds; None where
+    none is near (a storage URL, neither a file nor a folder here, among them)."""
+
+    def kind(folder: Path) -> str | None:
+        return (
+            "run folder" if is_run_folder(folder) else "study" if (folder / journal_name).is_file() else None
+        )
+
+    own = kind(path)
+    if own is not None:
+        return own, [path]
+    if path.is_file():
+        parents = kind(path.parent)
+        return None if parents is None else (parents, [path.parent])
+    children = sorted(child for child in path.iterdir() if child.is_dir()) if path.is_dir() else []
+    runs = [child for child in children if kind(child) == "run folder"]
+    held = runs or [child for child in children if kind(child)]  # runs and studies are not mixed
+    return ("run folder" if runs else "study", held) if held else None
 
 
 def _send(paths: list[str], *, runs: bool, trackers: list[str], page: Path) -> dict[str, str]:

@@ -184,16 +184,18 @@ NON_NEGATIVE_INT = Interval(0, None, integer=True)
 # NumPy's legacy RandomState takes seeds below 2^32; torch's generators overflow (a traceback) past 2^64,
 # and the batch order is drawn from seed * 1_000_003 + epoch (optimlab.data.batches).
 SEED = Interval(0, 2**32 - 1, integer=True)
-# Rows of one minibatch (a recipe's training.batch_size, --batch-size): a batch larger than the training
-# split takes all of it, so --batch-size 1e18 trained on iris's 96 rows while its recipe recorded 1e18.
-# int32's bound, past which many of torch's CUDA kernels index no tensor, is past any batch held in memory
-# (at one float32 value a row, 8 GiB).
-BATCH_ROWS = Interval(1, 2**31 - 1, integer=True)
-# An LR range test's sweep (find_lr, lr_range_test, lr-find's --sweep-steps): its curve needs two lrs,
-# and it is a short run (Smith 2017: a few epochs; 100 steps by default). 10,000 steps, 1,250 a decade
-# over 8 decades, take about 25 s for an MLP of 16 units on 512 rows (2.4 ms a step, a 2-core machine
-# under load); --sweep-steps 1e12 was taken, a sweep never to end.
-SWEEP_STEPS = Interval(2, 10_000, integer=True)
+# A count past any anyone means: 2^31 - 1, int32's largest, refuses a typo's or a runaway value (1e12,
+# 1e18) before any work, and takes every count a run is given on purpose. It bounds no time (10,000 steps
+# of a ResNet take hours): a run's time is bounded by its own budget (diagnose's time_budget).
+_COUNT_HIGH = 2**31 - 1
+# Rows of one minibatch (a recipe's training.batch_size, --batch-size, fit's and diagnose's batch_size):
+# --batch-size 1e18 was taken, its recipe recording 1e18. One larger than the training split takes the
+# whole split each step.
+BATCH_ROWS = Interval(1, _COUNT_HIGH, integer=True)
+# An LR range test's sweep (find_lr, lr_range_test, lr-find's --sweep-steps): its curve needs two lrs.
+# A few epochs of a large data set (Smith 2017) take more than 10,000 steps; --sweep-steps 1e12, a sweep
+# never to end, was taken before any bound.
+SWEEP_STEPS = Interval(2, _COUNT_HIGH, integer=True)
 # A study's trial counts (budget, seeds) and the trials it plans, methods x (budget + seeds): the plan is
 # held as lists and every worker replays the study's journal, so --seeds 1e12 built lists until memory ran
 # out. 10^5 trials plan in about 1 s and 40 MB; even at 0.1 s a trial they take 3 hours.

@@ -188,6 +188,8 @@ def test_a_check_writes_no_zero_with_a_sign(mean, low, high):
     ).groups()
     assert not any(t.startswith("-") and float(t) == 0 for t in texts), texts
     assert all(abs(float(t) - v) <= 0.05 for t, v in zip(texts, (mean, low, high), strict=True)), texts
+    one_run = describe(Summary(1, -0.0, math.nan, math.nan, math.nan))  # a mean alone was still '-0'
+    assert one_run == "0 (1 run, no interval)", one_run
 
 
 def test_one_of_several_comparisons_holds_only_past_bonferronis_interval():

@@ -86,10 +86,19 @@ def test_a_column_of_intervals_shares_one_decimal_place_and_orders_as_the_means(
     ],
     ids=["mean_and_interval", "means_and_intervals"],
 )
-@pytest.mark.parametrize("mean, low, high", [(-0.001, -2.0, 2.0), (0.5, -0.004, 1.0), (-3.0, -6.0, -0.003)])
+@pytest.mark.parametrize(
+    "mean, low, high",
+    [
+        (-0.001, -2.0, 2.0),
+        (0.5, -0.004, 1.0),
+        (-3.0, -6.0, -0.003),
+        (-0.0, math.nan, math.nan),  # a mean alone (one seed), in a column with no interval
+    ],
+)
 def test_a_number_that_rounds_to_zero_is_written_without_a_sign(write, mean, low, high):
     """A mean of -0.001 over [-2, 2] was written '-0.0 [-2.0, 2.0]': a minus before a written zero says
-    nothing the zero does not. Truth: the float of each text, and no text of a zero with a sign."""
+    nothing the zero does not; a mean alone, without an interval, was still '-0'. Truth: the float of each
+    text, and no text of a zero with a sign."""
     texts = re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", write(mean, low, high))[:3]
     assert not any(t.startswith("-") and float(t) == 0 for t in texts), texts
     for text, value in zip(texts, (mean, low, high)):

@@ -49,7 +49,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from optimlab.number_text import count_of
-from optimlab.report.intervals import rounded
+from optimlab.report.intervals import rounded, significant
 from optimlab.study.analysis import (
     ACCURACY,
     UNBOUNDED,
@@ -218,7 +218,7 @@ def describe(
     if summary.n == 0:
         return f"no finite runs{f' (all {failed} failed)' if failed else ''}"
     if summary.n == 1 or not math.isfinite(summary.low):
-        return f"{summary.mean:.3g}{unit} (1 run, no interval{left_out})"
+        return f"{significant(summary.mean, 3)}{unit} (1 run, no interval{left_out})"
     mean, low, high = rounded(summary.mean, summary.low, summary.high)
     low, high = (_sided(text, end, thresholds) for text, end in ((low, summary.low), (high, summary.high)))
     return f"{mean}{unit} ({100 * summary.level:.4g}% CI {low} to {high}{unit}, {summary.n} runs{left_out})"

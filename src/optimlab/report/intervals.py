@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["interval", "mean_and_interval", "means_and_intervals", "rounded"]
+__all__ = ["interval", "mean_and_interval", "means_and_intervals", "rounded", "significant"]
 
 _MOST_DECIMALS = 6  # a narrower interval (a loss of 1e-7) is written in 3 significant digits each, 1.23e-07
 
@@ -39,7 +39,7 @@ def mean_and_interval(mean: float, low: float, high: float) -> str:
     """``mean [low, high]`` to the decimals the interval supports; the mean alone (4 significant digits)
     without an interval (one seed: NaN bounds)."""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{mean:.4g}"
+        return significant(mean, 4)
     return "{} [{}, {}]".format(*rounded(mean, low, high))
 
 
@@ -71,7 +71,7 @@ def means_and_intervals(rows: Sequence[tuple[float, float, float]]) -> list[str]
         if math.isnan(mean):
             texts.append("no result")
         elif decimals is None:
-            texts.append(f"{mean:.4g}")
+            texts.append(significant(mean, 4))
         else:
             bounds = (
                 f" [{_written(low, decimals)}, {_written(high, decimals)}]"
@@ -96,8 +96,18 @@ def _decimals(low: float, high: float) -> int:
     return 1 - math.floor(math.log10(half)) if half > 0 else _MOST_DECIMALS + 1
 
 
+def significant(value: float, digits: int) -> str:
+    """``value`` alone, no interval to round it by, to ``digits`` significant digits, a zero without a sign
+    (:func:`_unsigned`): -0.0 is ``0``."""
+    return _unsigned(f"{value:.{digits}g}")
+
+
 def _written(value: float, decimals: int) -> str:
-    """``value`` to ``decimals`` (3 significant digits past :data:`_MOST_DECIMALS`), a zero without a sign:
-    -0.001 to one decimal is ``0.0``, not ``-0.0``."""
-    text = f"{value:{'.3g' if decimals > _MOST_DECIMALS else f'.{max(0, decimals)}f'}}"
+    """``value`` to ``decimals`` (3 significant digits past :data:`_MOST_DECIMALS`), a zero without a sign
+    (:func:`_unsigned`)."""
+    return _unsigned(f"{value:{'.3g' if decimals > _MOST_DECIMALS else f'.{max(0, decimals)}f'}}")
+
+
+def _unsigned(text: str) -> str:
+    """``text`` (a number written) without the sign of a zero: -0.001 to one decimal is ``0.0``, not ``-0.0``."""
     return text.removeprefix("-") if float(text) == 0 else text

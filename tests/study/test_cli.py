@@ -370,16 +370,12 @@ def test_a_worker_opens_and_lists_its_storage_once_before_it_trains(tmp_path, mo
 def test_a_stored_spec_edited_to_lack_its_name_is_refused_in_one_line(tmp_path, cli):
     """A journal edited by hand, its study's spec without ``name``: compare --resume and worker ended in
     a KeyError's traceback. Each names the journal, the Optuna study and the missing field, exit 2."""
-    run_study(
-        StudySpec.for_workload(
-            "t",
-            get_workload("digits_mlp", epochs=1),
-            methods_from("optimizer.name", ["sgd"]),
-            budget=1,
-            seeds=1,
-        ),
-        tmp_path,
+    spec = StudySpec.for_workload(
+        "t", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"]), budget=1, seeds=1
     )
+    run_study(
+        StudySpec.from_dict({**spec.to_dict(), "seeds": 0}), tmp_path
+    )  # seeds 0: stored before the bound
     journal = tmp_path / "study.journal"
     edited = journal.read_text().replace('"optimlab.spec": {"name": "t", ', '"optimlab.spec": {')
     edited = edited.replace('"optimlab.spec":{"name":"t",', '"optimlab.spec":{')

@@ -9,6 +9,8 @@ import optimlab
 from optimlab.errors import InvalidValueError
 from optimlab.registry import STUDY_TRIALS
 from optimlab.study import compare as study_compare
+from optimlab.study import run_study
+from optimlab.study.compare import stored_settings
 from optimlab.study.protocols import StudySpec, methods_from
 from optimlab.workloads import get_workload
 
@@ -68,3 +70,25 @@ def test_the_trials_a_study_plans_are_bounded_over_its_methods(nothing_planned):
     with pytest.raises(InvalidValueError, match=re.escape(f"at most {BOUND}: a smaller budget (--budget)")):
         _spec(budget=half, seeds=1)
     assert _spec(budget=half - 1, seeds=1).budget == half - 1
+
+
+def test_a_study_stored_before_the_bound_resumes_extends_and_reports(tmp_path, cli):
+    """A study stored with seeds 0 (StudySpec took it before the bound) could be neither resumed, nor
+    extended by its own way out (--seeds 1), nor reported: 'the stored study cannot be read: invalid value
+    0 for seeds'. It loads as it ran; the bound holds the trials a resume plans anew."""
+
+    def spec(seeds: int) -> StudySpec:
+        digits, sgd = get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"])
+        return StudySpec.for_workload(
+            "t", digits, sgd, budget=1, seeds=seeds, stored=stored_settings(tmp_path)
+        )
+
+    old = StudySpec.from_dict({**spec(1).to_dict(), "seeds": 0})  # as StudySpec stored it then
+    run_study(old, tmp_path)
+    assert len(run_study(old, tmp_path, resume=True).records) == 1  # resumed: nothing left to run
+    code, _, err = cli("report", str(tmp_path), "--format", "json")
+    assert code == 0, err
+    extended = run_study(spec(1), tmp_path, resume=True)  # compare --resume FOLDER --seeds 1
+    assert sorted(r.phase for r in extended.records) == ["seeds", "tune"]
+    with pytest.raises(InvalidValueError, match=re.escape(f"invalid value {BOUND + 1} for seeds")):
+        spec(BOUND + 1)

@@ -32,7 +32,15 @@ import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.recipe import Recipe, RecipeError
-from optimlab.registry import SEED, STUDY_TRIALS, Capability, get_registry, whole_number
+from optimlab.registry import (
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    SEED,
+    STUDY_TRIALS,
+    Capability,
+    get_registry,
+    whole_number,
+)
 from optimlab.study.space import Dimension, SearchSpace, as_recipe_field, holds_whole_numbers, whole_as_int
 from optimlab.workloads import Workload, check_goal_target
 
@@ -299,6 +307,9 @@ class StudySpec:
     # Method name -> its default search space as its stored study holds it (run.SPACE_ATTR), for a report
     # of a study whose optimizer is the user's object of another session; not part of the spec's identity.
     stored_spaces: Mapping[str, SearchSpace] = dataclasses.field(default_factory=dict, compare=False)
+    # A spec a study stored (from_dict), or one resuming it: its counts load as it ran (seeds 0, more trials
+    # than STUDY_TRIALS bounds, both taken before 2026-12-07), the bounds holding new plans only.
+    stored: bool = dataclasses.field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -306,11 +317,14 @@ class StudySpec:
         if self.pruner not in PRUNERS:
             raise InvalidValueError("pruner", self.pruner, "one of " + ", ".join(PRUNERS))
         object.__setattr__(self, "target", check_goal_target(self.goal, self.target))
-        for field in ("budget", "seeds"):  # numpy's too; seeds 0 left a leaderboard of no test metric
-            object.__setattr__(self, field, whole_number(getattr(self, field), field, STUDY_TRIALS))
+        for field, ran in (("budget", POSITIVE_INT), ("seeds", NON_NEGATIVE_INT)):  # numpy's too
+            # seeds 0 left a leaderboard of no test metric: refused for a new plan
+            accepted = ran if self.stored else STUDY_TRIALS
+            object.__setattr__(self, field, whole_number(getattr(self, field), field, accepted))
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")
-        check_trials_planned(len(self.methods), self.budget, self.seeds)
+        if not self.stored:
+            check_trials_planned(len(self.methods), self.budget, self.seeds)
         trained: dict[str, str] = {}  # recipe id -> the first method training it
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             try:
@@ -421,9 +435,13 @@ class StudySpec:
             goal=workload.goal,
             test_metric=workload.test_metric,
             target=workload.target,
+            stored=bool(stored),
             **options,
         )
-        new = not any(spec.resumes(settings) for settings in stored)
+        resumed = [with_absent_fields(settings) for settings in stored if spec.resumes(settings)]
+        new = not resumed
+        if new or spec.seeds > max(settings["seeds"] for settings in resumed):  # trials not yet planned
+            spec = dataclasses.replace(spec, stored=False)
         for method in spec.methods:
             # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
@@ -574,7 +592,7 @@ class StudySpec:
         (a key missing or unknown, a value of another shape: a stored spec edited by hand) is refused
         naming what is wrong."""
         try:
-            fields = {**with_absent_fields(data), "stored_spaces": dict(stored_spaces or {})}
+            fields = {**with_absent_fields(data), "stored_spaces": dict(stored_spaces or {}), "stored": True}
             fields["recipe"] = Recipe.from_dict(fields["recipe"])
             fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
             fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])

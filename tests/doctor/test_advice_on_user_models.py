@@ -5,6 +5,7 @@ user wrote, are said only of optimlab's own architectures."""
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 
 import pytest
@@ -523,29 +524,36 @@ def test_an_embedding_drawn_too_large_is_told_to_keep_its_padding_row_at_0():
 
 
 def test_a_saturated_tanh_is_told_its_weights_against_the_scale_its_advised_init_draws():
-    """Six tanh layers of width 64 drawn at 4/sqrt(fan_in) saturate; the advice, Glorot's xavier_normal_
-    (gain 1: 1/sqrt(fan_in) on a square layer, Glorot & Bengio 2010), said '0 (Linear) is 2.4x that
-    scale', the ratio to torch's tanh gain 5/3, not to the init it names. Truth: the std the weights were
-    drawn at, and the advice applied leaves no finding."""
+    """Tanh layers 64->256->...->256 drawn at 4/sqrt(fan_in) saturate; the advice, Glorot's xavier_normal_
+    (Glorot & Bengio 2010), said '0 (Linear) is 2.4x that scale' (the ratio to torch's tanh gain 5/3),
+    then '3.99x the 1/sqrt(fan_in) it draws on a square layer', of a layer that is not square: xavier
+    draws sqrt(2 / (fan_in + fan_out)) there, which the weights are 6.3x. Truth: torch's xavier_normal_
+    drawn on the same layer's shape, and the advice applied leaves no finding."""
     x = torch.randn(256, 64)
     y = (x[:, 0] > 0).long()
+    widths = [64, 256, 256, 256, 256, 256]
 
     def tanh_net(weights_at: float | None) -> nn.Module:
         torch.manual_seed(0)
         layers: list[nn.Module] = []
-        for _ in range(6):
-            layers += [nn.Linear(64, 64), nn.Tanh()]
+        for fan_in, fan_out in itertools.pairwise(widths):
+            layers += [nn.Linear(fan_in, fan_out), nn.Tanh()]
             with torch.no_grad():
                 if weights_at is None:
                     nn.init.xavier_normal_(layers[-2].weight)  # the advice, run as said
                 else:
-                    layers[-2].weight.normal_(0.0, weights_at / 64**0.5)
-        return nn.Sequential(*layers, nn.Linear(64, 2))
+                    layers[-2].weight.normal_(0.0, weights_at / fan_in**0.5)
+        return nn.Sequential(*layers, nn.Linear(widths[-1], 2))
 
-    found = diagnose(tanh_net(4.0), (x, y), nn.CrossEntropyLoss(), steps=20, lr_find=False)
+    model = tanh_net(4.0)
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), steps=20, lr_find=False)
     (saturation,) = [f for f in found.findings if f.rule == "saturation"]
     told = re.search(
-        r"0 \(Linear\)'s weights are ([\d.]+)x the 1/sqrt\(fan_in\) it draws", saturation.recommendation
+        r"0 \(Linear\)'s weights are ([\d.]+)x the std ([\d.]+) it draws there\)", saturation.recommendation
     )
-    assert told and abs(float(told.group(1)) - 4.0) < 0.2, saturation.recommendation
+    xavier = nn.init.xavier_normal_(torch.empty(256, 64, dtype=torch.float64)).std().item()
+    drawn = model[0].weight.std().item()
+    assert told, saturation.recommendation
+    assert float(told.group(2)) == pytest.approx(xavier, rel=0.02)
+    assert float(told.group(1)) == pytest.approx(drawn / xavier, rel=0.02) and float(told.group(1)) > 6
     assert diagnose(tanh_net(None), (x, y), nn.CrossEntropyLoss(), steps=20, lr_find=False).findings == []

@@ -110,7 +110,10 @@ def test_units_a_batch_norms_negative_shift_silences_are_told_to_reset_that_shif
                      lr_find=False)  # fmt: skip
     dead = next(f for f in found.findings if f.rule == "dead_units")
     # in torch's words: no recipe field sets a shift ('norm: start ...' read as the recipe's model.norm)
-    assert dead.recommendation.startswith("nn.init.zeros_ on 1 (BatchNorm1d)'s shift (its bias)"), dead
+    # a call as its siblings write one ('nn.init.zeros_ on 1 (BatchNorm1d)'s shift (its bias)' ran as no code)
+    assert dead.recommendation.startswith("nn.init.zeros_(bias) on 1 (BatchNorm1d), its shift"), dead
+    eval(dead.recommendation.split(" on ")[0], {"nn": nn, "bias": net[1].bias})  # the call, run as said
+    assert not net[1].bias.any()
     assert "norm:" not in dead.recommendation, dead
     assert dead.recipe_changes == {} and dead.evidence["layer"] == "1"
 

@@ -196,6 +196,9 @@ class LayerInfo:
     # Its bias (a norm's shift) per unit, flattened: which units it holds below an activation's 0. Not
     # in the diagnosis's JSON (one number per unit), nor compared.
     bias: Tensor | None = dataclasses.field(default=None, repr=False, compare=False)
+    # outputs per input unit as torch.nn.init counts them (out_channels x kernel for a conv), for the
+    # layers with a fan_in: with it, the scale xavier_normal_ draws, sqrt(2 / (fan_in + fan_out))
+    fan_out: int | None = None
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -531,6 +534,15 @@ def _fan_in(module: nn.Module) -> int | None:
     if is_transposed_linear(module):
         return weight.shape[0]
     return None
+
+
+def _fan_out(module: nn.Module) -> int:
+    """Outputs per input unit of a layer with a :func:`_fan_in`, as torch.nn.init's fans count them: a
+    Linear's out_features, a conv's out_channels times its kernel's size, a transposed Linear's columns."""
+    weight = module.weight
+    if not isinstance(module, (nn.Linear, *_CONV)):  # a transposed Linear: (in, out)
+        return weight.shape[1]
+    return weight.shape[0] * weight[0][0].numel()
 
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -1238,6 +1250,7 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             bias_std=bias.float().std().item() if isinstance(bias, Tensor) and bias.numel() > 1 else None,
             convolutional=isinstance(module, _CONV),
             recurrent_scale=_recurrent_scale(module),
+            fan_out=None if fan_in is None else _fan_out(module),
             # on the CPU: the statistics keep no tensor of the model's device alive
             bias=bias.detach().float().flatten().to("cpu", copy=True)
             if isinstance(bias, Tensor) and bias.numel()

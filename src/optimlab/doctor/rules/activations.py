@@ -71,14 +71,12 @@ def saturation(
     if feeding is not None and ratio is not None and ratio > 2:
         advice = init_advice(stats, "xavier_normal", activation)
         changes, advised = advice.recipe_changes, advice.layers
-        # against the advice's own scale, Glorot's gain 1, not the ratio's gain(tanh) 5/3: 'is 2.4x that
-        # scale' was said of weights 4x what xavier_normal draws
-        drawn = (
-            feeding.weight_std * math.sqrt(feeding.fan_in) if feeding.weight_std and feeding.fan_in else ratio
-        )
+        # against the advice's own scale on this layer, Glorot's sqrt(2 / (fan_in + fan_out)) (gain 1),
+        # not the ratio's gain(tanh) 5/3 / sqrt(fan_in): a 64->256 layer at 4/sqrt(fan_in) is 6.3x it
+        xavier = math.sqrt(2 / (feeding.fan_in + feeding.fan_out))  # type: ignore[operator]  # ratio has them
         recommendation = (
-            f"{advice.words} ({_label(stats, feeding.name)}'s weights are {_g(drawn)}x the 1/sqrt(fan_in) it "
-            "draws on a square layer)"
+            f"{advice.words} ({_label(stats, feeding.name)}'s weights are "
+            f"{_g(feeding.weight_std / xavier)}x the std {_g(xavier)} it draws there)"  # type: ignore[operator]
         )
     elif embedding is not None:
         recommendation = f"{_embedding_init(stats, embedding[0])}; they have std {_g(embedding[1])}"
@@ -245,7 +243,7 @@ def dead_units(
     if before is not None and before is not feeding and (held or _negative_bias(stats, before)):
         recommendation = (
             # no recipe field sets a norm's shift (model.norm picks the layer): torch's words for every model
-            f"nn.init.zeros_ on {_label(stats, before.name)}'s shift (its bias), where torch starts it: "
+            f"nn.init.zeros_(bias) on {_label(stats, before.name)}, its shift, where torch starts it: "
             + (
                 f"it {_holds(held, activation, 'shifts')}"
                 if held

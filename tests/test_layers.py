@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "optimlab.runs_folder",
         "optimlab.number_text",
         "optimlab.nested_tensors",
+        "optimlab.terminal",
     ),
     ("optimlab.techniques",),
     ("optimlab.optim", "optimlab.schedules"),

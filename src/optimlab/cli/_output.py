@@ -9,12 +9,12 @@ import json
 import math
 import os
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from optimlab import terminal
 from optimlab.number_text import count_of
 
 MAX_WORD = 24  # a column keeps at least its longest word, up to this many characters
@@ -54,17 +54,11 @@ class Output:
     Messages to stderr are plain text."""
 
     def __init__(self, fmt: str = "human") -> None:
-        from rich.console import Console  # rich loads when a verb prints, not when the CLI starts
-
         self.format = fmt
         # NO_COLOR (no-color.org) set: plain text. rich's own reading of it drops the colours alone, so a
         # terminal still got the tables' bold headers and italic titles as escape codes
         plain = os.environ.get("NO_COLOR", "") != ""
-        self.console = Console(highlight=False, color_system=None if plain else "auto")
-        if self.console.width < 1:  # COLUMNS=0, which rich takes as a width: every line printed was empty
-            self.console.width = (
-                shutil.get_terminal_size().columns
-            )  # the terminal's, else 80 (COLUMNS=0 unread)
+        self.console = terminal.console(highlight=False, color_system=None if plain else "auto")
         self.gathered: dict[str, list[Any]] = {}  # JSON: what the result prints beside its data
 
     @property
@@ -143,9 +137,7 @@ class Output:
 
             yield note_new
             return
-        from rich.console import Console
-
-        with Console(stderr=True).status(message) as status:
+        with terminal.console(stderr=True).status(message) as status:
             drawn = [message, 0.0]
 
             def redraw(message: str, done: int | None = None, total: int | None = None) -> None:
@@ -258,9 +250,7 @@ def _laid_out_width(table: Any, width: int) -> int:
 @functools.cache
 def _measurer() -> Any:
     """A console that lays tables out to measure them and prints nothing."""
-    from rich.console import Console
-
-    return Console(file=io.StringIO(), color_system=None)
+    return terminal.console(file=io.StringIO(), color_system=None)
 
 
 def _cell(value: Any) -> Any:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from optimlab import terminal
 from optimlab.cli._errors import Interrupted, stopping
 from optimlab.cli._output import Output, rich_table
 
@@ -67,7 +68,6 @@ class StudyProgress:
     def start(self, description: str, total: int) -> None:
         if not self.enabled:
             return
-        from rich.console import Console
         from rich.live import Live
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -76,7 +76,7 @@ class StudyProgress:
         )
         self.task = self.bar.add_task(description, total=total)
         # stderr, as every progress display: stdout holds the results alone
-        self.live = Live(self.bar, console=Console(stderr=True), refresh_per_second=4)
+        self.live = Live(self.bar, console=terminal.console(stderr=True), refresh_per_second=4)
         self.live.start()
 
     def update(

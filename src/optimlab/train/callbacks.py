@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from optimlab import terminal
 from optimlab.atomic import write_atomically
 from optimlab.errors import InvalidValueError
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number, whole_number
@@ -313,10 +314,9 @@ class ProgressBar(Callback):
         self._task: Any = None
 
     def on_train_start(self, state: TrainState) -> None:
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        console = Console(stderr=True)
+        console = terminal.console(stderr=True)
         if not console.is_terminal:  # its one frame, the last, was cut to 80 columns: '600/… 0:00:…'
             console.width = max(console.width, WIDE_LOG)
         self._progress = Progress(

@@ -4,8 +4,6 @@ house style's legend and reference lines, thinning; no matplotlib."""
 import itertools
 import math
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -137,20 +135,6 @@ def test_a_chart_saves_as_svg_only(tmp_path):
     assert ElementTree.parse(saved).getroot().tag == f"{SVG}svg"
     with pytest.raises(InvalidValueError, match=r"\.png.*\.svg"):
         chart.save(tmp_path / "c.png")
-
-
-def test_the_run_page_does_not_import_matplotlib(tmp_path):
-    from report.test_run_page import fake_run
-
-    folder = fake_run(tmp_path / "run")
-    code = (
-        "import sys; from optimlab.report.run_folder import read_run; "
-        "from optimlab.report.run_page import write_run_report; "
-        f"write_run_report([read_run({str(folder)!r})], {str(tmp_path / 'page.html')!r}); "
-        "print('matplotlib' in sys.modules)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False" and (tmp_path / "page.html").stat().st_size > 10_000
 
 
 def test_long_legend_labels_keep_their_start_and_end_so_runs_stay_apart():

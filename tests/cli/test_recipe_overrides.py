@@ -433,3 +433,28 @@ def test_an_infinity_as_text_or_as_yamls_float_is_told_the_finite_range_in_its_o
     each infinity told the finite part it may take, as --lr inf is."""
     code, out, err = cli("train", "--dataset", "iris", "--schedule", "step", "--set", given)
     assert (code, out, err) == (2, "", f"error: invalid recipe: {line}\n")
+
+
+@pytest.mark.parametrize(
+    "given, key, fixed",
+    [
+        ("model.init={name:he}", "name:he", "{name: he}"),
+        ("model.init={name: he, gain:2}", "gain:2", "{gain: 2}"),
+        ("model.activation={name:leaky_relu}", "name:leaky_relu", "{name: leaky_relu}"),
+    ],
+)
+def test_a_key_and_value_without_the_space_yaml_needs_is_told_the_space(cli, given, key, fixed):
+    """--set 'model.init={name:he}' was told "the key 'name:he' names nothing (did you mean 'name'?)" of a
+    key typed right. Truth: YAML itself reads the text as one key holding null, and with the space as the
+    key and its value."""
+    import yaml
+
+    mapping = given.partition("=")[2]
+    assert key in yaml.safe_load(mapping) and yaml.safe_load(mapping)[key] is None
+    assert yaml.safe_load(fixed) == {key.partition(":")[0]: yaml.safe_load(key.partition(":")[2])}
+    code, out, err = cli("train", "--dataset", "iris", "--set", given)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert err.rstrip().endswith(
+        f"YAML read {key!r} as one key: it needs a space after the colon, {fixed}."
+    ), err
+    assert "names nothing" not in err

@@ -29,6 +29,8 @@ Choice = str | Mapping[str, Any]
 
 def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
     """(canonical name, hyperparameters that differ from their defaults) of a ``category`` choice."""
+    if isinstance(choice, Mapping):
+        _refuse_keys_without_a_space(category, choice)
     if isinstance(choice, str):
         name, hyperparameters = choice, {}
     elif isinstance(choice, Mapping) and isinstance(choice.get("name"), str):
@@ -56,6 +58,21 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
     hyperparameters = entry.typed(hyperparameters)  # negative_slope: 0 stored as the 0.0 it equals
     defaults = {h.name: h.default for h in entry.hyperparameters}
     return entry.name, {k: v for k, v in hyperparameters.items() if not _same(v, defaults[k])}
+
+
+def _refuse_keys_without_a_space(category: str, choice: Mapping[Any, Any]) -> None:
+    """``{name:he}``, a key and its value typed without the space YAML needs after the colon, which YAML
+    reads as one key ``'name:he'`` holding null: it was told "the key 'name:he' names nothing (did you
+    mean 'name'?)", of a key typed right."""
+    for key, value in choice.items():
+        field, colon, given = key.partition(":") if isinstance(key, str) else ("", "", "")
+        if value is None and colon and field.strip() and given and not given[0].isspace():
+            raise InvalidValueError(
+                category,
+                choice,
+                f"a mapping of its name and hyperparameters; YAML read {key!r} as one key: it needs a space "
+                f"after the colon, {{{field}: {given}}}",
+            )
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -396,6 +396,7 @@ def test_an_arm_without_a_mean_keeps_its_places_and_its_notes_within_the_axes():
     """`optimlab report st2 st1`, an interrupted study (no seed result yet) beside a finished one: the axes
     spanned the finished study's markers alone, so the interrupted one's places lay outside them, its note
     at the first method cut off past the axes' left edge, its note at the second drawn between the methods.
+    A note beside the last group's marker (5 methods) ended past the right edge: it is written left of it.
     Truth: matplotlib's drawn extents: each note within the axes, on its own method's side of the midpoint."""
     methods = ("adam", "sgd")
     figure = figures.intervals(
@@ -410,3 +411,16 @@ def test_an_arm_without_a_mean_keeps_its_places_and_its_notes_within_the_axes():
     assert len(drawn) == 2 and all(box.x0 <= note.x0 and note.x1 <= box.x1 for note in drawn), (box, drawn)
     midpoint = axes.transData.transform((0.5, 0))[0]
     assert drawn[0].x1 < midpoint < drawn[1].x0
+    methods = tuple(f"method{i}" for i in range(5))  # a note beside the last marker ended 55 px past the axes
+    figure = figures.intervals(
+        {m: {"st1": (0.9, 0.8, 1.0), "st2": (0.7, math.nan, math.nan)} for m in methods},
+        notes={m: {"st2": "1 run: no interval"} for m in methods},
+    )
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    box = axes.get_window_extent(renderer)
+    drawn = [t.get_window_extent(renderer) for t in axes.texts]
+    markers = axes.transData.transform([(i + 0.2, 0.7) for i in range(len(methods))])[:, 0]  # st2's
+    assert len(drawn) == 5 and all(box.x0 <= note.x0 and note.x1 <= box.x1 for note in drawn), (box, drawn)
+    assert all(note.x0 > x or note.x1 < x for note, x in zip(drawn, markers, strict=True))  # beside it

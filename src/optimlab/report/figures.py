@@ -30,6 +30,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patheffects import withStroke
+from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.atomic import atomic_path
@@ -467,6 +468,7 @@ def intervals(
     axes = figure.subplots()
     arms = list(dict.fromkeys(arm for per in groups.values() for arm in per))
     width = 0.8 / max(1, len(arms))
+    beside: list[Annotation] = []  # the notes right of their marker
     for j, arm in enumerate(arms):
         xs, means, errors = [], [], [[], []]
         for i, (group, per) in enumerate(groups.items()):
@@ -479,13 +481,15 @@ def intervals(
             errors[1].append(max(0.0, high - mean) if math.isfinite(high) else 0.0)
             if note := notes.get(group, {}).get(arm):
                 if math.isfinite(mean):
-                    axes.annotate(
-                        note,
-                        (xs[-1], mean),
-                        xytext=(4, 0),
-                        textcoords="offset points",
-                        fontsize=7,
-                        va="center",
+                    beside.append(
+                        axes.annotate(
+                            note,
+                            (xs[-1], mean),
+                            xytext=(_NOTE_OFFSET, 0),
+                            textcoords="offset points",
+                            fontsize=7,
+                            va="center",
+                        )
                     )
                 else:  # no marker to stand beside: upright from the axes' foot
                     axes.annotate(
@@ -511,4 +515,19 @@ def intervals(
     if len(arms) > 1:
         _legend(axes)
     _place_axes(figure, axes)
+    _left_where_past_the_right_edge(axes, beside)
     return figure
+
+
+_NOTE_OFFSET = 4  # points between a marker and the note beside it
+
+
+def _left_where_past_the_right_edge(axes: Axes, notes: list[Annotation]) -> None:
+    """Each of ``notes``, written right of its marker, that would end past the axes' right edge written left
+    of it instead: beside the last of 5 methods, '1 run: no interval' ended 55 px past the axes."""
+    renderer = axes.figure.canvas.get_renderer()
+    right = axes.get_window_extent(renderer).x1
+    for note in notes:
+        if note.get_window_extent(renderer).x1 > right:
+            note.set_horizontalalignment("right")
+            note.xyann = (-_NOTE_OFFSET, 0)

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from optimlab.data import load
 from optimlab.errors import InvalidValueError
@@ -13,17 +14,38 @@ from optimlab.registry import categories, get_registry
 
 def test_list_shows_every_registered_name(cli):
     """Each with its hyperparameters' defaults as a JSON mapping (they were one string of Python's repr,
-    'lr=0.001, betas=(0.9, 0.999)'). Truth: the registry's entries, a tuple as JSON's list."""
+    'lr=0.001, betas=(0.9, 0.999)'). Truth: every registered name is listed; adam's defaults are
+    torch.optim.Adam's own (its signature), betas JSON's list; the text listing writes them as Python
+    does, betas=(0.9, 0.999)."""
+    import inspect
+
     code, out, _ = cli("list", "--format", "json")
     assert code == 0
     listed = {(category, row["name"]): row for category, rows in json.loads(out).items() for row in rows}
-    for category in categories():
-        for entry in get_registry(category):
-            defaults = {
-                h.name: list(h.default) if isinstance(h.default, tuple) else h.default
-                for h in entry.hyperparameters
-            }
-            assert listed[category, entry.name]["hyperparameters"] == defaults
+    assert {(category, entry.name) for category in categories() for entry in get_registry(category)} <= set(
+        listed
+    )
+    torchs = inspect.signature(torch.optim.Adam).parameters
+    adam = listed["optimizer", "adam"]["hyperparameters"]
+    assert adam["betas"] == [0.9, 0.999] == list(torchs["betas"].default)
+    assert adam["lr"] == torchs["lr"].default and adam["eps"] == torchs["eps"].default
+    code, out, _ = cli("list", "optimizer", "--filter", "adam")
+    assert code == 0 and "betas=(0.9, 0.999)" in out.replace("\n", " "), out
+
+
+def test_list_writes_a_default_json_has_no_type_for(cli, monkeypatch, tmp_path):
+    """A default that is no JSON (a dtype) made the catalog's json.dumps raise TypeError: `optimlab list`
+    ended in a traceback. Truth: Python's repr of it, in the text listing and in the JSON one."""
+    registry = get_registry("init")
+    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    registry.register(
+        "typed_zeros", summary="Zeros of a dtype.", obj=lambda weight, dtype=torch.float64: weight
+    )
+    monkeypatch.setenv("OPTIMLAB_CACHE_DIR", str(tmp_path))  # the catalog written and read back
+    code, out, err = cli("list", "init", "--filter", "typed_zeros")
+    assert (code, err) == (0, "") and "dtype=torch.float64" in out, err
+    code, out, err = cli("list", "init", "--filter", "typed_zeros", "--format", "json")
+    assert json.loads(out)["init"][0]["hyperparameters"] == {"dtype": "torch.float64"}, err
 
 
 def test_list_takes_each_category_by_its_plural(cli):

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +52,25 @@ def live_rows() -> list[dict[str, Any]]:
                     "name": entry.name,
                     "aliases": list(entry.aliases),
                     "summary": entry.summary,
-                    # a mapping, as --format json gives it: one string left a reader to parse Python's repr;
-                    # a tuple as the JSON list the cache reads back
-                    "hyperparameters": {
-                        h.name: list(h.default) if isinstance(h.default, tuple) else h.default
-                        for h in entry.hyperparameters
-                    },
+                    # a mapping, as --format json gives it: one string left a reader to parse Python's repr
+                    "hyperparameters": {h.name: _as_json(h.default) for h in entry.hyperparameters},
+                    # as Python writes them, for the text listing: JSON's lists read back as tuples turned
+                    # every list into a tuple, and a default JSON cannot hold stopped the listing
+                    "defaults": ", ".join(f"{h.name}={h.default!r}" for h in entry.hyperparameters),
                     "paper": entry.paper,
                 }
             )
     return rows
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as the JSON the cache stores and reads back alike: a tuple (betas) as its list, at any
+    depth; a value JSON has no type for (a dtype, a function) as its repr, where json.dumps raised."""
+    if isinstance(value, (tuple, list)):
+        return [_as_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _as_json(item) for key, item in value.items()}
+    return value if value is None or isinstance(value, (bool, int, float, str)) else repr(value)
 
 
 def rows() -> list[dict[str, Any]]:

@@ -24,14 +24,8 @@ EXAMPLES = """Examples:
 def _about(row: dict[str, Any]) -> str:
     """Everything but the name in one column that wraps between words: it reads at 80 columns."""
     lines = [row["summary"]]
-    if row["hyperparameters"]:  # as the defaults are written in Python: JSON's lists were tuples
-        lines.append(
-            "hyperparameters: "
-            + ", ".join(
-                f"{name}={tuple(default) if isinstance(default, list) else default!r}"
-                for name, default in row["hyperparameters"].items()
-            )
-        )
+    if row["defaults"]:
+        lines.append(f"hyperparameters: {row['defaults']}")
     if row["paper"]:
         lines.append(f"paper: {row['paper']}")
     if row["aliases"]:

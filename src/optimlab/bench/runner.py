@@ -20,10 +20,10 @@ from typing import Any
 from optimlab.bench.scoring import BenchScores, check_cost, score
 from optimlab.errors import InvalidValueError
 from optimlab.optim.user import load_optimizer
-from optimlab.registry import STUDY_TRIALS, get_registry, whole_number
+from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, get_registry, whole_number
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
-from optimlab.study.compare import check_trains
+from optimlab.study.compare import check_trains, stored_settings
 from optimlab.study.run import StudyResult, check_backend
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
@@ -125,7 +125,8 @@ def run_bench(
     """
     check_cost(cost)  # read by the scores, after the last study: refused before the first
     # A bench scores each method by its seed runs: with none, every method "never reached the target".
-    seeds = whole_number(seeds, "seeds", STUDY_TRIALS)
+    # A bench stored before STUDY_TRIALS' bound resumes as it ran (StudySpec.stored).
+    seeds = whole_number(seeds, "seeds", POSITIVE_INT if resume else STUDY_TRIALS)
     if resume or checked:
         names = resolve_methods(methods)
         check_workloads(workloads)
@@ -140,6 +141,7 @@ def run_bench(
             protocol=protocol,
             budget=budget,
             seeds=seeds,
+            stored=stored_settings(location) if resume else (),
         )
         for workload in workloads
     ]

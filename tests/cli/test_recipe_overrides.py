@@ -458,3 +458,26 @@ def test_a_key_and_value_without_the_space_yaml_needs_is_told_the_space(cli, giv
         f"YAML read {key!r} as one key: it needs a space after the colon, {fixed}."
     ), err
     assert "names nothing" not in err
+
+
+@pytest.mark.parametrize(
+    "schedule, line",
+    [
+        ("constant", "accepted at most 1: the run's 1 step."),
+        ("cosine", "accepted at most 0: the run's 1 step less one, for cosine after the warmup."),
+    ],
+)
+def test_a_warmup_past_a_run_of_one_step_counts_it_in_the_singular(cli, schedule, line):
+    """--steps 1 with a warmup of 5 was told 'the run's 1 steps'. Truth: English's singular of one."""
+    code, out, err = cli(
+        "train",
+        "--dataset",
+        "iris",
+        "--steps",
+        "1",
+        "--set",
+        f"schedule.name={schedule}",
+        "--set",
+        "schedule.warmup_steps=5",
+    )
+    assert (code, out, err) == (2, "", f"error: invalid value 5 for schedule.warmup_steps: {line}\n")

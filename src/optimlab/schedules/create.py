@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from optimlab.errors import InvalidValueError
+from optimlab.number_text import count_of
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE_INT, UNIT, Capability, new_registry, plain_numbers
 from optimlab.schedules.families import linear
 from optimlab.schedules.join import Schedule, join, step_count
@@ -60,10 +61,10 @@ def check_warmup(name: str, total_steps: int | None, warmup_steps: int, field: s
     if Capability.NEEDS_TOTAL_STEPS in entry.capabilities:
         most, why = (
             total_steps - 1,
-            f"the run's {total_steps} steps less one, for {entry.name} after the warmup",
+            f"the run's {count_of(total_steps, 'step')} less one, for {entry.name} after the warmup",
         )
     else:
-        most, why = total_steps, f"the run's {total_steps} steps"
+        most, why = total_steps, f"the run's {count_of(total_steps, 'step')}"
     if warmup_steps > most:
         raise InvalidValueError(field, warmup_steps, f"at most {most}: {why}")
 

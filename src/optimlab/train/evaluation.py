@@ -25,6 +25,7 @@ from optimlab.data.user_batches import (
     relative_gap,
 )
 from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.nested_tensors import tensors_in
 from optimlab.techniques.losses import (
     REGRESSION_LOSSES,
     ClassesLast,
@@ -40,7 +41,6 @@ __all__ = [
     "OWN_METRICS",
     "averaged_over",
     "batch_rows",
-    "batch_tensors",
     "batch_weighs",
     "batch_weight",
     "batches_read",
@@ -464,13 +464,4 @@ def batch_weighs(batches: UserBatches) -> Callable[[Any], bool]:
 def batch_rows(batch: Any) -> int:
     """Examples in a batch: the length of its first tensor that has a dimension. Tensors come first: a
     list beside them (``default_collate`` makes one of a batch's strings) may hold anything."""
-    return next((len(t) for t in batch_tensors(batch) if t.ndim), 1)
-
-
-def batch_tensors(batch: Any) -> Iterator[torch.Tensor]:
-    """The tensors of a batch, depth first through dicts, tuples and lists."""
-    if isinstance(batch, torch.Tensor):
-        yield batch
-    elif isinstance(batch, (Mapping, tuple, list)):
-        for value in batch.values() if isinstance(batch, Mapping) else batch:
-            yield from batch_tensors(value)
+    return next((len(t) for t in tensors_in(batch) if t.ndim), 1)

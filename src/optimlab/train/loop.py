@@ -38,6 +38,7 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
 from optimlab.models.modes import modes_kept
 from optimlab.models.user import check_model
+from optimlab.nested_tensors import tensors_in
 from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.optim.user import needs_closure
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
@@ -47,7 +48,6 @@ from optimlab.train.evaluation import (
     EVAL_BATCH,
     OWN_METRICS,
     batch_rows,
-    batch_tensors,
     batch_weighs,
     batch_weight,
     batches_read,
@@ -984,7 +984,7 @@ def check_short_batch(model: nn.Module, batches: UserBatches) -> None:
 def _not_finite(group: list[Any]) -> str | None:
     """The NaN and infinite values the floating tensors of ``group``'s batches hold, in words ('2 NaN
     values and 1 infinite value'); None where there are none."""
-    tensors = [t for batch in group for t in batch_tensors(batch) if t.is_floating_point()]
+    tensors = [t for batch in group for t in tensors_in(batch) if t.is_floating_point()]
     nan = sum(int(t.isnan().sum()) for t in tensors)
     inf = sum(int(t.isinf().sum()) for t in tensors)
     counted = [
@@ -1004,7 +1004,7 @@ def _dtypes_refused(error: ValueError, model: nn.Module, group: list[Any]) -> Va
     if not any(words in str(cause) for words in ("dtype", "scalar type", "weight type", "bias type")):
         return error
     weights = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    inputs = {t.dtype for batch in group for t in batch_tensors(batch) if t.is_floating_point()}
+    inputs = {t.dtype for batch in group for t in tensors_in(batch) if t.is_floating_point()}
     if len(weights) != 1 or not inputs or weights <= inputs:  # some tensor of the model's dtype: not it
         return error
     (weight,) = weights

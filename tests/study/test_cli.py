@@ -787,3 +787,16 @@ def test_an_empty_list_of_what_to_compare_is_refused_as_given(argv, refused, cli
     code, out, err = cli("compare", *argv, "--out", str(tmp_path / "c"))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: {refused}") and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("flag", ["--compare", "--space"])
+def test_a_whole_field_given_a_float_past_the_exact_integers_is_named_as_typed(flag, cli, tmp_path):
+    """--compare/--space training.batch_size=1e300,2e1 was refused naming a 301-digit integer (the float
+    1e300 made an int). A float past the integers a float holds exactly is named as YAML reads it."""
+    chosen = ["--optimizers", "sgd"] if flag == "--space" else []
+    code, out, err = cli(
+        "compare", *chosen, flag, "training.batch_size=1e300,2e1", "--out", str(tmp_path / "c")
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "training.batch_size" in err and "1e+300 is refused: accepted an integer in [1, " in err, err
+    assert not re.search(r"\d{20}", err), err

@@ -448,8 +448,10 @@ def _most_distinct(dimension: Dimension, room: int) -> int:
 
 def whole_as_int(value: Any) -> Any:
     """A whole float (YAML reads ``1e1`` as 10.0) as the int it is, for a field that holds whole numbers: it
-    named methods and best configurations 10.0; any other value as given."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    named methods and best configurations 10.0; any other value as given, a float past
+    :data:`_FLOAT_EXACT_INTEGERS` too (``1e300`` is no int typed: as one it was refused in 301 digits)."""
+    whole = isinstance(value, float) and value.is_integer() and _FLOAT_EXACT_INTEGERS.contains(value)
+    return int(value) if whole else value
 
 
 def holds_whole_numbers(field: str, recipe: Recipe) -> bool:

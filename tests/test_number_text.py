@@ -9,6 +9,7 @@ import yaml
 from optimlab.number_text import (
     below_smallest_float,
     count_of,
+    named_and_more,
     plural,
     read_number,
     read_whole_number,
@@ -189,3 +190,18 @@ def test_other_number_text_is_no_int(text):
 @pytest.mark.parametrize("text", ["0x10", "1_000", "", "three", "1e"])
 def test_text_of_no_number_as_typed_is_no_whole_number(text):
     assert read_whole_number(text) is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 5, 9])
+def test_names_past_those_shown_are_counted_and_every_name_is_shown_or_counted(count):
+    """named_and_more, written by hand in four places before: the first names joined by ', ', then how
+    many are left out; serial puts a comma before the 'and' too. Truth: the names shown and the count
+    left out add up to every name, in order."""
+    names = [f"n{i}" for i in range(count)]
+    said = named_and_more(names, 4)
+    shown, _, more = said.partition(" and ")
+    assert shown.split(", ") == names[:4] if names else said == ""
+    assert more == (f"{count - 4} more" if count > 4 else "")
+    serial = named_and_more(names, 4, serial=True)
+    assert serial == (said.replace(" and ", ", and ") if count > 4 else said)
+    assert named_and_more(["'w' (10, 4)", "'v' (3, 3)"], 1, serial=True) == "'w' (10, 4), and 1 more"

@@ -91,9 +91,11 @@ def count_of(count: int, noun: str) -> str:
     return f"{count:,} {noun if count == 1 else plural(noun)}"
 
 
-def named_and_more(names: Sequence[str], shown: int = 4) -> str:
-    """``a, b, c, d and 3 more``: the first ``shown`` of ``names``, and how many are left out."""
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+def named_and_more(names: Sequence[str], shown: int = 4, *, serial: bool = False) -> str:
+    """``a, b, c, d and 3 more``: the first ``shown`` of ``names``, and how many are left out; ``serial``:
+    a comma before the ``and`` too (``'w' (10, 4), and 2 more``), where the names hold commas themselves."""
+    more = f"{',' if serial else ''} and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def seconds_text(seconds: float) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from optimlab.atomic import blocker
 from optimlab.errors import OptimlabError
+from optimlab.number_text import named_and_more
 
 __all__ = [
     "METRICS_NAME",
@@ -76,7 +77,7 @@ def others_shown(folder: Path, own: Callable[[Path], bool]) -> str | None:
     files = [p.name + ("/" if p.is_dir() else "") for p in listed if not p.name.startswith(".")]
     if not files or own(folder):
         return None
-    return ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return named_and_more(files, 3)
 
 
 def resume_command(folder: str | Path) -> str:

@@ -13,6 +13,7 @@ from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
 from optimlab.cli._output import Output, typed_command
 from optimlab.errors import OptimlabError
+from optimlab.number_text import named_and_more
 from optimlab.runs_folder import fresh_path, is_run_folder
 
 EXAMPLES = """Examples:
@@ -141,8 +142,8 @@ def _instead(paths: list[str], refused: str, journal_name: str) -> str:
         return f"; give its folder{reports}"
     kinds = "run folders" if kind == "run folder" else "studies"
     if len(held) > _COMMAND_HOLDS:
-        names = ", ".join(folder.name for folder in held[:3])
-        return f"; it holds {len(held)} {kinds} ({names} and {len(held) - 3} more): give each as a PATH"
+        names = named_and_more([folder.name for folder in held], 3)
+        return f"; it holds {len(held)} {kinds} ({names}): give each as a PATH"
     holds = f"a {kind}" if len(held) == 1 else f"{len(held)} {kinds}"
     return f"; it holds {holds}{reports or ': give each as a PATH'}"
 

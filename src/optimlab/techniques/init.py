@@ -41,6 +41,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from optimlab.errors import InvalidValueError, OptimlabWarning
+from optimlab.number_text import named_and_more
 from optimlab.registry import (
     POSITIVE,
     POSITIVE_INT,
@@ -1078,10 +1079,9 @@ def _warn_of_kept_weights(
     ]
     if not kept:
         return
-    more = f", and {len(kept) - _KEPT_NAMED} more" if len(kept) > _KEPT_NAMED else ""
     warnings.warn(
         f"init {scheme!r} left {len(kept)} weight(s) of 2+ dimensions as they were: "
-        f"{', '.join(kept[:_KEPT_NAMED])}{more}; {why}: draw those yourself, each matrix as the map it is",
+        f"{named_and_more(kept, _KEPT_NAMED, serial=True)}; {why}: draw those yourself, each matrix as the map it is",
         KeptWeightsWarning,
         stacklevel=stacklevel,
     )

@@ -170,6 +170,14 @@ def test_two_writings_of_one_number_are_refused_naming_both():
     assert len(methods_from("optimizer.weight_decay", [0, 0.01, 0.1])) == 3
 
 
+def test_a_whole_number_written_twice_is_named_as_its_method_is():
+    """--compare training.batch_size=10,1e1 was refused as '10 and 10.0 are both '10.0'' though the method
+    and its recipe say 10: the number both write is named as the method is."""
+    (batch,) = plan_comparison([1e1], field="training.batch_size", workloads=[WORKLOAD])
+    with pytest.raises(InvalidValueError, match=f"10 and 10.0 are both '{batch.methods[0].name}'"):
+        methods_from("training.batch_size", [10, 1e1])
+
+
 @pytest.mark.parametrize(
     "flag, match",
     [

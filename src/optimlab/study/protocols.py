@@ -108,7 +108,8 @@ def _meant(field: str, value: Any) -> str:
         with contextlib.suppress(OptimlabError):
             return get_registry("optimizer").resolve(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(float(value))
+        with contextlib.suppress(OverflowError):  # 10 and 1e1 as the methods are named: 10
+            return str(whole_as_int(float(value)))
     return str(value)
 
 

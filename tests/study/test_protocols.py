@@ -576,3 +576,17 @@ def test_compared_whole_numbers_are_named_and_set_as_the_recipe_holds_them():
     assert [type(m.updates["training.batch_size"]) for m in batch.methods] == [int, int]
     (clip,) = plan_comparison([0.5, 1.0], field="training.grad_clip_norm", workloads=[WORKLOAD])
     assert [m.name for m in clip.methods] == ["0.5", "1.0"]
+
+
+def test_a_methods_whole_hyperparameter_is_the_int_its_own_optimizer_holds():
+    """Method("la", {optimizer.name: lookahead, optimizer.k: 5.0}) kept k = 5.0 on a workload of Adam: the
+    fields holding whole numbers were asked of the workload's recipe, not of the method's, whose lookahead
+    takes k as an integer (its registry entry). Its whole float is the int, as a recipe field's is."""
+    from optimlab.study.protocols import Method
+
+    (k,) = [h for h in get_registry("optimizer").get("lookahead").hyperparameters if h.name == "k"]
+    assert k.accepts.integer  # the truth: lookahead's k is a count
+    spec = StudySpec.for_workload(
+        "t", WORKLOAD, [Method("la", {"optimizer.name": "lookahead", "optimizer.k": 5.0})], budget=1, seeds=1
+    )
+    assert [(v, type(v)) for v in spec.methods[0].updates.values()] == [("lookahead", str), (5, int)]

@@ -127,10 +127,12 @@ def check_trials_planned(methods: int, budget: int, seeds: int) -> None:
 
 
 def _whole_where_held(method: Method, recipe: Recipe) -> Method:
-    """``method`` with each whole float it sets on a field holding whole numbers in ``recipe``
-    (:func:`~optimlab.study.space.holds_whole_numbers`) as the int the recipe holds, and named by it where
-    its name was the value: ``--compare training.batch_size=1e1,2e1`` (YAML's 10.0 and 20.0) labelled its
-    methods 10.0 and 20.0 on every table."""
+    """``method`` with each whole float it sets on a field holding whole numbers in ``recipe`` with its
+    updates (:func:`~optimlab.study.space.holds_whole_numbers`: lookahead's ``k`` where the method sets
+    lookahead) as the int the recipe holds, and named by it where its name was the value:
+    ``--compare training.batch_size=1e1,2e1`` (YAML's 10.0 and 20.0) labelled its methods 10.0 and 20.0."""
+    with contextlib.suppress(RecipeError):  # a method the recipe refuses is named by StudySpec's check
+        recipe = recipe.with_updates(dict(method.updates))
     updates = {
         field: whole_as_int(value) if holds_whole_numbers(field, recipe) else value
         for field, value in method.updates.items()

@@ -44,3 +44,29 @@ def test_no_module_writes_the_hint_by_hand():
         if re.search(r"you mean \{", line, flags=re.IGNORECASE)
     ]
     assert built == []
+
+
+@pytest.mark.parametrize(
+    "typed, names, offered",
+    [
+        (
+            "warm",
+            ["warmup_cosine", "warmup_stable_decay", "cosine", "warm_restarts"],
+            ["warmup_cosine", "warmup_stable_decay", "warm_restarts"],
+        ),
+        ("he", ["he_init", "small_init", "xavier_uniform"], ["he_init"]),
+        ("linearity", ["no_nonlinearity", "relu"], ["no_nonlinearity"]),
+        ("batchnorm", ["batch_norm", "layer_norm"], ["batch_norm"]),  # difflib's, one letter off
+        ("a", ["adam", "adamw", "sgd"], []),  # one letter starts too many names to be a hint
+        ("step", ["check_steps", "steps", "lr"], ["steps", "check_steps"]),
+    ],
+)
+def test_every_registry_offers_the_names_a_word_typed_starts(typed, names, offered):
+    """Only the gallery offered he_init for 'he' (its own rule, experiments_near); every other registry
+    went by difflib alone, whose ratio of 'warm' to warmup_cosine (0.47) or 'he' to he_init (0.57) is under
+    its cutoff, so 'warm' offered no warmup schedule. Truth: the names by hand, each with a word the typed
+    one starts, or containing it from 4 letters; the nearest first (a keyword 'step': steps)."""
+    assert sorted(close_matches(typed, names)) == sorted(offered)
+    assert close_matches(typed, names)[:1] == offered[:1]
+    said = re.search(r"Did you mean (.*?)\? Accepted", str(UnknownNameError("schedule", typed, names)))
+    assert sorted(said[1].split(" or ") if said else []) == sorted(map(repr, offered))

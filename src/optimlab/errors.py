@@ -7,6 +7,7 @@ import difflib
 import functools
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -51,8 +52,28 @@ def user_stacklevel() -> int:
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Return up to ``n`` candidates that look like ``name`` (difflib ratio >= 0.6)."""
-    return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+    """Up to ``n`` candidates that look like ``name``: first those with a word that ``name`` starts ('he'
+    and he_init, 'warm' and warmup_cosine; words split at '_', '-', '.' and spaces, case ignored) or, from
+    4 letters, that contain it ('linear' and no_nonlinearity), the nearest first (difflib's ratio: 'step'
+    offers steps before check_steps), then difflib's close ones (ratio >= 0.6:
+    'batchnorm' and batch_norm), which put a two-letter word below the cutoff against any name of two
+    words. One letter offers by difflib alone. The one did-you-mean rule of every registry and name."""
+    candidates = list(candidates)
+    word = name.strip().lower().replace("-", "_")
+    containing = (
+        [
+            candidate
+            for candidate in candidates
+            if any(part.startswith(word) for part in re.split(r"[_\-. ]", candidate.lower()))
+            or (len(word) >= 4 and word in candidate.lower())
+        ]
+        if len(word) >= 2  # one letter starts too many names to be a hint
+        else []
+    )
+    # the nearest first ('step': steps before check_steps)
+    containing.sort(key=lambda candidate: -difflib.SequenceMatcher(None, word, candidate.lower()).ratio())
+    near = [*containing, *difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)]
+    return list(dict.fromkeys(near))[:n]
 
 
 def did_you_mean(near: Sequence[str], *, sentence: bool = False) -> str:
@@ -75,11 +96,9 @@ class UnknownNameError(OptimlabError, KeyError):
         accepted: Iterable[str],
         *,
         none: str | None = None,
-        near: Sequence[str] | None = None,
     ) -> None:
         accepted = sorted(set(accepted))
-        # ``near``: where the kind knows its nearer names (the gallery's experiments containing the word typed)
-        suggestions = close_matches(str(name), accepted) if near is None else list(near)
+        suggestions = close_matches(str(name), accepted)
         hint = did_you_mean(suggestions, sentence=True)
         # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's); ``none``
         # says it in the kind's own words ("It takes no hyperparameters.")

@@ -873,10 +873,14 @@ def test_the_page_s_table_says_of_each_prediction_what_the_paragraph_says(tiny_g
     assert all(f"{word}: {c.outcome} (" in outcome.verdict.paragraph for word, c in zip(differences, checks))
 
 
-@pytest.mark.parametrize("typed, offered", [("he", ["he_init"]), ("decay", ["weight_decay"])])
+@pytest.mark.parametrize(
+    "typed, offered",
+    [("he", ["he_init"]), ("decay", ["weight_decay"]), ("al", ["all"]), ("alll", ["all"])],
+)
 def test_a_word_of_an_experiment_typed_as_a_command_is_offered_the_experiment(typed, offered):
-    """`optimlab gallery he` said only "No such command 'he'", where `gallery run he` offers he_init. Truth:
-    the names by hand; the call told runs the first of them."""
+    """`optimlab gallery he` said only "No such command 'he'", where `gallery run he` offers he_init; and
+    `gallery al` no hint, where `gallery run al` offers 'all'. Truth: the names by hand; the call told
+    runs the first of them."""
     from optimlab.cli._errors import expected_message
 
     app = typer.Typer()

@@ -40,17 +40,19 @@ class _GalleryGroup(VerbGroup):
         if args and self.get_command(ctx, args[0]) is None:
             from optimlab.errors import close_matches, did_you_mean
             from optimlab.gallery import experiment_names
-            from optimlab.gallery.experiment import experiments_near
             from optimlab.registry import normalize_name
 
-            if (registered := normalize_name(args[0])) in [*experiment_names(), ALL]:
+            runnable = [*experiment_names(), ALL]  # what 'run' takes, and offers as it does
+            if (registered := normalize_name(args[0])) in runnable:
                 raise typer.BadParameter(
                     f"{args[0]!r} is what the command 'run' takes: '{ctx.command_path} run {registered}'",
                     ctx,
                     param_hint="COMMAND",
                 )
             # a word of an experiment's name ('gallery he'), not a command mistyped ('gallery rnu')
-            if (near := experiments_near(args[0])) and not close_matches(args[0], self.list_commands(ctx)):
+            if (near := close_matches(registered, runnable)) and not close_matches(
+                args[0], self.list_commands(ctx)
+            ):
                 raise typer.BadParameter(
                     f"{args[0]!r} is neither a command ({', '.join(self.list_commands(ctx))}) nor an "
                     f"experiment{did_you_mean(near)}: '{ctx.command_path} run {near[0]}' runs one",
@@ -149,11 +151,7 @@ def run(
         try:
             check_name("experiment", name, "NAME")
         except UnknownNameError as error:  # 'all' is accepted too, and an "ALL" is all
-            from optimlab.errors import close_matches
-            from optimlab.gallery.experiment import experiments_near
-
-            near = [*experiments_near(name), *close_matches(normalize_name(name), [ALL])]
-            raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL], near=near) from None
+            raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
     from optimlab.gallery import get_experiment, run_experiment, run_gallery
     from optimlab.gallery.publish import experiment_names, pages_found

@@ -21,9 +21,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from optimlab.errors import UnknownNameError, close_matches
 from optimlab.gallery.verdict import Verdict
-from optimlab.registry import Capability, Entry, new_registry, normalize_name
+from optimlab.registry import Capability, Entry, new_registry
 
 __all__ = [
     "KINDS",
@@ -35,7 +34,6 @@ __all__ = [
     "device_for",
     "experiment_names",
     "experiments",
-    "experiments_near",
     "get_experiment",
     "register",
 ]
@@ -133,30 +131,5 @@ def experiments() -> list[Entry[Experiment]]:
 
 
 def get_experiment(name: str) -> Experiment:
-    """The experiment registered as ``name``; an unknown name raises offering :func:`experiments_near`."""
-    try:
-        return _REGISTRY.get(name).obj
-    except UnknownNameError as error:
-        raise UnknownNameError(error.kind, error.name, error.accepted, near=experiments_near(name)) from None
-
-
-# More names offered than this for one word ('i': every name with a word in i...) stop being a hint.
-_MOST_NEAR = 5
-
-
-def experiments_near(typed: str) -> list[str]:
-    """The experiments to offer for the unknown name ``typed``: those with a word it starts ('he' and
-    he_init, 'init' and the three inits) or, from 4 letters, containing it ('linear' and no_nonlinearity),
-    then difflib's close ones ('batchnorm' and batch_norm); a two-letter word is below difflib's cutoff
-    against any name of two words."""
-    word = normalize_name(typed)
-    if not word:
-        return []
-    names = experiment_names()
-    containing = [
-        name
-        for name in names
-        if any(part.startswith(word) for part in name.split("_")) or (len(word) >= 4 and word in name)
-    ]
-    near = [*containing, *(name for name in close_matches(word, names) if name not in containing)]
-    return near[:_MOST_NEAR]
+    """The experiment registered as ``name``; an unknown name raises offering the close ones."""
+    return _REGISTRY.get(name).obj

@@ -590,3 +590,21 @@ def test_a_methods_whole_hyperparameter_is_the_int_its_own_optimizer_holds():
         "t", WORKLOAD, [Method("la", {"optimizer.name": "lookahead", "optimizer.k": 5.0})], budget=1, seeds=1
     )
     assert [(v, type(v)) for v in spec.methods[0].updates.values()] == [("lookahead", str), (5, int)]
+
+
+def test_a_study_stored_with_methods_named_by_floats_resumes_with_them(tmp_path):
+    """A study compared on training.batch_size=1e1 before 83d380d8 stored its method as '10.0' setting
+    10.0; resumed, its methods are kept as stored (made 10 they would plan another study)."""
+    from optimlab.study.compare import stored_settings
+    from optimlab.study.run import open_studies
+
+    (new,) = plan_comparison([1e1], field="training.batch_size", workloads=[WORKLOAD], budget=1, seeds=1)
+    as_then = [{"name": "10.0", "updates": {"training.batch_size": 10.0}}]
+    open_studies(StudySpec.from_dict({**new.to_dict(), "methods": as_then}), tmp_path)
+    stored = stored_settings(tmp_path)
+    assert [m["name"] for m in stored[0]["methods"]] == ["10.0"]  # the truth: the study as stored
+    (resumed,) = plan_comparison(
+        [1e1], field="training.batch_size", workloads=[WORKLOAD], budget=1, seeds=1, stored=stored
+    )
+    assert [(m.name, m.updates) for m in resumed.methods] == [("10.0", {"training.batch_size": 10.0})]
+    assert resumed.resumes(stored[0]) and new.methods[0].name == "10"

@@ -1270,8 +1270,11 @@ def _no_section(data: Mapping[str, Any], path: list[str], dotted: str) -> str:
         return f"{where!r} in {dotted!r} holds a value, not fields: set it whole, {where}=VALUE"
     techniques = _techniques_of(path[0]) if len(path) == 2 else {}
     here = [key for key, held in node.items() if isinstance(held, dict) or key in techniques]
-    hint = did_you_mean(close_matches(section, here), sentence=True)
+    # optimizer.momentun.x: a hyperparameter of the optimizer or schedule named is meant, not a section
+    hint = did_you_mean(close_matches(section, [*here, *keywords]), sentence=True)
     there = f"Sections there: {', '.join(here)}." if here else f"{'.'.join(path[:-1])!r} holds none."
+    if keywords:
+        there += f" Hyperparameters there: {', '.join(keywords)}."
     return f"unknown recipe section {where!r} in {dotted!r}.{hint} {there}"
 
 

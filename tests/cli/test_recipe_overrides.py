@@ -481,3 +481,42 @@ def test_a_warmup_past_a_run_of_one_step_counts_it_in_the_singular(cli, schedule
         "schedule.warmup_steps=5",
     )
     assert (code, out, err) == (2, "", f"error: invalid value 5 for schedule.warmup_steps: {line}\n")
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (  # 'unknown recipe section ... Sections there: options.', no word of the hyperparameter meant
+            ["--set", "optimizer.name=sgd", "--set", "optimizer.momentun.x=1"],
+            "unknown recipe section 'optimizer.momentun' in 'optimizer.momentun.x'. Did you mean 'momentum'? "
+            "Sections there: options. Hyperparameters there: lr, momentum, dampening, weight_decay, nesterov.",
+        ),
+        (
+            ["--set", "schedule.name=step", "--set", "schedule.step_sise.x=1"],
+            "unknown recipe section 'schedule.step_sise' in 'schedule.step_sise.x'. Did you mean 'step_size'? "
+            "Sections there: options. Hyperparameters there: step_size, gamma.",
+        ),
+        (  # '--init: invalid value 'abc'': the flag was blamed for the --set's value
+            ["--init", "he", "--set", "model.init.gain=abc"],
+            "invalid recipe: model.init: invalid value 'abc' for init 'he' (kaiming_normal) hyperparameter "
+            "'gain': accepted a number in (0, inf), or 'auto' (the gain of the activation after each layer).",
+        ),
+    ],
+)
+def test_a_set_into_an_optimizers_or_schedules_options_or_a_flags_technique_is_named_as_typed(
+    cli, args, line
+):
+    """Truth: the hyperparameters named are ones torch's SGD and StepLR take (their signatures)."""
+    import inspect
+
+    import torch
+
+    named = (
+        set(line.rpartition("Hyperparameters there: ")[2].rstrip(".").split(", "))
+        if "there: " in line
+        else set()
+    )
+    takers = (torch.optim.SGD, torch.optim.lr_scheduler.StepLR)
+    assert not named or any(named <= set(inspect.signature(taker).parameters) for taker in takers)
+    code, out, err = cli("train", "--dataset", "iris", *args)
+    assert (code, out, err) == (2, "", f"error: {line}\n")

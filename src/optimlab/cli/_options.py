@@ -838,7 +838,16 @@ def recipe_from_options(
     updates.update(_fields_set(params.get("set_fields") or (), given, recipe, updates))
     if not updates:
         return recipe
-    with flags_named(given):
+    # a flag's field a --set reaches into (--init he --set model.init.gain=abc) may be refused for the
+    # --set's value: the field is named as the recipe's, not as the flag, which was blamed
+    reached = [text.partition("=")[0].strip() for text in params.get("set_fields") or ()]
+    with flags_named(
+        {
+            name: value
+            for name, value in given.items()
+            if not any(f.startswith(f"{RECIPE_FLAGS[name]}.") for f in reached)
+        }
+    ):
         return recipe.with_updates(updates)
 
 

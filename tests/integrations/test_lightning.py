@@ -2858,3 +2858,34 @@ def test_the_fields_no_flag_of_the_trainer_sets_are_advised_as_the_users_own_cod
         told["lr_too_high"][0].startswith("lr=0.0001 in the optimizer, a tenth of now")
         and not told["lr_too_high"][1]
     )
+
+
+def test_the_schedule_is_advised_as_the_scheduler_configure_optimizers_returns():
+    """A Lightning user's plateau was told torch's loop words for the cosine schedule ('scheduler.step()
+    after each optimizer.step()'), a step Lightning takes, not the user: it is told the scheduler
+    configure_optimizers returns, stepped each optimizer step. Truth: a real Trainer given what is said
+    (T_max the run's 5 steps) ends the run at lr 0, and the clip keeps the Trainer's flag."""
+    from optimlab.doctor.findings import TORCH_CALLS, Finding, advised_as
+    from optimlab.integrations.lightning import _flags_set
+
+    x, y = standardized()
+    module = Classifier(mlp(depth=0), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    settings = {**TORCH_CALLS, **_flags_set(lightning.Trainer(logger=False), module)}
+    plateau = Finding(
+        "plateau", "warning", "", "", "schedule: cosine (decay the lr)", {"schedule.name": "cosine"}
+    )
+    told = advised_as(plateau, settings)
+    returned = told.recommendation.removeprefix("configure_optimizers returning ").removesuffix(
+        " (decay the lr)"
+    )
+    assert told.recipe_changes == {} and returned.startswith("{'optimizer': optimizer"), told.recommendation
+    assert settings["training.grad_clip_norm"].name == "Trainer.gradient_clip_val"
+
+    def configured(parameters):
+        optimizer = torch.optim.SGD(parameters, lr=0.1)
+        return eval(returned.replace("<steps>", "5"), {"torch": torch, "optimizer": optimizer})
+
+    torch.manual_seed(0)
+    stepped = Classifier(mlp(depth=0), nn.CrossEntropyLoss(), configured)
+    trainer = fit(stepped, (x, y), 5)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

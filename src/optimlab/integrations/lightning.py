@@ -333,14 +333,15 @@ def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Set
     with ``gradient_clip_algorithm`` 'norm' too where the flags clip by value (the flag there is each
     element's bound). Elsewhere it is the module's own ``self.clip_gradients`` call: in its training step
     before ``optimizer.step()`` under manual optimization (Lightning refuses the flag there), in the
-    ``configure_gradient_clipping`` it overrides under automatic. The optimizer's lr and weight decay are
-    ``configure_optimizers``', set by no flag."""
+    ``configure_gradient_clipping`` it overrides under automatic. The schedule is the scheduler
+    ``configure_optimizers`` returns (Lightning steps it, not the user's code); the optimizer's lr and
+    weight decay are its optimizer's, set by no flag (torch's words, :data:`TORCH_CALLS`)."""
     overridden = is_overridden("configure_gradient_clipping", module)
     if module.automatic_optimization and not overridden:
         along = {}
         if (getattr(trainer.gradient_clip_algorithm, "value", None) or "norm") != "norm":
             along = {"Trainer.gradient_clip_algorithm": "norm"}
-        return {"training.grad_clip_norm": Setting("Trainer.gradient_clip_val", along)}
+        return {"training.grad_clip_norm": Setting("Trainer.gradient_clip_val", along), **_SCHEDULED}
     where = (
         "in training_step, before optimizer.step()"
         if not module.automatic_optimization
@@ -353,8 +354,20 @@ def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Set
             {f"{call}.gradient_clip_algorithm": "norm"},
             "self.clip_gradients(optimizer, gradient_clip_algorithm='norm', gradient_clip_val={value}) "
             + where,
-        )
+        ),
+        **_SCHEDULED,
     }
+
+
+# The schedule the doctor advises (cosine), as a LightningModule sets it: Lightning steps the scheduler
+# configure_optimizers returns, each optimizer step under interval 'step' (T_max counts those steps).
+_SCHEDULED = {
+    "schedule.name": Setting(
+        None,
+        said="configure_optimizers returning {{'optimizer': optimizer, 'lr_scheduler': {{'scheduler': "
+        "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>), 'interval': 'step'}}}}",
+    )
+}
 
 
 class ScheduleFreeModes(pl.Callback):

@@ -297,7 +297,9 @@ def diagnose(
         settings: what sets each recipe field the advice changes (the lr, the clip, the data's scaling):
             None, the user's own PyTorch code, which the advice names (``lr=0.003 in the optimizer``, no
             recipe_changes); a trainer's arguments (``{"optimizer.lr": "TrainingArguments.learning_rate"}``);
-            ``{}`` where a recipe runs the training (:func:`diagnose_recipe`): its fields.
+            ``{}`` where a recipe runs the training (:func:`diagnose_recipe`): its fields. A key that names
+            no field the rules advise, or a value that is no str nor :class:`Setting`, is refused before
+            the run (:func:`~optimlab.doctor.findings.checked_settings`).
     """
     steps = whole_number(steps, "steps", POSITIVE_INT)  # numpy's integers too
     boolean(lr_find, "lr_find")  # lr_find='no' ran the range test

@@ -520,3 +520,23 @@ def test_a_set_into_an_optimizers_or_schedules_options_or_a_flags_technique_is_n
     assert not named or any(named <= set(inspect.signature(taker).parameters) for taker in takers)
     code, out, err = cli("train", "--dataset", "iris", *args)
     assert (code, out, err) == (2, "", f"error: {line}\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--schedule", "step", "--set", "schedule.step_size=1e-400", "--set", "optimizer.lr=-1"],
+        ["--set", "schedule.step_size=1e-400", "--set", "optimizer.lr=-1", "--set", "schedule.name=step"],
+    ],
+)
+def test_a_whole_number_below_the_smallest_float_beside_another_bad_update_is_read_as_its_field_reads_it(
+    cli, args
+):
+    """Another bad --set (optimizer.lr=-1) dropped every update from the recipe in which step_size's kind
+    was read: '1e-400 is below the smallest float', a float's words for a field of whole numbers. Truth:
+    the lr alone refused as lr's range refuses -1; step_size's text is its field's to refuse."""
+    code, out, err = cli("train", "--dataset", "iris", *args)
+    assert (code, out) == (2, "") and "below the smallest float" not in err, err
+    assert (
+        err == "error: invalid recipe: optimizer.lr: -1 is refused: accepted a number in (0, inf), or null\n"
+    )

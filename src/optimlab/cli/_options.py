@@ -894,8 +894,12 @@ def _below_smallest_floats(
 
     if not tiny:
         return {}
-    with contextlib.suppress(OptimlabError):  # refused by the fields it sets: said once they are applied
+    try:
         recipe = recipe.with_updates(updates)
+    except OptimlabError:  # refused by a field (said once all are applied): each other update still made,
+        for field, value in updates.items():  # as --schedule step beside --set optimizer.lr=-1
+            with contextlib.suppress(OptimlabError):
+                recipe = recipe.with_updates({field: value})
     for field, text in tiny.items():
         if not holds_whole_numbers(field, recipe):
             yaml_value(text.partition("=")[2], "--set", text)  # refused: 'below the smallest float'

@@ -344,3 +344,36 @@ def test_a_recipes_list_for_a_single_number_hyperparameter_is_refused_at_load():
     refused = r"invalid value \[3\] for schedule 'step' hyperparameter 'step_size': accepted an integer in \[1, inf\) \(a list is refused\)"
     with pytest.raises(ValueError, match=refused):
         Recipe.model_validate({"schedule": {"name": "step", "step_size": [3]}})
+
+
+def test_a_batch_is_bounded_by_one_range_in_the_library_and_the_recipe_alike():
+    """The recipe and --batch-size refused 1e18 rows while the library took them (optimlab.fit(...,
+    batch_size=10**18) trained: data.batches and UserBatches checked only >= 1). Truth: the edge of
+    BATCH_ROWS, int32's largest: 2^31 - 1 rows taken (one batch of the whole split), 2^31 refused in one
+    line naming the field and the range."""
+    import torch
+    from torch import nn
+
+    from optimlab.data.batches import TensorPair, batches
+    from optimlab.data.user_batches import UserBatches
+    from optimlab.errors import OptimlabError
+    from optimlab.recipe import Recipe
+    from optimlab.registry import BATCH_ROWS
+
+    pair = TensorPair(torch.arange(5.0).unsqueeze(1), torch.arange(5))
+    assert [y.tolist() for _, y in batches(pair, 2**31 - 1, shuffle=False)] == [[0, 1, 2, 3, 4]]
+    UserBatches((pair.x, pair.y), nn.MSELoss(), batch_size=2**31 - 1)
+    assert Recipe.from_dict({"training": {"batch_size": 2**31 - 1}}).training.batch_size == 2**31 - 1
+    refusal = f"invalid value 2147483648 for batch_size: accepted {BATCH_ROWS}."
+    assert str(BATCH_ROWS) == "an integer in [1, 2147483647]"
+    with pytest.raises(InvalidValueError) as refused:
+        list(batches(pair, 2**31, shuffle=False))
+    assert str(refused.value) == refusal
+    with pytest.raises(InvalidValueError) as refused:
+        UserBatches((pair.x, pair.y), nn.MSELoss(), batch_size=2**31)
+    assert str(refused.value) == refusal
+    with pytest.raises(
+        OptimlabError,
+        match=r"training.batch_size: 2147483648 is refused: accepted an integer in \[1, 2147483647\]",
+    ):
+        Recipe.from_dict({"training": {"batch_size": 2**31}})

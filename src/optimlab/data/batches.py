@@ -15,7 +15,7 @@ from torch import Tensor
 
 from optimlab.data.examples import TensorPair
 from optimlab.errors import InvalidValueError
-from optimlab.registry import POSITIVE_INT, whole_number
+from optimlab.registry import BATCH_ROWS, whole_number
 
 __all__ = ["RECIPE_BATCHING", "batches", "epoch_order", "epoch_permutation", "steps_per_epoch"]
 
@@ -69,7 +69,7 @@ def batches(
     >>> [y.tolist() for _, y in batches(pair, 2, shuffle=False)]
     [[0, 1], [2, 3], [4]]
     """
-    batch_size = whole_number(batch_size, "batch_size", POSITIVE_INT)  # numpy's integers too
+    batch_size = whole_number(batch_size, "batch_size", BATCH_ROWS)  # numpy's integers too
     x, y = pair.x, pair.y
     if shuffle:
         if generator is None:

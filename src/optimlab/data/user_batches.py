@@ -66,7 +66,7 @@ from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.data.examples import int64_labels, shared_tensor
 from optimlab.data.global_rng import global_states, kept_states, set_global_states, torch_state
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
-from optimlab.registry import POSITIVE_INT, SEED, whole_number
+from optimlab.registry import BATCH_ROWS, SEED, whole_number
 
 __all__ = [
     "ACCEPTED_DATA",
@@ -472,7 +472,7 @@ class UserBatches:
         drop_last: bool = False,
         field: str = "data",
     ) -> None:
-        batch_size = whole_number(batch_size, "batch_size", POSITIVE_INT)
+        batch_size = whole_number(batch_size, "batch_size", BATCH_ROWS)
         seed = whole_number(seed, "seed", SEED)  # else a TypeError from torch's generator at the first batch
         if loss_fn is not None and compute_loss is not None:
             raise InvalidValueError(

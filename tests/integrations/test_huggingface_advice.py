@@ -111,3 +111,27 @@ def test_a_trainer_subclass_scheduling_on_its_own_is_told_the_learning_rate(monk
     assert advised_lr_setting(run, doctor) == ["TrainingArguments.learning_rate"]
     (advice,) = [f.recommendation for f in doctor.diagnosis.findings if f.rule == "lr_too_high"]
     assert advice.startswith("TrainingArguments.learning_rate=0.1 (lr=0.1 in your optimizer instead, if")
+
+
+def test_the_schedule_is_advised_as_the_scheduler_the_trainer_steps():
+    """A Trainer's user was told torch's loop words for the cosine schedule ('scheduler.step() after each
+    optimizer.step()'), a step the Trainer takes: it is told TrainingArguments.lr_scheduler_type='cosine'
+    (or the scheduler given beside the optimizer), no recipe_changes. Truth: a real Trainer so set makes
+    a scheduler that ends its 4 steps at lr 0."""
+    from optimlab.doctor.findings import TORCH_CALLS, Finding, advised_as
+    from optimlab.integrations.huggingface import _arguments_set
+
+    model = tiny_bert(layers=1)
+    made = trainer(model, Sentences(n=32), 4, (None, None), learning_rate=0.1, lr_scheduler_type="cosine")
+    made.create_optimizer_and_scheduler(num_training_steps=4)
+    fields = _arguments_set(made.args, model, made.optimizer, trainer_made=True)
+    plateau = Finding(
+        "plateau", "warning", "", "", "schedule: cosine (decay the lr)", {"schedule.name": "cosine"}
+    )
+    told = advised_as(plateau, {**TORCH_CALLS, **fields})
+    assert told.recommendation.startswith("TrainingArguments.lr_scheduler_type='cosine' (or, where you give")
+    assert told.recipe_changes == {} and "scheduler.step()" not in told.recommendation
+    for _ in range(4):
+        made.optimizer.step()
+        made.lr_scheduler.step()
+    assert made.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

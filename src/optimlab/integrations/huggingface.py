@@ -284,7 +284,7 @@ def _arguments_set(
     still ``weight_decay``, which the Trainer gives each of its parameter groups. ``trainer_made`` None
     (not told, and the optimizer is as the Trainer would make it): each is advised as the argument, saying
     it is the given optimizer's own where one was given."""
-    fields: dict[str, str | Setting] = {"training.grad_clip_norm": "max_grad_norm"}
+    fields: dict[str, str | Setting] = {"training.grad_clip_norm": "max_grad_norm", **_SCHEDULED}
     if chosen is not None:  # transformers refuses it beside Trainer(optimizers=...): the Trainer made it
         own = "Trainer.optimizer_cls_and_kwargs[1]"
         taken = unwrapped(optimizer).defaults
@@ -310,6 +310,17 @@ def _arguments_set(
         for recipe, (field, keyword) in own.items():
             fields[recipe] = field if trainer_made else _unless_given(field, keyword)
     return _arguments(fields)
+
+
+# The schedule the doctor advises (cosine), as a Trainer's user sets it: the Trainer steps its scheduler,
+# the one it makes from lr_scheduler_type, or one given beside the optimizer (T_max in optimizer steps).
+_SCHEDULED = {
+    "schedule.name": Setting(
+        None,
+        said="TrainingArguments.lr_scheduler_type='cosine' (or, where you give the Trainer its scheduler, "
+        "Trainer(optimizers=(optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>))))",
+    )
+}
 
 
 def _unless_given(field: str, keyword: str) -> Setting:

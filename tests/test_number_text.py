@@ -205,3 +205,16 @@ def test_names_past_those_shown_are_counted_and_every_name_is_shown_or_counted(c
     serial = named_and_more(names, 4, serial=True)
     assert serial == (said.replace(" and ", ", and ") if count > 4 else said)
     assert named_and_more(["'w' (10, 4)", "'v' (3, 3)"], 1, serial=True) == "'w' (10, 4), and 1 more"
+
+
+def test_a_batch_of_one_row_is_counted_in_the_singular():
+    """doctor's note of a batch's non-finite values wrote 'in 1 of its 1 rows' by hand. Truth: English's
+    singular of one, its plural of any other count."""
+    import torch
+
+    from optimlab.doctor.nan_origin import _where_bad
+
+    assert _where_bad(torch.tensor([[float("nan")]])) == "1 non-finite value in 1 of its 1 row"
+    assert _where_bad(torch.tensor([[float("nan"), 0.0], [1.0, float("inf")]])) == (
+        "2 non-finite values in 2 of its 2 rows, the first in feature 0"
+    )

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from optimlab.nested_tensors import tensors_in
+from optimlab.number_text import count_of
 
 __all__ = ["NonFiniteOrigin", "batch_fault", "finite_filled", "locate_non_finite"]
 
@@ -74,11 +75,11 @@ def _count_bad(x: Tensor) -> int:
 def _where_bad(x: Tensor) -> str:
     """``3 non-finite values in 2 of its 64 rows, the first in feature 5`` (of a batch ``x``)."""
     bad_values = _count_bad(x)
-    said = f"{bad_values} non-finite value{'s' if bad_values > 1 else ''}"
+    said = count_of(bad_values, "non-finite value")
     if x.ndim == 0:
         return said
     bad = (~torch.isfinite(x)).reshape(x.shape[0], -1)
-    said += f" in {int(bad.any(1).sum())} of its {x.shape[0]} rows"
+    said += f" in {int(bad.any(1).sum())} of its {count_of(x.shape[0], 'row')}"
     return said + (f", the first in feature {int(bad.any(0).nonzero()[0])}" if bad.shape[1] > 1 else "")
 
 

@@ -941,7 +941,10 @@ class TrainingSpec(_Spec):
         """epochs null beside steps null (``--set training.epochs=null`` over a recipe of no steps) give
         the run no length: the loop's count of its steps raised a TypeError traceback."""
         if self.epochs is None and self.steps is None:
-            raise ValueError("epochs: null and steps: null give the run no length: set one, an integer >= 1")
+            raise ValueError(  # the fields and the flags that set them: the CLI's refusal named neither
+                "epochs: null and steps: null give the run no length: set one, an integer >= 1 "
+                "(training.epochs or training.steps; on the command line --epochs N or --steps N)"
+            )
         return self
 
     @field_validator("metrics")

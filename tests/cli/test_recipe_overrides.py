@@ -540,3 +540,16 @@ def test_a_whole_number_below_the_smallest_float_beside_another_bad_update_is_re
     assert (
         err == "error: invalid recipe: optimizer.lr: -1 is refused: accepted a number in (0, inf), or null\n"
     )
+
+
+def test_a_run_of_no_length_is_told_the_fields_and_the_flags_that_give_it_one(cli):
+    """--set training.epochs=null (a recipe of no steps) was told 'epochs: null and steps: null give the
+    run no length', naming neither the recipe's fields nor --epochs / --steps. Truth: each flag named gives
+    the run its length (--steps beside that --set)."""
+    code, out, err = cli("train", "--dataset", "iris", "--set", "training.epochs=null")
+    assert (code, out) == (2, "") and err == (
+        "error: invalid recipe: training: epochs: null and steps: null give the run no length: set one, an "
+        "integer >= 1 (training.epochs or training.steps; on the command line --epochs N or --steps N)\n"
+    ), err
+    given = recipe_from_options(None, {"set_fields": ["training.epochs=null"], "steps": 3})
+    assert (given.training.epochs, given.training.steps) == (None, 3)

@@ -295,7 +295,7 @@ class SearchSpace:
         wanted = count if self.size is None else min(count, self.size)
         drawn: list[dict[str, Any]] = []
         # each draw's key in a set, where 'config not in drawn' scanned the list: 10^4 draws took 6.4 s, now
-        # 0.1 s (benchmarks/random_planning.py, docs/benchmarks.md)
+        # 0.1 s (benchmarks/study_planning.py --protocol random, docs/benchmarks.md)
         seen: set[tuple[Any, ...]] = set()
         for _ in range(wanted * _DRAWS_PER_CONFIGURATION):
             if len(drawn) == wanted:

@@ -48,7 +48,6 @@ def cached_arrays(
         pass
     arrays = {k: np.asarray(v) for k, v in make().items()}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as partial, open(partial, "wb") as handle:  # whichever process writes last
             np.savez(handle, **arrays)  # a handle: given a path not ending in .npz, savez adds it
     except OSError:

@@ -212,7 +212,6 @@ def save(figure: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.suffix.lower() not in _FORMATS:
         raise InvalidValueError("figure path suffix", path.suffix or path.name, " or ".join(_FORMATS))
-    path.parent.mkdir(parents=True, exist_ok=True)
     svg = path.suffix.lower() == ".svg"
     with atomic_path(path) as partial, matplotlib.rc_context(_SAME_SVG):
         figure.savefig(

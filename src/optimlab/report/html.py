@@ -178,5 +178,4 @@ class Page:
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the page to ``path`` (folders created), whole or not at all; returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         return write_atomically(path, self.render())

@@ -160,7 +160,6 @@ class LineChart:
         path = Path(path)
         if path.suffix.lower() != ".svg":
             raise InvalidValueError("chart path suffix", path.suffix or path.name, ".svg")
-        path.parent.mkdir(parents=True, exist_ok=True)
         return write_atomically(path, '<?xml version="1.0" encoding="utf-8"?>\n' + self.svg)
 
 

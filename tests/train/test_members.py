@@ -106,12 +106,21 @@ def test_a_diverging_member_is_recorded_at_its_step_and_the_others_go_on():
 
 
 def test_a_member_whose_last_update_leaves_weights_not_finite_is_diverged_as_alone():
-    """One step at lr 1e39 (float32's largest is 3.4e38): the loss was finite, read before the update,
-    and no later loss tells. One at a time the run is diverged, naming the update (ff5fcb1); the member
-    was 'completed' with val_loss NaN, a metric a study would rank. Its neighbour is untouched."""
+    """One step whose update overflows float32 (lr 1e12 times a weight decay of 1e30 times the weights:
+    past float32's largest, 3.4e38; an lr past it is refused as torch refuses it): the loss was finite,
+    read before the update, and no later loss tells. One at a time the run is diverged, naming the update
+    (ff5fcb1); the member was 'completed' with val_loss NaN, a metric a study would rank. Its neighbour is
+    untouched."""
     recipes = [
-        BASE.with_updates({"optimizer.name": "sgd", "optimizer.lr": lr, "training.steps": 1})
-        for lr in (0.1, 1e39)
+        BASE.with_updates(
+            {
+                "optimizer.name": "sgd",
+                "optimizer.lr": lr,
+                "optimizer.weight_decay": decay,
+                "training.steps": 1,
+            }
+        )
+        for lr, decay in ((0.1, 0.0), (1e12, 1e30))
     ]
     recorders = [CurveRecorder(None, "val_accuracy") for _ in recipes]
     good, bad = train_members(recipes, recorders)

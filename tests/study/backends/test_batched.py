@@ -79,7 +79,7 @@ def test_a_batch_that_raises_fails_its_trials_with_the_reason_and_the_study_goes
     space = SearchSpace((Dimension("optimizer.lr", low=1e-3, high=3e-2, log=True),))
     spec = StudySpec.for_workload(
         "b", get_workload("digits_mlp", epochs=1), methods_from("optimizer.name", ["sgd"]),
-        budget=4, seeds=0, space=space,
+        budget=4, seeds=1, space=space,
     )  # fmt: skip
     result = run_study(spec, tmp_path, backend="batched", options=BackendOptions(members=8))
     assert len(result.records) == 4

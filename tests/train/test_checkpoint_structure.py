@@ -195,3 +195,61 @@ def test_a_checkpoint_written_before_structures_were_kept_still_resumes(tmp_path
     payload = saved(tmp_path, net(nn.ReLU))
     del payload["structure"]
     assert load_into(payload, net(nn.GELU)).step == 3  # nothing to compare with: loaded as before
+
+
+def _with_scheduler(model: nn.Module, kind: str | None) -> tuple[torch.optim.Optimizer, object]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    schedulers = {
+        None: lambda: None,
+        "step": lambda: torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5),
+        "lambda": lambda: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + step)),
+    }
+    return optimizer, schedulers[kind]()
+
+
+@pytest.mark.parametrize(
+    ("saved_with", "given", "said"),
+    [
+        (
+            None,
+            "lambda",
+            "saved with no scheduler, but a LambdaLR was given to resume it: resume with scheduler=None",
+        ),
+        (
+            "step",
+            None,
+            "saved with a StepLR scheduler, but none was given to resume it: resume with the StepLR",
+        ),
+        (
+            "step",
+            "lambda",
+            "saved with a StepLR scheduler, but a LambdaLR was given to resume it: resume with the StepLR",
+        ),
+    ],
+)
+def test_a_checkpoint_resumed_with_another_scheduler_is_refused_by_name(tmp_path, saved_with, given, said):
+    """load_checkpoint loaded a StepLR's state into a LambdaLR (torch takes another class's state whole),
+    and ignored a scheduler given where none was saved or none given where one was: the rate restarted or
+    the schedule was lost in silence. Each is refused as another optimizer class is; a checkpoint written
+    before the class was kept (its StepLR, no scheduler_class) still loads, its step count torch's own."""
+    trained = net(nn.ReLU)
+    optimizer, scheduler = _with_scheduler(trained, saved_with)
+    for _ in range(3):
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    save_checkpoint(
+        tmp_path, model=trained, optimizer=optimizer, scheduler=scheduler, state=TrainState(step=3)
+    )
+    payload = read_checkpoint(tmp_path)
+    fresh = net(nn.ReLU)
+    resumed_optimizer, resumed_scheduler = _with_scheduler(fresh, given)
+    with pytest.raises(OptimlabError) as refused:
+        load_checkpoint(payload, model=fresh, optimizer=resumed_optimizer, scheduler=resumed_scheduler)
+    assert said in str(refused.value)
+    if saved_with == "step":
+        payload.pop("scheduler_class")  # as written before it was kept
+        resumed_optimizer, resumed_scheduler = _with_scheduler(fresh, "step")
+        load_checkpoint(payload, model=fresh, optimizer=resumed_optimizer, scheduler=resumed_scheduler)
+        assert resumed_scheduler.last_epoch == scheduler.last_epoch == 3
+        assert resumed_scheduler.get_last_lr() == scheduler.get_last_lr() == [0.05]

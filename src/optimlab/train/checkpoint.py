@@ -33,7 +33,7 @@ from torch import nn
 
 from optimlab.atomic import atomic_path, signals_deferred
 from optimlab.data.global_rng import global_states, set_global_states
-from optimlab.errors import OptimlabError, OptimlabWarning, a_type
+from optimlab.errors import OptimlabError, OptimlabWarning, a_type, with_article
 from optimlab.models.structure import describe_change, structure
 from optimlab.train.loop import Callback, TrainState
 
@@ -74,6 +74,8 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "optimizer_class": type(optimizer).__qualname__,  # AdamW's groups hold Adam's keys
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        # torch's load_state_dict takes another scheduler class's state whole (a StepLR given a LambdaLR's)
+        "scheduler_class": type(scheduler).__qualname__ if scheduler is not None else None,
         "state": state.to_dict(),
         "torch_rng": rngs["torch"],
         "numpy_rng": rngs["numpy"],
@@ -195,7 +197,8 @@ def load_checkpoint(
             "groups it was saved with"
         ) from None
     _check_optimizer(payload, optimizer, held)
-    if scheduler is not None and payload["scheduler"] is not None:
+    _check_scheduler(payload, scheduler)
+    if scheduler is not None:
         scheduler.load_state_dict(payload["scheduler"])
     # numpy_rng and python_rng are absent from checkpoints written before they were kept
     set_global_states(
@@ -223,6 +226,27 @@ def _check_optimizer(payload: dict[str, Any], optimizer: torch.optim.Optimizer, 
             f"the checkpoint's optimizer state was saved by {saved_class or 'another optimizer'}{holding}, "
             f"which does not fit {a_type(optimizer)}; resume with the optimizer and parameter groups it was "
             "saved with"
+        )
+
+
+def _check_scheduler(payload: dict[str, Any], scheduler: Any | None) -> None:
+    """Refuse to resume ``scheduler`` from ``payload`` where it was saved with none, or without one where
+    it was saved with one (the rate restarted at step 0, or the saved schedule was lost, in silence), or
+    with another scheduler class than the checkpoint names (checkpoints written before it was kept name
+    none, and load into any)."""
+    saved_state, saved_class = payload["scheduler"], payload.get("scheduler_class")
+    given_class = type(scheduler).__qualname__ if scheduler is not None else None
+    if saved_state is None and scheduler is None:
+        return
+    if saved_state is None or scheduler is None or saved_class not in (None, given_class):
+        if saved_state is None:
+            saved, hint = "no scheduler", "scheduler=None"
+        else:
+            saved = f"{with_article(saved_class)} scheduler" if saved_class else "a scheduler"
+            hint = f"the {saved_class or 'scheduler'} it was saved with"
+        given = "none" if scheduler is None else a_type(scheduler)
+        raise OptimlabError(
+            f"the checkpoint was saved with {saved}, but {given} was given to resume it: resume with {hint}"
         )
 
 

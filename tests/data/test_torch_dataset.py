@@ -88,6 +88,29 @@ def test_pillow_images_are_read_as_torchvisions_to_tensor_reads_them():
         from_torch_dataset(Pictures(sizes, ["RGB"]))
 
 
+def test_pillow_images_of_mixed_modes_get_the_note_a_folder_of_them_gets(tmp_path):
+    """A folder of images in mixed modes said which were read in another mode than their own; the same
+    images from a Dataset, by from_torch_dataset or returned by a factory (as_data), said nothing. Truth:
+    the folder's reading of the same images saved as files, and their count by mode."""
+    pytest.importorskip("PIL")
+    from optimlab.data import load_image_folder
+    from optimlab.data.user_factory import as_data
+
+    arrays = np.random.default_rng(0).integers(0, 256, (6, 4, 5, 3), dtype=np.uint8)
+    pictures = Pictures(arrays, ["RGB", "L", "L"])
+    for i in range(len(pictures)):
+        image, label = pictures[i]
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        image.save(tmp_path / str(label) / f"{i}.png")
+    folder = load_image_folder(tmp_path).reading
+    note = f"{sum(pictures[i][0].mode == 'L' for i in range(6))} of 6 images, of mode L, read as RGB"
+    assert note == "4 of 6 images, of mode L, read as RGB" and folder.endswith(f"; {note}")
+    assert from_torch_dataset(pictures).reading == note
+    assert as_data(pictures, "pictures").reading == note
+    assert as_data((pictures, Pictures(arrays, ["RGB"])), "pictures").reading == f"split 0: {note}"
+    assert from_torch_dataset(Pictures(arrays, ["L"])).reading is None  # one mode: nothing converted
+
+
 class Endless(IterableDataset):
     """A stream that never ends, as a generator of fresh samples is; it stops the test only past ten
     times the bound (a reader that ignored the bound hung the verb)."""

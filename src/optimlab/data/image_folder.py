@@ -189,7 +189,7 @@ def images_array(
 
 
 def modes_read(modes: Sequence[str], own: Sequence[str]) -> str:
-    """``"; 3 of 7 images, of modes L, RGB, read as RGBA"``: where images of mixed ``modes`` (as
+    """``"3 of 7 images, of modes L, RGB, read as RGBA"``: where images of mixed ``modes`` (as
     :func:`image_pixels` reads them) are all read in the richest (:func:`_richest`), how many have
     another mode of their ``own`` (as Pillow opens each file: an opaque RGBA is RGBA) and which, else
     ``""``: a model then takes that many channels, where the user may expect each image's own."""
@@ -199,7 +199,7 @@ def modes_read(modes: Sequence[str], own: Sequence[str]) -> str:
     converted = [mode for mode in own if mode != target]
     named = sorted(set(converted))
     return (
-        f"; {len(converted)} of {len(own)} images, of mode{'s' * (len(named) > 1)} {', '.join(named)}, "
+        f"{len(converted)} of {len(own)} images, of mode{'s' * (len(named) > 1)} {', '.join(named)}, "
         f"read as {target}"
     )
 
@@ -323,7 +323,8 @@ def load_image_folder(
     reading = f"classes from the folders {shown}"
     if resize is not None:
         reading += f"; resized to {resize[0]}x{resize[1]}"
-    reading += modes
+    if modes:
+        reading += f"; {modes}"
     if splits:
         reading += "; split by its " + ", ".join(f"{folders[s].name}/" for s in splits) + " folders"
         if "val" in splits and "test" not in splits:  # fixed splits: none is drawn for test

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -10,11 +11,11 @@ import torch
 from torch.utils.data import IterableDataset
 
 from optimlab.data.examples import Examples, Task, float_task, shared_tensor
-from optimlab.data.image_folder import image_pixels, images_array
+from optimlab.data.image_folder import image_pixels, images_array, modes_read
 from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
 
-__all__ = ["MORE_THAN_PAIRS", "MOST_STREAMED", "finite", "from_torch_dataset", "read_pairs"]
+__all__ = ["MORE_THAN_PAIRS", "MOST_STREAMED", "Pairs", "finite", "from_torch_dataset", "read_pairs"]
 
 T = TypeVar("T")
 
@@ -97,18 +98,35 @@ def from_torch_dataset(
     >>> from_torch_dataset(ds).num_classes
     3
     """
-    x, y, image_shape = read_pairs(dataset, name)
-    return Examples.from_arrays(x, y, name=name, task=task or float_task(y), image_shape=image_shape)
+    pairs = read_pairs(dataset, name)
+    return Examples.from_arrays(
+        pairs.x,
+        pairs.y,
+        name=name,
+        task=task or float_task(pairs.y),
+        image_shape=pairs.image_shape,
+        reading=pairs.reading,
+    )
 
 
-def read_pairs(
-    dataset: Iterable[Any], name: str
-) -> tuple[torch.Tensor, torch.Tensor | np.ndarray, tuple[int, ...] | None]:
-    """Every (input, target) pair of ``dataset``, stacked: the inputs, the targets (class names as an
-    array of strings, mapped to ids where every split is known) and the image shape of Pillow images."""
+@dataclasses.dataclass(frozen=True)
+class Pairs:
+    """The (input, target) pairs of a data set, stacked: the targets are class names as an array of
+    strings (mapped to ids where every split is known) or a tensor; ``image_shape`` and ``reading`` are
+    set for Pillow images, the reading where their modes were mixed (:func:`modes_read`), as a folder of
+    image files says it."""
+
+    x: torch.Tensor
+    y: torch.Tensor | np.ndarray
+    image_shape: tuple[int, ...] | None = None
+    reading: str | None = None
+
+
+def read_pairs(dataset: Iterable[Any], name: str) -> Pairs:
+    """Every (input, target) pair of ``dataset``, stacked."""
     map_style = not isinstance(dataset, IterableDataset) and hasattr(dataset, "__len__")
     items = (dataset[i] for i in range(len(dataset))) if map_style else finite(dataset, name)
-    inputs, images, targets = [], [], []
+    inputs, images, own_modes, targets = [], [], [], []
     for position, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise InvalidValueError(
@@ -118,6 +136,7 @@ def read_pairs(
             )
         if _is_image(item[0]):
             images.append(image_pixels(item[0], f"item {position} of {name}"))
+            own_modes.append(item[0].mode)
         else:
             inputs.append(_as_tensor(item[0], f"input of item {position} of {name}"))
         target = item[1]
@@ -135,8 +154,9 @@ def read_pairs(
     y = _class_names(targets, name) if any(isinstance(t, str) for t in targets) else _targets(targets, name)
     if images:
         x = images_array(images, [f"item {i} of {name}" for i in range(len(images))], _RESIZE)
-        return torch.as_tensor(x), y, tuple(x.shape[1:])
-    return _stacked(inputs, name), y, None
+        reading = modes_read([mode for _, mode in images], own_modes) or None
+        return Pairs(torch.as_tensor(x), y, tuple(x.shape[1:]), reading)
+    return Pairs(_stacked(inputs, name), y)
 
 
 def _stacked(inputs: list[torch.Tensor], name: str) -> torch.Tensor:

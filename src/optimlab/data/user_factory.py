@@ -39,7 +39,6 @@ from optimlab.data.examples import (
     ONE_HOT,
     DatasetInfo,
     Examples,
-    TensorPair,
     float_task,
     label_ignored,
     labels_as_given,
@@ -57,7 +56,7 @@ from optimlab.data.splits import (
     say_empty,
     untrained_classes,
 )
-from optimlab.data.torch_dataset import MORE_THAN_PAIRS, finite, read_pairs
+from optimlab.data.torch_dataset import MORE_THAN_PAIRS, Pairs, finite, read_pairs
 from optimlab.data.user_batches import (
     describe,
     is_map_dataset,
@@ -242,19 +241,20 @@ def _targets(y: Tensor | np.ndarray) -> Any:
     return torch.as_tensor(y)
 
 
-def _pair(value: Any, name: str) -> TensorPair | None:
-    """``value`` as two tensors, or None when it is not a pair, a Dataset or a DataLoader."""
+def _pair(value: Any, name: str) -> Pairs | None:
+    """``value`` as two tensors (and how its Pillow images were read), or None when it is not a pair, a
+    Dataset or a DataLoader."""
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
         x, y = _inputs(value[0], name), _targets(value[1])
         if x.ndim == 0:
             raise InvalidValueError(f"inputs of {name}", "shape ()", "one row per example, shape (N, ...)")
-        if y.ndim == 0 or len(y) != len(x):  # TensorPair named neither the data nor x
+        if y.ndim == 0 or len(y) != len(x):  # refused later, neither the data nor x was named
             raise InvalidValueError(
                 f"targets of {name}",
                 f"shape {tuple(y.shape)}",
                 f"one target per row of the inputs, whose shape is {tuple(x.shape)}",
             )
-        return TensorPair(x, y)
+        return Pairs(x, y)
     if isinstance(value, DataLoader):
         batched = loader_batch_size(value)  # None: it yields rows
         batches = list(finite(_every_row(value, name), name, _rows if batched else lambda _: 1))
@@ -269,10 +269,9 @@ def _pair(value: Any, name: str) -> TensorPair | None:
             )
         pieces = [(batch[0], batch[1]) for batch in batches]
         join = torch.cat if batched else torch.stack
-        return TensorPair(join([x for x, _ in pieces]), join([y for _, y in pieces]))
+        return Pairs(join([x for x, _ in pieces]), join([y for _, y in pieces]))
     if isinstance(value, (Dataset, IterableDataset)):
-        x, y, _ = read_pairs(value, name)
-        return TensorPair(x, y)
+        return read_pairs(value, name)
     return None
 
 
@@ -309,7 +308,7 @@ def _every_row(loader: DataLoader, name: str) -> DataLoader:
     return DataLoader(loader.dataset, sampler=sorted(loader.sampler) if shuffles else loader.sampler, **kept)
 
 
-def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
+def _examples(pairs: Pairs, name: str) -> Examples:
     """The user's rows as :class:`~optimlab.data.Examples`; several class labels per example, which rows
     of (x, y) cannot hold, are refused naming the shape that holds them: dict batches. The label -100,
     cross-entropy's ``ignore_index``, is kept out of the classes where the loss ignores it
@@ -317,7 +316,9 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
     id of its own for optimlab's loss, or counted as a class under the user's own, the rows meant to be
     ignored were trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
     the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
-    would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them."""
+    would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them.
+    Pillow images keep their image shape and the reading of their modes (:class:`Pairs`)."""
+    x, y = pairs.x, pairs.y
     if channels_last(tuple(x.shape)):
         raise InvalidValueError(
             f"inputs of {name}",
@@ -341,7 +342,9 @@ def _examples(x: Tensor, y: Tensor, name: str) -> Examples:
             "CrossEntropyLoss() does",
         )
     try:
-        return Examples.from_arrays(x, y, name=name, task=float_task(y))
+        return Examples.from_arrays(
+            x, y, name=name, task=float_task(y), image_shape=pairs.image_shape, reading=pairs.reading
+        )
     except InvalidValueError as error:
         if error.field != f"class labels of {name}":
             raise
@@ -393,7 +396,7 @@ def _kind(values: Tensor | np.ndarray) -> str:
     return "floats" if values.is_floating_point() else "integers"
 
 
-def _check_alike(parts: list[TensorPair], name: str) -> None:
+def _check_alike(parts: list[Pairs], name: str) -> None:
     """Refuse splits whose examples differ from the first split's: inputs or targets of another shape
     per row (``torch.cat`` raised 'Sizes of tensors must match'), or targets of another kind (integer
     classes beside floats were joined as floats, a regression; but for 0/1 labels, binary either way)."""
@@ -430,7 +433,7 @@ def as_data(
         return batches
     whole = _pair(value, name)
     if whole is not None:
-        return _read_from(_loader_reading(value), _examples(whole.x, whole.y, name))
+        return _read_from(_loader_reading(value), _examples(whole, name))
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
@@ -438,8 +441,9 @@ def as_data(
             # Labels of all splits are mapped together, so a class has one id in each.
             ys = [p.y for p in parts]
             y = np.concatenate(ys) if isinstance(ys[0], np.ndarray) else torch.cat(ys)
-            joined = _examples(torch.cat([p.x for p in parts]), y, name)
-            ends = np.cumsum([0, *(len(p) for p in parts)])
+            modes = "; ".join(f"split {i}: {p.reading}" for i, p in enumerate(parts) if p.reading)
+            joined = _examples(Pairs(torch.cat([p.x for p in parts]), y, parts[0].image_shape, modes), name)
+            ends = np.cumsum([0, *(len(p.x) for p in parts)])
             train, val, *test = (
                 joined.examples.subset(torch.arange(a, b)) for a, b in itertools.pairwise(ends)
             )

@@ -106,7 +106,8 @@ def test_pillow_images_of_mixed_modes_get_the_note_a_folder_of_them_gets(tmp_pat
     note = f"{sum(pictures[i][0].mode == 'L' for i in range(6))} of 6 images, of mode L, read as RGB"
     assert note == "4 of 6 images, of mode L, read as RGB" and folder.endswith(f"; {note}")
     assert from_torch_dataset(pictures).reading == note
-    assert as_data(pictures, "pictures").reading == note
+    read = as_data(pictures, "pictures")
+    assert read.reading == note and read.image_shape == (3, 4, 5)  # images, channels first, as the folder's
     assert as_data((pictures, Pictures(arrays, ["RGB"])), "pictures").reading == f"split 0: {note}"
     assert from_torch_dataset(Pictures(arrays, ["L"])).reading is None  # one mode: nothing converted
 

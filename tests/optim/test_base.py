@@ -128,3 +128,36 @@ def test_per_member_hyperparameters_equal_separate_runs(name):
         assert not torch.allclose(single[0], start[0][k])
         for b, s in zip(batched, single):
             torch.testing.assert_close(b[k], s, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dtypes",
+    [(torch.float32, torch.bfloat16), (torch.bfloat16, torch.float32), (torch.bfloat16, torch.float64)],
+    ids=["float32-bfloat16", "bfloat16-float32", "bfloat16-float64"],
+)
+def test_a_group_of_mixed_dtypes_multiplies_each_tensor_as_torch_does(dtypes):
+    """A number multiplied a group's tensors as its first tensor's dtype asked: momentum 0.9 went to
+    foreach rounded to bfloat16 after a float32 tensor (0.8984375), and as a float32 tensor to a float64
+    one after a bfloat16 tensor. Each tensor is now multiplied by the number as its own dtype computes
+    it. Truth: torch.optim.SGD's single-tensor step on the same group (``buf.mul_(momentum)``)."""
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(64, generator=generator).to(dtype) for dtype in dtypes]
+    gradients = [[torch.randn(64, generator=generator).to(p.dtype) for p in start] for _ in range(6)]
+
+    def run(make):
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        optimizer = make(params)
+        for step_gradients in gradients:
+            for p, g in zip(params, step_gradients):
+                p.grad = g.clone()
+            optimizer.step()
+        return [p.detach() for p in params]
+
+    ours = run(lambda params: optimlab.optim.create("momentum", params, lr=0.1, momentum=0.9))
+    torchs = run(lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=False))
+    for mine, theirs in zip(ours, torchs):
+        assert mine.dtype == theirs.dtype
+        if mine.dtype == torch.bfloat16:
+            assert torch.equal(mine, theirs)
+        else:  # float32/float64 round lr * buf before adding it, torch within the add: an ulp or so
+            torch.testing.assert_close(mine, theirs, rtol=0, atol=4 * torch.finfo(mine.dtype).eps)

@@ -971,3 +971,21 @@ def test_an_lr_past_the_parameters_dtype_is_refused_as_torch_refuses_it(dtype, l
         step(lambda p, step_lr: create("sgd", p, lr=step_lr), largest),
         step(lambda p, step_lr: torch.optim.SGD(p, lr=step_lr), largest),
     )
+
+
+def test_an_lr_past_one_of_a_groups_dtypes_is_refused_whichever_comes_first():
+    """A group of a bfloat16 tensor before a float16 one checked lr=1e5 against bfloat16's range alone:
+    the float16 tensor stepped to -inf. Truth: torch.optim.SGD refuses the lr on the same group."""
+
+    def group():
+        params = [torch.nn.Parameter(torch.ones(3, dtype=dtype)) for dtype in (torch.bfloat16, torch.float16)]
+        for p in params:
+            p.grad = torch.full_like(p, 1e-3)
+        return params
+
+    with pytest.raises(RuntimeError, match="without overflow"):
+        torch.optim.SGD(group(), lr=1e5).step()
+    with pytest.raises(
+        OptimlabError, match=re.escape("accepted at most 65504.0, the largest finite float16")
+    ):
+        create("sgd", group(), lr=1e5).step()

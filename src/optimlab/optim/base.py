@@ -177,13 +177,17 @@ def half_on_cpu(x: Tensor) -> bool:
 
 
 def _multiplier(c: Coefficient, xs: Sequence[Tensor]) -> Coefficient | list[Tensor]:
-    """``c`` as foreach multiplies ``xs`` by it as ``Tensor.mul_`` does. On CPU ``torch._foreach_mul_``
-    rounds a Python number to float16/bfloat16 tensors' dtype first (0.9 -> 0.8984375 in bfloat16), where
-    ``Tensor.mul_``, which torch.optim's CPU steps call (``buf.mul_(momentum)``), multiplies by it in
-    float32: there the number goes as a float32 0-dim tensor, which foreach takes unrounded (torch 2.13)."""
-    if isinstance(c, (int, float)) and xs and half_on_cpu(xs[0]):
+    """``c`` as foreach multiplies ``xs`` by it as ``Tensor.mul_`` does, tensor by tensor. On CPU
+    ``torch._foreach_mul_`` rounds a Python number to float16/bfloat16 tensors' dtype first (0.9 -> 0.8984375
+    in bfloat16), where ``Tensor.mul_``, which torch.optim's CPU steps call (``buf.mul_(momentum)``),
+    multiplies by it in float32: there the number goes as a float32 0-dim tensor, which foreach takes
+    unrounded (torch 2.13). A group that mixes dtypes (float32 beside bfloat16) gets one 0-dim tensor a
+    tensor, each of the dtype its tensor computes a number in, so a float64 tensor keeps the number whole."""
+    if not isinstance(c, (int, float)) or not any(half_on_cpu(x) for x in xs):
+        return per_tensor(c, xs)
+    if all(half_on_cpu(x) for x in xs):
         return torch.tensor(c, dtype=torch.float32)
-    return per_tensor(c, xs)
+    return [torch.tensor(c, dtype=torch.float32 if half_on_cpu(x) else x.dtype) for x in xs]
 
 
 def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:

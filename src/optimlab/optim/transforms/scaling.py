@@ -56,8 +56,8 @@ def scale_by_learning_rate(
     def update(updates: Updates, state: ScaleState, params: Params) -> tuple[Updates, ScaleState]:
         factor = value_at(negated, state.count)
         half = [u for u in updates if half_on_cpu(u)]
-        if half:
-            _check_lr_fits(factor, half[0].dtype)
+        if half:  # float16 beside bfloat16: the dtype of the smallest range refuses first
+            _check_lr_fits(factor, min((u.dtype for u in half), key=lambda d: torch.finfo(d).max))
         if round_product or not half:
             return by_factor.update(updates, state, params)
         exact = [  # a float16/bfloat16 number times one: exact in float32

@@ -656,12 +656,8 @@ def test_epochs_train_as_many_passes_as_a_hand_written_loop():
     common = {"loss_fn": ce, "batch_size": 16, "drop_last": True}
     assert same(trained(network(), (x, y), None, epochs=2, **common), trained(network(), (x, y), 4, **common))
 
-    class Rows(IterableDataset):  # no __len__: how many steps an epoch is cannot be known beforehand
-        def __iter__(self):
-            return iter(zip(x, y))
-
+    # epochs over a stream of no length train: test_epochs_over_a_stream_of_no_length_iterate_it_again_...
     for data, options, message in [
-        (Rows(), {"epochs": 1}, "invalid value 1 for epochs: accepted None for an iterable Rows"),
         (loader, {"epochs": 1, "total_steps": 3}, "for total_steps and epochs: accepted one of them"),
         (loader, {}, "invalid value 'None and None' for total_steps and epochs"),
         (loader, {"epochs": -1}, "invalid value -1 for epochs"),
@@ -1927,3 +1923,66 @@ def test_a_scheduler_interval_fit_cannot_keep_is_refused_by_name():
         fit(model, optimizer, DataLoader(Stream(), batch_size=8), loss_fn=nn.CrossEntropyLoss(), total_steps=2,
             scheduler=scheduler, scheduler_interval="epoch")  # fmt: skip
     assert scheduler.last_epoch == 0
+
+
+class Unsized(IterableDataset):
+    """A stream of problem(10)'s rows without __len__, counting the passes made over it."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(zip(*problem(10), strict=True))
+
+
+class StopAt(Callback):
+    def __init__(self, step):
+        self.at = step
+
+    def on_step_end(self, state):
+        if state.step == self.at:
+            state.stop_reason = "stopped"
+
+
+def test_epochs_over_a_stream_of_no_length_iterate_it_again_each_epoch_as_a_torch_loop_does():
+    """fit(IterableDataset without __len__, epochs=2) was refused ('epochs: None ... total_steps'): a torch
+    loop iterates it again each epoch. The first pass tells the steps an epoch; the run, a per-epoch
+    StepLR and a run stopped in the first pass then continued from its state train as a hand-written loop
+    does, bit for bit. A OneCycleLR, whose total must be known before its first step, is refused by name."""
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    for _ in range(2):
+        for inputs, targets in DataLoader(Unsized(), batch_size=4):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(inputs), targets).backward()
+            optimizer.step()
+        scheduler.step()
+    expected = [p.detach() for p in model.parameters()]
+    for stop_at in (None, 2):
+        model, stream = network(), Unsized()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        common = {"loss_fn": nn.CrossEntropyLoss(), "epochs": 2, "scheduler": scheduler}
+        state = None
+        if stop_at is not None:
+            loader = DataLoader(stream, batch_size=4)
+            state = fit(
+                model, optimizer, loader, callbacks=[StopAt(stop_at)], scheduler_interval="epoch", **common
+            )
+            assert (state.step, state.total_steps) == (2, 0)  # the length not known yet
+        state = fit(
+            model,
+            optimizer,
+            DataLoader(stream, batch_size=4),
+            state=state,
+            scheduler_interval="epoch",
+            **common,
+        )
+        assert (state.step, state.total_steps, state.steps_per_epoch) == (6, 6, 3)
+        assert stream.passes == 2 + (stop_at is not None) and optimizer.param_groups[0]["lr"] == 0.1 * 0.5**2
+        assert all(map(torch.equal, [p.detach() for p in model.parameters()], expected))
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=6)
+    with pytest.raises(InvalidValueError, match="whose length is not known, beside a OneCycleLR' for epochs"):
+        fit(model, optimizer, DataLoader(Unsized(), batch_size=4), **{**common, "scheduler": one_cycle})

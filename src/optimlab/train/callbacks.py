@@ -294,8 +294,14 @@ class StopOnSignal(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         # At the last step the run is trained: it ends as completed, with nothing left to resume.
-        if self.received is not None and state.stop_reason is None and state.step < state.total_steps:
-            state.stop_reason = f"interrupted by {self.received} at step {state.step} of {state.total_steps}"
+        # total_steps 0: epochs over a stream whose first pass has not told its length yet
+        if (
+            self.received is not None
+            and state.stop_reason is None
+            and not 0 < state.total_steps <= state.step
+        ):
+            of = state.total_steps or "a total not known yet"
+            state.stop_reason = f"interrupted by {self.received} at step {state.step} of {of}"
             state.interrupted = True
 
 
@@ -330,13 +336,15 @@ class ProgressBar(Callback):
         )
         self._progress.start()
         self._task = self._progress.add_task(
-            self.description, total=state.total_steps, completed=state.step, status=""
+            self.description, total=state.total_steps or None, completed=state.step, status=""
         )
 
     def on_step_end(self, state: TrainState) -> None:
         metrics = " ".join(f"{k} {v:.4g}" for k, v in state.last_metrics.items())
         loss = "no loss (targets ignored)" if state.skipped else f"loss {state.train_loss:.4g}"
-        self._progress.update(self._task, completed=state.step, status=f"{loss} {metrics}")
+        self._progress.update(  # total_steps 0 until a stream's first pass tells its length
+            self._task, total=state.total_steps or None, completed=state.step, status=f"{loss} {metrics}"
+        )
 
     def on_train_end(self, state: TrainState) -> None:
         if self._progress is not None:

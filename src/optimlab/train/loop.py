@@ -299,8 +299,10 @@ def fit(
             saved after a fit without one resumes them from the states at its end.
         loss_fn: ``loss_fn(outputs, targets)``; None when the model returns its own loss
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
-        total_steps, epochs: how long to train, one of the two (epochs: a known number of batches
-            each, so not for data whose length is unknown).
+        total_steps, epochs: how long to train, one of the two. ``epochs`` passes over data whose length
+            is not known (an IterableDataset without ``__len__``) iterate it again each epoch, as a torch
+            loop would, its first pass telling the steps an epoch (``state.total_steps`` 0 until then);
+            a OneCycleLR, whose total must be known before its first step, is refused beside them.
         accumulate_grad_batches: batches whose gradients one optimizer step takes (Lightning's name;
             Hugging Face's ``gradient_accumulation_steps``). Each batch's loss is weighted by what its
             mean averages over, its rows (or a cross-entropy's targets not ignored, by their class
@@ -487,35 +489,40 @@ def fit(
             f"{a_type(scheduler)} with no evaluation to read {plateau_metric} from",
             "a reduce-on-plateau scheduler together with val_data (or evaluate), or any other scheduler",
         )
-    if epochs is not None:
-        if batches.steps_per_epoch == 0:
-            raise batches.no_batch()
-        if batches.steps_per_epoch is None:
-            raise InvalidValueError(
-                "epochs", epochs, f"None for {batches.source}, whose length is not known: total_steps"
-            )
-        total_steps = epochs * math.ceil(batches.steps_per_epoch / accumulate)
-    assert total_steps is not None  # checked above: exactly one of the two was given
+    if epochs is not None and batches.steps_per_epoch == 0:
+        raise batches.no_batch()
     device = next(model.parameters()).device
     state = TrainState() if state is None else state
     if batches.steps_per_epoch is None:  # read by the session that stopped
         # (a checkpoint written before batches_per_epoch was kept took one batch a step)
         batches.steps_per_epoch = state.batches_per_epoch or state.steps_per_epoch or None
     _count_epoch(state, batches, accumulate)
-    if each_epoch and not state.steps_per_epoch:
+    if epochs is not None:  # None while an IterableDataset's length is not known: its first pass tells it
+        total_steps = _epochs_steps(epochs, batches, accumulate)
+        if total_steps is None and isinstance(scheduler, OneCycleLR):
+            raise InvalidValueError(
+                "epochs",
+                f"{epochs} over {batches.source}, whose length is not known, beside a OneCycleLR",
+                "total_steps=N instead (a OneCycleLR's total must be known before its first step), or "
+                "data with a length (a Dataset, or an IterableDataset with __len__)",
+            )
+    if each_epoch and not state.steps_per_epoch and epochs is None:  # an endless stream ends no epoch
         raise InvalidValueError(
             "scheduler_interval",
             f"epoch, over {batches.source} whose length is not known",
             "'step', or data with a length (a Dataset, a DataLoader over one, tensors)",
         )
     # the scheduler's steps left: the epochs' ends still to come, or the optimizer steps
-    steps_left = (
-        total_steps // state.steps_per_epoch - state.step // state.steps_per_epoch
-        if each_epoch
-        else total_steps - state.step
-    )
-    _check_schedule_length(scheduler, steps_left)
-    state.total_steps, state.stop_reason, state.interrupted = total_steps, None, False
+    if total_steps is not None and (state.steps_per_epoch or not each_epoch):  # a OneCycleLR's
+        steps_left = (
+            total_steps // state.steps_per_epoch - state.step // state.steps_per_epoch
+            if each_epoch
+            else total_steps - state.step
+        )
+        _check_schedule_length(scheduler, steps_left)
+    state.total_steps, state.stop_reason, state.interrupted = total_steps or 0, None, False
+    if total_steps is None:  # until the first pass ends (state.total_steps 0: not known yet)
+        total_steps = math.inf
     state.tracker_failures = []
     state.grad_clip_norm = grad_clip_norm
     amp = (
@@ -591,6 +598,8 @@ def fit(
                 state.epoch, group = next(groups)
                 state.data_drawn = batches.drawn
                 _count_epoch(state, batches, accumulate)
+                if total_steps == math.inf and epochs is not None and batches.steps_per_epoch:
+                    total_steps = state.total_steps = epochs * state.steps_per_epoch  # its first pass ends
                 if state.epoch != epoch_counted:
                     skipped_in_epoch, epoch_counted = 0, state.epoch
                 weights = _weights(batches, group, weighs=weighs)
@@ -617,7 +626,8 @@ def fit(
                         _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
                     for callback in callbacks:
                         callback.on_evaluate(state, state.last_metrics)
-                if each_epoch and not state.diverged and state.step % state.steps_per_epoch == 0:
+                at_epoch_end = state.steps_per_epoch and state.step % state.steps_per_epoch == 0
+                if each_epoch and not state.diverged and at_epoch_end:
                     scheduler.step()  # the epoch's end, after its evaluation, before a checkpoint of the step
                 # After the evaluation, so that a checkpoint taken here holds everything about this step.
                 for callback in callbacks:
@@ -813,7 +823,7 @@ def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
         )
 
 
-def _evaluation_due(state: TrainState, *, eval_every: int | None, total_steps: int) -> bool:
+def _evaluation_due(state: TrainState, *, eval_every: int | None, total_steps: float) -> bool:
     """Whether fit evaluates after ``state``'s last step (:func:`evaluates_after`); while the epoch's
     length is not known yet, it has not ended: every ``eval_every`` steps and after the last."""
     if state.steps_per_epoch:
@@ -821,6 +831,16 @@ def _evaluation_due(state: TrainState, *, eval_every: int | None, total_steps: i
             state.step, eval_every=eval_every, steps_per_epoch=state.steps_per_epoch, total_steps=total_steps
         )
     return (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
+
+
+def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | None:
+    """The optimizer steps ``epochs`` passes over ``batches`` take, in groups of ``accumulate`` batches
+    (groups never span an epoch's end); None while the data's length is not known."""
+    if epochs == 0:
+        return 0
+    if batches.steps_per_epoch is None:
+        return None
+    return epochs * math.ceil(batches.steps_per_epoch / accumulate)
 
 
 _HOOKS = ("on_train_start", "on_step_end", "on_evaluate", "on_train_end")

@@ -19,11 +19,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from optimlab.data.cifar10 import BATCH_NAMES, is_cifar10_folder
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, Capability, new_registry
 from optimlab.user_paths import expand_home
-from optimlab.workloads.workload import Workload
+from optimlab.workloads.workload import Workload, path_option
 
 __all__: list[str] = []  # reached by name: get_workload("mnist_cnn", path=...)
 
@@ -31,18 +32,20 @@ _REGISTRY = new_registry("workload")
 _IDX_IMAGES = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "train-images.idx3-ubyte")
 
 
-def _idx_data(folder: Path) -> dict[str, Any]:
+def _idx_data(folder: Path, field: str) -> dict[str, Any]:
     for name in _IDX_IMAGES:
         if (folder / name).is_file():
             return {"name": str(folder / name), "scaling": "standardize"}
     raise InvalidValueError(
-        "path (--data-dir) of the workload",
-        str(folder),
-        f"a folder holding {' or '.join(_IDX_IMAGES)} and its labels file",
+        field, str(folder), f"a folder holding {' or '.join(_IDX_IMAGES)} and its labels file"
     )
 
 
-def _cifar10_data(folder: Path) -> dict[str, Any]:
+def _cifar10_data(folder: Path, field: str) -> dict[str, Any]:
+    if not is_cifar10_folder(folder):  # else refused as the recipe's data.options.path, at the first trial
+        raise InvalidValueError(
+            field, str(folder), f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)"
+        )
     return {"name": "cifar10", "scaling": "per_channel", "options": {"path": str(folder)}}
 
 
@@ -86,17 +89,16 @@ def _files_workload(
 ) -> Workload:
     """``model`` on the files of ``family`` in the folder ``path`` (``~`` expanded)."""
     name = f"{family}_{model}"
+    field = path_option(name)
     if path is None:
-        raise InvalidValueError(
-            f"workload {name!r} option 'path'", None, f"the folder of your {family} files"
-        )
-    folder = expand_home(path, f"workload {name!r} option 'path'")
+        raise InvalidValueError(field, None, f"the folder of your {family} files")
+    folder = expand_home(path, field)
     if not folder.is_dir():
-        raise InvalidValueError(f"workload {name!r} option 'path'", str(path), "an existing folder")
+        raise InvalidValueError(field, str(path), "an existing folder")
     section, default_epochs, default_batch, _ = _MODELS[model]
     recipe = Recipe.from_dict(
         {
-            "data": _FILES[family][0](folder),
+            "data": _FILES[family][0](folder, field),
             "model": section,
             "training": {"epochs": epochs or default_epochs, "batch_size": batch_size or default_batch},
         }

@@ -32,6 +32,7 @@ __all__ = [
     "get_workload",
     "metric_goal",
     "mnist1d_cnn",
+    "path_option",
     "refuse_data_dir",
     "two_spirals_mlp",
     "workload_names",
@@ -199,12 +200,23 @@ def workloads_from(
                     "data_dir (--data-dir)", None, f"the folder of your files for workload {entry.name!r}"
                 )
             options["path"], read = str(path), True
-        chosen.append(_registered(entry.create(**options)))
+        try:
+            chosen.append(_registered(entry.create(**options)))
+        except InvalidValueError as error:  # the folder, named as the verbs take it
+            if error.field != path_option(entry.name):
+                raise
+            raise InvalidValueError("data_dir (--data-dir)", error.value, error.accepted) from None
     if not chosen:
         raise InvalidValueError("workloads", names, f"comma-separated names of {', '.join(workload_names())}")
     if path is not None and not read:  # the folder went unread: the study ran on the workloads' own data
         refuse_data_dir(path, ", ".join(w.name for w in chosen))
     return chosen
+
+
+def path_option(name: str) -> str:
+    """The words that name the folder of the user's files given to workload ``name``, as
+    ``get_workload(name, path=...)`` takes it (:func:`workloads_from` says the verbs' words instead)."""
+    return f"workload {name!r} option 'path'"
 
 
 def check_workloads(workloads: Sequence[Workload], *, field: str = "workloads") -> None:

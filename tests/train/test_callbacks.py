@@ -3,6 +3,8 @@ a metric the evaluation lacks, intervals of zero."""
 
 import json
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -312,3 +314,36 @@ def test_the_metrics_log_and_result_json_tell_time_by_one_clock_across_a_resume(
         ]
         seconds = [line["seconds"] for line in lines]
         assert seconds == sorted(seconds) and seconds[-1] <= round(result.seconds, 4)
+
+
+class _SignalAt(Callback):
+    """Sends this process ``number`` as step ``step`` ends, as a Ctrl-C or a scheduler's kill would."""
+
+    def __init__(self, step, number):
+        self.step, self.number = step, number
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            os.kill(os.getpid(), self.number)
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_stop_on_signal_given_to_fit_alone_stops_the_run_and_gives_the_handlers_back(number):
+    """StopOnSignal in callbacks= without a with block installed nothing (documented only): a Ctrl-C raised
+    KeyboardInterrupt mid-run, a SIGTERM killed the process. fit installs its handlers as training starts
+    and restores them as it ends. Truth: signal.getsignal before and after, and the step it stopped at."""
+    from optimlab.train.callbacks import StopOnSignal
+
+    before = signal.getsignal(number)
+    model = nn.Linear(3, 1)
+    x, y = torch.randn(40, 3), torch.randn(40, 1)
+    stop = StopOnSignal()
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.MSELoss(), batch_size=4,
+                total_steps=8, callbacks=[_SignalAt(3, number), stop])  # fmt: skip
+    assert (state.step, state.interrupted, stop.received) == (3, True, signal.Signals(number).name)
+    assert signal.getsignal(number) is before
+    with stop:  # a with block keeps holding them across the fit
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.MSELoss(), batch_size=4,
+            total_steps=2, callbacks=[stop])  # fmt: skip
+        assert signal.getsignal(number) is not before
+    assert signal.getsignal(number) is before

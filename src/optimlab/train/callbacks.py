@@ -255,8 +255,9 @@ class Checkpointing(Callback):
 class StopOnSignal(Callback):
     """Turns SIGINT and SIGTERM into a clean stop: the current step finishes, then the loop ends.
 
-    Use as a context manager around :func:`~optimlab.train.loop.fit`: it installs the handlers (main
-    thread only) and restores the previous ones. A signal the process started with ignored stays
+    Given to :func:`~optimlab.train.loop.fit` among its ``callbacks``, it installs the handlers (main
+    thread only) as training starts and restores the previous ones as it ends; as a context manager
+    around ``fit`` (or several), it holds them from entering to leaving. A signal the process started with ignored stays
     ignored (a shell's background job ``cmd &`` ignores SIGINT, so that a Ctrl-C meant for the
     foreground job leaves it running). A second signal acts as it would without this callback (Ctrl-C
     twice raises ``KeyboardInterrupt`` at once), except that a checkpoint being saved is finished first
@@ -270,18 +271,37 @@ class StopOnSignal(Callback):
     def __init__(self) -> None:
         self.received: str | None = None  # the name of the signal that stopped the run
         self._previous: dict[int, Any] = {}
+        self._entered = False  # handlers held by a with block, not by a fit
 
     def __enter__(self) -> StopOnSignal:
+        self._install()
+        self._entered = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._entered = False
+        self._restore()
+
+    def on_train_start(self, state: TrainState) -> None:
+        # given in callbacks= alone, it installed nothing and a Ctrl-C raised mid-step (documented only)
+        if not self._entered:
+            self.received = None
+            self._install()
+
+    def on_train_end(self, state: TrainState) -> None:
+        if not self._entered:
+            self._restore()
+
+    def on_exception(self, state: TrainState, error: BaseException) -> None:
+        self.on_train_end(state)
+
+    def _install(self) -> None:
         if threading.current_thread() is threading.main_thread():
             self._previous = {
                 number: signal.signal(number, self._handle)
                 for number in self.SIGNALS
                 if signal.getsignal(number) is not signal.SIG_IGN
             }
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._restore()
 
     def _handle(self, number: int, frame: Any) -> None:
         self.received = signal.Signals(number).name

@@ -468,3 +468,12 @@ def test_doctors_tracker_runs_end_whatever_fails_after_they_open(tmp_path, monke
     if fails == "sending to mlflow":
         opened["tensorboard"] = False  # its findings sent, its run ended as it does
     assert ended == opened
+
+
+def test_plot_schedule_of_a_short_wsd_at_its_defaults_draws_it(cli, tmp_path):
+    """plot-schedule wsd --steps 5 was refused as "Invalid value for '--option'", a flag never given: the
+    default decay_fraction 0.2 rounds to 1 of 5 steps. A default decays at least the 2 steps a decay needs."""
+    path = tmp_path / "s.svg"
+    code, _, err = cli("plot-schedule", "wsd", "--steps", "5", "--out", str(path))
+    assert (code, err) == (0, "")
+    assert path.is_file()

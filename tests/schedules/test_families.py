@@ -331,3 +331,20 @@ def test_one_cycle_with_its_momentum_trains_as_torchs_one_cycle_lr(options: dict
 def test_one_cycle_momentum_refuses_a_base_above_the_maximum() -> None:
     with pytest.raises(InvalidValueError, match="base_momentum"):
         one_cycle_momentum(100, base_momentum=0.99)
+
+
+@pytest.mark.parametrize("name", ["wsd", "trapezoidal"])
+@pytest.mark.parametrize(
+    ("total", "warmup"), [(2, 0), (3, 0), (5, 0), (7, 0), (8, 0), (9, 2), (100, 10), (1, 0)]
+)
+def test_a_short_run_at_the_default_fraction_is_decayed_over_the_two_steps_a_decay_needs(name, total, warmup):
+    """wsd --epochs 1 on iris (3 steps) was refused for the default decay_fraction 0.2, which the user never
+    gave: 0.2 of 3 steps rounds to 1. The default is now 0.2 of the run, or the 2 steps whose decay lowers the
+    run's last step where 0.2 rounds to fewer (no decay of a 1-step run). Truth: the schedule given by hand
+    the fraction of that many steps, d / T, at every step, and the last step below 1."""
+    horizon = total - warmup
+    decay_steps = max(round(0.2 * horizon), 2) if horizon >= 2 else 0
+    default = create(name, total_steps=total, warmup_steps=warmup)
+    given = create(name, total_steps=total, warmup_steps=warmup, decay_fraction=decay_steps / horizon)
+    assert [default(t) for t in range(total + 1)] == [given(t) for t in range(total + 1)]
+    assert (default(total - 1) < 1.0) == (horizon >= 2)

@@ -495,6 +495,7 @@ def inverse_sqrt(
 
 
 _COOLDOWN = {"decay_fraction": UNIT, "final": UNIT}
+_DEFAULT_DECAY_FRACTION = 0.2  # Hägele et al. 2024: a 20% cooldown matched a cosine run of the same length
 
 
 @_register(
@@ -508,7 +509,7 @@ _COOLDOWN = {"decay_fraction": UNIT, "final": UNIT}
 def warmup_stable_decay(
     total_steps: int | None = None,
     *,
-    decay_fraction: float = 0.2,
+    decay_fraction: float | None = None,
     decay_shape: str = "1-sqrt",
     final: float = 0.0,
 ) -> Schedule:
@@ -517,7 +518,9 @@ def warmup_stable_decay(
     The decay's first step is at 1 and it reaches ``final`` at step ``T``, after the run (as cosine's),
     so a decay over fewer than 2 steps would leave every step of the run at 1: a positive fraction that
     rounds to fewer (0.01 of 10 steps; any fraction of a 1-step run) is refused, naming the least fraction
-    that decays the run's last step. A fraction of 0 asks for no decay.
+    that decays the run's last step. A fraction of 0 asks for no decay. None (the default) is 0.2 of
+    the run, or the 2 steps that decay it where 0.2 rounds to fewer (runs of 2 to 7 steps; none in a
+    1-step run), so that a short run without the fraction given is decayed, not refused.
 
     A join of a constant and a decay; the warmup comes from ``create(..., warmup_steps=...)`` (none
     unless asked, as for every family), and the fraction counts the steps after it. Hu et al. leave
@@ -529,8 +532,11 @@ def warmup_stable_decay(
     Training Strategies, 2024, https://arxiv.org/abs/2404.06395
     """
     horizon = _horizon(total_steps, "wsd", "the decay is placed at its end")
-    decay_steps = round(decay_fraction * horizon)
-    if decay_fraction > 0 and decay_steps < 2:
+    if decay_fraction is None:
+        decay_steps = max(round(_DEFAULT_DECAY_FRACTION * horizon), 2) if horizon >= 2 else 0
+    else:
+        decay_steps = round(decay_fraction * horizon)
+    if decay_fraction is not None and decay_fraction > 0 and decay_steps < 2:
         raise InvalidValueError("decay_fraction", decay_fraction, _least_decay(horizon))
     weight = _ANNEAL_WEIGHTS[decay_shape]
 

@@ -542,14 +542,46 @@ def test_a_whole_number_below_the_smallest_float_beside_another_bad_update_is_re
     )
 
 
-def test_a_run_of_no_length_is_told_the_fields_and_the_flags_that_give_it_one(cli):
-    """--set training.epochs=null (a recipe of no steps) was told 'epochs: null and steps: null give the
-    run no length', naming neither the recipe's fields nor --epochs / --steps. Truth: each flag named gives
-    the run its length (--steps beside that --set)."""
-    code, out, err = cli("train", "--dataset", "iris", "--set", "training.epochs=null")
-    assert (code, out) == (2, "") and err == (
-        "error: invalid recipe: training: epochs: null and steps: null give the run no length: set one, an "
-        "integer >= 1 (training.epochs or training.steps; on the command line --epochs N or --steps N)\n"
-    ), err
-    given = recipe_from_options(None, {"set_fields": ["training.epochs=null"], "steps": 3})
-    assert (given.training.epochs, given.training.steps) == (None, 3)
+S4_FILE = "data: {name: iris}\ntraining: {epochs: null, steps: 4}\n"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "sets", "line"),
+    [
+        (
+            None,
+            ["training.epochs=null"],
+            "invalid value 'training.epochs=null' for --set: accepted an integer >= 1, or null beside a number "
+            "of steps (--steps N or --set training.steps=N): with training.steps null too, the run has no length.",
+        ),
+        (
+            S4_FILE,
+            ["training.steps=~"],
+            "invalid value 'training.steps=~' for --set: accepted an integer >= 1, or null beside a number of "
+            "epochs (--epochs N or --set training.epochs=N): with training.epochs null too, the run has no "
+            "length.",
+        ),
+        (
+            None,
+            ["training.steps=null", "training.epochs=null"],
+            "invalid values 'training.steps=null' and 'training.epochs=null' for --set: accepted an integer "
+            ">= 1 for one of them: a run of no epochs and no steps has no length.",
+        ),
+    ],
+)
+def test_a_run_of_no_length_is_told_in_the_set_flags_typed(cli, tmp_path, recipe, sets, line):
+    """--set training.epochs=null (a recipe of no steps) was told 'epochs: null and steps: null give the run
+    no length ... on the command line --epochs N or --steps N', neither of which the user typed: the --set
+    typed is named, whole. Truth: each way the line offers gives the run its length (--steps, or the other
+    --set, beside the same --set)."""
+    args = ["train", *([str(tmp_path / "r.yaml")] if recipe else ["--dataset", "iris"])]
+    if recipe:
+        (tmp_path / "r.yaml").write_text(recipe)
+    code, out, err = cli(*args, *(a for text in sets for a in ("--set", text)))
+    assert (code, out, err) == (2, "", f"error: {line}\n")
+    path = tmp_path / "r.yaml" if recipe else None
+    if len(sets) == 1:
+        other = "steps" if sets[0].startswith("training.epochs") else "epochs"
+        for fix in ({other: 3}, {"set_fields": [*sets, f"training.{other}=3"]}):
+            given = recipe_from_options(path, {"set_fields": sets, **fix})
+            assert getattr(given.training, other) == 3

@@ -838,6 +838,7 @@ def recipe_from_options(
     updates.update(_fields_set(params.get("set_fields") or (), given, recipe, updates))
     if not updates:
         return recipe
+    _check_length_set(params.get("set_fields") or (), recipe, updates)
     # a flag's field a --set reaches into (--init he --set model.init.gain=abc) may be refused for the
     # --set's value: the field is named as the recipe's, not as the flag, which was blamed
     reached = [text.partition("=")[0].strip() for text in params.get("set_fields") or ()]
@@ -882,6 +883,29 @@ def _fields_set(
         except yaml.YAMLError as error:
             raise InvalidValueError("--set", text, f"{accepted}{yaml_found(error)}") from None
     return {**fields, **_below_smallest_floats(tiny, recipe, {**flag_updates, **fields})}
+
+
+def _check_length_set(texts: Sequence[str], recipe: Recipe, updates: Mapping[str, Any]) -> None:
+    """Refuse, in the words typed, the ``--set`` flags (``texts``) that leave the run no length: epochs
+    and steps both null after ``updates`` over ``recipe``. The recipe's own refusal named its fields and
+    --epochs / --steps, none of which the user wrote."""
+    length = {"training.epochs": recipe.training.epochs, "training.steps": recipe.training.steps}
+    if any(updates.get(field, held) is not None for field, held in length.items()):
+        return
+    typed = [text for text in texts if text.partition("=")[0].strip() in length]
+    if len(typed) == 1:
+        other = "steps" if typed[0].partition("=")[0].strip() == "training.epochs" else "epochs"
+        raise InvalidValueError(
+            "--set",
+            typed[0],
+            f"an integer >= 1, or null beside a number of {other} (--{other} N or --set training.{other}=N): "
+            f"with training.{other} null too, the run has no length",
+        )
+    if typed:
+        raise OptimlabError(
+            f"invalid values {' and '.join(map(repr, typed))} for --set: accepted an integer >= 1 for one of "
+            "them: a run of no epochs and no steps has no length."
+        )
 
 
 def _below_smallest_floats(

@@ -336,7 +336,7 @@ def test_a_fit_that_clips_is_not_told_to_clip_by_its_callback():
     clip_grad_norm_ call before an optimizer.step() that fit, not the user, runs)."""
     advice = {clip: f.recommendation for clip, f in _fit_found("exploding_gradients", 0.05, 40).items()}
     assert advice[None] == "fit(..., grad_clip_norm=1.0), and lower the lr", advice  # fit's keyword: it clips
-    assert advice[1.0].startswith("lr: lower it (the run already clips the gradients' norm at 1"), advice
+    assert advice[1.0].startswith("lower lr in the optimizer (the run already clips the gradients' norm at 1")
 
 
 def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has():
@@ -347,11 +347,14 @@ def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has()
     found = _fit_found("nan_inf", 1e12, 4)
     advice = {clip: (f.recommendation, f.recipe_changes) for clip, f in found.items()}
     assert advice[None] == (
-        "lr: lower it, and fit(..., grad_clip_norm=1.0) (the loss or the outputs blew up first)",
+        "lower lr in the optimizer, and fit(..., grad_clip_norm=1.0) (the loss or the outputs blew up first)",
         {},  # fit's keyword, which fit's run takes: no recipe runs fit
     )
     in_force = "the run already clips the gradients' norm at 1: the lr sets the steps' length"
-    assert advice[1.0] == (f"lr: lower it (the loss or the outputs blew up first; {in_force})", {})
+    assert advice[1.0] == (
+        f"lower lr in the optimizer (the loss or the outputs blew up first; {in_force})",
+        {},
+    )
 
 
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
@@ -891,7 +894,9 @@ def test_the_callback_records_the_lr_of_the_group_fit_trains_not_a_frozen_group_
         == [
             (
                 "lr_too_high",
-                "lr=0.3 in the optimizer, a tenth of now (optimlab lr-find gives a better estimate)",
+                "lr=0.3 in the optimizer, a tenth of now (the lr check gives a better estimate: found = "
+                "optimlab.doctor.find_lr(model, loss_fn, x, y, optimizer) before fit (it leaves them as it "
+                "found them), then doctor.diagnosis(lr_range=found))",
             )
         ]
     )

@@ -4,6 +4,8 @@ The Lightning and Hugging Face trainers' doors are in tests/integrations/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -236,3 +238,39 @@ def test_settings_that_set_nothing_are_refused_before_the_run_naming_the_key_or_
     doctor = DoctorCallback(model, torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(InvalidValueError, match=named):
         doctor.diagnosis(settings=settings)
+
+
+def test_advice_that_sets_no_value_is_said_in_the_words_of_who_runs_the_training():
+    """A run whose loss blew up (SGD at lr 1e12) was told 'lr: lower it, and <clip call>' and 'a tenth of
+    now (optimlab lr-find gives a better estimate)' under the user's own torch code: a recipe's field and
+    a CLI verb it has neither of (as 'lr: run the lr check (the doctor without --no-lr-find, ...)' for a
+    loss that never fell). Now the lr as their optimizer holds it and the lr check as diagnose runs it;
+    a recipe's run (settings={}) keeps its field and flag. Truth: the optimizer's param_groups hold the
+    key named, and diagnose takes the keyword said."""
+    import inspect
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = 100 * x.sum(1, keepdim=True)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    said = {}
+    for settings in (None, {}):
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e12)
+        found = diagnose(
+            model, (x, y), torch.nn.MSELoss(), optimizer, steps=4, lr_find=False, settings=settings
+        )
+        said[settings is None] = {f.rule: f.recommendation for f in found.findings}
+    torch_words, recipe = said[True], said[False]
+    assert recipe["nan_inf"].startswith("lr: lower it, and training: {grad_clip_norm: 1.0}"), recipe
+    assert recipe["lr_too_high"].endswith("(the lr check gives a better estimate: optimlab doctor without "
+                                          "--no-lr-find, or lr_find=True)"), recipe  # fmt: skip
+    assert torch_words["nan_inf"].startswith("lower lr in the optimizer, and torch.nn.utils.clip_grad_norm_")
+    assert torch_words["lr_too_high"] == (
+        "lr=1e+11 in the optimizer, a tenth of now (the lr check gives a better estimate: "
+        "diagnose(..., lr_find=True))"
+    )
+    assert "lr" in optimizer.param_groups[0]
+    inspect.signature(diagnose).bind_partial(lr_find=True)
+    assert not any(
+        re.search(r"\blr: |--no-lr-find|optimlab lr-find", words) for words in torch_words.values()
+    )

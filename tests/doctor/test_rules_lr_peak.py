@@ -68,7 +68,8 @@ def test_a_decaying_lr_too_low_is_named_by_its_peak_and_advised_ten_times_it():
     ("optimizer", "lr", "rule", "title", "recommendation", "target"),
     [  # pinned: the output before the schedule's peak was read
         ("adam", 0.1, "lr_too_high", "Learning rate too high: 0.1",
-         "lr: 0.01, a tenth of now (optimlab lr-find gives a better estimate)", 0.01),
+         "lr: 0.01, a tenth of now (the lr check gives a better estimate: optimlab doctor without --no-lr-find, "
+         "or lr_find=True)", 0.01),
         ("sgd", 1e-4, "lr_too_low", "Learning rate too low: 0.0001 makes 0% progress", "lr: 0.001, ten times now", 1e-3),
     ],
 )  # fmt: skip

@@ -1132,7 +1132,7 @@ def test_the_advice_to_clip_is_not_the_max_grad_norm_the_trainer_already_clips_a
         assert found.recipe_changes == {"TrainingArguments.max_grad_norm": 1.0}
         return
     assert found.recommendation == (
-        "lr: lower it (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
+        "lower lr in the optimizer (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
     )
     for finding in doctor.diagnosis.findings:
         assert "max_grad_norm" not in finding.recommendation + str(finding.recipe_changes), finding

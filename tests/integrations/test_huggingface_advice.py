@@ -135,3 +135,38 @@ def test_the_schedule_is_advised_as_the_scheduler_the_trainer_steps():
         made.optimizer.step()
         made.lr_scheduler.step()
     assert made.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_advice_that_sets_no_value_names_the_learning_rate_and_the_range_test_of_the_trainer():
+    """A Trainer's run whose loss blew up was told 'lr: lower it' and, for an lr read without a range
+    test, 'a tenth of now (optimlab lr-find gives a better estimate)': a recipe's field and a CLI verb.
+    It is told the TrainingArguments field that sets the lr where the Trainer makes the optimizer, and
+    this package's range test with its check. Truth: the Trainer's arguments hold learning_rate, and
+    lr_range_test takes the trainer and check_steps as said."""
+    import inspect
+
+    from optimlab.doctor.findings import TORCH_CALLS, Finding, advised_as
+    from optimlab.integrations.huggingface import _arguments_set, lr_range_test
+
+    model = tiny_bert(layers=1)
+    made = trainer(model, Sentences(n=32), 4, (None, None), learning_rate=0.1)
+    made.create_optimizer_and_scheduler(num_training_steps=4)
+    said = {**TORCH_CALLS, **_arguments_set(made.args, model, made.optimizer, trainer_made=True)}
+    blown = Finding("nan_inf", "error", "", "", "lr: lower it (the loss blew up first)")
+    check = Finding(
+        "plateau",
+        "warning",
+        "",
+        "",
+        "run the lr check (optimlab doctor without --no-lr-find, or lr_find=True)",
+    )
+    assert (
+        advised_as(blown, said).recommendation
+        == "lower TrainingArguments.learning_rate (the loss blew up first)"
+    )
+    assert advised_as(check, said).recommendation == (
+        "run the lr check (optimlab.integrations.huggingface.lr_range_test(trainer, check_steps=<steps>) "
+        "before train())"
+    )
+    assert made.args.learning_rate == 0.1
+    inspect.signature(lr_range_test).bind(made, check_steps=4)

@@ -5,6 +5,7 @@ LightningModule, and optimlab's optimizers and schedules train in configure_opti
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 import json
 import math
@@ -2761,7 +2762,7 @@ def test_the_advice_to_clip_is_not_the_gradient_clip_val_the_trainer_already_cli
         assert found.recipe_changes == {"Trainer.gradient_clip_val": 1.0}
         return
     assert found.recommendation == (
-        "lr: lower it (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
+        "lower lr in the optimizer (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
     )
     for finding in doctor.diagnosis.findings:
         assert "gradient_clip_val" not in finding.recommendation + str(finding.recipe_changes), finding
@@ -2834,7 +2835,7 @@ def test_where_the_module_clips_itself_the_advice_to_clip_is_not_the_norm_it_alr
     finite = [n for n in applied.norms if math.isfinite(n)]
     assert finite and max(finite) == pytest.approx(1.0, rel=1e-4)  # the module's clip is in force
     assert found.recommendation == (
-        "lr: lower it (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
+        "lower lr in the optimizer (the run already clips the gradients' norm at 1: the lr sets the steps' length)"
     )
     for finding in doctor.diagnosis.findings:
         assert "grad_clip_norm" not in finding.recommendation + str(finding.recipe_changes), finding
@@ -2862,6 +2863,12 @@ def test_the_fields_no_flag_of_the_trainer_sets_are_advised_as_the_users_own_cod
         told["lr_too_high"][0].startswith("lr=0.0001 in the optimizer, a tenth of now")
         and not told["lr_too_high"][1]
     )
+    # the lr check as a Lightning user runs it (it was 'optimlab lr-find', a CLI verb): the call binds
+    check = "optimlab.integrations.lightning.lr_range_test(module, train_dataloaders, check_steps=<steps>)"
+    assert told["lr_too_high"][0].endswith(
+        f"(the lr check gives a better estimate: {check} before Trainer.fit)"
+    )
+    inspect.signature(lr_range_test).bind(module, DataLoader(TensorDataset(x, y)), check_steps=5)
 
 
 def test_the_schedule_is_advised_as_the_scheduler_configure_optimizers_returns():

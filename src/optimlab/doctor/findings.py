@@ -24,6 +24,7 @@ __all__ = [
     "FIT_ARGUMENTS",
     "SEVERITIES",
     "TORCH_CALLS",
+    "UNVALUED",
     "Finding",
     "Setting",
     "Severity",
@@ -107,6 +108,12 @@ class Setting:
         """Whether it is an argument the user sets (said by its own name), not a call written in code."""
         return self.name is not None and (not self.said or self.said.startswith(self.name))
 
+    @property
+    def named(self) -> str:
+        """The setting named without a value, as advice that gives none says it (``lower lr in the
+        optimizer``): its words with ``={value}`` left out, else its name."""
+        return self.said.replace("={value}", "") if self.said else str(self.name)
+
     def text(self, value: Any) -> str:
         """The setting as the recommendation says it, a float to 3 significant digits as the rules write
         numbers (``lr=1e+05``, not ``lr=100000.0``)."""
@@ -123,10 +130,20 @@ def _python(value: Any) -> str:
     return text + ".0" if text.lstrip("-").isdigit() else text
 
 
+# Advice that sets no value, in a recipe's words, by the field it is about, and how it is said where a
+# setting names the field ({} its Setting.named): lowering the lr where no number can be read (a run
+# that blew up), and running the lr check, the doctor's own option (lr_find), where a run had none.
+UNVALUED: dict[str, tuple[str, str]] = {
+    "optimizer.lr": ("lr: lower it", "lower {}"),
+    "doctor.lr_find": ("optimlab doctor without --no-lr-find, or lr_find=True", "{}"),
+}
+
 # Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose on a model, data and
-# optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words.
+# optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words; and the lr check
+# (doctor.lr_find), as diagnose runs it.
 TORCH_CALLS: dict[str, Setting] = {
     "optimizer.lr": Setting(None, said="lr={value} in the optimizer"),
+    "doctor.lr_find": Setting(None, said="diagnose(..., lr_find=True)"),
     "optimizer.eps": Setting(None, said="eps={value} in the optimizer"),
     "optimizer.weight_decay": Setting(None, said="weight_decay={value} in the optimizer"),
     "training.grad_clip_norm": Setting(
@@ -146,6 +163,11 @@ TORCH_CALLS: dict[str, Setting] = {
 FIT_ARGUMENTS: dict[str, Setting] = {
     **TORCH_CALLS,
     "training.grad_clip_norm": Setting(None, said="fit(..., grad_clip_norm={value})"),
+    "doctor.lr_find": Setting(
+        None,
+        said="found = optimlab.doctor.find_lr(model, loss_fn, x, y, optimizer) before fit (it leaves them "
+        "as it found them), then doctor.diagnosis(lr_range=found)",
+    ),
     "training.shuffle": Setting(
         None, said="fit(..., shuffle=True), or DataLoader(..., shuffle=True) where fit is given a DataLoader"
     ),
@@ -178,12 +200,17 @@ def advised_as(finding: Finding, settings: Mapping[str, str | Setting]) -> Findi
     """``finding`` with the recipe fields it changes named as ``settings`` (what sets each where no recipe
     runs: a trainer's arguments, :data:`TORCH_CALLS`), said as they are set: in place of the recipe's
     words in its recommendation (:func:`recipe_words`), or after it where the recommendation does not say
-    them; a field without a setting keeps the recipe's words."""
+    them; a field without a setting keeps the recipe's words. Advice that sets no value (:data:`UNVALUED`:
+    lower the lr, run the lr check) is said as the settings name its field too."""
     by_field = {k: Setting(v) if isinstance(v, str) else v for k, v in settings.items()}
+    recommendation = finding.recommendation
+    for field, (words, said) in UNVALUED.items():
+        if field in by_field:
+            recommendation = recommendation.replace(words, said.format(by_field[field].named))
     named = {k: v for k, v in finding.recipe_changes.items() if k in by_field}
     if not named:
-        return finding
-    recommendation, unsaid = finding.recommendation, []
+        return dataclasses.replace(finding, recommendation=recommendation)
+    unsaid = []
     for field, value in named.items():
         setting = by_field[field]
         words = [w for w in recipe_words(field, value) if w in recommendation]

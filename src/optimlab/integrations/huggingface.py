@@ -284,7 +284,7 @@ def _arguments_set(
     still ``weight_decay``, which the Trainer gives each of its parameter groups. ``trainer_made`` None
     (not told, and the optimizer is as the Trainer would make it): each is advised as the argument, saying
     it is the given optimizer's own where one was given."""
-    fields: dict[str, str | Setting] = {"training.grad_clip_norm": "max_grad_norm", **_SCHEDULED}
+    fields: dict[str, str | Setting] = {"training.grad_clip_norm": "max_grad_norm", **_SCHEDULED, **_LR_CHECK}
     if chosen is not None:  # transformers refuses it beside Trainer(optimizers=...): the Trainer made it
         own = "Trainer.optimizer_cls_and_kwargs[1]"
         taken = unwrapped(optimizer).defaults
@@ -319,6 +319,15 @@ _SCHEDULED = {
         None,
         said="TrainingArguments.lr_scheduler_type='cosine' (or, where you give the Trainer its scheduler, "
         "Trainer(optimizers=(optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>))))",
+    )
+}
+
+
+# The lr check as a Trainer's user runs it: this module's range test with its check, before train().
+_LR_CHECK = {
+    "doctor.lr_find": Setting(
+        None,
+        said="optimlab.integrations.huggingface.lr_range_test(trainer, check_steps=<steps>) before train()",
     )
 }
 

@@ -335,13 +335,18 @@ def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Set
     before ``optimizer.step()`` under manual optimization (Lightning refuses the flag there), in the
     ``configure_gradient_clipping`` it overrides under automatic. The schedule is the scheduler
     ``configure_optimizers`` returns (Lightning steps it, not the user's code); the optimizer's lr and
-    weight decay are its optimizer's, set by no flag (torch's words, :data:`TORCH_CALLS`)."""
+    weight decay are its optimizer's, set by no flag (torch's words, :data:`TORCH_CALLS`); the lr check is
+    this module's :func:`lr_range_test` with its check."""
     overridden = is_overridden("configure_gradient_clipping", module)
     if module.automatic_optimization and not overridden:
         along = {}
         if (getattr(trainer.gradient_clip_algorithm, "value", None) or "norm") != "norm":
             along = {"Trainer.gradient_clip_algorithm": "norm"}
-        return {"training.grad_clip_norm": Setting("Trainer.gradient_clip_val", along), **_SCHEDULED}
+        return {
+            "training.grad_clip_norm": Setting("Trainer.gradient_clip_val", along),
+            **_SCHEDULED,
+            **_LR_CHECK,
+        }
     where = (
         "in training_step, before optimizer.step()"
         if not module.automatic_optimization
@@ -356,6 +361,7 @@ def _flags_set(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Set
             + where,
         ),
         **_SCHEDULED,
+        **_LR_CHECK,
     }
 
 
@@ -366,6 +372,15 @@ _SCHEDULED = {
         None,
         said="configure_optimizers returning {{'optimizer': optimizer, 'lr_scheduler': {{'scheduler': "
         "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<steps>), 'interval': 'step'}}}}",
+    )
+}
+
+# The lr check as a LightningModule's user runs it: this module's range test with its check, before fit.
+_LR_CHECK = {
+    "doctor.lr_find": Setting(
+        None,
+        said="optimlab.integrations.lightning.lr_range_test(module, train_dataloaders, check_steps=<steps>) "
+        "before Trainer.fit",
     )
 }
 

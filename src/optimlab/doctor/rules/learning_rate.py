@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from optimlab.doctor.findings import Finding, Severity
+from optimlab.doctor.findings import UNVALUED, Finding, Severity
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.doctor.rules._readings import (
@@ -174,9 +174,9 @@ def lr_too_high(
     severity: Severity = "error" if errors or (beyond and end > 0.9 * start) else "warning"
     suggested = suggestion is not None and suggestion < lr
     target = suggestion if suggested and suggestion is not None else lr / 10
-    source = (
-        "from the range test" if suggested else "a tenth of now (optimlab lr-find gives a better estimate)"
-    )
+    source = "from the range test" if suggested else "a tenth of now"
+    if lr_range is None:  # the lr check, not run here, estimates it better
+        source += f" (the lr check gives a better estimate: {UNVALUED['doctor.lr_find'][0]})"
     strength = max(
         (end / (rise_factor * start) if positive else 0.0) if math.isfinite(end) else 10.0,
         lr / target / range_factor,

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from optimlab.doctor.findings import Finding
+from optimlab.doctor.findings import UNVALUED, Finding
 from optimlab.doctor.instruments import FLOAT16_EPS, RunStatistics
 from optimlab.doctor.lr_check import longer_check
 from optimlab.doctor.lr_find import LRRangeResult
@@ -308,7 +308,7 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
     changes: dict[str, Any] = {}
     if lr_range is None:
         recommendation = (
-            "lr: run the lr check (the doctor without --no-lr-find, lr_find=True): it tells an lr too low "
+            f"run the lr check ({UNVALUED['doctor.lr_find'][0]}): it tells an lr too low "
             "from a setup no lr trains (labels that do not follow from their inputs)"
         )
     elif lr_range.trains and (trained := _trained_at(lr_range)):

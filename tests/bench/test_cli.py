@@ -397,4 +397,5 @@ def test_a_bench_planning_too_many_trials_is_refused_before_its_folder_is_writte
     code, out, err = cli("bench", *argv, "--out", str(tmp_path / "b"))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert "invalid value '2 x (60000 + 60000) = 240000' for the trials planned" in err
+    assert "a smaller --budget, fewer --seeds or fewer methods" in err  # the bench's flags, not keywords
     assert not (tmp_path / "b").exists()

@@ -106,15 +106,14 @@ def test_a_numpy_budget_is_stored_in_the_settings_as_the_int_it_holds(tmp_path):
 
 
 def test_a_bench_stored_past_the_trial_bound_resumes_as_it_ran(tmp_path, monkeypatch):
-    """A bench whose studies plan more trials than STUDY_TRIALS bounds (stored before the bound, here
+    """A bench whose studies plan more trials than TRIALS_PLANNED bounds (stored before the bound, here
     lowered to 3 after a bench of 4 trials) had no way out: bench --resume refused it ('a smaller budget
     (--budget)'), and --budget on a resume is refused. It resumes as it ran; a new bench is still bounded."""
-    from optimlab.registry import Interval
     from optimlab.study import protocols
 
     workloads = [get_workload("digits_mlp", epochs=1)]
     first = run_bench(workloads, ["sgd", "adam"], tmp_path, budget=1, seeds=1)
-    monkeypatch.setattr(protocols, "STUDY_TRIALS", Interval(1, 3, integer=True))
+    monkeypatch.setattr(protocols, "TRIALS_PLANNED", 3)
     again = run_bench(workloads, ["sgd", "adam"], tmp_path, budget=1, seeds=1, resume=True)
     assert [len(r.records) for r in again.results] == [len(r.records) for r in first.results] == [4]
     with pytest.raises(InvalidValueError, match=re.escape("2 x (1 + 1) = 4")):

@@ -11,7 +11,7 @@ from optimlab.registry import STUDY_TRIALS
 from optimlab.study import compare as study_compare
 from optimlab.study import run_study
 from optimlab.study.compare import stored_settings
-from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.study.protocols import TRIALS_PLANNED, StudySpec, methods_from
 from optimlab.workloads import get_workload
 
 BOUND = int(STUDY_TRIALS.high)
@@ -62,14 +62,41 @@ def test_every_entry_point_refuses_a_count_out_of_the_same_bound(
 
 
 def test_the_trials_a_study_plans_are_bounded_over_its_methods(nothing_planned):
-    """Each count within the bound, the trials planned, methods x (budget + seeds), past it: refused naming
-    the product and what to lower. At the bound, accepted."""
-    half = BOUND // 2
-    with pytest.raises(InvalidValueError, match=re.escape(f"'2 x ({half} + {half + 1}) = {2 * BOUND + 2}'")):
+    """Each count within the bound, the trials planned, methods x (budget + seeds), past TRIALS_PLANNED:
+    refused naming the product and what to lower. At the bound, accepted."""
+    half = TRIALS_PLANNED // 4
+    with pytest.raises(
+        InvalidValueError, match=re.escape(f"'2 x ({half} + {half + 1}) = {TRIALS_PLANNED + 2}'")
+    ):
         _spec(budget=half, seeds=half + 1)
-    with pytest.raises(InvalidValueError, match=re.escape(f"at most {BOUND}: a smaller budget (--budget)")):
-        _spec(budget=half, seeds=1)
-    assert _spec(budget=half - 1, seeds=1).budget == half - 1
+    assert _spec(budget=half, seeds=half).budget == half
+
+
+def test_the_most_of_each_count_is_accepted_for_one_method(nothing_planned):
+    """--budget 100000 (the bound of each count) was never accepted: beside the fewest seeds, 1, its study
+    planned 100001 trials, past the same 10^5 bounding their sum. One method plans each count at its
+    bound; the counts' bound is the one the CLI's flags check (STUDY_TRIALS)."""
+    sgd = methods_from("optimizer.name", ["sgd"])
+    spec = StudySpec("t", RECIPE, sgd, protocol="random", budget=BOUND, seeds=BOUND)
+    assert (spec.budget, spec.seeds) == (BOUND, BOUND) and BOUND * 2 <= TRIALS_PLANNED
+
+
+def test_a_refusal_of_the_trials_planned_says_why_in_the_callers_words(cli, nothing_planned, tmp_path):
+    """The refusal named the CLI's flags (--budget, --seeds) to optimlab.compare, study.compare and StudySpec,
+    and no reason for the bound. Python callers read their keywords, the CLI its flags; both the cost."""
+    too_many = {"budget": BOUND, "seeds": 3}
+    why = "as each is drawn and stored (an fsync each, some ms) before the first one runs"
+    python_words = re.escape(f"{why}, and every worker replays them all: a smaller budget=, fewer seeds= or")
+    with pytest.raises(InvalidValueError, match=python_words):
+        _spec(**too_many)
+    with pytest.raises(InvalidValueError, match=python_words):
+        optimlab.compare(optimizers=["sgd", "adam"], workload="digits_mlp", out=tmp_path / "o", **too_many)
+    code, out, err = cli(
+        "compare", "--optimizers", "sgd,adam", "--budget", str(BOUND), "--out", str(tmp_path / "c")
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert f"{why}, and every worker replays them all: a smaller --budget, fewer --seeds or" in err
+    assert "budget=" not in err
 
 
 def test_a_study_stored_before_the_bound_resumes_extends_and_reports(tmp_path, cli):

@@ -162,7 +162,7 @@ def bench(
     if resume is None:  # before the report's imports and the data: a folder left would look resumable
         from optimlab.study.protocols import check_trials_planned
 
-        check_trials_planned(len(methods), settings["budget"], settings["seeds"])
+        check_trials_planned(len(methods), settings["budget"], settings["seeds"], flags=True)
     from optimlab.bench import check_bench, run_bench, write_bench_report
     from optimlab.study.backends import BackendOptions
 

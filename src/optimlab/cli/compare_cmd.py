@@ -276,6 +276,7 @@ def compare(
     from optimlab.study import SearchSpace
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
+    from optimlab.study.protocols import COUNT_FLAGS
     from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
     from optimlab.study.storage import without_passwords
 
@@ -289,15 +290,16 @@ def compare(
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
-    compared: dict[str, str] = {}  # the words of a refusal that name what was typed, as the flag typed
+    # the words of a refusal that name what was typed, as the flag typed
+    compared: dict[str, str] = dict(COUNT_FLAGS)
     if values is not None:
         field = plan["field"]
         # --optimizers names only the compared values: its field is --space's too ("the grid over
         # optimizer.name" is the search space's), where --compare's field is the user's own
         if compare_field:
-            compared = {field: f"{field} (--compare)"}
+            compared[field] = f"{field} (--compare)"
         else:
-            compared = {f"compared for {field!r}": f"compared for '{field} (--optimizers)'"}
+            compared[f"compared for {field!r}"] = f"compared for '{field} (--optimizers)'"
         compared["for workloads:"] = "for workloads (--workload):"  # at least one, each once
     with (
         resumable(output, lambda: again, report_command=lambda: shows),

@@ -582,3 +582,31 @@ def test_a_whole_number_fields_choices_are_the_ints_the_recipe_holds():
         held = [Recipe().with_updates({"training.batch_size": c}).training.batch_size for c in batch.choices]
         assert list(batch.choices) == held == [10, 20] and all(type(c) is int for c in batch.choices)
         assert lr.choices == (0.1, 1.0) and type(lr.choices[1]) is float
+
+
+@pytest.mark.parametrize(
+    ("field", "optimizer", "schedule"),
+    [("optimizer.options.k", "lookahead", None), ("schedule.options.step_size", "sgd", "step")],
+)
+def test_a_registered_entrys_whole_number_choices_are_planned_as_the_ints_the_recipe_holds(
+    field, optimizer, schedule
+):
+    """--space optimizer.options.k=4.0,5.0 of lookahead (an int hyperparameter of the registry, not a recipe
+    field) was searched, stored and named 5.0 (leaderboard.csv's best_config optimizer.options.k=5.0). The
+    study plans the ints the recipe holds; the lr's whole choice 1.0 stays a float. Truth: the recipe."""
+    from optimlab.study.protocols import StudySpec, methods_from
+    from optimlab.workloads import get_workload
+
+    base = {"optimizer": {"name": optimizer}, **({"schedule": {"name": schedule}} if schedule else {})}
+    recipe = Recipe.from_dict(base)
+    workload = dataclasses.replace(get_workload("teacher_student", epochs=1), recipe=recipe)
+    space = SearchSpace.from_flags([f"{field}=4.0,5.0", "optimizer.lr=1e-1,1e0"])
+    methods = methods_from("optimizer.name", [optimizer])
+    spec = StudySpec.for_workload("t", workload, methods, space=space, budget=4, seeds=1)
+    planned = [trial.params for trial in spec.tune_plan(spec.methods[0])]
+    held = [recipe.with_updates({field: value}) for value in (4.0, 5.0)]
+    held_values = [
+        r.optimizer.options["k"] if schedule is None else r.schedule.options["step_size"] for r in held
+    ]
+    assert sorted({p[field] for p in planned}) == held_values == [4, 5]
+    assert all(type(p[field]) is int and type(p["optimizer.lr"]) is float for p in planned)

@@ -459,15 +459,20 @@ class StudySpec:
         new = not resumed
         if new or spec.seeds > max(settings["seeds"] for settings in resumed):  # trials not yet planned
             spec = dataclasses.replace(spec, stored=False)
+        planned = spec.space  # its whole choices as ints where a method's recipe holds ints
         for method in spec.methods:
             # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
             if new:  # a stored one loads as it ran
-                space = spec.space_for(method).distinct().integer_where_whole(spec.method_recipe(method))
+                recipe = spec.method_recipe(method)
+                space = spec.space_for(method).distinct().integer_where_whole(recipe)
                 spec._check_grid_fits(space)
                 spec._check_ends_tried(method)
                 spec._check_choices_train_distinct(method)
+                planned = None if planned is None else planned.integer_where_whole(recipe)
             spec._check_seed_not_varied(method)
+        if repr(planned) != repr(spec.space):  # 4.0 == 4: equal, though planned as 4.0
+            spec = dataclasses.replace(spec, space=planned)
         return spec
 
     def resumes(self, stored: Mapping[str, Any]) -> bool:

@@ -217,15 +217,21 @@ class SearchSpace:
         search it: a plain range planned its midpoint (4.5 of ``model.width`` 1:8, refused at planning) or
         drew lookahead's ``k`` of 4.667, failing each trial holding it. Checked where a new study is planned
         (:meth:`StudySpec.for_workload`), as :meth:`distinct`: a study stored before the check loads as it
-        ran."""
+        ran. Each whole float among such a field's choices is the int it is: lookahead's ``k`` of 4.0,5.0
+        was searched, stored and named as 5.0."""
+        dimensions = []
         for d in self.dimensions:
-            if not d.categorical and not d.integer and holds_whole_numbers(d.field, recipe):
+            whole = holds_whole_numbers(d.field, recipe)
+            if not d.categorical and not d.integer and whole:
                 raise InvalidValueError(
                     f"range of {d.field!r} (--space, --space-file, space=)",
                     d.to_dict(),
                     _whole_number_forms(d.field, file=True),
                 )
-        return self
+            if d.choices is not None and whole:
+                d = dataclasses.replace(d, choices=tuple(whole_as_int(c) for c in d.choices))
+            dimensions.append(d)
+        return SearchSpace(tuple(dimensions))
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -357,6 +357,28 @@ def test_a_clipped_fit_whose_loss_overflows_is_told_the_lr_not_the_clip_it_has()
     )
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fits_batches_sorted_by_label_are_found_unshuffled_by_its_callback(shuffle):
+    """fit over a DataLoader of rows sorted by label (shuffle=False) with a DoctorCallback: the callback saw
+    no batch's targets, so the unshuffled-data finding that diagnose() gives the same loader never fired
+    under fit. It reads them from fit's on_train_batch. Truth: the loader's own batches, each of one label
+    until the last of a class; shuffled, the same rows give no such finding."""
+    torch.manual_seed(0)
+    x = torch.randn(384, 8)
+    y = torch.arange(3).repeat_interleave(128)  # sorted: 128 rows of each label
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=shuffle)
+    assert shuffle or all(len(set(labels.tolist())) == 1 for _, labels in loader)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    doctor = DoctorCallback(model, optimizer)
+    fit(model, optimizer, loader, loss_fn=nn.CrossEntropyLoss(), total_steps=12, callbacks=[doctor])
+    assert len(doctor.statistics.batch_targets) == 12
+    told = {f.rule: f.recommendation for f in doctor.diagnosis().findings}
+    assert ("unshuffled_data" in told) is not shuffle, told
+    if not shuffle:
+        assert told["unshuffled_data"].startswith("fit(..., shuffle=True), or DataLoader(..., shuffle=True)")
+
+
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
     x, y = pixels()
     model = mlp()

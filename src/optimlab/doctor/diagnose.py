@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.global_rng import global_generators_given_back
-from optimlab.data.user_batches import UserBatches, describe
+from optimlab.data.user_batches import UserBatches, batch_parts, describe
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import (
@@ -176,6 +176,11 @@ class DoctorCallback(Callback):
         # loss is scaled: float16's scaler skips the steps whose gradients overflowed, as intended.
         if not state.scales_loss:
             self.instruments.gradients_ready()
+
+    def on_train_batch(self, state: TrainState, batch: Any, targets: Any) -> None:
+        # the targets fit's loss compares with: how its batches mix the data (labels sorted, unshuffled),
+        # a regression's scale; beside the batch's other parts, whether they are its inputs again
+        self.instruments.record_targets(state.step + 1, targets, batch_parts(batch)[0])
 
     def on_step_end(self, state: TrainState) -> None:
         if not state.skipped:  # no loss, no update: its batches held no target the loss scores

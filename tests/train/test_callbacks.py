@@ -347,3 +347,40 @@ def test_stop_on_signal_given_to_fit_alone_stops_the_run_and_gives_the_handlers_
             total_steps=2, callbacks=[stop])  # fmt: skip
         assert signal.getsignal(number) is not before
     assert signal.getsignal(number) is before
+
+
+class _Targets(Callback):
+    def __init__(self):
+        self.seen = []  # (steps taken before, targets) of each batch
+
+    def on_train_batch(self, state, batch, targets):
+        self.seen.append((state.step, targets))
+
+
+class _OwnLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, features, labels):
+        return {"loss": nn.functional.mse_loss(self.linear(features), labels)}
+
+
+def test_a_callback_is_given_each_training_batchs_targets_in_the_order_fit_reads_them():
+    """fit handed callbacks no batch, so the doctor's unshuffled-data finding (which reads the targets of
+    the first batches) could never fire under fit. on_train_batch gives each batch and its targets: those
+    the loss_fn takes, a dict's labels where the model makes its own loss. Truth: the rows in order
+    (shuffle=False), in groups of two batches a step under accumulation."""
+    x, y = torch.randn(12, 3), torch.arange(12.0).unsqueeze(1)
+    model, seen = nn.Linear(3, 1), _Targets()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, loss_fn=nn.MSELoss(), batch_size=4,
+        shuffle=False, total_steps=2, accumulate_grad_batches=2, callbacks=[seen])  # fmt: skip
+    assert [step for step, _ in seen.seen] == [0, 0, 1]  # an epoch of 3 batches: groups of 2 and 1
+    assert all(torch.equal(t, y[4 * i : 4 * i + 4]) for i, (_, t) in enumerate(seen.seen))
+    batches = [{"features": x[i : i + 6], "labels": y[i : i + 6]} for i in (0, 6)]
+    own, seen = _OwnLoss(), _Targets()
+    fit(own, torch.optim.SGD(own.parameters(), lr=0.01), batches, total_steps=2, callbacks=[seen])
+    assert [(step, torch.equal(t, b["labels"])) for (step, t), b in zip(seen.seen, batches)] == [
+        (0, True),
+        (1, True),
+    ]

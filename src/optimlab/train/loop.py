@@ -31,6 +31,7 @@ from optimlab.data.user_batches import (
     UNUSABLE_BATCH,
     UserBatches,
     batch_refused,
+    batch_target,
     describe,
     first_loss,
     is_pandas,
@@ -197,6 +198,12 @@ class Callback:
     # loss is evaluated, so twice a step for an optimizer that evaluates it again (SAM, LBFGS). The one
     # hook a callback that is no subclass may leave out.
     def on_before_optimizer_step(self, state: TrainState) -> None: ...
+    # Each training batch after its forward and backward pass (``state.step`` the steps taken before
+    # this one; twice a step, as the hook above, for an optimizer that evaluates the loss again), with
+    # ``targets``: what the loss compares the outputs with (a tuple batch's last element, a dict's
+    # ``labels``), None where the batch shows none (a model's own loss of a tuple, compute_loss's).
+    # Optional to a callback that is no subclass.
+    def on_train_batch(self, state: TrainState, batch: Any, targets: Any) -> None: ...
     def on_step_end(self, state: TrainState) -> None: ...
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None: ...
     def on_train_end(self, state: TrainState) -> None: ...
@@ -580,7 +587,8 @@ def fit(
                 scaler=scaler,
                 grad_clip_norm=grad_clip_norm,
                 scheduler=scheduler if each_step else None,
-                gradient_readers=_gradient_readers(callbacks),
+                gradient_readers=_overriding(callbacks, "on_before_optimizer_step"),
+                batch_readers=_overriding(callbacks, "on_train_batch"),
             )
             position = _first_batch(state.step, state.batches_per_epoch, accumulate)
             # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
@@ -715,10 +723,12 @@ class _Stepper:
         grad_clip_norm: float | None,
         scheduler: Any | None,  # stepped after each optimizer step; None: not per step
         gradient_readers: Sequence[Callback],
+        batch_readers: Sequence[Callback],
     ) -> None:
         self.model, self.optimizer = model, optimizer
         self.amp, self.scaler, self.grad_clip_norm = amp, scaler, grad_clip_norm
         self.scheduler, self.gradient_readers = scheduler, gradient_readers
+        self.batch_readers, self.batches = batch_readers, batches
         self.loss_of = batches.loss_function(model)
         self.checked = functools.partial(_graphed_loss, batches, model)
         self.first = True  # no step taken yet: the first batch's loss is checked, its refusal named so
@@ -778,6 +788,10 @@ class _Stepper:
             part = loss if weight == 1.0 else loss * weight
             (part if self.scaler is None else self.scaler.scale(part)).backward()
             losses.append((weight, loss.detach()))
+            if self.batch_readers:
+                targets = _batch_targets(self.batches, batch)
+                for reader in self.batch_readers:
+                    reader.on_train_batch(state, batch, targets)
         if self.scaler is not None:  # the true gradients, for the callbacks and clipping
             self.scaler.unscale_(self.optimizer)
         for reader in self.gradient_readers:
@@ -799,15 +813,19 @@ class _Stepper:
         return refused
 
 
-def _gradient_readers(callbacks: Sequence[Callback]) -> list[Callback]:
-    """The callbacks that read the gradients (Callback's own hook does nothing): no call a step for the
-    others."""
-    return [
-        c
-        for c in callbacks
-        if getattr(type(c), "on_before_optimizer_step", Callback.on_before_optimizer_step)
-        is not Callback.on_before_optimizer_step
-    ]
+def _overriding(callbacks: Sequence[Callback], hook: str) -> list[Callback]:
+    """The callbacks whose ``hook`` does something (Callback's own does nothing; one that is no subclass
+    may lack it): no call a step for the others."""
+    nothing = getattr(Callback, hook)
+    return [c for c in callbacks if getattr(type(c), hook, nothing) is not nothing]
+
+
+def _batch_targets(batches: UserBatches, batch: Any) -> Any:
+    """The targets of a training ``batch`` that :meth:`Callback.on_train_batch` is given: those the
+    ``loss_fn`` takes, or a dict batch's ``labels`` where the model or compute_loss makes the loss."""
+    if batches.loss_fn is not None:
+        return batches.split_target(batch)[1]
+    return batch_target(batch) if isinstance(batch, Mapping) else None
 
 
 def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:

@@ -481,6 +481,24 @@ def test_the_data_line_says_labels_that_are_not_their_class_ids():
     assert taught.examples.y.tolist() == [0, 1, 2, 2, 1, 0, 2, 1]  # np.unique's sorted order, as said
 
 
+def test_class_names_holding_a_comma_are_quoted_in_the_note(tmp_path):
+    """A quoted label with a comma, "cat, big", was listed as 'labels cat, big, dog as classes 0-1': three
+    names for two classes. Truth: Python's csv module reads two labels, 'cat, big' and 'dog'; the note
+    lists each as one. A name with a space at an end (given as an array) is quoted too."""
+    import csv
+
+    from optimlab.data import Examples
+
+    text = 'a,label\n1,"cat, big"\n2,dog\n3,"cat, big"\n'
+    names = sorted({row["label"] for row in csv.DictReader(io.StringIO(text))})
+    assert names == ["cat, big", "dog"]
+    data = load_csv(write(tmp_path, text))
+    assert data.relabelled == "labels 'cat, big', dog as classes 0-1"
+    assert data.examples.y.tolist() == [names.index(n) for n in ("cat, big", "dog", "cat, big")]
+    spaced = Examples.from_arrays(np.zeros((3, 1)), np.array(["eel ", "eel", "cat"]), name="rows")
+    assert spaced.relabelled == "labels cat, eel, 'eel ' as classes 0-2"
+
+
 def test_whole_numbers_read_as_many_classes_say_how_to_regress_them(tmp_path):
     """scikit-learn's diabetes targets unscaled (whole numbers 25..346, 214 distinct in 442 rows) are
     guessed as 214 classes, most of one or two rows, where they are amounts to regress: the data's line

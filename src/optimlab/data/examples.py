@@ -251,7 +251,7 @@ class Examples(DatasetInfo):
             ids = np.full(len(flat), 0 if ignored is None else ignored, dtype=np.int64)
             ids[~left_out] = kept
             num_classes, shape, labels = len(classes), (-1,), None
-            shown = ", ".join(_label_text(c) for c in classes[:_SHOWN_LABELS]) + (
+            shown = ", ".join(_listed_label(c) for c in classes[:_SHOWN_LABELS]) + (
                 ", ..." if num_classes > _SHOWN_LABELS else ""
             )
             already_ids = np.array_equal(classes, np.arange(num_classes))
@@ -438,6 +438,14 @@ def _label_text(label: Any) -> str:
     if isinstance(label, bytes):  # text kept as bytes (dtype S): float() refused b'cat'
         return label.decode(errors="backslashreplace")
     return str(int(label)) if float(label).is_integer() else f"{label:g}"
+
+
+def _listed_label(label: Any) -> str:
+    """A class label as a list of them, joined by ', ', shows it (:func:`_label_text`): text holding a
+    comma or spaces at an end quoted, which read as two labels ('labels cat, big, dog as classes 0-1') or
+    as another label."""
+    text = _label_text(label)
+    return repr(text) if isinstance(label, (str, bytes)) and ("," in text or text != text.strip()) else text
 
 
 def int64_labels(labels: np.ndarray, field: str) -> np.ndarray:

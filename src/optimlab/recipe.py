@@ -173,17 +173,21 @@ class YamlValueError(yaml.YAMLError):
         super().__init__(f"{value!r} is refused: accepted {accepted}")
 
 
-def load_yaml(text: str, *, stored: bool = False) -> Any:
+def load_yaml(text: str, *, stored: bool = False, tiny_as_text: bool = False) -> Any:
     """YAML as recipes, search spaces, options and run folders read it: safely, with YAML 1.2's floats
     (``1e-8``, ``+.5``) and every number read as written. A number read otherwise (``1_0`` 10, ``010``
     YAML 1.1's 8, ``1:30`` 90, ``1_0e-4`` 0.001) and a value holding itself (``&a [0.9, *a]``, on which the
     recipe's checks recursed to a RecursionError) are refused by a :class:`YamlValueError` naming them.
-    ``stored``: a file optimlab wrote (a run folder's recipe), read as it was written, any version's."""
+    ``stored``: a file optimlab wrote (a run folder's recipe), read as it was written, any version's.
+    ``tiny_as_text``: a number below the smallest float (``[3, 1e-400]``) read as its text, for a field of
+    whole numbers to refuse in its own words (its range), not a float's."""
     loader = (_StoredYamlLoader if stored else _YamlLoader)(text)  # a SafeLoader: no arbitrary objects
     try:
         node = loader.get_single_node()
         if node is None:
             return None
+        if tiny_as_text:
+            _tiny_numbers_as_text(node, set())
         untyped = None if stored else untyped_number(node, loader.construct_object)
         if untyped is not None:
             raise YamlValueError(untyped.text, untyped.accepted)
@@ -194,6 +198,21 @@ def load_yaml(text: str, *, stored: bool = False) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _tiny_numbers_as_text(node: yaml.Node, seen: set[int]) -> None:
+    """Tag each plain scalar under ``node`` that writes a number below the smallest float as text."""
+    if id(node) in seen:  # an alias read once (``&a [*a]`` holds itself)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        if node.style is None and below_smallest_float(node.value):
+            node.tag, node.style = "tag:yaml.org,2002:str", "'"
+        return
+    for part in (
+        [p for pair in node.value for p in pair] if isinstance(node, yaml.MappingNode) else node.value
+    ):
+        _tiny_numbers_as_text(part, seen)
 
 
 def _holding_itself(node: yaml.Node, within: set[int], done: set[int]) -> yaml.Node | None:

@@ -585,3 +585,22 @@ def test_a_run_of_no_length_is_told_in_the_set_flags_typed(cli, tmp_path, recipe
         for fix in ({other: 3}, {"set_fields": [*sets, f"training.{other}=3"]}):
             given = recipe_from_options(path, {"set_fields": sets, **fix})
             assert getattr(given.training, other) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("[1e-400]", "['1e-400']"), ("[3, 1e-400]", "[3, '1e-400']"), ("[2, 1.5]", "[2, 1.5]")],
+)
+def test_a_list_of_whole_numbers_with_one_below_the_smallest_float_is_refused_by_its_field(cli, value, shown):
+    """--set schedule.milestones=[1e-400] got a float's words, 'below the smallest float and would read as
+    0', for a list of whole steps (a scalar's, step_size=1e-400, already had its field's). Truth: the line a
+    milestone that is no whole number ([2, 1.5]) gets, its range."""
+    code, out, err = cli(
+        "train", "--dataset", "iris", "--schedule", "multistep", "--set", f"schedule.milestones={value}"
+    )
+    assert (code, out) == (2, "") and err == (
+        f"error: invalid recipe: schedule: invalid value {shown} for schedule 'multistep' hyperparameter "
+        "'milestones': accepted a list, each an integer in [0, inf).\n"
+    )
+    code, _, err = cli("train", "--dataset", "iris", "--set", "optimizer.betas=[0.9, 1e-400]")
+    assert code == 2 and "'1e-400' is below the smallest float and would read as 0" in err  # a float's list

@@ -860,7 +860,8 @@ def _fields_set(
     number below the smallest float for a field of whole numbers (``training.epochs=1e-400``) goes as its
     text, which the field refuses naming its own range, not a float's smallest size; whole numbers in
     ``recipe`` as the flags' ``flag_updates`` and the other --set flags change it (``--set
-    schedule.name=step`` makes ``schedule.step_size`` one)."""
+    schedule.name=step`` makes ``schedule.step_size`` one); in a list of whole numbers
+    (``schedule.milestones=[3, 1e-400]``) it goes as its text too."""
     import yaml
 
     by_flags = {RECIPE_FLAGS[name]: flag(name) for name in given}
@@ -875,11 +876,12 @@ def _fields_set(
         accepted = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
         if not value.strip():
             raise InvalidValueError("--set", text, accepted)
-        if below_smallest_float(value.strip()):
-            tiny[field] = text
-            continue
         try:
             fields[field] = yaml_value(value, "--set", text)
+        except InvalidValueError:
+            if not _below_smallest_float_alone(value):
+                raise
+            tiny[field] = text
         except yaml.YAMLError as error:
             raise InvalidValueError("--set", text, f"{accepted}{yaml_found(error)}") from None
     return {**fields, **_below_smallest_floats(tiny, recipe, {**flag_updates, **fields})}
@@ -914,6 +916,7 @@ def _below_smallest_floats(
     """The ``--set`` flags ``tiny`` (field -> flag) of numbers below the smallest float, each as its text
     for a field that holds whole numbers in ``recipe`` with the other ``updates`` made, else refused as
     below the smallest float (:func:`yaml_value`)."""
+    from optimlab.recipe import load_yaml
     from optimlab.study.space import holds_whole_numbers
 
     if not tiny:
@@ -927,7 +930,21 @@ def _below_smallest_floats(
     for field, text in tiny.items():
         if not holds_whole_numbers(field, recipe):
             yaml_value(text.partition("=")[2], "--set", text)  # refused: 'below the smallest float'
-    return {field: text.partition("=")[2].strip() for field, text in tiny.items()}
+    return {field: load_yaml(text.partition("=")[2], tiny_as_text=True) for field, text in tiny.items()}
+
+
+def _below_smallest_float_alone(text: str) -> bool:
+    """Whether the YAML ``text`` is refused for numbers below the smallest float alone (``1e-400``,
+    ``[3, 1e-400]``): read with them as text, it is read."""
+    import yaml
+
+    from optimlab.recipe import load_yaml
+
+    try:
+        load_yaml(text, tiny_as_text=True)
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 def yaml_found(error: Exception) -> str:

@@ -257,50 +257,46 @@ def test_members_with_their_own_radam_b2_or_adagrad_lr_decay_match_torch(name, p
         assert max_difference([p[k].detach() for p in stacked], reference) <= 1e-6
 
 
-# The known gaps (the module docstring's), each measured on these sizes; every other batchable optimizer
-# scales by its lr last (scale_by_learning_rate), which rounds a member's lr as the drop-in rounds its own.
-HALF_PRECISION_GAPS = {
-    # the lr enters their own coefficients, a (K,) tensor in the parameters' dtype where the drop-in's is a
-    # Python float: up to 142 ulps apart in bfloat16 after 8 steps
-    "schedule_free_sgd": "lr in the coefficients",
-    "schedule_free_adamw": "lr in the coefficients",
-    # torch's RAdam rounds the lr product to the dtype (round_product): the batched (K,) lr is rounded to the
-    # dtype before it, the drop-in's float lr is not (2-31 of 256 entries apart after 10 steps)
-    "radam": "lr product rounded to the dtype",
-    # with a weight decay (adamw's default 0.01; adam's coupled too), 1-5 of 256 entries apart in float16
-    # after 8 steps; the cause is not traced
-    "adamw": "weight decay in float16",
-}
+def half_precision_values(entry):
+    """Each member's own lr, betas and momentum (member_values' weight decays aside: a member at 0 adds 0 * p
+    where the drop-in adds nothing, NaN where float16's eps of 0 made p inf)."""
+    values = {k: v for k, v in member_values(entry).items() if k != "weight_decay"}
+    momentum = {h.name: h.default for h in entry.hyperparameters}.get("momentum")
+    if isinstance(momentum, float) and momentum > 0:
+        values["momentum"] = [momentum * f for f in (0.9, 1.0, 0.95)]
+    return values
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("entry", [e for e in BATCHABLE_ENTRIES if e.id not in HALF_PRECISION_GAPS])
+@pytest.mark.parametrize("entry", BATCHABLE_ENTRIES)
 def test_half_precision_members_step_as_the_drop_in_shell_bit_for_bit(entry, dtype):
     """float16/bfloat16 on CPU: the drop-in shell's last step is ``p += lr * u`` in float32, the lr rounded
     to the dtype, rounding once as torch.optim does; the batched shell's ``(K,)`` lr missed that path and
-    rounded ``lr * u`` to the dtype first (22-33 of 64 entries apart after 10 SGD steps)."""
-    assert {e.id for e in BATCHABLE_ENTRIES} >= HALF_PRECISION_GAPS.keys()
+    rounded ``lr * u`` to the dtype first (22-33 of 64 entries apart after 10 SGD steps). Its ``(K,)``
+    values were held in the dtype, where the drop-in's Python numbers are doubles that torch's ops take in
+    float32: RAdam's lr product, schedule-free's coefficients, a member's betas or momentum were 1-150 of
+    320 entries apart. NaN where the drop-in has NaN (float16 Adam's eps 1e-8 is 0 there) is equal."""
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(K, *shape, generator=generator).to(dtype) for shape in [(16, 16), (64,)]]
     gradients = [[torch.randn(p.shape, generator=generator).to(dtype) for p in start] for _ in range(8)]
-    lr = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults}["lr"]
-    lrs = [lr * f for f in (0.5, 1.0, 2.0)]
+    values = half_precision_values(entry)
     stacked = [p.clone() for p in start]
-    batched = BatchedOptimizer(stacked, entry.name, members=K, lr=lrs)
+    batched = BatchedOptimizer(stacked, entry.name, members=K, **values)
     batched.train()
     for step_gradients in gradients:
         batched.step([g.clone() for g in step_gradients])
     batched.eval()
     for k in range(K):
         params = [torch.nn.Parameter(p[k].clone()) for p in start]
-        single = optimlab.optim.create(entry.name, params, lr=lrs[k])
+        single = optimlab.optim.create(entry.name, params, **{name: v[k] for name, v in values.items()})
         getattr(single, "train", lambda: None)()
         for step_gradients in gradients:
             for p, g in zip(params, step_gradients):
                 p.grad = g[k].clone()
             single.step()
         getattr(single, "eval", lambda: None)()
-        assert all(torch.equal(mine[k], theirs.detach()) for mine, theirs in zip(stacked, params))
+        for mine, theirs in zip(stacked, params):
+            torch.testing.assert_close(mine[k], theirs.detach(), rtol=0, atol=0, equal_nan=True)
 
 
 def test_a_per_member_value_past_the_parameters_dtype_is_refused_as_the_user_gave_it():

@@ -157,16 +157,28 @@ def scheduled(hyperparameter: Any) -> bool:
 
 
 def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficient | list[Tensor]:
-    """A float as is; a ``(K,)`` tensor as one ``(K, 1, ..., 1)`` view per tensor, for foreach ops."""
+    """A float as is; a ``(K,)`` tensor as one ``(K, 1, ..., 1)`` view per tensor, for foreach ops, in the
+    tensor's dtype (the batched shell holds float16/bfloat16 members' values in float64)."""
     if not isinstance(coefficient, Tensor) or coefficient.ndim == 0:
         return coefficient
-    return [coefficient.view(-1, *(1,) * (t.ndim - 1)) for t in tensors]
+    return [_member_view(coefficient.to(t.dtype), t) for t in tensors]
+
+
+def _member_view(c: Tensor, t: Tensor) -> Tensor:
+    """A ``(K,)`` tensor viewed as ``(K, 1, ..., 1)`` to broadcast along ``t``'s leading dimension."""
+    return c.view(-1, *(1,) * (t.ndim - 1))
 
 
 def _factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:
     """A tensor coefficient as one factor per tensor (a ``(K, 1, ..., 1)`` view, or the 0-dim ``c``)."""
     factors = per_tensor(c, tensors)
     return factors if isinstance(factors, list) else [c] * len(tensors)
+
+
+def _opmath_factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:
+    """A ``(K,)`` coefficient per tensor as torch's CPU ops take a Python number: in float32 for a
+    float16/bfloat16 tensor (their opmath: ``mul``, ``lerp``, ``addcmul``'s value), else in its dtype."""
+    return [_member_view(c.float(), t) if half_on_cpu(t) else per_tensor(c, [t])[0] for t in tensors]
 
 
 def half_on_cpu(x: Tensor) -> bool:
@@ -183,6 +195,8 @@ def _multiplier(c: Coefficient, xs: Sequence[Tensor]) -> Coefficient | list[Tens
     multiplies by it in float32: there the number goes as a float32 0-dim tensor, which foreach takes
     unrounded (torch 2.13). A group that mixes dtypes (float32 beside bfloat16) gets one 0-dim tensor a
     tensor, each of the dtype its tensor computes a number in, so a float64 tensor keeps the number whole."""
+    if isinstance(c, Tensor) and c.ndim:  # a (K,) tensor: each member's value as its number goes
+        return _opmath_factors(c, xs)
     if not isinstance(c, (int, float)) or not any(half_on_cpu(x) for x in xs):
         return per_tensor(c, xs)
     if all(half_on_cpu(x) for x in xs):
@@ -192,7 +206,21 @@ def _multiplier(c: Coefficient, xs: Sequence[Tensor]) -> Coefficient | list[Tens
 
 def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
     """``c * x`` for each x, in new tensors."""
-    return torch._foreach_mul(xs, _multiplier(c, xs))
+    return _in_dtypes(torch._foreach_mul(xs, _multiplier(c, xs)), xs)
+
+
+def _in_dtypes(results: Sequence[Tensor], xs: Sequence[Tensor]) -> list[Tensor]:
+    """Each result in its x's dtype: a float16/bfloat16 x with a float32 ``(K,)`` factor computes in
+    float32 (:func:`_opmath_factors`), rounded back once here as torch's op with a number rounds it."""
+    return [r if r.dtype == x.dtype else r.to(x.dtype) for r, x in zip(results, xs)]
+
+
+def _half_members(c: Coefficient, xs: Sequence[Tensor]) -> bool:
+    """Whether ``c`` is a ``(K,)`` tensor and some x is float16/bfloat16 on CPU, where torch's op with a
+    number computes in float32 and rounds once, while foreach takes a tensor weight only in x's dtype
+    (``lerp``) and rounds each op of a composed one (``addcmul`` as two muls and an add): such x are
+    computed in float32 here, tensor by tensor, and rounded once."""
+    return isinstance(c, Tensor) and c.ndim > 0 and any(half_on_cpu(x) for x in xs)
 
 
 def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
@@ -217,12 +245,25 @@ def add_scaled(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> li
 
 def lerp_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * (y - x)``: an exponential moving average with weight ``c`` on the new value."""
-    torch._foreach_lerp_(xs, ys, per_tensor(c, xs))
+    if _half_members(c, xs):
+        for x, y, weight in zip(xs, ys, _opmath_factors(c, xs)):
+            if half_on_cpu(x):
+                x.copy_(torch.lerp(x.float(), y.float(), weight))
+            else:
+                x.lerp_(y, weight)
+    else:
+        torch._foreach_lerp_(xs, ys, per_tensor(c, xs))
 
 
 def addcmul_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * y * z``."""
-    if isinstance(c, Tensor):
+    if _half_members(c, xs):
+        for x, y, z, value in zip(xs, ys, zs, _opmath_factors(c, xs)):
+            if half_on_cpu(x):
+                x.copy_(x.float() + value * y.float() * z.float())
+            else:
+                x.add_(y * z * value)
+    elif isinstance(c, Tensor):
         torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_mul(ys, zs), per_tensor(c, ys)))
     else:
         torch._foreach_addcmul_(xs, ys, zs, value=c)
@@ -230,7 +271,13 @@ def addcmul_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c
 
 def addcdiv_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * y / z``."""
-    if isinstance(c, Tensor):
+    if _half_members(c, xs):
+        for x, y, z, value in zip(xs, ys, zs, _opmath_factors(c, xs)):
+            if half_on_cpu(x):
+                x.copy_(x.float() + value * (y.float() / z.float()))
+            else:
+                x.add_(y / z * value)
+    elif isinstance(c, Tensor):
         torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_div(ys, zs), per_tensor(c, ys)))
     else:
         torch._foreach_addcdiv_(xs, ys, zs, value=c)

@@ -5,12 +5,11 @@ The second shell over the same transforms as the ``torch.optim`` drop-in. Parame
 number) or per member (a list of K values, or a ``(K,)`` tensor), which the core's ``per_tensor`` views
 as ``(K, 1, ..., 1)``. So K learning-rate trials cost one foreach pass per op instead of K, and
 member k follows the steps of the drop-in shell with member k's values (tested): bit for bit on the chain,
-float16/bfloat16 included (both scale by the lr last in float32, the lr rounded to the dtype), with known
-gaps in float16/bfloat16: schedule-free's lr enters its own coefficients as a ``(K,)`` tensor in the
-parameters' dtype where the drop-in's is a Python float (up to 142 ulps apart in bfloat16 after 8 steps);
-RAdam's lr product is rounded to the dtype as torch's is, the batched lr rounded before it; a weight decay
-leaves 1-5 of 256 entries apart in float16 (not traced). To float32 rounding on the fast path below,
-which scales the kernel's direction by lr after it (tested to rtol 1e-5).
+float16/bfloat16 included: there the ``(K,)`` values are held in float64, as the drop-in's Python numbers
+are, and each op takes them as torch's CPU op takes a number (in float32 to multiply, lerp and addcmul;
+in the dtype as an add's alpha: :mod:`~optimlab.optim.base`). One known gap: a member whose weight decay
+is 0 adds ``0 * p`` where the drop-in adds nothing, NaN once p is inf. To float32 rounding on the fast
+path below, which scales the kernel's direction by lr after it (tested to rtol 1e-5).
 
 Only optimizers whose math is elementwise (registry capability ``elementwise``) can be batched: a
 transform that reduces over a whole tensor (Muon's orthogonalization, LAMB's trust ratio, Adafactor's
@@ -40,7 +39,15 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.optim.base import GradientTransformation, State, add_scaled_, scale_, scheduled, value_at
+from optimlab.optim.base import (
+    GradientTransformation,
+    State,
+    add_scaled_,
+    half_on_cpu,
+    scale_,
+    scheduled,
+    value_at,
+)
 from optimlab.optim.kernels.torch_fused import Kernel, decoupled_decay, kernel_for
 from optimlab.optim.shells.fused import Path, plain_numbers, supported
 from optimlab.registry import Capability, Entry, get_registry
@@ -79,7 +86,7 @@ def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
             raise InvalidValueError(
                 f"per-member hyperparameter {name!r}", tuple(value.shape), f"shape ({members},)"
             )
-        return value.to(like)
+        return value.to(like.device, _member_dtype(like))
     if not isinstance(value, list):
         return value
     if len(value) != members:
@@ -103,7 +110,8 @@ def _member_slice(value: Any, part: slice) -> Any:
 def _shared_or_tensor(name: str, values: list[Any], like: Tensor) -> Any:
     """Values equal across members stay one number: the foreach ops' fused Scalar overload (the
     transforms that branch on a value, RAdam's threshold on b2, take a (K,) tensor too). Else a ``(K,)``
-    tensor of the parameters' dtype, which must hold them: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
+    tensor (:func:`_member_dtype`) whose values the parameters' dtype must hold, as the ops round them to
+    it: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
     if all(v == values[0] for v in values):
         return values[0]
     largest = torch.finfo(like.dtype).max
@@ -114,7 +122,15 @@ def _shared_or_tensor(name: str, values: list[Any], like: Tensor) -> Any:
             f"numbers at most {largest!r} in magnitude, the largest finite "
             f"{str(like.dtype).removeprefix('torch.')} (the parameters' dtype, which holds them)",
         )
-    return torch.tensor(values, dtype=like.dtype, device=like.device)
+    return torch.tensor(values, dtype=_member_dtype(like), device=like.device)
+
+
+def _member_dtype(like: Tensor) -> torch.dtype:
+    """The dtype of a ``(K,)`` hyperparameter: the parameters', except float64 for float16/bfloat16 on CPU,
+    where the drop-in's Python number is a double whose products (``lr * wd``, ``1 - b1 ** t``) are
+    rounded once, as each op of :mod:`~optimlab.optim.base` takes it: a value held in the dtype had lost
+    its bits before (RAdam's lr product, schedule-free's coefficients, a member's betas or momentum)."""
+    return torch.float64 if half_on_cpu(like) else like.dtype
 
 
 class BatchedOptimizer:

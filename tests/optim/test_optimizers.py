@@ -941,7 +941,10 @@ def test_half_precision_steps_are_torchs_bit_for_bit_or_as_close_to_exact(name, 
         assert torch.equal(ours, reference)
         return
     exact = run(lambda p: torch_class(p, **shared, **bound), torch.float64)
-    assert (ours.double() - exact).norm() <= 1.05 * (reference.double() - exact).norm(), reason
+    ours_off, torchs_off = (ours.double() - exact).norm(), (reference.double() - exact).norm()
+    assert ours_off <= 1.05 * torchs_off, reason
+    if reason == HALF_PRECISION_ROUNDING["adamw"]:  # decay.py's docstring: 1.4-5x closer (1.46-4.8x here)
+        assert int((ours != reference).sum()) > ours.numel() // 2 and 1.4 * ours_off <= torchs_off, reason
     if name == "radam" and not extra:
         assert int((ours != reference).sum()) <= 2, reason
 

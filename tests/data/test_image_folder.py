@@ -167,7 +167,13 @@ def test_bad_folders_and_files_are_named(tmp_path):
     save(tmp_path / "ok" / "dog" / ".thumbnails" / "2.png", np.full((4, 4), 255))  # read as a third image
     save(tmp_path / "ok" / "dog" / "kept" / ".hidden.png", np.full((4, 4), 255))
     data = load_image_folder(tmp_path / "ok")  # hidden entries are no data; the notes are said skipped
-    assert data.num_classes == 2 and data.reading.endswith("1 other file skipped, not images (notes.txt...)")
+    assert data.num_classes == 2 and data.reading.endswith("; 1 other file skipped, not images (notes.txt)")
+    for name in ("a.csv", "b.json"):  # sorted by path: cat/a.csv, cat/b.json, dog/notes.txt
+        (tmp_path / "ok" / "cat" / name).write_text("{}")
+    three = load_image_folder(tmp_path / "ok").reading
+    assert three.endswith("; 3 other files skipped, not images (a.csv, b.json and 1 more)")
+    for name in ("a.csv", "b.json"):
+        (tmp_path / "ok" / "cat" / name).unlink()
     assert len(data.examples) == 2 and data.examples.x.amax() == torch.tensor(9 / 255)
     sixteen_bits = Image.fromarray(np.full((4, 4), 4000, dtype=np.uint16))
     sixteen_bits.save(tmp_path / "ok" / "dog" / "3.png")

@@ -35,6 +35,7 @@ from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.data.splits import SPLIT_NAMES, Splits
 from optimlab.errors import InvalidValueError
 from optimlab.models.sizing import device_memory
+from optimlab.number_text import count_of, named_and_more
 from optimlab.registry import plain_numbers
 from optimlab.user_paths import expand_home
 
@@ -54,6 +55,7 @@ IMAGE_SUFFIXES = frozenset(
 _MODES = {"1": "L", "L": "L", "LA": "LA", "P": "RGB", "PA": "RGBA", "RGB": "RGB", "RGBA": "RGBA"}
 _CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 _SHOWN_CLASSES = 6  # class names the reading lists before "..."
+_SHOWN_SKIPPED = 2  # names of the files skipped, not images, the reading lists before "and N more"
 
 
 def _visible(entries: Sequence[Path]) -> list[Path]:
@@ -334,7 +336,8 @@ def load_image_folder(
                 reading += f"; {folders[split].name}/ has no {', '.join(missing[:_SHOWN_CLASSES])}"
     skipped = [f for split in found for f in split.skipped]
     if skipped:
-        reading += f"; {len(skipped)} other file{'s' * (len(skipped) > 1)} skipped, not images ({skipped[0].name}...)"
+        names = named_and_more([f.name for f in skipped], _SHOWN_SKIPPED)
+        reading += f"; {count_of(len(skipped), 'other file')} skipped, not images ({names})"
     data = Examples.from_arrays(
         images[0],
         labels[0],

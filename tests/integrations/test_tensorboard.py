@@ -6,6 +6,7 @@ import inspect
 import itertools
 import json
 import os
+import socket
 import warnings
 from pathlib import Path
 
@@ -71,9 +72,18 @@ def same_as_metrics_jsonl(out, *earlier, name=None):
     return board
 
 
-def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path):
+def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path, monkeypatch):
+    """On a host of a 63-letter name (a cluster node's), its event file was named past the 64 bytes a
+    folder given to optimlab keeps for each name written inside it (cli._checks.LONGEST_NAME_INSIDE):
+    the host is cut to fit, with a hash of the whole, and TensorBoard's reader still reads the run."""
+    from optimlab.cli._checks import LONGEST_NAME_INSIDE
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "gpu-node-" + "0123456789" * 5 + "abcd")
     out = tmp_path / "iris-run"
     train_with_tracker(out, "tensorboard")
+    written = [path.relative_to(out) for path in out.rglob("*")]
+    assert any(path.name.startswith("events.out.tfevents.1") for path in written)
+    assert max(len(os.fsencode(part)) for path in written for part in path.parts) <= LONGEST_NAME_INSIDE
     seconds = [json.loads(line)["seconds"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert seconds[0] > 0 and seconds == sorted(seconds)  # wall time per line, for the by-time figures
     board = same_as_metrics_jsonl(out)

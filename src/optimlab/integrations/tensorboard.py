@@ -13,6 +13,7 @@ import its TensorFlow stub, which imports boto3 and fsspec, 0.2-0.6 s of a comma
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import math
 import os
@@ -78,6 +79,26 @@ _EVENTS = "events.out.tfevents."
 def holds_events(log_dir: Path) -> bool:
     """Whether ``log_dir`` holds event files (a run TensorBoard shows)."""
     return any(log_dir.glob(_EVENTS + "*"))
+
+
+# The longest event file name written: a name within the room a folder given to optimlab keeps for the
+# names written inside it (cli._checks.LONGEST_NAME_INSIDE); TensorBoard reads any name holding "tfevents".
+EVENT_NAME_BYTES = 64
+_TRACKERS = itertools.count(1)  # this process's trackers, each file's own (two may start in one second)
+
+
+def _event_file_name(seconds: int, tracker: int) -> str:
+    """An event file's name as TensorBoard's writer makes it, ``events.out.tfevents.<seconds>.<host>.<pid>``
+    (and this process's ``tracker`` number), within :data:`EVENT_NAME_BYTES`: a host name too long for the
+    room (a cluster node's 63 letters) is cut, with a hash of the whole kept, so hosts that share a
+    prefix keep files apart."""
+    head, tail, host = f"{_EVENTS}{seconds:010d}.", f".{os.getpid()}.{tracker}", socket.gethostname()
+    room = EVENT_NAME_BYTES - len(head) - len(tail)
+    if len(host.encode()) > room:
+        digest = hashlib.sha256(host.encode()).hexdigest()[:8]
+        kept = host.encode()[: max(room - len(digest) - 1, 0)].decode("ascii", "ignore")
+        host = f"{kept}-{digest}" if kept else digest
+    return f"{head}{host}{tail}"
 
 
 def _seconds_after(log_dir: Path) -> int:
@@ -242,8 +263,7 @@ class TensorBoardTracker(Tracker):
             # at each evaluation (about 30 us an event, its CRC in pure Python), rather than by tensorboard's
             # writer thread, whose queue and GIL hand-offs cost 4x that (benchmarks/tracker_overhead.py).
             # Unbuffered: each batch is one write of its own, cut off again where the OS refuses it midway.
-            name = f"{_seconds_after(self.log_dir):010d}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
-            self.path = self.log_dir / f"{_EVENTS}{name}"
+            self.path = self.log_dir / _event_file_name(_seconds_after(self.log_dir), next(_TRACKERS))
             self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115  (closed by close())
             self._begin()
         elif self._file.closed:

@@ -832,3 +832,31 @@ def test_a_driver_of_workers_started_elsewhere_says_when_none_runs_a_trial(tmp_p
     assert len(waiting) == 1, [str(w.message) for w in said]
     assert f"start one with `optimlab worker {tmp_path}`" in waiting[0]
     assert all(r.state == "waiting" for r in polls[-1]) and polls[-1]  # none ran, one waits
+
+
+def test_a_resumed_study_plans_the_values_it_stored_as_it_stored_them(tmp_path):
+    """A study stored with training.batch_size 16.0 and 32.0 (a space of the API, or one stored before --space
+    read whole floats as ints) resumed planning 16 and 32: read back, a stored space was read as a user's, its
+    whole floats made ints, and a --space given on the resume was searched over the stored one. The keys run
+    on the resume then held 16 beside the 16.0 of those run before. Truth: the space the study stored."""
+    from optimlab.study.compare import stored_settings
+    from optimlab.study.run import load_specs, open_studies
+    from optimlab.workloads import get_workload
+
+    workload = get_workload("teacher_student", epochs=1)
+    floats = SearchSpace((Dimension("training.batch_size", choices=(16.0, 32.0)),))
+    sgd = methods_from("optimizer.name", ["sgd"])
+    spec = StudySpec.for_workload("t", workload, sgd, space=floats, budget=2, seeds=1)
+    spec = dataclasses.replace(spec, space=floats)  # as a study stored before whole floats were read as ints
+    open_studies(spec, tmp_path)  # stored, then stopped before its first trial
+    (stored,) = load_specs(tmp_path)
+    given = SearchSpace.from_flags(["training.batch_size=16.0,32.0"])  # read as 16, 32
+    again = StudySpec.for_workload(
+        "t", workload, spec.methods, space=given, budget=2, seeds=1, stored=stored_settings(tmp_path)
+    )
+    as_stored = [(16.0, "float"), (32.0, "float")]
+    planned = [p.params["training.batch_size"] for p in stored.tune_plan(stored.methods[0])]
+    assert [(v, type(v).__name__) for v in planned] == as_stored
+    records = run_study(again, tmp_path, resume=True).records
+    held = {(v, type(v).__name__) for v in (r.params["training.batch_size"] for r in records)}
+    assert len(records) == 3 and held <= set(as_stored), held

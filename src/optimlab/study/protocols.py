@@ -529,10 +529,13 @@ class StudySpec:
         return self.recipe.with_updates(dict(method.updates))
 
     def space_for(self, method: Method) -> SearchSpace:
-        if self.space is not None:
-            return self.space
+        """The space ``method``'s study searches: the one it stored, each value as it ran (a resume's
+        --space training.batch_size=16.0 reads 16, where the study stored 16.0); else :attr:`space`; else
+        the lr over :func:`lr_range` of its optimizer."""
         if method.name in self.stored_spaces:
             return self.stored_spaces[method.name]
+        if self.space is not None:
+            return self.space
         optimizer = self.method_recipe(method).optimizer
         low, high = lr_range(optimizer.name, optimizer.options.get("base"))
         return SearchSpace((Dimension("optimizer.lr", low=low, high=high, log=True),))
@@ -617,7 +620,8 @@ class StudySpec:
             fields = {**with_absent_fields(data), "stored_spaces": dict(stored_spaces or {}), "stored": True}
             fields["recipe"] = Recipe.from_dict(fields["recipe"])
             fields["methods"] = tuple(Method(m["name"], m["updates"]) for m in fields["methods"])
-            fields["space"] = None if fields["space"] is None else SearchSpace.from_dict(fields["space"])
+            space = fields["space"]
+            fields["space"] = None if space is None else SearchSpace.from_dict(space, stored=True)
             return cls(**fields)
         except KeyError as error:
             raise OptimlabError(f"a study spec needs the key {error}") from None

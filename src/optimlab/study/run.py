@@ -283,7 +283,7 @@ def stored_spec(
         _stand_in(category, name, why)
     try:
         return StudySpec.from_dict(
-            stored, stored_spaces={m: SearchSpace.from_dict(s) for m, s in spaces.items()}
+            stored, stored_spaces={m: SearchSpace.from_dict(s, stored=True) for m, s in spaces.items()}
         )
     except OptimlabError as error:  # edited by hand, or naming what this version no longer has
         # named as optimlab names it: the Optuna study read is one method's ('t/adam'), perhaps not the one
@@ -317,7 +317,7 @@ def _as_planned(spec: StudySpec, studies: Sequence[optuna.study.FrozenStudy]) ->
     study started with (:data:`SPACE_ATTR`; without a space, the lr range measured on its optimizer then,
     whose default lr may have moved in its code since), and a study stored before
     :attr:`~optimlab.study.protocols.StudySpec.distinct` over its own draws, repeats kept."""
-    spaces = {method: SearchSpace.from_dict(space) for method, space in stored_spaces(studies).items()}
+    spaces = {m: SearchSpace.from_dict(space, stored=True) for m, space in stored_spaces(studies).items()}
     return dataclasses.replace(
         spec,
         distinct=bool(with_absent_fields(studies[0].user_attrs[SPEC_ATTR])["distinct"]),
@@ -478,7 +478,7 @@ def _space_text(space: Mapping[str, Any] | None) -> str:
     """A search space as a user gives it (:meth:`SearchSpace.given_as`); None: the default one."""
     if space is None:
         return "the default (no --space)"
-    return SearchSpace.from_dict(space).given_as()
+    return SearchSpace.from_dict(space, stored=True).given_as()
 
 
 def _resume_command(spec: StudySpec, location: str | Path) -> str:

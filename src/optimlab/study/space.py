@@ -352,9 +352,11 @@ class SearchSpace:
         return f"a --space-file holding {self.file_text()}"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+    def from_dict(cls, data: Mapping[str, Any], *, stored: bool = False) -> SearchSpace:
         """Fields mapped to a list of choices or a ``{low, high, log, integer}`` range; fields written in
-        the recipe's nested sections (``optimizer: {lr: ...}``) are read as dotted ones."""
+        the recipe's nested sections (``optimizer: {lr: ...}``) are read as dotted ones. A whole-number
+        field's whole floats are its ints, unless the space is ``stored`` (:meth:`to_dict` of a study's):
+        a study stored with batch_size 16.0 resumed planning 16, its trials holding both."""
         if not isinstance(data, Mapping) or not data:
             raise OptimlabError(
                 "a search space maps recipe fields to choices or ranges, "
@@ -365,7 +367,7 @@ class SearchSpace:
             if isinstance(spec, Mapping) and "choices" in spec:
                 spec = spec["choices"]
             if isinstance(spec, Sequence) and not isinstance(spec, str):
-                whole = holds_a_whole_number(as_recipe_field(field))  # batch_size=1e1,2e1: 10, 20
+                whole = not stored and holds_a_whole_number(as_recipe_field(field))  # 1e1,2e1: 10, 20
                 dimensions.append(
                     Dimension(field, choices=tuple(whole_as_int(c) if whole else c for c in spec))
                 )

@@ -435,3 +435,29 @@ def test_float16_weights_under_any_eps_float16_rounds_to_0_are_told_an_eps_it_ho
     )
     assert nan.recipe_changes == {"optimizer.eps": 1e-4}
     assert all(map(math.isfinite, found[1e-4].statistics.losses))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_weight_non_finite_before_any_update_is_told_it_came_so_not_an_update_that_made_it(value):
+    """A model handed over with a NaN weight (a bad checkpoint) was told 'a 0/0 did (an optimizer's eps of
+    0, a norm of 0 ...)', and one with an Inf weight 'lr: lower it, and training: {grad_clip_norm: 1.0} (a
+    step already overflowed a weight)': at step 1, before any update, which no optimizer setting made.
+    Truth: the weight set by hand before the run; the same run with it finite takes every step."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x, y = problem()
+    with torch.no_grad():
+        model[2].weight[0, 0] = value
+    found = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1), steps=5,
+                     lr_find=False)  # fmt: skip
+    told = next(f for f in found.findings if f.rule == "nan_inf")
+    assert (told.evidence["kind"], told.evidence["step"]) == ("weights", 1)
+    assert told.recommendation.startswith(
+        "model: the weights of 2 (Linear) were non-finite before any update, as built or loaded"
+    ), told.recommendation
+    assert told.recipe_changes == {}
+    with torch.no_grad():
+        model[2].weight[0, 0] = 0.0
+    finite = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1), steps=5,
+                      lr_find=False)  # fmt: skip
+    assert len(finite.statistics.steps) == 5 and finite.statistics.non_finite is None

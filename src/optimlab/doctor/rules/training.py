@@ -65,10 +65,11 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     }
     clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
     eps_lost = stats.eps_lost if origin.kind == "weights" else None
+    before_any_step = origin.step <= (stats.steps[0] if stats.steps else 1)  # no update watched yet
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
-        "weights": _weight_advice(origin, stats.adam_eps, clipped, eps_lost=eps_lost),
+        "weights": _weight_advice(origin, stats.adam_eps, clipped, eps_lost=eps_lost, given=before_any_step),
         "forward": _guard(origin, module, finite_before, clipped),
         "loss": (
             (
@@ -83,11 +84,13 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
         ),
     }
     recommendation, changes = advice[origin.kind]
-    before_any_step = origin.step == 1  # the weights as they were built: nothing has overflowed yet
     blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
         origin.largest_output is not None and origin.largest_output > 1e4
     )
-    if blew_up and (origin.kind in ("forward", "loss") or (origin.cause == "overflow" and not eps_lost)):
+    overflowed = (
+        origin.cause == "overflow" and not eps_lost and not (origin.kind == "weights" and before_any_step)
+    )
+    if blew_up and (origin.kind in ("forward", "loss") or overflowed):
         if clipped:
             recommendation, changes = f"lr: lower it (the loss or the outputs blew up first; {clipped})", {}
         else:
@@ -112,7 +115,12 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
 
 
 def _weight_advice(
-    origin: NonFiniteOrigin, adam_eps: float | None, clipped: str | None, *, eps_lost: float | None = None
+    origin: NonFiniteOrigin,
+    adam_eps: float | None,
+    clipped: str | None,
+    *,
+    eps_lost: float | None = None,
+    given: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The advice for a weight found non-finite: an Inf is an update that overflowed (a lower lr and
     clipping); a NaN with no Inf, an invalid operation on finite numbers, which no lower lr prevents:
@@ -122,7 +130,17 @@ def _weight_advice(
     the clip already in force (:func:`_clip_in_force`), then the lr alone is advised. ``eps_lost``: the
     optimizer's eps that rounds to 0 in the weights' dtype (Adam's or RMSprop's 1e-8 in float16): where v
     underflows too, m / (sqrt(v) + eps) is Inf or 0/0 at any lr (float16 weights under Adam at lr 1e-3
-    overflow at step 1)."""
+    overflow at step 1). ``given``: the weight was non-finite at the first watched step, before any
+    update: built or loaded so, which no lr, clip nor eps made."""
+    if given:
+        return (
+            f"model: the weights of {origin.module} ({origin.module_type}) were non-finite before any update, "
+            "as built or loaded (a "
+            "checkpoint or pretrained file holding NaN/Inf, an init or a copy that divided by 0): reload or "
+            "re-initialize them (torch.isfinite(p).all() for each parameter finds them); no lr, clip or eps "
+            "made them",
+            {},
+        )
     if eps_lost is not None:
         return (
             f"optimizer: {{eps: {_g(FLOAT16_EPS)}}}, which float16 holds (its eps {_g(eps_lost)} rounds to 0 "

@@ -328,7 +328,12 @@ def fit(
         val_data: validation data in any of the same shapes, evaluated to ``val_loss`` (and
             ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
             they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any
-            ``() -> metrics``.
+            ``() -> metrics``. A bfloat16 or float16 model's ``val_loss`` under torch's own loss is made
+            again in float32 of the same outputs (not rounded to 8 or 11 bits); a loss of the user's own
+            is called once a batch, as written, and its value kept in the precision it computes in:
+            called again in float32 it might compute another thing (a loss reading more than the
+            predictions, keeping state, drawing at random), so it casts (``outputs.float()``) itself
+            for float32 numbers.
         val_steps: the batches of ``val_data`` each evaluation reads at most, from its start
             (Lightning's ``limit_val_batches`` as a count); None: all of them, so val data whose length
             is not known (an IterableDataset without ``__len__``, which may never end) is refused

@@ -2,6 +2,7 @@
 reclaim, popping only planned trials."""
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -337,6 +338,33 @@ def test_a_journal_record_edited_into_one_optuna_cannot_replay_is_refused(tmp_pa
     ):
         open_storage(tmp_path)
     assert journal.read_bytes() == damaged
+
+
+def test_a_journal_with_a_trials_creation_removed_is_refused_not_shifted(tmp_path):
+    """A trial's creation removed by hand (a study folder edited) renumbered every later trial: Optuna's
+    replay numbers trials by their creation and skips a record on a trial not created, so trial 'b' took
+    trial 'a''s result in silence (a seed rerun reported a tuning trial's metric). Refused naming the first
+    record on a trial no record creates. Truth: Optuna's own journal reader over the edited file."""
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s")
+    for key in ("a", "b"):
+        study.enqueue_trial({}, user_attrs={"key": key})
+    for value in (0.1, 0.9):  # a ran to 0.1, b to 0.9
+        study.tell(study.ask(), value)
+    journal = tmp_path / JOURNAL_NAME
+    lines = journal.read_bytes().split(b"\n")
+    created = [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4]
+    del lines[created[0]]  # a's creation
+    journal.write_bytes(b"\n".join(lines))
+    edited = journal.read_bytes()
+    optunas = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    (shifted,) = optuna.load_study(study_name="s", storage=optunas).get_trials()
+    assert (shifted.user_attrs["key"], shifted.value) == ("b", 0.1)  # what reading it went on with
+    with pytest.raises(
+        OptimlabError, match=r"damaged \(record \d+ updates trial 1, which no record before it creates"
+    ):
+        open_storage(tmp_path)
+    assert journal.read_bytes() == edited
 
 
 def test_an_append_the_disk_refuses_names_the_journal(tmp_path):

@@ -545,6 +545,17 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
                 replay.apply_logs([log])
             except Exception as error:  # whatever Optuna's replay trips on: the record is malformed
                 self._refuse(f"record {number} cannot be replayed: {type(error).__name__}: {error}")
+            # Optuna skips a record of no worker of its own on a trial not created, and numbers trials by
+            # their creation: with a trial's creation removed by hand, the next trial's record took the
+            # removed one's results (a seed rerun holding a tuning trial's metrics) in silence.
+            if isinstance(log, dict) and isinstance(log.get("trial_id"), int):
+                try:
+                    replay.get_trial(log["trial_id"])
+                except KeyError:
+                    self._refuse(
+                        f"record {number} updates trial {log['trial_id']}, which no record before it creates: "
+                        "a record removed?"
+                    )
         if cut:
             self._say(self._set_aside_tail())
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 from optimlab.doctor import DoctorCallback
-from optimlab.doctor.nan_origin import locate_non_finite
+from optimlab.doctor.nan_origin import batch_fault, locate_non_finite
 from optimlab.train import fit
 
 
@@ -80,6 +80,18 @@ def test_a_nan_in_the_inputs_names_the_feature():
     x[77, 2] = float("nan")
     origin = first_nan(model, x, y)
     assert origin.kind == "input" and "feature 2" in origin.detail and origin.module is None
+
+
+def test_a_nan_in_a_sequence_batch_is_placed_by_its_step_and_feature_not_the_row_flattened():
+    """A NaN at step 7, feature 2 of a (rows, 10 steps, 4 features) batch was said 'the first in feature
+    30', its place in the row flattened, which no index of the batch reaches (x[:, 30] is out of range).
+    It is said as the batch's index. Truth: that index of the batch holds the NaN."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 10, 4)
+    x[3, 7, 2] = float("nan")
+    said = batch_fault(x)
+    assert said == "the batch holds 1 non-finite value in 1 of its 64 rows, the first at [:, 7, 2]", said
+    assert torch.isnan(x[:, 7, 2]).any()
 
 
 def test_a_non_finite_loss_from_finite_outputs_blames_the_loss():

@@ -73,14 +73,22 @@ def _count_bad(x: Tensor) -> int:
 
 
 def _where_bad(x: Tensor) -> str:
-    """``3 non-finite values in 2 of its 64 rows, the first in feature 5`` (of a batch ``x``)."""
+    """``3 non-finite values in 2 of its 64 rows, the first in feature 5`` (of a batch ``x``); where a row
+    has more dimensions than one (a sequence's steps and features, an image's), the first's position in a
+    row as an index of the batch (``the first at [:, 7, 2]``), not its place in the row flattened."""
     bad_values = _count_bad(x)
     said = count_of(bad_values, "non-finite value")
     if x.ndim == 0:
         return said
     bad = (~torch.isfinite(x)).reshape(x.shape[0], -1)
     said += f" in {int(bad.any(1).sum())} of its {count_of(x.shape[0], 'row')}"
-    return said + (f", the first in feature {int(bad.any(0).nonzero()[0])}" if bad.shape[1] > 1 else "")
+    if bad.shape[1] == 1:
+        return said
+    first = int(bad.any(0).nonzero()[0])
+    if x.ndim == 2:
+        return said + f", the first in feature {first}"
+    at = ", ".join(str(int(i)) for i in torch.unravel_index(torch.tensor(first), x.shape[1:]))
+    return said + f", the first at [:, {at}]"
 
 
 def batch_fault(batch: Any, holder: str = "the batch holds") -> str | None:

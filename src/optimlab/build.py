@@ -29,12 +29,13 @@ from optimlab.data.built_once import built_once
 from optimlab.data.global_rng import seed_numpy_and_python
 from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction, takes_dict_whole
 from optimlab.data.user_factory import BatchSplits, batch_keys
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning, user_stacklevel
 from optimlab.models import takes_recipe_fields
 from optimlab.models.layers import channels_first
 from optimlab.models.modes import modes_kept
 from optimlab.models.sizing import check_fits, check_step_fits
 from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
+from optimlab.number_text import count_of
 from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec, architecture_techniques
 from optimlab.registry import Capability, get_registry
 from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss, ignored_label
@@ -597,6 +598,27 @@ def training_steps(recipe: Recipe, splits: Any) -> int:
     return spec.epochs * _optimizer_steps(epoch, spec)
 
 
+def _say_batch_past_split(recipe: Recipe, splits: Any) -> None:
+    """Warn where ``training.batch_size`` is more than the training split's rows: each step then takes
+    the whole split (torch's DataLoader does so too), a batch smaller than the size recorded."""
+    train = splits.train
+    if isinstance(splits, BatchSplits):
+        if not is_map_dataset(train):  # batched by the user, who chose the size
+            return
+        rows = len(train)
+    else:
+        rows = train.x.shape[0]
+    batch_size = recipe.training.batch_size
+    if batch_size <= rows or rows == 0:
+        return
+    warnings.warn(
+        f"batch_size {batch_size:,} is more than the {count_of(rows, 'training row')} of {splits.name}: "
+        f"each step takes the whole split, a batch of {count_of(rows, 'row')}, one step an epoch",
+        OptimlabWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def user_batches(
     recipe: Recipe,
     split: Any,
@@ -676,6 +698,7 @@ def build(recipe: Recipe) -> Built:
     if isinstance(splits, BatchSplits) and loss_fn is None and path is None:
         _check_takes_targets(recipe.model.name, model, splits.target, splits.train)
     steps = training_steps(recipe, splits)
+    _say_batch_past_split(recipe, splits)
     optimizer = build_optimizer(recipe, model, steps)
     return Built(
         recipe=recipe,

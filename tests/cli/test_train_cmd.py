@@ -34,3 +34,26 @@ def test_a_stopped_run_says_one_resume_command_with_the_flags_it_ran_with(cli, m
     assert code == _errors.INTERRUPTED
     assert err.strip().endswith(f"checkpoint saved. Resume with: {again}")
     assert json.loads(out)["message"].endswith(f"Resume with: {again}")
+
+
+def test_a_batch_larger_than_the_split_is_said_at_start_and_trains_as_the_whole_split(cli, tmp_path):
+    """--batch-size 1000000 on iris trained on the whole split without a word while the recipe records
+    1000000. One warning line says so before the run; truth: the model a batch of 91 trains is the one a
+    batch of the split's 90 rows trains, bit for bit (its digest), and a batch of exactly 90 gets no warning."""
+    digests, errs = {}, {}
+    for size in ("90", "91"):
+        out = tmp_path / size
+        code, _, err = cli(
+            "train", "--dataset", "iris", "--steps", "1", "--batch-size", size, "--out", str(out)
+        )
+        assert code == 0, err
+        digests[size] = json.loads((out / "result.json").read_text())["model"]["digest"]
+        errs[size] = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert digests["91"] == digests["90"]
+    assert errs == {
+        "90": [],
+        "91": [
+            "warning: batch_size 91 is more than the 90 training rows of iris: each step takes the whole split, "
+            "a batch of 90 rows, one step an epoch"
+        ],
+    }

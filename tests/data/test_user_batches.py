@@ -432,6 +432,54 @@ def test_uint64_targets_are_taken_exactly_as_int64_or_refused_naming_the_label(a
         UserBatches((x, labels if as_array else torch.from_numpy(labels)), nn.CrossEntropyLoss())
 
 
+class Scores(nn.Module):
+    """Class scores of ``x``; given ``labels``, its loss beside them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(3, 2)
+
+    def forward(self, x, labels=None):
+        scores = self.net(x)
+        return scores if labels is None else {"loss": nn.functional.cross_entropy(scores, labels)}
+
+
+@pytest.mark.parametrize("loss_fn", [None, nn.CrossEntropyLoss()])
+def test_a_dict_batchs_key_the_forward_does_not_take_is_named_with_how_to_leave_it_out(loss_fn):
+    """Dict items with a key beside the forward's arguments ('id') were refused with Python's words alone,
+    or told to give a loss_fn, which changes nothing: the refusal names the key and the two ways out.
+    Truth: the forward's signature binds every key but 'id' (inspect); the items without it train, the
+    loss torch's cross-entropy of the model's scores."""
+    import inspect
+
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    items = [{"x": x[i], "labels": y[i], "id": i} for i in range(8)]
+    model = Scores()
+    signature = inspect.signature(model.forward)
+    signature.bind(x=x, labels=y)
+    with pytest.raises(TypeError, match="'id'"):
+        signature.bind(x=x, labels=y, id=0)
+    batch = next(UserBatches(DataLoader(items, batch_size=4), loss_fn).stream("cpu"))
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(
+            lambda: UserBatches(DataLoader(items, batch_size=4), loss_fn).compute_loss(model, batch), batch
+        )
+    assert str(refused.value).endswith(
+        "got an unexpected keyword argument 'id'): the batch's key 'id' is given to the forward as a keyword "
+        "argument, which it does not take: leave 'id' out of the items (or of the collate_fn's batches), or "
+        "take it in the forward (id=None); no key is dropped unasked (a weight left out would change the loss "
+        "unseen)."
+    )
+    kept = [{k: v for k, v in item.items() if k != "id"} for item in items]
+    data = UserBatches(DataLoader(kept, batch_size=4), loss_fn)
+    batch = next(data.stream("cpu"))
+    torch.testing.assert_close(
+        data.compute_loss(model, batch), nn.functional.cross_entropy(model.net(batch["x"]), batch["labels"])
+    )
+
+
 def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss_fn():
     """With no loss_fn the model is called on the whole batch and must return its loss: an nn.Sequential
     given (x, y) batches of a DataLoader was refused with torch's words alone ('Sequential.forward()
@@ -456,7 +504,8 @@ def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss
         "model and the loss can use (TypeError: Sequential.forward() takes 2 positional arguments but 3 were "
         "given): with no loss_fn (nor compute_loss) the model is called on the whole batch, model(*batch) "
         "(a dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
-        "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target."
+        "items; give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python, e.g. "
+        "nn.CrossEntropyLoss()), which gives the model all but the target."
     )
     with_loss = UserBatches(DataLoader(TensorDataset(x, y), batch_size=4), nn.CrossEntropyLoss())
     torch.testing.assert_close(

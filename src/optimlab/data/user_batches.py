@@ -197,7 +197,15 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
         needs = (
             ": with no loss_fn (nor compute_loss) the model is called on the whole batch, model(*batch) (a "
             "dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
-            "items; give loss_fn (e.g. nn.CrossEntropyLoss()), which gives the model all but the target"
+            "items; give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python, e.g. "
+            "nn.CrossEntropyLoss()), which gives the model all but the target"
+        )
+    extra = _key_not_taken(error, batch)
+    if extra is not None:  # the forward takes the others: a loss would not help, leaving the key out does
+        needs = (
+            f": the batch's key {extra!r} is given to the forward as a keyword argument, which it does not "
+            f"take: leave {extra!r} out of the items (or of the collate_fn's batches), or take it in the "
+            f"forward ({extra}=None); no key is dropped unasked (a weight left out would change the loss unseen)"
         )
     if isinstance(misread, _GivenTheDictWholeError) and isinstance(batch, Mapping):  # whatever it said
         keys = [key for key in batch if key not in TARGET_KEYS]
@@ -227,6 +235,15 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     )
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
+
+
+def _key_not_taken(error: BaseException, batch: Any) -> str | None:
+    """The key of the dict ``batch`` that a forward called with its items as keywords refused (Python's
+    "got an unexpected keyword argument 'id'"); None for another error or batch."""
+    found = re.search(r"got an unexpected keyword argument '(\w+)'", str(error))
+    if not (isinstance(error, TypeError) and isinstance(batch, Mapping) and found):
+        return None
+    return found[1] if found[1] in batch else None
 
 
 # torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather

@@ -69,11 +69,12 @@ CHECK_AFTER_LOAD = r"""<script>window.addEventListener("load", () => {
       return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1);
     }).map(t => t.textContent);
   });
-  // Words of a table cell split across two lines ('complet' / 'ed'); a cell of a long name may break it
+  // Words of a table cell split across two lines ('complet' / 'ed'); a cell of a long name may break it,
+  // a column's name after an underscore (val_ / accuracy)
   const broken = [...document.querySelectorAll("td:not(.long), th:not(.long)")].flatMap(cell => {
     const words = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let node; (node = walker.nextNode());) {
-      for (const word of node.textContent.matchAll(/\S+/g)) {
+      for (const word of node.textContent.matchAll(cell.tagName === "TH" ? /[^\s_]+_*/g : /\S+/g)) {
         const range = document.createRange();
         range.setStart(node, word.index);
         range.setEnd(node, word.index + word[0].length);
@@ -82,8 +83,11 @@ CHECK_AFTER_LOAD = r"""<script>window.addEventListener("load", () => {
     }
     return words;
   });
+  // Tables wider than the page, which scroll within their own box: their first column's name
+  const scrolled = [...document.querySelectorAll("div.table")].filter(box => box.scrollWidth > box.clientWidth)
+    .map(box => box.querySelector("th").textContent);
   out.textContent = JSON.stringify({errors: window.__errors, figures, headings: document.querySelectorAll("h1, h2").length,
-                                    tables: document.querySelectorAll("table").length, clipped, broken,
+                                    tables: document.querySelectorAll("table").length, clipped, broken, scrolled,
                                     overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth});
   document.body.appendChild(out);
 });</script>"""

@@ -57,6 +57,9 @@ def test_page_renders_every_figure_in_chromium_and_keeps_a_screenshot(pages, kin
     seen = rendered(page, tmp_path)
     assert_every_figure_rendered(seen, page)
     assert seen["headings"] >= 3 and seen["tables"] >= 2
+    # the page fits Chromium's window of 800 px: a run's results table of 9 metric columns ran 49 px past it
+    assert seen["overflow"] == 0, seen["overflow"]
+    assert seen["scrolled"] == [] and seen["broken"] == [], (seen["scrolled"], seen["broken"])
     assert screenshot(page, tmp_path).name == f"{kind}.png"
 
 

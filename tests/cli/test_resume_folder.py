@@ -42,3 +42,22 @@ def test_a_compare_resume_on_a_sqlite_file_not_there_creates_nothing(cli, tmp_pa
     assert (code, out) == (2, "") and err.startswith("error: Invalid value for '--storage': "), err
     assert "no SQLite file there, so no study" in err and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_stored_recipe_a_newer_range_refuses_is_said_to_come_from_the_run_resumed(cli, tmp_path):
+    """--resume of a run folder whose recipe.yaml holds batch_size 1e18 (taken before 4a7a0ee7 bounded it)
+    got the range's refusal as if of a recipe file the user gave. Truth: the same file given as a recipe
+    gets the recipe file's refusal alone; resumed, that refusal follows the folder typed and what it is."""
+    from optimlab.recipe import Recipe
+
+    run = tmp_path / "old run"
+    run.mkdir()
+    (run / "recipe.yaml").write_text(Recipe().to_yaml().replace("batch_size: 32", "batch_size: 1e18"))
+    code, out, given = cli("train", str(run / "recipe.yaml"), "--out", str(tmp_path / "new"))
+    assert (code, out) == (2, "") and given.startswith(f"error: recipe file {str(run / 'recipe.yaml')!r}: ")
+    assert "training.batch_size: 1e+18 is refused: accepted an integer in [1, 2147483647]" in given
+    code, out, err = cli("train", "--resume", str(run), "--no-progress")
+    assert (code, out) == (2, "") and err == (
+        f"error: --resume {str(run)!r}: the run's stored recipe is refused, so the run cannot go on: "
+        f"{given.removeprefix('error: ')}"
+    )

@@ -818,7 +818,7 @@ def recipe_from_options(
     an error names the flag typed (:func:`flags_named`). ``data_replaced``: the verb replaces the
     recipe's data itself (compare's --dataset); ``stored``: the file is a run folder's (``--resume``), as a run folder's own
     recipe.yaml is read anyway: as it was written (``Recipe.load(stored=True)``)."""
-    from optimlab.recipe import Recipe
+    from optimlab.recipe import Recipe, RecipeError
 
     given = recipe_flags(params)
     # a run folder's own recipe (the run page's "train again" command) is read as it was written too
@@ -829,6 +829,13 @@ def recipe_from_options(
         recipe = Recipe.load(recipe_path, stored=stored) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
+    except RecipeError as error:  # a value stored by the run, not typed: the refusal says where it is from
+        if not stored or params.get("resume") is None:
+            raise
+        raise RecipeError(
+            f"--resume {str(params['resume'])!r}: the run's stored recipe is refused, so the run cannot go "
+            f"on: {error}"
+        ) from None
     if recipe_path is not None and "dataset" not in given and not data_replaced:
         _data_beside(recipe_path, recipe.data.name)
     check_target(given.get("target"), given.get("dataset", recipe.data.name))

@@ -213,6 +213,32 @@ def test_a_group_with_a_torch_optim_switch_is_refused_not_ignored(switch):
     assert len(optimizer.param_groups) == 1
 
 
+def test_a_typo_of_the_shells_own_keywords_is_offered_them_not_taken_as_a_tag():
+    """A group's 'maximise': True passed as a user's tag and the group descended; create(maximise=True)
+    and create(fuse=True) were refused with a list that named neither maximize nor fused. Truth: torch's
+    Adam honours a group's maximize (it ascends), so a key close to it is a typo, not a tag."""
+    start = torch.zeros(2)
+
+    def stepped(make, group):
+        w = torch.nn.Parameter(start.clone())
+        optimizer = make([{"params": [w], **group}])
+        w.grad = torch.ones(2)
+        optimizer.step()
+        return w.detach()
+
+    ascended = stepped(lambda groups: torch.optim.Adam(groups, lr=0.1), {"maximize": True})
+    assert bool((ascended > 0.099).all())  # Adam's first step is about lr, here upward
+    assert torch.equal(stepped(lambda groups: create("adam", groups, lr=0.1), {"maximize": True}), ascended)
+    with pytest.raises(UnknownNameError, match=r"'maximise'\. Did you mean 'maximize'\?"):
+        stepped(lambda groups: create("adam", groups, lr=0.1), {"maximise": True})
+    w = torch.nn.Parameter(start.clone())
+    for typo, meant in [("maximise", "maximize"), ("fuse", "fused")]:
+        with pytest.raises(
+            UnknownNameError, match=rf"'{typo}'\. Did you mean '{meant}'\?.*\bfused, lr, maximize"
+        ):
+            create("adam", [w], **{typo: True})
+
+
 def test_group_values_are_validated_against_the_registry():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(OptimlabError, match="eps"):

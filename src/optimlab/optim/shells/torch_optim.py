@@ -363,14 +363,15 @@ class Optimizer(torch.optim.Optimizer):
             return FusedPath(self._factory, compile="never")
         return FusedPath(self._factory, compile="always" if self._fused else "when_it_pays")
 
-    def _check(self, hyperparameters: Mapping[str, Any]) -> None:
-        """Unknown names raise with close matches; values are checked against the entry's ranges.
+    def _check(self, hyperparameters: Mapping[str, Any], shell: Sequence[str] = SHELL_KEYWORDS) -> None:
+        """Unknown names raise with close matches among the hyperparameters and the ``shell`` keywords
+        taken there (``maximise=True`` is offered maximize); values are checked against the entry's ranges.
 
         A schedule is checked by name only: its values are its own business.
         """
         for name in hyperparameters:
             if name not in self._accepted:
-                raise UnknownNameError(f"{self._owner} hyperparameter", name, self._accepted)
+                raise UnknownNameError(f"{self._owner} hyperparameter", name, (*self._accepted, *shell))
         if self._entry is not None:
             self._entry.validate({k: current(v) for k, v in hyperparameters.items() if not scheduled(v)})
 
@@ -385,8 +386,9 @@ class Optimizer(torch.optim.Optimizer):
         if not isinstance(params, (Tensor, set)):  # a lone tensor and a set: torch's (a set it refuses)
             param_group["params"] = params = list(params)  # as torch lists it: a generator is read once
             self._check_unique([p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in params])
-        # Keys close to a hyperparameter are typos, torch.optim's switches are not honoured here; other
-        # keys (a user's tags) pass, as in torch.
+        # Keys close to a hyperparameter or to maximize are typos (a group's 'maximise' had descended),
+        # torch.optim's switches are not honoured here; other keys (a user's tags) pass, as in torch.
+        honoured = (*self._accepted, _MAXIMIZE)
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
         if _MAXIMIZE in param_group:
             param_group[_MAXIMIZE] = plain_numbers(param_group[_MAXIMIZE])
@@ -395,9 +397,10 @@ class Optimizer(torch.optim.Optimizer):
             {
                 k: v
                 for k, v in param_group.items()
-                if k not in _TORCH_GROUP_KEYS
-                and (k in self._accepted or k in _TORCH_SWITCHES or close_matches(k, self._accepted))
-            }
+                if k not in (*_TORCH_GROUP_KEYS, _MAXIMIZE)
+                and (k in self._accepted or k in _TORCH_SWITCHES or close_matches(k, honoured))
+            },
+            shell=(_MAXIMIZE,),
         )
         param_group.update(self._typed({k: v for k, v in param_group.items() if k in self._accepted}))
         if self._modes and self.param_groups:

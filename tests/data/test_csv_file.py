@@ -499,6 +499,29 @@ def test_class_names_holding_a_comma_are_quoted_in_the_note(tmp_path):
     assert spaced.relabelled == "labels cat, eel, 'eel ' as classes 0-2"
 
 
+def test_a_default_target_heading_two_columns_is_refused_as_a_target_named_so_is(tmp_path):
+    """'a,label,label' took the last 'label' as the target without a word ('target column 'label'' names
+    either) and the other as a feature, where --target label is refused for naming two columns. Truth:
+    csv's header holds 'label' at 1 and 2; given by position, either is the target, the other a feature."""
+    import csv
+
+    text = "a,label,label\n0.5,0,2\n1.5,1,0\n2.5,0,1\n3.5,1,2\n"
+    header = next(csv.reader(io.StringIO(text)))
+    places = [j for j, name in enumerate(header) if name == "label"]
+    path = write(tmp_path, text)
+    with pytest.raises(InvalidValueError) as refused:
+        load_csv(path)
+    assert str(refused.value) == (
+        f"invalid value \"none given, and the default, 'label', heads columns {places}\" for target of "
+        "data.csv (data.options.target): accepted the 0-based position of the target's column among them "
+        "(on the command line --target 2)."
+    )
+    assert load_csv(path, target=2).examples.y.tolist() == [2, 0, 1, 2]
+    assert load_csv(path, target=1).examples.x[:, 1].tolist() == [2, 0, 1, 2]
+    no_target_name = load_csv(write(tmp_path, "a,b,b\n1,2,0\n3,4,1\n", "other.csv"))  # the last, by place
+    assert no_target_name.examples.x.tolist() == [[1, 2], [3, 4]]
+
+
 def test_whole_numbers_read_as_many_classes_say_how_to_regress_them(tmp_path):
     """scikit-learn's diabetes targets unscaled (whole numbers 25..346, 214 distinct in 442 rows) are
     guessed as 214 classes, most of one or two rows, where they are amounts to regress: the data's line

@@ -202,7 +202,16 @@ def _target_column(
     """The target's position among the ``width`` columns, the first ``index`` of them pandas' index."""
     if target is None:
         named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
-        return named[0] if len(named) == 1 else width - 1
+        column = named[0] if len(named) == 1 else width - 1
+        places = [j for j in named if header[j] == header[column]] if column in named else []
+        if len(places) > 1:  # the reading's "target column 'label'" would name either, the other a feature
+            raise InvalidValueError(
+                target_field(path),
+                f"none given, and the default, {header[column]!r}, heads columns {places}",
+                f"the 0-based position of the target's column among them (on the command line --target "
+                f"{places[-1]})",
+            )
+        return column
     return column_position(target, header, width, path, index=index)
 
 

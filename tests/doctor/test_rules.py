@@ -4,6 +4,7 @@ setups of several architectures get no error or warning. Every registered rule h
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import statistics
 
@@ -11,6 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+import optimlab.doctor
+import optimlab.train
 from doctor.setups import (
     HEALTHY,
     FunctionalReluNet,
@@ -48,7 +51,7 @@ from doctor.setups import (
 )
 from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 from optimlab.doctor import Candidate, Diagnosis, Finding, LRRangeResult, rule_names, run_rules
-from optimlab.doctor.findings import summary
+from optimlab.doctor.findings import FIT_ARGUMENTS, TORCH_CALLS, advised_as, summary
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
@@ -742,6 +745,16 @@ def test_no_progress_under_an_lr_the_check_trained_past_names_its_lr_not_the_lab
         )
     else:
         assert "check that the labels follow from the inputs" in found["plateau"].recommendation
+    # A longer watch was 'training: watch longer (steps)' to a user of diagnose() or fit, who sets no recipe
+    # field: it is said as their call sets its steps. Truth: the keyword said is the call's own.
+    recipe = found["plateau"].recommendation
+    assert "watch longer (steps)" in recipe and "training:" not in recipe, recipe
+    torch_words = advised_as(found["plateau"], TORCH_CALLS).recommendation
+    fit_words = advised_as(found["plateau"], FIT_ARGUMENTS).recommendation
+    assert "watch longer (diagnose(..., steps=<more>))" in torch_words, torch_words
+    assert "watch longer (fit(..., total_steps=<more>) with the callback)" in fit_words, fit_words
+    inspect.signature(optimlab.doctor.diagnose).bind_partial(steps=120)
+    inspect.signature(optimlab.train.fit).bind_partial(total_steps=120)
 
 
 def test_a_fitted_model_at_a_small_lr_is_not_told_its_lr_is_too_high():

@@ -132,10 +132,12 @@ def _python(value: Any) -> str:
 
 # Advice that sets no value, in a recipe's words, by the field it is about, and how it is said where a
 # setting names the field ({} its Setting.named): lowering the lr where no number can be read (a run
-# that blew up), and running the lr check, the doctor's own option (lr_find), where a run had none.
+# that blew up); the doctor's own options where a run had none: running the lr check (lr_find), and
+# watching more steps (steps: the doctor's --steps, a recipe's training.steps).
 UNVALUED: dict[str, tuple[str, str]] = {
     "optimizer.lr": ("lr: lower it", "lower {}"),
     "doctor.lr_find": ("optimlab doctor without --no-lr-find, or lr_find=True", "{}"),
+    "doctor.steps": ("watch longer (steps)", "watch longer ({})"),
 }
 
 # Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose on a model, data and
@@ -144,6 +146,7 @@ UNVALUED: dict[str, tuple[str, str]] = {
 TORCH_CALLS: dict[str, Setting] = {
     "optimizer.lr": Setting(None, said="lr={value} in the optimizer"),
     "doctor.lr_find": Setting(None, said="diagnose(..., lr_find=True)"),
+    "doctor.steps": Setting(None, said="diagnose(..., steps=<more>)"),
     "optimizer.eps": Setting(None, said="eps={value} in the optimizer"),
     "optimizer.weight_decay": Setting(None, said="weight_decay={value} in the optimizer"),
     "training.grad_clip_norm": Setting(
@@ -168,6 +171,7 @@ FIT_ARGUMENTS: dict[str, Setting] = {
         said="found = optimlab.doctor.find_lr(model, loss_fn, x, y, optimizer) before fit (it leaves them "
         "as it found them), then doctor.diagnosis(lr_range=found)",
     ),
+    "doctor.steps": Setting(None, said="fit(..., total_steps=<more>) with the callback"),
     "training.shuffle": Setting(
         None, said="fit(..., shuffle=True), or DataLoader(..., shuffle=True) where fit is given a DataLoader"
     ),

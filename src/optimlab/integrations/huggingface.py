@@ -323,12 +323,14 @@ _SCHEDULED = {
 }
 
 
-# The lr check as a Trainer's user runs it: this module's range test with its check, before train().
+# The lr check as a Trainer's user runs it: this module's range test with its check, before train(); and
+# a longer watch, a longer run.
 _LR_CHECK = {
     "doctor.lr_find": Setting(
         None,
         said="optimlab.integrations.huggingface.lr_range_test(trainer, check_steps=<steps>) before train()",
-    )
+    ),
+    "doctor.steps": Setting(None, said="TrainingArguments.max_steps=<more>"),
 }
 
 

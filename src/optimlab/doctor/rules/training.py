@@ -34,6 +34,7 @@ from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 __all__ = ["nan_inf", "no_learning", "plateau"]
 
 LEARNING_FALL = 0.1  # a fall of the loss by this fraction of its start counts as learning
+_WATCH_LONGER = UNVALUED["doctor.steps"][0]  # said as each door sets its steps (advised_as)
 
 
 @_register(
@@ -333,12 +334,12 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
         # The check trained the setup: its labels follow from the inputs, and its lr is the lead.
         lr, suggestion = _set_lr(stats), lr_range.suggestion or 0.0
         if suggestion > lr:
-            recommendation = f"lr: {_g(suggestion)}, the lr check's ({trained}), or watch longer (steps)"
+            recommendation = f"lr: {_g(suggestion)}, the lr check's ({trained}), or {_WATCH_LONGER}"
             changes = {"optimizer.lr": float(_g(suggestion))}
         else:
-            recommendation = f"training: watch longer (steps): the lr check trained this setup ({trained})"
+            recommendation = f"{_WATCH_LONGER}: the lr check trained this setup ({trained})"
     else:
-        recommendation = "training: watch longer (steps), or check that the labels follow from the inputs"
+        recommendation = f"{_WATCH_LONGER}, or check that the labels follow from the inputs"
     return Finding(
         rule="plateau",
         severity="warning",

@@ -311,3 +311,14 @@ def test_a_per_member_value_past_the_parameters_dtype_is_refused_as_the_user_gav
     ):
         BatchedOptimizer(params, "sgd", members=2, lr=[1e5, 0.1])
     BatchedOptimizer(params, "sgd", members=2, lr=[65504.0, 0.1])
+
+
+def test_a_per_member_value_is_checked_against_the_narrowest_dtype_of_the_parameters():
+    """lr=[1e5, 0.1] on a float32 parameter beside a float16 one was checked against float32's range
+    (the first parameter's) and the float16 member stepped to -inf. Truth: torch.optim.SGD refuses lr=1e5
+    on a float16 parameter (test_an_lr_past_the_parameters_dtype_is_refused_as_torch_refuses_it)."""
+    params = [torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float16)]
+    with pytest.raises(InvalidValueError, match=r"\[100000\.0, 0\.1\] .* the largest finite float16"):
+        BatchedOptimizer(params, "sgd", members=2, lr=[1e5, 0.1])
+    BatchedOptimizer(params, "sgd", members=2, lr=[65504.0, 0.1]).step([torch.ones(2, 3)] * 2)
+    assert bool(params[1].isfinite().all())

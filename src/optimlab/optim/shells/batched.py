@@ -173,7 +173,10 @@ class BatchedOptimizer:
                     entry.validate(
                         {key: tuple(member_value) if isinstance(member_value, list) else member_value}
                     )
-        values = {k: _per_member(k, v, members, self.params[0]) for k, v in hyperparameters.items()}
+        # per-member values are held for, and checked against, the parameter of the smallest range (a
+        # float16 one beside float32 ones), whose ops round them to its dtype
+        narrowest = min(self.params, key=lambda p: torch.finfo(p.dtype).max)
+        values = {k: _per_member(k, v, members, narrowest) for k, v in hyperparameters.items()}
         every_value = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults, **values}
         self._decoupled = decoupled_decay(entry.obj, every_value)
         self._kernel = _direction_kernel(entry, every_value, self._decoupled)

@@ -367,6 +367,44 @@ def test_a_journal_with_a_trials_creation_removed_is_refused_not_shifted(tmp_pat
     assert journal.read_bytes() == edited
 
 
+@pytest.mark.parametrize(
+    ("attribute", "edited", "shape"),
+    [
+        ("metrics", "garbage", "a mapping of metric names to numbers"),
+        ("metrics", [["test_accuracy", 1.0]], "a mapping of metric names to numbers"),
+        ("curve", None, "a mapping of columns to lists"),
+        ("steps", None, "a whole number"),
+        ("seconds", "fast", "a number"),
+        ("seed", [1], "a whole number"),
+    ],
+)
+def test_a_trial_record_edited_into_another_shape_is_refused_naming_it(tmp_path, attribute, edited, shape):
+    """A trial's record edited by hand (metrics 'garbage', steps null) ended report, resume and export in a
+    traceback (ValueError: dictionary update sequence element #0 has length 1); a list of pairs was read as
+    metrics. Refused naming the trial, the study, the attribute and the value. Truth: the record as written
+    (steps 12, its metrics) reads back."""
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s/sgd")
+    written = {
+        "metrics": {"test_accuracy": 0.9},
+        "curve": {"step": [1]},
+        "steps": 12,
+        "seconds": 0.5,
+        "seed": 1,
+    }
+    study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs=written))
+    (record,) = load_records(storage, ["s/sgd"])
+    assert (record.metrics, record.curve, record.steps, record.seconds, record.seed) == tuple(
+        written.values()
+    )
+    study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs={**written, attribute: edited}))
+    refusal = (
+        f"trial 1 of study 's/sgd' holds {attribute} = {edited!r}, not {shape}: its record was edited by hand"
+    )
+    with pytest.raises(OptimlabError, match=re.escape(refusal)):
+        load_records(storage, ["s/sgd"])
+
+
 def test_an_append_the_disk_refuses_names_the_journal(tmp_path):
     """A full disk mid-study was reported as 'error: File too large', naming no file."""
     from test_atomic import in_a_full_disk

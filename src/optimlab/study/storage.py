@@ -740,6 +740,20 @@ class TrialRecord:
     @classmethod
     def from_frozen(cls, study: str, trial: FrozenTrial) -> TrialRecord:
         attrs = trial.user_attrs
+
+        def held(name: str, read: Callable[[Any], Any], default: Any, shape: str) -> Any:
+            """The user attribute ``name`` read as a record holds it; one of another shape (a journal
+            edited by hand: metrics 'garbage', steps null) is refused naming it, where each reader of the
+            study (report, resume, export) ended in a traceback."""
+            value = attrs.get(name, default)
+            try:
+                return read(value)
+            except (TypeError, ValueError):
+                raise OptimlabError(
+                    f"trial {trial.number} of study {study!r} holds {name} = {value!r}, not {shape}: its record "
+                    "was edited by hand; restore it"
+                ) from None
+
         value = trial.value if trial.state == TrialState.COMPLETE and trial.value is not None else math.nan
         return cls(
             study=study,
@@ -747,19 +761,26 @@ class TrialRecord:
             method=attrs.get("method", ""),
             phase=attrs.get("phase", ""),
             key=attrs.get("key", ""),
-            seed=int(attrs.get("seed", 0)),
+            seed=held("seed", int, 0, "a whole number"),
             state="fail" if attrs.get("status") == DIVERGED else trial.state.name.lower(),
             status=attrs.get("status", ""),
             message=attrs.get("message"),
             params=dict(trial.params),
             value=float(value),
-            metrics=dict(attrs.get("metrics", {})),
-            seconds=float(attrs.get("seconds", math.nan)),
-            steps=int(attrs.get("steps", 0)),
-            curve=dict(attrs.get("curve", {})),
+            metrics=held("metrics", _mapping, {}, "a mapping of metric names to numbers"),
+            seconds=held("seconds", float, math.nan, "a number"),
+            steps=held("steps", int, 0, "a whole number"),
+            curve=held("curve", _mapping, {}, "a mapping of columns to lists"),
             recipe=attrs.get("recipe"),
             model=attrs.get("model"),
         )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` as a dict, where it is a mapping (``dict()`` took a list of pairs too)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(value)
+    return dict(value)
 
 
 def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optuna.study.FrozenStudy]:

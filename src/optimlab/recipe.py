@@ -414,7 +414,7 @@ class _Spec(BaseModel):
         annotation = cls.model_fields[info.field_name].annotation
         kinds = set(typing.get_args(annotation)) or {annotation}
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
-            raise ValueError(f"{value} is a yes/no value: give a number")
+            raise ValueError(f"{_in_yaml_words(value)} is a yes/no value: give a number")  # as YAML writes it
         if kinds == {bool} and not isinstance(value, bool):  # pydantic read "yes", 1 and 1.0 as True
             raise ValueError(f"{value!r} is not true or false: give true or false, unquoted")
         return value

@@ -128,7 +128,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe is a run's folder", ["doctor", "RUN"], "not a file but a run's folder: give its recipe, '"),
     ("recipe path empty", ["train", ""], "'RECIPE': '' is empty"),
     ("recipe key twice", ["train", "TWICE_YAML"], "'training' twice"),
-    ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: True is a yes/no value"),
+    # in YAML's words, as the recipe writes it: Python's 'True' is no word of a recipe or a --set
+    ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: true is a yes/no value"),
     # a recipe written on a GPU machine: torch's AssertionError or RuntimeError deep in the build
     ("recipe device this machine lacks", ["train", "GPU_YAML"], f"{CUDA_MISSING!r} for training.device"),
     ("recipe device torch cannot read", ["train", "BAD_DEVICE_YAML"], "training.device: 'cuda:x' is refused"),

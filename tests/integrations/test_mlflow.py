@@ -1031,9 +1031,10 @@ def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tm
     tracker = MLflowTracker(run_name="run", tracking_uri=uri)
     with pytest.raises(MlflowException):
         client.log_metric(tracker.run_id, "f1@5", 0.5)  # MLflow's own refusal of the name
-    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-"):
+    with pytest.warns(OptimlabWarning, match="'f1@5' as 'f1_5-") as warned:
         tracker.log(1, 1.7e9, {"train_loss": 0.5, "f1@5": 0.7})
         tracker.flush()
+    assert warned[0].filename == __file__  # the user's call, not optimlab's line inside it
     tracker.log(2, 1.7e9 + 1, {"train_loss": 0.4, "f1@5": 0.8})
     tracker.finish()
     tracker.wait()
@@ -1041,6 +1042,25 @@ def test_a_metric_name_mlflow_refuses_is_renamed_alike_on_both_paths_and_said(tm
     name = mlflow_name("f1@5")
     assert run.data.metrics == {"train_loss": 0.4, name: 0.8} and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(tracker.run_id, name)] == [1, 2]
+
+
+def test_a_renamed_metric_of_fit_is_warned_at_the_users_fit_call(sqlite_uri):
+    """The warning of a metric MLflow refuses (a user's val metric `f1@5`) named optimlab's tracking.py line
+    'hand_over()' as its place (stacklevel 4 counted from one path of calls), not the user's fit(...)."""
+    from torch import nn
+
+    from optimlab.integrations.mlflow import MLflowTracker
+    from optimlab.train import fit
+
+    x, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
+    model = nn.Linear(3, 2)
+    tracker = MLflowTracker(run_name="run", tracking_uri=sqlite_uri)
+    with pytest.warns(OptimlabWarning, match="'val_f1@5' as 'val_f1_5-") as warned:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.CrossEntropyLoss(),
+            total_steps=1, val_data=(x, y), metrics={"f1@5": lambda outputs, targets: 0.5},
+            callbacks=[tracker])  # fmt: skip
+        tracker.wait()
+    assert [w.filename for w in warned if "f1@5" in str(w.message)] == [__file__]
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -1167,7 +1187,7 @@ def test_numpy_and_torch_values_of_the_params_are_logged_as_the_numbers_they_hol
         tracker = open_tracker("mlflow", folder=tmp_path, run_name="run", params=params, background=False)
     else:
         params = {"optimizer.lr": lr, "optimizer.betas": betas, "seed": seed}
-        tracker = MLflowTracker(run_name="run", params=params, tracking_uri=sqlite_uri, background=False)
+        tracker = MLflowTracker(run_name="run", params=params, tracking_uri=sqlite_uri)
     tracker.finish()
     client = MlflowClient(tracking_uri=sqlite_uri)
     own = client.create_run(client.get_run(tracker.run_id).info.experiment_id).info.run_id

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.atomic import blocker
-from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.integrations.mlflow_sqlite import (
     SqliteRun,
     experiments,
@@ -432,7 +432,7 @@ class MLflowTracker(Tracker):
                 f"MLflow refuses these metric names in run {self.run_name!r}: logged "
                 + "; ".join(sorted(renamed)),
                 OptimlabWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),  # the user's fit(...) or flush(), however deep the call
             )
         return [
             (step, wall, {self._keys[k]: v for k, v in metrics.items()}) for step, wall, metrics in records

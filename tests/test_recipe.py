@@ -1335,3 +1335,28 @@ def test_a_registered_entrys_refusal_in_a_recipe_names_values_in_yaml_words(sect
         Recipe.from_yaml(section)
     assert said in str(refused.value), refused.value
     assert not re.search(r"\b(None|True|False)\b", str(refused.value)), refused.value
+
+
+@pytest.mark.parametrize(
+    "yaml_text, said",
+    [
+        (
+            "training:\n\tepochs: 1\n",
+            "line 2, column 1: found character '\\t' that cannot start any token (YAML indents with spaces; "
+            "a tab is no indent)",
+        ),
+        (
+            "training: {epochs: 1}\n---\nmodel: {name: mlp}\n",
+            "line 2, column 1: expected a single document in the stream but found another document",
+        ),
+    ],
+)
+def test_a_recipe_of_tabs_or_two_documents_is_told_why_it_is_no_yaml_recipe(yaml_text, said):
+    """A recipe indented with a tab was told only "found character '\\t' that cannot start any token", and
+    one of two documents "but found another document", PyYAML's problem without its context. Truth: PyYAML
+    refuses both (its own error's context and problem)."""
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(yaml_text)
+    with pytest.raises(RecipeError) as refused:
+        Recipe.from_yaml(yaml_text)
+    assert str(refused.value) == f"recipe is not valid YAML: {said}"

@@ -239,6 +239,11 @@ def yaml_problem(error: yaml.YAMLError) -> str:
     """``line 2, column 1: found character '\\t' ...``: where and what, without PyYAML's snippet and caret."""
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    if context and problem.startswith("but "):  # 'but found another document' says nothing alone
+        problem = f"{context} {problem}"
+    if "'\\t'" in problem:  # PyYAML says what it found, not why
+        problem += " (YAML indents with spaces; a tab is no indent)"
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 

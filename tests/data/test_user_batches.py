@@ -480,6 +480,48 @@ def test_a_dict_batchs_key_the_forward_does_not_take_is_named_with_how_to_leave_
     )
 
 
+class Masked(nn.Module):
+    """Class scores of ``x`` where ``mask`` keeps it: a forward with a keyword it needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(3, 2)
+
+    def forward(self, x, *, mask):
+        return self.net(x * mask)
+
+
+def test_a_forward_needing_an_argument_the_batch_lacks_is_told_how_to_give_it():
+    """A forward(x, *, mask) given (x, y) batches was refused with Python's 'missing 1 required keyword-only
+    argument' alone: the refusal says the batch gives it no mask and how to give one. Truth: the
+    signature binds no x alone (inspect); dict items holding the mask train, the loss torch's
+    cross-entropy of model(x, mask=mask)."""
+    import inspect
+
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    model = Masked()
+    with pytest.raises(TypeError, match="mask"):
+        inspect.signature(model.forward).bind(x)
+    data = UserBatches(DataLoader(TensorDataset(x, y), batch_size=4), nn.CrossEntropyLoss())
+    batch = next(data.stream("cpu"))
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    assert str(refused.value).endswith(
+        "missing 1 required keyword-only argument: 'mask'): the forward's 'mask' has no default, and the "
+        "batch gives the model no value for it: give it in the batch, as dict items {'x': x, 'mask': ..., "
+        "'labels': y} (each key an argument of the forward), or a default in the forward."
+    )
+    items = [{"x": x[i], "mask": torch.ones(3), "labels": y[i]} for i in range(8)]
+    given = UserBatches(DataLoader(items, batch_size=4), nn.CrossEntropyLoss())
+    batch = next(given.stream("cpu"))
+    torch.testing.assert_close(
+        given.compute_loss(model, batch),
+        nn.functional.cross_entropy(model(batch["x"], mask=batch["mask"]), batch["labels"]),
+    )
+
+
 def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss_fn():
     """With no loss_fn the model is called on the whole batch and must return its loss: an nn.Sequential
     given (x, y) batches of a DataLoader was refused with torch's words alone ('Sequential.forward()

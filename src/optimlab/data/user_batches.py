@@ -200,6 +200,18 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             "items; give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python, e.g. "
             "nn.CrossEntropyLoss()), which gives the model all but the target"
         )
+    missing = re.search(
+        r"forward\(\) missing \d+ required (?:keyword-only |positional )?arguments?: (.+)", reason
+    )
+    if isinstance(error, TypeError) and missing:  # a forward(x, *, mask) given x alone
+        names = re.findall(r"'(\w+)'", missing[1])
+        one = len(names) == 1
+        needs = (
+            f": the forward's {' and '.join(map(repr, names))} {'has' if one else 'have'} no default, and the "
+            f"batch gives the model no value for {'it' if one else 'them'}: give {'it' if one else 'each'} in "
+            f"the batch, as dict items {{'x': x, {', '.join(f'{name!r}: ...' for name in names)}, 'labels': y}} "
+            f"(each key an argument of the forward), or {'a default' if one else 'defaults'} in the forward"
+        )
     extra = _key_not_taken(error, batch)
     if extra is not None:  # the forward takes the others: a loss would not help, leaving the key out does
         needs = (

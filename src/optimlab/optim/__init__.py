@@ -139,6 +139,11 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
             entry.validate(values)
             check_torch_class(entry, values)  # torch's own classes by path are built, as below
         else:
+            # an unknown name is listed with the shell's keywords, as the optimizer lists it (maximise)
+            for key in values:
+                if key not in entry.hyperparameter_names:
+                    accepted = (*entry.hyperparameter_names, *SHELL_KEYWORDS)
+                    raise UnknownNameError(f"optimizer {entry.name!r} hyperparameter", key, accepted)
             # the values wrong together (sgd's nesterov without momentum), which the factory refuses; a
             # chain of transforms holds no tensors until its init, so building it costs microseconds
             entry.create(**values)
@@ -154,7 +159,7 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
             raise closure_base_refused(entry.name, base_entry.name)  # as building it would
         # the shell's own keywords (fused, maximize) go to the base as create() gives them to any optimizer
         shell = {k: rest.pop(k) for k in SHELL_KEYWORDS if k in rest}
-        accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names, *shell}
+        accepted = {"base", *entry.hyperparameter_names, *base_entry.hyperparameter_names, *SHELL_KEYWORDS}
         for key in rest:
             if key not in base_entry.hyperparameter_names:
                 raise UnknownNameError(

@@ -12,7 +12,7 @@ import torch
 
 from optim.problem import initial_parameters, loss, max_difference, train
 from optimlab.errors import OptimlabError, UnknownNameError
-from optimlab.optim import Optimizer, adam, create
+from optimlab.optim import Optimizer, adam, create, validate
 from optimlab.optim.shells import torch_optim
 from optimlab.registry import Capability, get_registry
 
@@ -237,6 +237,9 @@ def test_a_typo_of_the_shells_own_keywords_is_offered_them_not_taken_as_a_tag():
             UnknownNameError, match=rf"'{typo}'\. Did you mean '{meant}'\?.*\bfused, lr, maximize"
         ):
             create("adam", [w], **{typo: True})
+        for name in ["adam", "lookahead"]:  # validate(), which recipes call, lists them as create() does
+            with pytest.raises(UnknownNameError, match=rf"'{typo}'\. Did you mean '{meant}'\?.*\bmaximize"):
+                validate(name, {typo: True})
 
 
 def test_group_values_are_validated_against_the_registry():

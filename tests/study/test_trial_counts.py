@@ -119,3 +119,32 @@ def test_a_study_stored_before_the_bound_resumes_extends_and_reports(tmp_path, c
     assert sorted(r.phase for r in extended.records) == ["seeds", "tune"]
     with pytest.raises(InvalidValueError, match=re.escape(f"invalid value {BOUND + 1} for seeds")):
         spec(BOUND + 1)
+
+
+def test_a_resume_adding_seeds_past_the_bound_is_refused_before_planning(tmp_path, cli, nothing_planned):
+    """compare --resume FOLDER --seeds 100000 over two methods (2 x (1 + 100000) trials) was taken: the stored
+    spec skipped the bound, and the resume enqueued seed reruns (18,518 in two minutes) until killed. More
+    seeds are a new plan, bounded as one: refused in the caller's words; nothing planned or stored."""
+    from optimlab.study.run import open_studies
+
+    spec = StudySpec.for_workload(
+        "t",
+        get_workload("digits_mlp", epochs=1),
+        methods_from("optimizer.name", ["sgd", "adam"]),
+        budget=1,
+        seeds=1,
+    )
+    open_studies(spec, tmp_path)  # stored, then stopped before its first trial
+    journal = (tmp_path / "study.journal").read_bytes()
+    planned = f"'2 x (1 + {BOUND}) = {2 * BOUND + 2}' for the trials planned"
+    with pytest.raises(InvalidValueError, match=re.escape(planned) + ".*a smaller budget=, fewer seeds="):
+        study_compare.compare([], out=tmp_path, resume=True, seeds=BOUND)
+    code, out, err = cli("compare", "--resume", str(tmp_path), "--seeds", str(BOUND))
+    assert (
+        code == 2
+        and out == ""
+        and len(err.strip().splitlines()) == 1
+        and planned in err
+        and "fewer --seeds" in err
+    ), err
+    assert (tmp_path / "study.journal").read_bytes() == journal

@@ -697,8 +697,11 @@ def compare(
                 "place of --out (its flags give the settings; in Python, the call that started it with "
                 "resume=True)"
             )
-        if seeds is not None:
-            specs = [dataclasses.replace(spec, seeds=seeds) for spec in specs]
+        if seeds is not None:  # more seeds plan new trials: bounded as a new plan (StudySpec.stored)
+            specs = [
+                dataclasses.replace(spec, seeds=seeds, stored=spec.stored and seeds <= spec.seeds)
+                for spec in specs
+            ]
     else:
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")

@@ -579,6 +579,9 @@ def test_a_run_of_no_length_is_told_in_the_set_flags_typed(cli, tmp_path, recipe
         (tmp_path / "r.yaml").write_text(recipe)
     code, out, err = cli(*args, *(a for text in sets for a in ("--set", text)))
     assert (code, out, err) == (2, "", f"error: {line}\n")
+    if not recipe:  # lr-find has no --epochs nor --steps: the --set alone is offered
+        code, _, err = cli("lr-find", *args[1:], *(a for text in sets for a in ("--set", text)))
+        assert (code, err) == (2, f"error: {line.replace('(--steps N or ', '(')}\n")
     path = tmp_path / "r.yaml" if recipe else None
     if len(sets) == 1:
         other = "steps" if sets[0].startswith("training.epochs") else "epochs"

@@ -13,7 +13,7 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -845,7 +845,7 @@ def recipe_from_options(
     updates.update(_fields_set(params.get("set_fields") or (), given, recipe, updates))
     if not updates:
         return recipe
-    _check_length_set(params.get("set_fields") or (), recipe, updates)
+    _check_length_set(params.get("set_fields") or (), recipe, updates, params.keys())
     # a flag's field a --set reaches into (--init he --set model.init.gain=abc) may be refused for the
     # --set's value: the field is named as the recipe's, not as the flag, which was blamed
     reached = [text.partition("=")[0].strip() for text in params.get("set_fields") or ()]
@@ -894,10 +894,13 @@ def _fields_set(
     return {**fields, **_below_smallest_floats(tiny, recipe, {**flag_updates, **fields})}
 
 
-def _check_length_set(texts: Sequence[str], recipe: Recipe, updates: Mapping[str, Any]) -> None:
+def _check_length_set(
+    texts: Sequence[str], recipe: Recipe, updates: Mapping[str, Any], options: Iterable[str]
+) -> None:
     """Refuse, in the words typed, the ``--set`` flags (``texts``) that leave the run no length: epochs
     and steps both null after ``updates`` over ``recipe``. The recipe's own refusal named its fields and
-    --epochs / --steps, none of which the user wrote."""
+    --epochs / --steps, none of which the user wrote; a flag is offered where the verb has it (its
+    ``options``: lr-find has neither)."""
     length = {"training.epochs": recipe.training.epochs, "training.steps": recipe.training.steps}
     if any(updates.get(field, held) is not None for field, held in length.items()):
         return
@@ -907,7 +910,8 @@ def _check_length_set(texts: Sequence[str], recipe: Recipe, updates: Mapping[str
         raise InvalidValueError(
             "--set",
             typed[0],
-            f"an integer >= 1, or null beside a number of {other} (--{other} N or --set training.{other}=N): "
+            f"an integer >= 1, or null beside a number of {other} "
+            f"({f'--{other} N or ' if other in options else ''}--set training.{other}=N): "
             f"with training.{other} null too, the run has no length",
         )
     if typed:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import doctest
+import html
 import html.parser
 import importlib
 import json
@@ -28,7 +29,7 @@ from optimlab.gallery import (
 )
 from optimlab.gallery.experiment import KINDS
 from optimlab.gallery.page import check_replaceable, write_page
-from optimlab.gallery.verdict import decide, paired_check
+from optimlab.gallery.verdict import RULE, decide, paired_check
 from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 
@@ -474,6 +475,31 @@ def test_a_page_written_in_older_words_is_kept_where_its_numbers_give_its_outcom
     )
     (tmp_path / f"{name}.json").write_text(json.dumps(record))
     assert kept_outcome(experiment, "tiny", tmp_path) is None
+
+
+def test_resume_writes_a_kept_page_again_in_this_optimlabs_words_without_running_it(
+    cli, few_tiny_pages, tmp_path, monkeypatch
+):
+    """--resume kept a page in the words it was written in: after 0d8ee10d reworded the rule under every
+    check's table, pages kept by a resume still read the old rule, though their numbers were stored. A kept
+    page is now written again from its record (numbers, figures' series, setup, runs), not run. Truth: the
+    page the run itself wrote, the rule's words replaced, the rest as it was, byte for byte."""
+    import shutil
+
+    import optimlab.gallery.page as gallery_page
+    import optimlab.gallery.publish as publish
+
+    name = "no_nonlinearity"
+    for suffix in ("html", "json"):
+        shutil.copy(few_tiny_pages.folder / f"{name}.{suffix}", tmp_path)
+    written = (tmp_path / f"{name}.html").read_text()
+    monkeypatch.setattr(publish, "_outcome", lambda *_: pytest.fail("a kept page's experiment ran again"))
+    monkeypatch.setattr(gallery_page, "RULE", "The rule, in newer words.")
+    result = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path), "--resume")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / f"{name}.html").read_text()
+    assert html.escape(RULE) in written and page == written.replace(html.escape(RULE), gallery_page.RULE)
+    assert gallery_page.kept_outcome(get_experiment(name), "tiny", tmp_path) is not None
 
 
 @pytest.mark.parametrize("versions", [None, {"optimlab": "0.0.1", "torch": torch.__version__}])

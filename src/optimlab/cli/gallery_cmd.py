@@ -190,7 +190,7 @@ def run(
                 under="experiments" if name == ALL else None,  # all: a list, and the index
             )
 
-        from optimlab.gallery.page import kept_outcome, page_path
+        from optimlab.gallery.publish import kept_page
 
         unshown: list[tuple[Path, str]] = []  # the pages the index links without their verdict, and why
 
@@ -198,9 +198,9 @@ def run(
             unshown.append((page, why))
 
         if name != ALL:
-            kept = kept_outcome(get_experiment(name), size, out) if resume else None
-            if kept is not None:  # nothing written: no file of the folder's replaced
-                done(kept, page_path(out, names[0]))
+            kept = kept_page(get_experiment(name), size, out) if resume else None
+            if kept is not None:  # its own page, in this optimlab's words: no other file replaced
+                done(*kept)
                 return
             done(*run_experiment(name, size=size, out=out, on_start=started, on_unshown=not_indexed))
             _say_not_indexed(output, unshown)  # where the index was written again

@@ -1,9 +1,11 @@
 """The gallery's pages: one per experiment (verdict, checks, figures, setup, sources, every run's recipe)
 and an index linking them, each a self-contained :class:`optimlab.report.Page`.
 
-Next to each page, ``<name>.json`` keeps the numbers the verdict read and every run's spec, so a reader
-can recompute the verdict or rerun any run (``optimlab train`` on its recipe). Each file is written whole
-or not at all (:mod:`optimlab.atomic`), the page first, then its numbers with the page's SHA-256.
+Next to each page, ``<name>.json`` keeps the numbers the verdict read, the series its figures draw, its
+setup and every run's spec, so a reader can recompute the verdict or rerun any run (``optimlab train`` on
+its recipe), and ``--resume`` writes a kept page again in this optimlab's words without running it. Each
+file is written whole or not at all (:mod:`optimlab.atomic`), the page first, then its numbers with the
+page's SHA-256.
 """
 
 from __future__ import annotations
@@ -196,8 +198,12 @@ def page_path(folder: str | os.PathLike[str], name: str) -> Path:
     return Path(folder) / f"{name}.html"
 
 
-def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> Path:
-    """Write ``<name>.html`` and ``<name>.json`` into ``folder``; returns the page's path."""
+def write_page(
+    experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str], *, only_changed: bool = False
+) -> Path:
+    """Write ``<name>.html`` and ``<name>.json`` into ``folder``; returns the page's path. With
+    ``only_changed`` (a page --resume keeps), nothing is written where the page is the one already there:
+    a page in this optimlab's words keeps its files as they were."""
     evidence, verdict = outcome.evidence, outcome.verdict
     page = Page(experiment.title, f"Claim: \u201c{experiment.claim}\u201d")
     page.section("Verdict")
@@ -265,7 +271,10 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
                 yaml.safe_dump(others, sort_keys=False, width=120),
                 summary="Every other run: the fields of its recipe that differ from run 0's (YAML)",
             )
-    path = page.write(page_path(folder, experiment.name))
+    path = page_path(folder, experiment.name)
+    if only_changed and _file_bytes(path) == page.render().encode():
+        return path
+    page.write(path)
     record = {
         "name": experiment.name,
         "page_sha256": _digest(path.read_bytes()),
@@ -279,6 +288,8 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
             "outcomes": [c.outcome for c in verdict.checks],
         },
         "numbers": evidence.numbers,
+        "series": evidence.series,
+        "setup": evidence.setup,
         "runs": [
             {"arm": r.arm, "status": r.status, "result": r.result, "spec": r.spec} for r in evidence.runs
         ],
@@ -304,17 +315,18 @@ def _digest(content: bytes) -> str:
 
 
 def _recorded_outcome(experiment: Experiment, record: dict[str, Any]) -> Outcome | None:
-    """The outcome a page's ``record`` (``<name>.json``) keeps: its size, seconds, runs and verdict (label
-    and paragraph; the checks not kept, nor its figures' series). None where it is not whole (edited by
-    hand)."""
+    """The outcome a page's ``record`` (``<name>.json``) keeps: its size, seconds, numbers, figures' series,
+    setup, runs and verdict (label and paragraph; the checks not kept); no series and no setup in a record
+    an earlier optimlab wrote without them (:func:`_stale`). None where it is not whole (edited by hand)."""
     try:
-        numbers = _nan_for_none(record["numbers"])
+        numbers, series = _nan_for_none(record["numbers"]), _nan_for_none(record.get("series", {}))
+        setup = str(record.get("setup", ""))
         runs = [RunRecord(r["arm"], r["spec"], r["status"], r["result"]) for r in record["runs"]]
         verdict = Verdict(str(record["verdict"]["label"]), str(record["verdict"]["paragraph"]), ())
         size, seconds = str(record["size"]), float(record["seconds"])
     except (ValueError, KeyError, TypeError, IndexError, OverflowError):  # edited by hand (10**400 s)
         return None
-    evidence = Evidence(numbers=numbers, series={}, runs=runs, setup="")
+    evidence = Evidence(numbers=numbers, series=series, runs=runs, setup=setup)
     return Outcome(experiment.name, size, evidence, verdict, seconds)
 
 
@@ -322,7 +334,8 @@ def kept_outcome(experiment: Experiment, size: str, folder: str | os.PathLike[st
     """The outcome an earlier run left in ``folder``, as its page shows it (:func:`_shown_outcome`), when it
     ran at ``size`` with this optimlab and torch (their versions) and this code of the experiment
     (:func:`_code_digest`; a page written before the digest was recorded runs again, once); None
-    otherwise, the experiment then to run again. The page stays as it was written."""
+    otherwise, the experiment then to run again. Its verdict is the one this optimlab reads in its numbers,
+    in this optimlab's words, from which :func:`write_page` writes the page again."""
     shown = _shown_outcome(experiment, folder)
     if isinstance(shown, str) or shown[0].size != size or _stale(experiment, shown[1]) is not None:
         return None
@@ -337,6 +350,8 @@ def _stale(experiment: Experiment, record: Mapping[str, Any]) -> str | None:
     one's."""
     if "page_sha256" not in record:
         return "written by an earlier optimlab that recorded no digest of its page"
+    if "series" not in record or "setup" not in record:  # its page cannot be written again from them
+        return "written by an earlier optimlab that recorded no series of its figures"
     versions = record.get("versions")
     if versions != _versions():
         made = (

@@ -33,7 +33,7 @@ from optimlab.gallery.page import (
     write_page,
 )
 
-__all__ = ["pages_found", "run_experiment", "run_gallery"]
+__all__ = ["kept_page", "pages_found", "run_experiment", "run_gallery"]
 
 
 @contextlib.contextmanager
@@ -65,6 +65,18 @@ def pages_found(
     if not resume:
         return len(pages), None
     return len(pages), sum(kept_outcome(get_experiment(name), size, out) is not None for name in pages)
+
+
+def kept_page(experiment: Experiment, size: str, out: str | os.PathLike[str]) -> tuple[Outcome, Path] | None:
+    """The outcome ``--resume`` keeps of ``experiment`` in ``out`` (:func:`~optimlab.gallery.page.kept_outcome`)
+    and its page, written again from its numbers where this optimlab words it otherwise (a rule's, a
+    check's), without running it; None where there is none to keep. A Ctrl-C while the page is written
+    waits for it."""
+    outcome = kept_outcome(experiment, size, out)
+    if outcome is None:
+        return None
+    with signals_deferred():
+        return outcome, write_page(experiment, outcome, out, only_changed=True)
 
 
 def run_experiment(
@@ -125,15 +137,14 @@ def run_gallery(
     try:
         for i, name in enumerate(names):
             experiment = get_experiment(name)
-            outcome = kept_outcome(experiment, size, out) if resume else None
-            fresh = outcome is None
-            if outcome is None:
+            kept = kept_page(experiment, size, out) if resume else None
+            if kept is None:
                 if on_start is not None:
                     on_start(name, i, len(names))
                 outcome = _outcome(experiment, size)
             # a Ctrl-C while the page is written waits for it: a page on disk is a page indexed and reported
             with signals_deferred():
-                page = write_page(experiment, outcome, out) if fresh else page_path(out, name)
+                outcome, page = kept or (outcome, write_page(experiment, outcome, out))
                 done.append((experiment, outcome))
                 if on_done is not None:
                     on_done(outcome, page)

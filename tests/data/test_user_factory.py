@@ -480,6 +480,19 @@ def test_images_kept_channels_last_are_refused_naming_the_transpose_and_channels
     assert poses.input_shape == (8, 6, 3) and torch.equal(poses.examples.x, images)
 
 
+@pytest.mark.parametrize(("shape", "image_shape"), [((6, 3, 4, 5), (3, 4, 5)), ((6, 2, 4, 5), None)])
+def test_a_factorys_images_channels_first_are_images_as_an_npz_of_them_reads(tmp_path, shape, image_shape):
+    """(N, C, H, W) tensors from a factory were '6 rows of 3x4x5 values', where the same arrays in an .npz
+    are '6 images of 3x4x5'. Truth: load_numpy's image shape of the same arrays, whole or as splits."""
+    from optimlab.data import load_numpy
+
+    x, y = np.random.default_rng(0).random(shape, dtype=np.float32), np.arange(6) % 2
+    np.savez(tmp_path / "same.npz", x=x, y=y)
+    assert load_numpy(tmp_path / "same.npz").image_shape == image_shape
+    assert as_data((torch.from_numpy(x), torch.from_numpy(y)), "mine").image_shape == image_shape
+    assert as_data(((x[:4], y[:4]), (x[4:], y[4:])), "mine").image_shape == image_shape
+
+
 def test_class_names_of_dataset_splits_are_one_id_in_every_split():
     """Splits given as Datasets of (input, 'cat') items raised torch's "can't convert np.ndarray of type
     numpy.str_"; their names are classes, mapped over every split at once (sorted), so a validation split

@@ -19,7 +19,7 @@ from optimlab.data.splits import SPLIT_NAMES, Splits, untrained_classes
 from optimlab.data.tables import column_position, target_field
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 
-__all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "channels_last", "load_numpy"]
+__all__ = ["ARRAY_PAIRS", "IMAGE_CHANNELS", "channels_last", "image_shape_of", "load_numpy"]
 
 IMAGE_CHANNELS = (1, 3, 4)  # gray, colour, colour and alpha: the channels of an image array
 
@@ -28,6 +28,12 @@ def channels_last(shape: tuple[int, ...]) -> bool:
     """Whether inputs of ``shape`` are images kept channels last (N, H, W, C), as Keras and TensorFlow
     keep them: four dimensions, the last 1, 3 or 4 channels and the second not."""
     return len(shape) == 4 and shape[3] in IMAGE_CHANNELS and shape[1] not in IMAGE_CHANNELS
+
+
+def image_shape_of(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The image shape (C, H, W) of inputs of ``shape`` that are images channels first, (N, C, H, W): four
+    dimensions, the second 1, 3 or 4 channels; None for other inputs."""
+    return tuple(shape[1:]) if len(shape) == 4 and shape[1] in IMAGE_CHANNELS else None
 
 
 # (inputs, targets) names an .npz is read by when none are given, the first pair it holds
@@ -261,8 +267,9 @@ def _archive_examples(
         reading += ", validation drawn from the training rows" + ("" if "test" in arrays else " as test is")
     x = np.concatenate([x for x, _, _ in arrays.values()])
     y = np.concatenate([y for _, y, _ in arrays.values()])
-    image_shape = tuple(x.shape[1:]) if x.ndim == 4 and x.shape[1] in IMAGE_CHANNELS else None
-    data = Examples.from_arrays(x, y, name=path.stem, task=task, image_shape=image_shape, reading=reading)
+    data = Examples.from_arrays(
+        x, y, name=path.stem, task=task, image_shape=image_shape_of(x.shape), reading=reading
+    )
     if "train" not in arrays:
         return data
     held_out = {repr(parts[p][1]): arrays[p][1] for p in ("val", "test") if p in arrays}

@@ -47,7 +47,7 @@ from optimlab.data.examples import (
     zero_one,
 )
 from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
-from optimlab.data.numpy_file import channels_last
+from optimlab.data.numpy_file import channels_last, image_shape_of
 from optimlab.data.splits import (
     Splits,
     check_fractions,
@@ -317,7 +317,8 @@ def _examples(pairs: Pairs, name: str) -> Examples:
     ignored were trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
     the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
     would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them.
-    Pillow images keep their image shape and the reading of their modes (:class:`Pairs`)."""
+    Pillow images keep their image shape and the reading of their modes (:class:`Pairs`), and (N, C, H, W)
+    inputs are images as an .npz file's are (:func:`~optimlab.data.numpy_file.image_shape_of`)."""
     x, y = pairs.x, pairs.y
     if channels_last(tuple(x.shape)):
         raise InvalidValueError(
@@ -343,7 +344,12 @@ def _examples(pairs: Pairs, name: str) -> Examples:
         )
     try:
         return Examples.from_arrays(
-            x, y, name=name, task=float_task(y), image_shape=pairs.image_shape, reading=pairs.reading
+            x,
+            y,
+            name=name,
+            task=float_task(y),
+            image_shape=pairs.image_shape or image_shape_of(tuple(x.shape)),  # as an .npz of them reads
+            reading=pairs.reading,
         )
     except InvalidValueError as error:
         if error.field != f"class labels of {name}":

@@ -10,12 +10,16 @@ attention: vmap runs it member by member.
 
     OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 5
     OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 0 --find-lr  # end to end
+    OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 0 --find-lr --check-steps 10 \
+        --profile /tmp/find_lr.prof  # where its CPU goes, in a run short enough for a loaded machine
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import cProfile
 import statistics
 import time
 import warnings
@@ -43,14 +47,20 @@ class TinyTransformer(nn.Module):
         return self.head(self.encoder(self.embedding(tokens)).mean(1))
 
 
-def find_lr_seconds() -> None:
-    """find_lr of the model on 400 rows of 16 tokens (its defaults: 200 check steps, 5 folds), timed once."""
+def find_lr_seconds(check_steps: int | None, profile: str | None) -> None:
+    """find_lr of the model on 400 rows of 16 tokens (its defaults: 200 check steps, 5 folds; ``check_steps``
+    fewer), timed once; with ``profile`` a file, under cProfile counting CPU time (``time.process_time``)."""
     from optimlab.doctor import find_lr
 
     torch.manual_seed(0)
     rows = torch.randint(0, 50, (400, 16))
+    steps = {} if check_steps is None else {"check_steps": check_steps}
+    profiler = cProfile.Profile(time.process_time)
     started = time.perf_counter()
-    result = find_lr(TinyTransformer(), nn.CrossEntropyLoss(), rows, rows[:, 0] % 4)
+    with profiler if profile else contextlib.nullcontext():
+        result = find_lr(TinyTransformer(), nn.CrossEntropyLoss(), rows, rows[:, 0] % 4, **steps)
+    if profile:
+        profiler.dump_stats(profile)
     print(f"find_lr: {time.perf_counter() - started:.1f} s, suggestion {result.suggestion}; {result.check}")
 
 
@@ -58,6 +68,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--find-lr", action="store_true", help="also time find_lr end to end, once")
+    parser.add_argument(
+        "--check-steps", type=int, default=None, help="find_lr's check_steps (its default: 200)"
+    )
+    parser.add_argument("--profile", default=None, help="with --find-lr: write its cProfile (CPU time) here")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="There is a performance drop")
     torch.manual_seed(0)
@@ -85,7 +99,7 @@ def main() -> None:
         return (time.perf_counter() - started) / REPEATS
 
     if args.find_lr:
-        find_lr_seconds()
+        find_lr_seconds(args.check_steps, args.profile)
     if not args.rounds:
         return
     shares, own = [], []

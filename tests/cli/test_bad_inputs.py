@@ -704,7 +704,7 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
     (  # a TypeError traceback of the loop counting the run's steps
         "set a run of no length",
         ["train", "--dataset", "iris", "--set", "training.epochs=null"],
-        "training: epochs: null and steps: null give the run no length",
+        "invalid value 'training.epochs=null' for --set: accepted an integer >= 1, or null beside a number of steps",
     ),
     ("lr inf named not finite", ["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number in (0, inf)"),
     (

@@ -607,3 +607,18 @@ def test_a_list_of_whole_numbers_with_one_below_the_smallest_float_is_refused_by
     )
     code, _, err = cli("train", "--dataset", "iris", "--set", "optimizer.betas=[0.9, 1e-400]")
     assert code == 2 and "'1e-400' is below the smallest float and would read as 0" in err  # a float's list
+
+
+def test_a_flag_replaces_a_file_value_refused_alone(cli, tmp_path):
+    """A recipe file whose batch_size 1e18 a newer range refuses stayed refused beside --batch-size 90, though
+    flags override the file's fields ('Recipe YAML file; flags override its fields'). Truth: the recipe run
+    is the file's with that field typed in it; a flag over another field leaves the file's refusal as is."""
+    text = "data: {name: iris}\ntraining: {epochs: 1, batch_size: 1e18}\n"
+    (tmp_path / "r.yaml").write_text(text)
+    given = Recipe.from_yaml(text.replace("1e18", "90"))
+    assert recipe_from_options(tmp_path / "r.yaml", {"batch_size": 90}) == given
+    code, out, err = cli("train", str(tmp_path / "r.yaml"), "--lr", "0.1", "--out", str(tmp_path / "run"))
+    assert (code, out) == (2, "") and err == (
+        f"error: recipe file {str(tmp_path / 'r.yaml')!r}: invalid recipe: training.batch_size: 1e+18 is "
+        "refused: accepted an integer in [1, 2147483647]\n"
+    )

@@ -829,13 +829,18 @@ def recipe_from_options(
         recipe = Recipe.load(recipe_path, stored=stored) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
-    except RecipeError as error:  # a value stored by the run, not typed: the refusal says where it is from
-        if not stored or params.get("resume") is None:
-            raise
-        raise RecipeError(
-            f"--resume {str(params['resume'])!r}: the run's stored recipe is refused, so the run cannot go "
-            f"on: {error}"
-        ) from None
+    except RecipeError as error:
+        if not stored or params.get("resume") is None:  # a value refused may be one a flag replaces
+            recipe = _file_with_flags(
+                recipe_path, stored, {RECIPE_FLAGS[name]: v for name, v in given.items()}
+            )
+            if recipe is None:
+                raise
+        else:  # a value stored by the run, not typed: the refusal says where it is from
+            raise RecipeError(
+                f"--resume {str(params['resume'])!r}: the run's stored recipe is refused, so the run cannot go "
+                f"on: {error}"
+            ) from None
     if recipe_path is not None and "dataset" not in given and not data_replaced:
         _data_beside(recipe_path, recipe.data.name)
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
@@ -857,6 +862,36 @@ def recipe_from_options(
         }
     ):
         return recipe.with_updates(updates)
+
+
+def _file_with_flags(path: Path | None, stored: bool, fields: Mapping[str, Any]) -> Recipe | None:
+    """The recipe file ``path`` that is refused alone, read with the flags' ``fields`` (dotted) in place of
+    its own: a flag overrides the file's field (``--batch-size 90`` over a file's 1e18, which a newer range
+    refuses); None where the flags replace none of the values refused."""
+    import yaml
+
+    from optimlab.recipe import Recipe, RecipeError, load_yaml
+
+    if path is None or not fields:
+        return None
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8"), stored=stored)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for field, value in fields.items():
+        *sections, name = field.split(".")
+        within = data
+        for section in sections:  # data.options.target: the options made where the file has none
+            within = within.setdefault(section, {})
+            if not isinstance(within, dict):
+                return None
+        within[name] = value
+    try:
+        return Recipe.from_dict(data)
+    except RecipeError:
+        return None
 
 
 def _fields_set(

@@ -424,3 +424,20 @@ def test_an_arm_without_a_mean_keeps_its_places_and_its_notes_within_the_axes():
     markers = axes.transData.transform([(i + 0.2, 0.7) for i in range(len(methods))])[:, 0]  # st2's
     assert len(drawn) == 5 and all(box.x0 <= note.x0 and note.x1 <= box.x1 for note in drawn), (box, drawn)
     assert all(note.x0 > x or note.x1 < x for note, x in zip(drawn, markers, strict=True))  # beside it
+
+
+def test_a_y_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines():
+    """A study's interval figure read 'test accuracy (fracti...orrect): mean, 95% CI': the label, one line
+    longer than the axis, was cut in its middle where two lines hold it whole. Truth: matplotlib's renderer
+    puts the drawn label within the figure and beside the axes' height."""
+    ylabel = "test accuracy (fraction correct): mean, 95% CI"
+    groups = {"adam": {"a": (0.8, 0.7, 0.9)}, "sgd": {"a": (0.2, 0.1, 0.3)}}
+    title = "digits / mlp (test_accuracy): each study's result per method"
+    figure = figures.intervals(groups, title=title, xlabel="method", ylabel=ylabel)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    label = axes.yaxis.label
+    assert label.get_text().replace("\n", " ") == ylabel and label.get_text().count("\n") == 1
+    box, frame = label.get_window_extent(renderer), axes.get_window_extent(renderer)
+    assert box.x0 >= 0 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)

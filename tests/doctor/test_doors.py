@@ -245,7 +245,8 @@ def test_advice_that_sets_no_value_is_said_in_the_words_of_who_runs_the_training
     now (optimlab lr-find gives a better estimate)' under the user's own torch code: a recipe's field and
     a CLI verb it has neither of (as 'lr: run the lr check (the doctor without --no-lr-find, ...)' for a
     loss that never fell). Now the lr as their optimizer holds it and the lr check as diagnose runs it;
-    a recipe's run (settings={}) keeps its field and flag. Truth: the optimizer's param_groups hold the
+    a recipe's run (settings={}) keeps its field and flag. The targets' advice no longer tells them that
+    'data.scaling scales the inputs only', a recipe field. Truth: the optimizer's param_groups hold the
     key named, and diagnose takes the keyword said."""
     import inspect
 
@@ -269,6 +270,8 @@ def test_advice_that_sets_no_value_is_said_in_the_words_of_who_runs_the_training
         "lr=1e+11 in the optimizer, a tenth of now (the lr check gives a better estimate: "
         "diagnose(..., lr_find=True))"
     )
+    assert recipe["target_scale"].endswith("; data.scaling scales the inputs only"), recipe  # its field
+    assert "data.scaling" not in torch_words["target_scale"], torch_words  # a field their code has not
     assert "lr" in optimizer.param_groups[0]
     inspect.signature(diagnose).bind_partial(lr_find=True)
     assert not any(

@@ -133,11 +133,13 @@ def _python(value: Any) -> str:
 # Advice that sets no value, in a recipe's words, by the field it is about, and how it is said where a
 # setting names the field ({} its Setting.named): lowering the lr where no number can be read (a run
 # that blew up); the doctor's own options where a run had none: running the lr check (lr_find), and
-# watching more steps (steps: the doctor's --steps, a recipe's training.steps).
+# watching more steps (steps: the doctor's --steps, a recipe's training.steps); and the note that the
+# recipe's data.scaling scales no target, said to no one whose inputs no such field scales.
 UNVALUED: dict[str, tuple[str, str]] = {
     "optimizer.lr": ("lr: lower it", "lower {}"),
     "doctor.lr_find": ("optimlab doctor without --no-lr-find, or lr_find=True", "{}"),
     "doctor.steps": ("watch longer (steps)", "watch longer ({})"),
+    "data.scaling": ("; data.scaling scales the inputs only", ""),
 }
 
 # Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose on a model, data and

@@ -8,7 +8,7 @@ import statistics
 import torch
 from torch import Tensor
 
-from optimlab.doctor.findings import Finding, Severity
+from optimlab.doctor.findings import UNVALUED, Finding, Severity
 from optimlab.doctor.instruments import FeatureStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _label, _register, _score
@@ -375,7 +375,7 @@ def target_scale(
                 if len(rms) == 1
                 else ""
             )
-            + "; data.scaling scales the inputs only"
+            + UNVALUED["data.scaling"][0]
         ),
         evidence={"rms": rms.tolist(), "mean": mean.tolist(), "std": spread.tolist(), "scale_spread": ratio},
         score=_score(

@@ -268,9 +268,9 @@ def test_a_column_named_as_a_target_is_the_target_wherever_it_stands(tmp_path, n
     table = numpy_reads(text, skiprows=1)
     assert data.examples.x.tolist() == table[:, 1:].tolist()
     assert data.examples.y.tolist() == table[:, 0].tolist() and data.num_classes == 3
-    both = load_csv(write(tmp_path, text.replace(",b\n", ",label\n").replace(f"{name},", "y,", 1)))
-    last = np.unique(table[:, 2], return_inverse=True)[1]  # two such names: the last column, as before
-    assert both.examples.y.tolist() == last.tolist()
+    both = write(tmp_path, text.replace(",b\n", ",label\n").replace(f"{name},", "y,", 1), "both.csv")
+    with pytest.raises(InvalidValueError, match="2 columns have a target's name"):  # one would be a feature
+        load_csv(both)
 
 
 def test_a_decimal_comma_is_named_as_such(tmp_path):
@@ -499,25 +499,41 @@ def test_class_names_holding_a_comma_are_quoted_in_the_note(tmp_path):
     assert spaced.relabelled == "labels cat, eel, 'eel ' as classes 0-2"
 
 
-def test_a_default_target_heading_two_columns_is_refused_as_a_target_named_so_is(tmp_path):
-    """'a,label,label' took the last 'label' as the target without a word ('target column 'label'' names
-    either) and the other as a feature, where --target label is refused for naming two columns. Truth:
-    csv's header holds 'label' at 1 and 2; given by position, either is the target, the other a feature."""
+@pytest.mark.parametrize(
+    "heading", ["a,label,label", "a,Label,label", "label,a,target", "a,y,label", "a,label,label,b"]
+)
+def test_a_default_target_where_several_columns_have_a_target_name_is_refused(tmp_path, heading):
+    """'a,label,label' took its last 'label' as the target without a word, and 'a,label,label,b',
+    'a,Label,label', 'label,a,target', 'a,y,label' took a column silently and read the other
+    target-named one as a feature (a label leak). Truth: csv's header names the target-named columns
+    (TARGET_NAMES, any case); given by position, that column is the target and the reading names it
+    by position where its heading is not unique; a default by place (a,b,b: no target name) stays
+    the last column."""
     import csv
 
-    text = "a,label,label\n0.5,0,2\n1.5,1,0\n2.5,0,1\n3.5,1,2\n"
-    header = next(csv.reader(io.StringIO(text)))
-    places = [j for j, name in enumerate(header) if name == "label"]
-    path = write(tmp_path, text)
+    from optimlab.data.csv_file import TARGET_NAMES
+
+    width = heading.count(",") + 1
+    rows = "".join(",".join(str((i + j) % 3) for j in range(width)) + "\n" for i in range(6))
+    header = next(csv.reader(io.StringIO(heading)))
+    named = [j for j, name in enumerate(header) if name.lower() in TARGET_NAMES]
+    path = write(tmp_path, heading + "\n" + rows)
     with pytest.raises(InvalidValueError) as refused:
         load_csv(path)
+    headings = ", ".join(f"{header[j]!r} (column {j})" for j in named)
     assert str(refused.value) == (
-        f"invalid value \"none given, and the default, 'label', heads columns {places}\" for target of "
-        "data.csv (data.options.target): accepted the 0-based position of the target's column among them "
-        "(on the command line --target 2)."
+        f'invalid value "none given, and 2 columns have a target\'s name: {headings}" for target of '
+        f"data.csv (data.options.target): accepted the 0-based position of the target's column (on the "
+        f"command line --target {named[-1]}); drop the other target columns from the file, or they are "
+        "read as features."
     )
-    assert load_csv(path, target=2).examples.y.tolist() == [2, 0, 1, 2]
-    assert load_csv(path, target=1).examples.x[:, 1].tolist() == [2, 0, 1, 2]
+    for column in named:
+        given = load_csv(path, target=column)
+        truth = [(i + column) % 3 for i in range(6)]
+        assert given.examples.y.tolist() == [sorted(set(truth)).index(v) for v in truth]
+        unique = header.count(header[column]) == 1
+        said = f"'{header[column]}'" if unique else f"{column} ('{header[column]}')"
+        assert given.reading == f"target column {said}"
     no_target_name = load_csv(write(tmp_path, "a,b,b\n1,2,0\n3,4,1\n", "other.csv"))  # the last, by place
     assert no_target_name.examples.x.tolist() == [[1, 2], [3, 4]]
 

@@ -13,7 +13,8 @@ are the row index that ``DataFrame.to_csv`` writes (what ``pandas.read_csv(path,
 back as the index): row labels, not features, so they are left out. The target is the column
 ``target`` names, by its header or its 0-based position among the file's columns (the index columns
 counted); by default the one column whose header is a usual target's name (:data:`TARGET_NAMES`, any
-case), else the last. Targets that are not numbers, or whole numbers, are class labels (mapped to 0..K-1
+case), else the last; where several columns have such a name, none is taken (the others would be features
+holding the target) and ``target`` must name one. Targets that are not numbers, or whole numbers, are class labels (mapped to 0..K-1
 in sorted order), others regression targets, and so are whole numbers of over ten distinct values, most
 rows' values distinct (prices in whole dollars); ``task`` overrides the guess. A missing value (an empty field, ``NA``, ``?``, ...) is refused
 with its row and column, never filled. Features are numbers; a categorical column (text, or codes such as
@@ -202,16 +203,15 @@ def _target_column(
     """The target's position among the ``width`` columns, the first ``index`` of them pandas' index."""
     if target is None:
         named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
-        column = named[0] if len(named) == 1 else width - 1
-        places = [j for j in named if header[j] == header[column]] if column in named else []
-        if len(places) > 1:  # the reading's "target column 'label'" would name either, the other a feature
+        if len(named) > 1:  # one would be the target, the other a feature holding it (a label leak)
+            headings = ", ".join(f"{header[j]!r} (column {j})" for j in named)
             raise InvalidValueError(
                 target_field(path),
-                f"none given, and the default, {header[column]!r}, heads columns {places}",
-                f"the 0-based position of the target's column among them (on the command line --target "
-                f"{places[-1]})",
+                f"none given, and {len(named)} columns have a target's name: {headings}",
+                f"the 0-based position of the target's column (on the command line --target {named[-1]}); "
+                "drop the other target columns from the file, or they are read as features",
             )
-        return column
+        return named[0] if named else width - 1
     return column_position(target, header, width, path, index=index)
 
 
@@ -278,7 +278,8 @@ def load_csv(
     one_hot: Sequence[str | int] | None = None,
 ) -> Examples:
     """Examples from the CSV at ``path``; ``target`` is the target column's name or index (by default
-    the column named ``label``, ``target``, ``class`` or ``y``, else the last); ``one_hot`` the
+    the one column named ``label``, ``target``, ``class`` or ``y``, refused where several are, else the
+    last); ``one_hot`` the
     categorical feature columns, by name or index, each encoded as one 0/1 feature per distinct value.
 
     >>> import tempfile, pathlib
@@ -387,7 +388,10 @@ def load_csv(
         column_name=lambda j: f"column {names[feature_columns[j]] if names else feature_columns[j]!r}",
     )
     reject_non_finite(y, path.name, row_name=lambda i: f"row {body_lines[i]}, target column {target_name!r}")
-    reading = f"target column {target_name!r}" if names else f"target column {column}"
+    if names and names.count(target_name) == 1:
+        reading = f"target column {target_name!r}"
+    else:  # no header, or a heading of several columns: its position says which
+        reading = f"target column {column}" + (f" ({target_name!r})" if names else "")
     if index:
         left_out = ", ".join(repr(name) for name in names[:index])
         reading += f"; pandas' row index ({left_out}) left out, not a feature"

@@ -522,6 +522,106 @@ def test_a_forward_needing_an_argument_the_batch_lacks_is_told_how_to_give_it():
     )
 
 
+class NamedInputs(nn.Module):
+    """A forward whose input is not named 'x', with a keyword it needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(3, 2)
+
+    def forward(self, inputs, *, mask):
+        return self.net(inputs * mask)
+
+
+class WrongInside(nn.Module):
+    """A forward that takes the batch's items and calls a layer or a loss wrongly inside: ``fault``
+    'attention' calls nn.MultiheadAttention with one argument, 'keyword' passes its id to nn.Linear,
+    'loss' calls a loss without the keyword-only weight it needs."""
+
+    def __init__(self, fault: str) -> None:
+        super().__init__()
+        self.fault, self.net = fault, nn.Linear(3, 2)
+        self.attention = nn.MultiheadAttention(3, 1, batch_first=True)
+
+    def forward(self, x, id=None, labels=None):
+        if self.fault == "attention":
+            return self.net(self.attention(x.unsqueeze(1))[0].squeeze(1))
+        if self.fault == "keyword":
+            return self.net(x, id=id)
+        return WeightedLoss()(self.net(x), labels)  # its weight not given
+
+
+class WeightedLoss(nn.Module):
+    """Cross-entropy of rows weighted by a keyword-only ``weight``."""
+
+    def forward(self, scores, target, *, weight):
+        return (weight * nn.functional.cross_entropy(scores, target, reduction="none")).mean()
+
+
+@pytest.mark.parametrize("fault", ["attention", "keyword", "loss"])
+def test_a_call_wrong_inside_the_forward_is_not_blamed_on_the_batch(fault):
+    """Python's 'forward() missing ... argument' and 'unexpected keyword argument' of a layer or a loss
+    called wrongly inside the user's forward were read as the batch's fault: told to give the batch a
+    'key' and 'value' (MultiheadAttention's), or to leave out the 'id' the forward does take. Truth: the
+    forward's own signature binds the batch's items (inspect), so the error is raised inside it; the
+    refusal keeps Python's words alone."""
+    import inspect
+
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    items = [{"x": x[i], "id": i, "labels": y[i]} for i in range(8)]
+    model = WrongInside(fault)
+    data = UserBatches(DataLoader(items, batch_size=4), nn.CrossEntropyLoss())
+    batch = next(data.stream("cpu"))
+    inspect.signature(model.forward).bind(**{k: v for k, v in batch.items() if k != "labels"})
+    with pytest.raises(TypeError) as raised:
+        model(batch["x"], id=batch["id"], labels=batch["labels"])
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    assert str(refused.value).endswith(f"(TypeError: {raised.value}).")
+
+
+def test_a_forward_needing_an_argument_is_told_it_in_the_forwards_own_names():
+    """The advice for a forward(self, inputs, *, mask) said dict items {'x': x, 'mask': ...}, and
+    following it gave the next error ('unexpected keyword argument 'x''). Truth: the dict items it
+    names bind to the forward's signature (inspect) and train, the loss torch's cross-entropy of
+    model(inputs, mask=mask); given {'x', 'mask'} items, 'inputs' is named as missing and 'x' as no
+    argument."""
+    import inspect
+    import re
+
+    from optimlab.data.user_batches import first_loss
+
+    x, y = pair(8)
+    model = NamedInputs()
+    data = UserBatches(DataLoader(TensorDataset(x, y), batch_size=4), nn.CrossEntropyLoss())
+    batch = next(data.stream("cpu"))
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    said = re.search(r"as dict items \{(.*)\} \(each key", str(refused.value))[1]
+    keys = re.findall(r"'(\w+)': ", said)
+    assert keys == ["inputs", "mask", "labels"]
+    inspect.signature(model.forward).bind(**dict.fromkeys(keys[:-1]))
+    items = [{"inputs": x[i], "mask": torch.ones(3), "labels": y[i]} for i in range(8)]
+    given = UserBatches(DataLoader(items, batch_size=4), nn.CrossEntropyLoss())
+    batch = next(given.stream("cpu"))
+    torch.testing.assert_close(
+        given.compute_loss(model, batch),
+        nn.functional.cross_entropy(model(batch["inputs"], mask=batch["mask"]), batch["labels"]),
+    )
+    misnamed = [{"x": x[i], "mask": torch.ones(3), "labels": y[i]} for i in range(8)]
+    data = UserBatches(DataLoader(misnamed, batch_size=4), nn.CrossEntropyLoss())
+    batch = next(data.stream("cpu"))
+    with pytest.raises(InvalidValueError) as refused:
+        first_loss(lambda: data.compute_loss(model, batch), batch)
+    assert str(refused.value).endswith(
+        "the forward's 'inputs' has no default, and the batch gives the model no value for it: give it in the "
+        "batch, as dict items {'inputs': ..., 'mask': mask, 'labels': labels} (each key an argument of the "
+        "forward), or a default in the forward; the batch's 'x' is no argument of the forward."
+    )
+
+
 def test_a_model_whose_forward_takes_not_the_batchs_items_is_told_to_give_a_loss_fn():
     """With no loss_fn the model is called on the whole batch and must return its loss: an nn.Sequential
     given (x, y) batches of a DataLoader was refused with torch's words alone ('Sequential.forward()

@@ -191,29 +191,27 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     elif not needs and isinstance(misread, _WeightsAsTargetError):
         # a model of two inputs took (x, y) of (x, y, weight) items, the loss the weights as its target
         needs = _last_is_the_target(len(batch))
-    torchs = error  # the error torch raised, named beside its words
-    if isinstance(error, _NotItsInputsError):
-        torchs = error.__cause__ or error
+    unbound = misread if isinstance(misread, _UnboundForwardError) else None
+    if unbound is not None and unbound.own_loss:
         needs = (
             ": with no loss_fn (nor compute_loss) the model is called on the whole batch, model(*batch) (a "
             "dict's as model(**batch)), and must return its loss, but its forward does not take the batch's "
             "items; give a loss (a recipe's training.loss, e.g. cross_entropy; loss_fn in Python, e.g. "
             "nn.CrossEntropyLoss()), which gives the model all but the target"
         )
-    missing = re.search(
-        r"forward\(\) missing \d+ required (?:keyword-only |positional )?arguments?: (.+)", reason
-    )
-    if isinstance(error, TypeError) and missing:  # a forward(x, *, mask) given x alone
-        names = re.findall(r"'(\w+)'", missing[1])
-        one = len(names) == 1
+    if unbound is not None and unbound.missing:  # a forward(x, *, mask) given x alone
+        names, one = unbound.missing, len(unbound.missing) == 1
         needs = (
             f": the forward's {' and '.join(map(repr, names))} {'has' if one else 'have'} no default, and the "
             f"batch gives the model no value for {'it' if one else 'them'}: give {'it' if one else 'each'} in "
-            f"the batch, as dict items {{'x': x, {', '.join(f'{name!r}: ...' for name in names)}, 'labels': y}} "
-            f"(each key an argument of the forward), or {'a default' if one else 'defaults'} in the forward"
+            f"the batch, as dict items {unbound.items(batch)} (each key an argument of the forward), or "
+            f"{'a default' if one else 'defaults'} in the forward"
         )
-    extra = _key_not_taken(error, batch)
-    if extra is not None:  # the forward takes the others: a loss would not help, leaving the key out does
+        if unbound.extra:  # {'x': ...} for forward(self, inputs): a key to rename
+            keys = ", ".join(map(repr, unbound.extra))
+            needs += f"; the batch's {keys} {'is' if len(unbound.extra) == 1 else 'are'} no argument of the forward"
+    elif unbound is not None and unbound.extra:  # the forward takes the others: leaving the key out does
+        extra = unbound.extra[0]
         needs = (
             f": the batch's key {extra!r} is given to the forward as a keyword argument, which it does not "
             f"take: leave {extra!r} out of the items (or of the collate_fn's batches), or take it in the "
@@ -243,19 +241,10 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
     refused = InvalidValueError(
         field,
         describe(batch),
-        f"a batch the model and the loss can use ({type(torchs).__name__}: {reason}){needs}",
+        f"a batch the model and the loss can use ({type(error).__name__}: {reason}){needs}",
     )
     refused.__cause__ = error  # read by refinements of it (fit's: dtypes), before it is raised from error
     return refused
-
-
-def _key_not_taken(error: BaseException, batch: Any) -> str | None:
-    """The key of the dict ``batch`` that a forward called with its items as keywords refused (Python's
-    "got an unexpected keyword argument 'id'"); None for another error or batch."""
-    found = re.search(r"got an unexpected keyword argument '(\w+)'", str(error))
-    if not (isinstance(error, TypeError) and isinstance(batch, Mapping) and found):
-        return None
-    return found[1] if found[1] in batch else None
 
 
 # torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather
@@ -869,14 +858,9 @@ class UserBatches:
                     "batch: ... that picks them",
                 ) from error
         else:
-            try:
-                outputs = _call_on(
-                    model, batch if isinstance(batch, (tuple, list, Mapping)) else (batch,), own_loss=True
-                )
-            except TypeError as error:
-                if _takes_items(model, batch):  # raised inside the forward: torch's words say it
-                    raise
-                raise _NotItsInputsError(str(error)) from error
+            outputs = _call_on(
+                model, batch if isinstance(batch, (tuple, list, Mapping)) else (batch,), own_loss=True
+            )
             loss, predicted = _own_loss(outputs, batch)
             if isinstance(batch, Mapping):
                 target = batch_target(batch)
@@ -927,10 +911,6 @@ class UserBatches:
 _ARGS, _KEYWORDS = inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD
 
 
-class _NotItsInputsError(TypeError):
-    """The model's forward does not take the items of a batch it is called on whole (no ``loss_fn``)."""
-
-
 def _of_the_batch(error: BaseException) -> bool:
     """Whether ``error`` is one a batch may cause (:data:`UNUSABLE_BATCH`), not optimlab's own refusal nor
     a GPU out of memory (no fault of the batch)."""
@@ -959,62 +939,131 @@ class _GivenTheDictWholeError(_MisreadBatchError):
         self.own_loss = own_loss
 
 
+class _UnboundForwardError(_MisreadBatchError):
+    """Python's refusal to call the model's forward on the batch's inputs (``missing 1 required
+    keyword-only argument: 'mask'``, ``unexpected keyword argument 'id'``): they do not bind to its
+    signature, where a TypeError raised inside the forward (a layer or a loss called wrongly) does.
+    ``missing``: its parameters of no default given nothing; ``extra``: the keys it takes no argument
+    for; ``own_loss``: called with no loss_fn, to return its loss."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        arguments: list[tuple[str, str]],
+        missing: list[str],
+        extra: list[str],
+        own_loss: bool,
+    ) -> None:
+        super().__init__(message)
+        self.arguments, self.missing, self.extra, self.own_loss = arguments, missing, extra, own_loss
+
+    @classmethod
+    def of(
+        cls,
+        model: nn.Module,
+        args: tuple[Any, ...],
+        keywords: dict[str, Any],
+        error: TypeError,
+        *,
+        own_loss: bool,
+    ) -> _UnboundForwardError | None:
+        """The refusal of ``model(*args, **keywords)``, which raised ``error``, where its forward's
+        signature binds them not; None where it does (the error was raised inside) or cannot be read."""
+        signature = forward_signature(model)
+        if signature is None:
+            return None
+        try:
+            signature.bind(*args, **keywords)
+        except TypeError:
+            pass
+        else:
+            return None
+        parameters = signature.parameters.values()
+        takes_any = any(p.kind is _KEYWORDS for p in parameters)
+        by_name = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        extra = [] if takes_any else [key for key in keywords if key not in by_name]
+        try:
+            given = signature.bind_partial(*args, **{k: v for k, v in keywords.items() if k not in extra})
+        except TypeError:  # more positional arguments than it takes
+            return cls(str(error), arguments=[], missing=[], extra=extra, own_loss=own_loss)
+        parts = ["x"] if len(args) == 1 else [f"x{i}" for i in range(1, len(args) + 1)]
+        if own_loss and len(args) > 1:  # the whole batch: its last part is the target
+            parts[-1] = "y"
+        named = dict(zip(list(given.arguments)[: len(args)], parts, strict=False))
+        arguments, missing = [], []
+        for p in parameters:
+            if p.name in given.arguments and p.kind not in (_ARGS, _KEYWORDS):
+                arguments.append((p.name, named.get(p.name, p.name)))
+            elif p.default is p.empty and p.kind not in (_ARGS, _KEYWORDS):
+                arguments.append((p.name, "..."))
+                missing.append(p.name)
+        return cls(str(error), arguments=arguments, missing=missing, extra=extra, own_loss=own_loss)
+
+    def items(self, batch: Any) -> str:
+        """Dict items that give the forward each argument, in its own names, and the target under its
+        key where a loss takes it apart: ``{'inputs': x, 'mask': ..., 'labels': y}``."""
+        items = [f"{name!r}: {value}" for name, value in self.arguments]
+        if not self.own_loss:
+            key = target_key(batch) if isinstance(batch, Mapping) else None
+            items.append(f"{key!r}: {key}" if key else "'labels': y")
+        return "{" + ", ".join(items) + "}"
+
+
 def _call_on(model: nn.Module, inputs: Any, *, own_loss: bool) -> Any:
     """``model`` called on ``inputs`` as a hand-written loop calls it: a tuple's or list's items as its
     arguments, a dict's as keywords (``model(**batch)``, Hugging Face's), or the dict whole where the
     forward takes it so (:func:`takes_dict_whole`: ``def forward(self, batch)``), what it raises of a
-    batch (:data:`UNUSABLE_BATCH`) then marked so (:class:`_GivenTheDictWholeError`); ``own_loss``: called
-    with no loss_fn."""
-    if not isinstance(inputs, Mapping):
-        return model(*inputs)
-    if not takes_dict_whole(model, inputs):
-        return model(**inputs)
+    batch (:data:`UNUSABLE_BATCH`) then marked so (:class:`_GivenTheDictWholeError`); inputs its forward's
+    signature does not bind are marked so (:class:`_UnboundForwardError`); ``own_loss``: called with no
+    loss_fn."""
+    if isinstance(inputs, Mapping) and takes_dict_whole(model, inputs):
+        try:
+            return model(inputs)
+        except UNUSABLE_BATCH as error:
+            if not _of_the_batch(error):
+                raise
+            raise _GivenTheDictWholeError(str(error), own_loss=own_loss) from error
+    args, keywords = ((), dict(inputs)) if isinstance(inputs, Mapping) else (tuple(inputs), {})
     try:
-        return model(inputs)
-    except UNUSABLE_BATCH as error:
-        if not _of_the_batch(error):
+        return model(*args, **keywords)
+    except TypeError as error:
+        unbound = _UnboundForwardError.of(model, args, keywords, error, own_loss=own_loss)
+        if unbound is None:  # raised inside the forward: torch's words say it
             raise
-        raise _GivenTheDictWholeError(str(error), own_loss=own_loss) from error
+        raise unbound from error
+
+
+def forward_signature(model: nn.Module) -> inspect.Signature | None:
+    """The signature of ``model``'s forward; of the module a wrapper passing all it is given holds
+    (torch.compile's ``_orig_mod``, DataParallel's and DDP's ``module``); None where it cannot be read."""
+    try:
+        signature = inspect.signature(model.forward)
+        wrapped = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        kinds = {p.kind for p in signature.parameters.values()}
+        while isinstance(wrapped, nn.Module) and kinds == {_ARGS, _KEYWORDS}:
+            model, signature = wrapped, inspect.signature(wrapped.forward)
+            wrapped = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+            kinds = {p.kind for p in signature.parameters.values()}
+    except (TypeError, ValueError):
+        return None
+    return signature
 
 
 def takes_dict_whole(model: nn.Module, keys: Collection[str]) -> bool:
-    """Whether ``model``'s forward takes a dict of ``keys`` as one argument: it requires one positional
-    argument and nothing else, names none of the keys, and takes no ``**kwargs`` (which
-    ``model(**inputs)`` fills); False where its signature cannot be read. A wrapper passing all it is given
-    to the module it holds (torch.compile's ``_orig_mod``, DataParallel's and DDP's ``module``) is read as
-    that module."""
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-        wrapped = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-        while isinstance(wrapped, nn.Module) and {p.kind for p in parameters} == {_ARGS, _KEYWORDS}:
-            model, parameters = wrapped, inspect.signature(wrapped.forward).parameters.values()
-            wrapped = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-    except (TypeError, ValueError):
+    """Whether ``model``'s forward (:func:`forward_signature`) takes a dict of ``keys`` as one argument:
+    it requires one positional argument and nothing else, names none of the keys, and takes no
+    ``**kwargs`` (which ``model(**inputs)`` fills); False where its signature cannot be read."""
+    signature = forward_signature(model)
+    if signature is None:
         return False
+    parameters = signature.parameters.values()
     required = [p for p in parameters if p.default is p.empty and p.kind not in (_ARGS, _KEYWORDS)]
     return (
         len(required) == 1
         and required[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         and not any(p.kind is _KEYWORDS or p.name in keys for p in parameters)
     )
-
-
-def _takes_items(model: nn.Module, batch: Any) -> bool:
-    """Whether ``model``'s forward takes ``batch``'s items as :meth:`UserBatches.forward` gives them with no
-    ``loss_fn`` (a dict's as keywords, or whole: :func:`_call_on`); True where its signature cannot be
-    read."""
-    try:
-        signature = inspect.signature(model.forward)
-    except (TypeError, ValueError):
-        return True
-    try:
-        if isinstance(batch, Mapping):
-            signature.bind(batch) if takes_dict_whole(model, batch) else signature.bind(**batch)
-        else:
-            signature.bind(*batch) if isinstance(batch, (tuple, list)) else signature.bind(batch)
-    except TypeError:
-        return False
-    return True
 
 
 def _of_their_form(error: BaseException, outputs: Any) -> bool:

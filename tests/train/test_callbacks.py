@@ -384,3 +384,36 @@ def test_a_callback_is_given_each_training_batchs_targets_in_the_order_fit_reads
         (0, True),
         (1, True),
     ]
+
+
+class _RaisesAt(Callback):
+    """A callback with a bug of its own (KeyError, one of the errors a bad batch raises) in ``hook`` at
+    ``step``."""
+
+    def __init__(self, hook: str, step: int):
+        self.hook, self.step = hook, step
+
+    def _bug(self, hook, state):
+        if hook == self.hook and state.step + 1 == self.step:
+            raise KeyError("my callback's own bug")
+
+    def on_train_batch(self, state, batch, targets):
+        self._bug("on_train_batch", state)
+
+    def on_before_optimizer_step(self, state):
+        self._bug("on_before_optimizer_step", state)
+
+
+@pytest.mark.parametrize("hook", ["on_train_batch", "on_before_optimizer_step"])
+@pytest.mark.parametrize("step", [1, 3])
+def test_a_callbacks_own_error_comes_through_unchanged_not_as_a_refusal_of_the_batch(hook, step):
+    """A callback raising KeyError inside the step (on_train_batch, on_before_optimizer_step) was told as
+    'invalid value ... for the first batch: accepted a batch the model and the loss can use': the batch
+    refused for the callback's bug. Truth: the very exception the callback raised, with nothing chained."""
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    model, raising = nn.Linear(3, 1), _RaisesAt(hook, step)
+    with pytest.raises(KeyError) as raised:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.MSELoss(), batch_size=4,
+            total_steps=4, callbacks=[raising])  # fmt: skip
+    assert type(raised.value) is KeyError and raised.value.args == ("my callback's own bug",)
+    assert raised.value.__cause__ is None and raised.value.__context__ is None

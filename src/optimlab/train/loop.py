@@ -33,7 +33,6 @@ from optimlab.data.user_batches import (
     batch_refused,
     batch_target,
     describe,
-    first_loss,
     is_pandas,
 )
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
@@ -738,6 +737,7 @@ class _Stepper:
         self.checked = functools.partial(_graphed_loss, batches, model)
         self.first = True  # no step taken yet: the first batch's loss is checked, its refusal named so
         self.logged = LoggedGroup()  # the param group whose lr the run logs, chosen once for the run
+        self.hook_error: BaseException | None = None  # the last a callback raised: its own, no batch's
 
     def skip(self, state: TrainState) -> None:
         """A step whose batches hold no target the loss scores: no forward pass nor update, its place kept
@@ -755,8 +755,10 @@ class _Stepper:
         ``state``'s step, lr and train_loss."""
         closure = functools.partial(self._gradients, state, group, weights)
         try:
-            loss = first_loss(closure, group[0]) if self.first else closure()
+            loss = closure()
         except UNUSABLE_BATCH as error:
+            if error is self.hook_error:  # a callback's bug: raised unchanged, no refusal of the batch
+                raise
             raise_refusal(error, self._refused(error, group, state.step + 1))
         self.first = False
         # Read before the update, which a loss that is not finite undoes: the run stops with the weights
@@ -796,22 +798,30 @@ class _Stepper:
             if self.batch_readers:
                 targets = _batch_targets(self.batches, batch)
                 for reader in self.batch_readers:
-                    reader.on_train_batch(state, batch, targets)
+                    self._hook(reader.on_train_batch, state, batch, targets)
         if self.scaler is not None:  # the true gradients, for the callbacks and clipping
             self.scaler.unscale_(self.optimizer)
         for reader in self.gradient_readers:
-            reader.on_before_optimizer_step(state)
+            self._hook(reader.on_before_optimizer_step, state)
         if self.grad_clip_norm is not None:
             clip_stepped_gradients(self.optimizer, self.grad_clip_norm)
         return losses[0][1] if len(group) == 1 else sum(weight * loss for weight, loss in losses)
 
+    def _hook(self, hook: Callable[..., None], *args: Any) -> None:
+        """Call a callback's ``hook`` (inside the step's closure), keeping what it raises as its own, so
+        that :meth:`step` lets it through unchanged rather than refuse the batch for it."""
+        try:
+            hook(*args)
+        except BaseException as error:
+            self.hook_error = error
+            raise
+
     def _refused(self, error: BaseException, group: list[Any], step: int) -> BaseException:
-        """``error``, raised by step ``step``'s batches, as the refusal that names its batch: the first is
-        named by :func:`first_loss`; a later one the model or the loss cannot take (another shape than the
-        first's, a label past the model's classes) as the first is, then told more where known."""
-        refused = (
-            error if self.first else batch_refused(error, f"the batch of step {step}", group[0]) or error
-        )
+        """``error``, raised by step ``step``'s batches, as the refusal that names its batch (one the model
+        or the loss cannot take: another shape than the first's, a label past the model's classes), as
+        :func:`~optimlab.data.user_batches.first_loss` names the first, then told more where known."""
+        field = "the first batch" if self.first else f"the batch of step {step}"
+        refused = batch_refused(error, field, group[0]) or error
         if isinstance(refused, ValueError):
             better = one_row_refused(refused, self.model, group, step)
             refused = _dtypes_refused(refused, self.model, group) if better is refused else better

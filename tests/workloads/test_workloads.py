@@ -4,10 +4,13 @@ import doctest
 import importlib
 import math
 import re
+import struct
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from optimlab.bench import SUITES, suite
 from optimlab.errors import InvalidValueError, UnknownNameError
@@ -110,6 +113,29 @@ def test_a_folder_without_the_files_names_data_dir(verb, workload, cli, tmp_path
         str(refused.value)
         == f"invalid value {str(tmp_path)!r} for workload {workload!r} option 'path': {held}"
     )
+
+
+@pytest.mark.parametrize("verb", ["compare", "bench"])
+def test_a_folder_of_idx_images_without_their_labels_names_data_dir(verb, cli, tmp_path):
+    """A folder holding train-images-idx3-ubyte alone was taken, and its first trial refused in the
+    recipe's words ("invalid value None for labels_path ... data.options.labels_path in a recipe"):
+    it is refused as the folder given, naming the labels file missing. Truth: the same images with
+    train-labels-idx1-ubyte beside them load as MNIST's 3 examples."""
+    from optimlab.data import load
+
+    images = np.zeros((3, 28, 28), np.uint8)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(
+        struct.pack(">BBBBIII", 0, 0, 8, 3, 3, 28, 28) + images.tobytes()
+    )
+    code, _, err = cli(verb, "--workload", "mnist_cnn", "--optimizers", "adam", "--data-dir", str(tmp_path))
+    held = "accepted a folder holding train-images-idx3-ubyte and its labels file train-labels-idx1-ubyte."
+    assert (code, err) == (2, f"error: invalid value {str(tmp_path)!r} for data_dir (--data-dir): {held}\n")
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(
+        struct.pack(">BBBBI", 0, 0, 8, 1, 3) + bytes([0, 1, 2])
+    )
+    recipe = get_workload("mnist_cnn", path=str(tmp_path)).recipe
+    splits = load(recipe.data.name)
+    assert sorted(torch.cat([splits.train.y, splits.val.y, splits.test.y]).tolist()) == [0, 1, 2]
 
 
 @pytest.mark.parametrize(

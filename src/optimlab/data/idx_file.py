@@ -19,7 +19,7 @@ from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples
 from optimlab.errors import InvalidValueError
 
-__all__ = ["IDX_TYPES", "load_idx", "read_idx"]
+__all__ = ["IDX_TYPES", "labels_file_of", "load_idx", "read_idx"]
 
 # IDX type code -> big-endian NumPy dtype
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -51,6 +51,15 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"{expected} bytes for shape {shape} of {dtype.name} (truncated or not IDX?)",
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def labels_file_of(images: Path) -> Path:
+    """The labels file MNIST's naming puts beside the IDX images file ``images``
+    (``train-images-idx3-ubyte`` -> ``train-labels-idx1-ubyte``, ``.gz`` kept); ``images`` itself where
+    its name is not of that naming."""
+    return images.with_name(
+        images.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
+    )
 
 
 def load_idx(images_path: str | os.PathLike[str], labels_path: str | os.PathLike[str]) -> Examples:

@@ -19,7 +19,7 @@ from typing import Any
 from optimlab.data.cifar10 import BATCH_NAMES, is_cifar10_folder, load_cifar10_folder
 from optimlab.data.csv_file import load_csv
 from optimlab.data.examples import DatasetInfo, Examples, label_ignored
-from optimlab.data.idx_file import load_idx
+from optimlab.data.idx_file import labels_file_of, load_idx
 from optimlab.data.image_folder import is_image_folder, load_image_folder
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
@@ -105,9 +105,7 @@ def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = No
                 path.name,
                 f"the IDX images file ({images}), whose labels are read from {path.name} beside it",
             )
-        guess = path.with_name(
-            path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
-        )
+        guess = labels_file_of(path)
         if guess == path or not guess.is_file():
             raise InvalidValueError(
                 "labels_path",

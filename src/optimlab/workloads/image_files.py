@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.data.cifar10 import BATCH_NAMES, is_cifar10_folder
+from optimlab.data.idx_file import labels_file_of
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
 from optimlab.registry import POSITIVE_INT, Capability, new_registry
@@ -35,6 +36,11 @@ _IDX_IMAGES = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "train-i
 def _idx_data(folder: Path, field: str) -> dict[str, Any]:
     for name in _IDX_IMAGES:
         if (folder / name).is_file():
+            labels = labels_file_of(folder / name)
+            if not labels.is_file():  # else refused as the recipe's labels_path, at the first trial
+                raise InvalidValueError(
+                    field, str(folder), f"a folder holding {name} and its labels file {labels.name}"
+                )
             return {"name": str(folder / name), "scaling": "standardize"}
     raise InvalidValueError(
         field, str(folder), f"a folder holding {' or '.join(_IDX_IMAGES)} and its labels file"

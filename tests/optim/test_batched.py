@@ -258,9 +258,11 @@ def test_members_with_their_own_radam_b2_or_adagrad_lr_decay_match_torch(name, p
 
 
 def half_precision_values(entry):
-    """Each member's own lr, betas and momentum (member_values' weight decays aside: a member at 0 adds 0 * p
+    """Each member's own lr, betas, momentum and weight decay, all decays nonzero (a member at 0 adds 0 * p
     where the drop-in adds nothing, NaN where float16's eps of 0 made p inf)."""
-    values = {k: v for k, v in member_values(entry).items() if k != "weight_decay"}
+    values = member_values(entry)
+    if "weight_decay" in values:
+        values["weight_decay"] = [0.01, 0.02, 0.005]
     momentum = {h.name: h.default for h in entry.hyperparameters}.get("momentum")
     if isinstance(momentum, float) and momentum > 0:
         values["momentum"] = [momentum * f for f in (0.9, 1.0, 0.95)]
@@ -313,12 +315,52 @@ def test_a_per_member_value_past_the_parameters_dtype_is_refused_as_the_user_gav
     BatchedOptimizer(params, "sgd", members=2, lr=[65504.0, 0.1])
 
 
-def test_a_per_member_value_is_checked_against_the_narrowest_dtype_of_the_parameters():
+@pytest.mark.parametrize("as_given", [list, torch.tensor], ids=["list", "tensor"])
+def test_a_per_member_value_is_checked_against_the_narrowest_dtype_of_the_parameters(as_given):
     """lr=[1e5, 0.1] on a float32 parameter beside a float16 one was checked against float32's range
-    (the first parameter's) and the float16 member stepped to -inf. Truth: torch.optim.SGD refuses lr=1e5
-    on a float16 parameter (test_an_lr_past_the_parameters_dtype_is_refused_as_torch_refuses_it)."""
+    (the first parameter's) and the float16 member stepped to -inf; given as a (K,) tensor it skipped the
+    check. Truth: torch.optim.SGD refuses lr=1e5 on a float16 parameter
+    (test_an_lr_past_the_parameters_dtype_is_refused_as_torch_refuses_it)."""
     params = [torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float16)]
-    with pytest.raises(InvalidValueError, match=r"\[100000\.0, 0\.1\] .* the largest finite float16"):
-        BatchedOptimizer(params, "sgd", members=2, lr=[1e5, 0.1])
-    BatchedOptimizer(params, "sgd", members=2, lr=[65504.0, 0.1]).step([torch.ones(2, 3)] * 2)
-    assert bool(params[1].isfinite().all())
+    with pytest.raises(
+        InvalidValueError,
+        match=r"invalid value \[100000\.0, 0\.1\d*\] for per-member hyperparameter 'lr': accepted numbers "
+        r"at most 65504\.0 in magnitude, the largest finite float16",
+    ):
+        BatchedOptimizer(params, "sgd", members=2, lr=as_given([1e5, 0.1]))
+    batched = BatchedOptimizer(params, "sgd", members=2, lr=as_given([65504.0, 0.1]))
+    batched.step([torch.ones_like(p) for p in params])  # the float16 gradient takes the float16 path
+    assert params[1][:, 0].tolist() == [-65504.0, -0.0999755859375]  # 0.1 rounded to float16 times 1
+
+
+@pytest.mark.parametrize(
+    "name, values",
+    [
+        ("momentum", {"lr": [0.1, 0.3], "momentum": [0.9, 0.7]}),
+        ("adam", {"lr": [0.01, 0.03], "betas": [(0.9, 0.999), (0.8, 0.99)], "weight_decay": [0.01, 0.02]}),
+    ],
+)
+def test_a_float64_parameter_beside_a_float32_one_keeps_its_values_whole(name, values):
+    """The per-member values of [float64, float32] parameters were held in float32 (the narrowest dtype,
+    a8ade427): the float64 parameter was 32 of 32 entries off its own steps. Truth: the float64 parameter
+    stacked alone, bit for bit, and the drop-in shell's float64 steps to 1e-12."""
+    generator = torch.Generator().manual_seed(0)
+    start = [
+        torch.randn(2, 32, generator=generator, dtype=torch.float64),
+        torch.randn(2, 32, generator=generator),
+    ]
+    gradients = [[torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in start] for _ in range(8)]
+    mixed, alone = [p.clone() for p in start], [start[0].clone()]
+    beside = BatchedOptimizer(mixed, name, members=2, **values)
+    by_itself = BatchedOptimizer(alone, name, members=2, **values)
+    for step_gradients in gradients:
+        beside.step([g.clone() for g in step_gradients])
+        by_itself.step([step_gradients[0].clone()])
+    torch.testing.assert_close(mixed[0], alone[0], rtol=0, atol=0)
+    for k in range(2):
+        param = torch.nn.Parameter(start[0][k].clone())
+        single = optimlab.optim.create(name, [param], **{field: v[k] for field, v in values.items()})
+        for step_gradients in gradients:
+            param.grad = step_gradients[0][k].clone()
+            single.step()
+        torch.testing.assert_close(mixed[0][k], param.detach(), rtol=1e-12, atol=0)

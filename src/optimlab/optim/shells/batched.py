@@ -79,14 +79,15 @@ def _direction_kernel(entry: Entry[Any], values: dict[str, Any], decoupled: bool
     return kernel_for(entry.obj) if decoupled or values.get("weight_decay", 0.0) == 0.0 else None
 
 
-def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
-    """A list of K values as a ``(K,)`` tensor (K tuples: a tuple of tensors); anything else as it is."""
+def _per_member(name: str, value: Any, members: int, params: Sequence[Tensor]) -> Any:
+    """A list of K values as a ``(K,)`` tensor (K tuples: a tuple of tensors), a ``(K,)`` tensor as its
+    list is (checked alike); anything else as it is."""
     if isinstance(value, Tensor):
         if value.shape != (members,):
             raise InvalidValueError(
                 f"per-member hyperparameter {name!r}", tuple(value.shape), f"shape ({members},)"
             )
-        return value.to(like.device, _member_dtype(like))
+        value = value.tolist()
     if not isinstance(value, list):
         return value
     if len(value) != members:
@@ -94,8 +95,8 @@ def _per_member(name: str, value: Any, members: int, like: Tensor) -> Any:
             f"per-member hyperparameter {name!r}", f"{len(value)} values", f"{members}, one a member"
         )
     if isinstance(value[0], (tuple, list)):  # betas: K pairs -> a pair of per-member values
-        return tuple(_shared_or_tensor(name, list(column), like) for column in zip(*value))
-    return _shared_or_tensor(name, value, like)
+        return tuple(_shared_or_tensor(name, list(column), params) for column in zip(*value))
+    return _shared_or_tensor(name, value, params)
 
 
 def _member_slice(value: Any, part: slice) -> Any:
@@ -107,30 +108,37 @@ def _member_slice(value: Any, part: slice) -> Any:
     return value
 
 
-def _shared_or_tensor(name: str, values: list[Any], like: Tensor) -> Any:
+def _shared_or_tensor(name: str, values: list[Any], params: Sequence[Tensor]) -> Any:
     """Values equal across members stay one number: the foreach ops' fused Scalar overload (the
     transforms that branch on a value, RAdam's threshold on b2, take a (K,) tensor too). Else a ``(K,)``
-    tensor (:func:`_member_dtype`) whose values the parameters' dtype must hold, as the ops round them to
-    it: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
+    tensor (:func:`_member_dtype`) whose values every parameter's dtype must hold, as its ops round them
+    to it: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
     if all(v == values[0] for v in values):
         return values[0]
-    largest = torch.finfo(like.dtype).max
+    narrowest = min((p.dtype for p in params), key=lambda d: torch.finfo(d).max)
+    largest = torch.finfo(narrowest).max
     if any(isinstance(v, (int, float)) and abs(v) > largest for v in values):
         raise InvalidValueError(
             f"per-member hyperparameter {name!r}",
             values,
             f"numbers at most {largest!r} in magnitude, the largest finite "
-            f"{str(like.dtype).removeprefix('torch.')} (the parameters' dtype, which holds them)",
+            f"{str(narrowest).removeprefix('torch.')} (a parameter's dtype, to which its ops round them)",
         )
-    return torch.tensor(values, dtype=_member_dtype(like), device=like.device)
+    return torch.tensor(values, dtype=_member_dtype(params), device=params[0].device)
 
 
-def _member_dtype(like: Tensor) -> torch.dtype:
-    """The dtype of a ``(K,)`` hyperparameter: the parameters', except float64 for float16/bfloat16 on CPU,
-    where the drop-in's Python number is a double whose products (``lr * wd``, ``1 - b1 ** t``) are
-    rounded once, as each op of :mod:`~optimlab.optim.base` takes it: a value held in the dtype had lost
-    its bits before (RAdam's lr product, schedule-free's coefficients, a member's betas or momentum)."""
-    return torch.float64 if half_on_cpu(like) else like.dtype
+def _member_dtype(params: Sequence[Tensor]) -> torch.dtype:
+    """The dtype of a ``(K,)`` hyperparameter: the parameters' one dtype, else float64, which each op of
+    :mod:`~optimlab.optim.base` casts to the dtype its tensor takes a number in. float64 too for
+    float16/bfloat16 on CPU, where the drop-in's Python number is a double whose products
+    (``lr * wd``, ``1 - b1 ** t``) are rounded once: a value held in the dtype had lost its bits before
+    (RAdam's lr product, schedule-free's coefficients, a member's betas or momentum). A float64 parameter
+    beside a float32 one keeps its values whole (held in float32, 8 momentum steps were 32 of 32 entries
+    off the drop-in)."""
+    dtypes = {p.dtype for p in params}
+    if len(dtypes) > 1 or any(half_on_cpu(p) for p in params):
+        return torch.float64
+    return dtypes.pop()
 
 
 class BatchedOptimizer:
@@ -173,10 +181,7 @@ class BatchedOptimizer:
                     entry.validate(
                         {key: tuple(member_value) if isinstance(member_value, list) else member_value}
                     )
-        # per-member values are held for, and checked against, the parameter of the smallest range (a
-        # float16 one beside float32 ones), whose ops round them to its dtype
-        narrowest = min(self.params, key=lambda p: torch.finfo(p.dtype).max)
-        values = {k: _per_member(k, v, members, narrowest) for k, v in hyperparameters.items()}
+        values = {k: _per_member(k, v, members, self.params) for k, v in hyperparameters.items()}
         every_value = {**{h.name: h.default for h in entry.hyperparameters}, **entry.defaults, **values}
         self._decoupled = decoupled_decay(entry.obj, every_value)
         self._kernel = _direction_kernel(entry, every_value, self._decoupled)

@@ -93,7 +93,7 @@ def test_a_file_workload_without_its_folder_names_data_dir(verb, cli):
 FILES_HELD = {
     "mnist_cnn": "train-images-idx3-ubyte or train-images-idx3-ubyte.gz or train-images.idx3-ubyte and its "
     "labels file",
-    "cifar10_cnn": "data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch "
+    "cifar10_cnn": "one or more of data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch "
     "(CIFAR-10 python version)",
 }
 

@@ -36,7 +36,14 @@ from optimlab.errors import InvalidValueError
 from optimlab.registry import Capability, new_registry
 from optimlab.user_paths import expand_home
 
-__all__ = ["BATCH_NAMES", "cifar10", "is_cifar10_folder", "load_cifar10_folder", "read_batch"]
+__all__ = [
+    "BATCH_NAMES",
+    "cifar10",
+    "is_cifar10_folder",
+    "load_cifar10_folder",
+    "not_a_cifar10_folder",
+    "read_batch",
+]
 
 _REGISTRY = new_registry("dataset")
 
@@ -128,16 +135,21 @@ def is_cifar10_folder(path: Path) -> bool:
     return path.is_dir() and any((path / name).is_file() for name in BATCH_NAMES)
 
 
+def not_a_cifar10_folder(field: str, path: object) -> InvalidValueError:
+    """The refusal of ``path``, named ``field``, as no folder :func:`is_cifar10_folder` reads."""
+    return InvalidValueError(
+        field,
+        str(path),
+        f"a folder holding one or more of {', '.join(BATCH_NAMES)} (CIFAR-10 python version)",
+    )
+
+
 def load_cifar10_folder(path: Path) -> Examples:
     """The batches in the folder ``path`` (``~`` expanded), as :func:`cifar10` reads them."""
     folder = expand_home(path, "data.options.path")
     found = [folder / name for name in BATCH_NAMES if (folder / name).is_file()]
     if not found:
-        raise InvalidValueError(
-            "data.options.path",
-            str(path),
-            f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)",
-        )
+        raise not_a_cifar10_folder("data.options.path", path)
     images, labels = zip(*(read_batch(file) for file in found))
     data = Examples.from_arrays(
         np.concatenate(images),

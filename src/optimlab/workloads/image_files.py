@@ -19,7 +19,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from optimlab.data.cifar10 import BATCH_NAMES, is_cifar10_folder
+from optimlab.data.cifar10 import is_cifar10_folder, not_a_cifar10_folder
 from optimlab.data.idx_file import labels_file_of
 from optimlab.errors import InvalidValueError
 from optimlab.recipe import Recipe
@@ -49,9 +49,7 @@ def _idx_data(folder: Path, field: str) -> dict[str, Any]:
 
 def _cifar10_data(folder: Path, field: str) -> dict[str, Any]:
     if not is_cifar10_folder(folder):  # else refused as the recipe's data.options.path, at the first trial
-        raise InvalidValueError(
-            field, str(folder), f"a folder holding {', '.join(BATCH_NAMES)} (CIFAR-10 python version)"
-        )
+        raise not_a_cifar10_folder(field, folder)
     return {"name": "cifar10", "scaling": "per_channel", "options": {"path": str(folder)}}
 
 

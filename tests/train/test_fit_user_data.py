@@ -2,6 +2,7 @@
 batches does; validation data of any shape gives the loss and accuracy computed by hand."""
 
 import collections
+import copy
 import doctest
 import functools
 import itertools
@@ -1986,3 +1987,57 @@ def test_epochs_over_a_stream_of_no_length_iterate_it_again_each_epoch_as_a_torc
     one_cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=6)
     with pytest.raises(InvalidValueError, match="whose length is not known, beside a OneCycleLR' for epochs"):
         fit(model, optimizer, DataLoader(Unsized(), batch_size=4), **{**common, "scheduler": one_cycle})
+
+
+class Passes(IterableDataset):
+    """A stream of no __len__ whose k-th pass yields ``lengths[k]`` rows (a stream filtered at random, a
+    shard reader): 4 rows a batch."""
+
+    def __init__(self, x, y, lengths):
+        self.x, self.y, self.lengths, self.passes = x, y, lengths, 0
+
+    def __iter__(self):
+        n = self.lengths[self.passes]
+        self.passes += 1
+        return iter(zip(self.x[:n], self.y[:n]))
+
+
+@pytest.mark.parametrize(("rows", "trained", "read"), [(12, 3, 3), (16, 2, 4), (8, 1, 2), (4, 0, 1)])
+def test_a_stream_pass_of_another_number_of_batches_is_refused_before_a_step_it_would_misplace(
+    rows, trained, read
+):
+    """An IterableDataset of 3 batches, then of 4 (or 2) under epochs=2 and a scheduler stepped each
+    epoch took 6 steps, the first pass's count: its last batch never trained and the epoch's scheduler
+    step taken mid-pass (or a batch of a third pass trained). Truth: a hand-written torch loop over the
+    same batches, one scheduler step a pass: the same weights where the passes agree; where the second
+    differs, the run is refused at it, having trained only the batches both passes place alike."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    by_hand = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    data = DataLoader(Passes(x, y, [12, rows]), batch_size=4)
+    hand_opt = torch.optim.SGD(by_hand.parameters(), lr=0.1)
+    for batches in (4 * torch.arange(3), 4 * torch.arange(trained)):  # the last batch read is not
+        for i in batches:
+            hand_opt.zero_grad()
+            nn.functional.cross_entropy(by_hand(x[i : i + 4]), y[i : i + 4]).backward()
+            hand_opt.step()
+        for group in hand_opt.param_groups:
+            group["lr"] *= 0.5
+    run = functools.partial(fit, model, opt, data, loss_fn=nn.CrossEntropyLoss(), epochs=2, scheduler=sched,
+                            scheduler_interval="epoch")  # fmt: skip
+    if rows == 12:
+        assert run().step == 6
+    else:
+        with pytest.raises(InvalidValueError) as refused:
+            run()
+        assert str(refused.value) == (
+            f"invalid value 'a DataLoader whose pass 2 yielded {'at least' if rows > 12 else 'only'} "
+            f"{read} batch{'es' * (read > 1)}, where its first yielded 3' for data: accepted data of as "
+            "many batches at every pass (the first pass's count ends each epoch), or a stream without end read "
+            "for total_steps."
+        )
+        assert sched.last_epoch == 1  # the first pass's end alone
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), by_hand.parameters()))

@@ -647,7 +647,8 @@ class UserBatches:
         with NumPy's and Python's states as they are. The first batch is checked
         (:meth:`check_batch`); an epoch without a batch is an error, and so is one of another
         number of batches than the data's ``__len__`` says (:meth:`miscounted`: its count decides where
-        an epoch ends, where a resumed run starts and how many steps ``epochs`` take). Data that does
+        an epoch ends, where a resumed run starts and how many steps ``epochs`` take), or, data of no
+        ``__len__``, than its first pass yielded (:meth:`pass_miscounted`). Data that does
         not know its length has ``steps_per_epoch`` set before the last batch of its first epoch is
         yielded (one batch is read ahead), so a loop knows that batch ends the epoch.
         """
@@ -675,6 +676,8 @@ class UserBatches:
                     raise self.miscounted(
                         taken, more=True, instead="no __len__ (then total_steps, not epochs)"
                     )
+                if self.declared is None and self.steps_per_epoch and taken > self.steps_per_epoch:
+                    raise self.pass_miscounted(epoch, taken, more=True)
                 if not checked:
                     self.check_batch(batch)
                     checked = True
@@ -685,6 +688,8 @@ class UserBatches:
                 raise self.no_batch()
             if self.declared is not None and taken < self.declared:
                 raise self.miscounted(taken, more=False, instead="no __len__ (then total_steps, not epochs)")
+            if self.declared is None and self.steps_per_epoch and taken < self.steps_per_epoch:
+                raise self.pass_miscounted(epoch, taken, more=False)
             if self.steps_per_epoch is None:
                 self.steps_per_epoch = taken
             # the next epoch draws from here; a loader's from torch's RNG as at its first step
@@ -787,6 +792,18 @@ class UserBatches:
             f"{self.source} whose __len__ says {self.declared} batch{'es' * (self.declared != 1)}, but "
             f"which yielded {'at least' if more else 'only'} {yielded}",
             f"a __len__ that counts the batches it yields{shares}, or {instead}",
+        )
+
+    def pass_miscounted(self, epoch: int, yielded: int, *, more: bool) -> InvalidValueError:
+        """The error for data of no ``__len__`` whose pass ``epoch`` (from 0) yielded another number of
+        batches, ``yielded`` (``more`` than that: at least), than its first: the first's count decides
+        where each epoch ends, where a resumed run starts and how many steps ``epochs`` take."""
+        return InvalidValueError(
+            self.field,
+            f"{self.source} whose pass {epoch + 1} yielded {'at least' if more else 'only'} {yielded} "
+            f"batch{'es' * (yielded != 1)}, where its first yielded {self.steps_per_epoch}",
+            "data of as many batches at every pass (the first pass's count ends each epoch), or a stream "
+            "without end read for total_steps",
         )
 
     def one_pass(self, device: torch.device | str) -> Iterator[Any]:

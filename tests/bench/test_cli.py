@@ -391,11 +391,23 @@ def test_an_empty_list_of_workloads_is_refused_as_given(workloads, cli, tmp_path
 def test_a_bench_planning_too_many_trials_is_refused_before_its_folder_is_written(cli, tmp_path, monkeypatch):
     """bench --budget 60000 --seeds 60000 over two optimizers (240,000 trials a workload, past the bound
     each study holds) wrote bench.json, then the study refused the plan: the folder looked resumable and
-    resumed into the same refusal. The plan is refused first, naming it; no folder, no first step taken."""
+    resumed into the same refusal. Then the bound counted one workload's studies, where one journal holds
+    every workload's: --suite small --budget 100000 --seeds 100000 was taken (0/1800000). The journal's plan
+    is refused first, naming it; no folder, no first step taken."""
     monkeypatch.setattr("optimlab.bench.check_bench", lambda *a, **k: pytest.fail("a first step was taken"))
-    argv = ["--workloads", "digits_mlp", "--optimizers", "sgd,adam", "--budget", "60000", "--seeds", "60000"]
+    # each study 3000 + 2500 trials, within the bound; the journal's two, past it
+    argv = [
+        "--workloads",
+        "digits_mlp,two_spirals_mlp",
+        "--optimizers",
+        "sgd",
+        "--budget",
+        "3000",
+        "--seeds",
+        "2500",
+    ]
     code, out, err = cli("bench", *argv, "--out", str(tmp_path / "b"))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
-    assert "invalid value '2 x (60000 + 60000) = 240000' for the trials planned" in err
-    assert "a smaller --budget, fewer --seeds or fewer methods" in err  # the bench's flags, not keywords
+    assert "invalid value '2 x 1 x (3000 + 2500) = 11000' for the trials planned in one journal" in err
+    assert "a smaller --budget, fewer --seeds, methods or workloads" in err  # the bench's flags, not keywords
     assert not (tmp_path / "b").exists()

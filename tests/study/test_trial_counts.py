@@ -66,15 +66,15 @@ def test_the_trials_a_study_plans_are_bounded_over_its_methods(nothing_planned):
     refused naming the product and what to lower. At the bound, accepted."""
     half = TRIALS_PLANNED // 4
     with pytest.raises(
-        InvalidValueError, match=re.escape(f"'2 x ({half} + {half + 1}) = {TRIALS_PLANNED + 2}'")
+        InvalidValueError, match=re.escape(f"'1 x 2 x ({half} + {half + 1}) = {TRIALS_PLANNED + 2}'")
     ):
         _spec(budget=half, seeds=half + 1)
     assert _spec(budget=half, seeds=half).budget == half
 
 
 def test_the_most_of_each_count_is_accepted_for_one_method(nothing_planned):
-    """--budget 100000 (the bound of each count) was never accepted: beside the fewest seeds, 1, its study
-    planned 100001 trials, past the same 10^5 bounding their sum. One method plans each count at its
+    """--budget 100000 (the bound of each count then) was never accepted: beside the fewest seeds, 1, its
+    study planned 100001 trials, past the same 10^5 bounding their sum. One method plans each count at its
     bound; the counts' bound is the one the CLI's flags check (STUDY_TRIALS)."""
     sgd = methods_from("optimizer.name", ["sgd"])
     spec = StudySpec("t", RECIPE, sgd, protocol="random", budget=BOUND, seeds=BOUND)
@@ -85,8 +85,8 @@ def test_a_refusal_of_the_trials_planned_says_why_in_the_callers_words(cli, noth
     """The refusal named the CLI's flags (--budget, --seeds) to optimlab.compare, study.compare and StudySpec,
     and no reason for the bound. Python callers read their keywords, the CLI its flags; both the cost."""
     too_many = {"budget": BOUND, "seeds": 3}
-    why = "as each is drawn and stored (an fsync each, some ms) before the first one runs"
-    python_words = re.escape(f"{why}, and every worker replays them all: a smaller budget=, fewer seeds= or")
+    why = "as each is stored before the first one runs (an fsync each: 53 s for 10^4) and each trial's"
+    python_words = re.escape(why) + ".*" + re.escape("a smaller budget=, fewer seeds=, methods or workloads")
     with pytest.raises(InvalidValueError, match=python_words):
         _spec(**too_many)
     with pytest.raises(InvalidValueError, match=python_words):
@@ -95,8 +95,27 @@ def test_a_refusal_of_the_trials_planned_says_why_in_the_callers_words(cli, noth
         "compare", "--optimizers", "sgd,adam", "--budget", str(BOUND), "--out", str(tmp_path / "c")
     )
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
-    assert f"{why}, and every worker replays them all: a smaller --budget, fewer --seeds or" in err
+    assert why in err and "a smaller --budget, fewer --seeds, methods or workloads" in err
     assert "budget=" not in err
+
+
+def test_the_trials_of_every_workloads_study_are_bounded_together(cli, nothing_planned, tmp_path):
+    """One journal holds every workload's study of a comparison, but the bound counted one study's trials:
+    two workloads of one method at 3000 + 2500 trials each (11,000 in the journal) were taken. Refused in
+    the caller's words, nothing written; one workload of the same counts is taken."""
+    two = [get_workload("digits_mlp", epochs=1), get_workload("two_spirals_mlp", epochs=1)]
+    counts = {"budget": 3000, "seeds": 2500, "protocol": "random"}
+    planned = re.escape("'2 x 1 x (3000 + 2500) = 11000' for the trials planned in one journal")
+    with pytest.raises(InvalidValueError, match=planned + ".*a smaller budget=, fewer seeds="):
+        study_compare.compare(["sgd"], out=tmp_path / "s", workloads=two, **counts)
+    code, out, err = cli(
+        "compare", "--optimizers", "sgd", "--workload", "digits_mlp,two_spirals_mlp", "--budget", "3000",
+        "--seeds", "2500", "--protocol", "random", "--out", str(tmp_path / "c"),
+    )  # fmt: skip
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "'2 x 1 x (3000 + 2500) = 11000'" in err and "a smaller --budget, fewer --seeds," in err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "c").exists()
+    assert len(study_compare.plan_comparison(["sgd"], workloads=two[:1], **counts)) == 1
 
 
 def test_a_study_stored_before_the_bound_resumes_extends_and_reports(tmp_path, cli):
@@ -136,7 +155,7 @@ def test_a_resume_adding_seeds_past_the_bound_is_refused_before_planning(tmp_pat
     )
     open_studies(spec, tmp_path)  # stored, then stopped before its first trial
     journal = (tmp_path / "study.journal").read_bytes()
-    planned = f"'2 x (1 + {BOUND}) = {2 * BOUND + 2}' for the trials planned"
+    planned = f"'1 x 2 x (1 + {BOUND}) = {2 * BOUND + 2}' for the trials planned"
     with pytest.raises(InvalidValueError, match=re.escape(planned) + ".*a smaller budget=, fewer seeds="):
         study_compare.compare([], out=tmp_path, resume=True, seeds=BOUND)
     code, out, err = cli("compare", "--resume", str(tmp_path), "--seeds", str(BOUND))

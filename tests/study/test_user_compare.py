@@ -336,13 +336,13 @@ BAD_INPUTS = [
     ),
     ({"optimizers": None, "compare": {"optimizer.nme": ["sgd"]}}, "for compare: accepted .*'nme'"),
     ({"members": 4}, "4 for members: accepted only with backend='batched', not 'local'"),  # was unused
-    ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, 100000\\]"),
-    ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, 100000\\]"),
+    ({"seeds": 0}, "0 for seeds: accepted an integer in \\[1, 5000\\]"),
+    ({"seeds": 2.0}, "2.0 for seeds: accepted an integer in \\[1, 5000\\]"),
     (
         {"budget": 0},
-        "0 for budget: accepted an integer in \\[1, 100000\\]: the tuning trials each method gets",
+        "0 for budget: accepted an integer in \\[1, 5000\\]: the tuning trials each method gets",
     ),
-    ({"budget": 2.0}, "2.0 for budget: accepted an integer in \\[1, 100000\\]"),
+    ({"budget": 2.0}, "2.0 for budget: accepted an integer in \\[1, 5000\\]"),
     ({"epochs": 0}, "0 for epochs: accepted an integer in \\[1, inf\\): the passes"),
     ({"space": {"optimizer.lr": {"low": -1.0, "high": 1.0, "log": True}}}, "-1.0 for log-scaled range"),
     (

@@ -24,6 +24,7 @@ from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, get_registry, whole_nu
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.study.backends import BackendOptions
 from optimlab.study.compare import check_trains, stored_settings
+from optimlab.study.protocols import check_planned_together
 from optimlab.study.run import StudyResult, check_backend
 from optimlab.study.storage import TrialRecord, open_storage, optimlab_studies
 from optimlab.user_code import is_import_path
@@ -145,6 +146,7 @@ def run_bench(
         )
         for workload in workloads
     ]
+    check_planned_together(specs)  # one journal holds them all
     for spec in specs:  # before the storage is opened (run_study checks it only there)
         check_backend(spec, backend)
     storage = open_storage(location)

@@ -747,6 +747,10 @@ def recipe_flags(params: Mapping[str, Any]) -> dict[str, Any]:
     return given
 
 
+# The study counts as an API's refusal names them (study.protocols.check_trials_planned), as the flags typed.
+COUNT_FLAGS = {"budget=": "--budget", "seeds=": "--seeds"}
+
+
 @contextlib.contextmanager
 def fields_named(typed: Mapping[str, str]) -> Iterator[None]:
     """An error in the block names each recipe field in ``typed`` as the user typed it (field -> words)."""

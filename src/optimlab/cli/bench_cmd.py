@@ -159,10 +159,6 @@ def bench(
     settings = _settings(ctx, resume)
     o.check_backend_options(settings["backend"], workers=workers, members=members)
     methods = o.split_names(settings["optimizers"]) + list(settings["optimizer_path"] or [])
-    if resume is None:  # before the report's imports and the data: a folder left would look resumable
-        from optimlab.study.protocols import check_trials_planned
-
-        check_trials_planned(len(methods), settings["budget"], settings["seeds"], flags=True)
     from optimlab.bench import check_bench, run_bench, write_bench_report
     from optimlab.study.backends import BackendOptions
 
@@ -170,6 +166,11 @@ def bench(
     output = Output(fmt)
     with o.flags_named(ctx.params):  # --model, --dataset: named as typed, as train names them
         label, chosen = _workloads(settings)
+    if resume is None:  # before the data: a folder left would look resumable
+        from optimlab.study.protocols import check_trials_planned
+
+        with o.fields_named(o.COUNT_FLAGS):  # one journal holds every workload's study
+            check_trials_planned(len(chosen), len(methods), settings["budget"], settings["seeds"])
     out = resume or out_dir or fresh_path(f"bench-{label}")
     if resume is None:  # refused before anything is written: a folder left would look resumable
         given = "--optimizers" + (" and --optimizer-path" if settings["optimizer_path"] else "")

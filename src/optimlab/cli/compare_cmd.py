@@ -276,7 +276,6 @@ def compare(
     from optimlab.study import SearchSpace
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
-    from optimlab.study.protocols import COUNT_FLAGS
     from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
     from optimlab.study.storage import without_passwords
 
@@ -291,7 +290,7 @@ def compare(
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
     # the words of a refusal that name what was typed, as the flag typed
-    compared: dict[str, str] = dict(COUNT_FLAGS)
+    compared: dict[str, str] = dict(o.COUNT_FLAGS)
     if values is not None:
         field = plan["field"]
         # --optimizers names only the compared values: its field is --space's too ("the grid over

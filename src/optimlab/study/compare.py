@@ -26,7 +26,7 @@ from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_numb
 from optimlab.runs_folder import fresh_path, hold_folder
 from optimlab.study.analysis import LeaderboardRow, leaderboard
 from optimlab.study.backends import BackendOptions
-from optimlab.study.protocols import Method, StudySpec, evaluated_often, methods_from
+from optimlab.study.protocols import Method, StudySpec, check_planned_together, evaluated_often, methods_from
 from optimlab.study.run import StudyResult, check_backend, load_specs, open_studies, run_study, with_stored
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import (
@@ -452,6 +452,7 @@ def plan_comparison(
         )
         for w in chosen
     ]
+    check_planned_together(specs)  # one journal holds them all
     for spec in specs:
         if untuned := spec.untuned_lr():
             warnings.warn(f"study {spec.name!r}: {untuned}", OptimlabWarning, stacklevel=2)
@@ -702,6 +703,7 @@ def compare(
                 dataclasses.replace(spec, seeds=seeds, stored=spec.stored and seeds <= spec.seeds)
                 for spec in specs
             ]
+            check_planned_together(specs)
     else:
         if not values:
             raise OptimlabError("nothing to compare: give the methods (optimizer names or field values)")

@@ -45,7 +45,6 @@ from optimlab.study.space import Dimension, SearchSpace, as_recipe_field, holds_
 from optimlab.workloads import Workload, check_goal_target
 
 __all__ = [
-    "COUNT_FLAGS",
     "MIN_EVALUATIONS",
     "PROTOCOLS",
     "PRUNERS",
@@ -53,6 +52,7 @@ __all__ = [
     "Method",
     "PlannedTrial",
     "StudySpec",
+    "check_planned_together",
     "check_trials_planned",
     "evaluated_often",
     "lr_range",
@@ -115,29 +115,38 @@ def _meant(field: str, value: Any) -> str:
     return str(value)
 
 
-# The trials one study plans, methods x (budget + seeds): one method at the most of each count STUDY_TRIALS
-# accepts (--budget 100000 was never accepted beside a seed, its bound 10^5 both each count's and the sum's).
-# Each planned trial is drawn, then stored in the journal before the first one runs (an fsync each: 10^4
-# took 62 s to store, 6 ms a trial, 2 shared cores at load 9; timing run._enqueue_missing of a random plan), and
-# every worker replays them all.
-TRIALS_PLANNED = 2 * int(STUDY_TRIALS.high)  # type: ignore[arg-type]
-# The words of the counts in a refusal: the keywords of the API, the flags of the CLI (compare, bench).
-COUNT_FLAGS = {"budget=": "--budget", "seeds=": "--seeds"}
+# The trials one journal (a compare or bench folder's, every workload's study in it) plans, workloads x
+# methods x (budget + seeds): each is stored before the first one runs (an fsync each), and each trial's
+# bookkeeping reads every trial of its study. Measured on 2 shared cores at load 9, 2026-12-07, with
+#   cd benchmarks && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python study_journal.py --trials 1000 4000 10000
+# storing 10^3 / 4x10^3 / 10^4 planned trials took 8 / 21 / 53 s, and a trial's bookkeeping 70 / 175 / 330
+# ms: some 30 minutes over a study of 10^4 beside its training, and growing with the square beyond
+# (2x10^5, the bound before, days).
+TRIALS_PLANNED = 10_000
 
 
-def check_trials_planned(methods: int, budget: int, seeds: int, *, flags: bool = False) -> None:
-    """Refuse a study of ``methods`` planning more trials, ``methods x (budget + seeds)``, than
-    :data:`TRIALS_PLANNED`, naming the counts as the API's keywords, or with ``flags`` the CLI's flags."""
-    planned = methods * (budget + seeds)
+def check_trials_planned(workloads: int, methods: int, budget: int, seeds: int) -> None:
+    """Refuse ``workloads`` studies of ``methods`` in one journal planning more trials, workloads x methods x
+    (budget + seeds), than :data:`TRIALS_PLANNED`, naming the counts as the API's keywords (a CLI names
+    its flags with ``cli._options.fields_named``)."""
+    planned = workloads * methods * (budget + seeds)
     if planned > TRIALS_PLANNED:
-        budget_word, seeds_word = COUNT_FLAGS.values() if flags else COUNT_FLAGS
         raise InvalidValueError(
-            "the trials planned, methods x (budget + seeds)",
-            f"{methods} x ({budget} + {seeds}) = {planned}",
-            f"at most {TRIALS_PLANNED}, as each is drawn and stored (an fsync each, some ms) before the "
-            f"first one runs, and every worker replays them all: a smaller {budget_word}, fewer {seeds_word} or fewer "
-            "methods",
+            "the trials planned in one journal, workloads x methods x (budget + seeds)",
+            f"{workloads} x {methods} x ({budget} + {seeds}) = {planned}",
+            f"at most {TRIALS_PLANNED}, as each is stored before the first one runs (an fsync each: 53 s for "
+            "10^4) and each trial's bookkeeping reads every trial of its study (0.33 s a trial at 10^4): a "
+            "smaller budget=, fewer seeds=, methods or workloads",
         )
+
+
+def check_planned_together(specs: Sequence[StudySpec]) -> None:
+    """Refuse the studies of one journal (a comparison's, a bench's: one per workload, each of the same
+    methods and counts) planning more than :data:`TRIALS_PLANNED` trials together; each study checks its
+    own as it is made. Studies resumed as stored load as they ran (:attr:`StudySpec.stored`)."""
+    if specs and not all(spec.stored for spec in specs):
+        first = specs[0]
+        check_trials_planned(len(specs), len(first.methods), first.budget, first.seeds)
 
 
 def _whole_where_held(method: Method, recipe: Recipe) -> Method:
@@ -341,7 +350,7 @@ class StudySpec:
         if not self.methods:
             raise InvalidValueError("methods", self.methods, "at least one method to compare")
         if not self.stored:
-            check_trials_planned(len(self.methods), self.budget, self.seeds)
+            check_trials_planned(1, len(self.methods), self.budget, self.seeds)
         trained: dict[str, str] = {}  # recipe id -> the first method training it
         for method in self.methods:  # a bad field or value fails here, before any trial starts
             try:

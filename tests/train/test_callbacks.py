@@ -1,6 +1,7 @@
 """The loop's callbacks on data and arguments their first users did not try: data of unknown length,
 a metric the evaluation lacks, intervals of zero."""
 
+import functools
 import json
 import math
 import os
@@ -417,3 +418,21 @@ def test_a_callbacks_own_error_comes_through_unchanged_not_as_a_refusal_of_the_b
             total_steps=4, callbacks=[raising])  # fmt: skip
     assert type(raised.value) is KeyError and raised.value.args == ("my callback's own bug",)
     assert raised.value.__cause__ is None and raised.value.__context__ is None
+
+
+def test_a_with_block_of_stop_on_signal_starts_without_the_signal_an_earlier_block_received():
+    """`with stop: fit(...)` stopped by a SIGINT at step 3, then `with stop: fit(...)` with no signal sent
+    stopped at step 1, as interrupted: entering kept the earlier block's signal. Truth: the steps asked,
+    all taken in the new block; within the stopped block a later fit is stopped too (documented)."""
+    from optimlab.train.callbacks import StopOnSignal
+
+    model, stop = nn.Linear(3, 1), StopOnSignal()
+    x, y = torch.randn(40, 3), torch.randn(40, 1)
+    run = functools.partial(fit, model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss_fn=nn.MSELoss(),
+                            batch_size=4, total_steps=8)  # fmt: skip
+    with stop:
+        assert run(callbacks=[_SignalAt(3, signal.SIGINT), stop]).step == 3
+        assert run(callbacks=[stop]).interrupted
+    with stop:
+        state = run(callbacks=[stop])
+    assert (state.step, state.interrupted, state.stop_reason, stop.received) == (8, False, None, None)

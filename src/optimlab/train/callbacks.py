@@ -257,10 +257,11 @@ class StopOnSignal(Callback):
 
     Given to :func:`~optimlab.train.loop.fit` among its ``callbacks``, it installs the handlers (main
     thread only) as training starts and restores the previous ones as it ends; as a context manager
-    around ``fit`` (or several), it holds them from entering to leaving. A signal the process started with ignored stays
-    ignored (a shell's background job ``cmd &`` ignores SIGINT, so that a Ctrl-C meant for the
-    foreground job leaves it running). A second signal acts as it would without this callback (Ctrl-C
-    twice raises ``KeyboardInterrupt`` at once), except that a checkpoint being saved is finished first
+    around ``fit`` (or several), it holds them from entering to leaving, a signal stopping every fit
+    left in the block. A signal the process started with ignored stays ignored (a shell's background
+    job ``cmd &`` ignores SIGINT, so that a Ctrl-C meant for the foreground job leaves it running). A
+    second signal acts as it would without this callback (Ctrl-C twice raises ``KeyboardInterrupt`` at
+    once), except that a checkpoint being saved is finished first
     (:func:`~optimlab.train.checkpoint.save_checkpoint`).
     """
 
@@ -274,6 +275,7 @@ class StopOnSignal(Callback):
         self._entered = False  # handlers held by a with block, not by a fit
 
     def __enter__(self) -> StopOnSignal:
+        self.received = None  # a signal of an earlier block stopped its own fits, not this block's
         self._install()
         self._entered = True
         return self

@@ -237,3 +237,18 @@ def test_targets_of_another_shape_or_kind_and_values_without_numbers_are_refused
         from_torch_dataset(Items(lambda i: (None, 1)))
     data = from_torch_dataset(Items(lambda i: (torch.ones(3), np.int32(i % 3) if i % 2 else i % 3)))
     assert data.task == "classification" and data.examples.y.tolist() == [0, 1, 2, 0, 1, 2]
+
+
+@pytest.mark.parametrize(("shape", "image_shape"), [((6, 3, 4, 5), (3, 4, 5)), ((6, 2, 4, 5), None)])
+def test_a_datasets_images_channels_first_are_images_as_an_npz_of_them_reads(tmp_path, shape, image_shape):
+    """from_torch_dataset(TensorDataset(rand(6, 3, 4, 5), y)) read '6 rows of 3x4x5 values' (image shape
+    None) where as_data of the same Dataset read images of 3x4x5. Truth: load_numpy's image shape of
+    the same arrays; 2 channels are no images for both."""
+    from optimlab.data import load_numpy
+    from optimlab.data.user_factory import as_data
+
+    x, y = np.random.default_rng(0).random(shape, dtype=np.float32), np.arange(6) % 2
+    np.savez(tmp_path / "same.npz", x=x, y=y)
+    assert load_numpy(tmp_path / "same.npz").image_shape == image_shape
+    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    assert from_torch_dataset(dataset).image_shape == as_data(dataset, "mine").image_shape == image_shape

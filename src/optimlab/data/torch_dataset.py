@@ -12,6 +12,7 @@ from torch.utils.data import IterableDataset
 
 from optimlab.data.examples import Examples, Task, float_task, shared_tensor
 from optimlab.data.image_folder import image_pixels, images_array, modes_read
+from optimlab.data.numpy_file import image_shape_of
 from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
 
@@ -98,15 +99,7 @@ def from_torch_dataset(
     >>> from_torch_dataset(ds).num_classes
     3
     """
-    pairs = read_pairs(dataset, name)
-    return Examples.from_arrays(
-        pairs.x,
-        pairs.y,
-        name=name,
-        task=task or float_task(pairs.y),
-        image_shape=pairs.image_shape,
-        reading=pairs.reading,
-    )
+    return read_pairs(dataset, name).examples(name, task)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +113,19 @@ class Pairs:
     y: torch.Tensor | np.ndarray
     image_shape: tuple[int, ...] | None = None
     reading: str | None = None
+
+    def examples(self, name: str, task: Task | None = None) -> Examples:
+        """The pairs as :class:`~optimlab.data.Examples` named ``name``, of ``task`` (by default guessed:
+        :func:`~optimlab.data.examples.float_task`); inputs (N, C, H, W) are images channels first, as an
+        .npz file's are (:func:`~optimlab.data.numpy_file.image_shape_of`)."""
+        return Examples.from_arrays(
+            self.x,
+            self.y,
+            name=name,
+            task=task or float_task(self.y),
+            image_shape=self.image_shape or image_shape_of(tuple(self.x.shape)),
+            reading=self.reading,
+        )
 
 
 def read_pairs(dataset: Iterable[Any], name: str) -> Pairs:

@@ -39,7 +39,6 @@ from optimlab.data.examples import (
     ONE_HOT,
     DatasetInfo,
     Examples,
-    float_task,
     label_ignored,
     labels_as_given,
     one_hot_rows,
@@ -47,7 +46,7 @@ from optimlab.data.examples import (
     zero_one,
 )
 from optimlab.data.global_rng import global_generators_given_back, seed_numpy_and_python
-from optimlab.data.numpy_file import channels_last, image_shape_of
+from optimlab.data.numpy_file import channels_last
 from optimlab.data.splits import (
     Splits,
     check_fractions,
@@ -317,8 +316,8 @@ def _examples(pairs: Pairs, name: str) -> Examples:
     ignored were trained and scored as one. Images kept channels last (N, H, W, C) are refused too, naming
     the transpose: a CNN took their rows for channels, and read as an .npz file's are (transposed), they
     would train a model written for them on (N, C, H, W) without a word; the user's Examples keep them.
-    Pillow images keep their image shape and the reading of their modes (:class:`Pairs`), and (N, C, H, W)
-    inputs are images as an .npz file's are (:func:`~optimlab.data.numpy_file.image_shape_of`)."""
+    Pillow images keep their image shape and the reading of their modes, and (N, C, H, W) inputs are
+    images as an .npz file's are (:meth:`Pairs.examples`)."""
     x, y = pairs.x, pairs.y
     if channels_last(tuple(x.shape)):
         raise InvalidValueError(
@@ -343,14 +342,7 @@ def _examples(pairs: Pairs, name: str) -> Examples:
             "CrossEntropyLoss() does",
         )
     try:
-        return Examples.from_arrays(
-            x,
-            y,
-            name=name,
-            task=float_task(y),
-            image_shape=pairs.image_shape or image_shape_of(tuple(x.shape)),  # as an .npz of them reads
-            reading=pairs.reading,
-        )
+        return pairs.examples(name)
     except InvalidValueError as error:
         if error.field != f"class labels of {name}":
             raise

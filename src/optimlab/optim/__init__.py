@@ -135,15 +135,15 @@ def validate(name: str, hyperparameters: dict[str, Any]) -> None:
     if Capability.WRAPPER not in entry.capabilities:
         # a tensor lr by its value
         values = {k: current(v) for k, v in _without_shell_keywords(entry, hyperparameters).items()}
+        # an unknown name is listed with the shell's keywords, as the optimizer lists it (maximise)
+        unknown = [k for k in values if k not in entry.hyperparameter_names]
+        if unknown and not entry.takes_any_keyword:
+            accepted = (*entry.hyperparameter_names, *SHELL_KEYWORDS)
+            raise UnknownNameError(f"{entry.label} hyperparameter", unknown[0], accepted)
         if Capability.USER in entry.capabilities:  # the user's code is called when it builds, not here
             entry.validate(values)
             check_torch_class(entry, values)  # torch's own classes by path are built, as below
         else:
-            # an unknown name is listed with the shell's keywords, as the optimizer lists it (maximise)
-            for key in values:
-                if key not in entry.hyperparameter_names:
-                    accepted = (*entry.hyperparameter_names, *SHELL_KEYWORDS)
-                    raise UnknownNameError(f"optimizer {entry.name!r} hyperparameter", key, accepted)
             # the values wrong together (sgd's nesterov without momentum), which the factory refuses; a
             # chain of transforms holds no tensors until its init, so building it costs microseconds
             entry.create(**values)

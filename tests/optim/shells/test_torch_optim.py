@@ -237,9 +237,35 @@ def test_a_typo_of_the_shells_own_keywords_is_offered_them_not_taken_as_a_tag():
             UnknownNameError, match=rf"'{typo}'\. Did you mean '{meant}'\?.*\bfused, lr, maximize"
         ):
             create("adam", [w], **{typo: True})
-        for name in ["adam", "lookahead"]:  # validate(), which recipes call, lists them as create() does
+        # validate(), which recipes call, lists them as create() does, a factory by path too
+        for name in ["adam", "lookahead", "optimlab.optim:adam"]:
             with pytest.raises(UnknownNameError, match=rf"'{typo}'\. Did you mean '{meant}'\?.*\bmaximize"):
                 validate(name, {typo: True})
+
+
+@pytest.mark.parametrize("tag", ["max_size", "maximum", "optimize", "minimize", "maximize_lr"])
+def test_a_users_tag_near_maximize_in_a_group_is_kept_as_torch_keeps_it(tag):
+    """f5a4e5f5 refused any group key within difflib's 0.6 of maximize (max_size, minimize: 'Did you mean
+    'maximize'?'). Truth: torch.optim.Adam keeps such a key in its group and steps as without it."""
+    steps = []
+    for make in (
+        lambda groups: torch.optim.Adam(groups, lr=0.1),
+        lambda groups: create("adam", groups, lr=0.1),
+    ):
+        w = torch.nn.Parameter(torch.zeros(2))
+        optimizer = make([{"params": [w], tag: 1}])
+        w.grad = torch.ones(2)
+        optimizer.step()
+        assert optimizer.param_groups[0][tag] == 1
+        steps.append(w.detach())
+    torch.testing.assert_close(steps[1], steps[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("typo", ["maximise", "maximze", "Maximize"])
+def test_a_near_spelling_of_maximize_in_a_group_is_refused_as_its_typo(typo):
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(UnknownNameError, match=rf"'{typo}'\. Did you mean 'maximize'\?"):
+        create("adam", [{"params": [w], typo: True}])
 
 
 def test_group_values_are_validated_against_the_registry():

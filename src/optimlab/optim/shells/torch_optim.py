@@ -44,6 +44,7 @@ where one computes the chain's update exactly, the composed chain otherwise; bot
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -76,6 +77,10 @@ _COUNTERS = "counters"  # the group key of a chain's counters, where it counts s
 # ``maximize`` is honoured, as every torch optimizer means it (:meth:`Optimizer.step`).
 _TORCH_SWITCHES = frozenset({"foreach", "fused", "capturable", "differentiable"})
 _MAXIMIZE = "maximize"
+# How close a group's key must be spelled to maximize to be its typo, not a user's tag (difflib's ratio):
+# maximise 0.875, maximze 0.93 are typos; max_size and minimize 0.75, maximum 0.67, optimize 0.63 are tags,
+# which close_matches' 0.6 had refused (f5a4e5f5) though torch.optim takes any key in a group.
+_MISSPELLING_CUTOFF = 0.85
 _FUSED = "fused"
 SHELL_KEYWORDS = (_FUSED, _MAXIMIZE)  # the shell's keywords beside an optimizer's hyperparameters
 # Optimizers whose compiled step is a pass or two over memory; matrix products (Muon) and factored
@@ -386,9 +391,9 @@ class Optimizer(torch.optim.Optimizer):
         if not isinstance(params, (Tensor, set)):  # a lone tensor and a set: torch's (a set it refuses)
             param_group["params"] = params = list(params)  # as torch lists it: a generator is read once
             self._check_unique([p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in params])
-        # Keys close to a hyperparameter or to maximize are typos (a group's 'maximise' had descended),
-        # torch.optim's switches are not honoured here; other keys (a user's tags) pass, as in torch.
-        honoured = (*self._accepted, _MAXIMIZE)
+        # Keys close to a hyperparameter or spelled nearly as maximize are typos (a group's 'maximise' had
+        # descended), torch.optim's switches are not honoured here; other keys (a user's tags) pass, as in
+        # torch.
         param_group.update({k: plain_numbers(v) for k, v in param_group.items() if k in self._accepted})
         if _MAXIMIZE in param_group:
             param_group[_MAXIMIZE] = plain_numbers(param_group[_MAXIMIZE])
@@ -398,7 +403,12 @@ class Optimizer(torch.optim.Optimizer):
                 k: v
                 for k, v in param_group.items()
                 if k not in (*_TORCH_GROUP_KEYS, _MAXIMIZE)
-                and (k in self._accepted or k in _TORCH_SWITCHES or close_matches(k, honoured))
+                and (
+                    k in self._accepted
+                    or k in _TORCH_SWITCHES
+                    or close_matches(k, self._accepted)
+                    or difflib.get_close_matches(k.lower(), [_MAXIMIZE], cutoff=_MISSPELLING_CUTOFF)
+                )
             },
             shell=(_MAXIMIZE,),
         )

@@ -376,6 +376,11 @@ def test_a_journal_with_a_trials_creation_removed_is_refused_not_shifted(tmp_pat
         ("steps", None, "a whole number"),
         ("seconds", "fast", "a number"),
         ("seed", [1], "a whole number"),
+        ("seed", 1.7, "a whole number"),
+        ("seed", True, "a whole number"),
+        ("seed", "3", "a whole number"),
+        ("steps", 34.9, "a whole number"),
+        ("metrics", {"test_accuracy": "garbage"}, "a mapping of metric names to numbers"),
     ],
 )
 def test_a_trial_record_edited_into_another_shape_is_refused_naming_it(tmp_path, attribute, edited, shape):

@@ -60,6 +60,7 @@ from optuna.storages.journal._storage import JournalStorageReplayResult  # to ch
 from optuna.trial import FrozenTrial, TrialState
 
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
+from optimlab.registry import NON_NEGATIVE_INT, whole_number
 from optimlab.user_paths import expand_home
 
 __all__ = [
@@ -748,7 +749,7 @@ class TrialRecord:
             value = attrs.get(name, default)
             try:
                 return read(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, InvalidValueError):
                 raise OptimlabError(
                     f"trial {trial.number} of study {study!r} holds {name} = {value!r}, not {shape}: its record "
                     "was edited by hand; restore it"
@@ -761,15 +762,15 @@ class TrialRecord:
             method=attrs.get("method", ""),
             phase=attrs.get("phase", ""),
             key=attrs.get("key", ""),
-            seed=held("seed", int, 0, "a whole number"),
+            seed=held("seed", _count, 0, "a whole number"),
             state="fail" if attrs.get("status") == DIVERGED else trial.state.name.lower(),
             status=attrs.get("status", ""),
             message=attrs.get("message"),
             params=dict(trial.params),
             value=float(value),
-            metrics=held("metrics", _mapping, {}, "a mapping of metric names to numbers"),
+            metrics=held("metrics", _metrics, {}, "a mapping of metric names to numbers"),
             seconds=held("seconds", float, math.nan, "a number"),
-            steps=held("steps", int, 0, "a whole number"),
+            steps=held("steps", _count, 0, "a whole number"),
             curve=held("curve", _mapping, {}, "a mapping of columns to lists"),
             recipe=attrs.get("recipe"),
             model=attrs.get("model"),
@@ -781,6 +782,22 @@ def _mapping(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(value)
     return dict(value)
+
+
+def _metrics(value: Any) -> dict[str, float | None]:
+    """``value`` as a trial's metrics: a mapping of names to numbers (None where one was not finite); a
+    text there ended the report in a traceback."""
+    metrics = _mapping(value)
+    if any(
+        v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in metrics.values()
+    ):
+        raise TypeError(value)
+    return metrics
+
+
+def _count(value: Any) -> int:
+    """``value`` as a record's seed or steps: a whole number (int() read 1.7 as 1, true as 1, '3' as 3)."""
+    return whole_number(value, "count", NON_NEGATIVE_INT)
 
 
 def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optuna.study.FrozenStudy]:

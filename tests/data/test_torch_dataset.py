@@ -108,8 +108,35 @@ def test_pillow_images_of_mixed_modes_get_the_note_a_folder_of_them_gets(tmp_pat
     assert from_torch_dataset(pictures).reading == note
     read = as_data(pictures, "pictures")
     assert read.reading == note and read.image_shape == (3, 4, 5)  # images, channels first, as the folder's
-    assert as_data((pictures, Pictures(arrays, ["RGB"])), "pictures").reading == f"split 0: {note}"
+    assert as_data((pictures, Pictures(arrays, ["RGB"])), "pictures").reading == (
+        "4 of 12 images, of mode L, read as RGB"  # the note over every split, as a folder's
+    )
     assert from_torch_dataset(Pictures(arrays, ["L"])).reading is None  # one mode: nothing converted
+
+
+def test_splits_of_gray_and_colour_images_are_read_as_a_folders_train_and_val_are(tmp_path):
+    """A factory returning a Dataset of L images and one of RGB images was refused ('rows of split 0's
+    shape, (1, 4, 5)'), each split read in its own richest mode, where a folder of train/ (L) and val/
+    (RGB) reads. Truth: load_image_folder of the same images saved so: its pixels and its note."""
+    pytest.importorskip("PIL")
+    from optimlab.data import load_image_folder
+    from optimlab.data.user_factory import as_data
+
+    arrays = np.random.default_rng(0).integers(0, 256, (4, 4, 5, 3), dtype=np.uint8)
+    gray, colour = Pictures(arrays, ["L"]), Pictures(arrays, ["RGB"])
+    for part, pictures in (("train", gray), ("val", colour)):
+        for i in range(len(pictures)):
+            image, label = pictures[i]
+            (tmp_path / part / str(label)).mkdir(parents=True, exist_ok=True)
+            image.save(tmp_path / part / str(label) / f"{i}.png")
+    folder = load_image_folder(tmp_path)
+    read = as_data((gray, colour), "pictures")
+    assert read.image_shape == folder.image_shape == (3, 4, 5)
+    assert f"; {read.reading};" in folder.reading and read.reading == "4 of 8 images, of mode L, read as RGB"
+    order = [np.argsort(split.y.numpy(), kind="stable") for split in (read.train, folder.train)]
+    torch.testing.assert_close(read.train.x[order[0]], folder.train.x[order[1]])
+    order = [np.argsort(split.y.numpy(), kind="stable") for split in (read.val, folder.val)]
+    torch.testing.assert_close(read.val.x[order[0]], folder.val.x[order[1]])
 
 
 class Endless(IterableDataset):

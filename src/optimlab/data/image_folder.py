@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,20 +151,28 @@ def _read(file: Path, size: tuple[int, int] | None) -> tuple[tuple[np.ndarray, s
         ) from None
 
 
-def _richest(modes: set[str]) -> str:
+def richest_mode(modes: Collection[str]) -> str:
     """The mode that every one of ``modes`` converts to without loss."""
+    modes = set(modes)
     colour = "RGB" if modes & {"RGB", "RGBA"} else "L"
     return colour + ("A" if modes & {"LA", "RGBA"} else "")
 
 
-def _to_mode(pixels: np.ndarray, mode: str, target: str) -> np.ndarray:
-    """``pixels`` (H, W, C) of ``mode`` in ``target``: gray replicated into three channels, an opaque
-    alpha added."""
-    colour = pixels[:, :, :3] if mode.startswith("RGB") else pixels[:, :, :1]
-    alpha = pixels[:, :, -1:] if mode.endswith("A") else np.full_like(pixels[:, :, :1], 255)
+def _to_mode(pixels: np.ndarray, mode: str, target: str, opaque: float = 255) -> np.ndarray:
+    """``pixels`` (..., C) of ``mode`` in ``target``: gray replicated into three channels, an alpha of
+    ``opaque`` added."""
+    colour = pixels[..., :3] if mode.startswith("RGB") else pixels[..., :1]
+    alpha = pixels[..., -1:] if mode.endswith("A") else np.full_like(pixels[..., :1], opaque)
     if target.startswith("RGB"):
-        colour = np.broadcast_to(colour, (*colour.shape[:2], 3))
-    return np.concatenate([colour, alpha], axis=2) if target.endswith("A") else colour
+        colour = np.broadcast_to(colour, (*colour.shape[:-1], 3))
+    return np.concatenate([colour, alpha], axis=-1) if target.endswith("A") else colour
+
+
+def images_in_mode(images: np.ndarray, modes: Collection[str], target: str) -> np.ndarray:
+    """Images (N, C, H, W) as :func:`images_array` read them, in the richest of ``modes``, in the mode
+    ``target``, as rich or richer: what images_array gives where ``target`` is their richest."""
+    channels_last = images.transpose(0, 2, 3, 1)
+    return _to_mode(channels_last, richest_mode(modes), target, opaque=1.0).transpose(0, 3, 1, 2)
 
 
 RESIZE = "or resize every one with the option size: [HEIGHT, WIDTH] (data.options.size in a recipe)"
@@ -185,19 +193,19 @@ def images_array(
                 f"{w2}x{h2}",
                 f"{w1}x{h1} (width x height) as {first_name}: images of one size; {resize}",
             )
-    target = _richest({mode for _, mode in read})
+    target = richest_mode({mode for _, mode in read})
     stacked = np.stack([_to_mode(pixels, mode, target) for pixels, mode in read])
     return stacked.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
 
 
 def modes_read(modes: Sequence[str], own: Sequence[str]) -> str:
     """``"3 of 7 images, of modes L, RGB, read as RGBA"``: where images of mixed ``modes`` (as
-    :func:`image_pixels` reads them) are all read in the richest (:func:`_richest`), how many have
+    :func:`image_pixels` reads them) are all read in the richest (:func:`richest_mode`), how many have
     another mode of their ``own`` (as Pillow opens each file: an opaque RGBA is RGBA) and which, else
     ``""``: a model then takes that many channels, where the user may expect each image's own."""
     if len(set(modes)) < 2:
         return ""
-    target = _richest(set(modes))
+    target = richest_mode(set(modes))
     converted = [mode for mode in own if mode != target]
     named = sorted(set(converted))
     return (

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from optimlab.data.examples import Examples, Task, float_task, shared_tensor
-from optimlab.data.image_folder import image_pixels, images_array, modes_read
+from optimlab.data.image_folder import image_pixels, images_array, images_in_mode, modes_read, richest_mode
 from optimlab.data.numpy_file import image_shape_of
 from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError
@@ -107,12 +107,15 @@ class Pairs:
     """The (input, target) pairs of a data set, stacked: the targets are class names as an array of
     strings (mapped to ids where every split is known) or a tensor; ``image_shape`` and ``reading`` are
     set for Pillow images, the reading where their modes were mixed (:func:`modes_read`), as a folder of
-    image files says it."""
+    image files says it, from each image's ``modes`` as read (:func:`image_pixels`) and its ``own_modes``
+    as Pillow opened it."""
 
     x: torch.Tensor
     y: torch.Tensor | np.ndarray
     image_shape: tuple[int, ...] | None = None
     reading: str | None = None
+    modes: tuple[str, ...] = ()
+    own_modes: tuple[str, ...] = ()
 
     def examples(self, name: str, task: Task | None = None) -> Examples:
         """The pairs as :class:`~optimlab.data.Examples` named ``name``, of ``task`` (by default guessed:
@@ -126,6 +129,22 @@ class Pairs:
             image_shape=self.image_shape or image_shape_of(tuple(self.x.shape)),
             reading=self.reading,
         )
+
+
+def in_one_mode(splits: list[Pairs]) -> list[Pairs]:
+    """``splits`` of Pillow images, each read in the richest of its own modes, all in the richest of
+    every split's (gray and colour splits as colour), their modes said once over all, as a folder's
+    train/ and val/ are read; others as they are."""
+    if not all(split.modes for split in splits):
+        return splits
+    modes = [mode for split in splits for mode in split.modes]
+    target = richest_mode(modes)
+    reading = modes_read(modes, [mode for split in splits for mode in split.own_modes]) or None
+    joined = []
+    for split in splits:
+        x = torch.as_tensor(images_in_mode(split.x.numpy(), split.modes, target))
+        joined.append(dataclasses.replace(split, x=x, image_shape=tuple(x.shape[1:]), reading=reading))
+    return joined
 
 
 def read_pairs(dataset: Iterable[Any], name: str) -> Pairs:
@@ -160,8 +179,9 @@ def read_pairs(dataset: Iterable[Any], name: str) -> Pairs:
     y = _class_names(targets, name) if any(isinstance(t, str) for t in targets) else _targets(targets, name)
     if images:
         x = images_array(images, [f"item {i} of {name}" for i in range(len(images))], _RESIZE)
-        reading = modes_read([mode for _, mode in images], own_modes) or None
-        return Pairs(torch.as_tensor(x), y, tuple(x.shape[1:]), reading)
+        modes = tuple(mode for _, mode in images)
+        reading = modes_read(modes, own_modes) or None
+        return Pairs(torch.as_tensor(x), y, tuple(x.shape[1:]), reading, modes, tuple(own_modes))
     return Pairs(_stacked(inputs, name), y)
 
 

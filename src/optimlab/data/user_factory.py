@@ -55,7 +55,7 @@ from optimlab.data.splits import (
     say_empty,
     untrained_classes,
 )
-from optimlab.data.torch_dataset import MORE_THAN_PAIRS, Pairs, finite, read_pairs
+from optimlab.data.torch_dataset import MORE_THAN_PAIRS, Pairs, finite, in_one_mode, read_pairs
 from optimlab.data.user_batches import (
     describe,
     is_map_dataset,
@@ -435,11 +435,12 @@ def as_data(
     if isinstance(value, (tuple, list)) and len(value) in (2, 3):
         parts = [_pair(part, f"{name} split {i}") for i, part in enumerate(value)]
         if all(part is not None for part in parts):
+            parts = in_one_mode(parts)
             _check_alike(parts, name)
             # Labels of all splits are mapped together, so a class has one id in each.
             ys = [p.y for p in parts]
             y = np.concatenate(ys) if isinstance(ys[0], np.ndarray) else torch.cat(ys)
-            modes = "; ".join(f"split {i}: {p.reading}" for i, p in enumerate(parts) if p.reading)
+            modes = parts[0].reading  # of every split's images (in_one_mode)
             joined = _examples(Pairs(torch.cat([p.x for p in parts]), y, parts[0].image_shape, modes), name)
             ends = np.cumsum([0, *(len(p.x) for p in parts)])
             train, val, *test = (

@@ -367,6 +367,32 @@ def test_a_journal_with_a_trials_creation_removed_is_refused_not_shifted(tmp_pat
     assert journal.read_bytes() == edited
 
 
+def test_a_trials_creation_removed_before_waiting_trials_is_refused_not_shifted(tmp_path):
+    """The usual layout of a killed comparison: trials a, b, c planned, a taken and run, b and c waiting.
+    With a's creation removed, each record on a's number landed on b, which no check saw (every record
+    updates a trial created): b read complete at a's 0.1. The claim taking a trial names its key, held
+    against the trial of that number. Truth: Optuna's own journal reader over the edited file."""
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s")
+    for key in ("a", "b", "c"):
+        study.enqueue_trial({}, user_attrs={"key": key})
+    _, trial_id = pop_waiting(study, storage)
+    storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.1])
+    journal = tmp_path / JOURNAL_NAME
+    lines = journal.read_bytes().split(b"\n")
+    created = [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4]
+    del lines[created[0]]  # a's creation
+    journal.write_bytes(b"\n".join(lines))
+    edited = journal.read_bytes()
+    optunas = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    shifted = optuna.load_study(study_name="s", storage=optunas).get_trials()[0]
+    assert (shifted.user_attrs["key"], shifted.state, shifted.value) == ("b", TrialState.COMPLETE, 0.1)
+    refused = r"damaged \(record \d+ takes trial 0 as key 'a', but the trial of that number holds key 'b'"
+    with pytest.raises(OptimlabError, match=refused):
+        open_storage(tmp_path)
+    assert journal.read_bytes() == edited
+
+
 @pytest.mark.parametrize(
     ("attribute", "edited", "shape"),
     [

@@ -551,11 +551,23 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
             # removed one's results (a seed rerun holding a tuning trial's metrics) in silence.
             if isinstance(log, dict) and isinstance(log.get("trial_id"), int):
                 try:
-                    replay.get_trial(log["trial_id"])
+                    trial = replay.get_trial(log["trial_id"])
                 except KeyError:
                     self._refuse(
                         f"record {number} updates trial {log['trial_id']}, which no record before it creates: "
                         "a record removed?"
+                    )
+                # Where later trials were created after it (a plan's waiting trials), each record on the
+                # removed one's number lands on the next trial: the claim that takes a trial names its key.
+                claim = (
+                    log.get("system_attr", {}).get(OWNER_ATTR)
+                    if isinstance(log.get("system_attr"), dict)
+                    else None
+                )
+                if isinstance(claim, dict) and "key" in claim and claim["key"] != trial.user_attrs.get("key"):
+                    self._refuse(
+                        f"record {number} takes trial {log['trial_id']} as key {claim['key']!r}, but the trial "
+                        f"of that number holds key {trial.user_attrs.get('key')!r}: a record removed?"
                     )
         if cut:
             self._say(self._set_aside_tail())
@@ -880,10 +892,11 @@ def _beat_until_stopped(stop: threading.Event, interval: float, beat: Callable[[
                     warned = True
 
 
-def _claim(storage: BaseStorage, trial_id: int) -> None:
-    """Mark ``trial_id`` as this process's, now."""
+def _claim(storage: BaseStorage, trial_id: int, key: str | None = None) -> None:
+    """Mark ``trial_id`` as this process's, now; taking it, with its ``key``, which the journal's check
+    holds against the trial of that number (:meth:`_JournalFile._check_whole`)."""
     owner = {"host": socket.gethostname(), "pid": os.getpid(), "pids": _pid_space(), "beat": time.time()}
-    storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner)
+    storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner if key is None else {**owner, "key": key})
 
 
 @functools.cache
@@ -1155,7 +1168,7 @@ def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial
         try:
             # Claimed before it runs: a process killed right after taking it (before its heartbeat
             # starts) is then seen dead at once, not after the grace period.
-            _claim(storage, trial_id)
+            _claim(storage, trial_id, frozen.user_attrs.get("key"))
             if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                 continue
         except UpdateFinishedTrialError:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import optimlab.data
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabWarning
 
 
 def test_original_split_is_the_packages_own_train_and_test_sets_in_order(package_dataset):
@@ -18,7 +18,7 @@ def test_original_split_is_the_packages_own_train_and_test_sets_in_order(package
 
 
 def test_original_split_carves_validation_out_of_training_only(package_dataset):
-    splits = optimlab.data.load("mnist1d", seed=5, split="original", val_fraction=0.2, test_fraction=0.3)
+    splits = optimlab.data.load("mnist1d", seed=5, split="original", val_fraction=0.2)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (3200, 800, 1000)
     np.testing.assert_array_equal(splits.test.y.numpy(), package_dataset["y_test"])
     train_and_val = torch.cat([splits.train.x, splits.val.x])
@@ -80,3 +80,18 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_the_time(tmp_path, mon
     blocked.write_text("")  # a file where the folder should be
     monkeypatch.setenv("OPTIMLAB_CACHE_DIR", str(blocked / "cache"))
     assert len(optimlab.data.load("mnist1d", seed=0, n=100).train) == 60
+
+
+@pytest.mark.parametrize("test_fraction", [0.3, 0.0])
+def test_a_test_fraction_given_for_the_papers_own_test_set_is_said_not_to_apply(
+    package_dataset, test_fraction
+):
+    with pytest.warns(OptimlabWarning) as said:
+        splits = optimlab.data.load(
+            "mnist1d", split="original", val_fraction=0.0, test_fraction=test_fraction
+        )
+    assert [str(w.message) for w in said] == [
+        f"data.test_fraction {test_fraction:g} does not apply: mnist1d brings its own test set of 1,000 rows, "
+        "kept whole; leave data.test_fraction at its default 0.2"
+    ]
+    np.testing.assert_array_equal(splits.test.y.numpy(), package_dataset["y_test"])  # the paper's, whole

@@ -1,6 +1,7 @@
 """The chance line: what a classifier that learnt nothing but the class frequencies scores."""
 
 import math
+import warnings
 
 import pytest
 
@@ -71,3 +72,13 @@ def test_label_smoothing_raises_the_chance_loss_to_what_a_constant_prediction_re
         and best > chance_levels(Recipe.from_dict({"data": {"name": "chance_imbalanced:load"}}))["loss"] + 0.1
     )
     assert levels["accuracy"] == pytest.approx(float(y.bincount().max()) / len(y))  # smoothing moves no label
+
+
+def test_the_data_notes_said_when_the_run_built_its_data_are_not_said_again():
+    """`optimlab train --dataset iris --set data.val_fraction=0.001` said 'gives validation no row' twice:
+    at the start, and again when the chance line built the data anew after the run."""
+    recipe = Recipe.from_dict({"data": {"name": "iris", "val_fraction": 0.001}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        levels = chance_levels(recipe)
+    assert levels["accuracy"] == pytest.approx(1 / 3, abs=0.02)  # iris's three classes of 50 rows

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from optimlab.data.examples import DatasetInfo, Examples, TensorPair
 from optimlab.errors import InvalidValueError, OptimlabWarning
+from optimlab.number_text import count_of
 from optimlab.registry import SEED, UNIT_OPEN, Interval, real_number, whole_number
 
 __all__ = [
@@ -76,6 +77,9 @@ def no_training_rows(name: str, rows: int, val_fraction: float, test_fraction: f
     )
 
 
+TEST_FRACTION = 0.2  # split's default share held out for test, where a data set brings no test set
+
+
 def rounded(count: int, fraction: float) -> int:
     return int(count * fraction + 0.5)  # half up, unlike Python's round-half-even
 
@@ -85,7 +89,7 @@ def split(
     *,
     seed: int = 0,
     val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
     data_fraction: float = 1.0,
 ) -> Splits:
     """Split ``data`` into train/val/test, stratified by class (one label per example); subsample
@@ -104,6 +108,8 @@ def split(
     seed = whole_number(seed, "seed", SEED)  # a recipe's; torch's generator raised on a float or past 2^64
     info = {f.name: getattr(data, f.name) for f in dataclasses.fields(DatasetInfo)}
     if data.test is not None:
+        if test_fraction != TEST_FRACTION:
+            _say_test_kept(data, test_fraction)
         if val_fraction == 0 and data_fraction == 1:  # the data set's own split, rows in its own order
             return Splits(
                 **info, train=data.examples, val=data.examples.subset(torch.arange(0)), test=data.test
@@ -175,6 +181,19 @@ def _say_fractions_missed(
         stacklevel=3,
     )
     return True
+
+
+def _say_test_kept(data: Examples, test_fraction: float) -> None:
+    """Warn where ``test_fraction`` was given for a data set that brings its own test set (MNIST-1D's
+    ``split: original``, CIFAR-10's ``test_batch``): that set is kept whole and the fraction not applied,
+    so the run's recipe, which records the fraction, says it."""
+    warnings.warn(
+        f"data.test_fraction {test_fraction:g} does not apply: {data.name} brings its own test set of "
+        f"{count_of(len(data.test), 'row')}, kept whole; leave data.test_fraction at its default "
+        f"{TEST_FRACTION:g}",
+        OptimlabWarning,
+        stacklevel=3,
+    )
 
 
 def say_empty(name: str, rows: int, fractions: dict[str, float], sizes: dict[str, int]) -> None:

@@ -19,11 +19,12 @@ initialized overconfident.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, OptimlabWarning
 
 __all__ = ["chance_levels", "no_better_than_chance"]
 
@@ -55,7 +56,9 @@ def _splits_under(recipe: Any, loss: str, task: str) -> Any | None:
     if recipe.training.loss not in (None, loss) or recipe.training.compute_loss is not None:
         return None
     try:
-        splits = build_data(recipe)
+        with warnings.catch_warnings():  # the data's notes were said when the run built it
+            warnings.simplefilter("ignore", OptimlabWarning)
+            splits = build_data(recipe)
     except (OptimlabError, OSError):
         return None
     return splits if splits.task == task and getattr(splits, "loss", None) is None else None

@@ -917,7 +917,8 @@ def test_half_precision_steps_are_torchs_bit_for_bit_or_as_close_to_exact(name, 
     dtype itself.)"""
     torch_class, shared, bound = TORCH_CASES[name]
     shared = {**shared, **extra}
-    reason = HALF_PRECISION_ROUNDING.get("adamw" if extra.get("decoupled_weight_decay") else name)
+    row = "adamw" if extra.get("decoupled_weight_decay") else name
+    reason = HALF_PRECISION_ROUNDING.get(row)
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(shape, generator=generator).to(dtype) for shape in [(8, 16), (64,)]]
     gradients = [[torch.randn(p.shape, generator=generator).to(dtype) for p in start] for _ in range(20)]
@@ -943,8 +944,8 @@ def test_half_precision_steps_are_torchs_bit_for_bit_or_as_close_to_exact(name, 
     exact = run(lambda p: torch_class(p, **shared, **bound), torch.float64)
     ours_off, torchs_off = (ours.double() - exact).norm(), (reference.double() - exact).norm()
     assert ours_off <= 1.05 * torchs_off, reason
-    if reason == HALF_PRECISION_ROUNDING["adamw"]:  # decay.py's docstring: 1.4-5x closer (1.46-4.8x here)
-        assert int((ours != reference).sum()) > ours.numel() // 2 and 1.4 * ours_off <= torchs_off, reason
+    if row == "adamw":  # decay.py's docstring: 1.4-5x closer (1.46-4.8x here); torch's own order is 1x
+        assert int((ours != reference).sum()) > ours.numel() // 2 and 1.2 * ours_off <= torchs_off, reason
     if name == "radam" and not extra:
         assert int((ours != reference).sum()) <= 2, reason
 

@@ -219,15 +219,45 @@ def test_a_model_whose_weights_fit_but_not_its_training_is_refused_naming_the_si
         check_fits("mlp", (4,), 3, torch.device("cpu"), "sgd", {"momentum": 0.9}, width=width, depth=1)
 
 
+class OwnSGD(torch.optim.SGD):
+    """A user's own subclass: what its step keeps is not read before it runs."""
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("torch.optim:Adam", {}), ("torch.optim:SGD", {"momentum": 0.9}), ("torch.optim:Adagrad", {})],
+    ids=str,
+)
+def test_a_torch_optim_class_by_path_is_sized_as_its_real_step_keeps(name, options):
+    """torch's Adam by path was sized 0 ('state unknown (counted as 0)'), where optimlab steps a copy of
+    the weights and Adam keeps two moments beside it. Truth: torch's own optimizer after a real step on
+    the real model: the bytes of its state's tensors, plus the weights optimlab's copy holds; a user's
+    own subclass stays unknown."""
+    from optimlab.optim.user import load_optimizer
+    from optimlab.user_code import import_object
+
+    net = optimlab.models.create("mlp", (5,), 3, width=7, depth=2)
+    parameters = list(net.parameters())
+    real = import_object(name, "optimizer")(parameters, **options)
+    for parameter in parameters:
+        parameter.grad = torch.ones_like(parameter)
+    real.step()
+    kept = [t for state in real.state.values() for t in state.values() if isinstance(t, torch.Tensor)]
+    truth = sum(t.numel() * t.element_size() for t in [*kept, *parameters])
+    meta = [p.detach().to("meta") for p in parameters]
+    assert optimizer_state_bytes(load_optimizer(name), options, meta) == truth
+    assert optimizer_state_bytes(load_optimizer(f"{__name__}:OwnSGD"), options, meta) is None
+
+
 @pytest.mark.parametrize(
     "optimizer",
-    [{"name": "torch.optim:Adam"}, {"name": "lookahead", "base": "torch.optim:SGD"}],
+    [{"name": f"{__name__}:OwnSGD"}, {"name": "lookahead", "base": f"{__name__}:OwnSGD"}],
     ids=str,
 )
 def test_an_optimizer_state_not_known_before_its_first_step_is_said_unknown_not_zero(monkeypatch, optimizer):
     """torch's Adam by path was refused with '0.0 GiB of torch.optim:Adam's state', where its two moments
-    hold twice the weights: a state built only at the first step (a step on meta imports torch's
-    compiler) is said unknown. Truth: the weights of (4 + 1) x w + (w + 1) x 3 floats, gradients as many."""
+    hold twice the weights: a user's own optimizer, whose state is built only at its first step, is said
+    unknown. Truth: the weights of (4 + 1) x w + (w + 1) x 3 floats, gradients as many."""
     width, memory = 2**22, 2**28
     monkeypatch.setattr("optimlab.models.sizing.device_memory", lambda device: memory)
     weights = _iris_mlp_bytes(width)
@@ -247,7 +277,7 @@ def test_a_wrapper_counts_its_base_state_exactly_at_any_depth():
     sizes = {"width": 8, "depth": DEPTH_BUILT + 3}
     weights, state = training_bytes("mlp", (64,), 10, "lookahead", {"base": "adam"}, **sizes)
     assert weights == real_bytes("mlp", **sizes) and state == 2 * weights
-    assert training_bytes("mlp", (64,), 10, "torch.optim:Adam", {}, **sizes) == (weights, None)
+    assert training_bytes("mlp", (64,), 10, f"{__name__}:OwnSGD", {}, **sizes) == (weights, None)
 
 
 def test_the_activations_of_an_mlp_are_its_layers_inputs_by_formula():

@@ -29,7 +29,8 @@ from torch.overrides import TorchFunctionMode
 from optimlab.errors import OptimlabError
 from optimlab.models.modes import modes_kept
 from optimlab.nested_tensors import tensors_in
-from optimlab.registry import Capability, Interval, get_registry
+from optimlab.registry import Capability, Entry, Interval, get_registry
+from optimlab.user_code import import_object
 
 __all__ = [
     "DEPTH",
@@ -122,9 +123,10 @@ def optimizer_state_bytes(
     """Bytes of the state the optimizer ``name`` (with ``options``, a recipe's keywords) keeps for
     ``parameters`` (meta tensors): its transform's state built on them, as its first step builds it
     (Adam's two moments: twice the weights; SGD without momentum: none). A wrapper counts its base
-    optimizer's. None where unknown: the user's optimizer (by import path, torch.optim:Adam), whose state
-    comes at its first step (a step on meta would import torch's compiler, seconds), a base given
-    otherwise than by name, a transform with no meta kernel."""
+    optimizer's; a torch.optim class by import path (``torch.optim:Adam``), the copy of the weights it
+    steps and its state after one step on meta copies (:func:`_torch_optim_state_bytes`). None where
+    unknown: the user's own optimizer, a base given otherwise than by name, a transform with no meta
+    kernel."""
     registry = get_registry("optimizer")
     entry = registry.get(name)
     if Capability.WRAPPER in entry.capabilities:
@@ -133,13 +135,35 @@ def optimizer_state_bytes(
         rest = {k: v for k, v in options.items() if k not in own}
         return optimizer_state_bytes(base, rest, parameters) if isinstance(base, str) else None
     if Capability.USER in entry.capabilities:
-        return None
+        return _torch_optim_state_bytes(entry, options, parameters)
     try:
         with _ContiguousLikes():
             state = entry.create(**options).init(parameters)
     except Exception:  # a transform with no meta kernel: the real build decides
         return None
     return _bytes(tensors_in(state))
+
+
+def _torch_optim_state_bytes(
+    entry: Entry[Any], options: Mapping[str, Any], parameters: list[torch.Tensor]
+) -> float | None:
+    """Bytes of the state of torch.optim's own class named by ``entry`` (``torch.optim:Adam``): the copy
+    of the parameters it steps (:func:`optimlab.optim.user.torch_optimizer_transform`) and the torch
+    optimizer's state after one step on the meta ``parameters``, built at the step as torch builds it
+    (2 ms for Adam where a real step has imported torch's compiler already, as it does). None for
+    another class (a user's subclass may not step on meta, or keep state no step shows), a factory, or
+    one whose step fails on meta (LBFGS wants a closure)."""
+    target = import_object(entry.name, "optimizer")
+    if not (isinstance(target, type) and target.__module__.startswith("torch.optim.")):
+        return None
+    try:
+        transform = entry.create(**options)
+        state = transform.init(parameters)
+        _, state = transform.update([torch.zeros_like(p) for p in parameters], state, parameters)
+    except Exception:  # no meta kernel, a step that needs a closure: the real run decides
+        return None
+    optimizers = dict.fromkeys(o for o in state.optimizer if o is not None)
+    return _bytes(tensors_in(state.shadows)) + _bytes(tensors_in([o.state for o in optimizers]))
 
 
 class _ContiguousLikes(TorchFunctionMode):

@@ -86,3 +86,24 @@ def test_quadratic_deep_data_are_fixed_and_its_splits_cannot_be_resized():
     assert not torch.equal(a.train.x, a.test.x)
     with pytest.raises(InvalidValueError, match="fixed splits"):
         optimlab.data.load("quadratic_deep", val_fraction=0.1)
+
+
+def test_a_fraction_given_for_fixed_splits_is_refused_naming_that_field_alone(cli):
+    """The refusal named all three fractions as one tuple, '(0.2, 0.5, 1.0) for val_fraction, test_fraction,
+    data_fraction', where only data.test_fraction was given."""
+    code, _, err = cli(
+        "train",
+        "--dataset",
+        "quadratic_deep",
+        "--model",
+        "parameter_vector",
+        "--steps",
+        "1",
+        "--set",
+        "data.test_fraction=0.5",
+    )
+    assert code == 2
+    assert err.strip() == (
+        "error: invalid value 0.5 for test_fraction (data.test_fraction in a recipe): accepted its default "
+        "0.2: quadratic_deep has fixed splits of its own."
+    )

@@ -253,15 +253,14 @@ def load(
             seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction
         )
     if isinstance(data, (Splits, BatchSplits)):  # its own fixed splits (DeepOBS's quadratic_deep, the user's)
-        fractions = ("val_fraction", "test_fraction", "data_fraction")
-        given, defaults = (
-            (val_fraction, test_fraction, data_fraction),
-            tuple(load.__kwdefaults__[f] for f in fractions),
-        )
-        if given != defaults:
-            raise InvalidValueError(
-                ", ".join(fractions), given, f"the defaults {defaults}: {text} has fixed splits"
-            )
+        given = {"val_fraction": val_fraction, "test_fraction": test_fraction, "data_fraction": data_fraction}
+        for field, value in given.items():
+            if value != (default := load.__kwdefaults__[field]):
+                raise InvalidValueError(
+                    f"{field} (data.{field} in a recipe)",
+                    value,
+                    f"its default {default:g}: {text} has fixed splits of its own",
+                )
         return data
     splits = split(
         data, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction

@@ -22,12 +22,15 @@ from optimlab.errors import OptimlabError
 from optimlab.number_text import named_and_more
 
 __all__ = [
+    "EVENT_NAME_BYTES",
+    "LONGEST_NAME_INSIDE",
     "METRICS_NAME",
     "MODEL_NAME",
     "RECIPE_NAME",
     "RESULT_NAME",
     "RESUME_WITH",
     "SESSIONS_NAME",
+    "TENSORBOARD_FOLDER",
     "fresh_path",
     "hold_folder",
     "is_run_folder",
@@ -35,6 +38,7 @@ __all__ = [
     "others_shown",
     "resume_command",
     "resumed_by",
+    "room_below",
 ]
 
 RECIPE_NAME = "recipe.yaml"  # the recipe trained, as it resumes
@@ -43,6 +47,29 @@ MODEL_NAME = "model.pt"  # the final weights (and scaler), written at the end of
 RESULT_NAME = "result.json"  # how the run ended, and its final metrics
 SESSIONS_NAME = "sessions.jsonl"  # a resumed run's earlier result.json files, one a line, oldest first
 RESUME_WITH = "Resume with: "  # in an interrupted run's message, before its resume_command
+TENSORBOARD_FOLDER = "tensorboard"  # in a run's folder: the event files of each run logged there
+
+# The longest name optimlab writes into a folder, with room to spare: atomic_path's temporary
+# ".NAME.<8 hex>.partial" of its longest file, a gallery page (".workload_dependence.html.<8 hex>.partial"),
+# is 42 bytes; checkpoint.pt, leaderboard.parquet and study.journal.flock are under 20. Room for NAME_MAX
+# (255) refused a 3939-byte --out that trained, and a run folder of 3840 bytes or more could not resume.
+LONGEST_NAME_INSIDE = 64
+# A TensorBoard event file's name, a name written inside as any other (its host name cut to fit);
+# TensorBoard reads any name holding "tfevents".
+EVENT_NAME_BYTES = LONGEST_NAME_INSIDE
+
+
+def room_below(folder: Path) -> int:
+    """The bytes of the deepest path optimlab writes below ``folder``, from the separator after it: the
+    file system's PATH_MAX counts the whole path, and a folder that kept room for one name failed at the
+    end on a TensorBoard event file in the run of the folder's name, ``/tensorboard/<name>/<event file>``,
+    the deepest path (longer than any name written into ``folder`` itself).
+
+    >>> room_below(Path("runs/iris"))
+    82
+    """
+    run = named_folder(folder).name
+    return len(os.fsencode(f"/{TENSORBOARD_FOLDER}/{run}/")) + EVENT_NAME_BYTES
 
 
 def fresh_path(stem: str, suffix: str = "", *, root: str | Path = "runs") -> Path:

@@ -153,10 +153,10 @@ def test_a_path_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_l
     with pytest.raises(OSError) as refused:
         os.makedirs(deep)
     assert refused.value.errno == errno.ENAMETOOLONG
-    from optimlab.cli._checks import LONGEST_NAME_INSIDE  # a folder written into keeps room for one name
+    from optimlab.runs_folder import room_below  # a folder written into keeps room for the paths below
 
     for args, most in (
-        (["train", "--out", str(deep)], path_max - 2 - LONGEST_NAME_INSIDE),
+        (["train", "--out", str(deep)], path_max - 1 - room_below(deep)),
         (["plot-schedule", "cosine", "--out", f"{deep}.png"], path_max - 1),
     ):
         code, out, err = cli(*args)
@@ -167,34 +167,36 @@ def test_a_path_past_the_file_systems_limit_is_refused_naming_the_flag_and_the_l
 def test_an_output_folder_leaves_room_for_the_names_written_inside_it(cli, tmp_path):
     """`train --out` right at PATH_MAX passed its check, trained, and failed at the end on 'File name too
     long' writing checkpoint.pt into it; then room for a name of NAME_MAX (255 bytes) refused a 3939-byte
-    --out that trained and wrote its files. Truth: the OS refuses a file of the longest name optimlab
-    writes (an atomic write's temporary name, LONGEST_NAME_INSIDE) inside the folder a byte longer than
-    the bound named, and makes one inside the folder at the bound; the folder at the bound resumes."""
+    --out that trained and wrote its files; then room for one name passed a folder whose TensorBoard
+    event file, at <out>/tensorboard/<out's name>/, was too long. Truth: the OS refuses the deepest path
+    optimlab writes (runs_folder.room_below) below the folder a byte longer than the bound named, and
+    makes it below the folder at the bound; the folder at the bound resumes."""
     import errno
     import os
 
-    from optimlab.cli._checks import LONGEST_NAME_INSIDE
+    from optimlab.runs_folder import EVENT_NAME_BYTES, LONGEST_NAME_INSIDE, TENSORBOARD_FOLDER, room_below
 
     name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
     assert len(".workload_dependence.html.0123abcd.partial") <= LONGEST_NAME_INSIDE < name_max
     path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
-    longest = path_max - 2 - LONGEST_NAME_INSIDE  # the bound: a separator and a name, then C's closing NUL
-    names = -(-(longest - len(os.fsencode(tmp_path)) - 1 - name_max) // 201)  # the last one within NAME_MAX
-    made = tmp_path.joinpath(*["m" * 200] * names)
-    os.makedirs(made)
-    at_bound = made / ("o" * (longest - len(os.fsencode(made)) - 1))
-    past = Path(f"{at_bound}o")
+    longest = path_max - 1 - room_below(Path("run"))  # the bound: the deepest path, then C's closing NUL
+
+    def run_folder(length: int) -> Path:  # a folder "run" of a path of ``length`` bytes, names of 200 or less
+        folder = tmp_path
+        while (left := length - len(os.fsencode(folder)) - len("/run") - 1) > 0:
+            folder = folder / ("m" * (min(200, left) if left - min(200, left) != 1 else 100))
+        return folder / "run"
+
+    at_bound, past = run_folder(longest), run_folder(longest + 1)
+    assert [len(os.fsencode(folder)) for folder in (at_bound, past)] == [longest, longest + 1]
     for folder in (at_bound, past):
-        os.mkdir(folder)
-    (at_bound / ("f" * LONGEST_NAME_INSIDE)).write_text("")
+        os.makedirs(folder / TENSORBOARD_FOLDER / "run")
+    (at_bound / TENSORBOARD_FOLDER / "run" / ("f" * EVENT_NAME_BYTES)).write_text("")
     with pytest.raises(OSError) as refused:
-        (past / ("f" * LONGEST_NAME_INSIDE)).write_text("")
+        (past / TENSORBOARD_FOLDER / "run" / ("f" * EVENT_NAME_BYTES)).write_text("")
     assert refused.value.errno == errno.ENAMETOOLONG
     code, out, err = cli("train", "--dataset", "iris", "--steps", "1", "--out", str(past))
-    assert (code, out) == (
-        2,
-        "",
-    ) and f"accepted paths of at most {len(os.fsencode(at_bound))} bytes" in err, err
+    assert (code, out) == (2, "") and f"accepted paths of at most {longest} bytes" in err, err
     from optimlab.cli import _checks
 
     assert _checks.writable_folder(str(at_bound)) == at_bound

@@ -72,18 +72,37 @@ def same_as_metrics_jsonl(out, *earlier, name=None):
     return board
 
 
-def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(tmp_path, monkeypatch):
+def _folder_of(length: int, below: Path) -> Path:
+    """A folder below ``below`` whose path is ``length`` bytes, of names of at most 200 bytes."""
+    folder = below
+    while (left := length - len(os.fsencode(folder)) - 1) > 0:
+        name = min(200, left) if left - min(200, left) != 1 else 100  # none left of 0 bytes
+        folder = folder / ("m" * name)
+    assert len(os.fsencode(folder)) == length
+    return folder
+
+
+def test_train_log_tensorboard_holds_every_metric_of_metrics_jsonl(cli, tmp_path, monkeypatch):
     """On a host of a 63-letter name (a cluster node's), its event file was named past the 64 bytes a
-    folder given to optimlab keeps for each name written inside it (cli._checks.LONGEST_NAME_INSIDE):
-    the host is cut to fit, with a hash of the whole, and TensorBoard's reader still reads the run."""
-    from optimlab.cli._checks import LONGEST_NAME_INSIDE
+    folder given to optimlab keeps for each name written inside it: the host is cut to fit, with a hash
+    of the whole, and TensorBoard's reader still reads the run. That room was for one name, where the
+    event file is at <out>/tensorboard/<out's name>/: an --out of 4029 bytes was accepted, then
+    'TensorBoard stopped logging ... File name too long', exit 4. Truth: the OS writes every file of a
+    run whose --out is the longest accepted (runs_folder.room_below), and a byte longer is refused."""
+    from optimlab.runs_folder import room_below
 
     monkeypatch.setattr(socket, "gethostname", lambda: "gpu-node-" + "0123456789" * 5 + "abcd")
-    out = tmp_path / "iris-run"
+    longest = os.pathconf(tmp_path, "PC_PATH_MAX") - 1 - room_below(Path("iris-run"))  # C's closing NUL
+    out = _folder_of(longest - len("/iris-run"), tmp_path) / "iris-run"
+    past = _folder_of(longest + 1 - len("/iris-run"), tmp_path) / "iris-run"
+    code, printed, err = cli(
+        "train", "--dataset", "iris", "--steps", "1", "--out", str(past), "--log", "tensorboard"
+    )
+    assert (code, printed) == (2, "") and f"accepted paths of at most {longest} bytes" in err, err
     train_with_tracker(out, "tensorboard")
     written = [path.relative_to(out) for path in out.rglob("*")]
     assert any(path.name.startswith("events.out.tfevents.1") for path in written)
-    assert max(len(os.fsencode(part)) for path in written for part in path.parts) <= LONGEST_NAME_INSIDE
+    assert max(len(os.fsencode(f"/{path}")) for path in written) <= room_below(out)
     seconds = [json.loads(line)["seconds"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert seconds[0] > 0 and seconds == sorted(seconds)  # wall time per line, for the by-time figures
     board = same_as_metrics_jsonl(out)

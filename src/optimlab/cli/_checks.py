@@ -15,7 +15,7 @@ import typer
 from optimlab.atomic import blocker
 from optimlab.errors import InvalidValueError, OptimlabError, did_you_mean
 from optimlab.registry import DEVICE, DEVICES
-from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_shown
+from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_shown, room_below
 from optimlab.user_code import refuse_file_path
 from optimlab.user_paths import expand_home
 
@@ -47,20 +47,13 @@ def dataset(text: str) -> str:
     return text
 
 
-# The longest name optimlab writes into a folder it is given, with room to spare: atomic_path's temporary
-# ".NAME.<8 hex>.partial" of its longest file, a gallery page (".workload_dependence.html.<8 hex>.partial"),
-# is 42 bytes; checkpoint.pt, leaderboard.parquet and study.journal.flock are under 20. Room for NAME_MAX
-# (255) refused a 3939-byte --out that trained, and a run folder of 3840 bytes or more could not resume.
-LONGEST_NAME_INSIDE = 64
-
-
 def _path(text: str, *, written_into: bool = False) -> Path:
     """``text`` as a path, ``~user`` read as that user's home (a user unknown here was a RuntimeError),
     within the file system's lengths: each name's (NAME_MAX) and the whole path's, as the process reaches it
     from the root (PATH_MAX). ``--out`` of 300 letters, or of 25 names of 200, was refused by the OS's
-    'File name too long', naming no flag, past the checks. A folder ``written_into`` leaves room for a
-    name of the longest inside it: an --out right at PATH_MAX passed, and the run failed at its end on
-    the checkpoint it wrote there."""
+    'File name too long', naming no flag, past the checks. A folder ``written_into`` leaves room for the
+    deepest path written below it (:func:`~optimlab.runs_folder.room_below`): an --out right at PATH_MAX
+    passed, and the run failed at its end on the checkpoint, or the TensorBoard event file, it wrote."""
     try:
         path = expand_home(given(text), "path")
     except InvalidValueError as error:  # ~user of no user here
@@ -74,9 +67,9 @@ def _path(text: str, *, written_into: bool = False) -> Path:
             "bytes, the file system's limit"
         )
     full, path_max = len(os.fsencode(path.absolute())), _limit(head, "PC_PATH_MAX", 4096)
-    inside = 1 + LONGEST_NAME_INSIDE if written_into else 0  # a separator and a name
+    inside = room_below(path) if written_into else 0  # the deepest path written below it
     if full + inside >= path_max:  # PATH_MAX counts the C string's closing NUL
-        limit = f"{path_max - 1} less {inside} for the names written inside" if inside else "limit"
+        limit = f"{path_max - 1} less {inside} for the paths written inside" if inside else "limit"
         raise typer.BadParameter(
             f"{text!r} is a path of {full} bytes from the root: accepted paths of at most "
             f"{path_max - 1 - inside} bytes, the file system's {limit}"

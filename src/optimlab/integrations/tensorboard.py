@@ -45,6 +45,7 @@ from optimlab.integrations.tracking import (
     plain_values,
     resumed_records,
 )
+from optimlab.runs_folder import EVENT_NAME_BYTES
 from optimlab.train.loop import TrainState
 
 __all__ = ["TensorBoardTracker", "holds_events", "masked_crc32c"]
@@ -81,17 +82,14 @@ def holds_events(log_dir: Path) -> bool:
     return any(log_dir.glob(_EVENTS + "*"))
 
 
-# The longest event file name written: a name within the room a folder given to optimlab keeps for the
-# names written inside it (cli._checks.LONGEST_NAME_INSIDE); TensorBoard reads any name holding "tfevents".
-EVENT_NAME_BYTES = 64
 _TRACKERS = itertools.count(1)  # this process's trackers, each file's own (two may start in one second)
 
 
 def _event_file_name(seconds: int, tracker: int) -> str:
     """An event file's name as TensorBoard's writer makes it, ``events.out.tfevents.<seconds>.<host>.<pid>``
-    (and this process's ``tracker`` number), within :data:`EVENT_NAME_BYTES`: a host name too long for the
-    room (a cluster node's 63 letters) is cut, with a hash of the whole kept, so hosts that share a
-    prefix keep files apart."""
+    (and this process's ``tracker`` number), within :data:`~optimlab.runs_folder.EVENT_NAME_BYTES`: a host
+    name too long for the room (a cluster node's 63 letters) is cut, with a hash of the whole kept, so
+    hosts that share a prefix keep files apart."""
     head, tail, host = f"{_EVENTS}{seconds:010d}.", f".{os.getpid()}.{tracker}", socket.gethostname()
     room = EVENT_NAME_BYTES - len(head) - len(tail)
     if len(host.encode()) > room:

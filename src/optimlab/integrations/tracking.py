@@ -36,7 +36,7 @@ from optimlab.recipe import Recipe
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT
 from optimlab.report.recipes import default_values, flat_fields
 from optimlab.report.run_folder import RunFolder, read_run
-from optimlab.runs_folder import RECIPE_NAME, is_run_folder
+from optimlab.runs_folder import RECIPE_NAME, TENSORBOARD_FOLDER, is_run_folder
 from optimlab.train.loop import Callback, TrainState
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ __all__ = [
 
 TRACKERS = ("tensorboard", "mlflow")
 STUDY_MLFLOW_RUNS = "mlflow-runs"  # in a study's folder: a folder per trial keeping its MLflow run's id
-TENSORBOARD_FOLDER = "tensorboard"  # in a run's folder: the event files of each run logged there
 Record = tuple[int, float, dict[str, float]]  # (step, wall time as Unix seconds, metrics)
 
 

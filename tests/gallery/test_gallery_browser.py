@@ -31,3 +31,5 @@ def test_every_experiment_page_renders_every_figure(tiny_gallery, tmp_path):
         seen = rendered(page, tmp_path)
         assert_every_figure_rendered(seen, page)
         assert seen["headings"] >= 6 and seen["tables"] >= 3, name
+        # no word of a cell broken inside (a squeezed column broke 'back-propagated' at its hyphen)
+        assert seen["overflow"] == 0 and seen["broken"] == [], (name, seen["overflow"], seen["broken"])

@@ -178,4 +178,8 @@ def test_report_renders_every_figure_in_chromium_and_keeps_a_screenshot(reports,
     seen = rendered(report, tmp_path)
     assert_every_figure_rendered(seen, report)
     assert seen["headings"] >= 2 and seen["tables"] >= 1
+    # The page fits a window of 800 px, no table scrolls, and no word of a cell is broken inside: kept on
+    # one line, every short cell made the leaderboards scroll; '+1-2%' broke at its hyphen.
+    assert seen["overflow"] == 0, seen["overflow"]
+    assert seen["scrolled"] == [] and seen["broken"] == [], (seen["scrolled"], seen["broken"])
     assert screenshot(report, tmp_path).name == f"{kind}.png"

@@ -96,3 +96,16 @@ def test_save_figures_writes_each_figure_in_page_order_a_line_chart_as_svg(tmp_p
     assert [p.name for p in paths] == ["01-first.png", "02-curves.svg"]
     assert paths[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert ElementTree.parse(paths[1]).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_a_cell_wraps_between_its_words_only_each_word_kept_whole():
+    """A cell of several words wraps between them (kept on one line, a leaderboard's short cells made it
+    wider than the page) but not inside a word at its hyphen or slash; the text stays escaped."""
+    page = (
+        Page("t").table(["lr_max"], [["is back-propagated, a<b&c-d", "adam-3e-3", "failed trials"]]).render()
+    )
+    assert (
+        '<td>is <span class="word">back-propagated,</span> <span class="word">a&lt;b&amp;c-d</span></td>'
+        '<td><span class="word">adam-3e-3</span></td><td>failed trials</td>' in page
+    )
+    assert "<th>lr_<wbr>max</th>" in page and page.count("white-space:nowrap") == 1  # for .word only

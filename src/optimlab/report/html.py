@@ -30,16 +30,17 @@ if TYPE_CHECKING:  # matplotlib is imported only by a page that holds one of its
 __all__ = ["Page"]
 
 _STYLE = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
 .subtitle{color:#555;margin-top:0}table{border-collapse:collapse;margin:1em 0;font-size:.93em}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;white-space:nowrap}th{background:#f3f3f3}
-td.number{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1.5em 0}figcaption{color:#444;font-size:.9em}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
+td.number{text-align:right;font-variant-numeric:tabular-nums}.word{white-space:nowrap}
+figure{margin:1.5em 0}figcaption{color:#444;font-size:.9em}
 figure svg{max-width:100%;height:auto}tr.error td:first-child{border-left:4px solid #c0392b}
 tr.warning td:first-child{border-left:4px solid #e67e22}tr.info td:first-child{border-left:4px solid #2980b9}
 .note{color:#666;font-size:.9em}code{background:#f6f6f6;padding:0 .2em}.table{overflow-x:auto}
-h1,h2,p,caption,figcaption,li,summary,.long{overflow-wrap:anywhere}.long,.wraps{white-space:normal}
+h1,h2,p,caption,figcaption,li,summary,.long{overflow-wrap:anywhere}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}summary{cursor:pointer;color:#333}
 """
 
@@ -51,36 +52,46 @@ def _file_stem(text: str) -> str:
 
 
 _LONG_WORD = 30  # characters: a cell holding a longer word (a run folder's name, a URL) may break it anywhere
-_SHORT = 30  # characters: a cell of no more is kept on one line
+# A word a browser would break inside, after a hyphen, a slash or a dash (a run named adam-3e-3)
+_BREAKABLE_WORD = re.compile(r"(\S*[-/\u2010-\u2014]\S*)")
 
 
-def _css(text: str, *, header: bool = False) -> str:
-    """`` class="long"`` for a cell holding a word too long for a column, which may break it anywhere;
-    `` class="wraps"`` for a cell longer than ``_SHORT`` characters, which wraps between its words, and for
-    a column's name holding underscores (it breaks after them, :func:`_header`); every other cell is kept
-    on one line. Cells breakable anywhere let the browser shrink every column below its words: beside a run
-    named ``a_very_long_run_name_...``, 'completed' was written 'complet' / 'ed'; a squeezed table broke a
-    run named adam-3e-3 at its hyphens."""
-    if any(len(word) > _LONG_WORD for word in text.split()):
-        return ' class="long"'
-    return ' class="wraps"' if len(text) > _SHORT or (header and "_" in text) else ""
+def _css(text: str) -> str:
+    """`` class="long"`` for a cell holding a word too long for a column, which may break it anywhere; every
+    other cell wraps between its words only (:func:`_words_whole`). Cells breakable anywhere let the browser
+    shrink every column below its words: beside a run named ``a_very_long_run_name_...``, 'completed' was
+    written 'complet' / 'ed'. Cells of several words keep wrapping between them: kept on one line, a study's
+    leaderboard ('failed trials', 'best config') was wider than a window of 800 px."""
+    return ' class="long"' if any(len(word) > _LONG_WORD for word in text.split()) else ""
+
+
+def _words_whole(text: str) -> str:
+    """``text`` escaped, each word a browser would break inside (at a hyphen or a slash) kept on one line
+    unless the cell is long (:func:`_css`): a squeezed table broke a run named adam-3e-3, and a gallery
+    check's 'back-propagated', there."""
+    if _css(text):
+        return html.escape(text)
+    pieces = _BREAKABLE_WORD.split(text)  # every odd piece is such a word
+    return "".join(
+        f'<span class="word">{html.escape(piece)}</span>' if i % 2 else html.escape(piece)
+        for i, piece in enumerate(pieces)
+    )
 
 
 def _header(text: str) -> str:
-    """A column's name, escaped, free to break after an underscore: metric names hold no space
-    (``val_accuracy``), and a run's results table of 9 such columns was 801 px wide, past a window of 800."""
-    return html.escape(text).replace("_", "_<wbr>")
+    """A column's name, escaped, its words whole (:func:`_words_whole`) but free to break after an
+    underscore: metric names hold no space (``val_accuracy``), and a run's results table of 9 such columns
+    was 801 px wide, past a window of 800."""
+    return _words_whole(text).replace("_", "_<wbr>")
 
 
 def _cell(value: Any) -> tuple[str, bool]:
-    """(escaped text, is a number)."""
-    if isinstance(value, bool) or value is None:
-        return html.escape("" if value is None else str(value)), False
+    """(HTML of the cell's text, is a number)."""
     if isinstance(value, float):
         return ("nan" if math.isnan(value) else f"{value:.4g}"), True
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value), True
-    return html.escape(str(value)), False
+    return _words_whole("" if value is None else str(value)), False
 
 
 class Page:
@@ -115,7 +126,7 @@ class Page:
         """A table; ``row_classes`` tags rows (``error``/``warning``/``info`` get a coloured edge). A table
         wider than the page (many metrics, long numbers) scrolls within its own box; the page keeps its
         width."""
-        head = "".join(f"<th{_css(str(c), header=True)}>{_header(str(c))}</th>" for c in columns)
+        head = "".join(f"<th{_css(str(c))}>{_header(str(c))}</th>" for c in columns)
         body = []
         for i, row in enumerate(rows):
             cells = []

@@ -847,7 +847,8 @@ def test_a_resumed_study_plans_the_values_it_stored_as_it_stored_them(tmp_path):
     floats = SearchSpace((Dimension("training.batch_size", choices=(16.0, 32.0)),))
     sgd = methods_from("optimizer.name", ["sgd"])
     spec = StudySpec.for_workload("t", workload, sgd, space=floats, budget=2, seeds=1)
-    spec = dataclasses.replace(spec, space=floats)  # as a study stored before whole floats were read as ints
+    # as a study stored before whole floats were planned as ints: a new plan now holds ints
+    spec = dataclasses.replace(spec, space=floats, stored=True)
     open_studies(spec, tmp_path)  # stored, then stopped before its first trial
     (stored,) = load_specs(tmp_path)
     given = SearchSpace.from_flags(["training.batch_size=16.0,32.0"])  # read as 16, 32

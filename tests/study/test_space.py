@@ -592,8 +592,9 @@ def test_a_registered_entrys_whole_number_choices_are_planned_as_the_ints_the_re
     field, optimizer, schedule
 ):
     """--space optimizer.options.k=4.0,5.0 of lookahead (an int hyperparameter of the registry, not a recipe
-    field) was searched, stored and named 5.0 (leaderboard.csv's best_config optimizer.options.k=5.0). The
-    study plans the ints the recipe holds; the lr's whole choice 1.0 stays a float. Truth: the recipe."""
+    field) was searched, stored and named 5.0 (leaderboard.csv's best_config optimizer.options.k=5.0); then
+    only StudySpec.for_workload planned ints, a StudySpec made directly (run_study's) still 4.0 and 5.0.
+    Every study plans the ints the recipe holds; the lr's whole choice 1.0 stays a float. Truth: the recipe."""
     from optimlab.study.protocols import StudySpec, methods_from
     from optimlab.workloads import get_workload
 
@@ -602,11 +603,14 @@ def test_a_registered_entrys_whole_number_choices_are_planned_as_the_ints_the_re
     workload = dataclasses.replace(get_workload("teacher_student", epochs=1), recipe=recipe)
     space = SearchSpace.from_flags([f"{field}=4.0,5.0", "optimizer.lr=1e-1,1e0"])
     methods = methods_from("optimizer.name", [optimizer])
-    spec = StudySpec.for_workload("t", workload, methods, space=space, budget=4, seeds=1)
-    planned = [trial.params for trial in spec.tune_plan(spec.methods[0])]
     held = [recipe.with_updates({field: value}) for value in (4.0, 5.0)]
     held_values = [
         r.optimizer.options["k"] if schedule is None else r.schedule.options["step_size"] for r in held
     ]
-    assert sorted({p[field] for p in planned}) == held_values == [4, 5]
-    assert all(type(p[field]) is int and type(p["optimizer.lr"]) is float for p in planned)
+    for spec in (
+        StudySpec.for_workload("t", workload, methods, space=space, budget=4, seeds=1),
+        StudySpec("t", recipe, methods, space=space, budget=4, seeds=1),
+    ):
+        planned = [trial.params for trial in spec.tune_plan(spec.methods[0])]
+        assert sorted({p[field] for p in planned}) == held_values == [4, 5]
+        assert all(type(p[field]) is int and type(p["optimizer.lr"]) is float for p in planned)

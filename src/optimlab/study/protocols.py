@@ -367,6 +367,8 @@ class StudySpec:
                     [m.name for m in self.methods],
                     f"methods training distinct recipes: {twin!r} and {method.name!r} resolve to one recipe",
                 )
+            if self.space is not None and not self.stored:  # a stored space is read as it ran (6a4019a1)
+                object.__setattr__(self, "space", self.space.whole_choices_as_ints(recipe))
             # ends a trial would hold are checked where a new study is planned: a stored one loads as ran
             try:
                 _check_space_fits(recipe, self.space_for(method), method.name, tried_ends={})
@@ -468,7 +470,6 @@ class StudySpec:
         new = not resumed
         if new or spec.seeds > max(settings["seeds"] for settings in resumed):  # trials not yet planned
             spec = dataclasses.replace(spec, stored=False)
-        planned = spec.space  # its whole choices as ints where a method's recipe holds ints
         for method in spec.methods:
             # before the grid's budget, whose refusal named the searched field as the compared one
             spec._check_compared_not_searched(method)
@@ -478,10 +479,7 @@ class StudySpec:
                 spec._check_grid_fits(space)
                 spec._check_ends_tried(method)
                 spec._check_choices_train_distinct(method)
-                planned = None if planned is None else planned.integer_where_whole(recipe)
             spec._check_seed_not_varied(method)
-        if repr(planned) != repr(spec.space):  # 4.0 == 4: equal, though planned as 4.0
-            spec = dataclasses.replace(spec, space=planned)
         return spec
 
     def resumes(self, stored: Mapping[str, Any]) -> bool:

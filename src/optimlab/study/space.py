@@ -217,21 +217,28 @@ class SearchSpace:
         search it: a plain range planned its midpoint (4.5 of ``model.width`` 1:8, refused at planning) or
         drew lookahead's ``k`` of 4.667, failing each trial holding it. Checked where a new study is planned
         (:meth:`StudySpec.for_workload`), as :meth:`distinct`: a study stored before the check loads as it
-        ran. Each whole float among such a field's choices is the int it is: lookahead's ``k`` of 4.0,5.0
-        was searched, stored and named as 5.0."""
-        dimensions = []
+        ran. Its choices are :meth:`whole_choices_as_ints`."""
         for d in self.dimensions:
-            whole = holds_whole_numbers(d.field, recipe)
-            if not d.categorical and not d.integer and whole:
+            if not d.categorical and not d.integer and holds_whole_numbers(d.field, recipe):
                 raise InvalidValueError(
                     f"range of {d.field!r} (--space, --space-file, space=)",
                     d.to_dict(),
                     _whole_number_forms(d.field, file=True),
                 )
-            if d.choices is not None and whole:
-                d = dataclasses.replace(d, choices=tuple(whole_as_int(c) for c in d.choices))
-            dimensions.append(d)
-        return SearchSpace(tuple(dimensions))
+        return self.whole_choices_as_ints(recipe)
+
+    def whole_choices_as_ints(self, recipe: Recipe) -> SearchSpace:
+        """This space, each whole float among the choices of a field that holds a whole number in ``recipe``
+        the int it is: lookahead's ``k`` of 4.0,5.0 was searched, stored and named as 5.0. A new plan's
+        space, whatever made it (:class:`~optimlab.study.protocols.StudySpec`)."""
+        return SearchSpace(
+            tuple(
+                dataclasses.replace(d, choices=tuple(whole_as_int(c) for c in d.choices))
+                if d.choices is not None and holds_whole_numbers(d.field, recipe)
+                else d
+                for d in self.dimensions
+            )
+        )
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -730,3 +730,40 @@ def test_an_interrupted_run_copied_elsewhere_says_to_resume_the_copy_in_words_a_
     [said] = [p for p in page_reader(run_page([read_run(copy)]).render()).paragraphs if "Resume with" in p]
     assert said.startswith("kept copy: interrupted by SIGINT at step 2 of 4; checkpoint saved.")
     assert shlex.split(said.partition("Resume with: ")[2]) == ["optimlab", "train", "--resume", str(copy)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "chart", "values", "linear"),
+    [
+        (
+            "val_accuracy",
+            "Validation accuracy (fraction correct) by step",
+            [0.05, 0.6, 0.9, 0.97, 0.99],
+            True,
+        ),
+        ("val_loss", "Training and validation loss by step", [2.0, 0.5, 0.1, 0.03, 0.01], False),
+    ],
+)
+def test_only_a_metric_without_an_upper_bound_that_spans_decades_takes_a_log_axis(
+    tmp_path, metric, chart, values, linear
+):
+    """An accuracy from 0.05 to 0.99 (20x) was drawn on a log axis: 0.9 to 0.99, where runs differ,
+    squeezed into its top. Truth: the y ticks, evenly spaced on a linear axis only; a loss over the same
+    span keeps its log axis, as the study's and the doctor's charts do."""
+    import xml.etree.ElementTree as ElementTree
+
+    folder = fake_run(tmp_path / "run")
+    evaluations = iter(values)
+    _rewrite(folder, lambda line: {**line, metric: next(evaluations)} if metric in line else line)
+    svg = next(
+        s
+        for s in re.findall(r"<svg.*?</svg>", run_page([read_run(folder)]).render(), flags=re.S)
+        if f'aria-label="{chart}"' in s
+    )
+    ticks = [
+        float(t.text)
+        for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
+        if t.get("text-anchor") == "end" and t.get("font-size") == "10"
+    ]
+    gaps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
+    assert len(ticks) >= 3 and (len(gaps) == 1) == linear, ticks

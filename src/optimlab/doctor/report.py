@@ -19,6 +19,7 @@ from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.recipe import Recipe
 from optimlab.report import Page, figures
 from optimlab.report.chance import chance_levels
+from optimlab.report.metric_labels import log_axis
 
 __all__ = ["lr_range_figure", "plot_lr_range", "write_html"]
 
@@ -92,7 +93,7 @@ def _loss_curve(stats: RunStatistics, chance: dict[str, float]) -> Figure:
     return figures.lines(
         stats.steps,
         {"training loss": stats.losses},
-        log_y=all(v > 0 for v in stats.losses if math.isfinite(v)) and figures.spans_decades(stats.losses),
+        log_y=log_axis("train_loss", stats.losses),
         title="Training loss",
         xlabel="step (optimizer steps)",
         ylabel="training loss (last batch)",

@@ -1,4 +1,4 @@
-"""Axis labels of metrics, with their units, for every page that plots one.
+"""Axis labels of metrics, with their units, and the scale of their axis, for every page that plots one.
 
 >>> axis_label("val_accuracy")
 'validation accuracy (fraction correct)'
@@ -10,7 +10,13 @@
 
 from __future__ import annotations
 
-__all__ = ["axis_label"]
+import math
+from collections.abc import Sequence
+
+from optimlab.report.line_chart import spans_decades
+from optimlab.study.analysis import metric_bounds
+
+__all__ = ["axis_label", "log_axis"]
 
 _NAMED = {
     "train_loss": "training loss (last batch)",
@@ -28,3 +34,12 @@ def axis_label(metric: str) -> str:
         return _NAMED[metric]
     split, _, kind = metric.partition("_")
     return f"{_SPLITS[split]} {_KINDS[kind]}" if split in _SPLITS and kind in _KINDS else metric
+
+
+def log_axis(metric: str, values: Sequence[float]) -> bool:
+    """Whether ``metric``'s ``values`` are drawn on a log axis: where they span decades
+    (:func:`~optimlab.report.line_chart.spans_decades`) and the metric has no upper bound (a loss, an error,
+    a gradient norm; :func:`~optimlab.study.analysis.metric_bounds`). An accuracy stays linear: 0.05 to
+    0.99 on a log axis spread the first steps at chance over most of the chart and squeezed 0.9 to 0.99,
+    where runs differ, into its top."""
+    return metric_bounds(metric)[1] == math.inf and spans_decades(values)

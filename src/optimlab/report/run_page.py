@@ -28,7 +28,7 @@ from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, spans_decades
-from optimlab.report.metric_labels import axis_label
+from optimlab.report.metric_labels import axis_label, log_axis
 from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, defaults_named, differing_fields, flat_fields, not_taken
 from optimlab.report.run_folder import RunFolder
@@ -161,7 +161,7 @@ def _figure(
         title=f"{what[0].upper()}{what[1:]} by {'wall time' if by_time else 'step'}",
         xlabel=_SECONDS if by_time else _STEP,
         ylabel=ylabel,
-        log_y=spans_decades(values),
+        log_y=spans_decades(values) if metrics == ["lr"] else log_axis(kind, values),
         whole_x=not by_time,
         levels=levels,
         colours=colours,

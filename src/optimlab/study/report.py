@@ -18,7 +18,7 @@ from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.line_chart import COLOURS
-from optimlab.report.metric_labels import axis_label
+from optimlab.report.metric_labels import axis_label, log_axis
 from optimlab.report.recipes import DEFAULT, defaults_named, flat_fields, not_taken
 from optimlab.study.analysis import (
     LeaderboardRow,
@@ -243,7 +243,7 @@ def curves_figure(result: StudyResult, chance: Mapping[str, float] | None = None
         bands=stds,
         bounds=metric_bounds(spec.metric),  # an accuracy's spread stops at 1
         levels=levels or None,
-        log_y=kind == "loss" and figures.spans_decades(values),
+        log_y=log_axis(spec.metric, values),
         xlabel="step (optimizer steps)",
         ylabel=axis_label(spec.metric),
         colours={label: colour for label, (colour, _) in styles.items()},

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from optimlab.data.user_batches import describe
 from optimlab.errors import InvalidValueError, a_type
+from optimlab.number_text import count_of, named_and_more
 from optimlab.user_modules import module_factory
 
 __all__ = [
@@ -84,7 +85,8 @@ def check_model(model: Any) -> None:
     if on_meta:  # no values to train: it failed after its first step, at loss.item()
         raise InvalidValueError(
             "model",
-            f"{a_type(model)} with {len(on_meta)} parameters on the meta device ({on_meta[0]}, ...)",
+            f"{a_type(model)} with {count_of(len(on_meta), 'parameter')} on the meta device "
+            f"({named_and_more(on_meta)})",
             "a model with values: materialize it first (model.to_empty(device='cpu'), then initialize it, "
             "or load its weights with load_state_dict(..., assign=True))",
         )

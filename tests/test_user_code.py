@@ -1138,3 +1138,32 @@ def test_each_verbs_model_help_names_only_what_the_verb_takes(cli, verb):
     assert ("--set wins" in model) == ("--set " in rest)
     assert ("RECIPE" in model) == ("[RECIPE]" in rest)
     assert ("workload" in model) == ("--workload" in rest)
+
+
+@pytest.mark.parametrize("given", ["torch.optim.Adam", "torch.optim.lr_scheduler.OneCycleLR"])
+def test_an_import_path_with_a_dot_for_its_colon_is_told_the_path_it_meant(given, cli):
+    """optimizer: {name: torch.optim.Adam} was refused as 'unknown optimizer' with the built-in names
+    alone, no word of the package.module:Class form. Truth: importlib finds the attribute after the last
+    dot, and the path suggested with a colon is one the registry resolves; a name of no such path (a
+    typo) is told the form without a suggestion."""
+    import importlib
+
+    from optimlab.errors import UnknownNameError
+    from optimlab.registry import get_registry
+    from optimlab.user_code import IMPORT_PATH
+
+    module, _, attribute = given.rpartition(".")
+    assert hasattr(importlib.import_module(module), attribute)
+    meant = f"{module}:{attribute}"
+    registry = get_registry("optimizer")
+    with pytest.raises(UnknownNameError) as refused:
+        registry.resolve(given)
+    assert f"Did you mean {meant!r}?" in str(refused.value)
+    assert str(refused.value).endswith(f", or an import path {IMPORT_PATH}.")
+    code, _, err = cli("train", "--dataset", "iris", "--optimizer", given, "--epochs", "1")
+    assert code == 2 and len(err.splitlines()) == 1 and f"Did you mean {meant!r}?" in err
+    if given == "torch.optim.Adam":
+        assert registry.get(registry.resolve(meant)).name == meant
+    with pytest.raises(UnknownNameError) as typo:
+        registry.resolve("adamm")
+    assert "':" not in str(typo.value) and str(typo.value).endswith(f", or an import path {IMPORT_PATH}.")

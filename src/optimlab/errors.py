@@ -96,13 +96,19 @@ class UnknownNameError(OptimlabError, KeyError):
         accepted: Iterable[str],
         *,
         none: str | None = None,
+        also: str | None = None,
     ) -> None:
         accepted = sorted(set(accepted))
         suggestions = close_matches(str(name), accepted)
         hint = did_you_mean(suggestions, sentence=True)
         # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's); ``none``
-        # says it in the kind's own words ("It takes no hyperparameters.")
-        listed = f"Accepted: {', '.join(accepted)}." if accepted else none or f"There is no {kind}."
+        # says it in the kind's own words ("It takes no hyperparameters."); ``also``: a form of name beside
+        # the list ("an import path package.module:attribute")
+        listed = (
+            f"Accepted: {', '.join(accepted)}{f', or {also}' if also else ''}."
+            if accepted
+            else none or f"There is no {kind}."
+        )
         message = f"unknown {kind} {name!r}.{hint} {listed}"
         super().__init__(message)
         self.kind, self.name, self.accepted, self.suggestions = kind, name, accepted, suggestions

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.number_text import infinity_word
-from optimlab.user_code import import_object, is_import_path, refuse_file_path
+from optimlab.user_code import import_object, is_import_path, named_by_import, refuse_file_path
 
 __all__ = [
     "BATCH_ROWS",
@@ -568,9 +568,11 @@ class Registry(Generic[T]):
         if key not in self._entries and is_import_path(key):
             self._import(key)
         if key not in self._entries:
-            if self.adapt_import is not None:
-                refuse_file_path(name, self.category)
-            raise UnknownNameError(self.category, name, [*self._entries, *self._aliases])
+            if self.adapt_import is None:
+                raise UnknownNameError(self.category, name, [*self._entries, *self._aliases])
+            refuse_file_path(name, self.category)
+            meant, form = named_by_import(name)
+            raise UnknownNameError(self.category, name, [*self._entries, *self._aliases, *meant], also=form)
         return key
 
     def _import(self, path: str) -> None:

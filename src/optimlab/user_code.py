@@ -43,6 +43,7 @@ __all__ = [
     "factory_signature",
     "import_object",
     "is_import_path",
+    "named_by_import",
     "positional_only",
     "raised_in_user_code",
     "refuse_file_path",
@@ -59,6 +60,21 @@ _FILE_PATH = re.compile(rf"(?P<file>.+?)(?P<suffix>\.py)?:(?P<attribute>{_DOTTED
 def is_import_path(text: object) -> bool:
     """Whether ``text`` reads as ``package.module:attribute`` rather than a registered name or a file."""
     return isinstance(text, str) and _PATTERN.fullmatch(text.strip()) is not None
+
+
+def named_by_import(text: str) -> tuple[list[str], str]:
+    """What an unknown name of a category that takes import paths is told beside its names: the import
+    path ``text`` meant where it holds a dot where the colon goes (``torch.optim.Adam``: its module
+    imports and holds the attribute), and the form of one (:data:`IMPORT_PATH`)."""
+    module_name, _, attribute = text.strip().rpartition(".")
+    meant = []
+    if module_name and ":" not in text and re.fullmatch(_DOTTED, text.strip()):
+        try:
+            if hasattr(importlib.import_module(module_name), attribute):
+                meant = [f"{module_name}:{attribute}"]
+        except Exception:  # no such module, or one that raises: no suggestion
+            pass
+    return meant, f"an import path {IMPORT_PATH}"
 
 
 def refuse_file_path(text: str, what: str) -> None:

@@ -20,7 +20,7 @@ import optimlab
 from optimlab.errors import UnknownNameError
 from optimlab.number_text import plural
 from optimlab.registry import normalize_name
-from optimlab.user_code import is_import_path
+from optimlab.user_code import is_import_path, named_by_import
 from optimlab.user_paths import cache_folder
 
 COLUMNS = ("category", "name", "aliases", "summary", "hyperparameters", "paper")
@@ -129,4 +129,5 @@ def check_name(category: str, value: str, flag: str) -> None:
         return
     accepted = [name for row in listing(category) for name in (row["name"], *row["aliases"])]
     if normalize_name(value) not in accepted:
-        raise UnknownNameError(f"{category} (for {flag})", value, accepted)
+        meant, form = named_by_import(value) if takes_import_paths(category) else ([], None)
+        raise UnknownNameError(f"{category} (for {flag})", value, [*accepted, *meant], also=form)

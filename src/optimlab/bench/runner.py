@@ -104,6 +104,7 @@ def run_bench(
     device: str | None = None,
     cost: str = "steps",
     on_progress: Callable[[str, list[TrialRecord]], None] | None = None,
+    on_storing: Callable[[str, int, int], None] | None = None,
     checked: bool = False,
 ) -> BenchResult:
     """Run ``methods`` on ``workloads`` with the study engine at ``location``; return results and scores.
@@ -121,6 +122,8 @@ def run_bench(
         device: ``cpu``, ``cuda``, ``auto``: overrides every workload's device (None keeps theirs).
         cost: ``steps`` or ``seconds``, what time to target is measured in (see :mod:`.scoring`).
         on_progress: called with the workload's name and its trial records after each trial or poll.
+        on_storing: called with the workload's name, its plan's trials stored so far and their number, as
+            they are stored before its first trial.
         checked: the caller ran :func:`check_bench` on these workloads and methods (the CLI does, before
             it writes its settings), so their first steps are not taken again.
     """
@@ -156,6 +159,11 @@ def run_bench(
         progress = (
             None if on_progress is None else (lambda records, name=spec.name: on_progress(name, records))
         )
+        storing = (
+            None
+            if on_storing is None
+            else (lambda done, total, name=spec.name: on_storing(name, done, total))
+        )
         results.append(
             run_study(
                 spec,
@@ -164,6 +172,7 @@ def run_bench(
                 resume=stored[spec.name],
                 options=options,
                 on_progress=progress,
+                on_storing=storing,
             )
         )
     settings = {

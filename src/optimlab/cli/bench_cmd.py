@@ -206,6 +206,7 @@ def bench(
                     on_progress=lambda workload, records: shown.update(
                         workload, sum(r.finished for r in records)
                     ),
+                    on_storing=shown.storing,
                 )
             report, files = write_bench_report(
                 result,

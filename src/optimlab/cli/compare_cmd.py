@@ -348,6 +348,7 @@ def compare(
             options=BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
             on_start=on_start,
             on_progress=on_progress,
+            on_storing=lambda spec, stored, total: shown.storing(spec.name, stored, total),
             command=typed_command(),
             **plan,
         )

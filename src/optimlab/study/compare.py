@@ -655,6 +655,7 @@ def compare(
     options: BackendOptions | None = None,
     on_start: Callable[[list[StudySpec], str, Path], None] | None = None,
     on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
+    on_storing: Callable[[StudySpec, int, int], None] | None = None,
     command: str | None = None,
     **plan: Any,
 ) -> Comparison:
@@ -670,7 +671,8 @@ def compare(
     comparison killed as it began left without settings (:func:`~optimlab.study.run.open_studies`).
     Every study is stored before the first trial runs, so a kill at any point leaves all of them
     resumable. ``on_start`` sees the studies, their storage and ``out``
-    before they run; ``on_progress`` each study's records after every trial or poll; ``command``, the
+    before they run; ``on_progress`` each study's records after every trial or poll; ``on_storing`` each
+    study's plan stored so far and its size, as it is stored before its first trial; ``command``, the
     command line that ran it, is shown on the report.
     """
     for argument, value, accepted in (
@@ -752,6 +754,9 @@ def compare(
                 resume=True,
                 options=options,
                 on_progress=(lambda records, spec=spec: on_progress(spec, records)) if on_progress else None,
+                on_storing=(lambda done, total, spec=spec: on_storing(spec, done, total))
+                if on_storing
+                else None,
             )
             for spec in specs
         ]

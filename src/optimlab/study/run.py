@@ -864,13 +864,19 @@ def _interruptions(records: Sequence[TrialRecord]) -> Counter[tuple[str, str]]:
 
 
 def _enqueue_missing(
-    storage: BaseStorage, spec: StudySpec, phase: str, earlier: Counter[tuple[str, str]]
+    storage: BaseStorage,
+    spec: StudySpec,
+    phase: str,
+    earlier: Counter[tuple[str, str]],
+    on_storing: Callable[[int, int], None] | None = None,
 ) -> set[tuple[str, str]]:
     """Enqueue each planned key of ``phase`` that has no waiting, running or finished trial, unless its
     process died :data:`MAX_INTERRUPTIONS` times in this run (beyond the ``earlier`` runs' interruptions:
-    those were the user's kills and Ctrl-Cs as often as a trial's fault, and a resume retries them).
+    those were the user's kills and Ctrl-Cs as often as a trial's fault, and a resume retries them),
+    calling ``on_storing`` with the trials stored and their number after each.
     Returns the (study, key) given up so."""
     given_up = set()
+    missing: list[tuple[optuna.Study, Method, PlannedTrial]] = []
     for method in spec.methods:
         name = spec.study_name(method)
         records = load_records(storage, [name])
@@ -883,15 +889,19 @@ def _enqueue_missing(
             if interruptions[(name, planned.key)] >= MAX_INTERRUPTIONS:
                 given_up.add((name, planned.key))
                 continue
-            study.enqueue_trial(
-                dict(planned.params or {}),
-                user_attrs={
-                    "method": method.name,
-                    "phase": planned.phase,
-                    "key": planned.key,
-                    "seed": planned.seed,
-                },
-            )
+            missing.append((study, method, planned))
+    for stored, (study, method, planned) in enumerate(missing, start=1):
+        study.enqueue_trial(
+            dict(planned.params or {}),
+            user_attrs={
+                "method": method.name,
+                "phase": planned.phase,
+                "key": planned.key,
+                "seed": planned.seed,
+            },
+        )
+        if on_storing is not None:
+            on_storing(stored, len(missing))
     return given_up
 
 
@@ -953,6 +963,7 @@ def run_study(
     options: BackendOptions | None = None,
     resume: bool = False,
     on_progress: Callable[[list[TrialRecord]], None] | None = None,
+    on_storing: Callable[[int, int], None] | None = None,
 ) -> StudyResult:
     """Run (or resume) ``spec`` in the storage at ``location`` (a folder or an RDB URL; None: a new storage in
     this process's memory, gone when it returns, for a study kept only as the result: no resume, no backend
@@ -969,6 +980,8 @@ def run_study(
         resume: continue the study already in the storage (same spec): finished trials are kept,
             interrupted ones run again.
         on_progress: called with every trial record after each trial (local backends) or poll.
+        on_storing: called with the trials of a phase's plan stored so far and their number, after each
+            is stored before the first runs (an fsync each: 10^4 took 53 s, benchmarks/study_journal.py).
     """
     check_backend(spec, backend)
     if location is None:
@@ -992,7 +1005,7 @@ def run_study(
     for phase in (TUNE, SEEDS):
         for _ in range(MAX_INTERRUPTIONS + 1):
             poll()
-            given_up |= _enqueue_missing(storage, spec, phase, earlier)
+            given_up |= _enqueue_missing(storage, spec, phase, earlier, on_storing)
             if not _pending(storage, names):
                 break
             elsewhere = execute(backend, storage, location, targets, options, poll)

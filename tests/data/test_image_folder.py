@@ -282,3 +282,23 @@ def test_split_named_folders_of_images_beside_another_are_classes(tmp_path, fold
     assert data.examples.y.tolist() == [0, 1, 2]
     expected = np.stack([truth[name] for name in classes]).astype(np.float32) / 255
     assert torch.equal(data.examples.x[:, 0], torch.from_numpy(expected))
+
+
+def test_class_names_holding_a_comma_are_quoted_where_classes_are_listed(tmp_path):
+    """Siblings of the CSV note's quoting (06cc16b1): a folder of class 'cat, big' read 'classes from the
+    folders cat, big, dog' (three names for two classes), and a factory's val split holding it 'holds
+    class cat, big, which split 0 (train) lacks'. Truth: the folders on disk and the split's own labels
+    name two classes; each is listed as one, the comma inside quoted as Python writes it."""
+    from optimlab.data.user_factory import as_data
+
+    names = ["cat, big", "dog"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / name / f"{i}.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == names
+    read = load_image_folder(tmp_path).reading
+    assert read.startswith(f"classes from the folders {names[0]!r}, {names[1]}")
+    x = np.zeros((2, 2), np.float32)
+    splits = as_data(((x, np.array(["dog", "dog"])), (x, np.array(names))), "mine")
+    assert f"split 1 (val) holds class {names[0]!r}, which split 0 (train) lacks" in splits.reading

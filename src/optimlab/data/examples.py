@@ -37,6 +37,7 @@ __all__ = [
     "float_task",
     "int64_labels",
     "label_ignored",
+    "listed_label",
     "missing_cell",
     "one_hot_rows",
     "reject_non_finite",
@@ -251,7 +252,7 @@ class Examples(DatasetInfo):
             ids = np.full(len(flat), 0 if ignored is None else ignored, dtype=np.int64)
             ids[~left_out] = kept
             num_classes, shape, labels = len(classes), (-1,), None
-            shown = ", ".join(_listed_label(c) for c in classes[:_SHOWN_LABELS]) + (
+            shown = ", ".join(listed_label(c) for c in classes[:_SHOWN_LABELS]) + (
                 ", ..." if num_classes > _SHOWN_LABELS else ""
             )
             already_ids = np.array_equal(classes, np.arange(num_classes))
@@ -440,7 +441,7 @@ def _label_text(label: Any) -> str:
     return str(int(label)) if float(label).is_integer() else f"{label:g}"
 
 
-def _listed_label(label: Any) -> str:
+def listed_label(label: Any) -> str:
     """A class label as a list of them, joined by ', ', shows it (:func:`_label_text`): text holding a
     comma or spaces at an end quoted, which read as two labels ('labels cat, big, dog as classes 0-1') or
     as another label."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from optimlab.data.examples import DatasetInfo, Examples, TensorPair
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair, listed_label
 from optimlab.data.splits import SPLIT_NAMES, Splits
 from optimlab.errors import InvalidValueError
 from optimlab.models.sizing import device_memory
@@ -316,8 +316,8 @@ def load_image_folder(
         if extra:
             raise InvalidValueError(
                 f"class folders of {str(folders[split])!r}",
-                ", ".join(extra),
-                f"classes of train/: {', '.join(classes)}",
+                ", ".join(map(listed_label, extra)),
+                f"classes of train/: {', '.join(map(listed_label, classes))}",
             )
     if len(classes) < 2:
         raise InvalidValueError(
@@ -329,7 +329,9 @@ def load_image_folder(
         _check_fits(sum(len(split.files) for split in found), resize, size, where)
     images, modes = _images(found, resize)
     labels = [np.array([classes.index(name) for _, name in split.files]) for split in found]
-    shown = ", ".join(classes[:_SHOWN_CLASSES]) + (", ..." if len(classes) > _SHOWN_CLASSES else "")
+    shown = ", ".join(map(listed_label, classes[:_SHOWN_CLASSES])) + (
+        ", ..." if len(classes) > _SHOWN_CLASSES else ""
+    )
     reading = f"classes from the folders {shown}"
     if resize is not None:
         reading += f"; resized to {resize[0]}x{resize[1]}"

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optimlab.data.examples import DatasetInfo, Examples, TensorPair
+from optimlab.data.examples import DatasetInfo, Examples, TensorPair, listed_label
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.number_text import count_of
 from optimlab.registry import SEED, UNIT_OPEN, Interval, real_number, whole_number
@@ -248,7 +248,7 @@ def untrained_classes(
         unseen = np.setdiff1d(np.unique(_labels(labels)), np.unique(trained))
         unseen = unseen[unseen != ignored] if ignored is not None else unseen
         if len(unseen):
-            shown = ", ".join(map(str, unseen[:_SHOWN_UNTRAINED].tolist()))
+            shown = ", ".join(map(listed_label, unseen[:_SHOWN_UNTRAINED].tolist()))
             more = ", ..." if len(unseen) > _SHOWN_UNTRAINED else ""
             classes = "class" if len(unseen) == 1 else "classes"
             notes.append(

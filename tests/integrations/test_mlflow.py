@@ -882,15 +882,25 @@ def test_report_log_mlflow_sends_a_run_into_the_mlflow_run_its_folder_keeps(tmp_
     _same_as_metrics_jsonl(client, run, out)
 
 
-def test_a_torn_kept_run_file_is_said_and_a_new_run_takes_over(tmp_path, sqlite_uri):
-    """A run folder's mlflow.json cut short by a kill was read as no file at all, silently."""
+@pytest.mark.parametrize("by", ["send", "fit"])
+def test_a_torn_kept_run_file_is_said_and_a_new_run_takes_over(tmp_path, sqlite_uri, by):
+    """A run folder's mlflow.json cut short by a kill was read as no file at all, silently. Said from
+    fit(...) its warning named optimlab's loop (a fixed stacklevel=3), not the user's line. Truth: the
+    warning's file is this one, the caller's, whichever call found the file."""
     from optimlab.integrations.mlflow import MLflowTracker
     from optimlab.integrations.mlflow_writer import RUN_FILE
+    from optimlab.train import fit
 
     (tmp_path / RUN_FILE).write_bytes(b'{"run_id": "ab')
     tracker = MLflowTracker(run_name="torn", background=False, run_folder=tmp_path)
-    with pytest.warns(OptimlabWarning, match=r"mlflow.json names no MLflow run \(torn by a kill\?\)"):
-        tracker.send([(1, 1.7e9, {"train_loss": 1.0})])
+    with pytest.warns(OptimlabWarning, match=r"mlflow.json names no MLflow run \(torn by a kill\?\)") as said:
+        if by == "send":
+            tracker.send([(1, 1.7e9, {"train_loss": 1.0})])
+        else:
+            model = torch.nn.Linear(3, 1)
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.randn(8, 3), torch.randn(8, 1),
+                loss_fn=torch.nn.MSELoss(), batch_size=4, total_steps=1, callbacks=[tracker])  # fmt: skip
+    assert {w.filename for w in said if "names no MLflow run" in str(w.message)} == {__file__}
     tracker.finish()
     assert json.loads((tmp_path / RUN_FILE).read_text())["run_id"] == tracker.run_id
 

@@ -366,7 +366,7 @@ class MLflowTracker(Tracker):
         if seen is not None and self.background:  # what reopening warns of is said before training goes on
             answers = self._writer.wait(self._key, lambda answers: "run_id" in answers, self.wait_seconds)
             for message in (answers or {}).get("warnings", []):
-                warnings.warn(message, OptimlabWarning, stacklevel=2)
+                warnings.warn(message, OptimlabWarning, stacklevel=user_stacklevel())
 
     def _nest_in(self, parent: MLflowTracker) -> None:
         """Make the run a child of ``parent``'s (tag ``mlflow.parentRunId``), as a study's trials are of
@@ -413,7 +413,7 @@ class MLflowTracker(Tracker):
                 warnings.warn(
                     f"{path} names no MLflow run (torn by a kill?): a new MLflow run takes over from it",
                     OptimlabWarning,
-                    stacklevel=3,
+                    stacklevel=user_stacklevel(),
                 )
         resumed = {"run_folder": str(self.run_folder), "step": step, "records": self._named(records)}
         self._open({**resumed, "seen": seen, "seen_at": seen_at})
@@ -545,7 +545,7 @@ class MLflowTracker(Tracker):
                 f"{self.run_name!r} after {self.wait_seconds:g} s; it has every record, and ends the run "
                 "before it exits",
                 OptimlabWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             return {}
         if "error" in answers:

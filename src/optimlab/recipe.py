@@ -19,7 +19,7 @@ import json
 import math
 import re
 import typing
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -1143,11 +1143,21 @@ class Recipe(_Spec):
         canonical = json.dumps(_unsigned_zeros(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
-    def with_updates(self, updates: Mapping[str, Any]) -> Recipe:
+    def with_updates(self, updates: Mapping[str, Any], *, held: Mapping[str, Any] | None = None) -> Recipe:
         """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``; a
         technique's hyperparameter too, ``{"model.norm.momentum": 0.01}`` (a search space's dimension).
-        A technique set by the name it already holds keeps its hyperparameters."""
+        A technique set by the name it already holds keeps its hyperparameters. ``held``: dotted values
+        this recipe holds beneath the updates, unvalidated (a refused file's, :func:`take_values_reached`):
+        the updates replace or drop them by these same rules, and a value left is validated."""
         data = self.to_dict()
+        for dotted, value in (held or {}).items():
+            *sections, leaf = _home_of(data, dotted).split(".")
+            node = data
+            for section in sections:
+                if isinstance(node.get(section), str):  # a technique by name takes its hyperparameter
+                    node[section] = {"name": node[section]}
+                node = node.setdefault(section, {})
+            node[leaf] = value
         if (blank := next((dotted for dotted in updates if not all(dotted.split("."))), None)) is not None:
             raise RecipeError(
                 f"{blank!r} is no recipe field: a part of it is empty (fields read optimizer.lr)"
@@ -1182,6 +1192,50 @@ class Recipe(_Spec):
                 _drop_options_not_taken(section, data[section], updates)
         _drop_schedule_fields_unread(data["schedule"], updates)
         return Recipe.from_dict(data)
+
+
+def take_values_reached(data: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """The values of a recipe file's ``data`` (as read, refused) that updates of the dotted ``fields`` set or
+    may drop, taken out of ``data``, by dotted field: a field's own, and with a new name (``optimizer.name``)
+    the old one's keywords, sizes and momentum cycle; with ``schedule.warmup_steps`` the warmup's start.
+    The file without them may be valid: :meth:`Recipe.with_updates` with them ``held`` then keeps or
+    drops each by its rules (``--optimizer sgd`` over adam's ``betas``, ``--init`` over the same init's
+    ``gain``)."""
+    taken: dict[str, Any] = {}
+
+    def take(*path: str) -> None:
+        node: Any = data
+        for section in path[:-1]:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            taken[".".join(path)] = node.pop(path[-1])
+
+    for dotted in fields:
+        section, *rest = dotted.split(".")
+        held = data.get(section)
+        if not rest or not isinstance(held, dict) or section not in Recipe.model_fields:
+            continue
+        take(section, *rest)
+        if len(rest) == 1:  # a keyword beside the fields is one in options
+            take(section, "options", rest[0])
+        if rest == ["name"]:
+            spec_fields = Recipe.model_fields[section].annotation.model_fields
+            reached = [k for k in held if k not in spec_fields or k == "options"]
+            if section == "model":
+                reached += ["width", "depth"]
+            if section == "schedule":
+                reached += ["cycle_momentum", "base_momentum", "max_momentum"]
+            for key in reached:
+                take(section, key)
+        if dotted == "schedule.warmup_steps":
+            take(section, "warmup_start")
+    for dotted in [d for d in taken if d.endswith(".options")]:  # held one keyword at a time
+        options = taken.pop(dotted)
+        if not isinstance(options, dict):
+            data.setdefault(dotted.split(".")[0], {})["options"] = options  # its refusal stays the file's
+            continue
+        taken.update({f"{dotted}.{key}": value for key, value in options.items()})
+    return taken
 
 
 def _drop_sizes_not_taken(model: dict[str, Any], updates: Mapping[str, Any]) -> None:

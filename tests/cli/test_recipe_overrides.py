@@ -609,6 +609,53 @@ def test_a_list_of_whole_numbers_with_one_below_the_smallest_float_is_refused_by
     assert code == 2 and "'1e-400' is below the smallest float and would read as 0" in err  # a float's list
 
 
+@pytest.mark.parametrize(
+    ("refused", "valid", "params"),
+    [
+        (  # the same init and activation named again keep their gain and slope
+            "model: {init: {name: xavier_normal, gain: 2.0}, activation: {name: leaky_relu, negative_slope: 0.2}}\n"
+            "training: {epochs: 1, batch_size: 1e18}",
+            "model: {init: {name: xavier_normal, gain: 2.0}, activation: {name: leaky_relu, negative_slope: 0.2}}\ntraining: {epochs: 1}",
+            {"batch_size": 90, "init": "xavier_normal", "act": "leaky_relu"},
+        ),
+        (  # another optimizer drops the betas it does not take
+            "optimizer: {name: adam, betas: [0.9, 0.99]}\ntraining: {epochs: 1, batch_size: 1e18}",
+            "optimizer: {name: adam, betas: [0.9, 0.99]}\ntraining: {epochs: 1}",
+            {"batch_size": 90, "optimizer": "sgd"},
+        ),
+        (  # another schedule drops the refused step_size it does not take
+            "schedule: {name: step, step_size: 0}",
+            "schedule: {name: step, step_size: 5}",
+            {"schedule": "cosine"},
+        ),
+        (  # a --set rescues as its flag does
+            "training: {epochs: 1, batch_size: 1e18}",
+            "training: {epochs: 1, batch_size: 32}",
+            {"set_fields": ("training.batch_size=90",)},
+        ),
+    ],
+)
+def test_flags_over_a_refused_file_follow_the_rules_of_flags_over_a_valid_one(
+    tmp_path, refused, valid, params
+):
+    """Flags over a file refused alone were written into its text: --init xavier_normal lost the file's gain,
+    --optimizer sgd kept adam's betas (refused for sgd), --schedule cosine kept step's refused step_size,
+    and --set training.batch_size=90 rescued nothing. Truth: the same flags over the file with a valid value
+    in place of the refused one, which with_updates' rules keep or drop (each asserted by hand too)."""
+    head = "data: {name: iris}\n"
+    (tmp_path / "refused.yaml").write_text(head + refused + "\n")
+    (tmp_path / "valid.yaml").write_text(head + valid + "\n")
+    got = recipe_from_options(tmp_path / "refused.yaml", params)
+    assert got == recipe_from_options(tmp_path / "valid.yaml", params)
+    assert got.training.batch_size in (32, 90)
+    if "init" in params:
+        assert (got.model.init, got.model.activation) == (
+            {"name": "xavier_normal", "gain": 2.0},
+            {"name": "leaky_relu", "negative_slope": 0.2},
+        )
+    assert (got.optimizer.options, got.schedule.options) == ({}, {})
+
+
 def test_a_flag_replaces_a_file_value_refused_alone(cli, tmp_path):
     """A recipe file whose batch_size 1e18 a newer range refuses stayed refused beside --batch-size 90, though
     flags override the file's fields ('Recipe YAML file; flags override its fields'). Truth: the recipe run

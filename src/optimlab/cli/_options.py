@@ -829,35 +829,38 @@ def recipe_from_options(
     stored = stored or (
         recipe_path is not None and recipe_path.name == RECIPE_NAME and is_run_folder(recipe_path.parent)
     )
+    set_texts = params.get("set_fields") or ()
+    reached = [text.partition("=")[0].strip() for text in set_texts]
+    flag_fields = {RECIPE_FLAGS[name] for name in given}
+    if "epochs" in given and "steps" not in given:  # the file's training.steps overrode the flag typed
+        flag_fields.add("training.steps")
+    held: dict[str, Any] = {}  # a refused file's values the updates set or may drop
     try:
         recipe = Recipe.load(recipe_path, stored=stored) if recipe_path is not None else Recipe()
     except UnicodeDecodeError:
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
     except RecipeError as error:
-        if not stored or params.get("resume") is None:  # a value refused may be one a flag replaces
-            recipe = _file_with_flags(
-                recipe_path, stored, {RECIPE_FLAGS[name]: v for name, v in given.items()}
-            )
-            if recipe is None:
-                raise
-        else:  # a value stored by the run, not typed: the refusal says where it is from
+        if stored and params.get("resume") is not None:  # a value stored by the run, not typed
             raise RecipeError(
                 f"--resume {str(params['resume'])!r}: the run's stored recipe is refused, so the run cannot go "
                 f"on: {error}"
             ) from None
+        refused = error  # a value refused may be one a flag or a --set replaces
+        recipe, held = _file_beneath(recipe_path, stored, [*flag_fields, *reached]) or (None, {})
+        if recipe is None:
+            raise
     if recipe_path is not None and "dataset" not in given and not data_replaced:
         _data_beside(recipe_path, recipe.data.name)
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
     updates = {RECIPE_FLAGS[name]: value for name, value in given.items()}
-    if "epochs" in given and "steps" not in given:  # the file's training.steps overrode the flag typed
+    if "training.steps" in flag_fields and "training.steps" not in updates:
         updates["training.steps"] = None
-    updates.update(_fields_set(params.get("set_fields") or (), given, recipe, updates))
+    updates.update(_fields_set(set_texts, given, recipe, updates))
     if not updates:
         return recipe
-    _check_length_set(params.get("set_fields") or (), recipe, updates, params.keys())
+    _check_length_set(set_texts, recipe, updates, params.keys())
     # a flag's field a --set reaches into (--init he --set model.init.gain=abc) may be refused for the
     # --set's value: the field is named as the recipe's, not as the flag, which was blamed
-    reached = [text.partition("=")[0].strip() for text in params.get("set_fields") or ()]
     with flags_named(
         {
             name: value
@@ -865,16 +868,25 @@ def recipe_from_options(
             if not any(f.startswith(f"{RECIPE_FLAGS[name]}.") for f in reached)
         }
     ):
-        return recipe.with_updates(updates)
+        if not held:
+            return recipe.with_updates(updates)
+        try:
+            return recipe.with_updates(updates, held=held)
+        except RecipeError:
+            recipe.with_updates(updates)  # a value typed refused: its own refusal
+            raise refused from None  # a value of the file's that the updates leave
 
 
-def _file_with_flags(path: Path | None, stored: bool, fields: Mapping[str, Any]) -> Recipe | None:
-    """The recipe file ``path`` that is refused alone, read with the flags' ``fields`` (dotted) in place of
-    its own: a flag overrides the file's field (``--batch-size 90`` over a file's 1e18, which a newer range
-    refuses); None where the flags replace none of the values refused."""
+def _file_beneath(
+    path: Path | None, stored: bool, fields: Sequence[str]
+) -> tuple[Recipe, dict[str, Any]] | None:
+    """The recipe file ``path``, refused alone, without the values that updates of ``fields`` set or may
+    drop (:func:`optimlab.recipe.take_values_reached`), and those values: a flag or a --set overrides the
+    file's field (``--batch-size 90`` over a file's 1e18, which a newer range refuses; ``--optimizer sgd``
+    over adam's refused betas). None where the file without them is refused still."""
     import yaml
 
-    from optimlab.recipe import Recipe, RecipeError, load_yaml
+    from optimlab.recipe import Recipe, RecipeError, load_yaml, take_values_reached
 
     if path is None or not fields:
         return None
@@ -884,16 +896,9 @@ def _file_with_flags(path: Path | None, stored: bool, fields: Mapping[str, Any])
         return None
     if not isinstance(data, dict):
         return None
-    for field, value in fields.items():
-        *sections, name = field.split(".")
-        within = data
-        for section in sections:  # data.options.target: the options made where the file has none
-            within = within.setdefault(section, {})
-            if not isinstance(within, dict):
-                return None
-        within[name] = value
+    held = take_values_reached(data, fields)
     try:
-        return Recipe.from_dict(data)
+        return Recipe.from_dict(data), held
     except RecipeError:
         return None
 

@@ -382,6 +382,24 @@ def test_fits_batches_sorted_by_label_are_found_unshuffled_by_its_callback(shuff
         assert told["unshuffled_data"].startswith("fit(..., shuffle=True), or DataLoader(..., shuffle=True)")
 
 
+@pytest.mark.parametrize("columns", [1, 5])
+def test_fits_shuffled_batches_of_rare_float_labels_are_not_called_unshuffled(columns):
+    """BCE's float 0/1 targets, 2% positive (and 5 such labels a row, 3%), through DataLoader(shuffle=True):
+    most batches hold no positive, and fit's callback told the run "Unshuffled batches: ... spread over
+    0%" (37% multi-label). Truth: the loader shuffles, so no such finding."""
+    torch.manual_seed(1)
+    x = torch.randn(4000, 8)
+    y = (torch.rand(4000, columns) < (0.02 if columns == 1 else 0.03)).float()
+    torch.manual_seed(0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, columns))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    doctor = DoctorCallback(model, optimizer)
+    fit(model, optimizer, loader, loss_fn=nn.BCEWithLogitsLoss(), total_steps=12, callbacks=[doctor])
+    assert len(doctor.statistics.batch_targets) == 12
+    assert "unshuffled_data" not in [f.rule for f in doctor.diagnosis().findings]
+
+
 def test_the_callback_diagnoses_a_run_of_fit_and_the_result_is_json():
     x, y = pixels()
     model = mlp()

@@ -1233,6 +1233,33 @@ def test_two_classes_in_label_order_are_unshuffled_and_random_batches_of_a_rare_
             assert finding(labels.split(rows)) is None
 
 
+def test_float_targets_in_order_are_unshuffled_and_random_batches_of_rare_positives_are_not():
+    """Float 0/1 targets (BCE) and multi-label ones: a batch's spread was set against the whole's, so
+    random batches of a rare positive (most hold none, spread 0) were called unshuffled, 0% and 37%.
+    The truth is what random batches give: random draws of every mix, rare and common, give no finding;
+    the same values in order (0s then 1s, sorted regression targets) do."""
+    from optimlab.doctor.instruments import RunStatistics
+    from optimlab.doctor.rules.inputs import unshuffled_data
+
+    def finding(targets, rows):
+        stats = RunStatistics(
+            layers=[], param_layer=[], schedule=None, batch_targets=list(targets.split(rows))
+        )
+        return unshuffled_data(stats)
+
+    generator = torch.Generator().manual_seed(0)
+    for share, rows, columns in ((0.02, 16, 1), (0.1, 32, 1), (0.03, 16, 5), (0.1, 32, 5), (0.5, 4, 1)):
+        for _ in range(20):
+            targets = (torch.rand(12 * rows, columns, generator=generator) < share).float()
+            assert finding(targets, rows) is None, (share, rows, columns)
+    in_order = torch.cat([torch.zeros(6 * 16, 1), torch.ones(6 * 16, 1)])
+    assert finding(in_order, 16).evidence["spread_within_batches"] == pytest.approx(0.0)
+    regression = torch.randn(4000, 1, generator=generator).sort(0).values[::10]
+    found = finding(regression, 32)
+    assert found is not None and found.evidence["spread_within_batches"] < 0.2
+    assert finding(regression[torch.randperm(400, generator=generator)], 32) is None
+
+
 class Embedded(nn.Module):
     """Digits' 64 pixel values (0..16) as token ids, embedded (N(0, scale^2) vectors), then an MLP."""
 

@@ -3,6 +3,7 @@ a regression's targets far from unit scale, batches that each hold a narrow slic
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import torch
@@ -189,6 +190,14 @@ def _impurity(counts: Tensor) -> float:
     return 1 - (counts / counts.sum()).square().sum().item()
 
 
+def _random_batches_mix(shares: Tensor, batches: list[Tensor], enough: int) -> bool:
+    """Whether batches drawn at random, as many and as large as ``batches``, would hold ``enough`` that
+    mix (are not all of one value): a value in ``shares`` of the pool fills a batch of n rows alone with
+    chance share^n. Too few (a rare value in a few rows of the pool) and a batch of one value is no
+    evidence of an order."""
+    return sum(1 - (shares ** len(t)).sum().item() for t in batches) >= enough
+
+
 @_register(
     "unshuffled_data",
     "Batches that each hold a narrow slice of the data: ordered by label or target, not shuffled.",
@@ -209,9 +218,11 @@ def unshuffled_data(
     the pool's (Simpson 1949, Measurement of Diversity, Nature 163: the index of a sample of n);
     flagged at ``narrow`` or below. Unlike the count of classes a batch holds, it tells two sorted classes (a
     random batch holds both, a sorted one one: a count ratio of 1/2 at best) and is not fooled by a
-    rare class that random batches miss too. Numbers (a regression's targets): the median spread
-    (standard deviation) of a batch's targets against that of all of them, flagged at ``narrow`` or
-    below."""
+    rare class that random batches miss too. Numbers (a regression's targets, or float 0/1 and
+    multi-label ones): the same index for values, a batch's variance (summed over a row's values)
+    against (n - 1) / n of the pool's, its square root (a spread) flagged at ``narrow`` or below. Either
+    way the batches random draws would mix (not all of one label, or of one target row) must number
+    ``min_batches``: a few rows of a rare value leave most random batches unmixed too."""
     # Numbers as (rows, values); labels as one row each (per-position labels: every position one).
     batches = [t.reshape(len(t), -1) if t.is_floating_point() else t.flatten() for t in stats.batch_targets]
     batches = [t for t in batches if len(t) > 1]
@@ -224,9 +235,7 @@ def unshuffled_data(
             return None
         counts = torch.unique(torch.cat(batches), return_counts=True)[1].double()
         shares = counts / counts.sum()
-        # Batches that random draws would mix (hold two classes or more): too few (a class in a few rows
-        # of the pool) and a batch of one class is no evidence
-        if sum(1 - (shares ** len(t)).sum().item() for t in batches) < min_batches:
+        if not _random_batches_mix(shares, batches, min_batches):
             return None
         pool = _impurity(counts)
         ratio = sum(_impurity(torch.unique(t, return_counts=True)[1].double()) for t in batches) / sum(
@@ -249,12 +258,17 @@ def unshuffled_data(
         }
     elif all(t.is_floating_point() for t in batches):
         pooled = torch.cat(batches).double()
-        spread = pooled.std(0).mean().item()
-        if not spread > 0:
+        pool = pooled.var(0, correction=0).sum().item()
+        shares = torch.unique(pooled, dim=0, return_counts=True)[1].double() / len(pooled)
+        if not pool > 0 or not _random_batches_mix(shares, batches, min_batches):
             return None
-        ratio = statistics.median(t.double().std(0).mean().item() for t in batches) / spread
-        title = f"each batch's targets spread over {ratio:.0%} of the data's"
-        problem = f"the targets of each batch spread over {ratio:.0%} of the spread of all of them"
+        within = sum(t.double().var(0, correction=0).sum().item() for t in batches)
+        ratio = math.sqrt(within / sum(pool * (len(t) - 1) / len(t) for t in batches))
+        title = f"each batch's targets spread over {ratio:.0%} of a random batch's"
+        problem = (
+            f"the targets of each batch spread over {ratio:.0%} of what batches drawn at random would "
+            "(standard deviation)"
+        )
         evidence = {"spread_within_batches": ratio}
     else:
         return None

@@ -1,6 +1,8 @@
 """A run resumed after its model's code changed is refused: where the new model's tensors have the old
 names and shapes (ReLU swapped for GELU), its weights loaded and the run went on as another model."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -44,19 +46,24 @@ def test_a_checkpoint_saved_into_a_folder_not_yet_made_makes_it(tmp_path):
 def test_a_checkpoint_of_another_optimizer_is_refused_naming_what_its_state_holds(tmp_path):
     """An SGD-with-momentum checkpoint loaded into an Adam said only "does not fit the recipe's optimizer:
     'step'" (torch's KeyError; and a library fit has no recipe). The refusal names the state's own keys
-    and the optimizer given, torch's reason beside them; the fresh model's weights are the checkpoint's."""
+    and the optimizer given, torch's reason beside them, where the checkpoint names no class; where it
+    names one, both classes, before anything is loaded: the fresh model keeps its weights."""
     trained, fresh = net(nn.ReLU), net(nn.ReLU)
     momentum = torch.optim.SGD(trained.parameters(), lr=0.1, momentum=0.9)
     trained(torch.ones(2, 3)).sum().backward()
     momentum.step()
     save_checkpoint(tmp_path, model=trained, optimizer=momentum, scheduler=None, state=TrainState(step=1))
+    payload, weights = read_checkpoint(tmp_path), copy.deepcopy(fresh.state_dict())
     with pytest.raises(OptimlabError) as refused:
-        load_checkpoint(
-            read_checkpoint(tmp_path),
-            model=fresh,
-            optimizer=torch.optim.Adam(fresh.parameters()),
-            scheduler=None,
-        )
+        load_checkpoint(payload, model=fresh, optimizer=torch.optim.Adam(fresh.parameters()), scheduler=None)
+    assert str(refused.value) == (
+        "the checkpoint's optimizer state was saved by SGD, which does not fit an Adam; resume with the "
+        "optimizer and parameter groups it was saved with"
+    )
+    assert all(torch.equal(weights[name], tensor) for name, tensor in fresh.state_dict().items())
+    del payload["optimizer_class"]  # as written before it was kept
+    with pytest.raises(OptimlabError) as refused:
+        load_checkpoint(payload, model=fresh, optimizer=torch.optim.Adam(fresh.parameters()), scheduler=None)
     assert str(refused.value) == (
         "the checkpoint's optimizer state (each parameter's momentum_buffer) does not fit an Adam (KeyError: "
         "'step'); resume with the optimizer and parameter groups it was saved with"
@@ -82,13 +89,15 @@ def test_a_checkpoint_of_another_optimizer_whose_state_loads_is_refused_naming_b
     sgd = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
     with pytest.raises(OptimlabError) as refused:
         load_checkpoint(payload, model=fresh, optimizer=sgd, scheduler=None)
-    saved_by = "Adam" if written == "now" else "another optimizer"
+    saved_by = (
+        "Adam" if written == "now" else "another optimizer (its parameter groups lack dampening, momentum)"
+    )
     assert str(refused.value) == (
-        f"the checkpoint's optimizer state was saved by {saved_by} (its parameter groups lack dampening, "
-        "momentum), which does not fit an SGD; resume with "
+        f"the checkpoint's optimizer state was saved by {saved_by}, which does not fit an SGD; resume with "
         "the optimizer and parameter groups it was saved with"
     )
     fresh(torch.ones(2, 3)).sum().backward()
+    sgd.load_state_dict(payload["optimizer"])  # as torch loads it
     with pytest.raises(KeyError, match="momentum"):
         sgd.step()  # what the run met at its first step
     if written == "now":
@@ -203,6 +212,8 @@ def _with_scheduler(model: nn.Module, kind: str | None) -> tuple[torch.optim.Opt
         None: lambda: None,
         "step": lambda: torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5),
         "lambda": lambda: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + step)),
+        "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10),
+        "exponential": lambda: torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9),
     }
     return optimizer, schedulers[kind]()
 
@@ -225,13 +236,33 @@ def _with_scheduler(model: nn.Module, kind: str | None) -> tuple[torch.optim.Opt
             "lambda",
             "saved with a StepLR scheduler, but a LambdaLR was given to resume it: resume with the StepLR",
         ),
+        (
+            "step",
+            "cosine",
+            "saved with a StepLR scheduler, but a CosineAnnealingLR was given to resume it: resume with the "
+            "StepLR",
+        ),
+        (
+            "step",
+            "exponential",
+            "saved with a StepLR scheduler, but an ExponentialLR was given to resume it: resume with the "
+            "StepLR",
+        ),
+        (
+            "lambda",
+            "step",
+            "saved with a LambdaLR scheduler, but a StepLR was given to resume it: resume with the LambdaLR",
+        ),
     ],
 )
 def test_a_checkpoint_resumed_with_another_scheduler_is_refused_by_name(tmp_path, saved_with, given, said):
-    """load_checkpoint loaded a StepLR's state into a LambdaLR (torch takes another class's state whole),
-    and ignored a scheduler given where none was saved or none given where one was: the rate restarted or
-    the schedule was lost in silence. Each is refused as another optimizer class is; a checkpoint written
-    before the class was kept (its StepLR, no scheduler_class) still loads, its step count torch's own."""
+    """load_checkpoint loaded a StepLR's state into a CosineAnnealingLR or an ExponentialLR, and a
+    LambdaLR's into a StepLR, in silence (torch takes another class's state whole; a StepLR's into a
+    LambdaLR alone raised torch's KeyError 'lr_lambdas'), and ignored a scheduler given where none was
+    saved or none given where one was: the rate restarted or the schedule was lost in silence. Each is
+    refused as another optimizer class is, before the model and the optimizer are loaded (they were left
+    overwritten); a checkpoint written before the class was kept (its StepLR, no scheduler_class) still
+    loads, its step count torch's own. Truth: the model's weights and the optimizer's state as given."""
     trained = net(nn.ReLU)
     optimizer, scheduler = _with_scheduler(trained, saved_with)
     for _ in range(3):
@@ -244,9 +275,15 @@ def test_a_checkpoint_resumed_with_another_scheduler_is_refused_by_name(tmp_path
     payload = read_checkpoint(tmp_path)
     fresh = net(nn.ReLU)
     resumed_optimizer, resumed_scheduler = _with_scheduler(fresh, given)
+    weights, groups = copy.deepcopy(fresh.state_dict()), copy.deepcopy(resumed_optimizer.param_groups)
     with pytest.raises(OptimlabError) as refused:
         load_checkpoint(payload, model=fresh, optimizer=resumed_optimizer, scheduler=resumed_scheduler)
     assert said in str(refused.value)
+    assert all(torch.equal(weights[name], tensor) for name, tensor in fresh.state_dict().items())
+    assert [
+        {k: v for k, v in group.items() if k != "params"} for group in resumed_optimizer.param_groups
+    ] == [{k: v for k, v in group.items() if k != "params"} for group in groups]
+    assert not resumed_optimizer.state
     if saved_with == "step":
         payload.pop("scheduler_class")  # as written before it was kept
         resumed_optimizer, resumed_scheduler = _with_scheduler(fresh, "step")

@@ -167,19 +167,24 @@ def load_checkpoint(
     scheduler: Any | None,
     callbacks: Sequence[Callback] = (),
 ) -> TrainState:
-    """Restore everything :func:`save_checkpoint` wrote; returns the loop state to continue from."""
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as error:  # torch lists every missing, unexpected and mis-shaped tensor
-        raise OptimlabError(
-            f"the checkpoint's weights do not fit the recipe's model: {_first_lines(error)}"
-        ) from None
+    """Restore everything :func:`save_checkpoint` wrote; returns the loop state to continue from. What
+    the payload alone refuses (another model structure, optimizer class, scheduler or callbacks) is
+    refused before anything is loaded, the model and the optimizer left as they were given."""
     stored = payload.get("structure")  # absent from checkpoints written before it was kept
     if stored is not None and (now := structure(model)) != stored:  # the same tensors, other modules
         raise OptimlabError(
             f"the recipe's model now builds with {describe_change(now, stored)}: its code changed since "
             "the checkpoint was written; restore the model's code to resume, or train a new run"
         )
+    _check_optimizer_class(payload, optimizer)
+    _check_scheduler(payload, scheduler)
+    paired = _paired(payload, callbacks)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:  # torch lists every missing, unexpected and mis-shaped tensor
+        raise OptimlabError(
+            f"the checkpoint's weights do not fit the recipe's model: {_first_lines(error)}"
+        ) from None
     # the hyperparameters its step reads (an SGD's momentum), which another class's groups lack
     held = {key for group in optimizer.param_groups for key in group} & set(optimizer.defaults)
     try:
@@ -196,8 +201,7 @@ def load_checkpoint(
             f"({type(error).__name__}: {_first_lines(error)}); resume with the optimizer and parameter "
             "groups it was saved with"
         ) from None
-    _check_optimizer(payload, optimizer, held)
-    _check_scheduler(payload, scheduler)
+    _check_optimizer_groups(optimizer, held)
     if scheduler is not None:
         scheduler.load_state_dict(payload["scheduler"])
     # numpy_rng and python_rng are absent from checkpoints written before they were kept
@@ -207,26 +211,39 @@ def load_checkpoint(
     cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
     if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_rng)
-    for callback, callback_state in _paired(payload, callbacks):
+    for callback, callback_state in paired:
         callback.load_state_dict(callback_state)
     return TrainState.from_dict(payload["state"])
 
 
-def _check_optimizer(payload: dict[str, Any], optimizer: torch.optim.Optimizer, held: set[str]) -> None:
-    """Refuse ``payload``'s optimizer state, just loaded into ``optimizer``, where another optimizer class
-    wrote it: torch's ``load_state_dict`` takes another class's parameter groups whole (an SGD given
-    Adam's took its lr, then its first step raised KeyError 'momentum'). By the class the checkpoint
-    names, and (checkpoints written before it was kept) by the hyperparameters its groups ``held`` before
-    the load that they now lack (keys torch added since are filled in by its ``__setstate__``)."""
+def _check_optimizer_class(payload: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    """Refuse ``payload``'s optimizer state where another optimizer class than ``optimizer``'s wrote it:
+    torch's ``load_state_dict`` takes another class's parameter groups whole (an SGD given Adam's took
+    its lr, then its first step raised KeyError 'momentum'). Checkpoints written before the class was
+    kept name none: :func:`_check_optimizer_groups` tells them once loaded."""
     saved_class = payload.get("optimizer_class")
+    if saved_class is not None and saved_class != type(optimizer).__qualname__:
+        raise _another_optimizer(saved_class, optimizer, "")
+
+
+def _check_optimizer_groups(optimizer: torch.optim.Optimizer, held: set[str]) -> None:
+    """Refuse the optimizer state just loaded into ``optimizer`` (of a checkpoint that names no class)
+    where its groups lack hyperparameters they ``held`` before the load (keys torch added since are
+    filled in by its ``__setstate__``): another optimizer class wrote it."""
     lacking = sorted({key for group in optimizer.param_groups for key in held if key not in group})
-    if (saved_class is not None and saved_class != type(optimizer).__qualname__) or lacking:
-        holding = f" (its parameter groups lack {', '.join(lacking)})" if lacking else ""
-        raise OptimlabError(
-            f"the checkpoint's optimizer state was saved by {saved_class or 'another optimizer'}{holding}, "
-            f"which does not fit {a_type(optimizer)}; resume with the optimizer and parameter groups it was "
-            "saved with"
-        )
+    if lacking:
+        raise _another_optimizer(None, optimizer, f" (its parameter groups lack {', '.join(lacking)})")
+
+
+def _another_optimizer(
+    saved_class: str | None, optimizer: torch.optim.Optimizer, holding: str
+) -> OptimlabError:
+    """The refusal of an optimizer state saved by ``saved_class`` (None: not known) for ``optimizer``."""
+    return OptimlabError(
+        f"the checkpoint's optimizer state was saved by {saved_class or 'another optimizer'}{holding}, "
+        f"which does not fit {a_type(optimizer)}; resume with the optimizer and parameter groups it was "
+        "saved with"
+    )
 
 
 def _check_scheduler(payload: dict[str, Any], scheduler: Any | None) -> None:

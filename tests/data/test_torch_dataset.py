@@ -111,6 +111,8 @@ def test_pillow_images_of_mixed_modes_get_the_note_a_folder_of_them_gets(tmp_pat
     assert as_data((pictures, Pictures(arrays, ["RGB"])), "pictures").reading == (
         "4 of 12 images, of mode L, read as RGB"  # the note over every split, as a folder's
     )
+    tensors = (torch.rand(6, 3, 4, 5), torch.arange(6) % 2)  # a split of no images: the note names its split
+    assert as_data((pictures, tensors), "pictures").reading == f"split 0 (train): {note}"
     assert from_torch_dataset(Pictures(arrays, ["L"])).reading is None  # one mode: nothing converted
 
 

@@ -440,7 +440,15 @@ def as_data(
             # Labels of all splits are mapped together, so a class has one id in each.
             ys = [p.y for p in parts]
             y = np.concatenate(ys) if isinstance(ys[0], np.ndarray) else torch.cat(ys)
-            modes = parts[0].reading  # of every split's images (in_one_mode)
+            modes = (  # of every split's images (in_one_mode), else of the image splits, named so
+                parts[0].reading
+                if all(p.modes for p in parts)
+                else "; ".join(
+                    f"split {i} ({split}): {p.reading}"
+                    for i, (split, p) in enumerate(zip(("train", "val", "test"), parts))
+                    if p.reading
+                )
+            )
             joined = _examples(Pairs(torch.cat([p.x for p in parts]), y, parts[0].image_shape, modes), name)
             ends = np.cumsum([0, *(len(p.x) for p in parts)])
             train, val, *test = (

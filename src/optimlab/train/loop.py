@@ -193,12 +193,13 @@ class Callback:
     writes_checkpoints: bool = True
 
     def on_train_start(self, state: TrainState) -> None: ...
-    # The step's gradients are whole (unscaled under float16) and not yet clipped; called wherever its
-    # loss is evaluated, so twice a step for an optimizer that evaluates it again (SAM, LBFGS). The one
-    # hook a callback that is no subclass may leave out.
+    # The step's gradients are whole (unscaled under float16) and not yet clipped; called each time its
+    # loss is evaluated: twice a step for SAM, and for LBFGS once an evaluation of its closure, up to its
+    # max_eval a step (25 by default: 1.25 x max_iter). The one hook a callback that is no subclass may
+    # leave out.
     def on_before_optimizer_step(self, state: TrainState) -> None: ...
     # Each training batch after its forward and backward pass (``state.step`` the steps taken before
-    # this one; twice a step, as the hook above, for an optimizer that evaluates the loss again), with
+    # this one; as the hook above, once each time the loss is evaluated: up to 25 a step for LBFGS), with
     # ``targets``: what the loss compares the outputs with (a tuple batch's last element, a dict's
     # ``labels``), None where the batch shows none (a model's own loss of a tuple, compute_loss's).
     # Optional to a callback that is no subclass.
@@ -328,11 +329,13 @@ def fit(
             ``val_accuracy`` where predictions are class scores of integer targets, ``val_rmse`` where
             they are a regression's values: :func:`evaluate_batches`); or ``evaluate``, any
             ``() -> metrics``. A bfloat16 or float16 model's ``val_loss`` under torch's own loss is made
-            again in float32 of the same outputs (not rounded to 8 or 11 bits); a loss of the user's own
-            is called once a batch, as written, and its value kept in the precision it computes in:
-            called again in float32 it might compute another thing (a loss reading more than the
-            predictions, keeping state, drawing at random), so it casts (``outputs.float()``) itself
-            for float32 numbers.
+            again in float32 of the same outputs (not rounded to 8 or 11 bits), unless that loss holds
+            weights of its own in their precision (``CrossEntropyLoss(weight=...)`` cast with the model),
+            which float32 outputs do not fit: then, as for a model that returns its own loss and a loss
+            of the user's own, the loss is called once a batch, as written, and its value kept in the
+            precision it computes in: called again in float32 it might compute another thing (a loss
+            reading more than the predictions, keeping state, drawing at random), so it casts
+            (``outputs.float()``) itself for float32 numbers.
         val_steps: the batches of ``val_data`` each evaluation reads at most, from its start
             (Lightning's ``limit_val_batches`` as a count); None: all of them, so val data whose length
             is not known (an IterableDataset without ``__len__``, which may never end) is refused

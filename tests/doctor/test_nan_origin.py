@@ -473,3 +473,35 @@ def test_a_weight_non_finite_before_any_update_is_told_it_came_so_not_an_update_
     finite = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1), steps=5,
                       lr_find=False)  # fmt: skip
     assert len(finite.statistics.steps) == 5 and finite.statistics.non_finite is None
+
+
+def test_a_resumed_fit_whose_earlier_updates_overflowed_the_weights_keeps_the_lr_advice():
+    """fit at SGD lr 1e38 overflows the weights; fit(..., state=state) with a DoctorCallback then continues
+    and was told they were non-finite 'before any update, as built or loaded ... no lr, clip or eps made
+    them': its first watched step is not the run's first. Truth: the weights were finite before the first
+    fit and Inf after its updates."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 8), torch.randn(64, 1) * 10
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    optimizer = torch.optim.SGD(model.parameters(), 1e38)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    state = fit(model, optimizer, x, y, loss_fn=nn.MSELoss(), total_steps=5, batch_size=16)
+    assert state.step >= 1 and not all(torch.isfinite(p).all() for p in model.parameters())
+    doctor = DoctorCallback(model, optimizer)
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        loss_fn=nn.MSELoss(),
+        total_steps=10,
+        batch_size=16,
+        callbacks=[doctor],
+        state=state,
+    )
+    told = next(f for f in doctor.diagnosis().findings if f.rule == "nan_inf")
+    first = doctor.statistics.steps[0]
+    assert (told.evidence["kind"], told.evidence["step"]) == ("weights", first) and first > 1
+    assert told.recommendation.startswith("lower lr in the optimizer"), told.recommendation
+    assert "as built or loaded" not in told.recommendation
+    assert f"the {first - 1} updates before it may have made them" in told.explanation

@@ -66,11 +66,20 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     }
     clipped = _clip_in_force(stats)  # advice to clip at 1.0 where the run does: none
     eps_lost = stats.eps_lost if origin.kind == "weights" else None
-    before_any_step = origin.step <= (stats.steps[0] if stats.steps else 1)  # no update watched yet
+    first_watched = stats.steps[0] if stats.steps else 1
+    before_any_step = origin.step <= first_watched  # no update watched yet
+    # Before the run's first update (step 1), not a resumed run's first watched one: there, the
+    # first_watched - 1 updates before the doctor came may have made them.
+    given = before_any_step and origin.step <= 1
+    if before_any_step and not given and origin.kind == "weights":
+        history += (
+            f" The doctor began watching at step {first_watched}: the {first_watched - 1} updates before "
+            "it may have made them."
+        )
     advice: dict[str, tuple[str, dict[str, Any]]] = {
         "input": ("data: remove or impute the non-finite values in the inputs", {}),
         "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
-        "weights": _weight_advice(origin, stats.adam_eps, clipped, eps_lost=eps_lost, given=before_any_step),
+        "weights": _weight_advice(origin, stats.adam_eps, clipped, eps_lost=eps_lost, given=given),
         "forward": _guard(origin, module, finite_before, clipped),
         "loss": (
             (
@@ -88,9 +97,7 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
     blew_up = (len(finite_before) >= 2 and finite_before[-1] > 10 * finite_before[0]) or (
         origin.largest_output is not None and origin.largest_output > 1e4
     )
-    overflowed = (
-        origin.cause == "overflow" and not eps_lost and not (origin.kind == "weights" and before_any_step)
-    )
+    overflowed = origin.cause == "overflow" and not eps_lost and not (origin.kind == "weights" and given)
     if blew_up and (origin.kind in ("forward", "loss") or overflowed):
         if clipped:
             recommendation, changes = f"lr: lower it (the loss or the outputs blew up first; {clipped})", {}
@@ -131,7 +138,7 @@ def _weight_advice(
     the clip already in force (:func:`_clip_in_force`), then the lr alone is advised. ``eps_lost``: the
     optimizer's eps that rounds to 0 in the weights' dtype (Adam's or RMSprop's 1e-8 in float16): where v
     underflows too, m / (sqrt(v) + eps) is Inf or 0/0 at any lr (float16 weights under Adam at lr 1e-3
-    overflow at step 1). ``given``: the weight was non-finite at the first watched step, before any
+    overflow at step 1). ``given``: the weight was non-finite at the run's first step, before any
     update: built or loaded so, which no lr, clip nor eps made."""
     if given:
         return (

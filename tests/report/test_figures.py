@@ -426,6 +426,23 @@ def test_an_arm_without_a_mean_keeps_its_places_and_its_notes_within_the_axes():
     assert all(note.x0 > x or note.x1 < x for note, x in zip(drawn, markers, strict=True))  # beside it
 
 
+def test_a_y_label_of_math_is_broken_on_two_lines_outside_the_math():
+    """The break of a long y label fell inside its $...$ math, each line then holding one '$': both drawn as
+    raw TeX. Truth: matplotlib's own test of mathtext (cbook.is_math_text) on the line holding the math,
+    which stays whole; the label is the one given, one space made a line break."""
+    from matplotlib import cbook
+
+    math = r"$\| \Delta w \|_2 \, / \, \| w \|_2$"
+    ylabel = f"size of each step, mean {math} over seeds, 95% CI"
+    groups = {"adam": {"a": (0.8, 0.7, 0.9)}, "sgd": {"a": (0.2, 0.1, 0.3)}}
+    figure = figures.intervals(groups, title="t", xlabel="method", ylabel=ylabel)
+    figure.canvas.draw()
+    lines = figure.axes[0].get_ylabel().split("\n")
+    assert len(lines) == 2 and " ".join(lines) == ylabel, lines
+    assert [cbook.is_math_text(line) for line in lines].count(True) == 1
+    assert any(math in line for line in lines), lines
+
+
 def test_a_y_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines():
     """A study's interval figure read 'test accuracy (fracti...orrect): mean, 95% CI': the label, one line
     longer than the axis, was cut in its middle where two lines hold it whole. Truth: matplotlib's renderer

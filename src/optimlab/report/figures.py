@@ -118,8 +118,14 @@ def _legend(axes: Axes, notes: Mapping[str, str] | None = None) -> None:
 
 
 def _two_lines(text: str) -> str:
-    """``text`` broken at the space nearest its middle (unchanged where it has none)."""
-    spaces = [i for i, c in enumerate(text) if c == " "]
+    """``text`` broken at the space nearest its middle outside ``$...$`` math (unchanged where it has none):
+    mathtext cut by the break has an odd ``$`` on each line, and both lines were drawn as raw TeX."""
+    spaces, in_math = [], False
+    for i, c in enumerate(text):
+        if c == "$" and text[i - 1 : i] != "\\":  # an escaped \$ is a dollar sign
+            in_math = not in_math
+        elif c == " " and not in_math:
+            spaces.append(i)
     if not spaces:
         return text
     middle = min(spaces, key=lambda i: abs(2 * i - len(text)))

@@ -29,9 +29,9 @@ from optimlab.study.trial import counted_trials
 def measure(trials: int, steps: int) -> tuple[float, float]:
     """Seconds to store a random plan of ``trials``, and seconds of bookkeeping per trial then (median of
     ``steps``)."""
-    spec = StudySpec(
-        "s", Recipe(), methods_from("optimizer.name", ["sgd"]), protocol="random", budget=trials, seeds=1
-    )
+    sgd = methods_from("optimizer.name", ["sgd"])
+    # stored=True: planned past the bounds, as a study stored before them loads, to measure them
+    spec = StudySpec("s", Recipe(), sgd, protocol="random", budget=trials, seeds=1, stored=True)
     with tempfile.TemporaryDirectory() as folder:
         storage = open_studies(spec, folder)
         started = time.perf_counter()

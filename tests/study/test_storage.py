@@ -393,6 +393,29 @@ def test_a_trials_creation_removed_before_waiting_trials_is_refused_not_shifted(
     assert journal.read_bytes() == edited
 
 
+def test_records_read_again_follow_each_trial_through_its_states(tmp_path):
+    """load_records keeps the records of waiting and finished trials (a finished one never changes, a waiting
+    one until taken): read again, each trial's record must be its state and attributes now. Truth: Optuna's
+    own trials, read each time."""
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s/sgd")
+    study.enqueue_trial({}, user_attrs={"key": "tune/0"})
+
+    def read() -> tuple:
+        (record,) = load_records(storage, ["s/sgd"])
+        (trial,) = study.get_trials()
+        assert record.state == trial.state.name.lower()
+        return record.state, record.metrics, record.value
+
+    assert read()[0] == "waiting"
+    _, trial_id = pop_waiting(study, storage)
+    for accuracy in (0.5, 0.7):  # a running trial's attributes as they are written
+        storage.set_trial_user_attr(trial_id, "metrics", {"test_accuracy": accuracy})
+        assert read()[:2] == ("running", {"test_accuracy": accuracy})
+    storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.7])
+    assert read() == read() == ("complete", {"test_accuracy": 0.7}, 0.7)
+
+
 @pytest.mark.parametrize(
     ("attribute", "edited", "shape"),
     [

@@ -121,7 +121,7 @@ def _meant(field: str, value: Any) -> str:
 #   cd benchmarks && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python study_journal.py --trials 1000 4000 10000
 # storing 10^3 / 4x10^3 / 10^4 planned trials took 8 / 21 / 53 s, and a trial's bookkeeping 70 / 175 / 330
 # ms: some 30 minutes over a study of 10^4 beside its training, and growing with the square beyond
-# (2x10^5, the bound before, days).
+# (2x10^5, the bound before, days); 19 / 77 / 178 ms since load_records keeps the records that do not change.
 TRIALS_PLANNED = 10_000
 
 

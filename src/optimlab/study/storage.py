@@ -835,14 +835,28 @@ def optimlab_studies(storage: BaseStorage, name: str | None = None) -> list[optu
     return [s for s in studies if name is None or s.user_attrs[SPEC_ATTR]["name"] == name]
 
 
+# Each storage's records of waiting and finished trials, by study name, trial id and state: a finished trial
+# never changes (Optuna refuses its updates), nor a waiting one until it is taken; reading a record anew each
+# poll, for every trial of the study, was most of a trial's bookkeeping (127 ms of 190 at 3,000 trials).
+_RECORDS: weakref.WeakKeyDictionary[BaseStorage, dict[tuple[str, int, TrialState], TrialRecord]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def load_records(storage: BaseStorage, study_names: Sequence[str]) -> list[TrialRecord]:
     """Every trial of the named Optuna studies, in study then trial order."""
+    read = _RECORDS.setdefault(storage, {})
     records = []
     for name in study_names:
         study_id = storage.get_study_id_from_name(name)
-        records += [
-            TrialRecord.from_frozen(name, t) for t in storage.get_all_trials(study_id, deepcopy=False)
-        ]
+        for trial in storage.get_all_trials(study_id, deepcopy=False):
+            key = (name, trial._trial_id, trial.state)
+            record = read.get(key)
+            if record is None:
+                record = TrialRecord.from_frozen(name, trial)
+                if trial.state != TrialState.RUNNING:
+                    read[key] = record
+            records.append(record)
     return records
 
 

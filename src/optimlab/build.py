@@ -107,14 +107,10 @@ def build_data(recipe: Recipe) -> Any:
     """The recipe's train/val/test splits (see :func:`optimlab.data.load`); the user's targets (a file's,
     a factory's) of the task its loss decides (:func:`task_of_loss`), a built-in set's of its own; inside
     :func:`~optimlab.data.built_once.data_built_once` (a comparison), built once a seed. A
-    ``data.data_fraction`` that keeps too few rows for the batch size is refused on every call
-    (:func:`_check_rows_kept`): the batch size is no part of the data's key."""
+    ``data.data_fraction`` keeps a row of each class at least (:func:`optimlab.data.splits.split`); fewer
+    rows than a batch are said by :func:`_check_batch_past_split`."""
     source = json.dumps(_data_source(recipe), default=str, sort_keys=True)
-    splits = built_once(source, data_key(recipe), lambda: _loaded(recipe))
-    if recipe.data.data_fraction < 1 and not isinstance(splits, BatchSplits):
-        classes = splits.num_classes if splits.task == "classification" else 1
-        _check_rows_kept(recipe, len(splits.train), classes)
-    return splits
+    return built_once(source, data_key(recipe), lambda: _loaded(recipe))
 
 
 def _loaded(recipe: Recipe) -> Any:
@@ -170,37 +166,6 @@ def ignored_by_loss(loss: str | None, options: Mapping[str, Any] | None = None) 
     registry = get_registry("loss")
     name = "cross_entropy" if loss is None else loss
     return ignored_label(registry.get(name).create(**(options or {}))) if name in registry else None
-
-
-def _check_rows_kept(recipe: Recipe, kept: int, classes: int) -> None:
-    """Refuse a ``data.data_fraction`` that keeps fewer training rows than one batch or than the classes
-    (or, for a split smaller than those, any of its rows): 1e-6 trained on a single row without a word."""
-    from optimlab.data import load
-
-    spec, batch_size = recipe.data, recipe.training.batch_size
-    if kept >= max(batch_size, classes):
-        return
-    whole = len(  # the whole training split, loaded again only to say what fraction would do
-        load(
-            spec.name,
-            seed=recipe.training.seed,
-            val_fraction=spec.val_fraction,
-            test_fraction=spec.test_fraction,
-            **spec.options,
-        ).train
-    )
-    needed = min(max(batch_size, classes), whole)
-    if kept >= needed:
-        return
-    # Split per class, each rounded: up to half a row short per class, asked for here too.
-    least = math.ceil((needed + classes / 2) / whole * 10**4) / 10**4
-    what = f"one batch ({batch_size})" if batch_size >= classes else f"the {classes} classes"
-    raise InvalidValueError(
-        "data.data_fraction",
-        spec.data_fraction,
-        f"{least:g} or more, or a smaller training.batch_size ({spec.data_fraction:g} keeps {kept} of the "
-        f"{whole:,} training rows of {spec.name}, fewer than {what})",
-    )
 
 
 def num_outputs(splits: Any, loss: str | None = None) -> int:
@@ -598,22 +563,33 @@ def training_steps(recipe: Recipe, splits: Any) -> int:
     return spec.epochs * _optimizer_steps(epoch, spec)
 
 
-def _say_batch_past_split(recipe: Recipe, splits: Any) -> None:
-    """Warn where ``training.batch_size`` is more than the training split's rows: each step then takes
-    the whole split (torch's DataLoader does so too), a batch smaller than the size recorded."""
-    train = splits.train
+def _check_batch_past_split(recipe: Recipe, splits: Any) -> None:
+    """A ``training.batch_size`` more than the training split's rows: refused where ``drop_last`` drops
+    every batch then (in the recipe's words, before a step); else each step takes the whole split
+    (torch's DataLoader does so too), which is said where the size or the split's fraction was chosen
+    (``data_fraction`` 1e-6 trains on a row a class): the default 32 over a small file is no choice to warn
+    of. The recipe records the size as given, which makes the same batches again."""
+    from optimlab.data.batches import RECIPE_BATCHING, steps_per_epoch
+
+    train, spec = splits.train, recipe.training
     if isinstance(splits, BatchSplits):
         if not is_map_dataset(train):  # batched by the user, who chose the size
             return
         rows = len(train)
     else:
         rows = train.x.shape[0]
-    batch_size = recipe.training.batch_size
-    if batch_size <= rows or rows == 0:
+    if spec.batch_size <= rows or rows == 0:
         return
+    if spec.drop_last:
+        steps_per_epoch(rows, spec.batch_size, drop_last=True, names=RECIPE_BATCHING)
+    fraction = recipe.data.data_fraction
+    if spec.batch_size == TrainingSpec.model_fields["batch_size"].default and fraction == 1:
+        return
+    kept = f" data.data_fraction {fraction:g} keeps" if fraction < 1 else ""
     warnings.warn(
-        f"batch_size {batch_size:,} is more than the {count_of(rows, 'training row')} of {splits.name}: "
-        f"each step takes the whole split, a batch of {count_of(rows, 'row')}, one step an epoch",
+        f"batch_size {spec.batch_size:,} is more than the {count_of(rows, 'training row')}{kept} of "
+        f"{splits.name}: each step takes the whole split, a batch of {count_of(rows, 'row')}, one step an "
+        "epoch",
         OptimlabWarning,
         stacklevel=user_stacklevel(),
     )
@@ -698,7 +674,7 @@ def build(recipe: Recipe) -> Built:
     if isinstance(splits, BatchSplits) and loss_fn is None and path is None:
         _check_takes_targets(recipe.model.name, model, splits.target, splits.train)
     steps = training_steps(recipe, splits)
-    _say_batch_past_split(recipe, splits)
+    _check_batch_past_split(recipe, splits)
     optimizer = build_optimizer(recipe, model, steps)
     return Built(
         recipe=recipe,

@@ -36,24 +36,44 @@ def test_a_stopped_run_says_one_resume_command_with_the_flags_it_ran_with(cli, m
     assert json.loads(out)["message"].endswith(f"Resume with: {again}")
 
 
-def test_a_batch_larger_than_the_split_is_said_at_start_and_trains_as_the_whole_split(cli, tmp_path):
-    """--batch-size 1000000 on iris trained on the whole split without a word while the recipe records
-    1000000. One warning line says so before the run; truth: the model a batch of 91 trains is the one a
-    batch of the split's 90 rows trains, bit for bit (its digest), and a batch of exactly 90 gets no warning."""
-    digests, errs = {}, {}
-    for size in ("90", "91"):
-        out = tmp_path / size
-        code, _, err = cli(
-            "train", "--dataset", "iris", "--steps", "1", "--batch-size", size, "--out", str(out)
-        )
-        assert code == 0, err
-        digests[size] = json.loads((out / "result.json").read_text())["model"]["digest"]
-        errs[size] = [line for line in err.splitlines() if line.startswith("warning:")]
-    assert digests["91"] == digests["90"]
-    assert errs == {
-        "90": [],
-        "91": [
-            "warning: batch_size 91 is more than the 90 training rows of iris: each step takes the whole split, "
-            "a batch of 90 rows, one step an epoch"
-        ],
-    }
+def test_a_warning_is_said_once_a_command_and_a_refusal_alone(cli, monkeypatch, tmp_path):
+    """A comparison's 8 trials each said 'batch_size 100 is more than the 24 training rows': a warning
+    repeated within one command is now said once, and again by the next command; drop_last past the split
+    said that warning, then its refusal named 'batch_size': the refusal alone, naming the flag typed."""
+    import warnings
+
+    import optimlab.train
+    from optimlab.errors import OptimlabWarning
+    from optimlab.train.loop import Callback
+
+    code, out, err = cli(
+        "train",
+        "--dataset",
+        "iris",
+        "--steps",
+        "1",
+        "--set",
+        "training.drop_last=true",
+        "--batch-size",
+        "200",
+    )
+    assert (code, out, err) == (
+        2,
+        "",
+        "error: invalid value 200 for --batch-size: accepted at most the 90 training rows when "
+        "training.drop_last drops smaller batches.\n",
+    )
+
+    class WarnEachStep(Callback):  # as each trial's build warns of its batch
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def on_step_end(self, state: object) -> None:
+            warnings.warn("the same words", OptimlabWarning, stacklevel=1)
+
+    monkeypatch.setattr(optimlab.train, "ProgressBar", WarnEachStep)
+    for run in ("one", "two"):
+        code, _, err = cli("train", "--dataset", "iris", "--steps", "3", "--out", str(tmp_path / run))
+        assert code == 0 and [line for line in err.splitlines() if line.startswith("warning:")] == [
+            "warning: the same words"
+        ], err

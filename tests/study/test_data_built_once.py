@@ -11,7 +11,7 @@ import optimlab.data
 from optimlab.build import build_data
 from optimlab.data.built_once import data_built_once
 from optimlab.data.digest import data_digest
-from optimlab.errors import InvalidValueError
+from optimlab.errors import OptimlabWarning
 from optimlab.study.compare import check_trains, plan_comparison
 from optimlab.workloads import get_workload
 
@@ -76,18 +76,23 @@ def test_kept_splits_are_handed_out_without_hashing_and_a_write_through_a_view_i
         assert build_data(recipe) is not again and len(calls) == 3
 
 
-def test_a_kept_build_is_still_refused_a_data_fraction_below_one_batch():
-    """data.data_fraction 0.1 keeps 109 of digits' 1,079 training rows: fine at batch size 32, refused
-    at 1024 outside data_built_once; inside, the 1024 recipe shares the 32's key (batch size decides no
-    data) and was handed the kept splits without the check."""
+def test_a_kept_build_is_still_said_a_batch_past_the_rows_its_data_fraction_keeps():
+    """data.data_fraction 0.1 keeps 109 of digits' 1,079 training rows: fine at batch size 32, said at 1024
+    outside data_built_once; inside, the 1024 recipe shares the 32's key (batch size decides no data) and
+    its build still says so: the batch size is the recipe's, checked at each build."""
+    from optimlab.build import build
+
     small = get_workload("digits_mlp", epochs=1).recipe.with_updates(
         {"data.data_fraction": 0.1, "training.batch_size": 32}
     )
     big = small.with_updates({"training.batch_size": 1024})
     with data_built_once():
         assert len(build_data(small).train) == 109
-        with pytest.raises(InvalidValueError, match=r"data\.data_fraction.*fewer than one batch \(1024\)"):
-            build_data(big)
+        with pytest.warns(
+            OptimlabWarning,
+            match=r"batch_size 1,024 is more than the 109 training rows data\.data_fraction 0\.1 keeps",
+        ):
+            build(big)
 
 
 def test_fresh_seeds_keep_one_copy_of_a_workloads_data(monkeypatch):

@@ -108,11 +108,16 @@ def _help(
     command.main(args=[*(verb or []), "-h"], prog_name="optimlab", standalone_mode=False)
 
 
+_WARNINGS_SAID: set[str] = set()  # by the verb running: a comparison's trials built one batch size 8 times
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """optimlab's own warnings (a damaged checkpoint or journal record set aside) as one ``warning:``
-    line on stderr, like errors; other libraries' warnings keep Python's format."""
+    line on stderr, like errors, each said once a command; other libraries' warnings keep Python's format."""
     if issubclass(category, OptimlabWarning):
-        print(f"warning: {message}", file=file or sys.stderr)
+        if str(message) not in _WARNINGS_SAID:
+            _WARNINGS_SAID.add(str(message))
+            print(f"warning: {message}", file=file or sys.stderr)
     else:
         _python_warning(message, category, filename, lineno, file, line)
 
@@ -222,6 +227,7 @@ def _exit_on_signal(code: int) -> None:
 
 def _run(argv: list[str] | None) -> int:
     warnings.showwarning = _one_line_warning
+    _WARNINGS_SAID.clear()
     # Interpreter exit runs a last garbage collection over every object alive, torch's thousands of
     # functions and tables included: about 0.4-0.8 s of a command's wall time (benchmarks/cli_startup.py).
     # Freezing them at exit skips it. A verb closes what it writes itself, exit handlers (the MLflow

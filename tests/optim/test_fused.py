@@ -307,3 +307,31 @@ def test_decoupled_decay_is_what_the_chain_does(name, flag):
     decoupled = torch.allclose(params[0], torch.full((3,), (1 - 0.1 * 0.5) ** 2, dtype=torch.float64))
     every_value = {h.name: h.default for h in entry.hyperparameters} | values
     assert decoupled_decay(entry.obj, every_value) == decoupled
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "adagrad"])
+def test_each_tensor_of_a_group_mixing_dtypes_steps_as_in_a_group_of_its_own(name):
+    """A float32/float64 tensor beside a bfloat16 one took the composed chain (the kernel took a group
+    whole or not at all), an ulp or so off its own steps; the kernel now takes it, the chain the bfloat16
+    one, and the state's counters stay one. Truth: each tensor alone in its group, bit for bit."""
+    generator = torch.Generator().manual_seed(0)
+    start = [
+        torch.randn(64, generator=generator).to(dtype)
+        for dtype in (torch.float32, torch.bfloat16, torch.float64)
+    ]
+    gradients = [[torch.randn(64, generator=generator).to(p.dtype) for p in start] for _ in range(6)]
+
+    def run(indices):
+        params = [torch.nn.Parameter(start[i].clone()) for i in indices]
+        optimizer = create(name, params, lr=0.01, weight_decay=0.1)
+        for step_gradients in gradients:
+            for p, i in zip(params, indices):
+                p.grad = step_gradients[i].clone()
+            optimizer.step()
+        return [p.detach() for p in params], optimizer
+
+    mixed, optimizer = run([0, 1, 2])
+    assert optimizer.fused_path.last_path(0) == "torch_fused"
+    for i, tensor in enumerate(mixed):
+        assert torch.equal(tensor, run([i])[0][0])
+    assert {state["0.count"] for state in optimizer.state_dict()["state"].values()} == {len(gradients)}

@@ -11,7 +11,9 @@ and falls back to the composed chain whenever no kernel applies. Chosen per grou
    (below): TorchInductor fuses the chain's foreach ops into one loop per tensor, with the scalar
    coefficients computed once per step (:mod:`~optimlab.optim.kernels.scalar_hoisting`).
 3. **the composed chain**, eagerly: always correct; used for schedules and per-member tensors as
-   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors, for the other
+   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors (a group that mixes
+   them with tensors a kernel takes runs the kernel on those, as torch groups a step's tensors by
+   dtype and device, and the chain on the others), for the other
    optimizers (Muon, Adafactor), for the first step of a compiled group, until compiling pays,
    whenever compiling fails, and inside the user's own ``torch.compile`` (of a whole training step):
    there the chain is traced into the user's graph and fused by it, where an in-place fused kernel
@@ -110,6 +112,33 @@ def supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
     )
 
 
+def _at(state: State, indices: Sequence[int]) -> State:
+    """The chain's state of the tensors at ``indices``: each list field at them, counters as they are."""
+    if isinstance(state, list):
+        return [state[i] for i in indices]
+    if not isinstance(state, tuple):
+        return state
+    children = [_at(child, indices) for child in state]
+    return type(state)(*children) if hasattr(state, "_fields") else tuple(children)
+
+
+def _joined(layout: State, parts: Sequence[tuple[Sequence[int], State]]) -> State:
+    """One state of ``layout``'s tensors from the states of disjoint ``parts`` of them (:func:`_at`);
+    counters from the first part: every part advanced them alike."""
+    if isinstance(layout, list):
+        joined = list(layout)
+        for indices, part in parts:
+            for i, value in zip(indices, part):
+                joined[i] = value
+        return joined
+    if not isinstance(layout, tuple):
+        return parts[0][1]
+    children = [
+        _joined(child, [(indices, part[n]) for indices, part in parts]) for n, child in enumerate(layout)
+    ]
+    return type(layout)(*children) if hasattr(layout, "_fields") else tuple(children)
+
+
 class FusedPath:
     """Chooses, per group and step, between a fused kernel and the composed chain, and runs it.
 
@@ -132,7 +161,7 @@ class FusedPath:
         self._eager_seconds: dict[Any, float] = {}
         self._compiled: dict[Any, CompiledChain] = {}
         self._last: dict[Any, Path] = {}
-        self._params_supported: dict[Any, tuple[tuple[int, ...], bool]] = {}
+        self._params_supported: dict[Any, tuple[tuple[int, ...], tuple[bool, ...]]] = {}
 
     def step(
         self,
@@ -141,9 +170,10 @@ class FusedPath:
         params: Sequence[Tensor],
         grads: Sequence[Tensor],
         state: State,
-        eager: Callable[[], State],
+        eager: Callable[..., State],
     ) -> State:
-        """Update ``params`` in place and return the next state; ``eager()`` runs the composed chain.
+        """Update ``params`` in place and return the next state; ``eager()`` runs the composed chain,
+        ``eager(tensors=, grads=, state=)`` runs it on some of them.
 
         ``key`` names the group (its index); ``hyperparameters`` are all the factory's keywords;
         ``grads`` are the parameters' ``.grad`` (torch gives them their parameter's dtype, device and
@@ -152,7 +182,8 @@ class FusedPath:
         if torch.compiler.is_compiling():  # the user's compile traces the chain (module docstring, 3.)
             self._last[key] = "eager"
             return eager()
-        if self._supported(key, params, grads) and plain_numbers(hyperparameters):
+        taken = self._supported(key, params, grads)
+        if all(taken) and plain_numbers(hyperparameters):
             if self._kernel is not None:
                 self._last[key] = "torch_fused"
                 return self._kernel(hyperparameters, params, grads, state)
@@ -162,21 +193,47 @@ class FusedPath:
                 if next_state is not None:
                     self._last[key] = "compiled"
                     return next_state
+        elif any(taken) and self._kernel is not None and plain_numbers(hyperparameters):
+            self._last[key] = "torch_fused"
+            return self._kernel_beside_chain(hyperparameters, params, grads, state, eager, taken)
         started = time.perf_counter()
         next_state = eager()
         self._eager_seconds[key] = self._eager_seconds.get(key, 0.0) + time.perf_counter() - started
         self._last[key] = "eager"
         return next_state
 
-    def _supported(self, key: Any, params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
-        """:func:`supported`, with the parameters checked once per group (again if its list changes):
-        a ``.grad`` matches its parameter but for its layout, the one thing left to check each step.
-        Checking all 24 tensors of a model each step took 14 us, more than torch's whole fused SGD step."""
+    def _supported(self, key: Any, params: Sequence[Tensor], grads: Sequence[Tensor]) -> list[bool]:
+        """:func:`supported` tensor by tensor, with the parameters checked once per group (again if its
+        list changes): a ``.grad`` matches its parameter but for its layout, the one thing left to check
+        each step. Checking all 24 tensors of a model each step took 14 us, more than torch's whole fused
+        SGD step."""
         ids = tuple(map(id, params))
         known = self._params_supported.get(key)
         if known is None or known[0] != ids:
-            known = self._params_supported[key] = (ids, supported(params, params))
-        return known[1] and all(map(Tensor.is_contiguous, grads))
+            known = self._params_supported[key] = (ids, tuple(supported([p], [p]) for p in params))
+        return [ok and g.is_contiguous() for ok, g in zip(known[1], grads)]
+
+    def _kernel_beside_chain(
+        self,
+        hyperparameters: Mapping[str, Any],
+        params: Sequence[Tensor],
+        grads: Sequence[Tensor],
+        state: State,
+        eager: Callable[..., State],
+        taken: Sequence[bool],
+    ) -> State:
+        """The kernel on the tensors it takes, the chain on the others (a float32 tensor beside a bfloat16
+        one had taken the chain, 18-34 of 64 entries off torch's step), one state again: the chains with
+        a kernel are elementwise, so a tensor's update reads no other tensor."""
+        fast = [i for i, ok in enumerate(taken) if ok]
+        rest = [i for i, ok in enumerate(taken) if not ok]
+        fast_state = self._kernel(
+            hyperparameters, [params[i] for i in fast], [grads[i] for i in fast], _at(state, fast)
+        )
+        rest_state = eager(
+            tensors=[params[i] for i in rest], grads=[grads[i] for i in rest], state=_at(state, rest)
+        )
+        return _joined(state, [(fast, fast_state), (rest, rest_state)])
 
     def _compiled_for(self, key: Any, params: Sequence[Tensor]) -> CompiledChain | None:
         """The group's compiled step: made once compiling pays, kept unless it failed."""

@@ -3,9 +3,11 @@ setups of several architectures get no error or warning. Every registered rule h
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import math
+import re
 import statistics
 
 import pytest
@@ -751,10 +753,32 @@ def test_no_progress_under_an_lr_the_check_trained_past_names_its_lr_not_the_lab
     assert "watch longer (steps)" in recipe and "training:" not in recipe, recipe
     torch_words = advised_as(found["plateau"], TORCH_CALLS).recommendation
     fit_words = advised_as(found["plateau"], FIT_ARGUMENTS).recommendation
-    assert "watch longer (diagnose(..., steps=<more>))" in torch_words, torch_words
-    assert "watch longer (fit(..., total_steps=<more>) with the callback)" in fit_words, fit_words
-    inspect.signature(optimlab.doctor.diagnose).bind_partial(steps=120)
-    inspect.signature(optimlab.train.fit).bind_partial(total_steps=120)
+    (told,) = advised_calls(torch_words)
+    assert told == ("diagnose", {"steps": 2}), torch_words
+    inspect.signature(optimlab.doctor.diagnose).bind_partial(**told[1])
+    # fit takes total_steps or epochs, one of them: each user is told the one their call gave, and it runs
+    assert [name for name, _ in advised_calls(fit_words)] == ["fit", "fit"], fit_words
+    for keyword in ("total_steps", "epochs"):
+        said = next(kw for name, kw in advised_calls(fit_words) if name == "fit" and keyword in kw)
+        net = nn.Linear(4, 2)
+        data = (torch.randn(8, 4), torch.randint(0, 2, (8,)))
+        state = optimlab.train.fit(net, torch.optim.SGD(net.parameters(), 0.1), *data, loss_fn=nn.CrossEntropyLoss(),
+                                   batch_size=4, **{keyword: 1})  # fmt: skip
+        longer = optimlab.train.fit(net, torch.optim.SGD(net.parameters(), 0.1), *data, loss_fn=nn.CrossEntropyLoss(),
+                                    batch_size=4, **said)  # fmt: skip
+        assert longer.step > state.step, (keyword, fit_words)
+
+
+def advised_calls(advice: str, more: int = 2) -> list[tuple[str, dict]]:
+    """Each call ``name(..., keyword=value, ...)`` the printed advice names, its keywords' values as Python
+    reads them (``<more>`` as ``more``)."""
+    calls = []
+    for name, arguments in re.findall(
+        r"([\w.]+)\(\.\.\.((?:, \w+=[^,()]+)+)\)", advice.replace("<more>", str(more))
+    ):
+        keywords = dict(part.split("=", 1) for part in arguments.split(", ")[1:])
+        calls.append((name, {k: ast.literal_eval(v) for k, v in keywords.items()}))
+    return calls
 
 
 def test_a_fitted_model_at_a_small_lr_is_not_told_its_lr_is_too_high():

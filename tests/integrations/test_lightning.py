@@ -2871,6 +2871,27 @@ def test_the_fields_no_flag_of_the_trainer_sets_are_advised_as_the_users_own_cod
     inspect.signature(lr_range_test).bind(module, DataLoader(TensorDataset(x, y)), check_steps=5)
 
 
+def test_a_longer_watch_is_advised_as_a_trainer_that_runs_longer_whichever_bound_it_was_given():
+    """A Lightning user's 'watch longer' said 'Trainer(max_steps=<more>)', which does not lengthen a run
+    bounded by max_epochs (Lightning stops at whichever comes first). Truth: a real Trainer given the
+    arguments said, <more> read as 8, runs 8 steps where max_epochs=1 and where max_steps=2 ran 2."""
+    from optimlab.doctor.findings import TORCH_CALLS, UNVALUED, Finding, advised_as
+    from optimlab.integrations.lightning import _flags_set
+
+    module = Classifier(mlp(depth=0), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
+    settings = {**TORCH_CALLS, **_flags_set(lightning.Trainer(logger=False), module)}
+    plateau = Finding("plateau", "warning", "", "", UNVALUED["doctor.steps"][0])
+    said = advised_as(plateau, settings).recommendation
+    arguments = said.replace("<more>", "8").partition("Trainer(")[2].partition(")")[0]
+    given = {k: int(v) for k, v in (part.split("=") for part in arguments.split(", "))}
+    x, y = standardized()
+    x, y = x[:64], y[:64]  # 2 batches of 32: an epoch is 2 steps
+    for call in ({"max_steps": -1, "max_epochs": 1}, {"max_steps": 2}):  # the user's Trainer's bound
+        assert fit(module, (x, y), call.pop("max_steps"), **call).global_step == 2
+        advised = {**call, **given}
+        assert fit(module, (x, y), advised.pop("max_steps"), **advised).global_step == 8, (call, said)
+
+
 def test_the_schedule_is_advised_as_the_scheduler_configure_optimizers_returns():
     """A Lightning user's plateau was told torch's loop words for the cosine schedule ('scheduler.step()
     after each optimizer.step()'), a step Lightning takes, not the user: it is told the scheduler

@@ -173,7 +173,11 @@ FIT_ARGUMENTS: dict[str, Setting] = {
         said="found = optimlab.doctor.find_lr(model, loss_fn, x, y, optimizer) before fit (it leaves them "
         "as it found them), then doctor.diagnosis(lr_range=found)",
     ),
-    "doctor.steps": Setting(None, said="fit(..., total_steps=<more>) with the callback"),
+    # fit takes one of the two: the one the run was given
+    "doctor.steps": Setting(
+        None,
+        said="fit(..., total_steps=<more>) or fit(..., epochs=<more>), as the run was given, with the callback",
+    ),
     "training.shuffle": Setting(
         None, said="fit(..., shuffle=True), or DataLoader(..., shuffle=True) where fit is given a DataLoader"
     ),

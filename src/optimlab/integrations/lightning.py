@@ -376,14 +376,14 @@ _SCHEDULED = {
 }
 
 # The lr check as a LightningModule's user runs it: this module's range test with its check, before fit;
-# and a longer watch, a longer fit.
+# and a longer watch, a longer fit (Lightning stops at max_steps or max_epochs, whichever comes first).
 _LR_CHECK = {
     "doctor.lr_find": Setting(
         None,
         said="optimlab.integrations.lightning.lr_range_test(module, train_dataloaders, check_steps=<steps>) "
         "before Trainer.fit",
     ),
-    "doctor.steps": Setting(None, said="Trainer(max_steps=<more>)"),
+    "doctor.steps": Setting(None, said="Trainer(max_steps=<more>, max_epochs=<more>)"),
 }
 
 

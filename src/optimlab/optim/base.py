@@ -158,27 +158,33 @@ def scheduled(hyperparameter: Any) -> bool:
 
 def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficient | list[Tensor]:
     """A float as is; a ``(K,)`` tensor as one ``(K, 1, ..., 1)`` view per tensor, for foreach ops, in the
-    tensor's dtype (the batched shell holds float16/bfloat16 members' values in float64)."""
+    tensor's dtype (the batched shell holds the values of a group of mixed dtypes in float64)."""
     if not isinstance(coefficient, Tensor) or coefficient.ndim == 0:
         return coefficient
-    return [_member_view(coefficient.to(t.dtype), t) for t in tensors]
+    return _member_views(coefficient, tensors, opmath=False)
 
 
-def _member_view(c: Tensor, t: Tensor) -> Tensor:
-    """A ``(K,)`` tensor viewed as ``(K, 1, ..., 1)`` to broadcast along ``t``'s leading dimension."""
-    return c.view(-1, *(1,) * (t.ndim - 1))
+def _member_views(c: Tensor, tensors: Sequence[Tensor], *, opmath: bool) -> list[Tensor]:
+    """A ``(K,)`` tensor viewed as ``(K, 1, ..., 1)`` along each tensor's leading dimension, in its dtype,
+    or with ``opmath`` in the dtype torch's CPU op takes a number in (float32 for float16/bfloat16: ``mul``,
+    ``lerp``, ``addcmul``'s value). Cast and viewed once per dtype and rank, not per tensor: a cast per
+    tensor per op made the batched shell's float32 momentum 0.29 -> 0.33 ms a step (086cf32e;
+    benchmarks/batched_member_values.py, docs/benchmarks.md)."""
+    views: dict[tuple[torch.dtype, int], Tensor] = {}
+    out = []
+    for t in tensors:
+        key = (t.dtype, t.ndim)
+        view = views.get(key)
+        if view is None:
+            dtype = torch.float32 if opmath and half_on_cpu(t) else t.dtype
+            view = views[key] = (c if c.dtype == dtype else c.to(dtype)).view(-1, *(1,) * (t.ndim - 1))
+        out.append(view)
+    return out
 
 
 def _factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:
     """A tensor coefficient as one factor per tensor (a ``(K, 1, ..., 1)`` view, or the 0-dim ``c``)."""
-    factors = per_tensor(c, tensors)
-    return factors if isinstance(factors, list) else [c] * len(tensors)
-
-
-def _opmath_factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:
-    """A ``(K,)`` coefficient per tensor as torch's CPU ops take a Python number: in float32 for a
-    float16/bfloat16 tensor (their opmath: ``mul``, ``lerp``, ``addcmul``'s value), else in its dtype."""
-    return [_member_view(c.float(), t) if half_on_cpu(t) else per_tensor(c, [t])[0] for t in tensors]
+    return _member_views(c, tensors, opmath=False) if c.ndim else [c] * len(tensors)
 
 
 def half_on_cpu(x: Tensor) -> bool:
@@ -194,33 +200,57 @@ def _multiplier(c: Coefficient, xs: Sequence[Tensor]) -> Coefficient | list[Tens
     in bfloat16), where ``Tensor.mul_``, which torch.optim's CPU steps call (``buf.mul_(momentum)``),
     multiplies by it in float32: there the number goes as a float32 0-dim tensor, which foreach takes
     unrounded (torch 2.13). A group that mixes dtypes (float32 beside bfloat16) gets one 0-dim tensor a
-    tensor, each of the dtype its tensor computes a number in, so a float64 tensor keeps the number whole."""
-    if isinstance(c, Tensor) and c.ndim:  # a (K,) tensor: each member's value as its number goes
-        return _opmath_factors(c, xs)
+    tensor, each of the dtype its tensor computes a number in, so a float64 tensor keeps the number whole.
+    A ``(K,)`` tensor goes the same way, each member's value in the dtype its number would go in."""
+    if isinstance(c, Tensor) and c.ndim:
+        return _member_views(c, xs, opmath=True)
     if not isinstance(c, (int, float)) or not any(half_on_cpu(x) for x in xs):
-        return per_tensor(c, xs)
+        return c
     if all(half_on_cpu(x) for x in xs):
         return torch.tensor(c, dtype=torch.float32)
     return [torch.tensor(c, dtype=torch.float32 if half_on_cpu(x) else x.dtype) for x in xs]
 
 
-def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
-    """``c * x`` for each x, in new tensors."""
-    return _in_dtypes(torch._foreach_mul(xs, _multiplier(c, xs)), xs)
-
-
-def _in_dtypes(results: Sequence[Tensor], xs: Sequence[Tensor]) -> list[Tensor]:
-    """Each result in its x's dtype: a float16/bfloat16 x with a float32 ``(K,)`` factor computes in
-    float32 (:func:`_opmath_factors`), rounded back once here as torch's op with a number rounds it."""
-    return [r if r.dtype == x.dtype else r.to(x.dtype) for r, x in zip(results, xs)]
-
-
 def _half_members(c: Coefficient, xs: Sequence[Tensor]) -> bool:
     """Whether ``c`` is a ``(K,)`` tensor and some x is float16/bfloat16 on CPU, where torch's op with a
     number computes in float32 and rounds once, while foreach takes a tensor weight only in x's dtype
-    (``lerp``) and rounds each op of a composed one (``addcmul`` as two muls and an add): such x are
-    computed in float32 here, tensor by tensor, and rounded once."""
+    (``lerp``) and rounds each op of a composed one (``addcmul`` as two muls and an add)."""
     return isinstance(c, Tensor) and c.ndim > 0 and any(half_on_cpu(x) for x in xs)
+
+
+def _half_members_in_opmath(
+    xs: Sequence[Tensor],
+    others: Sequence[Sequence[Tensor]],
+    c: Coefficient,
+    op: Callable[..., Tensor],
+) -> tuple[Sequence[Tensor], list[Sequence[Tensor]]]:
+    """``x <- op(x, *others, c)`` for each float16/bfloat16 x (:func:`_half_members`), computed in float32
+    and rounded once, as torch's op with a number computes it; returns the other xs (and their others),
+    left to the caller's foreach op."""
+    if not _half_members(c, xs):
+        return xs, list(others)
+    assert isinstance(c, Tensor)
+    weights = _member_views(c, xs, opmath=True)
+    rest = []
+    for i, x in enumerate(xs):
+        if half_on_cpu(x):
+            upcast: dict[int, Tensor] = {}  # addcmul's g * g: one float32 copy of g
+            for o in others:
+                if id(o[i]) not in upcast:
+                    upcast[id(o[i])] = o[i].float()
+            x.copy_(op(x.float(), *(upcast[id(o[i])] for o in others), weights[i]))
+        else:
+            rest.append(i)
+    return [xs[i] for i in rest], [[o[i] for i in rest] for o in others]
+
+
+def scaled(xs: Sequence[Tensor], c: Coefficient) -> list[Tensor]:
+    """``c * x`` for each x, in new tensors (a float16/bfloat16 x times a ``(K,)`` tensor computed in
+    float32 and rounded back once, as torch's op with a number rounds it)."""
+    results = torch._foreach_mul(xs, _multiplier(c, xs))
+    if not _half_members(c, xs):
+        return list(results)
+    return [r if r.dtype == x.dtype else r.to(x.dtype) for r, x in zip(results, xs)]
 
 
 def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
@@ -245,25 +275,17 @@ def add_scaled(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> li
 
 def lerp_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * (y - x)``: an exponential moving average with weight ``c`` on the new value."""
-    if _half_members(c, xs):
-        for x, y, weight in zip(xs, ys, _opmath_factors(c, xs)):
-            if half_on_cpu(x):
-                x.copy_(torch.lerp(x.float(), y.float(), weight))
-            else:
-                x.lerp_(y, weight)
-    else:
+    xs, (ys,) = _half_members_in_opmath(xs, [ys], c, torch.lerp)
+    if xs:
         torch._foreach_lerp_(xs, ys, per_tensor(c, xs))
 
 
 def addcmul_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * y * z``."""
-    if _half_members(c, xs):
-        for x, y, z, value in zip(xs, ys, zs, _opmath_factors(c, xs)):
-            if half_on_cpu(x):
-                x.copy_(x.float() + value * y.float() * z.float())
-            else:
-                x.add_(y * z * value)
-    elif isinstance(c, Tensor):
+    xs, (ys, zs) = _half_members_in_opmath(xs, [ys, zs], c, lambda x, y, z, v: (v * y).mul_(z).add_(x))
+    if not xs:
+        return
+    if isinstance(c, Tensor):
         torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_mul(ys, zs), per_tensor(c, ys)))
     else:
         torch._foreach_addcmul_(xs, ys, zs, value=c)
@@ -271,13 +293,10 @@ def addcmul_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c
 
 def addcdiv_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * y / z``."""
-    if _half_members(c, xs):
-        for x, y, z, value in zip(xs, ys, zs, _opmath_factors(c, xs)):
-            if half_on_cpu(x):
-                x.copy_(x.float() + value * (y.float() / z.float()))
-            else:
-                x.add_(y / z * value)
-    elif isinstance(c, Tensor):
+    xs, (ys, zs) = _half_members_in_opmath(xs, [ys, zs], c, lambda x, y, z, v: (y / z).mul_(v).add_(x))
+    if not xs:
+        return
+    if isinstance(c, Tensor):
         torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_div(ys, zs), per_tensor(c, ys)))
     else:
         torch._foreach_addcdiv_(xs, ys, zs, value=c)

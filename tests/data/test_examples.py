@@ -105,3 +105,17 @@ def test_uint64_labels_reach_the_users_loss_exactly_or_are_refused_naming_the_la
         assert targets.dtype == torch.int64 and targets.tolist() == [int(v) for v in fits]
         with pytest.raises(InvalidValueError, match=r"9223372036854775809 for class labels of mine: .*int64"):
             Examples.from_arrays(x, np.array([0, 2**63 + 1, 2], dtype=np.uint64), name="mine")
+
+
+@pytest.mark.parametrize("shape, where", [((50, 6), "feature 4"), ((50, 10, 4), "position (7, 2)")])
+def test_values_float32_holds_as_one_are_refused_naming_the_index_that_reaches_them(shape, where):
+    """Timestamps at x[:, 7, 2] of (50, 10, 4) inputs were refused as 'feature 30', an index no x[:, j]
+    reaches (the flattened row's). Truth: the index itself, and the values it reaches are the ones named."""
+    x = np.random.default_rng(0).normal(size=shape)
+    at = (slice(None), *(int(i) for i in where.split(" ", 1)[1].strip("()").split(", ")))
+    x[at] = 1.7e9 + np.arange(50)
+    with pytest.raises(InvalidValueError) as refused:
+        Examples.from_arrays(x, np.arange(50) % 2, name="seq")
+    assert str(refused.value).startswith(
+        f"invalid value 'values {x[at].min():.17g} to {x[at].max():.17g}' for {where} of the inputs of seq:"
+    ), refused.value

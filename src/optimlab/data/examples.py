@@ -551,8 +551,14 @@ def _reject_flattened(values: np.ndarray, what: str) -> None:
     flattened = (high > low) & (low.astype(np.float32) == high.astype(np.float32))
     if flattened.any():
         j = int(np.argmax(flattened))
+        # per-row values of more than one axis are named as values[:, 7, 2] reaches them, as reject_non_finite does
+        place = (
+            f"feature {j}"
+            if values.ndim <= 2
+            else f"position {tuple(int(i) for i in np.unravel_index(j, values.shape[1:]))}"
+        )
         raise InvalidValueError(
-            f"feature {j} of the {what}",
+            f"{place} of the {what}",
             f"values {table[:, j].min():.17g} to {table[:, j].max():.17g}",
             "values that float32, what the model trains on, tells apart (here all one float32): subtract "
             "an offset first (ts - ts.min()), or give their differences",

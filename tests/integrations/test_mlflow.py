@@ -940,6 +940,7 @@ def test_parameters_over_mlflows_limits_are_logged_alike_on_both_paths_and_said(
     assert logged["optimizer.lr"] == "0.1"
     text = " ".join(str(w.message) for w in said)
     assert all(repr(k) in text for k in (long_key, other_long_key, *shortened, "value"))
+    assert {w.filename for w in said} == {__file__}  # the caller's line, not optimlab's
     with pytest.warns(OptimlabWarning):
         again = open_run(run_name="again", params=params, tracking_uri=uri, experiment=EXPERIMENT)
     again.end("FINISHED")

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from optimlab.errors import OptimlabWarning
+from optimlab.errors import OptimlabWarning, user_stacklevel
 
 __all__ = [
     "COLUMNS",
@@ -231,14 +231,14 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
         warnings.warn(
             f"MLflow takes parameter keys of at most {KEY_LENGTH} characters: logged " + "; ".join(shortened),
             OptimlabWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if renamed:
         warnings.warn(
             "MLflow refuses these parameter keys (letters, digits, _ - . / : and space, as a plain "
             "path): logged " + "; ".join(renamed),
             OptimlabWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if cut:
         warnings.warn(
@@ -246,7 +246,7 @@ def param_entries(params: Mapping[str, Any]) -> list[tuple[str, str]]:
             + ", ".join(cut)
             + " are cut there",
             OptimlabWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     return entries
 

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import optimlab
-from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.integrations.mlflow_sqlite import (
     PARENT_TAG,
     RunNotFound,
@@ -267,7 +267,7 @@ class MLflowRun:
                 "show twice, as MLflow's client deletes no metric (a SQLite store is written straight, "
                 "those steps replaced)",
                 OptimlabWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         self.log_records(missing_records(records, logged))
 
@@ -289,7 +289,7 @@ class MLflowRun:
                 "MLflow's client changes none: "
                 + ", ".join(f"{k} {logged[k]} (resumed with {v})" for k, v in changed.items()),
                 OptimlabWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
     def _rewrite_params(self, changed: Mapping[str, str]) -> bool:
@@ -390,7 +390,7 @@ def open_run(
                     f"MLflow run {seen} (kept in {path}, at {kept.get('tracking_uri')}) is not at "
                     f"{missing}: the training goes on in a new MLflow run there",
                     OptimlabWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
         reopened = run is not None
         run = run or SqliteRun.open(**settings) or MLflowRun(**settings)
@@ -653,7 +653,7 @@ class WriterProcess:
                 f"MLflow's writer (process {self.process.pid}) is still logging after {WAIT_SECONDS:g} s; "
                 "it has every record, and ends its runs before it exits",
                 OptimlabWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         with self.changed:
             errors = sorted((key, answers) for key, answers in self.answers.items() if "error" in answers)
@@ -661,7 +661,7 @@ class WriterProcess:
             if key not in self.told:
                 self.told.add(key)
                 message = f"MLflow did not record run {self.names.get(key)!r}: {answers['error']}"
-                warnings.warn(message, OptimlabWarning, stacklevel=2)
+                warnings.warn(message, OptimlabWarning, stacklevel=user_stacklevel())
 
 
 _writer: WriterProcess | None = None

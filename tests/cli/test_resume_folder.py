@@ -1,6 +1,10 @@
 """--resume names a folder of stopped work: train, compare and bench parse it alike (one parser)."""
 
+import shlex
+
 import pytest
+
+from optimlab.cli._options import recipe_from_options
 
 VERBS = ["train", "compare", "bench"]
 
@@ -57,7 +61,15 @@ def test_a_stored_recipe_a_newer_range_refuses_is_said_to_come_from_the_run_resu
     assert (code, out) == (2, "") and given.startswith(f"error: recipe file {str(run / 'recipe.yaml')!r}: ")
     assert "training.batch_size: 1e+18 is refused: accepted an integer in [1, 2147483647]" in given
     code, out, err = cli("train", "--resume", str(run), "--no-progress")
+    again = shlex.join(
+        ["optimlab", "train", str(run / "recipe.yaml"), "--set", "FIELD=VALUE", "--out", "NEW"]
+    )
     assert (code, out) == (2, "") and err == (
-        f"error: --resume {str(run)!r}: the run's stored recipe is refused, so the run cannot go on: "
+        f"error: --resume {str(run)!r}: the run's stored recipe is refused, so it cannot go on; train anew "
+        f"from it with the value replaced: {again} (or a flag of the field, such as --batch-size N): "
         f"{given.removeprefix('error: ')}"
     )
+    # the way out said runs: the stored recipe with the value replaced, by --set as by its flag
+    for params in ({"set_fields": ("training.batch_size=90",)}, {"batch_size": 90}):
+        taken = recipe_from_options(run / "recipe.yaml", params)
+        assert taken == Recipe().with_updates({"training.batch_size": 90})

@@ -841,9 +841,13 @@ def recipe_from_options(
         raise OptimlabError(f"recipe file {str(recipe_path)!r} is not a YAML text file") from None
     except RecipeError as error:
         if stored and params.get("resume") is not None:  # a value stored by the run, not typed
+            again = shlex.join(
+                ["optimlab", "train", str(recipe_path), "--set", "FIELD=VALUE", "--out", "NEW"]
+            )
             raise RecipeError(
-                f"--resume {str(params['resume'])!r}: the run's stored recipe is refused, so the run cannot go "
-                f"on: {error}"
+                f"--resume {str(params['resume'])!r}: the run's stored recipe is refused, so it cannot go on; "
+                f"train anew from it with the value replaced: {again} (or a flag of the field, such as --batch-size N): "
+                f"{error}"
             ) from None
         refused = error  # a value refused may be one a flag or a --set replaces
         recipe, held = _file_beneath(recipe_path, stored, [*flag_fields, *reached]) or (None, {})

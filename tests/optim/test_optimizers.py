@@ -965,9 +965,7 @@ def test_an_lr_past_the_parameters_dtype_is_refused_as_torch_refuses_it(dtype, l
 
     with pytest.raises(RuntimeError, match="without overflow"):
         step(lambda p, step_lr: torch.optim.SGD(p, lr=step_lr), lr)
-    refused = (
-        f"invalid value {lr!r} for lr: accepted at most {largest!r}, the largest finite {str(dtype)[6:]} ("
-    )
+    refused = f"invalid value {lr!r} for lr: accepted at most {largest!r} in magnitude, the largest finite {str(dtype)[6:]} ("
     with pytest.raises(OptimlabError, match=re.escape(refused)) as caught:
         step(lambda p, step_lr: create("sgd", p, lr=step_lr), lr)
     assert "\n" not in str(caught.value)
@@ -990,6 +988,6 @@ def test_an_lr_past_one_of_a_groups_dtypes_is_refused_whichever_comes_first():
     with pytest.raises(RuntimeError, match="without overflow"):
         torch.optim.SGD(group(), lr=1e5).step()
     with pytest.raises(
-        OptimlabError, match=re.escape("accepted at most 65504.0, the largest finite float16")
+        OptimlabError, match=re.escape("accepted at most 65504.0 in magnitude, the largest finite float16")
     ):
         create("sgd", group(), lr=1e5).step()

@@ -64,6 +64,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from optimlab.errors import InvalidValueError
+
 __all__ = [
     "Coefficient",
     "EmptyState",
@@ -82,6 +84,7 @@ __all__ = [
     "identity",
     "lerp_",
     "per_tensor",
+    "refuse_past_range",
     "scale_",
     "scaled",
     "scheduled",
@@ -209,6 +212,21 @@ def _multiplier(c: Coefficient, xs: Sequence[Tensor]) -> Coefficient | list[Tens
     if all(half_on_cpu(x) for x in xs):
         return torch.tensor(c, dtype=torch.float32)
     return [torch.tensor(c, dtype=torch.float32 if half_on_cpu(x) else x.dtype) for x in xs]
+
+
+def refuse_past_range(field: str, value: Any, numbers: Sequence[float], tensors: Sequence[Tensor]) -> None:
+    """Refuse ``value`` (its ``numbers``) where the narrowest dtype of ``tensors`` cannot hold one of them:
+    the ops round a value to their tensor's dtype (float16's 65504: lr=1e5 is inf there), whichever tensor
+    comes first. The one range check of the lr (the drop-in) and of per-member values (the batched shell)."""
+    dtype = min((t.dtype for t in tensors), key=lambda d: torch.finfo(d).max)
+    largest = torch.finfo(dtype).max
+    if any(abs(n) > largest for n in numbers):
+        raise InvalidValueError(
+            field,
+            value,
+            f"at most {largest!r} in magnitude, the largest finite {str(dtype).removeprefix('torch.')} "
+            "(the narrowest dtype of the parameters, to which the step rounds it)",
+        )
 
 
 def _half_members(c: Coefficient, xs: Sequence[Tensor]) -> bool:

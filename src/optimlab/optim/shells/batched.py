@@ -44,6 +44,7 @@ from optimlab.optim.base import (
     State,
     add_scaled_,
     half_on_cpu,
+    refuse_past_range,
     scale_,
     scheduled,
     value_at,
@@ -115,15 +116,8 @@ def _shared_or_tensor(name: str, values: list[Any], params: Sequence[Tensor]) ->
     to it: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
     if all(v == values[0] for v in values):
         return values[0]
-    narrowest = min((p.dtype for p in params), key=lambda d: torch.finfo(d).max)
-    largest = torch.finfo(narrowest).max
-    if any(isinstance(v, (int, float)) and abs(v) > largest for v in values):
-        raise InvalidValueError(
-            f"per-member hyperparameter {name!r}",
-            values,
-            f"numbers at most {largest!r} in magnitude, the largest finite "
-            f"{str(narrowest).removeprefix('torch.')} (a parameter's dtype, to which its ops round them)",
-        )
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    refuse_past_range(f"per-member hyperparameter {name!r}", values, numbers, params)
     return torch.tensor(values, dtype=_member_dtype(params), device=params[0].device)
 
 

@@ -7,7 +7,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from optimlab.errors import InvalidValueError
 from optimlab.optim.base import (
     Coefficient,
     GradientTransformation,
@@ -15,6 +14,7 @@ from optimlab.optim.base import (
     Params,
     Updates,
     half_on_cpu,
+    refuse_past_range,
     scaled,
     value_at,
 )
@@ -57,7 +57,9 @@ def scale_by_learning_rate(
         factor = value_at(negated, state.count)
         half = [u for u in updates if half_on_cpu(u)]
         if half:  # float16 beside bfloat16: the dtype of the smallest range refuses first
-            _check_lr_fits(factor, min((u.dtype for u in half), key=lambda d: torch.finfo(d).max))
+            lr = -factor
+            shown = lr.tolist() if isinstance(lr, Tensor) else lr
+            refuse_past_range("lr", shown, shown if isinstance(shown, list) else [shown], half)
         if round_product or not half:
             return by_factor.update(updates, state, params)
         exact = [  # a float16/bfloat16 number times one: exact in float32
@@ -75,18 +77,3 @@ def _in_dtype(factor: Coefficient, u: Tensor) -> float | Tensor:
         return torch.tensor(factor, dtype=u.dtype).item()
     rounded = factor.to(u.dtype).float()
     return rounded.view(-1, *(1,) * (u.ndim - 1)) if rounded.ndim else rounded
-
-
-def _check_lr_fits(factor: Coefficient, dtype: torch.dtype) -> None:
-    """Refuse an lr the parameters' dtype cannot hold (fp16's 65504): rounded to it, it is inf."""
-    largest = torch.finfo(dtype).max
-    lr = -factor
-    beyond = bool((lr.abs() > largest).any()) if isinstance(lr, Tensor) else abs(lr) > largest
-    if beyond:
-        shown = lr.tolist() if isinstance(lr, Tensor) else lr
-        raise InvalidValueError(
-            "lr",
-            shown,
-            f"at most {largest!r}, the largest finite {str(dtype).removeprefix('torch.')} (the "
-            "parameters' dtype, to which the step rounds the lr)",
-        )

@@ -109,3 +109,16 @@ def test_a_cell_wraps_between_its_words_only_each_word_kept_whole():
         '<td><span class="word">adam-3e-3</span></td><td>failed trials</td>' in page
     )
     assert "<th>lr_<wbr>max</th>" in page and page.count("white-space:nowrap") == 1  # for .word only
+
+
+def test_a_page_without_its_drawings_reads_as_its_render_without_them():
+    """--resume compares a kept page's words without drawing its figures: the page as written, its drawings
+    taken out, must read as the page rendered undrawn, or every kept page is written again. Truth: the
+    drawn page's own text, each <svg> element (matplotlib's, a line chart's) removed."""
+    from optimlab.report.html import without_drawings
+
+    chart = line_chart({"a": [1, 2]}, {"a": [1.0, 2.0]}, title="t", xlabel="x", ylabel="y")
+    page = Page("t").figure(figures.lines([1, 2], {"a": [1.0, 2.0]}), "drawn by matplotlib").figure(chart)
+    drawn = page.render()
+    assert drawn.count("<svg") == 2 and "<svg" not in page.render(drawn=False)
+    assert without_drawings(drawn) == page.render(drawn=False)

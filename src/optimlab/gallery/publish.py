@@ -30,6 +30,7 @@ from optimlab.gallery.page import (
     kept_outcome,
     output_folder,
     page_path,
+    write_kept_page,
     write_page,
 )
 
@@ -70,13 +71,14 @@ def pages_found(
 def kept_page(experiment: Experiment, size: str, out: str | os.PathLike[str]) -> tuple[Outcome, Path] | None:
     """The outcome ``--resume`` keeps of ``experiment`` in ``out`` (:func:`~optimlab.gallery.page.kept_outcome`)
     and its page, written again from its numbers where this optimlab words it otherwise (a rule's, a
-    check's), without running it; None where there is none to keep. A Ctrl-C while the page is written
-    waits for it."""
+    check's), without running it (:func:`~optimlab.gallery.page.write_kept_page`); None where there is
+    none to keep, or its series cannot be drawn. A Ctrl-C while the page is written waits for it."""
     outcome = kept_outcome(experiment, size, out)
     if outcome is None:
         return None
     with signals_deferred():
-        return outcome, write_page(experiment, outcome, out, only_changed=True)
+        page = write_kept_page(experiment, outcome, out)
+    return None if page is None else (outcome, page)
 
 
 def run_experiment(

@@ -87,8 +87,12 @@ def test_a_checkpoint_of_another_optimizer_whose_state_loads_is_refused_naming_b
         del payload["optimizer_class"]
     fresh = net(nn.ReLU)
     sgd = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    weights, groups = copy.deepcopy(fresh.state_dict()), copy.deepcopy(sgd.state_dict()["param_groups"])
     with pytest.raises(OptimlabError) as refused:
         load_checkpoint(payload, model=fresh, optimizer=sgd, scheduler=None)
+    # refused before the model was loaded, the optimizer's own groups given back
+    assert all(torch.equal(weights[name], tensor) for name, tensor in fresh.state_dict().items())
+    assert sgd.state_dict()["param_groups"] == groups
     saved_by = (
         "Adam" if written == "now" else "another optimizer (its parameter groups lack dampening, momentum)"
     )

@@ -169,7 +169,8 @@ def load_checkpoint(
 ) -> TrainState:
     """Restore everything :func:`save_checkpoint` wrote; returns the loop state to continue from. What
     the payload alone refuses (another model structure, optimizer class, scheduler or callbacks) is
-    refused before anything is loaded, the model and the optimizer left as they were given."""
+    refused before anything is loaded; an optimizer state refused once loaded (of a checkpoint naming no
+    class) is refused before the model's weights are, the optimizer's own state given back."""
     stored = payload.get("structure")  # absent from checkpoints written before it was kept
     if stored is not None and (now := structure(model)) != stored:  # the same tensors, other modules
         raise OptimlabError(
@@ -179,12 +180,35 @@ def load_checkpoint(
     _check_optimizer_class(payload, optimizer)
     _check_scheduler(payload, scheduler)
     paired = _paired(payload, callbacks)
+    given = optimizer.state_dict()  # given back where the state loaded (of no class named) is refused
     try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as error:  # torch lists every missing, unexpected and mis-shaped tensor
-        raise OptimlabError(
-            f"the checkpoint's weights do not fit the recipe's model: {_first_lines(error)}"
-        ) from None
+        _load_optimizer(payload, optimizer)
+        try:
+            model.load_state_dict(payload["model"])
+        except RuntimeError as error:  # torch lists every missing, unexpected and mis-shaped tensor
+            raise OptimlabError(
+                f"the checkpoint's weights do not fit the recipe's model: {_first_lines(error)}"
+            ) from None
+    except OptimlabError:
+        optimizer.load_state_dict(given)
+        raise
+    if scheduler is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+    # numpy_rng and python_rng are absent from checkpoints written before they were kept
+    set_global_states(
+        {"torch": payload["torch_rng"], **{k: payload.get(f"{k}_rng") for k in ("numpy", "python")}}
+    )
+    cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
+    if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
+    for callback, callback_state in paired:
+        callback.load_state_dict(callback_state)
+    return TrainState.from_dict(payload["state"])
+
+
+def _load_optimizer(payload: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    """Load ``payload``'s optimizer state into ``optimizer``, refusing one torch cannot take, or whose
+    groups another optimizer class wrote (:func:`_check_optimizer_groups`)."""
     # the hyperparameters its step reads (an SGD's momentum), which another class's groups lack
     held = {key for group in optimizer.param_groups for key in group} & set(optimizer.defaults)
     try:
@@ -202,18 +226,6 @@ def load_checkpoint(
             "groups it was saved with"
         ) from None
     _check_optimizer_groups(optimizer, held)
-    if scheduler is not None:
-        scheduler.load_state_dict(payload["scheduler"])
-    # numpy_rng and python_rng are absent from checkpoints written before they were kept
-    set_global_states(
-        {"torch": payload["torch_rng"], **{k: payload.get(f"{k}_rng") for k in ("numpy", "python")}}
-    )
-    cuda_rng = payload.get("cuda_rng")  # absent from checkpoints written before it was kept
-    if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda_rng)
-    for callback, callback_state in paired:
-        callback.load_state_dict(callback_state)
-    return TrainState.from_dict(payload["state"])
 
 
 def _check_optimizer_class(payload: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:

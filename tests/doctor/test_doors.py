@@ -4,6 +4,7 @@ The Lightning and Hugging Face trainers' doors are in tests/integrations/."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from doctor.setups import OPTIMIZERS, NamedExamples, ReturnsItsLoss, Setup, mlp
-from doctor.test_rules import BROKEN
+from doctor.test_rules import BROKEN, advised_calls
 from optimlab.doctor import DoctorCallback, diagnose, lr_range_test
 from optimlab.doctor.findings import TORCH_CALLS, Finding, advised_as
 from optimlab.errors import InvalidValueError
@@ -247,9 +248,7 @@ def test_advice_that_sets_no_value_is_said_in_the_words_of_who_runs_the_training
     loss that never fell). Now the lr as their optimizer holds it and the lr check as diagnose runs it;
     a recipe's run (settings={}) keeps its field and flag. The targets' advice no longer tells them that
     'data.scaling scales the inputs only', a recipe field. Truth: the optimizer's param_groups hold the
-    key named, and diagnose takes the keyword said."""
-    import inspect
-
+    key named, and diagnose takes the keyword said: both parsed out of the printed advice."""
     torch.manual_seed(0)
     x = torch.randn(64, 4)
     y = 100 * x.sum(1, keepdim=True)
@@ -272,8 +271,11 @@ def test_advice_that_sets_no_value_is_said_in_the_words_of_who_runs_the_training
     )
     assert recipe["target_scale"].endswith("; data.scaling scales the inputs only"), recipe  # its field
     assert "data.scaling" not in torch_words["target_scale"], torch_words  # a field their code has not
-    assert "lr" in optimizer.param_groups[0]
-    inspect.signature(diagnose).bind_partial(lr_find=True)
+    keyword, value = re.match(r"(\w+)=(\S+) in the optimizer", torch_words["lr_too_high"]).groups()
+    assert torch.optim.SGD(model.parameters(), **{keyword: float(value)}).param_groups[0]["lr"] == 1e11
+    ((call, keywords),) = advised_calls(torch_words["lr_too_high"])
+    assert call == "diagnose" and keywords, torch_words
+    inspect.signature(diagnose).bind(model, (x, y), torch.nn.MSELoss(), optimizer, **keywords)
     assert not any(
         re.search(r"\blr: |--no-lr-find|optimlab lr-find", words) for words in torch_words.values()
     )

@@ -171,7 +171,27 @@ def test_a_page_another_optimlab_torch_or_code_made_is_marked_stale_in_the_index
         f"{n}.html" for n in edits
     )
     assert "stale: made by optimlab 0.0.1, torch 1.0, not optimlab " in links["mnist1d_baselines.html"]
-    assert "3 pages marked stale were not shown made by this optimlab" in index.read_text()
+    assert "3 pages marked stale: a run with --resume runs them again, for the reason given beside each" in (
+        index.read_text()
+    )
+
+
+def test_a_record_without_series_is_marked_stale_for_that_reason_alone(tmp_path, few_tiny_pages):
+    """A record an earlier optimlab wrote without its figures' series (this version's, before 8b3cd3db) was
+    marked stale under 'not shown made by this optimlab, torch and code of the experiment', false for it.
+    Truth: _stale's reason for it, the only one the index gives."""
+    shutil.copytree(few_tiny_pages.folder, tmp_path, dirs_exist_ok=True)
+    record = json.loads((tmp_path / "small_init.json").read_text())
+    del record["series"]
+    (tmp_path / "small_init.json").write_text(json.dumps(record))
+    index = gallery_page.index_pages(tmp_path)
+    why = gallery_page._stale(get_experiment("small_init"), record)
+    assert why == "written by an earlier optimlab that recorded no series of its figures"
+    assert _links(index)["small_init.html"].endswith(
+        f"; stale: {why}): \u201c{get_experiment('small_init').claim}\u201d"
+    )
+    assert "1 page marked stale: a run with --resume runs it again" in index.read_text()
+    assert "made by this optimlab" not in index.read_text()
 
 
 def test_records_an_earlier_optimlab_wrote_without_a_digest_are_shown_and_marked_stale(

@@ -530,11 +530,11 @@ def write_index(
             note=True,
         )
 
-    if stale:
+    if stale:  # each for its own reason, given beside its link: no one reason is true of all (an old record)
+        one = len(stale) == 1
         page.paragraph(
-            f"{count_of(len(stale), 'page')} marked stale {'was' if len(stale) == 1 else 'were'} not shown "
-            "made by this optimlab, torch and code of the experiment: a run with --resume runs "
-            f"{'it' if len(stale) == 1 else 'them'} again.",
+            f"{count_of(len(stale), 'page')} marked stale: a run with --resume runs {'it' if one else 'them'} "
+            f"again, for the reason given beside {'it' if one else 'each'}.",
             note=True,
         )
 

@@ -173,14 +173,28 @@ class YamlValueError(yaml.YAMLError):
         super().__init__(f"{value!r} is refused: accepted {accepted}")
 
 
+class NumberAsTyped(str):
+    """A number below the smallest float (``1e-400``) kept as typed, for a field of whole numbers to refuse
+    in its own words; a message shows it as typed, unquoted (``[3, 1E-400]``), as no text was typed."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+_NUMBER_AS_TYPED = "tag:optimlab,2026:number_as_typed"
+for _yaml_class in (_YamlLoader, _StoredYamlLoader):
+    _yaml_class.add_constructor(_NUMBER_AS_TYPED, lambda loader, node: NumberAsTyped(node.value))
+
+
 def load_yaml(text: str, *, stored: bool = False, tiny_as_text: bool = False) -> Any:
     """YAML as recipes, search spaces, options and run folders read it: safely, with YAML 1.2's floats
     (``1e-8``, ``+.5``) and every number read as written. A number read otherwise (``1_0`` 10, ``010``
     YAML 1.1's 8, ``1:30`` 90, ``1_0e-4`` 0.001) and a value holding itself (``&a [0.9, *a]``, on which the
     recipe's checks recursed to a RecursionError) are refused by a :class:`YamlValueError` naming them.
     ``stored``: a file optimlab wrote (a run folder's recipe), read as it was written, any version's.
-    ``tiny_as_text``: a number below the smallest float (``[3, 1e-400]``) read as its text, for a field of
-    whole numbers to refuse in its own words (its range), not a float's."""
+    ``tiny_as_text``: a number below the smallest float (``[3, 1e-400]``) read as typed
+    (:class:`NumberAsTyped`), for a field of whole numbers to refuse in its own words (its range), not a
+    float's."""
     loader = (_StoredYamlLoader if stored else _YamlLoader)(text)  # a SafeLoader: no arbitrary objects
     try:
         node = loader.get_single_node()
@@ -201,13 +215,13 @@ def load_yaml(text: str, *, stored: bool = False, tiny_as_text: bool = False) ->
 
 
 def _tiny_numbers_as_text(node: yaml.Node, seen: set[int]) -> None:
-    """Tag each plain scalar under ``node`` that writes a number below the smallest float as text."""
+    """Tag each plain scalar under ``node`` that writes a number below the smallest float as one typed."""
     if id(node) in seen:  # an alias read once (``&a [*a]`` holds itself)
         return
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         if node.style is None and below_smallest_float(node.value):
-            node.tag, node.style = "tag:yaml.org,2002:str", "'"
+            node.tag, node.style = _NUMBER_AS_TYPED, "'"  # quoted: no number for untyped_number to read
         return
     for part in (
         [p for pair in node.value for p in pair] if isinstance(node, yaml.MappingNode) else node.value

@@ -682,7 +682,7 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         (
             f"set a step size below the smallest float, its schedule by {how}",
             ["train", *args],
-            "'1e-400' for schedule 'step' hyperparameter 'step_size': accepted an integer in [1, inf)",
+            "invalid value 1e-400 for schedule 'step' hyperparameter 'step_size': accepted an integer in [1, inf)",
         )
         for how, args in (
             ("--set", ["--set", "schedule.name=step", "--set", "schedule.step_size=1e-400"]),

@@ -244,7 +244,9 @@ def test_a_count_set_below_the_smallest_float_is_refused_naming_its_whole_number
     recipe.write_text("schedule: {name: step, step_size: 3}\n")
     code, out, err = cli("train", str(recipe), "--set", f"{field}=1e-400", "--out", str(tmp_path / "out"))
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
-    assert "'1e-400'" in err and accepted in err and "5e-324" not in err, err
+    assert "1e-400" in err and "'1e-400'" not in err and accepted in err and "5e-324" not in err, (
+        err
+    )  # as typed
     assert not (tmp_path / "out").exists()
 
 

@@ -592,19 +592,28 @@ def test_a_run_of_no_length_is_told_in_the_set_flags_typed(cli, tmp_path, recipe
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("[1e-400]", "['1e-400']"), ("[3, 1e-400]", "[3, '1e-400']"), ("[2, 1.5]", "[2, 1.5]")],
+    [("[-1e-400]", "[-1e-400]"), ("[3, 1E-400]", "[3, 1E-400]"), ("[2, 1.5]", "[2, 1.5]")],
 )
-def test_a_list_of_whole_numbers_with_one_below_the_smallest_float_is_refused_by_its_field(cli, value, shown):
+def test_a_list_of_whole_numbers_with_one_below_the_smallest_float_is_refused_by_its_field(
+    cli, tmp_path, value, shown
+):
     """--set schedule.milestones=[1e-400] got a float's words, 'below the smallest float and would read as
-    0', for a list of whole steps (a scalar's, step_size=1e-400, already had its field's). Truth: the line a
-    milestone that is no whole number ([2, 1.5]) gets, its range."""
+    0', for a list of whole steps (a scalar's, step_size=1e-400, already had its field's); a recipe file's
+    still did, and the --set's showed ['-1e-400'], quoted as if typed as text. Truth: the line a milestone
+    that is no whole number ([2, 1.5]) gets, its range, the numbers as typed; a file's the same after its
+    name."""
+    refusal = (
+        f"invalid recipe: schedule: invalid value {shown} for schedule 'multistep' hyperparameter "
+        "'milestones': accepted a list, each an integer in [0, inf).\n"
+    )
     code, out, err = cli(
         "train", "--dataset", "iris", "--schedule", "multistep", "--set", f"schedule.milestones={value}"
     )
-    assert (code, out) == (2, "") and err == (
-        f"error: invalid recipe: schedule: invalid value {shown} for schedule 'multistep' hyperparameter "
-        "'milestones': accepted a list, each an integer in [0, inf).\n"
-    )
+    assert (code, out, err) == (2, "", f"error: {refusal}")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"data: {{name: iris}}\nschedule: {{name: multistep, milestones: {value}}}\n")
+    code, out, err = cli("train", str(recipe), "--out", str(tmp_path / "run"))
+    assert (code, out, err) == (2, "", f"error: recipe file {str(recipe)!r}: {refusal}")
     code, _, err = cli("train", "--dataset", "iris", "--set", "optimizer.betas=[0.9, 1e-400]")
     assert code == 2 and "'1e-400' is below the smallest float and would read as 0" in err  # a float's list
 
@@ -627,6 +636,11 @@ def test_a_list_of_whole_numbers_with_one_below_the_smallest_float_is_refused_by
             "schedule: {name: step, step_size: 0}",
             "schedule: {name: step, step_size: 5}",
             {"schedule": "cosine"},
+        ),
+        (  # a list below the smallest float that a --set replaces whole
+            "schedule: {name: multistep, milestones: [3, 1e-400]}",
+            "schedule: {name: multistep, milestones: [2]}",
+            {"set_fields": ("schedule.milestones=[3]",)},
         ),
         (  # a --set rescues as its flag does
             "training: {epochs: 1, batch_size: 1e18}",
@@ -653,7 +667,7 @@ def test_flags_over_a_refused_file_follow_the_rules_of_flags_over_a_valid_one(
             {"name": "xavier_normal", "gain": 2.0},
             {"name": "leaky_relu", "negative_slope": 0.2},
         )
-    assert (got.optimizer.options, got.schedule.options) == ({}, {})
+    assert got.optimizer.options == {} and got.schedule.options in ({}, {"milestones": [3]})
 
 
 def test_a_flag_replaces_a_file_value_refused_alone(cli, tmp_path):

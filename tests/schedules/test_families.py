@@ -224,6 +224,9 @@ def test_a_decay_fraction_under_two_steps_is_refused_naming_the_least_that_decay
     ) as caught:
         create(name, total_steps=total, warmup_steps=warmup, decay_fraction=fraction)
     assert f"of {total - warmup:,} steps after any warmup" in str(caught.value)
+    # what leaving the fraction out gives, counted by hand: 0.2 of the steps, at least 2
+    left_out = {10: 2, 20: 4, 1000: 200, 7: 2, 2: 2}[total - warmup]
+    assert str(caught.value).endswith(f"; left out, the decay is the run's last {left_out} steps.")
     least = float(re.search(r"at least ([0-9.e-]+) ", str(caught.value)).group(1))
     schedule = create(name, total_steps=total, warmup_steps=warmup, decay_fraction=least)
     assert [schedule(t) for t in range(warmup, total - 1)] == [1.0] * (total - 1 - warmup)
@@ -333,18 +336,28 @@ def test_one_cycle_momentum_refuses_a_base_above_the_maximum() -> None:
         one_cycle_momentum(100, base_momentum=0.99)
 
 
-@pytest.mark.parametrize("name", ["wsd", "trapezoidal"])
+HALF_SQRT = 1 - math.sqrt(0.5)  # wsd's 1-sqrt cooldown halfway (Hägele et al. 2024): 1 - sqrt(p)
+
+
 @pytest.mark.parametrize(
-    ("total", "warmup"), [(2, 0), (3, 0), (5, 0), (7, 0), (8, 0), (9, 2), (100, 10), (1, 0)]
+    ("name", "total", "warmup", "decay"),
+    [  # the run's last steps by hand: 0.2 of the steps after the warmup, at least 2; after the run, 0
+        ("trapezoidal", 3, 0, [1.0, 0.5, 0.0]),  # 0.2 of 3 rounds to 1: 2 steps
+        ("wsd", 3, 0, [1.0, HALF_SQRT, 0.0]),
+        ("trapezoidal", 12, 2, [1.0, 0.5, 0.0]),  # 0.2 of the 10 after the warmup: 2 steps
+        ("trapezoidal", 20, 0, [1.0, 0.75, 0.5, 0.25, 0.0]),  # 0.2 of 20: 4 steps
+        ("wsd", 20, 0, [1.0, 1 - math.sqrt(0.25), HALF_SQRT, 1 - math.sqrt(0.75), 0.0]),
+        ("wsd", 1, 0, [1.0, 0.0]),  # a 1-step run: no decay within it
+    ],
 )
-def test_a_short_run_at_the_default_fraction_is_decayed_over_the_two_steps_a_decay_needs(name, total, warmup):
+def test_a_short_run_at_the_default_fraction_is_decayed_over_the_two_steps_a_decay_needs(
+    name, total, warmup, decay
+):
     """wsd --epochs 1 on iris (3 steps) was refused for the default decay_fraction 0.2, which the user never
-    gave: 0.2 of 3 steps rounds to 1. The default is now 0.2 of the run, or the 2 steps whose decay lowers the
-    run's last step where 0.2 rounds to fewer (no decay of a 1-step run). Truth: the schedule given by hand
-    the fraction of that many steps, d / T, at every step, and the last step below 1."""
-    horizon = total - warmup
-    decay_steps = max(round(0.2 * horizon), 2) if horizon >= 2 else 0
-    default = create(name, total_steps=total, warmup_steps=warmup)
-    given = create(name, total_steps=total, warmup_steps=warmup, decay_fraction=decay_steps / horizon)
-    assert [default(t) for t in range(total + 1)] == [given(t) for t in range(total + 1)]
-    assert (default(total - 1) < 1.0) == (horizon >= 2)
+    gave: 0.2 of 3 steps rounds to 1. The default is 0.2 of the run, or the 2 steps whose decay lowers the
+    run's last step where 0.2 rounds to fewer (no decay of a 1-step run). Truth: each step's value by hand,
+    1 up to the decay (the warmup's ramp from 0 before it), then the cooldown's shape."""
+    schedule = create(name, total_steps=total, warmup_steps=warmup)
+    ramp = [step / warmup for step in range(warmup)]
+    held = [1.0] * (total + 1 - warmup - len(decay))
+    assert [schedule(step) for step in range(total + 1)] == pytest.approx(ramp + held + decay, abs=1e-12)

@@ -532,11 +532,9 @@ def warmup_stable_decay(
     Training Strategies, 2024, https://arxiv.org/abs/2404.06395
     """
     horizon = _horizon(total_steps, "wsd", "the decay is placed at its end")
-    if decay_fraction is None:
-        decay_steps = max(round(_DEFAULT_DECAY_FRACTION * horizon), 2) if horizon >= 2 else 0
-    else:
-        decay_steps = round(decay_fraction * horizon)
-    if decay_fraction is not None and decay_fraction > 0 and decay_steps < 2:
+    given = decay_fraction is not None
+    decay_steps = round(decay_fraction * horizon) if given else default_decay_steps(horizon)
+    if given and decay_fraction > 0 and decay_steps < 2:
         raise InvalidValueError("decay_fraction", decay_fraction, _least_decay(horizon))
     weight = _ANNEAL_WEIGHTS[decay_shape]
 
@@ -547,7 +545,8 @@ def warmup_stable_decay(
 
 
 def _least_decay(horizon: int) -> str:
-    """The fractions of ``horizon`` steps whose decay lowers some step's lr (2 decay steps or more)."""
+    """The fractions of ``horizon`` steps whose decay lowers some step's lr (2 decay steps or more), and
+    what leaving the fraction out gives (:func:`default_decay_steps`)."""
     why = (
         f"of {count_of(horizon, 'step')} after any warmup, a decay over under 2 steps leaves every step at 1 "
         "(its first step is at the peak)"
@@ -557,7 +556,17 @@ def _least_decay(horizon: int) -> str:
     least = 1.5 / horizon  # round(f * T) >= 2 from f * T = 1.5 on (round half to even: 2)
     while round(least * horizon) < 2:  # 1.5 / T * T may fall an ulp short
         least = math.nextafter(least, 1.0)
-    return f"0 (no decay), or at least {least!r} (1.5 / {horizon:,}): {why}"
+    left_out = count_of(default_decay_steps(horizon), "step")
+    return (
+        f"0 (no decay), or at least {least!r} (1.5 / {horizon:,}): {why}; left out, the decay is the run's "
+        f"last {left_out}"
+    )
+
+
+def default_decay_steps(horizon: int) -> int:
+    """The decay steps of a run of ``horizon`` steps after its warmup with ``decay_fraction`` left out:
+    0.2 of them, at least the 2 a decay needs (none of a 1-step run)."""
+    return max(round(_DEFAULT_DECAY_FRACTION * horizon), 2) if horizon >= 2 else 0
 
 
 _register(

@@ -1345,6 +1345,14 @@ def test_a_registered_entrys_refusal_in_a_recipe_names_values_in_yaml_words(sect
             "line 2, column 1: found character '\\t' that cannot start any token (YAML indents with spaces; "
             "a tab is no indent)",
         ),
+        (  # a tab that is no indent: after a key, after a value
+            "training:\n  epochs:\t1\n",
+            "line 2, column 10: found character '\\t' that cannot start any token (replace the tab with a space)",
+        ),
+        (
+            "training: {epochs: 1}\t\n",
+            "line 1, column 22: found character '\\t' that cannot start any token (replace the tab with a space)",
+        ),
         (
             "training: {epochs: 1}\n---\nmodel: {name: mlp}\n",
             "line 2, column 1: expected a single document in the stream but found another document",

@@ -257,8 +257,21 @@ def yaml_problem(error: yaml.YAMLError) -> str:
     if context and problem.startswith("but "):  # 'but found another document' says nothing alone
         problem = f"{context} {problem}"
     if "'\\t'" in problem:  # PyYAML says what it found, not why
-        problem += " (YAML indents with spaces; a tab is no indent)"
+        problem += (
+            " (YAML indents with spaces; a tab is no indent)"
+            if _in_indent(mark)
+            else " (replace the tab with a space)"
+        )
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def _in_indent(mark: yaml.Mark | None) -> bool:
+    """Whether the place ``mark`` is in its line's leading whitespace (a tab there is taken for an indent,
+    ``\tepochs: 1``), or unknown; a tab after a value's start (``epochs:\t1``, ``{epochs: 1}\t``) is not."""
+    if mark is None or mark.buffer is None:
+        return True
+    line_start = mark.buffer.rfind("\n", 0, mark.pointer) + 1
+    return not mark.buffer[line_start : mark.pointer].strip(" \t")
 
 
 def _as_lists(value: Any) -> Any:

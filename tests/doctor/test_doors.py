@@ -222,6 +222,10 @@ class _CountsForwards(torch.nn.Linear):
         ({"data.scaling": 5}, r"invalid value 5 for settings\['data.scaling'\]: accepted a str .* or a Setting"),
         ({"data.scaling": None}, r"invalid value None for settings\['data.scaling'\]"),
         ({"data.scalng": "x"}, r"invalid value 'data.scalng' for settings's key: accepted .*optimizer.lr, .*data.scaling"),
+        # the doctor's own options are no recipe field: neither taken nor listed among them
+        ({"doctor.steps": "x"}, r"invalid value 'doctor.steps' for settings's key: accepted a recipe field the "
+                                r"advice changes: optimizer.lr, (?!.*doctor\.)"),
+        ({"doctor.lr_find": "x"}, r"invalid value 'doctor.lr_find' for settings's key: (?!.*doctor\.)"),
         (["lr"], r"invalid value \['lr'\] for settings: accepted a mapping of recipe field \(optimizer.lr, "),
     ],
 )  # fmt: skip

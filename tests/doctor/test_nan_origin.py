@@ -465,9 +465,15 @@ def test_a_weight_non_finite_before_any_update_is_told_it_came_so_not_an_update_
     told = next(f for f in found.findings if f.rule == "nan_inf")
     assert (told.evidence["kind"], told.evidence["step"]) == ("weights", 1)
     assert told.recommendation.startswith(
-        "model: the weights of 2 (Linear) were non-finite before any update, as built or loaded"
+        "the weights of 2 (Linear) were non-finite before any update, as built or loaded"
     ), told.recommendation
     assert told.recipe_changes == {}
+    # a torch user's door says it the same way: no recipe section ('model:') they have not
+    optimizer = torch.optim.SGD(model.parameters(), 0.1)
+    doctor = DoctorCallback(model, optimizer)
+    fit(model, optimizer, x, y, loss_fn=nn.CrossEntropyLoss(), total_steps=2, callbacks=[doctor])
+    fitted = next(f for f in doctor.diagnosis().findings if f.rule == "nan_inf")
+    assert fitted.recommendation == told.recommendation, fitted.recommendation
     with torch.no_grad():
         model[2].weight[0, 0] = 0.0
     finite = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1), steps=5,

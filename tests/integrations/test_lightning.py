@@ -2875,12 +2875,12 @@ def test_a_longer_watch_is_advised_as_a_trainer_that_runs_longer_whichever_bound
     """A Lightning user's 'watch longer' said 'Trainer(max_steps=<more>)', which does not lengthen a run
     bounded by max_epochs (Lightning stops at whichever comes first). Truth: a real Trainer given the
     arguments said, <more> read as 8, runs 8 steps where max_epochs=1 and where max_steps=2 ran 2."""
-    from optimlab.doctor.findings import TORCH_CALLS, UNVALUED, Finding, advised_as
+    from optimlab.doctor.findings import DOCTOR_OPTIONS, TORCH_CALLS, Finding, advised_as
     from optimlab.integrations.lightning import _flags_set
 
     module = Classifier(mlp(depth=0), nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1))
     settings = {**TORCH_CALLS, **_flags_set(lightning.Trainer(logger=False), module)}
-    plateau = Finding("plateau", "warning", "", "", UNVALUED["doctor.steps"][0])
+    plateau = Finding("plateau", "warning", "", "", DOCTOR_OPTIONS["doctor.steps"][0])
     said = advised_as(plateau, settings).recommendation
     arguments = said.replace("<more>", "8").partition("Trainer(")[2].partition(")")[0]
     given = {k: int(v) for k, v in (part.split("=") for part in arguments.split(", "))}

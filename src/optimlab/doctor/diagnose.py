@@ -208,7 +208,15 @@ class DoctorCallback(Callback):
         :func:`optimlab.train.fit`'s keywords and torch's calls (:data:`FIT_ARGUMENTS`: fit runs the loop
         this callback watches), ``{}`` where a recipe runs the training."""
         settings = checked_settings(settings)
-        settings = FIT_ARGUMENTS if settings is None else settings
+        return self._advised(lr_range, rule_options, FIT_ARGUMENTS if settings is None else settings)
+
+    def _advised(
+        self,
+        lr_range: LRRangeResult | None,
+        rule_options: Mapping[str, Mapping[str, Any]] | None,
+        settings: Mapping[str, str | Setting],
+    ) -> Diagnosis:
+        """The rules' findings said as ``settings`` (a door's whole table, the doctor's options with it)."""
         findings = [
             advised_as(f, settings) for f in run_rules(self.statistics, lr_range, options=rule_options)
         ]
@@ -371,9 +379,7 @@ def diagnose(
             grad_clip_norm=grad_clip_norm,
         )
     doctor.statistics.grad_clip_norm = grad_clip_norm
-    diagnosis = doctor.diagnosis(
-        lr_range, rule_options=rule_options, settings=TORCH_CALLS if settings is None else settings
-    )
+    diagnosis = doctor._advised(lr_range, rule_options, TORCH_CALLS if settings is None else settings)
     finite = not doctor.statistics.losses or math.isfinite(doctor.statistics.losses[-1])
     if taken < steps and finite:
         diagnosis.watch_cut = (

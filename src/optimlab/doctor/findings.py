@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from optimlab.doctor.diagnose import Diagnosis
 
 __all__ = [
+    "DOCTOR_OPTIONS",
     "FIT_ARGUMENTS",
+    "INPUTS_ONLY_NOTE",
     "SEVERITIES",
     "TORCH_CALLS",
     "UNVALUED",
@@ -132,19 +134,25 @@ def _python(value: Any) -> str:
 
 # Advice that sets no value, in a recipe's words, by the field it is about, and how it is said where a
 # setting names the field ({} its Setting.named): lowering the lr where no number can be read (a run
-# that blew up); the doctor's own options where a run had none: running the lr check (lr_find), and
-# watching more steps (steps: the doctor's --steps, a recipe's training.steps); and the note that the
-# recipe's data.scaling scales no target, said to no one whose inputs no such field scales.
-UNVALUED: dict[str, tuple[str, str]] = {
-    "optimizer.lr": ("lr: lower it", "lower {}"),
+# that blew up).
+UNVALUED: dict[str, tuple[str, str]] = {"optimizer.lr": ("lr: lower it", "lower {}")}
+
+# The doctor's own options, no recipe's fields, as a recipe's run is told them and as a setting that
+# names them says them: running the lr check (lr_find), and watching more steps (the doctor's --steps, a
+# recipe's training.steps). Each door's table (TORCH_CALLS, FIT_ARGUMENTS, a trainer's) says them its way;
+# checked_settings takes no user's setting for them.
+DOCTOR_OPTIONS: dict[str, tuple[str, str]] = {
     "doctor.lr_find": ("optimlab doctor without --no-lr-find, or lr_find=True", "{}"),
     "doctor.steps": ("watch longer (steps)", "watch longer ({})"),
-    "data.scaling": ("; data.scaling scales the inputs only", ""),
 }
 
+# The note that a recipe's data.scaling scales no target, left out for whoever has no such field (a
+# setting names data.scaling in its place).
+INPUTS_ONLY_NOTE = "; data.scaling scales the inputs only"
+
 # Each recipe field the rules advise, as a user's own PyTorch code sets it (diagnose on a model, data and
-# optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words; and the lr check
-# (doctor.lr_find), as diagnose runs it.
+# optimizer of the user's, which no recipe reaches): no recipe_changes, torch's words; and the doctor's
+# options (DOCTOR_OPTIONS), as diagnose takes them.
 TORCH_CALLS: dict[str, Setting] = {
     "optimizer.lr": Setting(None, said="lr={value} in the optimizer"),
     "doctor.lr_find": Setting(None, said="diagnose(..., lr_find=True)"),
@@ -189,17 +197,18 @@ FIT_ARGUMENTS: dict[str, Setting] = {
 
 def checked_settings(settings: Any, field: str = "settings") -> Mapping[str, str | Setting] | None:
     """``settings`` as :func:`advised_as` takes them, refused in one line where it is no mapping, a key
-    names no field the rules advise (the keys of :data:`TORCH_CALLS`) or a value is no str nor
-    :class:`Setting`: before a run, not after it."""
+    names no recipe field the rules advise (the keys of :data:`TORCH_CALLS` but the doctor's options) or
+    a value is no str nor :class:`Setting`: before a run, not after it."""
     if settings is None:
         return None
-    fields = ", ".join(TORCH_CALLS)
+    recipe_fields = [field for field in TORCH_CALLS if field not in DOCTOR_OPTIONS]
+    fields = ", ".join(recipe_fields)
     if not isinstance(settings, Mapping):
         raise InvalidValueError(
             field, settings, f"a mapping of recipe field ({fields}) to a str or Setting, {{}} or None"
         )
     for key, value in settings.items():
-        if key not in TORCH_CALLS:
+        if key not in recipe_fields:
             raise InvalidValueError(f"{field}'s key", key, f"a recipe field the advice changes: {fields}")
         if not isinstance(value, (str, Setting)):
             raise InvalidValueError(f"{field}[{key!r}]", value, "a str (a setting's name) or a Setting")
@@ -214,9 +223,11 @@ def advised_as(finding: Finding, settings: Mapping[str, str | Setting]) -> Findi
     lower the lr, run the lr check) is said as the settings name its field too."""
     by_field = {k: Setting(v) if isinstance(v, str) else v for k, v in settings.items()}
     recommendation = finding.recommendation
-    for field, (words, said) in UNVALUED.items():
+    for field, (words, said) in {**UNVALUED, **DOCTOR_OPTIONS}.items():
         if field in by_field:
             recommendation = recommendation.replace(words, said.format(by_field[field].named))
+    if "data.scaling" in by_field:
+        recommendation = recommendation.replace(INPUTS_ONLY_NOTE, "")
     named = {k: v for k, v in finding.recipe_changes.items() if k in by_field}
     if not named:
         return dataclasses.replace(finding, recommendation=recommendation)

@@ -9,7 +9,7 @@ import statistics
 import torch
 from torch import Tensor
 
-from optimlab.doctor.findings import UNVALUED, Finding, Severity
+from optimlab.doctor.findings import INPUTS_ONLY_NOTE, Finding, Severity
 from optimlab.doctor.instruments import FeatureStats, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import _ABOVE_ONE, _g, _label, _register, _score
@@ -389,7 +389,7 @@ def target_scale(
                 if len(rms) == 1
                 else ""
             )
-            + UNVALUED["data.scaling"][0]
+            + INPUTS_ONLY_NOTE
         ),
         evidence={"rms": rms.tolist(), "mean": mean.tolist(), "std": spread.tolist(), "scale_spread": ratio},
         score=_score(

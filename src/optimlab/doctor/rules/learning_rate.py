@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from optimlab.doctor.findings import UNVALUED, Finding, Severity
+from optimlab.doctor.findings import DOCTOR_OPTIONS, Finding, Severity
 from optimlab.doctor.instruments import RunStatistics
 from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.doctor.rules._readings import (
@@ -176,7 +176,7 @@ def lr_too_high(
     target = suggestion if suggested and suggestion is not None else lr / 10
     source = "from the range test" if suggested else "a tenth of now"
     if lr_range is None:  # the lr check, not run here, estimates it better
-        source += f" (the lr check gives a better estimate: {UNVALUED['doctor.lr_find'][0]})"
+        source += f" (the lr check gives a better estimate: {DOCTOR_OPTIONS['doctor.lr_find'][0]})"
     strength = max(
         (end / (rise_factor * start) if positive else 0.0) if math.isfinite(end) else 10.0,
         lr / target / range_factor,

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from optimlab.doctor.findings import UNVALUED, Finding
+from optimlab.doctor.findings import DOCTOR_OPTIONS, Finding
 from optimlab.doctor.instruments import FLOAT16_EPS, RunStatistics
 from optimlab.doctor.lr_check import longer_check
 from optimlab.doctor.lr_find import LRRangeResult
@@ -34,7 +34,7 @@ from optimlab.registry import POSITIVE_INT, UNIT_OPEN
 __all__ = ["nan_inf", "no_learning", "plateau"]
 
 LEARNING_FALL = 0.1  # a fall of the loss by this fraction of its start counts as learning
-_WATCH_LONGER = UNVALUED["doctor.steps"][0]  # said as each door sets its steps (advised_as)
+_WATCH_LONGER = DOCTOR_OPTIONS["doctor.steps"][0]  # said as each door sets its steps (advised_as)
 
 
 @_register(
@@ -142,7 +142,8 @@ def _weight_advice(
     update: built or loaded so, which no lr, clip nor eps made."""
     if given:
         return (
-            f"model: the weights of {origin.module} ({origin.module_type}) were non-finite before any update, "
+            # no recipe field sets them: said alike to every door, in no recipe section's words
+            f"the weights of {origin.module} ({origin.module_type}) were non-finite before any update, "
             "as built or loaded (a "
             "checkpoint or pretrained file holding NaN/Inf, an init or a copy that divided by 0): reload or "
             "re-initialize them (torch.isfinite(p).all() for each parameter finds them); no lr, clip or eps "
@@ -334,7 +335,7 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
     changes: dict[str, Any] = {}
     if lr_range is None:
         recommendation = (
-            f"run the lr check ({UNVALUED['doctor.lr_find'][0]}): it tells an lr too low "
+            f"run the lr check ({DOCTOR_OPTIONS['doctor.lr_find'][0]}): it tells an lr too low "
             "from a setup no lr trains (labels that do not follow from their inputs)"
         )
     elif lr_range.trains and (trained := _trained_at(lr_range)):

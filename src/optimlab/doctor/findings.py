@@ -178,8 +178,8 @@ FIT_ARGUMENTS: dict[str, Setting] = {
     "training.grad_clip_norm": Setting(None, said="fit(..., grad_clip_norm={value})"),
     "doctor.lr_find": Setting(
         None,
-        said="found = optimlab.doctor.find_lr(model, loss_fn, x, y, optimizer) before fit (it leaves them "
-        "as it found them), then doctor.diagnosis(lr_range=found)",
+        said="found = optimlab.doctor.find_lr(model, loss_fn, x, y, optimizer) before fit, then "
+        "doctor.diagnosis(lr_range=found); find_lr leaves the model and optimizer as it found them",
     ),
     # fit takes one of the two: the one the run was given
     "doctor.steps": Setting(

@@ -30,7 +30,7 @@ from optimlab.errors import OptimlabError
 from optimlab.models.modes import modes_kept
 from optimlab.nested_tensors import tensors_in
 from optimlab.registry import Capability, Entry, Interval, get_registry
-from optimlab.user_code import import_object
+from optimlab.user_code import import_object, is_import_path
 
 __all__ = [
     "DEPTH",
@@ -152,7 +152,10 @@ def _torch_optim_state_bytes(
     optimizer's state after one step on the meta ``parameters``, built at the step as torch builds it
     (2 ms for Adam where a real step has imported torch's compiler already, as it does). None for
     another class (a user's subclass may not step on meta, or keep state no step shows), a factory, or
-    one whose step fails on meta (LBFGS wants a closure)."""
+    one whose step fails on meta (LBFGS wants a closure), or the user's object held in this process
+    (``optimlab.compare(optimizers={"mine": MomentumSGD})``: no path to read its class by)."""
+    if not is_import_path(entry.name):
+        return None
     target = import_object(entry.name, "optimizer")
     if not (isinstance(target, type) and target.__module__.startswith("torch.optim.")):
         return None

@@ -1281,6 +1281,27 @@ def test_the_progress_bar_written_to_a_log_is_whole(capsys, monkeypatch):
     assert "60/60" in err and f"loss {state.train_loss:.4g}" in err and "val_accuracy 0.5" in err
 
 
+def test_a_run_refused_at_its_first_batch_leaves_its_error_alone_not_a_bar_of_no_step(capsys):
+    """A model the batches do not fit (optimlab train --model FILE:build of 7 inputs on iris's 4) left the
+    bar's frame 'badnets:build on iris 0/3 -:--:--' on stderr above the refusal's one line."""
+    from optimlab.train import ProgressBar
+
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    model = nn.Linear(7, 1)
+    with pytest.raises(InvalidValueError, match="first batch"):
+        fit(
+            model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, loss_fn=nn.MSELoss(), total_steps=4,
+            batch_size=16, callbacks=[ProgressBar("a model of the wrong width")],
+        )  # fmt: skip
+    assert capsys.readouterr().err == ""
+    fitting = nn.Linear(4, 1)  # a run that steps keeps its bar: the steps it took
+    fit(
+        fitting, torch.optim.SGD(fitting.parameters(), lr=0.01), x, y, loss_fn=nn.MSELoss(), total_steps=4,
+        batch_size=16, callbacks=[ProgressBar("a model of the right width")],
+    )  # fmt: skip
+    assert "4/4" in capsys.readouterr().err
+
+
 def test_a_diverged_loss_reads_back_from_the_metrics_log_as_it_was_not_as_missing(tmp_path):
     """metrics.jsonl wrote a loss gone to inf as null, which its reader (report.run_folder.read_run, what
     reports and trackers read) took for NaN: a diverged run read as a loss missing. Each value, inf,

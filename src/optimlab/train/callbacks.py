@@ -340,6 +340,7 @@ class ProgressBar(Callback):
         self.description = description
         self._progress: Any = None
         self._task: Any = None
+        self._first_step = 0  # the step it started at: a run refused before its first step shows no bar
 
     def on_train_start(self, state: TrainState) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -356,12 +357,16 @@ class ProgressBar(Callback):
             transient=False,
             console=console,
         )
-        self._progress.start()
+        self._first_step = state.step
         self._task = self._progress.add_task(
             self.description, total=state.total_steps or None, completed=state.step, status=""
         )
+        if console.is_terminal:  # a log gets the one frame at the end, once a step was done
+            self._progress.start()
 
     def on_step_end(self, state: TrainState) -> None:
+        if not self._progress.live.is_started:
+            self._progress.start()
         metrics = " ".join(f"{k} {v:.4g}" for k, v in state.last_metrics.items())
         loss = "no loss (targets ignored)" if state.skipped else f"loss {state.train_loss:.4g}"
         self._progress.update(  # total_steps 0 until a stream's first pass tells its length
@@ -369,8 +374,11 @@ class ProgressBar(Callback):
         )
 
     def on_train_end(self, state: TrainState) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._progress.live.is_started:  # stop writes a log a newline
             self._progress.stop()
 
     def on_exception(self, state: TrainState, error: BaseException) -> None:
+        if self._progress is not None and state.step == self._first_step:
+            # a bar of no step done, left above a refused first batch's one-line error: gone
+            self._progress.live.transient = True
         self.on_train_end(state)  # else its thread went on redrawing, the cursor hidden

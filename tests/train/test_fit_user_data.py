@@ -1006,7 +1006,9 @@ def test_a_model_on_the_meta_device_is_refused_before_training_and_trains_once_m
     meta tensors' traceback."""
     with torch.device("meta"):
         model = network()
-    with pytest.raises(InvalidValueError, match=r"on the meta device \(0\.weight, 0\.bias.*\)' for model.*to_empty"):
+    with pytest.raises(
+        InvalidValueError, match=r"on the meta device \(0\.weight, 0\.bias.*\)' for model.*to_empty"
+    ):
         fit(model, torch.optim.SGD(model.parameters(), lr=0.1), problem(), loss_fn=nn.CrossEntropyLoss(),
             total_steps=2)  # fmt: skip
     model.to_empty(device="cpu").load_state_dict(network().state_dict())

@@ -24,7 +24,7 @@ import pickle
 import re
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +172,12 @@ def load_checkpoint(
     refused before anything is loaded; an optimizer state refused once loaded (of a checkpoint naming no
     class) is refused before the model's weights are, the optimizer's own state given back."""
     stored = payload.get("structure")  # absent from checkpoints written before it was kept
-    if stored is not None and (now := structure(model)) != stored:  # the same tensors, other modules
-        raise OptimlabError(
+    if stored is not None and (now := structure(model)) != stored:
+        if misfit := _weights_misfit(
+            model, payload["model"]
+        ):  # another width: the layers named, as torch does
+            raise OptimlabError(f"the checkpoint's weights do not fit the recipe's model: {misfit}")
+        raise OptimlabError(  # the same tensors, other modules
             f"the recipe's model now builds with {describe_change(now, stored)}: its code changed since "
             "the checkpoint was written; restore the model's code to resume, or train a new run"
         )
@@ -308,6 +312,28 @@ def _paired(payload: dict[str, Any], callbacks: Sequence[Callback]) -> list[tupl
 
 def _counted(n: int) -> str:
     return f"{n} callback{'' if n == 1 else 's'}"
+
+
+def _weights_misfit(model: nn.Module, weights: Any) -> str:
+    """What keeps ``weights`` (a checkpoint's ``state_dict``) out of ``model``, in torch's words for
+    ``load_state_dict`` (missing and unexpected keys, each mis-shaped tensor), the first few; "" where
+    they fit. Asked before anything loads, where the model's structure changed: a model of another width
+    (``--set model.width=32``) was told that its code changed."""
+    own = model.state_dict()
+    if not isinstance(weights, Mapping):
+        return f"its model holds {a_type(weights)}, not a state_dict"
+    problems = []
+    if missing := [key for key in own if key not in weights]:
+        problems.append(f"Missing key(s) in state_dict: {', '.join(map(repr, missing))}.")
+    if unexpected := [key for key in weights if key not in own]:
+        problems.append(f"Unexpected key(s) in state_dict: {', '.join(map(repr, unexpected))}.")
+    problems += [
+        f"size mismatch for {key}: copying a param with shape {weights[key].shape} from checkpoint, the shape "
+        f"in current model is {tensor.shape}."
+        for key, tensor in own.items()
+        if key in weights and getattr(weights[key], "shape", tensor.shape) != tensor.shape
+    ]
+    return " ".join(problems[:3])
 
 
 def _first_lines(error: Exception, lines: int = 3) -> str:

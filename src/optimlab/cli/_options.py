@@ -937,6 +937,8 @@ def _in_whole_number_words(path: Path | None, stored: bool) -> RecipeError | Non
         data = load_yaml(path.read_text(encoding="utf-8"), stored=stored, tiny_as_text=True)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
+    if not isinstance(data, dict) or not _holds(data, NumberAsTyped):  # a list: the file's own refusal
+        return None
     typed: set[str] = set()  # the fields holding such a number
 
     def one_in_place(value: Any, field: str) -> Any:  # 1 for each, to learn what each field holds

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import summarize
 from optimlab.report import figures
-from optimlab.study.analysis import UNBOUNDED
+from optimlab.report.metric_labels import UNBOUNDED
 
 __all__ = ["curve_figure", "interval_figure", "layer_profile_figures", "sensitivity_figure"]
 

@@ -14,9 +14,11 @@ import math
 from collections.abc import Sequence
 
 from optimlab.report.line_chart import spans_decades
-from optimlab.study.analysis import metric_bounds
 
-__all__ = ["axis_label", "log_axis"]
+__all__ = ["ACCURACY", "UNBOUNDED", "axis_label", "log_axis", "metric_bounds"]
+
+UNBOUNDED = (-math.inf, math.inf)
+ACCURACY = (0.0, 1.0)  # the values an accuracy (or any fraction) can take
 
 _NAMED = {
     "train_loss": "training loss (last batch)",
@@ -39,7 +41,16 @@ def axis_label(metric: str) -> str:
 def log_axis(metric: str, values: Sequence[float]) -> bool:
     """Whether ``metric``'s ``values`` are drawn on a log axis: where they span decades
     (:func:`~optimlab.report.line_chart.spans_decades`) and the metric has no upper bound (a loss, an error,
-    a gradient norm; :func:`~optimlab.study.analysis.metric_bounds`). An accuracy stays linear: 0.05 to
+    a gradient norm; :func:`metric_bounds`). An accuracy stays linear: 0.05 to
     0.99 on a log axis spread the first steps at chance over most of the chart and squeezed 0.9 to 0.99,
     where runs differ, into its top."""
     return metric_bounds(metric)[1] == math.inf and spans_decades(values)
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take: [0, 1] for an accuracy, [0, inf) for a loss or an error."""
+    if metric.endswith("accuracy"):
+        return ACCURACY
+    if metric.endswith(("loss", "rmse", "error")):
+        return 0.0, math.inf
+    return UNBOUNDED

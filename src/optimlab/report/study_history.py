@@ -21,10 +21,10 @@ from optimlab.report import figures
 from optimlab.report.environment import machine_and_versions
 from optimlab.report.html import Page
 from optimlab.report.intervals import means_and_intervals
-from optimlab.report.metric_labels import axis_label
+from optimlab.report.metric_labels import axis_label, metric_bounds
 from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, differing_fields
-from optimlab.study.analysis import Summary, confidence_interval, metric_bounds
+from optimlab.study.analysis import Summary, confidence_interval
 from optimlab.study.protocols import SEEDS, TUNE
 from optimlab.study.report import searched, seed_values
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress, stored_study_names

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optimlab.errors import InvalidValueError
+from optimlab.report.metric_labels import ACCURACY, UNBOUNDED, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE, StudySpec
 from optimlab.study.storage import TrialRecord
 
@@ -138,10 +139,6 @@ class Summary:
         return (self.high - self.low) / 2
 
 
-UNBOUNDED = (-math.inf, math.inf)
-ACCURACY = (0.0, 1.0)  # the values an accuracy (or any fraction) can take
-
-
 def confidence_interval(
     values: Sequence[float], bounds: tuple[float, float] = UNBOUNDED, *, level: float = 0.95
 ) -> Summary:
@@ -172,15 +169,6 @@ def confidence_interval(
     low = bounds[0] if min(values) >= bounds[0] else -math.inf
     high = bounds[1] if max(values) <= bounds[1] else math.inf
     return Summary(n, mean, std, max(mean - half, low), min(mean + half, high), level)
-
-
-def metric_bounds(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take: [0, 1] for an accuracy, [0, inf) for a loss or an error."""
-    if metric.endswith("accuracy"):
-        return ACCURACY
-    if metric.endswith(("loss", "rmse", "error")):
-        return 0.0, math.inf
-    return UNBOUNDED
 
 
 def difference_bounds(bounds: tuple[float, float]) -> tuple[float, float]:

@@ -57,7 +57,7 @@ from optimlab.errors import (
 )
 from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
 from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, boolean, get_registry, normalize_name, whole_number
-from optimlab.study.analysis import metric_bounds
+from optimlab.report.metric_labels import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
 from optimlab.study.compare import (
     DEFAULT_WORKLOAD,

@@ -1145,7 +1145,8 @@ def test_an_import_path_with_a_dot_for_its_colon_is_told_the_path_it_meant(given
     """optimizer: {name: torch.optim.Adam} was refused as 'unknown optimizer' with the built-in names
     alone, no word of the package.module:Class form. Truth: importlib finds the attribute after the last
     dot, and the path suggested with a colon is one the registry resolves; a name of no such path (a
-    typo) is told the form without a suggestion."""
+    typo) is told the form without a suggestion. The path meant is suggested alone: after other tests had
+    imported torch.optim.adamw:AdamW, it came first ('Did you mean 'torch.optim.adamw:AdamW' or ...')."""
     import importlib
 
     from optimlab.errors import UnknownNameError
@@ -1156,6 +1157,7 @@ def test_an_import_path_with_a_dot_for_its_colon_is_told_the_path_it_meant(given
     assert hasattr(importlib.import_module(module), attribute)
     meant = f"{module}:{attribute}"
     registry = get_registry("optimizer")
+    registry.resolve("torch.optim.adamw:AdamW")  # a path held already, closer in spelling: not suggested
     with pytest.raises(UnknownNameError) as refused:
         registry.resolve(given)
     assert f"Did you mean {meant!r}?" in str(refused.value)

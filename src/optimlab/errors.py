@@ -97,9 +97,11 @@ class UnknownNameError(OptimlabError, KeyError):
         *,
         none: str | None = None,
         also: str | None = None,
+        meant: Sequence[str] = (),
     ) -> None:
         accepted = sorted(set(accepted))
-        suggestions = close_matches(str(name), accepted)
+        # ``meant``: what the name surely meant (torch.optim.Adam's torch.optim:Adam), said alone
+        suggestions = list(meant) or close_matches(str(name), accepted)
         hint = did_you_mean(suggestions, sentence=True)
         # with nothing to accept, not "Accepted: none.", which reads as the name 'none' (a norm's); ``none``
         # says it in the kind's own words ("It takes no hyperparameters."); ``also``: a form of name beside

@@ -572,7 +572,9 @@ class Registry(Generic[T]):
                 raise UnknownNameError(self.category, name, [*self._entries, *self._aliases])
             refuse_file_path(name, self.category)
             meant, form = named_by_import(name)
-            raise UnknownNameError(self.category, name, [*self._entries, *self._aliases, *meant], also=form)
+            raise UnknownNameError(
+                self.category, name, [*self._entries, *self._aliases], also=form, meant=meant
+            )
         return key
 
     def _import(self, path: str) -> None:

@@ -130,4 +130,4 @@ def check_name(category: str, value: str, flag: str) -> None:
     accepted = [name for row in listing(category) for name in (row["name"], *row["aliases"])]
     if normalize_name(value) not in accepted:
         meant, form = named_by_import(value) if takes_import_paths(category) else ([], None)
-        raise UnknownNameError(f"{category} (for {flag})", value, [*accepted, *meant], also=form)
+        raise UnknownNameError(f"{category} (for {flag})", value, accepted, also=form, meant=meant)

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 import warnings
+from pathlib import Path
 
 import optuna
 import pytest
@@ -340,6 +341,16 @@ def test_a_journal_record_edited_into_one_optuna_cannot_replay_is_refused(tmp_pa
     assert journal.read_bytes() == damaged
 
 
+def _first_creation_removed(journal: Path) -> bytes:
+    """``journal`` with its first trial-creation record (Optuna's op code 4) removed, as a hand edit
+    leaves it; its bytes then."""
+    lines = journal.read_bytes().split(b"\n")
+    created = [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4]
+    del lines[created[0]]
+    journal.write_bytes(b"\n".join(lines))
+    return journal.read_bytes()
+
+
 def test_a_journal_with_a_trials_creation_removed_is_refused_not_shifted(tmp_path):
     """A trial's creation removed by hand (a study folder edited) renumbered every later trial: Optuna's
     replay numbers trials by their creation and skips a record on a trial not created, so trial 'b' took
@@ -352,11 +363,7 @@ def test_a_journal_with_a_trials_creation_removed_is_refused_not_shifted(tmp_pat
     for value in (0.1, 0.9):  # a ran to 0.1, b to 0.9
         study.tell(study.ask(), value)
     journal = tmp_path / JOURNAL_NAME
-    lines = journal.read_bytes().split(b"\n")
-    created = [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4]
-    del lines[created[0]]  # a's creation
-    journal.write_bytes(b"\n".join(lines))
-    edited = journal.read_bytes()
+    edited = _first_creation_removed(journal)  # a's
     optunas = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     (shifted,) = optuna.load_study(study_name="s", storage=optunas).get_trials()
     assert (shifted.user_attrs["key"], shifted.value) == ("b", 0.1)  # what reading it went on with
@@ -379,11 +386,7 @@ def test_a_trials_creation_removed_before_waiting_trials_is_refused_not_shifted(
     _, trial_id = pop_waiting(study, storage)
     storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.1])
     journal = tmp_path / JOURNAL_NAME
-    lines = journal.read_bytes().split(b"\n")
-    created = [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4]
-    del lines[created[0]]  # a's creation
-    journal.write_bytes(b"\n".join(lines))
-    edited = journal.read_bytes()
+    edited = _first_creation_removed(journal)  # a's
     optunas = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     shifted = optuna.load_study(study_name="s", storage=optunas).get_trials()[0]
     assert (shifted.user_attrs["key"], shifted.state, shifted.value) == ("b", TrialState.COMPLETE, 0.1)

@@ -77,3 +77,31 @@ def test_a_warning_is_said_once_a_command_and_a_refusal_alone(cli, monkeypatch, 
         assert code == 0 and [line for line in err.splitlines() if line.startswith("warning:")] == [
             "warning: the same words"
         ], err
+
+
+COUNTED_DATA = """
+import torch
+
+calls = []
+
+
+def load():
+    calls.append(1)
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    return x, (x[:, 0] > 0).long()
+"""
+
+
+def test_a_run_builds_its_data_once_for_its_training_and_its_chance_note(cli, write_modules, tmp_path):
+    """The note of a run no better than chance (read after the run) built the data again: a user's
+    factory ran twice for one ``train`` (three times with ``--html``, whose page draws chance lines).
+    Counted by the factory itself."""
+    write_modules(optimlab_counted_data=COUNTED_DATA)
+    import optimlab_counted_data
+
+    code, _, err = cli(
+        "train", "--dataset", "optimlab_counted_data:load", "--steps", "1", "--no-progress",
+        "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert optimlab_counted_data.calls == [1]

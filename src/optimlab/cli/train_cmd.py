@@ -133,6 +133,7 @@ def train(
     out = resume or out_dir or fresh_path(f"train-{recipe.id}")
 
     o.use_threads(threads)
+    from optimlab.data.built_once import data_built_once
     from optimlab.integrations.tracking import TrackerStopped
     from optimlab.train import ProgressBar
     from optimlab.train import train as run_training
@@ -141,6 +142,9 @@ def train(
     # what a resumed run may change, as typed: its refusal named training.epochs, ...
     resumable_flags = {field: o.flag(field.rpartition(".")[2]) for field in RESUMABLE_FIELDS}
 
+    # the run, its page's chance lines and the note of a run no better than chance share one build of
+    # the data, kept until the command ends (each built it anew: a user's factory ran 3 times with --html)
+    ctx.with_resource(data_built_once())
     output = Output(fmt)
     callbacks = (
         [ProgressBar(f"{recipe.model.name} on {recipe.data.name}")] if progress else []  # on stderr

@@ -2004,42 +2004,51 @@ class Passes(IterableDataset):
         return iter(zip(self.x[:n], self.y[:n]))
 
 
-@pytest.mark.parametrize(("rows", "trained", "read"), [(12, 3, 3), (16, 2, 4), (8, 1, 2), (4, 0, 1)])
-def test_a_stream_pass_of_another_number_of_batches_is_refused_before_a_step_it_would_misplace(
-    rows, trained, read
-):
-    """An IterableDataset of 3 batches, then of 4 (or 2) under epochs=2 and a scheduler stepped each
-    epoch took 6 steps, the first pass's count: its last batch never trained and the epoch's scheduler
-    step taken mid-pass (or a batch of a third pass trained). Truth: a hand-written torch loop over the
-    same batches, one scheduler step a pass: the same weights where the passes agree; where the second
-    differs, the run is refused at it, having trained only the batches both passes place alike."""
+@pytest.mark.parametrize("rows", [12, 16, 8, 4])
+@pytest.mark.parametrize("stop", [None, 4, 5])
+def test_a_stream_whose_passes_differ_in_length_trains_each_pass_as_a_torch_loop(rows, stop, tmp_path):
+    """An IterableDataset of 3 batches, then of 4, 2 or 1, then of 2, under epochs=3 and a scheduler
+    stepped each epoch was refused at its second pass (its first pass's count ended each epoch). Truth: a
+    hand-written torch loop over the same batches, each pass trained as it comes and one scheduler step
+    a pass: the same weights, bit for bit; a run stopped at a step past the first pass (inside the
+    second, or at its end) and resumed from its checkpoint ends with them too."""
+    from optimlab.train.checkpoint import load_checkpoint, read_checkpoint
+
+    from .stops import CheckpointAt
+
     x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     by_hand = copy.deepcopy(model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    data = DataLoader(Passes(x, y, [12, rows]), batch_size=4)
+    lengths = [12, rows, 8]
     hand_opt = torch.optim.SGD(by_hand.parameters(), lr=0.1)
-    for batches in (4 * torch.arange(3), 4 * torch.arange(trained)):  # the last batch read is not
-        for i in batches:
+    for n in lengths:
+        for i in range(0, n, 4):
             hand_opt.zero_grad()
             nn.functional.cross_entropy(by_hand(x[i : i + 4]), y[i : i + 4]).backward()
             hand_opt.step()
         for group in hand_opt.param_groups:
             group["lr"] *= 0.5
-    run = functools.partial(fit, model, opt, data, loss_fn=nn.CrossEntropyLoss(), epochs=2, scheduler=sched,
-                            scheduler_interval="epoch")  # fmt: skip
-    if rows == 12:
-        assert run().step == 6
+
+    def run(stop=None, resume=False):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        state = None
+        if resume:  # as a new process: the checkpoint's weights, optimizer and scheduler, the stream anew
+            state = load_checkpoint(
+                read_checkpoint(tmp_path), model=model, optimizer=optimizer, scheduler=scheduler
+            )
+        stream = Passes(x, y, lengths)
+        stream.passes = 0 if state is None else state.epoch + state.epoch_ended
+        stops = [] if stop is None else [CheckpointAt(stop, tmp_path, model, optimizer, scheduler)]
+        return fit(model, optimizer, DataLoader(stream, batch_size=4), loss_fn=nn.CrossEntropyLoss(), epochs=3,
+                   scheduler=scheduler, scheduler_interval="epoch", state=state, callbacks=stops)  # fmt: skip
+
+    steps = 3 + rows // 4 + 2
+    if stop is None or stop >= steps:
+        state = run()
     else:
-        with pytest.raises(InvalidValueError) as refused:
-            run()
-        assert str(refused.value) == (
-            f"invalid value 'a DataLoader whose pass 2 yielded {'at least' if rows > 12 else 'only'} "
-            f"{read} batch{'es' * (read > 1)}, where its first yielded 3' for data: accepted data of as "
-            "many batches at every pass (the first pass's count ends each epoch), or a stream without end read "
-            "for total_steps."
-        )
-        assert sched.last_epoch == 1  # the first pass's end alone
+        assert run(stop).step == stop
+        state = run(resume=True)
+    assert (state.step, state.epoch, state.epoch_ended) == (steps, 2, True)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), by_hand.parameters()))

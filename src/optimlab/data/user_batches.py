@@ -536,6 +536,10 @@ class UserBatches:
         self.steps_per_epoch: int | None
         self.settings: tuple[str, ...] = ("batch_size", "shuffle", "drop_last")
         self.declared: int | None = None
+        # data of no __len__ whose passes yielded different numbers of batches (from_step's
+        # passes_may_differ): no count ends an epoch, pass_ends does
+        self.passes_differ = False
+        self.pass_ends = False  # whether the batch from_step yielded last ends its pass
         if self.tensors is not None:
             self.source = f"a pair of tensors ({len(self.tensors[0])} rows)"
             self._epoch = self._tensor_epoch
@@ -635,9 +639,13 @@ class UserBatches:
         *,
         drawn: dict[str, Any] | None = None,
         every_rng: bool = True,
+        epoch: int | None = None,
+        passes_may_differ: bool = False,
     ) -> Iterator[tuple[int, Any]]:
         """``(epoch, batch)`` of every step from ``step`` on, on ``device``, without end: the batches an
-        uninterrupted run takes at those steps.
+        uninterrupted run takes at those steps; ``epoch`` given, ``step`` counts the batches of that pass
+        (data whose passes differ in length, whose place no count of steps tells). :attr:`pass_ends` says
+        whether the batch last yielded ends its pass.
 
         A DataLoader that shuffles itself draws its order as each epoch starts; ``drawn`` (its
         :attr:`drawn` when the run stopped, kept with the checkpoint) draws the same order again, with
@@ -648,9 +656,11 @@ class UserBatches:
         (:meth:`check_batch`); an epoch without a batch is an error, and so is one of another
         number of batches than the data's ``__len__`` says (:meth:`miscounted`: its count decides where
         an epoch ends, where a resumed run starts and how many steps ``epochs`` take), or, data of no
-        ``__len__``, than its first pass yielded (:meth:`pass_miscounted`). Data that does
-        not know its length has ``steps_per_epoch`` set before the last batch of its first epoch is
-        yielded (one batch is read ahead), so a loop knows that batch ends the epoch.
+        ``__len__``, than its first pass yielded (:meth:`pass_miscounted`), unless ``passes_may_differ``
+        (a loop that ends each epoch at :attr:`pass_ends`): then ``steps_per_epoch`` is None again and
+        :attr:`passes_differ` set. Data that does not know its length has ``steps_per_epoch`` set before
+        the last batch of its first epoch is yielded (one batch is read ahead), so a loop knows that
+        batch ends the epoch.
         """
         device = torch.device(device)  # a name ("cpu") as _to_device compares it
         if self.tensors is not None:  # move once, not every batch
@@ -658,7 +668,10 @@ class UserBatches:
         known = self.steps_per_epoch
         # a length not known: the first epoch (a resumed run past it knows the length), its batches
         # before ``step`` read and dropped as a known epoch's before ``start``
-        epoch, start = divmod(step, known) if known else (0, step)
+        if epoch is not None:
+            start = step
+        else:
+            epoch, start = divmod(step, known) if known else (0, step)
         checked = False
         self._rng_states = global_states if every_rng else torch_state
         at_step = self._draw_again(drawn, epoch)
@@ -677,11 +690,12 @@ class UserBatches:
                         taken, more=True, instead="no __len__ (then total_steps, not epochs)"
                     )
                 if self.declared is None and self.steps_per_epoch and taken > self.steps_per_epoch:
-                    raise self.pass_miscounted(epoch, taken, more=True)
+                    self._pass_of_another_length(epoch, taken, passes_may_differ, more=True)
                 if not checked:
                     self.check_batch(batch)
                     checked = True
                 if ahead is not _NOTHING:
+                    self.pass_ends = False
                     yield epoch, ahead
                 ahead = batch if self.tensors is not None else _to_device(batch, device)
             if taken == 0:
@@ -689,12 +703,13 @@ class UserBatches:
             if self.declared is not None and taken < self.declared:
                 raise self.miscounted(taken, more=False, instead="no __len__ (then total_steps, not epochs)")
             if self.declared is None and self.steps_per_epoch and taken < self.steps_per_epoch:
-                raise self.pass_miscounted(epoch, taken, more=False)
-            if self.steps_per_epoch is None:
+                self._pass_of_another_length(epoch, taken, passes_may_differ, more=False)
+            if self.steps_per_epoch is None and not self.passes_differ:
                 self.steps_per_epoch = taken
             # the next epoch draws from here; a loader's from torch's RNG as at its first step
             self.drawn = self._drawn(epoch + 1, None)
             if ahead is not _NOTHING:
+                self.pass_ends = True
                 yield epoch, ahead
             epoch, start = epoch + 1, 0
 
@@ -793,6 +808,14 @@ class UserBatches:
             f"which yielded {'at least' if more else 'only'} {yielded}",
             f"a __len__ that counts the batches it yields{shares}, or {instead}",
         )
+
+    def _pass_of_another_length(self, epoch: int, yielded: int, may_differ: bool, *, more: bool) -> None:
+        """Take pass ``epoch``, of another number of batches than the first (``yielded``, ``more`` than
+        it: at least), as the lengths of passes that differ where a loop ``may_differ`` (each epoch
+        ended by :attr:`pass_ends`, none counted); else refuse it (:meth:`pass_miscounted`)."""
+        if not may_differ:
+            raise self.pass_miscounted(epoch, yielded, more=more)
+        self.steps_per_epoch, self.passes_differ = None, True
 
     def pass_miscounted(self, epoch: int, yielded: int, *, more: bool) -> InvalidValueError:
         """The error for data of no ``__len__`` whose pass ``epoch`` (from 0) yielded another number of

@@ -225,10 +225,11 @@ class Checkpointing(Callback):
         self._saved_at = time.monotonic()
 
     def on_step_end(self, state: TrainState) -> None:
-        # 0 while the epoch's length is unknown (an IterableDataset's first epoch): time alone saves
+        # once an epoch: at its end however long its pass (fit's epoch_ended), or by its count (another loop's)
         every = self.every or state.steps_per_epoch
+        due = (bool(every) and state.step % every == 0) or (not self.every and state.epoch_ended)
         overdue = time.monotonic() - self._saved_at >= self.max_seconds
-        if ((every and state.step % every == 0) or overdue) and not state.diverged:
+        if (due or overdue) and not state.diverged:
             self._save(state)
 
     def on_train_end(self, state: TrainState) -> None:

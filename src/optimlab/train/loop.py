@@ -95,7 +95,11 @@ class TrainState:
     # lowered its scale), their place kept in the steps and the schedule
     overflowed_steps: int = 0
     epoch: int = 0
-    steps_per_epoch: int = 0  # optimizer steps an epoch takes
+    epoch_ended: bool = False  # whether the last step ended its epoch (took the last batch of its pass)
+    # batches of the epoch taken up to the last step: a resumed run's place in a pass of data whose passes
+    # differ in length (None: a checkpoint of before it was kept)
+    epoch_batches: int | None = None
+    steps_per_epoch: int = 0  # optimizer steps an epoch takes (0: not known, or passes differ in length)
     # batches an epoch holds: steps_per_epoch x accumulate_grad_batches, its last group maybe shorter
     batches_per_epoch: int = 0
     total_steps: int = 0
@@ -308,8 +312,11 @@ def fit(
             (``model(**batch).loss``) or ``compute_loss(model, batch)`` is given.
         total_steps, epochs: how long to train, one of the two. ``epochs`` passes over data whose length
             is not known (an IterableDataset without ``__len__``) iterate it again each epoch, as a torch
-            loop would, its first pass telling the steps an epoch (``state.total_steps`` 0 until then);
-            a OneCycleLR, whose total must be known before its first step, is refused beside them.
+            loop would, each pass trained as it comes however many batches it yields (a stream filtered
+            at random, a shard reader), its end the epoch's (``state.epoch_ended``: evaluation, an
+            epoch's scheduler step, a checkpoint); ``state.total_steps`` is the first pass's count times
+            ``epochs`` while the passes agree, 0 before and once they differ. A OneCycleLR, whose total
+            must be known before its first step, is refused beside them.
         accumulate_grad_batches: batches whose gradients one optimizer step takes (Lightning's name;
             Hugging Face's ``gradient_accumulation_steps``). Each batch's loss is weighted by what its
             mean averages over, its rows (or a cross-entropy's targets not ignored, by their class
@@ -505,13 +512,7 @@ def fit(
         )
     if epochs is not None and batches.steps_per_epoch == 0:
         raise batches.no_batch()
-    device = next(model.parameters()).device
-    state = TrainState() if state is None else state
-    if batches.steps_per_epoch is None:  # read by the session that stopped
-        # (a checkpoint written before batches_per_epoch was kept took one batch a step)
-        batches.steps_per_epoch = state.batches_per_epoch or state.steps_per_epoch or None
-    _count_epoch(state, batches, accumulate)
-    if epochs is not None:  # None while an IterableDataset's length is not known: its first pass tells it
+    if epochs is not None:  # None where the data's length is not known: its passes end the epochs
         total_steps = _epochs_steps(epochs, batches, accumulate)
         if total_steps is None and isinstance(scheduler, OneCycleLR):
             raise InvalidValueError(
@@ -520,6 +521,14 @@ def fit(
                 "total_steps=N instead (a OneCycleLR's total must be known before its first step), or "
                 "data with a length (a Dataset, or an IterableDataset with __len__)",
             )
+    device = next(model.parameters()).device
+    state = TrainState() if state is None else state
+    if batches.steps_per_epoch is None:  # read by the session that stopped
+        # (a checkpoint written before batches_per_epoch was kept took one batch a step)
+        batches.steps_per_epoch = state.batches_per_epoch or state.steps_per_epoch or None
+        # past its first pass with no count kept: its passes differed, none is counted from here
+        batches.passes_differ = batches.steps_per_epoch is None and (state.epoch > 0 or state.epoch_ended)
+    _count_epoch(state, batches, accumulate)
     if each_epoch and not state.steps_per_epoch and epochs is None:  # an endless stream ends no epoch
         raise InvalidValueError(
             "scheduler_interval",
@@ -535,8 +544,9 @@ def fit(
         )
         _check_schedule_length(scheduler, steps_left)
     state.total_steps, state.stop_reason, state.interrupted = total_steps or 0, None, False
-    if total_steps is None:  # until the first pass ends (state.total_steps 0: not known yet)
-        total_steps = math.inf
+    if total_steps is None:  # until the last pass ends (state.total_steps 0: not known yet)
+        done = epochs is not None and state.epoch_ended and state.epoch + 1 >= epochs
+        total_steps = state.step if done else math.inf
     state.tracker_failures = []
     state.grad_clip_norm = grad_clip_norm
     amp = (
@@ -597,24 +607,38 @@ def fit(
                 gradient_readers=_overriding(callbacks, "on_before_optimizer_step"),
                 batch_readers=_overriding(callbacks, "on_train_batch"),
             )
-            position = _first_batch(state.step, state.batches_per_epoch, accumulate)
+            epoch, position = _resume_point(state, accumulate)
             # The refusal's wrapper costs 0.2 us a batch (9.2 -> 9.4 us drawing batches of 32 rows of a tensor
             # pair, median of 5 x 20,000 on the shared 2-core CPU box, 2026-12-05), against ~23 us a step.
             stream = batches_read(
-                batches.from_step(position, device, drawn=state.data_drawn, every_rng=every_rng),
+                batches.from_step(
+                    position,
+                    device,
+                    drawn=state.data_drawn,
+                    every_rng=every_rng,
+                    epoch=epoch,
+                    passes_may_differ=True,
+                ),
                 batches,
                 "data",
                 lambda: f", read after {state.step} steps",  # a refusal names where in training it came
             )
-            groups = _groups(batches, stream, accumulate, position)
+            groups = _groups(batches, stream, accumulate)
+            taken = position  # the batches of pass ``epoch`` read before
             skipped_in_epoch, epoch_counted = 0, None
             weighs = batch_weighs(batches) if may_score_nothing(batches) else None
             while state.step < total_steps and state.stop_reason is None:
                 state.epoch, group = next(groups)
+                state.epoch_ended = batches.pass_ends
+                taken = len(group) + (taken if state.epoch == epoch else 0)  # of this epoch's batches
+                epoch, state.epoch_batches = state.epoch, taken
                 state.data_drawn = batches.drawn
                 _count_epoch(state, batches, accumulate)
-                if total_steps == math.inf and epochs is not None and batches.steps_per_epoch:
-                    total_steps = state.total_steps = epochs * state.steps_per_epoch  # its first pass ends
+                if total_steps == math.inf and epochs is not None:  # the passes end the run
+                    # the estimate a progress bar shows while the passes agree (0 once they differ)
+                    state.total_steps = epochs * state.steps_per_epoch
+                    if state.epoch_ended and state.epoch + 1 == epochs:
+                        total_steps = state.total_steps = state.step + 1
                 if state.epoch != epoch_counted:
                     skipped_in_epoch, epoch_counted = 0, state.epoch
                 weights = _weights(batches, group, weighs=weighs)
@@ -641,8 +665,7 @@ def fit(
                         _step_on_plateau(scheduler, state.last_metrics, plateau_metric)
                     for callback in callbacks:
                         callback.on_evaluate(state, state.last_metrics)
-                at_epoch_end = state.steps_per_epoch and state.step % state.steps_per_epoch == 0
-                if each_epoch and not state.diverged and at_epoch_end:
+                if each_epoch and not state.diverged and state.epoch_ended:
                     scheduler.step()  # the epoch's end, after its evaluation, before a checkpoint of the step
                 # After the evaluation, so that a checkpoint taken here holds everything about this step.
                 for callback in callbacks:
@@ -860,13 +883,10 @@ def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
 
 
 def _evaluation_due(state: TrainState, *, eval_every: int | None, total_steps: float) -> bool:
-    """Whether fit evaluates after ``state``'s last step (:func:`evaluates_after`); while the epoch's
-    length is not known yet, it has not ended: every ``eval_every`` steps and after the last."""
-    if state.steps_per_epoch:
-        return evaluates_after(
-            state.step, eval_every=eval_every, steps_per_epoch=state.steps_per_epoch, total_steps=total_steps
-        )
-    return (bool(eval_every) and state.step % eval_every == 0) or state.step >= total_steps
+    """Whether fit evaluates after ``state``'s last step: every ``eval_every`` steps (default: at each
+    epoch's end, however long its pass) and after the last, as :func:`evaluates_after` counts them."""
+    due = state.step % eval_every == 0 if eval_every else state.epoch_ended
+    return due or state.step >= total_steps
 
 
 def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | None:
@@ -882,25 +902,30 @@ def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | N
 _HOOKS = ("on_train_start", "on_step_end", "on_evaluate", "on_train_end")
 
 
-def _first_batch(step: int, batches_per_epoch: int, accumulate: int) -> int:
-    """The index in the stream of batches of the first batch that optimizer step ``step`` takes, in groups
-    of ``accumulate`` batches (:func:`_groups`; ``batches_per_epoch`` 0: not known, so in the first epoch)."""
-    if not batches_per_epoch:
-        return step * accumulate
-    epoch, group = divmod(step, math.ceil(batches_per_epoch / accumulate))
-    return epoch * batches_per_epoch + group * accumulate
+def _resume_point(state: TrainState, accumulate: int) -> tuple[int, int]:
+    """``(epoch, batch)``: the pass and the index in it of the first batch that the step after ``state``'s
+    takes, in groups of ``accumulate`` batches (:func:`_groups`). Where an epoch's length is not counted
+    (data of no ``__len__``: its first pass, or passes of different lengths), the state's place in its
+    pass says it (a checkpoint of before it was kept: in the first pass)."""
+    if state.batches_per_epoch:
+        epoch, group = divmod(state.step, state.steps_per_epoch)
+        return epoch, group * accumulate
+    if state.epoch_ended:
+        return state.epoch + 1, 0
+    if state.epoch_batches is None or not state.step:
+        return 0, state.step * accumulate
+    return state.epoch, state.epoch_batches
 
 
 def _groups(
-    batches: UserBatches, stream: Iterator[tuple[int, Any]], accumulate: int, position: int
+    batches: UserBatches, stream: Iterator[tuple[int, Any]], accumulate: int
 ) -> Iterator[tuple[int, list[Any]]]:
-    """``(epoch, batches)`` of each optimizer step from the ``position``-th batch of ``stream`` on:
-    ``accumulate`` batches, fewer where the epoch ends first (its length is known by its last batch)."""
+    """``(epoch, batches)`` of each optimizer step of ``stream``: ``accumulate`` batches, fewer where the
+    pass ends first (:attr:`~optimlab.data.user_batches.UserBatches.pass_ends`, told by its last batch)."""
     group: list[Any] = []
     for epoch, batch in stream:
         group.append(batch)
-        position += 1
-        if len(group) == accumulate or (batches.steps_per_epoch and position % batches.steps_per_epoch == 0):
+        if len(group) == accumulate or batches.pass_ends:
             yield epoch, group
             group = []
 

@@ -42,6 +42,8 @@ __all__ = [
     "REAL",
     "STUDY_TRIALS",
     "SWEEP_STEPS",
+    "TRIALS_PLANNED",
+    "TRIALS_PLANNED_WHY",
     "UNIT",
     "UNIT_OPEN",
     "Capability",
@@ -105,6 +107,8 @@ class Interval:
     integer: bool = False
     # said of a refused infinity: 'accepted a finite number in (0, inf)', every subclass's words kept
     finite_said: bool = dataclasses.field(default=False, compare=False, repr=False)
+    # why the range ends where it does, said where a value past its high end is refused (STUDY_TRIALS)
+    why: str = dataclasses.field(default="", compare=False, repr=False)
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` (each number of a sequence) lies in the range; an integer range holds only
@@ -139,7 +143,16 @@ class Interval:
         """The accepted values as a refusal of ``value`` (or of a sequence's numbers) names them: the range,
         or for a whole number past 64 bits on an unbounded side (``step_size=2**70``, ``milestones: [10,
         2**70]``) the part of it int64 holds, where torch reads an integer (a size that large overflows at
-        first use), so the range named never holds the value refused."""
+        first use), so the range named never holds the value refused; for a value past its high end, with
+        why it ends there, where told."""
+        accepted = self._accepted_range(value)
+        past_high = self.high is not None and any(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > self.high
+            for v in (value if isinstance(value, (tuple, list)) else (value,))
+        )
+        return f"{accepted} ({self.why})" if self.why and past_high else accepted
+
+    def _accepted_range(self, value: Any) -> str:
         values = [  # YAML's text 'inf' as the infinity it names, as '.inf' is
             float(v) if isinstance(v, str) and infinity_word(v) else v
             for v in (value if isinstance(value, (tuple, list)) else (value,))  # milestones: [10, 2**70]
@@ -196,10 +209,28 @@ BATCH_ROWS = Interval(1, _COUNT_HIGH, integer=True)
 # A few epochs of a large data set (Smith 2017) take more than 10,000 steps; --sweep-steps 1e12, a sweep
 # never to end, was taken before any bound.
 SWEEP_STEPS = Interval(2, _COUNT_HIGH, integer=True)
-# A study's trial counts, budget and seeds, each: half the trials one journal plans in all
-# (study.protocols.TRIALS_PLANNED, measured there), so one method plans both at their most. --seeds 1e12
-# built plan lists until memory ran out.
-STUDY_TRIALS = Interval(1, 5_000, integer=True)
+# The trials one journal (a compare or bench folder's, every workload's study in it) plans, workloads x
+# methods x (budget + seeds): each is stored before the first one runs (an fsync each), and each trial's
+# bookkeeping reads every trial of its study. Measured on 2 shared cores at load 9, 2026-12-07, with
+#   cd benchmarks && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python study_journal.py --trials 1000 4000 10000
+# storing 10^3 / 4x10^3 / 10^4 planned trials took 8 / 21 / 53 s, and a trial's bookkeeping 70 / 175 / 330
+# ms: some 30 minutes over a study of 10^4 beside its training, and growing with the square beyond
+# (2x10^5, the bound before, days); 19 / 77 / 178 ms since load_records keeps the records that do not change.
+TRIALS_PLANNED = 10_000
+# Why, in the words of every refusal past it: the total's (study.protocols.check_trials_planned) and each
+# count's (STUDY_TRIALS)
+TRIALS_PLANNED_WHY = (
+    "each is stored before the first one runs, an fsync each: 53 s for 10^4, and each trial's bookkeeping "
+    "reads every trial of its study: 0.18 s a trial at 10^4"
+)
+# A study's trial counts, budget and seeds, each: half the trials one journal plans in all, so one method
+# plans both at their most. --seeds 1e12 built plan lists until memory ran out.
+STUDY_TRIALS = Interval(
+    1,
+    TRIALS_PLANNED // 2,
+    integer=True,
+    why=f"half the {TRIALS_PLANNED} trials one journal may plan, as {TRIALS_PLANNED_WHY}",
+)
 
 
 def whole_number(value: Any, field: str, accepted: Interval, *, also: str = "") -> int:

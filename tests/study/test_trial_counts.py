@@ -7,7 +7,7 @@ import pytest
 
 import optimlab
 from optimlab.errors import InvalidValueError
-from optimlab.registry import STUDY_TRIALS
+from optimlab.registry import STUDY_TRIALS, TRIALS_PLANNED_WHY
 from optimlab.study import compare as study_compare
 from optimlab.study import run_study
 from optimlab.study.compare import stored_settings
@@ -85,7 +85,7 @@ def test_a_refusal_of_the_trials_planned_says_why_in_the_callers_words(cli, noth
     """The refusal named the CLI's flags (--budget, --seeds) to optimlab.compare, study.compare and StudySpec,
     and no reason for the bound. Python callers read their keywords, the CLI its flags; both the cost."""
     too_many = {"budget": BOUND, "seeds": 3}
-    why = "as each is stored before the first one runs (an fsync each: 53 s for 10^4) and each trial's"
+    why = f"as {TRIALS_PLANNED_WHY}"
     python_words = re.escape(why) + ".*" + re.escape("a smaller budget=, fewer seeds=, methods or workloads")
     with pytest.raises(InvalidValueError, match=python_words):
         _spec(**too_many)
@@ -97,6 +97,34 @@ def test_a_refusal_of_the_trials_planned_says_why_in_the_callers_words(cli, noth
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert why in err and "a smaller --budget, fewer --seeds, methods or workloads" in err
     assert "budget=" not in err
+
+
+def test_a_count_past_its_bound_is_refused_with_the_reason_of_the_journals_bound(
+    cli, nothing_planned, tmp_path
+):
+    """--budget 6000 was refused as 'an integer in [1, 5000]' with no reason, while the trials planned in
+    all were refused with the journal's measured one. Each count's refusal, at every entry point, now
+    says the total's reason and the bound it halves; a count below the range (seeds 0) is told its range."""
+    total = _refusal(lambda: _spec(budget=BOUND, seeds=3))
+    reason = re.search(r"accepted at most \d+, as (.*): a smaller budget=", total)[1]
+    halved = f"(half the {TRIALS_PLANNED} trials one journal may plan, as {reason})"
+    code, out, err = cli(
+        "compare", "--optimizers", "sgd", "--budget", str(BOUND + 1000), "--out", str(tmp_path)
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert f"'--budget': '{BOUND + 1000}' is not accepted: {ACCEPTED} {halved}" in err
+    for refused in (
+        lambda: _spec(seeds=BOUND + 1),
+        lambda: optimlab.compare(optimizers=["sgd"], workload="digits_mlp", out=tmp_path, budget=BOUND + 1),
+    ):
+        assert f"accepted {ACCEPTED} {halved}" in _refusal(refused)
+    assert _refusal(lambda: _spec(seeds=0)).endswith(f"accepted {ACCEPTED}.")
+
+
+def _refusal(call) -> str:
+    with pytest.raises(InvalidValueError) as refused:
+        call()
+    return str(refused.value)
 
 
 def test_the_trials_of_every_workloads_study_are_bounded_together(cli, nothing_planned, tmp_path):

@@ -37,6 +37,8 @@ from optimlab.registry import (
     POSITIVE_INT,
     SEED,
     STUDY_TRIALS,
+    TRIALS_PLANNED,
+    TRIALS_PLANNED_WHY,
     Capability,
     get_registry,
     whole_number,
@@ -115,16 +117,6 @@ def _meant(field: str, value: Any) -> str:
     return str(value)
 
 
-# The trials one journal (a compare or bench folder's, every workload's study in it) plans, workloads x
-# methods x (budget + seeds): each is stored before the first one runs (an fsync each), and each trial's
-# bookkeeping reads every trial of its study. Measured on 2 shared cores at load 9, 2026-12-07, with
-#   cd benchmarks && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python study_journal.py --trials 1000 4000 10000
-# storing 10^3 / 4x10^3 / 10^4 planned trials took 8 / 21 / 53 s, and a trial's bookkeeping 70 / 175 / 330
-# ms: some 30 minutes over a study of 10^4 beside its training, and growing with the square beyond
-# (2x10^5, the bound before, days); 19 / 77 / 178 ms since load_records keeps the records that do not change.
-TRIALS_PLANNED = 10_000
-
-
 def check_trials_planned(workloads: int, methods: int, budget: int, seeds: int) -> None:
     """Refuse ``workloads`` studies of ``methods`` in one journal planning more trials, workloads x methods x
     (budget + seeds), than :data:`TRIALS_PLANNED`, naming the counts as the API's keywords (a CLI names
@@ -134,9 +126,8 @@ def check_trials_planned(workloads: int, methods: int, budget: int, seeds: int) 
         raise InvalidValueError(
             "the trials planned in one journal, workloads x methods x (budget + seeds)",
             f"{workloads} x {methods} x ({budget} + {seeds}) = {planned}",
-            f"at most {TRIALS_PLANNED}, as each is stored before the first one runs (an fsync each: 53 s for "
-            "10^4) and each trial's bookkeeping reads every trial of its study (0.18 s a trial at 10^4): a "
-            "smaller budget=, fewer seeds=, methods or workloads",
+            f"at most {TRIALS_PLANNED}, as {TRIALS_PLANNED_WHY}: a smaller budget=, fewer seeds=, methods or "
+            "workloads",
         )
 
 

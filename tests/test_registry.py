@@ -144,6 +144,18 @@ def test_ranges_for_parameters_that_do_not_exist_are_refused():
         Registry("x").register("f", summary="s", accepts={"nope": POSITIVE}, obj=lambda a=1: a)
 
 
+def test_words_for_a_left_out_keyword_are_refused_where_its_default_says_itself():
+    """left_out words say what a keyword of default None is worked out to; beside a default of its own
+    (or for a keyword the entry does not take) they would contradict what the listing shows."""
+    with pytest.raises(TypeError, match=r"left_out words given for \['a'\]"):
+        Registry("x").register("f", summary="s", left_out={"a": "a third"}, obj=lambda a=1: a)
+    with pytest.raises(TypeError, match=r"left_out words given for \['b'\]"):
+        Registry("x").register("f", summary="s", left_out={"b": "a third"}, obj=lambda a=None: a)
+    registry = Registry("x")
+    registry.register("f", summary="s", left_out={"a": "a third"}, obj=lambda a=None, b=2: a)
+    assert [(h.name, h.left_out) for h in registry.get("f").hyperparameters] == [("a", "a third"), ("b", "")]
+
+
 def test_ranges_for_each_entry_of_a_sequence_need_its_length():
     with pytest.raises(TypeError, match="1 ranges given for 'betas' of 2 entries"):
         Registry("x").register(

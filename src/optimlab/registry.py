@@ -369,6 +369,9 @@ class HyperparameterSpec:
     default: Any
     # an Interval, the Intervals of a sequence's entries (Each), a tuple of choices, or anything
     accepts: Interval | Each | tuple[Any, ...] | None = None
+    # what leaving it out gives, where its default None stands for a value the entry works out ('0.2 of
+    # the run'): the listing said 'decay_fraction=None', which reads as no decay
+    left_out: str = ""
 
     def validate(self, value: Any, owner: str) -> None:
         value = plain_numbers(value)
@@ -504,13 +507,13 @@ class Entry(Generic[T]):
 
 
 def _signature_hyperparameters(
-    obj: Callable[..., Any], accepts: Mapping[str, Any], skip: Sequence[str]
+    obj: Callable[..., Any], accepts: Mapping[str, Any], skip: Sequence[str], left_out: Mapping[str, str]
 ) -> tuple[HyperparameterSpec, ...]:
     """Keyword parameters of ``obj`` that have defaults, in signature order."""
     target = obj.__init__ if inspect.isclass(obj) else obj
     params = inspect.signature(target).parameters.values()
     found = tuple(
-        HyperparameterSpec(p.name, p.default, accepts.get(p.name))
+        HyperparameterSpec(p.name, p.default, accepts.get(p.name), left_out.get(p.name, ""))
         for p in params
         if p.default is not inspect.Parameter.empty
         and p.name not in skip
@@ -519,6 +522,12 @@ def _signature_hyperparameters(
     unknown = set(accepts) - {h.name for h in found}
     if unknown:
         raise TypeError(f"ranges given for parameters {sorted(unknown)} that {obj!r} does not take")
+    # a default of its own says itself: words only where None stands for a value worked out
+    unworded = set(left_out) - {h.name for h in found if h.default is None}
+    if unworded:
+        raise TypeError(
+            f"left_out words given for {sorted(unworded)}, which {obj!r} takes with no default None"
+        )
     for h in found:
         if isinstance(h.accepts, Each) and len(h.accepts.ranges) != len(h.default):
             raise TypeError(
@@ -556,6 +565,7 @@ class Registry(Generic[T]):
         capabilities: Sequence[str] = (),
         defaults: Mapping[str, Any] | None = None,
         skip: Sequence[str] = (),
+        left_out: Mapping[str, str] | None = None,
         obj: T | None = None,
     ) -> Callable[[T], T]:
         """Register ``obj`` (or decorate it) under ``name``.
@@ -563,7 +573,9 @@ class Registry(Generic[T]):
         ``accepts`` maps keyword names to an :class:`Interval`, an :class:`Each` (a sequence's entries)
         or a tuple of choices; ``defaults``
         binds keywords (one object serving several names, e.g. ``nesterov`` = SGD with
-        ``nesterov=True``); ``skip`` hides signature keywords that are not hyperparameters.
+        ``nesterov=True``); ``skip`` hides signature keywords that are not hyperparameters;
+        ``left_out`` says in words what a keyword of default None gives when left out (``{"step_size":
+        "a third of the run's steps"}``), as the listing shows it.
         """
 
         def decorate(target: T) -> T:
@@ -571,7 +583,9 @@ class Registry(Generic[T]):
             if key in self._entries or key in self._aliases:
                 raise ValueError(f"{self.category} {key!r} is registered twice")
             bound = dict(defaults or {})
-            hps = _signature_hyperparameters(target, accepts or {}, tuple(skip) + tuple(bound))
+            hps = _signature_hyperparameters(
+                target, accepts or {}, tuple(skip) + tuple(bound), left_out or {}
+            )
             entry = Entry(
                 name=key,
                 obj=target,

@@ -48,6 +48,26 @@ def test_list_writes_a_default_json_has_no_type_for(cli, monkeypatch, tmp_path):
     assert json.loads(out)["init"][0]["hyperparameters"] == {"dtype": "torch.float64"}, err
 
 
+def test_list_says_what_a_hyperparameter_left_out_gives_where_its_default_is_none(cli):
+    """``list schedules`` showed wsd's ``decay_fraction=None``, which reads as no decay, where leaving it
+    out decays the run's last 0.2. Truth: the fraction the words give decays that many of a 20-step run's
+    steps in the schedule itself (its decay's first step still at 1)."""
+    import re
+
+    from optimlab.schedules import create
+
+    code, out, err = cli("list", "schedule", "--filter", "wsd")
+    text = " ".join(out.split())
+    assert code == 0 and "decay_fraction=None" not in text, err
+    (fraction,) = re.findall(r"decay_fraction left out: ([\d.]+) of the run's steps after any warmup", text)
+    code, out, _ = cli("list", "schedule", "--filter", "wsd", "--format", "json")
+    (wsd,) = json.loads(out)["schedule"]
+    assert wsd["hyperparameters"]["decay_fraction"] is None
+    assert wsd["left_out"]["decay_fraction"].startswith(f"{fraction} of the run's steps")
+    schedule = create("wsd", total_steps=20)
+    assert sum(schedule(step) < 1 for step in range(20)) == round(float(fraction) * 20) - 1
+
+
 def test_list_takes_each_category_by_its_plural(cli):
     """`optimlab list workloads` was refused with a did-you-mean of 'workload'. Truth: the singular's own
     listing; the plural is English's (losses, doctor_rules); one that adds too much is still refused."""

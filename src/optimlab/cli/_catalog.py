@@ -23,7 +23,7 @@ from optimlab.registry import normalize_name
 from optimlab.user_code import is_import_path, named_by_import
 from optimlab.user_paths import cache_folder
 
-COLUMNS = ("category", "name", "aliases", "summary", "hyperparameters", "paper")
+COLUMNS = ("category", "name", "aliases", "summary", "hyperparameters", "left_out", "paper")
 PACKAGE = Path(optimlab.__file__).parent
 
 
@@ -54,9 +54,13 @@ def live_rows() -> list[dict[str, Any]]:
                     "summary": entry.summary,
                     # a mapping, as --format json gives it: one string left a reader to parse Python's repr
                     "hyperparameters": {h.name: _as_json(h.default) for h in entry.hyperparameters},
+                    # what a default None gives, worked out from the run: 'decay_fraction=None' read as none
+                    "left_out": {h.name: h.left_out for h in entry.hyperparameters if h.left_out},
                     # as Python writes them, for the text listing: JSON's lists read back as tuples turned
                     # every list into a tuple, and a default JSON cannot hold stopped the listing
-                    "defaults": ", ".join(f"{h.name}={h.default!r}" for h in entry.hyperparameters),
+                    "defaults": ", ".join(
+                        f"{h.name}={h.default!r}" for h in entry.hyperparameters if not h.left_out
+                    ),
                     "paper": entry.paper,
                 }
             )

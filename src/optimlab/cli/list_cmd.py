@@ -26,6 +26,7 @@ def _about(row: dict[str, Any]) -> str:
     lines = [row["summary"]]
     if row["defaults"]:
         lines.append(f"hyperparameters: {row['defaults']}")
+    lines.extend(f"{name} left out: {words}" for name, words in row["left_out"].items())
     if row["paper"]:
         lines.append(f"paper: {row['paper']}")
     if row["aliases"]:

@@ -54,6 +54,8 @@ __all__ = [
 _REGISTRY = new_registry("schedule")
 # total_steps is the run's length, passed by create, not a hyperparameter of the recipe.
 _register = functools.partial(_REGISTRY.register, skip=("total_steps",))
+# what a length left out is worked out from, in the listing's words (registry's left_out)
+_RUN = "the run's steps after any warmup"
 _GAMMA = Interval(0, 1, open_low=True)
 # Capabilities that tell create what a factory reads besides its hyperparameters.
 
@@ -94,6 +96,7 @@ def constant(total_steps: int | None = None) -> Schedule:
     paper="He et al. 2016, arXiv:1512.03385",
     aliases=("step_decay", "step_lr"),
     accepts={"step_size": POSITIVE_INT, "gamma": _GAMMA},
+    left_out={"step_size": f"a third of {_RUN}, 1 at least"},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def step_decay(
@@ -119,6 +122,7 @@ def step_decay(
     paper="Goyal et al. 2017, arXiv:1706.02677",
     aliases=("multistep_decay", "multi_step", "piecewise"),
     accepts={"milestones": Items(0, None, integer=True), "gamma": _GAMMA},
+    left_out={"milestones": f"50% and 75% of {_RUN}"},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def multistep_decay(
@@ -167,6 +171,7 @@ def exponential_decay(total_steps: int | None = None, *, gamma: float = 0.999) -
     paper="Devlin et al. 2019, arXiv:1810.04805",
     aliases=("linear_decay",),
     accepts={"start_factor": UNIT, "end_factor": UNIT, "total_iters": POSITIVE_INT},
+    left_out={"total_iters": _RUN},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def linear(
@@ -248,6 +253,7 @@ def cosine(total_steps: int | None = None, *, final: float = 0.0) -> Schedule:
     paper="Loshchilov & Hutter 2017, arXiv:1608.03983",
     aliases=("cosine_restarts", "cosine_annealing_warm_restarts", "warm_restarts"),
     accepts={"period": POSITIVE_INT, "period_mult": Interval(1, None), "final": UNIT},
+    left_out={"period": f"a quarter of {_RUN}, 1 at least"},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def sgdr(
@@ -423,6 +429,7 @@ def momentum_field(optimizer: str, keywords: Mapping[str, Any] | None = None) ->
         "mode": ("triangular", "triangular2", "exp_range"),
         "gamma": _GAMMA,
     },
+    left_out={"step_size_up": f"an eighth of {_RUN}, 1 at least", "step_size_down": "step_size_up"},
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def cyclic(
@@ -476,6 +483,7 @@ def cyclic(
     paper="Vaswani et al. 2017, arXiv:1706.03762",
     aliases=("rsqrt", "noam", "inverse_square_root"),
     accepts={"timescale": POSITIVE_INT},
+    left_out={"timescale": "the warmup's steps, 1 without warmup"},
     capabilities=(Capability.WARMUP_AWARE,),
     skip=("total_steps", "warmup_steps"),
 )
@@ -496,6 +504,10 @@ def inverse_sqrt(
 
 _COOLDOWN = {"decay_fraction": UNIT, "final": UNIT}
 _DEFAULT_DECAY_FRACTION = 0.2  # Hägele et al. 2024: a 20% cooldown matched a cosine run of the same length
+# default_decay_steps in words
+_DECAY_LEFT_OUT = {
+    "decay_fraction": f"{_DEFAULT_DECAY_FRACTION} of {_RUN}, at least the 2 a decay needs; none in a 1-step run"
+}
 
 
 @_register(
@@ -504,6 +516,7 @@ _DEFAULT_DECAY_FRACTION = 0.2  # Hägele et al. 2024: a 20% cooldown matched a c
     paper="Hu et al. 2024, arXiv:2404.06395",
     aliases=("warmup_stable_decay",),
     accepts={**_COOLDOWN, "decay_shape": tuple(_ANNEAL_WEIGHTS)},
+    left_out=_DECAY_LEFT_OUT,
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
 )
 def warmup_stable_decay(
@@ -574,6 +587,7 @@ _register(
     summary="Hold 1, then a linear cooldown in the last decay_fraction of the run (wsd's linear shape).",
     paper="Hägele et al. 2024, arXiv:2405.18392",
     accepts=_COOLDOWN,
+    left_out=_DECAY_LEFT_OUT,
     capabilities=(Capability.NEEDS_TOTAL_STEPS,),
     defaults={"decay_shape": "linear"},
     obj=warmup_stable_decay,

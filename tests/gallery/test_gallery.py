@@ -556,7 +556,8 @@ def test_resume_runs_again_a_page_whose_recorded_series_cannot_be_drawn(
 ):
     """A record whose series were edited by hand ("series": {}, a curve a string) crashed --resume with a
     traceback (KeyError, AttributeError) as its page was written again: the page's SHA-256 still matched.
-    Such a record is not whole: the experiment runs again. Truth: the run's own record, its series back."""
+    Such a record is not whole: the experiment runs again. Truth: the run's own record, its series back;
+    and what the run says before it starts, which said 'kept 1 of its 1 page, running 0' of it."""
     import shutil
 
     import optimlab.gallery.publish as publish
@@ -571,6 +572,7 @@ def test_resume_runs_again_a_page_whose_recorded_series_cannot_be_drawn(
     monkeypatch.setattr(publish, "_outcome", lambda experiment, size: ran.append(experiment.name) or outcome)
     result = cli("gallery", "run", name, "--size", "tiny", "--out", str(tmp_path), "--resume")
     assert result.exit_code == 0 and ran == [name], result.output
+    assert f"{tmp_path}: kept 0 of its 1 page, running 1\n" in result.stderr, result.stderr
     assert json.loads((tmp_path / f"{name}.json").read_text())["series"] == written["series"]
 
 

@@ -48,7 +48,7 @@ def test_a_run_over_some_pages_says_how_many_run_again_and_checks_none_without_r
 
     names = ["no_nonlinearity", "he_init"]
     (tmp_path / "no_nonlinearity.html").write_text("<html></html>")
-    monkeypatch.setattr(publish, "kept_outcome", lambda *args: pytest.fail("a page checked without --resume"))
+    monkeypatch.setattr(publish, "keeps_page", lambda *args: pytest.fail("a page checked without --resume"))
     pages, kept = publish.pages_found("tiny", tmp_path, names)
     assert (pages, kept) == (1, None)
     said = _over_pages(len(names), pages, kept, tmp_path)

@@ -52,6 +52,7 @@ __all__ = [
     "gallery_index",
     "index_again",
     "index_pages",
+    "keeps_page",
     "kept_outcome",
     "output_folder",
     "page_path",
@@ -214,10 +215,29 @@ _EDITED = (ValueError, KeyError, TypeError, IndexError, AttributeError, Arithmet
 
 def write_kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> Path | None:
     """Write the page of an ``outcome`` --resume keeps (:func:`kept_outcome`) again in this optimlab's words,
-    and its numbers, where its words differ from those of the page in ``folder`` (compared without drawing
-    its figures: drawing them took 16.5 of the 26 s of resuming 15 pages with nothing to do); a page in
-    these words keeps its files as they were. Returns the page's path, or None where the record's series
-    cannot be drawn (edited by hand): the record is not whole, the experiment runs again."""
+    and its numbers, where its words differ from those of the page in ``folder`` (:func:`_kept_page`); a
+    page in these words keeps its files as they were. Returns the page's path, or None where the record's
+    series cannot be drawn (edited by hand): the record is not whole, the experiment runs again."""
+    kept = _kept_page(experiment, outcome, folder)
+    if kept is None:
+        return None
+    path, page = kept
+    return path if page is None else _write(experiment, outcome, page, folder)
+
+
+def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> bool:
+    """Whether --resume at ``size`` keeps the page of ``experiment`` in ``folder``: its outcome is kept
+    (:func:`kept_outcome`) and its series can be drawn (:func:`write_kept_page`). Nothing is written."""
+    outcome = kept_outcome(experiment, size, folder)
+    return outcome is not None and _kept_page(experiment, outcome, folder) is not None
+
+
+def _kept_page(
+    experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]
+) -> tuple[Path, Page | None] | None:
+    """The path of a kept ``outcome``'s page, with the page to write again where the one in ``folder`` words
+    it otherwise (None where it holds these words: compared without drawing its figures, which took 16.5
+    of the 26 s of resuming 15 pages with nothing to do); None where the record's series cannot be drawn."""
     try:
         page = _page(experiment, outcome, experiment.figures(outcome.evidence))
         path = page_path(folder, experiment.name)
@@ -225,11 +245,11 @@ def write_kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.P
         if shown is not None and without_drawings(shown.decode("utf-8", errors="replace")) == page.render(
             drawn=False
         ):
-            return path
+            return path, None
         page.render()  # its figures drawn here, where a series edited by hand raises
     except _EDITED:
         return None
-    return _write(experiment, outcome, page, folder)
+    return path, page
 
 
 def _page(experiment: Experiment, outcome: Outcome, figures: Sequence[tuple[Any, str]]) -> Page:

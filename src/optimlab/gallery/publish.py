@@ -27,6 +27,7 @@ from optimlab.gallery.page import (
     check_replaceable,
     index_again,
     index_pages,
+    keeps_page,
     kept_outcome,
     output_folder,
     page_path,
@@ -59,13 +60,13 @@ def pages_found(
     size: str, out: str | os.PathLike[str], names: Sequence[str] | None = None, *, resume: bool = False
 ) -> tuple[int, int | None]:
     """How many of the experiments ``names`` (by default all) have a page in ``out``, and with ``resume``
-    how many of those a resume at ``size`` keeps (:func:`~optimlab.gallery.page.kept_outcome`; None
+    how many of those a resume at ``size`` keeps (:func:`~optimlab.gallery.page.keeps_page`; None
     without, as no page is kept then): what a run over the folder says it does before it starts."""
     names = experiment_names() if names is None else names
     pages = [name for name in names if page_path(out, name).is_file()]
     if not resume:
         return len(pages), None
-    return len(pages), sum(kept_outcome(get_experiment(name), size, out) is not None for name in pages)
+    return len(pages), sum(keeps_page(get_experiment(name), size, out) for name in pages)
 
 
 def kept_page(experiment: Experiment, size: str, out: str | os.PathLike[str]) -> tuple[Outcome, Path] | None:

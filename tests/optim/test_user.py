@@ -6,6 +6,8 @@ import functools
 import importlib
 import inspect
 import io
+import re
+import sys
 
 import pytest
 import torch
@@ -93,6 +95,24 @@ def test_values_a_torch_optim_class_by_path_refuses_together_are_refused_before_
     SGD_CALLS.clear()
     validate(load_optimizer(f"{__name__}:counted_sgd"), {"nesterov": True})
     assert SGD_CALLS == []
+
+
+def test_a_torch_optim_class_by_path_is_checked_without_torch_s_compiler(monkeypatch):
+    """Validating ``torch.optim:Adam``'s keywords built the class, whose add_param_group (torch's
+    ``_disable_dynamo``) imported torch's compiler, seconds of a cold process, before a run that may still
+    be refused. With torch._dynamo unimportable (and torch's cache of it cleared) the check still takes
+    what torch's Adam takes and refuses what it refuses, in torch's words."""
+    plain = inspect.unwrap(torch.optim.Optimizer.add_param_group)
+    monkeypatch.delattr(plain, "__dynamo_disable", raising=False)
+    monkeypatch.setitem(sys.modules, "torch._dynamo", None)  # an import of it raises ImportError
+    with pytest.raises(ImportError):
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the cost that is avoided
+    name = load_optimizer("torch.optim:Adam")
+    validate(name, {"lr": 0.1, "betas": (0.8, 0.9)})
+    with pytest.raises(ValueError) as by_torch:
+        torch.optim.Adam([torch.zeros(1)], betas=(1.5, 0.9))
+    with pytest.raises(OptimlabError, match=re.escape(str(by_torch.value))):
+        validate(name, {"betas": (1.5, 0.9)})
 
 
 @pytest.mark.parametrize(

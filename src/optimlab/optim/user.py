@@ -333,7 +333,8 @@ def check_torch_class(entry: Entry, values: Mapping[str, Any]) -> None:
     if not (inspect.isclass(optimizer_class) and optimizer_class.__module__.startswith("torch.optim.")):
         return
     try:
-        optimizer_class([torch.zeros(1, requires_grad=True)], **{**entry.defaults, **entry.typed(values)})
+        checked = _without_compiler(optimizer_class)
+        checked([torch.zeros(1, requires_grad=True)], **{**entry.defaults, **entry.typed(values)})
     except Exception as error:  # torch's refusal, a ValueError mostly, said as its first line
         given = ", ".join(f"{k}={v!r}" for k, v in values.items())
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -341,6 +342,16 @@ def check_torch_class(entry: Entry, values: Mapping[str, Any]) -> None:
             f"{entry.label} with {given}: torch.optim.{optimizer_class.__name__} refuses them ({reason}); "
             "give values it takes together"
         ) from None
+
+
+@functools.cache
+def _without_compiler(optimizer_class: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    """``optimizer_class`` whose ``add_param_group`` runs without torch's ``_disable_dynamo`` wrapper,
+    which imports torch's compiler at its first call: 5.4 s of a cold process at load 8, which a check
+    of keywords does not need (benchmarks/torch_class_check.py). The run that trains builds the class
+    itself."""
+    plain = inspect.unwrap(optimizer_class.add_param_group)
+    return type(optimizer_class.__name__, (optimizer_class,), {"add_param_group": plain})
 
 
 @functools.cache

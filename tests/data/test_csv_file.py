@@ -511,7 +511,7 @@ def test_a_default_target_where_several_columns_have_a_target_name_is_refused(tm
     the last column."""
     import csv
 
-    from optimlab.data.csv_file import TARGET_NAMES
+    from optimlab.data.tables import TARGET_NAMES
 
     width = heading.count(",") + 1
     rows = "".join(",".join(str((i + j) % 3) for j in range(width)) + "\n" for i in range(6))

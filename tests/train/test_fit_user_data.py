@@ -2052,3 +2052,88 @@ def test_a_stream_whose_passes_differ_in_length_trains_each_pass_as_a_torch_loop
         state = run(resume=True)
     assert (state.step, state.epoch, state.epoch_ended) == (steps, 2, True)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), by_hand.parameters()))
+
+
+class NamedInputs(nn.Module):
+    """A model whose forward names its inputs, as a Hugging Face model's: ``forward(pixels, mask)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, pixels, mask):
+        return self.linear(pixels * mask)
+
+
+@pytest.mark.parametrize(
+    "as_column",
+    [lambda t: t, lambda t: t.numpy(), lambda t: t.tolist()],
+    ids=["tensors", "numpy", "lists"],
+)
+@pytest.mark.parametrize("target", ["label", "Class"])
+def test_a_dict_of_columns_trains_as_its_rows(as_column, target):
+    """{"pixels": (N, 3), "mask": (N, 3), "label": (N,)}, a Hugging Face dataset's columns, was refused as
+    data ('accepted a pair of tensors...'). Truth: a hand-written torch loop over its rows in order, 4 a
+    batch, the model given the inputs by name and the loss the target column (named as a CSV file's
+    target is, in any case): the same weights, bit for bit."""
+    x, mask, y = torch.randn(10, 3), (torch.rand(10, 3) > 0.2).float(), torch.randint(0, 2, (10,))
+    torch.manual_seed(0)
+    model = NamedInputs()
+    by_hand = copy.deepcopy(model)
+    hand_opt = torch.optim.SGD(by_hand.parameters(), lr=0.1)
+    for i in range(0, 10, 4):
+        hand_opt.zero_grad()
+        nn.functional.cross_entropy(
+            by_hand(pixels=x[i : i + 4], mask=mask[i : i + 4]), y[i : i + 4]
+        ).backward()
+        hand_opt.step()
+    columns = {"pixels": as_column(x), target: as_column(y), "mask": as_column(mask)}
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), columns, loss_fn=nn.CrossEntropyLoss(),
+                epochs=1, batch_size=4, shuffle=False, val_data=columns)  # fmt: skip
+    assert state.step == 3 and 0 <= state.last_metrics["val_accuracy"] <= 1
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), by_hand.parameters()))
+
+
+ONE_TARGET = (
+    "one column named 'labels' or 'label' or 'targets' or 'target' or 'y' or 'class' (any case), the targets "
+    "the loss_fn compares with"
+)
+
+
+@pytest.mark.parametrize(
+    ("columns", "value", "accepted"),
+    [
+        (
+            {"x": torch.zeros(6, 3), "label": torch.zeros(4, dtype=torch.long)},
+            "a dict of columns of unequal lengths: 'x' 6, 'label' 4",
+            "columns of one length each, a row of each column an example",
+        ),
+        (
+            {"x": torch.zeros(6, 3), "y": torch.zeros(6, dtype=torch.long), "Label": torch.zeros(6)},
+            "a dict of columns with several named as a target: 'y', 'Label'",
+            ONE_TARGET + ": drop or rename the others, or they are read as inputs",
+        ),
+        (
+            {"x": torch.zeros(6, 3), "answer": torch.zeros(6, dtype=torch.long)},
+            "a dict of columns with no target column: 'x', 'answer'",
+            ONE_TARGET,
+        ),
+    ],
+    ids=["ragged", "two targets", "no target"],
+)
+def test_a_dict_of_columns_without_one_target_or_of_unequal_lengths_is_refused_naming_them(
+    columns, value, accepted
+):
+    """Columns of unequal lengths have no rows; several target-named columns leave one a feature holding
+    the target (a label leak, refused as a CSV file's); none leaves the loss_fn nothing to compare with.
+    Each is said in one line naming the columns, before any step."""
+    model = nn.Linear(3, 2)
+    with pytest.raises(InvalidValueError) as refused:
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            columns,
+            loss_fn=nn.CrossEntropyLoss(),
+            epochs=1,
+        )
+    assert str(refused.value) == f"invalid value {value!r} for data: accepted {accepted}."

@@ -12,7 +12,7 @@ exports), are not data. Leading columns with an empty header, or pandas' name fo
 are the row index that ``DataFrame.to_csv`` writes (what ``pandas.read_csv(path, index_col=0)`` reads
 back as the index): row labels, not features, so they are left out. The target is the column
 ``target`` names, by its header or its 0-based position among the file's columns (the index columns
-counted); by default the one column whose header is a usual target's name (:data:`TARGET_NAMES`, any
+counted); by default the one column whose header is a usual target's name (:data:`~optimlab.data.tables.TARGET_NAMES`, any
 case), else the last; where several columns have such a name, none is taken (the others would be features
 holding the target) and ``target`` must name one. Targets that are not numbers, or whole numbers, are class labels (mapped to 0..K-1
 in sorted order), others regression targets, and so are whole numbers of over ten distinct values, most
@@ -38,17 +38,15 @@ import numpy as np
 
 from optimlab.data.compressed import file_bytes
 from optimlab.data.examples import Examples, Task, missing_cell, reject_non_finite, text_number
-from optimlab.data.tables import column_position, target_field
+from optimlab.data.tables import column_position, target_field, target_named
 from optimlab.errors import InvalidValueError
 from optimlab.number_text import count_of
 from optimlab.registry import boolean
 
-__all__ = ["DELIMITERS", "TARGET_NAMES", "index_columns", "load_csv"]
+__all__ = ["DELIMITERS", "index_columns", "load_csv"]
 
 DELIMITERS = ",;\t|"  # what a delimiter is guessed among
 SNIFFED_LINES = 20  # the first lines the guesses of delimiter and header read
-# headers that name the target wherever the column stands (Kaggle's "label", scikit-learn's "target")
-TARGET_NAMES = frozenset(("label", "labels", "target", "targets", "class", "y"))
 
 
 def _is_number(field: str) -> bool:
@@ -202,7 +200,7 @@ def _target_column(
 ) -> int:
     """The target's position among the ``width`` columns, the first ``index`` of them pandas' index."""
     if target is None:
-        named = [j for j, name in enumerate(header or []) if name.lower() in TARGET_NAMES]
+        named = target_named(header or [])
         if len(named) > 1:  # one would be the target, the other a feature holding it (a label leak)
             headings = ", ".join(f"{header[j]!r} (column {j})" for j in named)
             raise InvalidValueError(

@@ -1,6 +1,7 @@
-"""What the user's files that are tables share: their target is one of their columns, chosen by
+"""What the user's tables share: their target is one of their columns, chosen by
 ``data.options.target`` (``--target``): a CSV file's (:mod:`optimlab.data.csv_file`, by name or position)
-and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV file's one-hot columns
+and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position); else the one column whose name
+is a target's (:func:`target_named`), a CSV file's header or a dict of columns' key (Hugging Face's). A CSV file's one-hot columns
 (``data.options.one_hot``) are named by the same lookup (:func:`column_position`).
 
 >>> from pathlib import Path
@@ -10,13 +11,25 @@ and a 2-d ``.npy`` array's (:mod:`optimlab.data.numpy_file`, by position). A CSV
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from numbers import Integral
 from pathlib import Path
 
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.number_text import read_number
 
-__all__ = ["column_position", "target_field"]
+__all__ = ["TARGET_NAMES", "column_position", "target_field", "target_named"]
+
+# names that mark the target's column wherever it stands, in any case (Hugging Face's "labels", Kaggle's
+# "label", scikit-learn's "target"), the first a dict batch holds taken where it holds several
+TARGET_NAMES = ("labels", "label", "targets", "target", "y", "class")
+
+
+def target_named(names: Iterable[object]) -> list[int]:
+    """The positions among ``names`` (a table's headings, a dict's keys) of those named as a target
+    (:data:`TARGET_NAMES`, in any case): one is the target; several, one a feature holding it, a label leak
+    a reader refuses."""
+    return [j for j, name in enumerate(names) if isinstance(name, str) and name.lower() in TARGET_NAMES]
 
 
 def target_field(path: Path, option: str = "target") -> str:

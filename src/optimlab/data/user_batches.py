@@ -8,6 +8,10 @@ Data (what :class:`UserBatches` accepts):
   batches of ``batch_size`` rows in the order of :func:`~optimlab.data.batches.epoch_order`, the order
   :func:`optimlab.train.fit` draws; beside a ``loss_fn``, several inputs and their target ``(x1, x2, y)``,
   of one number of rows, are read as ``TensorDataset(x1, x2, y)`` (below), the model given ``(x1, x2)``;
+* a **dict of columns** of equal length (Hugging Face's ``{"input_ids": (N, L), "label": (N,)}``, a
+  ``datasets`` batch or ``to_dict()``: tensors, numpy arrays or lists): read as its rows, each a dict,
+  batched as a Dataset's; beside a ``loss_fn`` its target is the one column named as a target
+  (:func:`~optimlab.data.tables.target_named`, as a CSV file's);
 * a map-style **Dataset** (``torch.utils.data.Dataset``, or anything with ``__getitem__`` and
   ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
 * an **IterableDataset**: batched in reading order;
@@ -18,7 +22,7 @@ Batches: a tuple or list ``(inputs..., target)``, a dict of named inputs (Huggin
 lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:
 
 * ``loss_fn(outputs, targets)``: the target is a tuple's last element or a dict's ``labels`` (or
-  ``label``, ``targets``, ``target``, ``y``); the model gets the rest, ``model(*inputs)`` or
+  ``label``, ``targets``, ``target``, ``y``, ``class``, in any case); the model gets the rest, ``model(*inputs)`` or
   ``model(**inputs)`` (or the dict whole, where the forward takes one argument named by none of its
   keys: ``def forward(self, batch)``); outputs with ``.logits`` (Hugging Face's) give their logits to a ``loss_fn``
   that cannot take them whole (``nn.CrossEntropyLoss``), and come whole to one that can (a loss of
@@ -65,6 +69,7 @@ from torch.utils.data import (
 from optimlab.data.batches import epoch_order, steps_per_epoch
 from optimlab.data.examples import int64_labels, shared_tensor
 from optimlab.data.global_rng import global_states, kept_states, set_global_states, torch_state
+from optimlab.data.tables import TARGET_NAMES, target_named
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
 from optimlab.registry import BATCH_ROWS, SEED, whole_number
 
@@ -95,7 +100,7 @@ ACCEPTED_DATA = (
     ".train.y (optimlab.data.load), a Dataset, a DataLoader or a list of batches (tuples, lists or dicts)"
 )
 # Where a dict batch keeps its target when a loss_fn is given; Hugging Face's own name first.
-TARGET_KEYS = ("labels", "label", "targets", "target", "y")
+TARGET_KEYS = TARGET_NAMES
 _BATCHES = "a tuple or list (inputs..., target), a dict of named inputs, or a tensor"
 _NOTHING = object()  # no batch read ahead yet
 # torch keeps them but has no arithmetic for them; targets of them are taken as int64 (int64_labels)
@@ -423,6 +428,68 @@ def _is_splits(data: Any) -> bool:
     )
 
 
+def _is_columns(data: Any) -> bool:
+    """Whether ``data`` is a dict of columns: a mapping whose every value has rows (a tensor or array of
+    one dimension or more, a list, a tuple)."""
+    return (
+        isinstance(data, Mapping)
+        and bool(data)
+        and all(
+            isinstance(v, (list, tuple)) or (isinstance(v, (Tensor, np.ndarray)) and v.ndim)
+            for v in data.values()
+        )
+    )
+
+
+class ColumnRows(Dataset):
+    """The rows of a dict of equal-length ``columns``, each a dict of its values (numpy arrays and lists
+    of numbers as tensors, other lists as they are). Columns of unequal lengths are refused naming each;
+    ``with_target`` (a ``loss_fn`` reads one), so are columns of which none, or several, are named as a
+    target (:func:`~optimlab.data.tables.target_named`, as a CSV file's headings)."""
+
+    def __init__(self, columns: Mapping[str, Any], field: str, *, with_target: bool) -> None:
+        lengths = {name: len(column) for name, column in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise InvalidValueError(
+                field,
+                "a dict of columns of unequal lengths: "
+                + ", ".join(f"{name!r} {length}" for name, length in lengths.items()),
+                "columns of one length each, a row of each column an example",
+            )
+        names = list(columns)
+        named = target_named(names)
+        if with_target and len(named) != 1:
+            listed = ", ".join(repr(names[j]) for j in named) if named else ", ".join(map(repr, names))
+            raise InvalidValueError(
+                field,
+                f"a dict of columns {'with no target column: ' if not named else 'with several named as a target: '}"
+                + listed,
+                f"one column named {' or '.join(map(repr, TARGET_NAMES))} (any case), the targets the loss_fn "
+                "compares with"
+                + (": drop or rename the others, or they are read as inputs" if named else ""),
+            )
+        self.columns = {name: _as_column(column, field) for name, column in columns.items()}
+        self.rows = next(iter(lengths.values()))
+        self.described = f"a dict of {len(names)} columns of {self.rows} rows ({', '.join(map(repr, names))})"
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {name: column[index] for name, column in self.columns.items()}
+
+
+def _as_column(column: Any, field: str) -> Any:
+    """A column of :class:`ColumnRows` as a tensor where it holds numbers (numpy's of their own dtype),
+    else as it is (a list of strings)."""
+    if isinstance(column, (list, tuple)):
+        try:
+            return torch.as_tensor(column)
+        except (TypeError, ValueError, RuntimeError):
+            return column
+    return _from_numpy(column, field)
+
+
 def is_map_dataset(data: Any) -> bool:
     """Whether ``data`` is read by index (a map-style ``Dataset``, or anything with ``__getitem__`` and
     ``__len__`` that is not a list, a tuple, a mapping, a string or a tensor)."""
@@ -521,6 +588,8 @@ class UserBatches:
             data
         ):  # a recipe's splits of dict batches: their training part
             data = data.train
+        if _is_columns(data):
+            data = ColumnRows(data, field, with_target=loss_fn is not None)
         self._data = data
         # A DataLoader draws each epoch's order (and worker seeds) as it starts, from torch's RNG and its
         # own generators; ``drawn`` keeps their states then, so that a resumed run draws the same epoch.
@@ -549,7 +618,11 @@ class UserBatches:
         ):
             raise InvalidValueError(field, describe(data), ACCEPTED_DATA)
         elif is_map_dataset(data):
-            self.source = f"{a_type(data)} of {len(data)} examples"
+            self.source = (
+                f"{a_type(data)} of {len(data)} examples"
+                if not isinstance(data, ColumnRows)
+                else data.described
+            )
             self._epoch = self._dataset_epoch
             self.steps_per_epoch = steps_per_epoch(len(data), batch_size, drop_last) if len(data) else 0
         elif isinstance(data, IterableDataset):
@@ -1114,8 +1187,11 @@ def _of_their_form(error: BaseException, outputs: Any) -> bool:
 
 
 def target_key(batch: Mapping[str, Any]) -> str | None:
-    """The key a dict batch holds its target under: the first of :data:`TARGET_KEYS` it has; None."""
-    return next((k for k in TARGET_KEYS if k in batch), None)
+    """The key a dict batch holds its target under: the first of :data:`TARGET_KEYS` it has, in any
+    case; None."""
+    keys = list(batch)
+    named = {keys[j].lower(): keys[j] for j in reversed(target_named(keys))}
+    return next((named[name] for name in TARGET_KEYS if name in named), None)
 
 
 def batch_parts(batch: Any) -> tuple[list[Any], Any]:

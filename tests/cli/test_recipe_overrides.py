@@ -46,6 +46,33 @@ def test_epochs_flag_sets_the_length_of_the_run(cli, tmp_path, steps_recipe, ver
         assert Recipe.load(tmp_path / "run" / "recipe.yaml").training.steps is None
 
 
+def test_a_recipe_flag_a_verb_has_not_is_told_the_set_that_sets_it_and_lr_find_takes_epochs(cli):
+    """``lr-find --epochs 3`` (the length its candidates' check runs, as doctor's --epochs) was told
+    click's 'Possible options: --depth'; any recipe flag of train that a verb with --set lacks was told
+    options of like spelling. lr-find takes --epochs (and --grad-clip, which it clips by) as doctor does;
+    another recipe flag is told the --set of its field, with the value typed. Truth: the --set said, run,
+    gives the recipe of that field (Recipe.from_dict's id)."""
+    code, out, err = cli("lr-find", "--dataset", "iris", "--schedule", "cosine", "--sweep-steps", "2")
+    assert (code, out, err) == (
+        2,
+        "",
+        "error: No such option: --schedule; optimlab lr-find sets the recipe's schedule.name with "
+        "--set schedule.name=cosine (see 'optimlab lr-find -h')\n",
+    )
+    said = err.split("with ")[1].split(" (see")[0].split()
+    code, out, err = cli(
+        "lr-find", "--dataset", "iris", "--epochs", "3", *said, "--sweep-steps", "2", "--check-steps", "1",
+        "--no-progress", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    wanted = Recipe.from_dict(
+        {"data": {"name": "iris"}, "training": {"epochs": 3}, "schedule": {"name": "cosine"}}
+    )
+    assert json.loads(out)["recipe_id"] == wanted.id
+    code, _, err = cli("doctor", "--steps=5", "--accumulate-grad-batches=2")  # doctor's --steps is its own
+    assert code == 2 and "--set training.accumulate_grad_batches=2 " in err, err
+
+
 SGD_RECIPE = """data: {name: iris}
 model: {width: 4, depth: 1}
 optimizer: {name: sgd, lr: 0.1, momentum: 0.9}

@@ -560,6 +560,14 @@ RECIPE_FLAGS = {
     "device": "training.device",
     "precision": "training.precision",
 }
+
+
+def field_of_flag(option: str) -> str | None:
+    """The recipe field a verb's recipe flag sets (``--epochs`` -> ``training.epochs``), None for any
+    other option: said where a verb that takes ``--set`` is given a recipe flag it has not."""
+    return {flag(parameter): field for parameter, field in RECIPE_FLAGS.items()}.get(option)
+
+
 # flag parameter -> the registry category its names come from (checked before the registries load)
 NAMED_FLAGS = {
     "dataset": "dataset",

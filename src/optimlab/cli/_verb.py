@@ -64,12 +64,43 @@ def refuse_repeated_options(command: TyperCommand | TyperGroup, ctx: typer.Conte
             )
 
 
+def _recipe_flag_not_taken(
+    command: TyperCommand, ctx: typer.Context, args: list[str], error: typer.TyperException
+) -> None:
+    """Refuse an option unknown to ``command`` that another verb takes for a recipe field (``lr-find
+    --steps 5``), naming the ``--set`` that sets it (with the value typed), where ``command`` takes
+    ``--set``: click's own words suggested an option of like spelling (``--epochs``: 'Possible options:
+    --depth')."""
+    from optimlab.cli._options import field_of_flag
+
+    option = getattr(error, "option_name", None)  # click's NoSuchOption
+    field = field_of_flag(option) if isinstance(option, str) else None
+    if field is None or not any("--set" in getattr(param, "opts", ()) for param in command.params):
+        return
+    value = "VALUE"  # the value typed with it, where one follows: --steps 5, --steps=5
+    for given, after in zip(args, [*args[1:], None]):
+        if given.startswith(f"{option}="):
+            value = given.partition("=")[2]
+        elif given == option and after is not None and not after.startswith("-"):
+            value = after
+        else:
+            continue
+        break
+    ctx.fail(
+        f"No such option: {option}; {ctx.command_path} sets the recipe's {field} with --set {field}={value}"
+    )
+
+
 class Verb(TyperCommand):
     """Every verb's command (``app.command(cls=Verb)``): :func:`refuse_repeated_options` first."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        refuse_repeated_options(self, ctx, args)
-        return super().parse_args(ctx, args)
+        try:
+            refuse_repeated_options(self, ctx, args)
+            return super().parse_args(ctx, args)
+        except typer.TyperException as error:
+            _recipe_flag_not_taken(self, ctx, args, error)
+            raise
 
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         """The usage line's pieces, a required argument by its name as POSIX and click write it (``NAME``,

@@ -38,7 +38,9 @@ def lr_find(
     optimizer: o.OptimizerOpt = None,
     lr: o.LrOpt = None,
     weight_decay: o.WeightDecayOpt = None,
+    epochs: o.EpochsOpt = None,  # the candidates' check runs the recipe's run (at most --check-steps)
     batch_size: o.BatchOpt = None,
+    grad_clip: o.ClipOpt = None,  # the sweep and the check clip as the recipe does
     seed: o.SeedOpt = None,
     device: o.DeviceOpt = None,
     precision: o.PrecisionOpt = None,

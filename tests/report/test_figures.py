@@ -458,3 +458,28 @@ def test_a_y_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines()
     assert label.get_text().replace("\n", " ") == ylabel and label.get_text().count("\n") == 1
     box, frame = label.get_window_extent(renderer), axes.get_window_extent(renderer)
     assert box.x0 >= 0 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
+
+
+def test_an_x_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines_outside_the_math():
+    """An x label one line longer than its axis was cut in its middle ('...' and the whole only when
+    hovered) where the y label was written on two lines: the same rule now, the break outside $...$ math.
+    Truth: matplotlib's renderer puts both lines within the figure, under the tick labels and beside the
+    axes' width, and its cbook.is_math_text finds the math whole on one line."""
+    from matplotlib import cbook
+
+    math = r"$\| \Delta w \|_2$"
+    xlabel = f"weight decay of the optimizer's decoupled term, scaled by {math} at the start, per layer"
+    figure = figures.lines(
+        [1e-4, 1e-3, 1e-2], {"adam": [0.5, 0.4, 0.6]}, xlabel=xlabel, ylabel="loss", log_x=True
+    )
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    label = axes.xaxis.label
+    lines = label.get_text().split("\n")
+    assert len(lines) == 2 and " ".join(lines) == xlabel, lines
+    assert [cbook.is_math_text(line) for line in lines].count(True) == 1
+    box, frame = label.get_window_extent(renderer), axes.get_window_extent(renderer)
+    ticks = [t.get_window_extent(renderer) for t in axes.get_xticklabels() if t.get_text()]
+    assert box.y0 >= 0 and frame.x0 <= box.x0 and box.x1 <= frame.x1, (box, frame)
+    assert ticks and all(box.y1 <= tick.y0 for tick in ticks), (box, ticks)

@@ -30,7 +30,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patheffects import withStroke
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from optimlab.atomic import atomic_path
@@ -141,21 +141,18 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
     decide the margins are measured with the renderer, and the axes placed once.
     """
     renderer = figure.canvas.get_renderer()
-    points = figure.dpi / 72  # pixels per point
 
     def size(text: str, fontsize: Any) -> tuple[float, float]:
         """Width and height of ``text`` in inches."""
         if not text:
             return 0.0, 0.0
-        font = FontProperties(size=fontsize)
-        lines = text.split("\n")
-        extents = [
-            renderer.get_text_width_height_descent(line or " ", font, ismath=line.count("$") >= 2)
-            for line in lines
-        ]
-        line_height = font.get_size_in_points() * 1.2 * points  # matplotlib's default line spacing
-        height = max(h for _, h, _ in extents) + line_height * (len(lines) - 1)
-        return max(w for w, _, _ in extents) / figure.dpi, height / figure.dpi
+        if "\n" in text:  # matplotlib's own layout of the lines: a line of math is taller than the others
+            box = Text(text=text, fontsize=fontsize, figure=figure).get_window_extent(renderer)
+            return box.width / figure.dpi, box.height / figure.dpi
+        width, height, _ = renderer.get_text_width_height_descent(
+            text, FontProperties(size=fontsize), ismath=text.count("$") >= 2
+        )
+        return width / figure.dpi, height / figure.dpi
 
     def tick_labels(axis: Any) -> tuple[list[str], str]:
         """The labels of the ticks drawn, and the offset or scale written beside them ("1e6", "+1e3")."""
@@ -181,7 +178,8 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
         """From the figure's edge to the axes: the axis label, its gap, the tick labels, the ticks."""
         return _PAD + size(label, style["axes.labelsize"])[1] + label_gap + ticks + tick_gap
 
-    bottom = margin(axes.get_xlabel(), max((h for _, h in x_ticks), default=0.0) + below)
+    x_tick_height = max((h for _, h in x_ticks), default=0.0) + below
+    bottom = margin(axes.get_xlabel(), x_tick_height)
     # Without a title, the top y tick label still reaches half its height above the axes.
     top = (
         _PAD
@@ -189,17 +187,27 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
         + (title + style["axes.titlepad"] / 72 if title else max((h for _, h in y_ticks), default=0.0) / 2)
     )
     width, height = figure.get_size_inches()
-    # A y label longer than its axis is written on two lines where they hold it: a study's 'test accuracy
-    # (fraction correct): mean, 95% CI' read 'test accuracy (fracti...orrect): ...' on a 4-inch figure.
-    y_room = height - top - bottom
-    if size(ylabel := axes.get_ylabel(), style["axes.labelsize"])[0] > y_room:
-        two = _two_lines(ylabel)
-        if size(two, style["axes.labelsize"])[0] <= y_room:
-            axes.set_ylabel(two)
+
+    def on_two_lines(label: Text, room: float) -> bool:
+        """Write ``label`` on two lines where it is longer than its axis' ``room`` and they hold it: a
+        study's 'test accuracy (fraction correct): mean, 95% CI' read 'test accuracy (fracti...orrect): ...'
+        on a 4-inch figure; the same for an x label."""
+        text = label.get_text()
+        if size(text, style["axes.labelsize"])[0] <= room:
+            return False
+        two = _two_lines(text)
+        if two == text or size(two, style["axes.labelsize"])[0] > room:
+            return False
+        label.set_text(two)
+        return True
+
+    on_two_lines(axes.yaxis.label, height - top - bottom)
     left = margin(axes.get_ylabel(), max((w for w, _ in y_ticks), default=0.0))
     right = _PAD + max((w for w, _ in x_ticks), default=0.0) / 2  # a label may be centred on the right edge
     if (legend := axes.get_legend()) is not None:  # beside the axes (_legend): its width, and a gap
         right = max(right, _PAD + legend.get_window_extent(renderer).width / figure.dpi + _LEGEND_GAP)
+    if on_two_lines(axes.xaxis.label, width - left - right):  # the y label's room shrinks by its line
+        bottom = margin(axes.get_xlabel(), x_tick_height)
     # A label longer than its axis is cut in its middle to what the axis holds, as the SVG charts' are
     # (line_chart._axis_label): a metric named in 150 characters ran from -220 to 645 px of a 400 px figure.
     for label, room in ((axes.xaxis.label, width - left - right), (axes.yaxis.label, height - top - bottom)):

@@ -126,23 +126,49 @@ def test_a_skip_is_found_by_what_the_module_computes(module, blocks):
         assert not _passes_input_with_parameters_zero(module)
 
 
-def test_untraceable_models_are_read_by_their_blocks_names():
-    """Hugging Face's layers branch on their arguments, which fx cannot trace: their names decide, as do
-    torch's own Transformer layers, which fx does not enter; optimlab's ResNet by its identity shortcuts."""
+def test_untraceable_models_are_read_off_a_forward():
+    """Hugging Face's layers branch on their arguments, which fx cannot trace, and fx does not enter
+    torch's own Transformer layers: they are read off a forward on given inputs (an addition in the
+    autograd graph, x + f(x)); optimlab's ResNet off fx's graph by its identity shortcuts. The first
+    encoder layer reads the data, which carry no graph: left unread."""
     from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
     bert = BertModel(
         BertConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=32)
     )
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2))
-    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)
-    assert set(residual_blocks(bert).values()) == {"BertLayer"} and len(residual_blocks(bert)) == 2
-    assert set(residual_blocks(gpt2)) == {"transformer.h.0", "transformer.h.1"}
-    assert residual_blocks(encoder) == {f"layers.{i}": "TransformerEncoderLayer" for i in range(2)}
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 3)
+    ids = torch.randint(0, 100, (2, 5))
+    layers = {f"encoder.layer.{i}": "BertLayer" for i in range(2)}
+    attentions = {f"encoder.layer.{i}.attention": "BertAttention" for i in range(2)}
+    assert residual_blocks(bert, ids) == {**layers, **attentions}
+    assert residual_blocks(bert) == {}  # no forward, nothing fx can read
+    assert set(residual_blocks(gpt2, ids)) == {"transformer.h.0", "transformer.h.1"}
+    found = residual_blocks(encoder, torch.randn(2, 3, 8))
+    assert found == {f"layers.{i}": "TransformerEncoderLayer" for i in (1, 2)}
     assert set(residual_blocks(create("resnet", input_shape=(1, 8, 8), num_outputs=10)).values()) == {
         "BasicBlock"
     }
     assert residual_blocks(create("cnn", input_shape=(1, 8, 8), num_outputs=10)) == {}
+
+
+def test_swins_layers_are_found_though_no_residual_name_is_theirs():
+    """Swin's SwinLayer matched none of the class names the search went by: a Swin model was found no
+    residual block. Truth: each SwinLayer with its parameters at 0 returns its input."""
+    import transformers
+
+    config = transformers.SwinConfig(
+        image_size=16, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=2
+    )
+    swin = transformers.SwinModel(config)
+    found = residual_blocks(swin, torch.randn(2, 3, 16, 16))
+    assert found == {f"encoder.layers.{i}.blocks.0": "SwinLayer" for i in range(2)}, found
+    layer = swin.encoder.layers[0].blocks[0]
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.zero_()
+        x = torch.rand(2, 16, 8) + 0.5
+        assert torch.equal(layer.eval()(x, (4, 4))[0], x)
 
 
 def test_hugging_face_encoder_layers_named_after_their_model_are_found():
@@ -156,8 +182,12 @@ def test_hugging_face_encoder_layers_named_after_their_model_are_found():
     neox = transformers.GPTNeoXModel(transformers.GPTNeoXConfig(**small, vocab_size=50))
     x = torch.rand(2, 5, 32) + 0.5
     rotary = neox.rotary_emb(x, torch.arange(5).expand(2, 5))
-    for model, keywords in ((vit, {}), (neox, {"position_embeddings": rotary})):
-        found = residual_blocks(model)
+    model_inputs = (torch.randn(2, 3, 16, 16), torch.randint(0, 50, (2, 5)))
+    for model, keywords, data in (
+        (vit, {}, model_inputs[0]),
+        (neox, {"position_embeddings": rotary}, model_inputs[1]),
+    ):
+        found = residual_blocks(model, data)
         assert set(found) == {"layers.0", "layers.1"}, found
         with torch.no_grad():
             for parameter in model.layers[0].parameters():
@@ -224,7 +254,8 @@ def test_t5s_sublayers_that_add_their_input_back_are_found():
         vocab_size=50, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2
     )
     model = transformers.T5Model(config)
-    found = residual_blocks(model)
+    ids = torch.randint(0, 50, (2, 4))
+    found = residual_blocks(model, input_ids=ids, decoder_input_ids=ids[:, :3])
     sublayers = {
         "encoder.block.0.layer.0": "T5LayerSelfAttention",
         "encoder.block.0.layer.1": "T5LayerFF",
@@ -232,7 +263,7 @@ def test_t5s_sublayers_that_add_their_input_back_are_found():
         "decoder.block.0.layer.1": "T5LayerCrossAttention",
         "decoder.block.0.layer.2": "T5LayerFF",
     }
-    assert found == {"encoder.block.0": "T5Block", "decoder.block.0": "T5Block", **sublayers}
+    assert found == sublayers  # the T5Block around them adds nothing itself
     x, memory = torch.rand(2, 3, 16) + 0.5, torch.rand(2, 4, 16)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -242,3 +273,31 @@ def test_t5s_sublayers_that_add_their_input_back_are_found():
             layer = model.get_submodule(name)
             output = layer(x, key_value_states=memory) if kind == "T5LayerCrossAttention" else layer(x)
             assert torch.equal(output[0] if isinstance(output, tuple) else output, x), name
+
+
+def test_the_doctor_reads_what_fx_cannot_off_its_first_watched_step():
+    """The instruments found a Swin model no residual block (its class names matched no rule), so the
+    gradient rules could advise adding residual connections it has. They are read off the first watched
+    step's forward, the hooks gone after it; a traced model's are known before any step."""
+    import transformers
+
+    from optimlab.doctor import Instruments
+
+    config = transformers.SwinConfig(
+        image_size=16, patch_size=4, embed_dim=8, depths=[2], num_heads=[1], window_size=2, num_labels=3
+    )
+    swin = transformers.SwinForImageClassification(config)
+    optimizer = torch.optim.SGD(swin.parameters(), lr=0.01)
+    instruments = Instruments(swin, optimizer)
+    assert instruments.statistics.residual_blocks == {}
+    instruments.start()
+    swin(torch.randn(2, 3, 16, 16), labels=torch.tensor([0, 2])).loss.backward()
+    optimizer.step()
+    instruments.record_step(1, 1.0, 0.01)
+    blocks = {f"swin.encoder.layers.0.blocks.{i}": "SwinLayer" for i in range(2)}
+    assert instruments.statistics.residual_blocks == blocks
+    assert not instruments._skip_hooks
+    instruments.stop()
+    resnet = create("resnet", input_shape=(1, 8, 8), num_outputs=10)
+    traced = Instruments(resnet, torch.optim.SGD(resnet.parameters(), lr=0.01)).statistics.residual_blocks
+    assert set(traced.values()) == {"BasicBlock"}

@@ -36,6 +36,7 @@ Use :class:`Instruments` in any loop (``start``, then ``record_step`` after each
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections import defaultdict
@@ -47,7 +48,7 @@ from torch import Tensor, nn
 
 from optimlab.data.user_batches import TARGET_KEYS, describe
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
-from optimlab.doctor.skips import residual_blocks
+from optimlab.doctor.skips import ForwardSkips, read_skips
 from optimlab.errors import InvalidValueError, OptimlabWarning
 from optimlab.models import recipe_fields
 from optimlab.number_text import named_and_more
@@ -405,8 +406,9 @@ class RunStatistics:
     eval_mode_layers: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
     # Each dropout layer's drop probability p, by name (the dropout_too_high rule).
     dropouts: dict[str, float] = dataclasses.field(default_factory=dict)
-    # Modules that add their input to what they compute from it (:func:`~optimlab.doctor.skips.residual_blocks`):
-    # residual connections are there, and no advice to add them fits.
+    # Modules that add their input to what they compute from it (:mod:`optimlab.doctor.skips`; what fx
+    # cannot trace is read on the first detailed step): residual connections are there, and no advice to
+    # add them fits.
     residual_blocks: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
 
     # --- per-layer views ----------------------------------------------------------------------
@@ -704,7 +706,7 @@ class Instruments:
             dropouts={
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
             },
-            residual_blocks=residual_blocks(model),
+            residual_blocks=dict((skips := read_skips(model)).found),
             mask_key=(
                 "decoder_attention_mask"
                 if getattr(getattr(model, "config", None), "is_encoder_decoder", False) is True
@@ -763,6 +765,13 @@ class Instruments:
             if isinstance(module, _BATCH_NORMS)
         ]
         self._hook_plan += self._batch_norm_hooks
+        # What fx could not read of the residual connections, read off the first detailed step's forward.
+        watch = ForwardSkips(self.statistics.residual_blocks)
+        self._skip_hooks = [
+            (functools.partial(module.register_forward_hook, with_kwargs=True), watch.hook(name))
+            for name, module in skips.watched.items()
+        ]
+        self._hook_plan += self._skip_hooks
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -1079,6 +1088,9 @@ class Instruments:
 
     def _finish_detailed_step(self, step: int) -> None:
         self._detach_forward_hooks()
+        if self._skip_hooks:  # read once
+            self._hook_plan = [entry for entry in self._hook_plan if entry not in self._skip_hooks]
+            self._skip_hooks = []
         stats = self.statistics
         stats.detailed_steps.append(step)
         if self._weights_before is not None:

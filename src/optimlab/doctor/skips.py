@@ -3,53 +3,168 @@ Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1
 
 Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` whose ``f`` holds
 parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none).
-Inside what fx cannot trace (control flow on values, as in Hugging Face's layers) and in torch's own
-modules, which it does not enter, the class name decides (:data:`RESIDUAL_NAMES`).
+What fx cannot trace (control flow on values, as in Hugging Face's layers) and torch's own modules, which
+it does not enter, are read off the autograd graph of one forward as it runs (:class:`ForwardSkips`):
+the same addition, where the module's input reaches one operand without parameters and the other
+through them. Neither reading goes by the class name: Swin's ``SwinLayer`` is found as GPT-2's ``Block``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import operator
-import re
 import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import fx, nn
 
-__all__ = ["RESIDUAL_NAMES", "residual_blocks"]
+__all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
 
-# Class names of blocks that add their input to their output, by convention: torchvision's and timm's
-# BasicBlock and Bottleneck, GPT-2's and ViT's Block, Hugging Face's BertLayer, LlamaDecoderLayer and the
-# transformer layers of its encoders named after their model (ViT, DeiT, BEiT, ELECTRA, ALBERT,
-# DeBERTa-v2, GPT-NeoX: each checked on a small config), T5's sublayers inside its T5Block (each adds its
-# input back), torch's TransformerEncoderLayer, a ResidualBlock or ResBlock (not a Reshape, nor a plain
-# ConvLayer: not every *Layer, as wav2vec2's convolutions are).
-RESIDUAL_NAMES = re.compile(
-    r"Resid|ResBlock|ResNet|Bottleneck|Block|Skip"
-    r"|(Bert|Roberta|ViT|DeiT|Beit|Electra|Albert|DebertaV2|GPTNeoX|Encoder|Decoder)Layer$"
-    r"|T5Layer(FF|SelfAttention|CrossAttention)$"
-)
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
 _ADD_METHODS = ("add", "add_")
 _SHAPE_METHODS = ("size", "dim", "numel")
 _SHAPE_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
 
 
-def residual_blocks(model: nn.Module) -> dict[str, str]:
-    """``{module name: class name}`` of the modules whose forward adds ``x`` to ``f(x)``, ``f`` holding
-    parameters (``""`` names ``model`` itself)."""
+@dataclasses.dataclass
+class SkipReading:
+    """What the traces read of a model's residual connections, and what is left to a watched forward."""
+
+    found: dict[str, str]  # module name -> class name, read off fx's graphs
+    # Some module fx could not read (untraceable, or torch's own with parts): the modules a forward
+    # is watched in (:class:`ForwardSkips`), each but torch's own leaves (a Linear adds no skip).
+    watched: dict[str, nn.Module]
+
+
+def read_skips(model: nn.Module) -> SkipReading:
+    """``model``'s residual connections as fx reads them, with the modules to watch for the rest."""
     found: dict[str, str] = {}
     try:
         twin = _structure_of(model)
-    except Exception:  # a module that cannot be copied: by the names alone
-        return {
-            name: type(m).__name__
-            for name, m in model.named_modules()
-            if RESIDUAL_NAMES.search(type(m).__name__)
-        }
-    _search(twin, "", found)
-    return found
+    except Exception:  # a module that cannot be copied: all left to the forward
+        unread = True
+    else:
+        unread = _search(twin, "", found)
+    watched = {
+        name: module
+        for name, module in model.named_modules()
+        if unread and (_has_parts(module) or not _LEAVES.is_leaf_module(module, ""))
+    }
+    return SkipReading(found, watched)
+
+
+def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict[str, str]:
+    """``{module name: class name}`` of the modules whose forward adds ``x`` to ``f(x)``, ``f`` holding
+    parameters (``""`` names ``model`` itself). What fx cannot read is read off a forward of a copy of
+    ``model`` on ``inputs`` (in training mode, gradients on); given none, it is left unread."""
+    reading = read_skips(model)
+    if not reading.watched or not (inputs or named_inputs):
+        return reading.found
+    twin = copy.deepcopy(model).train()
+    watch = ForwardSkips(reading.found)
+    handles = [
+        twin.get_submodule(name).register_forward_hook(watch.hook(name), with_kwargs=True)
+        for name in reading.watched
+    ]
+    try:
+        with torch.enable_grad():
+            twin(*inputs, **named_inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return watch.found
+
+
+class ForwardSkips:
+    """Forward hooks that read a module's residual connections off the autograd graph of its output,
+    walked back to the module's inputs: an addition one of whose operands is computed from a value
+    without parameters, the other from the same value through parameters. Hooks run innermost first,
+    and an addition counts for the innermost module it is in (BERT's ``BertAttention`` for its
+    ``x + attention(x)``, its ``BertLayer`` for the feed-forward's, which the layer's forward adds).
+
+    An input that carries no graph (the data, or what frozen layers computed from it) is not followed:
+    a skip around the model's first layer there is not seen."""
+
+    def __init__(self, found: dict[str, str]) -> None:
+        self.found = found  # name -> class name, added to
+        self._counted: set[Any] = set()  # additions counted for an inner module
+
+    def hook(self, name: str) -> Callable[[nn.Module, tuple, dict, Any], None]:
+        def read(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            sources = {t.grad_fn for t in _tensors((args, kwargs)) if t.grad_fn is not None}
+            roots = [t.grad_fn for t in _tensors(output) if t.grad_fn is not None]
+            if sources and roots and self._count_skips(roots, sources):
+                self.found[name] = type(module).__name__
+
+        return read
+
+    def _count_skips(self, roots: list[Any], sources: set[Any]) -> bool:
+        """Some addition not yet counted, upstream of ``roots`` (not past the module's inputs,
+        ``sources``), adds a value to what it computed from it through parameters."""
+        skips = [
+            node
+            for node in _upstream(roots, sources, past_parameters=True)
+            if node not in self._counted
+            and type(node).__name__ == "AddBackward0"
+            and _adds_back(node, sources)
+        ]
+        self._counted.update(skips)
+        return bool(skips)
+
+
+def _adds_back(addition: Any, sources: set[Any]) -> bool:
+    """One operand of ``addition`` is computed from a value ``x`` without parameters (``x`` itself, a
+    reshape or a dropout of it), the other from ``x`` through parameters."""
+    operands = [node for node, _ in addition.next_functions if node is not None]
+    if len(operands) != 2:
+        return False
+    for shortcut, branch in (operands, operands[::-1]):
+        values = set(_upstream([shortcut], sources, past_parameters=False))
+        stack, seen = [(branch, False)], set()
+        while stack:  # the branch's upstream, noting whether parameters were read on the way
+            node, parametrized = stack.pop()
+            if (node, parametrized) in seen:
+                continue
+            seen.add((node, parametrized))
+            if parametrized and node in values:
+                return True
+            if node not in sources:
+                parametrized = parametrized or _reads_parameters(node)
+                stack.extend((n, parametrized) for n, _ in node.next_functions if n is not None)
+    return False
+
+
+def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> list[Any]:
+    """The autograd nodes ``roots`` are computed from, not past ``sources``, nor past a node that reads
+    parameters unless ``past_parameters``."""
+    found, stack = {}, list(roots)
+    while stack:
+        node = stack.pop()
+        if node in found:
+            continue
+        found[node] = None
+        if node not in sources and (past_parameters or not _reads_parameters(node)):
+            stack.extend(n for n, _ in node.next_functions if n is not None)
+    return list(found)
+
+
+def _reads_parameters(node: Any) -> bool:
+    return any(isinstance(getattr(n, "variable", None), nn.Parameter) for n, _ in node.next_functions if n)
+
+
+def _tensors(value: Any) -> Iterable[torch.Tensor]:
+    """The tensors in ``value``, a tensor or nested tuples, lists and mappings of them."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _tensors(item)
 
 
 def _structure_of(module: nn.Module) -> nn.Module:
@@ -73,22 +188,22 @@ def _structure_of(module: nn.Module) -> nn.Module:
     return twin
 
 
-def _search(module: nn.Module, name: str, found: dict[str, str]) -> None:
-    graph = None if _read_by_name(module) else _traced(module)
-    if graph is None:  # read by its name and its parts'
-        if RESIDUAL_NAMES.search(type(module).__name__):
-            found[name] = type(module).__name__
+def _search(module: nn.Module, name: str, found: dict[str, str]) -> bool:
+    """Adds to ``found`` what fx reads in ``module``; whether some part of it fx could not read."""
+    graph = _traced(module) if _traceable(module) else None
+    if graph is None:  # untraced: its parts may be
+        unread = _traceable(module) or (_LEAVES.is_leaf_module(module, "") and _has_parts(module))
         for child, submodule in module.named_children():
-            _search(submodule, _joined(name, child), found)
-        return
+            unread = _search(submodule, _joined(name, child), found) or unread
+        return unread
+    unread = False
     for node in graph.nodes:
-        if node.op == "call_module":  # torch's own modules, not entered: by their names
-            for inner, submodule in module.get_submodule(node.target).named_modules():
-                if RESIDUAL_NAMES.search(type(submodule).__name__):
-                    found[_joined(name, _joined(node.target, inner))] = type(submodule).__name__
+        if node.op == "call_module":  # torch's own modules, not entered: those with parts are unread
+            unread = unread or _has_parts(module.get_submodule(node.target))
         elif graph.is_skip(node):
             owner, kind = _owner(node, module)
             found[_joined(name, owner)] = kind
+    return unread
 
 
 def _traced(module: nn.Module) -> _Graph | None:
@@ -101,13 +216,17 @@ def _traced(module: nn.Module) -> _Graph | None:
         return None
 
 
-def _read_by_name(module: nn.Module) -> bool:
-    """``module`` is one of torch's own, which fx does not enter inside a parent (``nn.Linear``,
-    ``nn.TransformerEncoderLayer``: their forward adds no skip but in the layers :data:`RESIDUAL_NAMES`
-    names, whose traces fail on their fast-path checks), or has no forward (``nn.ModuleList``): read by
-    its name and its parts', untraced. Each trace spared is ~10 ms: 48 of the 125 traces of a 12-layer
-    BERT, whose search took 1.06 s, 0.45 s now (benchmarks/residual_blocks.py, docs/benchmarks.md)."""
-    return _LEAVES.is_leaf_module(module, "") or type(module).forward is nn.Module.forward
+def _traceable(module: nn.Module) -> bool:
+    """``module`` is not one of torch's own, which fx does not enter inside a parent (``nn.Linear``,
+    ``nn.TransformerEncoderLayer``, whose trace fails on its fast-path checks), and has a forward of its
+    own (``nn.ModuleList`` has none): worth a trace. Each trace spared is ~10 ms: 48 of the 125 traces of
+    a 12-layer BERT, whose search took 1.06 s, 0.45 s then (benchmarks/residual_blocks.py,
+    docs/benchmarks.md)."""
+    return not _LEAVES.is_leaf_module(module, "") and type(module).forward is not nn.Module.forward
+
+
+def _has_parts(module: nn.Module) -> bool:
+    return any(True for _ in module.children())
 
 
 _LEAVES = fx.Tracer()  # fx's own rule of which modules it does not enter

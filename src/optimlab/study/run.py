@@ -54,6 +54,7 @@ from optimlab.study.storage import (
     open_storage,
     optimlab_studies,
     reclaim_stale,
+    store_waiting,
     withdraw_claim,
     without_passwords,
 )
@@ -890,18 +891,18 @@ def _enqueue_missing(
                 given_up.add((name, planned.key))
                 continue
             missing.append((study, method, planned))
-    for stored, (study, method, planned) in enumerate(missing, start=1):
-        study.enqueue_trial(
-            dict(planned.params or {}),
-            user_attrs={
-                "method": method.name,
-                "phase": planned.phase,
-                "key": planned.key,
-                "seed": planned.seed,
-            },
-        )
-        if on_storing is not None:
-            on_storing(stored, len(missing))
+    store_waiting(
+        storage,
+        [
+            (
+                study,
+                planned.params or {},
+                {"method": method.name, "phase": planned.phase, "key": planned.key, "seed": planned.seed},
+            )
+            for study, method, planned in missing
+        ],
+        on_storing,
+    )
     return given_up
 
 

@@ -2137,3 +2137,51 @@ def test_a_dict_of_columns_without_one_target_or_of_unequal_lengths_is_refused_n
             epochs=1,
         )
     assert str(refused.value) == f"invalid value {value!r} for data: accepted {accepted}."
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "dtype", "fixed", "said"),
+    [
+        (
+            nn.CrossEntropyLoss(),
+            torch.float32,
+            torch.long,
+            "the targets are float32, where the loss takes class ids as int64 (y.long())",
+        ),
+        (
+            nn.CrossEntropyLoss(),
+            torch.int32,
+            torch.long,
+            "the targets are int32, where the loss takes class ids as int64 (y.long())",
+        ),
+        (
+            nn.NLLLoss(),
+            torch.bool,
+            torch.long,
+            "the targets are bool, where the loss takes class ids as int64 (y.long())",
+        ),
+        (
+            nn.BCEWithLogitsLoss(),
+            torch.long,
+            torch.float32,
+            "the targets are int64, where the loss takes them as floats (0/1 or probabilities: y.float())",
+        ),
+    ],
+    ids=["float for cross-entropy", "int32 for cross-entropy", "bool for nll", "int64 for bce"],
+)
+def test_targets_of_a_dtype_the_loss_cannot_take_are_refused_naming_the_dtype_and_the_cast(
+    loss_fn, dtype, fixed, said
+):
+    """Labels 0/1 as float32 (a CSV read by pandas), int32 or bool beside a cross-entropy, or int64 beside
+    BCEWithLogitsLoss, were refused with torch's words alone ('expected target dtype to be Long or Byte,
+    but got Float'), naming neither the targets nor a fix. Truth: the refusal names their dtype and the
+    cast, and that cast of the same data trains, as torch's loss takes it."""
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    outputs = 1 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else 2
+    shaped = y.unsqueeze(1) if outputs == 1 else y
+    model = nn.Linear(3, outputs)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, optimizer, (x, shaped.to(dtype)), loss_fn=loss_fn, total_steps=1)
+    assert str(refused.value).endswith(f": {said}.")
+    assert fit(model, optimizer, (x, shaped.to(fixed)), loss_fn=loss_fn, total_steps=1).step == 1

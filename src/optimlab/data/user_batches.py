@@ -237,6 +237,8 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             f"model(batch){fix}, or give compute_loss, a function of (model, batch) that calls the model "
             "as it takes them"
         )
+    if not needs:  # the others told first: a weight taken as the target is no cast to make
+        needs = _target_dtype_needs(reason, batch_target(batch))
     if "target with class probabilities" in reason:  # outputs of the labels' shape: (N,) against (N,)
         needs = (
             ": cross-entropy read the labels as class probabilities, the model's outputs having their shape; "
@@ -254,6 +256,31 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
 
 # torch's words where a loss indexed classes by a label out of range: multi_margin_loss, one_hot, gather
 _LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is out of bounds for dimension")
+
+
+def _target_dtype_needs(reason: str, target: Any) -> str:
+    """What a loss that refused ``target`` for its dtype (torch's 'expected target dtype to be Long or Byte,
+    but got Float', 'result type Float can't be cast to the desired output type Long', which name neither
+    the targets nor a fix) needs of them: class ids as int64, or floats; '' for other errors."""
+    if not isinstance(target, Tensor):
+        return ""
+    if "expected target dtype to be Long" in reason:
+        whole = not target.is_floating_point() or bool((target == target.round()).all())
+        return (
+            f": the targets are {str(target.dtype).removeprefix('torch.')}, where the loss takes class ids as "
+            "int64 (y.long())"
+            + (
+                ""
+                if whole
+                else ", but they are not whole numbers: no class ids; for values, a regression loss (nn.MSELoss)"
+            )
+        )
+    if "can't be cast to the desired output type" in reason and not target.is_floating_point():
+        return (
+            f": the targets are {str(target.dtype).removeprefix('torch.')}, where the loss takes them as floats "
+            "(0/1 or probabilities: y.float())"
+        )
+    return ""
 
 
 def _last_is_the_target(parts: int) -> str:

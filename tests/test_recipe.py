@@ -1368,3 +1368,37 @@ def test_a_recipe_of_tabs_or_two_documents_is_told_why_it_is_no_yaml_recipe(yaml
     with pytest.raises(RecipeError) as refused:
         Recipe.from_yaml(yaml_text)
     assert str(refused.value) == f"recipe is not valid YAML: {said}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        (
+            "schedule: {name: multistep, milestones: [3, 1e-400]}",
+            "schedule: invalid value [3, 1e-400] for schedule 'multistep' hyperparameter 'milestones': "
+            "accepted a list, each an integer in [0, inf).",
+        ),
+        (
+            "training: {epochs: 1e-400}",
+            "training.epochs: 1e-400 is refused: accepted an integer in [1, inf), or null",
+        ),
+    ],
+)
+def test_a_whole_number_below_the_smallest_float_is_refused_by_recipe_load_in_its_fields_words(
+    tmp_path, fields, refusal
+):
+    """Recipe.load gave a number below the smallest float in a field of whole numbers a float's words
+    ('below the smallest float and would read as 0'), where the CLI (which read the file again) gave the
+    field's: one home now, the recipe's. Truth: the words the field gives a number it holds no whole of
+    (1.5), its range, the number as typed; a float field keeps the float's words."""
+    path = tmp_path / "r.yaml"
+    path.write_text(f"data: {{name: iris}}\n{fields}\n")
+    with pytest.raises(RecipeError) as refused:
+        Recipe.load(path)
+    assert str(refused.value) == f"recipe file {str(path)!r}: invalid recipe:\n  {refusal}"
+    with pytest.raises(RecipeError) as halves:
+        Recipe.from_yaml(f"data: {{name: iris}}\n{fields.replace('1e-400', '1.5')}\n")
+    assert str(halves.value) == f"invalid recipe:\n  {refusal.replace('1e-400', '1.5')}"
+    path.write_text("data: {name: iris}\noptimizer: {name: adam, betas: [0.9, 1e-400]}\n")
+    with pytest.raises(RecipeError, match="'1e-400' is below the smallest float and would read as 0"):
+        Recipe.load(path)

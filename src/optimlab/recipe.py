@@ -77,8 +77,11 @@ __all__ = [
     "ScheduleSpec",
     "TrainingSpec",
     "YamlValueError",
+    "as_recipe_field",
     "dump_yaml",
     "holds_a_whole_number",
+    "holds_number_as_typed",
+    "holds_whole_numbers",
     "load_yaml",
     "yaml_problem",
 ]
@@ -1132,9 +1135,8 @@ class Recipe(_Spec):
         try:
             data = load_yaml(text, stored=stored)
         except YamlValueError as error:
-            raise RecipeError(
-                f"invalid value {error.value!r} in the recipe: accepted {error.accepted}"
-            ) from None
+            refused = RecipeError(f"invalid value {error.value!r} in the recipe: accepted {error.accepted}")
+            raise _in_whole_number_words(text, stored) or refused from None
         except yaml.YAMLError as error:
             raise RecipeError(f"recipe is not valid YAML: {yaml_problem(error)}") from None
         if data is None:  # an empty file, or comments alone: every field at its default
@@ -1470,3 +1472,70 @@ def holds_a_whole_number(field: str) -> bool:
     spec = Recipe.model_fields.get(section)
     inner = getattr(spec.annotation, "model_fields", {}) if spec is not None else {}
     return name in inner and _whole_number_field(inner[name].annotation)
+
+
+def as_recipe_field(field: str) -> str:
+    """``field`` as the recipe stores it: a keyword under a section's ``options`` is the section's own field
+    where it has one (``optimizer.options.lr`` sets ``optimizer.lr``); dropping the segment names both
+    spellings alike."""
+    return ".".join(part for part in field.split(".") if part != "options")
+
+
+def holds_whole_numbers(field: str, recipe: Recipe) -> bool:
+    """Whether ``field`` holds a whole number in ``recipe``: a recipe field's (``model.width``,
+    :func:`~optimlab.recipe.holds_a_whole_number`) or a hyperparameter the registered entry its section
+    names takes as an integer (lookahead's ``optimizer.options.k``, step's ``schedule.options.step_size``)."""
+    field = as_recipe_field(field)
+    if holds_a_whole_number(field):
+        return True
+    section_name, _, name = field.partition(".")
+    section = getattr(recipe, section_name, None)
+    category = getattr(type(section), "OPTIONS_OF", None)
+    try:
+        hyperparameters = get_registry(category).get(section.name).hyperparameters if category else ()
+    except (OptimlabError, TypeError, AttributeError):  # a user's class by import path: its own check
+        return False
+    accepts = next((h.accepts for h in hyperparameters if h.name == name), None)
+    return isinstance(accepts, Interval) and accepts.integer
+
+
+def holds_number_as_typed(value: Any) -> bool:
+    """Whether ``value`` is a :class:`NumberAsTyped` or a list or mapping holding one, at any depth."""
+    if isinstance(value, dict):
+        return any(holds_number_as_typed(part) for part in value.values())
+    if isinstance(value, list):
+        return any(holds_number_as_typed(part) for part in value)
+    return isinstance(value, NumberAsTyped)
+
+
+def _in_whole_number_words(text: str, stored: bool) -> RecipeError | None:
+    """The refusal of a recipe whose numbers below the smallest float are all in fields of whole numbers
+    (``milestones: [3, 1e-400]``): their fields' own (the range), as a ``--set`` of them gets, not a
+    float's smallest size. None for any other recipe (refused for another value too, or no mapping)."""
+    try:
+        data = load_yaml(text, stored=stored, tiny_as_text=True)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict) or not holds_number_as_typed(data):
+        return None
+    typed: set[str] = set()  # the fields holding such a number
+
+    def one_in_place(value: Any, field: str) -> Any:  # 1 for each, to learn what each field holds
+        if isinstance(value, NumberAsTyped):
+            typed.add(field)
+            return 1
+        if isinstance(value, dict):
+            return {k: one_in_place(v, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
+        return [one_in_place(v, field) for v in value] if isinstance(value, list) else value
+
+    try:
+        recipe = Recipe.from_dict(one_in_place(data, ""))
+    except (RecipeError, TypeError):
+        return None
+    if not all(holds_whole_numbers(field, recipe) for field in typed):
+        return None
+    try:
+        Recipe.from_dict(data)
+    except RecipeError as error:
+        return error
+    return None

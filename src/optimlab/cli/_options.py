@@ -38,7 +38,7 @@ from optimlab.user_paths import expand_home
 
 if TYPE_CHECKING:
     from optimlab.cli._output import Output
-    from optimlab.recipe import Recipe, RecipeError
+    from optimlab.recipe import Recipe
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 FORMATS = ("human", "json")
@@ -860,7 +860,7 @@ def recipe_from_options(
         refused = error  # a value refused may be one a flag or a --set replaces
         recipe, held = _file_beneath(recipe_path, stored, [*flag_fields, *reached]) or (None, {})
         if recipe is None:
-            raise _in_whole_number_words(recipe_path, stored) or error from None
+            raise error from None
     if recipe_path is not None and "dataset" not in given and not data_replaced:
         _data_beside(recipe_path, recipe.data.name)
     check_target(given.get("target"), given.get("dataset", recipe.data.name))
@@ -898,7 +898,7 @@ def _file_beneath(
     over adam's refused betas). None where the file without them is refused still."""
     import yaml
 
-    from optimlab.recipe import NumberAsTyped, Recipe, RecipeError, load_yaml, take_values_reached
+    from optimlab.recipe import Recipe, RecipeError, holds_number_as_typed, load_yaml, take_values_reached
 
     if path is None or not fields:
         return None
@@ -911,63 +911,14 @@ def _file_beneath(
     held = take_values_reached(data, fields)
     # a number below the smallest float only where an update replaces it whole (--set milestones=[3]):
     # as its text elsewhere, a float field might read it as 0
-    if _holds(data, NumberAsTyped) or any(
-        _holds(value, NumberAsTyped) for field, value in held.items() if field not in fields
+    if holds_number_as_typed(data) or any(
+        holds_number_as_typed(value) for field, value in held.items() if field not in fields
     ):
         return None
     try:
         return Recipe.from_dict(data), held
     except RecipeError:
         return None
-
-
-def _holds(value: Any, kind: type) -> bool:
-    """Whether ``value`` is of ``kind`` or a list or mapping holding one, at any depth."""
-    if isinstance(value, dict):
-        return any(_holds(part, kind) for part in value.values())
-    if isinstance(value, list):
-        return any(_holds(part, kind) for part in value)
-    return isinstance(value, kind)
-
-
-def _in_whole_number_words(path: Path | None, stored: bool) -> RecipeError | None:
-    """The refusal of a recipe file whose numbers below the smallest float are all in fields of whole
-    numbers (``milestones: [3, 1e-400]``): their fields' own (the range), as a ``--set`` of them gets
-    (:func:`_below_smallest_floats`), not a float's smallest size. None for any other file."""
-    import yaml
-
-    from optimlab.recipe import NumberAsTyped, Recipe, RecipeError, load_yaml
-    from optimlab.study.space import holds_whole_numbers
-
-    if path is None:
-        return None
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"), stored=stored, tiny_as_text=True)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not isinstance(data, dict) or not _holds(data, NumberAsTyped):  # a list: the file's own refusal
-        return None
-    typed: set[str] = set()  # the fields holding such a number
-
-    def one_in_place(value: Any, field: str) -> Any:  # 1 for each, to learn what each field holds
-        if isinstance(value, NumberAsTyped):
-            typed.add(field)
-            return 1
-        if isinstance(value, dict):
-            return {k: one_in_place(v, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
-        return [one_in_place(v, field) for v in value] if isinstance(value, list) else value
-
-    try:
-        recipe = Recipe.from_dict(one_in_place(data, ""))
-    except (RecipeError, TypeError):  # refused for another value too, or no mapping: the file's refusal
-        return None
-    if not typed or not all(holds_whole_numbers(field, recipe) for field in typed):
-        return None
-    try:
-        Recipe.from_dict(data)
-    except RecipeError as error:
-        return RecipeError(f"recipe file {str(path)!r}: {error}")
-    return None
 
 
 def _fields_set(
@@ -1038,8 +989,7 @@ def _below_smallest_floats(
     """The ``--set`` flags ``tiny`` (field -> flag) of numbers below the smallest float, each as its text
     for a field that holds whole numbers in ``recipe`` with the other ``updates`` made, else refused as
     below the smallest float (:func:`yaml_value`)."""
-    from optimlab.recipe import load_yaml
-    from optimlab.study.space import holds_whole_numbers
+    from optimlab.recipe import holds_whole_numbers, load_yaml
 
     if not tiny:
         return {}

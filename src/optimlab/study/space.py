@@ -35,8 +35,15 @@ import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.number_text import UntypedNumber, below_smallest_float, python_only_number, read_whole_number
-from optimlab.recipe import Recipe, YamlValueError, holds_a_whole_number, load_yaml
-from optimlab.registry import Interval, get_registry
+from optimlab.recipe import (
+    Recipe,
+    YamlValueError,
+    as_recipe_field,
+    holds_a_whole_number,
+    holds_whole_numbers,
+    load_yaml,
+)
+from optimlab.registry import Interval
 
 __all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
 
@@ -45,13 +52,6 @@ _RANGE_KEYS = ("low", "high", "log", "integer")
 # of them asked, takes about 5 a value (the coupon collector's ln 100 + 0.58); a range of reals that rounds
 # to fewer values than asked would otherwise be drawn forever.
 _DRAWS_PER_CONFIGURATION = 100
-
-
-def as_recipe_field(field: str) -> str:
-    """``field`` as the recipe stores it: a keyword under a section's ``options`` is the section's own field
-    where it has one (``optimizer.options.lr`` sets ``optimizer.lr``); dropping the segment names both
-    spellings alike."""
-    return ".".join(part for part in field.split(".") if part != "options")
 
 
 def _nice(value: float, low: float, high: float, *, onto_ends: bool = True) -> float:
@@ -467,24 +467,6 @@ def whole_as_int(value: Any) -> Any:
     :data:`_FLOAT_EXACT_INTEGERS` too (``1e300`` is no int typed: as one it was refused in 301 digits)."""
     whole = isinstance(value, float) and value.is_integer() and _FLOAT_EXACT_INTEGERS.contains(value)
     return int(value) if whole else value
-
-
-def holds_whole_numbers(field: str, recipe: Recipe) -> bool:
-    """Whether ``field`` holds a whole number in ``recipe``: a recipe field's (``model.width``,
-    :func:`~optimlab.recipe.holds_a_whole_number`) or a hyperparameter the registered entry its section
-    names takes as an integer (lookahead's ``optimizer.options.k``, step's ``schedule.options.step_size``)."""
-    field = as_recipe_field(field)
-    if holds_a_whole_number(field):
-        return True
-    section_name, _, name = field.partition(".")
-    section = getattr(recipe, section_name, None)
-    category = getattr(type(section), "OPTIONS_OF", None)
-    try:
-        hyperparameters = get_registry(category).get(section.name).hyperparameters if category else ()
-    except (OptimlabError, TypeError, AttributeError):  # a user's class by import path: its own check
-        return False
-    accepts = next((h.accepts for h in hyperparameters if h.name == name), None)
-    return isinstance(accepts, Interval) and accepts.integer
 
 
 def _whole_number_forms(field: str, *, file: bool) -> str:

@@ -2054,6 +2054,31 @@ def test_a_stream_whose_passes_differ_in_length_trains_each_pass_as_a_torch_loop
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), by_hand.parameters()))
 
 
+def test_a_stream_whose_passes_differ_in_length_is_checkpointed_and_evaluated_at_each_pass_end():
+    """Checkpointing's and the evaluation's once-an-epoch counted the first pass's steps (or, once
+    passes differed, saved by time alone). Truth: the ends of the passes as a torch loop meets them,
+    passes of 3, 5, 2 and 4 batches ending at steps 3, 8, 10 and 14."""
+    from optimlab.train.callbacks import Checkpointing
+
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    saved, evaluated = [], []
+    model = nn.Linear(3, 2)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), Passes(x, y, [12, 20, 8, 16]), batch_size=4, epochs=4,
+        loss_fn=nn.CrossEntropyLoss(), evaluate=lambda: {"m": 0.0},
+        callbacks=[Checkpointing(lambda state: saved.append(state.step)), EveryEvaluation(evaluated)])  # fmt: skip
+    assert saved == evaluated == [3, 8, 10, 14]
+
+
+class EveryEvaluation(Callback):
+    """Keeps the step of each evaluation in ``steps``."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def on_evaluate(self, state, metrics):
+        self.steps.append(state.step)
+
+
 class NamedInputs(nn.Module):
     """A model whose forward names its inputs, as a Hugging Face model's: ``forward(pixels, mask)``."""
 

@@ -13,6 +13,10 @@ HeavyBall. An optimizer is a :func:`chain` of small transformations; each is a p
 ``set_mode(params, state, train) -> state`` (optional, ``None`` for almost all transforms)
     For transforms whose parameters hold a different point in training than in evaluation
     (schedule-free: y while training, x to evaluate): moves ``params`` in place and returns the state.
+``apply(updates, state, params) -> state`` (optional, ``None`` for almost all transforms)
+    ``update`` and ``p += delta`` in one op, rounding as torch.optim's step does where ``p += delta``
+    would round twice (:func:`~optimlab.optim.transforms.scaling.scale_by_learning_rate`). Shells step
+    through :func:`apply_updates`, which takes it where the last transform of a chain has one.
 
 Rules a transform keeps, so that transforms compose without copies:
 
@@ -79,6 +83,7 @@ __all__ = [
     "add_scaled_",
     "addcdiv_",
     "addcmul_",
+    "apply_updates",
     "chain",
     "half_on_cpu",
     "identity",
@@ -100,11 +105,13 @@ Hyperparameter = float | Schedule | Tensor
 
 
 class GradientTransformation(NamedTuple):
-    """A pair ``(init, update)``, plus ``set_mode`` for transforms with a train and an eval point."""
+    """A pair ``(init, update)``, plus ``set_mode`` for transforms with a train and an eval point and
+    ``apply`` for a last transform that adds its delta to the params itself."""
 
     init: Callable[[Params], State]
     update: Callable[[Updates, State, Params], tuple[Updates, State]]
     set_mode: Callable[[Params, State, bool], State] | None = None
+    apply: Callable[[Updates, State, Params], State] | None = None
 
 
 class EmptyState(NamedTuple):
@@ -124,16 +131,14 @@ def identity() -> GradientTransformation:
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
-    """Apply ``transforms`` in order; the state is the tuple of their states."""
+    """Apply ``transforms`` in order; the state is the tuple of their states. The chain applies its
+    delta as its last transform does (its ``apply``, where it has one)."""
 
     def init(params: Params) -> tuple[State, ...]:
         return tuple(t.init(params) for t in transforms)
 
     def update(updates: Updates, state: tuple[State, ...], params: Params) -> tuple[Updates, tuple]:
-        new_state = []
-        for transform, inner in zip(transforms, state):
-            updates, inner = transform.update(updates, inner, params)
-            new_state.append(inner)
+        updates, new_state = _through(transforms, updates, state, params)
         return updates, tuple(new_state)
 
     moded = [i for i, t in enumerate(transforms) if t.set_mode is not None]
@@ -144,7 +149,35 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             new_state[i] = transforms[i].set_mode(params, state[i], train)
         return tuple(new_state)
 
-    return GradientTransformation(init, update, set_mode if moded else None)
+    last_apply = transforms[-1].apply if transforms else None
+
+    def apply(updates: Updates, state: tuple[State, ...], params: Params) -> tuple[State, ...]:
+        assert last_apply is not None
+        updates, new_state = _through(transforms[:-1], updates, state, params)
+        return (*new_state, last_apply(updates, state[-1], params))
+
+    return GradientTransformation(init, update, set_mode if moded else None, apply if last_apply else None)
+
+
+def _through(
+    transforms: Sequence[GradientTransformation], updates: Updates, state: tuple[State, ...], params: Params
+) -> tuple[Updates, list[State]]:
+    """``updates`` passed through ``transforms`` in order, with each one's next state."""
+    new_state = []
+    for transform, inner in zip(transforms, state):
+        updates, inner = transform.update(updates, inner, params)
+        new_state.append(inner)
+    return updates, new_state
+
+
+def apply_updates(transform: GradientTransformation, grads: Updates, state: State, params: Params) -> State:
+    """``p <- p + delta`` in place for each param, ``delta`` the transform's update of ``grads``: the step
+    every shell takes. Returns the next state."""
+    if transform.apply is not None:
+        return transform.apply(grads, state, params)
+    updates, state = transform.update(grads, state, params)
+    torch._foreach_add_(params, updates)
+    return state
 
 
 def value_at(hyperparameter: Hyperparameter, step: int) -> Coefficient:

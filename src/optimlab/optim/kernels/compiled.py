@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim.base import GradientTransformation, Hyperparameter, State
+from optimlab.optim.base import GradientTransformation, Hyperparameter, State, apply_updates
 from optimlab.optim.kernels.scalar_hoisting import inductor_with_scalars_hoisted
 from optimlab.optim.kernels.schedule_free import STEPS
 
@@ -71,9 +71,7 @@ def _step(
     state: State,
 ) -> State:
     """The drop-in's step for one group, as one function for Dynamo to trace: build, update, apply."""
-    updates, state = factory(**constants, **inputs).update(grads, state, params)
-    torch._foreach_add_(params, updates)
-    return state
+    return apply_updates(factory(**constants, **inputs), grads, state, params)
 
 
 def _own_copy(function: types.FunctionType) -> types.FunctionType:

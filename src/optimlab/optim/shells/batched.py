@@ -43,6 +43,7 @@ from optimlab.optim.base import (
     GradientTransformation,
     State,
     add_scaled_,
+    apply_updates,
     half_on_cpu,
     refuse_past_range,
     scale_,
@@ -217,8 +218,7 @@ class BatchedOptimizer:
             if chunk.scratch is not None and supported(chunk.params, member_grads):
                 state, self.last_path = self._kernel_step(chunk, member_grads), "torch_fused"
             else:
-                updates, state = chunk.transform.update(member_grads, chunk.state, chunk.params)
-                torch._foreach_add_(chunk.params, updates)
+                state = apply_updates(chunk.transform, member_grads, chunk.state, chunk.params)
                 self.last_path = "eager"
             self._chunks[i] = chunk._replace(state=state)
         self._count += 1

@@ -54,7 +54,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError, close_matches
-from optimlab.optim.base import GradientTransformation, State, scheduled
+from optimlab.optim.base import GradientTransformation, State, apply_updates, scheduled
 from optimlab.optim.kernels.compiled import lift_floats
 from optimlab.optim.shells.fused import FusedPath
 from optimlab.registry import Capability, Entry, get_registry, plain_numbers
@@ -838,9 +838,7 @@ class Optimizer(torch.optim.Optimizer):
                     grads: list[Tensor] = grads,
                     state: State = state,
                 ) -> State:
-                    updates, state = transform.update(grads, state, tensors)
-                    torch._foreach_add_(tensors, updates)
-                    return state
+                    return apply_updates(transform, grads, state, tensors)
 
                 if fused is None:
                     state = eager()

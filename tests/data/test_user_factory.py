@@ -1062,3 +1062,24 @@ def test_a_factorys_split_with_a_class_its_training_split_lacks_is_kept_and_said
         "; split 1 (val) holds class 9, which split 0 (train) lacks: never learnt, still scored; split 2 "
         "(test) holds class 8, which split 0 (train) lacks: never learnt, still scored"
     )
+
+
+def test_a_dict_of_columns_is_split_as_the_dataset_of_its_rows():
+    """A factory returning a Hugging Face dataset's columns ({"input_ids": (N, 4), "labels": (N,)}, its
+    to_dict()) was refused ('accepted ...'); a Dataset of the same rows as dict items was split. Truth:
+    the columns split as that Dataset does, item for item, and columns of unequal lengths are refused
+    naming each."""
+    items = Items(50)
+    columns = {"input_ids": torch.stack([items[i]["input_ids"] for i in range(50)]), "labels": items.labels}
+    options = dict(seed=1, val_fraction=0.2, test_fraction=0.2, data_fraction=1.0)
+    got, want = as_data(columns, "columns").split(**options), as_data(items, "items").split(**options)
+    for a, b in ((got.train, want.train), (got.val, want.val), (got.test, want.test)):
+        assert ids_in_order(a) == ids_in_order(b)
+        assert all(torch.equal(a[i]["labels"], b[i]["labels"]) for i in range(len(a)))
+    assert got.task == want.task == "classification"
+    with pytest.raises(InvalidValueError, match="unequal lengths: 'input_ids' 50, 'labels' 49"):
+        as_data({**columns, "labels": items.labels[:49]}, "columns")
+
+
+def ids_in_order(split):
+    return [int(split[i]["input_ids"][0]) for i in range(len(split))]

@@ -76,6 +76,7 @@ from optimlab.registry import BATCH_ROWS, SEED, whole_number
 __all__ = [
     "ACCEPTED_DATA",
     "TARGET_KEYS",
+    "ColumnRows",
     "Forward",
     "UserBatches",
     "batch_parts",
@@ -83,6 +84,7 @@ __all__ = [
     "broadcast_mix_up",
     "describe",
     "first_loss",
+    "is_columns",
     "is_map_dataset",
     "is_pandas",
     "loader_batch_size",
@@ -455,7 +457,7 @@ def _is_splits(data: Any) -> bool:
     )
 
 
-def _is_columns(data: Any) -> bool:
+def is_columns(data: Any) -> bool:
     """Whether ``data`` is a dict of columns: a mapping whose every value has rows (a tensor or array of
     one dimension or more, a list, a tuple)."""
     return (
@@ -615,7 +617,7 @@ class UserBatches:
             data
         ):  # a recipe's splits of dict batches: their training part
             data = data.train
-        if _is_columns(data):
+        if is_columns(data):
             data = ColumnRows(data, field, with_target=loss_fn is not None)
         self._data = data
         # A DataLoader draws each epoch's order (and worker seeds) as it starts, from torch's RNG and its

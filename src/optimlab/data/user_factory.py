@@ -13,7 +13,8 @@ returns one of:
 * a ``Dataset`` or ``DataLoader`` of ``(input, target)`` items, read once into memory and split;
 * optimlab's own :class:`~optimlab.data.Examples` or :class:`~optimlab.data.Splits`;
 * the user's **dict batches** (Hugging Face style, ``{"input_ids": ..., "labels": ...}``): a map-style
-  ``Dataset`` of dict items (split by the recipe's fractions and seed, unstratified), or
+  ``Dataset`` of dict items or a dict of equal-length columns (its rows those items:
+  :class:`~optimlab.data.user_batches.ColumnRows`) (split by the recipe's fractions and seed, unstratified), or
   ``(train, val[, test])`` each a ``Dataset`` of dict items, a ``DataLoader`` or a list of dict batches.
 
 ``(input, target)`` data is materialised into tensors, as every optimlab data set is (fast, and the
@@ -57,7 +58,9 @@ from optimlab.data.splits import (
 )
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS, Pairs, finite, in_one_mode, read_pairs
 from optimlab.data.user_batches import (
+    ColumnRows,
     describe,
+    is_columns,
     is_map_dataset,
     is_pandas,
     loader_batch_size,
@@ -426,6 +429,9 @@ def as_data(
         return value
     returned = returned or f"what dataset {name!r} returned"
     value = _pandas_as_arrays(value, name, returned)
+    # a dict of columns (a Hugging Face dataset's to_dict()), its rows as dict items; not one of splits
+    if is_columns(value) and "train" not in value:
+        value = ColumnRows(value, returned, with_target=False)
     batches = _dict_batches(value, name, returned)
     if batches is not None:
         return batches

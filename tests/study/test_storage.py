@@ -106,6 +106,56 @@ def test_a_plan_is_stored_in_few_appends_as_optunas_enqueue_stores_it(tmp_path, 
     assert popped == ["tune/1", "tune/3", "tune/5"] and pop_waiting(studies["s1"], storage) is None
 
 
+def _first_by_the_plan(storage, study):
+    """The waiting trial to take next by pop_waiting's rule: first in its phase's plan (its key's index,
+    else its number), then by number, among the trials waiting now."""
+
+    def position(trial):
+        index = trial.user_attrs.get("key", "").rpartition("/")[2]
+        return (int(index) if index.isdigit() else trial.number, trial.number)
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    waiting = storage.get_all_trials(study_id, states=(TrialState.WAITING,))
+    return min(waiting, key=position).number if waiting else None
+
+
+def test_waiting_trials_are_taken_by_the_plan_as_others_take_and_add_them(tmp_path):
+    """pop_waiting sorted every waiting trial at each take (30-45 ms at 3,000 waiting); it keeps them in
+    order across takes now. Each take is still the rule's, among the trials waiting then: with trials
+    enqueued between takes (a key run again after an interruption, a key of no index, a trial of no key)
+    and others taken meanwhile by another process."""
+    storage = open_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="s")
+    study_id = storage.get_study_id_from_name(study.study_name)
+
+    def enqueue(*keys):
+        for key in keys:
+            study.enqueue_trial({}, user_attrs={} if key is None else {"key": key})
+
+    def take_as_the_rule_says():
+        expected = _first_by_the_plan(storage, study)
+        popped = pop_waiting(study, storage)
+        assert (popped and popped[0].number) == expected
+        return popped
+
+    enqueue("tune/5", "tune/2", "seeds/0", "custom", None, "tune/7")
+    _, interrupted = take_as_the_rule_says()  # seeds/0
+    storage.set_trial_user_attr(interrupted, "status", "interrupted")
+    storage.set_trial_state_values(interrupted, TrialState.FAIL)
+    enqueue("seeds/0", "tune/1", None)  # run again, and planned before those waiting
+    take_as_the_rule_says()
+    # another process takes the trial first by the plan, then one further on
+    for number in (_first_by_the_plan(storage, study), 5):
+        other = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        assert storage.set_trial_state_values(other, TrialState.RUNNING)
+    take_as_the_rule_says()
+    enqueue("tune/0", "tune/3")
+    while take_as_the_rule_says() is not None:
+        pass
+    assert storage.get_n_trials(study_id, state=TrialState.WAITING) == 0
+    assert storage.get_n_trials(study_id) == 11
+
+
 def test_trials_enqueued_without_a_key_are_each_taken(study):
     """Trials that another tool enqueued on an optimlab study, without a key, are not duplicates of
     each other."""

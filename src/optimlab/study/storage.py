@@ -36,6 +36,7 @@ import contextvars
 import dataclasses
 import fcntl
 import functools
+import heapq
 import importlib.util
 import json
 import math
@@ -1227,6 +1228,36 @@ def _plan_position(trial: FrozenTrial) -> tuple[int, int]:
     return (int(index) if index.isdigit() else trial.number, trial.number)
 
 
+@dataclasses.dataclass
+class _WaitingOrder:
+    """One study's trials as this process has read them, for :func:`pop_waiting`: those waiting when read,
+    a heap by :func:`_plan_position` (one another process took since is dropped as it comes up: no trial
+    waits again), and each key's trial numbers. Sorting every waiting trial at each take cost 30-45 ms at
+    3,000 waiting, and looking for its key among every trial as much; a take now reads the trials created
+    since the last one (as Optuna lists them) and its own key's."""
+
+    read: int = 0  # the trials numbered below it are read
+    waiting: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    numbers: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # key -> its trials' numbers
+
+    def read_new(self, storage: BaseStorage, study_id: int) -> None:
+        if storage.get_n_trials(study_id) <= self.read:
+            return
+        for trial in storage.get_all_trials(study_id, deepcopy=False)[self.read :]:
+            if trial.state == TrialState.WAITING:
+                heapq.heappush(self.waiting, _plan_position(trial))
+            if (key := trial.user_attrs.get("key")) is not None:
+                self.numbers.setdefault(key, []).append(trial.number)
+            self.read = trial.number + 1
+
+
+# Each storage's studies as this process has read them to take their waiting trials (pop_waiting)
+_WAITING_ORDERS: weakref.WeakKeyDictionary[BaseStorage, dict[int, _WaitingOrder]] = (
+    weakref.WeakKeyDictionary()
+)
+_TAKING = threading.Lock()  # one take at a time in this process: its threads share the orders
+
+
 def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial, int] | None:
     """Take the waiting (enqueued) trial of ``study`` planned first, atomically across processes.
 
@@ -1237,33 +1268,40 @@ def pop_waiting(study: optuna.Study, storage: BaseStorage) -> tuple[optuna.Trial
     how many trials a study has.
     """
     study_id = storage.get_study_id_from_name(study.study_name)
-    waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
-    for frozen in sorted(waiting, key=_plan_position):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
-        try:
-            # Claimed before it runs: a process killed right after taking it (before its heartbeat
-            # starts) is then seen dead at once, not after the grace period.
-            _claim(storage, trial_id, frozen.user_attrs.get("key"))
-            if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+    with _TAKING:
+        order = _WAITING_ORDERS.setdefault(storage, {}).setdefault(study_id, _WaitingOrder())
+        order.read_new(storage, study_id)
+        while order.waiting:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, order.waiting[0][1])
+            frozen = storage.get_trial(trial_id)
+            taken = False
+            if frozen.state == TrialState.WAITING:
+                # Claimed before it runs: a process killed right after taking it (before its heartbeat
+                # starts) is then seen dead at once, not after the grace period.
+                with contextlib.suppress(UpdateFinishedTrialError):
+                    _claim(storage, trial_id, frozen.user_attrs.get("key"))
+                    taken = storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+            heapq.heappop(order.waiting)  # taken here, or no longer waiting: another process took it
+            if not taken:
                 continue
-        except UpdateFinishedTrialError:
-            continue
-        if _key_taken(storage, study_id, frozen):
-            storage.set_trial_user_attr(trial_id, "status", DUPLICATE)
-            storage.set_trial_user_attr(trial_id, "message", "its key was planned twice; the other trial ran")
-            storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            continue
-        return optuna.Trial(study, trial_id), trial_id
+            if _key_taken(storage, study_id, frozen, order.numbers.get(frozen.user_attrs.get("key"), [])):
+                storage.set_trial_user_attr(trial_id, "status", DUPLICATE)
+                storage.set_trial_user_attr(
+                    trial_id, "message", "its key was planned twice; the other trial ran"
+                )
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                continue
+            return optuna.Trial(study, trial_id), trial_id
     return None
 
 
-def _key_taken(storage: BaseStorage, study_id: int, trial: FrozenTrial) -> bool:
-    """Whether a trial of ``trial``'s key numbered before it waits, runs or has counted: two drivers on one
-    study (two ``compare --resume`` of one folder) may both enqueue a key they found missing."""
-    key = trial.user_attrs.get("key")
-    return key is not None and any(
-        other.number < trial.number
-        and other.user_attrs.get("key") == key
-        and other.user_attrs.get("status") not in UNCOUNTED
-        for other in storage.get_all_trials(study_id, deepcopy=False)
-    )
+def _key_taken(storage: BaseStorage, study_id: int, trial: FrozenTrial, numbers: Sequence[int]) -> bool:
+    """Whether a trial of ``trial``'s key (numbered ``numbers``) numbered before it waits, runs or has
+    counted: two drivers on one study (two ``compare --resume`` of one folder) may both enqueue a key they
+    found missing."""
+    for number in numbers:
+        if number < trial.number:
+            other = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+            if other.user_attrs.get("status") not in UNCOUNTED:
+                return True
+    return False

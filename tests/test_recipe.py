@@ -1402,3 +1402,21 @@ def test_a_whole_number_below_the_smallest_float_is_refused_by_recipe_load_in_it
     path.write_text("data: {name: iris}\noptimizer: {name: adam, betas: [0.9, 1e-400]}\n")
     with pytest.raises(RecipeError, match="'1e-400' is below the smallest float and would read as 0"):
         Recipe.load(path)
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "Yes", "OFF"])
+def test_yaml_1_1s_yes_and_no_words_are_text_refused_by_a_yes_no_field(word):
+    """PyYAML (YAML 1.1) read ``drop_last: on`` as true and ``off`` as false, where YAML 1.2, whose
+    numbers the recipe reads (README), has true and false alone: the word is text, which a yes/no field
+    refuses naming true and false, a hyperparameter's choices too; true and false read as before."""
+    with pytest.raises(
+        RecipeError, match=rf"training.drop_last: '{word}' is not true or false .*: give true or false"
+    ):
+        Recipe.from_yaml(f"training: {{drop_last: {word}}}")
+    with pytest.raises(
+        RecipeError, match=f"invalid value '{word}' for optimizer 'sgd' hyperparameter 'nesterov'"
+    ):
+        Recipe.from_yaml(f"optimizer: {{name: sgd, momentum: 0.9, nesterov: {word}}}")
+    assert load_yaml(f"a: {word}") == {"a": word}
+    assert Recipe.from_yaml("training: {drop_last: true, shuffle: False}").training.drop_last is True
+    assert Recipe.from_yaml("training: {drop_last: true, shuffle: False}").training.shuffle is False

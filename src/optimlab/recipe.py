@@ -159,6 +159,16 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+# YAML 1.2's booleans: true and false alone. YAML 1.1 (PyYAML) also reads yes, no, on and off as them, so
+# ``drop_last: on`` trained as true while a README, a --set and YAML 1.2 readers take it for the text it is;
+# as text, a yes/no field refuses it, naming true and false (the validator's words), and a name keeps it
+_YAML_1_2_BOOLEAN = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+for _yaml_class in (_YamlLoader, _StoredYamlLoader):
+    _yaml_class.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in _yaml_class.yaml_implicit_resolvers.items()
+    }
+    _yaml_class.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML_1_2_BOOLEAN, list("tTfF"))
 for _yaml_class in (_YamlLoader, _YamlDumper):
     # YAML 1.1 reads ``.5`` as a float but ``+.5``, ``-.5`` and ``.5e3`` as strings (its exponent wants a sign)
     _yaml_class.add_implicit_resolver(
@@ -451,7 +461,13 @@ class _Spec(BaseModel):
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
             raise ValueError(f"{_in_yaml_words(value)} is a yes/no value: give a number")  # as YAML writes it
         if kinds == {bool} and not isinstance(value, bool):  # pydantic read "yes", 1 and 1.0 as True
-            raise ValueError(f"{value!r} is not true or false: give true or false, unquoted")
+            yaml_1_1 = isinstance(value, str) and value.lower() in ("yes", "no", "on", "off")
+            read = (
+                " (YAML 1.1 reads it as a yes/no; optimlab reads YAML 1.2's true and false)"
+                if yaml_1_1
+                else ""
+            )
+            raise ValueError(f"{value!r} is not true or false{read}: give true or false, unquoted")
         return value
 
     @field_validator("*", mode="before")

@@ -129,7 +129,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe path empty", ["train", ""], "'RECIPE': '' is empty"),
     ("recipe key twice", ["train", "TWICE_YAML"], "'training' twice"),
     # in YAML's words, as the recipe writes it: Python's 'True' is no word of a recipe or a --set
-    ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: true is a yes/no value"),
+    ("recipe true for a number", ["train", "TRUE_YAML"], "training.epochs: true is a yes/no value"),
+    # YAML 1.2's yes is text, as a README and a --set read it (YAML 1.1 read it as true)
+    ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: 'yes' is no whole number"),
     # a recipe written on a GPU machine: torch's AssertionError or RuntimeError deep in the build
     ("recipe device this machine lacks", ["train", "GPU_YAML"], f"{CUDA_MISSING!r} for training.device"),
     ("recipe device torch cannot read", ["train", "BAD_DEVICE_YAML"], "training.device: 'cuda:x' is refused"),
@@ -585,6 +587,7 @@ def place(
         ("TYPO_YAML", "typo.yaml", b"training:\n  epochz: 3\n"),
         ("TWICE_YAML", "twice.yaml", b"training: {epochs: 1}\ntraining: {epochs: 2}\n"),
         ("YES_YAML", "yes.yaml", b"training: {epochs: yes}\n"),
+        ("TRUE_YAML", "true.yaml", b"training: {epochs: true}\n"),
         ("NULL_KEY_YAML", "null-key.yaml", b"optimizer: {null: adam}\n"),
         ("LIST_KEY_YAML", "list-key.yaml", b"? [a]\n: 1\n"),
         ("HUGE_WIDTH_YAML", "width.yaml", b"data: {name: iris}\nmodel: {width: 1e30}\n"),

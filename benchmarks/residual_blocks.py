@@ -1,51 +1,61 @@
 """``skips.residual_blocks`` (the doctor's reading of a model's residual connections, once a diagnosis)
 against its version at another commit, on the same models, round after round.
 
-Claim: on Hugging Face's models, whose layers fx cannot trace, the search fell back to tracing each part
-alone, and most of its time went to tracing torch's own modules (each ``nn.Linear``, ``nn.Dropout`` and
-``nn.LayerNorm`` of every layer, ~10 ms a trace), whose forward holds no skip, and to building a
-``GraphModule`` (its Python code compiled) of every graph, only read. Both are now skipped. Each round
-times both versions on each model (``--repeats`` calls, the median; which goes first alternates from
-round to round), and checks that they find the same blocks; the table gives the medians and the median
-within-round ratio with its 95% bootstrap interval (``paired.py``).
+Claim: where fx cannot read a model whole (Hugging Face's layers, torch's own encoder layers), the
+search traced each part alone (~10 ms a trace) and read the rest by class name; it now reads them all
+off the autograd graph of the doctor's first watched forward (``skips.ForwardSkips``), which adds a
+fraction of one forward. "now" is ``read_skips`` plus what the watch adds to a forward (a watched
+forward less a plain one, each the median of ``--repeats``); "before" the old version's whole search.
+Each round times both (which goes first alternates from round to round); the table gives the medians,
+the blocks each finds, and the median within-round ratio with its 95% bootstrap interval (``paired.py``).
 
-    python benchmarks/residual_blocks.py --before 280b6aa4~1 --rounds 5 --repeats 3
+    python benchmarks/residual_blocks.py --before 5cfdade5~1 --rounds 5 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from paired import paired_ratio
 from torch import nn
-from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, SwinConfig, SwinModel
 
 from optimlab.doctor import skips
 from optimlab.models import create
 
 
-def models() -> dict[str, nn.Module]:
-    """Hugging Face's BERT and GPT-2 at 12 layers (small widths: the trace depends on the structure alone),
-    torch's own encoder, and optimlab's own models."""
+def models() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
+    """Hugging Face's BERT and GPT-2 at 12 layers and a Swin (small widths: the search depends on the
+    structure alone), torch's own encoder, and optimlab's own models, each with a batch of inputs."""
+    ids, images = torch.randint(0, 100, (8, 32)), torch.randn(8, 3, 32, 32)
+    swin = SwinConfig(
+        image_size=32, patch_size=4, embed_dim=16, depths=[2, 2], num_heads=[1, 2], window_size=4
+    )
     return {
-        "bert 12 layers": BertModel(
-            BertConfig(num_hidden_layers=12, hidden_size=32, num_attention_heads=2, intermediate_size=32)
+        "bert 12 layers": (
+            BertModel(
+                BertConfig(num_hidden_layers=12, hidden_size=32, num_attention_heads=2, intermediate_size=32)
+            ),
+            (ids,),
         ),
-        "gpt2 12 layers": GPT2LMHeadModel(GPT2Config(n_layer=12, n_embd=32, n_head=2)),
-        "nn.TransformerEncoder 6": nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(32, 2, 64, batch_first=True), 6
+        "gpt2 12 layers": (GPT2LMHeadModel(GPT2Config(n_layer=12, n_embd=32, n_head=2)), (ids,)),
+        "swin 2x2 layers": (SwinModel(swin), (images,)),
+        "nn.TransformerEncoder 6": (
+            nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 2, 64, batch_first=True), 6),
+            (torch.randn(8, 16, 32),),
         ),
-        "resnet": create("resnet", input_shape=(3, 32, 32), num_outputs=10),
-        "transformer": create("transformer", input_shape=(16,), num_outputs=10),
-        "cnn": create("cnn", input_shape=(1, 28, 28), num_outputs=10),
+        "resnet": (create("resnet", input_shape=(3, 32, 32), num_outputs=10), (images,)),
+        "transformer": (create("transformer", input_shape=(16,), num_outputs=10), (torch.randn(8, 16),)),
+        "cnn": (create("cnn", input_shape=(1, 28, 28), num_outputs=10), (torch.randn(8, 1, 28, 28),)),
     }
 
 
@@ -63,13 +73,31 @@ def version_at(commit: str) -> Callable[[nn.Module], dict[str, str]]:
     return module.residual_blocks
 
 
-def seconds(search: Callable[[nn.Module], dict[str, str]], model: nn.Module, repeats: int) -> float:
+def seconds(run: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        search(model)
+        run()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def now_seconds(model: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int) -> tuple[float, int]:
+    """``read_skips`` and what watching one forward adds to it; the blocks found."""
+    reading = seconds(lambda: skips.read_skips(model), repeats)
+    found = skips.read_skips(model)
+    if not found.watched:
+        return reading, len(found.found)
+    plain = seconds(lambda: model(*inputs), repeats)
+    watch = skips.ForwardSkips({})
+    handles = [
+        model.get_submodule(name).register_forward_hook(watch.hook(name), with_kwargs=True)
+        for name in found.watched
+    ]
+    watched = seconds(lambda: model(*inputs), 1)  # once: later forwards' additions are new nodes
+    for handle in handles:
+        handle.remove()
+    return reading + max(watched - plain, 0.0), len(watch.found)
 
 
 def main() -> None:
@@ -78,22 +106,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    before, now = version_at(args.before), skips.residual_blocks
-    print("| model | blocks | before (s) | now (s) | now/before [95% CI] |\n|---|---|---|---|---|")
-    for name, model in models().items():
-        found = now(model)
-        if before(model) != found:
-            sys.exit(f"{name}: the versions find different blocks")
-        rounds = []
+    before = version_at(args.before)
+    print(
+        "| model | blocks before / now | before (s) | now (s) | now/before [95% CI] |\n|---|---|---|---|---|"
+    )
+    for name, (model, inputs) in models().items():
+        model.train()
+        rounds, found_before, found_now = [], len(before(model)), 0
         for round_index in range(args.rounds):  # a fixed order would favour one version: alternate it
-            order = (now, before) if round_index % 2 == 0 else (before, now)
-            timed = {search: seconds(search, model, args.repeats) for search in order}
-            rounds.append((timed[now], timed[before]))
+            slow = fast = 0.0
+            for which in ("now", "before") if round_index % 2 == 0 else ("before", "now"):
+                if which == "now":
+                    fast, found_now = now_seconds(model, inputs, args.repeats)
+                else:
+                    slow = seconds(functools.partial(before, model), args.repeats)
+            rounds.append((fast, slow))
         fast, slow = [n for n, _ in rounds], [b for _, b in rounds]
         ratio, low, high = paired_ratio(fast, slow)
         print(
-            f"| {name} | {len(found)} | {statistics.median(slow):.3f} | {statistics.median(fast):.3f} "
-            f"| {ratio:.2f} [{low:.2f}, {high:.2f}] |"
+            f"| {name} | {found_before} / {found_now} | {statistics.median(slow):.3f} "
+            f"| {statistics.median(fast):.3f} | {ratio:.2f} [{low:.2f}, {high:.2f}] |"
         )
 
 

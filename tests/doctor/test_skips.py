@@ -150,6 +150,10 @@ def test_untraceable_models_are_read_off_a_forward():
         "BasicBlock"
     }
     assert residual_blocks(create("cnn", input_shape=(1, 8, 8), num_outputs=10)) == {}
+    # Its norm layers read a sum (x + attention(x)), added before they ran: no skip of theirs.
+    transformer = create("transformer", input_shape=(16,), num_outputs=10)
+    found = residual_blocks(transformer, torch.randn(4, 16))
+    assert found == {f"blocks.{i}": "TransformerBlock" for i in range(2)}
 
 
 def test_swins_layers_are_found_though_no_residual_name_is_theirs():

@@ -33,27 +33,36 @@ _SHAPE_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
 class SkipReading:
     """What the traces read of a model's residual connections, and what is left to a watched forward."""
 
-    found: dict[str, str]  # module name -> class name, read off fx's graphs
-    # Some module fx could not read (untraceable, or torch's own with parts): the modules a forward
-    # is watched in (:class:`ForwardSkips`), each but torch's own leaves (a Linear adds no skip).
+    found: dict[str, str]  # module name -> class name, read off fx's graph
+    # Where fx could not read the model whole (untraceable, or holding torch's own modules with parts):
+    # the modules a forward is watched in (:class:`ForwardSkips`), all but torch's own leaves (a Linear
+    # adds no skip).
     watched: dict[str, nn.Module]
 
 
 def read_skips(model: nn.Module) -> SkipReading:
-    """``model``'s residual connections as fx reads them, with the modules to watch for the rest."""
-    found: dict[str, str] = {}
+    """``model``'s residual connections as fx reads them; where it cannot read the whole model, every
+    module to watch in a forward instead. Its parts are not traced one by one (~10 ms a trace, 1.1 s of
+    a 12-layer GPT-2's reading and 2.9 s of a BERT's) where the watch reads them all, adding 0.1 s to
+    one forward of either (benchmarks/residual_blocks.py)."""
+    graph = None
     try:
         twin = _structure_of(model)
-    except Exception:  # a module that cannot be copied: all left to the forward
-        unread = True
-    else:
-        unread = _search(twin, "", found)
-    watched = {
-        name: module
-        for name, module in model.named_modules()
-        if unread and (_has_parts(module) or not _LEAVES.is_leaf_module(module, ""))
-    }
-    return SkipReading(found, watched)
+    except Exception:  # a module that cannot be copied: left to the forward
+        twin = None
+    if twin is not None and _traceable(twin):
+        graph = _traced(twin)
+    unread = graph is None or any(
+        node.op == "call_module" and _has_parts(twin.get_submodule(node.target)) for node in graph.nodes
+    )
+    if unread:  # torch's own modules with parts (TransformerEncoderLayer), which fx does not enter
+        watched = {
+            name: module
+            for name, module in model.named_modules()
+            if _has_parts(module) or not _LEAVES.is_leaf_module(module, "")
+        }
+        return SkipReading({}, watched)
+    return SkipReading(dict(_owner(node, twin) for node in graph.nodes if graph.is_skip(node)), {})
 
 
 def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict[str, str]:
@@ -108,6 +117,7 @@ class ForwardSkips:
             node
             for node in _upstream(roots, sources, past_parameters=True)
             if node not in self._counted
+            and node not in sources  # an input that is a sum was summed before the module ran
             and type(node).__name__ == "AddBackward0"
             and _adds_back(node, sources)
         ]
@@ -188,24 +198,6 @@ def _structure_of(module: nn.Module) -> nn.Module:
     return twin
 
 
-def _search(module: nn.Module, name: str, found: dict[str, str]) -> bool:
-    """Adds to ``found`` what fx reads in ``module``; whether some part of it fx could not read."""
-    graph = _traced(module) if _traceable(module) else None
-    if graph is None:  # untraced: its parts may be
-        unread = _traceable(module) or (_LEAVES.is_leaf_module(module, "") and _has_parts(module))
-        for child, submodule in module.named_children():
-            unread = _search(submodule, _joined(name, child), found) or unread
-        return unread
-    unread = False
-    for node in graph.nodes:
-        if node.op == "call_module":  # torch's own modules, not entered: those with parts are unread
-            unread = unread or _has_parts(module.get_submodule(node.target))
-        elif graph.is_skip(node):
-            owner, kind = _owner(node, module)
-            found[_joined(name, owner)] = kind
-    return unread
-
-
 def _traced(module: nn.Module) -> _Graph | None:
     """``module``'s graph as fx traces it; None where fx cannot."""
     try:
@@ -217,11 +209,8 @@ def _traced(module: nn.Module) -> _Graph | None:
 
 
 def _traceable(module: nn.Module) -> bool:
-    """``module`` is not one of torch's own, which fx does not enter inside a parent (``nn.Linear``,
-    ``nn.TransformerEncoderLayer``, whose trace fails on its fast-path checks), and has a forward of its
-    own (``nn.ModuleList`` has none): worth a trace. Each trace spared is ~10 ms: 48 of the 125 traces of
-    a 12-layer BERT, whose search took 1.06 s, 0.45 s then (benchmarks/residual_blocks.py,
-    docs/benchmarks.md)."""
+    """``module`` is not one of torch's own, which fx does not enter (``nn.TransformerEncoderLayer``,
+    whose trace fails on its fast-path checks), and has a forward of its own (``nn.ModuleList`` has none)."""
     return not _LEAVES.is_leaf_module(module, "") and type(module).forward is not nn.Module.forward
 
 
@@ -319,7 +308,3 @@ def _owner(node: fx.Node, module: nn.Module) -> tuple[str, str]:
         return "", type(module).__name__
     path, kind = list(stack.values())[-1]
     return path, kind.__name__ if isinstance(kind, type) else str(kind).rsplit(".", 1)[-1]
-
-
-def _joined(name: str, child: str) -> str:
-    return f"{name}.{child}" if name and child else name or child

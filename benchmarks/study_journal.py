@@ -2,7 +2,8 @@
 trials its studies plan: the time to store the plan (each planned trial appended and fsynced before the first
 one runs, ``run._enqueue_missing`` of a random search's plan) and the local backend's bookkeeping around one
 trial whose training costs nothing (counting its study's trials, taking the next waiting one, finishing it,
-reclaiming stale ones, reading the records back), with that many trials in the journal.
+reclaiming stale ones, reading the records back), with that many trials in the journal; and of it, taking
+the next waiting trial (``storage.pop_waiting``) alone.
 
 Claim: the bookkeeping grows with the trials the journal holds (each step reads all of them), which
 bounds the trials one journal may plan (``study.protocols.TRIALS_PLANNED``).
@@ -26,9 +27,9 @@ from optimlab.study.storage import load_records, pop_waiting, reclaim_stale
 from optimlab.study.trial import counted_trials
 
 
-def measure(trials: int, steps: int) -> tuple[float, float]:
-    """Seconds to store a random plan of ``trials``, and seconds of bookkeeping per trial then (median of
-    ``steps``)."""
+def measure(trials: int, steps: int) -> tuple[float, float, float]:
+    """Seconds to store a random plan of ``trials``, then seconds of bookkeeping per trial and of taking the
+    next waiting trial in it (medians of ``steps``)."""
     sgd = methods_from("optimizer.name", ["sgd"])
     # stored=True: planned past the bounds, as a study stored before them loads, to measure them
     spec = StudySpec("s", Recipe(), sgd, protocol="random", budget=trials, seeds=1, stored=True)
@@ -40,16 +41,18 @@ def measure(trials: int, steps: int) -> tuple[float, float]:
         name = spec.study_name(spec.methods[0])
         study = optuna.load_study(study_name=name, storage=storage)
         study_id = storage.get_study_id_from_name(name)
-        each = []
+        each, taking = [], []
         for _ in range(steps):
             started = time.perf_counter()
             counted_trials(storage, study_id)
+            took = time.perf_counter()
             _, trial_id = pop_waiting(study, storage)
+            taking.append(time.perf_counter() - took)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
             reclaim_stale(storage, name)
             load_records(storage, [name])
             each.append(time.perf_counter() - started)
-    return stored, sorted(each)[steps // 2]
+    return stored, sorted(each)[steps // 2], sorted(taking)[steps // 2]
 
 
 def main() -> None:
@@ -58,11 +61,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=9, help="trials run at each size (the median is shown)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print("| trials planned | storing the plan s | ms a trial stored | bookkeeping ms a trial |")
-    print("| ---: | ---: | ---: | ---: |")
+    print(
+        "| trials planned | storing the plan s | ms a trial stored | bookkeeping ms a trial | of it, taking ms |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: |")
     for trials in args.trials:
-        stored, each = measure(trials, args.steps)
-        print(f"| {trials} | {stored:.1f} | {stored / trials * 1e3:.1f} | {each * 1e3:.0f} |", flush=True)
+        stored, each, taking = measure(trials, args.steps)
+        print(
+            f"| {trials} | {stored:.1f} | {stored / trials * 1e3:.2f} | {each * 1e3:.0f} | {taking * 1e3:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ attention: vmap runs it member by member.
     OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 0 --find-lr  # end to end
     OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 0 --find-lr --check-steps 10 \
         --profile /tmp/find_lr.prof  # where its CPU goes, in a run short enough for a loaded machine
+    OMP_NUM_THREADS=1 python benchmarks/stacked_transformer_check.py --rounds 3 --check-steps 10 \
+        --before /tmp/before/src  # find_lr's CPU seconds, this tree against an older one (a worktree)
+
+With ``--before``, each round runs find_lr (``--check-steps``) in a fresh interpreter for each tree and
+reads its CPU time (``time.process_time``: one thread, so less moved by other processes than wall time);
+the table gives both medians and the median within-round ratio with its 95% bootstrap interval.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import cProfile
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import torch
-from paired import paired_ratio
+from paired import paired_ratio, print_before_now, source_tree, tree_rounds
 from torch import nn
 from torch.func import stack_module_state
 
@@ -45,6 +52,20 @@ class TinyTransformer(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, 16) -> (B, 4)
         return self.head(self.encoder(self.embedding(tokens)).mean(1))
+
+
+_FIND_LR_CPU = """
+import sys, time, warnings, torch
+sys.path.insert(0, {benchmarks!r})
+warnings.filterwarnings("ignore")
+from stacked_transformer_check import TinyTransformer
+from optimlab.doctor import find_lr
+torch.manual_seed(0)
+rows = torch.randint(0, 50, (400, 16))
+started = time.process_time()
+find_lr(TinyTransformer(), torch.nn.CrossEntropyLoss(), rows, rows[:, 0] % 4, check_steps={steps})
+print(time.process_time() - started)
+"""
 
 
 def find_lr_seconds(check_steps: int | None, profile: str | None) -> None:
@@ -72,7 +93,16 @@ def main() -> None:
         "--check-steps", type=int, default=None, help="find_lr's check_steps (its default: 200)"
     )
     parser.add_argument("--profile", default=None, help="with --find-lr: write its cProfile (CPU time) here")
+    parser.add_argument(
+        "--before", type=source_tree, default=None, help="an older tree's src: find_lr's CPU time, both trees"
+    )
     args = parser.parse_args()
+    if args.before:
+        steps = 200 if args.check_steps is None else args.check_steps
+        code = _FIND_LR_CPU.format(benchmarks=str(Path(__file__).resolve().parent), steps=steps)
+        now, before = tree_rounds(code, args.before, args.rounds)
+        print_before_now(f"find_lr CPU s, check_steps {steps}", now, before, str(args.before))
+        return
     warnings.filterwarnings("ignore", message="There is a performance drop")
     torch.manual_seed(0)
     model = TinyTransformer()

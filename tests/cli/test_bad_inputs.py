@@ -770,6 +770,11 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["plot-schedule", "multistep", "--option", "milestones={a: 1, a: 2}"],
         "found the key 'a' twice (the second would replace the first)",
     ),
+    (  # read as YAML's nothing, None: the keyword's default drawn, where --set refused an empty value
+        "schedule option of an empty value",
+        ["plot-schedule", "wsd", "--option", "decay_fraction="],
+        "invalid value 'decay_fraction=' for --option: accepted a value YAML reads: a number, a word, null,",
+    ),
     (  # a float rounds it to 9007199254740994, a whole number: the run took that many steps
         "steps a fraction a float rounds away",
         ["train", "--steps", "9007199254740993.5"],

@@ -921,6 +921,10 @@ def _file_beneath(
         return None
 
 
+# what the value of a NAME=VALUE flag may be (--set, plot-schedule's --option): an empty one, refused
+YAML_VALUE = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
+
+
 def _fields_set(
     texts: Sequence[str], given: Mapping[str, Any], recipe: Recipe, flag_updates: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -942,7 +946,7 @@ def _fields_set(
         if field in fields or field in by_flags:
             twice = by_flags.get(field, "another --set")
             raise InvalidValueError("--set", text, f"a field set once, but {twice} sets {field} too")
-        accepted = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
+        accepted = YAML_VALUE
         if not value.strip():
             raise InvalidValueError("--set", text, accepted)
         try:

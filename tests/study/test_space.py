@@ -368,6 +368,18 @@ def test_a_list_choice_flag_is_refused_with_the_space_file_line_that_gives_it(tm
     assert str(refused.value).endswith(f"accepted {FLAG_FORMS}.")
 
 
+@pytest.mark.parametrize("flag", ["optimizer.lr=1e-4:", "optimizer.lr=1e-4:,1"])
+def test_a_range_cut_short_is_refused_as_a_range_not_as_a_mapping_choice(flag):
+    """--space optimizer.lr=1e-4: (its high bound left out) was refused as a choice that is a mapping, to
+    go in a --space-file as 'optimizer.lr: [1e-4:]' (YAML's {1e-4: null}), a space nobody meant. It is
+    refused as the range it is, naming the bound missing, as 'optimizer.lr=:1' is."""
+    with pytest.raises(InvalidValueError) as refused:
+        SearchSpace.from_flags([flag])
+    high = flag.partition(":")[2]
+    assert "--space-file" not in str(refused.value)
+    assert f"invalid value {high!r} for bound of the range of 'optimizer.lr'" in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("flag", "choices"),
     [

@@ -500,6 +500,8 @@ def _file_line(field: str, values: str) -> str | None:
     """The ``--space-file`` line of the choices ``values`` a flag gave ``field`` where YAML reads one of
     them as a list or a mapping (``[0.9,0.99],[0.8,0.9]``, ``{a: 1}``); None where it reads none so
     (``rows[1].csv,rows[2].csv``: words holding brackets, the flag's own choices)."""
+    if not {"[", "{"} & set(values):  # a range cut short, 'lr=1e-4:', is no mapping choice '{1e-4: null}'
+        return None
     line = f"{field}: [{values}]"
     with contextlib.suppress(yaml.YAMLError, OptimlabError):
         read = load_yaml(line)

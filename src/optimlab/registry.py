@@ -210,18 +210,19 @@ BATCH_ROWS = Interval(1, _COUNT_HIGH, integer=True)
 # never to end, was taken before any bound.
 SWEEP_STEPS = Interval(2, _COUNT_HIGH, integer=True)
 # The trials one journal (a compare or bench folder's, every workload's study in it) plans, workloads x
-# methods x (budget + seeds): each is stored before the first one runs (an fsync each), and each trial's
-# bookkeeping reads every trial of its study. Measured on 2 shared cores at load 9, 2026-12-07, with
-#   cd benchmarks && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python study_journal.py --trials 1000 4000 10000
-# storing 10^3 / 4x10^3 / 10^4 planned trials took 8 / 21 / 53 s, and a trial's bookkeeping 70 / 175 / 330
-# ms: some 30 minutes over a study of 10^4 beside its training, and growing with the square beyond
-# (2x10^5, the bound before, days); 19 / 77 / 178 ms since load_records keeps the records that do not change.
+# methods x (budget + seeds): each trial's bookkeeping (counting its study's trials, reclaiming stale ones,
+# reading the records back) reads every trial of its study. Measured with
+#   cd benchmarks && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python study_journal.py --trials 1000 3000 10000 --steps 15
+# on 2 shared cores at load 11, 2026-12-07 (docs/benchmarks.md): at 10^3 / 3x10^3 / 10^4 planned trials a
+# trial's bookkeeping took 29 / 36 / 64 ms, some 11 minutes over a study of 10^4 beside its training, and
+# growing with the square beyond (2x10^5, the bound before, days). Storing the plan takes 0.8 s at 10^4
+# (storage.store_waiting; 45-53 s an fsync a trial before), and taking the next trial 1.6 ms of CPU.
 TRIALS_PLANNED = 10_000
 # Why, in the words of every refusal past it: the total's (study.protocols.check_trials_planned) and each
 # count's (STUDY_TRIALS)
 TRIALS_PLANNED_WHY = (
-    "each is stored before the first one runs, an fsync each: 53 s for 10^4, and each trial's bookkeeping "
-    "reads every trial of its study: 0.18 s a trial at 10^4"
+    "each trial's bookkeeping reads every trial of its study: 64 ms a trial at 10^4, 11 minutes over them "
+    "beside their training, growing with the square beyond"
 )
 # A study's trial counts, budget and seeds, each: half the trials one journal plans in all, so one method
 # plans both at their most. --seeds 1e12 built plan lists until memory ran out.

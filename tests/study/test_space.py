@@ -401,14 +401,14 @@ def test_choices_holding_brackets_that_yaml_reads_as_words_are_taken(flag, choic
     [
         {"optimizer.betas": [[0.9, 0.99], [0.8, 0.9]]},
         {"model.activation": ["relu", {"name": "leaky_relu", "negative_slope": 0.1}]},
-        {"model.norm": ["yes", "none"]},  # a word YAML reads as true
+        {"model.norm": ["true", "none"]},  # a word YAML reads as true (YAML 1.2's: 'yes' is a word)
         {"model.activation": ["relu", "gelu"], "optimizer.lr": {"low": 1e-4, "high": 0.1, "log": True}},
     ],
 )
 def test_a_space_is_given_as_flags_that_read_it_back_or_else_as_its_file(data, tmp_path):
     """A stored space was said as --space flags in a resume's refusal even where they do not read back:
     ``optimizer.betas=[0.9, 0.99],[0.8, 0.9]`` (refused), ``model.activation=relu,{'name': ...}``
-    (Python's repr), ``model.norm=yes,none`` (read as true). Truth: what given_as says, as a shell
+    (Python's repr), ``model.norm=true,none`` (read as true). Truth: what given_as says, as a shell
     splits it and from_flags reads it, or as a --space-file loads it, is the space itself."""
     space = SearchSpace.from_dict(data)
     said = space.given_as()

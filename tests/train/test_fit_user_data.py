@@ -2210,3 +2210,24 @@ def test_targets_of_a_dtype_the_loss_cannot_take_are_refused_naming_the_dtype_an
         fit(model, optimizer, (x, shaped.to(dtype)), loss_fn=loss_fn, total_steps=1)
     assert str(refused.value).endswith(f": {said}.")
     assert fit(model, optimizer, (x, shaped.to(fixed)), loss_fn=loss_fn, total_steps=1).step == 1
+
+
+@pytest.mark.parametrize(
+    ("val_y", "said"),
+    [
+        (lambda y: y + 4, "a label of 5 is class 5"),
+        (lambda y: y.float(), "the targets are float32, where the loss takes class ids as int64"),
+    ],
+    ids=["label past the classes", "float labels"],
+)
+def test_val_data_the_loss_cannot_take_is_refused_before_any_step(val_y, said):
+    """Val labels past the model's classes (or of a dtype the loss cannot take) were refused only at the
+    first evaluation, after an epoch of training (hours, on a real data set). Truth: refused naming the
+    val data's first batch, before any step: the weights are still the initial ones."""
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    model = nn.Linear(3, 2)
+    initial = copy.deepcopy(model.state_dict())
+    with pytest.raises(InvalidValueError, match=f"for the first batch of the val data: .*{re.escape(said)}"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), val_data=(x, val_y(y)),
+            loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=4)  # fmt: skip
+    assert all(torch.equal(initial[k], v) for k, v in model.state_dict().items())

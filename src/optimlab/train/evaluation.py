@@ -48,6 +48,7 @@ __all__ = [
     "class_dim",
     "evaluate_batches",
     "hits",
+    "of_predictions_alone",
     "subset_hits",
     "targets_scored",
     "user_metric",
@@ -168,7 +169,7 @@ def _in_float32(loss_fn: Any, loss: torch.Tensor, predicted: Any, target: Any) -
     stopping). A user's own loss is called once a batch, as fit calls it: it may read more than the
     predictions (``out.logits``), keep state or draw at random."""
     low = (torch.bfloat16, torch.float16)
-    if loss.dtype not in low or not isinstance(predicted, torch.Tensor) or not _of_predictions_alone(loss_fn):
+    if loss.dtype not in low or not isinstance(predicted, torch.Tensor) or not of_predictions_alone(loss_fn):
         return loss.item()
     float32 = target.float() if isinstance(target, torch.Tensor) and target.dtype in low else target
     try:
@@ -177,7 +178,7 @@ def _in_float32(loss_fn: Any, loss: torch.Tensor, predicted: Any, target: Any) -
         return loss.item()
 
 
-def _of_predictions_alone(loss_fn: Any) -> bool:
+def of_predictions_alone(loss_fn: Any) -> bool:
     """Whether ``loss_fn`` is one of torch's losses (a module of ``torch.nn.modules.loss``, a function of
     ``torch.nn.functional``, a keyword ``functools.partial`` of one, a recipe's loss by name wrapping
     one): a pure function of the predictions (logits, where the outputs hold more) and the targets."""

@@ -53,6 +53,7 @@ from optimlab.train.evaluation import (
     batches_read,
     check_paired,
     evaluate_batches,
+    of_predictions_alone,
     user_metric,
 )
 
@@ -562,9 +563,11 @@ def fit(
             scaler.load_state_dict(state.grad_scaler)
         state.grad_scaler = scaler.state_dict()  # set from the start: state.scales_loss, and resumable
     # The metrics a reduce-on-plateau scheduler or a callback reads (EarlyStopping's), each with the
-    # field that names it: one the evaluation does not give is said before training, not after an epoch.
+    # field that names it: one the evaluation does not give is said before training, not after an epoch;
+    # so is val data the model or a loss of torch's cannot take (labels past its classes, of another
+    # dtype): such a loss is pure, called once more to no effect, where a user's may count its calls
     read = [*([("plateau_metric", plateau_metric)] if on_evaluations else []), *metrics_read]
-    if val_data is not None and (metrics or read):
+    if val_data is not None and (metrics or read or of_predictions_alone(loss_fn)):
         given = try_metrics(model, evaluate_val, most=val_steps)
         for field, name in read:
             if name not in given:

@@ -830,7 +830,8 @@ def test_a_driver_of_workers_started_elsewhere_says_when_none_runs_a_trial(tmp_p
         )  # fmt: skip
     waiting = [str(w.message) for w in said if "waiting for workers" in str(w.message)]
     assert len(waiting) == 1, [str(w.message) for w in said]
-    assert f"start one with `optimlab worker {tmp_path}`" in waiting[0]
+    # with --wait: a worker without it stopped between the tuning and the seed reruns, which then waited
+    assert f"start one with `optimlab worker --wait {tmp_path}`" in waiting[0]
     assert all(r.state == "waiting" for r in polls[-1]) and polls[-1]  # none ran, one waits
 
 

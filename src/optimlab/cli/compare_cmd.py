@@ -277,6 +277,7 @@ def compare(
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
     from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
+    from optimlab.study.run import worker_command
     from optimlab.study.storage import without_passwords
 
     o.use_threads(threads, backend)
@@ -324,9 +325,7 @@ def compare(
                 )
             shown.start(count_of(len(specs[0].methods), "method"), total)
             if backend == "workers" and workers == 0:
-                output.note(
-                    f"waiting for `optimlab worker {without_passwords(location)}` processes to run the trials"
-                )
+                output.note(f"waiting for `{worker_command(location)}` processes to run the trials")
 
         def on_progress(spec: StudySpec, records: list[TrialRecord]) -> None:
             from optimlab.study.protocols import SEEDS

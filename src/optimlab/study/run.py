@@ -906,12 +906,19 @@ def _enqueue_missing(
     return given_up
 
 
+def worker_command(location: str | None) -> str:
+    """The command that runs a study's trials at ``location`` in a process started by hand: with ``--wait``,
+    as a driver plans each method's seed reruns once its tuning ends, and a worker without it stops at the
+    first moment none waits (between the two: the seed reruns then waited, the driver with them)."""
+    return f"optimlab worker --wait {shlex.quote(without_passwords(str(location)))}"
+
+
 def _no_worker_running(spec: StudySpec, location: str | None) -> str:
     """What a driver of workers started elsewhere (``--workers 0``) says where its trials wait and none has
     run for :data:`GRACE_SECONDS`: its workers died or never started; it waits on, without a deadline."""
     return (
         f"study {spec.name!r}: waiting for workers: none has run a trial for {GRACE_SECONDS:.0f} s (each died, "
-        f"or none started); start one with `optimlab worker {shlex.quote(without_passwords(str(location)))}`; "
+        f"or none started, or stopped without --wait once none waited); start one with `{worker_command(location)}`; "
         "this run waits for them (Ctrl-C stops it; --resume goes on)"
     )
 

@@ -27,7 +27,7 @@ EXAMPLES = """Examples:
   optimlab compare --workload digits_mlp,two_spirals_mlp --optimizers sgd,adam   # + performance profiles
   optimlab compare --workload mnist_cnn --data-dir ~/data/mnist --optimizers sgd,adam
   optimlab compare --optimizers sgd,adam --seeds 5 --budget 9 --backend workers --workers 2
-  optimlab compare --optimizers sgd,adam --out runs/s --backend workers --workers 0  # optimlab worker runs/s
+  optimlab compare --optimizers sgd,adam --out runs/s --backend workers --workers 0  # optimlab worker --wait runs/s
   optimlab compare --compare model.activation=relu,tanh,gelu --space optimizer.lr=1e-4:1e-1:log \\
       --protocol tpe --budget 12
   optimlab compare --optimizers adam,lion --backend batched --out runs/adam-lion

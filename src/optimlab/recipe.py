@@ -982,7 +982,7 @@ class TrainingSpec(_Spec):
     steps: int | None = Field(None, ge=1)
     batch_size: int = Field(
         32, ge=BATCH_ROWS.low, le=BATCH_ROWS.high
-    )  # digits: 1078 training rows -> 34 steps an epoch
+    )  # digits: 1079 training rows -> 34 steps an epoch
     shuffle: bool = True  # False: every epoch in the rows' own order (MNIST-1D's protocol; DeepOBS shuffles)
     drop_last: bool = False  # True: an epoch's last batch is dropped when smaller than batch_size
     # None: cross_entropy for classification, mse for regression, the model's own for dict batches;

@@ -313,7 +313,8 @@ def _one_cycle_phases(
 
 @_register(
     "one_cycle",
-    summary="Smith's 1cycle: up from max/div_factor to 1, then down to a tiny final.",
+    summary="Smith's 1cycle of the lr only: up from max/div_factor to 1, then down to a tiny final "
+    "(torch OneCycleLR cycles momentum too; cycle_momentum: true does).",
     paper="Smith & Topin 2017, arXiv:1708.07120",
     aliases=("onecycle", "1cycle", "one_cycle_lr"),
     accepts={
@@ -419,7 +420,8 @@ def momentum_field(optimizer: str, keywords: Mapping[str, Any] | None = None) ->
 
 @_register(
     "cyclic",
-    summary="Smith's cyclical rate: triangles between base_factor and 1 (torch CyclicLR).",
+    summary="Smith's cyclical rate, the lr only: triangles between base_factor and 1 "
+    "(torch CyclicLR with cycle_momentum=False).",
     paper="Smith 2015, arXiv:1506.01186",
     aliases=("clr", "triangular", "cyclical"),
     accepts={

@@ -141,7 +141,9 @@ def _scale_by_uncorrected_adam(
 
 @_REGISTRY.register(
     "lamb",
-    summary="Adam steps rescaled per layer by min(||w||, 10) / ||step||, for large-batch training.",
+    summary="Adam steps rescaled per layer by min(||w||, 10) / ||step||, for large-batch training "
+    "(pytorch_optimizer's Lamb variant: no moment bias correction inside the ratio, not the paper's "
+    "Algorithm 2).",
     paper="You et al. 2019, arXiv:1904.00962",
     accepts={
         "lr": NON_NEGATIVE,

@@ -82,3 +82,55 @@ def test_the_data_notes_said_when_the_run_built_its_data_are_not_said_again():
         warnings.simplefilter("error")
         levels = chance_levels(recipe)
     assert levels["accuracy"] == pytest.approx(1 / 3, abs=0.02)  # iris's three classes of 50 rows
+
+
+DICT_ITEMS = '''
+import torch
+from torch.utils.data import DataLoader
+
+
+class Items(torch.utils.data.Dataset):
+    """Dict items, 9 in 10 of class 0 among those not ignored (-100 on every 7th)."""
+
+    def __init__(self, n):
+        self.x = torch.randn(n, 4, generator=torch.Generator().manual_seed(n))
+        self.y = (torch.arange(n) % 10 == 0).long()
+        self.y[::7] = -100
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "labels": self.y[i]}
+
+
+def items():
+    return Items(70), Items(20)
+
+
+def loaders():
+    return DataLoader(Items(70), batch_size=16, shuffle=True), DataLoader(Items(20), batch_size=8)
+'''
+
+
+@pytest.mark.parametrize("factory", ["items", "loaders"])
+def test_dict_batches_have_the_chance_accuracy_of_their_training_labels(tmp_path, monkeypatch, factory):
+    """A data factory of dict items (a Dataset, or DataLoaders) gave no chance level, so `optimlab train`
+    said nothing of a val_accuracy below the majority class's share where (x, y) data were told. Truth:
+    the share of class 0 among the training labels the loss does not ignore, counted here by hand."""
+    import torch
+
+    from optimlab.report.chance import no_better_than_chance
+
+    (tmp_path / "chance_dicts.py").write_text(DICT_ITEMS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    y = (torch.arange(70) % 10 == 0).long()
+    kept = y[torch.arange(70) % 7 != 0]
+    share = float((kept == 0).sum()) / len(kept)
+    recipe = Recipe.from_dict(
+        {"data": {"name": f"chance_dicts:{factory}"}, "training": {"loss": "cross_entropy"}}
+    )
+    assert chance_levels(recipe) == {"accuracy": pytest.approx(share)} and share > 0.85
+    said = no_better_than_chance(recipe, {"val_loss": 0.5, "val_accuracy": 0.85})
+    assert said is not None and f"({share:.4g} of the training rows)" in said
+    assert no_better_than_chance(recipe, {"val_loss": 0.5, "val_accuracy": 0.95}) is None

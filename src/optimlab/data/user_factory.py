@@ -142,6 +142,18 @@ class BatchSplits:
     target: str | None = None
     loss: None = None  # a data set's own loss (DatasetInfo.loss): the user's batches bring none
 
+    def training_labels(self) -> Tensor | None:
+        """The training split's class labels, one per example, read item by item (a Dataset) or batch by
+        batch (a DataLoader, a list); None unless the task is classification. Torch's, NumPy's and
+        Python's global generators are given back after it (a shuffling DataLoader draws from torch's)."""
+        if self.task != "classification" or self.target is None:
+            return None
+        data = self.train
+        parts = (data[i] for i in range(len(data))) if is_map_dataset(data) else data
+        with global_generators_given_back():
+            labels = [torch.as_tensor(part[self.target]).reshape(-1) for part in parts]
+        return torch.cat(labels).long() if labels else None
+
 
 @dataclasses.dataclass(frozen=True)
 class BatchDataset:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from optimlab.data.user_factory import BatchSplits
 from optimlab.errors import OptimlabError, OptimlabWarning
 
 __all__ = ["chance_levels", "no_better_than_chance"]
@@ -32,10 +33,17 @@ __all__ = ["chance_levels", "no_better_than_chance"]
 def chance_levels(recipe: Any) -> dict[str, float]:
     """``{"loss": entropy of the class frequencies (smoothed as the loss smooths its targets), "accuracy":
     the majority class's share}`` of the training split, for a classification recipe with the cross-entropy loss (ln C and 1/C on balanced
-    classes); {} for any other (the user's dict batches among them), or when its data can no longer be
-    loaded (a user file moved since the run)."""
+    classes); the accuracy alone for the user's dict batches of one class label each (their class count is
+    their model's); {} for any other, or when its data can no longer be loaded (a user file moved since
+    the run)."""
     splits = _splits_under(recipe, "cross_entropy", "classification")
-    # The user's dict batches (BatchSplits) keep no class count: their model's own loss says none.
+    if isinstance(splits, BatchSplits):  # the user's dict batches: their labels, read from training
+        labels = splits.training_labels()
+        labels = None if labels is None else labels[labels >= 0]  # -100: the label the loss ignores
+        if labels is None or not len(labels):
+            return {}
+        # their classes are the model's outputs, unknown here: the loss's level is left out
+        return {"accuracy": float(torch.bincount(labels).max() / len(labels))}
     classes = getattr(splits, "num_classes", None)
     if classes is None or classes < 2:
         return {}

@@ -283,7 +283,7 @@ def test_a_sqrt_whose_input_turns_negative_mid_run_is_told_to_guard_it_not_that_
     origin = finding.evidence
     assert origin["step"] > 1 and (origin["op"], origin["cause"]) == ("sqrt", "domain")
     assert max(losses[: origin["step"] - 1]) < 10 * losses[0]  # no blow-up before it
-    assert finding.recommendation.startswith("model: guard the operation in (model) (SqrtOfLinear): the input "
+    assert finding.recommendation.startswith("guard the operation in (model) (SqrtOfLinear): the input "
                                              "of sqrt left its domain")  # fmt: skip
     assert "overflow" not in finding.recommendation and finding.recipe_changes == {}
     least = float(re.search(r"the least is (\S+?)\.( |$)", finding.explanation).group(1))
@@ -319,7 +319,7 @@ def test_a_divisor_that_reaches_0_mid_run_is_named_and_told_an_eps():
 
     finding = nan_inf(doctor.statistics)
     assert finding.recommendation.startswith(
-        "model: guard the operation in 2 (SumOfReLUs): a divisor of div reached 0"
+        "guard the operation in 2 (SumOfReLUs): a divisor of div reached 0"
     )
     assert "eps" in finding.recommendation and finding.recipe_changes == {}
 

@@ -53,7 +53,7 @@ from doctor.setups import (
 )
 from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 from optimlab.doctor import Candidate, Diagnosis, Finding, LRRangeResult, rule_names, run_rules
-from optimlab.doctor.findings import FIT_ARGUMENTS, TORCH_CALLS, advised_as, summary
+from optimlab.doctor.findings import FIT_ARGUMENTS, TORCH_CALLS, UNVALUED, advised_as, summary
 from optimlab.doctor.rules._readings import _dead_fractions
 from optimlab.errors import InvalidValueError, UnknownNameError
 from optimlab.registry import get_registry
@@ -147,7 +147,7 @@ def check_nan_input(f: Finding) -> None:
     assert (
         f.evidence["kind"] == "input"
         and "feature 7" in f.explanation
-        and f.recommendation.startswith("data:")
+        and f.recommendation.startswith("remove or impute the non-finite values in the inputs")
     )
 
 
@@ -224,7 +224,7 @@ def check_unshuffled(f: Finding) -> None:
 
 def check_target_scale(f: Finding) -> None:
     assert f.severity == "error" and "large" in f.title and f.evidence["rms"][0] > 1000
-    assert f.recommendation.startswith("data: standardize the targets")
+    assert f.recommendation.startswith("standardize the targets")
 
 
 def check_loss_broadcast(f: Finding) -> None:
@@ -237,7 +237,7 @@ def check_targets_for_loss(f: Finding) -> None:
     """Labels -1/+1: half the targets out of [0, 1], and a loss that no probability reaches, below 0."""
     assert (
         f.evidence["values"] == [-1.0, 1.0]
-        and f.recommendation == "data: map labels in {-1, +1} to {0, 1}: (y + 1) / 2"
+        and f.recommendation == "map labels in {-1, +1} to {0, 1}: (y + 1) / 2"
     )
     assert 0.4 < f.evidence["outside_fraction"] < 0.6 and f.evidence["loss_end"] < 0
 
@@ -248,7 +248,7 @@ def check_output_range(f: Finding) -> None:
     assert f.evidence["outside_fraction"] == pytest.approx((y < 0).float().mean().item(), abs=0.05)
     assert f.evidence["loss_floor"] == pytest.approx(y.clamp(max=0).square().mean().item(), rel=0.2)
     assert f.evidence["loss_end"] > 0.8 * f.evidence["loss_floor"] and f.recommendation.startswith(
-        "model: remove"
+        "remove the final"
     )
 
 
@@ -261,7 +261,7 @@ def check_unshifted(f: Finding) -> None:
 def check_no_learning(f: Finding) -> None:
     assert 0.1 <= f.evidence["chance"] < 0.2  # the most frequent of 10 classes in the held-out rows
     assert all(c["score"] < f.evidence["chance"] + 0.05 for c in f.evidence["candidates"])
-    assert f.recommendation.startswith("data: check that each label belongs to its input")
+    assert f.recommendation.startswith("check that each label belongs to its input")
     assert "no lr trains" not in f.explanation and f.explanation.startswith("The lr check trained")
 
 
@@ -600,8 +600,27 @@ def test_the_root_cause_is_reported_first_with_its_evidence(setup, rule, check, 
     assert first.recommendation and first.explanation
     check(first)
     assert_no_contradiction(diagnosis)
+    assert_worded_as_advice(diagnosis)
     # Where no lr trains a broken setup, that follows from the cause found, never stands in for it.
     assert all(f.consequence_of for f in diagnosis.findings[1:] if f.rule == "no_learning"), ranking
+
+
+_OPENING_SECTION = re.compile(r"([a-z_]+(?: or [a-z_]+)*): ")
+
+
+def assert_worded_as_advice(diagnosis) -> None:
+    """A recommendation opens with a recipe's words ('init: ...', 'lr: ...') only where it sets that
+    field (its recipe_changes, or advice that sets no value: 'lr: lower it'); a change to the user's
+    code or data is said as one ('guard the operation in ...'), not under a section no recipe field of
+    its sets ('model: guard ...' read as a recipe's model: to set)."""
+    unvalued = tuple(words for words, _ in UNVALUED.values())
+    for finding in diagnosis.findings:
+        opening = _OPENING_SECTION.match(finding.recommendation)
+        if opening is None or finding.recommendation.startswith(unvalued):
+            continue
+        named = {"lr" if field == "optimizer.lr" else part for field in finding.recipe_changes
+                 for part in field.split(".")}  # fmt: skip
+        assert set(opening.group(1).split(" or ")) <= named, (finding.rule, finding.recommendation)
 
 
 def assert_no_contradiction(diagnosis) -> None:
@@ -1226,7 +1245,7 @@ def test_a_nan_before_any_update_is_an_operation_to_guard_and_explains_the_rest(
                          steps=30, lr_find=False)  # fmt: skip
     first, *rest = diagnosis.findings
     assert first.rule == "nan_inf" and first.title.startswith("NaN/Inf at step 1: first output by 0")
-    assert first.recommendation.startswith("model: guard the operation in 0 (LogOfInputs)")
+    assert first.recommendation.startswith("guard the operation in 0 (LogOfInputs)")
     assert first.recipe_changes == {} and all(f.consequence_of == ("nan_inf",) for f in rest), rest
 
 

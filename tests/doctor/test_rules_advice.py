@@ -430,7 +430,7 @@ def test_padding_scored_as_tokens_is_found_and_ignoring_it_trains_the_real_token
     assert padding.evidence["share"] == pytest.approx(
         (padded_markov_tokens()[1] == 0).float().mean().item(), rel=0.05
     )
-    assert padding.recommendation.startswith("loss: nn.CrossEntropyLoss(ignore_index=0)")
+    assert padding.recommendation.startswith("nn.CrossEntropyLoss(ignore_index=0)")
     planted, advised = _real_token_loss(-100), _real_token_loss(0)
     assert planted > advised + 0.5, (planted, advised)
 
@@ -663,7 +663,7 @@ def test_regression_values_of_different_scales_are_told_to_be_standardized_and_i
         and "value 1's" in finding.title
     )
     assert finding.evidence["scale_spread"] > 50 and finding.recommendation.startswith(
-        "data: standardize the targets"
+        "standardize the targets"
     )
     before = _held_out_r2(y)
     assert before[0] > 0.6 and before[1] < 0

@@ -52,7 +52,10 @@ class Finding:
         title: one line, e.g. "Vanishing gradients: net.0 gets 3e-09 of the best-fed hidden layer's gradient per parameter".
         explanation: what was seen, naming layers, steps and numbers.
         recommendation: the change, in the words of who runs the training (:func:`advised_as`): a recipe's
-            fields ("init: kaiming_normal for relu layers"), torch's calls, a trainer's arguments.
+            fields ("init: kaiming_normal for relu layers"), torch's calls, a trainer's arguments. Only
+            advice that sets a recipe field (or lowers the lr, :data:`UNVALUED`) opens with a recipe's
+            section; a change to the user's code or data opens with the change itself ("guard the
+            operation in ..."), under no section no field of its sets.
         recipe_changes: the same change as the keys that set it: dotted recipe fields
             (``{"model.init": "kaiming_normal"}``), a trainer's arguments, ``{}`` for a call in user code.
         evidence: the numbers behind it, JSON-serialisable.

@@ -529,7 +529,7 @@ def unused_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = Non
             "does not depend on them, so they stay as initialized."
         ),
         recommendation=(
-            "model: call these modules in forward (or stop detaching their output before the loss); if "
+            "call these modules in forward (or stop detaching their output before the loss); if "
             "they are frozen on purpose, set requires_grad False or leave them out of the optimizer"
         ),
         evidence={
@@ -566,7 +566,7 @@ def unstepped_parameters(stats: RunStatistics, lr_range: LRRangeResult | None = 
             "kept their initial values, and the backward pass computed their gradient for nothing."
         ),
         recommendation=(
-            "optimizer: build it after the model is complete, from model.parameters() (a layer replaced "
+            "build the optimizer after the model is complete, from model.parameters() (a layer replaced "
             "afterwards is not in it); if these are frozen on purpose, call requires_grad_(False) on them"
         ),
         evidence={"modules": dict(stats.unstepped), "values": values, "steps": len(stats.steps)},

@@ -381,7 +381,7 @@ def target_scale(
         title=f"Unscaled targets: {title}",
         explanation=" ".join(sentences),
         recommendation=(
-            "data: standardize the targets, fitted on the training targets y_train: scaler = "
+            "standardize the targets, fitted on the training targets y_train: scaler = "
             "optimlab.techniques.scaling.create('standardize').fit(y_train); train on "
             "loss_fn(model(x), scaler(y)) and predict scaler.inverse(model(x))"
             + (

@@ -69,7 +69,7 @@ def loss_broadcast(stats: RunStatistics, lr_range: LRRangeResult | None = None) 
             "target of its batch. The best such a model can do is predict the batch's mean: whatever "
             "the optimizer and the learning rate, it learns nothing of the inputs."
         ),
-        recommendation=f"model or data: give outputs and targets one shape ({fix})",
+        recommendation=f"give outputs and targets one shape ({fix})",
         evidence={"outputs": list(outputs), "targets": list(targets), "compared": list(compared)},
         score=math.log10(math.prod(compared) / max(math.prod(outputs), math.prod(targets))),
         explains=("plateau", "no_learning", "lr_too_low", "lr_too_high"),
@@ -136,7 +136,7 @@ def outputs_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
                 else ""
             )
         ),
-        recommendation=f"model: {fix}",
+        recommendation=fix,
         evidence={
             "loss": seen.loss,
             "outputs": list(seen.outputs),
@@ -166,7 +166,7 @@ def _one_class_score(stats: RunStatistics, seen: LossInputs) -> Finding:
             f"is 0 (it went from {_g(start)} to {_g(end)}) and no gradient reaches the model, which "
             "learns nothing."
         ),
-        recommendation="model or loss: one output per class (2 for a binary label, its targets the "
+        recommendation="one output per class (2 for a binary label, its targets the "
         "class ids 0 and 1); or keep the one output with BCEWithLogitsLoss (a binary label) or MSELoss "
         "(a number)",
         evidence={"loss": seen.loss, "outputs": list(seen.outputs), "loss_start": start, "loss_end": end},
@@ -246,7 +246,7 @@ def targets_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
             "has no lower bound, and the model learns to push its logits to infinity"
             + (f": the loss went from {_g(start)} to {_g(end)}." if math.isfinite(end) else ".")
         ),
-        recommendation=f"data: {fix}",
+        recommendation=fix,
         evidence={
             "loss": seen.loss,
             "target_low": low,
@@ -326,7 +326,7 @@ def output_range(
             )
         ),
         recommendation=(
-            f"model: remove the final {_label(stats, module)} (a regression's output layer is linear), or "
+            f"remove the final {_label(stats, module)} (a regression's output layer is linear), or "
             "scale the targets into its range"
         ),
         evidence={
@@ -377,7 +377,7 @@ def unshifted_targets(stats: RunStatistics, lr_range: LRRangeResult | None = Non
             "the sequence."
         ),
         recommendation=(
-            "data: shift the targets by one position: inputs tokens[:, :-1], targets tokens[:, 1:] "
+            "shift the targets by one position: inputs tokens[:, :-1], targets tokens[:, 1:] "
             "(the next token of each)"
         ),
         evidence={
@@ -450,7 +450,7 @@ def padding_in_loss(
             f"{seen.loss} scores (its ignore_index is {seen.ignore_index}). The loss is then mostly the "
             "prediction of padding after padding, and the real tokens get a fraction of each step."
         ),
-        recommendation=f"loss: nn.{seen.loss}(ignore_index={pad}) (or set the padded targets to -100)",
+        recommendation=f"nn.{seen.loss}(ignore_index={pad}) (or set the padded targets to -100)",
         evidence={"pad": pad, "share": share, "rows_padded": padded, "ignore_index": seen.ignore_index},
         score=_score(share / min_share),
         explains=("plateau", "lr_too_low"),
@@ -504,7 +504,7 @@ def _masked_padding(
             "prediction of padding after padding, and the real tokens get a fraction of each step."
         ),
         recommendation=(  # the loss's own ignore_index: a loss that ignores 0 fails on -100
-            f"data: set the labels to {ignore_index} where {mask_key} is 0: "
+            f"set the labels to {ignore_index} where {mask_key} is 0: "
             f"labels.masked_fill({mask_key} == 0, {ignore_index})"
             + (f" (transformers' {collator})" if ignore_index == OWN_LOSS_IGNORE_INDEX else "")
         ),

@@ -106,7 +106,7 @@ def eval_mode_training(
             "instruments read training passes only, so they saw nothing else of these steps."
         ),
         recommendation=(
-            "training: call model.train() before the training steps (and again after each evaluation, "
+            "call model.train() before the training steps (and again after each evaluation, "
             "which calls model.eval())"
         ),
         evidence={"eval_mode_steps": stats.eval_mode_steps, "steps": steps, "layers": dict(layers)},

@@ -77,19 +77,19 @@ def nan_inf(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> Find
             "it may have made them."
         )
     advice: dict[str, tuple[str, dict[str, Any]]] = {
-        "input": ("data: remove or impute the non-finite values in the inputs", {}),
-        "target": ("data: remove the rows whose targets are not finite, or impute them", {}),
+        "input": ("remove or impute the non-finite values in the inputs", {}),
+        "target": ("remove the rows whose targets are not finite, or impute them", {}),
         "weights": _weight_advice(origin, stats.adam_eps, clipped, eps_lost=eps_lost, given=given),
         "forward": _guard(origin, module, finite_before, clipped),
         "loss": (
             (
-                "loss: check the targets (in range, finite) and compute the loss from logits "
+                "check the targets (in range, finite) and compute the loss from logits "
                 "(cross_entropy), not from probabilities (log of 0)"
             ),
             {},
         ),
         "backward": (
-            f"model: guard the operation after {origin.module} (add an eps inside sqrt/log/division)",
+            f"guard the operation after {origin.module} (add an eps inside sqrt/log/division)",
             {},
         ),
     }
@@ -171,7 +171,7 @@ def _weight_advice(
             {"optimizer.eps": ADAM_EPS},
         )
     return (
-        "model or optimizer: guard the division that made it: the weight holds NaN and no Inf, so no "
+        "guard the division that made it: the weight holds NaN and no Inf, so no "
         "update overflowed; a 0/0 did (an optimizer's eps of 0, a norm of 0 that the weights or the "
         "update are divided by)",
         {},
@@ -200,19 +200,19 @@ def _guard(
         when = f" at step {origin.step}"
     if origin.cause == "domain":
         return (
-            f"model: guard the operation in {module}: the input of {op}left its domain{when}; clamp it "
+            f"guard the operation in {module}: the input of {op}left its domain{when}; clamp it "
             "into the domain (x.clamp_min(1e-6) before a log or sqrt) or keep it there by construction "
             "(softplus)"
         ), {}
     if origin.cause == "division":
         return (
-            f"model: guard the operation in {module}: a divisor {f'of {op}' if op else ''}reached 0{when}; "
+            f"guard the operation in {module}: a divisor {f'of {op}' if op else ''}reached 0{when}; "
             "add an eps to it "
             "(x / (d + 1e-6)) or clamp it (d.clamp_min(1e-6))"
         ), {}
     if origin.step == 1:
         return (
-            f"model: guard the operation in {module}: its finite inputs gave NaN/Inf{when}"
+            f"guard the operation in {module}: its finite inputs gave NaN/Inf{when}"
             + (
                 f" ({op.strip()} overflowed): scale its input down (the init, the inputs) or clamp it"
                 if origin.cause == "overflow"
@@ -315,7 +315,7 @@ def _standstill(stats: RunStatistics) -> Finding | None:
             "the lr. A loss that is 0 whatever the model outputs measures nothing (the cross-entropy of one "
             "score a row, whose log-softmax is 0; a loss multiplied by 0 or of detached outputs)."
         ),
-        recommendation="loss: check that it compares the model's outputs with the targets (one score per "
+        recommendation="check that the loss compares the model's outputs with the targets (one score per "
         "class for a cross-entropy; BCEWithLogitsLoss for one logit, MSELoss for a number), unless the "
         "model already fits its data exactly",
         evidence={"loss_start": 0.0, "loss_end": 0.0, "steps": steps, "largest_gradient_norm": 0.0},
@@ -400,12 +400,12 @@ def no_learning(stats: RunStatistics, lr_range: LRRangeResult | None = None) -> 
             "batches and learns nothing that holds on other rows."
         )
         recommendation = (
-            "data: check that each label belongs to its input (a shuffled or misaligned label column "
+            "check that each label belongs to its input (a shuffled or misaligned label column "
             "is memorized, never learned)"
         )
     else:
         recommendation = (
-            "model or data: make sure the model can see what decides the target (inputs, labels, "
+            "make sure the model can see what decides the target (inputs, labels, "
             "the loss's outputs)" + _check_length(lr_range)
         )
     return Finding(

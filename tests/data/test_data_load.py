@@ -136,7 +136,8 @@ def test_a_file_of_one_class_is_refused_naming_the_way_to_regress(tmp_path):
 def test_what_a_users_factory_returned_is_said_as_a_files_reading_is(write_modules):
     """A factory's (x, y) data was read without a word, so integer targets of 40 values (amounts, meant
     to regress) trained as 40 classes unseen; its reading is said as a file's is: rows, features, task and
-    classes; a factory's own splits too, and dict batches (kept as they are) are not described."""
+    classes; a factory's own splits too, and dict batches (kept as they are), which were said nothing of,
+    by their keys, each split's length and their target (truth: the splits load returns)."""
     write_modules(
         said_factories="""
         import torch
@@ -152,16 +153,32 @@ def test_what_a_users_factory_returned_is_said_as_a_files_reading_is(write_modul
             return [{"x": torch.zeros(2), "labels": torch.tensor([i % 2])} for i in range(4)], [
                 {"x": torch.zeros(2), "labels": torch.tensor([1])}
             ]
+
+        class Rows(torch.utils.data.Dataset):
+            def __len__(self):
+                return 10
+
+            def __getitem__(self, i):
+                return {"ids": torch.zeros(3, dtype=torch.long), "y": torch.zeros(3)}
+
+        def dataset():
+            return Rows()
         """
     )
     seen = []
     with optimlab.data.sources.noting_files(seen.append):
         optimlab.data.load("said_factories:amounts", seed=0)
         optimlab.data.load("said_factories:own_splits", seed=0)
-        optimlab.data.load("said_factories:items", seed=0)
+        batches = optimlab.data.load("said_factories:items", seed=0)
+        items = optimlab.data.load("said_factories:dataset", seed=0)
+    assert [len(batches.train), len(batches.val)] == [4, 1] and batches.test is None
+    assert [len(items.train), len(items.val), len(items.test)] == [6, 2, 2]
     assert seen == [
         "said_factories:amounts, 80 rows x 1 feature (classification, 40 classes)",
         "said_factories:own_splits, 30 rows x 2 features (classification, 2 classes)",
+        "said_factories:items, dict batches of labels, x: train 4 batches, val 1 batch (classification on "
+        "'labels')",
+        "said_factories:dataset, dict items of ids, y: train 6 items, val 2 items, test 2 items (target 'y')",
     ]
 
 

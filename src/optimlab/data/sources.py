@@ -23,9 +23,10 @@ from optimlab.data.idx_file import labels_file_of, load_idx
 from optimlab.data.image_folder import is_image_folder, load_image_folder
 from optimlab.data.numpy_file import load_numpy
 from optimlab.data.splits import Splits, check_fractions, split
-from optimlab.data.user_factory import BatchDataset, BatchSplits
+from optimlab.data.user_batches import is_map_dataset, length_or_none
+from optimlab.data.user_factory import BatchDataset, BatchSplits, batch_keys
 from optimlab.errors import InvalidValueError, UnknownNameError
-from optimlab.number_text import count_of
+from optimlab.number_text import count_of, plural
 from optimlab.registry import SEED, new_registry, whole_number
 from optimlab.user_code import is_import_path, refuse_file_path
 from optimlab.user_paths import expand_home
@@ -76,9 +77,12 @@ def file_options(name: str | os.PathLike[str]) -> list[str] | None:
     return None if reader is None else list(inspect.signature(reader).parameters)[1:]  # the path first
 
 
-def describe(source: str, data: DatasetInfo) -> str:
+def describe(source: str, data: DatasetInfo | BatchSplits) -> str:
     """``rows.csv, 1,000 rows x 9 features, target column 'price' (regression)``: what was read from
-    ``source``, all splits together, and how."""
+    ``source``, all splits together, and how; the user's dict batches by their keys and each split's
+    length (:func:`_describe_batches`)."""
+    if isinstance(data, BatchSplits):
+        return _describe_batches(source, data)
     parts = [data.train, data.val, data.test] if hasattr(data, "train") else [data.examples, data.test]
     rows = sum(len(part) for part in parts if part is not None)
     shape = data.image_shape or data.input_shape
@@ -93,6 +97,25 @@ def describe(source: str, data: DatasetInfo) -> str:
     else:
         task = "regression" + (f", {data.num_outputs} targets" if data.num_outputs > 1 else "")
     return f"{source}, {size}" + (f", {data.reading}" if data.reading else "") + f" ({task})"
+
+
+def _describe_batches(source: str, data: BatchSplits) -> str:
+    """``mydata:load, dict items of labels, x: train 360 items, val 120 items (classification on 'labels')``:
+    the user's dict batches, kept as given, by their keys and each split's items (a Dataset) or batches."""
+    lengths = []
+    for name, part in (("train", data.train), ("val", data.val), ("test", data.test)):
+        if part is not None:
+            size = length_or_none(part)
+            unit = "item" if is_map_dataset(part) else "batch"
+            lengths.append(f"{name} {count_of(size, unit) if size is not None else plural(unit)}")
+    kind = "items" if is_map_dataset(data.train) else "batches"
+    if data.target is None:
+        task = "no target: the model's own loss"
+    else:
+        task = f"{'classification on' if data.task == 'classification' else 'target'} {data.target!r}"
+    return (
+        f"{source}, dict {kind} of {', '.join(sorted(batch_keys(data.train)))}: {', '.join(lengths)} ({task})"
+    )
 
 
 def _load_idx_images(path: Path, labels_path: str | os.PathLike[str] | None = None) -> Examples:
@@ -237,8 +260,8 @@ def load(
     if text in _REGISTRY or is_import_path(text):  # the user's factory is imported on this lookup
         entry = _REGISTRY.get(text)
         data = entry.create(seed, **options)  # checked, and a whole float for a count (n: 100.0) an int
-        if is_import_path(text) and isinstance(data, DatasetInfo):  # (x, y) data: its task was a guess
-            listener = _LISTENER.get()
+        if is_import_path(text) and isinstance(data, (DatasetInfo, BatchDataset, BatchSplits)):
+            listener = _LISTENER.get()  # (x, y) data: its task was a guess; dict batches: their keys
     elif reader is not None:
         data = _read_file(text, path, reader, options)
         listener = _LISTENER.get()
@@ -246,12 +269,15 @@ def load(
         check_data_path(text)  # refused: no loader reads it
     else:
         raise UnknownNameError("dataset", text, [name for e in _REGISTRY for name in (e.name, *e.aliases)])
-    if listener is not None and not isinstance(data, Examples):  # its split is said with it, below
+    if listener is not None and not isinstance(data, (Examples, BatchDataset)):  # said once split, below
         listener(describe(text, data))
     if isinstance(data, BatchDataset):  # the user's dict items: split by index, not read into memory
-        return data.split(
+        batches = data.split(
             seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, data_fraction=data_fraction
         )
+        if listener is not None:
+            listener(describe(text, batches))
+        return batches
     if isinstance(data, (Splits, BatchSplits)):  # its own fixed splits (DeepOBS's quadratic_deep, the user's)
         given = {"val_fraction": val_fraction, "test_fraction": test_fraction, "data_fraction": data_fraction}
         for field, value in given.items():

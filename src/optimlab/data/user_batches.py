@@ -531,7 +531,7 @@ def is_map_dataset(data: Any) -> bool:
     )
 
 
-def _length(data: Any) -> int | None:
+def length_or_none(data: Any) -> int | None:
     """``len(data)``, or None for data that does not know it (a loader over an IterableDataset)."""
     try:
         return len(data)
@@ -659,7 +659,7 @@ class UserBatches:
             self.settings = ("batch_size", "drop_last")
             loader = DataLoader(data, batch_size=batch_size, drop_last=drop_last)
             self._epoch = self._loader_epoch
-            self.steps_per_epoch = self.declared = _length(loader)
+            self.steps_per_epoch = self.declared = length_or_none(loader)
             self._loader = loader
         elif isinstance(
             data, Iterator
@@ -673,7 +673,7 @@ class UserBatches:
             self.source, self.settings = a_type(data), ()
             self._loader = data if isinstance(data, DataLoader) else None
             self._epoch = self._loader_epoch if self._loader is not None else self._iterable_epoch
-            self.steps_per_epoch = self.declared = _length(data)
+            self.steps_per_epoch = self.declared = length_or_none(data)
 
     # --- batches --------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 from torch.func import stack_module_state
+from torch.nn import functional as F
 
 import optimlab.models
 from optimlab.models.stacked import PROBE_ROWS, by_matrix_products, stacked_forward, unstackable
@@ -74,6 +75,26 @@ class SelfAttention(nn.Module):
         return self.attention(x, x, x, need_weights=False)[0]
 
 
+class AttendsToMemory(nn.Module):
+    """Attention of each position to a learned memory of 3 keys and values, given to torch's attention
+    as its static_k and static_v in place of keys and values of the input."""
+
+    def __init__(self, width=6, heads=2):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(width, heads)
+        self.memory = nn.Parameter(torch.randn(3, width // heads))
+
+    def forward(self, x):
+        h, a = x.transpose(0, 1), self.attention  # torch's layout (L, N, E)
+        memory = self.memory.expand(x.shape[0] * a.num_heads, *self.memory.shape)
+        weights, bias = (a.in_proj_weight, a.in_proj_bias), (a.bias_k, a.bias_v, a.add_zero_attn, a.dropout)
+        out, _ = F.multi_head_attention_forward(
+            h, h, h, a.embed_dim, a.num_heads, *weights, *bias, a.out_proj.weight, a.out_proj.bias,
+            need_weights=False, static_k=memory, static_v=memory,
+        )  # fmt: skip
+        return out.transpose(0, 1)
+
+
 TOKENS = ("tokens", 11, 5)  # an input shape meaning token ids below 11, 5 a row
 
 
@@ -121,6 +142,7 @@ CASES = {
         (3, 6),
         False,
     ),
+    "attention to a learned memory, static keys and values (vmap)": (AttendsToMemory, (3, 6), False),
 }
 
 

@@ -229,7 +229,7 @@ _ATTENTION_ARGUMENTS = inspect.signature(F.multi_head_attention_forward)
 
 class _SelfAttentionByProducts(TorchFunctionMode):
     """Plain self-attention (one input for query, key and value, packed projections, no mask, dropout,
-    added key or value bias, or weights returned: a TransformerEncoderLayer's) written as matrix
+    added, static or zero key or value, or weights returned: a TransformerEncoderLayer's) written as matrix
     products, softmax(Q K^T / sqrt(d)) V, which ``vmap`` batches over the members: torch's CPU attention
     kernel has no batching rule, so ``vmap`` ran it member by member, and its backward zero-filled every
     member's gradient for each member. On find_lr's small Transformer (benchmarks/stacked_transformer_check.py,
@@ -262,6 +262,9 @@ class _SelfAttentionByProducts(TorchFunctionMode):
             and not a["need_weights"]
             and not a["use_separate_proj_weight"]
             and not a["is_causal"]
+            and a["static_k"] is None
+            and a["static_v"] is None
+            and a["embed_dim_to_check"] == query.shape[-1]
         )
         if not plain:
             return func(*args, **kwargs)

@@ -2233,3 +2233,33 @@ def test_val_data_the_loss_cannot_take_is_refused_before_any_step(val_y, said):
         fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), val_data=(x, val_y(y)),
             loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=4)  # fmt: skip
     assert all(torch.equal(initial[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("generator", ["numpy", "python"])
+def test_the_check_of_the_val_data_before_training_leaves_numpy_and_python_generators_as_they_were(generator):
+    """The val data's first batch, evaluated before any step (3aa0f523), drew from NumPy's and Python's
+    global generators, which only torch's was kept for: training on data drawing from them then went
+    otherwise than without val data. Truth: the same weights with and without val data (one epoch,
+    evaluated after its steps), the noise drawn, as an augmentation draws it, from one generator."""
+    import random
+
+    import numpy as np
+
+    draw = {"numpy": lambda: float(np.random.randn()), "python": random.random}[generator]
+
+    class Noisy(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(x)
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return x[i] + draw(), y[i]
+
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    weights = []
+    for val_data in (None, Noisy()):
+        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        model = nn.Linear(3, 2)
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), Noisy(), val_data=val_data,
+            loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=4, shuffle=False)  # fmt: skip
+        weights.append(model.weight.detach().clone())
+    assert torch.equal(*weights)

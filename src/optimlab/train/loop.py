@@ -27,6 +27,7 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from optimlab.data.batches import epoch_order, epoch_permutation, steps_per_epoch
+from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import (
     UNUSABLE_BATCH,
     UserBatches,
@@ -1221,10 +1222,12 @@ def try_metrics(
     gives no number) is said in seconds, not after the first epoch: ``evaluate(most=1)``, its first
     batch, else, where that alone fails (a metric of both classes on a batch of one class), the pass of
     ``most`` batches each evaluation reads, which fails as the first evaluation would. The model's
-    modes and torch's RNG (a DataLoader draws its workers' seed from it) are left as they were; the
-    first batch's warnings are not shown (sklearn's roc_auc_score warns of a batch of one class).
+    modes and the global generators (:func:`global_generators_given_back`: torch's, from which a
+    DataLoader draws its workers' seed, and NumPy's and Python's, which a Dataset's augmentation may
+    draw from) are left as they were, so training draws as it would without val data; the first batch's
+    warnings are not shown (sklearn's roc_auc_score warns of a batch of one class).
     Returns the metrics it gave."""
-    with modes_kept(model), torch.random.fork_rng(devices=[]):
+    with modes_kept(model), global_generators_given_back():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

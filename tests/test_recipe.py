@@ -13,7 +13,7 @@ from torch import nn
 
 from optimlab.build import build_data, build_model
 from optimlab.errors import InvalidValueError
-from optimlab.recipe import Recipe, RecipeError, ScheduleSpec, load_yaml
+from optimlab.recipe import Recipe, RecipeError, ScheduleSpec, YamlValueError, load_yaml
 from optimlab.techniques.init import apply
 
 FULL = {
@@ -1405,18 +1405,30 @@ def test_a_whole_number_below_the_smallest_float_is_refused_by_recipe_load_in_it
 
 
 @pytest.mark.parametrize("word", ["yes", "no", "on", "off", "Yes", "OFF"])
-def test_yaml_1_1s_yes_and_no_words_are_text_refused_by_a_yes_no_field(word):
+def test_yaml_1_1s_yes_and_no_words_are_refused_bare_and_text_quoted(word):
     """PyYAML (YAML 1.1) read ``drop_last: on`` as true and ``off`` as false, where YAML 1.2, whose
-    numbers the recipe reads (README), has true and false alone: the word is text, which a yes/no field
-    refuses naming true and false, a hyperparameter's choices too; true and false read as before."""
+    numbers the recipe reads (README), has true and false alone; read as text, ``bias: no`` reached a
+    user's factory as the truthy 'no' (a Linear with a bias), no field of theirs checking it. Bare, the
+    word is refused wherever it is, naming it and where; quoted, it is text, which a yes/no field refuses
+    naming true and false; true and false read as before."""
+    for text, where in (
+        (f"training: {{drop_last: {word}}}", "training.drop_last"),
+        (f"optimizer: {{name: sgd, momentum: 0.9, nesterov: {word}}}", "optimizer.nesterov"),
+        (f'model: {{name: "mynets:build", options: {{bias: {word}}}}}', "model.options.bias"),
+        (f"data: {{name: iris, options: [{word}]}}", "data.options[0]"),
+    ):
+        with pytest.raises(
+            RecipeError,
+            match=rf"invalid value '{word}' in the recipe: accepted true or false, or the word quoted for "
+            rf"text \('{word}'\); at {re.escape(where)}, {word} is YAML 1.1's (true|false)",
+        ):
+            Recipe.from_yaml(text)
+    with pytest.raises(YamlValueError, match=f"'{word}' is refused"):
+        load_yaml(f"a: {word}")
+    assert load_yaml(f"a: '{word}'") == load_yaml(f'a: "{word}"') == {"a": word}
     with pytest.raises(
         RecipeError, match=rf"training.drop_last: '{word}' is not true or false .*: give true or false"
     ):
-        Recipe.from_yaml(f"training: {{drop_last: {word}}}")
-    with pytest.raises(
-        RecipeError, match=f"invalid value '{word}' for optimizer 'sgd' hyperparameter 'nesterov'"
-    ):
-        Recipe.from_yaml(f"optimizer: {{name: sgd, momentum: 0.9, nesterov: {word}}}")
-    assert load_yaml(f"a: {word}") == {"a": word}
+        Recipe.from_yaml(f"training: {{drop_last: '{word}'}}")
     assert Recipe.from_yaml("training: {drop_last: true, shuffle: False}").training.drop_last is True
     assert Recipe.from_yaml("training: {drop_last: true, shuffle: False}").training.shuffle is False

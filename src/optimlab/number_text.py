@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import decimal
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "count_of",
     "infinity_word",
     "named_and_more",
+    "plain_scalars",
     "plural",
     "python_only_number",
     "read_number",
@@ -144,6 +145,20 @@ def untyped_number(node: yaml.Node | None, construct: Callable[[yaml.Node], Any]
     reads, or reads at all where it reads none: ``1_0``, ``010`` (YAML 1.1's 8), ``0x10``, ``1:30``, other
     scripts' digits, ``1e-400`` (0.0, :func:`below_smallest_float`); None where there is none. Python's
     ``inf`` and ``nan`` and YAML's ``.inf`` are left to the field that reads them."""
+    for scalar, where in plain_scalars(node):
+        if scalar.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(scalar.value):
+            # an int as an int: 99999999999999999999 is no float's 1e20
+            typed = read_number(scalar.value, integer=scalar.tag == _NUMBER_TAGS[0])
+            if typed is None or typed != construct(scalar) or below_smallest_float(scalar.value):
+                return UntypedNumber(scalar.value, where)
+        elif python_only_number(scalar.value) or below_smallest_float(scalar.value):  # YAML 1.1: 1e-400 text
+            return UntypedNumber(scalar.value, where)
+    return None
+
+
+def plain_scalars(node: yaml.Node | None) -> Iterator[tuple[yaml.ScalarNode, str]]:
+    """Each plain (unquoted) value in the YAML ``node``, keys too, in the order written, with ``where`` it
+    is (the keys to it, ``optimizer.weight_decay``, a list's item ``betas[1]``; empty for the document)."""
     import yaml
 
     stack, seen = [(node, "")], set()
@@ -159,11 +174,4 @@ def untyped_number(node: yaml.Node | None, construct: Callable[[yaml.Node], Any]
         elif isinstance(node, yaml.SequenceNode):
             stack += reversed([(item, f"{where}[{i}]") for i, item in enumerate(node.value)])
         elif isinstance(node, yaml.ScalarNode) and node.style is None:
-            if node.tag in _NUMBER_TAGS and not _YAML_NON_FINITE.fullmatch(node.value):
-                # an int as an int: 99999999999999999999 is no float's 1e20
-                typed = read_number(node.value, integer=node.tag == _NUMBER_TAGS[0])
-                if typed is None or typed != construct(node) or below_smallest_float(node.value):
-                    return UntypedNumber(node.value, where)
-            elif python_only_number(node.value) or below_smallest_float(node.value):  # YAML 1.1: 1e-400 text
-                return UntypedNumber(node.value, where)
-    return None
+            yield node, where

@@ -44,6 +44,7 @@ from optimlab.models.layers import TECHNIQUE_FIELDS
 from optimlab.number_text import (
     below_smallest_float,
     infinity_word,
+    plain_scalars,
     python_only_number,
     read_number,
     read_whole_number,
@@ -161,7 +162,7 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 # YAML 1.2's booleans: true and false alone. YAML 1.1 (PyYAML) also reads yes, no, on and off as them, so
 # ``drop_last: on`` trained as true while a README, a --set and YAML 1.2 readers take it for the text it is;
-# as text, a yes/no field refuses it, naming true and false (the validator's words), and a name keeps it
+# bare, load_yaml refuses it (_yaml_1_1_yes_no); quoted, it is text, which a yes/no field refuses
 _YAML_1_2_BOOLEAN = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 for _yaml_class in (_YamlLoader, _StoredYamlLoader):
     _yaml_class.yaml_implicit_resolvers = {
@@ -218,6 +219,8 @@ def load_yaml(text: str, *, stored: bool = False, tiny_as_text: bool = False) ->
         untyped = None if stored else untyped_number(node, loader.construct_object)
         if untyped is not None:
             raise YamlValueError(untyped.text, untyped.accepted)
+        if not stored and (yes_no := _yaml_1_1_yes_no(node)) is not None:
+            raise YamlValueError(*yes_no)
         if (held := _holding_itself(node, set(), set())) is not None:
             start, end = held.start_mark.index, held.end_mark.index
             shown = text[start:end] if end - start <= 60 else text[start : start + 57] + "..."
@@ -225,6 +228,26 @@ def load_yaml(text: str, *, stored: bool = False, tiny_as_text: bool = False) ->
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+# YAML 1.1's yes/no words besides true and false (PyYAML reads them as True and False): text in YAML 1.2
+_YAML_1_1_BOOLEAN = re.compile(r"^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$")
+
+
+def _yaml_1_1_yes_no(node: yaml.Node) -> tuple[str, str] | None:
+    """The first plain YAML 1.1 yes/no word under ``node`` (``bias: no``) and what is accepted in its
+    place; None where there is none. Read as YAML 1.2's text, ``no`` reached a user's factory as the
+    string 'no' (``bias='no'``, a truthy value: a Linear with a bias), which no field of theirs checks."""
+    for scalar, where in plain_scalars(node):
+        if _YAML_1_1_BOOLEAN.match(scalar.value):
+            at = f"at {where}, " if where else ""
+            word = scalar.value
+            yes = word.lower() in ("yes", "on")
+            return word, (
+                f"true or false, or the word quoted for text ({word!r}); {at}{word} is YAML 1.1's "
+                f"{'true' if yes else 'false'}, which optimlab reads as neither (YAML 1.2)"
+            )
+    return None
 
 
 def _tiny_numbers_as_text(node: yaml.Node, seen: set[int]) -> None:
@@ -724,6 +747,29 @@ def architecture_techniques(name: Any) -> dict[str, Any]:
     return {h.name: _held(h.name, h.default) for h in entry.hyperparameters if h.name in ModelSpec.TECHNIQUES}
 
 
+def _untaken_by_users_factory(name: Any) -> dict[str, str]:
+    """:data:`OWN_DEFAULT` for each technique field (activation, norm, dropout) the user's model factory
+    ``name`` takes no keyword for (a GRU's): its model has whatever it builds, which no recipe value
+    names, and the recipe says so rather than the MLP's placeholder (relu); init is drawn by the build
+    (:meth:`ModelSpec.init_drawn_by_build`). {} for a registered architecture (``parameter_vector``'s
+    activation keeps its placeholder) or a name that is not one."""
+    try:
+        entry = get_registry("model").get(name)
+    except (OptimlabError, TypeError):
+        return {}
+    if Capability.USER not in entry.capabilities:
+        return {}
+    return {
+        f: OWN_DEFAULT for f in ModelSpec.TECHNIQUES if f != "init" and f not in entry.hyperparameter_names
+    }
+
+
+def techniques_left_out(name: Any) -> dict[str, Any]:
+    """What each technique field a recipe leaves out holds for model ``name``: the architecture's own
+    (:func:`architecture_techniques`), and :data:`OWN_DEFAULT` for those the user's factory takes not."""
+    return {**_untaken_by_users_factory(name), **architecture_techniques(name)}
+
+
 def _held(field: str, default: Any) -> Any:
     """A factory's ``default`` for the technique ``field`` as the recipe's field holds it: a registered
     name (``"he"`` as ``kaiming_normal``, the class ``nn.Tanh`` as ``tanh`` where the registry holds
@@ -793,9 +839,10 @@ class ModelSpec(_Spec):
     hyperparameters (``{name: batch, momentum: 0.01}``); they are stored as the plain name when every
     hyperparameter is at its default, so recipes that set none keep their ids. Left out, each (and
     ``dropout``) that the architecture takes is its own default (:func:`architecture_techniques`), or
-    :data:`OWN_DEFAULT` where no recipe value holds it; one it does not take (``parameter_vector``'s,
-    the logistic baseline's activation) keeps the field's placeholder (relu, none, default, 0.0), which
-    nothing builds.
+    :data:`OWN_DEFAULT` where no recipe value holds it; one it does not take is :data:`OWN_DEFAULT` for
+    the user's factory (:func:`_untaken_by_users_factory`), and keeps the field's placeholder (relu, none,
+    default, 0.0), which nothing builds, for a registered one (``parameter_vector``'s, the logistic
+    baseline's activation).
     """
 
     NAMED_FIELDS = {"name": "model"}
@@ -829,7 +876,7 @@ class ModelSpec(_Spec):
             return data
         options = data.get("options")
         given = {*data, *(options if isinstance(options, Mapping) else ())}
-        own = architecture_techniques(data.get("name", "mlp"))
+        own = techniques_left_out(data.get("name", "mlp"))
         restated = {
             k: own.get(k, cls.model_fields[k].default)
             for k in cls.TECHNIQUES
@@ -866,10 +913,15 @@ class ModelSpec(_Spec):
         factory takes any init: the build draws its model (:meth:`init_drawn_by_build`)."""
         entry = get_registry("model").get(self.name)
         drawn_by_build = ("init",) if self.init_drawn_by_build() else ()
+        untaken = _untaken_by_users_factory(self.name)
         for field in self.TECHNIQUES:
             value, default = getattr(self, field), type(self).model_fields[field].default
-            if field not in (*entry.hyperparameter_names, *drawn_by_build) and value != default:
-                raise InvalidValueError(field, value, f"{default!r} ({self.name} takes no {field})")
+            left_out = untaken.get(field, default)
+            if field not in (*entry.hyperparameter_names, *drawn_by_build) and value not in (
+                default,
+                left_out,
+            ):
+                raise InvalidValueError(field, value, f"{left_out!r} ({self.name} takes no {field})")
         self.keywords()  # a value no form the factory takes holds is refused here, not at the build
         return self
 
@@ -1209,7 +1261,7 @@ class Recipe(_Spec):
             )
         updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
         if "model.name" in updates:  # techniques that chose nothing for the old model follow the new one
-            own = architecture_techniques(updates["model.name"])
+            own = techniques_left_out(updates["model.name"])
             for field in ModelSpec.TECHNIQUES:
                 if f"model.{field}" not in updates and not self.model.chooses(field):
                     # the new one's own, which a hyperparameter set beside it (model.norm.momentum) is of

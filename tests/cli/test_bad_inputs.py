@@ -130,8 +130,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("recipe key twice", ["train", "TWICE_YAML"], "'training' twice"),
     # in YAML's words, as the recipe writes it: Python's 'True' is no word of a recipe or a --set
     ("recipe true for a number", ["train", "TRUE_YAML"], "training.epochs: true is a yes/no value"),
-    # YAML 1.2's yes is text, as a README and a --set read it (YAML 1.1 read it as true)
-    ("recipe yes for a number", ["train", "YES_YAML"], "training.epochs: 'yes' is no whole number"),
+    # YAML 1.1's yes (true there, text in YAML 1.2): refused bare wherever it is, as a --set's is
+    ("recipe yes for a number", ["train", "YES_YAML"], "at training.epochs, yes is YAML 1.1's true"),
+    ("set no for a factory's option", ["train", "--set", "model.options.bias=no"], "quoted for text ('no')"),
     # a recipe written on a GPU machine: torch's AssertionError or RuntimeError deep in the build
     ("recipe device this machine lacks", ["train", "GPU_YAML"], f"{CUDA_MISSING!r} for training.device"),
     ("recipe device torch cannot read", ["train", "BAD_DEVICE_YAML"], "training.device: 'cuda:x' is refused"),

@@ -18,7 +18,7 @@ def test_a_yes_no_field_refuses_what_is_not_true_or_false(field, value):
 @pytest.mark.parametrize("field", ["shuffle", "drop_last"])
 def test_yaml_true_and_false_are_taken(field):
     """YAML 1.2's true and false are booleans before the recipe sees them (YAML 1.1's yes and no are text
-    since db882296, refused by the field: test_yaml_1_1s_yes_and_no_words_are_text_refused_by_a_yes_no_field)."""
+    refused bare: test_yaml_1_1s_yes_and_no_words_are_refused_bare_and_text_quoted)."""
     from optimlab.recipe import load_yaml
 
     for text, expected in (("true", True), ("false", False)):

@@ -224,10 +224,12 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def evaluates_after(step: int, *, eval_every: int | None, steps_per_epoch: int, total_steps: int) -> bool:
-    """Whether a loop evaluates after its ``step``-th step: every ``eval_every`` steps (default: once an
-    epoch) and after the last."""
-    return step % (eval_every or steps_per_epoch) == 0 or step >= total_steps
+def evaluates_after(step: int, *, eval_every: int | None, epoch_ended: bool, total_steps: float) -> bool:
+    """Whether a loop evaluates after its ``step``-th step: every ``eval_every`` steps (default: at each
+    epoch's end, ``epoch_ended`` telling whether the step ended its pass, however long) and after the
+    last."""
+    due = step % eval_every == 0 if eval_every else epoch_ended
+    return due or step >= total_steps
 
 
 def clip_stepped_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
@@ -660,7 +662,9 @@ def fit(
                     _stop_if_diverged(state, group)
                 if not state.diverged and (state.step >= total_steps or state.stop_reason is not None):
                     check_weights(state)  # no next loss will tell (nor a skipped step)
-                due = _evaluation_due(state, eval_every=eval_every, total_steps=total_steps)
+                due = evaluates_after(
+                    state.step, eval_every=eval_every, epoch_ended=state.epoch_ended, total_steps=total_steps
+                )
                 if evaluate is not None and not state.diverged and (due or state.stop_reason is not None):
                     state.last_metrics = _evaluated(model, optimizer, evaluate)
                     # with the evaluation's time: the lines logged of this step and a checkpoint taken at it
@@ -884,13 +888,6 @@ def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
             f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
             "the data (drop those rows, or torch.nan_to_num)"
         )
-
-
-def _evaluation_due(state: TrainState, *, eval_every: int | None, total_steps: float) -> bool:
-    """Whether fit evaluates after ``state``'s last step: every ``eval_every`` steps (default: at each
-    epoch's end, however long its pass) and after the last, as :func:`evaluates_after` counts them."""
-    due = state.step % eval_every == 0 if eval_every else state.epoch_ended
-    return due or state.step >= total_steps
 
 
 def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | None:

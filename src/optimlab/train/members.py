@@ -273,7 +273,7 @@ def _train_stack(
         optimizer.step(grads)
         history[step] = losses.detach()
         evaluating = evaluates_after(
-            step + 1, eval_every=spec.eval_every, steps_per_epoch=epoch_steps, total_steps=steps
+            step + 1, eval_every=spec.eval_every, epoch_ended=(step + 1) % epoch_steps == 0, total_steps=steps
         )
         if not (evaluating or (step + 1) % _CHECK_EVERY == 0):
             continue

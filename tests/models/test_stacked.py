@@ -67,12 +67,45 @@ class TinyEncoder(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, attention):
+    def __init__(self, attention, need_weights=False):
         super().__init__()
-        self.attention = attention
+        self.attention, self.need_weights = attention, need_weights
 
     def forward(self, x):
-        return self.attention(x, x, x, need_weights=False)[0]
+        out, weights = self.attention(x, x, x, need_weights=self.need_weights)
+        return out if weights is None else out * weights.sum()
+
+
+class MaskedEncoder(nn.Module):
+    """A TransformerEncoderLayer given an attention mask (each position sees itself and the ones before)
+    or a key padding mask (the last position of every row is padding)."""
+
+    def __init__(self, padding, width=6):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(width, 2, dim_feedforward=8, dropout=0.0, batch_first=True)
+        self.padding = padding
+
+    def forward(self, x):
+        positions = x.shape[1]
+        if self.padding:
+            padded = torch.arange(positions) == positions - 1
+            return self.layer(x, src_key_padding_mask=padded.expand(x.shape[0], positions))
+        return self.layer(
+            x, src_mask=nn.Transformer.generate_square_subsequent_mask(positions, dtype=x.dtype)
+        )
+
+
+class Decoder(nn.Module):
+    """A TransformerDecoderLayer: causal self-attention, then cross-attention to a shorter memory."""
+
+    def __init__(self, width=6):
+        super().__init__()
+        self.layer = nn.TransformerDecoderLayer(width, 2, dim_feedforward=8, dropout=0.0, batch_first=True)
+        self.memory = nn.Linear(width, width)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], dtype=x.dtype)
+        return self.layer(x, self.memory(x[:, :2]), tgt_mask=mask, tgt_is_causal=True)
 
 
 class AttendsToMemory(nn.Module):
@@ -143,6 +176,28 @@ CASES = {
         False,
     ),
     "attention to a learned memory, static keys and values (vmap)": (AttendsToMemory, (3, 6), False),
+    "encoder layer, attention mask (vmap)": (lambda: MaskedEncoder(padding=False), (3, 6), False),
+    "encoder layer, key padding mask (vmap)": (lambda: MaskedEncoder(padding=True), (3, 6), False),
+    "decoder layer, causal and cross-attention (vmap)": (Decoder, (3, 6), False),
+    "attention with a key and value bias and a zero key (vmap)": (
+        lambda: SelfAttention(
+            nn.MultiheadAttention(6, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True)
+        ),
+        (3, 6),
+        False,
+    ),
+    "attention returning its weights (vmap)": (
+        lambda: SelfAttention(nn.MultiheadAttention(6, 2, batch_first=True), need_weights=True),
+        (3, 6),
+        False,
+    ),
+    "causal transformer, a prediction per token (vmap)": (
+        lambda: optimlab.models.create(
+            "transformer", (5,), 4, vocab_size=11, width=8, heads=2, depth=1, causal=True, per_token=True
+        ),
+        TOKENS,
+        False,
+    ),
 }
 
 

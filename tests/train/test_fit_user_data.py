@@ -2004,9 +2004,10 @@ class Passes(IterableDataset):
         return iter(zip(self.x[:n], self.y[:n]))
 
 
-# stopped inside pass 2 (its count the first's, or not) and at its end
+# stopped inside pass 2 (its count the first's, or not; after it was seen longer), at its end, and inside
+# pass 3 after pass 2 was seen shorter
 @pytest.mark.parametrize(
-    ("rows", "stop"), [(12, None), (16, None), (8, None), (4, None), (12, 4), (8, 4), (8, 5), (4, 4)]
+    ("rows", "stop"), [(12, None), (16, None), (8, None), (12, 4), (8, 4), (8, 5), (4, 4), (16, 7), (8, 6)]
 )
 def test_a_stream_whose_passes_differ_in_length_trains_each_pass_as_a_torch_loop(rows, stop, tmp_path):
     """An IterableDataset of 3 batches, then of 4, 2 or 1, then of 2, under epochs=3 and a scheduler

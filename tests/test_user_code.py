@@ -796,6 +796,14 @@ class Synced(Features):
     def __init__(self, input_shape, num_outputs, width=32, norm=nn.SyncBatchNorm):
         super().__init__(input_shape, num_outputs, width, norm)
 
+class Recurrent(nn.Module):
+    """A GRU over (batch, time, features): it takes no activation, norm, init or dropout."""
+    def __init__(self, input_shape, num_outputs):
+        super().__init__()
+        self.gru, self.head = nn.GRU(1, 4, batch_first=True), nn.Linear(4, num_outputs)
+    def forward(self, x):
+        return self.head(self.gru(x[..., None])[1][-1])
+
 class Optional(nn.Module):
     """None for no dropout layer: no dropout rate holds it."""
     def __init__(self, input_shape, num_outputs, dropout=None):
@@ -895,6 +903,27 @@ def test_a_default_no_recipe_value_holds_is_kept_and_stored_as_the_models_own(us
         RecipeError, match=r"model.dropout: 'half' is no dropout rate: give a number in \[0, 1\)"
     ):
         Recipe.from_dict({"model": {"name": optional, "dropout": "half"}})
+
+
+def test_a_technique_the_users_class_takes_not_is_stored_as_its_own(user_package, own_defaults):
+    """A GRU's recipe said model.activation: relu (the MLP's placeholder), which its model has not: the
+    docs' contract is own_default where no recipe value holds it. Init stays default (the build draws
+    it). Set to another, each is refused naming own_default; a recipe stored before, saying relu, none
+    and 0.0, still loads, and builds the same model."""
+    recurrent = "optimlab_test_own_defaults:Recurrent"
+    for recipe in _as_each_verb_has_it({"name": recurrent}):
+        model = recipe.model
+        assert (model.activation, model.norm, model.init, model.dropout) == (
+            OWN_DEFAULT,
+            OWN_DEFAULT,
+            "default",
+            OWN_DEFAULT,
+        )
+        assert "activation: own_default" in recipe.to_yaml() and model.keywords() == {}
+    with pytest.raises(RecipeError, match=r"'tanh' for activation: accepted 'own_default' \(.*takes no"):
+        Recipe.from_dict({"data": TENSORS, "model": {"name": recurrent, "activation": "tanh"}})
+    stored = {"name": recurrent, "activation": "relu", "norm": "none", "dropout": 0.0}
+    assert Recipe.from_dict({"data": TENSORS, "model": stored}).model.keywords() == {}
 
 
 def test_every_verb_builds_the_users_class_alike_and_a_study_does_after_its_round_trip(

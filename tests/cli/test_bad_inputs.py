@@ -776,6 +776,17 @@ IN_PROCESS: list[tuple[str, list[str], str]] = [
         ["plot-schedule", "wsd", "--option", "decay_fraction="],
         "invalid value 'decay_fraction=' for --option: accepted a value YAML reads: a number, a word, null,",
     ),
+    (  # a comment alone, YAML's empty document: read as None, the keyword's default drawn
+        "schedule option of a comment alone",
+        ["plot-schedule", "wsd", "--option", "decay_fraction=#x"],
+        "invalid value 'decay_fraction=#x' for --option: accepted a value YAML reads: a number, a word, null,",
+    ),
+    (  # read as null: the epochs of a run of --steps 1, where a value was asked for
+        "set a comment alone",
+        ["train", "--dataset", "iris", "--set", "training.epochs= #x", "--steps", "1"],
+        "'training.epochs= #x' for --set: accepted a value YAML reads: a number, a word, null, [a, list] or "
+        "{a: mapping} (from a # on, YAML reads a comment: quote the value for text)",
+    ),
     (  # a float rounds it to 9007199254740994, a whole number: the run took that many steps
         "steps a fraction a float rounds away",
         ["train", "--steps", "9007199254740993.5"],

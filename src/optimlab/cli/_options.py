@@ -921,7 +921,7 @@ def _file_beneath(
         return None
 
 
-# what the value of a NAME=VALUE flag may be (--set, plot-schedule's --option): an empty one, refused
+# what the value of a NAME=VALUE flag may be (--set, plot-schedule's --option): one holding none, refused
 YAML_VALUE = "a value YAML reads: a number, a word, null, [a, list] or {a: mapping}"
 
 
@@ -946,9 +946,6 @@ def _fields_set(
         if field in fields or field in by_flags:
             twice = by_flags.get(field, "another --set")
             raise InvalidValueError("--set", text, f"a field set once, but {twice} sets {field} too")
-        accepted = YAML_VALUE
-        if not value.strip():
-            raise InvalidValueError("--set", text, accepted)
         try:
             fields[field] = yaml_value(value, "--set", text)
         except InvalidValueError:
@@ -956,7 +953,7 @@ def _fields_set(
                 raise
             tiny[field] = text
         except yaml.YAMLError as error:
-            raise InvalidValueError("--set", text, f"{accepted}{yaml_found(error)}") from None
+            raise InvalidValueError("--set", text, f"{YAML_VALUE}{yaml_found(error)}") from None
     return {**fields, **_below_smallest_floats(tiny, recipe, {**flag_updates, **fields})}
 
 
@@ -1014,13 +1011,12 @@ def _below_smallest_float_alone(text: str) -> bool:
     ``[3, 1e-400]``): read with them as text, it is read."""
     import yaml
 
-    from optimlab.recipe import load_yaml
+    from optimlab.recipe import holds_number_as_typed, load_yaml
 
     try:
-        load_yaml(text, tiny_as_text=True)
+        return holds_number_as_typed(load_yaml(text, tiny_as_text=True))
     except yaml.YAMLError:
         return False
-    return True
 
 
 def yaml_found(error: Exception) -> str:
@@ -1033,13 +1029,21 @@ def yaml_found(error: Exception) -> str:
 def yaml_value(text: str, flag: str, given: str) -> Any:
     """A value typed on the command line read as YAML reads it (``0.9`` a number, ``[a, b]`` a list); a
     value :func:`~optimlab.recipe.load_yaml` refuses (``1_0``, ``&a [0.9, *a]``) is refused naming ``flag``
-    and ``given``, its whole text. Raises ``yaml.YAMLError`` for text that is no YAML."""
+    and ``given``, its whole text, and so is one that holds no value at all (empty, or a comment alone:
+    ``#x``), which YAML reads as null, a keyword's default or a field's none, where a value was asked for
+    (``null`` is written). Raises ``yaml.YAMLError`` for text that is no YAML."""
+    import yaml
+
     from optimlab.recipe import YamlValueError, load_yaml
 
     try:
-        return load_yaml(text)
+        value = load_yaml(text)
     except YamlValueError as error:
         raise InvalidValueError(flag, given, error.accepted) from None
+    if value is None and yaml.compose(text, Loader=yaml.SafeLoader) is None:  # no document in it
+        comment = " (from a # on, YAML reads a comment: quote the value for text)" if "#" in text else ""
+        raise InvalidValueError(flag, given, f"{YAML_VALUE}{comment}")
+    return value
 
 
 @contextlib.contextmanager

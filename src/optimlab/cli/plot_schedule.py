@@ -26,8 +26,6 @@ def _parse_option(text: str) -> tuple[str, object]:
     key, equals, value = text.partition("=")
     if not equals or not key.strip():
         raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
-    if not value.strip():  # read as YAML's nothing, None: the keyword's default, though a value was asked
-        raise InvalidValueError("--option", text, o.YAML_VALUE)
     try:
         return normalize_name(key), o.yaml_value(value, "--option", text)
     except yaml.YAMLError as error:  # what YAML found, a key given twice among them

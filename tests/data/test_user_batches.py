@@ -316,7 +316,8 @@ def test_a_model_without_its_loss_is_told_where_the_batch_keeps_its_labels():
 
     data = UserBatches([{"features": torch.zeros(2, 3), "label": torch.zeros(2).long()}])
     with pytest.raises(
-        InvalidValueError, match="this batch holds 'label': Hugging Face models take 'labels'"
+        InvalidValueError,
+        match="this batch holds 'label', the target fit reads beside a loss_fn: Hugging Face models take 'labels'",
     ):
         data.compute_loss(Scorer(), next(data.stream("cpu")))
 

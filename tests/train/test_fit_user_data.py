@@ -1700,6 +1700,32 @@ def test_token_ids_past_the_models_vocabulary_are_refused_naming_their_range():
     )
 
 
+@pytest.mark.parametrize("target", ["label", "Label", "CLASS"])
+def test_ids_past_an_embedding_are_refused_naming_the_inputs_not_the_target_under_a_name_in_any_case(target):
+    """The target of a dict batch is read under its name in any case (target_key), but the ids' ranges
+    left out only the lowercase names: {'ids': ..., 'Label': y} was told "the batch's ids run 'ids' from
+    0 to 8; 'Label' from 1 to 1", its target named as an embedding's input. Truth: the ids' range alone,
+    read from the batch by hand."""
+
+    class Embedded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(5, 2)
+
+        def forward(self, ids):
+            return self.embedding(ids).mean(1)
+
+    ids = torch.arange(12).reshape(4, 3) % 9
+    batch = {"ids": ids, target: torch.ones(4, dtype=torch.long)}
+    model = Embedded()
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), [batch], loss_fn=nn.CrossEntropyLoss(),
+            total_steps=1)  # fmt: skip
+    assert str(refused.value).endswith(
+        f"the batch's ids run 'ids' from {int(ids.min())} to {int(ids.max())}."
+    )
+
+
 def test_the_users_metric_gets_batches_padded_to_unequal_lengths_as_the_hugging_face_trainer_joins_them():
     """Validation batches padded each to its longest sequence (a padding collate) hold scores and labels
     of unequal lengths: fit's evaluation stopped at torch.cat's 'Sizes of tensors must match' traceback

@@ -225,7 +225,7 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             f"forward ({extra}=None); no key is dropped unasked (a weight left out would change the loss unseen)"
         )
     if isinstance(misread, _GivenTheDictWholeError) and isinstance(batch, Mapping):  # whatever it said
-        keys = [key for key in batch if key not in TARGET_KEYS]
+        keys = [key for key in batch if key != target_key(batch)]
         items, named = ", ".join(map(repr, keys)), f"def forward(self, {keys[0] if keys else 'x'})"
         fix = (  # with no loss_fn, the model was to return its loss
             f", and with no loss is to return its loss; for a model of scores of one of its items ({items}), "
@@ -320,7 +320,7 @@ def _id_ranges(batch: Any) -> list[str]:
     dict's, its targets left out; a tuple's, its last element left out): what an embedding looks up,
     integers or the float32 ids of optimlab's data (cast for the embedding: models.user.InputsAs)."""
     if isinstance(batch, Mapping):
-        inputs = [(repr(key), value) for key, value in batch.items() if key not in TARGET_KEYS]
+        inputs = [(repr(key), value) for key, value in batch.items() if key != target_key(batch)]
     elif isinstance(batch, (tuple, list)):
         inputs = [(f"input {i}", value) for i, value in enumerate(batch[:-1] if len(batch) > 1 else batch)]
     else:
@@ -1391,8 +1391,13 @@ def _own_loss(outputs: Any, batch: Any) -> tuple[Tensor, Any]:
     if loss is None and isinstance(outputs, Tensor) and outputs.numel() == 1:
         loss = outputs
     if loss is None:
-        held = next((k for k in TARGET_KEYS[1:] if isinstance(batch, Mapping) and k in batch), None)
-        renamed = f" (this batch holds {held!r}: Hugging Face models take 'labels')" if held else ""
+        held = target_key(batch) if isinstance(batch, Mapping) else None
+        renamed = (
+            f" (this batch holds {held!r}, the target fit reads beside a loss_fn: Hugging Face models take "
+            "'labels')"
+            if held not in (None, "labels")
+            else ""
+        )
         raise InvalidValueError(
             "the model's output",
             describe(outputs),

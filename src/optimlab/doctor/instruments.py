@@ -46,7 +46,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optimlab.data.user_batches import TARGET_KEYS, describe
+from optimlab.data.user_batches import describe, target_key
 from optimlab.doctor.nan_origin import NonFiniteOrigin, locate_non_finite
 from optimlab.doctor.skips import ForwardSkips, read_skips
 from optimlab.errors import InvalidValueError, OptimlabWarning
@@ -873,7 +873,7 @@ class Instruments:
         """The tensors of ``target``'s shape among the model's last inputs and ``inputs``, less the
         target itself: a model that takes its labels (``model(**batch)``, Hugging Face's) reads them as
         an input, which makes it no autoencoder."""
-        named = (v for k, v in self._last_kwargs.items() if k not in TARGET_KEYS)
+        named = (v for k, v in self._last_kwargs.items() if k != target_key(self._last_kwargs))
         given = (*self._last_input, *named, *inputs)
         return [x for x in given if isinstance(x, Tensor) and x is not target and x.shape == target.shape]
 

@@ -13,6 +13,7 @@ from torch import nn
 from optimlab.build import build
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
+from optimlab.schedules import create
 from optimlab.train import Callback, train
 from optimlab.train.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, read_checkpoint
 
@@ -450,6 +451,29 @@ def test_resume_with_more_epochs_continues_exactly_and_records_the_change(tmp_pa
     assert Recipe.load(tmp_path / "run" / "recipe.yaml") == longer
     train(longer, tmp_path / "reference")  # constant learning rate: five epochs are three, then two
     assert same_weights(weights(tmp_path / "run"), weights(tmp_path / "reference"))
+
+
+def test_a_resume_that_changes_the_length_under_a_cosine_follows_it_from_the_resumed_step_and_says_so(
+    tmp_path,
+):
+    """A finished 10-epoch cosine run resumed for 12 drew the cosine anew over 12 epochs with no word: lr 0
+    at step 941, 2.4e-4 at 942 (and step 941 kept the stored lr, the trained schedule's); a warning names
+    the jump. Truth: the cosine drawn over the new length (schedules.create), at each step from the resumed
+    one, times the lr of step 1."""
+    cosine = {**TINY, "schedule": {"name": "cosine"}, "training": {**TINY["training"], "epochs": 1}}
+    train(Recipe.from_dict(cosine), tmp_path / "run")
+    longer = Recipe.from_dict({**cosine, "training": {**cosine["training"], "epochs": 2}})
+    with pytest.warns(OptimlabWarning, match=r"resumed after step 9 for 18 steps in place of 9: the cosine"):
+        train(longer, tmp_path / "run", resume=True)
+
+    def rates(folder):
+        lines = (folder / "metrics.jsonl").read_text().splitlines()
+        return {row["step"]: row["lr"] for row in map(json.loads, lines) if "lr" in row}
+
+    resumed, cosine_of_18 = rates(tmp_path / "run"), create("cosine", total_steps=18)
+    drawn_anew = [resumed[1] * cosine_of_18(step - 1) for step in range(10, 19)]  # step s takes index s - 1
+    assert [resumed[step] for step in range(10, 19)] == pytest.approx(drawn_anew)
+    assert resumed[10] > 10 * resumed[9]  # the jump
 
 
 def test_a_resumed_run_counts_the_wall_time_of_every_segment(tmp_path):

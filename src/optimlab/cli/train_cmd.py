@@ -85,7 +85,8 @@ def train(
             metavar="FOLDER",
             help="Continue the run kept in FOLDER (the --out of the stopped run) with its saved recipe, "
             "logging to the trackers it logged to (unless --log names others); only --epochs, --steps and "
-            "--checkpoint-every may change.",
+            "--checkpoint-every may change (a schedule that spans the run, as cosine, is then drawn anew "
+            "over the new length from the resumed step on, and a warning says where the lr jumps).",
         ),
     ] = None,
     checkpoint_every: Annotated[

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,17 @@ import torch
 from torch import nn
 
 from optimlab.atomic import atomic_path, write_atomically
-from optimlab.build import Built, build
+from optimlab.build import Built, build, build_schedule, training_steps
 from optimlab.data.digest import data_digest
 from optimlab.data.examples import TASKS
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches, prediction
 from optimlab.data.user_factory import BatchSplits
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.models.structure import structure
+from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
-from optimlab.registry import boolean
+from optimlab.registry import Capability, boolean, get_registry
 from optimlab.runs_folder import (
     METRICS_NAME,
     MODEL_NAME,
@@ -292,6 +294,7 @@ def _train(
                     f"cannot resume: the run has taken {state.step} steps, more than the "
                     f"{built.total_steps} the recipe now asks for (training.epochs/steps)"
                 )
+            _respan_schedule(checkpoint, built, state.step, changes)
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
 
         def save(state: TrainState) -> None:  # after Checkpointing's check of the weights
@@ -443,6 +446,35 @@ def fit_built(
 # save. The schedule follows the new length from the resumed step on. Every other field decides the
 # numbers already trained, so a change to it is refused.
 RESUMABLE_FIELDS = ("training.epochs", "training.steps", "training.checkpoint_every")
+
+
+def _respan_schedule(
+    checkpoint: dict[str, Any], built: Built, step: int, changes: list[dict[str, Any]]
+) -> None:
+    """Where a resume changes the run's length under a schedule that spans the run (cosine, wsd,
+    one_cycle...), the schedule is drawn anew over the new length: the lr follows it from the resumed
+    step on (the first resumed step took the lr the checkpoint stored, the trained schedule's), and a
+    warning says where the lr jumps (a finished 10-epoch cosine resumed for 12: 0, then 2.4e-4)."""
+    if not any(c["field"] in ("training.epochs", "training.steps") for c in changes):
+        return
+    recipe = built.recipe
+    if Capability.NEEDS_TOTAL_STEPS not in get_registry("schedule").get(recipe.schedule.name).capabilities:
+        return
+    trained = Recipe.from_dict(checkpoint["recipe"])
+    before = training_steps(trained, built.splits)
+    if before == built.total_steps:
+        return
+    was, now = build_schedule(trained, before)(step), build_schedule(recipe, built.total_steps)(step)
+    for group, base in zip(built.optimizer.param_groups, built.scheduler.base_lrs, strict=True):
+        group["lr"] = base * now
+    warnings.warn(
+        f"resumed after step {step} for {count_of(built.total_steps, 'step')} in place of {before:,}: the "
+        f"{recipe.schedule.name} schedule spans the run, so it is drawn anew over the new length, its lr "
+        f"multiplier {now:.3g} at step {step + 1} where the trained run's was {was:.3g} (the lr jumps "
+        "there; resume with the trained length to keep its schedule)",
+        OptimlabWarning,
+        stacklevel=2,
+    )
 
 
 def _recipe_changes(trained: Recipe, given: Recipe) -> list[dict[str, Any]]:

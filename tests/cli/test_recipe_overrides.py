@@ -2,6 +2,7 @@
 
 import datetime
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,12 +47,22 @@ def test_epochs_flag_sets_the_length_of_the_run(cli, tmp_path, steps_recipe, ver
         assert Recipe.load(tmp_path / "run" / "recipe.yaml").training.steps is None
 
 
-def test_a_recipe_flag_a_verb_has_not_is_told_the_set_that_sets_it_and_lr_find_takes_epochs(cli):
+def test_a_recipe_flag_a_verb_has_not_is_told_the_set_that_sets_it_and_lr_find_takes_epochs(cli, monkeypatch):
     """``lr-find --epochs 3`` (the length its candidates' check runs, as doctor's --epochs) was told
     click's 'Possible options: --depth'; any recipe flag of train that a verb with --set lacks was told
     options of like spelling. lr-find takes --epochs (and --grad-clip, which it clips by) as doctor does;
     another recipe flag is told the --set of its field, with the value typed. Truth: the --set said, run,
-    gives the recipe of that field (Recipe.from_dict's id)."""
+    gives the recipe of that field (Recipe.from_dict's id; the range test itself patched out: the recipe
+    it is given is what is checked)."""
+    import optimlab.doctor
+
+    given = []
+
+    def find_lr_recipe(recipe, **_):
+        given.append(recipe)
+        return SimpleNamespace(to_dict=dict)
+
+    monkeypatch.setattr(optimlab.doctor, "find_lr_recipe", find_lr_recipe)
     code, out, err = cli("lr-find", "--dataset", "iris", "--schedule", "cosine", "--sweep-steps", "2")
     assert (code, out, err) == (
         2,
@@ -59,6 +70,7 @@ def test_a_recipe_flag_a_verb_has_not_is_told_the_set_that_sets_it_and_lr_find_t
         "error: No such option: --schedule; optimlab lr-find sets the recipe's schedule.name with "
         "--set schedule.name=cosine (see 'optimlab lr-find -h')\n",
     )
+    assert given == []
     said = err.split("with ")[1].split(" (see")[0].split()
     code, out, err = cli(
         "lr-find", "--dataset", "iris", "--epochs", "3", *said, "--sweep-steps", "2", "--check-steps", "1",
@@ -68,9 +80,55 @@ def test_a_recipe_flag_a_verb_has_not_is_told_the_set_that_sets_it_and_lr_find_t
     wanted = Recipe.from_dict(
         {"data": {"name": "iris"}, "training": {"epochs": 3}, "schedule": {"name": "cosine"}}
     )
-    assert json.loads(out)["recipe_id"] == wanted.id
+    assert json.loads(out)["recipe_id"] == wanted.id == given[0].id
     code, _, err = cli("doctor", "--steps=5", "--accumulate-grad-batches=2")  # doctor's --steps is its own
     assert code == 2 and "--set training.accumulate_grad_batches=2 " in err, err
+
+
+@pytest.mark.parametrize(
+    "args, field, said",
+    [
+        # a value that starts with a dash is still the value typed (it was dropped: '=VALUE')
+        (["lr-find", "--steps", "-5"], "training.steps", "with --set training.steps=-5"),
+        # a second --set of the field would be refused as setting it twice
+        (
+            ["lr-find", "--schedule=cosine", "--set", "schedule.name=linear"],
+            "schedule.name",
+            "with --set, and the --set schedule.name=linear given sets it already",
+        ),
+        # verbs without --set: click said 'Possible options: --goal, --help'
+        (
+            ["compare", "--dataset", "iris", "--lr", "1e-3"],
+            "optimizer.lr",
+            "from a recipe file that sets it (optimlab compare RECIPE), or --space optimizer.lr=1e-3 for every trial",
+        ),
+        (["compare", "--steps", "5"], "training.steps", "or --space training.steps=5 for every trial"),
+        (
+            ["bench", "--epochs", "2"],
+            "training.epochs",
+            "runs each workload's own recipe, which sets training.epochs; to set it, run optimlab compare on a "
+            "recipe file that sets it, or with --space training.epochs=2",
+        ),
+    ],
+)
+def test_a_recipe_flag_a_verb_has_not_is_told_where_the_verb_takes_its_field(cli, args, field, said):
+    """Where the field goes is said for each verb, with the value as typed. Truth: the flag's own field
+    (RECIPE_FLAGS), and a --space said reads as that field's one choice, the value typed."""
+    from optimlab.cli._options import RECIPE_FLAGS, flag
+    from optimlab.recipe import load_yaml
+    from optimlab.study import SearchSpace
+
+    option = next(
+        o for o in (a.partition("=")[0] for a in args) if RECIPE_FLAGS.get(o[2:].replace("-", "_")) == field
+    )
+    code, out, err = cli(*args)
+    assert (code, out) == (2, "") and err.startswith(f"error: No such option: {flag(option[2:])}; "), err
+    assert said in err, err
+    if "--space" in said:
+        space = said.split("--space ")[1].split(" ")[0]
+        typed = args[args.index(option) + 1]
+        dimension = SearchSpace.from_flags([space]).dimensions[0]
+        assert (dimension.field, dimension.choices) == (field, (load_yaml(typed),))
 
 
 SGD_RECIPE = """data: {name: iris}

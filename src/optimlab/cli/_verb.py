@@ -64,31 +64,63 @@ def refuse_repeated_options(command: TyperCommand | TyperGroup, ctx: typer.Conte
             )
 
 
+def _typed_with(option: str, args: list[str], options: set[str]) -> list[str]:
+    """The values typed with ``option`` in ``args`` (``--steps 5``, ``--steps=5``, ``--steps -5``: a value
+    may start with a dash where it is no option of the command, ``options``)."""
+    values = []
+    for given, after in zip(args, [*args[1:], None]):
+        if given.startswith(f"{option}="):
+            values.append(given.partition("=")[2])
+        elif given == option and after is not None and not after.startswith("--") and after not in options:
+            values.append(after)
+    return values
+
+
+def _where_the_field_goes(
+    command: TyperCommand, path: str, field: str, value: str, args: list[str]
+) -> str | None:
+    """Where ``command`` (``path``, as typed) takes the recipe's ``field``, which a flag it has not would
+    set to ``value``: its ``--set`` (or the ``--set`` of that field already given), a recipe file or
+    ``--space`` (compare), a workload's own recipe (bench); None for a verb that takes no recipe."""
+    options = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    if "--set" in options:
+        sets = _typed_with("--set", args, options)
+        given = next((text for text in sets if text.partition("=")[0].strip() == field), None)
+        if given is not None:  # a second --set of it would be refused as setting it twice
+            return f"{path} sets the recipe's {field} with --set, and the --set {given} given sets it already"
+        return f"{path} sets the recipe's {field} with --set {field}={value}"
+    takes_recipe = any(param.name == "recipe_path" for param in command.params)
+    if takes_recipe and "--space" in options:
+        return (
+            f"{path} takes the recipe's {field} from a recipe file that sets it ({path} RECIPE), or "
+            f"--space {field}={value} for every trial"
+        )
+    if "--workloads" in options:
+        return (
+            f"{path} runs each workload's own recipe, which sets {field}; to set it, run optimlab compare "
+            f"on a recipe file that sets it, or with --space {field}={value}"
+        )
+    return None
+
+
 def _recipe_flag_not_taken(
     command: TyperCommand, ctx: typer.Context, args: list[str], error: typer.TyperException
 ) -> None:
     """Refuse an option unknown to ``command`` that another verb takes for a recipe field (``lr-find
-    --steps 5``), naming the ``--set`` that sets it (with the value typed), where ``command`` takes
-    ``--set``: click's own words suggested an option of like spelling (``--epochs``: 'Possible options:
-    --depth')."""
+    --steps 5``), saying where the verb takes that field (:func:`_where_the_field_goes`, with the value
+    typed): click's own words suggested an option of like spelling (``--epochs``: 'Possible options:
+    --depth', ``compare --lr``: 'Possible options: --goal')."""
     from optimlab.cli._options import field_of_flag
 
     option = getattr(error, "option_name", None)  # click's NoSuchOption
     field = field_of_flag(option) if isinstance(option, str) else None
-    if field is None or not any("--set" in getattr(param, "opts", ()) for param in command.params):
+    if field is None:
         return
-    value = "VALUE"  # the value typed with it, where one follows: --steps 5, --steps=5
-    for given, after in zip(args, [*args[1:], None]):
-        if given.startswith(f"{option}="):
-            value = given.partition("=")[2]
-        elif given == option and after is not None and not after.startswith("-"):
-            value = after
-        else:
-            continue
-        break
-    ctx.fail(
-        f"No such option: {option}; {ctx.command_path} sets the recipe's {field} with --set {field}={value}"
-    )
+    options = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    value = next(iter(_typed_with(option, args, options)), "VALUE")
+    where = _where_the_field_goes(command, ctx.command_path, field, value, args)
+    if where is not None:
+        ctx.fail(f"No such option: {option}; {where}")
 
 
 class Verb(TyperCommand):

@@ -260,8 +260,10 @@ def test_a_stored_study_run_by_a_live_comparison_is_refused_to_a_resume_from_ano
         storage.set_study_system_attr(study_id, f"{CLAIM_PREFIX}other", {**claim, **beats})
         with pytest.raises(
             OptimlabError, match=f"study 't/adam' is being run by another comparison \\({who}"
-        ):
+        ) as refused:
             open_studies(more, tmp_path, resume=True)
+        # with --wait: a worker without it stops between the tuning and the seed reruns the other plans
+        assert str(refused.value).endswith(f"beside it with `optimlab worker --wait {tmp_path}`")
         assert stored_specs(tmp_path) == [spec.to_dict()]
         assert len(live_claims(storage, study_id)) == 1  # the other's alone: the refused one withdrew
     storage.set_study_system_attr(

@@ -103,6 +103,8 @@ def test_a_worker_process_started_elsewhere_imports_the_stored_path(cli, user_pa
         worker = started.result()  # its failure first: the driver's is then the interruption
     assert worker.returncode == 0, worker.stderr
     assert code == 0, err
+    # the driver's note names a worker that waits on through the seed reruns planned after the tuning
+    assert f"waiting for `optimlab worker --wait {folder}` processes to run the trials" in err
     assert '"trials": 6' in worker.stdout  # every trial ran in the worker, which imported the user's package
     assert len(finished(folder)) == 6
 

@@ -520,7 +520,7 @@ def _claim_stored(storage: BaseStorage, stored: Sequence[str], location: str | P
                     f"the storage {shown!r}: study {study_name!r} is being run by another comparison "
                     f"({_claimants(others)}); resume it once that one has ended (another host's: "
                     f"{GRACE_SECONDS:.0f} s after its last beat), or train its waiting trials beside it with "
-                    f"`{shlex.join(['optimlab', 'worker', shown])}`"
+                    f"`{worker_command(location)}`"
                 )
     except BaseException:
         _withdraw(storage, made)

@@ -2030,6 +2030,23 @@ class Passes(IterableDataset):
         return iter(zip(self.x[:n], self.y[:n]))
 
 
+def test_an_lr_sweep_reads_a_stream_whose_passes_differ_in_length_as_it_comes():
+    """lr_range_test, which counts no epochs, refused a stream of passes of 3, 2 and 4 batches (one fit
+    trains) with advice of epochs and total_steps that it has neither. Truth: the same sweep over those
+    batches in a list, one after the other: the same losses."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    lengths = [12, 8, 16]
+    batches = [(x[i : i + 4], y[i : i + 4]) for n in lengths for i in range(0, n, 4)]
+    losses = []
+    for data in (DataLoader(Passes(x, y, lengths), batch_size=4), batches):
+        torch.manual_seed(0)
+        model = nn.Linear(3, 2)
+        swept = lr_range_test(model, nn.CrossEntropyLoss(), data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                              steps=len(batches) - 1)  # fmt: skip
+        losses.append(swept.losses)
+    assert losses[0] == losses[1] and len(losses[0]) == len(batches) - 1
+
+
 # stopped inside pass 2 (its count the first's, or not; after it was seen longer), at its end, and inside
 # pass 3 after pass 2 was seen shorter
 @pytest.mark.parametrize(

@@ -938,8 +938,10 @@ class UserBatches:
             yield _to_device(batch, device)
 
     def stream(self, device: torch.device | str) -> Iterator[Any]:
-        """Batches on ``device``, epoch after epoch, without end (:meth:`from_step` from the start)."""
-        return (batch for _, batch in self.from_step(0, device))
+        """Batches on ``device``, pass after pass, without end (:meth:`from_step` from the start): for
+        readers that count no epochs (an lr sweep, the doctor's watch), so a stream whose passes differ
+        in length is read as it comes."""
+        return (batch for _, batch in self.from_step(0, device, passes_may_differ=True))
 
     def check_batch(self, batch: Any) -> None:
         """Raise, naming the batch, when the loss cannot be computed from batches like it."""

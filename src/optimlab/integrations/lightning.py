@@ -530,13 +530,11 @@ class _Accumulated(UserBatches):
         if self.accumulated == 1:
             yield from super().stream(device)
             return
-        group, current, place = _Accumulated.Group(), None, 0
-        for epoch, batch in self.from_step(0, device):
-            place = place + 1 if epoch == current else 1
-            current = epoch
+        group = _Accumulated.Group()
+        # a pass's last batch steps, however long the pass (Lightning's loop looks one batch ahead)
+        for _, batch in self.from_step(0, device, passes_may_differ=True):
             group.append(batch)
-            # steps_per_epoch is known by an epoch's last batch, even where the data's length is not
-            if len(group) == self.accumulated or place == self.steps_per_epoch:
+            if len(group) == self.accumulated or self.pass_ends:
                 yield group
                 group = _Accumulated.Group()
 

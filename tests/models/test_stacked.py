@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.func import stack_module_state
 from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 import optimlab.models
 from optimlab.models.stacked import PROBE_ROWS, by_matrix_products, stacked_forward, unstackable
@@ -128,6 +129,25 @@ class AttendsToMemory(nn.Module):
         return out.transpose(0, 1)
 
 
+class DotProductAttention(nn.Module):
+    """F.scaled_dot_product_attention called directly, 2 heads: queries of all 3 positions over keys of
+    the first 2, causal at scale 0.3, or under a boolean mask whose first row attends to nothing."""
+
+    def __init__(self, causal, width=6):
+        super().__init__()
+        self.query, self.key, self.causal = nn.Linear(width, width), nn.Linear(width, width), causal
+
+    def forward(self, x):
+        q = self.query(x).unflatten(-1, (2, -1)).transpose(-3, -2)  # (B, 2, 3, 3)
+        k = self.key(x[:, :2]).unflatten(-1, (2, -1)).transpose(-3, -2)  # (B, 2, 2, 3)
+        if self.causal:
+            y = F.scaled_dot_product_attention(q, k, k, is_causal=True, scale=0.3)
+        else:
+            mask = torch.tensor([[False, False], [True, False], [True, True]])
+            y = F.scaled_dot_product_attention(q, k, k, attn_mask=mask)
+        return y.transpose(-3, -2).flatten(-2)
+
+
 TOKENS = ("tokens", 11, 5)  # an input shape meaning token ids below 11, 5 a row
 
 
@@ -188,6 +208,16 @@ CASES = {
     ),
     "attention returning its weights (vmap)": (
         lambda: SelfAttention(nn.MultiheadAttention(6, 2, batch_first=True), need_weights=True),
+        (3, 6),
+        False,
+    ),
+    "dot-product attention, causal, fewer keys (vmap)": (
+        lambda: DotProductAttention(causal=True),
+        (3, 6),
+        False,
+    ),
+    "dot-product attention, a row masked whole (vmap)": (
+        lambda: DotProductAttention(causal=False),
         (3, 6),
         False,
     ),
@@ -352,26 +382,74 @@ def test_what_stacks_is_found_stackable(case, shared):
     assert unstackable(model, nn.MSELoss(), x, y, shared_input=shared) is None
 
 
-def test_plain_self_attention_of_the_members_runs_batched_not_member_by_member(monkeypatch):
+class TorchAttentionCalls(TorchFunctionMode):
+    """Counts the calls that reach torch's own scaled dot-product attention, those inside
+    F.multi_head_attention_forward too."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += func is F.scaled_dot_product_attention
+        if func is F.multi_head_attention_forward:
+            with self:
+                return torch.overrides.redispatch_function(func, types, args, kwargs)
+        return func(*args, **(kwargs or {}))
+
+
+class GroupedQueryAttention(nn.Module):
+    """4 query heads sharing 2 key and value heads (torch's enable_gqa)."""
+
+    def __init__(self, width=8):
+        super().__init__()
+        self.query, self.key_value = nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, x):
+        q = self.query(x).unflatten(-1, (4, 2)).transpose(-3, -2)  # (B, 4, T, 2)
+        k, v = self.key_value(x).unflatten(-1, (2, 4)).transpose(-3, -2).chunk(2, -1)  # (B, 2, T, 2) each
+        return F.scaled_dot_product_attention(q, k, v, enable_gqa=True).transpose(-3, -2).flatten(-2)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "embedding, attention, layer norm (vmap)",
+        "encoder layer, attention mask (vmap)",
+        "encoder layer, key padding mask (vmap)",
+        "decoder layer, causal and cross-attention (vmap)",
+        "causal transformer, a prediction per token (vmap)",
+        "dot-product attention, a row masked whole (vmap)",
+    ],
+)
+@pytest.mark.skipif(
+    not hasattr(torch.overrides, "redispatch_function"), reason="nn.MultiheadAttention's is torch's own"
+)
+def test_attention_of_the_members_runs_batched_not_member_by_member(case):
     """torch's CPU attention kernel has no vmap batching rule: vmap ran it once a member, and its backward
     zero-filled every member's gradient for each (find_lr's small Transformer: a third of a stacked step).
-    A TransformerEncoderLayer's self-attention now runs as matrix products batched over the members: the
-    stacked forward does not call torch's attention, where each model alone does (the test above holds
-    the outputs and gradients to each model's own)."""
-    calls = []
-    attention = torch.nn.functional.scaled_dot_product_attention
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return attention(*args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counted)
-    models = members(TinyEncoder)
+    Attention, masked, causal or across two inputs, now runs as matrix products batched over the members:
+    the stacked forward and backward call torch's attention nowhere, where each model alone does (the
+    CASES test holds the outputs and gradients to each model's own)."""
+    build, shape, _ = CASES[case]
+    models = members(build)
     params, buffers = stack_module_state(models)
     params = {n: p.detach().requires_grad_() for n, p in params.items()}
-    x = inputs(TOKENS, (4,))
-    models[0](x)
-    assert len(calls) == 1
+    x = inputs(shape, (4,))
     forward = stacked_forward(copy.deepcopy(models[0]), K, shared_input=True)
-    torch.autograd.grad(forward(params, buffers, x).sum(), list(params.values()))
-    assert len(calls) == 1
+    with TorchAttentionCalls() as alone:
+        models[0](x)
+    with TorchAttentionCalls() as stacked:
+        torch.autograd.grad(forward(params, buffers, x).sum(), list(params.values()))
+    assert alone.calls >= 1 and stacked.calls == 0
+
+
+def test_attention_of_grouped_heads_is_torchs_own():
+    models = members(GroupedQueryAttention)
+    params, buffers = stack_module_state(models)
+    x = inputs((3, 8), (4,))
+    with TorchAttentionCalls() as stacked:
+        out = stacked_forward(copy.deepcopy(models[0]), K, shared_input=True)(params, buffers, x)
+    assert stacked.calls == 1
+    for k, model in enumerate(models):
+        torch.testing.assert_close(out[k], model(x), rtol=1e-12, atol=1e-12)

@@ -19,7 +19,13 @@ Two ways, one result (within float rounding; ``tests/models/test_stacked.py``):
   mode (``train()``/``eval()``, the caller's to set), and buffers that its forward updates in place
   (batch norm's running statistics and ``num_batches_tracked``) are updated member by member in the
   stacked ``buffers``, as each member's own forward updates its own. A random operation (dropout)
-  raises rather than draw masks that a one-at-a-time run would draw differently.
+  raises rather than draw masks that a one-at-a-time run would draw differently. Inside it torch's
+  scaled dot-product attention (``F.scaled_dot_product_attention``, where ``nn.MultiheadAttention``,
+  the encoder and decoder layers and optimlab's Transformer end) runs as matrix products that ``vmap``
+  batches, where torch's CPU kernel would run member by member (:class:`_AttentionByProducts`).
+
+Both users, find_lr's stacked check (:mod:`optimlab.doctor.lr_check`) and the K-member training of
+:mod:`optimlab.train.members` (compare's and a study's batches), run every member this way.
 
 Whether a module built by anyone (the user's own) stacks at all is :func:`unstackable`'s to judge,
 from its modules and by trying it.
@@ -27,9 +33,7 @@ from its modules and by trying it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -208,33 +212,47 @@ def _probe(template: nn.Module, loss_fn: nn.Module, x: Tensor, y: Tensor, shared
     return None
 
 
-# torch's notice that an operation (CPU flash attention, for one) runs member by member under vmap:
-# the result is the same, the user can do nothing about it, and it would land in the doctor's output.
+# torch's notice that an operation (CPU flash attention with dropout, for one) runs member by member
+# under vmap: the result is the same, the user can do nothing about it, and it would land in the
+# doctor's output.
 _NO_BATCHING_RULE = "There is a performance drop because we have not yet implemented the batching rule"
 
 
 def _vmapped(template: nn.Module, shared_input: bool) -> StackedForward:
-    attends = any(isinstance(module, nn.MultiheadAttention) for module in template.modules())
+    # Whether the forward calls torch's attention, known after its first call: the mode that rewrites
+    # attention sees every torch call, which cost a CNN of 17 members 8% of a stacked step (2 threads,
+    # 17.9 -> 19.4 ms, docs/benchmarks.md's forty-fifth session), so a forward that never attended
+    # runs without it.
+    attends = [True]
 
     def member(params: Tensors, buffers: Tensors, x: Tensor) -> Tensor:
-        with warnings.catch_warnings(), _SelfAttentionByProducts() if attends else contextlib.nullcontext():
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_NO_BATCHING_RULE)
-            return functional_call(template, (params, buffers), (x,))
+            if not attends[0]:
+                return functional_call(template, (params, buffers), (x,))
+            with _AttentionByProducts() as mode:
+                output = functional_call(template, (params, buffers), (x,))
+            attends[0] = mode.attended
+            return output
 
     return vmap(member, in_dims=(0, 0, None if shared_input else 0), randomness="error")
 
 
-_ATTENTION_ARGUMENTS = inspect.signature(F.multi_head_attention_forward)
+class _AttentionByProducts(TorchFunctionMode):
+    """torch's scaled dot-product attention written as matrix products, softmax(Q K^T s + M) V (the mask
+    M, given or causal, -inf where a position is not attended; a row attending to none gives zeros, as
+    torch's does), which ``vmap`` batches over the members: torch's CPU attention kernel has no batching
+    rule, so ``vmap`` ran it member by member, and its backward zero-filled every member's gradient for
+    each. ``nn.MultiheadAttention`` (returning no weights) and the encoder and decoder layers end in it,
+    as optimlab's Transformer does. A stacked step of 17 members, batch 64 of 16 tokens (2 threads, CPU
+    time, docs/benchmarks.md's forty-fifth session): find_lr's small Transformer
+    (benchmarks/stacked_transformer_check.py) takes 0.68 of its time with torch's kernel; optimlab's
+    Transformer (width 64, 2 blocks) 0.80, causal 0.89, of its time when only self-attention without
+    a mask ran as products. Attention with dropout or grouped heads is torch's own."""
 
-
-class _SelfAttentionByProducts(TorchFunctionMode):
-    """Plain self-attention (one input for query, key and value, packed projections, no mask, dropout,
-    added, static or zero key or value, or weights returned: a TransformerEncoderLayer's) written as matrix
-    products, softmax(Q K^T / sqrt(d)) V, which ``vmap`` batches over the members: torch's CPU attention
-    kernel has no batching rule, so ``vmap`` ran it member by member, and its backward zero-filled every
-    member's gradient for each member. On find_lr's small Transformer (benchmarks/stacked_transformer_check.py,
-    17 members, batch 64 of 16 tokens, width 32) a stacked step takes 0.68 of the CPU time. Any other
-    attention is torch's own."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.attended = False
 
     def __torch_function__(
         self,
@@ -244,40 +262,50 @@ class _SelfAttentionByProducts(TorchFunctionMode):
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
-        if func is not F.multi_head_attention_forward:
-            return func(*args, **kwargs)
-        given = _ATTENTION_ARGUMENTS.bind(*args, **kwargs)
-        given.apply_defaults()
-        a = given.arguments
-        query = a["query"]
-        plain = (
-            query is a["key"] is a["value"]
-            and query.dim() == 3
-            and a["bias_k"] is None
-            and a["bias_v"] is None
-            and not a["add_zero_attn"]
-            and (a["dropout_p"] == 0 or not a["training"])
-            and a["key_padding_mask"] is None
-            and a["attn_mask"] is None
-            and not a["need_weights"]
-            and not a["use_separate_proj_weight"]
-            and not a["is_causal"]
-            and a["static_k"] is None
-            and a["static_v"] is None
-            and a["embed_dim_to_check"] == query.shape[-1]
+        if func is F.scaled_dot_product_attention:
+            self.attended = True
+            return _attention(*args, **kwargs)
+        if func is F.multi_head_attention_forward and _REDISPATCH is not None:
+            with self:  # a mode does not see the calls inside the one it handles: sdpa, here
+                return _REDISPATCH(func, types, args, kwargs)
+        return func(*args, **kwargs)
+
+
+# Runs a function that dispatches to a mode past that dispatch (torch 2.13's public name); without it,
+# nn.MultiheadAttention's attention is torch's own, run member by member.
+_REDISPATCH = getattr(torch.overrides, "redispatch_function", None)
+
+
+def _attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    *,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """``F.scaled_dot_product_attention`` by matrix products, where it has neither dropout nor grouped
+    heads (nor both a mask and ``is_causal``, which torch refuses); else torch's own."""
+    if dropout_p or enable_gqa or (is_causal and attn_mask is not None):
+        return F.scaled_dot_product_attention(
+            query, key, value, attn_mask, dropout_p, is_causal, scale=scale, enable_gqa=enable_gqa
         )
-        if not plain:
-            return func(*args, **kwargs)
-        length, batch, width = query.shape  # torch's layout here: (L, N, E)
-        heads = a["num_heads"]
-
-        def by_head(t: Tensor) -> Tensor:  # (L, N, E) -> (N heads, L, E / heads)
-            return t.reshape(length, batch * heads, width // heads).transpose(0, 1)
-
-        q, k, v = (by_head(t) for t in F.linear(query, a["in_proj_weight"], a["in_proj_bias"]).chunk(3, -1))
-        weights = torch.softmax((q * (width // heads) ** -0.5) @ k.mT, -1)
-        mixed = (weights @ v).transpose(0, 1).reshape(length * batch, width)
-        return F.linear(mixed, a["out_proj_weight"], a["out_proj_bias"]).view(length, batch, width), None
+    scores = (query * (query.shape[-1] ** -0.5 if scale is None else scale)) @ key.mT  # (..., L, S)
+    if is_causal:  # torch's: position i attends to keys 0..i, aligned top left; none attends to none
+        later = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1)
+        return torch.softmax(scores.masked_fill(later, float("-inf")), -1) @ value
+    if attn_mask is None:
+        return torch.softmax(scores, -1) @ value
+    if attn_mask.dtype == torch.bool:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    else:
+        scores = scores + attn_mask
+    unattended = (scores == float("-inf")).all(-1, keepdim=True)  # rows softmax would make NaN
+    weights = torch.softmax(scores.masked_fill(unattended, 0.0), -1).masked_fill(unattended, 0.0)
+    return weights @ value
 
 
 def _layers(module: nn.Module, prefix: str) -> list[_Layer] | None:

@@ -352,17 +352,24 @@ def test_an_untried_draw_keeps_a_log_range_log_uniform():
     assert abs(sum(d <= 64 for d in draws) / len(draws) - math.log(64.5 / 16) / math.log(1024 / 16)) < 0.03
 
 
-def test_a_list_choice_flag_is_refused_with_the_space_file_line_that_gives_it(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "dimension"),
+    [
+        ("optimizer.betas=[0.9,0.99],[0.8,0.9]", Dimension("optimizer.betas", ([0.9, 0.99], [0.8, 0.9]))),
+        # no bracket, yet YAML reads a mapping choice (f4af3b48 refused it as a range's bound 'relu,name')
+        ("model.activation=relu,name: gelu", Dimension("model.activation", ("relu", {"name": "gelu"}))),
+    ],
+)
+def test_a_list_choice_flag_is_refused_with_the_space_file_line_that_gives_it(tmp_path, flag, dimension):
     """``--space optimizer.betas=[0.9,0.99],[0.8,0.9]``, split at its commas, was refused saying only the
     flag's forms (or, for one list, '[0.9' and '0.99]'): no word that a list choice goes in a space file.
     Now the refusal names the --space-file line. Truth: that line, loaded, is the space of the two
-    pairs; a flag whose text YAML reads as no list (a bracket left open) is refused by its forms."""
-    flag = "optimizer.betas=[0.9,0.99],[0.8,0.9]"
+    choices; a flag whose text YAML reads as no list (a bracket left open) is refused by its forms."""
     with pytest.raises(InvalidValueError, match=r"goes in a --space-file, as the YAML line ") as refused:
         SearchSpace.from_flags([flag])
     path = tmp_path / "space.yaml"
     path.write_text(str(refused.value).rpartition("YAML line ")[2].removesuffix("."))
-    assert SearchSpace.load(path).dimensions == (Dimension("optimizer.betas", ([0.9, 0.99], [0.8, 0.9])),)
+    assert SearchSpace.load(path).dimensions == (dimension,)
     with pytest.raises(InvalidValueError) as refused:
         SearchSpace.from_flags(["optimizer.lr=[1,2"])
     assert str(refused.value).endswith(f"accepted {FLAG_FORMS}.")

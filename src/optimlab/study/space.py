@@ -25,6 +25,7 @@ import dataclasses
 import itertools
 import math
 import random
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -499,8 +500,10 @@ def _choice(flag: str, text: str) -> Any:
 def _file_line(field: str, values: str) -> str | None:
     """The ``--space-file`` line of the choices ``values`` a flag gave ``field`` where YAML reads one of
     them as a list or a mapping (``[0.9,0.99],[0.8,0.9]``, ``{a: 1}``); None where it reads none so
-    (``rows[1].csv,rows[2].csv``: words holding brackets, the flag's own choices)."""
-    if not {"[", "{"} & set(values):  # a range cut short, 'lr=1e-4:', is no mapping choice '{1e-4: null}'
+    (``rows[1].csv,rows[2].csv``: words holding brackets, the flag's own choices). Without a bracket or
+    a brace, YAML reads a mapping only at a colon before a space (``relu,name: gelu``); one before a
+    comma or the end is a range cut short (``lr=1e-4:``, ``lr=1e-4:,1``), no mapping ``{1e-4: null}``."""
+    if not {"[", "{"} & set(values) and not re.search(r":\s", values):
         return None
     line = f"{field}: [{values}]"
     with contextlib.suppress(yaml.YAMLError, OptimlabError):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
-from optimlab.recipe import Recipe, RecipeError
+from optimlab.recipe import Recipe, RecipeError, load_yaml
 from optimlab.study.space import FLAG_FORMS, Dimension, SearchSpace
 
 
@@ -159,14 +159,42 @@ def test_a_choice_yaml_does_not_read_as_written_is_refused_naming_the_flag(flag,
 
 
 @pytest.mark.parametrize(
-    "flag", ["optimizer.weight_decay=0.1,", "optimizer.weight_decay=0.1,,0.2", "model.width=,"]
+    "flag",
+    [
+        "optimizer.weight_decay=0.1,",
+        "optimizer.weight_decay=0.1,,0.2",
+        "model.width=,",
+        "optimizer.weight_decay=0.1,#x",
+        "model.width= #x",
+    ],
 )
 def test_a_choice_flag_refuses_an_empty_choice(flag):
     """A stray comma was a choice of null, the field's default: optimizer.weight_decay=0.1, searched
-    (0.1, None), a grid point and its trial more than typed, shown as 'None' in the report."""
+    (0.1, None), a grid point and its trial more than typed, shown as 'None' in the report; so was a
+    comment alone (``#x``), which YAML reads as an empty document, null."""
     with pytest.raises(InvalidValueError, match=f"invalid value '{flag}' for --space: .*no empty choice"):
         SearchSpace.from_flags([flag])
     assert SearchSpace.from_flags(["optimizer.weight_decay=0.1,null"]).dimensions[0].choices == (0.1, None)
+
+
+@pytest.mark.parametrize(
+    "flag", ["optimizer.lr=null", "optimizer.lr=1e-3,~", "optimizer.options.lr=0.1,null"]
+)
+def test_a_null_learning_rate_choice_is_refused_where_the_space_is_read(flag):
+    """compare --space optimizer.lr=null ran every trial, then raised a TypeError from the analysis,
+    which plots the tuned metric against each trial's lr as a number (float(None)). Refused when the
+    flag or the file is read, naming the flag; another field's null (its default) is still a choice,
+    and a stored study's space is read as it was."""
+    with pytest.raises(
+        InvalidValueError, match=f"invalid value '{flag}' for --space: accepted learning rates"
+    ):
+        SearchSpace.from_flags([flag])
+    field, _, values = flag.partition("=")
+    data = {field: [load_yaml(value) for value in values.split(",")]}
+    with pytest.raises(InvalidValueError, match=f"choices of '{field}'.*accepted learning rates"):
+        SearchSpace.from_dict(data)
+    assert SearchSpace.from_dict(data, stored=True).dimensions[0].choices == tuple(data[field])
+    assert SearchSpace.from_flags(["training.grad_clip_norm=null,1"]).dimensions[0].choices == (None, 1)
 
 
 @pytest.mark.parametrize(

@@ -375,6 +375,8 @@ class SearchSpace:
             if isinstance(spec, Mapping) and "choices" in spec:
                 spec = spec["choices"]
             if isinstance(spec, Sequence) and not isinstance(spec, str):
+                if not stored and (accepted := _lr_choices_refused(field, spec)):
+                    raise InvalidValueError(f"choices of {field!r}", list(spec), accepted)
                 whole = not stored and holds_a_whole_number(as_recipe_field(field))  # 1e1,2e1: 10, 20
                 dimensions.append(
                     Dimension(field, choices=tuple(whole_as_int(c) if whole else c for c in spec))
@@ -435,10 +437,10 @@ class SearchSpace:
             else:
                 choices = values.split(",")
                 if not all(choice.strip() for choice in choices):  # YAML reads '' as null: the default
-                    raise InvalidValueError(
-                        "--space", flag, "FIELD=a,b,c with no empty choice (null for the field's default)"
-                    )
+                    raise InvalidValueError("--space", flag, _NO_EMPTY_CHOICE)
                 data[field] = [_choice(flag, choice) for choice in choices]
+                if accepted := _lr_choices_refused(field, data[field]):
+                    raise InvalidValueError("--space", flag, accepted)
         return cls.from_dict(data).distinct()
 
     @classmethod
@@ -483,18 +485,35 @@ def _whole_number_forms(field: str, *, file: bool) -> str:
 
 FLAG_FORMS = "FIELD=a,b,c of numbers or words, or FIELD=LOW:HIGH[:log][:int]"
 """What a ``--space`` flag may be, as its refusals say."""
+_NO_EMPTY_CHOICE = "FIELD=a,b,c with no empty choice (null for the field's default)"
 
 
 def _choice(flag: str, text: str) -> Any:
     """One choice of the ``--space`` flag ``flag`` read as YAML, or refused in one line naming the flag:
-    text YAML cannot parse (``[0`` of ``weight_decay=[0, 1e-4]``, split at its comma) or reads otherwise
-    than written (``1e-400``, ``1_0``), where a YAML ParserError or YamlValueError came out of the API."""
+    text YAML cannot parse (``[0`` of ``weight_decay=[0, 1e-4]``, split at its comma), reads otherwise
+    than written (``1e-400``, ``1_0``), or holds no value (``#x``, a comment alone, which YAML reads as
+    null), where a YAML ParserError or YamlValueError came out of the API, or the field's default ran."""
     try:
-        return load_yaml(text)
+        value = load_yaml(text)
+        if value is None and yaml.compose(text, Loader=yaml.SafeLoader) is None:
+            raise InvalidValueError("--space", flag, f"{_NO_EMPTY_CHOICE} ({text.strip()!r} holds none)")
+        return value
     except YamlValueError as error:
         raise InvalidValueError("--space", flag, error.accepted) from None
     except yaml.YAMLError:
         raise InvalidValueError("--space", flag, FLAG_FORMS) from None
+
+
+def _lr_choices_refused(field: str, choices: Sequence[Any]) -> str | None:
+    """What the choices of the learning rate are where ``choices`` of ``field`` hold null (the optimizer's
+    own default) for ``optimizer.lr``; None for any other. The study's lr sensitivity plots each tuning
+    trial's lr as a number: with a null choice every trial ran, then the analysis raised a TypeError."""
+    if as_recipe_field(field) != "optimizer.lr" or not any(choice is None for choice in choices):
+        return None
+    return (
+        "learning rates, numbers above 0 (null, the optimizer's own default lr, is no number to plot the "
+        "tuned metric against: search it, optimizer.lr=LOW:HIGH:log, or leave optimizer.lr out)"
+    )
 
 
 def _file_line(field: str, values: str) -> str | None:

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, shown
 from optimlab.optim.base import GradientTransformation, Params, Updates
+from optimlab.optim.shells.torch_optim import torch_method
 from optimlab.registry import Entry, get_registry
 from optimlab.user_code import IMPORT_PATH, call_user, is_import_path
 
@@ -346,12 +347,12 @@ def check_torch_class(entry: Entry, values: Mapping[str, Any]) -> None:
 
 @functools.cache
 def _without_compiler(optimizer_class: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
-    """``optimizer_class`` whose ``add_param_group`` runs without torch's ``_disable_dynamo`` wrapper,
-    which imports torch's compiler at its first call: 5.4 s of a cold process at load 8, which a check
-    of keywords does not need (benchmarks/torch_class_check.py). The run that trains builds the class
-    itself."""
-    plain = inspect.unwrap(optimizer_class.add_param_group)
-    return type(optimizer_class.__name__, (optimizer_class,), {"add_param_group": plain})
+    """``optimizer_class`` whose ``add_param_group`` is :func:`torch_method`'s, without the wrapper that
+    imports torch's compiler at its first call, which a check of keywords does not need. The run that
+    trains builds the class itself."""
+    return type(
+        optimizer_class.__name__, (optimizer_class,), {"add_param_group": torch_method("add_param_group")}
+    )
 
 
 @functools.cache

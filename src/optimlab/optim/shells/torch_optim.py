@@ -99,7 +99,7 @@ def torch_method(name: str) -> Callable[..., Any]:
     While Dynamo is not imported nothing is being compiled, so there is nothing to keep out.
     """
     method = getattr(torch.optim.Optimizer, name)
-    return method if "torch._dynamo" in sys.modules else getattr(method, "__wrapped__", method)
+    return method if sys.modules.get("torch._dynamo") else getattr(method, "__wrapped__", method)
 
 
 def _leaves(state: State, prefix: str = "") -> Iterator[tuple[str, Any]]:

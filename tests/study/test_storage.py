@@ -149,7 +149,9 @@ def test_waiting_trials_are_taken_by_the_plan_as_others_take_and_add_them(tmp_pa
         other = storage.get_trial_id_from_study_id_trial_number(study_id, number)
         assert storage.set_trial_state_values(other, TrialState.RUNNING)
     take_as_the_rule_says()
-    enqueue("tune/0", "tune/3")
+    enqueue("tune/0")  # one trial alone, numbered next: read by a take that looks for no further one
+    take_as_the_rule_says()
+    enqueue("tune/3")
     while take_as_the_rule_says() is not None:
         pass
     assert storage.get_n_trials(study_id, state=TrialState.WAITING) == 0

@@ -1355,6 +1355,36 @@ def test_the_range_test_gives_training_step_the_batch_index_lightning_gives(size
     assert swept == trained.indices == [i % 10 for i in range(25)]
 
 
+class Passes(torch.utils.data.IterableDataset):
+    """A stream of no __len__ whose k-th pass yields the first ``lengths[k]`` rows of ``(x, y)``."""
+
+    def __init__(self, x, y, lengths):
+        self.x, self.y, self.lengths, self.passes = x, y, lengths, 0
+
+    def __iter__(self):
+        n = self.lengths[self.passes]
+        self.passes += 1
+        return zip(self.x[:n], self.y[:n], strict=True)
+
+
+@pytest.mark.parametrize("accumulated", [1, 2])
+def test_a_stream_whose_passes_differ_is_refused_by_the_range_test_in_lightnings_terms(accumulated):
+    """The sweep counts the batch_idx, global_step and current_epoch a module reads by the first pass
+    (optimlab's plain sweep reads such passes as they come, 5b28f0aa): a stream whose second pass is
+    shorter is refused in Lightning's terms, max_steps, not told of total_steps, which Lightning has not."""
+    x, y = standardized()
+    data = DataLoader(Passes(x, y, [96, 64, 96]), batch_size=32)
+    trainer = _quiet_trainer(accumulate_grad_batches=accumulated)
+    with pytest.raises(InvalidValueError) as refused:
+        lr_range_test(RecordsBatchIndex(), data, steps=6, start_lr=1e-3, end_lr=0.1, trainer=trainer)
+    assert str(refused.value).endswith(
+        "whose pass 2 yielded only 2 batches, where its first yielded 3' for train_dataloaders: accepted data "
+        "of as many batches at every pass (the range test counts the batch_idx, global_step and "
+        "current_epoch a module reads by the first pass's count), or a stream without end, as a "
+        "Trainer(max_steps=...) reads it."
+    )
+
+
 @pytest.mark.parametrize("skip", [0, 3])
 def test_the_range_test_gives_training_step_the_global_step_and_epoch_lightning_gives(skip):
     """self.global_step and self.current_epoch read 0 at every batch of the sweep: a training_step

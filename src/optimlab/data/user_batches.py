@@ -574,6 +574,12 @@ class UserBatches:
     epoch that yields another number is refused, :meth:`miscounted`), None where this batches it.
     """
 
+    # what a reader counting epochs by the first pass accepts of data of no __len__ (:meth:`pass_miscounted`)
+    passes_accepted = (
+        "data of as many batches at every pass (the first pass's count ends each epoch), or a stream "
+        "without end read for total_steps"
+    )
+
     def __init__(
         self,
         data: Any,
@@ -927,8 +933,7 @@ class UserBatches:
             self.field,
             f"{self.source} whose pass {epoch + 1} yielded {'at least' if more else 'only'} {yielded} "
             f"batch{'es' * (yielded != 1)}, where its first yielded {self.steps_per_epoch}",
-            "data of as many batches at every pass (the first pass's count ends each epoch), or a stream "
-            "without end read for total_steps",
+            self.passes_accepted,
         )
 
     def one_pass(self, device: torch.device | str) -> Iterator[Any]:

@@ -525,16 +525,25 @@ class _Accumulated(UserBatches):
         """The batches of one optimizer step."""
 
     accumulated = 1
+    passes_accepted = (
+        "data of as many batches at every pass (the range test counts the batch_idx, global_step and "
+        "current_epoch a module reads by the first pass's count), or a stream without end, as a "
+        "Trainer(max_steps=...) reads it"
+    )
 
     def stream(self, device: torch.device | str) -> Iterator[Any]:
+        # each pass of the first's count (pass_miscounted): the batch_idx, global_step and current_epoch
+        # a module reads are counted by it (_TrainingLoss)
         if self.accumulated == 1:
-            yield from super().stream(device)
+            yield from (batch for _, batch in self.from_step(0, device))
             return
-        group = _Accumulated.Group()
-        # a pass's last batch steps, however long the pass (Lightning's loop looks one batch ahead)
-        for _, batch in self.from_step(0, device, passes_may_differ=True):
+        group, current, place = _Accumulated.Group(), None, 0
+        for epoch, batch in self.from_step(0, device):
+            place = place + 1 if epoch == current else 1
+            current = epoch
             group.append(batch)
-            if len(group) == self.accumulated or self.pass_ends:
+            # steps_per_epoch is known by an epoch's last batch, even where the data's length is not
+            if len(group) == self.accumulated or place == self.steps_per_epoch:
                 yield group
                 group = _Accumulated.Group()
 

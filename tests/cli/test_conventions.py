@@ -460,6 +460,34 @@ def test_a_stopped_comparison_still_prints_its_one_json_document(cli, monkeypatc
     assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["a-study-stored", "nothing-stored"])
+def test_a_compare_stopped_before_it_starts_says_how_to_continue_what_it_stored(
+    cli, monkeypatch, tmp_path, stored
+):
+    """Ctrl-C as compare stored its studies, before its first trial, printed only 'interrupted' though the
+    folder was kept and `optimlab compare --resume FOLDER` continued it. Truth: the study stored there
+    by compare's own open_studies, stopped right after it (or right before: nothing to continue)."""
+    import optimlab.study.compare as comparing
+
+    def stopping(spec: Any, location: Any, **options: Any) -> None:
+        if stored:
+            opening(spec, location, **options)
+        raise KeyboardInterrupt
+
+    opening = comparing.open_studies
+    monkeypatch.setattr(comparing, "check_trains", lambda spec: None)  # not what is tested
+    monkeypatch.setattr(comparing, "open_studies", stopping)
+    folder = tmp_path / "study"
+    code, _, err = cli("compare", "--optimizers", "sgd", "--epochs", "1", "--out", str(folder))
+    assert code == _errors.INTERRUPTED
+    if stored:
+        again, shows = f"optimlab compare --resume {folder}", f"optimlab report {folder}"
+        kept = f"the finished trials are kept; `{shows}` shows them so far"
+        assert err.splitlines()[-1] == f"interrupted: {kept}; continue with `{again}`"
+    else:
+        assert err.splitlines()[-1] == "interrupted"
+
+
 def test_a_stopped_gallery_prints_the_experiments_it_finished_as_json(cli, monkeypatch, tmp_path):
     """gallery run all --format json stopped by Ctrl-C left stdout empty, though its finished pages are kept."""
     import optimlab.gallery

@@ -290,6 +290,23 @@ def compare(
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored
     shows: str | None = None  # the command that reports its finished trials (a folder's study only)
+    held: tuple[str, Path] | None = None  # its storage and folder, before a study is stored there
+
+    def commands(folder: Path) -> tuple[str, str | None]:
+        """The commands that continue the comparison kept in ``folder`` and report it (None: it is in
+        --storage)."""
+        words = ["optimlab", "compare", "--resume", str(folder)]
+        words += ["--storage", storage] if storage else []
+        continued = shlex.join(words + (["--name", name] if name else []))
+        return continued, None if storage else shlex.join(["optimlab", "report", str(folder)])
+
+    def stored_commands() -> tuple[str | None, str | None]:
+        """``(again, shows)``; before the studies are all stored (a stop as they are), those of the held
+        folder where one is already there (--resume continues it), else nothing to continue."""
+        if again is not None or held is None or not _holds_a_study(held[0]):
+            return again, shows
+        return commands(held[1])
+
     # the words of a refusal that name what was typed, as the flag typed
     compared: dict[str, str] = dict(o.COUNT_FLAGS)
     if values is not None:
@@ -302,7 +319,7 @@ def compare(
             compared[f"compared for {field!r}"] = f"compared for '{field} (--optimizers)'"
         compared["for workloads:"] = "for workloads (--workload):"  # at least one, each once
     with (
-        resumable(output, lambda: again, report_command=lambda: shows),
+        resumable(output, lambda: stored_commands()[0], report_command=lambda: stored_commands()[1]),
         StudyProgress(progress) as shown,
         o.noting_data(output),
         o.fields_named(compared),
@@ -313,10 +330,7 @@ def compare(
 
         def on_start(specs: list[StudySpec], location: str, folder: Path) -> None:
             nonlocal again, shows
-            words = ["optimlab", "compare", "--resume", str(folder)]
-            words += ["--storage", storage] if storage else []
-            again = shlex.join(words + (["--name", name] if name else []))
-            shows = None if storage else shlex.join(["optimlab", "report", str(folder)])
+            again, shows = commands(folder)
             total = sum(len(spec.tune_plan(m)) + spec.seeds for spec in specs for m in spec.methods)
             for spec in specs if progress else ():  # the plan, before an hour of trials: its grid, seeds
                 output.note(
@@ -326,6 +340,10 @@ def compare(
             shown.start(count_of(len(specs[0].methods), "method"), total)
             if backend == "workers" and workers == 0:
                 output.note(f"waiting for `{worker_command(location)}` processes to run the trials")
+
+        def held_at(location: str, folder: Path) -> None:
+            nonlocal held
+            held = (location, folder)
 
         def on_progress(spec: StudySpec, records: list[TrialRecord]) -> None:
             from optimlab.study.protocols import SEEDS
@@ -348,6 +366,7 @@ def compare(
             on_start=on_start,
             on_progress=on_progress,
             on_storing=lambda spec, stored, total: shown.storing(spec.name, stored, total),
+            on_folder=held_at,
             command=typed_command(),
             **plan,
         )
@@ -376,11 +395,21 @@ def compare(
 def _held_flags(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     """The flags of ``params`` that set a recipe field the comparison holds: not one it compares or
     searches, whose refused value (training.epochs 1.5 of --compare) was named as --epochs."""
-    from optimlab.study.space import as_recipe_field
+    from optimlab.recipe import as_recipe_field
 
     space = plan.get("space")
     varied = {plan.get("field"), *(as_recipe_field(d.field) for d in (space.dimensions if space else ()))}
     return {name: value for name, value in params.items() if o.RECIPE_FLAGS.get(name) not in varied}
+
+
+def _holds_a_study(location: str) -> bool:
+    """Whether the storage at ``location`` (a folder, a database URL) holds a study of optimlab's."""
+    from optimlab.study.storage import open_storage, optimlab_studies
+
+    try:
+        return bool(optimlab_studies(open_storage(location, create=False)))
+    except (OptimlabError, OSError):
+        return False
 
 
 def _refuse_a_bench(folder: Path) -> None:

@@ -656,6 +656,7 @@ def compare(
     on_start: Callable[[list[StudySpec], str, Path], None] | None = None,
     on_progress: Callable[[StudySpec, list[TrialRecord]], None] | None = None,
     on_storing: Callable[[StudySpec, int, int], None] | None = None,
+    on_folder: Callable[[str, Path], None] | None = None,
     command: str | None = None,
     **plan: Any,
 ) -> Comparison:
@@ -672,7 +673,9 @@ def compare(
     Every study is stored before the first trial runs, so a kill at any point leaves all of them
     resumable. ``on_start`` sees the studies, their storage and ``out``
     before they run; ``on_progress`` each study's records after every trial or poll; ``on_storing`` each
-    study's plan stored so far and its size, as it is stored before its first trial; ``command``, the
+    study's plan stored so far and its size, as it is stored before its first trial; ``on_folder`` the
+    storage and ``out`` once they are held, before any study is stored there (a stop from then on may
+    leave some stored, before ``on_start``); ``command``, the
     command line that ran it, is shown on the report.
     """
     for argument, value, accepted in (
@@ -730,6 +733,8 @@ def compare(
     # folder both passed that check, then both ran their trials into its journal
     # its claims on the studies, held to the report: a resume from another folder is refused meanwhile
     with hold_folder(folder, "optimlab compare"), claims_held():
+        if on_folder is not None:
+            on_folder(location, folder)
         begun = _begun(specs, location) if resume and values else specs
         if begun:
             _check_planned(specs, begun, location)

@@ -204,3 +204,46 @@ def test_a_second_ctrl_c_during_the_first_save_keeps_the_checkpoint(tmp_path):
     assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr  # the second Ctrl-C still stops
     assert read_checkpoint(out)["state"]["step"] == 3
     assert not list(out.glob(".*.partial"))
+
+
+def test_a_checkpoint_the_disk_refuses_ends_train_in_one_line_and_resume_continues(tmp_path, cli):
+    """A full disk while train wrote a checkpoint: torch's zip writer raised RuntimeError ('unexpected pos
+    42560 vs 42448') with a 70-line traceback and exit code 1, naming neither the file nor the reason. In a
+    forked child whose files cannot grow past 12 kB (RLIMIT_FSIZE: EFBIG, as ENOSPC on a full disk) the
+    recipe and the log are written, the checkpoint is not: one line names it, the OS's reason and the
+    command that continues; once the limit is gone the run resumes and ends bitwise equal to a run never cut."""
+    import resource
+
+    small = Recipe.from_dict(
+        {"data": {"name": "iris"}, "model": {"name": "mlp", "width": 16}, "optimizer": {"name": "adam"},
+         "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 2}}  # 6 steps, a 25 kB checkpoint
+    )  # fmt: skip
+    reference = train(small, tmp_path / "reference")
+    recipe, out = tmp_path / "recipe.yaml", tmp_path / "run"
+    recipe.write_text(small.to_yaml())
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, resource.RLIM_INFINITY))
+            try:
+                said = cli("train", str(recipe), "--out", str(out), "--no-progress")
+            except BaseException as error:  # a traceback, as the command line prints one
+                said = (1, "", f"{type(error).__name__}: {error}")
+            resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+            (tmp_path / "said.json").write_text(json.dumps(said))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    code, stdout, stderr = json.loads((tmp_path / "said.json").read_text())
+    assert (code, stdout) == (2, "")
+    assert stderr == (
+        f"error: cannot write checkpoint '{out / 'checkpoint.pt'}': File too large; once there is room for "
+        f"it, optimlab train --resume {out} (resume=True in Python) continues the run from its last "
+        "checkpoint\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "recipe.yaml"]  # no partial file
+
+    assert train(small, out, resume=True).metrics == reference.metrics
+    got = torch.load(out / "model.pt", weights_only=True)["model"]
+    want = torch.load(tmp_path / "reference" / "model.pt", weights_only=True)["model"]
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)

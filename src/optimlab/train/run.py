@@ -298,17 +298,24 @@ def _train(
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
 
         def save(state: TrainState) -> None:  # after Checkpointing's check of the weights
-            save_checkpoint(
-                out,
-                model=built.model,
-                optimizer=built.optimizer,
-                scheduler=built.scheduler,
-                state=state,
-                callbacks=resumable,
-                recipe=recipe.to_dict(),
-                recipe_changes=changes,
-                data=data,
-            )
+            try:
+                save_checkpoint(
+                    out,
+                    model=built.model,
+                    optimizer=built.optimizer,
+                    scheduler=built.scheduler,
+                    state=state,
+                    callbacks=resumable,
+                    recipe=recipe.to_dict(),
+                    recipe_changes=changes,
+                    data=data,
+                )
+            except OSError as error:  # a full disk: the checkpoints written before stay whole
+                raise OptimlabError(
+                    f"cannot write checkpoint {error.filename!r}: {error.strerror}; once there is room "
+                    f"for it, {resume_command(out)} (resume=True in Python) continues the run from its "
+                    "last checkpoint"
+                ) from None
 
         checkpointing = Checkpointing(save, every=recipe.training.checkpoint_every, before_save=[log])
         resumable_and_saving = [*resumable, checkpointing]

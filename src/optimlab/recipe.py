@@ -78,11 +78,8 @@ __all__ = [
     "ScheduleSpec",
     "TrainingSpec",
     "YamlValueError",
-    "as_recipe_field",
     "dump_yaml",
     "holds_a_whole_number",
-    "holds_number_as_typed",
-    "holds_whole_numbers",
     "load_yaml",
     "yaml_problem",
 ]

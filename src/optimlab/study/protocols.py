@@ -31,7 +31,7 @@ import pydantic
 import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.recipe import Recipe, RecipeError
+from optimlab.recipe import Recipe, RecipeError, as_recipe_field, holds_whole_numbers
 from optimlab.registry import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
@@ -43,7 +43,7 @@ from optimlab.registry import (
     get_registry,
     whole_number,
 )
-from optimlab.study.space import Dimension, SearchSpace, as_recipe_field, holds_whole_numbers, whole_as_int
+from optimlab.study.space import Dimension, SearchSpace, whole_as_int
 from optimlab.workloads import Workload, check_goal_target
 
 __all__ = [
@@ -98,7 +98,7 @@ def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
 
 def _fields_set(field: str, value: Any) -> set[str]:
     """The recipe fields a compared ``field`` = ``value`` sets, as the recipe reads them
-    (:func:`~optimlab.study.space.as_recipe_field`): each key of a section's mapping, ``{"name": "sgd",
+    (:func:`~optimlab.recipe.as_recipe_field`): each key of a section's mapping, ``{"name": "sgd",
     "lr": 0.1}`` of ``optimizer`` setting ``optimizer.name`` and ``optimizer.lr``."""
     if isinstance(value, Mapping) and value:
         return {f for key, inner in value.items() for f in _fields_set(f"{field}.{key}", inner)}

@@ -46,7 +46,7 @@ from optimlab.recipe import (
 )
 from optimlab.registry import Interval
 
-__all__ = ["Dimension", "SearchSpace", "as_recipe_field"]
+__all__ = ["Dimension", "SearchSpace"]
 
 _RANGE_KEYS = ("low", "high", "log", "integer")
 # Draws SearchSpace.sample makes at most per configuration it returns: an integer range of 100 values, all

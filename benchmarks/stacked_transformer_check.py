@@ -97,6 +97,12 @@ def main() -> None:
         "--before", type=source_tree, default=None, help="an older tree's src: find_lr's CPU time, both trees"
     )
     args = parser.parse_args()
+    if args.rounds < (1 if args.before else 0):
+        parser.error(f"--rounds {args.rounds}: 1 or more with --before, else 0 (none) or more")
+    if args.before and (args.find_lr or args.profile):
+        parser.error("--find-lr and --profile time this tree alone: not with --before, which times find_lr")
+    if args.profile and not args.find_lr:
+        parser.error(f"--profile {args.profile}: profiles find_lr, so it takes --find-lr")
     if args.before:
         steps = 200 if args.check_steps is None else args.check_steps
         code = _FIND_LR_CPU.format(benchmarks=str(Path(__file__).resolve().parent), steps=steps)

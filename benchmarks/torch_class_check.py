@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: a comparison takes 1 or more rounds")
     for tree, src in (("this tree", THIS_TREE), ("before", args.before)):
         code = in_tree(src, _TIMED.replace("print(time.perf_counter() - started)", _COMPILER.strip()))
         imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()

@@ -257,6 +257,7 @@ def normal(weight: Tensor, *, mean: float = 0.0, std: float = 0.01) -> Tensor:
     summary="Normal N(mean, std^2) redrawn outside [a, b] (torch's trunc_normal_); by default mean +-2 std.",
     paper="Devlin et al. 2018, arXiv:1810.04805 (BERT: std 0.02, +-2 std)",
     accepts={"mean": REAL, "std": POSITIVE, "a": _TRUNCATION_BOUND, "b": _TRUNCATION_BOUND},
+    left_out={"a": "mean - 2 std", "b": "mean + 2 std"},
     aliases=("trunc_normal",),
 )
 @torch.no_grad()
@@ -359,6 +360,10 @@ for _distribution in ("uniform", "normal"):
             "mode": ("fan_in", "fan_out"),
             "nonlinearity": TORCH_NONLINEARITIES,
             "a": SLOPE,
+        },
+        left_out={
+            "nonlinearity": "leaky_relu where a is given (torch's default), else gain alone sets the scale",
+            "a": "0 where nonlinearity is given (torch's default), else gain alone sets the scale",
         },
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
         capabilities=(Capability.ACTIVATION_GAIN,),

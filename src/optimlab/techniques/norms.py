@@ -210,6 +210,7 @@ def layer(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, affine
     summary="Group normalization: groups of channels (by default 32, lowered to divide the width).",
     paper="Wu & He 2018, arXiv:1803.08494",
     accepts={"num_groups": POSITIVE_INT, "eps": POSITIVE, "affine": _FLAG},
+    left_out={"num_groups": "32, lowered to the largest count that divides the width"},
     aliases=("groupnorm", "gn"),
     skip=("spatial_dims",),
 )
@@ -284,6 +285,7 @@ def instance(num_features: int, spatial_dims: int = 0, *, eps: float = 1e-5, aff
     summary="RMS normalization: features divided by their root mean square (no centering).",
     paper="Zhang & Sennrich 2019, arXiv:1910.07467",
     accepts={"eps": POSITIVE, "affine": _FLAG},
+    left_out={"eps": "the machine epsilon of the input's dtype (torch's RMSNorm)"},
     aliases=("rmsnorm",),
     skip=("spatial_dims",),
 )

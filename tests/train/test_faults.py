@@ -247,3 +247,28 @@ def test_a_checkpoint_the_disk_refuses_ends_train_in_one_line_and_resume_continu
     got = torch.load(out / "model.pt", weights_only=True)["model"]
     want = torch.load(tmp_path / "reference" / "model.pt", weights_only=True)["model"]
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_a_torch_file_the_disk_refuses_raises_the_os_error_naming_the_file(tmp_path):
+    """model.pt, as a checkpoint, on a full disk: torch.save given a path raised RuntimeError ('unexpected
+    pos'), the reason and the file unnamed. Under RLIMIT_FSIZE in a forked child: EFBIG, naming model.pt."""
+    import errno
+    import resource
+
+    from optimlab.atomic import atomic_path
+    from optimlab.train.checkpoint import torch_save_file
+
+    path = tmp_path / "model.pt"
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4_096, resource.RLIM_INFINITY))
+            with atomic_path(path) as partial:
+                torch_save_file({"model": {"weight": torch.zeros(4_096)}}, partial)
+        except OSError as error:
+            code = 3 if (error.errno, error.filename) == (errno.EFBIG, str(path)) else 4
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
+    assert list(tmp_path.iterdir()) == []

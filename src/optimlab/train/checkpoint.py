@@ -44,6 +44,7 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
+    "torch_save_file",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -91,13 +92,13 @@ def save_checkpoint(
     latest = folder / CHECKPOINT_NAME
     # a second Ctrl-C during the save that the first one asked for lost the checkpoint it was writing
     with signals_deferred(), atomic_path(latest) as partial:
-        _torch_save(payload, partial)
+        torch_save_file(payload, partial)
         if latest.exists():  # a kill from here to the new one's rename leaves the previous to load
             os.replace(latest, folder / PREVIOUS_NAME)
     return latest
 
 
-def _torch_save(payload: dict[str, Any], path: Path) -> None:
+def torch_save_file(payload: dict[str, Any], path: Path) -> None:
     """``torch.save`` into ``path``, a write the system refuses (a full disk, ``ulimit -f``) raised as the
     OS's error: given a path, torch's zip writer raised a RuntimeError ('unexpected pos 42560 vs 42448')
     naming neither the file nor the reason; given a file, it keeps the file's OSError as its context."""

@@ -51,6 +51,7 @@ from optimlab.train.checkpoint import (
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    torch_save_file,
 )
 from optimlab.train.evaluation import (
     EVAL_BATCH,
@@ -649,6 +650,7 @@ def _finish(
     if out is not None:
         if not interrupted:
             with atomic_path(out / MODEL_NAME) as partial:  # a kill mid-save leaves no cut model.pt
-                torch.save({"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}, partial)
+                payload = {"model": built.model.state_dict(), "recipe": built.recipe.to_dict()}
+                torch_save_file(payload, partial)
         write_atomically(out / RESULT_NAME, json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -140,6 +140,7 @@ class Transformer(nn.Module):
         "causal": (False, True),
         "per_token": (False, True),
     },
+    left_out={"vocab_size": "float sequences embedded by a Linear, no token ids"},
     capabilities=(Capability.SEQUENCES, Capability.TOKENS),
 )
 def transformer(

@@ -30,6 +30,7 @@ _REGISTRY = new_registry("optimizer")
         "d": Interval(1, None),
         "weight_decay": NON_NEGATIVE,
     },
+    left_out={"eps1": "the machine epsilon of the parameter's dtype (torch's Adafactor)"},
     capabilities=(Capability.FACTORED, Capability.RELATIVE_STEP),
 )
 def adafactor(

@@ -63,6 +63,7 @@ def _ema_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransform
         "adamw_eps": EPS,
         "adamw_weight_decay": NON_NEGATIVE,
     },
+    left_out={"adamw_lr": "lr, Muon's own", "adamw_weight_decay": "weight_decay, Muon's own"},
     capabilities=(
         Capability.MATRIX,
         Capability.HAS_MOMENTUM,

@@ -115,6 +115,7 @@ def _class_ids(labels: Any, path: Path) -> np.ndarray:
     paper="Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images",
     aliases=("cifar_10",),
     capabilities=(Capability.CLASSIFICATION, Capability.IMAGES, Capability.USER_FILES),
+    left_out={"path": "refused: the folder of the batch files is needed (or --dataset FOLDER)"},
 )
 def cifar10(seed: int, *, path: str | None = None) -> Examples:
     """Every batch file in the folder ``path`` (``~`` expanded), images (3, 32, 32) with raw values 0..255;

@@ -116,6 +116,11 @@ for _family, _model in _PAIRS:
         summary=f"{_family} from your files (path=FOLDER), {_MODELS[_model][3]}, {_MODELS[_model][1]} epochs.",
         paper=_FILES[_family][1],
         accepts={"epochs": POSITIVE_INT, "batch_size": POSITIVE_INT},
+        left_out={
+            "path": "refused: the folder of your files is needed",
+            "epochs": str(_MODELS[_model][1]),
+            "batch_size": str(_MODELS[_model][2]),
+        },
         capabilities=(Capability.USER_FILES,),
         obj=functools.partial(_files_workload, _family, _model),
     )

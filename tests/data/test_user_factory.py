@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from optimlab.data import Examples, load
 from optimlab.data import split as split_tensors
 from optimlab.data.examples import targets_for
+from optimlab.data.torch_dataset import MORE_THAN_PAIRS
+from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
 from optimlab.errors import InvalidValueError, OptimlabWarning
 
@@ -631,8 +633,24 @@ def test_inputs_targets_and_weights_as_three_arrays_are_refused_naming_dict_batc
         "invalid value 'a tuple of 3 (float32 (20, 4), int64 (20,), float32 (20,))' for what dataset "
         "'weighted' returned: accepted (x, y): inputs and targets of one row per example; several inputs, or "
         "weights or masks beside the target, train as dict batches: a Dataset of {'<forward's argument>': x, "
-        "..., 'labels': y} items, each batch given whole to a model that returns its own loss."
+        "..., 'labels': y} items, the inputs given by name to a model whose logits and the labels go to the "
+        "loss you name (training.loss: cross_entropy, or loss= in Python), or each batch given whole to a "
+        "model that returns its own loss."
     )
+
+
+def test_a_loader_of_several_inputs_is_refused_naming_dict_batches():
+    """DataLoader(TensorDataset(x_num, x_cat, y)), which fit takes as (inputs..., target) batches, was
+    refused for a comparison's data with 'accepted an (input, target) pair' alone, naming no way forward;
+    a batch of more than two parts now names dict batches and the loss to name, as a Dataset's item does."""
+    x_num, x_cat, y = torch.randn(8, 4), torch.arange(8) % 7, torch.arange(8) % 2
+    several = DataLoader(TensorDataset(x_num, x_cat, y), batch_size=4)
+    with pytest.raises(InvalidValueError) as refused:
+        as_data((several, several), "mine")
+    assert str(refused.value).startswith(
+        "invalid value 'a list of 3 (float32 (4, 4), int64 (4,), int64 (4,))' for batch 0 of mine split 0: "
+    ) and str(refused.value).endswith(f"accepted an (input, target) pair; {MORE_THAN_PAIRS}.")
+    assert "training.loss: cross_entropy" in MORE_THAN_PAIRS
 
 
 def _unseeded_draws():
@@ -1079,6 +1097,26 @@ def test_a_dict_of_columns_is_split_as_the_dataset_of_its_rows():
     assert got.task == want.task == "classification"
     with pytest.raises(InvalidValueError, match="unequal lengths: 'input_ids' 50, 'labels' 49"):
         as_data({**columns, "labels": items.labels[:49]}, "columns")
+
+
+def test_a_column_named_train_is_a_column_and_target_columns_leaking_labels_are_refused_as_fit_refuses():
+    """as_data took any dict holding 'train' for a dict of splits (a boolean column 'train' beside the
+    features was told to return (d['train'], a val split)), and took columns 'label' and 'labels' (one
+    of them given to the model as an input, a label leak) that fit refuses. One rule for both readers
+    (is_split_dict, ColumnRows). Truth: the column read as the rows' item, and fit's refusal."""
+    x, y = torch.randn(20, 3), torch.arange(20) % 2
+    flagged = as_data({"x": x, "train": x[:, 0] > 0, "label": y}, "columns").split(
+        seed=0, val_fraction=0.2, test_fraction=0.0, data_fraction=1.0
+    )
+    row = flagged.train[0]
+    assert set(row) == {"x", "train", "label"} and bool(row["train"]) == bool(row["x"][0] > 0)
+    leak = {"x": x, "label": y, "labels": y}
+    with pytest.raises(InvalidValueError) as fit_refuses:
+        UserBatches(leak, torch.nn.CrossEntropyLoss())  # fit's reader
+    with pytest.raises(InvalidValueError) as refused:
+        as_data(leak, "columns")
+    said = "a dict of columns with several named as a target: 'label', 'labels'"
+    assert said in str(fit_refuses.value) and said in str(refused.value)
 
 
 def ids_in_order(split):

@@ -23,8 +23,9 @@ T = TypeVar("T")
 # What holds more than (input, target) rows, for the messages that refuse it.
 MORE_THAN_PAIRS = (
     "several inputs, or weights or masks beside the target, train as dict batches: a Dataset of "
-    "{'<forward's argument>': x, ..., 'labels': y} items, each batch given whole to a model that returns "
-    "its own loss"
+    "{'<forward's argument>': x, ..., 'labels': y} items, the inputs given by name to a model whose "
+    "logits and the labels go to the loss you name (training.loss: cross_entropy, or loss= in Python), "
+    "or each batch given whole to a model that returns its own loss"
 )
 
 # Rows of a stream (an IterableDataset, a DataLoader over one) read into memory at most: an endless one

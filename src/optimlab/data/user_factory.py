@@ -278,8 +278,11 @@ def _pair(value: Any, name: str) -> Pairs | None:
             (i for i, b in enumerate(batches) if not (isinstance(b, (tuple, list)) and len(b) == 2)), None
         )
         if odd is not None:
+            several = isinstance(batches[odd], (tuple, list)) and len(batches[odd]) > 2
             raise InvalidValueError(
-                f"batch {odd} of {name}", describe(batches[odd]), "an (input, target) pair"
+                f"batch {odd} of {name}",
+                describe(batches[odd]),
+                "an (input, target) pair" + (f"; {MORE_THAN_PAIRS}" if several else ""),
             )
         pieces = [(batch[0], batch[1]) for batch in batches]
         join = torch.cat if batched else torch.stack

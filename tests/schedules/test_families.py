@@ -361,11 +361,3 @@ def test_a_short_run_at_the_default_fraction_is_decayed_over_the_two_steps_a_dec
     ramp = [step / warmup for step in range(warmup)]
     held = [1.0] * (total + 1 - warmup - len(decay))
     assert [schedule(step) for step in range(total + 1)] == pytest.approx(ramp + held + decay, abs=1e-12)
-
-
-@pytest.mark.parametrize("entry", list(get_registry("schedule")), ids=lambda entry: entry.name)
-def test_every_hyperparameter_of_default_none_says_what_leaving_it_out_gives(entry):
-    """``optimlab list schedules`` showed ``decay_fraction=None`` for wsd, which reads as no decay, where
-    leaving it out decays 0.2 of the run: None stands for a value each family works out from the run.
-    Every such hyperparameter carries the words of that value (a new family's fail here until said)."""
-    assert [h.name for h in entry.hyperparameters if h.default is None and not h.left_out] == []

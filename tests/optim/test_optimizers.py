@@ -993,34 +993,77 @@ def test_an_lr_past_one_of_a_groups_dtypes_is_refused_whichever_comes_first():
         create("sgd", group(), lr=1e5).step()
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adadelta"])
-def test_a_step_torch_adds_with_alpha_is_torchs_bit_for_bit_in_float32_and_float64(name):
-    """torch's step of these is ``p.add_(d, alpha=-lr)``, one rounding; the chain rounded ``-lr * d``
-    and then ``p + that``, twice: after 12 steps AdaDelta was an ulp off torch on 10 of the 64 entries
-    of a float32 3-D tensor and 6 of the 72 of a float64 one in its group, SGD, momentum and Nesterov
-    (where torch's fused kernel does not serve, ``fused=False``) on 10-23. Truth: torch.optim's
-    single-tensor step on the same group, bit for bit, under an lr drop."""
-    torch_class, shared, bound = TORCH_CASES[name]
+ADDS_WITH_ALPHA = [
+    ("sgd", {}),
+    ("momentum", {}),
+    ("nesterov", {}),
+    ("adadelta", {}),
+    ("rmsprop", dict(momentum=0.5)),
+]
+ADDS_WITH_ADDCDIV = [("adagrad", {}), ("rmsprop", {}), ("adam", {}), ("amsgrad", {}), ("adamax", {})]
+
+
+def mixed_group_steps(make_optimizer, start, gradients):
+    """``start`` stepped by the optimizer ``make_optimizer`` builds, as one group, under an lr drop."""
+    params = [torch.nn.Parameter(p.clone()) for p in start]
+    optimizer = make_optimizer(params)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[6], gamma=0.3)
+    for step_gradients in gradients:
+        for p, g in zip(params, step_gradients):
+            p.grad = g.clone()
+        optimizer.step()
+        scheduler.step()
+    return [p.detach() for p in params]
+
+
+def a_mixed_group(steps: int = 12) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+    """A float32 3-D tensor, a float64 one and a bfloat16 one, and ``steps`` gradients for them."""
     generator = torch.Generator().manual_seed(1)
     start = [
         torch.randn(2, 4, 8, generator=generator),
         torch.randn(72, generator=generator, dtype=torch.float64),
+        torch.randn(24, generator=generator).bfloat16(),
     ]
-    gradients = [[torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in start] for _ in range(12)]
+    gradients = [[torch.randn(p.shape, generator=generator).to(p.dtype) for p in start] for _ in range(steps)]
+    return start, gradients
 
-    def run(make_optimizer):
-        params = [torch.nn.Parameter(p.clone()) for p in start]
-        optimizer = make_optimizer(params)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[6], gamma=0.3)
-        for step_gradients in gradients:
-            for p, g in zip(params, step_gradients):
-                p.grad = g.clone()
-            optimizer.step()
-            scheduler.step()
-        return [p.detach() for p in params]
 
-    ours = run(lambda p: create(name, p, fused=False, **shared))
-    torchs = run(lambda p: torch_class(p, **shared, **bound, foreach=False))
-    for mine, theirs, first in zip(ours, torchs, start):
+@pytest.mark.parametrize(
+    ("name", "extra"), ADDS_WITH_ALPHA, ids=lambda v: v if isinstance(v, str) else "_".join(v)
+)
+def test_a_step_torch_adds_with_alpha_is_torchs_bit_for_bit_in_float32_and_float64(name, extra):
+    """torch's step of these is ``p.add_(d, alpha=-lr)``, one rounding; the chain rounded ``-lr * d``
+    and then ``p + that``, twice: after 12 steps AdaDelta was an ulp off torch on 10 of the 64 entries
+    of a float32 3-D tensor and 6 of the 72 of a float64 one in its group, SGD, momentum and Nesterov
+    (where torch's fused kernel does not serve, ``fused=False``) on 10-23; and a bfloat16 tensor in the
+    group sent its float32 and float64 ones back to two roundings. Truth: torch.optim's single-tensor
+    step on the same group, bit for bit, under an lr drop (the bfloat16 tensor takes the lr as the
+    half-precision tests pin)."""
+    torch_class, shared, bound = TORCH_CASES[name]
+    start, gradients = a_mixed_group()
+    ours = mixed_group_steps(lambda p: create(name, p, fused=False, **shared, **extra), start, gradients)
+    torchs = mixed_group_steps(
+        lambda p: torch_class(p, **shared, **extra, **bound, foreach=False), start, gradients
+    )
+    for mine, theirs, first in zip(ours[:2], torchs, start):
         assert mine.dtype == theirs.dtype and not torch.equal(mine, first)
         assert torch.equal(mine, theirs)
+
+
+@pytest.mark.parametrize(("name", "extra"), ADDS_WITH_ADDCDIV, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_step_torch_adds_with_addcdiv_adds_the_chains_update(name, extra):
+    """torch's step of these is ``p.addcdiv_(m, den, value=-lr)``, rounded otherwise than ``add_``'s
+    alpha: adding with alpha took AdaGrad from 28 to 43 of 136 float32 entries off torch after 20 steps.
+    Truth: ``p + u`` with ``u`` the chain's own update (float32 and float64 tensors of the group)."""
+    _, shared, _ = TORCH_CASES[name]
+    start, gradients = a_mixed_group()
+    start, gradients = start[:2], [g[:2] for g in gradients]
+    transform = get_registry("optimizer").create(name, **shared, **extra)
+    params = [p.clone() for p in start]
+    state = transform.init(params)
+    for step_gradients in gradients[:6]:
+        updates, state = transform.update([g.clone() for g in step_gradients], state, params)
+        params = [p + u for p, u in zip(params, updates)]
+    ours = mixed_group_steps(lambda p: create(name, p, fused=False, **shared, **extra), start, gradients[:6])
+    for mine, truth in zip(ours, params):
+        assert torch.equal(mine, truth)

@@ -149,14 +149,16 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             new_state[i] = transforms[i].set_mode(params, state[i], train)
         return tuple(new_state)
 
+    chained = GradientTransformation(init, update, set_mode if moded else None)
     last_apply = transforms[-1].apply if transforms else None
+    if last_apply is None:
+        return chained
 
     def apply(updates: Updates, state: tuple[State, ...], params: Params) -> tuple[State, ...]:
-        assert last_apply is not None
         updates, new_state = _through(transforms[:-1], updates, state, params)
         return (*new_state, last_apply(updates, state[-1], params))
 
-    return GradientTransformation(init, update, set_mode if moded else None, apply if last_apply else None)
+    return chained._replace(apply=apply)
 
 
 def _through(

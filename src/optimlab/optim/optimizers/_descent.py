@@ -40,9 +40,12 @@ def descend(
     *,
     decoupled: bool,
     round_product: bool = False,
+    adds_with_alpha: bool = False,
 ) -> GradientTransformation:
     """``-lr * direction`` with weight decay coupled (through ``direction``) or decoupled (beside it);
-    ``round_product``: see :func:`~optimlab.optim.transforms.scaling.scale_by_learning_rate`."""
+    ``round_product`` and ``adds_with_alpha``: see
+    :func:`~optimlab.optim.transforms.scaling.scale_by_learning_rate`."""
     decay = add_decayed_weights(weight_decay)
     steps = (direction, decay) if decoupled else (decay, direction)
-    return chain(*steps, scale_by_learning_rate(lr, round_product=round_product))
+    lr_step = scale_by_learning_rate(lr, round_product=round_product, adds_with_alpha=adds_with_alpha)
+    return chain(*steps, lr_step)

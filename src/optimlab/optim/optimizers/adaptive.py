@@ -109,7 +109,8 @@ def rmsprop(
     direction = scale_by_rms(alpha, eps, centered=centered)
     if not off(momentum):
         direction = chain(direction, scale_by_momentum(momentum))
-    return descend(direction, lr, weight_decay, decoupled=False)
+    # torch adds the momentum buffer with alpha=-lr, and g / den with addcdiv's value=-lr
+    return descend(direction, lr, weight_decay, decoupled=False, adds_with_alpha=not off(momentum))
 
 
 @_REGISTRY.register(
@@ -146,4 +147,4 @@ def adadelta(
     References:
         Zeiler, ADADELTA: An Adaptive Learning Rate Method, 2012, https://arxiv.org/abs/1212.5701.
     """
-    return descend(scale_by_adadelta(rho, eps), lr, weight_decay, decoupled=False)
+    return descend(scale_by_adadelta(rho, eps), lr, weight_decay, decoupled=False, adds_with_alpha=True)

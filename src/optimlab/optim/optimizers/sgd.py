@@ -68,7 +68,7 @@ def sgd(
             f"True only with momentum > 0 and dampening 0 (here {', '.join(conflicting)})",
         )
     direction = identity() if off(momentum) else scale_by_momentum(momentum, dampening, nesterov=nesterov)
-    return descend(direction, lr, weight_decay, decoupled=False)
+    return descend(direction, lr, weight_decay, decoupled=False, adds_with_alpha=True)
 
 
 momentum = functools.partial(sgd, momentum=0.9)

@@ -13,6 +13,7 @@ from optimlab.optim.base import (
     Hyperparameter,
     Params,
     Updates,
+    add_scaled_,
     apply_updates,
     half_on_cpu,
     refuse_past_range,
@@ -21,6 +22,11 @@ from optimlab.optim.base import (
 )
 
 __all__ = ["ScaleState", "scale", "scale_by_learning_rate"]
+
+
+# The dtypes that ``scale_by_learning_rate(adds_with_alpha=True)`` adds to in one rounding, as torch's
+# ``p.add_(u, alpha=-lr)``; a float16/bfloat16 step takes the lr as its update says, on any device.
+_ONE_ROUNDING = (torch.float32, torch.float64)
 
 
 class ScaleState(NamedTuple):
@@ -40,7 +46,7 @@ def scale(factor: Hyperparameter) -> GradientTransformation:
 
 
 def scale_by_learning_rate(
-    learning_rate: Hyperparameter, *, round_product: bool = False
+    learning_rate: Hyperparameter, *, round_product: bool = False, adds_with_alpha: bool = False
 ) -> GradientTransformation:
     """``u <- -lr_t * u``: the last transform of most optimizers; the minus sign makes it descent.
 
@@ -51,9 +57,11 @@ def scale_by_learning_rate(
     for the optimizers whose torch step adds it so (RAdam: ``p.add_(m_hat * lr * ..., alpha=-1)``). An lr
     past the dtype's largest finite value is refused, as torch refuses to convert it.
 
-    Its ``apply`` adds the update to float32/float64 params as torch's ``p.add_(u, alpha=-lr)``: in one
-    rounding, where ``-lr * u`` rounded before ``p +=`` it rounds twice (AdaDelta at lr 0.3 an ulp off
-    torch's on a few entries a step).
+    ``adds_with_alpha``, for the optimizers whose torch step is ``p.add_(u, alpha=-lr)`` (SGD, AdaDelta,
+    RMSprop with momentum), gives it an ``apply`` that adds to each float32/float64 param so, in one
+    rounding (a ``(K,)`` lr too, member by member), where ``-lr * u`` rounded before ``p +=`` rounds
+    twice (AdaDelta at lr 0.5 an ulp off torch's on a few entries a step). Other dtypes, and the
+    optimizers whose torch step is ``p.addcdiv_(..., value=-lr)`` (rounded otherwise), keep ``p += u``.
     """
     negated = (lambda step: -learning_rate(step)) if callable(learning_rate) else -learning_rate
     by_factor = scale(negated)
@@ -75,11 +83,18 @@ def scale_by_learning_rate(
 
     scaling = GradientTransformation(by_factor.init, update)
 
+    if not adds_with_alpha:
+        return scaling
+
     def apply(updates: Updates, state: ScaleState, params: Params) -> ScaleState:
-        factor = value_at(negated, state.count)
-        if round_product or isinstance(factor, Tensor) or any(half_on_cpu(p) for p in params):
-            return apply_updates(scaling, updates, state, params)
-        torch._foreach_add_(params, updates, alpha=factor)
+        in_one = [p.dtype in _ONE_ROUNDING for p in params]
+        others = [i for i, one in enumerate(in_one) if not one]
+        if others:  # first: an lr past a half dtype's range is refused before any param moves
+            apply_updates(scaling, [updates[i] for i in others], state, [params[i] for i in others])
+        ones = [i for i, one in enumerate(in_one) if one]
+        if ones:
+            factor = value_at(negated, state.count)
+            add_scaled_([params[i] for i in ones], [updates[i] for i in ones], factor)
         return ScaleState(state.count + 1)
 
     return scaling._replace(apply=apply)

@@ -224,6 +224,23 @@ def test_reading_the_graph_leaves_the_model_as_it_was():
     assert not hooked and model(torch.ones(2, 8)).shape == (2, 8) and len(hooked) == 1
 
 
+def test_a_compiled_model_is_read_as_the_module_it_compiled_and_left_intact():
+    """``Instruments(torch.compile(model), ...)`` replaced the user's model's modules with ``_orig_mod``
+    alone (the structural copy of the wrapper wrote its modules through the wrapper's ``__setattr__``,
+    onto the model it wraps): its next forward failed. Truth: the model's own modules and output before
+    the reading, and the reading of the model itself (its compiled forward is never run: slow on CPU)."""
+    from optimlab.doctor import Instruments
+
+    model = nn.Sequential(nn.Linear(8, 8), Layer())
+    x = torch.randn(2, 8)
+    modules, output = dict(model.named_modules()), model(x)
+    compiled = torch.compile(model, backend="eager")
+    assert residual_blocks(compiled) == residual_blocks(model) == {"1": "Layer"}
+    blocks = Instruments(compiled, torch.optim.SGD(model.parameters(), lr=0.1)).statistics.residual_blocks
+    assert blocks == {"1": "Layer"}
+    assert dict(model.named_modules()) == modules and torch.equal(model(x), output)
+
+
 class Watching(Layer):
     """Notes and prints a warning on a NaN in its input: a branch never taken on finite values."""
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.compiled import uncompiled
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.data.user_batches import UserBatches, batch_parts, describe
 from optimlab.data.user_factory import BatchSplits
@@ -326,7 +327,7 @@ def diagnose(
     settings = checked_settings(settings)
     # torch.compile's wrapper: the doctor examines the module it compiled (the same parameters), whose
     # hooks and structure it reads; through the wrapper the first batch failed ('Cannot copy out of meta tensor')
-    model = getattr(model, "_orig_mod", model) if isinstance(model, nn.Module) else model
+    model = uncompiled(model)
     optimizer = examined_optimizer(model, optimizer)
     check_argument_order(loss_fn, data, "diagnose")
     batches = sweep_batches(  # the seed draws dropout too

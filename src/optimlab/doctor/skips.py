@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from optimlab.compiled import uncompiled
+
 __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
 
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
@@ -45,7 +47,7 @@ def read_skips(model: nn.Module) -> SkipReading:
     module to watch in a forward instead. Its parts are not traced one by one (~10 ms a trace, 1.1 s of
     a 12-layer GPT-2's reading and 2.9 s of a BERT's) where the watch reads them all, adding 0.1 s to
     one forward of either (benchmarks/residual_blocks.py)."""
-    graph = None
+    model, graph = uncompiled(model), None
     try:
         twin = _structure_of(model)
     except Exception:  # a module that cannot be copied: left to the forward
@@ -67,8 +69,10 @@ def read_skips(model: nn.Module) -> SkipReading:
 
 def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict[str, str]:
     """``{module name: class name}`` of the modules whose forward adds ``x`` to ``f(x)``, ``f`` holding
-    parameters (``""`` names ``model`` itself). What fx cannot read is read off a forward of a copy of
-    ``model`` on ``inputs`` (in training mode, gradients on); given none, it is left unread."""
+    parameters (``""`` names ``model`` itself; under torch.compile's wrapper, the module it compiled).
+    What fx cannot read is read off a forward of a copy of ``model`` on ``inputs`` (in training mode,
+    gradients on); given none, it is left unread."""
+    model = uncompiled(model)
     reading = read_skips(model)
     if not reading.watched or not (inputs or named_inputs):
         return reading.found
@@ -179,21 +183,25 @@ def _tensors(value: Any) -> Iterable[torch.Tensor]:
 
 def _structure_of(module: nn.Module) -> nn.Module:
     """A copy of ``module`` to trace: its weights and buffers shapes alone (on the meta device), its
-    hooks left out, its other attributes shared (a Lightning module's trainer is not copied). Tracing
-    runs forward, which may count calls or update a running mean in place: the copy takes them."""
+    hooks left out, its other attributes shared (a Lightning module's trainer is not copied); a compiled
+    part, the module it compiled. Tracing runs forward, which may count calls or update a running mean in
+    place: the copy takes them. Written into the copy's own ``__dict__``: a wrapper's ``__setattr__``
+    (torch.compile's) passes what is set on it on to the module it wraps, the user's."""
     twin = copy.copy(module)
+    state = vars(twin)
     for name, value in vars(module).items():
         if name.endswith("hooks") and isinstance(value, dict):
-            setattr(twin, name, type(value)())
-    twin._parameters = {
+            state[name] = type(value)()
+    state["_parameters"] = {
         name: None if p is None else nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
         for name, p in module._parameters.items()
     }
-    twin._buffers = {
+    state["_buffers"] = {
         name: None if b is None else torch.empty_like(b, device="meta") for name, b in module._buffers.items()
     }
-    twin._modules = {
-        name: None if child is None else _structure_of(child) for name, child in module._modules.items()
+    state["_modules"] = {
+        name: None if child is None else _structure_of(uncompiled(child))
+        for name, child in module._modules.items()
     }
     return twin
 

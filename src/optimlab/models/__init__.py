@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimlab.compiled import uncompiled
 from optimlab.models import (  # noqa: F401  (fill the registry)
     cnn,
     mlp,
@@ -78,7 +79,7 @@ def recipe_fields(model: nn.Module) -> frozenset[str]:
     """The recipe fields that change ``model``, one optimlab built (:func:`create`, a recipe's build; under
     torch.compile's wrapper too); none for any other: a user's own model that holds one of optimlab's among
     its layers, or one optimlab built whose layers the user replaced or added to since."""
-    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
+    model = uncompiled(model)
     fields = vars(model).get(_RECIPE_FIELDS, frozenset())
     return fields if all(vars(module).get(_BUILT, False) for module in model.modules()) else frozenset()
 

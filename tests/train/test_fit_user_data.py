@@ -2189,15 +2189,32 @@ ONE_TARGET = (
             "a dict of columns with no target column: 'x', 'answer'",
             ONE_TARGET,
         ),
+        (
+            {
+                "train": (torch.zeros(6, 3), torch.zeros(6).long()),
+                "val": (torch.zeros(2, 3), torch.zeros(2).long()),
+            },
+            "a dict of the splits 'train', 'val'",
+            "the training split as data and the val split as val_data: "
+            "fit(model, optimizer, d['train'], val_data=d['val'], ...)",
+        ),
+        (
+            {"x": torch.zeros(6, 3), "label": ["cat", "dog", "cat", "emu", "fox", "gnu"]},
+            "a dict of columns whose target column 'label' holds names, not numbers ('cat', 'dog', 'emu', ...)",
+            "targets of numbers: class names mapped to ids 0..K-1, one map for every split (e.g. classes = "
+            "sorted(set(labels)); [classes.index(c) for c in labels]), as a CSV file's are",
+        ),
     ],
-    ids=["ragged", "two targets", "no target"],
+    ids=["ragged", "two targets", "no target", "splits", "class names"],
 )
 def test_a_dict_of_columns_without_one_target_or_of_unequal_lengths_is_refused_naming_them(
     columns, value, accepted
 ):
     """Columns of unequal lengths have no rows; several target-named columns leave one a feature holding
     the target (a label leak, refused as a CSV file's); none leaves the loss_fn nothing to compare with.
-    Each is said in one line naming the columns, before any step."""
+    Each is said in one line naming the columns, before any step; so are a dict of splits, whose val
+    split goes in val_data (it was told it had no target column 'train', 'val'), and class names as
+    targets (they reached the loss: 'argument target must be Tensor, not list')."""
     model = nn.Linear(3, 2)
     with pytest.raises(InvalidValueError) as refused:
         fit(

@@ -87,6 +87,7 @@ __all__ = [
     "is_columns",
     "is_map_dataset",
     "is_pandas",
+    "is_split_dict",
     "loader_batch_size",
     "loader_shuffles",
     "own_pairs",
@@ -459,7 +460,7 @@ def _is_splits(data: Any) -> bool:
 
 def is_columns(data: Any) -> bool:
     """Whether ``data`` is a dict of columns: a mapping whose every value has rows (a tensor or array of
-    one dimension or more, a list, a tuple)."""
+    one dimension or more, a list, a tuple), and not a dict of splits (:func:`is_split_dict`)."""
     return (
         isinstance(data, Mapping)
         and bool(data)
@@ -467,7 +468,27 @@ def is_columns(data: Any) -> bool:
             isinstance(v, (list, tuple)) or (isinstance(v, (Tensor, np.ndarray)) and v.ndim)
             for v in data.values()
         )
+        and not is_split_dict(data)
     )
+
+
+def is_split_dict(data: Any) -> bool:
+    """Whether ``data`` is a dict of splits (Hugging Face's ``DatasetDict``, ``{'train': (x, y), 'val':
+    (x, y)}``): a mapping holding ``'train'`` whose every value is a split, a Dataset, a DataLoader, or a
+    tuple or list of tensors, arrays or batches (or none); a column (a tensor, an array, a list of values, such as
+    a boolean column named ``train``) makes it a dict of columns."""
+
+    def split(value: Any) -> bool:
+        if isinstance(value, (Dataset, DataLoader)) or is_map_dataset(value):
+            return True
+        arrays = (Tensor, np.ndarray)
+        return isinstance(value, (tuple, list)) and all(
+            isinstance(part, (*arrays, Mapping))
+            or (isinstance(part, (tuple, list)) and any(isinstance(p, arrays) for p in part))
+            for part in value
+        )
+
+    return isinstance(data, Mapping) and "train" in data and all(map(split, data.values()))
 
 
 class ColumnRows(Dataset):
@@ -487,7 +508,8 @@ class ColumnRows(Dataset):
             )
         names = list(columns)
         named = target_named(names)
-        if with_target and len(named) != 1:
+        # several: the others hold the target as inputs (a label leak), whether a loss_fn reads one or not
+        if len(named) > 1 or (with_target and not named):
             listed = ", ".join(repr(names[j]) for j in named) if named else ", ".join(map(repr, names))
             raise InvalidValueError(
                 field,
@@ -498,6 +520,15 @@ class ColumnRows(Dataset):
                 + (": drop or rename the others, or they are read as inputs" if named else ""),
             )
         self.columns = {name: _as_column(column, field) for name, column in columns.items()}
+        if named and not isinstance(target := self.columns[names[named[0]]], Tensor):
+            names_of_classes = sorted({str(label) for label in target})
+            raise InvalidValueError(
+                field,
+                f"a dict of columns whose target column {names[named[0]]!r} holds names, not numbers "
+                f"({', '.join(map(repr, names_of_classes[:3]))}{', ...' * (len(names_of_classes) > 3)})",
+                "targets of numbers: class names mapped to ids 0..K-1, one map for every split (e.g. "
+                "classes = sorted(set(labels)); [classes.index(c) for c in labels]), as a CSV file's are",
+            )
         self.rows = next(iter(lengths.values()))
         self.described = f"a dict of {len(names)} columns of {self.rows} rows ({', '.join(map(repr, names))})"
 
@@ -623,6 +654,13 @@ class UserBatches:
             data
         ):  # a recipe's splits of dict batches: their training part
             data = data.train
+        if is_split_dict(data):
+            raise InvalidValueError(
+                field,
+                f"{a_type(data)} of the splits {', '.join(map(repr, data))}",
+                f"the training split as data and the val split as val_data: fit(model, optimizer, d['train'], "
+                f"val_data=d[{next((k for k in data if k != 'train'), 'val')!r}], ...)",
+            )
         if is_columns(data):
             data = ColumnRows(data, field, with_target=loss_fn is not None)
         self._data = data

@@ -63,6 +63,7 @@ from optimlab.data.user_batches import (
     is_columns,
     is_map_dataset,
     is_pandas,
+    is_split_dict,
     loader_batch_size,
     loader_shuffles,
     pandas_values,
@@ -445,7 +446,7 @@ def as_data(
     returned = returned or f"what dataset {name!r} returned"
     value = _pandas_as_arrays(value, name, returned)
     # a dict of columns (a Hugging Face dataset's to_dict()), its rows as dict items; not one of splits
-    if is_columns(value) and "train" not in value:
+    if is_columns(value):
         value = ColumnRows(value, returned, with_target=False)
     batches = _dict_batches(value, name, returned)
     if batches is not None:
@@ -490,7 +491,7 @@ def as_data(
             describe(value),
             f"(x, y): inputs and targets of one row per example; {MORE_THAN_PAIRS}",
         )
-    if isinstance(value, Mapping) and "train" in value:  # Hugging Face's DatasetDict, or a dict like it
+    if is_split_dict(value):  # Hugging Face's DatasetDict, or a dict like it
         val = next((key for key in ("validation", "val", "valid", "dev") if key in value), None)
         order = ["d['train']", f"d[{val!r}]" if val else "a val split", *(["d['test']"] * ("test" in value))]
         raise InvalidValueError(

@@ -1404,6 +1404,29 @@ def test_a_whole_number_below_the_smallest_float_is_refused_by_recipe_load_in_it
         Recipe.load(path)
 
 
+@pytest.mark.parametrize(
+    "float_field", ["optimizer: {name: adam, lr: 1e-400}", "optimizer: {name: adam, betas: [0.9, 1e-400]}"]
+)
+def test_numbers_below_the_smallest_float_in_a_whole_and_a_float_field_are_each_refused_in_its_words(
+    float_field,
+):
+    """``model: {width: 1e-400}`` beside ``optimizer: {lr: 1e-400}`` was refused naming model.width alone,
+    in the float's words ('below the smallest float'). Truth: the width's line is the one it gets alone
+    (its range), the float field's the float's words, naming that field."""
+    with pytest.raises(RecipeError) as alone:
+        Recipe.from_yaml("model: {width: 1e-400}")
+    width_line = str(alone.value).partition("\n")[2]
+    with pytest.raises(RecipeError) as both:
+        Recipe.from_yaml(f"model: {{width: 1e-400}}\n{float_field}\n")
+    field = "optimizer.lr" if "lr" in float_field else "optimizer.betas"
+    assert str(both.value).splitlines() == [
+        "invalid recipe:",
+        width_line,
+        f"  {field}: invalid value '1e-400': accepted 0 or a number at least about 5e-324 in size; "
+        "'1e-400' is below the smallest float and would read as 0",
+    ]
+
+
 @pytest.mark.parametrize("word", ["yes", "no", "on", "off", "Yes", "OFF"])
 def test_yaml_1_1s_yes_and_no_words_are_refused_bare_and_text_quoted(word):
     """PyYAML (YAML 1.1) read ``drop_last: on`` as true and ``off`` as false, where YAML 1.2, whose

@@ -14,6 +14,7 @@ serialises back losslessly, and has a stable id: the same recipe gives the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -42,6 +43,7 @@ from optimlab.errors import (
 )
 from optimlab.models.layers import TECHNIQUE_FIELDS
 from optimlab.number_text import (
+    UntypedNumber,
     below_smallest_float,
     infinity_word,
     plain_scalars,
@@ -1574,33 +1576,54 @@ def holds_number_as_typed(value: Any) -> bool:
 
 
 def _in_whole_number_words(text: str, stored: bool) -> RecipeError | None:
-    """The refusal of a recipe whose numbers below the smallest float are all in fields of whole numbers
-    (``milestones: [3, 1e-400]``): their fields' own (the range), as a ``--set`` of them gets, not a
-    float's smallest size. None for any other recipe (refused for another value too, or no mapping)."""
+    """The refusal of a recipe with numbers below the smallest float in fields of whole numbers
+    (``milestones: [3, 1e-400]``): each such field's own words (its range), as a ``--set`` of it gets, not
+    a float's smallest size, which each other field holding one is refused in (``model: {width: 1e-400}``
+    beside ``optimizer: {lr: 1e-400}`` named the width alone, in the float's words). None for any other
+    recipe (refused for another value too, or no mapping)."""
     try:
         data = load_yaml(text, stored=stored, tiny_as_text=True)
     except yaml.YAMLError:
         return None
     if not isinstance(data, dict) or not holds_number_as_typed(data):
         return None
-    typed: set[str] = set()  # the fields holding such a number
+    typed: dict[str, str] = {}  # the fields holding such a number -> the first such number's text
 
     def one_in_place(value: Any, field: str) -> Any:  # 1 for each, to learn what each field holds
         if isinstance(value, NumberAsTyped):
-            typed.add(field)
+            typed.setdefault(field, str(value))
             return 1
         if isinstance(value, dict):
             return {k: one_in_place(v, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
         return [one_in_place(v, field) for v in value] if isinstance(value, list) else value
 
-    try:
-        recipe = Recipe.from_dict(one_in_place(data, ""))
-    except (RecipeError, TypeError):
+    def left_out(value: Any, field: str, kept: Iterable[str]) -> Any:  # each other field holding one dropped
+        if not isinstance(value, dict):
+            return value
+        inner = {k: f"{field}.{k}" if field else str(k) for k in value}
+        return {
+            k: left_out(v, inner[k], kept)
+            for k, v in value.items()
+            if isinstance(v, dict) or not holds_number_as_typed(v) or inner[k] in kept
+        }
+
+    recipe = None
+    for learning in (one_in_place(data, ""), left_out(data, "", ())):  # 1 may be out of a field's range
+        with contextlib.suppress(RecipeError, TypeError):  # (betas: [0.9, 1e-400]); left out, its default
+            recipe = Recipe.from_dict(learning)
+            break
+    if recipe is None:
         return None
-    if not all(holds_whole_numbers(field, recipe) for field in typed):
+    whole = [field for field in typed if holds_whole_numbers(field, recipe)]
+    if not whole:
         return None
     try:
-        Recipe.from_dict(data)
+        Recipe.from_dict(left_out(data, "", whole))
     except RecipeError as error:
-        return error
+        floats = [
+            f"  {field}: invalid value {number!r}: accepted {UntypedNumber(number, '').accepted}"
+            for field, number in typed.items()
+            if field not in whole
+        ]
+        return RecipeError("\n".join([str(error), *floats]))
     return None

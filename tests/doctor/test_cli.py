@@ -230,3 +230,50 @@ def test_the_readmes_deep_sigmoid_net_is_told_its_init_not_a_learning_rate_too_h
     found = json.loads(run(capsys, *planted, "--no-lr-find", "--no-progress", "--format", "json"))["findings"]
     rules = [f["rule"] for f in found]
     assert rules[0] == "vanishing_gradients" and "lr_too_high" not in rules, rules
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "writer", "fmt"),
+    [
+        (("doctor", "--dataset", "iris", "--steps", "3", "--no-lr-find"), "--html", "write_html", "human"),
+        (
+            ("lr-find", "--dataset", "iris", "--sweep-steps", "12", "--check-steps", "3"),
+            "--plot",
+            "plot_lr_range",
+            "json",
+        ),
+    ],
+    ids=["doctor --html", "lr-find --plot --format json"],
+)
+def test_a_file_the_disk_refuses_is_said_after_the_results_which_are_kept(
+    cli, tmp_path, monkeypatch, argv, flag, writer, fmt
+):
+    """doctor --html on a full disk printed no findings, only "error: 'fz.html': File too large", exit 2 (a
+    bad call); lr-find --plot printed no lr. The writer refusing as a full disk does (ENOSPC, naming the
+    file, as optimlab.atomic raises it): the results print as without the flag, then one line names the
+    flag, the file and the OS's reason; exit 5."""
+    import errno
+    import os
+
+    import optimlab.doctor.report
+
+    def full_disk(_, path, **__):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    path = tmp_path / ("page.html" if flag == "--html" else "lr.svg")
+    common = (*argv, "--no-progress", "--format", fmt)
+    without = cli(*common)
+    monkeypatch.setattr(optimlab.doctor.report, writer, full_disk)
+    code, out, err = cli(*common, flag, str(path))
+    if fmt == "json":  # the document says no file was written
+        out, without = (
+            json.loads(out),
+            {**json.loads(without[1]), "html" if flag == "--html" else "plot": None},
+        )
+    else:
+        without = without[1]
+    assert (code, out) == (5, without)
+    assert (
+        err
+        == f"error: cannot write {flag} '{path}': No space left on device; the results printed are whole\n"
+    )

@@ -2,8 +2,10 @@
 
 Expected failures are the user's to fix: a bad flag or value (click's usage errors, optimlab's errors),
 a file or folder that cannot be read or written, a file that is not what it claims to be, a storage
-that cannot be reached, a model or run too large for the memory. Anything else is a bug in optimlab and keeps its traceback. Set
-``OPTIMLAB_DEBUG=1`` to see the traceback of an expected failure too.
+that cannot be reached, a model or run too large for the memory. Anything else is a bug in optimlab and
+keeps its traceback. Set ``OPTIMLAB_DEBUG=1`` to see the traceback of an expected failure too. A file
+that a flag asks for beside the results (--html, --plot) and that cannot be written is said after them
+(:func:`not_written`), exit code 5.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pickle
 import re
 import signal
 import sys
+from collections.abc import Callable
 
 import typer
 
@@ -26,6 +29,9 @@ CPU_ALLOCATION_FAILED = ("DefaultCPUAllocator: can't allocate memory", "std::bad
 SIZE_OVERFLOW = "Overflow when unpacking long"
 ALLOCATION = re.compile(r"tried to allocate ([\d.]+) ?(\w+)", re.IGNORECASE)
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+# the verb's results are printed whole, but a file its flag asked for (--html, --plot) is not written: a
+# full disk after a doctor's examination was 2, a bad call, with the findings thrown away
+FILE_NOT_WRITTEN = 5
 
 
 def stopping() -> None:
@@ -121,6 +127,17 @@ def expected_message(error: BaseException, verb: str = "optimlab") -> str | None
         return f"a file expected to be a PyTorch checkpoint is corrupted or not one: {one_line(str(error))}"
     if _storage_error(error):
         return f"storage error: {one_line(str(error))}"
+    return None
+
+
+def not_written(flag: str, path: os.PathLike[str], write: Callable[[], object]) -> str | None:
+    """Call ``write()``, which writes the file ``flag`` asked for at ``path``: None where it did, else the
+    line that says why not (the OS's reason), for the verb to say after its results, exiting
+    :data:`FILE_NOT_WRITTEN`."""
+    try:
+        write()
+    except OSError as error:
+        return f"cannot write {flag} {os.fspath(path)!r}: {error.strerror or error}; the results printed are whole"
     return None
 
 

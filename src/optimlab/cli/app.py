@@ -32,7 +32,14 @@ from optimlab.cli import (
     train_cmd,
     worker_cmd,
 )
-from optimlab.cli._errors import DEBUG_VARIABLE, INTERRUPTED, USAGE_ERROR, report, stopping
+from optimlab.cli._errors import (
+    DEBUG_VARIABLE,
+    FILE_NOT_WRITTEN,
+    INTERRUPTED,
+    USAGE_ERROR,
+    report,
+    stopping,
+)
 from optimlab.cli._options import CONTEXT, epilog, show_defaults
 from optimlab.cli._verb import Verb, VerbGroup
 from optimlab.errors import OptimlabWarning
@@ -48,6 +55,8 @@ EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and 
   {train_cmd.TRACKER_FAILED:<3}  train: the run completed, but a tracker (--log) lacks part of
        it (stderr says why; 'optimlab report RUN --log NAME' sends
        it again)
+  {FILE_NOT_WRITTEN:<3}  doctor --html, lr-find --plot: the results are printed, but the
+       file could not be written (stderr says why: a full disk)
   {INTERRUPTED:<3}  interrupted (Ctrl-C, SIGTERM); where work is kept, a line says how
        to continue it
 """

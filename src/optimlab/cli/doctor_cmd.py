@@ -12,6 +12,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
+from optimlab.cli._errors import FILE_NOT_WRITTEN, not_written
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
@@ -131,37 +132,43 @@ def doctor(
                 check_budget=o.check_budget(check_budget),
                 time_budget=_time_left(called) if check_budget is None else None,
             )
+        html_failure = None
         if html is not None:
             from optimlab.doctor.report import write_html
 
-            write_html(
-                diagnosis,
-                html,
-                subtitle=f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
-                f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}",
-                recipe=recipe,
+            subtitle = (
+                f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
+                f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}"
+            )
+            html_failure = not_written(
+                "--html", html, lambda: write_html(diagnosis, html, subtitle=subtitle, recipe=recipe)
             )
         sent = _send(diagnosis, trackers)
+    written = html if html is not None and html_failure is None else None
     if not output.human:
         output.result(
             "",
             {
                 **diagnosis.to_dict(),
                 "recipe_id": recipe.id,
-                "html": str(html) if html else None,
+                "html": str(written) if written else None,
                 "trackers": sent,
             },
         )
     else:
         _print_findings(output, diagnosis)
-        if html is not None:
-            output.result(f"wrote {html}")
+        if written is not None:
+            output.result(f"wrote {written}")
         for tracker, where in sent.items():
             output.result(f"{tracker}: {where}")
+    if html_failure is not None:
+        output.error(html_failure)
     if fail_on is not None:
         failing = FAIL_ON[: FAIL_ON.index(fail_on) + 1]
         if any(f.severity in failing for f in diagnosis.findings):
-            sys.exit(FINDINGS_FOUND)
+            sys.exit(FINDINGS_FOUND)  # the verdict --fail-on asked for, over the page's
+    if html_failure is not None:
+        sys.exit(FILE_NOT_WRITTEN)
 
 
 def _trackers(names: list[str], recipe: Recipe, runs: contextlib.ExitStack) -> dict[str, Tracker]:

@@ -3,17 +3,23 @@ lr, the curve and the candidates' held-out scores behind it."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
+from optimlab.cli._errors import FILE_NOT_WRITTEN, not_written
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
 from optimlab.number_text import count_of
 from optimlab.registry import POSITIVE, POSITIVE_INT, SWEEP_STEPS
+
+if TYPE_CHECKING:  # torch is imported when the verb runs, not at start-up
+    from optimlab.doctor.lr_find import LRRangeResult
+    from optimlab.recipe import Recipe
 
 EXAMPLES = """Examples:
   optimlab lr-find --dataset digits --optimizer adam
@@ -115,13 +121,25 @@ def lr_find(
         listening(update),
     ):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
+    plot_failure = None
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 
-        plot_lr_range(result, plot)
+        plot_failure = not_written("--plot", plot, lambda: plot_lr_range(result, plot))
+    written = plot if plot is not None and plot_failure is None else None
     if not output.human:
-        output.result("", {**result.to_dict(), "recipe_id": recipe.id, "plot": str(plot) if plot else None})
-        return
+        output.result(
+            "", {**result.to_dict(), "recipe_id": recipe.id, "plot": str(written) if written else None}
+        )
+    else:
+        _print_result(output, recipe, result, written)
+    if plot_failure is not None:
+        output.error(plot_failure)
+        sys.exit(FILE_NOT_WRITTEN)
+
+
+def _print_result(output: Output, recipe: Recipe, result: LRRangeResult, plot: Path | None) -> None:
+    """The suggestion, the curve's points and each candidate's check, as tables; the plot written."""
     rows = [
         ("suggested lr", result.suggestion if result.suggestion is not None else "none"),
         ("steepest descent at", result.steepest_lr if result.steepest_lr is not None else "-"),

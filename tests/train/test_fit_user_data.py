@@ -2254,8 +2254,27 @@ def test_a_dict_of_columns_without_one_target_or_of_unequal_lengths_is_refused_n
             torch.float32,
             "the targets are int64, where the loss takes them as floats (0/1 or probabilities: y.float())",
         ),
+        (
+            nn.MultiMarginLoss(),
+            torch.float32,
+            torch.long,
+            "the targets are float32, where the loss takes class ids as int64 (y.long())",
+        ),
+        (
+            nn.BCEWithLogitsLoss(),
+            torch.bool,
+            torch.float32,
+            "the targets are bool, where the loss takes them as floats (0/1 or probabilities: y.float())",
+        ),
     ],
-    ids=["float for cross-entropy", "int32 for cross-entropy", "bool for nll", "int64 for bce"],
+    ids=[
+        "float for cross-entropy",
+        "int32 for cross-entropy",
+        "bool for nll",
+        "int64 for bce",
+        "float for multi-margin",
+        "bool for bce",
+    ],
 )
 def test_targets_of_a_dtype_the_loss_cannot_take_are_refused_naming_the_dtype_and_the_cast(
     loss_fn, dtype, fixed, said
@@ -2273,6 +2292,21 @@ def test_targets_of_a_dtype_the_loss_cannot_take_are_refused_naming_the_dtype_an
         fit(model, optimizer, (x, shaped.to(dtype)), loss_fn=loss_fn, total_steps=1)
     assert str(refused.value).endswith(f": {said}.")
     assert fit(model, optimizer, (x, shaped.to(fixed)), loss_fn=loss_fn, total_steps=1).step == 1
+
+
+def test_float_targets_that_are_not_whole_numbers_are_refused_as_no_class_ids():
+    """Float targets of halves beside a cross-entropy are no class ids a cast would make (y.long() floors
+    0.5 to 0): the refusal says they are not whole numbers and names a regression loss, not the cast
+    alone."""
+    model = nn.Linear(3, 2)
+    halves = torch.tensor([0.0, 0.5, 1.0, 1.5])
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (torch.randn(4, 3), halves),
+            loss_fn=nn.CrossEntropyLoss(), total_steps=1)  # fmt: skip
+    assert str(refused.value).endswith(
+        ": the targets are float32, where the loss takes class ids as int64 (y.long()), but they are not whole "
+        "numbers: no class ids; for values, a regression loss (nn.MSELoss)."
+    )
 
 
 @pytest.mark.parametrize(

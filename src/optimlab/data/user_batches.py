@@ -263,11 +263,15 @@ _LABEL_ERRORS = ("target out of range", "Class values must be non-negative", "is
 
 def _target_dtype_needs(reason: str, target: Any) -> str:
     """What a loss that refused ``target`` for its dtype (torch's 'expected target dtype to be Long or Byte,
-    but got Float', 'result type Float can't be cast to the desired output type Long', which name neither
-    the targets nor a fix) needs of them: class ids as int64, or floats; '' for other errors."""
+    but got Float', 'expected scalar type Long but found Float', 'result type Float can't be cast to the
+    desired output type Long', 'Subtraction ... with two bool tensors', which name neither the targets nor
+    a fix) needs of them: class ids as int64, or floats; '' for other errors."""
     if not isinstance(target, Tensor):
         return ""
-    if "expected target dtype to be Long" in reason:
+    # cross-entropy's and NLL's words, then multi_margin_loss's
+    if "expected target dtype to be Long" in reason or (
+        "expected scalar type Long but found" in reason and target.dtype != torch.int64
+    ):
         whole = not target.is_floating_point() or bool((target == target.round()).all())
         return (
             f": the targets are {str(target.dtype).removeprefix('torch.')}, where the loss takes class ids as "
@@ -278,7 +282,9 @@ def _target_dtype_needs(reason: str, target: Any) -> str:
                 else ", but they are not whole numbers: no class ids; for values, a regression loss (nn.MSELoss)"
             )
         )
-    if "can't be cast to the desired output type" in reason and not target.is_floating_point():
+    # BCE's of integer targets, then of bool ones (1 - target)
+    cast = "can't be cast to the desired output type" in reason or "with two bool tensors" in reason
+    if cast and not target.is_floating_point():
         return (
             f": the targets are {str(target.dtype).removeprefix('torch.')}, where the loss takes them as floats "
             "(0/1 or probabilities: y.float())"

@@ -7,6 +7,8 @@ import os
 import shlex
 import signal
 
+import pytest
+
 from optimlab.cli import _errors
 
 
@@ -92,16 +94,19 @@ def load():
 """
 
 
-def test_a_run_builds_its_data_once_for_its_training_and_its_chance_note(cli, write_modules, tmp_path):
+@pytest.mark.parametrize("page", [[], ["--html"]], ids=["", "html"])
+def test_a_run_builds_its_data_once_for_its_training_and_its_chance_note(cli, write_modules, tmp_path, page):
     """The note of a run no better than chance (read after the run) built the data again: a user's
     factory ran twice for one ``train`` (three times with ``--html``, whose page draws chance lines).
     Counted by the factory itself."""
     write_modules(optimlab_counted_data=COUNTED_DATA)
     import optimlab_counted_data
 
+    optimlab_counted_data.calls.clear()
     code, _, err = cli(
         "train", "--dataset", "optimlab_counted_data:load", "--steps", "1", "--no-progress",
-        "--out", str(tmp_path / "run"),
+        "--out", str(tmp_path / "run"), *page,
     )  # fmt: skip
     assert code == 0, err
     assert optimlab_counted_data.calls == [1]
+    assert not page or (tmp_path / "run" / "report.html").is_file()

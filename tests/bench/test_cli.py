@@ -1,5 +1,6 @@
 """The bench verb: a tiny benchmark prints its scores and writes the report (and figures); bad calls."""
 
+import html
 import json
 import re
 import shutil
@@ -47,6 +48,14 @@ def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path, mon
     assert "<h2>two_spirals_mlp</h2>" in page and "optimlab bench --workloads two_spirals_mlp" in text
     assert "wall time: 0.3 s" in result.output and "<td>wall time</td><td>0.3 s</td>" in page
     assert sorted(p.suffix for p in (tmp_path / "figures").iterdir()) == [".png"] * 3
+    # the ranks said with what the seeds tell of them, as the page says it: the area score's untested
+    # medians, and each workload's test metric by Welch's t-test (the ranking said before alone)
+    untested = (
+        "Ranking: the area score ranks by each method's median time to target over 2 seed runs a workload"
+    )
+    assert untested in result.output and untested in html.unescape(text)
+    (tested,) = [line for line in result.output.splitlines() if line.startswith("two_spirals_mlp: Ranking: ")]
+    assert tested.removeprefix("two_spirals_mlp: ") in html.unescape(text)
 
     again = runner.invoke(app, ["bench", "--resume", str(tmp_path), "--no-progress", "--format", "json"])
     assert again.exit_code == 0, again.output

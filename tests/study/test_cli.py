@@ -70,6 +70,40 @@ def test_compare_prints_the_leaderboard_and_writes_tables_and_report(tiny_compar
     assert first["test_mean"] == pytest.approx(float(board[0]["test_mean"]))
     assert set(first["best_config"]) == {"optimizer.lr"} and 0 <= first["ci95_high"] <= 1
     assert document["report"] == str(folder / "report.html") and document["storage"] == str(folder)
+    # the ranking's significance as the terminal and leaderboard.csv say it (checked below)
+    assert study["ranking"] in output.replace("\n", " ") and study["ranking"].startswith("Ranking: ")
+    assert [row["p_vs_first"] for row in study["leaderboard"]][1:] == [
+        pytest.approx(float(row["p_vs_first"])) for row in board[1:]
+    ]
+
+
+def test_the_rankings_significance_is_said_on_the_terminal_and_in_the_tables_as_on_the_page(
+    tiny_comparison,
+):
+    """The terminal, leaderboard.csv and --format json ranked sgd 1 and adam 2 with a Welch p of 0.75;
+    only report.html said the lead was within the noise of the seeds. The terminal prints the page's
+    sentence under its table, and the tables carry the test. Truth: scipy's Welch t-test of the seed
+    reruns' test metrics read from trials.csv (one test: Holm leaves its p as it is)."""
+    import html
+
+    from scipy import stats
+
+    output, folder = tiny_comparison
+    with open(folder / "trials.csv") as handle:
+        seeds = [row for row in csv.DictReader(handle) if row["phase"] == "seeds"]
+    with open(folder / "leaderboard.csv") as handle:
+        first, second = csv.DictReader(handle)
+
+    def values(method):
+        return [float(row["metric.test_accuracy"]) for row in seeds if row["method"] == method]
+
+    p = stats.ttest_ind(values(second["method"]), values(first["method"]), equal_var=False).pvalue
+    assert (first["p_vs_first"], first["significant_vs_first"]) == ("nan", "")
+    assert float(second["p_vs_first"]) == pytest.approx(p, rel=1e-9)
+    assert second["significant_vs_first"] == str(p < 0.05)
+    page = html.unescape((folder / "report.html").read_text())
+    (said,) = [line for line in output.splitlines() if line.startswith("Ranking: ")]
+    assert said in page and f"p={p:.2g}" in said
 
 
 def test_several_workloads_get_a_study_each_and_performance_profiles(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from optimlab.bench.runner import BenchResult
-from optimlab.bench.scoring import NO_TARGET, MethodScore
+from optimlab.bench.scoring import NO_TARGET, MethodScore, area_ranking_note
 from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
@@ -29,12 +29,11 @@ from optimlab.study.report import (
     mean_cis,
     profiles_figure,
     searched,
-    seed_values,
     sensitivity_figure,
     tuning_trials,
 )
 from optimlab.study.run import StudyResult
-from optimlab.study.significance import ranking_note
+from optimlab.study.significance import board_seeds, ranking_note
 
 __all__ = ["write_bench_report"]
 
@@ -75,6 +74,7 @@ def _across_workloads(page: Page, result: BenchResult) -> None:
             rows,
             caption="AlgoPerf-style score",
         )
+        page.paragraph(area_ranking_note(result.results[0].spec.seeds))
         ordered = {m: scores.profiles[m] for m in methods if m in scores.profiles}  # each method's colour
         page.figure(
             profiles_figure(scores.taus, ordered, scores.cost),
@@ -137,8 +137,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         ),
         caption="Leaderboard",
     )
-    failed = {row.method: row.board.seeds_failed for row in rows}
-    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in rows], failed):
+    if note := ranking_note(*board_seeds(spec, result.records, [row.board for row in rows])):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.board.at_edge)}" for row in rows if row.board.at_edge]
     if edges:

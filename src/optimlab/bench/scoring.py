@@ -51,6 +51,7 @@ __all__ = [
     "NO_TARGET",
     "BenchScores",
     "MethodScore",
+    "area_ranking_note",
     "area_score",
     "check_cost",
     "run_costs",
@@ -112,6 +113,17 @@ class BenchScores:
             (1 + sum(a > area and not same_mean(a, area) for a in self.area.values()), m, area)
             for m, area in self.ranking()
         ]
+
+
+def area_ranking_note(seeds: int) -> str:
+    """What the area score's ranking cannot say: it ranks by medians of ``seeds`` seed runs a workload, of
+    which no uncertainty is measured (no interval, no test), where a leaderboard's ranks are tested
+    (:func:`optimlab.study.significance.ranking_note`)."""
+    return (
+        f"Ranking: the area score ranks by each method's median time to target over {seeds} seed "
+        f"run{'' if seeds == 1 else 's'} a workload, without a measure of its uncertainty (no interval, no "
+        "test): a rank may be chance."
+    )
 
 
 def run_costs(result: StudyResult, method: str, cost: str = "steps") -> list[float]:

@@ -235,6 +235,9 @@ def bench(
 
 
 def _print_scores(output: Output, result: Any) -> None:
+    from optimlab.bench.scoring import area_ranking_note
+    from optimlab.study.significance import board_seeds, ranking_note
+
     scores = result.scores
     if scores.profiles:
         output.table(
@@ -243,6 +246,7 @@ def _print_scores(output: Output, result: Any) -> None:
             scores.ranks(),
             key="scores",
         )
+        output.result(area_ranking_note(result.results[0].spec.seeds))  # as the report says it
     else:  # other data (--dataset): a workload's target was a level of its own
         output.result("area score: none, no workload has a target here, so no time to target")
         if not output.human:  # the JSON document keeps its key
@@ -269,3 +273,7 @@ def _print_scores(output: Output, result: Any) -> None:
         rows,
         key="workloads",
     )
+    for study, per in zip(result.results, scores.workloads.values()):  # as each workload's section says
+        board = [row.board for row in per]
+        if note := ranking_note(*board_seeds(study.spec, study.records, board)):
+            output.result(f"{study.spec.name}: {note}")

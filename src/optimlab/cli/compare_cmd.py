@@ -378,6 +378,8 @@ def compare(
                 f"{spec.name}: {spec.test_metric} of each method's best configuration over {fresh_seeds(spec)}",
                 *leaderboard_table(spec, result.records),
             )
+            if note := _ranking(spec, result.records):  # as the report says it under its table
+                output.result(note)
         studies = [_study_document(result.spec, result.records) for result in done.results]
     storage_shown = without_passwords(done.location)
     output.result(
@@ -441,12 +443,14 @@ def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str
     configuration as a mapping and the fields at the edge of their range as a list."""
     from optimlab.study import leaderboard
     from optimlab.study.export import leaderboard_rows as table_rows
+    from optimlab.study.significance import board_seeds, versus_first
 
     board = leaderboard(spec, records)
+    versus = versus_first(*board_seeds(spec, records, board))
     rows = [
         {k: v for k, v in row.items() if k != "study"}
         | {"best_config": best.params, "at_edge": list(best.at_edge)}
-        for row, best in zip(table_rows(board), board)
+        for row, best in zip(table_rows(board, versus=versus), board)
     ]
     return {
         "study": spec.name,
@@ -454,4 +458,14 @@ def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str
         "target": spec.target,  # null: none, so no steps to it
         "seeds": spec.seeds,
         "leaderboard": rows,
+        "ranking": _ranking(spec, records),  # "": nothing to say (fewer than two methods with a result)
     }
+
+
+def _ranking(spec: StudySpec, records: Sequence[TrialRecord]) -> str:
+    """What the seeds say of the leaderboard's ranking, as the report says it
+    (:func:`optimlab.study.significance.ranking_note`)."""
+    from optimlab.study import leaderboard
+    from optimlab.study.significance import board_seeds, ranking_note
+
+    return ranking_note(*board_seeds(spec, records, leaderboard(spec, records)))

@@ -51,6 +51,7 @@ __all__ = [
     "same_mean",
     "scored",
     "seed_band",
+    "seed_results",
     "sensitivity",
     "t_quantile",
     "t_quantile_975",
@@ -227,6 +228,15 @@ def scored(spec: StudySpec, record: TrialRecord) -> bool:
     """Whether ``record`` completed with a finite test metric: a seed rerun the leaderboard's mean counts
     (the others are its failed ones, a user's metric that was NaN on the test split among them)."""
     return record.state == "complete" and record.metrics.get(spec.test_metric) is not None
+
+
+def seed_results(spec: StudySpec, records: Sequence[TrialRecord], method: str) -> list[float]:
+    """The test metric of each completed seed rerun of ``method``'s best configuration."""
+    return [
+        r.metrics[spec.test_metric]
+        for r in records
+        if r.method == method and r.phase == SEEDS and scored(spec, r)
+    ]
 
 
 def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str, Any]) -> tuple[str, ...]:

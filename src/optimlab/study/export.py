@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from optimlab.atomic import atomic_path
 from optimlab.study.analysis import LeaderboardRow, leaderboard, ranks
 from optimlab.study.protocols import TUNE
 from optimlab.study.run import StudyResult
+from optimlab.study.significance import Comparison, board_seeds, versus_first
 from optimlab.study.storage import TrialRecord
 
 __all__ = ["leaderboard_rows", "trial_rows", "write_tables"]
@@ -54,10 +55,21 @@ def trial_rows(records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[dict[str, Any]]:
+def leaderboard_rows(
+    rows: Sequence[LeaderboardRow], study: str = "", versus: Mapping[str, Comparison] | None = None
+) -> list[dict[str, Any]]:
     """One row per method, best first, as the report's leaderboard: a method without a seed result has no
     rank, and one seed result no standard deviation (it wrote rank 2 and std 0 where the page had none);
-    methods that tie share a rank (:func:`~optimlab.study.analysis.ranks`)."""
+    methods that tie share a rank (:func:`~optimlab.study.analysis.ranks`). ``versus``: each method's test
+    against the first (:func:`~optimlab.study.significance.versus_first`), as ``p_vs_first`` (Holm-adjusted
+    Welch p; NaN for the first and those untested) and ``significant_vs_first`` (empty where untested): a
+    rank whose difference is not significant is within the noise of the seeds, as the report says."""
+    versus = versus or {}
+
+    def tested(method: str) -> Comparison | None:
+        comparison = versus.get(method)
+        return comparison if comparison is not None and math.isfinite(comparison.p_value) else None
+
     return [
         {
             "study": study,
@@ -69,6 +81,8 @@ def leaderboard_rows(rows: Sequence[LeaderboardRow], study: str = "") -> list[di
             "ci95_high": row.test.high,
             "seeds": row.test.n,
             "seeds_failed": row.seeds_failed,
+            "p_vs_first": c.adjusted if (c := tested(row.method)) else math.nan,
+            "significant_vs_first": c.significant if c else None,
             "tuned_value": row.tuned,
             "tuning_failed": row.tuning_failed,
             "best_config": " ".join(f"{k}={v}" for k, v in row.params.items()),
@@ -115,6 +129,13 @@ def write_tables(results: Sequence[StudyResult], out: Path) -> list[Path]:
     boards = [
         {"study": result.spec.name, "metric": result.spec.test_metric} | row  # whose test_mean it is
         for result in results
-        for row in leaderboard_rows(leaderboard(result.spec, result.records), result.spec.name)
+        for row in _leaderboard_of(result)
     ]
     return _write(trials, out / "trials") + _write(boards, out / "leaderboard")
+
+
+def _leaderboard_of(result: StudyResult) -> list[dict[str, Any]]:
+    """``result``'s leaderboard rows, each with its test against the first."""
+    board = leaderboard(result.spec, result.records)
+    versus = versus_first(*board_seeds(result.spec, result.records, board))
+    return leaderboard_rows(board, result.spec.name, versus)

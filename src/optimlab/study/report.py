@@ -29,11 +29,12 @@ from optimlab.study.analysis import (
     ranks,
     scored,
     seed_band,
+    seed_results,
     sensitivity,
 )
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
-from optimlab.study.significance import ranking_note
+from optimlab.study.significance import board_seeds, ranking_note
 from optimlab.study.space import Dimension
 from optimlab.study.storage import TrialRecord, location_shown, without_passwords
 
@@ -330,12 +331,7 @@ def model_sizes(records: Sequence[TrialRecord]) -> str:
 
 def seed_values(result: StudyResult, method: str) -> list[float]:
     """The test metric of each completed seed rerun of ``method``'s best configuration."""
-    spec = result.spec
-    return [
-        r.metrics[spec.test_metric]
-        for r in result.records
-        if r.method == method and r.phase == SEEDS and scored(spec, r)
-    ]
+    return seed_results(result.spec, result.records, method)
 
 
 def nothing_tuned(spec: StudySpec) -> str:
@@ -371,7 +367,6 @@ def _add_study(
     page.table(
         *leaderboard_table(spec, board, None if cells is None else (heading, cells)), caption="Leaderboard"
     )
-    failed = {row.method: row.seeds_failed for row in board}
     if spec.test_metric == spec.metric:  # no test split (the user's (train, val), an image folder's)
         page.paragraph(
             f"No test split: {spec.metric} is of the validation split that chose each method's "
@@ -382,7 +377,7 @@ def _add_study(
         page.paragraph(f"The methods train models of different sizes: {sizes}.")
     if untuned := spec.untuned_lr():
         page.paragraph(f"Not a comparison of tuned optimizers: {untuned}.")
-    if note := ranking_note([(row.method, seed_values(result, row.method)) for row in board], failed):
+    if note := ranking_note(*board_seeds(spec, result.records, board)):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
     if edges:

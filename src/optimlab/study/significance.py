@@ -19,11 +19,16 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from optimlab.number_text import count_of
-from optimlab.study.analysis import failed_share, same_mean
+from optimlab.study.analysis import LeaderboardRow, failed_share, same_mean, seed_results
 
-__all__ = ["ALPHA", "Comparison", "compare_seeds", "holm", "ranking_note"]
+if TYPE_CHECKING:
+    from optimlab.study.protocols import StudySpec
+    from optimlab.study.storage import TrialRecord
+
+__all__ = ["ALPHA", "Comparison", "board_seeds", "compare_seeds", "holm", "ranking_note", "versus_first"]
 
 ALPHA = 0.05
 
@@ -76,16 +81,48 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def board_seeds(
+    spec: StudySpec, records: Sequence[TrialRecord], board: Sequence[LeaderboardRow]
+) -> tuple[list[tuple[str, list[float]]], dict[str, int]]:
+    """What :func:`ranking_note` and :func:`versus_first` read of a leaderboard, ``board`` (best first): each
+    method with its completed seed reruns' test metrics, and each one's seed reruns that failed."""
+    ranked = [(row.method, seed_results(spec, records, row.method)) for row in board]
+    return ranked, {row.method: row.seeds_failed for row in board}
+
+
+def versus_first(
+    ranked: Sequence[tuple[str, Sequence[float]]], failed: Mapping[str, int] | None = None
+) -> dict[str, Comparison]:
+    """Each method :func:`ranking_note` tests against the first of ``ranked`` (best first, as ``(method,
+    seed values)``; ``failed``: each one's seed runs that diverged or failed), Holm-adjusted over those
+    tests, in their order; its p NaN where untested (fewer than two values a side, or no spread). Neither
+    the first, nor a method without a value, nor one that failed on a larger share of its seed runs than
+    the first (ranked below it for that) is tested."""
+    failed = failed or {}
+    with_values = [(method, values) for method, values in ranked if values]
+    if len(with_values) < 2:
+        return {}
+    (leader, first), rest = with_values[0], with_values[1:]
+    others = [(m, v) for m, v in rest if _share(failed, m, v) <= _share(failed, leader, first)]
+    tests = [compare_seeds(values, first) for _, values in others]
+    adjusted = holm([c.p_value for c in tests])
+    return {m: dataclasses.replace(c, adjusted=a) for (m, _), c, a in zip(others, tests, adjusted)}
+
+
+def _share(failed: Mapping[str, int], method: str, values: Sequence[float]) -> float:
+    return failed_share(failed.get(method, 0), len(values))
+
+
 def ranking_note(
     ranked: Sequence[tuple[str, Sequence[float]]], failed: Mapping[str, int] | None = None
 ) -> str:
     """What the seeds say of a leaderboard's ranking, ``ranked`` best first as ``(method, seed values)``
     (the completed seed runs'; ``failed``: each method's seed runs that diverged or failed): the first
-    against each other by Welch's t-test, Holm-adjusted over those tests. A rank is a claim only where
-    its difference is significant; with 3 seeds a 95% interval is 2.5 standard deviations wide on each
-    side, and most ranks are not. A method that failed on a larger share of its seeds than the first
-    ranks below it for that (:func:`optimlab.study.analysis.failed_share`), and is not tested: its
-    completed runs' mean leaves its failures out."""
+    against each other by Welch's t-test, Holm-adjusted over those tests (:func:`versus_first`). A rank
+    is a claim only where its difference is significant; with 3 seeds a 95% interval is 2.5 standard
+    deviations wide on each side, and most ranks are not. A method that failed on a larger share of its
+    seeds than the first ranks below it for that (:func:`optimlab.study.analysis.failed_share`), and is
+    not tested: its completed runs' mean leaves its failures out."""
     failed = failed or {}
     with_values = [(method, values) for method, values in ranked if values]
     lost = [f"{m} ({failed[m]} of {failed[m]})" for m, values in ranked if not values and failed.get(m)]
@@ -96,23 +133,15 @@ def ranking_note(
     )
     if len(with_values) < 2:
         return f"Ranking: {none}." if none else ""
-
-    def share(method: str, values: Sequence[float]) -> float:
-        return failed_share(failed.get(method, 0), len(values))
-
-    (leader, first), rest = with_values[0], with_values[1:]
-    less_reliable = [(m, v) for m, v in rest if share(m, v) > share(leader, first)]
-    others = [(m, v) for m, v in rest if share(m, v) <= share(leader, first)]
-    tests = [compare_seeds(values, first) for _, values in others]
-    tests = [dataclasses.replace(c, adjusted=a) for c, a in zip(tests, holm([c.p_value for c in tests]))]
-    tied = [m for (m, _), c in zip(others, tests) if c.difference == 0]
-    apart = [m for (m, _), c in zip(others, tests) if c.significant and m not in tied]
+    leader = with_values[0][0]
+    compared = versus_first(ranked, failed)
+    less_reliable = [(m, v) for m, v in with_values[1:] if m not in compared]
+    tied = [m for m, c in compared.items() if c.difference == 0]
+    apart = [m for m, c in compared.items() if c.significant and m not in tied]
     close = [
-        m
-        for (m, _), c in zip(others, tests)
-        if math.isfinite(c.p_value) and not c.significant and m not in tied
+        m for m, c in compared.items() if math.isfinite(c.p_value) and not c.significant and m not in tied
     ]
-    untested = [m for (m, _), c in zip(others, tests) if not math.isfinite(c.p_value) and m not in tied]
+    untested = [m for m, c in compared.items() if not math.isfinite(c.p_value) and m not in tied]
     said = [f"{leader} ranks above {', '.join(apart)} significantly"] if apart else []
     if tied:
         said.append(f"{leader} ties with {', '.join(tied)} (the same mean over the seeds: one rank)")
@@ -134,10 +163,10 @@ def ranking_note(
         )
     if none:
         said.append(none)
-    tested = sum(math.isfinite(c.p_value) for c in tests)
+    tested = sum(math.isfinite(c.p_value) for c in compared.values())
     details = "; ".join(
         f"{m} {c.difference:+.3g}, p={c.adjusted:.2g}"
-        for (m, _), c in zip(others, tests)
+        for m, c in compared.items()
         if math.isfinite(c.p_value)
     )
     if not tested:

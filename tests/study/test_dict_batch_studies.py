@@ -158,7 +158,8 @@ def test_dict_batches_the_model_cannot_take_a_loss_from_stop_the_cli_in_one_line
          "--out", str(tmp_path / "compare"), "--model", f"{TEXT}:BagOfWords", "--dataset", f"{TEXT}:unlabelled"],
         tmp_path, env, tmp_path / "output", timeout=300,
     )  # fmt: skip
-    lines = err.strip().splitlines()
+    said, *lines = err.strip().splitlines()  # what was read, then the refusal in one line
+    assert said.startswith(f"data: {TEXT}:unlabelled, dict batches of input_ids: ")
     assert code == 2 and len(lines) == 1, err
     assert "the model's output" in lines[0] and "a loss (a scalar tensor, .loss" in lines[0]
     assert "a dict of {'logits': float32 (8, 2)}" in lines[0]  # the value, named

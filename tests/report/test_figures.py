@@ -463,14 +463,17 @@ def test_a_y_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines()
 def test_an_x_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines_outside_the_math():
     """An x label one line longer than its axis was cut in its middle ('...' and the whole only when
     hovered) where the y label was written on two lines: the same rule now, the break outside $...$ math.
-    Truth: matplotlib's renderer puts both lines within the figure, under the tick labels and beside the
-    axes' width, and its cbook.is_math_text finds the math whole on one line."""
+    Its second line shortens the y axis: a y label that fitted it on one line then read 'test accuracy
+    (fracti...orrect): mean, 95% CI' where two lines hold it. Truth: matplotlib's renderer puts both
+    lines within the figure, under the tick labels and beside the axes' width, the y label whole beside
+    the axes' height, and its cbook.is_math_text finds the math whole on one line."""
     from matplotlib import cbook
 
     math = r"$\| \Delta w \|_2$"
     xlabel = f"weight decay of the optimizer's decoupled term, scaled by {math} at the start, per layer"
+    ylabel = "test accuracy (fraction correct): mean, 95% CI"  # on one line, its axis' height but for the x label's line
     figure = figures.lines(
-        [1e-4, 1e-3, 1e-2], {"adam": [0.5, 0.4, 0.6]}, xlabel=xlabel, ylabel="loss", log_x=True
+        [1e-4, 1e-3, 1e-2], {"adam": [0.5, 0.4, 0.6]}, xlabel=xlabel, ylabel=ylabel, log_x=True
     )
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
@@ -483,3 +486,7 @@ def test_an_x_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines_
     ticks = [t.get_window_extent(renderer) for t in axes.get_xticklabels() if t.get_text()]
     assert box.y0 >= 0 and frame.x0 <= box.x0 and box.x1 <= frame.x1, (box, frame)
     assert ticks and all(box.y1 <= tick.y0 for tick in ticks), (box, ticks)
+    y_label = axes.yaxis.label
+    assert y_label.get_text().replace("\n", " ") == ylabel, y_label.get_text()
+    y_box = y_label.get_window_extent(renderer)
+    assert y_box.x0 >= 0 and frame.y0 <= y_box.y0 and y_box.y1 <= frame.y1, (y_box, frame)

@@ -193,7 +193,7 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
         study's 'test accuracy (fraction correct): mean, 95% CI' read 'test accuracy (fracti...orrect): ...'
         on a 4-inch figure; the same for an x label."""
         text = label.get_text()
-        if size(text, style["axes.labelsize"])[0] <= room:
+        if "\n" in text or size(text, style["axes.labelsize"])[0] <= room:
             return False
         two = _two_lines(text)
         if two == text or size(two, style["axes.labelsize"])[0] > room:
@@ -201,13 +201,20 @@ def _place_axes(figure: Figure, axes: Axes) -> None:
         label.set_text(two)
         return True
 
-    on_two_lines(axes.yaxis.label, height - top - bottom)
-    left = margin(axes.get_ylabel(), max((w for w, _ in y_ticks), default=0.0))
+    def left_margin() -> float:
+        """The left margin, the y label on two lines first where its axis' room asks for it."""
+        on_two_lines(axes.yaxis.label, height - top - bottom)
+        return margin(axes.get_ylabel(), max((w for w, _ in y_ticks), default=0.0))
+
+    left = left_margin()
     right = _PAD + max((w for w, _ in x_ticks), default=0.0) / 2  # a label may be centred on the right edge
     if (legend := axes.get_legend()) is not None:  # beside the axes (_legend): its width, and a gap
         right = max(right, _PAD + legend.get_window_extent(renderer).width / figure.dpi + _LEGEND_GAP)
-    if on_two_lines(axes.xaxis.label, width - left - right):  # the y label's room shrinks by its line
+    if on_two_lines(axes.xaxis.label, width - left - right):
+        # The y label's room shrinks by the x label's second line: one that fitted on one line may now
+        # need two ('test accuracy (fraction correct): mean, 95% CI' was cut on a 4-inch figure).
         bottom = margin(axes.get_xlabel(), x_tick_height)
+        left = left_margin()
     # A label longer than its axis is cut in its middle to what the axis holds, as the SVG charts' are
     # (line_chart._axis_label): a metric named in 150 characters ran from -220 to 645 px of a 400 px figure.
     for label, room in ((axes.xaxis.label, width - left - right), (axes.yaxis.label, height - top - bottom)):

@@ -568,7 +568,11 @@ def fit(
     # The metrics a reduce-on-plateau scheduler or a callback reads (EarlyStopping's), each with the
     # field that names it: one the evaluation does not give is said before training, not after an epoch;
     # so is val data the model or a loss of torch's cannot take (labels past its classes, of another
-    # dtype): such a loss is pure, called once more to no effect, where a user's may count its calls
+    # dtype): such a loss is pure, called once more to no effect, where a user's may count its calls.
+    # It opens the val data once more: +0.39 s a one-step fit with a DataLoader of 2 workers (their start
+    # and prefetched batches; 1.04 s against 0.57), +0.003 s with tensors (median of 7, load ~8 on the
+    # shared 2-core CPU box, 2026-12-07: benchmarks/val_check_cost.py --rounds 7 --workers 2); paid once
+    # a fit, against an epoch of training lost to val data refused at its first evaluation
     read = [*([("plateau_metric", plateau_metric)] if on_evaluations else []), *metrics_read]
     if val_data is not None and (metrics or read or of_predictions_alone(loss_fn)):
         given = try_metrics(model, evaluate_val, most=val_steps)

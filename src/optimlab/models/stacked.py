@@ -34,6 +34,7 @@ from its modules and by trying it.
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -244,11 +245,12 @@ class _AttentionByProducts(TorchFunctionMode):
     torch's does), which ``vmap`` batches over the members: torch's CPU attention kernel has no batching
     rule, so ``vmap`` ran it member by member, and its backward zero-filled every member's gradient for
     each. ``nn.MultiheadAttention`` (returning no weights) and the encoder and decoder layers end in it,
-    as optimlab's Transformer does. A stacked step of 17 members, batch 64 of 16 tokens (2 threads, CPU
-    time, docs/benchmarks.md's forty-fifth session): find_lr's small Transformer
-    (benchmarks/stacked_transformer_check.py) takes 0.68 of its time with torch's kernel; optimlab's
-    Transformer (width 64, 2 blocks) 0.80, causal 0.89, of its time when only self-attention without
-    a mask ran as products. Attention with dropout or grouped heads is torch's own."""
+    as optimlab's Transformer does; plain self-attention in ``nn.MultiheadAttention`` is taken whole
+    (:func:`_self_attention`). A stacked step of 17 members, batch 64 of 16 tokens (CPU time,
+    benchmarks/stacked_attention.py, docs/benchmarks.md's forty-fifth session): optimlab's Transformer
+    0.84 of its time when only plain self-attention ran as products, causal 0.85; find_lr's small
+    Transformer took 0.68 of its time with torch's kernel. Attention with dropout or grouped heads is
+    torch's own."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -265,10 +267,57 @@ class _AttentionByProducts(TorchFunctionMode):
         if func is F.scaled_dot_product_attention:
             self.attended = True
             return _attention(*args, **kwargs)
-        if func is F.multi_head_attention_forward and _REDISPATCH is not None:
-            with self:  # a mode does not see the calls inside the one it handles: sdpa, here
-                return _REDISPATCH(func, types, args, kwargs)
+        if func is F.multi_head_attention_forward:
+            given = _MULTI_HEAD_ARGUMENTS.bind(*args, **kwargs)
+            given.apply_defaults()
+            if _plain_self_attention(given.arguments):
+                self.attended = True
+                return _self_attention(given.arguments), None
+            if _REDISPATCH is not None:
+                with self:  # a mode does not see the calls inside the one it handles: sdpa, here
+                    return _REDISPATCH(func, types, args, kwargs)
         return func(*args, **kwargs)
+
+
+_MULTI_HEAD_ARGUMENTS = inspect.signature(F.multi_head_attention_forward)
+
+
+def _plain_self_attention(a: dict[str, Any]) -> bool:
+    """Whether torch's multi-head attention is self-attention of one input with packed projections and
+    nothing else (no mask, dropout, added, static or zero key or value, or weights returned)."""
+    query = a["query"]
+    return (
+        query is a["key"] is a["value"]
+        and query.dim() == 3
+        and a["embed_dim_to_check"] == query.shape[-1]
+        and not a["use_separate_proj_weight"]
+        and a["bias_k"] is None
+        and a["bias_v"] is None
+        and a["static_k"] is None
+        and a["static_v"] is None
+        and not a["add_zero_attn"]
+        and (a["dropout_p"] == 0 or not a["training"])
+        and a["key_padding_mask"] is None
+        and a["attn_mask"] is None
+        and not a["is_causal"]
+        and not a["need_weights"]
+    )
+
+
+def _self_attention(a: dict[str, Any]) -> Tensor:
+    """Plain self-attention, (L, N, E) in torch's layout, with one packed projection and no copy of it:
+    torch's own path to its attention copies the projection and the heads' output, which made a stacked
+    step of find_lr's small Transformer 1.12x slower (an in-process loop, docs/benchmarks.md's forty-fifth
+    session)."""
+    length, batch, width = a["query"].shape
+    heads = a["num_heads"]
+
+    def by_head(t: Tensor) -> Tensor:  # (L, N, E) -> (N heads, L, E / heads)
+        return t.reshape(length, batch * heads, width // heads).transpose(0, 1)
+
+    q, k, v = (by_head(t) for t in F.linear(a["query"], a["in_proj_weight"], a["in_proj_bias"]).chunk(3, -1))
+    mixed = _attention(q, k, v).transpose(0, 1).reshape(length * batch, width)
+    return F.linear(mixed, a["out_proj_weight"], a["out_proj_bias"]).view(length, batch, width)
 
 
 # Runs a function that dispatches to a mode past that dispatch (torch 2.13's public name); without it,

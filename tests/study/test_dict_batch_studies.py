@@ -170,7 +170,8 @@ def test_a_model_sized_from_the_data_is_refused_on_dict_batches(cli, user_packag
         "compare", "--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--epochs", "1", "--no-progress",
         "--out", str(tmp_path), "--model", "optimlab_userpkg.nets:build", "--dataset", PLAN["dataset"],
     )  # fmt: skip
-    lines = err.strip().splitlines()
+    said, *lines = err.strip().splitlines()  # what was read, then the refusal in one line
+    assert said.startswith(f"data: {PLAN['dataset']}, dict items of ")
     assert code == 2 and len(lines) == 1, err
     assert "optimlab_userpkg.nets:build asking for input_shape, num_outputs" in lines[0]
 

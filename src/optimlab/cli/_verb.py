@@ -112,11 +112,11 @@ def _recipe_flag_not_taken(
     --depth', ``compare --lr``: 'Possible options: --goal')."""
     from optimlab.cli._options import field_of_flag
 
-    option = getattr(error, "option_name", None)  # click's NoSuchOption
-    field = field_of_flag(option) if isinstance(option, str) else None
+    options = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    option = getattr(error, "option_name", None)  # click's NoSuchOption; its own (--lr with no value) kept
+    field = field_of_flag(option) if isinstance(option, str) and option not in options else None
     if field is None:
         return
-    options = {opt for param in command.params for opt in getattr(param, "opts", ())}
     value = next(iter(_typed_with(option, args, options)), "VALUE")
     where = _where_the_field_goes(command, ctx.command_path, field, value, args)
     if where is not None:

@@ -15,6 +15,7 @@ from optimlab.data import Examples, load
 from optimlab.data import split as split_tensors
 from optimlab.data.examples import targets_for
 from optimlab.data.torch_dataset import MORE_THAN_PAIRS
+from optimlab.data.user_batches import UserBatches
 from optimlab.data.user_factory import BatchDataset, BatchSplits, as_data
 from optimlab.errors import InvalidValueError, OptimlabWarning
 
@@ -1096,6 +1097,26 @@ def test_a_dict_of_columns_is_split_as_the_dataset_of_its_rows():
     assert got.task == want.task == "classification"
     with pytest.raises(InvalidValueError, match="unequal lengths: 'input_ids' 50, 'labels' 49"):
         as_data({**columns, "labels": items.labels[:49]}, "columns")
+
+
+def test_a_column_named_train_is_a_column_and_target_columns_leaking_labels_are_refused_as_fit_refuses():
+    """as_data took any dict holding 'train' for a dict of splits (a boolean column 'train' beside the
+    features was told to return (d['train'], a val split)), and took columns 'label' and 'labels' (one
+    of them given to the model as an input, a label leak) that fit refuses. One rule for both readers
+    (is_split_dict, ColumnRows). Truth: the column read as the rows' item, and fit's refusal."""
+    x, y = torch.randn(20, 3), torch.arange(20) % 2
+    flagged = as_data({"x": x, "train": x[:, 0] > 0, "label": y}, "columns").split(
+        seed=0, val_fraction=0.2, test_fraction=0.0, data_fraction=1.0
+    )
+    row = flagged.train[0]
+    assert set(row) == {"x", "train", "label"} and bool(row["train"]) == bool(row["x"][0] > 0)
+    leak = {"x": x, "label": y, "labels": y}
+    with pytest.raises(InvalidValueError) as fit_refuses:
+        UserBatches(leak, torch.nn.CrossEntropyLoss())  # fit's reader
+    with pytest.raises(InvalidValueError) as refused:
+        as_data(leak, "columns")
+    said = "a dict of columns with several named as a target: 'label', 'labels'"
+    assert said in str(fit_refuses.value) and said in str(refused.value)
 
 
 def ids_in_order(split):

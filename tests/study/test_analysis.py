@@ -11,6 +11,7 @@ import pytest
 from optimlab.study.analysis import (
     confidence_interval,
     failed_share,
+    interval_words,
     leaderboard,
     metric_bounds,
     performance_profiles,
@@ -300,3 +301,16 @@ def test_the_interval_of_2_3_and_5_seeds_is_scipys_t_interval_cut_at_the_metrics
     assert free.std == pytest.approx(np.std(values, ddof=1), rel=1e-12)
     cut = confidence_interval(values, metric_bounds("test_accuracy"))
     assert (cut.low, cut.high) == pytest.approx((max(low, 0.0), min(high, 1.0)), abs=1e-9)
+
+
+def test_an_interval_cut_at_the_metrics_range_is_said_clipped():
+    """A Student-t interval of accuracies is cut at 1 where scipy's passes it: the words that label it say
+    so (the page, the terminal and leaderboard.csv's doc called it 'Student-t 95%' alone)."""
+    values = [0.9, 1.0, 1.0]
+    half = 4.302652729911275 * statistics.stdev(values) / math.sqrt(3)  # scipy.stats.t.ppf(0.975, 2)
+    raw = (statistics.fmean(values) - half, statistics.fmean(values) + half)
+    summary = confidence_interval(values, metric_bounds("test_accuracy"))
+    assert raw[1] > 1 and summary.high == 1.0 and summary.low == pytest.approx(raw[0])
+    assert interval_words("test_accuracy").endswith("clipped to the metric's range ([0, 1])")
+    assert interval_words("val_loss").endswith("clipped to the metric's range (at least 0)")
+    assert interval_words("test_r2") == "Student-t 95% interval over the seeds"

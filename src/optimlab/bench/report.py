@@ -21,6 +21,7 @@ from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
 from optimlab.report.chance import chance_levels
+from optimlab.study.analysis import interval_words
 from optimlab.study.protocols import SEEDS
 from optimlab.study.report import (
     curves_figure,
@@ -96,7 +97,8 @@ def _across_workloads(page: Page, result: BenchResult) -> None:
             (w, result.results[i].spec.test_metric, *mean_cis([per[m].board for m in methods]))
             for i, (w, per) in enumerate(by_method.items())
         ],
-        caption="Final test metric: mean [95% CI] over the seed runs of the best configuration",
+        caption="Final test metric: mean [95% CI] over the seed runs of the best configuration ("
+        f"{interval_words(result.results[0].spec.test_metric)})",
     )
 
 

@@ -274,6 +274,7 @@ def compare(
             "goal": goal,
         }
     from optimlab.study import SearchSpace
+    from optimlab.study.analysis import interval_words
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
     from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
@@ -378,6 +379,7 @@ def compare(
                 f"{spec.name}: {spec.test_metric} of each method's best configuration over {fresh_seeds(spec)}",
                 *leaderboard_table(spec, result.records),
             )
+            output.result(f"95% CI: {interval_words(spec.test_metric)}")  # the page's words of it
             if note := _ranking(spec, result.records):  # as the report says it under its table
                 output.result(note)
         studies = [_study_document(result.spec, result.records) for result in done.results]

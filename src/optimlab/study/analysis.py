@@ -43,6 +43,7 @@ __all__ = [
     "confidence_interval",
     "difference_bounds",
     "failed_share",
+    "interval_words",
     "leaderboard",
     "metric_bounds",
     "performance_profiles",
@@ -138,6 +139,17 @@ class Summary:
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
+
+
+def interval_words(metric: str) -> str:
+    """How the 95% interval of ``metric``'s mean is made, as each place that shows one says it: Student's t
+    over the seeds, cut at the metric's range where it has one (:func:`confidence_interval`), so an
+    accuracy's upper end of 1.000 is no t interval's (scipy's reaches past 1)."""
+    low, high = metric_bounds(metric)
+    if (low, high) == UNBOUNDED:
+        return "Student-t 95% interval over the seeds"
+    shown = f"[{low:g}, {high:g}]" if math.isfinite(high) else f"at least {low:g}"
+    return f"Student-t 95% interval over the seeds, clipped to the metric's range ({shown})"
 
 
 def confidence_interval(

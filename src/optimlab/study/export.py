@@ -2,7 +2,9 @@
 
 One row per trial (``trials.csv``: plan, outcome, searched fields as ``param.<field>``, final metrics as
 ``metric.<name>``) and one per method (``leaderboard.csv``: ``metric`` names the test metric of its
-``test_mean``), for pandas, spreadsheets and notebooks.
+``test_mean``; ``ci95_low`` and ``ci95_high`` are the Student-t 95% interval of that mean over the seeds
+clipped to the metric's range, an accuracy's ``ci95_high`` of 1.0 no t interval's end:
+:func:`~optimlab.study.analysis.interval_words`), for pandas, spreadsheets and notebooks.
 Curves stay in the Optuna storage (user attribute ``curve``), where they are one query away. Each file is
 written whole or not at all (:mod:`optimlab.atomic`).
 """

@@ -23,6 +23,7 @@ from optimlab.report.recipes import DEFAULT, defaults_named, flat_fields, not_ta
 from optimlab.study.analysis import (
     LeaderboardRow,
     Summary,
+    interval_words,
     leaderboard,
     metric_bounds,
     performance_profiles,
@@ -329,6 +330,20 @@ def model_sizes(records: Sequence[TrialRecord]) -> str:
     )
 
 
+def resplit_overlap(spec: StudySpec) -> str:
+    """What the seed reruns' test rows share with the tuning: data split by the seed (a data set without a
+    test set of its own) are split anew by each rerun's seed, so about ``val_fraction`` of its test rows
+    were validation rows at the tuning seed, where each method's configuration was chosen (measured on
+    digits: 64, 62 and 77 of 359 at seeds 1 to 3). The protocol is kept, as stored studies' numbers are."""
+    share = spec.recipe.data.val_fraction
+    return (
+        f"Where the data set has no test set of its own, each seed rerun splits it anew by its seed: about "
+        f"{share:.0%} (val_fraction) of a rerun's test rows were validation rows at the tuning seed, where "
+        f"the configuration was chosen, so {spec.test_metric} may flatter each method a little, the more "
+        "the fewer the rows (data with a test set of their own, which no seed splits, share none)."
+    )
+
+
 def seed_values(result: StudyResult, method: str) -> list[float]:
     """The test metric of each completed seed rerun of ``method``'s best configuration."""
     return seed_results(result.spec, result.records, method)
@@ -359,8 +374,8 @@ def _add_study(
         + (f" (seed {', '.join(map(str, sorted(tuned_on)))})" if tuned_on else "")
         + f" over {searched(spec)}{nothing_tuned(spec)}, then the best configuration on {fresh_seeds(spec)}"
         + (f" ({', '.join(map(str, reruns))})" if reruns else "")
-        + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with Student-t 95% "
-        "confidence intervals over the seeds.",
+        + f"; tuned on {spec.metric} ({spec.goal}), reported on {spec.test_metric} with its "
+        f"{interval_words(spec.test_metric)}.",
     )
     cells = steps_to_target_cells(spec, board)
     heading = "steps to target (median over seed runs; a miss or a failure counts as never)"
@@ -371,8 +386,10 @@ def _add_study(
         page.paragraph(
             f"No test split: {spec.metric} is of the validation split that chose each method's "
             "configuration, on fresh seeds; the choice favours it there, so the numbers may flatter every "
-            "method (a test split gives an unbiased estimate)."
+            "method (a test split of your own, which no seed splits anew, gives an unbiased estimate)."
         )
+    else:
+        page.paragraph(resplit_overlap(spec))
     if sizes := model_sizes(result.records):
         page.paragraph(f"The methods train models of different sizes: {sizes}.")
     if untuned := spec.untuned_lr():

@@ -1510,3 +1510,15 @@ def test_a_check_too_short_to_learn_names_its_steps_in_each_commands_words(cli, 
     assert finding["title"] == "No learning rate trained this setup within the check's 2 steps", finding
     assert told in finding["recommendation"] and "not what holds it back" not in finding["recommendation"]
     assert "(check_steps" not in finding["recommendation"] + diagnosis["lr_range"]["reason"]
+
+
+def test_a_check_of_one_step_evaluates_after_it():
+    """A check of 1 step evaluates after step 1, so no steps come before its evaluations: a candidate
+    checked alone (a loss that is a function, not stacked) began with a fit of total_steps=0, which fit
+    refuses (a run of no steps said nothing). Truth: the check ran."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    found = find_lr(model, nn.functional.cross_entropy, x, y, check_steps=1, steps=30, batch_size=16)
+    assert found.check is not None and found.check.startswith("1 step"), found.reason

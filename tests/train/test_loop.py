@@ -1375,6 +1375,27 @@ def test_a_batching_flag_that_is_no_bool_is_refused(name, value):
     assert torch.equal(model.weight, before)
 
 
+@pytest.mark.parametrize("length", ["total_steps", "epochs"])
+def test_a_run_of_no_steps_is_refused_naming_its_length(length):
+    """fit(epochs=0) and fit(total_steps=0) returned a TrainState of 0 steps without a word, where
+    compare(epochs=0) and the recipe refuse it: refused in one line, the weights untouched."""
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    model = nn.Linear(3, 2)
+    before = model.weight.detach().clone()
+    with pytest.raises(
+        InvalidValueError, match=rf"^invalid value 0 for {length}: accepted an integer in \[1, inf\)"
+    ):
+        fit(
+            model,
+            torch.optim.SGD(model.parameters(), lr=1.0),
+            x,
+            y,
+            loss_fn=nn.CrossEntropyLoss(),
+            **{length: 0},
+        )
+    assert torch.equal(model.weight, before)
+
+
 @pytest.mark.parametrize("state", [{}, {"step": 3}, "checkpoint.pt"])
 def test_a_state_that_is_no_train_state_is_refused(state):
     """``state=checkpoint["state"]`` (a dict) failed with AttributeError at ``state.step``, and ``{}``

@@ -1319,8 +1319,10 @@ def _check_one(
     first = next(step for step in range(1, steps + 1) if evaluated_after(step, steps))
     timing = [progress] if probe is None else [progress, probe]
     clipped = {"grad_clip_norm": grad_clip_norm}
-    state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=timing, **clipped)
-    if not state.diverged:
+    state = None  # the first evaluation after step 1: no steps before it (fit refuses 0 steps)
+    if first > 1:
+        state = fit(member, member_optimizer, train, total_steps=first - 1, callbacks=timing, **clipped)
+    if state is None or not state.diverged:
         state = fit(
             member,
             member_optimizer,

@@ -42,7 +42,7 @@ from optimlab.models.user import check_model
 from optimlab.nested_tensors import tensors_in
 from optimlab.optim.learning_rate import LoggedGroup
 from optimlab.optim.user import needs_closure
-from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
+from optimlab.registry import POSITIVE, POSITIVE_INT, boolean, real_number, whole_number
 from optimlab.schedules.torch_adapter import PlateauLR
 from optimlab.techniques.losses import cross_entropy_reading, ignored_label, leaves_out_some
 from optimlab.train.evaluation import (
@@ -400,8 +400,9 @@ def fit(
             "total_steps and epochs", f"{total_steps} and {epochs}", "one of them, the other None"
         )
     # numpy's integers (np.int64(2), a count computed with numpy) are integers too
-    total_steps = None if total_steps is None else whole_number(total_steps, "total_steps", NON_NEGATIVE_INT)
-    epochs = None if epochs is None else whole_number(epochs, "epochs", NON_NEGATIVE_INT)
+    # 0 trained nothing and said nothing, where compare(epochs=0) and the recipe refuse it
+    total_steps = None if total_steps is None else whole_number(total_steps, "total_steps", POSITIVE_INT)
+    epochs = None if epochs is None else whole_number(epochs, "epochs", POSITIVE_INT)
     # The recipe's ranges (TrainingSpec): a norm of 0 zeroes every gradient and a negative one turns
     # descent into ascent; an interval of 0 would evaluate once an epoch, a negative one every step.
     if grad_clip_norm is not None:
@@ -897,8 +898,6 @@ def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
 def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | None:
     """The optimizer steps ``epochs`` passes over ``batches`` take, in groups of ``accumulate`` batches
     (groups never span an epoch's end); None while the data's length is not known."""
-    if epochs == 0:
-        return 0
     if batches.steps_per_epoch is None:
         return None
     return epochs * math.ceil(batches.steps_per_epoch / accumulate)

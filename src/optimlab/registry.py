@@ -216,13 +216,17 @@ SWEEP_STEPS = Interval(2, _COUNT_HIGH, integer=True)
 # on 2 shared cores at load 11, 2026-12-07 (docs/benchmarks.md): at 10^3 / 3x10^3 / 10^4 planned trials a
 # trial's bookkeeping took 29 / 36 / 64 ms, some 11 minutes over a study of 10^4 beside its training, and
 # growing with the square beyond (2x10^5, the bound before, days). Storing the plan takes 0.8 s at 10^4
-# (storage.store_waiting; 45-53 s an fsync a trial before), and taking the next trial 1.6 ms of CPU.
+# in a journal (storage.store_waiting; 45-53 s an fsync a trial before), and taking the next trial 1.6 ms
+# of CPU. A database storage (SQLite, PostgreSQL) still stores the plan a trial at a time, through Optuna's
+# enqueue_trial, before the first trial runs: on SQLite 31.8 ms a trial (the review's 1,000) and 52.6 ms
+# (300 trials, load 7, 2026-12-07, storage.store_waiting on sqlite:///), 5 to 9 minutes at 10^4.
 TRIALS_PLANNED = 10_000
 # Why, in the words of every refusal past it: the total's (study.protocols.check_trials_planned) and each
 # count's (STUDY_TRIALS)
 TRIALS_PLANNED_WHY = (
     "each trial's bookkeeping reads every trial of its study: 64 ms a trial at 10^4, 11 minutes over them "
-    "beside their training, growing with the square beyond"
+    "beside their training, growing with the square beyond; and a database storage (SQLite, PostgreSQL) "
+    "stores the plan a trial at a time before the first one runs, 5 to 9 minutes at 10^4 on SQLite"
 )
 # A study's trial counts, budget and seeds, each: half the trials one journal plans in all, so one method
 # plans both at their most. --seeds 1e12 built plan lists until memory ran out.

@@ -1041,3 +1041,47 @@ def test_an_optimizer_under_a_warmup_scheduler_is_watched_at_the_lr_given_not_th
     optimizer.step()
     scheduler.step()
     assert scheduler.get_last_lr() == [pytest.approx(1e-5, rel=1e-12)]
+
+
+LOADERS_OF_DICTS = """
+import torch
+from torch.utils.data import DataLoader
+
+
+def loaders():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(96, 4, generator=g), torch.arange(96) % 2
+    items = [{"x": x[i], "labels": y[i]} for i in range(96)]
+    return DataLoader(items[:64], batch_size=16), DataLoader(items[64:], batch_size=16)
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.linear(x)
+"""
+
+
+def test_a_recipe_of_dataloaders_of_dict_batches_is_diagnosed_in_their_own_batches(write_modules):
+    """optimlab doctor and lr-find on a data factory returning (train, val) DataLoaders of dict batches
+    refused 'invalid value 32 for batch_size: accepted left unset beside a DataLoader' though nobody set
+    one: the doctor passed the recipe's batch size, which train leaves to the loaders. Truth: train
+    takes the same recipe (its steps, the loaders' 4 batches an epoch), and so does the doctor."""
+    from optimlab.doctor import diagnose_recipe, find_lr_recipe
+    from optimlab.recipe import Recipe
+    from optimlab.train import train
+
+    write_modules(doctor_dict_loaders=LOADERS_OF_DICTS)
+    recipe = Recipe.from_dict(
+        {
+            "data": {"name": "doctor_dict_loaders:loaders"},
+            "model": {"name": "doctor_dict_loaders:Net"},
+            "training": {"epochs": 1, "loss": "cross_entropy"},
+        }
+    )
+    assert train(recipe).steps == 4
+    assert diagnose_recipe(recipe, steps=3, lr_find=False).lr_range is None
+    assert len(find_lr_recipe(recipe, steps=5, check_steps=2).lrs) == 5

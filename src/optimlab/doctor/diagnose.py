@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from optimlab.compiled import uncompiled
 from optimlab.data.global_rng import global_generators_given_back
-from optimlab.data.user_batches import UserBatches, batch_parts, describe
+from optimlab.data.user_batches import UserBatches, batch_parts, describe, is_map_dataset
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import (
@@ -410,9 +410,12 @@ def _built_at_peak_lr(recipe: Any) -> Any:
     return built
 
 
-def _step_rows(recipe: Any) -> int:
+def _step_rows(recipe: Any, splits: Any) -> int | None:
     """The batch size the doctor reads ``recipe``'s training with: an optimizer step's rows, its batch
-    size times the batches it accumulates, taken as one batch (the same gradient, batch norm aside)."""
+    size times the batches it accumulates, taken as one batch (the same gradient, batch norm aside);
+    None where the user's training batches come batched (a DataLoader, a list of batches: their own)."""
+    if isinstance(splits, BatchSplits) and not is_map_dataset(splits.train):
+        return None
     return recipe.training.batch_size * recipe.training.accumulate_grad_batches
 
 
@@ -445,7 +448,7 @@ def diagnose_recipe(
         compute_loss=built.compute_loss,
         val_data=built.splits.val if batches else None,
         steps=length,
-        batch_size=_step_rows(recipe),
+        batch_size=_step_rows(recipe, built.splits),
         lr_find=lr_find,
         check_steps=min(built.total_steps, MAX_CHECK_STEPS),
         check_steps_named=f"the recipe's run, --epochs or training.steps, at most {MAX_CHECK_STEPS}",
@@ -523,7 +526,7 @@ def _on_recipe(recipe: Any, sweep: Any, **options: Any) -> LRRangeResult:
         y,
         built.optimizer,
         compute_loss=built.compute_loss,
-        batch_size=_step_rows(recipe),
+        batch_size=_step_rows(recipe, built.splits),
         seed=recipe.training.seed,
         grad_clip_norm=recipe.training.grad_clip_norm,
         **options,

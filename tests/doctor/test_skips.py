@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from optimlab.doctor.skips import residual_blocks
 from optimlab.models import create
@@ -130,7 +131,9 @@ def test_untraceable_models_are_read_off_a_forward():
     """Hugging Face's layers branch on their arguments, which fx cannot trace, and fx does not enter
     torch's own Transformer layers: they are read off a forward on given inputs (an addition in the
     autograd graph, x + f(x)); optimlab's ResNet off fx's graph by its identity shortcuts. The first
-    encoder layer reads the data, which carry no graph: left unread."""
+    encoder layer reads the data, which carry no graph: it was left unread; the inputs of the copy read
+    now require grad, and so does a frozen layer's (GPT-2's embeddings frozen left its first block unread).
+    Without inputs, a model fx cannot read whole is left unread, with a warning."""
     from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
     bert = BertModel(
@@ -142,10 +145,15 @@ def test_untraceable_models_are_read_off_a_forward():
     layers = {f"encoder.layer.{i}": "BertLayer" for i in range(2)}
     attentions = {f"encoder.layer.{i}.attention": "BertAttention" for i in range(2)}
     assert residual_blocks(bert, ids) == {**layers, **attentions}
-    assert residual_blocks(bert) == {}  # no forward, nothing fx can read
+    with pytest.warns(UserWarning, match="fx cannot read BertModel whole; .* pass its inputs"):
+        assert residual_blocks(bert) == {}  # no forward, nothing fx can read
+    assert set(residual_blocks(gpt2, ids)) == {"transformer.h.0", "transformer.h.1"}
+    gpt2.transformer.wte.requires_grad_(False)
+    gpt2.transformer.wpe.requires_grad_(False)
+    gpt2.transformer.h[0].mlp.requires_grad_(False)
     assert set(residual_blocks(gpt2, ids)) == {"transformer.h.0", "transformer.h.1"}
     found = residual_blocks(encoder, torch.randn(2, 3, 8))
-    assert found == {f"layers.{i}": "TransformerEncoderLayer" for i in (1, 2)}
+    assert found == {f"layers.{i}": "TransformerEncoderLayer" for i in range(3)}
     assert set(residual_blocks(create("resnet", input_shape=(1, 8, 8), num_outputs=10)).values()) == {
         "BasicBlock"
     }
@@ -239,6 +247,88 @@ def test_a_compiled_model_is_read_as_the_module_it_compiled_and_left_intact():
     blocks = Instruments(compiled, torch.optim.SGD(model.parameters(), lr=0.1)).statistics.residual_blocks
     assert blocks == {"1": "Layer"}
     assert dict(model.named_modules()) == modules and torch.equal(model(x), output)
+
+
+class Checkpointed(nn.Module):
+    """Its blocks' forwards run again in the backward (``torch.utils.checkpoint``); fx cannot trace it."""
+
+    def __init__(self, reentrant: bool) -> None:
+        super().__init__()
+        self.stem, self.blocks, self.reentrant = nn.Linear(8, 8), nn.ModuleList([Layer(), Layer()]), reentrant
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        for block in self.blocks:
+            h = checkpoint(block, h, use_reentrant=self.reentrant) if h.sum() > -1e30 else h
+        return h
+
+
+def test_blocks_under_reentrant_checkpointing_are_read_as_without_it():
+    """Under ``checkpoint(..., use_reentrant=True)`` a block's forward runs without graph, and again in
+    the backward on inputs detached to leaves that require grad; the watch followed inputs from what
+    computed them alone: no block was found (residual_blocks, and the doctor's watched step). Truth: the
+    reading of the same model checkpointed without reentrance, whose inputs keep their graph."""
+    from optimlab.doctor import Instruments
+
+    blocks = {"blocks.0": "Layer", "blocks.1": "Layer"}
+    x = torch.randn(4, 8)
+    assert residual_blocks(Checkpointed(reentrant=False), x) == blocks
+    assert residual_blocks(Checkpointed(reentrant=True), x) == blocks
+    model = Checkpointed(reentrant=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    instruments = Instruments(model, optimizer)
+    instruments.start()
+    model(x).square().mean().backward()
+    optimizer.step()
+    instruments.record_step(1, 1.0, 0.01)
+    instruments.stop()
+    assert instruments.statistics.residual_blocks == blocks
+
+
+class SkipOnTheData(nn.Module):
+    """One block, x + block(x) on the data, which carry no graph; fx cannot trace it (a branch on a value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block, self.head = LinearBlock(), nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x + self.block(x) if x.abs().sum() > 0 else x)
+
+
+def test_a_skip_the_watch_cannot_follow_is_not_told_to_be_added():
+    """A skip on the data (nn.TransformerEncoder of one layer on float inputs) was not seen by the watch:
+    no residual block, and an exploding gradient through the norm layers was told to add residual
+    connections the model has. The watch notes the addition it could not read; the advice is then the
+    clip. Truth: residual_blocks reads the skip (its inputs followed), and with the block's parameters
+    at 0 the model's head reads the data itself."""
+    from optimlab.doctor import Instruments
+    from optimlab.doctor.rules.gradients import exploding_gradients
+
+    torch.manual_seed(0)
+    model = SkipOnTheData()
+    x, y = torch.randn(16, 8), torch.randint(0, 4, (16,))
+    assert residual_blocks(model, x) == {"": "SkipOnTheData"}
+    model.block.linear.weight.register_hook(lambda grad: grad * 1e6)  # the first layer's gradient explodes
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-12)
+    instruments = Instruments(model, optimizer)
+    instruments.start()
+    for step in (1, 2, 3):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        instruments.record_step(step, loss.item(), 1e-12)
+    instruments.stop()
+    stats = instruments.statistics
+    assert stats.residual_blocks == {} and stats.residual_unread == {"": "SkipOnTheData"}
+    exploding = exploding_gradients(stats)
+    assert exploding.evidence["depth_ratio"] > 1e3 and "residual" not in exploding.recommendation
+    assert "grad_clip_norm" in exploding.recommendation
+    with torch.no_grad():
+        for parameter in model.block.parameters():
+            parameter.zero_()
+        assert torch.equal(model.eval()(x), model.head(x))
 
 
 class Watching(Layer):

@@ -410,6 +410,9 @@ class RunStatistics:
     # cannot trace is read on the first detailed step): residual connections are there, and no advice to
     # add them fits.
     residual_blocks: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
+    # Modules whose forward the watch could not read whole: it adds a value that carries no graph (the
+    # data, what frozen layers computed) to one computed through parameters, a residual connection or not.
+    residual_unread: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> class name
 
     # --- per-layer views ----------------------------------------------------------------------
 
@@ -692,6 +695,7 @@ class Instruments:
         self._params = params
         self._zero = torch.zeros((), device=params[0].device)
         first_of: dict[int, int] = {}
+        skips = read_skips(model)
         self.statistics = RunStatistics(
             layers=layers,
             param_layer=param_layer,
@@ -706,7 +710,7 @@ class Instruments:
             dropouts={
                 name: float(m.p) for name, m in self._mode_dependent.items() if isinstance(m, _DROPOUTS)
             },
-            residual_blocks=dict((skips := read_skips(model)).found),
+            residual_blocks=dict(skips.found),
             mask_key=(
                 "decoder_attention_mask"
                 if getattr(getattr(model, "config", None), "is_encoder_decoder", False) is True
@@ -766,7 +770,7 @@ class Instruments:
         ]
         self._hook_plan += self._batch_norm_hooks
         # What fx could not read of the residual connections, read off the first detailed step's forward.
-        watch = ForwardSkips(self.statistics.residual_blocks)
+        watch = ForwardSkips(self.statistics.residual_blocks, self.statistics.residual_unread)
         self._skip_hooks = [
             (functools.partial(module.register_forward_hook, with_kwargs=True), watch.hook(name))
             for name, module in skips.watched.items()
@@ -1089,7 +1093,8 @@ class Instruments:
     def _finish_detailed_step(self, step: int) -> None:
         self._detach_forward_hooks()
         if self._skip_hooks:  # read once
-            self._hook_plan = [entry for entry in self._hook_plan if entry not in self._skip_hooks]
+            read = {id(entry) for entry in self._skip_hooks}
+            self._hook_plan = [entry for entry in self._hook_plan if id(entry) not in read]
             self._skip_hooks = []
         stats = self.statistics
         stats.detailed_steps.append(step)

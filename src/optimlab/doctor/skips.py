@@ -15,13 +15,14 @@ import copy
 import dataclasses
 import operator
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import fx, nn
 
 from optimlab.compiled import uncompiled
+from optimlab.nested_tensors import tensors_in
 
 __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
 
@@ -70,13 +71,24 @@ def read_skips(model: nn.Module) -> SkipReading:
 def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict[str, str]:
     """``{module name: class name}`` of the modules whose forward adds ``x`` to ``f(x)``, ``f`` holding
     parameters (``""`` names ``model`` itself; under torch.compile's wrapper, the module it compiled).
-    What fx cannot read is read off a forward of a copy of ``model`` on ``inputs`` (in training mode,
-    gradients on); given none, it is left unread."""
+    What fx cannot read whole is read off a forward and backward of a copy of ``model`` on ``inputs``
+    (in training mode, gradients on, its frozen parameters and floating-point inputs too, so that a skip
+    around its first layer is followed). Given no inputs, such a model is left unread: ``{}``, with a
+    warning (its traceable parts are not read one by one: :func:`read_skips`)."""
     model = uncompiled(model)
     reading = read_skips(model)
-    if not reading.watched or not (inputs or named_inputs):
+    if not reading.watched:
+        return reading.found
+    if not (inputs or named_inputs):
+        warnings.warn(
+            f"residual_blocks: fx cannot read {type(model).__name__} whole; its residual blocks are read "
+            "off a forward: pass its inputs, residual_blocks(model, *inputs, **named_inputs)",
+            stacklevel=2,
+        )
         return reading.found
     twin = copy.deepcopy(model).train()
+    for parameter in twin.parameters():
+        parameter.requires_grad_(parameter.is_floating_point() or parameter.is_complex())
     watch = ForwardSkips(reading.found)
     handles = [
         twin.get_submodule(name).register_forward_hook(watch.hook(name), with_kwargs=True)
@@ -84,11 +96,27 @@ def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict
     ]
     try:
         with torch.enable_grad():
-            twin(*inputs, **named_inputs)
+            outputs = [
+                t for t in tensors_in(twin(*_followed(inputs), **_followed(named_inputs))) if t.requires_grad
+            ]
+            # a backward: the blocks under reentrant checkpointing, run without graph, are run again there
+            torch.autograd.backward(outputs, [torch.ones_like(t) for t in outputs])
     finally:
         for handle in handles:
             handle.remove()
     return watch.found
+
+
+def _followed(value: Any) -> Any:
+    """``value`` with each floating-point tensor in it (in its tuples, lists and dicts) a copy that requires
+    grad, computed from a leaf (the model may write into its input in place)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().requires_grad_().clone() if value.is_floating_point() else value
+    if type(value) in (tuple, list):
+        return type(value)(_followed(item) for item in value)
+    if type(value) is dict:
+        return {key: _followed(item) for key, item in value.items()}
+    return value
 
 
 class ForwardSkips:
@@ -98,35 +126,64 @@ class ForwardSkips:
     and an addition counts for the innermost module it is in (BERT's ``BertAttention`` for its
     ``x + attention(x)``, its ``BertLayer`` for the feed-forward's, which the layer's forward adds).
 
-    An input that carries no graph (the data, or what frozen layers computed from it) is not followed:
-    a skip around the model's first layer there is not seen."""
+    An input is followed from what computed it, or, a leaf that requires grad (a block's input under
+    ``torch.utils.checkpoint(..., use_reentrant=True)``), from itself. One that carries no graph (the
+    data, or what frozen layers computed from it) cannot be: where a module reads only such inputs, an
+    addition of a value without graph to one computed through parameters, as a skip around the model's
+    first layer is, is noted ``unread``."""
 
-    def __init__(self, found: dict[str, str]) -> None:
+    def __init__(self, found: dict[str, str], unread: dict[str, str] | None = None) -> None:
         self.found = found  # name -> class name, added to
+        self.unread = {} if unread is None else unread  # name -> class name, added to
         self._counted: set[Any] = set()  # additions counted for an inner module
 
     def hook(self, name: str) -> Callable[[nn.Module, tuple, dict, Any], None]:
         def read(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-            sources = {t.grad_fn for t in _tensors((args, kwargs)) if t.grad_fn is not None}
-            roots = [t.grad_fn for t in _tensors(output) if t.grad_fn is not None]
-            if sources and roots and self._count_skips(roots, sources):
+            sources = {node for t in tensors_in([args, kwargs]) if (node := _node_of(t)) is not None}
+            roots = [t.grad_fn for t in tensors_in(output) if t.grad_fn is not None]
+            # with no source (inputs that carry no graph), all the output's graph was computed here
+            skips, unread = self._count_additions(roots, sources)
+            if skips:
                 self.found[name] = type(module).__name__
+            elif unread:
+                self.unread[name] = type(module).__name__
 
         return read
 
-    def _count_skips(self, roots: list[Any], sources: set[Any]) -> bool:
-        """Some addition not yet counted, upstream of ``roots`` (not past the module's inputs,
-        ``sources``), adds a value to what it computed from it through parameters."""
-        skips = [
+    def _count_additions(self, roots: list[Any], sources: set[Any]) -> tuple[bool, bool]:
+        """Whether some addition not yet counted, upstream of ``roots`` (not past the module's inputs,
+        ``sources``), adds a value to what it computed from it through parameters; and, where no input
+        carries a graph, whether one adds a value that carries none to one computed through parameters."""
+        additions = [
             node
             for node in _upstream(roots, sources, past_parameters=True)
             if node not in self._counted
             and node not in sources  # an input that is a sum was summed before the module ran
             and type(node).__name__ == "AddBackward0"
-            and _adds_back(node, sources)
         ]
-        self._counted.update(skips)
-        return bool(skips)
+        skips = [node for node in additions if _adds_back(node, sources)]
+        # where the module's inputs carry no graph: the value added may be one of them
+        unread = [] if sources else [node for node in additions if _adds_to_no_graph(node, sources)]
+        self._counted.update(skips + unread)
+        return bool(skips), bool(unread)
+
+
+def _node_of(tensor: torch.Tensor) -> Any:
+    """The autograd node ``tensor``'s gradient flows into: what computed it, or, a leaf that requires
+    grad, its own; None where it carries no graph."""
+    if tensor.grad_fn is not None:
+        return tensor.grad_fn
+    return torch.autograd.graph.get_gradient_edge(tensor).node if tensor.requires_grad else None
+
+
+def _adds_to_no_graph(addition: Any, sources: set[Any]) -> bool:
+    """One operand of ``addition`` carries no graph (a value ``x`` the watch cannot follow), the other
+    is computed through parameters: ``x + f(x)`` on the data looks so."""
+    operands = [node for node, _ in addition.next_functions]
+    if len(operands) != 2 or sum(node is None for node in operands) != 1:
+        return False
+    other = next(node for node in operands if node is not None)
+    return any(_reads_parameters(node) for node in _upstream([other], sources, past_parameters=True))
 
 
 def _adds_back(addition: Any, sources: set[Any]) -> bool:
@@ -167,18 +224,6 @@ def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> 
 
 def _reads_parameters(node: Any) -> bool:
     return any(isinstance(getattr(n, "variable", None), nn.Parameter) for n, _ in node.next_functions if n)
-
-
-def _tensors(value: Any) -> Iterable[torch.Tensor]:
-    """The tensors in ``value``, a tensor or nested tuples, lists and mappings of them."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _tensors(item)
 
 
 def _structure_of(module: nn.Module) -> nn.Module:

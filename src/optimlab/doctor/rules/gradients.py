@@ -261,6 +261,12 @@ def _set_in_during_training(
 _NORM_AFTER_EACH = "a norm layer (nn.BatchNorm1d/2d, or nn.LayerNorm) after each Linear/Conv"
 
 
+def _may_have_skips(stats: RunStatistics) -> bool:
+    """Residual connections were found, or may be where the watch could not read the forward (a skip
+    around a first block on the data): no advice to add them fits."""
+    return bool(stats.residual_blocks or stats.residual_unread)
+
+
 def _residual(stats: RunStatistics) -> str:
     """The fix for a deep net whose norm layers are already there; optimlab's resnet for images where
     the recipe's model.name builds the model (one of optimlab's architectures)."""
@@ -449,7 +455,7 @@ def exploding_gradients(
         )
         changes = {} if clipped else {"training.grad_clip_norm": 1.0}  # said as who runs the training sets it
         explains = ("nan_inf", "no_learning", "lr_too_high", "plateau")
-    elif depth > 1 and _normalized_throughout(stats, layers[:-1]) and not stats.residual_blocks:
+    elif depth > 1 and _normalized_throughout(stats, layers[:-1]) and not _may_have_skips(stats):
         # Batch norm stacked without skips makes the gradient grow toward the input (Yang et al. 2019,
         # arXiv:1902.08129). Digits, 10/20/50 blocks of Linear, BatchNorm1d, ReLU, Adam 1e-3, 300
         # steps: held-out loss 0.20/0.43/2.30 plain, 0.19/0.25/2.29 clipped at 1, 0.10/0.09/0.11 as

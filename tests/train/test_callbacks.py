@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import IterableDataset
 
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Checkpointing, EarlyStopping, MetricsLog, TrainState, fit
 from optimlab.train.loop import Callback
 
@@ -86,6 +86,25 @@ def test_a_resumed_log_takes_no_lead_from_its_last_line_s_rounding(tmp_path):
     log.on_step_end(TrainState(step=2, train_loss=0.5, lr=0.1, seconds=2.00002))
     log.on_train_end(TrainState(step=2))
     assert [json.loads(line)["seconds"] for line in path.read_text().splitlines()] == [1.0001, 2.0]
+
+
+def test_a_resumed_log_with_a_byte_that_is_no_text_is_refused_naming_it(tmp_path):
+    """train --resume of a run whose metrics.jsonl had one flipped byte said 'a file expected to be text is
+    binary or not UTF-8 (invalid start byte at byte 2720)', naming no file. Truth: the byte flipped."""
+    path = tmp_path / "metrics.jsonl"
+    lines = "".join(
+        f'{{"step": {s}, "epoch": 0, "train_loss": 1.0, "lr": 0.1, "seconds": {s}.0}}\n' for s in (1, 2, 3)
+    )
+    damaged = bytearray(lines.encode())
+    damaged[100] = 0xFF
+    path.write_bytes(damaged)
+    with pytest.raises(OptimlabError) as refused:
+        MetricsLog(path).on_train_start(TrainState(step=3, seconds=3.0))
+    assert str(refused.value) == (
+        f"cannot resume: the metrics log {str(path)!r} is damaged: byte 100 is not UTF-8 text; restore the "
+        "file, or cut it before that line to resume with the lines before it"
+    )
+    assert path.read_bytes() == damaged  # left as it was
 
 
 class NanGradientAt(nn.Module):

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from optimlab import terminal
 from optimlab.atomic import write_atomically
-from optimlab.errors import InvalidValueError
+from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number, whole_number
 from optimlab.train.loop import Callback, TrainState
 from optimlab.workloads.workload import metric_goal
@@ -118,8 +118,15 @@ def _number(value: float) -> str:
 def _lines_up_to(path: Path, step: int) -> list[str]:
     """The lines of the log at ``path`` up to ``step``. A line cut by a kill can only follow the last
     checkpoint (the log is flushed before each), so reading stops at the first that does not parse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:  # said naming no file: 'a file expected to be text is binary'
+        raise OptimlabError(
+            f"cannot resume: the metrics log {str(path)!r} is damaged: byte {error.start} is not UTF-8 text; "
+            "restore the file, or cut it before that line to resume with the lines before it"
+        ) from None
     kept = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             record_step = json.loads(line)["step"]
         except (json.JSONDecodeError, TypeError, KeyError):

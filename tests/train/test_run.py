@@ -638,13 +638,16 @@ def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monke
     which torch.load then failed on. It is written whole or not at all."""
     real_save = torch.save
 
-    def full_disk(payload, path):
+    def full_disk(payload, file):  # given a path, or an open file (checkpoint.torch_save_file)
+        path = getattr(file, "name", file)
         if "model.pt" in os.path.basename(path):  # model.pt itself, or its temporary file
-            real_save(payload, path)
+            real_save(payload, file)
+            if hasattr(file, "flush"):
+                file.flush()
             with open(path, "r+b") as handle:
                 handle.truncate(100)  # the disk filled up here
             raise OSError(28, "No space left on device")
-        return real_save(payload, path)
+        return real_save(payload, file)
 
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(OSError, match="No space left"):

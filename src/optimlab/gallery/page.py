@@ -219,6 +219,7 @@ def write_kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.P
     page in these words keeps its files as they were. Returns the page's path, or None where the record's
     series cannot be drawn (edited by hand): the record is not whole, the experiment runs again."""
     kept = _kept_page(experiment, outcome, folder)
+    _KEPT_PAGES.pop(_kept_key(experiment, folder), None)  # taken: the page is written as decided
     if kept is None:
         return None
     path, page = kept
@@ -232,12 +233,55 @@ def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]
     return outcome is not None and _kept_page(experiment, outcome, folder) is not None
 
 
+# _kept_page's decisions, each with the stamp of the files it read: the count a resume says before it
+# starts (keeps_page) built every kept page, and drew the figures of those whose words changed, which the
+# resume then did again (/tmp/rv_tr/e2e.py, 15 tiny pages: 10.5 -> 13.1-20.7 s with their words kept,
+# 12-39 -> 43-59 s reworded); the resume takes the decision instead (benchmarks/gallery_resume.py).
+_KEPT_PAGES: dict[
+    tuple[str, Path], tuple[tuple[tuple[int, ...] | None, ...], tuple[Path, Page | None] | None]
+] = {}
+
+
+def _kept_key(experiment: Experiment, folder: str | os.PathLike[str]) -> tuple[str, Path]:
+    return experiment.name, page_path(folder, experiment.name).absolute()
+
+
+def _files_stamp(
+    experiment: Experiment, folder: str | os.PathLike[str]
+) -> tuple[tuple[int, ...] | None, ...]:
+    """The page's and its record's inode, size and modification time: another file, another decision."""
+    path = page_path(folder, experiment.name)
+    stamps = []
+    for file in (path, path.with_suffix(".json")):
+        try:
+            info = file.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(stamps)
+
+
 def _kept_page(
     experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]
 ) -> tuple[Path, Page | None] | None:
     """The path of a kept ``outcome``'s page, with the page to write again where the one in ``folder`` words
     it otherwise (None where it holds these words: compared without drawing its figures, which took 16.5
-    of the 26 s of resuming 15 pages with nothing to do); None where the record's series cannot be drawn."""
+    of the 26 s of resuming 15 pages with nothing to do); None where the record's series cannot be drawn.
+    Decided once while the page's files stay as they were (:data:`_KEPT_PAGES`)."""
+    key, stamp = _kept_key(experiment, folder), _files_stamp(experiment, folder)
+    known = _KEPT_PAGES.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    kept = _kept_page_decided(experiment, outcome, folder)
+    _KEPT_PAGES[key] = (stamp, kept)
+    return kept
+
+
+def _kept_page_decided(
+    experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]
+) -> tuple[Path, Page | None] | None:
+    """:func:`_kept_page`, decided from the files."""
     try:
         page = _page(experiment, outcome, experiment.figures(outcome.evidence))
         path = page_path(folder, experiment.name)

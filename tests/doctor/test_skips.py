@@ -1,5 +1,7 @@
 """Residual connections found by what a module computes, not by its class name."""
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -286,30 +288,24 @@ def test_blocks_under_reentrant_checkpointing_are_read_as_without_it():
 
 
 class SkipOnTheData(nn.Module):
-    """One block, x + block(x) on the data, which carry no graph; fx cannot trace it (a branch on a value)."""
+    """One residual block of two, x + block(x) on the data, which carry no graph; fx cannot trace it (a
+    branch on a value)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.block, self.head = LinearBlock(), nn.Linear(8, 4)
+        self.block, self.head = nn.Sequential(LinearBlock(), LinearBlock()), nn.Linear(8, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(x + self.block(x) if x.abs().sum() > 0 else x)
 
 
-def test_a_skip_the_watch_cannot_follow_is_not_told_to_be_added():
-    """A skip on the data (nn.TransformerEncoder of one layer on float inputs) was not seen by the watch:
-    no residual block, and an exploding gradient through the norm layers was told to add residual
-    connections the model has. The watch notes the addition it could not read; the advice is then the
-    clip. Truth: residual_blocks reads the skip (its inputs followed), and with the block's parameters
-    at 0 the model's head reads the data itself."""
+def _watched_with_first_gradient_scaled(model: nn.Module, scale: float) -> Any:
+    """The doctor's statistics of 3 steps of ``model`` whose first layer's gradient is ``scale`` times its own."""
     from optimlab.doctor import Instruments
-    from optimlab.doctor.rules.gradients import exploding_gradients
 
     torch.manual_seed(0)
-    model = SkipOnTheData()
     x, y = torch.randn(16, 8), torch.randint(0, 4, (16,))
-    assert residual_blocks(model, x) == {"": "SkipOnTheData"}
-    model.block.linear.weight.register_hook(lambda grad: grad * 1e6)  # the first layer's gradient explodes
+    handle = model.block[0].linear.weight.register_hook(lambda grad: grad * scale)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-12)
     instruments = Instruments(model, optimizer)
     instruments.start()
@@ -320,11 +316,33 @@ def test_a_skip_the_watch_cannot_follow_is_not_told_to_be_added():
         optimizer.zero_grad()
         instruments.record_step(step, loss.item(), 1e-12)
     instruments.stop()
-    stats = instruments.statistics
-    assert stats.residual_blocks == {} and stats.residual_unread == {"": "SkipOnTheData"}
-    exploding = exploding_gradients(stats)
-    assert exploding.evidence["depth_ratio"] > 1e3 and "residual" not in exploding.recommendation
+    handle.remove()
+    return instruments.statistics
+
+
+def test_a_skip_the_watch_cannot_follow_is_not_told_to_be_added():
+    """A skip on the data (nn.TransformerEncoder of one layer on float inputs) was not seen by the watch:
+    no residual block, and gradients exploding or vanishing through the norm layers were told to add the
+    residual connections the model has. The watch notes the addition it could not read; the advice is
+    then the clip, or the findings before. Truth: residual_blocks reads the skip (its inputs followed),
+    and with the block's parameters at 0 the model's head reads the data itself."""
+    from optimlab.doctor.rules.gradients import exploding_gradients, vanishing_gradients
+
+    torch.manual_seed(0)
+    model, x = SkipOnTheData(), torch.randn(16, 8)
+    assert residual_blocks(model, x) == {"": "SkipOnTheData"}
+    exploding_stats = _watched_with_first_gradient_scaled(model, 1e6)
+    vanishing_stats = _watched_with_first_gradient_scaled(model, 1e-9)
+    for stats in (exploding_stats, vanishing_stats):
+        assert stats.residual_blocks == {} and stats.residual_unread == {"": "SkipOnTheData"}
+    exploding = exploding_gradients(exploding_stats)
+    assert exploding.evidence["depth_ratio"] > 1e3 and "residual connections" not in exploding.recommendation
     assert "grad_clip_norm" in exploding.recommendation
+    vanishing = vanishing_gradients(vanishing_stats)
+    assert "residual connections" not in vanishing.recommendation
+    assert vanishing.recommendation.startswith(
+        "the norm layers and residual blocks (perhaps in SkipOnTheData"
+    )
     with torch.no_grad():
         for parameter in model.block.parameters():
             parameter.zero_()

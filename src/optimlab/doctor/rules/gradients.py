@@ -139,6 +139,7 @@ def vanishing_gradients(
         # off by less, compounded through depth: init_scale found it, and explains these gradients
         init, told = _init_problem(layers[:-1], off_by=1.0), True
     normalized, residual = _normalized_throughout(stats, layers[:-1]), stats.residual_blocks
+    may_have_skips = _may_have_skips(stats)
     explains: tuple[str, ...] = ("plateau", "no_learning", "lr_too_low")
     advised: list[str] = []  # the layers an init advice is about
     if init is not None and init[0] < 1:
@@ -161,7 +162,7 @@ def vanishing_gradients(
         explains += () if told else ("init_scale",)
     elif saturating:
         add_norms = "or norm: batch" if "model.norm" in stats.recipe_fields else f"or {_NORM_AFTER_EACH}"
-        besides = add_norms if not normalized else "" if residual else _residual(stats)
+        besides = add_norms if not normalized else "" if may_have_skips else _residual(stats)
         named = ", ".join(saturating)
         if "model.activation" in stats.recipe_fields:  # the init in the recipe's words where it reaches it
             he = (
@@ -186,9 +187,12 @@ def vanishing_gradients(
         # an init for a sigmoid or tanh leaves a deep net of them at chance (20 sigmoid layers, digits:
         # xavier_normal's held-out loss 2.31, ln 10); this change replaces the init too
         explains += ("init_scale",)
-    elif normalized and residual:
+    elif normalized and may_have_skips:
+        blocks = ", ".join(sorted(set(residual.values()))) or (
+            f"perhaps in {', '.join(sorted(set(stats.residual_unread.values())))}, whose skips were not read"
+        )
         recommendation = (
-            f"the norm layers and residual blocks ({', '.join(sorted(set(residual.values())))}) already "
+            f"the norm layers and residual blocks ({blocks}) already "
             "there do not carry the gradient: "
             "fix the findings ranked before this one (units dead or saturated), or lower the lr where "
             "units died during training"
@@ -201,11 +205,11 @@ def vanishing_gradients(
         changes = {}
     elif "model.norm" in stats.recipe_fields:
         recommendation = "norm: batch (or layer) after each Linear/Conv" + (
-            "" if residual else ", or a residual architecture (model: resnet)"
+            "" if may_have_skips else ", or a residual architecture (model: resnet)"
         )
         changes = {"model.norm": "batch"}
     else:
-        recommendation = _NORM_AFTER_EACH + ("" if residual else f", {_residual(stats)}")
+        recommendation = _NORM_AFTER_EACH + ("" if may_have_skips else f", {_residual(stats)}")
         changes = {}
     return Finding(
         rule="vanishing_gradients",

@@ -106,6 +106,27 @@ def test_the_rankings_significance_is_said_on_the_terminal_and_in_the_tables_as_
     assert said in page and f"p={p:.2g}" in said
 
 
+def test_a_range_tuned_at_two_values_is_said_to_locate_no_optimum(tiny_comparison):
+    """--budget 2 tries the lr range's two ends: the best is always at an edge, and the edge note (which
+    needs a third value) said nothing. Terminal and page now say two points cannot locate an optimum.
+    Truth: trials.csv, two lrs tried by each method's tuning."""
+    import html
+
+    output, folder = tiny_comparison
+    with open(folder / "trials.csv") as handle:
+        tuned = [row for row in csv.DictReader(handle) if row["phase"] == "tune"]
+    tried = {m: {row["param.optimizer.lr"] for row in tuned if row["method"] == m} for m in ("sgd", "adam")}
+    assert [len(lrs) for lrs in tried.values()] == [2, 2]
+    note_said = next(line for line in output.splitlines() if line.startswith("Two values tried"))
+    assert sorted(note_said.partition("(")[2].partition(")")[0].split("; ")) == [
+        "adam: optimizer.lr",
+        "sgd: optimizer.lr",
+    ]
+    assert "two points cannot locate an optimum" in note_said
+    assert note_said in html.unescape((folder / "report.html").read_text())
+    assert output.count("(of 2 tried)") == 2
+
+
 def test_the_interval_is_said_clipped_and_the_reruns_test_rows_shared_with_the_tuning(tiny_comparison):
     """An accuracy's interval labelled 'Student-t 95%' was cut at 1 (scipy's reaches past it) unsaid, and
     the page said nothing of each rerun's split sharing test rows with the tuning seed's validation rows.

@@ -32,6 +32,7 @@ from optimlab.study.report import (
     searched,
     sensitivity_figure,
     tuning_trials,
+    two_tried_note,
 )
 from optimlab.study.run import StudyResult
 from optimlab.study.significance import board_seeds, ranking_note
@@ -148,6 +149,8 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
             "may have decided.",
             note=True,
         )
+    if note := two_tried_note([row.board for row in rows]):
+        page.paragraph(note, note=True)
     page.figure(
         curves_figure(result, chance_levels(spec.recipe)),
         f"{spec.metric} during training (band, or bars at few evaluations: +- one std over the seeds).",

@@ -273,11 +273,11 @@ def compare(
             "metric": metric,
             "goal": goal,
         }
-    from optimlab.study import SearchSpace
+    from optimlab.study import SearchSpace, leaderboard
     from optimlab.study.analysis import interval_words
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
-    from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
+    from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials, two_tried_note
     from optimlab.study.run import worker_command
     from optimlab.study.storage import without_passwords
 
@@ -381,6 +381,8 @@ def compare(
             )
             output.result(f"95% CI: {interval_words(spec.test_metric)}")  # the page's words of it
             if note := _ranking(spec, result.records):  # as the report says it under its table
+                output.result(note)
+            if note := two_tried_note(leaderboard(spec, result.records)):
                 output.result(note)
         studies = [_study_document(result.spec, result.records) for result in done.results]
     storage_shown = without_passwords(done.location)

@@ -31,7 +31,7 @@ from typing import Any
 
 from optimlab.errors import InvalidValueError
 from optimlab.report.metric_labels import ACCURACY, UNBOUNDED, metric_bounds
-from optimlab.study.protocols import SEEDS, TUNE, StudySpec
+from optimlab.study.protocols import SEEDS, TUNE, Method, StudySpec
 from optimlab.study.storage import TrialRecord
 
 __all__ = [
@@ -229,6 +229,9 @@ class LeaderboardRow:
     steps_to_target: float
     seconds_to_target: float
     reached: int  # seed runs that reached the target
+    # searched ranges of which tuning tried two values, the best one of them whichever the method: two
+    # points cannot locate an optimum, and the edge (at_edge) needs a third to tell
+    two_tried: tuple[str, ...] = ()
 
     @property
     def seed_runs(self) -> int:
@@ -261,6 +264,13 @@ def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str
         if len(tried) > 2 and value in (tried[0], tried[-1]):
             edges.append(field)
     return tuple(edges)
+
+
+def _two_tried(spec: StudySpec, method: Method, tune: Sequence[TrialRecord]) -> tuple[str, ...]:
+    """The ranges ``method``'s study searched whose finished tuning trials (``tune``) tried two values (a
+    grid of budget 2 tries the two ends): the best is one of them, wherever the optimum lies."""
+    ranges = [d.field for d in spec.space_for(method).dimensions if d.choices is None]
+    return tuple(field for field in ranges if len({r.params[field] for r in tune if field in r.params}) == 2)
 
 
 def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[LeaderboardRow]:
@@ -296,6 +306,7 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
                 steps_to_target=statistics.median(h[0] for h in hits) if hits else math.nan,
                 seconds_to_target=statistics.median(h[1] for h in hits) if hits else math.nan,
                 reached=sum(math.isfinite(h[0]) for h in hits),
+                two_tried=() if best is None else _two_tried(spec, method, tune),
             )
         )
     sign = -1.0 if spec.goal == "max" else 1.0

@@ -52,6 +52,7 @@ __all__ = [
     "sensitivity_figure",
     "steps_to_target_cells",
     "tuning_trials",
+    "two_tried_note",
     "write_report",
 ]
 
@@ -115,7 +116,8 @@ def leaderboard_table(
             # the mean's seeds, of those run where some failed: what ranks a method below (failed_share)
             row.test.n if row.seed_runs == row.test.n else f"{row.test.n} of {row.seed_runs}",
             row.tuning_failed + row.seeds_failed,
-            config_text(row.params) + (" (edge)" if row.at_edge else ""),
+            config_text(row.params)
+            + (" (edge)" if row.at_edge else " (of 2 tried)" if row.two_tried else ""),
             cell,
         )
         for rank, row, mean_ci, cell in zip(ranks(board), board, mean_cis(board), cells)
@@ -330,6 +332,18 @@ def model_sizes(records: Sequence[TrialRecord]) -> str:
     )
 
 
+def two_tried_note(board: Sequence[LeaderboardRow]) -> str:
+    """What a page and the terminal say of the ranges of which tuning tried two values (``two_tried``): the
+    best is one of the two, so it is at an edge whatever the method, and no edge note can tell."""
+    two = [f"{row.method}: {', '.join(row.two_tried)}" for row in board if row.two_tried]
+    if not two:
+        return ""
+    return (
+        f"Two values tried of the tuned range ({'; '.join(two)}): two points cannot locate an optimum, the "
+        "best is one of them wherever the optimum lies; a budget of 3 or more tries a point between them."
+    )
+
+
 def resplit_overlap(spec: StudySpec) -> str:
     """What the seed reruns' test rows share with the tuning: data split by the seed (a data set without a
     test set of its own) are split anew by each rerun's seed, so about ``val_fraction`` of its test rows
@@ -402,6 +416,8 @@ def _add_study(
             f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
             "the method, not the range, decided."
         )
+    if note := two_tried_note(board):
+        page.paragraph(note)
     if any(row.test.n for row in board):
         page.figure(
             curves_figure(result, chance),

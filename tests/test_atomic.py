@@ -184,3 +184,18 @@ def test_every_refusal_of_a_folder_no_file_can_be_made_in_says_the_os_reason(loc
         f"made in ({reason}); choose a folder you can write"
     )
     assert _unopenable(locked / "out" / "mlflow.db") == f"no file can be made in {locked}: {reason}"
+
+
+def test_blocker_names_a_symbolic_link_that_leads_nowhere(tmp_path):
+    """A link in a loop or to nothing exists not, so blocker looked past it and found its folder fine; the
+    mkdir that followed said 'File exists'. Truth: the OS's stat of the loop, the link's own target."""
+    loop, dangling = tmp_path / "loop", tmp_path / "dangling"
+    loop.symlink_to(loop)
+    dangling.symlink_to(tmp_path / "gone")
+    with pytest.raises(OSError) as stat_says:
+        os.stat(loop)
+    assert blocker(loop / "x") == Blocked(loop, f"a symbolic link in a loop ({stat_says.value.strerror})")
+    assert blocker(dangling) == Blocked(
+        dangling, f"a symbolic link to {str(tmp_path / 'gone')!r}, which does not exist"
+    )
+    assert blocker(dangling).what == blocker(dangling).reason and blocker(tmp_path / "a") is None

@@ -116,6 +116,18 @@ def can_write_into(folder: str | os.PathLike[str]) -> bool:
     return _refused(folder) is None
 
 
+def _broken_link(link: Path) -> str:
+    """Why the symbolic link ``link`` leads nowhere: a loop (the OS's ELOOP), or a target missing."""
+    try:
+        link.resolve(strict=True)
+    except RuntimeError:  # Python 3.11's resolve says a loop so; later ones raise OSError(ELOOP)
+        return f"a symbolic link in a loop ({os.strerror(errno.ELOOP)})"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return f"a symbolic link in a loop ({os.strerror(errno.ELOOP)})"
+    return f"a symbolic link to {os.readlink(link)!r}, which does not exist"
+
+
 class Blocked(NamedTuple):
     """What stops a path being made: the nearest ``path`` at or above it that exists, and the OS's
     ``reason`` (strerror) no file can be made in it ('Not a directory' for a file)."""
@@ -123,12 +135,22 @@ class Blocked(NamedTuple):
     path: Path
     reason: str
 
+    @property
+    def what(self) -> str:
+        """``path`` in words, for 'PATH is ...': a file, a symbolic link to nothing, a folder refused."""
+        if self.path.is_dir():
+            return f"a folder no file can be made in ({self.reason})"
+        return self.reason if self.path.is_symlink() else "a file, not a folder"
+
 
 def blocker(path: Path) -> Blocked | None:
     """What stops ``path`` being made, its missing folders as ``mkdir -p`` makes them: the nearest path at
-    or above it that exists, where that is a file (``not .is_dir()``) or a folder this user cannot write
-    into, with the OS's reason; None where nothing does."""
-    existing = next(p for p in (path, *path.parents) if p.exists())  # "." or "/" exists
+    or above it that exists, where that is a file (``not .is_dir()``), a symbolic link that leads nowhere
+    or a folder this user cannot write into, with the reason; None where nothing does."""
+    # a symbolic link to nothing, or a loop of them, exists not, and mkdir on it said 'File exists'
+    existing = next(p for p in (path, *path.parents) if p.exists() or p.is_symlink())  # "." or "/" exists
+    if not existing.exists():
+        return Blocked(existing, _broken_link(existing))
     if not existing.is_dir():
         return Blocked(existing, os.strerror(errno.ENOTDIR))  # what mkdir under a file says
     reason = _refused(existing)

@@ -131,13 +131,8 @@ def hold_folder(out: Path, by: str) -> Iterator[None]:
     ``runs/train-ID-TIME`` behind."""
     blocked = blocker(out)  # a file there said 'File exists'
     if blocked is not None:
-        why = (
-            f"a folder no file can be made in ({blocked.reason})"
-            if blocked.path.is_dir()
-            else "a file, not a folder"
-        )
         raise OptimlabError(
-            f"cannot write to the output folder {str(out)!r}: {str(blocked.path)!r} is {why}; "
+            f"cannot write to the output folder {str(out)!r}: {str(blocked.path)!r} is {blocked.what}; "
             "choose a folder you can write"
         )
     created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first

@@ -240,3 +240,28 @@ def test_a_recipes_data_in_the_home_of_no_user_is_refused_naming_data_name(cli, 
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
     assert "data.name" in err and f"~{user} names no user of this machine" in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [["train", "--dataset", "iris"], ["compare", "--optimizers", "sgd"], ["gallery", "run", "he_init"]],
+)
+@pytest.mark.parametrize("link", ["loop", "dangling"])
+def test_an_out_that_is_a_symbolic_link_leading_nowhere_is_refused_naming_it(cli, tmp_path, verb, link):
+    """A symbolic link in a loop, or to a path that does not exist, as --out: 'cannot write to the output
+    folder 'loop1': File exists', without the flag, and misleading; named as the link it is, nothing made."""
+    out = tmp_path / link
+    out.symlink_to(out if link == "loop" else tmp_path / "gone")
+    code, doc, err = cli(*verb, "--out", str(out))
+    said = (
+        "a symbolic link in a loop (Too many levels of symbolic links)"
+        if link == "loop"
+        else (f"a symbolic link to {str(tmp_path / 'gone')!r}, which does not exist")
+    )
+    command = " ".join(verb[: 2 if verb[0] == "gallery" else 1])
+    assert (code, doc) == (2, "")
+    assert (
+        err
+        == f"error: Invalid value for '--out': '{out}' is {said}; give a folder (see 'optimlab {command} -h')\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == [link]

@@ -144,7 +144,7 @@ def _writable_place(path: Path, text: str) -> None:
         return
     parent = str(blocked.path)
     if not blocked.path.is_dir():
-        raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is a file, not a folder")
+        raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is {blocked.what}")
     # sentences, as click's "(see ... -h)" follows
     raise typer.BadParameter(f"cannot create {text!r}: {parent!r} is not writable: {blocked.reason}.")
 
@@ -162,6 +162,8 @@ def writable_folder(text: str) -> Path:
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
         _refuse_unwritable(path, text)
         return path
+    if path.is_symlink():  # to nothing, or in a loop: making it said 'File exists'
+        raise typer.BadParameter(f"{text!r} is {blocker(path).what}; give a folder")
     _writable_place(path, text)
     return path
 

@@ -248,7 +248,7 @@ class _AttentionByProducts(TorchFunctionMode):
     as optimlab's Transformer does; plain self-attention in ``nn.MultiheadAttention`` is taken whole
     (:func:`_self_attention`). A stacked step of 17 members, batch 64 of 16 tokens (CPU time,
     benchmarks/stacked_attention.py, docs/benchmarks.md's forty-fifth session): optimlab's Transformer
-    0.84 of its time when only plain self-attention ran as products, causal 0.85; find_lr's small
+    0.76 of its time when only plain self-attention ran as products, causal 0.75; find_lr's small
     Transformer took 0.68 of its time with torch's kernel. Attention with dropout or grouped heads is
     torch's own."""
 

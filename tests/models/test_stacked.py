@@ -199,10 +199,13 @@ CASES = {
     "encoder layer, attention mask (vmap)": (lambda: MaskedEncoder(padding=False), (3, 6), False),
     "encoder layer, key padding mask (vmap)": (lambda: MaskedEncoder(padding=True), (3, 6), False),
     "decoder layer, causal and cross-attention (vmap)": (Decoder, (3, 6), False),
-    "attention with a key and value bias and a zero key (vmap)": (
-        lambda: SelfAttention(
-            nn.MultiheadAttention(6, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True)
-        ),
+    "attention with a key and value bias (vmap)": (
+        lambda: SelfAttention(nn.MultiheadAttention(6, 2, add_bias_kv=True, batch_first=True)),
+        (3, 6),
+        False,
+    ),
+    "attention with a zero key (vmap)": (
+        lambda: SelfAttention(nn.MultiheadAttention(6, 2, add_zero_attn=True, batch_first=True)),
         (3, 6),
         False,
     ),

@@ -901,7 +901,7 @@ def _enqueue_missing(
             )
             for study, method, planned in missing
         ],
-        on_storing,
+        on_storing=on_storing,
     )
     return given_up
 

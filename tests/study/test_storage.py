@@ -156,10 +156,13 @@ def test_waiting_trials_are_taken_by_the_plan_as_others_take_and_add_them(tmp_pa
     storage.set_trial_state_values(interrupted, TrialState.FAIL)
     enqueue("seeds/0", "tune/1", None)  # run again, and planned before those waiting
     take_as_the_rule_says()
-    # another process takes the trial first by the plan, then one further on
+    # another process takes the trial first by the plan, then one further on: its own storage object on
+    # the file, whose writes this one reads only from the journal
+    elsewhere = open_storage(tmp_path)
+    assert elsewhere is not storage
     for number in (_first_by_the_plan(storage, study), 5):
-        other = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        assert storage.set_trial_state_values(other, TrialState.RUNNING)
+        other = elsewhere.get_trial_id_from_study_id_trial_number(study_id, number)
+        assert elsewhere.set_trial_state_values(other, TrialState.RUNNING)
     take_as_the_rule_says()
     enqueue("tune/0")  # one trial alone, numbered next: read by a take that looks for no further one
     take_as_the_rule_says()

@@ -206,14 +206,38 @@ def test_a_second_ctrl_c_during_the_first_save_keeps_the_checkpoint(tmp_path):
     assert not list(out.glob(".*.partial"))
 
 
+def said_under_a_file_size_limit(limit: int, cli, *argv: str) -> tuple[int, str, str]:
+    """``cli(*argv)`` in a forked child whose files cannot grow past ``limit`` bytes (RLIMIT_FSIZE: a write
+    past it fails with EFBIG, as one on a full disk with ENOSPC): (exit code, stdout, stderr), a traceback
+    as exit code 1 and the error's line."""
+    import resource
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+            try:
+                said = cli(*argv)
+            except BaseException as error:  # a traceback, as the command line prints one
+                said = (1, "", f"{type(error).__name__}: {error}")
+            os.write(write, json.dumps(said).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        said = answer.read()
+    os.waitpid(pid, 0)
+    return tuple(json.loads(said))
+
+
 def test_a_checkpoint_the_disk_refuses_ends_train_in_one_line_and_resume_continues(tmp_path, cli):
     """A full disk while train wrote a checkpoint: torch's zip writer raised RuntimeError ('unexpected pos
     42560 vs 42448') with a 70-line traceback and exit code 1, naming neither the file nor the reason. In a
     forked child whose files cannot grow past 12 kB (RLIMIT_FSIZE: EFBIG, as ENOSPC on a full disk) the
     recipe and the log are written, the checkpoint is not: one line names it, the OS's reason and the
     command that continues; once the limit is gone the run resumes and ends bitwise equal to a run never cut."""
-    import resource
-
     small = Recipe.from_dict(
         {"data": {"name": "iris"}, "model": {"name": "mlp", "width": 16}, "optimizer": {"name": "adam"},
          "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 2}}  # 6 steps, a 25 kB checkpoint
@@ -221,20 +245,9 @@ def test_a_checkpoint_the_disk_refuses_ends_train_in_one_line_and_resume_continu
     reference = train(small, tmp_path / "reference")
     recipe, out = tmp_path / "recipe.yaml", tmp_path / "run"
     recipe.write_text(small.to_yaml())
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, resource.RLIM_INFINITY))
-            try:
-                said = cli("train", str(recipe), "--out", str(out), "--no-progress")
-            except BaseException as error:  # a traceback, as the command line prints one
-                said = (1, "", f"{type(error).__name__}: {error}")
-            resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
-            (tmp_path / "said.json").write_text(json.dumps(said))
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    code, stdout, stderr = json.loads((tmp_path / "said.json").read_text())
+    code, stdout, stderr = said_under_a_file_size_limit(
+        12_000, cli, "train", str(recipe), "--out", str(out), "--no-progress"
+    )
     assert (code, stdout) == (2, "")
     assert stderr == (
         f"error: cannot write checkpoint '{out / 'checkpoint.pt'}': File too large; once there is room for "
@@ -272,3 +285,23 @@ def test_a_torch_file_the_disk_refuses_raises_the_os_error_naming_the_file(tmp_p
             os._exit(code)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_metrics_log_the_disk_refuses_is_named(tmp_path, cli):
+    """The metrics log's buffered lines refused by a full disk: 'error: No space left on device', naming no
+    file (and its close in on_exception raised again over it). Under a 2 kB file-size limit the log
+    passes it at an epoch's flush; the line names the log."""
+    recipe, out = tmp_path / "recipe.yaml", tmp_path / "run"
+    recipe.write_text(
+        Recipe.from_dict(
+            {"data": {"name": "iris"}, "training": {"epochs": 10, "checkpoint_every": 1000}}
+        ).to_yaml()
+    )
+    code, stdout, stderr = said_under_a_file_size_limit(
+        2_000, cli, "train", str(recipe), "--out", str(out), "--no-progress"
+    )
+    assert (code, stdout) == (2, "")
+    assert (
+        stderr
+        == f"error: '{out / 'metrics.jsonl'}': File too large (set OPTIMLAB_DEBUG=1 to see the traceback)\n"
+    )

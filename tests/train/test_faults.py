@@ -250,7 +250,7 @@ def test_a_checkpoint_the_disk_refuses_ends_train_in_one_line_and_resume_continu
     )
     assert (code, stdout) == (2, "")
     assert stderr == (
-        f"error: cannot write checkpoint '{out / 'checkpoint.pt'}': File too large; once there is room for "
+        f"error: cannot write '{out / 'checkpoint.pt'}': File too large; once there is room for "
         f"it, optimlab train --resume {out} (resume=True in Python) continues the run from its last "
         "checkpoint\n"
     )
@@ -301,7 +301,34 @@ def test_a_metrics_log_the_disk_refuses_is_named(tmp_path, cli):
         2_000, cli, "train", str(recipe), "--out", str(out), "--no-progress"
     )
     assert (code, stdout) == (2, "")
-    assert (
-        stderr
-        == f"error: '{out / 'metrics.jsonl'}': File too large (set OPTIMLAB_DEBUG=1 to see the traceback)\n"
+    assert stderr == (
+        f"error: cannot write '{out / 'metrics.jsonl'}': File too large; once there is room for it, optimlab "
+        f"train --resume {out} (resume=True in Python) continues the run from its last checkpoint\n"
     )
+
+
+def test_weights_the_disk_refuses_at_the_end_are_written_by_the_resume_it_names(tmp_path, monkeypatch):
+    """The final model.pt on a full disk (torch's writer refusing as the OS does: ENOSPC, no file named)
+    said 'model.pt: No space left on device' and no way on; the run's last checkpoint holds it all. The
+    line names the file and the resume, which (the disk freed) ends as the run never cut: the same result."""
+    import errno
+
+    import optimlab.train.run
+    from optimlab.errors import OptimlabError
+
+    small = Recipe.from_dict({"data": {"name": "iris"}, "training": {"epochs": 2}})
+    reference = train(small, tmp_path / "reference")
+    out = tmp_path / "run"
+
+    def full_disk(payload, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(optimlab.train.run, "torch_save_file", full_disk)
+        with pytest.raises(OptimlabError) as refused:
+            train(small, out)
+    assert str(refused.value) == (
+        f"cannot write '{out / 'model.pt'}': No space left on device; once there is room for it, optimlab "
+        f"train --resume {out} (resume=True in Python) continues the run from its last checkpoint"
+    )
+    assert train(small, out, resume=True).metrics == reference.metrics and (out / "model.pt").is_file()

@@ -650,7 +650,7 @@ def test_a_model_save_that_fails_midway_leaves_no_cut_model_file(tmp_path, monke
         return real_save(payload, file)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OptimlabError, match="model.pt': No space left on device; once there is room"):
         train(Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 1}}), tmp_path)
     assert not (tmp_path / "model.pt").exists()
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -299,24 +301,17 @@ def _train(
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
 
         def save(state: TrainState) -> None:  # after Checkpointing's check of the weights
-            try:
-                save_checkpoint(
-                    out,
-                    model=built.model,
-                    optimizer=built.optimizer,
-                    scheduler=built.scheduler,
-                    state=state,
-                    callbacks=resumable,
-                    recipe=recipe.to_dict(),
-                    recipe_changes=changes,
-                    data=data,
-                )
-            except OSError as error:  # a full disk: the checkpoints written before stay whole
-                raise OptimlabError(
-                    f"cannot write checkpoint {error.filename!r}: {error.strerror}; once there is room "
-                    f"for it, {resume_command(out)} (resume=True in Python) continues the run from its "
-                    "last checkpoint"
-                ) from None
+            save_checkpoint(
+                out,
+                model=built.model,
+                optimizer=built.optimizer,
+                scheduler=built.scheduler,
+                state=state,
+                callbacks=resumable,
+                recipe=recipe.to_dict(),
+                recipe_changes=changes,
+                data=data,
+            )
 
         checkpointing = Checkpointing(save, every=recipe.training.checkpoint_every, before_save=[log])
         resumable_and_saving = [*resumable, checkpointing]
@@ -329,6 +324,7 @@ def _train(
     ]
     scored = [c for c in callbacks if isinstance(c, _ScoredBeforeEnd)]
     with (
+        _resumable_once_there_is_room(out) if out is not None else contextlib.nullcontext(),
         _removed_unless_trained(out, state) if out is not None else contextlib.nullcontext(),
         stop if out is not None else contextlib.nullcontext(),
     ):
@@ -344,7 +340,8 @@ def _train(
             state=state,
         )
     try:
-        result = _finish(built, state, out, interrupted=state.interrupted, changes=changes)
+        with _resumable_once_there_is_room(out) if out is not None else contextlib.nullcontext():
+            result = _finish(built, state, out, interrupted=state.interrupted, changes=changes)
     except BaseException:  # the caller's callbacks end all the same (a tracker's run is closed)
         for callback in scored:
             callback.end(state, {})
@@ -567,6 +564,25 @@ def _prepare_out_dir(
             "--resume FOLDER)"
         )
     return checkpoint, changes
+
+
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file-size limit (ulimit -f)
+
+
+@contextlib.contextmanager
+def _resumable_once_there_is_room(out: Path) -> Iterator[None]:
+    """A file of the run in ``out`` that the disk has no room for (its checkpoint, log, weights, result),
+    said in one line with the command that continues the run from its last checkpoint once there is:
+    torch's checkpoint writer raised a 70-line traceback, the log's named no file."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NO_ROOM or error.filename is None:
+            raise
+        raise OptimlabError(
+            f"cannot write {os.fsdecode(error.filename)!r}: {error.strerror}; once there is room for it, "
+            f"{resume_command(out)} (resume=True in Python) continues the run from its last checkpoint"
+        ) from None
 
 
 @contextlib.contextmanager

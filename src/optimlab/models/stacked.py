@@ -222,7 +222,7 @@ _NO_BATCHING_RULE = "There is a performance drop because we have not yet impleme
 def _vmapped(template: nn.Module, shared_input: bool) -> StackedForward:
     # Whether the forward calls torch's attention, known after its first call: the mode that rewrites
     # attention sees every torch call, which cost a CNN of 17 members 8% of a stacked step (2 threads,
-    # 17.9 -> 19.4 ms, docs/benchmarks.md's forty-fifth session), so a forward that never attended
+    # 17.9 -> 19.4 ms, docs/benchmarks.md's forty-fourth session), so a forward that never attended
     # runs without it.
     attends = [True]
 
@@ -247,7 +247,7 @@ class _AttentionByProducts(TorchFunctionMode):
     each. ``nn.MultiheadAttention`` (returning no weights) and the encoder and decoder layers end in it,
     as optimlab's Transformer does; plain self-attention in ``nn.MultiheadAttention`` is taken whole
     (:func:`_self_attention`). A stacked step of 17 members, batch 64 of 16 tokens (CPU time,
-    benchmarks/stacked_attention.py, docs/benchmarks.md's forty-fifth session): optimlab's Transformer
+    benchmarks/stacked_attention.py, docs/benchmarks.md's forty-fourth session): optimlab's Transformer
     0.76 of its time when only plain self-attention ran as products, causal 0.75; find_lr's small
     Transformer took 0.68 of its time with torch's kernel. Attention with dropout or grouped heads is
     torch's own."""
@@ -307,7 +307,7 @@ def _plain_self_attention(a: dict[str, Any]) -> bool:
 def _self_attention(a: dict[str, Any]) -> Tensor:
     """Plain self-attention, (L, N, E) in torch's layout, with one packed projection and no copy of it:
     torch's own path to its attention copies the projection and the heads' output, which made a stacked
-    step of find_lr's small Transformer 1.12x slower (an in-process loop, docs/benchmarks.md's forty-fifth
+    step of find_lr's small Transformer 1.12x slower (an in-process loop, docs/benchmarks.md's forty-fourth
     session)."""
     length, batch, width = a["query"].shape
     heads = a["num_heads"]

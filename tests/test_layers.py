@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "optimlab.runs_folder",
         "optimlab.number_text",
         "optimlab.nested_tensors",
+        "optimlab.compiled",
         "optimlab.terminal",
     ),
     ("optimlab.techniques",),

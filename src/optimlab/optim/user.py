@@ -345,11 +345,11 @@ def check_torch_class(entry: Entry, values: Mapping[str, Any]) -> None:
         ) from None
 
 
-@functools.cache
 def _without_compiler(optimizer_class: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
     """``optimizer_class`` whose ``add_param_group`` is :func:`torch_method`'s, without the wrapper that
     imports torch's compiler at its first call, which a check of keywords does not need. The run that
-    trains builds the class itself."""
+    trains builds the class itself. Made at each check (microseconds), not cached: whether the compiler
+    is loaded is read then, as torch_method reads it."""
     return type(
         optimizer_class.__name__, (optimizer_class,), {"add_param_group": torch_method("add_param_group")}
     )

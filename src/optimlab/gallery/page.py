@@ -235,7 +235,7 @@ def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]
 
 # _kept_page's decisions, each with the stamp of the files it read: the count a resume says before it
 # starts (keeps_page) built every kept page, and drew the figures of those whose words changed, which the
-# resume then did again (/tmp/rv_tr/e2e.py, 15 tiny pages: 10.5 -> 13.1-20.7 s with their words kept,
+# resume then did again (one finished tiny gallery, 15 pages: 10.5 -> 13.1-20.7 s with their words kept,
 # 12-39 -> 43-59 s reworded); the resume takes the decision instead (benchmarks/gallery_resume.py).
 _KEPT_PAGES: dict[
     tuple[str, Path], tuple[tuple[tuple[int, ...] | None, ...], tuple[Path, Page | None] | None]

@@ -226,7 +226,8 @@ def batch_refused(error: BaseException, field: str, batch: Any) -> InvalidValueE
             f"forward ({extra}=None); no key is dropped unasked (a weight left out would change the loss unseen)"
         )
     if isinstance(misread, _GivenTheDictWholeError) and isinstance(batch, Mapping):  # whatever it said
-        keys = [key for key in batch if key != target_key(batch)]
+        held = target_key(batch)
+        keys = [key for key in batch if key != held]
         items, named = ", ".join(map(repr, keys)), f"def forward(self, {keys[0] if keys else 'x'})"
         fix = (  # with no loss_fn, the model was to return its loss
             f", and with no loss is to return its loss; for a model of scores of one of its items ({items}), "
@@ -327,7 +328,8 @@ def _id_ranges(batch: Any) -> list[str]:
     dict's, its targets left out; a tuple's, its last element left out): what an embedding looks up,
     integers or the float32 ids of optimlab's data (cast for the embedding: models.user.InputsAs)."""
     if isinstance(batch, Mapping):
-        inputs = [(repr(key), value) for key, value in batch.items() if key != target_key(batch)]
+        held = target_key(batch)
+        inputs = [(repr(key), value) for key, value in batch.items() if key != held]
     elif isinstance(batch, (tuple, list)):
         inputs = [(f"input {i}", value) for i, value in enumerate(batch[:-1] if len(batch) > 1 else batch)]
     else:

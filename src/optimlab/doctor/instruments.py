@@ -877,7 +877,8 @@ class Instruments:
         """The tensors of ``target``'s shape among the model's last inputs and ``inputs``, less the
         target itself: a model that takes its labels (``model(**batch)``, Hugging Face's) reads them as
         an input, which makes it no autoencoder."""
-        named = (v for k, v in self._last_kwargs.items() if k != target_key(self._last_kwargs))
+        held = target_key(self._last_kwargs)
+        named = (v for k, v in self._last_kwargs.items() if k != held)
         given = (*self._last_input, *named, *inputs)
         return [x for x in given if isinstance(x, Tensor) and x is not target and x.shape == target.shape]
 

@@ -670,3 +670,33 @@ def test_a_recipes_init_draws_the_users_model_of_dict_batches(user_package, writ
         head = build(recipe).model.head
     torch.testing.assert_close(head.weight @ head.weight.T, torch.eye(2), rtol=0, atol=1e-6)
     assert torch.all(head.bias == 0)
+
+
+def _rows(splits):
+    """Each split's row ids (a row's one input is its index in the file)."""
+    return {
+        part: frozenset(getattr(splits, part).x[:, 0].long().tolist()) for part in ("train", "val", "test")
+    }
+
+
+def test_a_fixed_split_seed_splits_and_subsamples_runs_of_every_seed_alike(tmp_path):
+    """data.split_seed fixes the data's split and its training subsample whatever training.seed: a study's
+    seed reruns were split anew by their own seed, so some of their test rows were validation rows at the
+    tuning seed. Left None, the split follows training.seed as it always did. Truth: the row ids of each
+    split (each row's input is its index in the file)."""
+    import numpy as np
+
+    path = tmp_path / "rows.npz"
+    np.savez(path, x=np.arange(200, dtype=np.float32).reshape(-1, 1), y=np.arange(200) % 2)
+    base = Recipe.from_dict({"data": {"name": str(path), "data_fraction": 0.5}})
+    at_tuning = _rows(build_data(base))
+    assert (len(at_tuning["train"]), len(at_tuning["val"]), len(at_tuning["test"])) == (60, 40, 40)
+    for seed in (1, 2, 3):
+        fixed = _rows(build_data(base.with_updates({"training.seed": seed, "data.split_seed": 0})))
+        assert fixed == at_tuning  # test, val and the subsample of train: the same rows
+        assert not fixed["test"] & (at_tuning["train"] | at_tuning["val"])
+        resplit = _rows(build_data(base.with_updates({"training.seed": seed})))
+        assert resplit["test"] & at_tuning["val"]  # None: split anew by the seed, as before
+    # the subsample follows the split seed: another split seed, another subsample of its own training rows
+    other = _rows(build_data(base.with_updates({"data.split_seed": 5})))
+    assert other["train"] != at_tuning["train"] and len(other["train"]) == 60

@@ -155,6 +155,27 @@ def test_recipes_that_set_no_new_field_keep_the_ids_they_had(data, old_id):
     assert spelled.id == old_id and spelled.to_dict() == recipe.to_dict()
 
 
+def test_a_split_seed_left_unset_keeps_every_stored_recipes_id():
+    """data.split_seed came after studies and runs were stored under their recipes' ids: unset (None) it
+    is left out of the serialised form, so those ids hold; set, even to the training seed, it is a field
+    of the recipe. Truth: ids computed before the field existed (4d6e31e7)."""
+    assert Recipe().id == "a3dba953464b"
+    old = {"data": {"name": "iris", "data_fraction": 0.5}, "training": {"seed": 3}}
+    assert Recipe.from_dict(old).id == "26646dcd4fd4"
+    assert Recipe.from_dict({**old, "data": {**old["data"], "split_seed": None}}).id == "26646dcd4fd4"
+    fixed = Recipe.from_dict({**old, "data": {**old["data"], "split_seed": 3}})
+    assert fixed.to_dict()["data"]["split_seed"] == 3 and fixed.id != "26646dcd4fd4"
+    assert Recipe.from_yaml(fixed.to_yaml()) == fixed
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "x", 2**32])
+def test_a_split_seed_out_of_range_is_refused_naming_the_field(value):
+    with pytest.raises(
+        RecipeError, match=r"data\.split_seed: .* accepted an integer in \[0, 4294967295\], or null"
+    ):
+        Recipe.from_dict({"data": {"split_seed": value}})
+
+
 def test_an_interruption_while_a_recipe_is_serialised_stays_an_interruption(monkeypatch):
     """pydantic-core turns what a serializer function raises into PydanticSerializationError: a Ctrl-C
     landing there ended 'gallery run all' with exit 1 and a traceback instead of 130 and its pages kept."""

@@ -1,9 +1,9 @@
 """From a recipe to the objects that train: data, model, loss, optimizer, schedule.
 
-Every random choice takes its seed from the recipe: the data split and subsample from
-``training.seed`` through the data loader, the initial weights from ``torch.manual_seed(seed)`` right
-before the model is built (NumPy's and Python's global generators seeded there too, for the user's
-code that draws from them while training).
+Every random choice takes its seed from the recipe: the data split and subsample from its split seed
+(:func:`split_seed`: ``data.split_seed``, else ``training.seed``) through the data loader, the initial
+weights from ``torch.manual_seed(seed)`` right before the model is built (NumPy's and Python's global
+generators seeded there too, for the user's code that draws from them while training).
 
 Data comes as tensors (every built-in set, and the user's ``(input, target)`` data), or as the user's
 dict batches (:class:`~optimlab.data.user_factory.BatchSplits`, kept as given): then the model is the
@@ -54,6 +54,7 @@ __all__ = [
     "data_key",
     "optimizer_keywords",
     "resolve_device",
+    "split_seed",
     "targets_as_given",
     "task_of_loss",
     "total_steps",
@@ -91,10 +92,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def split_seed(recipe: Recipe) -> int:
+    """The seed ``recipe``'s data are drawn, split and subsampled with: ``data.split_seed``, else (None, every
+    recipe before that field) ``training.seed``, so a run of another seed is split anew."""
+    return recipe.training.seed if recipe.data.split_seed is None else recipe.data.split_seed
+
+
 def data_key(recipe: Recipe) -> str:
     """What decides the data ``recipe`` builds: its data section, its loss and the loss's options (the
-    targets' task, a label the loss ignores) and its seed."""
-    return json.dumps([*_data_source(recipe), recipe.training.seed], default=str, sort_keys=True)
+    targets' task, a label the loss ignores) and its split seed (:func:`split_seed`)."""
+    return json.dumps([*_data_source(recipe), split_seed(recipe)], default=str, sort_keys=True)
 
 
 def _data_source(recipe: Recipe) -> list[Any]:
@@ -126,7 +133,7 @@ def _loaded(recipe: Recipe) -> Any:
     with targets_for(task_of_loss(loss), as_given=targets_as_given(loss), ignored=ignored):
         splits = load(
             spec.name,
-            seed=recipe.training.seed,
+            seed=split_seed(recipe),
             val_fraction=spec.val_fraction,
             test_fraction=spec.test_fraction,
             data_fraction=spec.data_fraction,

@@ -708,6 +708,13 @@ class DataSpec(_Spec):
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     data_fraction: float = Field(1.0, gt=0.0, le=1.0)  # subsample the training split, to study data size
     options: dict[str, Any] = {}  # data set keywords (e.g. noise of two_spirals)
+    # The seed of the data: a synthetic set's draw, the split and the training subsample (data_fraction,
+    # drawn with the split, so runs that share the split share the subsample too); None: training.seed.
+    # Fixed, runs of other seeds (a study's reruns) train and are scored on the same rows.
+    split_seed: int | None = Field(None, ge=SEED.low, le=SEED.high)
+
+    # split_seed came after studies were stored: their recipes keep their ids
+    OMITTED_AT_DEFAULT = ("split_seed",)
 
     @field_validator("name", mode="before")
     @classmethod

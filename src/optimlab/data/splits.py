@@ -4,7 +4,10 @@ Each class (for regression: the whole set) is shuffled with a ``torch.Generator`
 its first ``round(n_c * test_fraction)`` examples go to test, the next ``round(n_c * val_fraction)`` to
 validation, and a ``data_fraction`` of the rest (at least one) to training. So val and test do not
 depend on ``data_fraction``, and a smaller training subsample is contained in a larger one: learning
-curves over data size compare like with like.
+curves over data size compare like with like. A recipe's ``seed`` here is its split seed
+(``data.split_seed``, else ``training.seed``: :func:`optimlab.build.split_seed`); the subsample, drawn
+from the same generator, follows it, so runs of one split seed train on the same rows whatever their
+``training.seed``.
 """
 
 from __future__ import annotations

@@ -301,6 +301,28 @@ def test_a_dataset_path_no_loader_reads_is_refused_in_the_data_layers_words(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("flag", ["--set", "--option"])
+def test_plot_schedule_takes_a_keyword_by_set_as_every_verb_does(cli, tmp_path, monkeypatch, flag):
+    """Every verb writes NAME=VALUE as --set, plot-schedule alone as --option: `--set gamma=0.5` was "No
+    such option". --set draws it; --option, which scripts hold, still does, one line on stderr saying it
+    is deprecated. Truth: a step decay's closed form, gamma ** (t // step_size) (torch's StepLR)."""
+    import optimlab.schedules
+
+    drawn = {}
+    monkeypatch.setattr(
+        optimlab.schedules, "plot", lambda schedules, steps, path, **_: drawn.update(schedules)
+    )
+    argv = ("plot-schedule", "step", flag, "step_size=2", flag, "gamma=0.5", "--steps", "6")
+    code, _, err = cli(*argv, "--out", str(tmp_path / "s.svg"))
+    assert code == 0, err
+    assert err == (
+        ""
+        if flag == "--set"
+        else "warning: --option is deprecated: write --set NAME=VALUE (the same values)\n"
+    )
+    assert [drawn["step"](t) for t in range(6)] == [0.5 ** (t // 2) for t in range(6)]
+
+
 def test_plot_schedule_gives_each_option_to_the_schedules_that_take_it(cli, tmp_path):
     """cosine wsd --option decay_fraction=0.5 was refused as cosine's unknown hyperparameter, so two
     schedules could be drawn side by side only at their defaults."""

@@ -16,21 +16,25 @@ from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, get_regi
 EXAMPLES = """Examples:
   optimlab plot-schedule cosine --steps 1000 --warmup-steps 100
   optimlab plot-schedule cosine wsd one_cycle --steps 500 --lr 3e-3 --out schedules.svg
-  optimlab plot-schedule step --option step_size=100 --option gamma=0.5
+  optimlab plot-schedule step --set step_size=100 --set gamma=0.5
 """
+# --set, as every other verb names a NAME=VALUE; --option, the name this verb gave it before,
+# still works (scripts written with it keep drawing what they drew), hidden from -h and said deprecated
+DEPRECATED_OPTION = "warning: --option is deprecated: write --set NAME=VALUE (the same values)"
 
 
-def _parse_option(text: str) -> tuple[str, object]:
+def _parse_option(flag: str, text: str) -> tuple[str, object]:
+    """One ``NAME=VALUE`` of ``flag`` (--set, or the deprecated --option): the keyword and its value."""
     import yaml
 
     key, equals, value = text.partition("=")
     if not equals or not key.strip():
-        raise OptimlabError(f"invalid --option {text!r}: write NAME=VALUE, e.g. gamma=0.5")
+        raise OptimlabError(f"invalid {flag} {text!r}: write NAME=VALUE, e.g. gamma=0.5")
     try:
-        return normalize_name(key), o.yaml_value(value, "--option", text)
+        return normalize_name(key), o.yaml_value(value, flag, text)
     except yaml.YAMLError as error:  # what YAML found, a key given twice among them
         raise OptimlabError(
-            f"invalid --option {text!r}: the value is not a number, word or list{o.yaml_found(error)}"
+            f"invalid {flag} {text!r}: the value is not a number, word or list{o.yaml_found(error)}"
         ) from None
 
 
@@ -48,9 +52,15 @@ def plot_schedule(
     lr: Annotated[
         float, typer.Option("--lr", parser=o.number(POSITIVE), help="Base (peak) learning rate.")
     ] = 1.0,
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", metavar="NAME=VALUE", help="A schedule's keyword, its value read as YAML (repeat)."
+        ),
+    ] = None,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", metavar="NAME=VALUE", help="Schedule keyword NAME=VALUE (repeat)."),
+        typer.Option("--option", metavar="NAME=VALUE", hidden=True, help="Deprecated: --set."),
     ] = None,
     out_path: Annotated[
         Path,
@@ -67,19 +77,22 @@ def plot_schedule(
         check_name("schedule", name, "SCHEDULE")
         check_warmup(name, steps, warmup_steps, "--warmup-steps")
     options: dict[str, object] = {}
-    for text in option or []:
-        key, value = _parse_option(text)
+    flag_of: dict[str, str] = {}  # each keyword's flag, as typed
+    for flag, text in [*(("--set", t) for t in set_values or []), *(("--option", t) for t in option or [])]:
+        key, value = _parse_option(flag, text)
         if key in options:  # click keeps both, and the dict the last, without a word
             raise InvalidValueError(
-                "--option", text, f"a keyword set once, but another --option sets {key} too"
+                flag, text, f"a keyword set once, but another {flag_of[key]} sets {key} too"
             )
-        options[key] = value
+        options[key], flag_of[key] = value, flag
     takes = {name: get_registry("schedule").get(name).hyperparameter_names for name in names}
     for key in options:
         if not any(key in keys for keys in takes.values()):
             accepted = {k for keys in takes.values() for k in keys}
-            raise UnknownNameError(f"hyperparameter (for --option) of {', '.join(names)}", key, accepted)
-    try:  # each option goes to the schedules that take it: cosine wsd --option decay_fraction=0.5
+            raise UnknownNameError(
+                f"hyperparameter (for {flag_of[key]}) of {', '.join(names)}", key, accepted
+            )
+    try:  # each keyword goes to the schedules that take it: cosine wsd --set decay_fraction=0.5
         schedules = {
             name: create(
                 name,
@@ -90,6 +103,10 @@ def plot_schedule(
             for name in names
         }
     except OptimlabError as error:
-        raise typer.BadParameter(str(error), param_hint="'--option'") from None
+        typed = " / ".join(f"'{flag}'" for flag in dict.fromkeys(flag_of.values())) or "'--set'"
+        raise typer.BadParameter(str(error), param_hint=typed) from None
     path = plot(schedules, steps, out_path, base_lr=lr)
-    Output(fmt).result(f"wrote {path}", {"path": str(path)})
+    output = Output(fmt)
+    output.result(f"wrote {path}", {"path": str(path)})
+    if option:  # after the work: a refusal stays its one line, which names the flag typed
+        output.note(DEPRECATED_OPTION)

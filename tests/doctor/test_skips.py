@@ -1,5 +1,8 @@
 """Residual connections found by what a module computes, not by its class name."""
 
+import collections
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -347,6 +350,46 @@ def test_a_skip_the_watch_cannot_follow_is_not_told_to_be_added():
         for parameter in model.block.parameters():
             parameter.zero_()
         assert torch.equal(model.eval()(x), model.head(x))
+
+
+class SkipOnAField(SkipOnTheData):
+    """SkipOnTheData on the tensor ``read`` takes from the batch it is given (a container of the data)."""
+
+    def __init__(self, read: Callable[[Any], torch.Tensor]) -> None:
+        super().__init__()
+        self.read = read
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return super().forward(self.read(batch))
+
+
+Pair = collections.namedtuple("Pair", "x y")
+
+
+@pytest.mark.parametrize(
+    "container",
+    ["OrderedDict", "namedtuple", "BatchEncoding", "ModelOutput"],
+)
+def test_a_skip_on_data_held_in_a_container_is_followed(container):
+    """A model given its batch in an OrderedDict, a namedtuple or Hugging Face's BatchEncoding or
+    ModelOutput: the data in it were given the model as they were, without graph, and its skip on them
+    was not found (residual_blocks read {}). Truth: the same model given the tensor bare, whose skip is
+    found (and, with its block's parameters at 0, reads the data itself: the test above)."""
+    from transformers import BatchEncoding
+    from transformers.modeling_outputs import BaseModelOutput
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 8)
+    batch, read = {
+        "OrderedDict": (collections.OrderedDict(x=x), operator.itemgetter("x")),
+        "namedtuple": (Pair(x, torch.zeros(16)), operator.attrgetter("x")),
+        "BatchEncoding": (BatchEncoding({"x": x}), operator.itemgetter("x")),
+        "ModelOutput": (BaseModelOutput(last_hidden_state=x), operator.attrgetter("last_hidden_state")),
+    }[container]
+    assert residual_blocks(SkipOnTheData(), x) == {"": "SkipOnTheData"}
+    assert residual_blocks(SkipOnAField(read), batch) == {"": "SkipOnAField"}
+    assert residual_blocks(SkipOnAField(read), batch=batch) == {"": "SkipOnAField"}
+    assert batch[0] is x if container in ("namedtuple", "ModelOutput") else batch["x"] is x  # left as given
 
 
 class Watching(Layer):

@@ -15,7 +15,7 @@ import copy
 import dataclasses
 import operator
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import torch
@@ -108,14 +108,20 @@ def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict
 
 
 def _followed(value: Any) -> Any:
-    """``value`` with each floating-point tensor in it (in its tuples, lists and dicts) a copy that requires
-    grad, computed from a leaf (the model may write into its input in place)."""
+    """``value`` with each floating-point tensor in it (in its tuples, named tuples, lists and mappings: a
+    Hugging Face BatchEncoding or ModelOutput too, each of its own type) a copy that requires grad,
+    computed from a leaf (the model may write into its input in place)."""
     if isinstance(value, torch.Tensor):
         return value.detach().requires_grad_().clone() if value.is_floating_point() else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple: built from its fields
+        return type(value)(*(_followed(item) for item in value))
     if type(value) in (tuple, list):
         return type(value)(_followed(item) for item in value)
-    if type(value) is dict:
-        return {key: _followed(item) for key, item in value.items()}
+    if isinstance(value, MutableMapping):
+        followed = copy.copy(value)  # its own type and attributes (BatchEncoding's encodings)
+        for key, item in value.items():
+            followed[key] = _followed(item)
+        return followed
     return value
 
 

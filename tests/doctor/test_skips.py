@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from optimlab.doctor.skips import residual_blocks
+from optimlab.doctor.skips import read_skips, residual_blocks
+from optimlab.errors import InvalidValueError
 from optimlab.models import create
 
 
@@ -390,6 +391,16 @@ def test_a_skip_on_data_held_in_a_container_is_followed(container):
     assert residual_blocks(SkipOnAField(read), batch) == {"": "SkipOnAField"}
     assert residual_blocks(SkipOnAField(read), batch=batch) == {"": "SkipOnAField"}
     assert batch[0] is x if container in ("namedtuple", "ModelOutput") else batch["x"] is x  # left as given
+
+
+def test_a_model_that_is_no_module_is_refused_in_one_line():
+    """residual_blocks('abc') ended in AttributeError: 'str' object has no attribute 'named_modules'."""
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value 'abc' for residual_blocks's model: accepted "
+    ):
+        residual_blocks("abc")
+    with pytest.raises(InvalidValueError, match=r"^invalid value None for read_skips's model: accepted "):
+        read_skips(None)
 
 
 class Watching(Layer):

@@ -22,6 +22,7 @@ import torch
 from torch import fx, nn
 
 from optimlab.compiled import uncompiled
+from optimlab.errors import InvalidValueError
 from optimlab.nested_tensors import tensors_in
 
 __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
@@ -48,7 +49,7 @@ def read_skips(model: nn.Module) -> SkipReading:
     module to watch in a forward instead. Its parts are not traced one by one (~10 ms a trace, 1.1 s of
     a 12-layer GPT-2's reading and 2.9 s of a BERT's) where the watch reads them all, adding 0.1 s to
     one forward of either (benchmarks/residual_blocks.py)."""
-    model, graph = uncompiled(model), None
+    model, graph = _module(model, "read_skips"), None
     try:
         twin = _structure_of(model)
     except Exception:  # a module that cannot be copied: left to the forward
@@ -75,7 +76,7 @@ def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict
     (in training mode, gradients on, its frozen parameters and floating-point inputs too, so that a skip
     around its first layer is followed). Given no inputs, such a model is left unread: ``{}``, with a
     warning (its traceable parts are not read one by one: :func:`read_skips`)."""
-    model = uncompiled(model)
+    model = _module(model, "residual_blocks")
     reading = read_skips(model)
     if not reading.watched:
         return reading.found
@@ -105,6 +106,15 @@ def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict
         for handle in handles:
             handle.remove()
     return watch.found
+
+
+def _module(model: Any, function: str) -> nn.Module:
+    """``model``, or the module torch.compile wrapped in it; anything else refused in one line."""
+    if not isinstance(model, nn.Module):
+        raise InvalidValueError(
+            f"{function}'s model", model, "an nn.Module (or torch.compile's wrapper of one)"
+        )
+    return uncompiled(model)
 
 
 def _followed(value: Any) -> Any:

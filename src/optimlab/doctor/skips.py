@@ -6,7 +6,8 @@ parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm an
 What fx cannot trace (control flow on values, as in Hugging Face's layers) and torch's own modules, which
 it does not enter, are read off the autograd graph of one forward as it runs (:class:`ForwardSkips`):
 the same addition, where the module's input reaches one operand without parameters and the other
-through them. Neither reading goes by the class name: Swin's ``SwinLayer`` is found as GPT-2's ``Block``.
+through them. Both readings put one test (:func:`_adds_back`) to their graph's nodes; neither goes by
+the class name: Swin's ``SwinLayer`` is found as GPT-2's ``Block``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import dataclasses
 import operator
 import warnings
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import fx, nn
@@ -26,6 +27,8 @@ from optimlab.errors import InvalidValueError
 from optimlab.nested_tensors import tensors_in
 
 __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
+
+Node = TypeVar("Node")  # a node of fx's graph or of autograd's
 
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
 _ADD_METHODS = ("add", "add_")
@@ -177,7 +180,14 @@ class ForwardSkips:
             and node not in sources  # an input that is a sum was summed before the module ran
             and type(node).__name__ == "AddBackward0"
         ]
-        skips = [node for node in additions if _adds_back(node, sources)]
+
+        def inputs(node: Any) -> list[Any]:  # not past the module's inputs
+            return [] if node in sources else _inputs_of(node)
+
+        def reads_parameters(node: Any) -> bool:
+            return node not in sources and _reads_parameters(node)
+
+        skips = [node for node in additions if _adds_back(_inputs_of(node), inputs, reads_parameters)]
         # where the module's inputs carry no graph: the value added may be one of them
         unread = [] if sources else [node for node in additions if _adds_to_no_graph(node, sources)]
         self._counted.update(skips + unread)
@@ -202,14 +212,17 @@ def _adds_to_no_graph(addition: Any, sources: set[Any]) -> bool:
     return any(_reads_parameters(node) for node in _upstream([other], sources, past_parameters=True))
 
 
-def _adds_back(addition: Any, sources: set[Any]) -> bool:
-    """One operand of ``addition`` is computed from a value ``x`` without parameters (``x`` itself, a
-    reshape or a dropout of it), the other from ``x`` through parameters."""
-    operands = [node for node, _ in addition.next_functions if node is not None]
+def _adds_back(
+    operands: list[Node], inputs: Callable[[Node], list[Node]], reads_parameters: Callable[[Node], bool]
+) -> bool:
+    """Of an addition's two ``operands``, one (the shortcut) is computed from a value ``x`` without
+    parameters (``x`` itself, a reshape or a dropout of it), the other (the branch) from ``x`` through
+    parameters: ``x + f(x)``. The one test of either graph, fx's or autograd's: ``inputs(node)`` are the
+    nodes ``node`` is computed from, ``reads_parameters(node)`` whether it reads parameters."""
     if len(operands) != 2:
         return False
     for shortcut, branch in (operands, operands[::-1]):
-        values = set(_upstream([shortcut], sources, past_parameters=False))
+        values = _parameter_free(shortcut, inputs, reads_parameters)
         stack, seen = [(branch, False)], set()
         while stack:  # the branch's upstream, noting whether parameters were read on the way
             node, parametrized = stack.pop()
@@ -218,10 +231,23 @@ def _adds_back(addition: Any, sources: set[Any]) -> bool:
             seen.add((node, parametrized))
             if parametrized and node in values:
                 return True
-            if node not in sources:
-                parametrized = parametrized or _reads_parameters(node)
-                stack.extend((n, parametrized) for n, _ in node.next_functions if n is not None)
+            parametrized = parametrized or reads_parameters(node)
+            stack.extend((n, parametrized) for n in inputs(node))
     return False
+
+
+def _parameter_free(
+    root: Node, inputs: Callable[[Node], list[Node]], reads_parameters: Callable[[Node], bool]
+) -> set[Node]:
+    """``root`` and the nodes it is computed from without parameters (the first that reads them included)."""
+    found, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if node not in found:
+            found.add(node)
+            if not reads_parameters(node):
+                stack.extend(inputs(node))
+    return found
 
 
 def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> list[Any]:
@@ -236,6 +262,11 @@ def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> 
         if node not in sources and (past_parameters or not _reads_parameters(node)):
             stack.extend(n for n, _ in node.next_functions if n is not None)
     return list(found)
+
+
+def _inputs_of(node: Any) -> list[Any]:
+    """The autograd nodes ``node``'s gradient flows into: those of the values it was computed from."""
+    return [n for n, _ in node.next_functions if n is not None]
 
 
 def _reads_parameters(node: Any) -> bool:
@@ -318,14 +349,11 @@ class _Graph:
             node.op == "call_method" and node.target in _ADD_METHODS
         )
         operands = [arg for arg in node.args[:2] if isinstance(arg, fx.Node)]
-        if not adds or len(operands) != 2:
-            return False
-        for branch, shortcut in (operands, operands[::-1]):
-            ancestors = self._upstream(branch)
-            free = self._upstream(shortcut, past_parameters=False)
-            if any(self._through_parameters(x, ancestors) for x in free & ancestors):
-                return True
-        return False
+        return adds and _adds_back(operands, self._inputs, self._parametrized)
+
+    def _inputs(self, node: fx.Node) -> list[fx.Node]:
+        """The nodes whose values flow into ``node``: not the sizes that shape it."""
+        return [arg for arg in node.all_input_nodes if arg not in self.shapes]
 
     def _parametrized(self, node: fx.Node) -> bool:
         """``node`` reads parameters: a module that holds them, or a function given one
@@ -343,31 +371,6 @@ class _Graph:
         except AttributeError:
             return False
         return True
-
-    def _upstream(self, node: fx.Node, *, past_parameters: bool = True) -> set[fx.Node]:
-        """``node`` and the nodes whose values flow into it; not past those that read parameters unless
-        ``past_parameters``: then the values it is computed from without them."""
-        found, stack = set(), [node]
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                if past_parameters or not self._parametrized(current):
-                    stack.extend(arg for arg in current.all_input_nodes if arg not in self.shapes)
-        return found
-
-    def _through_parameters(self, source: fx.Node, ancestors: set[fx.Node]) -> bool:
-        """A path from ``source`` to the node whose ``ancestors`` these are reads parameters after it."""
-        seen, stack = set(), list(source.users)
-        while stack:  # forward from source, within the ancestors: the nodes on a path between the two
-            node = stack.pop()
-            if node in seen or node not in ancestors:
-                continue
-            seen.add(node)
-            if self._parametrized(node):
-                return True
-            stack.extend(node.users)
-        return False
 
 
 def _owner(node: fx.Node, module: nn.Module) -> tuple[str, str]:

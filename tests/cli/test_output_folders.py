@@ -81,6 +81,30 @@ def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole
     assert command == ["optimlab", "gallery", "run", "all", "--size", "tiny", "--out", str(out), "--resume"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--dataset", "iris", "--no-progress", "--out", "NAME"],
+        ["gallery", "run", "all", "--size", "tiny", "--no-progress", "--out", "NAME"],
+        ["doctor", "--dataset", "iris", "--no-progress", "--html", "NAME.html"],
+        ["plot-schedule", "cosine", "--out", "NAME.svg"],
+    ],
+)
+@pytest.mark.parametrize("control", ["\n", "\r", "\x1b"])
+def test_an_output_path_of_a_control_character_is_refused_in_one_line(cli, tmp_path, args, control):
+    """`train --out $'run\\n2'` made the folder, and every line naming it broke in two: 'results in run'
+    then '2', and the command that resumes it, which a paste runs as two commands. Refused before any
+    work, naming the flag and the character; nothing is made (truth: the folder's listing)."""
+    name = str(tmp_path / f"run{control}2")
+    code, out, err = cli(*[a.replace("NAME", name) for a in args])
+    flag = args[-2]
+    assert (code, out, len(err.splitlines())) == (2, "", 1), err
+    assert (
+        f"Invalid value for '{flag}'" in err and f"holds a control character ({repr(control)[1:-1]})" in err
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_benchs_rerun_command_pastes_back_whole():
     """The report's command that reruns a bench split a --dataset path or a --target header at its space."""
     from optimlab.cli.bench_cmd import _command

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,9 +155,22 @@ def existing(text: str) -> bool:
     return _path(text).exists()
 
 
+def _printable(text: str) -> str:
+    """``text``, an output path, unless it holds a control character: ``--out $'run\\n2'`` made the folder,
+    and every line naming it broke in two (the results' 'results in run', the command that resumes it),
+    which a shell's paste ran as two commands; a path of them is a paste's slip, not a name to keep."""
+    controls = sorted({repr(c)[1:-1] for c in os.fspath(text) if unicodedata.category(c) == "Cc"})
+    if controls:
+        raise typer.BadParameter(
+            f"{text!r} holds a control character ({', '.join(controls)}): accepted a path of printable "
+            "characters, which every line naming it keeps on one line"
+        )
+    return text
+
+
 def writable_folder(text: str) -> Path:
     """An output folder: one that exists and may be written, or one that can be created."""
-    path = _as_created(_path(text, written_into=True))
+    path = _as_created(_path(_printable(text), written_into=True))
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
@@ -236,7 +250,7 @@ def writable_file(*suffixes: str) -> Callable[[str], Path]:
     """An output file with one of ``suffixes``, in a place that may be written."""
 
     def parse(text: str) -> Path:
-        path = _as_created(_path(text))
+        path = _as_created(_path(_printable(text)))
         if path.suffix.lower() not in suffixes:
             raise typer.BadParameter(f"{text!r}: accepted a file ending in {' or '.join(suffixes)}")
         if path.is_dir():

@@ -133,6 +133,30 @@ def test_doctor_fail_on_exits_1_when_findings_that_severe_exist(cli):
     assert code == 0 and '"severity": "error"' not in out
 
 
+def test_doctor_fail_on_wins_over_a_page_the_disk_refuses_which_is_still_said(cli, tmp_path, monkeypatch):
+    """Both hold: findings --fail-on asked about, and --html refused (ENOSPC, as optimlab.atomic raises it):
+    exit 1, --fail-on's verdict, and the line naming the page and the OS's reason all the same."""
+    import errno
+    import os
+
+    import optimlab.doctor.report
+
+    def full_disk(_, path, **__):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(optimlab.doctor.report, "write_html", full_disk)
+    page = tmp_path / "page.html"
+    diverging = ["doctor", "--dataset", "iris", "--optimizer", "sgd", "--lr", "100", "--steps", "20"]
+    code, out, err = cli(
+        *diverging, "--no-lr-find", "--no-progress", "--fail-on", "error", "--html", str(page)
+    )
+    assert (code, err) == (
+        1,
+        f"error: cannot write --html '{page}': No space left on device; the results printed are whole\n",
+    )
+    assert "Evidence:" in out and not page.exists()
+
+
 @pytest.mark.parametrize(
     "error, expected",
     [

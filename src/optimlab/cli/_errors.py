@@ -5,7 +5,7 @@ a file or folder that cannot be read or written, a file that is not what it clai
 that cannot be reached, a model or run too large for the memory. Anything else is a bug in optimlab and
 keeps its traceback. Set ``OPTIMLAB_DEBUG=1`` to see the traceback of an expected failure too. A file
 that a flag asks for beside the results (--html, --plot) and that cannot be written is said after them
-(:func:`not_written`), exit code 5.
+(:class:`FileAsked`), exit code 5.
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from optimlab.errors import OptimlabError
+
+if TYPE_CHECKING:
+    from optimlab.cli._output import Output
 
 DEBUG_VARIABLE = "OPTIMLAB_DEBUG"
 USAGE_ERROR = 2  # click's code for a bad call; every expected failure shares it
@@ -130,15 +135,42 @@ def expected_message(error: BaseException, verb: str = "optimlab") -> str | None
     return None
 
 
-def not_written(flag: str, path: os.PathLike[str], write: Callable[[], object]) -> str | None:
-    """Call ``write()``, which writes the file ``flag`` asked for at ``path``: None where it did, else the
-    line that says why not (the OS's reason), for the verb to say after its results, exiting
+class FileAsked:
+    """The file ``flag`` asks for at ``path`` (None: not given) beside a verb's results (doctor --html,
+    lr-find --plot, a gallery's page): :meth:`write` keeps the OS's refusal, the verb prints its results
+    whole (``written`` None where refused), then :meth:`end` says the refusal in one line and exits
     :data:`FILE_NOT_WRITTEN`."""
-    try:
-        write()
-    except OSError as error:
-        return f"cannot write {flag} {os.fspath(path)!r}: {error.strerror or error}; the results printed are whole"
-    return None
+
+    def __init__(self, flag: str, path: Path | None) -> None:
+        self.flag = flag
+        self.path = path
+        self.refused: str | None = None  # the line that says why the file is not written
+
+    def write(self, write: Callable[[Path], object]) -> None:
+        """``write(path)``, where the flag was given; an OS refusal (a full disk) is kept for :meth:`end`."""
+        if self.path is None:
+            return
+        try:
+            write(self.path)
+        except OSError as error:
+            self.refused = (
+                f"cannot write {self.flag} {os.fspath(self.path)!r}: {error.strerror or error}; "
+                "the results printed are whole"
+            )
+
+    @property
+    def written(self) -> Path | None:
+        """The file's path, where it was written."""
+        return self.path if self.refused is None else None
+
+    def end(self, output: Output, verdict: int | None = None) -> None:
+        """After the results: the refusal said, and the verb's exit: ``verdict`` (a code the user asked for,
+        doctor's --fail-on) over :data:`FILE_NOT_WRITTEN`; a file written and no verdict, none."""
+        if self.refused is not None:
+            output.error(self.refused)
+        code = verdict or (FILE_NOT_WRITTEN if self.refused is not None else None)
+        if code is not None:
+            sys.exit(code)
 
 
 def report(error: BaseException, verb: str = "optimlab") -> int:

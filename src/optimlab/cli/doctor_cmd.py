@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +11,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import FILE_NOT_WRITTEN, not_written
+from optimlab.cli._errors import FileAsked
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE_INT
@@ -132,7 +131,7 @@ def doctor(
                 check_budget=o.check_budget(check_budget),
                 time_budget=_time_left(called) if check_budget is None else None,
             )
-        html_failure = None
+        page = FileAsked("--html", html)
         if html is not None:
             from optimlab.doctor.report import write_html
 
@@ -140,11 +139,9 @@ def doctor(
                 f"recipe {recipe.id}: {recipe.model.name} on {recipe.data.name}, "
                 f"{recipe.optimizer.name} lr {recipe.optimizer.lr or 'default'}"
             )
-            html_failure = not_written(
-                "--html", html, lambda: write_html(diagnosis, html, subtitle=subtitle, recipe=recipe)
-            )
+            page.write(lambda path: write_html(diagnosis, path, subtitle=subtitle, recipe=recipe))
         sent = _send(diagnosis, trackers)
-    written = html if html is not None and html_failure is None else None
+    written = page.written
     if not output.human:
         output.result(
             "",
@@ -161,14 +158,9 @@ def doctor(
             output.result(f"wrote {written}")
         for tracker, where in sent.items():
             output.result(f"{tracker}: {where}")
-    if html_failure is not None:
-        output.error(html_failure)
-    if fail_on is not None:
-        failing = FAIL_ON[: FAIL_ON.index(fail_on) + 1]
-        if any(f.severity in failing for f in diagnosis.findings):
-            sys.exit(FINDINGS_FOUND)  # the verdict --fail-on asked for, over the page's
-    if html_failure is not None:
-        sys.exit(FILE_NOT_WRITTEN)
+    failing = FAIL_ON[: FAIL_ON.index(fail_on) + 1] if fail_on is not None else ()
+    found = any(f.severity in failing for f in diagnosis.findings)
+    page.end(output, FINDINGS_FOUND if found else None)  # the verdict --fail-on asked for, over the page's
 
 
 def _trackers(names: list[str], recipe: Recipe, runs: contextlib.ExitStack) -> dict[str, Tracker]:

@@ -3,7 +3,6 @@ lr, the curve and the candidates' held-out scores behind it."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,7 +10,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import FILE_NOT_WRITTEN, not_written
+from optimlab.cli._errors import FileAsked
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError
 from optimlab.number_text import count_of
@@ -121,21 +120,19 @@ def lr_find(
         listening(update),
     ):
         result = find_lr_recipe(recipe, start_lr=start_lr, end_lr=end_lr, steps=sweep_steps, **checked)
-    plot_failure = None
+    drawn = FileAsked("--plot", plot)
     if plot is not None:
         from optimlab.doctor.report import plot_lr_range
 
-        plot_failure = not_written("--plot", plot, lambda: plot_lr_range(result, plot))
-    written = plot if plot is not None and plot_failure is None else None
+        drawn.write(lambda path: plot_lr_range(result, path))
+    written = drawn.written
     if not output.human:
         output.result(
             "", {**result.to_dict(), "recipe_id": recipe.id, "plot": str(written) if written else None}
         )
     else:
         _print_result(output, recipe, result, written)
-    if plot_failure is not None:
-        output.error(plot_failure)
-        sys.exit(FILE_NOT_WRITTEN)
+    drawn.end(output)
 
 
 def _print_result(output: Output, recipe: Recipe, result: LRRangeResult, plot: Path | None) -> None:

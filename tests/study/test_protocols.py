@@ -608,3 +608,59 @@ def test_a_study_stored_with_methods_named_by_floats_resumes_with_them(tmp_path)
     )
     assert [(m.name, m.updates) for m in resumed.methods] == [("10.0", {"training.batch_size": 10.0})]
     assert resumed.resumes(stored[0]) and new.methods[0].name == "10"
+
+
+def _row_ids(splits):
+    """Each split's row ids (a row's one input is its index in the file)."""
+    return {
+        part: frozenset(getattr(splits, part).x[:, 0].long().tolist()) for part in ("train", "val", "test")
+    }
+
+
+@pytest.mark.parametrize("tuning_seed", [0, 4])
+def test_every_trial_of_a_new_study_splits_the_data_at_the_tuning_seed(tmp_path, tuning_seed):
+    """Each seed rerun split the data anew by its own seed, so about val_fraction of its test rows were
+    validation rows at the tuning seed, where the configuration was chosen, and its test metric partly
+    scored the selection's own rows. A new study fixes every trial's split at the tuning seed; a study
+    stored without ``fixed_split`` keeps splitting each trial by its seed. Truth: the row ids of the
+    splits each planned trial's recipe builds (each row's input is its index in the file)."""
+    from optimlab.build import build_data
+    from optimlab.recipe import Recipe
+
+    path = tmp_path / "rows.npz"
+    np.savez(path, x=np.arange(300, dtype=np.float32).reshape(-1, 1), y=np.arange(300) % 3)
+    recipe = Recipe.from_dict({"data": {"name": str(path)}, "training": {"seed": tuning_seed}})
+    new = StudySpec("t", recipe, methods_from("optimizer.name", ["sgd", "adam"]), budget=2, seeds=3)
+    old = StudySpec.from_dict({k: v for k, v in new.to_dict().items() if k != "fixed_split"})
+    assert new.fixed_split and not old.fixed_split
+    for method in new.methods:
+        tuned = [new.trial_recipe(method, p.params, p.seed) for p in new.tune_plan(method)]
+        at_tuning = _row_ids(build_data(tuned[0]))
+        assert all(_row_ids(build_data(r)) == at_tuning for r in tuned[1:])
+        best = dict(new.tune_plan(method)[1].params)
+        reruns = new.seed_plan(best)
+        assert [p.seed for p in reruns] == [tuning_seed + 1, tuning_seed + 2, tuning_seed + 3]
+        for planned in reruns:
+            rows = _row_ids(build_data(new.trial_recipe(method, planned.params, planned.seed)))
+            assert rows["test"] == at_tuning["test"]
+            assert not rows["test"] & (at_tuning["train"] | at_tuning["val"])
+            assert rows == at_tuning  # the same training rows too: the seed moves weights and batches
+            stored_way = _row_ids(build_data(old.trial_recipe(method, planned.params, planned.seed)))
+            assert stored_way["test"] & at_tuning["val"]  # split anew by the rerun's seed, as it ran
+        assert new.method_recipe(method).data.split_seed == tuning_seed
+        assert old.method_recipe(method).data.split_seed is None
+
+
+def test_a_split_seed_the_recipe_or_a_method_sets_is_kept_by_every_trial():
+    """A recipe that fixes data.split_seed itself keeps it (the study fixes nothing over it), and a method
+    comparing split seeds keeps its own: the protocol fixes the split only where nothing else does."""
+    from optimlab.recipe import Recipe
+
+    recipe = Recipe.from_dict({"data": {"name": "iris", "split_seed": 7}})
+    spec = StudySpec("t", recipe, methods_from("optimizer.name", ["sgd"]), budget=1, seeds=2)
+    (method,) = spec.methods
+    assert {spec.trial_recipe(method, {}, p.seed).data.split_seed for p in spec.seed_plan({})} == {7}
+    compared = StudySpec(
+        "t", Recipe.from_dict({"data": {"name": "iris"}}), methods_from("data.split_seed", [3, 5])
+    )
+    assert [compared.trial_recipe(m, {}, 1).data.split_seed for m in compared.methods] == [3, 5]

@@ -64,7 +64,9 @@ def test_trials_are_readable_through_plain_optuna(tmp_path):
     first = trials[0]
     assert first.params == {"optimizer.lr": 1e-5} and study.user_attrs["optimlab.spec"]["name"] == "t"
     recipe = Recipe.from_dict(first.user_attrs["recipe"])
-    assert recipe == spec.recipe.with_updates({"optimizer.name": "adam", "optimizer.lr": 1e-5})
+    assert recipe == spec.recipe.with_updates(
+        {"optimizer.name": "adam", "optimizer.lr": 1e-5, "data.split_seed": 0}
+    )
     assert first.user_attrs["recipe_id"] == recipe.id
     curve = first.user_attrs["curve"]
     assert curve["step"] == [34] and curve["val_accuracy"] == [first.value]  # one epoch of 34 steps
@@ -598,6 +600,35 @@ def test_a_random_study_stored_before_distinct_draws_resumes_with_its_own_draws(
     assert [t.user_attrs["key"] for t in trials] == [f"tune/{i}" for i in range(8)]
     assert [(t.params["optimizer.weight_decay"], t.params["training.batch_size"]) for t in trials] == old
     assert not plain_optuna(tmp_path, "t/sgd").user_attrs[SPEC_ATTR].get("distinct", False)  # kept old
+
+
+def test_a_study_stored_before_fixed_splits_resumes_splitting_each_rerun_by_its_seed(tmp_path):
+    """A study stored before every trial split at the tuning seed (its spec without ``fixed_split``, its
+    recipes without data.split_seed) resumes as it ran: the same keys and numbers, a new seed rerun split
+    by its own seed, and its page says its reruns' test rows may hold tuning validation rows. Truth: that
+    rerun's test accuracy is the one its recipe as stored before trains to at seed 2, run by hand."""
+    from optimlab.recipe import Recipe
+    from optimlab.study.report import split_note
+    from optimlab.study.storage import SPEC_ATTR
+    from optimlab.train.run import train
+
+    before = run_study(tiny(budget=1, seeds=1, fixed_split=False), tmp_path)
+    study = plain_optuna(tmp_path, "t/adam")
+    study.set_user_attr(
+        SPEC_ATTR, {k: v for k, v in study.user_attrs[SPEC_ATTR].items() if k != "fixed_split"}
+    )
+    assert all("split_seed" not in t.user_attrs["recipe"]["data"] for t in study.get_trials())  # as stored
+    resumed = run_study(tiny(budget=1, seeds=2), tmp_path, resume=True)
+    assert not resumed.spec.fixed_split
+    kept = {r.key: (r.number, r.seed, r.value, r.metrics) for r in before.records}
+    now = {r.key: (r.number, r.seed, r.value, r.metrics) for r in resumed.records}
+    assert sorted(now) == ["seeds/0", "seeds/1", "tune/0"] and {k: now[k] for k in kept} == kept
+    rerun = next(r for r in resumed.records if r.key == "seeds/1")
+    assert rerun.seed == 2 and "split_seed" not in rerun.recipe["data"]
+    by_hand = Recipe.from_dict(before.records[0].recipe).with_updates({"training.seed": 2})
+    assert rerun.metrics["test_accuracy"] == train(by_hand).metrics["test_accuracy"]
+    assert "were validation rows at the tuning seed" in split_note(resumed.spec)
+    assert "Every trial splits the data at the tuning seed (0)" in split_note(tiny())
 
 
 def test_tpe_on_a_finite_space_larger_than_its_budget_never_tries_a_configuration_twice(

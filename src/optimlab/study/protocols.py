@@ -11,11 +11,16 @@ compared recipe field):
    than ``budget`` runs each once. Without a space, the space is the learning rate on a log grid spanning 4
    decades around the optimizer's scale (:func:`lr_range`), as DeepOBS tunes.
 2. **seeds**: the configuration with the best validation metric reruns with ``seeds`` fresh seeds
-   (1..N, none of them the tuning seed, so the selection's optimism over the seed's draws does not
-   reach the reported numbers); the leaderboard reports the test metric over these. Data split by the
-   seed (a data set without a test set of its own) are split anew by each rerun, so about
-   ``val_fraction`` of a rerun's test rows were validation rows at the tuning seed (digits: 64, 62, 77
-   of 359 at seeds 1-3): :func:`optimlab.study.report.resplit_overlap` says so on the page.
+   (1..N, none of them the tuning seed, so the selection's optimism over the seed's draws, its
+   initial weights and batch order, does not reach the reported numbers); the leaderboard reports the
+   test metric over these.
+
+Every trial, tuning and reruns, splits the data at the tuning seed (``data.split_seed``, where the
+recipe fixes none: :attr:`StudySpec.fixed_split`), so no rerun's test row was ever a training or
+validation row at tuning, where the configuration was chosen. Studies stored before 2026-12-07 split
+each rerun anew by its seed, so about ``val_fraction`` of a rerun's test rows were validation rows at
+the tuning seed (digits: 64, 62, 77 of 359 at seeds 1-3); they resume and report as they ran, and
+:func:`optimlab.study.report.split_note` says which on the page.
 
 Every planned trial has a *key* (``tune/3``, ``seeds/2``) unique in its method's study: a resumed study
 runs exactly the keys that have no finished trial, so none is lost or repeated.
@@ -210,8 +215,9 @@ def evaluated_often(recipe: Recipe) -> Recipe:
 
 def with_absent_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
     """A stored spec's dict with the fields it was stored without, as that study planned before they
-    existed: ``distinct`` False (repeats kept; every study created before 2026-12-06)."""
-    return {"distinct": False, **stored}
+    existed: ``distinct`` False (repeats kept; every study created before 2026-12-06), ``fixed_split``
+    False (each trial split by its own seed; before 2026-12-07)."""
+    return {"distinct": False, "fixed_split": False, **stored}
 
 
 def _refused_alone(error: RecipeError, field: str) -> bool:
@@ -324,6 +330,10 @@ class StudySpec:
     # whole, TPE's repeat replaced by an untried configuration: trial.DistinctTPESampler): True for studies
     # created since 2026-12-06; a study stored without it resumes with its plan.
     distinct: bool = True
+    # Every trial splits the data at the tuning seed (data.split_seed, where the recipe sets none), so that
+    # no seed rerun is scored on rows the tuning trained or selected on: True for studies created since
+    # 2026-12-07; a study stored without it resumes splitting each trial by its own seed, as it ran.
+    fixed_split: bool = True
     # Method name -> its default search space as its stored study holds it (run.SPACE_ATTR), for a report
     # of a study whose optimizer is the user's object of another session; not part of the spec's identity.
     stored_spaces: Mapping[str, SearchSpace] = dataclasses.field(default_factory=dict, compare=False)
@@ -480,7 +490,7 @@ class StudySpec:
         """Whether this spec resumes the stored study ``stored`` (its :meth:`to_dict`): its settings but
         for more seeds and the repeats kept by a study stored before :attr:`distinct`."""
         stored = with_absent_fields(stored)
-        kept = ("seeds", "distinct")
+        kept = ("seeds", "distinct", "fixed_split")
         return all(stored.get(key) == value for key, value in self.to_dict().items() if key not in kept)
 
     def _check_seed_not_varied(self, method: Method) -> None:
@@ -527,7 +537,20 @@ class StudySpec:
         return f"{self.name}/{method.name}"
 
     def method_recipe(self, method: Method) -> Recipe:
-        return self.recipe.with_updates(dict(method.updates))
+        """``method``'s recipe at the tuning seed, its data split as its trials split it."""
+        return self.recipe.with_updates({**self._split_fixed(), **method.updates})
+
+    def trial_recipe(self, method: Method, params: Mapping[str, Any], seed: int) -> Recipe:
+        """The recipe a trial of ``method`` trains: its fields, the trial's ``params`` and ``seed``, its data
+        split at the tuning seed where the study fixes the split (:attr:`fixed_split`)."""
+        return self.recipe.with_updates({**self._split_fixed(), **method.updates, **params, _SEED: seed})
+
+    def _split_fixed(self) -> dict[str, int]:
+        """``data.split_seed`` at the tuning seed where :attr:`fixed_split` and the recipe sets none (a
+        method or a space setting it overrides it); {} otherwise: the split follows each trial's seed."""
+        if not self.fixed_split or self.recipe.data.split_seed is not None:
+            return {}
+        return {"data.split_seed": self.recipe.training.seed}
 
     def space_for(self, method: Method) -> SearchSpace:
         """The space ``method``'s study searches: the one it stored, each value as it ran (a resume's
@@ -608,6 +631,7 @@ class StudySpec:
             "target": self.target,
             "sampler_seed": self.sampler_seed,
             "distinct": self.distinct,
+            "fixed_split": self.fixed_split,
         }
 
     @classmethod

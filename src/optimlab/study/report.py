@@ -344,11 +344,28 @@ def two_tried_note(board: Sequence[LeaderboardRow]) -> str:
     )
 
 
+def split_note(spec: StudySpec) -> str:
+    """What the seed reruns' test rows share with the tuning. A study that fixes its split
+    (:attr:`~optimlab.study.protocols.StudySpec.fixed_split`, every study since 2026-12-07) shares none: each
+    trial splits the data at the tuning seed. One stored before splits each rerun anew by its seed
+    (:func:`resplit_overlap`), which its page keeps saying, as its numbers are kept."""
+    if not spec.fixed_split:
+        return resplit_overlap(spec)
+    seed = spec.recipe.data.split_seed
+    at = f"the tuning seed ({spec.recipe.training.seed})" if seed is None else f"data.split_seed {seed}"
+    return (
+        f"Every trial splits the data at {at}: the seed reruns are scored on the test rows the tuning "
+        f"never trained or chose on, so {spec.test_metric} is free of the selection; a fresh seed changes "
+        "the initial weights and the batch order, not the rows."
+    )
+
+
 def resplit_overlap(spec: StudySpec) -> str:
-    """What the seed reruns' test rows share with the tuning: data split by the seed (a data set without a
-    test set of its own) are split anew by each rerun's seed, so about ``val_fraction`` of its test rows
-    were validation rows at the tuning seed, where each method's configuration was chosen (measured on
-    digits: 64, 62 and 77 of 359 at seeds 1 to 3). The protocol is kept, as stored studies' numbers are."""
+    """What a study stored before 2026-12-07 says of its reruns' test rows: data split by the seed (a data
+    set without a test set of its own) are split anew by each rerun's seed, so about ``val_fraction`` of its
+    test rows were validation rows at the tuning seed, where each method's configuration was chosen
+    (measured on digits: 64, 62 and 77 of 359 at seeds 1 to 3). The protocol is kept, as stored studies'
+    numbers are."""
     share = spec.recipe.data.val_fraction
     return (
         f"Where the data set has no test set of its own, each seed rerun splits it anew by its seed: about "
@@ -403,7 +420,7 @@ def _add_study(
             "method (a test split of your own, which no seed splits anew, gives an unbiased estimate)."
         )
     else:
-        page.paragraph(resplit_overlap(spec))
+        page.paragraph(split_note(spec))
     if sizes := model_sizes(result.records):
         page.paragraph(f"The methods train models of different sizes: {sizes}.")
     if untuned := spec.untuned_lr():

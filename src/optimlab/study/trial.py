@@ -136,10 +136,11 @@ def load_method_study(
 
 
 def trial_recipe(trial: optuna.Trial, spec: StudySpec, method: Method) -> Recipe:
-    """The base recipe with the method's fields, the trial's parameters and its seed."""
+    """The base recipe with the method's fields, the trial's parameters and its seed, its data split as the
+    study splits every trial's (:meth:`StudySpec.trial_recipe`)."""
     params = spec.space_for(method).suggest(trial)
     seed = int(trial.user_attrs.get("seed", spec.recipe.training.seed))
-    return spec.recipe.with_updates({**method.updates, **params, "training.seed": seed})
+    return spec.trial_recipe(method, params, seed)
 
 
 def _finite_or_none(value: float) -> float | None:

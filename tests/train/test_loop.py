@@ -12,9 +12,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, TensorDataset
 
 from optimlab.data.global_rng import global_states
+from optimlab.data.user_batches import UserBatches
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.train import Callback, EarlyStopping, MetricsLog, TrainState, fit
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from optimlab.train.evaluation import evaluate_batches
 from optimlab.train.loop import clip_grad_norm_, epoch_permutation
 from tests.train.stops import CheckpointAt
 
@@ -142,6 +144,60 @@ def test_a_loss_made_not_finite_by_the_data_blames_the_data_not_the_learning_rat
         model, torch.optim.SGD(model.parameters(), lr=1e38), x, y, loss_fn=nn.MSELoss(), total_steps=3
     )
     assert state.diverged and "lower the learning rate" in state.stop_reason
+
+
+def test_val_data_holding_nan_or_inf_is_refused_naming_its_row_and_column_not_a_nan_val_loss():
+    """NaN or inf among the val data's inputs (a user's DataLoader, a CSV's empty cell in its val rows)
+    gave val_loss NaN without a word: refused in one line naming the val data, the row (in the data's
+    order, and in its batch) and the column; tensors before any step, a DataLoader at the evaluation
+    that reads it (before any step where fit checks the first val batch, loss of torch's)."""
+    x, y = problem()
+    vx, vy = problem(seed=1, n=40)
+    vx[37, 1] = -math.inf  # a Tanh after it: a finite loss, all the same a value the data cannot mean
+    model = network()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value -inf for the val data's inputs at row 37, column 1:"
+    ):
+        fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=(vx, vy), total_steps=3)
+    before = [p.detach().clone() for p in model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(before, network().parameters(), strict=True))  # no step
+    vx[37, 1], vx[5, 2] = 1.0, math.nan  # in the first batch of 16: before any step
+    loader = DataLoader(TensorDataset(vx, vy), batch_size=16)
+    with pytest.raises(
+        InvalidValueError,
+        match=r"^invalid value nan for the val data's inputs at row 5 \(batch 1's row 5\), column 2",
+    ):
+        fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=loader, total_steps=3)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    vx[5, 2], vx[37, 0] = 0.5, math.nan  # in the third batch, read at the first evaluation
+    with pytest.raises(
+        InvalidValueError,
+        match=r"^invalid value nan for the val data's inputs at row 37 \(batch 3's row 5\), column 0",
+    ):
+        fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=loader, total_steps=3)
+    vx[37, 0] = 0.0  # clean: the same fit gives a finite val_loss
+    state = fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=loader, total_steps=3)
+    assert math.isfinite(state.last_metrics["val_loss"])
+
+
+def test_a_nan_val_loss_of_finite_val_data_is_no_refusal():
+    """A model that makes NaN of finite val data (its weights diverged, a log of 0) is no fault of the
+    data: the evaluation gives val_loss NaN as before, blaming nothing."""
+    vx, vy = problem(seed=1, n=40)
+
+    class Broken(nn.Module):
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            return torch.full((len(inputs), 2), math.nan) + 0 * self.weight
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(()))
+
+    found = evaluate_batches(
+        Broken(), UserBatches((vx, vy), nn.CrossEntropyLoss(), shuffle=False), prefix="val"
+    )
+    assert math.isnan(found["val_loss"])
 
 
 def test_early_stopping_stops_after_patience_evaluations_without_improvement():

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from optimlab.data.examples import zero_one
+from optimlab.data.examples import reject_non_finite, zero_one
 from optimlab.data.user_batches import (
     TARGET_KEYS,
     UserBatches,
@@ -49,6 +49,7 @@ __all__ = [
     "evaluate_batches",
     "hits",
     "of_predictions_alone",
+    "refuse_non_finite",
     "subset_hits",
     "targets_scored",
     "user_metric",
@@ -99,6 +100,7 @@ def evaluate_batches(
     total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
     squared = values = 0.0  # of a regression: squared errors and how many values they cover
     kept: list[tuple[Any, Any]] = []  # (prediction, target) of each batch, for the user's metrics
+    read = 0  # rows of the batches before this one, in the pass's order
     passed = batches_read(batches.one_pass(device), batches, f"the {prefix} data")
     declared = batches.declared if most is None else None  # the length the data says it has
     for i, batch in enumerate(itertools.islice(passed, most)):
@@ -122,6 +124,9 @@ def evaluate_batches(
         if paired is not None:  # the model's own loss: its scores and labels as it paired them
             predicted, target = paired
         n = batch_rows(batch)
+        if not math.isfinite(loss):  # NaN or inf data made it so, or the model: each pass said which
+            refuse_non_finite(batch, f"the {prefix} data", first_row=read, batch_number=i + 1)
+        read += n
         weight = n if paired is None else averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
             total, rows = total + loss * weight, rows + weight
@@ -460,6 +465,31 @@ def batch_weighs(batches: UserBatches) -> Callable[[Any], bool]:
         return bool((target != ignored).any())
 
     return weighs
+
+
+def refuse_non_finite(batch: Any, data: str, *, first_row: int = 0, batch_number: int | None = None) -> None:
+    """Refuse ``batch`` of ``data`` (its rows from ``first_row`` on in the data's order; its number
+    among the pass's batches, where it is one) where a floating tensor of it holds NaN or inf, naming
+    the part (inputs, targets, a dict's key), the row and the column
+    (:func:`~optimlab.data.examples.reject_non_finite`): one such value makes the loss of the whole
+    pass NaN, which read as a model gone wrong."""
+    if isinstance(batch, Mapping):
+        parts: list[tuple[str, Any]] = [(repr(key), part) for key, part in batch.items()]
+    elif isinstance(batch, (tuple, list)) and len(batch) > 1:
+        inputs = ["inputs"] if len(batch) == 2 else [f"inputs {j}" for j in range(len(batch) - 1)]
+        parts = list(zip([*inputs, "targets"], batch, strict=True))
+    else:
+        parts = [("inputs", batch)]
+    in_batch = "" if batch_number is None else f" (batch {batch_number}'s row {{}})"
+    for name, part in parts:
+        for tensor in tensors_in(part):
+            if tensor.is_floating_point():  # numpy has no bfloat16: the half floats read as float32
+                values = tensor.detach().to("cpu", torch.float32 if tensor.itemsize < 4 else tensor.dtype)
+                reject_non_finite(
+                    values.numpy(),
+                    f"{data}'s {name}",
+                    row_name=lambda row: f"row {first_row + row}" + in_batch.format(row),
+                )
 
 
 def batch_rows(batch: Any) -> int:

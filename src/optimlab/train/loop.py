@@ -55,6 +55,7 @@ from optimlab.train.evaluation import (
     check_paired,
     evaluate_batches,
     of_predictions_alone,
+    refuse_non_finite,
     user_metric,
 )
 
@@ -451,6 +452,9 @@ def fit(
         )
         if validation.steps_per_epoch == 0:  # else every evaluation would give no metric, without a word
             raise validation.no_batch()
+        # NaN or inf in val data held in memory refused before any step (other data as each batch is read)
+        if validation.tensors is not None:
+            refuse_non_finite(validation.tensors, "the val data")
         if val_steps is not None:
             val_steps = whole_number(val_steps, "val_steps", POSITIVE_INT)
         elif validation.steps_per_epoch is None:  # an endless stream hung the first evaluation

@@ -331,7 +331,71 @@ def test_each_tensor_of_a_group_mixing_dtypes_steps_as_in_a_group_of_its_own(nam
         return [p.detach() for p in params], optimizer
 
     mixed, optimizer = run([0, 1, 2])
-    assert optimizer.fused_path.last_path(0) == "torch_fused"
+    assert optimizer.fused_path.last_path(0) == "torch_fused+eager"
     for i, tensor in enumerate(mixed):
         assert torch.equal(tensor, run([i])[0][0])
     assert {state["0.count"] for state in optimizer.state_dict()["state"].values()} == {len(gradients)}
+
+
+def steps_alone_and_in_one_group(name, start, devices, gradients):
+    """Each tensor of ``start`` (on its device of ``devices``) stepped in one group, and alone in a
+    group of its own: both runs' tensors, and the one group's optimizer."""
+
+    def run(indices):
+        params = [torch.nn.Parameter(start[i].to(devices[i], copy=True)) for i in indices]
+        optimizer = create(name, params, lr=0.01, weight_decay=0.1)
+        for step_gradients in gradients:
+            for p, i in zip(params, indices):
+                p.grad = step_gradients[i].to(devices[i])
+            optimizer.step()
+        return [p.detach() for p in params], optimizer
+
+    together, optimizer = run(range(len(start)))
+    return together, [run([i])[0][0] for i in range(len(start))], optimizer
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_a_cpu_tensor_beside_a_meta_one_steps_as_in_a_group_of_its_own(name):
+    """Each tensor passed the kernel's checks alone, so a group of a CPU and a meta tensor went to the
+    kernel as one list, which torch dispatched to the meta kernel: the CPU tensor kept its values. torch
+    has no fused kernel for meta (``_get_fused_kernels_supported_devices``): the chain steps it now, the
+    kernel the CPU tensors, once per dtype. Truth: each CPU tensor alone in its group, bit for bit."""
+    generator = torch.Generator().manual_seed(0)
+    dtypes, devices = (torch.float32, torch.float32, torch.float64), ("cpu", "meta", "cpu")
+    start = [torch.randn(16, generator=generator, dtype=dtype) for dtype in dtypes]
+    gradients = [[torch.randn(16, generator=generator, dtype=p.dtype) for p in start] for _ in range(3)]
+    together, alone, optimizer = steps_alone_and_in_one_group(name, start, devices, gradients)
+    for tensor, reference, first, device in zip(together, alone, start, devices):
+        assert tensor.device.type == device
+        if device == "cpu":
+            assert torch.equal(tensor, reference) and not torch.equal(tensor, first)
+    assert optimizer.fused_path.last_path(0) == "torch_fused+eager"
+
+
+def test_the_kernel_is_called_once_per_device_and_dtype_as_torch_groups_them(monkeypatch):
+    """With meta counted among the fused devices, a group of CPU and meta tensors in two dtypes calls
+    the kernel once per device and dtype, each call on the tensors torch's own grouping puts together
+    (``torch.utils._foreach_utils._group_tensors_by_device_and_dtype``, what torch's fused Adam splits
+    a step by); before, one call took all five."""
+    from torch.utils._foreach_utils import _group_tensors_by_device_and_dtype
+
+    monkeypatch.setattr(fused, "_get_fused_kernels_supported_devices", lambda: ["cpu", "meta"])
+    dtypes = (torch.float32, torch.float32, torch.float64, torch.float32, torch.float64)
+    devices = ("cpu", "meta", "cpu", "cpu", "meta")
+    params = [torch.nn.Parameter(torch.ones(4, dtype=t, device=d)) for t, d in zip(dtypes, devices)]
+    optimizer = create("adam", params, lr=0.1)
+    calls = []
+    kernel = optimizer.fused_path._kernel
+
+    def recorded(hyperparameters, tensors, grads, state):
+        calls.append([next(i for i, p in enumerate(params) if p is t) for t in tensors])
+        return kernel(hyperparameters, tensors, grads, state)
+
+    monkeypatch.setattr(optimizer.fused_path, "_kernel", recorded)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    torch_groups = _group_tensors_by_device_and_dtype([list(params)], with_indices=True)
+    assert sorted(calls) == sorted(indices for _, indices in torch_groups.values())
+    assert optimizer.fused_path.last_path(0) == "torch_fused"
+    assert torch.equal(params[0], params[3]) and not torch.equal(params[0], torch.ones(4))

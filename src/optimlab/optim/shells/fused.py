@@ -5,17 +5,18 @@ transforms, one pass over memory per op; this shell substitutes a kernel that ma
 and falls back to the composed chain whenever no kernel applies. Chosen per group at every step:
 
 1. **torch's fused kernels** (:mod:`~optimlab.optim.kernels.torch_fused`) for the chains whose update
-   torch computes exactly (Adam, AdamW, AMSGrad, SGD, momentum, Nesterov, AdaGrad). No compile cost.
+   torch computes exactly (Adam, AdamW, AMSGrad, SGD, momentum, Nesterov, AdaGrad), called once per
+   device and dtype of the group, as torch's own fused steps call them. No compile cost.
 2. **the chain compiled** (:mod:`~optimlab.optim.kernels.compiled`) for the other elementwise
    optimizers, and the layerwise ones (LAMB, LARS: a norm pass, then the update), once compiling pays
    (below): TorchInductor fuses the chain's foreach ops into one loop per tensor, with the scalar
    coefficients computed once per step (:mod:`~optimlab.optim.kernels.scalar_hoisting`).
 3. **the composed chain**, eagerly: always correct; used for schedules and per-member tensors as
-   hyperparameters, for bfloat16, sparse, non-contiguous or multi-device tensors (a group that mixes
-   them with tensors a kernel takes runs the kernel on those, as torch groups a step's tensors by
-   dtype and device, and the chain on the others), for the other
-   optimizers (Muon, Adafactor), for the first step of a compiled group, until compiling pays,
-   whenever compiling fails, and inside the user's own ``torch.compile`` (of a whole training step):
+   hyperparameters, for bfloat16, sparse or non-contiguous tensors and devices without torch's fused
+   kernels (a group that mixes them with tensors a kernel takes runs the kernel on those, and the
+   chain on the others: ``"torch_fused+eager"``), for multi-device groups of the compiled chain, for
+   the other optimizers (Muon, Adafactor), for the first step of a compiled group, until compiling
+   pays, whenever compiling fails, and inside the user's own ``torch.compile`` (of a whole training step):
    there the chain is traced into the user's graph and fused by it, where an in-place fused kernel
    on tensors made outside the graph cannot be traced.
 
@@ -45,10 +46,11 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.kernels.compiled import CompiledChain
@@ -56,7 +58,7 @@ from optimlab.optim.kernels.torch_fused import kernel_for
 
 __all__ = ["FusedPath", "Path", "When"]
 
-Path = Literal["torch_fused", "compiled", "eager"]
+Path = Literal["torch_fused", "torch_fused+eager", "compiled", "eager"]
 When = Literal["when_it_pays", "always", "never"]
 
 # Expected seconds to compile one group's step (Dynamo tracing, TorchInductor's code generation, g++),
@@ -93,23 +95,40 @@ def plain_numbers(hyperparameters: Mapping[str, Any]) -> bool:
 
 
 def supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
-    """Dense, contiguous float32/float64 tensors on one device, each gradient shaped like its parameter.
+    """Dense, contiguous float32/float64 tensors of one dtype on one device of a type torch has fused
+    kernels for, each gradient shaped like its parameter: what one call of a fused kernel takes.
 
-    torch's kernels index parameter, gradient and state with one linear offset; float32 and float64
-    are where the kernels' parity with the chain is proven (bfloat16 rounds differently between fused
-    and composed ops).
+    torch's rule for ``fused=True`` (``torch/optim/optimizer.py``, ``_device_dtype_check_for_fused``)
+    admits the device types of ``_get_fused_kernels_supported_devices`` (not ``meta``), and its fused
+    steps call a kernel once per device and dtype (``_group_tensors_by_device_and_dtype``): a CUDA
+    kernel reads a list as of its first tensor's dtype, and a list that mixed a CPU tensor with a meta
+    one ran the meta kernel on both (the CPU tensor kept its values). The kernels index parameter,
+    gradient and state with one linear offset; float32 and float64 are where their parity with the
+    chain is proven (bfloat16 rounds differently between fused and composed ops).
     """
-    device = params[0].device
-    return all(
-        p.dtype in (torch.float32, torch.float64)
-        and g.dtype == p.dtype
-        and g.layout == torch.strided
-        and p.device == device == g.device
-        and p.shape == g.shape
-        and p.is_contiguous()
-        and g.is_contiguous()
-        for p, g in zip(params, grads)
+    device, dtype = params[0].device, params[0].dtype
+    return (
+        device.type in _get_fused_kernels_supported_devices()
+        and dtype in (torch.float32, torch.float64)
+        and all(
+            p.dtype == dtype == g.dtype
+            and g.layout == torch.strided
+            and p.device == device == g.device
+            and p.shape == g.shape
+            and p.is_contiguous()
+            and g.is_contiguous()
+            for p, g in zip(params, grads)
+        )
     )
+
+
+def kernel_calls(params: Sequence[Tensor]) -> list[list[int]]:
+    """The positions of ``params`` one kernel call takes each, one list per device and dtype, in the
+    order of their first tensor: torch's grouping of a fused step (:func:`supported`)."""
+    calls: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, p in enumerate(params):
+        calls.setdefault((p.device, p.dtype), []).append(i)
+    return list(calls.values())
 
 
 def _at(state: State, indices: Sequence[int]) -> State:
@@ -139,6 +158,22 @@ def _joined(layout: State, parts: Sequence[tuple[Sequence[int], State]]) -> Stat
     return type(layout)(*children) if hasattr(layout, "_fields") else tuple(children)
 
 
+def _divided(params: Sequence[Tensor], taken: Sequence[bool]) -> tuple[list[list[int]], list[int]]:
+    """The kernel calls over the positions ``taken`` (:func:`kernel_calls`), and the other positions."""
+    fast = [i for i, ok in enumerate(taken) if ok]
+    calls = [[fast[j] for j in call] for call in kernel_calls([params[i] for i in fast])]
+    return calls, [i for i, ok in enumerate(taken) if not ok]
+
+
+class _Split(NamedTuple):
+    """A group's division between kernel and chain, as its parameters allow (:meth:`FusedPath._split`)."""
+
+    ids: tuple[int, ...]  # the parameters' ids: the list it was made for
+    taken: tuple[bool, ...]  # per parameter: a kernel takes it (if its gradient is contiguous)
+    calls: list[list[int]]
+    rest: list[int]
+
+
 class FusedPath:
     """Chooses, per group and step, between a fused kernel and the composed chain, and runs it.
 
@@ -161,7 +196,7 @@ class FusedPath:
         self._eager_seconds: dict[Any, float] = {}
         self._compiled: dict[Any, CompiledChain] = {}
         self._last: dict[Any, Path] = {}
-        self._params_supported: dict[Any, tuple[tuple[int, ...], tuple[bool, ...]]] = {}
+        self._splits: dict[Any, _Split] = {}
 
     def step(
         self,
@@ -182,58 +217,81 @@ class FusedPath:
         if torch.compiler.is_compiling():  # the user's compile traces the chain (module docstring, 3.)
             self._last[key] = "eager"
             return eager()
-        taken = self._supported(key, params, grads)
-        if all(taken) and plain_numbers(hyperparameters):
+        calls, rest = self._split(key, params, grads)
+        if calls and plain_numbers(hyperparameters):
             if self._kernel is not None:
-                self._last[key] = "torch_fused"
-                return self._kernel(hyperparameters, params, grads, state)
-            compiled = self._compiled_for(key, params)
+                if len(calls) == 1 and not rest:
+                    self._last[key] = "torch_fused"
+                    return self._kernel(hyperparameters, params, grads, state)
+                self._last[key] = "torch_fused+eager" if rest else "torch_fused"
+                return self._kernels_beside_chain(hyperparameters, params, grads, state, eager, calls, rest)
+            one_device = len({params[c[0]].device for c in calls}) == 1
+            compiled = self._compiled_for(key, params) if one_device and not rest else None
             if compiled is not None:
                 next_state = compiled(hyperparameters, params, grads, state)
                 if next_state is not None:
                     self._last[key] = "compiled"
                     return next_state
-        elif any(taken) and self._kernel is not None and plain_numbers(hyperparameters):
-            self._last[key] = "torch_fused"
-            return self._kernel_beside_chain(hyperparameters, params, grads, state, eager, taken)
         started = time.perf_counter()
         next_state = eager()
         self._eager_seconds[key] = self._eager_seconds.get(key, 0.0) + time.perf_counter() - started
         self._last[key] = "eager"
         return next_state
 
-    def _supported(self, key: Any, params: Sequence[Tensor], grads: Sequence[Tensor]) -> list[bool]:
-        """:func:`supported` tensor by tensor, with the parameters checked once per group (again if its
-        list changes): a ``.grad`` matches its parameter but for its layout, the one thing left to check
-        each step. Checking all 24 tensors of a model each step took 14 us, more than torch's whole fused
+    def _split(
+        self, key: Any, params: Sequence[Tensor], grads: Sequence[Tensor]
+    ) -> tuple[list[list[int]], list[int]]:
+        """The group's kernel calls (positions, one list per device and dtype: :func:`kernel_calls`) and
+        the positions left to the chain. The parameters are checked once per group (again if its list
+        changes): a ``.grad`` matches its parameter but for its layout, the one thing left to check each
+        step. Checking all 24 tensors of a model each step took 14 us, more than torch's whole fused
         SGD step."""
         ids = tuple(map(id, params))
-        known = self._params_supported.get(key)
-        if known is None or known[0] != ids:
-            known = self._params_supported[key] = (ids, tuple(supported([p], [p]) for p in params))
-        return [ok and g.is_contiguous() for ok, g in zip(known[1], grads)]
+        known = self._splits.get(key)
+        if known is None or known.ids != ids:
+            taken = tuple(supported([p], [p]) for p in params)
+            known = self._splits[key] = _Split(ids, taken, *_divided(params, taken))
+        if all(g.is_contiguous() for ok, g in zip(known.taken, grads) if ok):
+            return known.calls, known.rest
+        return _divided(params, [ok and g.is_contiguous() for ok, g in zip(known.taken, grads)])
 
-    def _kernel_beside_chain(
+    def _kernels_beside_chain(
         self,
         hyperparameters: Mapping[str, Any],
         params: Sequence[Tensor],
         grads: Sequence[Tensor],
         state: State,
         eager: Callable[..., State],
-        taken: Sequence[bool],
+        calls: Sequence[Sequence[int]],
+        rest: Sequence[int],
     ) -> State:
-        """The kernel on the tensors it takes, the chain on the others (a float32 tensor beside a bfloat16
-        one had taken the chain, 18-34 of 64 entries off torch's step), one state again: the chains with
-        a kernel are elementwise, so a tensor's update reads no other tensor."""
-        fast = [i for i, ok in enumerate(taken) if ok]
-        rest = [i for i, ok in enumerate(taken) if not ok]
-        fast_state = self._kernel(
-            hyperparameters, [params[i] for i in fast], [grads[i] for i in fast], _at(state, fast)
-        )
-        rest_state = eager(
-            tensors=[params[i] for i in rest], grads=[grads[i] for i in rest], state=_at(state, rest)
-        )
-        return _joined(state, [(fast, fast_state), (rest, rest_state)])
+        """The kernel once per device and dtype, the chain on the tensors no kernel takes (a float32
+        tensor beside a bfloat16 one had taken the chain, 18-34 of 64 entries off torch's step), one state
+        again: the chains with a kernel are elementwise, so a tensor's update reads no other tensor."""
+        parts = [
+            (
+                indices,
+                self._kernel(
+                    hyperparameters,
+                    [params[i] for i in indices],
+                    [grads[i] for i in indices],
+                    _at(state, indices),
+                ),
+            )
+            for indices in calls
+        ]
+        if rest:
+            parts.append(
+                (
+                    rest,
+                    eager(
+                        tensors=[params[i] for i in rest],
+                        grads=[grads[i] for i in rest],
+                        state=_at(state, rest),
+                    ),
+                )
+            )
+        return _joined(state, parts)
 
     def _compiled_for(self, key: Any, params: Sequence[Tensor]) -> CompiledChain | None:
         """The group's compiled step: made once compiling pays, kept unless it failed."""
@@ -248,7 +306,8 @@ class FusedPath:
         return None if compiled is None or compiled.failed else compiled
 
     def last_path(self, key: Any) -> Path | None:
-        """Which path the group's last step took: ``"torch_fused"``, ``"compiled"`` or ``"eager"``."""
+        """Which path the group's last step took: ``"torch_fused"``, ``"compiled"``, ``"eager"``, or
+        ``"torch_fused+eager"`` (the kernel on some of its tensors, the chain on the others)."""
         return self._last.get(key)
 
     def compile_seconds(self, key: Any) -> float:

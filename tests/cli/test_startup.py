@@ -11,6 +11,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from optimlab import __version__
 from optimlab.cli import _catalog
 
 _RUN = """
@@ -50,3 +53,28 @@ def test_a_small_training_run_imports_no_compiler_scikit_learn_or_plotting(tmp_p
     outcome = json.loads(result.stdout.splitlines()[-1])
     assert outcome == {"code": 0, "imported": []}
     assert json.loads((out / "result.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "", "2,0"])
+def test_a_thread_count_openmp_cannot_read_is_said_in_one_line_and_not_passed_on(cli, monkeypatch, value):
+    """OMP_NUM_THREADS=abc (0, -1) was left to libgomp, which printed 'Invalid value for environment
+    variable OMP_NUM_THREADS' as torch loaded, naming no value nor an accepted one, and used every core.
+    One warning line names the value, the variable, the accepted values and what is used instead; the
+    variable is unset before torch would load (libgomp reads none, so says nothing). The verb runs on."""
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    code, out, err = cli("--version")
+    assert (code, out) == (0, f"optimlab {__version__}\n")
+    assert err == (
+        f"warning: OMP_NUM_THREADS={value!r} is not a thread count: accepted a whole number of at least 1 "
+        "(or one per nesting level, 4,2); optimlab goes on with torch's own count (a verb's --threads N sets one)\n"
+    )
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
+@pytest.mark.parametrize("value", ["1", "4,2", " 3 "])
+def test_a_thread_count_openmp_reads_is_kept_without_a_word(cli, monkeypatch, value):
+    """Truth: libgomp's own reading (torch imported with each of these says nothing; with abc, 0, -1 or
+    an empty value it prints 'Invalid value')."""
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert cli("--version")[2] == ""
+    assert os.environ["OMP_NUM_THREADS"] == value

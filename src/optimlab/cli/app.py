@@ -12,6 +12,7 @@ import contextlib
 import gc
 import io
 import os
+import re
 import signal
 import sys
 import warnings
@@ -234,9 +235,32 @@ def _exit_on_signal(code: int) -> None:
             signal.signal(number, ended)
 
 
+THREADS_VARIABLE = "OMP_NUM_THREADS"
+# What OpenMP (libgomp, torch's on Linux) takes: a whole number of at least 1, or one per nesting level (4,2)
+OPENMP_THREADS = re.compile(r"\s*\+?0*[1-9]\d*\s*(,\s*\+?0*[1-9]\d*\s*)*")
+
+
+def _threads_variable_checked() -> None:
+    """An ``OMP_NUM_THREADS`` that OpenMP cannot read (abc, 0, -1) is said in one ``warning:`` line and unset
+    before torch loads: libgomp printed only 'Invalid value for environment variable OMP_NUM_THREADS' (no
+    value, no accepted one) and went on with every core. A warning, not a refusal: the variable is torch's
+    and OpenMP's, every verb's results are the same at any count, and ``-h`` or ``list`` failing on it
+    would help nobody."""
+    value = os.environ.get(THREADS_VARIABLE)
+    if value is None or OPENMP_THREADS.fullmatch(value):
+        return
+    del os.environ[THREADS_VARIABLE]
+    print(
+        f"warning: {THREADS_VARIABLE}={value!r} is not a thread count: accepted a whole number of at least 1 "
+        "(or one per nesting level, 4,2); optimlab goes on with torch's own count (a verb's --threads N sets one)",
+        file=sys.stderr,
+    )
+
+
 def _run(argv: list[str] | None) -> int:
     warnings.showwarning = _one_line_warning
     _WARNINGS_SAID.clear()
+    _threads_variable_checked()
     # Interpreter exit runs a last garbage collection over every object alive, torch's thousands of
     # functions and tables included: about 0.4-0.8 s of a command's wall time (benchmarks/cli_startup.py).
     # Freezing them at exit skips it. A verb closes what it writes itself, exit handlers (the MLflow

@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from optimlab.study import StudySpec, methods_from, write_report
+from optimlab.study import StudySpec, leaderboard, methods_from, write_report
 from optimlab.study.run import StudyResult
+from optimlab.study.significance import board_seeds, ranking_note
 from optimlab.study.storage import TrialRecord
 from optimlab.workloads import get_workload
 
@@ -603,5 +604,31 @@ def test_the_leaderboard_has_a_steps_to_target_column_only_where_the_study_has_a
         (board,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboard"]
         assert any(h.startswith("steps to target") for h in board.header) == has_column
         assert all(len(row) == len(board.header) for row in board.rows)
-        columns, rows = leaderboard_table(spec, RECORDS)
+        columns, rows = leaderboard_table(spec, leaderboard(spec, RECORDS))
         assert ("steps to target" in columns) == has_column and all(len(r) == len(columns) for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["human", "json"])
+def test_a_finished_comparison_builds_each_studys_leaderboard_once(monkeypatch, capsys, fmt):
+    """compare built a finished study's leaderboard (a CI and paired tests per method) five times: for its
+    table, its ranking note, its note of two values tried, its JSON document and that document's ranking.
+    Now once, and what it prints and returns is what each reader made of its own. Truth: the calls counted,
+    the document against the one each reader's own leaderboard made."""
+    import optimlab.study
+    from optimlab.cli import compare_cmd
+    from optimlab.cli._output import Output
+
+    built = []
+
+    def counted(spec, records):
+        built.append(spec.name)
+        return leaderboard(spec, records)
+
+    document = compare_cmd._said(Output(fmt), SPEC, RECORDS)
+    printed = capsys.readouterr().out
+    monkeypatch.setattr(optimlab.study, "leaderboard", counted)
+    assert compare_cmd._said(Output(fmt), SPEC, RECORDS) == document and built == [SPEC.name]
+    assert capsys.readouterr().out == printed
+    board = leaderboard(SPEC, RECORDS)
+    assert document["leaderboard"][0]["method"] == board[0].method
+    assert document["ranking"] == ranking_note(*board_seeds(SPEC, RECORDS, board))

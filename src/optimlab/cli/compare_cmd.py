@@ -19,7 +19,7 @@ from optimlab.number_text import count_of
 from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
-    from optimlab.study import SearchSpace, StudySpec, TrialRecord
+    from optimlab.study import LeaderboardRow, SearchSpace, StudySpec, TrialRecord
     from optimlab.workloads import Workload
 
 EXAMPLES = """Examples:
@@ -62,15 +62,13 @@ PLAN_FLAGS = (
 )
 
 
-def leaderboard_table(spec: StudySpec, records: Sequence[TrialRecord]) -> tuple[tuple[str, ...], list[Any]]:
-    """The leaderboard's columns and rows as the report has them
+def leaderboard_table(spec: StudySpec, board: Sequence[LeaderboardRow]) -> tuple[tuple[str, ...], list[Any]]:
+    """The columns and rows of ``spec``'s leaderboard ``board`` as the report has them
     (:func:`optimlab.study.report.leaderboard_table`: no rank without a seed result, no std of one seed,
     the seeds that failed counted, the steps to target over the seed runs where the study has a target)."""
-    from optimlab.study import leaderboard
     from optimlab.study.report import leaderboard_table as table
     from optimlab.study.report import steps_to_target_cells
 
-    board = leaderboard(spec, records)
     cells = steps_to_target_cells(spec, board)
     return table(spec, board, None if cells is None else ("steps to target", cells))
 
@@ -274,10 +272,9 @@ def compare(
             "goal": goal,
         }
     from optimlab.study import SearchSpace, leaderboard
-    from optimlab.study.analysis import interval_words
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
-    from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials, two_tried_note
+    from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
     from optimlab.study.run import worker_command
     from optimlab.study.storage import without_passwords
 
@@ -351,7 +348,7 @@ def compare(
 
             table = None
             if any(r.phase == SEEDS and r.finished for r in records):
-                columns, rows = leaderboard_table(spec, [r for r in records if r.finished])
+                columns, rows = leaderboard_table(spec, leaderboard(spec, [r for r in records if r.finished]))
                 table = (f"{spec.name}: leaderboard so far", columns, rows)
             shown.update(spec.name, sum(r.finished for r in records), table)
 
@@ -373,18 +370,7 @@ def compare(
         )
         # the leaderboards, read from the stored studies: a stop here has kept the whole comparison
         shown.stop()  # the tables print under the bar, not into it
-        for result in done.results if output.human else ():  # JSON: they go in the one document
-            spec = result.spec
-            output.table(
-                f"{spec.name}: {spec.test_metric} of each method's best configuration over {fresh_seeds(spec)}",
-                *leaderboard_table(spec, result.records),
-            )
-            output.result(f"95% CI: {interval_words(spec.test_metric)}")  # the page's words of it
-            if note := _ranking(spec, result.records):  # as the report says it under its table
-                output.result(note)
-            if note := two_tried_note(leaderboard(spec, result.records)):
-                output.result(note)
-        studies = [_study_document(result.spec, result.records) for result in done.results]
+        studies = [_said(output, result.spec, result.records) for result in done.results]
     storage_shown = without_passwords(done.location)
     output.result(
         f"report: {done.report}\ntables: {', '.join(str(f) for f in done.tables)}\nstorage: {storage_shown}",
@@ -442,14 +428,36 @@ def _recipe_workloads(
     return [recipe_workload(recipe, path.stem, data_replaced=dataset is not None)]
 
 
-def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any]:
-    """A study in ``--format json``: its leaderboard with the columns of leaderboard.csv, the best
-    configuration as a mapping and the fields at the edge of their range as a list."""
+def _said(output: Output, spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any]:
+    """Print a finished study's leaderboard and what the report says under it (human output; JSON gets
+    them in the one document), and return its JSON document (:func:`_study_document`). The leaderboard is
+    built once, for both: each of its five readers built its own (a CI and a paired test per method)."""
     from optimlab.study import leaderboard
+    from optimlab.study.analysis import interval_words
+    from optimlab.study.report import fresh_seeds, two_tried_note
+
+    board = leaderboard(spec, records)
+    if output.human:
+        output.table(
+            f"{spec.name}: {spec.test_metric} of each method's best configuration over {fresh_seeds(spec)}",
+            *leaderboard_table(spec, board),
+        )
+        output.result(f"95% CI: {interval_words(spec.test_metric)}")  # the page's words of it
+        if note := _ranking(spec, records, board):  # as the report says it under its table
+            output.result(note)
+        if note := two_tried_note(board):
+            output.result(note)
+    return _study_document(spec, records, board)
+
+
+def _study_document(
+    spec: StudySpec, records: Sequence[TrialRecord], board: Sequence[LeaderboardRow]
+) -> dict[str, Any]:
+    """A study in ``--format json``: its leaderboard ``board`` with the columns of leaderboard.csv, the best
+    configuration as a mapping and the fields at the edge of their range as a list."""
     from optimlab.study.export import leaderboard_rows as table_rows
     from optimlab.study.significance import board_seeds, versus_first
 
-    board = leaderboard(spec, records)
     versus = versus_first(*board_seeds(spec, records, board))
     rows = [
         {k: v for k, v in row.items() if k != "study"}
@@ -462,14 +470,15 @@ def _study_document(spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str
         "target": spec.target,  # null: none, so no steps to it
         "seeds": spec.seeds,
         "leaderboard": rows,
-        "ranking": _ranking(spec, records),  # "": nothing to say (fewer than two methods with a result)
+        "ranking": _ranking(
+            spec, records, board
+        ),  # "": nothing to say (fewer than two methods with a result)
     }
 
 
-def _ranking(spec: StudySpec, records: Sequence[TrialRecord]) -> str:
-    """What the seeds say of the leaderboard's ranking, as the report says it
+def _ranking(spec: StudySpec, records: Sequence[TrialRecord], board: Sequence[LeaderboardRow]) -> str:
+    """What the seeds say of the leaderboard ``board``'s ranking, as the report says it
     (:func:`optimlab.study.significance.ranking_note`)."""
-    from optimlab.study import leaderboard
     from optimlab.study.significance import board_seeds, ranking_note
 
-    return ranking_note(*board_seeds(spec, records, leaderboard(spec, records)))
+    return ranking_note(*board_seeds(spec, records, board))

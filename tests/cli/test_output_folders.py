@@ -289,3 +289,47 @@ def test_an_out_that_is_a_symbolic_link_leading_nowhere_is_refused_naming_it(cli
         == f"error: Invalid value for '--out': '{out}' is {said}; give a folder (see 'optimlab {command} -h')\n"
     )
     assert [p.name for p in tmp_path.iterdir()] == [link]
+
+
+@pytest.mark.parametrize("fmt", ["human", "json"])
+@pytest.mark.parametrize("name", ["no_nonlinearity", "all"])
+def test_a_gallery_page_the_disk_refuses_is_said_after_its_verdict_which_is_kept(
+    cli, tmp_path, monkeypatch, name, fmt
+):
+    """gallery run on a full disk ended on "error: '.../no_nonlinearity.html': No space left on device",
+    exit 2, a bad call's code, its verdict (the minutes of its runs) thrown away. The page's write refusing
+    as a full disk does (ENOSPC naming the file, as optimlab.atomic raises it): the verdict prints as
+    without the refusal (truth: the same run on a disk that takes it), then one line names the file and
+    the OS's reason; exit 5, as doctor --html's; no page left, whole or cut."""
+    import errno
+    import os
+
+    import optimlab.gallery.publish
+    import optimlab.report.html
+
+    monkeypatch.setattr(optimlab.gallery.publish, "experiment_names", lambda: ["no_nonlinearity"])
+    argv = ("gallery", "run", name, "--size", "tiny", "--no-progress", "--format", fmt)
+    code, taken, err = cli(*argv, "--out", str(tmp_path / "taken"))
+    assert (code, err) == (0, "")
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(optimlab.report.html, "write_atomically", full_disk)
+    out = tmp_path / "full"
+    code, refused, err = cli(*argv, "--out", str(out))
+    page = out / "no_nonlinearity.html"
+    assert (code, err) == (
+        5,
+        f"error: cannot write the page '{page}': No space left on device; the results printed are whole\n",
+    )
+    if fmt == "json":
+        taken, refused = json.loads(taken), json.loads(refused)
+        ran, said = (
+            (taken, refused) if name != "all" else (taken["experiments"][0], refused["experiments"][0])
+        )
+        assert (said["name"], said["verdict"], said["page"]) == (ran["name"], ran["verdict"], None)
+    else:
+        assert refused.splitlines()[0].rpartition(" in ")[0] == taken.splitlines()[0].rpartition(" in ")[0]
+        assert refused.splitlines()[0].endswith(": its page not written")
+    assert not page.exists()

@@ -137,7 +137,7 @@ def expected_message(error: BaseException, verb: str = "optimlab") -> str | None
 
 class FileAsked:
     """The file ``flag`` asks for at ``path`` (None: not given) beside a verb's results (doctor --html,
-    lr-find --plot, a gallery's page): :meth:`write` keeps the OS's refusal, the verb prints its results
+    lr-find --plot, a gallery's --out page): :meth:`write` keeps the OS's refusal, the verb prints its results
     whole (``written`` None where refused), then :meth:`end` says the refusal in one line and exits
     :data:`FILE_NOT_WRITTEN`."""
 
@@ -153,10 +153,15 @@ class FileAsked:
         try:
             write(self.path)
         except OSError as error:
-            self.refused = (
-                f"cannot write {self.flag} {os.fspath(self.path)!r}: {error.strerror or error}; "
-                "the results printed are whole"
-            )
+            self.refuse(error)
+
+    def refuse(self, error: OSError, path: Path | None = None) -> None:
+        """Keep the OS's refusal of the file (``path``: the one refused, where it is not :attr:`path` itself,
+        a page's numbers beside it) for :meth:`end`."""
+        refused = os.fspath(path or self.path)
+        self.refused = (
+            f"cannot write {self.flag} {refused!r}: {error.strerror or error}; the results printed are whole"
+        )
 
     @property
     def written(self) -> Path | None:

@@ -11,13 +11,14 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import Interrupted, stopping
+from optimlab.cli._errors import FileAsked, Interrupted, stopping
 from optimlab.cli._output import Output
 from optimlab.cli._verb import Verb, VerbGroup
 from optimlab.number_text import count_of, seconds_text
 
 if TYPE_CHECKING:
     from optimlab.gallery import Outcome
+    from optimlab.gallery.publish import PageNotWritten
 
 ALL = "all"
 SIZES = ("small", "large", "tiny")
@@ -154,7 +155,7 @@ def run(
             raise UnknownNameError(error.kind, error.name, [*error.accepted, ALL]) from None
     output = Output(fmt)
     from optimlab.gallery import get_experiment, run_experiment, run_gallery
-    from optimlab.gallery.publish import experiment_names, pages_found
+    from optimlab.gallery.publish import PageNotWritten, experiment_names, pages_found
 
     # the canonical name, which names its page: 'No-Nonlinearity' is no_nonlinearity.html
     names = experiment_names() if name == ALL else [get_experiment(name).name]
@@ -177,15 +178,17 @@ def run(
             say_over_pages()
             show(f"[{i + 1}/{count}] {experiment} ({size}) running ...")
 
-        def done(outcome: Outcome, page: Path) -> None:
+        def done(outcome: Outcome, page: Path | None) -> None:
+            """``page`` None: the OS refused it, as the line after the results says."""
             say_over_pages()
             output.result(
-                f"{outcome.name}: {outcome.verdict.label} in {seconds_text(outcome.seconds)}: {page}",
+                f"{outcome.name}: {outcome.verdict.label} in {seconds_text(outcome.seconds)}: "
+                f"{page or 'its page not written'}",
                 {
                     "name": outcome.name,
                     "verdict": outcome.verdict.label,
                     "seconds": round(outcome.seconds, 1),
-                    "page": str(page),
+                    "page": str(page) if page else None,
                 },
                 under="experiments" if name == ALL else None,  # all: a list, and the index
             )
@@ -202,7 +205,11 @@ def run(
             if kept is not None:  # its own page, in this optimlab's words: no other file replaced
                 done(*kept)
                 return
-            done(*run_experiment(name, size=size, out=out, on_start=started, on_unshown=not_indexed))
+            try:
+                done(*run_experiment(name, size=size, out=out, on_start=started, on_unshown=not_indexed))
+            except PageNotWritten as refused:
+                done(refused.outcome, None)
+                _page_refused(output, refused)
             _say_not_indexed(output, unshown)  # where the index was written again
             return
         finished: list[str] = []
@@ -215,6 +222,16 @@ def run(
             index = run_gallery(
                 size=size, out=out, resume=resume, on_start=started, on_done=count, on_unshown=not_indexed
             )
+        except PageNotWritten as refused:  # the pages done, then the refused one's outcome, then why
+            from optimlab.gallery.page import gallery_index
+
+            done(refused.outcome, None)
+            _say_not_indexed(output, unshown)
+            indexed = gallery_index(out)  # of the pages done, where the disk took it
+            output.result(
+                f"index: {indexed}" if indexed else "no index written", {"index": indexed and str(indexed)}
+            )
+            _page_refused(output, refused)
         except KeyboardInterrupt:
             stopping()
             if not finished:
@@ -231,6 +248,13 @@ def run(
             ) from None
     _say_not_indexed(output, unshown)
     output.result(f"index: {index}", {"index": str(index)})
+
+
+def _page_refused(output: Output, refused: PageNotWritten) -> None:
+    """After the results: the file of a page the OS refused, and why, exit code 5 (as doctor --html's)."""
+    page = FileAsked("the page", None)
+    page.refuse(refused, refused.path)
+    page.end(output)
 
 
 def _say_not_indexed(output: Output, unshown: list[tuple[Path, str]]) -> None:

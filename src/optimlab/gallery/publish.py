@@ -35,7 +35,28 @@ from optimlab.gallery.page import (
     write_page,
 )
 
-__all__ = ["kept_page", "pages_found", "run_experiment", "run_gallery"]
+__all__ = ["PageNotWritten", "kept_page", "pages_found", "run_experiment", "run_gallery"]
+
+
+class PageNotWritten(OSError):
+    """The OS refused a file of a finished ``outcome``'s page (its page or its numbers, at ``path``: a full
+    disk): the outcome is whole, for the caller to report, where the run's minutes were thrown away with
+    the bare OSError. Its cause is the OS's error, which it repeats (errno, reason, file)."""
+
+    def __init__(self, outcome: Outcome, error: OSError, path: Path) -> None:
+        super().__init__(error.errno, error.strerror or str(error), os.fspath(path))
+        self.outcome = outcome
+        self.path = path
+
+
+def _written(experiment: Experiment, outcome: Outcome, out: str | os.PathLike[str]) -> Path:
+    """:func:`~optimlab.gallery.page.write_page`, the OS's refusal raised as :class:`PageNotWritten`; the page
+    is written whole or not at all (``optimlab.atomic``)."""
+    try:
+        return write_page(experiment, outcome, out)
+    except OSError as error:
+        refused = Path(os.fsdecode(error.filename)) if error.filename else page_path(out, experiment.name)
+        raise PageNotWritten(outcome, error, refused) from error
 
 
 @contextlib.contextmanager
@@ -94,7 +115,7 @@ def run_experiment(
     an earlier :func:`run_gallery` there again (:func:`~optimlab.gallery.page.index_again`), its verdict
     of ``name`` now this run's. ``on_start(name, 0, 1)``, called once ``out`` is checked and before the
     run, reports progress as :func:`run_gallery`'s does; ``on_unshown(page, why)`` is told each page the
-    index links without its verdict."""
+    index links without its verdict. A page the OS refuses raises :class:`PageNotWritten`."""
     _check_size(size)
     experiment = get_experiment(name)
     output_folder(out)
@@ -103,7 +124,7 @@ def run_experiment(
         on_start(experiment.name, 0, 1)
     outcome = _outcome(experiment, size)
     with signals_deferred():  # a Ctrl-C as the page is written leaves the index showing it
-        page = write_page(experiment, outcome, out)
+        page = _written(experiment, outcome, out)
         index_again(out, on_unshown)
     return outcome, page
 
@@ -131,7 +152,8 @@ def run_gallery(
     :func:`~optimlab.gallery.page.kept_outcome`) and runs the rest. ``on_start(name, i, count)`` (not
     called for a kept page) and ``on_done(outcome, page)`` report progress; ``on_unshown(page, why)`` is
     told each page the index links without its verdict. Interrupted (Ctrl-C), it
-    indexes the pages finished so far, and those of an earlier run still in ``out``, before it stops."""
+    indexes the pages finished so far, and those of an earlier run still in ``out``, before it stops; so it
+    does where the OS refuses a page (:class:`PageNotWritten`, raised)."""
     _check_size(size)
     output_folder(out)
     names = experiment_names()
@@ -147,13 +169,18 @@ def run_gallery(
                 outcome = _outcome(experiment, size)
             # a Ctrl-C while the page is written waits for it: a page on disk is a page indexed and reported
             with signals_deferred():
-                outcome, page = kept or (outcome, write_page(experiment, outcome, out))
+                outcome, page = kept or (outcome, _written(experiment, outcome, out))
                 done.append((experiment, outcome))
                 if on_done is not None:
                     on_done(outcome, page)
     except KeyboardInterrupt:
         if done:  # the pages left to run may lie there from an earlier run: indexed with the finished ones
             index_pages(out, on_unshown)
+        raise
+    except PageNotWritten:  # the run stops: the disk that refused one page would refuse the next
+        if done:
+            with contextlib.suppress(OSError):  # and perhaps the index: the refused page is what is said
+                index_pages(out, on_unshown)
         raise
     return index_pages(
         out, on_unshown

@@ -900,3 +900,49 @@ def test_a_forward_of_scores_given_the_dict_whole_with_no_loss_is_told_to_give_a
     named = Named(3, 2)
     got = UserBatches([batch], nn.CrossEntropyLoss()).compute_loss(named, batch)
     torch.testing.assert_close(got, nn.functional.cross_entropy(named(x[:4]), y[:4]))
+
+
+def test_a_dict_of_columns_is_batched_as_its_rows_collated():
+    """A dict of columns (Hugging Face's ``Dataset.to_dict()``) is sliced a column at a time, not read
+    row by row. Truth: torch's default_collate of its rows, each a dict of its columns' values, taken in
+    fit's order (epoch_permutation of the seed and epoch), batch for batch, with the same dtypes:
+    tensors of 1 and 2 dimensions, a numpy column, lists of numbers and of strings."""
+    generator = torch.Generator().manual_seed(0)
+    columns = {
+        "input_ids": torch.randint(0, 50, (23, 5), generator=generator),
+        "pixels": np.random.default_rng(0).standard_normal((23, 2, 2)).astype(np.float32),
+        "weight": [float(i) / 3 for i in range(23)],
+        "text": [f"row {i}" for i in range(23)],
+        "label": torch.randint(0, 3, (23,), generator=generator),
+    }
+    rows = [
+        {
+            "input_ids": columns["input_ids"][i],
+            "pixels": torch.from_numpy(columns["pixels"][i]),
+            "weight": torch.tensor(columns["weight"])[i],
+            "text": columns["text"][i],
+            "label": columns["label"][i],
+        }
+        for i in range(23)
+    ]
+    batches = UserBatches(columns, nn.CrossEntropyLoss(), batch_size=8, seed=3)
+    for epoch in (0, 1):
+        order = epoch_permutation(3, epoch, 23).tolist()
+        made = list(batches.epoch(epoch))
+        assert len(made) == 3
+        for i, batch in enumerate(made):
+            expected = torch.utils.data.default_collate([rows[j] for j in order[i * 8 : (i + 1) * 8]])
+            assert list(batch) == list(expected) and batch["text"] == expected["text"]
+            for key in ("input_ids", "pixels", "weight", "label"):
+                assert batch[key].dtype == expected[key].dtype and torch.equal(batch[key], expected[key])
+
+
+def test_a_dict_of_columns_of_token_ids_of_unequal_lengths_is_refused_as_its_rows_were():
+    """Token ids left unpadded (lists of unequal lengths) cannot be stacked, a column as rows: refused
+    naming the batch's items and the two ways to pad them, as default_collate of the rows refused them."""
+    columns = {"input_ids": [[1, 2, 3], [4, 5], [6]], "label": [0, 1, 0]}
+    batches = UserBatches(columns, nn.CrossEntropyLoss(), batch_size=2, shuffle=False)
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value .* for the items of a batch of a dict of 2 "
+    ):
+        next(iter(batches.epoch(0)))

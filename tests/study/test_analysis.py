@@ -8,12 +8,12 @@ import warnings
 import numpy as np
 import pytest
 
+from optimlab.report.metric_labels import metric_bounds
 from optimlab.study.analysis import (
     confidence_interval,
     failed_share,
     interval_words,
     leaderboard,
-    metric_bounds,
     performance_profiles,
     seed_band,
     sensitivity,

@@ -17,3 +17,18 @@ def test_the_backends_table_loads_without_optuna_or_torch():
     code = "import sys; from optimlab.study.backends import BACKENDS; print(sorted({'torch', 'optuna'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_no_study_module_lists_a_function_or_class_of_another_as_its_own():
+    """study.analysis listed metric_bounds (report.metric_labels') in its __all__, a second home for one
+    function, which callers imported from either. Truth: each function and class a study module lists is
+    defined in that module (its __module__)."""
+    import inspect
+    import pkgutil
+
+    for info in pkgutil.iter_modules(study.__path__):
+        module = importlib.import_module(f"optimlab.study.{info.name}")
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if inspect.isfunction(value) or inspect.isclass(value):  # not a type alias (backends' Targets)
+                assert value.__module__ == module.__name__, (module.__name__, name, value.__module__)

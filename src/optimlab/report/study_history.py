@@ -24,9 +24,9 @@ from optimlab.report.intervals import means_and_intervals
 from optimlab.report.metric_labels import axis_label, metric_bounds
 from optimlab.report.path_names import names_apart
 from optimlab.report.recipes import DEFAULT, differing_fields
-from optimlab.study.analysis import Summary, confidence_interval
+from optimlab.study.analysis import Summary, confidence_interval, seed_results
 from optimlab.study.protocols import SEEDS, TUNE
-from optimlab.study.report import searched, seed_values
+from optimlab.study.report import searched
 from optimlab.study.run import Progress, StudyResult, counted, load_specs, progress, stored_study_names
 from optimlab.study.significance import ALPHA, Comparison, compare_seeds, holm
 from optimlab.study.storage import is_url, load_records, open_storage, without_passwords
@@ -181,7 +181,9 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
     first, later = studies[0], studies[1:]
     first_name = first.label
     methods = list(dict.fromkeys(m.name for s in studies for m in s.result.spec.methods))
-    values = {(s.label, m): seed_values(s.result, m) for s in studies for m in methods}
+    values = {
+        (s.label, m): seed_results(s.result.spec, s.result.records, m) for s in studies for m in methods
+    }
     comparisons = {
         (s.label, m): compare_seeds(values[(first_name, m)], values[(s.label, m)])
         for s in later

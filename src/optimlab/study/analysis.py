@@ -45,7 +45,6 @@ __all__ = [
     "failed_share",
     "interval_words",
     "leaderboard",
-    "metric_bounds",
     "performance_profiles",
     "performance_ratios",
     "ranks",

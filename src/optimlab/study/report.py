@@ -18,19 +18,17 @@ from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
 from optimlab.report.intervals import means_and_intervals
 from optimlab.report.line_chart import COLOURS
-from optimlab.report.metric_labels import axis_label, log_axis
+from optimlab.report.metric_labels import axis_label, log_axis, metric_bounds
 from optimlab.report.recipes import DEFAULT, defaults_named, flat_fields, not_taken
 from optimlab.study.analysis import (
     LeaderboardRow,
     Summary,
     interval_words,
     leaderboard,
-    metric_bounds,
     performance_profiles,
     ranks,
     scored,
     seed_band,
-    seed_results,
     sensitivity,
 )
 from optimlab.study.protocols import SEEDS, StudySpec
@@ -48,7 +46,6 @@ __all__ = [
     "nothing_tuned",
     "profiles_figure",
     "searched",
-    "seed_values",
     "sensitivity_figure",
     "steps_to_target_cells",
     "tuning_trials",
@@ -373,11 +370,6 @@ def resplit_overlap(spec: StudySpec) -> str:
         f"the configuration was chosen, so {spec.test_metric} may flatter each method a little, the more "
         "the fewer the rows (data with a test set of their own, which no seed splits, share none)."
     )
-
-
-def seed_values(result: StudyResult, method: str) -> list[float]:
-    """The test metric of each completed seed rerun of ``method``'s best configuration."""
-    return seed_results(result.spec, result.records, method)
 
 
 def nothing_tuned(spec: StudySpec) -> str:

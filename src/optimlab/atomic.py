@@ -35,6 +35,7 @@ __all__ = [
     "atomic_path",
     "blocker",
     "can_write_into",
+    "named_after",
     "signals_deferred",
     "write_atomically",
 ]
@@ -48,6 +49,14 @@ def _fsync(path: str | os.PathLike[str]) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def named_after(error: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``error`` of a write the system refused, naming ``path`` where it named no file (a full disk's
+    ENOSPC names none); else ``error`` itself."""
+    if error.filename is not None or error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror, str(path))
 
 
 @contextlib.contextmanager
@@ -67,8 +76,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(partial, path)
     except BaseException as error:
         partial.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None and error.errno is not None:
-            raise OSError(error.errno, error.strerror, str(path)) from None  # a full disk names no file
+        if isinstance(error, OSError) and (named := named_after(error, path)) is not error:
+            raise named from None  # a full disk names no file
         raise
     _fsync(path.parent)
 

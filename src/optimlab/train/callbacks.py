@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from optimlab import terminal
-from optimlab.atomic import write_atomically
+from optimlab.atomic import named_after, write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number, whole_number
 from optimlab.train.loop import Callback, TrainState
@@ -78,7 +78,7 @@ class MetricsLog(Callback):
                     f'"lr": {_number(state.lr)}, "seconds": {_number(self._seconds(state))}}}\n'
                 )
             except OSError as error:  # a full buffer is written out here
-                raise self._named(error) from None
+                raise named_after(error, self.path) from None
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
         self._write({"step": state.step, "epoch": state.epoch, **metrics, "seconds": self._seconds(state)})
@@ -90,7 +90,7 @@ class MetricsLog(Callback):
             try:
                 handle.close()  # closed even where its last lines cannot be written
             except OSError as error:
-                raise self._named(error) from None
+                raise named_after(error, self.path) from None
 
     def on_exception(self, state: TrainState, error: BaseException) -> None:
         # the lines of the steps taken reach the file, which is closed; a full disk that refuses them
@@ -106,13 +106,7 @@ class MetricsLog(Callback):
                 if sync:
                     os.fsync(self._handle.fileno())
             except OSError as error:
-                raise self._named(error) from None
-
-    def _named(self, error: OSError) -> OSError:
-        """``error`` of the log's buffered writes (a full disk), naming the log: it said no file."""
-        if error.filename is not None or error.errno is None:
-            return error
-        return OSError(error.errno, error.strerror, str(self.path))
+                raise named_after(error, self.path) from None
 
     def _seconds(self, state: TrainState) -> float:
         return round(state.seconds + self._ahead, 4)
@@ -127,7 +121,7 @@ class MetricsLog(Callback):
         try:
             self._handle.write(json.dumps(clean) + "\n")
         except OSError as error:
-            raise self._named(error) from None
+            raise named_after(error, self.path) from None
 
 
 def _number(value: float) -> str:

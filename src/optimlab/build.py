@@ -105,9 +105,11 @@ def data_key(recipe: Recipe) -> str:
 
 
 def _data_source(recipe: Recipe) -> list[Any]:
-    """What decides the data ``recipe`` builds but its seed: a workload's data, whatever the seed."""
+    """What decides the data ``recipe`` builds but its seed: a workload's data, whatever the seed (its
+    ``data.split_seed`` too: a recipe fixing it to its training seed builds the data of one that does not)."""
     training = recipe.training
-    return [recipe.to_dict()["data"], training.loss, training.loss_options]
+    data = {field: value for field, value in recipe.to_dict()["data"].items() if field != "split_seed"}
+    return [data, training.loss, training.loss_options]
 
 
 def build_data(recipe: Recipe) -> Any:

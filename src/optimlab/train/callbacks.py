@@ -17,7 +17,7 @@ from optimlab import terminal
 from optimlab.atomic import named_after, write_atomically
 from optimlab.errors import InvalidValueError, OptimlabError
 from optimlab.registry import NON_NEGATIVE, POSITIVE_INT, real_number, whole_number
-from optimlab.train.loop import Callback, TrainState
+from optimlab.train.loop import Callback, TrainState, evaluates_after
 from optimlab.workloads.workload import metric_goal
 
 __all__ = [
@@ -248,9 +248,15 @@ class Checkpointing(Callback):
         self._saved_at = time.monotonic()
 
     def on_step_end(self, state: TrainState) -> None:
-        # once an epoch: at its end however long its pass (fit's epoch_ended), or by its count (another loop's)
-        every = self.every or state.steps_per_epoch
-        due = (bool(every) and state.step % every == 0) or (not self.every and state.epoch_ended)
+        # as an evaluation is due: every N steps, else once an epoch, at its end however long its pass (fit's
+        # epoch_ended), or by its count (another loop's)
+        counted_end = bool(state.steps_per_epoch) and state.step % state.steps_per_epoch == 0
+        due = evaluates_after(
+            state.step,
+            eval_every=self.every,
+            epoch_ended=state.epoch_ended or counted_end,
+            total_steps=math.inf,
+        )
         overdue = time.monotonic() - self._saved_at >= self.max_seconds
         if (due or overdue) and not state.diverged:
             self._save(state)

@@ -327,3 +327,26 @@ def test_no_color_prints_a_table_to_a_terminal_without_escape_codes():
     plain = _on_a_terminal("list", "optimizer", "--filter", "adamw", NO_COLOR="1")
     assert "\x1b[" in styled  # the terminal is one: without NO_COLOR the header is bold
     assert "\x1b" not in plain and "adamw" in plain and "optimizer (1)" in plain
+
+
+@pytest.mark.parametrize("width", [20, 40])
+def test_a_terminal_too_narrow_for_the_columns_gets_every_row_stacked(width):
+    """compare's leaderboard on a 20-column terminal printed its title and rule and no row: rich gave each
+    of its 8 columns a width of 0. Under MIN_FOLDED characters a column, each row is a block of
+    'column: value' lines. Truth: the table's own text, every character of it printed, none past the
+    terminal's edge, and each value on the line of its column's name."""
+    import io
+
+    from rich.console import Console
+
+    from optimlab.cli._output import Output
+
+    terminal = Output()
+    terminal.console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    terminal.table("leaderboard", LEADERBOARD, [LEADER, LEADER])
+    shown = terminal.console.file.getvalue()
+    assert not _characters("leaderboard") - Counter(shown) and max(map(len, shown.splitlines())) <= width, (
+        shown
+    )
+    flat = " ".join(shown.split())
+    assert flat.count("method: adam") == flat.count("rank: 1") == 2, shown

@@ -18,6 +18,10 @@ from optimlab import terminal
 from optimlab.number_text import count_of
 
 MAX_WORD = 24  # a column keeps at least its longest word, up to this many characters
+# A folded column keeps at least this many characters (and rich's padding of 2): a terminal narrower than
+# the columns need so gets each row as a block of 'column: value' lines. rich gave compare's 8 columns at
+# COLUMNS=20 a width of 0 each, and printed the title and the rule, no row.
+MIN_FOLDED = 6
 REDRAW_SECONDS = 0.2  # a long step's counter is redrawn at most this often
 
 
@@ -164,13 +168,31 @@ def rich_table(
     """The human table (a ``rich.table.Table``), for :meth:`Output.table` and live displays. ``unbroken``
     columns (names) are never wrapped; the others wrap between words. ``width`` (a terminal's): where the
     table laid out in it passes its edge, which the terminal cuts off, every column folds at its width
-    instead, no word nor ``unbroken`` cell kept whole."""
+    instead, no word nor ``unbroken`` cell kept whole; where it leaves a column under :data:`MIN_FOLDED`
+    characters, the rows are stacked instead (:func:`_stacked`)."""
     cells = [[_cell(value) for value in row] for row in rows]
+    if width is not None and len(columns) * (MIN_FOLDED + 2) > width:
+        return _stacked(title, columns, cells)
     fits = width is None or _laid_out_width(_stand_in(title, columns, cells, unbroken), width) <= width
     table = _columns(title, columns, cells, set(unbroken) if fits else None)
     for row in cells:
         table.add_row(*row)
     return table
+
+
+def _stacked(title: str, columns: Sequence[str], cells: list[list[Any]]) -> Any:
+    """The table as blocks, one a row: a ``column: value`` line for each cell (a long value wraps, a long
+    word folds), a blank line before each block."""
+    from rich.console import Group
+    from rich.text import Text
+
+    lines = [Text(title, overflow="fold")]
+    for row in cells:
+        lines.append(Text(""))
+        for column, cell in zip(columns, row, strict=True):
+            name = " ".join(column.split())  # a header of two lines ('held-out\nloss') on one
+            lines.append(Text.assemble((f"{name}: ", "bold"), cell, overflow="fold"))
+    return Group(*lines)
 
 
 def _whole_width(

@@ -403,6 +403,95 @@ def test_a_model_that_is_no_module_is_refused_in_one_line():
         read_skips(None)
 
 
+class Projected(nn.Module):
+    """He et al.'s block with a projection shortcut (option B, torchvision's downsample): relu(branch(x) +
+    shortcut(x)), the shortcut a 1x1 conv and its norm where the width changes. ``guarded``: a branch on
+    a value around it, which fx cannot trace (read off a forward)."""
+
+    def __init__(self, guarded: bool = False) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+        )
+        self.shortcut = nn.Sequential(nn.Conv2d(2, 4, 1, bias=False), nn.BatchNorm2d(4))
+        self.guarded = guarded
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.guarded and x.abs().sum() == 0:
+            return self.shortcut(x)
+        return torch.relu(self.branch(x) + self.shortcut(x))
+
+
+class TwoBranches(nn.Module):  # a(x) + b(x), as deep each: no shortcut
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) + self.b(x)
+
+
+class Recurrent(nn.Module):
+    """h_t = tanh(W x_t + U h_(t-1)): W x_t is one linear map of the input, U h_(t-1) a deeper one of
+    the input too (of its earlier steps), and no residual connection. ``guarded`` as Projected's."""
+
+    def __init__(self, guarded: bool = False) -> None:
+        super().__init__()
+        self.w, self.u, self.guarded = nn.Linear(8, 8), nn.Linear(8, 8), guarded
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 4 steps, 8)
+        h = torch.tanh(self.w(x[:, 0]))
+        for step in range(1, 4):
+            h = torch.tanh(self.w(x[:, step]) + self.u(h))
+        return h if not self.guarded or x.abs().sum() > 0 else -h
+
+
+def test_projection_shortcuts_are_residual_blocks():
+    """A ResNet's block whose shortcut is a projection (a 1x1 conv and its norm, where the width or the
+    resolution changes: torchvision's and Hugging Face's downsample) was not counted: only blocks with an
+    identity shortcut were, so the first block of each stage was left out. Truth: Hugging Face's own
+    ResNet says which layers hold a ResNetShortCut, and each block with its branch's parameters at 0
+    returns relu(shortcut(x)); two branches of one layer each, and a recurrence (W x_t + U h_(t-1),
+    both from the input), add no shortcut (with their parameters at 0 they return no input)."""
+    import transformers
+
+    config = transformers.ResNetConfig(
+        num_channels=1, embedding_size=4, hidden_sizes=[4, 8], depths=[1, 1], layer_type="basic"
+    )
+    resnet = transformers.ResNetModel(config)
+    layers = {f"encoder.stages.{i}.layers.0": "ResNetBasicLayer" for i in range(2)}
+    assert isinstance(
+        resnet.get_submodule("encoder.stages.1.layers.0.shortcut"),
+        transformers.models.resnet.modeling_resnet.ResNetShortCut,
+    )
+    assert residual_blocks(resnet, torch.randn(2, 1, 16, 16)) == layers  # read off a forward
+    images = torch.randn(2, 2, 6, 6)
+    assert residual_blocks(nn.Sequential(Projected())) == {"0": "Projected"}  # off fx's graph
+    assert residual_blocks(nn.Sequential(Projected(guarded=True)), images) == {"0": "Projected"}
+    hugging_face = resnet.encoder.stages[1].layers[0]
+    for block, branch, x in (
+        (hugging_face, hugging_face.layer, torch.randn(2, 4, 6, 6)),
+        (Projected(), None, images),
+    ):
+        with torch.no_grad():
+            for parameter in (branch or block.branch).parameters():
+                parameter.zero_()
+            assert torch.equal(block.eval()(x), torch.relu(block.shortcut(x)))
+    sequences = torch.randn(2, 4, 8)
+    assert residual_blocks(TwoBranches()) == {}
+    assert residual_blocks(Recurrent()) == {}
+    assert residual_blocks(Recurrent(guarded=True), sequences) == {}
+    for module, x in ((TwoBranches(), torch.rand(4, 8) + 0.5), (Recurrent(), sequences)):
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.zero_()
+            assert not torch.equal(module(x), x if isinstance(module, TwoBranches) else x[:, -1])
+
+
 class Watching(Layer):
     """Notes and prints a warning on a NaN in its input: a branch never taken on finite values."""
 

@@ -187,7 +187,9 @@ class ForwardSkips:
         def reads_parameters(node: Any) -> bool:
             return node not in sources and _reads_parameters(node)
 
-        skips = [node for node in additions if _adds_back(_inputs_of(node), inputs, reads_parameters)]
+        skips = [
+            node for node in additions if _adds_back(_inputs_of(node), inputs, reads_parameters, _partial)
+        ]
         # where the module's inputs carry no graph: the value added may be one of them
         unread = [] if sources else [node for node in additions if _adds_to_no_graph(node, sources)]
         self._counted.update(skips + unread)
@@ -212,42 +214,64 @@ def _adds_to_no_graph(addition: Any, sources: set[Any]) -> bool:
     return any(_reads_parameters(node) for node in _upstream([other], sources, past_parameters=True))
 
 
+# The parametrized steps a projection shortcut takes: a 1x1 conv and its norm (He et al.'s option B,
+# torchvision's and Hugging Face's downsample), fewer than its block's branch takes.
+_PROJECTION_STEPS = 2
+
+
 def _adds_back(
-    operands: list[Node], inputs: Callable[[Node], list[Node]], reads_parameters: Callable[[Node], bool]
+    operands: list[Node],
+    inputs: Callable[[Node], list[Node]],
+    reads_parameters: Callable[[Node], bool],
+    partial: Callable[[Node], bool],
 ) -> bool:
-    """Of an addition's two ``operands``, one (the shortcut) is computed from a value ``x`` without
-    parameters (``x`` itself, a reshape or a dropout of it), the other (the branch) from ``x`` through
-    parameters: ``x + f(x)``. The one test of either graph, fx's or autograd's: ``inputs(node)`` are the
-    nodes ``node`` is computed from, ``reads_parameters(node)`` whether it reads parameters."""
+    """Of an addition's two ``operands``, one (the shortcut) is computed from a value ``x`` through fewer
+    parametrized steps than the other (the branch) is: none (``x`` itself, a reshape or a dropout of it:
+    ``x + f(x)``), or up to ``_PROJECTION_STEPS`` reading ``x`` whole (a projection, ``g(x) + f(x)``; a
+    recurrence's ``W x_t + U h_(t-1)`` selects a step of its input). The one test of either graph, fx's
+    or autograd's: ``inputs(node)`` are the nodes ``node`` is computed from, ``reads_parameters(node)``
+    whether it reads parameters, ``partial(node)`` whether it is no value a projection reads whole: a part
+    of its input (an index, a slice), or a parameter (a recurrence reuses its weights)."""
     if len(operands) != 2:
         return False
     for shortcut, branch in (operands, operands[::-1]):
-        values = _parameter_free(shortcut, inputs, reads_parameters)
-        stack, seen = [(branch, False)], set()
-        while stack:  # the branch's upstream, noting whether parameters were read on the way
-            node, parametrized = stack.pop()
-            if (node, parametrized) in seen:
+        steps = _shortcut_steps(shortcut, inputs, reads_parameters, partial)
+        deepest: dict[Node, int] = {}
+        stack = [(branch, 0)]
+        while stack:  # the branch's upstream, with the most parametrized steps taken to each node
+            node, taken = stack.pop()
+            if deepest.get(node, -1) >= taken:
                 continue
-            seen.add((node, parametrized))
-            if parametrized and node in values:
-                return True
-            parametrized = parametrized or reads_parameters(node)
-            stack.extend((n, parametrized) for n in inputs(node))
+            deepest[node] = taken
+            if node in steps:  # a value both are computed from: what lies past it, both share
+                if taken > steps[node]:
+                    return True
+                continue
+            taken = min(taken + reads_parameters(node), _PROJECTION_STEPS + 1)
+            stack.extend((n, taken) for n in inputs(node))
     return False
 
 
-def _parameter_free(
-    root: Node, inputs: Callable[[Node], list[Node]], reads_parameters: Callable[[Node], bool]
-) -> set[Node]:
-    """``root`` and the nodes it is computed from without parameters (the first that reads them included)."""
-    found, stack = set(), [root]
+def _shortcut_steps(
+    root: Node,
+    inputs: Callable[[Node], list[Node]],
+    reads_parameters: Callable[[Node], bool],
+    partial: Callable[[Node], bool],
+) -> dict[Node, int]:
+    """The nodes ``root`` is computed from within ``_PROJECTION_STEPS`` parametrized steps, each with the
+    fewest it takes (a node that reads parameters is reached before its step); past a parametrized step,
+    not through a ``partial`` node."""
+    fewest: dict[Node, int] = {}
+    stack = [(root, 0)]
     while stack:
-        node = stack.pop()
-        if node not in found:
-            found.add(node)
-            if not reads_parameters(node):
-                stack.extend(inputs(node))
-    return found
+        node, taken = stack.pop()
+        if fewest.get(node, _PROJECTION_STEPS + 1) <= taken or (taken and partial(node)):
+            continue
+        fewest[node] = taken
+        taken += reads_parameters(node)
+        if taken <= _PROJECTION_STEPS:
+            stack.extend((n, taken) for n in inputs(node))
+    return fewest
 
 
 def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> list[Any]:
@@ -267,6 +291,28 @@ def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> 
 def _inputs_of(node: Any) -> list[Any]:
     """The autograd nodes ``node``'s gradient flows into: those of the values it was computed from."""
     return [n for n, _ in node.next_functions if n is not None]
+
+
+def _partial(node: Any) -> bool:
+    """The autograd node takes part of its input (an index, a slice, one of a split's pieces), or is a
+    parameter's."""
+    return type(node).__name__.startswith(_SELECTIONS) or isinstance(
+        getattr(node, "variable", None), nn.Parameter
+    )
+
+
+_SELECTIONS = ("Select", "Slice", "Index", "Unbind", "Split", "Narrow", "Gather", "Chunk", "Take")
+_FX_SELECTIONS = (
+    "select",
+    "narrow",
+    "unbind",
+    "split",
+    "chunk",
+    "index_select",
+    "gather",
+    "take",
+    "tensor_split",
+)
 
 
 def _reads_parameters(node: Any) -> bool:
@@ -349,7 +395,13 @@ class _Graph:
             node.op == "call_method" and node.target in _ADD_METHODS
         )
         operands = [arg for arg in node.args[:2] if isinstance(arg, fx.Node)]
-        return adds and _adds_back(operands, self._inputs, self._parametrized)
+        return adds and _adds_back(operands, self._inputs, self._parametrized, self._partial)
+
+    def _partial(self, node: fx.Node) -> bool:
+        """``node`` takes part of its input (``x[:, t]``, ``x.unbind(1)``), or is a parameter."""
+        if node.op == "call_function":
+            return node.target is operator.getitem or getattr(node.target, "__name__", "") in _FX_SELECTIONS
+        return (node.op == "call_method" and node.target in _FX_SELECTIONS) or self._is_parameter(node)
 
     def _inputs(self, node: fx.Node) -> list[fx.Node]:
         """The nodes whose values flow into ``node``: not the sizes that shape it."""

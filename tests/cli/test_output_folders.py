@@ -67,7 +67,7 @@ def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole
     """The command that continues `gallery run all --out 'my gallery'` split the folder at its space."""
     import optimlab.gallery
 
-    def first_then_ctrl_c(*, size, out, resume, on_start, on_done, on_unshown):
+    def first_then_ctrl_c(*, size, out, resume, kept, on_start, on_done, on_unshown):
         on_start("he_init", 0, 2)
         verdict = types.SimpleNamespace(label="holds")
         on_done(types.SimpleNamespace(name="he_init", verdict=verdict, seconds=1.0), out / "he_init.html")

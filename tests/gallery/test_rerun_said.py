@@ -95,3 +95,32 @@ def test_the_count_before_a_resume_and_the_resume_build_each_kept_page_once(
     page = (tmp_path / f"{name}.html").read_text()
     assert "The rule, in newer words." in page and built == [name]
     assert drawn and len(drawn) == len(set(map(id, drawn))) == page.count(drawing)
+
+
+def test_the_count_before_a_resume_leaves_no_page_held_once_its_caller_drops_it(
+    tmp_path, monkeypatch, few_tiny_pages
+):
+    """The count a resume says first kept its decisions, each kept page built (its figures drawn where
+    reworded), in a process-wide cache (gallery.page._KEPT_PAGES) until a resume of that folder took
+    them: a count with no resume after it (a notebook's, a script's) held those pages for the process's
+    life. The decisions are now handed to the caller (pages_found's second value, which run_gallery and
+    kept_page take): once it drops them, no page is held. Truth: a weak reference to each page built."""
+    import gc
+    import weakref
+
+    import optimlab.gallery.page as gallery_page
+
+    name = "no_nonlinearity"
+    for suffix in (".html", ".json"):
+        shutil.copy(few_tiny_pages.folder / f"{name}{suffix}", tmp_path)
+    monkeypatch.setattr(gallery_page, "RULE", "The rule, in newer words.")  # reworded: built to be written
+    built = []
+    build = gallery_page._page
+    monkeypatch.setattr(
+        gallery_page, "_page", lambda *args: built.append(weakref.ref(page := build(*args))) or page
+    )
+    pages, kept = publish.pages_found("tiny", tmp_path, [name], resume=True)
+    assert pages == 1 and built
+    del kept
+    gc.collect()
+    assert [ref() for ref in built] == [None] * len(built)

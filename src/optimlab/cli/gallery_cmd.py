@@ -159,7 +159,7 @@ def run(
 
     # the canonical name, which names its page: 'No-Nonlinearity' is no_nonlinearity.html
     names = experiment_names() if name == ALL else [get_experiment(name).name]
-    pages, kept_pages = pages_found(size, out, names, resume=resume)
+    pages, kept = pages_found(size, out, names, resume=resume)  # each kept page's decision, taken below
     over_pages_said = not pages
 
     def say_over_pages() -> None:
@@ -168,7 +168,7 @@ def run(
         nonlocal over_pages_said
         if not over_pages_said:
             over_pages_said = True
-            output.note(_over_pages(len(names), pages, kept_pages, out))
+            output.note(_over_pages(len(names), pages, None if kept is None else len(kept), out))
 
     # lazy: off a terminal, nothing before the folder is checked
     loading = f"gallery: loading {name if name == ALL else names[0]} ({size})"  # 'lr schedule': lr_schedule
@@ -201,9 +201,13 @@ def run(
             unshown.append((page, why))
 
         if name != ALL:
-            kept = kept_page(get_experiment(name), size, out) if resume else None
-            if kept is not None:  # its own page, in this optimlab's words: no other file replaced
-                done(*kept)
+            page_kept = (
+                kept_page(get_experiment(name), size, out, kept[names[0]])
+                if kept and names[0] in kept
+                else None
+            )
+            if page_kept is not None:  # its own page, in this optimlab's words: no other file replaced
+                done(*page_kept)
                 return
             try:
                 done(*run_experiment(name, size=size, out=out, on_start=started, on_unshown=not_indexed))
@@ -220,7 +224,13 @@ def run(
 
         try:
             index = run_gallery(
-                size=size, out=out, resume=resume, on_start=started, on_done=count, on_unshown=not_indexed
+                size=size,
+                out=out,
+                resume=resume,
+                kept=kept,
+                on_start=started,
+                on_done=count,
+                on_unshown=not_indexed,
             )
         except PageNotWritten as refused:  # the pages done, then the refused one's outcome, then why
             from optimlab.gallery.page import gallery_index

@@ -22,7 +22,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import torch
 import yaml
@@ -48,6 +48,7 @@ from optimlab.study.trial import syntax_text
 
 __all__ = [
     "INDEX_NAME",
+    "KeptPage",
     "check_replaceable",
     "gallery_index",
     "index_again",
@@ -213,42 +214,50 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
 _EDITED = (ValueError, KeyError, TypeError, IndexError, AttributeError, ArithmeticError)
 
 
-def write_kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> Path | None:
+Stamp = tuple[tuple[int, ...] | None, ...]
+
+
+class KeptPage(NamedTuple):
+    """A resume's decision over a kept outcome's page (:func:`keeps_page`), for :func:`write_kept_page` to
+    take: the page's ``path``, the ``page`` to write again where the one in the folder words it otherwise
+    (None: it holds these words), and the ``stamp`` of the files it was decided from. The count a resume
+    says first (``gallery.publish.pages_found``) built every kept page, and drew the figures of those whose
+    words changed, which the resume then did again (one finished tiny gallery, 15 pages: 10.5 -> 13.1-20.7 s
+    with their words kept, 12-39 -> 43-59 s reworded); the resume takes the decision instead
+    (benchmarks/gallery_resume.py)."""
+
+    path: Path
+    page: Page | None
+    stamp: Stamp
+
+
+def write_kept_page(
+    experiment: Experiment,
+    outcome: Outcome,
+    folder: str | os.PathLike[str],
+    decided: KeptPage | None = None,
+) -> Path | None:
     """Write the page of an ``outcome`` --resume keeps (:func:`kept_outcome`) again in this optimlab's words,
-    and its numbers, where its words differ from those of the page in ``folder`` (:func:`_kept_page`); a
-    page in these words keeps its files as they were. Returns the page's path, or None where the record's
-    series cannot be drawn (edited by hand): the record is not whole, the experiment runs again."""
-    kept = _kept_page(experiment, outcome, folder)
-    _KEPT_PAGES.pop(_kept_key(experiment, folder), None)  # taken: the page is written as decided
-    if kept is None:
+    and its numbers, where its words differ from those of the page in ``folder``; a page in these words
+    keeps its files as they were. ``decided``: :func:`keeps_page`'s decision, taken while the page's files
+    stay as they were (else decided again). Returns the page's path, or None where the record's series
+    cannot be drawn (edited by hand): the record is not whole, the experiment runs again."""
+    if decided is None or decided.stamp != _files_stamp(experiment, folder):
+        decided = _kept_page(experiment, outcome, folder)
+    if decided is None:
         return None
-    path, page = kept
-    return path if page is None else _write(experiment, outcome, page, folder)
+    return decided.path if decided.page is None else _write(experiment, outcome, decided.page, folder)
 
 
-def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> bool:
-    """Whether --resume at ``size`` keeps the page of ``experiment`` in ``folder``: its outcome is kept
-    (:func:`kept_outcome`) and its series can be drawn (:func:`write_kept_page`). Nothing is written."""
+def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> KeptPage | None:
+    """Whether --resume at ``size`` keeps the page of ``experiment`` in ``folder``: its decision, where its
+    outcome is kept (:func:`kept_outcome`) and its series can be drawn, for :func:`write_kept_page` to
+    take; None where it is not kept. Nothing is written."""
     outcome = kept_outcome(experiment, size, folder)
-    return outcome is not None and _kept_page(experiment, outcome, folder) is not None
+    return None if outcome is None else _kept_page(experiment, outcome, folder)
 
 
-# _kept_page's decisions, each with the stamp of the files it read: the count a resume says before it
-# starts (keeps_page) built every kept page, and drew the figures of those whose words changed, which the
-# resume then did again (one finished tiny gallery, 15 pages: 10.5 -> 13.1-20.7 s with their words kept,
-# 12-39 -> 43-59 s reworded); the resume takes the decision instead (benchmarks/gallery_resume.py).
-_KEPT_PAGES: dict[
-    tuple[str, Path], tuple[tuple[tuple[int, ...] | None, ...], tuple[Path, Page | None] | None]
-] = {}
-
-
-def _kept_key(experiment: Experiment, folder: str | os.PathLike[str]) -> tuple[str, Path]:
-    return experiment.name, page_path(folder, experiment.name).absolute()
-
-
-def _files_stamp(
-    experiment: Experiment, folder: str | os.PathLike[str]
-) -> tuple[tuple[int, ...] | None, ...]:
+def _files_stamp(experiment: Experiment, folder: str | os.PathLike[str]) -> Stamp:
     """The page's and its record's inode, size and modification time: another file, another decision."""
     path = page_path(folder, experiment.name)
     stamps = []
@@ -262,20 +271,13 @@ def _files_stamp(
     return tuple(stamps)
 
 
-def _kept_page(
-    experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]
-) -> tuple[Path, Page | None] | None:
-    """The path of a kept ``outcome``'s page, with the page to write again where the one in ``folder`` words
-    it otherwise (None where it holds these words: compared without drawing its figures, which took 16.5
-    of the 26 s of resuming 15 pages with nothing to do); None where the record's series cannot be drawn.
-    Decided once while the page's files stay as they were (:data:`_KEPT_PAGES`)."""
-    key, stamp = _kept_key(experiment, folder), _files_stamp(experiment, folder)
-    known = _KEPT_PAGES.get(key)
-    if known is not None and known[0] == stamp:
-        return known[1]
-    kept = _kept_page_decided(experiment, outcome, folder)
-    _KEPT_PAGES[key] = (stamp, kept)
-    return kept
+def _kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> KeptPage | None:
+    """The decision over a kept ``outcome``'s page: the page to write again where the one in ``folder`` words
+    it otherwise (compared without drawing its figures, which took 16.5 of the 26 s of resuming 15 pages
+    with nothing to do); None where the record's series cannot be drawn."""
+    stamp = _files_stamp(experiment, folder)  # before reading: a file changed meanwhile is decided again
+    decided = _kept_page_decided(experiment, outcome, folder)
+    return None if decided is None else KeptPage(*decided, stamp)
 
 
 def _kept_page_decided(

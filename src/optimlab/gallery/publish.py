@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from optimlab.data.built_once import data_built_once
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import (
+    KeptPage,
     check_replaceable,
     index_again,
     index_pages,
@@ -79,27 +80,32 @@ def _check_size(size: str) -> None:
 
 def pages_found(
     size: str, out: str | os.PathLike[str], names: Sequence[str] | None = None, *, resume: bool = False
-) -> tuple[int, int | None]:
+) -> tuple[int, dict[str, KeptPage] | None]:
     """How many of the experiments ``names`` (by default all) have a page in ``out``, and with ``resume``
-    how many of those a resume at ``size`` keeps (:func:`~optimlab.gallery.page.keeps_page`; None
-    without, as no page is kept then): what a run over the folder says it does before it starts."""
+    the pages a resume at ``size`` keeps, by experiment, each with its decision
+    (:func:`~optimlab.gallery.page.keeps_page`; None without, as no page is kept then): what a run over the
+    folder says it does before it starts, and what :func:`run_gallery` and :func:`kept_page` then take."""
     names = experiment_names() if names is None else names
     pages = [name for name in names if page_path(out, name).is_file()]
     if not resume:
         return len(pages), None
-    return len(pages), sum(keeps_page(get_experiment(name), size, out) for name in pages)
+    decided = {name: keeps_page(get_experiment(name), size, out) for name in pages}
+    return len(pages), {name: kept for name, kept in decided.items() if kept is not None}
 
 
-def kept_page(experiment: Experiment, size: str, out: str | os.PathLike[str]) -> tuple[Outcome, Path] | None:
+def kept_page(
+    experiment: Experiment, size: str, out: str | os.PathLike[str], decided: KeptPage | None = None
+) -> tuple[Outcome, Path] | None:
     """The outcome ``--resume`` keeps of ``experiment`` in ``out`` (:func:`~optimlab.gallery.page.kept_outcome`)
     and its page, written again from its numbers where this optimlab words it otherwise (a rule's, a
-    check's), without running it (:func:`~optimlab.gallery.page.write_kept_page`); None where there is
-    none to keep, or its series cannot be drawn. A Ctrl-C while the page is written waits for it."""
+    check's), without running it (:func:`~optimlab.gallery.page.write_kept_page`, ``decided`` its
+    decision from :func:`pages_found`); None where there is none to keep, or its series cannot be drawn.
+    A Ctrl-C while the page is written waits for it."""
     outcome = kept_outcome(experiment, size, out)
     if outcome is None:
         return None
     with signals_deferred():
-        page = write_kept_page(experiment, outcome, out)
+        page = write_kept_page(experiment, outcome, out, decided)
     return None if page is None else (outcome, page)
 
 
@@ -143,13 +149,15 @@ def run_gallery(
     size: str = "small",
     out: str | os.PathLike[str] = "gallery",
     resume: bool = False,
+    kept: Mapping[str, KeptPage] | None = None,
     on_start: Callable[[str, int, int], None] | None = None,
     on_done: Callable[[Outcome, Path], None] | None = None,
     on_unshown: Callable[[Path, str], None] | None = None,
 ) -> Path:
     """Run every experiment, one after the other, write their pages and an index linking them; returns the
     index's path. ``resume`` keeps the pages an earlier run left in ``out`` (see
-    :func:`~optimlab.gallery.page.kept_outcome`) and runs the rest. ``on_start(name, i, count)`` (not
+    :func:`~optimlab.gallery.page.kept_outcome`) and runs the rest; ``kept``: the pages it keeps, as
+    :func:`pages_found` decided them (by default decided here). ``on_start(name, i, count)`` (not
     called for a kept page) and ``on_done(outcome, page)`` report progress; ``on_unshown(page, why)`` is
     told each page the index links without its verdict. Interrupted (Ctrl-C), it
     indexes the pages finished so far, and those of an earlier run still in ``out``, before it stops; so it
@@ -158,18 +166,20 @@ def run_gallery(
     output_folder(out)
     names = experiment_names()
     check_replaceable(out, names, index=True)
+    if resume and kept is None:
+        kept = pages_found(size, out, names, resume=True)[1]
     done: list[tuple[Experiment, Outcome]] = []
     try:
         for i, name in enumerate(names):
             experiment = get_experiment(name)
-            kept = kept_page(experiment, size, out) if resume else None
-            if kept is None:
+            page_kept = kept_page(experiment, size, out, kept[name]) if resume and name in kept else None
+            if page_kept is None:
                 if on_start is not None:
                     on_start(name, i, len(names))
                 outcome = _outcome(experiment, size)
             # a Ctrl-C while the page is written waits for it: a page on disk is a page indexed and reported
             with signals_deferred():
-                outcome, page = kept or (outcome, _written(experiment, outcome, out))
+                outcome, page = page_kept or (outcome, _written(experiment, outcome, out))
                 done.append((experiment, outcome))
                 if on_done is not None:
                     on_done(outcome, page)

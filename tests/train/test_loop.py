@@ -471,6 +471,36 @@ def test_a_stream_of_unknown_length_resumed_from_a_checkpoint_gives_the_uninterr
         assert torch.equal(got, want)
 
 
+class CountedStream(IterableDataset):
+    """The rows of ``problem(n=20)`` as a stream, with no length, refusing a fifth pass (a run that does
+    not end)."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        if self.passes > 4:
+            raise RuntimeError("read a fifth time: the run did not end")
+        return zip(*problem(n=20), strict=True)
+
+
+def test_a_stream_resumed_past_its_last_epoch_ends_with_the_pass_it_is_in():
+    """A run over a stream of unknown length, stopped in its third pass and resumed with epochs=2, never
+    ended: its last pass was found only where a pass's number equalled the last, and this one is past
+    it. Truth: it ends at that pass's end, 3 batches of 4 rows after the 2 read of its 5."""
+    model = network()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = fit(model, optimizer, CountedStream(), loss_fn=nn.CrossEntropyLoss(), epochs=3, batch_size=4)
+    assert (state.step, state.epoch, state.epoch_ended) == (15, 2, True)
+    # as a checkpoint of the same run stopped after 2 batches of its third pass, its passes not counted
+    state.step, state.epoch_ended, state.epoch_batches = 12, False, 2
+    state.batches_per_epoch = state.steps_per_epoch = 0
+    data = CountedStream()
+    state = fit(model, optimizer, data, loss_fn=nn.CrossEntropyLoss(), epochs=2, batch_size=4, state=state)
+    assert (state.step, state.epoch, state.epoch_ended, data.passes) == (15, 2, True, 1)
+
+
 class Augmented(Dataset):
     """The rows of ``problem()`` with noise from torch's RNG added as each is read, as a random crop or
     flip of torchvision's draws."""

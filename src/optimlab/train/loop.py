@@ -554,8 +554,7 @@ def fit(
         _check_schedule_length(scheduler, steps_left)
     state.total_steps, state.stop_reason, state.interrupted = total_steps or 0, None, False
     if total_steps is None:  # until the last pass ends (state.total_steps 0: not known yet)
-        done = epochs is not None and state.epoch_ended and state.epoch + 1 >= epochs
-        total_steps = state.step if done else math.inf
+        total_steps = state.step if _last_pass_ended(state, epochs) else math.inf
     state.tracker_failures = []
     state.grad_clip_norm = grad_clip_norm
     amp = (
@@ -652,7 +651,7 @@ def fit(
                 if total_steps == math.inf and epochs is not None:  # the passes end the run
                     # the estimate a progress bar shows while the passes agree (0 once they differ)
                     state.total_steps = epochs * state.steps_per_epoch
-                    if state.epoch_ended and state.epoch + 1 == epochs:
+                    if _last_pass_ended(state, epochs):
                         total_steps = state.total_steps = state.step + 1
                 if state.epoch != epoch_counted:
                     skipped_in_epoch, epoch_counted = 0, state.epoch
@@ -897,6 +896,12 @@ def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
             f"{', before any update' if state.step == 1 else ''}, whose batch holds {found}: clean "
             "the data (drop those rows, or torch.nan_to_num)"
         )
+
+
+def _last_pass_ended(state: TrainState, epochs: int | None) -> bool:
+    """Whether the batch ``state`` read last ended the last of ``epochs`` passes, or a pass past them (a
+    run resumed with fewer epochs than its checkpoint's, in a pass of data whose length is not known)."""
+    return epochs is not None and state.epoch_ended and state.epoch + 1 >= epochs
 
 
 def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | None:

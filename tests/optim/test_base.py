@@ -54,7 +54,7 @@ def test_a_member_vector_coefficient_equals_one_float_per_member(op, arity):
         single = [x[k].clone() for x in xs]
         op(single, *[[o[k] for o in other] for other in others], c)
         for b, s in zip(batched, single):
-            torch.testing.assert_close(b[k], s)
+            assert torch.equal(b[k], s)
 
 
 # Per-member hyperparameters for the named optimizers whose math uses only coefficient arithmetic.
@@ -113,9 +113,18 @@ def run_functional(
     return params
 
 
+# Where a member's own beta is raised to the step (bias corrections 1 - b^t, their square root), its
+# (K,) tensor's power is torch's vectorized pow, which rounds 1 of 232 (beta, t) pairs of this table an
+# ulp apart from Python's (libm's) pow that the drop-in's float takes: those chains agree to 1e-10.
+POWERS_OF_A_MEMBER_BETA = {"adam", "adan", "amsgrad", "nadam"}
+
+
 @pytest.mark.parametrize("name", sorted(MEMBERS))
 def test_per_member_hyperparameters_equal_separate_runs(name):
-    """The batched shell's premise: K models stacked on a leading dim, hyperparameters as (K,) tensors."""
+    """The batched shell's premise: K models stacked on a leading dim, hyperparameters as (K,) tensors,
+    bit for bit but for POWERS_OF_A_MEMBER_BETA (a member's rho or alpha went into addcmul as
+    ``(y * z) * c``, where a float goes in as torch's one FMA of ``(c * y) * z``: AdaDelta and RMSprop
+    were 1e-16 apart)."""
     factory = getattr(optimlab.optim, name)
     generator = torch.Generator().manual_seed(0)
     start = [
@@ -127,7 +136,10 @@ def test_per_member_hyperparameters_equal_separate_runs(name):
         single = run_functional(factory(**member(MEMBERS[name], k)), [p[k].clone() for p in start])
         assert not torch.allclose(single[0], start[0][k])
         for b, s in zip(batched, single):
-            torch.testing.assert_close(b[k], s, rtol=1e-10, atol=1e-12)
+            if name in POWERS_OF_A_MEMBER_BETA:
+                torch.testing.assert_close(b[k], s, rtol=1e-10, atol=1e-12)
+            else:
+                assert torch.equal(b[k], s)
 
 
 @pytest.mark.parametrize(

@@ -308,13 +308,19 @@ def test_half_precision_members_step_as_the_drop_in_shell_bit_for_bit(entry, dty
         ("sgd", dict(lr=[0.05, 0.1, 0.2], momentum=[0.8, 0.9, 0.85])),
         ("adadelta", dict(lr=[0.5, 0.3, 0.2])),
         ("rmsprop", dict(lr=[0.01, 0.02, 0.005], momentum=[0.5, 0.6, 0.7])),
+        ("adadelta", dict(lr=[0.5, 0.3, 0.2], rho=[0.9, 0.8, 0.95], weight_decay=[0.01, 0.02, 0.1])),
+        ("rmsprop", dict(lr=[0.01, 0.02, 0.005], alpha=[0.9, 0.99, 0.8])),
     ],
-    ids=["momentum", "adadelta", "rmsprop_momentum"],
+    ids=["momentum", "adadelta", "rmsprop_momentum", "adadelta_rho", "rmsprop_alpha"],
 )
 def test_members_with_their_own_lr_add_it_in_one_rounding_as_the_drop_in_does(name, values, dtype):
     """Where torch's step is ``p.add_(u, alpha=-lr)`` the drop-in adds so, one rounding; the batched
     shell's ``(K,)`` lr went through ``-lr * u`` then ``p +=``, two (313 of 960 float32 entries apart
-    after 10 SGD steps, 6 for AdaDelta). Truth: each member's drop-in on the chain, ``torch.equal``."""
+    after 10 SGD steps, 6 for AdaDelta). A member's own rho or alpha went into ``addcmul`` as
+    ``x + (y * z) * c``, where torch's computes ``x + (c * y) * z`` in one FMA, and was held in float32,
+    where the drop-in's ``1 - rho`` is a double rounded once (3-7 of 240 float32 AdaDelta entries apart
+    over 8 steps, 86-92 for RMSprop, 2-20 in float64). Truth: each member's drop-in on the chain,
+    ``torch.equal``."""
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(K, *shape, generator=generator, dtype=dtype) for shape in [(8, 8), (16,)]]
     gradients = [[torch.randn(p.shape, generator=generator, dtype=dtype) for p in start] for _ in range(8)]

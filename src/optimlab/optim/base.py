@@ -338,8 +338,8 @@ def addcmul_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c
     xs, (ys, zs) = _half_members_in_opmath(xs, [ys, zs], c, lambda x, y, z, v: (v * y).mul_(z).add_(x))
     if not xs:
         return
-    if isinstance(c, Tensor):
-        torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_mul(ys, zs), per_tensor(c, ys)))
+    if isinstance(c, Tensor):  # addcmul with c * y: torch's computes x + (value * t1) * t2 in one FMA
+        torch._foreach_addcmul_(xs, torch._foreach_mul(ys, per_tensor(c, ys)), zs)
     else:
         torch._foreach_addcmul_(xs, ys, zs, value=c)
 
@@ -349,7 +349,7 @@ def addcdiv_(xs: Sequence[Tensor], ys: Sequence[Tensor], zs: Sequence[Tensor], c
     xs, (ys, zs) = _half_members_in_opmath(xs, [ys, zs], c, lambda x, y, z, v: (y / z).mul_(v).add_(x))
     if not xs:
         return
-    if isinstance(c, Tensor):
-        torch._foreach_add_(xs, torch._foreach_mul(torch._foreach_div(ys, zs), per_tensor(c, ys)))
+    if isinstance(c, Tensor):  # addcdiv with c * y: torch's computes x + (value * t1) / t2
+        torch._foreach_addcdiv_(xs, torch._foreach_mul(ys, per_tensor(c, ys)), zs)
     else:
         torch._foreach_addcdiv_(xs, ys, zs, value=c)

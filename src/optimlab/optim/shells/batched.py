@@ -5,7 +5,7 @@ The second shell over the same transforms as the ``torch.optim`` drop-in. Parame
 number) or per member (a list of K values, or a ``(K,)`` tensor), which the core's ``per_tensor`` views
 as ``(K, 1, ..., 1)``. So K learning-rate trials cost one foreach pass per op instead of K, and
 member k follows the steps of the drop-in shell with member k's values (tested): bit for bit on the chain,
-float16/bfloat16 included: there the ``(K,)`` values are held in float64, as the drop-in's Python numbers
+float16/bfloat16 included: the ``(K,)`` values are held in float64, as the drop-in's Python numbers
 are, and each op takes them as torch's CPU op takes a number (in float32 to multiply, lerp and addcmul;
 in the dtype as an add's alpha: :mod:`~optimlab.optim.base`). One known gap: a member whose weight decay
 is 0 adds ``0 * p`` where the drop-in adds nothing, NaN once p is inf. To float32 rounding on the fast
@@ -44,7 +44,6 @@ from optimlab.optim.base import (
     State,
     add_scaled_,
     apply_updates,
-    half_on_cpu,
     refuse_past_range,
     scale_,
     scheduled,
@@ -113,27 +112,21 @@ def _member_slice(value: Any, part: slice) -> Any:
 def _shared_or_tensor(name: str, values: list[Any], params: Sequence[Tensor]) -> Any:
     """Values equal across members stay one number: the foreach ops' fused Scalar overload (the
     transforms that branch on a value, RAdam's threshold on b2, take a (K,) tensor too). Else a ``(K,)``
-    tensor (:func:`_member_dtype`) whose values every parameter's dtype must hold, as its ops round them
-    to it: lr=[1e5, 0.1] in float16 would be [inf, 0.1]."""
+    tensor whose values every parameter's dtype must hold, as its ops round them to it: lr=[1e5, 0.1] in
+    float16 would be [inf, 0.1].
+
+    The tensor is float64, which each op of :mod:`~optimlab.optim.base` casts to the dtype its tensor
+    takes a number in, as the drop-in's Python number is a double whose products (``1 - rho``,
+    ``lr * wd``, ``1 - b1 ** t``) are rounded once. Held in the parameters' dtype, a value had lost its
+    bits before: in float16/bfloat16 RAdam's lr product, schedule-free's coefficients, a member's betas
+    or momentum; in float32 a member's ``1 - rho`` (AdaDelta, 3-7 of 240 entries off the drop-in over 8
+    steps) or ``1 - alpha`` (RMSprop, 86-92); a float64 parameter beside a float32 one, 32 of 32 entries
+    off over 8 momentum steps."""
     if all(v == values[0] for v in values):
         return values[0]
     numbers = [v for v in values if isinstance(v, (int, float))]
     refuse_past_range(f"per-member hyperparameter {name!r}", values, numbers, params)
-    return torch.tensor(values, dtype=_member_dtype(params), device=params[0].device)
-
-
-def _member_dtype(params: Sequence[Tensor]) -> torch.dtype:
-    """The dtype of a ``(K,)`` hyperparameter: the parameters' one dtype, else float64, which each op of
-    :mod:`~optimlab.optim.base` casts to the dtype its tensor takes a number in. float64 too for
-    float16/bfloat16 on CPU, where the drop-in's Python number is a double whose products
-    (``lr * wd``, ``1 - b1 ** t``) are rounded once: a value held in the dtype had lost its bits before
-    (RAdam's lr product, schedule-free's coefficients, a member's betas or momentum). A float64 parameter
-    beside a float32 one keeps its values whole (held in float32, 8 momentum steps were 32 of 32 entries
-    off the drop-in)."""
-    dtypes = {p.dtype for p in params}
-    if len(dtypes) > 1 or any(half_on_cpu(p) for p in params):
-        return torch.float64
-    return dtypes.pop()
+    return torch.tensor(values, dtype=torch.float64, device=params[0].device)
 
 
 class BatchedOptimizer:

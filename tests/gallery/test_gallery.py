@@ -994,3 +994,33 @@ def test_a_word_of_an_experiment_typed_as_a_command_is_offered_the_experiment(ty
     assert "Did you mean 'run'" in expected_message(
         CliRunner().invoke(app, ["gallery", "rnu"], standalone_mode=False).exception
     )
+
+
+_CURVE = {"step": [1, 2], "mean": [0.5, 0.6], "std": [0.1, 0.1]}
+
+
+@pytest.mark.parametrize(
+    ("name", "series"),
+    [
+        ("no_nonlinearity", {}),  # KeyError
+        ("no_nonlinearity", {"val_accuracy": {"relu": {**_CURVE, "std": [0.1]}}}),  # IndexError
+        ("no_nonlinearity", {"val_accuracy": "oops"}),  # AttributeError
+        ("no_nonlinearity", {"val_accuracy": {"relu": "oops"}}),  # TypeError
+        ("no_nonlinearity", {"val_accuracy": {"relu": {**_CURVE, "mean": [10**400, 1]}}}),  # OverflowError
+        ("batch_norm", {"sensitivity": {}, "last_hidden": {}, "val_accuracy": {}}),  # StopIteration
+    ],
+)
+def test_a_kept_record_whose_series_cannot_be_drawn_is_not_kept(tmp_path, name, series):
+    """A record's series edited by hand make the experiment run again, where a kept page would be drawn
+    from them: batch_norm's figures take the first arm of 'last_hidden' (next(iter(...))), and an emptied
+    one raised StopIteration, which the errors caught did not hold: --resume ended with a traceback.
+    Truth: the decision over the page is None (not kept), each edit raising another of the errors caught."""
+    from types import SimpleNamespace
+
+    from optimlab.gallery import Evidence, Outcome
+    from optimlab.gallery.page import _kept_page
+
+    evidence = Evidence(numbers={"test_accuracy": {"relu": [0.9, 0.8]}}, series=series, runs=[], setup="")
+    verdict = SimpleNamespace(label="supported", paragraph="", checks=[])
+    outcome = Outcome(name=name, size="tiny", evidence=evidence, verdict=verdict, seconds=1.0)
+    assert _kept_page(get_experiment(name), outcome, tmp_path) is None

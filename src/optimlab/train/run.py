@@ -236,19 +236,20 @@ def train(
     # caller's own draws after it (a loop of trials drawing lrs) go on from where they were.
     with global_generators_given_back():
         if out_dir is None:
-            return _train(recipe, None, None, [], callbacks)
+            return _train(recipe, None, None, None, [], callbacks)
         out = Path(out_dir)
         if resume and not out.is_dir():
             raise OptimlabError(f"cannot resume: there is no folder {str(out)!r}")
         with hold_folder(out, "optimlab train"):
-            checkpoint, changes = _prepare_out_dir(out, recipe, resume)
-            return _train(recipe, out, checkpoint, changes, callbacks)
+            checkpoint, trained, changes = _prepare_out_dir(out, recipe, resume)
+            return _train(recipe, out, checkpoint, trained, changes, callbacks)
 
 
 def _train(
     recipe: Recipe,
     out: Path | None,
     checkpoint: dict[str, Any] | None,
+    trained: Recipe | None,
     changes: list[dict[str, Any]],
     callbacks: Sequence[Callback],
 ) -> TrainResult:
@@ -297,7 +298,7 @@ def _train(
                     f"cannot resume: the run has taken {state.step} steps, more than the "
                     f"{built.total_steps} the recipe now asks for (training.epochs/steps)"
                 )
-            _respan_schedule(checkpoint, built, state.step, changes)
+            _respan_schedule(trained, built, state.step, changes)
             changes = [*checkpoint.get("recipe_changes", []), *({**c, "step": state.step} for c in changes)]
 
         def save(state: TrainState) -> None:  # after Checkpointing's check of the weights
@@ -453,9 +454,7 @@ def fit_built(
 RESUMABLE_FIELDS = ("training.epochs", "training.steps", "training.checkpoint_every")
 
 
-def _respan_schedule(
-    checkpoint: dict[str, Any], built: Built, step: int, changes: list[dict[str, Any]]
-) -> None:
+def _respan_schedule(trained: Recipe, built: Built, step: int, changes: list[dict[str, Any]]) -> None:
     """Where a resume changes the run's length under a schedule that spans the run (cosine, wsd,
     one_cycle...), the schedule is drawn anew over the new length: the lr follows it from the resumed
     step on (the first resumed step took the lr the checkpoint stored, the trained schedule's), and a
@@ -465,7 +464,6 @@ def _respan_schedule(
     recipe = built.recipe
     if Capability.NEEDS_TOTAL_STEPS not in get_registry("schedule").get(recipe.schedule.name).capabilities:
         return
-    trained = Recipe.from_dict(checkpoint["recipe"])
     before = training_steps(trained, built.splits)
     if before == built.total_steps:
         return
@@ -535,10 +533,11 @@ def _check_same_data(checkpoint: dict[str, Any], data: str | None, recipe: Recip
 
 def _prepare_out_dir(
     out: Path, recipe: Recipe, resume: bool
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+) -> tuple[dict[str, Any] | None, Recipe | None, list[dict[str, Any]]]:
     """Check ``out`` against ``resume`` before any work, writing nothing; returns the checkpoint to
-    resume from (None: start at step 0) and the recipe's changes against it."""
-    checkpoint, changes = None, []
+    resume from (None: start at step 0), the recipe it trained (read once) and this recipe's changes
+    against it."""
+    checkpoint, trained, changes = None, None, []
     if resume:
         if has_checkpoint(out):
             checkpoint = read_checkpoint(out)
@@ -546,7 +545,8 @@ def _prepare_out_dir(
                 raise OptimlabError(
                     f"cannot resume: the checkpoint in {str(out)!r} holds no recipe to check this one against"
                 )
-            changes = _recipe_changes(Recipe.from_dict(checkpoint["recipe"]), recipe)
+            trained = Recipe.from_dict(checkpoint["recipe"])
+            changes = _recipe_changes(trained, recipe)
         elif not (out / RECIPE_NAME).is_file():
             raise OptimlabError(
                 f"cannot resume: {str(out)!r} holds no run (no {CHECKPOINT_NAME}, no {RECIPE_NAME})"
@@ -563,7 +563,7 @@ def _prepare_out_dir(
             "command line), or a run's folder to continue it with resume=True in Python (optimlab train "
             "--resume FOLDER)"
         )
-    return checkpoint, changes
+    return checkpoint, trained, changes
 
 
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file-size limit (ulimit -f)

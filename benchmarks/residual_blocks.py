@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -69,6 +70,7 @@ def version_at(commit: str) -> Callable[[nn.Module], dict[str, str]]:
         path.write_text(source)
         spec = importlib.util.spec_from_file_location("skips_before", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look their module up there
         spec.loader.exec_module(module)  # read whole: the folder may go once it has run
     return module.residual_blocks
 

@@ -347,7 +347,9 @@ def fit(
             of the user's own, the loss is called once a batch, as written, and its value kept in the
             precision it computes in: called again in float32 it might compute another thing (a loss
             reading more than the predictions, keeping state, drawing at random), so it casts
-            (``outputs.float()``) itself for float32 numbers.
+            (``outputs.float()``) itself for float32 numbers. NaN or inf in it is refused naming the row
+            and column (:func:`~optimlab.train.evaluation.refuse_non_finite`): tensors before any step,
+            other data's batch where its loss is not finite, as it is evaluated.
         val_steps: the batches of ``val_data`` each evaluation reads at most, from its start
             (Lightning's ``limit_val_batches`` as a count); None: all of them, so val data whose length
             is not known (an IterableDataset without ``__len__``, which may never end) is refused

@@ -324,6 +324,14 @@ BAD_INPUTS = [
         "'crossentropy' for loss: accepted a registered name \\(did you mean 'cross_entropy'",
     ),
     ({"target": "0.9"}, "'0.9' for target: accepted a finite number"),  # was a TypeError of '>='
+    (  # a bare TypeError: 'int' object is not iterable
+        {"optimizers": None, "compare": {"training.batch_size": 16}},
+        "16 for compare\\['training.batch_size'\\]: accepted a list of values, even of one",
+    ),
+    (  # compared letter by letter: "unknown activation 'r'"
+        {"optimizers": None, "compare": {"model.activation": "relu"}},
+        "'relu' for compare\\['model.activation'\\]: accepted a list of values, even of one",
+    ),
     ({"target": float("nan")}, "nan for target: accepted a finite number"),  # was 'cannot resume'
     ({"recipe": {"training.batchsize": 8}}, "for recipe: accepted .*unknown field 'batchsize'. Did you mean"),
     (

@@ -435,6 +435,13 @@ def compare(
         raise InvalidValueError(
             "compare", compare, "one recipe field and its values: {'model.activation': ['relu', 'gelu']}"
         )
+    if compare is not None:  # 16 was a bare TypeError, 'relu' compared letter by letter ('r', 'e'...)
+        ((field, values),) = compare.items()
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise InvalidValueError(
+                f"compare[{field!r}]", values, f"a list of values, even of one: {{{field!r}: [{values!r}]}}"
+            )
+        compare = {field: list(values)}  # a generator is read once
     if backend not in BACKENDS:
         raise InvalidValueError("backend", backend, "one of " + ", ".join(BACKENDS))
     for option, value in (("workers", workers), ("members", members), ("ray_address", ray_address)):

@@ -1,4 +1,4 @@
-"""The package's own namespace: the Python API's verbs by their short names, loaded on first use."""
+"""The package's own namespace: the Python API's verbs by their short names and its subpackages, loaded on first use."""
 
 import subprocess
 import sys
@@ -29,6 +29,42 @@ def test_importing_the_package_loads_no_torch_until_a_verb_is_used():
     code = "import sys, optimlab; print('torch' in sys.modules); optimlab.fit; print('torch' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.split() == ["False", "True"]
+
+
+SUBPACKAGES = ["optim", "schedules", "models", "techniques", "data", "doctor", "study", "train", "report"]
+
+
+def test_the_subpackages_are_attributes_loaded_on_first_use():
+    """``import optimlab; optimlab.optim.create(...)`` raised AttributeError (only the four verbs were
+    attributes): each subpackage is the module ``import optimlab.<name>`` gives, imported only when
+    reached; ``optimlab.__main__`` (the command line) and unknown names stay AttributeErrors."""
+    code = (
+        "import importlib, sys, optimlab\n"
+        f"names = {SUBPACKAGES!r}\n"
+        "print(any(f'optimlab.{n}' in sys.modules for n in names))\n"
+        "print(all(getattr(optimlab, n) is importlib.import_module(f'optimlab.{n}') for n in names))\n"
+        "import torch\n"
+        "print(type(optimlab.optim.create('adamw', torch.nn.Linear(2, 2).parameters(), lr=1e-3)).__name__)\n"
+        "for missing in ('__main__', 'nope', 'optim.create'):\n"
+        "    try:\n"
+        "        getattr(optimlab, missing)\n"
+        "    except AttributeError as error:\n"
+        "        print(error)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    created = subprocess.run(
+        [sys.executable, "-c", "import torch\nfrom optimlab.optim import create\n"
+         "print(type(create('adamw', torch.nn.Linear(2, 2).parameters(), lr=1e-3)).__name__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert shown.splitlines() == [
+        "False",
+        "True",
+        created.strip(),
+        "module 'optimlab' has no attribute '__main__'",
+        "module 'optimlab' has no attribute 'nope'",
+        "module 'optimlab' has no attribute 'optim.create'",
+    ]
 
 
 def test_python_dash_m_optimlab_is_the_command():

@@ -31,9 +31,15 @@ _VERBS = {
 
 def __getattr__(name: str) -> Any:
     """``optimlab.fit``, ``optimlab.diagnose``, ``optimlab.find_lr`` and ``optimlab.compare`` load the
-    training loop, the doctor and the study engine on first use."""
-    if name in _VERBS:
-        import importlib
+    training loop, the doctor and the study engine on first use; ``optimlab.optim``, ``optimlab.doctor``
+    (any public submodule) are imported on first use, as ``torch.optim`` is reached from ``import torch``."""
+    import importlib
 
+    if name in _VERBS:
         return getattr(importlib.import_module(_VERBS[name]), name)
+    if name.isidentifier() and not name.startswith("_"):  # not __main__: it runs the command line
+        import importlib.util
+
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'optimlab' has no attribute {name!r}")

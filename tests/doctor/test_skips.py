@@ -403,6 +403,38 @@ def test_a_model_that_is_no_module_is_refused_in_one_line():
         read_skips(None)
 
 
+class BiasFree(nn.Module):
+    """x + W x, W without bias (as Llama's projections are), on a branch fx cannot trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 8, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.linear(x) if x.abs().sum() > 0 else x
+
+
+@pytest.mark.parametrize("shape", [(4, 8), (2, 4, 8)])
+def test_a_skip_around_a_bias_free_linear_is_read_off_a_forward(shape):
+    """Read off a forward, a skip around a Linear without bias was none: the product reads its weight
+    through the weight's transpose, which the reading did not take for reading parameters. Truth: fx's
+    reading of the same addition (x + W x, traced where the branch on a value is gone), and the block
+    with its weight at 0 returns its input."""
+
+    class Traceable(BiasFree):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.linear(x)
+
+    assert residual_blocks(nn.Sequential(nn.Linear(8, 8), Traceable())) == {"1": "Traceable"}
+    found = residual_blocks(nn.Sequential(nn.Linear(8, 8), BiasFree()), torch.randn(*shape))
+    assert found == {"1": "BiasFree"}
+    block = BiasFree()
+    with torch.no_grad():
+        block.linear.weight.zero_()
+        x = torch.rand(*shape) + 0.5
+        assert torch.equal(block(x), x)
+
+
 class Projected(nn.Module):
     """He et al.'s block with a projection shortcut (option B, torchvision's downsample): relu(branch(x) +
     shortcut(x)), the shortcut a 1x1 conv and its norm where the width changes. ``guarded``: a branch on

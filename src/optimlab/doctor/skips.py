@@ -316,7 +316,19 @@ _FX_SELECTIONS = (
 
 
 def _reads_parameters(node: Any) -> bool:
-    return any(isinstance(getattr(n, "variable", None), nn.Parameter) for n, _ in node.next_functions if n)
+    """The autograd node reads a parameter, or a value computed from one alone: a bias-free Linear's
+    product reads its weight through the weight's transpose (``TBackward0``)."""
+    return any(_parameter_alone(n) for n, _ in node.next_functions if n is not None)
+
+
+def _parameter_alone(node: Any) -> bool:
+    """The autograd node is a parameter's, or computed from one parameter alone (a transpose, a view)."""
+    while not hasattr(node, "variable"):
+        inputs = _inputs_of(node)
+        if len(inputs) != 1:
+            return False
+        node = inputs[0]
+    return isinstance(node.variable, nn.Parameter)
 
 
 def _structure_of(module: nn.Module) -> nn.Module:

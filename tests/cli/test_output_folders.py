@@ -1,9 +1,12 @@
 """An output folder that already holds work: refused before anything in it is written over."""
 
+import functools
 import json
 import shlex
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,7 +93,7 @@ def test_a_gallery_stopped_midway_prints_a_resume_command_that_pastes_back_whole
         ["plot-schedule", "cosine", "--out", "NAME.svg"],
     ],
 )
-@pytest.mark.parametrize("control", ["\n", "\r", "\x1b"])
+@pytest.mark.parametrize("control", ["\n", "\x1b"])
 def test_an_output_path_of_a_control_character_is_refused_in_one_line(cli, tmp_path, args, control):
     """`train --out $'run\\n2'` made the folder, and every line naming it broke in two: 'results in run'
     then '2', and the command that resumes it, which a paste runs as two commands. Refused before any
@@ -291,8 +294,16 @@ def test_an_out_that_is_a_symbolic_link_leading_nowhere_is_refused_naming_it(cli
     assert [p.name for p in tmp_path.iterdir()] == [link]
 
 
-@pytest.mark.parametrize("fmt", ["human", "json"])
-@pytest.mark.parametrize("name", ["no_nonlinearity", "all"])
+@functools.cache
+def _tiny_outcome(name: str, run: Callable[..., Any]) -> Any:
+    """``name``'s outcome at size tiny (``run``: the gallery's own runner), run once for the tests that
+    write its page."""
+    from optimlab.gallery import get_experiment
+
+    return run(get_experiment(name), "tiny")
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("no_nonlinearity", "json"), ("all", "human")])
 def test_a_gallery_page_the_disk_refuses_is_said_after_its_verdict_which_is_kept(
     cli, tmp_path, monkeypatch, name, fmt
 ):
@@ -308,6 +319,10 @@ def test_a_gallery_page_the_disk_refuses_is_said_after_its_verdict_which_is_kept
     import optimlab.report.html
 
     monkeypatch.setattr(optimlab.gallery.publish, "experiment_names", lambda: ["no_nonlinearity"])
+    run = optimlab.gallery.publish._outcome
+    monkeypatch.setattr(
+        optimlab.gallery.publish, "_outcome", lambda experiment, _: _tiny_outcome(experiment.name, run)
+    )
     argv = ("gallery", "run", name, "--size", "tiny", "--no-progress", "--format", fmt)
     code, taken, err = cli(*argv, "--out", str(tmp_path / "taken"))
     assert (code, err) == (0, "")

@@ -1,6 +1,7 @@
 """The bench report: every workload's section, the profiles, the recipes, the machine; figures as files."""
 
 import dataclasses
+import html
 import math
 import re
 
@@ -201,3 +202,22 @@ def test_one_seed_and_one_trial_are_said_in_the_singular(tmp_path):
     single = BenchResult(results=results, scores=score(results), seconds=1.0, settings=settings)
     path, _ = write_bench_report(single, tmp_path / "report.html")
     assert "(1 grid trial over the learning rate), then rerun on 1 fresh seed." in path.read_text()
+
+
+def test_each_workload_says_its_split_is_fixed_at_the_tuning_seed_or_that_it_resplits(tmp_path):
+    """The bench page described the protocol but not which rows the seed reruns are scored on: benches fix
+    the split at the tuning seed (StudySpec.fixed_split), and a bench stored before splits each rerun
+    anew. Truth: the study page's own sentence (study.report.split_note) for that spec."""
+    from optimlab.study.report import split_note
+
+    result = bench_result(("w1",))
+    (study,) = result.results
+    fixed = dataclasses.replace(study.spec, recipe=study.spec.recipe.with_updates({"training.seed": 5}))
+    stored_before = dataclasses.replace(fixed, fixed_split=False)
+    for spec, said in ((fixed, "splits the data at the tuning seed (5)"), (stored_before, "splits")):
+        results = [StudyResult(spec, "", study.records)]
+        one = dataclasses.replace(result, results=results, scores=score(results))
+        page = write_bench_report(one, tmp_path / "report.html")[0].read_text()
+        text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+        assert split_note(spec) in text and said in split_note(spec)
+    assert split_note(fixed) != split_note(stored_before)

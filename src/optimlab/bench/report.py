@@ -31,6 +31,7 @@ from optimlab.study.report import (
     profiles_figure,
     searched,
     sensitivity_figure,
+    split_note,
     tuning_trials,
     two_tried_note,
 )
@@ -132,6 +133,8 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         f"({spec.protocol}, on seed {spec.recipe.training.seed}) over {searched(spec)}; then the best "
         f"configuration on {fresh_seeds(spec)}, the same for every method.",
     )
+    if spec.test_metric != spec.metric:  # which rows the seed reruns are scored on, as a study's page says
+        page.paragraph(split_note(spec))
     page.table(
         *leaderboard_table(
             spec,

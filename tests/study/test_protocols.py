@@ -653,7 +653,9 @@ def test_every_trial_of_a_new_study_splits_the_data_at_the_tuning_seed(tmp_path,
 
 def test_a_split_seed_the_recipe_or_a_method_sets_is_kept_by_every_trial():
     """A recipe that fixes data.split_seed itself keeps it (the study fixes nothing over it), and a method
-    comparing split seeds keeps its own: the protocol fixes the split only where nothing else does."""
+    comparing split seeds keeps its own (a study stored before such methods were refused,
+    test_the_split_seed_compared_or_searched_is_refused): the protocol fixes the split only where nothing
+    else does."""
     from optimlab.recipe import Recipe
 
     recipe = Recipe.from_dict({"data": {"name": "iris", "split_seed": 7}})
@@ -664,3 +666,37 @@ def test_a_split_seed_the_recipe_or_a_method_sets_is_kept_by_every_trial():
         "t", Recipe.from_dict({"data": {"name": "iris"}}), methods_from("data.split_seed", [3, 5])
     )
     assert [compared.trial_recipe(m, {}, 1).data.split_seed for m in compared.methods] == [3, 5]
+
+
+def test_the_split_seed_compared_or_searched_is_refused(tmp_path):
+    """--compare data.split_seed=3,7 scored each method on test rows of its own, and --space
+    data.split_seed=3,7 let tuning pick the split whose validation rows scored best, its reruns scored on
+    rows other tuning trials trained on, while the page said every trial split at the tuning seed and the
+    test metric was free of the selection. Both are refused as a new study is planned, naming the field,
+    the flag and why. Truth: the row ids of the test splits the two methods' recipes build differ."""
+    from optimlab.build import build_data
+    from optimlab.recipe import Recipe
+
+    path = tmp_path / "rows.npz"
+    np.savez(path, x=np.arange(300, dtype=np.float32).reshape(-1, 1), y=np.arange(300) % 3)
+    recipe = Recipe.from_dict({"data": {"name": str(path)}})
+    as_stored = StudySpec("t", recipe, methods_from("data.split_seed", [3, 7]), budget=1, seeds=1)
+    tests = [_row_ids(build_data(as_stored.method_recipe(m)))["test"] for m in as_stored.methods]
+    assert tests[0] != tests[1]
+    with pytest.raises(InvalidValueError, match=r"'data.split_seed' for compare: .*same test rows"):
+        StudySpec.for_workload("t", WORKLOAD, methods_from("data.split_seed", [3, 7]))
+    with pytest.raises(InvalidValueError, match=r"'data.split_seed' for compare"):
+        StudySpec.for_workload(
+            "t",
+            WORKLOAD,
+            methods_from("data", [{"split_seed": 3}, {"split_seed": 7, "scaling": "standardize"}]),
+        )
+    with pytest.raises(
+        InvalidValueError, match=r"'data.split_seed' for search space \(--space, .*same test rows"
+    ):
+        StudySpec.for_workload(
+            "t",
+            WORKLOAD,
+            methods_from("optimizer.name", ["sgd"]),
+            space=SearchSpace.from_flags(["optimizer.lr=0.01,0.1", "data.split_seed=3,7"]),
+        )

@@ -72,6 +72,7 @@ __all__ = [
 
 PROTOCOLS = ("grid", "random", "tpe")
 _SEED = "training.seed"  # every trial's is the protocol's
+_SPLIT_SEED = "data.split_seed"  # one for every trial of a study: the recipe's, else the tuning seed
 PRUNERS = ("none", "median", "halving")
 TUNE, SEEDS = "tune", "seeds"
 
@@ -483,6 +484,7 @@ class StudySpec:
                 spec._check_grid_fits(space)
                 spec._check_ends_tried(method)
                 spec._check_choices_train_distinct(method)
+                spec._check_split_not_varied(method)
             spec._check_seed_not_varied(method)
         return spec
 
@@ -508,6 +510,23 @@ class StudySpec:
             raise InvalidValueError(
                 "search space (--space, --space-file, space=)", _SEED, why.format("search space")
             )
+
+    def _check_split_not_varied(self, method: Method) -> None:
+        """Refuse, when a study is planned, ``data.split_seed`` compared or searched: every trial splits the
+        data at one seed (:attr:`fixed_split`) so that the methods are ranked on the same test rows, none of
+        which the tuning trained or chose on. Searched, tuning picked the split whose validation rows
+        scored best, and the reruns were scored on rows the other tuning trials trained on; compared, each
+        method was scored on rows of its own, which no paired test compares; the page said neither. A
+        study stored before this check resumes as it ran."""
+        why = (
+            "another field: every trial splits the data at one seed, so that all methods are scored on the "
+            "same test rows, none of which tuning trained or chose on; to split every trial at another "
+            "seed, set split_seed in the recipe's data section"
+        )
+        if any(_SPLIT_SEED in _fields_set(field, value) for field, value in method.updates.items()):
+            raise InvalidValueError("compare", _SPLIT_SEED, why)
+        if _SPLIT_SEED in {as_recipe_field(field) for field in self.space_for(method).fields}:
+            raise InvalidValueError("search space (--space, --space-file, space=)", _SPLIT_SEED, why)
 
     def _check_compared_not_searched(self, method: Method) -> None:
         """Refuse, when a study is planned, a compared field the search space searches too: each tuning
@@ -546,11 +565,12 @@ class StudySpec:
         return self.recipe.with_updates({**self._split_fixed(), **method.updates, **params, _SEED: seed})
 
     def _split_fixed(self) -> dict[str, int]:
-        """``data.split_seed`` at the tuning seed where :attr:`fixed_split` and the recipe sets none (a
-        method or a space setting it overrides it); {} otherwise: the split follows each trial's seed."""
+        """``data.split_seed`` at the tuning seed where :attr:`fixed_split` and the recipe sets none; {}
+        otherwise: the split follows each trial's seed (a new study's methods and space set none:
+        :meth:`_check_split_not_varied`)."""
         if not self.fixed_split or self.recipe.data.split_seed is not None:
             return {}
-        return {"data.split_seed": self.recipe.training.seed}
+        return {_SPLIT_SEED: self.recipe.training.seed}
 
     def space_for(self, method: Method) -> SearchSpace:
         """The space ``method``'s study searches: the one it stored, each value as it ran (a resume's

@@ -946,3 +946,52 @@ def test_a_dict_of_columns_of_token_ids_of_unequal_lengths_is_refused_as_its_row
         InvalidValueError, match=r"^invalid value .* for the items of a batch of a dict of 2 "
     ):
         next(iter(batches.epoch(0)))
+
+
+def _items(kind: str, x: torch.Tensor, y: torch.Tensor) -> list[Any]:
+    """The rows of ``(x, y)`` one example each, as users list them."""
+    if kind == "pairs":
+        return [(x[i], y[i]) for i in range(len(x))]
+    if kind == "pairs of int labels":
+        return [(x[i], int(y[i])) for i in range(len(x))]
+    return [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+
+
+@pytest.mark.parametrize("kind", ["pairs", "pairs of int labels", "dict items"])
+def test_a_list_of_examples_one_each_is_refused_saying_how_to_batch_them(kind):
+    """fit(model, opt, [(x[i], y[i]) for i in ...]) read the list as batches: each example a step of its
+    own, unbatched (256 steps for 256 rows), without a word; diagnose and lr_range_test read the same
+    batch-of-one noise. A target of 0 dimensions (or a number) is no batch's: refused, naming how to batch
+    them. Truth: torch's DataLoader(items, batch_size=4), the advice, gives the batches of (x, y)."""
+    x, y = pair(12)
+    items = _items(kind, x, y)
+    batching = "DataLoader\\(items, batch_size=32\\) batches the items"
+    with pytest.raises(
+        InvalidValueError, match=f"'a list of 12 .*items, one example each' for data: .*{batching}"
+    ):
+        UserBatches(items, nn.CrossEntropyLoss())
+    with pytest.raises(InvalidValueError, match="'a list of 12 .*one example each' for val_data"):
+        UserBatches(items, nn.CrossEntropyLoss(), field="val_data")
+    batched = list(UserBatches(DataLoader(items, batch_size=4), nn.CrossEntropyLoss()).epoch(0))
+    assert len(batched) == 3
+    for i, batch in enumerate(batched):
+        assert torch.equal(batch_target(batch), y[4 * i : 4 * i + 4])
+
+
+def test_a_list_of_real_batches_stays_read_as_batches_whatever_their_sizes_and_layout():
+    """The rule that refuses examples one each cannot refuse a batch: a batch of one row (targets of shape
+    (1,)), a sequence-first batch whose inputs' first dimension is not the batch's ((T, B, F) beside (B,)
+    targets, as an LSTM without batch_first takes them) and per-position targets are read as given."""
+    x, y = pair(9)
+    sequences = torch.randn(5, 4, 3)  # (time, batch, features)
+    lists = [
+        [(x[:1], y[:1])],
+        [(x[:8], y[:8]), (x[8:], y[8:])],
+        [(sequences, y[:4])],
+        [{"x": x[:3], "labels": y[:3].reshape(3, 1)}],
+    ]
+    for batches in lists:
+        read = list(UserBatches(batches, nn.CrossEntropyLoss()).epoch(0))
+        assert len(read) == len(batches)
+        for got, given in zip(read, batches):
+            assert torch.equal(batch_target(got), batch_target(given))

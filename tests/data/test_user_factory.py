@@ -1121,3 +1121,21 @@ def test_a_column_named_train_is_a_column_and_target_columns_leaking_labels_are_
 
 def ids_in_order(split):
     return [int(split[i]["input_ids"][0]) for i in range(len(split))]
+
+
+@pytest.mark.parametrize("splits", [False, True])
+def test_a_list_of_input_target_items_is_refused_saying_how_to_batch_them(splits):
+    """compare(data=[(x_i, y_i), ...]) (or splits of such lists) got the generic refusal naming every
+    shape of data accepted, where a list of dict items was told how to batch them: the same hint now.
+    Truth: the same rows as tensors, (torch.stack(xs), torch.stack(ys)), the advice, are read whole."""
+    x, y = torch.randn(20, 6), torch.arange(20) % 2
+    items = [(x[i], y[i]) for i in range(20)]
+    value, field = ((items[:15], items[15:]), "split 0 of mine") if splits else (items, "what it returned")
+    with pytest.raises(
+        InvalidValueError,
+        match=f"'a list of {15 if splits else 20} \\(input, target\\) items, one example each' for {field}: "
+        r".*DataLoader\(items, batch_size=32\).*\(torch.stack\(xs\), torch.stack\(ys\)\)",
+    ):
+        as_data(value, "mine", returned="what it returned")
+    stacked = as_data((torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])), "mine")
+    assert torch.equal(stacked.examples.x, x) and torch.equal(stacked.examples.y, y)

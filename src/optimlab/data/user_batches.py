@@ -49,6 +49,7 @@ import dataclasses
 import inspect
 import itertools
 import math
+import numbers
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -83,6 +84,7 @@ __all__ = [
     "batch_target",
     "broadcast_mix_up",
     "describe",
+    "examples_not_batches",
     "first_loss",
     "is_columns",
     "is_map_dataset",
@@ -90,6 +92,7 @@ __all__ = [
     "is_split_dict",
     "loader_batch_size",
     "loader_shuffles",
+    "one_example_each",
     "own_pairs",
     "pandas_values",
     "prediction",
@@ -705,6 +708,8 @@ class UserBatches:
             self.source = f"a pair of tensors ({len(self.tensors[0])} rows)"
             self._epoch = self._tensor_epoch
             self.steps_per_epoch = steps_per_epoch(len(self.tensors[0]), batch_size, drop_last)
+        elif one_example_each(data):
+            raise examples_not_batches(data, field)
         elif isinstance(data, (str, bytes, Tensor, Mapping)) or not (
             is_map_dataset(data) or isinstance(data, Iterable)
         ):
@@ -1312,6 +1317,31 @@ def batch_parts(batch: Any) -> tuple[list[Any], Any]:
 def batch_target(batch: Any) -> Any:
     """The target ``batch`` shows (:func:`batch_parts`); None where it shows none."""
     return batch_parts(batch)[1]
+
+
+def one_example_each(data: Any) -> bool:
+    """Whether ``data``, a list or tuple (read as batches), holds examples one each instead: its first
+    item's target (:func:`batch_target`) is a number or a 0-dim tensor or array, which no batch holds (a
+    batch's targets have a row per example, even a batch of one). Read as batches, each example was a
+    step of its own, unbatched: 256 steps for 256 rows, without a word."""
+    if not isinstance(data, (list, tuple)) or not data:
+        return False
+    target = batch_target(data[0])
+    return isinstance(target, numbers.Number) or (
+        isinstance(target, (Tensor, np.ndarray)) and target.ndim == 0
+    )
+
+
+def examples_not_batches(data: list[Any] | tuple[Any, ...], field: str) -> InvalidValueError:
+    """The refusal of ``data``, examples one each where batches are read (:func:`one_example_each`), saying
+    how to batch them."""
+    dicts = isinstance(data[0], Mapping)
+    stack = "" if dicts else ", or stack them into tensors: (torch.stack(xs), torch.stack(ys))"
+    return InvalidValueError(
+        field,
+        f"{a_type(data)} of {len(data)} {'dict' if dicts else '(input, target)'} items, one example each",
+        f"batches (a list is read as batches): DataLoader(items, batch_size=32) batches the items{stack}",
+    )
 
 
 def _start_epoch(data: Any, epoch: int) -> None:

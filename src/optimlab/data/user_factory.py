@@ -60,12 +60,14 @@ from optimlab.data.torch_dataset import MORE_THAN_PAIRS, Pairs, finite, in_one_m
 from optimlab.data.user_batches import (
     ColumnRows,
     describe,
+    examples_not_batches,
     is_columns,
     is_map_dataset,
     is_pandas,
     is_split_dict,
     loader_batch_size,
     loader_shuffles,
+    one_example_each,
     pandas_values,
     target_key,
 )
@@ -212,25 +214,10 @@ def _dict_batches(value: Any, name: str, returned: str) -> BatchSplits | BatchDa
                     "dict items or batches, as the other splits hold"
                     + (", at least one" if empty else ": every split of one kind"),
                 )
-            if _one_example_each(part):
-                raise InvalidValueError(
-                    f"split {i} of {name}",
-                    f"a list of {len(part)} dict items, one example each",
-                    "batches, as a list holds them: DataLoader(items, batch_size=32) batches the items "
-                    "(or a Dataset of them, batched by training.batch_size)",
-                )
         train, val, *test = value
         test = test[0] if test else None
         return BatchSplits(name, train, val, test, task=_task(val), target=_target_key(train))
     return None
-
-
-def _one_example_each(part: Any) -> bool:
-    """Whether ``part``, a list (read as batches), holds dict items of one example each instead: its first
-    item's target is a number or a 0-dim tensor, which no batch holds."""
-    key = _target_key(part) if isinstance(part, list) else None
-    label = None if key is None else part[0][key]
-    return isinstance(label, (int, float)) or (isinstance(label, Tensor) and label.ndim == 0)
 
 
 def _is_array(value: Any) -> bool:
@@ -448,6 +435,7 @@ def as_data(
     # a dict of columns (a Hugging Face dataset's to_dict()), its rows as dict items; not one of splits
     if is_columns(value):
         value = ColumnRows(value, returned, with_target=False)
+    _refuse_examples_one_each(value, returned, name)
     batches = _dict_batches(value, name, returned)
     if batches is not None:
         return batches
@@ -522,6 +510,18 @@ def _loader_reading(train: Any) -> str | None:
 def _read_from(loader: str | None, data: Examples) -> Examples:
     """``data`` whose reading says, first, how its ``loader``'s rows are trained (:func:`_loader_reading`)."""
     return dataclasses.replace(data, reading=", ".join(filter(None, [loader, data.reading])) or None)
+
+
+def _refuse_examples_one_each(value: Any, returned: str, name: str) -> None:
+    """Refuse ``value``, or one of its splits, that is a list of examples one each, (input, target) items
+    read neither as rows nor as batches (:func:`~optimlab.data.user_batches.one_example_each`), saying
+    how to batch them, rather than naming every shape of data accepted."""
+    if one_example_each(value):
+        raise examples_not_batches(value, returned)
+    if isinstance(value, (tuple, list)) and len(value) in (2, 3):
+        for i, part in enumerate(value):
+            if one_example_each(part):
+                raise examples_not_batches(part, f"split {i} of {name}")
 
 
 def _rows_apart(value: Any) -> bool:

@@ -22,12 +22,13 @@ def test_the_backends_table_loads_without_optuna_or_torch():
 def test_no_study_module_lists_a_function_or_class_of_another_as_its_own():
     """study.analysis listed metric_bounds (report.metric_labels') in its __all__, a second home for one
     function, which callers imported from either. Truth: each function and class a study module lists is
-    defined in that module (its __module__)."""
+    defined in that module (its __module__); every module below study, study.backends' too."""
     import inspect
     import pkgutil
 
-    for info in pkgutil.iter_modules(study.__path__):
-        module = importlib.import_module(f"optimlab.study.{info.name}")
+    modules = [info.name for info in pkgutil.walk_packages(study.__path__, prefix="optimlab.study.")]
+    assert "optimlab.study.backends.local" in modules  # below a subpackage, which iter_modules missed
+    for module in map(importlib.import_module, modules):
         for name in getattr(module, "__all__", ()):
             value = getattr(module, name)
             if inspect.isfunction(value) or inspect.isclass(value):  # not a type alias (backends' Targets)

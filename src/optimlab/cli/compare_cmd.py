@@ -470,9 +470,8 @@ def _study_document(
         "target": spec.target,  # null: none, so no steps to it
         "seeds": spec.seeds,
         "leaderboard": rows,
-        "ranking": _ranking(
-            spec, records, board
-        ),  # "": nothing to say (fewer than two methods with a result)
+        # "": nothing to say (fewer than two methods with a result)
+        "ranking": _ranking(spec, records, board),
     }
 
 

@@ -103,9 +103,11 @@ def train_members(
         raise Unstackable(f"optimizer {entry.name!r} is not elementwise")  # as not_batchable says it
     threads = torch.get_num_threads()
     count = stacks or max(1, min(threads, len(recipes) // MIN_STACK))
-    # Splits and initial models are functions of the seed (batched recipes share everything else):
-    # one each, built here, before any thread, since a model's init draws from torch's global generator.
-    first_of: dict[int, Recipe] = {}  # the first recipe of each seed
+    # Initial models and batch orders are functions of the training seed, splits of the split seed
+    # (build.split_seed: data.split_seed, else the training seed); batched recipes share everything else.
+    # One split and model per training seed, built here, before any thread, since a model's init draws
+    # from torch's global generator; seeds of one split seed hold equal splits.
+    first_of: dict[int, Recipe] = {}  # the first recipe of each training seed
     for recipe in recipes:
         first_of.setdefault(recipe.training.seed, recipe)
     device = resolve_device(recipes[0].training.device)

@@ -232,7 +232,7 @@ def test_a_dataset_of_unpadded_token_ids_is_refused_naming_the_keys_and_how_to_p
 def test_a_model_without_a_loss_or_a_loss_that_is_not_scalar_is_named():
     x, y = pair()
     data = UserBatches([(x,)])
-    with pytest.raises(InvalidValueError, match=r"model's output: accepted a loss") as error:
+    with pytest.raises(InvalidValueError, match=r"model's output on data: accepted a loss") as error:
         data.compute_loss(nn.Linear(3, 2), next(data.stream("cpu")))
     assert "tensor of shape (10, 2)" in str(error.value)
     per_row = UserBatches([(x, y)], nn.CrossEntropyLoss(reduction="none"))

@@ -2358,3 +2358,51 @@ def test_the_check_of_the_val_data_before_training_leaves_numpy_and_python_gener
             loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=4, shuffle=False)  # fmt: skip
         weights.append(model.weight.detach().clone())
     assert torch.equal(*weights)
+
+
+class ScoresAndAttention(nn.Module):
+    """Scores beside attention weights, returned as a tuple (as many attention models do) or as a dict
+    naming the scores 'logits'."""
+
+    def __init__(self, as_dict: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.scores, self.attention = nn.Linear(3, 2), nn.Linear(3, 4)
+        self.as_dict = as_dict
+
+    def forward(self, x):
+        scores, weights = self.scores(x), self.attention(x).softmax(-1)
+        return {"logits": scores, "attn": weights} if self.as_dict else (scores, weights)
+
+
+def test_a_model_returning_scores_and_attention_is_told_how_to_keep_its_val_accuracy():
+    """A model returning (logits, attn) was refused with 'give compute_loss=...', which reports val_loss
+    alone (val_accuracy lost), 'for the model's output' showing the val batch's shape though the run
+    named its val data elsewhere. The refusal names val_data and the dict that keeps the accuracy; a
+    tuple does not say which part is the scores (features first would train as logits). Truth: following
+    it, val_accuracy is the accuracy computed by hand on the tuple model's element 0, same weights."""
+    x, y = problem(60)
+    val = (x[40:], y[40:])
+    with pytest.raises(
+        InvalidValueError,
+        match=r"'a tuple of 2 \(float32 \(20, 2\), float32 \(20, 4\)\)' for the model's output on "
+        r"val_data: .*a dict naming them 'logits', \{'logits': logits, 'aux': aux\}.* val_accuracy reads",
+    ):
+        trained(ScoresAndAttention(False), (x[:40], y[:40]), 3, loss_fn=nn.CrossEntropyLoss(), val_data=val)
+    model = ScoresAndAttention(True)
+    state = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x[:40], y[:40]),
+        loss_fn=nn.CrossEntropyLoss(),
+        total_steps=3,
+        val_data=val,
+    )
+    as_tuple = ScoresAndAttention(False)
+    as_tuple.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        scores = as_tuple(val[0])[0]
+    assert state.last_metrics["val_accuracy"] == pytest.approx(
+        (scores.argmax(1) == val[1]).float().mean().item()
+    )
+    assert state.last_metrics["val_loss"] == pytest.approx(nn.functional.cross_entropy(scores, val[1]).item())

@@ -743,6 +743,21 @@ class UserBatches:
             self._epoch = self._loader_epoch if self._loader is not None else self._iterable_epoch
             self.steps_per_epoch = self.declared = length_or_none(data)
 
+    @property
+    def in_data_order(self) -> bool:
+        """Whether a pass reads the data's rows in the data's own order, its n-th row read the data's row
+        n: tensors and a Dataset unshuffled, a stream as it yields them, a DataLoader over a Dataset whose
+        sampler is torch's SequentialSampler (not one that shuffles, weighs or picks rows of its own)."""
+        loader = self._loader if isinstance(self._data, DataLoader) else None
+        if loader is None:
+            return not self.shuffle or not (self.tensors is not None or is_map_dataset(self._data))
+        if not is_map_dataset(loader.dataset):  # an IterableDataset's rows, as it yields them
+            return True
+        sampler = (
+            loader.sampler if loader.batch_sampler is None else getattr(loader.batch_sampler, "sampler", None)
+        )
+        return type(sampler) is SequentialSampler
+
     # --- batches --------------------------------------------------------------------------------
 
     def _tensor_epoch(self, epoch: int, start: int, training: bool) -> Iterator[tuple[Tensor, Tensor]]:
@@ -1071,17 +1086,19 @@ class UserBatches:
                 if not isinstance(predicted, (tuple, list, Mapping)) or not _of_their_form(error, predicted):
                     raise
                 raise InvalidValueError(
-                    "the model's output",
+                    f"the model's output on {self.field}",
                     describe(predicted),
-                    f"what loss_fn takes ({type(error).__name__}: {str(error).strip().splitlines()[0]}); for a "
-                    "forward that returns more than its scores (logits, aux), give compute_loss=lambda model, "
-                    "batch: ... that picks them",
+                    f"what loss_fn takes ({type(error).__name__}: {str(error).strip().splitlines()[0]}); a "
+                    "forward that returns more than its scores (logits, aux) returns a dict naming them "
+                    "'logits', {'logits': logits, 'aux': aux}, which loss_fn gets and val_accuracy reads "
+                    "(a tuple does not say which part is the scores), or give compute_loss=lambda model, "
+                    "batch: ... that picks them (val_loss alone is then reported)",
                 ) from error
         else:
             outputs = _call_on(
                 model, batch if isinstance(batch, (tuple, list, Mapping)) else (batch,), own_loss=True
             )
-            loss, predicted = _own_loss(outputs, batch)
+            loss, predicted = _own_loss(outputs, batch, self.field)
             if isinstance(batch, Mapping):
                 target = batch_target(batch)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
@@ -1478,11 +1495,12 @@ def relative_gap(loss: Tensor, own: Tensor) -> float:
     return ((loss - own).abs() / own.abs().clamp_min(1e-12)).item()
 
 
-def _own_loss(outputs: Any, batch: Any) -> tuple[Tensor, Any]:
+def _own_loss(outputs: Any, batch: Any, field: str) -> tuple[Tensor, Any]:
     """The loss a model returned itself from ``batch``, with its prediction (:func:`prediction`):
     ``outputs.loss`` or ``outputs["loss"]``; a tuple's first element where it is a scalar, its second the
     prediction (a Hugging Face model under ``return_dict=False`` returns ``(loss, logits, ...)`` given
-    labels, and its Trainer trains on ``outputs[0]``); or a scalar tensor."""
+    labels, and its Trainer trains on ``outputs[0]``); or a scalar tensor. ``field`` names the data
+    (``val_data``) in a refusal."""
     if (
         isinstance(outputs, (tuple, list))
         and outputs
@@ -1502,7 +1520,7 @@ def _own_loss(outputs: Any, batch: Any) -> tuple[Tensor, Any]:
             else ""
         )
         raise InvalidValueError(
-            "the model's output",
+            f"the model's output on {field}",
             describe(outputs),
             "a loss (a scalar tensor, .loss, ['loss'], or a tuple's first element) when no loss_fn is given: "
             f"pass loss_fn, the labels in the batch (Hugging Face){renamed}, or compute_loss(model, batch)",

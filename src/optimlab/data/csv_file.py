@@ -384,8 +384,14 @@ def load_csv(
         path.name,
         row_name=lambda i: f"row {body_lines[i]}",
         column_name=lambda j: f"column {names[feature_columns[j]] if names else feature_columns[j]!r}",
+        written=lambda at: body[at[0]][feature_columns[at[1]]].strip(),
     )
-    reject_non_finite(y, path.name, row_name=lambda i: f"row {body_lines[i]}, target column {target_name!r}")
+    reject_non_finite(
+        y,
+        path.name,
+        row_name=lambda i: f"row {body_lines[i]}, target column {target_name!r}",
+        written=lambda at: labels[at[0]],
+    )
     if names and names.count(target_name) == 1:
         reading = f"target column {target_name!r}"
     else:  # no header, or a heading of several columns: its position says which

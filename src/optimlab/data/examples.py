@@ -571,10 +571,12 @@ def reject_non_finite(
     *,
     row_name: Callable[[int], str] = "example {}".format,
     column_name: Callable[[int], str] = "column {}".format,
+    written: Callable[[tuple[int, ...]], str] | None = None,
 ) -> None:
     """Refuse NaN and infinite values (also those past float32's range, which training turns into
     infinities), naming the first one's row and column: with one NaN input every loss is NaN, and the
-    run looks like a learning rate that is too high."""
+    run looks like a learning rate that is too high. ``written`` gives the text a position was read from,
+    which the refusal quotes (a CSV cell '1e400', read as inf, a value the file does not hold)."""
     if values.dtype.kind not in "fc" or values.size == 0:
         return
     with np.errstate(over="ignore"):
@@ -589,7 +591,7 @@ def reject_non_finite(
         place.append(f"position {position[1:]}")
     raise InvalidValueError(
         f"{what} at {', '.join(place)}",
-        values[position].item(),
+        values[position].item() if written is None else written(position),
         f"finite numbers within float32's range ({int(bad.sum())} found that are not); fill or drop "
         "the missing or infinite values before training",
     )

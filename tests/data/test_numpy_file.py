@@ -260,11 +260,37 @@ def test_images_kept_channels_last_are_read_as_torchs_layers_take_them(tmp_path)
     data = load_numpy(tmp_path / "keras.npz")
     assert data.input_shape == data.image_shape == (3, 8, 6)
     np.testing.assert_array_equal(data.examples.x.numpy(), images.transpose(0, 3, 1, 2))
-    assert data.reading == "inputs 'x', targets 'y', images stored channels last (8x6x3)"
+    assert data.reading.startswith(
+        "inputs 'x', targets 'y', images stored channels last (8x6x3), inputs uint8"
+    )
     np.savez(tmp_path / "torch.npz", x=images.transpose(0, 3, 1, 2), y=labels)
     same = load_numpy(tmp_path / "torch.npz")
     assert same.image_shape == (3, 8, 6) and torch.equal(same.examples.x, data.examples.x)
-    assert same.reading == "inputs 'x', targets 'y'"
+    assert same.reading.startswith("inputs 'x', targets 'y', inputs uint8")
+
+
+def test_integer_inputs_reach_the_model_as_stored_and_the_reading_says_their_range(tmp_path):
+    """uint8 images of a Keras-style .npz reached the model as 0..255 while an image folder's pixels come
+    in [0, 1], and the data line said neither. The values stay as stored (not scaled without a word) and
+    the reading says their dtype and range over every split, and the scaling that makes them small.
+    Truth: the stored arrays, their min and max by numpy; float inputs get no such note."""
+    rng = np.random.default_rng(0)
+    train, test = (
+        rng.integers(3, 200, (12, 8, 8, 1), dtype=np.uint8),
+        rng.integers(9, 251, (4, 8, 8, 1), dtype=np.uint8),
+    )
+    np.savez(
+        tmp_path / "mnist.npz", x_train=train, y_train=np.arange(12) % 2, x_test=test, y_test=np.arange(4) % 2
+    )
+    data = load_numpy(tmp_path / "mnist.npz")
+    low, high = min(train.min(), test.min()), max(train.max(), test.max())
+    assert (
+        f", inputs uint8 {low} to {high} given to the model as stored, unscaled (data.scaling" in data.reading
+    )
+    np.testing.assert_array_equal(data.examples.x.numpy(), train.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(data.test.x.numpy(), test.transpose(0, 3, 1, 2))
+    np.savez(tmp_path / "floats.npz", x=train.astype(np.float32) / 255, y=np.arange(12) % 2)
+    assert "as stored, unscaled" not in load_numpy(tmp_path / "floats.npz").reading
 
 
 def _rows(tensor):

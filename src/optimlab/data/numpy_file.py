@@ -242,6 +242,19 @@ def _pair(archive: Any, x_key: str, y_key: str, path: Path) -> tuple[np.ndarray,
     return x, y, f", images stored channels last ({'x'.join(map(str, x.shape[2:] + x.shape[1:2]))})"
 
 
+def _integers_as_stored(inputs: list[np.ndarray]) -> str:
+    """A note on integer inputs (8-bit pixels 0..255), which reach the model as the numbers stored, where
+    an image folder's are read / 255, in [0, 1]: their dtype and range, and the scaling that makes them
+    small; nothing for inputs of floats."""
+    if not all(x.dtype.kind in "biu" and x.size for x in inputs):
+        return ""
+    low, high = min(x.min() for x in inputs), max(x.max() for x in inputs)
+    return (
+        f", inputs {inputs[0].dtype} {low} to {high} given to the model as stored, unscaled "
+        "(data.scaling / --scaling minmax scales them to [0, 1], as an image folder's pixels are read)"
+    )
+
+
 def _archive_examples(
     arrays: dict[str, tuple[np.ndarray, np.ndarray, str]],
     parts: dict[str, tuple[str, str]],
@@ -263,6 +276,7 @@ def _archive_examples(
     )
     reading = ("splits as stored: " if len(arrays) > 1 else "") + reading
     reading += next(note for _, _, note in arrays.values())
+    reading += _integers_as_stored([x for x, _, _ in arrays.values()])
     if "train" in arrays and "val" not in arrays:
         reading += ", validation drawn from the training rows" + ("" if "test" in arrays else " as test is")
     x = np.concatenate([x for x, _, _ in arrays.values()])

@@ -262,6 +262,43 @@ def test_a_metric_by_import_path_is_tuned_on_and_reported(user_package, tmp_path
         Recipe.from_dict({"training": {"metrics": ["optimlab_userpkg.metrics:f2"]}})
 
 
+def test_a_metric_of_the_users_script_is_taken_where_trials_run_in_this_process(
+    user_package, tmp_path, monkeypatch
+):
+    """compare(metric=f1), f1 defined in the user's script (__main__), was refused ('not __main__') while
+    model= of the same script was taken on the local backend. Truth: the same function imported by path
+    gives every trial the same val_f1 and test_f1; a backend of other processes refuses it in one line
+    naming it; another process reads the study (optimlab report), without the script's function."""
+    import subprocess
+    import sys
+
+    from optimlab_userpkg.metrics import f1 as by_path
+
+    def f1(outputs, targets):
+        return by_path(outputs, targets)
+
+    f1.__module__, f1.__qualname__ = "__main__", "f1"  # as a script defines it
+    monkeypatch.setattr(sys.modules["__main__"], "f1", f1, raising=False)
+    call = {"model": "optimlab_userpkg.nets:build", "data": "optimlab_userpkg.data:blobs", "epochs": 1,
+            "budget": 1, "seeds": 1, "goal": "max"}  # fmt: skip
+    ours = optimlab.compare(["sgd"], metric=f1, out=tmp_path / "script", **call)
+    theirs = optimlab.compare(["sgd"], metric="optimlab_userpkg.metrics:f1", out=tmp_path / "path", **call)
+    scores = [
+        [(r.key, r.metrics["val_f1"], r.metrics["test_f1"]) for r in done.results[0].records]
+        for done in (ours, theirs)
+    ]
+    assert scores[0] == scores[1] and len(scores[0]) == 2
+    with pytest.raises(OptimlabError, match="the metric given as objects live in this process") as error:
+        optimlab.compare(["sgd"], metric=f1, backend="workers", out=tmp_path / "workers", **call)
+    assert "\n" not in str(error.value) and not (tmp_path / "workers").exists()
+    report = subprocess.run(
+        [sys.executable, "-m", "optimlab", "report", str(tmp_path / "script"), "--out", str(tmp_path / "r.html")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "test_f1" in (tmp_path / "r.html").read_text()
+
+
 def test_a_dataloaders_batch_size_order_and_drop_last_are_the_trials_own(tmp_path):
     """A DataLoader(batch_size=7, shuffle=False, drop_last=True) was read into memory and trained in
     the recipe's default batches of 32, shuffled: the loader's batching was lost without a word. Now

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import shlex
 import socket
+import sys
 import time
 import warnings
 from collections import Counter
@@ -246,7 +247,7 @@ def _objects_of_another_session(spec: Mapping[str, object]) -> dict[str, str]:
         named += [(f, v) for m in spec["methods"] for f, v in m["updates"].items() if f in _OBJECT_FIELDS]
     except (KeyError, TypeError, AttributeError):  # not a spec: StudySpec.from_dict says what is wrong
         return {}
-    return {
+    absent = {
         value: _OBJECT_FIELDS[field]
         for field, value in named
         if isinstance(value, str)
@@ -254,6 +255,21 @@ def _objects_of_another_session(spec: Mapping[str, object]) -> dict[str, str]:
         and value.endswith(">")
         and value.lower() not in get_registry(_OBJECT_FIELDS[field])
     }
+    # the functions of the script that ran it, stored as __main__:name (optimlab.compare(metric=f1))
+    training = recipe.get("training") if isinstance(recipe.get("training"), Mapping) else {}
+    functions = [(p, "metric") for p in training.get("metrics") or ()]
+    functions.append((training.get("compute_loss"), "compute_loss"))
+    for path, category in functions:
+        if (
+            isinstance(path, str)
+            and path.startswith(_SCRIPT)
+            and not hasattr(sys.modules["__main__"], path[len(_SCRIPT) :])
+        ):
+            absent[path] = category
+    return absent
+
+
+_SCRIPT = "__main__:"  # the import path prefix of a function of the script that ran a study
 
 
 def stored_spec(
@@ -300,7 +316,9 @@ def _stand_in(category: str, name: str, why: str) -> None:
         raise OptimlabError(why)
 
     absent.__doc__ = "The user's object of another Python session."
-    if category == "optimizer":  # registered as the user's optimizer class is: one with an lr keyword
+    if name.startswith(_SCRIPT):  # a function of another session's script: its path imports the stand-in
+        setattr(sys.modules["__main__"], name[len(_SCRIPT) :], absent)
+    elif category == "optimizer":  # registered as the user's optimizer class is: one with an lr keyword
 
         class Absent(torch.optim.Optimizer):
             __doc__ = absent.__doc__

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -257,18 +258,34 @@ def _loss_read_for(
     return _known("loss", loss, "recipe", others), options
 
 
-def _path_of(field: str, value: Any, example: str) -> str:
+def _path_of(field: str, value: Any, example: str) -> tuple[str, bool]:
     """The import path a recipe stores for the user's function ``value`` (``compute_loss``, a
-    ``metric``), given as it or as its path: every backend imports it."""
+    ``metric``), given as it or as its path, and whether only this process reaches it: a function of the
+    user's script (``__main__:f1``), which the trials of an in-process backend import as they import any."""
     path = value if isinstance(value, str) else _import_path_of(value)
+    if path is None and _in_main(value):
+        return f"__main__:{value.__qualname__}", True
     if path is None or not is_import_path(path):
         raise InvalidValueError(
             field,
             describe(value),
-            f"an import path {example!r}, or a function defined in an importable module (not __main__): "
-            "the recipe stores its path",
+            f"an import path {example!r}, or a function defined at the top level of your script (for "
+            "backend='local' or 'batched') or of an importable module: the recipe stores its path",
         )
-    return path
+    return path, False
+
+
+def _in_main(value: Any) -> bool:
+    """Whether ``value`` is a top-level function or class of the running script or notebook
+    (``__main__``), which its path ``__main__:name`` imports."""
+    name = getattr(value, "__qualname__", None)
+    if (
+        getattr(value, "__module__", None) != "__main__"
+        or not isinstance(name, str)
+        or not name.isidentifier()
+    ):
+        return False
+    return getattr(sys.modules["__main__"], name, None) is value
 
 
 def _with_fields(base: Recipe, updates: Mapping[str, Any], given: Mapping[str, Any] | None) -> Recipe:
@@ -499,7 +516,15 @@ def compare(
         with targets_for(reading[0], as_given=reading[1], ignored=reading[2]):
             named["data"] = _data_name(data, reading)
     chosen_optimizers = None if optimizers is None else [_optimizer_name(o) for o in optimizers]
-    local = [what for what, (_, in_process) in named.items() if in_process]
+    functions = {  # the user's functions as the recipe stores them, by path
+        what: _path_of(what, value, example)
+        for what, value, example in (
+            ("compute_loss", compute_loss, "mypkg.losses:step"),
+            ("metric", None if isinstance(metric, str) else metric, "mypkg.metrics:f1"),
+        )
+        if value is not None
+    }
+    local = [what for what, (_, in_process) in {**named, **functions}.items() if in_process]
     if any(in_process for _, in_process in chosen_optimizers or ()):
         local.append("optimizers")
     if local and not BACKENDS[backend].in_process:
@@ -542,7 +567,7 @@ def compare(
     if "loss" in named:
         updates["training.loss"] = named["loss"][0]
     if compute_loss is not None:
-        updates["training.compute_loss"] = _path_of("compute_loss", compute_loss, "mypkg.losses:step")
+        updates["training.compute_loss"] = functions["compute_loss"][0]
     if epochs is not None:
         updates["training.epochs"] = epochs
     if "data" in named:
@@ -561,8 +586,8 @@ def compare(
         if "model" in named:  # named for what it trains, as the CLI's --model does
             (chosen,) = on_user_code([chosen], model=named["model"][0])
         chosen = dataclasses.replace(chosen, recipe=_with_fields(chosen.recipe, updates, recipe))
-    if metric is not None and not isinstance(metric, str):  # a function: an AttributeError ('strip')
-        metric = _path_of("metric", metric, "mypkg.metrics:f1")
+    if "metric" in functions:  # a function: an AttributeError ('strip')
+        metric = functions["metric"][0]
     chosen = with_metric(chosen, metric, goal)
     if target is not None:
         low, high = metric_bounds(chosen.metric)

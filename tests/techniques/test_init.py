@@ -433,19 +433,42 @@ def test_kaiming_takes_a_numpy_slope_as_the_number_it_holds(a):
     torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("gain", [2.0, "auto"])
+@pytest.mark.parametrize("gain", [2.0, math.sqrt(2.0), "auto"])
 def test_kaiming_refuses_a_gain_beside_torchs_nonlinearity(gain):
-    """Named as the user wrote it: the drawn one said 'for init kaiming gain', a function's name."""
+    """Named as the user wrote it: the drawn one said 'for init kaiming gain', a function's name. A gain of
+    sqrt(2), its value when left out, was taken for one left out: tanh's 5/3 drawn in its place."""
     for scheme in ("kaiming_normal", "he_uniform"):
         name = get_registry("init").resolve(scheme)
         with pytest.raises(
             InvalidValueError,
-            match=rf"^invalid value '?{gain}'? for init '{name}' hyperparameter 'gain': accepted its default "
-            r"sqrt\(2\) beside nonlinearity or a.*not both\.$",
+            match=rf"^invalid value '?{gain}'? for init '{name}' hyperparameter 'gain': accepted no gain "
+            r"beside nonlinearity or a.*not both\.$",
         ):
             init.apply(nn.Sequential(nn.Linear(3, 3), nn.Tanh()), scheme, gain=gain, nonlinearity="tanh")
     with pytest.raises(InvalidValueError, match="invalid value 'swish' for init 'kaiming_normal'"):
         init.apply(nn.Linear(3, 3), "kaiming_normal", nonlinearity="swish")
+
+
+def test_a_kaiming_gain_written_out_is_kept_in_the_recipe_and_drawn():
+    """{name: kaiming_normal, gain: 1.4142135623730951, nonlinearity: tanh} was accepted: the gain, equal to
+    the value it takes when left out, was dropped from the stored recipe and the weights drawn with tanh's
+    5/3. Now refused as gain: 2 is; the gain alone is kept in the recipe written and read back, and drawn
+    as torch's kaiming_normal_ draws that gain (He's for ReLU) from the same generator state."""
+    from optimlab.recipe import Recipe, RecipeError
+    from optimlab.techniques.choice import resolve
+
+    written = {"name": "kaiming_normal", "gain": math.sqrt(2.0)}
+    with pytest.raises(RecipeError, match=r"model.init.*'gain'.*not both"):
+        Recipe.from_dict({"model": {"init": {**written, "nonlinearity": "tanh"}}})
+    stored = Recipe.from_yaml(Recipe.from_dict({"model": {"init": written}}).to_yaml(), stored=True)
+    assert stored.model.init == written
+    model = nn.Sequential(nn.Linear(30, 20), nn.Tanh())
+    torch.manual_seed(4)
+    name, hyperparameters = resolve("init", stored.model.init)
+    init.apply(model, name, **hyperparameters)
+    torch.manual_seed(4)
+    expected = nn.init.kaiming_normal_(torch.empty(20, 30), nonlinearity="relu")
+    torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=0)
 
 
 # What torch draws for each init taking the activation's gain (ACTIVATION_GAIN) by its name alone, at

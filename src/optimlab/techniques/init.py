@@ -124,9 +124,9 @@ TORCH_NONLINEARITIES = (
 )  # fmt: skip
 
 
-# What kaiming_* accept for a gain beside torch's nonlinearity or a, which set it: none but the default.
+# What kaiming_* accept for a gain beside torch's nonlinearity or a, which set it: none.
 _GAIN_OR_TORCHS = (
-    "its default sqrt(2) beside nonlinearity or a, which set the gain as torch's "
+    "no gain beside nonlinearity or a, which set the gain as torch's "
     "calculate_gain(nonlinearity, a) does: give a gain or nonlinearity / a, not both"
 )
 
@@ -298,7 +298,7 @@ def xavier(weight: Tensor, *, gain: float = 1.0, distribution: str = "normal") -
 def kaiming(
     weight: Tensor,
     *,
-    gain: float = math.sqrt(2.0),
+    gain: float | None = None,
     mode: str = "fan_in",
     nonlinearity: str | None = None,
     a: float | None = None,
@@ -309,16 +309,19 @@ def kaiming(
     ``mode="fan_in"`` preserves the forward signal's scale, ``"fan_out"`` the backward gradient's. As
     torch's ``kaiming_normal_`` takes it, the gain may instead come from ``nonlinearity`` and ``a``, the
     negative slope of a leaky ReLU: ``calculate_gain(nonlinearity, a)``, with torch's defaults
-    ``"leaky_relu"`` and 0 for the one left out (both left out: sqrt(2)).
+    ``"leaky_relu"`` and 0 for the one left out; a gain given beside either is refused, sqrt(2) too
+    (its default is None, so that a gain written out is told from one left out; all left out: sqrt(2)).
 
     He et al. 2015, Delving Deep into Rectifiers, https://arxiv.org/abs/1502.01852
     """
     if nonlinearity is not None or a is not None:
-        if gain != math.sqrt(2.0):
+        if gain is not None:
             raise InvalidValueError(
                 f"init 'kaiming_{distribution}' hyperparameter 'gain'", gain, _GAIN_OR_TORCHS
             )
         gain = nn.init.calculate_gain(nonlinearity or "leaky_relu", 0.0 if a is None else a)
+    elif gain is None:
+        gain = math.sqrt(2.0)  # He's, for ReLU
     fan_in, fan_out = fans(weight)
     return _fill(weight, gain / _root(fan_in if mode == "fan_in" else fan_out), distribution)
 
@@ -362,6 +365,7 @@ for _distribution in ("uniform", "normal"):
             "a": SLOPE,
         },
         left_out={
+            "gain": "sqrt(2), He's for ReLU, or calculate_gain(nonlinearity, a) where either is given",
             "nonlinearity": "leaky_relu where a is given (torch's default), else gain alone sets the scale",
             "a": "0 where nonlinearity is given (torch's default), else gain alone sets the scale",
         },

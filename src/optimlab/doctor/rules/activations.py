@@ -273,7 +273,9 @@ def dead_units(
         )
     elif (
         feeding is not None
-        and not feeding.normalized
+        # a norm between them rescales what they output, mostly their biases: the same for every example
+        # (Linear + LayerNorm + ReLU drawn at 0.01x torch's init, SGD 0.1: 43% dead from the start, held-out
+        # accuracy 0.92 against 0.96 at torch's init over 3 seeds)
         and at_start >= warn_fraction
         and (ratio := _init_ratio(feeding)) is not None
         and ratio < TINY_WEIGHTS

@@ -148,7 +148,8 @@ def lr_too_high(
         )
     # An init off that shows in the signal (init_scale's finding), not weights merely off He's scale:
     # BERT's std 0.02 is 0.07x it, its LayerNorms keep the signal, and Adam 0.5 collapsed it alone.
-    init_off = _consulted(consult, "init_scale", stats, lr_range) is not None
+    init_finding = _consulted(consult, "init_scale", stats, lr_range)
+    init_off = init_finding is not None
     vanishing = _consulted(consult, "vanishing_gradients", stats, lr_range)
     # Gradients that vanished from the first steps, before any lr could act: units collapsing later are
     # the layers that still learn pushed alone (a deep sigmoid net at std 0.01), the init's doing too.
@@ -165,7 +166,11 @@ def lr_too_high(
             + ")"
         )
     big_update = _largest_update_ratio(stats)
-    if big_update > update_ratio:
+    # Weights drawn too small are moved by a large fraction of their norm at any lr: Adam's steps are
+    # about the lr whatever the weights' size (a TransformerEncoder drawn at 0.01x its init, Adam 1e-3:
+    # 0.37 a step), so the init is what to fix
+    drawn_small = init_finding is not None and init_finding.evidence.get("init_ratio", 1.0) < 1
+    if big_update > update_ratio and not drawn_small:
         seen.append(f"each step moves the weights by {_g(big_update)} of their norm (median, worst layer)")
     if not seen:
         return None

@@ -1,0 +1,117 @@
+"""Weights drawn far too small before per-example norm layers (LayerNorm): the norms see the biases.
+
+A Linear's output is its bias plus what its weights add for the example; drawn at 0.01x torch's init,
+that is a hundredth of it, and a LayerNorm after it rescales what is mostly the bias, the same vector
+for every example. Measured on digits (200 steps, 3 seeds, held-out accuracy at 0.01x / at torch's
+init): 4 Linear(128) + LayerNorm + ReLU blocks, Adam 1e-3, 0.79 / 0.95; a TransformerEncoder (2 layers,
+width 32) over the rows, Adam 3e-3, 0.65 / 0.83; 2 blocks under SGD 0.1 (momentum 0.9), 0.92 / 0.96;
+2 blocks under Adam 1e-3, 0.95 / 0.95 (no harm: nothing is told). The doctor told the first a leaky
+ReLU or nothing, the Transformer its lr too high.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from doctor.setups import rows_as_sequences, standardized
+from optimlab.doctor import diagnose
+from optimlab.doctor.rules._readings import DROWNED_SPREAD
+
+
+def normed_blocks(depth: int, scale: float = 1.0) -> nn.Sequential:
+    """``depth`` Linear(16) + LayerNorm + ReLU blocks and a head, each weight ``scale`` x torch's draw."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(64 if i == 0 else 16, 16), nn.LayerNorm(16), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(16, 10))
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                layer.weight.mul_(scale)
+    return model
+
+
+class RowEncoder(nn.Module):
+    """Each digit's 8 rows embedded and read by one torch TransformerEncoderLayer, mean-pooled."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Linear(8, 16)
+        layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.head = nn.Linear(16, 10)
+        with torch.no_grad():
+            for p in self.parameters():
+                if p.dim() >= 2:
+                    p.mul_(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x)).mean(1))
+
+
+def norm_spreads(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """By hand: each LayerNorm's outputs' std across examples (mean over units and positions) over
+    their std, on ``x``."""
+    seen: list[torch.Tensor] = []
+    hooks = [
+        m.register_forward_hook(lambda _, __, out: seen.append(out))
+        for m in model.modules()
+        if isinstance(m, nn.LayerNorm)
+    ]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return [(out.std(0).mean() / out.std()).item() for out in seen]
+
+
+def diagnosed(
+    model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], optimizer: torch.optim.Optimizer
+) -> dict:
+    found = diagnose(model, data, nn.CrossEntropyLoss(), optimizer, steps=40, batch_size=32, lr_find=False)
+    return {f.rule: f for f in found.problems}
+
+
+def test_layer_normed_blocks_drawn_at_a_hundredth_are_told_their_init_and_at_torchs_init_nothing():
+    x, y = standardized()
+    small = normed_blocks(4, 0.01)
+    spreads = norm_spreads(small, x)
+    assert max(spreads[1:]) < DROWNED_SPREAD < 0.2 < min(norm_spreads(normed_blocks(4), x))  # the truth
+    found = diagnosed(small, (x, y), torch.optim.Adam(small.parameters(), lr=1e-3))
+    init = found["init_scale"]
+    assert init.evidence["init_ratio"] < 0.01 and init.evidence["norm_spread_fraction"], init
+    assert init.recommendation.startswith("nn.init.kaiming_normal_(weight) on the weights of 0 (Linear)"), (
+        init
+    )
+    assert "LeakyReLU" not in " ".join(f.recommendation for f in found.values()), found
+    healthy = normed_blocks(4)
+    found = diagnosed(healthy, (x, y), torch.optim.Adam(healthy.parameters(), lr=1e-3))
+    assert "init_scale" not in found and "dead_units" not in found, found
+
+
+def test_a_transformer_encoder_drawn_at_a_hundredth_is_told_its_init_not_its_lr():
+    x, y = rows_as_sequences()
+    small = RowEncoder(0.01)
+    assert max(norm_spreads(small, x)) < DROWNED_SPREAD < 0.2 < min(norm_spreads(RowEncoder(), x))
+    found = diagnosed(small, (x, y), torch.optim.Adam(small.parameters(), lr=1e-3))
+    assert "init_scale" in found and "lr_too_high" not in found, found
+    healthy = RowEncoder()
+    found = diagnosed(healthy, (x, y), torch.optim.Adam(healthy.parameters(), lr=1e-3))
+    assert "init_scale" not in found and "lr_too_high" not in found, found
+
+
+def test_units_dead_from_the_start_behind_a_layer_norm_fed_by_tiny_weights_are_told_the_init():
+    """Two blocks under SGD 0.1: half the last ReLU's units dead from the start, on the one vector the
+    norm makes of the biases; a leaky ReLU was advised, which leaves the weights a hundredth of their
+    scale."""
+    x, y = standardized()
+    small = normed_blocks(2, 0.01)
+    found = diagnosed(small, (x, y), torch.optim.SGD(small.parameters(), lr=0.1, momentum=0.9))
+    dead = found["dead_units"]
+    assert dead.recommendation.startswith("nn.init.kaiming_normal_(weight) on the weights of 0 (Linear)"), (
+        dead
+    )
+    assert "biases, not its inputs, decide which units fire" in dead.recommendation

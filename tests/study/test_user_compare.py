@@ -190,6 +190,23 @@ def test_a_resumed_comparison_refuses_a_new_plan_and_takes_more_seeds(tmp_path):
         assert [row["seeds"] for row in csv.DictReader(table)] == ["3"]
 
 
+def test_a_resume_compares_the_settings_given_and_takes_those_left_out_as_stored(tmp_path):
+    """compare(["adam"], resume=True) on a study run with budget=1, epochs=1 was refused for 'its budget,
+    methods, recipe', though only the optimizers were given (budget 7 and the workload's epochs were
+    defaults), and its own call with those left out for 'its budget, recipe'. Truth: the stored study's
+    settings: the methods alone are named; its optimizers again, more seeds, extend it as it ran."""
+    from optimlab.study.protocols import SEEDS, TUNE
+
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    optimlab.compare(["sgd"], model="mlp", data=(x, y), out=tmp_path, budget=1, seeds=1, epochs=1)
+    with pytest.raises(OptimlabError, match="its methods would change from the stored study's;"):
+        optimlab.compare(["adam"], model="mlp", data=(x, y), out=tmp_path, resume=True)
+    more = optimlab.compare(["sgd"], model="mlp", data=(x, y), out=tmp_path, resume=True, seeds=2)
+    (result,) = more.results
+    assert (result.spec.budget, result.spec.recipe.training.epochs, result.spec.seeds) == (1, 1, 2)
+    assert [sum(r.phase == phase for r in result.records) for phase in (TUNE, SEEDS)] == [1, 2]
+
+
 def test_a_resumed_comparison_refuses_data_this_session_named_otherwise(tmp_path):
     """Objects are named in the order a session first sees them: in a session that had compared other
     data first, the data given to resume a study got '<data_2>' while the study trains on '<data>',

@@ -69,6 +69,7 @@ __all__ = [
     "Progress",
     "StudyResult",
     "all_failed",
+    "as_stored_where_not_given",
     "check_backend",
     "check_same_data",
     "check_same_models",
@@ -172,6 +173,36 @@ def progress(spec: StudySpec, storage: BaseStorage) -> Progress:
     studies = optimlab_studies(storage, spec.name)
     ended = bool(studies) and all(s.user_attrs.get(DONE_ATTR, False) for s in studies)
     return Progress(dict(finished), planned, ended, sum(live_trials(storage, n) for n in names))
+
+
+# The settings of a comparison's plan that a resume given its plan again takes as stored where left out
+# (None): by the plan's key, the stored spec's key (to_dict) and, for the recipe, the field.
+_AS_STORED = {"budget": ("budget",), "protocol": ("protocol",), "pruner": ("pruner",), "space": ("space",),
+              "epochs": ("recipe", "training", "epochs")}  # fmt: skip
+
+
+def as_stored_where_not_given(
+    plan: Mapping[str, Any], location: str | Path, name: str | None = None
+) -> dict[str, Any]:
+    """``plan`` (a comparison's, :func:`~optimlab.study.compare.plan_comparison`'s keywords) with each
+    setting left out (None) as the studies stored at ``location`` (only study ``name``'s, if given) hold
+    it, where they all hold it alike: a resume compares only the settings given against the stored ones
+    (a default, not given, read as a change: 'budget: stored 1, given 7')."""
+    from optimlab.study.compare import stored_settings
+
+    stored = [s for s in stored_settings(location) if name is None or s.get("name") == name]
+    filled = dict(plan)
+    for key, where in _AS_STORED.items():
+        if key not in plan or plan[key] is not None or not stored:
+            continue
+        values = []
+        for settings in stored:
+            for part in where:
+                settings = settings.get(part) if isinstance(settings, Mapping) else None
+            values.append(settings)
+        if all(v == values[0] for v in values) and values[0] is not None:
+            filled[key] = SearchSpace.from_dict(values[0], stored=True) if key == "space" else values[0]
+    return filled
 
 
 def load_specs(location: str | Path, name: str | None = None, *, reading: bool = False) -> list[StudySpec]:

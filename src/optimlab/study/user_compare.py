@@ -69,7 +69,7 @@ from optimlab.study.compare import (
 )
 from optimlab.study.compare import compare as run_comparison
 from optimlab.study.protocols import StudySpec
-from optimlab.study.run import all_failed
+from optimlab.study.run import all_failed, as_stored_where_not_given
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
 from optimlab.user_code import import_object, is_import_path
@@ -333,11 +333,13 @@ _STORED_AS = {"model": ("model", "name"), "data": ("data", "name"), "loss": ("tr
 
 
 def _check_named_as_stored(
-    named: Mapping[str, tuple[str, bool]], location: str | Path | None, study: str | None
+    named: dict[str, tuple[str, bool]], location: str | Path | None, study: str | None
 ) -> None:
     """Refuse objects given to a resumed comparison under other names than its stored recipes hold: names
     are given in the order objects are first seen in a session, and another comparison run first in
-    this one had taken '<data>' (a resumed study then trained its new seeds on that other data set)."""
+    this one had taken '<data>' (a resumed study then trained its new seeds on that other data set).
+    An object of the same tensors as the stored name's (``data=(x, y)`` written again) takes that name in
+    ``named``: the plan given again is then the stored one."""
     from optimlab.study.storage import SPEC_ATTR, open_storage, optimlab_studies
 
     if location is None or not named:
@@ -354,6 +356,8 @@ def _check_named_as_stored(
                     f"the {what} study {stored.user_attrs[SPEC_ATTR]['name']!r} was run on, {theirs!r}: this "
                     f"session named another object so first; resume it in a fresh session",
                 )
+            if theirs is not None and theirs != ours:
+                named[what] = (theirs, named[what][1])
 
 
 def _same_object(ours: str, theirs: str) -> bool:
@@ -561,6 +565,16 @@ def compare(
         )
         if not given:
             return _failures_said(run_comparison(resume=True, seeds=seeds, **run))
+        if storage or out:  # the settings left out are the stored ones: only those given are compared
+            left_out = {
+                "budget": budget,
+                "protocol": protocol,
+                "pruner": pruner,
+                "space": space,
+                "epochs": epochs,
+            }
+            stored = as_stored_where_not_given(left_out, storage or out, name)
+            budget, protocol, pruner, space, epochs = (stored[key] for key in left_out)
     updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
     if "model" in named:
         updates["model"] = {"name": named["model"][0]}

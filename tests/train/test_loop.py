@@ -3,7 +3,9 @@
 import json
 import math
 import random
+import re
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Tens
 
 from optimlab.data.global_rng import global_states
 from optimlab.data.user_batches import UserBatches
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.train import Callback, EarlyStopping, MetricsLog, TrainState, fit
+from optimlab.train.callbacks import Checkpointing
 from optimlab.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from optimlab.train.evaluation import evaluate_batches
 from optimlab.train.loop import clip_grad_norm_, epoch_permutation
@@ -146,18 +149,19 @@ def test_a_loss_made_not_finite_by_the_data_blames_the_data_not_the_learning_rat
     assert state.diverged and "lower the learning rate" in state.stop_reason
 
 
-def test_val_data_holding_nan_or_inf_is_refused_naming_its_row_and_column_not_a_nan_val_loss():
-    """NaN or inf among the val data's inputs (a user's DataLoader, a CSV's empty cell in its val rows)
-    gave val_loss NaN without a word: refused in one line naming the val data, the row (in the data's
-    order, and in its batch) and the column; tensors before any step, a DataLoader at the evaluation
-    that reads it (before any step where fit checks the first val batch, loss of torch's)."""
+def test_val_data_making_the_loss_nan_is_refused_before_any_step_where_its_first_batch_is_read():
+    """NaN among the val data's inputs (a user's DataLoader, a CSV's empty cell in its val rows) gave
+    val_loss NaN without a word: refused in one line naming the val data, the row (in the data's order,
+    and in its batch) and the column, before any step where fit evaluates the first val batch then (a loss
+    of torch's): tensors (one batch of up to 4,096 rows), a DataLoader's first batch."""
     x, y = problem()
     vx, vy = problem(seed=1, n=40)
-    vx[37, 1] = -math.inf  # a Tanh after it: a finite loss, all the same a value the data cannot mean
+    vx[37, 1] = math.nan
     model = network()
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(
-        InvalidValueError, match=r"^invalid value -inf for the val data's inputs at row 37, column 1:"
+        InvalidValueError,
+        match=r"^invalid value nan for the val data's inputs at row 37 \(batch 1's row 37\), column 1:",
     ):
         fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=(vx, vy), total_steps=3)
     before = [p.detach().clone() for p in model.parameters()]
@@ -170,15 +174,108 @@ def test_val_data_holding_nan_or_inf_is_refused_naming_its_row_and_column_not_a_
     ):
         fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=loader, total_steps=3)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    vx[5, 2], vx[37, 0] = 0.5, math.nan  # in the third batch, read at the first evaluation
-    with pytest.raises(
-        InvalidValueError,
-        match=r"^invalid value nan for the val data's inputs at row 37 \(batch 3's row 5\), column 0",
-    ):
-        fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=loader, total_steps=3)
-    vx[37, 0] = 0.0  # clean: the same fit gives a finite val_loss
+    vx[5, 2] = 0.0  # clean: the same fit gives a finite val_loss
     state = fit(model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), val_data=loader, total_steps=3)
     assert math.isfinite(state.last_metrics["val_loss"])
+
+
+def test_val_data_holding_nan_or_inf_whose_loss_is_finite_is_evaluated_as_a_dataloader_of_it_is():
+    """Val tensors were refused whole before any step wherever they held a value not finite in float32,
+    though the loss was finite: missing regression targets as NaN that the user's loss masks, a float64
+    value of 1e39 (finite in float64) before a Tanh; the same data in a DataLoader was evaluated. Truth:
+    the user's masked loss, and torch's MSE in float64, computed by hand on the trained model, each
+    batch's weighted by its rows."""
+
+    def masked_mse(outputs, targets):
+        kept = ~torch.isnan(targets)
+        return ((outputs[kept] - targets[kept]) ** 2).mean()
+
+    x, vx = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)).split(32)
+    y, vy = torch.randn(64, 2, generator=torch.Generator().manual_seed(1)).split(32)
+    y[::7, 1], vy[::5, 0] = math.nan, math.nan  # targets not measured for these rows
+    x64, vx64, y64, vy64 = (t.double() for t in (x, vx, y[:, :1].nan_to_num(), vy[:, :1].nan_to_num()))
+    vx64[3, 0] = 1e39
+    cases = (
+        (nn.Linear(3, 2), masked_mse, (x, y), (vx, vy)),
+        (nn.Sequential(nn.Linear(3, 1), nn.Tanh()).double(), nn.MSELoss(), (x64, y64), (vx64, vy64)),
+    )
+    for model, loss_fn, (tx, ty), val in cases:
+        for val_data in (val, DataLoader(TensorDataset(*val), batch_size=8)):
+            sgd = torch.optim.SGD(model.parameters(), lr=0.01)
+            state = fit(model, sgd, tx, ty, loss_fn=loss_fn, val_data=val_data, total_steps=2)
+            with torch.no_grad():  # each batch's loss weighted by its rows; the tensors one batch
+                read = [val] if val_data is val else list(val_data)
+                want = sum(float(loss_fn(model(bx), by)) * len(bx) for bx, by in read) / len(val[0])
+            assert math.isfinite(want)
+            assert state.last_metrics["val_loss"] == pytest.approx(want, rel=1e-6)
+
+
+def test_val_data_making_the_loss_nan_mid_training_is_said_once_and_the_run_goes_on(tmp_path):
+    """NaN in the third batch of a val DataLoader (the first batch, read before training, is clean) was
+    refused at the first evaluation, before that step's checkpoint: every step since the last one lost.
+    It is said in one warning naming the batch, the row and the column, once however many evaluations
+    read it, and the run goes on, val_loss NaN at each evaluation. Truth: the same run over clean val
+    data: the same checkpoints, train losses and final weights."""
+    x, y = problem()
+    vx, vy = problem(seed=1, n=40)
+    runs = {}
+    for planted in (False, True):
+        vx[37, 0] = math.nan if planted else 0.0
+        model = network()
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+        saved = []
+        log = MetricsLog(tmp_path / f"metrics_{planted}.jsonl")
+
+        def save(state, model=model, sgd=sgd, saved=saved, planted=planted):
+            save_checkpoint(
+                tmp_path / f"{planted}_{state.step}", model=model, optimizer=sgd, scheduler=None, state=state
+            )
+            saved.append(state.step)
+
+        checkpointing = Checkpointing(save, before_save=[log])
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            fit(
+                model, sgd, x, y, loss_fn=nn.CrossEntropyLoss(), epochs=3, batch_size=32,
+                val_data=DataLoader(TensorDataset(vx, vy), batch_size=16), callbacks=[log, checkpointing],
+            )  # fmt: skip
+        lines = [json.loads(line) for line in log.path.read_text().splitlines()]
+        said = [str(w.message) for w in said if issubclass(w.category, OptimlabWarning)]
+        runs[planted] = saved, lines, said, [p.detach() for p in model.parameters()]
+    saved, lines, said, weights = runs[True]
+    clean_saved, clean_lines, clean_said, clean_weights = runs[False]
+    assert saved == clean_saved == [3, 6, 9] and clean_said == []
+    assert len(said) == 1 and "row 37 (batch 3's row 5), column 0" in said[0]
+    assert [line.get("train_loss") for line in lines] == [line.get("train_loss") for line in clean_lines]
+    val_losses = [line["val_loss"] for line in lines if "val_loss" in line]
+    assert len(val_losses) == 3 and all(math.isnan(float(v)) for v in val_losses)  # logged as "nan"
+    assert all(torch.equal(a, b) for a, b in zip(weights, clean_weights, strict=True))
+
+
+def test_a_shuffled_val_loader_names_the_batch_and_its_row_not_a_row_of_the_data():
+    """A shuffled val DataLoader's row was counted in the order drawn and named as the data's (row 39
+    for the data's row 37): a loader in an order of its own names the batch and its row alone. Truth:
+    the batch and row where the same seeded loader, read by hand, holds the NaN; an unshuffled loader
+    names the data's row 37 too."""
+    vx, vy = problem(seed=1, n=48)
+    vx[37, 0] = math.nan
+
+    def loader(shuffle):
+        return DataLoader(
+            TensorDataset(vx, vy), batch_size=16, shuffle=shuffle, generator=torch.Generator().manual_seed(3)
+        )
+
+    drawn = [batch_x for batch_x, _ in loader(True)]
+    number, row = next(
+        (i + 1, int(b[:, 0].isnan().nonzero())) for i, b in enumerate(drawn) if b.isnan().any()
+    )
+    assert (number - 1) * 16 + row != 37  # drawn elsewhere than the data's own row
+    for shuffle, place in ((True, f"batch {number}'s row {row}"), (False, "row 37 (batch 3's row 5)")):
+        batches = UserBatches(loader(shuffle), nn.CrossEntropyLoss(), shuffle=False)
+        with pytest.raises(
+            InvalidValueError, match=rf"the val data's inputs at {re.escape(place)}, column 0:"
+        ):
+            evaluate_batches(network(), batches, prefix="val")
 
 
 def test_a_nan_val_loss_of_finite_val_data_is_no_refusal():

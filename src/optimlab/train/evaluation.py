@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from optimlab.data.user_batches import (
     own_pairs,
     relative_gap,
 )
-from optimlab.errors import InvalidValueError, OptimlabError
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.nested_tensors import tensors_in
 from optimlab.techniques.losses import (
     REGRESSION_LOSSES,
@@ -53,6 +54,7 @@ __all__ = [
     "subset_hits",
     "targets_scored",
     "user_metric",
+    "warns_once",
 ]
 
 EVAL_BATCH = 4096  # rows per forward pass at evaluation; the built-in sets fit in one or two
@@ -82,6 +84,7 @@ def evaluate_batches(
     metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]] | None = None,
     per_batch: list[float] | None = None,
     most: int | None = None,
+    non_finite: Callable[[InvalidValueError], None] | None = None,
 ) -> dict[str, float]:
     """Mean loss over one pass of ``batches`` (each batch weighted by what its mean averaged over: its
     rows, or the targets a cross-entropy did not ignore: :func:`averaged_over`), accuracy where
@@ -94,7 +97,9 @@ def evaluate_batches(
     ``per_batch`` if given (the lr check pairs candidates batch by batch). ``most``: the pass's first
     this many batches alone (None: all of them, as many as the data's length says: a stream whose
     ``__len__`` says fewer batches than it yields, which may be endless, is refused at the first batch
-    past it rather than read on)."""
+    past it rather than read on). A batch whose loss is not finite and whose data holds NaN or inf is
+    refused (:func:`refuse_non_finite`), or, given ``non_finite``, its refusal is handed to it and the
+    pass goes on, its loss NaN or inf as the data makes it (a refusal mid-training lost the run)."""
     model.eval()
     device = next(model.parameters()).device
     total = rows = correct = labels = 0.0  # rows: what the batches' mean losses averaged over
@@ -125,7 +130,17 @@ def evaluate_batches(
             predicted, target = paired
         n = batch_rows(batch)
         if not math.isfinite(loss):  # NaN or inf data made it so, or the model: each pass said which
-            refuse_non_finite(batch, f"the {prefix} data", first_row=read, batch_number=i + 1)
+            try:
+                refuse_non_finite(
+                    batch,
+                    f"the {prefix} data",
+                    first_row=read if batches.in_data_order else None,
+                    batch_number=i + 1,
+                )
+            except InvalidValueError as refusal:
+                if non_finite is None:
+                    raise
+                non_finite(refusal)
         read += n
         weight = n if paired is None else averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
@@ -467,12 +482,34 @@ def batch_weighs(batches: UserBatches) -> Callable[[Any], bool]:
     return weighs
 
 
-def refuse_non_finite(batch: Any, data: str, *, first_row: int = 0, batch_number: int | None = None) -> None:
-    """Refuse ``batch`` of ``data`` (its rows from ``first_row`` on in the data's order; its number
-    among the pass's batches, where it is one) where a floating tensor of it holds NaN or inf, naming
-    the part (inputs, targets, a dict's key), the row and the column
-    (:func:`~optimlab.data.examples.reject_non_finite`): one such value makes the loss of the whole
-    pass NaN, which read as a model gone wrong."""
+def warns_once(prefix: str) -> Callable[[InvalidValueError], None]:
+    """A ``non_finite`` for :func:`evaluate_batches` over a run's evaluations: the first refusal said in
+    one warning line (:class:`~optimlab.errors.OptimlabWarning`), training going on with its
+    ``{prefix}_loss`` not finite, as the data makes it; the later ones (the same batch, read again at
+    each evaluation) not said again. A refusal mid-training lost every step since the last checkpoint."""
+    said = False
+
+    def warn(refusal: InvalidValueError) -> None:
+        nonlocal said
+        if not said:
+            said = True
+            warnings.warn(
+                f"{prefix}_loss not finite, training goes on (said once): {refusal}",
+                OptimlabWarning,
+                stacklevel=3,
+            )
+
+    return warn
+
+
+def refuse_non_finite(
+    batch: Any, data: str, *, first_row: int | None = 0, batch_number: int | None = None
+) -> None:
+    """Refuse ``batch`` of ``data`` (its rows from ``first_row`` on in the data's order, None where the
+    pass reads them in an order of its own, a shuffled DataLoader's; its number among the pass's batches,
+    where it is one) where a floating tensor of it holds NaN or inf, naming the part (inputs, targets, a
+    dict's key), the row and the column (:func:`~optimlab.data.examples.reject_non_finite`): one such
+    value makes the loss of the whole pass NaN, which read as a model gone wrong."""
     if isinstance(batch, Mapping):
         parts: list[tuple[str, Any]] = [(repr(key), part) for key, part in batch.items()]
     elif isinstance(batch, (tuple, list)) and len(batch) > 1:
@@ -480,7 +517,13 @@ def refuse_non_finite(batch: Any, data: str, *, first_row: int = 0, batch_number
         parts = list(zip([*inputs, "targets"], batch, strict=True))
     else:
         parts = [("inputs", batch)]
-    in_batch = "" if batch_number is None else f" (batch {batch_number}'s row {{}})"
+
+    def row_name(row: int) -> str:
+        in_batch = f"batch {batch_number}'s row {row}"
+        if first_row is None:  # the data's own row not known: the batch's alone
+            return in_batch
+        return f"row {first_row + row}" + ("" if batch_number is None else f" ({in_batch})")
+
     for name, part in parts:
         for tensor in tensors_in(part):
             if tensor.is_floating_point():  # numpy has no bfloat16: the half floats read as float32
@@ -488,7 +531,7 @@ def refuse_non_finite(batch: Any, data: str, *, first_row: int = 0, batch_number
                 reject_non_finite(
                     values.numpy(),
                     f"{data}'s {name}",
-                    row_name=lambda row: f"row {first_row + row}" + in_batch.format(row),
+                    row_name=row_name,
                 )
 
 

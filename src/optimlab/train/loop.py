@@ -55,8 +55,8 @@ from optimlab.train.evaluation import (
     check_paired,
     evaluate_batches,
     of_predictions_alone,
-    refuse_non_finite,
     user_metric,
+    warns_once,
 )
 
 __all__ = [
@@ -347,9 +347,12 @@ def fit(
             of the user's own, the loss is called once a batch, as written, and its value kept in the
             precision it computes in: called again in float32 it might compute another thing (a loss
             reading more than the predictions, keeping state, drawing at random), so it casts
-            (``outputs.float()``) itself for float32 numbers. NaN or inf in it is refused naming the row
-            and column (:func:`~optimlab.train.evaluation.refuse_non_finite`): tensors before any step,
-            other data's batch where its loss is not finite, as it is evaluated.
+            (``outputs.float()``) itself for float32 numbers. NaN or inf in it that makes a batch's loss
+            not finite (a loss masking missing targets keeps it finite, and is left alone) is named by
+            its row and column (:func:`~optimlab.train.evaluation.refuse_non_finite`): refused before
+            any step where the first val batch is evaluated then (:func:`try_metrics`), else said in
+            one warning at the evaluation that reads it, training going on with ``val_loss`` not
+            finite.
         val_steps: the batches of ``val_data`` each evaluation reads at most, from its start
             (Lightning's ``limit_val_batches`` as a count); None: all of them, so val data whose length
             is not known (an IterableDataset without ``__len__``, which may never end) is refused
@@ -454,9 +457,6 @@ def fit(
         )
         if validation.steps_per_epoch == 0:  # else every evaluation would give no metric, without a word
             raise validation.no_batch()
-        # NaN or inf in val data held in memory refused before any step (other data as each batch is read)
-        if validation.tensors is not None:
-            refuse_non_finite(validation.tensors, "the val data")
         if val_steps is not None:
             val_steps = whole_number(val_steps, "val_steps", POSITIVE_INT)
         elif validation.steps_per_epoch is None:  # an endless stream hung the first evaluation
@@ -471,7 +471,10 @@ def fit(
             name: functools.partial(user_metric, name, metric) for name, metric in (metrics or {}).items()
         }
         evaluate_val = functools.partial(evaluate_batches, model, validation, prefix="val", metrics=scored)
-        evaluate = functools.partial(evaluate_val, most=val_steps)
+        # NaN or inf in val data making its loss not finite: refused before any step where its first batch
+        # is evaluated then (try_metrics, below), said in one warning mid-training, where a refusal lost
+        # every step since the last checkpoint
+        evaluate = functools.partial(evaluate_val, most=val_steps, non_finite=warns_once("val"))
     elif val_steps is not None:
         raise InvalidValueError("val_steps", val_steps, "None without val_data, the data it limits")
     # the metrics the callbacks read (EarlyStopping's), each with the field that names it

@@ -16,7 +16,9 @@ Data (what :class:`UserBatches` accepts):
   ``__len__`` that is not a list): the same order, items collated by torch's ``default_collate``;
 * an **IterableDataset**: batched in reading order;
 * a **DataLoader**, or any other re-iterable of batches (a list of batches): read as it is, epoch
-  after epoch. A one-shot iterator (a generator) is refused: training reads the data more than once.
+  after epoch. A one-shot iterator (a generator) is refused: training reads the data more than once, and
+  so is a list of examples one each, ``[(x_i, y_i), ...]`` (a 0-dim target: :func:`one_example_each`),
+  which read as batches trained each example unbatched, a step of its own.
 
 Batches: a tuple or list ``(inputs..., target)``, a dict of named inputs (Hugging Face style), or a
 lone tensor. The loss of a batch (:meth:`UserBatches.compute_loss`) is one of:

@@ -582,20 +582,35 @@ class CountedStream(IterableDataset):
         return zip(*problem(n=20), strict=True)
 
 
-def test_a_stream_resumed_past_its_last_epoch_ends_with_the_pass_it_is_in():
+def test_a_stream_resumed_past_its_last_epoch_ends_at_once_as_a_dataloader_does(tmp_path):
     """A run over a stream of unknown length, stopped in its third pass and resumed with epochs=2, never
-    ended: its last pass was found only where a pass's number equalled the last, and this one is past
-    it. Truth: it ends at that pass's end, 3 batches of 4 rows after the 2 read of its 5."""
-    model = network()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    state = fit(model, optimizer, CountedStream(), loss_fn=nn.CrossEntropyLoss(), epochs=3, batch_size=4)
-    assert (state.step, state.epoch, state.epoch_ended) == (15, 2, True)
-    # as a checkpoint of the same run stopped after 2 batches of its third pass, its passes not counted
-    state.step, state.epoch_ended, state.epoch_batches = 12, False, 2
-    state.batches_per_epoch = state.steps_per_epoch = 0
-    data = CountedStream()
-    state = fit(model, optimizer, data, loss_fn=nn.CrossEntropyLoss(), epochs=2, batch_size=4, state=state)
-    assert (state.step, state.epoch, state.epoch_ended, data.passes) == (15, 2, True, 1)
+    ended, then trained to the end of that pass; a DataLoader of the same rows, whose steps are counted,
+    ends at once. Truth: the DataLoader's run, checkpointed and resumed alike: its step and weights, and
+    no pass of the stream read."""
+    ended = {}
+    streams = {
+        "stream": CountedStream,
+        "loader": lambda: DataLoader(TensorDataset(*problem(n=20)), batch_size=4),
+    }
+    for kind, data in streams.items():
+        batching = {"batch_size": 4} if kind == "stream" else {}
+        model = network()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        stop = CheckpointAt(12, tmp_path / kind, model, optimizer)  # 2 batches into the third pass of 5
+        fit(model, optimizer, data(), loss_fn=nn.CrossEntropyLoss(), epochs=3, callbacks=[stop], **batching)
+        model = network(seed=1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        state = load_checkpoint(
+            read_checkpoint(tmp_path / kind), model=model, optimizer=optimizer, scheduler=None
+        )
+        resumed = data()
+        state = fit(
+            model, optimizer, resumed, loss_fn=nn.CrossEntropyLoss(), epochs=2, state=state, **batching
+        )
+        ended[kind] = state.step, [p.detach() for p in model.parameters()], getattr(resumed, "passes", 0)
+    (step, weights, passes), (loader_step, loader_weights, _) = ended["stream"], ended["loader"]
+    assert step == loader_step == 12 and passes == 0
+    assert all(torch.equal(a, b) for a, b in zip(weights, loader_weights, strict=True))
 
 
 class Augmented(Dataset):

@@ -904,9 +904,12 @@ def _stop_if_diverged(state: TrainState, group: list[Any]) -> None:
 
 
 def _last_pass_ended(state: TrainState, epochs: int | None) -> bool:
-    """Whether the batch ``state`` read last ended the last of ``epochs`` passes, or a pass past them (a
-    run resumed with fewer epochs than its checkpoint's, in a pass of data whose length is not known)."""
-    return epochs is not None and state.epoch_ended and state.epoch + 1 >= epochs
+    """Whether the batch ``state`` read last ended the last of ``epochs`` passes, or was read in a pass
+    past them (a run resumed with fewer epochs than its checkpoint's, over data whose length is not
+    known: it ends at once, as over data of a known length, whose steps are then all taken)."""
+    if epochs is None:
+        return False
+    return state.epoch + 1 > epochs or (state.epoch_ended and state.epoch + 1 == epochs)
 
 
 def _epochs_steps(epochs: int, batches: UserBatches, accumulate: int) -> int | None:

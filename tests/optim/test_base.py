@@ -39,6 +39,20 @@ def test_per_tensor_views_a_member_vector_along_the_leading_dimension():
     assert per_tensor(0.5, [torch.zeros(K)]) == 0.5
 
 
+def test_a_member_vector_changed_in_place_or_freed_is_cast_anew():
+    """The per-tensor casts of a ``(K,)`` value are kept per value and version (base._cast): a value
+    written in place, or a new one at a freed one's address, is viewed with its own numbers."""
+    c = torch.tensor([0.1, 0.2], dtype=torch.float64)
+    t = [torch.zeros(2, 3)]
+    assert torch.equal(per_tensor(c, t)[0].flatten(), c.float())
+    c.mul_(3)
+    assert torch.equal(per_tensor(c, t)[0].flatten(), c.float())
+    for factor in range(4, 40):  # freed tensors' ids come back: each new value must still be its own
+        fresh = torch.tensor([0.1, 0.2], dtype=torch.float64) * factor
+        assert torch.equal(per_tensor(fresh, t)[0].flatten(), fresh.float())
+        del fresh
+
+
 @pytest.mark.parametrize(
     ("op", "arity"),
     [(base.scale_, 0), (base.add_scaled_, 1), (base.lerp_, 1), (base.addcmul_, 2), (base.addcdiv_, 2)],

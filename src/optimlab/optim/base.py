@@ -62,6 +62,7 @@ depend on hyperparameter values, only on flags.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -205,9 +206,9 @@ def per_tensor(coefficient: Coefficient, tensors: Sequence[Tensor]) -> Coefficie
 def _member_views(c: Tensor, tensors: Sequence[Tensor], *, opmath: bool) -> list[Tensor]:
     """A ``(K,)`` tensor viewed as ``(K, 1, ..., 1)`` along each tensor's leading dimension, in its dtype,
     or with ``opmath`` in the dtype torch's CPU op takes a number in (float32 for float16/bfloat16: ``mul``,
-    ``lerp``, ``addcmul``'s value). Cast and viewed once per dtype and rank, not per tensor: a cast per
-    tensor per op made the batched shell's float32 momentum 0.29 -> 0.33 ms a step (086cf32e;
-    benchmarks/batched_member_values.py, docs/benchmarks.md)."""
+    ``lerp``, ``addcmul``'s value). Cast once per value and dtype (:func:`_cast`), viewed once per dtype
+    and rank, not per tensor: a cast per tensor per op made the batched shell's float32 momentum
+    0.29 -> 0.33 ms a step (086cf32e; benchmarks/batched_member_values.py, docs/benchmarks.md)."""
     views: dict[tuple[torch.dtype, int], Tensor] = {}
     out = []
     for t in tensors:
@@ -215,9 +216,29 @@ def _member_views(c: Tensor, tensors: Sequence[Tensor], *, opmath: bool) -> list
         view = views.get(key)
         if view is None:
             dtype = torch.float32 if opmath and half_on_cpu(t) else t.dtype
-            view = views[key] = (c if c.dtype == dtype else c.to(dtype)).view(-1, *(1,) * (t.ndim - 1))
+            view = views[key] = _cast(c, dtype).view(-1, *(1,) * (t.ndim - 1))
         out.append(view)
     return out
+
+
+# id of a (K,) value -> (a weak reference to it, its version when cast, its casts by dtype)
+_casts: dict[int, tuple[weakref.ref[Tensor], int, dict[torch.dtype, Tensor]]] = {}
+
+
+def _cast(c: Tensor, dtype: torch.dtype) -> Tensor:
+    """``c`` in ``dtype``, cast once per value tensor, version and dtype: the batched shell's float64
+    values, cast to float32 by every op of every step, made float32 momentum 1.16x slower (5f89406c;
+    benchmarks/batched_member_values.py, docs/benchmarks.md). A value changed in place is cast again."""
+    if c.dtype == dtype:
+        return c
+    known = _casts.get(id(c))
+    if known is None or known[0]() is not c or known[1] != c._version:
+        forget = id(c)
+        known = _casts[forget] = (weakref.ref(c, lambda _: _casts.pop(forget, None)), c._version, {})
+    cast = known[2].get(dtype)
+    if cast is None:
+        cast = known[2][dtype] = c.to(dtype)
+    return cast
 
 
 def _factors(c: Tensor, tensors: Sequence[Tensor]) -> list[Tensor]:

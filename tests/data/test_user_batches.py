@@ -15,7 +15,15 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import optimlab.data.user_batches
 from optimlab.data.batches import epoch_permutation
-from optimlab.data.user_batches import Forward, UserBatches, batch_target, describe, own_pairs, target_key
+from optimlab.data.user_batches import (
+    ColumnRows,
+    Forward,
+    UserBatches,
+    batch_target,
+    describe,
+    own_pairs,
+    target_key,
+)
 from optimlab.errors import InvalidValueError
 
 
@@ -902,11 +910,12 @@ def test_a_forward_of_scores_given_the_dict_whole_with_no_loss_is_told_to_give_a
     torch.testing.assert_close(got, nn.functional.cross_entropy(named(x[:4]), y[:4]))
 
 
-def test_a_dict_of_columns_is_batched_as_its_rows_collated():
+def test_a_dict_of_columns_is_batched_as_its_rows_collated(monkeypatch):
     """A dict of columns (Hugging Face's ``Dataset.to_dict()``) is sliced a column at a time, not read
-    row by row. Truth: torch's default_collate of its rows, each a dict of its columns' values, taken in
-    fit's order (epoch_permutation of the seed and epoch), batch for batch, with the same dtypes:
-    tensors of 1 and 2 dimensions, a numpy column, lists of numbers and of strings."""
+    row by row (no row read: ColumnRows.__getitem__, the rows' path, refuses here). Truth: torch's
+    default_collate of its rows, each a dict of its columns' values, taken in fit's order
+    (epoch_permutation of the seed and epoch), batch for batch, with the same dtypes: tensors of 1 and 2
+    dimensions, a numpy column, lists of numbers and of strings."""
     generator = torch.Generator().manual_seed(0)
     columns = {
         "input_ids": torch.randint(0, 50, (23, 5), generator=generator),
@@ -926,6 +935,11 @@ def test_a_dict_of_columns_is_batched_as_its_rows_collated():
         for i in range(23)
     ]
     batches = UserBatches(columns, nn.CrossEntropyLoss(), batch_size=8, seed=3)
+
+    def read_by_row(self, index):
+        raise AssertionError(f"row {index} read: the columns were not sliced")
+
+    monkeypatch.setattr(ColumnRows, "__getitem__", read_by_row)
     for epoch in (0, 1):
         order = epoch_permutation(3, epoch, 23).tolist()
         made = list(batches.epoch(epoch))

@@ -551,16 +551,23 @@ class ColumnRows(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {name: column[index] for name, column in self.columns.items()}
 
-    def batch(self, rows: Tensor) -> dict[str, Any]:
+    def batch(self, rows: Tensor) -> dict[str, Any] | None:
         """The ``rows`` (indices) as ``default_collate`` collates their items, made a column at a time: a
-        tensor column indexed by them, another's values collated (a list of strings as that list). Each
-        batch of a 10,000-row dict no longer reads and stacks its items one by one (see
-        benchmarks/column_batches.py)."""
+        tensor column indexed by them, another's values collated (a list of strings as that list); None
+        where ``default_collate`` cannot stack a column's values (token ids of unequal lengths), which
+        the rows' collation then refuses naming the items. Each batch of a 10,000-row dict no longer
+        reads and stacks its items one by one (see benchmarks/column_batches.py)."""
         listed = rows.tolist()
-        return {
-            name: column[rows] if isinstance(column, Tensor) else default_collate([column[j] for j in listed])
-            for name, column in self.columns.items()
-        }
+        made: dict[str, Any] = {}
+        for name, column in self.columns.items():
+            if isinstance(column, Tensor):
+                made[name] = column[rows]
+                continue
+            try:
+                made[name] = default_collate([column[j] for j in listed])
+            except (RuntimeError, TypeError):  # default_collate's: unequal lengths, a type it cannot stack
+                return None
+        return made
 
 
 def _as_column(column: Any, field: str) -> Any:
@@ -783,11 +790,8 @@ class UserBatches:
     def _batch_of(self, rows: Tensor) -> Any:
         """The items ``rows`` of a Dataset collated; a dict of columns' sliced a column at a time, the
         same batch (:meth:`ColumnRows.batch`), but for items that do not stack, refused as their rows."""
-        if isinstance(self._data, ColumnRows):
-            try:
-                return self._data.batch(rows)
-            except (RuntimeError, TypeError):  # token ids of unequal lengths: said naming the items
-                pass
+        if isinstance(self._data, ColumnRows) and (made := self._data.batch(rows)) is not None:
+            return made
         return _collate([self._data[j] for j in rows.tolist()], self.source)
 
     def _loader_epoch(self, epoch: int, start: int, training: bool) -> Iterator[Any]:

@@ -1008,6 +1008,7 @@ _CURVE = {"step": [1, 2], "mean": [0.5, 0.6], "std": [0.1, 0.1]}
         ("no_nonlinearity", {"val_accuracy": {"relu": "oops"}}),  # TypeError
         ("no_nonlinearity", {"val_accuracy": {"relu": {**_CURVE, "mean": [10**400, 1]}}}),  # OverflowError
         ("batch_norm", {"sensitivity": {}, "last_hidden": {}, "val_accuracy": {}}),  # StopIteration
+        ("no_nonlinearity", {"val_accuracy": {"relu": {**_CURVE, "std": [-0.1, -0.1]}}}),  # ValueError
     ],
 )
 def test_a_kept_record_whose_series_cannot_be_drawn_is_not_kept(tmp_path, name, series):

@@ -209,13 +209,15 @@ def write_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     )
 
 
-# What an experiment's figures raise from a record's series edited by hand, each met by an edit
-# (tests/gallery/test_gallery.py, test_a_kept_record_whose_series_cannot_be_drawn_is_not_kept): LookupError,
-# a curve gone ("series": {}, KeyError) or a std shorter than its steps (IndexError); AttributeError, a
-# string for a mapping; TypeError, a string for a number or a curve; ArithmeticError, a number past a
-# float (10**400, OverflowError); StopIteration, batch_norm's first arm of an emptied mapping (it ended
-# --resume with a traceback). ValueError was caught too, but no figure raises it from any edit tried.
-_EDITED = (LookupError, AttributeError, TypeError, ArithmeticError, StopIteration)
+# What an experiment's figures raise from a record's series edited by hand, and its verdict from numbers
+# edited so (:func:`_shown_outcome`), each met by an edit (tests/gallery/test_gallery.py,
+# test_a_kept_record_whose_series_cannot_be_drawn_is_not_kept): LookupError, a curve gone ("series": {},
+# KeyError) or a std shorter than its steps (IndexError); AttributeError, a string for a mapping; TypeError,
+# a string for a number or a curve; ArithmeticError, a number past a float (10**400, OverflowError);
+# StopIteration, batch_norm's first arm of an emptied mapping; ValueError, a negative std (matplotlib's
+# 'yerr'), a negative lr (math domain error), a step or a lambda as text, a ragged grid. Each missing
+# ended --resume with a traceback.
+_EDITED = (LookupError, AttributeError, TypeError, ArithmeticError, StopIteration, ValueError)
 
 
 Stamp = tuple[tuple[int, ...] | None, ...]
@@ -524,8 +526,7 @@ def _shown_outcome(
         return "its numbers are not those the page shows"
     try:
         verdict = experiment.verdict(shown.evidence.numbers)
-    # numbers edited by hand: an arm's list a string, a value 10**400 (OverflowError in float or int)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError, ArithmeticError):
+    except _EDITED:  # numbers edited by hand: an arm's list a string, a value 10**400
         verdict = None
     if verdict is None or not _same_outcome(verdict, record["verdict"]):
         return "its numbers do not give the verdict it shows (edited, or the verdict's code changed since)"

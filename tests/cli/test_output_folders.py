@@ -1,5 +1,7 @@
-"""An output folder that already holds work: refused before anything in it is written over."""
+"""An output folder that already holds work: refused before anything in it is written over; a folder the
+disk has no room for: what is kept is said, exit 5."""
 
+import errno
 import functools
 import json
 import shlex
@@ -9,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from optimlab.cli import _errors
 
 TINY = ["--epochs", "1", "--budget", "1", "--seeds", "1", "--no-progress", "--format", "json"]
 
@@ -348,3 +352,81 @@ def test_a_gallery_page_the_disk_refuses_is_said_after_its_verdict_which_is_kept
         assert refused.splitlines()[0].rpartition(" in ")[0] == taken.splitlines()[0].rpartition(" in ")[0]
         assert refused.splitlines()[0].endswith(": its page not written")
     assert not page.exists()
+
+
+def _full_disk(*_: Any, **__: Any) -> None:
+    """A write refused as a full disk refuses it, naming the file as optimlab.atomic raises it."""
+    import os
+
+    path = next((a for a in [*_, *__.values()] if isinstance(a, Path)), None)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), None if path is None else str(path))
+
+
+def test_a_comparisons_page_the_disk_refuses_says_what_is_kept_and_which_command_writes_it(
+    cli, tmp_path, monkeypatch
+):
+    """compare on a full disk as it wrote report.html ended on the bare OS line, exit 2 (a bad call's),
+    with no word that the studies and leaderboard.csv were kept nor how to get the page. Now one line
+    names the page, the reason, the tables kept and `optimlab report DIR --out PAGE`, exit 5 (as doctor --html's);
+    truth: that command, the disk freed, writes the page from what was kept."""
+    import optimlab.study.report
+
+    folder = tmp_path / "compared"
+    with monkeypatch.context() as patched:
+        patched.setattr(optimlab.study.report, "write_report", _full_disk)
+        code, _, err = cli(
+            "compare", "--workload", "digits_mlp", "--optimizers", "sgd", "--epochs", "1", "--budget", "1",
+            "--seeds", "1", "--no-progress", "--out", str(folder),
+        )  # fmt: skip
+    page = folder / "report.html"
+    later = f"optimlab report {folder} --out {page}"
+    kept = [f"{stem}{suffix}" for stem in ("trials", "leaderboard") for suffix in (".csv", ".parquet")]
+    kept = [name for name in kept if (folder / name).is_file()]
+    assert "leaderboard.csv" in kept
+    assert (code, err) == (
+        _errors.FILE_NOT_WRITTEN,
+        f"error: cannot write '{page}': No space left on device; the studies and {', '.join(kept)} are "
+        f"kept: once there is room, `{later}` writes the page\n",
+    )
+    assert not page.exists()
+    assert cli(*shlex.split(later)[1:])[0] == 0 and "digits_mlp" in page.read_text()
+
+
+def test_a_run_file_the_disk_refuses_exits_as_a_file_not_written(cli, tmp_path, monkeypatch):
+    """train on a full disk exited 2, the code `optimlab -h` keeps for a bad call, where doctor --html,
+    lr-find --plot and gallery exit 5 for a file not written; its line, which names the file, the reason
+    and the resume, is kept. Truth: the resume it names, the disk freed, ends the run."""
+    import optimlab.train.run
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched:
+        patched.setattr(optimlab.train.run, "torch_save_file", _full_disk)
+        code, stdout, err = cli(
+            "train", "--dataset", "iris", "--epochs", "1", "--no-progress", "--out", str(out)
+        )
+    assert (code, stdout) == (_errors.FILE_NOT_WRITTEN, "")
+    assert err.startswith("error: cannot write ") and f"optimlab train --resume {out} " in err
+    assert cli("train", "--resume", str(out), "--no-progress")[0] == 0 and (out / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("refusal", "code", "said"),
+    [
+        (
+            (errno.ENOSPC, "No space left on device", "p.csv"),
+            5,
+            "cannot write 'p.csv': No space left on device; once",
+        ),
+        (
+            (errno.EDQUOT, "Disk quota exceeded", "p.csv"),
+            5,
+            "cannot write 'p.csv': Disk quota exceeded; once",
+        ),
+        ((errno.ENOENT, "No such file or directory", "p.csv"), 2, "'p.csv': No such file or directory"),
+    ],
+)
+def test_a_write_the_disk_has_no_room_for_exits_5_and_says_how_to_go_on(refusal, code, said, capsys):
+    """Any verb's OSError for want of room (a full disk, a quota) exited 2, a bad call's code; a file not
+    found stays 2."""
+    assert _errors.report(OSError(*refusal)) == code
+    assert capsys.readouterr().err.startswith(f"error: {said}")

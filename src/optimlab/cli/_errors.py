@@ -1,11 +1,12 @@
-"""The CLI's one error path: every expected failure becomes one plain line on stderr and exit code 2.
+"""The CLI's one error path: every expected failure becomes one plain line on stderr and exit code 2
+(5 for a file the disk had no room for).
 
 Expected failures are the user's to fix: a bad flag or value (click's usage errors, optimlab's errors),
 a file or folder that cannot be read or written, a file that is not what it claims to be, a storage
 that cannot be reached, a model or run too large for the memory. Anything else is a bug in optimlab and
 keeps its traceback. Set ``OPTIMLAB_DEBUG=1`` to see the traceback of an expected failure too. A file
 that a flag asks for beside the results (--html, --plot) and that cannot be written is said after them
-(:class:`FileAsked`), exit code 5.
+(:class:`FileAsked`), exit code 5; so is any write the disk has no room for (:func:`room_refused`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ CPU_ALLOCATION_FAILED = ("DefaultCPUAllocator: can't allocate memory", "std::bad
 SIZE_OVERFLOW = "Overflow when unpacking long"
 ALLOCATION = re.compile(r"tried to allocate ([\d.]+) ?(\w+)", re.IGNORECASE)
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
-# the verb's results are printed whole, but a file its flag asked for (--html, --plot) is not written: a
-# full disk after a doctor's examination was 2, a bad call, with the findings thrown away
+# a file of the verb's results is not written (a full disk): the page its flag asked for (--html, --plot),
+# its results printed whole (a full disk after a doctor's examination was 2, a bad call, with the findings
+# thrown away), or a run's or a comparison's own file, the line saying what is kept and how to continue
 FILE_NOT_WRITTEN = 5
 
 
@@ -62,11 +64,25 @@ def one_line(text: str) -> str:
     return head + (" " if head.endswith(":") else "; ") + "; ".join(rest)
 
 
+def _where(error: OSError) -> str:
+    """The file (or the two files, a rename's) the OS named in ``error``; empty where it named none."""
+    names = [name for name in (error.filename, error.filename2) if name is not None]
+    return " -> ".join(repr(os.fsdecode(name)) for name in names)
+
+
 def _os_message(error: OSError) -> str:
     reason = error.strerror or str(error)
-    names = [name for name in (error.filename, error.filename2) if name is not None]
-    where = " -> ".join(repr(os.fsdecode(name)) for name in names)
-    return f"{where}: {reason}" if where else reason
+    return f"{_where(error)}: {reason}" if _where(error) else reason
+
+
+def room_refused(error: BaseException) -> bool:
+    """``error`` is the OS's refusal of a write for want of room (a full disk, a quota, a file-size limit),
+    or optimlab's line said in its place (train's, with the command that resumes the run; compare's, with
+    the one that writes its page): the results are computed, a file of them is not written."""
+    from optimlab.train.run import NO_ROOM  # at a failure only: it loads torch
+
+    behind = (error.__cause__ or error.__context__) if isinstance(error, OptimlabError) else error
+    return isinstance(behind, OSError) and behind.errno in NO_ROOM
 
 
 def _storage_error(error: BaseException) -> bool:
@@ -116,6 +132,9 @@ def expected_message(error: BaseException, verb: str = "optimlab") -> str | None
         return f"{one_line(error.format_message())} (see '{command} -h')"
     if isinstance(error, OptimlabError):
         return one_line(str(error))
+    if isinstance(error, OSError) and room_refused(error):
+        named = f" {_where(error)}" if _where(error) else ""
+        return f"cannot write{named}: {error.strerror or error}; once there is room, run the command again"
     if isinstance(error, OSError):
         return _os_message(error)
     if isinstance(error, UnicodeDecodeError):
@@ -195,4 +214,4 @@ def report(error: BaseException, verb: str = "optimlab") -> int:
     validated = isinstance(error, (typer.TyperException, OptimlabError))  # the message is the whole story
     hint = "" if validated else f" (set {DEBUG_VARIABLE}=1 to see the traceback)"
     print(f"error: {message}{hint}", file=sys.stderr)
-    return USAGE_ERROR
+    return FILE_NOT_WRITTEN if room_refused(error) else USAGE_ERROR

@@ -56,9 +56,11 @@ EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and 
   {train_cmd.TRACKER_FAILED:<3}  train: the run completed, but a tracker (--log) lacks part of
        it (stderr says why; 'optimlab report RUN --log NAME' sends
        it again)
-  {FILE_NOT_WRITTEN:<3}  doctor --html, lr-find --plot, gallery run: the results are
-       printed, but a file (a page) could not be written (stderr says
-       why: a full disk)
+  {FILE_NOT_WRITTEN:<3}  a file could not be written (a full disk): doctor --html,
+       lr-find --plot, gallery run print their results whole first;
+       for any verb, one line of stderr names the file, the reason,
+       what is kept and how to go on (train: its --resume; compare:
+       the 'optimlab report' that writes its page)
   {INTERRUPTED:<3}  interrupted (Ctrl-C, SIGTERM); where work is kept, a line says how
        to continue it
 """

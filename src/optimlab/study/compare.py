@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import shlex
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -770,5 +771,29 @@ def compare(
 
         shown = with_stored(results, location) if storage is None else results  # the folder's own journal
         tables = write_tables(shown, folder)
-        report = write_report(shown, folder / "report.html", command=command, chance=chance)
+        report = _page_written(
+            lambda page: write_report(shown, page, command=command, chance=chance), folder, storage, tables
+        )
     return Comparison(results, location, report, tables)
+
+
+def _page_written(
+    write: Callable[[Path], Path], folder: Path, storage: str | None, tables: Sequence[Path]
+) -> Path:
+    """``write(folder / "report.html")``; the OS's refusal (a full disk) said in one line that names the
+    page, the reason, what is kept (the studies, the tables) and the command that writes the page later:
+    it was the bare OS line, exit 2 (a bad call's), with no word that the finished trials were kept."""
+    page = folder / "report.html"
+    try:
+        return write(page)
+    except OSError as error:
+        kept = ", ".join(table.name for table in tables)
+        later = (
+            f"`{shlex.join(['optimlab', 'report', str(folder), '--out', str(page)])}` writes the page"
+            if storage is None
+            else "resuming the comparison (--resume) writes the page"
+        )
+        raise OptimlabError(
+            f"cannot write {str(page)!r}: {error.strerror or error}; the studies and {kept} are kept: "
+            f"once there is room, {later}"
+        ) from error

@@ -105,6 +105,23 @@ def test_a_schedule_multiplies_every_members_lr_as_lambda_lr_does():
         torch.testing.assert_close(stacked[0][k], p.detach(), rtol=1e-5, atol=1e-6)
 
 
+def test_each_members_reported_lr_is_the_drop_in_shells_lr():
+    """What a batched run logs as member k's lr (``lrs``, read by train/members.py) is the lr its
+    drop-in run logs, step by step under a schedule: lr=0.1 is 0.1, not float32's 0.10000000149011612."""
+    schedule = create("cosine", total_steps=5, warmup_steps=2)
+    lrs = [0.1, 0.2, 0.3]
+    batched = BatchedOptimizer([torch.zeros(K, 4)], "momentum", members=K, schedule=schedule, lr=lrs)
+    for k, lr in enumerate(lrs):
+        p = torch.nn.Parameter(torch.zeros(4))
+        opt = optimlab.optim.create("momentum", [p], lr=lr)
+        scheduler = as_lr_scheduler(opt, schedule)
+        for t in range(5):
+            assert batched.lrs(t)[k] == opt.param_groups[0]["lr"]
+            p.grad = torch.ones(4)
+            opt.step()
+            scheduler.step()
+
+
 def test_members_stepped_in_chunks_keep_their_own_values(monkeypatch):
     """Chunks of members (for cache locality) slice per-member values and the schedule's lr with them."""
     import optimlab.optim.shells.batched as shell

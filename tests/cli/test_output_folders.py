@@ -112,6 +112,30 @@ def test_an_output_path_of_a_control_character_is_refused_in_one_line(cli, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["compare", "--optimizers", "sgd", "--name", "a\nb", "--out", "OUT/c"], "--name"),
+        (["worker", "OUT", "--name", "a\x1bb"], "--name"),
+        (["train", "--resume", "OUT/a\nb"], "--resume"),
+        (["compare", "--resume", "OUT/a\nb"], "--resume"),
+    ],
+)
+def test_a_name_or_a_resumed_folder_of_a_control_character_is_refused_in_one_line(cli, tmp_path, args, flag):
+    """`compare --name $'a\\nb'` stored the study's name with its newline (leaderboard.csv's rows broke in
+    two), and `--resume` of a folder `$'a\\nb'` (made before output paths refused them) printed a resume
+    command broken in two. Refused as an output path's control character is, before any work: nothing
+    made (truth: the folder's listing)."""
+    (tmp_path / "a\nb").mkdir()
+    code, out, err = cli(*[a.replace("OUT", str(tmp_path)) for a in args])
+    control = next(c for c in args[args.index(flag) + 1] if not c.isprintable())
+    assert (code, out, len(err.splitlines())) == (2, "", 1), err
+    assert (
+        f"Invalid value for '{flag}'" in err and f"holds a control character ({repr(control)[1:-1]})" in err
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["a\nb"] and not any((tmp_path / "a\nb").iterdir())
+
+
 def test_a_benchs_rerun_command_pastes_back_whole():
     """The report's command that reruns a bench split a --dataset path or a --target header at its space."""
     from optimlab.cli.bench_cmd import _command

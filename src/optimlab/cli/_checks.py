@@ -33,7 +33,9 @@ def given(text: str, what: str = "a path") -> str:
 
 
 def name(text: str) -> str:
-    return given(text, "a name")
+    """A name (a study's, a technique's): ``compare --name $'a\\nb'`` stored the newline in the study's
+    name, and its leaderboard.csv's rows, and the command that resumes it, broke in two."""
+    return _printable(given(text, "a name"), "a name")
 
 
 def dataset(text: str) -> str:
@@ -155,14 +157,15 @@ def existing(text: str) -> bool:
     return _path(text).exists()
 
 
-def _printable(text: str) -> str:
-    """``text``, an output path, unless it holds a control character: ``--out $'run\\n2'`` made the folder,
-    and every line naming it broke in two (the results' 'results in run', the command that resumes it),
-    which a shell's paste ran as two commands; a path of them is a paste's slip, not a name to keep."""
+def _printable(text: str, what: str = "a path") -> str:
+    """``text``, an output path or a name (``what``), unless it holds a control character: ``--out
+    $'run\\n2'`` made the folder, and every line naming it broke in two (the results' 'results in run', the
+    command that resumes it), which a shell's paste ran as two commands; a path of them is a paste's slip,
+    not a name to keep."""
     controls = sorted({repr(c)[1:-1] for c in os.fspath(text) if unicodedata.category(c) == "Cc"})
     if controls:
         raise typer.BadParameter(
-            f"{text!r} holds a control character ({', '.join(controls)}): accepted a path of printable "
+            f"{text!r} holds a control character ({', '.join(controls)}): accepted {what} of printable "
             "characters, which every line naming it keeps on one line"
         )
     return text
@@ -199,8 +202,10 @@ def existing_folder(text: str) -> Path:
 def resumed_folder(text: str) -> Path:
     """The folder of stopped work that --resume continues: it must exist and be writable. Read as an output
     folder (mkdir -p), a missing one passed: a typo reached each verb's own words, ``nd/x/../..`` (nd
-    missing) resumed the folder above nd, and ``/proc/nope/x`` was one that could not be created."""
-    path = existing_folder(text)
+    missing) resumed the folder above nd, and ``/proc/nope/x`` was one that could not be created. A name of a
+    control character (a folder made before the output paths refused them) broke the resume command it
+    prints in two: refused as an output path's."""
+    path = existing_folder(_printable(text))
     _path(text, written_into=True)
     _refuse_unwritable(path, text)
     return path

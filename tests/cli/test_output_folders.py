@@ -454,3 +454,18 @@ def test_a_write_the_disk_has_no_room_for_exits_5_and_says_how_to_go_on(refusal,
     found stays 2."""
     assert _errors.report(OSError(*refusal)) == code
     assert capsys.readouterr().err.startswith(f"error: {said}")
+
+
+def test_a_refusal_that_is_no_write_loads_no_torch_to_say_its_code():
+    """Asking whether a failure is a write the disk had no room for reads train's errno list, which loads
+    torch: only a refusal of the OS's needs it; a bad call's line (exit 2) stays quick. Truth: sys.modules
+    in a fresh interpreter after the bad call's report."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, typer\nfrom optimlab.cli import _errors\n"
+        "print(_errors.report(typer.BadParameter('bad')), 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stderr

@@ -79,10 +79,12 @@ def room_refused(error: BaseException) -> bool:
     """``error`` is the OS's refusal of a write for want of room (a full disk, a quota, a file-size limit),
     or optimlab's line said in its place (train's, with the command that resumes the run; compare's, with
     the one that writes its page): the results are computed, a file of them is not written."""
-    from optimlab.train.run import NO_ROOM  # at a failure only: it loads torch
-
     behind = (error.__cause__ or error.__context__) if isinstance(error, OptimlabError) else error
-    return isinstance(behind, OSError) and behind.errno in NO_ROOM
+    if not isinstance(behind, OSError):  # a bad call's refusal: no torch loaded to say it
+        return False
+    from optimlab.train.run import NO_ROOM  # loads torch: at a refused write only
+
+    return behind.errno in NO_ROOM
 
 
 def _storage_error(error: BaseException) -> bool:

@@ -589,8 +589,9 @@ def test_large_regression_targets_are_told_the_code_that_standardizes_them_and_i
 def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_as_init_scale_is():
     """20 ReLU layers at 0.6x He's scale (1.7x off, under the 3x vanishing_gradients read alone):
     init_scale said 'init: kaiming_normal' and vanishing_gradients 'norm: batch', two fixes for one
-    cause. Both now name He's init, init_scale first; truth: He's init trains it (300 steps of Adam
-    1e-3, held-out loss 0.77 against 1.83)."""
+    cause. Both now name He's init, init_scale first; truth: He's init trains it better on every one of
+    3 batch orders (300 steps of Adam 1e-3, held-out loss 0.72 / 0.65 / 0.86 against 1.15 / 0.78 / 1.17
+    here: one order's ratio ranges 0.63-0.83, so no single draw is the truth)."""
     x, y = standardized()
     train, held = slice(0, 800), slice(800, None)
 
@@ -610,12 +611,17 @@ def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_a
     assert told_torch_init(by_rule["vanishing_gradients"], "kaiming_normal")
     assert found.problems[0].rule == "init_scale" and found.problems[0].consequence_of == ()
 
-    def held_out(model: nn.Module) -> float:
+    def held_out(scale: float, seed: int) -> float:
+        model = planted(scale)
         data = ((x[train], y[train]), (x[held], y[held]))
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-        return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 300, 64)
+        return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 300, 64, seed=seed)
 
-    assert held_out(planted(1.0)) < 0.6 * held_out(planted(0.6))
+    he, small = zip(*((held_out(1.0, seed), held_out(0.6, seed)) for seed in range(3)))
+    assert all(a < b for a, b in zip(he, small)) and statistics.mean(he) < 0.85 * statistics.mean(small), (
+        he,
+        small,
+    )
 
 
 def _two_quantities(rows: int, seed: int, second_scale: float) -> tuple[torch.Tensor, torch.Tensor]:

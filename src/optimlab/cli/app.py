@@ -239,8 +239,17 @@ def _exit_on_signal(code: int) -> None:
 
 
 THREADS_VARIABLE = "OMP_NUM_THREADS"
-# What OpenMP (libgomp, torch's on Linux) takes: a whole number of at least 1, or one per nesting level (4,2)
-OPENMP_THREADS = re.compile(r"\s*\+?0*[1-9]\d*\s*(,\s*\+?0*[1-9]\d*\s*)*")
+# What OpenMP (libgomp, torch's on Linux) takes, per nesting level (4,2): a whole number in ASCII digits
+# (strtoul's), of at least 1 and at most a C long's largest (strtoul's value read as a long: 2**63 - 1)
+OPENMP_COUNT = re.compile(r"\s*\+?[0-9]+\s*", re.ASCII)
+OPENMP_MOST_THREADS = 2**63 - 1
+
+
+def openmp_reads(value: str) -> bool:
+    """Whether OpenMP reads ``value`` of ``OMP_NUM_THREADS`` as thread counts, as libgomp does."""
+    return all(
+        OPENMP_COUNT.fullmatch(count) and 1 <= int(count) <= OPENMP_MOST_THREADS for count in value.split(",")
+    )
 
 
 def _threads_variable_checked() -> None:
@@ -250,7 +259,7 @@ def _threads_variable_checked() -> None:
     and OpenMP's, every verb's results are the same at any count, and ``-h`` or ``list`` failing on it
     would help nobody."""
     value = os.environ.get(THREADS_VARIABLE)
-    if value is None or OPENMP_THREADS.fullmatch(value):
+    if value is None or openmp_reads(value):
         return
     del os.environ[THREADS_VARIABLE]
     print(

@@ -201,18 +201,18 @@ def run(
             unshown.append((page, why))
 
         if name != ALL:
-            page_kept = (
-                kept_page(get_experiment(name), size, out, kept[names[0]])
-                if kept and names[0] in kept
-                else None
-            )
-            if page_kept is not None:  # its own page, in this optimlab's words: no other file replaced
-                done(*page_kept)
-                return
             try:
+                page_kept = (
+                    kept_page(get_experiment(name), size, out, kept[names[0]])
+                    if kept and names[0] in kept
+                    else None
+                )
+                if page_kept is not None:  # its own page, in this optimlab's words: no other file replaced
+                    done(*page_kept)
+                    return
                 done(*run_experiment(name, size=size, out=out, on_start=started, on_unshown=not_indexed))
-            except PageNotWritten as refused:
-                done(refused.outcome, None)
+            except PageNotWritten as refused:  # its page, or the index written again after it
+                done(refused.outcome, refused.page)
                 _page_refused(output, refused)
             _say_not_indexed(output, unshown)  # where the index was written again
             return
@@ -233,13 +233,19 @@ def run(
                 on_unshown=not_indexed,
             )
         except PageNotWritten as refused:  # the pages done, then the refused one's outcome, then why
-            from optimlab.gallery.page import gallery_index
-
-            done(refused.outcome, None)
+            if refused.outcome is not None:  # else the index refused, every page written
+                done(refused.outcome, None)
             _say_not_indexed(output, unshown)
-            indexed = gallery_index(out)  # of the pages done, where the disk took it
+            indexed = refused.indexed  # of the pages done, where the disk took it
+            stopped: dict[str, str] = {}
+            if (left := len(names) - len(finished) - 1) > 0:  # after the refused one: neither run nor printed
+                again = _resume_command(size, out)
+                stopped = {"status": "stopped", "resume": again}
+                kept_said = _kept(len(finished), out, indexed is not None, again)
+                output.note(f"stopped, {count_of(left, 'experiment')} not run: {kept_said}")
             output.result(
-                f"index: {indexed}" if indexed else "no index written", {"index": indexed and str(indexed)}
+                f"index: {indexed}" if indexed else "no index written",
+                {"index": indexed and str(indexed), **stopped},
             )
             _page_refused(output, refused)
         except KeyboardInterrupt:
@@ -247,22 +253,29 @@ def run(
             if not finished:
                 raise
             _say_not_indexed(output, unshown)
-            again = shlex.join(
-                ["optimlab", "gallery", "run", "all", "--size", size, "--out", str(out), "--resume"]
-            )
+            again = _resume_command(size, out)
             if not output.human:  # the finished ones too, and how to go on; people read the line below
                 output.result("", {"status": "interrupted", "resume": again})
-            raise Interrupted(
-                f"the pages of {count_of(len(finished), 'finished experiment')} are kept in {out} (indexed); "
-                f"continue with `{again}`"
-            ) from None
+            raise Interrupted(_kept(len(finished), out, True, again)) from None
     _say_not_indexed(output, unshown)
     output.result(f"index: {index}", {"index": str(index)})
 
 
+def _resume_command(size: str, out: Path) -> str:
+    """The command that runs the experiments of ``all`` left to run, keeping the pages written."""
+    return shlex.join(["optimlab", "gallery", "run", "all", "--size", size, "--out", str(out), "--resume"])
+
+
+def _kept(finished: int, out: Path, indexed: bool, again: str) -> str:
+    """What a stopped ``all`` keeps of its ``finished`` experiments, and how to go on (``again``)."""
+    said = "indexed" if indexed else "not indexed"
+    return f"the pages of {count_of(finished, 'finished experiment')} are kept in {out} ({said}); continue with `{again}`"
+
+
 def _page_refused(output: Output, refused: PageNotWritten) -> None:
-    """After the results: the file of a page the OS refused, and why, exit code 5 (as doctor --html's)."""
-    page = FileAsked("the page", None)
+    """After the results: the file of a page (or the index) the OS refused, and why, exit code 5 (as doctor
+    --html's)."""
+    page = FileAsked("the index" if refused.index_refused else "the page", None)
     page.refuse(refused, refused.path)
     page.end(output)
 

@@ -24,6 +24,7 @@ from optimlab.data.built_once import data_built_once
 from optimlab.errors import InvalidValueError
 from optimlab.gallery.experiment import SIZES, Experiment, Outcome, experiment_names, get_experiment
 from optimlab.gallery.page import (
+    INDEX_NAME,
     KeptPage,
     check_replaceable,
     index_again,
@@ -40,14 +41,33 @@ __all__ = ["PageNotWritten", "kept_page", "pages_found", "run_experiment", "run_
 
 
 class PageNotWritten(OSError):
-    """The OS refused a file of a finished ``outcome``'s page (its page or its numbers, at ``path``: a full
-    disk): the outcome is whole, for the caller to report, where the run's minutes were thrown away with
-    the bare OSError. Its cause is the OS's error, which it repeats (errno, reason, file)."""
+    """The OS refused a file the gallery writes once an experiment finished (at ``path``: a full disk): its
+    page or its numbers (``outcome`` the finished experiment's, whole, for the caller to report, where the
+    run's minutes were thrown away with the bare OSError), or the index (:attr:`index_refused`: after
+    ``outcome``'s ``page`` was written, or with ``outcome`` None after every page of :func:`run_gallery`
+    was). ``indexed``: the index :func:`run_gallery` wrote over the pages done before it stopped, None where
+    it wrote none. Its cause is the OS's error, which it repeats (errno, reason, file)."""
 
-    def __init__(self, outcome: Outcome, error: OSError, path: Path) -> None:
+    def __init__(
+        self, outcome: Outcome | None, error: OSError, path: Path, *, page: Path | None = None
+    ) -> None:
         super().__init__(error.errno, error.strerror or str(error), os.fspath(path))
         self.outcome = outcome
         self.path = path
+        self.page = page
+        self.indexed: Path | None = None
+
+    @property
+    def index_refused(self) -> bool:
+        """The file refused is the index, every page of the run written."""
+        return self.outcome is None or self.page is not None
+
+
+def _refused(error: OSError, outcome: Outcome | None, path: Path, page: Path | None = None) -> PageNotWritten:
+    """``error``, the OS's refusal of ``path`` (or of the file it names: the page's numbers beside it), as
+    :class:`PageNotWritten`."""
+    refused = Path(os.fsdecode(error.filename)) if error.filename else path
+    return PageNotWritten(outcome, error, refused, page=page)
 
 
 def _written(experiment: Experiment, outcome: Outcome, out: str | os.PathLike[str]) -> Path:
@@ -56,8 +76,7 @@ def _written(experiment: Experiment, outcome: Outcome, out: str | os.PathLike[st
     try:
         return write_page(experiment, outcome, out)
     except OSError as error:
-        refused = Path(os.fsdecode(error.filename)) if error.filename else page_path(out, experiment.name)
-        raise PageNotWritten(outcome, error, refused) from error
+        raise _refused(error, outcome, page_path(out, experiment.name)) from error
 
 
 @contextlib.contextmanager
@@ -100,12 +119,15 @@ def kept_page(
     and its page, written again from its numbers where this optimlab words it otherwise (a rule's, a
     check's), without running it (:func:`~optimlab.gallery.page.write_kept_page`, ``decided`` its
     decision from :func:`pages_found`); None where there is none to keep, or its series cannot be drawn.
-    A Ctrl-C while the page is written waits for it."""
+    A Ctrl-C while the page is written waits for it; a page the OS refuses raises :class:`PageNotWritten`."""
     outcome = kept_outcome(experiment, size, out)
     if outcome is None:
         return None
     with signals_deferred():
-        page = write_kept_page(experiment, outcome, out, decided)
+        try:
+            page = write_kept_page(experiment, outcome, out, decided)
+        except OSError as error:
+            raise _refused(error, outcome, page_path(out, experiment.name)) from error
     return None if page is None else (outcome, page)
 
 
@@ -121,7 +143,8 @@ def run_experiment(
     an earlier :func:`run_gallery` there again (:func:`~optimlab.gallery.page.index_again`), its verdict
     of ``name`` now this run's. ``on_start(name, 0, 1)``, called once ``out`` is checked and before the
     run, reports progress as :func:`run_gallery`'s does; ``on_unshown(page, why)`` is told each page the
-    index links without its verdict. A page the OS refuses raises :class:`PageNotWritten`."""
+    index links without its verdict. A page, or the index after it, the OS refuses raises
+    :class:`PageNotWritten`."""
     _check_size(size)
     experiment = get_experiment(name)
     output_folder(out)
@@ -131,7 +154,10 @@ def run_experiment(
     outcome = _outcome(experiment, size)
     with signals_deferred():  # a Ctrl-C as the page is written leaves the index showing it
         page = _written(experiment, outcome, out)
-        index_again(out, on_unshown)
+        try:
+            index_again(out, on_unshown)
+        except OSError as error:
+            raise _refused(error, outcome, Path(out) / INDEX_NAME, page) from error
     return outcome, page
 
 
@@ -161,7 +187,9 @@ def run_gallery(
     called for a kept page) and ``on_done(outcome, page)`` report progress; ``on_unshown(page, why)`` is
     told each page the index links without its verdict. Interrupted (Ctrl-C), it
     indexes the pages finished so far, and those of an earlier run still in ``out``, before it stops; so it
-    does where the OS refuses a page (:class:`PageNotWritten`, raised)."""
+    does where the OS refuses a page (:class:`PageNotWritten` raised, its ``indexed`` the index written,
+    None where the OS refused it too). The index refused raises :class:`PageNotWritten` too (no
+    ``outcome``: every page written)."""
     _check_size(size)
     output_folder(out)
     names = experiment_names()
@@ -187,11 +215,12 @@ def run_gallery(
         if done:  # the pages left to run may lie there from an earlier run: indexed with the finished ones
             index_pages(out, on_unshown)
         raise
-    except PageNotWritten:  # the run stops: the disk that refused one page would refuse the next
+    except PageNotWritten as refused:  # the run stops: the disk that refused one page would refuse the next
         if done:
             with contextlib.suppress(OSError):  # and perhaps the index: the refused page is what is said
-                index_pages(out, on_unshown)
+                refused.indexed = index_pages(out, on_unshown)
         raise
-    return index_pages(
-        out, on_unshown
-    )  # the pages run, and any other of the gallery's there (of an experiment gone)
+    try:  # the pages run, and any other of the gallery's there (of an experiment gone)
+        return index_pages(out, on_unshown)
+    except OSError as error:
+        raise _refused(error, None, Path(out) / INDEX_NAME) from error

@@ -749,7 +749,7 @@ def test_only_a_metric_without_an_upper_bound_that_spans_decades_takes_a_log_axi
 ):
     """An accuracy from 0.05 to 0.99 (20x) was drawn on a log axis: 0.9 to 0.99, where runs differ,
     squeezed into its top. Truth: the y ticks, evenly spaced on a linear axis only; a loss over the same
-    span keeps its log axis, as the study's and the doctor's charts do."""
+    span keeps its log axis, as the study's and the doctor's charts do, and its label says '(log)'."""
     import xml.etree.ElementTree as ElementTree
 
     folder = fake_run(tmp_path / "run")
@@ -767,3 +767,6 @@ def test_only_a_metric_without_an_upper_bound_that_spans_decades_takes_a_log_axi
     ]
     gaps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
     assert len(ticks) >= 3 and (len(gaps) == 1) == linear, ticks
+    # a log axis says so on its label, as the doctor's charts do: its plain ticks (0.01, 0.1, 1) do not
+    said = [t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text") if t.text]
+    assert ("loss (log)" in said) == (not linear), said

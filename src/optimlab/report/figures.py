@@ -41,6 +41,7 @@ from optimlab.report.line_chart import (
     SPARSE,
     level_label_side,
     plain,
+    scale_said,
     shortened,
     shortened_apart,
     spans_decades,
@@ -373,7 +374,7 @@ def lines(
         _log_axis(axes, "y")
     if ylim is not None:
         axes.set_ylim(*ylim)
-    axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=ylabel)
+    axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=scale_said(ylabel, log_y))
     axes.grid(alpha=0.3)
     if legend or len(series) > 1:
         _legend(axes, notes)

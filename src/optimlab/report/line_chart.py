@@ -41,6 +41,7 @@ __all__ = [
     "level_label_side",
     "line_chart",
     "plain",
+    "scale_said",
     "shortened",
     "shortened_apart",
     "spans_decades",
@@ -332,6 +333,12 @@ def _path(points: Sequence[tuple[float, float] | None]) -> str:
     return "".join(parts)
 
 
+def scale_said(label: str, log: bool) -> str:
+    """An axis' ``label`` with ``(log)`` where the axis is logarithmic: its plain tick labels (0.5, 1, 2)
+    do not tell it, and a run page's loss read as linear halved what the log axis showed as a drop."""
+    return f"{label} (log)".strip() if log else label
+
+
 def line_chart(
     x: Mapping[str, Sequence[float]],
     series: Mapping[str, Sequence[float]],
@@ -360,6 +367,7 @@ def line_chart(
     Non-finite values leave gaps; on a log axis values that are not positive do too. Series longer than
     :data:`MAX_POINTS` are thinned (:func:`thinned`), series shorter than :data:`SPARSE` marked at each point.
     """
+    ylabel = scale_said(ylabel, log_y)
     colour_of = {label: COLOURS[number % len(COLOURS)] for number, label in enumerate(series)}
     colour_of.update(colours or {})
     dash_of = {label: DASHES[number // len(COLOURS) % len(DASHES)] for number, label in enumerate(series)}

@@ -22,6 +22,7 @@ import sys
 from paired import THIS_TREE, in_tree, print_before_now, source_tree, tree_rounds
 
 _TIMED = """
+import inspect
 import time
 import optimlab.gallery.page
 from optimlab.gallery import run_gallery
@@ -29,8 +30,12 @@ from optimlab.gallery.publish import pages_found
 if {reworded!r}:
     optimlab.gallery.page.without_drawings = lambda document: "a page in older words"
 started = time.perf_counter()
-pages_found("tiny", {out!r}, resume=True)
-run_gallery(size="tiny", out={out!r}, resume=True)
+found = pages_found("tiny", {out!r}, resume=True)
+# the count's decisions handed on as the CLI hands them (c8272194: kept=), else decided a second time; a
+# tree before c8272194 keeps them itself (its run_gallery takes no kept)
+handed = "kept" in inspect.signature(run_gallery).parameters
+kept = {{"kept": found[1]}} if handed else {{}}
+run_gallery(size="tiny", out={out!r}, resume=True, **kept)
 print(time.perf_counter() - started)
 """
 

@@ -350,3 +350,37 @@ def test_a_terminal_too_narrow_for_the_columns_gets_every_row_stacked(width):
     )
     flat = " ".join(shown.split())
     assert flat.count("method: adam") == flat.count("rank: 1") == 2, shown
+
+
+def _printed(table: Any, width: int) -> str:
+    """What a ``width``-column terminal shows of ``table``."""
+    import io
+
+    from rich.console import Console
+
+    terminal = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    terminal.print(table)
+    return terminal.file.getvalue()
+
+
+def test_a_table_that_fits_a_narrow_terminal_whole_is_not_stacked():
+    """Eight columns of one character each on a 60-column terminal were stacked, a block of 8 lines a
+    row: the rule counted columns (8 x (MIN_FOLDED + 2) = 64 > 60) instead of laying the table out, which
+    fits whole in 38. Truth: the terminal shows it as the same table laid out without a bound."""
+    from optimlab.cli._output import rich_table
+
+    columns, rows = list("abcdefgh"), [list(range(1, 9)), list(range(9, 17))]
+    assert _printed(rich_table("t", columns, rows, width=60), 60) == _printed(
+        rich_table("t", columns, rows), 60
+    )
+
+
+def test_a_table_of_no_rows_stacked_keeps_its_columns_names():
+    """compare's leaderboard of no rows on a 20-column terminal, stacked, showed its title alone: the
+    columns' names went with the rows. Truth: every character of each column's name printed, no line past
+    the edge."""
+    from optimlab.cli._output import rich_table
+
+    shown = _printed(rich_table("leaderboard", LEADERBOARD, [], width=20), 20)
+    names = Counter("".join(LEADERBOARD).replace(" ", ""))
+    assert not names - Counter(shown) and max(map(len, shown.splitlines())) <= 20, shown

@@ -18,9 +18,9 @@ from optimlab import terminal
 from optimlab.number_text import count_of
 
 MAX_WORD = 24  # a column keeps at least its longest word, up to this many characters
-# A folded column keeps at least this many characters (and rich's padding of 2): a terminal narrower than
-# the columns need so gets each row as a block of 'column: value' lines. rich gave compare's 8 columns at
-# COLUMNS=20 a width of 0 each, and printed the title and the rule, no row.
+# A folded column keeps at least this many characters (or its widest text, where narrower): a terminal
+# narrower than the table as laid out so gets each row as a block of 'column: value' lines. rich gave
+# compare's 8 columns at COLUMNS=20 a width of 0 each, and printed the title and the rule, no row.
 MIN_FOLDED = 6
 REDRAW_SECONDS = 0.2  # a long step's counter is redrawn at most this often
 
@@ -168,10 +168,10 @@ def rich_table(
     """The human table (a ``rich.table.Table``), for :meth:`Output.table` and live displays. ``unbroken``
     columns (names) are never wrapped; the others wrap between words. ``width`` (a terminal's): where the
     table laid out in it passes its edge, which the terminal cuts off, every column folds at its width
-    instead, no word nor ``unbroken`` cell kept whole; where it leaves a column under :data:`MIN_FOLDED`
-    characters, the rows are stacked instead (:func:`_stacked`)."""
+    instead, no word nor ``unbroken`` cell kept whole; where that would leave a column under
+    :data:`MIN_FOLDED` characters (:func:`_least_width`), the rows are stacked instead (:func:`_stacked`)."""
     cells = [[_cell(value) for value in row] for row in rows]
-    if width is not None and len(columns) * (MIN_FOLDED + 2) > width:
+    if width is not None and _least_width(columns, cells) > width:
         return _stacked(title, columns, cells)
     fits = width is None or _laid_out_width(_stand_in(title, columns, cells, unbroken), width) <= width
     table = _columns(title, columns, cells, set(unbroken) if fits else None)
@@ -180,17 +180,37 @@ def rich_table(
     return table
 
 
+def _least_width(columns: Sequence[str], cells: list[list[Any]]) -> int:
+    """The width of the table of ``columns`` and ``cells`` as rich lays it out with each column folded at
+    :data:`MIN_FOLDED` characters, or at its widest text where that is narrower: the least width in which
+    it folds no column narrower."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD)
+    for i, column in enumerate(columns):
+        texts = [column, *(row[i].plain for row in cells)]
+        widest = max((cell_len(line) for text in texts for line in text.splitlines()), default=0)
+        table.add_column(column, width=min(widest, MIN_FOLDED), overflow="fold")
+    return _laid_out_width(table, 1 << 16)
+
+
 def _stacked(title: str, columns: Sequence[str], cells: list[list[Any]]) -> Any:
     """The table as blocks, one a row: a ``column: value`` line for each cell (a long value wraps, a long
-    word folds), a blank line before each block."""
+    word folds), a blank line before each block; no row, a line of the columns' names."""
     from rich.console import Group
     from rich.text import Text
 
+    names = [
+        " ".join(column.split()) for column in columns
+    ]  # a header of two lines ('held-out\nloss') on one
     lines = [Text(title, overflow="fold")]
+    if not cells:
+        lines.append(Text.assemble(("columns: ", "bold"), ", ".join(names), " (no rows)", overflow="fold"))
     for row in cells:
         lines.append(Text(""))
-        for column, cell in zip(columns, row, strict=True):
-            name = " ".join(column.split())  # a header of two lines ('held-out\nloss') on one
+        for name, cell in zip(names, row, strict=True):
             lines.append(Text.assemble((f"{name}: ", "bold"), cell, overflow="fold"))
     return Group(*lines)
 

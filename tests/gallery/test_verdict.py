@@ -144,6 +144,25 @@ def test_paired_check_needs_the_whole_interval_past_the_threshold():
         paired_check("x", [1.0], [1.0], names=("a", "b"), measure="m")
 
 
+def test_a_checks_difference_interval_says_it_is_paired_by_seed():
+    """The gallery wrote 'difference 0.05 (95% CI 0.04 to 0.06, 3 runs)' beside each arm's mean and interval,
+    never saying the runs were paired by seed: a reader recomputing it from the arms as independent samples
+    (Welch) got other bounds. Truth: scipy's t interval of the per-seed differences, which is written after
+    'paired by seed', and Welch's interval on the same values, which is not."""
+    from scipy import stats
+
+    a, b = [0.90, 0.80, 0.70], [0.85, 0.74, 0.66]  # seeds share most of their spread: pairing narrows it
+    check = paired_check("a beats b", a, b, names=("a", "b"), measure="acc", above=0)
+    low, high = map(
+        float, re.search(r"difference paired by seed \S+ \(95% CI (\S+) to (\S+),", check.evidence).groups()
+    )
+    d = [x - y for x, y in zip(a, b)]
+    paired = stats.t.interval(0.95, len(d) - 1, loc=statistics.fmean(d), scale=stats.sem(d))
+    welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    assert (low, high) == pytest.approx(paired, abs=0.006), check.evidence
+    assert abs(low - welch.low) > 0.1, (welch, check.evidence)
+
+
 @pytest.mark.parametrize(("end", "threshold"), [(-0.012, -0.01), (-0.0004, 0.0), (0.0004, 0.0)])
 def test_a_checks_interval_end_is_shown_on_the_side_of_its_threshold(end, threshold):
     """A difference whose 95% upper end is -0.012 was shown '... to -0.01' beside 'required entirely below
@@ -154,7 +173,7 @@ def test_a_checks_interval_end_is_shown_on_the_side_of_its_threshold(end, thresh
     a = [0.5 + mean - 0.02, 0.5 + mean, 0.5 + mean + 0.02]
     check = paired_check("worse", a, [0.5] * 3, names=("a", "b"), measure="acc", below=threshold)
     assert check.holds == (end < threshold), check.evidence
-    shown = float(re.search(r"difference \S+ \(95% CI \S+ to (\S+),", check.evidence)[1])
+    shown = float(re.search(r"difference paired by seed \S+ \(95% CI \S+ to (\S+),", check.evidence)[1])
     assert (shown < threshold) == check.holds and shown != threshold, check.evidence
 
 
@@ -264,7 +283,10 @@ def test_the_evidence_names_the_failed_runs_an_interval_left_out():
     # by hand: t(0.975, 2) = 4.303, t(0.975, 1) = 12.706; the pairs left are (0.9, 0.5) and (0.95, 0.6)
     assert "a 0.88 (95% CI 0.69 to 1.07, 3 runs)" in paired.evidence  # every run of a finished
     assert "b 0.55 (95% CI -0.09 to 1.19, 2 runs, 1 failed and left out)" in paired.evidence
-    assert "difference 0.38 (95% CI 0.06 to 0.69, 2 runs, 1 failed and left out)" in paired.evidence
+    assert (
+        "difference paired by seed 0.38 (95% CI 0.06 to 0.69, 2 runs, 1 failed and left out)"
+        in paired.evidence
+    )
     assert not paired.holds and not paired.refuted  # 0.06 to 0.69 clears 0, on the pairs that survived
     assert paired_check("a above b", [0.9, 0.95], [0.5, 0.6], names=("a", "b"), above=0, measure="m").holds
     assert describe(summarize([nan, nan]), of=2) == "no finite runs (all 2 failed)"
@@ -288,7 +310,9 @@ def test_an_accuracy_interval_stays_within_its_bounds_worked_by_hand(monkeypatch
     assert below.holds and "95% CI 0.62 to 1.00," in below.evidence  # half-width 0.19: two decimals
     check = paired_check("a above b", high, low, names=("a", "b"), above=0, measure="acc", bounds=ACCURACY)
     assert "a 0.90 (95% CI 0.62 to 1.00, 5 runs)" in check.evidence
-    assert "difference 0.80 (95% CI 0.24 to 1.00, 5 runs)" in check.evidence  # half-width 0.38: 0.01s
+    assert (
+        "difference paired by seed 0.80 (95% CI 0.24 to 1.00, 5 runs)" in check.evidence
+    )  # half-width 0.38: 0.01s
     drawn = {}
     monkeypatch.setattr(plots.figures, "intervals", lambda summaries, **_: drawn.update(summaries))
     plots.interval_figure({"g": {"a": high}}, title="t", ylabel="test accuracy", bounds=ACCURACY)

@@ -307,7 +307,8 @@ def paired_check(
     them holding by chance stays a 5% risk (four at 95% each: 19%).
 
     The evidence names both arms' means and the difference with its interval, e.g. "test accuracy: tiny
-    init 0.11 (...), Xavier 0.95 (...); difference -0.84 (95% CI ...)".
+    init 0.11 (...), Xavier 0.95 (...); difference paired by seed -0.84 (95% CI ...)": a reader recomputing
+    it from the arms' values as independent samples (Welch) gets other bounds.
     """
     if (below is None) == (above is None):
         raise ValueError("give exactly one of below and above")
@@ -320,7 +321,7 @@ def paired_check(
     family = f", Bonferroni's interval over the claim's {comparisons} comparisons" if comparisons > 1 else ""
     threshold = [t for t in (below, above) if t is not None]
     evidence = (
-        f"{measure}: {', '.join(arms)}; difference {describe(d, unit, len(a), thresholds=threshold)}, "
+        f"{measure}: {', '.join(arms)}; difference paired by seed {describe(d, unit, len(a), thresholds=threshold)}, "
         "required entirely "
         f"{_required(above, below, inclusive)}{family}{'' if complete else _SURVIVORS}"
     )

@@ -785,8 +785,10 @@ def test_every_number_of_a_scheme_is_checked(scheme, hyperparameter, value):
 @pytest.mark.parametrize(
     ("model", "least", "steps"),
     # He's accuracy measured: the MLP's 0.63 at 175 steps (0.47 at 125, 0.65 at 250, 0.79 at 400), the
-    # CNN's 0.48 at 300 (0.21 at 200, 0.55 at 400); Xavier's 0.10 throughout
-    [({"name": "mlp", "width": 128}, 0.4, 175), ({"name": "cnn", "width": 8}, 0.3, 300)],
+    # CNN's 0.48 at 300 (0.21 at 200, 0.55 at 400) on one CPU and 0.23 at 300 on another (AVX-512/AMX
+    # rounding: thirty layers amplify it), 0.44 / 0.43 / 0.57 at 450 there over seeds 1-3; Xavier's 0.10
+    # throughout
+    [({"name": "mlp", "width": 128}, 0.4, 175), ({"name": "cnn", "width": 8}, 0.3, 450)],
 )
 def test_thirty_relu_layers_stall_with_xavier_by_name_and_train_with_he(model, least, steps):
     """He et al. 2015 (arXiv:1502.01852, Figure 3): a 30-layer ReLU net "completely stalls" from Xavier's

@@ -496,7 +496,7 @@ def warns_once(prefix: str) -> Callable[[InvalidValueError], None]:
             warnings.warn(
                 f"{prefix}_loss not finite, training goes on (said once): {refusal}",
                 OptimlabWarning,
-                stacklevel=3,
+                stacklevel=2,  # the evaluation that read the batch: deeper lies torch's inference_mode
             )
 
     return warn

@@ -442,6 +442,9 @@ class Entry(Generic[T]):
     aliases: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # what each keyword of default None gives when left out, from the others given (``left_out`` in
+    # :meth:`Registry.register`): a value written equal to it is the same technique, stored without it
+    left_out_gives: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     # the alias it was looked up by (``he`` for kaiming_normal), for messages: the user finds what they typed
     called: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
@@ -571,6 +574,7 @@ class Registry(Generic[T]):
         defaults: Mapping[str, Any] | None = None,
         skip: Sequence[str] = (),
         left_out: Mapping[str, str] | None = None,
+        left_out_gives: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
         obj: T | None = None,
     ) -> Callable[[T], T]:
         """Register ``obj`` (or decorate it) under ``name``.
@@ -580,7 +584,10 @@ class Registry(Generic[T]):
         binds keywords (one object serving several names, e.g. ``nesterov`` = SGD with
         ``nesterov=True``); ``skip`` hides signature keywords that are not hyperparameters;
         ``left_out`` says in words what a keyword of default None gives when left out (``{"step_size":
-        "a third of the run's steps"}``), as the listing shows it.
+        "a third of the run's steps"}``), as the listing shows it; ``left_out_gives`` maps the keywords
+        given to the values those left out give (kaiming's gain alone: sqrt(2)), so that a choice writing
+        one out is stored, and hashed, as the choice leaving it out (:func:`~optimlab.techniques.choice.
+        resolve`).
         """
 
         def decorate(target: T) -> T:
@@ -601,6 +608,7 @@ class Registry(Generic[T]):
                 aliases=tuple(normalize_name(a) for a in aliases),
                 capabilities=_capabilities(f"{self.category} {key!r}", capabilities),
                 defaults=bound,
+                left_out_gives=left_out_gives,
             )
             self._entries[key] = entry
             for alias in entry.aliases:

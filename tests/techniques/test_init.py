@@ -449,25 +449,30 @@ def test_kaiming_refuses_a_gain_beside_torchs_nonlinearity(gain):
         init.apply(nn.Linear(3, 3), "kaiming_normal", nonlinearity="swish")
 
 
-def test_a_kaiming_gain_written_out_is_kept_in_the_recipe_and_drawn():
+def test_a_kaiming_gain_of_sqrt2_alone_is_plain_kaiming_in_the_recipe_and_drawn():
     """{name: kaiming_normal, gain: 1.4142135623730951, nonlinearity: tanh} was accepted: the gain, equal to
     the value it takes when left out, was dropped from the stored recipe and the weights drawn with tanh's
-    5/3. Now refused as gain: 2 is; the gain alone is kept in the recipe written and read back, and drawn
-    as torch's kaiming_normal_ draws that gain (He's for ReLU) from the same generator state."""
+    5/3; now refused as gain: 2 is. The gain alone (the init_scale claim's 1x He arm) was then stored, its
+    recipe id no longer the one its runs were stored under: it is plain kaiming_normal, the id computed at
+    4d6e31e7 (before gain's default was None), drawn as torch's kaiming_normal_ draws (its defaults
+    leaky_relu, a=0: gain sqrt(2)) from the same generator state."""
     from optimlab.recipe import Recipe, RecipeError
     from optimlab.techniques.choice import resolve
 
     written = {"name": "kaiming_normal", "gain": math.sqrt(2.0)}
     with pytest.raises(RecipeError, match=r"model.init.*'gain'.*not both"):
         Recipe.from_dict({"model": {"init": {**written, "nonlinearity": "tanh"}}})
-    stored = Recipe.from_yaml(Recipe.from_dict({"model": {"init": written}}).to_yaml(), stored=True)
-    assert stored.model.init == written
+    recipe = Recipe.from_dict({"model": {"init": written}})
+    assert recipe.id == "e4fee3db1ac9"  # Recipe.from_dict(...).id at 4d6e31e7
+    stored = Recipe.from_yaml(recipe.to_yaml(), stored=True)
+    assert stored.model.init == "kaiming_normal"
+    assert resolve("init", {**written, "gain": 2.0})[1] == {"gain": 2.0}  # another gain is kept
     model = nn.Sequential(nn.Linear(30, 20), nn.Tanh())
     torch.manual_seed(4)
-    name, hyperparameters = resolve("init", stored.model.init)
+    name, hyperparameters = resolve("init", written)
     init.apply(model, name, **hyperparameters)
     torch.manual_seed(4)
-    expected = nn.init.kaiming_normal_(torch.empty(20, 30), nonlinearity="relu")
+    expected = nn.init.kaiming_normal_(torch.empty(20, 30))
     torch.testing.assert_close(model[0].weight.data, expected, rtol=0, atol=0)
 
 

@@ -4,7 +4,8 @@ Recipes and model factories take their activation, norm and init in either form,
 ``{"name": "xavier_normal", "gain": 1.0}``, ``{"name": "batch", "momentum": 0.01}``,
 ``{"name": "leaky_relu", "negative_slope": 0.1}``. :func:`resolve` checks a choice against its
 registry entry (an unknown name or keyword answers with the accepted ones) and returns the canonical
-name with the hyperparameters that differ from the entry's defaults; :func:`canonical` is the form a
+name with the hyperparameters that differ from the entry's defaults (or from what one of default None
+gives when left out, beside the others given); :func:`canonical` is the form a
 recipe stores: the plain name when nothing differs, so a recipe that sets no hyperparameter serialises,
 and hashes, exactly as it did before techniques took any.
 
@@ -57,6 +58,8 @@ def resolve(category: str, choice: Choice) -> tuple[str, dict[str, Any]]:
     entry.validate(hyperparameters)
     hyperparameters = entry.typed(hyperparameters)  # negative_slope: 0 stored as the 0.0 it equals
     defaults = {h.name: h.default for h in entry.hyperparameters}
+    if entry.left_out_gives is not None:  # kaiming's gain: sqrt(2) alone is He's, as left out
+        defaults.update(entry.left_out_gives(hyperparameters))
     return entry.name, {k: v for k, v in hyperparameters.items() if not _same(v, defaults[k])}
 
 

@@ -326,6 +326,13 @@ def kaiming(
     return _fill(weight, gain / _root(fan_in if mode == "fan_in" else fan_out), distribution)
 
 
+def _kaiming_left_out(given: Mapping[str, Any]) -> dict[str, float]:
+    """What kaiming's gain gives when left out, beside the others ``given``: sqrt(2) alone, so that a gain
+    of sqrt(2) written alone is plain kaiming (stored and hashed as before its default was None); beside
+    nonlinearity or a nothing, a gain there being refused."""
+    return {} if {"nonlinearity", "a"} & given.keys() else {"gain": math.sqrt(2.0)}
+
+
 @torch.no_grad()
 def lecun(weight: Tensor, *, distribution: str = "normal") -> Tensor:
     """LeCun: Var(w) = 1 / fan_in, whatever the activation (the init SELU's self-normalization assumes).
@@ -369,6 +376,7 @@ for _distribution in ("uniform", "normal"):
             "nonlinearity": "leaky_relu where a is given (torch's default), else gain alone sets the scale",
             "a": "0 where nonlinearity is given (torch's default), else gain alone sets the scale",
         },
+        left_out_gives=_kaiming_left_out,
         aliases=(f"he_{_distribution}", *(("kaiming", "he") if _short else ())),
         capabilities=(Capability.ACTIVATION_GAIN,),
     )

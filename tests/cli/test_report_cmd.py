@@ -211,3 +211,64 @@ def test_a_folder_it_may_not_read_is_refused_in_one_line(cli, tmp_path, monkeypa
         f"error: {str(locked)!r} is neither a run folder (recipe.yaml, metrics.jsonl) nor a study "
         "(a folder with study.journal, or a storage URL)"
     ], err
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A comparison of two optimizers on iris, as `optimlab compare` leaves it (its page among them)."""
+    from optimlab.cli.app import main
+
+    folder = tmp_path_factory.mktemp("compare") / "s"
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "compare", "--optimizers", "sgd,adam", "--dataset", "iris", "--model", "mlp", "--budget", "2",
+                "--seeds", "2", "--epochs", "1", "--out", str(folder), "--no-progress", "--format", "json",
+            ]
+        )  # fmt: skip
+    assert done.value.code in (0, None)
+    return folder
+
+
+def _results(page_reader, text):
+    """The page's tables but the one of how it was run and of the machine (the command and the time)."""
+    return [
+        (t.caption, t.header, t.rows)
+        for t in page_reader(text).tables
+        if t.header[:1] not in (["setting"], ["machine and libraries"])
+    ]
+
+
+def test_one_study_gets_its_own_page_as_compare_wrote_it(cli, study, tmp_path, page_reader):
+    """`optimlab report STUDY` wrote a 'studies over time' page (a mean [CI] per method in study order)
+    and none of the study's own page: its leaderboard, ranks, best configurations, curves. Truth: the page
+    `optimlab compare` wrote of the same study, table by table; by default the study's page is rewritten."""
+    written = (study / "report.html").read_text()
+    code, _, err = cli("report", str(study), "--out", str(tmp_path / "again.html"))
+    assert code == 0, err
+    again = (tmp_path / "again.html").read_text()
+    assert "studies over time" not in again
+    assert (
+        _results(page_reader, again) == _results(page_reader, written)
+        and len(_results(page_reader, written)) >= 2
+    )
+    code, _, err = cli("report", str(study), "--format", "json")
+    assert code == 0 and json.loads(_)["report"] == str(study / "report.html"), err
+    assert _results(page_reader, (study / "report.html").read_text()) == _results(page_reader, written)
+
+
+def test_out_may_not_be_the_page_of_another_run_or_study(cli, study, tmp_path):
+    """`optimlab report RUN --out STUDY/report.html` replaced the comparison's page with the run's, exit 0;
+    so did an overlay of two runs into one's page. Refused in one line naming --out, the page left as it
+    was; the run's and the study's own pages are still written there."""
+    run, other = fake_run(tmp_path / "r"), fake_run(tmp_path / "o")
+    before = (study / "report.html").read_bytes()
+    code, _, err = cli("report", str(run), "--out", str(study / "report.html"))
+    assert code == 2 and "'--out'" in err and f"is the page of the study {str(study)!r}" in err, err
+    assert len(err.strip().splitlines()) == 1 and (study / "report.html").read_bytes() == before
+    code, _, err = cli("report", str(run), str(other), "--out", str(run / "report.html"))
+    assert (
+        code == 2 and f"the page of the run folder {str(run)!r}" in err and not (run / "report.html").exists()
+    )
+    code, _, err = cli("report", str(run), "--out", str(run / "report.html"))
+    assert code == 0 and (run / "report.html").is_file(), err

@@ -67,7 +67,10 @@ def report(
 
         check_trackers(log)  # before any work
     command = typed_command()
-    page = out or (Path(paths[0]) / "report.html" if len(runs) == 1 else fresh_path("report", ".html"))
+    own = _own_page(paths)
+    if out is not None:
+        _refuse_anothers_page(out, own)
+    page = out or own or fresh_path("report", ".html")
     if out is None:  # a run folder on a read-only disk failed after the work, naming a temporary file
         try:
             checks.writable_file(".html")(str(page))
@@ -105,14 +108,58 @@ def report(
                 )
 
         # loaded after the checks, which need not wait its 2.7 s
-        from optimlab.report.study_history import write_history_report
+        from optimlab.report.study_history import load_results, write_history_report
 
-        page = write_history_report(paths, page, command=command)
+        if len(paths) == 1 and not is_bench(paths[0]):  # one study: its own page, as compare writes it
+            from optimlab.study.report import write_report
+
+            rebuilt = f"{command} (rebuilt from the stored study; the command that ran it is not stored)"
+            page = write_report([result for result, _ in load_results(paths[0])], page, command=rebuilt)
+        else:
+            page = write_history_report(paths, page, command=command)
     sent = _send(paths, runs=bool(runs), trackers=log or [], page=page)
     Output(fmt).result(
         f"report: {page}" + "".join(f"\n{tracker}: {where}" for tracker, where in sent.items()),
         {"report": str(page), "trackers": sent},
     )
+
+
+_PAGE = "report.html"  # the page a run, a study and a bench keep in their folder
+
+
+def _page_of(folder: Path) -> str | None:
+    """What ``folder`` is whose page is ``folder / report.html``: a run folder (`train --html`), a study
+    (`compare`), a bench; None for any other folder."""
+    if is_run_folder(folder):
+        return "run folder"
+    from optimlab.bench import is_bench
+    from optimlab.study.storage import JOURNAL_NAME
+
+    if (folder / JOURNAL_NAME).is_file():
+        return "study"
+    return "bench" if is_bench(folder) else None
+
+
+def _own_page(paths: list[str]) -> Path | None:
+    """The page ``optimlab report`` rewrites for ``paths`` by default: that of one run folder or one study
+    folder, in it (a bench's is written by bench; several runs or studies get a page of their own)."""
+    folder = Path(paths[0])
+    return folder / _PAGE if len(paths) == 1 and _page_of(folder) in ("run folder", "study") else None
+
+
+def _refuse_anothers_page(out: Path, own: Path | None) -> None:
+    """Refuse ``--out`` where it is the page of a run, study or bench folder other than the one reported:
+    `report RUN --out STUDY/report.html` replaced a comparison's page with a run's, exit 0."""
+    folder = out.parent
+    if out.name != _PAGE or (own is not None and out.resolve() == own.resolve()):
+        return
+    kind = _page_of(folder)
+    if kind is not None:
+        raise typer.BadParameter(
+            f"{str(out)!r} is the page of the {kind} {str(folder)!r}, which this report would replace: give "
+            f"a file outside that folder{f' (or leave --out out: {str(own)!r})' if own else ''}",
+            param_hint="'--out'",
+        )
 
 
 _COMMAND_HOLDS = 8  # folders: a suggested command of more would fill the screen; names stand in for it

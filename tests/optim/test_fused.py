@@ -372,6 +372,49 @@ def test_a_cpu_tensor_beside_a_meta_one_steps_as_in_a_group_of_its_own(name):
     assert optimizer.fused_path.last_path(0) == "torch_fused+eager"
 
 
+@pytest.mark.parametrize("name", ["sgd", "adagrad"])
+def test_a_device_a_kernel_has_no_implementation_for_takes_the_chain(monkeypatch, name):
+    """Each fused kernel has its own devices: torch registers ``_fused_adagrad_`` for CPU and CUDA, not
+    MPS, though MPS is among ``_get_fused_kernels_supported_devices``, so AdaGrad on MPS raised
+    NotImplementedError. The same here with meta counted among the fused devices, where torch registers a
+    meta ``_fused_adam_`` but no meta ``_fused_sgd_`` or ``_fused_adagrad_``: the meta tensor now takes
+    the chain, the CPU one the kernel, bit for bit as alone in its group; a batched run takes the chain."""
+    monkeypatch.setattr(fused, "_get_fused_kernels_supported_devices", lambda: ["cpu", "meta"])
+    assert not torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::_fused_{name}_", "Meta")
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(16, generator=generator) for _ in range(2)]
+    gradients = [[torch.randn(16, generator=generator) for _ in start] for _ in range(3)]
+    together, alone, optimizer = steps_alone_and_in_one_group(name, start, ("cpu", "meta"), gradients)
+    assert torch.equal(together[0], alone[0]) and not torch.equal(together[0], start[0])
+    assert together[1].device.type == "meta"
+    assert optimizer.fused_path.last_path(0) == "torch_fused+eager"
+    batched = BatchedOptimizer([torch.zeros(3, 4, device="meta")], name, members=3, lr=[0.1, 0.2, 0.3])
+    batched.step([torch.ones(3, 4, device="meta")])
+    assert batched.last_path == "eager"
+
+
+@pytest.mark.parametrize("name", ["adam", "momentum"])
+def test_a_batched_stack_of_float32_and_float64_takes_the_kernel_once_per_dtype(name):
+    """A batched run over a float32 and a float64 stacked parameter took the chain (the kernel takes one
+    dtype a call), 4 of 192 and 2 of 48 entries off the kernel's numbers over 10 Adam steps. Now the kernel
+    runs once per dtype, as torch's fused step does: each tensor bit for bit as stacked alone."""
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 8, 8, generator=generator), torch.randn(3, 16, generator=generator).double()]
+    gradients = [[torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in start] for _ in range(10)]
+
+    def run(indices):
+        params = [start[i].clone() for i in indices]
+        optimizer = BatchedOptimizer(params, name, members=3, lr=[1e-3, 2e-3, 3e-3])
+        for step_gradients in gradients:
+            optimizer.step([step_gradients[i] for i in indices])
+        assert optimizer.last_path == "torch_fused"
+        return params
+
+    together = run([0, 1])
+    for i in range(2):
+        assert torch.equal(together[i], run([i])[0])
+
+
 def test_the_kernel_is_called_once_per_device_and_dtype_as_torch_groups_them(monkeypatch):
     """With meta counted among the fused devices, a group of CPU and meta tensors in two dtypes calls
     the kernel once per device and dtype, each call on the tensors torch's own grouping puts together

@@ -35,7 +35,7 @@ from optimlab.optim.transforms.adam import ScaleByAdamState
 from optimlab.optim.transforms.adaptive import ScaleByAdagradState
 from optimlab.optim.transforms.momentum import ScaleByMomentumState
 
-__all__ = ["Kernel", "advance", "decoupled_decay", "kernel_for"]
+__all__ = ["Kernel", "advance", "decoupled_decay", "kernel_for", "kernel_runs_on"]
 
 Factory = Callable[..., Any]  # a named optimizer's function (or a partial of one)
 Tensors = Sequence[Tensor]
@@ -125,7 +125,33 @@ _KERNELS: dict[Callable[..., Any], Callable[..., State]] = {
 }
 
 
+# The aten ops each kernel may call. Each has its own devices (torch 2.13's native_functions.yaml:
+# _fused_adam_, _fused_adamw_ and _fused_sgd_ on CPU, CUDA and MPS; _fused_adagrad_ on CPU and CUDA), not
+# every type of torch's _get_fused_kernels_supported_devices (AdaGrad on MPS: NotImplementedError).
+_OPS: dict[Callable[..., State], tuple[str, ...]] = {
+    _adam: ("_fused_adam_", "_fused_adamw_"),
+    _sgd: ("_fused_sgd_",),
+    _adagrad: ("_fused_adagrad_",),
+}
+
+
 def kernel_for(factory: Factory) -> Kernel | None:
     """torch's fused kernel for the chains ``factory`` builds, or None if torch has none."""
     kernel = _KERNELS.get(getattr(factory, "func", factory))
     return None if kernel is None else functools.partial(kernel, factory)
+
+
+def kernel_runs_on(factory: Factory, device: torch.device) -> bool:
+    """Whether torch registers the ops of ``factory``'s kernel (:func:`kernel_for`) for ``device``'s type."""
+    kernel = _KERNELS.get(getattr(factory, "func", factory))
+    return kernel is not None and all(_registered(op, device.type) for op in _OPS[kernel])
+
+
+@functools.cache
+def _registered(op: str, device_type: str) -> bool:
+    """Whether ``aten::op`` has a kernel for the dispatch key of ``device_type`` ("cpu": CPU, "mps": MPS)."""
+    try:
+        key = torch._C._dispatch_key_for_device(device_type)
+    except RuntimeError:  # a type torch names no key for
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{op}", key)

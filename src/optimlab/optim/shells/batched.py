@@ -49,8 +49,8 @@ from optimlab.optim.base import (
     scheduled,
     value_at,
 )
-from optimlab.optim.kernels.torch_fused import Kernel, decoupled_decay, kernel_for
-from optimlab.optim.shells.fused import Path, plain_numbers, supported
+from optimlab.optim.kernels.torch_fused import Kernel, decoupled_decay, kernel_for, kernel_runs_on
+from optimlab.optim.shells.fused import Path, kernel_calls, kernel_step, plain_numbers, supported
 from optimlab.registry import Capability, Entry, get_registry
 
 __all__ = ["BATCHABLE", "BatchedOptimizer"]
@@ -61,7 +61,8 @@ CHUNK_FLOATS = 1 << 19  # parameters per chunk of members (2 MiB of float32 per 
 
 class _Chunk(NamedTuple):
     """A run of members stepped by one chain: the chain, which members, views of their tensors, state,
-    the chunk's hyperparameters, and the fast path's scratch (None without a kernel)."""
+    the chunk's hyperparameters, and the fast path's scratch and kernel calls, one per device and dtype
+    (None without a kernel for every device of the chunk)."""
 
     transform: GradientTransformation
     members: slice
@@ -69,6 +70,7 @@ class _Chunk(NamedTuple):
     state: State
     values: dict[str, Any]
     scratch: list[Tensor] | None
+    calls: list[list[int]] | None
 
 
 def _direction_kernel(entry: Entry[Any], values: dict[str, Any], decoupled: bool) -> Kernel | None:
@@ -194,8 +196,11 @@ class BatchedOptimizer:
             chunk = chunk_values(part)
             transform = entry.obj(**chunk)  # the values were checked above (ranges do not read tensors)
             views = [p[part] for p in self.params]
-            scratch = [torch.zeros_like(v) for v in views] if self._kernel is not None else None
-            self._chunks.append(_Chunk(transform, part, views, transform.init(views), chunk, scratch))
+            calls = kernel_calls(views) if self._kernel is not None else None
+            if calls is not None and not all(kernel_runs_on(entry.obj, views[c[0]].device) for c in calls):
+                calls = None
+            scratch = [torch.zeros_like(v) for v in views] if calls is not None else None
+            self._chunks.append(_Chunk(transform, part, views, transform.init(views), chunk, scratch, calls))
         # What the kernel reads: the shared values, at lr 1 and without decay (both applied per member).
         self._unit_lr = {**every_value, "lr": 1.0, "weight_decay": 0.0}
         self.modal = self._chunks[0].transform.set_mode is not None
@@ -208,7 +213,10 @@ class BatchedOptimizer:
         """``p <- p + update(grads)`` for every stacked parameter; ``grads`` have the params' shapes."""
         for i, chunk in enumerate(self._chunks):
             member_grads = [g[chunk.members] for g in grads]
-            if chunk.scratch is not None and supported(chunk.params, member_grads):
+            if chunk.calls is not None and all(
+                supported([chunk.params[j] for j in call], [member_grads[j] for j in call])
+                for call in chunk.calls
+            ):
                 state, self.last_path = self._kernel_step(chunk, member_grads), "torch_fused"
             else:
                 state = apply_updates(chunk.transform, member_grads, chunk.state, chunk.params)
@@ -217,10 +225,11 @@ class BatchedOptimizer:
         self._count += 1
 
     def _kernel_step(self, chunk: _Chunk, grads: list[Tensor]) -> State:
-        """The fast path (module docstring): the kernel's direction at lr 1, scaled by each member's lr."""
-        assert chunk.scratch is not None and self._kernel is not None
+        """The fast path (module docstring): the kernel's direction at lr 1, once per device and dtype,
+        scaled by each member's lr."""
+        assert chunk.scratch is not None and chunk.calls is not None and self._kernel is not None
         torch._foreach_zero_(chunk.scratch)
-        state = self._kernel(self._unit_lr, chunk.scratch, grads, chunk.state)
+        state = kernel_step(self._kernel, self._unit_lr, chunk.scratch, grads, chunk.state, chunk.calls)
         lr = value_at(chunk.values["lr"], self._count)
         decay = value_at(chunk.values.get("weight_decay", 0.0), self._count) if self._decoupled else 0.0
         if isinstance(decay, Tensor) or decay != 0.0:

@@ -50,11 +50,14 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+from torch.utils._foreach_utils import (
+    _get_fused_kernels_supported_devices,
+    _group_tensors_by_device_and_dtype,
+)
 
 from optimlab.optim.base import GradientTransformation, State
 from optimlab.optim.kernels.compiled import CompiledChain
-from optimlab.optim.kernels.torch_fused import kernel_for
+from optimlab.optim.kernels.torch_fused import Kernel, kernel_for, kernel_runs_on
 
 __all__ = ["FusedPath", "Path", "When"]
 
@@ -104,7 +107,8 @@ def supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
     kernel reads a list as of its first tensor's dtype, and a list that mixed a CPU tensor with a meta
     one ran the meta kernel on both (the CPU tensor kept its values). The kernels index parameter,
     gradient and state with one linear offset; float32 and float64 are where their parity with the
-    chain is proven (bfloat16 rounds differently between fused and composed ops).
+    chain is proven (bfloat16 rounds differently between fused and composed ops). Each kernel has its
+    own devices besides (:func:`~optimlab.optim.kernels.torch_fused.kernel_runs_on`).
     """
     device, dtype = params[0].device, params[0].dtype
     return (
@@ -123,12 +127,50 @@ def supported(params: Sequence[Tensor], grads: Sequence[Tensor]) -> bool:
 
 
 def kernel_calls(params: Sequence[Tensor]) -> list[list[int]]:
-    """The positions of ``params`` one kernel call takes each, one list per device and dtype, in the
-    order of their first tensor: torch's grouping of a fused step (:func:`supported`)."""
-    calls: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-    for i, p in enumerate(params):
-        calls.setdefault((p.device, p.dtype), []).append(i)
-    return list(calls.values())
+    """The positions of ``params`` one kernel call takes each, one list per device and dtype: torch's
+    grouping of a fused step (``_group_tensors_by_device_and_dtype``, :func:`supported`)."""
+    if not params:  # torch's grouping refuses an empty list
+        return []
+    groups = _group_tensors_by_device_and_dtype([list(params)], with_indices=True)
+    return [indices for _, indices in groups.values()]
+
+
+def kernel_step(
+    kernel: Kernel,
+    hyperparameters: Mapping[str, Any],
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: State,
+    calls: Sequence[Sequence[int]],
+) -> State:
+    """``kernel`` called once for each of ``calls`` (:func:`kernel_calls`, which take every position),
+    one state again."""
+    if len(calls) == 1:
+        return kernel(hyperparameters, params, grads, state)
+    return _joined(state, _kernel_parts(kernel, hyperparameters, params, grads, state, calls))
+
+
+def _kernel_parts(
+    kernel: Kernel,
+    hyperparameters: Mapping[str, Any],
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: State,
+    calls: Sequence[Sequence[int]],
+) -> list[tuple[Sequence[int], State]]:
+    """Each of ``calls`` and the state the kernel returns for its tensors (:func:`_at`)."""
+    return [
+        (
+            indices,
+            kernel(
+                hyperparameters,
+                [params[i] for i in indices],
+                [grads[i] for i in indices],
+                _at(state, indices),
+            ),
+        )
+        for indices in calls
+    ]
 
 
 def _at(state: State, indices: Sequence[int]) -> State:
@@ -220,10 +262,10 @@ class FusedPath:
         calls, rest = self._split(key, params, grads)
         if calls and plain_numbers(hyperparameters):
             if self._kernel is not None:
-                if len(calls) == 1 and not rest:
+                if not rest:
                     self._last[key] = "torch_fused"
-                    return self._kernel(hyperparameters, params, grads, state)
-                self._last[key] = "torch_fused+eager" if rest else "torch_fused"
+                    return kernel_step(self._kernel, hyperparameters, params, grads, state, calls)
+                self._last[key] = "torch_fused+eager"
                 return self._kernels_beside_chain(hyperparameters, params, grads, state, eager, calls, rest)
             one_device = len({params[c[0]].device for c in calls}) == 1
             compiled = self._compiled_for(key, params) if one_device and not rest else None
@@ -249,7 +291,10 @@ class FusedPath:
         ids = tuple(map(id, params))
         known = self._splits.get(key)
         if known is None or known.ids != ids:
-            taken = tuple(supported([p], [p]) for p in params)
+            taken = tuple(
+                supported([p], [p]) and (self._kernel is None or kernel_runs_on(self._factory, p.device))
+                for p in params
+            )
             known = self._splits[key] = _Split(ids, taken, *_divided(params, taken))
         if all(g.is_contiguous() for ok, g in zip(known.taken, grads) if ok):
             return known.calls, known.rest
@@ -268,18 +313,8 @@ class FusedPath:
         """The kernel once per device and dtype, the chain on the tensors no kernel takes (a float32
         tensor beside a bfloat16 one had taken the chain, 18-34 of 64 entries off torch's step), one state
         again: the chains with a kernel are elementwise, so a tensor's update reads no other tensor."""
-        parts = [
-            (
-                indices,
-                self._kernel(
-                    hyperparameters,
-                    [params[i] for i in indices],
-                    [grads[i] for i in indices],
-                    _at(state, indices),
-                ),
-            )
-            for indices in calls
-        ]
+        assert self._kernel is not None
+        parts = _kernel_parts(self._kernel, hyperparameters, params, grads, state, calls)
         if rest:
             parts.append(
                 (

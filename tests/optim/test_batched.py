@@ -8,6 +8,7 @@ from optim.problem import initial_parameters, max_difference, train
 from optim.problem import loss as problem_loss
 from optim.test_optimizers import TORCH_CASES, lr_drop
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
+from optimlab.optim.shells import batched as batched_shell
 from optimlab.optim.shells.batched import BATCHABLE, BatchedOptimizer
 from optimlab.registry import Capability, get_registry
 from optimlab.schedules import as_lr_scheduler, create
@@ -120,6 +121,27 @@ def test_each_members_reported_lr_is_the_drop_in_shells_lr():
             p.grad = torch.ones(4)
             opt.step()
             scheduler.step()
+
+
+def test_members_on_a_device_without_float64_hold_their_values_in_float32(monkeypatch):
+    """MPS has no float64, so per-member values made in float64 failed every batched run with one there.
+    With CPU taken for such a device, they are float32: each member steps as the drop-in with its values
+    rounded to float32 (to float32 rounding), and reports that lr (the documented gap)."""
+    monkeypatch.setattr(batched_shell, "NO_FLOAT64", frozenset({"cpu"}))
+    lrs, momenta, start = [0.1, 0.2, 0.3], [0.8, 0.85, 0.9], torch.randn(K, 4)
+    stacked = [start.clone()]
+    batched = BatchedOptimizer(stacked, "momentum", members=K, lr=lrs, momentum=momenta)
+    for t in range(5):
+        batched.step([torch.stack([gradient(stacked[0][k], t) for k in range(K)])])
+    in_float32 = [torch.tensor(v, dtype=torch.float32).item() for v in lrs + momenta]
+    assert batched.lrs(0) == in_float32[:K] != lrs
+    for k in range(K):
+        p = torch.nn.Parameter(start[k].clone())
+        opt = optimlab.optim.create("momentum", [p], lr=in_float32[k], momentum=in_float32[K + k])
+        for t in range(5):
+            p.grad = gradient(p.detach(), t)
+            opt.step()
+        torch.testing.assert_close(stacked[0][k], p.detach(), rtol=1e-6, atol=1e-7)
 
 
 def test_members_stepped_in_chunks_keep_their_own_values(monkeypatch):

@@ -5,10 +5,11 @@ The second shell over the same transforms as the ``torch.optim`` drop-in. Parame
 number) or per member (a list of K values, or a ``(K,)`` tensor), which the core's ``per_tensor`` views
 as ``(K, 1, ..., 1)``. So K learning-rate trials cost one foreach pass per op instead of K, and
 member k follows the steps of the drop-in shell with member k's values (tested): bit for bit on the chain,
-float16/bfloat16 included: the ``(K,)`` values are held in float64, as the drop-in's Python numbers
-are, and each op takes them as torch's CPU op takes a number (in float32 to multiply, lerp and addcmul;
-in the dtype as an add's alpha: :mod:`~optimlab.optim.base`). One known gap: a member whose weight decay
-is 0 adds ``0 * p`` where the drop-in adds nothing, NaN once p is inf. To float32 rounding on the fast
+float16/bfloat16 included: the ``(K,)`` values are held in float64, as the drop-in's Python numbers are,
+and each op takes them as torch's CPU op takes a number (in float32 to multiply, lerp and addcmul; in the
+dtype as an add's alpha: :mod:`~optimlab.optim.base`). Known gaps: a member whose weight decay is 0 adds
+``0 * p`` where the drop-in adds nothing, NaN once p is inf; on MPS, which has no float64, the values
+are held in float32 (:func:`_shared_or_tensor`). To float32 rounding on the fast
 path below, which scales the kernel's direction by lr after it (tested to rtol 1e-5).
 
 Only optimizers whose math is elementwise (registry capability ``elementwise``) can be batched: a
@@ -57,6 +58,7 @@ __all__ = ["BATCHABLE", "BatchedOptimizer"]
 
 BATCHABLE = Capability.ELEMENTWISE  # the registry capability that makes an optimizer batchable
 CHUNK_FLOATS = 1 << 19  # parameters per chunk of members (2 MiB of float32 per state tensor list)
+NO_FLOAT64 = frozenset({"mps"})  # device types without float64 tensors: per-member values in float32
 
 
 class _Chunk(NamedTuple):
@@ -123,12 +125,17 @@ def _shared_or_tensor(name: str, values: list[Any], params: Sequence[Tensor]) ->
     bits before: in float16/bfloat16 RAdam's lr product, schedule-free's coefficients, a member's betas
     or momentum; in float32 a member's ``1 - rho`` (AdaDelta, 3-7 of 240 entries off the drop-in over 8
     steps) or ``1 - alpha`` (RMSprop, 86-92); a float64 parameter beside a float32 one, 32 of 32 entries
-    off over 8 momentum steps."""
+    off over 8 momentum steps.
+
+    One gap: a device without float64 (MPS, :data:`NO_FLOAT64`) holds them in float32, where they round
+    as they did before, and each member's lr is reported as its float32 value."""
     if all(v == values[0] for v in values):
         return values[0]
     numbers = [v for v in values if isinstance(v, (int, float))]
     refuse_past_range(f"per-member hyperparameter {name!r}", values, numbers, params)
-    return torch.tensor(values, dtype=torch.float64, device=params[0].device)
+    device = params[0].device
+    dtype = torch.float32 if device.type in NO_FLOAT64 else torch.float64
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 class BatchedOptimizer:
@@ -239,13 +246,11 @@ class BatchedOptimizer:
 
     def lrs(self, step: int) -> list[float]:
         """Each member's learning rate at ``step`` (0 is the first): its peak times the schedule."""
-        return [
-            value
-            for chunk in self._chunks
-            for value in torch.as_tensor(value_at(chunk.values["lr"], step), dtype=torch.float64)
-            .expand(len(chunk.params[0]))
-            .tolist()
-        ]
+        lrs = []
+        for chunk in self._chunks:
+            lr = value_at(chunk.values["lr"], step)
+            lrs += lr.tolist() if isinstance(lr, Tensor) else [float(lr)] * len(chunk.params[0])
+        return lrs
 
     @torch.no_grad()
     def train(self) -> None:

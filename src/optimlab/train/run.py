@@ -62,6 +62,7 @@ from optimlab.train.evaluation import (
     hits,
     targets_scored,
     user_metric,
+    warns_once,
 )
 from optimlab.train.loop import Callback, TrainState, fit, modes_kept, try_metrics
 from optimlab.user_code import import_object
@@ -260,9 +261,12 @@ def _train(
         x, y = built.batches(splits.train, train=True), None
     else:
         x, y = splits.train.x.to(device), splits.train.y.to(device)
-    validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics)
-    if metrics:  # one that raises is said now, not after the first epoch
-        try_metrics(built.model, validate, most=None)
+    if metrics:  # one that raises is said now, not after the first epoch (as is val data making the loss NaN)
+        try_metrics(built.model, split_evaluator(built, splits.val, prefix="val", metrics=metrics), most=None)
+    # NaN or inf in val data making its loss not finite, met mid-training or at the end: said in one warning
+    # a run, as fit says it, where a refusal lost every step since the last checkpoint
+    said_once = warns_once("val")
+    validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics, non_finite=said_once)
     if isinstance(splits, BatchSplits) and splits.test is not None:  # refused now, not after training
         split_evaluator(built, splits.test, prefix="test", metrics=metrics)
 
@@ -342,7 +346,9 @@ def _train(
         )
     try:
         with _resumable_once_there_is_room(out) if out is not None else contextlib.nullcontext():
-            result = _finish(built, state, out, interrupted=state.interrupted, changes=changes)
+            result = _finish(
+                built, state, out, interrupted=state.interrupted, changes=changes, val_non_finite=said_once
+            )
     except BaseException:  # the caller's callbacks end all the same (a tracker's run is closed)
         for callback in scored:
             callback.end(state, {})
@@ -379,10 +385,12 @@ def split_evaluator(
     *,
     prefix: str,
     metrics: Mapping[str, Callable[[torch.Tensor, torch.Tensor], Any]],
+    non_finite: Callable[[InvalidValueError], None] | None = None,
 ) -> Callable[[], dict[str, float]]:
     """A function evaluating ``built``'s model on ``split`` (``{prefix}_loss``...): rows of tensors
     (:func:`evaluate`, moved to the device once, here) or the user's dict batches
-    (:func:`~optimlab.train.evaluation.evaluate_batches`); ``most=N``: its first N batches alone."""
+    (:func:`~optimlab.train.evaluation.evaluate_batches`, whose batch making the loss not finite by its
+    NaN or inf is refused, or handed to ``non_finite``); ``most=N``: its first N batches alone."""
     if isinstance(built.splits, BatchSplits):
         batches = built.batches(split)
         if batches.steps_per_epoch is None:  # an endless stream hung the evaluation, after training
@@ -392,7 +400,9 @@ def split_evaluator(
                 "a split an evaluation can read to its end: a Dataset, or a DataLoader over an "
                 "IterableDataset with __len__ (an endless stream never ends its pass)",
             )
-        return functools.partial(evaluate_batches, built.model, batches, prefix=prefix, metrics=metrics)
+        return functools.partial(
+            evaluate_batches, built.model, batches, prefix=prefix, metrics=metrics, non_finite=non_finite
+        )
     x, y = split.x.to(built.device), split.y.to(built.device)
     task = built.splits.task
 
@@ -626,8 +636,17 @@ def _keep_session(out: Path) -> None:
 
 
 def _finish(
-    built: Built, state: TrainState, out: Path | None, *, interrupted: bool, changes: list[dict[str, Any]]
+    built: Built,
+    state: TrainState,
+    out: Path | None,
+    *,
+    interrupted: bool,
+    changes: list[dict[str, Any]],
+    val_non_finite: Callable[[InvalidValueError], None],
 ) -> TrainResult:
+    """The run's result, its splits scored once more; val data making the loss not finite handed to
+    ``val_non_finite`` (the run's one warning), test data to one of its own: training is over, its
+    result kept."""
     splits = built.splits
     metrics: dict[str, float] = {}
     message = state.stop_reason
@@ -638,9 +657,13 @@ def _finish(
         status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
     if status in ("completed", "stopped"):
         own_metrics = user_metrics(built.recipe)
+        said = {"val": val_non_finite, "test": warns_once("test")}
         for prefix, part in (("val", splits.val), ("test", splits.test)):
             if part is not None:  # the user's dict batches: no test split unless they gave one
-                metrics.update(split_evaluator(built, part, prefix=prefix, metrics=own_metrics)())
+                evaluated = split_evaluator(
+                    built, part, prefix=prefix, metrics=own_metrics, non_finite=said[prefix]
+                )
+                metrics.update(evaluated())
         if not metrics:
             message = (
                 "nothing held out to score: the validation and test splits hold no rows (too few examples "

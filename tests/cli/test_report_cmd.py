@@ -272,3 +272,33 @@ def test_out_may_not_be_the_page_of_another_run_or_study(cli, study, tmp_path):
     )
     code, _, err = cli("report", str(run), "--out", str(run / "report.html"))
     assert code == 0 and (run / "report.html").is_file(), err
+
+
+def test_a_rebuilt_run_page_keeps_the_command_that_trained_the_run(cli, tmp_path, monkeypatch, page_reader):
+    """`optimlab report RUN` rewrote RUN/report.html with `optimlab report RUN` where `train --html` had
+    written the training command, the only record of the flags typed. Truth: the command typed to train,
+    kept in its own row through two rebuilds, beside the report's own command."""
+    import shlex
+    import sys
+
+    folder = tmp_path / "r"
+    trained = [
+        "train",
+        "--dataset",
+        "iris",
+        "--epochs",
+        "1",
+        "--grad-clip",
+        "0.5",
+        "--out",
+        str(folder),
+        "--html",
+    ]
+    for typed in (trained, ["report", str(folder)], ["report", str(folder)]):
+        monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/optimlab", *typed])
+        code, _, err = cli(*typed, *(["--no-progress"] if typed is trained else []))
+        assert code == 0, err
+    tables = page_reader((folder / "report.html").read_text()).tables
+    rows = dict(next(t for t in tables if t.header == ["setting", "value"]).rows)
+    assert shlex.split(rows["command that wrote this page"]) == ["optimlab", "report", str(folder)]
+    assert shlex.split(rows["command that trained r"]) == ["optimlab", *trained]

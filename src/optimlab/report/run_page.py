@@ -11,8 +11,10 @@ curves are :mod:`.line_chart`'s, so writing it costs milliseconds, not matplotli
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 import os
+import re
 import shlex
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -482,7 +484,12 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
     page.table(
         ("setting", "value"),
         [
-            *((("command that wrote this page", command),) if command else ()),
+            *(((_WROTE, command),) if command else ()),
+            *(
+                (f"{_TRAINED_BY}{run.name}", trained)
+                for run in runs
+                if (trained := _trained_by(run)) is not None and trained != command
+            ),
             *(("run folder", str(run.path)) for run in runs),
             *((f"command that repeats {run.name}", _repeat(run)) for run in runs),
         ],
@@ -502,6 +509,26 @@ def _notes(run: RunFolder) -> dict[str, str]:
         return {**defaults_named(recipe), **not_taken(recipe)}
     except OptimlabError:
         return {}
+
+
+_TRAINED_BY = "command that trained "  # a row of the page, before the run's name
+_WROTE = "command that wrote this page"
+_ROW = re.compile(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td></tr>")
+
+
+def _trained_by(run: RunFolder) -> str | None:
+    """The command that trained ``run``, as the page in its folder keeps it: `train --html` wrote it as
+    the command that wrote the page, a page rebuilt by `optimlab report` in its own row (a rebuild put
+    `optimlab report RUN` in its place, the flags typed lost). None where no page keeps one (trained
+    without --html, or from Python)."""
+    try:
+        text = (run.path / "report.html").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    rows = [tuple(html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row) for row in _ROW.findall(text)]
+    kept = [value for label, value in rows if label.startswith(_TRAINED_BY)]
+    kept += [value for label, value in rows if label == _WROTE and value.split()[1:2] == ["train"]]
+    return kept[0] if kept else None
 
 
 def _repeat(run: RunFolder) -> str:

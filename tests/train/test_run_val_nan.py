@@ -120,3 +120,39 @@ def test_a_recipe_run_whose_first_val_batch_makes_the_loss_nan_is_still_refused_
     ):
         train(recipe, tmp_path / "run")
     assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_a_recipe_run_whose_test_split_makes_the_loss_nan_keeps_its_result_and_says_so_once(
+    write_modules, tmp_path
+):
+    """The test split, scored once after the last step, was refused there for NaN in a batch: the run's
+    result (result.json, its val scores) lost after training. It is said in one warning naming the test
+    data's row, test_loss NaN. Truth: the same run with a clean test split: equal val scores and weights."""
+    factory = ITEMS.format(planted=None) + "\n\ndef with_test(nan):\n"
+    factory += "    test = Items(16, 2)\n    if nan:\n        test.x[9, 0] = math.nan\n"
+    factory += "    return Items(32, 0), Items(40, 1), test\n\n\n"
+    factory += "def planted():\n    return with_test(True)\n\n\ndef clean():\n    return with_test(False)\n"
+    write_modules(optimlab_dict_net=DICT_NET, optimlab_test_items=factory)
+    runs = {}
+    for name in ("clean", "planted"):
+        recipe = Recipe.from_dict(
+            {
+                "model": {"name": "optimlab_dict_net:build"},
+                "data": {"name": f"optimlab_test_items:{name}"},
+                "training": {"epochs": 2, "batch_size": 8},
+            }
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = train(recipe, tmp_path / name)
+        said = [str(w.message) for w in caught if issubclass(w.category, OptimlabWarning)]
+        runs[name] = result, said, torch.load(tmp_path / name / CHECKPOINT_NAME, weights_only=False)["model"]
+    (result, said, weights), (clean, clean_said, clean_weights) = runs["planted"], runs["clean"]
+    assert result.status == clean.status == "completed" and clean_said == [] and len(said) == 1
+    assert "the test data's 'x' at row 9 (batch 2's row 1), column 0" in said[0]
+    assert math.isnan(result.metrics["test_loss"]) and math.isfinite(clean.metrics["test_loss"])
+    assert {k: v for k, v in result.metrics.items() if k.startswith("val_")} == {
+        k: v for k, v in clean.metrics.items() if k.startswith("val_")
+    }
+    assert all(torch.equal(weights[k], clean_weights[k]) for k in weights)
+    assert json.loads((tmp_path / "planted" / "result.json").read_text())["status"] == "completed"

@@ -1,6 +1,8 @@
-"""What fit's refusal of NaN or inf in the val data costs (forty-fifth session): val tensors checked
-whole before any step, and each val batch's loss tested for a finite number as it is evaluated (its
-inputs searched only where it is not).
+"""What fit's check of NaN or inf in the val data costs (forty-fifth session): each val batch's loss
+tested for a finite number as it is evaluated (tensors as one batch of up to 4,096 rows), its inputs
+searched for NaN or inf only where it is not (no longer val tensors searched whole before any step,
+since 89f22c2b); such a batch refused before any step where fit evaluates the first val batch then
+(try_metrics: a loss of torch's, as here, or metrics), else said in one warning, training going on.
 
 Each round times, in fresh interpreters, this tree and an older checkout's ``src`` (``--before``,
 ``git archive <commit> src | tar -x -C DIR``) side by side: after one untimed fit, ``--fits`` fits of

@@ -1,6 +1,7 @@
 """Residual connections found by what a module computes, not by its class name."""
 
 import collections
+import collections.abc
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -391,6 +392,55 @@ def test_a_skip_on_data_held_in_a_container_is_followed(container):
     assert residual_blocks(SkipOnAField(read), batch) == {"": "SkipOnAField"}
     assert residual_blocks(SkipOnAField(read), batch=batch) == {"": "SkipOnAField"}
     assert batch[0] is x if container in ("namedtuple", "ModelOutput") else batch["x"] is x  # left as given
+
+
+class HeldItems(collections.abc.MutableMapping):
+    """A user's batch that keeps its items in a dict, ``items_held``, which its shallow copy shares."""
+
+    __slots__ = ()
+    items_held: dict[str, torch.Tensor]
+
+    def __init__(self, **items: torch.Tensor) -> None:
+        self.items_held = dict(items)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.items_held[key]
+
+    def __setitem__(self, key: str, item: torch.Tensor) -> None:
+        self.items_held[key] = item
+
+    def __delitem__(self, key: str) -> None:
+        del self.items_held[key]
+
+    def __iter__(self) -> Any:
+        return iter(self.items_held)
+
+    def __len__(self) -> int:
+        return len(self.items_held)
+
+
+class ItemsInAnAttribute(HeldItems):  # in its __dict__
+    pass
+
+
+class ItemsInASlot(HeldItems):  # in a slot, no __dict__
+    __slots__ = ("items_held",)
+
+
+@pytest.mark.parametrize("mapping", [ItemsInAnAttribute, ItemsInASlot])
+def test_a_batch_read_off_a_forward_is_left_holding_the_users_tensors(mapping):
+    """f4c253d6 copied a MutableMapping batch with copy.copy, which shares a dict attribute holding its
+    items: residual_blocks wrote into the user's batch, its tensors replaced with clones requiring grad.
+    Truth: the batch holds the very tensors it was given, without graph, and the skip is found as on the
+    bare tensor; the model is given a batch of the user's type where a copy can hold its own items (in
+    its __dict__), a dict where it cannot (a slot the copy shares)."""
+    torch.manual_seed(0)
+    x, given = torch.randn(16, 8), []
+    batch = mapping(x=x)
+    read = SkipOnAField(lambda batch: given.append(type(batch)) or batch["x"])
+    assert residual_blocks(read, batch) == {"": "SkipOnAField"}
+    assert batch["x"] is x and batch["x"].grad_fn is None and not batch["x"].requires_grad
+    assert given[-1] is (ItemsInAnAttribute if mapping is ItemsInAnAttribute else dict)  # after fx's try
 
 
 def test_a_model_that_is_no_module_is_refused_in_one_line():

@@ -131,11 +131,28 @@ def _followed(value: Any) -> Any:
     if type(value) in (tuple, list):
         return type(value)(_followed(item) for item in value)
     if isinstance(value, MutableMapping):
-        followed = copy.copy(value)  # its own type and attributes (BatchEncoding's encodings)
-        for key, item in value.items():
-            followed[key] = _followed(item)
-        return followed
+        return _followed_mapping(value)
     return value
+
+
+def _followed_mapping(value: MutableMapping) -> MutableMapping:
+    """A copy of ``value`` of its own type and attributes (BatchEncoding's encodings), each item
+    :func:`_followed`, ``value`` left holding its own items: a mapping that keeps them in an attribute
+    (a dict) shares it with its shallow copy, so the copy is given its own; where the copy still writes
+    into ``value`` (its items kept elsewhere), ``value``'s items are put back and a dict is given."""
+    items = dict(value.items())
+    followed = copy.copy(value)
+    state = getattr(followed, "__dict__", {})
+    for name, attribute in state.items():
+        if isinstance(attribute, (MutableMapping, list, set)):
+            state[name] = copy.copy(attribute)
+    for key, item in items.items():
+        followed[key] = _followed(item)
+    if any(value[key] is not item for key, item in items.items()):
+        for key, item in items.items():
+            value[key] = item
+        return {key: _followed(item) for key, item in items.items()}
+    return followed
 
 
 class ForwardSkips:

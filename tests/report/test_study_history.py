@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from optimlab.report.study_history import write_history_report
+from optimlab.report.study_history import load_results, write_history_report
 from optimlab.study import StudySpec, methods_from, run_study
 from optimlab.workloads import get_workload
 
@@ -411,3 +411,25 @@ def test_studies_kept_in_databases_of_one_name_are_told_apart_without_their_pass
     page = write_history_report(list(urls), two_weeks / "databases.html").read_text()
     assert "s3cret" not in page
     assert "h1/optimlab/digits" in page and "h2/optimlab/digits" in page
+
+
+def test_a_studys_numbers_read_as_on_its_own_page(tmp_path, page_reader):
+    """`optimlab report s1 s2` wrote adam 0.77 [0.62, 0.92] where s1's own page wrote 0.767 [0.617, 0.916]:
+    a method's row across studies took one decimal place, the study's leaderboard its column's. Truth:
+    each study's page as compare writes it (study.report.write_report), cell by cell."""
+    from optimlab.study.report import write_report
+
+    workload = get_workload("two_spirals_mlp", epochs=2)
+    methods = methods_from("optimizer.name", ["sgd", "adam"])
+    for name, seeds in (("s1", 3), ("s2", 2)):
+        run_study(
+            StudySpec.for_workload("spirals", workload, methods, budget=3, seeds=seeds), tmp_path / name
+        )
+    page = write_history_report([tmp_path / "s1", tmp_path / "s2"], tmp_path / "over.html")
+    (table,) = [t for t in page_reader(page.read_text()).tables if t.caption == "Leaderboards side by side"]
+    for name in ("s1", "s2"):
+        own = write_report([r for r, _ in load_results(tmp_path / name)], tmp_path / f"{name}.html")
+        board = next(t for t in page_reader(own.read_text()).tables if t.header[:2] == ["rank", "method"])
+        shown = {row[1]: row[2].partition("]")[0] for row in board.rows}  # mean [low, high], no note
+        cells = {r["method"]: r[f"{name}/spirals: test_accuracy"].partition("]")[0] for r in table.records()}
+        assert cells == shown and all("[" in cell for cell in cells.values()), (cells, shown)

@@ -207,10 +207,11 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         page.paragraph(status)
     unfinished = not first.progress.ended
     summaries = {key: confidence_interval(v, bounds) for key, v in values.items()}
-    # the cells compared to one decimal place, so that they read in the order of their means: a method's
-    # row across studies, or a lone study's column of methods
+    # each study's column of methods to one decimal place, as its own page's leaderboard writes it
+    # (study.report.mean_cis), so that a number reads alike on both and the column in the order of its
+    # means: a row across studies to its own place wrote adam 0.767 [0.617, 0.916] as 0.77 [0.62, 0.92]
     texts = {}
-    for keys in [[(s.label, m) for s in studies] for m in methods] if later else [list(summaries)]:
+    for keys in [[(s.label, m) for m in methods] for s in studies]:
         texts.update(
             zip(
                 keys,

@@ -422,3 +422,37 @@ def test_a_bench_planning_too_many_trials_is_refused_before_its_folder_is_writte
     assert "invalid value '2 x 1 x (3000 + 2500) = 11000' for the trials planned in one journal" in err
     assert "a smaller --budget, fewer --seeds, methods or workloads" in err  # the bench's flags, not keywords
     assert not (tmp_path / "b").exists()
+
+
+def test_a_report_the_disk_refuses_names_the_resume_that_writes_it(cli, tmp_path, monkeypatch):
+    """bench on a full disk as it wrote report.html exited 5 on "once there is room, run the command
+    again", which runs no bench: its folder, holding one, is refused. The page's write refusing as a full
+    disk does (ENOSPC naming the file, as optimlab.atomic raises it): one line names the page, the reason
+    and `optimlab bench --resume FOLDER`, as train names its --resume; truth: that command, the disk
+    freed, writes the page from the trials kept."""
+    import errno
+    import os
+    import shlex
+
+    import optimlab.report.html
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    out = tmp_path / "bench dir"  # a space: the command is quoted as a shell reads it
+    with monkeypatch.context() as patched:
+        patched.setattr(optimlab.report.html, "write_atomically", full_disk)
+        code, _, err = cli(
+            "bench", "--workloads", "two_spirals_mlp", "--optimizers", "sgd", *ONE_RUN, "--out", str(out)
+        )
+    page = out / "report.html"
+    command = shlex.join(["optimlab", "bench", "--resume", str(out)])
+    assert (code, err) == (
+        5,
+        f"error: cannot write '{page}': No space left on device; the finished trials are kept: once there "
+        f"is room, `{command}` writes the report\n",
+    )
+    assert not page.exists()
+    code, _, err = cli(*shlex.split(command)[1:], "--no-progress")
+    assert (code, err) == (0, "")
+    assert "<h2>two_spirals_mlp</h2>" in page.read_text()

@@ -508,6 +508,30 @@ class Projected(nn.Module):
         return torch.relu(self.branch(x) + self.shortcut(x))
 
 
+class ConvLayer(nn.Module):  # x + f(x) on Projected's output: the blocks of a stage past its first
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.branch(x))
+
+
+class WideAndDeep(nn.Module):
+    """Cheng et al., Wide & Deep Learning for Recommender Systems, 2016 (https://arxiv.org/abs/1606.07792):
+    a linear model's logits summed with a deep network's, no residual connection. ``guarded`` as
+    Projected's."""
+
+    def __init__(self, guarded: bool = False) -> None:
+        super().__init__()
+        self.wide, self.guarded = nn.Linear(8, 4), guarded
+        self.deep = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.wide(x) + self.deep(x)
+        return logits if not self.guarded or x.abs().sum() > 0 else -logits
+
+
 class TwoBranches(nn.Module):  # a(x) + b(x), as deep each: no shortcut
     def __init__(self) -> None:
         super().__init__()
@@ -552,8 +576,9 @@ def test_projection_shortcuts_are_residual_blocks():
     )
     assert residual_blocks(resnet, torch.randn(2, 1, 16, 16)) == layers  # read off a forward
     images = torch.randn(2, 2, 6, 6)
-    assert residual_blocks(nn.Sequential(Projected())) == {"0": "Projected"}  # off fx's graph
-    assert residual_blocks(nn.Sequential(Projected(guarded=True)), images) == {"0": "Projected"}
+    stage = {"0": "Projected", "1": "ConvLayer"}
+    assert residual_blocks(nn.Sequential(Projected(), ConvLayer())) == stage  # off fx's graph
+    assert residual_blocks(nn.Sequential(Projected(guarded=True), ConvLayer()), images) == stage
     hugging_face = resnet.encoder.stages[1].layers[0]
     for block, branch, x in (
         (hugging_face, hugging_face.layer, torch.randn(2, 4, 6, 6)),
@@ -572,6 +597,19 @@ def test_projection_shortcuts_are_residual_blocks():
             for parameter in module.parameters():
                 parameter.zero_()
             assert not torch.equal(module(x), x if isinstance(module, TwoBranches) else x[:, -1])
+
+
+def test_a_sum_of_two_branches_is_no_residual_block_in_a_model_without_identity_shortcuts():
+    """6e97f446 counted any a(x) + b(x) whose a takes up to two parametrized steps and b more as a block
+    with a projection shortcut: Wide & Deep's sum of a linear model's logits and a deep network's was a
+    residual block, and the doctor left out its advice to add residual connections. Truth: Cheng et al.
+    (2016) sum two models' logits, no residual connection; a ResNet's projection block, of the same
+    shape as a graph, opens a stage whose other blocks add their input back (the test above)."""
+    features, images = torch.randn(4, 8), torch.randn(2, 2, 6, 6)
+    assert residual_blocks(nn.Sequential(WideAndDeep())) == {}  # off fx's graph
+    assert residual_blocks(nn.Sequential(WideAndDeep(guarded=True)), features) == {}  # off a forward
+    assert residual_blocks(nn.Sequential(Projected())) == {}
+    assert residual_blocks(nn.Sequential(Projected(guarded=True)), images) == {}
 
 
 class Watching(Layer):

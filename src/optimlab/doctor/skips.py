@@ -2,11 +2,13 @@
 Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1512.03385).
 
 Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` whose ``f`` holds
-parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none).
+parameters, whatever the module is called; an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's
+downsampling shortcut) only in a model that has blocks of the first kind too, as a ResNet's stages do
+past their first block (alone, ``g(x) + f(x)`` is any sum of two branches: Wide & Deep, Inception's) (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none).
 What fx cannot trace (control flow on values, as in Hugging Face's layers) and torch's own modules, which
 it does not enter, are read off the autograd graph of one forward as it runs (:class:`ForwardSkips`):
 the same addition, where the module's input reaches one operand without parameters and the other
-through them. Both readings put one test (:func:`_adds_back`) to their graph's nodes; neither goes by
+through them. Both readings put one test (:func:`_shortcut_depth`) to their graph's nodes; neither goes by
 the class name: Swin's ``SwinLayer`` is found as GPT-2's ``Block``.
 """
 
@@ -69,7 +71,11 @@ def read_skips(model: nn.Module) -> SkipReading:
             if _has_parts(module) or not _LEAVES.is_leaf_module(module, "")
         }
         return SkipReading({}, watched)
-    return SkipReading(dict(_owner(node, twin) for node in graph.nodes if graph.is_skip(node)), {})
+    depths = {node: depth for node in graph.nodes if (depth := graph.shortcut_depth(node)) is not None}
+    identities = 0 in depths.values()
+    return SkipReading(
+        dict(_owner(node, twin) for node, depth in depths.items() if identities or depth == 0), {}
+    )
 
 
 def residual_blocks(model: nn.Module, *inputs: Any, **named_inputs: Any) -> dict[str, str]:
@@ -172,23 +178,31 @@ class ForwardSkips:
         self.found = found  # name -> class name, added to
         self.unread = {} if unread is None else unread  # name -> class name, added to
         self._counted: set[Any] = set()  # additions counted for an inner module
+        # blocks with a projection shortcut, counted once a block with an identity one is found
+        self._projected: dict[str, str] = {}
+        self._identities = bool(found)
 
     def hook(self, name: str) -> Callable[[nn.Module, tuple, dict, Any], None]:
         def read(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
             sources = {node for t in tensors_in([args, kwargs]) if (node := _node_of(t)) is not None}
             roots = [t.grad_fn for t in tensors_in(output) if t.grad_fn is not None]
             # with no source (inputs that carry no graph), all the output's graph was computed here
-            skips, unread = self._count_additions(roots, sources)
-            if skips:
-                self.found[name] = type(module).__name__
+            depth, unread = self._count_additions(roots, sources)
+            if depth == 0:
+                self._identities = True
+                self.found.update(self._projected)
+                self._projected.clear()
+            if depth is not None:
+                (self.found if self._identities else self._projected)[name] = type(module).__name__
             elif unread:
                 self.unread[name] = type(module).__name__
 
         return read
 
-    def _count_additions(self, roots: list[Any], sources: set[Any]) -> tuple[bool, bool]:
-        """Whether some addition not yet counted, upstream of ``roots`` (not past the module's inputs,
-        ``sources``), adds a value to what it computed from it through parameters; and, where no input
+    def _count_additions(self, roots: list[Any], sources: set[Any]) -> tuple[int | None, bool]:
+        """Of the additions not yet counted, upstream of ``roots`` (not past the module's inputs,
+        ``sources``), that add a value to what it computed from it through parameters, the fewest
+        parametrized steps a shortcut takes (:func:`_shortcut_depth`; None where none is); and, where no input
         carries a graph, whether one adds a value that carries none to one computed through parameters."""
         additions = [
             node
@@ -204,13 +218,15 @@ class ForwardSkips:
         def reads_parameters(node: Any) -> bool:
             return node not in sources and _reads_parameters(node)
 
-        skips = [
-            node for node in additions if _adds_back(_inputs_of(node), inputs, reads_parameters, _partial)
-        ]
+        depths = {
+            node: depth
+            for node in additions
+            if (depth := _shortcut_depth(_inputs_of(node), inputs, reads_parameters, _partial)) is not None
+        }
         # where the module's inputs carry no graph: the value added may be one of them
         unread = [] if sources else [node for node in additions if _adds_to_no_graph(node, sources)]
-        self._counted.update(skips + unread)
-        return bool(skips), bool(unread)
+        self._counted.update([*depths, *unread])
+        return min(depths.values(), default=None), bool(unread)
 
 
 def _node_of(tensor: torch.Tensor) -> Any:
@@ -236,13 +252,14 @@ def _adds_to_no_graph(addition: Any, sources: set[Any]) -> bool:
 _PROJECTION_STEPS = 2
 
 
-def _adds_back(
+def _shortcut_depth(
     operands: list[Node],
     inputs: Callable[[Node], list[Node]],
     reads_parameters: Callable[[Node], bool],
     partial: Callable[[Node], bool],
-) -> bool:
-    """Of an addition's two ``operands``, one (the shortcut) is computed from a value ``x`` through fewer
+) -> int | None:
+    """The parametrized steps of an addition's shortcut, the fewest; None where it adds no shortcut.
+    Of its two ``operands``, one (the shortcut) is computed from a value ``x`` through fewer
     parametrized steps than the other (the branch) is: none (``x`` itself, a reshape or a dropout of it:
     ``x + f(x)``), or up to ``_PROJECTION_STEPS`` reading ``x`` whole (a projection, ``g(x) + f(x)``; a
     recurrence's ``W x_t + U h_(t-1)`` selects a step of its input). The one test of either graph, fx's
@@ -250,7 +267,8 @@ def _adds_back(
     whether it reads parameters, ``partial(node)`` whether it is no value a projection reads whole: a part
     of its input (an index, a slice), or a parameter (a recurrence reuses its weights)."""
     if len(operands) != 2:
-        return False
+        return None
+    depths = []
     for shortcut, branch in (operands, operands[::-1]):
         steps = _shortcut_steps(shortcut, inputs, reads_parameters, partial)
         deepest: dict[Node, int] = {}
@@ -262,11 +280,11 @@ def _adds_back(
             deepest[node] = taken
             if node in steps:  # a value both are computed from: what lies past it, both share
                 if taken > steps[node]:
-                    return True
+                    depths.append(steps[node])
                 continue
             taken = min(taken + reads_parameters(node), _PROJECTION_STEPS + 1)
             stack.extend((n, taken) for n in inputs(node))
-    return False
+    return min(depths, default=None)
 
 
 def _shortcut_steps(
@@ -417,14 +435,17 @@ class _Graph:
             ):
                 self.shapes.add(node)
 
-    def is_skip(self, node: fx.Node) -> bool:
+    def shortcut_depth(self, node: fx.Node) -> int | None:
         """``node`` adds ``f(x)`` to ``x``: one operand is computed from a value through parameters, the
-        other from the same value without (``x`` itself, or ``nn.Identity``, a dropout, a reshape of it)."""
+        other from the same value without (``x`` itself, or ``nn.Identity``, a dropout, a reshape of it:
+        0), or through fewer (a projection: its parametrized steps); None where it adds no shortcut."""
         adds = (node.op == "call_function" and node.target in _ADD_FUNCTIONS) or (
             node.op == "call_method" and node.target in _ADD_METHODS
         )
         operands = [arg for arg in node.args[:2] if isinstance(arg, fx.Node)]
-        return adds and _adds_back(operands, self._inputs, self._parametrized, self._partial)
+        if not adds:
+            return None
+        return _shortcut_depth(operands, self._inputs, self._parametrized, self._partial)
 
     def _partial(self, node: fx.Node) -> bool:
         """``node`` takes part of its input (``x[:, t]``, ``x.unbind(1)``), or is a parameter."""

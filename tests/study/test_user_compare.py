@@ -1187,3 +1187,40 @@ def test_an_empty_workload_name_is_refused_and_get_workloads_object_is_taken(mon
     (chosen,) = planned["workloads"]
     assert (chosen.name, chosen.recipe.training.epochs) == ("teacher_student", 3)
     assert chosen.recipe.model == given.recipe.model
+
+
+def test_a_comparison_stored_before_fixed_splits_resumes_from_python(tmp_path):
+    """A comparison stored by optimlab.compare(out=...) before every trial split at the tuning seed (its
+    spec without ``fixed_split``) was refused by resume=True, 'its fixed_split would change', where
+    optimlab compare --resume took it: the API kept its own copy of the resume rule. It resumes now as it
+    ran: its trials kept, the new seed rerun split by its own seed. Truth: the keys and numbers stored
+    before, and the spec the CLI's rule (StudySpec.resumes) resumes."""
+    import dataclasses
+
+    from optimlab.study.protocols import StudySpec
+    from optimlab.study.storage import SPEC_ATTR, open_storage
+
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    call = {"data": (x, y), "out": tmp_path, "budget": 1, "epochs": 1}
+    planned = StudySpec.for_workload.__func__
+
+    def split_by_seed(cls, *args, **kwargs):  # planned as before: each trial split by its own seed
+        return dataclasses.replace(planned(cls, *args, **kwargs), fixed_split=False)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StudySpec, "for_workload", classmethod(split_by_seed))
+        before = optimlab.compare(["sgd"], seeds=1, **call)
+    storage = open_storage(tmp_path, create=False)
+    for study in storage.get_all_studies():
+        stored = {k: v for k, v in study.user_attrs[SPEC_ATTR].items() if k != "fixed_split"}
+        storage.set_study_user_attr(study._study_id, SPEC_ATTR, stored)
+    assert before.results[0].spec.resumes(stored)
+    more = optimlab.compare(["sgd"], seeds=2, resume=True, **call)
+    (result,) = more.results
+    assert not result.spec.fixed_split
+    kept = {r.key: (r.seed, r.value, r.metrics) for r in before.results[0].records}
+    now = {r.key: (r.seed, r.value, r.metrics) for r in result.records}
+    assert sorted(now) == ["seeds/0", "seeds/1", "tune/0"] and {k: now[k] for k in kept} == kept
+    rerun = next(r for r in result.records if r.key == "seeds/1")
+    assert all(r.recipe["data"].get("split_seed") is None for r in result.records)
+    assert rerun.seed == 2

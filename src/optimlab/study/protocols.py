@@ -490,10 +490,15 @@ class StudySpec:
 
     def resumes(self, stored: Mapping[str, Any]) -> bool:
         """Whether this spec resumes the stored study ``stored`` (its :meth:`to_dict`): its settings but
-        for more seeds and the repeats kept by a study stored before :attr:`distinct`."""
+        for more seeds and the plan (:attr:`distinct`, :attr:`fixed_split`) of a study stored before them."""
+        return not self.changed_from(stored)
+
+    def changed_from(self, stored: Mapping[str, Any]) -> list[str]:
+        """The settings (keys of :meth:`to_dict`) in which this spec differs from the stored study
+        ``stored``, sorted: none where it resumes it (:meth:`resumes`)."""
         stored = with_absent_fields(stored)
-        kept = ("seeds", "distinct", "fixed_split")
-        return all(stored.get(key) == value for key, value in self.to_dict().items() if key not in kept)
+        kept = ("seeds", "distinct", "fixed_split")  # more seeds extend it; a stored plan resumes as it ran
+        return sorted(k for k, v in self.to_dict().items() if k not in kept and stored.get(k) != v)
 
     def _check_seed_not_varied(self, method: Method) -> None:
         """Refuse, when a study is planned, ``training.seed`` compared or searched: the protocol sets each

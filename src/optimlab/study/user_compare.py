@@ -667,9 +667,7 @@ def _check_as_stored(
     for spec in planned:
         if spec.name not in stored:
             raise OptimlabError(f"nothing to resume: no study {spec.name!r} at {str(location)!r}")
-        kept = ("seeds", "distinct")  # more seeds extend it; a study stored before distinct plans as it did
-        changed = sorted(k for k, v in spec.to_dict().items() if k not in kept and stored[spec.name][k] != v)
-        if changed:
+        if changed := spec.changed_from(stored[spec.name]):
             raise OptimlabError(
                 f"cannot resume study {spec.name!r}: its {', '.join(changed)} would change from the stored "
                 "study's; give the settings it was run with (or leave them out), with more seeds= to extend it"

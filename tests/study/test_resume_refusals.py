@@ -361,3 +361,20 @@ def test_a_study_stored_with_a_plain_range_of_a_whole_number_field_resumes_and_r
         compare(resume=True, out=tmp_path, on_start=started)
     (read,) = load_specs(tmp_path, reading=True)  # as optimlab report and worker read it
     assert read.space.to_dict() == old
+
+
+def test_a_cli_resume_given_its_methods_again_names_only_what_was_typed(tmp_path, cli):
+    """`optimlab compare --resume DIR --optimizers adam` over a comparison run with `--epochs 1 --budget 1`
+    was refused naming settings nobody typed, the CLI's defaults ('budget: stored 1, given 7;
+    training.epochs: stored 1, given 20; eval_every: stored 3, given None'), beside the methods that
+    differ. A setting not typed is now taken as stored (study.run.as_stored_where_not_given, as the Python
+    API does): the refusal names the methods alone, and the stored study is left as it was."""
+    flags = ["--workload", "digits_mlp", "--epochs", "1", "--budget", "1", "--seeds", "1", "--no-progress"]
+    assert cli("compare", *flags, "--optimizers", "sgd", "--out", str(tmp_path / "c"))[0] == 0
+    before = stored_specs(tmp_path / "c")
+    code, out, err = cli("compare", "--resume", str(tmp_path / "c"), "--optimizers", "adam", "--no-progress")
+    assert (code, out) == (2, ""), err
+    said = " ".join(err.split())  # as one line, whatever the terminal's width
+    differences = re.search(r"differ from the stored study's \((.*)\); resume", said).group(1)
+    assert differences == "methods (--optimizers, --compare): stored sgd, given adam"
+    assert stored_specs(tmp_path / "c") == before

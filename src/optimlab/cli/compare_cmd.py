@@ -275,7 +275,7 @@ def compare(
     from optimlab.study.backends import BackendOptions
     from optimlab.study.compare import compare as run_comparison
     from optimlab.study.report import fresh_seeds, nothing_tuned, tuning_trials
-    from optimlab.study.run import worker_command
+    from optimlab.study.run import as_stored_where_not_given, worker_command
     from optimlab.study.storage import without_passwords
 
     o.use_threads(threads, backend)
@@ -284,6 +284,8 @@ def compare(
             plan["space"] = SearchSpace.load(space_file)
     elif space:
         plan["space"] = _space(space)
+    if resume is not None:  # what was not typed is as stored, not a change ('budget: stored 1, given 7')
+        plan = as_stored_where_not_given(plan, storage or str(resume), name)
     plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored

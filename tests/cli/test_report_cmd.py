@@ -1,6 +1,8 @@
 """`optimlab report`: a run's page where the run is, studies and runs not mixed, trackers checked first."""
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 from report.test_run_page import fake_run
@@ -255,6 +257,47 @@ def test_one_study_gets_its_own_page_as_compare_wrote_it(cli, study, tmp_path, p
     code, _, err = cli("report", str(study), "--format", "json")
     assert code == 0 and json.loads(_)["report"] == str(study / "report.html"), err
     assert _results(page_reader, (study / "report.html").read_text()) == _results(page_reader, written)
+
+
+def test_a_rebuilt_study_page_keeps_the_command_that_ran_the_study(
+    cli, study, tmp_path, monkeypatch, page_reader
+):
+    """`optimlab report STUDY` rewrote STUDY/report.html saying the command that ran the study is not
+    stored, though the page it replaced held it in its "command" row. Truth: the compare command typed
+    (here a resume of the finished study, which writes its page again), kept through two rebuilds, each
+    followed by the report's own command."""
+    import shutil
+    import sys
+
+    copy = tmp_path / "s"
+    shutil.copytree(study, copy)
+    typed = ["optimlab", "compare", "--resume", str(copy), "--no-progress"]
+    monkeypatch.setattr(sys, "argv", typed)
+    assert cli(*typed[1:])[0] == 0
+
+    def command_row() -> str:
+        tables = page_reader((copy / "report.html").read_text()).tables
+        return next(row[1] for table in tables for row in table.rows if row[0] == "command")
+
+    assert command_row() == shlex.join(typed)
+    for _ in range(2):
+        monkeypatch.setattr(sys, "argv", ["optimlab", "report", str(copy)])
+        assert cli("report", str(copy))[0] == 0
+        assert command_row() == f"{shlex.join(typed)} (page rebuilt by optimlab report {copy})"
+
+
+def test_optimlab_report_of_a_bench_leaves_the_benchs_page_as_bench_wrote_it(cli, tmp_path):
+    """`optimlab report BENCH` took the bench (which holds a study journal) for a study and wrote its
+    studies-over-time page over BENCH/report.html, exit 0. Truth: the bench's page, byte for byte, and the
+    over-time page written in runs/ as before."""
+    folder = tmp_path / "b"
+    flags = ["--workloads", "two_spirals_mlp", "--optimizers", "sgd", "--budget", "1", "--seeds", "1"]
+    assert cli("bench", *flags, "--backend", "local", "--no-progress", "--out", str(folder))[0] == 0
+    before = (folder / "report.html").read_bytes()
+    code, out, err = cli("report", str(folder), "--format", "json")
+    assert code == 0, err
+    assert (folder / "report.html").read_bytes() == before
+    assert Path(json.loads(out)["report"]).parent.name == "runs"
 
 
 def test_out_may_not_be_the_page_of_another_run_or_study(cli, study, tmp_path):

@@ -113,7 +113,9 @@ def report(
         if len(paths) == 1 and not is_bench(paths[0]):  # one study: its own page, as compare writes it
             from optimlab.study.report import write_report
 
-            rebuilt = f"{command} (rebuilt from the stored study; the command that ran it is not stored)"
+            ran = _ran_by(Path(paths[0]) / _PAGE)  # the study's own page, whatever --out names
+            not_stored = f"{command} (rebuilt from the stored study; the command that ran it is not stored)"
+            rebuilt = f"{ran}{_REBUILT}{command})" if ran else not_stored
             page = write_report([result for result, _ in load_results(paths[0])], page, command=rebuilt)
         else:
             page = write_history_report(paths, page, command=command)
@@ -135,9 +137,22 @@ def _page_of(folder: Path) -> str | None:
     from optimlab.bench import is_bench
     from optimlab.study.storage import JOURNAL_NAME
 
-    if (folder / JOURNAL_NAME).is_file():
-        return "study"
-    return "bench" if is_bench(folder) else None
+    if is_bench(folder):  # a bench holds a journal too: checked first, its page not taken for a study's
+        return "bench"
+    return "study" if (folder / JOURNAL_NAME).is_file() else None
+
+
+_REBUILT = " (page rebuilt by "
+
+
+def _ran_by(page: Path) -> str | None:
+    """The `optimlab compare` command that ran a study, as the page about to be rewritten at ``page`` keeps
+    it in its "command" row (compare wrote it there; a page rebuilt before keeps it before its rebuilt
+    note); None where that page keeps none (rebuilding put `optimlab report STUDY` in its place)."""
+    from optimlab.report.html import label_value_rows
+
+    ran = [value.split(_REBUILT)[0] for label, value in label_value_rows(page) if label == "command"]
+    return next((value for value in ran if value.split()[1:2] == ["compare"]), None)
 
 
 def _own_page(paths: list[str]) -> Path | None:

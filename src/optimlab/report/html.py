@@ -119,6 +119,22 @@ def without_drawings(document: str) -> str:
     return re.sub(r"<figure><svg.*?</svg>\s*", "<figure>", document, flags=re.DOTALL)
 
 
+_TWO_CELLS = re.compile(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td></tr>")
+
+
+def label_value_rows(path: str | Path) -> list[tuple[str, str]]:
+    """The (label, value) rows of the two-column tables of the page written at ``path``, as text (tags
+    dropped, entities read); [] where no page can be read there."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [
+        (html.unescape(re.sub(r"<[^>]+>", "", label)), html.unescape(re.sub(r"<[^>]+>", "", value)))
+        for label, value in _TWO_CELLS.findall(text)
+    ]
+
+
 class Page:
     """Blocks appended in order, rendered to one HTML document. Each method returns the page."""
 

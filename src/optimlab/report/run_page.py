@@ -11,10 +11,8 @@ curves are :mod:`.line_chart`'s, so writing it costs milliseconds, not matplotli
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 import os
-import re
 import shlex
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -28,7 +26,7 @@ from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.report.chance import chance_levels
 from optimlab.report.environment import machine_and_versions
-from optimlab.report.html import Page
+from optimlab.report.html import Page, label_value_rows
 from optimlab.report.line_chart import COLOURS, DASHES, LineChart, line_chart, spans_decades
 from optimlab.report.metric_labels import axis_label, log_axis
 from optimlab.report.path_names import names_apart
@@ -513,7 +511,6 @@ def _notes(run: RunFolder) -> dict[str, str]:
 
 _TRAINED_BY = "command that trained "  # a row of the page, before the run's name
 _WROTE = "command that wrote this page"
-_ROW = re.compile(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td></tr>")
 
 
 def _trained_by(run: RunFolder) -> str | None:
@@ -521,11 +518,7 @@ def _trained_by(run: RunFolder) -> str | None:
     the command that wrote the page, a page rebuilt by `optimlab report` in its own row (a rebuild put
     `optimlab report RUN` in its place, the flags typed lost). None where no page keeps one (trained
     without --html, or from Python)."""
-    try:
-        text = (run.path / "report.html").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    rows = [tuple(html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row) for row in _ROW.findall(text)]
+    rows = label_value_rows(run.path / "report.html")
     kept = [value for label, value in rows if label.startswith(_TRAINED_BY)]
     kept += [value for label, value in rows if label == _WROTE and value.split()[1:2] == ["train"]]
     return kept[0] if kept else None

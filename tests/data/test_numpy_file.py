@@ -285,12 +285,19 @@ def test_integer_inputs_reach_the_model_as_stored_and_the_reading_says_their_ran
     data = load_numpy(tmp_path / "mnist.npz")
     low, high = min(train.min(), test.min()), max(train.max(), test.max())
     assert (
-        f", inputs uint8 {low} to {high} given to the model as stored, unscaled (data.scaling" in data.reading
+        f", inputs uint8 {low} to {high} given to the model as stored, unscaled (an image folder's pixels "
+        "are read / 255, in [0, 1]: divide the arrays by 255 before saving, or data.scaling / --scaling "
+        "minmax, which scales each feature by its own training range)" in data.reading
     )
     np.testing.assert_array_equal(data.examples.x.numpy(), train.transpose(0, 3, 1, 2))
     np.testing.assert_array_equal(data.test.x.numpy(), test.transpose(0, 3, 1, 2))
     np.savez(tmp_path / "floats.npz", x=train.astype(np.float32) / 255, y=np.arange(12) % 2)
     assert "as stored, unscaled" not in load_numpy(tmp_path / "floats.npz").reading
+    # token ids (an Embedding's input) and flags are meant as stored: no advice to scale them
+    np.savez(tmp_path / "tokens.npz", x=rng.integers(0, 500, (12, 5)), y=np.arange(12) % 2)
+    np.savez(tmp_path / "flags.npz", x=rng.integers(0, 2, (12, 5)).astype(bool), y=np.arange(12) % 2)
+    for name in ("tokens.npz", "flags.npz"):
+        assert "as stored, unscaled" not in load_numpy(tmp_path / name).reading
 
 
 def _rows(tensor):

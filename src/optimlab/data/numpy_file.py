@@ -243,15 +243,16 @@ def _pair(archive: Any, x_key: str, y_key: str, path: Path) -> tuple[np.ndarray,
 
 
 def _integers_as_stored(inputs: list[np.ndarray]) -> str:
-    """A note on integer inputs (8-bit pixels 0..255), which reach the model as the numbers stored, where
-    an image folder's are read / 255, in [0, 1]: their dtype and range, and the scaling that makes them
-    small; nothing for inputs of floats."""
-    if not all(x.dtype.kind in "biu" and x.size for x in inputs):
+    """A note on unsigned 8-bit inputs (pixels 0..255), which reach the model as the numbers stored, where
+    an image folder's are read / 255, in [0, 1]: their range, and the scalings that make them small;
+    nothing for other dtypes (token ids, counts and flags are meant as stored)."""
+    if not all(x.dtype == np.uint8 and x.size for x in inputs):
         return ""
     low, high = min(x.min() for x in inputs), max(x.max() for x in inputs)
     return (
-        f", inputs {inputs[0].dtype} {low} to {high} given to the model as stored, unscaled "
-        "(data.scaling / --scaling minmax scales them to [0, 1], as an image folder's pixels are read)"
+        f", inputs uint8 {low} to {high} given to the model as stored, unscaled (an image folder's pixels "
+        "are read / 255, in [0, 1]: divide the arrays by 255 before saving, or data.scaling / --scaling "
+        "minmax, which scales each feature by its own training range)"
     )
 
 

@@ -53,6 +53,24 @@ def test_a_member_vector_changed_in_place_or_freed_is_cast_anew():
         del fresh
 
 
+def test_a_member_vector_made_under_inference_mode_is_cast_without_a_version():
+    """A batched optimizer with a per-member lr built, or stepped with its schedule, under
+    torch.inference_mode() raised 'Inference tensors do not track version counter' since its values' casts
+    were kept by version (e00d523c). Truth: the same steps taken outside inference mode."""
+    from optimlab.optim.shells.batched import BatchedOptimizer
+
+    def stepped(inference: bool, name: str) -> torch.Tensor:
+        with torch.inference_mode(inference):
+            p = [torch.ones(2, 3)]
+            kept = BatchedOptimizer(p, name, members=2, lr=[0.1, 0.3], schedule=lambda step: 0.5)
+            for _ in range(2):
+                kept.step([torch.full((2, 3), 0.5)])
+            return p[0].clone()
+
+    for name in ("momentum", "adam"):
+        assert torch.equal(stepped(True, name), stepped(False, name))
+
+
 @pytest.mark.parametrize(
     ("op", "arity"),
     [(base.scale_, 0), (base.add_scaled_, 1), (base.lerp_, 1), (base.addcmul_, 2), (base.addcdiv_, 2)],

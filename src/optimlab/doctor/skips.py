@@ -2,13 +2,15 @@
 Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1512.03385).
 
 Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` whose ``f`` holds
-parameters, whatever the module is called; an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's
-downsampling shortcut) only in a model that has blocks of the first kind too, as a ResNet's stages do
-past their first block (alone, ``g(x) + f(x)`` is any sum of two branches: Wide & Deep, Inception's) (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none).
+parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none);
+an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's downsampling shortcut) only in a model
+that has blocks of the first kind too, as a ResNet's stages do past their first block (alone,
+``g(x) + f(x)`` is any sum of two branches: Wide & Deep, Inception's).
 What fx cannot trace (control flow on values, as in Hugging Face's layers) and torch's own modules, which
 it does not enter, are read off the autograd graph of one forward as it runs (:class:`ForwardSkips`):
-the same addition, where the module's input reaches one operand without parameters and the other
-through them. Both readings put one test (:func:`_shortcut_depth`) to their graph's nodes; neither goes by
+the same additions, where the module's input reaches one operand without parameters, or through a
+projection where the model has a shortcut without parameters too, and the other through more of them.
+Both readings put one test (:func:`_shortcut_depth`) to their graph's nodes; neither goes by
 the class name: Swin's ``SwinLayer`` is found as GPT-2's ``Block``.
 """
 
@@ -206,7 +208,7 @@ class ForwardSkips:
         carries a graph, whether one adds a value that carries none to one computed through parameters."""
         additions = [
             node
-            for node in _upstream(roots, sources, past_parameters=True)
+            for node in _upstream(roots, sources)
             if node not in self._counted
             and node not in sources  # an input that is a sum was summed before the module ran
             and type(node).__name__ == "AddBackward0"
@@ -244,7 +246,7 @@ def _adds_to_no_graph(addition: Any, sources: set[Any]) -> bool:
     if len(operands) != 2 or sum(node is None for node in operands) != 1:
         return False
     other = next(node for node in operands if node is not None)
-    return any(_reads_parameters(node) for node in _upstream([other], sources, past_parameters=True))
+    return any(_reads_parameters(node) for node in _upstream([other], sources))
 
 
 # The parametrized steps a projection shortcut takes: a 1x1 conv and its norm (He et al.'s option B,
@@ -309,17 +311,16 @@ def _shortcut_steps(
     return fewest
 
 
-def _upstream(roots: list[Any], sources: set[Any], *, past_parameters: bool) -> list[Any]:
-    """The autograd nodes ``roots`` are computed from, not past ``sources``, nor past a node that reads
-    parameters unless ``past_parameters``."""
+def _upstream(roots: list[Any], sources: set[Any]) -> list[Any]:
+    """The autograd nodes ``roots`` are computed from, not past ``sources``."""
     found, stack = {}, list(roots)
     while stack:
         node = stack.pop()
         if node in found:
             continue
         found[node] = None
-        if node not in sources and (past_parameters or not _reads_parameters(node)):
-            stack.extend(n for n, _ in node.next_functions if n is not None)
+        if node not in sources:
+            stack.extend(_inputs_of(node))
     return list(found)
 
 

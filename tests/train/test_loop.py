@@ -299,6 +299,22 @@ def test_a_nan_val_loss_of_finite_val_data_is_no_refusal():
     assert math.isnan(found["val_loss"])
 
 
+def test_float64_val_data_past_float32s_range_is_no_refusal_its_nan_is():
+    """A float64 model's val data holding a finite 1e39 (past float32's range, finite in float64) and a
+    NaN target: the loss is NaN and the refusal named the 1e39, never the NaN. Truth: numpy's isfinite
+    on the float64 arrays, the NaN at the target's row 5."""
+    x = torch.randn(16, 3, dtype=torch.float64)
+    y = torch.randn(16, 1, dtype=torch.float64)
+    x[0, 0], y[5, 0] = 1e39, math.nan
+    assert np.isfinite(x.numpy()).all() and np.argwhere(~np.isfinite(y.numpy())).tolist() == [[5, 0]]
+    model = nn.Sequential(nn.Linear(3, 1), nn.Tanh()).double()
+    with pytest.raises(
+        InvalidValueError,
+        match=r"^invalid value nan for the val data's targets at row 5 \(batch 1's row 5\), column 0:",
+    ):
+        evaluate_batches(model, UserBatches((x, y), nn.MSELoss(), shuffle=False), prefix="val")
+
+
 def test_early_stopping_stops_after_patience_evaluations_without_improvement():
     x, y = problem()
     model = network()

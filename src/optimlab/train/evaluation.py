@@ -502,14 +502,13 @@ def warns_once(prefix: str) -> Callable[[InvalidValueError], None]:
     return warn
 
 
-def refuse_non_finite(
-    batch: Any, data: str, *, first_row: int | None = 0, batch_number: int | None = None
-) -> None:
+def refuse_non_finite(batch: Any, data: str, *, first_row: int | None, batch_number: int) -> None:
     """Refuse ``batch`` of ``data`` (its rows from ``first_row`` on in the data's order, None where the
-    pass reads them in an order of its own, a shuffled DataLoader's; its number among the pass's batches,
-    where it is one) where a floating tensor of it holds NaN or inf, naming the part (inputs, targets, a
-    dict's key), the row and the column (:func:`~optimlab.data.examples.reject_non_finite`): one such
-    value makes the loss of the whole pass NaN, which read as a model gone wrong."""
+    pass reads them in an order of its own, a shuffled DataLoader's; its number among the pass's batches)
+    where a floating tensor of it holds NaN or inf, naming the part (inputs, targets, a dict's key), the
+    row and the column (:func:`~optimlab.data.examples.reject_non_finite`): one such value makes the
+    loss of the whole pass NaN, which read as a model gone wrong. A float64 tensor reaches the model in
+    float64, where a value past float32's range (1e39) is finite: only its NaN and inf are refused."""
     if isinstance(batch, Mapping):
         parts: list[tuple[str, Any]] = [(repr(key), part) for key, part in batch.items()]
     elif isinstance(batch, (tuple, list)) and len(batch) > 1:
@@ -522,12 +521,14 @@ def refuse_non_finite(
         in_batch = f"batch {batch_number}'s row {row}"
         if first_row is None:  # the data's own row not known: the batch's alone
             return in_batch
-        return f"row {first_row + row}" + ("" if batch_number is None else f" ({in_batch})")
+        return f"row {first_row + row} ({in_batch})"
 
     for name, part in parts:
         for tensor in tensors_in(part):
             if tensor.is_floating_point():  # numpy has no bfloat16: the half floats read as float32
                 values = tensor.detach().to("cpu", torch.float32 if tensor.itemsize < 4 else tensor.dtype)
+                if values.dtype == torch.float64:  # its finite values fit: 0 keeps NaN and inf alone
+                    values = torch.where(values.isfinite(), 0.0, values)
                 reject_non_finite(
                     values.numpy(),
                     f"{data}'s {name}",

@@ -207,7 +207,8 @@ def _add_workload(page: Page, label: str, studies: Sequence[_Study]) -> None:
         page.paragraph(status)
     unfinished = not first.progress.ended
     summaries = {key: confidence_interval(v, bounds) for key, v in values.items()}
-    # each study's column of methods to one decimal place, as its own page's leaderboard writes it
+    # each study's column of methods to the decimals its narrowest interval supports, all rows alike
+    # (means_and_intervals), as its own page's leaderboard writes it
     # (study.report.mean_cis), so that a number reads alike on both and the column in the order of its
     # means: a row across studies to its own place wrote adam 0.767 [0.617, 0.916] as 0.77 [0.62, 0.92]
     texts = {}

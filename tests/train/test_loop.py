@@ -280,6 +280,36 @@ def test_a_shuffled_val_loader_names_the_batch_and_its_row_not_a_row_of_the_data
             evaluate_batches(network(), batches, prefix="val")
 
 
+def test_a_val_loader_of_a_batch_sampler_of_its_own_names_the_batch_and_its_row_alone():
+    """A bucketing batch sampler over a SequentialSampler (here: its rows batched in reverse) was taken
+    for data order, and the refusal named row 5 of the data for its row 37. A batch sampler other than
+    torch's BatchSampler names the batch and its row alone. Truth: the batch and row where the loader,
+    read by hand, holds the NaN."""
+
+    class Reversed(Sampler):
+        def __init__(self, sampler, size):
+            self.sampler, self.size = sampler, size
+
+        def __iter__(self):
+            rows = list(self.sampler)[::-1]
+            return iter([rows[i : i + self.size] for i in range(0, len(rows), self.size)])
+
+        def __len__(self):
+            return math.ceil(len(self.sampler) / self.size)
+
+    vx, vy = problem(seed=1, n=48)
+    vx[37, 0] = math.nan
+    data = TensorDataset(vx, vy)
+    loader = DataLoader(data, batch_sampler=Reversed(torch.utils.data.SequentialSampler(data), 16))
+    number, row = next(
+        (i + 1, int(b[:, 0].isnan().nonzero())) for i, (b, _) in enumerate(loader) if b.isnan().any()
+    )
+    assert (number, row) == (1, 10)
+    batches = UserBatches(loader, nn.CrossEntropyLoss(), shuffle=False)
+    with pytest.raises(InvalidValueError, match=r"the val data's inputs at batch 1's row 10, column 0:"):
+        evaluate_batches(network(), batches, prefix="val")
+
+
 def test_a_nan_val_loss_of_finite_val_data_is_no_refusal():
     """A model that makes NaN of finite val data (its weights diverged, a log of 0) is no fault of the
     data: the evaluation gives val_loss NaN as before, blaming nothing."""

@@ -60,6 +60,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import (
+    BatchSampler,
     DataLoader,
     Dataset,
     IterableDataset,
@@ -756,16 +757,20 @@ class UserBatches:
     def in_data_order(self) -> bool:
         """Whether a pass reads the data's rows in the data's own order, its n-th row read the data's row
         n: tensors and a Dataset unshuffled, a stream as it yields them, a DataLoader over a Dataset whose
-        sampler is torch's SequentialSampler (not one that shuffles, weighs or picks rows of its own)."""
+        sampler is torch's SequentialSampler (not one that shuffles, weighs or picks rows of its own),
+        batched by torch's own BatchSampler (a batch sampler of the user's, one that buckets by length,
+        may read its sampler's rows in an order of its own)."""
         loader = self._loader if isinstance(self._data, DataLoader) else None
         if loader is None:
             return not self.shuffle or not (self.tensors is not None or is_map_dataset(self._data))
         if not is_map_dataset(loader.dataset):  # an IterableDataset's rows, as it yields them
             return True
-        sampler = (
-            loader.sampler if loader.batch_sampler is None else getattr(loader.batch_sampler, "sampler", None)
+        if loader.batch_sampler is None:
+            return type(loader.sampler) is SequentialSampler
+        return (
+            type(loader.batch_sampler) is BatchSampler
+            and type(loader.batch_sampler.sampler) is SequentialSampler
         )
-        return type(sampler) is SequentialSampler
 
     # --- batches --------------------------------------------------------------------------------
 

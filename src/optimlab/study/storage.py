@@ -63,6 +63,7 @@ from optuna.storages.journal._storage import (  # to check a journal whole; to s
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from optimlab.atomic import named_after
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, user_stacklevel
 from optimlab.registry import NON_NEGATIVE_INT, whole_number
 from optimlab.user_paths import expand_home
@@ -650,9 +651,7 @@ class _JournalFile(optuna.storages.journal.JournalFileBackend):
                     handle.flush()
                     os.fsync(handle.fileno())
             except OSError as error:  # a full disk: the cut record is set aside before the next append
-                if error.filename is not None or error.errno is None:
-                    raise
-                raise OSError(error.errno, error.strerror, self._file_path) from None
+                raise named_after(error, self._file_path) from None
         return set_aside
 
     @contextlib.contextmanager

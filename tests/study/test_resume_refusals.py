@@ -378,3 +378,22 @@ def test_a_cli_resume_given_its_methods_again_names_only_what_was_typed(tmp_path
     differences = re.search(r"differ from the stored study's \((.*)\); resume", said).group(1)
     assert differences == "methods (--optimizers, --compare): stored sgd, given adam"
     assert stored_specs(tmp_path / "c") == before
+
+
+def test_a_cli_resume_takes_as_stored_only_what_neither_a_flag_nor_a_recipe_file_gives(tmp_path, cli):
+    """Taking untyped settings as stored (8cb4ce72) gave a steps-based workload's stored epochs back to it
+    (quadratic_deep's recipe keeps epochs: 10 beside steps: 700), refused as 'unknown workload
+    'quadratic_deep' hyperparameter 'epochs''; and it overrode an edited recipe file's epochs with the
+    stored ones, where the change was refused before. Truth: the resume of the steps workload runs its
+    new seed; the edited file is refused naming its epochs, stored 1 and given 4."""
+    flags = ["--workload", "quadratic_deep", "--optimizers", "sgd", "--budget", "1", "--no-progress"]
+    assert cli("compare", *flags, "--seeds", "1", "--out", str(tmp_path / "q"))[0] == 0
+    code, _, err = cli("compare", "--resume", str(tmp_path / "q"), *flags, "--seeds", "2")
+    assert code == 0, err
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  name: iris\ntraining:\n  epochs: 1\n")
+    flags = ["--optimizers", "sgd", "--budget", "1", "--seeds", "1", "--no-progress"]
+    assert cli("compare", str(recipe), *flags, "--out", str(tmp_path / "r"))[0] == 0
+    recipe.write_text("data:\n  name: iris\ntraining:\n  epochs: 4\n")
+    code, _, err = cli("compare", str(recipe), "--resume", str(tmp_path / "r"), *flags)
+    assert code == 2 and "training.epochs: stored 1, given 4" in " ".join(err.split()), err

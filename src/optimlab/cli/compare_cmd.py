@@ -285,7 +285,9 @@ def compare(
     elif space:
         plan["space"] = _space(space)
     if resume is not None:  # what was not typed is as stored, not a change ('budget: stored 1, given 7')
-        plan = as_stored_where_not_given(plan, storage or str(resume), name)
+        # a recipe file holds its own epochs: an edited one is a change, said as such
+        kept = {"epochs": plan.get("epochs")} if recipe_path is not None else {}
+        plan = {**as_stored_where_not_given(plan, storage or str(resume), name), **kept}
     plan = {k: v for k, v in plan.items() if v is not None}
     output = Output(fmt)
     again: str | None = None  # the command that continues the comparison, once its studies are stored

@@ -195,14 +195,21 @@ def as_stored_where_not_given(
     for key, where in _AS_STORED.items():
         if key not in plan or plan[key] is not None or not stored:
             continue
-        values = []
-        for settings in stored:
-            for part in where:
-                settings = settings.get(part) if isinstance(settings, Mapping) else None
-            values.append(settings)
+        if key == "epochs" and any(
+            _stored_at(s, ("recipe", "training", "steps")) is not None for s in stored
+        ):
+            continue  # a run of steps keeps its epochs unused: given them, its workload refuses them
+        values = [_stored_at(settings, where) for settings in stored]
         if all(v == values[0] for v in values) and values[0] is not None:
             filled[key] = SearchSpace.from_dict(values[0], stored=True) if key == "space" else values[0]
     return filled
+
+
+def _stored_at(settings: Any, where: Sequence[str]) -> Any:
+    """The value stored ``settings`` hold at the keys ``where`` (None where any is missing)."""
+    for part in where:
+        settings = settings.get(part) if isinstance(settings, Mapping) else None
+    return settings
 
 
 def load_specs(location: str | Path, name: str | None = None, *, reading: bool = False) -> list[StudySpec]:

@@ -11,12 +11,15 @@ ReLU or nothing, the Transformer its lr too high.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from doctor.setups import rows_as_sequences, standardized
-from optimlab.doctor import diagnose
+from optimlab.doctor import Finding, diagnose
 from optimlab.doctor.rules._readings import DROWNED_SPREAD
+from optimlab.doctor.rules.learning_rate import lr_too_high
 
 
 def normed_blocks(depth: int, scale: float = 1.0) -> nn.Sequential:
@@ -168,3 +171,23 @@ def test_a_norm_of_a_learned_latent_the_same_for_every_example_is_not_read_as_dr
     model = LatentQuery()
     found = diagnosed(model, (x, y), torch.optim.Adam(model.parameters(), lr=1e-3))
     assert "norm_spread_fraction" not in getattr(found.get("init_scale"), "evidence", {}), found
+
+
+def test_an_init_finding_near_the_weights_scale_leaves_the_update_ratio_told():
+    """Only weights drawn far too small (under TINY_WEIGHTS of their scale) account for large steps: an
+    init_scale finding at 0.6x (a signal changed) leaves lr_too_high reading the update-to-weight ratio.
+    The threshold is lowered so that any step counts; the ratio read is the statistics' own."""
+    x, y = standardized()
+    model = normed_blocks(2)
+    stats = diagnose(model, (x, y), nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3),
+                     steps=20, batch_size=32, lr_find=False).statistics  # fmt: skip
+    _, ratios = stats.update_to_weight_ratios()
+    assert ratios.numel() and ratios.max() > 0  # the truth: steps moved the weights
+
+    def consult_at(init_ratio: float) -> Callable[[str], Finding | None]:
+        init = Finding("init_scale", "warning", "", "", "", evidence={"init_ratio": init_ratio})
+        return lambda name: init if name == "init_scale" else None
+
+    near = lr_too_high(stats, None, consult_at(0.6), update_ratio=1e-9)
+    assert near is not None and "each step moves the weights by" in near.explanation, near
+    assert lr_too_high(stats, None, consult_at(0.01), update_ratio=1e-9) is None

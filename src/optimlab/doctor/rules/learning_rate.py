@@ -28,6 +28,7 @@ from optimlab.doctor.rules._readings import (
     _score,
     _set_lr,
 )
+from optimlab.doctor.rules.activations import TINY_WEIGHTS
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
 __all__ = ["lr_too_high", "lr_too_low"]
@@ -168,8 +169,9 @@ def lr_too_high(
     big_update = _largest_update_ratio(stats)
     # Weights drawn too small are moved by a large fraction of their norm at any lr: Adam's steps are
     # about the lr whatever the weights' size (a TransformerEncoder drawn at 0.01x its init, Adam 1e-3:
-    # 0.37 a step), so the init is what to fix
-    drawn_small = init_finding is not None and init_finding.evidence.get("init_ratio", 1.0) < 1
+    # 0.37 a step), so the init is what to fix. Under TINY_WEIGHTS of their scale only: at 0.6x (a signal
+    # init_scale found changed) a step moves them under twice what it would at their scale, the lr's doing
+    drawn_small = init_finding is not None and init_finding.evidence.get("init_ratio", 1.0) < TINY_WEIGHTS
     if big_update > update_ratio and not drawn_small:
         seen.append(f"each step moves the weights by {_g(big_update)} of their norm (median, worst layer)")
     if not seen:

@@ -1351,10 +1351,14 @@ def one_example_each(data: Any) -> bool:
     """Whether ``data``, a list or tuple (read as batches), holds examples one each instead: its first
     item's target (:func:`batch_target`) is a number or a 0-dim tensor or array, which no batch holds (a
     batch's targets have a row per example, even a batch of one). Read as batches, each example was a
-    step of its own, unbatched: 256 steps for 256 rows, without a word."""
+    step of its own, unbatched: 256 steps for 256 rows, without a word. A row of numbers alone
+    (``[0.1, 0.2]`` of a list of feature rows) is no (input, target) item."""
     if not isinstance(data, (list, tuple)) or not data:
         return False
-    target = batch_target(data[0])
+    first = data[0]
+    if isinstance(first, (tuple, list)) and all(isinstance(v, numbers.Number) for v in first):
+        return False
+    target = batch_target(first)
     return isinstance(target, numbers.Number) or (
         isinstance(target, (Tensor, np.ndarray)) and target.ndim == 0
     )

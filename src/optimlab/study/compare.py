@@ -41,6 +41,7 @@ from optimlab.study.storage import (
     without_passwords,
 )
 from optimlab.study.trial import raised_by_user
+from optimlab.train.run import NO_ROOM
 from optimlab.user_code import is_import_path
 from optimlab.workloads import GOALS, Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
 
@@ -780,9 +781,11 @@ def compare(
 def _page_written(
     write: Callable[[Path], Path], folder: Path, storage: str | None, tables: Sequence[Path]
 ) -> Path:
-    """``write(folder / "report.html")``; the OS's refusal (a full disk) said in one line that names the
-    page, the reason, what is kept (the studies, the tables) and the command that writes the page later:
-    it was the bare OS line, exit 2 (a bad call's), with no word that the finished trials were kept."""
+    """``write(folder / "report.html")``; the OS's refusal of it (a full disk, a permission, a folder of
+    that name) said in one line that names the page, the OS's reason, what is kept (the studies, the
+    tables) and the command that writes the page once there is room (:data:`NO_ROOM`), or once it can be
+    written: it was the bare OS line, exit 2 (a bad call's), with no word that the finished trials were
+    kept."""
     page = folder / "report.html"
     try:
         return write(page)
@@ -795,5 +798,5 @@ def _page_written(
         )
         raise OptimlabError(
             f"cannot write {str(page)!r}: {error.strerror or error}; the studies and {kept} are kept: "
-            f"once there is room, {later}"
+            f"once {'there is room' if error.errno in NO_ROOM else 'it can be written'}, {later}"
         ) from error

@@ -625,7 +625,7 @@ DEFAULTS_SAID = {
     "doctor --steps": f"the recipe's run, at most {DOCTOR_STEPS}",
     "doctor --fail-on": "none: exit 0 whatever the findings",
     "lr-find --check-steps": f"the recipe's run, at most {CHECK_STEPS}",
-    "report --out": "RUN/report.html for one run, else runs/report-TIME.html",
+    "report --out": "RUN/report.html for one run, STUDY/report.html for one study, else runs/report-TIME.html",
     "worker --name": "every study there",
     "worker --methods": "every method",
     # compare and bench: a study

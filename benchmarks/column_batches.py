@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
-from paired import THIS_TREE, fresh_interpreter_rounds, in_tree, paired_ratio, source_tree
+from paired import paired_ratio, round_count, source_tree, tree_rounds
 
 PROGRAM = """
 import time, torch
@@ -50,11 +49,9 @@ print(state.step / (time.perf_counter() - start))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=source_tree, required=True)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     args = parser.parse_args()
-    now, before = fresh_interpreter_rounds(
-        in_tree(THIS_TREE, PROGRAM), in_tree(Path(args.before), PROGRAM), args.rounds
-    )
+    now, before = tree_rounds(PROGRAM, args.before, args.rounds)
     ratio, low, high = paired_ratio(now, before)
     print(
         f"dict of 10,000 rows: {statistics.median(now):.1f} steps/s sliced, {statistics.median(before):.1f} "

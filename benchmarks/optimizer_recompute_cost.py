@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from paired import paired_ratio
+from paired import paired_ratio, round_count
 
 from optimlab.optim import create
 from optimlab.optim.base import refuse_past_range
@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=round_count, default=7)
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -61,6 +61,18 @@ def source_tree(text: str) -> Path:
     return src
 
 
+def round_count(text: str) -> int:
+    """An ``argparse`` type for ``--rounds``: a comparison takes 1 or more (0 ended in 'no median for empty
+    data', a traceback)."""
+    try:
+        rounds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is no whole number: 1 or more rounds") from None
+    if rounds < 1:
+        raise argparse.ArgumentTypeError(f"{rounds}: a comparison takes 1 or more rounds")
+    return rounds
+
+
 def tree_rounds(code: str, before: Path, rounds: int) -> tuple[list[float], list[float]]:
     """:func:`fresh_interpreter_rounds` of the same ``code`` on this tree and on the tree ``before``."""
     return fresh_interpreter_rounds(in_tree(THIS_TREE, code), in_tree(before, code), rounds)

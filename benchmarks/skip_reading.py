@@ -17,7 +17,7 @@ import argparse
 import functools
 import statistics
 
-from paired import paired_ratio
+from paired import paired_ratio, round_count
 from residual_blocks import models, seconds, version_at
 
 from optimlab.doctor import skips
@@ -26,7 +26,7 @@ from optimlab.doctor import skips
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit whose skips.py is compared")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     versions = {"before": version_at(args.before), "now": skips.residual_blocks}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from paired import print_before_now, source_tree, tree_rounds
+from paired import print_before_now, round_count, source_tree, tree_rounds
 
 MODELS = {
     "tiny": "TinyTransformer()",
@@ -59,11 +59,9 @@ print((time.process_time() - started) / 3)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="transformer")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds {args.rounds}: a comparison takes 1 or more rounds")
     code = _TIMED.format(benchmarks=str(Path(__file__).resolve().parent), model=MODELS[args.model])
     now, before = tree_rounds(code, args.before, args.rounds)
     print_before_now(f"CPU s of a stacked step, {args.model}", now, before, str(args.before))

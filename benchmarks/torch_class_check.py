@@ -20,7 +20,7 @@ import argparse
 import subprocess
 import sys
 
-from paired import THIS_TREE, in_tree, print_before_now, source_tree, tree_rounds
+from paired import THIS_TREE, in_tree, print_before_now, round_count, source_tree, tree_rounds
 
 _TIMED = """
 import sys, time
@@ -36,11 +36,9 @@ _COMPILER = "\nprint('torch._dynamo' in sys.modules)"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=round_count, default=7)
     parser.add_argument("--before", type=source_tree, required=True, help="the older tree's src folder")
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds {args.rounds}: a comparison takes 1 or more rounds")
     for tree, src in (("this tree", THIS_TREE), ("before", args.before)):
         code = in_tree(src, _TIMED.replace("print(time.perf_counter() - started)", _COMPILER.strip()))
         imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
-from paired import THIS_TREE, fresh_interpreter_rounds, in_tree, paired_ratio, source_tree
+from paired import paired_ratio, round_count, source_tree, tree_rounds
 
 PROGRAM = """
 import time, torch
@@ -51,14 +50,12 @@ VAL_DATA = {"tensors": "(vx, vy)", "DataLoader": "DataLoader(TensorDataset(vx, v
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=source_tree, required=True)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     parser.add_argument("--fits", type=int, default=5)
     args = parser.parse_args()
     for name, val in VAL_DATA.items():
         code = PROGRAM.format(val=val, fits=args.fits)
-        now, before = fresh_interpreter_rounds(
-            in_tree(THIS_TREE, code), in_tree(Path(args.before), code), args.rounds
-        )
+        now, before = tree_rounds(code, args.before, args.rounds)
         ratio, low, high = paired_ratio(now, before)
         print(
             f"val data as {name}: {args.fits} fits {statistics.median(now):.3f} s checked, "

@@ -51,6 +51,10 @@ def _fsync(path: str | os.PathLike[str]) -> None:
         os.close(handle)
 
 
+# The OS's refusals of a write for want of room: a full disk, a quota, a file-size limit (ulimit -f)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def named_after(error: OSError, path: str | os.PathLike[str]) -> OSError:
     """``error`` of a write the system refused, naming ``path`` where it named no file (a full disk's
     ENOSPC names none); else ``error`` itself."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from optimlab.atomic import NO_ROOM
 from optimlab.errors import OptimlabError
 
 if TYPE_CHECKING:
@@ -80,11 +81,7 @@ def room_refused(error: BaseException) -> bool:
     or optimlab's line said in its place (train's, with the command that resumes the run; compare's, with
     the one that writes its page): the results are computed, a file of them is not written."""
     behind = (error.__cause__ or error.__context__) if isinstance(error, OptimlabError) else error
-    if not isinstance(behind, OSError):  # a bad call's refusal: no torch loaded to say it
-        return False
-    from optimlab.train.run import NO_ROOM  # loads torch: at a refused write only
-
-    return behind.errno in NO_ROOM
+    return isinstance(behind, OSError) and behind.errno in NO_ROOM
 
 
 def _storage_error(error: BaseException) -> bool:

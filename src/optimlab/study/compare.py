@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimlab.atomic import NO_ROOM
 from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
@@ -41,7 +42,6 @@ from optimlab.study.storage import (
     without_passwords,
 )
 from optimlab.study.trial import raised_by_user
-from optimlab.train.run import NO_ROOM
 from optimlab.user_code import is_import_path
 from optimlab.workloads import GOALS, Workload, check_workloads, metric_goal, refuse_data_dir, workloads_from
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import functools
 import json
 import math
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optimlab.atomic import atomic_path, write_atomically
+from optimlab.atomic import NO_ROOM, atomic_path, write_atomically
 from optimlab.build import Built, build, build_schedule, training_steps
 from optimlab.data.digest import data_digest
 from optimlab.data.examples import TASKS
@@ -574,9 +573,6 @@ def _prepare_out_dir(
             "--resume FOLDER)"
         )
     return checkpoint, trained, changes
-
-
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file-size limit (ulimit -f)
 
 
 @contextlib.contextmanager

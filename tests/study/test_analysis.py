@@ -235,6 +235,8 @@ def test_sensitivity_and_seed_bands():
     ]
     points = sensitivity(records, "sgd")
     assert points[:2] == [(1e-3, 0.9), (1e-2, 0.95)] and points[2][0] == 1e-1 and math.isnan(points[2][1])
+    # an lr choice of null (a study stored before 447b35fa refused it when read): no point, not a TypeError
+    assert sensitivity([*records, record("sgd", "tune/3", 0.5, lr=None)], "sgd") == points
     steps, means, stds = seed_band(records, "sgd", "val_accuracy")
     assert (
         steps == [1, 2]

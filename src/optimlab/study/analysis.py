@@ -367,11 +367,14 @@ def ranks(board: Sequence[LeaderboardRow]) -> list[int | None]:
 def sensitivity(
     records: Sequence[TrialRecord], method: str, field: str = "optimizer.lr"
 ) -> list[tuple[float, float]]:
-    """``(value of field, tuned metric)`` of ``method``'s tuning trials, sorted; NaN where a trial failed."""
+    """``(value of field, tuned metric)`` of ``method``'s tuning trials, sorted; NaN where a trial failed. A
+    trial whose value is no number (an lr choice of null, which a study stored before such choices were
+    refused may hold: float(None) ended its report in a traceback) has no point to plot."""
     points = [
-        (float(r.params[field]), r.value)
+        (float(value), r.value)
         for r in records
         if r.method == method and r.phase == TUNE and r.finished and field in r.params
+        if isinstance(value := r.params[field], (int, float)) and not isinstance(value, bool)
     ]
     return sorted(points)
 

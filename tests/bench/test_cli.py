@@ -211,6 +211,7 @@ def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
     scipy, cut at the metric's bounds; the median time to target (a failed or missing run: never); ratios to
     the fastest, area scores and ranks, where equal scores share a rank (two methods at 0 were ranked 2
     and 3 by their names); and the page names the range each method's learning rate was tuned over."""
+    import html
     import math
 
     import numpy as np
@@ -234,6 +235,12 @@ def test_the_tables_recompute_by_hand_from_the_trials_in_the_folder(tmp_path):
         "seeds": 3,
     }
     page = (tmp_path / "report.html").read_text()
+    # the table's intervals said per metric: the loss's no accuracy's (the first workload's words said for all)
+    for metric, words in (("test_loss", "(at least 0)"), ("test_accuracy", "([0, 1])")):
+        assert (
+            f"{metric}: Student-t 95% interval over the seeds, clipped to the metric's range {words}"
+            in html.unescape(page)
+        )
 
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
     costs: dict[str, dict[str, float]] = {}

@@ -100,8 +100,17 @@ def _across_workloads(page: Page, result: BenchResult) -> None:
             for i, (w, per) in enumerate(by_method.items())
         ],
         caption="Final test metric: mean [95% CI] over the seed runs of the best configuration ("
-        f"{interval_words(result.results[0].spec.test_metric)})",
+        f"{_intervals_said([r.spec.test_metric for r in result.results])})",
     )
+
+
+def _intervals_said(metrics: list[str]) -> str:
+    """How the table's intervals are made, each metric's where they differ (a loss beside an accuracy:
+    the first's words alone called the loss 'clipped to [0, 1]')."""
+    said = {metric: interval_words(metric) for metric in metrics}
+    if len(set(said.values())) == 1:
+        return next(iter(said.values()))
+    return "; ".join(f"{metric}: {words}" for metric, words in said.items())
 
 
 def _recipes(page: Page, result: StudyResult) -> None:

@@ -394,6 +394,10 @@ def test_a_tracking_server_that_does_not_answer_is_one_line_exit_2_before_traini
         ("not-a-database.txt", "not a database"),
         ("a-folder", "a folder"),
         ("not-a-database.txt/mlflow.db", "not-a-database.txt is a file, not a folder"),
+        (
+            "gone-link/mlflow.db",
+            "gone-link is a symbolic link to",
+        ),  # to nothing: no file, as atomic.Blocked says
     ],
 )
 def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
@@ -404,6 +408,7 @@ def test_a_sqlite_store_mlflow_cannot_open_is_one_line_exit_2_before_training(
     fails too, naming what is in the way."""
     (tmp_path / "not-a-database.txt").write_text("hello\n")
     (tmp_path / "a-folder").mkdir()
+    (tmp_path / "gone-link").symlink_to(tmp_path / "gone")
     uri = f"sqlite:///{tmp_path / store}"
     if store == "not-a-database.txt":  # MLflow's own verdict (on a folder it retries for a minute and more)
         with pytest.raises(Exception, match="not a database"):

@@ -733,7 +733,7 @@ def test_the_hparams_tab_shows_the_recipe_a_resumed_run_finished_with(tmp_path):
     assert [e.step for e in board.Scalars("train_loss")] == list(range(1, 25))
 
 
-@pytest.mark.parametrize("blocking", ["tensorboard", "tensorboard/run"])
+@pytest.mark.parametrize("blocking", ["tensorboard", "tensorboard/run", "link"])
 def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training(tmp_path, cli, blocking):
     """A file at run/tensorboard (or at its run's folder in it): train --log tensorboard ended with the
     bare OSError, "'run/tensorboard/run': Not a directory", naming neither the file nor a fix. The tracker
@@ -743,13 +743,21 @@ def test_a_file_where_the_event_folder_goes_is_named_in_one_line_before_training
     from optimlab.integrations import open_tracker
 
     out = tmp_path / "run"
-    (out / blocking).parent.mkdir(parents=True, exist_ok=True)
-    (out / blocking).write_text("")
+    what = "a file, not a folder"
+    if (
+        blocking == "link"
+    ):  # a symbolic link to nothing where the folder goes: no file, as atomic.Blocked says
+        out.mkdir()
+        (out / "tensorboard").symlink_to(tmp_path / "gone")
+        blocking, what = "tensorboard", f"a symbolic link to {str(tmp_path / 'gone')!r}, which does not exist"
+    else:
+        (out / blocking).parent.mkdir(parents=True, exist_ok=True)
+        (out / blocking).write_text("")
     with pytest.raises(OSError):  # what the file system says, making that folder
         (out / "tensorboard" / "run").mkdir(parents=True, exist_ok=True)
     said = (
         f"TensorBoard's event folder '{out / 'tensorboard' / 'run'}' cannot be made: "
-        f"'{out / blocking}' is a file; move it, or log to another folder"
+        f"'{out / blocking}' is {what}; move it, or log to another folder"
     )
     with pytest.raises(OptimlabError) as raised:
         open_tracker("tensorboard", folder=out, run_name="run")

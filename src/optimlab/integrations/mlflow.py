@@ -209,13 +209,10 @@ def _unopenable(path: Path) -> str | None:
     blocked = blocker(path.absolute().parent)  # MLflow makes the folders below
     if blocked is None:
         return None
-    existing = blocked.path
-    said = (
-        f"{existing} is a file, not a folder"
-        if not existing.is_dir()
-        else f"no file can be made in {existing}"
-    )
-    return f"{said}: {blocked.reason}"  # the OS's reason ('Permission denied')
+    if blocked.path.is_dir():
+        return f"no file can be made in {blocked.path}: {blocked.reason}"  # the OS's reason ('Permission denied')
+    said = f"{blocked.path} is {blocked.what}"  # a link to nothing: its reason is what it is
+    return said if blocked.path.is_symlink() else f"{said}: {blocked.reason}"
 
 
 def _check_experiment(tracking_uri: str | None, experiment: str | None) -> None:

@@ -437,7 +437,7 @@ def _makeable(log_dir: Path) -> Path:
         return log_dir
     existing = str(blocked.path)
     if not blocked.path.is_dir():  # the bare OSError ('t1/tensorboard/t1': Not a directory) named no fix
-        raise _unmade(log_dir, f"{existing!r} is a file; move it, or log to another folder")
+        raise _unmade(log_dir, f"{existing!r} is {blocked.what}; move it, or log to another folder")
     # the OS's reason ('Permission denied')
     raise _unmade(log_dir, f"{existing!r} cannot be written ({blocked.reason}); log to another folder")
 

@@ -336,7 +336,7 @@ def scale_(xs: Sequence[Tensor], c: Coefficient) -> None:
 
 def add_scaled_(xs: Sequence[Tensor], ys: Sequence[Tensor], c: Coefficient) -> None:
     """``x <- x + c * y``."""
-    if isinstance(c, Tensor):  # one pass: addcmul rounds c * y, then the sum, as mul-then-add does
+    if isinstance(c, Tensor):  # one pass: addcmul rounds x + c * y once, as add_(y, alpha=c) does
         torch._foreach_addcmul_(xs, ys, _factors(c, ys))
     else:
         torch._foreach_add_(xs, ys, alpha=c)

@@ -502,7 +502,7 @@ def check_trains(spec: StudySpec) -> None:
 
 def _check_method_trains(spec: StudySpec, method: Method) -> None:
     """``method``'s recipe at the first point of its space builds and trains one step (:func:`check_trains`)."""
-    recipe = spec.recipe.with_updates({**method.updates, **spec.space_for(method).grid(1)[0]})
+    recipe = spec.trial_recipe(method, spec.space_for(method).grid(1)[0], spec.recipe.training.seed)
     from optimlab.build import build, build_model
     from optimlab.data.user_factory import BatchSplits
     from optimlab.train.loop import fit

@@ -242,7 +242,7 @@ def _pair(archive: Any, x_key: str, y_key: str, path: Path) -> tuple[np.ndarray,
     return x, y, f", images stored channels last ({'x'.join(map(str, x.shape[2:] + x.shape[1:2]))})"
 
 
-def _integers_as_stored(inputs: list[np.ndarray]) -> str:
+def _uint8_as_stored(inputs: list[np.ndarray]) -> str:
     """A note on unsigned 8-bit inputs (pixels 0..255), which reach the model as the numbers stored, where
     an image folder's are read / 255, in [0, 1]: their range, and the scalings that make them small;
     nothing for other dtypes (token ids, counts and flags are meant as stored)."""
@@ -277,7 +277,7 @@ def _archive_examples(
     )
     reading = ("splits as stored: " if len(arrays) > 1 else "") + reading
     reading += next(note for _, _, note in arrays.values())
-    reading += _integers_as_stored([x for x, _, _ in arrays.values()])
+    reading += _uint8_as_stored([x for x, _, _ in arrays.values()])
     if "train" in arrays and "val" not in arrays:
         reading += ", validation drawn from the training rows" + ("" if "test" in arrays else " as test is")
     x = np.concatenate([x for x, _, _ in arrays.values()])

@@ -895,3 +895,44 @@ def test_a_resumed_study_plans_the_values_it_stored_as_it_stored_them(tmp_path):
     held = {(v, type(v).__name__) for v in (r.params["training.batch_size"] for r in records)}
     assert len(records) == 3 and held <= set(as_stored), held
     assert told == [(2, 2), (1, 1)]  # each phase's plan, as each append of it was stored
+
+
+def test_a_reader_polling_the_storage_sees_a_new_study_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A worker started with --wait polls the storage while the driver writes each study's attributes,
+    one journal line each: it read a study whose spec was written but not its method, and ended in a
+    KeyError (CI, stop 54). The spec is now written last. Truth: a second storage reading the journal
+    after every attribute written, as a worker would; and a comparison killed part way through writing
+    them leaves a study a resume takes over, as one killed before any."""
+    from optimlab.study.run import open_studies
+    from optimlab.study.storage import IMPORT_FROM_ATTR, METHOD_ATTR, SPACE_ATTR, SPEC_ATTR
+    from optimlab.study.worker import method_targets
+
+    write = optuna.storages.JournalStorage.set_study_user_attr
+    seen = []
+
+    def read_after(storage, study_id, key, value):
+        write(storage, study_id, key, value)
+        reader = open_storage(tmp_path / "one", create=False)
+        studies = [s for s in reader.get_all_studies() if SPEC_ATTR in s.user_attrs]
+        assert all({METHOD_ATTR, SPACE_ATTR, IMPORT_FROM_ATTR} <= s.user_attrs.keys() for s in studies)
+        seen.append(sorted(method.name for _, method, _ in method_targets(reader)))
+
+    monkeypatch.setattr(optuna.storages.JournalStorage, "set_study_user_attr", read_after)
+    open_studies(tiny(optimizers=("sgd", "adam")), tmp_path / "one")
+    assert seen[0] == [] and ["adam"] in seen and seen[-1] == ["adam", "sgd"]
+
+    def killed_at_space(storage, study_id, key, value):
+        if key == SPACE_ATTR:
+            raise KeyboardInterrupt
+        write(storage, study_id, key, value)
+
+    monkeypatch.setattr(optuna.storages.JournalStorage, "set_study_user_attr", killed_at_space)
+    with pytest.raises(KeyboardInterrupt):
+        open_studies(tiny(optimizers=("sgd", "adam")), tmp_path / "two")
+    monkeypatch.setattr(optuna.storages.JournalStorage, "set_study_user_attr", write)
+    left = open_storage(tmp_path / "two").get_all_studies()
+    assert [(s.study_name, sorted(s.user_attrs)) for s in left] == [("t/adam", [METHOD_ATTR])]
+    with pytest.raises(OptimlabError, match="holds study 't/adam' with no settings stored: .*resume=True"):
+        open_studies(tiny(optimizers=("sgd", "adam")), tmp_path / "two")
+    open_studies(tiny(optimizers=("sgd", "adam")), tmp_path / "two", resume=True)
+    assert sorted(m.name for _, m, _ in method_targets(open_storage(tmp_path / "two"))) == ["adam", "sgd"]

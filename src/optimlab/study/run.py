@@ -476,22 +476,29 @@ def open_studies(
                 )
             if not loaded:
                 created.append(study_name)
+            # the spec last: readers (a worker polling the storage) take a study as optimlab's once its spec
+            # is there, so they never read one whose method, space or code folders are not written yet
+            study.set_user_attr(METHOD_ATTR, method.name)
+            study.set_user_attr(SPACE_ATTR, spec.space_for(method).to_dict())
+            if extended:  # not done until the new seeds have run: progress and waiting workers read it
+                study.set_user_attr(DONE_ATTR, False)
+            if not existing:
+                study.set_user_attr(IMPORT_FROM_ATTR, folders)
+                if comparison:
+                    study.set_user_attr(COMPARISON_ATTR, list(comparison))
+            if digests.get(method.name) is not None:
+                study.set_user_attr(DATA_ATTR, digests[method.name])
             study.set_user_attr(SPEC_ATTR, spec.to_dict())
         except BaseException:  # refused, interrupted, a storage error: this process may try again
             if mine is not None:
                 withdraw_claim(storage, study_id, mine)
             raise
-        study.set_user_attr(METHOD_ATTR, method.name)
-        study.set_user_attr(SPACE_ATTR, spec.space_for(method).to_dict())
-        if extended:  # not done until the new seeds have run: progress and waiting workers read it
-            study.set_user_attr(DONE_ATTR, False)
-        if not existing:
-            study.set_user_attr(IMPORT_FROM_ATTR, folders)
-            if comparison:
-                study.set_user_attr(COMPARISON_ATTR, list(comparison))
-        if digests.get(method.name) is not None:
-            study.set_user_attr(DATA_ATTR, digests[method.name])
     return storage
+
+
+# The attributes a comparison writes before a study's spec (open_studies): a study holding only some of
+# them, no spec and no trial was left by a comparison killed as it began, or is being written now.
+_BEFORE_SPEC = frozenset({METHOD_ATTR, SPACE_ATTR, DONE_ATTR, IMPORT_FROM_ATTR, COMPARISON_ATTR, DATA_ATTR})
 
 
 # the settings of a spec a flag of optimlab compare gives as it is, by the spec's key (to_dict)
@@ -606,18 +613,19 @@ def _claimants(claims: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _is_orphan(storage: BaseStorage, study_name: str) -> bool:
-    """Whether ``study_name`` holds no trials, no attributes and no live comparison's claim
-    (:func:`~optimlab.study.storage.live_claims`): created by a comparison killed before it stored its
-    spec, or by one storing it now that has not claimed it yet (the claims read after taking it over
+    """Whether ``study_name`` holds no trials, no attribute but those written before the spec
+    (:data:`_BEFORE_SPEC`) and no live comparison's claim (:func:`~optimlab.study.storage.live_claims`):
+    created by a comparison killed before it stored its spec, or by one storing it now that has not claimed it yet (the claims read after taking it over
     settle that race)."""
-    if _contents(storage, study_name) != (0, {}):
+    trials, attrs = _contents(storage, study_name)
+    if trials or not attrs.keys() <= _BEFORE_SPEC:
         return False
     return not live_claims(storage, storage.get_study_id_from_name(study_name))
 
 
 def _contents(storage: BaseStorage, study_name: str) -> tuple[int, dict[str, Any]]:
-    """``study_name``'s trial count and user attributes, read in that order: a comparison stores its spec
-    (the first attribute) before any trial, so a racer's study never reads as trials without a spec."""
+    """``study_name``'s trial count and user attributes, read in that order: a comparison stores its
+    attributes (the spec last) before any trial, so a racer's study never reads as trials without a spec."""
     study_id = storage.get_study_id_from_name(study_name)
     return len(storage.get_all_trials(study_id, deepcopy=False)), storage.get_study_user_attrs(study_id)
 
@@ -631,7 +639,7 @@ def _refuse_taken(storage: BaseStorage, study_name: str, spec: StudySpec, locati
     if SPEC_ATTR in attrs:
         _refuse_stored(spec, location)
     shown = without_passwords(str(location))
-    if trials or attrs:
+    if trials or not attrs.keys() <= _BEFORE_SPEC:
         raise OptimlabError(
             f"the storage {shown!r} holds a study {study_name!r} that optimlab did not make ({trials} "
             "trials): choose another study name (--name), or another storage"

@@ -394,6 +394,13 @@ def _negative_bias(stats: RunStatistics, layer: LayerInfo) -> bool:
     return layer.bias_mean < -max(pre.spread, layer.bias_std or 0.0, 1e-12)
 
 
+# Weights under this fraction of the scale their activation needs (std(W) sqrt(fan_in) / gain) leave a
+# layer's biases in charge of its units, and those whose bias is negative never fire: a CNN drawn at
+# std 1e-3 (0.004x) starts with 56% of its first ReLU's channels dead. torch's default (0.41x He's
+# scale) and Xavier's (0.71x) stay well above it.
+TINY_WEIGHTS = 0.1
+
+
 # A norm layer whose outputs vary across examples by under this fraction of their size (their spread
 # over their std) at the first step gives every example nearly one vector: what the layer before it
 # adds to each example is lost under its biases. Measured on digits' Linear + LayerNorm + ReLU MLPs:

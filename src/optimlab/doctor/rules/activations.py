@@ -10,6 +10,7 @@ from optimlab.doctor.findings import Finding
 from optimlab.doctor.instruments import LayerInfo, RunStatistics
 from optimlab.doctor.lr_find import LRRangeResult
 from optimlab.doctor.rules._readings import (
+    TINY_WEIGHTS,
     _bias_hold,
     _BiasHold,
     _dead_fractions,
@@ -164,13 +165,6 @@ def _norm_before(stats: RunStatistics, module: str) -> LayerInfo | None:
     if module not in order or order.index(module) == 0 or order[order.index(module) - 1] not in stats.norms:
         return None
     return next((layer for layer in stats.layers if layer.name == order[order.index(module) - 1]), None)
-
-
-# Weights under this fraction of the scale their activation needs (std(W) sqrt(fan_in) / gain) leave a
-# layer's biases in charge of its units, and those whose bias is negative never fire: a CNN drawn at
-# std 1e-3 (0.004x) starts with 56% of its first ReLU's channels dead. torch's default (0.41x He's
-# scale) and Xavier's (0.71x) stay well above it.
-TINY_WEIGHTS = 0.1
 
 
 @_register(

@@ -14,6 +14,7 @@ from optimlab.doctor.rules._readings import (
     DROWNED_SPREAD,
     LARGE_EMBEDDING_STD,
     LARGE_RECURRENT_SCALE,
+    TINY_WEIGHTS,
     _dead_fractions,
     _drowned_norms,
     _embedding_init,
@@ -32,7 +33,7 @@ from optimlab.doctor.rules._readings import (
     init_advice,
     recommended_init,
 )
-from optimlab.doctor.rules.activations import SATURATED_FRACTION, TINY_WEIGHTS
+from optimlab.doctor.rules.activations import SATURATED_FRACTION
 
 __all__ = ["init_scale"]
 

@@ -12,6 +12,7 @@ from optimlab.doctor.lr_find import Candidate, LRRangeResult
 from optimlab.doctor.rules._readings import (
     _ABOVE_ONE,
     FITTED_LOSS_SCATTER,
+    TINY_WEIGHTS,
     Consult,
     _classes,
     _consulted,
@@ -28,7 +29,6 @@ from optimlab.doctor.rules._readings import (
     _score,
     _set_lr,
 )
-from optimlab.doctor.rules.activations import TINY_WEIGHTS
 from optimlab.registry import POSITIVE, UNIT_OPEN
 
 __all__ = ["lr_too_high", "lr_too_low"]

@@ -22,6 +22,7 @@ from optimlab.errors import OptimlabError
 from optimlab.number_text import named_and_more
 
 __all__ = [
+    "COMMANDS_NAME",
     "EVENT_NAME_BYTES",
     "LONGEST_NAME_INSIDE",
     "METRICS_NAME",
@@ -46,6 +47,7 @@ METRICS_NAME = "metrics.jsonl"  # a line per step and per evaluation
 MODEL_NAME = "model.pt"  # the final weights (and scaler), written at the end of training
 RESULT_NAME = "result.json"  # how the run ended, and its final metrics
 SESSIONS_NAME = "sessions.jsonl"  # a resumed run's earlier result.json files, one a line, oldest first
+COMMANDS_NAME = "commands.jsonl"  # each `optimlab train` session's command line and whether it resumed
 RESUME_WITH = "Resume with: "  # in an interrupted run's message, before its resume_command
 TENSORBOARD_FOLDER = "tensorboard"  # in a run's folder: the event files of each run logged there
 

@@ -110,3 +110,25 @@ def test_a_run_builds_its_data_once_for_its_training_and_its_chance_note(cli, wr
     assert code == 0, err
     assert optimlab_counted_data.calls == [1]
     assert not page or (tmp_path / "run" / "report.html").is_file()
+
+
+def test_a_page_built_later_shows_the_commands_that_trained_and_resumed_the_run(
+    cli, monkeypatch, tmp_path, page_reader
+):
+    """A run trained without --html kept no record of its command: `optimlab report RUN` built later showed
+    only its own command, the flags typed to train lost. Truth: the command lines typed (sys.argv), the
+    training one and the resume's, each in its row of the page built after both."""
+    import sys
+
+    folder = tmp_path / "r"
+    trained = ["train", "--dataset", "iris", "--epochs", "1", "--grad-clip", "0.5", "--out", str(folder)]
+    resumed = ["train", "--resume", str(folder), "--epochs", "2"]
+    for typed in (trained, resumed, ["report", str(folder)]):
+        monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/optimlab", *typed])
+        code, _, err = cli(*typed, *(["--no-progress"] if typed[0] == "train" else []))
+        assert code == 0, err
+    tables = page_reader((folder / "report.html").read_text()).tables
+    rows = dict(next(t for t in tables if t.header == ["setting", "value"]).rows)
+    assert shlex.split(rows["command that wrote this page"]) == ["optimlab", "report", str(folder)]
+    assert shlex.split(rows["command that trained r"]) == ["optimlab", *trained]
+    assert shlex.split(rows["command that resumed r"]) == ["optimlab", *resumed]

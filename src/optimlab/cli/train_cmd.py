@@ -136,6 +136,7 @@ def train(
     o.use_threads(threads)
     from optimlab.data.built_once import data_built_once
     from optimlab.integrations.tracking import TrackerStopped
+    from optimlab.report.run_folder import keep_command
     from optimlab.train import ProgressBar
     from optimlab.train import train as run_training
     from optimlab.train.run import RESUMABLE_FIELDS
@@ -166,6 +167,8 @@ def train(
             result = run_training(
                 recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
             )
+        # with the run, for a page built later (`optimlab report RUN`): only `--html`'s page kept it
+        keep_command(out, typed_command(), resumed=resume is not None)
         data = result.to_dict()
         if result.status == "interrupted":  # with the flags it ran with: `again`, as a later signal says
             data["message"] = resumed_by(data["message"], again)

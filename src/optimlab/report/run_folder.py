@@ -1,5 +1,6 @@
-"""A training run as its output folder holds it: ``recipe.yaml``, ``metrics.jsonl``, ``result.json`` and,
-once resumed, ``sessions.jsonl`` (the result.json of each earlier session, one a line).
+"""A training run as its output folder holds it: ``recipe.yaml``, ``metrics.jsonl``, ``result.json``,
+once resumed ``sessions.jsonl`` (the result.json of each earlier session, one a line), and, trained by
+``optimlab train``, ``commands.jsonl`` (each session's command line).
 
 ``optimlab train`` writes these (:func:`optimlab.train.train`); this module reads them back for reports
 and trackers. ``metrics.jsonl`` has a line per logged step (``train_loss``, ``lr``) and one per
@@ -17,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from optimlab.atomic import write_atomically
 from optimlab.errors import OptimlabError, a_type
 from optimlab.recipe import load_yaml
 from optimlab.registry import Interval
 from optimlab.runs_folder import (
+    COMMANDS_NAME,
     METRICS_NAME,
     RECIPE_NAME,
     RESULT_NAME,
@@ -29,11 +32,20 @@ from optimlab.runs_folder import (
     named_folder,
 )
 
-__all__ = ["AXES", "RunFolder", "read_run"]
+__all__ = ["AXES", "RunFolder", "SessionCommand", "keep_command", "read_run"]
 
 AXES = ("step", "epoch", "seconds")  # what locates a line of metrics.jsonl; every other field is a metric
 CHANGE_FIELDS = ("step", "field", "from", "to")  # a recipe change as train records it on a resume
 _INT64 = Interval(integer=True)  # what holds a run's step count (torch's int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionCommand:
+    """The command line of one session of ``optimlab train`` (a line of commands.jsonl), as typed, and
+    whether it resumed the run (``--resume``) or started it."""
+
+    command: str
+    resumed: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +59,7 @@ class RunFolder:
     series: dict[str, tuple[list[int], list[float], list[float]]]
     epochs: dict[int, int]  # the epoch of each step logged with one, counted from 0 as metrics.jsonl does
     sessions: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # earlier sessions' results
+    commands: list[SessionCommand] = dataclasses.field(default_factory=list)  # each session's, oldest first
 
     @property
     def metrics(self) -> list[str]:
@@ -84,8 +97,19 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     recipe = _parsed(path / RECIPE_NAME, _yaml_mapping, "a recipe")
     sessions_file = path / SESSIONS_NAME
     sessions = _parsed(sessions_file, _sessions, "a sessions log") if sessions_file.is_file() else []
+    commands_file = path / COMMANDS_NAME
+    commands = _parsed(commands_file, _commands, "a commands log") if commands_file.is_file() else []
     name = name or named_folder(path).name
-    return RunFolder(name, path, recipe, result, series, epochs, sessions)
+    return RunFolder(name, path, recipe, result, series, epochs, sessions, commands)
+
+
+def keep_command(path: str | Path, command: str, *, resumed: bool) -> None:
+    """Add the ``command`` line of a session of ``optimlab train`` to the run in folder ``path``
+    (commands.jsonl), for a page built later (``optimlab report RUN``) to show: only a page written by
+    ``train --html`` kept it before. Written whole or not at all."""
+    file = Path(path) / COMMANDS_NAME
+    kept = file.read_text(encoding="utf-8") if file.is_file() else ""
+    write_atomically(file, kept + json.dumps({"command": command, "resumed": resumed}) + "\n")
 
 
 def _mapping(data: Any, where: str = "it") -> dict[str, Any]:
@@ -131,6 +155,23 @@ def _sessions(text: str) -> list[dict[str, Any]]:
     """sessions.jsonl's results, one a line, each of result.json's shape (:func:`_session_result`)."""
     lines = enumerate(text.splitlines(), 1)
     return [_session_result(json.loads(line), f"line {number}") for number, line in lines if line.strip()]
+
+
+def _commands(text: str) -> list[SessionCommand]:
+    """commands.jsonl's sessions, one a line: ``{"command": "optimlab train ...", "resumed": false}``."""
+    commands = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        entry = _mapping(json.loads(line), f"line {number}")
+        command, resumed = entry.get("command"), entry.get("resumed")
+        if not isinstance(command, str) or not isinstance(resumed, bool):
+            raise ValueError(
+                f"line {number} holds command {json.dumps(command)} and resumed {json.dumps(resumed)}: "
+                "expected a string and true or false"
+            )
+        commands.append(SessionCommand(command, resumed))
+    return commands
 
 
 def _parses(line: str) -> bool:

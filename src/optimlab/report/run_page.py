@@ -488,6 +488,12 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
                 for run in runs
                 if (trained := _trained_by(run)) is not None and trained != command
             ),
+            *(
+                (f"command that resumed {run.name}", resumed)
+                for run in runs
+                for resumed in _resumed_by(run)
+                if resumed != command
+            ),
             *(("run folder", str(run.path)) for run in runs),
             *((f"command that repeats {run.name}", _repeat(run)) for run in runs),
         ],
@@ -514,14 +520,30 @@ _WROTE = "command that wrote this page"
 
 
 def _trained_by(run: RunFolder) -> str | None:
-    """The command that trained ``run``, as the page in its folder keeps it: `train --html` wrote it as
-    the command that wrote the page, a page rebuilt by `optimlab report` in its own row (a rebuild put
-    `optimlab report RUN` in its place, the flags typed lost). None where no page keeps one (trained
-    without --html, or from Python)."""
+    """The command that trained ``run``, as its folder keeps it (commands.jsonl: the session that started
+    it), else as the page in its folder keeps it (a run trained before commands.jsonl): `train --html`
+    wrote it as the command that wrote the page, a page rebuilt by `optimlab report` in its own row (a
+    rebuild put `optimlab report RUN` in its place, the flags typed lost). None where neither keeps one
+    (trained from Python, or by an earlier optimlab without --html)."""
+    if run.commands and not run.commands[_started(run)].resumed:
+        return run.commands[_started(run)].command
     rows = label_value_rows(run.path / "report.html")
     kept = [value for label, value in rows if label.startswith(_TRAINED_BY)]
     kept += [value for label, value in rows if label == _WROTE and value.split()[1:2] == ["train"]]
     return kept[0] if kept else None
+
+
+def _started(run: RunFolder) -> int:
+    """The index in ``run.commands`` of the session that started the run as its folder holds it: the last
+    without --resume (``train --out`` of a run stopped before its first checkpoint starts it anew), else
+    0 (a run started before commands.jsonl was kept)."""
+    started = [i for i, session in enumerate(run.commands) if not session.resumed]
+    return started[-1] if started else 0
+
+
+def _resumed_by(run: RunFolder) -> list[str]:
+    """The commands that resumed ``run`` since it started (commands.jsonl), oldest first."""
+    return [session.command for session in run.commands[_started(run) :] if session.resumed]
 
 
 def _repeat(run: RunFolder) -> str:

@@ -66,6 +66,7 @@ __all__ = [
     "TRANSPOSED_LINEARS",
     "KeptWeightsWarning",
     "apply",
+    "attention_projections",
     "constant",
     "create",
     "default",
@@ -1021,7 +1022,7 @@ def _draw_layers(
     chosen = {**hyperparameters, "gain": 1.0} if derive_gain else hyperparameters
     draw = functools.partial(entry.obj, **entry.defaults, **chosen)
     for attention in attentions:
-        for projection in _projection_names(attention):
+        for projection in attention_projections(attention):
             blocks = 3 if projection == "in_proj_weight" else 1
             _initialize(attention, projection, functools.partial(_draw_blocks, draw=draw, blocks=blocks))
         if attention.in_proj_bias is not None and bias == "zeros":
@@ -1061,12 +1062,14 @@ def _drawn_by_tensor_schemes(modules: tuple[nn.Module, ...]) -> list[Tensor]:
     return [
         p
         for module in modules
-        for name in (_projection_names(module) if isinstance(module, nn.MultiheadAttention) else ("weight",))
+        for name in (
+            attention_projections(module) if isinstance(module, nn.MultiheadAttention) else ("weight",)
+        )
         for p in _parameters_of(module, name)
     ]
 
 
-def _projection_names(attention: nn.MultiheadAttention) -> tuple[str, ...]:
+def attention_projections(attention: nn.MultiheadAttention) -> tuple[str, ...]:
     """An attention's input-projection weights: stacked, or apart where kdim or vdim differ from embed."""
     if attention.in_proj_weight is not None:
         return ("in_proj_weight",)

@@ -55,18 +55,21 @@ def test_a_small_training_run_imports_no_compiler_scikit_learn_or_plotting(tmp_p
     assert json.loads((out / "result.json").read_text())["status"] == "completed"
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-1", "", "2,0"])
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "", "2,0", "99999999999999999999"])
 def test_a_thread_count_openmp_cannot_read_is_said_in_one_line_and_not_passed_on(cli, monkeypatch, value):
     """OMP_NUM_THREADS=abc (0, -1) was left to libgomp, which printed 'Invalid value for environment
     variable OMP_NUM_THREADS' as torch loaded, naming no value nor an accepted one, and used every core.
     One warning line names the value, the variable, the accepted values and what is used instead; the
-    variable is unset before torch would load (libgomp reads none, so says nothing). The verb runs on."""
+    variable is unset before torch would load (libgomp reads none, so says nothing). The verb runs on.
+    The accepted range has libgomp's upper end (a C long's largest, tests/cli/test_openmp_threads.py):
+    'a whole number of at least 1' was said of 99999999999999999999, one."""
     monkeypatch.setenv("OMP_NUM_THREADS", value)
     code, out, err = cli("--version")
     assert (code, out) == (0, f"optimlab {__version__}\n")
     assert err == (
-        f"warning: OMP_NUM_THREADS={value!r} is not a thread count: accepted a whole number of at least 1 "
-        "(or one per nesting level, 4,2); optimlab goes on with torch's own count (a verb's --threads N sets one)\n"
+        f"warning: OMP_NUM_THREADS={value!r} is not a thread count: accepted a whole number from 1 to "
+        f"{2**63 - 1} (or one per nesting level, 4,2); optimlab goes on with torch's own count (a verb's "
+        "--threads N sets one)\n"
     )
     assert "OMP_NUM_THREADS" not in os.environ
 

@@ -263,8 +263,9 @@ def _threads_variable_checked() -> None:
         return
     del os.environ[THREADS_VARIABLE]
     print(
-        f"warning: {THREADS_VARIABLE}={value!r} is not a thread count: accepted a whole number of at least 1 "
-        "(or one per nesting level, 4,2); optimlab goes on with torch's own count (a verb's --threads N sets one)",
+        f"warning: {THREADS_VARIABLE}={value!r} is not a thread count: accepted a whole number from 1 to "
+        f"{OPENMP_MOST_THREADS} (or one per nesting level, 4,2); optimlab goes on with torch's own count "
+        "(a verb's --threads N sets one)",
         file=sys.stderr,
     )
 

@@ -77,12 +77,12 @@ def _typed_with(option: str, args: list[str], options: set[str]) -> list[str]:
 
 
 def _where_the_field_goes(
-    command: TyperCommand, path: str, field: str, value: str, args: list[str]
+    command: TyperCommand, path: str, field: str, value: str, args: list[str], options: set[str]
 ) -> str | None:
-    """Where ``command`` (``path``, as typed) takes the recipe's ``field``, which a flag it has not would
-    set to ``value``: its ``--set`` (or the ``--set`` of that field already given), a recipe file or
-    ``--space`` (compare), a workload's own recipe (bench); None for a verb that takes no recipe."""
-    options = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    """Where ``command`` (``path``, as typed; ``options``, its option names) takes the recipe's ``field``,
+    which a flag it has not would set to ``value``: its ``--set`` (or the ``--set`` of that field already
+    given), a recipe file or ``--space`` (compare), a workload's own recipe (bench); None for a verb that
+    takes no recipe."""
     if "--set" in options:
         sets = _typed_with("--set", args, options)
         given = next((text for text in sets if text.partition("=")[0].strip() == field), None)
@@ -118,7 +118,7 @@ def _recipe_flag_not_taken(
     if field is None:
         return
     value = next(iter(_typed_with(option, args, options)), "VALUE")
-    where = _where_the_field_goes(command, ctx.command_path, field, value, args)
+    where = _where_the_field_goes(command, ctx.command_path, field, value, args, options)
     if where is not None:
         ctx.fail(f"No such option: {option}; {where}")
 

@@ -36,7 +36,7 @@ from optimlab.study.report import (
     two_tried_note,
 )
 from optimlab.study.run import StudyResult
-from optimlab.study.significance import board_seeds, ranking_note
+from optimlab.study.significance import board_ranking_note
 
 __all__ = ["write_bench_report"]
 
@@ -152,7 +152,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
         ),
         caption="Leaderboard",
     )
-    if note := ranking_note(*board_seeds(spec, result.records, [row.board for row in rows])):
+    if note := board_ranking_note(spec, result.records, [row.board for row in rows]):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.board.at_edge)}" for row in rows if row.board.at_edge]
     if edges:

@@ -258,7 +258,7 @@ def _resumable_once_there_is_room(out: Path) -> Iterator[None]:
 
 def _print_scores(output: Output, result: Any) -> None:
     from optimlab.bench.scoring import area_ranking_note
-    from optimlab.study.significance import board_seeds, ranking_note
+    from optimlab.study.significance import board_ranking_note
 
     scores = result.scores
     if scores.profiles:
@@ -297,5 +297,5 @@ def _print_scores(output: Output, result: Any) -> None:
     )
     for study, per in zip(result.results, scores.workloads.values()):  # as each workload's section says
         board = [row.board for row in per]
-        if note := ranking_note(*board_seeds(study.spec, study.records, board)):
+        if note := board_ranking_note(study.spec, study.records, board):
             output.result(f"{study.spec.name}: {note}")

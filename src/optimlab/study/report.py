@@ -33,7 +33,7 @@ from optimlab.study.analysis import (
 )
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
-from optimlab.study.significance import board_seeds, ranking_note
+from optimlab.study.significance import board_ranking_note
 from optimlab.study.space import Dimension
 from optimlab.study.storage import TrialRecord, location_shown, without_passwords
 
@@ -417,7 +417,7 @@ def _add_study(
         page.paragraph(f"The methods train models of different sizes: {sizes}.")
     if untuned := spec.untuned_lr():
         page.paragraph(f"Not a comparison of tuned optimizers: {untuned}.")
-    if note := ranking_note(*board_seeds(spec, result.records, board)):
+    if note := board_ranking_note(spec, result.records, board):
         page.paragraph(note)
     edges = [f"{row.method}: {', '.join(row.at_edge)}" for row in board if row.at_edge]
     if edges:

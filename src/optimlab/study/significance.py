@@ -28,7 +28,16 @@ if TYPE_CHECKING:
     from optimlab.study.protocols import StudySpec
     from optimlab.study.storage import TrialRecord
 
-__all__ = ["ALPHA", "Comparison", "board_seeds", "compare_seeds", "holm", "ranking_note", "versus_first"]
+__all__ = [
+    "ALPHA",
+    "Comparison",
+    "board_ranking_note",
+    "board_seeds",
+    "compare_seeds",
+    "holm",
+    "ranking_note",
+    "versus_first",
+]
 
 ALPHA = 0.05
 
@@ -114,7 +123,9 @@ def _share(failed: Mapping[str, int], method: str, values: Sequence[float]) -> f
 
 
 def ranking_note(
-    ranked: Sequence[tuple[str, Sequence[float]]], failed: Mapping[str, int] | None = None
+    ranked: Sequence[tuple[str, Sequence[float]]],
+    failed: Mapping[str, int] | None = None,
+    versus: Mapping[str, Comparison] | None = None,
 ) -> str:
     """What the seeds say of a leaderboard's ranking, ``ranked`` best first as ``(method, seed values)``
     (the completed seed runs'; ``failed``: each method's seed runs that diverged or failed): the first
@@ -122,7 +133,8 @@ def ranking_note(
     is a claim only where its difference is significant; with 3 seeds a 95% interval is 2.5 standard
     deviations wide on each side, and most ranks are not. A method that failed on a larger share of its
     seeds than the first ranks below it for that (:func:`optimlab.study.analysis.failed_share`), and is
-    not tested: its completed runs' mean leaves its failures out."""
+    not tested: its completed runs' mean leaves its failures out. ``versus``: :func:`versus_first` of
+    ``ranked`` and ``failed`` where the caller has it already (its tests are run once, not again)."""
     failed = failed or {}
     with_values = [(method, values) for method, values in ranked if values]
     lost = [f"{m} ({failed[m]} of {failed[m]})" for m, values in ranked if not values and failed.get(m)]
@@ -134,7 +146,7 @@ def ranking_note(
     if len(with_values) < 2:
         return f"Ranking: {none}." if none else ""
     leader = with_values[0][0]
-    compared = versus_first(ranked, failed)
+    compared = versus_first(ranked, failed) if versus is None else versus
     less_reliable = [(m, v) for m, v in with_values[1:] if m not in compared]
     tied = [m for m, c in compared.items() if c.difference == 0]
     apart = [m for m, c in compared.items() if c.significant and m not in tied]
@@ -175,3 +187,11 @@ def ranking_note(
         f"Ranking: {'; '.join(said)}. Welch's t-test of the first against each other, two-sided, "
         f"Holm-adjusted over {count_of(tested, 'test')}, at {ALPHA:g} (the first's mean minus each other's: {details})."
     )
+
+
+def board_ranking_note(
+    spec: StudySpec, records: Sequence[TrialRecord], board: Sequence[LeaderboardRow]
+) -> str:
+    """:func:`ranking_note` of the leaderboard ``board`` (best first) of ``spec``'s ``records``, as a study's
+    page, a bench's and the CLI say it under the table."""
+    return ranking_note(*board_seeds(spec, records, board))

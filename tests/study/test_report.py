@@ -609,15 +609,17 @@ def test_the_leaderboard_has_a_steps_to_target_column_only_where_the_study_has_a
 
 
 @pytest.mark.parametrize("fmt", ["human", "json"])
-def test_a_finished_comparison_builds_each_studys_leaderboard_once(monkeypatch, capsys, fmt):
+def test_a_finished_comparison_builds_each_studys_leaderboard_and_its_tests_once(monkeypatch, capsys, fmt):
     """compare built a finished study's leaderboard (a CI and paired tests per method) five times: for its
-    table, its ranking note, its note of two values tried, its JSON document and that document's ranking.
-    Now once, and what it prints and returns is what each reader made of its own. Truth: the calls counted;
-    the text printed and the document returned against those of each reader given a leaderboard of its
-    own, as compare printed them before (329da017^)."""
+    table, its ranking note, its note of two values tried, its JSON document and that document's ranking;
+    then ran its Holm-adjusted Welch tests against the first three times (the ranking printed, the
+    document's p-values, its ranking). Now each once, and what it prints and returns is what each reader
+    made of its own. Truth: the calls counted; the text printed and the document returned against those
+    of each reader given a leaderboard and tests of its own, as compare printed them before (329da017^)."""
     import optimlab.study
     from optimlab.cli import compare_cmd
     from optimlab.cli._output import Output
+    from optimlab.study import significance
     from optimlab.study.analysis import interval_words
     from optimlab.study.report import fresh_seeds, two_tried_note
 
@@ -632,18 +634,30 @@ def test_a_finished_comparison_builds_each_studys_leaderboard_once(monkeypatch, 
             output.result(note)
         if note := two_tried_note(leaderboard(SPEC, RECORDS)):
             output.result(note)
-    each_its_own = compare_cmd._study_document(SPEC, RECORDS, leaderboard(SPEC, RECORDS))
+    each_its_own = compare_cmd._study_document(
+        SPEC,
+        leaderboard(SPEC, RECORDS),
+        significance.versus_first(*board_seeds(SPEC, RECORDS, leaderboard(SPEC, RECORDS))),
+        ranking_note(*board_seeds(SPEC, RECORDS, leaderboard(SPEC, RECORDS))),
+    )
     printed = capsys.readouterr().out
     board = leaderboard(SPEC, RECORDS)
     assert [row["method"] for row in each_its_own["leaderboard"]] == [row.method for row in board]
     assert each_its_own["ranking"] == ranking_note(*board_seeds(SPEC, RECORDS, board))
 
-    built = []
+    built, tested = [], []
 
     def counted(spec, records):
         built.append(spec.name)
         return leaderboard(spec, records)
 
+    def tests_counted(ranked, failed=None):
+        tested.append([method for method, _ in ranked])
+        return versus_first(ranked, failed)
+
+    versus_first = significance.versus_first
     monkeypatch.setattr(optimlab.study, "leaderboard", counted)
+    monkeypatch.setattr(significance, "versus_first", tests_counted)
     assert compare_cmd._said(Output(fmt), SPEC, RECORDS) == each_its_own and built == [SPEC.name]
+    assert tested == [[row.method for row in board]]
     assert capsys.readouterr().out == printed

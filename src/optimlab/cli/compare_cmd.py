@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +20,7 @@ from optimlab.registry import POSITIVE_INT
 
 if TYPE_CHECKING:  # the study package (optuna, torch) is imported when the verb runs, not at start-up
     from optimlab.study import LeaderboardRow, SearchSpace, StudySpec, TrialRecord
+    from optimlab.study.significance import Comparison
     from optimlab.workloads import Workload
 
 EXAMPLES = """Examples:
@@ -434,35 +435,39 @@ def _recipe_workloads(
 
 def _said(output: Output, spec: StudySpec, records: Sequence[TrialRecord]) -> dict[str, Any]:
     """Print a finished study's leaderboard and what the report says under it (human output; JSON gets
-    them in the one document), and return its JSON document (:func:`_study_document`). The leaderboard is
-    built once, for both: each of its five readers built its own (a CI and a paired test per method)."""
+    them in the one document), and return its JSON document (:func:`_study_document`). The leaderboard and
+    its tests against the first are computed once, for both: the Holm-adjusted Welch tests ran three times
+    a study (the ranking printed, the document's p-values, its ranking)."""
     from optimlab.study import leaderboard
     from optimlab.study.analysis import interval_words
     from optimlab.study.report import fresh_seeds, two_tried_note
+    from optimlab.study.significance import board_seeds, ranking_note, versus_first
 
     board = leaderboard(spec, records)
+    ranked, failed = board_seeds(spec, records, board)
+    versus = versus_first(ranked, failed)
+    ranking = ranking_note(ranked, failed, versus)  # as the report says it under its table
     if output.human:
         output.table(
             f"{spec.name}: {spec.test_metric} of each method's best configuration over {fresh_seeds(spec)}",
             *leaderboard_table(spec, board),
         )
         output.result(f"95% CI: {interval_words(spec.test_metric)}")  # the page's words of it
-        if note := _ranking(spec, records, board):  # as the report says it under its table
-            output.result(note)
+        if ranking:
+            output.result(ranking)
         if note := two_tried_note(board):
             output.result(note)
-    return _study_document(spec, records, board)
+    return _study_document(spec, board, versus, ranking)
 
 
 def _study_document(
-    spec: StudySpec, records: Sequence[TrialRecord], board: Sequence[LeaderboardRow]
+    spec: StudySpec, board: Sequence[LeaderboardRow], versus: Mapping[str, Comparison], ranking: str
 ) -> dict[str, Any]:
-    """A study in ``--format json``: its leaderboard ``board`` with the columns of leaderboard.csv, the best
-    configuration as a mapping and the fields at the edge of their range as a list."""
+    """A study in ``--format json``: its leaderboard ``board`` with the columns of leaderboard.csv (``versus``:
+    each method's test against the first), the best configuration as a mapping and the fields at the edge
+    of their range as a list, and what the seeds say of its ``ranking``."""
     from optimlab.study.export import leaderboard_rows as table_rows
-    from optimlab.study.significance import board_seeds, versus_first
 
-    versus = versus_first(*board_seeds(spec, records, board))
     rows = [
         {k: v for k, v in row.items() if k != "study"}
         | {"best_config": best.params, "at_edge": list(best.at_edge)}
@@ -474,14 +479,5 @@ def _study_document(
         "target": spec.target,  # null: none, so no steps to it
         "seeds": spec.seeds,
         "leaderboard": rows,
-        # "": nothing to say (fewer than two methods with a result)
-        "ranking": _ranking(spec, records, board),
+        "ranking": ranking,  # "": nothing to say (fewer than two methods with a result)
     }
-
-
-def _ranking(spec: StudySpec, records: Sequence[TrialRecord], board: Sequence[LeaderboardRow]) -> str:
-    """What the seeds say of the leaderboard ``board``'s ranking, as the report says it
-    (:func:`optimlab.study.significance.ranking_note`)."""
-    from optimlab.study.significance import board_seeds, ranking_note
-
-    return ranking_note(*board_seeds(spec, records, board))

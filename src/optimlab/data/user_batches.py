@@ -75,6 +75,7 @@ from optimlab.data.examples import int64_labels, shared_tensor
 from optimlab.data.global_rng import global_states, kept_states, set_global_states, torch_state
 from optimlab.data.tables import TARGET_NAMES, target_named
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, with_article
+from optimlab.nested_tensors import map_tensors
 from optimlab.registry import BATCH_ROWS, SEED, whole_number
 
 __all__ = [
@@ -364,22 +365,22 @@ def _dtype(value: Tensor) -> str:
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor in it (nested tuples, lists, dicts) on ``device``; an object with a
+    """``batch`` with every tensor in it (nested tuples, lists, mappings) on ``device``; an object with a
     ``to`` method (Hugging Face's ``BatchEncoding``, a batch class of one's own) moves itself and stays
     what it is, as Lightning moves it (``move_data_to_device``). ``device`` is a torch.device, not a
     string: a tensor's device never equals its name (``torch.device("cpu") == "cpu"`` is False)."""
-    if isinstance(batch, Tensor):  # one already there is kept without a call: 0.3 us against to()'s 1.3
-        return batch if batch.device == device else batch.to(device, non_blocking=True)
-    if callable(getattr(batch, "to", None)):
-        moved = batch.to(device)
-        return batch if moved is None else moved  # a to() that moves in place returns nothing
-    if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple takes its fields one by one
-        return type(batch)(*(_to_device(v, device) for v in batch))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)([_to_device(v, device) for v in batch])
-    return batch
+    return map_tensors(batch, lambda value: _moved(value, device), is_leaf=_moves_itself)
+
+
+def _moves_itself(value: Any) -> bool:
+    return callable(getattr(value, "to", None))  # a tensor too
+
+
+def _moved(value: Any, device: torch.device) -> Any:
+    if isinstance(value, Tensor):  # one already there is kept without a call: 0.3 us against to()'s 1.3
+        return value if value.device == device else value.to(device, non_blocking=True)
+    moved = value.to(device)
+    return value if moved is None else moved  # a to() that moves in place returns nothing
 
 
 def _tensor_pair(data: Any, field: str = "data") -> tuple[Tensor, Tensor] | None:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from optimlab.nested_tensors import tensors_in
+from optimlab.nested_tensors import map_tensors, tensors_in
 from optimlab.number_text import count_of
 
 __all__ = ["NonFiniteOrigin", "batch_fault", "finite_filled", "locate_non_finite"]
@@ -100,18 +100,13 @@ def batch_fault(batch: Any, holder: str = "the batch holds") -> str | None:
 
 
 def finite_filled(batch: Any) -> Any:
-    """``batch`` (a tensor, or a tuple, list or dict of them, however nested) with each non-finite value
-    of its floating tensors set to 0: what its loss is without them tells whether they made it."""
-    if isinstance(batch, Tensor):
-        return (
-            torch.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0) if batch.is_floating_point() else batch
-        )
-    if isinstance(batch, Mapping):
-        return {key: finite_filled(value) for key, value in batch.items()}
-    if isinstance(batch, (tuple, list)):
-        filled = [finite_filled(value) for value in batch]
-        return type(batch)(*filled) if hasattr(batch, "_fields") else type(batch)(filled)  # a namedtuple's
-    return batch
+    """``batch`` (a tensor, or a tuple, list or mapping of them, however nested) with each non-finite
+    value of its floating tensors set to 0: what its loss is without them tells whether they made it."""
+    return map_tensors(batch, _finite_filled_tensor)
+
+
+def _finite_filled_tensor(tensor: Tensor) -> Tensor:
+    return torch.nan_to_num(tensor, nan=0.0, posinf=0.0, neginf=0.0) if tensor.is_floating_point() else tensor
 
 
 def locate_non_finite(

@@ -20,7 +20,7 @@ import copy
 import dataclasses
 import operator
 import warnings
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
@@ -28,7 +28,7 @@ from torch import fx, nn
 
 from optimlab.compiled import uncompiled
 from optimlab.errors import InvalidValueError
-from optimlab.nested_tensors import tensors_in
+from optimlab.nested_tensors import map_tensors, tensors_in
 
 __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
 
@@ -132,35 +132,11 @@ def _followed(value: Any) -> Any:
     """``value`` with each floating-point tensor in it (in its tuples, named tuples, lists and mappings: a
     Hugging Face BatchEncoding or ModelOutput too, each of its own type) a copy that requires grad,
     computed from a leaf (the model may write into its input in place)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().requires_grad_().clone() if value.is_floating_point() else value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple: built from its fields
-        return type(value)(*(_followed(item) for item in value))
-    if type(value) in (tuple, list):
-        return type(value)(_followed(item) for item in value)
-    if isinstance(value, MutableMapping):
-        return _followed_mapping(value)
-    return value
+    return map_tensors(value, _followed_tensor)
 
 
-def _followed_mapping(value: MutableMapping) -> MutableMapping:
-    """A copy of ``value`` of its own type and attributes (BatchEncoding's encodings), each item
-    :func:`_followed`, ``value`` left holding its own items: a mapping that keeps them in an attribute
-    (a dict) shares it with its shallow copy, so the copy is given its own; where the copy still writes
-    into ``value`` (its items kept elsewhere), ``value``'s items are put back and a dict is given."""
-    items = dict(value.items())
-    followed = copy.copy(value)
-    state = getattr(followed, "__dict__", {})
-    for name, attribute in state.items():
-        if isinstance(attribute, (MutableMapping, list, set)):
-            state[name] = copy.copy(attribute)
-    for key, item in items.items():
-        followed[key] = _followed(item)
-    if any(value[key] is not item for key, item in items.items()):
-        for key, item in items.items():
-            value[key] = item
-        return {key: _followed(item) for key, item in items.items()}
-    return followed
+def _followed_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().requires_grad_().clone() if tensor.is_floating_point() else tensor
 
 
 class ForwardSkips:

@@ -490,7 +490,8 @@ def test_a_compare_stopped_before_it_starts_says_how_to_continue_what_it_stored(
 ):
     """Ctrl-C as compare stored its studies, before its first trial, printed only 'interrupted' though the
     folder was kept and `optimlab compare --resume FOLDER` continued it. Truth: the study stored there
-    by compare's own open_studies, stopped right after it (or right before: nothing to continue)."""
+    by compare's own open_studies, stopped right after it (or right before: nothing to continue). The
+    storage is read once for both commands said (it was read for each)."""
     import optimlab.study.compare as comparing
 
     def stopping(spec: Any, location: Any, **options: Any) -> None:
@@ -498,12 +499,17 @@ def test_a_compare_stopped_before_it_starts_says_how_to_continue_what_it_stored(
             opening(spec, location, **options)
         raise KeyboardInterrupt
 
-    opening = comparing.open_studies
+    def counted(location: Any) -> list[dict[str, Any]]:
+        read.append(location)
+        return reading(location)
+
+    opening, reading, read = comparing.open_studies, comparing.stored_settings, []
     monkeypatch.setattr(comparing, "check_trains", lambda spec: None)  # not what is tested
     monkeypatch.setattr(comparing, "open_studies", stopping)
+    monkeypatch.setattr(comparing, "stored_settings", counted)
     folder = tmp_path / "study"
     code, _, err = cli("compare", "--optimizers", "sgd", "--epochs", "1", "--out", str(folder))
-    assert code == _errors.INTERRUPTED
+    assert code == _errors.INTERRUPTED and read == [str(folder)]
     if stored:
         again, shows = f"optimlab compare --resume {folder}", f"optimlab report {folder}"
         kept = f"the finished trials are kept; `{shows}` shows them so far"

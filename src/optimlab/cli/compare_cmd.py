@@ -305,10 +305,12 @@ def compare(
 
     def stored_commands() -> tuple[str | None, str | None]:
         """``(again, shows)``; before the studies are all stored (a stop as they are), those of the held
-        folder where one is already there (--resume continues it), else nothing to continue."""
-        if again is not None or held is None or not _holds_a_study(held[0]):
-            return again, shows
-        return commands(held[1])
+        folder where one is already there (--resume continues it), else nothing to continue. The storage
+        is read once a stop: both commands are asked for."""
+        nonlocal again, shows
+        if again is None and held is not None and _holds_a_study(held[0]):
+            again, shows = commands(held[1])
+        return again, shows
 
     # the words of a refusal that name what was typed, as the flag typed
     compared: dict[str, str] = dict(o.COUNT_FLAGS)
@@ -400,12 +402,14 @@ def _held_flags(params: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def _holds_a_study(location: str) -> bool:
-    """Whether the storage at ``location`` (a folder, a database URL) holds a study of optimlab's."""
-    from optimlab.study.storage import open_storage, optimlab_studies
+    """Whether the storage at ``location`` (a folder, a database URL) holds a study of optimlab's
+    (:func:`~optimlab.study.compare.stored_settings`); one it cannot read, as one holding none: asked
+    as a stop is said, where an error would replace the line."""
+    from optimlab.study.compare import stored_settings
 
     try:
-        return bool(optimlab_studies(open_storage(location, create=False)))
-    except (OptimlabError, OSError):
+        return bool(stored_settings(location))
+    except OSError:
         return False
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from optimlab.data.built_once import built_once
 from optimlab.data.global_rng import seed_numpy_and_python
-from optimlab.data.user_batches import UserBatches, describe, is_map_dataset, prediction, takes_dict_whole
+from optimlab.data.user_batches import UserBatches, describe, prediction, takes_dict_whole
 from optimlab.data.user_factory import BatchSplits, batch_keys
 from optimlab.errors import InvalidValueError, OptimlabWarning, user_stacklevel
 from optimlab.models import takes_recipe_fields
@@ -538,7 +538,7 @@ def _check_batched_as_given(recipe: Recipe, splits: BatchSplits) -> None:
     """Refuse a batch size, shuffle or drop_last of the recipe's for training batches that come batched
     (a DataLoader, a list of batches): they keep their own, so the value, recorded with the run, would
     never be used (--batch-size 4 trained on the loader's batches of 8)."""
-    if is_map_dataset(splits.train):
+    if not splits.train_comes_batched:
         return
     spec, fields = recipe.training, TrainingSpec.model_fields
     for name in ("batch_size", "shuffle", "drop_last"):
@@ -582,7 +582,7 @@ def _check_batch_past_split(recipe: Recipe, splits: Any) -> None:
 
     train, spec = splits.train, recipe.training
     if isinstance(splits, BatchSplits):
-        if not is_map_dataset(train):  # batched by the user, who chose the size
+        if splits.train_comes_batched:  # the user chose the size
             return
         rows = len(train)
     else:

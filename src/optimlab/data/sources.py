@@ -108,7 +108,7 @@ def _describe_batches(source: str, data: BatchSplits) -> str:
             size = length_or_none(part)
             unit = "item" if is_map_dataset(part) else "batch"
             lengths.append(f"{name} {count_of(size, unit) if size is not None else plural(unit)}")
-    kind = "items" if is_map_dataset(data.train) else "batches"
+    kind = "batches" if data.train_comes_batched else "items"
     if data.target is None:
         task = "no target: the model's own loss"
     else:

@@ -145,6 +145,12 @@ class BatchSplits:
     target: str | None = None
     loss: None = None  # a data set's own loss (DatasetInfo.loss): the user's batches bring none
 
+    @property
+    def train_comes_batched(self) -> bool:
+        """Whether the training split comes batched (a DataLoader, a list of batches), keeping its own
+        batch size, order and drop_last; else it is a Dataset of dict items, which the recipe batches."""
+        return not is_map_dataset(self.train)
+
     def training_labels(self) -> Tensor | None:
         """The training split's class labels, one per example, read item by item (a Dataset) or batch by
         batch (a DataLoader, a list); None unless the task is classification. Torch's, NumPy's and

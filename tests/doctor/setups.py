@@ -490,10 +490,12 @@ _TORCH_INIT_CALLS = {
 }
 
 
-# One torch call of an init advice on a user's model: the call, the layers it names (cut short by 'and N
-# more'), and whether it zeroes their biases.
+# One torch call of an init advice on a user's model: the call, the tensors of each layer it draws (their
+# weights, or an attention's input projections), the layers it names (cut short by 'and N more'), and
+# whether it zeroes their biases.
 _TORCH_CALL = re.compile(
-    r"(nn\.init\.\w+_\(weight[^)]*\)) on the weights? of ((?:[\w.]+ \(\w+\)(?:, | and )?)+?)"
+    r"(nn\.init\.\w+_\(weight[^)]*\)) on (the weights?|each third \(query, key, value\) of the in_proj_weight|"
+    r"the q_proj_weight, k_proj_weight, v_proj_weight) of ((?:[\w.]+ \(\w+\)(?:, | and )?)+?)"
     r"(?: and (\d+) more)?(, with nn\.init\.zeros_\(bias\) on (?:its bias|their biases))?(?=;|:| \(|$)"
 )
 
@@ -503,6 +505,7 @@ class TorchInitCall:
     """A torch call an init advice tells, on every layer it is about, and whether it zeroes their biases."""
 
     call: str
+    tensors: str  # 'the weights', 'each third (query, key, value) of the in_proj_weight', ...
     layers: list[str]
     zero_biases: bool
 
@@ -515,14 +518,36 @@ def torch_init_calls(finding: Any) -> list[TorchInitCall]:
     text, listed, calls, at = finding.recommendation, finding.evidence["layers"], [], 0
     match = _TORCH_CALL.match(text)
     while match is not None:
-        named = re.findall(r"([\w.]+) \(\w+\)", match[2])
-        count = len(named) + int(match[3] or 0)
+        named = re.findall(r"([\w.]+) \(\w+\)", match[3])
+        count = len(named) + int(match[4] or 0)
         assert listed[at : at + len(named)] == named, (text, listed)
-        calls.append(TorchInitCall(match[1], listed[at : at + count], match[4] is not None))
+        calls.append(TorchInitCall(match[1], match[2], listed[at : at + count], match[5] is not None))
         at += count
         match = _TORCH_CALL.match(text, match.end() + 2) if text.startswith("; ", match.end()) else None
     assert calls and at == len(listed), (text, listed)
     return calls
+
+
+def apply_init_advice(model: nn.Module, finding: Any) -> dict[str, list[str]]:
+    """Run each torch call of ``finding``'s advice, as said, on every layer it is about (on its weight,
+    or on each of an attention's input projections, a third of in_proj_weight at a time): {call: paths}."""
+    applied: dict[str, list[str]] = {}
+    for told in torch_init_calls(finding):
+        for name in told.layers:
+            layer = model.get_submodule(name)
+            if told.tensors.startswith("the weight"):
+                tensors = [layer.weight]
+            elif told.tensors.startswith("each third"):
+                tensors = list(layer.in_proj_weight.chunk(3))
+            else:
+                tensors = [layer.q_proj_weight, layer.k_proj_weight, layer.v_proj_weight]
+            with torch.no_grad():
+                for tensor in tensors:
+                    eval(told.call, {"nn": nn, "weight": tensor})
+                if told.zero_biases:
+                    nn.init.zeros_(layer.bias)
+        applied.setdefault(told.call, []).extend(told.layers)
+    return applied
 
 
 def told_torch_init(finding: Any, scheme: str, layers: list[str] | None = None) -> bool:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import optimlab.models
-from doctor.setups import told_torch_init, torch_init_calls
+from doctor.setups import apply_init_advice, told_torch_init
 from optimlab.doctor import diagnose
 
 _RECIPE_MODEL_FIELDS = ("model.norm", "model.activation")
@@ -266,20 +266,6 @@ def _diagnosed(model: nn.Module) -> dict[str, object]:
     return {f.rule: f for f in found.findings}
 
 
-def _apply_init_advice(model: nn.Module, finding) -> dict[str, list[str]]:
-    """Run each torch call of ``finding``'s advice, as said, on every layer it is about: {call: paths}."""
-    applied = {}
-    for told in torch_init_calls(finding):
-        for name in told.layers:
-            layer = model.get_submodule(name)
-            with torch.no_grad():
-                eval(told.call, {"nn": nn, "weight": layer.weight})
-                if told.zero_biases:
-                    nn.init.zeros_(layer.bias)
-        applied[told.call] = told.layers
-    return applied
-
-
 _INIT_RULES = ("init_scale", "vanishing_gradients", "lost_signal", "dead_units", "exploding_gradients")
 
 
@@ -302,7 +288,7 @@ def test_weights_drawn_too_small_in_a_users_model_are_told_the_torch_init_on_its
     relus = [str(i) for i in range(0, 16, 2)]
     assert all(isinstance(model[int(i) + 1], nn.ReLU) for i in relus)
     assert told_torch_init(found["init_scale"], "kaiming_normal", relus), found["init_scale"]
-    assert _apply_init_advice(model, found["init_scale"]) == {"nn.init.kaiming_normal_(weight)": relus}
+    assert apply_init_advice(model, found["init_scale"]) == {"nn.init.kaiming_normal_(weight)": relus}
     assert not set(_INIT_RULES) & set(_diagnosed(model)), "the advice, run as said, left a finding"
 
 
@@ -408,7 +394,7 @@ def test_a_net_of_tanh_and_relu_layers_is_told_each_layers_own_init_in_one_advic
         nn.init.normal_(layer.weight, std=0.02)
     found = _diagnosed(model)
     told = found["init_scale"]
-    applied = _apply_init_advice(model, told)
+    applied = apply_init_advice(model, told)
     assert applied == {
         "nn.init.kaiming_normal_(weight)": [str(i) for i in range(0, 16, 4)],
         "nn.init.xavier_normal_(weight)": [str(i) for i in range(2, 16, 4)],
@@ -437,7 +423,7 @@ def test_dead_units_of_conv_layers_drawn_small_are_told_every_layer_at_once():
             model, (x, (x[:, 0, 0, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False
         ).findings
     }
-    applied = _apply_init_advice(model, found["dead_units"])
+    applied = apply_init_advice(model, found["dead_units"])
     assert applied == {"nn.init.kaiming_normal_(weight)": [str(i) for i in range(0, 12, 2)]}, found
     after = diagnose(model, (x, (x[:, 0, 0, 0] > 0).long()), nn.CrossEntropyLoss(), steps=12, lr_find=False)
     assert not set(_INIT_RULES) & {f.rule for f in after.findings}, after.findings

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import rows_as_sequences, standardized, told_torch_init
+from doctor.setups import apply_init_advice, rows_as_sequences, standardized, told_torch_init
 from optimlab.doctor import Instruments, diagnose
 from optimlab.techniques.activations import gain
 
@@ -213,6 +213,25 @@ def test_torchs_transformer_encoder_drawn_at_std_1_is_advised_glorots_init_which
     assert final[2] < final[1] < final[0]
     assert large.findings[0].evidence["init_ratio"] == pytest.approx(math.sqrt(32), rel=0.05)
     assert own.healthy, [(f.rule, f.title) for f in own.problems]
+
+
+def test_the_init_advised_to_torchs_transformer_encoder_names_its_attentions_projections_too():
+    """The advice named the encoder's Linears alone (embed, linear1, linear2, head): run as said, each
+    attention's in_proj_weight (q, k and v stacked) and out_proj stayed at std 1, 5.7x Glorot's scale,
+    where optimlab.techniques.init.apply draws them too. Truth: torch's xavier_normal_ std,
+    sqrt(2 / (fan_in + fan_out)), of each map: after the advice, every weight matrix of the model (each
+    (32, 32) third of an in_proj_weight its own map) is drawn at it."""
+    model = Encoder(1.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    found = diagnose(model, rows_as_sequences(), nn.CrossEntropyLoss(), optimizer, steps=20, lr_find=False)
+    finding = found.findings[0]
+    assert finding.rule == "init_scale" and told_torch_init(finding, "xavier_normal"), finding
+    apply_init_advice(model, finding)
+    for name, weight in model.named_parameters():
+        maps = weight.chunk(3) if name.endswith("in_proj_weight") else [weight] if weight.dim() == 2 else []
+        for each in maps:
+            glorot = math.sqrt(2 / sum(each.shape))
+            assert each.std().item() == pytest.approx(glorot, rel=0.15), name
 
 
 def autoencoder() -> nn.Sequential:

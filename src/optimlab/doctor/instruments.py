@@ -54,7 +54,7 @@ from optimlab.models import recipe_fields
 from optimlab.number_text import named_and_more
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
-from optimlab.techniques.init import is_transposed_linear
+from optimlab.techniques.init import attention_projections, is_transposed_linear
 from optimlab.techniques.norms import is_norm_layer
 from optimlab.train.evaluation import class_dim
 
@@ -200,6 +200,9 @@ class LayerInfo:
     # outputs per input unit as torch.nn.init counts them (out_channels x kernel for a conv), for the
     # layers with a fan_in: with it, the scale xavier_normal_ draws, sqrt(2 / (fan_in + fan_out))
     fan_out: int | None = None
+    # An nn.MultiheadAttention's input-projection weights, which no Linear of it holds (in_proj_weight,
+    # or q/k/v_proj_weight): what an init draws of it besides its out_proj; () for other modules.
+    attention_projections: tuple[str, ...] = ()
 
     @property
     def has_weight_matrix(self) -> bool:
@@ -1269,6 +1272,9 @@ def _describe_layer(name: str, module: nn.Module, params: list[nn.Parameter]) ->
             convolutional=isinstance(module, _CONV),
             recurrent_scale=_recurrent_scale(module),
             fan_out=None if fan_in is None else _fan_out(module),
+            attention_projections=attention_projections(module)
+            if isinstance(module, nn.MultiheadAttention)
+            else (),
             # on the CPU: the statistics keep no tensor of the model's device alive
             bias=bias.detach().float().flatten().to("cpu", copy=True)
             if isinstance(bias, Tensor) and bias.numel()

@@ -270,7 +270,42 @@ def init_advice(
         shown = named_and_more([_label(stats, name) for name in names])
         zeros = f", with nn.init.zeros_(bias) on {biases}" if zero_biases else ""
         calls.append(f"{TORCH_INITS[each]} on the {weights} of {shown}{zeros}")
+    attentions = _attentions(stats) if layers is None and _draws_attention(scheme, activation) else []
+    for projections in dict.fromkeys(attention.attention_projections for attention in attentions):
+        names = [a.name for a in attentions if a.attention_projections == projections]
+        tensors = (
+            "each third (query, key, value) of the in_proj_weight"
+            if projections == ("in_proj_weight",)
+            else "the " + named_and_more(list(projections))
+        )
+        calls.append(
+            f"{TORCH_INITS[scheme]} on {tensors} of {named_and_more([_label(stats, n) for n in names])}"
+        )
+        every.extend(names)
     return InitAdvice("; ".join(calls), {}, every)
+
+
+def _draws_attention(scheme: str, activation: str | None) -> bool:
+    """An init advice of ``scheme`` for ``activation`` layers is about an attention's projections too: a
+    Transformer's (BERT's truncated normal), or one for layers no activation follows, as an attention's
+    query, key, value and output projections are (Glorot's)."""
+    return scheme == "truncated_normal" or activation in (None, "identity")
+
+
+def _attentions(stats: RunStatistics) -> list[LayerInfo]:
+    """The model's nn.MultiheadAttention modules: their input projections are no Linear layer."""
+    return [layer for layer in stats.layers if layer.attention_projections]
+
+
+def _attention_outputs(stats: RunStatistics) -> list[str]:
+    """The output projections (a Linear each) of the model's nn.MultiheadAttention modules: torch runs
+    them by their weight, not as a module, so no forward of theirs is seen."""
+    inside = tuple(f"{attention.name}." for attention in _attentions(stats))
+    return [
+        layer.name
+        for layer in stats.layers
+        if layer.has_weight_matrix and inside and layer.name.startswith(inside)
+    ]
 
 
 def _init_groups(stats: RunStatistics, scheme: str, activation: str | None) -> list[tuple[str, list[str]]]:
@@ -278,11 +313,14 @@ def _init_groups(stats: RunStatistics, scheme: str, activation: str | None) -> l
     ``activation``, then each other activation's own scheme on the layers feeding it where their weights
     are off for it (:func:`_init_problem`)."""
     weights = [layer for _, layer in _weight_layers(stats)]
+    # an attention's out_proj, which never runs as a module, where the advice is about attentions too
+    outputs = _attention_outputs(stats) if _draws_attention(scheme, activation) else []
     if scheme == "truncated_normal":
-        return [(scheme, [layer.name for layer in weights])]
+        return [(scheme, [*(layer.name for layer in weights), *outputs])]
     feeding = [layer.name for layer in weights if layer.activation == activation] or [
         layer.name for layer in weights[:-1] or weights
     ]
+    feeding += outputs
     groups = [(scheme, feeding)]
     if activation is None or recommended_init(activation) != scheme:
         return groups
@@ -298,7 +336,8 @@ def _init_groups(stats: RunStatistics, scheme: str, activation: str | None) -> l
                 groups.append((own, [layer.name for layer in layers]))
             else:
                 merged.extend(layer.name for layer in layers)
-    return [(each, sorted(names, key=[layer.name for layer in weights].index)) for each, names in groups]
+    order = [*(layer.name for layer in weights), *outputs]
+    return [(each, sorted(names, key=order.index)) for each, names in groups]
 
 
 def _geometric_mean(values: list[float]) -> float:

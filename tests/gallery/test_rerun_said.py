@@ -97,6 +97,32 @@ def test_the_count_before_a_resume_and_the_resume_build_each_kept_page_once(
     assert drawn and len(drawn) == len(set(map(id, drawn))) == page.count(drawing)
 
 
+@pytest.mark.parametrize("typed", ["all", "no_nonlinearity"])
+def test_a_resume_reads_each_kept_pages_numbers_once(cli, tmp_path, monkeypatch, few_tiny_pages, typed):
+    """publish.kept_page read a kept page's record again (kept_outcome) where the count said first
+    (pages_found, keeps_page) had read it already and handed over its decision. Truth: kept_outcome is
+    called once for the one kept page, by 'run all' and 'run NAME' (wherever it is called from), and the
+    page is kept, not run."""
+    import optimlab.gallery.page as gallery_page
+
+    name = "no_nonlinearity"
+    for suffix in (".html", ".json"):
+        shutil.copy(few_tiny_pages.folder / f"{name}{suffix}", tmp_path)
+    monkeypatch.setattr(publish, "experiment_names", lambda: [name])
+    monkeypatch.setattr(publish, "_outcome", lambda *_: pytest.fail("a kept page's experiment ran again"))
+    read = []
+
+    def counted(*args):
+        read.append(args[0].name)
+        return kept_outcome(*args)
+
+    monkeypatch.setattr(gallery_page, "kept_outcome", counted)
+    monkeypatch.setattr(publish, "kept_outcome", counted, raising=False)  # where publish imported it by name
+    code, out, err = cli("gallery", "run", typed, "--size", "tiny", "--out", str(tmp_path), "--resume")
+    assert code == 0 and f"{tmp_path}: kept 1 of its 1 page, running 0\n" in err, err
+    assert read == [name] and out.startswith(f"{name}: "), out
+
+
 def test_the_count_before_a_resume_leaves_no_page_held_once_its_caller_drops_it(
     tmp_path, monkeypatch, few_tiny_pages
 ):

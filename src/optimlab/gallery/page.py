@@ -50,6 +50,7 @@ __all__ = [
     "INDEX_NAME",
     "KeptPage",
     "check_replaceable",
+    "current_decision",
     "gallery_index",
     "index_again",
     "index_pages",
@@ -225,34 +226,26 @@ Stamp = tuple[tuple[int, ...] | None, ...]
 
 class KeptPage(NamedTuple):
     """A resume's decision over a kept outcome's page (:func:`keeps_page`), for :func:`write_kept_page` to
-    take: the page's ``path``, the ``page`` to write again where the one in the folder words it otherwise
-    (None: it holds these words), and the ``stamp`` of the files it was decided from. The count a resume
-    says first (``gallery.publish.pages_found``) built every kept page, and drew the figures of those whose
-    words changed, which the resume then did again (one finished tiny gallery, 15 pages: 10.5 -> 13.1-20.7 s
-    with their words kept, 12-39 -> 43-59 s reworded); the resume takes the decision instead
-    (benchmarks/gallery_resume.py)."""
+    take: the kept ``outcome`` (:func:`kept_outcome`), the page's ``path``, the ``page`` to write again
+    where the one in the folder words it otherwise (None: it holds these words), and the ``stamp`` of the
+    files it was decided from. The count a resume says first (``gallery.publish.pages_found``) built every
+    kept page, and drew the figures of those whose words changed, which the resume then did again (one
+    finished tiny gallery, 15 pages: 10.5 -> 13.1-20.7 s with their words kept, 12-39 -> 43-59 s reworded);
+    the resume takes the decision instead (benchmarks/gallery_resume.py), and its outcome, read once."""
 
+    outcome: Outcome
     path: Path
     page: Page | None
     stamp: Stamp
 
 
-def write_kept_page(
-    experiment: Experiment,
-    outcome: Outcome,
-    folder: str | os.PathLike[str],
-    decided: KeptPage | None = None,
-) -> Path | None:
-    """Write the page of an ``outcome`` --resume keeps (:func:`kept_outcome`) again in this optimlab's words,
-    and its numbers, where its words differ from those of the page in ``folder``; a page in these words
-    keeps its files as they were. ``decided``: :func:`keeps_page`'s decision, taken while the page's files
-    stay as they were (else decided again). Returns the page's path, or None where the record's series
-    cannot be drawn (edited by hand): the record is not whole, the experiment runs again."""
-    if decided is None or decided.stamp != _files_stamp(experiment, folder):
-        decided = _kept_page(experiment, outcome, folder)
-    if decided is None:
-        return None
-    return decided.path if decided.page is None else _write(experiment, outcome, decided.page, folder)
+def write_kept_page(experiment: Experiment, decided: KeptPage, folder: str | os.PathLike[str]) -> Path:
+    """Write the page of an outcome --resume keeps, ``decided`` (:func:`current_decision`), again in this
+    optimlab's words, and its numbers, where its words differ from those of the page in ``folder``; a page
+    in these words keeps its files as they were. Returns the page's path."""
+    if decided.page is None:
+        return decided.path
+    return _write(experiment, decided.outcome, decided.page, folder)
 
 
 def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]) -> KeptPage | None:
@@ -261,6 +254,20 @@ def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]
     take; None where it is not kept. Nothing is written."""
     outcome = kept_outcome(experiment, size, folder)
     return None if outcome is None else _kept_page(experiment, outcome, folder)
+
+
+def current_decision(
+    experiment: Experiment, size: str, folder: str | os.PathLike[str], decided: KeptPage | None = None
+) -> KeptPage | None:
+    """``decided`` (:func:`keeps_page`'s, taken earlier at ``size``) while the page's files in ``folder`` are
+    still those it was taken from; else the decision taken again from the files as they are now."""
+    if (
+        decided is not None
+        and decided.outcome.size == size
+        and decided.stamp == _files_stamp(experiment, folder)
+    ):
+        return decided
+    return keeps_page(experiment, size, folder)
 
 
 def _files_stamp(experiment: Experiment, folder: str | os.PathLike[str]) -> Stamp:
@@ -283,7 +290,7 @@ def _kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLi
     with nothing to do); None where the record's series cannot be drawn."""
     stamp = _files_stamp(experiment, folder)  # before reading: a file changed meanwhile is decided again
     decided = _kept_page_decided(experiment, outcome, folder)
-    return None if decided is None else KeptPage(*decided, stamp)
+    return None if decided is None else KeptPage(outcome, *decided, stamp)
 
 
 def _kept_page_decided(

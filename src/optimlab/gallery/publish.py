@@ -27,10 +27,10 @@ from optimlab.gallery.page import (
     INDEX_NAME,
     KeptPage,
     check_replaceable,
+    current_decision,
     index_again,
     index_pages,
     keeps_page,
-    kept_outcome,
     output_folder,
     page_path,
     write_kept_page,
@@ -117,18 +117,19 @@ def kept_page(
 ) -> tuple[Outcome, Path] | None:
     """The outcome ``--resume`` keeps of ``experiment`` in ``out`` (:func:`~optimlab.gallery.page.kept_outcome`)
     and its page, written again from its numbers where this optimlab words it otherwise (a rule's, a
-    check's), without running it (:func:`~optimlab.gallery.page.write_kept_page`, ``decided`` its
-    decision from :func:`pages_found`); None where there is none to keep, or its series cannot be drawn.
-    A Ctrl-C while the page is written waits for it; a page the OS refuses raises :class:`PageNotWritten`."""
-    outcome = kept_outcome(experiment, size, out)
-    if outcome is None:
+    check's), without running it (:func:`~optimlab.gallery.page.write_kept_page`; ``decided`` its decision
+    from :func:`pages_found`, taken again where its files changed since); None where there is none to
+    keep, or its series cannot be drawn. A Ctrl-C while the page is written waits for it; a page the OS
+    refuses raises :class:`PageNotWritten`."""
+    decided = current_decision(experiment, size, out, decided)
+    if decided is None:
         return None
     with signals_deferred():
         try:
-            page = write_kept_page(experiment, outcome, out, decided)
+            page = write_kept_page(experiment, decided, out)
         except OSError as error:
-            raise _refused(error, outcome, page_path(out, experiment.name)) from error
-    return None if page is None else (outcome, page)
+            raise _refused(error, decided.outcome, page_path(out, experiment.name)) from error
+    return decided.outcome, page
 
 
 def run_experiment(

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from optimlab.compiled import uncompiled
 from optimlab.data.global_rng import global_generators_given_back
-from optimlab.data.user_batches import UserBatches, batch_parts, describe, is_map_dataset
+from optimlab.data.user_batches import UserBatches, batch_parts, describe
 from optimlab.data.user_factory import BatchSplits
 from optimlab.doctor.check_plan import MAX_CHECK_STEPS
 from optimlab.doctor.findings import (
@@ -414,7 +414,7 @@ def _step_rows(recipe: Any, splits: Any) -> int | None:
     """The batch size the doctor reads ``recipe``'s training with: an optimizer step's rows, its batch
     size times the batches it accumulates, taken as one batch (the same gradient, batch norm aside);
     None where the user's training batches come batched (a DataLoader, a list of batches: their own)."""
-    if isinstance(splits, BatchSplits) and not is_map_dataset(splits.train):
+    if isinstance(splits, BatchSplits) and splits.train_comes_batched:
         return None
     return recipe.training.batch_size * recipe.training.accumulate_grad_batches
 

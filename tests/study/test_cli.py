@@ -896,3 +896,30 @@ def test_a_whole_field_given_a_float_past_the_exact_integers_is_named_as_typed(f
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert "training.batch_size" in err and "1e+300 is refused: accepted an integer in [1, " in err, err
     assert not re.search(r"\d{20}", err), err
+
+
+def test_a_resume_with_what_to_compare_but_not_its_workload_names_the_stored_studies(
+    tmp_path, cli, monkeypatch
+):
+    """`compare --resume FOLDER --optimizers adam` of a comparison started with --workload two_spirals_mlp
+    looked for the default workload's study and said "nothing to resume: no study 'digits_mlp' in this
+    storage", naming neither what the folder holds nor what to type. Now one line names the stored study
+    and the flags that resume it; typed so, it resumes. Truth: the study stored there by
+    plan_comparison and open_studies (the checks and the trials patched out: not what is tested)."""
+    from optimlab.study import compare
+    from optimlab.study.compare import plan_comparison
+    from optimlab.study.run import open_studies
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "check_trains", lambda spec: None)
+    monkeypatch.setattr(compare, "run_study", ctrl_c)  # resumed as far as its first trial
+    (stored,) = plan_comparison(["adam"], workloads=["two_spirals_mlp"], budget=1, seeds=1, epochs=1)
+    open_studies(stored, tmp_path)
+    code, _, err = cli("compare", "--optimizers", "adam", "--resume", str(tmp_path), "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "holds 'two_spirals_mlp'" in err and "--workload" in err and "--resume alone" in err, err
+    flags = ["--optimizers", "adam", "--workload", "two_spirals_mlp", "--resume", str(tmp_path)]
+    code, _, err = cli("compare", *flags, "--no-progress")
+    assert code == 130 and f"continue with `optimlab compare --resume {tmp_path}`" in err, err

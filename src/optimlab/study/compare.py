@@ -23,6 +23,7 @@ from optimlab.atomic import NO_ROOM
 from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.number_text import named_and_more
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, RecipeError, architecture_techniques
 from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_number
 from optimlab.runs_folder import fresh_path, hold_folder
@@ -644,6 +645,20 @@ def _begun(specs: Sequence[StudySpec], location: str) -> list[StudySpec]:
     return [spec for spec in specs if any(spec.study_name(m) in stored for m in spec.methods)]
 
 
+def _refuse_others_stored(specs: Sequence[StudySpec], location: str) -> None:
+    """Refuse a resume of ``specs`` none of which ``location`` holds, where it holds another comparison's
+    studies: ``compare --resume FOLDER --optimizers adam`` without the --workload it started with looked
+    for the default workload's study and said 'nothing to resume: no study 'digits_mlp''."""
+    stored = sorted({repr(settings["name"]) for settings in stored_settings(location)})
+    if stored:
+        raise OptimlabError(
+            f"nothing to resume of {', '.join(repr(spec.name) for spec in specs)} at "
+            f"{without_passwords(location)!r}, which holds {named_and_more(stored)}: give the workloads it "
+            "started with (--workload, workloads=; its RECIPE) and its --name (name=) if it had one, or "
+            "resume it as stored with --resume alone (resume=True and no values)"
+        )
+
+
 @global_generators_given_back()  # building seeds them for the run; the caller's draws go on after
 @data_built_once()  # planning, checks and in-process trials load each workload's data once
 def compare(
@@ -740,6 +755,8 @@ def compare(
         begun = _begun(specs, location) if resume and values else specs
         if begun:
             _check_planned(specs, begun, location)
+        else:
+            _refuse_others_stored(specs, location)
         comparison = [spec.name for spec in specs]
         for spec in specs:
             # a workload whose study a kill before its creation left out starts fresh, the others resume

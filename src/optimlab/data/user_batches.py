@@ -643,6 +643,9 @@ class UserBatches:
         "data of as many batches at every pass (the first pass's count ends each epoch), or a stream "
         "without end read for total_steps"
     )
+    # whether :meth:`stream`'s passes may differ in length: its readers (an lr sweep, the doctor's watch)
+    # count no epochs; one that counts them by the first pass (Lightning's batch_idx) says False
+    stream_passes_may_differ = True
 
     def __init__(
         self,
@@ -1044,7 +1047,9 @@ class UserBatches:
         """Batches on ``device``, pass after pass, without end (:meth:`from_step` from the start): for
         readers that count no epochs (an lr sweep, the doctor's watch), so a stream whose passes differ
         in length is read as it comes."""
-        return (batch for _, batch in self.from_step(0, device, passes_may_differ=True))
+        return (
+            batch for _, batch in self.from_step(0, device, passes_may_differ=self.stream_passes_may_differ)
+        )
 
     def check_batch(self, batch: Any) -> None:
         """Raise, naming the batch, when the loss cannot be computed from batches like it."""

@@ -531,11 +531,13 @@ class _Accumulated(UserBatches):
         "Trainer(max_steps=...) reads it"
     )
 
+    # each pass of the first's count (pass_miscounted): the batch_idx, global_step and current_epoch a
+    # module reads are counted by it (_TrainingLoss)
+    stream_passes_may_differ = False
+
     def stream(self, device: torch.device | str) -> Iterator[Any]:
-        # each pass of the first's count (pass_miscounted): the batch_idx, global_step and current_epoch
-        # a module reads are counted by it (_TrainingLoss)
         if self.accumulated == 1:
-            yield from (batch for _, batch in self.from_step(0, device))
+            yield from super().stream(device)
             return
         group, current, place = _Accumulated.Group(), None, 0
         for epoch, batch in self.from_step(0, device):

@@ -211,11 +211,19 @@ def resumed_folder(text: str) -> Path:
     return path
 
 
-def _holds_study(folder: Path) -> bool:
+def studies_held(folder: Path) -> str | None:
+    """Whose studies ``folder`` holds: ``"bench"`` (its settings; a bench holds a journal too, so this is
+    asked first), ``"study"`` (compare's journal), or None."""
     from optimlab.bench import is_bench
     from optimlab.study.storage import JOURNAL_NAME  # loads optuna: only for a folder that exists
 
-    return is_bench(folder) or (folder / JOURNAL_NAME).is_file()
+    if is_bench(folder):
+        return "bench"
+    return "study" if (folder / JOURNAL_NAME).is_file() else None
+
+
+def _holds_study(folder: Path) -> bool:
+    return studies_held(folder) is not None
 
 
 def _own_folder(text: str, holds: Callable[[Path], bool], what: str, own: Callable[[Path], bool]) -> Path:

@@ -132,14 +132,7 @@ _PAGE = "report.html"  # the page a run, a study and a bench keep in their folde
 def _page_of(folder: Path) -> str | None:
     """What ``folder`` is whose page is ``folder / report.html``: a run folder (`train --html`), a study
     (`compare`), a bench; None for any other folder."""
-    if is_run_folder(folder):
-        return "run folder"
-    from optimlab.bench import is_bench
-    from optimlab.study.storage import JOURNAL_NAME
-
-    if is_bench(folder):  # a bench holds a journal too: checked first, its page not taken for a study's
-        return "bench"
-    return "study" if (folder / JOURNAL_NAME).is_file() else None
+    return "run folder" if is_run_folder(folder) else checks.studies_held(folder)
 
 
 _REBUILT = " (page rebuilt by "

@@ -298,7 +298,8 @@ def _reversals(
 
 def _reversal_evidence(found: Sequence[str], looked: int) -> str:
     said = "; ".join(found) or "no pair of optimizers swaps with both differences significant"
-    return f"{said} (Bonferroni's intervals over the {looked} comparisons looked at)"
+    paired = "Bonferroni's intervals of the differences paired by seed"
+    return f"{said} ({paired}, over the {looked} comparisons looked at)"
 
 
 def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
@@ -350,10 +351,11 @@ def verdict_workload_dependence(numbers: Mapping[str, Any]) -> Verdict:
                 "No optimizer is the best on every workload: each one is significantly beaten on some "
                 "workload",
                 not unbeaten,
-                f"never significantly beaten (Bonferroni's intervals over each optimizer's "
-                f"{max(against.values(), default=0)} comparisons): {', '.join(unbeaten) or 'none'}; "
-                f"never behind any other on any workload (refuting it: each 95% interval of it minus another wholly "
-                f"at or above 0): "
+                "never significantly beaten (Bonferroni's intervals of the differences paired by seed, over "
+                f"each optimizer's {max(against.values(), default=0)} comparisons): "
+                f"{', '.join(unbeaten) or 'none'}; "
+                "never behind any other on any workload (refuting it: each 95% interval of it minus another, "
+                "paired by seed, wholly at or above 0): "
                 f"{', '.join(dominant) or 'none'}; rankings "
                 f"by mean tuned test accuracy: {_rank_table(table)}; Kendall's tau between rankings: "
                 + ", ".join(taus),

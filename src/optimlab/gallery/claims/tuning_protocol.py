@@ -174,8 +174,9 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
                 "with both differences significant",
                 bool(reversals),
                 ("; ".join(reversals) or "no pair swaps with both paired intervals excluding 0")
-                + f" (Bonferroni's intervals over the {len(pairs)} pairs looked at)"
-                + f" (by mean test accuracy, {LR_ONLY}: {ranking_text(first)}; {FULL}: "
+                + " (Bonferroni's intervals of the differences paired by seed, over the "
+                f"{len(pairs)} pairs looked at) (by mean test accuracy, {LR_ONLY}: {ranking_text(first)}; "
+                f"{FULL}: "
                 f"{ranking_text(second)})",
             ),
             interval_check(

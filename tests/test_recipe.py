@@ -1476,3 +1476,52 @@ def test_yaml_1_1s_yes_and_no_words_are_refused_bare_and_text_quoted(word):
         Recipe.from_yaml(f"training: {{drop_last: '{word}'}}")
     assert Recipe.from_yaml("training: {drop_last: true, shuffle: False}").training.drop_last is True
     assert Recipe.from_yaml("training: {drop_last: true, shuffle: False}").training.shuffle is False
+
+
+# per section: a field away from its default, another value of it, and a second field away from its default
+_SECTION_FIELDS = [
+    ("data", "split_seed", 5, 0, {"val_fraction": 0.3}),
+    ("model", "width", 16, 8, {"depth": 3}),
+    ("optimizer", "lr", 0.1, 0.01, {"weight_decay": 0.5}),
+    ("schedule", "warmup_steps", 3, 1, {"name": "cosine"}),
+    ("training", "batch_size", 16, 8, {"seed": 7}),
+]
+
+
+@pytest.mark.parametrize(("section", "field", "held", "other", "second"), _SECTION_FIELDS)
+def test_a_section_update_sets_the_fields_it_holds_and_the_later_value_wins(
+    section, field, held, other, second
+):
+    """``with_updates({'data.split_seed': 0, 'data': {...}})`` replaced the data section whole (val_fraction
+    0.3 back to 0.2), then set split_seed 0 however the two were ordered: a section's value now updates the
+    fields it holds, as the same fields dotted do (the truth: the dotted update), and of a field given
+    twice the later value is kept (dict order is the order written)."""
+    base = Recipe.from_dict({section: {field: held, **second}})
+    dotted = base.with_updates({f"{section}.{field}": other})
+    assert getattr(getattr(dotted, section), field) == other
+    assert all(getattr(getattr(dotted, section), k) == v for k, v in second.items())
+    assert base.with_updates({section: {field: other}}) == dotted
+    later_section = base.with_updates({f"{section}.{field}": held, section: {field: other}})
+    later_dotted = base.with_updates({section: {field: held}, f"{section}.{field}": other})
+    assert later_section == later_dotted == dotted
+
+
+def test_a_technique_given_whole_after_its_hyperparameter_keeps_its_own_value():
+    """A mapping set whole beneath a section is the later value of each key it holds: ``model.init.gain``
+    3 then ``model.init`` {name, gain: 2} built gain 3 (deeper keys were applied last, whatever the order)."""
+    init = {"name": "kaiming_normal", "gain": 2.0}
+    later = Recipe().with_updates({"model.init.gain": 3.0, "model.init": init})
+    assert later.model.init == {"name": "kaiming_normal", "gain": 2.0}
+    earlier = Recipe().with_updates({"model.init": init, "model.init.gain": 3.0})
+    assert earlier.model.init == {"name": "kaiming_normal", "gain": 3.0}
+
+
+def test_an_update_leaves_the_mappings_it_was_given_as_they_were():
+    """``with_updates({'model.init': init, 'model.init.gain': 2.0})`` wrote the gain into the caller's
+    ``init`` (the recipe held the caller's mapping and set the hyperparameter in it): a mapping reused for
+    the next update (a compared value, a search space's point) carried a value nobody gave it."""
+    init = {"name": "kaiming_normal"}
+    updated = Recipe().with_updates({"model.init": init, "model.init.gain": 2.0})
+    assert updated.model.init == {"name": "kaiming_normal", "gain": 2.0}
+    assert init == {"name": "kaiming_normal"}
+    assert Recipe().with_updates({"model.init": init}).model.init == "kaiming_normal"

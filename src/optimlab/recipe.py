@@ -15,6 +15,7 @@ serialises back losslessly, and has a stable id: the same recipe gives the same 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -1249,6 +1250,8 @@ class Recipe(_Spec):
     def with_updates(self, updates: Mapping[str, Any], *, held: Mapping[str, Any] | None = None) -> Recipe:
         """A new recipe with dotted fields replaced: ``{"optimizer.lr": 1e-2, "model.depth": 30}``; a
         technique's hyperparameter too, ``{"model.norm.momentum": 0.01}`` (a search space's dimension).
+        A section given as a mapping, ``{"data": {"name": "iris"}}``, sets the fields it holds, as they
+        dotted do; of a field given twice the later value is kept (:func:`_in_order_written`).
         A technique set by the name it already holds keeps its hyperparameters. ``held``: dotted values
         this recipe holds beneath the updates, unvalidated (a refused file's, :func:`take_values_reached`):
         the updates replace or drop them by these same rules, and a value left is validated."""
@@ -1261,11 +1264,7 @@ class Recipe(_Spec):
                     node[section] = {"name": node[section]}
                 node = node.setdefault(section, {})
             node[leaf] = value
-        if (blank := next((dotted for dotted in updates if not all(dotted.split("."))), None)) is not None:
-            raise RecipeError(
-                f"{blank!r} is no recipe field: a part of it is empty (fields read optimizer.lr)"
-            )
-        updates = {_home_of(data, dotted): value for dotted, value in updates.items()}
+        updates = _in_order_written(data, updates)
         if "model.name" in updates:  # techniques that chose nothing for the old model follow the new one
             own = techniques_left_out(updates["model.name"])
             for field in ModelSpec.TECHNIQUES:
@@ -1295,6 +1294,45 @@ class Recipe(_Spec):
                 _drop_options_not_taken(section, data[section], updates)
         _drop_schedule_fields_unread(data["schedule"], updates)
         return Recipe.from_dict(data)
+
+
+def _in_order_written(data: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """``updates`` of the recipe ``data`` by the dotted field each sets, where validation keeps it
+    (:func:`_home_of`): a section's mapping (``{"data": {"name": "iris"}}``) as an update of each field it
+    holds, and of a field given twice the value given later. A section's mapping replaced the section
+    whole, so ``{"data.split_seed": 0, "data": {"name": "iris"}}`` reset the split's fractions, and the
+    dotted key won whatever the order (and was written into the caller's mapping). A mapping set whole
+    beneath a section (``model.init``) overrides an earlier update of a key it holds (``model.init.gain``)."""
+    ordered: dict[str, Any] = {}
+    for dotted, value in updates.items():
+        section_given = dotted in Recipe.model_fields and isinstance(value, Mapping)
+        fields = _fields_of_section(dotted, value) if section_given else [(dotted, value)]
+        for field, held in fields:
+            if not all(field.split(".")):
+                raise RecipeError(
+                    f"{field!r} is no recipe field: a part of it is empty (fields read optimizer.lr)"
+                )
+            field = _home_of(data, field)
+            if isinstance(held, Mapping):
+                beneath = [f for f in ordered if f.startswith(f"{field}.")]
+                for earlier in beneath:
+                    if earlier.removeprefix(f"{field}.").split(".")[0] in held:
+                        del ordered[earlier]
+            ordered[field] = copy.deepcopy(held)  # the recipe's to fill in, not the caller's mapping
+    return ordered
+
+
+def _fields_of_section(section: str, value: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The dotted fields a ``section`` given as the mapping ``value`` sets, its ``options`` one keyword at a
+    time (``{"name": "sgd", "options": {"momentum": 0.9}}``: ``optimizer.name``,
+    ``optimizer.options.momentum``), as a recipe file's keywords beside the fields are read."""
+    fields = []
+    for key, held in value.items():
+        if key == "options" and isinstance(held, Mapping):
+            fields += [(f"{section}.options.{keyword}", inner) for keyword, inner in held.items()]
+        else:
+            fields.append((f"{section}.{key}", held))
+    return fields
 
 
 def take_values_reached(data: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:

@@ -700,3 +700,21 @@ def test_the_split_seed_compared_or_searched_is_refused(tmp_path):
             methods_from("optimizer.name", ["sgd"]),
             space=SearchSpace.from_flags(["optimizer.lr=0.01,0.1", "data.split_seed=3,7"]),
         )
+
+
+def test_a_compared_section_updates_only_the_fields_it_holds():
+    """``compare={'data': [{'name': 'iris'}, {'name': 'wine'}]}`` trained each on a data section reset to its
+    defaults (the workload's val_fraction 0.3 back to 0.2; its fixed split_seed kept only because the dotted
+    key won, written into the caller's mapping, which the study then refused as compared): a section's value
+    now updates the fields it holds. Truth: the same fields updated dotted."""
+    workload = dataclasses.replace(
+        WORKLOAD, recipe=WORKLOAD.recipe.with_updates({"data.val_fraction": 0.3, "training.batch_size": 16})
+    )
+    sections = [{"name": "iris"}, {"name": "wine", "test_fraction": 0.1}]
+    spec = StudySpec.for_workload("t", workload, methods_from("data", sections))
+    for method, section in zip(spec.methods, sections):
+        dotted = {f"data.{field}": value for field, value in section.items()}
+        expected = workload.recipe.with_updates({"data.split_seed": workload.recipe.training.seed, **dotted})
+        assert spec.trial_recipe(method, {}, 3) == expected.with_updates({"training.seed": 3})
+        assert spec.method_recipe(method).data.val_fraction == 0.3
+    assert sections == [{"name": "iris"}, {"name": "wine", "test_fraction": 0.1}]  # the caller's, as given

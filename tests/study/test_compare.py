@@ -14,7 +14,7 @@ from optimlab.bench.settings import planned_workloads
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.recipe import Recipe
 from optimlab.report.chance import chance_levels
-from optimlab.study.compare import _page_written, compare, plan_comparison
+from optimlab.study.compare import compare, plan_comparison
 from optimlab.study.space import SearchSpace
 from optimlab.workloads import get_workload
 from optimlab.workloads.teacher_student import teacher_student
@@ -431,26 +431,36 @@ def test_a_study_stored_with_other_settings_is_told_the_plain_resume_that_reads_
     open_studies(stored, tmp_path, resume=True)  # what the plain resume opens
 
 
-@pytest.mark.parametrize(
-    ("refusal", "once"),
-    [
+def test_a_page_the_os_refuses_says_room_only_for_a_full_disk(tmp_path, monkeypatch):
+    """compare's report.html refused for a permission (or a folder of that name) said "once there is
+    room", which no room gives: the line now waits for room only where the OS's errno is a full disk's.
+    Through compare itself (the page's writer refused), first run and resumes: the trials are kept, a
+    resume runs none again. Truth: the trials stored, counted before and after."""
+    import optuna
+
+    import optimlab.study.report
+    from optimlab.study.storage import open_storage
+
+    refusals = [
         (PermissionError(errno.EACCES, os.strerror(errno.EACCES)), "once it can be written"),
         (IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), "once it can be written"),
         (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "once there is room"),
-    ],
-)
-def test_a_page_the_os_refuses_says_room_only_for_a_full_disk(tmp_path, refusal, once):
-    """compare's report.html refused for a permission (or a folder of that name) said "once there is
-    room", which no room gives: the line now waits for room only where the OS's errno is a full disk's."""
-
-    def refused(page):
-        raise refusal
-
-    tables = [tmp_path / "trials.csv"]
-    with pytest.raises(OptimlabError) as raised:
-        _page_written(refused, tmp_path, None, tables)
+    ]
     page = tmp_path / "report.html"
-    assert str(raised.value) == (
-        f"cannot write {str(page)!r}: {refusal.strerror}; the studies and trials.csv are kept: {once}, "
-        f"`optimlab report {tmp_path} --out {page}` writes the page"
-    )
+    trials = []
+    for number, (refusal, once) in enumerate(refusals):
+
+        def refused(results, path, refusal=refusal, **_):
+            raise refusal
+
+        monkeypatch.setattr(optimlab.study.report, "write_report", refused)
+        with pytest.raises(OptimlabError) as raised:
+            compare(["sgd"], out=tmp_path, resume=number > 0, budget=1, seeds=1, epochs=1)
+        said = str(raised.value)
+        assert said.startswith(f"cannot write {str(page)!r}: {refusal.strerror}; the studies and trials.csv")
+        assert "leaderboard.csv" in said and said.endswith(
+            f" are kept: {once}, `optimlab report {tmp_path} --out {page}` writes the page"
+        ), said
+        stored = optuna.load_study(study_name="digits_mlp/sgd", storage=open_storage(tmp_path))
+        trials.append(len(stored.trials))
+    assert trials == [2, 2, 2] and not page.exists()

@@ -209,6 +209,21 @@ def test_a_log_axis_writes_its_labels_in_one_notation():
     assert len(labels) >= 4 and all(re.fullmatch(r"\de[+-]\d\d", label) for label in labels), labels
 
 
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_an_axis_drawn_logarithmic_says_so_on_its_label(which):
+    """A log x axis (the lr of an LR range test, a sensitivity figure) was labelled 'learning rate' alone,
+    where a3370ab5 labelled log y axes '(log)'. Truth: matplotlib's own scale of each axis, and its label."""
+    log = {f"log_{which}": True}
+    figure = figures.lines(
+        [1e-4, 1e-2, 1.0], {"a": [3.0, 0.3, 0.03]}, xlabel="learning rate", ylabel="loss", **log
+    )
+    axes = figure.axes[0]
+    for axis, label in ((axes.xaxis, "learning rate"), (axes.yaxis, "loss")):
+        logarithmic = axis.get_scale() == "log"
+        assert logarithmic == (axis.axis_name == which)
+        assert axis.get_label_text() == (f"{label} (log)" if logarithmic else label)
+
+
 def test_a_reference_line_far_from_the_curves_is_named_at_the_edge_not_drawn():
     """compare's curves of 0.89 to 0.98 accuracy were squeezed into the top of an axis down to chance, 0.1."""
     figure = figures.lines(
@@ -480,7 +495,7 @@ def test_an_x_label_a_little_longer_than_its_axis_is_written_whole_on_two_lines_
     axes = figure.axes[0]
     label = axes.xaxis.label
     lines = label.get_text().split("\n")
-    assert len(lines) == 2 and " ".join(lines) == xlabel, lines
+    assert len(lines) == 2 and " ".join(lines) == f"{xlabel} (log)", lines  # its axis is log
     assert [cbook.is_math_text(line) for line in lines].count(True) == 1
     box, frame = label.get_window_extent(renderer), axes.get_window_extent(renderer)
     ticks = [t.get_window_extent(renderer) for t in axes.get_xticklabels() if t.get_text()]

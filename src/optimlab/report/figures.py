@@ -374,7 +374,7 @@ def lines(
         _log_axis(axes, "y")
     if ylim is not None:
         axes.set_ylim(*ylim)
-    axes.set(title=_title(figure, title), xlabel=xlabel, ylabel=scale_said(ylabel, log_y))
+    axes.set(title=_title(figure, title), xlabel=scale_said(xlabel, log_x), ylabel=scale_said(ylabel, log_y))
     axes.grid(alpha=0.3)
     if legend or len(series) > 1:
         _legend(axes, notes)

@@ -9,6 +9,7 @@ import inspect
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ __all__ = [
     "did_you_mean",
     "forwarded_keywords_checked",
     "keywords_checked",
+    "unprintable",
     "user_stacklevel",
     "with_article",
 ]
@@ -136,6 +138,20 @@ def shown(value: object) -> str:
         return text
     name = getattr(value, "__qualname__", None)
     return f"{a_type(value)} {name}" if isinstance(name, str) else a_type(value)
+
+
+def unprintable(text: str | os.PathLike[str], what: str) -> str | None:
+    """Why ``text``, a path or a name (``what``), is refused, where it holds a control character; None
+    where it holds none: a name or path ``a\nb`` broke every line naming it in two (the results' 'results
+    in run', the command that resumes it, which a shell's paste ran as two commands); such a name is a
+    paste's slip, not one to keep."""
+    controls = sorted({repr(c)[1:-1] for c in os.fspath(text) if unicodedata.category(c) == "Cc"})
+    if not controls:
+        return None
+    return (
+        f"{os.fspath(text)!r} holds a control character ({', '.join(controls)}): accepted {what} of printable "
+        "characters, which every line naming it keeps on one line"
+    )
 
 
 F = TypeVar("F", bound=Callable[..., Any])

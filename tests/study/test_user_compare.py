@@ -1224,3 +1224,19 @@ def test_a_comparison_stored_before_fixed_splits_resumes_from_python(tmp_path):
     rerun = next(r for r in result.records if r.key == "seeds/1")
     assert all(r.recipe["data"].get("split_seed") is None for r in result.records)
     assert rerun.seed == 2
+
+
+@pytest.mark.parametrize(("argument", "control"), [("name", "\n"), ("name", "\x1b"), ("out", "\r")])
+def test_a_name_or_folder_of_a_control_character_is_refused_in_one_line(tmp_path, argument, control):
+    """``optimlab.compare(..., name='a\\nb')`` stored the study's name with its newline (its leaderboard.csv's
+    rows and the resume command broke in two), which ``compare --name`` refuses since ffc0dcc4: the same
+    refusal, one line naming the argument and the character, before any study is made."""
+    given = {"out": tmp_path / "run", "name": f"a{control}b"}
+    if argument == "out":
+        given = {"out": str(tmp_path / f"run{control}2")}
+    with pytest.raises(OptimlabError) as refused:
+        optimlab.compare(["sgd"], workload="noisy_quadratic", **SMALL, **given)
+    said = str(refused.value)
+    assert "\n" not in said and "\r" not in said
+    assert f"for {argument}:" in said and f"control character ({repr(control)[1:-1]})" in said
+    assert list(tmp_path.iterdir()) == []  # no folder made

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from optimlab.atomic import blocker
-from optimlab.errors import InvalidValueError, OptimlabError, did_you_mean
+from optimlab.errors import InvalidValueError, OptimlabError, did_you_mean, unprintable
 from optimlab.registry import DEVICE, DEVICES
 from optimlab.runs_folder import RECIPE_NAME, is_run_folder, others_shown, room_below
 from optimlab.user_code import refuse_file_path
@@ -158,16 +157,10 @@ def existing(text: str) -> bool:
 
 
 def _printable(text: str, what: str = "a path") -> str:
-    """``text``, an output path or a name (``what``), unless it holds a control character: ``--out
-    $'run\\n2'`` made the folder, and every line naming it broke in two (the results' 'results in run', the
-    command that resumes it), which a shell's paste ran as two commands; a path of them is a paste's slip,
-    not a name to keep."""
-    controls = sorted({repr(c)[1:-1] for c in os.fspath(text) if unicodedata.category(c) == "Cc"})
-    if controls:
-        raise typer.BadParameter(
-            f"{text!r} holds a control character ({', '.join(controls)}): accepted {what} of printable "
-            "characters, which every line naming it keeps on one line"
-        )
+    """``text``, an output path or a name (``what``), unless it holds a control character
+    (:func:`~optimlab.errors.unprintable`)."""
+    if (refusal := unprintable(text, what)) is not None:
+        raise typer.BadParameter(refusal)
     return text
 
 

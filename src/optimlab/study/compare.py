@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import shlex
 import warnings
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from optimlab.atomic import NO_ROOM
 from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
-from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, unprintable
 from optimlab.number_text import named_and_more
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, RecipeError, architecture_techniques
 from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_number
@@ -702,6 +703,9 @@ def compare(
     ):
         if isinstance(value, str) and not value.strip():  # '' was the current folder, or the default
             raise InvalidValueError(argument, value, accepted)
+        what = accepted.partition(" (")[0]  # a study name
+        if isinstance(value, (str, os.PathLike)) and (refusal := unprintable(value, what)) is not None:
+            raise OptimlabError(f"invalid value for {argument}: {refusal}")  # as compare --name says it
     if resume and out is None and storage is None:
         raise OptimlabError("resuming needs the comparison's folder out= (or its storage URL storage=)")
     if resume and not values:

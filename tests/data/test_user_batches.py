@@ -992,6 +992,29 @@ def test_a_list_of_examples_one_each_is_refused_saying_how_to_batch_them(kind):
         assert torch.equal(batch_target(batch), y[4 * i : 4 * i + 4])
 
 
+def test_a_list_of_examples_with_targets_of_one_dimension_is_refused_where_no_batch_has_their_shapes():
+    """[(x_i, y_i)] of a regression, x_i of 8 features and y_i of shape (1,), was read as batches: each
+    example a step of its own (x_i read as 8 rows of one feature), without a word, where a 0-dim target
+    was refused. As a batch, a 1-dim input is rows of one feature each, as many as its targets: 8 inputs
+    beside 1 target are no batch's. Refused, saying how to batch them; truth: torch's
+    DataLoader(items, batch_size=4), the advice, gives the batches of (x, y). A pair of 1-dim tensors of
+    one length (rows of one feature) and flat tokens beside offsets and labels stay batches."""
+    x, y = torch.randn(12, 8), torch.randn(12, 1)
+    items = [(x[i], y[i]) for i in range(12)]
+    with pytest.raises(
+        InvalidValueError, match=r"'a list of 12 \(input, target\) items, one example each' for data: "
+    ):
+        UserBatches(items, nn.MSELoss())
+    with pytest.raises(InvalidValueError, match="one example each' for data"):
+        UserBatches([(a.numpy(), b.numpy()) for a, b in items], nn.MSELoss())
+    batched = list(UserBatches(DataLoader(items, batch_size=4), nn.MSELoss()).epoch(0))
+    assert [torch.equal(batch_target(b), y[4 * i : 4 * i + 4]) for i, b in enumerate(batched)] == [True] * 3
+    rows = [(x[:6, 0], y[:6, 0])]  # 6 rows of one feature, 6 targets
+    tokens = [(torch.arange(10), torch.tensor([0, 4]), torch.tensor([1, 0]))]  # EmbeddingBag's
+    for batches in (rows, tokens):
+        assert len(list(UserBatches(batches, nn.MSELoss()).epoch(0))) == 1
+
+
 def test_a_list_of_real_batches_stays_read_as_batches_whatever_their_sizes_and_layout():
     """The rule that refuses examples one each cannot refuse a batch: a batch of one row (targets of shape
     (1,)), a sequence-first batch whose inputs' first dimension is not the batch's ((T, B, F) beside (B,)

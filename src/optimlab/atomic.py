@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from optimlab.errors import OptimlabError
+
 __all__ = [
     "Blocked",
     "atomic_path",
@@ -38,6 +40,7 @@ __all__ = [
     "named_after",
     "signals_deferred",
     "write_atomically",
+    "write_refusal_said",
 ]
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)  # held by :func:`signals_deferred`
@@ -91,6 +94,27 @@ def write_atomically(path: str | os.PathLike[str], data: str | bytes) -> Path:
     with atomic_path(path) as partial:
         partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return Path(path)
+
+
+@contextlib.contextmanager
+def write_refusal_said(
+    path: str | os.PathLike[str], kept: str, then: str, *, room_only: bool = True
+) -> Iterator[None]:
+    """The OS's refusal of a write in the block for want of room (:data:`NO_ROOM`; any refusal where not
+    ``room_only``) said in one line: the file it named (else ``path``), its reason, what is ``kept``, and
+    ``then``, what writes the file once there is room (or once it can be written). Work finished before a
+    results file (a study's trials before its page) is kept, and the bare OS line said none of it."""
+    try:
+        yield
+    except OSError as error:
+        room = error.errno in NO_ROOM
+        if room_only and not room:
+            raise
+        written = os.fsdecode(error.filename) if error.filename is not None else os.fspath(path)
+        raise OptimlabError(
+            f"cannot write {written!r}: {error.strerror or error}; {kept}: once "
+            f"{'there is room' if room else 'it can be written'}, {then}"
+        ) from error
 
 
 @contextlib.contextmanager

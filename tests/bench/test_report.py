@@ -221,3 +221,33 @@ def test_each_workload_says_its_split_is_fixed_at_the_tuning_seed_or_that_it_res
         text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
         assert split_note(spec) in text and said in split_note(spec)
     assert split_note(fixed) != split_note(stored_before)
+
+
+@pytest.mark.parametrize("in_a_bench", [True, False], ids=["bench-folder", "other-folder"])
+def test_a_report_the_disk_refuses_says_what_writes_it_in_python_too(tmp_path, monkeypatch, in_a_bench):
+    """write_bench_report on a full disk raised the bare OSError in Python: only the CLI said that the
+    trials are kept and which command writes the page once there is room. Now the library says it: in a
+    bench's folder its `optimlab bench --resume`, elsewhere the call again. Truth: the folder made a
+    bench's by write_settings, and bench.resume_command's words for it."""
+    import errno
+    import os
+
+    import optimlab.report.html
+    from optimlab.bench import resume_command, write_settings
+    from optimlab.errors import OptimlabError
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    result = bench_result(("w1",))
+    if in_a_bench:
+        write_settings(tmp_path, {"workloads": "w1", "optimizers": "sgd,adam"})
+    monkeypatch.setattr(optimlab.report.html, "write_atomically", full_disk)
+    page = tmp_path / "report.html"
+    with pytest.raises(OptimlabError) as raised:
+        write_bench_report(result, page)
+    then = f"`{resume_command(tmp_path)}` writes the report" if in_a_bench else "again writes it"
+    said = str(raised.value)
+    assert said.startswith(f"cannot write {str(page)!r}: {os.strerror(errno.ENOSPC)}; the finished trials")
+    assert said.endswith(then) and "once there is room" in said, said
+    assert not page.exists()

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from optimlab.atomic import write_refusal_said
 from optimlab.bench.runner import BenchResult
 from optimlab.bench.scoring import NO_TARGET, MethodScore, area_ranking_note
+from optimlab.bench.settings import is_bench, resume_command
 from optimlab.number_text import seconds_text
 from optimlab.recipe import Recipe
 from optimlab.report import Page, machine_and_versions
@@ -190,7 +192,23 @@ def write_bench_report(
     """Write the report to ``path``; with ``figure_format`` (png or svg), every figure also as a file.
 
     Figures go to a ``figures`` folder beside the report. Returns the report's path and the figure files.
+    A file the disk has no room for is said in one line with what writes it once there is: in a bench's
+    folder, its ``optimlab bench --resume`` (:func:`~optimlab.atomic.write_refusal_said`; it was said by
+    the CLI alone, a bare OSError in Python).
     """
+    folder = Path(path).parent
+    then = (
+        f"`{resume_command(folder)}` writes the report"
+        if is_bench(folder)
+        else "write_bench_report(result, path) again writes it"
+    )
+    with write_refusal_said(path, "the finished trials are kept", then):
+        return _written(result, path, figure_format, command)
+
+
+def _written(
+    result: BenchResult, path: str | Path, figure_format: str | None, command: str | None
+) -> tuple[Path, list[Path]]:
     settings = result.settings
     budget = result.results[0].spec.budget
     page = Page(

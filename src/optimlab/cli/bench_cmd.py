@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +13,6 @@ from optimlab.bench import REPORT_FILE, SETTINGS_FILE, read_settings, resume_com
 from optimlab.bench.settings import SETTINGS
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
-from optimlab.cli._errors import room_refused
 from optimlab.cli._output import Output
 from optimlab.cli._progress import StudyProgress, exit_if_all_failed, resumable
 from optimlab.errors import InvalidValueError, OptimlabError
@@ -212,13 +208,12 @@ def bench(
                     ),
                     on_storing=shown.storing,
                 )
-            with _resumable_once_there_is_room(out):
-                report, files = write_bench_report(
-                    result,
-                    out / REPORT_FILE,
-                    figure_format=None if figure_format == "html" else figure_format,
-                    command=_command(settings),
-                )
+            report, files = write_bench_report(
+                result,
+                out / REPORT_FILE,
+                figure_format=None if figure_format == "html" else figure_format,
+                command=_command(settings),
+            )
             _print_scores(output, result)  # its scores, read from the study: a stop here kept the whole bench
     compared = {k: result.settings[k] for k in ("methods", "workloads", "protocol", "budget", "seeds")}
     output.result(
@@ -237,23 +232,6 @@ def bench(
         },
     )
     exit_if_all_failed(output, result.results)
-
-
-@contextlib.contextmanager
-def _resumable_once_there_is_room(out: Path) -> Iterator[None]:
-    """The report (or a figure) the disk has no room for, said in one line with the command that writes it
-    once there is, as train names its --resume: it said "once there is room, run the command again", which
-    reruns no bench (its folder refused as holding one); exit 5 (:func:`~optimlab.cli._errors.report`)."""
-    try:
-        yield
-    except OSError as error:
-        if not room_refused(error):
-            raise
-        written = os.fsdecode(error.filename) if error.filename is not None else str(out / REPORT_FILE)
-        raise OptimlabError(
-            f"cannot write {written!r}: {error.strerror or error}; the finished trials are kept: once there "
-            f"is room, `{resume_command(out)}` writes the report"
-        ) from error
 
 
 def _print_scores(output: Output, result: Any) -> None:

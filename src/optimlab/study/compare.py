@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimlab.atomic import NO_ROOM
+from optimlab.atomic import write_refusal_said
 from optimlab.data.built_once import data_built_once
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, unprintable
@@ -804,20 +804,15 @@ def _page_written(
 ) -> Path:
     """``write(folder / "report.html")``; the OS's refusal of it (a full disk, a permission, a folder of
     that name) said in one line that names the page, the OS's reason, what is kept (the studies, the
-    tables) and the command that writes the page once there is room (:data:`NO_ROOM`), or once it can be
-    written: it was the bare OS line, exit 2 (a bad call's), with no word that the finished trials were
-    kept."""
+    tables) and the command that writes the page once there is room, or once it can be written
+    (:func:`~optimlab.atomic.write_refusal_said`): it was the bare OS line, exit 2 (a bad call's), with no
+    word that the finished trials were kept."""
     page = folder / "report.html"
-    try:
+    later = (
+        f"`{shlex.join(['optimlab', 'report', str(folder), '--out', str(page)])}` writes the page"
+        if storage is None
+        else "resuming the comparison (--resume) writes the page"
+    )
+    kept = f"the studies and {', '.join(table.name for table in tables)} are kept"
+    with write_refusal_said(page, kept, later, room_only=False):
         return write(page)
-    except OSError as error:
-        kept = ", ".join(table.name for table in tables)
-        later = (
-            f"`{shlex.join(['optimlab', 'report', str(folder), '--out', str(page)])}` writes the page"
-            if storage is None
-            else "resuming the comparison (--resume) writes the page"
-        )
-        raise OptimlabError(
-            f"cannot write {str(page)!r}: {error.strerror or error}; the studies and {kept} are kept: "
-            f"once {'there is room' if error.errno in NO_ROOM else 'it can be written'}, {later}"
-        ) from error

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import torch
 from torch import nn
 
@@ -171,6 +172,61 @@ def test_a_norm_of_a_learned_latent_the_same_for_every_example_is_not_read_as_dr
     model = LatentQuery()
     found = diagnosed(model, (x, y), torch.optim.Adam(model.parameters(), lr=1e-3))
     assert "norm_spread_fraction" not in getattr(found.get("init_scale"), "evidence", {}), found
+
+
+class Perceiver(nn.Module):
+    """A Perceiver (Jaegle et al. 2021, https://arxiv.org/abs/2103.03206): a learned latent array of 4,
+    the same for every example, cross-attends to the embedded rows, then two torch
+    TransformerEncoderLayers attend among the latents; ``scale``: every weight matrix but the latents
+    ``scale`` x torch's draw."""
+
+    def __init__(self, scale: float = 1.0, width: int = 16) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.latents = nn.Linear(8, width), nn.Parameter(torch.randn(4, width) * 0.02)
+        self.cross, self.cross_norm = nn.MultiheadAttention(width, 2, batch_first=True), nn.LayerNorm(width)
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=True) for _ in range(2)
+        )
+        self.head = nn.Linear(width, 10)
+        with torch.no_grad():
+            for p in self.parameters():
+                if p.dim() == 2 and p is not self.latents:
+                    p.mul_(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.embed(x)
+        latents = self.latents.expand(x.shape[0], -1, -1)
+        z = self.cross_norm(latents + self.cross(latents, rows, rows, need_weights=False)[0])
+        for block in self.blocks:
+            z = block(z)
+        return self.head(z.mean(1))
+
+
+@pytest.mark.parametrize("scale", [0.01, 100.0])
+def test_a_perceiver_drawn_far_off_torchs_init_is_told_its_init_and_at_torchs_init_nothing(scale):
+    """A Perceiver drawn at 0.01x was told its lr too high (100 AdamW steps: loss 2.06 against 1.52 at
+    torch's init), though its norms see the latents alone: the instruments read a norm's spread over
+    every row, and a sequence's rows hold the latents, which differ between positions (0.77 of the
+    std), where what varies across the examples is 0 to 1e-6 of it; at 40 steps it was told its outputs
+    lost (lost_signal: He's init with zero biases), not the init its norms drown. Truth, by hand: each
+    norm's spread across examples at each place under DROWNED_SPREAD at 0.01x, over 0.2 at torch's init;
+    over the latents' rows over 0.5 all the same. At 100x its scores are too large (told already)."""
+    x, y = rows_as_sequences()
+    planted = Perceiver(scale)
+    if scale < 1:
+        assert max(norm_spreads(planted, x)) < DROWNED_SPREAD < 0.2 < min(norm_spreads(Perceiver(), x))
+        rows = planted.cross_norm(planted.latents).detach()  # the latents alone: what the norm sees
+        assert (rows.std(0).mean() / rows.std()).item() > 0.5
+    found = diagnosed(planted, (x, y), torch.optim.AdamW(planted.parameters(), lr=1e-3))
+    assert "init_scale" in found and "lr_too_high" not in found, found
+    # what else is told follows from it: one output for every example (lost_signal), exploding gradients
+    assert all(f.consequence_of == ("init_scale",) for rule, f in found.items() if rule != "init_scale"), (
+        found
+    )
+    healthy = Perceiver()
+    found = diagnosed(healthy, (x, y), torch.optim.AdamW(healthy.parameters(), lr=1e-3))
+    assert not found, found
 
 
 def test_an_init_finding_near_the_weights_scale_leaves_the_update_ratio_told():

@@ -217,6 +217,10 @@ class OutputStats:
     std: float  # over every element
     max_abs: float
     spread: float = float("nan")  # std across examples, averaged over units (Linear/Conv and activations)
+    # A norm layer's: std across the examples of a batch at each place (position, unit), averaged. Over a
+    # sequence, ``spread`` counts what varies between positions too: a Perceiver's latents, the same for
+    # every example, differ between positions.
+    example_spread: float = float("nan")
     saturated_fraction: float | None = None  # saturating activations
     active_units: Tensor | None = None  # ReLU family: bool per unit, positive for some example
     sample: Tensor | None = None  # activations: up to HISTOGRAM_SAMPLE values
@@ -1051,6 +1055,7 @@ class Instruments:
 
     def _layer_hook(self, layer: LayerInfo) -> Callable[..., None]:
         name, matrix, conv = layer.name, layer.has_weight_matrix, layer.convolutional
+        norm = is_norm_layer(self._layer_modules[name])
 
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not module.training or not isinstance(output, Tensor):
@@ -1061,7 +1066,10 @@ class Instruments:
             if matrix:
                 self._last_layer_is_conv = conv
             y = output.detach().float()
-            self._record(name, _summarize(_as_rows(y, _units_axis(y, self._last_layer_is_conv))))
+            record = _summarize(_as_rows(y, _units_axis(y, self._last_layer_is_conv)))
+            if norm and y.ndim > 1:
+                record.example_spread = y.std(0, correction=0).mean().item()
+            self._record(name, record)
 
         return hook
 

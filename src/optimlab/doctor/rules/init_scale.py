@@ -307,8 +307,8 @@ def _drowned_by_biases(stats: RunStatistics, first: int) -> Finding | None:
         },
         score=_score(DROWNED_SPREAD / max(worst, 1e-6)),
         # units under 0 on the one vector are so on every example; steps of an lr size moves weights this
-        # small by a large fraction of their norm
-        explains=("plateau", "no_learning", "lr_too_low", "dead_units", "lr_too_high"),
+        # small by a large fraction of their norm; the one vector gives one output for every example
+        explains=("plateau", "no_learning", "lr_too_low", "dead_units", "lr_too_high", "lost_signal"),
     )
 
 

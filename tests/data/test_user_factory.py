@@ -1156,3 +1156,27 @@ def test_lists_of_feature_rows_are_not_told_they_are_examples_one_each():
             InvalidValueError, match=r"'a list of 20 \(input, target\) items, one example each'"
         ):
             as_data(items, "mine")
+
+
+@pytest.mark.parametrize(
+    "x, y, said",
+    [
+        (np.ones((4, 3)), [0, 1, 0, 1], "ndarray of shape (4, 3), list of 4"),
+        ([[1.0, 2.0, 3.0]] * 4, np.array([0, 1, 0, 1]), "list of 4, ndarray of shape (4,)"),
+        (torch.ones(4, 3), (0, 1, 0, 1), "Tensor of shape (4, 3), tuple of 4"),
+        ([[1.0, 2.0, 3.0]] * 4, [0, 1, 0, 1], "list of 4, list of 4"),
+    ],
+)
+def test_a_pair_holding_a_python_list_of_numbers_is_refused_naming_each_part(x, y, said):
+    """(x, y) with a list of numbers for a part, as sklearn users return them, was told only
+    "'a tuple of 2 (ndarray, list)'" beside every kind of data optimlab accepts. Now one line names each
+    part and says to make the list an array; truth: the pair with np.asarray on each list, the advice,
+    is read as 4 examples."""
+    with pytest.raises(InvalidValueError) as refusal:
+        as_data((x, y), "data")
+    assert str(refusal.value) == (
+        f"invalid value '({said})' for what dataset 'data' returned: accepted (x, y) of tensors or arrays "
+        "(NumPy, pandas) alike, one row per example: make each list an array (np.asarray)."
+    )
+    fixed = [part if isinstance(part, (np.ndarray, torch.Tensor)) else np.asarray(part) for part in (x, y)]
+    assert len(as_data(tuple(fixed), "data").examples.x) == 4

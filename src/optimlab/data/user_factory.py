@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import numbers
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -228,6 +229,33 @@ def _dict_batches(value: Any, name: str, returned: str) -> BatchSplits | BatchDa
 
 def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
+
+
+def _pair_with_python_numbers(value: Any) -> bool:
+    """Whether ``value`` is an (x, y) pair of which one part at least is a list or tuple of numbers (or of
+    rows of them), the others tensors or arrays: ``(ndarray, list)``, ``(list, list)``."""
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(_is_array(part) or _python_numbers(part) for part in value)
+        and not all(map(_is_array, value))
+    )
+
+
+def _python_numbers(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list or tuple whose first item, followed down, is a number."""
+    if not (isinstance(value, (tuple, list)) and value):
+        return False
+    while isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return isinstance(value, numbers.Number)
+
+
+def _part_named(part: Any) -> str:
+    """A part of a pair in words: ``ndarray of shape (4, 3)``, ``list of 4``."""
+    if _is_array(part):
+        return f"{type(part).__name__} of shape {tuple(part.shape)}"
+    return f"{type(part).__name__} of {len(part)}"
 
 
 _NUMBERS = "numbers (bool, integer or float): encode text, categories and dates as numbers in the factory"
@@ -479,6 +507,13 @@ def as_data(
             if joined.task == "classification" and untrained:
                 info["reading"] = "; ".join(filter(None, [info["reading"], untrained]))
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
+    if _pair_with_python_numbers(value):
+        raise InvalidValueError(
+            returned,
+            f"({', '.join(_part_named(part) for part in value)})",
+            "(x, y) of tensors or arrays (NumPy, pandas) alike, one row per example: make each list an "
+            "array (np.asarray)",
+        )
     if _rows_apart(value):
         raise InvalidValueError(
             returned,

@@ -1144,11 +1144,11 @@ def test_a_list_of_input_target_items_is_refused_saying_how_to_batch_them(splits
 def test_lists_of_feature_rows_are_not_told_they_are_examples_one_each():
     """as_data(([[0.1, 0.2], ...], [0, 1, ...])), lists of feature rows beside their labels, was refused
     as 'a list of 20 (input, target) items, one example each': a row of numbers read as an (input,
-    target) item. A row of numbers is no example: the refusal names the tuple of two lists as given;
+    target) item. A row of numbers is no example: the refusal names the two lists as given (b22aca3b);
     (input, label) items, their inputs arrays or lists, stay refused as examples one each. Truth: the
     value's own types."""
     rows, labels = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]] * 5, [0, 1, 0, 1] * 5
-    with pytest.raises(InvalidValueError, match=r"^invalid value 'a tuple of 2 \(list, list\)' for what"):
+    with pytest.raises(InvalidValueError, match=r"^invalid value '\(list of 20, list of 20\)' for what"):
         as_data((rows, labels), "mine")
     for inputs in (np.asarray, list):
         items = [(inputs(row), label) for row, label in zip(rows, labels)]

@@ -134,6 +134,36 @@ def test_a_skip_is_found_by_what_the_module_computes(module, blocks):
         assert not _passes_input_with_parameters_zero(module)
 
 
+class Subtracted(LinearBlock):  # a residual written as a subtraction: x - f(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - super().forward(x)
+
+
+class SubtractedOnRows(nn.Module):  # x - relu(linear(x)) on (batch, rows, 8), by torch.sub
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sub(x, torch.relu(self.linear(x)))
+
+
+def test_a_residual_written_as_a_subtraction_is_read_by_fx_and_off_a_forward():
+    """x - f(x) was no residual block to either reading (they looked for additions alone), so a deep
+    stack of them read as a plain one. Truth: with f's parameters at 0, x - f(x) passes x. Beside torch's
+    TransformerEncoderLayer, which fx does not enter, the model is read off a forward (autograd's
+    SubBackward0)."""
+    model = nn.Sequential(Subtracted(), LinearBlock(), Subtracted())
+    assert residual_blocks(model) == {"0": "Subtracted", "2": "Subtracted"}
+    assert _passes_input_with_parameters_zero(model[0])
+    watched = nn.Sequential(
+        SubtractedOnRows(), nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), SubtractedOnRows()
+    )
+    assert read_skips(watched).watched  # fx cannot read it whole
+    found = residual_blocks(watched, torch.randn(2, 3, 8))
+    assert found == {"0": "SubtractedOnRows", "1": "TransformerEncoderLayer", "2": "SubtractedOnRows"}
+
+
 def test_untraceable_models_are_read_off_a_forward():
     """Hugging Face's layers branch on their arguments, which fx cannot trace, and fx does not enter
     torch's own Transformer layers: they are read off a forward on given inputs (an addition in the

@@ -1,9 +1,9 @@
 """Which modules add their input back to what they computed from it: residual connections (He et al.,
 Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1512.03385).
 
-Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` whose ``f`` holds
-parameters, whatever the module is called (a ``ConvBlock`` of Conv, BatchNorm and ReLU alone has none);
-an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's downsampling shortcut) only in a model
+Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` (or a subtraction,
+``x - f(x)``) whose ``f`` holds parameters, whatever the module is called (a ``ConvBlock`` of Conv,
+BatchNorm and ReLU alone has none); an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's downsampling shortcut) only in a model
 that has blocks of the first kind too, as a ResNet's stages do past their first block (alone,
 ``g(x) + f(x)`` is any sum of two branches: Wide & Deep, Inception's).
 What fx cannot trace (control flow on values, as in Hugging Face's layers) and torch's own modules, which
@@ -34,8 +34,18 @@ __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
 
 Node = TypeVar("Node")  # a node of fx's graph or of autograd's
 
-_ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
-_ADD_METHODS = ("add", "add_")
+# A residual written as a subtraction, ``x - f(x)`` (or ``f(x) - x``), adds ``x`` to ``-f(x)``: a skip too.
+_ADD_FUNCTIONS = (
+    operator.add,
+    operator.iadd,
+    torch.add,
+    operator.sub,
+    operator.isub,
+    torch.sub,
+    torch.subtract,
+)
+_ADD_METHODS = ("add", "add_", "sub", "sub_", "subtract", "subtract_")
+_ADD_NODES = ("AddBackward0", "SubBackward0")  # autograd's, of a sum or difference of two tensors
 _SHAPE_METHODS = ("size", "dim", "numel")
 _SHAPE_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
 
@@ -187,7 +197,7 @@ class ForwardSkips:
             for node in _upstream(roots, sources)
             if node not in self._counted
             and node not in sources  # an input that is a sum was summed before the module ran
-            and type(node).__name__ == "AddBackward0"
+            and type(node).__name__ in _ADD_NODES
         ]
 
         def inputs(node: Any) -> list[Any]:  # not past the module's inputs

@@ -286,6 +286,38 @@ def test_a_rebuilt_study_page_keeps_the_command_that_ran_the_study(
         assert command_row() == f"{shlex.join(typed)} (page rebuilt by optimlab report {copy})"
 
 
+def test_a_study_whose_page_was_never_written_gets_the_command_that_ran_it(
+    cli, tmp_path, monkeypatch, page_reader
+):
+    """A comparison whose page a full disk refused (its line says `optimlab report FOLDER --out PAGE` writes
+    it) got a page saying "the command that ran it is not stored": only a page written before kept it.
+    compare now stores the command that started it in its studies, which a rebuilt page shows. Truth: the
+    command typed (sys.argv), on the page `optimlab report` writes, followed by the report's own."""
+    import errno
+    import os
+    import sys
+
+    import optimlab.study.report
+
+    folder = tmp_path / "s"
+    typed = ["optimlab", "compare", "--optimizers", "sgd", "--dataset", "iris", "--model", "mlp"]
+    typed += ["--budget", "1", "--seeds", "1", "--epochs", "1", "--out", str(folder), "--no-progress"]
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sys, "argv", typed)
+    with monkeypatch.context() as patched:
+        patched.setattr(optimlab.study.report, "write_report", full_disk)
+        code, _, err = cli(*typed[1:])
+    assert code == 5 and not (folder / "report.html").exists(), err
+    monkeypatch.setattr(sys, "argv", ["optimlab", "report", str(folder)])
+    assert cli("report", str(folder))[0] == 0
+    tables = page_reader((folder / "report.html").read_text()).tables
+    row = next(row[1] for table in tables for row in table.rows if row[0] == "command")
+    assert row == f"{shlex.join(typed)} (page rebuilt by optimlab report {folder})"
+
+
 def test_optimlab_report_of_a_bench_leaves_the_benchs_page_as_bench_wrote_it(cli, tmp_path):
     """`optimlab report BENCH` took the bench (which holds a study journal) for a study and wrote its
     studies-over-time page over BENCH/report.html, exit 0. Truth: the bench's page, byte for byte, and the

@@ -111,9 +111,11 @@ def report(
         from optimlab.report.study_history import load_results, write_history_report
 
         if len(paths) == 1 and not is_bench(paths[0]):  # one study: its own page, as compare writes it
+            from optimlab.study.compare import stored_command
             from optimlab.study.report import write_report
 
-            ran = _ran_by(Path(paths[0]) / _PAGE)  # the study's own page, whatever --out names
+            # the study's own page, whatever --out names, else the command its studies keep
+            ran = _ran_by(Path(paths[0]) / _PAGE) or stored_command(paths[0])
             not_stored = f"{command} (rebuilt from the stored study; the command that ran it is not stored)"
             rebuilt = f"{ran}{_REBUILT}{command})" if ran else not_stored
             page = write_report([result for result, _ in load_results(paths[0])], page, command=rebuilt)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "COMMAND_ATTR",
     "DEFAULT_WORKLOAD",
     "Comparison",
     "check_trains",
@@ -60,6 +61,7 @@ __all__ = [
     "on_user_code",
     "plan_comparison",
     "recipe_workload",
+    "stored_command",
     "stored_settings",
     "with_metric",
 ]
@@ -591,6 +593,30 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
     )
 
 
+# The command line that started a comparison, in each of its studies: a page rebuilt later by `optimlab
+# report` shows it where no page kept it (compare's refused by a full disk). None in older studies.
+COMMAND_ATTR = "optimlab.command"
+
+
+def _keep_command(specs: Sequence[StudySpec], location: str, command: str) -> None:
+    """Store ``command`` (:data:`COMMAND_ATTR`) in each Optuna study of ``specs`` that holds none yet: the
+    first call's, which gave the settings, not a later --resume's."""
+    storage = open_storage(location)
+    names = {spec.study_name(method) for spec in specs for method in spec.methods}
+    for study in optimlab_studies(storage):
+        if study.study_name in names and COMMAND_ATTR not in study.user_attrs:
+            study_id = storage.get_study_id_from_name(study.study_name)
+            storage.set_study_user_attr(study_id, COMMAND_ATTR, command)
+
+
+def stored_command(location: str | Path) -> str | None:
+    """The commands that started the comparisons stored at ``location`` (:data:`COMMAND_ATTR`), each once,
+    in the order stored; None where none is stored (studies from before it was, or run from Python)."""
+    studies = optimlab_studies(open_storage(location, create=False))
+    commands = dict.fromkeys(s.user_attrs[COMMAND_ATTR] for s in studies if COMMAND_ATTR in s.user_attrs)
+    return "; ".join(commands) or None
+
+
 def stored_settings(location: str | Path) -> list[dict[str, Any]]:
     """The settings (:meth:`~optimlab.study.protocols.StudySpec.to_dict`) of each optimlab study stored at
     ``location``; none where it holds no storage (a resume then says so)."""
@@ -694,7 +720,8 @@ def compare(
     study's plan stored so far and its size, as it is stored before its first trial; ``on_folder`` the
     storage and ``out`` once they are held, before any study is stored there (a stop from then on may
     leave some stored, before ``on_start``); ``command``, the
-    command line that ran it, is shown on the report.
+    command line that ran it, is shown on the report, and the first one is stored in the studies
+    (:data:`COMMAND_ATTR`) for a page rebuilt later.
     """
     for argument, value, accepted in (
         ("out", out, "a folder (default runs/compare-NAME-TIME)"),
@@ -767,6 +794,8 @@ def compare(
             open_studies(
                 spec, location, resume=resume and (spec in begun or not begun), comparison=comparison
             )
+        if command is not None:
+            _keep_command(specs, location, command)
         if on_start is not None:
             on_start(specs, location, folder)
         from optimlab.report.chance import chance_levels

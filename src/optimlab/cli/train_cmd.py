@@ -132,6 +132,14 @@ def train(
     if checkpoint_every is not None:
         recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
     out = resume or out_dir or fresh_path(f"train-{recipe.id}")
+    # the page's place, checked before the run: a folder there failed after it, naming a temporary file
+    if html or mlflow:
+        try:
+            checks.writable_file(".html")(str(out / "report.html"))
+        except typer.BadParameter as error:
+            raise typer.BadParameter(
+                f"{error.message} (where the run's page goes: move it away)", param_hint="'--html'"
+            ) from None
 
     o.use_threads(threads)
     from optimlab.data.built_once import data_built_once

@@ -11,7 +11,7 @@ import random
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 BOOTSTRAP_SAMPLES = 2000
@@ -25,6 +25,22 @@ def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tu
     medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP_SAMPLES))
     low, high = medians[int(0.025 * BOOTSTRAP_SAMPLES)], medians[int(0.975 * BOOTSTRAP_SAMPLES) - 1]
     return statistics.median(ratios), low, high
+
+
+def alternating_rounds(
+    now: Callable[[], float], before: Callable[[], float], rounds: int
+) -> tuple[list[float], list[float]]:
+    """The seconds ``now()`` and ``before()`` each return, ``rounds`` times in one process, the one that
+    goes first alternating from round to round (a fixed order would favour one)."""
+    timed = []
+    for round_index in range(rounds):
+        if round_index % 2 == 0:
+            first = now()
+            timed.append((first, before()))
+        else:
+            first = before()
+            timed.append((now(), first))
+    return [t for t, _ in timed], [t for _, t in timed]
 
 
 def fresh_interpreter_rounds(now: str, before: str, rounds: int) -> tuple[list[float], list[float]]:

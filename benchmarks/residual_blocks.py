@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from paired import paired_ratio
+from paired import alternating_rounds, paired_ratio, round_count
 from torch import nn
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, SwinConfig, SwinModel
 
@@ -84,12 +84,12 @@ def seconds(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def now_seconds(model: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int) -> tuple[float, int]:
-    """``read_skips`` and what watching one forward adds to it; the blocks found."""
+def now_seconds(model: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int) -> float:
+    """``read_skips`` and what watching one forward adds to it."""
     reading = seconds(lambda: skips.read_skips(model), repeats)
     found = skips.read_skips(model)
     if not found.watched:
-        return reading, len(found.found)
+        return reading
     plain = seconds(lambda: model(*inputs), repeats)
     watch = skips.ForwardSkips({})
     handles = [
@@ -99,36 +99,41 @@ def now_seconds(model: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int
     watched = seconds(lambda: model(*inputs), 1)  # once: later forwards' additions are new nodes
     for handle in handles:
         handle.remove()
-    return reading + max(watched - plain, 0.0), len(watch.found)
+    return reading + max(watched - plain, 0.0)
+
+
+TABLE_HEADER = (
+    "| model | blocks before / now | before (s) | now (s) | now/before [95% CI] |\n|---|---|---|---|---|"
+)
+
+
+def table_row(name: str, found: tuple[int, int], now: list[float], before: list[float]) -> str:
+    """A model's row: the blocks each version finds (before, now), the median seconds of each over the
+    rounds, and the median within-round ratio with its 95% bootstrap interval."""
+    ratio, low, high = paired_ratio(now, before)
+    return (
+        f"| {name} | {found[0]} / {found[1]} | {statistics.median(before):.3f} "
+        f"| {statistics.median(now):.3f} | {ratio:.2f} [{low:.2f}, {high:.2f}] |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit whose skips.py is compared")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     before = version_at(args.before)
-    print(
-        "| model | blocks before / now | before (s) | now (s) | now/before [95% CI] |\n|---|---|---|---|---|"
-    )
+    print(TABLE_HEADER)
     for name, (model, inputs) in models().items():
         model.train()
-        rounds, found_before, found_now = [], len(before(model)), 0
-        for round_index in range(args.rounds):  # a fixed order would favour one version: alternate it
-            slow = fast = 0.0
-            for which in ("now", "before") if round_index % 2 == 0 else ("before", "now"):
-                if which == "now":
-                    fast, found_now = now_seconds(model, inputs, args.repeats)
-                else:
-                    slow = seconds(functools.partial(before, model), args.repeats)
-            rounds.append((fast, slow))
-        fast, slow = [n for n, _ in rounds], [b for _, b in rounds]
-        ratio, low, high = paired_ratio(fast, slow)
-        print(
-            f"| {name} | {found_before} / {found_now} | {statistics.median(slow):.3f} "
-            f"| {statistics.median(fast):.3f} | {ratio:.2f} [{low:.2f}, {high:.2f}] |"
+        found = (len(before(model)), len(skips.residual_blocks(model, *inputs)))
+        now, slow = alternating_rounds(
+            functools.partial(now_seconds, model, inputs, args.repeats),
+            functools.partial(seconds, functools.partial(before, model), args.repeats),
+            args.rounds,
         )
+        print(table_row(name, found, now, slow))
 
 
 if __name__ == "__main__":

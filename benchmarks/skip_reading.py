@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 
-from paired import paired_ratio, round_count
-from residual_blocks import models, seconds, version_at
+from paired import alternating_rounds, round_count
+from residual_blocks import TABLE_HEADER, models, seconds, table_row, version_at
 
 from optimlab.doctor import skips
 
@@ -30,23 +29,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     versions = {"before": version_at(args.before), "now": skips.residual_blocks}
-    print(
-        "| model | blocks before / now | before (s) | now (s) | now/before [95% CI] |\n|---|---|---|---|---|"
-    )
+    print(TABLE_HEADER)
     for name, (model, inputs) in models().items():
-        found = {which: len(read(model, *inputs)) for which, read in versions.items()}
-        rounds = []
-        for round_index in range(args.rounds):  # a fixed order would favour one version: alternate it
-            timed = {}
-            for which in ("now", "before") if round_index % 2 == 0 else ("before", "now"):
-                timed[which] = seconds(functools.partial(versions[which], model, *inputs), args.repeats)
-            rounds.append((timed["now"], timed["before"]))
-        now, before = [n for n, _ in rounds], [b for _, b in rounds]
-        ratio, low, high = paired_ratio(now, before)
-        print(
-            f"| {name} | {found['before']} / {found['now']} | {statistics.median(before):.3f} "
-            f"| {statistics.median(now):.3f} | {ratio:.2f} [{low:.2f}, {high:.2f}] |"
+        found = (len(versions["before"](model, *inputs)), len(versions["now"](model, *inputs)))
+        now, before = alternating_rounds(
+            *(
+                functools.partial(seconds, functools.partial(versions[which], model, *inputs), args.repeats)
+                for which in ("now", "before")
+            ),
+            args.rounds,
         )
+        print(table_row(name, found, now, before))
 
 
 if __name__ == "__main__":

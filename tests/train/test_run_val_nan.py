@@ -156,3 +156,32 @@ def test_a_recipe_run_whose_test_split_makes_the_loss_nan_keeps_its_result_and_s
     }
     assert all(torch.equal(weights[k], clean_weights[k]) for k in weights)
     assert json.loads((tmp_path / "planted" / "result.json").read_text())["status"] == "completed"
+
+
+def test_a_recipe_run_with_metrics_builds_its_val_evaluator_once(write_modules, tmp_path, monkeypatch):
+    """A run given metrics built its val evaluator three times (the check of its metrics before training,
+    the evaluations, the final score), each reading the recipe's batches anew and, of rows of tensors,
+    moving the val split to the device again. Truth: split_evaluator's calls for the val split, counted:
+    one; the run scores val as before (val_loss and the user's metric at the end)."""
+    import optimlab.train.run as run
+
+    write_modules(
+        optimlab_dict_net=DICT_NET,
+        optimlab_val_items_once=ITEMS.format(planted=None),
+        optimlab_val_metric_once="def zero(outputs, targets):\n    return 0.0\n",
+    )
+    built_for = []
+    split_evaluator = run.split_evaluator
+    monkeypatch.setattr(
+        run, "split_evaluator", lambda *a, **k: built_for.append(k["prefix"]) or split_evaluator(*a, **k)
+    )
+    recipe = Recipe.from_dict(
+        {
+            "model": {"name": "optimlab_dict_net:build"},
+            "data": {"name": "optimlab_val_items_once:splits"},
+            "training": {"epochs": 2, "batch_size": 8, "metrics": ["optimlab_val_metric_once:zero"]},
+        }
+    )
+    result = train(recipe, tmp_path / "run")
+    assert built_for.count("val") == 1
+    assert result.metrics["val_zero"] == 0.0 and math.isfinite(result.metrics["val_loss"])

@@ -260,12 +260,14 @@ def _train(
         x, y = built.batches(splits.train, train=True), None
     else:
         x, y = splits.train.x.to(device), splits.train.y.to(device)
+    # built once a run: the val data on the device, the user's batches read as the recipe says
+    validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics)
     if metrics:  # one that raises is said now, not after the first epoch (as is val data making the loss NaN)
-        try_metrics(built.model, split_evaluator(built, splits.val, prefix="val", metrics=metrics), most=None)
-    # NaN or inf in val data making its loss not finite, met mid-training or at the end: said in one warning
-    # a run, as fit says it, where a refusal lost every step since the last checkpoint
-    said_once = warns_once("val")
-    validate = split_evaluator(built, splits.val, prefix="val", metrics=metrics, non_finite=said_once)
+        try_metrics(built.model, validate, most=None)
+    if isinstance(splits, BatchSplits):  # rows of tensors hold no NaN or inf: refused as they were read
+        # NaN or inf in val data making its loss not finite, met mid-training or at the end: said in one
+        # warning a run, as fit says it, where a refusal lost every step since the last checkpoint
+        validate = functools.partial(validate, non_finite=warns_once("val"))
     if isinstance(splits, BatchSplits) and splits.test is not None:  # refused now, not after training
         split_evaluator(built, splits.test, prefix="test", metrics=metrics)
 
@@ -346,7 +348,7 @@ def _train(
     try:
         with _resumable_once_there_is_room(out) if out is not None else contextlib.nullcontext():
             result = _finish(
-                built, state, out, interrupted=state.interrupted, changes=changes, val_non_finite=said_once
+                built, state, out, interrupted=state.interrupted, changes=changes, validate=validate
             )
     except BaseException:  # the caller's callbacks end all the same (a tracker's run is closed)
         for callback in scored:
@@ -638,11 +640,11 @@ def _finish(
     *,
     interrupted: bool,
     changes: list[dict[str, Any]],
-    val_non_finite: Callable[[InvalidValueError], None],
+    validate: Callable[[], dict[str, float]],
 ) -> TrainResult:
-    """The run's result, its splits scored once more; val data making the loss not finite handed to
-    ``val_non_finite`` (the run's one warning), test data to one of its own: training is over, its
-    result kept."""
+    """The run's result, its splits scored once more: val by the run's ``validate`` (val data making the
+    loss not finite said in the run's one warning), test data making it so in one of its own: training
+    is over, its result kept."""
     splits = built.splits
     metrics: dict[str, float] = {}
     message = state.stop_reason
@@ -652,14 +654,16 @@ def _finish(
     else:
         status = "diverged" if state.diverged else "stopped" if state.stop_reason else "completed"
     if status in ("completed", "stopped"):
-        own_metrics = user_metrics(built.recipe)
-        said = {"val": val_non_finite, "test": warns_once("test")}
-        for prefix, part in (("val", splits.val), ("test", splits.test)):
-            if part is not None:  # the user's dict batches: no test split unless they gave one
-                evaluated = split_evaluator(
-                    built, part, prefix=prefix, metrics=own_metrics, non_finite=said[prefix]
-                )
-                metrics.update(evaluated())
+        metrics.update(validate())
+        if splits.test is not None:  # the user's dict batches: no test split unless they gave one
+            test = split_evaluator(
+                built,
+                splits.test,
+                prefix="test",
+                metrics=user_metrics(built.recipe),
+                non_finite=warns_once("test"),
+            )
+            metrics.update(test())
         if not metrics:
             message = (
                 "nothing held out to score: the validation and test splits hold no rows (too few examples "

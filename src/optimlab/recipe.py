@@ -82,6 +82,7 @@ __all__ = [
     "TrainingSpec",
     "YamlValueError",
     "dump_yaml",
+    "fields_set",
     "holds_a_whole_number",
     "load_yaml",
     "yaml_problem",
@@ -1591,6 +1592,16 @@ def as_recipe_field(field: str) -> str:
     where it has one (``optimizer.options.lr`` sets ``optimizer.lr``); dropping the segment names both
     spellings alike."""
     return ".".join(part for part in field.split(".") if part != "options")
+
+
+def fields_set(field: str, value: Any) -> set[str]:
+    """The recipe fields an update ``field`` = ``value`` sets, as the recipe reads them
+    (:func:`as_recipe_field`): each key of a mapping, ``{"name": "sgd", "lr": 0.1}`` of ``optimizer``
+    setting ``optimizer.name`` and ``optimizer.lr``, ``{"name": "he", "gain": 3}`` of ``model.init``
+    ``model.init.name`` and ``model.init.gain``."""
+    if isinstance(value, Mapping) and value:
+        return {f for key, inner in value.items() for f in fields_set(f"{field}.{key}", inner)}
+    return {as_recipe_field(field)}
 
 
 def holds_whole_numbers(field: str, recipe: Recipe) -> bool:

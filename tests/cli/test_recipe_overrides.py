@@ -237,6 +237,15 @@ def test_set_gives_any_recipe_field_and_a_techniques_hyperparameters_reach_its_t
         (["--set", "optimizer.betas=&a [0.9, *a]"], "accepted a value that does not hold itself"),
         (["--init", "he", "--set", "model.init=lecun_normal"], "but --init sets model.init too"),
         (["--set", "optimizer.lr=0.1", "--set", "optimizer.lr=0.2"], "but another --set sets optimizer.lr"),
+        # a field reached under another spelling, or inside a technique's mapping: the later value won
+        # without a word (optimizer.lr 0.2, gain 3)
+        (["--lr", "0.1", "--set", "optimizer.options.lr=0.5"], "but --lr sets optimizer.lr too"),
+        (
+            ["--set", "optimizer.lr=0.1", "--set", "optimizer.options.lr=0.2"],
+            "another --set sets optimizer.lr",
+        ),
+        (["--set", "model.init.gain=2", "--set", "model.init={name: he, gain: 3}"], "sets model.init.gain"),
+        (["--init", "he", "--set", "model.init={name: he, gain: 3}"], "but --init sets model.init too"),
         (["--set", "modle.init.gain=2"], "unknown recipe section 'modle' in 'modle.init.gain'. Did you mean"),
         (["--init", "he", "--set", "model.init.gain=-1"], "invalid value -1 for init 'he' (kaiming_normal)"),
     ],

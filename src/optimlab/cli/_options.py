@@ -937,15 +937,30 @@ def _fields_set(
     (``schedule.milestones=[3, 1e-400]``) it goes as its text too."""
     import yaml
 
-    by_flags = {RECIPE_FLAGS[name]: flag(name) for name in given}
+    from optimlab.recipe import fields_set
+
+    # each recipe field a flag or a --set reaches -> who sets it, and the field as they set it: a technique
+    # by name is its name (--init he, model.init={name: he}); a field under another spelling
+    # (optimizer.options.lr, --lr) or inside a mapping (model.init={gain: 3}, model.init.gain=2) is one
+    reached: dict[str, tuple[str, str]] = {}
+
+    def reach(field: str, value: Any, who: str, text: str | None = None) -> None:
+        for one in fields_set(field, value):
+            if text is not None and (earlier := reached.get(one.removesuffix(".name"))) is not None:
+                raise InvalidValueError(
+                    "--set", text, f"a field set once, but {earlier[0]} sets {earlier[1]} too"
+                )
+            reached[one.removesuffix(".name")] = (who, one)
+
+    for name, value in given.items():
+        reach(RECIPE_FLAGS[name], value, flag(name))
     fields: dict[str, Any] = {}
     tiny: dict[str, str] = {}  # field -> the --set flag of a number below the smallest float
     for text in texts:
         field, _, value = text.partition("=")
         field = field.strip()
-        if field in fields or field in by_flags:
-            twice = by_flags.get(field, "another --set")
-            raise InvalidValueError("--set", text, f"a field set once, but {twice} sets {field} too")
+        if field in fields:
+            raise InvalidValueError("--set", text, f"a field set once, but another --set sets {field} too")
         try:
             fields[field] = yaml_value(value, "--set", text)
         except InvalidValueError:
@@ -954,6 +969,7 @@ def _fields_set(
             tiny[field] = text
         except yaml.YAMLError as error:
             raise InvalidValueError("--set", text, f"{YAML_VALUE}{yaml_found(error)}") from None
+        reach(field, fields.get(field), "another --set", text)
     return {**fields, **_below_smallest_floats(tiny, recipe, {**flag_updates, **fields})}
 
 

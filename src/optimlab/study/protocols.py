@@ -39,7 +39,7 @@ import pydantic
 import torch
 
 from optimlab.errors import InvalidValueError, OptimlabError
-from optimlab.recipe import Recipe, RecipeError, as_recipe_field, holds_whole_numbers
+from optimlab.recipe import Recipe, RecipeError, as_recipe_field, fields_set, holds_whole_numbers
 from optimlab.registry import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
@@ -103,15 +103,6 @@ def methods_from(field: str, values: Sequence[Any]) -> tuple[Method, ...]:
             raise InvalidValueError(f"values compared for {field!r}", values, f"distinct values{same}")
         first[key] = value
     return tuple(Method(str(v), {field: v}) for v in values)
-
-
-def _fields_set(field: str, value: Any) -> set[str]:
-    """The recipe fields a compared ``field`` = ``value`` sets, as the recipe reads them
-    (:func:`~optimlab.recipe.as_recipe_field`): each key of a section's mapping, ``{"name": "sgd",
-    "lr": 0.1}`` of ``optimizer`` setting ``optimizer.name`` and ``optimizer.lr``."""
-    if isinstance(value, Mapping) and value:
-        return {f for key, inner in value.items() for f in _fields_set(f"{field}.{key}", inner)}
-    return {as_recipe_field(field)}
 
 
 def _meant(field: str, value: Any) -> str:
@@ -504,7 +495,7 @@ class StudySpec:
         """Refuse, when a study is planned, ``training.seed`` compared or searched: the protocol sets each
         trial's seed (:meth:`tune_plan`, :meth:`seed_plan`) over any the method or the space gives, so
         ``--compare training.seed=0,5`` trained one setup twice under two names (the seed 5 never ran)."""
-        compared = any(_SEED in _fields_set(field, value) for field, value in method.updates.items())
+        compared = any(_SEED in fields_set(field, value) for field, value in method.updates.items())
         why = (
             "another field: the protocol sets each trial's seed (the recipe's own to tune, then fresh "
             "seeds), whatever the {} gives"
@@ -528,7 +519,7 @@ class StudySpec:
             "same test rows, none of which tuning trained or chose on; to split every trial at another "
             "seed, set split_seed in the recipe's data section"
         )
-        if any(_SPLIT_SEED in _fields_set(field, value) for field, value in method.updates.items()):
+        if any(_SPLIT_SEED in fields_set(field, value) for field, value in method.updates.items()):
             raise InvalidValueError("compare", _SPLIT_SEED, why)
         if _SPLIT_SEED in {as_recipe_field(field) for field in self.space_for(method).fields}:
             raise InvalidValueError("search space (--space, --space-file, space=)", _SPLIT_SEED, why)
@@ -545,7 +536,7 @@ class StudySpec:
             # a section compared keeps its other fields apart: {optimizer: {name: sgd, momentum: 0.9}}
             # beside adam, lr tuned; one holding the lr (or options.lr, the recipe's optimizer.lr) does not
             both = sorted(
-                s for f in _fields_set(field, value) for s in searched if f == s or f.startswith(f"{s}.")
+                s for f in fields_set(field, value) for s in searched if f == s or f.startswith(f"{s}.")
             )
             if both:
                 spelled = "" if both == [field] else f" as {', '.join(both)}"

@@ -574,3 +574,21 @@ def test_workload_dependence_names_the_optimizer_that_refutes_it():
     }  # no tie, none ahead
     check = get_experiment("workload_dependence").verdict({"test_accuracy": dict.fromkeys(WORKLOADS, per)})
     assert "wholly at or above 0): none;" in check.checks[0].evidence, check.checks[0].evidence
+
+
+def test_the_gallerys_accuracy_axes_say_their_unit():
+    """The gallery's accuracy axes read 'test accuracy' and 'validation accuracy' alone, where a run's and
+    a study's pages say '(fraction correct)': a value of 0.9 could be read as a percent. Truth: the values
+    each figure draws (matplotlib's data limits) lie within [0, 1], and its label says they are fractions."""
+    from optimlab.gallery.experiment import Evidence
+    from optimlab.gallery.plots import curve_figure
+
+    per = {"momentum": [0.8, 0.9], "rmsprop": [0.7, 0.75], "adam": [0.85, 0.95]}
+    evidence = Evidence(numbers={"test_accuracy": {LR_ONLY: per, FULL: per}}, series={}, runs=[], setup="")
+    bars = get_experiment("tuning_protocol").figures(evidence)[0][0]
+    curve = curve_figure({"adam": {"step": [1, 2, 3], "mean": [0.2, 0.6, 0.9]}}, "t")[0]
+    for figure, split in ((bars, "test"), (curve, "validation")):
+        axes = figure.axes[0]
+        low, high = axes.dataLim.intervaly
+        assert low >= 0 and high <= 1
+        assert axes.get_ylabel().startswith(f"{split} accuracy (fraction correct)"), axes.get_ylabel()

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from optimlab.gallery.verdict import summarize
 from optimlab.report import figures
-from optimlab.report.metric_labels import UNBOUNDED
+from optimlab.report.metric_labels import UNBOUNDED, axis_label
 
 __all__ = ["curve_figure", "interval_figure", "layer_profile_figures", "sensitivity_figure"]
 
@@ -61,7 +61,7 @@ def layer_profile_figures(series: Mapping[str, Any], title: str) -> list[tuple[F
 def curve_figure(
     curves: Mapping[str, Mapping[str, Sequence[float]]],
     title: str,
-    ylabel: str = "validation accuracy",
+    ylabel: str = axis_label("val_accuracy"),
     *,
     log_y: bool = False,
 ) -> tuple[Figure, str]:

@@ -32,6 +32,7 @@ from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_che
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study import Dimension, SearchSpace, StudyResult, StudySpec, methods_from
 from optimlab.study.analysis import seed_band
 
@@ -162,14 +163,14 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     series = evidence.series
     return [
         curve_figure(
-            series["val_loss"], "Logistic regression on the digits", ylabel="validation loss", log_y=True
+            series["val_loss"], "Logistic regression on the digits", ylabel=axis_label("val_loss"), log_y=True
         ),
         (
             sensitivity_figure(
                 series["sensitivity"],
                 title="Final validation loss against alpha (tuning seed)",
                 xlabel="alpha",
-                ylabel="validation loss",
+                ylabel=axis_label("val_loss"),
                 log_y=True,
             ),
             "Tuning: each optimizer's final validation loss at each alpha; a gap is a run that diverged.",

@@ -33,6 +33,7 @@ from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
+from optimlab.report.metric_labels import axis_label
 from optimlab.study.analysis import time_to_target
 from optimlab.train.loop import Callback, TrainState
 
@@ -263,7 +264,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
                 series["sensitivity"],
                 title="Final validation accuracy against learning rate (seed 0)",
                 xlabel="learning rate",
-                ylabel="validation accuracy",
+                ylabel=axis_label("val_accuracy"),
             ),
             f"Tuning of each arm; learning rates within {NEAR_BEST:g} of the arm's best validation accuracy: "
             f"{', '.join(near_best)} (a gap is a run that diverged).",

@@ -30,6 +30,7 @@ from optimlab.gallery.verdict import Verdict, decide, interval_check, paired_che
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study import Dimension, SearchSpace, StudySpec, methods_from
 from optimlab.study.analysis import seed_band
 
@@ -177,11 +178,11 @@ def verdict(numbers: Mapping[str, Any]) -> Verdict:
 def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     found = []
     for problem, curves in evidence.series["curves"].items():
-        found.append(curve_figure(curves, problem, ylabel="validation loss", log_y=True))
+        found.append(curve_figure(curves, problem, ylabel=axis_label("val_loss"), log_y=True))
     return found + sensitivity_figures(
         evidence.series["sensitivity"],
         xlabel="learning rate",
-        ylabel="validation loss",
+        ylabel=axis_label("val_loss"),
         caption="Tuning trials (tuning seed); a gap is a trial that diverged.",
         log_y=True,
     )

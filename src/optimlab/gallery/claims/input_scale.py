@@ -28,6 +28,7 @@ from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, 
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study import StudySpec, methods_from
 
 __all__ = ["input_scale"]
@@ -159,7 +160,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     bars = interval_figure(
         evidence.numbers["test_accuracy"],
         title="Tuned test accuracy by input scaling",
-        ylabel="test accuracy",
+        ylabel=axis_label("test_accuracy"),
         bounds=ACCURACY,
     )
     return [
@@ -167,7 +168,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
         *sensitivity_figures(
             evidence.series["sensitivity"],
             xlabel="learning rate",
-            ylabel="validation accuracy",
+            ylabel=axis_label("val_accuracy"),
             caption="Tuning trials of {group} (tuning seed); a gap is a trial that diverged.",
         ),
     ]

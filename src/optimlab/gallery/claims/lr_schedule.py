@@ -26,6 +26,7 @@ from optimlab.gallery.verdict import ACCURACY, Verdict, decide, paired_check
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study import StudySpec, methods_from
 
 __all__ = ["lr_schedule"]
@@ -146,7 +147,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     bars = interval_figure(
         evidence.numbers["test_accuracy"],
         title="Tuned test accuracy by schedule",
-        ylabel="test accuracy",
+        ylabel=axis_label("test_accuracy"),
         bounds=ACCURACY,
     )
     return [
@@ -154,7 +155,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
         *sensitivity_figures(
             evidence.series["sensitivity"],
             xlabel="peak learning rate",
-            ylabel="validation accuracy",
+            ylabel=axis_label("val_accuracy"),
             caption="Tuning trials of each schedule (tuning seed); a gap is a trial that diverged.",
         ),
     ]

@@ -24,6 +24,7 @@ from optimlab.gallery.plots import interval_figure
 from optimlab.gallery.runs import Run, by_arm, train_run
 from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, paired_check
 from optimlab.recipe import Recipe
+from optimlab.report.metric_labels import axis_label
 
 __all__ = ["mnist1d_baselines"]
 
@@ -129,7 +130,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
             "paper": {arm: [value] for arm, value in numbers["paper"].items()},
         },
         title="MNIST-1D: test accuracy of the paper's baselines",
-        ylabel="test accuracy",
+        ylabel=axis_label("test_accuracy"),
         bounds=ACCURACY,
     )
     return [(bars, "Test accuracy of each model: optimlab's runs (mean, 95% CI) beside the paper's table.")]

@@ -29,6 +29,7 @@ from optimlab.gallery.verdict import ACCURACY, Verdict, decide, interval_check, 
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study.analysis import difference_bounds
 
 __all__ = ["collapsed", "no_nonlinearity"]
@@ -174,7 +175,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
     bars = interval_figure(
         {"test accuracy": evidence.numbers["test_accuracy"]},
         title="Two spirals: test accuracy (mean and 95% CI over seeds)",
-        ylabel="test accuracy",
+        ylabel=axis_label("test_accuracy"),
         bounds=ACCURACY,
     )
     return [

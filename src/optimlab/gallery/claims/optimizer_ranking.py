@@ -44,6 +44,7 @@ from optimlab.gallery.verdict import (
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study import StudySpec, methods_from
 from optimlab.study.analysis import Summary
 
@@ -250,7 +251,7 @@ def _figures(evidence: Evidence) -> list[tuple[Figure, str]]:
             interval_figure(
                 table,
                 title="Tuned test accuracy by optimizer and workload",
-                ylabel="test accuracy",
+                ylabel=axis_label("test_accuracy"),
                 bounds=ACCURACY,
             ),
             (

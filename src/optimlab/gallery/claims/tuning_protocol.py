@@ -39,6 +39,7 @@ from optimlab.gallery.verdict import (
 from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
+from optimlab.report.metric_labels import axis_label
 from optimlab.study import Dimension, Method, SearchSpace, StudySpec, methods_from
 from optimlab.study.analysis import difference_bounds
 
@@ -198,7 +199,7 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
             interval_figure(
                 evidence.numbers["test_accuracy"],
                 title="Tuned test accuracy by tuning protocol",
-                ylabel="test accuracy",
+                ylabel=axis_label("test_accuracy"),
                 bounds=ACCURACY,
             ),
             "Each optimizer's best configuration under each protocol: mean and 95% CI over the same seeds.",

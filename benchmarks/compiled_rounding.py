@@ -2,9 +2,10 @@
 
 The claim (tests/optim/test_fused.py's tolerance): optimlab's step compiled by TorchInductor
 (``fused=True``) differs from the same chain run eagerly by no more than torch.optim's step compiled
-(``torch.compile(optimizer.step)``) differs from torch.optim's eager step. Eager CPU ``addcmul`` computes
-``x + (c * y) * z`` with one fused multiply-add; Inductor decomposes it into separate multiplies and an add
-and compiles with ``-ffp-contract=off`` (torch 2.13's default), so both compiled steps round otherwise than
+(``torch.compile(optimizer.step)``) differs from torch.optim's eager step. Eager CPU ``sqrt`` on whole
+vectors is not correctly rounded on some entries where Inductor's is, and eager ``addcmul``,
+``add(alpha=)`` and ``lerp`` compute ``x + c * y`` with one fused multiply-add where Inductor multiplies and
+adds apart (``-ffp-contract=off``, torch 2.13's default), so both compiled steps round otherwise than
 their eager steps, on some entries, by about an ulp.
 
 Each run: a float32 and a float64 copy of a (64, 32) weight and a (32,) bias, the same fixed gradients

@@ -134,8 +134,9 @@ def test_compiled_chains_equal_the_chain_and_compile_once(name, hyperparameters)
 
     The lr changes every step and is a graph input, not a constant: after step 10 (RAdam's switch to
     the rectified update is at step 6) nothing compiles again. Within TOLERANCE, not bit for bit: eager
-    CPU ``addcmul`` rounds ``x + (c * y) * z`` once (an FMA) where Inductor multiplies and adds apart
-    (``-ffp-contract=off``), and torch.optim's own compiled step parts from its eager step as much
+    CPU ``sqrt`` (its vectorized kernel) is not correctly rounded on some entries where Inductor's is, and
+    ``addcmul``, ``add(alpha=)`` and ``lerp`` round ``x + c * y`` once (an FMA) where Inductor multiplies
+    and adds apart (``-ffp-contract=off``); torch.optim's own compiled step parts from its eager step as much
     (benchmarks/compiled_rounding.py, 25 steps over 2,080 entries a dtype: AdaDelta float32 873 entries
     apart, at most 2.0 eps, where torch.optim.Adadelta compiled is 928 apart, 2.0 eps; RMSprop 238
     against 262, 1.0 eps each; docs/benchmarks.md, forty-fifth session).

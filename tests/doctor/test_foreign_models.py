@@ -277,6 +277,69 @@ def test_transposed_convs_are_weight_layers_and_a_decoder_at_torchs_init_is_told
     assert advised.healthy, [(f.rule, f.title) for f in advised.problems]
 
 
+class UNet(nn.Module):
+    """A U-Net in small (Ronneberger et al. 2015, https://arxiv.org/abs/1505.04597): a strided conv down,
+    a transposed conv up, the full-resolution features concatenated back in, reconstructing digits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down1 = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU())
+        self.down2 = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())
+        self.up = nn.Sequential(nn.ConvTranspose2d(16, 8, 2, stride=2), nn.ReLU())
+        self.fuse, self.out = nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ReLU()), nn.Conv2d(8, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.down1(x)
+        return self.out(self.fuse(torch.cat([skip, self.up(self.down2(skip))], 1)))
+
+
+class MixtureOfExperts(nn.Module):
+    """A dense mixture of experts (Jacobs et al. 1991; Shazeer et al. 2017 without the top-k): a softmax
+    gate weighs four ReLU MLP experts on each digit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Linear(64, 4)
+        self.experts = nn.ModuleList(
+            nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU()) for _ in range(4)
+        )
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.gate(x), -1).unsqueeze(-1)  # (batch, experts, 1)
+        return self.head((weights * torch.stack([expert(x) for expert in self.experts], 1)).sum(1))
+
+
+@pytest.mark.parametrize("kind", ["unet", "mixture_of_experts"])
+def test_a_unet_and_a_mixture_of_experts_are_told_an_init_planted_off_and_nothing_at_torchs(kind):
+    """Models of kinds no other test diagnoses, at torch's init and with every weight 0.01x or 10x it.
+    Truth: torch's init draws std 1/sqrt(3 fan_in) where He's is sqrt(2 / fan_in), 1/sqrt(6) of it, so
+    the planted weights are 0.01/sqrt(6) and 10/sqrt(6) of He's scale; both end 60 steps well above
+    torch's init (the U-Net 0.79 and 3e4 against 0.21, the mixture 2.1 and 74 against 1.5)."""
+
+    def run_planted(scale: float | None) -> object:
+        torch.manual_seed(0)
+        model = UNet() if kind == "unet" else MixtureOfExperts()
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() > 1 and scale is not None:
+                    p.mul_(scale)
+        x, y = standardized()
+        data, loss = ((x.reshape(-1, 1, 8, 8),) * 2, nn.MSELoss()) if kind == "unet" else ((x, y), None)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        return diagnose(model, data, loss or nn.CrossEntropyLoss(), optimizer, steps=60, lr_find=False)
+
+    own = run_planted(None)
+    assert own.healthy, [(f.rule, f.title) for f in own.problems]
+    final = statistics.mean(own.statistics.losses[-10:])
+    for scale in (0.01, 10.0):
+        planted = run_planted(scale)
+        assert statistics.mean(planted.statistics.losses[-10:]) > 1.3 * final
+        init = next(f for f in planted.problems if f.rule == "init_scale")
+        assert not init.consequence_of and told_torch_init(init, "kaiming_normal"), init
+        assert init.evidence["init_ratio"] == pytest.approx(scale / math.sqrt(6), rel=0.05)
+
+
 def normed_mlp(norm: Callable[[], nn.Module], std: float | None) -> nn.Sequential:
     """Two Linear -> norm -> ReLU blocks and a head; ``std``: every weight drawn N(0, std)."""
     torch.manual_seed(0)

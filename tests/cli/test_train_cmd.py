@@ -148,3 +148,20 @@ def test_a_resume_whose_page_cannot_be_written_is_refused_before_it_trains(cli, 
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"'--html': {str(run / 'report.html')!r} is a folder; give a file" in err, err
     assert (run / "result.json").read_text() == before
+
+
+def test_a_session_after_a_commands_log_that_is_not_text_says_its_result(cli, tmp_path):
+    """commands.jsonl holding bytes that are not UTF-8 (a disk fault) failed the session that had just
+    trained, after its run: 'a file expected to be text is binary', its result line never said, exit 2.
+    The session's command is added after those bytes and the session ends as it ran; the page built later
+    names the log. Truth: the result line, exit 0, the bytes kept, and the line added."""
+    run = tmp_path / "r"
+    code, _, err = cli("train", "--dataset", "iris", "--steps", "2", "--out", str(run), "--no-progress")
+    assert code == 0, err
+    (run / "commands.jsonl").write_bytes(b"\xff\xfe\n")
+    code, out, err = cli("train", "--resume", str(run), "--steps", "4", "--no-progress")
+    assert code == 0 and out.startswith("completed after 4 steps"), (out, err)
+    kept = (run / "commands.jsonl").read_bytes()
+    assert kept.startswith(b"\xff\xfe\n") and json.loads(kept.splitlines()[1])["resumed"] is True
+    code, _, err = cli("report", str(run))
+    assert code != 0 and "commands.jsonl' is not a commands log" in err, err

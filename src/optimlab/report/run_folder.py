@@ -106,10 +106,12 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
 def keep_command(path: str | Path, command: str, *, resumed: bool) -> None:
     """Add the ``command`` line of a session of ``optimlab train`` to the run in folder ``path``
     (commands.jsonl), for a page built later (``optimlab report RUN``) to show: only a page written by
-    ``train --html`` kept it before. Written whole or not at all."""
+    ``train --html`` kept it before. Written whole or not at all, after the lines there as bytes: a line
+    that is not UTF-8 is for the reader to name, not a refusal of the session that just ran."""
     file = Path(path) / COMMANDS_NAME
-    kept = file.read_text(encoding="utf-8") if file.is_file() else ""
-    write_atomically(file, kept + json.dumps({"command": command, "resumed": resumed}) + "\n")
+    kept = file.read_bytes() if file.is_file() else b""
+    line = json.dumps({"command": command, "resumed": resumed}) + "\n"
+    write_atomically(file, kept + line.encode("utf-8"))
 
 
 def _mapping(data: Any, where: str = "it") -> dict[str, Any]:

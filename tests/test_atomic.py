@@ -2,6 +2,7 @@
 cuts it) leaves the former content, and a page, a chart and a figure are written that way."""
 
 import doctest
+import errno
 import os
 import resource
 import stat
@@ -199,3 +200,22 @@ def test_blocker_names_a_symbolic_link_that_leads_nowhere(tmp_path):
         dangling, f"a symbolic link to {str(tmp_path / 'gone')!r}, which does not exist"
     )
     assert blocker(dangling).what == blocker(dangling).reason and blocker(tmp_path / "a") is None
+
+
+def test_a_refused_write_is_said_naming_the_file_replaced_not_its_temporary_file(tmp_path):
+    """write_refusal_said named the file the OS named: a folder where the page goes fails the rename of
+    atomic_path's temporary file, and the line named '.report.html.1a2b3c4d.partial', a file the user
+    never asked for and that is gone. Truth: the OS's own refusal (a real folder at the path), and the
+    path the caller wrote."""
+    from optimlab.errors import OptimlabError
+
+    page = tmp_path / "report.html"
+    page.mkdir()
+    with (
+        pytest.raises(OptimlabError) as raised,
+        optimlab.atomic.write_refusal_said(page, "the trials are kept", "rerun it", room_only=False),
+    ):
+        write_atomically(page, "<p>page</p>")
+    assert str(raised.value) == (
+        f"cannot write {str(page)!r}: {os.strerror(errno.EISDIR)}; the trials are kept: once it can be written, rerun it"
+    )

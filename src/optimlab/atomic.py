@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -66,6 +67,17 @@ def named_after(error: OSError, path: str | os.PathLike[str]) -> OSError:
     return OSError(error.errno, error.strerror, str(path))
 
 
+# atomic_path's temporary file beside NAME: .NAME.<8 hex digits>.partial
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.partial")
+
+
+def _target(written: Path) -> Path:
+    """The file ``written`` stands for: the one :func:`atomic_path` replaces, where it is its temporary file
+    (``.report.html.1a2b3c4d.partial``: a folder at report.html fails the rename naming it), else itself."""
+    found = _PARTIAL.fullmatch(written.name)
+    return written if found is None else written.with_name(found["name"])
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` for the block to write (by any writer that takes a path:
@@ -101,16 +113,19 @@ def write_refusal_said(
     path: str | os.PathLike[str], kept: str, then: str, *, room_only: bool = True
 ) -> Iterator[None]:
     """The OS's refusal of a write in the block for want of room (:data:`NO_ROOM`; any refusal where not
-    ``room_only``) said in one line: the file it named (else ``path``), its reason, what is ``kept``, and
-    ``then``, what writes the file once there is room (or once it can be written). Work finished before a
-    results file (a study's trials before its page) is kept, and the bare OS line said none of it."""
+    ``room_only``) said in one line: the file it named (the one replaced, not its temporary file; else
+    ``path``), its reason, what is ``kept``, and ``then``, what writes the file once there is room (or once
+    it can be written). Work finished before a results file (a study's trials before its page) is kept,
+    and the bare OS line said none of it."""
     try:
         yield
     except OSError as error:
         room = error.errno in NO_ROOM
         if room_only and not room:
             raise
-        written = os.fsdecode(error.filename) if error.filename is not None else os.fspath(path)
+        written = (
+            os.fspath(path) if error.filename is None else str(_target(Path(os.fsdecode(error.filename))))
+        )
         raise OptimlabError(
             f"cannot write {written!r}: {error.strerror or error}; {kept}: once "
             f"{'there is room' if room else 'it can be written'}, {then}"

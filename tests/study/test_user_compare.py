@@ -1240,3 +1240,38 @@ def test_a_name_or_folder_of_a_control_character_is_refused_in_one_line(tmp_path
     assert "\n" not in said and "\r" not in said
     assert f"for {argument}:" in said and f"control character ({repr(control)[1:-1]})" in said
     assert list(tmp_path.iterdir()) == []  # no folder made
+
+
+@pytest.mark.parametrize(
+    ("call", "argument", "field"),
+    [
+        ({"compare": {"model.width": [8, 16]}, "recipe": {"model.width": 32}}, "compare", "model.width"),
+        (
+            {"optimizers": ["sgd"], "epochs": 2, "recipe": {"training": {"epochs": 5}}},
+            "epochs",
+            "training.epochs",
+        ),
+        (
+            {"optimizers": ["sgd"], "space": {"optimizer.lr": [0.1, 0.01]}, "recipe": {"optimizer.lr": 0.5}},
+            "space",
+            "optimizer.lr",
+        ),
+        ({"optimizers": ["sgd"], "recipe": {"optimizer.options.lr": 0.5}}, "space", "optimizer.lr"),
+        (
+            {"optimizers": ["sgd", "adam"], "recipe": {"optimizer": {"name": "sgd"}}},
+            "optimizers",
+            "optimizer.name",
+        ),
+    ],
+)
+def test_a_recipe_field_another_argument_sets_is_refused_in_one_line(tmp_path, call, argument, field):
+    """``compare={'model.width': [8, 16]}, recipe={'model.width': 32}`` ran both methods without a word
+    that the width held constant was never trained (the compared one, the tuned lr, epochs= lost to the
+    recipe's, ... set it over it): each such field is refused naming both arguments, before any folder is
+    made."""
+    with pytest.raises(InvalidValueError) as refused:
+        optimlab.compare(budget=2, seeds=1, out=tmp_path / "run", **{"epochs": 1, **call})
+    said = str(refused.value)
+    assert "\n" not in said and said.startswith("invalid value") and "for recipe:" in said
+    assert f"{argument} sets {field}" in said
+    assert list(tmp_path.iterdir()) == []

@@ -56,7 +56,7 @@ from optimlab.errors import (
     did_you_mean,
     keywords_checked,
 )
-from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError
+from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError, as_recipe_field, fields_set
 from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, boolean, get_registry, normalize_name, whole_number
 from optimlab.report.metric_labels import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -303,6 +303,22 @@ def _with_fields(base: Recipe, updates: Mapping[str, Any], given: Mapping[str, A
 def _reasons(error: RecipeError) -> str:
     """The bad fields a recipe error lists one a line, on one line."""
     return "; ".join(line.strip() for line in str(error).splitlines()[1:]) or str(error)
+
+
+def _check_held_not_set(
+    recipe: Mapping[str, Any] | None, set_by: Mapping[str, str], *, default_space: bool
+) -> None:
+    """Refuse a ``recipe=`` field that another argument sets (``set_by``: each field, a technique or a
+    named section by its name alone, and the argument that sets it): the other's value trained, and the
+    recipe's was lost without a word (``compare={'model.width': [8, 16]}`` beside ``recipe={'model.width':
+    32}``; ``epochs=2`` beside the recipe's ``training.epochs``, which won)."""
+    for key, value in (recipe or {}).items():
+        for field in sorted(fields_set(key, value)):
+            argument = set_by.get(field.removesuffix(".name"))
+            if argument is not None:
+                default = " (the search space's default: each optimizer's lr)" if default_space else ""
+                why = f"{argument} sets {field}{default if argument == 'space' else ''}"
+                raise InvalidValueError("recipe", {key: value}, f"fields no other argument sets: {why}")
 
 
 def _check_compared(
@@ -625,6 +641,20 @@ def compare(
             describe(space),
             "a SearchSpace, or {field: [choices]} and {field: {low, high, log}}: {'optimizer.lr': [0.01, 0.1]}",
         )
+    set_by = {
+        f: argument
+        for f, argument, value in (
+            ("training.epochs", "epochs", epochs),
+            ("training.loss", "loss", loss),
+            ("training.compute_loss", "compute_loss", compute_loss),
+        )
+        if value is not None
+    }
+    set_by |= {what: what for what in ("model", "data") if what in named}  # model.name, data.name
+    set_by |= {as_recipe_field(f): "space" for f in (space.fields if space is not None else ["optimizer.lr"])}
+    compared = "compare" if compare is not None else "optimizers"
+    set_by |= {f.removesuffix(".name"): compared for value in values for f in fields_set(field, value)}
+    _check_held_not_set(recipe, set_by, default_space=space is None)
     _check_compared(chosen.recipe, field, list(values), space, given)
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip

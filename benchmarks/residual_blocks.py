@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from paired import alternating_rounds, paired_ratio, round_count
@@ -60,8 +61,8 @@ def models() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
     }
 
 
-def version_at(commit: str) -> Callable[[nn.Module], dict[str, str]]:
-    """``residual_blocks`` as ``skips.py`` was at ``commit``."""
+def version_at(commit: str) -> ModuleType:
+    """The module ``skips.py`` was at ``commit``."""
     source = subprocess.run(
         ["git", "show", f"{commit}:src/optimlab/doctor/skips.py"], capture_output=True, text=True, check=True
     ).stdout
@@ -72,7 +73,7 @@ def version_at(commit: str) -> Callable[[nn.Module], dict[str, str]]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # its dataclasses look their module up there
         spec.loader.exec_module(module)  # read whole: the folder may go once it has run
-    return module.residual_blocks
+    return module
 
 
 def seconds(run: Callable[[], object], repeats: int) -> float:
@@ -123,7 +124,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=round_count, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    before = version_at(args.before)
+    before = version_at(args.before).residual_blocks
     print(TABLE_HEADER)
     for name, (model, inputs) in models().items():
         model.train()

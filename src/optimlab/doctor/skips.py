@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import operator
 import warnings
 from collections.abc import Callable
@@ -200,9 +201,14 @@ class ForwardSkips:
             and type(node).__name__ in _ADD_NODES
         ]
 
+        # The walks of each addition meet the same nodes again: each read once a call, and kept no longer
+        # (a node keeps the tensors its backward saved alive). A Swin's watched forward 0.79x, a GPT-2's
+        # 0.92x, a BERT's unchanged (paired rounds: benchmarks/skip_reading.py --watch).
+        @functools.cache
         def inputs(node: Any) -> list[Any]:  # not past the module's inputs
             return [] if node in sources else _inputs_of(node)
 
+        @functools.cache
         def reads_parameters(node: Any) -> bool:
             return node not in sources and _reads_parameters(node)
 

@@ -930,7 +930,8 @@ HALF_PRECISION_ROUNDING = {
 }
 # |ours - torch| per entry, in eps of the dtype at max(|p|, 1), after a_mixed_group's 12 steps or the
 # half-precision test's 20 (measured over seeds 0-5 of each: at most 1.7 in float32, 1.9 in float64, 2.0
-# in float16, 1.0 in bfloat16): an ulp or two, never a drift. An lr rounded to float32 fails it.
+# in float16, 1.0 in bfloat16): an ulp or two, never a drift. An lr rounded to float32 fails it (all but
+# AdaGrad, whose lr reaches the step through its lr-decay schedule).
 ADDCDIV_ROUNDING_EPS = 3
 # How far from torch's half-precision step ours may land, per HALF_PRECISION_ROUNDING row, in eps of the
 # dtype at max(|p|, 1) after the 20 steps; measured over seeds 0-7, both dtypes: an ulp or two where only the

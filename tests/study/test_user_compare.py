@@ -1275,3 +1275,22 @@ def test_a_recipe_field_another_argument_sets_is_refused_in_one_line(tmp_path, c
     assert "\n" not in said and said.startswith("invalid value") and "for recipe:" in said
     assert f"{argument} sets {field}" in said
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_recipe_section_beside_the_users_model_and_data_keeps_them(tmp_path):
+    """``recipe={'data': {'val_fraction': 0.3}}`` beside ``data=data`` trained on digits: the recipe's
+    section replaced the one naming the user's data (as ``{'model': {...}}`` did the user's model). The
+    recipe's fields now update those sections: the study's recipe names the user's model and data and holds
+    the fields given (truth: the same call with the fields dotted)."""
+    torch.manual_seed(0)
+    data = (torch.randn(60, 4), torch.randint(0, 2, (60,)))
+    model = lambda: nn.Linear(4, 2)  # noqa: E731 (a factory, as a user passes one)
+    options = {"budget": 1, "seeds": 1, "epochs": 1, "space": {"optimizer.lr": [0.1]}}
+    sections = {"data": {"val_fraction": 0.3}, "model": {"dropout": "own_default"}}
+    done = optimlab.compare(["sgd"], model=model, data=data, recipe=sections, out=tmp_path / "s", **options)
+    dotted = {"data.val_fraction": 0.3, "model.dropout": "own_default"}
+    again = optimlab.compare(["sgd"], model=model, data=data, recipe=dotted, out=tmp_path / "d", **options)
+    recipe = done.results[0].spec.recipe
+    assert recipe.to_dict() == again.results[0].spec.recipe.to_dict()
+    assert recipe.data.name.startswith("<data") and recipe.model.name.startswith("<")
+    assert recipe.data.val_fraction == 0.3

@@ -591,9 +591,11 @@ def compare(
             }
             stored = as_stored_where_not_given(left_out, storage or out, name)
             budget, protocol, pruner, space, epochs = (stored[key] for key in left_out)
-    updates: dict[str, Any] = {}  # the model section first: the recipe's fields then refine it
+    # the model's name first, the recipe's fields then refine it: dotted, as a section {'model': {...}} given
+    # in recipe= was the key updated, which dropped the user's model (and data) for the default's
+    updates: dict[str, Any] = {}
     if "model" in named:
-        updates["model"] = {"name": named["model"][0]}
+        updates["model.name"] = named["model"][0]
     if "loss" in named:
         updates["training.loss"] = named["loss"][0]
     if compute_loss is not None:
@@ -604,7 +606,7 @@ def compare(
         updates.update(_loader_batching(data, recipe or {}))
     updates.update(recipe or {})
     if "data" in named:
-        base = _with_fields(Recipe(), {"data": {"name": named["data"][0]}, **updates}, recipe)
+        base = _with_fields(Recipe(), {"data.name": named["data"][0], **updates}, recipe)
         chosen = recipe_workload(base, name or STUDY_NAME)
     else:
         # "" is no name: it ran DEFAULT_WORKLOAD (`workload or ...`) where "  " was refused

@@ -590,10 +590,11 @@ def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_a
     """20 ReLU layers at 0.6x He's scale (1.7x off, under the 3x vanishing_gradients read alone):
     init_scale said 'init: kaiming_normal' and vanishing_gradients 'norm: batch', two fixes for one
     cause. Both now name He's init, init_scale first; truth: He's init trains it better on every one of
-    3 batch orders (300 steps of Adam 1e-3, held-out loss 0.72 / 0.65 / 0.86 against 1.15 / 0.78 / 1.17
-    here: one order's ratio ranges 0.63-0.83, so no single draw is the truth)."""
+    3 batch orders (300 steps of Adam 1e-3): its loss on the rows it trains on, 0.016 / 0.003 / 0.027
+    against 0.47 / 0.28 / 0.13 on one CPU. The held-out loss, compared before, is overfitting's draw
+    (0.99 against 0.73 on the second order, on an AMD EPYC where an Intel CPU had 0.65 against 0.78)."""
     x, y = standardized()
-    train, held = slice(0, 800), slice(800, None)
+    train = slice(0, 800)
 
     def planted(scale: float) -> nn.Sequential:
         model = mlp(depth=20, width=64)
@@ -611,14 +612,15 @@ def test_vanishing_gradients_of_an_init_compounded_too_small_are_told_the_init_a
     assert told_torch_init(by_rule["vanishing_gradients"], "kaiming_normal")
     assert found.problems[0].rule == "init_scale" and found.problems[0].consequence_of == ()
 
-    def held_out(scale: float, seed: int) -> float:
+    def trained(scale: float, seed: int) -> float:
+        """The loss on the training rows after 300 steps: how well the init lets the net train."""
         model = planted(scale)
-        data = ((x[train], y[train]), (x[held], y[held]))
+        data = ((x[train], y[train]), (x[train], y[train]))
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
         return trained_held_out(model, optimizer, data, nn.functional.cross_entropy, 300, 64, seed=seed)
 
-    he, small = zip(*((held_out(1.0, seed), held_out(0.6, seed)) for seed in range(3)))
-    assert all(a < b for a, b in zip(he, small)) and statistics.mean(he) < 0.85 * statistics.mean(small), (
+    he, small = zip(*((trained(1.0, seed), trained(0.6, seed)) for seed in range(3)))
+    assert all(a < b for a, b in zip(he, small)) and statistics.mean(he) < 0.5 * statistics.mean(small), (
         he,
         small,
     )

@@ -126,11 +126,14 @@ def on_user_code(
         updates["data.scaling"] = "none"
     replaced = []
     for w in workloads:
-        on_model: dict[str, Any] = {}
-        if model:  # the user's recipe keeps its model's choices; a registered workload's is replaced
-            on_model = {"model": {"name": model}} if w.registered else {"model.name": model}
+        # the user's recipe keeps its model's choices; a registered workload's model section is replaced
+        # whole (a section given to with_updates sets only the fields it holds)
+        on_model = {"model.name": model} if model and not w.registered else {}
         try:
-            recipe = w.recipe.with_updates({**updates, **on_model})
+            base = w.recipe
+            if model and w.registered:
+                base = Recipe.from_dict({**w.recipe.to_dict(), "model": {"name": model}})
+            recipe = base.with_updates({**updates, **on_model})
         except RecipeError as error:
             if model and not w.registered:
                 raise _kept_but_not_taken(w.recipe, model, error) from None

@@ -455,3 +455,23 @@ def test_a_with_block_of_stop_on_signal_starts_without_the_signal_an_earlier_blo
     with stop:
         state = run(callbacks=[stop])
     assert (state.step, state.interrupted, state.stop_reason, stop.received) == (8, False, None, None)
+
+
+def test_a_log_of_another_run_is_refused_by_a_fresh_fit_and_kept_while_a_continued_fit_appends(tmp_path):
+    """A second fit started fresh (step 0) with MetricsLog of the first's file cut it back to step 0:
+    the first phase's 4 lines were deleted without a word. It is refused naming the file, which keeps
+    them; a fit continued with the first's state appends after them. Truth: the steps each fit took."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "metrics.jsonl"
+    common = {"loss_fn": nn.CrossEntropyLoss(), "batch_size": 16}
+    first = fit(model, optimizer, x, y, total_steps=4, callbacks=[MetricsLog(path)], **common)
+    logged = path.read_text()
+    with pytest.raises(InvalidValueError) as refused:
+        fit(model, optimizer, x, y, total_steps=2, callbacks=[MetricsLog(path)], **common)
+    assert str(path) in str(refused.value) and "MetricsLog path" in str(refused.value)
+    assert path.read_text() == logged
+    fit(model, optimizer, x, y, total_steps=6, state=first, callbacks=[MetricsLog(path)], **common)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]

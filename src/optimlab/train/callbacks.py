@@ -38,7 +38,8 @@ class MetricsLog(Callback):
     """Appends one JSON line per logged step and per evaluation to ``path``.
 
     Lines are buffered and flushed at evaluations and before checkpoints; on resume the file is cut
-    back to the checkpoint's step, so an interrupted run leaves no duplicate or missing line. Each line
+    back to the checkpoint's step, so an interrupted run leaves no duplicate or missing line. A run
+    started afresh (step 0) refuses a file that holds lines, another run's it would have cut away. Each line
     carries ``seconds``, the run's wall time at its step (:attr:`TrainState.seconds <optimlab.train.loop.
     TrainState>`, summed over resumed segments), so that a report can plot a run by wall time. A run's
     result (result.json) ends on the same clock, at its last line or later by what the last step's
@@ -55,7 +56,9 @@ class MetricsLog(Callback):
 
     def on_train_start(self, state: TrainState) -> None:
         self._ahead = 0.0
-        if self.path.exists():  # resuming: keep only what the checkpoint knows about
+        if not state.step:
+            self._check_unwritten()
+        elif self.path.exists():  # resuming: keep only what the checkpoint knows about
             kept = _lines_up_to(self.path, state.step)
             write_atomically(self.path, "".join(line + "\n" for line in kept))  # a kill leaves the old whole
             if kept:  # a log by an earlier version ran ahead of the checkpoint: its time must not go back
@@ -64,6 +67,23 @@ class MetricsLog(Callback):
                 last = json.loads(kept[-1]).get("seconds") or 0.0
                 self._ahead = max(0.0, last - round(state.seconds, 4))
         self._handle = open(self.path, "a")  # noqa: SIM115  (held across callbacks, closed at train end)
+
+    def _check_unwritten(self) -> None:
+        """Refuse, for a run started afresh, a log that holds lines: another run's (a first phase logged
+        to the same file), which cutting it back to step 0 deleted."""
+        try:
+            held = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise named_after(error, self.path) from None
+        if held:
+            raise InvalidValueError(
+                "MetricsLog path",
+                str(self.path),
+                "a new or empty file for a run started at step 0: this one holds another run's lines "
+                "(give another path, or remove the file; a run continued with fit(state=...) appends)",
+            )
 
     def on_step_end(self, state: TrainState) -> None:
         if state.skipped:  # no loss to log: its batches held no target the loss scores

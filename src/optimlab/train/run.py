@@ -335,7 +335,7 @@ def _train(
         stop if out is not None else contextlib.nullcontext(),
     ):
         if out is not None:
-            _begin_writing(out, recipe)
+            _begin_writing(out, recipe, afresh=not state.step)
         state = fit_built(
             built,
             x,
@@ -609,12 +609,14 @@ def _removed_unless_trained(out: Path, state: TrainState) -> Iterator[None]:
         raise
 
 
-def _begin_writing(out: Path, recipe: Recipe) -> None:
+def _begin_writing(out: Path, recipe: Recipe, *, afresh: bool) -> None:
     """Once every check passed: the folder's recipe is this one, and a continued run is not finished
     (no final weights or result) until it ends again. The ended session's result is kept in
-    sessions.jsonl: its final scores (``test_*``) are nowhere else, and a tracker added later sends them."""
+    sessions.jsonl: its final scores (``test_*``) are nowhere else, and a tracker added later sends them.
+    A run begun ``afresh`` (at step 0: resumed before its first checkpoint) drops its log, whose lines
+    its steps write again (MetricsLog refuses a log of lines for a run at step 0)."""
     _keep_session(out)
-    for stale in (MODEL_NAME, RESULT_NAME):
+    for stale in (MODEL_NAME, RESULT_NAME, *([METRICS_NAME] if afresh else [])):
         (out / stale).unlink(missing_ok=True)
     write_atomically(out / RECIPE_NAME, recipe.to_yaml())
 

@@ -469,3 +469,18 @@ def test_a_refusal_that_is_no_write_loads_no_torch_to_say_its_code():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["2", "False"], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "default"),
+    [(["plot-schedule", "cosine"], "schedule.png"), (["gallery", "run", "all"], "gallery")],
+)
+def test_a_default_output_path_refused_is_named_as_the_user_would_type_it(cli, monkeypatch, argv, default):
+    """In a folder no file can be made in, `plot-schedule cosine` (its --out left at its default) said
+    "cannot create PosixPath('schedule.png')": click passes the default, a Path, through the check, whose
+    message wrote it as Python's repr. Truth: the path as typed, quoted as any --out given is. /proc: no
+    file can be made in it, root or not."""
+    monkeypatch.chdir("/proc")
+    code, out, err = cli(*argv)
+    assert (code, out) == (2, "")
+    assert f"cannot create '{default}':" in err and "Path(" not in err

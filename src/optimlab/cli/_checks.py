@@ -156,9 +156,11 @@ def existing(text: str) -> bool:
     return _path(text).exists()
 
 
-def _printable(text: str, what: str = "a path") -> str:
-    """``text``, an output path or a name (``what``), unless it holds a control character
-    (:func:`~optimlab.errors.unprintable`)."""
+def _printable(text: str | os.PathLike[str], what: str = "a path") -> str:
+    """``text``, an output path or a name (``what``), as the user types it, unless it holds a control
+    character (:func:`~optimlab.errors.unprintable`). click passes an option's default through its parser:
+    a ``Path("schedule.png")`` was said as ``PosixPath('schedule.png')`` in every refusal of it."""
+    text = os.fspath(text)
     if (refusal := unprintable(text, what)) is not None:
         raise typer.BadParameter(refusal)
     return text
@@ -166,7 +168,8 @@ def _printable(text: str, what: str = "a path") -> str:
 
 def writable_folder(text: str) -> Path:
     """An output folder: one that exists and may be written, or one that can be created."""
-    path = _as_created(_path(_printable(text), written_into=True))
+    text = _printable(text)
+    path = _as_created(_path(text, written_into=True))
     if path.exists():
         if not path.is_dir():
             raise typer.BadParameter(f"{text!r} is a file; give a folder")
@@ -198,7 +201,8 @@ def resumed_folder(text: str) -> Path:
     missing) resumed the folder above nd, and ``/proc/nope/x`` was one that could not be created. A name of a
     control character (a folder made before the output paths refused them) broke the resume command it
     prints in two: refused as an output path's."""
-    path = existing_folder(_printable(text))
+    text = _printable(text)
+    path = existing_folder(text)
     _path(text, written_into=True)
     _refuse_unwritable(path, text)
     return path
@@ -256,7 +260,8 @@ def writable_file(*suffixes: str) -> Callable[[str], Path]:
     """An output file with one of ``suffixes``, in a place that may be written."""
 
     def parse(text: str) -> Path:
-        path = _as_created(_path(_printable(text)))
+        text = _printable(text)
+        path = _as_created(_path(text))
         if path.suffix.lower() not in suffixes:
             raise typer.BadParameter(f"{text!r}: accepted a file ending in {' or '.join(suffixes)}")
         if path.is_dir():

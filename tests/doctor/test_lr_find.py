@@ -401,20 +401,26 @@ def test_a_loss_or_targets_beside_batches_already_made_are_refused_not_ignored(v
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
-def test_a_seed_the_sweep_does_not_read_is_refused_and_one_the_check_reads_is_taken():
-    """lr_range_test(model, loss, loader, seed=3) swept the loader's own order, the seed read by nothing:
-    the same sweep as seed 0's, without a word, where fit refuses it. Refused in fit's line, before any
-    step; beside tensors it draws the rows (another sweep than seed 0's). find_lr reads it beside a
-    loader too: its check holds rows out, and draws its dropout, by the seed; so does diagnose, whose
-    seed draws dropout."""
+def test_a_seed_beside_a_dataloader_draws_its_order_and_the_same_seed_sweeps_alike():
+    """lr_range_test(model, loss, loader, seed=3) was refused beside a DataLoader (fit's line: fit seeds
+    nothing), though the sweep's own draws came from torch's global state: a shuffling loader's order
+    (and dropout), so seed=0 swept another curve after each torch.manual_seed of the caller's. The
+    sweep now seeds torch with its seed, as the check and diagnose's watched run do: seed 3 beside a
+    shuffling loader sweeps another order than seed 0, the same seed the same curve whatever the
+    state before, which is given back. find_lr and diagnose read it too."""
     x, y, model, before, optimizer = _a_linear_model_to_refuse_for()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
-    with pytest.raises(
-        InvalidValueError,
-        match=r"^invalid value 3 for seed: accepted left unset beside a DataLoader, which batches the data "
-        r"itself: DataLoader\(\.\.\., generator=torch\.Generator\(\)\.manual_seed\(\.\.\.\)\)\.$",
-    ):
-        lr_range_test(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, seed=3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16, shuffle=True)
+
+    def swept(seed: int, state: int) -> list[float]:
+        torch.manual_seed(state)
+        after = torch.rand(3)
+        torch.manual_seed(state)
+        losses = lr_range_test(model, nn.MSELoss(), loader, optimizer=optimizer, steps=10, seed=seed).losses
+        assert torch.equal(torch.rand(3), after)  # the caller's stream as it was
+        return losses
+
+    assert swept(0, 0) == swept(0, 1) == swept(0, 2)
+    assert swept(3, 0) == swept(3, 1) != swept(0, 0)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     sweeps = [lr_range_test(model, nn.MSELoss(), x, y, optimizer, steps=10, seed=s).losses for s in (0, 3)]
     assert sweeps[0] != sweeps[1]

@@ -272,7 +272,7 @@ def find_lr(
         given = None if held_out is None else _first_held_out_batch(model, optimizer, held_out)
         started = time.perf_counter()
         result = lr_range_test(
-            model, None, train, optimizer=optimizer, grad_clip_norm=grad_clip_norm, **sweep
+            model, None, train, optimizer=optimizer, seed=seed, grad_clip_norm=grad_clip_norm, **sweep
         )
         seconds = time.perf_counter() - started
         if not result.candidates:

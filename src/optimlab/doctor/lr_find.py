@@ -403,8 +403,10 @@ def lr_range_test(
             ``lr_range_test(model, loss_fn, x, y, optimizer)`` reads the tensors ``x`` and ``y``.
             A ``compute_loss`` raising :class:`SkippedBatch` skips its batch (no step at its lr).
         batch_size, seed: the batches of tensors and Datasets (default 64 rows, drawn from ``seed``); a
-            DataLoader or batches already made batch themselves: either beside one is refused, never
-            silently dropped.
+            DataLoader or batches already made batch themselves: a ``batch_size`` beside one is refused,
+            never silently dropped. Torch's generator is seeded with ``seed`` for the sweep (a shuffling
+            DataLoader's order, dropout), so the same call reads the same curve whatever torch's random
+            state before it (which is given back).
         optimizer: over ``model``'s parameters; default optimlab's ``adam``.
         start_lr, end_lr: the sweep's ends (the swept group's lr: the first given an lr above 0).
         steps: optimizer steps of the sweep (100 covers 8 decades at 12 steps a decade).
@@ -431,7 +433,9 @@ def lr_range_test(
         grad_clip_norm = real_number(grad_clip_norm, "grad_clip_norm", POSITIVE, also=", or None")
 
     check_argument_order(loss_fn, data, "lr_range_test")
-    data = sweep_batches(data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed)
+    data = sweep_batches(  # the seed draws a DataLoader's order and dropout too
+        data, y, loss_fn, compute_loss=compute_loss, batch_size=batch_size, seed=seed, also_reads=("seed",)
+    )
     optimizer = examined_optimizer(model, optimizer)
     check_short_batch(model, data)  # as fit: an epoch's last batch of one row under batch norm
     swept, ratios = lr_ratios(optimizer)
@@ -445,6 +449,7 @@ def lr_range_test(
     ignores = may_score_nothing(data)
     with preserved(model, optimizer), at_training_point(optimizer):
         train_mode(model)
+        torch.manual_seed(seed)  # as the watched run and each candidate's check: not the caller's state
         stream = data.stream(next(model.parameters()).device)
         for i in range(steps + 1):  # batch i measures the loss after the last step, then steps at sweep[i]
             batch = next(stream)

@@ -1015,6 +1015,47 @@ def test_a_list_of_examples_with_targets_of_one_dimension_is_refused_where_no_ba
         assert len(list(UserBatches(batches, nn.MSELoss()).epoch(0))) == 1
 
 
+def test_dict_examples_with_a_target_of_one_row_are_refused_as_pairs_are():
+    """[{'x': x_i, 'labels': y_i}] of a regression, y_i of shape (1,), was trained unbatched, each example a
+    step of its own, without a word, where a 0-dim target was refused: 8 rows of input beside one target
+    are no batch's, in a dict as in a pair. Refused, saying how to batch them; truth: torch's
+    DataLoader(items, batch_size=4), the advice, gives the batches of x and y."""
+    x, y = torch.randn(12, 8), torch.randn(12, 1)
+    items = [{"x": x[i], "labels": y[i]} for i in range(12)]
+    with pytest.raises(InvalidValueError, match=r"'a list of 12 dict items, one example each' for data: "):
+        UserBatches(items, nn.MSELoss())
+    batched = list(UserBatches(DataLoader(items, batch_size=4), nn.MSELoss()).epoch(0))
+    assert [torch.equal(b["labels"], y[4 * i : 4 * i + 4]) for i, b in enumerate(batched)] == [True] * 3
+
+
+def test_flat_inputs_a_model_reshapes_beside_several_targets_stay_batches():
+    """Bags of 5 tokens flattened, (tokens of 4 * 5, labels of 4), which the model views as (4, 5) for
+    nn.EmbeddingBag, were refused as "one example each" (fb5115da refused any 1-dim pair of two lengths).
+    A batch can have them: read as given, one step each; truth: the model's outputs have a row per
+    target and torch's cross-entropy takes them. A batch of one bag with its offsets, (tokens, offsets of
+    one, label of one), stays a batch too."""
+
+    class Bags(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bag = nn.EmbeddingBag(50, 3)
+
+        def forward(self, tokens):
+            return self.bag(tokens.view(-1, 5))
+
+    generator = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.randint(0, 50, (20,), generator=generator), torch.randint(0, 3, (4,), generator=generator))
+        for _ in range(6)
+    ]
+    read = list(UserBatches(batches, nn.CrossEntropyLoss()).epoch(0))
+    assert [torch.equal(batch_target(got), given[1]) for got, given in zip(read, batches)] == [True] * 6
+    model = Bags()
+    assert all(nn.functional.cross_entropy(model(t), y).isfinite() for t, y in read)
+    one_bag = [(torch.arange(10), torch.tensor([0]), torch.tensor([1]))]
+    assert len(list(UserBatches(one_bag, nn.CrossEntropyLoss()).epoch(0))) == 1
+
+
 def test_a_list_of_real_batches_stays_read_as_batches_whatever_their_sizes_and_layout():
     """The rule that refuses examples one each cannot refuse a batch: a batch of one row (targets of shape
     (1,)), a sequence-first batch whose inputs' first dimension is not the batch's ((T, B, F) beside (B,)

@@ -17,8 +17,8 @@ Data (what :class:`UserBatches` accepts):
 * an **IterableDataset**: batched in reading order;
 * a **DataLoader**, or any other re-iterable of batches (a list of batches): read as it is, epoch
   after epoch. A one-shot iterator (a generator) is refused: training reads the data more than once, and
-  so is a list of examples one each, ``[(x_i, y_i), ...]`` (a 0-dim target, or 1-dim x_i and y_i of two
-  lengths: :func:`one_example_each`),
+  so is a list of examples one each, ``[(x_i, y_i), ...]`` (a 0-dim target, or one of shape (1,) beside 1-dim
+  inputs of several: :func:`one_example_each`),
   which read as batches trained each example unbatched, a step of its own.
 
 Batches: a tuple or list ``(inputs..., target)``, a dict of named inputs (Hugging Face style), or a
@@ -1357,26 +1357,31 @@ def batch_target(batch: Any) -> Any:
 def one_example_each(data: Any) -> bool:
     """Whether ``data``, a list or tuple (read as batches), holds examples one each instead: its first
     item's target (:func:`batch_target`) is a number or a 0-dim tensor or array, which no batch holds (a
-    batch's targets have a row per example, even a batch of one); or the item is a pair of 1-dim tensors
-    or arrays of two lengths, ``(x_i of 8 features, y_i of 1)``: read as a batch, its input is rows of one
-    feature each, as many as its targets, so another number of targets is no batch's. Read as batches,
-    each example was a step of its own, unbatched: 256 steps for 256 rows, without a word. What cannot
-    be told apart is read as batches: a pair of 1-dim tensors of one length (a batch of rows of one
-    feature each), inputs of 2 dimensions or more (a sequence-first batch's first dimension is not its
-    rows). A row of numbers alone (``[0.1, 0.2]`` of a list of feature rows) is no (input, target) item."""
+    batch's targets have a row per example, even a batch of one); or its target is one row, a 1-dim
+    tensor or array of length 1, beside inputs each 1-dim of several, ``(x_i of 8 features, y_i of
+    shape (1,))`` or ``{'x': x_i, 'labels': y_i}``: read as a batch, a 1-dim input is rows of one feature,
+    as many as its targets, and several rows beside one target are no batch's. Read as batches, each
+    example was a step of its own, unbatched: 256 steps for 256 rows, without a word. What a batch can
+    have is read as batches: a 1-dim input beside several targets (flattened token bags a model
+    reshapes, ``(tokens of 4 * 5, labels of 4)``), or of as many, inputs of 2 dimensions or more (a
+    sequence-first batch's first dimension is not its rows), an input of one row (EmbeddingBag's offsets
+    of one bag). A row of numbers alone (``[0.1, 0.2]`` of a list of feature rows) is no (input, target)
+    item."""
     if not isinstance(data, (list, tuple)) or not data:
         return False
     first = data[0]
     if isinstance(first, (tuple, list)) and all(isinstance(v, numbers.Number) for v in first):
         return False
-    target = batch_target(first)
-    if isinstance(target, numbers.Number) or (isinstance(target, (Tensor, np.ndarray)) and target.ndim == 0):
+    inputs, target = batch_parts(first)
+    if not isinstance(target, (numbers.Number, Tensor, np.ndarray)):
+        return False
+    if isinstance(target, numbers.Number) or target.ndim == 0:
         return True
     return (
-        isinstance(first, (tuple, list))
-        and len(first) == 2
-        and all(isinstance(v, (Tensor, np.ndarray)) and v.ndim == 1 for v in first)
-        and len(first[0]) != len(first[1])
+        target.ndim == 1
+        and len(target) == 1
+        and bool(inputs)
+        and all(isinstance(v, (Tensor, np.ndarray)) and v.ndim == 1 and len(v) > 1 for v in inputs)
     )
 
 

@@ -1525,3 +1525,16 @@ def test_an_update_leaves_the_mappings_it_was_given_as_they_were():
     assert updated.model.init == {"name": "kaiming_normal", "gain": 2.0}
     assert init == {"name": "kaiming_normal"}
     assert Recipe().with_updates({"model.init": init}).model.init == "kaiming_normal"
+
+
+def test_a_section_update_holding_a_keyword_twice_is_refused_as_a_file_is():
+    """``with_updates({'optimizer': {'name': 'sgd', 'momentum': 0.9, 'options': {'momentum': 0.5}}})`` kept
+    the 0.5 without a word, where the same section in a recipe file is refused ('set twice'): refused too."""
+    section = {"name": "sgd", "momentum": 0.9, "options": {"momentum": 0.5}}
+    with pytest.raises(RecipeError, match="set twice"):
+        Recipe.from_dict({"optimizer": section})
+    with pytest.raises(RecipeError, match=r"'momentum' is set twice.*0\.9.*0\.5.*keep one"):
+        Recipe().with_updates({"optimizer": section})
+    assert Recipe().with_updates({"optimizer": {"name": "sgd", "momentum": 0.9}}).optimizer.options == {
+        "momentum": 0.9
+    }

@@ -1308,12 +1308,19 @@ def _in_order_written(data: Mapping[str, Any], updates: Mapping[str, Any]) -> di
     for dotted, value in updates.items():
         section_given = dotted in Recipe.model_fields and isinstance(value, Mapping)
         fields = _fields_of_section(dotted, value) if section_given else [(dotted, value)]
+        homes: dict[str, Any] = {}  # of this update's fields: a keyword beside the fields and in options
         for field, held in fields:
             if not all(field.split(".")):
                 raise RecipeError(
                     f"{field!r} is no recipe field: a part of it is empty (fields read optimizer.lr)"
                 )
             field = _home_of(data, field)
+            if field in homes:  # as the same section in a recipe file is refused
+                raise RecipeError(
+                    f"{dotted}: {field.rpartition('.')[2]!r} is set twice, as {homes[field]!r} and "
+                    f"{held!r}: keep one"
+                )
+            homes[field] = held
             if isinstance(held, Mapping):
                 beneath = [f for f in ordered if f.startswith(f"{field}.")]
                 for earlier in beneath:

@@ -447,7 +447,10 @@ def compare(
             ``{field: {low, high, log}}``); default each optimizer's learning rate on a log grid.
         budget, seeds, protocol, pruner: as ``optimlab compare``'s flags (defaults 7, 3, grid, none).
         epochs: passes over the training split each trial trains (default: the recipe's, 10).
-        recipe: other recipe fields held constant, dotted: ``{"training.batch_size": 64}``.
+        recipe: other recipe fields held constant, dotted: ``{"training.batch_size": 64}``; a section's
+            mapping (``{"data": {"val_fraction": 0.3}}``) sets the fields it holds, as a compared section
+            does (``compare={"data": [{"name": "iris"}, {"name": "wine"}]}``). A field another argument
+            sets (compared, searched, ``epochs``) is refused.
         metric, goal, target: the validation metric tuned on (``val_accuracy``, ``val_loss``), or the
             user's by import path (``"mypkg.metrics:f1"``, or that function of an importable module:
             ``f1(outputs, targets) -> float`` over a whole split, tuned as ``val_f1``, reported as

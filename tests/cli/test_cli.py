@@ -208,6 +208,47 @@ def test_plot_schedule_writes_an_image(cli, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_schedule_on_a_full_disk_keeps_the_former_plot_and_names_the_file_and_flag(
+    cli, tmp_path, monkeypatch
+):
+    """On a full disk plot-schedule cut the former plot in place (savefig straight to --out) and said
+    "cannot write: No space left on device", naming no file. Now written as every page is (optimlab.atomic):
+    a disk refusing mid-write (savefig writes part of the file, then ENOSPC, naming no file as the OS names
+    none) leaves the former bytes and no temporary file; one line names --out and the file, exit 5, stdout
+    empty."""
+    import errno
+
+    from matplotlib.figure import Figure
+
+    def full_disk(self, fname, **_):
+        with open(fname, "wb") as file:
+            file.write(b"cut")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = tmp_path / "small" / "s.png"
+    out.parent.mkdir()
+    out.write_bytes(b"the former plot")
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    code, stdout, err = cli("plot-schedule", "cosine", "--steps", "10", "--out", str(out))
+    assert (code, stdout) == (5, "")
+    assert err.startswith(f"error: cannot write --out '{out}': No space left on device;"), err
+    assert len(err.splitlines()) == 1
+    assert [p.name for p in out.parent.iterdir()] == ["s.png"] and out.read_bytes() == b"the former plot"
+
+
+def test_plot_schedule_replaces_a_symbolic_link_at_out_not_the_file_it_leads_to(cli, tmp_path):
+    """--out at a symbolic link wrote the picture into the file the link leads to, as every writer of
+    optimlab.atomic does not: the link is replaced by the picture, its target left as it was."""
+    target = tmp_path / "elsewhere.png"
+    target.write_bytes(b"not a plot")
+    out = tmp_path / "s.png"
+    out.symlink_to(target)
+    code, _, err = cli("plot-schedule", "cosine", "--steps", "10", "--out", str(out))
+    assert code == 0, err
+    assert target.read_bytes() == b"not a plot" and not out.is_symlink()
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path):
     """YAML 1.2's floats, as recipes read them: PyYAML alone made final=1e-3 the string '1e-3'."""
     code, _, err = cli("plot-schedule", "cosine", "--option", "final=1e-3", "--out", str(tmp_path / "s.svg"))

@@ -156,12 +156,13 @@ def expected_message(error: BaseException, verb: str = "optimlab") -> str | None
 class FileAsked:
     """The file ``flag`` asks for at ``path`` (None: not given) beside a verb's results (doctor --html,
     lr-find --plot, a gallery's --out page): :meth:`write` keeps the OS's refusal, the verb prints its results
-    whole (``written`` None where refused), then :meth:`end` says the refusal in one line and exits
-    :data:`FILE_NOT_WRITTEN`."""
+    whole (``written`` None where refused), then :meth:`end` says the refusal in one line, with what is
+    ``kept``, and exits :data:`FILE_NOT_WRITTEN`."""
 
-    def __init__(self, flag: str, path: Path | None) -> None:
+    def __init__(self, flag: str, path: Path | None, kept: str = "the results printed are whole") -> None:
         self.flag = flag
         self.path = path
+        self.kept = kept
         self.refused: str | None = None  # the line that says why the file is not written
 
     def write(self, write: Callable[[Path], object]) -> None:
@@ -177,9 +178,7 @@ class FileAsked:
         """Keep the OS's refusal of the file (``path``: the one refused, where it is not :attr:`path` itself,
         a page's numbers beside it) for :meth:`end`."""
         refused = os.fspath(path or self.path)
-        self.refused = (
-            f"cannot write {self.flag} {refused!r}: {error.strerror or error}; the results printed are whole"
-        )
+        self.refused = f"cannot write {self.flag} {refused!r}: {error.strerror or error}; {self.kept}"
 
     @property
     def written(self) -> Path | None:

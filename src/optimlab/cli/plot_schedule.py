@@ -9,6 +9,7 @@ import typer
 
 from optimlab.cli import _checks as checks
 from optimlab.cli import _options as o
+from optimlab.cli._errors import FileAsked
 from optimlab.cli._output import Output
 from optimlab.errors import InvalidValueError, OptimlabError, UnknownNameError
 from optimlab.registry import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, get_registry, normalize_name
@@ -105,8 +106,14 @@ def plot_schedule(
     except OptimlabError as error:
         typed = " / ".join(f"'{flag}'" for flag in dict.fromkeys(flag_of.values())) or "'--set'"
         raise typer.BadParameter(str(error), param_hint=typed) from None
-    path = plot(schedules, steps, out_path, base_lr=lr)
     output = Output(fmt)
-    output.result(f"wrote {path}", {"path": str(path)})
-    if option:  # after the work: a refusal stays its one line, which names the flag typed
-        output.note(DEPRECATED_OPTION)
+    # the picture is the verb's one result: refused (a full disk), it is said naming --out, exit 5
+    drawn = FileAsked(
+        "--out", out_path, kept="a former file there is kept; once it can be written, run again"
+    )
+    drawn.write(lambda path: plot(schedules, steps, path, base_lr=lr))
+    if drawn.written is not None:
+        output.result(f"wrote {drawn.written}", {"path": str(drawn.written)})
+        if option:  # after the work: a refusal stays its one line, which names the flag typed
+            output.note(DEPRECATED_OPTION)
+    drawn.end(output)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from optimlab.atomic import atomic_path
 from optimlab.errors import InvalidValueError
 from optimlab.registry import POSITIVE, POSITIVE_INT, plain_numbers
 from optimlab.schedules.join import Schedule, step_count
@@ -33,7 +34,8 @@ def plot(
         base_lr: the learning rate the schedules multiply; 1 draws the multipliers themselves.
 
     Returns:
-        ``path``, as a :class:`~pathlib.Path`.
+        ``path``, as a :class:`~pathlib.Path`, written whole or not at all (:mod:`optimlab.atomic`): a full
+        disk keeps the former file, and a symbolic link at ``path`` is replaced, not written through.
     """
     path = Path(path)
     if path.suffix.lower() not in _FORMATS:
@@ -59,8 +61,8 @@ def plot(
     axes.grid(alpha=0.3)
     if any(curves):
         axes.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    with atomic_path(path) as partial:  # its name ends in .partial: the format is given
+        figure.savefig(partial, format=path.suffix[1:].lower())
     return path
 
 

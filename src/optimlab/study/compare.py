@@ -676,11 +676,14 @@ def _begun(specs: Sequence[StudySpec], location: str) -> list[StudySpec]:
 
 
 def _refuse_others_stored(specs: Sequence[StudySpec], location: str) -> None:
-    """Refuse a resume of ``specs`` none of which ``location`` holds, where it holds another comparison's
-    studies: ``compare --resume FOLDER --optimizers adam`` without the --workload it started with looked
-    for the default workload's study and said 'nothing to resume: no study 'digits_mlp''."""
-    stored = sorted({repr(settings["name"]) for settings in stored_settings(location)})
-    if stored:
+    """Refuse a resume of ``specs`` where ``location`` holds optimlab studies, none of them named as one of
+    ``specs`` is: ``compare --resume FOLDER --optimizers adam`` without the --workload it started with
+    looked for the default workload's study and said 'nothing to resume: no study 'digits_mlp''. A stored
+    study of one of their names (other methods) is left to :func:`~optimlab.study.run.open_studies`,
+    which names the settings that differ."""
+    names = {settings["name"] for settings in stored_settings(location)}
+    if names and not names & {spec.name for spec in specs}:
+        stored = sorted(map(repr, names))
         raise OptimlabError(
             f"nothing to resume of {', '.join(repr(spec.name) for spec in specs)} at "
             f"{without_passwords(location)!r}, which holds {named_and_more(stored)}: give the workloads it "

@@ -766,6 +766,19 @@ def test_help_as_a_verb_shows_what_minus_h_shows(cli):
 
 
 @pytest.mark.parametrize(
+    ("words", "under"), [(("train", "doctor"), "train"), (("gallery", "run", "run"), "gallery run")]
+)
+def test_help_of_a_verb_followed_by_more_names_is_refused_in_one_line(cli, words, under):
+    """`optimlab help train doctor` printed train's help and dropped doctor without a word (train read it
+    as its RECIPE). Now refused naming what was typed and the verb that has none under it, exit 2, stdout
+    empty; `help gallery run` (a group and its verb) still shows what -h shows."""
+    code, out, err = cli("help", *words)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert f"'{' '.join(words)}' for VERB" in err and f"'{under}' has none under it" in err
+    assert cli("help", *words[:-1]) == cli(*words[:-1], "-h")
+
+
+@pytest.mark.parametrize(
     "category, pattern, names",
     [
         ("optimizer", "ADAM*", {"adam", "adamw"}),  # any case, as every name is read

@@ -43,7 +43,7 @@ from optimlab.cli._errors import (
 )
 from optimlab.cli._options import CONTEXT, epilog, show_defaults
 from optimlab.cli._verb import Verb, VerbGroup
-from optimlab.errors import OptimlabWarning
+from optimlab.errors import InvalidValueError, OptimlabWarning
 
 EXIT_STATUS = f"""Exit status ('optimlab VERB -h' shows each verb's options and examples):
   0    done
@@ -118,7 +118,20 @@ def _help(
 ) -> None:
     """Show the help of optimlab or of a verb, as -h does."""
     command = _command()
-    command.main(args=[*(verb or []), "-h"], prog_name="optimlab", standalone_mode=False)
+    words = verb or []
+    commands = command.commands
+    for depth, word in enumerate(words):  # `help train doctor` showed train's and dropped doctor unsaid
+        if not commands:
+            named = " ".join(words[:depth])
+            raise InvalidValueError(
+                "VERB",
+                " ".join(words),
+                f"one verb, e.g. train or gallery run ({named!r} has none under it: ask one help at a time)",
+            )
+        if word not in commands:
+            break  # click refuses it, with the close matches
+        commands = getattr(commands[word], "commands", {})
+    command.main(args=[*words, "-h"], prog_name="optimlab", standalone_mode=False)
 
 
 _WARNINGS_SAID: set[str] = set()  # by the verb running: a comparison's trials built one batch size 8 times

@@ -249,6 +249,22 @@ def test_plot_schedule_replaces_a_symbolic_link_at_out_not_the_file_it_leads_to(
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        (["cosine", "wsd", "cosine"], "'cosine' named 2 times"),
+        (["step", "step_lr"], "'step' and 'step_lr' name one schedule, step"),  # a name and its alias
+    ],
+)
+def test_plot_schedule_refuses_a_schedule_named_twice(cli, tmp_path, names, said):
+    """`plot-schedule cosine cosine` drew one curve without a word, where bench refuses `--optimizers
+    sgd,sgd`: refused in one line naming the schedule, exit 2, nothing drawn."""
+    out = tmp_path / "s.svg"
+    code, stdout, err = cli("plot-schedule", *names, "--out", str(out))
+    assert (code, stdout) == (2, "") and len(err.splitlines()) == 1
+    assert f"for SCHEDULE: accepted each schedule once ({said})" in err and not out.exists()
+
+
 def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path):
     """YAML 1.2's floats, as recipes read them: PyYAML alone made final=1e-3 the string '1e-3'."""
     code, _, err = cli("plot-schedule", "cosine", "--option", "final=1e-3", "--out", str(tmp_path / "s.svg"))

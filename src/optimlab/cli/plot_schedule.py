@@ -39,6 +39,23 @@ def _parse_option(flag: str, text: str) -> tuple[str, object]:
         ) from None
 
 
+def _refuse_a_schedule_named_twice(names: list[str]) -> None:
+    """``cosine cosine`` (or ``cosine COSINE``, a name and its alias) drew one curve, where bench refuses
+    ``--optimizers sgd,sgd``: each schedule is named once."""
+    given: dict[str, list[str]] = {}
+    for name in names:
+        given.setdefault(get_registry("schedule").resolve(name), []).append(repr(name))
+    twice = [
+        f"{' and '.join(typed)} name one schedule, {name}"
+        if len(set(typed)) > 1
+        else f"{typed[0]} named {len(typed)} times"
+        for name, typed in given.items()
+        if len(typed) > 1
+    ]
+    if twice:
+        raise InvalidValueError("SCHEDULE", " ".join(names), f"each schedule once ({'; '.join(twice)})")
+
+
 def plot_schedule(
     names: Annotated[
         list[str],
@@ -77,6 +94,7 @@ def plot_schedule(
     for name in names:
         check_name("schedule", name, "SCHEDULE")
         check_warmup(name, steps, warmup_steps, "--warmup-steps")
+    _refuse_a_schedule_named_twice(names)
     options: dict[str, object] = {}
     flag_of: dict[str, str] = {}  # each keyword's flag, as typed
     for flag, text in [*(("--set", t) for t in set_values or []), *(("--option", t) for t in option or [])]:

@@ -73,3 +73,34 @@ def test_mapping_tensors_rebuilds_each_container_as_torchs_pytree_does_and_write
     moved = map_tensors(held, torch.neg)
     assert type(moved) is ItemsInAnAttribute and torch.equal(moved["x"], -x) and held["x"] is x
     assert map_tensors(7, torch.neg) == 7
+
+
+class ReadOnlyItems(ItemsInAnAttribute):
+    """A user's mutable mapping whose ``__setitem__`` refuses writes (a frozen config-like batch)."""
+
+    def __setitem__(self, key, item):
+        raise TypeError("read-only")
+
+
+class RefusesCopies(ItemsInAnAttribute):
+    """A user's mutable mapping that cannot be copied (it holds a handle, say)."""
+
+    def __copy__(self):
+        raise TypeError("cannot copy")
+
+
+def test_a_mapping_refusing_writes_or_copies_comes_back_a_dict_of_its_items_mapped():
+    """A mutable mapping of the user's whose __setitem__ (or copy) raises came back as a raw TypeError from
+    map_tensors (a2d4458f), where it had been a dict: it is a dict again, holding the items mapped as
+    torch's own tree_map of the same dict maps them, the user's mapping left holding its own."""
+    x, y = torch.ones(2), torch.arange(3)
+    for kind in (ReadOnlyItems, RefusesCopies):
+        given = kind(x=x, parts=[y, "label"])
+        mapped = map_tensors(given, torch.neg)
+        expected = _pytree.tree_map(
+            lambda v: -v if isinstance(v, torch.Tensor) else v, {"x": x, "parts": [y, "label"]}
+        )
+        assert type(mapped) is dict and _pytree.tree_structure(mapped) == _pytree.tree_structure(expected)
+        for got, want in zip(_pytree.tree_leaves(mapped), _pytree.tree_leaves(expected), strict=True):
+            assert torch.equal(got, want) if isinstance(want, torch.Tensor) else got == want
+        assert given["x"] is x and given["parts"][0] is y

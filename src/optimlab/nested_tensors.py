@@ -32,8 +32,9 @@ def map_tensors(value: Any, fn: Callable[[Any], Any], *, is_leaf: Callable[[Any]
     """``value`` with each tensor ``t`` in it (each value ``is_leaf`` takes, one not walked into) replaced
     by ``fn(t)``, every container rebuilt as its own type: a named tuple from its fields, a tuple or list,
     a mutable mapping (an OrderedDict, a Hugging Face BatchEncoding or ModelOutput) as a copy of its own
-    (:func:`_mapped_mapping`), another mapping as a dict. Anything else is kept as it is; ``value`` itself
-    is never written into."""
+    (:func:`_mapped_mapping`; a dict where it refuses a copy or writes), another mapping as a dict.
+    Anything else is kept as it is; ``value`` is left holding the items it held (a copy that writes into
+    it, sharing its items, has them put back)."""
     if is_leaf(value):
         return fn(value)
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple takes its fields one by one
@@ -50,18 +51,22 @@ def map_tensors(value: Any, fn: Callable[[Any], Any], *, is_leaf: Callable[[Any]
 
 
 def _mapped_mapping(value: MutableMapping, mapped: dict) -> MutableMapping:
-    """A copy of ``value`` of its own type and attributes (BatchEncoding's encodings) holding ``mapped``,
-    ``value`` left holding its own items: a mapping that keeps them in an attribute (a dict) shares it
-    with its shallow copy, so the copy is given its own; where the copy still writes into ``value`` (its
-    items kept elsewhere), ``value``'s items are put back and ``mapped`` is given as a dict."""
+    """A copy of ``value`` of its own type and attributes (BatchEncoding's encodings) holding ``mapped``;
+    ``mapped`` itself (a dict) where ``value`` refuses a copy or the copy refuses writes (a read-only
+    mapping's ``__setitem__``). A mapping keeping its items in an attribute (a dict) shares it with its
+    shallow copy, so the copy is given its own; where the copy still writes into ``value`` (its items
+    kept elsewhere), ``value``'s own items are put back and ``mapped`` is given as a dict."""
     items = dict(value.items())
-    copied = copy.copy(value)
-    state = getattr(copied, "__dict__", {})
-    for name, attribute in state.items():
-        if isinstance(attribute, (MutableMapping, list, set)):
-            state[name] = copy.copy(attribute)
-    for key, item in mapped.items():
-        copied[key] = item
+    try:
+        copied = copy.copy(value)
+        state = getattr(copied, "__dict__", {})
+        for name, attribute in state.items():
+            if isinstance(attribute, (MutableMapping, list, set)):
+                state[name] = copy.copy(attribute)
+        for key, item in mapped.items():
+            copied[key] = item
+    except Exception:  # whatever a user's mapping raises to refuse it: its items given as a dict
+        copied = mapped
     if any(value[key] is not item for key, item in items.items()):
         for key, item in items.items():
             value[key] = item

@@ -3,6 +3,7 @@ getting a loss gives the loss computed by hand; what it cannot use is refused wi
 
 from __future__ import annotations
 
+import collections
 import doctest
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from optimlab.data.user_batches import (
     target_key,
 )
 from optimlab.errors import InvalidValueError
+from tests.test_nested_tensors import ReadOnlyItems
 
 
 def pair(n=10):
@@ -157,8 +159,6 @@ def test_a_named_tuple_batch_moves_as_the_named_tuple_its_loader_gives():
     """A DataLoader of namedtuple rows gives namedtuple batches (torch's default_collate), which
     Lightning hands its training_step as they are: moving one raised TypeError ('missing 1 required
     positional argument'), the namedtuple built from one generator."""
-    import collections
-
     Row = collections.namedtuple("Row", "x y")
     x, y = pair()
     loader = DataLoader([Row(*row) for row in zip(x, y, strict=True)], batch_size=4)
@@ -166,6 +166,19 @@ def test_a_named_tuple_batch_moves_as_the_named_tuple_its_loader_gives():
     batch = next(UserBatches(loader, compute_loss=lambda m, b: 0).stream("meta"))
     assert type(batch) is type(given) is Row
     assert batch.x.device.type == batch.y.device.type == "meta" and batch.x.shape == given.x.shape
+
+
+def test_a_mapping_batch_moves_as_its_own_type_and_a_read_only_one_as_a_dict():
+    """An OrderedDict batch moved came back a dict (Lightning keeps its type); a mutable mapping whose
+    __setitem__ refuses writes raised a raw TypeError from its move (a2d4458f), where it had moved as a
+    dict. Truth: the tensors given, on the meta device; the OrderedDict's type and order kept."""
+    x, y = pair()
+    ordered = collections.OrderedDict(y=y, x=x)
+    moved = next(UserBatches([ordered], compute_loss=lambda m, b: 0).stream("meta"))
+    assert type(moved) is collections.OrderedDict and list(moved) == ["y", "x"]
+    assert moved["x"].device.type == "meta" and moved["x"].shape == x.shape
+    read_only = next(UserBatches([ReadOnlyItems(x=x, y=y)], compute_loss=lambda m, b: 0).stream("meta"))
+    assert type(read_only) is dict and [v.device.type for v in read_only.values()] == ["meta", "meta"]
 
 
 def test_a_batch_with_a_to_method_moves_itself_and_stays_what_it_is():

@@ -3,6 +3,7 @@ loss, or the backward pass of a module; found inside training, from the batch th
 
 from __future__ import annotations
 
+import collections
 import inspect
 import math
 import re
@@ -13,8 +14,9 @@ from torch import nn
 
 from doctor.setups import diagnose_in_recipe_words as diagnose  # the rules' advice in recipe fields
 from optimlab.doctor import DoctorCallback
-from optimlab.doctor.nan_origin import batch_fault, locate_non_finite
+from optimlab.doctor.nan_origin import batch_fault, finite_filled, locate_non_finite
 from optimlab.train import fit
+from tests.test_nested_tensors import ReadOnlyItems
 
 
 class Exp(nn.Module):
@@ -92,6 +94,27 @@ def test_a_nan_in_a_sequence_batch_is_placed_by_its_step_and_feature_not_the_row
     said = batch_fault(x)
     assert said == "the batch holds 1 non-finite value in 1 of its 64 rows, the first at [:, 7, 2]", said
     assert torch.isnan(x[:, 7, 2]).any()
+
+
+class Encoding(collections.UserDict):
+    """A Hugging Face BatchEncoding's shape: a mutable mapping with an attribute besides its items."""
+
+    def __init__(self, data, encodings):
+        super().__init__(data)
+        self.encodings = encodings
+
+
+def test_a_batch_filled_finite_keeps_its_mapping_type_and_a_read_only_one_is_a_dict():
+    """finite_filled gave any mapping back as a dict (a BatchEncoding lost its type), then (a2d4458f) a
+    mapping whose __setitem__ refuses writes raised a raw TypeError. Truth: torch.nan_to_num of each
+    floating tensor; the BatchEncoding-like mapping keeps its type and attribute, the read-only one is a
+    dict of its items filled."""
+    x, ids = torch.tensor([1.0, math.nan, -math.inf]), torch.arange(3)
+    filled = finite_filled(Encoding({"x": x, "ids": ids}, encodings=["e"]))
+    assert type(filled) is Encoding and filled.encodings == ["e"] and filled["ids"] is ids
+    assert torch.equal(filled["x"], torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
+    read_only = finite_filled(ReadOnlyItems(x=x))
+    assert type(read_only) is dict and torch.equal(read_only["x"], torch.tensor([1.0, 0.0, 0.0]))
 
 
 def test_a_non_finite_loss_from_finite_outputs_blames_the_loss():

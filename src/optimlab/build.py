@@ -38,7 +38,7 @@ from optimlab.models.user import InputsAs, embeds_ids, parameter_dtype
 from optimlab.number_text import count_of
 from optimlab.recipe import MODEL_LOSS, OWN_DEFAULT, ModelSpec, Recipe, TrainingSpec, architecture_techniques
 from optimlab.registry import Capability, get_registry
-from optimlab.techniques.losses import REGRESSION_LOSSES, ClassesLast, PointwiseLoss, ignored_label
+from optimlab.techniques.losses import ClassesLast, PointwiseLoss, ignored_label, regression_loss
 from optimlab.user_code import import_object
 
 __all__ = [
@@ -152,7 +152,7 @@ def task_of_loss(loss: str | None) -> str | None:
         return None
     entry = registry.get(loss)
     if Capability.USER in entry.capabilities:
-        return "regression" if isinstance(entry.create(), REGRESSION_LOSSES) else None
+        return "regression" if regression_loss(entry.create()) else None
     of_numbers = Capability.REGRESSION in entry.capabilities
     return "regression" if of_numbers and Capability.CLASSIFICATION not in entry.capabilities else None
 

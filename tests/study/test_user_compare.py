@@ -1294,3 +1294,21 @@ def test_a_recipe_section_beside_the_users_model_and_data_keeps_them(tmp_path):
     assert recipe.to_dict() == again.results[0].spec.recipe.to_dict()
     assert recipe.data.name.startswith("<data") and recipe.model.name.startswith("<")
     assert recipe.data.val_fraction == 0.3
+
+
+def test_torchs_mse_function_as_the_loss_reads_the_targets_as_its_module_does(tmp_path):
+    """compare(loss=F.mse_loss) of targets (N,) trained a Linear(3, 1)'s (N, 1) outputs against them
+    broadcast to (N, N) (test loss 3.14 where loss=nn.MSELoss() gave 1.54), while the module's data were
+    read as a regression's column. The function is read as its module (build.task_of_loss). Truth: the
+    same runs, the same test loss, as nn.MSELoss()."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 3, generator=generator)
+    y = x.sum(1)
+    tested = {}
+    for name, loss in (("module", nn.MSELoss()), ("function", nn.functional.mse_loss)):
+        found = optimlab.compare(
+            ["sgd"], model=lambda: nn.Linear(3, 1), data=(x, y), loss=loss, epochs=2, budget=1, seeds=1,
+            out=tmp_path / name, metric="val_loss",
+        )  # fmt: skip
+        tested[name] = found.leaderboard[0].test.mean
+    assert tested["function"] == tested["module"]

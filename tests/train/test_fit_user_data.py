@@ -825,13 +825,28 @@ def test_metrics_that_are_no_functions_by_name_or_have_no_val_data_are_refused(o
             total_steps=2, **{"val_data": problem(), **options})  # fmt: skip
 
 
-@pytest.mark.parametrize("loss_fn", [nn.MSELoss(), nn.L1Loss(), nn.HuberLoss()])
+@pytest.mark.parametrize(
+    "loss_fn",
+    [
+        nn.MSELoss(),
+        nn.L1Loss(),
+        nn.HuberLoss(),
+        nn.functional.mse_loss,
+        nn.functional.l1_loss,
+        nn.functional.smooth_l1_loss,
+        nn.functional.huber_loss,
+        functools.partial(nn.functional.mse_loss, reduction="sum"),
+    ],
+)
 def test_a_regression_whose_outputs_broadcast_against_its_targets_is_refused_at_the_first_batch(loss_fn):
     """A model's (N, 1) outputs against targets (N,) under MSELoss trained on (N, N) pairs, every output
     against every target of its batch, with nothing but torch's UserWarning: a regression that cannot
-    fit, silently (optimlab.compare refused it; fit did not)."""
+    fit, silently (optimlab.compare refused it; fit did not). torch's functions of these losses are
+    read as their modules: F.mse_loss trained on (N, N) pairs on (val_loss 3.13 where the rows' MSE was
+    2.95, the model learning the mean). Truth: torch's (16, 1) - (16,) broadcasts to (16, 16)."""
     x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
     model = nn.Linear(3, 1)
+    assert (torch.zeros(16, 1) - torch.zeros(16)).shape == (16, 16)
     with pytest.raises(
         InvalidValueError, match=r"'outputs \(16, 1\) against targets \(16,\)' for the loss.*to \(16, 16\)"
     ):

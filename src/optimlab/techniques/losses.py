@@ -37,7 +37,9 @@ __all__ = [
     "huber",
     "ignored_label",
     "leaves_out_some",
+    "loss_name",
     "mse",
+    "regression_loss",
 ]
 
 _REGISTRY = new_registry("loss")
@@ -45,6 +47,13 @@ _REGISTRY = new_registry("loss")
 # torch's losses of a regression's values, compared elementwise with their targets: under them integer
 # targets are no classes, and the outputs must have the targets' shape.
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+# their functions, each read as its module (as cross_entropy is read as CrossEntropyLoss)
+_REGRESSION_FUNCTIONS = (
+    nn.functional.mse_loss,
+    nn.functional.l1_loss,
+    nn.functional.smooth_l1_loss,
+    nn.functional.huber_loss,
+)
 
 
 def adapt_loss(path: str, target: Any) -> Callable[..., nn.Module]:
@@ -218,15 +227,43 @@ def cross_entropy_reading(loss_fn: Any) -> CrossEntropyReading | None:
         loss_fn = loss_fn.loss
     if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
         return CrossEntropyReading(loss_fn.ignore_index, loss_fn.weight, loss_fn.reduction)
-    fn, options = loss_fn, {}
-    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
-        fn, options = loss_fn.func, loss_fn.keywords
-    elif isinstance(loss_fn, LossFunction):
-        fn, options = loss_fn.fn, loss_fn.options
+    fn, options = _function_and_options(loss_fn)
     if fn not in _CROSS_ENTROPY_FUNCTIONS:
         return None
     known = {k: v for k, v in options.items() if k in ("ignore_index", "weight", "reduction")}
     return CrossEntropyReading(**known)
+
+
+def _function_and_options(loss_fn: Any) -> tuple[Any, dict[str, Any]]:
+    """The function a keyword ``functools.partial`` or a recipe's :class:`LossFunction` calls, and the
+    keywords it gives it; any other ``loss_fn`` as it is, with none."""
+    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
+        return loss_fn.func, loss_fn.keywords
+    if isinstance(loss_fn, LossFunction):
+        return loss_fn.fn, loss_fn.options
+    return loss_fn, {}
+
+
+def loss_name(loss_fn: Any) -> str:
+    """``loss_fn`` as a message names it: a module's class (``MSELoss``), a function's name, with the
+    keywords a ``functools.partial`` or a recipe's :class:`LossFunction` gives it
+    (``mse_loss(reduction='sum')``)."""
+    fn, options = _function_and_options(loss_fn)
+    if isinstance(fn, nn.Module):
+        return type(fn).__name__
+    given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return f"{getattr(fn, '__name__', type(fn).__name__)}" + (f"({given})" if given else "")
+
+
+def regression_loss(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is one of torch's losses of a regression's values: a module of
+    :data:`REGRESSION_LOSSES`, its function (``F.mse_loss``), a keyword ``functools.partial`` of one, or a
+    recipe's :class:`LossFunction` of one. Each compares outputs with targets elementwise, broadcasting
+    two shapes, and reads integer targets as numbers: under it the task is a regression, whatever the
+    targets' dtype. A :class:`PointwiseLoss` (the recipe's mse) pairs the shapes itself, and a function
+    that calls one (a lambda) cannot be read: neither is one."""
+    fn = _function_and_options(loss_fn)[0]
+    return isinstance(fn, REGRESSION_LOSSES) or any(fn is function for function in _REGRESSION_FUNCTIONS)
 
 
 def ignored_label(loss_fn: Any) -> int | None:

@@ -28,12 +28,13 @@ from optimlab.data.user_batches import (
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
 from optimlab.nested_tensors import tensors_in
 from optimlab.techniques.losses import (
-    REGRESSION_LOSSES,
     ClassesLast,
     LossFunction,
     PointwiseLoss,
     cross_entropy_reading,
     ignored_label,
+    loss_name,
+    regression_loss,
 )
 from optimlab.user_code import call_user
 
@@ -271,13 +272,14 @@ def batches_read(
 
 
 def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:
-    """Refuse outputs that one of torch's elementwise losses (:data:`REGRESSION_LOSSES`) compares with
-    targets of another shape by broadcasting (a model's ``(N, 1)`` against targets ``(N,)``: ``(N, N)``,
-    every output scored against every target of its batch), which torch only warns about. A function of
-    the user's, or a model's own loss, may pair them itself, and is left alone."""
-    if not (isinstance(loss_fn, REGRESSION_LOSSES) and isinstance(outputs, torch.Tensor)):
-        return
-    if not isinstance(targets, torch.Tensor):
+    """Refuse outputs that one of torch's elementwise losses (:func:`~optimlab.techniques.losses.
+    regression_loss`: ``nn.MSELoss()``, ``F.mse_loss`` alike) compares with targets of another shape by
+    broadcasting (a model's ``(N, 1)`` against targets ``(N,)``: ``(N, N)``, every output scored against
+    every target of its batch), which torch only warns about. A function of the user's, or a model's own
+    loss, may pair them itself, and is left alone."""
+    if not (
+        isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor) and regression_loss(loss_fn)
+    ):
         return
     compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
     if compared is None:
@@ -286,7 +288,7 @@ def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:
         "squeeze the model's last dimension" if outputs.shape[:-1] == targets.shape else "reshape the targets"
     )
     raise InvalidValueError(
-        f"the loss ({type(loss_fn).__name__})",
+        f"the loss ({loss_name(loss_fn)})",
         f"outputs {tuple(outputs.shape)} against targets {tuple(targets.shape)}",
         f"outputs and targets of one shape: the loss broadcasts these to {compared}, every output scored "
         f"against every target of its batch ({fix})",
@@ -295,11 +297,12 @@ def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:
 
 def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
     """Whether ``predicted`` are a regression's values of ``target``, one each, under one of torch's
-    regression losses: their RMSE over every value is then a metric (as for a recipe's regression)."""
+    regression losses (:func:`~optimlab.techniques.losses.regression_loss`): their RMSE over every value
+    is then a metric (as for a recipe's regression)."""
     return (
-        isinstance(loss_fn, REGRESSION_LOSSES) and isinstance(predicted, torch.Tensor)
-        and isinstance(target, torch.Tensor) and predicted.shape == target.shape
-        and predicted.is_floating_point() and target.is_floating_point()
+        isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
+        and predicted.shape == target.shape and predicted.is_floating_point() and target.is_floating_point()
+        and regression_loss(loss_fn)
     )  # fmt: skip
 
 

@@ -80,6 +80,18 @@ def test_resume_names_its_value_folder_as_the_readme_does(cli, verb):
     ]
 
 
+@pytest.mark.parametrize("verb", ["compare", "bench"])
+def test_resume_s_help_names_only_flags_and_verbs_of_its_own_verb(verb):
+    """bench's --resume help was compare's: "compare also takes the command that started it ... with
+    --storage", a flag bench has not. Truth: the verb's own options, as click holds them."""
+    command = typer.main.get_command(app).commands[verb]
+    flags = {name for param in command.params for name in param.opts}
+    (said,) = [param.help for param in command.params if "--resume" in param.opts]
+    assert set(re.findall(r"--[a-z-]+", said)) <= flags, said
+    other = {"compare": "bench", "bench": "compare"}[verb]
+    assert other not in said
+
+
 def test_list_at_80_columns_keeps_every_name_whole(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = cli("list")

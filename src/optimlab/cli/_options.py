@@ -448,27 +448,31 @@ StudyOutOpt = Annotated[
 ]
 
 
-def _resume_option(parser: Callable[[str], Path]) -> Any:
-    """``--resume FOLDER``, its words declared once for bench and compare, ``parser`` checking FOLDER."""
+def _resume_option(parser: Callable[[str], Path], then: str) -> Any:
+    """``--resume FOLDER`` of bench and compare, ``parser`` checking FOLDER, ``then`` what the verb's own
+    resume takes beside it."""
     return Annotated[
         Path | None,
         typer.Option(
             "--resume",
             parser=parser,
             metavar="FOLDER",
-            help=(
-                "Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved "
-                "there; compare also takes the command that started it, --resume FOLDER in place of --out, "
-                "its flags checked against those settings, and with --storage, FOLDER is where its report "
-                "and tables go, the first run's or a new one."
-            ),
+            help=f"Continue the work kept in FOLDER (the --out of the stopped run) with the settings saved there; {then}",
         ),
     ]
 
 
-ResumeOpt = _resume_option(checks.resumed_folder)
+ResumeOpt = _resume_option(  # bench's
+    checks.resumed_folder,
+    "a flag that would change them (--suite, --optimizers, --budget...) or --out is refused beside it.",
+)
 # compare's: FOLDER is checked once --storage is known (with it, a new folder takes the report)
-StudyResumeOpt = _resume_option(lambda text: Path(checks.given(text, "a folder")))
+StudyResumeOpt = _resume_option(
+    lambda text: Path(checks.given(text, "a folder")),
+    "it also takes the command that started it, --resume FOLDER in place of --out, its flags checked "
+    "against those settings, and with --storage, FOLDER is where its report and tables go, the first "
+    "run's or a new one.",
+)
 
 
 def split_names(text: str | None) -> list[str]:

@@ -464,3 +464,34 @@ def test_a_page_the_os_refuses_says_room_only_for_a_full_disk(tmp_path, monkeypa
         stored = optuna.load_study(study_name="digits_mlp/sgd", storage=open_storage(tmp_path))
         trials.append(len(stored.trials))
     assert trials == [2, 2, 2] and not page.exists()
+
+
+def _stopped_at_its_first_trial(monkeypatch):
+    """Patch compare's checks out and stop it as its first trial would run: what it stored is read after."""
+    from optimlab.study import compare as comparing
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparing, "check_trains", lambda spec: None)  # not what is tested: 1 s saved
+    monkeypatch.setattr(comparing, "run_study", ctrl_c)
+
+
+def test_the_command_stored_in_a_comparisons_studies_hides_a_database_password(tmp_path, monkeypatch):
+    """compare stored the command line that started it in its studies as typed, a database URL's password
+    and all, where every terminal, log and page hides it. Truth: SQLAlchemy's own rendering of the URL
+    with its password hidden; the rest of the command as typed."""
+    import sqlalchemy.engine
+
+    from optimlab.study.compare import stored_command
+
+    url = "postgresql://me:s3cret@db/x"
+    typed = f"optimlab compare --optimizers sgd --storage {url} --budget 1"
+    _stopped_at_its_first_trial(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        compare(
+            ["sgd"], workloads=["two_spirals_mlp"], budget=1, seeds=1, epochs=1, out=tmp_path, command=typed
+        )
+    hidden = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    assert "s3cret" not in hidden
+    assert stored_command(tmp_path) == typed.replace(url, hidden)

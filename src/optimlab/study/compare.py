@@ -602,14 +602,15 @@ COMMAND_ATTR = "optimlab.command"
 
 
 def _keep_command(specs: Sequence[StudySpec], location: str, command: str) -> None:
-    """Store ``command`` (:data:`COMMAND_ATTR`) in each Optuna study of ``specs`` that holds none yet: the
-    first call's, which gave the settings, not a later --resume's."""
+    """Store ``command``, its URLs' passwords hidden (:func:`~optimlab.study.storage.without_passwords`), as
+    :data:`COMMAND_ATTR` in each Optuna study of ``specs`` that holds none yet: the first call's, which gave
+    the settings, not a later --resume's."""
     storage = open_storage(location)
     names = {spec.study_name(method) for spec in specs for method in spec.methods}
     for study in optimlab_studies(storage):
         if study.study_name in names and COMMAND_ATTR not in study.user_attrs:
             study_id = storage.get_study_id_from_name(study.study_name)
-            storage.set_study_user_attr(study_id, COMMAND_ATTR, command)
+            storage.set_study_user_attr(study_id, COMMAND_ATTR, without_passwords(command))
 
 
 def stored_command(location: str | Path) -> str | None:
@@ -727,7 +728,7 @@ def compare(
     storage and ``out`` once they are held, before any study is stored there (a stop from then on may
     leave some stored, before ``on_start``); ``command``, the
     command line that ran it, is shown on the report, and the first one is stored in the studies
-    (:data:`COMMAND_ATTR`) for a page rebuilt later.
+    (:data:`COMMAND_ATTR`, passwords hidden) for a page rebuilt later.
     """
     for argument, value, accepted in (
         ("out", out, "a folder (default runs/compare-NAME-TIME)"),

@@ -495,3 +495,26 @@ def test_the_command_stored_in_a_comparisons_studies_hides_a_database_password(t
     hidden = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     assert "s3cret" not in hidden
     assert stored_command(tmp_path) == typed.replace(url, hidden)
+
+
+def test_the_command_stored_in_a_comparisons_studies_is_the_one_that_created_them(tmp_path, monkeypatch):
+    """A resume of studies that held no command (made before commands were stored, or stopped between
+    their creation and the command's) stored the resume's, which gave none of their settings. Now only
+    the call that creates a study stores its command; a resume stores nothing. Truth: the studies stored
+    by open_studies alone hold no command after a resume, and a comparison's resumed with another command
+    keeps the first."""
+    from optimlab.study.compare import stored_command
+    from optimlab.study.run import open_studies
+
+    _stopped_at_its_first_trial(monkeypatch)
+    (made_before,) = plan_comparison(["sgd"], workloads=["two_spirals_mlp"], budget=1, seeds=1, epochs=1)
+    open_studies(made_before, tmp_path / "old")
+    with pytest.raises(KeyboardInterrupt):
+        compare(out=tmp_path / "old", resume=True, command="optimlab compare --resume old")
+    assert stored_command(tmp_path / "old") is None
+    call = {"values": ["sgd"], "workloads": ["two_spirals_mlp"], "budget": 1, "seeds": 1, "epochs": 1}
+    with pytest.raises(KeyboardInterrupt):
+        compare(**call, out=tmp_path / "new", command="optimlab compare --optimizers sgd --out new")
+    with pytest.raises(KeyboardInterrupt):
+        compare(out=tmp_path / "new", resume=True, command="optimlab compare --resume new")
+    assert stored_command(tmp_path / "new") == "optimlab compare --optimizers sgd --out new"

@@ -601,14 +601,16 @@ def _check_first_loss(spec: StudySpec, loss: float) -> None:
 COMMAND_ATTR = "optimlab.command"
 
 
-def _keep_command(specs: Sequence[StudySpec], location: str, command: str) -> None:
+def _keep_command(specs: Sequence[StudySpec], location: str, command: str, existing: set[str]) -> None:
     """Store ``command``, its URLs' passwords hidden (:func:`~optimlab.study.storage.without_passwords`), as
-    :data:`COMMAND_ATTR` in each Optuna study of ``specs`` that holds none yet: the first call's, which gave
-    the settings, not a later --resume's."""
+    :data:`COMMAND_ATTR` in each Optuna study of ``specs`` that this call created (not among the
+    ``existing`` study names before it): a study's stored command is always the one that created it. A
+    resume stores nothing, so a study made before commands were stored, or whose command a stop after
+    its creation cut off, holds none."""
     storage = open_storage(location)
-    names = {spec.study_name(method) for spec in specs for method in spec.methods}
+    names = {spec.study_name(method) for spec in specs for method in spec.methods} - existing
     for study in optimlab_studies(storage):
-        if study.study_name in names and COMMAND_ATTR not in study.user_attrs:
+        if study.study_name in names:
             study_id = storage.get_study_id_from_name(study.study_name)
             storage.set_study_user_attr(study_id, COMMAND_ATTR, without_passwords(command))
 
@@ -727,7 +729,7 @@ def compare(
     study's plan stored so far and its size, as it is stored before its first trial; ``on_folder`` the
     storage and ``out`` once they are held, before any study is stored there (a stop from then on may
     leave some stored, before ``on_start``); ``command``, the
-    command line that ran it, is shown on the report, and the first one is stored in the studies
+    command line that ran it, is shown on the report, and stored in the studies this call creates
     (:data:`COMMAND_ATTR`, passwords hidden) for a page rebuilt later.
     """
     for argument, value, accepted in (
@@ -796,13 +798,18 @@ def compare(
         else:
             _refuse_others_stored(specs, location)
         comparison = [spec.name for spec in specs]
+        existing = (
+            {study.study_name for study in open_storage(location).get_all_studies()}
+            if command is not None
+            else set()
+        )
         for spec in specs:
             # a workload whose study a kill before its creation left out starts fresh, the others resume
             open_studies(
                 spec, location, resume=resume and (spec in begun or not begun), comparison=comparison
             )
         if command is not None:
-            _keep_command(specs, location, command)
+            _keep_command(specs, location, command, existing)
         if on_start is not None:
             on_start(specs, location, folder)
         from optimlab.report.chance import chance_levels

@@ -63,12 +63,19 @@ def test_each_example_is_printed_on_its_own_line(cli, monkeypatch, verb):
 @pytest.mark.parametrize(
     "verb", ["list", "train", "doctor", "lr-find", "compare", "worker", "bench", "plot-schedule", "report"]
 )
-def test_no_option_shows_a_python_type_for_its_value(cli, verb):
+def test_no_option_or_argument_shows_a_python_type_for_its_value(cli, verb):
     """--space <list[str]>, --option <list[str]>: a repeatable option's value is named in the user's words
-    (FIELD=RANGE, NAME=VALUE), not by its Python type."""
+    (FIELD=RANGE, NAME=VALUE), not by its Python type. A repeatable argument too: report's read
+    `PATH <list[str]>`, plot-schedule's `SCHEDULE <list[str]>`; each now reads as the usage line writes it,
+    with its values' type as every other argument shows its own (`RECIPE <Path>`)."""
     _, out, _ = cli(verb, "--help")
+    usage = out.splitlines()[0].split()
+    arguments = out.partition("Arguments:\n")[2].partition("\n\n")[0].splitlines()
     options = [line for line in out.splitlines() if line.lstrip().startswith("--")]
-    assert not [line for line in options if "<list[" in line]
+    assert not [line for line in options + arguments if "<list[" in line]
+    for line in arguments:  # each named as in the usage line, PATH..., [RECIPE]
+        if not line.startswith("    "):  # not a wrapped line of help
+            assert {line.split()[0], f"[{line.split()[0]}]"} & set(usage), (line, usage)
 
 
 @pytest.mark.parametrize("verb", ["train", "compare", "bench"])

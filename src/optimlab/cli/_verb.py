@@ -10,8 +10,10 @@ meant to repeat (``--set``, ``--log``: ``multiple``) keep every value; a repeat 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
+import click
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
@@ -141,6 +143,27 @@ class Verb(TyperCommand):
             piece[1:].replace("}", "", 1) if piece.startswith("{") else piece
             for piece in super().collect_usage_pieces(ctx)
         ]
+
+    def format_options(self, ctx: typer.Context, formatter: click.HelpFormatter) -> None:
+        """The Arguments and Options sections as typer writes them, but an argument that repeats shown as
+        click writes it in the usage line, ``PATH...``, with the type of each value (``PATH... <str>``, as
+        ``RECIPE <Path>``), not typer's Python ``PATH <list[str]>``."""
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument" and param.nargs == -1:
+                name, words = record
+                record = (_LIST_TYPE.sub(lambda found: f"... <{found[1]}>", name, count=1), words)
+            sections["Arguments" if param.param_type_name == "argument" else "Options"].append(record)
+        for title, records in sections.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+_LIST_TYPE = re.compile(r" <list\[(.+)\]>")  # typer's type of a repeated argument: its values' in brackets
 
 
 class VerbGroup(TyperGroup):

@@ -1,6 +1,7 @@
 """Where work is kept when no output is named: ``runs/KIND-LABEL-TIME``, a name of its own; and the
 files a run folder holds, by name (``optimlab.train.train`` writes them; reports, trackers and the CLI
-read them); and a folder held for the one process writing it (:func:`hold_folder`).
+read them), its files of JSON lines added to and read back (:func:`add_json_line`, :func:`json_lines`);
+and a folder held for the one process writing it (:func:`hold_folder`).
 
 Two commands started within the same second (a script's second ``optimlab.compare``, two ``optimlab
 train`` of one recipe) got the same name: the second was refused ("the storage already holds study
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shlex
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from optimlab.atomic import blocker
+from optimlab.atomic import blocker, write_atomically
 from optimlab.errors import OptimlabError
 from optimlab.number_text import named_and_more
 
@@ -32,9 +35,11 @@ __all__ = [
     "RESUME_WITH",
     "SESSIONS_NAME",
     "TENSORBOARD_FOLDER",
+    "add_json_line",
     "fresh_path",
     "hold_folder",
     "is_run_folder",
+    "json_lines",
     "named_folder",
     "others_shown",
     "resume_command",
@@ -96,6 +101,34 @@ def is_run_folder(path: str | Path) -> bool:
     """Whether ``path`` holds a training run: its recipe and its metrics log."""
     path = Path(path)
     return (path / RECIPE_NAME).is_file() and (path / METRICS_NAME).is_file()
+
+
+def add_json_line(file: Path, value: Any) -> None:
+    """Add ``value`` to ``file`` (a run's sessions.jsonl, commands.jsonl) as one JSON line, written whole or
+    not at all (the file is made if missing). The lines there are kept as bytes: one that is not UTF-8 is
+    for the reader to name, not a refusal of the session that ran. A last line without its newline gets one
+    first: the new line glued to it made the file 'Extra data' to every reader after."""
+    kept = file.read_bytes() if file.is_file() else b""
+    if kept and not kept.endswith(b"\n"):
+        kept += b"\n"
+    write_atomically(file, kept + json.dumps(value).encode("utf-8") + b"\n")
+
+
+def json_lines(file: Path) -> list[tuple[int, Any]]:
+    """The JSON value of each line of ``file`` that is not blank, with its line number (from 1); a line that
+    is not UTF-8 or not JSON raises a ValueError naming that number (json's own 'line 1 column 29' counts
+    within the line alone)."""
+    values = []
+    for number, line in enumerate(file.read_bytes().split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            values.append((number, json.loads(line.decode("utf-8"))))
+        except UnicodeDecodeError:
+            raise ValueError(f"line {number} is not UTF-8 text") from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"line {number} is not JSON: {error.msg} at column {error.colno}") from None
+    return values
 
 
 def others_shown(folder: Path, own: Callable[[Path], bool]) -> str | None:

@@ -196,3 +196,42 @@ def test_the_commands_kept_with_a_run_read_back_in_order_and_a_bad_line_is_named
         "string and true or false",
     ):
         read_run(run)
+
+
+def test_a_command_added_after_a_last_line_without_its_newline_is_a_line_of_its_own(tmp_path):
+    """A commands.jsonl whose last line lacked its newline (written by hand, an editor) got the next
+    session's line glued on: 'Extra data' on every read after. Truth: the two commands written, each read
+    back; sessions.jsonl, added to by the same helper, alike."""
+    from optimlab.report.run_folder import SessionCommand, keep_command
+    from optimlab.runs_folder import add_json_line, json_lines
+    from report.test_run_page import fake_run
+
+    run = fake_run(tmp_path / "r")
+    (run / "commands.jsonl").write_text(json.dumps({"command": "optimlab train --out r", "resumed": False}))
+    keep_command(run, "optimlab train --resume r", resumed=True)
+    assert read_run(run).commands == [
+        SessionCommand("optimlab train --out r", False),
+        SessionCommand("optimlab train --resume r", True),
+    ]
+    (tmp_path / "s.jsonl").write_text("[1]")
+    add_json_line(tmp_path / "s.jsonl", [2])
+    assert json_lines(tmp_path / "s.jsonl") == [(1, [1]), (2, [2])]
+
+
+def test_a_line_of_json_lines_that_does_not_parse_is_named_by_its_number_in_the_file(tmp_path):
+    """A JSON error on line 3 of a run's sessions.jsonl (commands.jsonl alike) was said as 'line 1 column
+    17' (json counts within the line it was given), and bytes not UTF-8 by their offset in the file; the
+    line is now named as the metrics.jsonl reader names it. Truth: the line written broken, third of the
+    file, its column where json stops (the missing comma)."""
+    from report.test_run_page import fake_run
+
+    run = fake_run(tmp_path / "r")
+    log = run / "sessions.jsonl"
+    log.write_bytes(b'{"steps": 1}\n\n{"steps": 2 "x": 1}\n')
+    with pytest.raises(
+        OptimlabError, match=r"not a sessions log: line 3 is not JSON: Expecting ',' delimiter at column 13$"
+    ):
+        read_run(run)
+    log.write_bytes(b'{"steps": 1}\n{"x": "\xff"}\n')
+    with pytest.raises(OptimlabError, match=r"not a sessions log: line 2 is not UTF-8 text$"):
+        read_run(run)

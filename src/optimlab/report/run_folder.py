@@ -18,7 +18,6 @@ from typing import Any
 
 import yaml
 
-from optimlab.atomic import write_atomically
 from optimlab.errors import OptimlabError, a_type
 from optimlab.recipe import load_yaml
 from optimlab.registry import Interval
@@ -28,7 +27,9 @@ from optimlab.runs_folder import (
     RECIPE_NAME,
     RESULT_NAME,
     SESSIONS_NAME,
+    add_json_line,
     is_run_folder,
+    json_lines,
     named_folder,
 )
 
@@ -106,12 +107,9 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
 def keep_command(path: str | Path, command: str, *, resumed: bool) -> None:
     """Add the ``command`` line of a session of ``optimlab train`` to the run in folder ``path``
     (commands.jsonl), for a page built later (``optimlab report RUN``) to show: only a page written by
-    ``train --html`` kept it before. Written whole or not at all, after the lines there as bytes: a line
+    ``train --html`` kept it before (:func:`~optimlab.runs_folder.add_json_line`): a line
     that is not UTF-8 is for the reader to name, not a refusal of the session that just ran."""
-    file = Path(path) / COMMANDS_NAME
-    kept = file.read_bytes() if file.is_file() else b""
-    line = json.dumps({"command": command, "resumed": resumed}) + "\n"
-    write_atomically(file, kept + line.encode("utf-8"))
+    add_json_line(Path(path) / COMMANDS_NAME, {"command": command, "resumed": resumed})
 
 
 def _mapping(data: Any, where: str = "it") -> dict[str, Any]:
@@ -121,9 +119,9 @@ def _mapping(data: Any, where: str = "it") -> dict[str, Any]:
     return data
 
 
-def _result(text: str) -> dict[str, Any]:
+def _result(file: Path) -> dict[str, Any]:
     """result.json: a session's result (:func:`_session_result`)."""
-    return _session_result(json.loads(text))
+    return _session_result(json.loads(file.read_text(encoding="utf-8")))
 
 
 def _session_result(data: Any, where: str = "it") -> dict[str, Any]:
@@ -149,23 +147,20 @@ def _session_result(data: Any, where: str = "it") -> dict[str, Any]:
     return result
 
 
-def _yaml_mapping(text: str) -> dict[str, Any]:
-    return _mapping(load_yaml(text, stored=True))
+def _yaml_mapping(file: Path) -> dict[str, Any]:
+    return _mapping(load_yaml(file.read_text(encoding="utf-8"), stored=True))
 
 
-def _sessions(text: str) -> list[dict[str, Any]]:
+def _sessions(file: Path) -> list[dict[str, Any]]:
     """sessions.jsonl's results, one a line, each of result.json's shape (:func:`_session_result`)."""
-    lines = enumerate(text.splitlines(), 1)
-    return [_session_result(json.loads(line), f"line {number}") for number, line in lines if line.strip()]
+    return [_session_result(value, f"line {number}") for number, value in json_lines(file)]
 
 
-def _commands(text: str) -> list[SessionCommand]:
+def _commands(file: Path) -> list[SessionCommand]:
     """commands.jsonl's sessions, one a line: ``{"command": "optimlab train ...", "resumed": false}``."""
     commands = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        entry = _mapping(json.loads(line), f"line {number}")
+    for number, value in json_lines(file):
+        entry = _mapping(value, f"line {number}")
         command, resumed = entry.get("command"), entry.get("resumed")
         if not isinstance(command, str) or not isinstance(resumed, bool):
             raise ValueError(
@@ -184,10 +179,10 @@ def _parses(line: str) -> bool:
     return True
 
 
-def _parsed(file: Path, parse: Callable[[str], Any], what: str) -> Any:
+def _parsed(file: Path, parse: Callable[[Path], Any], what: str) -> Any:
     """What ``parse`` makes of ``file``; a file cut short or overwritten is named in one line."""
     try:
-        return parse(file.read_text(encoding="utf-8"))
+        return parse(file)
     except (ValueError, yaml.YAMLError) as error:
         mark = getattr(error, "problem_mark", None)  # YAML's: what it found, and where
         reason = (

@@ -857,6 +857,47 @@ def test_a_regression_whose_outputs_broadcast_against_its_targets_is_refused_at_
     assert state.step == 2
 
 
+@pytest.mark.parametrize("loss_fn", [nn.MSELoss(), nn.functional.mse_loss, nn.L1Loss()])
+def test_integer_targets_under_a_regression_loss_get_an_rmse_and_no_accuracy(loss_fn):
+    """int64 prices, y = round(100 x.sum + 500), regressed under MSELoss: fit reported val_accuracy 0.0
+    (the one output column read as a binary logit) and no RMSE (float targets required). Under a
+    regression loss the task is a regression whatever the targets' dtype. Truth: torch's loss and the
+    RMSE by hand of the same outputs against the targets as floats."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, generator=generator)
+    y = (x.sum(1, keepdim=True) * 100 + 500).round().long()
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    state = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), loss_fn=loss_fn, total_steps=1,
+                batch_size=16, val_data=(x, y))  # fmt: skip
+    with torch.no_grad():
+        outputs = model(x)
+    assert state.last_metrics == {
+        "val_loss": pytest.approx(loss_fn(outputs, y.float()).item(), rel=1e-5),
+        "val_rmse": pytest.approx((outputs - y.float()).pow(2).mean().sqrt().item(), rel=1e-6),
+    }
+
+
+@pytest.mark.parametrize("loss_fn", [nn.HuberLoss(), nn.functional.huber_loss])
+def test_integer_targets_that_torchs_huber_loss_cannot_take_are_refused_saying_to_cast_them(loss_fn):
+    """Huber's backward refuses integer targets: fit ended in torch's traceback 'Found dtype Long but
+    expected Float' at its first step. It is said in one line, with the cast that fixes it. Truth:
+    torch's own backward of those targets raises; of the same targets as floats, fit trains."""
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    y = (x.sum(1, keepdim=True) * 10).round().long()
+    model = nn.Linear(3, 1)
+    with pytest.raises(RuntimeError, match="Found dtype Long"):
+        loss_fn(model(x), y).backward()
+    with pytest.raises(
+        InvalidValueError, match=r"'targets of dtype torch.int64'.*cast them with \.float\(\)"
+    ):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), loss_fn=loss_fn, total_steps=1)
+    state = fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y.float()), loss_fn=loss_fn, total_steps=1
+    )
+    assert state.step == 1
+
+
 @pytest.mark.parametrize("form", ["tensors", "dataset", "loader"])
 def test_an_epoch_ending_in_a_batch_of_one_row_under_batch_norm_is_refused_before_training(form):
     """65 rows in batches of 32 end each epoch in a batch of one, which batch norm cannot normalize in

@@ -40,6 +40,7 @@ __all__ = [
     "loss_name",
     "mse",
     "regression_loss",
+    "takes_integer_targets",
 ]
 
 _REGISTRY = new_registry("loss")
@@ -264,6 +265,14 @@ def regression_loss(loss_fn: Any) -> bool:
     that calls one (a lambda) cannot be read: neither is one."""
     fn = _function_and_options(loss_fn)[0]
     return isinstance(fn, REGRESSION_LOSSES) or any(fn is function for function in _REGRESSION_FUNCTIONS)
+
+
+def takes_integer_targets(loss_fn: Any) -> bool:
+    """Whether torch's ``loss_fn`` of :func:`regression_loss` takes a gradient against integer targets:
+    not Huber's, whose backward raises 'Found dtype Long but expected Float' (torch 2.13; MSE, L1 and
+    smooth L1 promote them to the outputs' float)."""
+    fn = _function_and_options(loss_fn)[0]
+    return not (isinstance(fn, nn.HuberLoss) or fn is nn.functional.huber_loss)
 
 
 def ignored_label(loss_fn: Any) -> int | None:

@@ -35,6 +35,7 @@ from optimlab.techniques.losses import (
     ignored_label,
     loss_name,
     regression_loss,
+    takes_integer_targets,
 )
 from optimlab.user_code import call_user
 
@@ -146,18 +147,17 @@ def evaluate_batches(
         weight = n if paired is None else averaged_over(batches.loss_fn, predicted, target, n)
         if weight:  # a batch of padding alone: its mean is 0 / 0, and it weighs nothing
             total, rows = total + loss * weight, rows + weight
-        found = (
+        if _regresses(batches.loss_fn, predicted, target):  # the loss says: values, not classes
+            squared += (predicted.double() - target.double()).pow(2).sum().item()
+            values += target.numel()
+        elif found := (
             hits(predicted, target, **_class_reading(batches.loss_fn, predicted, target))
             if paired is not None and isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
             and predicted.is_floating_point()
             else None
-        ) or subset_hits(batches.loss_fn, out.loss, predicted, target)  # fmt: skip
-        if found is not None:
+        ) or subset_hits(batches.loss_fn, out.loss, predicted, target):  # fmt: skip
             correct += found[0].sum().item()
             labels += found[1].sum().item()
-        elif _regresses(batches.loss_fn, predicted, target):
-            squared += (predicted.double() - target.double()).pow(2).sum().item()
-            values += target.numel()
         if metrics:
             if not (isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)):
                 raise InvalidValueError(
@@ -275,12 +275,19 @@ def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:
     """Refuse outputs that one of torch's elementwise losses (:func:`~optimlab.techniques.losses.
     regression_loss`: ``nn.MSELoss()``, ``F.mse_loss`` alike) compares with targets of another shape by
     broadcasting (a model's ``(N, 1)`` against targets ``(N,)``: ``(N, N)``, every output scored against
-    every target of its batch), which torch only warns about. A function of the user's, or a model's own
-    loss, may pair them itself, and is left alone."""
+    every target of its batch), which torch only warns about; and integer targets where its backward
+    refuses them (Huber's), which raised torch's 'Found dtype Long but expected Float' mid-step. A function
+    of the user's, or a model's own loss, may pair them itself, and is left alone."""
     if not (
         isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor) and regression_loss(loss_fn)
     ):
         return
+    if not targets.is_floating_point() and not takes_integer_targets(loss_fn):
+        raise InvalidValueError(
+            f"the targets of the loss ({loss_name(loss_fn)})",
+            f"targets of dtype {targets.dtype}",
+            "float targets, as this loss's gradient takes them: cast them with .float()",
+        )
     compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
     if compared is None:
         return
@@ -297,12 +304,12 @@ def check_paired(loss_fn: Any, outputs: Any, targets: Any) -> None:
 
 def _regresses(loss_fn: Any, predicted: Any, target: Any) -> bool:
     """Whether ``predicted`` are a regression's values of ``target``, one each, under one of torch's
-    regression losses (:func:`~optimlab.techniques.losses.regression_loss`): their RMSE over every value
-    is then a metric (as for a recipe's regression)."""
+    regression losses (:func:`~optimlab.techniques.losses.regression_loss`), whatever the targets' dtype
+    (integer prices are numbers to it, not classes): their RMSE over every value is then a metric (as
+    for a recipe's regression), and no accuracy is."""
     return (
         isinstance(predicted, torch.Tensor) and isinstance(target, torch.Tensor)
-        and predicted.shape == target.shape and predicted.is_floating_point() and target.is_floating_point()
-        and regression_loss(loss_fn)
+        and predicted.shape == target.shape and predicted.is_floating_point() and regression_loss(loss_fn)
     )  # fmt: skip
 
 

@@ -219,3 +219,17 @@ def test_a_refused_write_is_said_naming_the_file_replaced_not_its_temporary_file
     assert str(raised.value) == (
         f"cannot write {str(page)!r}: {os.strerror(errno.EISDIR)}; the trials are kept: once it can be written, rerun it"
     )
+
+
+def test_a_folder_at_the_path_is_refused_naming_the_path_not_the_temporary_file(tmp_path):
+    """write_atomically(FOLDER, ...) raised "Is a directory: '.../.report.html.4e23fedf.partial' ->
+    '.../report.html'": the rename of atomic_path's temporary file fails, naming it, a file the caller
+    never asked for and that is gone. Truth: the OS's own refusal (a real folder at the path) and the path
+    the caller wrote; the folder left as it was, no temporary file beside it."""
+    page = tmp_path / "report.html"
+    page.mkdir()
+    with pytest.raises(OSError) as raised:
+        write_atomically(page, "<p>page</p>")
+    assert (raised.value.errno, raised.value.filename) == (errno.EISDIR, str(page))
+    assert ".partial" not in str(raised.value), raised.value
+    assert os.listdir(tmp_path) == ["report.html"] and page.is_dir() and os.listdir(page) == []

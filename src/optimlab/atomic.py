@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import signal
 import tempfile
 import threading
@@ -59,23 +58,14 @@ def _fsync(path: str | os.PathLike[str]) -> None:
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def named_after(error: OSError, path: str | os.PathLike[str]) -> OSError:
+def named_after(error: OSError, path: str | os.PathLike[str], stand_in: Path | None = None) -> OSError:
     """``error`` of a write the system refused, naming ``path`` where it named no file (a full disk's
-    ENOSPC names none); else ``error`` itself."""
-    if error.filename is not None or error.errno is None:
+    ENOSPC names none) or named ``stand_in``, the temporary file written for ``path`` (a folder at ``path``
+    fails its rename, naming it: a file the caller never asked for, and gone); else ``error`` itself."""
+    unnamed = error.filename is None or (stand_in is not None and error.filename == str(stand_in))
+    if error.errno is None or not unnamed:
         return error
     return OSError(error.errno, error.strerror, str(path))
-
-
-# atomic_path's temporary file beside NAME: .NAME.<8 hex digits>.partial
-_PARTIAL = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.partial")
-
-
-def _target(written: Path) -> Path:
-    """The file ``written`` stands for: the one :func:`atomic_path` replaces, where it is its temporary file
-    (``.report.html.1a2b3c4d.partial``: a folder at report.html fails the rename naming it), else itself."""
-    found = _PARTIAL.fullmatch(written.name)
-    return written if found is None else written.with_name(found["name"])
 
 
 @contextlib.contextmanager
@@ -84,7 +74,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``csv``, pyarrow, ``savefig``; give them the format, as the temporary name ends in ``.partial``); when
     the block ends it replaces ``path`` whole. Its missing folders are made first, as ``mkdir -p`` makes
     them (else the error named the hidden partial file). An exception in the block leaves ``path`` as it
-    was; a write the system refused (a full disk) is raised naming ``path``, where it named no file."""
+    was; a write the system refused (a full disk, a folder at ``path``) is raised naming ``path``, where it
+    named no file or the temporary one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
@@ -95,8 +86,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(partial, path)
     except BaseException as error:
         partial.unlink(missing_ok=True)
-        if isinstance(error, OSError) and (named := named_after(error, path)) is not error:
-            raise named from None  # a full disk names no file
+        if isinstance(error, OSError) and (named := named_after(error, path, partial)) is not error:
+            raise named from None  # a full disk names no file, a failed rename the temporary one
         raise
     _fsync(path.parent)
 
@@ -113,19 +104,17 @@ def write_refusal_said(
     path: str | os.PathLike[str], kept: str, then: str, *, room_only: bool = True
 ) -> Iterator[None]:
     """The OS's refusal of a write in the block for want of room (:data:`NO_ROOM`; any refusal where not
-    ``room_only``) said in one line: the file it named (the one replaced, not its temporary file; else
-    ``path``), its reason, what is ``kept``, and ``then``, what writes the file once there is room (or once
-    it can be written). Work finished before a results file (a study's trials before its page) is kept,
-    and the bare OS line said none of it."""
+    ``room_only``) said in one line: the file it named (:func:`atomic_path` names the one replaced, not
+    its temporary file; else ``path``), its reason, what is ``kept``, and ``then``, what writes the file
+    once there is room (or once it can be written). Work finished before a results file (a study's trials
+    before its page) is kept, and the bare OS line said none of it."""
     try:
         yield
     except OSError as error:
         room = error.errno in NO_ROOM
         if room_only and not room:
             raise
-        written = (
-            os.fspath(path) if error.filename is None else str(_target(Path(os.fsdecode(error.filename))))
-        )
+        written = os.fspath(path) if error.filename is None else os.fsdecode(error.filename)
         raise OptimlabError(
             f"cannot write {written!r}: {error.strerror or error}; {kept}: once "
             f"{'there is room' if room else 'it can be written'}, {then}"

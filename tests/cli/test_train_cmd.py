@@ -150,18 +150,43 @@ def test_a_resume_whose_page_cannot_be_written_is_refused_before_it_trains(cli, 
     assert (run / "result.json").read_text() == before
 
 
-def test_a_session_after_a_commands_log_that_is_not_text_says_its_result(cli, tmp_path):
-    """commands.jsonl holding bytes that are not UTF-8 (a disk fault) failed the session that had just
-    trained, after its run: 'a file expected to be text is binary', its result line never said, exit 2.
-    The session's command is added after those bytes and the session ends as it ran; the page built later
-    names the log. Truth: the result line, exit 0, the bytes kept, and the line added."""
+def test_a_damaged_commands_log_blocks_no_session_page_nor_tracker(cli, tmp_path, page_reader):
+    """commands.jsonl, an optional record, holding bytes that are not UTF-8 (a disk fault) failed the
+    resume that had just trained on its page ("is not a commands log: 'utf-8' codec can't decode", exit 2,
+    no result line); a line that is not a session's command refused a resume with --log tensorboard before
+    it trained (the tracker reads the run), and `optimlab report` refused the run. Each goes on, the
+    session's line added after the bytes kept, and the page names the line in a row. Truth: the result
+    lines, exit 0, the bytes written, and the line numbers of the lines damaged."""
     run = tmp_path / "r"
-    code, _, err = cli("train", "--dataset", "iris", "--steps", "2", "--out", str(run), "--no-progress")
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "2", "--out", str(run), "--html", "--no-progress"
+    )
     assert code == 0, err
-    (run / "commands.jsonl").write_bytes(b"\xff\xfe\n")
+    (run / "commands.jsonl").write_bytes((run / "commands.jsonl").read_bytes() + b"\xff\xfe junk\n")
     code, out, err = cli("train", "--resume", str(run), "--steps", "4", "--no-progress")
     assert code == 0 and out.startswith("completed after 4 steps"), (out, err)
-    kept = (run / "commands.jsonl").read_bytes()
-    assert kept.startswith(b"\xff\xfe\n") and json.loads(kept.splitlines()[1])["resumed"] is True
-    code, _, err = cli("report", str(run))
-    assert code != 0 and "commands.jsonl' is not a commands log" in err, err
+    kept = (run / "commands.jsonl").read_bytes().split(b"\n")
+    assert kept[1] == b"\xff\xfe junk" and json.loads(kept[2])["resumed"] is True
+    code, out, err = cli("report", str(run))
+    assert code == 0, err
+    rows = dict(
+        next(
+            t
+            for t in page_reader((run / "report.html").read_text()).tables
+            if t.header == ["setting", "value"]
+        ).rows
+    )
+    assert rows["commands of r not read"] == "commands.jsonl line 2 is not UTF-8 text"
+    (run / "commands.jsonl").write_text('{"command": 3}\n')
+    code, out, err = cli(
+        "train", "--resume", str(run), "--steps", "6", "--log", "tensorboard", "--no-progress"
+    )
+    assert code == 0 and out.startswith("completed after 6 steps"), (out, err)
+    rows = dict(
+        next(
+            t
+            for t in page_reader((run / "report.html").read_text()).tables
+            if t.header == ["setting", "value"]
+        ).rows
+    )
+    assert rows["commands of r not read"].startswith("commands.jsonl line 1 holds command 3 and resumed null")

@@ -61,6 +61,9 @@ class RunFolder:
     epochs: dict[int, int]  # the epoch of each step logged with one, counted from 0 as metrics.jsonl does
     sessions: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # earlier sessions' results
     commands: list[SessionCommand] = dataclasses.field(default_factory=list)  # each session's, oldest first
+    # why commands.jsonl was not read ('commands.jsonl line 2 is not UTF-8 text'), an optional record the
+    # page names instead of refusing the run; None where it was read or is absent
+    commands_unread: str | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -98,10 +101,9 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     recipe = _parsed(path / RECIPE_NAME, _yaml_mapping, "a recipe")
     sessions_file = path / SESSIONS_NAME
     sessions = _parsed(sessions_file, _sessions, "a sessions log") if sessions_file.is_file() else []
-    commands_file = path / COMMANDS_NAME
-    commands = _parsed(commands_file, _commands, "a commands log") if commands_file.is_file() else []
+    commands, commands_unread = _commands_read(path / COMMANDS_NAME)
     name = name or named_folder(path).name
-    return RunFolder(name, path, recipe, result, series, epochs, sessions, commands)
+    return RunFolder(name, path, recipe, result, series, epochs, sessions, commands, commands_unread)
 
 
 def keep_command(path: str | Path, command: str, *, resumed: bool) -> None:
@@ -169,6 +171,18 @@ def _commands(file: Path) -> list[SessionCommand]:
             )
         commands.append(SessionCommand(command, resumed))
     return commands
+
+
+def _commands_read(file: Path) -> tuple[list[SessionCommand], str | None]:
+    """commands.jsonl's sessions (none where it is absent), and None; or, where it cannot be read (a line
+    not UTF-8, not JSON, not a session's command), none and why, naming the file and the line: an optional
+    record refused the run it sits in, to `optimlab report`, the trackers and the resume that had trained."""
+    try:
+        return (_commands(file) if file.is_file() else []), None
+    except OSError as error:
+        return [], f"{file.name}: {error.strerror or error}"
+    except ValueError as error:  # its line named: 'line 2 is not UTF-8 text'
+        return [], f"{file.name} {error}"
 
 
 def _parses(line: str) -> bool:

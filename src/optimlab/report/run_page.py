@@ -494,6 +494,11 @@ def run_page(runs: Sequence[RunFolder], *, command: str | None = None) -> Page:
                 for resumed in _resumed_by(run)
                 if resumed != command
             ),
+            *(
+                (f"commands of {run.name} not read", run.commands_unread)
+                for run in runs
+                if run.commands_unread
+            ),
             *(("run folder", str(run.path)) for run in runs),
             *((f"command that repeats {run.name}", _repeat(run)) for run in runs),
         ],

@@ -1045,9 +1045,11 @@ class UserBatches:
             yield _to_device(batch, device)
 
     def stream(self, device: torch.device | str) -> Iterator[Any]:
-        """Batches on ``device``, pass after pass, without end (:meth:`from_step` from the start): for
-        readers that count no epochs (an lr sweep, the doctor's watch), so a stream whose passes differ
-        in length is read as it comes."""
+        """Batches on ``device``, pass after pass, without end (:meth:`from_step` from the start). Where
+        :attr:`stream_passes_may_differ` (here: its readers, an lr sweep and the doctor's watch, count no
+        epochs), a stream whose passes differ in length is read as it comes; a subclass whose readers
+        count by the first pass sets it False (Lightning's ``_Accumulated``), and a later pass of another
+        count is refused (:meth:`pass_miscounted`)."""
         return (
             batch for _, batch in self.from_step(0, device, passes_may_differ=self.stream_passes_may_differ)
         )

@@ -2386,6 +2386,24 @@ def test_val_data_the_loss_cannot_take_is_refused_before_any_step(val_y, said):
     assert all(torch.equal(initial[k], v) for k, v in model.state_dict().items())
 
 
+def test_a_fault_the_training_data_share_with_the_val_data_is_named_in_the_training_data():
+    """Float targets into CrossEntropyLoss, in the training and the val data alike: the refusal named
+    "the first batch of the val data" alone (it is checked before training), sending the user to fix the
+    val data and meet the same refusal of the training data next. Truth: torch's cross-entropy refuses
+    the training targets themselves; the val data alone at fault are still named so."""
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    model = nn.Linear(3, 2)
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long"):
+        nn.CrossEntropyLoss()(model(x[:4]), y[:4].float())
+    initial = copy.deepcopy(model.state_dict())
+    said = "the targets are float32, where the loss takes class ids as int64"
+    for train_y, named in ((y.float(), "the training data"), (y, "the val data")):
+        with pytest.raises(InvalidValueError, match=f"for the first batch of {named}: .*{re.escape(said)}"):
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, train_y), val_data=(x, y.float()),
+                loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=4)  # fmt: skip
+    assert all(torch.equal(initial[k], v) for k, v in model.state_dict().items())
+
+
 @pytest.mark.parametrize("generator", ["numpy", "python"])
 def test_the_check_of_the_val_data_before_training_leaves_numpy_and_python_generators_as_they_were(generator):
     """The val data's first batch, evaluated before any step (3aa0f523), drew from NumPy's and Python's
@@ -2434,15 +2452,17 @@ class ScoresAndAttention(nn.Module):
 def test_a_model_returning_scores_and_attention_is_told_how_to_keep_its_val_accuracy():
     """A model returning (logits, attn) was refused with 'give compute_loss=...', which reports val_loss
     alone (val_accuracy lost), 'for the model's output' showing the val batch's shape though the run
-    named its val data elsewhere. The refusal names val_data and the dict that keeps the accuracy; a
-    tuple does not say which part is the scores (features first would train as logits). Truth: following
-    it, val_accuracy is the accuracy computed by hand on the tuple model's element 0, same weights."""
+    named its val data elsewhere. The refusal names the data it meets the model's output in (the
+    training data, which the val data's check reads too where it fails: both hold the fault) and the
+    dict that keeps the accuracy; a tuple does not say which part is the scores (features first would
+    train as logits). Truth: following it, val_accuracy is the accuracy computed by hand on the tuple
+    model's element 0, same weights."""
     x, y = problem(60)
     val = (x[40:], y[40:])
     with pytest.raises(
         InvalidValueError,
-        match=r"'a tuple of 2 \(float32 \(20, 2\), float32 \(20, 4\)\)' for the model's output on "
-        r"val_data: .*a dict naming them 'logits', \{'logits': logits, 'aux': aux\}.* val_accuracy reads",
+        match=r"'a tuple of 2 \(float32 \(32, 2\), float32 \(32, 4\)\)' for the model's output on "
+        r"data: .*a dict naming them 'logits', \{'logits': logits, 'aux': aux\}.* val_accuracy reads",
     ):
         trained(ScoresAndAttention(False), (x[:40], y[:40]), 3, loss_fn=nn.CrossEntropyLoss(), val_data=val)
     model = ScoresAndAttention(True)

@@ -34,6 +34,7 @@ from optimlab.data.user_batches import (
     batch_refused,
     batch_target,
     describe,
+    first_loss,
     is_pandas,
 )
 from optimlab.errors import InvalidValueError, OptimlabError, a_type, keywords_checked
@@ -584,7 +585,10 @@ def fit(
     # a fit, against an epoch of training lost to val data refused at its first evaluation
     read = [*([("plateau_metric", plateau_metric)] if on_evaluations else []), *metrics_read]
     if val_data is not None and (metrics or read or of_predictions_alone(loss_fn)):
-        given = try_metrics(model, evaluate_val, most=val_steps)
+        try:
+            given = try_metrics(model, evaluate_val, most=val_steps)
+        except InvalidValueError as refusal:  # the training data's own, where they share the fault
+            raise _training_data_refused(model, batches, device) or refusal from None
         for field, name in read:
             if name not in given:
                 raise InvalidValueError(
@@ -1251,6 +1255,25 @@ def try_metrics(
                 return evaluate(most=1)
         except OptimlabError:
             return evaluate(most=most)
+
+
+def _training_data_refused(
+    model: nn.Module, batches: UserBatches, device: torch.device
+) -> InvalidValueError | None:
+    """The refusal of the training data's first batch (``batches``), where the model or the loss cannot
+    take it: val data refused before training (float targets of a cross-entropy) was named alone,
+    "the first batch of the val data", where the training data, read first by the run, had the same
+    fault. None where it takes it. Read without a gradient, the model's modes and the global generators
+    given back (as :func:`try_metrics` reads): the run is refused either way."""
+    field = "the first batch of the training data"
+    with modes_kept(model), global_generators_given_back(), torch.no_grad():
+        try:
+            batch = next(batches_read(batches.one_pass(device), batches, "the training data"), None)
+            if batch is not None:
+                first_loss(functools.partial(batches.forward, model, batch), batch, field)
+        except InvalidValueError as refusal:
+            return refusal
+    return None
 
 
 def train_mode(model: nn.Module) -> None:

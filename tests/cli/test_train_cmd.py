@@ -190,3 +190,31 @@ def test_a_damaged_commands_log_blocks_no_session_page_nor_tracker(cli, tmp_path
         ).rows
     )
     assert rows["commands of r not read"].startswith("commands.jsonl line 1 holds command 3 and resumed null")
+
+
+def test_a_command_line_holding_bytes_not_utf8_is_kept_with_their_escapes(
+    cli, monkeypatch, tmp_path, page_reader
+):
+    """`optimlab train $'rec\\xff.yaml' --html` trained, then failed on its page, and `optimlab report` of a
+    run trained so ended in a UnicodeEncodeError's traceback, rc 1: Python holds the byte as a lone
+    surrogate, which no page or JSON file encodes. The byte is kept as its escape, \\xff. Truth: the name
+    typed with the byte written as those four characters, in the page's row; the run completed."""
+    import sys
+
+    recipe = tmp_path / "rec\udcff.yaml"  # the file named with the byte 0xff, as a shell passes it
+    recipe.write_text("data: {name: iris}\ntraining: {steps: 2}\n")
+    run = tmp_path / "r5"
+    typed = ["train", str(recipe), "--out", str(run), "--html", "--no-progress"]
+    monkeypatch.setattr(sys, "argv", ["optimlab", *typed])
+    code, out, err = cli(*typed)
+    assert code == 0 and out.startswith("completed after 2 steps"), (out, err)
+    monkeypatch.setattr(sys, "argv", ["optimlab", "report", str(run)])
+    code, _, err = cli("report", str(run))
+    assert code == 0, err
+    rows = dict(
+        next(
+            t for t in page_reader((run / "report.html").read_text()).tables if t.header[0] == "setting"
+        ).rows
+    )
+    shown = f"{tmp_path}/rec\\xff.yaml"  # the byte as its four characters of escape
+    assert shlex.split(rows["command that trained r5"]) == ["optimlab", "train", shown, *typed[2:]]

@@ -33,8 +33,11 @@ class Update(Protocol):
 
 def typed_command() -> str:
     """The command line as typed, for a page to keep: ``optimlab VERB ...`` (not the executable's path),
-    quoted for a POSIX shell so that it pastes back whole (an --out with a space or ``&``)."""
-    return shlex.join(["optimlab", *sys.argv[1:]])
+    quoted for a POSIX shell so that it pastes back whole (an --out with a space or ``&``). A byte that is
+    not UTF-8 (a file named ``rec\\xff.yaml``, which Python holds as a lone surrogate no page or JSON file
+    can encode: a traceback after training) is written as its escape, ``\\xff``."""
+    typed = [os.fsencode(argument).decode("utf-8", "backslashreplace") for argument in sys.argv[1:]]
+    return shlex.join(["optimlab", *typed])
 
 
 def _finite(value: Any) -> Any:

@@ -1312,3 +1312,24 @@ def test_torchs_mse_function_as_the_loss_reads_the_targets_as_its_module_does(tm
         )  # fmt: skip
         tested[name] = found.leaderboard[0].test.mean
     assert tested["function"] == tested["module"]
+
+
+def test_a_metric_refused_lists_the_built_in_metrics_its_data_give(tmp_path):
+    """compare(metric='val_f1x') of classes listed val_rmse among the accepted names, which no
+    classification's evaluation gives (and val_accuracy of a regression's). Truth: what fit's evaluation
+    of the same data reports, val_loss and val_accuracy for labels, val_loss and val_rmse for values."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 4, generator=generator)
+    for y, outputs, other in (
+        ((x.sum(1) > 0).long(), 2, "val_rmse"),
+        (x.sum(1, keepdim=True), 1, "val_accuracy"),
+    ):
+        model = nn.Linear(4, outputs)
+        given = optimlab.fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, y), total_steps=1,
+                             loss_fn=nn.CrossEntropyLoss() if outputs == 2 else nn.MSELoss(), val_data=(x, y))  # fmt: skip
+        named = ", ".join(sorted(given.last_metrics, key=lambda m: m != "val_loss"))
+        with pytest.raises(InvalidValueError) as refused:
+            optimlab.compare(["sgd"], model=lambda o=outputs: nn.Linear(4, o), data=(x, y), metric="val_f1x",
+                             epochs=1, budget=1, seeds=1, out=tmp_path / str(outputs))  # fmt: skip
+        assert f"accepted one of {named}, or a metric of yours" in str(refused.value)
+        assert other not in str(refused.value)

@@ -196,11 +196,18 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
             metric = f"val_{metric_name(metric)}"
         accepted = [*BUILT_IN_METRICS, *(f"val_{metric_name(p)}" for p in recipe.training.metrics)]
         if metric not in accepted:
+            task = _task_of_data(recipe)  # the built-in metrics its data give: not an RMSE of classes
+            compute_loss = recipe.training.compute_loss
+            given = [m for m in accepted if _measures(task, m, compute_loss=compute_loss) is not False]
+            hint = (
+                ""
+                if task in _MEASURED_FOR.values()
+                else " (val_accuracy for classes, val_rmse for regression)"
+            )
             raise InvalidValueError(
                 "metric (--metric)",
                 metric,
-                f"one of {', '.join(accepted)} (val_accuracy for classes, val_rmse for regression), or a "
-                "metric of yours by import path, mypkg.metrics:f1",
+                f"one of {', '.join(given)}{hint}, or a metric of yours by import path, mypkg.metrics:f1",
             )
         if metric != workload.metric:
             target = None
@@ -233,6 +240,17 @@ def with_metric(workload: Workload, metric: str | None, goal: str | None = None)
     return dataclasses.replace(
         workload, recipe=recipe, metric=tuned, goal=goal, test_metric=reported, target=target
     )
+
+
+def _task_of_data(recipe: Recipe) -> str | None:
+    """The task of ``recipe``'s data, built (classification, regression); None where they are neither
+    or cannot be built here (data of another machine: the study's run says why)."""
+    from optimlab.build import build_data
+
+    try:
+        return getattr(build_data(recipe), "task", None)
+    except OptimlabError:
+        return None
 
 
 def measured_on_its_data(workload: Workload) -> Workload:

@@ -218,3 +218,31 @@ def test_a_command_line_holding_bytes_not_utf8_is_kept_with_their_escapes(
     )
     shown = f"{tmp_path}/rec\\xff.yaml"  # the byte as its four characters of escape
     assert shlex.split(rows["command that trained r5"]) == ["optimlab", "train", shown, *typed[2:]]
+
+
+def test_a_session_whose_command_line_cannot_be_kept_says_its_result_then_why(cli, monkeypatch, tmp_path):
+    """A folder at RUN/commands.jsonl (or a full disk) failed the session after its run: "'.commands.jsonl.
+    <hex>.partial' -> ...: Is a directory", exit 2, no result line. The result is said, then a note naming
+    commands.jsonl and the OS's reason. Truth: the result line, exit 0, and the OS's own strerror."""
+    import errno
+
+    from optimlab import runs_folder
+
+    run = tmp_path / "r3"
+    code, _, err = cli("train", "--dataset", "iris", "--steps", "2", "--out", str(run), "--no-progress")
+    assert code == 0, err
+    (run / "commands.jsonl").unlink()
+    (run / "commands.jsonl").mkdir()
+    code, out, err = cli("train", "--resume", str(run), "--steps", "4", "--no-progress")
+    assert code == 0 and out.startswith("completed after 4 steps"), (out, err)
+    said = f"the command line is not kept in {str(run / 'commands.jsonl')!r}: {os.strerror(errno.EISDIR)}"
+    assert said in err.splitlines(), err
+    (run / "commands.jsonl").rmdir()
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runs_folder, "write_atomically", full_disk)
+    code, out, err = cli("train", "--resume", str(run), "--steps", "6", "--no-progress")
+    assert code == 0 and out.startswith("completed after 6 steps"), (out, err)
+    assert f"{str(run / 'commands.jsonl')!r}: {os.strerror(errno.ENOSPC)}" in err, err

@@ -18,7 +18,14 @@ from optimlab.cli._progress import resumable
 from optimlab.errors import OptimlabError
 from optimlab.number_text import count_of, seconds_text
 from optimlab.registry import POSITIVE_INT
-from optimlab.runs_folder import RECIPE_NAME, fresh_path, named_folder, resume_command, resumed_by
+from optimlab.runs_folder import (
+    COMMANDS_NAME,
+    RECIPE_NAME,
+    fresh_path,
+    named_folder,
+    resume_command,
+    resumed_by,
+)
 
 if TYPE_CHECKING:
     from optimlab.recipe import Recipe
@@ -175,8 +182,15 @@ def train(
             result = run_training(
                 recipe, out, resume=resume is not None, callbacks=[*callbacks, *trackers.values()]
             )
-        # with the run, for a page built later (`optimlab report RUN`): only `--html`'s page kept it
-        keep_command(out, typed_command(), resumed=resume is not None)
+        # with the run, for a page built later (`optimlab report RUN`): only `--html`'s page kept it. An
+        # optional record: a folder at commands.jsonl or a full disk failed the session after its run
+        try:
+            keep_command(out, typed_command(), resumed=resume is not None)
+            unkept = None
+        except OSError as error:
+            unkept = (
+                f"the command line is not kept in {str(out / COMMANDS_NAME)!r}: {error.strerror or error}"
+            )
         data = result.to_dict()
         if result.status == "interrupted":  # with the flags it ran with: `again`, as a later signal says
             data["message"] = resumed_by(data["message"], again)
@@ -207,6 +221,8 @@ def train(
         + (f"; page {data['report']}" if "report" in data else ""),
         data,
     )
+    if unkept:
+        output.note(unkept)
     if result.metrics:
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
         if not any(name.startswith("test_") for name in result.metrics):  # said, not left to be missed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import optimlab.doctor
 import optimlab.doctor.lr_find
 import optimlab.models
 import optimlab.optim
@@ -1543,3 +1545,31 @@ def test_the_same_call_with_the_same_seed_suggests_the_same_lr_whatever_torchs_s
         assert torch.equal(torch.rand(3), after)
         found.append((result.losses, result.suggestion, [(c.lr, c.score) for c in result.candidates]))
     assert found[0] == found[1]
+
+
+def test_candidates_that_all_score_alike_are_told_apart_by_nothing_and_make_no_lr_verdict():
+    """A ladder of lrs 3e-7 to 1e-5 (the sweep capped there) over a classifier already at its held-out
+    accuracy: every candidate kept it, their held-out losses 0.8028 to 0.8024, yet the paired tie (each
+    row moving alike at lrs so small) told each from the best: 'the lowest held-out loss among the 7 of
+    7', lr 1e-5, which the doctor read as 'lr 0.5 is 5e4x the suggestion: too high'. Losses within
+    TIE_FRACTION tie: the check told none apart, and no rule reads an lr too high or too low from it.
+    The truth: the candidates' own scores, all within 0.1% of each other."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 8, generator=g)
+    torch.manual_seed(0)
+    model = nn.Linear(8, 3)
+    with torch.no_grad():
+        y = (model(x) + 0.3 * torch.randn(512, 3, generator=g)).argmax(1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss = nn.CrossEntropyLoss()
+    result = find_lr(model, loss, x, y, optimizer, start_lr=1e-8, end_lr=1e-5, steps=40, check_steps=40)
+    losses = [c.held_out_loss for c in result.candidates]
+    assert len(losses) > 2 and max(losses) - min(losses) < 1e-3 * min(losses)
+    assert len({c.score for c in result.candidates}) == 1
+    assert not result.told_apart and "told none apart" in result.reason
+    stats = optimlab.diagnose(model, (x, y), loss, optimizer, steps=30, lr_find=False).statistics
+    rules = {f.rule for f in optimlab.doctor.run_rules(stats, result)}
+    assert not rules & {"lr_too_high", "lr_too_low"}
+    # told apart, the same suggestion was the verdict: lr 0.5 is 1e5x it
+    told = dataclasses.replace(result, told_apart=True)
+    assert "lr_too_high" in {f.rule for f in optimlab.doctor.run_rules(stats, told)}

@@ -121,6 +121,10 @@ class LRRangeResult:
     # did; None where nothing was checked, or where the held-out labels are too few for any accuracy to
     # beat the most frequent class's (the reason says so).
     trains: bool | None = None
+    # Where some candidate learned (trains True or None): False where the check told none of them from
+    # the best (every one tied, :func:`~optimlab.doctor.lr_check.find_lr`): the suggestion is then the
+    # ladder's lower middle, no measured best, and no lr is too high or too low by it.
+    told_apart: bool | None = None
     # Where no candidate learned (trains False): what the check saw, in words.
     verdict: str | None = None
     # The trivial predictor's held-out score, which no candidate beat (trains False): the most

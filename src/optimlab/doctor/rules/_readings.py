@@ -150,6 +150,15 @@ def _peak_lr(stats: RunStatistics) -> float:
     return max(_finite([*stats.lrs, *known]), default=math.nan)
 
 
+def _advised_lr(lr_range: LRRangeResult | None) -> float | None:
+    """The range test's suggestion as evidence of an lr too high or too low: None where there is none,
+    or where its check told none of the candidates apart (``told_apart`` False: every one scored alike,
+    so the suggestion, the ladder's lower middle, is no measured best)."""
+    if lr_range is None or lr_range.told_apart is False:
+        return None
+    return lr_range.suggestion
+
+
 def _set_lr(stats: RunStatistics) -> float:
     """The lr the lr rules read: the one the user sets (:func:`_peak_lr`), but where the median is 0 (a
     schedule that ended before the run: the steps ran at 0) that 0, so that no rule reads a peak the

@@ -14,6 +14,7 @@ from optimlab.doctor.rules._readings import (
     FITTED_LOSS_SCATTER,
     TINY_WEIGHTS,
     Consult,
+    _advised_lr,
     _classes,
     _consulted,
     _dead_fractions,
@@ -115,7 +116,7 @@ def lr_too_high(
     elif positive and end > rise_factor * start and end - start > noise:
         seen.append(f"the loss rose from {_g(start)} to {_g(end)}")
         errors += 1
-    suggestion = lr_range.suggestion if lr_range is not None else None
+    suggestion = _advised_lr(lr_range)
     lowest = lr_range.min_loss_lr if lr_range is not None else None
     beyond = suggestion is not None and lr > range_factor * suggestion and (lowest is None or lr > lowest)
     if beyond and suggestion is not None:
@@ -123,7 +124,7 @@ def lr_too_high(
             f"lr {_g(lr)} is {_g(lr / suggestion)}x the range test's suggestion {_g(suggestion)}"
             + (f" and above its lowest-loss lr {_g(lowest)}" if lowest is not None else "")
         )
-    worse = _checked_worse(lr, lr_range, checked_drop, checked_factor) if not beyond else None
+    worse = _checked_worse(lr, lr_range, checked_drop, checked_factor) if not beyond and suggestion is not None else None
     if worse is not None and lr_range is not None:
         pair, best = worse
         seen.append(
@@ -327,9 +328,8 @@ def lr_too_low(
     # both advise (``optimlab doctor --optimizer sgd --lr 10`` once said "lr: 1" and "lr: 100"). A rise
     # within ``min_progress`` is a stuck loss's noise (the start is one batch's loss): a tanh RNN over
     # 200 steps at chance, 0.676 at step 1 and 0.69 at the end, whose check trained at 20x its lr.
-    if progress < -min_progress or (
-        lr_range is not None and lr_range.suggestion is not None and lr_range.suggestion < lr
-    ):
+    suggestion = _advised_lr(lr_range)
+    if progress < -min_progress or (suggestion is not None and suggestion < lr):
         return None
     if progress >= min_progress:
         return None
@@ -340,7 +340,6 @@ def lr_too_low(
         return None
     shown = max(progress, 0.0)  # a rise within the noise reads as none
     update = _largest_update_ratio(stats)
-    suggestion = lr_range.suggestion if lr_range is not None else None
     below = suggestion is not None and lr * range_factor < suggestion
     if not (below or update < tiny_update):
         return None

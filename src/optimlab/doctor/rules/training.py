@@ -16,6 +16,7 @@ from optimlab.doctor.nan_origin import NonFiniteOrigin
 from optimlab.doctor.rules._readings import (
     _SCORE_CAP,
     FITTED_LOSS_SCATTER,
+    _advised_lr,
     _classes,
     _clip_in_force,
     _finite,
@@ -340,7 +341,7 @@ def _no_progress(stats: RunStatistics, lr_range: LRRangeResult | None) -> Findin
         )
     elif lr_range.trains and (trained := _trained_at(lr_range)):
         # The check trained the setup: its labels follow from the inputs, and its lr is the lead.
-        lr, suggestion = _set_lr(stats), lr_range.suggestion or 0.0
+        lr, suggestion = _set_lr(stats), _advised_lr(lr_range) or 0.0
         if suggestion > lr:
             recommendation = f"lr: {_g(suggestion)}, the lr check's ({trained}), or {_WATCH_LONGER}"
             changes = {"optimizer.lr": float(_g(suggestion))}

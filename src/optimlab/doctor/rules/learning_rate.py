@@ -124,7 +124,11 @@ def lr_too_high(
             f"lr {_g(lr)} is {_g(lr / suggestion)}x the range test's suggestion {_g(suggestion)}"
             + (f" and above its lowest-loss lr {_g(lowest)}" if lowest is not None else "")
         )
-    worse = _checked_worse(lr, lr_range, checked_drop, checked_factor) if not beyond and suggestion is not None else None
+    worse = (
+        _checked_worse(lr, lr_range, checked_drop, checked_factor)
+        if not beyond and suggestion is not None
+        else None
+    )
     if worse is not None and lr_range is not None:
         pair, best = worse
         seen.append(

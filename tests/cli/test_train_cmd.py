@@ -134,20 +134,30 @@ def test_a_page_built_later_shows_the_commands_that_trained_and_resumed_the_run(
     assert shlex.split(rows["command that resumed r"]) == ["optimlab", *resumed]
 
 
-def test_a_resume_whose_page_cannot_be_written_is_refused_before_it_trains(cli, tmp_path):
+def test_a_resume_whose_page_cannot_be_written_is_refused_before_it_trains(cli, monkeypatch, tmp_path):
     """`train --resume RUN --html` over a folder at RUN/report.html trained, then failed on the page
     naming a temporary file ("'RUN/.report.html.<hex>.partial' -> 'RUN/report.html': Is a directory"), its
-    result line never said. Refused first, in one line naming --html and the folder. Truth: the run's
-    result.json as the first session left it (no step taken)."""
+    result line never said. Refused first, in one line naming the flag that asked for the page: with
+    --log mlflow it named --html, not typed, and started MLflow's writer first (15.9 s to refuse, 7.0 s
+    without). Truth: the run's result.json as the first session left it (no step taken), the writer never
+    called."""
+    from optimlab.integrations import mlflow_writer
+
+    started = []
+    monkeypatch.setattr(mlflow_writer, "writer_process", lambda: started.append(True))
     run = tmp_path / "r"
     code, _, err = cli("train", "--dataset", "iris", "--epochs", "1", "--out", str(run), "--no-progress")
     assert code == 0, err
     before = (run / "result.json").read_text()
     (run / "report.html").mkdir()
-    code, _, err = cli("train", "--resume", str(run), "--epochs", "2", "--html", "--no-progress")
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert f"'--html': {str(run / 'report.html')!r} is a folder; give a file" in err, err
-    assert (run / "result.json").read_text() == before
+    page = str(run / "report.html")
+    for flags, named in ((["--html"], "--html"), (["--log", "mlflow"], "--log")):
+        code, _, err = cli("train", "--resume", str(run), "--epochs", "2", *flags, "--no-progress")
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"'{named}': {page!r} is a folder, where the run's page goes: move that folder away" in err, (
+            err
+        )
+        assert (run / "result.json").read_text() == before and started == []
 
 
 def test_a_damaged_commands_log_blocks_no_session_page_nor_tracker(cli, tmp_path, page_reader):

@@ -112,6 +112,7 @@ def train(
 
     Prints progress and the final metrics; writes metrics.jsonl, model.pt and the checkpoints into --out.
     """
+    page_asked_by = "--html" if html else "--log" if "mlflow" in (log or []) else "--resume"  # as typed
     if resume is not None and log is None:  # on with the trackers it logged to (--log names others)
         from optimlab.integrations.tracking import trackers_of
 
@@ -121,6 +122,8 @@ def train(
         # says to), it went on showing 'interrupted' at step 12 beside a result.json of 'completed'
         html = True
     mlflow = "mlflow" in (log or [])
+    if (html or mlflow) and (folder := resume or out_dir) is not None:  # a fresh folder holds no page
+        _refuse_a_folder_at_the_page(folder / "report.html", page_asked_by)
     if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
         from optimlab.integrations.mlflow_writer import writer_process
 
@@ -139,14 +142,6 @@ def train(
     if checkpoint_every is not None:
         recipe = recipe.with_updates({"training.checkpoint_every": checkpoint_every})
     out = resume or out_dir or fresh_path(f"train-{recipe.id}")
-    # the page's place, checked before the run: a folder there failed after it, naming a temporary file
-    if html or mlflow:
-        try:
-            checks.writable_file(".html")(str(out / "report.html"))
-        except typer.BadParameter as error:
-            raise typer.BadParameter(
-                f"{error.message} (where the run's page goes: move it away)", param_hint="'--html'"
-            ) from None
 
     o.use_threads(threads)
     from optimlab.data.built_once import data_built_once
@@ -245,6 +240,17 @@ def train(
         output.result(result.message)
     if failures:
         sys.exit(TRACKER_FAILED)
+
+
+def _refuse_a_folder_at_the_page(page: Path, flag: str) -> None:
+    """Refuse a folder at ``page``, where the run's page goes (asked for by ``flag``), before the run and
+    before MLflow's writer starts: it failed after the run, naming a temporary file. A file there, even
+    read-only, and a symbolic link are replaced whole by the page's atomic rename: not refused."""
+    if page.is_dir() and not page.is_symlink():
+        raise typer.BadParameter(
+            f"{str(page)!r} is a folder, where the run's page goes: move that folder away",
+            param_hint=f"'{flag}'",
+        )
 
 
 def _where(tracker: Tracker) -> str | None:

@@ -1158,25 +1158,119 @@ def test_lists_of_feature_rows_are_not_told_they_are_examples_one_each():
             as_data(items, "mine")
 
 
+def _lists_made_arrays(pair):
+    """``pair`` with each Python list or tuple made an array by np.asarray, the advice."""
+    return tuple(np.asarray(part) if isinstance(part, (tuple, list)) else part for part in pair)
+
+
 @pytest.mark.parametrize(
-    "x, y, said",
+    "value",
     [
-        (np.ones((4, 3)), [0, 1, 0, 1], "ndarray of shape (4, 3), list of 4"),
-        ([[1.0, 2.0, 3.0]] * 4, np.array([0, 1, 0, 1]), "list of 4, ndarray of shape (4,)"),
-        (torch.ones(4, 3), (0, 1, 0, 1), "Tensor of shape (4, 3), tuple of 4"),
-        ([[1.0, 2.0, 3.0]] * 4, [0, 1, 0, 1], "list of 4, list of 4"),
+        (np.arange(12.0).reshape(4, 3), [0, 1, 2, 1]),
+        (torch.arange(12.0).reshape(4, 3), (0, 1, 0, 1)),
+        (np.arange(12.0).reshape(4, 3), [0.5, 1.25, -2.0, 3.0]),
+        (np.arange(12.0).reshape(4, 3), [True, False, True, False]),
+        ([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [0.5, 0.25, 0.125]], np.array([0, 1, 0, 1])),
+        [(np.ones((4, 2)), [0, 1, 0, 1]), (np.zeros((2, 2)), [1, 0])],  # train_test_split on lists
     ],
 )
-def test_a_pair_holding_a_python_list_of_numbers_is_refused_naming_each_part(x, y, said):
-    """(x, y) with a list of numbers for a part, as sklearn users return them, was told only
-    "'a tuple of 2 (ndarray, list)'" beside every kind of data optimlab accepts. Now one line names each
-    part and says to make the list an array; truth: the pair with np.asarray on each list, the advice,
-    is read as 4 examples."""
-    with pytest.raises(InvalidValueError) as refusal:
-        as_data((x, y), "data")
-    assert str(refusal.value) == (
-        f"invalid value '({said})' for what dataset 'data' returned: accepted (x, y) of tensors or arrays "
-        "(NumPy, pandas) alike, one row per example: make each list an array (np.asarray)."
+def test_an_array_beside_a_list_of_numbers_is_read_as_np_asarray_reads_the_list(value):
+    """(X, [0, 1, 0, 1]), which scikit-learn takes (and its train_test_split returns for lists), was refused
+    (b22aca3b: make each list an array). It is read as np.asarray reads the list, exactly: truth, the same
+    data with np.asarray on each list, the advice given before, read to equal tensors of equal dtypes
+    (ints stay ints: classes; floats a regression), splits alike."""
+    splits = isinstance(value, list)
+    advised = tuple(map(_lists_made_arrays, value)) if splits else _lists_made_arrays(value)
+    got, want = as_data(value, "data"), as_data(advised, "data")
+    assert type(got) is type(want)
+    pairs = (
+        [(got.examples, want.examples)]
+        if isinstance(got, Examples)
+        else [(got.train, want.train), (got.val, want.val)]
     )
-    fixed = [part if isinstance(part, (np.ndarray, torch.Tensor)) else np.asarray(part) for part in (x, y)]
-    assert len(as_data(tuple(fixed), "data").examples.x) == 4
+    for ours, theirs in pairs:
+        for a, b in ((ours.x, theirs.x), (ours.y, theirs.y)):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+    assert got.task == want.task
+
+
+def test_an_integer_list_beside_an_array_stays_classes_of_those_integers():
+    """ints stay ints: [0, 1, 2, 1] beside an array are classes 0, 1 and 2, as torch.tensor reads them."""
+    data = as_data((np.ones((4, 3)), [0, 1, 2, 1]), "data")
+    assert data.task == "classification"
+    assert torch.equal(data.examples.y, torch.tensor([0, 1, 2, 1]))
+
+
+@pytest.mark.parametrize(
+    "value, field, said, advice",
+    [
+        (
+            ([[1.0, 2.0, 3.0]] * 4, [0, 1, 0, 1]),
+            "what dataset 'data' returned",
+            "list of 4, list of 4",
+            "each list an array (np.asarray)",
+        ),
+        (
+            (np.ones((4, 3)), ["a", "b", "a", "b"]),
+            "what dataset 'data' returned",
+            "ndarray of shape (4, 3), list of 4",
+            "each list an array (np.asarray)",
+        ),
+        (
+            ([np.ones(3)] * 4, np.array([0, 1, 0, 1])),
+            "what dataset 'data' returned",
+            "list of 4 ndarray, ndarray of shape (4,)",
+            "each list an array (np.asarray)",
+        ),
+        (
+            ([torch.ones(3)] * 4, torch.tensor([0, 1, 0, 1])),
+            "what dataset 'data' returned",
+            "list of 4 Tensor, Tensor of shape (4,)",
+            "each list of tensors one tensor (torch.stack)",
+        ),
+        (
+            (([[1.0, 2.0]] * 4, [0, 1, 0, 1]), ([[1.0, 2.0]] * 2, [0, 1])),
+            "split 0 of data",
+            "list of 4, list of 4",
+            "each list an array (np.asarray)",
+        ),
+        (
+            ((np.ones((4, 2)), [0, 1, 0, 1]), (np.ones((2, 2)), [[0], [1, 2]])),
+            "split 1 of data",
+            "ndarray of shape (2, 2), list of 2",
+            "each list an array (np.asarray)",
+        ),
+    ],
+)
+def test_a_pair_with_a_list_no_array_reads_is_refused_naming_each_part_and_its_split(
+    value, field, said, advice
+):
+    """A pair with a list np.asarray does not read beside the other part (lists both, text, rows of
+    arrays or tensors, rows of several lengths) is refused naming each part as given and, in splits,
+    the split (b22aca3b named two splits '(tuple of 2, tuple of 2)'); truth: the advice (np.asarray or
+    torch.stack on the list) reads the first four as 4 examples."""
+    with pytest.raises(InvalidValueError) as refusal:
+        as_data(value, "data")
+    assert str(refusal.value) == (
+        f"invalid value '({said})' for {field}: accepted (x, y) of tensors or arrays (NumPy, pandas) alike, "
+        f"one row per example: make {advice}."
+    )
+    if field == "what dataset 'data' returned":
+        x, y = value
+        fixed = torch.stack(x) if isinstance(x[0], torch.Tensor) else np.asarray(x), np.asarray(y)
+        assert len(as_data(fixed, "data").examples.x) == 4
+
+
+def test_rows_of_features_and_a_frame_beside_a_list_are_not_misnamed():
+    """Two rows of features, [[0.1, 0.2], [0.3, 0.4]], were called an (x, y) pair with lists to make
+    arrays; a DataFrame part was named 'ndarray of shape (4, 1)'. Rows get the list of what is accepted;
+    a frame beside a list np.asarray cannot read is named a DataFrame."""
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value 'a list of 2 \(list, list\)'.*: accepted \(x, y\)"
+    ):
+        as_data([[0.1, 0.2], [0.3, 0.4]], "data")
+    with pytest.raises(
+        InvalidValueError, match=r"^invalid value '\(DataFrame of shape \(4, 1\), list of 4\)'"
+    ):
+        as_data((pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]}), [[0], [1, 2], [0], [1]]), "data")

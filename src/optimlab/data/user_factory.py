@@ -3,8 +3,9 @@
 The factory gets the recipe's data options as keywords (and ``seed`` when its signature names it) and
 returns one of:
 
-* ``(x, y)``: inputs (images channels first, (N, C, H, W)) and targets (tensors or arrays), split by
-  the recipe's fractions like a built-in set
+* ``(x, y)``: inputs (images channels first, (N, C, H, W)) and targets (tensors or arrays; beside one,
+  the other may be a list of numbers, read as ``np.asarray`` reads it), split by the recipe's fractions
+  like a built-in set
   (integer targets are classes, one float target per example a regression's; under a regression loss,
   mse, every number is a regression target: :func:`optimlab.build.task_of_loss`);
 * ``(train, val)`` or ``(train, val, test)``: each a pair ``(x, y)``, a ``Dataset`` or a ``DataLoader``,
@@ -231,31 +232,81 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray))
 
 
-def _pair_with_python_numbers(value: Any) -> bool:
-    """Whether ``value`` is an (x, y) pair of which one part at least is a list or tuple of numbers (or of
-    rows of them), the others tensors or arrays: ``(ndarray, list)``, ``(list, list)``."""
-    return (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(_is_array(part) or _python_numbers(part) for part in value)
-        and not all(map(_is_array, value))
-    )
+def _arrays_of_pair(value: Any) -> tuple[Any, Any] | None:
+    """``value``'s (x, y) as tensors or arrays: each given so, or one given so beside a list of numbers (or
+    of rows of them) as ``np.asarray`` makes it, exactly (ints stay ints), as scikit-learn takes
+    ``(X, [0, 1, 0, 1])``; None where ``value`` is no such pair."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2 and any(map(_is_array, value))):
+        return None
+    x, y = (part if _is_array(part) else _numbers_array(part) for part in value)
+    return None if x is None or y is None else (x, y)
 
 
-def _python_numbers(value: Any) -> bool:
-    """Whether ``value`` is a non-empty list or tuple whose first item, followed down, is a number."""
+def _numbers_array(part: Any) -> np.ndarray | None:
+    """``part``, a list or tuple of numbers (or of rows of them), as ``np.asarray`` makes it: bools, ints
+    or floats; None for anything else (rows of several lengths, text, numbers no dtype holds)."""
+    if not _listed(part, numbers.Number):
+        return None
+    try:
+        array = np.asarray(part)
+    except (ValueError, OverflowError):  # rows of several lengths; an int past int64
+        return None
+    return array if array.dtype.kind in "biuf" else None
+
+
+def _listed(value: Any, *kinds: type) -> bool:
+    """Whether ``value`` is a non-empty list or tuple whose first item, followed down through lists and
+    tuples, is one of ``kinds``."""
     if not (isinstance(value, (tuple, list)) and value):
         return False
     while isinstance(value, (tuple, list)) and value:
         value = value[0]
-    return isinstance(value, numbers.Number)
+    return isinstance(value, kinds)
+
+
+_ROWS = (numbers.Number, str, Tensor, np.ndarray)  # what a list of a pair's rows holds
+
+
+def _listed_pair(value: Any) -> bool:
+    """Whether ``value`` is an (x, y) pair with a list for a part (of numbers, text, or rows, which
+    :func:`_arrays_of_pair` did not take), the other a list or a tensor or array: not two lists of numbers
+    (two rows of features) nor a pair of pairs ((train, val) splits)."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        return False
+    parts_fit = all(_is_array(part) or _listed(part, *_ROWS) for part in value)
+    two_rows = all(
+        isinstance(part, (tuple, list)) and all(isinstance(v, (numbers.Number, str)) for v in part)
+        for part in value
+    )
+    lists = not all(map(_is_array, value))
+    return parts_fit and lists and not two_rows and not any(map(_listed_pair, value))
+
+
+def _listed_pair_refused(given: Any, field: str) -> InvalidValueError:
+    """The refusal of ``given``, a pair of :func:`_listed_pair` as the user gave it (pandas kept), naming
+    each part and how to make each list one array or tensor."""
+    lists = [part for part in given if isinstance(part, (tuple, list))]
+    advice = {
+        "each list of tensors one tensor (torch.stack)"
+        if _listed(part, Tensor)
+        else "each list an array (np.asarray)"
+        for part in lists
+    }
+    return InvalidValueError(
+        field,
+        f"({', '.join(map(_part_named, given))})",
+        "(x, y) of tensors or arrays (NumPy, pandas) alike, one row per example: make "
+        + ", ".join(sorted(advice)),
+    )
 
 
 def _part_named(part: Any) -> str:
-    """A part of a pair in words: ``ndarray of shape (4, 3)``, ``list of 4``."""
-    if _is_array(part):
+    """A part of a pair in words, of the type given: ``ndarray of shape (4, 3)``, ``DataFrame of shape
+    (4, 1)``, ``list of 4``, ``list of 4 ndarray``."""
+    if hasattr(part, "shape"):
         return f"{type(part).__name__} of shape {tuple(part.shape)}"
-    return f"{type(part).__name__} of {len(part)}"
+    rows = "" if _listed(part, numbers.Number, str) else f" {type(part[0]).__name__}"
+    return f"{type(part).__name__} of {len(part)}{rows}"
 
 
 _NUMBERS = "numbers (bool, integer or float): encode text, categories and dates as numbers in the factory"
@@ -278,10 +329,11 @@ def _targets(y: Tensor | np.ndarray) -> Any:
 
 
 def _pair(value: Any, name: str) -> Pairs | None:
-    """``value`` as two tensors (and how its Pillow images were read), or None when it is not a pair, a
-    Dataset or a DataLoader."""
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_array, value)):
-        x, y = _inputs(value[0], name), _targets(value[1])
+    """``value`` as two tensors (and how its Pillow images were read), or None when it is not a pair
+    (:func:`_arrays_of_pair`), a Dataset or a DataLoader."""
+    arrays = _arrays_of_pair(value)
+    if arrays is not None:
+        x, y = _inputs(arrays[0], name), _targets(arrays[1])
         if x.ndim == 0:
             raise InvalidValueError(f"inputs of {name}", "shape ()", "one row per example, shape (N, ...)")
         if y.ndim == 0 or len(y) != len(x):  # refused later, neither the data nor x was named
@@ -465,6 +517,7 @@ def as_data(
     if isinstance(value, (Examples, Splits, BatchSplits, BatchDataset)):
         return value
     returned = returned or f"what dataset {name!r} returned"
+    given = value  # its pandas parts named as given in a refusal
     value = _pandas_as_arrays(value, name, returned)
     # a dict of columns (a Hugging Face dataset's to_dict()), its rows as dict items; not one of splits
     if is_columns(value):
@@ -507,13 +560,11 @@ def as_data(
             if joined.task == "classification" and untrained:
                 info["reading"] = "; ".join(filter(None, [info["reading"], untrained]))
             return Splits(**info, train=train, val=val, test=test[0] if test else val.subset(torch.arange(0)))
-    if _pair_with_python_numbers(value):
-        raise InvalidValueError(
-            returned,
-            f"({', '.join(_part_named(part) for part in value)})",
-            "(x, y) of tensors or arrays (NumPy, pandas) alike, one row per example: make each list an "
-            "array (np.asarray)",
-        )
+        for i, (part, read) in enumerate(zip(value, parts)):
+            if read is None and _listed_pair(part):
+                raise _listed_pair_refused(given[i], f"split {i} of {name}")
+    if _listed_pair(value):
+        raise _listed_pair_refused(given, returned)
     if _rows_apart(value):
         raise InvalidValueError(
             returned,

@@ -155,3 +155,23 @@ def test_leaves_out_some_is_whether_a_batch_of_such_targets_only_would_average_o
         nan_alone = any(bool(loss(scores, t.view(1)).isnan()) for t in targets)
         assert losses.leaves_out_some(loss, targets) is nan_alone, (loss, targets)
     assert losses.leaves_out_some(nn.MSELoss(), torch.tensor([-100.0])) is False
+
+
+def test_a_partial_of_torchs_loss_given_as_the_users_loss_function_is_read_as_torchs_module():
+    """compare(loss=functools.partial(F.mse_loss, reduction='sum')) made a LossFunction of the partial,
+    which was read through one wrapper alone: no regression (its (N, 1) outputs trained against targets
+    (N,) broadcast), and a partial of F.cross_entropy lost its ignore_index. Truth: torch's modules of
+    the same keywords, and the value each computes."""
+    import functools
+
+    outputs, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 3, 1, 0])
+    entropy = losses.adapt_loss("mine", functools.partial(functional.cross_entropy, ignore_index=3))()
+    module = torch.nn.CrossEntropyLoss(ignore_index=3)
+    assert losses.cross_entropy_reading(entropy) == losses.cross_entropy_reading(module)
+    assert torch.equal(entropy(outputs, targets), module(outputs, targets))
+    summed = losses.adapt_loss("mine", functools.partial(functional.mse_loss, reduction="sum"))()
+    assert losses.regression_loss(summed) and losses.loss_name(summed) == "mse_loss(reduction='sum')"
+    values = torch.randn(6)
+    assert torch.equal(
+        summed(outputs[:, 0], values), torch.nn.MSELoss(reduction="sum")(outputs[:, 0], values)
+    )

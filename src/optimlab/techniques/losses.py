@@ -236,13 +236,18 @@ def cross_entropy_reading(loss_fn: Any) -> CrossEntropyReading | None:
 
 
 def _function_and_options(loss_fn: Any) -> tuple[Any, dict[str, Any]]:
-    """The function a keyword ``functools.partial`` or a recipe's :class:`LossFunction` calls, and the
-    keywords it gives it; any other ``loss_fn`` as it is, with none."""
-    if isinstance(loss_fn, functools.partial) and not loss_fn.args:
-        return loss_fn.func, loss_fn.keywords
-    if isinstance(loss_fn, LossFunction):
-        return loss_fn.fn, loss_fn.options
-    return loss_fn, {}
+    """The function a keyword ``functools.partial`` or a recipe's :class:`LossFunction` calls, through
+    each (compare's ``loss=functools.partial(F.mse_loss, ...)`` is a LossFunction of the partial), and
+    the keywords they give it, the outer's winning as at a call; any other ``loss_fn`` as it is, with
+    none."""
+    options: dict[str, Any] = {}
+    while True:
+        if isinstance(loss_fn, functools.partial) and not loss_fn.args:
+            loss_fn, options = loss_fn.func, {**loss_fn.keywords, **options}
+        elif isinstance(loss_fn, LossFunction):
+            loss_fn, options = loss_fn.fn, {**loss_fn.options, **options}
+        else:
+            return loss_fn, options
 
 
 def loss_name(loss_fn: Any) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from doctor.setups import NextTokenLSTM, markov_tokens, mlp, pixels, standardized
+from doctor.setups import NextTokenLSTM, markov_tokens, mlp, pixels, rows_as_sequences, standardized
 from optimlab.doctor import DoctorCallback, Instruments, InstrumentSchedule, diagnose
 from optimlab.doctor.instruments import SATURATION_DERIVATIVE, FeatureStats
 from optimlab.errors import InvalidValueError, OptimlabWarning
@@ -190,6 +190,32 @@ def test_input_features_are_the_first_layers_inputs_seen_on_detailed_steps():
     assert torch.allclose(features.std, twice.std(0, unbiased=False), atol=1e-6)
     assert torch.equal(features.minimum, x.amin(0)) and torch.equal(features.maximum, x.amax(0))
     assert isinstance(FeatureStats.of(x), FeatureStats)
+
+
+class NormedRows(nn.Module):
+    """Each digit's 8 rows embedded, through a LayerNorm, mean-pooled: (batch, rows, width)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.norm, self.head = nn.Linear(8, 16), nn.LayerNorm(16), nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.embed(x)).mean(1))
+
+
+def test_a_norms_example_spread_is_the_std_across_the_examples_at_each_place():
+    """Truth: torch's std (biased) across the examples of the norm's output, averaged over positions and
+    units, read off a hook of its own."""
+    x, y = rows_as_sequences()
+    x, y = x[:32] * 3 + 1, y[:32]
+    model = NormedRows()
+    seen = []
+    model.norm.register_forward_hook(lambda _, __, out: seen.append(out.detach()))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    stats = manual_steps(model, optimizer, x, y, 1, Instruments(model, optimizer))
+    expected = seen[0].std(0, correction=0).mean().item()
+    assert stats.outputs["norm"][1].example_spread == pytest.approx(expected, rel=1e-5)
 
 
 def test_layers_are_put_in_forward_order_and_paired_with_their_activation():

@@ -530,6 +530,14 @@ def _summarize(rows: Tensor) -> OutputStats:
     )
 
 
+def _example_spread(y: Tensor) -> float:
+    """The std across a batch's examples (dim 0) at each place (position, unit), averaged. The mean of
+    squared deviations written out: ``y.std(0, correction=0)`` took 14 ms on a (32, 64, 256) output and
+    41 ms on a BERT-base's (8, 128, 768) against 0.29 and 1.3 ms for these ops (paired rounds, 1 thread,
+    benchmarks/example_spread.py), about 1 s a detailed step of its 25 LayerNorms, for the same number."""
+    return (y - y.mean(0)).square_().mean(0).sqrt_().mean().item()
+
+
 # torch's fan-in of a transposed conv's weight (in, out / groups, *kernel) is weight[0].numel() too: the
 # fan its init schemes draw with, so that the advised init reads as on scale.
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -1068,7 +1076,7 @@ class Instruments:
             y = output.detach().float()
             record = _summarize(_as_rows(y, _units_axis(y, self._last_layer_is_conv)))
             if norm and y.ndim > 1:
-                record.example_spread = y.std(0, correction=0).mean().item()
+                record.example_spread = _example_spread(y)
             self._record(name, record)
 
         return hook

@@ -518,3 +518,53 @@ def test_the_command_stored_in_a_comparisons_studies_is_the_one_that_created_the
     with pytest.raises(KeyboardInterrupt):
         compare(out=tmp_path / "new", resume=True, command="optimlab compare --resume new")
     assert stored_command(tmp_path / "new") == "optimlab compare --optimizers sgd --out new"
+
+
+def test_a_split_of_too_few_rows_to_rank_by_is_said_naming_the_split_sizes(tmp_path, monkeypatch, cli):
+    """optimlab.compare(data=(x[:3], y[:3])) ranked methods on a test split of one row without a word: test
+    accuracy 1.00 [1.00, 1.00], the page blaming a setup that ignores the seed. A validation or test
+    split of under 10 rows is now said, naming the split sizes, in Python and on the command line.
+    Truth: the split's arithmetic, each share of a class's rows rounded half up: 3 rows of one class at
+    0.2 give 1 test, 1 validation and 1 training row; 12 rows of two classes, 1 and 1 of each class's 6;
+    50 rows of two classes, 5 and 5 of each 25, 10 rows a split: not said (the stop at the first trial
+    is not what is tested)."""
+    import torch
+    from torch import nn
+
+    import optimlab
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("optimlab.study.compare.run_study", ctrl_c)  # after the checks, which say it
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(50) % 2
+    run = {"model": lambda: nn.Linear(4, 2), "epochs": 1, "budget": 1, "seeds": 2}
+    said_of_three = (
+        "study 'your_code': its data split into 1 training, 1 validation and 1 test row: validation and "
+        "test scores of under 10 rows are too coarse to rank"
+    )
+    with pytest.warns(OptimlabWarning, match=re.escape(said_of_three)), pytest.raises(KeyboardInterrupt):
+        optimlab.compare(["sgd", "adam"], data=(x[:3], y[:1].repeat(3)), out=tmp_path / "three", **run)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            optimlab.compare(["sgd", "adam"], data=(x, y), out=tmp_path / "fifty", **run)
+    assert not [w for w in said if "too coarse to rank" in str(w.message)], [str(w.message) for w in said]
+    rows = "\n".join(f"{a:.3f},{b:.3f},{i % 2}" for i, (a, b) in enumerate(x[:12, :2].tolist()))
+    (tmp_path / "tiny.csv").write_text(f"a,b,label\n{rows}\n")
+    flags = [
+        "--optimizers",
+        "sgd",
+        "--dataset",
+        str(tmp_path / "tiny.csv"),
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+    ]
+    flags += ["--budget", "1", "--seeds", "2", "--out", str(tmp_path / "c"), "--no-progress"]
+    code, _, err = cli("compare", *flags)
+    assert code == 130, err
+    (line,) = [line for line in err.splitlines() if "too coarse to rank" in line]
+    assert "its data split into 8 training, 2 validation and 2 test rows: validation and test scores" in line

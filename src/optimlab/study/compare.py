@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from optimlab.atomic import write_refusal_said
 from optimlab.data.built_once import data_built_once
+from optimlab.data.examples import TensorPair
 from optimlab.data.global_rng import global_generators_given_back
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning, unprintable
-from optimlab.number_text import named_and_more
+from optimlab.number_text import count_of, named_and_more
 from optimlab.recipe import MODEL_LOSS, ModelSpec, Recipe, RecipeError, architecture_techniques
 from optimlab.registry import POSITIVE_INT, Capability, get_registry, whole_number
 from optimlab.runs_folder import fresh_path, hold_folder
@@ -499,6 +500,41 @@ def _check_measured(spec: StudySpec, splits: Any) -> None:
     raise InvalidValueError("metric (--metric)", spec.metric, accepted)
 
 
+# The fewest rows a split a study tunes on (validation) or ranks on (test) should hold: an accuracy of n
+# rows moves in steps of 1/n, over 10 points below 10 rows, coarser than the differences a comparison of
+# methods looks for; seeds then tie, and the leaderboard's interval of no width ([1.00, 1.00] of one test
+# row) reads as certainty.
+FEWEST_SCORED_ROWS = 10
+
+
+def _say_few_scored_rows(spec: StudySpec, splits: Any) -> None:
+    """Warn where ``spec``'s data split into a validation or test split of 1 to :data:`FEWEST_SCORED_ROWS`
+    - 1 rows, naming the split sizes (a split of none is said by the split itself:
+    :func:`~optimlab.data.splits.say_empty`); the user's batches, of sizes unknown here, are not said."""
+    parts = {
+        word: getattr(splits, part, None)
+        for word, part in (("training", "train"), ("validation", "val"), ("test", "test"))
+    }
+    if not all(isinstance(rows, TensorPair) for rows in parts.values()):
+        return
+    sizes = {word: len(rows) for word, rows in parts.items()}
+    few = [word for word in ("validation", "test") if 0 < sizes[word] < FEWEST_SCORED_ROWS]
+    if not few:
+        return
+    said = (
+        f"{sizes['training']} training, {sizes['validation']} validation and "
+        f"{count_of(sizes['test'], 'test row')}"
+    )
+    warnings.warn(
+        f"study {spec.name!r}: its data split into {said}: {' and '.join(few)} scores of under "
+        f"{FEWEST_SCORED_ROWS} rows are too coarse to rank methods by (an accuracy of n rows moves in steps "
+        "of 1/n: seeds tie, and an interval of no width says nothing); give more rows, or larger "
+        "data.val_fraction and data.test_fraction",
+        OptimlabWarning,
+        stacklevel=2,
+    )
+
+
 def check_trains(spec: StudySpec) -> None:
     """Before any trial of a study: each method's recipe builds and trains one step (0.15 to 0.35 s a
     method on digits_mlp). The user's factory returning the wrong thing, a batch the model or the loss
@@ -510,7 +546,9 @@ def check_trains(spec: StudySpec) -> None:
     a refused batch's shapes kept beside it."""
     for i, method in enumerate(spec.methods):
         try:
-            _check_method_trains(spec, method)
+            splits = _check_method_trains(spec, method)
+            if i == 0:  # every method's split alike
+                _say_few_scored_rows(spec, splits)
         except Exception as error:
             raised = raised_by_user(error)
             if raised is not None:
@@ -525,8 +563,9 @@ def check_trains(spec: StudySpec) -> None:
             raise OptimlabError(f"the compared {described} does not train: {error}") from None
 
 
-def _check_method_trains(spec: StudySpec, method: Method) -> None:
-    """``method``'s recipe at the first point of its space builds and trains one step (:func:`check_trains`)."""
+def _check_method_trains(spec: StudySpec, method: Method) -> Any:
+    """``method``'s recipe at the first point of its space builds and trains one step (:func:`check_trains`);
+    returns the splits it built."""
     recipe = spec.trial_recipe(method, spec.space_for(method).grid(1)[0], spec.recipe.training.seed)
     from optimlab.build import build, build_model
     from optimlab.data.user_factory import BatchSplits
@@ -569,6 +608,7 @@ def _check_method_trains(spec: StudySpec, method: Method) -> None:
             spec.metric,
             f"a metric {recipe.data.name} measures with this model and loss: {', '.join(sorted(measured))}",
         )
+    return built.splits
 
 
 def _check_paired(built: Any) -> None:

@@ -150,3 +150,30 @@ def test_the_count_before_a_resume_leaves_no_page_held_once_its_caller_drops_it(
     del kept
     gc.collect()
     assert [ref() for ref in built] == [None] * len(built)
+
+
+def test_a_record_changed_while_its_outcome_is_read_is_decided_again(tmp_path, monkeypatch, few_tiny_pages):
+    """keeps_page stamped the page's files after kept_outcome had read the record: a record rewritten in
+    between (another gallery run writing the folder) got a stamp of the new files beside the outcome of
+    the old, and current_decision kept that outcome. The stamp is now taken before the read. Truth: the
+    record's bytes as rewritten during the read, which a decision taken again reads."""
+    import optimlab.gallery.page as gallery_page
+
+    name = "no_nonlinearity"
+    for suffix in (".html", ".json"):
+        shutil.copy(few_tiny_pages.folder / f"{name}{suffix}", tmp_path)
+    record = tmp_path / f"{name}.json"
+
+    def rewritten_meanwhile(*args):
+        outcome = kept_outcome(*args)
+        record.write_text(record.read_text() + "\n")  # the same numbers, another file: decided again
+        return outcome
+
+    experiment = get_experiment(name)
+    monkeypatch.setattr(gallery_page, "kept_outcome", rewritten_meanwhile)
+    decided = gallery_page.keeps_page(experiment, "tiny", tmp_path)
+    monkeypatch.setattr(gallery_page, "kept_outcome", kept_outcome)
+    assert decided is not None
+    again = gallery_page.current_decision(experiment, "tiny", tmp_path, decided)
+    assert again is not decided and again is not None
+    assert again.stamp == gallery_page._files_stamp(experiment, tmp_path)

@@ -252,8 +252,9 @@ def keeps_page(experiment: Experiment, size: str, folder: str | os.PathLike[str]
     """Whether --resume at ``size`` keeps the page of ``experiment`` in ``folder``: its decision, where its
     outcome is kept (:func:`kept_outcome`) and its series can be drawn, for :func:`write_kept_page` to
     take; None where it is not kept. Nothing is written."""
+    stamp = _files_stamp(experiment, folder)  # before reading: a file changed meanwhile is decided again
     outcome = kept_outcome(experiment, size, folder)
-    return None if outcome is None else _kept_page(experiment, outcome, folder)
+    return None if outcome is None else _kept_page(experiment, outcome, folder, stamp)
 
 
 def current_decision(
@@ -284,11 +285,13 @@ def _files_stamp(experiment: Experiment, folder: str | os.PathLike[str]) -> Stam
     return tuple(stamps)
 
 
-def _kept_page(experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str]) -> KeptPage | None:
+def _kept_page(
+    experiment: Experiment, outcome: Outcome, folder: str | os.PathLike[str], stamp: Stamp
+) -> KeptPage | None:
     """The decision over a kept ``outcome``'s page: the page to write again where the one in ``folder`` words
     it otherwise (compared without drawing its figures, which took 16.5 of the 26 s of resuming 15 pages
-    with nothing to do); None where the record's series cannot be drawn."""
-    stamp = _files_stamp(experiment, folder)  # before reading: a file changed meanwhile is decided again
+    with nothing to do), with the ``stamp`` of the files taken before ``outcome`` was read from them; None
+    where the record's series cannot be drawn."""
     decided = _kept_page_decided(experiment, outcome, folder)
     return None if decided is None else KeptPage(outcome, *decided, stamp)
 

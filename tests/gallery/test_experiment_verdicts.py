@@ -592,3 +592,21 @@ def test_the_gallerys_accuracy_axes_say_their_unit():
         low, high = axes.dataLim.intervaly
         assert low >= 0 and high <= 1
         assert axes.get_ylabel().startswith(f"{split} accuracy (fraction correct)"), axes.get_ylabel()
+
+
+def test_the_weight_decay_heatmaps_say_their_accuracys_unit():
+    """weight_decay's heatmaps said 'validation accuracy' in their title and colour bar, with no unit, where
+    every other accuracy axis of the gallery says '(fraction correct)'. Truth: the cells drawn (the colour
+    bar's limits) lie within [0, 1], and its label and the title say they are fractions."""
+    from optimlab.gallery.experiment import Evidence
+
+    grid = {"val_accuracy": [[0.5, 0.9], [0.6, float("nan")]], "lambda": [1e-4, 1e-3], "lr": [1e-3, 1e-2]}
+    evidence = Evidence(numbers={}, series={"grids": {"AdamW": grid}}, runs=[], setup="")
+    heat = get_experiment("weight_decay").figures(evidence)[0][0]
+    bar = heat.axes[-1]  # the colour bar's axes, added after the map's
+    low, high = bar.get_ylim()
+    assert low >= 0 and high <= 1
+    assert bar.get_ylabel() == "validation accuracy (fraction correct)", bar.get_ylabel()
+    assert heat.axes[0].get_title().endswith("validation accuracy (fraction correct)"), heat.axes[
+        0
+    ].get_title()

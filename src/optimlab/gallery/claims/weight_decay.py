@@ -35,6 +35,7 @@ from optimlab.number_text import count_of
 from optimlab.recipe import Recipe
 from optimlab.registry import Capability
 from optimlab.report import figures
+from optimlab.report.metric_labels import axis_label
 
 __all__ = ["best_lr_range", "weight_decay"]
 
@@ -200,8 +201,8 @@ def figures_(evidence: Evidence) -> list[tuple[Figure, str]]:
             columns=[math.log10(lr) for lr in grid["lr"]],
             log_scale=False,
             limits=shared,
-            title=f"{label}: validation accuracy",
-            colorbar="validation accuracy",
+            title=f"{label}: {axis_label('val_accuracy')}",
+            colorbar=axis_label("val_accuracy"),
             xlabel="log10 alpha (learning rate)",
         )
         found.append(

@@ -193,28 +193,32 @@ def test_input_features_are_the_first_layers_inputs_seen_on_detailed_steps():
 
 
 class NormedRows(nn.Module):
-    """Each digit's 8 rows embedded, through a LayerNorm, mean-pooled: (batch, rows, width)."""
+    """Each digit's 8 rows embedded, through a LayerNorm, mean-pooled: (batch, rows, width), or with
+    ``batch_first`` False (rows, batch, width), torch's default layout of a sequence."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_first: bool) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.embed, self.norm, self.head = nn.Linear(8, 16), nn.LayerNorm(16), nn.Linear(16, 10)
+        self.examples = 0 if batch_first else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.norm(self.embed(x)).mean(1))
+        rows = self.embed(x).movedim(0, self.examples)
+        return self.head(self.norm(rows).mean(1 - self.examples))
 
 
-def test_a_norms_example_spread_is_the_std_across_the_examples_at_each_place():
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_a_norms_example_spread_is_the_std_across_the_examples_at_each_place(batch_first):
     """Truth: torch's std (biased) across the examples of the norm's output, averaged over positions and
-    units, read off a hook of its own."""
+    units, read off a hook of its own; sequence-first, the examples are its dim 1."""
     x, y = rows_as_sequences()
     x, y = x[:32] * 3 + 1, y[:32]
-    model = NormedRows()
+    model = NormedRows(batch_first)
     seen = []
     model.norm.register_forward_hook(lambda _, __, out: seen.append(out.detach()))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     stats = manual_steps(model, optimizer, x, y, 1, Instruments(model, optimizer))
-    expected = seen[0].std(0, correction=0).mean().item()
+    expected = seen[0].std(model.examples, correction=0).mean().item()
     assert stats.outputs["norm"][1].example_spread == pytest.approx(expected, rel=1e-5)
 
 

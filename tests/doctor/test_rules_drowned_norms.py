@@ -56,9 +56,9 @@ class RowEncoder(nn.Module):
         return self.head(self.encoder(self.embed(x)).mean(1))
 
 
-def norm_spreads(model: nn.Module, x: torch.Tensor) -> list[float]:
-    """By hand: each LayerNorm's outputs' std across examples (mean over units and positions) over
-    their std, on ``x``."""
+def norm_spreads(model: nn.Module, x: torch.Tensor, examples_axis: int = 0) -> list[float]:
+    """By hand: each LayerNorm's outputs' std across examples (along ``examples_axis``; mean over units
+    and positions) over their std, on ``x``."""
     seen: list[torch.Tensor] = []
     hooks = [
         m.register_forward_hook(lambda _, __, out: seen.append(out))
@@ -69,7 +69,7 @@ def norm_spreads(model: nn.Module, x: torch.Tensor) -> list[float]:
         model(x)
     for hook in hooks:
         hook.remove()
-    return [(out.std(0).mean() / out.std()).item() for out in seen]
+    return [(out.std(examples_axis).mean() / out.std()).item() for out in seen]
 
 
 def diagnosed(
@@ -178,15 +178,19 @@ class Perceiver(nn.Module):
     """A Perceiver (Jaegle et al. 2021, https://arxiv.org/abs/2103.03206): a learned latent array of 4,
     the same for every example, cross-attends to the embedded rows, then two torch
     TransformerEncoderLayers attend among the latents; ``scale``: every weight matrix but the latents
-    ``scale`` x torch's draw."""
+    ``scale`` x torch's draw; ``batch_first`` False: its sequences (positions, batch, width), torch's
+    default layout."""
 
-    def __init__(self, scale: float = 1.0, width: int = 16) -> None:
+    def __init__(self, scale: float = 1.0, width: int = 16, batch_first: bool = True) -> None:
         super().__init__()
         torch.manual_seed(0)
+        self.batch_first = batch_first
         self.embed, self.latents = nn.Linear(8, width), nn.Parameter(torch.randn(4, width) * 0.02)
-        self.cross, self.cross_norm = nn.MultiheadAttention(width, 2, batch_first=True), nn.LayerNorm(width)
+        self.cross = nn.MultiheadAttention(width, 2, batch_first=batch_first)
+        self.cross_norm = nn.LayerNorm(width)
         self.blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=True) for _ in range(2)
+            nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=batch_first)
+            for _ in range(2)
         )
         self.head = nn.Linear(width, 10)
         with torch.no_grad():
@@ -197,25 +201,35 @@ class Perceiver(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = self.embed(x)
         latents = self.latents.expand(x.shape[0], -1, -1)
+        if not self.batch_first:
+            rows, latents = rows.transpose(0, 1), latents.transpose(0, 1)
         z = self.cross_norm(latents + self.cross(latents, rows, rows, need_weights=False)[0])
         for block in self.blocks:
             z = block(z)
-        return self.head(z.mean(1))
+        return self.head(z.mean(1 if self.batch_first else 0))
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
 @pytest.mark.parametrize("scale", [0.01, 100.0])
-def test_a_perceiver_drawn_far_off_torchs_init_is_told_its_init_and_at_torchs_init_nothing(scale):
+def test_a_perceiver_drawn_far_off_torchs_init_is_told_its_init_and_at_torchs_init_nothing(
+    scale, batch_first
+):
     """A Perceiver drawn at 0.01x was told its lr too high (100 AdamW steps: loss 2.06 against 1.52 at
     torch's init), though its norms see the latents alone: the instruments read a norm's spread over
     every row, and a sequence's rows hold the latents, which differ between positions (0.77 of the
     std), where what varies across the examples is 0 to 1e-6 of it; at 40 steps it was told its outputs
     lost (lost_signal: He's init with zero biases), not the init its norms drown. Truth, by hand: each
     norm's spread across examples at each place under DROWNED_SPREAD at 0.01x, over 0.2 at torch's init;
-    over the latents' rows over 0.5 all the same. At 100x its scores are too large (told already)."""
+    over the latents' rows over 0.5 all the same. At 100x its scores are too large (told already).
+    Sequence-first (``batch_first`` False), the examples are no norm output's dim 0: read across its
+    positions, the spread said nothing of the examples, and the 0.01x model was told lost_signal and
+    its lr too high as before."""
     x, y = rows_as_sequences()
-    planted = Perceiver(scale)
+    planted, healthy = Perceiver(scale, batch_first=batch_first), Perceiver(batch_first=batch_first)
     if scale < 1:
-        assert max(norm_spreads(planted, x)) < DROWNED_SPREAD < 0.2 < min(norm_spreads(Perceiver(), x))
+        examples = 0 if batch_first else 1
+        spreads, healthy_spreads = norm_spreads(planted, x, examples), norm_spreads(healthy, x, examples)
+        assert max(spreads) < DROWNED_SPREAD < 0.2 < min(healthy_spreads)
         rows = planted.cross_norm(planted.latents).detach()  # the latents alone: what the norm sees
         assert (rows.std(0).mean() / rows.std()).item() > 0.5
     found = diagnosed(planted, (x, y), torch.optim.AdamW(planted.parameters(), lr=1e-3))
@@ -224,7 +238,6 @@ def test_a_perceiver_drawn_far_off_torchs_init_is_told_its_init_and_at_torchs_in
     assert all(f.consequence_of == ("init_scale",) for rule, f in found.items() if rule != "init_scale"), (
         found
     )
-    healthy = Perceiver()
     found = diagnosed(healthy, (x, y), torch.optim.AdamW(healthy.parameters(), lr=1e-3))
     assert not found, found
 

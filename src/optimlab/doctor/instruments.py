@@ -530,12 +530,16 @@ def _summarize(rows: Tensor) -> OutputStats:
     )
 
 
-def _example_spread(y: Tensor) -> float:
-    """The std across a batch's examples (dim 0) at each place (position, unit), averaged. The mean of
-    squared deviations written out: ``y.std(0, correction=0)`` took 14 ms on a (32, 64, 256) output and
-    41 ms on a BERT-base's (8, 128, 768) against 0.29 and 1.3 ms for these ops (paired rounds, 1 thread,
-    benchmarks/example_spread.py), about 1 s a detailed step of its 25 LayerNorms, for the same number."""
-    return (y - y.mean(0)).square_().mean(0).sqrt_().mean().item()
+def _example_spread(y: Tensor, examples: int | None) -> float:
+    """The std across a batch's examples at each place (position, unit), averaged: along the one axis of
+    ``y`` of ``examples`` (the batch's count), dim 0 where none or several are, or it is not known (a
+    sequence-first layer, torch's default ``batch_first=False``, holds the positions in dim 0). The mean
+    of squared deviations written out: ``y.std(0, correction=0)`` took 15 ms on a (32, 64, 256) output
+    and 46 ms on a BERT-base's (8, 128, 768) against 0.35 and 1.9 ms for these ops (paired rounds, 1
+    thread, benchmarks/example_spread.py), about 1 s a detailed step of its 25 LayerNorms."""
+    axes = [axis for axis, size in enumerate(y.shape) if size == examples]
+    axis = axes[0] if len(axes) == 1 else 0
+    return (y - y.mean(axis, keepdim=True)).square_().mean(axis).sqrt_().mean().item()
 
 
 # torch's fan-in of a transposed conv's weight (in, out / groups, *kernel) is weight[0].numel() too: the
@@ -1049,6 +1053,11 @@ class Instruments:
             if features is not None:
                 stats.branch_inputs[name] = features
 
+    def _batch_examples(self) -> int | None:
+        """The examples in the batch the model reads: its first input tensor's length (None for none)."""
+        given = (*self._last_input, *self._last_kwargs.values())
+        return next((x.shape[0] for x in given if isinstance(x, Tensor) and x.ndim > 0), None)
+
     def _note_reader(self, name: str, x: Tensor) -> None:
         """Pair layer ``name`` with the first layer that read its input ``x``; where ``x`` is the data,
         note that it reads the data instead: branches from the model's input have no layer upstream
@@ -1076,7 +1085,7 @@ class Instruments:
             y = output.detach().float()
             record = _summarize(_as_rows(y, _units_axis(y, self._last_layer_is_conv)))
             if norm and y.ndim > 1:
-                record.example_spread = _example_spread(y)
+                record.example_spread = _example_spread(y, self._batch_examples())
             self._record(name, record)
 
         return hook

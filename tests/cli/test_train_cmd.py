@@ -256,3 +256,30 @@ def test_a_session_whose_command_line_cannot_be_kept_says_its_result_then_why(cl
     code, out, err = cli("train", "--resume", str(run), "--steps", "6", "--no-progress")
     assert code == 0 and out.startswith("completed after 6 steps"), (out, err)
     assert f"{str(run / 'commands.jsonl')!r}: {os.strerror(errno.ENOSPC)}" in err, err
+
+
+def test_a_resume_of_a_finished_run_that_trains_nothing_keeps_no_command(cli, monkeypatch, tmp_path):
+    """`train --resume RUN` of a finished run trained nothing, yet kept a 'resumed' command that the run's
+    page then showed as a session. It is said instead, and only a resume that trains is kept. Truth: the
+    steps each session reached (2, still 2, then 4) and the command lines typed that trained."""
+    import sys
+
+    from optimlab.report.run_folder import SessionCommand, read_run
+
+    run = tmp_path / "r"
+    trained = ["train", "--dataset", "iris", "--steps", "2", "--out", str(run), "--no-progress"]
+    again = ["train", "--resume", str(run), "--no-progress"]
+    longer = ["train", "--resume", str(run), "--steps", "4", "--no-progress"]
+    said = []
+    for typed in (trained, again, longer):
+        monkeypatch.setattr(sys, "argv", ["optimlab", *typed])
+        code, out, err = cli(*typed)
+        assert code == 0, err
+        said.append((out.splitlines()[0], err))
+    reached = [line.partition(" in ")[0] for line, _ in said]
+    assert reached == ["completed after 2 steps", "completed after 2 steps", "completed after 4 steps"]
+    assert "resumed, nothing left to train: the run had taken its 2 steps" in said[1][1], said[1][1]
+    assert read_run(run).commands == [
+        SessionCommand(shlex.join(["optimlab", *trained]), False),
+        SessionCommand(shlex.join(["optimlab", *longer]), True),
+    ]

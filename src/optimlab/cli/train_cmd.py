@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import warnings
@@ -21,6 +22,7 @@ from optimlab.registry import POSITIVE_INT
 from optimlab.runs_folder import (
     COMMANDS_NAME,
     RECIPE_NAME,
+    RESULT_NAME,
     fresh_path,
     named_folder,
     resume_command,
@@ -166,6 +168,7 @@ def train(
     again += "".join(f" --log {name}" for name in log or [])
     # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
     # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json
+    steps_before = _steps_taken(out) if resume is not None else None  # a finished run resumes nothing
     with resumable(output, lambda: again if (out / RECIPE_NAME).is_file() else None, "the run is kept"):
         with (
             o.noting_data(output),
@@ -179,13 +182,19 @@ def train(
             )
         # with the run, for a page built later (`optimlab report RUN`): only `--html`'s page kept it. An
         # optional record: a folder at commands.jsonl or a full disk failed the session after its run
-        try:
-            keep_command(out, typed_command(), resumed=resume is not None)
-            unkept = None
-        except OSError as error:
-            unkept = (
-                f"the command line is not kept in {str(out / COMMANDS_NAME)!r}: {error.strerror or error}"
+        if resume is not None and result.steps == steps_before:  # a finished run: a resume of nothing
+            command_note = (
+                f"resumed, nothing left to train: the run had taken its {count_of(result.steps, 'step')} "
+                f"(a longer --epochs or --steps continues it); this command is not kept in {COMMANDS_NAME}"
             )
+        else:
+            try:
+                keep_command(out, typed_command(), resumed=resume is not None)
+                command_note = None
+            except OSError as error:
+                command_note = (
+                    f"the command line is not kept in {str(out / COMMANDS_NAME)!r}: {error.strerror or error}"
+                )
         data = result.to_dict()
         if result.status == "interrupted":  # with the flags it ran with: `again`, as a later signal says
             data["message"] = resumed_by(data["message"], again)
@@ -216,8 +225,8 @@ def train(
         + (f"; page {data['report']}" if "report" in data else ""),
         data,
     )
-    if unkept:
-        output.note(unkept)
+    if command_note:
+        output.note(command_note)
     if result.metrics:
         output.table("final metrics", ("metric", "value"), sorted(result.metrics.items()))
         if not any(name.startswith("test_") for name in result.metrics):  # said, not left to be missed
@@ -240,6 +249,15 @@ def train(
         output.result(result.message)
     if failures:
         sys.exit(TRACKER_FAILED)
+
+
+def _steps_taken(folder: Path) -> int | None:
+    """The steps the run in ``folder`` had taken, as its result.json says; None where it holds none (a run
+    killed before its end, a result cut short)."""
+    try:
+        return json.loads((folder / RESULT_NAME).read_text(encoding="utf-8"))["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _refuse_a_folder_at_the_page(page: Path, flag: str) -> None:

@@ -214,6 +214,27 @@ def test_a_best_value_below_one_that_diverged_is_not_at_the_edge_of_the_range():
     assert at_edge == {"sgd": (), "adam": ("optimizer.lr",)}
 
 
+def test_a_search_of_fewer_than_3_values_is_told_with_how_many_it_tried():
+    """--budget 1 reported one untuned lr as the best config with no note: only a search of exactly two
+    values was told. Now each searched field tried at fewer than 3 values is, with the count. Truth: the
+    values each method's finished tuning trials hold, counted by hand (one; two, one of them diverged,
+    which still bounds the search; three)."""
+    from optimlab.study.report import few_tried_note
+
+    records = [
+        record("sgd", "tune/0", 0.4, lr=1e-2),  # budget 1: the middle of the range
+        record("adam", "tune/0", 0.5, lr=1e-4),  # budget 2: the two ends, the upper one diverged
+        record("adam", "tune/1", state="fail", lr=1.0),
+    ]
+    few = {row.method: row.few_tried for row in leaderboard(SPEC, records)}
+    assert few == {"sgd": {"optimizer.lr": 1}, "adam": {"optimizer.lr": 2}}
+    note = few_tried_note(leaderboard(SPEC, records))
+    assert note.startswith("No tuning: one value tried (sgd: optimizer.lr):")
+    assert "Two values tried of the tuned range (adam: optimizer.lr):" in note
+    three = [*records, record("adam", "tune/2", 0.6, lr=1e-2)]
+    assert {row.method: dict(row.few_tried) for row in leaderboard(SPEC, three)}["adam"] == {}
+
+
 def test_a_method_whose_tuning_all_failed_ranks_last():
     records = [
         record("sgd", "tune/0", state="fail"),

@@ -127,6 +127,41 @@ def test_a_range_tuned_at_two_values_is_said_to_locate_no_optimum(tiny_compariso
     assert output.count("(of 2 tried)") == 2
 
 
+def test_one_value_tried_is_said_no_tuning_by_the_terminal_the_json_and_the_page(tmp_path):
+    """`compare --optimizers sgd --budget 1` reported its one untuned lr as the "best config" with no note,
+    and --format json (of any budget) carried the note of few values nowhere: "at_edge": [] and nothing
+    else. Terminal, page and JSON now say it: the note (tuning_note) and each field's count (few_tried).
+    Truth: trials.csv, one lr in sgd's tuning."""
+    import html
+    import json
+
+    tiny = [
+        "--workload",
+        "digits_mlp",
+        "--optimizers",
+        "sgd",
+        "--epochs",
+        "1",
+        "--budget",
+        "1",
+        "--seeds",
+        "1",
+    ]
+    human = runner.invoke(app, ["compare", *tiny, "--no-progress", "--out", str(tmp_path / "h")])
+    assert human.exit_code == 0, human.output
+    with open(tmp_path / "h" / "trials.csv") as handle:
+        tuned = {row["param.optimizer.lr"] for row in csv.DictReader(handle) if row["phase"] == "tune"}
+    assert len(tuned) == 1
+    (note,) = [line for line in human.output.splitlines() if line.startswith("No tuning: one value tried")]
+    assert note.startswith("No tuning: one value tried (sgd: optimizer.lr)")
+    assert note in html.unescape((tmp_path / "h" / "report.html").read_text())
+    document = runner.invoke(app, ["compare", *tiny, "--format", "json", "--out", str(tmp_path / "j")])
+    assert document.exit_code == 0, document.output
+    (study,) = json.loads(document.stdout)["studies"]
+    assert study["tuning_note"] == note
+    assert [row["few_tried"] for row in study["leaderboard"]] == [{"optimizer.lr": 1}]
+
+
 def test_the_interval_is_said_clipped_and_the_reruns_test_rows_are_the_tuning_seeds(tiny_comparison):
     """An accuracy's interval labelled 'Student-t 95%' was cut at 1 (scipy's reaches past it) unsaid. Each
     seed rerun split digits anew by its seed, so some of its test rows were validation rows at the tuning

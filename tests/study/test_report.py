@@ -621,7 +621,7 @@ def test_a_finished_comparison_builds_each_studys_leaderboard_and_its_tests_once
     from optimlab.cli._output import Output
     from optimlab.study import significance
     from optimlab.study.analysis import interval_words
-    from optimlab.study.report import fresh_seeds, two_tried_note
+    from optimlab.study.report import few_tried_note, fresh_seeds
 
     output = Output(fmt)
     if output.human:
@@ -632,7 +632,7 @@ def test_a_finished_comparison_builds_each_studys_leaderboard_and_its_tests_once
         output.result(f"95% CI: {interval_words(SPEC.test_metric)}")
         if note := ranking_note(*board_seeds(SPEC, RECORDS, leaderboard(SPEC, RECORDS))):
             output.result(note)
-        if note := two_tried_note(leaderboard(SPEC, RECORDS)):
+        if note := few_tried_note(leaderboard(SPEC, RECORDS)):
             output.result(note)
     each_its_own = compare_cmd._study_document(
         SPEC,

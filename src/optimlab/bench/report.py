@@ -27,6 +27,7 @@ from optimlab.study.analysis import interval_words
 from optimlab.study.protocols import SEEDS
 from optimlab.study.report import (
     curves_figure,
+    few_tried_note,
     fresh_seeds,
     leaderboard_table,
     mean_cis,
@@ -35,7 +36,6 @@ from optimlab.study.report import (
     sensitivity_figure,
     split_note,
     tuning_trials,
-    two_tried_note,
 )
 from optimlab.study.run import StudyResult
 from optimlab.study.significance import board_ranking_note
@@ -163,7 +163,7 @@ def _workload(page: Page, result: StudyResult, rows: Sequence[MethodScore], unit
             "may have decided.",
             note=True,
         )
-    if note := two_tried_note([row.board for row in rows]):
+    if note := few_tried_note([row.board for row in rows]):
         page.paragraph(note, note=True)
     page.figure(
         curves_figure(result, chance_levels(spec.recipe)),

@@ -444,7 +444,7 @@ def _said(output: Output, spec: StudySpec, records: Sequence[TrialRecord]) -> di
     a study (the ranking printed, the document's p-values, its ranking)."""
     from optimlab.study import leaderboard
     from optimlab.study.analysis import interval_words
-    from optimlab.study.report import fresh_seeds, two_tried_note
+    from optimlab.study.report import few_tried_note, fresh_seeds
     from optimlab.study.significance import board_seeds, ranking_note, versus_first
 
     board = leaderboard(spec, records)
@@ -459,7 +459,7 @@ def _said(output: Output, spec: StudySpec, records: Sequence[TrialRecord]) -> di
         output.result(f"95% CI: {interval_words(spec.test_metric)}")  # the page's words of it
         if ranking:
             output.result(ranking)
-        if note := two_tried_note(board):
+        if note := few_tried_note(board):
             output.result(note)
     return _study_document(spec, board, versus, ranking)
 
@@ -468,13 +468,15 @@ def _study_document(
     spec: StudySpec, board: Sequence[LeaderboardRow], versus: Mapping[str, Comparison], ranking: str
 ) -> dict[str, Any]:
     """A study in ``--format json``: its leaderboard ``board`` with the columns of leaderboard.csv (``versus``:
-    each method's test against the first), the best configuration as a mapping and the fields at the edge
-    of their range as a list, and what the seeds say of its ``ranking``."""
+    each method's test against the first), the best configuration as a mapping, the fields at the edge
+    of their range as a list and those tuning tried fewer than 3 values of (each with its count), what the
+    seeds say of its ``ranking`` and what the human output says of those few values (``tuning_note``)."""
     from optimlab.study.export import leaderboard_rows as table_rows
+    from optimlab.study.report import few_tried_note
 
     rows = [
         {k: v for k, v in row.items() if k != "study"}
-        | {"best_config": best.params, "at_edge": list(best.at_edge)}
+        | {"best_config": best.params, "at_edge": list(best.at_edge), "few_tried": dict(best.few_tried)}
         for row, best in zip(table_rows(board, versus=versus), board)
     ]
     return {
@@ -484,4 +486,5 @@ def _study_document(
         "seeds": spec.seeds,
         "leaderboard": rows,
         "ranking": ranking,  # "": nothing to say (fewer than two methods with a result)
+        "tuning_note": few_tried_note(board),  # "": every searched field tried at 3 values or more
     }

@@ -32,6 +32,7 @@ from typing import Any
 from optimlab.errors import InvalidValueError
 from optimlab.report.metric_labels import ACCURACY, UNBOUNDED, metric_bounds
 from optimlab.study.protocols import SEEDS, TUNE, Method, StudySpec
+from optimlab.study.space import Dimension
 from optimlab.study.storage import TrialRecord
 
 __all__ = [
@@ -228,9 +229,10 @@ class LeaderboardRow:
     steps_to_target: float
     seconds_to_target: float
     reached: int  # seed runs that reached the target
-    # searched ranges of which tuning tried two values, the best one of them whichever the method: two
-    # points cannot locate an optimum, and the edge (at_edge) needs a third to tell
-    two_tried: tuple[str, ...] = ()
+    # searched fields of which tuning tried fewer than 3 values (of more it could): one value is no tuning,
+    # and of two the best is one whichever the method (two points cannot locate an optimum, and the edge,
+    # at_edge, needs a third to tell); each field's count of values tried
+    few_tried: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def seed_runs(self) -> int:
@@ -265,11 +267,26 @@ def _edge_fields(spec: StudySpec, tune: Sequence[TrialRecord], best: Mapping[str
     return tuple(edges)
 
 
-def _two_tried(spec: StudySpec, method: Method, tune: Sequence[TrialRecord]) -> tuple[str, ...]:
-    """The ranges ``method``'s study searched whose finished tuning trials (``tune``) tried two values (a
-    grid of budget 2 tries the two ends): the best is one of them, wherever the optimum lies."""
-    ranges = [d.field for d in spec.space_for(method).dimensions if d.choices is None]
-    return tuple(field for field in ranges if len({r.params[field] for r in tune if field in r.params}) == 2)
+def _few_tried(spec: StudySpec, method: Method, tune: Sequence[TrialRecord]) -> dict[str, int]:
+    """The fields ``method``'s study searched of which its finished tuning trials (``tune``) tried fewer
+    than 3 values, where the field holds more (a choice of two, both tried, is searched whole), with the
+    count tried: a budget of 1 tries one value, a grid of budget 2 the two ends."""
+    few = {}
+    for dimension in spec.space_for(method).dimensions:
+        tried = len({repr(r.params[dimension.field]) for r in tune if dimension.field in r.params})
+        if tried < min(3, _values_held(dimension)):
+            few[dimension.field] = tried
+    return few
+
+
+def _values_held(dimension: Dimension) -> float:
+    """How many values ``dimension`` holds: its choices, an integer range's integers, else a float range's
+    (one where its ends are one value)."""
+    if dimension.choices is not None:
+        return len(dimension.choices)
+    if dimension.integer:
+        return dimension.high - dimension.low + 1
+    return 1 if dimension.low == dimension.high else math.inf
 
 
 def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[LeaderboardRow]:
@@ -305,7 +322,7 @@ def leaderboard(spec: StudySpec, records: Sequence[TrialRecord]) -> list[Leaderb
                 steps_to_target=statistics.median(h[0] for h in hits) if hits else math.nan,
                 seconds_to_target=statistics.median(h[1] for h in hits) if hits else math.nan,
                 reached=sum(math.isfinite(h[0]) for h in hits),
-                two_tried=() if best is None else _two_tried(spec, method, tune),
+                few_tried={} if best is None else _few_tried(spec, method, tune),
             )
         )
     sign = -1.0 if spec.goal == "max" else 1.0

@@ -568,3 +568,32 @@ def test_a_split_of_too_few_rows_to_rank_by_is_said_naming_the_split_sizes(tmp_p
     assert code == 130, err
     (line,) = [line for line in err.splitlines() if "too coarse to rank" in line]
     assert "its data split into 8 training, 2 validation and 2 test rows: validation and test scores" in line
+
+
+def test_seeds_that_tie_on_a_test_split_too_small_to_score_are_told_its_size_on_the_page(tmp_path):
+    """optimlab.compare(data=(x[:3], y[:3])) ranked on a test split of one row, 1.00 [1.00, 1.00], and the
+    page blamed 'the setup ignores the seed, or the metric is too coarse', never naming the split. Truth:
+    3 rows of one class at test_fraction 0.2 leave 1 test row (rounded half up), and the seed reruns'
+    own test accuracies as stored: a method whose seeds gave one value is told the 1-row split."""
+    import torch
+    from torch import nn
+
+    import optimlab
+
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))[:3]  # the examiner's rows
+    run = {"model": lambda: nn.Linear(4, 2), "epochs": 1, "budget": 1, "seeds": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimlabWarning)  # the split's sizes: said (the test above)
+        done = optimlab.compare(
+            ["sgd", "adam"], data=(x, torch.zeros(3, dtype=torch.long)), out=tmp_path, **run
+        )
+    (result,) = done.results
+    reruns = {}
+    for record in result.records:
+        if record.phase == "seeds":
+            reruns.setdefault(record.method, set()).add(record.metrics["test_accuracy"])
+    tied = [method for method, values in reruns.items() if len(values) == 1]
+    assert tied, reruns  # these seeds tie: what the page is to explain
+    page = " ".join(done.report.read_text().split())
+    assert page.count("(its 2 seeds gave one value: a test split of 1 row is too coarse") == len(tied)
+    assert "ignores the seed" not in page

@@ -7,12 +7,15 @@ studies (one per workload), the report adds AlgoPerf-style performance profiles 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
+from optimlab.data.examples import TensorPair
+from optimlab.errors import OptimlabError, OptimlabWarning
 from optimlab.number_text import count_of
 from optimlab.report import Page, figures, machine_and_versions
 from optimlab.report.chance import chance_levels
@@ -31,6 +34,7 @@ from optimlab.study.analysis import (
     seed_band,
     sensitivity,
 )
+from optimlab.study.compare import FEWEST_SCORED_ROWS
 from optimlab.study.protocols import SEEDS, StudySpec
 from optimlab.study.run import StudyResult
 from optimlab.study.significance import board_ranking_note
@@ -40,7 +44,6 @@ from optimlab.study.storage import TrialRecord, location_shown, without_password
 __all__ = [
     "PROFILE_TAUS",
     "curves_figure",
-    "few_tried_note",
     "fresh_seeds",
     "leaderboard_table",
     "mean_cis",
@@ -50,6 +53,7 @@ __all__ = [
     "sensitivity_figure",
     "steps_to_target_cells",
     "tuning_trials",
+    "two_tried_note",
     "write_report",
 ]
 
@@ -65,27 +69,54 @@ def config_text(params: Mapping[str, Any]) -> str:
     )
 
 
-def mean_cis(board: Sequence[LeaderboardRow]) -> list[str]:
+def mean_cis(board: Sequence[LeaderboardRow], test_rows: int | None = None) -> list[str]:
     """``0.951 [0.940, 0.962]`` of each row: the mean test metric and its 95% interval, every row to the
     decimals the narrowest interval supports, so the column reads in the order of the ranking
-    (:func:`optimlab.report.intervals.means_and_intervals`); "no result" without one."""
+    (:func:`optimlab.report.intervals.means_and_intervals`); "no result" without one. ``test_rows``, the
+    test split's size where known, is named where it explains seeds that tie."""
     texts = means_and_intervals([(row.test.mean, row.test.low, row.test.high) for row in board])
-    return [text + _seeds_note(row.test) for row, text in zip(board, texts)]
+    return [text + _seeds_note(row.test, test_rows) for row, text in zip(board, texts)]
 
 
-def _seeds_note(test: Summary) -> str:
+def _seeds_tie(test: Summary) -> bool:
+    return test.n > 1 and test.std == 0
+
+
+def _seeds_note(test: Summary, test_rows: int | None) -> str:
     """What a mean's interval cannot say: one seed has none; seeds that all gave one value make an interval
-    of no width, no spread measured: a model and data that ignore the seed, or an accuracy of few test
-    rows that two seeds of other splits both put at 59 of 60 (the page said 'the setup ignores the seed'
-    of those)."""
+    of no width, no spread measured: a test split too small to score (:data:`FEWEST_SCORED_ROWS`: one row
+    scores 0 or 1, which the page blamed on the setup), a model and data that ignore the seed, or an
+    accuracy of few test rows that two seeds of other splits both put at 59 of 60 (the page said 'the
+    setup ignores the seed' of those)."""
     if test.n == 1:
         return " (one seed: no interval)"
-    if test.n > 1 and test.std == 0:
+    if _seeds_tie(test) and test_rows is not None and test_rows < FEWEST_SCORED_ROWS:
+        return (
+            f" (its {test.n} seeds gave one value: a test split of {count_of(test_rows, 'row')} is too coarse "
+            "to tell them apart)"
+        )
+    if _seeds_tie(test):
         return (
             f" (its {test.n} seeds gave one value: the setup ignores the seed, or the metric is too "
             "coarse to tell them apart)"
         )
     return ""
+
+
+def _test_rows(spec: StudySpec) -> int | None:
+    """The rows of ``spec``'s test split; None where it has none of its own or they are not rows (the
+    user's batches), or its data can no longer be built (a user file moved since the run)."""
+    from optimlab.build import build_data
+
+    if spec.test_metric == spec.metric:  # scored on the validation split: no test split
+        return None
+    try:
+        with warnings.catch_warnings():  # the data's notes were said when the run built it
+            warnings.simplefilter("ignore", OptimlabWarning)
+            test = getattr(build_data(spec.recipe), "test", None)
+    except (OptimlabError, OSError):
+        return None
+    return len(test) if isinstance(test, TensorPair) else None
 
 
 def leaderboard_table(
@@ -94,6 +125,7 @@ def leaderboard_table(
     """The leaderboard's columns and rows, best first; ``last`` is the heading and cells of a last column
     (the time to target, as each report counts it), None for none."""
     heading, cells = last or ("", [None] * len(board))
+    tie_rows = _test_rows(spec) if any(_seeds_tie(row.test) for row in board) else None
     # "failed" beside "seeds" read as failed seed runs; it counts the failed tuning trials too
     columns = (
         "rank",
@@ -113,10 +145,11 @@ def leaderboard_table(
             # the mean's seeds, of those run where some failed: what ranks a method below (failed_share)
             row.test.n if row.seed_runs == row.test.n else f"{row.test.n} of {row.seed_runs}",
             row.tuning_failed + row.seeds_failed,
-            config_text(row.params) + (" (edge)" if row.at_edge else _few_tried_cell(row)),
+            config_text(row.params)
+            + (" (edge)" if row.at_edge else " (of 2 tried)" if row.two_tried else ""),
             cell,
         )
-        for rank, row, mean_ci, cell in zip(ranks(board), board, mean_cis(board), cells)
+        for rank, row, mean_ci, cell in zip(ranks(board), board, mean_cis(board, tie_rows), cells)
     ]
     if last is None:
         return columns, [row[:-1] for row in rows]
@@ -328,37 +361,16 @@ def model_sizes(records: Sequence[TrialRecord]) -> str:
     )
 
 
-def _few_tried_cell(row: LeaderboardRow) -> str:
-    """What the best config's cell says of the fields tuning tried fewer than 3 values of."""
-    if 1 in row.few_tried.values():
-        return " (no tuning: one value tried)"
-    return " (of 2 tried)" if row.few_tried else ""
-
-
-def few_tried_note(board: Sequence[LeaderboardRow]) -> str:
-    """What a page, the terminal and a JSON document say of the fields of which tuning tried fewer than 3
-    values (``few_tried``): of one value, the best config is no tuned one; of two, the best is one of them,
-    so at an edge whatever the method, and no edge note can tell."""
-
-    def tried(count: int) -> str:
-        return "; ".join(
-            f"{row.method}: {', '.join(f for f, n in row.few_tried.items() if n == count)}"
-            for row in board
-            if count in row.few_tried.values()
-        )
-
-    notes = []
-    if one := tried(1):
-        notes.append(
-            f"No tuning: one value tried ({one}): the best config is the one value run, not a tuned one; a "
-            "budget of 3 or more searches the range."
-        )
-    if two := tried(2):
-        notes.append(
-            f"Two values tried of the tuned range ({two}): two points cannot locate an optimum, the best is "
-            "one of them wherever the optimum lies; a budget of 3 or more tries a point between them."
-        )
-    return " ".join(notes)
+def two_tried_note(board: Sequence[LeaderboardRow]) -> str:
+    """What a page and the terminal say of the ranges of which tuning tried two values (``two_tried``): the
+    best is one of the two, so it is at an edge whatever the method, and no edge note can tell."""
+    two = [f"{row.method}: {', '.join(row.two_tried)}" for row in board if row.two_tried]
+    if not two:
+        return ""
+    return (
+        f"Two values tried of the tuned range ({'; '.join(two)}): two points cannot locate an optimum, the "
+        "best is one of them wherever the optimum lies; a budget of 3 or more tries a point between them."
+    )
 
 
 def split_note(spec: StudySpec) -> str:
@@ -445,7 +457,7 @@ def _add_study(
             f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
             "the method, not the range, decided."
         )
-    if note := few_tried_note(board):
+    if note := two_tried_note(board):
         page.paragraph(note)
     if any(row.test.n for row in board):
         page.figure(

@@ -1296,6 +1296,15 @@ class Recipe(_Spec):
         _drop_schedule_fields_unread(data["schedule"], updates)
         return Recipe.from_dict(data)
 
+    def with_sections_replaced(self, updates: Mapping[str, Any]) -> Recipe:
+        """A new recipe in which each section given as a mapping (``{"model": {"name": "mlp"}}``) replaces
+        that section whole, its other fields at their defaults, and the dotted fields then set as
+        :meth:`with_updates` sets them: how optimlab read a section until 2026-12-07, which a study stored
+        before then resumes by (:attr:`~optimlab.study.protocols.StudySpec.sections_by_field`)."""
+        sections = {k: v for k, v in updates.items() if k in Recipe.model_fields and isinstance(v, Mapping)}
+        recipe = Recipe.from_dict({**self.to_dict(), **copy.deepcopy(sections)}) if sections else self
+        return recipe.with_updates({k: v for k, v in updates.items() if k not in sections})
+
 
 def _in_order_written(data: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
     """``updates`` of the recipe ``data`` by the dotted field each sets, where validation keeps it

@@ -3,18 +3,24 @@ claims on a study without settings, settings that differ from the stored ones.""
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import os
 import re
 import socket
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 
 from optimlab.errors import OptimlabError
+from optimlab.recipe import Recipe
 from optimlab.study.compare import compare
 from optimlab.study.protocols import StudySpec, methods_from
+from optimlab.study.run import load_specs, open_studies
 from optimlab.study.storage import CLAIM_PREFIX, SPEC_ATTR, open_storage
+from optimlab.study.trial import trial_recipe
 from optimlab.workloads import get_workload
 
 
@@ -397,3 +403,31 @@ def test_a_cli_resume_takes_as_stored_only_what_neither_a_flag_nor_a_recipe_file
     recipe.write_text("data:\n  name: iris\ntraining:\n  epochs: 4\n")
     code, _, err = cli("compare", str(recipe), "--resume", str(tmp_path / "r"), *flags)
     assert code == 2 and "training.epochs: stored 1, given 4" in " ".join(err.split()), err
+
+
+@pytest.mark.parametrize("section", ["model", "data", "optimizer"])
+def test_a_study_stored_when_a_compared_section_replaced_the_section_resumes_as_its_trials_trained(
+    tmp_path, section
+):
+    """Journals an optimlab before ebf4d1ed wrote (``compare(workload="digits_mlp", budget=1, seeds=1,
+    epochs=1)`` comparing a whole section: model {mlp, width 16} and {mlp, tanh}; data digits and digits at
+    val_fraction 0.3, recipe data.split_seed 0; optimizer {sgd, momentum 0.9} and adam, recipe
+    optimizer.weight_decay 0.01), when a compared section replaced the recipe's whole. Truth: the recipes
+    their trials recorded; the resume was refused (model.depth None -> 2), and a study stored before any
+    trial finished would have resumed training the section set field by field."""
+    journal = (
+        Path(__file__).parent.parent / "fixtures" / "studies" / f"sections_replaced_{section}.journal.gz"
+    )
+    (tmp_path / "study.journal").write_bytes(gzip.decompress(journal.read_bytes()))
+    (spec,) = load_specs(tmp_path)
+    assert not spec.sections_by_field  # stored without it: the section replaced whole
+    # a resume's call plans a new study's way; the stored plan holds (check_same_recipes refused it)
+    storage = open_studies(dataclasses.replace(spec, sections_by_field=True), tmp_path, resume=True)
+    for method in spec.methods:
+        study_id = storage.get_study_id_from_name(spec.study_name(method))
+        trials = [t for t in storage.get_all_trials(study_id) if "recipe" in t.user_attrs]
+        assert len(trials) == 2  # the tuning trial and the seed rerun
+        for trial in trials:
+            recorded = Recipe.from_dict(trial.user_attrs["recipe"])
+            assert trial_recipe(trial, spec, method).to_dict() == recorded.to_dict()
+            assert trial_recipe(trial, spec, method).id == recorded.id

@@ -208,8 +208,9 @@ def evaluated_often(recipe: Recipe) -> Recipe:
 def with_absent_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
     """A stored spec's dict with the fields it was stored without, as that study planned before they
     existed: ``distinct`` False (repeats kept; every study created before 2026-12-06), ``fixed_split``
-    False (each trial split by its own seed; before 2026-12-07)."""
-    return {"distinct": False, "fixed_split": False, **stored}
+    False (each trial split by its own seed; before 2026-12-07), ``sections_by_field`` False (a compared
+    section replaced whole; before 2026-12-08)."""
+    return {"distinct": False, "fixed_split": False, "sections_by_field": False, **stored}
 
 
 def _refused_alone(error: RecipeError, field: str) -> bool:
@@ -326,6 +327,10 @@ class StudySpec:
     # no seed rerun is scored on rows the tuning trained or selected on: True for studies created since
     # 2026-12-07; a study stored without it resumes splitting each trial by its own seed, as it ran.
     fixed_split: bool = True
+    # A compared section ({"data": {"name": "digits", "val_fraction": 0.3}}) sets the fields it holds, the
+    # recipe's others kept (Recipe.with_updates): True for studies created since 2026-12-08; a study stored
+    # without it resumes replacing the section whole (Recipe.with_sections_replaced), as its trials trained.
+    sections_by_field: bool = True
     # Method name -> its default search space as its stored study holds it (run.SPACE_ATTR), for a report
     # of a study whose optimizer is the user's object of another session; not part of the spec's identity.
     stored_spaces: Mapping[str, SearchSpace] = dataclasses.field(default_factory=dict, compare=False)
@@ -481,14 +486,16 @@ class StudySpec:
 
     def resumes(self, stored: Mapping[str, Any]) -> bool:
         """Whether this spec resumes the stored study ``stored`` (its :meth:`to_dict`): its settings but
-        for more seeds and the plan (:attr:`distinct`, :attr:`fixed_split`) of a study stored before them."""
+        for more seeds and the plan (:attr:`distinct`, :attr:`fixed_split`, :attr:`sections_by_field`) of a
+        study stored before them."""
         return not self.changed_from(stored)
 
     def changed_from(self, stored: Mapping[str, Any]) -> list[str]:
         """The settings (keys of :meth:`to_dict`) in which this spec differs from the stored study
         ``stored``, sorted: none where it resumes it (:meth:`resumes`)."""
         stored = with_absent_fields(stored)
-        kept = ("seeds", "distinct", "fixed_split")  # more seeds extend it; a stored plan resumes as it ran
+        # more seeds extend it; a stored plan resumes as it ran
+        kept = ("seeds", "distinct", "fixed_split", "sections_by_field")
         return sorted(k for k, v in self.to_dict().items() if k not in kept and stored.get(k) != v)
 
     def _check_seed_not_varied(self, method: Method) -> None:
@@ -553,12 +560,18 @@ class StudySpec:
 
     def method_recipe(self, method: Method) -> Recipe:
         """``method``'s recipe at the tuning seed, its data split as its trials split it."""
-        return self.recipe.with_updates({**self._split_fixed(), **method.updates})
+        return self._updated({**self._split_fixed(), **method.updates})
 
     def trial_recipe(self, method: Method, params: Mapping[str, Any], seed: int) -> Recipe:
         """The recipe a trial of ``method`` trains: its fields, the trial's ``params`` and ``seed``, its data
         split at the tuning seed where the study fixes the split (:attr:`fixed_split`)."""
-        return self.recipe.with_updates({**self._split_fixed(), **method.updates, **params, _SEED: seed})
+        return self._updated({**self._split_fixed(), **method.updates, **params, _SEED: seed})
+
+    def _updated(self, updates: Mapping[str, Any]) -> Recipe:
+        """:attr:`recipe` with ``updates``, a compared section's as :attr:`sections_by_field` says."""
+        if self.sections_by_field:
+            return self.recipe.with_updates(updates)
+        return self.recipe.with_sections_replaced(updates)
 
     def _split_fixed(self) -> dict[str, int]:
         """``data.split_seed`` at the tuning seed where :attr:`fixed_split` and the recipe sets none; {}
@@ -648,6 +661,7 @@ class StudySpec:
             "sampler_seed": self.sampler_seed,
             "distinct": self.distinct,
             "fixed_split": self.fixed_split,
+            "sections_by_field": self.sections_by_field,
         }
 
     @classmethod

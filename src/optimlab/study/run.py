@@ -374,13 +374,16 @@ def _as_planned(spec: StudySpec, studies: Sequence[optuna.study.FrozenStudy]) ->
     study started with (:data:`SPACE_ATTR`; without a space, the lr range measured on its optimizer then,
     whose default lr may have moved in its code since), and a study stored before
     :attr:`~optimlab.study.protocols.StudySpec.distinct` over its own draws, repeats kept, and one stored
-    before :attr:`~optimlab.study.protocols.StudySpec.fixed_split` splitting each trial by its own seed."""
+    before :attr:`~optimlab.study.protocols.StudySpec.fixed_split` splitting each trial by its own seed (and
+    one stored before :attr:`~optimlab.study.protocols.StudySpec.sections_by_field` replacing a compared
+    section whole)."""
     spaces = {m: SearchSpace.from_dict(space, stored=True) for m, space in stored_spaces(studies).items()}
     stored = with_absent_fields(studies[0].user_attrs[SPEC_ATTR])
     return dataclasses.replace(
         spec,
         distinct=bool(stored["distinct"]),
         fixed_split=bool(stored["fixed_split"]),
+        sections_by_field=bool(stored["sections_by_field"]),
         stored_spaces={**spec.stored_spaces, **spaces},
     )
 

@@ -44,6 +44,7 @@ from optimlab.study.storage import TrialRecord, location_shown, without_password
 __all__ = [
     "PROFILE_TAUS",
     "curves_figure",
+    "few_tried_note",
     "fresh_seeds",
     "leaderboard_table",
     "mean_cis",
@@ -53,7 +54,6 @@ __all__ = [
     "sensitivity_figure",
     "steps_to_target_cells",
     "tuning_trials",
-    "two_tried_note",
     "write_report",
 ]
 
@@ -145,8 +145,7 @@ def leaderboard_table(
             # the mean's seeds, of those run where some failed: what ranks a method below (failed_share)
             row.test.n if row.seed_runs == row.test.n else f"{row.test.n} of {row.seed_runs}",
             row.tuning_failed + row.seeds_failed,
-            config_text(row.params)
-            + (" (edge)" if row.at_edge else " (of 2 tried)" if row.two_tried else ""),
+            config_text(row.params) + (" (edge)" if row.at_edge else _few_tried_cell(row)),
             cell,
         )
         for rank, row, mean_ci, cell in zip(ranks(board), board, mean_cis(board, tie_rows), cells)
@@ -361,16 +360,37 @@ def model_sizes(records: Sequence[TrialRecord]) -> str:
     )
 
 
-def two_tried_note(board: Sequence[LeaderboardRow]) -> str:
-    """What a page and the terminal say of the ranges of which tuning tried two values (``two_tried``): the
-    best is one of the two, so it is at an edge whatever the method, and no edge note can tell."""
-    two = [f"{row.method}: {', '.join(row.two_tried)}" for row in board if row.two_tried]
-    if not two:
-        return ""
-    return (
-        f"Two values tried of the tuned range ({'; '.join(two)}): two points cannot locate an optimum, the "
-        "best is one of them wherever the optimum lies; a budget of 3 or more tries a point between them."
-    )
+def _few_tried_cell(row: LeaderboardRow) -> str:
+    """What the best config's cell says of the fields tuning tried fewer than 3 values of."""
+    if 1 in row.few_tried.values():
+        return " (no tuning: one value tried)"
+    return " (of 2 tried)" if row.few_tried else ""
+
+
+def few_tried_note(board: Sequence[LeaderboardRow]) -> str:
+    """What a page, the terminal and a JSON document say of the fields of which tuning tried fewer than 3
+    values (``few_tried``): of one value, the best config is no tuned one; of two, the best is one of them,
+    so at an edge whatever the method, and no edge note can tell."""
+
+    def tried(count: int) -> str:
+        return "; ".join(
+            f"{row.method}: {', '.join(f for f, n in row.few_tried.items() if n == count)}"
+            for row in board
+            if count in row.few_tried.values()
+        )
+
+    notes = []
+    if one := tried(1):
+        notes.append(
+            f"No tuning: one value tried ({one}): the best config is the one value run, not a tuned one; a "
+            "budget of 3 or more searches the range."
+        )
+    if two := tried(2):
+        notes.append(
+            f"Two values tried of the tuned range ({two}): two points cannot locate an optimum, the best is "
+            "one of them wherever the optimum lies; a budget of 3 or more tries a point between them."
+        )
+    return " ".join(notes)
 
 
 def split_note(spec: StudySpec) -> str:
@@ -457,7 +477,7 @@ def _add_study(
             f"Best value at the edge of the tuned range ({'; '.join(edges)}): widen the range to be sure "
             "the method, not the range, decided."
         )
-    if note := two_tried_note(board):
+    if note := few_tried_note(board):
         page.paragraph(note)
     if any(row.test.n for row in board):
         page.figure(

@@ -66,6 +66,29 @@ def test_each_ended_session_of_a_resumed_run_is_read_back_oldest_first(tmp_path)
         read_run(out)
 
 
+def test_a_resume_keeps_its_session_past_a_sessions_log_damaged_by_hand(tmp_path):
+    """train kept each ended session by reading sessions.jsonl as text and adding its line: a log whose
+    last line lacked its newline got the session glued to it ('Extra data' on every read after), and a
+    byte that is not UTF-8 ended the resume in a UnicodeDecodeError once it had trained. It now adds
+    through runs_folder.add_json_line, as commands.jsonl is. Truth: the lines written by hand and the
+    ended session's result.json, read back; the run resumed to its steps."""
+    from optimlab.train import train
+
+    def recipe(steps):
+        return Recipe.from_dict({"data": {"name": "iris"}, "training": {"steps": steps}})
+
+    out = tmp_path / "run"
+    train(recipe(4), out_dir=out)
+    ended = json.loads((out / "result.json").read_text())
+    (out / "sessions.jsonl").write_bytes(b'{"steps": 0}')  # by hand, no newline at its end
+    train(recipe(8), out_dir=out, resume=True)
+    assert read_run(out).sessions == [{"steps": 0}, ended]
+    (out / "sessions.jsonl").write_bytes(b'{"x": "\xff"}\n')
+    assert train(recipe(12), out_dir=out, resume=True).steps == 12
+    damaged, kept = (out / "sessions.jsonl").read_bytes().splitlines()
+    assert damaged == b'{"x": "\xff"}' and json.loads(kept)["steps"] == 8
+
+
 def test_a_run_folder_written_before_numbers_were_checked_reads_as_it_was_written(tmp_path):
     """A recipe.yaml that optimlab's dumper wrote before 0878aa9 holds text bare where Python or YAML 1.2
     reads a number: a CSV target column '08_30' (refused: 'would read otherwise') and '+.5' (read as 0.5,

@@ -40,6 +40,7 @@ from optimlab.runs_folder import (
     RESULT_NAME,
     RESUME_WITH,
     SESSIONS_NAME,
+    add_json_line,
     hold_folder,
     is_run_folder,
     others_shown,
@@ -626,13 +627,13 @@ def _keep_session(out: Path) -> None:
     already (a kill after the write, before result.json was removed). A result.json that does not parse
     (cut short) holds nothing to keep."""
     try:
-        line = json.dumps(json.loads((out / RESULT_NAME).read_text(encoding="utf-8")))
+        result = json.loads((out / RESULT_NAME).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return
     sessions = out / SESSIONS_NAME
-    kept = sessions.read_text(encoding="utf-8") if sessions.is_file() else ""
-    if kept.splitlines()[-1:] != [line]:
-        write_atomically(sessions, kept + line + "\n")
+    kept = sessions.read_bytes().splitlines() if sessions.is_file() else []
+    if kept[-1:] != [json.dumps(result).encode("utf-8")]:
+        add_json_line(sessions, result)
 
 
 def _finish(

@@ -62,6 +62,11 @@ def test_bench_prints_scores_and_writes_the_report_and_png_figures(tmp_path, mon
     document = json.loads(again.stdout)
     assert {row["method"] for row in document["scores"]} == {"sgd", "adam"}
     assert document["report"].endswith("report.html")
+    # budget 2 tries two lrs: the page's note of them was said neither on the terminal nor in the JSON
+    (few,) = [line for line in result.output.splitlines() if line.startswith("two_spirals_mlp: Two values")]
+    note = few.removeprefix("two_spirals_mlp: ")
+    assert "optimizer.lr; " in note and note in html.unescape(text)  # of both methods, board order
+    assert document["tuning_notes"] == [{"workload": "two_spirals_mlp", "tuning_note": note}]
 
 
 def test_bench_refuses_calls_it_cannot_run_and_says_how_to_fix_them(tmp_path):

@@ -236,6 +236,7 @@ def bench(
 
 def _print_scores(output: Output, result: Any) -> None:
     from optimlab.bench.scoring import area_ranking_note
+    from optimlab.study.report import few_tried_note
     from optimlab.study.significance import board_ranking_note
 
     scores = result.scores
@@ -277,3 +278,7 @@ def _print_scores(output: Output, result: Any) -> None:
         board = [row.board for row in per]
         if note := board_ranking_note(study.spec, study.records, board):
             output.result(f"{study.spec.name}: {note}")
+        tuning = few_tried_note(board)  # JSON: each workload's, "" where every field was tried at 3 or more
+        if tuning or not output.human:
+            said = {"workload": study.spec.name, "tuning_note": tuning}
+            output.result(f"{study.spec.name}: {tuning}", said, under="tuning_notes")

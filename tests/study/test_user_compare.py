@@ -1333,3 +1333,23 @@ def test_a_metric_refused_lists_the_built_in_metrics_its_data_give(tmp_path):
                              epochs=1, budget=1, seeds=1, out=tmp_path / str(outputs))  # fmt: skip
         assert f"accepted one of {named}, or a metric of yours" in str(refused.value)
         assert other not in str(refused.value)
+
+
+def test_a_comparison_whose_recipe_sets_its_epochs_resumes_by_the_call_that_started_it(tmp_path):
+    """recipe={'training.epochs': 1} ran, and the same call with resume=True was refused ('epochs sets
+    training.epochs'): the epochs read from the stored study were taken as given beside the recipe's. A
+    space left out reads as stored alike, the recipe's lr beside it kept. Truth: the first call's records."""
+    x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    call = {"model": "mlp", "data": (x, y), "out": tmp_path, "budget": 1, "seeds": 1}
+    call |= {"recipe": {"training.epochs": 1, "optimizer.lr": 0.05}, "space": {"training.batch_size": [16]}}
+    first = optimlab.compare(["sgd", "adam"], **call)
+    again = optimlab.compare(["sgd", "adam"], resume=True, **call)
+    space_as_stored = optimlab.compare(
+        ["sgd", "adam"], resume=True, **{k: call[k] for k in call if k != "space"}
+    )
+    for resumed in (again, space_as_stored):
+        assert [(r.key, r.value) for r in resumed.results[0].records] == [
+            (r.key, r.value) for r in first.results[0].records
+        ]
+    with pytest.raises(InvalidValueError, match="epochs sets training.epochs"):  # given twice, still refused
+        optimlab.compare(["sgd", "adam"], resume=True, epochs=1, **call)

@@ -561,6 +561,8 @@ def compare(
         "options": BackendOptions.given(workers=workers, members=members, ray_address=ray_address),
         "on_progress": on_progress,
     }  # fmt: skip
+    # as the caller gave it: a resume fills it from its study, whose recipe= may be what set training.epochs
+    epochs_given = epochs
     if resume:  # the objects are named again, as the stored recipes name them; the plan is stored
         given = [
             argument
@@ -649,7 +651,7 @@ def compare(
     set_by = {
         f: argument
         for f, argument, value in (
-            ("training.epochs", "epochs", epochs),
+            ("training.epochs", "epochs", epochs_given),
             ("training.loss", "loss", loss),
             ("training.compute_loss", "compute_loss", compute_loss),
         )

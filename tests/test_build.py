@@ -301,6 +301,31 @@ def test_a_batch_past_the_training_rows_takes_them_all_said_where_a_size_or_frac
     assert (built.recipe.training.batch_size, built.total_steps) == (batch_size, 1)
 
 
+@pytest.mark.parametrize("accumulate", [3, 4, 50])
+def test_accumulating_more_batches_than_an_epoch_has_is_said_as_a_batch_past_the_split_is(accumulate):
+    """`train --accumulate-grad-batches 50` over an epoch of 34 batches made every step one of 34 without a
+    word, where --batch-size past the split warns. Said alike: one warning naming the field, the value and
+    the batches an epoch has; none where the groups fit. Truth: torch's DataLoader over the training split
+    (iris: 90 rows, batches of 32), and the run's steps, one an epoch (groups never span an epoch's end)."""
+    recipe = Recipe.from_dict(
+        {"data": {"name": "iris"}, "training": {"epochs": 2, "accumulate_grad_batches": accumulate}}
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = build(recipe)
+    batches = len(torch.utils.data.DataLoader(range(len(built.splits.train)), batch_size=32))
+    assert batches == 3
+    said = [str(w.message) for w in caught if "accumulate_grad_batches" in str(w.message)]
+    if accumulate <= batches:
+        assert said == [] and built.total_steps == 2 * math.ceil(batches / accumulate)
+    else:
+        assert said == [
+            f"accumulate_grad_batches {accumulate} is more than the 3 batches an epoch of iris has: each step "
+            "accumulates the whole epoch, 3 batches, one step an epoch"
+        ]
+        assert built.total_steps == 2  # one an epoch
+
+
 def test_the_default_batch_size_past_a_small_split_is_no_choice_to_warn_of(tmp_path):
     """The default batch of 32 over a 40-row file (24 training rows) was warned of in each of a comparison's
     8 trials, though nobody typed it; a typed 33 is said."""

@@ -604,6 +604,31 @@ def _check_batch_past_split(recipe: Recipe, splits: Any) -> None:
     )
 
 
+def _check_accumulation_past_epoch(recipe: Recipe, splits: Any) -> None:
+    """A ``training.accumulate_grad_batches`` more than the batches an epoch has: a group never spans an
+    epoch's end (:func:`_optimizer_steps`), so each step takes the epoch's batches, one step an epoch, as a
+    batch size past the split does (:func:`_check_batch_past_split`), said alike (accumulating 50 over an
+    epoch of 34 batches made every step one of 34 without a word)."""
+    from optimlab.data.batches import RECIPE_BATCHING, steps_per_epoch
+
+    spec = recipe.training
+    if isinstance(splits, BatchSplits):
+        batches = user_batches(recipe, splits.train, None, None, train=True).steps_per_epoch
+    else:
+        batches = steps_per_epoch(
+            splits.train.x.shape[0], spec.batch_size, spec.drop_last, names=RECIPE_BATCHING
+        )
+    if not batches or spec.accumulate_grad_batches <= batches:  # None: an epoch of batches not said
+        return
+    warnings.warn(
+        f"accumulate_grad_batches {spec.accumulate_grad_batches:,} is more than the "
+        f"{count_of(batches, 'batch')} an epoch of {splits.name} has: each step accumulates the "
+        f"whole epoch, {count_of(batches, 'batch')}, one step an epoch",
+        OptimlabWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def user_batches(
     recipe: Recipe,
     split: Any,
@@ -684,6 +709,7 @@ def build(recipe: Recipe) -> Built:
         _check_takes_targets(recipe.model.name, model, splits.target, splits.train)
     steps = training_steps(recipe, splits)
     _check_batch_past_split(recipe, splits)
+    _check_accumulation_past_epoch(recipe, splits)
     optimizer = build_optimizer(recipe, model, steps)
     return Built(
         recipe=recipe,

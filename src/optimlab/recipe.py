@@ -1620,6 +1620,13 @@ def fields_set(field: str, value: Any) -> set[str]:
     return {as_recipe_field(field)}
 
 
+def fields_reached(field: str, value: Any) -> dict[str, str]:
+    """:func:`fields_set` by what each field reaches, to the field: a technique or a section set by its
+    name (``model.init.name``, ``{"name": "he"}`` of ``model.init``) reaches the technique (``model.init``)
+    as setting it by name does (``model.init`` = ``"he"``); a hyperparameter (``model.init.gain``), itself."""
+    return {one.removesuffix(".name"): one for one in fields_set(field, value)}
+
+
 def holds_whole_numbers(field: str, recipe: Recipe) -> bool:
     """Whether ``field`` holds a whole number in ``recipe``: a recipe field's (``model.width``,
     :func:`~optimlab.recipe.holds_a_whole_number`) or a hyperparameter the registered entry its section

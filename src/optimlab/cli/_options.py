@@ -941,7 +941,7 @@ def _fields_set(
     (``schedule.milestones=[3, 1e-400]``) it goes as its text too."""
     import yaml
 
-    from optimlab.recipe import fields_set
+    from optimlab.recipe import fields_reached
 
     # each recipe field a flag or a --set reaches -> who sets it, and the field as they set it: a technique
     # by name is its name (--init he, model.init={name: he}); a field under another spelling
@@ -949,12 +949,12 @@ def _fields_set(
     reached: dict[str, tuple[str, str]] = {}
 
     def reach(field: str, value: Any, who: str, text: str | None = None) -> None:
-        for one in fields_set(field, value):
-            if text is not None and (earlier := reached.get(one.removesuffix(".name"))) is not None:
+        for target, one in fields_reached(field, value).items():
+            if text is not None and (earlier := reached.get(target)) is not None:
                 raise InvalidValueError(
                     "--set", text, f"a field set once, but {earlier[0]} sets {earlier[1]} too"
                 )
-            reached[one.removesuffix(".name")] = (who, one)
+            reached[target] = (who, one)
 
     for name, value in given.items():
         reach(RECIPE_FLAGS[name], value, flag(name))

@@ -56,7 +56,7 @@ from optimlab.errors import (
     did_you_mean,
     keywords_checked,
 )
-from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError, as_recipe_field, fields_set
+from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError, as_recipe_field, fields_reached
 from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, boolean, get_registry, normalize_name, whole_number
 from optimlab.report.metric_labels import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -313,8 +313,8 @@ def _check_held_not_set(
     recipe's was lost without a word (``compare={'model.width': [8, 16]}`` beside ``recipe={'model.width':
     32}``; ``epochs=2`` beside the recipe's ``training.epochs``, which won)."""
     for key, value in (recipe or {}).items():
-        for field in sorted(fields_set(key, value)):
-            argument = set_by.get(field.removesuffix(".name"))
+        for reached, field in sorted(fields_reached(key, value).items()):
+            argument = set_by.get(reached)
             if argument is not None:
                 default = " (the search space's default: each optimizer's lr)" if default_space else ""
                 why = f"{argument} sets {field}{default if argument == 'space' else ''}"
@@ -660,7 +660,7 @@ def compare(
     set_by |= {what: what for what in ("model", "data") if what in named}  # model.name, data.name
     set_by |= {as_recipe_field(f): "space" for f in (space.fields if space is not None else ["optimizer.lr"])}
     compared = "compare" if compare is not None else "optimizers"
-    set_by |= {f.removesuffix(".name"): compared for value in values for f in fields_set(field, value)}
+    set_by |= {reached: compared for value in values for reached in fields_reached(field, value)}
     _check_held_not_set(recipe, set_by, default_space=space is None)
     _check_compared(chosen.recipe, field, list(values), space, given)
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,

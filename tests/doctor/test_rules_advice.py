@@ -178,7 +178,9 @@ def test_a_gated_rnn_whose_recurrent_weights_are_too_large_is_told_its_init(kind
     assert first.rule == "init_scale" and first.evidence["layer"] == "rnn", first
     assert first.recommendation.startswith(f"nn.init.orthogonal_ on each weight_hh of rnn ({kind})"), first
     assert "eye_" not in first.recommendation  # the identity is a plain ReLU RNN's init (Le et al. 2015)
-    assert rest and all(first.rule in f.consequence_of for f in rest), rest
+    # every other problem its consequence (a 6x GRU's 60 steps fall 10% by the tenths' means, 0.746 to
+    # 0.669: no plateau then; the 12x cells' explosion below)
+    assert all(first.rule in f.consequence_of for f in rest), rest
     exploding = [f for f in rest if f.rule == "exploding_gradients"]
     assert len(exploding) == (scale == 12.0) and all(
         "nn.init.orthogonal_ on each weight_hh" in f.recommendation for f in exploding

@@ -1627,6 +1627,19 @@ def fields_reached(field: str, value: Any) -> dict[str, str]:
     return {one.removesuffix(".name"): one for one in fields_set(field, value)}
 
 
+def field_set_twice(updates: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The first recipe field two keys of ``updates`` reach (:func:`fields_reached`), and those keys:
+    ``{"optimizer.lr": 0.1, "optimizer.options.lr": 0.2}`` sets optimizer.lr twice, of which
+    :meth:`Recipe.with_updates` keeps the later without a word, where a recipe file and ``--set`` refuse it.
+    None where each field is set once."""
+    reached_by: dict[str, str] = {}
+    for key, value in updates.items():
+        for reached in fields_reached(key, value):
+            if (earlier := reached_by.setdefault(reached, key)) != key:
+                return reached, earlier, key
+    return None
+
+
 def holds_whole_numbers(field: str, recipe: Recipe) -> bool:
     """Whether ``field`` holds a whole number in ``recipe``: a recipe field's (``model.width``,
     :func:`~optimlab.recipe.holds_a_whole_number`) or a hyperparameter the registered entry its section

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import optimlab
 from optimlab.errors import InvalidValueError, OptimlabError, OptimlabWarning
+from optimlab.recipe import Recipe, RecipeError
 from optimlab.study.compare import compare as cli_compare
 from optimlab.study.space import Dimension, SearchSpace
 from optimlab.workloads import get_workload
@@ -1353,3 +1354,28 @@ def test_a_comparison_whose_recipe_sets_its_epochs_resumes_by_the_call_that_star
         ]
     with pytest.raises(InvalidValueError, match="epochs sets training.epochs"):  # given twice, still refused
         optimlab.compare(["sgd", "adam"], resume=True, epochs=1, **call)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "field"),
+    [
+        ({"optimizer.weight_decay": 0.1, "optimizer.options.weight_decay": 0.2}, "optimizer.weight_decay"),
+        ({"optimizer.lr": 0.1, "optimizer": {"options": {"lr": 0.2}}}, "optimizer.lr"),
+        ({"model.init.gain": 3, "model.init": {"name": "he", "gain": 2}}, "model.init.gain"),
+    ],
+)
+def test_a_recipe_setting_one_field_by_two_keys_is_refused_naming_both(tmp_path, recipe, field):
+    """recipe={'optimizer.weight_decay': 0.1, 'optimizer.options.weight_decay': 0.2} trained at 0.2 without a
+    word (with_updates keeps the later), where a recipe file holding both is refused. Truth: each key alone
+    sets the same field (Recipe.with_updates), and the file's own refusal."""
+    first, second = recipe
+    sgd = Recipe().with_updates({"optimizer.name": "sgd", "model.init": "he"})
+    alone = [sgd.with_updates({key: recipe[key]}) for key in (first, second)]
+    assert alone[0] != alone[1] and alone[1] == sgd.with_updates(recipe)  # the later won
+    with pytest.raises(RecipeError, match="set twice"):
+        Recipe.from_dict({"optimizer": {"name": "sgd", "momentum": 0.9, "options": {"momentum": 0.5}}})
+    said = f"for recipe: accepted fields each set once, but both keys set {field}."
+    with pytest.raises(InvalidValueError, match=re.escape(said)) as refused:
+        optimlab.compare(["sgd"], recipe=recipe, budget=1, seeds=1, out=tmp_path)
+    assert str(refused.value).startswith(f"invalid value {recipe!r} for recipe")
+    assert not list(tmp_path.iterdir())  # nothing trained or stored

@@ -56,7 +56,7 @@ from optimlab.errors import (
     did_you_mean,
     keywords_checked,
 )
-from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError, as_recipe_field, fields_reached
+from optimlab.recipe import MODEL_LOSS, Recipe, RecipeError, as_recipe_field, field_set_twice, fields_reached
 from optimlab.registry import POSITIVE_INT, STUDY_TRIALS, boolean, get_registry, normalize_name, whole_number
 from optimlab.report.metric_labels import metric_bounds
 from optimlab.study.backends import BACKENDS, BackendOptions
@@ -505,6 +505,13 @@ def compare(
     if recipe is not None and not isinstance(recipe, Mapping):
         raise InvalidValueError(
             "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
+        )
+    if recipe is not None and (twice := field_set_twice(recipe)) is not None:  # the later won unsaid
+        field, first, second = twice
+        raise InvalidValueError(
+            "recipe",
+            {first: recipe[first], second: recipe[second]},
+            f"fields each set once, but both keys set {field}",
         )
     # get_workload's object, as study.compare takes it (get_workload("x", epochs=3): its options kept)
     if workload is not None and not isinstance(workload, (str, Workload)):

@@ -1121,3 +1121,32 @@ def test_a_loss_that_batch_noise_alone_moves_is_told_no_progress_not_a_plateau_t
     [plateau] = [f for f in found.findings if f.rule == "plateau"]
     assert plateau.title.startswith("No progress") and "lr check" in plateau.recommendation
     assert "schedule.name" not in plateau.recipe_changes and "cosine" not in plateau.recommendation.lower()
+
+
+def test_integer_targets_under_a_regression_loss_are_read_as_the_same_numbers_in_floats():
+    """int64 targets under nn.MSELoss (prices rounded, y ~ 519 +- 179) were read as class labels: the
+    doctor told 'Exploding gradients' (clip, lower the lr) where the same targets as floats are told
+    'Unscaled targets: RMS 549' (standardize them), and the lr check scored its candidates by 'held-out
+    accuracy'. Under torch's regression losses the targets are numbers whatever their dtype (fit's
+    evaluation reads them so, techniques.losses.regression_loss). Truth: torch's MSELoss gives the
+    int64 targets the float targets' loss, and the same call with floats gives the same advice."""
+    torch.manual_seed(0)
+    x = torch.randn(200, 3)
+    y = (x.sum(1, keepdim=True) * 100 + 500).round()
+    outputs = torch.randn(200, 1)
+    assert nn.MSELoss()(outputs, y.long()).item() == nn.MSELoss()(outputs, y).item()
+
+    def told(targets: torch.Tensor) -> tuple[list[tuple[str, str]], str | None, list[float | None]]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1))
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        found = optimlab.doctor.diagnose(
+            model, (x, targets), nn.MSELoss(), optimizer, steps=40, lr_find=False
+        )
+        checked = optimlab.doctor.find_lr(model, nn.MSELoss(), x, targets, steps=30, check_steps=20)
+        rules = [(f.rule, f.recommendation) for f in found.problems]
+        return rules, checked.metric, [c.score for c in checked.candidates]
+
+    as_floats, as_integers = told(y), told(y.long())
+    assert as_floats[0][0][0] == "target_scale" and as_floats[1] == "loss"
+    assert as_integers == as_floats

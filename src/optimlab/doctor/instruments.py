@@ -55,6 +55,7 @@ from optimlab.number_text import named_and_more
 from optimlab.optim.learning_rate import scheduled_lr
 from optimlab.registry import POSITIVE_INT, Capability, get_registry
 from optimlab.techniques.init import attention_projections, is_transposed_linear
+from optimlab.techniques.losses import regression_loss
 from optimlab.techniques.norms import is_norm_layer
 from optimlab.train.evaluation import class_dim
 
@@ -276,6 +277,13 @@ class FeatureStats:
 TARGET_BATCHES = 50  # batches whose targets the doctor keeps: how the batches mix the data
 
 
+def targets_are_numbers(targets: Tensor, loss_fn: Any) -> bool:
+    """Whether ``targets`` are a regression's numbers, not class labels: floating, or of any dtype under
+    one of torch's regression losses (:func:`~optimlab.techniques.losses.regression_loss`: integer
+    prices are numbers to ``nn.MSELoss``, as fit's evaluation reads them)."""
+    return targets.is_floating_point() or regression_loss(loss_fn)
+
+
 @dataclasses.dataclass(frozen=True)
 class LossInputs:
     """What a loss given apart from the model (``loss_fn``) compared at the first step: the outputs'
@@ -306,7 +314,8 @@ class LossInputs:
         targets_are_inputs: bool = False,
     ) -> LossInputs:
         scores = outputs.detach().float()
-        dim = None if targets.is_floating_point() else class_dim(scores.shape, targets.shape)
+        numeric = targets_are_numbers(targets, loss_fn)
+        dim = None if numeric else class_dim(scores.shape, targets.shape)
         gaps: dict[str, float] = {}
         if dim is not None and scores.numel():
             gaps["sum_gap"] = (scores.sum(dim) - 1).abs().max().item()
@@ -314,7 +323,7 @@ class LossInputs:
         return cls(
             outputs=tuple(outputs.shape),
             targets=tuple(targets.shape),
-            numeric_targets=targets.is_floating_point(),
+            numeric_targets=numeric,
             loss=type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else None,
             low=scores.min().item() if scores.numel() else math.nan,
             high=scores.max().item() if scores.numel() else math.nan,

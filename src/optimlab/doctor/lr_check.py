@@ -144,6 +144,7 @@ from optimlab.doctor.check_plan import (
     no_check_fits,
     plan_check,
 )
+from optimlab.doctor.instruments import targets_are_numbers
 from optimlab.doctor.lr_find import (
     PER_DECADE,
     Candidate,
@@ -1309,7 +1310,7 @@ def _check_one(
     torch.manual_seed(seed)
     units: list[Tensor | None] = []
     loss_fn, pair = train.loss_fn, held_out.tensors
-    task = "regression" if pair is not None and pair[1].is_floating_point() else "classification"
+    task = "regression" if pair is not None and targets_are_numbers(pair[1], loss_fn) else "classification"
 
     def evaluation() -> dict[str, float]:
         if by_row:  # every held-out row a unit
@@ -1447,7 +1448,7 @@ def _check_stacked(
     (x, y), batch_size = train.tensors, train.batch_size  # type: ignore[misc]
     device = next(model.parameters()).device
     x, y = x.to(device), y.to(device)
-    task = "regression" if held_out[1].is_floating_point() else "classification"
+    task = "regression" if targets_are_numbers(held_out[1], loss_fn) else "classification"
     n = x.shape[0]
     per_epoch = math.ceil(n / batch_size)
     alive = torch.ones(members, dtype=torch.bool)

@@ -325,7 +325,8 @@ def target_scale(
     seen = stats.loss_inputs
     if seen is not None and seen.loss is not None and seen.loss.startswith("BCE"):
         return None
-    kept = [t for t in stats.batch_targets if t.is_floating_point() and len(t)]
+    numbers = seen is not None and seen.numeric_targets  # integer targets too, under a regression loss
+    kept = [t for t in stats.batch_targets if (numbers or t.is_floating_point()) and len(t)]
     targets = [t.reshape(len(t), -1) for t in kept]
     if not targets:
         return None

@@ -265,6 +265,34 @@ def test_plot_schedule_refuses_a_schedule_named_twice(cli, tmp_path, names, said
     assert f"for SCHEDULE: accepted each schedule once ({said})" in err and not out.exists()
 
 
+def test_a_ctrl_c_that_an_import_swallowed_ends_the_verb_as_an_interruption(cli, tmp_path, monkeypatch):
+    """Ctrl-C in plot-schedule's import of matplotlib (numpy half imported) ended on a traceback, exit 1:
+    the module's code swallowed the KeyboardInterrupt, and the AttributeError that followed read as a bug.
+    A signal that reached an import makes such an error the interruption's: "interrupted", exit 130. The
+    import here is a real one, of a module that takes the SIGINT sent to this process and swallows it;
+    the error after it is the one a half-imported matplotlib raised."""
+    import signal
+    import sys
+
+    import optimlab.schedules
+
+    (tmp_path / "swallows_ctrl_c.py").write_text(
+        "import signal\ntry:\n    signal.raise_signal(signal.SIGINT)\nexcept KeyboardInterrupt:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "swallows_ctrl_c", raising=False)
+
+    def half_imported(*_, **__):
+        import swallows_ctrl_c  # noqa: F401
+
+        raise AttributeError("module 'matplotlib' has no attribute 'get_data_path'")
+
+    monkeypatch.setattr(optimlab.schedules, "plot", half_imported)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as a command starts
+    code, out, err = cli("plot-schedule", "cosine", "--out", str(tmp_path / "s.png"))
+    assert (code, out, err) == (130, "", "interrupted\n")
+
+
 def test_plot_schedule_reads_an_exponent_without_a_dot_as_a_number(cli, tmp_path):
     """YAML 1.2's floats, as recipes read them: PyYAML alone made final=1e-3 the string '1e-3'."""
     code, _, err = cli("plot-schedule", "cosine", "--option", "final=1e-3", "--out", str(tmp_path / "s.svg"))

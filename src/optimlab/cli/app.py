@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 import warnings
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -168,9 +169,21 @@ def _verb(command: typer.core.TyperGroup, argv: list[str]) -> str:
     return " ".join(words)
 
 
-def _terminated(number: int, frame: object) -> None:
+_INTERRUPTED_IMPORTS: list[int] = []  # the signals that reached an import of this verb
+
+
+def _terminated(number: int, frame: FrameType | None) -> None:
     """SIGTERM (``kill``, a job scheduler's stop) ends a verb as Ctrl-C does: the work kept, the command
-    that continues it printed, exit 130; Python's default ended the process at once, saying nothing."""
+    that continues it printed, exit 130; Python's default ended the process at once, saying nothing. Either
+    signal, arriving in an import, is kept (:data:`_INTERRUPTED_IMPORTS`): a module's code there may
+    swallow the KeyboardInterrupt (a Ctrl-C in matplotlib's import left numpy half imported), and the error
+    that follows (AttributeError: module 'matplotlib' has no attribute ...) is the interruption's, not a
+    bug's traceback."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            _INTERRUPTED_IMPORTS.append(number)
+            break
+        frame = frame.f_back
     raise KeyboardInterrupt
 
 
@@ -224,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     # a process started ignoring SIGTERM (trap '' TERM) keeps ignoring it, as StopOnSignal leaves it
     if previous[signal.SIGTERM] is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _terminated)
+    if previous[signal.SIGINT] is signal.default_int_handler:  # Python's own: a KeyboardInterrupt alike
+        signal.signal(signal.SIGINT, _terminated)
     try:
         code = _run(argv)
         if argv is None:  # the command's own process: what is left is the interpreter's exit
@@ -286,6 +301,7 @@ def _threads_variable_checked() -> None:
 def _run(argv: list[str] | None) -> int:
     warnings.showwarning = _one_line_warning
     _WARNINGS_SAID.clear()
+    _INTERRUPTED_IMPORTS.clear()
     _threads_variable_checked()
     # Interpreter exit runs a last garbage collection over every object alive, torch's thousands of
     # functions and tables included: about 0.4-0.8 s of a command's wall time (benchmarks/cli_startup.py).
@@ -302,6 +318,8 @@ def _run(argv: list[str] | None) -> int:
         if code == INTERRUPTED:  # typer turns a KeyboardInterrupt into this code alone
             code = report(KeyboardInterrupt())
     except Exception as error:
+        if _INTERRUPTED_IMPORTS and isinstance(error, (ImportError, AttributeError)):
+            error = KeyboardInterrupt()  # an import the signal cut short, read again
         code = report(error, _verb(command, sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt as error:
         stopping()

@@ -1858,3 +1858,16 @@ def test_a_large_embedding_behind_a_layer_norm_does_not_explain_gradients_an_lr_
     assert "exploding_gradients" in found[1.0]
     assert found[5.0]["init_scale"].evidence["embedding"] == "embed"
     assert "init_scale" not in found[5.0]["exploding_gradients"].consequence_of
+
+
+def test_a_plateau_whose_best_level_rose_says_it_rose():
+    """A plateau whose last third's best level lay above the best before it was told 'its best level
+    improved by only -2.5%'. Truth: here the best 6-step mean before the last third is 5.0, after it
+    5.2 * 1/6 + 5.0 * 5/6 = 5.0333 (the window that ends at its first step): it rose by 0.67%."""
+    from optimlab.doctor.instruments import RunStatistics
+
+    losses = [10.0 - 5.0 * i / 30 for i in range(30)] + [5.0] * 10 + [5.2] * 20
+    stats = RunStatistics(layers=[], param_layer=[], schedule=None, steps=list(range(60)), losses=losses,
+                          lrs=[1e-3] * 60)  # fmt: skip
+    [plateau] = [f for f in run_rules(stats) if f.rule == "plateau"]
+    assert "then its best level rose by 0.7% over the last 20 steps" in plateau.explanation, plateau

@@ -1300,7 +1300,8 @@ class Recipe(_Spec):
         """A new recipe in which each section given as a mapping (``{"model": {"name": "mlp"}}``) replaces
         that section whole, its other fields at their defaults, and the dotted fields then set as
         :meth:`with_updates` sets them: how optimlab read a section until 2026-12-07, which a study stored
-        before then resumes by (:attr:`~optimlab.study.protocols.StudySpec.sections_by_field`)."""
+        before then resumes by (:attr:`~optimlab.study.protocols.StudySpec.sections_by_field`), and how
+        ``compare --model`` replaces a registered workload's model."""
         sections = {k: v for k, v in updates.items() if k in Recipe.model_fields and isinstance(v, Mapping)}
         recipe = Recipe.from_dict({**self.to_dict(), **copy.deepcopy(sections)}) if sections else self
         return recipe.with_updates({k: v for k, v in updates.items() if k not in sections})

@@ -133,7 +133,7 @@ def on_user_code(
         try:
             base = w.recipe
             if model and w.registered:
-                base = Recipe.from_dict({**w.recipe.to_dict(), "model": {"name": model}})
+                base = w.recipe.with_sections_replaced({"model": {"name": model}})
             recipe = base.with_updates({**updates, **on_model})
         except RecipeError as error:
             if model and not w.registered:

@@ -274,7 +274,8 @@ def test_weights_drawn_too_small_in_a_users_model_are_told_the_torch_init_on_its
     relu layers', {'model.init': 'kaiming_normal'}: a recipe field no recipe has for it (here by
     init_scale, vanishing_gradients and dead_units alike). It is told torch's call on its own layer paths,
     and no finding names a model field. Truth: the paths of the Linear layers feeding its ReLUs (0, 2, 4,
-    6, ...), and the call itself: run on those weights, as said, the init finding is gone."""
+    6, ...), He's, and its head, drawn as small, Glorot's; and the calls themselves: run on those weights,
+    as said, the init finding is gone."""
     model = _relus_drawn_small(False)
     found = _diagnosed(model)
     told = found["init_scale"].recommendation
@@ -287,8 +288,11 @@ def test_weights_drawn_too_small_in_a_users_model_are_told_the_torch_init_on_its
         assert "init: " not in finding.recommendation, finding.recommendation
     relus = [str(i) for i in range(0, 16, 2)]
     assert all(isinstance(model[int(i) + 1], nn.ReLU) for i in relus)
-    assert told_torch_init(found["init_scale"], "kaiming_normal", relus), found["init_scale"]
-    assert apply_init_advice(model, found["init_scale"]) == {"nn.init.kaiming_normal_(weight)": relus}
+    assert told_torch_init(found["init_scale"], "kaiming_normal", [*relus, "16"]), found["init_scale"]
+    assert apply_init_advice(model, found["init_scale"]) == {
+        "nn.init.kaiming_normal_(weight)": relus,
+        "nn.init.xavier_normal_(weight)": ["16"],
+    }
     assert not set(_INIT_RULES) & set(_diagnosed(model)), "the advice, run as said, left a finding"
 
 
@@ -345,8 +349,8 @@ def test_a_signal_lost_to_weights_drawn_too_small_is_told_the_init(built_by_opti
     if built_by_optimlab:
         assert found.recommendation.startswith("init: kaiming_normal for relu layers (the weights are 0.0")
         assert found.recipe_changes == {"model.init": "kaiming_normal"}
-    else:
-        assert told_torch_init(found, "kaiming_normal", [str(i) for i in range(1, 24, 3)]), found
+    else:  # the head, drawn as small, under Glorot's
+        assert told_torch_init(found, "kaiming_normal", [*(str(i) for i in range(1, 24, 3)), "25"]), found
 
 
 class _NormedBlocksThenClamp(nn.Module):
@@ -470,7 +474,7 @@ def test_a_created_model_whose_layers_the_user_replaced_is_told_torch_words():
     assert optimlab.models.recipe_fields(added) == frozenset()
     assert optimlab.models.recipe_fields(untouched) == built  # a copy keeps the marks
     vanishing = _diagnosed(model)["vanishing_gradients"]
-    assert told_torch_init(vanishing, "kaiming_normal", [str(i) for i in range(1, 24, 3)]), vanishing
+    assert told_torch_init(vanishing, "kaiming_normal", [*(str(i) for i in range(1, 24, 3)), "25"]), vanishing
 
 
 class _PaddedTokenTagger(nn.Module):

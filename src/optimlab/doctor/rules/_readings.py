@@ -258,12 +258,12 @@ def init_advice(
     ``zero_biases``), in the words of who built the model: the recipe's ``init:`` where its model.init
     draws the model (one of optimlab's architectures, a command line's factory); else the torch.nn.init
     call on the weights of ``layers`` by their paths in the user's model, which no recipe field reaches.
-    By default those are the layers feeding ``activation`` (every one for a Transformer's
-    truncated_normal, the hidden ones for a linear layer's), and where ``scheme`` is that activation's
-    own (:func:`recommended_init`), those feeding another activation whose weights are off too, each
-    with its own activation's call (a net of tanh and ReLU layers: Glorot's for the tanh layers, He's
-    for the ReLU ones), so that the advice run as said leaves no layer off."""
+    By default those are the layers :func:`_init_groups` names (each with its own scheme), so that the
+    advice run as said leaves no layer off, and the input projections of each nn.MultiheadAttention
+    whose out_proj they name, under its scheme (no Linear holds them: 'each third (query, key, value)
+    of the in_proj_weight', or its q/k/v_proj_weight)."""
     groups = _init_groups(stats, scheme, activation) if layers is None else [(scheme, layers)]
+    attentions = _advised_attentions(stats, groups) if layers is None else {}
     every = [name for _, names in groups for name in names]
     if "model.init" in stats.recipe_fields:
         return InitAdvice(
@@ -279,23 +279,21 @@ def init_advice(
         shown = named_and_more([_label(stats, name) for name in names])
         zeros = f", with nn.init.zeros_(bias) on {biases}" if zero_biases else ""
         calls.append(f"{TORCH_INITS[each]} on the {weights} of {shown}{zeros}")
-    attentions = _attentions(stats) if layers is None and _draws_attention(scheme, activation) else []
-    for projections in dict.fromkeys(attention.attention_projections for attention in attentions):
-        names = [a.name for a in attentions if a.attention_projections == projections]
+    for (each, projections), names in attentions.items():
         tensors = (
             "each third (query, key, value) of the in_proj_weight"
             if projections == ("in_proj_weight",)
             else "the " + named_and_more(list(projections))
         )
         calls.append(
-            f"{TORCH_INITS[scheme]} on {tensors} of {named_and_more([_label(stats, n) for n in names])}"
+            f"{TORCH_INITS[each]} on {tensors} of {named_and_more([_label(stats, n) for n in names])}"
         )
         every.extend(names)
     return InitAdvice("; ".join(calls), {}, every)
 
 
 def _draws_attention(scheme: str, activation: str | None) -> bool:
-    """An init advice of ``scheme`` for ``activation`` layers is about an attention's projections too: a
+    """An init advice of ``scheme`` for ``activation`` layers is about every attention's projections: a
     Transformer's (BERT's truncated normal), or one for layers no activation follows, as an attention's
     query, key, value and output projections are (Glorot's)."""
     return scheme == "truncated_normal" or activation in (None, "identity")
@@ -306,47 +304,66 @@ def _attentions(stats: RunStatistics) -> list[LayerInfo]:
     return [layer for layer in stats.layers if layer.attention_projections]
 
 
-def _attention_outputs(stats: RunStatistics) -> list[str]:
-    """The output projections (a Linear each) of the model's nn.MultiheadAttention modules: torch runs
-    them by their weight, not as a module, so no forward of theirs is seen."""
-    inside = tuple(f"{attention.name}." for attention in _attentions(stats))
-    return [
-        layer.name
-        for layer in stats.layers
-        if layer.has_weight_matrix and inside and layer.name.startswith(inside)
-    ]
+def _attention_outputs(stats: RunStatistics) -> list[LayerInfo]:
+    """The output projections (a Linear each, ``out_proj``) of the model's nn.MultiheadAttention modules:
+    torch runs them by their weight, not as a module, so no forward of theirs is seen."""
+    names = {f"{attention.name}.out_proj" for attention in _attentions(stats)}
+    return [layer for layer in stats.layers if layer.name in names and layer.has_weight_matrix]
+
+
+def _advised_attentions(
+    stats: RunStatistics, groups: list[tuple[str, list[str]]]
+) -> dict[tuple[str, tuple[str, ...]], list[str]]:
+    """(scheme, input projections) -> the nn.MultiheadAttention modules whose out_proj ``groups`` names
+    under that scheme: torch draws the input projections at Glorot's scale and out_proj near it, and
+    their scale, which no Linear holds, is read off out_proj's."""
+    scheme_of = {name: each for each, names in groups for name in names}
+    advised: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for attention in _attentions(stats):
+        each = scheme_of.get(f"{attention.name}.out_proj")
+        if each is not None:
+            advised.setdefault((each, attention.attention_projections), []).append(attention.name)
+    return advised
 
 
 def _init_groups(stats: RunStatistics, scheme: str, activation: str | None) -> list[tuple[str, list[str]]]:
     """(scheme, layer names) for :func:`init_advice`'s default layers: ``scheme`` on the layers feeding
-    ``activation``, then each other activation's own scheme on the layers feeding it where their weights
-    are off for it (:func:`_init_problem`)."""
+    ``activation`` (every one for a Transformer's truncated_normal, the hidden ones for a linear layer's,
+    with each attention's out_proj for both). Where ``scheme`` is that activation's own
+    (:func:`recommended_init`), also each other activation's own scheme on the layers feeding it where
+    their weights are off for it (:func:`_init_problem`; a net of tanh and ReLU layers: Glorot's for the
+    tanh layers, He's for the ReLU ones), and Glorot's on each layer feeding no activation (an output
+    layer, a gate, an attention's out_proj) whose weights are off for a linear layer."""
     weights = [layer for _, layer in _weight_layers(stats)]
-    # an attention's out_proj, which never runs as a module, where the advice is about attentions too
-    outputs = _attention_outputs(stats) if _draws_attention(scheme, activation) else []
+    outputs = _attention_outputs(stats)
+    drawn = [layer.name for layer in outputs] if _draws_attention(scheme, activation) else []
     if scheme == "truncated_normal":
-        return [(scheme, [*(layer.name for layer in weights), *outputs])]
+        return [(scheme, [*(layer.name for layer in weights), *drawn])]
     feeding = [layer.name for layer in weights if layer.activation == activation] or [
         layer.name for layer in weights[:-1] or weights
     ]
-    feeding += outputs
-    groups = [(scheme, feeding)]
+    groups = {scheme: feeding + drawn}
     if activation is None or recommended_init(activation) != scheme:
-        return groups
+        return list(groups.items())
     others: dict[str, list[LayerInfo]] = {}
     for layer in weights:
         if layer.activation not in (None, "identity", activation):
             others.setdefault(layer.activation, []).append(layer)
     for other, layers in others.items():
         if _init_problem(layers) is not None:
-            own = recommended_init(other)
-            merged = next((names for each, names in groups if each == own), None)
-            if merged is None:
-                groups.append((own, [layer.name for layer in layers]))
-            else:
-                merged.extend(layer.name for layer in layers)
-    order = [*(layer.name for layer in weights), *outputs]
-    return [(each, sorted(names, key=order.index)) for each, names in groups]
+            groups.setdefault(recommended_init(other), []).extend(layer.name for layer in layers)
+    named = {name for names in groups.values() for name in names}
+    linear = [
+        layer.name
+        for layer in [*weights, *outputs]
+        if layer.activation in (None, "identity")
+        and layer.name not in named
+        and _init_problem([dataclasses.replace(layer, activation="identity")]) is not None
+    ]
+    if linear:
+        groups.setdefault(recommended_init(None), []).extend(linear)
+    order = [*(layer.name for layer in weights), *(layer.name for layer in outputs)]
+    return [(each, sorted(names, key=order.index)) for each, names in groups.items()]
 
 
 def _geometric_mean(values: list[float]) -> float:

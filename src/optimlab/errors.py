@@ -140,16 +140,18 @@ def shown(value: object) -> str:
     return f"{a_type(value)} {name}" if isinstance(name, str) else a_type(value)
 
 
-def unprintable(text: str | os.PathLike[str], what: str) -> str | None:
+def unprintable(text: str | os.PathLike[str], what: str, *, shown: str | None = None) -> str | None:
     """Why ``text``, a path or a name (``what``), is refused, where it holds a control character; None
     where it holds none: a name or path ``a\nb`` broke every line naming it in two (the results' 'results
     in run', the command that resumes it, which a shell's paste ran as two commands); such a name is a
-    paste's slip, not one to keep."""
+    paste's slip, not one to keep. ``shown``: ``text`` as the refusal quotes it (a URL, its password
+    hidden)."""
     controls = sorted({repr(c)[1:-1] for c in os.fspath(text) if unicodedata.category(c) == "Cc"})
     if not controls:
         return None
+    said = os.fspath(text) if shown is None else shown
     return (
-        f"{os.fspath(text)!r} holds a control character ({', '.join(controls)}): accepted {what} of printable "
+        f"{said!r} holds a control character ({', '.join(controls)}): accepted {what} of printable "
         "characters, which every line naming it keeps on one line"
     )
 

@@ -1243,6 +1243,18 @@ def test_a_name_or_folder_of_a_control_character_is_refused_in_one_line(tmp_path
     assert list(tmp_path.iterdir()) == []  # no folder made
 
 
+def test_a_storage_url_of_a_control_character_is_refused_without_its_password(tmp_path):
+    """The refusal of a storage URL holding a control character quoted it whole, its password too, where
+    every other line naming a storage hides it (study.storage.without_passwords)."""
+    with pytest.raises(OptimlabError) as refused:
+        optimlab.compare(
+            ["sgd"], workload="noisy_quadratic", storage="postgresql://me:hunter2@db/x\x1b", **SMALL
+        )
+    said = str(refused.value)
+    assert "hunter2" not in said and "for storage:" in said and "control character (\\x1b)" in said
+    assert "postgresql://me:***@db/x" in said, said
+
+
 @pytest.mark.parametrize(
     ("call", "argument", "field"),
     [

@@ -798,7 +798,10 @@ def compare(
         if isinstance(value, str) and not value.strip():  # '' was the current folder, or the default
             raise InvalidValueError(argument, value, accepted)
         what = accepted.partition(" (")[0]  # a study name
-        if isinstance(value, (str, os.PathLike)) and (refusal := unprintable(value, what)) is not None:
+        if (
+            isinstance(value, (str, os.PathLike))
+            and (refusal := unprintable(value, what, shown=without_passwords(os.fspath(value)))) is not None
+        ):
             raise OptimlabError(f"invalid value for {argument}: {refusal}")  # as compare --name says it
     if resume and out is None and storage is None:
         raise OptimlabError("resuming needs the comparison's folder out= (or its storage URL storage=)")

@@ -3,9 +3,9 @@ Deep Residual Learning for Image Recognition, CVPR 2016, https://arxiv.org/abs/1
 
 Read off the traced graph (:class:`torch.fx.Tracer`): an addition ``x + f(x)`` (or a subtraction,
 ``x - f(x)``) whose ``f`` holds parameters, whatever the module is called (a ``ConvBlock`` of Conv,
-BatchNorm and ReLU alone has none); an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's downsampling shortcut) only in a model
-that has blocks of the first kind too, as a ResNet's stages do past their first block (alone,
-``g(x) + f(x)`` is any sum of two branches: Wide & Deep, Inception's).
+BatchNorm and ReLU alone has none); an addition ``g(x) + f(x)`` of a projection ``g`` (a ResNet's
+downsampling shortcut) only in a model that has blocks of the first kind too, as a ResNet's stages do
+past their first block (alone, ``g(x) + f(x)`` is any sum of two branches: Wide & Deep, Inception's).
 What fx cannot trace (control flow on values, as in Hugging Face's layers) and torch's own modules, which
 it does not enter, are read off the autograd graph of one forward as it runs (:class:`ForwardSkips`):
 the same additions, where the module's input reaches one operand without parameters, or through a
@@ -35,8 +35,9 @@ __all__ = ["ForwardSkips", "SkipReading", "read_skips", "residual_blocks"]
 
 Node = TypeVar("Node")  # a node of fx's graph or of autograd's
 
-# A residual written as a subtraction, ``x - f(x)`` (or ``f(x) - x``), adds ``x`` to ``-f(x)``: a skip too.
-_ADD_FUNCTIONS = (
+# Sums of two tensors, a difference among them: a residual written as a subtraction, ``x - f(x)`` (or
+# ``f(x) - x``), adds ``x`` to ``-f(x)``, a skip too.
+_SUM_FUNCTIONS = (
     operator.add,
     operator.iadd,
     torch.add,
@@ -45,8 +46,8 @@ _ADD_FUNCTIONS = (
     torch.sub,
     torch.subtract,
 )
-_ADD_METHODS = ("add", "add_", "sub", "sub_", "subtract", "subtract_")
-_ADD_NODES = ("AddBackward0", "SubBackward0")  # autograd's, of a sum or difference of two tensors
+_SUM_METHODS = ("add", "add_", "sub", "sub_", "subtract", "subtract_")
+_SUM_NODES = ("AddBackward0", "SubBackward0")  # autograd's, of a sum or difference of two tensors
 _SHAPE_METHODS = ("size", "dim", "numel")
 _SHAPE_ATTRIBUTES = ("shape", "ndim", "dtype", "device")
 
@@ -198,7 +199,7 @@ class ForwardSkips:
             for node in _upstream(roots, sources)
             if node not in self._counted
             and node not in sources  # an input that is a sum was summed before the module ran
-            and type(node).__name__ in _ADD_NODES
+            and type(node).__name__ in _SUM_NODES
         ]
 
         # The walks of each addition meet the same nodes again: each read once a call, and kept no longer
@@ -432,8 +433,8 @@ class _Graph:
         """``node`` adds ``f(x)`` to ``x``: one operand is computed from a value through parameters, the
         other from the same value without (``x`` itself, or ``nn.Identity``, a dropout, a reshape of it:
         0), or through fewer (a projection: its parametrized steps); None where it adds no shortcut."""
-        adds = (node.op == "call_function" and node.target in _ADD_FUNCTIONS) or (
-            node.op == "call_method" and node.target in _ADD_METHODS
+        adds = (node.op == "call_function" and node.target in _SUM_FUNCTIONS) or (
+            node.op == "call_method" and node.target in _SUM_METHODS
         )
         operands = [arg for arg in node.args[:2] if isinstance(arg, fx.Node)]
         if not adds:

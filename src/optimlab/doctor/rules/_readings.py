@@ -477,10 +477,11 @@ DROWNED_SPREAD = 0.05
 def _drowned_norms(stats: RunStatistics, step: int) -> dict[str, float]:
     """The norm layers whose outputs at ``step`` vary across examples by under :data:`DROWNED_SPREAD` of
     their std, with that fraction, in forward order: at each place (``OutputStats.example_spread``), for
-    what varies between a sequence's positions is no example's (a Perceiver's latents). Not one whose outputs vary by nothing at all: its
-    input is the same for every example by design (a Perceiver's learned latents, a query Parameter),
-    not an example's drowned under biases: what weights reading the example add leaves a spread, a
-    millionth of the std four blocks down at 0.01x (tests/doctor/test_rules_drowned_norms.py)."""
+    what varies between a sequence's positions is no example's (a Perceiver's latents). Not one whose
+    outputs vary by nothing at all: its input is the same for every example by design (a Perceiver's
+    learned latents, a query Parameter), not an example's drowned under biases: what weights reading the
+    example add leaves a spread, a millionth of the std four blocks down at 0.01x
+    (tests/doctor/test_rules_drowned_norms.py)."""
     drowned = {}
     for name in stats.norms:
         seen = stats.outputs.get(name, {}).get(step)

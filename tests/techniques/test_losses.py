@@ -175,3 +175,30 @@ def test_a_partial_of_torchs_loss_given_as_the_users_loss_function_is_read_as_to
     assert torch.equal(
         summed(outputs[:, 0], values), torch.nn.MSELoss(reduction="sum")(outputs[:, 0], values)
     )
+
+
+def test_a_loss_object_whose_equality_answers_anything_is_no_regression_loss():
+    """regression_loss read torch's functions by tuple membership, which falls back to ``__eq__``:
+    torchmetrics' Metric answers ``==`` with a new metric (truthy), so a hinge loss was read as a
+    regression (fit reported val_rmse for 0/1 labels), and an ``__eq__`` answering an array raised
+    'truth value ... ambiguous'. Truth: neither is one of torch's regression losses."""
+    import numpy as np
+
+    class Composes(torch.nn.Module):  # as torchmetrics' Metric: == builds another metric
+        def forward(self, outputs, targets):
+            return (1 - outputs * (2 * targets - 1)).clamp_min(0).mean()
+
+        def __eq__(self, other):
+            return Composes()
+
+        __hash__ = torch.nn.Module.__hash__
+
+    class Elementwise:
+        def __call__(self, outputs, targets):
+            return (outputs - targets).abs().mean()
+
+        def __eq__(self, other):
+            return np.array([True, False])
+
+    assert not losses.regression_loss(Composes()) and not losses.regression_loss(Elementwise())
+    assert losses.regression_loss(functional.l1_loss) and losses.regression_loss(torch.nn.L1Loss())

@@ -269,8 +269,9 @@ def regression_loss(loss_fn: Any) -> bool:
     targets' dtype. A :class:`PointwiseLoss` (the recipe's mse) pairs the shapes itself, and a function
     that calls one (a lambda) cannot be read: neither is one."""
     fn = _function_and_options(loss_fn)[0]
-    # tuple membership compares by identity first, then __eq__: identity too for modules and functions
-    return isinstance(fn, REGRESSION_LOSSES) or fn in _REGRESSION_FUNCTIONS
+    # by identity alone: tuple membership falls back to __eq__, which torchmetrics' Metric answers with a
+    # truthy object (a hinge loss read as a regression), an array with one that has no truth value
+    return isinstance(fn, REGRESSION_LOSSES) or any(fn is f for f in _REGRESSION_FUNCTIONS)
 
 
 def takes_integer_targets(loss_fn: Any) -> bool:

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import signal
 
 import numpy as np
@@ -1000,3 +1001,28 @@ def test_a_schedule_free_run_stopped_by_a_signal_resumes_bitwise_as_an_uninterru
         return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
     assert logged(tmp_path / "run") == logged(tmp_path / "reference")
+
+
+def test_a_resume_failing_before_its_first_step_leaves_a_run_folder(tmp_path, monkeypatch):
+    """A run killed before its first checkpoint restarts at step 0 on resume, its logged lines dropped
+    (its steps write them again): e884ad36 removed metrics.jsonl as the run began, so a resume that then
+    failed before its first step (out of memory) left recipe.yaml alone, no longer a run folder (read_run
+    and a fresh train both refused it). The log is emptied instead. Truth: the folder's files."""
+    import optimlab.train.run as run
+    from optimlab.runs_folder import is_run_folder
+
+    recipe = Recipe.from_dict({**TINY, "training": {**TINY["training"], "epochs": 1}})
+    train(recipe, tmp_path)
+    for path in tmp_path.iterdir():  # as a kill before the first checkpoint leaves it
+        if path.name not in ("recipe.yaml", "metrics.jsonl"):
+            path.unlink() if path.is_file() else shutil.rmtree(path)
+    assert (tmp_path / "metrics.jsonl").read_text()
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("out of memory before the first step")
+
+    monkeypatch.setattr(run, "fit_built", out_of_memory)
+    with pytest.raises(MemoryError):
+        train(recipe, tmp_path, resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl", "recipe.yaml"]
+    assert is_run_folder(tmp_path)

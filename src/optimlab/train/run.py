@@ -615,10 +615,13 @@ def _begin_writing(out: Path, recipe: Recipe, *, afresh: bool) -> None:
     (no final weights or result) until it ends again. The ended session's result is kept in
     sessions.jsonl: its final scores (``test_*``) are nowhere else, and a tracker added later sends them.
     A run begun ``afresh`` (at step 0: resumed before its first checkpoint) drops its log, whose lines
-    its steps write again (MetricsLog refuses a log of lines for a run at step 0)."""
+    its steps write again (MetricsLog refuses a log of lines for a run at step 0): emptied, not removed,
+    so that a run failing before its first step still leaves a run folder."""
     _keep_session(out)
-    for stale in (MODEL_NAME, RESULT_NAME, *([METRICS_NAME] if afresh else [])):
+    for stale in (MODEL_NAME, RESULT_NAME):
         (out / stale).unlink(missing_ok=True)
+    if afresh and (out / METRICS_NAME).is_file():
+        write_atomically(out / METRICS_NAME, "")
     write_atomically(out / RECIPE_NAME, recipe.to_yaml())
 
 

@@ -234,6 +234,29 @@ def test_the_init_advised_to_torchs_transformer_encoder_names_its_attentions_pro
             assert each.std().item() == pytest.approx(glorot, rel=0.15), name
 
 
+def test_an_init_advised_in_the_recipes_words_lists_each_attention_it_draws():
+    """The same encoder built by a command line's factory, whose recipe's init draws it: the advice,
+    'init: xavier_normal', listed in evidence['layers'] each attention's out_proj but not the attention
+    whose in_proj_weight that init draws too. Truth: the modules whose parameters
+    optimlab.techniques.init.apply(model, 'xavier_normal'), the recipe's init, changes."""
+    from optimlab.models import takes_recipe_fields
+    from optimlab.techniques.init import apply
+
+    model = Encoder(1.0)
+    takes_recipe_fields(model, "encoder_factory", ["init"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    found = diagnose(model, rows_as_sequences(), nn.CrossEntropyLoss(), optimizer, steps=20, lr_find=False)
+    finding = found.findings[0]
+    assert finding.rule == "init_scale" and finding.recipe_changes == {"model.init": "xavier_normal"}
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    drawn = {
+        name.rpartition(".")[0]
+        for name, p in apply(model, "xavier_normal").named_parameters()
+        if not torch.equal(p, before[name])
+    }
+    assert set(finding.evidence["layers"]) == drawn, finding.evidence["layers"]
+
+
 def autoencoder() -> nn.Sequential:
     """Digits through two strided convs and back up through three transposed ones."""
     torch.manual_seed(0)

@@ -265,6 +265,7 @@ def init_advice(
     groups = _init_groups(stats, scheme, activation) if layers is None else [(scheme, layers)]
     attentions = _advised_attentions(stats, groups) if layers is None else {}
     every = [name for _, names in groups for name in names]
+    every += [name for names in attentions.values() for name in names]  # in the recipe's words too
     if "model.init" in stats.recipe_fields:
         return InitAdvice(
             f"init: {scheme}"
@@ -288,7 +289,6 @@ def init_advice(
         calls.append(
             f"{TORCH_INITS[each]} on {tensors} of {named_and_more([_label(stats, n) for n in names])}"
         )
-        every.extend(names)
     return InitAdvice("; ".join(calls), {}, every)
 
 

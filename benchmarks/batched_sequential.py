@@ -13,10 +13,11 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from paired import paired_ratio
+from paired import alternating_rounds, paired_ratio, round_count
 
 import optimlab
 
@@ -47,18 +48,25 @@ def timed(backend: str, folder: Path) -> tuple[float, dict[tuple, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    local, batched, gaps = [], [], []
-    for round_ in range(args.rounds):
-        times = {}
-        for backend in ("local", "batched") if round_ % 2 == 0 else ("batched", "local"):
+    losses: dict[str, list[dict]] = {"local": [], "batched": []}
+
+    def seconds_of(backend: str) -> Callable[[], float]:
+        def run() -> float:
             with tempfile.TemporaryDirectory() as folder:
-                times[backend] = timed(backend, Path(folder))
-        local.append(times["local"][0])
-        batched.append(times["batched"][0])
-        gaps.append(max(abs(times["local"][1][k] - v) for k, v in times["batched"][1].items()))
+                seconds, values = timed(backend, Path(folder))
+            losses[backend].append(values)
+            return seconds
+
+        return run
+
+    local, batched = alternating_rounds(seconds_of("local"), seconds_of("batched"), args.rounds)
+    gaps = [
+        max(abs(sequential[k] - v) for k, v in together.items())
+        for sequential, together in zip(losses["local"], losses["batched"], strict=True)
+    ]
     ratio, low, high = paired_ratio(local, batched)
     print(f"local   median {statistics.median(local):.2f} s")
     print(f"batched median {statistics.median(batched):.2f} s")

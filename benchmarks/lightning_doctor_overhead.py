@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import lightning
 import torch
-from paired import paired_ratio
+from paired import alternating_rounds, paired_ratio, round_count
 from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -113,7 +113,7 @@ def seconds_per_step(kind: str, dataset: TensorDataset, steps: int, warmup: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=round_count, default=10)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
@@ -123,15 +123,13 @@ def main() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):  # the Trainer's banner, once per fit
         logging.getLogger(name).setLevel(logging.ERROR)
     dataset = data()
-    plain, doctored = [], []
-    for round_ in range(args.rounds):
-        order = (False, True) if round_ % 2 == 0 else (True, False)
-        times = {d: seconds_per_step(args.model, dataset, args.steps, args.warmup, d) for d in order}
-        plain.append(times[False])
-        doctored.append(times[True])
-        print(
-            f"round {round_}: plain {times[False] * 1e6:.0f} us/step, with the doctor {times[True] * 1e6:.0f}"
-        )
+    doctored, plain = alternating_rounds(
+        lambda: seconds_per_step(args.model, dataset, args.steps, args.warmup, True),
+        lambda: seconds_per_step(args.model, dataset, args.steps, args.warmup, False),
+        args.rounds,
+    )
+    for round_, (without, with_doctor) in enumerate(zip(plain, doctored, strict=True)):
+        print(f"round {round_}: plain {without * 1e6:.0f} us/step, with the doctor {with_doctor * 1e6:.0f}")
     ratio, low, high = paired_ratio(doctored, plain)
     median = sorted(plain)[len(plain) // 2]
     print(

@@ -5,9 +5,9 @@ another commit and against a training step, on a 50M-parameter model (12 x ``Lin
 Claim: 2988e0e3's watch took a float64 sum and sum of squares of every gradient before and after the hook
 (two float64 copies of each, and blind to a permutation); the watch now copies the gradients and the
 parameters once and compares their bits after (exact), a few times cheaper though it copies the
-parameters too. Each round times both (the order alternating) and a fwd+bwd+SGD step (batch 32);
-``--repeats`` calls each, the median; the ratio is the median within-round one with its 95% bootstrap
-interval (``paired.py``).
+parameters too. Rounds time both, then rounds the watch now and a fwd+bwd+SGD step (batch 32), the
+one that goes first alternating (``paired.alternating_rounds``); ``--repeats`` calls each, the median;
+each ratio is the median within-round one with its 95% bootstrap interval (``paired.py``).
 
     cd benchmarks && OMP_NUM_THREADS=1 python lightning_hook_watch.py --before 285a4030~1 --rounds 5
 """
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from paired import paired_ratio
+from paired import alternating_rounds, paired_ratio, round_count
 from torch import nn
 
 from optimlab.integrations.lightning import _changed, _held, _settings
@@ -74,7 +74,7 @@ def seconds(work: Callable[[], object], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit whose watch is compared")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=round_count, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -89,18 +89,20 @@ def main() -> None:
 
     step()
     before = watch_before(args.before)
-    timed: dict[str, list[float]] = {"now": [], "before": [], "step": []}
-    works = {"now": lambda: watch_now(optimizer), "before": lambda: before(optimizer), "step": step}
-    for round_index in range(args.rounds):  # a fixed order would favour one: alternate it
-        order = ("now", "before", "step") if round_index % 2 == 0 else ("before", "now", "step")
-        for name in order:
-            timed[name].append(seconds(works[name], args.repeats))
-    ratio, low, high = paired_ratio(timed["now"], timed["before"])
-    step_ratio, step_low, step_high = paired_ratio(timed["now"], timed["step"])
+
+    def now_s() -> float:
+        return seconds(lambda: watch_now(optimizer), args.repeats)
+
+    now, then = alternating_rounds(
+        now_s, lambda: seconds(lambda: before(optimizer), args.repeats), args.rounds
+    )
+    now_beside_step, steps = alternating_rounds(now_s, lambda: seconds(step, args.repeats), args.rounds)
+    ratio, low, high = paired_ratio(now, then)
+    step_ratio, step_low, step_high = paired_ratio(now_beside_step, steps)
     parameters = sum(p.numel() for p in net.parameters()) / 1e6
     print(
-        f"{parameters:.1f}M parameters; medians (s): step {statistics.median(timed['step']):.3f}, "
-        f"watch before {statistics.median(timed['before']):.3f}, now {statistics.median(timed['now']):.3f}"
+        f"{parameters:.1f}M parameters; medians (s): step {statistics.median(steps):.3f}, "
+        f"watch before {statistics.median(then):.3f}, now {statistics.median(now):.3f}"
     )
     print(
         f"now / before {ratio:.2f} [{low:.2f}, {high:.2f}]; now / step {step_ratio:.2f} [{step_low:.2f}, {step_high:.2f}]"

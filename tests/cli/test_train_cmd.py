@@ -283,3 +283,33 @@ def test_a_resume_of_a_finished_run_that_trains_nothing_keeps_no_command(cli, mo
         SessionCommand(shlex.join(["optimlab", *trained]), False),
         SessionCommand(shlex.join(["optimlab", *longer]), True),
     ]
+
+
+def test_a_resume_that_changes_the_recipe_of_an_early_stopped_run_keeps_its_command(
+    cli, monkeypatch, tmp_path
+):
+    """A resume with a longer --epochs of a run its early stop ended stops again at the same step: it was
+    said 'nothing left to train ... (a longer --epochs or --steps continues it)', untrue, and its command
+    was not kept though it changed the run's recipe (recipe.yaml's epochs, its id). A resume is one of
+    nothing only where the steps and the recipe are both as before, and an early-stopped run is told its
+    stop. Truth: the commands kept, the recipe's epochs, what each session said."""
+    import sys
+
+    from optimlab.report.run_folder import read_run
+
+    run = tmp_path / "r"
+    first = ["train", "--dataset", "iris", "--epochs", "60", "--set", "training.early_stopping_patience=1",
+             "--out", str(run), "--no-progress"]  # fmt: skip
+    longer = ["train", "--resume", str(run), "--epochs", "120", "--no-progress"]
+    said = []
+    for typed in (first, longer, longer):
+        monkeypatch.setattr(sys, "argv", ["optimlab", *typed])
+        code, out, err = cli(*typed)
+        assert code == 0 and out.startswith("stopped after"), (out, err)
+        said.append(err)
+    assert "nothing left" not in said[1], said[1]
+    assert "resumed, nothing left to train" in said[2] and "(early stop: " in said[2], said[2]
+    assert [c.command for c in read_run(run).commands] == [
+        shlex.join(["optimlab", *t]) for t in (first, longer)
+    ]
+    assert read_run(run).recipe["training"]["epochs"] == 120

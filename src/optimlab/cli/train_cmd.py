@@ -7,7 +7,7 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -168,7 +168,7 @@ def train(
     again += "".join(f" --log {name}" for name in log or [])
     # a signal the run's own handler does not catch (in its final evaluation and writes, the page, the
     # trackers' wait) said only 'interrupted', and stdout stayed empty under --format json
-    steps_before = _steps_taken(out) if resume is not None else None  # a finished run resumes nothing
+    before = _result_kept(out) if resume is not None else {}  # a finished run resumes nothing
     with resumable(output, lambda: again if (out / RECIPE_NAME).is_file() else None, "the run is kept"):
         with (
             o.noting_data(output),
@@ -182,10 +182,16 @@ def train(
             )
         # with the run, for a page built later (`optimlab report RUN`): only `--html`'s page kept it. An
         # optional record: a folder at commands.jsonl or a full disk failed the session after its run
-        if resume is not None and result.steps == steps_before:  # a finished run: a resume of nothing
+        if (before.get("steps"), before.get("recipe_id")) == (result.steps, result.recipe_id):
+            # a finished run resumed on the same recipe: nothing trained, nothing changed
+            continues = (
+                "a longer --epochs or --steps continues it"
+                if result.status == "completed"
+                else result.message or result.status  # an early stop ends it so again
+            )
             command_note = (
                 f"resumed, nothing left to train: the run had taken its {count_of(result.steps, 'step')} "
-                f"(a longer --epochs or --steps continues it); this command is not kept in {COMMANDS_NAME}"
+                f"({continues}); this command is not kept in {COMMANDS_NAME}"
             )
         else:
             try:
@@ -251,13 +257,14 @@ def train(
         sys.exit(TRACKER_FAILED)
 
 
-def _steps_taken(folder: Path) -> int | None:
-    """The steps the run in ``folder`` had taken, as its result.json says; None where it holds none (a run
-    killed before its end, a result cut short)."""
+def _result_kept(folder: Path) -> dict[str, Any]:
+    """The result.json of the run in ``folder`` (its steps, its recipe's id); empty where it holds none (a
+    run killed before its end, a result cut short)."""
     try:
-        return json.loads((folder / RESULT_NAME).read_text(encoding="utf-8"))["steps"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        kept = json.loads((folder / RESULT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
 
 
 def _refuse_a_folder_at_the_page(page: Path, flag: str) -> None:

@@ -313,3 +313,20 @@ def test_a_resume_that_changes_the_recipe_of_an_early_stopped_run_keeps_its_comm
         shlex.join(["optimlab", *t]) for t in (first, longer)
     ]
     assert read_run(run).recipe["training"]["epochs"] == 120
+
+
+def test_a_resume_with_a_page_refuses_a_damaged_sessions_log_before_it_trains(cli, tmp_path):
+    """`train --resume RUN` of a run with a page (--html, or its report.html) trained, then failed writing
+    the page on a sessions.jsonl damaged by hand ("not a sessions log: line 1 is not UTF-8 text"), exit 2
+    and no result line. The log is read before the run: one line, nothing trained. Truth: the steps in
+    result.json, unchanged."""
+    run = tmp_path / "r"
+    code, _, err = cli(
+        "train", "--dataset", "iris", "--steps", "2", "--out", str(run), "--html", "--no-progress"
+    )
+    assert code == 0, err
+    (run / "sessions.jsonl").write_bytes(b"\xff\n")
+    code, out, err = cli("train", "--resume", str(run), "--steps", "4", "--no-progress")
+    assert (code, out, len(err.splitlines())) == (2, "", 1), (out, err)
+    assert "sessions.jsonl' is not a sessions log: line 1 is not UTF-8 text" in err, err
+    assert json.loads((run / "result.json").read_text())["steps"] == 2

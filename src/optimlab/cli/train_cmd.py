@@ -126,6 +126,10 @@ def train(
     mlflow = "mlflow" in (log or [])
     if (html or mlflow) and (folder := resume or out_dir) is not None:  # a fresh folder holds no page
         _refuse_a_folder_at_the_page(folder / "report.html", page_asked_by)
+    if (html or mlflow) and resume is not None:  # the page reads them after the run: refused before it
+        from optimlab.report.run_folder import sessions_read
+
+        sessions_read(resume)
     if mlflow:  # first: its writer imports MLflow (~3 s) while this process imports torch and trains
         from optimlab.integrations.mlflow_writer import writer_process
 

@@ -33,7 +33,7 @@ from optimlab.runs_folder import (
     named_folder,
 )
 
-__all__ = ["AXES", "RunFolder", "SessionCommand", "keep_command", "read_run"]
+__all__ = ["AXES", "RunFolder", "SessionCommand", "keep_command", "read_run", "sessions_read"]
 
 AXES = ("step", "epoch", "seconds")  # what locates a line of metrics.jsonl; every other field is a metric
 CHANGE_FIELDS = ("step", "field", "from", "to")  # a recipe change as train records it on a resume
@@ -99,11 +99,18 @@ def read_run(path: str | Path, name: str | None = None) -> RunFolder:
     result_file = path / RESULT_NAME
     result = _parsed(result_file, _result, "a result") if result_file.is_file() else {}
     recipe = _parsed(path / RECIPE_NAME, _yaml_mapping, "a recipe")
-    sessions_file = path / SESSIONS_NAME
-    sessions = _parsed(sessions_file, _sessions, "a sessions log") if sessions_file.is_file() else []
+    sessions = sessions_read(path)
     commands, commands_unread = _commands_read(path / COMMANDS_NAME)
     name = name or named_folder(path).name
     return RunFolder(name, path, recipe, result, series, epochs, sessions, commands, commands_unread)
+
+
+def sessions_read(path: Path) -> list[dict[str, Any]]:
+    """The results of the earlier sessions of the run in folder ``path`` (its sessions.jsonl), none where
+    it has none; a log that is not one is refused, naming the file and its line: ``train --resume RUN
+    --html`` asks before training, so that the page it writes after does not fail with the run done."""
+    file = path / SESSIONS_NAME
+    return _parsed(file, _sessions, "a sessions log") if file.is_file() else []
 
 
 def keep_command(path: str | Path, command: str, *, resumed: bool) -> None:

@@ -375,9 +375,10 @@ def _init_problem(layers: list[LayerInfo], off_by: float = 3.0) -> tuple[float, 
     """(geometric-mean init ratio, activation, scheme) when the weights are ``off_by`` x off.
 
     The scheme is the activation's (:func:`recommended_init`), or in a Transformer (three layers or
-    more reading one tensor, or one projecting to all three: an attention's query, key and value) BERT's truncated normal of std 0.02
-    (Devlin et al. 2018), about 0.1x He's scale, whose LayerNorms keep the signal: a BERT drawn at std
-    1 trains 150 steps of AdamW 1e-3 to 3.36 where He's init reaches 1.18 and std 0.02 0.57."""
+    more reading one tensor, or one projecting to all three: an attention's query, key and value)
+    BERT's truncated normal of std 0.02 (Devlin et al. 2018), about 0.1x He's scale, whose LayerNorms
+    keep the signal: a BERT drawn at std 1 trains 150 steps of AdamW 1e-3 to 3.36 where He's init
+    reaches 1.18 and std 0.02 0.57."""
     pairs = [
         (r, a)
         for layer in layers
@@ -406,7 +407,8 @@ LARGE_EMBEDDING_STD = 2.0
 
 def _large_embedding(stats: RunStatistics, before: str | None = None) -> tuple[str, float] | None:
     """The embedding (running before layer ``before``, where given) whose vectors, at the first
-    detailed step, have the largest std, where it is over :data:`LARGE_EMBEDDING_STD`: (its name, that std)."""
+    detailed step, have the largest std, where it is over :data:`LARGE_EMBEDDING_STD`: (its name, that
+    std)."""
     found = []
     for layer in stats.layers:
         if layer.name == before:
@@ -633,7 +635,8 @@ def _bias_hold(stats: RunStatistics, layer: LayerInfo, module: str, steps: list[
 
 
 def _dead_fractions(stats: RunStatistics) -> dict[str, _Windows]:
-    """Fraction of each ReLU-family activation's units silent on every example of its first and last windows."""
+    """Fraction of each ReLU-family activation's units silent on every example of its first and last
+    windows."""
     found = {}
     for module in stats.activation_modules():
         records = stats.outputs.get(module, {})

@@ -70,8 +70,9 @@ def init_scale(
     ``warn_change`` x; there, weights far too small are found in the norms' outputs, the same for every
     example (:func:`_drowned_by_biases`), and weights too large in the output layer's scores, their
     std at least ``output_std`` at the first step (:func:`_scores_too_large`). An embedding's vectors
-    drawn too large are read apart (:func:`_embedding_too_large`): no fan-in sets their scale; so are an RNN's recurrent weights,
-    over ``recurrent_scale`` x the scale of orthogonal ones (:func:`_recurrent_too_large`).
+    drawn too large are read apart (:func:`_embedding_too_large`): no fan-in sets their scale; so are an
+    RNN's recurrent weights, over ``recurrent_scale`` x the scale of orthogonal ones
+    (:func:`_recurrent_too_large`).
     """
     first = stats.detailed_steps[0] if stats.detailed_steps else None
     if first is None:
@@ -96,14 +97,15 @@ def _embedding_too_large(stats: RunStatistics, first: int, output_std: float) ->
     ``output_std`` or more at the first step (their spread, which the vectors set and an output bias,
     such as log class priors, does not), driving no sigmoid or tanh onto its tails (there the
     saturation rule names it). The layers it feeds are drawn for inputs of unit scale, and each step of
-    Adam moves a vector by about the lr, a small fraction of its size: measured here, a bag of 20 of 500 tokens (embedding 8,
-    mean-pooled, ReLU MLP, 300 steps of Adam 1e-3) ends at a loss of 0.68 (chance 0.69) at std 30, 10
-    or 3, 0.65 at torch's std 1, 0.32 at 0.1 and 0.29 at BERT's and GPT-2's 0.02; with a LayerNorm
-    after the embedding, 0.68 at std 3 or more, 0.16 at 0.1 or 0.02. A net that fits its rows all the
-    same does so on vectors that barely moved, its scores' scale set by them: digits' 64 grey levels
-    as tokens (embedding 16, flattened, ReLU MLP; tests/doctor/test_user_models.py), 300 steps of Adam
-    1e-3, end at a held-out loss of 1.20 at std 100 (scores' spread 13.8 at the first step), 0.54 at 30
-    (4.1), 0.35 at 10 (1.4), 0.29 at 3 (0.41), 0.27 at torch's 1, 0.11 at 0.02."""
+    Adam moves a vector by about the lr, a small fraction of its size: measured here, a bag of 20 of
+    500 tokens (embedding 8, mean-pooled, ReLU MLP, 300 steps of Adam 1e-3) ends at a loss of 0.68
+    (chance 0.69) at std 30, 10 or 3, 0.65 at torch's std 1, 0.32 at 0.1 and 0.29 at BERT's and
+    GPT-2's 0.02; with a LayerNorm after the embedding, 0.68 at std 3 or more, 0.16 at 0.1 or 0.02. A
+    net that fits its rows all the same does so on vectors that barely moved, its scores' scale set by
+    them: digits' 64 grey levels as tokens (embedding 16, flattened, ReLU MLP;
+    tests/doctor/test_user_models.py), 300 steps of Adam 1e-3, end at a held-out loss of 1.20 at std
+    100 (scores' spread 13.8 at the first step), 0.54 at 30 (4.1), 0.35 at 10 (1.4), 0.29 at 3 (0.41),
+    0.27 at torch's 1, 0.11 at 0.02."""
     embedding = _large_embedding(stats)
     start, end = _loss_levels(stats)
     record = _first_scores(stats, first)
@@ -318,9 +320,10 @@ def _scores_too_large(stats: RunStatistics, first: int, off_by: float, output_st
     and into the output layer's scores. Without norms: a 64-64-64-10 ReLU MLP on digits drawn at 10x
     torch's init (4.1x He's scale) starts at a cross-entropy of 148 and ends 200 steps of Adam 1e-3 at
     9.3, where torch's init reaches 0.082 and He's 0.12 (tests/doctor/test_rules_planted.py). Logits of
-    std 2 start a cross-entropy 0.9 (3 classes) to 1.9 (100 classes) nats above chance, std 8 6 to 16 (measured on normal draws): confident guesses the steps must first
-    unlearn. A GPT-2 drawn at std 1 (scores' std 8) trains 150 steps of AdamW 1e-3 to 7.9 nats where HF's std 0.02 reaches 0.34, a
-    ViT (3.7) to 0.78 where std 0.02 reaches 0.03. Weights too small are left alone: the norms bring
+    std 2 start a cross-entropy 0.9 (3 classes) to 1.9 (100 classes) nats above chance, std 8 6 to 16
+    (measured on normal draws): confident guesses the steps must first unlearn. A GPT-2 drawn at std 1
+    (scores' std 8) trains 150 steps of AdamW 1e-3 to 7.9 nats where HF's std 0.02 reaches 0.34, a ViT
+    (3.7) to 0.78 where std 0.02 reaches 0.03. Weights too small are left alone: the norms bring
     them back to scale (BERT's and GPT-2's own init is 0.1x He's)."""
     layers = [layer for _, layer in _weight_layers(stats)]  # all: an attention's readers pick the scheme
     # Where no activation is a module (torch's TransformerEncoderLayer calls F.relu), the hidden layers

@@ -1150,3 +1150,27 @@ def test_integer_targets_under_a_regression_loss_are_read_as_the_same_numbers_in
     as_floats, as_integers = told(y), told(y.long())
     assert as_floats[0][0][0] == "target_scale" and as_floats[1] == "loss"
     assert as_integers == as_floats
+
+
+def test_integer_targets_a_final_relu_cannot_reach_are_told_as_the_same_floats_are():
+    """output_range read float targets only: integer targets under nn.MSELoss, half of them negative, of
+    a model ending in ReLU were told nothing of the outputs that cannot reach them, where the same
+    targets as floats are. Truth: torch's MSELoss reads both alike, and the same call with floats says
+    output_range."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 4)
+    y = (3 * x.sum(1, keepdim=True)).round()
+    assert nn.MSELoss()(x[:, :1], y.long()).item() == nn.MSELoss()(x[:, :1], y).item()
+
+    def problems(targets: torch.Tensor) -> list[tuple[str, str]]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1), nn.ReLU())
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        found = optimlab.doctor.diagnose(
+            model, (x, targets), nn.MSELoss(), optimizer, steps=20, lr_find=False
+        )
+        return [(f.rule, f.recommendation) for f in found.problems]
+
+    as_floats = problems(y)
+    assert "output_range" in {rule for rule, _ in as_floats}
+    assert problems(y.long()) == as_floats

@@ -439,6 +439,12 @@ class RunStatistics:
         out = torch.zeros(*squares.shape[:-1], len(self.layers), dtype=torch.float64)
         return out.index_add_(-1, index, squares).sqrt()
 
+    def number_targets(self) -> list[Tensor]:
+        """The ``batch_targets`` that are a regression's numbers: floating, or any where the loss reads
+        them as numbers (``loss_inputs.numeric_targets``: integers under ``nn.MSELoss``)."""
+        numbers = self.loss_inputs is not None and self.loss_inputs.numeric_targets
+        return [t for t in self.batch_targets if numbers or t.is_floating_point()]
+
     def layer_grad_norms(self) -> Tensor:
         """(steps, layers) gradient norm of each layer at each recorded step."""
         if not self.grad_norms:

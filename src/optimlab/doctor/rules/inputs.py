@@ -325,8 +325,7 @@ def target_scale(
     seen = stats.loss_inputs
     if seen is not None and seen.loss is not None and seen.loss.startswith("BCE"):
         return None
-    numbers = seen is not None and seen.numeric_targets  # integer targets too, under a regression loss
-    kept = [t for t in stats.batch_targets if (numbers or t.is_floating_point()) and len(t)]
+    kept = [t for t in stats.number_targets() if len(t)]
     targets = [t.reshape(len(t), -1) for t in kept]
     if not targets:
         return None

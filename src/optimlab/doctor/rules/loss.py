@@ -200,9 +200,10 @@ def _sigmoid_output(stats: RunStatistics, seen: LossInputs) -> bool:
     return seen.low >= 0 and seen.high <= 1 and any(stats.activations[m] == "sigmoid" for m in last)
 
 
-def _float_targets(stats: RunStatistics) -> Tensor | None:
-    """The float targets of the first batches (:attr:`RunStatistics.batch_targets`), pooled flat."""
-    kept = [t.flatten() for t in stats.batch_targets if t.is_floating_point() and t.numel()]
+def _number_targets(stats: RunStatistics) -> Tensor | None:
+    """The targets of the first batches that are numbers (:meth:`RunStatistics.number_targets`: integers
+    too, under a regression loss), pooled flat."""
+    kept = [t.flatten() for t in stats.number_targets() if t.numel()]
     return torch.cat(kept).double() if kept else None
 
 
@@ -219,7 +220,7 @@ def targets_for_loss(stats: RunStatistics, lr_range: LRRangeResult | None = None
     inflate its logits and the loss goes negative (digits' two classes as -1/+1: 0.72 to -1275 in
     200 steps, read as exploding gradients)."""
     seen = stats.loss_inputs
-    targets = _float_targets(stats)
+    targets = _number_targets(stats)
     if seen is None or seen.loss not in ("BCELoss", "BCEWithLogitsLoss") or targets is None:
         return None
     low, high = targets.min().item(), targets.max().item()
@@ -289,7 +290,7 @@ def output_range(
     of them negative, an MSE floor of 0.5; a sigmoid's, 0.6). Not for a binary cross-entropy, whose
     targets are probabilities (:func:`targets_for_loss`)."""
     seen = stats.loss_inputs
-    targets = _float_targets(stats)
+    targets = _number_targets(stats)
     if seen is None or not seen.numeric_targets or targets is None or (seen.loss or "").startswith("BCE"):
         return None
     ends = [

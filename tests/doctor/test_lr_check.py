@@ -9,6 +9,7 @@ import json
 import math
 import re
 import time
+import warnings
 
 import pytest
 import torch
@@ -1573,3 +1574,22 @@ def test_candidates_that_all_score_alike_are_told_apart_by_nothing_and_make_no_l
     # told apart, the same suggestion was the verdict: lr 0.5 is 1e5x it
     told = dataclasses.replace(result, told_apart=True)
     assert "lr_too_high" in {f.rule for f in optimlab.doctor.run_rules(stats, told)}
+
+
+def test_integer_targets_a_regression_loss_broadcasts_get_the_verdict_the_floats_get():
+    """The check told outputs (N, 1) against float targets (N,) under nn.MSELoss 'the loss compares ...
+    broadcast to (N, N)', no lr suggested; integer targets, which MSELoss reads as the same numbers,
+    were not read (floats only) and its first candidate's fit refused them after the sweep. Truth:
+    torch broadcasts both dtypes to one (N, N) loss of the same value; the same call gives one verdict."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 4)
+    y = (3 * x.sum(1)).round()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own warning of the broadcast
+        assert nn.MSELoss()(x[:, :1], y.long()).item() == nn.MSELoss()(x[:, :1], y).item()
+        verdicts = []
+        for targets in (y, y.long()):
+            torch.manual_seed(0)
+            result = find_lr(nn.Linear(4, 1), nn.MSELoss(), x, targets, steps=20, check_steps=10)
+            verdicts.append((result.suggestion, result.trains, result.verdict))
+    assert verdicts[0] == verdicts[1] and verdicts[0][2].endswith("broadcast to (51, 51)")

@@ -297,7 +297,7 @@ def find_lr(
                 )
             train, held_out = split
         first, by_row = given or _first_held_out_batch(model, optimizer, held_out)
-        if held_out.loss_fn is not None and (mix_up := _broadcast(first)) is not None:
+        if held_out.loss_fn is not None and (mix_up := _broadcast(first, held_out.loss_fn)) is not None:
             return dataclasses.replace(
                 result,
                 suggestion=None,
@@ -424,11 +424,14 @@ def _first_held_out_batch(
         return made, held_out.tensors is not None and loss_fn is not None and _scored_by_row(made, loss_fn)
 
 
-def _broadcast(made: Forward) -> str | None:
-    """Outputs and targets of numbers that the loss broadcasts into more pairs than either holds
+def _broadcast(made: Forward, loss_fn: Any) -> str | None:
+    """Outputs and targets of numbers (:func:`~optimlab.doctor.instruments.targets_are_numbers` under
+    ``loss_fn``) that the loss broadcasts into more pairs than either holds
     (:func:`~optimlab.data.user_batches.broadcast_mix_up`), said; None where they pair one to one."""
     outputs, targets = made.prediction, made.target
-    if not (isinstance(outputs, Tensor) and isinstance(targets, Tensor) and targets.is_floating_point()):
+    if not (isinstance(outputs, Tensor) and isinstance(targets, Tensor)):
+        return None
+    if not targets_are_numbers(targets, loss_fn):
         return None
     compared = broadcast_mix_up(tuple(outputs.shape), tuple(targets.shape))
     if compared is None:

@@ -1,8 +1,9 @@
 """How far a compiled optimizer step lands from its eager step: optimlab's against torch.optim's own.
 
 The claim (tests/optim/test_fused.py's tolerance): optimlab's step compiled by TorchInductor
-(``fused=True``) differs from the same chain run eagerly by no more than torch.optim's step compiled
-(``torch.compile(optimizer.step)``) differs from torch.optim's eager step. Eager CPU ``sqrt`` on whole
+(``fused=True``) differs from the same chain run eagerly about as much as torch.optim's step compiled
+(``torch.compile(optimizer.step)``) differs from torch.optim's eager step (fewer entries apart in every row
+measured; AdaDelta's float64 worst entry 1.97 eps against torch's 1.75). Eager CPU ``sqrt`` on whole
 vectors is not correctly rounded on some entries where Inductor's is, and eager ``addcmul``,
 ``add(alpha=)`` and ``lerp`` compute ``x + c * y`` with one fused multiply-add where Inductor multiplies and
 adds apart (``-ffp-contract=off``, torch 2.13's default), so both compiled steps round otherwise than

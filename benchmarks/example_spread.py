@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from paired import alternating_rounds, paired_ratio, round_count
+from paired import alternating_rounds, at_least_one, paired_ratio, round_count
 
 from optimlab.doctor.instruments import _example_spread
 
@@ -48,7 +48,7 @@ def seconds(spread: Callable[[torch.Tensor], float], y: torch.Tensor, repeats: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=round_count, default=15)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=at_least_one("repeats"), default=5)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds")
     print("| output | std ms | written out ms | written out / std [95% CI] | difference |")

@@ -77,16 +77,23 @@ def source_tree(text: str) -> Path:
     return src
 
 
-def round_count(text: str) -> int:
-    """An ``argparse`` type for ``--rounds``: a comparison takes 1 or more (0 ended in 'no median for empty
-    data', a traceback)."""
-    try:
-        rounds = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is no whole number: 1 or more rounds") from None
-    if rounds < 1:
-        raise argparse.ArgumentTypeError(f"{rounds}: a comparison takes 1 or more rounds")
-    return rounds
+def at_least_one(what: str) -> Callable[[str], int]:
+    """An ``argparse`` type for a count of ``what`` (rounds, repeats, trials): 1 or more (0 ended in 'no
+    median for empty data' or a division by zero, a traceback)."""
+
+    def count(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is no whole number: 1 or more {what}") from None
+        if number < 1:
+            raise argparse.ArgumentTypeError(f"{number}: a comparison takes 1 or more {what}")
+        return number
+
+    return count
+
+
+round_count = at_least_one("rounds")
 
 
 def tree_rounds(code: str, before: Path, rounds: int) -> tuple[list[float], list[float]]:

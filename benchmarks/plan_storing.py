@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 import optuna
-from paired import alternating_rounds, paired_ratio
+from paired import alternating_rounds, at_least_one, paired_ratio, round_count
 
 from optimlab.study.storage import open_storage, store_waiting
 
@@ -39,8 +39,8 @@ def storing(trials: int, sqlite: bool) -> Callable[[], float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--trials", type=at_least_one("trials"), default=200)
+    parser.add_argument("--rounds", type=round_count, default=7)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sqlite, journal = alternating_rounds(storing(args.trials, True), storing(args.trials, False), args.rounds)

@@ -431,3 +431,34 @@ def test_a_study_stored_when_a_compared_section_replaced_the_section_resumes_as_
             recorded = Recipe.from_dict(trial.user_attrs["recipe"])
             assert trial_recipe(trial, spec, method).to_dict() == recorded.to_dict()
             assert trial_recipe(trial, spec, method).id == recorded.id
+
+
+@pytest.mark.parametrize(
+    ("journal", "call"),
+    [
+        ("recipe_section_replaced_data", {"recipe": {"data": {"val_fraction": 0.3}}, "epochs": 1}),
+        ("recipe_sets_searched_lr", {"recipe": {"optimizer.lr": 0.05, "training.epochs": 1}}),
+    ],
+)
+def test_a_user_comparison_stored_before_sections_by_field_resumes_given_its_call_again(
+    tmp_path, journal, call
+):
+    """Journals an optimlab at bec13768 wrote (``optimlab.compare(["sgd"], **call, budget=1, seeds=1,
+    out=...)``): a whole section in ``recipe=``, which replaced the section (data.scaling 'none', where a
+    section now updates field by field: 'standardize'), and a ``recipe=`` lr that the default search space
+    sets, refused since for a new comparison. The same call with ``resume=True`` and seeds=2 was refused
+    ('its recipe would change', 'space sets optimizer.lr'), whatever it was given. Truth: the recipes the
+    stored trials recorded; the new seed's trial trains the same recipe, its seed aside."""
+    import optimlab
+
+    path = Path(__file__).parent.parent / "fixtures" / "studies" / f"{journal}.journal.gz"
+    (tmp_path / "study.journal").write_bytes(gzip.decompress(path.read_bytes()))
+    (stored,) = load_specs(tmp_path)
+    assert not stored.sections_by_field
+    done = optimlab.compare(["sgd"], **call, budget=1, seeds=2, out=tmp_path, resume=True)
+    records = done.results[0].records
+    assert [r.seed for r in records] == [0, 1, 2]  # the stored tuning and seed trials, and the new seed
+    without_seed = [{**r.recipe, "training": {**r.recipe["training"], "seed": None}} for r in records]
+    assert without_seed[2] == without_seed[1] == without_seed[0]
+    if journal == "recipe_section_replaced_data":
+        assert records[2].recipe["data"]["scaling"] == "none"  # the section as it was replaced

@@ -65,10 +65,11 @@ from optimlab.study.compare import (
     Comparison,
     on_user_code,
     recipe_workload,
+    stored_settings,
     with_metric,
 )
 from optimlab.study.compare import compare as run_comparison
-from optimlab.study.protocols import StudySpec
+from optimlab.study.protocols import StudySpec, with_absent_fields
 from optimlab.study.run import all_failed, as_stored_where_not_given
 from optimlab.study.space import SearchSpace
 from optimlab.study.storage import TrialRecord
@@ -288,12 +289,16 @@ def _in_main(value: Any) -> bool:
     return getattr(sys.modules["__main__"], name, None) is value
 
 
-def _with_fields(base: Recipe, updates: Mapping[str, Any], given: Mapping[str, Any] | None) -> Recipe:
-    """``base`` with ``updates``, the arguments' fields and the ``given`` ``recipe=`` fields: every other
-    argument was checked already, so a field that does not validate is refused as the ``recipe``
+def _with_fields(
+    base: Recipe, updates: Mapping[str, Any], given: Mapping[str, Any] | None, *, sections_replaced: bool
+) -> Recipe:
+    """``base`` with ``updates``, the arguments' fields and the ``given`` ``recipe=`` fields, a section
+    given as a mapping replacing the section whole where ``sections_replaced`` (a resumed study stored
+    before :attr:`~optimlab.study.protocols.StudySpec.sections_by_field`, as its recipe was built): every
+    other argument was checked already, so a field that does not validate is refused as the ``recipe``
     argument's, in one line (the recipe's own message lists each bad field on a line)."""
     try:
-        return base.with_updates(updates)
+        return base.with_sections_replaced(updates) if sections_replaced else base.with_updates(updates)
     except RecipeError as error:
         if not given:
             raise
@@ -303,6 +308,19 @@ def _with_fields(base: Recipe, updates: Mapping[str, Any], given: Mapping[str, A
 def _reasons(error: RecipeError) -> str:
     """The bad fields a recipe error lists one a line, on one line."""
     return "; ".join(line.strip() for line in str(error).splitlines()[1:]) or str(error)
+
+
+def _stored_specs(location: str | Path | None, name: str | None) -> list[dict[str, Any]]:
+    """The settings of the studies stored at ``location`` (only study ``name``'s, if given), each with the
+    fields it was stored without (:func:`~optimlab.study.protocols.with_absent_fields`); none where
+    there is no ``location``."""
+    if location is None:
+        return []
+    return [
+        with_absent_fields(settings)
+        for settings in stored_settings(location)
+        if name is None or settings.get("name") == name
+    ]
 
 
 def _check_held_not_set(
@@ -570,6 +588,8 @@ def compare(
     }  # fmt: skip
     # as the caller gave it: a resume fills it from its study, whose recipe= may be what set training.epochs
     epochs_given = epochs
+    # the studies this call resumes: their recipes were built, and checked, by the rules of their day
+    resumed = _stored_specs(storage or out, name) if resume else []
     if resume:  # the objects are named again, as the stored recipes name them; the plan is stored
         given = [
             argument
@@ -617,8 +637,11 @@ def compare(
     if "data" in named:
         updates.update(_loader_batching(data, recipe or {}))
     updates.update(recipe or {})
+    replaced = any(not settings["sections_by_field"] for settings in resumed)
     if "data" in named:
-        base = _with_fields(Recipe(), {"data.name": named["data"][0], **updates}, recipe)
+        base = _with_fields(
+            Recipe(), {"data.name": named["data"][0], **updates}, recipe, sections_replaced=replaced
+        )
         chosen = recipe_workload(base, name or STUDY_NAME)
     else:
         # "" is no name: it ran DEFAULT_WORKLOAD (`workload or ...`) where "  " was refused
@@ -629,7 +652,8 @@ def compare(
         )
         if "model" in named:  # named for what it trains, as the CLI's --model does
             (chosen,) = on_user_code([chosen], model=named["model"][0])
-        chosen = dataclasses.replace(chosen, recipe=_with_fields(chosen.recipe, updates, recipe))
+        built = _with_fields(chosen.recipe, updates, recipe, sections_replaced=replaced)
+        chosen = dataclasses.replace(chosen, recipe=built)
     if "metric" in functions:  # a function: an AttributeError ('strip')
         metric = functions["metric"][0]
     chosen = with_metric(chosen, metric, goal)
@@ -668,7 +692,8 @@ def compare(
     set_by |= {as_recipe_field(f): "space" for f in (space.fields if space is not None else ["optimizer.lr"])}
     compared = "compare" if compare is not None else "optimizers"
     set_by |= {reached: compared for value in values for reached in fields_reached(field, value)}
-    _check_held_not_set(recipe, set_by, default_space=space is None)
+    if not resumed:  # a stored study's recipe= may hold what was not refused then: _check_as_stored guards it
+        _check_held_not_set(recipe, set_by, default_space=space is None)
     _check_compared(chosen.recipe, field, list(values), space, given)
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip

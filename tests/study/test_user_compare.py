@@ -1391,3 +1391,15 @@ def test_a_recipe_setting_one_field_by_two_keys_is_refused_naming_both(tmp_path,
         optimlab.compare(["sgd"], recipe=recipe, budget=1, seeds=1, out=tmp_path)
     assert str(refused.value).startswith(f"invalid value {recipe!r} for recipe")
     assert not list(tmp_path.iterdir())  # nothing trained or stored
+
+
+@pytest.mark.parametrize("recipe", [{1: 2}, {"training.epochs": 1, ("model", "width"): 8}])
+def test_a_recipe_keyed_by_other_than_field_names_is_refused_in_one_line(tmp_path, recipe):
+    """recipe={1: 2} ended in an AttributeError ('int' object has no attribute 'split') where the fields
+    were read. Truth: a recipe's keys are dotted field names or its sections (Recipe.with_updates); the
+    refusal names the key and the recipe argument, in one line, nothing stored."""
+    key = next(k for k in recipe if not isinstance(k, str))
+    said = f"invalid value {{{key!r}: {recipe[key]!r}}} for recipe: accepted dotted field names or sections"
+    with pytest.raises(InvalidValueError, match=re.escape(said)):
+        optimlab.compare(["sgd"], recipe=recipe, budget=1, seeds=1, out=tmp_path)
+    assert not list(tmp_path.iterdir())

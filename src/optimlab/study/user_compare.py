@@ -524,6 +524,12 @@ def compare(
         raise InvalidValueError(
             "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
         )
+    if recipe is not None and (key := next((k for k in recipe if not isinstance(k, str)), None)) is not None:
+        raise InvalidValueError(  # an AttributeError ('split') where the fields were read
+            "recipe",
+            {key: recipe[key]},
+            "dotted field names or sections as keys: {'training.batch_size': 64}",
+        )
     if recipe is not None and (twice := field_set_twice(recipe)) is not None:  # the later won unsaid
         field, first, second = twice
         raise InvalidValueError(

@@ -1393,7 +1393,7 @@ def test_a_recipe_setting_one_field_by_two_keys_is_refused_naming_both(tmp_path,
     assert not list(tmp_path.iterdir())  # nothing trained or stored
 
 
-@pytest.mark.parametrize("recipe", [{1: 2}, {"training.epochs": 1, ("model", "width"): 8}])
+@pytest.mark.parametrize("recipe", [{1: 2}, {"training.epochs": 1, ("model", "width"): 8}, {None: 2}])
 def test_a_recipe_keyed_by_other_than_field_names_is_refused_in_one_line(tmp_path, recipe):
     """recipe={1: 2} ended in an AttributeError ('int' object has no attribute 'split') where the fields
     were read. Truth: a recipe's keys are dotted field names or its sections (Recipe.with_updates); the

@@ -524,10 +524,10 @@ def compare(
         raise InvalidValueError(
             "recipe", describe(recipe), "dotted fields held constant: {'training.batch_size': 64}"
         )
-    if recipe is not None and (key := next((k for k in recipe if not isinstance(k, str)), None)) is not None:
+    if recipe is not None and (keys := [k for k in recipe if not isinstance(k, str)]):
         raise InvalidValueError(  # an AttributeError ('split') where the fields were read
             "recipe",
-            {key: recipe[key]},
+            {keys[0]: recipe[keys[0]]},
             "dotted field names or sections as keys: {'training.batch_size': 64}",
         )
     if recipe is not None and (twice := field_set_twice(recipe)) is not None:  # the later won unsaid

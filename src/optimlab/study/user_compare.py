@@ -698,8 +698,12 @@ def compare(
     set_by |= {as_recipe_field(f): "space" for f in (space.fields if space is not None else ["optimizer.lr"])}
     compared = "compare" if compare is not None else "optimizers"
     set_by |= {reached: compared for value in values for reached in fields_reached(field, value)}
-    if not resumed:  # a stored study's recipe= may hold what was not refused then: _check_as_stored guards it
-        _check_held_not_set(recipe, set_by, default_space=space is None)
+    if resumed:  # a study stored before 969f3b6d may hold a recipe= field its space or compared values set,
+        # which its call, given again to resume it, cannot leave out: _check_as_stored guards the resume
+        set_by = {
+            reached: argument for reached, argument in set_by.items() if argument not in ("space", compared)
+        }
+    _check_held_not_set(recipe, set_by, default_space=space is None)
     _check_compared(chosen.recipe, field, list(values), space, given)
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
             "protocol": protocol, "pruner": pruner}  # fmt: skip

@@ -13,7 +13,7 @@ from torch import nn
 
 from optimlab.build import build_data, build_model
 from optimlab.errors import InvalidValueError
-from optimlab.recipe import Recipe, RecipeError, ScheduleSpec, YamlValueError, load_yaml
+from optimlab.recipe import Recipe, RecipeError, ScheduleSpec, YamlValueError, field_set_twice, load_yaml
 from optimlab.techniques.init import apply
 
 FULL = {
@@ -1538,3 +1538,24 @@ def test_a_section_update_holding_a_keyword_twice_is_refused_as_a_file_is():
     assert Recipe().with_updates({"optimizer": {"name": "sgd", "momentum": 0.9}}).optimizer.options == {
         "momentum": 0.9
     }
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        {"model": {"init": "he"}, "model.init": {"gain": 3}},
+        {"model.init": "he", "model": {"init": {"gain": 3}}},
+    ],
+)
+def test_a_mapping_set_whole_on_a_technique_is_a_second_setting_of_it(updates):
+    """A mapping on a technique (``model.init`` = ``{gain: 3}``) replaces it whole, its name given before
+    lost, but field_set_twice read the mapping as its keys only (model.init.gain), so the two keys passed
+    as one setting each (compare's recipe= then refused the init as its own). Truth: with_updates of both
+    refuses the init that lost its name, where the name and the gain given apart make he at gain 3."""
+    with pytest.raises(RecipeError, match=r"invalid value \{'gain': 3\} for init"):
+        Recipe().with_updates(updates)
+    assert Recipe().with_updates({"model.init": "he", "model.init.gain": 3}).model.init == {
+        "name": "kaiming_normal",
+        "gain": 3,
+    }
+    assert field_set_twice(updates) == ("model.init", *updates)

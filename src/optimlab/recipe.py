@@ -1624,8 +1624,21 @@ def fields_set(field: str, value: Any) -> set[str]:
 def fields_reached(field: str, value: Any) -> dict[str, str]:
     """:func:`fields_set` by what each field reaches, to the field: a technique or a section set by its
     name (``model.init.name``, ``{"name": "he"}`` of ``model.init``) reaches the technique (``model.init``)
-    as setting it by name does (``model.init`` = ``"he"``); a hyperparameter (``model.init.gain``), itself."""
-    return {one.removesuffix(".name"): one for one in fields_set(field, value)}
+    as setting it by name does (``model.init`` = ``"he"``); a hyperparameter (``model.init.gain``), itself.
+    A mapping on a field that is neither a section nor its options (``{"gain": 3}`` of ``model.init``)
+    reaches that field too, which :meth:`Recipe.with_updates` sets whole (:func:`_in_order_written`), the
+    name beside it lost; a section's mapping, each field it holds so."""
+    reached = {one.removesuffix(".name"): one for one in fields_set(field, value)}
+    if not isinstance(value, Mapping) or not value:
+        return reached
+    whole = as_recipe_field(field)
+    if whole not in Recipe.model_fields:
+        reached.setdefault(whole, whole)
+    elif field == whole:  # a section, read field by field (options merge into the section's keywords)
+        for inner, held in _fields_of_section(field, value):
+            for target, one in fields_reached(inner, held).items():
+                reached.setdefault(target, one)
+    return reached
 
 
 def field_set_twice(updates: Mapping[str, Any]) -> tuple[str, str, str] | None:

@@ -246,6 +246,10 @@ def test_set_gives_any_recipe_field_and_a_techniques_hyperparameters_reach_its_t
         ),
         (["--set", "model.init.gain=2", "--set", "model.init={name: he, gain: 3}"], "sets model.init.gain"),
         (["--init", "he", "--set", "model.init={name: he, gain: 3}"], "but --init sets model.init too"),
+        (  # the mapping replaces --init's he whole: it said 'invalid recipe: --init: ... {'gain': 3}'
+            ["--init", "he", "--set", "model.init={gain: 3}"],
+            "'model.init={gain: 3}' for --set: accepted a field set once, but --init sets model.init too",
+        ),
         (["--set", "modle.init.gain=2"], "unknown recipe section 'modle' in 'modle.init.gain'. Did you mean"),
         (["--init", "he", "--set", "model.init.gain=-1"], "invalid value -1 for init 'he' (kaiming_normal)"),
     ],

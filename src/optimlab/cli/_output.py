@@ -33,9 +33,11 @@ class Update(Protocol):
 
 def typed_command() -> str:
     """The command line as typed, for a page to keep: ``optimlab VERB ...`` (not the executable's path),
-    quoted for a POSIX shell so that it pastes back whole (an --out with a space or ``&``). A byte that is
-    not UTF-8 (a file named ``rec\\xff.yaml``, which Python holds as a lone surrogate no page or JSON file
-    can encode: a traceback after training) is written as its escape, ``\\xff``."""
+    quoted for a POSIX shell so that a space or ``&`` in an argument (an --out) pastes back as typed. A byte
+    that is not UTF-8 (a file named ``rec\\xff.yaml``, which Python holds as a lone surrogate no page or
+    JSON file can encode: a traceback after training) is written as its escape, the four characters
+    ``\\xff``, which the shell reads back as those characters, not the byte: such a command names the file
+    for the reader, and does not paste back whole."""
     typed = [os.fsencode(argument).decode("utf-8", "backslashreplace") for argument in sys.argv[1:]]
     return shlex.join(["optimlab", *typed])
 

@@ -220,6 +220,7 @@ def studies_held(folder: Path) -> str | None:
 
 
 def _holds_study(folder: Path) -> bool:
+    """Whether ``folder`` holds any study (:func:`studies_held`): the predicate the output folders pass."""
     return studies_held(folder) is not None
 
 

@@ -1871,3 +1871,35 @@ def test_a_plateau_whose_best_level_rose_says_it_rose():
                           lrs=[1e-3] * 60)  # fmt: skip
     [plateau] = [f for f in run_rules(stats) if f.rule == "plateau"]
     assert "then its best level rose by 0.7% over the last 20 steps" in plateau.explanation, plateau
+
+
+def _plateau_findings(losses: list[float]) -> list[Finding]:
+    from optimlab.doctor.instruments import RunStatistics
+
+    stats = RunStatistics(layers=[], param_layer=[], schedule=None, steps=list(range(len(losses))),
+                          losses=losses, lrs=[1e-3] * len(losses))  # fmt: skip
+    return [f for f in run_rules(stats) if f.rule == "plateau"]
+
+
+FAST_FALLS = {
+    "in 2 steps": [20.0, 5.0],
+    "in 3 steps": [20.0, 12.0, 6.0],
+    "in 6 steps": [20.0, 15, 10, 6, 4, 3],
+}
+
+
+@pytest.mark.parametrize("fall", FAST_FALLS)
+def test_a_loss_that_falls_fast_then_levels_off_is_not_told_no_progress(fall):
+    """A regression loss 20 at step 1, then 2 (+- 1%) for the rest of 100 steps was told 'No progress:
+    the loss stays near 2 ... learned nothing yet': the fall's standard error took the first tenth's
+    scatter, which the fall itself makes. Truth: the first tenth's mean lies over 2 above the last's,
+    where the batch noise (1% of 2) gives the two means' difference a standard error under 0.01."""
+    g = torch.Generator().manual_seed(0)
+    losses = (
+        FAST_FALLS[fall]
+        + (2.0 * (1 + 0.01 * torch.randn(100, generator=g))).tolist()[len(FAST_FALLS[fall]) :]
+    )
+    first, last = torch.tensor(losses[:10]), torch.tensor(losses[-10:])
+    noise_error = math.sqrt(2 * 0.02**2 / 10)
+    assert first.mean() - last.mean() > 2 and noise_error < 0.01
+    assert not any(f.title.startswith("No progress") for f in _plateau_findings(losses))

@@ -245,9 +245,10 @@ def plateau(
     high_level: float = 0.3,
 ) -> Finding | None:
     """The best moving average (over a tenth of the run) of the last third beats the best before it by
-    under ``min_improvement``, after the loss fell by 10%, while still above ``high_level`` x its start
-    (the first tenth's mean). A loss that never fell by 10% (:func:`_fell`) is the plateau from the
-    start (:func:`_no_progress`).
+    under ``min_improvement``, after the loss fell by 10% (:func:`_fell`, from the first tenth's mean),
+    while still above ``high_level`` x its start (the higher of step 1's loss and the first tenth's mean:
+    a loss 20 at step 1 and 2 from step 6 on fell 90%, where its first tenth's mean is 6.6). A loss that
+    never fell by 10% is the plateau from the start (:func:`_no_progress`).
 
     Comparing *best* levels, not consecutive medians, keeps minibatch noise from passing for progress.
     Severity: a warning when the loss stalls above 70% of its start (it barely learned), else info.
@@ -274,24 +275,25 @@ def plateau(
     if start <= 0:  # at its floor from step 1 (a cross-entropy over one class score: 0): no fraction to read
         return None
     improvement = (before - after) / max(abs(before), 1e-12)
-    if improvement >= min_improvement or before > (1 - LEARNING_FALL) * start or after < high_level * start:
+    began = max(losses[0], start)
+    if improvement >= min_improvement or before > (1 - LEARNING_FALL) * start or after < high_level * began:
         return None
     steps = len(losses) // 3
     return Finding(
         rule="plateau",
-        severity="warning" if after > 0.7 * start else "info",
+        severity="warning" if after > 0.7 * began else "info",
         title=f"Plateau: the loss stays near {_g(after + floor)} over the last {steps} steps",
         explanation=(
-            f"The loss fell from {_g(start + floor)} to {_g(before + floor)}, then its best level "
+            f"The loss fell from {_g(began + floor)} to {_g(before + floor)}, then its best level "
             + (f"improved by only {improvement:.1%}" if improvement >= 0 else f"rose by {-improvement:.1%}")
-            + f" over the last {steps} steps, at {after / start:.0%} of where it began"
+            + f" over the last {steps} steps, at {after / began:.0%} of where it began"
             + (f" (above its floor, {_g(floor)}, label smoothing's)." if floor else ".")
         ),
         recommendation="schedule: cosine (decay the lr to settle into the basin); if the loss is the data's "
         "noise floor, a larger model or more features, not optimization, will help",
         recipe_changes={"schedule.name": "cosine"},
         evidence={
-            "loss_start": start + floor,
+            "loss_start": began + floor,
             "best_before": before + floor,
             "best_last_third": after + floor,
             "improvement": improvement,

@@ -354,6 +354,33 @@ def test_the_reason_says_how_many_candidates_tied_and_when_the_check_told_none_a
     assert reason(40_000).startswith("the best of 3 candidates (none tied with it)")
 
 
+def test_candidates_tied_below_diverged_ones_are_told_apart_from_them():
+    """17 candidates, the 3 highest diverged, the other 14 within 0.1% of each other: the check said
+    'the lower middle of all 14 candidates, tied (the check told none apart)' and told_apart False, so
+    no rule read an lr too high from it, where the diverged lrs are the clearest thing it measured.
+    Truth: the 3 highest lrs have no held-out loss (they diverged), the other 14 have one."""
+    from optimlab.doctor.rules._readings import _advised_lr
+
+    base = torch.rand(200, generator=torch.Generator().manual_seed(0)) + 0.5
+    lrs = [0.01 * 10 ** (k / 8) for k in range(-12, 5)]
+    checks = [
+        _Checked({}) if i >= 14 else _Checked({"val_loss": (u := base * (1 + 1e-5 * i)).mean().item()},
+                                              u[None].repeat(6, 1), tuple(range(6)))
+        for i in range(17)
+    ]  # fmt: skip
+    curve = LRRangeResult([], [], [], None, None, None, None, "the curve's reading")
+    held_out = UserBatches((torch.zeros(200, 2), torch.zeros(200)), nn.L1Loss())
+    result = _decided(curve, [Candidate(lr, "test") for lr in lrs], checks, 100, [held_out])
+    diverged = [c.lr for c in result.candidates if c.score is None]
+    assert diverged == lrs[14:] and all(c.score is not None for c in result.candidates[:14])
+    assert result.told_apart and result.suggestion in lrs[:14]
+    assert result.reason.startswith(
+        "the lower middle of the 14 of 17 candidates that did not diverge, tied (lr 0.0178, 0.0237, "
+        "0.0316 diverged),"
+    ), result.reason
+    assert _advised_lr(result) == result.suggestion  # what the lr rules read (lr_too_high)
+
+
 def test_the_reason_says_where_the_choice_is_the_lowest_or_highest_lr_checked():
     # Nothing below the lowest candidate or above the highest was trained: a choice there may not be
     # the best lr, and the evidence says so; one between two measured neighbours is bounded on both sides.

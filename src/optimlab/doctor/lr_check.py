@@ -30,7 +30,8 @@ How a candidate is scored and chosen, and why:
    than either loss (the row-to-row spread cancels); the lowest alone where units are not known. Or
    within :data:`TIE_FRACTION` of the lowest's level whatever the paired error (lrs too small to train
    move every row alike: a paired error far below any difference a run would show). Where every candidate ties,
-   the check told none apart: the lower middle is no measured best (``told_apart`` False).
+   the check told none apart: the lower middle is no measured best (``told_apart`` False); a diverged
+   candidate ties with none, so a check whose other candidates all tie told those from it.
    Measured: on teacher-student regression (200 validation rows) the lowest validation loss missed the
    grid's best by more than 2% on 4 of 9 seeds (Adam and AdamW: +2.3 to +7.7%); the paired
    one-standard-error tie on 1 (AdamW, +2.3%). An unpaired band (one standard error of the best's own
@@ -778,8 +779,9 @@ def _decided(
     tied = _tied(living, accuracy_of=labels, units=_unit_levels([k for _, k in alive]))
     best = _lower_middle(living, tied)
     # How much the check told apart: where every candidate ties, the choice is the middle of the
-    # ladder the curve proposed, not a measured best.
+    # ladder the curve proposed, not a measured best. Diverged candidates are told apart from the rest.
     n, t = len(living), sum(tied)
+    diverged = [c.lr for c in scored if c not in living]
     if labels is not None and t < (by_accuracy := len(_accuracy_tied(living, labels))):
         among = f"among the {by_accuracy} of {n} candidates tied with the best by accuracy"
         evidence = (
@@ -787,8 +789,13 @@ def _decided(
             if t == 1
             else f"the lower middle of the {t} tied with the lowest held-out loss {among}"
         )
-    elif n > 1 and t == n:
+    elif t == len(scored) > 1:
         evidence = f"the lower middle of all {n} candidates, tied (the check told none apart),"
+    elif t == n > 1:
+        evidence = (
+            f"the lower middle of the {n} of {len(scored)} candidates that did not diverge, tied "
+            f"(lr {', '.join(f'{lr:.3g}' for lr in diverged)} diverged),"
+        )
     elif t == 1:
         evidence = f"the best of {n} candidates (none tied with it)"
     else:
@@ -800,7 +807,7 @@ def _decided(
         check=check,
         metric=metric.removeprefix("val_"),
         trains=True if undecided is None else None,
-        told_apart=not (n > 1 and t == n),
+        told_apart=not (t == len(scored) > 1),
         reason=(
             ("" if undecided is None else f"{undecided}; ")
             + fits

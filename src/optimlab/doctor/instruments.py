@@ -1069,7 +1069,12 @@ class Instruments:
                 stats.branch_inputs[name] = features
 
     def _batch_examples(self) -> int | None:
-        """The examples in the batch the model reads: its first input tensor's length (None for none)."""
+        """The examples in the batch the model reads: its first input tensor's length (None for none).
+        Known limit: a sequence-first input (T, B, E), torch's word_language_model's, gives T, and
+        :func:`_example_spread` then reads the spread across positions. The batch's targets, whose
+        length would tell B, are recorded after the forward pass (:meth:`record_targets`): not at hand
+        in the norms' hooks, which run inside it, and the previous step's are none at the first step, the
+        one init_scale's drowned norms read."""
         given = (*self._last_input, *self._last_kwargs.values())
         return next((x.shape[0] for x in given if isinstance(x, Tensor) and x.ndim > 0), None)
 

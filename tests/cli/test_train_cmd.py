@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -249,8 +250,12 @@ def test_a_session_whose_command_line_cannot_be_kept_says_its_result_then_why(cl
     assert said in err.splitlines(), err
     (run / "commands.jsonl").rmdir()
 
-    def full_disk(path, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    real = runs_folder.write_atomically
+
+    def full_disk(path, data):  # at commands.jsonl alone: sessions.jsonl goes through the same helper
+        if Path(path).name == "commands.jsonl":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, data)
 
     monkeypatch.setattr(runs_folder, "write_atomically", full_disk)
     code, out, err = cli("train", "--resume", str(run), "--steps", "6", "--no-progress")

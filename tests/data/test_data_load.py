@@ -149,9 +149,9 @@ def test_what_a_users_factory_returned_is_said_as_a_files_reading_is(write_modul
             x, y = torch.randn(30, 2), torch.arange(30) % 2
             return (x[:20], y[:20]), (x[20:], y[20:])
 
-        def items():
-            return [{"x": torch.zeros(2), "labels": torch.tensor([i % 2])} for i in range(4)], [
-                {"x": torch.zeros(2), "labels": torch.tensor([1])}
+        def items():  # batches of 2 rows (one row of 2 features beside a (1,) label is one example)
+            return [{"x": torch.zeros(2, 3), "labels": torch.tensor([i % 2, 1])} for i in range(4)], [
+                {"x": torch.zeros(2, 3), "labels": torch.tensor([1, 0])}
             ]
 
         class Rows(torch.utils.data.Dataset):

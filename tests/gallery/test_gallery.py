@@ -1019,9 +1019,9 @@ def test_a_kept_record_whose_series_cannot_be_drawn_is_not_kept(tmp_path, name, 
     from types import SimpleNamespace
 
     from optimlab.gallery import Evidence, Outcome
-    from optimlab.gallery.page import _kept_page
+    from optimlab.gallery.page import _kept_page_decided
 
     evidence = Evidence(numbers={"test_accuracy": {"relu": [0.9, 0.8]}}, series=series, runs=[], setup="")
     verdict = SimpleNamespace(label="supported", paragraph="", checks=[])
     outcome = Outcome(name=name, size="tiny", evidence=evidence, verdict=verdict, seconds=1.0)
-    assert _kept_page(get_experiment(name), outcome, tmp_path) is None
+    assert _kept_page_decided(get_experiment(name), outcome, tmp_path) is None

@@ -782,6 +782,7 @@ def _decided(
     # ladder the curve proposed, not a measured best. Diverged candidates are told apart from the rest.
     n, t = len(living), sum(tied)
     diverged = [c.lr for c in scored if c not in living]
+    none_told = t == len(scored) > 1  # every candidate checked, diverged ones too, tied
     if labels is not None and t < (by_accuracy := len(_accuracy_tied(living, labels))):
         among = f"among the {by_accuracy} of {n} candidates tied with the best by accuracy"
         evidence = (
@@ -789,7 +790,7 @@ def _decided(
             if t == 1
             else f"the lower middle of the {t} tied with the lowest held-out loss {among}"
         )
-    elif t == len(scored) > 1:
+    elif none_told:
         evidence = f"the lower middle of all {n} candidates, tied (the check told none apart),"
     elif t == n > 1:
         evidence = (
@@ -807,7 +808,7 @@ def _decided(
         check=check,
         metric=metric.removeprefix("val_"),
         trains=True if undecided is None else None,
-        told_apart=not (t == len(scored) > 1),
+        told_apart=not none_told,
         reason=(
             ("" if undecided is None else f"{undecided}; ")
             + fits
@@ -838,6 +839,12 @@ def _lower_middle(candidates: Sequence[Candidate], tied: Sequence[bool]) -> Cand
     return run[(len(run) - 1) // 2]
 
 
+def _alike(difference: Tensor, alike: float) -> bool:
+    """Whether a candidate's per-unit ``difference`` to the lowest is a tie: its mean within ``alike``
+    (:data:`TIE_FRACTION` of the lowest's level), or within one paired standard error."""
+    return difference.double().mean().item() <= alike or _within_one_se(difference)
+
+
 def _tied(
     candidates: Sequence[Candidate],
     *,
@@ -865,11 +872,7 @@ def _tied(
     base = units[best] if units else None
     if base is not None and base.numel() >= 2:
         alike = TIE_FRACTION * abs(base.double().mean().item())
-        tied = {
-            i: units[i] is not None  # type: ignore[index]
-            and ((units[i] - base).double().mean().item() <= alike or _within_one_se(units[i] - base))  # type: ignore[index, operator]
-            for i in order
-        }
+        tied = {i: units[i] is not None and _alike(units[i] - base, alike) for i in order}  # type: ignore[index, operator]
     else:  # the levels alone: within TIE_FRACTION
         tied = {i: loss[i] - loss[best] <= TIE_FRACTION * abs(loss[best]) for i in order}  # type: ignore[operator]
     # Only the run next to the best: a candidate's own scatter widens its own paired tie.

@@ -612,6 +612,8 @@ def _check_accumulation_past_epoch(recipe: Recipe, splits: Any) -> None:
     from optimlab.data.batches import RECIPE_BATCHING, steps_per_epoch
 
     spec = recipe.training
+    if spec.accumulate_grad_batches == 1:  # a step a batch: nothing to count
+        return
     if isinstance(splits, BatchSplits):
         batches = user_batches(recipe, splits.train, None, None, train=True).steps_per_epoch
     else:

@@ -530,8 +530,8 @@ def _trained_by(run: RunFolder) -> str | None:
     wrote it as the command that wrote the page, a page rebuilt by `optimlab report` in its own row (a
     rebuild put `optimlab report RUN` in its place, the flags typed lost). None where neither keeps one
     (trained from Python, or by an earlier optimlab without --html)."""
-    if run.commands and not run.commands[_started(run)].resumed:
-        return run.commands[_started(run)].command
+    if run.commands and not (first := run.commands[_started(run)]).resumed:
+        return first.command
     rows = label_value_rows(run.path / "report.html")
     kept = [value for label, value in rows if label.startswith(_TRAINED_BY)]
     kept += [value for label, value in rows if label == _WROTE and value.split()[1:2] == ["train"]]

@@ -33,6 +33,7 @@ from typing import NamedTuple
 from optimlab.errors import OptimlabError
 
 __all__ = [
+    "NO_ROOM",
     "Blocked",
     "atomic_path",
     "blocker",

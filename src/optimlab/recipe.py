@@ -82,6 +82,8 @@ __all__ = [
     "TrainingSpec",
     "YamlValueError",
     "dump_yaml",
+    "field_set_twice",
+    "fields_reached",
     "fields_set",
     "holds_a_whole_number",
     "load_yaml",

@@ -695,14 +695,13 @@ def compare(
         if value is not None
     }
     set_by |= {what: what for what in ("model", "data") if what in named}  # model.name, data.name
-    set_by |= {as_recipe_field(f): "space" for f in (space.fields if space is not None else ["optimizer.lr"])}
-    compared = "compare" if compare is not None else "optimizers"
-    set_by |= {reached: compared for value in values for reached in fields_reached(field, value)}
-    if resumed:  # a study stored before 969f3b6d may hold a recipe= field its space or compared values set,
-        # which its call, given again to resume it, cannot leave out: _check_as_stored guards the resume
-        set_by = {
-            reached: argument for reached, argument in set_by.items() if argument not in ("space", compared)
+    if not resumed:  # a study stored before 969f3b6d may hold a recipe= field its space or compared values
+        # set, which its call, given again to resume it, cannot leave out: _check_as_stored guards the resume
+        set_by |= {
+            as_recipe_field(f): "space" for f in (space.fields if space is not None else ["optimizer.lr"])
         }
+        compared = "compare" if compare is not None else "optimizers"
+        set_by |= {reached: compared for value in values for reached in fields_reached(field, value)}
     _check_held_not_set(recipe, set_by, default_space=space is None)
     _check_compared(chosen.recipe, field, list(values), space, given)
     plan = {"field": field, "workloads": [chosen], "space": space, "budget": budget, "seeds": seeds,
